@@ -1,0 +1,33 @@
+import type { TrainerEvent, TrainerJobManifest } from '../trainer/job';
+
+/**
+ * A compute backend: provision -> launch -> poll -> cancel -> release. Every call is idempotent so an
+ * activity retry after a worker crash re-attaches to a job that is still running instead of starting a
+ * second one into the same checkpoint folder.
+ */
+export interface MachineHandle {
+  backend: string;
+  machineId: string;
+  /** Backend-specific connection data (host, port, workdir...). JSON-serialisable and small. */
+  details: Record<string, string | number>;
+}
+
+export interface JobStatus {
+  state: 'running' | 'exited' | 'lost';
+  exitCode?: number;
+  /** Events after `fromEvent` (index into the job's whole event stream). */
+  events: TrainerEvent[];
+  nextEvent: number;
+  /** Last lines of stderr, for error messages. */
+  stderrTail?: string;
+}
+
+export interface ComputeBackend {
+  readonly name: string;
+  provision(jobId: string): Promise<MachineHandle>;
+  /** Start the job, or return silently if a job with this id is already running on the machine. */
+  launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<void>;
+  poll(machine: MachineHandle, jobId: string, fromEvent: number): Promise<JobStatus>;
+  cancel(machine: MachineHandle, jobId: string): Promise<void>;
+  release(machine: MachineHandle): Promise<void>;
+}

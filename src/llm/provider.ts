@@ -1,0 +1,46 @@
+/** One chat completion request. Providers are stateless apart from their connection settings. */
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface CompletionRequest {
+  messages: ChatMessage[];
+  maxTokens: number;
+  temperature: number;
+  /** When set, the output must be JSON matching this JSON Schema (grammar-constrained where supported). */
+  jsonSchema?: Record<string, unknown>;
+  /** Deterministic id of the logical item (for logs, idempotency keys and scripted test servers). */
+  requestId?: string;
+  seed?: number;
+}
+
+export interface CompletionResult {
+  text: string;
+  /** 'length' means the token cap cut the output (truncation must be flagged, never silently kept). */
+  finishReason: 'stop' | 'length' | 'other';
+  usage: { inputTokens: number; outputTokens: number };
+  model: string;
+}
+
+export interface LlmProvider {
+  readonly name: string;
+  complete(req: CompletionRequest): Promise<CompletionResult>;
+  close?(): Promise<void>;
+}
+
+/**
+ * Classified provider failure. `retryable` errors (429, 5xx, network, timeout) are retried with
+ * backoff by Temporal, honouring retryAfterMs; the rest (401, 400, bad config) fail fast.
+ */
+export class LlmError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly status?: number,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = 'LlmError';
+  }
+}

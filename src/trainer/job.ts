@@ -1,0 +1,70 @@
+/**
+ * Trainer job contract (TypeScript <-> Python, see trainer/README.md and DESIGN.md).
+ * A job is a JSON manifest; the Python job prints one JSON event per line on stdout.
+ * Exit 0 = done, exit 2 = bad input (not retryable), anything else = retry (preemption).
+ */
+export type TrainerJobKind = 'midtrain' | 'aft' | 'generate';
+
+export interface ModelInit {
+  /** `random`: a randomly initialised Llama-architecture model (tests/demo); `pretrained`: a local HF dir. */
+  init: 'random' | 'pretrained';
+  path?: string;
+  hiddenSize?: number;
+  numLayers?: number;
+  numHeads?: number;
+  intermediateSize?: number;
+  vocabSize?: number;
+  /** Seed of the random initialisation: both arms must start from identical base weights. */
+  initSeed?: number;
+}
+
+export interface TrainHyper {
+  method: 'lora' | 'full';
+  loraR: number;
+  loraAlpha: number;
+  loraDropout: number;
+  lr: number;
+  warmupRatio: number;
+  weightDecay: number;
+  batchSize: number;
+  epochs: number;
+  /** Hard cap on optimizer steps (0 = no cap). */
+  maxSteps: number;
+  checkpointEverySteps: number;
+}
+
+export interface TrainerJobManifest {
+  kind: TrainerJobKind;
+  jobId: string;
+  baseModel: ModelInit;
+  /** URI of the tokenizer.json used to build the data (generate decodes/encodes with it). */
+  tokenizerUri: string;
+  /** midtrain/aft: URI of a packed-token manifest.json (see src/tokenize/packed-format.ts). */
+  dataUri?: string;
+  /** aft: nested deterministic subset — first ceil(fraction*N) examples of a seed-42 permutation. */
+  fraction?: number;
+  /** aft: continue from this trained model output (the MSM adapter); absent = start from base. */
+  initFromUri?: string;
+  hyper?: TrainHyper;
+  /** generate: model to load (a `final/` output URI; absent = base model) and prompts JSONL URI. */
+  modelUri?: string;
+  promptsUri?: string;
+  samplesPerPrompt?: number;
+  temperature?: number;
+  maxNewTokens?: number;
+  /** Where checkpoints go: `<prefix>/step-000123/` with a `COMPLETE` marker written last. */
+  checkpointPrefix: string;
+  /** Where the final output goes (model dir for training, `samples.jsonl` dir for generate). */
+  outputUri: string;
+  seed: number;
+  device: 'cpu' | 'cuda' | 'auto';
+}
+
+export type TrainerEvent =
+  | { event: 'progress'; step: number; totalSteps: number; loss?: number; tokensPerSec?: number }
+  | { event: 'checkpoint'; step: number; uri: string }
+  | { event: 'resumed'; step: number; uri: string }
+  | { event: 'done'; outputUri: string; metrics: Record<string, number> }
+  | { event: 'error'; message: string; retryable: boolean };
+
+export const TRAINER_EXIT_BAD_INPUT = 2;
