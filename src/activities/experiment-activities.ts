@@ -1,0 +1,96 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseExperiment, InvalidExperimentError } from '../config/experiment-schema';
+import { openStore } from '../store/open-store';
+import { parseSpec, SpecParseError } from '../spec/parse-spec';
+import { deriveVariant, renderSpec } from '../spec/spec-variants';
+import { specHash } from '../spec/spec-hash';
+import { aftLineSchema, evalLineSchema, parseJsonl } from '../spec/eval-set';
+import { sha256Hex } from '../util/hash';
+import { PROJECT_ROOT } from '../util/project-paths';
+import { badInput } from './failures';
+import type { LoadedExperiment } from './types';
+
+/** Resolve a store setting to a URI: s3:// and file:// pass through, paths resolve against baseDir. */
+export function resolveStoreUri(store: string, baseDir: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(store)) return store;
+  return 'file://' + path.resolve(baseDir, store);
+}
+
+async function readInput(baseDir: string, rel: string, field: string): Promise<string> {
+  const abs = path.resolve(baseDir, rel);
+  try {
+    return await readFile(abs, 'utf8');
+  } catch (e) {
+    throw badInput(`${field}: cannot read ${abs} (${(e as NodeJS.ErrnoException).code ?? e}); fix the path (relative paths resolve against ${baseDir})`);
+  }
+}
+
+export function createExperimentActivities() {
+  return {
+    /**
+     * Validate the experiment, parse the spec and copy every input into the artifact store, so the rest
+     * of the run depends only on content-addressed artifacts. Bad input fails here, once, non-retryably.
+     */
+    async loadExperiment(raw: unknown): Promise<LoadedExperiment> {
+      let experiment;
+      try {
+        experiment = parseExperiment(raw, 'workflow input');
+      } catch (e) {
+        if (e instanceof InvalidExperimentError) throw badInput(e.message);
+        throw e;
+      }
+      const baseDir = experiment.baseDir ? path.resolve(PROJECT_ROOT, experiment.baseDir) : PROJECT_ROOT;
+      const storeUri = resolveStoreUri(experiment.store, baseDir);
+      const store = openStore(storeUri);
+
+      const specText = await readInput(baseDir, experiment.spec, 'spec');
+      let spec;
+      try {
+        spec = deriveVariant(parseSpec(specText, experiment.spec), experiment.specVariant);
+      } catch (e) {
+        if (e instanceof SpecParseError) throw badInput(`spec ${experiment.spec}: ${e.message}`);
+        throw e;
+      }
+      const hash = specHash(spec);
+      const specKey = `inputs/spec-${hash.slice(0, 16)}.md`;
+      if (!(await store.exists(specKey))) await store.put(specKey, renderSpec(spec));
+
+      const aftText = await readInput(baseDir, experiment.aft.data, 'aft.data');
+      const aftLines = safeJsonl(aftText, aftLineSchema, experiment.aft.data);
+      const evalText = await readInput(baseDir, experiment.eval.prompts, 'eval.prompts');
+      const evalLines = safeJsonl(evalText, evalLineSchema, experiment.eval.prompts);
+      const aftSha = sha256Hex(aftText);
+      const evalSha = sha256Hex(evalText);
+      const aftKey = `inputs/aft-${aftSha.slice(0, 16)}.jsonl`;
+      const evalKey = `inputs/eval-${evalSha.slice(0, 16)}.jsonl`;
+      if (!(await store.exists(aftKey))) await store.put(aftKey, aftText);
+      if (!(await store.exists(evalKey))) await store.put(evalKey, evalText);
+
+      return {
+        experiment,
+        storeUri,
+        spec: {
+          key: specKey,
+          hash,
+          title: spec.title,
+          variant: experiment.specVariant,
+          sections: spec.sections.length,
+          rules: spec.sections.reduce((n, s) => n + s.rules.length, 0),
+        },
+        aftData: { key: aftKey, sha256: aftSha, examples: aftLines.length },
+        evalSet: { key: evalKey, sha256: evalSha, prompts: evalLines.length },
+      };
+    },
+  };
+}
+
+function safeJsonl<T>(text: string, schema: Parameters<typeof parseJsonl<T>>[1], source: string): T[] {
+  try {
+    const lines = parseJsonl(text, schema, source);
+    if (lines.length === 0) throw new Error(`${source}: no examples (the file is empty)`);
+    return lines;
+  } catch (e) {
+    throw badInput((e as Error).message);
+  }
+}

@@ -1,0 +1,19 @@
+import { createCorpusActivities } from './corpus-activities';
+import { createEvalActivities } from './eval-activities';
+import { createExperimentActivities } from './experiment-activities';
+import { createReportActivities } from './report-activities';
+import { createTokenizeActivities } from './tokenize-activities';
+import { createTrainerActivities, type TrainerActivityDeps } from './trainer-activities';
+
+/** Activities grouped by the task queue that runs them, so each queue can scale out on its own. */
+export function createActivitiesByQueue(deps: TrainerActivityDeps = {}) {
+  return {
+    'msm-cpu': { ...createExperimentActivities(), ...createTokenizeActivities(), ...createReportActivities() },
+    'msm-llm': { ...createCorpusActivities(), ...createEvalActivities() },
+    'msm-gpu': createTrainerActivities(deps),
+  };
+}
+
+export type CpuActivities = ReturnType<typeof createActivitiesByQueue>['msm-cpu'];
+export type LlmActivities = ReturnType<typeof createActivitiesByQueue>['msm-llm'];
+export type GpuActivities = ReturnType<typeof createActivitiesByQueue>['msm-gpu'];

@@ -1,0 +1,48 @@
+import { Context } from '@temporalio/activity';
+import type { TokenizerFamily } from '../tokenize/tokenizer';
+import { loadTokenizer } from '../tokenize/tokenizer';
+import { tokenizePackCorpus } from '../tokenize/pack-corpus';
+import { tokenizeChatData } from '../tokenize/tokenize-chat';
+import { openStore } from '../store/open-store';
+import type { ArtifactStore } from '../store/artifact-store';
+import type { CorpusManifestRef, TokenizedRef } from './types';
+
+/** Copy the tokenizer.json into the store so trainer jobs on any machine read the exact same file. */
+async function storedTokenizer(store: ArtifactStore, family: TokenizerFamily) {
+  const tok = await loadTokenizer(family);
+  const key = `tokenizers/${family}-${tok.sha256.slice(0, 16)}/tokenizer.json`;
+  if (!(await store.exists(key))) await store.putFile(key, tok.tokenizerJsonPath);
+  return { tok, uri: store.uri(key) };
+}
+
+const beat = (done: number, total: number) => Context.current().heartbeat({ done, total });
+
+export function createTokenizeActivities() {
+  return {
+    /** Corpus -> packed fixed-length sequences of the base model's tokens (content-addressed, reused). */
+    async tokenizeCorpus(
+      storeUri: string,
+      corpus: CorpusManifestRef,
+      opts: { family: TokenizerFamily; seqLen: number; shuffleSeed: number },
+    ): Promise<TokenizedRef> {
+      const store = openStore(storeUri);
+      const { tok, uri } = await storedTokenizer(store, opts.family);
+      const outPrefix = `tokens/${opts.family}/corpus-${corpus.hash.slice(0, 16)}-L${opts.seqLen}-s${opts.shuffleSeed}`;
+      const r = await tokenizePackCorpus(store, { docKeys: corpus.shardKeys, ...opts, outPrefix, onProgress: beat });
+      return { manifestUri: r.manifestUri, sha256: r.sha256, numSequences: r.numSequences, numTokens: r.numTokens, tokenizerUri: uri, vocabSize: tok.vocabSize };
+    },
+
+    /** AFT chat JSONL -> one padded row per example with an assistant-only loss mask. */
+    async tokenizeAftData(
+      storeUri: string,
+      data: { key: string; sha256: string },
+      opts: { family: TokenizerFamily; seqLen: number },
+    ): Promise<TokenizedRef> {
+      const store = openStore(storeUri);
+      const { tok, uri } = await storedTokenizer(store, opts.family);
+      const outPrefix = `tokens/${opts.family}/aft-${data.sha256.slice(0, 16)}-L${opts.seqLen}`;
+      const r = await tokenizeChatData(store, { dataKey: data.key, ...opts, outPrefix, onProgress: beat });
+      return { manifestUri: r.manifestUri, sha256: r.sha256, numSequences: r.numSequences, numTokens: r.numTokens, tokenizerUri: uri, vocabSize: tok.vocabSize };
+    },
+  };
+}

@@ -1,0 +1,159 @@
+import { Context } from '@temporalio/activity';
+import path from 'node:path';
+import type { ComputeBackend } from '../compute/backend';
+import { createLocalBackend } from '../compute/local';
+import { readJson } from '../store/json';
+import { openStore } from '../store/open-store';
+import type { TrainerEvent, TrainerJobManifest } from '../trainer/job';
+import { TRAINER_EXIT_BAD_INPUT } from '../trainer/job';
+import { contentId } from '../util/hash';
+import { pythonExecutable, STATE_DIR } from '../util/project-paths';
+import { badInput, transient } from './failures';
+import type { EvalRequest, SamplesRef, TrainRequest, TrainResult } from './types';
+
+const POLL_MS = 1000;
+
+export interface TrainerActivityDeps {
+  /** Override for tests; default: the `local` backend with jobs under .msm/compute. */
+  backend?: ComputeBackend;
+}
+
+interface JobOutcome {
+  done: Extract<TrainerEvent, { event: 'done' }>;
+  resumedFromStep: number | null;
+}
+
+/**
+ * Provision, launch (or re-attach to) a trainer job, stream its events as heartbeats until it ends, and
+ * release the machine. Exit 2 fails the run (bad input); a lost process or any other exit is a
+ * preemption: Temporal retries and the trainer resumes from its newest complete checkpoint.
+ */
+async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest): Promise<JobOutcome> {
+  const ctx = Context.current();
+  const machine = await backend.provision(manifest.jobId);
+  let finished = false;
+  try {
+    await backend.launch(machine, manifest);
+    let next = 0;
+    let resumedFromStep: number | null = null;
+    let lastError: string | undefined;
+    let progress: Record<string, unknown> = {};
+    for (;;) {
+      const st = await backend.poll(machine, manifest.jobId, next);
+      next = st.nextEvent;
+      let done: JobOutcome['done'] | undefined;
+      for (const ev of st.events) {
+        if (ev.event === 'progress') progress = { step: ev.step, totalSteps: ev.totalSteps, loss: ev.loss };
+        else if (ev.event === 'resumed') resumedFromStep = ev.step;
+        else if (ev.event === 'checkpoint') progress = { ...progress, checkpoint: ev.uri };
+        else if (ev.event === 'error') lastError = ev.message;
+        else if (ev.event === 'done') done = ev;
+      }
+      ctx.heartbeat({ job: manifest.jobId, ...progress });
+      if (st.state === 'exited') {
+        finished = true;
+        if (st.exitCode === 0 && done) return { done, resumedFromStep };
+        const why = lastError ?? st.stderrTail?.trim().split('\n').slice(-5).join('\n') ?? 'no message';
+        if (st.exitCode === TRAINER_EXIT_BAD_INPUT) throw badInput(`trainer job ${manifest.jobId} rejected its input: ${why}`);
+        throw transient(`trainer job ${manifest.jobId} exited with code ${st.exitCode}: ${why}`);
+      }
+      if (st.state === 'lost') {
+        finished = true;
+        throw transient(`trainer job ${manifest.jobId} was lost (preempted): resuming from the newest checkpoint`);
+      }
+      await ctx.sleep(POLL_MS);
+    }
+  } catch (e) {
+    // Cancellation (or any failure while the job still runs) must stop the job we started.
+    if (!finished) await backend.cancel(machine, manifest.jobId).catch(() => undefined);
+    throw e;
+  } finally {
+    await backend.release(machine).catch(() => undefined);
+  }
+}
+
+export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
+  const backend = deps.backend ?? createLocalBackend({ workDir: path.join(STATE_DIR, 'compute'), python: pythonExecutable() });
+  return {
+    /** A midtraining or AFT run; the run folder is derived from every input, so equal runs are reused. */
+    async runTraining(req: TrainRequest): Promise<TrainResult> {
+      const store = openStore(req.storeUri);
+      const b = req.experiment.baseModel;
+      const runKey = `runs/${req.label}-${contentId({
+        kind: req.kind,
+        data: req.data.sha256,
+        fraction: req.fraction ?? 1,
+        seed: req.seed,
+        initFrom: req.initFrom?.outputUri ?? null,
+        base: b,
+        hyper: req.hyper,
+      })}`;
+      const preemptions = Context.current().info.attempt - 1;
+      if (await store.exists(`${runKey}/final/COMPLETE`)) {
+        const metrics = await readJson<Record<string, number>>(store, `${runKey}/final/metrics.json`);
+        return { outputUri: store.uri(`${runKey}/final`), runKey, metrics, resumedFromStep: null, preemptions };
+      }
+      const manifest: TrainerJobManifest = {
+        kind: req.kind,
+        jobId: runKey.replace(/\//g, '_'),
+        baseModel: {
+          init: b.init,
+          path: b.path,
+          hiddenSize: b.hiddenSize,
+          numLayers: b.numLayers,
+          numHeads: b.numHeads,
+          intermediateSize: b.intermediateSize,
+          vocabSize: req.data.vocabSize,
+          initSeed: b.initSeed,
+        },
+        tokenizerUri: req.data.tokenizerUri,
+        dataUri: req.data.manifestUri,
+        fraction: req.fraction,
+        initFromUri: req.initFrom?.outputUri,
+        hyper: req.hyper,
+        checkpointPrefix: store.uri(`${runKey}/checkpoints`),
+        outputUri: store.uri(`${runKey}/final`),
+        seed: req.seed,
+        device: req.experiment.compute.device,
+      };
+      const out = await runJob(backend, manifest);
+      return { outputUri: out.done.outputUri, runKey, metrics: out.done.metrics, resumedFromStep: out.resumedFromStep, preemptions };
+    },
+
+    /** Sample answers to the eval prompts from a trained model (resumable per prompt inside the job). */
+    async generateSamples(req: EvalRequest): Promise<SamplesRef> {
+      const store = openStore(req.storeUri);
+      const e = req.experiment.eval;
+      const evalKey = `evals/${req.label}-${contentId({
+        model: req.modelUri,
+        evalSet: req.evalSet.sha256,
+        samples: e.samplesPerPrompt,
+        temperature: e.temperature,
+        maxNewTokens: e.maxNewTokens,
+        seed: req.seed,
+      })}`;
+      const outputUri = store.uri(`${evalKey}/samples`);
+      const samplesUri = `${outputUri}/samples.jsonl`;
+      const samples = req.evalSet.prompts * e.samplesPerPrompt;
+      if (await store.exists(`${evalKey}/samples/COMPLETE`)) return { evalKey, samplesUri, samples };
+      const b = req.experiment.baseModel;
+      const manifest: TrainerJobManifest = {
+        kind: 'generate',
+        jobId: evalKey.replace(/\//g, '_'),
+        baseModel: { init: b.init, path: b.path, initSeed: b.initSeed },
+        tokenizerUri: req.tokenizerUri,
+        modelUri: req.modelUri ?? undefined,
+        promptsUri: store.uri(req.evalSet.key),
+        samplesPerPrompt: e.samplesPerPrompt,
+        temperature: e.temperature,
+        maxNewTokens: e.maxNewTokens,
+        checkpointPrefix: store.uri(`${evalKey}/checkpoints`),
+        outputUri,
+        seed: req.seed,
+        device: req.experiment.compute.device,
+      };
+      await runJob(backend, manifest);
+      return { evalKey, samplesUri, samples };
+    },
+  };
+}

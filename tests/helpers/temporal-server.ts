@@ -1,0 +1,41 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureTemporalCli } from '../../src/temporal/cli-binary';
+import { freePort, startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { TOOLS_DIR } from '../../src/util/project-paths';
+
+/** A real Temporal dev server on free loopback ports with its own SQLite file; restartable on the same state. */
+export class TestTemporalServer {
+  private server?: DevServer;
+  private constructor(
+    readonly cli: string,
+    readonly stateDir: string,
+    readonly port: number,
+    readonly uiPort: number,
+  ) {}
+
+  static async start(): Promise<TestTemporalServer> {
+    const s = new TestTemporalServer(
+      ensureTemporalCli(TOOLS_DIR),
+      mkdtempSync(path.join(os.tmpdir(), 'msm-temporal-')),
+      await freePort(),
+      await freePort(),
+    );
+    await s.up();
+    return s;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async up(): Promise<void> {
+    this.server = await startDevServer({ cli: this.cli, stateDir: this.stateDir, port: this.port, uiPort: this.uiPort });
+  }
+
+  async down(): Promise<void> {
+    await this.server?.stop();
+    this.server = undefined;
+  }
+}
