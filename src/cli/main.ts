@@ -1,5 +1,4 @@
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -8,7 +7,6 @@ import { experimentSchema, InvalidExperimentError } from '../config/experiment-s
 import { loadExperimentFile } from '../config/load-experiment-file';
 import { ensureDevServer } from '../temporal/ensure-server';
 import { PROJECT_ROOT } from '../util/project-paths';
-import { createWorkers, runWorkers } from '../workers/create-workers';
 import { msmExperiment, pauseSignal, progressQuery, resumeSignal } from '../workflows';
 
 const USAGE = `msm — Model Spec Midtraining experiments on Temporal
@@ -33,12 +31,19 @@ function workflowIdFor(name: string, explicit?: string): string {
   return explicit ?? `msm-${name}`;
 }
 
+/** The worker stack (bundler, native bridge, activities) loads only for commands that run workers. */
+async function startWorkers(address: string) {
+  const { NativeConnection } = await import('@temporalio/worker');
+  const { createWorkers, runWorkers } = await import('../workers/create-workers');
+  const connection = await NativeConnection.connect({ address });
+  return { connection, workers: await createWorkers({ connection }), runWorkers };
+}
+
 async function runExperiment(file: string, address?: string, id?: string): Promise<void> {
   const { raw, experiment } = loadExperimentFile(file);
   const server = address ? { address, uiUrl: '', started: false } : await ensureDevServer();
   console.log(server.started ? `started Temporal dev server at ${server.address}` : `using Temporal server at ${server.address}`);
-  const connection = await NativeConnection.connect({ address: server.address });
-  const workers = await createWorkers({ connection });
+  const { connection, workers, runWorkers } = await startWorkers(server.address);
   const running = runWorkers(workers);
   const c = await client(server.address);
   const workflowId = workflowIdFor(experiment.name, id);
@@ -109,8 +114,8 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'worker': {
-      const connection = await NativeConnection.connect({ address: address ?? '127.0.0.1:7233' });
-      await runWorkers(await createWorkers({ connection }));
+      const { workers, runWorkers } = await startWorkers(address ?? '127.0.0.1:7233');
+      await runWorkers(workers);
       return;
     }
     case 'schema': {

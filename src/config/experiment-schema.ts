@@ -42,6 +42,7 @@ const fractionSchema = z
 
 export const experimentSchema = z
   .object({
+    $schema: z.string().optional().describe('editor hint: path of experiments/experiment.schema.json'),
     name: z
       .string()
       .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/, 'use letters, digits, ".", "_" or "-" (at most 63 characters)'),

@@ -1,4 +1,4 @@
-import { defineSearchAttributeKey } from '@temporalio/workflow';
+import { defineSearchAttributeKey } from '@temporalio/common';
 
 /** Custom search attributes shown and filterable in the Web UI; registered by the dev server at start. */
 export const MSM_SPEC = defineSearchAttributeKey('MsmSpec', 'KEYWORD');

@@ -1,0 +1,50 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * A small experiment whose LLM stages go to a scripted OpenAI-compatible server (fast, countable,
+ * fault-injectable), while tokenization and training use the real tokenizer and the real trainer.
+ */
+export function scriptedExperiment(name: string, llmBaseUrl: string, overrides: Record<string, unknown> = {}) {
+  const store = mkdtempSync(path.join(os.tmpdir(), `msm-store-${name}-`));
+  const provider = { kind: 'openai', baseUrl: llmBaseUrl, model: 'scripted-writer', timeoutMs: 10_000 };
+  return {
+    store,
+    input: {
+      name,
+      spec: 'specs/demo.md',
+      store,
+      baseModel: { tokenizer: 'llama3.1', hiddenSize: 32, numLayers: 1, numHeads: 2, intermediateSize: 64 },
+      generation: { provider, temperature: 0.9, domains: 2, maxUnits: 4, typesPerUnit: 2, ideasPerType: 2, maxDocTokens: 200, batchUnits: 1, concurrency: 2 },
+      tokenization: { seqLen: 64 },
+      midtrain: { method: 'full', lr: 0.001, batchSize: 4, epochs: 1, maxSteps: 40, checkpointEverySteps: 4 },
+      aft: {
+        data: 'experiments/data/demo-aft.jsonl',
+        seqLen: 128,
+        fractions: [1, '1/2'],
+        arms: ['baseline', 'msm'],
+        seeds: [0],
+        hyper: { method: 'full', lr: 0.001, batchSize: 4, epochs: 1, checkpointEverySteps: 50 },
+        concurrency: 2,
+      },
+      eval: {
+        prompts: 'experiments/data/demo-eval.jsonl',
+        samplesPerPrompt: 1,
+        maxNewTokens: 8,
+        judge: { ...provider, model: 'scripted-judge' },
+      },
+      compute: { backend: 'local', device: 'cpu' },
+      ...overrides,
+    },
+  };
+}
+
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
