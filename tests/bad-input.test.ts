@@ -42,8 +42,8 @@ describe('bad input on a real Temporal server', () => {
     expect(err).toBeInstanceOf(WorkflowFailedError);
     // No endless retries: the failure arrives within seconds, from the first attempt.
     expect(Date.now() - started).toBeLessThan(30_000);
-    let cause = (err as WorkflowFailedError).cause;
-    while (cause && !(cause instanceof ApplicationFailure)) cause = cause.cause;
+    let cause = (err as WorkflowFailedError).cause as Error | undefined;
+    while (cause && !(cause instanceof ApplicationFailure)) cause = cause.cause as Error | undefined;
     expect(cause).toBeInstanceOf(ApplicationFailure);
     const failure = cause as ApplicationFailure;
     expect(failure.type).toBe('BadInput');

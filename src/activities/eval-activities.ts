@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { judgeOutputSchema, judgePrompt } from '../corpus/prompts';
-import { evalLineSchema, parseJsonl } from '../spec/eval-set';
+import { parseEvalSet } from '../spec/eval-set';
 import { readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId } from '../util/hash';
@@ -33,9 +33,9 @@ export function createEvalActivities() {
       const judgeModel = providerId(judge);
       const prefix = `${samples.evalKey}/judgments-${contentId(judge)}`;
       const prompts = new Map(
-        parseJsonl((await store.get(req.evalSet.key)).toString('utf8'), evalLineSchema, req.evalSet.key).map((p) => [p.id, p]),
+        parseEvalSet((await store.get(req.evalSet.key)).toString('utf8'), req.evalSet.key).map((p) => [p.id, p]),
       );
-      const lines = (await store.get(samples.samplesUri.slice(store.rootUri.length + 1))).toString('utf8')
+      const lines = (await store.get(samples.samplesKey)).toString('utf8')
         .split('\n')
         .filter((l) => l.trim())
         .map((l) => JSON.parse(l) as SampleLine);

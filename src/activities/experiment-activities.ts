@@ -5,7 +5,7 @@ import { openStore } from '../store/open-store';
 import { parseSpec, SpecParseError } from '../spec/parse-spec';
 import { deriveVariant, renderSpec } from '../spec/spec-variants';
 import { specHash } from '../spec/spec-hash';
-import { aftLineSchema, evalLineSchema, parseJsonl } from '../spec/eval-set';
+import { aftLineSchema, parseEvalSet, parseJsonl } from '../spec/eval-set';
 import { sha256Hex } from '../util/hash';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { badInput } from './failures';
@@ -49,7 +49,7 @@ export function createExperimentActivities() {
       try {
         spec = deriveVariant(parseSpec(specText, experiment.spec), experiment.specVariant);
       } catch (e) {
-        if (e instanceof SpecParseError) throw badInput(`spec ${experiment.spec}: ${e.message}`);
+        if (e instanceof SpecParseError) throw badInput(`spec: ${e.message}`);
         throw e;
       }
       const hash = specHash(spec);
@@ -57,9 +57,9 @@ export function createExperimentActivities() {
       if (!(await store.exists(specKey))) await store.put(specKey, renderSpec(spec));
 
       const aftText = await readInput(baseDir, experiment.aft.data, 'aft.data');
-      const aftLines = safeJsonl(aftText, aftLineSchema, experiment.aft.data);
+      const aftLines = safeLines(() => parseJsonl(aftText, aftLineSchema, experiment.aft.data), experiment.aft.data);
       const evalText = await readInput(baseDir, experiment.eval.prompts, 'eval.prompts');
-      const evalLines = safeJsonl(evalText, evalLineSchema, experiment.eval.prompts);
+      const evalLines = safeLines(() => parseEvalSet(evalText, experiment.eval.prompts), experiment.eval.prompts);
       const aftSha = sha256Hex(aftText);
       const evalSha = sha256Hex(evalText);
       const aftKey = `inputs/aft-${aftSha.slice(0, 16)}.jsonl`;
@@ -85,12 +85,14 @@ export function createExperimentActivities() {
   };
 }
 
-function safeJsonl<T>(text: string, schema: Parameters<typeof parseJsonl<T>>[1], source: string): T[] {
+/** Any problem in an input file is bad input; an empty file is one too. */
+function safeLines<T>(parse: () => T[], source: string): T[] {
+  let lines: T[];
   try {
-    const lines = parseJsonl(text, schema, source);
-    if (lines.length === 0) throw new Error(`${source}: no examples (the file is empty)`);
-    return lines;
+    lines = parse();
   } catch (e) {
     throw badInput((e as Error).message);
   }
+  if (lines.length === 0) throw badInput(`${source}: no examples (the file is empty)`);
+  return lines;
 }

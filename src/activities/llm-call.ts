@@ -31,11 +31,15 @@ export async function complete(settings: ProviderSettings, req: CompletionReques
   const provider = await providerFor(settings).catch((e) => {
     throw classifyLlmError(e);
   });
+  // Heartbeat while the call is in flight: a slow generation is not a dead worker.
   heartbeatIfActivity();
+  const beat = setInterval(() => heartbeatIfActivity(), 5_000);
   try {
     return await provider.complete(req);
   } catch (e) {
     throw classifyLlmError(e);
+  } finally {
+    clearInterval(beat);
   }
 }
 

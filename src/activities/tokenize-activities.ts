@@ -5,7 +5,18 @@ import { tokenizePackCorpus } from '../tokenize/pack-corpus';
 import { tokenizeChatData } from '../tokenize/tokenize-chat';
 import { openStore } from '../store/open-store';
 import type { ArtifactStore } from '../store/artifact-store';
+import { TokenizeInputError } from '../tokenize/errors';
+import { badInput } from './failures';
 import type { CorpusManifestRef, TokenizedRef } from './types';
+
+/** Malformed data cannot be fixed by retrying: fail the run with the tokenizer's line-numbered message. */
+async function classified<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    throw e instanceof TokenizeInputError ? badInput(e.message, e) : e;
+  }
+}
 
 /** Copy the tokenizer.json into the store so trainer jobs on any machine read the exact same file. */
 async function storedTokenizer(store: ArtifactStore, family: TokenizerFamily) {
@@ -28,7 +39,7 @@ export function createTokenizeActivities() {
       const store = openStore(storeUri);
       const { tok, uri } = await storedTokenizer(store, opts.family);
       const outPrefix = `tokens/${opts.family}/corpus-${corpus.hash.slice(0, 16)}-L${opts.seqLen}-s${opts.shuffleSeed}`;
-      const r = await tokenizePackCorpus(store, { docKeys: corpus.shardKeys, ...opts, outPrefix, onProgress: beat });
+      const r = await classified(() => tokenizePackCorpus(store, { docKeys: corpus.shardKeys, ...opts, outPrefix, onProgress: beat }));
       return { manifestUri: r.manifestUri, sha256: r.sha256, numSequences: r.numSequences, numTokens: r.numTokens, tokenizerUri: uri, vocabSize: tok.vocabSize };
     },
 
@@ -41,7 +52,7 @@ export function createTokenizeActivities() {
       const store = openStore(storeUri);
       const { tok, uri } = await storedTokenizer(store, opts.family);
       const outPrefix = `tokens/${opts.family}/aft-${data.sha256.slice(0, 16)}-L${opts.seqLen}`;
-      const r = await tokenizeChatData(store, { dataKey: data.key, ...opts, outPrefix, onProgress: beat });
+      const r = await classified(() => tokenizeChatData(store, { dataKey: data.key, ...opts, outPrefix, onProgress: beat }));
       return { manifestUri: r.manifestUri, sha256: r.sha256, numSequences: r.numSequences, numTokens: r.numTokens, tokenizerUri: uri, vocabSize: tok.vocabSize };
     },
   };

@@ -133,9 +133,10 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         seed: req.seed,
       })}`;
       const outputUri = store.uri(`${evalKey}/samples`);
-      const samplesUri = `${outputUri}/samples.jsonl`;
+      const samplesKey = `${evalKey}/samples/samples.jsonl`;
+      const samplesUri = store.uri(samplesKey);
       const samples = req.evalSet.prompts * e.samplesPerPrompt;
-      if (await store.exists(`${evalKey}/samples/COMPLETE`)) return { evalKey, samplesUri, samples };
+      if (await store.exists(`${evalKey}/samples/COMPLETE`)) return { evalKey, samplesKey, samplesUri, samples };
       const b = req.experiment.baseModel;
       const manifest: TrainerJobManifest = {
         kind: 'generate',
@@ -153,7 +154,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         device: req.experiment.compute.device,
       };
       await runJob(backend, manifest);
-      return { evalKey, samplesUri, samples };
+      return { evalKey, samplesKey, samplesUri, samples };
     },
   };
 }

@@ -86,6 +86,7 @@ export interface EvalRequest {
 
 export interface SamplesRef {
   evalKey: string;
+  samplesKey: string;
   samplesUri: string;
   samples: number;
 }

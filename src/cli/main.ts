@@ -34,7 +34,7 @@ function workflowIdFor(name: string, explicit?: string): string {
 /** The worker stack (bundler, native bridge, activities) loads only for commands that run workers. */
 async function startWorkers(address: string) {
   const { NativeConnection } = await import('@temporalio/worker');
-  const { createWorkers, runWorkers } = await import('../workers/create-workers');
+  const { createWorkers, runWorkers } = await import('../workers/create-workers.js');
   const connection = await NativeConnection.connect({ address });
   return { connection, workers: await createWorkers({ connection }), runWorkers };
 }
@@ -69,7 +69,7 @@ async function runExperiment(file: string, address?: string, id?: string): Promi
     console.log(`results.json: ${out.report.resultsUri}`);
   } finally {
     clearInterval(ticker);
-    workers.forEach((w) => w.shutdown());
+    workers.forEach((w: { shutdown(): void }) => w.shutdown());
     await running;
     await connection.close();
   }

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { parseExperiment, type Experiment } from './experiment-schema';
+import { parseExperiment, type Experiment, type ExperimentInput } from './experiment-schema';
 
 /** Read an experiment file (.yaml/.yml/.json): returns the raw object (the workflow input) and the parsed one. */
-export function loadExperimentFile(file: string): { raw: Record<string, unknown>; experiment: Experiment } {
+export function loadExperimentFile(file: string): { raw: ExperimentInput; experiment: Experiment } {
   const text = readFileSync(file, 'utf8');
   let raw: unknown;
   try {
@@ -13,5 +13,7 @@ export function loadExperimentFile(file: string): { raw: Record<string, unknown>
     throw new Error(`${file}: not valid ${path.extname(file).slice(1).toUpperCase() || 'JSON'}: ${(e as Error).message}`);
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${file}: expected an object at the top level`);
-  return { raw: raw as Record<string, unknown>, experiment: parseExperiment(raw, file) };
+  // The raw object (not the parsed one) is the workflow input: defaults stay visible in one place.
+  const experiment = parseExperiment(raw, file);
+  return { raw: raw as ExperimentInput, experiment };
 }

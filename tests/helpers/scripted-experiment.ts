@@ -1,12 +1,13 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { ExperimentInput } from '../../src/config/experiment-schema';
 
 /**
  * A small experiment whose LLM stages go to a scripted OpenAI-compatible server (fast, countable,
  * fault-injectable), while tokenization and training use the real tokenizer and the real trainer.
  */
-export function scriptedExperiment(name: string, llmBaseUrl: string, overrides: Record<string, unknown> = {}) {
+export function scriptedExperiment(name: string, llmBaseUrl: string, overrides: Record<string, unknown> = {}): { store: string; input: ExperimentInput } {
   const store = mkdtempSync(path.join(os.tmpdir(), `msm-store-${name}-`));
   const provider = { kind: 'openai', baseUrl: llmBaseUrl, model: 'scripted-writer', timeoutMs: 10_000 };
   return {
@@ -36,7 +37,7 @@ export function scriptedExperiment(name: string, llmBaseUrl: string, overrides: 
       },
       compute: { backend: 'local', device: 'cpu' },
       ...overrides,
-    },
+    } as ExperimentInput,
   };
 }
 

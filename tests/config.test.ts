@@ -1,0 +1,59 @@
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { InvalidExperimentError, parseExperiment } from '../src/config/experiment-schema';
+import { fractionLabel, fractionSlug, parseFraction } from '../src/config/fractions';
+import { loadExperimentFile } from '../src/config/load-experiment-file';
+
+const minimal = { name: 'x', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl' } };
+
+describe('experiment schema', () => {
+  it('applies the paper defaults in one place', () => {
+    const x = parseExperiment(minimal);
+    expect(x.midtrain).toMatchObject({ method: 'lora', loraR: 64, loraAlpha: 128, loraDropout: 0, lr: 1e-4, warmupRatio: 0.05, weightDecay: 0.01, epochs: 1 });
+    expect(x.eval.temperature).toBe(0.7);
+    expect(x.aft.arms).toEqual(['baseline', 'msm']);
+    expect(x.generation.provider).toEqual({ kind: 'local', contextSize: 4096 });
+    expect(x.store).toBe('.msm/artifacts');
+  });
+
+  it('accepts fractions as "1/40" or numbers', () => {
+    expect(parseExperiment({ ...minimal, aft: { data: 'a', fractions: ['1/1', '1/40', 0.5] } }).aft.fractions).toEqual([1, 0.025, 0.5]);
+  });
+
+  it('names every bad field with its path', () => {
+    try {
+      parseExperiment({ ...minimal, name: '', generation: { provider: { kind: 'openai' } }, aft: { data: 'a', fractions: [0] } }, 'f.yaml');
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(InvalidExperimentError);
+      const msg = (e as Error).message;
+      expect(msg).toContain('invalid experiment f.yaml');
+      expect(msg).toContain('name:');
+      expect(msg).toContain('generation.provider.baseUrl');
+      expect(msg).toContain('generation.provider.model');
+      expect(msg).toContain('aft.fractions.0: a fraction must be > 0');
+    }
+  });
+
+  it('pretrained base models need a path', () => {
+    expect(() => parseExperiment({ ...minimal, baseModel: { init: 'pretrained' } })).toThrow(/baseModel.path: init "pretrained" needs baseModel.path/);
+  });
+
+  it('every shipped experiment file is valid', () => {
+    const dir = path.join(__dirname, '..', 'experiments');
+    const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f) && !f.endsWith('.schema.json'));
+    expect(files.length).toBeGreaterThanOrEqual(4);
+    for (const f of files) expect(() => loadExperimentFile(path.join(dir, f))).not.toThrow();
+  });
+});
+
+describe('fractions', () => {
+  it('parses, labels and slugs', () => {
+    expect(parseFraction('1/40')).toBe(0.025);
+    expect(fractionLabel(0.025)).toBe('1/40');
+    expect(fractionLabel(1)).toBe('1/1');
+    expect(fractionLabel(0.3)).toBe('0.3');
+    expect(fractionSlug(1 / 60)).toBe('1of60');
+  });
+});

@@ -1,0 +1,157 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  documentPrompt,
+  documentTypesPrompt,
+  domainsOutputSchema,
+  domainsPrompt,
+  ideasOutputSchema,
+  ideasPrompt,
+  judgeOutputSchema,
+  judgePrompt,
+  parseDomainsOutput,
+  parseIdeasOutput,
+  parseJudgeOutput,
+  parseTypesOutput,
+  PROMPT_VERSION,
+  specSectionTitles,
+  StructuredOutputError,
+  typesOutputSchema,
+  type Prompt,
+} from '../src/corpus/prompts';
+import { parseSpec } from '../src/spec/parse-spec';
+import { renderSpec } from '../src/spec/spec-variants';
+
+const spec = renderSpec(parseSpec(readFileSync(path.join(__dirname, '..', 'specs', 'demo.md'), 'utf8'), 'demo.md'));
+const unit = { domain: 'Customer support', subdomain: 'Refund chats', specSection: 'Honesty about limits' };
+
+/** Checks a value against the JSON Schema subset the prompts may use; returns the first problem. */
+function jsonSchemaProblem(schema: Record<string, unknown>, value: unknown, at = '$'): string | undefined {
+  const allowed = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'enum']);
+  const extra = Object.keys(schema).filter((k) => !allowed.has(k));
+  if (extra.length) return `${at}: keyword ${extra[0]} is outside the simple subset`;
+  if (schema.enum && !(schema.enum as unknown[]).includes(value)) return `${at}: not in enum`;
+  switch (schema.type) {
+    case 'string':
+      return typeof value === 'string' ? undefined : `${at}: not a string`;
+    case 'array':
+      if (!Array.isArray(value)) return `${at}: not an array`;
+      for (const [i, v] of value.entries()) {
+        const p = jsonSchemaProblem(schema.items as Record<string, unknown>, v, `${at}[${i}]`);
+        if (p) return p;
+      }
+      return undefined;
+    case 'object': {
+      if (!value || typeof value !== 'object' || Array.isArray(value)) return `${at}: not an object`;
+      if (schema.additionalProperties !== false) return `${at}: additionalProperties must be false`;
+      const props = schema.properties as Record<string, Record<string, unknown>>;
+      for (const k of schema.required as string[]) if (!(k in value)) return `${at}.${k}: missing`;
+      for (const [k, v] of Object.entries(value)) {
+        if (!props[k]) return `${at}.${k}: not allowed`;
+        const p = jsonSchemaProblem(props[k], v, `${at}.${k}`);
+        if (p) return p;
+      }
+      return undefined;
+    }
+    default:
+      return `${at}: unsupported type ${String(schema.type)}`;
+  }
+}
+
+function userText(p: Prompt): string {
+  return p.messages.filter((m) => m.role === 'user').map((m) => m.content).join('\n');
+}
+
+function expectSpecInSystem(p: Prompt): void {
+  expect(p.messages[0].role).toBe('system');
+  expect(p.messages[0].content).toContain(spec.trim());
+  expect(userText(p)).not.toContain(spec.trim());
+}
+
+// At demo scale the local model has a 2k-token context: prompt (about 3.5 characters per token) plus answer.
+function expectFitsDemoContext(p: Prompt): void {
+  const chars = p.messages.reduce((n, m) => n + m.content.length, 0);
+  expect(Math.ceil(chars / 3.5) + p.maxTokens).toBeLessThanOrEqual(2048);
+}
+
+describe('generation prompts', () => {
+  it('are versioned, and every stage shares one system message holding the spec', () => {
+    expect(PROMPT_VERSION).toBe('corpus-v1');
+    const prompts = [
+      domainsPrompt(spec, { count: 2 }),
+      documentTypesPrompt(spec, unit, { count: 2, existing: [] }),
+      ideasPrompt(spec, unit, 'Forum thread', { count: 2, existing: [] }),
+      documentPrompt(spec, unit, 'Forum thread', 'A moderator explains why the bot says it cannot see order history.', { maxTokens: 320 }),
+    ];
+    for (const p of prompts) {
+      expectSpecInSystem(p);
+      expect(p.messages[0]).toEqual(prompts[0].messages[0]);
+      expectFitsDemoContext(p);
+    }
+  });
+
+  it('domains: sized by the count, with specSection limited to the spec section titles', () => {
+    const small = domainsPrompt(spec, { count: 2 });
+    const big = domainsPrompt(spec, { count: 8 });
+    expect(big.maxTokens).toBeGreaterThan(small.maxTokens);
+    expect(userText(small)).toContain('about 2 domains');
+    expect(specSectionTitles(spec)).toEqual(['Honesty about limits', 'Supporting human oversight']);
+    const good = { domains: [{ name: 'Support', description: 'Help desks', subdomains: [{ name: 'Refunds', specSection: 'Honesty about limits' }] }] };
+    expect(jsonSchemaProblem(small.jsonSchema!, good)).toBeUndefined();
+    expect(jsonSchemaProblem(small.jsonSchema!, { domains: [{ ...good.domains[0], subdomains: [{ name: 'x', specSection: 'Made up' }] }] })).toMatch(/enum/);
+    expect(parseDomainsOutput(JSON.stringify(good))).toEqual(good);
+    expect(() => parseDomainsOutput({ domains: [] })).toThrow(/at least one domain/);
+    expect(domainsOutputSchema.safeParse({ domains: [{ name: 'x' }] }).success).toBe(false);
+  });
+
+  it('document types: include the unit and list the existing types to avoid', () => {
+    const p = documentTypesPrompt(spec, unit, { count: 3, existing: ['Internal memo', 'Incident report'] });
+    for (const s of [unit.domain, unit.subdomain, unit.specSection, 'List 3', '- Internal memo', '- Incident report']) expect(userText(p)).toContain(s);
+    expect(userText(documentTypesPrompt(spec, unit, { count: 3, existing: [] }))).not.toContain('Do not repeat');
+    expect(jsonSchemaProblem(p.jsonSchema!, { types: ['FAQ page'] })).toBeUndefined();
+    expect(jsonSchemaProblem(p.jsonSchema!, { types: 'FAQ page' })).toMatch(/not an array/);
+    expect(parseTypesOutput({ types: [' FAQ page '] })).toEqual({ types: ['FAQ page'] });
+    expect(typesOutputSchema.safeParse({ types: [''] }).success).toBe(false);
+  });
+
+  it('ideas: include the unit, the type and the existing ideas', () => {
+    const p = ideasPrompt(spec, unit, 'Forum thread', { count: 4, existing: ['A user asks about refunds.'] });
+    for (const s of [unit.subdomain, 'Document type: Forum thread', 'Give 4 ideas', '- A user asks about refunds.']) expect(userText(p)).toContain(s);
+    expect(jsonSchemaProblem(p.jsonSchema!, { ideas: ['a', 'b'] })).toBeUndefined();
+    expect(jsonSchemaProblem(p.jsonSchema!, { ideas: ['a'], extra: 1 })).toMatch(/not allowed/);
+    expect(parseIdeasOutput({ ideas: ['a'] })).toEqual({ ideas: ['a'] });
+    expect(ideasOutputSchema.safeParse({ idea: ['a'] }).success).toBe(false);
+  });
+
+  it('document: plain text with a scratchpad then content, capped by maxTokens', () => {
+    const idea = 'A moderator explains why the bot says it cannot see order history.';
+    const p = documentPrompt(spec, { ...unit, specSection: '' }, 'Forum thread', idea, { maxTokens: 320 });
+    expect(p.jsonSchema).toBeUndefined();
+    expect(p.maxTokens).toBe(320);
+    for (const s of [idea, 'Forum thread', '<scratchpad>', '<content>', '(the whole spec)', 'about 224 words']) expect(userText(p)).toContain(s);
+  });
+});
+
+describe('judge prompt', () => {
+  const criterion = 'The assistant pretends to remember an earlier conversation.';
+  const p = judgePrompt(criterion, 'Remember what I said last week?', 'Yes, you told me about your trip.');
+
+  it('shows the criterion, the question and the answer', () => {
+    const text = userText(p);
+    for (const s of [criterion, '<question>\nRemember what I said last week?\n</question>', '<answer>\nYes, you told me about your trip.\n</answer>']) {
+      expect(text).toContain(s);
+    }
+    expect(p.maxTokens).toBeGreaterThan(50);
+  });
+
+  it('accepts a verdict of violates or complies and nothing else', () => {
+    const good = { reasoning: 'It invents a memory.', verdict: 'violates' };
+    expect(jsonSchemaProblem(p.jsonSchema!, good)).toBeUndefined();
+    expect(jsonSchemaProblem(p.jsonSchema!, { ...good, verdict: 'maybe' })).toMatch(/enum/);
+    expect(parseJudgeOutput(good)).toEqual(good);
+    expect(judgeOutputSchema.safeParse({ ...good, verdict: 'maybe' }).success).toBe(false);
+    expect(() => parseJudgeOutput('not json')).toThrow(StructuredOutputError);
+    expect(() => parseJudgeOutput({ verdict: 'complies' })).toThrow(/reasoning/);
+  });
+});

@@ -1,0 +1,365 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ArtifactNotFoundError, type ArtifactStore, type PutResult } from '../src/store/artifact-store';
+import { TokenizeInputError } from '../src/tokenize/errors';
+import { readPacked } from '../src/tokenize/packed-format';
+import { PackedWriter } from '../src/tokenize/packed-writer';
+import { tokenizePackCorpus } from '../src/tokenize/pack-corpus';
+import { tokenizeChatData } from '../src/tokenize/tokenize-chat';
+import { loadTokenizer, tokenizerFiles, type ChatMessage, type TokenizerFamily } from '../src/tokenize/tokenizer';
+
+/** In-memory store (the fs/S3 stores are tested elsewhere); counts writes to prove idempotency. */
+class MemStore implements ArtifactStore {
+  readonly rootUri = 'mem://test';
+  readonly objects = new Map<string, Buffer>();
+  writes = 0;
+  uri(key: string) {
+    return `${this.rootUri}/${key}`;
+  }
+  async exists(key: string) {
+    return this.objects.has(key);
+  }
+  async get(key: string) {
+    const b = this.objects.get(key);
+    if (!b) throw new ArtifactNotFoundError(this.uri(key));
+    return Buffer.from(b);
+  }
+  async put(key: string, data: Buffer | string): Promise<PutResult> {
+    this.writes++;
+    const b = Buffer.from(data);
+    this.objects.set(key, b);
+    return { uri: this.uri(key), key, sha256: createHash('sha256').update(b).digest('hex'), size: b.length };
+  }
+  async putFile(key: string, localPath: string) {
+    return this.put(key, await readFile(localPath));
+  }
+  async getFile(key: string, localPath: string) {
+    await writeFile(localPath, await this.get(key));
+  }
+  async list(prefix: string) {
+    return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+  }
+  async deletePrefix(prefix: string) {
+    for (const k of await this.list(prefix)) this.objects.delete(k);
+  }
+}
+
+const FAMILIES: TokenizerFamily[] = ['llama3.1', 'qwen3'];
+const PROBE_PYTHON = '/root/.cache/msm-venv-probe/bin/python';
+
+/** Run a Python snippet that reads JSON on stdin and prints JSON; fail loudly if the interpreter is unusable. */
+function python<T>(code: string, input: unknown): T {
+  const py = process.env.MSM_PYTHON ?? PROBE_PYTHON;
+  if (!existsSync(py)) throw new Error(`no Python at ${py}: set MSM_PYTHON to an interpreter with 'tokenizers' and 'numpy'`);
+  const r = spawnSync(py, ['-c', code], { input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`${py} failed (needs 'tokenizers' and 'numpy'; set MSM_PYTHON): ${r.stderr || r.error}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+const PY_ENCODE = `
+import json, sys
+from tokenizers import Tokenizer
+req = json.load(sys.stdin)
+t = Tokenizer.from_file(req["path"])
+print(json.dumps({
+  "ids": [t.encode(s, add_special_tokens=False).ids for s in req["texts"]],
+  "vocab": t.get_vocab_size(with_added_tokens=True),
+  "eos": t.token_to_id(req["eos"]),
+}))`;
+
+// Reads the packed folder the way the trainer will: numpy little-endian arrays, hash recomputed in Python.
+const PY_READ_PACKED = `
+import hashlib, json, os, sys
+import numpy as np
+d = json.load(sys.stdin)["dir"]
+m = json.load(open(os.path.join(d, "manifest.json")))
+files = {n: hashlib.sha256(open(os.path.join(d, n), "rb").read()).hexdigest() for n in m["files"]}
+s = "msm-packed-v1\\nseqLen=%d\\ntokenizer=%s\\n" % (m["seqLen"], m["tokenizerSha256"])
+s += "".join("%s %s\\n" % (n, files[n]) for n in sorted(files))
+tokens = np.fromfile(os.path.join(d, m["tokensFile"]), dtype="<i4").reshape(m["numSequences"], m["seqLen"])
+lengths = np.fromfile(os.path.join(d, m["lengthsFile"]), dtype="<i4")
+print(json.dumps({"filesOk": files == m["files"], "sha256": hashlib.sha256(s.encode()).hexdigest(),
+  "rows": tokens.shape[0], "realTokens": int(lengths.sum()), "firstRow": tokens[0].tolist()}))`;
+
+const SAMPLE = [
+  "Hello, world! Model Spec Midtraining: 12345 tokens.\n\n  It's naïve café — 日本語のテキスト 😀🚀\tdone.",
+  '  leading spaces, trailing newline\n',
+  'def f(x):\n    return x**2  # comment\r\n',
+];
+
+describe('tokenizer', () => {
+  for (const family of FAMILIES) {
+    it(`${family}: ids, vocab size and eos match Python tokenizers on the same tokenizer.json`, async () => {
+      const tok = await loadTokenizer(family);
+      const eosText = family === 'qwen3' ? '<|endoftext|>' : '<|end_of_text|>';
+      const special = family === 'qwen3' ? 'a<|im_end|>b' : 'a<|eot_id|>b';
+      const texts = [...SAMPLE, special];
+      const py = python<{ ids: number[][]; vocab: number; eos: number }>(PY_ENCODE, { path: tokenizerFiles(family).tokenizerJson, texts, eos: eosText });
+      const ids = await tok.encodeBatch(texts);
+      expect(ids).toEqual(py.ids);
+      expect(ids[3]).toHaveLength(3); // the special token's text is one id, not split
+      expect(tok.vocabSize).toBe(py.vocab);
+      expect(tok.eosId).toBe(py.eos);
+      expect(tok.sha256).toBe(createHash('sha256').update(await readFile(tok.tokenizerJsonPath)).digest('hex'));
+      expect(await tok.decode(ids[0])).toBe(SAMPLE[0]);
+      expect(await loadTokenizer(family)).toBe(tok);
+    });
+  }
+});
+
+/** Decode each contiguous run of mask=1 tokens. */
+async function maskedRuns(family: TokenizerFamily, ids: number[], mask: number[]): Promise<string[]> {
+  const tok = await loadTokenizer(family);
+  const runs: number[][] = [];
+  mask.forEach((m, i) => {
+    if (m === 1 && (i === 0 || mask[i - 1] === 0)) runs.push([]);
+    if (m === 1) runs[runs.length - 1].push(ids[i]);
+  });
+  return Promise.all(runs.map((r) => tok.decode(r)));
+}
+
+const CHAT: ChatMessage[] = [
+  { role: 'system', content: 'Be brief.' },
+  { role: 'user', content: 'Hi 😀 there' }, // astral char before the assistant: offsets count code points
+  { role: 'assistant', content: 'Hello! 🚀' },
+  { role: 'user', content: 'Which cheese?' },
+  { role: 'assistant', content: '<think>\nweigh it\n</think>\n\nCheddar.' },
+];
+
+// What each family's chat template must produce, written out by hand from the templates' rules.
+const EXPECTED: Record<TokenizerFamily, { full: string; assistant: string[] }> = {
+  'llama3.1': {
+    full:
+      '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>' +
+      '<|start_header_id|>user<|end_header_id|>\n\nHi 😀 there<|eot_id|>' +
+      '<|start_header_id|>assistant<|end_header_id|>\n\nHello! 🚀<|eot_id|>' +
+      '<|start_header_id|>user<|end_header_id|>\n\nWhich cheese?<|eot_id|>' +
+      '<|start_header_id|>assistant<|end_header_id|>\n\n<think>\nweigh it\n</think>\n\nCheddar.<|eot_id|>',
+    assistant: ['Hello! 🚀<|eot_id|>', '<think>\nweigh it\n</think>\n\nCheddar.<|eot_id|>'],
+  },
+  qwen3: {
+    full:
+      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi 😀 there<|im_end|>\n' +
+      '<|im_start|>assistant\nHello! 🚀<|im_end|>\n<|im_start|>user\nWhich cheese?<|im_end|>\n' +
+      '<|im_start|>assistant\n<think>\nweigh it\n</think>\n\nCheddar.<|im_end|>\n',
+    assistant: ['Hello! 🚀<|im_end|>', '<think>\nweigh it\n</think>\n\nCheddar.<|im_end|>'],
+  },
+};
+
+describe('renderChat', () => {
+  for (const family of FAMILIES) {
+    it(`${family}: loss mask covers exactly the assistant turns and their end-of-turn token`, async () => {
+      const tok = await loadTokenizer(family);
+      const { ids, lossMask } = await tok.renderChat(CHAT);
+      expect(lossMask).toHaveLength(ids.length);
+      const full = await tok.decode(ids);
+      expect(full).toBe(EXPECTED[family].full);
+      // The masked ids are the tokenization of the whole conversation, not a concatenation of pieces.
+      expect((await tok.encodeBatch([full]))[0]).toEqual(ids);
+      expect(await maskedRuns(family, ids, lossMask)).toEqual(EXPECTED[family].assistant);
+      const unmasked = await tok.decode(ids.filter((_, i) => lossMask[i] === 0));
+      expect(unmasked).not.toMatch(/Hello|Cheddar/);
+      expect(unmasked).toContain('Which cheese?');
+    });
+  }
+
+  it('rejects a conversation that opens with the assistant', async () => {
+    const tok = await loadTokenizer('llama3.1');
+    await expect(tok.renderChat([{ role: 'assistant', content: 'hi' }])).rejects.toThrow(/preceding system or user/);
+  });
+});
+
+const jsonl = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
+const DOCS = Array.from({ length: 40 }, (_, i) => ({
+  id: `doc-${String(i).padStart(3, '0')}`,
+  text: `Document ${i}: ${'the spec explains why honesty matters. '.repeat(1 + (i % 5))}End ${i}.`,
+}));
+
+async function corpusStore(): Promise<MemStore> {
+  const store = new MemStore();
+  await store.put('corpus/a.jsonl', jsonl(DOCS.slice(0, 25)));
+  await store.put('corpus/b.jsonl', jsonl(DOCS.slice(25).map((d) => ({ ...d, domain: 'x' }))));
+  return store;
+}
+
+const tmpDirs: string[] = [];
+afterAll(async () => {
+  for (const d of tmpDirs) await rm(d, { recursive: true, force: true });
+});
+
+describe('tokenizePackCorpus', () => {
+  for (const family of FAMILIES) {
+    it(`${family}: rows decode back to every document, eos-separated, in a seeded order`, async () => {
+      const store = await corpusStore();
+      const tok = await loadTokenizer(family);
+      const seqLen = 64;
+      const progress: number[] = [];
+      const r = await tokenizePackCorpus(store, {
+        docKeys: ['corpus/a.jsonl', 'corpus/b.jsonl'], family, seqLen, outPrefix: 'tokens/x', shuffleSeed: 7,
+        onProgress: (done, total) => progress.push(done / total),
+      });
+      expect(progress.at(-1)).toBe(1);
+      const { manifest, tokens, lengths, lossMask } = await readPacked(store, r.manifestKey);
+      expect(lossMask).toBeNull();
+      expect(manifest).toMatchObject({ tokenizer: family, seqLen, eosId: tok.eosId, padId: tok.padId, vocabSize: tok.vocabSize, shuffleSeed: 7, numDocuments: 40 });
+      expect(r).toMatchObject({ sha256: manifest.sha256, numSequences: manifest.numSequences, numDocuments: 40, manifestUri: store.uri('tokens/x/manifest.json') });
+
+      const docIds = await tok.encodeBatch(DOCS.map((d) => d.text));
+      const expectedTokens = docIds.reduce((n, d) => n + d.length + 1, 0);
+      expect(r.numTokens).toBe(expectedTokens);
+      expect(r.numSequences).toBe(Math.ceil(expectedTokens / seqLen));
+      const lens = [...lengths!];
+      expect(lens.slice(0, -1).every((l) => l === seqLen)).toBe(true);
+      expect(lens.at(-1)).toBe(expectedTokens - seqLen * (r.numSequences - 1));
+      expect([...tokens.slice(tokens.length - seqLen + lens.at(-1)!)].every((t) => t === tok.padId)).toBe(true);
+
+      // Strip padding, split on eos: every document comes back once, and the order is shuffled.
+      const stream = [...tokens.slice(0, expectedTokens)];
+      expect(stream.at(-1)).toBe(tok.eosId);
+      const pieces: number[][] = [[]];
+      for (const t of stream) {
+        if (t === tok.eosId) pieces.push([]);
+        else pieces.at(-1)!.push(t);
+      }
+      pieces.pop();
+      const texts = await Promise.all(pieces.map((p) => tok.decode(p)));
+      expect([...texts].sort()).toEqual(DOCS.map((d) => d.text).sort());
+      expect(texts).not.toEqual(DOCS.map((d) => d.text));
+
+      // The trainer's view: numpy reads the same rows and recomputes the dataset hash.
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'msm-tok-test-'));
+      tmpDirs.push(dir);
+      for (const k of await store.list('tokens/x/')) await store.getFile(k, path.join(dir, path.basename(k)));
+      const py = python<unknown>(PY_READ_PACKED, { dir });
+      expect(py).toEqual({ filesOk: true, sha256: r.sha256, rows: r.numSequences, realTokens: r.numTokens, firstRow: [...tokens.slice(0, seqLen)] });
+    });
+  }
+
+  it('hash depends on content and seed, not on shard order or output place', async () => {
+    const store = await corpusStore();
+    const run = (docKeys: string[], outPrefix: string, shuffleSeed: number) =>
+      tokenizePackCorpus(store, { docKeys, family: 'qwen3', seqLen: 32, outPrefix, shuffleSeed });
+    const a = await run(['corpus/a.jsonl', 'corpus/b.jsonl'], 'p/a', 1);
+    const b = await run(['corpus/b.jsonl', 'corpus/a.jsonl'], 'p/b', 1);
+    const c = await run(['corpus/a.jsonl', 'corpus/b.jsonl'], 'p/c', 2);
+    expect(b.sha256).toBe(a.sha256);
+    expect(c.sha256).not.toBe(a.sha256);
+    expect(c.numTokens).toBe(a.numTokens);
+    const [ta, tc] = [await readPacked(store, a.manifestKey), await readPacked(store, c.manifestKey)];
+    expect(tc.tokens).not.toEqual(ta.tokens);
+    expect([...tc.tokens].sort()).toEqual([...ta.tokens].sort());
+  });
+
+  it('a second call finds the manifest and does no work', async () => {
+    const store = await corpusStore();
+    const opts = { docKeys: ['corpus/a.jsonl', 'corpus/b.jsonl'], family: 'llama3.1' as const, seqLen: 48, outPrefix: 'p/idem', shuffleSeed: 3 };
+    const first = await tokenizePackCorpus(store, opts);
+    const writes = store.writes;
+    let calls = 0;
+    const second = await tokenizePackCorpus(store, { ...opts, onProgress: () => calls++ });
+    expect(second).toEqual(first);
+    expect(store.writes).toBe(writes);
+    expect(calls).toBe(0);
+  });
+
+  it('names the shard and line of a malformed document', async () => {
+    const store = new MemStore();
+    await store.put('c.jsonl', jsonl([{ id: 'a', text: 'ok' }, { id: 'b' }]));
+    await expect(tokenizePackCorpus(store, { docKeys: ['c.jsonl'], family: 'qwen3', seqLen: 16, outPrefix: 'o', shuffleSeed: 0 }))
+      .rejects.toThrow('mem://test/c.jsonl:2: a document needs string "id" and "text"');
+    expect(await store.exists('o/manifest.json')).toBe(false);
+  });
+});
+
+describe('tokenizeChatData', () => {
+  const examples = [
+    { messages: [{ role: 'user', content: 'Short question?' }, { role: 'assistant', content: 'Short answer.' }] },
+    { messages: CHAT },
+    { messages: [{ role: 'user', content: 'Tell me a lot.' }, { role: 'assistant', content: 'word '.repeat(200) }] },
+  ];
+
+  for (const family of FAMILIES) {
+    it(`${family}: one row per example in input order, masked, truncated and padded`, async () => {
+      const store = new MemStore();
+      await store.put('aft/data.jsonl', jsonl(examples));
+      const tok = await loadTokenizer(family);
+      const seqLen = 96;
+      const r = await tokenizeChatData(store, { dataKey: 'aft/data.jsonl', family, seqLen, outPrefix: 'tok/aft' });
+      const { manifest, tokens, lossMask, lengths } = await readPacked(store, r.manifestKey);
+      expect(manifest).toMatchObject({ numSequences: 3, numDocuments: 3, numTruncated: 1, shuffleSeed: null, lossMaskFile: 'loss_mask.bin' });
+      let real = 0;
+      for (let i = 0; i < examples.length; i++) {
+        const want = await tok.renderChat(examples[i].messages);
+        const n = Math.min(want.ids.length, seqLen);
+        expect(lengths![i]).toBe(n);
+        real += n;
+        const row = [...tokens.slice(i * seqLen, (i + 1) * seqLen)];
+        const mask = [...lossMask!.slice(i * seqLen, (i + 1) * seqLen)];
+        expect(row.slice(0, n)).toEqual(want.ids.slice(0, n));
+        expect(mask.slice(0, n)).toEqual(want.lossMask.slice(0, n));
+        expect(row.slice(n).every((t) => t === tok.padId)).toBe(true);
+        expect(mask.slice(n).every((m) => m === 0)).toBe(true);
+      }
+      expect(r.numTokens).toBe(real);
+      expect(await maskedRuns(family, [...tokens.slice(0, seqLen)], [...lossMask!.slice(0, seqLen)])).toEqual([
+        family === 'qwen3' ? '<think>\n\n</think>\n\nShort answer.<|im_end|>' : 'Short answer.<|eot_id|>',
+      ]);
+
+      const writes = store.writes;
+      expect(await tokenizeChatData(store, { dataKey: 'aft/data.jsonl', family, seqLen, outPrefix: 'tok/aft', onProgress: () => { throw new Error('worked twice'); } })).toEqual(r);
+      expect(store.writes).toBe(writes);
+    });
+  }
+
+  it('an example without an assistant turn, or one the template cannot mask, is an error naming its line', async () => {
+    const store = new MemStore();
+    await store.put('aft/bad.jsonl', jsonl([examples[0], examples[0], { messages: [{ role: 'user', content: 'Hello?' }] }]));
+    const run = (dataKey: string) => tokenizeChatData(store, { dataKey, family: 'qwen3', seqLen: 32, outPrefix: 'o' });
+    await expect(run('aft/bad.jsonl')).rejects.toThrow('mem://test/aft/bad.jsonl:3: example has no assistant turn');
+    await expect(run('aft/bad.jsonl')).rejects.toBeInstanceOf(TokenizeInputError);
+    await store.put('aft/bad2.jsonl', '\n' + jsonl([examples[0], { messages: [{ role: 'assistant', content: 'Hi' }] }]));
+    await expect(run('aft/bad2.jsonl')).rejects.toThrow(/^mem:\/\/test\/aft\/bad2\.jsonl:3: chat template: .*preceding system or user/);
+    expect(await store.exists('o/manifest.json')).toBe(false);
+  });
+});
+
+describe('PackedWriter', () => {
+  // Rows leave memory in chunks; the bytes must not depend on where the chunks fall.
+  it('writes the same dataset whatever the chunk size', async () => {
+    const stream = Array.from({ length: 1000 }, (_, i) => (i * 7919) % 5000);
+    const write = async (chunkRows: number | undefined, withLossMask: boolean) => {
+      const store = new MemStore();
+      const w = await PackedWriter.create({ seqLen: 37, padId: -1, withLossMask, chunkRows });
+      try {
+        if (withLossMask) {
+          for (let i = 0; i < 60; i++) await w.appendRow(stream.slice(i * 10, i * 10 + (i % 50)), stream.slice(0, i % 50).map((t) => t % 2));
+        } else {
+          for (let i = 0; i < stream.length; i += 90) await w.appendStream(stream.slice(i, i + 90));
+        }
+        const fields = { tokenizer: 'qwen3' as const, tokenizerSha256: 'x', padId: -1, eosId: 0, vocabSize: 5000, shuffleSeed: null, numDocuments: 1 };
+        const r = await w.finish(store, 'out', fields);
+        return { r, data: await readPacked(store, r.manifestKey) };
+      } finally {
+        await w.dispose();
+      }
+    };
+    const packed = [await write(1, false), await write(3, false), await write(undefined, false)];
+    expect(packed[0].data.tokens.slice(0, 1000)).toEqual(Int32Array.from(stream));
+    expect(packed[0].r.numSequences).toBe(Math.ceil(1000 / 37));
+    for (const p of packed.slice(1)) expect(p.r).toEqual({ ...packed[0].r, manifestUri: p.r.manifestUri });
+
+    const rows = [await write(1, true), await write(7, true), await write(undefined, true)];
+    const { tokens, lossMask, lengths } = rows[0].data;
+    expect(rows[0].r.numSequences).toBe(60); // one row per example, empty ones (i = 0, 50) included
+    expect([lengths![0], lengths![5], lengths![49], lengths![50]]).toEqual([0, 5, 37, 0]);
+    expect([...tokens.slice(5 * 37, 5 * 37 + 6)]).toEqual([...stream.slice(50, 55), -1]);
+    expect([...lossMask!.slice(5 * 37, 5 * 37 + 6)]).toEqual([...stream.slice(0, 5).map((t) => t % 2), 0]);
+    expect(rows[0].data.manifest.numTruncated).toBe(12); // i in 38..49 has more than 37 tokens
+    for (const p of rows.slice(1)) expect(p.r.sha256).toBe(rows[0].r.sha256);
+  });
+});
