@@ -8,11 +8,13 @@ cache="${MSM_CACHE_DIR:-$HOME/.cache/msm}"
 tools="${MSM_TOOLS_DIR:-$cache/tools}"
 mkdir -p "$cache" "$tools" .msm
 
-# 1. npm packages, reinstalled only when the lock file changes.
+# 1. npm packages, reinstalled only when the lock file changes. `npm install`, not `npm ci`: the registry
+# here serves only this platform's optional binaries (@swc/core-*, @node-llama-cpp/*), so the lock cannot
+# list the others and `npm ci` would refuse it as out of sync.
 lock_sum=$(sha256sum package-lock.json | cut -c1-16)
 if [ ! -f node_modules/.msm-lock-$lock_sum ]; then
-  echo "[setup] npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  echo "[setup] npm install"
+  npm install --no-audit --no-fund --loglevel=error
   touch node_modules/.msm-lock-$lock_sum
 fi
 

@@ -1,0 +1,189 @@
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A real HTTP server speaking the OpenAI chat-completions wire format, for tests. Each request either
+ * takes the next scripted fault or gets a deterministic answer: valid JSON for a json_schema request,
+ * else a short text derived from a hash of the prompt.
+ */
+export type LlmFault =
+  /** Any error status, e.g. 429 with { 'retry-after': '2' }, 500, 503, 401. */
+  | { type: 'http'; status: number; headers?: Record<string, string>; body?: string }
+  /** Never answer (the client times out); the socket is dropped on close(). */
+  | { type: 'hang' }
+  /** Close the connection without an answer. */
+  | { type: 'drop' }
+  /** The normal answer cut short, with finish_reason 'length'. */
+  | { type: 'truncate'; keepChars?: number }
+  /** A 200 whose body is not JSON. */
+  | { type: 'malformedBody' }
+  /** A 200 with an empty choices list. */
+  | { type: 'noChoices' }
+  /** A 200 whose content is not the requested JSON. */
+  | { type: 'wrongContent'; content?: string };
+
+export interface ChatRequestBody {
+  model?: string;
+  messages?: { role: string; content: string }[];
+  max_tokens?: number;
+  temperature?: number;
+  seed?: number;
+  response_format?: { type: string; json_schema?: { name?: string; schema?: JsonSchema; strict?: boolean } };
+}
+
+export interface RecordedRequest {
+  index: number;
+  body: ChatRequestBody;
+  headers: http.IncomingHttpHeaders;
+  at: number;
+}
+
+export type FaultScript = (LlmFault | null)[] | ((req: RecordedRequest) => LlmFault | null | undefined);
+
+export interface ScriptedLlmServerOptions {
+  /** Fixed delay before every answer. */
+  latencyMs?: number;
+  /** Content for a normal answer; default: schema-valid JSON or a hash-derived text. */
+  respond?: (body: ChatRequestBody) => string;
+  faults?: FaultScript;
+}
+
+type JsonSchema = Record<string, unknown>;
+
+export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}) {
+  const requests: RecordedRequest[] = [];
+  let faults: FaultScript = opts.faults ?? [];
+  let latencyMs = opts.latencyMs ?? 0;
+  const respond = opts.respond ?? defaultContent;
+
+  const nextFault = (rec: RecordedRequest): LlmFault | null | undefined =>
+    typeof faults === 'function' ? faults(rec) : faults.shift();
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      void handle(req, res, Buffer.concat(chunks).toString('utf8'));
+    });
+  });
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse, raw: string) {
+    if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) return send(res, 404, { error: { message: `no route ${req.url}` } });
+    let body: ChatRequestBody;
+    try {
+      body = JSON.parse(raw) as ChatRequestBody;
+    } catch {
+      return send(res, 400, { error: { message: 'request body is not JSON' } });
+    }
+    if (!Array.isArray(body.messages) || body.messages.length === 0) return send(res, 400, { error: { message: 'messages is required' } });
+    const rec: RecordedRequest = { index: requests.length, body, headers: req.headers, at: Date.now() };
+    requests.push(rec);
+    const fault = nextFault(rec);
+    if (fault?.type === 'hang') return;
+    if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+    if (res.destroyed) return;
+    if (!fault) return send(res, 200, completion(body, respond(body), 'stop'));
+    switch (fault.type) {
+      case 'http':
+        res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
+        return res.end(fault.body ?? JSON.stringify({ error: { message: `scripted HTTP ${fault.status}` } }));
+      case 'drop':
+        return req.socket.destroy();
+      case 'truncate': {
+        const full = respond(body);
+        return send(res, 200, completion(body, full.slice(0, fault.keepChars ?? Math.floor(full.length / 2)), 'length'));
+      }
+      case 'malformedBody':
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end('{"id":"cmpl-1","choices":[{"message":');
+      case 'noChoices':
+        return send(res, 200, { id: 'cmpl-empty', object: 'chat.completion', model: body.model, choices: [] });
+      case 'wrongContent':
+        return send(res, 200, completion(body, fault.content ?? 'Sure! Here is what you asked for, in prose.', 'stop'));
+    }
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url,
+    baseUrl: `${url}/v1`,
+    requests,
+    /** Replace the fault script: a queue (null = answer normally) or a function of the request. */
+    setFaults(f: FaultScript) {
+      faults = f;
+    },
+    setLatency(ms: number) {
+      latencyMs = ms;
+    },
+    close(): Promise<void> {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
+
+function completion(body: ChatRequestBody, content: string, finish: 'stop' | 'length') {
+  const prompt = (body.messages ?? []).map((m) => m.content).join('\n');
+  return {
+    id: `cmpl-${hash(prompt).slice(0, 12)}`,
+    object: 'chat.completion',
+    model: body.model ?? 'scripted',
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: finish }],
+    usage: { prompt_tokens: words(prompt), completion_tokens: words(content), total_tokens: words(prompt) + words(content) },
+  };
+}
+
+const hash = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** Schema-valid JSON when asked for it; otherwise a short text (tagged like a document when asked). */
+export function defaultContent(body: ChatRequestBody): string {
+  const seed = hash(JSON.stringify(body.messages));
+  const schema = body.response_format?.json_schema?.schema;
+  if (schema) return JSON.stringify(sampleJson(schema, seed, 'value'));
+  const text = `Scripted reply ${seed.slice(0, 8)}: a short deterministic answer about item ${seed.slice(8, 14)}.`;
+  const last = body.messages?.at(-1)?.content ?? '';
+  return /<content>/i.test(last) ? `<scratchpad>plan ${seed.slice(0, 8)}</scratchpad>\n<content>\n${text}\n</content>` : text;
+}
+
+/** A deterministic value that satisfies the common JSON Schema subset (strings distinct per path). */
+export function sampleJson(schema: JsonSchema, seed: string, path: string): unknown {
+  const pick = (n: number) => parseInt(hash(`${seed}/${path}`).slice(0, 8), 16) % n;
+  if (Array.isArray(schema.enum)) return schema.enum[pick(schema.enum.length)];
+  if ('const' in schema) return schema.const;
+  const variants = (schema.anyOf ?? schema.oneOf) as JsonSchema[] | undefined;
+  if (variants?.length) return sampleJson(variants[0], seed, path);
+  const types = Array.isArray(schema.type) ? (schema.type as string[]) : [schema.type as string];
+  const type = types.find((t) => t !== 'null') ?? types[0];
+  switch (type) {
+    case 'object': {
+      const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
+      return Object.fromEntries(Object.entries(props).map(([k, s]) => [k, sampleJson(s, seed, `${path}.${k}`)]));
+    }
+    case 'array': {
+      const n = Math.min(Math.max(2, Number(schema.minItems ?? 0)), Number(schema.maxItems ?? Infinity));
+      const items = (schema.items ?? {}) as JsonSchema;
+      return Array.from({ length: n }, (_, i) => sampleJson(items, seed, `${path}[${i}]`));
+    }
+    case 'integer':
+    case 'number':
+      return Number(schema.minimum ?? 0) + (schema.maximum === undefined ? pick(10) : 0);
+    case 'boolean':
+      return pick(2) === 0;
+    case 'null':
+      return null;
+    default: {
+      const s = `${path.replace(/^.*[.]/, '').replace(/\[\d+\]$/, '')} ${hash(`${seed}/${path}`).slice(0, 8)}`;
+      return s.padEnd(Number(schema.minLength ?? 0), 'x');
+    }
+  }
+}

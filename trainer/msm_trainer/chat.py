@@ -1,0 +1,92 @@
+"""Tokenizer and chat template for `generate`: prompts are rendered the way the AFT data was (see
+src/tokenize/chat-template.ts), from tokenizer_config.json next to tokenizer.json when it is there."""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from tokenizers import Tokenizer
+
+from .errors import BadInput
+from .storage import local_path
+
+# End-of-turn / end-of-text tokens of the supported families: generation stops at any of them.
+STOP_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>")
+
+
+def _token_text(v) -> Optional[str]:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, dict) and isinstance(v.get("content"), str):
+        return v["content"]
+    return None
+
+
+@dataclass
+class ChatTokenizer:
+    tok: Tokenizer
+    template: Optional[str]
+    bos_token: str
+    eos_token: Optional[str]
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tok.get_vocab_size(with_added_tokens=True)
+
+    def stop_ids(self) -> List[int]:
+        names = list(STOP_TOKENS) + ([self.eos_token] if self.eos_token else [])
+        ids = {self.tok.token_to_id(t) for t in names}
+        return sorted(i for i in ids if i is not None)
+
+    def render(self, messages: List[Dict[str, str]]) -> str:
+        if self.template is not None:
+            from jinja2.sandbox import ImmutableSandboxedEnvironment  # jinja2 ships with torch
+
+            def raise_exception(msg):
+                raise BadInput(f"chat template: {msg}")
+
+            # The options Hugging Face uses for chat templates.
+            env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+            env.globals["raise_exception"] = raise_exception
+            env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+            return env.from_string(self.template).render(
+                messages=messages, bos_token=self.bos_token, eos_token=self.eos_token or "", add_generation_prompt=True
+            )
+        return self._fallback(messages)
+
+    def _fallback(self, messages: List[Dict[str, str]]) -> str:
+        # No tokenizer_config.json was stored: use the family's own layout, detected from its vocabulary.
+        if self.tok.token_to_id("<|start_header_id|>") is not None:
+            s = "<|begin_of_text|>" if self.tok.token_to_id("<|begin_of_text|>") is not None else ""
+            for m in messages:
+                s += f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content'].strip()}<|eot_id|>"
+            return s + "<|start_header_id|>assistant<|end_header_id|>\n\n"
+        if self.tok.token_to_id("<|im_start|>") is not None:
+            s = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+            return s + "<|im_start|>assistant\n"
+        return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+
+    def encode(self, text: str) -> List[int]:
+        return self.tok.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids: List[int]) -> str:
+        return self.tok.decode(ids, skip_special_tokens=True)
+
+
+def load_chat_tokenizer(uri: str) -> ChatTokenizer:
+    path = local_path(uri, "tokenizerUri")
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as e:  # the tokenizers library raises plain Exceptions on bad files
+        raise BadInput(f"tokenizerUri {uri} is not a readable tokenizer.json: {e}")
+    cfg_path = Path(path).with_name("tokenizer_config.json")
+    template, bos, eos = None, "", None
+    if cfg_path.is_file():
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        if isinstance(cfg.get("chat_template"), str):
+            template = cfg["chat_template"]
+        bos = _token_text(cfg.get("bos_token")) or ""
+        eos = _token_text(cfg.get("eos_token"))
+    return ChatTokenizer(tok=tok, template=template, bos_token=bos, eos_token=eos)

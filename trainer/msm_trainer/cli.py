@@ -1,0 +1,77 @@
+"""Entry point: run one job, print events on stdout, map failures onto the exit-code contract."""
+
+import json
+import logging
+import os
+import sys
+import traceback
+from typing import IO, List, Optional
+
+from .errors import EXIT_BAD_INPUT, EXIT_DONE, EXIT_LOCKED, EXIT_RETRYABLE, BadInput, JobLocked
+from .events import Emitter
+from .manifest import load_manifest
+from .storage import JobLock, local_path
+
+log = logging.getLogger("msm_trainer")
+
+
+def _already_done(manifest_path: str, em: Emitter) -> bool:
+    """A finished job reports done even if its inputs are gone since (idempotent re-run, no validation)."""
+    try:
+        d = json.loads(open(manifest_path, encoding="utf-8").read())
+        out = local_path(d["outputUri"], "outputUri")
+        if (out / "COMPLETE").is_file() and (out / "metrics.json").is_file():
+            em.done(d["outputUri"], json.loads((out / "metrics.json").read_text(encoding="utf-8")))
+            return True
+    except (OSError, ValueError, KeyError, TypeError, BadInput):
+        pass  # the full validation below reports what is wrong
+    return False
+
+
+def run(manifest_path: str, out: Optional[IO[str]] = None) -> int:
+    em = Emitter(out)
+    try:
+        if _already_done(manifest_path, em):
+            return EXIT_DONE
+        m = load_manifest(manifest_path)
+        import torch  # after validation: bad input is reported without the slow imports
+
+        from transformers.utils import logging as hf_logging
+
+        torch.set_num_threads(max(1, int(os.environ.get("MSM_TORCH_THREADS", "2"))))
+        hf_logging.disable_progress_bar()  # progress bars would flood stderr.log
+        with JobLock(local_path(m.checkpointPrefix, "checkpointPrefix")):
+            if m.kind == "generate":
+                from .generate import generate
+
+                generate(m, em)
+            else:
+                from .train import train
+
+                train(m, em)
+        return EXIT_DONE
+    except BadInput as e:
+        log.error("bad input: %s", e)
+        em.error(str(e), retryable=False)
+        return EXIT_BAD_INPUT
+    except JobLocked as e:
+        log.error("%s", e)
+        em.error(str(e), retryable=True)
+        return EXIT_LOCKED
+    except Exception as e:
+        traceback.print_exc(file=sys.stderr)
+        if type(e).__name__ == "OutOfMemoryError":
+            # Deterministic for a given job: retrying on the same machine fails again.
+            em.error(f"out of GPU memory: lower hyper.batchSize or the data's seqLen ({e})", retryable=False)
+            return EXIT_BAD_INPUT
+        em.error(f"{type(e).__name__}: {e}", retryable=True)
+        return EXIT_RETRYABLE
+
+
+def main(argv: List[str]) -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if len(argv) != 1:
+        print("usage: python -m msm_trainer <manifest.json>", file=sys.stderr)
+        Emitter().error("usage: python -m msm_trainer <manifest.json>", retryable=False)
+        return EXIT_BAD_INPUT
+    return run(argv[0])

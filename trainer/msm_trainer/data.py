@@ -1,0 +1,113 @@
+"""Read the msm-packed-v1 format (written by src/tokenize/packed-writer.ts) and decide the data order."""
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .errors import BadInput
+from .storage import local_path
+
+FORMAT = "msm-packed-v1"
+SUBSET_SEED = 42
+
+
+@dataclass
+class PackedData:
+    seq_len: int
+    tokens: np.ndarray  # (n, seq_len) int32, memory-mapped
+    loss_mask: Optional[np.ndarray]  # (n, seq_len) uint8 or None (= all ones)
+    lengths: Optional[np.ndarray]  # (n,) int32 or None (= full rows)
+    pad_id: int
+    eos_id: int
+    vocab_size: int
+
+    @property
+    def n(self) -> int:
+        return self.tokens.shape[0]
+
+    def batch(self, rows: np.ndarray):
+        """input ids, attention mask and target mask (1 where token t is a training target) for some rows."""
+        ids = np.asarray(self.tokens[rows], dtype=np.int64)
+        pos = np.arange(self.seq_len)[None, :]
+        if self.lengths is not None:
+            attn = (pos < self.lengths[rows][:, None]).astype(np.int64)
+        else:
+            attn = np.ones_like(ids)
+        target = attn.copy()
+        if self.loss_mask is not None:
+            target &= np.asarray(self.loss_mask[rows], dtype=np.int64)
+        return ids, attn, target
+
+
+def _field(m: dict, key: str, kinds, where: str):
+    v = m.get(key)
+    if not isinstance(v, kinds) or isinstance(v, bool):
+        raise BadInput(f"{where}: field {key} is missing or has the wrong type ({v!r}); rewrite the dataset with msm tokenize")
+    return v
+
+
+def load_packed(uri: str) -> PackedData:
+    path = local_path(uri, "dataUri")
+    where = f"dataUri {uri}"
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadInput(f"{where}: cannot read the packed-data manifest.json ({e})")
+    if not isinstance(m, dict) or m.get("format") != FORMAT:
+        raise BadInput(f"{where}: format is {m.get('format') if isinstance(m, dict) else m!r}, expected {FORMAT}")
+    seq_len = _field(m, "seqLen", int, where)
+    n = _field(m, "numSequences", int, where)
+    if seq_len < 2 or n < 1:
+        raise BadInput(f"{where}: needs seqLen >= 2 and numSequences >= 1 (got {seq_len}, {n}); the dataset is empty")
+    d = path.parent
+
+    def arr(name_key: str, dtype: str, shape, required: bool):
+        name = m.get(name_key)
+        if name is None and not required:
+            return None
+        if not isinstance(name, str) or "/" in name:
+            raise BadInput(f"{where}: field {name_key} must be a file name next to manifest.json")
+        f = d / name
+        want = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if not f.is_file() or f.stat().st_size != want:
+            have = f.stat().st_size if f.is_file() else "missing"
+            raise BadInput(f"{where}: {name} should be {want} bytes ({dtype} x {shape}), found {have}")
+        return np.memmap(f, dtype=dtype, mode="r", shape=shape)
+
+    tokens = arr("tokensFile", "<i4", (n, seq_len), True)
+    loss_mask = arr("lossMaskFile", "u1", (n, seq_len), False)
+    lengths = arr("lengthsFile", "<i4", (n,), False)
+    vocab = _field(m, "vocabSize", int, where)
+    lo, hi = int(tokens.min()), int(tokens.max())
+    if lo < 0 or hi >= vocab:
+        raise BadInput(f"{where}: token ids span [{lo}, {hi}] but vocabSize is {vocab}; the dataset is corrupt")
+    if lengths is not None:
+        lengths = np.asarray(lengths)
+        if lengths.min() < 1 or lengths.max() > seq_len:
+            raise BadInput(f"{where}: lengths.bin values must lie in [1, {seq_len}]")
+    return PackedData(
+        seq_len=seq_len,
+        tokens=tokens,
+        loss_mask=loss_mask,
+        lengths=lengths,
+        pad_id=_field(m, "padId", int, where),
+        eos_id=_field(m, "eosId", int, where),
+        vocab_size=vocab,
+    )
+
+
+def subset_rows(n: int, fraction: float) -> np.ndarray:
+    """Nested subsets: the first ceil(fraction*n) rows of one fixed seed-42 permutation, so a smaller
+    fraction is always contained in a larger one."""
+    perm = np.random.default_rng(SUBSET_SEED).permutation(n)
+    k = max(1, math.ceil(fraction * n - 1e-9))
+    return np.sort(perm[:k])
+
+
+def epoch_order(rows: np.ndarray, seed: int, epoch: int) -> np.ndarray:
+    """Deterministic shuffle per (seed, epoch): a resumed run replays exactly the same batches."""
+    return rows[np.random.default_rng([seed, epoch]).permutation(len(rows))]

@@ -1,0 +1,40 @@
+"""The stdout event stream: one JSON object per line, flushed at once so a poller sees it live."""
+
+import json
+import math
+import sys
+from typing import IO, Any, Optional
+
+
+def _clean(v: Any) -> Any:
+    # JSON has no NaN/Infinity; a diverged loss must still produce a parseable line.
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    return v
+
+
+class Emitter:
+    def __init__(self, out: Optional[IO[str]] = None):
+        self.out = out if out is not None else sys.stdout
+
+    def emit(self, event: str, **fields: Any) -> None:
+        self.out.write(json.dumps({"event": event, **_clean(fields)}) + "\n")
+        self.out.flush()
+
+    def progress(self, step: int, total: int, loss: Optional[float], tokens_per_sec: float) -> None:
+        extra = {} if loss is None else {"loss": loss}
+        self.emit("progress", step=step, totalSteps=total, **extra, tokensPerSec=tokens_per_sec)
+
+    def checkpoint(self, step: int, uri: str) -> None:
+        self.emit("checkpoint", step=step, uri=uri)
+
+    def resumed(self, step: int, uri: str) -> None:
+        self.emit("resumed", step=step, uri=uri)
+
+    def done(self, output_uri: str, metrics: dict) -> None:
+        self.emit("done", outputUri=output_uri, metrics=metrics)
+
+    def error(self, message: str, retryable: bool) -> None:
+        self.emit("error", message=message, retryable=retryable)

@@ -1,0 +1,252 @@
+"""Parse and validate the job manifest (camelCase JSON, see src/trainer/job.ts). No torch here: bad input
+is reported in milliseconds, before the heavy imports."""
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from .errors import BadInput
+from .storage import local_path
+
+KINDS = ("midtrain", "aft", "generate")
+DEVICES = ("cpu", "cuda", "auto")
+METHODS = ("lora", "full")
+# Defaults of a random base model (the same as the experiment schema's baseModel defaults).
+RANDOM_DEFAULTS = {"hiddenSize": 64, "numLayers": 2, "numHeads": 4, "intermediateSize": 128, "initSeed": 0}
+
+
+@dataclass
+class ModelInit:
+    init: str
+    path: Optional[str] = None
+    hiddenSize: int = 64
+    numLayers: int = 2
+    numHeads: int = 4
+    intermediateSize: int = 128
+    vocabSize: Optional[int] = None  # None: take it from the data / tokenizer
+    initSeed: int = 0
+
+    def describe(self) -> Dict[str, Any]:
+        if self.init == "pretrained":
+            return {"init": "pretrained", "path": self.path}
+        return {
+            "init": "random",
+            "hiddenSize": self.hiddenSize,
+            "numLayers": self.numLayers,
+            "numHeads": self.numHeads,
+            "intermediateSize": self.intermediateSize,
+            "vocabSize": self.vocabSize,
+            "initSeed": self.initSeed,
+        }
+
+
+@dataclass
+class Hyper:
+    method: str
+    loraR: int
+    loraAlpha: float
+    loraDropout: float
+    lr: float
+    warmupRatio: float
+    weightDecay: float
+    batchSize: int
+    epochs: float
+    maxSteps: int
+    checkpointEverySteps: int
+
+    def fingerprint(self) -> Dict[str, Any]:
+        # Checkpoint frequency does not change the result, so a resume may use another one.
+        d = dict(self.__dict__)
+        d.pop("checkpointEverySteps")
+        return d
+
+
+@dataclass
+class Manifest:
+    kind: str
+    jobId: str
+    baseModel: ModelInit
+    tokenizerUri: str
+    checkpointPrefix: str
+    outputUri: str
+    seed: int
+    device: str
+    dataUri: Optional[str] = None
+    fraction: float = 1.0
+    initFromUri: Optional[str] = None
+    hyper: Optional[Hyper] = None
+    modelUri: Optional[str] = None
+    promptsUri: Optional[str] = None
+    samplesPerPrompt: int = 1
+    temperature: float = 1.0
+    maxNewTokens: int = 128
+    raw: Dict[str, Any] = field(default_factory=dict)
+
+    def training_fingerprint(self) -> Dict[str, Any]:
+        """What a checkpoint must agree with to be resumed (device, ids and output places may differ)."""
+        return {
+            "kind": self.kind,
+            "baseModel": self.baseModel.describe(),
+            "dataUri": self.dataUri,
+            "fraction": self.fraction,
+            "initFromUri": self.initFromUri,
+            "hyper": self.hyper.fingerprint() if self.hyper else None,
+            "seed": self.seed,
+        }
+
+
+def _need(d: Dict[str, Any], key: str, where: str) -> Any:
+    if key not in d or d[key] is None:
+        raise BadInput(f"manifest field {where}{key} is missing: set it (see src/trainer/job.ts)")
+    return d[key]
+
+
+def _int(d, key, where, default=None, minimum=None):
+    v = d.get(key, default) if default is not None else _need(d, key, where)
+    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or float(v) != int(v):
+        raise BadInput(f"manifest field {where}{key} must be an integer, got {v!r}")
+    v = int(v)
+    if minimum is not None and v < minimum:
+        raise BadInput(f"manifest field {where}{key} must be >= {minimum}, got {v}")
+    return v
+
+
+def _num(d, key, where, default=None, lo=None, hi=None, lo_open=False):
+    v = d.get(key, default) if default is not None else _need(d, key, where)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise BadInput(f"manifest field {where}{key} must be a finite number, got {v!r}")
+    if lo is not None and (v <= lo if lo_open else v < lo):
+        raise BadInput(f"manifest field {where}{key} must be {'>' if lo_open else '>='} {lo}, got {v}")
+    if hi is not None and v > hi:
+        raise BadInput(f"manifest field {where}{key} must be <= {hi}, got {v}")
+    return float(v)
+
+
+def _str(d, key, where, optional=False):
+    v = d.get(key)
+    if v is None and optional:
+        return None
+    if not isinstance(v, str) or not v:
+        raise BadInput(f"manifest field {where}{key} must be a non-empty string, got {v!r}")
+    return v
+
+
+def _enum(d, key, where, allowed):
+    v = _need(d, key, where)
+    if v not in allowed:
+        raise BadInput(f"manifest field {where}{key} is {v!r}: use one of {', '.join(allowed)}")
+    return v
+
+
+def parse_model_init(d: Any, where: str = "baseModel.") -> ModelInit:
+    if not isinstance(d, dict):
+        raise BadInput(f"manifest field {where.rstrip('.')} must be an object with init 'random' or 'pretrained'")
+    init = _enum(d, "init", where, ("random", "pretrained"))
+    if init == "pretrained":
+        path = _str(d, "path", where)
+        if not Path(path).is_dir():
+            raise BadInput(f"manifest field {where}path: {path} is not a directory (a local Hugging Face model folder)")
+        return ModelInit(init="pretrained", path=path)
+    m = ModelInit(
+        init="random",
+        hiddenSize=_int(d, "hiddenSize", where, RANDOM_DEFAULTS["hiddenSize"], 1),
+        numLayers=_int(d, "numLayers", where, RANDOM_DEFAULTS["numLayers"], 1),
+        numHeads=_int(d, "numHeads", where, RANDOM_DEFAULTS["numHeads"], 1),
+        intermediateSize=_int(d, "intermediateSize", where, RANDOM_DEFAULTS["intermediateSize"], 1),
+        vocabSize=_int(d, "vocabSize", where, minimum=2) if d.get("vocabSize") is not None else None,
+        initSeed=_int(d, "initSeed", where, RANDOM_DEFAULTS["initSeed"], 0),
+    )
+    if m.hiddenSize % m.numHeads != 0 or (m.hiddenSize // m.numHeads) % 2 != 0:
+        raise BadInput(
+            f"manifest field {where}numHeads: hiddenSize {m.hiddenSize} / numHeads {m.numHeads} must be an even integer "
+            "(the rotary head dimension); pick numHeads dividing hiddenSize"
+        )
+    return m
+
+
+def parse_hyper(d: Any) -> Hyper:
+    w = "hyper."
+    if not isinstance(d, dict):
+        raise BadInput("manifest field hyper is missing: training jobs need hyper-parameters (see TrainHyper)")
+    return Hyper(
+        method=_enum(d, "method", w, METHODS),
+        loraR=_int(d, "loraR", w, 8, 1),
+        loraAlpha=_num(d, "loraAlpha", w, 16, lo=0, lo_open=True),
+        loraDropout=_num(d, "loraDropout", w, 0.0, lo=0, hi=0.99),
+        lr=_num(d, "lr", w, lo=0, lo_open=True),
+        warmupRatio=_num(d, "warmupRatio", w, 0.0, lo=0, hi=1),
+        weightDecay=_num(d, "weightDecay", w, 0.0, lo=0),
+        batchSize=_int(d, "batchSize", w, minimum=1),
+        epochs=_num(d, "epochs", w, 1, lo=0, lo_open=True),
+        maxSteps=_int(d, "maxSteps", w, 0, 0),
+        checkpointEverySteps=_int(d, "checkpointEverySteps", w, 0, 0),
+    )
+
+
+def parse_manifest(d: Any) -> Manifest:
+    if not isinstance(d, dict):
+        raise BadInput("the manifest must be a JSON object")
+    kind = _enum(d, "kind", "", KINDS)
+    m = Manifest(
+        kind=kind,
+        jobId=_str(d, "jobId", ""),
+        baseModel=parse_model_init(_need(d, "baseModel", "")),
+        tokenizerUri=_str(d, "tokenizerUri", "", optional=kind != "generate") or "",
+        checkpointPrefix=_str(d, "checkpointPrefix", ""),
+        outputUri=_str(d, "outputUri", ""),
+        seed=_int(d, "seed", "", minimum=0),
+        device=_enum(d, "device", "", DEVICES) if d.get("device") is not None else "auto",
+        raw=d,
+    )
+    # Resolve every URI now so S3 or a typo fails before any work.
+    local_path(m.checkpointPrefix, "checkpointPrefix")
+    local_path(m.outputUri, "outputUri")
+    if kind == "generate":
+        m.modelUri = _str(d, "modelUri", "", optional=True)
+        m.promptsUri = _str(d, "promptsUri", "")
+        m.samplesPerPrompt = _int(d, "samplesPerPrompt", "", 1, 1)
+        m.temperature = _num(d, "temperature", "", 1.0, lo=0)
+        m.maxNewTokens = _int(d, "maxNewTokens", "", 128, 1)
+        _must_exist(m.tokenizerUri, "tokenizerUri")
+        _must_exist(m.promptsUri, "promptsUri")
+        if m.modelUri:
+            _must_be_model(m.modelUri, "modelUri")
+    else:
+        m.dataUri = _str(d, "dataUri", "")
+        m.fraction = _num(d, "fraction", "", 1.0, lo=0, hi=1, lo_open=True)
+        m.initFromUri = _str(d, "initFromUri", "", optional=True)
+        m.hyper = parse_hyper(d.get("hyper"))
+        _must_exist(m.dataUri, "dataUri")
+        if m.initFromUri:
+            _must_be_model(m.initFromUri, "initFromUri")
+    return m
+
+
+def _must_exist(uri: str, field_name: str) -> Path:
+    p = local_path(uri, field_name)
+    if not p.exists():
+        raise BadInput(f"manifest field {field_name}: {uri} does not exist (check the URI, or produce it first)")
+    return p
+
+
+def _must_be_model(uri: str, field_name: str) -> Path:
+    p = _must_exist(uri, field_name)
+    if not (p / "COMPLETE").is_file() or not (p / "msm_model.json").is_file():
+        raise BadInput(
+            f"manifest field {field_name}: {uri} is not a complete trainer output (no COMPLETE marker or msm_model.json); "
+            "run the training job that produces it to completion first"
+        )
+    return p
+
+
+def load_manifest(path: str) -> Manifest:
+    p = Path(path)
+    if not p.is_file():
+        raise BadInput(f"manifest file {path} does not exist")
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadInput(f"manifest file {path} is not valid JSON: {e}")
+    return parse_manifest(d)

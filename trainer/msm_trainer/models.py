@@ -1,0 +1,157 @@
+"""Build base models, wrap them for training, and save/load trainer outputs (`msm_model.json`)."""
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .errors import BadInput
+from .manifest import Hyper, Manifest
+from .storage import local_path
+
+log = logging.getLogger("msm_trainer")
+
+MODEL_FORMAT = "msm-model-v1"
+MODEL_INFO = "msm_model.json"
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BadInput("manifest field device is 'cuda' but no CUDA device is visible here; use 'auto' or 'cpu'")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def base_dtype(device: torch.device, desc: Dict[str, Any], frozen: bool) -> torch.dtype:
+    # Frozen pretrained weights go to bf16 on GPU (memory); trained weights and tiny random models stay fp32.
+    if device.type == "cuda" and frozen and desc.get("init") != "random":
+        return torch.bfloat16
+    return torch.float32
+
+
+def build_base(desc: Dict[str, Any], device: torch.device, dtype: torch.dtype = torch.float32):
+    """A base model from its description: random (seeded), a local HF folder, or a full trainer output."""
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    if "modelUri" in desc:
+        return load_output(desc["modelUri"], device, dtype)[0]
+    if desc["init"] == "pretrained":
+        return AutoModelForCausalLM.from_pretrained(desc["path"], dtype=dtype).to(device)
+    cfg = LlamaConfig(
+        hidden_size=desc["hiddenSize"],
+        num_hidden_layers=desc["numLayers"],
+        num_attention_heads=desc["numHeads"],
+        num_key_value_heads=desc["numHeads"],
+        intermediate_size=desc["intermediateSize"],
+        vocab_size=desc["vocabSize"],
+        max_position_embeddings=131072,
+        tie_word_embeddings=False,
+    )
+    # Built on the CPU from its own seed, outside the job's RNG stream: every arm gets identical weights.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(desc["initSeed"])
+        model = LlamaForCausalLM(cfg)
+    return model.to(device=device, dtype=dtype)
+
+
+def read_info(uri: str, field: str) -> Tuple[Path, Dict[str, Any]]:
+    d = local_path(uri, field)
+    try:
+        info = json.loads((d / MODEL_INFO).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise BadInput(f"{field} {uri}: cannot read {MODEL_INFO} ({e})")
+    if info.get("format") != MODEL_FORMAT or info.get("method") not in ("lora", "full"):
+        raise BadInput(f"{field} {uri}: {MODEL_INFO} is not an {MODEL_FORMAT} description")
+    return d, info
+
+
+def load_output(uri: str, device: torch.device, dtype: torch.dtype = torch.float32, field: str = "modelUri",
+                trainable_adapter: bool = False):
+    """Load a trainer output. LoRA outputs are merged into their base unless the adapter is to be trained on."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    d, info = read_info(uri, field)
+    if info["method"] == "full":
+        return AutoModelForCausalLM.from_pretrained(str(d), dtype=dtype).to(device), info
+    base = build_base(info["base"], device, dtype)
+    model = PeftModel.from_pretrained(base, str(d), is_trainable=trainable_adapter)
+    return (model if trainable_adapter else model.merge_and_unload()), info
+
+
+def lora_wrap(model, h: Hyper):
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(r=h.loraR, lora_alpha=h.loraAlpha, lora_dropout=h.loraDropout, target_modules=LORA_TARGETS,
+                     bias="none", task_type="CAUSAL_LM")
+    return get_peft_model(model, cfg)
+
+
+def model_vocab(model) -> int:
+    return model.get_input_embeddings().num_embeddings
+
+
+def make_train_model(m: Manifest, data_vocab: int, device: torch.device):
+    """The model to train and the base description its output records (None for full weights)."""
+    h = m.hyper
+    if m.initFromUri:
+        _, info = read_info(m.initFromUri, "initFromUri")
+        if h.method == "lora" and info["method"] == "lora":
+            # AFT continues the midtraining adapter (its rank/alpha/dropout come from that adapter).
+            base_desc = info["base"]
+            model, _ = load_output(m.initFromUri, device, base_dtype(device, base_desc, True), "initFromUri",
+                                   trainable_adapter=True)
+        elif h.method == "lora":
+            base_desc = {"modelUri": m.initFromUri}
+            model = lora_wrap(load_output(m.initFromUri, device, base_dtype(device, {}, True), "initFromUri")[0], h)
+        else:
+            base_desc = None
+            model = load_output(m.initFromUri, device, torch.float32, "initFromUri")[0]
+    else:
+        desc = m.baseModel.describe()
+        if desc["init"] == "random" and desc["vocabSize"] is None:
+            desc["vocabSize"] = data_vocab
+        if h.method == "lora":
+            base_desc = desc
+            model = lora_wrap(build_base(desc, device, base_dtype(device, desc, True)), h)
+        else:
+            base_desc = None
+            model = build_base(desc, device, torch.float32)
+    if model_vocab(model) < data_vocab:
+        raise BadInput(
+            f"the data's vocabSize {data_vocab} exceeds the model's {model_vocab(model)} embeddings; "
+            "tokenize with the base model's tokenizer (or raise baseModel.vocabSize)"
+        )
+    return model, base_desc
+
+
+def trainable_state(model) -> Dict[str, torch.Tensor]:
+    return {n: p.detach().to("cpu").contiguous() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_trainable(model, path: Path) -> None:
+    save_file(trainable_state(model), str(path))
+
+
+def load_trainable(model, path: Path) -> None:
+    saved = load_file(str(path))
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    if set(saved) != set(params):
+        raise BadInput(f"checkpoint {path} holds other parameters than this job trains; it belongs to another job")
+    with torch.no_grad():
+        for n, p in params.items():
+            p.copy_(saved[n].to(p.device, p.dtype))
+
+
+def save_output(model, d: Path, method: str, base_desc: Optional[Dict[str, Any]], init_from: Optional[str]) -> None:
+    """LoRA: the adapter (PEFT layout) + its base description; full: a Hugging Face model folder."""
+    model.save_pretrained(str(d))
+    info = {"format": MODEL_FORMAT, "method": method, "initFrom": init_from}
+    if method == "lora":
+        info["base"] = base_desc
+    (d / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,206 @@
+"""midtrain / aft: the training loop with exact resume from atomic checkpoints."""
+
+import contextlib
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import storage
+from .data import epoch_order, load_packed, subset_rows
+from .errors import BadInput
+from .events import Emitter
+from .manifest import Manifest
+from .models import load_trainable, make_train_model, pick_device, save_output, save_trainable
+
+log = logging.getLogger("msm_trainer")
+
+
+@dataclass
+class TrainState:
+    """Everything besides tensors that a resumed run needs to continue bit-for-bit."""
+    step: int = 0
+    epoch: int = 0
+    index: int = 0  # position in this epoch's data order
+    loss_sum: float = 0.0
+    first_loss: Optional[float] = None
+    last_loss: Optional[float] = None
+    tokens: int = 0
+    target_tokens: int = 0
+
+
+def batch_loss(model, ids: torch.Tensor, attn: torch.Tensor, target: torch.Tensor, device: torch.device):
+    """Mean next-token cross-entropy over positions whose *target* token has target mask 1.
+    Returns (loss, number of target tokens)."""
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    with amp:
+        logits = model(input_ids=ids, attention_mask=attn).logits
+    logits = logits.float()
+    # Position t predicts token t+1. Shift the targets, not the logits: slicing a (batch, seq, vocab)
+    # tensor would copy it, which costs as much as the loss itself with a 128k vocabulary.
+    nxt = torch.cat([ids[:, 1:], torch.zeros_like(ids[:, :1])], dim=1)
+    w = torch.cat([target[:, 1:], torch.zeros_like(target[:, :1])], dim=1).to(logits.dtype)
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), nxt.reshape(-1), reduction="none")
+    n = w.sum()
+    # A batch with no targets (e.g. an answer cut off by seqLen) contributes zero loss, not NaN.
+    return (ce.view_as(w) * w).sum() / n.clamp(min=1), int(n.item())
+
+
+def _rng_state(device: torch.device):
+    tensors = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda{i}"] = s
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    plain = {
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+    }
+    return tensors, plain
+
+
+def _restore_rng(tensors, plain, device: torch.device) -> None:
+    torch.set_rng_state(tensors["torch"])
+    if device.type == "cuda":
+        cuda = [tensors[k] for k in sorted(tensors) if k.startswith("cuda")]
+        if cuda:
+            torch.cuda.set_rng_state_all(cuda)
+    n = plain["numpy"]
+    np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), n[2], n[3], n[4]))
+    p = plain["python"]
+    random.setstate((p[0], tuple(p[1]), p[2]))
+
+
+def _save_checkpoint(d: Path, model, opt, sched, st: TrainState, fingerprint, device) -> None:
+    save_trainable(model, d / "model.safetensors")
+    torch.save(opt.state_dict(), d / "optimizer.pt")
+    torch.save(sched.state_dict(), d / "scheduler.pt")
+    tensors, plain = _rng_state(device)
+    torch.save(tensors, d / "rng.pt")
+    (d / "state.json").write_text(json.dumps({"state": asdict(st), "rng": plain, "job": fingerprint}), encoding="utf-8")
+
+
+def _load_checkpoint(d: Path, model, opt, sched, fingerprint, device) -> TrainState:
+    meta = json.loads((d / "state.json").read_text(encoding="utf-8"))
+    if meta["job"] != fingerprint:
+        diff = sorted(k for k in fingerprint if meta["job"].get(k) != fingerprint[k])
+        raise BadInput(
+            f"checkpoint {d} was written by a job with different {', '.join(diff)}; "
+            "use a fresh checkpointPrefix for a changed job (or delete the old checkpoints)"
+        )
+    load_trainable(model, d / "model.safetensors")
+    opt.load_state_dict(torch.load(d / "optimizer.pt", map_location=device, weights_only=True))
+    sched.load_state_dict(torch.load(d / "scheduler.pt", weights_only=True))
+    _restore_rng(torch.load(d / "rng.pt", weights_only=True), meta["rng"], device)
+    return TrainState(**meta["state"])
+
+
+def emit_existing_done(out_dir: Path, output_uri: str, em: Emitter) -> bool:
+    """Idempotent re-run: a complete output is reported as done, never retrained."""
+    if not storage.is_complete(out_dir):
+        return False
+    metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
+    log.info("output %s is already complete", output_uri)
+    em.done(output_uri, metrics)
+    return True
+
+
+def train(m: Manifest, em: Emitter) -> None:
+    from transformers import get_cosine_schedule_with_warmup
+
+    out_dir = storage.local_path(m.outputUri, "outputUri")
+    if emit_existing_done(out_dir, m.outputUri, em):
+        return
+    prefix = storage.local_path(m.checkpointPrefix, "checkpointPrefix")
+    prefix.mkdir(parents=True, exist_ok=True)
+    storage.clean_stale(prefix)
+
+    h = m.hyper
+    data = load_packed(m.dataUri)
+    rows = subset_rows(data.n, m.fraction)
+    device = pick_device(m.device)
+    torch.manual_seed(m.seed)  # fresh LoRA weights (and dropout) come from the job seed
+    random.seed(m.seed)
+    np.random.seed(m.seed)
+    model, base_desc = make_train_model(m, data.vocab_size, device)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    n_trainable = sum(p.numel() for p in params)
+    steps_per_epoch = math.ceil(len(rows) / h.batchSize)
+    total = max(1, math.ceil(h.epochs * steps_per_epoch - 1e-9))
+    if h.maxSteps > 0:
+        total = min(total, h.maxSteps)
+    opt = torch.optim.AdamW(params, lr=h.lr, weight_decay=h.weightDecay)
+    sched = get_cosine_schedule_with_warmup(opt, math.ceil(h.warmupRatio * total), total)
+    fingerprint = m.training_fingerprint()
+    log.info("%s: %d of %d rows, %d steps, %d trainable params, device %s", m.kind, len(rows), data.n, total,
+             n_trainable, device)
+
+    st = TrainState()
+    newest = storage.newest_complete_checkpoint(prefix)
+    if newest is not None:
+        step, d = newest
+        st = _load_checkpoint(d, model, opt, sched, fingerprint, device)
+        log.info("resumed from %s", d)
+        em.resumed(st.step, storage.join_uri(m.checkpointPrefix, d.name))
+
+    order_epoch, order = -1, rows
+    while st.step < total:
+        if st.index >= len(rows):
+            st.epoch, st.index = st.epoch + 1, 0
+        if order_epoch != st.epoch:
+            order_epoch, order = st.epoch, epoch_order(rows, m.seed, st.epoch)
+        picked = order[st.index:st.index + h.batchSize]
+        t0 = time.perf_counter()
+        ids, attn, target = (torch.from_numpy(a).to(device) for a in data.batch(picked))
+        loss, n_target = batch_loss(model, ids, attn, target, device)
+        loss.backward()
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        lv = float(loss.item())
+        n_tok = int(attn.sum().item())
+        st.step += 1
+        st.index += len(picked)
+        st.loss_sum += lv
+        st.first_loss = lv if st.first_loss is None else st.first_loss
+        st.last_loss = lv
+        st.tokens += n_tok
+        st.target_tokens += n_target
+        em.progress(st.step, total, lv, n_tok / max(time.perf_counter() - t0, 1e-9))
+        if not math.isfinite(lv):
+            # Retrying would diverge the same way: the hyper-parameters need changing.
+            raise BadInput(f"loss became {lv} at step {st.step}; lower hyper.lr or check the data")
+        if h.checkpointEverySteps and st.step % h.checkpointEverySteps == 0 and st.step < total:
+            d = prefix / storage.step_dir_name(st.step)
+            storage.write_dir_atomic(d, lambda tmp: _save_checkpoint(tmp, model, opt, sched, st, fingerprint, device))
+            storage.prune_checkpoints(prefix, keep=2)
+            em.checkpoint(st.step, storage.join_uri(m.checkpointPrefix, d.name))
+
+    metrics = {
+        "final_loss": st.last_loss,
+        "first_loss": st.first_loss,
+        "mean_loss": st.loss_sum / max(st.step, 1),
+        "steps": st.step,
+        "tokens": st.tokens,
+        "target_tokens": st.target_tokens,
+        "examples": int(len(rows)),
+        "epochs": st.step / steps_per_epoch,
+        "trainable_params": n_trainable,
+    }
+
+    def fill(tmp: Path) -> None:
+        save_output(model, tmp, h.method, base_desc, m.initFromUri)
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+
+    storage.write_dir_atomic(out_dir, fill)
+    em.done(m.outputUri, metrics)

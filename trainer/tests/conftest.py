@@ -1,0 +1,139 @@
+"""Helpers shared by the trainer tests: tiny packed datasets, a tiny tokenizer, manifests, job runners."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+TRAINER_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TRAINER_DIR))
+
+# Same thread count in-process and in subprocesses: CPU float reductions depend on it.
+os.environ.setdefault("MSM_TORCH_THREADS", "1")
+VOCAB = 64
+LLAMA_TEMPLATE = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + "
+    "message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}"
+    "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+
+
+def write_packed(d: Path, tokens: np.ndarray, loss_mask=None, lengths=None, vocab=VOCAB, pad_id=0, eos_id=1) -> Path:
+    """Write an msm-packed-v1 dataset (the TypeScript tokenizer's output format) and return manifest.json."""
+    d.mkdir(parents=True, exist_ok=True)
+    n, seq_len = tokens.shape
+    tokens.astype("<i4").tofile(d / "tokens.bin")
+    if loss_mask is not None:
+        loss_mask.astype("u1").tofile(d / "loss_mask.bin")
+    if lengths is not None:
+        np.asarray(lengths).astype("<i4").tofile(d / "lengths.bin")
+    manifest = {
+        "format": "msm-packed-v1",
+        "seqLen": seq_len,
+        "numSequences": n,
+        "tokensFile": "tokens.bin",
+        "lossMaskFile": "loss_mask.bin" if loss_mask is not None else None,
+        "lengthsFile": "lengths.bin" if lengths is not None else None,
+        "padId": pad_id,
+        "eosId": eos_id,
+        "vocabSize": vocab,
+    }
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    return d / "manifest.json"
+
+
+def pattern_tokens(n: int, seq_len: int, seed: int = 0, vocab: int = VOCAB) -> np.ndarray:
+    """Learnable rows: each row counts up by a row-specific stride from a random start."""
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(2, vocab, size=n)
+    strides = rng.integers(1, 4, size=n)
+    pos = np.arange(seq_len)
+    return (2 + (starts[:, None] + strides[:, None] * pos[None, :]) % (vocab - 2)).astype(np.int32)
+
+
+def make_tokenizer(d: Path, with_config: bool = True) -> Path:
+    """A tiny word-level tokenizer with Llama-3-style special tokens (plus its chat template)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+
+    d.mkdir(parents=True, exist_ok=True)
+    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+    words = ["[UNK]", "user", "assistant", "system", "hello", "world", "what", "is", "cheese", "good", "yes", "no"]
+    words += [f"w{i}" for i in range(VOCAB - len(words) - len(specials))]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.decoder = decoders.WordPiece()
+    tok.add_special_tokens(specials)
+    assert tok.get_vocab_size(with_added_tokens=True) == VOCAB
+    tok.save(str(d / "tokenizer.json"))
+    if with_config:
+        cfg = {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>", "chat_template": LLAMA_TEMPLATE}
+        (d / "tokenizer_config.json").write_text(json.dumps(cfg))
+    return d / "tokenizer.json"
+
+
+def tiny_base(**kw) -> dict:
+    return {"init": "random", "hiddenSize": 32, "numLayers": 2, "numHeads": 4, "intermediateSize": 64,
+            "vocabSize": VOCAB, "initSeed": 7, **kw}
+
+
+def hyper(**kw) -> dict:
+    return {"method": "lora", "loraR": 4, "loraAlpha": 8, "loraDropout": 0.0, "lr": 1e-2, "warmupRatio": 0.1,
+            "weightDecay": 0.01, "batchSize": 4, "epochs": 1, "maxSteps": 0, "checkpointEverySteps": 0, **kw}
+
+
+def train_manifest(root: Path, data: Path, kind: str = "midtrain", name: str = "run", **kw) -> dict:
+    m = {
+        "kind": kind,
+        "jobId": f"test-{name}",
+        "baseModel": tiny_base(),
+        "tokenizerUri": "file:///unused/tokenizer.json",
+        "dataUri": data.as_uri(),
+        "hyper": hyper(),
+        "checkpointPrefix": (root / name / "checkpoints").as_uri(),
+        "outputUri": (root / name / "final").as_uri(),
+        "seed": 3,
+        "device": "cpu",
+    }
+    m.update(kw)
+    return m
+
+
+def write_manifest(path: Path, manifest: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest))
+    return path
+
+
+def parse_events(text: str) -> list:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def run_inproc(tmp: Path, manifest: dict, name: str = "m.json"):
+    """Run a job in this process (skips the ~5 s import cost of a subprocess). Returns (code, events)."""
+    from msm_trainer.cli import run
+
+    path = write_manifest(tmp / name, manifest)
+    buf = io.StringIO()
+    code = run(str(path), out=buf)
+    return code, parse_events(buf.getvalue())
+
+
+def subprocess_env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(TRAINER_DIR), "PYTHONUNBUFFERED": "1"}
+
+
+def run_subprocess(manifest_path: Path, timeout: float = 240):
+    p = subprocess.run([sys.executable, "-m", "msm_trainer", str(manifest_path)], cwd=TRAINER_DIR, env=subprocess_env(),
+                       capture_output=True, text=True, timeout=timeout)
+    return p.returncode, parse_events(p.stdout), p.stderr
+
+
+def local(uri: str) -> Path:
+    from msm_trainer.storage import local_path
+
+    return local_path(uri, "test")
