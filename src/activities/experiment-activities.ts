@@ -49,7 +49,7 @@ export function createExperimentActivities() {
       try {
         spec = deriveVariant(parseSpec(specText, experiment.spec), experiment.specVariant);
       } catch (e) {
-        if (e instanceof SpecParseError) throw badInput(`spec: ${e.message}`);
+        if (e instanceof SpecParseError) throw badInput(`spec ${e.source}: line ${e.line}: ${e.problem}`);
         throw e;
       }
       const hash = specHash(spec);

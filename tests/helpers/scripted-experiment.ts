@@ -19,7 +19,8 @@ export function scriptedExperiment(name: string, llmBaseUrl: string, overrides: 
       baseModel: { tokenizer: 'llama3.1', hiddenSize: 32, numLayers: 1, numHeads: 2, intermediateSize: 64 },
       generation: { provider, temperature: 0.9, domains: 2, maxUnits: 4, typesPerUnit: 2, ideasPerType: 2, maxDocTokens: 200, batchUnits: 1, concurrency: 2 },
       tokenization: { seqLen: 64 },
-      midtrain: { method: 'full', lr: 0.001, batchSize: 4, epochs: 1, maxSteps: 40, checkpointEverySteps: 4 },
+      // Enough steps (about 2 per epoch on the scripted corpus) that a kill lands between checkpoints.
+      midtrain: { method: 'full', lr: 0.001, batchSize: 4, epochs: 30, maxSteps: 40, checkpointEverySteps: 4 },
       aft: {
         data: 'experiments/data/demo-aft.jsonl',
         seqLen: 128,

