@@ -65,7 +65,7 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
     );
     await worker.kill();
     for (const pidFile of findFiles(path.join(stateDir, 'compute'), (p) => p.endsWith('/pid'))) {
-      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      const pid = Number(readFileSync(pidFile, 'utf8').trim().split(' ')[0]); // "<pid> <start time>"
       try {
         process.kill(-pid, 'SIGKILL'); // the whole job's process group: the machine is gone
       } catch {

@@ -6,7 +6,7 @@ import { readJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import type { TrainerEvent, TrainerJobManifest } from '../trainer/job';
 import { TRAINER_EXIT_BAD_INPUT } from '../trainer/job';
-import { contentId } from '../util/hash';
+import { contentId, sha256Hex } from '../util/hash';
 import { pythonExecutable, STATE_DIR } from '../util/project-paths';
 import { badInput, transient } from './failures';
 import type { EvalRequest, SamplesRef, TrainRequest, TrainResult } from './types';
@@ -18,10 +18,7 @@ export interface TrainerActivityDeps {
   backend?: ComputeBackend;
 }
 
-interface JobOutcome {
-  done: Extract<TrainerEvent, { event: 'done' }>;
-  resumedFromStep: number | null;
-}
+type JobOutcome = Extract<TrainerEvent, { event: 'done' }>;
 
 /**
  * Provision, launch (or re-attach to) a trainer job, stream its events as heartbeats until it ends, and
@@ -35,16 +32,15 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest): Pr
   try {
     await backend.launch(machine, manifest);
     let next = 0;
-    let resumedFromStep: number | null = null;
     let lastError: string | undefined;
     let progress: Record<string, unknown> = {};
     for (;;) {
       const st = await backend.poll(machine, manifest.jobId, next);
       next = st.nextEvent;
-      let done: JobOutcome['done'] | undefined;
+      let done: JobOutcome | undefined;
       for (const ev of st.events) {
-        if (ev.event === 'progress') progress = { step: ev.step, totalSteps: ev.totalSteps, loss: ev.loss };
-        else if (ev.event === 'resumed') resumedFromStep = ev.step;
+        if (ev.event === 'progress') progress = { ...progress, step: ev.step, totalSteps: ev.totalSteps, loss: ev.loss };
+        else if (ev.event === 'resumed') progress = { ...progress, resumedFrom: ev.step };
         else if (ev.event === 'checkpoint') progress = { ...progress, checkpoint: ev.uri };
         else if (ev.event === 'error') lastError = ev.message;
         else if (ev.event === 'done') done = ev;
@@ -52,7 +48,7 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest): Pr
       ctx.heartbeat({ job: manifest.jobId, ...progress });
       if (st.state === 'exited') {
         finished = true;
-        if (st.exitCode === 0 && done) return { done, resumedFromStep };
+        if (st.exitCode === 0 && done) return done;
         const why = lastError ?? st.stderrTail?.trim().split('\n').slice(-5).join('\n') ?? 'no message';
         if (st.exitCode === TRAINER_EXIT_BAD_INPUT) throw badInput(`trainer job ${manifest.jobId} rejected its input: ${why}`);
         throw transient(`trainer job ${manifest.jobId} exited with code ${st.exitCode}: ${why}`);
@@ -72,6 +68,20 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest): Pr
   }
 }
 
+/** The trainer records its resumes in the run's metrics, so they survive whichever attempt finishes it. */
+function trainResult(outputUri: string, runKey: string, metrics: Record<string, number>): TrainResult {
+  return { outputUri, runKey, metrics, resumedFromStep: metrics.resumed_from_step ?? null, preemptions: metrics.resumes ?? 0 };
+}
+
+/**
+ * The compute job of an output: readable (its key) and unique per store, so two experiments whose runs
+ * hash the same but write to different stores never share a job folder, a lock or an event stream.
+ */
+function jobIdFor(outputUri: string): string {
+  const key = outputUri.replace(/^[a-z0-9+.-]+:\/\//i, '').split('/').slice(-2).join('_');
+  return `${key}-${sha256Hex(outputUri).slice(0, 8)}`;
+}
+
 export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
   const backend = deps.backend ?? createLocalBackend({ workDir: path.join(STATE_DIR, 'compute'), python: pythonExecutable() });
   return {
@@ -88,14 +98,13 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         base: b,
         hyper: req.hyper,
       })}`;
-      const preemptions = Context.current().info.attempt - 1;
       if (await store.exists(`${runKey}/final/COMPLETE`)) {
         const metrics = await readJson<Record<string, number>>(store, `${runKey}/final/metrics.json`);
-        return { outputUri: store.uri(`${runKey}/final`), runKey, metrics, resumedFromStep: null, preemptions };
+        return trainResult(store.uri(`${runKey}/final`), runKey, metrics);
       }
       const manifest: TrainerJobManifest = {
         kind: req.kind,
-        jobId: runKey.replace(/\//g, '_'),
+        jobId: jobIdFor(store.uri(runKey)),
         baseModel: {
           init: b.init,
           path: b.path,
@@ -116,8 +125,8 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         seed: req.seed,
         device: req.experiment.compute.device,
       };
-      const out = await runJob(backend, manifest);
-      return { outputUri: out.done.outputUri, runKey, metrics: out.done.metrics, resumedFromStep: out.resumedFromStep, preemptions };
+      const done = await runJob(backend, manifest);
+      return trainResult(done.outputUri, runKey, done.metrics);
     },
 
     /** Sample answers to the eval prompts from a trained model (resumable per prompt inside the job). */
@@ -140,7 +149,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
       const b = req.experiment.baseModel;
       const manifest: TrainerJobManifest = {
         kind: 'generate',
-        jobId: evalKey.replace(/\//g, '_'),
+        jobId: jobIdFor(store.uri(evalKey)),
         baseModel: { init: b.init, path: b.path, initSeed: b.initSeed },
         tokenizerUri: req.tokenizerUri,
         modelUri: req.modelUri ?? undefined,

@@ -6,9 +6,9 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ class TrainState:
     last_loss: Optional[float] = None
     tokens: int = 0
     target_tokens: int = 0
+    # Steps this run resumed from, one per preemption survived; saved in every later checkpoint, so the
+    # count is right whichever attempt finishes the run.
+    resumed_from: List[int] = field(default_factory=list)
 
 
 def batch_loss(model, ids: torch.Tensor, attn: torch.Tensor, target: torch.Tensor, device: torch.device):
@@ -150,6 +153,7 @@ def train(m: Manifest, em: Emitter) -> None:
     if newest is not None:
         step, d = newest
         st = _load_checkpoint(d, model, opt, sched, fingerprint, device)
+        st.resumed_from.append(st.step)
         log.info("resumed from %s", d)
         em.resumed(st.step, storage.join_uri(m.checkpointPrefix, d.name))
 
@@ -196,7 +200,10 @@ def train(m: Manifest, em: Emitter) -> None:
         "examples": int(len(rows)),
         "epochs": st.step / steps_per_epoch,
         "trainable_params": n_trainable,
+        "resumes": len(st.resumed_from),
     }
+    if st.resumed_from:
+        metrics["resumed_from_step"] = st.resumed_from[-1]
 
     def fill(tmp: Path) -> None:
         save_output(model, tmp, h.method, base_desc, m.initFromUri)

@@ -71,6 +71,9 @@ def test_sigkill_twice_then_resume_equals_uninterrupted_run(tmp_path):
     assert third[-1]["event"] == "done"
     assert abs(third[-1]["metrics"]["final_loss"] - ref_ev[-1]["metrics"]["final_loss"]) < 1e-6
     assert third[-1]["metrics"]["steps"] == 55 and third[-1]["metrics"]["tokens"] == ref_ev[-1]["metrics"]["tokens"]
+    # Both preemptions are recorded in the run itself (they survive into the final metrics).
+    assert third[-1]["metrics"]["resumes"] == 2 and third[-1]["metrics"]["resumed_from_step"] == resumed3[0]["step"]
+    assert ref_ev[-1]["metrics"]["resumes"] == 0 and "resumed_from_step" not in ref_ev[-1]["metrics"]
     a = load_file(str(local(ref["outputUri"]) / "adapter_model.safetensors"))
     b = load_file(str(local(m["outputUri"]) / "adapter_model.safetensors"))
     assert a.keys() == b.keys()
