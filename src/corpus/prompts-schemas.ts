@@ -31,24 +31,27 @@ export const judgeOutputSchema = z.object({ verdict: z.enum(['violates', 'compli
 export type JudgeOutput = z.infer<typeof judgeOutputSchema>;
 
 type JsonSchema = Record<string, unknown>;
-const str: JsonSchema = { type: 'string' };
+/** Length bounds keep a small model under a grammar from emitting "" or degenerate runs ("e", "e", ...). */
+const text = (minLength: number, maxLength: number): JsonSchema => ({ type: 'string', minLength, maxLength });
 const obj = (properties: Record<string, JsonSchema>): JsonSchema => ({
   type: 'object',
   properties,
   required: Object.keys(properties),
   additionalProperties: false,
 });
-const list = (items: JsonSchema): JsonSchema => ({ type: 'array', items });
+const list = (items: JsonSchema, minItems: number, maxItems: number): JsonSchema => ({ type: 'array', items, minItems, maxItems });
+const label = text(2, 80);
 
 /** `sections`, when given, constrains each subdomain's specSection to the spec's section titles. */
-export function domainsJsonSchema(sections: string[] = []): JsonSchema {
-  const specSection = sections.length ? { type: 'string', enum: sections } : str;
-  return obj({ domains: list(obj({ name: str, description: str, subdomains: list(obj({ name: str, specSection })) })) });
+export function domainsJsonSchema(sections: string[] = [], count = 8): JsonSchema {
+  const specSection = sections.length ? { type: 'string', enum: sections } : label;
+  return obj({ domains: list(obj({ name: label, description: text(10, 300), subdomains: list(obj({ name: label, specSection }), 1, 6) }), 1, 2 * count) });
 }
-export const typesJsonSchema: JsonSchema = obj({ types: list(str) });
-export const ideasJsonSchema: JsonSchema = obj({ ideas: list(str) });
+// The model chooses how many domains; types per unit and ideas per type are the counts asked for.
+export const typesJsonSchema = (count: number): JsonSchema => obj({ types: list(label, count, count) });
+export const ideasJsonSchema = (count: number): JsonSchema => obj({ ideas: list(text(20, 300), count, count) });
 // reasoning comes first so a model decoding left to right thinks before it commits to a verdict.
-export const judgeJsonSchema: JsonSchema = obj({ reasoning: str, verdict: { type: 'string', enum: ['violates', 'complies'] } });
+export const judgeJsonSchema: JsonSchema = obj({ reasoning: text(1, 2000), verdict: { type: 'string', enum: ['violates', 'complies'] } });
 
 export class StructuredOutputError extends Error {
   constructor(message: string) {

@@ -68,7 +68,7 @@ export function domainsPrompt(specMarkdown: string, opts: { count: number }): Pr
           'Answer with JSON only: {"domains":[{"name":"...","description":"one sentence","subdomains":[{"name":"...","specSection":"..."}]}]}',
       },
     ],
-    jsonSchema: domainsJsonSchema(sections),
+    jsonSchema: domainsJsonSchema(sections, opts.count),
     maxTokens: 120 + 180 * opts.count,
   };
 }
@@ -89,7 +89,7 @@ export function documentTypesPrompt(specMarkdown: string, unit: CorpusUnit, opts
           '\nAnswer with JSON only: {"types":["..."]}',
       },
     ],
-    jsonSchema: typesJsonSchema,
+    jsonSchema: typesJsonSchema(opts.count),
     maxTokens: 40 + 30 * opts.count,
   };
 }
@@ -115,7 +115,7 @@ export function ideasPrompt(
           '\nAnswer with JSON only: {"ideas":["..."]}',
       },
     ],
-    jsonSchema: ideasJsonSchema,
+    jsonSchema: ideasJsonSchema(opts.count),
     maxTokens: 60 + 80 * opts.count,
   };
 }
