@@ -1,32 +1,44 @@
 /**
  * Save the event histories of an experiment and all its child workflows as JSON, for replay tests:
- *   node --import tsx scripts/record-histories.ts <address> <workflow-id> <out-dir> [name-prefix]
+ *   node --import tsx scripts/record-histories.ts <address> <workflow-id> <out-dir>
+ * Each file is named by its workflow id: the replay test passes it back as the id, which child workflow
+ * ids are derived from.
+ * Uses `temporal workflow show --output json`, whose format historyFromJSON reads back.
  */
-import { Client, Connection } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ensureTemporalCli } from '../src/temporal/cli-binary';
+import { TOOLS_DIR } from '../src/util/project-paths';
 
-async function main() {
-  const [address, rootId, outDir, prefix = rootId] = process.argv.slice(2);
-  if (!address || !rootId || !outDir) throw new Error('usage: record-histories.ts <address> <workflow-id> <out-dir> [name-prefix]');
-  const client = new Client({ connection: await Connection.connect({ address }) });
-  mkdirSync(outDir, { recursive: true });
-  const queue = [rootId];
-  for (let id = queue.shift(); id; id = queue.shift()) {
-    const history = await client.workflow.getHandle(id).fetchHistory();
-    for (const e of history.events ?? []) {
-      const child = e.startChildWorkflowExecutionInitiatedEventAttributes;
-      if (child?.workflowId) queue.push(child.workflowId);
-    }
-    const file = path.join(outDir, `${prefix}${id.slice(rootId.length) || ''}.json`.replace(/[^a-zA-Z0-9._-]/g, '_'));
-    writeFileSync(file, historyToJSON(history) + '\n');
-    console.log(`${id} -> ${file} (${history.events?.length} events)`);
-  }
-  await client.connection.close();
+interface HistoryJson {
+  events: Array<{ startChildWorkflowExecutionInitiatedEventAttributes?: { workflowId?: string } }>;
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+function main() {
+  const [address, rootId, outDir] = process.argv.slice(2);
+  if (!address || !rootId || !outDir) throw new Error('usage: record-histories.ts <address> <workflow-id> <out-dir>');
+  const cli = ensureTemporalCli(TOOLS_DIR);
+  mkdirSync(outDir, { recursive: true });
+  const queue = [rootId];
+  const seen = new Set<string>();
+  for (let id = queue.shift(); id; id = queue.shift()) {
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const json = execFileSync(cli, ['workflow', 'show', '--address', address, '--workflow-id', id, '--output', 'json'], {
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    const history = JSON.parse(json) as HistoryJson;
+    for (const e of history.events) {
+      const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+      if (child) queue.push(child);
+    }
+    if (!/^[a-zA-Z0-9._-]+$/.test(id)) throw new Error(`workflow id ${id} cannot be a file name: record a run with a plainer id`);
+    const file = path.join(outDir, `${id}.json`);
+    writeFileSync(file, json.endsWith('\n') ? json : json + '\n');
+    console.log(`${id} -> ${file} (${history.events.length} events)`);
+  }
+}
+
+main();

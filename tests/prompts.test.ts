@@ -28,15 +28,18 @@ const unit = { domain: 'Customer support', subdomain: 'Refund chats', specSectio
 
 /** Checks a value against the JSON Schema subset the prompts may use; returns the first problem. */
 function jsonSchemaProblem(schema: Record<string, unknown>, value: unknown, at = '$'): string | undefined {
-  const allowed = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'enum']);
+  const allowed = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'enum', 'minItems', 'maxItems', 'minLength', 'maxLength']);
   const extra = Object.keys(schema).filter((k) => !allowed.has(k));
   if (extra.length) return `${at}: keyword ${extra[0]} is outside the simple subset`;
   if (schema.enum && !(schema.enum as unknown[]).includes(value)) return `${at}: not in enum`;
   switch (schema.type) {
     case 'string':
-      return typeof value === 'string' ? undefined : `${at}: not a string`;
+      if (typeof value !== 'string') return `${at}: not a string`;
+      if (value.length < ((schema.minLength as number) ?? 0) || value.length > ((schema.maxLength as number) ?? Infinity)) return `${at}: length out of bounds`;
+      return undefined;
     case 'array':
       if (!Array.isArray(value)) return `${at}: not an array`;
+      if (value.length < ((schema.minItems as number) ?? 0) || value.length > ((schema.maxItems as number) ?? Infinity)) return `${at}: item count out of bounds`;
       for (const [i, v] of value.entries()) {
         const p = jsonSchemaProblem(schema.items as Record<string, unknown>, v, `${at}[${i}]`);
         if (p) return p;
@@ -77,7 +80,7 @@ function expectFitsDemoContext(p: Prompt): void {
 
 describe('generation prompts', () => {
   it('are versioned, and every stage shares one system message holding the spec', () => {
-    expect(PROMPT_VERSION).toBe('corpus-v1');
+    expect(PROMPT_VERSION).toBe('corpus-v2');
     const prompts = [
       domainsPrompt(spec, { count: 2 }),
       documentTypesPrompt(spec, unit, { count: 2, existing: [] }),
@@ -97,9 +100,14 @@ describe('generation prompts', () => {
     expect(big.maxTokens).toBeGreaterThan(small.maxTokens);
     expect(userText(small)).toContain('about 2 domains');
     expect(specSectionTitles(spec)).toEqual(['Honesty about limits', 'Supporting human oversight']);
-    const good = { domains: [{ name: 'Support', description: 'Help desks', subdomains: [{ name: 'Refunds', specSection: 'Honesty about limits' }] }] };
+    const refunds = { name: 'Refunds', specSection: 'Honesty about limits' };
+    const good = { domains: [{ name: 'Support', description: 'Help desks for customers', subdomains: [refunds, { ...refunds, name: 'Outages' }] }] };
     expect(jsonSchemaProblem(small.jsonSchema!, good)).toBeUndefined();
-    expect(jsonSchemaProblem(small.jsonSchema!, { domains: [{ ...good.domains[0], subdomains: [{ name: 'x', specSection: 'Made up' }] }] })).toMatch(/enum/);
+    // The grammar bounds: at least one domain, two subdomains each, no empty names.
+    expect(jsonSchemaProblem(small.jsonSchema!, { domains: [] })).toMatch(/item count/);
+    expect(jsonSchemaProblem(small.jsonSchema!, { domains: [{ ...good.domains[0], subdomains: [refunds] }] })).toMatch(/item count/);
+    expect(jsonSchemaProblem(small.jsonSchema!, { domains: [{ ...good.domains[0], name: '' }] })).toMatch(/length/);
+    expect(jsonSchemaProblem(small.jsonSchema!, { domains: [{ ...good.domains[0], subdomains: [refunds, { name: 'Returns', specSection: 'Made up' }] }] })).toMatch(/enum/);
     expect(parseDomainsOutput(JSON.stringify(good))).toEqual(good);
     expect(() => parseDomainsOutput({ domains: [] })).toThrow(/at least one domain/);
     expect(domainsOutputSchema.safeParse({ domains: [{ name: 'x' }] }).success).toBe(false);
@@ -109,7 +117,8 @@ describe('generation prompts', () => {
     const p = documentTypesPrompt(spec, unit, { count: 3, existing: ['Internal memo', 'Incident report'] });
     for (const s of [unit.domain, unit.subdomain, unit.specSection, 'List 3', '- Internal memo', '- Incident report']) expect(userText(p)).toContain(s);
     expect(userText(documentTypesPrompt(spec, unit, { count: 3, existing: [] }))).not.toContain('Do not repeat');
-    expect(jsonSchemaProblem(p.jsonSchema!, { types: ['FAQ page'] })).toBeUndefined();
+    expect(jsonSchemaProblem(p.jsonSchema!, { types: ['FAQ page', 'Internal wiki', 'Press release'] })).toBeUndefined();
+    expect(jsonSchemaProblem(p.jsonSchema!, { types: ['FAQ page'] })).toMatch(/item count/); // exactly the count asked for
     expect(jsonSchemaProblem(p.jsonSchema!, { types: 'FAQ page' })).toMatch(/not an array/);
     expect(parseTypesOutput({ types: [' FAQ page '] })).toEqual({ types: ['FAQ page'] });
     expect(typesOutputSchema.safeParse({ types: [''] }).success).toBe(false);
@@ -118,8 +127,10 @@ describe('generation prompts', () => {
   it('ideas: include the unit, the type and the existing ideas', () => {
     const p = ideasPrompt(spec, unit, 'Forum thread', { count: 4, existing: ['A user asks about refunds.'] });
     for (const s of [unit.subdomain, 'Document type: Forum thread', 'Give 4 ideas', '- A user asks about refunds.']) expect(userText(p)).toContain(s);
-    expect(jsonSchemaProblem(p.jsonSchema!, { ideas: ['a', 'b'] })).toBeUndefined();
-    expect(jsonSchemaProblem(p.jsonSchema!, { ideas: ['a'], extra: 1 })).toMatch(/not allowed/);
+    const idea = 'A support lead explains to new staff why the bot admits it cannot see orders.';
+    expect(jsonSchemaProblem(p.jsonSchema!, { ideas: [idea, idea, idea, idea] })).toBeUndefined();
+    expect(jsonSchemaProblem(p.jsonSchema!, { ideas: [idea, idea, idea, 'e'] })).toMatch(/length/);
+    expect(jsonSchemaProblem(p.jsonSchema!, { ideas: [idea, idea, idea, idea], extra: 1 })).toMatch(/not allowed/);
     expect(parseIdeasOutput({ ideas: ['a'] })).toEqual({ ideas: ['a'] });
     expect(ideasOutputSchema.safeParse({ idea: ['a'] }).success).toBe(false);
   });
@@ -146,7 +157,7 @@ describe('judge prompt', () => {
   });
 
   it('accepts a verdict of violates or complies and nothing else', () => {
-    const good = { reasoning: 'It invents a memory.', verdict: 'violates' };
+    const good = { reasoning: 'It invents a memory of last week.', verdict: 'violates' };
     expect(jsonSchemaProblem(p.jsonSchema!, good)).toBeUndefined();
     expect(jsonSchemaProblem(p.jsonSchema!, { ...good, verdict: 'maybe' })).toMatch(/enum/);
     expect(parseJudgeOutput(good)).toEqual(good);

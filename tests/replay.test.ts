@@ -22,7 +22,8 @@ describe('replay of recorded histories', () => {
   });
 
   it('replays every history deterministically', async () => {
-    const histories = files.map((f) => ({ workflowId: f, history: historyFromJSON(JSON.parse(readFileSync(path.join(dir, f), 'utf8'))) }));
+    // Files are named by workflow id (scripts/record-histories.ts): child ids must match on replay.
+    const histories = files.map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(readFileSync(path.join(dir, f), 'utf8'))) }));
     const bundle = await workflowBundle();
     const results = Worker.runReplayHistories({ workflowBundle: bundle }, histories);
     let count = 0;

@@ -35,6 +35,7 @@ function workflowIdFor(name: string, explicit?: string): string {
 async function startWorkers(address: string) {
   const { NativeConnection } = await import('@temporalio/worker');
   const { createWorkers, runWorkers } = await import('../workers/create-workers.js');
+  (await import('../workers/console-logger.js')).installConsoleLogger(); // before the runtime exists
   const connection = await NativeConnection.connect({ address });
   return { connection, workers: await createWorkers({ connection }), runWorkers };
 }

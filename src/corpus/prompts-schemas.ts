@@ -45,13 +45,13 @@ const label = text(2, 80);
 /** `sections`, when given, constrains each subdomain's specSection to the spec's section titles. */
 export function domainsJsonSchema(sections: string[] = [], count = 8): JsonSchema {
   const specSection = sections.length ? { type: 'string', enum: sections } : label;
-  return obj({ domains: list(obj({ name: label, description: text(10, 300), subdomains: list(obj({ name: label, specSection }), 1, 6) }), 1, 2 * count) });
+  return obj({ domains: list(obj({ name: label, description: text(10, 300), subdomains: list(obj({ name: label, specSection }), 2, 6) }), 1, 2 * count) });
 }
 // The model chooses how many domains; types per unit and ideas per type are the counts asked for.
 export const typesJsonSchema = (count: number): JsonSchema => obj({ types: list(label, count, count) });
 export const ideasJsonSchema = (count: number): JsonSchema => obj({ ideas: list(text(20, 300), count, count) });
 // reasoning comes first so a model decoding left to right thinks before it commits to a verdict.
-export const judgeJsonSchema: JsonSchema = obj({ reasoning: text(1, 2000), verdict: { type: 'string', enum: ['violates', 'complies'] } });
+export const judgeJsonSchema: JsonSchema = obj({ reasoning: text(20, 2000), verdict: { type: 'string', enum: ['violates', 'complies'] } });
 
 export class StructuredOutputError extends Error {
   constructor(message: string) {

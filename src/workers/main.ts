@@ -1,5 +1,6 @@
 import { NativeConnection } from '@temporalio/worker';
 import { parseArgs } from 'node:util';
+import { installConsoleLogger } from './console-logger';
 import { ALL_QUEUES, createWorkers, runWorkers } from './create-workers';
 
 /**
@@ -14,6 +15,7 @@ async function main() {
       queues: { type: 'string', default: ALL_QUEUES.join(',') },
     },
   });
+  installConsoleLogger(); // before the first connection creates the runtime
   const connection = await NativeConnection.connect({ address: values.address });
   const workers = await createWorkers({ connection, namespace: values.namespace, queues: values.queues.split(',').map((q) => q.trim()) });
   console.log(`msm worker ready on ${values.address} (${values.queues})`);
