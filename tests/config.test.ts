@@ -36,6 +36,11 @@ describe('experiment schema', () => {
     }
   });
 
+  it('says a missing field is required and names a misspelt one', () => {
+    const { eval: _e, ...noEval } = minimal;
+    expect(() => parseExperiment({ ...noEval, eval: {}, evall: 1 })).toThrow(/eval\.prompts: required \(string\) but missing[\s\S]*unknown field\(s\) evall/);
+  });
+
   it('pretrained base models need a path', () => {
     expect(() => parseExperiment({ ...minimal, baseModel: { init: 'pretrained' } })).toThrow(/baseModel.path: init "pretrained" needs baseModel.path/);
   });

@@ -121,6 +121,8 @@ export type TrainHyperSettings = z.output<typeof trainHyperSchema>;
 export function describeIssues(error: z.ZodError): string[] {
   return error.issues.map((i) => {
     const where = i.path.length ? i.path.join('.') : '(top level)';
+    if (i.code === 'invalid_type' && /received undefined/.test(i.message)) return `${where}: required (${i.expected}) but missing; add it`;
+    if (i.code === 'unrecognized_keys') return `${where ? `${where}: ` : ''}unknown field(s) ${i.keys.join(', ')}: check the spelling against experiments/experiment.schema.json`;
     return `${where}: ${i.message}`;
   });
 }
