@@ -4,7 +4,11 @@ import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
  * One line per worker log entry: "Activity failed" with its type, attempt and message instead of a
  * stack trace, so a retried transient fault reads as what it is. MSM_LOG_LEVEL picks the level (WARN).
  */
+// One worker per task queue serves only workflows or only activities: that is by design, not news.
+const EXPECTED = /^No (activities|workflows|Nexus services) registered/;
+
 function oneLine(entry: LogEntry): void {
+  if (EXPECTED.test(entry.message)) return;
   const m = (entry.meta ?? {}) as Record<string, unknown>;
   const err = m.error as { message?: string; type?: string } | undefined;
   const what = [m.activityType ?? m.workflowType, m.workflowId && `(${m.workflowId})`, m.attempt && `attempt ${m.attempt}`].filter(Boolean).join(' ');
