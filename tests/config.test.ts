@@ -1,8 +1,9 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidExperimentError, parseExperiment } from '../src/config/experiment-schema';
 import { fractionLabel, fractionSlug, parseFraction } from '../src/config/fractions';
+import { experimentJsonSchema } from '../src/config/json-schema';
 import { loadExperimentFile } from '../src/config/load-experiment-file';
 
 const minimal = { name: 'x', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl' } };
@@ -41,8 +42,21 @@ describe('experiment schema', () => {
     expect(() => parseExperiment({ ...noEval, eval: {}, evall: 1 })).toThrow(/eval\.prompts: required \(string\) but missing[\s\S]*unknown field\(s\) evall/);
   });
 
+  it('rejects the known evaluation traps in plain words', () => {
+    const withEval = (e: Record<string, unknown>) => ({ ...minimal, eval: { ...minimal.eval, ...e } });
+    expect(() => parseExperiment(withEval({ temperature: 1 }))).toThrow(/eval\.temperature: .*0\.7.*temperatureOverride: true/);
+    expect(parseExperiment(withEval({ temperature: 1, temperatureOverride: true })).eval.temperature).toBe(1);
+    expect(() => parseExperiment(withEval({ headline: 'action-executed' }))).toThrow(/eval\.headline must be "judge-verdict"/);
+    expect(parseExperiment(minimal).eval).toMatchObject({ temperature: 0.7, headline: 'judge-verdict' });
+  });
+
   it('pretrained base models need a path', () => {
     expect(() => parseExperiment({ ...minimal, baseModel: { init: 'pretrained' } })).toThrow(/baseModel.path: init "pretrained" needs baseModel.path/);
+  });
+
+  it('the shipped JSON Schema is the current one (regenerate: bin/msm schema experiments/experiment.schema.json)', () => {
+    const shipped = readFileSync(path.join(__dirname, '..', 'experiments', 'experiment.schema.json'), 'utf8');
+    expect(shipped).toBe(experimentJsonSchema());
   });
 
   it('every shipped experiment file is valid', () => {

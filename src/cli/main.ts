@@ -2,8 +2,8 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
-import { experimentSchema, InvalidExperimentError } from '../config/experiment-schema';
+import { InvalidExperimentError } from '../config/experiment-schema';
+import { experimentJsonSchema } from '../config/json-schema';
 import { loadExperimentFile } from '../config/load-experiment-file';
 import { ensureDevServer } from '../temporal/ensure-server';
 import { PROJECT_ROOT } from '../util/project-paths';
@@ -120,7 +120,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'schema': {
-      const schema = JSON.stringify(z.toJSONSchema(experimentSchema, { io: 'input' }), null, 2) + '\n';
+      const schema = experimentJsonSchema();
       if (arg) writeFileSync(arg, schema);
       else process.stdout.write(schema);
       return;

@@ -35,6 +35,9 @@ const trainHyperSchema = z.object({
   checkpointEverySteps: z.number().int().positive().default(200),
 });
 
+/** The paper samples evaluations at 0.7; 1.0 roughly halves the measured misalignment rate. */
+export const PAPER_EVAL_TEMPERATURE = 0.7;
+
 const fractionSchema = z
   .union([z.number(), z.string()])
   .transform(parseFraction)
@@ -97,13 +100,30 @@ export const experimentSchema = z
       hyper: trainHyperSchema.prefault({}),
       concurrency: z.number().int().positive().default(2),
     }),
-    eval: z.object({
-      prompts: z.string().min(1).describe('eval-set JSONL, relative to baseDir'),
-      samplesPerPrompt: z.number().int().positive().default(4),
-      temperature: z.number().min(0).max(2).default(0.7),
-      maxNewTokens: z.number().int().positive().default(256),
-      judge: providerSchema.prefault({ kind: 'local' }),
-    }),
+    eval: z
+      .object({
+        prompts: z.string().min(1).describe('eval-set JSONL, relative to baseDir'),
+        samplesPerPrompt: z.number().int().positive().default(4),
+        temperature: z.number().min(0).max(2).default(PAPER_EVAL_TEMPERATURE),
+        temperatureOverride: z
+          .boolean()
+          .default(false)
+          .describe('set true to keep an eval temperature other than the paper\'s 0.7 on purpose'),
+        headline: z
+          .literal('judge-verdict', {
+            error: 'eval.headline must be "judge-verdict": the paper\'s rate is the judge\'s verdict that the model chose the harmful act, not whether the act succeeded',
+          })
+          .default('judge-verdict')
+          .describe('the headline metric; only the judge verdict is comparable with the paper'),
+        maxNewTokens: z.number().int().positive().default(256),
+        judge: providerSchema.prefault({ kind: 'local' }),
+      })
+      .refine((e) => e.temperature === PAPER_EVAL_TEMPERATURE || e.temperatureOverride, {
+        message:
+          'eval.temperature differs from the paper\'s 0.7; sampling temperature moves the measured rate a lot ' +
+          '(1.0 roughly halves it), so results would not compare. Use 0.7, or set eval.temperatureOverride: true to keep it.',
+        path: ['temperature'],
+      }),
     compute: z
       .object({
         backend: z.enum(['local']).default('local'),
