@@ -18,6 +18,9 @@ import { contentId, sha256Hex } from '../util/hash';
 import { badInput } from './failures';
 import { complete, completeJson, providerId } from './llm-call';
 import type { CorpusManifestRef, CorpusRef, DocumentBatchResult, UnitRange } from './types';
+import { NearDuplicateIndex } from '../corpus/minhash';
+
+export type AssemblySettings = Pick<Experiment['generation'], 'nearDuplicateThreshold' | 'truncated'>;
 
 export interface CorpusJob {
   storeUri: string;
@@ -185,34 +188,42 @@ export function createCorpusActivities() {
     },
 
     /**
-     * Collect documents into JSONL shards: empty ones dropped, exact duplicates removed, truncated ones kept
-     * but flagged and counted. The manifest is written last and carries the corpus hash.
+     * Collect documents into JSONL shards: empty ones dropped, near-duplicates (MinHash) removed, truncated
+     * ones dropped or kept flagged as configured, every drop counted. The assembly has its own folder,
+     * keyed by those settings, so changing them re-assembles without paying for a document again. The
+     * manifest is written last and carries the corpus hash.
      */
-    async assembleCorpus(ref: CorpusRef): Promise<CorpusManifestRef> {
+    async assembleCorpus(ref: CorpusRef, settings: AssemblySettings): Promise<CorpusManifestRef> {
       const store = openStore(ref.storeUri);
-      const manifestKey = `${ref.prefix}/manifest.json`;
+      const out = `${ref.prefix}/assembled-${contentId(settings)}`;
+      const manifestKey = `${out}/manifest.json`;
       if (await store.exists(manifestKey)) return readJson<CorpusManifestRef>(store, manifestKey);
       const keys = (await store.list(`${ref.prefix}/docs/`)).filter((k) => k.endsWith('.json'));
-      const seen = new Set<string>();
+      const index = new NearDuplicateIndex(settings.nearDuplicateThreshold);
       const lines: string[] = [];
-      let duplicatesRemoved = 0;
+      const dropped = { empty: 0, truncated: 0, nearDuplicates: 0 };
       let truncated = 0;
       for (const key of keys) {
         const doc = await readJson<CorpusDocument>(store, key);
-        if (!doc.text) continue;
-        const h = sha256Hex(doc.text.replace(/\s+/g, ' ').trim());
-        if (seen.has(h)) {
-          duplicatesRemoved++;
-          continue;
+        if (!doc.text) dropped.empty++;
+        else if (doc.truncated && settings.truncated === 'drop') dropped.truncated++;
+        else if (index.add(doc.id, doc.text) !== null) dropped.nearDuplicates++;
+        else {
+          if (doc.truncated) truncated++;
+          lines.push(JSON.stringify(doc));
         }
-        seen.add(h);
-        if (doc.truncated) truncated++;
-        lines.push(JSON.stringify(doc));
+        Context.current().heartbeat({ assembled: lines.length });
+      }
+      if (lines.length === 0) {
+        throw badInput(
+          `corpus ${ref.prefix} has no usable documents out of ${keys.length} (${dropped.empty} empty, ${dropped.truncated} truncated, ` +
+            `${dropped.nearDuplicates} near-duplicates): raise generation.maxDocTokens, or set generation.truncated: "keep"`,
+        );
       }
       const SHARD = 1000;
       const shardKeys: string[] = [];
       for (let s = 0; s * SHARD < lines.length; s++) {
-        const key = `${ref.prefix}/shards/docs-${pad(s, 5)}.jsonl`;
+        const key = `${out}/shards/docs-${pad(s, 5)}.jsonl`;
         await store.put(key, lines.slice(s * SHARD, (s + 1) * SHARD).join('\n') + '\n');
         shardKeys.push(key);
       }
@@ -220,13 +231,11 @@ export function createCorpusActivities() {
         manifestKey,
         hash: sha256Hex(lines.join('\n')),
         documents: lines.length,
-        duplicatesRemoved,
+        duplicatesRemoved: dropped.nearDuplicates,
+        truncatedDropped: dropped.truncated,
         truncated,
         shardKeys,
       };
-      if (manifest.documents === 0) {
-        throw badInput(`corpus ${ref.prefix} has no usable documents: every generated document was empty; check the generator settings`);
-      }
       await writeJson(store, manifestKey, manifest);
       return manifest;
     },

@@ -39,7 +39,11 @@ export interface CorpusManifestRef {
   manifestKey: string;
   hash: string;
   documents: number;
+  /** Near-duplicates (MinHash Jaccard >= the threshold) of an earlier document, dropped. */
   duplicatesRemoved: number;
+  /** Truncated documents dropped (generation.truncated = "drop"). */
+  truncatedDropped: number;
+  /** Truncated documents kept and flagged (generation.truncated = "keep"). */
   truncated: number;
   shardKeys: string[];
 }

@@ -80,6 +80,16 @@ export const experimentSchema = z
         typesPerUnit: z.number().int().positive().default(5),
         ideasPerType: z.number().int().positive().default(5),
         maxDocTokens: z.number().int().positive().default(5000),
+        nearDuplicateThreshold: z
+          .number()
+          .gt(0)
+          .lte(1)
+          .default(0.85)
+          .describe('drop a document whose word-shingle Jaccard similarity (MinHash) with an earlier one is at least this'),
+        truncated: z
+          .enum(['drop', 'keep'])
+          .default('drop')
+          .describe('documents cut off by maxDocTokens (or with an unclosed <content>): dropped, or kept and flagged'),
         batchUnits: z.number().int().positive().default(4).describe('units per generation activity'),
         concurrency: z.number().int().positive().default(4).describe('generation activities at once'),
       })

@@ -50,5 +50,6 @@ export async function corpusGeneration(job: CorpusJob): Promise<CorpusManifestRe
     progress.llmCalls += docs.llmCalls;
     setCurrentDetails(`corpus: ${progress.unitsWithDocs}/${progress.units} units, ${progress.documentsGenerated + progress.documentsReused} documents`);
   });
-  return llm.assembleCorpus(ref);
+  const { nearDuplicateThreshold, truncated } = job.generation;
+  return llm.assembleCorpus(ref, { nearDuplicateThreshold, truncated });
 }

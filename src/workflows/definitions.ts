@@ -15,7 +15,7 @@ export interface ExperimentProgress {
   stage: Stage;
   paused: boolean;
   spec?: { title: string; hash: string };
-  corpus?: { documents: number; truncated: number; hash: string };
+  corpus?: { documents: number; truncated: number; truncatedDropped: number; duplicatesRemoved: number; hash: string };
   tokens?: { sequences: number; tokens: number };
   midtrain?: { outputUri: string; finalLoss?: number; resumedFromStep: number | null };
   cells: CellProgress[];

@@ -76,7 +76,13 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
     typedSearchAttributes: common,
     staticSummary: `MSM corpus for ${x.name}`,
   });
-  progress.corpus = { documents: corpus.documents, truncated: corpus.truncated, hash: corpus.hash };
+  progress.corpus = {
+    documents: corpus.documents,
+    truncated: corpus.truncated,
+    truncatedDropped: corpus.truncatedDropped,
+    duplicatesRemoved: corpus.duplicatesRemoved,
+    hash: corpus.hash,
+  };
 
   await enter('tokenize', `${corpus.documents} documents with the ${x.baseModel.tokenizer} tokenizer`);
   const family = x.baseModel.tokenizer;

@@ -1,0 +1,65 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createCorpusActivities, type CorpusDocument } from '../src/activities/corpus-activities';
+import { readJson, writeJson } from '../src/store/json';
+import { openStore } from '../src/store/open-store';
+
+const prose = (seed: number) => {
+  let s = seed;
+  const next = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0), s);
+  return Array.from({ length: 300 }, () => `w${next() % 4000}`).join(' ');
+};
+
+function doc(id: string, text: string, truncated = false): CorpusDocument {
+  const meta = { domain: 'd', subdomain: 's', specSection: 'S', type: 't', idea: 'i', specHash: 'h', promptVersion: 'v', generator: 'g' };
+  return { id, text, truncated, ...meta, usage: { inputTokens: 1, outputTokens: 1 } };
+}
+
+async function corpusWith(docs: CorpusDocument[]) {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'msm-assembly-'));
+  const store = openStore(root);
+  for (const d of docs) await writeJson(store, `corpus/x/docs/${d.id}.json`, d);
+  return { store, ref: { storeUri: store.rootUri, prefix: 'corpus/x' } };
+}
+
+const assemble = (ref: { storeUri: string; prefix: string }, settings: { nearDuplicateThreshold: number; truncated: 'drop' | 'keep' }) =>
+  new MockActivityEnvironment().run(createCorpusActivities().assembleCorpus, ref, settings);
+
+describe('corpus assembly', () => {
+  const a = prose(1);
+  const nearA = a.replace(/^((?:\S+ ){150})\S+/, '$1edited');
+  const docs = [doc('u0-t00-i00', a), doc('u0-t00-i01', nearA), doc('u0-t00-i02', prose(2)), doc('u0-t01-i00', prose(3), true), doc('u0-t01-i01', '')];
+
+  it('drops near-duplicates, empty and (by default) truncated documents, and counts each', async () => {
+    const { store, ref } = await corpusWith(docs);
+    const m = await assemble(ref, { nearDuplicateThreshold: 0.85, truncated: 'drop' });
+    expect(m).toMatchObject({ documents: 2, duplicatesRemoved: 1, truncatedDropped: 1, truncated: 0 });
+    const ids = (await store.get(m.shardKeys[0])).toString('utf8').trim().split('\n').map((l) => JSON.parse(l).id);
+    expect(ids).toEqual(['u0-t00-i00', 'u0-t00-i02']); // the first of a near-duplicate pair is the one kept
+    expect(await readJson(store, m.manifestKey)).toEqual(m);
+  });
+
+  it('keeps truncated documents flagged when asked, in a separate assembly with its own hash', async () => {
+    const { ref } = await corpusWith(docs);
+    const dropped = await assemble(ref, { nearDuplicateThreshold: 0.85, truncated: 'drop' });
+    const kept = await assemble(ref, { nearDuplicateThreshold: 0.85, truncated: 'keep' });
+    expect(kept).toMatchObject({ documents: 3, truncated: 1, truncatedDropped: 0 });
+    expect(kept.manifestKey).not.toBe(dropped.manifestKey);
+    expect(kept.hash).not.toBe(dropped.hash);
+    // A looser threshold keeps the edited copy too; a re-run returns the stored manifest unchanged.
+    expect((await assemble(ref, { nearDuplicateThreshold: 1, truncated: 'keep' })).documents).toBe(4);
+    expect(await assemble(ref, { nearDuplicateThreshold: 0.85, truncated: 'keep' })).toEqual(kept);
+  });
+
+  it('fails as bad input, naming the counts and the fix, when nothing usable is left', async () => {
+    const { ref } = await corpusWith([doc('u0-t00-i00', prose(4), true)]);
+    const err = await assemble(ref, { nearDuplicateThreshold: 0.85, truncated: 'drop' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect((err as ApplicationFailure).nonRetryable).toBe(true);
+    expect((err as Error).message).toMatch(/1 truncated.*generation\.truncated: "keep"/);
+  });
+});
