@@ -4,7 +4,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createCorpusActivities, type CorpusDocument } from '../src/activities/corpus-activities';
+import { createCorpusActivities, type AssemblySettings, type CorpusDocument } from '../src/activities/corpus-activities';
+import type { CorpusManifestRef } from '../src/activities/types';
 import { readJson, writeJson } from '../src/store/json';
 import { openStore } from '../src/store/open-store';
 
@@ -16,7 +17,7 @@ const prose = (seed: number) => {
 
 function doc(id: string, text: string, truncated = false): CorpusDocument {
   const meta = { domain: 'd', subdomain: 's', specSection: 'S', type: 't', idea: 'i', specHash: 'h', promptVersion: 'v', generator: 'g' };
-  return { id, text, truncated, ...meta, usage: { inputTokens: 1, outputTokens: 1 } };
+  return { id, text, truncated, ...meta, usage: { inputTokens: 100, outputTokens: 10, costUsd: 0.25 } };
 }
 
 async function corpusWith(docs: CorpusDocument[]) {
@@ -26,7 +27,7 @@ async function corpusWith(docs: CorpusDocument[]) {
   return { store, ref: { storeUri: store.rootUri, prefix: 'corpus/x' } };
 }
 
-const assemble = (ref: { storeUri: string; prefix: string }, settings: { nearDuplicateThreshold: number; truncated: 'drop' | 'keep' }) =>
+const assemble = (ref: { storeUri: string; prefix: string }, settings: AssemblySettings): Promise<CorpusManifestRef> =>
   new MockActivityEnvironment().run(createCorpusActivities().assembleCorpus, ref, settings);
 
 describe('corpus assembly', () => {
@@ -38,6 +39,8 @@ describe('corpus assembly', () => {
     const { store, ref } = await corpusWith(docs);
     const m = await assemble(ref, { nearDuplicateThreshold: 0.85, truncated: 'drop' });
     expect(m).toMatchObject({ documents: 2, duplicatesRemoved: 1, truncatedDropped: 1, truncated: 0 });
+    // What the corpus cost to make counts every generated document, dropped ones too.
+    expect(m.documentUsage).toEqual({ calls: 5, inputTokens: 500, outputTokens: 50, costUsd: 1.25 });
     const ids = (await store.get(m.shardKeys[0])).toString('utf8').trim().split('\n').map((l) => JSON.parse(l).id);
     expect(ids).toEqual(['u0-t00-i00', 'u0-t00-i02']); // the first of a near-duplicate pair is the one kept
     expect(await readJson(store, m.manifestKey)).toEqual(m);

@@ -16,7 +16,8 @@ import { readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId, sha256Hex } from '../util/hash';
 import { badInput } from './failures';
-import { complete, completeJson, providerId } from './llm-call';
+import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
+import { complete, completeJson, providerId, usageFor } from './llm-call';
 import type { CorpusManifestRef, CorpusRef, DocumentBatchResult, UnitRange } from './types';
 import { NearDuplicateIndex } from '../corpus/minhash';
 
@@ -47,7 +48,7 @@ export interface CorpusDocument {
   specHash: string;
   promptVersion: string;
   generator: string;
-  usage: { inputTokens: number; outputTokens: number };
+  usage: { inputTokens: number; outputTokens: number; costUsd?: number };
 }
 
 const pad = (n: number, w = 4) => String(n).padStart(w, '0');
@@ -84,18 +85,20 @@ async function onceFor<T>(store: ArtifactStore, key: string, fn: () => Promise<T
 export function createCorpusActivities() {
   return {
     /** Stage 1: spec -> domains -> subdomains (units), each tied to the spec section it covers. */
-    async planCorpus(job: CorpusJob): Promise<CorpusRef & { units: number }> {
+    async planCorpus(job: CorpusJob): Promise<CorpusRef & { units: number; usage: Usage }> {
       const store = openStore(job.storeUri);
       const prefix = corpusPrefix(job);
       const spec = (await store.get(job.specKey)).toString('utf8');
       const g = job.generation;
+      let usage = NO_USAGE;
       const { value: units } = await onceFor<Unit[]>(store, unitsKey(prefix), async () => {
         const p = domainsPrompt(spec, { count: g.domains });
-        const { value } = await completeJson(
+        const { value, result } = await completeJson(
           g.provider,
           { ...p, temperature: g.temperature, requestId: `${prefix}/domains` },
           domainsOutputSchema,
         );
+        usage = usageFor(g.provider, result);
         await writeJson(store, `${prefix}/domains.json`, value);
         const flat: Unit[] = value.domains.flatMap((d) =>
           d.subdomains.length
@@ -104,45 +107,48 @@ export function createCorpusActivities() {
         );
         return flat.slice(0, g.maxUnits);
       });
-      return { storeUri: job.storeUri, prefix, units: units.length };
+      return { storeUri: job.storeUri, prefix, units: units.length, usage };
     },
 
     /** Stages 2-3 for a range of units: document types per unit, then ideas per type. */
-    async generateTypesAndIdeas(job: CorpusJob, ref: CorpusRef, range: UnitRange): Promise<{ ideas: number; llmCalls: number }> {
+    async generateTypesAndIdeas(job: CorpusJob, ref: CorpusRef, range: UnitRange): Promise<{ ideas: number; llmCalls: number; usage: Usage }> {
       const store = openStore(ref.storeUri);
       const spec = (await store.get(job.specKey)).toString('utf8');
       const units = await readJson<Unit[]>(store, unitsKey(ref.prefix));
       const g = job.generation;
       let ideas = 0;
       let llmCalls = 0;
+      let usage = NO_USAGE;
       for (let u = range.from; u < range.to; u++) {
         const unit = units[u];
         const types = await onceFor<string[]>(store, typesKey(ref.prefix, u), async () => {
           llmCalls++;
           const p = documentTypesPrompt(spec, unit, { count: g.typesPerUnit, existing: [] });
-          const { value } = await completeJson(
+          const { value, result } = await completeJson(
             g.provider,
             { ...p, temperature: g.temperature, requestId: typesKey(ref.prefix, u) },
             typesOutputSchema,
           );
+          usage = addUsage(usage, usageFor(g.provider, result));
           return value.types.slice(0, g.typesPerUnit);
         });
         for (let t = 0; t < types.value.length; t++) {
           const got = await onceFor<string[]>(store, ideasKey(ref.prefix, u, t), async () => {
             llmCalls++;
             const p = ideasPrompt(spec, unit, types.value[t], { count: g.ideasPerType, existing: [] });
-            const { value } = await completeJson(
+            const { value, result } = await completeJson(
               g.provider,
               { ...p, temperature: g.temperature, requestId: ideasKey(ref.prefix, u, t) },
               ideasOutputSchema,
             );
+            usage = addUsage(usage, usageFor(g.provider, result));
             return value.ideas.slice(0, g.ideasPerType);
           });
           ideas += got.value.length;
           Context.current().heartbeat({ unit: u, type: t });
         }
       }
-      return { ideas, llmCalls };
+      return { ideas, llmCalls, usage };
     },
 
     /** Stage 4 for a range of units: one document per idea, scratchpad stripped, truncation flagged. */
@@ -152,7 +158,7 @@ export function createCorpusActivities() {
       const units = await readJson<Unit[]>(store, unitsKey(ref.prefix));
       const g = job.generation;
       const generator = providerId(g.provider);
-      const out: DocumentBatchResult = { generated: 0, reused: 0, truncated: 0, llmCalls: 0 };
+      const out: DocumentBatchResult = { generated: 0, reused: 0, truncated: 0, llmCalls: 0, usage: NO_USAGE };
       for (let u = range.from; u < range.to; u++) {
         const types = await readJson<string[]>(store, typesKey(ref.prefix, u));
         for (let t = 0; t < types.length; t++) {
@@ -164,6 +170,8 @@ export function createCorpusActivities() {
               const p = documentPrompt(spec, units[u], types[t], ideas[i], { maxTokens: g.maxDocTokens });
               const res = await complete(g.provider, { ...p, temperature: g.temperature, requestId: docKey(ref.prefix, id) });
               const content = stripScratchpad(res.text);
+              const cost = usageFor(g.provider, res);
+              out.usage = addUsage(out.usage, cost);
               return {
                 id,
                 text: content.text.trim(),
@@ -174,7 +182,7 @@ export function createCorpusActivities() {
                 specHash: job.specHash,
                 promptVersion: PROMPT_VERSION,
                 generator,
-                usage: res.usage,
+                usage: { ...res.usage, costUsd: cost.costUsd },
               };
             });
             if (got.fresh) out.generated++;
@@ -202,9 +210,12 @@ export function createCorpusActivities() {
       const index = new NearDuplicateIndex(settings.nearDuplicateThreshold);
       const lines: string[] = [];
       const dropped = { empty: 0, truncated: 0, nearDuplicates: 0 };
+      let documentUsage = NO_USAGE;
       let truncated = 0;
       for (const key of keys) {
         const doc = await readJson<CorpusDocument>(store, key);
+        const { inputTokens, outputTokens, costUsd = 0 } = doc.usage;
+        documentUsage = addUsage(documentUsage, { calls: 1, inputTokens, outputTokens, costUsd });
         if (!doc.text) dropped.empty++;
         else if (doc.truncated && settings.truncated === 'drop') dropped.truncated++;
         else if (index.add(doc.id, doc.text) !== null) dropped.nearDuplicates++;
@@ -235,6 +246,7 @@ export function createCorpusActivities() {
         truncatedDropped: dropped.truncated,
         truncated,
         shardKeys,
+        documentUsage,
       };
       await writeJson(store, manifestKey, manifest);
       return manifest;

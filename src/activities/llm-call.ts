@@ -6,6 +6,7 @@ import { parseJsonOutput } from '../llm/json-output';
 import type { CompletionRequest, CompletionResult, LlmProvider } from '../llm/provider';
 import { canonicalJson } from '../util/hash';
 import { TOOLS_DIR } from '../util/project-paths';
+import { usageOf, type Usage } from '../cost/usage';
 import { classifyLlmError } from './failures';
 
 const providers = new Map<string, Promise<LlmProvider>>();
@@ -24,6 +25,11 @@ export function providerFor(settings: ProviderSettings): Promise<LlmProvider> {
 /** A stable name of the generator for lineage and content ids. */
 export function providerId(settings: ProviderSettings): string {
   return settings.kind === 'local' ? `local:${settings.model ?? 'gemma-3-270m-q4_k_m'}` : `openai:${settings.model}`;
+}
+
+/** What one call cost, by the provider's price table (none for the local model). */
+export function usageFor(settings: ProviderSettings, res: CompletionResult): Usage {
+  return usageOf(res.usage, settings.kind === 'openai' ? settings.price : undefined);
 }
 
 /** Complete once, heartbeating around the call; provider errors become classified Temporal failures. */

@@ -1,5 +1,6 @@
 import type { Experiment } from '../config/experiment-schema';
 import type { TrainerJobKind } from '../trainer/job';
+import type { Usage } from '../cost/usage';
 
 /**
  * What crosses Temporal between workflows and activities: configuration, keys, URIs, hashes and
@@ -33,6 +34,8 @@ export interface DocumentBatchResult {
   reused: number;
   truncated: number;
   llmCalls: number;
+  /** What this activity paid for (reused items cost nothing). */
+  usage: Usage;
 }
 
 export interface CorpusManifestRef {
@@ -46,6 +49,8 @@ export interface CorpusManifestRef {
   /** Truncated documents kept and flagged (generation.truncated = "keep"). */
   truncated: number;
   shardKeys: string[];
+  /** Every document's generation cost, reused ones included: what this corpus cost to make. */
+  documentUsage: Usage;
 }
 
 export interface TokenizedRef {

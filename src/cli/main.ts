@@ -7,7 +7,7 @@ import { experimentJsonSchema } from '../config/json-schema';
 import { loadExperimentFile } from '../config/load-experiment-file';
 import { ensureDevServer } from '../temporal/ensure-server';
 import { PROJECT_ROOT } from '../util/project-paths';
-import { msmExperiment, pauseSignal, progressQuery, resumeSignal } from '../workflows';
+import { msmExperiment, pauseSignal, progressQuery, resumeSignal, setBudgetUpdate } from '../workflows';
 
 const USAGE = `msm — Model Spec Midtraining experiments on Temporal
 
@@ -17,6 +17,7 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm validate <experiment>     check an experiment file; prints every problem with its path
   msm progress <workflow-id>    the experiment's progress (query)
   msm pause|resume <workflow-id>
+  msm budget <workflow-id> <usd> raise the corpus generation budget (generation paused on it resumes)
   msm server                    run the embedded Temporal dev server (state in .msm/temporal)
   msm worker                    run a worker for every task queue (see src/workers/main.ts for options)
   msm schema [out.json]         export the experiment JSON Schema for editors
@@ -109,6 +110,14 @@ async function main(argv: string[]): Promise<void> {
       await (await client(address ?? '127.0.0.1:7233')).workflow.getHandle(required(arg, 'a workflow id')).signal(cmd === 'pause' ? pauseSignal : resumeSignal);
       console.log(`${cmd}d ${arg}`);
       return;
+    case 'budget': {
+      const usd = Number(positionals[2]);
+      if (!(usd > 0)) throw new Error(`budget: give a positive number of USD, e.g. msm budget ${arg ?? '<workflow-id>'} 250`);
+      const corpusId = required(arg, 'a workflow id').endsWith('.corpus') ? arg! : `${arg}.corpus`;
+      const c = await client(address ?? '127.0.0.1:7233');
+      console.log(`budget of ${corpusId}: $${await c.workflow.getHandle(corpusId).executeUpdate(setBudgetUpdate, { args: [usd] })}`);
+      return;
+    }
     case 'server': {
       const s = await ensureDevServer();
       console.log(`Temporal at ${s.address}, Web UI ${s.uiUrl}${s.started ? '' : ' (already running)'}`);

@@ -5,6 +5,14 @@ import { parseFraction } from './fractions';
  * The experiment file schema. Every default lives here and nowhere else; the same JSON is the input of
  * `temporal workflow start --type msmExperiment`. Pure (no I/O): the workflow bundle may import it.
  */
+const priceSchema = z
+  .object({
+    inputPerMillion: z.number().min(0).describe('USD per million input tokens'),
+    outputPerMillion: z.number().min(0).describe('USD per million output tokens'),
+  })
+  .strict()
+  .describe('what the endpoint charges; costs and the budget are computed from it');
+
 const providerSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('local'),
@@ -17,6 +25,7 @@ const providerSchema = z.discriminatedUnion('kind', [
     model: z.string().min(1),
     apiKeyEnv: z.string().optional().describe('name of the env var that holds the API key'),
     timeoutMs: z.number().int().positive().default(120_000),
+    price: priceSchema.optional(),
   }),
 ]);
 export type ProviderSettings = z.infer<typeof providerSchema>;
@@ -90,6 +99,11 @@ export const experimentSchema = z
           .enum(['drop', 'keep'])
           .default('drop')
           .describe('documents cut off by maxDocTokens (or with an unclosed <content>): dropped, or kept and flagged'),
+        budgetUsd: z
+          .number()
+          .positive()
+          .optional()
+          .describe('generation pauses when its cost reaches this; raise it with the setBudget update to go on'),
         batchUnits: z.number().int().positive().default(4).describe('units per generation activity'),
         concurrency: z.number().int().positive().default(4).describe('generation activities at once'),
       })

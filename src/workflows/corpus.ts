@@ -1,9 +1,10 @@
-import { setHandler, upsertSearchAttributes, setCurrentDetails } from '@temporalio/workflow';
+import { condition, setHandler, upsertSearchAttributes, setCurrentDetails } from '@temporalio/workflow';
+import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 import type { CorpusJob } from '../activities/corpus-activities';
 import type { CorpusManifestRef } from '../activities/types';
 import { llm } from './activity-proxies';
 import { runBounded } from './bounded';
-import { corpusProgressQuery, pauseSignal, resumeSignal, setConcurrencyUpdate, type CorpusProgress } from './definitions';
+import { corpusProgressQuery, pauseSignal, resumeSignal, setBudgetUpdate, setConcurrencyUpdate, type CorpusProgress } from './definitions';
 import { MSM_STAGE } from './search-attributes';
 
 /**
@@ -12,7 +13,9 @@ import { MSM_STAGE } from './search-attributes';
  * what is missing. The result is the corpus manifest (URI + hash), never the documents.
  */
 export async function corpusGeneration(job: CorpusJob): Promise<CorpusManifestRef> {
-  const progress: CorpusProgress = {
+  const progress: Omit<CorpusProgress, 'overBudget'> = {
+    usage: NO_USAGE,
+    budgetUsd: job.generation.budgetUsd ?? null,
     units: 0,
     unitsWithIdeas: 0,
     unitsWithDocs: 0,
@@ -23,7 +26,8 @@ export async function corpusGeneration(job: CorpusJob): Promise<CorpusManifestRe
     paused: false,
   };
   let concurrency = job.generation.concurrency;
-  setHandler(corpusProgressQuery, () => progress);
+  const spent = () => progress.budgetUsd !== null && progress.usage.costUsd >= progress.budgetUsd;
+  setHandler(corpusProgressQuery, () => ({ ...progress, overBudget: spent() }));
   setHandler(pauseSignal, () => void (progress.paused = true));
   setHandler(resumeSignal, () => void (progress.paused = false));
   setHandler(setConcurrencyUpdate, (n) => (concurrency = n), {
@@ -31,18 +35,38 @@ export async function corpusGeneration(job: CorpusJob): Promise<CorpusManifestRe
       if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error('concurrency must be an integer in 1..256');
     },
   });
+  setHandler(setBudgetUpdate, (usd) => ((progress.budgetUsd = usd), usd), {
+    validator: (usd) => {
+      if (!(typeof usd === 'number' && usd > 0)) throw new Error('budget must be a positive number of USD');
+    },
+  });
   upsertSearchAttributes([{ key: MSM_STAGE, value: 'corpus' }]);
 
+  // New paid work starts only within budget; calls in flight finish, so a run overshoots by at most one
+  // activity per concurrency slot.
+  // `u` is absent in results recorded before cost metering existed (runs in flight at the upgrade).
+  const charge = (u: Usage | undefined) => {
+    if (!u) return;
+    progress.usage = addUsage(progress.usage, u);
+    if (spent()) {
+      setCurrentDetails(`corpus: **paused on budget** — spent $${progress.usage.costUsd.toFixed(2)} of $${progress.budgetUsd}; raise it with the setBudget update`);
+    }
+  };
+
   const ref = await llm.planCorpus(job);
+  charge(ref.usage);
   progress.units = ref.units;
   const size = job.generation.batchUnits;
   const batches = Math.ceil(ref.units / size);
-  await runBounded(batches, () => concurrency, () => !progress.paused, async (b) => {
+  await runBounded(batches, () => concurrency, () => !progress.paused && !spent(), async (b) => {
     const range = { from: b * size, to: Math.min(ref.units, (b + 1) * size) };
     const ideas = await llm.generateTypesAndIdeas(job, ref, range);
+    charge(ideas.usage);
     progress.unitsWithIdeas += range.to - range.from;
     progress.llmCalls += ideas.llmCalls;
+    await condition(() => !spent());
     const docs = await llm.generateDocuments(job, ref, range);
+    charge(docs.usage);
     progress.unitsWithDocs += range.to - range.from;
     progress.documentsGenerated += docs.generated;
     progress.documentsReused += docs.reused;

@@ -1,4 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { Usage } from '../cost/usage';
 
 export type Stage = 'loading' | 'corpus' | 'tokenize' | 'midtrain' | 'aft-sweep' | 'report' | 'done' | 'failed';
 
@@ -24,6 +25,11 @@ export interface ExperimentProgress {
 }
 
 export interface CorpusProgress {
+  /** Paid LLM usage of this run (items reused from the store cost nothing). */
+  usage: Usage;
+  budgetUsd: number | null;
+  /** True while generation waits for the setBudget update because the budget is spent. */
+  overBudget: boolean;
   units: number;
   unitsWithIdeas: number;
   unitsWithDocs: number;
@@ -41,3 +47,5 @@ export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
 /** Change how many AFT cells (or generation batches) run at once; returns the value now in force. */
 export const setConcurrencyUpdate = defineUpdate<number, [number]>('setConcurrency');
+/** Raise (or set) the generation budget in USD; generation paused on the budget resumes. */
+export const setBudgetUpdate = defineUpdate<number, [number]>('setBudget');

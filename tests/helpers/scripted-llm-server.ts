@@ -37,6 +37,8 @@ export interface RecordedRequest {
   body: ChatRequestBody;
   headers: http.IncomingHttpHeaders;
   at: number;
+  /** The usage a normal answer reported (tokens are counted as words), for checking cost metering. */
+  usage?: { prompt_tokens: number; completion_tokens: number };
 }
 
 export type FaultScript = (LlmFault | null)[] | ((req: RecordedRequest) => LlmFault | null | undefined);
@@ -83,7 +85,11 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
     if (fault?.type === 'hang') return;
     if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
     if (res.destroyed) return;
-    if (!fault) return send(res, 200, completion(body, respond(body), 'stop'));
+    if (!fault) {
+      const answer = completion(body, respond(body), 'stop');
+      rec.usage = answer.usage;
+      return send(res, 200, answer);
+    }
     switch (fault.type) {
       case 'http':
         res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });

@@ -1,0 +1,78 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseExperiment } from '../src/config/experiment-schema';
+import { readJson } from '../src/store/json';
+import { openStore } from '../src/store/open-store';
+import { createWorkers, runWorkers } from '../src/workers/create-workers';
+import { corpusGeneration, corpusProgressQuery, setBudgetUpdate } from '../src/workflows';
+import { startScriptedLlmServer } from './helpers/scripted-llm-server';
+import { scriptedExperiment, waitUntil } from './helpers/scripted-experiment';
+import { TestTemporalServer } from './helpers/temporal-server';
+
+/** Cost metering and the budget cap of corpus generation, on a real Temporal server. */
+describe('generation budget', () => {
+  let server: TestTemporalServer;
+  let llm: Awaited<ReturnType<typeof startScriptedLlmServer>>;
+  let connection: NativeConnection;
+  let workers: Worker[];
+  let running: Promise<void>;
+  let client: Client;
+
+  beforeAll(async () => {
+    server = await TestTemporalServer.start();
+    llm = await startScriptedLlmServer();
+    connection = await NativeConnection.connect({ address: server.address });
+    workers = await createWorkers({ connection });
+    running = runWorkers(workers);
+    client = new Client({ connection: await Connection.connect({ address: server.address }) });
+  });
+
+  afterAll(async () => {
+    workers?.forEach((w) => w.shutdown());
+    await running;
+    await connection?.close();
+    await client?.connection.close();
+    await llm?.close();
+    await server?.down();
+  });
+
+  it('pauses paid work when the budget is spent and resumes when an update raises it', async () => {
+    const { input, store: root } = scriptedExperiment('budget', llm.baseUrl);
+    const price = { inputPerMillion: 2_000_000, outputPerMillion: 10_000_000 }; // $2 per input token, $10 per output token
+    const x = parseExperiment({ ...input, generation: { ...input.generation, provider: { ...input.generation!.provider, price }, budgetUsd: 1 } });
+    const store = openStore(root);
+    await store.put('inputs/spec.md', readFileSync(path.join(__dirname, '..', 'specs', 'demo.md')));
+    const job = { storeUri: store.rootUri, specKey: 'inputs/spec.md', specHash: 'budget-test', generation: x.generation };
+    const handle = await client.workflow.start(corpusGeneration, { taskQueue: 'msm', workflowId: 'budget-corpus', args: [job] });
+
+    // The first call (the domain plan) already costs more than $1: nothing else may start.
+    await waitUntil(async () => (await handle.query(corpusProgressQuery)).overBudget, 60_000, 'generation to pause on the budget');
+    await new Promise((r) => setTimeout(r, 2000));
+    const paused = await handle.query(corpusProgressQuery);
+    expect(llm.requests).toHaveLength(1);
+    const { prompt_tokens, completion_tokens } = llm.requests[0].usage!;
+    const expectedCost = 2 * prompt_tokens + 10 * completion_tokens;
+    expect(expectedCost).toBeGreaterThan(1);
+    expect(paused.usage).toMatchObject({ calls: 1 });
+    expect(paused.usage.costUsd).toBeCloseTo(expectedCost, 6);
+
+    // A bad update is refused by the validator; a good one resumes generation to the end.
+    const refused = await handle.executeUpdate(setBudgetUpdate, { args: [-5] }).catch((e: Error) => e);
+    expect(String(((refused as Error).cause as Error | undefined)?.message ?? refused)).toMatch(/positive/);
+    expect(await handle.executeUpdate(setBudgetUpdate, { args: [1e9] })).toBe(1e9);
+    const manifest = await handle.result();
+    const done = await handle.query(corpusProgressQuery);
+    expect(done.overBudget).toBe(false);
+    expect(done.usage.calls).toBe(llm.requests.length); // every paid call counted once
+    expect(manifest.documents).toBeGreaterThan(0);
+    // The manifest's document cost is the sum of what each stored document cost.
+    const docKeys = (await store.list(`${manifest.manifestKey.split('/assembled-')[0]}/docs/`)).filter((k) => k.endsWith('.json'));
+    let sum = 0;
+    for (const k of docKeys) sum += (await readJson<{ usage: { costUsd: number } }>(store, k)).usage.costUsd;
+    expect(manifest.documentUsage.costUsd).toBeCloseTo(sum, 6);
+    expect(manifest.documentUsage.calls).toBe(docKeys.length);
+  }, 180_000);
+});
