@@ -16,9 +16,9 @@ import { readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId, sha256Hex } from '../util/hash';
 import { badInput } from './failures';
-import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
+import { addUsage, NO_USAGE, usageOf, type Usage } from '../cost/usage';
 import { complete, completeJson, providerId, usageFor } from './llm-call';
-import type { CorpusManifestRef, CorpusRef, DocumentBatchResult, UnitRange } from './types';
+import type { CorpusManifestRef, CorpusPreview, CorpusRef, DocumentBatchResult, UnitRange } from './types';
 import { NearDuplicateIndex } from '../corpus/minhash';
 
 export type AssemblySettings = Pick<Experiment['generation'], 'nearDuplicateThreshold' | 'truncated'>;
@@ -193,6 +193,53 @@ export function createCorpusActivities() {
         }
       }
       return out;
+    },
+
+    /**
+     * Project the document stage from the ideas already stored: how many documents, tokens and dollars.
+     * Per-document figures come from documents already written when there are any (a pilot), else from
+     * the prompt length and the maxDocTokens cap (an upper bound).
+     */
+    async previewCorpus(job: CorpusJob, ref: CorpusRef & { units: number }): Promise<CorpusPreview> {
+      const store = openStore(ref.storeUri);
+      const spec = (await store.get(job.specKey)).toString('utf8');
+      const units = await readJson<Unit[]>(store, unitsKey(ref.prefix));
+      const g = job.generation;
+      let documents = 0;
+      let sample: { unit: Unit; type: string; idea: string } | undefined;
+      for (let u = 0; u < ref.units; u++) {
+        const types = await readJson<string[]>(store, typesKey(ref.prefix, u));
+        for (let t = 0; t < types.length; t++) {
+          const ideas = await readJson<string[]>(store, ideasKey(ref.prefix, u, t));
+          documents += ideas.length;
+          sample ??= ideas.length ? { unit: units[u], type: types[t], idea: ideas[0] } : undefined;
+        }
+      }
+      const doneKeys = (await store.list(`${ref.prefix}/docs/`)).filter((k) => k.endsWith('.json'));
+      const done = await Promise.all(doneKeys.map((k) => readJson<CorpusDocument>(store, k)));
+      const price = g.provider.kind === 'openai' ? g.provider.price : undefined;
+      let perDoc: { inputTokens: number; outputTokens: number };
+      if (done.length) {
+        const sum = done.reduce((a, d) => ({ inputTokens: a.inputTokens + d.usage.inputTokens, outputTokens: a.outputTokens + d.usage.outputTokens }), { inputTokens: 0, outputTokens: 0 });
+        perDoc = { inputTokens: sum.inputTokens / done.length, outputTokens: sum.outputTokens / done.length };
+      } else {
+        // About 4 characters a token in English prose: a projection, said to be one in `basis`.
+        const p = sample ? documentPrompt(spec, sample.unit, sample.type, sample.idea, { maxTokens: g.maxDocTokens }) : undefined;
+        const chars = p ? p.messages.reduce((n, m) => n + m.content.length, 0) : 0;
+        perDoc = { inputTokens: Math.ceil(chars / 4), outputTokens: g.maxDocTokens };
+      }
+      const remaining = Math.max(0, documents - done.length);
+      const projected = { inputTokens: Math.round(perDoc.inputTokens * remaining), outputTokens: Math.round(perDoc.outputTokens * remaining) };
+      return {
+        units: ref.units,
+        documents,
+        documentsDone: done.length,
+        projectedInputTokens: projected.inputTokens,
+        projectedOutputTokens: projected.outputTokens,
+        projectedCostUsd: usageOf(projected, price).costUsd,
+        basis: done.length ? 'pilot' : 'cap',
+        sampleUris: doneKeys.slice(0, 5).map((k) => store.uri(k)),
+      };
     },
 
     /**

@@ -38,6 +38,21 @@ export interface DocumentBatchResult {
   usage: Usage;
 }
 
+/** What the document stage will cost, shown before it starts (and awaited when approval is required). */
+export interface CorpusPreview {
+  units: number;
+  documents: number;
+  /** Documents already written (the pilot, or an earlier run): they are not paid again. */
+  documentsDone: number;
+  projectedInputTokens: number;
+  projectedOutputTokens: number;
+  projectedCostUsd: number;
+  /** 'pilot': per-document figures measured on the documents already written; 'cap': maxDocTokens as the bound. */
+  basis: 'pilot' | 'cap';
+  /** A few written documents to read before approving. */
+  sampleUris: string[];
+}
+
 export interface CorpusManifestRef {
   manifestKey: string;
   hash: string;

@@ -7,7 +7,7 @@ import { experimentJsonSchema } from '../config/json-schema';
 import { loadExperimentFile } from '../config/load-experiment-file';
 import { ensureDevServer } from '../temporal/ensure-server';
 import { PROJECT_ROOT } from '../util/project-paths';
-import { msmExperiment, pauseSignal, progressQuery, resumeSignal, setBudgetUpdate } from '../workflows';
+import { approveUpdate, msmExperiment, pauseSignal, progressQuery, resumeSignal, setBudgetUpdate } from '../workflows';
 
 const USAGE = `msm — Model Spec Midtraining experiments on Temporal
 
@@ -18,6 +18,7 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm progress <workflow-id>    the experiment's progress (query)
   msm pause|resume <workflow-id>
   msm budget <workflow-id> <usd> raise the corpus generation budget (generation paused on it resumes)
+  msm approve <workflow-id>     approve the previewed document stage (generation.requireApproval)
   msm server                    run the embedded Temporal dev server (state in .msm/temporal)
   msm worker                    run a worker for every task queue (see src/workers/main.ts for options)
   msm schema [out.json]         export the experiment JSON Schema for editors
@@ -113,9 +114,13 @@ async function main(argv: string[]): Promise<void> {
     case 'budget': {
       const usd = Number(positionals[2]);
       if (!(usd > 0)) throw new Error(`budget: give a positive number of USD, e.g. msm budget ${arg ?? '<workflow-id>'} 250`);
-      const corpusId = required(arg, 'a workflow id').endsWith('.corpus') ? arg! : `${arg}.corpus`;
-      const c = await client(address ?? '127.0.0.1:7233');
-      console.log(`budget of ${corpusId}: $${await c.workflow.getHandle(corpusId).executeUpdate(setBudgetUpdate, { args: [usd] })}`);
+      const corpus = (await client(address ?? '127.0.0.1:7233')).workflow.getHandle(corpusIdOf(required(arg, 'a workflow id')));
+      console.log(`budget of ${corpus.workflowId}: $${await corpus.executeUpdate(setBudgetUpdate, { args: [usd] })}`);
+      return;
+    }
+    case 'approve': {
+      const corpus = (await client(address ?? '127.0.0.1:7233')).workflow.getHandle(corpusIdOf(required(arg, 'a workflow id')));
+      console.log(`approved ${corpus.workflowId}:\n${JSON.stringify(await corpus.executeUpdate(approveUpdate), null, 2)}`);
       return;
     }
     case 'server': {
@@ -138,6 +143,11 @@ async function main(argv: string[]): Promise<void> {
       console.log(USAGE);
       if (cmd && !values.help) process.exitCode = 2;
   }
+}
+
+/** Generation controls live on the experiment's corpus child; accept either id. */
+function corpusIdOf(id: string): string {
+  return id.endsWith('.corpus') ? id : `${id}.corpus`;
 }
 
 function required(v: string | undefined, what: string): string {

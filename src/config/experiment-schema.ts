@@ -99,6 +99,16 @@ export const experimentSchema = z
           .enum(['drop', 'keep'])
           .default('drop')
           .describe('documents cut off by maxDocTokens (or with an unclosed <content>): dropped, or kept and flagged'),
+        requireApproval: z
+          .boolean()
+          .default(false)
+          .describe('before the document stage, wait for the approve update on a preview of count, tokens and cost'),
+        pilotUnits: z
+          .number()
+          .int()
+          .min(0)
+          .default(0)
+          .describe('with requireApproval: write the documents of this many units first, to read and to project cost from'),
         budgetUsd: z
           .number()
           .positive()

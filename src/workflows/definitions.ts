@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Usage } from '../cost/usage';
+import type { CorpusPreview } from '../activities/types';
 
 export type Stage = 'loading' | 'corpus' | 'tokenize' | 'midtrain' | 'aft-sweep' | 'report' | 'done' | 'failed';
 
@@ -25,6 +26,10 @@ export interface ExperimentProgress {
 }
 
 export interface CorpusProgress {
+  /** The document stage's projected count, tokens and cost, once the ideas exist. */
+  preview?: CorpusPreview;
+  /** True while the document stage waits for the approve update (generation.requireApproval). */
+  awaitingApproval: boolean;
   /** Paid LLM usage of this run (items reused from the store cost nothing). */
   usage: Usage;
   budgetUsd: number | null;
@@ -47,5 +52,7 @@ export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
 /** Change how many AFT cells (or generation batches) run at once; returns the value now in force. */
 export const setConcurrencyUpdate = defineUpdate<number, [number]>('setConcurrency');
+/** Approve the previewed document stage; returns the preview that was approved. */
+export const approveUpdate = defineUpdate<CorpusPreview, []>('approve');
 /** Raise (or set) the generation budget in USD; generation paused on the budget resumes. */
 export const setBudgetUpdate = defineUpdate<number, [number]>('setBudget');

@@ -7,13 +7,13 @@ import { parseExperiment } from '../src/config/experiment-schema';
 import { readJson } from '../src/store/json';
 import { openStore } from '../src/store/open-store';
 import { createWorkers, runWorkers } from '../src/workers/create-workers';
-import { corpusGeneration, corpusProgressQuery, setBudgetUpdate } from '../src/workflows';
+import { approveUpdate, corpusGeneration, corpusProgressQuery, setBudgetUpdate } from '../src/workflows';
 import { startScriptedLlmServer } from './helpers/scripted-llm-server';
 import { scriptedExperiment, waitUntil } from './helpers/scripted-experiment';
 import { TestTemporalServer } from './helpers/temporal-server';
 
-/** Cost metering and the budget cap of corpus generation, on a real Temporal server. */
-describe('generation budget', () => {
+/** Cost metering, the budget cap and preview/approval of corpus generation, on a real Temporal server. */
+describe('generation controls', () => {
   let server: TestTemporalServer;
   let llm: Awaited<ReturnType<typeof startScriptedLlmServer>>;
   let connection: NativeConnection;
@@ -39,13 +39,20 @@ describe('generation budget', () => {
     await server?.down();
   });
 
-  it('pauses paid work when the budget is spent and resumes when an update raises it', async () => {
-    const { input, store: root } = scriptedExperiment('budget', llm.baseUrl);
-    const price = { inputPerMillion: 2_000_000, outputPerMillion: 10_000_000 }; // $2 per input token, $10 per output token
-    const x = parseExperiment({ ...input, generation: { ...input.generation, provider: { ...input.generation!.provider, price }, budgetUsd: 1 } });
+  /** A corpus job on the scripted LLM server, with generation settings on top of the scripted experiment's. */
+  async function corpusJob(name: string, generation: Record<string, unknown>) {
+    const { input, store: root } = scriptedExperiment(name, llm.baseUrl);
+    const x = parseExperiment({ ...input, generation: { ...input.generation, ...generation } });
     const store = openStore(root);
     await store.put('inputs/spec.md', readFileSync(path.join(__dirname, '..', 'specs', 'demo.md')));
-    const job = { storeUri: store.rootUri, specKey: 'inputs/spec.md', specHash: 'budget-test', generation: x.generation };
+    return { store, job: { storeUri: store.rootUri, specKey: 'inputs/spec.md', specHash: name, generation: x.generation } };
+  }
+  const docRequests = () => llm.requests.filter((r) => !r.body.response_format);
+
+  it('pauses paid work when the budget is spent and resumes when an update raises it', async () => {
+    const price = { inputPerMillion: 2_000_000, outputPerMillion: 10_000_000 }; // $2 per input token, $10 per output token
+    const provider = { kind: 'openai', baseUrl: llm.baseUrl, model: 'scripted-writer', price };
+    const { store, job } = await corpusJob('budget', { provider, budgetUsd: 1 });
     const handle = await client.workflow.start(corpusGeneration, { taskQueue: 'msm', workflowId: 'budget-corpus', args: [job] });
 
     // The first call (the domain plan) already costs more than $1: nothing else may start.
@@ -74,5 +81,27 @@ describe('generation budget', () => {
     for (const k of docKeys) sum += (await readJson<{ usage: { costUsd: number } }>(store, k)).usage.costUsd;
     expect(manifest.documentUsage.costUsd).toBeCloseTo(sum, 6);
     expect(manifest.documentUsage.calls).toBe(docKeys.length);
+  }, 180_000);
+
+  it('previews the document stage after a pilot and waits for approval before paying for the rest', async () => {
+    const before = docRequests().length;
+    const { job } = await corpusJob('approval', { requireApproval: true, pilotUnits: 1 });
+    const handle = await client.workflow.start(corpusGeneration, { taskQueue: 'msm', workflowId: 'approval-corpus', args: [job] });
+    await waitUntil(async () => (await handle.query(corpusProgressQuery)).awaitingApproval, 60_000, 'the approval gate');
+    const { preview, units } = await handle.query(corpusProgressQuery);
+    // Units x types x ideas, exactly; the pilot (1 unit = 2 types x 2 ideas) is written and readable.
+    expect(preview).toMatchObject({ units, documents: units * 2 * 2, documentsDone: 4, basis: 'pilot' });
+    expect(preview!.sampleUris).toHaveLength(4);
+    expect(preview!.projectedOutputTokens).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(docRequests().length - before).toBe(4); // nothing beyond the pilot while waiting
+
+    const approved = await handle.executeUpdate(approveUpdate);
+    expect(approved.documents).toBe(preview!.documents);
+    const manifest = await handle.result();
+    expect(manifest.documents).toBeGreaterThan(0);
+    expect(docRequests().length - before).toBe(preview!.documents); // the pilot was not paid twice
+    const late = await handle.executeUpdate(approveUpdate).catch((e: Error) => e);
+    expect(late).toBeInstanceOf(Error); // a finished corpus takes no approval
   }, 180_000);
 });
