@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { bootstrapCell, bootstrapDifference, cellFromOutcomes, percentileBounds, resampleCount, type BootstrapSettings } from '../src/eval/bootstrap';
 import { byCondition, countOutcomes, macroRate, pooledRate, seedTotal, type CellCounts } from '../src/eval/counts';
-import { mulberry32 } from '../src/eval/random';
+import { binomial, mulberry32 } from '../src/eval/random';
 import { seedSpread } from '../src/eval/seed-spread';
 import { wilson } from '../src/eval/stats';
 
@@ -46,6 +46,37 @@ describe('seeded generator', () => {
     expect(outside).toBe(0);
     const chi2 = bins.reduce((s, o) => s + (o - 10_000) ** 2 / 10_000, 0);
     expect(chi2).toBeLessThan(27.88); // 99.9th percentile of chi-square with 9 degrees of freedom
+  });
+});
+
+describe('binomial draws', () => {
+  const choose = (n: number, k: number): number => (k === 0 ? 1 : (choose(n, k - 1) * (n - k + 1)) / k);
+  const chiSquare = (n: number, p: number, draws: number, seed: number) => {
+    const rng = mulberry32(seed);
+    const observed = new Array(n + 1).fill(0);
+    for (let i = 0; i < draws; i++) observed[binomial(n, p, rng)]++;
+    return observed.reduce((s, o, k) => {
+      const expected = draws * choose(n, k) * p ** k * (1 - p) ** (n - k);
+      return s + (o - expected) ** 2 / expected;
+    }, 0);
+  };
+
+  it('follows the exact binomial pmf (chi-square against C(n,k) p^k (1−p)^(n−k))', () => {
+    expect(chiSquare(5, 0.3, 50_000, 1)).toBeLessThan(20.52); // 99.9th percentile, 5 degrees of freedom
+    expect(chiSquare(4, 0.75, 50_000, 2)).toBeLessThan(18.47); // p > 1/2 takes the mirrored path; 4 dof
+  });
+
+  it('keeps mean n·p and variance n·p·(1−p) when n is split into chunks', () => {
+    const rng = mulberry32(4);
+    const xs = Array.from({ length: 20_000 }, () => binomial(1000, 0.2, rng)); // chunks of 80
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const variance = xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1);
+    expect(Math.abs(mean - 200)).toBeLessThan(0.5); // standard error sqrt(160/20000) = 0.09
+    expect(variance / 160).toBeGreaterThan(0.95);
+    expect(variance / 160).toBeLessThan(1.05);
+    const rare = Array.from({ length: 200 }, () => binomial(1_000_000, 0.001, rng));
+    expect(Math.abs(rare.reduce((a, b) => a + b, 0) / 200 - 1000)).toBeLessThan(10); // SE sqrt(999/200) = 2.2
+    expect([binomial(0, 0.5, rng), binomial(7, 0, rng), binomial(7, 1, rng)]).toEqual([0, 0, 7]);
   });
 });
 

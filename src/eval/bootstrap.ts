@@ -1,5 +1,5 @@
 import { countOutcomes, informativeSeeds, pooledRate, seedTotal, type CellCounts } from './counts';
-import { mulberry32, randomIndex, type Rng } from './random';
+import { binomial, mulberry32, randomIndex, type Rng } from './random';
 
 /**
  * Percentile bootstrap over the sweep's cells. Resampling follows the design: training seeds are the
@@ -38,12 +38,13 @@ export function percentileBounds<T>(sorted: readonly T[], level: number): [T, T]
   return [sorted[rank(tail) - 1], sorted[rank(1 - tail) - 1]];
 }
 
-/** k' of n drawn with replacement from n outcomes of which k are 1 (index < k ⇔ a 1 was drawn). */
+/**
+ * k' of n drawn with replacement from n outcomes of which k are 1: each draw is a 1 with probability
+ * k/n, so k' ~ Binomial(n, k/n) exactly, drawn without touching the n outcomes one by one.
+ */
 export function resampleCount(k: number, n: number, rng: Rng): number {
   if (k === 0 || k === n) return k;
-  let hits = 0;
-  for (let i = 0; i < n; i++) if (randomIndex(rng, n) < k) hits++;
-  return hits;
+  return binomial(n, k / n, rng);
 }
 
 /** One bootstrap replicate of a cell whose seeds all carry samples (see informativeSeeds). */
