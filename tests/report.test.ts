@@ -139,6 +139,20 @@ describe('results', () => {
     expect(() => buildResults(input([cell('msm', 1, 0, 3, 10, ab([1, 5], [1, 5]))]))).toThrow(/add up to 2\/10 but the cell has 3\/10/);
   });
 
+  it('says "no samples" for a difference whose msm cell has nothing judged, and handles equal rates', () => {
+    const r = buildResults(input([cell('baseline', 1, 0, 2, 10), cell('msm', 1, 0, 0, 0), cell('baseline', 0.5, 0, 2, 10), cell('msm', 0.5, 0, 2, 10)]));
+    expect(r.differences.map((d) => [d.fractionLabel, d.pooled?.estimate ?? null])).toEqual([['1/1', null], ['1/2', 0]]);
+    expect(r.differences[1].pooled).toMatchObject({ lo: expect.any(Number), hi: expect.any(Number) });
+    // msm's only judged point (1/2) equals the target: a lower bound of 2×, not a division by zero.
+    expect(r.dataEfficiency.estimate).toEqual({ status: 'lower-bound', target: 0.2, fullFraction: 1, fraction: 0.5, factor: 2 });
+    const md = renderMarkdown(r);
+    expect(md).toContain('| 1/1 | — | 20.0% | no samples | — | — |');
+    expect(md).toMatch(/at least 2\.00× less AFT data/);
+    const svg = renderSvgPlot(r);
+    expect(md + svg).not.toMatch(/NaN|Infinity|undefined/);
+    expect(attrs(svg, /<circle class="point" data-arm="msm"/)).toHaveLength(1); // the empty 1/1 cell is not drawn at 0%
+  });
+
   it('stays free of NaN with a single arm, a single fraction and an empty cell', () => {
     const one = buildResults(input([cell('msm', 1, 0, 0, 0)]));
     expect(one.dataEfficiency.estimate).toEqual({ status: 'unavailable', reason: 'no baseline arm' });

@@ -19,7 +19,7 @@ export function plotScales(results: Results) {
   const pad = hi > lo ? (hi - lo) * 0.06 : 0;
   const x = (f: number) => (hi === lo ? M.left + plotW / 2 : M.left + ((Math.log10(f) - lo + pad) / (hi - lo + 2 * pad)) * plotW);
   // Small rates stay readable: the y axis ends just above the highest interval bound, on a round step.
-  const top = Math.max(0.01, ...results.curves.flatMap((c) => c.points.map((p) => p.misalignment.hi)));
+  const top = Math.max(0.01, ...results.curves.flatMap((c) => c.points.filter((p) => p.misalignment.n > 0).map((p) => p.misalignment.hi)));
   const yStep = [0.01, 0.02, 0.05, 0.1, 0.2].find((s) => Math.ceil(top / s - 1e-9) <= 8)!;
   const yTicks = Math.ceil(top / yStep - 1e-9);
   const yMax = yTicks * yStep;
@@ -65,9 +65,10 @@ export function renderSvgPlot(results: Results): string {
   results.curves.forEach((curve, i) => {
     const color = COLORS[curve.arm] ?? '#4b5563';
     const nudge = (i - (results.curves.length - 1) / 2) * 5;
-    const pts = [...curve.points].sort((a, b) => a.fraction - b.fraction);
+    // A cell with nothing judged has no rate: it is left off the plot (the tables say "no samples").
+    const pts = curve.points.filter((p) => p.misalignment.n > 0).sort((a, b) => a.fraction - b.fraction);
     const d = pts.map((p, j) => `${j ? 'L' : 'M'}${num(x(p.fraction) + nudge)},${num(y(p.misalignment.rate))}`).join(' ');
-    out.push(`<path class="arm-line" data-arm="${esc(curve.arm)}" d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    if (pts.length) out.push(`<path class="arm-line" data-arm="${esc(curve.arm)}" d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
     for (const p of pts) {
       const cx = num(x(p.fraction) + nudge);
       const [top, low] = [num(y(p.misalignment.hi)), num(y(p.misalignment.lo))];
