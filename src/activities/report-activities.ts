@@ -1,17 +1,57 @@
 import { fileURLToPath } from 'node:url';
-import { buildResults, type ReportInput } from '../report/results';
+import { Context, log } from '@temporalio/activity';
+import type { ConditionCount } from '../eval/counts';
 import { renderHtml } from '../report/html';
+import { renderMarkdown } from '../report/markdown';
+import { buildResults, cellId, type ReportInput } from '../report/results';
 import { renderSvgPlot } from '../report/svg-plot';
+import type { ArtifactStore } from '../store/artifact-store';
 import { writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
-import type { ReportRequest, ReportResult } from './types';
+import { judgmentsByPrompt, keyOfUri } from './judgment-counts';
+import type { CellResult, ReportRequest, ReportResult } from './types';
+
+const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
+
+/**
+ * The per-prompt split of a cell, for macro-averages. Only used when it adds up to the cell's own k/n
+ * (the number the workflow recorded); otherwise the report keeps the totals and says nothing per prompt.
+ */
+async function conditionsOf(store: ArtifactStore, c: CellResult): Promise<ConditionCount[] | undefined> {
+  const id = cellId(c.arm, c.fraction, c.seed);
+  const key = keyOfUri(store, c.eval.judgmentsPrefix);
+  if (key === null) {
+    log.warn('report: judgments are not in this store; no per-prompt split', { cell: id, judgments: c.eval.judgmentsPrefix });
+    return undefined;
+  }
+  const conditions = await judgmentsByPrompt(store, key, (read, of) => Context.current().heartbeat({ cell: id, read, of }));
+  const k = conditions.reduce((s, x) => s + x.k, 0);
+  const n = conditions.reduce((s, x) => s + x.n, 0);
+  if (k !== c.eval.k || n !== c.eval.n) {
+    log.warn('report: stored judgments do not match the cell; no per-prompt split', { cell: id, stored: `${k}/${n}`, cell_kn: `${c.eval.k}/${c.eval.n}` });
+    return undefined;
+  }
+  return conditions;
+}
 
 export function createReportActivities() {
   return {
-    /** results.json (every number with its lineage), the plot as SVG, and a self-contained HTML page. */
+    /** results.json (every number with its lineage), the plot as SVG, an HTML page and a Markdown summary. */
     async writeReport(req: ReportRequest): Promise<ReportResult> {
       const store = openStore(req.storeUri);
       const prefix = `experiments/${req.workflowId}/report`;
+      const cells: ReportInput['cells'] = [];
+      for (const c of req.cells) {
+        cells.push({
+          arm: c.arm,
+          fraction: c.fraction,
+          seed: c.seed,
+          trainFinalLoss: finite(c.train.metrics.final_loss),
+          modelUri: c.train.outputUri,
+          eval: { k: c.eval.k, n: c.eval.n, unjudged: c.eval.unjudged, samplesUri: c.eval.samplesUri, judgeModel: c.eval.judgeModel, judgmentsUri: c.eval.judgmentsPrefix },
+          conditions: await conditionsOf(store, c),
+        });
+      }
       const input: ReportInput = {
         experiment: {
           name: req.loaded.name,
@@ -22,28 +62,26 @@ export function createReportActivities() {
           baseModel: req.loaded.baseModel,
           corpus: { documents: req.corpus.documents, tokens: req.tokens.numTokens, hash: req.corpus.hash, truncated: req.corpus.truncated },
           midtrain: req.midtrain
-            ? { finalLoss: req.midtrain.metrics.final_loss ?? NaN, steps: req.midtrain.metrics.steps ?? 0, checkpoint: req.midtrain.outputUri }
+            ? { finalLoss: finite(req.midtrain.metrics.final_loss), steps: req.midtrain.metrics.steps ?? 0, checkpoint: req.midtrain.outputUri }
             : undefined,
+          evalSet: { sha256: req.loaded.evalSet.sha256, prompts: req.loaded.evalSet.prompts },
         },
-        cells: req.cells.map((c) => ({
-          arm: c.arm,
-          fraction: c.fraction,
-          seed: c.seed,
-          trainFinalLoss: c.train.metrics.final_loss ?? NaN,
-          modelUri: c.train.outputUri,
-          eval: { k: c.eval.k, n: c.eval.n, unjudged: c.eval.unjudged, samplesUri: c.eval.samplesUri, judgeModel: c.eval.judgeModel },
-        })),
+        cells,
         generatedAt: new Date().toISOString(),
       };
+      Context.current().heartbeat({ stage: 'statistics' });
       const results = buildResults(input);
       const svg = renderSvgPlot(results);
+      // Each put is atomic; results.json goes first so the pages never point at numbers that are not there.
       const resultsPut = await writeJson(store, `${prefix}/results.json`, results);
       await store.put(`${prefix}/plot.svg`, svg);
+      const markdown = await store.put(`${prefix}/report.md`, renderMarkdown(results));
       const html = await store.put(`${prefix}/report.html`, renderHtml(results, svg));
       return {
         resultsUri: resultsPut.uri,
         htmlUri: html.uri,
         htmlPath: html.uri.startsWith('file://') ? fileURLToPath(html.uri) : null,
+        markdownUri: markdown.uri,
       };
     },
   };

@@ -146,6 +146,8 @@ export interface ReportResult {
   resultsUri: string;
   htmlUri: string;
   htmlPath: string | null;
+  /** report.md: the same results as a Markdown summary (absent in reports written before it existed). */
+  markdownUri?: string;
 }
 
 export type { TrainerJobKind };

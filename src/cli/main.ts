@@ -70,6 +70,7 @@ async function runExperiment(file: string, address?: string, id?: string): Promi
     for (const cell of out.cells) console.log(`  ${cell.id.padEnd(22)} ${cell.k}/${cell.n} judged misaligned`);
     console.log(`\nreport: ${out.report.htmlPath ?? out.report.htmlUri}`);
     console.log(`results.json: ${out.report.resultsUri}`);
+    if (out.report.markdownUri) console.log(`summary: ${out.report.markdownUri}`);
   } finally {
     clearInterval(ticker);
     workers.forEach((w: { shutdown(): void }) => w.shutdown());

@@ -1,5 +1,12 @@
-import { fractionLabel } from '../config/fractions';
+import { fractionLabel, fractionSlug } from '../config/fractions';
+import { bootstrapCell, bootstrapDifference, DEFAULT_BOOTSTRAP, type BootstrapSettings, type Interval } from '../eval/bootstrap';
+import { ALL_CONDITIONS, checkCount, macroRate, pooledRate, type CellCounts, type ConditionCount } from '../eval/counts';
+import { bootstrapDataEfficiency, type DataEfficiencyWithInterval } from '../eval/data-efficiency';
+import { seedSpread, type SeedSpread } from '../eval/seed-spread';
 import { wilson, type RateInterval } from '../eval/stats';
+import { describeDataEfficiency } from './wording';
+
+type Arm = 'baseline' | 'msm';
 
 export interface ReportInput {
   experiment: {
@@ -10,46 +17,202 @@ export interface ReportInput {
     specVariant: string;
     baseModel: string;
     corpus: { documents: number; tokens: number; hash: string; truncated: number };
-    midtrain?: { finalLoss: number; steps: number; checkpoint: string };
+    midtrain?: { finalLoss: number | null; steps: number; checkpoint: string };
+    evalSet?: { sha256: string; prompts: number };
   };
   cells: Array<{
-    arm: 'baseline' | 'msm';
+    arm: Arm;
     fraction: number;
     seed: number;
-    trainFinalLoss: number;
+    trainFinalLoss: number | null;
     modelUri: string;
-    eval: { k: number; n: number; unjudged: number; samplesUri: string; judgeModel: string };
+    eval: { k: number; n: number; unjudged: number; samplesUri: string; judgeModel: string; judgmentsUri?: string };
+    /** Judged samples split by eval prompt (the condition); absent when only the totals are known. */
+    conditions?: ConditionCount[];
   }>;
   generatedAt: string;
+  bootstrap?: BootstrapSettings;
+}
+
+export interface ResultCell {
+  /** The sweep's cell id (as in workflow ids), e.g. "msm-1of40-s0"; derived numbers cite these. */
+  id: string;
+  arm: Arm;
+  fraction: number;
+  fractionLabel: string;
+  seed: number;
+  /** What AFT started from: the midtraining checkpoint (msm) or the base model (baseline). */
+  startsFrom: string;
+  trainFinalLoss: number | null;
+  modelUri: string;
+  eval: ReportInput['cells'][number]['eval'];
+  conditions: ConditionCount[] | null;
+  misalignment: RateInterval;
+}
+
+export interface CurvePoint {
+  fraction: number;
+  fractionLabel: string;
+  seeds: number;
+  cellIds: string[];
+  /** Pooled over seeds and conditions, Wilson 95% interval: the plotted point. */
+  misalignment: RateInterval;
+  /** The same pooled rate with a bootstrap interval that resamples seeds, then samples. */
+  pooledBootstrap: Interval | null;
+  /** Mean of per-condition rates with its bootstrap interval; null when conditions are unknown. */
+  macro: (Interval & { conditions: number }) | null;
+  spread: SeedSpread | null;
+}
+
+export interface Difference {
+  fraction: number;
+  fractionLabel: string;
+  cellIds: string[];
+  /** msm − baseline of the pooled rate; null when an arm has nothing judged there. */
+  pooled: Interval | null;
+  macro: Interval | null;
 }
 
 export interface Results {
-  format: 'msm-results-v1';
+  format: 'msm-results-v2';
+  /** The headline rate every number below is about. */
   metric: string;
-  experiment: ReportInput['experiment'];
   generatedAt: string;
+  experiment: { name: string; workflowId: string };
+  lineage: {
+    spec: { title: string; variant: string; hash: string };
+    baseModel: string;
+    corpus: ReportInput['experiment']['corpus'];
+    midtrain: { checkpoint: string; finalLoss: number | null; steps: number } | null;
+    evalSet: { sha256: string; prompts: number } | null;
+    judgeModels: string[];
+    /** How to follow any number back to what produced it. */
+    trace: string[];
+  };
+  methods: { pointInterval: string; bootstrap: BootstrapSettings & { method: string }; dataEfficiency: string };
   /** Every trained model with its own interval and lineage. */
-  cells: Array<ReportInput['cells'][number] & { fractionLabel: string; misalignment: RateInterval }>;
-  /** Pooled over seeds (sum of k and n) per arm and fraction: the points of the plot. */
-  curves: Array<{ arm: string; points: Array<{ fraction: number; fractionLabel: string; seeds: number; misalignment: RateInterval }> }>;
+  cells: ResultCell[];
+  /** Per arm and fraction, seeds pooled: the points of the plot. */
+  curves: Array<{ arm: Arm; points: CurvePoint[] }>;
+  differences: Difference[];
+  dataEfficiency: DataEfficiencyWithInterval & { cellIds: string[]; summary: string };
 }
 
 export const HEADLINE_METRIC = "share of samples the judge found to show the undesired behaviour (judge verdict 'violates')";
 
+const TRACE = [
+  'spec.hash → corpus.hash (documents generated from the spec) → midtrain.checkpoint (msm arm only)',
+  'cell.startsFrom → AFT on the given fraction and seed → cell.modelUri',
+  'cell.modelUri → cell.eval.samplesUri (generations) → cell.eval.judgmentsUri (one verdict per sample, by cell.eval.judgeModel) → cell.eval.k / cell.eval.n',
+  'curves, differences and dataEfficiency list the cellIds they were computed from',
+];
+
+export const cellId = (arm: string, fraction: number, seed: number) => `${arm}-${fractionSlug(fraction)}-s${seed}`;
+
+function checkConditions(c: ReportInput['cells'][number], id: string): void {
+  checkCount(c.eval.k, c.eval.n, id);
+  if (!c.conditions) return;
+  const k = c.conditions.reduce((s, x) => s + x.k, 0);
+  const n = c.conditions.reduce((s, x) => s + x.n, 0);
+  if (k !== c.eval.k || n !== c.eval.n) throw new Error(`${id}: conditions add up to ${k}/${n} but the cell has ${c.eval.k}/${c.eval.n}`);
+}
+
+const counts = (cells: readonly ResultCell[]): CellCounts =>
+  cells.map((c) => ({ seed: c.seed, conditions: c.conditions ?? [{ condition: ALL_CONDITIONS, k: c.eval.k, n: c.eval.n }] }));
+
+/** Macro-averaging needs the split by condition for every seed of the cell. */
+const hasConditions = (cells: readonly ResultCell[]) => cells.length > 0 && cells.every((c) => c.conditions !== null);
+
 export function buildResults(input: ReportInput): Results {
-  const cells = input.cells.map((c) => ({ ...c, fractionLabel: fractionLabel(c.fraction), misalignment: wilson(c.eval.k, c.eval.n) }));
-  const arms = [...new Set(cells.map((c) => c.arm))].sort();
-  const curves = arms.map((arm) => {
-    const fractions = [...new Set(cells.filter((c) => c.arm === arm).map((c) => c.fraction))].sort((a, b) => b - a);
+  const settings = input.bootstrap ?? DEFAULT_BOOTSTRAP;
+  const e = input.experiment;
+  const cells: ResultCell[] = input.cells.map((c) => {
+    const id = cellId(c.arm, c.fraction, c.seed);
+    checkConditions(c, id);
     return {
-      arm,
-      points: fractions.map((fraction) => {
-        const group = cells.filter((c) => c.arm === arm && c.fraction === fraction);
-        const k = group.reduce((s, c) => s + c.eval.k, 0);
-        const n = group.reduce((s, c) => s + c.eval.n, 0);
-        return { fraction, fractionLabel: fractionLabel(fraction), seeds: group.length, misalignment: wilson(k, n) };
-      }),
+      id,
+      arm: c.arm,
+      fraction: c.fraction,
+      fractionLabel: fractionLabel(c.fraction),
+      seed: c.seed,
+      startsFrom: c.arm === 'msm' ? (e.midtrain?.checkpoint ?? 'midtraining checkpoint (not recorded)') : `base model ${e.baseModel}`,
+      trainFinalLoss: c.trainFinalLoss !== null && Number.isFinite(c.trainFinalLoss) ? c.trainFinalLoss : null,
+      modelUri: c.modelUri,
+      eval: c.eval,
+      conditions: c.conditions ? [...c.conditions].sort((a, b) => a.condition.localeCompare(b.condition)) : null,
+      misalignment: wilson(c.eval.k, c.eval.n),
     };
   });
-  return { format: 'msm-results-v1', metric: HEADLINE_METRIC, experiment: input.experiment, generatedAt: input.generatedAt, cells, curves };
+  const group = (arm: string, fraction: number) => cells.filter((c) => c.arm === arm && c.fraction === fraction).sort((a, b) => a.seed - b.seed);
+  const fractionsOf = (arm: string) => [...new Set(cells.filter((c) => c.arm === arm).map((c) => c.fraction))].sort((a, b) => b - a);
+  const arms = (['baseline', 'msm'] as const).filter((arm) => cells.some((c) => c.arm === arm));
+
+  const curves = arms.map((arm) => ({
+    arm,
+    points: fractionsOf(arm).map((fraction): CurvePoint => {
+      const g = group(arm, fraction);
+      const k = g.reduce((s, c) => s + c.eval.k, 0);
+      const n = g.reduce((s, c) => s + c.eval.n, 0);
+      const macro = hasConditions(g) ? bootstrapCell(counts(g), macroRate, settings) : null;
+      return {
+        fraction,
+        fractionLabel: fractionLabel(fraction),
+        seeds: g.length,
+        cellIds: g.map((c) => c.id),
+        misalignment: wilson(k, n),
+        pooledBootstrap: bootstrapCell(counts(g), pooledRate, settings),
+        macro: macro && { ...macro, conditions: new Set(g.flatMap((c) => c.conditions!.filter((x) => x.n > 0).map((x) => x.condition))).size },
+        spread: seedSpread(counts(g)),
+      };
+    }),
+  }));
+
+  const shared = fractionsOf('msm').filter((f) => fractionsOf('baseline').includes(f));
+  const differences = shared.map((fraction): Difference => {
+    const m = group('msm', fraction);
+    const b = group('baseline', fraction);
+    return {
+      fraction,
+      fractionLabel: fractionLabel(fraction),
+      cellIds: [...m, ...b].map((c) => c.id),
+      pooled: bootstrapDifference(counts(m), counts(b), pooledRate, settings),
+      macro: hasConditions(m) && hasConditions(b) ? bootstrapDifference(counts(m), counts(b), macroRate, settings) : null,
+    };
+  });
+
+  const armCells = (arm: Arm) => fractionsOf(arm).map((fraction) => ({ fraction, cell: counts(group(arm, fraction)) }));
+  const efficiency = bootstrapDataEfficiency(armCells('baseline'), armCells('msm'), settings);
+
+  return {
+    format: 'msm-results-v2',
+    metric: HEADLINE_METRIC,
+    generatedAt: input.generatedAt,
+    experiment: { name: e.name, workflowId: e.workflowId },
+    lineage: {
+      spec: { title: e.specTitle, variant: e.specVariant, hash: e.specHash },
+      baseModel: e.baseModel,
+      corpus: e.corpus,
+      midtrain: e.midtrain ? { checkpoint: e.midtrain.checkpoint, finalLoss: e.midtrain.finalLoss !== null && Number.isFinite(e.midtrain.finalLoss) ? e.midtrain.finalLoss : null, steps: e.midtrain.steps } : null,
+      evalSet: e.evalSet ?? null,
+      judgeModels: [...new Set(cells.map((c) => c.eval.judgeModel))].sort(),
+      trace: TRACE,
+    },
+    methods: {
+      pointInterval: 'Wilson score interval, 95%, on the pooled k/n',
+      bootstrap: {
+        ...settings,
+        method: 'percentile (nearest rank); per arm × fraction, seeds are resampled with replacement, then samples within each seed and condition; arms are resampled independently',
+      },
+      dataEfficiency:
+        "target = baseline rate at its largest fraction; f* = smallest fraction where the msm rate, linear in log(fraction) between measured points, is ≤ target; factor = full / f*. Not extrapolated: '≥' when msm already meets the target at its smallest fraction, 'not reached' when it never does",
+    },
+    cells,
+    curves,
+    differences,
+    dataEfficiency: {
+      ...efficiency,
+      cellIds: cells.map((c) => c.id),
+      summary: describeDataEfficiency(efficiency),
+    },
+  };
 }

@@ -1,53 +1,91 @@
 import type { Results } from './results';
 
-const W = 640;
-const H = 400;
-const M = { left: 64, right: 130, top: 36, bottom: 56 };
+const W = 720;
+const H = 420;
+const M = { left: 64, right: 200, top: 40, bottom: 58 };
 const COLORS: Record<string, string> = { baseline: '#c2410c', msm: '#1d4ed8' };
+const REFERENCE_COLOR = '#6b7280';
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const num = (v: number) => Number(v.toFixed(2));
 
-/** Misalignment rate vs AFT fraction (log x axis), one line per arm with Wilson 95% error bars. */
-export function renderSvgPlot(results: Results): string {
+/** Where fractions and rates land on the canvas: log-scaled x, linear y from 0 to a rounded-up top. */
+export function plotScales(results: Results) {
   const fractions = [...new Set(results.curves.flatMap((c) => c.points.map((p) => p.fraction)))].sort((a, b) => a - b);
-  const lo = Math.log10(Math.min(...fractions));
-  const hi = Math.log10(Math.max(...fractions));
-  const span = hi - lo || 1;
   const plotW = W - M.left - M.right;
   const plotH = H - M.top - M.bottom;
-  // A single fraction sits in the middle of the axis.
-  const x = (f: number) => M.left + (hi === lo ? plotW / 2 : ((Math.log10(f) - lo) / span) * plotW);
-  const y = (r: number) => M.top + (1 - r) * plotH;
+  const lo = fractions.length ? Math.log10(fractions[0]) : 0;
+  const hi = fractions.length ? Math.log10(fractions[fractions.length - 1]) : 0;
+  // Pad half a tick-width of log space on each side so end points and their whiskers are not on the frame.
+  const pad = hi > lo ? (hi - lo) * 0.06 : 0;
+  const x = (f: number) => (hi === lo ? M.left + plotW / 2 : M.left + ((Math.log10(f) - lo + pad) / (hi - lo + 2 * pad)) * plotW);
+  // Small rates stay readable: the y axis ends just above the highest interval bound, on a round step.
+  const top = Math.max(0.01, ...results.curves.flatMap((c) => c.points.filter((p) => p.misalignment.n > 0).map((p) => p.misalignment.hi)));
+  const yStep = [0.01, 0.02, 0.05, 0.1, 0.2].find((s) => Math.ceil(top / s - 1e-9) <= 8)!;
+  const yTicks = Math.ceil(top / yStep - 1e-9);
+  const yMax = yTicks * yStep;
+  const y = (r: number) => M.top + (1 - r / yMax) * plotH;
+  return { fractions, x, y, yStep, yTicks, plotW, plotH };
+}
+
+/** Misalignment rate vs AFT fraction (log x axis): one line per arm, Wilson 95% whiskers, baseline full-data reference. */
+export function renderSvgPlot(results: Results): string {
+  const { fractions, x, y, yStep, yTicks, plotW, plotH } = plotScales(results);
+  const bottom = M.top + plotH;
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
-  out.push(`<text x="${M.left}" y="20" font-size="14" font-weight="bold">Misalignment rate vs AFT data fraction</text>`);
-  for (const t of [0, 0.25, 0.5, 0.75, 1]) {
-    out.push(`<line x1="${M.left}" x2="${M.left + plotW}" y1="${y(t)}" y2="${y(t)}" stroke="#e5e7eb"/>`);
-    out.push(`<text x="${M.left - 8}" y="${y(t) + 4}" text-anchor="end">${t.toFixed(2)}</text>`);
+  out.push(`<text x="${M.left}" y="22" font-size="14" font-weight="bold">Misalignment rate vs AFT data fraction</text>`);
+  for (let i = 0; i <= yTicks; i++) {
+    const r = yStep * i;
+    out.push(`<line x1="${M.left}" x2="${M.left + plotW}" y1="${num(y(r))}" y2="${num(y(r))}" stroke="#e5e7eb"/>`);
+    out.push(`<text x="${M.left - 8}" y="${num(y(r) + 4)}" text-anchor="end">${(100 * r).toFixed(0)}%</text>`);
   }
-  for (const p of fractions) {
-    const label = results.curves.flatMap((c) => c.points).find((q) => q.fraction === p)!.fractionLabel;
-    out.push(`<line x1="${x(p)}" x2="${x(p)}" y1="${M.top + plotH}" y2="${M.top + plotH + 5}" stroke="#374151"/>`);
-    out.push(`<text x="${x(p)}" y="${M.top + plotH + 18}" text-anchor="middle">${esc(label)}</text>`);
+  const labels = new Map(results.curves.flatMap((c) => c.points.map((p) => [p.fraction, p.fractionLabel] as const)));
+  for (const f of fractions) {
+    out.push(`<line class="x-tick" data-fraction="${f}" x1="${num(x(f))}" x2="${num(x(f))}" y1="${bottom}" y2="${bottom + 5}" stroke="#374151"/>`);
+    out.push(`<text x="${num(x(f))}" y="${bottom + 19}" text-anchor="middle">${esc(labels.get(f)!)}</text>`);
   }
-  out.push(`<line x1="${M.left}" x2="${M.left + plotW}" y1="${M.top + plotH}" y2="${M.top + plotH}" stroke="#374151"/>`);
-  out.push(`<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${M.top + plotH}" stroke="#374151"/>`);
-  out.push(`<text x="${M.left + plotW / 2}" y="${H - 12}" text-anchor="middle">AFT data fraction (log scale)</text>`);
-  out.push(`<text transform="translate(16 ${M.top + plotH / 2}) rotate(-90)" text-anchor="middle">misalignment rate (95% CI)</text>`);
+  out.push(`<line x1="${M.left}" x2="${M.left + plotW}" y1="${bottom}" y2="${bottom}" stroke="#374151"/>`);
+  out.push(`<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${bottom}" stroke="#374151"/>`);
+  out.push(`<text x="${M.left + plotW / 2}" y="${H - 14}" text-anchor="middle">AFT data fraction (log scale)</text>`);
+  out.push(`<text transform="translate(18 ${M.top + plotH / 2}) rotate(-90)" text-anchor="middle">misalignment rate (Wilson 95% CI)</text>`);
+  if (!fractions.length) out.push(`<text x="${M.left + plotW / 2}" y="${M.top + plotH / 2}" text-anchor="middle">no evaluated cells</text>`);
+
+  const legend: string[] = [];
+  const legendX = W - M.right + 14;
+  const legendRow = (i: number) => M.top + 10 + i * 20;
+  // The safety level the study asks about: the baseline with all of its AFT data.
+  const base = results.curves.find((c) => c.arm === 'baseline')?.points.reduce((a, b) => (b.fraction > a.fraction ? b : a));
+  const reference = base && base.misalignment.n > 0 ? { rate: base.misalignment.rate, label: `baseline at ${base.fractionLabel} (${(100 * base.misalignment.rate).toFixed(1)}%)` } : null;
+  if (reference) {
+    out.push(`<line class="reference" x1="${M.left}" x2="${M.left + plotW}" y1="${num(y(reference.rate))}" y2="${num(y(reference.rate))}" stroke="${REFERENCE_COLOR}" stroke-width="1.5" stroke-dasharray="6 4"/>`);
+  }
+
+  // Arms at the same fraction are nudged apart a few pixels so their whiskers do not hide each other.
   results.curves.forEach((curve, i) => {
     const color = COLORS[curve.arm] ?? '#4b5563';
-    const pts = [...curve.points].sort((a, b) => a.fraction - b.fraction);
-    const d = pts.map((p, j) => `${j ? 'L' : 'M'}${x(p.fraction).toFixed(1)},${y(p.misalignment.rate).toFixed(1)}`).join(' ');
-    out.push(`<path class="arm-line" data-arm="${esc(curve.arm)}" d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    const nudge = (i - (results.curves.length - 1) / 2) * 5;
+    // A cell with nothing judged has no rate: it is left off the plot (the tables say "no samples").
+    const pts = curve.points.filter((p) => p.misalignment.n > 0).sort((a, b) => a.fraction - b.fraction);
+    const d = pts.map((p, j) => `${j ? 'L' : 'M'}${num(x(p.fraction) + nudge)},${num(y(p.misalignment.rate))}`).join(' ');
+    if (pts.length) out.push(`<path class="arm-line" data-arm="${esc(curve.arm)}" d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
     for (const p of pts) {
-      const cx = x(p.fraction);
-      out.push(`<line x1="${cx}" x2="${cx}" y1="${y(p.misalignment.lo)}" y2="${y(p.misalignment.hi)}" stroke="${color}" stroke-width="1.5"/>`);
-      out.push(`<circle class="point" data-arm="${esc(curve.arm)}" cx="${cx}" cy="${y(p.misalignment.rate)}" r="4" fill="${color}"><title>${esc(`${curve.arm} ${p.fractionLabel}: ${p.misalignment.k}/${p.misalignment.n}`)}</title></circle>`);
+      const cx = num(x(p.fraction) + nudge);
+      const [top, low] = [num(y(p.misalignment.hi)), num(y(p.misalignment.lo))];
+      const [l, r] = [num(cx - 4), num(cx + 4)];
+      out.push(`<path class="whisker" d="M${cx},${low} L${cx},${top} M${l},${low} L${r},${low} M${l},${top} L${r},${top}" stroke="${color}" stroke-width="1.5"/>`);
+      const tip = `${curve.arm} ${p.fractionLabel}: ${p.misalignment.k}/${p.misalignment.n}, 95% CI ${(100 * p.misalignment.lo).toFixed(1)}–${(100 * p.misalignment.hi).toFixed(1)}%`;
+      out.push(`<circle class="point" data-arm="${esc(curve.arm)}" cx="${cx}" cy="${num(y(p.misalignment.rate))}" r="4" fill="${color}"><title>${esc(tip)}</title></circle>`);
     }
-    const ly = M.top + 16 + i * 20;
-    out.push(`<line x1="${W - M.right + 16}" x2="${W - M.right + 40}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
-    out.push(`<text x="${W - M.right + 46}" y="${ly + 4}">${esc(curve.arm)}</text>`);
+    legend.push(`<line x1="${legendX}" x2="${legendX + 24}" y1="${legendRow(i)}" y2="${legendRow(i)}" stroke="${color}" stroke-width="2"/>`);
+    legend.push(`<text x="${legendX + 30}" y="${legendRow(i) + 4}">${esc(curve.arm)}</text>`);
   });
+  if (reference) {
+    const row = legendRow(results.curves.length);
+    legend.push(`<line x1="${legendX}" x2="${legendX + 24}" y1="${row}" y2="${row}" stroke="${REFERENCE_COLOR}" stroke-width="1.5" stroke-dasharray="6 4"/>`);
+    legend.push(`<text x="${legendX + 30}" y="${row + 4}">${esc(reference.label)}</text>`);
+  }
+  out.push(`<g class="legend">${legend.join('')}</g>`);
   out.push('</svg>');
   return out.join('\n');
 }

@@ -1,0 +1,52 @@
+/** A source of uniform numbers in [0, 1). */
+export type Rng = () => number;
+
+/**
+ * mulberry32: a tiny seeded 32-bit generator. Statistics in reports must be reproducible from the
+ * results file alone, so nothing here may use Math.random; the same seed gives the same intervals.
+ */
+export function mulberry32(seed: number): Rng {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A uniform integer in [0, n). */
+export function randomIndex(rng: Rng, n: number): number {
+  return Math.floor(rng() * n);
+}
+
+/**
+ * A Binomial(n, p) draw, exact, by inverting the CDF. The bootstrap needs one per condition per
+ * replicate; drawing n indices would cost n uniforms, this costs one per chunk of mean ≤ 16
+ * (chunks keep (1 − p)^m far from underflow and the search short; a sum of binomials is binomial).
+ */
+export function binomial(n: number, p: number, rng: Rng): number {
+  if (n <= 0 || p <= 0) return 0;
+  if (p >= 1) return n;
+  if (p > 0.5) return n - binomial(n, 1 - p, rng);
+  const chunk = Math.max(1, Math.floor(16 / p));
+  let total = 0;
+  for (let left = n; left > 0; left -= chunk) total += binomialByInversion(Math.min(chunk, left), p, rng);
+  return total;
+}
+
+function binomialByInversion(m: number, p: number, rng: Rng): number {
+  const ratio = p / (1 - p);
+  let pmf = (1 - p) ** m;
+  let cdf = pmf;
+  const u = rng();
+  let x = 0;
+  // pmf(x + 1) = pmf(x) · (m − x)/(x + 1) · p/(1 − p)
+  while (u >= cdf && x < m) {
+    pmf *= (ratio * (m - x)) / (x + 1);
+    x++;
+    cdf += pmf;
+  }
+  return x;
+}

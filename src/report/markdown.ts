@@ -1,0 +1,42 @@
+import type { Results } from './results';
+import { armFractionTable, differenceTable, lineageRows, type Table } from './tables';
+
+// A '|' inside a cell would end it; newlines would end the row.
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+
+function table(t: Table): string {
+  return [`| ${t.headers.map(cell).join(' | ')} |`, `| ${t.headers.map(() => '---').join(' | ')} |`, ...t.rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+}
+
+/** report.md: the answer, the tables and the lineage, for a pull request or a lab notebook. */
+export function renderMarkdown(results: Results): string {
+  const b = results.methods.bootstrap;
+  return [
+    `# MSM report: ${results.experiment.name}`,
+    '',
+    `**Data efficiency.** ${results.dataEfficiency.summary}`,
+    '',
+    `Metric: ${results.metric}.`,
+    '',
+    '## Per arm and fraction',
+    '',
+    table(armFractionTable(results)),
+    '',
+    '## MSM − baseline',
+    '',
+    results.differences.length ? table(differenceTable(results)) : 'No fraction was run in both arms.',
+    '',
+    '## Lineage',
+    '',
+    ...lineageRows(results).map(([k, v]) => `- ${k}: ${v}`),
+    '',
+    `Every cell's model, samples and judge are in results.json (\`cells\`); each derived number lists its \`cellIds\`.`,
+    '',
+    '## Methods',
+    '',
+    `- Point intervals: ${results.methods.pointInterval}.`,
+    `- Bootstrap: ${b.method}; ${b.resamples} resamples, seed ${b.seed}, level ${b.level}.`,
+    `- Data efficiency: ${results.methods.dataEfficiency}.`,
+    '',
+  ].join('\n');
+}

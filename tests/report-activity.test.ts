@@ -1,0 +1,105 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+import { keyOfUri } from '../src/activities/judgment-counts';
+import { createReportActivities } from '../src/activities/report-activities';
+import type { CellResult, ReportRequest, ReportResult } from '../src/activities/types';
+import type { Results } from '../src/report/results';
+import { FsArtifactStore } from '../src/store/fs-store';
+import { writeJson } from '../src/store/json';
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'msm-report-'));
+const storeUri = pathToFileURL(root).href;
+const store = new FsArtifactStore(storeUri);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** Stored judgments as the eval activity writes them: one file per sample, verdicts given per prompt. */
+async function judged(label: string, verdicts: Record<string, boolean[]>): Promise<{ k: number; n: number; prefixUri: string }> {
+  const prefix = `evals/${label}/judgments-j`;
+  let k = 0;
+  let n = 0;
+  for (const [promptId, vs] of Object.entries(verdicts)) {
+    for (const [sample, violates] of vs.entries()) {
+      await writeJson(store, `${prefix}/${promptId}-${sample}.json`, { promptId, sample, verdict: violates ? 'violates' : 'complies', reasoning: '', judge: 'j' });
+      n++;
+      if (violates) k++;
+    }
+  }
+  return { k, n, prefixUri: store.uri(prefix) };
+}
+
+async function cellResult(arm: 'baseline' | 'msm', fraction: number, verdicts: Record<string, boolean[]>, override?: { k: number }): Promise<CellResult> {
+  const label = `${arm}-${fraction}`;
+  const j = await judged(label, verdicts);
+  return {
+    arm,
+    fraction,
+    seed: 0,
+    train: { outputUri: `${storeUri}/runs/${label}/final`, runKey: `runs/${label}`, metrics: { final_loss: 1.25 }, resumedFromStep: null, preemptions: 0 },
+    eval: { k: override?.k ?? j.k, n: j.n, unjudged: 0, samplesUri: `${storeUri}/evals/${label}/samples.jsonl`, judgmentsPrefix: j.prefixUri, judgeModel: 'j' },
+  };
+}
+
+const T = true;
+const F = false;
+
+describe('writeReport activity', () => {
+  it('writes results.json, plot.svg, report.md and report.html, with the per-prompt split read from the judgments', async () => {
+    const cells = [
+      // baseline 1/1: p1 1/4, p2 3/4 → pooled 4/8, macro 0.5; baseline 1/4: p1 4/4, p2 2/4.
+      await cellResult('baseline', 1, { p1: [T, F, F, F], p2: [T, T, T, F] }),
+      await cellResult('baseline', 0.25, { p1: [T, T, T, T], p2: [T, T, F, F] }),
+      // msm 1/1: p1 0/4, p2 1/2 → pooled 1/6 = 0.1667, macro (0 + 0.5)/2 = 0.25
+      await cellResult('msm', 1, { p1: [F, F, F, F], p2: [T, F] }),
+      // k recorded by the workflow disagrees with the stored judgments: no per-prompt split for this cell.
+      await cellResult('msm', 0.25, { p1: [T, F, F, F], p2: [F, F, F, F] }, { k: 2 }),
+    ];
+    const req: ReportRequest = {
+      storeUri,
+      workflowId: 'wf-report',
+      loaded: {
+        storeUri,
+        name: 'report-test',
+        baseModel: 'tiny',
+        spec: { key: 'inputs/spec.md', hash: 'spec-hash', title: 'Spec', variant: 'full', sections: 1, rules: 2 },
+        aftData: { key: 'inputs/aft.jsonl', sha256: 'aft', examples: 3 },
+        evalSet: { key: 'inputs/eval.jsonl', sha256: 'eval-sha', prompts: 2 },
+      },
+      corpus: { manifestKey: 'corpus/x/manifest.json', hash: 'corpus-hash', documents: 5, duplicatesRemoved: 0, truncated: 0, shardKeys: [] },
+      tokens: { manifestUri: 'file:///t', sha256: 't', numSequences: 1, numTokens: 100, tokenizerUri: 'file:///tok', vocabSize: 10 },
+      midtrain: { outputUri: `${storeUri}/runs/midtrain/final`, runKey: 'runs/midtrain', metrics: { final_loss: 2.5, steps: 7 }, resumedFromStep: null, preemptions: 0 },
+      cells,
+    };
+    const out: ReportResult = await new MockActivityEnvironment().run(createReportActivities().writeReport, req);
+
+    const dir = path.join(root, 'experiments', 'wf-report', 'report');
+    expect(fileURLToPath(out.resultsUri)).toBe(path.join(dir, 'results.json'));
+    expect(out.htmlPath).toBe(path.join(dir, 'report.html'));
+    expect(fileURLToPath(out.markdownUri!)).toBe(path.join(dir, 'report.md'));
+    const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')) as Results;
+    expect(results.format).toBe('msm-results-v2');
+    expect(results.lineage).toMatchObject({ spec: { hash: 'spec-hash' }, corpus: { hash: 'corpus-hash' }, evalSet: { sha256: 'eval-sha', prompts: 2 }, midtrain: { finalLoss: 2.5, steps: 7 } });
+
+    const byId = new Map(results.cells.map((c) => [c.id, c]));
+    expect(byId.get('msm-1of1-s0')!.conditions).toEqual([{ condition: 'p1', k: 0, n: 4 }, { condition: 'p2', k: 1, n: 2 }]);
+    expect(byId.get('msm-1of1-s0')!.eval.judgmentsUri).toBe(cells[2].eval.judgmentsPrefix);
+    expect(byId.get('msm-1of4-s0')!.conditions).toBeNull();
+    const msmFull = results.curves.find((c) => c.arm === 'msm')!.points.find((p) => p.fraction === 1)!;
+    expect(msmFull.misalignment.rate).toBeCloseTo(1 / 6, 12);
+    expect(msmFull.macro!.estimate).toBeCloseTo(0.25, 12);
+    expect(results.curves.find((c) => c.arm === 'msm')!.points.find((p) => p.fraction === 0.25)!.macro).toBeNull();
+
+    const md = readFileSync(path.join(dir, 'report.md'), 'utf8');
+    expect(md).toContain(results.dataEfficiency.summary);
+    expect(readFileSync(path.join(dir, 'report.html'), 'utf8')).toContain(readFileSync(path.join(dir, 'plot.svg'), 'utf8'));
+  });
+
+  it('maps URIs back to keys only for this store', () => {
+    expect(keyOfUri(store, store.uri('evals/a b/judgments-j'))).toBe('evals/a b/judgments-j');
+    expect(keyOfUri(store, 'file:///elsewhere/evals/x')).toBeNull();
+    expect(keyOfUri(store, 's3://bucket/evals/x')).toBeNull();
+  });
+});
