@@ -68,7 +68,16 @@ describe('writeReport activity', () => {
         aftData: { key: 'inputs/aft.jsonl', sha256: 'aft', examples: 3 },
         evalSet: { key: 'inputs/eval.jsonl', sha256: 'eval-sha', prompts: 2 },
       },
-      corpus: { manifestKey: 'corpus/x/manifest.json', hash: 'corpus-hash', documents: 5, duplicatesRemoved: 0, truncated: 0, shardKeys: [] },
+      corpus: {
+        manifestKey: 'corpus/x/manifest.json',
+        hash: 'corpus-hash',
+        documents: 5,
+        duplicatesRemoved: 1,
+        truncatedDropped: 2,
+        truncated: 0,
+        shardKeys: [],
+        documentUsage: { calls: 8, inputTokens: 800, outputTokens: 400, costUsd: 1.5 },
+      },
       tokens: { manifestUri: 'file:///t', sha256: 't', numSequences: 1, numTokens: 100, tokenizerUri: 'file:///tok', vocabSize: 10 },
       midtrain: { outputUri: `${storeUri}/runs/midtrain/final`, runKey: 'runs/midtrain', metrics: { final_loss: 2.5, steps: 7 }, resumedFromStep: null, preemptions: 0 },
       cells,
@@ -81,6 +90,7 @@ describe('writeReport activity', () => {
     expect(fileURLToPath(out.markdownUri!)).toBe(path.join(dir, 'report.md'));
     const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')) as Results;
     expect(results.format).toBe('msm-results-v2');
+    expect(results.experiment.corpus).toMatchObject({ documents: 5, truncatedDropped: 2, duplicatesRemoved: 1, documentCostUsd: 1.5 });
     expect(results.lineage).toMatchObject({ spec: { hash: 'spec-hash' }, corpus: { hash: 'corpus-hash' }, evalSet: { sha256: 'eval-sha', prompts: 2 }, midtrain: { finalLoss: 2.5, steps: 7 } });
 
     const byId = new Map(results.cells.map((c) => [c.id, c]));

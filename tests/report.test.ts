@@ -45,7 +45,7 @@ const input = (cells: ReportInput['cells'], name = 'exp'): ReportInput => ({
     specHash: 'abc',
     specVariant: 'full',
     baseModel: 'tiny',
-    corpus: { documents: 10, tokens: 1000, hash: 'h', truncated: 1 },
+    corpus: { documents: 10, tokens: 1000, hash: 'h', truncated: 1, truncatedDropped: 2, duplicatesRemoved: 3, documentCostUsd: 4.5 },
     midtrain: { finalLoss: 2, steps: 5, checkpoint: 'file:///m' },
     evalSet: { sha256: 'e5', prompts: 2 },
   },

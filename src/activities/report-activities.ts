@@ -60,7 +60,16 @@ export function createReportActivities() {
           specHash: req.loaded.spec.hash,
           specVariant: req.loaded.spec.variant,
           baseModel: req.loaded.baseModel,
-          corpus: { documents: req.corpus.documents, tokens: req.tokens.numTokens, hash: req.corpus.hash, truncated: req.corpus.truncated },
+          corpus: {
+            documents: req.corpus.documents,
+            tokens: req.tokens.numTokens,
+            hash: req.corpus.hash,
+            truncated: req.corpus.truncated,
+            // Absent from manifests written before assembly dropped documents or metered cost.
+            truncatedDropped: req.corpus.truncatedDropped ?? 0,
+            duplicatesRemoved: req.corpus.duplicatesRemoved ?? 0,
+            documentCostUsd: req.corpus.documentUsage?.costUsd ?? 0,
+          },
           midtrain: req.midtrain
             ? { finalLoss: finite(req.midtrain.metrics.final_loss), steps: req.midtrain.metrics.steps ?? 0, checkpoint: req.midtrain.outputUri }
             : undefined,

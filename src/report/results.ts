@@ -16,7 +16,18 @@ export interface ReportInput {
     specHash: string;
     specVariant: string;
     baseModel: string;
-    corpus: { documents: number; tokens: number; hash: string; truncated: number };
+    corpus: {
+      documents: number;
+      tokens: number;
+      hash: string;
+      /** Kept and flagged. */
+      truncated: number;
+      /** Dropped: truncated (generation.truncated = "drop") and near-duplicates of an earlier document. */
+      truncatedDropped: number;
+      duplicatesRemoved: number;
+      /** What generating the documents cost, at the experiment's price table (0 for a local model). */
+      documentCostUsd: number;
+    };
     midtrain?: { finalLoss: number | null; steps: number; checkpoint: string };
     evalSet?: { sha256: string; prompts: number };
   };

@@ -17,7 +17,11 @@ export function lineageRows(results: Results): Array<[string, string]> {
     ['spec', `${l.spec.title} — variant ${l.spec.variant}`],
     ['spec hash', l.spec.hash],
     ['base model', l.baseModel],
-    ['corpus', `${c.documents} documents, ${c.tokens} tokens, ${c.truncated} truncated — hash ${c.hash}`],
+    [
+      'corpus',
+      `${c.documents} documents, ${c.tokens} tokens, ${c.truncated} truncated (kept, flagged); dropped ${c.truncatedDropped} truncated ` +
+        `and ${c.duplicatesRemoved} near-duplicates; documents cost $${c.documentCostUsd.toFixed(2)} — hash ${c.hash}`,
+    ],
     ['midtraining', l.midtrain ? `${l.midtrain.finalLoss === null ? 'no final loss recorded' : `final loss ${l.midtrain.finalLoss.toFixed(4)}`} after ${l.midtrain.steps} steps — ${l.midtrain.checkpoint}` : 'none (no msm arm)'],
     ['eval set', l.evalSet ? `${l.evalSet.prompts} prompts — sha256 ${l.evalSet.sha256}` : 'not recorded'],
     ['judge', l.judgeModels.join(', ') || 'none'],
