@@ -105,6 +105,12 @@ describe('writeReport activity', () => {
     const md = readFileSync(path.join(dir, 'report.md'), 'utf8');
     expect(md).toContain(results.dataEfficiency.summary);
     expect(readFileSync(path.join(dir, 'report.html'), 'utf8')).toContain(readFileSync(path.join(dir, 'plot.svg'), 'utf8'));
+    // The PNG is a real image of the plot at 2x: the signature, and IHDR's width and height.
+    const png = readFileSync(path.join(dir, 'plot.png'));
+    expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    const svgWidth = Number(/<svg[^>]*\bwidth="(\d+)"/.exec(readFileSync(path.join(dir, 'plot.svg'), 'utf8'))![1]);
+    expect(png.readUInt32BE(16)).toBe(2 * svgWidth);
+    expect(png.length).toBeGreaterThan(5000); // axes, labels and curves, not an empty canvas
   });
 
   it('maps URIs back to keys only for this store', () => {

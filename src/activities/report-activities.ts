@@ -4,6 +4,7 @@ import type { ConditionCount } from '../eval/counts';
 import { renderHtml } from '../report/html';
 import { renderMarkdown } from '../report/markdown';
 import { buildResults, cellId, type ReportInput } from '../report/results';
+import { svgToPng } from '../report/png';
 import { renderSvgPlot } from '../report/svg-plot';
 import type { ArtifactStore } from '../store/artifact-store';
 import { writeJson } from '../store/json';
@@ -84,6 +85,7 @@ export function createReportActivities() {
       // Each put is atomic; results.json goes first so the pages never point at numbers that are not there.
       const resultsPut = await writeJson(store, `${prefix}/results.json`, results);
       await store.put(`${prefix}/plot.svg`, svg);
+      await store.put(`${prefix}/plot.png`, svgToPng(svg));
       const markdown = await store.put(`${prefix}/report.md`, renderMarkdown(results));
       const html = await store.put(`${prefix}/report.html`, renderHtml(results, svg));
       return {
