@@ -3,7 +3,8 @@ import type { z } from 'zod';
 import type { ProviderSettings } from '../config/experiment-schema';
 import { createProvider } from '../llm/create-provider';
 import { parseJsonOutput } from '../llm/json-output';
-import type { CompletionRequest, CompletionResult, LlmProvider } from '../llm/provider';
+import { LlmError, type CompletionRequest, type CompletionResult, type LlmProvider } from '../llm/provider';
+import { KeyRateLimiter } from '../llm/rate-limiter';
 import { canonicalJson } from '../util/hash';
 import { TOOLS_DIR } from '../util/project-paths';
 import { usageOf, type Usage } from '../cost/usage';
@@ -32,16 +33,50 @@ export function usageFor(settings: ProviderSettings, res: CompletionResult): Usa
   return usageOf(res.usage, settings.kind === 'openai' ? settings.price : undefined);
 }
 
-/** Complete once, heartbeating around the call; provider errors become classified Temporal failures. */
+const limiters = new Map<string, KeyRateLimiter>();
+
+/** One limiter per endpoint, key and model in this process: every workflow's calls on it share the limits. */
+export function limiterFor(settings: ProviderSettings): KeyRateLimiter | undefined {
+  if (settings.kind !== 'openai' || !settings.limits) return undefined;
+  const key = canonicalJson([settings.baseUrl, settings.apiKeyEnv ?? null, settings.model]);
+  let limiter = limiters.get(key);
+  if (!limiter || canonicalJson(limiter.limits) !== canonicalJson(settings.limits)) {
+    limiter = new KeyRateLimiter(settings.limits);
+    limiters.set(key, limiter);
+  }
+  return limiter;
+}
+
+/** About 4 characters a token: only sizes the reservation, which the reported usage then replaces. */
+const estimateInput = (req: CompletionRequest) => Math.ceil(req.messages.reduce((n, m) => n + m.content.length, 0) / 4);
+
+/**
+ * Complete once within the key's rate limits, heartbeating while waiting and while the call is in
+ * flight (a slow or throttled generation is not a dead worker); provider errors become classified
+ * Temporal failures, and a Retry-After or usage-limit answer holds the whole key.
+ */
 export async function complete(settings: ProviderSettings, req: CompletionRequest): Promise<CompletionResult> {
   const provider = await providerFor(settings).catch((e) => {
     throw classifyLlmError(e);
   });
-  // Heartbeat while the call is in flight: a slow generation is not a dead worker.
+  const limiter = limiterFor(settings);
   heartbeatIfActivity();
-  const beat = setInterval(() => heartbeatIfActivity(), 5_000);
+  const beat = setInterval(() => heartbeatIfActivity(limiter?.heldOnUsageLimit ? { waiting: 'usage limit' } : undefined), 5_000);
   try {
-    return await provider.complete(req);
+    const ticket = await limiter?.acquire({ inputTokens: estimateInput(req), outputTokens: req.maxTokens });
+    try {
+      const res = await provider.complete(req);
+      limiter?.succeeded();
+      ticket?.settle(res.usage);
+      return res;
+    } catch (e) {
+      ticket?.settle({ inputTokens: 0, outputTokens: 0 });
+      if (e instanceof LlmError && limiter) {
+        if (e.usageLimit) limiter.usageLimitHit();
+        else if (e.retryAfterMs) limiter.backOff(e.retryAfterMs);
+      }
+      throw e;
+    }
   } catch (e) {
     throw classifyLlmError(e);
   } finally {

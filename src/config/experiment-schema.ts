@@ -26,6 +26,16 @@ const providerSchema = z.discriminatedUnion('kind', [
     apiKeyEnv: z.string().optional().describe('name of the env var that holds the API key'),
     timeoutMs: z.number().int().positive().default(120_000),
     price: priceSchema.optional(),
+    limits: z
+      .object({
+        requests: z.number().positive().optional(),
+        inputTokens: z.number().positive().optional(),
+        outputTokens: z.number().positive().optional(),
+        perSeconds: z.number().positive().default(60),
+      })
+      .strict()
+      .optional()
+      .describe('rate limits of this endpoint and key (e.g. requests per 60 s), shared by every call a worker makes on it'),
   }),
 ]);
 export type ProviderSettings = z.infer<typeof providerSchema>;

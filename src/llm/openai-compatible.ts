@@ -76,6 +76,11 @@ const FIX: Record<number, string> = {
 function httpError(status: number, headers: Headers, text: string, opts: OpenAiCompatibleOptions): LlmError {
   const detail = serverMessage(text);
   const where = `${opts.baseUrl} model ${opts.model}`;
+  // Out of quota or credit (OpenAI: 429 insufficient_quota; others: 402): retryable, but only after a
+  // person tops up or the period rolls over, so the key is held and probed instead of hammered.
+  if (status === 402 || (status === 429 && /quota|credit|billing|usage limit/i.test(text))) {
+    return new LlmError(`usage limit reached (HTTP ${status}) on ${where}${detail}`, true, status, retryAfterMs(headers), true);
+  }
   if (status === 429 || status === 408 || status === 409 || status >= 500) {
     const what = status === 429 ? 'rate limited' : status === 529 ? 'overloaded' : 'server error';
     return new LlmError(`${what} (HTTP ${status}) from ${where}${detail}`, true, status, retryAfterMs(headers));

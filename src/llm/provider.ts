@@ -39,6 +39,8 @@ export class LlmError extends Error {
     readonly retryable: boolean,
     readonly status?: number,
     readonly retryAfterMs?: number,
+    /** The account is out of quota or credit: it clears by itself (or by a person), not by retrying at once. */
+    readonly usageLimit = false,
   ) {
     super(message);
     this.name = 'LlmError';
