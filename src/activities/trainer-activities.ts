@@ -31,14 +31,14 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest): Pr
   let finished = false;
   try {
     await backend.launch(machine, manifest);
-    let next = 0;
+    let cursor = 0;
     let lastError: string | undefined;
     let progress: Record<string, unknown> = {};
     // Outside the loop: `done` may arrive in the poll before the one that sees the process exit.
     let done: JobOutcome | undefined;
     for (;;) {
-      const st = await backend.poll(machine, manifest.jobId, next);
-      next = st.nextEvent;
+      const st = await backend.poll(machine, manifest.jobId, cursor);
+      cursor = st.nextCursor;
       for (const ev of st.events) {
         if (ev.event === 'progress') progress = { ...progress, step: ev.step, totalSteps: ev.totalSteps, loss: ev.loss };
         else if (ev.event === 'resumed') progress = { ...progress, resumedFrom: ev.step };

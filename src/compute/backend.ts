@@ -15,9 +15,10 @@ export interface MachineHandle {
 export interface JobStatus {
   state: 'running' | 'exited' | 'lost';
   exitCode?: number;
-  /** Events after `fromEvent` (index into the job's whole event stream). */
+  /** Events in the complete lines after the poll's cursor. */
   events: TrainerEvent[];
-  nextEvent: number;
+  /** The next poll's cursor: a byte offset into the job's event stream (events.jsonl), 0 = its start. */
+  nextCursor: number;
   /** Last lines of stderr, for error messages. */
   stderrTail?: string;
 }
@@ -27,7 +28,7 @@ export interface ComputeBackend {
   provision(jobId: string): Promise<MachineHandle>;
   /** Start the job, or return silently if a job with this id is already running on the machine. */
   launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<void>;
-  poll(machine: MachineHandle, jobId: string, fromEvent: number): Promise<JobStatus>;
+  poll(machine: MachineHandle, jobId: string, cursor: number): Promise<JobStatus>;
   cancel(machine: MachineHandle, jobId: string): Promise<void>;
   release(machine: MachineHandle): Promise<void>;
 }
