@@ -21,6 +21,8 @@ export interface JobStatus {
   nextCursor: number;
   /** Last lines of stderr, for error messages. */
   stderrTail?: string;
+  /** Why the job is lost, when the backend knows (e.g. the host does not answer). */
+  lostReason?: string;
 }
 
 export interface ComputeBackend {
@@ -28,7 +30,16 @@ export interface ComputeBackend {
   provision(jobId: string): Promise<MachineHandle>;
   /** Start the job, or return silently if a job with this id is already running on the machine. */
   launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<void>;
+  /** A machine that cannot be reached reports 'lost' (preemption), never an error. */
   poll(machine: MachineHandle, jobId: string, cursor: number): Promise<JobStatus>;
   cancel(machine: MachineHandle, jobId: string): Promise<void>;
   release(machine: MachineHandle): Promise<void>;
+}
+
+/** The machine cannot run the job as configured (no Python, missing packages, key refused): a person must act. */
+export class ComputeConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ComputeConfigError';
+  }
 }

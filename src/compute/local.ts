@@ -4,6 +4,7 @@ import type { TrainerJobManifest } from '../trainer/job';
 import type { ComputeBackend, JobStatus, MachineHandle } from './backend';
 import { JobFolders } from './job-folder';
 import { localShell } from './shell';
+import { DEFAULT_TRAINER_DIR } from './trainer-bundle';
 
 /**
  * The `local` backend: trainer jobs are subprocesses of this machine that outlive the worker, kept in job
@@ -20,8 +21,6 @@ export interface LocalBackendOptions {
   /** How long cancel waits after SIGTERM before SIGKILL. */
   cancelGraceMs?: number;
 }
-
-export const DEFAULT_TRAINER_DIR = path.resolve(__dirname, '..', '..', 'trainer');
 
 export function createLocalBackend(opts: LocalBackendOptions): ComputeBackend {
   const jobs = new JobFolders({
