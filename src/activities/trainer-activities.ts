@@ -1,7 +1,6 @@
 import { Context } from '@temporalio/activity';
-import path from 'node:path';
-import type { ComputeBackend } from '../compute/backend';
-import { createLocalBackend } from '../compute/local';
+import { ComputeConfigError, type ComputeBackend, type MachineHandle } from '../compute/backend';
+import { backendPicker } from '../compute/from-config';
 import { readJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import type { TrainerEvent, TrainerJobManifest } from '../trainer/job';
@@ -14,8 +13,10 @@ import type { EvalRequest, SamplesRef, TrainRequest, TrainResult } from './types
 const POLL_MS = 1000;
 
 export interface TrainerActivityDeps {
-  /** Override for tests; default: the `local` backend with jobs under .msm/compute. */
+  /** Override for tests; default: the backend named by each request's `experiment.compute`. */
   backend?: ComputeBackend;
+  /** Local job folders and the project's SSH known_hosts; default .msm/. */
+  stateDir?: string;
 }
 
 type JobOutcome = Extract<TrainerEvent, { event: 'done' }>;
@@ -27,18 +28,24 @@ type JobOutcome = Extract<TrainerEvent, { event: 'done' }>;
  */
 async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest): Promise<JobOutcome> {
   const ctx = Context.current();
-  const machine = await backend.provision(manifest.jobId);
+  let machine: MachineHandle;
+  try {
+    machine = await backend.provision(manifest.jobId);
+  } catch (e) {
+    if (e instanceof ComputeConfigError) throw badInput(`trainer job ${manifest.jobId}: ${e.message}`, e);
+    throw e;
+  }
   let finished = false;
   try {
     await backend.launch(machine, manifest);
-    let next = 0;
+    let cursor = 0;
     let lastError: string | undefined;
     let progress: Record<string, unknown> = {};
     // Outside the loop: `done` may arrive in the poll before the one that sees the process exit.
     let done: JobOutcome | undefined;
     for (;;) {
-      const st = await backend.poll(machine, manifest.jobId, next);
-      next = st.nextEvent;
+      const st = await backend.poll(machine, manifest.jobId, cursor);
+      cursor = st.nextCursor;
       for (const ev of st.events) {
         if (ev.event === 'progress') progress = { ...progress, step: ev.step, totalSteps: ev.totalSteps, loss: ev.loss };
         else if (ev.event === 'resumed') progress = { ...progress, resumedFrom: ev.step };
@@ -56,7 +63,8 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest): Pr
       }
       if (st.state === 'lost') {
         finished = true;
-        throw transient(`trainer job ${manifest.jobId} was lost (preempted): resuming from the newest checkpoint`);
+        const why = st.lostReason ? ` (${st.lostReason})` : '';
+        throw transient(`trainer job ${manifest.jobId} was lost${why}: preemption, resuming from the newest checkpoint`);
       }
       await ctx.sleep(POLL_MS);
     }
@@ -84,7 +92,8 @@ function jobIdFor(outputUri: string): string {
 }
 
 export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
-  const backend = deps.backend ?? createLocalBackend({ workDir: path.join(STATE_DIR, 'compute'), python: pythonExecutable() });
+  const pick = backendPicker({ stateDir: deps.stateDir ?? STATE_DIR, localPython: pythonExecutable() });
+  const backendFor = (compute: TrainRequest['experiment']['compute']) => deps.backend ?? pick(compute);
   return {
     /** A midtraining or AFT run; the run folder is derived from every input, so equal runs are reused. */
     async runTraining(req: TrainRequest): Promise<TrainResult> {
@@ -126,7 +135,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         seed: req.seed,
         device: req.experiment.compute.device,
       };
-      const done = await runJob(backend, manifest);
+      const done = await runJob(backendFor(req.experiment.compute), manifest);
       return trainResult(done.outputUri, runKey, done.metrics);
     },
 
@@ -163,7 +172,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         seed: req.seed,
         device: req.experiment.compute.device,
       };
-      await runJob(backend, manifest);
+      await runJob(backendFor(req.experiment.compute), manifest);
       return { evalKey, samplesKey, samplesUri, samples };
     },
   };

@@ -15,11 +15,14 @@ export interface MachineHandle {
 export interface JobStatus {
   state: 'running' | 'exited' | 'lost';
   exitCode?: number;
-  /** Events after `fromEvent` (index into the job's whole event stream). */
+  /** Events in the complete lines after the poll's cursor. */
   events: TrainerEvent[];
-  nextEvent: number;
+  /** The next poll's cursor: a byte offset into the job's event stream (events.jsonl), 0 = its start. */
+  nextCursor: number;
   /** Last lines of stderr, for error messages. */
   stderrTail?: string;
+  /** Why the job is lost, when the backend knows (e.g. the host does not answer). */
+  lostReason?: string;
 }
 
 export interface ComputeBackend {
@@ -27,7 +30,16 @@ export interface ComputeBackend {
   provision(jobId: string): Promise<MachineHandle>;
   /** Start the job, or return silently if a job with this id is already running on the machine. */
   launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<void>;
-  poll(machine: MachineHandle, jobId: string, fromEvent: number): Promise<JobStatus>;
+  /** A machine that cannot be reached reports 'lost' (preemption), never an error. */
+  poll(machine: MachineHandle, jobId: string, cursor: number): Promise<JobStatus>;
   cancel(machine: MachineHandle, jobId: string): Promise<void>;
   release(machine: MachineHandle): Promise<void>;
+}
+
+/** The machine cannot run the job as configured (no Python, missing packages, key refused): a person must act. */
+export class ComputeConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ComputeConfigError';
+  }
 }

@@ -57,6 +57,39 @@ const trainHyperSchema = z.object({
 /** The paper samples evaluations at 0.7; 1.0 roughly halves the measured misalignment rate. */
 export const PAPER_EVAL_TEMPERATURE = 0.7;
 
+const deviceSchema = z.enum(['cpu', 'cuda', 'auto']).default('auto');
+
+/** Where trainer jobs run: this machine, or any machine reachable over SSH (see src/compute/). */
+const computeSchema = z.discriminatedUnion(
+  'backend',
+  [
+    z.object({ backend: z.literal('local').default('local'), device: deviceSchema }).strict(),
+    z
+      .object({
+        backend: z.literal('ssh'),
+        device: deviceSchema,
+        host: z
+          .string()
+          .regex(/^[A-Za-z0-9_.:-]+$/, 'a host name or IP address, e.g. gpu1.example.com')
+          .refine((h) => !h.startsWith('-'), 'a host name cannot start with "-"'),
+        port: z.number().int().min(1, 'a TCP port: 1 to 65535').max(65535, 'a TCP port: 1 to 65535').default(22),
+        user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'the login name on the host, e.g. ubuntu'),
+        identityFile: z
+          .string()
+          .regex(/^(\/|~\/)/, 'the private key on the worker machine as an absolute path or ~/..., e.g. ~/.ssh/id_ed25519'),
+        workDir: z.string().min(1).default('msm').describe('job folders on the host; relative paths are under the login home'),
+        python: z
+          .string()
+          .regex(/^(\/.*|[^/\s]+)$/, 'a command on the host PATH or an absolute path, e.g. python3 or /opt/venv/bin/python')
+          .default('python3')
+          .describe('Python on the host with trainer/requirements.txt installed'),
+        connectTimeoutSec: z.number().int().min(1).max(300).default(10),
+      })
+      .strict(),
+  ],
+  { error: 'use "local" (this machine) or "ssh" (host, user, identityFile, ...)' },
+);
+
 const fractionSchema = z
   .union([z.number(), z.string()])
   .transform(parseFraction)
@@ -168,12 +201,7 @@ export const experimentSchema = z
           '(1.0 roughly halves it), so results would not compare. Use 0.7, or set eval.temperatureOverride: true to keep it.',
         path: ['temperature'],
       }),
-    compute: z
-      .object({
-        backend: z.enum(['local']).default('local'),
-        device: z.enum(['cpu', 'cuda', 'auto']).default('auto'),
-      })
-      .prefault({}),
+    compute: computeSchema.prefault({}),
   })
   .strict();
 

@@ -1,0 +1,142 @@
+# The job-folder protocol, on the machine that runs the trainer (POSIX sh; job-folder.ts appends the call).
+# Each job lives in its own folder:
+#   manifest.json  the job
+#   events.jsonl   the trainer's stdout (appended across relaunches: one event stream per job)
+#   stderr.log     the trainer's logs
+#   pid            "<pid> <start time>" of the wrapper, which leads the job's process group and session
+#                  (the start time, from /proc, guards against pid reuse; "?" where there is no /proc)
+#   exit_code      written by the wrapper when the trainer exits; absent after a kill (= preemption)
+#   launch.lock    a folder: one launcher at a time per job
+
+# The wrapper stays the trainer's parent so it can record the exit status; the file appears atomically.
+# SIGHUP is ignored so the end of the ssh session that started the job cannot end it.
+WRAPPER='trap "" HUP; cd "$1" || exit 1
+PYTHONPATH="$1${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 "$2" -m msm_trainer "$3/manifest.json" >> "$3/events.jsonl" 2>> "$3/stderr.log"
+echo $? > "$3/exit_code.tmp" && mv -f "$3/exit_code.tmp" "$3/exit_code"'
+
+# starttime PID: field 22 of /proc/PID/stat (clock ticks since boot), "?" without /proc.
+starttime() {
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || { echo '?'; return; }
+  # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+  set -- ${st##*")"}
+  shift 19
+  echo "$1"
+}
+
+# alive PID START: the process runs (a zombie has exited) and is the one recorded (same start time).
+alive() {
+  if [ -r /proc/self/stat ]; then
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    set -- "$2" ${st##*")"}
+    [ "$2" != Z ] && { [ "$1" = '?' ] || [ "$1" = "${21}" ]; }
+  else
+    kill -0 "$1" 2>/dev/null
+  fi
+}
+
+# group_alive PGID: a process of the job's group still runs (zombies aside), e.g. the trainer after its
+# wrapper died. Builtins only (read, no cat): it runs every 100 ms while cancel waits.
+group_alive() {
+  [ -r /proc/self/stat ] || { kill -0 -- "-$1" 2>/dev/null; return; }
+  g=$1
+  for f in /proc/[0-9]*/stat; do
+    read -r st 2>/dev/null < "$f" || continue
+    set -- ${st##*")"}
+    [ "$1" != Z ] && [ "$3" = "$g" ] && return 0
+  done
+  return 1
+}
+
+# live DIR: the job's wrapper still runs; sets pid and start.
+live() {
+  [ -f "$1/pid" ] && read -r pid start < "$1/pid" || return 1
+  case $pid in '' | *[!0-9]*) return 1 ;; esac
+  alive "$pid" "$start"
+}
+
+# exitcode DIR: the recorded exit status, or nothing.
+exitcode() {
+  c=$(cat "$1/exit_code" 2>/dev/null) || return 0
+  case $c in '' | *[!0-9]*) ;; *) echo "$c" ;; esac
+}
+
+# size FILE: its length in bytes, 0 when missing.
+size() {
+  if [ -f "$1" ]; then n=$(wc -c < "$1"); echo $(($n)); else echo 0; fi # BSD wc pads with spaces
+}
+
+# launch DIR TRAINER_DIR PYTHON [NAME=VALUE...] < manifest: start the job, or re-attach if it runs.
+launch() {
+  d=$1 trainer=$2 py=$3
+  shift 3
+  mkdir -p "$d" || return 1
+  lock="$d/launch.lock"
+  i=0
+  until mkdir "$lock" 2>/dev/null; do
+    # A launcher that died holding the lock leaves it behind; launching takes milliseconds.
+    if [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then rmdir "$lock" 2>/dev/null; continue; fi
+    i=$((i + 1))
+    [ $i -lt 1200 ] || { echo "timed out waiting for $lock" >&2; return 1; }
+    sleep 0.1
+  done
+  trap 'rmdir "$lock" 2>/dev/null' EXIT
+  trap 'exit 1' HUP INT TERM PIPE # a dropped ssh session: still free the lock
+  if live "$d"; then
+    cat > /dev/null
+    echo "attached $pid"
+    return 0
+  fi
+  cat > "$d/manifest.json.tmp" && mv -f "$d/manifest.json.tmp" "$d/manifest.json" || return 1
+  rm -f "$d/exit_code"
+  # Close a line torn by a kill so the next run's first event starts on a line of its own.
+  if [ -s "$d/events.jsonl" ] && [ -n "$(tail -c 1 "$d/events.jsonl")" ]; then echo >> "$d/events.jsonl"; fi
+  # A new session (python's os.setsid: no setsid binary needed) makes the wrapper the leader of the job's
+  # process group, detached from this shell; a background child of a non-interactive shell is never a
+  # group leader, so setsid succeeds and $! is the wrapper's pid.
+  env "$@" "$py" -c 'import os, sys; os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])' \
+    sh -c "$WRAPPER" msm-job "$trainer" "$py" "$d" < /dev/null > /dev/null 2>> "$d/stderr.log" &
+  pid=$!
+  printf '%s %s\n' "$pid" "$(starttime "$pid")" > "$d/pid.tmp" && mv -f "$d/pid.tmp" "$d/pid" || return 1
+  echo "started $pid"
+}
+
+# status DIR FROM TAIL: a header line "msm-status STATE EXIT FROM N K", then N bytes of events.jsonl from
+# byte FROM, then the last K (<= TAIL) bytes of stderr.log.
+status() {
+  d=$1 from=$2
+  # State first, events second: an exited job's events are then all on disk.
+  code=$(exitcode "$d")
+  if [ -n "$code" ]; then
+    state=exited
+  elif live "$d"; then
+    state=running
+  else
+    code=$(exitcode "$d") # it may have exited between the two checks
+    if [ -n "$code" ]; then state=exited; else state=lost; fi
+  fi
+  total=$(size "$d/events.jsonl")
+  [ "$from" -le "$total" ] || from=0 # a new event stream (the folder was made again)
+  n=$((total - from))
+  k=$(size "$d/stderr.log")
+  [ "$k" -le "$3" ] || k=$3
+  printf 'msm-status %s %s %s %s %s\n' "$state" "${code:--}" "$from" "$n" "$k"
+  [ "$n" -eq 0 ] || tail -c +$((from + 1)) "$d/events.jsonl" | head -c "$n"
+  [ "$k" -eq 0 ] || tail -c "$k" "$d/stderr.log"
+}
+
+# cancel DIR GRACE_TENTHS: SIGTERM the job's process group, SIGKILL after the grace period; returns once
+# every process of the group is gone.
+cancel() {
+  live "$1" || return 0
+  kill -s TERM -- "-$pid" 2>/dev/null
+  i=0
+  while group_alive "$pid" && [ $i -lt "$2" ]; do sleep 0.1; i=$((i + 1)); done
+  group_alive "$pid" || return 0
+  kill -s KILL -- "-$pid" 2>/dev/null
+  i=0
+  while group_alive "$pid"; do
+    [ $i -lt 50 ] || { echo "process group $pid survived SIGKILL" >&2; return 3; }
+    sleep 0.1
+    i=$((i + 1))
+  done
+}

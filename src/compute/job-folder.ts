@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { TrainerEvent, TrainerJobManifest } from '../trainer/job';
+import type { JobStatus } from './backend';
+import type { Shell } from './shell';
+
+/**
+ * The job-folder protocol (job-folder.sh) driven through a Shell: the one implementation behind every
+ * backend whose machine has a POSIX shell, here or over SSH.
+ */
+const LIB = readFileSync(path.join(__dirname, 'job-folder.sh'), 'utf8');
+const STDERR_TAIL_BYTES = 4000;
+
+export interface JobFolderOptions {
+  shell: Shell;
+  /** Absolute folder on the machine; jobs live in <root>/jobs/<jobId>/. */
+  root: string;
+  /** The folder on the machine that holds the msm_trainer package. */
+  trainerDir: string;
+  python: string;
+  /** Extra environment for the job (e.g. MSM_TORCH_THREADS, CUDA_VISIBLE_DEVICES). */
+  env?: Record<string, string>;
+  /** How long cancel waits after SIGTERM before SIGKILL. */
+  cancelGraceMs: number;
+  /** Limit for one protocol call (unset: none). */
+  timeoutMs?: number;
+}
+
+/** Job ids become folder names: keep them to a safe alphabet. */
+export function jobFolder(root: string, jobId: string): string {
+  const safe = jobId.replace(/[^A-Za-z0-9._-]/g, '_');
+  if (!safe || safe === '.' || safe === '..') throw new Error(`invalid job id '${jobId}'`);
+  return path.posix.join(root, 'jobs', safe);
+}
+
+/** The events in complete lines; a line without its newline is still being written (or was torn by a kill). */
+export function parseEventLines(bytes: Buffer): { events: TrainerEvent[]; consumed: number } {
+  const end = bytes.lastIndexOf(0x0a) + 1;
+  const events: TrainerEvent[] = [];
+  for (const line of bytes.subarray(0, end).toString('utf8').split('\n')) {
+    if (!line) continue;
+    try {
+      const ev = JSON.parse(line) as unknown;
+      if (ev && typeof ev === 'object' && typeof (ev as { event?: unknown }).event === 'string') events.push(ev as TrainerEvent);
+    } catch {
+      // a torn line from a killed run, closed by a newline at relaunch: not an event
+    }
+  }
+  return { events, consumed: end };
+}
+
+/** Read the `status` call's answer: header line, events bytes, stderr bytes. */
+export function parseStatus(out: Buffer): JobStatus {
+  const nl = out.indexOf(0x0a);
+  const m = /^msm-status (running|exited|lost) (\d+|-) (\d+) (\d+) (\d+)$/.exec(out.subarray(0, Math.max(nl, 0)).toString());
+  if (!m) throw new Error(`unreadable job status: ${out.subarray(0, 200).toString()}`);
+  const [from, n, k] = [Number(m[3]), Number(m[4]), Number(m[5])];
+  const body = out.subarray(nl + 1);
+  if (body.length !== n + k) throw new Error(`job status cut short: ${body.length} of ${n + k} bytes`);
+  const { events, consumed } = parseEventLines(body.subarray(0, n));
+  return {
+    state: m[1] as JobStatus['state'],
+    ...(m[2] !== '-' ? { exitCode: Number(m[2]) } : {}),
+    events,
+    nextCursor: from + consumed,
+    ...(k > 0 ? { stderrTail: body.subarray(n).toString('utf8') } : {}),
+  };
+}
+
+export class JobFolders {
+  constructor(private readonly o: JobFolderOptions) {}
+
+  private async call(fn: string, args: string[], input?: string, extraMs = 0) {
+    const timeoutMs = this.o.timeoutMs === undefined ? undefined : this.o.timeoutMs + extraMs;
+    return this.o.shell.run(`${LIB}\n${fn} "$@"\n`, args, { input, timeoutMs });
+  }
+
+  /** Start the job, or re-attach when its wrapper still runs; returns the wrapper's pid. */
+  async launch(manifest: TrainerJobManifest): Promise<{ pid: number; attached: boolean }> {
+    const env = Object.entries(this.o.env ?? {}).map(([k, v]) => `${k}=${v}`);
+    const dir = jobFolder(this.o.root, manifest.jobId);
+    const r = await this.call('launch', [dir, this.o.trainerDir, this.o.python, ...env], JSON.stringify(manifest, null, 2) + '\n');
+    const m = /^(started|attached) (\d+)$/m.exec(r.stdout.toString());
+    if (r.code !== 0 || !m) throw new Error(`could not launch trainer job ${manifest.jobId} (exit ${r.code}): ${r.stderr.trim()}`);
+    return { pid: Number(m[2]), attached: m[1] === 'attached' };
+  }
+
+  /** State, the events after byte `cursor` of the event stream, and the stderr tail. */
+  async poll(jobId: string, cursor: number): Promise<JobStatus> {
+    const r = await this.call('status', [jobFolder(this.o.root, jobId), String(Math.max(0, cursor)), String(STDERR_TAIL_BYTES)]);
+    if (r.code !== 0) throw new Error(`could not read the status of trainer job ${jobId} (exit ${r.code}): ${r.stderr.trim()}`);
+    return parseStatus(r.stdout);
+  }
+
+  /** SIGTERM the job's process group, SIGKILL after the grace period; nothing when it is not running. */
+  async cancel(jobId: string): Promise<void> {
+    const tenths = String(Math.ceil(this.o.cancelGraceMs / 100));
+    // The script waits the grace period and then up to 5 s for SIGKILL to land.
+    const r = await this.call('cancel', [jobFolder(this.o.root, jobId), tenths], undefined, this.o.cancelGraceMs + 5000);
+    if (r.code !== 0) throw new Error(`could not cancel trainer job ${jobId} (exit ${r.code}): ${r.stderr.trim()}`);
+  }
+}
