@@ -86,7 +86,7 @@ def test_bad_manifest_exits_2_with_actionable_message(tmp_path):
         "dataUri": (lambda m: m.update(dataUri=(tmp_path / "nope" / "manifest.json").as_uri()), "does not exist"),
         "hyper.batchSize": (lambda m: m["hyper"].pop("batchSize"), "hyper.batchSize is missing"),
         "kind": (lambda m: m.update(kind="pretrain"), "use one of midtrain, aft, generate"),
-        "S3": (lambda m: m.update(dataUri="s3://bucket/tokens/manifest.json"), "S3 data is not supported by the trainer yet"),
+        "scheme": (lambda m: m.update(dataUri="ftp://host/tokens/manifest.json"), "use a file:///absolute/path URI, an s3://"),
         "fraction": (lambda m: m.update(fraction=40), "fraction must be <= 1"),
         "numHeads": (lambda m: m["baseModel"].update(numHeads=5), "baseModel.numHeads"),
         "initFromUri": (lambda m: m.update(initFromUri=str(tmp_path)), "initFromUri"),
