@@ -95,13 +95,21 @@ def _client_for(_settings) -> object:
     return boto3.session.Session().client("s3", endpoint_url=ep, config=cfg)
 
 
+def _status(e) -> Optional[int]:
+    return e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def _no_bucket(uri: S3Uri) -> str:
+    return f"{uri}: bucket {uri.bucket} does not exist at {_where()}; check the URI or create the bucket"
+
+
 def _client_error(e, uri: S3Uri, action: str) -> Exception:
     err = e.response.get("Error", {})
     code = str(err.get("Code", ""))
-    status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    status = _status(e)
     what = f"{code or status} {err.get('Message') or ''}".strip()
     if code == "NoSuchBucket":
-        return BadInput(f"{uri}: bucket {uri.bucket} does not exist at {_where()}; check the URI or create the bucket")
+        return BadInput(_no_bucket(uri))
     if status == 404 or code in ("NoSuchKey", "NotFound", "404"):
         return BadInput(f"{uri} does not exist at {_where()}; check the URI, or produce it first")
     if status in (401, 403) or code in _DENIED:
@@ -150,11 +158,15 @@ def head_size(uri: S3Uri) -> Optional[int]:
         try:
             return int(client().head_object(Bucket=uri.bucket, Key=uri.key)["ContentLength"])
         except ClientError as e:
-            if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
+            if _status(e) != 404:
                 raise
-    # A HEAD cannot say whether the key or the whole bucket is missing: ask, so the message says which.
-    with classified(uri, "read"):
-        client().head_bucket(Bucket=uri.bucket)
+        # A HEAD's 404 cannot say whether the key or the whole bucket is missing: ask, so errors say which.
+        try:
+            client().head_bucket(Bucket=uri.bucket)
+        except ClientError as e:
+            if _status(e) == 404:
+                raise BadInput(_no_bucket(uri)) from e
+            raise
     return None
 
 
