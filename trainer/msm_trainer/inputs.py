@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -37,7 +36,10 @@ def _cached(uri: str, fill: Callable[[Path], None]) -> Path:
     if final.is_dir():  # only ever renamed into place complete
         return final
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
+    _drop_dead_downloads(root, final.name)
+    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
     try:
         fill(tmp)
         fsync_tree(tmp)
@@ -49,6 +51,24 @@ def _cached(uri: str, fill: Callable[[Path], None]) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _drop_dead_downloads(root: Path, name: str) -> None:
+    """Remove temp folders of killed downloads of this input (another live job may be fetching it too)."""
+    for d in root.glob(f".tmp-{name}-*"):
+        pid = d.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _sha256(path: Path) -> str:

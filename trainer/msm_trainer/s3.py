@@ -113,10 +113,11 @@ def _client_error(e, uri: S3Uri, action: str) -> Exception:
     if status == 404 or code in ("NoSuchKey", "NotFound", "404"):
         return BadInput(f"{uri} does not exist at {_where()}; check the URI, or produce it first")
     if status in (401, 403) or code in _DENIED:
+        # Without s3:ListBucket, AWS answers a read of a missing object with 403 too.
+        maybe_missing = " (or, without s3:ListBucket, the object does not exist)" if action == "read" else ""
         return BadInput(
-            f"S3 refused to {action} {uri} ({what}): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for {_where()} "
-            f"and that they may read and write bucket {uri.bucket} (without s3:ListBucket, AWS reports a missing "
-            "object this way too)"
+            f"S3 refused to {action} {uri} ({what}){maybe_missing}: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            f"for {_where()} and that they may read, list and write bucket {uri.bucket}"
         )
     if status is None or status >= 500 or status == 429 or code in _TRANSIENT:
         return Retryable(f"S3 failed to {action} {uri} ({what}); a transient fault, retry")
@@ -222,5 +223,13 @@ def delete(uris: List[S3Uri]) -> None:
                                         Delete={"Objects": [{"Key": u.key} for u in batch], "Quiet": True})
         if r.get("Errors"):
             first = r["Errors"][0]
-            raise Retryable(f"S3 failed to delete {len(r['Errors'])} objects, e.g. s3://{batch[0].bucket}/{first.get('Key')} "
-                            f"({first.get('Code')} {first.get('Message')})")
+            failed = S3Uri(batch[0].bucket, first.get("Key", ""))
+            raise _client_error(_as_client_error(first), failed, f"delete ({len(r['Errors'])} objects failed)")
+
+
+def _as_client_error(err: dict):
+    """A per-object error of a batch delete as the ClientError a single request would have raised."""
+    from botocore.exceptions import ClientError
+
+    status = 403 if err.get("Code") in _DENIED else 500
+    return ClientError({"Error": err, "ResponseMetadata": {"HTTPStatusCode": status}}, "DeleteObjects")

@@ -18,7 +18,11 @@ _STEP_DIR = re.compile(r"^step-(\d+)$")
 def check_uri(uri: object, field: str) -> str:
     if not isinstance(uri, str) or not uri:
         raise BadInput(f"manifest field {field} must be a non-empty URI string (file:///abs/path, s3://bucket/key or a path)")
-    if "://" in uri and not uri.startswith("s3://"):
+    if uri.startswith("s3://"):
+        from .s3 import parse  # checks bucket and key; imports no boto3
+
+        parse(uri, field)
+    elif "://" in uri:
         p = urlparse(uri)
         if p.scheme != "file" or p.netloc not in ("", "localhost"):
             raise BadInput(
