@@ -43,14 +43,18 @@ def port_open(port: int) -> bool:
 class SeaweedS3:
     access_key = "msmtest"
     secret_key = "msmtestsecret"
+    reader_key, reader_secret = "msmreader", "msmreadersecret"  # may read and list, not write
 
     def __init__(self, root: Path, bucket: str = "msm-test"):
         self.root = root
         self.bucket = bucket
         config = root / "s3.json"
-        config.write_text(json.dumps({"identities": [{
-            "name": "msm", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        config.write_text(json.dumps({"identities": [
+            {"name": "msm", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+             "actions": ["Admin", "Read", "Write", "List", "Tagging"]},
+            {"name": "reader", "credentials": [{"accessKey": self.reader_key, "secretKey": self.reader_secret}],
+             "actions": ["Read", "List"]},
+        ]}))
         ports = {f: free_port() for f in PORT_FLAGS}
         args = [weed_binary(), "mini", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 f"-s3.config={config}", f"-bucket={bucket}", "-admin.ui=false"]

@@ -215,6 +215,14 @@ def test_s3_faults_exit_with_the_contract_code_and_say_what_to_fix(s3, tmp_path,
     assert code == 2 and err["retryable"] is False
     assert "AWS_SECRET_ACCESS_KEY" in err["message"] and data in err["message"]
 
+    # Credentials that may read but not write: the job trains, then its first upload is refused.
+    with monkeypatch.context() as env:
+        env.setenv("AWS_ACCESS_KEY_ID", s3.server.reader_key)
+        env.setenv("AWS_SECRET_ACCESS_KEY", s3.server.reader_secret)
+        code, err = run("readonly", hyper=hyper(maxSteps=1))
+    assert code == 2 and err["retryable"] is False
+    assert "S3 refused to write " + s3.uri("readonly", "final") in err["message"] and "AWS_ACCESS_KEY_ID" in err["message"]
+
     # Nothing listening: a network fault, retryable (exit 1), never bad input.
     with monkeypatch.context() as env:
         env.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")
