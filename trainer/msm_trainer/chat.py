@@ -10,7 +10,7 @@ from typing import Dict, List, Optional
 from tokenizers import Tokenizer
 
 from .errors import BadInput
-from .storage import local_path
+from .inputs import tokenizer_file
 
 # End-of-turn / end-of-text tokens of the supported families: generation stops at any of them.
 STOP_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>")
@@ -76,7 +76,7 @@ class ChatTokenizer:
 
 
 def load_chat_tokenizer(uri: str) -> ChatTokenizer:
-    path = local_path(uri, "tokenizerUri")
+    path = tokenizer_file(uri)
     try:
         tok = Tokenizer.from_file(str(path))
     except Exception as e:  # the tokenizers library raises plain Exceptions on bad files

@@ -7,10 +7,11 @@ import sys
 import traceback
 from typing import IO, List, Optional
 
-from .errors import EXIT_BAD_INPUT, EXIT_DONE, EXIT_LOCKED, EXIT_RETRYABLE, BadInput, JobLocked
+from .errors import EXIT_BAD_INPUT, EXIT_DONE, EXIT_LOCKED, EXIT_RETRYABLE, BadInput, JobLocked, Retryable
 from .events import Emitter
 from .manifest import load_manifest
-from .storage import JobLock, local_path
+from .mirror import output_place, published_metrics
+from .storage import JobLock
 
 log = logging.getLogger("msm_trainer")
 
@@ -19,11 +20,11 @@ def _already_done(manifest_path: str, em: Emitter) -> bool:
     """A finished job reports done even if its inputs are gone since (idempotent re-run, no validation)."""
     try:
         d = json.loads(open(manifest_path, encoding="utf-8").read())
-        out = local_path(d["outputUri"], "outputUri")
-        if (out / "COMPLETE").is_file() and (out / "metrics.json").is_file():
-            em.done(d["outputUri"], json.loads((out / "metrics.json").read_text(encoding="utf-8")))
+        metrics = published_metrics(output_place(d["outputUri"], "outputUri"))
+        if metrics is not None:
+            em.done(d["outputUri"], metrics)
             return True
-    except (OSError, ValueError, KeyError, TypeError, BadInput):
+    except (OSError, ValueError, KeyError, TypeError, BadInput, Retryable):
         pass  # the full validation below reports what is wrong
     return False
 
@@ -40,7 +41,9 @@ def run(manifest_path: str, out: Optional[IO[str]] = None) -> int:
 
         torch.set_num_threads(max(1, int(os.environ.get("MSM_TORCH_THREADS", "2"))))
         hf_logging.disable_progress_bar()  # progress bars would flood stderr.log
-        with JobLock(local_path(m.checkpointPrefix, "checkpointPrefix")):
+        # The lock is on this machine's folder (the scratch mirror for s3://): it stops a second process here.
+        # Two machines on one S3 prefix are prevented by the orchestrator (one job id per output), not by us.
+        with JobLock(output_place(m.checkpointPrefix, "checkpointPrefix").local):
             if m.kind == "generate":
                 from .generate import generate
 
@@ -58,6 +61,10 @@ def run(manifest_path: str, out: Optional[IO[str]] = None) -> int:
         log.error("%s", e)
         em.error(str(e), retryable=True)
         return EXIT_LOCKED
+    except Retryable as e:
+        log.error("%s", e)
+        em.error(str(e), retryable=True)
+        return EXIT_RETRYABLE
     except Exception as e:
         traceback.print_exc(file=sys.stderr)
         if type(e).__name__ == "OutOfMemoryError":

@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import BadInput
-from .storage import local_path
+from .inputs import packed_manifest
 
 FORMAT = "msm-packed-v1"
 SUBSET_SEED = 42
@@ -51,7 +51,7 @@ def _field(m: dict, key: str, kinds, where: str):
 
 
 def load_packed(uri: str) -> PackedData:
-    path = local_path(uri, "dataUri")
+    path = packed_manifest(uri)
     where = f"dataUri {uri}"
     try:
         m = json.loads(path.read_text(encoding="utf-8"))

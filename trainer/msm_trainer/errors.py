@@ -12,3 +12,8 @@ class BadInput(Exception):
 
 class JobLocked(Exception):
     """Another trainer process holds this job's lock (retryable: it may be a dying previous attempt)."""
+
+
+class Retryable(Exception):
+    """A transient fault outside the job (network, S3 5xx or throttling): exit 1, the orchestrator relaunches
+    and the job resumes from its newest complete checkpoint."""

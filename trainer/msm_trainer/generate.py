@@ -10,10 +10,11 @@ from typing import Dict, List
 
 import torch
 
-from . import storage
+from . import mirror, storage
 from .chat import load_chat_tokenizer
 from .errors import BadInput
 from .events import Emitter
+from .inputs import plain_file
 from .manifest import Manifest
 from .models import base_dtype, build_base, load_output, model_vocab, pick_device
 from .train import emit_existing_done
@@ -22,8 +23,14 @@ log = logging.getLogger("msm_trainer")
 SAMPLES = "samples.jsonl"
 
 
+def upload_interval_s() -> float:
+    """How often an s3:// output's unfinished samples.jsonl is uploaded: a lost machine loses at most this
+    much work. Each upload sends the whole file (one atomic PUT), so not after every prompt by default."""
+    return float(os.environ.get("MSM_SAMPLES_UPLOAD_SECONDS", "60"))
+
+
 def read_prompts(uri: str) -> List[Dict]:
-    path = storage.local_path(uri, "promptsUri")
+    path = plain_file(uri, "promptsUri")
     prompts, seen = [], set()
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -68,6 +75,21 @@ def recover_samples(path: Path, per_prompt: int) -> set:
     return done
 
 
+def resume_samples(out: mirror.OutputPlace, per_prompt: int) -> set:
+    """Prompts already done: from the local samples or, when it holds more (a fresh machine after preemption,
+    or a machine whose scratch is older than another's later attempt), from the uploaded copy."""
+    path = out.local / SAMPLES
+    done = recover_samples(path, per_prompt)
+    theirs = out.local / f".remote-{SAMPLES}"
+    if mirror.download_file(out, SAMPLES, theirs):
+        their_done = recover_samples(theirs, per_prompt)
+        if len(their_done) > len(done):
+            os.replace(theirs, path)
+            done = their_done
+        theirs.unlink(missing_ok=True)
+    return done
+
+
 def prompt_seed(seed: int, prompt_id: str) -> int:
     # Per-prompt seed: a prompt's samples do not depend on which prompts were done before a resume.
     return zlib.crc32(f"{seed}:{prompt_id}".encode()) & 0x7FFFFFFF
@@ -76,8 +98,8 @@ def prompt_seed(seed: int, prompt_id: str) -> int:
 def generate(m: Manifest, em: Emitter) -> None:
     from transformers import GenerationConfig
 
-    out_dir = storage.local_path(m.outputUri, "outputUri")
-    if emit_existing_done(out_dir, m.outputUri, em):
+    out = mirror.output_place(m.outputUri, "outputUri")
+    if emit_existing_done(out, em):
         return
     prompts = read_prompts(m.promptsUri)
     tok = load_chat_tokenizer(m.tokenizerUri)
@@ -95,9 +117,10 @@ def generate(m: Manifest, em: Emitter) -> None:
     if not stops:
         raise BadInput(f"tokenizerUri {m.tokenizerUri}: no end-of-turn token the model can emit; use the base model's tokenizer")
 
+    out_dir = out.local
     out_dir.mkdir(parents=True, exist_ok=True)
     samples_path = out_dir / SAMPLES
-    done = recover_samples(samples_path, m.samplesPerPrompt)
+    done = resume_samples(out, m.samplesPerPrompt)
     if done:
         em.resumed(len(done), storage.join_uri(m.outputUri, SAMPLES))
     greedy = m.temperature == 0
@@ -112,6 +135,7 @@ def generate(m: Manifest, em: Emitter) -> None:
         pad_token_id=stops[0],
     )
     new_tokens = 0
+    uploaded_at = time.monotonic()
     with open(samples_path, "a", encoding="utf-8") as f:
         for p in prompts:
             if p["id"] in done:
@@ -123,9 +147,9 @@ def generate(m: Manifest, em: Emitter) -> None:
             t0 = time.perf_counter()
             x = torch.tensor([ids], device=device)
             with torch.no_grad():
-                out = model.generate(input_ids=x, attention_mask=torch.ones_like(x), generation_config=gen_cfg)
+                generated = model.generate(input_ids=x, attention_mask=torch.ones_like(x), generation_config=gen_cfg)
             texts, n_new = [], 0
-            for row in out[:, len(ids):].tolist():
+            for row in generated[:, len(ids):].tolist():
                 cut = next((j for j, t in enumerate(row) if t in stops), len(row))
                 n_new += cut
                 texts.append(tok.decode(row[:cut]))
@@ -137,9 +161,14 @@ def generate(m: Manifest, em: Emitter) -> None:
             os.fsync(f.fileno())
             done.add(p["id"])
             new_tokens += n_new
+            if out.remote is not None and time.monotonic() - uploaded_at >= upload_interval_s():
+                mirror.upload_file(out, SAMPLES)  # progress that survives a machine loss
+                uploaded_at = time.monotonic()
             em.progress(len(done), len(prompts), None, n_new / max(time.perf_counter() - t0, 1e-9))
 
     metrics = {"prompts": len(prompts), "samples": len(prompts) * m.samplesPerPrompt, "new_tokens_this_run": new_tokens}
     storage.write_file_atomic(out_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
     storage.write_file_atomic(out_dir / storage.COMPLETE, b"ok\n")
+    if out.remote is not None:
+        mirror.publish_dir(out_dir, out.remote)
     em.done(m.outputUri, metrics)

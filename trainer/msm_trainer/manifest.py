@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from . import inputs
 from .errors import BadInput
-from .storage import local_path
+from .storage import check_uri
 
 KINDS = ("midtrain", "aft", "generate")
 DEVICES = ("cpu", "cuda", "auto")
@@ -200,45 +201,28 @@ def parse_manifest(d: Any) -> Manifest:
         device=_enum(d, "device", "", DEVICES) if d.get("device") is not None else "auto",
         raw=d,
     )
-    # Resolve every URI now so S3 or a typo fails before any work.
-    local_path(m.checkpointPrefix, "checkpointPrefix")
-    local_path(m.outputUri, "outputUri")
+    # Check every URI now so a typo, a missing input or refused S3 credentials fail before any work.
+    check_uri(m.checkpointPrefix, "checkpointPrefix")
+    check_uri(m.outputUri, "outputUri")
     if kind == "generate":
         m.modelUri = _str(d, "modelUri", "", optional=True)
         m.promptsUri = _str(d, "promptsUri", "")
         m.samplesPerPrompt = _int(d, "samplesPerPrompt", "", 1, 1)
         m.temperature = _num(d, "temperature", "", 1.0, lo=0)
         m.maxNewTokens = _int(d, "maxNewTokens", "", 128, 1)
-        _must_exist(m.tokenizerUri, "tokenizerUri")
-        _must_exist(m.promptsUri, "promptsUri")
+        inputs.require_file(check_uri(m.tokenizerUri, "tokenizerUri"), "tokenizerUri")
+        inputs.require_file(check_uri(m.promptsUri, "promptsUri"), "promptsUri")
         if m.modelUri:
-            _must_be_model(m.modelUri, "modelUri")
+            inputs.require_model(check_uri(m.modelUri, "modelUri"), "modelUri")
     else:
         m.dataUri = _str(d, "dataUri", "")
         m.fraction = _num(d, "fraction", "", 1.0, lo=0, hi=1, lo_open=True)
         m.initFromUri = _str(d, "initFromUri", "", optional=True)
         m.hyper = parse_hyper(d.get("hyper"))
-        _must_exist(m.dataUri, "dataUri")
+        inputs.require_file(check_uri(m.dataUri, "dataUri"), "dataUri")
         if m.initFromUri:
-            _must_be_model(m.initFromUri, "initFromUri")
+            inputs.require_model(check_uri(m.initFromUri, "initFromUri"), "initFromUri")
     return m
-
-
-def _must_exist(uri: str, field_name: str) -> Path:
-    p = local_path(uri, field_name)
-    if not p.exists():
-        raise BadInput(f"manifest field {field_name}: {uri} does not exist (check the URI, or produce it first)")
-    return p
-
-
-def _must_be_model(uri: str, field_name: str) -> Path:
-    p = _must_exist(uri, field_name)
-    if not (p / "COMPLETE").is_file() or not (p / "msm_model.json").is_file():
-        raise BadInput(
-            f"manifest field {field_name}: {uri} is not a complete trainer output (no COMPLETE marker or msm_model.json); "
-            "run the training job that produces it to completion first"
-        )
-    return p
 
 
 def load_manifest(path: str) -> Manifest:

@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .errors import BadInput
+from .inputs import model_dir
 from .manifest import Hyper, Manifest
-from .storage import local_path
 
 log = logging.getLogger("msm_trainer")
 
@@ -60,7 +60,7 @@ def build_base(desc: Dict[str, Any], device: torch.device, dtype: torch.dtype = 
 
 
 def read_info(uri: str, field: str) -> Tuple[Path, Dict[str, Any]]:
-    d = local_path(uri, field)
+    d = model_dir(uri, field)
     try:
         info = json.loads((d / MODEL_INFO).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:

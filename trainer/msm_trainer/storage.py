@@ -1,4 +1,5 @@
-"""URIs, atomic writes, complete-markers, checkpoint folders and the job lock (local filesystem only)."""
+"""The local protocol: file URIs, atomic writes, complete-markers, checkpoint folders and the job lock.
+s3:// places reach this code as local copies (see inputs.py and mirror.py)."""
 
 import fcntl
 import os
@@ -14,21 +15,35 @@ COMPLETE = "COMPLETE"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
-def local_path(uri: str, field: str) -> Path:
-    """`file:///abs` or a plain path -> Path. S3 and other schemes are bad input (not retryable)."""
+def check_uri(uri: object, field: str) -> str:
     if not isinstance(uri, str) or not uri:
-        raise BadInput(f"manifest field {field} must be a non-empty URI string (file:///abs/path or a path)")
+        raise BadInput(f"manifest field {field} must be a non-empty URI string (file:///abs/path, s3://bucket/key or a path)")
     if uri.startswith("s3://"):
-        raise BadInput(
-            f"manifest field {field} is {uri}: S3 data is not supported by the trainer yet; "
-            "use a file:// artifact store (or copy the data to this machine) and pass a file:// URI"
-        )
-    if "://" in uri:
+        from .s3 import parse  # checks bucket and key; imports no boto3
+
+        parse(uri, field)
+    elif "://" in uri:
         p = urlparse(uri)
         if p.scheme != "file" or p.netloc not in ("", "localhost"):
-            raise BadInput(f"manifest field {field} is {uri}: only file:///absolute/path URIs and plain paths are supported")
-        return Path(unquote(p.path))
+            raise BadInput(
+                f"manifest field {field} is {uri}: use a file:///absolute/path URI, an s3://bucket/key URI or a plain path"
+            )
+    return uri
+
+
+def local_path(uri: str, field: str) -> Path:
+    """`file:///abs` or a plain path -> Path (s3:// URIs go through inputs.py / mirror.py instead)."""
+    check_uri(uri, field)
+    if uri.startswith("s3://"):
+        raise ValueError(f"{field} {uri}: an s3:// URI has no local path; fetch it (inputs.py) or mirror it (mirror.py)")
+    if "://" in uri:
+        return Path(unquote(urlparse(uri).path))
     return Path(uri)
+
+
+def cache_dir() -> Path:
+    """This machine's trainer cache: downloaded s3:// inputs and the scratch mirrors of s3:// outputs."""
+    return Path(os.environ.get("MSM_TRAINER_CACHE") or "~/.cache/msm-trainer").expanduser()
 
 
 def join_uri(uri: str, *parts: str) -> str:
@@ -58,6 +73,12 @@ def is_complete(d: Path) -> bool:
     return (d / COMPLETE).is_file()
 
 
+def fsync_tree(d: Path) -> None:
+    for f in d.rglob("*"):
+        if f.is_file():
+            _fsync_path(f)
+
+
 def write_dir_atomic(final: Path, fill: Callable[[Path], None]) -> None:
     """Fill a temp dir, fsync it, rename it into place, then write COMPLETE last."""
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -65,9 +86,7 @@ def write_dir_atomic(final: Path, fill: Callable[[Path], None]) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     fill(tmp)
-    for f in tmp.rglob("*"):
-        if f.is_file():
-            _fsync_path(f)
+    fsync_tree(tmp)
     if final.exists():  # an incomplete leftover of a killed attempt
         shutil.rmtree(final)
     os.rename(tmp, final)
@@ -78,15 +97,21 @@ def step_dir_name(step: int) -> str:
     return f"step-{step:06d}"
 
 
+def step_of(name: str) -> Optional[int]:
+    """The step of a checkpoint folder name (step-000123 -> 123), None for other names."""
+    m = _STEP_DIR.match(name)
+    return int(m.group(1)) if m else None
+
+
 def list_checkpoints(prefix: Path) -> List[Tuple[int, Path, bool]]:
     """(step, dir, complete) for every step-N folder, oldest first."""
     if not prefix.is_dir():
         return []
     out = []
     for d in prefix.iterdir():
-        m = _STEP_DIR.match(d.name)
-        if m and d.is_dir():
-            out.append((int(m.group(1)), d, is_complete(d)))
+        step = step_of(d.name)
+        if step is not None and d.is_dir():
+            out.append((step, d, is_complete(d)))
     return sorted(out)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import storage
+from . import mirror, storage
 from .data import epoch_order, load_packed, subset_rows
 from .errors import BadInput
 from .events import Emitter
@@ -107,25 +107,27 @@ def _load_checkpoint(d: Path, model, opt, sched, fingerprint, device) -> TrainSt
     return TrainState(**meta["state"])
 
 
-def emit_existing_done(out_dir: Path, output_uri: str, em: Emitter) -> bool:
+def emit_existing_done(out: mirror.OutputPlace, em: Emitter) -> bool:
     """Idempotent re-run: a complete output is reported as done, never retrained."""
-    if not storage.is_complete(out_dir):
+    metrics = mirror.finished_metrics(out)
+    if metrics is None:
         return False
-    metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
-    log.info("output %s is already complete", output_uri)
-    em.done(output_uri, metrics)
+    log.info("output %s is already complete", out.uri)
+    em.done(out.uri, metrics)
     return True
 
 
 def train(m: Manifest, em: Emitter) -> None:
     from transformers import get_cosine_schedule_with_warmup
 
-    out_dir = storage.local_path(m.outputUri, "outputUri")
-    if emit_existing_done(out_dir, m.outputUri, em):
+    out = mirror.output_place(m.outputUri, "outputUri")
+    if emit_existing_done(out, em):
         return
-    prefix = storage.local_path(m.checkpointPrefix, "checkpointPrefix")
+    checkpoints = mirror.output_place(m.checkpointPrefix, "checkpointPrefix")
+    prefix = checkpoints.local
     prefix.mkdir(parents=True, exist_ok=True)
     storage.clean_stale(prefix)
+    mirror.sync_newest_checkpoint(checkpoints)
 
     h = m.hyper
     data = load_packed(m.dataUri)
@@ -187,7 +189,9 @@ def train(m: Manifest, em: Emitter) -> None:
         if h.checkpointEverySteps and st.step % h.checkpointEverySteps == 0 and st.step < total:
             d = prefix / storage.step_dir_name(st.step)
             storage.write_dir_atomic(d, lambda tmp: _save_checkpoint(tmp, model, opt, sched, st, fingerprint, device))
+            mirror.publish_checkpoint(checkpoints, d)
             storage.prune_checkpoints(prefix, keep=2)
+            mirror.prune_remote_checkpoints(checkpoints, keep=2)
             em.checkpoint(st.step, storage.join_uri(m.checkpointPrefix, d.name))
 
     metrics = {
@@ -209,5 +213,7 @@ def train(m: Manifest, em: Emitter) -> None:
         save_output(model, tmp, h.method, base_desc, m.initFromUri)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
-    storage.write_dir_atomic(out_dir, fill)
+    storage.write_dir_atomic(out.local, fill)
+    if out.remote is not None:
+        mirror.publish_dir(out.local, out.remote)
     em.done(m.outputUri, metrics)

@@ -3,11 +3,13 @@
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 TRAINER_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TRAINER_DIR))
@@ -133,7 +135,95 @@ def run_subprocess(manifest_path: Path, timeout: float = 240):
     return p.returncode, parse_events(p.stdout), p.stderr
 
 
+def run_until(manifest_path: Path, stop) -> list:
+    """Start the job in a subprocess and SIGKILL it right after an event for which stop(event) holds (the
+    job must not finish first); return the events it printed."""
+    p = subprocess.Popen([sys.executable, "-m", "msm_trainer", str(manifest_path)], cwd=TRAINER_DIR,
+                         env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines = []
+    try:
+        for line in p.stdout:
+            lines.append(line)
+            ev = json.loads(line)
+            assert ev["event"] not in ("done", "error"), ev
+            if stop(ev):
+                p.send_signal(signal.SIGKILL)
+                break
+    finally:
+        p.kill()
+        p.wait()
+        p.stdout.close()
+    assert p.returncode == -signal.SIGKILL
+    return parse_events("".join(lines))
+
+
 def local(uri: str) -> Path:
     from msm_trainer.storage import local_path
 
     return local_path(uri, "test")
+
+
+class S3Place:
+    """One test's corner of the S3 server (a prefix of its own) and the trainer machine that uses it."""
+
+    def __init__(self, server, prefix: str, machine: Path):
+        self.server, self.prefix, self.machine = server, prefix, machine
+        self.client = server.client()
+
+    def key(self, *parts: str) -> str:
+        return "/".join([self.prefix, *parts])
+
+    def uri(self, *parts: str) -> str:
+        return f"s3://{self.server.bucket}/{self.key(*parts)}"
+
+    def put(self, data: bytes, *parts: str) -> str:
+        self.client.put_object(Bucket=self.server.bucket, Key=self.key(*parts), Body=data)
+        return self.uri(*parts)
+
+    def put_tree(self, d: Path, *parts: str) -> str:
+        for f in sorted(d.rglob("*")):
+            if f.is_file():
+                self.put(f.read_bytes(), *parts, f.relative_to(d).as_posix())
+        return self.uri(*parts)
+
+    def get(self, *parts: str) -> bytes:
+        return self.client.get_object(Bucket=self.server.bucket, Key=self.key(*parts))["Body"].read()
+
+    def keys(self, *parts: str) -> list:
+        under = self.key(*parts) + "/"
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.server.bucket, Prefix=under)
+        return sorted(o["Key"][len(under):] for page in pages for o in page.get("Contents", []))
+
+    def delete(self, *parts: str) -> None:
+        self.client.delete_object(Bucket=self.server.bucket, Key=self.key(*parts))
+
+    def new_machine(self) -> None:
+        """Lose this machine: its trainer cache and scratch mirrors are gone, only S3 remains."""
+        import shutil
+
+        shutil.rmtree(self.machine, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    from seaweedfs import SeaweedS3
+
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, tmp_path, monkeypatch) -> S3Place:
+    """The server's settings in the environment (subprocess jobs inherit it), nothing else from ~/.aws, a fresh
+    trainer cache, and every generate progress uploaded at once."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "MSM_S3_ENDPOINT", "AWS_DEFAULT_REGION",
+                 "AWS_MAX_ATTEMPTS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("MSM_TRAINER_CACHE", str(tmp_path / "machine"))
+    monkeypatch.setenv("MSM_SAMPLES_UPLOAD_SECONDS", "0")
+    return S3Place(s3_server, tmp_path.name, tmp_path / "machine")

@@ -1,16 +1,11 @@
 """Kill a real trainer process with SIGKILL after checkpoints and check the resumed result equals an
 uninterrupted run; bad input exits 2; a second process on the same job is refused."""
 
-import json
-import signal
-import subprocess
-import sys
-
 import torch
 from safetensors.torch import load_file
 
-from conftest import (TRAINER_DIR, hyper, local, parse_events, pattern_tokens, run_inproc, run_subprocess,
-                      subprocess_env, train_manifest, write_manifest, write_packed)
+from conftest import (hyper, local, pattern_tokens, run_inproc, run_subprocess, run_until, train_manifest,
+                      write_manifest, write_packed)
 from msm_trainer.storage import JobLock
 
 # 40 rows / batch 4 = 10 steps per epoch; 6 epochs capped at 55 steps; LoRA dropout exercises RNG restore.
@@ -19,23 +14,7 @@ H = hyper(lr=1e-2, epochs=6, maxSteps=55, checkpointEverySteps=5, loraDropout=0.
 
 def run_until_checkpoint(manifest_path, min_step):
     """Start the job, SIGKILL it right after it reports a checkpoint at >= min_step; return its events."""
-    p = subprocess.Popen([sys.executable, "-m", "msm_trainer", str(manifest_path)], cwd=TRAINER_DIR,
-                         env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    lines = []
-    try:
-        for line in p.stdout:
-            lines.append(line)
-            ev = json.loads(line)
-            assert ev["event"] not in ("done", "error"), ev
-            if ev["event"] == "checkpoint" and ev["step"] >= min_step:
-                p.send_signal(signal.SIGKILL)
-                break
-    finally:
-        p.kill()
-        p.wait()
-        p.stdout.close()
-    assert p.returncode == -signal.SIGKILL
-    return parse_events("".join(lines))
+    return run_until(manifest_path, lambda ev: ev["event"] == "checkpoint" and ev["step"] >= min_step)
 
 
 def test_sigkill_twice_then_resume_equals_uninterrupted_run(tmp_path):
@@ -86,7 +65,7 @@ def test_bad_manifest_exits_2_with_actionable_message(tmp_path):
         "dataUri": (lambda m: m.update(dataUri=(tmp_path / "nope" / "manifest.json").as_uri()), "does not exist"),
         "hyper.batchSize": (lambda m: m["hyper"].pop("batchSize"), "hyper.batchSize is missing"),
         "kind": (lambda m: m.update(kind="pretrain"), "use one of midtrain, aft, generate"),
-        "S3": (lambda m: m.update(dataUri="s3://bucket/tokens/manifest.json"), "S3 data is not supported by the trainer yet"),
+        "scheme": (lambda m: m.update(dataUri="ftp://host/tokens/manifest.json"), "use a file:///absolute/path URI, an s3://"),
         "fraction": (lambda m: m.update(fraction=40), "fraction must be <= 1"),
         "numHeads": (lambda m: m["baseModel"].update(numHeads=5), "baseModel.numHeads"),
         "initFromUri": (lambda m: m.update(initFromUri=str(tmp_path)), "initFromUri"),
