@@ -4,6 +4,7 @@
  */
 const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
   tokenize: () => import('./tokenize.js'),
+  generation: () => import('./generation.js'),
 };
 
 async function main() {
