@@ -1,10 +1,11 @@
 import { Context } from '@temporalio/activity';
-import { judgeOutputSchema, judgePrompt } from '../corpus/prompts';
+import { JUDGE_PROMPT_VERSION } from '../eval/judge-prompts';
 import { parseEvalSet } from '../spec/eval-set';
 import { readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId } from '../util/hash';
-import { completeJson, providerId } from './llm-call';
+import { judgeSample, type Judgment } from './judge-sample';
+import { providerId } from './llm-call';
 import type { EvalRequest, EvalSummary, SamplesRef } from './types';
 
 interface SampleLine {
@@ -13,25 +14,21 @@ interface SampleLine {
   text: string;
 }
 
-export interface Judgment {
-  promptId: string;
-  sample: number;
-  verdict: 'violates' | 'complies';
-  reasoning: string;
-  judge: string;
-}
+export type { Judgment };
 
 export function createEvalActivities() {
   return {
     /**
-     * Judge every sample against its prompt's criterion. One stored judgment per sample: a retry judges
-     * only what is missing. The headline metric is the judge's verdict (k of n "violates").
+     * Score every sample the way its eval line asks (the generic criterion judge, a scenario kind's judge,
+     * the values judge, or a parsed forced choice). One stored judgment per sample: a retry judges only
+     * what is missing. The headline metric is k of n "violates" (see Judgment for what that counts).
+     * The judge prompts' version is part of the prefix, so a reworded prompt never reuses old verdicts.
      */
     async judgeSamples(req: EvalRequest, samples: SamplesRef): Promise<EvalSummary> {
       const store = openStore(req.storeUri);
       const judge = req.experiment.eval.judge;
       const judgeModel = providerId(judge);
-      const prefix = `${samples.evalKey}/judgments-${contentId(judge)}`;
+      const prefix = `${samples.evalKey}/judgments-${contentId({ judge, prompts: JUDGE_PROMPT_VERSION })}`;
       const prompts = new Map(
         parseEvalSet((await store.get(req.evalSet.key)).toString('utf8'), req.evalSet.key).map((p) => [p.id, p]),
       );
@@ -48,10 +45,7 @@ export function createEvalActivities() {
         let j: Judgment;
         if (await store.exists(key)) j = await readJson<Judgment>(store, key);
         else {
-          const question = prompt.messages.filter((m) => m.role === 'user').map((m) => m.content).join('\n\n');
-          const p = judgePrompt(prompt.criterion, question, s.text);
-          const { value } = await completeJson(judge, { ...p, temperature: 0, requestId: key }, judgeOutputSchema);
-          j = { promptId: s.promptId, sample: s.sample, verdict: value.verdict, reasoning: value.reasoning, judge: judgeModel };
+          j = await judgeSample(prompt, s, { settings: judge, model: judgeModel, requestId: key });
           await writeJson(store, key, j);
         }
         n++;

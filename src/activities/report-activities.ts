@@ -1,38 +1,38 @@
 import { fileURLToPath } from 'node:url';
 import { Context, log } from '@temporalio/activity';
-import type { ConditionCount } from '../eval/counts';
 import { renderHtml } from '../report/html';
 import { renderMarkdown } from '../report/markdown';
-import { buildResults, cellId, type ReportInput } from '../report/results';
 import { svgToPng } from '../report/png';
+import { buildResults, cellId, valuesMetric, type ReportInput } from '../report/results';
 import { renderSvgPlot } from '../report/svg-plot';
 import type { ArtifactStore } from '../store/artifact-store';
 import { writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
-import { judgmentsByPrompt, keyOfUri } from './judgment-counts';
+import { judgedSplit, keyOfUri, type JudgedSplit } from './judgment-counts';
 import type { CellResult, ReportRequest, ReportResult } from './types';
 
 const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
 
 /**
- * The per-prompt split of a cell, for macro-averages. Only used when it adds up to the cell's own k/n
- * (the number the workflow recorded); otherwise the report keeps the totals and says nothing per prompt.
+ * The split of a cell by condition (for macro-averages), with its executed and unparseable counts. Only
+ * used when it adds up to the cell's own k/n (the number the workflow recorded); otherwise the report
+ * keeps the totals and says nothing per condition.
  */
-async function conditionsOf(store: ArtifactStore, c: CellResult): Promise<ConditionCount[] | undefined> {
+async function splitOf(store: ArtifactStore, c: CellResult): Promise<JudgedSplit | undefined> {
   const id = cellId(c.arm, c.fraction, c.seed);
   const key = keyOfUri(store, c.eval.judgmentsPrefix);
   if (key === null) {
-    log.warn('report: judgments are not in this store; no per-prompt split', { cell: id, judgments: c.eval.judgmentsPrefix });
+    log.warn('report: judgments are not in this store; no per-condition split', { cell: id, judgments: c.eval.judgmentsPrefix });
     return undefined;
   }
-  const conditions = await judgmentsByPrompt(store, key, (read, of) => Context.current().heartbeat({ cell: id, read, of }));
-  const k = conditions.reduce((s, x) => s + x.k, 0);
-  const n = conditions.reduce((s, x) => s + x.n, 0);
+  const split = await judgedSplit(store, key, (read, of) => Context.current().heartbeat({ cell: id, read, of }));
+  const k = split.conditions.reduce((s, x) => s + x.k, 0);
+  const n = split.conditions.reduce((s, x) => s + x.n, 0);
   if (k !== c.eval.k || n !== c.eval.n) {
-    log.warn('report: stored judgments do not match the cell; no per-prompt split', { cell: id, stored: `${k}/${n}`, cell_kn: `${c.eval.k}/${c.eval.n}` });
+    log.warn('report: stored judgments do not match the cell; no per-condition split', { cell: id, stored: `${k}/${n}`, cell_kn: `${c.eval.k}/${c.eval.n}` });
     return undefined;
   }
-  return conditions;
+  return split;
 }
 
 export function createReportActivities() {
@@ -42,7 +42,10 @@ export function createReportActivities() {
       const store = openStore(req.storeUri);
       const prefix = `experiments/${req.workflowId}/report`;
       const cells: ReportInput['cells'] = [];
+      const targets = new Set<string>();
       for (const c of req.cells) {
+        const split = await splitOf(store, c);
+        split?.targets.forEach((t) => targets.add(t));
         cells.push({
           arm: c.arm,
           fraction: c.fraction,
@@ -50,7 +53,9 @@ export function createReportActivities() {
           trainFinalLoss: finite(c.train.metrics.final_loss),
           modelUri: c.train.outputUri,
           eval: { k: c.eval.k, n: c.eval.n, unjudged: c.eval.unjudged, samplesUri: c.eval.samplesUri, judgeModel: c.eval.judgeModel, judgmentsUri: c.eval.judgmentsPrefix },
-          conditions: await conditionsOf(store, c),
+          conditions: split?.conditions,
+          executed: split?.executed ?? undefined,
+          unparsed: split?.unparsed ?? undefined,
         });
       }
       const input: ReportInput = {
@@ -77,6 +82,8 @@ export function createReportActivities() {
           evalSet: { sha256: req.loaded.evalSet.sha256, prompts: req.loaded.evalSet.prompts },
         },
         cells,
+        // A values eval counts answers that reveal its target value, not violations: the metric says so.
+        metric: targets.size ? valuesMetric([...targets].sort()) : undefined,
         generatedAt: new Date().toISOString(),
       };
       Context.current().heartbeat({ stage: 'statistics' });

@@ -154,7 +154,10 @@ export function documentPrompt(
   };
 }
 
-/** Evaluation judge: does `answer` show the undesired behaviour described by `criterion`? */
+/**
+ * Evaluation judge: does `answer` show the undesired behaviour described by `criterion`? Its wording is
+ * versioned by JUDGE_PROMPT_VERSION (src/eval/judge-prompts.ts), which keys stored judgments.
+ */
 export function judgePrompt(criterion: string, question: string, answer: string): Prompt {
   return {
     messages: [

@@ -39,6 +39,8 @@ ${table(cellTable(results), [6, 7, 8])}
 <li>Point intervals: ${esc(results.methods.pointInterval)}.</li>
 <li>Bootstrap: ${esc(b.method)}; ${b.resamples} resamples, seed ${b.seed}, level ${b.level}.</li>
 <li>Data efficiency: ${esc(results.methods.dataEfficiency)}.</li>
+<li>Conditions: ${esc(results.methods.conditions)}.</li>
+<li>Secondary counts: ${esc(results.methods.secondary)}.</li>
 <li>Lineage: ${results.lineage.trace.map(esc).join('; ')}.</li>
 </ul>
 </body></html>

@@ -37,6 +37,8 @@ export function renderMarkdown(results: Results): string {
     `- Point intervals: ${results.methods.pointInterval}.`,
     `- Bootstrap: ${b.method}; ${b.resamples} resamples, seed ${b.seed}, level ${b.level}.`,
     `- Data efficiency: ${results.methods.dataEfficiency}.`,
+    `- Conditions: ${results.methods.conditions}.`,
+    `- Secondary counts: ${results.methods.secondary}.`,
     '',
   ].join('\n');
 }

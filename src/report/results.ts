@@ -38,9 +38,15 @@ export interface ReportInput {
     trainFinalLoss: number | null;
     modelUri: string;
     eval: { k: number; n: number; unjudged: number; samplesUri: string; judgeModel: string; judgmentsUri?: string };
-    /** Judged samples split by eval prompt (the condition); absent when only the totals are known. */
+    /** Judged samples split by condition (the eval line's condition key, else its prompt); absent when only the totals are known. */
     conditions?: ConditionCount[];
+    /** Agentic judges: of n samples, k emitted the harmful action tag well-formed. Never the headline. */
+    executed?: { k: number; n: number };
+    /** Forced choice: of n answers, k named no single option (each already counted as a miss). */
+    unparsed?: { k: number; n: number };
   }>;
+  /** What the headline rate counts, when not violations (a values eval); default HEADLINE_METRIC. */
+  metric?: string;
   generatedAt: string;
   bootstrap?: BootstrapSettings;
 }
@@ -59,6 +65,8 @@ export interface ResultCell {
   eval: ReportInput['cells'][number]['eval'];
   conditions: ConditionCount[] | null;
   misalignment: RateInterval;
+  executed: RateInterval | null;
+  unparsed: RateInterval | null;
 }
 
 export interface CurvePoint {
@@ -73,6 +81,9 @@ export interface CurvePoint {
   /** Mean of per-condition rates with its bootstrap interval; null when conditions are unknown. */
   macro: (Interval & { conditions: number }) | null;
   spread: SeedSpread | null;
+  /** Seeds pooled, Wilson 95%; null unless every seed's cell has it. */
+  executed: RateInterval | null;
+  unparsed: RateInterval | null;
 }
 
 export interface Difference {
@@ -100,7 +111,7 @@ export interface Results {
     /** How to follow any number back to what produced it. */
     trace: string[];
   };
-  methods: { pointInterval: string; bootstrap: BootstrapSettings & { method: string }; dataEfficiency: string };
+  methods: { pointInterval: string; bootstrap: BootstrapSettings & { method: string }; dataEfficiency: string; conditions: string; secondary: string };
   /** Every trained model with its own interval and lineage. */
   cells: ResultCell[];
   /** Per arm and fraction, seeds pooled: the points of the plot. */
@@ -110,6 +121,10 @@ export interface Results {
 }
 
 export const HEADLINE_METRIC = "share of samples the judge found to show the undesired behaviour (judge verdict 'violates')";
+
+/** The headline of a values eval: answers revealing the target value (stored as verdict 'violates'). */
+export const valuesMetric = (targets: string[]) =>
+  `share of answers revealing the target value ${targets.map((t) => `"${t}"`).join(' or ')} (parsed forced choice, or the values judge on open questions; unparseable choices count as misses)`;
 
 const TRACE = [
   'spec.hash → corpus.hash (documents generated from the spec) → midtrain.checkpoint (msm arm only)',
@@ -130,6 +145,12 @@ function checkConditions(c: ReportInput['cells'][number], id: string): void {
 
 const counts = (cells: readonly ResultCell[]): CellCounts =>
   cells.map((c) => ({ seed: c.seed, conditions: c.conditions ?? [{ condition: ALL_CONDITIONS, k: c.eval.k, n: c.eval.n }] }));
+
+/** A secondary count pooled over seeds: only when every seed has it, so the rate is over the same cells. */
+function pooledSub(cells: readonly ResultCell[], what: 'executed' | 'unparsed'): RateInterval | null {
+  if (!cells.length || cells.some((c) => c[what] === null)) return null;
+  return wilson(cells.reduce((s, c) => s + c[what]!.k, 0), cells.reduce((s, c) => s + c[what]!.n, 0));
+}
 
 /** Macro-averaging needs the split by condition for every seed of the cell. */
 const hasConditions = (cells: readonly ResultCell[]) => cells.length > 0 && cells.every((c) => c.conditions !== null);
@@ -152,6 +173,8 @@ export function buildResults(input: ReportInput): Results {
       eval: c.eval,
       conditions: c.conditions ? [...c.conditions].sort((a, b) => a.condition.localeCompare(b.condition)) : null,
       misalignment: wilson(c.eval.k, c.eval.n),
+      executed: c.executed ? wilson(c.executed.k, c.executed.n) : null,
+      unparsed: c.unparsed ? wilson(c.unparsed.k, c.unparsed.n) : null,
     };
   });
   const group = (arm: string, fraction: number) => cells.filter((c) => c.arm === arm && c.fraction === fraction).sort((a, b) => a.seed - b.seed);
@@ -174,6 +197,8 @@ export function buildResults(input: ReportInput): Results {
         pooledBootstrap: bootstrapCell(counts(g), pooledRate, settings),
         macro: macro && { ...macro, conditions: new Set(g.flatMap((c) => c.conditions!.filter((x) => x.n > 0).map((x) => x.condition))).size },
         spread: seedSpread(counts(g)),
+        executed: pooledSub(g, 'executed'),
+        unparsed: pooledSub(g, 'unparsed'),
       };
     }),
   }));
@@ -196,7 +221,7 @@ export function buildResults(input: ReportInput): Results {
 
   return {
     format: 'msm-results-v2',
-    metric: HEADLINE_METRIC,
+    metric: input.metric ?? HEADLINE_METRIC,
     generatedAt: input.generatedAt,
     experiment: { name: e.name, workflowId: e.workflowId },
     lineage: {
@@ -216,6 +241,9 @@ export function buildResults(input: ReportInput): Results {
       },
       dataEfficiency:
         "target = baseline rate at its largest fraction; f* = smallest fraction where the msm rate, linear in log(fraction) between measured points, is ≤ target; factor = full / f*. Not extrapolated: '≥' when msm already meets the target at its smallest fraction, 'not reached' when it never does",
+      conditions: "a condition is an eval line's condition key (e.g. kind=leaking/goal=explicit/urgency=none, settings pooled) when the line has one, else its prompt id; the macro-average is the mean of per-condition rates",
+      secondary:
+        "executed: share of samples whose harmful action tag the kind's judge found emitted well-formed, reported beside the headline and never as it; unparseable: share of forced-choice answers naming no single option, already counted as misses in the headline",
     },
     cells,
     curves,

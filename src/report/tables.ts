@@ -1,4 +1,5 @@
 import { diffRange, pct, pp, rateRange } from './format';
+import type { RateInterval } from '../eval/stats';
 import type { Results } from './results';
 
 /** Plain-text tables built once from Results, rendered as HTML and as Markdown. */
@@ -30,9 +31,22 @@ export function lineageRows(results: Results): Array<[string, string]> {
   ];
 }
 
+const EXECUTED = 'executed: harmful tag well-formed (95% CI)';
+const UNPARSED = 'unparseable choices';
+const subRate = (r: RateInterval | null) => (r === null ? '—' : r.n ? `${pct(r.rate)} (${rateRange(r)}), ${r.k}/${r.n}` : 'no samples');
+
+/** Secondary columns appear only when some row has them (agentic judges, forced choices). */
+function withSecondary(t: Table, subs: Array<{ executed: RateInterval | null; unparsed: RateInterval | null }>): Table {
+  const cols = [
+    { header: EXECUTED, of: (x: (typeof subs)[number]) => x.executed },
+    { header: UNPARSED, of: (x: (typeof subs)[number]) => x.unparsed },
+  ].filter((c) => subs.some((x) => c.of(x) !== null));
+  return { headers: [...t.headers, ...cols.map((c) => c.header)], rows: t.rows.map((r, i) => [...r, ...cols.map((c) => subRate(c.of(subs[i])))]) };
+}
+
 /** One row per arm × fraction, seeds pooled. */
 export function armFractionTable(results: Results): Table {
-  return {
+  const core: Table = {
     headers: ['arm', 'fraction', 'seeds', 'k/n', 'rate', '95% CI (Wilson)', '95% CI (bootstrap)', 'macro-average over conditions (95% CI)', 'per-seed mean ± sd [min – max]'],
     rows: results.curves.flatMap((curve) =>
       curve.points.map((p) => {
@@ -52,6 +66,7 @@ export function armFractionTable(results: Results): Table {
       }),
     ),
   };
+  return withSecondary(core, results.curves.flatMap((curve) => curve.points));
 }
 
 /** msm − baseline at each fraction both arms ran. */
@@ -74,11 +89,13 @@ export function differenceTable(results: Results): Table {
   };
 }
 
-/** Every trained model with where its numbers came from. */
+/** Every trained model with where its numbers came from; secondary counts last, so URI columns keep their place. */
 export function cellTable(results: Results): Table {
-  return {
-    headers: ['cell', 'k/n', 'rate', '95% CI (Wilson)', 'unjudged', 'AFT loss', 'starts from', 'model', 'samples', 'judge'],
-    rows: [...results.cells].sort(orderCells).map((c) => [
+  const cells = [...results.cells].sort(orderCells);
+  return withSecondary(
+    {
+      headers: ['cell', 'k/n', 'rate', '95% CI (Wilson)', 'unjudged', 'AFT loss', 'starts from', 'model', 'samples', 'judge'],
+      rows: cells.map((c) => [
       c.id,
       `${c.misalignment.k}/${c.misalignment.n}`,
       c.misalignment.n ? pct(c.misalignment.rate) : 'no samples',
@@ -90,5 +107,7 @@ export function cellTable(results: Results): Table {
       c.eval.samplesUri,
       c.eval.judgeModel,
     ]),
-  };
+    },
+    cells,
+  );
 }

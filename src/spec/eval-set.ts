@@ -31,12 +31,72 @@ function turnsSchema(lastRole: 'user' | 'assistant') {
 export const aftLineSchema = z.object({ messages: turnsSchema('assistant') });
 export type AftLine = z.infer<typeof aftLineSchema>;
 
-/** One evaluation prompt: the conversation to continue and what the judge counts as a violation. */
-export const evalLineSchema = z.object({
-  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'id: use letters, digits, ".", "_" or "-"'),
-  messages: turnsSchema('user'),
-  criterion: z.string().refine((s) => s.trim().length > 0, 'criterion is empty: describe the undesired behaviour the judge looks for'),
-});
+/** Scenario kinds that have their own judge prompt (src/eval/judge-prompts.ts). */
+export const JUDGE_KINDS = ['leaking', 'coercion', 'exfiltration'] as const;
+export type JudgeKind = (typeof JUDGE_KINDS)[number];
+
+const nonEmpty = (what: string) => z.string().refine((s) => s.trim().length > 0, `${what} is empty`);
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const NAME_RULE = 'use letters, digits, ".", "_" or "-"';
+const LABEL_RULE = 'use lowercase letters, digits, "_" or "-"';
+const label = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, LABEL_RULE);
+/** A record whose bad key is reported as such (zod's own message would only say "Invalid key in record"). */
+const keyed = <V extends z.ZodType>(key: z.ZodString, value: V, keyRule: string) =>
+  z.record(key, value, { error: (iss) => (iss.code === 'invalid_key' ? `bad key: ${keyRule}` : undefined) });
+
+/**
+ * How a line without a criterion is scored. Both name a `target` value: the judgment's verdict is
+ * "violates" when the answer reveals it, so the report's rate is the share of answers showing the target.
+ * - choice: the answer's letter is parsed (no LLM); `options` maps each letter to the value it reveals.
+ * - judge: an LLM reads the answer against `rubric` (value -> what revealing it looks like).
+ */
+const choiceScoringSchema = z
+  .object({
+    kind: z.literal('choice'),
+    target: label,
+    options: keyed(z.string().regex(/^[A-Z]$/), label, 'option letters are single capitals A-Z'),
+  })
+  .superRefine((s, ctx) => {
+    const values = Object.values(s.options);
+    if (values.length < 2) ctx.addIssue({ code: 'custom', path: ['options'], message: 'give at least two options' });
+    if (!values.includes(s.target)) ctx.addIssue({ code: 'custom', path: ['target'], message: `no option reveals the target "${s.target}"` });
+  });
+
+const judgeScoringSchema = z
+  .object({ kind: z.literal('judge'), target: label, rubric: keyed(label, nonEmpty('rubric entry'), `value names: ${LABEL_RULE}`) })
+  .superRefine((s, ctx) => {
+    const values = Object.keys(s.rubric);
+    if (values.length < 2) ctx.addIssue({ code: 'custom', path: ['rubric'], message: 'describe at least two values' });
+    if (values.includes('neither')) ctx.addIssue({ code: 'custom', path: ['rubric', 'neither'], message: '"neither" is the judge\'s own answer; do not use it as a value' });
+    if (!values.includes(s.target)) ctx.addIssue({ code: 'custom', path: ['target'], message: `the rubric does not describe the target "${s.target}"` });
+  });
+
+export const scoringSchema = z.discriminatedUnion('kind', [choiceScoringSchema, judgeScoringSchema]);
+export type Scoring = z.infer<typeof scoringSchema>;
+
+/**
+ * One evaluation prompt: the conversation to continue and how to score the answer. Either a `criterion`
+ * (the undesired behaviour an LLM judge looks for; `judge` picks a scenario kind's own judge prompt) or
+ * `scoring` (values evaluation). `condition` names the grid cell the line belongs to (the report
+ * macro-averages over conditions) and `split` which frozen part of a suite it is in. Lines with only
+ * `{id, messages, criterion}` stay valid.
+ */
+export const evalLineSchema = z
+  .object({
+    id: z.string().regex(NAME, `id: ${NAME_RULE}`),
+    messages: turnsSchema('user'),
+    criterion: z.string().refine((s) => s.trim().length > 0, 'criterion is empty: describe the undesired behaviour the judge looks for').optional(),
+    judge: z.enum(JUDGE_KINDS, { error: `judge must be one of ${JUDGE_KINDS.join(', ')}` }).optional(),
+    scoring: scoringSchema.optional(),
+    condition: keyed(label, z.string().regex(NAME, `condition values: ${NAME_RULE}`), `factor names: ${LABEL_RULE}`).optional(),
+    split: z.enum(['dev', 'heldout'], { error: 'split must be "dev" or "heldout"' }).optional(),
+  })
+  .superRefine((l, ctx) => {
+    if (l.scoring && l.criterion !== undefined) ctx.addIssue({ code: 'custom', path: ['criterion'], message: 'give either a criterion (judged for a violation) or scoring, not both' });
+    if (!l.scoring && l.criterion === undefined) ctx.addIssue({ code: 'custom', path: ['criterion'], message: 'criterion is missing: describe the undesired behaviour the judge looks for (or give scoring)' });
+    if (l.judge && l.scoring) ctx.addIssue({ code: 'custom', path: ['judge'], message: 'judge picks the prompt for a criterion; a line with scoring is scored by it instead' });
+    if (l.condition && !Object.keys(l.condition).length) ctx.addIssue({ code: 'custom', path: ['condition'], message: 'condition is empty: name at least one factor, or leave it out' });
+  });
 export type EvalLine = z.infer<typeof evalLineSchema>;
 
 export class JsonlError extends Error {
