@@ -40,8 +40,9 @@ export class KeyRateLimiter {
   /** How long to wait between probes while the key is over its usage limit. */
   probeEveryMs = 30_000;
   /**
-   * Calls stay in the window this much longer than `perSeconds` (2% of it, at most 250 ms): the server
-   * counts a request when it arrives, and network jitter can bunch arrivals that left a window apart.
+   * Calls stay in the window this much longer than `perSeconds` (2% of it, within 100–250 ms): the
+   * server counts a request when it arrives, and jitter (a new connection's handshake, say) can bunch
+   * arrivals that left here a full window apart.
    */
   marginMs: number;
 
@@ -49,7 +50,7 @@ export class KeyRateLimiter {
     readonly limits: RateLimits,
     private readonly clock: LimiterClock = realClock,
   ) {
-    this.marginMs = Math.min(250, limits.perSeconds * 20);
+    this.marginMs = Math.min(250, Math.max(100, limits.perSeconds * 20));
     for (const [k, v] of Object.entries(limits)) {
       if (v !== undefined && !(typeof v === 'number' && v > 0)) throw new Error(`rate limit ${k} must be a positive number, got ${v}`);
     }
