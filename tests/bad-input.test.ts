@@ -1,37 +1,25 @@
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorkers, runWorkers } from '../src/workers/create-workers';
 import { msmExperiment } from '../src/workflows';
 import { scriptedExperiment } from './helpers/scripted-experiment';
-import { TestTemporalServer } from './helpers/temporal-server';
+import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-process-workers';
 
 /** Bad input fails the experiment at once, non-retryably, with a message that says what to fix. */
 describe('bad input on a real Temporal server', () => {
-  let server: TestTemporalServer;
-  let connection: NativeConnection;
-  let workers: Worker[];
-  let running: Promise<void>;
+  let env: TemporalTestEnv;
   let client: Client;
 
   beforeAll(async () => {
-    server = await TestTemporalServer.start();
-    connection = await NativeConnection.connect({ address: server.address });
-    workers = await createWorkers({ connection });
-    running = runWorkers(workers);
-    client = new Client({ connection: await Connection.connect({ address: server.address }) });
+    env = await startTemporalWithWorkers();
+    client = env.client;
   });
 
   afterAll(async () => {
-    workers?.forEach((w) => w.shutdown());
-    await running;
-    await connection?.close();
-    await client?.connection.close();
-    await server?.down();
+    await env?.close();
   });
 
   async function failureOf(workflowId: string, input: unknown): Promise<ApplicationFailure> {

@@ -1,6 +1,5 @@
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,11 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ComputeBackend } from '../src/compute/backend';
 import { createLocalBackend } from '../src/compute/local';
 import { pythonExecutable } from '../src/util/project-paths';
-import { createWorkers, runWorkers } from '../src/workers/create-workers';
 import { msmExperiment } from '../src/workflows';
 import { startScriptedLlmServer } from './helpers/scripted-llm-server';
 import { scriptedExperiment, waitUntil } from './helpers/scripted-experiment';
-import { TestTemporalServer } from './helpers/temporal-server';
+import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-process-workers';
 
 /** The real local backend, with a ledger of what was provisioned, cancelled and released. */
 function recordingBackend(workDir: string) {
@@ -39,31 +37,21 @@ const alive = (pid: number) => {
 };
 
 describe('cancelling an experiment on a real Temporal server', () => {
-  let server: TestTemporalServer;
   let llm: Awaited<ReturnType<typeof startScriptedLlmServer>>;
-  let connection: NativeConnection;
-  let workers: Worker[];
-  let running: Promise<void>;
+  let env: TemporalTestEnv;
   let client: Client;
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'msm-cancel-compute-'));
   const { backend, ledger } = recordingBackend(workDir);
 
   beforeAll(async () => {
-    server = await TestTemporalServer.start();
     llm = await startScriptedLlmServer();
-    connection = await NativeConnection.connect({ address: server.address });
-    workers = await createWorkers({ connection, backend });
-    running = runWorkers(workers);
-    client = new Client({ connection: await Connection.connect({ address: server.address }) });
+    env = await startTemporalWithWorkers({ backend });
+    client = env.client;
   });
 
   afterAll(async () => {
-    workers?.forEach((w) => w.shutdown());
-    await running;
-    await connection?.close();
-    await client?.connection.close();
+    await env?.close();
     await llm?.close();
-    await server?.down();
   });
 
   it('stops the running trainer job and releases its machine', async () => {

@@ -1,42 +1,30 @@
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseExperiment } from '../src/config/experiment-schema';
 import { readJson } from '../src/store/json';
 import { openStore } from '../src/store/open-store';
-import { createWorkers, runWorkers } from '../src/workers/create-workers';
 import { approveUpdate, corpusGeneration, corpusProgressQuery, setBudgetUpdate } from '../src/workflows';
 import { startScriptedLlmServer } from './helpers/scripted-llm-server';
 import { scriptedExperiment, waitUntil } from './helpers/scripted-experiment';
-import { TestTemporalServer } from './helpers/temporal-server';
+import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-process-workers';
 
 /** Cost metering, the budget cap and preview/approval of corpus generation, on a real Temporal server. */
 describe('generation controls', () => {
-  let server: TestTemporalServer;
   let llm: Awaited<ReturnType<typeof startScriptedLlmServer>>;
-  let connection: NativeConnection;
-  let workers: Worker[];
-  let running: Promise<void>;
+  let env: TemporalTestEnv;
   let client: Client;
 
   beforeAll(async () => {
-    server = await TestTemporalServer.start();
     llm = await startScriptedLlmServer();
-    connection = await NativeConnection.connect({ address: server.address });
-    workers = await createWorkers({ connection });
-    running = runWorkers(workers);
-    client = new Client({ connection: await Connection.connect({ address: server.address }) });
+    env = await startTemporalWithWorkers();
+    client = env.client;
   });
 
   afterAll(async () => {
-    workers?.forEach((w) => w.shutdown());
-    await running;
-    await connection?.close();
-    await client?.connection.close();
+    await env?.close();
     await llm?.close();
-    await server?.down();
   });
 
   /** A corpus job on the scripted LLM server, with generation settings on top of the scripted experiment's. */

@@ -1,20 +1,6 @@
-/** A source of uniform numbers in [0, 1). */
-export type Rng = () => number;
+import type { Rng } from '../util/mulberry32';
 
-/**
- * mulberry32: a tiny seeded 32-bit generator. Statistics in reports must be reproducible from the
- * results file alone, so nothing here may use Math.random; the same seed gives the same intervals.
- */
-export function mulberry32(seed: number): Rng {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32, type Rng } from '../util/mulberry32';
 
 /** A uniform integer in [0, n). */
 export function randomIndex(rng: Rng, n: number): number {

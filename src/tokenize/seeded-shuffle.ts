@@ -1,16 +1,5 @@
 import { createHash } from 'node:crypto';
-
-/** mulberry32: tiny, fast, and the same on every platform (Math.random is neither seedable nor stable). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../util/mulberry32';
 
 /** A permutation of 0..n-1 fixed by seed (any number; hashed so nearby seeds give unrelated orders). */
 export function seededPermutation(n: number, seed: number): Uint32Array {
