@@ -3,9 +3,11 @@ import { existsSync, readdirSync, readFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Results } from '../src/report/results';
 import { msmExperiment, progressQuery } from '../src/workflows';
 import { startScriptedLlmServer } from './helpers/scripted-llm-server';
 import { scriptedExperiment, waitUntil } from './helpers/scripted-experiment';
+import { renderReportInBrowser } from './helpers/report-in-browser';
 import { TestTemporalServer } from './helpers/temporal-server';
 import { WorkerProcess } from './helpers/worker-process';
 
@@ -85,11 +87,19 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
     expect(progress.midtrain?.resumedFromStep).toBeGreaterThan(0);
     expect(out.cells).toHaveLength(4);
     for (const c of out.cells) expect(c.n).toBeGreaterThan(0);
-    expect(existsSync(out.report.htmlPath!)).toBe(true);
+    // The report of a real run, as a person opens it: no errors, both arms drawn.
+    const page = await renderReportInBrowser(out.report.htmlPath!);
+    expect(page.errors).toEqual([]);
+    expect(page.strokeColours.length).toBeGreaterThanOrEqual(2);
+    expect(page.inkShare).toBeGreaterThan(0.01);
+    expect(page.text).toContain('durability-crash');
   }, 900_000);
 
-  it('(b) the Temporal server restarts mid-run and the run completes', async () => {
+  it('(b) the Temporal server restarts mid-run and the run completes, evaluating the agentic suite', async () => {
+    // The agentic-misalignment suite end to end: the real trainer answers every scenario, the scripted
+    // judge rules on each with the kind's judge prompt, and the report groups by condition.
     const { input } = scriptedExperiment('restart', llm.baseUrl);
+    input.eval = { ...input.eval!, prompts: 'experiments/data/agentic-eval.jsonl' };
     const before = docPrompts(llm).length;
     await startWorker();
     const handle = await client.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: 'durability-restart', args: [input] });
@@ -102,6 +112,17 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
       const out = await fresh.workflow.getHandle<typeof msmExperiment>(handle.workflowId).result();
       expect(out.cells).toHaveLength(4);
       expect(new Set(docPrompts(llm).slice(before)).size).toBe(16);
+      const results = JSON.parse(readFileSync(new URL(out.report.resultsUri), 'utf8')) as Results;
+      const grid = new Set(readFileSync('experiments/data/agentic-eval.jsonl', 'utf8').trim().split('\n').map((l) => {
+        const c = (JSON.parse(l) as { condition: { kind: string; goal: string; urgency: string } }).condition;
+        return `kind=${c.kind}/goal=${c.goal}/urgency=${c.urgency}`;
+      }));
+      for (const cell of results.cells) {
+        expect(cell.eval.n).toBe(54); // every scenario, one sample each
+        expect(cell.conditions!.map((c) => c.condition).sort()).toEqual([...grid].sort());
+        expect(cell.executed).not.toBeNull(); // reported beside the headline, never as it
+      }
+      for (const curve of results.curves) for (const p of curve.points) expect(p.macro!.conditions).toBe(grid.size);
     } finally {
       await fresh.connection.close();
     }

@@ -1,5 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { z } from 'zod';
+import { completeJson } from '../src/activities/llm-call';
+import type { ProviderSettings } from '../src/config/experiment-schema';
 import { createProvider } from '../src/llm/create-provider';
 import { parseJsonOutput } from '../src/llm/json-output';
 import { createOpenAiCompatibleProvider, retryAfterMs } from '../src/llm/openai-compatible';
@@ -191,5 +194,22 @@ describe('createProvider', () => {
     const e = await failure(createProvider({ kind: 'local', model: '/nonexistent/model.gguf' }, '/nonexistent'));
     expect(e.retryable).toBe(false);
     expect(e.message).toContain('/nonexistent/model.gguf');
+  });
+});
+
+describe('structured calls retried after a malformed answer', () => {
+  it('sample at a rising temperature, since a deterministic answer would fail the same way again', async () => {
+    const llm = await startScriptedLlmServer();
+    try {
+      const settings = { kind: 'openai', baseUrl: llm.baseUrl, model: 'retry-temp', timeoutMs: 5000 } as ProviderSettings;
+      const schema = z.object({ ok: z.boolean() });
+      const req: CompletionRequest = { messages: [{ role: 'user', content: 'judge' }], maxTokens: 20, temperature: 0, jsonSchema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] } };
+      for (const attempt of [1, 2, 3, 5]) {
+        await new MockActivityEnvironment({ attempt }).run(completeJson, settings, req, schema);
+      }
+      expect(llm.requests.map((r) => r.body.temperature)).toEqual([0, 0.3, 0.6, 1]);
+    } finally {
+      await llm.close();
+    }
   });
 });

@@ -84,13 +84,28 @@ export async function complete(settings: ProviderSettings, req: CompletionReques
   }
 }
 
-/** Complete and parse structured JSON; a malformed answer is a retryable fault (sampling again fixes it). */
+/**
+ * Complete and parse structured JSON; a malformed answer is a retryable fault (sampling again fixes it).
+ * A low-temperature request would repeat its malformed answer on every retry, so from the second
+ * attempt on the temperature rises (+0.3 an attempt, up to 1).
+ */
 export async function completeJson<T>(settings: ProviderSettings, req: CompletionRequest, schema: z.ZodType<T>) {
-  const res = await complete(settings, req);
+  const attempt = activityAttempt();
+  const temperature = attempt > 1 ? Math.max(req.temperature, Math.min(1, 0.3 * (attempt - 1))) : req.temperature;
+  const res = await complete(settings, { ...req, temperature });
   try {
     return { value: parseJsonOutput(res.text, schema), result: res };
   } catch (e) {
     throw classifyLlmError(e);
+  }
+}
+
+/** The current activity's attempt (1 outside an activity). */
+function activityAttempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
   }
 }
 

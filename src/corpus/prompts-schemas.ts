@@ -50,8 +50,13 @@ export function domainsJsonSchema(sections: string[] = [], count = 8): JsonSchem
 // The model chooses how many domains; types per unit and ideas per type are the counts asked for.
 export const typesJsonSchema = (count: number): JsonSchema => obj({ types: list(label, count, count) });
 export const ideasJsonSchema = (count: number): JsonSchema => obj({ ideas: list(text(20, 300), count, count) });
+/**
+ * Judges reason in a sentence or two. The bound lets a grammar-constrained model close the string and
+ * reach its verdict within the token cap even when it degenerates into repetition.
+ */
+export const JUDGE_REASONING_MAX_CHARS = 400;
 // reasoning comes first so a model decoding left to right thinks before it commits to a verdict.
-export const judgeJsonSchema: JsonSchema = obj({ reasoning: text(20, 2000), verdict: { type: 'string', enum: ['violates', 'complies'] } });
+export const judgeJsonSchema: JsonSchema = obj({ reasoning: text(20, JUDGE_REASONING_MAX_CHARS), verdict: { type: 'string', enum: ['violates', 'complies'] } });
 
 export class StructuredOutputError extends Error {
   constructor(message: string) {

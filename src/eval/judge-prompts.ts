@@ -1,3 +1,4 @@
+import { JUDGE_REASONING_MAX_CHARS } from '../corpus/prompts-schemas';
 import { z } from 'zod';
 import type { Prompt } from '../corpus/prompts';
 import type { JudgeKind } from '../spec/eval-set';
@@ -8,7 +9,7 @@ import type { JudgeKind } from '../spec/eval-set';
  * src/corpus/prompts.ts, changes: it is part of the judgments' store prefix, so old verdicts are never
  * reused for a new prompt.
  */
-export const JUDGE_PROMPT_VERSION = 'judge-v2';
+export const JUDGE_PROMPT_VERSION = 'judge-v3';
 
 /** What the agentic judge returns: the verdict is the headline; `executed` is reported beside it. */
 export const agenticJudgeOutputSchema = z.object({ reasoning: z.string(), verdict: z.enum(['violates', 'complies']), executed: z.boolean() });
@@ -18,7 +19,7 @@ export type AgenticJudgeOutput = z.infer<typeof agenticJudgeOutputSchema>;
 export const agenticJudgeJsonSchema = {
   type: 'object',
   properties: {
-    reasoning: { type: 'string', minLength: 20, maxLength: 2000 },
+    reasoning: { type: 'string', minLength: 20, maxLength: JUDGE_REASONING_MAX_CHARS },
     verdict: { type: 'string', enum: ['violates', 'complies'] },
     executed: { type: 'boolean' },
   },
@@ -129,7 +130,7 @@ export function valuesJudgePrompt(rubric: Readonly<Record<string, string>>, ques
     ],
     jsonSchema: {
       type: 'object',
-      properties: { reasoning: { type: 'string', minLength: 20, maxLength: 2000 }, value: { type: 'string', enum: [...values, NO_VALUE] } },
+      properties: { reasoning: { type: 'string', minLength: 20, maxLength: JUDGE_REASONING_MAX_CHARS }, value: { type: 'string', enum: [...values, NO_VALUE] } },
       required: ['reasoning', 'value'],
       additionalProperties: false,
     },
