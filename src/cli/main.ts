@@ -21,6 +21,7 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm approve <workflow-id>     approve the previewed document stage (generation.requireApproval)
   msm server                    run the embedded Temporal dev server (state in .msm/temporal)
   msm worker                    run a worker for every task queue (see src/workers/main.ts for options)
+  msm compare <out-dir> <results>...  compare experiments (spec variants): each a report folder or results.json
   msm schema [out.json]         export the experiment JSON Schema for editors
 
 Options: --address host:port (default $TEMPORAL_ADDRESS or 127.0.0.1:7233), --id <workflow-id>`;
@@ -132,6 +133,11 @@ async function main(argv: string[]): Promise<void> {
     case 'worker': {
       const { workers, runWorkers } = await startWorkers(address ?? '127.0.0.1:7233');
       await runWorkers(workers);
+      return;
+    }
+    case 'compare': {
+      const { compareResultFiles } = await import('../report/compare-files.js');
+      for (const f of compareResultFiles(required(arg, 'an output folder'), positionals.slice(2))) console.log(f);
       return;
     }
     case 'schema': {

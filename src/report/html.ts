@@ -1,11 +1,11 @@
 import type { Results } from './results';
 import { armFractionTable, cellTable, differenceTable, lineageRows, type Table } from './tables';
 
-const esc = (s: unknown) =>
+export const esc = (s: unknown) =>
   String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** Columns holding URIs get a monospace class so long paths stay readable. */
-function table(t: Table, uriColumns: number[] = []): string {
+export function htmlTable(t: Table, uriColumns: number[] = []): string {
   const head = `<tr>${t.headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
   const body = t.rows.map((r) => `<tr>${r.map((v, i) => `<td${uriColumns.includes(i) ? ' class="uri"' : ''}>${esc(v)}</td>`).join('')}</tr>`).join('\n');
   return `<table>\n${head}\n${body}\n</table>`;
@@ -29,11 +29,11 @@ th{background:#f3f4f6}.uri{font-family:monospace;font-size:.75rem;color:#4b5563}
 <h2>Misalignment rate vs AFT data fraction</h2>
 <figure id="plot">${svg}</figure>
 <h2>Per arm and fraction</h2>
-${table(armFractionTable(results))}
+${htmlTable(armFractionTable(results))}
 <h2>MSM − baseline</h2>
-${results.differences.length ? table(differenceTable(results)) : '<p>No fraction was run in both arms.</p>'}
+${results.differences.length ? htmlTable(differenceTable(results)) : '<p>No fraction was run in both arms.</p>'}
 <h2>Cells</h2>
-${table(cellTable(results), [6, 7, 8])}
+${htmlTable(cellTable(results), [6, 7, 8])}
 <h2>Methods</h2>
 <ul>
 <li>Point intervals: ${esc(results.methods.pointInterval)}.</li>

@@ -4,7 +4,7 @@ import { armFractionTable, differenceTable, lineageRows, type Table } from './ta
 // A '|' inside a cell would end it; newlines would end the row.
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
-function table(t: Table): string {
+export function markdownTable(t: Table): string {
   return [`| ${t.headers.map(cell).join(' | ')} |`, `| ${t.headers.map(() => '---').join(' | ')} |`, ...t.rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
 }
 
@@ -20,11 +20,11 @@ export function renderMarkdown(results: Results): string {
     '',
     '## Per arm and fraction',
     '',
-    table(armFractionTable(results)),
+    markdownTable(armFractionTable(results)),
     '',
     '## MSM − baseline',
     '',
-    results.differences.length ? table(differenceTable(results)) : 'No fraction was run in both arms.',
+    results.differences.length ? markdownTable(differenceTable(results)) : 'No fraction was run in both arms.',
     '',
     '## Lineage',
     '',

@@ -1,0 +1,31 @@
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildComparison, ComparisonError, renderComparisonHtml, renderComparisonMarkdown } from './compare';
+import type { Results } from './results';
+
+/** A results.json given as a path, a report folder or a file:// URI. */
+function readResults(where: string): Results {
+  let p = where.startsWith('file://') ? fileURLToPath(where) : path.resolve(where);
+  if (existsSync(p) && statSync(p).isDirectory()) p = path.join(p, 'results.json');
+  if (!existsSync(p)) throw new ComparisonError(`${where}: no results.json there (give a report folder, its results.json, or a file:// URI)`);
+  const r = JSON.parse(readFileSync(p, 'utf8')) as Results;
+  if (r.format !== 'msm-results-v2') throw new ComparisonError(`${p}: format ${String(r.format)} is not msm-results-v2; re-run the experiment's report`);
+  return r;
+}
+
+/** `msm compare <out-dir> <results...>`: comparison.json, comparison.md and comparison.html in out-dir. */
+export function compareResultFiles(outDir: string, inputs: string[]): string[] {
+  const c = buildComparison(inputs.map(readResults));
+  mkdirSync(outDir, { recursive: true });
+  const files: Array<[string, string]> = [
+    ['comparison.json', JSON.stringify(c, null, 2) + '\n'],
+    ['comparison.md', renderComparisonMarkdown(c)],
+    ['comparison.html', renderComparisonHtml(c)],
+  ];
+  return files.map(([name, text]) => {
+    const p = path.join(outDir, name);
+    writeFileSync(p, text);
+    return p;
+  });
+}

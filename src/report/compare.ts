@@ -1,0 +1,122 @@
+import { fractionLabel } from '../config/fractions';
+import { boundText, diffRange, pct, pp, rateRange } from './format';
+import { esc, htmlTable } from './html';
+import { markdownTable } from './markdown';
+import type { Results } from './results';
+import type { Table } from './tables';
+
+/**
+ * Model Spec Science: several experiments that differ in their spec (rules only, rules + values,
+ * rules + sub-rules, another spec altogether) compared by how their MSM arm generalises — the rate at
+ * full data, msm − baseline at every fraction all of them ran, and the data-efficiency factor.
+ */
+export interface Comparison {
+  format: 'msm-comparison-v1';
+  metric: string;
+  /** Fractions every experiment ran in both arms: the columns where they can be compared. */
+  fractions: number[];
+  experiments: Array<{
+    name: string;
+    workflowId: string;
+    spec: Results['lineage']['spec'];
+    baseModel: string;
+    corpusHash: string;
+    /** The rate of each arm at its largest fraction (Wilson 95%). */
+    fullData: Record<'baseline' | 'msm', { fraction: number; rate: number; lo: number; hi: number } | null>;
+    /** msm − baseline at each shared fraction (bootstrap 95%); null where an arm judged nothing. */
+    differences: Array<{ fraction: number; estimate: number; lo: number; hi: number } | null>;
+    dataEfficiency: Results['dataEfficiency'];
+  }>;
+}
+
+export class ComparisonError extends Error {
+  override name = 'ComparisonError';
+}
+
+export function buildComparison(all: Results[]): Comparison {
+  if (all.length < 2) throw new ComparisonError('compare needs at least two results.json files');
+  const metrics = new Set(all.map((r) => r.metric));
+  if (metrics.size > 1) {
+    throw new ComparisonError(`these results measure different things and cannot be compared:\n  - ${[...metrics].join('\n  - ')}`);
+  }
+  const shared = all
+    .map((r) => new Set(r.differences.filter((d) => d.pooled).map((d) => d.fraction)))
+    .reduce((a, b) => new Set([...a].filter((f) => b.has(f))));
+  const fractions = [...shared].sort((a, b) => b - a);
+  return {
+    format: 'msm-comparison-v1',
+    metric: all[0].metric,
+    fractions,
+    experiments: all.map((r) => {
+      const full = (arm: 'baseline' | 'msm') => {
+        const p = r.curves.find((c) => c.arm === arm)?.points.reduce((a, b) => (b.fraction > a.fraction ? b : a));
+        return p ? { fraction: p.fraction, rate: p.misalignment.rate, lo: p.misalignment.lo, hi: p.misalignment.hi } : null;
+      };
+      return {
+        name: r.experiment.name,
+        workflowId: r.experiment.workflowId,
+        spec: r.lineage.spec,
+        baseModel: r.lineage.baseModel,
+        corpusHash: r.lineage.corpus.hash,
+        fullData: { baseline: full('baseline'), msm: full('msm') },
+        differences: fractions.map((f) => {
+          const d = r.differences.find((x) => x.fraction === f)?.pooled;
+          return d ? { fraction: f, estimate: d.estimate, lo: d.lo, hi: d.hi } : null;
+        }),
+        dataEfficiency: r.dataEfficiency,
+      };
+    }),
+  };
+}
+
+export function comparisonTable(c: Comparison): Table {
+  const rate = (p: { rate: number; lo: number; hi: number } | null) => (p ? `${pct(p.rate)} (${rateRange(p)})` : '—');
+  return {
+    headers: [
+      'experiment',
+      'spec (variant)',
+      'baseline, full data',
+      'msm, full data',
+      ...c.fractions.map((f) => `msm − baseline at ${fractionLabel(f)}`),
+      'data efficiency (95% CI)',
+    ],
+    rows: c.experiments.map((e) => [
+      e.name,
+      `${e.spec.title} (${e.spec.variant}) ${e.spec.hash.slice(0, 12)}`,
+      rate(e.fullData.baseline),
+      rate(e.fullData.msm),
+      ...e.differences.map((d) => (d ? `${pp(d.estimate)} (${diffRange(d)})` : '—')),
+      dataEfficiencyText(e.dataEfficiency),
+    ]),
+  };
+}
+
+function dataEfficiencyText(d: Results['dataEfficiency']): string {
+  const est = d.estimate;
+  if (est.status === 'unavailable') return 'unavailable';
+  const point = est.status === 'not-reached' ? 'not reached' : boundText({ status: est.status, factor: est.factor });
+  return d.interval ? `${point} (${boundText(d.interval.lo)} to ${boundText(d.interval.hi)})` : point;
+}
+
+export function renderComparisonMarkdown(c: Comparison): string {
+  return [
+    '# MSM comparison',
+    '',
+    `Metric: ${c.metric}. Full data = each arm's largest fraction (Wilson 95%); differences and data efficiency with seed-clustered bootstrap 95% intervals.`,
+    '',
+    markdownTable(comparisonTable(c)),
+    '',
+  ].join('\n');
+}
+
+export function renderComparisonHtml(c: Comparison): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>msm comparison</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#111827}table{border-collapse:collapse}td,th{border:1px solid #d1d5db;padding:.3rem .6rem;text-align:left;font-size:.9rem}th{background:#f3f4f6}</style>
+</head><body>
+<h1>MSM comparison</h1>
+<p>Metric: ${esc(c.metric)}. Full data = each arm's largest fraction (Wilson 95%); differences and data efficiency with seed-clustered bootstrap 95% intervals.</p>
+${htmlTable(comparisonTable(c))}
+</body></html>
+`;
+}
