@@ -49,8 +49,10 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
     return w;
   };
 
-  it('(a) a worker killed mid-generation and mid-training: completes, no document paid twice, training resumes', async () => {
+  it('(a) a worker killed mid-generation and mid-training: completes, no document paid twice, training resumes; the cheese values suite end to end', async () => {
     const { input, store } = scriptedExperiment('crash', llm.baseUrl);
+    // The values suite on the real trainer: forced choices parsed from its answers, open ones judged.
+    input.eval = { ...input.eval!, prompts: 'experiments/data/cheese-values-eval.jsonl' };
     let worker = await startWorker();
     const handle = await client.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: 'durability-crash', args: [input] });
 
@@ -87,6 +89,12 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
     expect(progress.midtrain?.resumedFromStep).toBeGreaterThan(0);
     expect(out.cells).toHaveLength(4);
     for (const c of out.cells) expect(c.n).toBeGreaterThan(0);
+    const results = JSON.parse(readFileSync(new URL(out.report.resultsUri), 'utf8')) as Results;
+    expect(results.metric).toContain('"america"');
+    for (const cell of results.cells) {
+      expect(cell.eval.n).toBe(30); // 20 forced-choice + 10 open questions, one sample each
+      expect(cell.unparsed).not.toBeNull(); // unparseable choices are counted apart (and as misses)
+    }
     // The report of a real run, as a person opens it: no errors, both arms drawn.
     const page = await renderReportInBrowser(out.report.htmlPath!);
     expect(page.errors).toEqual([]);

@@ -58,8 +58,15 @@ export function createExperimentActivities() {
 
       const aftText = await readInput(baseDir, experiment.aft.data, 'aft.data');
       const aftLines = safeLines(() => parseJsonl(aftText, aftLineSchema, experiment.aft.data), experiment.aft.data);
-      const evalText = await readInput(baseDir, experiment.eval.prompts, 'eval.prompts');
-      const evalLines = safeLines(() => parseEvalSet(evalText, experiment.eval.prompts), experiment.eval.prompts);
+      const evalFile = await readInput(baseDir, experiment.eval.prompts, 'eval.prompts');
+      const allEvalLines = safeLines(() => parseEvalSet(evalFile, experiment.eval.prompts), experiment.eval.prompts);
+      // The stored eval set is the chosen split only, so its hash (and every judgment keyed by it) says which.
+      const split = experiment.eval.split;
+      const evalLines = split === 'all' ? allEvalLines : allEvalLines.filter((l) => l.split === split);
+      if (evalLines.length === 0) {
+        throw badInput(`eval.split "${split}": no line of ${experiment.eval.prompts} is in that split; use "all", or an eval set whose lines carry "split"`);
+      }
+      const evalText = split === 'all' ? evalFile : evalLines.map((l) => JSON.stringify(l)).join('\n') + '\n';
       const aftSha = sha256Hex(aftText);
       const evalSha = sha256Hex(evalText);
       const aftKey = `inputs/aft-${aftSha.slice(0, 16)}.jsonl`;

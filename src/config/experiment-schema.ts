@@ -181,6 +181,10 @@ export const experimentSchema = z
       .object({
         prompts: z.string().min(1).describe('eval-set JSONL, relative to baseDir'),
         samplesPerPrompt: z.number().int().positive().default(4),
+        split: z
+          .enum(['all', 'dev', 'heldout'])
+          .default('all')
+          .describe('which frozen part of a suite to evaluate (lines carry "split"): iterate on dev, report held-out'),
         temperature: z.number().min(0).max(2).default(PAPER_EVAL_TEMPERATURE),
         temperatureOverride: z
           .boolean()
