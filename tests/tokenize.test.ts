@@ -12,6 +12,7 @@ import { PackedWriter } from '../src/tokenize/packed-writer';
 import { tokenizePackCorpus } from '../src/tokenize/pack-corpus';
 import { tokenizeChatData } from '../src/tokenize/tokenize-chat';
 import { loadTokenizer, tokenizerFiles, type ChatMessage, type TokenizerFamily } from '../src/tokenize/tokenizer';
+import { pythonExecutable } from '../src/util/project-paths';
 
 /** In-memory store (the fs/S3 stores are tested elsewhere); counts writes to prove idempotency. */
 class MemStore implements ArtifactStore {
@@ -50,12 +51,12 @@ class MemStore implements ArtifactStore {
 }
 
 const FAMILIES: TokenizerFamily[] = ['llama3.1', 'qwen3'];
-const PROBE_PYTHON = '/root/.cache/msm-venv-probe/bin/python';
 
 /** Run a Python snippet that reads JSON on stdin and prints JSON; fail loudly if the interpreter is unusable. */
 function python<T>(code: string, input: unknown): T {
-  const py = process.env.MSM_PYTHON ?? PROBE_PYTHON;
-  if (!existsSync(py)) throw new Error(`no Python at ${py}: set MSM_PYTHON to an interpreter with 'tokenizers' and 'numpy'`);
+  // The trainer's venv (scripts/setup.sh) has the reference `tokenizers` and numpy.
+  const py = pythonExecutable();
+  if (py.startsWith('/') && !existsSync(py)) throw new Error(`no Python at ${py}: run scripts/setup.sh or set MSM_PYTHON`);
   const r = spawnSync(py, ['-c', code], { input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`${py} failed (needs 'tokenizers' and 'numpy'; set MSM_PYTHON): ${r.stderr || r.error}`);
   return JSON.parse(r.stdout) as T;
