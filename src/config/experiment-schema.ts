@@ -52,6 +52,11 @@ const trainHyperSchema = z.object({
   epochs: z.number().int().positive().default(1),
   maxSteps: z.number().int().min(0).default(0),
   checkpointEverySteps: z.number().int().positive().default(200),
+  checkpointEveryMinutes: z
+    .number()
+    .min(0)
+    .default(0)
+    .describe('also checkpoint after this many minutes since the last one (0: by steps only); bounds what a preemption costs'),
 });
 
 /** The paper samples evaluations at 0.7; 1.0 roughly halves the measured misalignment rate. */

@@ -31,6 +31,8 @@ export interface TrainHyper {
   /** Hard cap on optimizer steps (0 = no cap). */
   maxSteps: number;
   checkpointEverySteps: number;
+  /** Also checkpoint after this many minutes of wall time since the last one (0 = steps only). */
+  checkpointEveryMinutes: number;
 }
 
 export interface TrainerJobManifest {

@@ -44,7 +44,7 @@ export function tinyTrainManifest(root: string, dataUri: string, name: string, h
     dataUri,
     hyper: {
       method: 'lora', loraR: 4, loraAlpha: 8, loraDropout: 0, lr: 1e-2, warmupRatio: 0.1, weightDecay: 0.01,
-      batchSize: 4, epochs: 1, maxSteps: 0, checkpointEverySteps: 0, ...hyper,
+      batchSize: 4, epochs: 1, maxSteps: 0, checkpointEverySteps: 0, checkpointEveryMinutes: 0, ...hyper,
     },
     checkpointPrefix: pathToFileURL(path.join(run, 'checkpoints')).href,
     outputUri: pathToFileURL(path.join(run, 'final')).href,

@@ -56,11 +56,13 @@ class Hyper:
     epochs: float
     maxSteps: int
     checkpointEverySteps: int
+    checkpointEveryMinutes: float = 0.0
 
     def fingerprint(self) -> Dict[str, Any]:
         # Checkpoint frequency does not change the result, so a resume may use another one.
         d = dict(self.__dict__)
         d.pop("checkpointEverySteps")
+        d.pop("checkpointEveryMinutes")
         return d
 
 
@@ -183,6 +185,7 @@ def parse_hyper(d: Any) -> Hyper:
         epochs=_num(d, "epochs", w, 1, lo=0, lo_open=True),
         maxSteps=_int(d, "maxSteps", w, 0, 0),
         checkpointEverySteps=_int(d, "checkpointEverySteps", w, 0, 0),
+        checkpointEveryMinutes=_num(d, "checkpointEveryMinutes", w, 0.0, lo=0),
     )
 
 

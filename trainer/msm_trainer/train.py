@@ -160,6 +160,7 @@ def train(m: Manifest, em: Emitter) -> None:
         em.resumed(st.step, storage.join_uri(m.checkpointPrefix, d.name))
 
     order_epoch, order = -1, rows
+    last_checkpoint = time.monotonic()
     while st.step < total:
         if st.index >= len(rows):
             st.epoch, st.index = st.epoch + 1, 0
@@ -186,7 +187,12 @@ def train(m: Manifest, em: Emitter) -> None:
         if not math.isfinite(lv):
             # Retrying would diverge the same way: the hyper-parameters need changing.
             raise BadInput(f"loss became {lv} at step {st.step}; lower hyper.lr or check the data")
-        if h.checkpointEverySteps and st.step % h.checkpointEverySteps == 0 and st.step < total:
+        # Every N steps, and/or every N minutes of wall time: on a slow or preemptible machine the clock
+        # bounds the work a preemption can cost whatever the step time is.
+        by_steps = h.checkpointEverySteps and st.step % h.checkpointEverySteps == 0
+        by_clock = h.checkpointEveryMinutes and time.monotonic() - last_checkpoint >= 60 * h.checkpointEveryMinutes
+        if (by_steps or by_clock) and st.step < total:
+            last_checkpoint = time.monotonic()
             d = prefix / storage.step_dir_name(st.step)
             storage.write_dir_atomic(d, lambda tmp: _save_checkpoint(tmp, model, opt, sched, st, fingerprint, device))
             mirror.publish_checkpoint(checkpoints, d)

@@ -214,6 +214,25 @@ def test_incomplete_checkpoints_are_ignored(tmp_path, data):
     assert ev3[-1]["metrics"] == ev[-1]["metrics"]
 
 
+def test_checkpoints_by_wall_clock(tmp_path, data):
+    # A tiny interval: every step is past it, so every step but the last checkpoints by the clock alone.
+    m = train_manifest(tmp_path, data, name="clock", hyper=hyper(lr=1e-2, epochs=1, checkpointEverySteps=0, checkpointEveryMinutes=1e-9))
+    code, ev = run_inproc(tmp_path, m)
+    assert code == 0, ev
+    total = [e for e in ev if e["event"] == "progress"][-1]["totalSteps"]
+    assert [e["step"] for e in ev if e["event"] == "checkpoint"] == list(range(1, total))
+    # An hour-long interval in a seconds-long run: no checkpoint at all (steps are off too).
+    m2 = train_manifest(tmp_path, data, name="clock-long", hyper=hyper(lr=1e-2, epochs=1, checkpointEverySteps=0, checkpointEveryMinutes=60))
+    code, ev2 = run_inproc(tmp_path, m2)
+    assert code == 0 and not [e for e in ev2 if e["event"] == "checkpoint"]
+    # The interval is not part of the job: a resume may use another one.
+    m3 = dict(m, hyper={**m["hyper"], "checkpointEveryMinutes": 5})
+    shutil.rmtree(local(m3["outputUri"]))
+    code, ev3 = run_inproc(tmp_path, m3)
+    assert code == 0, ev3
+    assert [e["step"] for e in ev3 if e["event"] == "resumed"] == [total - 1]
+
+
 def test_checkpoint_of_another_job_is_rejected(tmp_path, data):
     a = train_manifest(tmp_path, data, name="a", hyper=hyper(checkpointEverySteps=4))
     assert run_inproc(tmp_path, a)[0] == 0
