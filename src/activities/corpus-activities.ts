@@ -21,6 +21,9 @@ import { complete, completeJson, providerId, usageFor } from './llm-call';
 import type { CorpusManifestRef, CorpusPreview, CorpusRef, DocumentBatchResult, UnitRange } from './types';
 import { NearDuplicateIndex } from '../corpus/minhash';
 
+/** Written documents read to project per-document tokens and cost. */
+const PREVIEW_SAMPLE = 200;
+
 export type AssemblySettings = Pick<Experiment['generation'], 'nearDuplicateThreshold' | 'truncated'>;
 
 export interface CorpusJob {
@@ -216,28 +219,30 @@ export function createCorpusActivities() {
         }
       }
       const doneKeys = (await store.list(`${ref.prefix}/docs/`)).filter((k) => k.endsWith('.json'));
-      const done = await Promise.all(doneKeys.map((k) => readJson<CorpusDocument>(store, k)));
+      // Per-document figures from a sample of what is written: the preview runs on every corpus run, and
+      // reading all of a 40k-document corpus here (assembly reads it anyway) would cost minutes for nothing.
+      const sampled = await Promise.all(doneKeys.slice(0, PREVIEW_SAMPLE).map((k) => readJson<CorpusDocument>(store, k)));
       const price = g.provider.kind === 'openai' ? g.provider.price : undefined;
       let perDoc: { inputTokens: number; outputTokens: number };
-      if (done.length) {
-        const sum = done.reduce((a, d) => ({ inputTokens: a.inputTokens + d.usage.inputTokens, outputTokens: a.outputTokens + d.usage.outputTokens }), { inputTokens: 0, outputTokens: 0 });
-        perDoc = { inputTokens: sum.inputTokens / done.length, outputTokens: sum.outputTokens / done.length };
+      if (sampled.length) {
+        const sum = sampled.reduce((a, d) => ({ inputTokens: a.inputTokens + d.usage.inputTokens, outputTokens: a.outputTokens + d.usage.outputTokens }), { inputTokens: 0, outputTokens: 0 });
+        perDoc = { inputTokens: sum.inputTokens / sampled.length, outputTokens: sum.outputTokens / sampled.length };
       } else {
         // About 4 characters a token in English prose: a projection, said to be one in `basis`.
         const p = sample ? documentPrompt(spec, sample.unit, sample.type, sample.idea, { maxTokens: g.maxDocTokens }) : undefined;
         const chars = p ? p.messages.reduce((n, m) => n + m.content.length, 0) : 0;
         perDoc = { inputTokens: Math.ceil(chars / 4), outputTokens: g.maxDocTokens };
       }
-      const remaining = Math.max(0, documents - done.length);
+      const remaining = Math.max(0, documents - doneKeys.length);
       const projected = { inputTokens: Math.round(perDoc.inputTokens * remaining), outputTokens: Math.round(perDoc.outputTokens * remaining) };
       return {
         units: ref.units,
         documents,
-        documentsDone: done.length,
+        documentsDone: doneKeys.length,
         projectedInputTokens: projected.inputTokens,
         projectedOutputTokens: projected.outputTokens,
         projectedCostUsd: usageOf(projected, price).costUsd,
-        basis: done.length ? 'pilot' : 'cap',
+        basis: doneKeys.length ? 'pilot' : 'cap',
         sampleUris: doneKeys.slice(0, 5).map((k) => store.uri(k)),
       };
     },

@@ -61,8 +61,7 @@ export async function corpusGeneration(job: CorpusJob): Promise<CorpusManifestRe
   upsertSearchAttributes([{ key: MSM_STAGE, value: 'corpus' }]);
 
   // New paid work starts only within budget; calls in flight finish, so a run overshoots by at most one
-  // activity per concurrency slot.
-  // `u` is absent in results recorded before cost metering existed (runs in flight at the upgrade).
+  // activity per concurrency slot. `u` is absent from results recorded before cost metering existed.
   const charge = (u: Usage | undefined) => {
     if (!u) return;
     progress.usage = addUsage(progress.usage, u);
