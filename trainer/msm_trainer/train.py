@@ -144,7 +144,8 @@ def train(m: Manifest, em: Emitter) -> None:
     total = max(1, math.ceil(h.epochs * steps_per_epoch - 1e-9))
     if h.maxSteps > 0:
         total = min(total, h.maxSteps)
-    opt = torch.optim.AdamW(params, lr=h.lr, weight_decay=h.weightDecay)
+    # Fused AdamW on GPU: one kernel for all parameters instead of a loop of small ones (CPU keeps the reference path).
+    opt = torch.optim.AdamW(params, lr=h.lr, weight_decay=h.weightDecay, fused=device.type == "cuda")
     sched = get_cosine_schedule_with_warmup(opt, math.ceil(h.warmupRatio * total), total)
     fingerprint = m.training_fingerprint()
     log.info("%s: %d of %d rows, %d steps, %d trainable params, device %s", m.kind, len(rows), data.n, total,
