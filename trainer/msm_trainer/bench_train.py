@@ -90,7 +90,7 @@ def manifest_for(root: Path, name: str, data_uri: str, shape: dict, args, ckpt_e
         "outputUri": (root / name / "final").as_uri(),
         "hyper": {"method": args.method, "loraR": 64, "loraAlpha": 128, "loraDropout": 0.0, "lr": 1e-4,
                   "warmupRatio": 0.05, "weightDecay": 0.01, "batchSize": args.batch, "epochs": 1,
-                  "maxSteps": args.steps, "checkpointEverySteps": ckpt_every},
+                  "maxSteps": args.steps, "checkpointEverySteps": ckpt_every, "compile": args.compile},
     }
     path = root / f"{name}.json"
     path.write_text(json.dumps(m), encoding="utf-8")
@@ -111,6 +111,7 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--seq", type=int, default=2048)
     ap.add_argument("--method", choices=["full", "lora"], default="full")
     ap.add_argument("--warmup", type=int, default=5, help="steps left out of the throughput figure")
+    ap.add_argument("--compile", action="store_true", help="hyper.compile: torch.compile the model and loss")
     ap.add_argument("--kill-resume", action="store_true")
     ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="cpu: a smoke test of this script")
     args = ap.parse_args(argv)
@@ -126,7 +127,7 @@ def main(argv: List[str]) -> int:
     fpt = flops_per_token(shape, args.seq)
     peak = peak_flops(gpu)
     result = {"bench": "train", "gpu": gpu, "preset": args.preset, "params": n_all, "method": args.method,
-              "batch": args.batch, "seq": args.seq, "steps": args.steps, "torch": torch.__version__}
+              "batch": args.batch, "seq": args.seq, "compile": args.compile, "steps": args.steps, "torch": torch.__version__}
     with tempfile.TemporaryDirectory(prefix="msm-bench-train-") as tmp:
         root = Path(tmp)
         data = write_random_packed(root / "data", args.steps * args.batch, args.seq, shape["vocabSize"])
