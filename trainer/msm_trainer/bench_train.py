@@ -97,6 +97,18 @@ def manifest_for(root: Path, name: str, data_uri: str, shape: dict, args, ckpt_e
     return path
 
 
+def max_weight_diff(a: Path, b: Path) -> float:
+    """Largest absolute difference between the tensors of two trainer outputs (safetensors files)."""
+    from safetensors.torch import load_file
+
+    worst = 0.0
+    for fa in sorted(a.glob("*.safetensors")):
+        ta, tb = load_file(str(fa)), load_file(str(b / fa.name))
+        for k in ta:
+            worst = max(worst, float((ta[k].float() - tb[k].float()).abs().max()))
+    return worst
+
+
 def throughput(events: List[Tuple[float, dict]], warmup: int, tokens_per_step: int) -> float:
     prog = [(t, e["step"]) for t, e in events if e.get("event") == "progress"]
     gaps = [(t1 - t0) / (s1 - s0) for (t0, s0), (t1, s1) in zip(prog, prog[1:]) if s0 >= warmup]
@@ -159,6 +171,8 @@ def main(argv: List[str]) -> int:
             _, again = run_job(manifest_for(root, "again", data, shape, args, ckpt_every=0))
             result["killResume"] = {
                 "uninterruptedTwiceAbsLossDiff": abs(again[-1][1]["metrics"]["final_loss"] - done["final_loss"]),
+                "maxWeightDiff": max_weight_diff(root / "ref" / "final", root / "killed" / "final"),
+                "uninterruptedTwiceMaxWeightDiff": max_weight_diff(root / "ref" / "final", root / "again" / "final"),
                 "killedAfterStep": killed_at,
                 "resumedFromStep": resumed[0]["step"] if resumed else None,
                 "exit": [code1, code2],
