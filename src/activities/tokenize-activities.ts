@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { TokenizerFamily } from '../tokenize/tokenizer';
-import { loadTokenizer } from '../tokenize/tokenizer';
+import { loadTokenizer, tokenizerFiles } from '../tokenize/tokenizer';
 import { tokenizePackCorpus } from '../tokenize/pack-corpus';
 import { tokenizeChatData } from '../tokenize/tokenize-chat';
 import { openStore } from '../store/open-store';
@@ -18,10 +18,16 @@ async function classified<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Copy the tokenizer.json into the store so trainer jobs on any machine read the exact same file. */
+/**
+ * Copy tokenizer.json (and its tokenizer_config.json, which holds the chat template the trainer's
+ * generate job uses) into the store so trainer jobs on any machine read the exact same files.
+ */
 async function storedTokenizer(store: ArtifactStore, family: TokenizerFamily) {
   const tok = await loadTokenizer(family);
-  const key = `tokenizers/${family}-${tok.sha256.slice(0, 16)}/tokenizer.json`;
+  const dir = `tokenizers/${family}-${tok.sha256.slice(0, 16)}`;
+  const config = `${dir}/tokenizer_config.json`;
+  if (!(await store.exists(config))) await store.putFile(config, tokenizerFiles(family).tokenizerConfig);
+  const key = `${dir}/tokenizer.json`;
   if (!(await store.exists(key))) await store.putFile(key, tok.tokenizerJsonPath);
   return { tok, uri: store.uri(key) };
 }
@@ -40,7 +46,10 @@ export function createTokenizeActivities() {
       const { tok, uri } = await storedTokenizer(store, opts.family);
       const outPrefix = `tokens/${opts.family}/corpus-${corpus.hash.slice(0, 16)}-L${opts.seqLen}-s${opts.shuffleSeed}`;
       const r = await classified(() => tokenizePackCorpus(store, { docKeys: corpus.shardKeys, ...opts, outPrefix, onProgress: beat }));
-      return { manifestUri: r.manifestUri, sha256: r.sha256, numSequences: r.numSequences, numTokens: r.numTokens, tokenizerUri: uri, vocabSize: tok.vocabSize };
+      return {
+        manifestUri: r.manifestUri, sha256: r.sha256, numSequences: r.numSequences, numTokens: r.numTokens, tokenizerUri: uri, vocabSize: tok.vocabSize,
+        ...(r.documentStats && { documentStats: r.documentStats }),
+      };
     },
 
     /** AFT chat JSONL -> one padded row per example with an assistant-only loss mask. */
