@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -100,13 +100,23 @@ const SAMPLE = [
   'def f(x):\n    return x**2  # comment\r\n',
 ];
 
+/** A test corpus of real prose and markup: every paragraph of this repo's specs and README. */
+const PARITY_CORPUS = [...readdirSync(path.join(PROJECT_ROOT, 'specs')).map((f) => path.join('specs', f)), 'README.md']
+  .filter((f) => f.endsWith('.md'))
+  .flatMap((f) => readFileSync(path.join(PROJECT_ROOT, f), 'utf8').split(/\n\s*\n/))
+  .filter((p) => p.trim().length > 0);
+
 describe('tokenizer', () => {
+  it('the parity corpus is large enough to mean something', () => {
+    expect(PARITY_CORPUS.length).toBeGreaterThan(100);
+  });
+
   for (const family of FAMILIES) {
     it(`${family}: ids, vocab size and eos match Python tokenizers on the same tokenizer.json`, async () => {
       const tok = await loadTokenizer(family);
       const eosText = family === 'llama3.1' ? '<|end_of_text|>' : '<|endoftext|>';
       const special = family === 'llama3.1' ? 'a<|eot_id|>b' : 'a<|im_end|>b';
-      const texts = [...SAMPLE, special];
+      const texts = [...SAMPLE, special, ...PARITY_CORPUS];
       const py = python<{ ids: number[][]; vocab: number; eos: number }>(PY_ENCODE, { path: tokenizerFiles(family).tokenizerJson, texts, eos: eosText });
       const ids = await tok.encodeBatch(texts);
       expect(ids).toEqual(py.ids);
@@ -387,5 +397,97 @@ describe('PackedWriter', () => {
     expect([...lossMask!.slice(5 * 37, 5 * 37 + 6)]).toEqual([...stream.slice(0, 5).map((t) => t % 2), 0]);
     expect(rows[0].data.manifest.numTruncated).toBe(12); // i in 38..49 has more than 37 tokens
     for (const p of rows.slice(1)) expect(p.r.sha256).toBe(rows[0].r.sha256);
+  });
+});
+
+// HF transformers renders the same tokenizer_config.json chat template with Python's jinja2 and tokenizes it.
+const PY_HF_CHAT = `
+import json, sys
+from transformers import AutoTokenizer
+req = json.load(sys.stdin)
+out = {}
+for family, d in req["dirs"].items():
+    t = AutoTokenizer.from_pretrained(d, local_files_only=True)
+    out[family] = []
+    for conv in req["conversations"]:
+        text = t.apply_chat_template(conv, tokenize=False)
+        out[family].append({"text": text, "ids": t(text, add_special_tokens=False)["input_ids"]})
+print(json.dumps(out))`;
+
+describe('chat templates against HF transformers', () => {
+  const conversations: ChatMessage[][] = [
+    CHAT,
+    [{ role: 'user', content: 'No system prompt here.' }, { role: 'assistant', content: 'Then the default one applies.' }],
+  ];
+  const families = ['qwen2.5', 'qwen3', 'llama3.1'] as const;
+  // One Python process for every family: importing transformers takes seconds.
+  let hfAll: Promise<Record<string, { text: string; ids: number[] }[]>> | null = null;
+  const hfChat = () =>
+    (hfAll ??= (async () => {
+      const dirs: Record<string, string> = {};
+      for (const family of families) {
+        // AutoTokenizer needs the two files side by side, as a model folder has them.
+        const files = tokenizerFiles(family);
+        const dir = await mkdtemp(path.join(os.tmpdir(), 'msm-hf-tok-'));
+        tmpDirs.push(dir);
+        await writeFile(path.join(dir, 'tokenizer.json'), await readFile(files.tokenizerJson));
+        await writeFile(path.join(dir, 'tokenizer_config.json'), await readFile(files.tokenizerConfig));
+        dirs[family] = dir;
+      }
+      return python<Record<string, { text: string; ids: number[] }[]>>(PY_HF_CHAT, { dirs, conversations });
+    })());
+  for (const family of families) {
+    it(`${family}: rendered text and ids equal transformers' apply_chat_template`, async () => {
+      const tok = await loadTokenizer(family);
+      const hf = (await hfChat())[family];
+      for (let i = 0; i < conversations.length; i++) {
+        const ours = await tok.renderChat(conversations[i]);
+        expect(await tok.decode(ours.ids)).toBe(hf[i].text);
+        expect(ours.ids).toEqual(hf[i].ids);
+      }
+      if (family === 'qwen2.5') expect(hf[1].text.startsWith('<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n')).toBe(true);
+    });
+  }
+});
+
+// Qwen2.5 is built from Qwen3's tokenizer.json (src/tokenize/qwen2_5.ts): check it is Qwen2.5's and nothing else changed.
+const PY_QWEN_IDENTITY = `
+import json, sys
+from tokenizers import Tokenizer
+req = json.load(sys.stdin)
+q25, q3 = (Tokenizer.from_file(p) for p in (req["qwen25"], req["qwen3"]))
+specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|file_sep|>", "<think>", "<tool_response>"]
+j25, j3 = (json.load(open(p)) for p in (req["qwen25"], req["qwen3"]))
+print(json.dumps({
+  "vocab": q25.get_vocab_size(with_added_tokens=True),
+  "ids": {s: q25.token_to_id(s) for s in specials},
+  "added": [[a["id"], a["content"], a["special"]] for a in j25["added_tokens"]],
+  "sameModel": all(j25[k] == j3[k] for k in ("normalizer", "pre_tokenizer", "decoder", "model")),
+  "firstMerges": j25["model"]["merges"][:6],
+  "sameIds": [q25.encode(s, add_special_tokens=False).ids == q3.encode(s, add_special_tokens=False).ids for s in req["texts"]],
+  "think": q25.encode("<think>", add_special_tokens=False).ids,
+}))`;
+
+describe('qwen2.5 tokenizer', () => {
+  it("has Qwen2.5's vocabulary size and added tokens, and Qwen3's BPE model unchanged", async () => {
+    const tok = await loadTokenizer('qwen2.5');
+    const py = python<{
+      vocab: number; ids: Record<string, number | null>; added: [number, string, boolean][]; sameModel: boolean;
+      firstMerges: string[][]; sameIds: boolean[]; think: number[];
+    }>(PY_QWEN_IDENTITY, { qwen25: tokenizerFiles('qwen2.5').tokenizerJson, qwen3: tokenizerFiles('qwen3').tokenizerJson, texts: SAMPLE });
+    expect(py.vocab).toBe(151665);
+    expect(tok.vocabSize).toBe(151665);
+    expect(py.ids).toEqual({
+      '<|endoftext|>': 151643, '<|im_start|>': 151644, '<|im_end|>': 151645, '<tool_call>': 151657, '</tool_call>': 151658,
+      '<|fim_prefix|>': 151659, '<|file_sep|>': 151664, '<think>': null, '<tool_response>': null,
+    });
+    // 22 added tokens at 151643-151664; the first 14 (through <|video_pad|>) are special.
+    expect(py.added.map((a) => a[0])).toEqual(Array.from({ length: 22 }, (_, i) => 151643 + i));
+    expect(py.added.map((a) => a[2])).toEqual([...Array(14).fill(true), ...Array(8).fill(false)]);
+    expect(py.sameModel).toBe(true);
+    expect(py.firstMerges).toEqual([['Ġ', 'Ġ'], ['ĠĠ', 'ĠĠ'], ['i', 'n'], ['Ġ', 't'], ['ĠĠĠĠ', 'ĠĠĠĠ'], ['e', 'r']]);
+    expect(py.sameIds).toEqual(SAMPLE.map(() => true));
+    expect(py.think.length).toBeGreaterThan(1); // plain text in Qwen2.5
+    expect([tok.eosId, tok.padId]).toEqual([151643, 151643]);
   });
 });
