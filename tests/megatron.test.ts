@@ -48,10 +48,20 @@ function layout(sizes: number[]): Buffer {
   view.setBigUint64(18, BigInt(s), true);
   view.setBigUint64(26, BigInt(s + 1), true);
   let o = 34;
-  for (const n of sizes) (view.setInt32(o, n, true), (o += 4));
+  for (const n of sizes) {
+    view.setInt32(o, n, true);
+    o += 4;
+  }
   let ptr = 0;
-  for (const n of sizes) (view.setBigInt64(o, BigInt(ptr), true), (o += 8), (ptr += 4 * n));
-  for (let i = 0; i <= s; i++) (view.setBigInt64(o, BigInt(i), true), (o += 8));
+  for (const n of sizes) {
+    view.setBigInt64(o, BigInt(ptr), true);
+    o += 8;
+    ptr += 4 * n;
+  }
+  for (let i = 0; i <= s; i++) {
+    view.setBigInt64(o, BigInt(i), true);
+    o += 8;
+  }
   return Buffer.from(view.buffer);
 }
 
