@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,8 @@ import { MegatronWriter } from '../src/tokenize/megatron-writer';
 import { tokenizePackCorpus } from '../src/tokenize/pack-corpus';
 import { readPacked } from '../src/tokenize/packed-format';
 import { loadTokenizer } from '../src/tokenize/tokenizer';
-import { PROJECT_ROOT } from '../src/util/project-paths';
+import { PROJECT_ROOT, pythonExecutable } from '../src/util/project-paths';
+import { TINY_MODEL, tinyTrainManifest } from './helpers/tiny-trainer-job';
 
 /** Shared with trainer/tests/test_megatron.py, which checks the same bytes against the published layout. */
 const FIXTURE = path.join(PROJECT_ROOT, 'trainer', 'tests', 'data', 'megatron-tiny');
@@ -128,4 +130,26 @@ describe('tokenizePackCorpus on a long corpus', () => {
     expect(beats).toHaveLength(Math.ceil(3000 / 256));
     expect(worst).toBeLessThan(Math.max(250, took / 4));
   });
+});
+
+describe('the trainer on a corpus this package tokenized', () => {
+  it('midtrains one epoch over every row of the Megatron dataset (real tokenizer, real Python trainer)', async () => {
+    const store = await tempStore();
+    const docs = Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: `d${i}`, text: `Document ${i}: honesty matters ${'because it keeps trust. '.repeat(1 + (i % 6))}` }));
+    await store.put('c/0.jsonl', docs.join('\n') + '\n');
+    const r = await tokenizePackCorpus(store, { docKeys: ['c/0.jsonl'], family: 'qwen2.5', seqLen: 32, outPrefix: 'tokens', shuffleSeed: 5 });
+    const tok = await loadTokenizer('qwen2.5');
+    const root = path.dirname(new URL(store.uri('x')).pathname);
+    const job = { ...tinyTrainManifest(root, r.manifestUri, 'mm', { batchSize: 8 }), baseModel: { ...TINY_MODEL, vocabSize: tok.vocabSize } };
+    const manifestPath = path.join(root, 'job.json');
+    await writeFile(manifestPath, JSON.stringify(job));
+    const run = spawnSync(pythonExecutable(), ['-m', 'msm_trainer', manifestPath], {
+      cwd: path.join(PROJECT_ROOT, 'trainer'), encoding: 'utf8', env: { ...process.env, PYTHONPATH: path.join(PROJECT_ROOT, 'trainer'), MSM_TORCH_THREADS: '1' }, timeout: 300_000,
+    });
+    const events = run.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { event: string; metrics?: Record<string, number> });
+    expect(run.status, run.stderr.slice(-2000)).toBe(0);
+    const done = events.at(-1)!;
+    expect(done.event).toBe('done');
+    expect(done.metrics).toMatchObject({ examples: r.numSequences, tokens: r.numTokens, steps: Math.ceil(r.numSequences / 8) });
+  }, 300_000);
 });

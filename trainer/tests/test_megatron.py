@@ -112,3 +112,14 @@ def test_midtraining_reads_a_megatron_corpus(tmp_path):
     n_rows = json.loads(data.read_text())["numSequences"]
     assert done["metrics"]["examples"] == n_rows
     assert done["metrics"]["tokens"] == json.loads(data.read_text())["numTokens"]  # pads never attended
+
+
+def test_a_megatron_dataset_on_s3_comes_down_whole_and_checked(s3, tmp_path):
+    s3.put_tree(FIXTURE, "mm")
+    data = load_packed(s3.uri("mm", "manifest.json"))
+    assert data.batch(np.arange(3))[0].tolist() == [[5, 6, 7, 1, 8], [1, 9, 10, 11, 12], [13, 1, 0, 0, 0]]
+    # The index is fetched like the tokens, against the sha256 the manifest records.
+    s3.put_tree(FIXTURE, "mm-bad")
+    s3.put(b"MMIDIDX\x00\x00" + bytes(93), "mm-bad", "tokens.idx")
+    with pytest.raises(BadInput, match="tokens.idx does not match the sha256"):
+        load_packed(s3.uri("mm-bad", "manifest.json"))
