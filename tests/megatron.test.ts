@@ -3,7 +3,10 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createTokenizeActivities } from '../src/activities/tokenize-activities';
+import type { CorpusManifestRef, TokenizedRef } from '../src/activities/types';
 import { openStore } from '../src/store/open-store';
 import { decodeIndex } from '../src/tokenize/megatron-index';
 import { MegatronWriter } from '../src/tokenize/megatron-writer';
@@ -152,4 +155,32 @@ describe('the trainer on a corpus this package tokenized', () => {
     expect(done.event).toBe('done');
     expect(done.metrics).toMatchObject({ examples: r.numSequences, tokens: r.numTokens, steps: Math.ceil(r.numSequences / 8) });
   }, 300_000);
+});
+
+describe('tokenizeCorpus activity', () => {
+  it('heartbeats progress, returns the token-length stats, and stores the tokenizer with its config', async () => {
+    const store = await tempStore();
+    const docs = Array.from({ length: 600 }, (_, i) => JSON.stringify({ id: `d${i}`, text: `Doc ${i}. ${'Values explain rules. '.repeat(1 + (i % 9))}` }));
+    await store.put('corpus/s0.jsonl', docs.join('\n') + '\n');
+    const corpus: CorpusManifestRef = {
+      manifestKey: 'corpus/m.json', hash: 'c0ffee'.repeat(4), documents: 600, duplicatesRemoved: 0, truncatedDropped: 0, truncated: 0,
+      shardKeys: ['corpus/s0.jsonl'], documentUsage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
+    };
+    const opts = { family: 'qwen2.5' as const, seqLen: 128, shuffleSeed: 42 };
+    const env = new MockActivityEnvironment();
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    const act = createTokenizeActivities().tokenizeCorpus;
+    const ref: TokenizedRef = await env.run(act, store.rootUri, corpus, opts);
+    expect(beats).toContainEqual({ done: 600, total: 600 });
+    expect(ref.documentStats).toMatchObject({
+      histogramUri: store.uri(`tokens/qwen2.5/corpus-${corpus.hash.slice(0, 16)}-L128-s42/token-lengths.svg`),
+      summary: { documents: 600, totalTokens: ref.numTokens - 600 },
+    });
+    expect(ref.vocabSize).toBe(151665);
+    const tokDir = ref.tokenizerUri.slice(0, ref.tokenizerUri.lastIndexOf('/'));
+    const config = JSON.parse((await store.get(`${tokDir.slice(store.rootUri.length + 1)}/tokenizer_config.json`)).toString('utf8')) as { chat_template: string };
+    expect(config.chat_template).toContain('You are Qwen, created by Alibaba Cloud.');
+    expect(await new MockActivityEnvironment().run(act, store.rootUri, corpus, opts)).toEqual(ref);
+  });
 });

@@ -32,7 +32,21 @@ async function storedTokenizer(store: ArtifactStore, family: TokenizerFamily) {
   return { tok, uri: store.uri(key) };
 }
 
-const beat = (done: number, total: number) => Context.current().heartbeat({ done, total });
+/**
+ * Run with heartbeats: each encoded batch reports progress, and a timer repeats the latest every 10 s,
+ * so reading shards and uploading the files (no batches there) stay inside the heartbeat timeout. The
+ * timer fires because encoding runs on the tokenizer's native threads, not on the event loop.
+ */
+async function withHeartbeats<T>(work: (beat: (done: number, total: number) => void) => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  let details: { done: number; total: number } | { stage: string } = { stage: 'reading' };
+  const timer = setInterval(() => ctx.heartbeat(details), 10_000);
+  try {
+    return await work((done, total) => ctx.heartbeat((details = { done, total })));
+  } finally {
+    clearInterval(timer);
+  }
+}
 
 export function createTokenizeActivities() {
   return {
@@ -45,7 +59,7 @@ export function createTokenizeActivities() {
       const store = openStore(storeUri);
       const { tok, uri } = await storedTokenizer(store, opts.family);
       const outPrefix = `tokens/${opts.family}/corpus-${corpus.hash.slice(0, 16)}-L${opts.seqLen}-s${opts.shuffleSeed}`;
-      const r = await classified(() => tokenizePackCorpus(store, { docKeys: corpus.shardKeys, ...opts, outPrefix, onProgress: beat }));
+      const r = await classified(() => withHeartbeats((onProgress) => tokenizePackCorpus(store, { docKeys: corpus.shardKeys, ...opts, outPrefix, onProgress })));
       return {
         manifestUri: r.manifestUri, sha256: r.sha256, numSequences: r.numSequences, numTokens: r.numTokens, tokenizerUri: uri, vocabSize: tok.vocabSize,
         ...(r.documentStats && { documentStats: r.documentStats }),
@@ -61,7 +75,7 @@ export function createTokenizeActivities() {
       const store = openStore(storeUri);
       const { tok, uri } = await storedTokenizer(store, opts.family);
       const outPrefix = `tokens/${opts.family}/aft-${data.sha256.slice(0, 16)}-L${opts.seqLen}`;
-      const r = await classified(() => tokenizeChatData(store, { dataKey: data.key, ...opts, outPrefix, onProgress: beat }));
+      const r = await classified(() => withHeartbeats((onProgress) => tokenizeChatData(store, { dataKey: data.key, ...opts, outPrefix, onProgress })));
       return { manifestUri: r.manifestUri, sha256: r.sha256, numSequences: r.numSequences, numTokens: r.numTokens, tokenizerUri: uri, vocabSize: tok.vocabSize };
     },
   };
