@@ -75,6 +75,13 @@ export interface TokenizedRef {
   numTokens: number;
   tokenizerUri: string;
   vocabSize: number;
+  /** Packed corpora: exact token counts per document (JSONL id, tokens), their summary and histogram SVG. */
+  documentStats?: {
+    documentTokensUri: string;
+    summaryUri: string;
+    histogramUri: string;
+    summary: { documents: number; totalTokens: number; min: number; median: number; p95: number; max: number; mean: number };
+  };
 }
 
 export interface TrainRequest {

@@ -118,7 +118,7 @@ export const experimentSchema = z
     baseModel: z
       .object({
         name: z.string().default('tiny-random-llama'),
-        tokenizer: z.enum(['llama3.1', 'qwen3']).default('llama3.1'),
+        tokenizer: z.enum(['llama3.1', 'qwen2.5', 'qwen3']).default('llama3.1'),
         init: z.enum(['random', 'pretrained']).default('random'),
         path: z.string().optional(),
         hiddenSize: z.number().int().positive().default(64),
