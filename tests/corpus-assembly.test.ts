@@ -58,6 +58,25 @@ describe('corpus assembly', () => {
     expect(await assemble(ref, { nearDuplicateThreshold: 0.85, truncated: 'keep' })).toEqual(kept);
   });
 
+  it('takes only the documents within the selection, in a folder (and hash) of its own', async () => {
+    // Positions beyond 99 sort wrongly as text ("t100" < "t11"): assembly orders by position.
+    const grid = [doc('u0000-t00-i00', prose(5)), doc('u0000-t00-i01', prose(6)), doc('u0000-t01-i00', prose(7)), doc('u0001-t00-i00', prose(8))];
+    const { store, ref } = await corpusWith([...grid, doc('u0000-t100-i00', prose(9)), doc('u0000-t11-i00', prose(10))]);
+    const settings: AssemblySettings = { nearDuplicateThreshold: 0.85, truncated: 'drop' };
+    const idsOf = async (m: CorpusManifestRef) => (await store.get(m.shardKeys[0])).toString('utf8').trim().split('\n').map((l) => JSON.parse(l).id);
+    const small = await assemble({ ...ref, selection: { units: 1, typesPerUnit: 1, ideasPerType: 2 } }, settings);
+    expect(await idsOf(small)).toEqual(['u0000-t00-i00', 'u0000-t00-i01']);
+    const larger = await assemble({ ...ref, selection: { units: 2, typesPerUnit: 2, ideasPerType: 2 } }, settings);
+    expect(await idsOf(larger)).toEqual(['u0000-t00-i00', 'u0000-t00-i01', 'u0000-t01-i00', 'u0001-t00-i00']);
+    expect(larger.hash).not.toBe(small.hash);
+    expect(larger.manifestKey).not.toBe(small.manifestKey);
+    const all = await assemble({ ...ref, selection: { units: 2, typesPerUnit: 200, ideasPerType: 2 } }, settings);
+    expect((await idsOf(all)).slice(2, 4)).toEqual(['u0000-t01-i00', 'u0000-t11-i00']);
+    expect((await idsOf(all)).at(-2)).toBe('u0000-t100-i00');
+    // Back to the smaller counts: the stored assembly, unchanged.
+    expect(await assemble({ ...ref, selection: { units: 1, typesPerUnit: 1, ideasPerType: 2 } }, settings)).toEqual(small);
+  });
+
   it('fails as bad input, naming the counts and the fix, when nothing usable is left', async () => {
     const { ref } = await corpusWith([doc('u0-t00-i00', prose(4), true)]);
     const err = await assemble(ref, { nearDuplicateThreshold: 0.85, truncated: 'drop' }).catch((e: unknown) => e);
