@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createCorpusActivities, type AssemblySettings, type CorpusDocument } from '../src/activities/corpus-activities';
-import type { CorpusManifestRef } from '../src/activities/types';
+import type { CorpusManifestRef, CorpusRef } from '../src/activities/types';
 import { readJson, writeJson } from '../src/store/json';
 import { openStore } from '../src/store/open-store';
 
@@ -27,7 +27,7 @@ async function corpusWith(docs: CorpusDocument[]) {
   return { store, ref: { storeUri: store.rootUri, prefix: 'corpus/x' } };
 }
 
-const assemble = (ref: { storeUri: string; prefix: string }, settings: AssemblySettings): Promise<CorpusManifestRef> =>
+const assemble = (ref: CorpusRef, settings: AssemblySettings): Promise<CorpusManifestRef> =>
   new MockActivityEnvironment().run(createCorpusActivities().assembleCorpus, ref, settings);
 
 describe('corpus assembly', () => {
