@@ -68,14 +68,13 @@ function specRules(specMarkdown: string, source: string): { specSection: string;
   try {
     spec = parseSpec(specMarkdown, source);
   } catch (e) {
-    if (e instanceof SpecParseError) throw badInput(`rules mode needs a parseable spec: ${e.message}`, e);
+    if (e instanceof SpecParseError) throw badInput(`generation.mode "rules" writes about the spec's rules, but the spec does not parse: ${e.message}`, e);
     throw e;
   }
-  const rules = spec.sections.flatMap((s) =>
+  // parseSpec accepts only specs with at least one section, each with at least one rule.
+  return spec.sections.flatMap((s) =>
     s.rules.map((r) => ({ specSection: s.title, ruleId: r.id, text: [r.text, ...r.subrules.map((x) => `- ${x}`)].join('\n') })),
   );
-  if (!rules.length) throw badInput(`generation.mode "rules" needs rules in the spec, and ${source} has none: write them as list items, or use mode "assertions"`);
-  return rules;
 }
 
 function unitsOf(domains: Domain[], g: Generation, rules: () => ReturnType<typeof specRules>): Unit[] {
@@ -102,6 +101,9 @@ export async function planUnits(
 ): Promise<{ units: Unit[]; selected: number; usage: Usage }> {
   const key = domainsKey(prefix);
   const plan: DomainPlan = (await store.exists(key)) ? await readJson<DomainPlan>(store, key) : { promptVersion: PROMPT_VERSION, segments: [] };
+  let rules: ReturnType<typeof specRules> | undefined;
+  const rulesOnce = () => (rules ??= specRules(spec.markdown, spec.source));
+  if (g.mode === 'rules') rulesOnce(); // a spec without rules fails before anything is paid
   let usage = NO_USAGE;
   const asked = plan.segments.reduce((n, s) => n + s.requested, 0);
   const known = plan.segments.flatMap((s) => s.domains);
@@ -114,8 +116,6 @@ export async function planUnits(
     plan.segments.push({ requested: count, call: stageCall(p, count, kept.length), domains: kept });
     await writeJson(store, key, plan);
   }
-  let rules: ReturnType<typeof specRules> | undefined;
-  const rulesOnce = () => (rules ??= specRules(spec.markdown, spec.source));
   const units: Unit[] = [];
   let selected = 0;
   let covered = 0;
