@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +66,31 @@ describe('stage lists', () => {
     const s = scripted([['wiki page']]);
     expect(await topUpList(store, 'c/types/u0000.json', 2, s.ask, (x) => x)).toEqual({ items: ['memo', 'FAQ'], calls: 0 });
     expect(await topUpList(store, 'c/types/u0000.json', 3, s.ask, (x) => x)).toEqual({ items: ['memo', 'FAQ', 'wiki page'], calls: 1 });
+  });
+});
+
+describe('domain plan', () => {
+  it('makes one unit of a subdomain named twice in a domain, and skips a repeated domain', async () => {
+    const sub = (name: string) => ({ name, specSection: 'Honesty about limits' });
+    const plan = {
+      domains: [
+        { name: 'Retail banking', description: 'Accounts and loans at a bank.', subdomains: [sub('Loan applications'), sub('Loan applications'), sub('Branch visits')] },
+        { name: 'retail banking', description: 'The same domain again.', subdomains: [sub('Mortgages'), sub('Savings')] },
+      ],
+    };
+    const server = await startScriptedLlmServer({ respond: () => JSON.stringify(plan) });
+    try {
+      const g = parseExperiment(scriptedExperiment('plan', server.baseUrl).input).generation;
+      const markdown = readFileSync(path.join(__dirname, '..', 'specs', 'demo.md'), 'utf8');
+      const store = freshStore();
+      const { units, selected } = await planUnits(store, 'c', { markdown, source: 'specs/demo.md' }, g);
+      expect(units.map((u) => `${u.domain}/${u.subdomain}`)).toEqual(['Retail banking/Loan applications', 'Retail banking/Branch visits']);
+      expect(selected).toBe(2);
+      expect(await readJson(store, 'c/units.json')).toEqual(units);
+      expect(server.requests).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
   });
 });
 

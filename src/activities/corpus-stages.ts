@@ -81,9 +81,10 @@ function unitsOf(domains: Domain[], g: Generation, rules: () => ReturnType<typeo
   if (g.mode === 'rules') {
     return domains.flatMap((d) => rules().map((r) => ({ domain: d.name, subdomain: '', specSection: r.specSection, ruleId: r.ruleId, rules: [r.text] })));
   }
+  // A subdomain named twice in one domain (small models repeat themselves) is one unit.
   return domains.flatMap((d) =>
     d.subdomains.length
-      ? d.subdomains.map((s) => ({ domain: d.name, subdomain: s.name, specSection: s.specSection }))
+      ? newItems([], d.subdomains, (s) => s.name).map((s) => ({ domain: d.name, subdomain: s.name, specSection: s.specSection }))
       : [{ domain: d.name, subdomain: d.name, specSection: '' }],
   );
 }
