@@ -117,7 +117,7 @@ export function createCorpusActivities() {
         return value;
       };
       for (let u = range.from; u < range.to; u++) {
-        if (g.mode === 'assertions') {
+        if (g.mode !== 'rules') {
           const a = await ensureAssertions(store, ref.prefix, spec, units, u, g);
           llmCalls += a.calls;
           usage = addUsage(usage, a.usage);

@@ -34,7 +34,7 @@ export function corpusPrefix(job: { specHash: string; generation: Experiment['ge
     prompts: PROMPT_VERSION,
     generator: providerId(g.provider),
     temperature: g.temperature,
-    mode: g.mode,
+    mode: g.mode ?? 'assertions', // absent in jobs built before modes existed
     maxDocTokens: g.maxDocTokens,
   })}`;
 }

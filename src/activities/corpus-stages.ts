@@ -110,7 +110,7 @@ export async function planUnits(
   const known = plan.segments.flatMap((s) => s.domains);
   if (g.domains > asked) {
     const count = g.domains - asked;
-    const p = domainsPrompt(spec.markdown, { count, existing: known.map((d) => d.name), subdomains: g.mode === 'assertions' });
+    const p = domainsPrompt(spec.markdown, { count, existing: known.map((d) => d.name), subdomains: g.mode !== 'rules' });
     const { value, result } = await completeJson(g.provider, { ...p, temperature: g.temperature, requestId: `${key}#${asked}` }, domainsOutputSchema);
     usage = usageFor(g.provider, result);
     const kept = newItems(known, value.domains, (d) => d.name);
