@@ -18,6 +18,18 @@ export interface CorpusRef {
   storeUri: string;
   /** Content-derived folder of this corpus: the same spec + settings + prompts reuse it. */
   prefix: string;
+  /** Which part of the stored plan this run uses; absent in refs made before top-up (then: everything stored). */
+  selection?: CorpusSelection;
+}
+
+/**
+ * The first `units` units, their first `typesPerUnit` types and those types' first `ideasPerType` ideas:
+ * a corpus folder may hold more (from a run with larger counts), and assembly takes only this part.
+ */
+export interface CorpusSelection {
+  units: number;
+  typesPerUnit: number;
+  ideasPerType: number;
 }
 
 export interface CorpusStageCounts {

@@ -136,10 +136,15 @@ export const experimentSchema = z
       .object({
         provider: providerSchema.prefault({ kind: 'local' }),
         temperature: z.number().min(0).max(2).default(0.9),
-        domains: z.number().int().positive().default(4).describe('sizes the domain list; the model chooses'),
-        maxUnits: z.number().int().positive().default(1000).describe('cap on (domain, subdomain) units'),
-        typesPerUnit: z.number().int().positive().default(5),
-        ideasPerType: z.number().int().positive().default(5),
+        mode: z
+          .enum(['assertions', 'rules'])
+          .default('assertions')
+          .describe('assertions: per subdomain the model writes what documents should convey; rules: one unit per (domain, spec rule), the rule verbatim'),
+        domains: z.number().int().positive().default(4).describe('sizes the domain list; the model chooses; raising it later adds domains to a stored plan'),
+        maxUnits: z.number().int().positive().default(1000).describe('cap on units: (domain, subdomain), or (domain, rule) in rules mode'),
+        // Counts are not part of the corpus id: a larger one tops up the stored lists, a smaller one uses their first n.
+        typesPerUnit: z.number().int().positive().default(5).describe('document types per unit; raising it later tops up'),
+        ideasPerType: z.number().int().positive().default(5).describe('ideas (= documents) per type; raising it later tops up'),
         maxDocTokens: z.number().int().positive().default(5000),
         nearDuplicateThreshold: z
           .number()
