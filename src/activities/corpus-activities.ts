@@ -17,7 +17,7 @@ import { openStore } from '../store/open-store';
 import { contentId, sha256Hex } from '../util/hash';
 import { badInput } from './failures';
 import { addUsage, NO_USAGE, usageOf, type Usage } from '../cost/usage';
-import { complete, completeJson, providerId, usageFor } from './llm-call';
+import { complete, completeJson, priceOf, providerId, usageFor } from './llm-call';
 import type { CorpusManifestRef, CorpusPreview, CorpusRef, DocumentBatchResult, UnitRange } from './types';
 import { NearDuplicateIndex } from '../corpus/minhash';
 
@@ -222,7 +222,7 @@ export function createCorpusActivities() {
       // Per-document figures from a sample of what is written: the preview runs on every corpus run, and
       // reading all of a 40k-document corpus here (assembly reads it anyway) would cost minutes for nothing.
       const sampled = await Promise.all(doneKeys.slice(0, PREVIEW_SAMPLE).map((k) => readJson<CorpusDocument>(store, k)));
-      const price = g.provider.kind === 'openai' ? g.provider.price : undefined;
+      const price = priceOf(g.provider);
       let perDoc: { inputTokens: number; outputTokens: number };
       if (sampled.length) {
         const sum = sampled.reduce((a, d) => ({ inputTokens: a.inputTokens + d.usage.inputTokens, outputTokens: a.outputTokens + d.usage.outputTokens }), { inputTokens: 0, outputTokens: 0 });

@@ -41,7 +41,7 @@ export function createOpenAiCompatibleProvider(opts: OpenAiCompatibleOptions): L
   };
 }
 
-function requestBody(model: string, req: CompletionRequest): Record<string, unknown> {
+export function requestBody(model: string, req: CompletionRequest): Record<string, unknown> {
   const body: Record<string, unknown> = {
     model,
     messages: req.messages,
@@ -55,7 +55,7 @@ function requestBody(model: string, req: CompletionRequest): Record<string, unkn
   return body;
 }
 
-function transportError(e: unknown, url: string, timeoutMs: number): LlmError {
+export function transportError(e: unknown, url: string, timeoutMs: number): LlmError {
   const err = e as Error & { cause?: { code?: string; message?: string } };
   if (err?.name === 'TimeoutError' || err?.name === 'AbortError') {
     return new LlmError(`request to ${url} timed out after ${timeoutMs} ms`, true);
@@ -73,7 +73,7 @@ const FIX: Record<number, string> = {
   422: 'unprocessable request: check provider.model and the request parameters the endpoint accepts',
 };
 
-function httpError(status: number, headers: Headers, text: string, opts: OpenAiCompatibleOptions): LlmError {
+export function httpError(status: number, headers: Headers, text: string, opts: { baseUrl: string; model: string }): LlmError {
   const detail = serverMessage(text);
   const where = `${opts.baseUrl} model ${opts.model}`;
   // Out of quota or credit (OpenAI: 429 insufficient_quota; others: 402): retryable, but only after a
@@ -89,7 +89,7 @@ function httpError(status: number, headers: Headers, text: string, opts: OpenAiC
   return new LlmError(`${fix} (HTTP ${status} from ${where})${detail}`, false, status);
 }
 
-function serverMessage(text: string): string {
+export function serverMessage(text: string): string {
   let msg = text;
   try {
     const j = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
@@ -118,7 +118,7 @@ interface ChatCompletionBody {
   usage?: { prompt_tokens?: number; completion_tokens?: number };
 }
 
-function parseCompletion(text: string, model: string): CompletionResult {
+export function parseCompletion(text: string, model: string): CompletionResult {
   let body: ChatCompletionBody;
   try {
     body = JSON.parse(text) as ChatCompletionBody;
