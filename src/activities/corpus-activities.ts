@@ -10,7 +10,6 @@ import {
   ideasPrompt,
   typesOutputSchema,
 } from '../corpus/prompts';
-import { stripScratchpad } from '../llm/json-output';
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
@@ -20,6 +19,7 @@ import { addUsage, NO_USAGE, usageOf, type Usage } from '../cost/usage';
 import { complete, completeJson, priceOf, providerId, usageFor } from './llm-call';
 import type { CorpusManifestRef, CorpusPreview, CorpusRef, DocumentBatchResult, UnitRange } from './types';
 import { NearDuplicateIndex } from '../corpus/minhash';
+import { documentRecord, generateDocumentsInBatch } from './document-stage';
 
 /** Written documents read to project per-document tokens and cost. */
 const PREVIEW_SAMPLE = 200;
@@ -56,10 +56,10 @@ export interface CorpusDocument {
 
 const pad = (n: number, w = 4) => String(n).padStart(w, '0');
 export const unitsKey = (prefix: string) => `${prefix}/units.json`;
-const typesKey = (prefix: string, u: number) => `${prefix}/types/u${pad(u)}.json`;
-const ideasKey = (prefix: string, u: number, t: number) => `${prefix}/ideas/u${pad(u)}-t${pad(t, 2)}.json`;
-const docKey = (prefix: string, id: string) => `${prefix}/docs/${id}.json`;
-const docId = (u: number, t: number, i: number) => `u${pad(u)}-t${pad(t, 2)}-i${pad(i, 2)}`;
+export const typesKey = (prefix: string, u: number) => `${prefix}/types/u${pad(u)}.json`;
+export const ideasKey = (prefix: string, u: number, t: number) => `${prefix}/ideas/u${pad(u)}-t${pad(t, 2)}.json`;
+export const docKey = (prefix: string, id: string) => `${prefix}/docs/${id}.json`;
+export const docId = (u: number, t: number, i: number) => `u${pad(u)}-t${pad(t, 2)}-i${pad(i, 2)}`;
 
 /** Everything that changes the corpus goes into its id, so equal inputs reuse one corpus across experiments. */
 export function corpusPrefix(job: CorpusJob): string {
@@ -160,8 +160,8 @@ export function createCorpusActivities() {
       const spec = (await store.get(job.specKey)).toString('utf8');
       const units = await readJson<Unit[]>(store, unitsKey(ref.prefix));
       const g = job.generation;
-      const generator = providerId(g.provider);
       const out: DocumentBatchResult = { generated: 0, reused: 0, truncated: 0, llmCalls: 0, usage: NO_USAGE };
+      if (g.batch) return generateDocumentsInBatch(job, ref, range, { spec, units });
       for (let u = range.from; u < range.to; u++) {
         const types = await readJson<string[]>(store, typesKey(ref.prefix, u));
         for (let t = 0; t < types.length; t++) {
@@ -172,21 +172,9 @@ export function createCorpusActivities() {
               out.llmCalls++;
               const p = documentPrompt(spec, units[u], types[t], ideas[i], { maxTokens: g.maxDocTokens });
               const res = await complete(g.provider, { ...p, temperature: g.temperature, requestId: docKey(ref.prefix, id) });
-              const content = stripScratchpad(res.text);
               const cost = usageFor(g.provider, res);
               out.usage = addUsage(out.usage, cost);
-              return {
-                id,
-                text: content.text.trim(),
-                truncated: content.truncated || res.finishReason === 'length',
-                ...units[u],
-                type: types[t],
-                idea: ideas[i],
-                specHash: job.specHash,
-                promptVersion: PROMPT_VERSION,
-                generator,
-                usage: { ...res.usage, costUsd: cost.costUsd },
-              };
+              return documentRecord(job, { id, unit: units[u], type: types[t], idea: ideas[i] }, res, cost);
             });
             if (got.fresh) out.generated++;
             else out.reused++;

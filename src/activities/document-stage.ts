@@ -1,0 +1,89 @@
+import { PROMPT_VERSION, documentPrompt } from '../corpus/prompts';
+import { batchRecordPrefix, writeDocumentsInBatches, type PlannedDocument } from '../corpus/document-batch';
+import { NO_USAGE, type Usage } from '../cost/usage';
+import { createBatchClient } from '../llm/batch/create-batch-client';
+import { stripScratchpad } from '../llm/json-output';
+import type { CompletionResult } from '../llm/provider';
+import { readJson } from '../store/json';
+import { openStore } from '../store/open-store';
+import { docId, docKey, ideasKey, typesKey, type CorpusDocument, type CorpusJob, type Unit } from './corpus-activities';
+import { classifyLlmError } from './failures';
+import { complete, heartbeatIfActivity, priceOf, providerId } from './llm-call';
+import type { CorpusRef, DocumentBatchResult, UnitRange } from './types';
+
+/** What is stored for one document: the content without the scratchpad, truncation flagged. */
+export function documentRecord(
+  job: CorpusJob,
+  item: { id: string; unit: Unit; type: string; idea: string },
+  res: CompletionResult,
+  cost: Usage,
+): CorpusDocument {
+  const content = stripScratchpad(res.text);
+  return {
+    id: item.id,
+    text: content.text.trim(),
+    truncated: content.truncated || res.finishReason === 'length',
+    ...item.unit,
+    type: item.type,
+    idea: item.idea,
+    specHash: job.specHash,
+    promptVersion: PROMPT_VERSION,
+    generator: providerId(job.generation.provider),
+    usage: { ...res.usage, costUsd: cost.costUsd },
+  };
+}
+
+/**
+ * The document stage of a range through the provider's batch API (generation.batch): the range's missing
+ * documents go out as one batch, resumed from its stored id after any crash (src/corpus/document-batch.ts).
+ */
+export async function generateDocumentsInBatch(
+  job: CorpusJob,
+  ref: CorpusRef,
+  range: UnitRange,
+  ctx: { spec: string; units: Unit[] },
+): Promise<DocumentBatchResult> {
+  const store = openStore(ref.storeUri);
+  const g = job.generation;
+  const items: (PlannedDocument & { unit: Unit; type: string; idea: string })[] = [];
+  let reused = 0;
+  for (let u = range.from; u < range.to; u++) {
+    const types = await readJson<string[]>(store, typesKey(ref.prefix, u));
+    for (let t = 0; t < types.length; t++) {
+      const ideas = await readJson<string[]>(store, ideasKey(ref.prefix, u, t));
+      for (let i = 0; i < ideas.length; i++) {
+        const id = docId(u, t, i);
+        const key = docKey(ref.prefix, id);
+        if (await store.exists(key)) {
+          reused++;
+          continue;
+        }
+        const p = documentPrompt(ctx.spec, ctx.units[u], types[t], ideas[i], { maxTokens: g.maxDocTokens });
+        items.push({ id, key, unit: ctx.units[u], type: types[t], idea: ideas[i], request: { ...p, temperature: g.temperature, requestId: key } });
+      }
+    }
+  }
+  if (!items.length) return { generated: 0, reused, truncated: 0, llmCalls: 0, usage: NO_USAGE };
+  let client;
+  try {
+    client = createBatchClient(g.provider);
+  } catch (e) {
+    throw classifyLlmError(e);
+  }
+  const byId = new Map(items.map((i) => [i.id, i]));
+  try {
+    const res = await writeDocumentsInBatches(items, {
+      store,
+      client,
+      price: priceOf(g.provider),
+      recordPrefix: batchRecordPrefix(ref.prefix, range),
+      pollMs: g.batchPollSeconds * 1000,
+      toDocument: (item, result, usage) => documentRecord(job, byId.get(item.id)!, result, usage),
+      completeOne: (req) => complete(g.provider, req),
+      heartbeat: heartbeatIfActivity,
+    });
+    return { generated: res.generated, reused, truncated: res.truncated, llmCalls: res.llmCalls, usage: res.usage };
+  } catch (e) {
+    throw classifyLlmError(e);
+  }
+}
