@@ -145,11 +145,13 @@ export async function writeDocumentsInBatches<D extends { truncated: boolean }>(
       rec = { batchId, ids, round, submittedAt: new Date().toISOString(), done: false };
       // Written before the first poll: from here on a crash of anything resumes this batch.
       await writeJson(store, key, rec);
+      await writeJson(store, latestKey, { key });
       out.batches++;
       if (round > 0) out.itemRetries += ids.length;
       deps.heartbeat({ batchId, status: 'submitted', round, items: ids.length });
+    } else {
+      await writeJson(store, latestKey, { key });
     }
-    await writeJson(store, latestKey, { key });
     if (!rec.done) await finish(key, rec);
   }
 
