@@ -229,7 +229,7 @@ export function createCorpusActivities() {
         documentsDone: doneKeys.length,
         projectedInputTokens: projected.inputTokens,
         projectedOutputTokens: projected.outputTokens,
-        projectedCostUsd: usageOf(projected, price).costUsd,
+        projectedCostUsd: usageOf(projected, price, { batch: g.batch }).costUsd,
         basis: doneKeys.length ? 'pilot' : 'cap',
         sampleUris: doneKeys.slice(0, 5).map((k) => store.uri(k)),
       };

@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { PROMPT_VERSION, documentPrompt } from '../corpus/prompts';
 import { batchRecordPrefix, writeDocumentsInBatches, type PlannedDocument } from '../corpus/document-batch';
 import { NO_USAGE, type Usage } from '../cost/usage';
@@ -81,9 +82,21 @@ export async function generateDocumentsInBatch(
       toDocument: (item, result, usage) => documentRecord(job, byId.get(item.id)!, result, usage),
       completeOne: (req) => complete(g.provider, req),
       heartbeat: heartbeatIfActivity,
+      sleep: activitySleep,
     });
     return { generated: res.generated, reused, truncated: res.truncated, llmCalls: res.llmCalls, usage: res.usage };
   } catch (e) {
     throw classifyLlmError(e);
   }
+}
+
+/** Sleep that ends early with a CancelledFailure when the activity is cancelled (a corpus cancelled mid-batch). */
+function activitySleep(ms: number): Promise<void> {
+  let ctx: Context;
+  try {
+    ctx = Context.current();
+  } catch {
+    return new Promise((r) => setTimeout(r, ms));
+  }
+  return ctx.sleep(ms);
 }
