@@ -9,7 +9,7 @@ import { parseExperiment } from '../src/config/experiment-schema';
 import { openStore } from '../src/store/open-store';
 import { corpusGeneration, corpusProgressQuery } from '../src/workflows';
 import { startScriptedAnthropicServer } from './helpers/scripted-anthropic-server';
-import type { LlmFault, RecordedRequest } from './helpers/scripted-llm-server';
+import { startScriptedLlmServer, type LlmFault, type RecordedRequest } from './helpers/scripted-llm-server';
 import { scriptedExperiment, waitUntil } from './helpers/scripted-experiment';
 import { TestTemporalServer } from './helpers/temporal-server';
 import { WorkerProcess } from './helpers/worker-process';
@@ -135,4 +135,29 @@ describe('corpus generation under injected faults (Anthropic, batch mode)', () =
     await calm.close();
     await llm.close();
   }, 400_000);
+
+  it('OpenAI Batch API: the same corpus as single calls, through a lost poll and an errored item', async () => {
+    if (!workers.some((w) => w.child.exitCode === null && w.child.signalCode === null)) await startWorker();
+    const llm = await startScriptedLlmServer();
+    llm.batches.batchMs = 300;
+    const job = async (name: string, batch: boolean): Promise<CorpusJob> => {
+      const { input, store: root } = scriptedExperiment(name, llm.baseUrl);
+      const x = parseExperiment({ ...input, generation: { ...input.generation, domains: 1, maxUnits: 2, batchUnits: 2, batch, batchPollSeconds: 0.2 } });
+      const store = openStore(root);
+      await store.put('inputs/spec.md', readFileSync(path.join(__dirname, '..', 'specs', 'demo.md')));
+      return { storeUri: store.rootUri, specKey: 'inputs/spec.md', specHash: 'openai-batch', generation: x.generation };
+    };
+    const single = await client.workflow.execute(corpusGeneration, { taskQueue: 'msm', workflowId: 'openai-single', args: [await job('single', false)] });
+    const singleCalls = llm.requests.length;
+    llm.batches.pollFaults = [{ type: 'http', status: 502 }];
+    llm.batches.itemFault = (id, nth) => (nth === 1 && id === 'u0001-t01-i00' ? 'errored' : null);
+    const batched = await client.workflow.execute(corpusGeneration, { taskQueue: 'msm', workflowId: 'openai-batch', args: [await job('batched', true)] });
+    expect(batched.documents).toBe(8);
+    expect(batched.hash).toBe(single.hash);
+    expect(llm.batches.batches.size).toBe(2); // the range's batch and one follow-up for the errored item
+    expect(llm.batches.items.length).toBe(8 + 1);
+    // Each run has its own store: the batched run repeats the planning calls but writes no document by a single call.
+    expect(llm.requests.length - singleCalls).toBe(singleCalls - 8);
+    await llm.close();
+  }, 300_000);
 });
