@@ -55,8 +55,8 @@ describe('corpus generation under injected faults (Anthropic, batch mode)', () =
       timeoutMs: 1500,
       price: { inputPerMillion: 3, outputPerMillion: 15, cacheWritePerMillion: 3.75, cacheReadPerMillion: 0.3, batchDiscount: 0.5 },
     };
-    // 2 units x 2 types x 2 ideas = 8 documents in one range: one batch.
-    const generation = { ...input.generation, provider, domains: 1, maxUnits: 2, batchUnits: 2, batch: true, batchPollSeconds: 0.2 };
+    // 2 units x 2 types x 2 ideas = 8 documents; one unit per activity, so two batches are in flight at once.
+    const generation = { ...input.generation, provider, domains: 1, maxUnits: 2, batchUnits: 1, concurrency: 2, batch: true, batchPollSeconds: 0.2 };
     const x = parseExperiment({ ...input, generation });
     const store = openStore(root);
     await store.put('inputs/spec.md', readFileSync(path.join(__dirname, '..', 'specs', 'demo.md')));
@@ -73,7 +73,7 @@ describe('corpus generation under injected faults (Anthropic, batch mode)', () =
     const documents = calm.batches.items.length;
     expect(documents).toBe(8);
     expect(calmManifest.documents).toBe(8);
-    expect(calm.batches.batches.size).toBe(1);
+    expect(calm.batches.batches.size).toBe(2);
     const calmSingles = calm.requests.length;
 
     // Disturbed run: the first attempts of each planning prompt (1 domains, 2 types, 4 ideas) meet faults.
@@ -107,11 +107,11 @@ describe('corpus generation under injected faults (Anthropic, batch mode)', () =
 
     const job = await corpusJob('faults', llm);
     const handle = await client.workflow.start(corpusGeneration, { taskQueue: 'msm', workflowId: 'faults-disturbed', args: [job] });
-    await waitUntil(() => llm.batches.batches.size === 1, 180_000, 'the document batch to be submitted');
+    await waitUntil(() => llm.batches.batches.size === 2, 180_000, 'both document batches to be submitted');
     const store = openStore(job.storeUri);
-    await waitUntil(async () => (await store.list('corpus/')).some((k) => k.endsWith('/latest.json')), 10_000, 'the batch id to be stored');
+    await waitUntil(async () => (await store.list('corpus/')).filter((k) => k.endsWith('/latest.json')).length === 2, 10_000, 'the batch ids to be stored');
     await new Promise((r) => setTimeout(r, 500)); // a poll or two against the held batch
-    await worker.kill(); // the worker dies with its batch in flight
+    await worker.kill(); // the worker dies with both batches in flight
     worker = await startWorker();
     llm.batches.held = false;
 
@@ -121,8 +121,9 @@ describe('corpus generation under injected faults (Anthropic, batch mode)', () =
     expect(faulted).toBe(injected); // every planned fault was injected
     expect(manifest.hash).toBe(calmManifest.hash);
     expect(manifest.documents).toBe(8);
-    // Batches: the first (resumed after the kill, never submitted again) and one follow-up for the 3 failed items.
-    expect(llm.batches.batches.size).toBe(2);
+    // Batches: one per range (resumed after the kill, never submitted again) and one follow-up per range for
+    // its failed items (errored + expired in unit 0, truncated in unit 1).
+    expect(llm.batches.batches.size).toBe(4);
     expect(llm.batches.items.length).toBe(documents + 3);
     expect(llm.batches.polls).toBeGreaterThan(2);
     // Single calls: the undisturbed ones plus exactly one retry per injected fault.
