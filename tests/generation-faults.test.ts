@@ -4,8 +4,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CorpusJob } from '../src/activities/corpus-activities';
+import type { CorpusDocument, CorpusJob } from '../src/activities/corpus-activities';
 import { parseExperiment } from '../src/config/experiment-schema';
+import { readJson } from '../src/store/json';
 import { openStore } from '../src/store/open-store';
 import { corpusGeneration, corpusProgressQuery } from '../src/workflows';
 import { startScriptedAnthropicServer } from './helpers/scripted-anthropic-server';
@@ -133,6 +134,15 @@ describe('corpus generation under injected faults (Anthropic, batch mode)', () =
     // The document stage's cost has the batch discount and counts the truncated answer that was paid.
     expect(progress.usage.costUsd).toBeGreaterThan(0);
     expect(manifest.documentUsage.costUsd).toBeCloseTo(calmManifest.documentUsage.costUsd, 9);
+    // Every document was priced from its own usage: the spec read from the prompt cache, at the batch discount.
+    let input = 0;
+    for (const k of (await store.list(`${manifest.manifestKey.split('/assembled-')[0]}/docs/`)).filter((k) => k.endsWith('.json'))) {
+      const { usage: u } = await readJson<CorpusDocument>(store, k);
+      expect(u.cacheReadTokens).toBeGreaterThan(0);
+      expect(u.costUsd).toBeCloseTo(((u.inputTokens * 3 + u.cacheReadTokens! * 0.3 + u.cacheWriteTokens! * 3.75 + u.outputTokens * 15) / 1e6) * 0.5, 12);
+      input += u.inputTokens + u.cacheReadTokens! + u.cacheWriteTokens!;
+    }
+    expect(manifest.documentUsage.inputTokens).toBe(input);
     await calm.close();
     await llm.close();
   }, 400_000);

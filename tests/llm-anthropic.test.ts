@@ -1,4 +1,10 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createCorpusActivities, docKey, ideasKey, typesKey, unitsKey } from '../src/activities/corpus-activities';
+import { writeJson } from '../src/store/json';
+import { openStore } from '../src/store/open-store';
 import { complete, completeJson, usageFor } from '../src/activities/llm-call';
 import { parseExperiment, type ProviderSettings } from '../src/config/experiment-schema';
 import { documentTypesPrompt, typesOutputSchema } from '../src/corpus/prompts';
@@ -128,5 +134,27 @@ describe('Anthropic provider through @anthropic-ai/sdk against a scripted Messag
     const x = parseExperiment({ ...base, generation: { provider: { kind: 'anthropic', model: 'claude-x' }, batch: true } });
     expect(x.generation.provider).toMatchObject({ kind: 'anthropic', apiKeyEnv: 'ANTHROPIC_API_KEY', timeoutMs: 120_000 });
     expect(() => parseExperiment({ ...base, generation: { batch: true } })).toThrow(/generation\.batch: batch needs a provider with a batch API/);
+  });
+
+  it('projects the rest of a batch-mode corpus at the pilot\'s cache mix and the batch discount', async () => {
+    const store = openStore(mkdtempSync(path.join(os.tmpdir(), 'msm-preview-')));
+    const prefix = 'corpus/p';
+    await store.put('spec.md', SPEC);
+    await writeJson(store, unitsKey(prefix), [unit]);
+    await writeJson(store, typesKey(prefix, 0), ['memo']);
+    await writeJson(store, ideasKey(prefix, 0, 0), ['a', 'b', 'c']);
+    await writeJson(store, docKey(prefix, 'u0000-t00-i00'), { id: 'u0000-t00-i00', usage: { inputTokens: 10, outputTokens: 20, cacheWriteTokens: 0, cacheReadTokens: 1000, costUsd: 0 } });
+    const price = { inputPerMillion: 3, outputPerMillion: 15, cacheWritePerMillion: 3.75, cacheReadPerMillion: 0.3, batchDiscount: 0.5 };
+    const x = parseExperiment({
+      name: 'x',
+      spec: 's.md',
+      aft: { data: 'a.jsonl' },
+      eval: { prompts: 'e.jsonl' },
+      generation: { provider: { kind: 'anthropic', model: 'claude-x', price }, batch: true },
+    });
+    const job = { storeUri: store.rootUri, specKey: 'spec.md', specHash: 'h', generation: x.generation };
+    const preview = await createCorpusActivities().previewCorpus(job, { storeUri: store.rootUri, prefix, units: 1 });
+    expect(preview).toMatchObject({ documents: 3, documentsDone: 1, basis: 'pilot', projectedInputTokens: 2 * 1010, projectedOutputTokens: 40 });
+    expect(preview.projectedCostUsd).toBeCloseTo((2 * (10 * 3 + 1000 * 0.3 + 20 * 15) / 1e6) * 0.5, 12);
   });
 });

@@ -15,7 +15,7 @@ import { readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId, sha256Hex } from '../util/hash';
 import { badInput } from './failures';
-import { addUsage, NO_USAGE, usageOf, type Usage } from '../cost/usage';
+import { addUsage, NO_USAGE, usageOf, type TokenUsage, type Usage } from '../cost/usage';
 import { complete, completeJson, priceOf, providerId, usageFor } from './llm-call';
 import type { CorpusManifestRef, CorpusPreview, CorpusRef, DocumentBatchResult, UnitRange } from './types';
 import { NearDuplicateIndex } from '../corpus/minhash';
@@ -51,7 +51,8 @@ export interface CorpusDocument {
   specHash: string;
   promptVersion: string;
   generator: string;
-  usage: { inputTokens: number; outputTokens: number; costUsd?: number };
+  /** As reported (Anthropic: inputTokens are the uncached ones, cache writes and reads apart) and what it cost. */
+  usage: TokenUsage & { costUsd?: number };
 }
 
 const pad = (n: number, w = 4) => String(n).padStart(w, '0');
@@ -211,10 +212,15 @@ export function createCorpusActivities() {
       // reading all of a 40k-document corpus here (assembly reads it anyway) would cost minutes for nothing.
       const sampled = await Promise.all(doneKeys.slice(0, PREVIEW_SAMPLE).map((k) => readJson<CorpusDocument>(store, k)));
       const price = priceOf(g.provider);
-      let perDoc: { inputTokens: number; outputTokens: number };
+      let perDoc: TokenUsage;
       if (sampled.length) {
-        const sum = sampled.reduce((a, d) => ({ inputTokens: a.inputTokens + d.usage.inputTokens, outputTokens: a.outputTokens + d.usage.outputTokens }), { inputTokens: 0, outputTokens: 0 });
-        perDoc = { inputTokens: sum.inputTokens / sampled.length, outputTokens: sum.outputTokens / sampled.length };
+        const avg = (f: (u: CorpusDocument['usage']) => number | undefined) => sampled.reduce((n, d) => n + (f(d.usage) ?? 0), 0) / sampled.length;
+        perDoc = {
+          inputTokens: avg((u) => u.inputTokens),
+          outputTokens: avg((u) => u.outputTokens),
+          cacheWriteTokens: avg((u) => u.cacheWriteTokens),
+          cacheReadTokens: avg((u) => u.cacheReadTokens),
+        };
       } else {
         // About 4 characters a token in English prose: a projection, said to be one in `basis`.
         const p = sample ? documentPrompt(spec, sample.unit, sample.type, sample.idea, { maxTokens: g.maxDocTokens }) : undefined;
@@ -222,14 +228,20 @@ export function createCorpusActivities() {
         perDoc = { inputTokens: Math.ceil(chars / 4), outputTokens: g.maxDocTokens };
       }
       const remaining = Math.max(0, documents - doneKeys.length);
-      const projected = { inputTokens: Math.round(perDoc.inputTokens * remaining), outputTokens: Math.round(perDoc.outputTokens * remaining) };
+      const scale = (n: number | undefined) => Math.round((n ?? 0) * remaining);
+      // Priced like the pilot was: cache writes and reads apart, and at the batch discount in batch mode.
+      const projected = usageOf(
+        { inputTokens: scale(perDoc.inputTokens), outputTokens: scale(perDoc.outputTokens), cacheWriteTokens: scale(perDoc.cacheWriteTokens), cacheReadTokens: scale(perDoc.cacheReadTokens) },
+        price,
+        { batch: g.batch },
+      );
       return {
         units: ref.units,
         documents,
         documentsDone: doneKeys.length,
         projectedInputTokens: projected.inputTokens,
         projectedOutputTokens: projected.outputTokens,
-        projectedCostUsd: usageOf(projected, price, { batch: g.batch }).costUsd,
+        projectedCostUsd: projected.costUsd,
         basis: doneKeys.length ? 'pilot' : 'cap',
         sampleUris: doneKeys.slice(0, 5).map((k) => store.uri(k)),
       };
@@ -254,8 +266,8 @@ export function createCorpusActivities() {
       let truncated = 0;
       for (const key of keys) {
         const doc = await readJson<CorpusDocument>(store, key);
-        const { inputTokens, outputTokens, costUsd = 0 } = doc.usage;
-        documentUsage = addUsage(documentUsage, { calls: 1, inputTokens, outputTokens, costUsd });
+        const { inputTokens, outputTokens, costUsd = 0, cacheWriteTokens = 0, cacheReadTokens = 0 } = doc.usage;
+        documentUsage = addUsage(documentUsage, { calls: 1, inputTokens: inputTokens + cacheWriteTokens + cacheReadTokens, outputTokens, costUsd });
         if (!doc.text) dropped.empty++;
         else if (doc.truncated && settings.truncated === 'drop') dropped.truncated++;
         else if (index.add(doc.id, doc.text) !== null) dropped.nearDuplicates++;

@@ -84,7 +84,15 @@ export async function generateDocumentsInBatch(
       heartbeat: heartbeatIfActivity,
       sleep: activitySleep,
     });
-    return { generated: res.generated, reused, truncated: res.truncated, llmCalls: res.llmCalls, usage: res.usage };
+    return {
+      generated: res.generated,
+      reused,
+      truncated: res.truncated,
+      llmCalls: res.llmCalls,
+      usage: res.usage,
+      batches: res.batches,
+      batchItemRetries: res.itemRetries,
+    };
   } catch (e) {
     throw classifyLlmError(e);
   }
