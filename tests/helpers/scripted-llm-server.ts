@@ -89,17 +89,24 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
     };
   }
 
+  /** Answer an OpenAI Batch API request; false when the request is not one. */
   function handleBatches(req: http.IncomingMessage, res: http.ServerResponse, raw: string): boolean {
     const path = (req.url ?? '').split('?')[0];
-    if (req.method === 'POST' && path === '/v1/files') {
+    const file = req.method === 'POST' && path === '/v1/files';
+    const create = req.method === 'POST' && path === '/v1/batches';
+    const poll = req.method === 'GET' ? /^\/v1\/batches\/([^/]+)$/.exec(path) : null;
+    const content = req.method === 'GET' ? /^\/v1\/files\/file-(out|err)-([^/]+)\/content$/.exec(path) : null;
+    if (file) {
       // multipart/form-data: the "file" part's body is the JSONL.
       const m = /name="file"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n([\s\S]*?)\r\n--/.exec(raw);
-      if (!m) return send(res, 400, { error: { message: 'no file part' } }), true;
-      const id = `file-${files.size + 1}`;
-      files.set(id, m[1]);
-      return send(res, 200, { id, object: 'file', purpose: 'batch', bytes: m[1].length }), true;
-    }
-    if (req.method === 'POST' && path === '/v1/batches') {
+      if (!m) {
+        send(res, 400, { error: { message: 'no file part' } });
+      } else {
+        const id = `file-${files.size + 1}`;
+        files.set(id, m[1]);
+        send(res, 200, { id, object: 'file', purpose: 'batch', bytes: m[1].length });
+      }
+    } else if (create) {
       const { input_file_id } = JSON.parse(raw) as { input_file_id: string };
       const lines = (files.get(input_file_id) ?? '').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { custom_id: string; body: ChatRequestBody });
       const bodies = new Map(lines.map((l) => [l.custom_id, l.body]));
@@ -116,26 +123,22 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
           return { ok: true, line: JSON.stringify({ custom_id: customId, response: { status_code: 200, body: answer }, error: null }) };
         },
       );
-      return send(res, 200, batchJson(b.id)), true;
-    }
-    const bm = /^\/v1\/batches\/([^/]+)$/.exec(path);
-    if (req.method === 'GET' && bm && batches.batches.has(bm[1])) {
+      send(res, 200, batchJson(b.id));
+    } else if (poll && batches.batches.has(poll[1])) {
       const fault = batches.nextPollFault();
-      if (fault?.type === 'hang') return true;
-      if (fault?.type === 'drop') return req.socket.destroy(), true;
-      if (fault?.type === 'http') {
+      if (fault?.type === 'drop') req.socket.destroy();
+      else if (fault?.type === 'http') {
         res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
-        return res.end(JSON.stringify({ error: { message: `scripted HTTP ${fault.status}` } })), true;
-      }
-      return send(res, 200, batchJson(bm[1])), true;
-    }
-    const fm = /^\/v1\/files\/file-(out|err)-([^/]+)\/content$/.exec(path);
-    if (req.method === 'GET' && fm && batches.batches.has(fm[2])) {
-      const outcomes = batches.batches.get(fm[2])!.outcomes.filter((o) => o.outcome.ok === (fm[1] === 'out'));
+        res.end(JSON.stringify({ error: { message: `scripted HTTP ${fault.status}` } }));
+      } else if (fault?.type !== 'hang') send(res, 200, batchJson(poll[1]));
+    } else if (content && batches.batches.has(content[2])) {
+      const outcomes = batches.batches.get(content[2])!.outcomes.filter((o) => o.outcome.ok === (content[1] === 'out'));
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      return res.end(outcomes.map((o) => o.outcome.line).join('\n') + '\n'), true;
+      res.end(outcomes.map((o) => o.outcome.line).join('\n') + '\n');
+    } else {
+      return false;
     }
-    return false;
+    return true;
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, raw: string) {
