@@ -115,7 +115,7 @@ export function retryAfterMs(headers: Headers, now = Date.now()): number | undef
 interface ChatCompletionBody {
   model?: string;
   choices?: { message?: { content?: unknown }; finish_reason?: string | null }[];
-  usage?: { prompt_tokens?: number; completion_tokens?: number };
+  usage?: { prompt_tokens?: number; completion_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } | null };
 }
 
 export function parseCompletion(text: string, model: string): CompletionResult {
@@ -130,10 +130,17 @@ export function parseCompletion(text: string, model: string): CompletionResult {
   const content = choice.message?.content;
   if (typeof content !== 'string') throw new LlmError('malformed response: choice has no text content', true);
   const reason = choice.finish_reason;
+  const prompt = body.usage?.prompt_tokens ?? 0;
+  // OpenAI (and vLLM with prefix caching) report the cached part of the prompt: priced as cache reads.
+  const cached = body.usage?.prompt_tokens_details?.cached_tokens;
   return {
     text: content,
     finishReason: reason === 'length' ? 'length' : reason === 'stop' || reason == null ? 'stop' : 'other',
-    usage: { inputTokens: body.usage?.prompt_tokens ?? 0, outputTokens: body.usage?.completion_tokens ?? 0 },
+    usage: {
+      inputTokens: prompt - (cached ?? 0),
+      outputTokens: body.usage?.completion_tokens ?? 0,
+      ...(cached ? { cacheReadTokens: cached } : {}),
+    },
     model: typeof body.model === 'string' ? body.model : model,
   };
 }
