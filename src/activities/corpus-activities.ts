@@ -9,10 +9,11 @@ import { readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId, sha256Hex } from '../util/hash';
 import { badInput } from './failures';
-import { addUsage, NO_USAGE, usageOf, type Usage } from '../cost/usage';
-import { complete, completeJson, providerId, usageFor } from './llm-call';
+import { addUsage, NO_USAGE, usageOf, type TokenUsage, type Usage } from '../cost/usage';
+import { complete, completeJson, priceOf, providerId, usageFor } from './llm-call';
 import type { CorpusManifestRef, CorpusPreview, CorpusRef, CorpusSelection, DocumentBatchResult, UnitRange } from './types';
 import { NearDuplicateIndex } from '../corpus/minhash';
+import { documentRecord, generateDocumentsInBatch } from './document-stage';
 import { corpusPrefix, docId, docKey, docPosition, ideasKey, typesKey, unitsKey } from './corpus-keys';
 import { ensureAssertions, planUnits, storedItems, topUpList, unitInContext, type Unit } from './corpus-stages';
 
@@ -45,7 +46,8 @@ export interface CorpusDocument {
   generator: string;
   /** sha256 of the document prompt (absent in documents written before it was stored). */
   promptSha256?: string;
-  usage: { inputTokens: number; outputTokens: number; costUsd?: number };
+  /** As reported (Anthropic: inputTokens are the uncached ones, cache writes and reads apart) and what it cost. */
+  usage: TokenUsage & { costUsd?: number };
 }
 
 const pad = (n: number, w = 4) => String(n).padStart(w, '0');
@@ -161,8 +163,8 @@ export function createCorpusActivities() {
       const spec = (await store.get(job.specKey)).toString('utf8');
       const units = await readJson<Unit[]>(store, unitsKey(ref.prefix));
       const g = job.generation;
-      const generator = providerId(g.provider);
       const out: DocumentBatchResult = { generated: 0, reused: 0, truncated: 0, llmCalls: 0, usage: NO_USAGE };
+      if (g.batch) return generateDocumentsInBatch(job, ref, range, { spec, units });
       for (let u = range.from; u < range.to; u++) {
         const types = await storedItems<string>(store, typesKey(ref.prefix, u), g.typesPerUnit);
         const unit = await unitInContext(store, ref.prefix, units, u);
@@ -174,22 +176,9 @@ export function createCorpusActivities() {
               out.llmCalls++;
               const p = documentPrompt(spec, unit, types[t], ideas[i], { maxTokens: g.maxDocTokens });
               const res = await complete(g.provider, { ...p, temperature: g.temperature, requestId: docKey(ref.prefix, id) });
-              const content = stripScratchpad(res.text);
               const cost = usageFor(g.provider, res);
               out.usage = addUsage(out.usage, cost);
-              return {
-                id,
-                text: content.text.trim(),
-                truncated: content.truncated || res.finishReason === 'length',
-                ...units[u],
-                type: types[t],
-                idea: ideas[i],
-                specHash: job.specHash,
-                promptVersion: PROMPT_VERSION,
-                promptSha256: promptSha256(p),
-                generator,
-                usage: { ...res.usage, costUsd: cost.costUsd },
-              };
+              return documentRecord(job, { id, unit: units[u], type: types[t], idea: ideas[i], promptSha256: promptSha256(p) }, res, cost);
             });
             if (got.fresh) out.generated++;
             else out.reused++;
@@ -226,11 +215,16 @@ export function createCorpusActivities() {
       // Per-document figures from a sample of what is written: the preview runs on every corpus run, and
       // reading all of a 40k-document corpus here (assembly reads it anyway) would cost minutes for nothing.
       const sampled = await Promise.all(doneKeys.slice(0, PREVIEW_SAMPLE).map((k) => readJson<CorpusDocument>(store, k)));
-      const price = g.provider.kind === 'openai' ? g.provider.price : undefined;
-      let perDoc: { inputTokens: number; outputTokens: number };
+      const price = priceOf(g.provider);
+      let perDoc: TokenUsage;
       if (sampled.length) {
-        const sum = sampled.reduce((a, d) => ({ inputTokens: a.inputTokens + d.usage.inputTokens, outputTokens: a.outputTokens + d.usage.outputTokens }), { inputTokens: 0, outputTokens: 0 });
-        perDoc = { inputTokens: sum.inputTokens / sampled.length, outputTokens: sum.outputTokens / sampled.length };
+        const avg = (f: (u: CorpusDocument['usage']) => number | undefined) => sampled.reduce((n, d) => n + (f(d.usage) ?? 0), 0) / sampled.length;
+        perDoc = {
+          inputTokens: avg((u) => u.inputTokens),
+          outputTokens: avg((u) => u.outputTokens),
+          cacheWriteTokens: avg((u) => u.cacheWriteTokens),
+          cacheReadTokens: avg((u) => u.cacheReadTokens),
+        };
       } else {
         // About 4 characters a token in English prose: a projection, said to be one in `basis`.
         const unit = sample && (await unitInContext(store, ref.prefix, units, sample.unit));
@@ -239,14 +233,20 @@ export function createCorpusActivities() {
         perDoc = { inputTokens: Math.ceil(chars / 4), outputTokens: g.maxDocTokens };
       }
       const remaining = Math.max(0, documents - doneKeys.length);
-      const projected = { inputTokens: Math.round(perDoc.inputTokens * remaining), outputTokens: Math.round(perDoc.outputTokens * remaining) };
+      const scale = (n: number | undefined) => Math.round((n ?? 0) * remaining);
+      // Priced like the pilot was: cache writes and reads apart, and at the batch discount in batch mode.
+      const projected = usageOf(
+        { inputTokens: scale(perDoc.inputTokens), outputTokens: scale(perDoc.outputTokens), cacheWriteTokens: scale(perDoc.cacheWriteTokens), cacheReadTokens: scale(perDoc.cacheReadTokens) },
+        price,
+        { batch: g.batch },
+      );
       return {
         units: ref.units,
         documents,
         documentsDone: doneKeys.length,
         projectedInputTokens: projected.inputTokens,
         projectedOutputTokens: projected.outputTokens,
-        projectedCostUsd: usageOf(projected, price).costUsd,
+        projectedCostUsd: projected.costUsd,
         basis: doneKeys.length ? 'pilot' : 'cap',
         sampleUris: doneKeys.slice(0, 5).map((k) => store.uri(k)),
       };
@@ -272,8 +272,8 @@ export function createCorpusActivities() {
       let truncated = 0;
       for (const key of keys) {
         const doc = await readJson<CorpusDocument>(store, key);
-        const { inputTokens, outputTokens, costUsd = 0 } = doc.usage;
-        documentUsage = addUsage(documentUsage, { calls: 1, inputTokens, outputTokens, costUsd });
+        const { inputTokens, outputTokens, costUsd = 0, cacheWriteTokens = 0, cacheReadTokens = 0 } = doc.usage;
+        documentUsage = addUsage(documentUsage, { calls: 1, inputTokens: inputTokens + cacheWriteTokens + cacheReadTokens, outputTokens, costUsd });
         if (!doc.text) dropped.empty++;
         else if (doc.truncated && settings.truncated === 'drop') dropped.truncated++;
         else if (index.add(doc.id, doc.text) !== null) dropped.nearDuplicates++;

@@ -7,7 +7,7 @@ import { LlmError, type CompletionRequest, type CompletionResult, type LlmProvid
 import { KeyRateLimiter } from '../llm/rate-limiter';
 import { canonicalJson } from '../util/hash';
 import { TOOLS_DIR } from '../util/project-paths';
-import { usageOf, type Usage } from '../cost/usage';
+import { usageOf, type Price, type Usage } from '../cost/usage';
 import { classifyLlmError } from './failures';
 
 const providers = new Map<string, Promise<LlmProvider>>();
@@ -25,20 +25,25 @@ export function providerFor(settings: ProviderSettings): Promise<LlmProvider> {
 
 /** A stable name of the generator for lineage and content ids. */
 export function providerId(settings: ProviderSettings): string {
-  return settings.kind === 'local' ? `local:${settings.model ?? 'gemma-3-270m-q4_k_m'}` : `openai:${settings.model}`;
+  return settings.kind === 'local' ? `local:${settings.model ?? 'gemma-3-270m-q4_k_m'}` : `${settings.kind}:${settings.model}`;
 }
 
-/** What one call cost, by the provider's price table (none for the local model). */
-export function usageFor(settings: ProviderSettings, res: CompletionResult): Usage {
-  return usageOf(res.usage, settings.kind === 'openai' ? settings.price : undefined);
+/** The provider's price table (none for the local model). */
+export function priceOf(settings: ProviderSettings): Price | undefined {
+  return settings.kind === 'local' ? undefined : settings.price;
+}
+
+/** What one call cost, by the provider's price table; batch-API calls get the batch discount. */
+export function usageFor(settings: ProviderSettings, res: CompletionResult, opts: { batch?: boolean } = {}): Usage {
+  return usageOf(res.usage, priceOf(settings), opts);
 }
 
 const limiters = new Map<string, KeyRateLimiter>();
 
 /** One limiter per endpoint, key and model in this process: every workflow's calls on it share the limits. */
 export function limiterFor(settings: ProviderSettings): KeyRateLimiter | undefined {
-  if (settings.kind !== 'openai' || !settings.limits) return undefined;
-  const key = canonicalJson([settings.baseUrl, settings.apiKeyEnv ?? null, settings.model]);
+  if (settings.kind === 'local' || !settings.limits) return undefined;
+  const key = canonicalJson([settings.kind, settings.baseUrl ?? null, settings.apiKeyEnv ?? null, settings.model]);
   let limiter = limiters.get(key);
   if (!limiter || canonicalJson(limiter.limits) !== canonicalJson(settings.limits)) {
     limiter = new KeyRateLimiter(settings.limits);
@@ -67,7 +72,8 @@ export async function complete(settings: ProviderSettings, req: CompletionReques
     try {
       const res = await provider.complete(req);
       limiter?.succeeded();
-      ticket?.settle(res.usage);
+      const u = res.usage;
+      ticket?.settle({ inputTokens: u.inputTokens + (u.cacheWriteTokens ?? 0), outputTokens: u.outputTokens });
       return res;
     } catch (e) {
       ticket?.settle({ inputTokens: 0, outputTokens: 0 });

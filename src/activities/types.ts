@@ -48,6 +48,9 @@ export interface DocumentBatchResult {
   llmCalls: number;
   /** What this activity paid for (reused items cost nothing). */
   usage: Usage;
+  /** Batch mode: batches this activity submitted, and items it sent again in a follow-up batch. */
+  batches?: number;
+  batchItemRetries?: number;
 }
 
 /** What the document stage will cost, shown before it starts (and awaited when approval is required). */

@@ -9,9 +9,36 @@ const priceSchema = z
   .object({
     inputPerMillion: z.number().min(0).describe('USD per million input tokens'),
     outputPerMillion: z.number().min(0).describe('USD per million output tokens'),
+    cacheWritePerMillion: z
+      .number()
+      .min(0)
+      .optional()
+      .describe('USD per million tokens written to the prompt cache (Anthropic: 1.25x input); default: the input price'),
+    cacheReadPerMillion: z
+      .number()
+      .min(0)
+      .optional()
+      .describe('USD per million tokens read from the prompt cache (Anthropic: 0.1x input); default: the input price'),
+    batchDiscount: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .describe('fraction taken off every price for batch-API calls (Anthropic and OpenAI: 0.5)'),
   })
   .strict()
   .describe('what the endpoint charges; costs and the budget are computed from it');
+
+const limitsSchema = z
+  .object({
+    requests: z.number().positive().optional(),
+    inputTokens: z.number().positive().optional(),
+    outputTokens: z.number().positive().optional(),
+    perSeconds: z.number().positive().default(60),
+  })
+  .strict()
+  .optional()
+  .describe('rate limits of this endpoint and key (e.g. requests per 60 s), shared by every call a worker makes on it');
 
 const providerSchema = z.discriminatedUnion('kind', [
   z.object({
@@ -26,16 +53,16 @@ const providerSchema = z.discriminatedUnion('kind', [
     apiKeyEnv: z.string().optional().describe('name of the env var that holds the API key'),
     timeoutMs: z.number().int().positive().default(120_000),
     price: priceSchema.optional(),
-    limits: z
-      .object({
-        requests: z.number().positive().optional(),
-        inputTokens: z.number().positive().optional(),
-        outputTokens: z.number().positive().optional(),
-        perSeconds: z.number().positive().default(60),
-      })
-      .strict()
-      .optional()
-      .describe('rate limits of this endpoint and key (e.g. requests per 60 s), shared by every call a worker makes on it'),
+    limits: limitsSchema,
+  }),
+  z.object({
+    kind: z.literal('anthropic'),
+    model: z.string().min(1).describe('e.g. claude-sonnet-4-5'),
+    apiKeyEnv: z.string().default('ANTHROPIC_API_KEY').describe('name of the env var that holds the API key'),
+    baseUrl: z.string().url().optional().describe('API root without /v1 (a proxy or a test server); default: https://api.anthropic.com'),
+    timeoutMs: z.number().int().positive().default(120_000),
+    price: priceSchema.optional(),
+    limits: limitsSchema,
   }),
 ]);
 export type ProviderSettings = z.infer<typeof providerSchema>;
@@ -173,6 +200,15 @@ export const experimentSchema = z
           .describe('generation pauses when its cost reaches this; raise it with the setBudget update to go on'),
         batchUnits: z.number().int().positive().default(4).describe('units per generation activity'),
         concurrency: z.number().int().positive().default(4).describe('generation activities at once'),
+        batch: z
+          .boolean()
+          .default(false)
+          .describe('write documents through the provider\'s batch API (anthropic, openai): half the price, results within 24 h'),
+        batchPollSeconds: z.number().positive().default(30).describe('with batch: how often a submitted batch is polled'),
+      })
+      .refine((g) => !g.batch || g.provider.kind !== 'local', {
+        message: 'batch needs a provider with a batch API (kind "anthropic" or "openai"); the local model has none: set batch: false',
+        path: ['batch'],
       })
       .prefault({}),
     tokenization: z

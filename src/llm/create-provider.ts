@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { PROJECT_ROOT } from '../util/project-paths';
+import { createAnthropicProvider } from './anthropic';
 import { createLocalLlamaProvider } from './local-llama';
 import { ensureLocalModel } from './local-model-path';
 import { createOpenAiCompatibleProvider } from './openai-compatible';
@@ -7,7 +8,8 @@ import { LlmError, type LlmProvider } from './provider';
 
 export type ProviderConfig =
   | { kind: 'local'; /** GGUF path; default: the Gemma 3 270M file */ model?: string; contextSize?: number }
-  | { kind: 'openai'; baseUrl: string; model: string; /** env var holding the key */ apiKeyEnv?: string; timeoutMs?: number };
+  | { kind: 'openai'; baseUrl: string; model: string; /** env var holding the key */ apiKeyEnv?: string; timeoutMs?: number }
+  | { kind: 'anthropic'; model: string; apiKeyEnv?: string; baseUrl?: string; timeoutMs?: number };
 
 /** Build the provider an experiment names. Config mistakes fail fast (non-retryable). */
 export async function createProvider(cfg: ProviderConfig, toolsDir: string): Promise<LlmProvider> {
@@ -16,12 +18,18 @@ export async function createProvider(cfg: ProviderConfig, toolsDir: string): Pro
     const modelPath = cfg.model ? path.resolve(PROJECT_ROOT, cfg.model) : await ensureLocalModel(toolsDir);
     return createLocalLlamaProvider({ modelPath, contextSize: cfg.contextSize });
   }
-  let apiKey: string | undefined;
-  if (cfg.apiKeyEnv) {
-    apiKey = process.env[cfg.apiKeyEnv];
-    if (!apiKey) {
-      throw new LlmError(`environment variable ${cfg.apiKeyEnv} (provider.apiKeyEnv) is not set: export it with the API key for ${cfg.baseUrl}`, false);
-    }
+  if (cfg.kind === 'anthropic') {
+    const apiKey = apiKeyFrom(cfg.apiKeyEnv ?? 'ANTHROPIC_API_KEY', cfg.baseUrl ?? 'the Anthropic API')!;
+    return createAnthropicProvider({ model: cfg.model, apiKey, baseUrl: cfg.baseUrl, timeoutMs: cfg.timeoutMs });
   }
+  const apiKey = apiKeyFrom(cfg.apiKeyEnv, cfg.baseUrl);
   return createOpenAiCompatibleProvider({ baseUrl: cfg.baseUrl, model: cfg.model, apiKey, timeoutMs: cfg.timeoutMs });
+}
+
+/** The key from the env var the config names (none named: no key). A missing key fails fast. */
+export function apiKeyFrom(envVar: string | undefined, endpoint: string): string | undefined {
+  if (!envVar) return undefined;
+  const key = process.env[envVar];
+  if (!key) throw new LlmError(`environment variable ${envVar} (provider.apiKeyEnv) is not set: export it with the API key for ${endpoint}`, false);
+  return key;
 }

@@ -41,7 +41,7 @@ export function createOpenAiCompatibleProvider(opts: OpenAiCompatibleOptions): L
   };
 }
 
-function requestBody(model: string, req: CompletionRequest): Record<string, unknown> {
+export function requestBody(model: string, req: CompletionRequest): Record<string, unknown> {
   const body: Record<string, unknown> = {
     model,
     messages: req.messages,
@@ -55,7 +55,7 @@ function requestBody(model: string, req: CompletionRequest): Record<string, unkn
   return body;
 }
 
-function transportError(e: unknown, url: string, timeoutMs: number): LlmError {
+export function transportError(e: unknown, url: string, timeoutMs: number): LlmError {
   const err = e as Error & { cause?: { code?: string; message?: string } };
   if (err?.name === 'TimeoutError' || err?.name === 'AbortError') {
     return new LlmError(`request to ${url} timed out after ${timeoutMs} ms`, true);
@@ -73,7 +73,7 @@ const FIX: Record<number, string> = {
   422: 'unprocessable request: check provider.model and the request parameters the endpoint accepts',
 };
 
-function httpError(status: number, headers: Headers, text: string, opts: OpenAiCompatibleOptions): LlmError {
+export function httpError(status: number, headers: Headers, text: string, opts: { baseUrl: string; model: string }): LlmError {
   const detail = serverMessage(text);
   const where = `${opts.baseUrl} model ${opts.model}`;
   // Out of quota or credit (OpenAI: 429 insufficient_quota; others: 402): retryable, but only after a
@@ -89,7 +89,7 @@ function httpError(status: number, headers: Headers, text: string, opts: OpenAiC
   return new LlmError(`${fix} (HTTP ${status} from ${where})${detail}`, false, status);
 }
 
-function serverMessage(text: string): string {
+export function serverMessage(text: string): string {
   let msg = text;
   try {
     const j = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
@@ -115,10 +115,10 @@ export function retryAfterMs(headers: Headers, now = Date.now()): number | undef
 interface ChatCompletionBody {
   model?: string;
   choices?: { message?: { content?: unknown }; finish_reason?: string | null }[];
-  usage?: { prompt_tokens?: number; completion_tokens?: number };
+  usage?: { prompt_tokens?: number; completion_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } | null };
 }
 
-function parseCompletion(text: string, model: string): CompletionResult {
+export function parseCompletion(text: string, model: string): CompletionResult {
   let body: ChatCompletionBody;
   try {
     body = JSON.parse(text) as ChatCompletionBody;
@@ -130,10 +130,17 @@ function parseCompletion(text: string, model: string): CompletionResult {
   const content = choice.message?.content;
   if (typeof content !== 'string') throw new LlmError('malformed response: choice has no text content', true);
   const reason = choice.finish_reason;
+  const prompt = body.usage?.prompt_tokens ?? 0;
+  // OpenAI (and vLLM with prefix caching) report the cached part of the prompt: priced as cache reads.
+  const cached = body.usage?.prompt_tokens_details?.cached_tokens;
   return {
     text: content,
     finishReason: reason === 'length' ? 'length' : reason === 'stop' || reason == null ? 'stop' : 'other',
-    usage: { inputTokens: body.usage?.prompt_tokens ?? 0, outputTokens: body.usage?.completion_tokens ?? 0 },
+    usage: {
+      inputTokens: prompt - (cached ?? 0),
+      outputTokens: body.usage?.completion_tokens ?? 0,
+      ...(cached ? { cacheReadTokens: cached } : {}),
+    },
     model: typeof body.model === 'string' ? body.model : model,
   };
 }

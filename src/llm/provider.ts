@@ -1,3 +1,5 @@
+import type { TokenUsage } from '../cost/usage';
+
 /** One chat completion request. Providers are stateless apart from their connection settings. */
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -19,7 +21,8 @@ export interface CompletionResult {
   text: string;
   /** 'length' means the token cap cut the output (truncation must be flagged, never silently kept). */
   finishReason: 'stop' | 'length' | 'other';
-  usage: { inputTokens: number; outputTokens: number };
+  /** Tokens as the provider reported them (Anthropic reports prompt-cache writes and reads apart). */
+  usage: TokenUsage;
   model: string;
 }
 

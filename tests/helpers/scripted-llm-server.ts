@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ScriptedBatchBook, type BatchItemFault } from './scripted-batches';
 
 /**
  * A real HTTP server speaking the OpenAI chat-completions wire format, for tests. Each request either
@@ -70,7 +71,78 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
     });
   });
 
+  // OpenAI Batch API: uploaded files, batches over them, output and error files.
+  const files = new Map<string, string>();
+  const batches = new ScriptedBatchBook<{ line: string; ok: boolean }>('batch_');
+
+  function batchJson(id: string) {
+    const b = batches.batches.get(id)!;
+    const ended = batches.ended(b);
+    return {
+      id,
+      object: 'batch',
+      endpoint: '/v1/chat/completions',
+      status: ended ? 'completed' : 'in_progress',
+      output_file_id: ended ? `file-out-${id}` : null,
+      error_file_id: ended ? `file-err-${id}` : null,
+      request_counts: { total: b.outcomes.length, completed: ended ? b.outcomes.filter((o) => o.outcome.ok).length : 0, failed: 0 },
+    };
+  }
+
+  /** Answer an OpenAI Batch API request; false when the request is not one. */
+  function handleBatches(req: http.IncomingMessage, res: http.ServerResponse, raw: string): boolean {
+    const path = (req.url ?? '').split('?')[0];
+    const file = req.method === 'POST' && path === '/v1/files';
+    const create = req.method === 'POST' && path === '/v1/batches';
+    const poll = req.method === 'GET' ? /^\/v1\/batches\/([^/]+)$/.exec(path) : null;
+    const content = req.method === 'GET' ? /^\/v1\/files\/file-(out|err)-([^/]+)\/content$/.exec(path) : null;
+    if (file) {
+      // multipart/form-data: the "file" part's body is the JSONL.
+      const m = /name="file"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n([\s\S]*?)\r\n--/.exec(raw);
+      if (!m) {
+        send(res, 400, { error: { message: 'no file part' } });
+      } else {
+        const id = `file-${files.size + 1}`;
+        files.set(id, m[1]);
+        send(res, 200, { id, object: 'file', purpose: 'batch', bytes: m[1].length });
+      }
+    } else if (create) {
+      const { input_file_id } = JSON.parse(raw) as { input_file_id: string };
+      const lines = (files.get(input_file_id) ?? '').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { custom_id: string; body: ChatRequestBody });
+      const bodies = new Map(lines.map((l) => [l.custom_id, l.body]));
+      const b = batches.create(
+        lines.map((l) => l.custom_id),
+        (customId, fault: BatchItemFault) => {
+          const body = bodies.get(customId)!;
+          if (fault === 'errored' || fault === 'expired') {
+            const code = fault === 'expired' ? 'batch_expired' : 'server_error';
+            return { ok: false, line: JSON.stringify({ custom_id: customId, response: null, error: { code, message: `scripted ${fault}` } }) };
+          }
+          const full = respond(body);
+          const answer = fault === 'truncate' ? completion(body, full.slice(0, Math.floor(full.length / 2)), 'length') : completion(body, full, 'stop');
+          return { ok: true, line: JSON.stringify({ custom_id: customId, response: { status_code: 200, body: answer }, error: null }) };
+        },
+      );
+      send(res, 200, batchJson(b.id));
+    } else if (poll && batches.batches.has(poll[1])) {
+      const fault = batches.nextPollFault();
+      if (fault?.type === 'drop') req.socket.destroy();
+      else if (fault?.type === 'http') {
+        res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
+        res.end(JSON.stringify({ error: { message: `scripted HTTP ${fault.status}` } }));
+      } else if (fault?.type !== 'hang') send(res, 200, batchJson(poll[1]));
+    } else if (content && batches.batches.has(content[2])) {
+      const outcomes = batches.batches.get(content[2])!.outcomes.filter((o) => o.outcome.ok === (content[1] === 'out'));
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end(outcomes.map((o) => o.outcome.line).join('\n') + '\n');
+    } else {
+      return false;
+    }
+    return true;
+  }
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, raw: string) {
+    if (handleBatches(req, res, raw)) return;
     if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) return send(res, 404, { error: { message: `no route ${req.url}` } });
     let body: ChatRequestBody;
     try {
@@ -117,6 +189,10 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
     url,
     baseUrl: `${url}/v1`,
     requests,
+    /** The OpenAI Batch API's bookkeeping: items submitted, faults to inject into polls and items. */
+    batches,
+    /** Paid calls: chat completions requested plus batch items. */
+    calls: () => requests.length + batches.items.length,
     /** Replace the fault script: a queue (null = answer normally) or a function of the request. */
     setFaults(f: FaultScript) {
       faults = f;
