@@ -1,16 +1,15 @@
 import { Context } from '@temporalio/activity';
 import type { Experiment } from '../config/experiment-schema';
 import type { ZodType } from 'zod';
-import { PROMPT_VERSION, documentPrompt, documentTypesPrompt, ideasOutputSchema, ideasPrompt, typesOutputSchema, type Prompt } from '../corpus/prompts';
+import { documentPrompt, documentTypesPrompt, ideasOutputSchema, ideasPrompt, typesOutputSchema, type Prompt } from '../corpus/prompts';
 import { promptSha256 } from '../corpus/stage-list';
-import { stripScratchpad } from '../llm/json-output';
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId, sha256Hex } from '../util/hash';
 import { badInput } from './failures';
 import { addUsage, NO_USAGE, usageOf, type TokenUsage, type Usage } from '../cost/usage';
-import { complete, completeJson, priceOf, providerId, usageFor } from './llm-call';
+import { complete, completeJson, priceOf, usageFor } from './llm-call';
 import type { CorpusManifestRef, CorpusPreview, CorpusRef, CorpusSelection, DocumentBatchResult, UnitRange } from './types';
 import { NearDuplicateIndex } from '../corpus/minhash';
 import { documentRecord, generateDocumentsInBatch } from './document-stage';
