@@ -47,6 +47,7 @@ export async function aftDataGeneration(job: AftDataJob): Promise<AftDataResult>
 
   const ref = await llm.planAftData(job);
   charge(ref.usage);
+  progress.llmCalls += ref.usage.calls; // 0 when the domains were already stored
   progress.domains = ref.domains;
 
   let spare = 0;
