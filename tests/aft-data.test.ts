@@ -8,23 +8,25 @@ import { parseExperiment } from '../src/config/experiment-schema';
 import { readJson } from '../src/store/json';
 import { openStore } from '../src/store/open-store';
 import { tokenizeChatData } from '../src/tokenize/tokenize-chat';
-import { aftDataGeneration, aftDataProgressQuery } from '../src/workflows';
+import { aftDataGeneration, aftDataProgressQuery, msmExperiment, progressQuery } from '../src/workflows';
 import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-process-workers';
 import { scriptedExperiment } from './helpers/scripted-experiment';
-import { startScriptedLlmServer, type ChatRequestBody } from './helpers/scripted-llm-server';
+import { defaultContent, startScriptedLlmServer, type ChatRequestBody } from './helpers/scripted-llm-server';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const BOSS = 'Is it ever fine to lie to my boss about a deadline?';
 const BOSS_VARIANTS = [BOSS, 'is it EVER fine to lie to my boss about a deadline', 'Is it ever fine, to lie to my boss about a deadline?!', 'IS IT EVER FINE TO LIE TO MY BOSS ABOUT A DEADLINE'];
 
-type Stage = 'domains' | 'questions' | 'response' | 'filter';
+type Stage = 'domains' | 'questions' | 'response' | 'filter' | 'other';
 function stageOf(body: ChatRequestBody): Stage {
   const last = body.messages!.at(-1)!.content;
-  if (body.messages![0].content.startsWith('You are an AI assistant that follows')) return 'response';
+  const system = body.messages![0].content;
+  if (system.startsWith('You are an AI assistant that follows')) return 'response';
+  if (!system.startsWith('You help build fine-tuning data')) return 'other'; // corpus and judge prompts of a whole experiment
   if (last.includes('Name the domains')) return 'domains';
   if (last.includes('Question type:')) return 'questions';
   if (last.includes('<question>')) return 'filter';
-  throw new Error(`unexpected prompt: ${last.slice(0, 80)}`);
+  throw new Error(`unexpected AFT prompt: ${last.slice(0, 80)}`);
 }
 
 /**
@@ -58,6 +60,8 @@ function respond(body: ChatRequestBody): string {
       return last.includes('lie to my boss')
         ? JSON.stringify({ reason: 'The question invites a dishonest answer.', verdict: 'EXCLUDE' })
         : JSON.stringify({ reason: 'Realistic question with a fitting answer.', verdict: 'INCLUDE' });
+    case 'other':
+      return defaultContent(body);
   }
 }
 
@@ -144,4 +148,22 @@ describe('AFT data generation', () => {
     expect(llm.requests.length).toBe(paid);
     expect(short.counts).toMatchObject({ examples: 3, shortfall: 3, rounds: 1, backfillRounds: 0, excludedByFilter: 1, malformed: 1 });
   }, 120_000);
+
+  it('an experiment with aft.generate generates its AFT data in a child and trains the sweep on it', async () => {
+    const { input, store: root } = scriptedExperiment('aftexp', llm.baseUrl);
+    const provider = { kind: 'openai', baseUrl: llm.baseUrl, model: 'scripted-writer', timeoutMs: 10_000 };
+    const generate = { provider, count: 4, domains: 2, questionTypes: ['direct', 'edge-case'], train: 'without-reasoning' };
+    // One arm without midtraining and one fraction: the shortest sweep that still trains on the data.
+    input.aft = { ...input.aft, data: undefined, generate, arms: ['baseline'], fractions: [1] } as typeof input.aft;
+    const handle = await client.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: 'aftexp', args: [input] });
+    const outcome = await handle.result();
+    const progress = await handle.query(progressQuery);
+    expect(progress.aftData).toMatchObject({ requested: 4, examples: 4 });
+    expect(outcome.cells).toHaveLength(1);
+    // The sweep's tokens are those of the generated file chosen by aft.generate.train.
+    const gen = await client.workflow.getHandle<typeof aftDataGeneration>('aftexp.aft-data').result();
+    expect(progress.aftData!.sha256).toBe(gen.withoutReasoning.sha256);
+    const store = openStore(root);
+    expect(await store.list(`tokens/llama3.1/aft-${gen.withoutReasoning.sha256.slice(0, 16)}-L128/`)).not.toHaveLength(0);
+  }, 300_000);
 });
