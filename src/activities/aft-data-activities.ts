@@ -251,7 +251,10 @@ export function createAftDataActivities() {
         }
         heartbeatIfActivity({ round, deduplicating: fresh.length });
         const all = [...keptBefore, ...fresh];
-        const { duplicateOf, similarity } = dedupByCosine(fresh.map((q) => q.text), g.dedupThreshold, { keptBefore: keptBefore.map((q) => q.text) });
+        const { duplicateOf, similarity } = dedupByCosine(fresh.map((q) => q.text), g.dedupThreshold, {
+          keptBefore: keptBefore.map((q) => q.text),
+          onProgress: (done, total) => heartbeatIfActivity({ round, deduplicated: done, of: total }),
+        });
         const unique = fresh.filter((_, i) => duplicateOf[i] === null);
         const duplicates = fresh.flatMap((q, i) => (duplicateOf[i] === null ? [] : [{ id: q.id, of: all[duplicateOf[i]!].id, similarity: Number(similarity[i].toFixed(4)) }]));
         return { round, generated: fresh.length, duplicates, unique, answer: [...spares, ...unique].slice(0, Math.max(0, need)) };

@@ -60,33 +60,57 @@ export function cosine(a: SparseVector, b: SparseVector): number {
  * Greedy dedup in input order: an item is a duplicate when its cosine with an item kept before it is at
  * least `threshold`. `keptBefore` are items kept in earlier rounds: compared against, never dropped.
  * Returns, for each of `texts`, the index in [...keptBefore, ...texts] of the kept item it duplicates
- * (null if kept), and its highest similarity to a kept item.
+ * (null if kept), and its highest similarity to a kept item. Kept items go into an inverted index
+ * (feature -> items and weights), so each item's cosines with every kept item are summed in one pass
+ * over the postings of its own features.
  */
 export function dedupByCosine(
   texts: string[],
   threshold: number,
-  opts: { keptBefore?: string[]; idf?: boolean } = {},
+  opts: { keptBefore?: string[]; idf?: boolean; onProgress?: (done: number, total: number) => void } = {},
 ): { duplicateOf: (number | null)[]; similarity: number[] } {
   const before = opts.keptBefore ?? [];
   const raw = [...before, ...texts].map(lexicalFeatures);
   const idf = opts.idf === false ? undefined : inverseDocumentFrequency(raw);
-  const vectors = raw.map((v) => unit(weighted(v, idf)));
-  const kept: number[] = before.map((_, i) => i);
+  const featureIds = new Map<string, number>();
+  const vectors = raw.map((v) => {
+    const u = unit(weighted(v, idf));
+    const ids = [...u.keys()].map((k) => featureIds.get(k) ?? featureIds.set(k, featureIds.size).get(k)!);
+    return { ids, weights: [...u.values()] };
+  });
+  const postingItems: number[][] = Array.from({ length: featureIds.size }, () => []);
+  const postingWeights: number[][] = Array.from({ length: featureIds.size }, () => []);
+  const keep = (i: number) =>
+    vectors[i].ids.forEach((f, j) => {
+      postingItems[f].push(i);
+      postingWeights[f].push(vectors[i].weights[j]);
+    });
+  const kept: number[] = [];
+  before.forEach((_, i) => (keep(i), kept.push(i)));
+  const score = new Float64Array(vectors.length);
   const duplicateOf: (number | null)[] = [];
   const similarity: number[] = [];
   for (let i = before.length; i < vectors.length; i++) {
+    const { ids, weights } = vectors[i];
+    for (let j = 0; j < ids.length; j++) {
+      const items = postingItems[ids[j]];
+      const ws = postingWeights[ids[j]];
+      for (let p = 0; p < items.length; p++) score[items[p]] += weights[j] * ws[p];
+    }
     let best = -1;
     let bestSim = 0;
     for (const k of kept) {
-      const s = dot(vectors[i], vectors[k]);
-      if (s > bestSim) [best, bestSim] = [k, s];
+      if (score[k] > bestSim) [best, bestSim] = [k, score[k]];
+      score[k] = 0;
     }
     similarity.push(bestSim);
     if (best >= 0 && bestSim >= threshold) duplicateOf.push(best);
     else {
       duplicateOf.push(null);
       kept.push(i);
+      keep(i);
     }
+    if ((i - before.length) % 200 === 199) opts.onProgress?.(i - before.length + 1, texts.length);
   }
   return { duplicateOf, similarity };
 }
