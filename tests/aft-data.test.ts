@@ -149,6 +149,24 @@ describe('AFT data generation', () => {
     expect(short.counts).toMatchObject({ examples: 3, shortfall: 3, rounds: 1, backfillRounds: 0, excludedByFilter: 1, malformed: 1 });
   }, 120_000);
 
+  it('dedups by an embeddings endpoint when one is configured, and stores the vectors so a re-run pays nothing', async () => {
+    const embeddings = { baseUrl: llm.baseUrl, model: 'scripted-embed', price: { inputPerMillion: 1, outputPerMillion: 0 } };
+    const job = await aftJob('aftemb', { count: 6, batchQuestions: 3, embeddings });
+    const [chatBefore, embedBefore] = [llm.requests.length, llm.embeddingRequests.length];
+    const result = await client.workflow.execute(aftDataGeneration, { taskQueue: 'msm', workflowId: 'aftemb-1', args: [job] });
+    // The scripted embeddings are hashed word counts: the boss variants embed identically (cosine 1).
+    expect(result.counts).toMatchObject({ questionsGenerated: 12, duplicates: 3, excludedByFilter: 1, malformed: 1, examples: 6, backfillRounds: 1 });
+    expect(llm.embeddingRequests.slice(embedBefore).map((r) => [r.model, r.input.length])).toEqual([['scripted-embed', 8], ['scripted-embed', 4]]);
+    const prefix = result.manifestKey.split('/assembled-')[0];
+    const r0 = await readJson<RoundSelection>(openStore(job.storeUri), `${prefix}/rounds/r0/selection.json`);
+    expect(r0.duplicates.every((d) => d.similarity === 1 && d.of === r0.unique.find((q) => q.text === BOSS)!.id)).toBe(true);
+    expect(result.usage.calls).toBe(llm.requests.length - chatBefore + 2); // chat calls and the two embeddings calls
+
+    const again = await client.workflow.execute(aftDataGeneration, { taskQueue: 'msm', workflowId: 'aftemb-2', args: [job] });
+    expect(again).toEqual(result);
+    expect([llm.requests.length, llm.embeddingRequests.length]).toEqual([chatBefore + result.usage.calls - 2, embedBefore + 2]);
+  }, 120_000);
+
   it('an experiment with aft.generate generates its AFT data in a child and trains the sweep on it', async () => {
     const { input, store: root } = scriptedExperiment('aftexp', llm.baseUrl);
     const provider = { kind: 'openai', baseUrl: llm.baseUrl, model: 'scripted-writer', timeoutMs: 10_000 };
@@ -163,6 +181,9 @@ describe('AFT data generation', () => {
     // The sweep's tokens are those of the generated file chosen by aft.generate.train.
     const gen = await client.workflow.getHandle<typeof aftDataGeneration>('aftexp.aft-data').result();
     expect(progress.aftData!.sha256).toBe(gen.withoutReasoning.sha256);
+    // Round 0 answers 4 of its 5 unique questions (boss EXCLUDEd: 3 kept); round 1 needs 1 and answers the
+    // spare (zebra, malformed) without asking for new questions; round 2 asks 4 more and keeps 1.
+    expect(gen.counts).toMatchObject({ questionsGenerated: 12, duplicates: 3, answered: 6, malformed: 1, excludedByFilter: 1, backfillRounds: 2 });
     const store = openStore(root);
     expect(await store.list(`tokens/llama3.1/aft-${gen.withoutReasoning.sha256.slice(0, 16)}-L128/`)).not.toHaveLength(0);
   }, 300_000);

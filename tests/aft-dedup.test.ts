@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cosine, dedupByCosine, inverseDocumentFrequency, lexicalFeatures, weighted } from '../src/aft-data/lexical-cosine';
+import { cosine, dedupByCosine, dedupDense, inverseDocumentFrequency, lexicalFeatures, weighted } from '../src/aft-data/lexical-cosine';
 import { planRound } from '../src/aft-data/round-plan';
 import { splitThink, withReasoning } from '../src/aft-data/think-block';
 
@@ -37,6 +37,16 @@ describe('lexical cosine dedup', () => {
     const r = dedupByCosine(['what should i cook tonight', 'A new question entirely'], 0.91, { keptBefore: ['What should I cook tonight?'] });
     expect(r.duplicateOf).toEqual([0, null]); // index 0 = the earlier round's question
     expect(r.similarity[0]).toBeCloseTo(1, 12);
+  });
+});
+
+describe('dense (embeddings) dedup', () => {
+  it('uses the cosine of the vectors: [0.9, 0.1] vs [1, 0] is 0.9 / sqrt(0.82) = 0.99388', () => {
+    const r = dedupDense([[0.9, 0.1], [0, 2], [3, 0]], 0.99, { keptBefore: [[1, 0]] });
+    expect(r.duplicateOf).toEqual([0, null, 0]);
+    expect(r.similarity[0]).toBeCloseTo(0.9 / Math.sqrt(0.82), 12);
+    expect(r.similarity[1]).toBe(0);
+    expect(dedupDense([[1, 0], [0.9, 0.1]], 0.994).duplicateOf).toEqual([null, null]);
   });
 });
 

@@ -10,16 +10,17 @@ import {
   type AftDomainsOutput,
   type QuestionType,
 } from '../aft-data/prompts';
-import { dedupByCosine } from '../aft-data/lexical-cosine';
+import { dedupByCosine, dedupDense } from '../aft-data/lexical-cosine';
 import { QUESTIONS_PER_CALL_MAX, type RoundPlan } from '../aft-data/round-plan';
 import { splitThink, withReasoning } from '../aft-data/think-block';
 import type { AftGenerateSettings } from '../config/experiment-schema';
-import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
+import { addUsage, NO_USAGE, usageOf, type Usage } from '../cost/usage';
+import { embedTexts } from '../llm/embeddings';
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId, sha256Hex } from '../util/hash';
-import { badInput } from './failures';
+import { badInput, classifyLlmError } from './failures';
 import { complete, completeJson, heartbeatIfActivity, providerId, usageFor } from './llm-call';
 
 export interface AftDataJob {
@@ -120,8 +121,11 @@ const pad = (n: number, w = 3) => String(n).padStart(w, '0');
 const domainsKey = (prefix: string) => `${prefix}/domains.json`;
 const questionsKey = (prefix: string, round: number, cell: number, call: number) => `${prefix}/questions/r${round}/cell${pad(cell)}-c${pad(call, 2)}.json`;
 const selectionKey = (prefix: string, round: number) => `${prefix}/rounds/r${round}/selection.json`;
+const embeddingsKey = (prefix: string, round: number) => `${prefix}/rounds/r${round}/embeddings.json`;
 const responseKey = (prefix: string, id: string) => `${prefix}/responses/${id}.json`;
 const verdictKey = (prefix: string, id: string) => `${prefix}/filter/${id}.json`;
+/** Texts per embeddings request. */
+const EMBED_BATCH = 128;
 /** Questions of a cell listed in a prompt as "do not repeat": enough to steer, bounded for the context. */
 const EXISTING_IN_PROMPT = 40;
 
@@ -139,6 +143,7 @@ export function aftDataPrefix(job: AftDataJob): string {
     questionTypes: g.questionTypes,
     domains: g.domains,
     dedupThreshold: g.dedupThreshold,
+    dedup: g.embeddings ? `embeddings:${g.embeddings.model}` : 'lexical-v1',
     maxResponseTokens: g.maxResponseTokens,
     filter: g.filter,
   })}`;
@@ -159,6 +164,38 @@ interface Domain {
 
 function cellOf(domains: Domain[], types: QuestionType[], cell: number) {
   return { d: Math.floor(cell / types.length), domain: domains[Math.floor(cell / types.length)], type: types[cell % types.length] };
+}
+
+/** A round's question embeddings, stored once (Float32, base64) so a re-run never pays for them again. */
+interface StoredEmbeddings {
+  ids: string[];
+  dims: number;
+  float32Base64: string;
+  usage: Usage;
+}
+
+function decodeVectors(e: StoredEmbeddings): Map<string, number[]> {
+  const all = new Float32Array(new Uint8Array(Buffer.from(e.float32Base64, 'base64')).buffer);
+  return new Map(e.ids.map((id, i) => [id, Array.from(all.subarray(i * e.dims, (i + 1) * e.dims))]));
+}
+
+async function embedRound(store: ArtifactStore, prefix: string, round: number, g: AftGenerateSettings, questions: AftQuestion[]) {
+  const settings = g.embeddings!;
+  return onceFor<StoredEmbeddings>(store, embeddingsKey(prefix, round), async () => {
+    const vectors: number[][] = [];
+    let usage = NO_USAGE;
+    for (let i = 0; i < questions.length; i += EMBED_BATCH) {
+      const got = await embedTexts(settings, questions.slice(i, i + EMBED_BATCH).map((q) => q.text)).catch((e: unknown) => {
+        throw classifyLlmError(e);
+      });
+      vectors.push(...got.vectors);
+      usage = addUsage(usage, usageOf({ inputTokens: got.inputTokens, outputTokens: 0 }, settings.price));
+      heartbeatIfActivity({ round, embedded: vectors.length, of: questions.length });
+    }
+    const dims = vectors[0]?.length ?? 0;
+    const flat = Float32Array.from(vectors.flat());
+    return { ids: questions.map((q) => q.id), dims, float32Base64: Buffer.from(flat.buffer).toString('base64'), usage };
+  });
 }
 
 async function readSelections(store: ArtifactStore, prefix: string, rounds: number): Promise<RoundSelection[]> {
@@ -231,10 +268,11 @@ export function createAftDataActivities() {
       round: number,
       plan: RoundPlan,
       need: number,
-    ): Promise<{ generated: number; duplicates: number; answer: number; spare: number }> {
+    ): Promise<{ generated: number; duplicates: number; answer: number; spare: number; usage: Usage }> {
       const store = openStore(ref.storeUri);
       const g = job.generate;
-      const summary = (s: RoundSelection, spare: number) => ({ generated: s.generated, duplicates: s.duplicates.length, answer: s.answer.length, spare });
+      let usage = NO_USAGE;
+      const summary = (s: RoundSelection, spare: number) => ({ generated: s.generated, duplicates: s.duplicates.length, answer: s.answer.length, spare, usage });
       const earlier = await readSelections(store, ref.prefix, round);
       const answered = new Set(earlier.flatMap((s) => s.answer.map((q) => q.id)));
       const keptBefore = earlier.flatMap((s) => s.unique);
@@ -251,10 +289,22 @@ export function createAftDataActivities() {
         }
         heartbeatIfActivity({ round, deduplicating: fresh.length });
         const all = [...keptBefore, ...fresh];
-        const { duplicateOf, similarity } = dedupByCosine(fresh.map((q) => q.text), g.dedupThreshold, {
-          keptBefore: keptBefore.map((q) => q.text),
-          onProgress: (done, total) => heartbeatIfActivity({ round, deduplicated: done, of: total }),
-        });
+        const onProgress = (done: number, total: number) => heartbeatIfActivity({ round, deduplicated: done, of: total });
+        let dedup: { duplicateOf: (number | null)[]; similarity: number[] };
+        if (g.embeddings) {
+          const stored = await embedRound(store, ref.prefix, round, g, fresh);
+          if (stored.fresh) usage = stored.value.usage;
+          const vectors = new Map<string, number[]>();
+          for (let r = 0; r <= round; r++) {
+            const e = r === round ? stored.value : await readJson<StoredEmbeddings>(store, embeddingsKey(ref.prefix, r));
+            decodeVectors(e).forEach((v, id) => vectors.set(id, v));
+          }
+          const vectorOf = (q: AftQuestion) => vectors.get(q.id)!;
+          dedup = dedupDense(fresh.map(vectorOf), g.dedupThreshold, { keptBefore: keptBefore.map(vectorOf), onProgress });
+        } else {
+          dedup = dedupByCosine(fresh.map((q) => q.text), g.dedupThreshold, { keptBefore: keptBefore.map((q) => q.text), onProgress });
+        }
+        const { duplicateOf, similarity } = dedup;
         const unique = fresh.filter((_, i) => duplicateOf[i] === null);
         const duplicates = fresh.flatMap((q, i) => (duplicateOf[i] === null ? [] : [{ id: q.id, of: all[duplicateOf[i]!].id, similarity: Number(similarity[i].toFixed(4)) }]));
         return { round, generated: fresh.length, duplicates, unique, answer: [...spares, ...unique].slice(0, Math.max(0, need)) };
@@ -329,7 +379,8 @@ export function createAftDataActivities() {
       const selections = await readSelections(store, ref.prefix, rounds);
       const domains = await readJson<{ usage: Usage }>(store, domainsKey(ref.prefix));
       let usage = domains.usage;
-      for (const key of (await store.list(`${ref.prefix}/questions/`)).filter((k) => k.endsWith('.json'))) {
+      const paidKeys = [...(await store.list(`${ref.prefix}/questions/`)), ...(await store.list(`${ref.prefix}/rounds/`)).filter((k) => k.endsWith('/embeddings.json'))];
+      for (const key of paidKeys.filter((k) => k.endsWith('.json'))) {
         usage = addUsage(usage, (await readJson<{ usage: Usage }>(store, key)).usage);
       }
       const counts = { malformed: 0, excludedByFilter: 0, included: 0, answered: 0 };

@@ -114,3 +114,41 @@ export function dedupByCosine(
   }
   return { duplicateOf, similarity };
 }
+
+/**
+ * The same greedy dedup over dense vectors (from an embeddings endpoint). `keptBefore` holds the vectors
+ * of earlier rounds' kept items; indexes in the result count them first, as in dedupByCosine.
+ */
+export function dedupDense(
+  vectors: number[][],
+  threshold: number,
+  opts: { keptBefore?: number[][]; onProgress?: (done: number, total: number) => void } = {},
+): { duplicateOf: (number | null)[]; similarity: number[] } {
+  const before = opts.keptBefore ?? [];
+  const units = [...before, ...vectors].map((v) => {
+    const n = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+    return Float64Array.from(v, (x) => (n === 0 ? 0 : x / n));
+  });
+  const kept: number[] = before.map((_, i) => i);
+  const duplicateOf: (number | null)[] = [];
+  const similarity: number[] = [];
+  for (let i = before.length; i < units.length; i++) {
+    let best = -1;
+    let bestSim = 0;
+    for (const k of kept) {
+      const a = units[i];
+      const b = units[k];
+      let s = 0;
+      for (let d = 0; d < a.length; d++) s += a[d] * b[d];
+      if (s > bestSim) [best, bestSim] = [k, s];
+    }
+    similarity.push(bestSim);
+    if (best >= 0 && bestSim >= threshold) duplicateOf.push(best);
+    else {
+      duplicateOf.push(null);
+      kept.push(i);
+    }
+    if ((i - before.length) % 200 === 199) opts.onProgress?.(i - before.length + 1, vectors.length);
+  }
+  return { duplicateOf, similarity };
+}

@@ -117,6 +117,17 @@ const aftGenerateSchema = z
       .lte(1)
       .default(0.91)
       .describe('drop a question whose lexical cosine similarity with an earlier one is at least this'),
+    embeddings: z
+      .object({
+        baseUrl: z.string().url().describe('OpenAI-compatible endpoint with /embeddings, e.g. https://api.openai.com/v1'),
+        model: z.string().min(1),
+        apiKeyEnv: z.string().optional().describe('name of the env var that holds the API key'),
+        timeoutMs: z.number().int().positive().default(60_000),
+        price: priceSchema.optional(),
+      })
+      .strict()
+      .optional()
+      .describe('dedup questions by cosine of these embeddings; default: lexical vectors (no model needed)'),
     temperature: z.number().min(0).max(2).default(0.9),
     maxResponseTokens: z.number().int().positive().default(1500).describe('token cap of a response, reasoning included'),
     filter: z.boolean().default(true).describe('ask the LLM to INCLUDE or EXCLUDE each pair; false keeps every well-formed one'),

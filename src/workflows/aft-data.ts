@@ -69,6 +69,8 @@ export async function aftDataGeneration(job: AftDataJob): Promise<AftDataResult>
       });
     }
     const sel = await llm.selectAftQuestions(job, ref, round, plan, need);
+    charge(sel.usage); // embeddings, when configured
+    progress.llmCalls += sel.usage.calls;
     progress.questionsGenerated += sel.generated;
     progress.duplicates += sel.duplicates;
     spare = sel.spare;
