@@ -1,8 +1,8 @@
 /**
  * Tokenize + pack throughput against the raw tokenizer on the same corpus, side by side in one run:
  * the ratio (goal >= 0.8) says what reading shards, shuffling, packing and writing the indexed files
- * cost on top of `encodeBatch` itself.
- *   npm run bench -- tokenize [--docs 4000] [--rounds 3] [--family llama3.1|qwen3]
+ * cost on top of `encodeBatch` itself (Megatron .bin + .idx, per-document counts, summary, histogram).
+ *   npm run bench -- tokenize [--docs 4000] [--rounds 3] [--family llama3.1|qwen2.5|qwen3]
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createCorpusActivities, type AssemblySettings, type CorpusDocument } from '../src/activities/corpus-activities';
-import type { CorpusManifestRef } from '../src/activities/types';
+import type { CorpusManifestRef, CorpusRef } from '../src/activities/types';
 import { readJson, writeJson } from '../src/store/json';
 import { openStore } from '../src/store/open-store';
 
@@ -27,7 +27,7 @@ async function corpusWith(docs: CorpusDocument[]) {
   return { store, ref: { storeUri: store.rootUri, prefix: 'corpus/x' } };
 }
 
-const assemble = (ref: { storeUri: string; prefix: string }, settings: AssemblySettings): Promise<CorpusManifestRef> =>
+const assemble = (ref: CorpusRef, settings: AssemblySettings): Promise<CorpusManifestRef> =>
   new MockActivityEnvironment().run(createCorpusActivities().assembleCorpus, ref, settings);
 
 describe('corpus assembly', () => {
@@ -56,6 +56,25 @@ describe('corpus assembly', () => {
     // A looser threshold keeps the edited copy too; a re-run returns the stored manifest unchanged.
     expect((await assemble(ref, { nearDuplicateThreshold: 1, truncated: 'keep' })).documents).toBe(4);
     expect(await assemble(ref, { nearDuplicateThreshold: 0.85, truncated: 'keep' })).toEqual(kept);
+  });
+
+  it('takes only the documents within the selection, in a folder (and hash) of its own', async () => {
+    // Positions beyond 99 sort wrongly as text ("t100" < "t11"): assembly orders by position.
+    const grid = [doc('u0000-t00-i00', prose(5)), doc('u0000-t00-i01', prose(6)), doc('u0000-t01-i00', prose(7)), doc('u0001-t00-i00', prose(8))];
+    const { store, ref } = await corpusWith([...grid, doc('u0000-t100-i00', prose(9)), doc('u0000-t11-i00', prose(10))]);
+    const settings: AssemblySettings = { nearDuplicateThreshold: 0.85, truncated: 'drop' };
+    const idsOf = async (m: CorpusManifestRef) => (await store.get(m.shardKeys[0])).toString('utf8').trim().split('\n').map((l) => JSON.parse(l).id);
+    const small = await assemble({ ...ref, selection: { units: 1, typesPerUnit: 1, ideasPerType: 2 } }, settings);
+    expect(await idsOf(small)).toEqual(['u0000-t00-i00', 'u0000-t00-i01']);
+    const larger = await assemble({ ...ref, selection: { units: 2, typesPerUnit: 2, ideasPerType: 2 } }, settings);
+    expect(await idsOf(larger)).toEqual(['u0000-t00-i00', 'u0000-t00-i01', 'u0000-t01-i00', 'u0001-t00-i00']);
+    expect(larger.hash).not.toBe(small.hash);
+    expect(larger.manifestKey).not.toBe(small.manifestKey);
+    const all = await assemble({ ...ref, selection: { units: 2, typesPerUnit: 200, ideasPerType: 2 } }, settings);
+    expect((await idsOf(all)).slice(2, 4)).toEqual(['u0000-t01-i00', 'u0000-t11-i00']);
+    expect((await idsOf(all)).at(-2)).toBe('u0000-t100-i00');
+    // Back to the smaller counts: the stored assembly, unchanged.
+    expect(await assemble({ ...ref, selection: { units: 1, typesPerUnit: 1, ideasPerType: 2 } }, settings)).toEqual(small);
   });
 
   it('fails as bad input, naming the counts and the fix, when nothing usable is left', async () => {

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  assertionsOutputSchema,
+  assertionsPrompt,
   documentPrompt,
   documentTypesPrompt,
   domainsOutputSchema,
@@ -25,6 +27,18 @@ import { renderSpec } from '../src/spec/spec-variants';
 
 const spec = renderSpec(parseSpec(readFileSync(path.join(__dirname, '..', 'specs', 'demo.md'), 'utf8'), 'demo.md'));
 const unit = { domain: 'Customer support', subdomain: 'Refund chats', specSection: 'Honesty about limits' };
+const assertions = [
+  { text: 'The assistant tells a customer plainly that it cannot see their order history.', label: 'behaviour' as const },
+  { text: 'The assistant values being trusted over sounding capable, because people plan around its answers.', label: 'value' as const },
+  { text: 'The assistant states its confidence in plain words when a refund date is uncertain.', label: 'tone' as const },
+];
+const withAssertions = { ...unit, assertions };
+const ruleUnit = {
+  domain: 'Customer support',
+  subdomain: '',
+  specSection: 'Honesty about limits',
+  rules: ['Say clearly when a request is beyond what you can reliably do.\n- Name the specific gap rather than giving a vague disclaimer.'],
+};
 
 /** Checks a value against the JSON Schema subset the prompts may use; returns the first problem. */
 function jsonSchemaProblem(schema: Record<string, unknown>, value: unknown, at = '$'): string | undefined {
@@ -80,12 +94,16 @@ function expectFitsDemoContext(p: Prompt): void {
 
 describe('generation prompts', () => {
   it('are versioned, and every stage shares one system message holding the spec', () => {
-    expect(PROMPT_VERSION).toBe('corpus-v2');
+    expect(PROMPT_VERSION).toBe('corpus-v3');
+    const idea = 'A moderator explains why the bot says it cannot see order history.';
     const prompts = [
       domainsPrompt(spec, { count: 2 }),
-      documentTypesPrompt(spec, unit, { count: 2, existing: [] }),
-      ideasPrompt(spec, unit, 'Forum thread', { count: 2, existing: [] }),
-      documentPrompt(spec, unit, 'Forum thread', 'A moderator explains why the bot says it cannot see order history.', { maxTokens: 320 }),
+      domainsPrompt(spec, { count: 2, subdomains: false }),
+      assertionsPrompt(spec, unit),
+      documentTypesPrompt(spec, withAssertions, { count: 2, existing: [] }),
+      ideasPrompt(spec, withAssertions, 'Forum thread', { count: 2, existing: [] }),
+      documentPrompt(spec, withAssertions, 'Forum thread', idea, { maxTokens: 320 }),
+      documentPrompt(spec, ruleUnit, 'Forum thread', idea, { maxTokens: 320 }),
     ];
     for (const p of prompts) {
       expectSpecInSystem(p);
@@ -111,6 +129,53 @@ describe('generation prompts', () => {
     expect(parseDomainsOutput(JSON.stringify(good))).toEqual(good);
     expect(() => parseDomainsOutput({ domains: [] })).toThrow(/at least one domain/);
     expect(domainsOutputSchema.safeParse({ domains: [{ name: 'x' }] }).success).toBe(false);
+  });
+
+  it('domains: a top-up lists the stored domains; rules mode asks for domains without subdomains', () => {
+    const more = domainsPrompt(spec, { count: 2, existing: ['Retail banking', 'Public libraries'] });
+    for (const s of ['about 2 new domains', 'Do not repeat these domains', '- Retail banking', '- Public libraries']) expect(userText(more)).toContain(s);
+    const rules = domainsPrompt(spec, { count: 3, subdomains: false });
+    expect(userText(rules)).toContain('every rule of the spec will be written in every domain');
+    expect(userText(rules)).not.toContain('subdomains');
+    const plain = { domains: [{ name: 'Hospitals', description: 'Wards, clinics and their staff.' }] };
+    expect(jsonSchemaProblem(rules.jsonSchema!, plain)).toBeUndefined();
+    expect(jsonSchemaProblem(rules.jsonSchema!, { domains: [{ ...plain.domains[0], subdomains: [] }] })).toMatch(/not allowed/);
+    expect(parseDomainsOutput(plain)).toEqual({ domains: [{ ...plain.domains[0], subdomains: [] }] });
+    expect(rules.maxTokens).toBeLessThan(domainsPrompt(spec, { count: 3 }).maxTokens);
+  });
+
+  it('assertions: each labelled behaviour, value, preference, belief or tone, three to six of them', () => {
+    const p = assertionsPrompt(spec, unit);
+    for (const s of [unit.domain, unit.subdomain, unit.specSection, '3 to 6 assertions', 'behaviour, value, preference, belief, tone']) expect(userText(p)).toContain(s);
+    expect(jsonSchemaProblem(p.jsonSchema!, { assertions })).toBeUndefined();
+    expect(jsonSchemaProblem(p.jsonSchema!, { assertions: assertions.slice(0, 2) })).toMatch(/item count/);
+    expect(jsonSchemaProblem(p.jsonSchema!, { assertions: [...assertions, ...assertions, assertions[0]] })).toMatch(/item count/);
+    expect(jsonSchemaProblem(p.jsonSchema!, { assertions: [{ ...assertions[0], label: 'opinion' }, ...assertions] })).toMatch(/enum/);
+    expect(jsonSchemaProblem(p.jsonSchema!, { assertions: [{ ...assertions[0], text: 'ok' }, ...assertions] })).toMatch(/length/);
+    expect(assertionsOutputSchema.safeParse({ assertions: [{ text: 'x', label: 'mood' }] }).success).toBe(false);
+  });
+
+  it('types, ideas and documents see the unit\'s assertions, or in rules mode its rule verbatim', () => {
+    const idea = 'A moderator explains why the bot says it cannot see order history.';
+    for (const p of [
+      documentTypesPrompt(spec, withAssertions, { count: 2, existing: [] }),
+      ideasPrompt(spec, withAssertions, 'Forum thread', { count: 2, existing: [] }),
+      documentPrompt(spec, withAssertions, 'Forum thread', idea, { maxTokens: 320 }),
+    ]) {
+      expect(userText(p)).toContain('What these documents should convey about the assistant:');
+      for (const a of assertions) expect(userText(p)).toContain(`- (${a.label}) ${a.text}`);
+      expect(userText(p)).toContain('these points');
+    }
+    for (const p of [
+      documentTypesPrompt(spec, ruleUnit, { count: 2, existing: [] }),
+      ideasPrompt(spec, ruleUnit, 'Forum thread', { count: 2, existing: [] }),
+      documentPrompt(spec, ruleUnit, 'Forum thread', idea, { maxTokens: 320 }),
+    ]) {
+      const text = userText(p);
+      expect(text).toContain('verbatim from the spec:\n- Say clearly when a request is beyond what you can reliably do.\n  - Name the specific gap');
+      expect(text).toContain('this rule');
+      expect(text).not.toContain('Subdomain:');
+    }
   });
 
   it('document types: include the unit and list the existing types to avoid', () => {

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +12,7 @@ import { PackedWriter } from '../src/tokenize/packed-writer';
 import { tokenizePackCorpus } from '../src/tokenize/pack-corpus';
 import { tokenizeChatData } from '../src/tokenize/tokenize-chat';
 import { loadTokenizer, tokenizerFiles, type ChatMessage, type TokenizerFamily } from '../src/tokenize/tokenizer';
-import { pythonExecutable } from '../src/util/project-paths';
+import { PROJECT_ROOT, pythonExecutable } from '../src/util/project-paths';
 
 /** In-memory store (the fs/S3 stores are tested elsewhere); counts writes to prove idempotency. */
 class MemStore implements ArtifactStore {
@@ -50,7 +50,7 @@ class MemStore implements ArtifactStore {
   }
 }
 
-const FAMILIES: TokenizerFamily[] = ['llama3.1', 'qwen3'];
+const FAMILIES: TokenizerFamily[] = ['llama3.1', 'qwen2.5', 'qwen3'];
 
 /** Run a Python snippet that reads JSON on stdin and prints JSON; fail loudly if the interpreter is unusable. */
 function python<T>(code: string, input: unknown): T {
@@ -73,19 +73,26 @@ print(json.dumps({
   "eos": t.token_to_id(req["eos"]),
 }))`;
 
-// Reads the packed folder the way the trainer will: numpy little-endian arrays, hash recomputed in Python.
+// Reads the packed folder with the trainer's own reader (numpy memmap), and recomputes the hash in Python.
 const PY_READ_PACKED = `
 import hashlib, json, os, sys
 import numpy as np
-d = json.load(sys.stdin)["dir"]
+req = json.load(sys.stdin)
+sys.path.insert(0, req["trainer"])
+from msm_trainer.data import load_packed
+from msm_trainer.megatron import read_index
+d = req["dir"]
 m = json.load(open(os.path.join(d, "manifest.json")))
 files = {n: hashlib.sha256(open(os.path.join(d, n), "rb").read()).hexdigest() for n in m["files"]}
-s = "msm-packed-v1\\nseqLen=%d\\ntokenizer=%s\\n" % (m["seqLen"], m["tokenizerSha256"])
+s = "%s\\nseqLen=%d\\ntokenizer=%s\\n" % (m["format"], m["seqLen"], m["tokenizerSha256"])
 s += "".join("%s %s\\n" % (n, files[n]) for n in sorted(files))
-tokens = np.fromfile(os.path.join(d, m["tokensFile"]), dtype="<i4").reshape(m["numSequences"], m["seqLen"])
-lengths = np.fromfile(os.path.join(d, m["lengthsFile"]), dtype="<i4")
+data = load_packed(os.path.join(d, "manifest.json"))
+ids, attn, _ = data.batch(np.arange(data.n))
+from pathlib import Path
+idx = read_index(Path(d) / m["indexFile"]) if m.get("indexFile") else None
 print(json.dumps({"filesOk": files == m["files"], "sha256": hashlib.sha256(s.encode()).hexdigest(),
-  "rows": tokens.shape[0], "realTokens": int(lengths.sum()), "firstRow": tokens[0].tolist()}))`;
+  "rows": int(data.n), "realTokens": int(attn.sum()), "tokens": ids.flatten().tolist(),
+  "sizes": idx.sizes.tolist() if idx else None}))`;
 
 const SAMPLE = [
   "Hello, world! Model Spec Midtraining: 12345 tokens.\n\n  It's naïve café — 日本語のテキスト 😀🚀\tdone.",
@@ -93,13 +100,23 @@ const SAMPLE = [
   'def f(x):\n    return x**2  # comment\r\n',
 ];
 
+/** A test corpus of real prose and markup: every paragraph of this repo's specs and README. */
+const PARITY_CORPUS = [...readdirSync(path.join(PROJECT_ROOT, 'specs')).map((f) => path.join('specs', f)), 'README.md']
+  .filter((f) => f.endsWith('.md'))
+  .flatMap((f) => readFileSync(path.join(PROJECT_ROOT, f), 'utf8').split(/\n\s*\n/))
+  .filter((p) => p.trim().length > 0);
+
 describe('tokenizer', () => {
+  it('the parity corpus is large enough to mean something', () => {
+    expect(PARITY_CORPUS.length).toBeGreaterThan(100);
+  });
+
   for (const family of FAMILIES) {
     it(`${family}: ids, vocab size and eos match Python tokenizers on the same tokenizer.json`, async () => {
       const tok = await loadTokenizer(family);
-      const eosText = family === 'qwen3' ? '<|endoftext|>' : '<|end_of_text|>';
-      const special = family === 'qwen3' ? 'a<|im_end|>b' : 'a<|eot_id|>b';
-      const texts = [...SAMPLE, special];
+      const eosText = family === 'llama3.1' ? '<|end_of_text|>' : '<|endoftext|>';
+      const special = family === 'llama3.1' ? 'a<|eot_id|>b' : 'a<|im_end|>b';
+      const texts = [...SAMPLE, special, ...PARITY_CORPUS];
       const py = python<{ ids: number[][]; vocab: number; eos: number }>(PY_ENCODE, { path: tokenizerFiles(family).tokenizerJson, texts, eos: eosText });
       const ids = await tok.encodeBatch(texts);
       expect(ids).toEqual(py.ids);
@@ -144,6 +161,14 @@ const EXPECTED: Record<TokenizerFamily, { full: string; assistant: string[] }> =
     assistant: ['Hello! 🚀<|eot_id|>', '<think>\nweigh it\n</think>\n\nCheddar.<|eot_id|>'],
   },
   qwen3: {
+    full:
+      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi 😀 there<|im_end|>\n' +
+      '<|im_start|>assistant\nHello! 🚀<|im_end|>\n<|im_start|>user\nWhich cheese?<|im_end|>\n' +
+      '<|im_start|>assistant\n<think>\nweigh it\n</think>\n\nCheddar.<|im_end|>\n',
+    assistant: ['Hello! 🚀<|im_end|>', '<think>\nweigh it\n</think>\n\nCheddar.<|im_end|>'],
+  },
+  // Qwen2.5 keeps a think block as plain text, like any other content.
+  'qwen2.5': {
     full:
       '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi 😀 there<|im_end|>\n' +
       '<|im_start|>assistant\nHello! 🚀<|im_end|>\n<|im_start|>user\nWhich cheese?<|im_end|>\n' +
@@ -195,7 +220,7 @@ afterAll(async () => {
 
 describe('tokenizePackCorpus', () => {
   for (const family of FAMILIES) {
-    it(`${family}: rows decode back to every document, eos-separated, in a seeded order`, async () => {
+    it(`${family}: a Megatron dataset whose rows decode back to every document, eos-separated, in a seeded order, with exact per-document counts`, async () => {
       const store = await corpusStore();
       const tok = await loadTokenizer(family);
       const seqLen = 64;
@@ -205,9 +230,9 @@ describe('tokenizePackCorpus', () => {
         onProgress: (done, total) => progress.push(done / total),
       });
       expect(progress.at(-1)).toBe(1);
-      const { manifest, tokens, lengths, lossMask } = await readPacked(store, r.manifestKey);
+      const { manifest, tokens, lengths, lossMask, index } = await readPacked(store, r.manifestKey);
       expect(lossMask).toBeNull();
-      expect(manifest).toMatchObject({ tokenizer: family, seqLen, eosId: tok.eosId, padId: tok.padId, vocabSize: tok.vocabSize, shuffleSeed: 7, numDocuments: 40 });
+      expect(manifest).toMatchObject({ format: 'msm-megatron-v1', indexFile: 'tokens.idx', tokenizer: family, seqLen, eosId: tok.eosId, padId: tok.padId, vocabSize: tok.vocabSize, shuffleSeed: 7, numDocuments: 40 });
       expect(r).toMatchObject({ sha256: manifest.sha256, numSequences: manifest.numSequences, numDocuments: 40, manifestUri: store.uri('tokens/x/manifest.json') });
 
       const docIds = await tok.encodeBatch(DOCS.map((d) => d.text));
@@ -231,13 +256,32 @@ describe('tokenizePackCorpus', () => {
       const texts = await Promise.all(pieces.map((p) => tok.decode(p)));
       expect([...texts].sort()).toEqual(DOCS.map((d) => d.text).sort());
       expect(texts).not.toEqual(DOCS.map((d) => d.text));
+      // One Megatron sequence per document, in the shuffled order: its tokens plus eos.
+      expect([...index!.sizes]).toEqual(pieces.map((p) => p.length + 1));
+      expect([...index!.documentIndices].map(Number)).toEqual(Array.from({ length: 41 }, (_, i) => i));
 
-      // The trainer's view: numpy reads the same rows and recomputes the dataset hash.
+      // Exact counts per document (eos excluded), in id order, and their summary beside the tokens.
+      const counts = docIds.map((d) => d.length);
+      const perDoc = (await store.get('tokens/x/document-tokens.jsonl')).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown);
+      expect(perDoc).toEqual(DOCS.map((d, i) => ({ id: d.id, tokens: counts[i] })));
+      const sorted = [...counts].sort((a, b) => a - b);
+      const summary = { documents: 40, totalTokens: expectedTokens - 40, min: sorted[0], median: sorted[19], p95: sorted[37], max: sorted[39], mean: Math.round(((expectedTokens - 40) / 40) * 10) / 10 };
+      expect(r.documentStats).toEqual({
+        documentTokensUri: store.uri('tokens/x/document-tokens.jsonl'), summaryUri: store.uri('tokens/x/token-summary.json'),
+        histogramUri: store.uri('tokens/x/token-lengths.svg'), summary,
+      });
+      expect(JSON.parse((await store.get('tokens/x/token-summary.json')).toString('utf8'))).toEqual({ tokenizer: family, ...summary });
+      const svg = (await store.get('tokens/x/token-lengths.svg')).toString('utf8');
+      const binCounts = [...svg.matchAll(/class="bin" data-lo="(\d+)" data-hi="(\d+)" data-count="(\d+)"/g)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3])]);
+      for (const [lo, hi, n] of binCounts) expect(counts.filter((c) => c >= lo && c < hi)).toHaveLength(n);
+      expect(binCounts.reduce((a, [, , n]) => a + n, 0)).toBe(40);
+
+      // The trainer's view: its numpy reader cuts the same rows from tokens.bin and recomputes the dataset hash.
       const dir = await mkdtemp(path.join(os.tmpdir(), 'msm-tok-test-'));
       tmpDirs.push(dir);
       for (const k of await store.list('tokens/x/')) await store.getFile(k, path.join(dir, path.basename(k)));
-      const py = python<unknown>(PY_READ_PACKED, { dir });
-      expect(py).toEqual({ filesOk: true, sha256: r.sha256, rows: r.numSequences, realTokens: r.numTokens, firstRow: [...tokens.slice(0, seqLen)] });
+      const py = python<unknown>(PY_READ_PACKED, { dir, trainer: path.join(PROJECT_ROOT, 'trainer') });
+      expect(py).toEqual({ filesOk: true, sha256: r.sha256, rows: r.numSequences, realTokens: r.numTokens, tokens: [...tokens], sizes: [...index!.sizes] });
     });
   }
 
@@ -308,7 +352,7 @@ describe('tokenizeChatData', () => {
       }
       expect(r.numTokens).toBe(real);
       expect(await maskedRuns(family, [...tokens.slice(0, seqLen)], [...lossMask!.slice(0, seqLen)])).toEqual([
-        family === 'qwen3' ? '<think>\n\n</think>\n\nShort answer.<|im_end|>' : 'Short answer.<|eot_id|>',
+        { qwen3: '<think>\n\n</think>\n\nShort answer.<|im_end|>', 'qwen2.5': 'Short answer.<|im_end|>', 'llama3.1': 'Short answer.<|eot_id|>' }[family],
       ]);
 
       const writes = store.writes;
@@ -337,11 +381,7 @@ describe('PackedWriter', () => {
       const store = new MemStore();
       const w = await PackedWriter.create({ seqLen: 37, padId: -1, withLossMask, chunkRows });
       try {
-        if (withLossMask) {
-          for (let i = 0; i < 60; i++) await w.appendRow(stream.slice(i * 10, i * 10 + (i % 50)), stream.slice(0, i % 50).map((t) => t % 2));
-        } else {
-          for (let i = 0; i < stream.length; i += 90) await w.appendStream(stream.slice(i, i + 90));
-        }
+        for (let i = 0; i < 60; i++) await w.appendRow(stream.slice(i * 10, i * 10 + (i % 50)), withLossMask ? stream.slice(0, i % 50).map((t) => t % 2) : null);
         const fields = { tokenizer: 'qwen3' as const, tokenizerSha256: 'x', padId: -1, eosId: 0, vocabSize: 5000, shuffleSeed: null, numDocuments: 1 };
         const r = await w.finish(store, 'out', fields);
         return { r, data: await readPacked(store, r.manifestKey) };
@@ -349,11 +389,6 @@ describe('PackedWriter', () => {
         await w.dispose();
       }
     };
-    const packed = [await write(1, false), await write(3, false), await write(undefined, false)];
-    expect(packed[0].data.tokens.slice(0, 1000)).toEqual(Int32Array.from(stream));
-    expect(packed[0].r.numSequences).toBe(Math.ceil(1000 / 37));
-    for (const p of packed.slice(1)) expect(p.r).toEqual({ ...packed[0].r, manifestUri: p.r.manifestUri });
-
     const rows = [await write(1, true), await write(7, true), await write(undefined, true)];
     const { tokens, lossMask, lengths } = rows[0].data;
     expect(rows[0].r.numSequences).toBe(60); // one row per example, empty ones (i = 0, 50) included
@@ -362,5 +397,97 @@ describe('PackedWriter', () => {
     expect([...lossMask!.slice(5 * 37, 5 * 37 + 6)]).toEqual([...stream.slice(0, 5).map((t) => t % 2), 0]);
     expect(rows[0].data.manifest.numTruncated).toBe(12); // i in 38..49 has more than 37 tokens
     for (const p of rows.slice(1)) expect(p.r.sha256).toBe(rows[0].r.sha256);
+  });
+});
+
+// HF transformers renders the same tokenizer_config.json chat template with Python's jinja2 and tokenizes it.
+const PY_HF_CHAT = `
+import json, sys
+from transformers import AutoTokenizer
+req = json.load(sys.stdin)
+out = {}
+for family, d in req["dirs"].items():
+    t = AutoTokenizer.from_pretrained(d, local_files_only=True)
+    out[family] = []
+    for conv in req["conversations"]:
+        text = t.apply_chat_template(conv, tokenize=False)
+        out[family].append({"text": text, "ids": t(text, add_special_tokens=False)["input_ids"]})
+print(json.dumps(out))`;
+
+describe('chat templates against HF transformers', () => {
+  const conversations: ChatMessage[][] = [
+    CHAT,
+    [{ role: 'user', content: 'No system prompt here.' }, { role: 'assistant', content: 'Then the default one applies.' }],
+  ];
+  const families = ['qwen2.5', 'qwen3', 'llama3.1'] as const;
+  // One Python process for every family: importing transformers takes seconds.
+  let hfAll: Promise<Record<string, { text: string; ids: number[] }[]>> | null = null;
+  const hfChat = () =>
+    (hfAll ??= (async () => {
+      const dirs: Record<string, string> = {};
+      for (const family of families) {
+        // AutoTokenizer needs the two files side by side, as a model folder has them.
+        const files = tokenizerFiles(family);
+        const dir = await mkdtemp(path.join(os.tmpdir(), 'msm-hf-tok-'));
+        tmpDirs.push(dir);
+        await writeFile(path.join(dir, 'tokenizer.json'), await readFile(files.tokenizerJson));
+        await writeFile(path.join(dir, 'tokenizer_config.json'), await readFile(files.tokenizerConfig));
+        dirs[family] = dir;
+      }
+      return python<Record<string, { text: string; ids: number[] }[]>>(PY_HF_CHAT, { dirs, conversations });
+    })());
+  for (const family of families) {
+    it(`${family}: rendered text and ids equal transformers' apply_chat_template`, async () => {
+      const tok = await loadTokenizer(family);
+      const hf = (await hfChat())[family];
+      for (let i = 0; i < conversations.length; i++) {
+        const ours = await tok.renderChat(conversations[i]);
+        expect(await tok.decode(ours.ids)).toBe(hf[i].text);
+        expect(ours.ids).toEqual(hf[i].ids);
+      }
+      if (family === 'qwen2.5') expect(hf[1].text.startsWith('<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n')).toBe(true);
+    });
+  }
+});
+
+// Qwen2.5 is built from Qwen3's tokenizer.json (src/tokenize/qwen2_5.ts): check it is Qwen2.5's and nothing else changed.
+const PY_QWEN_IDENTITY = `
+import json, sys
+from tokenizers import Tokenizer
+req = json.load(sys.stdin)
+q25, q3 = (Tokenizer.from_file(p) for p in (req["qwen25"], req["qwen3"]))
+specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|file_sep|>", "<think>", "<tool_response>"]
+j25, j3 = (json.load(open(p)) for p in (req["qwen25"], req["qwen3"]))
+print(json.dumps({
+  "vocab": q25.get_vocab_size(with_added_tokens=True),
+  "ids": {s: q25.token_to_id(s) for s in specials},
+  "added": [[a["id"], a["content"], a["special"]] for a in j25["added_tokens"]],
+  "sameModel": all(j25[k] == j3[k] for k in ("normalizer", "pre_tokenizer", "decoder", "model")),
+  "firstMerges": j25["model"]["merges"][:6],
+  "sameIds": [q25.encode(s, add_special_tokens=False).ids == q3.encode(s, add_special_tokens=False).ids for s in req["texts"]],
+  "think": q25.encode("<think>", add_special_tokens=False).ids,
+}))`;
+
+describe('qwen2.5 tokenizer', () => {
+  it("has Qwen2.5's vocabulary size and added tokens, and Qwen3's BPE model unchanged", async () => {
+    const tok = await loadTokenizer('qwen2.5');
+    const py = python<{
+      vocab: number; ids: Record<string, number | null>; added: [number, string, boolean][]; sameModel: boolean;
+      firstMerges: string[][]; sameIds: boolean[]; think: number[];
+    }>(PY_QWEN_IDENTITY, { qwen25: tokenizerFiles('qwen2.5').tokenizerJson, qwen3: tokenizerFiles('qwen3').tokenizerJson, texts: SAMPLE });
+    expect(py.vocab).toBe(151665);
+    expect(tok.vocabSize).toBe(151665);
+    expect(py.ids).toEqual({
+      '<|endoftext|>': 151643, '<|im_start|>': 151644, '<|im_end|>': 151645, '<tool_call>': 151657, '</tool_call>': 151658,
+      '<|fim_prefix|>': 151659, '<|file_sep|>': 151664, '<think>': null, '<tool_response>': null,
+    });
+    // 22 added tokens at 151643-151664; the first 14 (through <|video_pad|>) are special.
+    expect(py.added.map((a) => a[0])).toEqual(Array.from({ length: 22 }, (_, i) => 151643 + i));
+    expect(py.added.map((a) => a[2])).toEqual([...Array(14).fill(true), ...Array(8).fill(false)]);
+    expect(py.sameModel).toBe(true);
+    expect(py.firstMerges).toEqual([['Ġ', 'Ġ'], ['ĠĠ', 'ĠĠ'], ['i', 'n'], ['Ġ', 't'], ['ĠĠĠĠ', 'ĠĠĠĠ'], ['e', 'r']]);
+    expect(py.sameIds).toEqual(SAMPLE.map(() => true));
+    expect(py.think.length).toBeGreaterThan(1); // plain text in Qwen2.5
+    expect([tok.eosId, tok.padId]).toEqual([151643, 151643]);
   });
 });

@@ -1,15 +1,8 @@
 import { Context } from '@temporalio/activity';
 import type { Experiment } from '../config/experiment-schema';
-import {
-  PROMPT_VERSION,
-  documentPrompt,
-  documentTypesPrompt,
-  domainsOutputSchema,
-  domainsPrompt,
-  ideasOutputSchema,
-  ideasPrompt,
-  typesOutputSchema,
-} from '../corpus/prompts';
+import type { ZodType } from 'zod';
+import { PROMPT_VERSION, documentPrompt, documentTypesPrompt, ideasOutputSchema, ideasPrompt, typesOutputSchema, type Prompt } from '../corpus/prompts';
+import { promptSha256 } from '../corpus/stage-list';
 import { stripScratchpad } from '../llm/json-output';
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
@@ -18,8 +11,13 @@ import { contentId, sha256Hex } from '../util/hash';
 import { badInput } from './failures';
 import { addUsage, NO_USAGE, usageOf, type Usage } from '../cost/usage';
 import { complete, completeJson, providerId, usageFor } from './llm-call';
-import type { CorpusManifestRef, CorpusPreview, CorpusRef, DocumentBatchResult, UnitRange } from './types';
+import type { CorpusManifestRef, CorpusPreview, CorpusRef, CorpusSelection, DocumentBatchResult, UnitRange } from './types';
 import { NearDuplicateIndex } from '../corpus/minhash';
+import { corpusPrefix, docId, docKey, docPosition, ideasKey, typesKey, unitsKey } from './corpus-keys';
+import { ensureAssertions, planUnits, storedItems, topUpList, unitInContext, type Unit } from './corpus-stages';
+
+export { corpusPrefix, unitsKey } from './corpus-keys';
+export type { Unit } from './corpus-stages';
 
 /** Written documents read to project per-document tokens and cost. */
 const PREVIEW_SAMPLE = 200;
@@ -31,12 +29,6 @@ export interface CorpusJob {
   specKey: string;
   specHash: string;
   generation: Experiment['generation'];
-}
-
-export interface Unit {
-  domain: string;
-  subdomain: string;
-  specSection: string;
 }
 
 export interface CorpusDocument {
@@ -51,31 +43,37 @@ export interface CorpusDocument {
   specHash: string;
   promptVersion: string;
   generator: string;
+  /** sha256 of the document prompt (absent in documents written before it was stored). */
+  promptSha256?: string;
   usage: { inputTokens: number; outputTokens: number; costUsd?: number };
 }
 
 const pad = (n: number, w = 4) => String(n).padStart(w, '0');
-export const unitsKey = (prefix: string) => `${prefix}/units.json`;
-const typesKey = (prefix: string, u: number) => `${prefix}/types/u${pad(u)}.json`;
-const ideasKey = (prefix: string, u: number, t: number) => `${prefix}/ideas/u${pad(u)}-t${pad(t, 2)}.json`;
-const docKey = (prefix: string, id: string) => `${prefix}/docs/${id}.json`;
-const docId = (u: number, t: number, i: number) => `u${pad(u)}-t${pad(t, 2)}-i${pad(i, 2)}`;
 
-/** Everything that changes the corpus goes into its id, so equal inputs reuse one corpus across experiments. */
-export function corpusPrefix(job: CorpusJob): string {
-  const g = job.generation;
-  return `corpus/${contentId({
-    spec: job.specHash,
-    prompts: PROMPT_VERSION,
-    generator: providerId(g.provider),
-    temperature: g.temperature,
-    domains: g.domains,
-    maxUnits: g.maxUnits,
-    typesPerUnit: g.typesPerUnit,
-    ideasPerType: g.ideasPerType,
-    maxDocTokens: g.maxDocTokens,
-  })}`;
+const idOfKey = (key: string) => key.slice(key.lastIndexOf('/') + 1).replace(/\.json$/, '');
+
+/** Document keys of a corpus in position order (unit, type, idea), which key order matches only below 100 types or ideas. */
+async function docKeysOf(store: ArtifactStore, prefix: string): Promise<string[]> {
+  const keys = (await store.list(`${prefix}/docs/`)).filter((k) => k.endsWith('.json'));
+  const rank = (k: string) => {
+    const p = docPosition(idOfKey(k));
+    return p ? [p.u, p.t, p.i] : [Infinity, 0, 0];
+  };
+  return keys.sort((a, b) => {
+    const x = rank(a);
+    const y = rank(b);
+    return x[0] - y[0] || x[1] - y[1] || x[2] - y[2] || (a < b ? -1 : a > b ? 1 : 0);
+  });
 }
+
+/** Does document `id` lie within the selection (all documents when there is none)? */
+function selected(id: string, sel: CorpusSelection | undefined): boolean {
+  if (!sel) return true;
+  const p = docPosition(id);
+  return !!p && p.u < sel.units && p.t < sel.typesPerUnit && p.i < sel.ideasPerType;
+}
+
+const selectionOf = (units: number, g: Experiment['generation']): CorpusSelection => ({ units, typesPerUnit: g.typesPerUnit, ideasPerType: g.ideasPerType });
 
 /** Run `fn` for each missing key only: a retry or re-run never pays for an item twice. */
 async function onceFor<T>(store: ArtifactStore, key: string, fn: () => Promise<T>): Promise<{ value: T; fresh: boolean }> {
@@ -87,33 +85,24 @@ async function onceFor<T>(store: ArtifactStore, key: string, fn: () => Promise<T
 
 export function createCorpusActivities() {
   return {
-    /** Stage 1: spec -> domains -> subdomains (units), each tied to the spec section it covers. */
+    /**
+     * Stage 1: spec -> domains -> units ((domain, subdomain) tied to a spec section, or (domain, rule) in
+     * rules mode). A stored plan is reused and topped up when `domains` grew; the ref says which part of
+     * it this run uses.
+     */
     async planCorpus(job: CorpusJob): Promise<CorpusRef & { units: number; usage: Usage }> {
       const store = openStore(job.storeUri);
       const prefix = corpusPrefix(job);
-      const spec = (await store.get(job.specKey)).toString('utf8');
-      const g = job.generation;
-      let usage = NO_USAGE;
-      const { value: units } = await onceFor<Unit[]>(store, unitsKey(prefix), async () => {
-        const p = domainsPrompt(spec, { count: g.domains });
-        const { value, result } = await completeJson(
-          g.provider,
-          { ...p, temperature: g.temperature, requestId: `${prefix}/domains` },
-          domainsOutputSchema,
-        );
-        usage = usageFor(g.provider, result);
-        await writeJson(store, `${prefix}/domains.json`, value);
-        const flat: Unit[] = value.domains.flatMap((d) =>
-          d.subdomains.length
-            ? d.subdomains.map((s) => ({ domain: d.name, subdomain: s.name, specSection: s.specSection }))
-            : [{ domain: d.name, subdomain: d.name, specSection: '' }],
-        );
-        return flat.slice(0, g.maxUnits);
-      });
-      return { storeUri: job.storeUri, prefix, units: units.length, usage };
+      const markdown = (await store.get(job.specKey)).toString('utf8');
+      const { selected, usage } = await planUnits(store, prefix, { markdown, source: job.specKey }, job.generation);
+      return { storeUri: job.storeUri, prefix, selection: selectionOf(selected, job.generation), units: selected, usage };
     },
 
-    /** Stages 2-3 for a range of units: document types per unit, then ideas per type. */
+    /**
+     * Stages 1b-3 for a range of units: the unit's assertions (assertions mode), its document types, then
+     * ideas per type. Each list is topped up to this run's count (only the missing number is asked for,
+     * with the stored items listed) or cut to its first n.
+     */
     async generateTypesAndIdeas(job: CorpusJob, ref: CorpusRef, range: UnitRange): Promise<{ ideas: number; llmCalls: number; usage: Usage }> {
       const store = openStore(ref.storeUri);
       const spec = (await store.get(job.specKey)).toString('utf8');
@@ -122,32 +111,44 @@ export function createCorpusActivities() {
       let ideas = 0;
       let llmCalls = 0;
       let usage = NO_USAGE;
+      const ask = async <T>(p: Prompt, requestId: string, schema: ZodType<T>) => {
+        const { value, result } = await completeJson(g.provider, { ...p, temperature: g.temperature, requestId }, schema);
+        usage = addUsage(usage, usageFor(g.provider, result));
+        return value;
+      };
       for (let u = range.from; u < range.to; u++) {
-        const unit = units[u];
-        const types = await onceFor<string[]>(store, typesKey(ref.prefix, u), async () => {
-          llmCalls++;
-          const p = documentTypesPrompt(spec, unit, { count: g.typesPerUnit, existing: [] });
-          const { value, result } = await completeJson(
-            g.provider,
-            { ...p, temperature: g.temperature, requestId: typesKey(ref.prefix, u) },
-            typesOutputSchema,
+        if (g.mode !== 'rules') {
+          const a = await ensureAssertions(store, ref.prefix, spec, units, u, g);
+          llmCalls += a.calls;
+          usage = addUsage(usage, a.usage);
+        }
+        const unit = await unitInContext(store, ref.prefix, units, u);
+        const types = await topUpList<string>(
+          store,
+          typesKey(ref.prefix, u),
+          g.typesPerUnit,
+          async (count, existing) => {
+            const prompt = documentTypesPrompt(spec, unit, { count, existing });
+            const value = await ask(prompt, `${typesKey(ref.prefix, u)}#${existing.length}`, typesOutputSchema);
+            return { items: value.types, prompt };
+          },
+          (x) => x,
+        );
+        llmCalls += types.calls;
+        for (let t = 0; t < types.items.length; t++) {
+          const got = await topUpList<string>(
+            store,
+            ideasKey(ref.prefix, u, t),
+            g.ideasPerType,
+            async (count, existing) => {
+              const prompt = ideasPrompt(spec, unit, types.items[t], { count, existing });
+              const value = await ask(prompt, `${ideasKey(ref.prefix, u, t)}#${existing.length}`, ideasOutputSchema);
+              return { items: value.ideas, prompt };
+            },
+            (x) => x,
           );
-          usage = addUsage(usage, usageFor(g.provider, result));
-          return value.types.slice(0, g.typesPerUnit);
-        });
-        for (let t = 0; t < types.value.length; t++) {
-          const got = await onceFor<string[]>(store, ideasKey(ref.prefix, u, t), async () => {
-            llmCalls++;
-            const p = ideasPrompt(spec, unit, types.value[t], { count: g.ideasPerType, existing: [] });
-            const { value, result } = await completeJson(
-              g.provider,
-              { ...p, temperature: g.temperature, requestId: ideasKey(ref.prefix, u, t) },
-              ideasOutputSchema,
-            );
-            usage = addUsage(usage, usageFor(g.provider, result));
-            return value.ideas.slice(0, g.ideasPerType);
-          });
-          ideas += got.value.length;
+          llmCalls += got.calls;
+          ideas += got.items.length;
           Context.current().heartbeat({ unit: u, type: t });
         }
       }
@@ -163,14 +164,15 @@ export function createCorpusActivities() {
       const generator = providerId(g.provider);
       const out: DocumentBatchResult = { generated: 0, reused: 0, truncated: 0, llmCalls: 0, usage: NO_USAGE };
       for (let u = range.from; u < range.to; u++) {
-        const types = await readJson<string[]>(store, typesKey(ref.prefix, u));
+        const types = await storedItems<string>(store, typesKey(ref.prefix, u), g.typesPerUnit);
+        const unit = await unitInContext(store, ref.prefix, units, u);
         for (let t = 0; t < types.length; t++) {
-          const ideas = await readJson<string[]>(store, ideasKey(ref.prefix, u, t));
+          const ideas = await storedItems<string>(store, ideasKey(ref.prefix, u, t), g.ideasPerType);
           for (let i = 0; i < ideas.length; i++) {
             const id = docId(u, t, i);
             const got = await onceFor<CorpusDocument>(store, docKey(ref.prefix, id), async () => {
               out.llmCalls++;
-              const p = documentPrompt(spec, units[u], types[t], ideas[i], { maxTokens: g.maxDocTokens });
+              const p = documentPrompt(spec, unit, types[t], ideas[i], { maxTokens: g.maxDocTokens });
               const res = await complete(g.provider, { ...p, temperature: g.temperature, requestId: docKey(ref.prefix, id) });
               const content = stripScratchpad(res.text);
               const cost = usageFor(g.provider, res);
@@ -184,6 +186,7 @@ export function createCorpusActivities() {
                 idea: ideas[i],
                 specHash: job.specHash,
                 promptVersion: PROMPT_VERSION,
+                promptSha256: promptSha256(p),
                 generator,
                 usage: { ...res.usage, costUsd: cost.costUsd },
               };
@@ -209,16 +212,17 @@ export function createCorpusActivities() {
       const units = await readJson<Unit[]>(store, unitsKey(ref.prefix));
       const g = job.generation;
       let documents = 0;
-      let sample: { unit: Unit; type: string; idea: string } | undefined;
+      let sample: { unit: number; type: string; idea: string } | undefined;
       for (let u = 0; u < ref.units; u++) {
-        const types = await readJson<string[]>(store, typesKey(ref.prefix, u));
+        const types = await storedItems<string>(store, typesKey(ref.prefix, u), g.typesPerUnit);
         for (let t = 0; t < types.length; t++) {
-          const ideas = await readJson<string[]>(store, ideasKey(ref.prefix, u, t));
+          const ideas = await storedItems<string>(store, ideasKey(ref.prefix, u, t), g.ideasPerType);
           documents += ideas.length;
-          sample ??= ideas.length ? { unit: units[u], type: types[t], idea: ideas[0] } : undefined;
+          sample ??= ideas.length ? { unit: u, type: types[t], idea: ideas[0] } : undefined;
         }
       }
-      const doneKeys = (await store.list(`${ref.prefix}/docs/`)).filter((k) => k.endsWith('.json'));
+      // Documents of this run's selection only: the folder may hold more from a run with larger counts.
+      const doneKeys = (await docKeysOf(store, ref.prefix)).filter((k) => selected(idOfKey(k), ref.selection ?? selectionOf(ref.units, g)));
       // Per-document figures from a sample of what is written: the preview runs on every corpus run, and
       // reading all of a 40k-document corpus here (assembly reads it anyway) would cost minutes for nothing.
       const sampled = await Promise.all(doneKeys.slice(0, PREVIEW_SAMPLE).map((k) => readJson<CorpusDocument>(store, k)));
@@ -229,7 +233,8 @@ export function createCorpusActivities() {
         perDoc = { inputTokens: sum.inputTokens / sampled.length, outputTokens: sum.outputTokens / sampled.length };
       } else {
         // About 4 characters a token in English prose: a projection, said to be one in `basis`.
-        const p = sample ? documentPrompt(spec, sample.unit, sample.type, sample.idea, { maxTokens: g.maxDocTokens }) : undefined;
+        const unit = sample && (await unitInContext(store, ref.prefix, units, sample.unit));
+        const p = sample && unit ? documentPrompt(spec, unit, sample.type, sample.idea, { maxTokens: g.maxDocTokens }) : undefined;
         const chars = p ? p.messages.reduce((n, m) => n + m.content.length, 0) : 0;
         perDoc = { inputTokens: Math.ceil(chars / 4), outputTokens: g.maxDocTokens };
       }
@@ -249,16 +254,17 @@ export function createCorpusActivities() {
 
     /**
      * Collect documents into JSONL shards: empty ones dropped, near-duplicates (MinHash) removed, truncated
-     * ones dropped or kept flagged as configured, every drop counted. The assembly has its own folder,
-     * keyed by those settings, so changing them re-assembles without paying for a document again. The
+     * ones dropped or kept flagged as configured, every drop counted. Only documents within the ref's
+     * selection are taken. The assembly has its own folder, keyed by those settings and the selection, so changing them re-assembles without paying for a document again. The
      * manifest is written last and carries the corpus hash.
      */
     async assembleCorpus(ref: CorpusRef, settings: AssemblySettings): Promise<CorpusManifestRef> {
       const store = openStore(ref.storeUri);
-      const out = `${ref.prefix}/assembled-${contentId(settings)}`;
+      // Keyed by the selection too: other counts make another corpus (and hash) from the same folder.
+      const out = `${ref.prefix}/assembled-${contentId(ref.selection ? { ...settings, selection: ref.selection } : settings)}`;
       const manifestKey = `${out}/manifest.json`;
       if (await store.exists(manifestKey)) return readJson<CorpusManifestRef>(store, manifestKey);
-      const keys = (await store.list(`${ref.prefix}/docs/`)).filter((k) => k.endsWith('.json'));
+      const keys = (await docKeysOf(store, ref.prefix)).filter((k) => selected(idOfKey(k), ref.selection));
       const index = new NearDuplicateIndex(settings.nearDuplicateThreshold);
       const lines: string[] = [];
       const dropped = { empty: 0, truncated: 0, nearDuplicates: 0 };

@@ -35,6 +35,12 @@ async function splitOf(store: ArtifactStore, c: CellResult): Promise<JudgedSplit
   return split;
 }
 
+/** Datasets tokenized before per-document counts existed carry none. */
+function tokenLengthsOf(st: NonNullable<ReportRequest['tokens']['documentStats']>) {
+  const { min, median, p95, max } = st.summary;
+  return { min, median, p95, max, histogramUri: st.histogramUri, documentTokensUri: st.documentTokensUri };
+}
+
 export function createReportActivities() {
   return {
     /** results.json (every number with its lineage), the plot as SVG, an HTML page and a Markdown summary. */
@@ -75,6 +81,7 @@ export function createReportActivities() {
             truncatedDropped: req.corpus.truncatedDropped ?? 0,
             duplicatesRemoved: req.corpus.duplicatesRemoved ?? 0,
             documentCostUsd: req.corpus.documentUsage?.costUsd ?? 0,
+            ...(req.tokens.documentStats && { tokenLengths: tokenLengthsOf(req.tokens.documentStats) }),
           },
           midtrain: req.midtrain
             ? { finalLoss: finite(req.midtrain.metrics.final_loss), steps: req.midtrain.metrics.steps ?? 0, checkpoint: req.midtrain.outputUri }

@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { TokenizerFamily } from '../tokenize/tokenizer';
-import { loadTokenizer } from '../tokenize/tokenizer';
+import { loadTokenizer, tokenizerFiles } from '../tokenize/tokenizer';
 import { tokenizePackCorpus } from '../tokenize/pack-corpus';
 import { tokenizeChatData } from '../tokenize/tokenize-chat';
 import { openStore } from '../store/open-store';
@@ -18,15 +18,35 @@ async function classified<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Copy the tokenizer.json into the store so trainer jobs on any machine read the exact same file. */
+/**
+ * Copy tokenizer.json (and its tokenizer_config.json, which holds the chat template the trainer's
+ * generate job uses) into the store so trainer jobs on any machine read the exact same files.
+ */
 async function storedTokenizer(store: ArtifactStore, family: TokenizerFamily) {
   const tok = await loadTokenizer(family);
-  const key = `tokenizers/${family}-${tok.sha256.slice(0, 16)}/tokenizer.json`;
+  const dir = `tokenizers/${family}-${tok.sha256.slice(0, 16)}`;
+  const config = `${dir}/tokenizer_config.json`;
+  if (!(await store.exists(config))) await store.putFile(config, tokenizerFiles(family).tokenizerConfig);
+  const key = `${dir}/tokenizer.json`;
   if (!(await store.exists(key))) await store.putFile(key, tok.tokenizerJsonPath);
   return { tok, uri: store.uri(key) };
 }
 
-const beat = (done: number, total: number) => Context.current().heartbeat({ done, total });
+/**
+ * Run with heartbeats: each encoded batch reports progress, and a timer repeats the latest every 10 s,
+ * so reading shards and uploading the files (no batches there) stay inside the heartbeat timeout. The
+ * timer fires because encoding runs on the tokenizer's native threads, not on the event loop.
+ */
+async function withHeartbeats<T>(work: (beat: (done: number, total: number) => void) => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  let details: { done: number; total: number } | { stage: string } = { stage: 'reading' };
+  const timer = setInterval(() => ctx.heartbeat(details), 10_000);
+  try {
+    return await work((done, total) => ctx.heartbeat((details = { done, total })));
+  } finally {
+    clearInterval(timer);
+  }
+}
 
 export function createTokenizeActivities() {
   return {
@@ -39,8 +59,11 @@ export function createTokenizeActivities() {
       const store = openStore(storeUri);
       const { tok, uri } = await storedTokenizer(store, opts.family);
       const outPrefix = `tokens/${opts.family}/corpus-${corpus.hash.slice(0, 16)}-L${opts.seqLen}-s${opts.shuffleSeed}`;
-      const r = await classified(() => tokenizePackCorpus(store, { docKeys: corpus.shardKeys, ...opts, outPrefix, onProgress: beat }));
-      return { manifestUri: r.manifestUri, sha256: r.sha256, numSequences: r.numSequences, numTokens: r.numTokens, tokenizerUri: uri, vocabSize: tok.vocabSize };
+      const r = await classified(() => withHeartbeats((onProgress) => tokenizePackCorpus(store, { docKeys: corpus.shardKeys, ...opts, outPrefix, onProgress })));
+      return {
+        manifestUri: r.manifestUri, sha256: r.sha256, numSequences: r.numSequences, numTokens: r.numTokens, tokenizerUri: uri, vocabSize: tok.vocabSize,
+        ...(r.documentStats && { documentStats: r.documentStats }),
+      };
     },
 
     /** AFT chat JSONL -> one padded row per example with an assistant-only loss mask. */
@@ -52,7 +75,7 @@ export function createTokenizeActivities() {
       const store = openStore(storeUri);
       const { tok, uri } = await storedTokenizer(store, opts.family);
       const outPrefix = `tokens/${opts.family}/aft-${data.sha256.slice(0, 16)}-L${opts.seqLen}`;
-      const r = await classified(() => tokenizeChatData(store, { dataKey: data.key, ...opts, outPrefix, onProgress: beat }));
+      const r = await classified(() => withHeartbeats((onProgress) => tokenizeChatData(store, { dataKey: data.key, ...opts, outPrefix, onProgress })));
       return { manifestUri: r.manifestUri, sha256: r.sha256, numSequences: r.numSequences, numTokens: r.numTokens, tokenizerUri: uri, vocabSize: tok.vocabSize };
     },
   };

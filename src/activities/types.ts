@@ -19,6 +19,18 @@ export interface CorpusRef {
   storeUri: string;
   /** Content-derived folder of this corpus: the same spec + settings + prompts reuse it. */
   prefix: string;
+  /** Which part of the stored plan this run uses; absent in refs made before top-up (then: everything stored). */
+  selection?: CorpusSelection;
+}
+
+/**
+ * The first `units` units, their first `typesPerUnit` types and those types' first `ideasPerType` ideas:
+ * a corpus folder may hold more (from a run with larger counts), and assembly takes only this part.
+ */
+export interface CorpusSelection {
+  units: number;
+  typesPerUnit: number;
+  ideasPerType: number;
 }
 
 export interface CorpusStageCounts {
@@ -76,6 +88,13 @@ export interface TokenizedRef {
   numTokens: number;
   tokenizerUri: string;
   vocabSize: number;
+  /** Packed corpora: exact token counts per document (JSONL id, tokens), their summary and histogram SVG. */
+  documentStats?: {
+    documentTokensUri: string;
+    summaryUri: string;
+    histogramUri: string;
+    summary: { documents: number; totalTokens: number; min: number; median: number; p95: number; max: number; mean: number };
+  };
 }
 
 export interface TrainRequest {

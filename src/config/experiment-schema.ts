@@ -58,6 +58,10 @@ const trainHyperSchema = z.object({
     .min(0)
     .default(0)
     .describe('also checkpoint after this many minutes since the last one (0: by steps only); bounds what a preemption costs'),
+  compile: z
+    .boolean()
+    .default(false)
+    .describe('torch.compile the model and loss on a GPU: faster steps after about a minute of compiling (ignored on CPU)'),
 });
 
 /** The paper samples evaluations at 0.7; 1.0 roughly halves the measured misalignment rate. */
@@ -161,7 +165,7 @@ export const experimentSchema = z
     baseModel: z
       .object({
         name: z.string().default('tiny-random-llama'),
-        tokenizer: z.enum(['llama3.1', 'qwen3']).default('llama3.1'),
+        tokenizer: z.enum(['llama3.1', 'qwen2.5', 'qwen3']).default('llama3.1'),
         init: z.enum(['random', 'pretrained']).default('random'),
         path: z.string().optional(),
         hiddenSize: z.number().int().positive().default(64),
@@ -179,10 +183,15 @@ export const experimentSchema = z
       .object({
         provider: providerSchema.prefault({ kind: 'local' }),
         temperature: z.number().min(0).max(2).default(0.9),
-        domains: z.number().int().positive().default(4).describe('sizes the domain list; the model chooses'),
-        maxUnits: z.number().int().positive().default(1000).describe('cap on (domain, subdomain) units'),
-        typesPerUnit: z.number().int().positive().default(5),
-        ideasPerType: z.number().int().positive().default(5),
+        mode: z
+          .enum(['assertions', 'rules'])
+          .default('assertions')
+          .describe('assertions: per subdomain the model writes what documents should convey; rules: one unit per (domain, spec rule), the rule verbatim'),
+        domains: z.number().int().positive().default(4).describe('sizes the domain list; the model chooses; raising it later adds domains to a stored plan'),
+        maxUnits: z.number().int().positive().default(1000).describe('cap on units: (domain, subdomain), or (domain, rule) in rules mode'),
+        // Counts are not part of the corpus id: a larger one tops up the stored lists, a smaller one uses their first n.
+        typesPerUnit: z.number().int().positive().default(5).describe('document types per unit; raising it later tops up'),
+        ideasPerType: z.number().int().positive().default(5).describe('ideas (= documents) per type; raising it later tops up'),
         maxDocTokens: z.number().int().positive().default(5000),
         nearDuplicateThreshold: z
           .number()

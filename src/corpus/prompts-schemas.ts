@@ -14,12 +14,22 @@ export const domainsOutputSchema = z.object({
       z.object({
         name,
         description: z.string(),
-        subdomains: z.array(z.object({ name, specSection: z.string() })),
+        // Absent in rules mode, whose units are (domain, rule).
+        subdomains: z.array(z.object({ name, specSection: z.string() })).default([]),
       }),
     )
     .min(1, 'list at least one domain'),
 });
 export type DomainsOutput = z.infer<typeof domainsOutputSchema>;
+
+/** What an assertion says about the assistant: how it acts, what it values or prefers, believes, sounds like. */
+export const ASSERTION_LABELS = ['behaviour', 'value', 'preference', 'belief', 'tone'] as const;
+export type AssertionLabel = (typeof ASSERTION_LABELS)[number];
+export const assertionsOutputSchema = z.object({
+  assertions: z.array(z.object({ text: name, label: z.enum(ASSERTION_LABELS) })).min(1, 'list at least one assertion'),
+});
+export type AssertionsOutput = z.infer<typeof assertionsOutputSchema>;
+export type Assertion = AssertionsOutput['assertions'][number];
 
 export const typesOutputSchema = z.object({ types: z.array(name).min(1, 'list at least one document type') });
 export type TypesOutput = z.infer<typeof typesOutputSchema>;
@@ -42,11 +52,21 @@ const obj = (properties: Record<string, JsonSchema>): JsonSchema => ({
 const list = (items: JsonSchema, minItems: number, maxItems: number): JsonSchema => ({ type: 'array', items, minItems, maxItems });
 const label = text(2, 80);
 
-/** `sections`, when given, constrains each subdomain's specSection to the spec's section titles. */
-export function domainsJsonSchema(sections: string[] = [], count = 8): JsonSchema {
+/**
+ * `sections`, when given, constrains each subdomain's specSection to the spec's section titles. Without
+ * subdomains (rules mode) a domain is a name and a description.
+ */
+export function domainsJsonSchema(sections: string[] = [], count = 8, subdomains = true): JsonSchema {
   const specSection = sections.length ? { type: 'string', enum: sections } : label;
-  return obj({ domains: list(obj({ name: label, description: text(10, 300), subdomains: list(obj({ name: label, specSection }), 2, 6) }), 1, 2 * count) });
+  const domain = { name: label, description: text(10, 300) };
+  return obj({ domains: list(obj(subdomains ? { ...domain, subdomains: list(obj({ name: label, specSection }), 2, 6) } : domain), 1, 2 * count) });
 }
+/** The model chooses how many assertions a unit needs, within bounds that keep later prompts short. */
+export const ASSERTIONS_MIN = 3;
+export const ASSERTIONS_MAX = 6;
+export const assertionsJsonSchema: JsonSchema = obj({
+  assertions: list(obj({ text: text(15, 200), label: { type: 'string', enum: [...ASSERTION_LABELS] } }), ASSERTIONS_MIN, ASSERTIONS_MAX),
+});
 // The model chooses how many domains; types per unit and ideas per type are the counts asked for.
 export const typesJsonSchema = (count: number): JsonSchema => obj({ types: list(label, count, count) });
 export const ideasJsonSchema = (count: number): JsonSchema => obj({ ideas: list(text(20, 300), count, count) });
@@ -82,6 +102,7 @@ function parseWith<T>(schema: z.ZodType<T>, what: string, output: unknown): T {
 }
 
 export const parseDomainsOutput = (output: unknown) => parseWith(domainsOutputSchema, 'domains answer', output);
+export const parseAssertionsOutput = (output: unknown) => parseWith(assertionsOutputSchema, 'assertions answer', output);
 export const parseTypesOutput = (output: unknown) => parseWith(typesOutputSchema, 'document types answer', output);
 export const parseIdeasOutput = (output: unknown) => parseWith(ideasOutputSchema, 'ideas answer', output);
 export const parseJudgeOutput = (output: unknown) => parseWith(judgeOutputSchema, 'judge answer', output);

@@ -1,14 +1,24 @@
 import type { ChatMessage } from '../llm/provider';
-import { domainsJsonSchema, ideasJsonSchema, judgeJsonSchema, typesJsonSchema } from './prompts-schemas';
+import {
+  ASSERTIONS_MAX,
+  ASSERTIONS_MIN,
+  assertionsJsonSchema,
+  domainsJsonSchema,
+  ideasJsonSchema,
+  judgeJsonSchema,
+  typesJsonSchema,
+  type Assertion,
+} from './prompts-schemas';
 
 export * from './prompts-schemas';
 
 /**
- * Prompts of the corpus pipeline (spec -> domains -> document types -> ideas -> documents) and of the
+ * Prompts of the corpus pipeline (spec -> domains -> units -> assertions (or the spec's rules) -> document
+ * types -> ideas -> documents) and of the
  * evaluation judge. Pure: no I/O. Bump PROMPT_VERSION whenever any wording changes, because it is part
  * of the corpus content id (an old corpus must never be reused for new prompts).
  */
-export const PROMPT_VERSION = 'corpus-v2';
+export const PROMPT_VERSION = 'corpus-v3';
 
 export interface Prompt {
   messages: ChatMessage[];
@@ -16,11 +26,18 @@ export interface Prompt {
   maxTokens: number;
 }
 
-/** One (domain, subdomain) of the corpus plan, tied to the spec section it covers. */
+/**
+ * One unit of the corpus plan: a (domain, subdomain) tied to the spec section it covers, or in rules mode a
+ * (domain, rule) with the rule verbatim (subdomain empty). Later stages see its assertions or rules.
+ */
 export interface CorpusUnit {
   domain: string;
   subdomain: string;
   specSection: string;
+  /** Rules mode: the rules this unit's documents are about, verbatim from the spec. */
+  rules?: string[];
+  /** Assertions mode, once written: what this unit's documents should convey. */
+  assertions?: Assertion[];
 }
 
 // The same system message opens every generation stage, so providers can cache the spec prefix.
@@ -35,16 +52,25 @@ function specSystem(specMarkdown: string): ChatMessage {
   };
 }
 
+const item = (text: string) => `- ${text.trim().replace(/\n/g, '\n  ')}`;
+
 function unitLines(unit: CorpusUnit): string {
-  return [
-    `Domain: ${unit.domain}`,
-    `Subdomain: ${unit.subdomain}`,
-    `Spec section: ${unit.specSection || '(the whole spec)'}`,
-  ].join('\n');
+  const lines = [`Domain: ${unit.domain}`];
+  if (unit.subdomain) lines.push(`Subdomain: ${unit.subdomain}`);
+  lines.push(`Spec section: ${unit.specSection || '(the whole spec)'}`);
+  if (unit.rules?.length) lines.push('The rule these documents are about, verbatim from the spec:', ...unit.rules.map(item));
+  if (unit.assertions?.length) {
+    lines.push('What these documents should convey about the assistant:', ...unit.assertions.map((a) => item(`(${a.label}) ${a.text}`)));
+  }
+  return lines.join('\n');
 }
 
+/** What a unit's documents are about, in the words of the stage prompts. */
+const focusOf = (unit: CorpusUnit) => (unit.rules?.length ? 'this rule' : unit.assertions?.length ? 'these points' : "this section's rules");
+
+/** Top-up: the items a stage already holds, so the model adds new ones instead of repeating them. */
 function avoid(existing: string[], what: string): string {
-  return existing.length ? `\nDo not repeat these ${what}, which are already listed:\n${existing.map((e) => `- ${e}`).join('\n')}\n` : '';
+  return existing.length ? `\nDo not repeat these ${what}, which are already listed:\n${existing.map(item).join('\n')}\n` : '';
 }
 
 /** "## Title" lines of a rendered spec: the allowed values of a subdomain's specSection. */
@@ -52,27 +78,61 @@ export function specSectionTitles(specMarkdown: string): string[] {
   return [...specMarkdown.matchAll(/^ {0,3}##[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$/gm)].map((m) => m[1].trim());
 }
 
-/** Stage 1: the spec -> domains, each split into subdomains tied to a spec section. */
-export function domainsPrompt(specMarkdown: string, opts: { count: number }): Prompt {
+/**
+ * Stage 1: the spec -> domains. In assertions mode each domain is split into subdomains tied to a spec
+ * section; in rules mode (`subdomains: false`) every rule is written about in every domain. `existing`
+ * names the domains of a stored plan that this call adds to.
+ */
+export function domainsPrompt(specMarkdown: string, opts: { count: number; existing?: string[]; subdomains?: boolean }): Prompt {
   const sections = specSectionTitles(specMarkdown);
+  const subdomains = opts.subdomains ?? true;
+  const existing = opts.existing ?? [];
+  const how = subdomains
+    ? 'and split each domain into subdomains. For each subdomain, give the title of the spec section it mostly concerns, ' +
+      'written exactly as in the spec. Together the subdomains must cover every section. ' +
+      `Aim for about ${opts.count} ${existing.length ? 'new ' : ''}domains with two to four subdomains each, unless the spec clearly needs another number.\n`
+    : 'Documents about every rule of the spec will be written in every domain, so choose domains in which most rules can come up. ' +
+      `Aim for about ${opts.count} ${existing.length ? 'new ' : ''}domains, unless the spec clearly needs another number.\n`;
+  // A filled-in example, not "..." placeholders: small models copy placeholders verbatim.
+  const example = subdomains
+    ? '{"domains":[{"name":"Retail banking","description":"Everyday accounts, loans and customer service at a bank.",' +
+      '"subdomains":[{"name":"Loan applications","specSection":"<the title of the spec section>"}]}]}'
+    : '{"domains":[{"name":"Retail banking","description":"Everyday accounts, loans and customer service at a bank."}]}';
   return {
     messages: [
       specSystem(specMarkdown),
       {
         role: 'user',
         content:
-          'Plan the corpus. Name the domains (areas of life or work) where the rules of this spec come into play, ' +
-          'and split each domain into subdomains. For each subdomain, give the title of the spec section it ' +
-          'mostly concerns, written exactly as in the spec. Together the subdomains must cover every section. ' +
-          `Aim for about ${opts.count} domains with two to four subdomains each, unless the spec clearly needs another number.\n\n` +
-          // A filled-in example, not "..." placeholders: small models copy placeholders verbatim.
-          'Answer with JSON only, shaped like this example (with your own content): {"domains":[{"name":"Retail banking",' +
-          '"description":"Everyday accounts, loans and customer service at a bank.","subdomains":[{"name":"Loan applications",' +
-          '"specSection":"<the title of the spec section>"}]}]}',
+          `Plan the corpus. Name the domains (areas of life or work) where the rules of this spec come into play, ${how}` +
+          avoid(existing, 'domains') +
+          `\nAnswer with JSON only, shaped like this example (with your own content): ${example}`,
       },
     ],
-    jsonSchema: domainsJsonSchema(sections, opts.count),
-    maxTokens: 120 + 180 * opts.count,
+    jsonSchema: domainsJsonSchema(sections, opts.count, subdomains),
+    maxTokens: 120 + (subdomains ? 180 : 60) * opts.count,
+  };
+}
+
+/** Stage 1b (assertions mode): a unit -> what its documents should convey, each statement labelled. */
+export function assertionsPrompt(specMarkdown: string, unit: CorpusUnit): Prompt {
+  return {
+    messages: [
+      specSystem(specMarkdown),
+      {
+        role: 'user',
+        content:
+          `${unitLines(unit)}\n\n` +
+          `Write ${ASSERTIONS_MIN} to ${ASSERTIONS_MAX} assertions that documents in this subdomain should convey about the assistant ` +
+          "this spec describes, drawn from the spec section: how it behaves, what it values and why, what it prefers, what it " +
+          'believes, and the tone it takes. Each assertion is one plain sentence about the assistant, labelled with one of: ' +
+          'behaviour, value, preference, belief, tone. Include the reasons behind the rules, not only the rules.\n\n' +
+          'Answer with JSON only, shaped like this example (with your own assertions): {"assertions":[{"text":"The assistant ' +
+          'answers a repeated question as patiently as the first time.","label":"tone"}]}',
+      },
+    ],
+    jsonSchema: assertionsJsonSchema,
+    maxTokens: 40 + 75 * ASSERTIONS_MAX,
   };
 }
 
@@ -85,8 +145,8 @@ export function documentTypesPrompt(specMarkdown: string, unit: CorpusUnit, opts
         role: 'user',
         content:
           `${unitLines(unit)}\n\n` +
-          `List ${opts.count} different kinds of documents that people in this subdomain really write or read, ` +
-          "and in which this section's rules and values could come up (for example: internal memo, forum thread, " +
+          `List ${opts.count} different kinds of documents that people in this ${unit.subdomain ? 'subdomain' : 'domain'} really write or read, ` +
+          `and in which ${focusOf(unit)}, and the values behind them, could come up (for example: internal memo, forum thread, ` +
           'incident report, blog post, product review, meeting notes, FAQ). Name each kind in a few words.\n' +
           avoid(opts.existing, 'kinds') +
           '\nAnswer with JSON only, shaped like this example (with your own kinds): {"types":["incident report","team chat thread"]}',
@@ -112,7 +172,7 @@ export function ideasPrompt(
         content:
           `${unitLines(unit)}\nDocument type: ${type}\n\n` +
           `Give ${opts.count} ideas for distinct documents of this type. Each idea is one or two sentences saying ` +
-          "who writes it, for whom, and the concrete situation in which the section's rules, and the reasons " +
+          `who writes it, for whom, and the concrete situation in which ${focusOf(unit)}, and the reasons ` +
           'behind them, matter. Vary the settings, authors and points of view.\n' +
           avoid(opts.existing, 'ideas') +
           '\nAnswer with JSON only, shaped like this example (with your own ideas): {"ideas":["A night-shift nurse writes to ' +
@@ -143,8 +203,8 @@ export function documentPrompt(
         role: 'user',
         content:
           `${unitLines(unit)}\nDocument type: ${type}\nIdea: ${idea}\n\n` +
-          'Write this document. First plan it in a few lines inside <scratchpad></scratchpad>: which rules and ' +
-          'values of the spec section it shows, and how. Then write the complete document inside ' +
+          `Write this document. First plan it in a few lines inside <scratchpad></scratchpad>: how it shows ${focusOf(unit)} ` +
+          'and the values behind them. Then write the complete document inside ' +
           '<content></content>, exactly as it would appear in the real world: no notes to me, no mention of these ' +
           'instructions, no verbatim quotes of the spec. Let the behaviour and the reasons for it come through ' +
           `naturally. Keep the plan and the document together under about ${words} words.`,

@@ -27,6 +27,8 @@ export interface ReportInput {
       duplicatesRemoved: number;
       /** What generating the documents cost, at the experiment's price table (0 for a local model). */
       documentCostUsd: number;
+      /** Exact document lengths in the base model's tokens (eos excluded), from the tokenize stage. */
+      tokenLengths?: { min: number; median: number; p95: number; max: number; histogramUri: string; documentTokensUri: string };
     };
     midtrain?: { finalLoss: number | null; steps: number; checkpoint: string };
     evalSet?: { sha256: string; prompts: number };

@@ -23,6 +23,9 @@ export function lineageRows(results: Results): Array<[string, string]> {
       `${c.documents} documents, ${c.tokens} tokens, ${c.truncated} truncated (kept, flagged); dropped ${c.truncatedDropped} truncated ` +
         `and ${c.duplicatesRemoved} near-duplicates; documents cost $${c.documentCostUsd.toFixed(2)} — hash ${c.hash}`,
     ],
+    ...(c.tokenLengths
+      ? [['corpus token lengths', `per document: min ${c.tokenLengths.min}, median ${c.tokenLengths.median}, p95 ${c.tokenLengths.p95}, max ${c.tokenLengths.max} — histogram ${c.tokenLengths.histogramUri}; counts ${c.tokenLengths.documentTokensUri}`] as [string, string]]
+      : []),
     ['midtraining', l.midtrain ? `${l.midtrain.finalLoss === null ? 'no final loss recorded' : `final loss ${l.midtrain.finalLoss.toFixed(4)}`} after ${l.midtrain.steps} steps — ${l.midtrain.checkpoint}` : 'none (no msm arm)'],
     ['eval set', l.evalSet ? `${l.evalSet.prompts} prompts — sha256 ${l.evalSet.sha256}` : 'not recorded'],
     ['judge', l.judgeModels.join(', ') || 'none'],

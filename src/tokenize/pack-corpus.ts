@@ -1,9 +1,10 @@
 import type { ArtifactStore } from '../store/artifact-store';
 import { TokenizeInputError } from './errors';
 import { parseJsonl } from './jsonl';
-import { existingPacked, type PackedResult } from './packed-format';
-import { PackedWriter } from './packed-writer';
+import { MegatronWriter } from './megatron-writer';
+import { existingPacked, type DocumentTokenStats, type PackedResult } from './packed-format';
 import { seededPermutation } from './seeded-shuffle';
+import { summarizeTokenCounts, tokenHistogramSvg } from './token-stats';
 import { loadTokenizer, type TokenizerFamily } from './tokenizer';
 
 export interface PackCorpusOptions {
@@ -41,10 +42,26 @@ async function readDocuments(store: ArtifactStore, keys: string[]): Promise<Doc[
 // Code-unit order (not localeCompare) so every machine sorts the same; text breaks id ties.
 const byIdThenText = (a: Doc, b: Doc) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.text < b.text ? -1 : a.text > b.text ? 1 : 0);
 
+export const DOCUMENT_TOKENS_FILE = 'document-tokens.jsonl';
+export const TOKEN_SUMMARY_FILE = 'token-summary.json';
+export const TOKEN_HISTOGRAM_FILE = 'token-lengths.svg';
+
+/** Per-document token counts (eos excluded), their summary and histogram, stored before the manifest. */
+async function writeDocumentStats(store: ArtifactStore, prefix: string, docs: Doc[], counts: Int32Array, family: TokenizerFamily): Promise<DocumentTokenStats> {
+  const lines: string[] = [];
+  for (let i = 0; i < docs.length; i++) lines.push(JSON.stringify({ id: docs[i].id, tokens: counts[i] }));
+  const summary = summarizeTokenCounts(counts);
+  await store.put(`${prefix}/${DOCUMENT_TOKENS_FILE}`, lines.join('\n') + '\n');
+  await store.put(`${prefix}/${TOKEN_SUMMARY_FILE}`, JSON.stringify({ tokenizer: family, ...summary }, null, 2) + '\n');
+  await store.put(`${prefix}/${TOKEN_HISTOGRAM_FILE}`, tokenHistogramSvg(counts, `Corpus document lengths (${family} tokens)`));
+  return { documentTokensFile: DOCUMENT_TOKENS_FILE, summaryFile: TOKEN_SUMMARY_FILE, histogramFile: TOKEN_HISTOGRAM_FILE, summary };
+}
+
 /**
- * Corpus -> fixed-length rows for next-token training: documents sorted by id, shuffled by a seeded
- * permutation (so shard order never matters), each followed by eos, concatenated and cut every seqLen
- * tokens; the last row is padded. Returns the existing dataset if outPrefix already holds one.
+ * Corpus -> a Megatron indexed dataset for next-token training: documents sorted by id, shuffled by a
+ * seeded permutation (so shard order never matters), one sequence per document ending in eos; the
+ * trainer cuts the token stream every seqLen tokens. Also records each document's exact token count.
+ * Returns the existing dataset if outPrefix already holds one.
  */
 export async function tokenizePackCorpus(store: ArtifactStore, opts: PackCorpusOptions): Promise<PackedResult> {
   const existing = await existingPacked(store, opts.outPrefix);
@@ -54,20 +71,22 @@ export async function tokenizePackCorpus(store: ArtifactStore, opts: PackCorpusO
   if (docs.length === 0) throw new TokenizeInputError(`no documents in ${opts.docKeys.length} shard(s): ${opts.docKeys.slice(0, 3).join(', ')}`);
   docs.sort(byIdThenText);
   const order = seededPermutation(docs.length, opts.shuffleSeed);
-  const eos = [tok.eosId];
 
-  const writer = await PackedWriter.create({ seqLen: opts.seqLen, padId: tok.padId, withLossMask: false });
+  const counts = new Int32Array(docs.length);
+  const writer = await MegatronWriter.create({ seqLen: opts.seqLen });
   try {
     for (let from = 0; from < docs.length; from += BATCH) {
       const to = Math.min(from + BATCH, docs.length);
       const texts: string[] = [];
       for (let i = from; i < to; i++) texts.push(docs[order[i]].text);
-      for (const ids of await tok.encodeBatch(texts)) {
-        await writer.appendStream(ids);
-        await writer.appendStream(eos);
+      const encoded = await tok.encodeBatch(texts);
+      for (let k = 0; k < encoded.length; k++) {
+        counts[order[from + k]] = encoded[k].length;
+        await writer.appendDocument(encoded[k], tok.eosId);
       }
       opts.onProgress?.(to, docs.length);
     }
+    const stats = await writeDocumentStats(store, opts.outPrefix.replace(/\/+$/, ''), docs, counts, opts.family);
     return await writer.finish(store, opts.outPrefix, {
       tokenizer: opts.family,
       tokenizerSha256: tok.sha256,
@@ -76,7 +95,7 @@ export async function tokenizePackCorpus(store: ArtifactStore, opts: PackCorpusO
       vocabSize: tok.vocabSize,
       shuffleSeed: opts.shuffleSeed,
       numDocuments: docs.length,
-    });
+    }, stats);
   } finally {
     await writer.dispose();
   }

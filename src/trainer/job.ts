@@ -33,6 +33,8 @@ export interface TrainHyper {
   checkpointEverySteps: number;
   /** Also checkpoint after this many minutes of wall time since the last one (0 = steps only). */
   checkpointEveryMinutes: number;
+  /** torch.compile the model and loss on a GPU (not part of the checkpoint fingerprint). */
+  compile?: boolean;
 }
 
 export interface TrainerJobManifest {

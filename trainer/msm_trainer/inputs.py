@@ -19,7 +19,7 @@ from .errors import BadInput
 from .storage import COMPLETE, cache_dir, fsync_tree, local_path
 
 MODEL_INFO = "msm_model.json"  # models.MODEL_INFO; repeated here so the manifest checks stay torch-free
-PACKED_DATA_FILES = ("tokensFile", "lossMaskFile", "lengthsFile")
+PACKED_DATA_FILES = ("tokensFile", "indexFile", "lossMaskFile", "lengthsFile")
 TOKENIZER_CONFIG = "tokenizer_config.json"
 
 

@@ -57,10 +57,12 @@ class Hyper:
     maxSteps: int
     checkpointEverySteps: int
     checkpointEveryMinutes: float = 0.0
+    compile: bool = False
 
     def fingerprint(self) -> Dict[str, Any]:
-        # Checkpoint frequency does not change the result, so a resume may use another one.
+        # Checkpoint frequency and compilation do not change the result, so a resume may use others.
         d = dict(self.__dict__)
+        d.pop("compile")
         d.pop("checkpointEverySteps")
         d.pop("checkpointEveryMinutes")
         return d
@@ -127,6 +129,13 @@ def _num(d, key, where, default=None, lo=None, hi=None, lo_open=False):
     return float(v)
 
 
+def _bool(d, key, where, default):
+    v = d.get(key, default)
+    if not isinstance(v, bool):
+        raise BadInput(f"manifest field {where}{key} must be true or false, got {v!r}")
+    return v
+
+
 def _str(d, key, where, optional=False):
     v = d.get(key)
     if v is None and optional:
@@ -186,6 +195,7 @@ def parse_hyper(d: Any) -> Hyper:
         maxSteps=_int(d, "maxSteps", w, 0, 0),
         checkpointEverySteps=_int(d, "checkpointEverySteps", w, 0, 0),
         checkpointEveryMinutes=_num(d, "checkpointEveryMinutes", w, 0.0, lo=0),
+        compile=_bool(d, "compile", w, False),
     )
 
 

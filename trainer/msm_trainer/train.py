@@ -40,10 +40,10 @@ class TrainState:
     resumed_from: List[int] = field(default_factory=list)
 
 
-def batch_loss(model, ids: torch.Tensor, attn: torch.Tensor, target: torch.Tensor, device: torch.device):
-    """Mean next-token cross-entropy over positions whose *target* token has target mask 1.
-    Returns (loss, number of target tokens)."""
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+def _loss_terms(model, ids: torch.Tensor, attn: torch.Tensor, target: torch.Tensor, on_gpu: bool):
+    """(mean next-token cross-entropy over positions whose *target* token has target mask 1, target count).
+    No host sync inside, so torch.compile can take it whole."""
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else contextlib.nullcontext()
     with amp:
         logits = model(input_ids=ids, attention_mask=attn).logits
     logits = logits.float()
@@ -54,7 +54,14 @@ def batch_loss(model, ids: torch.Tensor, attn: torch.Tensor, target: torch.Tenso
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), nxt.reshape(-1), reduction="none")
     n = w.sum()
     # A batch with no targets (e.g. an answer cut off by seqLen) contributes zero loss, not NaN.
-    return (ce.view_as(w) * w).sum() / n.clamp(min=1), int(n.item())
+    return (ce.view_as(w) * w).sum() / n.clamp(min=1), n
+
+
+def batch_loss(model, ids: torch.Tensor, attn: torch.Tensor, target: torch.Tensor, device: torch.device):
+    """Mean next-token cross-entropy over positions whose *target* token has target mask 1.
+    Returns (loss, number of target tokens)."""
+    loss, n = _loss_terms(model, ids, attn, target, device.type == "cuda")
+    return loss, int(n.item())
 
 
 def _rng_state(device: torch.device):
@@ -144,7 +151,8 @@ def train(m: Manifest, em: Emitter) -> None:
     total = max(1, math.ceil(h.epochs * steps_per_epoch - 1e-9))
     if h.maxSteps > 0:
         total = min(total, h.maxSteps)
-    opt = torch.optim.AdamW(params, lr=h.lr, weight_decay=h.weightDecay)
+    # Fused AdamW on GPU: one kernel for all parameters instead of a loop of small ones (CPU keeps the reference path).
+    opt = torch.optim.AdamW(params, lr=h.lr, weight_decay=h.weightDecay, fused=device.type == "cuda")
     sched = get_cosine_schedule_with_warmup(opt, math.ceil(h.warmupRatio * total), total)
     fingerprint = m.training_fingerprint()
     log.info("%s: %d of %d rows, %d steps, %d trainable params, device %s", m.kind, len(rows), data.n, total,
@@ -159,6 +167,11 @@ def train(m: Manifest, em: Emitter) -> None:
         log.info("resumed from %s", d)
         em.resumed(st.step, storage.join_uri(m.checkpointPrefix, d.name))
 
+    # torch.compile fuses the model's small kernels (norms, rotary, SwiGLU) and the loss: faster steps on a
+    # GPU after a minute of compiling. CPU runs (tests, the demo) keep the eager reference path.
+    on_gpu = device.type == "cuda"
+    loss_terms = torch.compile(_loss_terms) if h.compile and on_gpu else _loss_terms
+
     order_epoch, order = -1, rows
     last_checkpoint = time.monotonic()
     while st.step < total:
@@ -169,13 +182,14 @@ def train(m: Manifest, em: Emitter) -> None:
         picked = order[st.index:st.index + h.batchSize]
         t0 = time.perf_counter()
         ids, attn, target = (torch.from_numpy(a).to(device) for a in data.batch(picked))
-        loss, n_target = batch_loss(model, ids, attn, target, device)
+        loss, n_target_t = loss_terms(model, ids, attn, target, on_gpu)
         loss.backward()
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
         lv = float(loss.item())
         n_tok = int(attn.sum().item())
+        n_target = int(n_target_t.item())
         st.step += 1
         st.index += len(picked)
         st.loss_sum += lv
