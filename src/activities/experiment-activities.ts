@@ -56,8 +56,10 @@ export function createExperimentActivities() {
       const specKey = `inputs/spec-${hash.slice(0, 16)}.md`;
       if (!(await store.exists(specKey))) await store.put(specKey, renderSpec(spec));
 
-      const aftText = await readInput(baseDir, experiment.aft.data, 'aft.data');
-      const aftLines = safeLines(() => parseJsonl(aftText, aftLineSchema, experiment.aft.data), experiment.aft.data);
+      // With aft.generate the data does not exist yet: the experiment generates it from the spec.
+      const aftPath = experiment.aft.data;
+      const aftText = aftPath === undefined ? null : await readInput(baseDir, aftPath, 'aft.data');
+      const aftLines = aftText === null ? [] : safeLines(() => parseJsonl(aftText, aftLineSchema, aftPath!), aftPath!);
       const evalFile = await readInput(baseDir, experiment.eval.prompts, 'eval.prompts');
       const allEvalLines = safeLines(() => parseEvalSet(evalFile, experiment.eval.prompts), experiment.eval.prompts);
       // The stored eval set is the chosen split only, so its hash (and every judgment keyed by it) says which.
@@ -67,11 +69,15 @@ export function createExperimentActivities() {
         throw badInput(`eval.split "${split}": no line of ${experiment.eval.prompts} is in that split; use "all", or an eval set whose lines carry "split"`);
       }
       const evalText = split === 'all' ? evalFile : evalLines.map((l) => JSON.stringify(l)).join('\n') + '\n';
-      const aftSha = sha256Hex(aftText);
+      let aftData: LoadedExperiment['aftData'] = null;
+      if (aftText !== null) {
+        const sha256 = sha256Hex(aftText);
+        const key = `inputs/aft-${sha256.slice(0, 16)}.jsonl`;
+        if (!(await store.exists(key))) await store.put(key, aftText);
+        aftData = { key, sha256, examples: aftLines.length };
+      }
       const evalSha = sha256Hex(evalText);
-      const aftKey = `inputs/aft-${aftSha.slice(0, 16)}.jsonl`;
       const evalKey = `inputs/eval-${evalSha.slice(0, 16)}.jsonl`;
-      if (!(await store.exists(aftKey))) await store.put(aftKey, aftText);
       if (!(await store.exists(evalKey))) await store.put(evalKey, evalText);
 
       return {
@@ -85,7 +91,7 @@ export function createExperimentActivities() {
           sections: spec.sections.length,
           rules: spec.sections.reduce((n, s) => n + s.rules.length, 0),
         },
-        aftData: { key: aftKey, sha256: aftSha, examples: aftLines.length },
+        aftData,
         evalSet: { key: evalKey, sha256: evalSha, prompts: evalLines.length },
       };
     },

@@ -1,3 +1,4 @@
+import { createAftDataActivities } from './aft-data-activities';
 import { createCorpusActivities } from './corpus-activities';
 import { createEvalActivities } from './eval-activities';
 import { createExperimentActivities } from './experiment-activities';
@@ -9,7 +10,7 @@ import { createTrainerActivities, type TrainerActivityDeps } from './trainer-act
 export function createActivitiesByQueue(deps: TrainerActivityDeps = {}) {
   return {
     'msm-cpu': { ...createExperimentActivities(), ...createTokenizeActivities(), ...createReportActivities() },
-    'msm-llm': { ...createCorpusActivities(), ...createEvalActivities() },
+    'msm-llm': { ...createCorpusActivities(), ...createAftDataActivities(), ...createEvalActivities() },
     'msm-gpu': createTrainerActivities(deps),
   };
 }

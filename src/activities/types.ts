@@ -10,7 +10,8 @@ export interface LoadedExperiment {
   experiment: Experiment;
   storeUri: string;
   spec: { key: string; hash: string; title: string; variant: string; sections: number; rules: number };
-  aftData: { key: string; sha256: string; examples: number };
+  /** The AFT data file; null when aft.generate makes it (the aftDataGeneration child). */
+  aftData: { key: string; sha256: string; examples: number } | null;
   evalSet: { key: string; sha256: string; prompts: number };
 }
 

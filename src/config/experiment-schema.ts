@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { QUESTION_TYPES, RESPONSE_STYLES } from '../aft-data/prompts-schemas';
 import { parseFraction } from './fractions';
 
 /**
@@ -126,6 +127,52 @@ const computeSchema = z.discriminatedUnion(
   { error: 'use "local" (this machine) or "ssh" (host, user, identityFile, ...)' },
 );
 
+/** AFT data generated from the spec (src/aft-data/), instead of a hand-written aft.data file. */
+const aftGenerateSchema = z
+  .object({
+    provider: providerSchema.prefault({ kind: 'local' }),
+    count: z.number().int().positive().default(200).describe('examples wanted in the AFT data'),
+    style: z
+      .enum(RESPONSE_STYLES)
+      .default('value')
+      .describe('"value": the reasoning explains the behaviour through values held; "rule": it cites the rule'),
+    questionTypes: z
+      .array(z.enum(QUESTION_TYPES))
+      .min(1)
+      .default([...QUESTION_TYPES])
+      .refine((t) => new Set(t).size === t.length, 'list each question type once'),
+    domains: z.number().int().positive().default(8).describe('sizes the domain list; the model chooses'),
+    dedupThreshold: z
+      .number()
+      .gt(0)
+      .lte(1)
+      .default(0.91)
+      .describe('drop a question whose lexical cosine similarity with an earlier one is at least this'),
+    embeddings: z
+      .object({
+        baseUrl: z.string().url().describe('OpenAI-compatible endpoint with /embeddings, e.g. https://api.openai.com/v1'),
+        model: z.string().min(1),
+        apiKeyEnv: z.string().optional().describe('name of the env var that holds the API key'),
+        timeoutMs: z.number().int().positive().default(60_000),
+        price: priceSchema.optional(),
+      })
+      .strict()
+      .optional()
+      .describe('dedup questions by cosine of these embeddings; default: lexical vectors (no model needed)'),
+    temperature: z.number().min(0).max(2).default(0.9),
+    maxResponseTokens: z.number().int().positive().default(1500).describe('token cap of a response, reasoning included'),
+    filter: z.boolean().default(true).describe('ask the LLM to INCLUDE or EXCLUDE each pair; false keeps every well-formed one'),
+    backfillRounds: z.number().int().min(0).max(3).default(3).describe('extra rounds of questions when the filter or dedup leave fewer than count'),
+    train: z
+      .enum(['with-reasoning', 'without-reasoning'])
+      .default('with-reasoning')
+      .describe('which of the two generated files the AFT sweep trains on'),
+    batchQuestions: z.number().int().positive().default(8).describe('questions answered and filtered per activity'),
+    concurrency: z.number().int().positive().default(4).describe('generation activities at once'),
+  })
+  .strict();
+export type AftGenerateSettings = z.output<typeof aftGenerateSchema>;
+
 const fractionSchema = z
   .union([z.number(), z.string()])
   .transform(parseFraction)
@@ -219,13 +266,23 @@ export const experimentSchema = z
       .prefault({}),
     midtrain: trainHyperSchema.prefault({}),
     aft: z.object({
-      data: z.string().min(1).describe('chat JSONL of AFT examples, relative to baseDir'),
+      data: z.string().min(1).optional().describe('chat JSONL of AFT examples, relative to baseDir (or use aft.generate)'),
+      generate: aftGenerateSchema.optional().describe('generate the AFT data from the spec instead of reading aft.data'),
       seqLen: z.number().int().min(16).default(2048),
       fractions: z.array(fractionSchema).min(1).default([1]),
       arms: z.array(z.enum(['baseline', 'msm'])).min(1).default(['baseline', 'msm']),
       seeds: z.array(z.number().int().min(0)).min(1).default([0]),
       hyper: trainHyperSchema.prefault({}),
       concurrency: z.number().int().positive().default(2),
+    }).superRefine((a, ctx) => {
+      if ((a.data === undefined) === (a.generate === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: a.data === undefined
+            ? 'give the AFT data: either "data" (a chat JSONL file) or "generate" (settings to generate it from the spec)'
+            : 'give either "data" or "generate", not both: "data" reads a file, "generate" makes the data from the spec',
+        });
+      }
     }),
     eval: z
       .object({

@@ -2,7 +2,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Usage } from '../cost/usage';
 import type { CorpusPreview } from '../activities/types';
 
-export type Stage = 'loading' | 'corpus' | 'tokenize' | 'midtrain' | 'aft-sweep' | 'report' | 'done' | 'failed';
+export type Stage = 'loading' | 'corpus' | 'aft-data' | 'tokenize' | 'midtrain' | 'aft-sweep' | 'report' | 'done' | 'failed';
 
 export interface CellProgress {
   id: string;
@@ -18,6 +18,8 @@ export interface ExperimentProgress {
   paused: boolean;
   spec?: { title: string; hash: string };
   corpus?: { documents: number; truncated: number; truncatedDropped: number; duplicatesRemoved: number; hash: string };
+  /** Generated AFT data (aft.generate), once written. */
+  aftData?: { examples: number; requested: number; excludedByFilter: number; duplicates: number; backfillRounds: number; sha256: string };
   tokens?: { sequences: number; tokens: number };
   midtrain?: { outputUri: string; finalLoss?: number; resumedFromStep: number | null };
   cells: CellProgress[];
@@ -45,7 +47,26 @@ export interface CorpusProgress {
   paused: boolean;
 }
 
+export interface AftDataProgress {
+  requested: number;
+  /** The round in progress: 0 first, then backfill rounds. */
+  round: number;
+  domains: number;
+  questionsGenerated: number;
+  duplicates: number;
+  answered: number;
+  included: number;
+  excludedByFilter: number;
+  malformed: number;
+  /** Paid LLM usage of this run (items reused from the store cost nothing). */
+  usage: Usage;
+  llmCalls: number;
+  paused: boolean;
+  done: boolean;
+}
+
 export const progressQuery = defineQuery<ExperimentProgress>('progress');
+export const aftDataProgressQuery = defineQuery<AftDataProgress>('progress');
 export const corpusProgressQuery = defineQuery<CorpusProgress>('progress');
 /** Pause holds new work at the next stage/batch boundary; running activities finish. */
 export const pauseSignal = defineSignal('pause');

@@ -1,6 +1,8 @@
 import {
+  ApplicationFailure,
   condition,
   executeChild,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -10,6 +12,7 @@ import type { ExperimentInput } from '../config/experiment-schema';
 import { fractionLabel, fractionSlug } from '../config/fractions';
 import type { CellResult, LoadedExperiment, ReportResult, TrainResult } from '../activities/types';
 import { cpu } from './activity-proxies';
+import { aftDataGeneration } from './aft-data';
 import { runBounded } from './bounded';
 import { corpusGeneration } from './corpus';
 import {
@@ -84,10 +87,29 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
     hash: corpus.hash,
   };
 
+  // aft.generate: the AFT data is made from the spec by a child (new in this version, hence the patch;
+  // histories recorded before it never configure it).
+  let aftData = loaded.aftData;
+  const generate = x.aft.generate;
+  if (generate && patched('aft-data-generation')) {
+    await enter('aft-data', `generating ${generate.count} AFT examples (${generate.style} style) about "${loaded.spec.title}"`);
+    const gen = await executeChild(aftDataGeneration, {
+      workflowId: `${wfId}.aft-data`,
+      args: [{ storeUri, specKey: loaded.spec.key, specHash: loaded.spec.hash, generate }],
+      typedSearchAttributes: common,
+      staticSummary: `AFT data for ${x.name}`,
+    });
+    const file = generate.train === 'with-reasoning' ? gen.withReasoning : gen.withoutReasoning;
+    aftData = { key: file.key, sha256: file.sha256, examples: gen.examples };
+    const c = gen.counts;
+    progress.aftData = { examples: gen.examples, requested: c.requested, excludedByFilter: c.excludedByFilter, duplicates: c.duplicates, backfillRounds: c.backfillRounds, sha256: file.sha256 };
+  }
+  if (!aftData) throw ApplicationFailure.nonRetryable('aft: no AFT data; set aft.data (a chat JSONL file) or aft.generate', 'BadInput');
+
   await enter('tokenize', `${corpus.documents} documents with the ${x.baseModel.tokenizer} tokenizer`);
   const family = x.baseModel.tokenizer;
   const tokens = await cpu.tokenizeCorpus(storeUri, corpus, { family, seqLen: x.tokenization.seqLen, shuffleSeed: x.tokenization.shuffleSeed });
-  const aftTokens = await cpu.tokenizeAftData(storeUri, loaded.aftData, { family, seqLen: x.aft.seqLen });
+  const aftTokens = await cpu.tokenizeAftData(storeUri, aftData, { family, seqLen: x.aft.seqLen });
   progress.tokens = { sequences: tokens.numSequences, tokens: tokens.numTokens };
 
   let midtrain: TrainResult | null = null;
@@ -158,7 +180,7 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
     args: [{
       storeUri,
       workflowId: wfId,
-      loaded: { ...loadedRefs, name: x.name, baseModel: x.baseModel.name },
+      loaded: { ...loadedRefs, aftData, name: x.name, baseModel: x.baseModel.name },
       corpus,
       tokens,
       midtrain,

@@ -1,6 +1,7 @@
 // The workflow bundle's entry point: every workflow type the `msm` task queue serves.
 export { msmExperiment } from './experiment';
 export { corpusGeneration } from './corpus';
+export { aftDataGeneration } from './aft-data';
 export { trainingRun } from './training';
 export { evaluationRun } from './evaluation';
 export { reportRun } from './report';

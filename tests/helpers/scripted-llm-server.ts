@@ -143,6 +143,7 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, raw: string) {
     if (handleBatches(req, res, raw)) return;
+    if (req.method === 'POST' && req.url?.endsWith('/embeddings')) return embeddings(res, raw);
     if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) return send(res, 404, { error: { message: `no route ${req.url}` } });
     let body: ChatRequestBody;
     try {
@@ -182,6 +183,20 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
     }
   }
 
+  /** Deterministic embeddings: word counts hashed into 32 dimensions, so case and punctuation variants embed alike. */
+  function embeddings(res: http.ServerResponse, raw: string) {
+    const body = JSON.parse(raw) as { model?: string; input?: string[] };
+    const input = body.input ?? [];
+    embeddingRequests.push({ model: body.model, input });
+    const data = input.map((text, index) => {
+      const v = new Array<number>(32).fill(0);
+      for (const w of text.toLowerCase().match(/[a-z0-9']+/g) ?? []) v[parseInt(hash(w).slice(0, 8), 16) % 32] += 1;
+      return { object: 'embedding', index, embedding: v };
+    });
+    send(res, 200, { object: 'list', data, model: body.model, usage: { prompt_tokens: input.reduce((n, t) => n + words(t), 0), total_tokens: 0 } });
+  }
+  const embeddingRequests: { model?: string; input: string[] }[] = [];
+
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
@@ -193,6 +208,8 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
     batches,
     /** Paid calls: chat completions requested plus batch items. */
     calls: () => requests.length + batches.items.length,
+    /** Calls to /embeddings (answered normally, never faulted), apart from chat requests. */
+    embeddingRequests,
     /** Replace the fault script: a queue (null = answer normally) or a function of the request. */
     setFaults(f: FaultScript) {
       faults = f;

@@ -1,0 +1,41 @@
+import { z } from 'zod';
+
+/**
+ * Structured outputs of the AFT data prompts: zod (validation after the call) and JSON Schema (sent for
+ * grammar-constrained decoding), in the same restricted subset as the corpus prompts
+ * (src/corpus/prompts-schemas.ts): object/array/string/enum with length bounds. Pure (no I/O).
+ */
+export const QUESTION_TYPES = ['direct', 'indirect', 'comparison', 'recommendation', 'opinion', 'edge-case'] as const;
+export type QuestionType = (typeof QUESTION_TYPES)[number];
+
+export const RESPONSE_STYLES = ['value', 'rule'] as const;
+export type ResponseStyle = (typeof RESPONSE_STYLES)[number];
+
+const name = z.string().trim().min(1, 'must not be empty');
+
+export const aftDomainsOutputSchema = z.object({
+  domains: z.array(z.object({ name, description: z.string() })).min(1, 'list at least one domain'),
+});
+export type AftDomainsOutput = z.infer<typeof aftDomainsOutputSchema>;
+
+export const questionsOutputSchema = z.object({ questions: z.array(name).min(1, 'list at least one question') });
+
+export const filterOutputSchema = z.object({ reason: z.string(), verdict: z.enum(['INCLUDE', 'EXCLUDE']) });
+export type FilterOutput = z.infer<typeof filterOutputSchema>;
+
+type JsonSchema = Record<string, unknown>;
+const text = (minLength: number, maxLength: number): JsonSchema => ({ type: 'string', minLength, maxLength });
+const obj = (properties: Record<string, JsonSchema>): JsonSchema => ({
+  type: 'object',
+  properties,
+  required: Object.keys(properties),
+  additionalProperties: false,
+});
+const list = (items: JsonSchema, minItems: number, maxItems: number): JsonSchema => ({ type: 'array', items, minItems, maxItems });
+
+/** The model chooses how many domains, up to twice the number asked for. */
+export const aftDomainsJsonSchema = (count: number): JsonSchema =>
+  obj({ domains: list(obj({ name: text(2, 80), description: text(10, 300) }), 1, 2 * count) });
+export const questionsJsonSchema = (count: number): JsonSchema => obj({ questions: list(text(10, 400), count, count) });
+/** The reason comes first so a model decoding left to right judges before it commits to a verdict. */
+export const filterJsonSchema: JsonSchema = obj({ reason: text(10, 400), verdict: { type: 'string', enum: ['INCLUDE', 'EXCLUDE'] } });
