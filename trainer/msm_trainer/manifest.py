@@ -57,12 +57,14 @@ class Hyper:
     maxSteps: int
     checkpointEverySteps: int
     checkpointEveryMinutes: float = 0.0
+    gradientCheckpointing: bool = False
 
     def fingerprint(self) -> Dict[str, Any]:
-        # Checkpoint frequency does not change the result, so a resume may use another one.
+        # Checkpoint frequency and activation recomputation do not change the result, so a resume may
+        # use others (e.g. turn gradient checkpointing on for a machine with less memory).
         d = dict(self.__dict__)
-        d.pop("checkpointEverySteps")
-        d.pop("checkpointEveryMinutes")
+        for k in ("checkpointEverySteps", "checkpointEveryMinutes", "gradientCheckpointing"):
+            d.pop(k)
         return d
 
 
@@ -79,6 +81,12 @@ class Manifest:
     dataUri: Optional[str] = None
     fraction: float = 1.0
     initFromUri: Optional[str] = None
+    # aft from a LoRA output with a LoRA job: merge that adapter into its base and train a new one,
+    # instead of continuing it (the paper's practice, the default).
+    freshAdapter: bool = False
+    # aft: instruction-tuning rows mixed in, mixRatio of them per AFT row (see mixing.py).
+    mixDataUri: Optional[str] = None
+    mixRatio: float = 0.0
     hyper: Optional[Hyper] = None
     modelUri: Optional[str] = None
     promptsUri: Optional[str] = None
@@ -89,7 +97,7 @@ class Manifest:
 
     def training_fingerprint(self) -> Dict[str, Any]:
         """What a checkpoint must agree with to be resumed (device, ids and output places may differ)."""
-        return {
+        f = {
             "kind": self.kind,
             "baseModel": self.baseModel.describe(),
             "dataUri": self.dataUri,
@@ -98,6 +106,12 @@ class Manifest:
             "hyper": self.hyper.fingerprint() if self.hyper else None,
             "seed": self.seed,
         }
+        # Only when set: checkpoints of jobs without them (older trainers too) keep matching.
+        if self.freshAdapter:
+            f["freshAdapter"] = True
+        if self.mixDataUri:
+            f["mix"] = {"dataUri": self.mixDataUri, "ratio": self.mixRatio}
+        return f
 
 
 def _need(d: Dict[str, Any], key: str, where: str) -> Any:
@@ -133,6 +147,15 @@ def _str(d, key, where, optional=False):
         return None
     if not isinstance(v, str) or not v:
         raise BadInput(f"manifest field {where}{key} must be a non-empty string, got {v!r}")
+    return v
+
+
+def _bool(d, key, where, default):
+    v = d.get(key, default)
+    if v is None:
+        return default
+    if not isinstance(v, bool):
+        raise BadInput(f"manifest field {where}{key} must be true or false, got {v!r}")
     return v
 
 
@@ -175,8 +198,9 @@ def parse_hyper(d: Any) -> Hyper:
         raise BadInput("manifest field hyper is missing: training jobs need hyper-parameters (see TrainHyper)")
     return Hyper(
         method=_enum(d, "method", w, METHODS),
-        loraR=_int(d, "loraR", w, 8, 1),
-        loraAlpha=_num(d, "loraAlpha", w, 16, lo=0, lo_open=True),
+        # The paper's adapter (the experiment schema's defaults too): r=64, alpha=128.
+        loraR=_int(d, "loraR", w, 64, 1),
+        loraAlpha=_num(d, "loraAlpha", w, 128, lo=0, lo_open=True),
         loraDropout=_num(d, "loraDropout", w, 0.0, lo=0, hi=0.99),
         lr=_num(d, "lr", w, lo=0, lo_open=True),
         warmupRatio=_num(d, "warmupRatio", w, 0.0, lo=0, hi=1),
@@ -186,6 +210,7 @@ def parse_hyper(d: Any) -> Hyper:
         maxSteps=_int(d, "maxSteps", w, 0, 0),
         checkpointEverySteps=_int(d, "checkpointEverySteps", w, 0, 0),
         checkpointEveryMinutes=_num(d, "checkpointEveryMinutes", w, 0.0, lo=0),
+        gradientCheckpointing=_bool(d, "gradientCheckpointing", w, False),
     )
 
 
@@ -221,8 +246,20 @@ def parse_manifest(d: Any) -> Manifest:
         m.dataUri = _str(d, "dataUri", "")
         m.fraction = _num(d, "fraction", "", 1.0, lo=0, hi=1, lo_open=True)
         m.initFromUri = _str(d, "initFromUri", "", optional=True)
+        m.freshAdapter = _bool(d, "freshAdapter", "", False)
+        if m.freshAdapter and not m.initFromUri:
+            raise BadInput("manifest field freshAdapter needs initFromUri (the output whose adapter is merged first)")
+        m.mixDataUri = _str(d, "mixDataUri", "", optional=True)
+        if m.mixDataUri is not None:
+            if kind != "aft":
+                raise BadInput(f"manifest field mixDataUri is for aft jobs, not {kind}; remove it")
+            m.mixRatio = _num(d, "mixRatio", "", lo=0, lo_open=True)
+        elif d.get("mixRatio") is not None:
+            raise BadInput("manifest field mixRatio needs mixDataUri (the instruction-tuning data to mix in)")
         m.hyper = parse_hyper(d.get("hyper"))
         inputs.require_file(check_uri(m.dataUri, "dataUri"), "dataUri")
+        if m.mixDataUri:
+            inputs.require_file(check_uri(m.mixDataUri, "mixDataUri"), "mixDataUri")
         if m.initFromUri:
             inputs.require_model(check_uri(m.initFromUri, "initFromUri"), "initFromUri")
     return m

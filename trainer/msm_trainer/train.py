@@ -19,7 +19,9 @@ from .data import epoch_order, load_packed, subset_rows
 from .errors import BadInput
 from .events import Emitter
 from .manifest import Manifest
-from .models import load_trainable, make_train_model, pick_device, save_output, save_trainable
+from .mixing import with_mix
+from .models import (enable_gradient_checkpointing, load_trainable, make_train_model, pick_device, save_output,
+                     save_trainable)
 
 log = logging.getLogger("msm_trainer")
 
@@ -95,7 +97,7 @@ def _save_checkpoint(d: Path, model, opt, sched, st: TrainState, fingerprint, de
 def _load_checkpoint(d: Path, model, opt, sched, fingerprint, device) -> TrainState:
     meta = json.loads((d / "state.json").read_text(encoding="utf-8"))
     if meta["job"] != fingerprint:
-        diff = sorted(k for k in fingerprint if meta["job"].get(k) != fingerprint[k])
+        diff = sorted(k for k in set(fingerprint) | set(meta["job"]) if meta["job"].get(k) != fingerprint.get(k))
         raise BadInput(
             f"checkpoint {d} was written by a job with different {', '.join(diff)}; "
             "use a fresh checkpointPrefix for a changed job (or delete the old checkpoints)"
@@ -132,11 +134,16 @@ def train(m: Manifest, em: Emitter) -> None:
     h = m.hyper
     data = load_packed(m.dataUri)
     rows = subset_rows(data.n, m.fraction)
+    aft_examples = len(rows)
+    if m.mixDataUri:
+        data, rows = with_mix(data, rows, load_packed(m.mixDataUri), m.mixRatio, f"mixDataUri {m.mixDataUri}")
     device = pick_device(m.device)
     torch.manual_seed(m.seed)  # fresh LoRA weights (and dropout) come from the job seed
     random.seed(m.seed)
     np.random.seed(m.seed)
     model, base_desc = make_train_model(m, data.vocab_size, device)
+    if h.gradientCheckpointing:
+        enable_gradient_checkpointing(model)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     n_trainable = sum(p.numel() for p in params)
@@ -212,6 +219,8 @@ def train(m: Manifest, em: Emitter) -> None:
         "trainable_params": n_trainable,
         "resumes": len(st.resumed_from),
     }
+    if m.mixDataUri:
+        metrics["mix_examples"] = int(len(rows) - aft_examples)  # "examples" counts both
     if st.resumed_from:
         metrics["resumed_from_step"] = st.resumed_from[-1]
 
