@@ -11,6 +11,8 @@ export interface LoadedExperiment {
   storeUri: string;
   spec: { key: string; hash: string; title: string; variant: string; sections: number; rules: number };
   aftData: { key: string; sha256: string; examples: number };
+  /** aft.mix.data, stored (only when aft.mix is set). */
+  mixData?: { key: string; sha256: string; examples: number };
   evalSet: { key: string; sha256: string; prompts: number };
 }
 
@@ -86,6 +88,10 @@ export interface TrainRequest {
   fraction?: number;
   seed: number;
   initFrom?: { outputUri: string };
+  /** aft from a LoRA midtraining: merge its adapter and train a new one (aft.continueAdapter false). */
+  freshAdapter?: boolean;
+  /** aft: the instruction-tuning rows mixed in, `ratio` per AFT row (aft.mix). */
+  mix?: { data: TokenizedRef; ratio: number };
   experiment: Pick<Experiment, 'baseModel' | 'compute'>;
   hyper: Experiment['midtrain'];
 }
