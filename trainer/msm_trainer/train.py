@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import mirror, storage
+from . import attempts, mirror, storage
 from .data import epoch_order, load_packed, subset_rows
 from .errors import BadInput
 from .events import Emitter
@@ -166,6 +166,7 @@ def train(m: Manifest, em: Emitter) -> None:
         log.info("resumed from %s", d)
         em.resumed(st.step, storage.join_uri(m.checkpointPrefix, d.name))
 
+    starts = attempts.record_start(checkpoints, st.step)
     order_epoch, order = -1, rows
     last_checkpoint = time.monotonic()
     while st.step < total:
@@ -217,12 +218,13 @@ def train(m: Manifest, em: Emitter) -> None:
         "examples": int(len(rows)),
         "epochs": st.step / steps_per_epoch,
         "trainable_params": n_trainable,
-        "resumes": len(st.resumed_from),
+        # Every restart, also those cut short before a checkpoint (an older log-less prefix: the checkpoint's).
+        "resumes": max(len(starts) - 1, len(st.resumed_from)),
     }
     if m.mixDataUri:
         metrics["mix_examples"] = int(len(rows) - aft_examples)  # "examples" counts both
-    if st.resumed_from:
-        metrics["resumed_from_step"] = st.resumed_from[-1]
+    if metrics["resumes"]:
+        metrics["resumed_from_step"] = starts[-1]
 
     def fill(tmp: Path) -> None:
         save_output(model, tmp, h.method, base_desc, m.initFromUri)
