@@ -95,5 +95,9 @@ describe('aft.mix: AFT data mixed with an instruction-tuning set', () => {
     const again = (await env().run(trainer.runTraining, { ...req('mixed', true), hyper: { ...x.aft.hyper, gradientCheckpointing: true } })) as TrainResult;
     expect(again.runKey).toBe(mixed.runKey);
     expect(again.metrics).toEqual(mixed.metrics);
+    // aft.continueAdapter false reaches the job as freshAdapter (here refused: there is no midtraining to merge).
+    const fresh = await env().run(trainer.runTraining, { ...req('fresh', false), freshAdapter: true }).catch((e: unknown) => e);
+    expect(fresh).toBeInstanceOf(ApplicationFailure);
+    expect((fresh as Error).message).toMatch(/freshAdapter needs initFromUri/);
   }, 120_000);
 });
