@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { mixShortfall } from '../config/aft-mix';
 import { parseExperiment, InvalidExperimentError } from '../config/experiment-schema';
 import { openStore } from '../store/open-store';
 import { parseSpec, SpecParseError } from '../spec/parse-spec';
@@ -79,6 +80,7 @@ export function createExperimentActivities() {
       const evalSha = sha256Hex(evalText);
       const evalKey = `inputs/eval-${evalSha.slice(0, 16)}.jsonl`;
       if (!(await store.exists(evalKey))) await store.put(evalKey, evalText);
+      const mixData = experiment.aft.mix ? await storeMixData(store, baseDir, experiment.aft, aftLines.length || (experiment.aft.generate?.count ?? 0)) : undefined;
 
       return {
         experiment,
@@ -92,10 +94,29 @@ export function createExperimentActivities() {
           rules: spec.sections.reduce((n, s) => n + s.rules.length, 0),
         },
         aftData,
+        ...(mixData ? { mixData } : {}),
         evalSet: { key: evalKey, sha256: evalSha, prompts: evalLines.length },
       };
     },
   };
+}
+
+/** The instruction-tuning set mixed into AFT: same line format as the AFT data, enough for every cell. */
+async function storeMixData(
+  store: ReturnType<typeof openStore>,
+  baseDir: string,
+  aft: { mix?: { data: string; ratio: number }; fractions: number[] },
+  aftExamples: number,
+): Promise<{ key: string; sha256: string; examples: number }> {
+  const mix = aft.mix!;
+  const text = await readInput(baseDir, mix.data, 'aft.mix.data');
+  const lines = safeLines(() => parseJsonl(text, aftLineSchema, mix.data), mix.data);
+  const short = mixShortfall(aftExamples, aft.fractions, mix.ratio, lines.length);
+  if (short) throw badInput(short);
+  const sha256 = sha256Hex(text);
+  const key = `inputs/mix-${sha256.slice(0, 16)}.jsonl`;
+  if (!(await store.exists(key))) await store.put(key, text);
+  return { key, sha256, examples: lines.length };
 }
 
 /** Any problem in an input file is bad input; an empty file is one too. */

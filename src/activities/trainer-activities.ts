@@ -77,6 +77,12 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest): Pr
   }
 }
 
+/** The hyper-parameters that shape the result: activation recomputation only trades memory for time. */
+function resultHyper(h: TrainRequest['hyper']): Omit<TrainRequest['hyper'], 'gradientCheckpointing'> {
+  const { gradientCheckpointing: _memoryOnly, ...rest } = h;
+  return rest;
+}
+
 /** The trainer records its resumes in the run's metrics, so they survive whichever attempt finishes it. */
 function trainResult(outputUri: string, runKey: string, metrics: Record<string, number>): TrainResult {
   return { outputUri, runKey, metrics, resumedFromStep: metrics.resumed_from_step ?? null, preemptions: metrics.resumes ?? 0 };
@@ -106,7 +112,10 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         seed: req.seed,
         initFrom: req.initFrom?.outputUri ?? null,
         base: b,
-        hyper: req.hyper,
+        hyper: resultHyper(req.hyper),
+        // Only when set, so runs from before these options keep their keys (and are reused).
+        ...(req.freshAdapter ? { freshAdapter: true } : {}),
+        ...(req.mix ? { mix: { data: req.mix.data.sha256, ratio: req.mix.ratio } } : {}),
       })}`;
       if (await store.exists(`${runKey}/final/COMPLETE`)) {
         const metrics = await readJson<Record<string, number>>(store, `${runKey}/final/metrics.json`);
@@ -129,6 +138,8 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         dataUri: req.data.manifestUri,
         fraction: req.fraction,
         initFromUri: req.initFrom?.outputUri,
+        ...(req.freshAdapter ? { freshAdapter: true } : {}),
+        ...(req.mix ? { mixDataUri: req.mix.data.manifestUri, mixRatio: req.mix.ratio } : {}),
         hyper: req.hyper,
         checkpointPrefix: store.uri(`${runKey}/checkpoints`),
         outputUri: store.uri(`${runKey}/final`),

@@ -12,6 +12,8 @@ export interface LoadedExperiment {
   spec: { key: string; hash: string; title: string; variant: string; sections: number; rules: number };
   /** The AFT data file; null when aft.generate makes it (the aftDataGeneration child). */
   aftData: { key: string; sha256: string; examples: number } | null;
+  /** aft.mix.data, stored (only when aft.mix is set). */
+  mixData?: { key: string; sha256: string; examples: number };
   evalSet: { key: string; sha256: string; prompts: number };
 }
 
@@ -109,6 +111,10 @@ export interface TrainRequest {
   fraction?: number;
   seed: number;
   initFrom?: { outputUri: string };
+  /** aft from a LoRA midtraining: merge its adapter and train a new one (aft.continueAdapter false). */
+  freshAdapter?: boolean;
+  /** aft: the instruction-tuning rows mixed in, `ratio` per AFT row (aft.mix). */
+  mix?: { data: TokenizedRef; ratio: number };
   experiment: Pick<Experiment, 'baseModel' | 'compute'>;
   hyper: Experiment['midtrain'];
 }

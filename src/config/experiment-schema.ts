@@ -89,6 +89,10 @@ const trainHyperSchema = z.object({
     .boolean()
     .default(false)
     .describe('torch.compile the model and loss on a GPU: faster steps after about a minute of compiling (ignored on CPU)'),
+  gradientCheckpointing: z
+    .boolean()
+    .default(false)
+    .describe('recompute activations in the backward pass: much less GPU memory for about a third more compute; results are unchanged'),
 });
 
 /** The paper samples evaluations at 0.7; 1.0 roughly halves the measured misalignment rate. */
@@ -273,6 +277,24 @@ export const experimentSchema = z
       arms: z.array(z.enum(['baseline', 'msm'])).min(1).default(['baseline', 'msm']),
       seeds: z.array(z.number().int().min(0)).min(1).default([0]),
       hyper: trainHyperSchema.prefault({}),
+      continueAdapter: z
+        .boolean()
+        .default(true)
+        .describe('msm arm, LoRA midtraining and LoRA AFT: keep training the midtraining adapter (the paper\'s practice); false: merge it into the base and train a fresh adapter'),
+      mix: z
+        .object({
+          data: z.string().min(1).describe('chat JSONL of instruction-tuning examples, relative to baseDir'),
+          ratio: z
+            .number()
+            .positive('ratio must be > 0 (mix examples per AFT example)')
+            .describe('mix examples per AFT example: a cell training on k AFT examples adds round(ratio * k) of these'),
+        })
+        .strict()
+        .optional()
+        .describe(
+          'mix the AFT data with an instruction-tuning set, as the paper does; every arm trains on the same mix. ' +
+            'Fractions subset the AFT data only and the mix scales with the subset (nested too)',
+        ),
       concurrency: z.number().int().positive().default(2),
     }).superRefine((a, ctx) => {
       if ((a.data === undefined) === (a.generate === undefined)) {

@@ -35,6 +35,8 @@ export interface TrainHyper {
   checkpointEveryMinutes: number;
   /** torch.compile the model and loss on a GPU (not part of the checkpoint fingerprint). */
   compile?: boolean;
+  /** Recompute activations in the backward pass (less memory, same result); absent = off. */
+  gradientCheckpointing?: boolean;
 }
 
 export interface TrainerJobManifest {
@@ -49,6 +51,14 @@ export interface TrainerJobManifest {
   fraction?: number;
   /** aft: continue from this trained model output (the MSM adapter); absent = start from base. */
   initFromUri?: string;
+  /** aft from a LoRA output with LoRA: merge that adapter into its base and train a new one (absent = continue it). */
+  freshAdapter?: boolean;
+  /**
+   * aft: a packed instruction-tuning set tokenized like the AFT data, and how many of its rows go with each
+   * chosen AFT row: round(mixRatio * k) rows, a fixed nested choice, the same for every arm and seed.
+   */
+  mixDataUri?: string;
+  mixRatio?: number;
   hyper?: TrainHyper;
   /** generate: model to load (a `final/` output URI; absent = base model) and prompts JSONL URI. */
   modelUri?: string;

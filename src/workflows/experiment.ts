@@ -110,6 +110,11 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
   const family = x.baseModel.tokenizer;
   const tokens = await cpu.tokenizeCorpus(storeUri, corpus, { family, seqLen: x.tokenization.seqLen, shuffleSeed: x.tokenization.shuffleSeed });
   const aftTokens = await cpu.tokenizeAftData(storeUri, aftData, { family, seqLen: x.aft.seqLen });
+  // The instruction-tuning mix, tokenized exactly like the AFT data; every cell of every arm gets it.
+  const mixTokens = x.aft.mix && loaded.mixData && patched('aft-mix')
+    ? await cpu.tokenizeAftData(storeUri, loaded.mixData, { family, seqLen: x.aft.seqLen })
+    : undefined;
+  const mix = mixTokens && x.aft.mix ? { data: mixTokens, ratio: x.aft.mix.ratio } : undefined;
   progress.tokens = { sequences: tokens.numSequences, tokens: tokens.numTokens };
 
   let midtrain: TrainResult | null = null;
@@ -146,6 +151,8 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
         fraction: cell.fraction,
         seed: cell.seed,
         initFrom: cell.arm === 'msm' && midtrain ? { outputUri: midtrain.outputUri } : undefined,
+        ...(cell.arm === 'msm' && midtrain && x.aft.continueAdapter === false ? { freshAdapter: true } : {}),
+        ...(mix ? { mix } : {}),
         experiment: baseModel,
         hyper: x.aft.hyper,
       }],

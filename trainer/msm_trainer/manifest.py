@@ -58,13 +58,14 @@ class Hyper:
     checkpointEverySteps: int
     checkpointEveryMinutes: float = 0.0
     compile: bool = False
+    gradientCheckpointing: bool = False
 
     def fingerprint(self) -> Dict[str, Any]:
-        # Checkpoint frequency and compilation do not change the result, so a resume may use others.
+        # Checkpoint frequency, compilation and activation recomputation do not change the result, so a
+        # resume may use others (e.g. turn gradient checkpointing on for a machine with less memory).
         d = dict(self.__dict__)
-        d.pop("compile")
-        d.pop("checkpointEverySteps")
-        d.pop("checkpointEveryMinutes")
+        for k in ("checkpointEverySteps", "checkpointEveryMinutes", "compile", "gradientCheckpointing"):
+            d.pop(k)
         return d
 
 
@@ -81,6 +82,12 @@ class Manifest:
     dataUri: Optional[str] = None
     fraction: float = 1.0
     initFromUri: Optional[str] = None
+    # aft from a LoRA output with a LoRA job: merge that adapter into its base and train a new one,
+    # instead of continuing it (the paper's practice, the default).
+    freshAdapter: bool = False
+    # aft: instruction-tuning rows mixed in, mixRatio of them per AFT row (see mixing.py).
+    mixDataUri: Optional[str] = None
+    mixRatio: float = 0.0
     hyper: Optional[Hyper] = None
     modelUri: Optional[str] = None
     promptsUri: Optional[str] = None
@@ -91,7 +98,7 @@ class Manifest:
 
     def training_fingerprint(self) -> Dict[str, Any]:
         """What a checkpoint must agree with to be resumed (device, ids and output places may differ)."""
-        return {
+        f = {
             "kind": self.kind,
             "baseModel": self.baseModel.describe(),
             "dataUri": self.dataUri,
@@ -100,6 +107,12 @@ class Manifest:
             "hyper": self.hyper.fingerprint() if self.hyper else None,
             "seed": self.seed,
         }
+        # Only when set: checkpoints of jobs without them (older trainers too) keep matching.
+        if self.freshAdapter:
+            f["freshAdapter"] = True
+        if self.mixDataUri:
+            f["mix"] = {"dataUri": self.mixDataUri, "ratio": self.mixRatio}
+        return f
 
 
 def _need(d: Dict[str, Any], key: str, where: str) -> Any:
@@ -129,19 +142,21 @@ def _num(d, key, where, default=None, lo=None, hi=None, lo_open=False):
     return float(v)
 
 
-def _bool(d, key, where, default):
-    v = d.get(key, default)
-    if not isinstance(v, bool):
-        raise BadInput(f"manifest field {where}{key} must be true or false, got {v!r}")
-    return v
-
-
 def _str(d, key, where, optional=False):
     v = d.get(key)
     if v is None and optional:
         return None
     if not isinstance(v, str) or not v:
         raise BadInput(f"manifest field {where}{key} must be a non-empty string, got {v!r}")
+    return v
+
+
+def _bool(d, key, where, default):
+    v = d.get(key, default)
+    if v is None:
+        return default
+    if not isinstance(v, bool):
+        raise BadInput(f"manifest field {where}{key} must be true or false, got {v!r}")
     return v
 
 
@@ -184,8 +199,9 @@ def parse_hyper(d: Any) -> Hyper:
         raise BadInput("manifest field hyper is missing: training jobs need hyper-parameters (see TrainHyper)")
     return Hyper(
         method=_enum(d, "method", w, METHODS),
-        loraR=_int(d, "loraR", w, 8, 1),
-        loraAlpha=_num(d, "loraAlpha", w, 16, lo=0, lo_open=True),
+        # The paper's adapter (the experiment schema's defaults too): r=64, alpha=128.
+        loraR=_int(d, "loraR", w, 64, 1),
+        loraAlpha=_num(d, "loraAlpha", w, 128, lo=0, lo_open=True),
         loraDropout=_num(d, "loraDropout", w, 0.0, lo=0, hi=0.99),
         lr=_num(d, "lr", w, lo=0, lo_open=True),
         warmupRatio=_num(d, "warmupRatio", w, 0.0, lo=0, hi=1),
@@ -196,6 +212,7 @@ def parse_hyper(d: Any) -> Hyper:
         checkpointEverySteps=_int(d, "checkpointEverySteps", w, 0, 0),
         checkpointEveryMinutes=_num(d, "checkpointEveryMinutes", w, 0.0, lo=0),
         compile=_bool(d, "compile", w, False),
+        gradientCheckpointing=_bool(d, "gradientCheckpointing", w, False),
     )
 
 
@@ -231,8 +248,20 @@ def parse_manifest(d: Any) -> Manifest:
         m.dataUri = _str(d, "dataUri", "")
         m.fraction = _num(d, "fraction", "", 1.0, lo=0, hi=1, lo_open=True)
         m.initFromUri = _str(d, "initFromUri", "", optional=True)
+        m.freshAdapter = _bool(d, "freshAdapter", "", False)
+        if m.freshAdapter and not m.initFromUri:
+            raise BadInput("manifest field freshAdapter needs initFromUri (the output whose adapter is merged first)")
+        m.mixDataUri = _str(d, "mixDataUri", "", optional=True)
+        if m.mixDataUri is not None:
+            if kind != "aft":
+                raise BadInput(f"manifest field mixDataUri is for aft jobs, not {kind}; remove it")
+            m.mixRatio = _num(d, "mixRatio", "", lo=0, lo_open=True)
+        elif d.get("mixRatio") is not None:
+            raise BadInput("manifest field mixRatio needs mixDataUri (the instruction-tuning data to mix in)")
         m.hyper = parse_hyper(d.get("hyper"))
         inputs.require_file(check_uri(m.dataUri, "dataUri"), "dataUri")
+        if m.mixDataUri:
+            inputs.require_file(check_uri(m.mixDataUri, "mixDataUri"), "mixDataUri")
         if m.initFromUri:
             inputs.require_model(check_uri(m.initFromUri, "initFromUri"), "initFromUri")
     return m

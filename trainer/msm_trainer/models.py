@@ -101,12 +101,13 @@ def make_train_model(m: Manifest, data_vocab: int, device: torch.device):
     h = m.hyper
     if m.initFromUri:
         _, info = read_info(m.initFromUri, "initFromUri")
-        if h.method == "lora" and info["method"] == "lora":
+        if h.method == "lora" and info["method"] == "lora" and not m.freshAdapter:
             # AFT continues the midtraining adapter (its rank/alpha/dropout come from that adapter).
             base_desc = info["base"]
             model, _ = load_output(m.initFromUri, device, base_dtype(device, base_desc, True), "initFromUri",
                                    trainable_adapter=True)
         elif h.method == "lora":
+            # A new adapter (this job's rank/alpha) on the output with any adapter merged into its base.
             base_desc = {"modelUri": m.initFromUri}
             model = lora_wrap(load_output(m.initFromUri, device, base_dtype(device, {}, True), "initFromUri")[0], h)
         else:
@@ -128,6 +129,15 @@ def make_train_model(m: Manifest, data_vocab: int, device: torch.device):
             "tokenize with the base model's tokenizer (or raise baseModel.vocabSize)"
         )
     return model, base_desc
+
+
+def enable_gradient_checkpointing(model) -> None:
+    """Recompute activations in the backward pass: less memory for about a third more compute. Non-reentrant
+    checkpointing needs no input grads (frozen embeddings under LoRA) and replays the dropout RNG exactly."""
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    cfg = getattr(model, "config", None)
+    if cfg is not None:
+        cfg.use_cache = False
 
 
 def trainable_state(model) -> Dict[str, torch.Tensor]:

@@ -5,6 +5,7 @@ import fcntl
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 from urllib.parse import unquote, urlparse
@@ -79,6 +80,14 @@ def fsync_tree(d: Path) -> None:
             _fsync_path(f)
 
 
+def _test_pause() -> None:
+    """Tests only: MSM_TRAINER_TEST_WRITE_PAUSE_S holds each step of a folder write open that long, so a
+    test can kill the process while a checkpoint is half written (trainer/tests/test_kill_resume.py)."""
+    pause = os.environ.get("MSM_TRAINER_TEST_WRITE_PAUSE_S")
+    if pause:
+        time.sleep(float(pause))
+
+
 def write_dir_atomic(final: Path, fill: Callable[[Path], None]) -> None:
     """Fill a temp dir, fsync it, rename it into place, then write COMPLETE last."""
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -86,10 +95,12 @@ def write_dir_atomic(final: Path, fill: Callable[[Path], None]) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     fill(tmp)
+    _test_pause()
     fsync_tree(tmp)
     if final.exists():  # an incomplete leftover of a killed attempt
         shutil.rmtree(final)
     os.rename(tmp, final)
+    _test_pause()
     write_file_atomic(final / COMPLETE, b"ok\n")
 
 

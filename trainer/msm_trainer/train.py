@@ -14,12 +14,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import mirror, storage
+from . import attempts, mirror, storage
 from .data import epoch_order, load_packed, subset_rows
 from .errors import BadInput
 from .events import Emitter
 from .manifest import Manifest
-from .models import load_trainable, make_train_model, pick_device, save_output, save_trainable
+from .mixing import with_mix
+from .models import (enable_gradient_checkpointing, load_trainable, make_train_model, pick_device, save_output,
+                     save_trainable)
 
 log = logging.getLogger("msm_trainer")
 
@@ -102,7 +104,7 @@ def _save_checkpoint(d: Path, model, opt, sched, st: TrainState, fingerprint, de
 def _load_checkpoint(d: Path, model, opt, sched, fingerprint, device) -> TrainState:
     meta = json.loads((d / "state.json").read_text(encoding="utf-8"))
     if meta["job"] != fingerprint:
-        diff = sorted(k for k in fingerprint if meta["job"].get(k) != fingerprint[k])
+        diff = sorted(k for k in set(fingerprint) | set(meta["job"]) if meta["job"].get(k) != fingerprint.get(k))
         raise BadInput(
             f"checkpoint {d} was written by a job with different {', '.join(diff)}; "
             "use a fresh checkpointPrefix for a changed job (or delete the old checkpoints)"
@@ -139,11 +141,16 @@ def train(m: Manifest, em: Emitter) -> None:
     h = m.hyper
     data = load_packed(m.dataUri)
     rows = subset_rows(data.n, m.fraction)
+    aft_examples = len(rows)
+    if m.mixDataUri:
+        data, rows = with_mix(data, rows, load_packed(m.mixDataUri), m.mixRatio, f"mixDataUri {m.mixDataUri}")
     device = pick_device(m.device)
     torch.manual_seed(m.seed)  # fresh LoRA weights (and dropout) come from the job seed
     random.seed(m.seed)
     np.random.seed(m.seed)
     model, base_desc = make_train_model(m, data.vocab_size, device)
+    if h.gradientCheckpointing:
+        enable_gradient_checkpointing(model)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     n_trainable = sum(p.numel() for p in params)
@@ -167,6 +174,7 @@ def train(m: Manifest, em: Emitter) -> None:
         log.info("resumed from %s", d)
         em.resumed(st.step, storage.join_uri(m.checkpointPrefix, d.name))
 
+    starts = attempts.record_start(checkpoints, st.step)
     # torch.compile fuses the model's small kernels (norms, rotary, SwiGLU) and the loss: faster steps on a
     # GPU after a minute of compiling. CPU runs (tests, the demo) keep the eager reference path.
     on_gpu = device.type == "cuda"
@@ -224,10 +232,13 @@ def train(m: Manifest, em: Emitter) -> None:
         "examples": int(len(rows)),
         "epochs": st.step / steps_per_epoch,
         "trainable_params": n_trainable,
-        "resumes": len(st.resumed_from),
+        # Every restart, also those cut short before a checkpoint (an older log-less prefix: the checkpoint's).
+        "resumes": max(len(starts) - 1, len(st.resumed_from)),
     }
-    if st.resumed_from:
-        metrics["resumed_from_step"] = st.resumed_from[-1]
+    if m.mixDataUri:
+        metrics["mix_examples"] = int(len(rows) - aft_examples)  # "examples" counts both
+    if metrics["resumes"]:
+        metrics["resumed_from_step"] = starts[-1]
 
     def fill(tmp: Path) -> None:
         save_output(model, tmp, h.method, base_desc, m.initFromUri)

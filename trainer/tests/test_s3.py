@@ -87,7 +87,8 @@ def test_midtrain_on_s3_runs_to_done_with_complete_last_and_reruns_as_done(s3, t
     assert_complete_last(log, s3.key("run", "final"))
     for step in ("step-000003", "step-000006", "step-000009"):
         assert_complete_last(log, s3.key("run", "checkpoints", step))
-    assert {k.split("/")[0] for k in s3.keys("run", "checkpoints")} == {"step-000006", "step-000009"}
+    assert {k.split("/")[0] for k in s3.keys("run", "checkpoints") if "/" in k} == {"step-000006", "step-000009"}
+    assert json.loads(s3.get("run", "checkpoints", "attempts.json")) == [0]
 
     # Killed between its local COMPLETE and the remote one: the rerun uploads the output, it does not retrain.
     s3.delete("run", "final", "COMPLETE")
@@ -135,12 +136,14 @@ def test_sigkill_then_resume_on_a_fresh_machine_equals_uninterrupted_run(s3, tmp
             assert abs(e["loss"] - ref_loss[e["step"]]) < 1e-6, e
     assert abs(second[-1]["metrics"]["final_loss"] - ref_ev[-1]["metrics"]["final_loss"]) < 1e-6
     assert second[-1]["metrics"]["resumes"] == 1 and second[-1]["metrics"]["resumed_from_step"] == resumed[0]["step"]
+    # The attempts log lives in S3 too: the fresh machine continued the first machine's.
+    assert json.loads(s3.get("killed", "checkpoints", "attempts.json")) == [0, resumed[0]["step"]]
     a = load_safetensors(s3.get("ref", "final", "adapter_model.safetensors"))
     b = load_safetensors(s3.get("killed", "final", "adapter_model.safetensors"))
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
 
     # Remote checkpoints pruned like local ones: the two newest complete, the torn upload gone.
-    folders = {k.split("/")[0] for k in s3.keys("killed", "checkpoints")}
+    folders = {k.split("/")[0] for k in s3.keys("killed", "checkpoints") if "/" in k}
     assert folders == {"step-000045", "step-000050"}
     assert all("COMPLETE" in s3.keys("killed", "checkpoints", f) for f in folders)
 
@@ -215,13 +218,14 @@ def test_s3_faults_exit_with_the_contract_code_and_say_what_to_fix(s3, tmp_path,
     assert code == 2 and err["retryable"] is False
     assert "AWS_SECRET_ACCESS_KEY" in err["message"] and data in err["message"]
 
-    # Credentials that may read but not write: the job trains, then its first upload is refused.
+    # Credentials that may read but not write: the job's first upload (its attempts log, before any training)
+    # is refused.
     with monkeypatch.context() as env:
         env.setenv("AWS_ACCESS_KEY_ID", s3.server.reader_key)
         env.setenv("AWS_SECRET_ACCESS_KEY", s3.server.reader_secret)
         code, err = run("readonly", hyper=hyper(maxSteps=1))
     assert code == 2 and err["retryable"] is False
-    assert "S3 refused to write " + s3.uri("readonly", "final") in err["message"] and "AWS_ACCESS_KEY_ID" in err["message"]
+    assert "S3 refused to write " + s3.uri("readonly", "checkpoints") in err["message"] and "AWS_ACCESS_KEY_ID" in err["message"]
 
     # Nothing listening: a network fault, retryable (exit 1), never bad input.
     with monkeypatch.context() as env:
