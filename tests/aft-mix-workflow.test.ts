@@ -1,37 +1,23 @@
-import type { Client } from '@temporalio/client';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { msmExperiment } from '../src/workflows';
-import { startScriptedLlmServer } from './helpers/scripted-llm-server';
+
 import { scriptedExperiment } from './helpers/scripted-experiment';
-import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-process-workers';
+import { useScriptedTemporal } from './helpers/scripted-temporal';
 
 /** aft.mix through the whole experiment workflow: both arms train on the same instruction-tuning rows. */
 describe('an experiment with aft.mix on a real Temporal server', () => {
-  let llm: Awaited<ReturnType<typeof startScriptedLlmServer>>;
-  let env: TemporalTestEnv;
-  let client: Client;
-
-  beforeAll(async () => {
-    llm = await startScriptedLlmServer();
-    env = await startTemporalWithWorkers();
-    client = env.client;
-  });
-
-  afterAll(async () => {
-    await env?.close();
-    await llm?.close();
-  });
+  const t = useScriptedTemporal();
 
   it('tokenizes the mix once and gives every cell of both arms its share of it', async () => {
-    const base = scriptedExperiment('mix', llm.baseUrl).input;
-    const { input } = scriptedExperiment('mix', llm.baseUrl, {
+    const base = scriptedExperiment('mix', t.llm.baseUrl).input;
+    const { input } = scriptedExperiment('mix', t.llm.baseUrl, {
       midtrain: { method: 'full', lr: 0.001, batchSize: 4, maxSteps: 3, checkpointEverySteps: 50 },
       aft: { ...base.aft, fractions: ['1/2'], mix: { data: 'experiments/data/instruct-mix.jsonl', ratio: 0.5 } },
     });
-    const handle = await client.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: 'aft-mix-e2e', args: [input] });
+    const handle = await t.client.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: 'aft-mix-e2e', args: [input] });
     const out = await handle.result();
     expect(out.cells.map((c) => c.id).sort()).toEqual(['baseline-1of2-s0', 'msm-1of2-s0']);
 

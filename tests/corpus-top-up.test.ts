@@ -1,7 +1,6 @@
-import type { Client } from '@temporalio/client';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { corpusPrefix } from '../src/activities/corpus-activities';
 import type { CorpusManifestRef } from '../src/activities/types';
 import { parseExperiment } from '../src/config/experiment-schema';
@@ -10,9 +9,9 @@ import type { ArtifactStore } from '../src/store/artifact-store';
 import { readJson } from '../src/store/json';
 import { openStore } from '../src/store/open-store';
 import { corpusGeneration } from '../src/workflows';
-import { startScriptedLlmServer, type RecordedRequest } from './helpers/scripted-llm-server';
+import type { RecordedRequest } from './helpers/scripted-llm-server';
 import { scriptedExperiment } from './helpers/scripted-experiment';
-import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-process-workers';
+import { useScriptedTemporal } from './helpers/scripted-temporal';
 
 /** Which stage a request to the scripted server belongs to: the structured ones name their list in the schema. */
 function stageOf(r: RecordedRequest): string {
@@ -23,30 +22,17 @@ const userText = (r: RecordedRequest) => (r.body.messages ?? []).filter((m) => m
 
 /** Corpus generation run twice on one store, with larger counts the second time, on a real Temporal server. */
 describe('corpus top-up', () => {
-  let llm: Awaited<ReturnType<typeof startScriptedLlmServer>>;
-  let env: TemporalTestEnv;
-  let client: Client;
-
-  beforeAll(async () => {
-    llm = await startScriptedLlmServer();
-    env = await startTemporalWithWorkers();
-    client = env.client;
-  });
-
-  afterAll(async () => {
-    await env?.close();
-    await llm?.close();
-  });
+  const t = useScriptedTemporal();
 
   /** Runs corpusGeneration with these generation settings and returns the manifest and the requests it made. */
   async function run(store: ArtifactStore, id: string, generation: Record<string, unknown>) {
-    const { input } = scriptedExperiment(id, llm.baseUrl);
+    const { input } = scriptedExperiment(id, t.llm.baseUrl);
     // Threshold 1: the scripted documents are short and alike, and this test counts every one.
     const x = parseExperiment({ ...input, store: store.rootUri, generation: { ...input.generation, nearDuplicateThreshold: 1, ...generation } });
     const job = { storeUri: store.rootUri, specKey: 'inputs/spec.md', specHash: 'demo', generation: x.generation };
-    const before = llm.requests.length;
-    const manifest = await client.workflow.execute(corpusGeneration, { taskQueue: 'msm', workflowId: id, args: [job] });
-    const requests = llm.requests.slice(before);
+    const before = t.llm.requests.length;
+    const manifest = await t.client.workflow.execute(corpusGeneration, { taskQueue: 'msm', workflowId: id, args: [job] });
+    const requests = t.llm.requests.slice(before);
     const count = (stage: string) => requests.filter((r) => stageOf(r) === stage).length;
     return { manifest, requests, count, prefix: corpusPrefix(job) };
   }
@@ -58,7 +44,7 @@ describe('corpus top-up', () => {
   };
 
   it('n=2 then n=3 asks only for the missing items, lists the stored ones, and keeps the old documents; n=2 again pays nothing', async () => {
-    const { store: root } = scriptedExperiment('top-up', llm.baseUrl);
+    const { store: root } = scriptedExperiment('top-up', t.llm.baseUrl);
     const store = openStore(root);
     await store.put('inputs/spec.md', readFileSync(path.join(__dirname, '..', 'specs', 'demo.md')));
 
@@ -111,7 +97,7 @@ describe('corpus top-up', () => {
   }, 240_000);
 
   it('more domains add units after the stored ones; fewer select the first plan again', async () => {
-    const { store: root } = scriptedExperiment('top-up-domains', llm.baseUrl);
+    const { store: root } = scriptedExperiment('top-up-domains', t.llm.baseUrl);
     const store = openStore(root);
     await store.put('inputs/spec.md', readFileSync(path.join(__dirname, '..', 'specs', 'demo.md')));
     const few = { domains: 2, maxUnits: 100, typesPerUnit: 1, ideasPerType: 1 };
@@ -137,7 +123,7 @@ describe('corpus top-up', () => {
   }, 240_000);
 
   it('rules mode: one unit per (domain, rule) with the rule verbatim, and no assertions', async () => {
-    const { store: root } = scriptedExperiment('rules-mode', llm.baseUrl);
+    const { store: root } = scriptedExperiment('rules-mode', t.llm.baseUrl);
     const store = openStore(root);
     await store.put('inputs/spec.md', readFileSync(path.join(__dirname, '..', 'specs', 'demo.md')));
     const r = await run(store, 'rules-mode', { mode: 'rules', domains: 2, maxUnits: 100, typesPerUnit: 1, ideasPerType: 1 });
@@ -159,6 +145,6 @@ describe('corpus top-up', () => {
     expect(docs.filter((q) => userText(q).includes('verbatim from the spec:\n- Stop or pause at once when the people responsible for you tell you to.'))).toHaveLength(2);
     expect(r.manifest.documents).toBe(12);
     // The mode is part of the corpus id: rules and assertions corpora never share a folder.
-    expect(r.prefix).not.toBe(corpusPrefix({ specHash: 'demo', generation: parseExperiment(scriptedExperiment('x', llm.baseUrl).input).generation }));
+    expect(r.prefix).not.toBe(corpusPrefix({ specHash: 'demo', generation: parseExperiment(scriptedExperiment('x', t.llm.baseUrl).input).generation }));
   }, 240_000);
 });

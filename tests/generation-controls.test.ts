@@ -1,54 +1,40 @@
-import type { Client } from '@temporalio/client';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseExperiment } from '../src/config/experiment-schema';
 import { readJson } from '../src/store/json';
 import { openStore } from '../src/store/open-store';
 import { approveUpdate, corpusGeneration, corpusProgressQuery, setBudgetUpdate } from '../src/workflows';
-import { startScriptedLlmServer } from './helpers/scripted-llm-server';
+
 import { scriptedExperiment, waitUntil } from './helpers/scripted-experiment';
-import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-process-workers';
+import { useScriptedTemporal } from './helpers/scripted-temporal';
 
 /** Cost metering, the budget cap and preview/approval of corpus generation, on a real Temporal server. */
 describe('generation controls', () => {
-  let llm: Awaited<ReturnType<typeof startScriptedLlmServer>>;
-  let env: TemporalTestEnv;
-  let client: Client;
-
-  beforeAll(async () => {
-    llm = await startScriptedLlmServer();
-    env = await startTemporalWithWorkers();
-    client = env.client;
-  });
-
-  afterAll(async () => {
-    await env?.close();
-    await llm?.close();
-  });
+  const t = useScriptedTemporal();
 
   /** A corpus job on the scripted LLM server, with generation settings on top of the scripted experiment's. */
   async function corpusJob(name: string, generation: Record<string, unknown>) {
-    const { input, store: root } = scriptedExperiment(name, llm.baseUrl);
+    const { input, store: root } = scriptedExperiment(name, t.llm.baseUrl);
     const x = parseExperiment({ ...input, generation: { ...input.generation, ...generation } });
     const store = openStore(root);
     await store.put('inputs/spec.md', readFileSync(path.join(__dirname, '..', 'specs', 'demo.md')));
     return { store, job: { storeUri: store.rootUri, specKey: 'inputs/spec.md', specHash: name, generation: x.generation } };
   }
-  const docRequests = () => llm.requests.filter((r) => !r.body.response_format);
+  const docRequests = () => t.llm.requests.filter((r) => !r.body.response_format);
 
   it('pauses paid work when the budget is spent and resumes when an update raises it', async () => {
     const price = { inputPerMillion: 2_000_000, outputPerMillion: 10_000_000 }; // $2 per input token, $10 per output token
-    const provider = { kind: 'openai', baseUrl: llm.baseUrl, model: 'scripted-writer', price };
+    const provider = { kind: 'openai', baseUrl: t.llm.baseUrl, model: 'scripted-writer', price };
     const { store, job } = await corpusJob('budget', { provider, budgetUsd: 1 });
-    const handle = await client.workflow.start(corpusGeneration, { taskQueue: 'msm', workflowId: 'budget-corpus', args: [job] });
+    const handle = await t.client.workflow.start(corpusGeneration, { taskQueue: 'msm', workflowId: 'budget-corpus', args: [job] });
 
     // The first call (the domain plan) already costs more than $1: nothing else may start.
     await waitUntil(async () => (await handle.query(corpusProgressQuery)).overBudget, 60_000, 'generation to pause on the budget');
     await new Promise((r) => setTimeout(r, 2000));
     const paused = await handle.query(corpusProgressQuery);
-    expect(llm.requests).toHaveLength(1);
-    const { prompt_tokens, completion_tokens } = llm.requests[0].usage!;
+    expect(t.llm.requests).toHaveLength(1);
+    const { prompt_tokens, completion_tokens } = t.llm.requests[0].usage!;
     const expectedCost = 2 * prompt_tokens + 10 * completion_tokens;
     expect(expectedCost).toBeGreaterThan(1);
     expect(paused.usage).toMatchObject({ calls: 1 });
@@ -61,7 +47,7 @@ describe('generation controls', () => {
     const manifest = await handle.result();
     const done = await handle.query(corpusProgressQuery);
     expect(done.overBudget).toBe(false);
-    expect(done.usage.calls).toBe(llm.requests.length); // every paid call counted once
+    expect(done.usage.calls).toBe(t.llm.requests.length); // every paid call counted once
     expect(manifest.documents).toBeGreaterThan(0);
     // The manifest's document cost is the sum of what each stored document cost.
     const docKeys = (await store.list(`${manifest.manifestKey.split('/assembled-')[0]}/docs/`)).filter((k) => k.endsWith('.json'));
@@ -74,7 +60,7 @@ describe('generation controls', () => {
   it('previews the document stage after a pilot and waits for approval before paying for the rest', async () => {
     const before = docRequests().length;
     const { job } = await corpusJob('approval', { requireApproval: true, pilotUnits: 1 });
-    const handle = await client.workflow.start(corpusGeneration, { taskQueue: 'msm', workflowId: 'approval-corpus', args: [job] });
+    const handle = await t.client.workflow.start(corpusGeneration, { taskQueue: 'msm', workflowId: 'approval-corpus', args: [job] });
     await waitUntil(async () => (await handle.query(corpusProgressQuery)).awaitingApproval, 60_000, 'the approval gate');
     const { preview, units } = await handle.query(corpusProgressQuery);
     // Units x types x ideas, exactly; the pilot (1 unit = 2 types x 2 ideas) is written and readable.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { list, obj, text, type JsonSchema } from '../llm/json-schema-builders';
 
 /**
  * Structured outputs of the AFT data prompts: zod (validation after the call) and JSON Schema (sent for
@@ -23,15 +24,6 @@ export const questionsOutputSchema = z.object({ questions: z.array(name).min(1, 
 export const filterOutputSchema = z.object({ reason: z.string(), verdict: z.enum(['INCLUDE', 'EXCLUDE']) });
 export type FilterOutput = z.infer<typeof filterOutputSchema>;
 
-type JsonSchema = Record<string, unknown>;
-const text = (minLength: number, maxLength: number): JsonSchema => ({ type: 'string', minLength, maxLength });
-const obj = (properties: Record<string, JsonSchema>): JsonSchema => ({
-  type: 'object',
-  properties,
-  required: Object.keys(properties),
-  additionalProperties: false,
-});
-const list = (items: JsonSchema, minItems: number, maxItems: number): JsonSchema => ({ type: 'array', items, minItems, maxItems });
 
 /** The model chooses how many domains, up to twice the number asked for. */
 export const aftDomainsJsonSchema = (count: number): JsonSchema =>

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { list, obj, text, type JsonSchema } from '../llm/json-schema-builders';
 
 /**
  * Structured outputs of the generation and judge prompts: a zod schema (validation after the call) and a
@@ -40,16 +41,6 @@ export type IdeasOutput = z.infer<typeof ideasOutputSchema>;
 export const judgeOutputSchema = z.object({ verdict: z.enum(['violates', 'complies']), reasoning: z.string() });
 export type JudgeOutput = z.infer<typeof judgeOutputSchema>;
 
-type JsonSchema = Record<string, unknown>;
-/** Length bounds keep a small model under a grammar from emitting "" or degenerate runs ("e", "e", ...). */
-const text = (minLength: number, maxLength: number): JsonSchema => ({ type: 'string', minLength, maxLength });
-const obj = (properties: Record<string, JsonSchema>): JsonSchema => ({
-  type: 'object',
-  properties,
-  required: Object.keys(properties),
-  additionalProperties: false,
-});
-const list = (items: JsonSchema, minItems: number, maxItems: number): JsonSchema => ({ type: 'array', items, minItems, maxItems });
 const label = text(2, 80);
 
 /**
