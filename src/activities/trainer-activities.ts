@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
-import { ComputeConfigError, type ComputeBackend, type MachineHandle } from '../compute/backend';
+import { ComputeCapacityError, ComputeConfigError, type ComputeBackend, type MachineHandle } from '../compute/backend';
+import { LedgerFile, type ComputeUsage } from '../compute/ledger';
 import { backendPicker } from '../compute/from-config';
 import { readJson } from '../store/json';
 import { openStore } from '../store/open-store';
@@ -21,50 +22,89 @@ export interface TrainerActivityDeps {
 
 type JobOutcome = Extract<TrainerEvent, { event: 'done' }>;
 
+const LEDGER_SAVE_MS = 60_000;
+/** A trainer killed by a signal (exit 128+n) lost its machine's work the same way a lost process did. */
+const KILLED_BY_SIGNAL = 128;
+
+/** The job's cost meter and preemption record, beside its outputs (see src/compute/ledger.ts). */
+const ledgerKey = (jobKey: string) => `${jobKey}/compute/ledger.json`;
+
 /**
  * Provision, launch (or re-attach to) a trainer job, stream its events as heartbeats until it ends, and
- * release the machine. Exit 2 fails the run (bad input); a lost process or any other exit is a
- * preemption: Temporal retries and the trainer resumes from its newest complete checkpoint.
+ * release the machine. Exit 2 fails the run (bad input); a lost process or machine, a silent job or any
+ * other exit is retried by Temporal and the trainer resumes from its newest complete checkpoint. Every
+ * machine is metered in the ledger from provision to release, and each loss is recorded with the work it
+ * cost.
  */
-async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest): Promise<JobOutcome> {
+async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, ledger: LedgerFile): Promise<JobOutcome> {
   const ctx = Context.current();
+  const beat = (extra: Record<string, unknown> = {}) => ctx.heartbeat({ job: manifest.jobId, compute: ledger.usage(), ...extra });
+  // Provisioning a rented machine takes minutes: keep heartbeating meanwhile.
+  const provisionStart = new Date();
+  const beating = setInterval(() => beat({ provisioning: true }), 5000);
   let machine: MachineHandle;
   try {
     machine = await backend.provision(manifest.jobId);
   } catch (e) {
     if (e instanceof ComputeConfigError) throw badInput(`trainer job ${manifest.jobId}: ${e.message}`, e);
+    if (e instanceof ComputeCapacityError) throw transient(`trainer job ${manifest.jobId}: ${e.message}`, e.retryAfterMs, e);
     throw e;
+  } finally {
+    clearInterval(beating);
   }
   let finished = false;
+  let ok = false;
   try {
+    await ledger.opened(machine, provisionStart);
     await backend.launch(machine, manifest);
+    const launchedAt = new Date();
+    let workSince = launchedAt;
+    let lastEventAt = Date.now();
+    let lastSaved = Date.now();
     let cursor = 0;
     let lastError: string | undefined;
     let progress: Record<string, unknown> = {};
     // Outside the loop: `done` may arrive in the poll before the one that sees the process exit.
     let done: JobOutcome | undefined;
+    const lose = async (why: string) => {
+      finished = true;
+      await ledger.lost(why, workSince).catch(() => undefined);
+      return transient(`trainer job ${manifest.jobId} was lost (${why}): preemption, resuming from the newest checkpoint`);
+    };
     for (;;) {
       const st = await backend.poll(machine, manifest.jobId, cursor);
       cursor = st.nextCursor;
+      if (st.events.length) lastEventAt = Date.now();
       for (const ev of st.events) {
         if (ev.event === 'progress') progress = { ...progress, step: ev.step, totalSteps: ev.totalSteps, loss: ev.loss };
         else if (ev.event === 'resumed') progress = { ...progress, resumedFrom: ev.step };
-        else if (ev.event === 'checkpoint') progress = { ...progress, checkpoint: ev.uri };
-        else if (ev.event === 'error') lastError = ev.message;
+        else if (ev.event === 'checkpoint') {
+          progress = { ...progress, checkpoint: ev.uri };
+          workSince = new Date();
+        } else if (ev.event === 'error') lastError = ev.message;
         else if (ev.event === 'done') done = ev;
       }
-      ctx.heartbeat({ job: manifest.jobId, ...progress });
+      if (Date.now() - lastSaved >= LEDGER_SAVE_MS) {
+        lastSaved = Date.now();
+        await ledger.seen().catch(() => undefined); // bookkeeping never stops training
+      }
+      beat(progress);
       if (st.state === 'exited') {
         finished = true;
-        if (st.exitCode === 0 && done) return done;
+        if (st.exitCode === 0 && done) {
+          ok = true;
+          return done;
+        }
         const why = lastError ?? st.stderrTail?.trim().split('\n').slice(-5).join('\n') ?? 'no message';
         if (st.exitCode === TRAINER_EXIT_BAD_INPUT) throw badInput(`trainer job ${manifest.jobId} rejected its input: ${why}`);
+        if ((st.exitCode ?? 0) >= KILLED_BY_SIGNAL) throw await lose(`the trainer was killed (exit ${st.exitCode})`);
         throw transient(`trainer job ${manifest.jobId} exited with code ${st.exitCode}: ${why}`);
       }
-      if (st.state === 'lost') {
-        finished = true;
-        const why = st.lostReason ? ` (${st.lostReason})` : '';
-        throw transient(`trainer job ${manifest.jobId} was lost${why}: preemption, resuming from the newest checkpoint`);
+      if (st.state === 'lost') throw await lose(st.lostReason ?? 'the trainer process is gone');
+      if (backend.stallMs && Date.now() - lastEventAt > backend.stallMs) {
+        // A hung machine or trainer: stop what may still run there and start over from the checkpoint.
+        await backend.cancel(machine, manifest.jobId).catch(() => undefined);
+        throw await lose(`no events for ${Math.round((Date.now() - lastEventAt) / 1000)} s`);
       }
       await ctx.sleep(POLL_MS);
     }
@@ -73,13 +113,47 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest): Pr
     if (!finished) await backend.cancel(machine, manifest.jobId).catch(() => undefined);
     throw e;
   } finally {
-    await backend.release(machine).catch(() => undefined);
+    // After a failure its own error wins; the workflow's cleanup activity releases by job id if this did not.
+    await releaseOrThrow(backend, machine, manifest.jobId).catch((e: unknown) => {
+      if (ok) throw e;
+    });
+    await ledger.released().catch(() => undefined);
+  }
+}
+
+/**
+ * A machine left running costs money: when release fails, release by the provider's own records; when
+ * that fails too, fail the attempt (retryable) so the retry releases it (runTraining's first step).
+ */
+async function releaseOrThrow(backend: ComputeBackend, machine: MachineHandle, jobId: string): Promise<void> {
+  try {
+    await backend.release(machine);
+  } catch (e) {
+    if (!backend.releaseJob) return; // nothing rented (local, plain ssh): nothing can be left running
+    try {
+      await backend.releaseJob(jobId);
+    } catch (e2) {
+      throw transient(`could not release machine ${machine.machineId} of trainer job ${jobId}: ${(e as Error).message}; ${(e2 as Error).message}`);
+    }
   }
 }
 
 /** The trainer records its resumes in the run's metrics, so they survive whichever attempt finishes it. */
-function trainResult(outputUri: string, runKey: string, metrics: Record<string, number>): TrainResult {
-  return { outputUri, runKey, metrics, resumedFromStep: metrics.resumed_from_step ?? null, preemptions: metrics.resumes ?? 0 };
+function trainResult(outputUri: string, runKey: string, metrics: Record<string, number>, compute: ComputeUsage): TrainResult {
+  return { outputUri, runKey, metrics, resumedFromStep: metrics.resumed_from_step ?? null, preemptions: metrics.resumes ?? 0, compute };
+}
+
+/** The run folder of a training request: derived from every input, so equal runs are reused. */
+function runKeyOf(req: TrainRequest): string {
+  return `runs/${req.label}-${contentId({
+    kind: req.kind,
+    data: req.data.sha256,
+    fraction: req.fraction ?? 1,
+    seed: req.seed,
+    initFrom: req.initFrom?.outputUri ?? null,
+    base: req.experiment.baseModel,
+    hyper: req.hyper,
+  })}`;
 }
 
 /**
@@ -99,22 +173,19 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
     async runTraining(req: TrainRequest): Promise<TrainResult> {
       const store = openStore(req.storeUri);
       const b = req.experiment.baseModel;
-      const runKey = `runs/${req.label}-${contentId({
-        kind: req.kind,
-        data: req.data.sha256,
-        fraction: req.fraction ?? 1,
-        seed: req.seed,
-        initFrom: req.initFrom?.outputUri ?? null,
-        base: b,
-        hyper: req.hyper,
-      })}`;
+      const runKey = runKeyOf(req);
+      const jobId = jobIdFor(store.uri(runKey));
+      const backend = backendFor(req.experiment.compute);
+      const ledger = await LedgerFile.load(store, ledgerKey(runKey));
       if (await store.exists(`${runKey}/final/COMPLETE`)) {
+        // An attempt that finished the run but failed to release its machine left it to this one.
+        await backend.releaseJob?.(jobId);
         const metrics = await readJson<Record<string, number>>(store, `${runKey}/final/metrics.json`);
-        return trainResult(store.uri(`${runKey}/final`), runKey, metrics);
+        return trainResult(store.uri(`${runKey}/final`), runKey, metrics, ledger.usage());
       }
       const manifest: TrainerJobManifest = {
         kind: req.kind,
-        jobId: jobIdFor(store.uri(runKey)),
+        jobId,
         baseModel: {
           init: b.init,
           path: b.path,
@@ -135,8 +206,23 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         seed: req.seed,
         device: req.experiment.compute.device,
       };
-      const done = await runJob(backendFor(req.experiment.compute), manifest);
-      return trainResult(done.outputUri, runKey, done.metrics);
+      const done = await runJob(backend, manifest, ledger);
+      return trainResult(done.outputUri, runKey, done.metrics, ledger.usage());
+    },
+
+    /**
+     * Cleanup after a run failed or was cancelled (the workflow runs it non-cancellably): release every
+     * machine the provider still holds for the run's job, whichever worker provisioned it.
+     */
+    async releaseTrainingMachines(req: TrainRequest): Promise<number> {
+      const backend = backendFor(req.experiment.compute);
+      if (!backend.releaseJob) return 0;
+      try {
+        return await backend.releaseJob(jobIdFor(openStore(req.storeUri).uri(runKeyOf(req))));
+      } catch (e) {
+        if (e instanceof ComputeConfigError) throw badInput(`releasing the machines of run ${req.label}: ${e.message}`, e);
+        throw e;
+      }
     },
 
     /** Sample answers to the eval prompts from a trained model (resumable per prompt inside the job). */
@@ -172,7 +258,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         seed: req.seed,
         device: req.experiment.compute.device,
       };
-      await runJob(backendFor(req.experiment.compute), manifest);
+      await runJob(backendFor(req.experiment.compute), manifest, await LedgerFile.load(store, ledgerKey(evalKey)));
       return { evalKey, samplesKey, samplesUri, samples };
     },
   };

@@ -1,3 +1,4 @@
+import type { ComputeUsage } from '../compute/ledger';
 import type { Experiment } from '../config/experiment-schema';
 import type { TrainerJobKind } from '../trainer/job';
 import type { Usage } from '../cost/usage';
@@ -95,7 +96,10 @@ export interface TrainResult {
   runKey: string;
   metrics: Record<string, number>;
   resumedFromStep: number | null;
+  /** Resumes the trainer recorded (each one a restart from a checkpoint). */
   preemptions: number;
+  /** Machines, GPU-hours, cost, preemptions and GPU time lost (src/compute/ledger.ts); absent in older results. */
+  compute?: ComputeUsage;
 }
 
 export interface EvalRequest {

@@ -1,0 +1,72 @@
+import type { ArtifactStore } from '../store/artifact-store';
+import { readJson, writeJson } from '../store/json';
+import { machineRate, type MachineHandle } from './backend';
+import { usageOf, type ComputeLedger, type ComputeUsage, type MachineRecord } from './usage';
+
+export type { ComputeUsage } from './usage';
+
+/**
+ * The cost meter and preemption record of one job, kept in the artifact store next to the run: every
+ * attempt of the activity adds to the same record, and a run reused later still reports what it cost.
+ * One activity attempt at a time writes it.
+ */
+export class LedgerFile {
+  private ledger: ComputeLedger = { machines: [] };
+  private current: MachineRecord | undefined;
+
+  constructor(
+    private readonly store: ArtifactStore,
+    readonly key: string,
+  ) {}
+
+  static async load(store: ArtifactStore, key: string): Promise<LedgerFile> {
+    const f = new LedgerFile(store, key);
+    if (await store.exists(key)) f.ledger = await readJson<ComputeLedger>(store, key);
+    return f;
+  }
+
+  usage(): ComputeUsage {
+    return usageOf(this.ledger);
+  }
+
+  /**
+   * The machine provisioned for this attempt: the record of the same machine when an earlier attempt
+   * still held it (a worker crash, then re-attach), else a new one billed from `startedAt`.
+   */
+  async opened(m: MachineHandle, startedAt: Date): Promise<void> {
+    const now = new Date().toISOString();
+    let rec = this.ledger.machines.find((r) => r.machineId === m.machineId && !r.releasedAt && !r.lost);
+    if (!rec) {
+      const { gpuCount, pricePerGpuHour } = machineRate(m);
+      rec = { machineId: m.machineId, backend: m.backend, gpuCount, pricePerGpuHour, provisionedAt: startedAt.toISOString(), lastSeenAt: now };
+      this.ledger.machines.push(rec);
+    }
+    rec.lastSeenAt = now;
+    this.current = rec;
+    await this.save();
+  }
+
+  async seen(): Promise<void> {
+    if (!this.current) return;
+    this.current.lastSeenAt = new Date().toISOString();
+    await this.save();
+  }
+
+  async lost(reason: string, workSince: Date): Promise<void> {
+    if (!this.current) return;
+    const at = new Date();
+    this.current.lastSeenAt = at.toISOString();
+    this.current.lost = { at: at.toISOString(), reason, workSince: new Date(Math.min(workSince.getTime(), at.getTime())).toISOString() };
+    await this.save();
+  }
+
+  async released(): Promise<void> {
+    if (!this.current) return;
+    this.current.releasedAt = this.current.lastSeenAt = new Date().toISOString();
+    await this.save();
+  }
+
+  private async save(): Promise<void> {
+    await writeJson(this.store, this.key, this.ledger);
+  }
+}
