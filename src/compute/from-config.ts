@@ -47,6 +47,7 @@ function make(where: Experiment['compute'], places: BackendPlaces): ComputeBacke
       identityFile: home(where.identityFile),
       knownHostsDir: path.join(places.stateDir, 'ssh', 'runpod'),
       stallMs: where.stallMinutes * 60_000,
+      readyPollMs: Math.min(5000, where.statusCheckSec * 1000),
     });
   }
   return createLocalBackend({ workDir: path.join(places.stateDir, 'compute'), python: places.localPython });
