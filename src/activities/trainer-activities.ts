@@ -59,7 +59,8 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, led
     await backend.launch(machine, manifest);
     const launchedAt = new Date();
     let workSince = launchedAt;
-    let lastEventAt = Date.now();
+    // The stall clock starts at the first event: loading a large model may take long before it.
+    let lastEventAt: number | undefined;
     let lastSaved = Date.now();
     let cursor = 0;
     let lastError: string | undefined;
@@ -101,7 +102,7 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, led
         throw transient(`trainer job ${manifest.jobId} exited with code ${st.exitCode}: ${why}`);
       }
       if (st.state === 'lost') throw await lose(st.lostReason ?? 'the trainer process is gone');
-      if (backend.stallMs && Date.now() - lastEventAt > backend.stallMs) {
+      if (backend.stallMs && lastEventAt !== undefined && Date.now() - lastEventAt > backend.stallMs) {
         // A hung machine or trainer: stop what may still run there and start over from the checkpoint.
         await backend.cancel(machine, manifest.jobId).catch(() => undefined);
         throw await lose(`no events for ${Math.round((Date.now() - lastEventAt) / 1000)} s`);

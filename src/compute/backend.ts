@@ -46,7 +46,7 @@ export interface ComputeBackend {
    * records (not a handle), so cleanup works after the worker that provisioned it is gone. Returns how many.
    */
   releaseJob?(jobId: string): Promise<number>;
-  /** A running job whose event stream is silent this long is treated as lost (a hung machine). */
+  /** A running job whose event stream falls silent this long (after its first event) is lost (a hung machine). */
   readonly stallMs?: number;
 }
 

@@ -125,7 +125,7 @@ const computeSchema = z.discriminatedUnion(
         startTimeoutSec: z.number().int().min(1).default(600).describe('how long a new pod may take to answer over SSH'),
         statusCheckSec: z.number().int().min(1).default(30).describe('how often the API is asked whether the pod still exists'),
         capacityRetrySec: z.number().int().min(1).default(300).describe('wait before asking again when RunPod has no such GPU free'),
-        stallMinutes: z.number().min(0).default(30).describe('a running job silent this long is treated as lost (0: never)'),
+        stallMinutes: z.number().min(0).default(30).describe('a running job silent this long after its first event is treated as lost (0: never)'),
       })
       .strict(),
   ],
