@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenizedRef, TrainRequest, TrainResult } from '../src/activities/types';
-import type { ComputeLedger } from '../src/compute/usage';
+import type { ComputeLedger } from '../src/cost/compute-usage';
 import { parseExperiment, type Experiment } from '../src/config/experiment-schema';
 import { pythonExecutable } from '../src/util/project-paths';
 import { trainingRun } from '../src/workflows';

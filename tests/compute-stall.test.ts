@@ -8,7 +8,7 @@ import { createTrainerActivities } from '../src/activities/trainer-activities';
 import type { TrainRequest } from '../src/activities/types';
 import type { ComputeBackend } from '../src/compute/backend';
 import { createLocalBackend } from '../src/compute/local';
-import type { ComputeLedger } from '../src/compute/usage';
+import type { ComputeLedger } from '../src/cost/compute-usage';
 import { parseExperiment } from '../src/config/experiment-schema';
 import { pythonExecutable } from '../src/util/project-paths';
 import { trainerOf } from './helpers/job-processes';

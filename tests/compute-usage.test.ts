@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sumUsage, usageOf, type ComputeLedger } from '../src/compute/usage';
+import { sumUsage, usageOf, type ComputeLedger } from '../src/cost/compute-usage';
 import { computeSection, computeTable } from '../src/report/compute';
 
 const t = (minutes: number) => new Date(Date.UTC(2026, 0, 1, 0, minutes)).toISOString();

@@ -1,4 +1,4 @@
-import type { ComputeUsage } from '../compute/ledger';
+import type { ComputeUsage } from '../cost/compute-usage';
 import type { Experiment } from '../config/experiment-schema';
 import type { TrainerJobKind } from '../trainer/job';
 import type { Usage } from '../cost/usage';

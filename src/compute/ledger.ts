@@ -1,9 +1,9 @@
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
 import { machineRate, type MachineHandle } from './backend';
-import { usageOf, type ComputeLedger, type ComputeUsage, type MachineRecord } from './usage';
+import { usageOf, type ComputeLedger, type ComputeUsage, type MachineRecord } from '../cost/compute-usage';
 
-export type { ComputeUsage } from './usage';
+export type { ComputeUsage } from '../cost/compute-usage';
 
 /**
  * The cost meter and preemption record of one job, kept in the artifact store next to the run: every

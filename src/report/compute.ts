@@ -1,4 +1,4 @@
-import { GPU_TIME_LOST_DEFINITION, sumUsage, type ComputeUsage } from '../compute/usage';
+import { GPU_TIME_LOST_DEFINITION, sumUsage, type ComputeUsage } from '../cost/compute-usage';
 import type { Table } from './tables';
 
 /** The report's cost meter: every training run's machines, GPU-hours, cost and preemptions, and the sum. */

@@ -4,7 +4,7 @@ import { ALL_CONDITIONS, checkCount, macroRate, pooledRate, type CellCounts, typ
 import { bootstrapDataEfficiency, type DataEfficiencyWithInterval } from '../eval/data-efficiency';
 import { seedSpread, type SeedSpread } from '../eval/seed-spread';
 import { wilson, type RateInterval } from '../eval/stats';
-import type { ComputeUsage } from '../compute/usage';
+import type { ComputeUsage } from '../cost/compute-usage';
 import { computeSection, type ComputeSection } from './compute';
 import { describeDataEfficiency } from './wording';
 

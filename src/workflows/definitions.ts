@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ComputeUsage } from '../compute/usage';
+import type { ComputeUsage } from '../cost/compute-usage';
 import type { Usage } from '../cost/usage';
 import type { CorpusPreview } from '../activities/types';
 

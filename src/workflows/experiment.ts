@@ -6,7 +6,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { sumUsage, type ComputeUsage } from '../compute/usage';
+import { sumUsage, type ComputeUsage } from '../cost/compute-usage';
 import type { ExperimentInput } from '../config/experiment-schema';
 import { fractionLabel, fractionSlug } from '../config/fractions';
 import type { CellResult, LoadedExperiment, ReportResult, TrainResult } from '../activities/types';
