@@ -153,12 +153,13 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
     expect(c.preemptions).toBe(1);
     expect(c.machines).toBe(2);
     expect(c.gpuHoursLost).toBeGreaterThan(0);
-    const lost = ledgerOf(r).machines.find((m) => m.lost)!;
-    expect(lost.machineId).toBe(first.id);
-    expect(lost.lost!.reason).toContain(`RunPod reports pod ${first.id} TERMINATED`);
-    // Lost work is bounded by the time the job ran on that pod.
-    expect(Date.parse(lost.lost!.workSince)).toBeGreaterThanOrEqual(Date.parse(lost.provisionedAt));
-    expect(c.gpuHoursLost).toBeCloseTo(((Date.parse(lost.lost!.at) - Date.parse(lost.lost!.workSince)) / 3_600_000) * GPUS, 9);
+    const lostPod = ledgerOf(r).machines.find((m) => m.losses?.length)!;
+    expect(lostPod.machineId).toBe(first.id);
+    const [loss] = lostPod.losses!;
+    expect(loss.reason).toContain(`RunPod reports pod ${first.id} TERMINATED`);
+    // Lost work: from the newest checkpoint seen (a checkpoint came before the kill) to the detection.
+    expect(Date.parse(loss.workSince)).toBeGreaterThan(Date.parse(lostPod.launchedAt!));
+    expect(c.gpuHoursLost).toBeCloseTo(((Date.parse(loss.at) - Date.parse(loss.workSince)) / 3_600_000) * GPUS, 9);
   }, 240_000);
 
   it('cancelling the run stops the job and deletes its pod (non-cancellable cleanup)', async () => {

@@ -70,7 +70,7 @@ describe('a silent job', () => {
     const runDir = readdirSync(path.join(store, 'runs')).find((d) => d.startsWith('stall-'))!;
     const ledger = JSON.parse(readFileSync(path.join(store, 'runs', runDir, 'compute', 'ledger.json'), 'utf8')) as ComputeLedger;
     expect(ledger.machines).toHaveLength(1);
-    expect(ledger.machines[0].lost?.reason).toMatch(/^no events for \d+ s$/);
+    expect(ledger.machines[0].losses?.map((l) => l.reason)).toEqual([expect.stringMatching(/^no events for \d+ s$/)]);
     expect(ledger.machines[0].releasedAt).toBeDefined();
   }, 90_000);
 });

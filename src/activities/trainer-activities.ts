@@ -56,9 +56,8 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, led
   let ok = false;
   try {
     await ledger.opened(machine, provisionStart);
-    await backend.launch(machine, manifest);
-    const launchedAt = new Date();
-    let workSince = launchedAt;
+    const launch = await backend.launch(machine, manifest);
+    await ledger.launched(launch?.attached ?? false);
     // The stall clock starts at the first event: loading a large model may take long before it.
     let lastEventAt: number | undefined;
     let lastSaved = Date.now();
@@ -69,25 +68,30 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, led
     let done: JobOutcome | undefined;
     const lose = async (why: string) => {
       finished = true;
-      await ledger.lost(why, workSince).catch(() => undefined);
+      await ledger.lost(why).catch(() => undefined);
       return transient(`trainer job ${manifest.jobId} was lost (${why}): preemption, resuming from the newest checkpoint`);
     };
     for (;;) {
       const st = await backend.poll(machine, manifest.jobId, cursor);
       cursor = st.nextCursor;
+      let checkpointSeen = false;
       if (st.events.length) lastEventAt = Date.now();
       for (const ev of st.events) {
         if (ev.event === 'progress') progress = { ...progress, step: ev.step, totalSteps: ev.totalSteps, loss: ev.loss };
         else if (ev.event === 'resumed') progress = { ...progress, resumedFrom: ev.step };
         else if (ev.event === 'checkpoint') {
           progress = { ...progress, checkpoint: ev.uri };
-          workSince = new Date();
+          checkpointSeen = true;
         } else if (ev.event === 'error') lastError = ev.message;
         else if (ev.event === 'done') done = ev;
       }
-      if (Date.now() - lastSaved >= LEDGER_SAVE_MS) {
+      // Bookkeeping never stops training: a failed ledger write is retried at the next occasion.
+      if (checkpointSeen) {
         lastSaved = Date.now();
-        await ledger.seen().catch(() => undefined); // bookkeeping never stops training
+        await ledger.checkpointed().catch(() => undefined);
+      } else if (Date.now() - lastSaved >= LEDGER_SAVE_MS) {
+        lastSaved = Date.now();
+        await ledger.seen().catch(() => undefined);
       }
       beat(progress);
       if (st.state === 'exited') {

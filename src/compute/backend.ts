@@ -32,11 +32,16 @@ export interface JobStatus {
   lostReason?: string;
 }
 
+/** Whether launch found the job already running (a retry re-attached) or started it. */
+export interface LaunchResult {
+  attached: boolean;
+}
+
 export interface ComputeBackend {
   readonly name: string;
   provision(jobId: string): Promise<MachineHandle>;
-  /** Start the job, or return silently if a job with this id is already running on the machine. */
-  launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<void>;
+  /** Start the job, or re-attach if a job with this id is already running on the machine. */
+  launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult | void>;
   /** A machine that cannot be reached reports 'lost' (preemption), never an error. */
   poll(machine: MachineHandle, jobId: string, cursor: number): Promise<JobStatus>;
   cancel(machine: MachineHandle, jobId: string): Promise<void>;

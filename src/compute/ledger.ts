@@ -35,14 +35,37 @@ export class LedgerFile {
    */
   async opened(m: MachineHandle, startedAt: Date): Promise<void> {
     const now = new Date().toISOString();
-    let rec = this.ledger.machines.find((r) => r.machineId === m.machineId && !r.releasedAt && !r.lost);
+    let rec = this.ledger.machines.find((r) => r.machineId === m.machineId && !r.releasedAt);
     if (!rec) {
       const { gpuCount, pricePerGpuHour } = machineRate(m);
       rec = { machineId: m.machineId, backend: m.backend, gpuCount, pricePerGpuHour, provisionedAt: startedAt.toISOString(), lastSeenAt: now };
       this.ledger.machines.push(rec);
     }
-    rec.lastSeenAt = now;
     this.current = rec;
+    await this.save();
+  }
+
+  /**
+   * The job was launched: re-attached to the run an earlier attempt left there, or started. Started on a
+   * machine where an earlier attempt had launched it, the job had died unseen (its worker was lost too):
+   * that is a loss, dated when the machine was last seen.
+   */
+  async launched(attached: boolean): Promise<void> {
+    const rec = this.current;
+    if (!rec) return;
+    const now = new Date().toISOString();
+    if (!attached) {
+      if (rec.launchedAt) this.addLoss(rec, rec.lastSeenAt, 'the job had stopped when a new attempt reached the machine (its worker was lost as well)');
+      rec.launchedAt = rec.workSince = now;
+    }
+    rec.lastSeenAt = now;
+    await this.save();
+  }
+
+  /** A checkpoint was seen complete: work up to now is saved. */
+  async checkpointed(): Promise<void> {
+    if (!this.current) return;
+    this.current.workSince = this.current.lastSeenAt = new Date().toISOString();
     await this.save();
   }
 
@@ -52,12 +75,16 @@ export class LedgerFile {
     await this.save();
   }
 
-  async lost(reason: string, workSince: Date): Promise<void> {
+  async lost(reason: string): Promise<void> {
     if (!this.current) return;
-    const at = new Date();
-    this.current.lastSeenAt = at.toISOString();
-    this.current.lost = { at: at.toISOString(), reason, workSince: new Date(Math.min(workSince.getTime(), at.getTime())).toISOString() };
+    this.current.lastSeenAt = new Date().toISOString();
+    this.addLoss(this.current, this.current.lastSeenAt, reason);
     await this.save();
+  }
+
+  private addLoss(rec: MachineRecord, at: string, reason: string): void {
+    const since = rec.workSince ?? rec.launchedAt ?? rec.provisionedAt;
+    (rec.losses ??= []).push({ at, reason, workSince: since < at ? since : at });
   }
 
   async released(): Promise<void> {

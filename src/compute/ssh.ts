@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { TrainerJobManifest } from '../trainer/job';
-import { ComputeConfigError, type ComputeBackend, type JobStatus, type MachineHandle } from './backend';
+import { ComputeConfigError, type ComputeBackend, type JobStatus, type LaunchResult, type MachineHandle } from './backend';
 import { JobFolders } from './job-folder';
 import { HostUnreachableError, SshConnection } from './ssh-connection';
 import { DEFAULT_TRAINER_DIR, trainerBundle, trainerTar } from './trainer-bundle';
@@ -123,8 +123,8 @@ export function createSshBackend(opts: SshBackendOptions): ComputeBackend {
       return { backend: 'ssh', machineId: where, details: { host: target.host, port: target.port, user: target.user, workDir, trainerDir: `${workDir}/trainer-${bundle.hash}` } };
     },
 
-    async launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<void> {
-      await jobsOn(machine).launch(manifest);
+    async launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult> {
+      return { attached: (await jobsOn(machine).launch(manifest)).attached };
     },
 
     async poll(machine: MachineHandle, jobId: string, cursor: number): Promise<JobStatus> {

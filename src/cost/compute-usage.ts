@@ -13,13 +13,20 @@ export interface MachineRecord {
   /** Last time a worker saw it: the end of the bill when a crashed worker never released it. */
   lastSeenAt: string;
   releasedAt?: string;
-  /** The job on this machine was lost (preemption). */
-  lost?: {
-    at: string;
-    reason: string;
-    /** Work since this moment was not checkpointed: the later of the launch and the newest checkpoint seen. */
-    workSince: string;
-  };
+  /** When the job last started (not re-attached) on this machine. */
+  launchedAt?: string;
+  /** The later of that start and the newest checkpoint seen complete: later work is not saved yet. */
+  workSince?: string;
+  /** Each time the job on this machine was lost (preemptions). */
+  losses?: MachineLoss[];
+}
+
+export interface MachineLoss {
+  /** When the loss was detected. */
+  at: string;
+  reason: string;
+  /** Work after this moment was lost: the later of the job's start and its newest checkpoint. */
+  workSince: string;
 }
 
 export interface ComputeLedger {
@@ -58,8 +65,8 @@ export function usageOf(ledger: ComputeLedger): ComputeUsage {
       priced = true;
       cost += h * m.gpuCount * m.pricePerGpuHour;
     }
-    if (m.lost) {
-      const l = hours(m.lost.workSince, m.lost.at);
+    for (const loss of m.losses ?? []) {
+      const l = hours(loss.workSince, loss.at);
       machineHoursLost += l;
       gpuHoursLost += l * m.gpuCount;
     }
@@ -69,7 +76,7 @@ export function usageOf(ledger: ComputeLedger): ComputeUsage {
     machineHours,
     gpuHours,
     costUsd: priced ? cost : null,
-    preemptions: ledger.machines.filter((m) => m.lost).length,
+    preemptions: ledger.machines.reduce((n, m) => n + (m.losses?.length ?? 0), 0),
     gpuHoursLost,
     machineHoursLost,
   };
