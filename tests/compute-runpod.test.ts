@@ -134,7 +134,7 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
   }, 180_000);
 
   it('the provider reclaims the pod mid-job: re-provision, resume from the checkpoint, count the preemption and the GPU time lost', async () => {
-    const handle = await start('runpod-preempt', request('preempt', { maxSteps: 40, checkpointEverySteps: 5 }));
+    const handle = await start('runpod-preempt', request('preempt', { maxSteps: 24, checkpointEverySteps: 5 }));
     await waitUntil(() => /"event": ?"checkpoint"/.test(events('preempt')) && /"step": ?(7|8|9|1\d)\b/.test(events('preempt')), 120_000, 'a checkpoint and steps after it');
     const [first] = podsOf('preempt');
     // The spot pod is taken back: the API says TERMINATED and its processes die with it.
@@ -143,7 +143,7 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
     process.kill(-pid, 'SIGKILL');
 
     const r = await handle.result();
-    expect(r.metrics.steps).toBe(40);
+    expect(r.metrics.steps).toBe(24);
     expect(r.resumedFromStep).toBeGreaterThan(0);
     const pods = podsOf('preempt');
     expect(pods).toHaveLength(2);
