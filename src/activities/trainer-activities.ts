@@ -148,6 +148,19 @@ function trainResult(outputUri: string, runKey: string, metrics: Record<string, 
   return { outputUri, runKey, metrics, resumedFromStep: metrics.resumed_from_step ?? null, preemptions: metrics.resumes ?? 0, compute };
 }
 
+/** The folder of an eval generation request: derived from every input, so equal samplings are reused. */
+function evalKeyOf(req: EvalRequest): string {
+  const e = req.experiment.eval;
+  return `evals/${req.label}-${contentId({
+    model: req.modelUri,
+    evalSet: req.evalSet.sha256,
+    samples: e.samplesPerPrompt,
+    temperature: e.temperature,
+    maxNewTokens: e.maxNewTokens,
+    seed: req.seed,
+  })}`;
+}
+
 /** The run folder of a training request: derived from every input, so equal runs are reused. */
 function runKeyOf(req: TrainRequest): string {
   return `runs/${req.label}-${contentId({
@@ -168,6 +181,17 @@ function runKeyOf(req: TrainRequest): string {
 function jobIdFor(outputUri: string): string {
   const key = outputUri.replace(/^[a-z0-9+.-]+:\/\//i, '').split('/').slice(-2).join('_');
   return `${key}-${sha256Hex(outputUri).slice(0, 8)}`;
+}
+
+/** Release whatever the provider still holds for a job (cleanup after failure or cancellation). */
+async function releaseMachinesOf(backend: ComputeBackend, jobId: string, label: string): Promise<number> {
+  if (!backend.releaseJob) return 0;
+  try {
+    return await backend.releaseJob(jobId);
+  } catch (e) {
+    if (e instanceof ComputeConfigError) throw badInput(`releasing the machines of ${label}: ${e.message}`, e);
+    throw e;
+  }
 }
 
 export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
@@ -220,37 +244,32 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
      * machine the provider still holds for the run's job, whichever worker provisioned it.
      */
     async releaseTrainingMachines(req: TrainRequest): Promise<number> {
-      const backend = backendFor(req.experiment.compute);
-      if (!backend.releaseJob) return 0;
-      try {
-        return await backend.releaseJob(jobIdFor(openStore(req.storeUri).uri(runKeyOf(req))));
-      } catch (e) {
-        if (e instanceof ComputeConfigError) throw badInput(`releasing the machines of run ${req.label}: ${e.message}`, e);
-        throw e;
-      }
+      return releaseMachinesOf(backendFor(req.experiment.compute), jobIdFor(openStore(req.storeUri).uri(runKeyOf(req))), req.label);
+    },
+
+    /** The same cleanup for an evaluation's sampling job. */
+    async releaseEvalMachines(req: EvalRequest): Promise<number> {
+      return releaseMachinesOf(backendFor(req.experiment.compute), jobIdFor(openStore(req.storeUri).uri(evalKeyOf(req))), req.label);
     },
 
     /** Sample answers to the eval prompts from a trained model (resumable per prompt inside the job). */
     async generateSamples(req: EvalRequest): Promise<SamplesRef> {
       const store = openStore(req.storeUri);
       const e = req.experiment.eval;
-      const evalKey = `evals/${req.label}-${contentId({
-        model: req.modelUri,
-        evalSet: req.evalSet.sha256,
-        samples: e.samplesPerPrompt,
-        temperature: e.temperature,
-        maxNewTokens: e.maxNewTokens,
-        seed: req.seed,
-      })}`;
+      const evalKey = evalKeyOf(req);
       const outputUri = store.uri(`${evalKey}/samples`);
       const samplesKey = `${evalKey}/samples/samples.jsonl`;
       const samplesUri = store.uri(samplesKey);
       const samples = req.evalSet.prompts * e.samplesPerPrompt;
-      if (await store.exists(`${evalKey}/samples/COMPLETE`)) return { evalKey, samplesKey, samplesUri, samples };
+      const jobId = jobIdFor(store.uri(evalKey));
+      if (await store.exists(`${evalKey}/samples/COMPLETE`)) {
+        await backendFor(req.experiment.compute).releaseJob?.(jobId); // see runTraining
+        return { evalKey, samplesKey, samplesUri, samples };
+      }
       const b = req.experiment.baseModel;
       const manifest: TrainerJobManifest = {
         kind: 'generate',
-        jobId: jobIdFor(store.uri(evalKey)),
+        jobId,
         baseModel: { init: b.init, path: b.path, initSeed: b.initSeed },
         tokenizerUri: req.tokenizerUri,
         modelUri: req.modelUri ?? undefined,
