@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenizedRef, TrainRequest, TrainResult } from '../src/activities/types';
 import type { ComputeLedger } from '../src/cost/compute-usage';
+import { createRunpodBackend } from '../src/compute/runpod';
 import { parseExperiment, type Experiment } from '../src/config/experiment-schema';
 import { pythonExecutable } from '../src/util/project-paths';
 import { trainingRun } from '../src/workflows';
@@ -180,6 +181,47 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
     await waitUntil(() => !alive(pid), 30_000, 'the trainer to exit');
     expect(runpod.live()).toEqual([]);
   }, 180_000);
+
+  it('a retry finds the job\'s pod by name and re-attaches (no second rental); a stopped one is replaced; releaseJob frees all', async () => {
+    const backend = createRunpodBackend({
+      baseUrl: runpod.baseUrl,
+      apiKey: () => runpod.apiKey,
+      apiKeyEnv: KEY_ENV,
+      gpuType: 'NVIDIA A40',
+      gpuCount: 1,
+      cloudType: 'SECURE',
+      interruptible: false,
+      image: 'img',
+      containerDiskGb: 20,
+      pricePerGpuHour: 0.5,
+      user: sshd.user,
+      identityFile: sshd.identityFile,
+      knownHostsDir: path.join(root, 'state', 'ssh', 'runpod'),
+      workDir: path.join(root, 'remote'),
+      python: pythonExecutable(),
+      connectTimeoutSec: 2,
+      startTimeoutSec: 30,
+      statusCheckSec: 1,
+      capacityRetrySec: 1,
+      readyPollMs: 200,
+    });
+    const a = await backend.provision('reattach');
+    const b = await backend.provision('reattach'); // a retry after a worker crash
+    expect(b.machineId).toBe(a.machineId);
+    const named = runpod.pods.filter((p) => p.name === 'msm-reattach');
+    expect(named).toHaveLength(1);
+    // The API's cost per hour for the pod (1 GPU) wins over the configured 0.5 per GPU-hour.
+    expect(a.details.pricePerGpuHour).toBe(POD_COST_PER_HOUR);
+
+    runpod.reclaim(a.machineId);
+    runpod.setCostPerHr('0.00');
+    const c = await backend.provision('reattach').finally(() => runpod.setCostPerHr(String(POD_COST_PER_HOUR)));
+    expect(c.machineId).not.toBe(a.machineId);
+    expect(c.details.pricePerGpuHour).toBe(0.5); // no price from the API: the configured one
+    expect(runpod.pods.find((p) => p.id === a.machineId)!.deletedAt).toBeDefined(); // the stopped pod was terminated
+    expect(await backend.releaseJob!('reattach')).toBe(1);
+    expect(runpod.live().filter((p) => p.name === 'msm-reattach')).toEqual([]);
+  }, 60_000);
 
   it('says what to fix when the API key is missing or refused', async () => {
     const req = request('nokey', { maxSteps: 2 });

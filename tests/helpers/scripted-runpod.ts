@@ -33,6 +33,8 @@ export interface ScriptedRunpod {
   failCreates(n: number): void;
   /** The provider takes the pod back (spot reclaim): it reports TERMINATED from now on. */
   reclaim(podId: string): void;
+  /** What GET reports as the pods' cost per hour from now on ('0.00': no price). */
+  setCostPerHr(v: string | number): void;
   /** Pods created and not deleted. */
   live(): ScriptedPod[];
   close(): Promise<void>;
@@ -45,6 +47,7 @@ export async function startScriptedRunpod(opts: { sshPort: number; costPerHr?: s
   const pods: ScriptedPod[] = [];
   const calls: ApiCall[] = [];
   let capacityFailures = 0;
+  let costPerHr = opts.costPerHr ?? '0.00';
   let next = 1;
 
   const view = (p: ScriptedPod) => {
@@ -56,7 +59,7 @@ export async function startScriptedRunpod(opts: { sshPort: number; costPerHr?: s
       desiredStatus: p.desiredStatus,
       gpuCount: p.body.gpuCount,
       interruptible: p.body.interruptible,
-      costPerHr: opts.costPerHr ?? '0.00',
+      costPerHr,
       publicIp: booted ? '127.0.0.1' : null,
       portMappings: booted ? { '22': opts.sshPort } : null,
       ports: p.body.ports,
@@ -125,6 +128,7 @@ export async function startScriptedRunpod(opts: { sshPort: number; costPerHr?: s
       if (!p) throw new Error(`no pod ${podId}`);
       p.desiredStatus = 'TERMINATED';
     },
+    setCostPerHr: (v) => void (costPerHr = v),
     live: () => pods.filter((p) => p.deletedAt === undefined),
     close: () =>
       new Promise<void>((r) => {
