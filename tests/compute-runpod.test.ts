@@ -163,6 +163,17 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
     expect(c.gpuHoursLost).toBeCloseTo(((Date.parse(loss.at) - Date.parse(loss.workSince)) / 3_600_000) * GPUS, 9);
   }, 240_000);
 
+  it('a run that fails (the trainer rejects its input) still deletes its pod', async () => {
+    const req = request('fails', { maxSteps: 4 });
+    req.data = { ...req.data, manifestUri: pathToFileURL(path.join(root, 'missing', 'manifest.json')).href, sha256: 'missing' };
+    const err = await start('runpod-fails', req).then((h) => h.result()).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(messages(err)).toContain('rejected its input');
+    const pods = podsOf('fails');
+    expect(pods).toHaveLength(1); // bad input is not retried: one rental
+    expect(pods[0].deletedAt).toBeDefined();
+  }, 120_000);
+
   it('cancelling the run stops the job and deletes its pod (non-cancellable cleanup)', async () => {
     const handle = await start('runpod-cancel', request('cancel', { maxSteps: 1_000_000, checkpointEverySteps: 1000 }));
     await waitUntil(() => events('cancel').includes('"progress"'), 120_000, 'the job to make progress');
