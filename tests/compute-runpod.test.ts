@@ -135,7 +135,7 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
   }, 180_000);
 
   it('the provider reclaims the pod mid-job: re-provision, resume from the checkpoint, count the preemption and the GPU time lost', async () => {
-    const handle = await start('runpod-preempt', request('preempt', { maxSteps: 30, checkpointEverySteps: 5 }));
+    const handle = await start('runpod-preempt', request('preempt', { maxSteps: 120, checkpointEverySteps: 10 }));
     // Reclaim once the worker has seen a checkpoint complete (the ledger says so), so the lost work is
     // measured from it; a checkpoint written but not yet seen would count as lost, which is right too.
     const ledgerFile = () => {
@@ -152,10 +152,11 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
     // The spot pod is taken back: the API says TERMINATED and its processes die with it.
     runpod.reclaim(first.id);
     const pid = Number(readFileSync(path.join(jobDir('preempt')!, 'pid'), 'utf8').split(' ')[0]);
+    expect(alive(pid)).toBe(true); // still training: the loss is real
     process.kill(-pid, 'SIGKILL');
 
     const r = await handle.result();
-    expect(r.metrics.steps).toBe(30);
+    expect(r.metrics.steps).toBe(120);
     expect(r.resumedFromStep).toBeGreaterThan(0);
     const pods = podsOf('preempt');
     expect(pods).toHaveLength(2);
