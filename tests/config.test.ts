@@ -66,7 +66,7 @@ describe('experiment schema', () => {
     expect(() => parseExperiment({ ...minimal, compute: { backend: 'ssh' } })).toThrow(
       /compute\.host: required \(string\) but missing[\s\S]*compute\.user: required[\s\S]*compute\.identityFile: required/,
     );
-    expect(() => parseExperiment({ ...minimal, compute: { backend: 'kubernetes' } })).toThrow(/compute\.backend: use "local" \(this machine\) or "ssh"/);
+    expect(() => parseExperiment({ ...minimal, compute: { backend: 'kubernetes' } })).toThrow(/compute\.backend: use "local" \(this machine\), "ssh" \(host, user, identityFile, \.\.\.\) or "runpod"/);
     expect(() => parseExperiment({ ...minimal, compute: { host: 'gpu1' } })).toThrow(/compute: unknown field\(s\) host/);
     const bad = { ...ssh, host: '-oProxyCommand=evil', port: 70000, identityFile: 'id_ed25519', python: 'venv/bin/python' };
     try {
@@ -78,6 +78,42 @@ describe('experiment schema', () => {
       expect(msg).toContain('compute.port: a TCP port: 1 to 65535');
       expect(msg).toContain('compute.identityFile: the private key on the worker machine as an absolute path or ~/');
       expect(msg).toContain('compute.python: a command on the host PATH or an absolute path');
+    }
+  });
+
+  it('compute: runpod needs gpuType, image and identityFile; defaults are explicit; bad values say what to write', () => {
+    const runpod = { backend: 'runpod', gpuType: 'NVIDIA H100 80GB HBM3', image: 'runpod/pytorch:2.8.0-py3.11-cuda12.8.1', identityFile: '~/.ssh/id_ed25519' };
+    expect(parseExperiment({ ...minimal, compute: runpod }).compute).toEqual({
+      ...runpod,
+      device: 'auto',
+      apiKeyEnv: 'RUNPOD_API_KEY',
+      baseUrl: 'https://rest.runpod.io/v1',
+      gpuCount: 1,
+      cloudType: 'SECURE',
+      interruptible: false,
+      containerDiskGb: 50,
+      user: 'root',
+      workDir: 'msm',
+      python: 'python3',
+      connectTimeoutSec: 10,
+      startTimeoutSec: 600,
+      statusCheckSec: 30,
+      capacityRetrySec: 300,
+      stallMinutes: 30,
+    });
+    expect(() => parseExperiment({ ...minimal, compute: { backend: 'runpod' } })).toThrow(
+      /compute\.gpuType: required[\s\S]*compute\.image: required[\s\S]*compute\.identityFile: required/,
+    );
+    try {
+      parseExperiment({ ...minimal, compute: { ...runpod, apiKeyEnv: 'rp-key=abc', pricePerHour: 0, gpuCount: 9, cloudType: 'SPOT', baseUrl: 'rest.runpod.io' } });
+      expect.unreachable();
+    } catch (e) {
+      const msg = (e as Error).message;
+      expect(msg).toContain('compute.apiKeyEnv: the name of an environment variable, e.g. RUNPOD_API_KEY');
+      expect(msg).toContain('compute.pricePerHour: a price in USD per GPU-hour, > 0');
+      expect(msg).toContain('compute.gpuCount: at most 8 GPUs per pod');
+      expect(msg).toContain('compute.cloudType');
+      expect(msg).toContain('compute.baseUrl: an http(s) URL');
     }
   });
 

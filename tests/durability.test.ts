@@ -87,6 +87,10 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
     expect(prompts.length - unique.size).toBeLessThanOrEqual(2);
     expect(docsAtKill).toBeLessThan(16);
     expect(progress.midtrain?.resumedFromStep).toBeGreaterThan(0);
+    // The cost meter saw it: the job had died with its worker, so the retry counted a preemption.
+    expect(progress.midtrain?.compute?.preemptions).toBeGreaterThanOrEqual(1);
+    // Midtraining kept one machine record (the retry found this machine unreleased) and 4 AFT runs.
+    expect(progress.compute?.machines).toBeGreaterThanOrEqual(5);
     expect(out.cells).toHaveLength(4);
     for (const c of out.cells) expect(c.n).toBeGreaterThan(0);
     const results = JSON.parse(readFileSync(new URL(out.report.resultsUri), 'utf8')) as Results;

@@ -79,7 +79,15 @@ describe('writeReport activity', () => {
         documentUsage: { calls: 8, inputTokens: 800, outputTokens: 400, costUsd: 1.5 },
       },
       tokens: { manifestUri: 'file:///t', sha256: 't', numSequences: 1, numTokens: 100, tokenizerUri: 'file:///tok', vocabSize: 10 },
-      midtrain: { outputUri: `${storeUri}/runs/midtrain/final`, runKey: 'runs/midtrain', metrics: { final_loss: 2.5, steps: 7 }, resumedFromStep: null, preemptions: 0 },
+      midtrain: {
+        outputUri: `${storeUri}/runs/midtrain/final`,
+        runKey: 'runs/midtrain',
+        metrics: { final_loss: 2.5, steps: 7 },
+        resumedFromStep: null,
+        preemptions: 0,
+        // A midtraining that was preempted once on 2-GPU pods at $3 per GPU-hour.
+        compute: { machines: 2, machineHours: 1.5, gpuHours: 3, costUsd: 9, preemptions: 1, gpuHoursLost: 0.5, machineHoursLost: 0.25 },
+      },
       cells,
     };
     const out: ReportResult = await new MockActivityEnvironment().run(createReportActivities().writeReport, req);
@@ -104,6 +112,11 @@ describe('writeReport activity', () => {
 
     const md = readFileSync(path.join(dir, 'report.md'), 'utf8');
     expect(md).toContain(results.dataEfficiency.summary);
+    // The cost meter: per run (cells without a ledger are left out) and the total.
+    expect(results.compute!.runs.map((r) => r.run)).toEqual(['midtrain']);
+    expect(results.compute!.total).toMatchObject({ costUsd: 9, preemptions: 1, gpuHoursLost: 0.5 });
+    expect(md).toContain('| midtrain | 2 | 1.500 | 3.000 | $9.00 | 1 | 0.500 |');
+    expect(readFileSync(path.join(dir, 'report.html'), 'utf8')).toContain('<h2 id="compute">');
     expect(readFileSync(path.join(dir, 'report.html'), 'utf8')).toContain(readFileSync(path.join(dir, 'plot.svg'), 'utf8'));
     // The PNG is a real image of the plot at 2x: the signature, and IHDR's width and height.
     const png = readFileSync(path.join(dir, 'plot.png'));

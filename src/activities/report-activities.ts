@@ -92,6 +92,10 @@ export function createReportActivities() {
         // A values eval counts answers that reveal its target value, not violations: the metric says so.
         metric: targets.size ? valuesMetric([...targets].sort()) : undefined,
         generatedAt: new Date().toISOString(),
+        compute: [
+          ...(req.midtrain?.compute ? [{ run: 'midtrain', usage: req.midtrain.compute }] : []),
+          ...req.cells.flatMap((c) => (c.train.compute ? [{ run: cellId(c.arm, c.fraction, c.seed), usage: c.train.compute }] : [])),
+        ],
       };
       Context.current().heartbeat({ stage: 'statistics' });
       const results = buildResults(input);

@@ -1,3 +1,4 @@
+import type { ComputeUsage } from '../cost/compute-usage';
 import type { Experiment } from '../config/experiment-schema';
 import type { TrainerJobKind } from '../trainer/job';
 import type { Usage } from '../cost/usage';
@@ -124,7 +125,10 @@ export interface TrainResult {
   runKey: string;
   metrics: Record<string, number>;
   resumedFromStep: number | null;
+  /** Resumes the trainer recorded (each one a restart from a checkpoint). */
   preemptions: number;
+  /** Machines, GPU-hours, cost, preemptions and GPU time lost (src/compute/ledger.ts); absent in older results. */
+  compute?: ComputeUsage;
 }
 
 export interface EvalRequest {

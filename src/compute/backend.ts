@@ -12,6 +12,13 @@ export interface MachineHandle {
   details: Record<string, string | number>;
 }
 
+/** What a machine costs, for the cost meter (details.gpuCount, details.pricePerGpuHour when known). */
+export function machineRate(m: MachineHandle): { gpuCount: number; pricePerGpuHour: number | null } {
+  const g = Number(m.details.gpuCount ?? 0);
+  const p = m.details.pricePerGpuHour;
+  return { gpuCount: Number.isFinite(g) ? g : 0, pricePerGpuHour: typeof p === 'number' && Number.isFinite(p) ? p : null };
+}
+
 export interface JobStatus {
   state: 'running' | 'exited' | 'lost';
   exitCode?: number;
@@ -25,15 +32,27 @@ export interface JobStatus {
   lostReason?: string;
 }
 
+/** Whether launch found the job already running (a retry re-attached) or started it. */
+export interface LaunchResult {
+  attached: boolean;
+}
+
 export interface ComputeBackend {
   readonly name: string;
   provision(jobId: string): Promise<MachineHandle>;
-  /** Start the job, or return silently if a job with this id is already running on the machine. */
-  launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<void>;
+  /** Start the job, or re-attach if a job with this id is already running on the machine. */
+  launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult | void>;
   /** A machine that cannot be reached reports 'lost' (preemption), never an error. */
   poll(machine: MachineHandle, jobId: string, cursor: number): Promise<JobStatus>;
   cancel(machine: MachineHandle, jobId: string): Promise<void>;
   release(machine: MachineHandle): Promise<void>;
+  /**
+   * Rented backends: release every machine the provider holds for this job, found by the provider's own
+   * records (not a handle), so cleanup works after the worker that provisioned it is gone. Returns how many.
+   */
+  releaseJob?(jobId: string): Promise<number>;
+  /** A running job whose event stream falls silent this long (after its first event) is lost (a hung machine). */
+  readonly stallMs?: number;
 }
 
 /** The machine cannot run the job as configured (no Python, missing packages, key refused): a person must act. */
@@ -41,5 +60,16 @@ export class ComputeConfigError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'ComputeConfigError';
+  }
+}
+
+/** The provider has no machine of the requested kind now: try again later (after `retryAfterMs`). */
+export class ComputeCapacityError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(message);
+    this.name = 'ComputeCapacityError';
   }
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Experiment } from '../config/experiment-schema';
 import type { ComputeBackend } from './backend';
 import { createLocalBackend } from './local';
+import { createRunpodBackend } from './runpod';
 import { createSshBackend } from './ssh';
 
 export interface BackendPlaces {
@@ -23,16 +24,31 @@ export function backendPicker(places: BackendPlaces): (compute: Experiment['comp
     const key = JSON.stringify(where);
     let b = made.get(key);
     if (!b) {
-      b =
-        where.backend === 'ssh'
-          ? createSshBackend({
-              ...where,
-              identityFile: where.identityFile.replace(/^~(?=\/)/, os.homedir()),
-              knownHostsFile: path.join(places.stateDir, 'ssh', 'known_hosts'),
-            })
-          : createLocalBackend({ workDir: path.join(places.stateDir, 'compute'), python: places.localPython });
+      b = make(compute, places);
       made.set(key, b);
     }
     return b;
   };
+}
+
+const home = (p: string) => p.replace(/^~(?=\/)/, os.homedir());
+
+function make(where: Experiment['compute'], places: BackendPlaces): ComputeBackend {
+  if (where.backend === 'ssh') {
+    const { device: _d, ...rest } = where;
+    return createSshBackend({ ...rest, identityFile: home(where.identityFile), knownHostsFile: path.join(places.stateDir, 'ssh', 'known_hosts') });
+  }
+  if (where.backend === 'runpod') {
+    const { device: _d, ...rest } = where;
+    return createRunpodBackend({
+      ...rest,
+      apiKey: () => process.env[where.apiKeyEnv],
+      pricePerGpuHour: where.pricePerHour,
+      identityFile: home(where.identityFile),
+      knownHostsDir: path.join(places.stateDir, 'ssh', 'runpod'),
+      stallMs: where.stallMinutes * 60_000,
+      readyPollMs: Math.min(5000, where.statusCheckSec * 1000),
+    });
+  }
+  return createLocalBackend({ workDir: path.join(places.stateDir, 'compute'), python: places.localPython });
 }

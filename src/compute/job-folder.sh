@@ -7,10 +7,13 @@
 #                  (the start time, from /proc, guards against pid reuse; "?" where there is no /proc)
 #   exit_code      written by the wrapper when the trainer exits; absent after a kill (= preemption)
 #   launch.lock    a folder: one launcher at a time per job
+#   env            optional, mode 600: "export NAME='value'" lines (credentials) sourced by the wrapper, so
+#                  secrets never appear on a command line (ps) on either machine
 
 # The wrapper stays the trainer's parent so it can record the exit status; the file appears atomically.
 # SIGHUP is ignored so the end of the ssh session that started the job cannot end it.
 WRAPPER='trap "" HUP; cd "$1" || exit 1
+if [ -f "$3/env" ]; then . "$3/env" || exit 1; fi
 PYTHONPATH="$1${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 "$2" -m msm_trainer "$3/manifest.json" >> "$3/events.jsonl" 2>> "$3/stderr.log"
 echo $? > "$3/exit_code.tmp" && mv -f "$3/exit_code.tmp" "$3/exit_code"'
 
@@ -63,6 +66,12 @@ exitcode() {
 # size FILE: its length in bytes, 0 when missing.
 size() {
   if [ -f "$1" ]; then n=$(wc -c < "$1"); echo $(($n)); else echo 0; fi # BSD wc pads with spaces
+}
+
+# putenv DIR < lines: the job's environment file, written owner-only (umask 077) and atomically.
+putenv() {
+  mkdir -p "$1" || return 1
+  (umask 077 && cat > "$1/env.tmp") && chmod 600 "$1/env.tmp" && mv -f "$1/env.tmp" "$1/env"
 }
 
 # launch DIR TRAINER_DIR PYTHON [NAME=VALUE...] < manifest: start the job, or re-attach if it runs.

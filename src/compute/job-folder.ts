@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TrainerEvent, TrainerJobManifest } from '../trainer/job';
 import type { JobStatus } from './backend';
-import type { Shell } from './shell';
+import { shQuote, type Shell } from './shell';
 
 /**
  * The job-folder protocol (job-folder.sh) driven through a Shell: the one implementation behind every
@@ -18,12 +18,29 @@ export interface JobFolderOptions {
   /** The folder on the machine that holds the msm_trainer package. */
   trainerDir: string;
   python: string;
-  /** Extra environment for the job (e.g. MSM_TORCH_THREADS, CUDA_VISIBLE_DEVICES). */
+  /** Extra environment for the job (e.g. MSM_TORCH_THREADS, CUDA_VISIBLE_DEVICES); on the command line. */
   env?: Record<string, string>;
+  /**
+   * Environment with secrets (S3 credentials), read at each launch: written over stdin to the job folder's
+   * `env` file (mode 600) and sourced by the wrapper, never passed as arguments.
+   */
+  secretEnv?: () => Record<string, string>;
   /** How long cancel waits after SIGTERM before SIGKILL. */
   cancelGraceMs: number;
   /** Limit for one protocol call (unset: none). */
   timeoutMs?: number;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The `env` file's content: one quoted export per variable. */
+export function envFileContent(vars: Record<string, string>): string {
+  return Object.entries(vars)
+    .map(([k, v]) => {
+      if (!ENV_NAME.test(k)) throw new Error(`invalid environment variable name '${k}'`);
+      return `export ${k}=${shQuote(v)}\n`;
+    })
+    .join('');
 }
 
 /** Job ids become folder names: keep them to a safe alphabet. */
@@ -79,6 +96,11 @@ export class JobFolders {
   async launch(manifest: TrainerJobManifest): Promise<{ pid: number; attached: boolean }> {
     const env = Object.entries(this.o.env ?? {}).map(([k, v]) => `${k}=${v}`);
     const dir = jobFolder(this.o.root, manifest.jobId);
+    const secrets = this.o.secretEnv?.() ?? {};
+    if (Object.keys(secrets).length) {
+      const w = await this.call('putenv', [dir], envFileContent(secrets));
+      if (w.code !== 0) throw new Error(`could not write the environment of trainer job ${manifest.jobId} (exit ${w.code}): ${w.stderr.trim()}`);
+    }
     const r = await this.call('launch', [dir, this.o.trainerDir, this.o.python, ...env], JSON.stringify(manifest, null, 2) + '\n');
     const m = /^(started|attached) (\d+)$/m.exec(r.stdout.toString());
     if (r.code !== 0 || !m) throw new Error(`could not launch trainer job ${manifest.jobId} (exit ${r.code}): ${r.stderr.trim()}`);

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { TrainerJobManifest } from '../trainer/job';
-import type { ComputeBackend, JobStatus, MachineHandle } from './backend';
+import type { ComputeBackend, JobStatus, LaunchResult, MachineHandle } from './backend';
 import { JobFolders } from './job-folder';
 import { localShell } from './shell';
 import { DEFAULT_TRAINER_DIR } from './trainer-bundle';
@@ -39,8 +39,8 @@ export function createLocalBackend(opts: LocalBackendOptions): ComputeBackend {
       return { backend: 'local', machineId: 'local', details: { workDir: opts.workDir } };
     },
 
-    async launch(_machine: MachineHandle, manifest: TrainerJobManifest): Promise<void> {
-      await jobs.launch(manifest);
+    async launch(_machine: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult> {
+      return { attached: (await jobs.launch(manifest)).attached };
     },
 
     poll: (_machine: MachineHandle, jobId: string, cursor: number): Promise<JobStatus> => jobs.poll(jobId, cursor),

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { TrainerJobManifest } from '../trainer/job';
-import { ComputeConfigError, type ComputeBackend, type JobStatus, type MachineHandle } from './backend';
+import { ComputeConfigError, type ComputeBackend, type JobStatus, type LaunchResult, type MachineHandle } from './backend';
 import { JobFolders } from './job-folder';
 import { HostUnreachableError, SshConnection } from './ssh-connection';
 import { DEFAULT_TRAINER_DIR, trainerBundle, trainerTar } from './trainer-bundle';
@@ -27,6 +27,8 @@ export interface SshBackendOptions {
   /** The local folder holding the msm_trainer package; default <repo>/trainer. */
   trainerDir?: string;
   env?: Record<string, string>;
+  /** Names of this worker's environment variables the job gets through its env file; default: S3_ENV. */
+  forwardEnv?: (name: string) => boolean;
   cancelGraceMs?: number;
   connectTimeoutSec?: number;
   /** Limit for one remote command (default: connect timeout + 20 s); an overrun counts as unreachable. */
@@ -36,6 +38,14 @@ export interface SshBackendOptions {
 // The trainer's runtime imports (trainer/requirements.txt), checked without importing them (fast).
 const TRAINER_MODULES = ['torch', 'transformers', 'peft', 'safetensors', 'numpy'];
 const PUSH_TIMEOUT_MS = 300_000;
+
+/** What an S3-backed trainer job needs from the worker: AWS_* credentials and region, and the endpoint. */
+export const S3_ENV = (name: string) => name.startsWith('AWS_') || name === 'MSM_S3_ENDPOINT';
+
+/** The worker's variables that pass `forward`, read at launch (credentials may rotate). */
+export function forwardedEnv(forward: (name: string) => boolean): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => forward(e[0]) && e[1] !== undefined));
+}
 
 // check WORKDIR PYTHON HASH MODULES...: "workdir <abs>", "trainer yes|no", "python <ver> <missing...>".
 const CHECK = `wd=$1 py=$2 hash=$3; shift 3
@@ -68,6 +78,7 @@ export function createSshBackend(opts: SshBackendOptions): ComputeBackend {
       trainerDir: String(m.details.trainerDir),
       python,
       env: opts.env,
+      secretEnv: () => forwardedEnv(opts.forwardEnv ?? S3_ENV),
       cancelGraceMs: opts.cancelGraceMs ?? 10_000,
       timeoutMs: commandTimeoutMs,
     });
@@ -112,8 +123,8 @@ export function createSshBackend(opts: SshBackendOptions): ComputeBackend {
       return { backend: 'ssh', machineId: where, details: { host: target.host, port: target.port, user: target.user, workDir, trainerDir: `${workDir}/trainer-${bundle.hash}` } };
     },
 
-    async launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<void> {
-      await jobsOn(machine).launch(manifest);
+    async launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult> {
+      return { attached: (await jobsOn(machine).launch(manifest)).attached };
     },
 
     async poll(machine: MachineHandle, jobId: string, cursor: number): Promise<JobStatus> {

@@ -127,8 +127,45 @@ const computeSchema = z.discriminatedUnion(
         connectTimeoutSec: z.number().int().min(1).max(300).default(10),
       })
       .strict(),
+    z
+      .object({
+        backend: z.literal('runpod'),
+        device: deviceSchema,
+        apiKeyEnv: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'the name of an environment variable, e.g. RUNPOD_API_KEY')
+          .default('RUNPOD_API_KEY')
+          .describe('environment variable of the worker that holds the RunPod API key (never the key itself)'),
+        baseUrl: z.url('an http(s) URL, e.g. https://rest.runpod.io/v1').default('https://rest.runpod.io/v1'),
+        gpuType: z.string().min(1, 'a RunPod GPU type id, e.g. "NVIDIA H100 80GB HBM3"'),
+        gpuCount: z.number().int().min(1, 'at least 1 GPU').max(8, 'at most 8 GPUs per pod').default(1),
+        cloudType: z.enum(['SECURE', 'COMMUNITY']).default('SECURE'),
+        interruptible: z.boolean().default(false).describe('spot pod: cheaper, may be reclaimed (a preemption: msm resumes from the newest checkpoint)'),
+        image: z.string().min(1, 'a container image with Python and trainer/requirements.txt, e.g. runpod/pytorch:...'),
+        containerDiskGb: z.number().int().min(1).default(50),
+        pricePerHour: z
+          .number()
+          .gt(0, 'a price in USD per GPU-hour, > 0')
+          .optional()
+          .describe('USD per GPU-hour for the cost meter when the API does not report the pod\'s cost'),
+        user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'the login name on the pod, e.g. root').default('root'),
+        identityFile: z
+          .string()
+          .regex(/^(\/|~\/)/, 'the private key on the worker machine as an absolute path or ~/..., e.g. ~/.ssh/id_ed25519 (its .pub is given to the pod)'),
+        workDir: z.string().min(1).default('msm').describe('job folders on the pod; relative paths are under the login home'),
+        python: z
+          .string()
+          .regex(/^(\/.*|[^/\s]+)$/, 'a command on the pod PATH or an absolute path, e.g. python3')
+          .default('python3'),
+        connectTimeoutSec: z.number().int().min(1).max(300).default(10),
+        startTimeoutSec: z.number().int().min(1).default(600).describe('how long a new pod may take to answer over SSH'),
+        statusCheckSec: z.number().int().min(1).default(30).describe('how often the API is asked whether the pod still exists'),
+        capacityRetrySec: z.number().int().min(1).default(300).describe('wait before asking again when RunPod has no such GPU free'),
+        stallMinutes: z.number().min(0).default(30).describe('a running job silent this long after its first event is treated as lost (0: never)'),
+      })
+      .strict(),
   ],
-  { error: 'use "local" (this machine) or "ssh" (host, user, identityFile, ...)' },
+  { error: 'use "local" (this machine), "ssh" (host, user, identityFile, ...) or "runpod" (gpuType, image, identityFile, ...)' },
 );
 
 /** AFT data generated from the spec (src/aft-data/), instead of a hand-written aft.data file. */

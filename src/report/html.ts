@@ -1,4 +1,5 @@
 import type { Results } from './results';
+import { computeTable } from './compute';
 import { armFractionTable, cellTable, differenceTable, lineageRows, type Table } from './tables';
 
 export const esc = (s: unknown) =>
@@ -34,6 +35,7 @@ ${htmlTable(armFractionTable(results))}
 ${results.differences.length ? htmlTable(differenceTable(results)) : '<p>No fraction was run in both arms.</p>'}
 <h2>Cells</h2>
 ${htmlTable(cellTable(results), [6, 7, 8])}
+${results.compute ? `<h2 id="compute">Compute: cost and preemptions</h2>\n${htmlTable(computeTable(results.compute))}\n<p>${results.compute.definitions.map(esc).join('. ')}.</p>` : ''}
 <h2>Methods</h2>
 <ul>
 <li>Point intervals: ${esc(results.methods.pointInterval)}.</li>

@@ -1,4 +1,5 @@
 import type { Results } from './results';
+import { computeTable } from './compute';
 import { armFractionTable, differenceTable, lineageRows, type Table } from './tables';
 
 // A '|' inside a cell would end it; newlines would end the row.
@@ -26,6 +27,7 @@ export function renderMarkdown(results: Results): string {
     '',
     results.differences.length ? markdownTable(differenceTable(results)) : 'No fraction was run in both arms.',
     '',
+    ...(results.compute ? ['## Compute', '', markdownTable(computeTable(results.compute)), '', ...results.compute.definitions.map((d) => `- ${d}`), ''] : []),
     '## Lineage',
     '',
     ...lineageRows(results).map(([k, v]) => `- ${k}: ${v}`),

@@ -4,6 +4,8 @@ import { ALL_CONDITIONS, checkCount, macroRate, pooledRate, type CellCounts, typ
 import { bootstrapDataEfficiency, type DataEfficiencyWithInterval } from '../eval/data-efficiency';
 import { seedSpread, type SeedSpread } from '../eval/seed-spread';
 import { wilson, type RateInterval } from '../eval/stats';
+import type { ComputeUsage } from '../cost/compute-usage';
+import { computeSection, type ComputeSection } from './compute';
 import { describeDataEfficiency } from './wording';
 
 type Arm = 'baseline' | 'msm';
@@ -51,6 +53,8 @@ export interface ReportInput {
   metric?: string;
   generatedAt: string;
   bootstrap?: BootstrapSettings;
+  /** Each training run's cost meter (midtraining, then the cells by id); absent: not recorded. */
+  compute?: Array<{ run: string; usage: ComputeUsage }>;
 }
 
 export interface ResultCell {
@@ -120,6 +124,8 @@ export interface Results {
   curves: Array<{ arm: Arm; points: CurvePoint[] }>;
   differences: Difference[];
   dataEfficiency: DataEfficiencyWithInterval & { cellIds: string[]; summary: string };
+  /** GPU-hours, cost, preemptions and GPU time lost per training run and in total, when recorded. */
+  compute?: ComputeSection;
 }
 
 export const HEADLINE_METRIC = "share of samples the judge found to show the undesired behaviour (judge verdict 'violates')";
@@ -255,5 +261,6 @@ export function buildResults(input: ReportInput): Results {
       cellIds: cells.map((c) => c.id),
       summary: describeDataEfficiency(efficiency),
     },
+    ...(input.compute?.length ? { compute: computeSection(input.compute) } : {}),
   };
 }

@@ -1,4 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ComputeUsage } from '../cost/compute-usage';
 import type { Usage } from '../cost/usage';
 import type { CorpusPreview } from '../activities/types';
 
@@ -11,6 +12,8 @@ export interface CellProgress {
   seed: number;
   status: 'pending' | 'training' | 'evaluating' | 'done';
   rate?: number;
+  /** The AFT run's machines, GPU-hours, cost, preemptions and GPU time lost, once it finished. */
+  compute?: ComputeUsage;
 }
 
 export interface ExperimentProgress {
@@ -21,7 +24,9 @@ export interface ExperimentProgress {
   /** Generated AFT data (aft.generate), once written. */
   aftData?: { examples: number; requested: number; excludedByFilter: number; duplicates: number; backfillRounds: number; sha256: string };
   tokens?: { sequences: number; tokens: number };
-  midtrain?: { outputUri: string; finalLoss?: number; resumedFromStep: number | null };
+  midtrain?: { outputUri: string; finalLoss?: number; resumedFromStep: number | null; compute?: ComputeUsage };
+  /** Training runs finished so far, summed: GPU-hours, cost, preemptions, GPU time lost. */
+  compute?: ComputeUsage;
   cells: CellProgress[];
   sweepConcurrency: number;
   report?: { htmlUri: string; resultsUri: string; htmlPath: string | null };

@@ -1,4 +1,4 @@
-import { upsertSearchAttributes } from '@temporalio/workflow';
+import { CancellationScope, patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { EvalRequest, EvalSummary } from '../activities/types';
 import { gpu, llm } from './activity-proxies';
 import { MSM_STAGE } from './search-attributes';
@@ -6,6 +6,15 @@ import { MSM_STAGE } from './search-attributes';
 /** Evaluate one trained model: sample answers on the GPU queue, then judge them on the LLM queue. */
 export async function evaluationRun(req: EvalRequest): Promise<EvalSummary> {
   upsertSearchAttributes([{ key: MSM_STAGE, value: 'eval' }]);
-  const samples = await gpu.generateSamples(req);
+  let samples;
+  try {
+    samples = await gpu.generateSamples(req);
+  } catch (e) {
+    // As in trainingRun: no rented machine outlives the run, whatever failed or cancelled it.
+    if (patched('release-machines-on-failure')) {
+      await CancellationScope.nonCancellable(() => gpu.releaseEvalMachines(req)).catch(() => undefined);
+    }
+    throw e;
+  }
   return llm.judgeSamples(req, samples);
 }

@@ -8,6 +8,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { sumUsage, type ComputeUsage } from '../cost/compute-usage';
 import type { ExperimentInput } from '../config/experiment-schema';
 import { fractionLabel, fractionSlug } from '../config/fractions';
 import type { CellResult, LoadedExperiment, ReportResult, TrainResult } from '../activities/types';
@@ -52,6 +53,14 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
       if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error('concurrency must be an integer in 1..64');
     },
   });
+
+  // The cost meter in the progress query: every finished training run's machines, summed.
+  const runsCompute: ComputeUsage[] = [];
+  const addCompute = (r: TrainResult) => {
+    if (!r.compute) return;
+    runsCompute.push(r.compute);
+    progress.compute = sumUsage(runsCompute);
+  };
 
   const enter = async (stage: Stage, details: string) => {
     await condition(() => !progress.paused);
@@ -127,7 +136,8 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
       typedSearchAttributes: common,
       staticSummary: `Midtraining ${x.baseModel.name} on the MSM corpus`,
     });
-    progress.midtrain = { outputUri: midtrain.outputUri, finalLoss: midtrain.metrics.final_loss, resumedFromStep: midtrain.resumedFromStep };
+    progress.midtrain = { outputUri: midtrain.outputUri, finalLoss: midtrain.metrics.final_loss, resumedFromStep: midtrain.resumedFromStep, compute: midtrain.compute };
+    addCompute(midtrain);
   }
 
   const cells: CellProgress[] = x.aft.arms.flatMap((arm) =>
@@ -159,6 +169,8 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
       typedSearchAttributes: attrs,
       staticSummary: `AFT ${cell.arm} at ${fractionLabel(cell.fraction)} of the data, seed ${cell.seed}`,
     });
+    cell.compute = train.compute;
+    addCompute(train);
     cell.status = 'evaluating';
     const evalSummary = await executeChild(evaluationRun, {
       workflowId: `${wfId}.eval-${cell.id}`,

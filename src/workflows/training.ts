@@ -1,4 +1,4 @@
-import { upsertSearchAttributes } from '@temporalio/workflow';
+import { CancellationScope, patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { TrainRequest, TrainResult } from '../activities/types';
 import { gpu } from './activity-proxies';
 import { MSM_STAGE } from './search-attributes';
@@ -9,5 +9,15 @@ import { MSM_STAGE } from './search-attributes';
  */
 export async function trainingRun(req: TrainRequest): Promise<TrainResult> {
   upsertSearchAttributes([{ key: MSM_STAGE, value: req.kind }]);
-  return gpu.runTraining(req);
+  try {
+    return await gpu.runTraining(req);
+  } catch (e) {
+    // No rented machine outlives the run: a cancelled activity may not have reached its own release (its
+    // worker gone, or the cancel not yet delivered), so release by job id, whatever cancels this workflow.
+    if (patched('release-machines-on-failure')) {
+      // Its own failure (e.g. the provider's key is gone) must not hide why the run failed.
+      await CancellationScope.nonCancellable(() => gpu.releaseTrainingMachines(req)).catch(() => undefined);
+    }
+    throw e;
+  }
 }

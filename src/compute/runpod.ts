@@ -1,0 +1,259 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { TrainerJobManifest } from '../trainer/job';
+import { ComputeCapacityError, ComputeConfigError, type ComputeBackend, type JobStatus, type MachineHandle } from './backend';
+import { podCostPerHour, RunpodApi, RunpodApiError, type RunpodPod } from './runpod-api';
+import { createSshBackend, type SshBackendOptions } from './ssh';
+import { HostUnreachableError } from './ssh-connection';
+
+/**
+ * The `runpod` backend: a GPU pod rented through RunPod's REST API per job, driven over SSH with the ssh
+ * backend (the job-folder protocol), terminated on release. The pod is named after the job, so a retry
+ * after a worker crash finds and re-attaches to it instead of renting a second one, and cleanup can find
+ * it without a handle. The provider reporting the pod EXITED/TERMINATED (spot reclaim) is a preemption.
+ */
+export interface RunpodBackendOptions {
+  baseUrl: string;
+  /** Read when provisioning (a missing key is a config error there, not at worker start). */
+  apiKey: () => string | undefined;
+  apiKeyEnv: string;
+  gpuType: string;
+  gpuCount: number;
+  cloudType: 'SECURE' | 'COMMUNITY';
+  interruptible: boolean;
+  image: string;
+  containerDiskGb: number;
+  /** USD per GPU-hour, used when the API does not report the pod's cost per hour. */
+  pricePerGpuHour?: number;
+  user: string;
+  /** Private key on this machine; its .pub goes to the pod as PUBLIC_KEY (how RunPod images authorise SSH). */
+  identityFile: string;
+  /** Per-pod known_hosts files live here: every pod is a new host, trusted on first contact. */
+  knownHostsDir: string;
+  workDir: string;
+  python: string;
+  trainerDir?: string;
+  env?: Record<string, string>;
+  cancelGraceMs?: number;
+  connectTimeoutSec: number;
+  commandTimeoutMs?: number;
+  startTimeoutSec: number;
+  /** How often poll asks the API whether the pod still exists (the SSH poll runs every second). */
+  statusCheckSec: number;
+  /** Wait before the next try when RunPod has no capacity. */
+  capacityRetrySec: number;
+  /** Readiness polling while the pod starts. */
+  readyPollMs?: number;
+  stallMs?: number;
+}
+
+/** Pod names are how retries and cleanup find a job's pod. */
+export const podName = (jobId: string) => `msm-${jobId}`;
+
+const GONE = new Set(['EXITED', 'TERMINATED']);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function createRunpodBackend(opts: RunpodBackendOptions): ComputeBackend {
+  const sshByPod = new Map<string, ComputeBackend>();
+  const lastStatusCheck = new Map<string, number>();
+  let api: RunpodApi | undefined;
+
+  function client(): RunpodApi {
+    const key = opts.apiKey();
+    if (!key) throw new ComputeConfigError(`compute.apiKeyEnv: the environment variable ${opts.apiKeyEnv} (the RunPod API key) is not set for the worker`);
+    api ??= new RunpodApi({ baseUrl: opts.baseUrl, apiKey: key });
+    return api;
+  }
+
+  /** API failures a person must fix become config errors; no capacity is retried later. */
+  function mapApiError(e: unknown): unknown {
+    if (!(e instanceof RunpodApiError)) return e;
+    if (e.kind === 'capacity') {
+      return new ComputeCapacityError(`${e.message} (no ${opts.gpuCount}x ${opts.gpuType} in ${opts.cloudType} cloud now; retrying in ${opts.capacityRetrySec} s)`, opts.capacityRetrySec * 1000);
+    }
+    if (e.kind === 'auth') return new ComputeConfigError(`${e.message}: check the key in ${opts.apiKeyEnv}`);
+    if (e.kind === 'bad-request') return new ComputeConfigError(`${e.message}: check compute.gpuType, compute.image and compute.cloudType`);
+    return e;
+  }
+
+  function sshFor(podId: string, host: string, port: number): ComputeBackend {
+    let b = sshByPod.get(podId);
+    if (!b) {
+      const o: SshBackendOptions = {
+        host,
+        port,
+        user: opts.user,
+        identityFile: opts.identityFile,
+        workDir: opts.workDir,
+        python: opts.python,
+        knownHostsFile: path.join(opts.knownHostsDir, podId.replace(/[^A-Za-z0-9_-]/g, '_')),
+        trainerDir: opts.trainerDir,
+        env: opts.env,
+        cancelGraceMs: opts.cancelGraceMs,
+        connectTimeoutSec: opts.connectTimeoutSec,
+        commandTimeoutMs: opts.commandTimeoutMs,
+      };
+      b = createSshBackend(o);
+      sshByPod.set(podId, b);
+    }
+    return b;
+  }
+
+  const sshOf = (m: MachineHandle) => sshFor(m.machineId, String(m.details.host), Number(m.details.port));
+
+  function publicKey(): string {
+    const pub = `${opts.identityFile}.pub`;
+    if (!existsSync(pub)) throw new ComputeConfigError(`compute.identityFile: ${pub} is missing; a RunPod pod authorises the public key given as PUBLIC_KEY`);
+    return readFileSync(pub, 'utf8').trim();
+  }
+
+  /** The job's pod from an earlier attempt if it still runs; pods of that name that stopped are terminated. */
+  async function existingPod(name: string): Promise<RunpodPod | undefined> {
+    let live: RunpodPod | undefined;
+    for (const p of await client().podsNamed(name)) {
+      if (!live && !GONE.has(p.desiredStatus ?? '')) live = p;
+      else await client().terminatePod(p.id);
+    }
+    return live;
+  }
+
+  async function createPod(name: string): Promise<RunpodPod> {
+    return client().createPod({
+      name,
+      imageName: opts.image,
+      gpuTypeIds: [opts.gpuType],
+      gpuCount: opts.gpuCount,
+      cloudType: opts.cloudType,
+      interruptible: opts.interruptible,
+      ports: ['22/tcp'],
+      supportPublicIp: true,
+      containerDiskInGb: opts.containerDiskGb,
+      env: { PUBLIC_KEY: publicKey() },
+    });
+  }
+
+  /** RUNNING with a public IP and port 22 mapped; the API says RUNNING before the container is up. */
+  async function waitReady(podId: string, deadline: number): Promise<{ pod: RunpodPod; host: string; port: number }> {
+    for (;;) {
+      const pod = await client().getPod(podId);
+      if (GONE.has(pod.desiredStatus ?? '')) throw new Error(`RunPod pod ${podId} became ${pod.desiredStatus} while starting`);
+      const port = pod.portMappings?.['22'];
+      if (pod.desiredStatus === 'RUNNING' && pod.publicIp && port) return { pod, host: pod.publicIp, port };
+      if (Date.now() > deadline) throw new Error(`RunPod pod ${podId} was not reachable within ${opts.startTimeoutSec} s (status ${pod.desiredStatus ?? '?'})`);
+      await sleep(opts.readyPollMs ?? 5000);
+    }
+  }
+
+  /** Why the provider says the pod is gone, or null while it runs (or the API cannot say now). */
+  async function providerLoss(podId: string): Promise<string | null> {
+    try {
+      const pod = await client().getPod(podId);
+      return GONE.has(pod.desiredStatus ?? '') ? `RunPod reports pod ${podId} ${pod.desiredStatus}` : null;
+    } catch (e) {
+      if (e instanceof RunpodApiError && e.kind === 'not-found') return `RunPod has no pod ${podId} any more`;
+      return null;
+    }
+  }
+
+  /** Terminate with a few quick retries: a pod left running costs money until someone notices. */
+  async function terminate(podId: string): Promise<void> {
+    for (let i = 0; ; i++) {
+      try {
+        await client().terminatePod(podId);
+        return;
+      } catch (e) {
+        if (i >= 3 || (e instanceof RunpodApiError && e.kind === 'auth')) throw e;
+        await sleep(1000 * 2 ** i);
+      }
+    }
+  }
+
+  return {
+    name: 'runpod',
+    stallMs: opts.stallMs,
+
+    async provision(jobId: string): Promise<MachineHandle> {
+      const name = podName(jobId);
+      let pod: RunpodPod;
+      try {
+        pod = (await existingPod(name)) ?? (await createPod(name));
+      } catch (e) {
+        throw mapApiError(e);
+      }
+      try {
+        const deadline = Date.now() + opts.startTimeoutSec * 1000;
+        const ready = await waitReady(pod.id, deadline);
+        const ssh = sshFor(pod.id, ready.host, ready.port);
+        // sshd in a fresh container may refuse connections for a while after the API says RUNNING.
+        let handle: MachineHandle;
+        for (;;) {
+          try {
+            handle = await ssh.provision(jobId);
+            break;
+          } catch (e) {
+            if (!(e instanceof HostUnreachableError) || Date.now() > deadline) throw e;
+            await sleep(opts.readyPollMs ?? 5000);
+          }
+        }
+        const reported = podCostPerHour(ready.pod) ?? podCostPerHour(pod);
+        const gpuCount = ready.pod.gpuCount ?? opts.gpuCount;
+        const pricePerGpuHour = reported !== null ? reported / gpuCount : (opts.pricePerGpuHour ?? null);
+        return {
+          backend: 'runpod',
+          machineId: pod.id,
+          details: { ...handle.details, podId: pod.id, gpuCount, ...(pricePerGpuHour !== null ? { pricePerGpuHour } : {}) },
+        };
+      } catch (e) {
+        // A pod that never became usable is given back at once; the retry rents a new one.
+        await terminate(pod.id).catch(() => undefined);
+        throw mapApiError(e);
+      }
+    },
+
+    launch: (m: MachineHandle, manifest: TrainerJobManifest) => sshOf(m).launch(m, manifest),
+
+    async poll(m: MachineHandle, jobId: string, cursor: number): Promise<JobStatus> {
+      const now = Date.now();
+      if (now - (lastStatusCheck.get(m.machineId) ?? 0) >= opts.statusCheckSec * 1000) {
+        lastStatusCheck.set(m.machineId, now);
+        const lost = await providerLoss(m.machineId);
+        if (lost) return { state: 'lost', events: [], nextCursor: cursor, lostReason: lost };
+      }
+      const st = await sshOf(m).poll(m, jobId, cursor);
+      if (st.state === 'lost') return { ...st, lostReason: (await providerLoss(m.machineId)) ?? st.lostReason };
+      return st;
+    },
+
+    async cancel(m: MachineHandle, jobId: string): Promise<void> {
+      try {
+        await sshOf(m).cancel(m, jobId);
+      } catch (e) {
+        // A pod that cannot be reached runs nothing we can stop; terminating it (release) stops it.
+        if (!(e instanceof HostUnreachableError)) throw e;
+      }
+    },
+
+    async release(m: MachineHandle): Promise<void> {
+      const ssh = sshByPod.get(m.machineId);
+      sshByPod.delete(m.machineId);
+      lastStatusCheck.delete(m.machineId);
+      await ssh?.release(m).catch(() => undefined);
+      await terminate(m.machineId);
+    },
+
+    async releaseJob(jobId: string): Promise<number> {
+      try {
+        const pods = await client().podsNamed(podName(jobId));
+        for (const p of pods) {
+          await sshByPod.get(p.id)?.release({ backend: 'runpod', machineId: p.id, details: {} }).catch(() => undefined);
+          sshByPod.delete(p.id);
+          await terminate(p.id);
+        }
+        return pods.length;
+      } catch (e) {
+        throw mapApiError(e);
+      }
+    },
+  };
+}
