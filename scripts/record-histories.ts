@@ -15,9 +15,8 @@ interface HistoryJson {
   events: Array<{ startChildWorkflowExecutionInitiatedEventAttributes?: { workflowId?: string } }>;
 }
 
-function main() {
-  const [address, rootId, outDir] = process.argv.slice(2);
-  if (!address || !rootId || !outDir) throw new Error('usage: record-histories.ts <address> <workflow-id> <out-dir>');
+/** Write the history of `rootId` and of every child it started (recursively) to `<outDir>/<id>.json`. */
+export function recordHistories(address: string, rootId: string, outDir: string): void {
   const cli = ensureTemporalCli(TOOLS_DIR);
   mkdirSync(outDir, { recursive: true });
   const queue = [rootId];
@@ -41,4 +40,8 @@ function main() {
   }
 }
 
-main();
+if (require.main === module) {
+  const [address, rootId, outDir] = process.argv.slice(2);
+  if (!address || !rootId || !outDir) throw new Error('usage: record-histories.ts <address> <workflow-id> <out-dir>');
+  recordHistories(address, rootId, outDir);
+}

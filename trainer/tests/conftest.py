@@ -88,6 +88,10 @@ def hyper(**kw) -> dict:
             "weightDecay": 0.01, "batchSize": 4, "epochs": 1, "maxSteps": 0, "checkpointEverySteps": 0, **kw}
 
 
+# The generate tests also run on a GPU host: MSM_TEST_DEVICE=cuda python -m pytest tests/test_generate.py
+TEST_DEVICE = os.environ.get("MSM_TEST_DEVICE", "cpu")
+
+
 def train_manifest(root: Path, data: Path, kind: str = "midtrain", name: str = "run", **kw) -> dict:
     m = {
         "kind": kind,
@@ -99,7 +103,7 @@ def train_manifest(root: Path, data: Path, kind: str = "midtrain", name: str = "
         "checkpointPrefix": (root / name / "checkpoints").as_uri(),
         "outputUri": (root / name / "final").as_uri(),
         "seed": 3,
-        "device": "cpu",
+        "device": TEST_DEVICE,
     }
     m.update(kw)
     return m

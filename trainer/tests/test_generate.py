@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from conftest import (hyper, local, make_tokenizer, pattern_tokens, run_inproc, tiny_base, train_manifest,
+from conftest import (TEST_DEVICE, hyper, local, make_tokenizer, pattern_tokens, run_inproc, tiny_base, train_manifest,
                       write_packed)
 from msm_trainer.chat import load_chat_tokenizer
 
@@ -28,7 +28,7 @@ def gen_manifest(tmp_path, name, **kw):
         "checkpointPrefix": (tmp_path / name / "checkpoints").as_uri(),
         "outputUri": (tmp_path / name / "samples").as_uri(),
         "seed": 5,
-        "device": "cpu",
+        "device": TEST_DEVICE,
     }
     m.update(kw)
     return m
