@@ -11,6 +11,7 @@ import { msmExperiment } from '../src/workflows';
 import { startScriptedLlmServer } from './helpers/scripted-llm-server';
 import { scriptedExperiment, waitUntil } from './helpers/scripted-experiment';
 import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-process-workers';
+import { alive } from './helpers/process-alive';
 
 /** The real local backend, with a ledger of what was provisioned, cancelled and released. */
 function recordingBackend(workDir: string) {
@@ -26,15 +27,6 @@ function recordingBackend(workDir: string) {
   };
   return { backend, ledger };
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('cancelling an experiment on a real Temporal server', () => {
   let llm: Awaited<ReturnType<typeof startScriptedLlmServer>>;

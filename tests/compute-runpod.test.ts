@@ -16,6 +16,7 @@ import { waitUntil } from './helpers/scripted-experiment';
 import { startScriptedRunpod, type ScriptedRunpod } from './helpers/scripted-runpod';
 import { Sshd } from './helpers/sshd';
 import { TINY_MODEL, writeTinyDataset } from './helpers/tiny-trainer-job';
+import { alive } from './helpers/process-alive';
 
 /**
  * The runpod backend on a real Temporal server with the real trainer: a scripted RunPod API whose pods
@@ -94,15 +95,6 @@ const ledgerOf = (r: TrainResult) => JSON.parse(readFileSync(path.join(root, 'st
 const podsOf = (label: string) => runpod.pods.filter((p) => p.name.startsWith(`msm-runs_${label}-`));
 /** Every message down a failure's cause chain. */
 const messages = (e: unknown): string => (e instanceof Error ? `${e.message} / ${messages(e.cause)}` : '');
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 describe('runpod compute backend (scripted RunPod API, pods = real sshd, real trainer, real Temporal)', () => {
   it('no capacity on create is retried later; then provision → train → release, metered at the API price', async () => {
     runpod.failCreates(1);

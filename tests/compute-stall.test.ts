@@ -14,6 +14,7 @@ import { pythonExecutable } from '../src/util/project-paths';
 import { trainerOf } from './helpers/job-processes';
 import { waitUntil } from './helpers/scripted-experiment';
 import { TINY_MODEL, writeTinyDataset } from './helpers/tiny-trainer-job';
+import { alive } from './helpers/process-alive';
 
 /**
  * "No events for too long" is a preemption too: a hung trainer (here SIGSTOPped, as on a machine that
@@ -21,15 +22,6 @@ import { TINY_MODEL, writeTinyDataset } from './helpers/tiny-trainer-job';
  */
 const root = mkdtempSync(path.join(os.tmpdir(), 'msm-stall-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('a silent job', () => {
   it('is treated as lost after stallMs: the job is stopped and the preemption recorded', async () => {

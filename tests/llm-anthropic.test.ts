@@ -11,8 +11,9 @@ import { parseExperiment, type ProviderSettings } from '../src/config/experiment
 import { documentTypesPrompt, typesOutputSchema } from '../src/corpus/prompts';
 import { usageOf } from '../src/cost/usage';
 import { createAnthropicProvider } from '../src/llm/anthropic';
-import { LlmError, type CompletionRequest, type LlmProvider } from '../src/llm/provider';
+import type { CompletionRequest, LlmProvider } from '../src/llm/provider';
 import { startScriptedAnthropicServer } from './helpers/scripted-anthropic-server';
+import { llmFailure } from './helpers/llm-failure';
 
 type Server = Awaited<ReturnType<typeof startScriptedAnthropicServer>>;
 
@@ -26,15 +27,6 @@ const docReq = (idea: string): CompletionRequest => ({
   maxTokens: 100,
   temperature: 0.9,
 });
-
-async function failure(p: Promise<unknown>): Promise<LlmError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(LlmError);
-  return e as LlmError;
-}
 
 describe('Anthropic provider through @anthropic-ai/sdk against a scripted Messages server', () => {
   let server: Server;
@@ -88,26 +80,26 @@ describe('Anthropic provider through @anthropic-ai/sdk against a scripted Messag
 
   it('classifies errors: rate limits and overload retry after the server asks, credit errors hold the key, bad requests fail fast', async () => {
     server.setFaults([{ type: 'http', status: 429, headers: { 'retry-after': '3' } }]);
-    expect(await failure(provider.complete(docReq('x')))).toMatchObject({ retryable: true, status: 429, retryAfterMs: 3000, usageLimit: false });
+    expect(await llmFailure(provider.complete(docReq('x')))).toMatchObject({ retryable: true, status: 429, retryAfterMs: 3000, usageLimit: false });
     server.setFaults([{ type: 'http', status: 529 }]);
-    expect((await failure(provider.complete(docReq('x')))).message).toMatch(/overloaded/);
+    expect((await llmFailure(provider.complete(docReq('x')))).message).toMatch(/overloaded/);
     server.setFaults([{ type: 'http', status: 503, headers: { 'retry-after-ms': '250' } }]);
-    expect(await failure(provider.complete(docReq('x')))).toMatchObject({ retryable: true, retryAfterMs: 250 });
+    expect(await llmFailure(provider.complete(docReq('x')))).toMatchObject({ retryable: true, retryAfterMs: 250 });
     server.setFaults([{ type: 'http', status: 402 }]);
-    expect(await failure(provider.complete(docReq('x')))).toMatchObject({ retryable: true, usageLimit: true });
+    expect(await llmFailure(provider.complete(docReq('x')))).toMatchObject({ retryable: true, usageLimit: true });
     const credit = JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'Your credit balance is too low to access the Anthropic API.' } });
     server.setFaults([{ type: 'http', status: 400, body: credit }]);
-    expect(await failure(provider.complete(docReq('x')))).toMatchObject({ retryable: true, usageLimit: true });
+    expect(await llmFailure(provider.complete(docReq('x')))).toMatchObject({ retryable: true, usageLimit: true });
     server.setFaults([{ type: 'http', status: 400 }]);
-    expect(await failure(provider.complete(docReq('x')))).toMatchObject({ retryable: false, status: 400 });
+    expect(await llmFailure(provider.complete(docReq('x')))).toMatchObject({ retryable: false, status: 400 });
     server.setFaults([{ type: 'http', status: 401 }]);
-    expect((await failure(provider.complete(docReq('x')))).message).toMatch(/ANTHROPIC_API_KEY/);
+    expect((await llmFailure(provider.complete(docReq('x')))).message).toMatch(/ANTHROPIC_API_KEY/);
     server.setFaults([{ type: 'hang' }]);
-    expect((await failure(provider.complete(docReq('x')))).message).toMatch(/timed out/);
+    expect((await llmFailure(provider.complete(docReq('x')))).message).toMatch(/timed out/);
     server.setFaults([{ type: 'drop' }]);
-    expect(await failure(provider.complete(docReq('x')))).toMatchObject({ retryable: true });
+    expect(await llmFailure(provider.complete(docReq('x')))).toMatchObject({ retryable: true });
     server.setFaults([{ type: 'malformedBody' }]);
-    expect(await failure(provider.complete(docReq('x')))).toMatchObject({ retryable: true });
+    expect(await llmFailure(provider.complete(docReq('x')))).toMatchObject({ retryable: true });
     server.setFaults([{ type: 'truncate' }]);
     expect((await provider.complete(docReq('x'))).finishReason).toBe('length');
   });

@@ -6,8 +6,9 @@ import type { ProviderSettings } from '../src/config/experiment-schema';
 import { createProvider } from '../src/llm/create-provider';
 import { parseJsonOutput } from '../src/llm/json-output';
 import { createOpenAiCompatibleProvider, retryAfterMs } from '../src/llm/openai-compatible';
-import { LlmError, type CompletionRequest, type LlmProvider } from '../src/llm/provider';
+import type { CompletionRequest, LlmProvider } from '../src/llm/provider';
 import { startScriptedLlmServer } from './helpers/scripted-llm-server';
+import { llmFailure } from './helpers/llm-failure';
 
 type Server = Awaited<ReturnType<typeof startScriptedLlmServer>>;
 
@@ -32,15 +33,6 @@ const req = (over: Partial<CompletionRequest> = {}): CompletionRequest => ({
   temperature: 0.7,
   ...over,
 });
-
-async function failure(p: Promise<unknown>): Promise<LlmError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(LlmError);
-  return e as LlmError;
-}
 
 describe('OpenAI-compatible provider against the scripted server', () => {
   let server: Server;
@@ -81,14 +73,14 @@ describe('OpenAI-compatible provider against the scripted server', () => {
 
   it('429 with Retry-After in seconds is retryable with retryAfterMs', async () => {
     server.setFaults([{ type: 'http', status: 429, headers: { 'retry-after': '3' }, body: '{"error":{"message":"slow down"}}' }]);
-    const e = await failure(provider.complete(req()));
+    const e = await llmFailure(provider.complete(req()));
     expect(e).toMatchObject({ retryable: true, status: 429, retryAfterMs: 3000 });
     expect(e.message).toMatch(/rate limited.*slow down/);
   });
 
   it('retry-after-ms wins over Retry-After, and an HTTP date is parsed', async () => {
     server.setFaults([{ type: 'http', status: 429, headers: { 'retry-after': '10', 'retry-after-ms': '250' } }]);
-    expect((await failure(provider.complete(req()))).retryAfterMs).toBe(250);
+    expect((await llmFailure(provider.complete(req()))).retryAfterMs).toBe(250);
     const now = Date.parse('2030-01-01T00:00:00Z');
     expect(retryAfterMs(new Headers({ 'retry-after': 'Tue, 01 Jan 2030 00:00:05 GMT' }), now)).toBe(5000);
     expect(retryAfterMs(new Headers({ 'retry-after': 'Mon, 31 Dec 2029 23:59:00 GMT' }), now)).toBe(0);
@@ -97,7 +89,7 @@ describe('OpenAI-compatible provider against the scripted server', () => {
 
   it.each([500, 503, 529, 408, 409])('HTTP %i is retryable', async (status) => {
     server.setFaults([{ type: 'http', status, headers: status === 503 ? { 'retry-after': '1' } : {} }]);
-    const e = await failure(provider.complete(req()));
+    const e = await llmFailure(provider.complete(req()));
     expect(e).toMatchObject({ retryable: true, status });
     expect(e.retryAfterMs).toBe(status === 503 ? 1000 : undefined);
   });
@@ -110,7 +102,7 @@ describe('OpenAI-compatible provider against the scripted server', () => {
     [422, /unprocessable/],
   ])('HTTP %i is not retryable and says what to fix', async (status, fix) => {
     server.setFaults([{ type: 'http', status }]);
-    const e = await failure(provider.complete(req()));
+    const e = await llmFailure(provider.complete(req()));
     expect(e).toMatchObject({ retryable: false, status });
     expect(e.message).toMatch(fix);
     expect(e.message).toContain(`HTTP ${status}`);
@@ -119,7 +111,7 @@ describe('OpenAI-compatible provider against the scripted server', () => {
   it('a hang past the client timeout is a retryable timeout', async () => {
     server.setFaults([{ type: 'hang' }]);
     const t0 = Date.now();
-    const e = await failure(provider.complete(req()));
+    const e = await llmFailure(provider.complete(req()));
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
     expect(e.retryable).toBe(true);
     expect(e.message).toMatch(/timed out after 1000 ms/);
@@ -129,11 +121,11 @@ describe('OpenAI-compatible provider against the scripted server', () => {
 
   it('a dropped connection and a closed port are retryable network errors', async () => {
     server.setFaults([{ type: 'drop' }]);
-    expect(await failure(provider.complete(req()))).toMatchObject({ retryable: true, message: expect.stringMatching(/network error/) });
+    expect(await llmFailure(provider.complete(req()))).toMatchObject({ retryable: true, message: expect.stringMatching(/network error/) });
     const dead = await startScriptedLlmServer();
     await dead.close();
     const gone = createOpenAiCompatibleProvider({ baseUrl: dead.baseUrl, model: 'm', timeoutMs: 1_000 });
-    expect(await failure(gone.complete(req()))).toMatchObject({ retryable: true, message: expect.stringMatching(/ECONNREFUSED/) });
+    expect(await llmFailure(gone.complete(req()))).toMatchObject({ retryable: true, message: expect.stringMatching(/ECONNREFUSED/) });
   });
 
   it('finish_reason length is reported as truncation', async () => {
@@ -145,14 +137,14 @@ describe('OpenAI-compatible provider against the scripted server', () => {
 
   it('a 200 with an unparseable body or no choices is a retryable malformed response', async () => {
     server.setFaults([{ type: 'malformedBody' }, { type: 'noChoices' }]);
-    expect(await failure(provider.complete(req()))).toMatchObject({ retryable: true, message: expect.stringMatching(/^malformed response: body is not JSON/) });
-    expect(await failure(provider.complete(req()))).toMatchObject({ retryable: true, message: 'malformed response: no choices' });
+    expect(await llmFailure(provider.complete(req()))).toMatchObject({ retryable: true, message: expect.stringMatching(/^malformed response: body is not JSON/) });
+    expect(await llmFailure(provider.complete(req()))).toMatchObject({ retryable: true, message: 'malformed response: no choices' });
   });
 
   it('a 200 whose content is not the requested JSON fails parsing as retryable', async () => {
     server.setFaults([{ type: 'wrongContent' }]);
     const res = await provider.complete(req({ jsonSchema: listSchema }));
-    const e = await failure(Promise.resolve().then(() => parseJsonOutput(res.text, listZod)));
+    const e = await llmFailure(Promise.resolve().then(() => parseJsonOutput(res.text, listZod)));
     expect(e.retryable).toBe(true);
   });
 
@@ -163,7 +155,7 @@ describe('OpenAI-compatible provider against the scripted server', () => {
       const t0 = Date.now();
       await provider.complete(req());
       expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
-      await failure(provider.complete(req({ messages: [{ role: 'user', content: 'fail me' }] })));
+      await llmFailure(provider.complete(req({ messages: [{ role: 'user', content: 'fail me' }] })));
     } finally {
       server.setLatency(0);
     }
@@ -185,13 +177,13 @@ describe('createProvider', () => {
   });
 
   it('a missing API key env var is a non-retryable error naming the variable', async () => {
-    const e = await failure(createProvider({ kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1', model: 'm', apiKeyEnv: 'MSM_NO_SUCH_KEY' }, '/nonexistent'));
+    const e = await llmFailure(createProvider({ kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1', model: 'm', apiKeyEnv: 'MSM_NO_SUCH_KEY' }, '/nonexistent'));
     expect(e.retryable).toBe(false);
     expect(e.message).toContain('MSM_NO_SUCH_KEY');
   });
 
   it('a local model path that does not exist is a non-retryable error naming the path', async () => {
-    const e = await failure(createProvider({ kind: 'local', model: '/nonexistent/model.gguf' }, '/nonexistent'));
+    const e = await llmFailure(createProvider({ kind: 'local', model: '/nonexistent/model.gguf' }, '/nonexistent'));
     expect(e.retryable).toBe(false);
     expect(e.message).toContain('/nonexistent/model.gguf');
   });

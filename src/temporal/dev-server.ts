@@ -1,3 +1,4 @@
+import { Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import net from 'node:net';
@@ -40,6 +41,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Does a Temporal frontend answer at `address` (Connection.connect calls GetSystemInfo)? */
+async function answers(address: string): Promise<boolean> {
+  try {
+    const c = await Connection.connect({ address, connectTimeout: 2_000 });
+    await c.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -75,6 +87,11 @@ export async function startDevServer(opts: DevServerOptions & { detached?: boole
     if (exited) throw new Error(`temporal server exited at start; see ${path.join(opts.stateDir, 'server.log')}`);
     return isPortOpen(opts.port, ip);
   }, 60_000, `Temporal dev server on ${ip}:${opts.port}`);
+  // The port opens before the frontend serves ("Frontend is not healthy yet"): wait until it answers.
+  await waitFor(async () => {
+    if (exited) throw new Error(`temporal server exited at start; see ${path.join(opts.stateDir, 'server.log')}`);
+    return answers(`${ip}:${opts.port}`);
+  }, 60_000, `Temporal frontend on ${ip}:${opts.port} to serve`);
   return {
     address: `${ip}:${opts.port}`,
     uiUrl: `http://${ip}:${opts.uiPort}`,
