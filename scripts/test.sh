@@ -6,6 +6,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
 export MSM_PYTHON="$root/.venv/bin/python"
+echo "[test] merge-conflict markers"
+if git grep -nE '^(<<<<<<<|=======|>>>>>>>)( |$)' -- . ':!package-lock.json'; then echo "[test] merge-conflict markers found (above): resolve them" >&2; exit 1; fi
 echo "[test] typecheck"; node_modules/.bin/tsc --noEmit -p .
 echo "[test] lint"; node_modules/.bin/eslint src tests bench
 echo "[test] vitest"; node_modules/.bin/vitest run

@@ -127,9 +127,13 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
   }, 180_000);
 
   it('the provider reclaims the pod mid-job: re-provision, resume from the checkpoint, count the preemption and the GPU time lost', async () => {
-    const handle = await start('runpod-preempt', request('preempt', { maxSteps: 120, checkpointEverySteps: 10 }));
-    // Reclaim once the worker has seen a checkpoint complete (the ledger says so), so the lost work is
-    // measured from it; a checkpoint written but not yet seen would count as lost, which is right too.
+    const handle = await start('runpod-preempt', request('preempt', { maxSteps: 600, checkpointEverySteps: 10 }));
+    // Freeze the job as soon as its first checkpoint is written, so the reclaim always lands mid-training
+    // (a tiny job can finish within one worker poll). A stopped process writes no further events.
+    await waitUntil(() => events('preempt').includes('"checkpoint"'), 120_000, 'the first checkpoint', 5);
+    const pid = Number(readFileSync(path.join(jobDir('preempt')!, 'pid'), 'utf8').split(' ')[0]);
+    process.kill(-pid, 'SIGSTOP');
+    // Reclaim once the worker has seen that checkpoint (the ledger says so), so the lost work is measured from it.
     const ledgerFile = () => {
       const runs = path.join(root, 'store', 'runs');
       const d = existsSync(runs) ? readdirSync(runs).find((x) => x.startsWith('preempt-')) : undefined;
@@ -140,15 +144,14 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
       const m = ledgerFile()?.machines[0];
       return !!m?.workSince && !!m.launchedAt && m.workSince > m.launchedAt;
     }, 120_000, 'the worker to see a checkpoint');
+    expect(events('preempt')).not.toContain('"done"'); // the loss is real: the job had not finished
     const [first] = podsOf('preempt');
     // The spot pod is taken back: the API says TERMINATED and its processes die with it.
     runpod.reclaim(first.id);
-    const pid = Number(readFileSync(path.join(jobDir('preempt')!, 'pid'), 'utf8').split(' ')[0]);
-    expect(alive(pid)).toBe(true); // still training: the loss is real
     process.kill(-pid, 'SIGKILL');
 
     const r = await handle.result();
-    expect(r.metrics.steps).toBe(120);
+    expect(r.metrics.steps).toBe(600);
     expect(r.resumedFromStep).toBeGreaterThan(0);
     const pods = podsOf('preempt');
     expect(pods).toHaveLength(2);

@@ -105,7 +105,14 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, led
         if ((st.exitCode ?? 0) >= KILLED_BY_SIGNAL) throw await lose(`the trainer was killed (exit ${st.exitCode})`);
         throw transient(`trainer job ${manifest.jobId} exited with code ${st.exitCode}: ${why}`);
       }
-      if (st.state === 'lost') throw await lose(st.lostReason ?? 'the trainer process is gone');
+      if (st.state === 'lost') {
+        // `done` comes after the final output is stored: a machine lost after it lost no work.
+        if (done) {
+          finished = ok = true;
+          return done;
+        }
+        throw await lose(st.lostReason ?? 'the trainer process is gone');
+      }
       if (backend.stallMs && lastEventAt !== undefined && Date.now() - lastEventAt > backend.stallMs) {
         // A hung machine or trainer: stop what may still run there and start over from the checkpoint.
         await backend.cancel(machine, manifest.jobId).catch(() => undefined);

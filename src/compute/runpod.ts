@@ -156,6 +156,17 @@ export function createRunpodBackend(opts: RunpodBackendOptions): ComputeBackend 
     }
   }
 
+  /**
+   * A pod reported gone may have finished the job first (the reclaim came after `done`): when its job
+   * folder still answers with a clean exit, that is the job's end, not a preemption.
+   */
+  async function finishedBefore(m: MachineHandle, jobId: string, cursor: number): Promise<JobStatus | undefined> {
+    const st = await sshOf(m)
+      .poll(m, jobId, cursor)
+      .catch(() => undefined);
+    return st?.state === 'exited' && st.exitCode === 0 ? st : undefined;
+  }
+
   /** Terminate with a few quick retries: a pod left running costs money until someone notices. */
   async function terminate(podId: string): Promise<void> {
     for (let i = 0; ; i++) {
@@ -218,7 +229,7 @@ export function createRunpodBackend(opts: RunpodBackendOptions): ComputeBackend 
       if (now - (lastStatusCheck.get(m.machineId) ?? 0) >= opts.statusCheckSec * 1000) {
         lastStatusCheck.set(m.machineId, now);
         const lost = await providerLoss(m.machineId);
-        if (lost) return { state: 'lost', events: [], nextCursor: cursor, lostReason: lost };
+        if (lost) return (await finishedBefore(m, jobId, cursor)) ?? { state: 'lost', events: [], nextCursor: cursor, lostReason: lost };
       }
       const st = await sshOf(m).poll(m, jobId, cursor);
       if (st.state === 'lost') return { ...st, lostReason: (await providerLoss(m.machineId)) ?? st.lostReason };
