@@ -29,7 +29,13 @@ from .data import FORMAT
 PRESETS = {
     "1b": {"hiddenSize": 2048, "numLayers": 16, "numHeads": 16, "intermediateSize": 5632, "vocabSize": 128256},
     "tiny": {"hiddenSize": 256, "numLayers": 2, "numHeads": 4, "intermediateSize": 512, "vocabSize": 128256},
+    # The paper's base-model architectures, randomly initialised (no weights needed to time them).
+    "llama-3.1-8b": {"hiddenSize": 4096, "numLayers": 32, "numHeads": 32, "numKvHeads": 8, "intermediateSize": 14336,
+                     "vocabSize": 128256},
+    "qwen2.5-32b": {"hiddenSize": 5120, "numLayers": 64, "numHeads": 40, "numKvHeads": 8, "intermediateSize": 27648,
+                    "vocabSize": 152064, "arch": "qwen2"},
 }
+LORA_R = 64
 # Dense bf16 tensor-core peaks (no sparsity), by device-name fragment.
 PEAK_BF16 = [("H200", 989e12), ("H100 PCIe", 756e12), ("H100", 989e12), ("A100", 312e12), ("L40S", 362e12)]
 
@@ -44,16 +50,38 @@ def write_random_packed(d: Path, rows: int, seq: int, vocab: int, seed: int = 0)
     return (d / "manifest.json").as_uri()
 
 
+def _layer_shapes(shape: dict) -> List[Tuple[int, int]]:
+    """(in, out) of each matmul in one decoder layer: q, k, v, o, gate, up, down."""
+    h, f = shape["hiddenSize"], shape["intermediateSize"]
+    kv = h // shape["numHeads"] * shape.get("numKvHeads", shape["numHeads"])
+    return [(h, h), (h, kv), (h, kv), (h, h), (h, f), (h, f), (f, h)]
+
+
 def count_params(shape: dict) -> Tuple[int, int]:
     """(all parameters, parameters in matmuls: everything but the input embedding)."""
-    h, L, f, v = shape["hiddenSize"], shape["numLayers"], shape["intermediateSize"], shape["vocabSize"]
-    per_layer = 4 * h * h + 3 * h * f + 2 * h  # attention, MLP, two RMSNorms
+    h, L, v = shape["hiddenSize"], shape["numLayers"], shape["vocabSize"]
+    per_layer = sum(i * o for i, o in _layer_shapes(shape)) + 2 * h  # matmuls, two RMSNorms
+    if shape.get("arch") == "qwen2":
+        per_layer += sum(o for _, o in _layer_shapes(shape)[:3])  # q/k/v biases
     matmul = L * per_layer + h + v * h  # + final norm + lm_head
     return matmul + v * h, matmul
 
 
-def flops_per_token(shape: dict, seq: int) -> float:
-    return 6 * count_params(shape)[1] + 12 * shape["numLayers"] * shape["hiddenSize"] * seq
+def lora_params(shape: dict, r: int = LORA_R) -> int:
+    return shape["numLayers"] * sum(r * (i + o) for i, o in _layer_shapes(shape))
+
+
+def flops_per_token(shape: dict, seq: int, method: str = "full", recompute: bool = False) -> float:
+    """Matmul FLOPs per trained token that the hardware really does. Full: 6N (forward, input gradients,
+    weight gradients). LoRA: the frozen base has no weight gradients, so 4N, plus 6 per adapter parameter.
+    Attention scores and values: 12·L·d·T (PaLM). recompute: gradient checkpointing's second forward
+    (hardware FLOPs; model FLOPs leave it out)."""
+    n = count_params(shape)[1]
+    attn = 12 * shape["numLayers"] * shape["hiddenSize"] * seq
+    flops = 6 * n + attn if method == "full" else 4 * n + 6 * lora_params(shape) + attn
+    if recompute:
+        flops += 2 * n + attn / 3
+    return flops
 
 
 def peak_flops(name: str) -> Optional[float]:
@@ -90,7 +118,8 @@ def manifest_for(root: Path, name: str, data_uri: str, shape: dict, args, ckpt_e
         "outputUri": (root / name / "final").as_uri(),
         "hyper": {"method": args.method, "loraR": 64, "loraAlpha": 128, "loraDropout": 0.0, "lr": 1e-4,
                   "warmupRatio": 0.05, "weightDecay": 0.01, "batchSize": args.batch, "epochs": 1,
-                  "maxSteps": args.steps, "checkpointEverySteps": ckpt_every, "compile": args.compile},
+                  "maxSteps": args.steps, "checkpointEverySteps": ckpt_every, "compile": args.compile,
+                  "gradientCheckpointing": args.grad_ckpt, "microBatchSize": args.micro or args.batch},
     }
     path = root / f"{name}.json"
     path.write_text(json.dumps(m), encoding="utf-8")
@@ -124,6 +153,8 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--method", choices=["full", "lora"], default="full")
     ap.add_argument("--warmup", type=int, default=5, help="steps left out of the throughput figure")
     ap.add_argument("--compile", action="store_true", help="hyper.compile: torch.compile the model and loss")
+    ap.add_argument("--grad-ckpt", action="store_true", help="hyper.gradientCheckpointing")
+    ap.add_argument("--micro", type=int, default=0, help="hyper.microBatchSize (default: the whole batch)")
     ap.add_argument("--kill-resume", action="store_true")
     ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="cpu: a smoke test of this script")
     args = ap.parse_args(argv)
@@ -136,25 +167,34 @@ def main(argv: List[str]) -> int:
     gpu = torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"
     shape = PRESETS[args.preset]
     n_all, n_mm = count_params(shape)
-    fpt = flops_per_token(shape, args.seq)
+    fpt = flops_per_token(shape, args.seq, args.method)
+    hw_fpt = flops_per_token(shape, args.seq, args.method, recompute=args.grad_ckpt)
     peak = peak_flops(gpu)
     result = {"bench": "train", "gpu": gpu, "preset": args.preset, "params": n_all, "method": args.method,
-              "batch": args.batch, "seq": args.seq, "compile": args.compile, "steps": args.steps, "torch": torch.__version__}
+              "batch": args.batch, "micro": args.micro or args.batch, "seq": args.seq, "compile": args.compile,
+              "gradientCheckpointing": args.grad_ckpt, "steps": args.steps, "torch": torch.__version__}
     with tempfile.TemporaryDirectory(prefix="msm-bench-train-") as tmp:
         root = Path(tmp)
         data = write_random_packed(root / "data", args.steps * args.batch, args.seq, shape["vocabSize"])
         t0 = time.perf_counter()
-        code, events = run_job(manifest_for(root, "ref", data, shape, args, ckpt_every=0))
-        if code != 0:
+        # Timing alone needs no final output (consolidating a full 8B model takes a minute): stop at the last step.
+        last_step = None if args.kill_resume else (lambda e: e.get("event") == "progress" and e["step"] >= args.steps)
+        code, events = run_job(manifest_for(root, "ref", data, shape, args, ckpt_every=0), last_step)
+        progress = [e for _, e in events if e.get("event") == "progress"]
+        if code not in (0, -signal.SIGKILL) or not progress or progress[-1]["step"] < args.steps:
             print(json.dumps({**result, "error": [e for _, e in events if e.get("event") == "error"]}))
             return 1
         tps = throughput(events, args.warmup, args.batch * args.seq)
-        done = events[-1][1]["metrics"]
-        result.update({"tokensPerSec": round(tps), "flopsPerToken": fpt, "wallSec": round(time.perf_counter() - t0, 1),
-                       "finalLoss": done["final_loss"], "mfu": round(tps * fpt / peak, 4) if peak else None,
-                       "peakFlops": peak})
-        print(f"{gpu}: {args.preset} Llama ({n_all / 1e9:.2f}B params, {n_mm / 1e9:.2f}B in matmuls), {args.method}, "
-              f"batch {args.batch} x {args.seq}: {tps:,.0f} tokens/s, MFU {result['mfu']}")
+        done = events[-1][1]["metrics"] if events[-1][1].get("event") == "done" else {"final_loss": progress[-1]["loss"]}
+        mem = max((e.get("peakMemoryBytes") or 0 for e in progress), default=0)
+        result.update({"tokensPerSec": round(tps), "flopsPerToken": fpt, "hardwareFlopsPerToken": hw_fpt,
+                       "wallSec": round(time.perf_counter() - t0, 1), "finalLoss": done["final_loss"],
+                       "mfu": round(tps * fpt / peak, 4) if peak else None,
+                       "hfu": round(tps * hw_fpt / peak, 4) if peak else None, "peakFlops": peak,
+                       "peakMemoryGiB": round(mem / 2**30, 2) if mem else None})
+        print(f"{gpu}: {args.preset} ({n_all / 1e9:.2f}B params, {n_mm / 1e9:.2f}B in matmuls), {args.method}, "
+              f"batch {args.batch} (micro {result['micro']}) x {args.seq}: {tps:,.0f} tokens/s, MFU {result['mfu']}, "
+              f"HFU {result['hfu']}, peak {result['peakMemoryGiB']} GiB allocated")
 
         if args.kill_resume:
             every = max(2, args.steps // 4)

@@ -1,5 +1,6 @@
 """Entry point: run one job, print events on stdout, map failures onto the exit-code contract."""
 
+import contextlib
 import json
 import logging
 import os
@@ -29,8 +30,13 @@ def _already_done(manifest_path: str, em: Emitter) -> bool:
     return False
 
 
+def _rank() -> int:
+    """This process's rank when torchrun started it (0 otherwise): only rank 0 speaks on stdout."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def run(manifest_path: str, out: Optional[IO[str]] = None) -> int:
-    em = Emitter(out)
+    em = Emitter(out) if _rank() == 0 else Emitter(open(os.devnull, "w"))
     try:
         if _already_done(manifest_path, em):
             return EXIT_DONE
@@ -43,7 +49,9 @@ def run(manifest_path: str, out: Optional[IO[str]] = None) -> int:
         hf_logging.disable_progress_bar()  # progress bars would flood stderr.log
         # The lock is on this machine's folder (the scratch mirror for s3://): it stops a second process here.
         # Two machines on one S3 prefix are prevented by the orchestrator (one job id per output), not by us.
-        with JobLock(output_place(m.checkpointPrefix, "checkpointPrefix").local):
+        # Under torchrun the job's ranks are one job: rank 0 holds the lock for all of them.
+        lock = JobLock(output_place(m.checkpointPrefix, "checkpointPrefix").local) if _rank() == 0 else contextlib.nullcontext()
+        with lock:
             if m.kind == "generate":
                 from .generate import generate
 

@@ -23,9 +23,10 @@ class Emitter:
         self.out.write(json.dumps({"event": event, **_clean(fields)}) + "\n")
         self.out.flush()
 
-    def progress(self, step: int, total: int, loss: Optional[float], tokens_per_sec: float) -> None:
+    def progress(self, step: int, total: int, loss: Optional[float], tokens_per_sec: float, **more: Any) -> None:
         extra = {} if loss is None else {"loss": loss}
-        self.emit("progress", step=step, totalSteps=total, **extra, tokensPerSec=tokens_per_sec)
+        extra.update({k: v for k, v in more.items() if v is not None})
+        self.emit("progress", step=step, totalSteps=total, tokensPerSec=tokens_per_sec, **extra)
 
     def checkpoint(self, step: int, uri: str) -> None:
         self.emit("checkpoint", step=step, uri=uri)

@@ -28,6 +28,8 @@ class ModelInit:
     intermediateSize: int = 128
     vocabSize: Optional[int] = None  # None: take it from the data / tokenizer
     initSeed: int = 0
+    numKvHeads: Optional[int] = None  # grouped-query attention; None = numHeads
+    arch: str = "llama"  # random models: "llama", or "qwen2" (attention biases)
 
     def describe(self) -> Dict[str, Any]:
         if self.init == "pretrained":
@@ -40,6 +42,9 @@ class ModelInit:
             "intermediateSize": self.intermediateSize,
             "vocabSize": self.vocabSize,
             "initSeed": self.initSeed,
+            # Only when set: descriptions (and run keys) of plain Llama shapes stay as they were.
+            **({"numKvHeads": self.numKvHeads} if self.numKvHeads else {}),
+            **({"arch": self.arch} if self.arch != "llama" else {}),
         }
 
 
@@ -59,12 +64,15 @@ class Hyper:
     checkpointEveryMinutes: float = 0.0
     compile: bool = False
     gradientCheckpointing: bool = False
+    # Rows per forward pass on one rank; batchSize (rows per optimizer step) is reached by accumulation.
+    microBatchSize: int = 4
 
     def fingerprint(self) -> Dict[str, Any]:
-        # Checkpoint frequency, compilation and activation recomputation do not change the result, so a
-        # resume may use others (e.g. turn gradient checkpointing on for a machine with less memory).
+        # Checkpoint frequency, compilation, activation recomputation and the micro-batch do not change the
+        # result, so a resume may use others (e.g. on a machine with less memory).
         d = dict(self.__dict__)
-        for k in ("checkpointEverySteps", "checkpointEveryMinutes", "compile", "gradientCheckpointing"):
+        for k in ("checkpointEverySteps", "checkpointEveryMinutes", "compile", "gradientCheckpointing",
+                  "microBatchSize"):
             d.pop(k)
         return d
 
@@ -184,7 +192,11 @@ def parse_model_init(d: Any, where: str = "baseModel.") -> ModelInit:
         intermediateSize=_int(d, "intermediateSize", where, RANDOM_DEFAULTS["intermediateSize"], 1),
         vocabSize=_int(d, "vocabSize", where, minimum=2) if d.get("vocabSize") is not None else None,
         initSeed=_int(d, "initSeed", where, RANDOM_DEFAULTS["initSeed"], 0),
+        numKvHeads=_int(d, "numKvHeads", where, minimum=1) if d.get("numKvHeads") is not None else None,
+        arch=_enum(d, "arch", where, ("llama", "qwen2")) if d.get("arch") is not None else "llama",
     )
+    if m.numKvHeads and m.numHeads % m.numKvHeads != 0:
+        raise BadInput(f"manifest field {where}numKvHeads: {m.numKvHeads} must divide numHeads {m.numHeads}")
     if m.hiddenSize % m.numHeads != 0 or (m.hiddenSize // m.numHeads) % 2 != 0:
         raise BadInput(
             f"manifest field {where}numHeads: hiddenSize {m.hiddenSize} / numHeads {m.numHeads} must be an even integer "
@@ -213,6 +225,7 @@ def parse_hyper(d: Any) -> Hyper:
         checkpointEveryMinutes=_num(d, "checkpointEveryMinutes", w, 0.0, lo=0),
         compile=_bool(d, "compile", w, False),
         gradientCheckpointing=_bool(d, "gradientCheckpointing", w, False),
+        microBatchSize=_int(d, "microBatchSize", w, 4, 1),
     )
 
 

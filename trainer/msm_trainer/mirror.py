@@ -33,7 +33,8 @@ def publish_dir(local_dir: Path, remote: s3.S3Uri) -> None:
     """Upload a finished local folder's files, then its COMPLETE marker last."""
     for f in sorted(local_dir.rglob("*")):
         rel = f.relative_to(local_dir).as_posix()
-        if f.is_file() and rel != COMPLETE and not f.name.startswith("."):  # dot files are local temp files
+        # Dot files named .*.tmp-* are local temp files; DCP's own `.metadata` is part of a checkpoint.
+        if f.is_file() and rel != COMPLETE and not (f.name.startswith(".") and ".tmp" in f.name):
             s3.upload(f, remote.child(rel))
     s3.write_bytes(remote.child(COMPLETE), b"ok\n")
 

@@ -28,35 +28,50 @@ def pick_device(name: str) -> torch.device:
 
 
 def base_dtype(device: torch.device, desc: Dict[str, Any], frozen: bool) -> torch.dtype:
-    # Frozen pretrained weights go to bf16 on GPU (memory); trained weights and tiny random models stay fp32.
-    if device.type == "cuda" and frozen and desc.get("init") != "random":
-        return torch.bfloat16
-    return torch.float32
+    # Frozen weights go to bf16 on GPU (memory); trained weights stay fp32 (FSDP computes in bf16 and keeps
+    # fp32 masters). `desc` is kept for callers that pass it.
+    del desc
+    return torch.bfloat16 if device.type == "cuda" and frozen else torch.float32
 
 
-def build_base(desc: Dict[str, Any], device: torch.device, dtype: torch.dtype = torch.float32):
-    """A base model from its description: random (seeded), a local HF folder, or a full trainer output."""
-    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+def _random_model(desc: Dict[str, Any], device: torch.device, dtype: torch.dtype):
+    """A seeded random model of the described shape: Llama, or Qwen2 (attention biases) when arch says so."""
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-    if "modelUri" in desc:
-        return load_output(desc["modelUri"], device, dtype)[0]
-    if desc["init"] == "pretrained":
-        return AutoModelForCausalLM.from_pretrained(desc["path"], dtype=dtype).to(device)
-    cfg = LlamaConfig(
+    qwen = desc.get("arch") == "qwen2"
+    cfg = (Qwen2Config if qwen else LlamaConfig)(
         hidden_size=desc["hiddenSize"],
         num_hidden_layers=desc["numLayers"],
         num_attention_heads=desc["numHeads"],
-        num_key_value_heads=desc["numHeads"],
+        num_key_value_heads=desc.get("numKvHeads") or desc["numHeads"],
         intermediate_size=desc["intermediateSize"],
         vocab_size=desc["vocabSize"],
         max_position_embeddings=131072,
         tie_word_embeddings=False,
     )
+    cls = Qwen2ForCausalLM if qwen else LlamaForCausalLM
+    if device.type == "cuda":
+        # Built on the GPU in its dtype: a 32B model never fits in fp32, nor initialises fast on a CPU.
+        with torch.random.fork_rng(devices=[device]):
+            torch.manual_seed(desc["initSeed"])
+            with torch.device(device):
+                return cls._from_config(cfg, dtype=dtype)
     # Built on the CPU from its own seed, outside the job's RNG stream: every arm gets identical weights.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(desc["initSeed"])
-        model = LlamaForCausalLM(cfg)
+        model = cls(cfg)
     return model.to(device=device, dtype=dtype)
+
+
+def build_base(desc: Dict[str, Any], device: torch.device, dtype: torch.dtype = torch.float32):
+    """A base model from its description: random (seeded), a local HF folder, or a full trainer output."""
+    from transformers import AutoModelForCausalLM
+
+    if "modelUri" in desc:
+        return load_output(desc["modelUri"], device, dtype)[0]
+    if desc["init"] == "pretrained":
+        return AutoModelForCausalLM.from_pretrained(desc["path"], dtype=dtype).to(device)
+    return _random_model(desc, device, dtype)
 
 
 def read_info(uri: str, field: str) -> Tuple[Path, Dict[str, Any]]:
@@ -96,20 +111,23 @@ def model_vocab(model) -> int:
     return model.get_input_embeddings().num_embeddings
 
 
-def make_train_model(m: Manifest, data_vocab: int, device: torch.device):
-    """The model to train and the base description its output records (None for full weights)."""
+def make_train_model(m: Manifest, data_vocab: int, device: torch.device, load_device: Optional[torch.device] = None):
+    """The model to train and the base description its output records (None for full weights). Weights read
+    from disk go to `load_device` (FSDP moves them to the GPU one layer at a time); random ones are built
+    on `device`."""
     h = m.hyper
+    train_device, device = device, load_device or device
     if m.initFromUri:
         _, info = read_info(m.initFromUri, "initFromUri")
         if h.method == "lora" and info["method"] == "lora" and not m.freshAdapter:
             # AFT continues the midtraining adapter (its rank/alpha/dropout come from that adapter).
             base_desc = info["base"]
-            model, _ = load_output(m.initFromUri, device, base_dtype(device, base_desc, True), "initFromUri",
+            model, _ = load_output(m.initFromUri, device, base_dtype(train_device, base_desc, True), "initFromUri",
                                    trainable_adapter=True)
         elif h.method == "lora":
             # A new adapter (this job's rank/alpha) on the output with any adapter merged into its base.
             base_desc = {"modelUri": m.initFromUri}
-            model = lora_wrap(load_output(m.initFromUri, device, base_dtype(device, {}, True), "initFromUri")[0], h)
+            model = lora_wrap(load_output(m.initFromUri, device, base_dtype(train_device, {}, True), "initFromUri")[0], h)
         else:
             base_desc = None
             model = load_output(m.initFromUri, device, torch.float32, "initFromUri")[0]
@@ -117,9 +135,11 @@ def make_train_model(m: Manifest, data_vocab: int, device: torch.device):
         desc = m.baseModel.describe()
         if desc["init"] == "random" and desc["vocabSize"] is None:
             desc["vocabSize"] = data_vocab
+        if desc["init"] == "random":
+            device = train_device
         if h.method == "lora":
             base_desc = desc
-            model = lora_wrap(build_base(desc, device, base_dtype(device, desc, True)), h)
+            model = lora_wrap(build_base(desc, device, base_dtype(train_device, desc, True)), h)
         else:
             base_desc = None
             model = build_base(desc, device, torch.float32)
@@ -158,9 +178,11 @@ def load_trainable(model, path: Path) -> None:
             p.copy_(saved[n].to(p.device, p.dtype))
 
 
-def save_output(model, d: Path, method: str, base_desc: Optional[Dict[str, Any]], init_from: Optional[str]) -> None:
-    """LoRA: the adapter (PEFT layout) + its base description; full: a Hugging Face model folder."""
-    model.save_pretrained(str(d))
+def save_output(model, d: Path, method: str, base_desc: Optional[Dict[str, Any]], init_from: Optional[str],
+                state: Optional[Dict[str, torch.Tensor]] = None) -> None:
+    """LoRA: the adapter (PEFT layout) + its base description; full: a Hugging Face model folder. `state`:
+    the consolidated weights when the model's own are sharded (FSDP)."""
+    model.save_pretrained(str(d), **({"state_dict": state} if state is not None else {}))
     info = {"format": MODEL_FORMAT, "method": method, "initFrom": init_from}
     if method == "lora":
         info["base"] = base_desc

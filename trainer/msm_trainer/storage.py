@@ -95,6 +95,11 @@ def write_dir_atomic(final: Path, fill: Callable[[Path], None]) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     fill(tmp)
+    commit_dir_atomic(tmp, final)
+
+
+def commit_dir_atomic(tmp: Path, final: Path) -> None:
+    """A filled temp dir becomes `final`: fsync it, rename it into place, then write COMPLETE last."""
     _test_pause()
     fsync_tree(tmp)
     if final.exists():  # an incomplete leftover of a killed attempt

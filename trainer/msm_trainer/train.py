@@ -1,27 +1,34 @@
-"""midtrain / aft: the training loop with exact resume from atomic checkpoints."""
+"""midtrain / aft: the training loop with exact resume from atomic checkpoints, on one process or on the
+ranks torchrun starts (FSDP2, see distributed.py).
 
-import contextlib
+One optimizer step takes `batchSize` rows of the data order, whatever the world size: the rows are split
+into equal contiguous shares per rank, each share runs as micro-batches of `microBatchSize` rows with
+gradients accumulated, and every micro-batch's loss is divided by the number of target tokens of the whole
+step. So 1 process × 8 rows, 2 × 4 and 8 micro-batches of 1 make the same update (to fp32 rounding).
+"""
+
 import json
 import logging
 import math
+import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from . import attempts, mirror, storage
-from .data import epoch_order, load_packed, subset_rows
+from . import attempts, checkpoint, distributed, mirror, storage
+from .data import PackedData, epoch_order, load_packed, subset_rows
+from .distributed import World
 from .errors import BadInput
 from .events import Emitter
+from .loss import LossModel
 from .manifest import Manifest
 from .mixing import with_mix
-from .models import (enable_gradient_checkpointing, load_trainable, make_train_model, pick_device, save_output,
-                     save_trainable)
+from .models import enable_gradient_checkpointing, make_train_model, save_output
 
 log = logging.getLogger("msm_trainer")
 
@@ -42,78 +49,13 @@ class TrainState:
     resumed_from: List[int] = field(default_factory=list)
 
 
-def _loss_terms(model, ids: torch.Tensor, attn: torch.Tensor, target: torch.Tensor, on_gpu: bool):
-    """(mean next-token cross-entropy over positions whose *target* token has target mask 1, target count).
-    No host sync inside, so torch.compile can take it whole."""
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else contextlib.nullcontext()
-    with amp:
-        logits = model(input_ids=ids, attention_mask=attn).logits
-    logits = logits.float()
-    # Position t predicts token t+1. Shift the targets, not the logits: slicing a (batch, seq, vocab)
-    # tensor would copy it, which costs as much as the loss itself with a 128k vocabulary.
-    nxt = torch.cat([ids[:, 1:], torch.zeros_like(ids[:, :1])], dim=1)
-    w = torch.cat([target[:, 1:], torch.zeros_like(target[:, :1])], dim=1).to(logits.dtype)
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), nxt.reshape(-1), reduction="none")
-    n = w.sum()
-    # A batch with no targets (e.g. an answer cut off by seqLen) contributes zero loss, not NaN.
-    return (ce.view_as(w) * w).sum() / n.clamp(min=1), n
-
-
 def batch_loss(model, ids: torch.Tensor, attn: torch.Tensor, target: torch.Tensor, device: torch.device):
-    """Mean next-token cross-entropy over positions whose *target* token has target mask 1.
-    Returns (loss, number of target tokens)."""
-    loss, n = _loss_terms(model, ids, attn, target, device.type == "cuda")
-    return loss, int(n.item())
-
-
-def _rng_state(device: torch.device):
-    tensors = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"cuda{i}"] = s
-    np_state = np.random.get_state()
-    py_state = random.getstate()
-    plain = {
-        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
-        "python": [py_state[0], list(py_state[1]), py_state[2]],
-    }
-    return tensors, plain
-
-
-def _restore_rng(tensors, plain, device: torch.device) -> None:
-    torch.set_rng_state(tensors["torch"])
-    if device.type == "cuda":
-        cuda = [tensors[k] for k in sorted(tensors) if k.startswith("cuda")]
-        if cuda:
-            torch.cuda.set_rng_state_all(cuda)
-    n = plain["numpy"]
-    np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), n[2], n[3], n[4]))
-    p = plain["python"]
-    random.setstate((p[0], tuple(p[1]), p[2]))
-
-
-def _save_checkpoint(d: Path, model, opt, sched, st: TrainState, fingerprint, device) -> None:
-    save_trainable(model, d / "model.safetensors")
-    torch.save(opt.state_dict(), d / "optimizer.pt")
-    torch.save(sched.state_dict(), d / "scheduler.pt")
-    tensors, plain = _rng_state(device)
-    torch.save(tensors, d / "rng.pt")
-    (d / "state.json").write_text(json.dumps({"state": asdict(st), "rng": plain, "job": fingerprint}), encoding="utf-8")
-
-
-def _load_checkpoint(d: Path, model, opt, sched, fingerprint, device) -> TrainState:
-    meta = json.loads((d / "state.json").read_text(encoding="utf-8"))
-    if meta["job"] != fingerprint:
-        diff = sorted(k for k in set(fingerprint) | set(meta["job"]) if meta["job"].get(k) != fingerprint.get(k))
-        raise BadInput(
-            f"checkpoint {d} was written by a job with different {', '.join(diff)}; "
-            "use a fresh checkpointPrefix for a changed job (or delete the old checkpoints)"
-        )
-    load_trainable(model, d / "model.safetensors")
-    opt.load_state_dict(torch.load(d / "optimizer.pt", map_location=device, weights_only=True))
-    sched.load_state_dict(torch.load(d / "scheduler.pt", weights_only=True))
-    _restore_rng(torch.load(d / "rng.pt", weights_only=True), meta["rng"], device)
-    return TrainState(**meta["state"])
+    """Mean next-token cross-entropy over positions whose *target* token has target mask 1 (chunked, see
+    loss.py). Returns (loss, number of target tokens)."""
+    del device
+    n = int(target[:, 1:].sum())
+    # A batch with no targets (e.g. an answer cut off by seqLen) has zero loss, not NaN.
+    return LossModel(model)(ids, attn, target) / max(n, 1), n
 
 
 def emit_existing_done(out: mirror.OutputPlace, em: Emitter) -> bool:
@@ -127,33 +69,109 @@ def emit_existing_done(out: mirror.OutputPlace, em: Emitter) -> bool:
 
 
 def train(m: Manifest, em: Emitter) -> None:
-    from transformers import get_cosine_schedule_with_warmup
+    world, device = distributed.start(m.device)
+    try:
+        _train(m, em if world.main else Emitter(open(os.devnull, "w")), world, device)
+    finally:
+        distributed.stop(world)
 
-    out = mirror.output_place(m.outputUri, "outputUri")
-    if emit_existing_done(out, em):
-        return
-    checkpoints = mirror.output_place(m.checkpointPrefix, "checkpointPrefix")
-    prefix = checkpoints.local
-    prefix.mkdir(parents=True, exist_ok=True)
-    storage.clean_stale(prefix)
-    mirror.sync_newest_checkpoint(checkpoints)
 
-    h = m.hyper
-    data = load_packed(m.dataUri)
-    rows = subset_rows(data.n, m.fraction)
-    aft_examples = len(rows)
-    if m.mixDataUri:
-        data, rows = with_mix(data, rows, load_packed(m.mixDataUri), m.mixRatio, f"mixDataUri {m.mixDataUri}")
-    device = pick_device(m.device)
+def _first_main(world: World, fn):
+    """Run fn on rank 0 first, then on the others (downloads into the shared cache happen once)."""
+    if world.main:
+        out = fn()
+    distributed.barrier(world)
+    if not world.main:
+        out = fn()
+    return out
+
+
+def _already_done(out: mirror.OutputPlace, em: Emitter, world: World, device) -> bool:
+    done = emit_existing_done(out, em) if world.main else False
+    return distributed.sum_all(world, [1.0 if done else 0.0], device)[0] > 0
+
+
+def _load_data(m: Manifest, world: World):
+    def load():
+        data = load_packed(m.dataUri)
+        rows = subset_rows(data.n, m.fraction)
+        aft_examples = len(rows)
+        if m.mixDataUri:
+            data, rows = with_mix(data, rows, load_packed(m.mixDataUri), m.mixRatio, f"mixDataUri {m.mixDataUri}")
+        return data, rows, aft_examples
+
+    return _first_main(world, load)
+
+
+def _micro_batches(picked: np.ndarray, world: World, micro: int) -> List[np.ndarray]:
+    """This rank's micro-batches of one step's rows. Every rank runs the same number (FSDP's collectives
+    need all of them), so a rank whose share ran out gets empty ones (a masked dummy row, zero loss)."""
+    per_rank = -(-len(picked) // world.size)
+    mine = picked[world.rank * per_rank:(world.rank + 1) * per_rank]
+    return [mine[k * micro:(k + 1) * micro] for k in range(-(-per_rank // micro))]
+
+
+def _tensors(data: PackedData, rows: np.ndarray, device: torch.device):
+    if len(rows) == 0:
+        z = np.zeros((1, data.seq_len), dtype=np.int64)
+        return torch.from_numpy(z).to(device), torch.ones_like(torch.from_numpy(z)).to(device), torch.from_numpy(z).to(device)
+    return tuple(torch.from_numpy(a).to(device) for a in data.batch(rows))
+
+
+def _train_step(lm, opt, sched, data: PackedData, picked: np.ndarray, h, world: World, device):
+    """One optimizer step over `picked`; returns (mean loss over the step's targets, tokens, targets)."""
+    _, attn_all, target_all = data.batch(picked)
+    n_target = int(target_all[:, 1:].sum())
+    scale = world.size / max(n_target, 1)  # FSDP averages gradients over ranks: undo that, then normalise
+    local = torch.zeros((), dtype=torch.float64, device=device)
+    for rows in _micro_batches(picked, world, h.microBatchSize):
+        ids, attn, target = _tensors(data, rows, device)
+        part = lm(ids, attn, target)
+        (part * scale).backward()
+        local += part.detach().double()
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    total = distributed.sum_all(world, [float(local)], device)[0]
+    return total / max(n_target, 1), int(attn_all.sum()), n_target
+
+
+def _build(m: Manifest, data: PackedData, world: World, device):
     torch.manual_seed(m.seed)  # fresh LoRA weights (and dropout) come from the job seed
     random.seed(m.seed)
     np.random.seed(m.seed)
-    model, base_desc = make_train_model(m, data.vocab_size, device)
-    if h.gradientCheckpointing:
+    on_gpu = device.type == "cuda"
+    # Under FSDP on GPUs, weights read from disk stay on the CPU until fully_shard moves each layer's shard.
+    load_device = torch.device("cpu") if world.fsdp and on_gpu else device
+    model, base_desc = make_train_model(m, data.vocab_size, device, load_device)
+    if m.hyper.gradientCheckpointing:
         enable_gradient_checkpointing(model)
     model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    n_trainable = sum(p.numel() for p in params)
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    lm = LossModel(model)
+    compiled = m.hyper.compile and on_gpu  # CPU runs (tests, the demo) keep the eager reference path
+    distributed.shard(lm, world, on_gpu, compile_layers=compiled)
+    if compiled:
+        lm.compile_loss()
+    return model, lm, base_desc, n_trainable
+
+
+def _train(m: Manifest, em: Emitter, world: World, device: torch.device) -> None:
+    from transformers import get_cosine_schedule_with_warmup
+
+    out = mirror.output_place(m.outputUri, "outputUri")
+    if _already_done(out, em, world, device):
+        return
+    checkpoints = mirror.output_place(m.checkpointPrefix, "checkpointPrefix")
+    prefix = checkpoints.local
+    if world.main:
+        prefix.mkdir(parents=True, exist_ok=True)
+        storage.clean_stale(prefix)
+        mirror.sync_newest_checkpoint(checkpoints)
+    h = m.hyper
+    data, rows, aft_examples = _load_data(m, world)
+    model, lm, base_desc, n_trainable = _build(m, data, world, device)
+    params = [p for p in lm.parameters() if p.requires_grad]
     steps_per_epoch = math.ceil(len(rows) / h.batchSize)
     total = max(1, math.ceil(h.epochs * steps_per_epoch - 1e-9))
     if h.maxSteps > 0:
@@ -162,23 +180,20 @@ def train(m: Manifest, em: Emitter) -> None:
     opt = torch.optim.AdamW(params, lr=h.lr, weight_decay=h.weightDecay, fused=device.type == "cuda")
     sched = get_cosine_schedule_with_warmup(opt, math.ceil(h.warmupRatio * total), total)
     fingerprint = m.training_fingerprint()
-    log.info("%s: %d of %d rows, %d steps, %d trainable params, device %s", m.kind, len(rows), data.n, total,
-             n_trainable, device)
+    log.info("%s: %d of %d rows, %d steps of %d rows (micro-batches of %d on %d rank(s)), %d trainable params, %s",
+             m.kind, len(rows), data.n, total, h.batchSize, h.microBatchSize, world.size, n_trainable, device)
 
     st = TrainState()
     newest = storage.newest_complete_checkpoint(prefix)
     if newest is not None:
         step, d = newest
-        st = _load_checkpoint(d, model, opt, sched, fingerprint, device)
+        st = checkpoint.load(d, lm, opt, sched, fingerprint, world, device, TrainState)
         st.resumed_from.append(st.step)
         log.info("resumed from %s", d)
         em.resumed(st.step, storage.join_uri(m.checkpointPrefix, d.name))
-
-    starts = attempts.record_start(checkpoints, st.step)
-    # torch.compile fuses the model's small kernels (norms, rotary, SwiGLU) and the loss: faster steps on a
-    # GPU after a minute of compiling. CPU runs (tests, the demo) keep the eager reference path.
-    on_gpu = device.type == "cuda"
-    loss_terms = torch.compile(_loss_terms) if h.compile and on_gpu else _loss_terms
+    starts = attempts.record_start(checkpoints, st.step) if world.main else []
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
 
     order_epoch, order = -1, rows
     last_checkpoint = time.monotonic()
@@ -189,15 +204,7 @@ def train(m: Manifest, em: Emitter) -> None:
             order_epoch, order = st.epoch, epoch_order(rows, m.seed, st.epoch)
         picked = order[st.index:st.index + h.batchSize]
         t0 = time.perf_counter()
-        ids, attn, target = (torch.from_numpy(a).to(device) for a in data.batch(picked))
-        loss, n_target_t = loss_terms(model, ids, attn, target, on_gpu)
-        loss.backward()
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        lv = float(loss.item())
-        n_tok = int(attn.sum().item())
-        n_target = int(n_target_t.item())
+        lv, n_tok, n_target = _train_step(lm, opt, sched, data, picked, h, world, device)
         st.step += 1
         st.index += len(picked)
         st.loss_sum += lv
@@ -205,22 +212,25 @@ def train(m: Manifest, em: Emitter) -> None:
         st.last_loss = lv
         st.tokens += n_tok
         st.target_tokens += n_target
-        em.progress(st.step, total, lv, n_tok / max(time.perf_counter() - t0, 1e-9))
+        em.progress(st.step, total, lv, n_tok / max(time.perf_counter() - t0, 1e-9),
+                    peakMemoryBytes=distributed.peak_memory_bytes(device))
         if not math.isfinite(lv):
             # Retrying would diverge the same way: the hyper-parameters need changing.
             raise BadInput(f"loss became {lv} at step {st.step}; lower hyper.lr or check the data")
         # Every N steps, and/or every N minutes of wall time: on a slow or preemptible machine the clock
-        # bounds the work a preemption can cost whatever the step time is.
+        # bounds the work a preemption can cost whatever the step time is. Rank 0's clock decides for all.
         by_steps = h.checkpointEverySteps and st.step % h.checkpointEverySteps == 0
         by_clock = h.checkpointEveryMinutes and time.monotonic() - last_checkpoint >= 60 * h.checkpointEveryMinutes
+        by_clock = distributed.sum_all(world, [1.0 if by_clock else 0.0], device)[0] > 0 if h.checkpointEveryMinutes else False
         if (by_steps or by_clock) and st.step < total:
             last_checkpoint = time.monotonic()
             d = prefix / storage.step_dir_name(st.step)
-            storage.write_dir_atomic(d, lambda tmp: _save_checkpoint(tmp, model, opt, sched, st, fingerprint, device))
-            mirror.publish_checkpoint(checkpoints, d)
-            storage.prune_checkpoints(prefix, keep=2)
-            mirror.prune_remote_checkpoints(checkpoints, keep=2)
-            em.checkpoint(st.step, storage.join_uri(m.checkpointPrefix, d.name))
+            checkpoint.save(d, lm, opt, sched, st, fingerprint, world, device)
+            if world.main:
+                mirror.publish_checkpoint(checkpoints, d)
+                storage.prune_checkpoints(prefix, keep=2)
+                mirror.prune_remote_checkpoints(checkpoints, keep=2)
+                em.checkpoint(st.step, storage.join_uri(m.checkpointPrefix, d.name))
 
     metrics = {
         "final_loss": st.last_loss,
@@ -232,19 +242,32 @@ def train(m: Manifest, em: Emitter) -> None:
         "examples": int(len(rows)),
         "epochs": st.step / steps_per_epoch,
         "trainable_params": n_trainable,
+        "world_size": world.size,
+        "micro_batch_size": h.microBatchSize,
         # Every restart, also those cut short before a checkpoint (an older log-less prefix: the checkpoint's).
         "resumes": max(len(starts) - 1, len(st.resumed_from)),
     }
+    peak = distributed.peak_memory_bytes(device)
+    if peak is not None:
+        metrics["peak_memory_bytes"] = peak
     if m.mixDataUri:
         metrics["mix_examples"] = int(len(rows) - aft_examples)  # "examples" counts both
     if metrics["resumes"]:
-        metrics["resumed_from_step"] = starts[-1]
-
-    def fill(tmp: Path) -> None:
-        save_output(model, tmp, h.method, base_desc, m.initFromUri)
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-
-    storage.write_dir_atomic(out.local, fill)
-    if out.remote is not None:
-        mirror.publish_dir(out.local, out.remote)
+        metrics["resumed_from_step"] = starts[-1] if starts else st.resumed_from[-1]
+    _write_output(m, out, model, lm, base_desc, metrics, world)
     em.done(m.outputUri, metrics)
+
+
+def _write_output(m: Manifest, out: mirror.OutputPlace, model, lm, base_desc, metrics, world: World) -> None:
+    """A consolidated Hugging Face / PEFT folder, written by rank 0 (every rank takes part in the gather)."""
+    full = m.hyper.method == "full"
+    state = checkpoint.strip_prefix(checkpoint.full_trainable_state(lm, full), "lm.")
+    if world.main:
+        def fill(tmp: Path) -> None:
+            save_output(model, tmp, m.hyper.method, base_desc, m.initFromUri, state)
+            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+
+        storage.write_dir_atomic(out.local, fill)
+        if out.remote is not None:
+            mirror.publish_dir(out.local, out.remote)
+    distributed.barrier(world)

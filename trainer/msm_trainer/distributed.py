@@ -1,0 +1,110 @@
+"""The job's world: one process, or one of WORLD_SIZE ranks started by torchrun, and FSDP2 sharding.
+
+Under torchrun (WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR/PORT in the environment) every rank joins the
+process group: NCCL on GPUs, gloo on CPU. A single process on a GPU joins a group of one (a file store, no
+port) so GPU training always runs through FSDP2: bf16 compute with fp32 gradient reduction, and
+parameters, gradients and optimizer states sharded across the ranks. A single CPU process (tests, the demo)
+uses no process group and no FSDP.
+"""
+
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .errors import BadInput
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    fsdp: bool = False  # a process group exists and the model is sharded with FSDP2
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def launched_by_torchrun() -> bool:
+    return "WORLD_SIZE" in os.environ and "RANK" in os.environ
+
+
+def start(device_name: str) -> "tuple[World, torch.device]":
+    """Join the job's process group when there is one to join (or a GPU to shard on); pick this rank's device."""
+    if not launched_by_torchrun():
+        want_gpu = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+        if not want_gpu:
+            return World(), torch.device("cpu")
+        if not torch.cuda.is_available():
+            raise BadInput("manifest field device is 'cuda' but no CUDA device is visible here; use 'auto' or 'cpu'")
+        store = dist.FileStore(tempfile.mktemp(prefix="msm-pg-"), 1)
+        torch.cuda.set_device(0)
+        dist.init_process_group("nccl", store=store, rank=0, world_size=1)
+        return World(fsdp=True), torch.device("cuda", 0)
+    rank, size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    gpu = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+    if gpu:
+        if not torch.cuda.is_available() or torch.cuda.device_count() <= local:
+            raise BadInput(f"rank {rank} needs GPU {local} but {torch.cuda.device_count()} are visible; "
+                           "start no more processes per node than the machine has GPUs")
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    dist.init_process_group("nccl" if gpu else "gloo", rank=rank, world_size=size)
+    return World(rank=rank, size=size, local_rank=local, fsdp=True), device
+
+
+def stop(world: World) -> None:
+    if world.fsdp and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(world: World) -> None:
+    if world.fsdp:
+        dist.barrier()
+
+
+def sum_all(world: World, values: Iterable[float], device: torch.device) -> "list[float]":
+    """Element-wise sum over ranks (float64 on the wire)."""
+    vals = list(values)
+    if not world.fsdp:
+        return vals
+    t = torch.tensor(vals, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def decoder_layers(model: nn.Module) -> "list[nn.Module]":
+    """The transformer blocks: the units FSDP gathers one at a time (and compiles one at a time)."""
+    return [m for m in model.modules() if type(m).__name__.endswith("DecoderLayer")]
+
+
+def shard(model: nn.Module, world: World, on_gpu: bool, compile_layers: bool = False) -> nn.Module:
+    """FSDP2: each decoder layer its own group, the rest (embeddings, final norm, output layer) the root."""
+    if compile_layers:
+        for layer in decoder_layers(model):
+            layer.compile()
+    if not world.fsdp:
+        return model
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    # GPU: compute in bf16, reduce gradients in fp32; CPU (gloo, tests): fp32 throughout.
+    mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if on_gpu else MixedPrecisionPolicy()
+    layers = decoder_layers(model)
+    for i, layer in enumerate(layers):
+        # The last layer stays gathered after forward: backward needs it at once.
+        fully_shard(layer, mp_policy=mp, reshard_after_forward=i < len(layers) - 1)
+    fully_shard(model, mp_policy=mp)
+    return model
+
+
+def peak_memory_bytes(device: torch.device) -> Optional[int]:
+    return int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
