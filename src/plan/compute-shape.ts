@@ -11,7 +11,7 @@ export interface World {
 /** The compute fields these derivations read (a structural subset of the schema's compute union). */
 export type ComputeLike =
   | { backend: 'local'; device: string; gpus?: number; gpuMemoryGiB?: number }
-  | { backend: 'ssh'; device: string; host: string; hosts?: string[]; gpusPerHost?: number; gpuMemoryGiB?: number }
+  | { backend: 'ssh'; device: string; host: string; hosts?: readonly string[]; gpusPerHost?: number; gpuMemoryGiB?: number }
   | { backend: 'runpod'; device: string; gpuType: string; gpuCount: number; gpuMemoryGiB?: number };
 
 /**

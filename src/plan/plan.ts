@@ -99,14 +99,13 @@ function trainFixes(
     return undefined;
   };
   const same = moreGpus(s.checkpointing);
-  const more = same ?? (s.checkpointing ? undefined : moreGpus(true));
-  if (more) {
-    const extra = [
-      same ? '' : 'with gradientCheckpointing: true',
-      h.batchSize % more.gpus !== 0 ? `a batchSize that is a multiple of ${more.gpus}` : '',
-    ].filter(Boolean).join(', ');
-    fixes.push(`more GPUs: ${more.gpus} (${hint(more.gpus)}${extra ? `, ${extra}` : ''}; ${at(more.r)})`);
-  }
+  // Checkpointing costs less than GPUs: say so when it lowers the count needed.
+  const withCkpt = s.checkpointing ? undefined : moreGpus(true);
+  const options = [
+    same && `${same.gpus} (${hint(same.gpus)}${multiple(h.batchSize, same.gpus)}; ${at(same.r)})`,
+    withCkpt && (!same || withCkpt.gpus < same.gpus) && `${withCkpt.gpus} with gradientCheckpointing: true (${hint(withCkpt.gpus)}${multiple(h.batchSize, withCkpt.gpus)}; ${at(withCkpt.r)})`,
+  ].filter(Boolean);
+  if (options.length) fixes.push(`more GPUs: ${options.join(', or ')}`);
   if (s.method === 'full') {
     const r = bestMicro(base, h.batchSize, { ...s, micro: undefined, method: 'lora' }, memory);
     const rc = r.fits || s.checkpointing ? r : bestMicro(base, h.batchSize, { ...s, micro: undefined, method: 'lora', checkpointing: true }, memory);
@@ -115,6 +114,8 @@ function trainFixes(
   if (!fixes.length) fixes.push(`nothing found up to ${MAX_GPUS_SEARCHED} GPUs: use GPUs with more memory`);
   return fixes;
 }
+
+const multiple = (batchSize: number, gpus: number) => (batchSize % gpus === 0 ? '' : `, a batchSize that is a multiple of ${gpus}`);
 
 const breakdownGiB = (b: Breakdown) => ({ weights: gib(b.weights), optimizer: gib(b.optimizer), activations: gib(b.activations), loss: gib(b.loss), overhead: gib(b.overhead) });
 
