@@ -61,58 +61,73 @@ interface TrainSetting {
   micro?: number;
 }
 
-/** The largest micro-batch that fits under `setting` (or the smallest tried when none does) and its peak. */
-function bestMicro(base: Omit<TrainJobShape, 'microBatch' | 'world' | 'method' | 'checkpointing'>, batchSize: number, s: TrainSetting, memory?: number) {
-  const share = Math.max(1, Math.floor(batchSize / s.gpus));
-  const tries = s.micro !== undefined ? [s.micro] : microCandidates(share, DEFAULT_MICRO_BATCH);
-  let last = { micro: tries[0], peak: trainPeak({ ...base, method: s.method, checkpointing: s.checkpointing, world: s.gpus, microBatch: tries[0] }) };
-  for (const micro of tries) {
-    last = { micro, peak: trainPeak({ ...base, method: s.method, checkpointing: s.checkpointing, world: s.gpus, microBatch: micro }) };
-    if (memory === undefined || last.peak.total <= memory) return { ...last, fits: true };
-  }
-  return { ...last, fits: false };
+type BaseShape = Omit<TrainJobShape, 'microBatch' | 'world' | 'method' | 'checkpointing'>;
+interface Tried {
+  micro: number;
+  peak: Breakdown;
+  fits: boolean;
 }
 
-/** The fixes of a training job that does not fit, cheapest first, each with the figure it reaches. */
-function trainFixes(
-  base: Omit<TrainJobShape, 'microBatch' | 'world' | 'method' | 'checkpointing'>,
-  h: TrainHyperSettings,
-  s: TrainSetting,
-  memory: number,
-  hint: (gpus: number) => string,
-): string[] {
-  const fixes: string[] = [];
-  const at = (r: { micro: number; peak: Breakdown }) => `micro ${r.micro} → ${gib(r.peak.total)} GiB/GPU`;
-  if (s.micro !== undefined && s.micro > 1) {
-    const r = bestMicro(base, h.batchSize, { ...s, micro: undefined }, memory);
-    if (r.fits) fixes.push(`smaller micro-batch: microBatchSize: ${r.micro}, or leave it out and the planner picks (${at(r)})`);
+/** The largest micro-batch that fits under `s` (or the smallest tried, when none does) and its peak. */
+function bestMicro(base: BaseShape, batchSize: number, s: TrainSetting, memory?: number): Tried {
+  const share = Math.max(1, Math.floor(batchSize / s.gpus));
+  const tries = s.micro !== undefined ? [s.micro] : microCandidates(share, DEFAULT_MICRO_BATCH);
+  let last: Tried | undefined;
+  for (const micro of tries) {
+    const peak = trainPeak({ ...base, method: s.method, checkpointing: s.checkpointing, world: s.gpus, microBatch: micro });
+    last = { micro, peak, fits: memory === undefined || peak.total <= memory };
+    if (last.fits) break;
   }
-  if (!s.checkpointing) {
-    const r = bestMicro(base, h.batchSize, { ...s, micro: undefined, checkpointing: true }, memory);
-    if (r.fits) fixes.push(`gradient checkpointing: gradientCheckpointing: true (${at(r)})`);
-  }
-  const moreGpus = (checkpointing: boolean) => {
+  return last!;
+}
+
+const at = (r: Tried) => `micro ${r.micro} → ${gib(r.peak.total)} GiB/GPU`;
+
+/** The smallest GPU count that fits, as is and (when it lowers the count) with checkpointing turned on. */
+function moreGpusFix(base: BaseShape, batchSize: number, s: TrainSetting, memory: number, hint: (gpus: number) => string): string | undefined {
+  const search = (checkpointing: boolean) => {
     for (let gpus = s.gpus + 1; gpus <= MAX_GPUS_SEARCHED; gpus++) {
-      const r = bestMicro(base, gpus, { ...s, micro: undefined, checkpointing, gpus }, memory);
+      const r = bestMicro(base, batchSize, { ...s, micro: undefined, checkpointing, gpus }, memory);
       if (r.fits) return { gpus, r };
     }
     return undefined;
   };
-  const same = moreGpus(s.checkpointing);
+  const describe = (f: { gpus: number; r: Tried }, extra: string) => `${f.gpus}${extra} (${hint(f.gpus)}${multiple(batchSize, f.gpus)}; ${at(f.r)})`;
+  const same = search(s.checkpointing);
   // Checkpointing costs less than GPUs: say so when it lowers the count needed.
-  const withCkpt = s.checkpointing ? undefined : moreGpus(true);
+  const withCkpt = s.checkpointing ? undefined : search(true);
   const options = [
-    same && `${same.gpus} (${hint(same.gpus)}${multiple(h.batchSize, same.gpus)}; ${at(same.r)})`,
-    withCkpt && (!same || withCkpt.gpus < same.gpus) && `${withCkpt.gpus} with gradientCheckpointing: true (${hint(withCkpt.gpus)}${multiple(h.batchSize, withCkpt.gpus)}; ${at(withCkpt.r)})`,
+    same ? describe(same, '') : '',
+    withCkpt && (!same || withCkpt.gpus < same.gpus) ? describe(withCkpt, ' with gradientCheckpointing: true') : '',
   ].filter(Boolean);
-  if (options.length) fixes.push(`more GPUs: ${options.join(', or ')}`);
-  if (s.method === 'full') {
-    const r = bestMicro(base, h.batchSize, { ...s, micro: undefined, method: 'lora' }, memory);
-    const rc = r.fits || s.checkpointing ? r : bestMicro(base, h.batchSize, { ...s, micro: undefined, method: 'lora', checkpointing: true }, memory);
-    if (rc.fits) fixes.push(`LoRA instead of full: method: lora${rc === r ? '' : ', gradientCheckpointing: true'} (${at(rc)})`);
+  return options.length ? `more GPUs: ${options.join(', or ')}` : undefined;
+}
+
+/** LoRA at the same world, with checkpointing when LoRA needs it too. */
+function loraFix(base: BaseShape, batchSize: number, s: TrainSetting, memory: number): string | undefined {
+  const lora = { ...s, micro: undefined, method: 'lora' as const };
+  const r = bestMicro(base, batchSize, lora, memory);
+  if (r.fits) return `LoRA instead of full: method: lora (${at(r)})`;
+  if (s.checkpointing) return undefined;
+  const rc = bestMicro(base, batchSize, { ...lora, checkpointing: true }, memory);
+  return rc.fits ? `LoRA instead of full: method: lora, gradientCheckpointing: true (${at(rc)})` : undefined;
+}
+
+/** The fixes of a training job that does not fit, cheapest first, each with the figure it reaches. */
+function trainFixes(base: BaseShape, batchSize: number, s: TrainSetting, memory: number, hint: (gpus: number) => string): string[] {
+  const fixes: Array<string | undefined> = [];
+  if (s.micro !== undefined && s.micro > 1) {
+    const r = bestMicro(base, batchSize, { ...s, micro: undefined }, memory);
+    if (r.fits) fixes.push(`smaller micro-batch: microBatchSize: ${r.micro}, or leave it out and the planner picks (${at(r)})`);
   }
-  if (!fixes.length) fixes.push(`nothing found up to ${MAX_GPUS_SEARCHED} GPUs: use GPUs with more memory`);
-  return fixes;
+  if (!s.checkpointing) {
+    const r = bestMicro(base, batchSize, { ...s, micro: undefined, checkpointing: true }, memory);
+    if (r.fits) fixes.push(`gradient checkpointing: gradientCheckpointing: true (${at(r)})`);
+  }
+  fixes.push(moreGpusFix(base, batchSize, s, memory, hint));
+  if (s.method === 'full') fixes.push(loraFix(base, batchSize, s, memory));
+  const found = fixes.filter((f): f is string => f !== undefined);
+  return found.length ? found : [`nothing found up to ${MAX_GPUS_SEARCHED} GPUs: use GPUs with more memory`];
 }
 
 const multiple = (batchSize: number, gpus: number) => (batchSize % gpus === 0 ? '' : `, a batchSize that is a multiple of ${gpus}`);
@@ -143,7 +158,7 @@ function planTraining(job: 'midtrain' | 'aft', h: TrainHyperSettings, seqLen: nu
     job,
     line: `${head} micro ${r.micro} × ${gpus} ${unit} → ${gib(r.peak.total)} GiB${x.compute.device === 'cpu' ? '' : '/GPU'}${verdictText(verdict, memGiB, x.compute.device)}`,
     verdict,
-    fixes: verdict === 'does not fit' ? trainFixes(base, h, setting, memory!, hint) : [],
+    fixes: verdict === 'does not fit' ? trainFixes(base, h.batchSize, setting, memory!, hint) : [],
     gpus,
     peakGiB: gib(r.peak.total),
     breakdownGiB: breakdownGiB(r.peak),
