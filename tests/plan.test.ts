@@ -119,7 +119,8 @@ describe('the plan of an experiment', () => {
     expect(plan.fits).toBe(false);
     const midtrain = plan.jobs[0];
     expect(midtrain.verdict).toBe('does not fit');
-    expect(midtrain.fixes.join('\n')).toMatch(/more GPUs: \d+ \(compute\.gpus: \d+/);
+    // The smallest count that fits, at the largest micro-batch that fits there (8 rows over 2 GPUs: 2 fit).
+    expect(midtrain.fixes.join('\n')).toMatch(/more GPUs: 2 \(compute\.gpus: 2; micro 2 → [\d.]+ GiB\/GPU\)/);
     expect(midtrain.fixes.join('\n')).toMatch(/LoRA instead of full: method: lora/);
     expect(() => assertFits(plan, 'x.yaml')).toThrow(PlanRefusedError);
   });
