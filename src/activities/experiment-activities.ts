@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { mixShortfall } from '../config/aft-mix';
-import { parseExperiment, InvalidExperimentError } from '../config/experiment-schema';
+import { parseExperiment, InvalidExperimentError, type Experiment } from '../config/experiment-schema';
+import { applyPlan, assertFits, PlanRefusedError } from '../plan/plan';
+import { ModelConfigError, planFromDisk } from '../plan/plan-inputs';
 import { openStore } from '../store/open-store';
 import { parseSpec, SpecParseError } from '../spec/parse-spec';
 import { deriveVariant, renderSpec } from '../spec/spec-variants';
@@ -42,6 +44,7 @@ export function createExperimentActivities() {
         throw e;
       }
       const baseDir = experiment.baseDir ? path.resolve(PROJECT_ROOT, experiment.baseDir) : PROJECT_ROOT;
+      experiment = planned(experiment, baseDir);
       const storeUri = resolveStoreUri(experiment.store, baseDir);
       const store = openStore(storeUri);
 
@@ -99,6 +102,21 @@ export function createExperimentActivities() {
       };
     },
   };
+}
+
+/**
+ * The memory planner's check, before anything is rented: a job that cannot fit is bad input (with the
+ * fixes); otherwise the experiment carries the micro-batches and generate batch the planner resolved.
+ */
+function planned(experiment: Experiment, baseDir: string): Experiment {
+  try {
+    const plan = planFromDisk(experiment, baseDir);
+    assertFits(plan, 'experiment');
+    return applyPlan(experiment, plan);
+  } catch (e) {
+    if (e instanceof PlanRefusedError || e instanceof ModelConfigError) throw badInput(e.message);
+    throw e;
+  }
 }
 
 /** The instruction-tuning set mixed into AFT: same line format as the AFT data, enough for every cell. */

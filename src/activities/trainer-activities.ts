@@ -4,7 +4,9 @@ import { LedgerFile, type ComputeUsage } from '../compute/ledger';
 import { backendPicker } from '../compute/from-config';
 import { readJson } from '../store/json';
 import { openStore } from '../store/open-store';
-import type { TrainerEvent, TrainerJobManifest } from '../trainer/job';
+import { defaultMicroBatch } from '../plan/plan';
+import { worldOf } from '../plan/compute-shape';
+import type { JobWorld, TrainerEvent, TrainerJobManifest, TrainHyper } from '../trainer/job';
 import { TRAINER_EXIT_BAD_INPUT } from '../trainer/job';
 import { contentId, sha256Hex } from '../util/hash';
 import { pythonExecutable, STATE_DIR } from '../util/project-paths';
@@ -151,12 +153,21 @@ async function releaseOrThrow(backend: ComputeBackend, machine: MachineHandle, j
 }
 
 /**
- * The hyper-parameters that shape the result: activation recomputation only trades memory for time and
- * compilation only speed, so neither is in a run's key (and runs from before they existed are reused).
+ * The hyper-parameters that shape the result: activation recomputation and the micro-batch (gradient
+ * accumulation makes up the same effective batch) only trade memory for time, and compilation only
+ * speed, so none is in a run's key (and runs from before they existed are reused).
  */
-function resultHyper(h: TrainRequest['hyper']): Omit<TrainRequest['hyper'], 'gradientCheckpointing' | 'compile'> {
-  const { gradientCheckpointing: _memoryOnly, compile: _speedOnly, ...rest } = h;
+function resultHyper(h: TrainRequest['hyper']): Omit<TrainRequest['hyper'], 'gradientCheckpointing' | 'compile' | 'microBatchSize'> {
+  const { gradientCheckpointing: _memoryOnly, compile: _speedOnly, microBatchSize: _memoryToo, ...rest } = h;
   return rest;
+}
+
+/**
+ * The manifest's hyper-parameters: the micro-batch is always explicit. Experiments loaded since the
+ * planner carry the one it chose; a run loaded before gets the planner's default for its world.
+ */
+function jobHyper(h: TrainRequest['hyper'], world: JobWorld): TrainHyper {
+  return { ...h, microBatchSize: h.microBatchSize ?? defaultMicroBatch(h.batchSize, world.nodes * world.procsPerNode) };
 }
 
 /** The trainer records its resumes in the run's metrics, so they survive whichever attempt finishes it. */
@@ -231,6 +242,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         const metrics = await readJson<Record<string, number>>(store, `${runKey}/final/metrics.json`);
         return trainResult(store.uri(`${runKey}/final`), runKey, metrics, ledger.usage());
       }
+      const world = worldOf(req.experiment.compute);
       const manifest: TrainerJobManifest = {
         kind: req.kind,
         jobId,
@@ -250,7 +262,8 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         initFromUri: req.initFrom?.outputUri,
         ...(req.freshAdapter ? { freshAdapter: true } : {}),
         ...(req.mix ? { mixDataUri: req.mix.data.manifestUri, mixRatio: req.mix.ratio } : {}),
-        hyper: req.hyper,
+        hyper: jobHyper(req.hyper, world),
+        world,
         checkpointPrefix: store.uri(`${runKey}/checkpoints`),
         outputUri: store.uri(`${runKey}/final`),
         seed: req.seed,
@@ -298,6 +311,8 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         samplesPerPrompt: e.samplesPerPrompt,
         temperature: e.temperature,
         maxNewTokens: e.maxNewTokens,
+        // Set by the memory planner on a GPU; on CPU the trainer picks its own.
+        ...(e.batchSize !== undefined ? { batchSize: e.batchSize } : {}),
         checkpointPrefix: store.uri(`${evalKey}/checkpoints`),
         outputUri,
         seed: req.seed,

@@ -4,7 +4,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { InvalidExperimentError } from '../config/experiment-schema';
 import { experimentJsonSchema } from '../config/json-schema';
-import { loadExperimentFile } from '../config/load-experiment-file';
+import { loadExperimentFile, readExperimentFile } from '../config/load-experiment-file';
+import { formatPlan, PlanRefusedError } from '../plan/plan';
+import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
 import { ensureDevServer } from '../temporal/ensure-server';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { approveUpdate, msmExperiment, pauseSignal, progressQuery, resumeSignal, setBudgetUpdate } from '../workflows';
@@ -15,6 +17,7 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm run <experiment>          the same for any experiment file (.json/.yaml)
   msm start <experiment>        start an experiment on a running server and worker; prints its id
   msm validate <experiment>     check an experiment file; prints every problem with its path
+  msm plan <experiment> [--json] GPU memory per job before anything is rented; exit 3 when a job cannot fit
   msm progress <workflow-id>    the experiment's progress (query)
   msm pause|resume <workflow-id>
   msm budget <workflow-id> <usd> raise the corpus generation budget (generation paused on it resumes)
@@ -84,7 +87,7 @@ async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { address: { type: 'string' }, id: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { address: { type: 'string' }, id: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   const [cmd, arg] = positionals;
   const address = values.address ?? process.env.TEMPORAL_ADDRESS;
@@ -105,6 +108,8 @@ async function main(argv: string[]): Promise<void> {
       console.log(`${arg}: valid (${experiment.aft.arms.length} arms × ${experiment.aft.fractions.length} fractions × ${experiment.aft.seeds.length} seeds)`);
       return;
     }
+    case 'plan':
+      return printPlan(required(arg, 'an experiment file'), values.json === true);
     case 'progress':
       console.log(JSON.stringify(await (await client(address ?? '127.0.0.1:7233')).workflow.getHandle(required(arg, 'a workflow id')).query(progressQuery), null, 2));
       return;
@@ -152,6 +157,17 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+/** Exit status of `msm plan` (and of any command refused by the planner) when a job cannot fit. */
+const EXIT_DOES_NOT_FIT = 3;
+
+/** The memory plan of an experiment file, as lines or JSON; exit 3 when a job cannot fit. */
+function printPlan(file: string, json: boolean): void {
+  const { experiment } = readExperimentFile(file);
+  const plan = planFromDisk(experiment, experimentBaseDir(experiment, PROJECT_ROOT));
+  console.log(json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+  if (!plan.fits) process.exitCode = EXIT_DOES_NOT_FIT;
+}
+
 /** Generation controls live on the experiment's corpus child; accept either id. */
 function corpusIdOf(id: string): string {
   return id.endsWith('.corpus') ? id : `${id}.corpus`;
@@ -163,6 +179,10 @@ function required(v: string | undefined, what: string): string {
 }
 
 main(process.argv.slice(2)).catch((err) => {
+  if (err instanceof PlanRefusedError) {
+    console.error(err.message);
+    process.exit(EXIT_DOES_NOT_FIT);
+  }
   if (err instanceof InvalidExperimentError) console.error(err.message);
   else if (err instanceof WorkflowFailedError) console.error(`experiment failed: ${err.cause?.message ?? err.message}`);
   else console.error(err instanceof Error ? err.message : err);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { QUESTION_TYPES, RESPONSE_STYLES } from '../aft-data/prompts-schemas';
 import { parseFraction } from './fractions';
+import { knownGpuMemoryGiB, worldOf, worldSize, type ComputeLike } from '../plan/compute-shape';
 
 /**
  * The experiment file schema. Every default lives here and nowhere else; the same JSON is the input of
@@ -76,7 +77,13 @@ const trainHyperSchema = z.object({
   lr: z.number().positive().default(1e-4),
   warmupRatio: z.number().min(0).max(1).default(0.05),
   weightDecay: z.number().min(0).default(0.01),
-  batchSize: z.number().int().positive().default(8),
+  batchSize: z.number().int().positive().default(8).describe('effective batch: rows per optimizer step, over every GPU and micro-batch'),
+  microBatchSize: z
+    .number()
+    .int()
+    .min(1, 'at least 1 row per micro-batch')
+    .optional()
+    .describe('rows per forward/backward on one GPU (gradient accumulation makes up batchSize); default: the memory planner picks (4, or less when memory needs it)'),
   epochs: z.number().int().positive().default(1),
   maxSteps: z.number().int().min(0).default(0),
   checkpointEverySteps: z.number().int().positive().default(200),
@@ -100,19 +107,46 @@ export const PAPER_EVAL_TEMPERATURE = 0.7;
 
 const deviceSchema = z.enum(['cpu', 'cuda', 'auto']).default('auto');
 
+const gpuMemorySchema = z
+  .number()
+  .gt(0, 'GiB of memory of one GPU, e.g. 79.2 for an H100 80GB')
+  .optional()
+  .describe('GiB of one GPU, for the memory planner (absent: no GPU memory check, or the known figure of runpod gpuType)');
+
+const hostSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]+$/, 'a host name or IP address, e.g. gpu1.example.com')
+  .refine((h) => !h.startsWith('-'), 'a host name cannot start with "-"');
+
 /** Where trainer jobs run: this machine, or any machine reachable over SSH (see src/compute/). */
 const computeSchema = z.discriminatedUnion(
   'backend',
   [
-    z.object({ backend: z.literal('local').default('local'), device: deviceSchema }).strict(),
+    z
+      .object({
+        backend: z.literal('local').default('local'),
+        device: deviceSchema,
+        gpus: z
+          .number()
+          .int()
+          .min(1, 'at least 1 process')
+          .optional()
+          .describe('training processes on this machine, one per GPU (default 1); on device cpu more than 1 runs gloo ranks (tests)'),
+        gpuMemoryGiB: gpuMemorySchema,
+      })
+      .strict(),
     z
       .object({
         backend: z.literal('ssh'),
         device: deviceSchema,
-        host: z
-          .string()
-          .regex(/^[A-Za-z0-9_.:-]+$/, 'a host name or IP address, e.g. gpu1.example.com')
-          .refine((h) => !h.startsWith('-'), 'a host name cannot start with "-"'),
+        host: hostSchema,
+        hosts: z
+          .array(hostSchema)
+          .min(2, 'hosts is for several nodes: list at least 2 (one machine: use host alone)')
+          .optional()
+          .describe('several nodes: every host of the job, rank 0 (the rendezvous) first; hosts[0] must be host'),
+        gpusPerHost: z.number().int().min(1, 'at least 1 GPU per host').optional().describe('training processes per host, one per GPU (default 1)'),
+        gpuMemoryGiB: gpuMemorySchema,
         port: z.number().int().min(1, 'a TCP port: 1 to 65535').max(65535, 'a TCP port: 1 to 65535').default(22),
         user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'the login name on the host, e.g. ubuntu'),
         identityFile: z
@@ -126,7 +160,11 @@ const computeSchema = z.discriminatedUnion(
           .describe('Python on the host with trainer/requirements.txt installed'),
         connectTimeoutSec: z.number().int().min(1).max(300).default(10),
       })
-      .strict(),
+      .strict()
+      .refine((c) => !c.hosts || c.hosts[0] === c.host, {
+        message: 'hosts[0] must be host: the first host is rank 0, where the other nodes meet (rendezvous)',
+        path: ['hosts'],
+      }),
     z
       .object({
         backend: z.literal('runpod'),
@@ -139,6 +177,7 @@ const computeSchema = z.discriminatedUnion(
         baseUrl: z.url('an http(s) URL, e.g. https://rest.runpod.io/v1').default('https://rest.runpod.io/v1'),
         gpuType: z.string().min(1, 'a RunPod GPU type id, e.g. "NVIDIA H100 80GB HBM3"'),
         gpuCount: z.number().int().min(1, 'at least 1 GPU').max(8, 'at most 8 GPUs per pod').default(1),
+        gpuMemoryGiB: gpuMemorySchema,
         cloudType: z.enum(['SECURE', 'COMMUNITY']).default('SECURE'),
         interruptible: z.boolean().default(false).describe('spot pod: cheaper, may be reclaimed (a preemption: msm resumes from the newest checkpoint)'),
         image: z.string().min(1, 'a container image with Python and trainer/requirements.txt, e.g. runpod/pytorch:...'),
@@ -163,7 +202,11 @@ const computeSchema = z.discriminatedUnion(
         capacityRetrySec: z.number().int().min(1).default(300).describe('wait before asking again when RunPod has no such GPU free'),
         stallMinutes: z.number().min(0).default(30).describe('a running job silent this long after its first event is treated as lost (0: never)'),
       })
-      .strict(),
+      .strict()
+      .refine((c) => c.device === 'cpu' || c.gpuMemoryGiB !== undefined || knownGpuMemoryGiB(c.gpuType) !== undefined, {
+        message: 'the memory planner does not know this gpuType: add gpuMemoryGiB (GiB of one GPU, e.g. 47.5)',
+        path: ['gpuMemoryGiB'],
+      }),
   ],
   { error: 'use "local" (this machine), "ssh" (host, user, identityFile, ...) or "runpod" (gpuType, image, identityFile, ...)' },
 );
@@ -363,6 +406,13 @@ export const experimentSchema = z
           .default('judge-verdict')
           .describe('the headline metric; only the judge verdict is comparable with the paper'),
         maxNewTokens: z.number().int().positive().default(256),
+        batchSize: z
+          .number()
+          .int()
+          .positive()
+          .max(256)
+          .optional()
+          .describe('sequences (prompts × samples) per forward batch when sampling; default: on a GPU the memory planner\'s largest that fits, on CPU the trainer\'s own'),
         judge: providerSchema.prefault({ kind: 'local' }),
       })
       .refine((e) => e.temperature === PAPER_EVAL_TEMPERATURE || e.temperatureOverride, {
@@ -373,7 +423,39 @@ export const experimentSchema = z
       }),
     compute: computeSchema.prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((x, ctx) => {
+    for (const [at, hyper] of [[['midtrain'], x.midtrain], [['aft', 'hyper'], x.aft.hyper]] as const) {
+      const problem = batchProblem(hyper, x.compute);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: [...at, problem.field] });
+    }
+  });
+
+/**
+ * batchSize is split evenly over the world's ranks, and each rank's share into equal micro-batches: any
+ * remainder would make ranks or accumulation steps see different numbers of rows.
+ */
+function batchProblem(h: { batchSize: number; microBatchSize?: number }, compute: ComputeLike): { field: string; message: string } | undefined {
+  const world = worldOf(compute);
+  const w = worldSize(world);
+  if (h.batchSize % w !== 0) {
+    const up = Math.ceil(h.batchSize / w) * w;
+    return {
+      field: 'batchSize',
+      message: `batchSize ${h.batchSize} does not divide over the world of ${w} GPUs (${world.nodes} × ${world.procsPerNode} per node): ` +
+        `use a multiple of ${w} (e.g. ${up}) or change the number of GPUs`,
+    };
+  }
+  const share = h.batchSize / w;
+  if (h.microBatchSize !== undefined && share % h.microBatchSize !== 0) {
+    return {
+      field: 'microBatchSize',
+      message: `microBatchSize ${h.microBatchSize} does not divide the per-GPU share of batchSize (${h.batchSize} / ${w} GPUs = ${share}): ` +
+        `use a divisor of ${share}, or leave it out and the planner picks`,
+    };
+  }
+  return undefined;
+}
 
 export type ExperimentInput = z.input<typeof experimentSchema>;
 export type Experiment = z.output<typeof experimentSchema>;

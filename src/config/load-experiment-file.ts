@@ -1,10 +1,24 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { assertFits } from '../plan/plan';
+import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
+import { PROJECT_ROOT } from '../util/project-paths';
 import { parseExperiment, type Experiment, type ExperimentInput } from './experiment-schema';
 
-/** Read an experiment file (.yaml/.yml/.json): returns the raw object (the workflow input) and the parsed one. */
+/**
+ * Read and check an experiment file (.yaml/.yml/.json): the schema, then the memory planner, which refuses
+ * a job that cannot fit its GPUs before anything is rented. Returns the raw object (the workflow input) and
+ * the parsed one.
+ */
 export function loadExperimentFile(file: string): { raw: ExperimentInput; experiment: Experiment } {
+  const read = readExperimentFile(file);
+  assertFits(planFromDisk(read.experiment, experimentBaseDir(read.experiment, PROJECT_ROOT)), file);
+  return read;
+}
+
+/** Read an experiment file and validate it against the schema only (`msm plan` reports memory itself). */
+export function readExperimentFile(file: string): { raw: ExperimentInput; experiment: Experiment } {
   const text = readFileSync(file, 'utf8');
   let raw: unknown;
   try {

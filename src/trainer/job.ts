@@ -26,7 +26,14 @@ export interface TrainHyper {
   lr: number;
   warmupRatio: number;
   weightDecay: number;
+  /** Effective batch: rows per optimizer step over every rank and micro-batch. */
   batchSize: number;
+  /**
+   * Rows per forward/backward on one rank; the trainer accumulates gradients over
+   * batchSize / (world size × microBatchSize) micro-batches. Always set by msm (the memory planner
+   * resolves it); not part of the checkpoint fingerprint, since it does not change the result.
+   */
+  microBatchSize?: number;
   epochs: number;
   /** Hard cap on optimizer steps (0 = no cap). */
   maxSteps: number;
@@ -37,6 +44,12 @@ export interface TrainHyper {
   compile?: boolean;
   /** Recompute activations in the backward pass (less memory, same result); absent = off. */
   gradientCheckpointing?: boolean;
+}
+
+/** The processes of a training job: torchrun's nnodes × nproc_per_node (rank 0 on the first node). */
+export interface JobWorld {
+  nodes: number;
+  procsPerNode: number;
 }
 
 export interface TrainerJobManifest {
@@ -60,12 +73,16 @@ export interface TrainerJobManifest {
   mixDataUri?: string;
   mixRatio?: number;
   hyper?: TrainHyper;
+  /** midtrain/aft: the world the job runs in; absent = 1 × 1. Generate jobs always run 1 × 1. */
+  world?: JobWorld;
   /** generate: model to load (a `final/` output URI; absent = base model) and prompts JSONL URI. */
   modelUri?: string;
   promptsUri?: string;
   samplesPerPrompt?: number;
   temperature?: number;
   maxNewTokens?: number;
+  /** generate: sequences (prompts × samples) per forward batch, set by the memory planner on a GPU; absent = the trainer's default. */
+  batchSize?: number;
   /** Where checkpoints go: `<prefix>/step-000123/` with a `COMPLETE` marker written last. */
   checkpointPrefix: string;
   /** Where the final output goes (model dir for training, `samples.jsonl` dir for generate). */

@@ -1,0 +1,97 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Experiment } from '../config/experiment-schema';
+import { KNOWN_MODELS, TOKENIZER_VOCAB, knownModelKey, shapeFromHfConfig } from './models';
+import { planExperiment, type ExperimentPlan, type PlanInputs } from './plan';
+
+/** Prompt length assumed when the eval set cannot be read (its loader reports that problem itself). */
+export const FALLBACK_PROMPT_TOKENS = 2048;
+/**
+ * English runs about 4 characters per token in these tokenizers; 3 over-counts on purpose, since a prompt
+ * longer than planned is what runs out of memory. Each message adds its chat-template markers.
+ */
+const CHARS_PER_TOKEN = 3;
+const TEMPLATE_TOKENS_PER_MESSAGE = 8;
+
+type BaseModel = Experiment['baseModel'];
+
+/** The base model's config.json cannot be read as a model shape: the experiment's problem, not a retry's. */
+export class ModelConfigError extends Error {
+  name = 'ModelConfigError';
+}
+
+/**
+ * The model's shape: a random-init model is built from its fields; a pretrained one is read from the local
+ * config.json, else looked up by name in the table of known models.
+ */
+export function resolveModel(b: BaseModel, baseDir: string): PlanInputs['model'] {
+  if (b.init === 'random') return randomInitModel(b);
+  const local = b.path && !/^hf:/i.test(b.path) ? path.resolve(baseDir, b.path) : undefined;
+  const configFile = local ? path.join(local, 'config.json') : undefined;
+  if (configFile && existsSync(configFile)) {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(configFile, 'utf8'));
+    } catch (e) {
+      throw new ModelConfigError(`baseModel.path: ${configFile} is not valid JSON (${(e as Error).message}); fix or replace the model's config.json`);
+    }
+    try {
+      return { shape: shapeFromHfConfig(json as Record<string, unknown>, configFile), label: knownModelKey(b.path!) ?? b.name, source: configFile };
+    } catch (e) {
+      throw new ModelConfigError(`baseModel.path: ${(e as Error).message}`);
+    }
+  }
+  const key = [b.name, b.path].flatMap((r) => (r ? [knownModelKey(r)] : [])).find(Boolean);
+  if (key) return { shape: KNOWN_MODELS[key], label: key, source: `built-in shape of ${key}` };
+  return {
+    label: b.name,
+    unknown: `model shape unknown (no ${configFile ?? 'baseModel.path'} here, and "${b.name}" is not one of ${Object.keys(KNOWN_MODELS).join(', ')}): ` +
+      'no memory check; copy the model\'s config.json to baseModel.path on this machine, or name a known model',
+  };
+}
+
+/** A random-init Llama as the trainer builds it: full multi-head attention, the tokenizer's vocabulary. */
+function randomInitModel(b: BaseModel): PlanInputs['model'] {
+  const shape = {
+    hidden: b.hiddenSize,
+    layers: b.numLayers,
+    heads: b.numHeads,
+    kvHeads: b.numHeads,
+    headDim: Math.floor(b.hiddenSize / b.numHeads),
+    intermediate: b.intermediateSize,
+    vocab: TOKENIZER_VOCAB[b.tokenizer],
+    tied: false,
+  };
+  return { shape, label: b.name, source: `random init (${b.tokenizer} vocabulary)` };
+}
+
+/** Tokens of the longest prompt in an eval-set JSONL, estimated from its characters; undefined when unreadable. */
+export function longestPromptTokens(file: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let longest = 0;
+  for (const line of text.split(/\r?\n/)) {
+    if (!line.trim()) continue;
+    try {
+      const messages = (JSON.parse(line) as { messages?: Array<{ content?: unknown }> }).messages ?? [];
+      const chars = messages.reduce((n, m) => n + (typeof m.content === 'string' ? m.content.length : 0), 0);
+      longest = Math.max(longest, Math.ceil(chars / CHARS_PER_TOKEN) + TEMPLATE_TOKENS_PER_MESSAGE * messages.length);
+    } catch {
+      // A malformed line is the eval-set loader's to report, with its line number.
+    }
+  }
+  return longest || undefined;
+}
+
+/** Where an experiment's relative paths resolve: baseDir, or the project root. */
+export const experimentBaseDir = (x: Experiment, projectRoot: string) => (x.baseDir ? path.resolve(projectRoot, x.baseDir) : projectRoot);
+
+/** Plan an experiment with what this machine can read: the model's config.json and the eval prompts. */
+export function planFromDisk(x: Experiment, baseDir: string): ExperimentPlan {
+  const promptTokens = longestPromptTokens(path.resolve(baseDir, x.eval.prompts)) ?? FALLBACK_PROMPT_TOKENS;
+  return planExperiment(x, { model: resolveModel(x.baseModel, baseDir), promptTokens });
+}
