@@ -16,7 +16,7 @@ import { waitUntil } from './helpers/scripted-experiment';
 import { startScriptedRunpod, type ScriptedRunpod } from './helpers/scripted-runpod';
 import { Sshd } from './helpers/sshd';
 import { TINY_MODEL, writeTinyDataset } from './helpers/tiny-trainer-job';
-import { alive } from './helpers/process-alive';
+import { alive, processTree, signalAll } from './helpers/process-alive';
 
 /**
  * The runpod backend on a real Temporal server with the real trainer: a scripted RunPod API whose pods
@@ -127,12 +127,15 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
   }, 180_000);
 
   it('the provider reclaims the pod mid-job: re-provision, resume from the checkpoint, count the preemption and the GPU time lost', async () => {
-    const handle = await start('runpod-preempt', request('preempt', { maxSteps: 600, checkpointEverySteps: 10 }));
+    const handle = await start('runpod-preempt', request('preempt', { maxSteps: 120, checkpointEverySteps: 10 }));
     // Freeze the job as soon as its first checkpoint is written, so the reclaim always lands mid-training
     // (a tiny job can finish within one worker poll). A stopped process writes no further events.
     await waitUntil(() => events('preempt').includes('"checkpoint"'), 120_000, 'the first checkpoint', 5);
     const pid = Number(readFileSync(path.join(jobDir('preempt')!, 'pid'), 'utf8').split(' ')[0]);
-    process.kill(-pid, 'SIGSTOP');
+    // The job is torchrun and its 2 ranks (gpuCount 2 is the world size), each rank in a session of its own.
+    const job = processTree(pid);
+    expect(job.length).toBeGreaterThanOrEqual(4); // wrapper, torchrun, 2 ranks
+    signalAll(job, 'SIGSTOP');
     // Reclaim once the worker has seen that checkpoint (the ledger says so), so the lost work is measured from it.
     const ledgerFile = () => {
       const runs = path.join(root, 'store', 'runs');
@@ -148,10 +151,12 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
     const [first] = podsOf('preempt');
     // The spot pod is taken back: the API says TERMINATED and its processes die with it.
     runpod.reclaim(first.id);
-    process.kill(-pid, 'SIGKILL');
+    // The machine is gone: its processes with it. Killing torchrun alone would do (the ranks die with it,
+    // PR_SET_PDEATHSIG), but a stopped rank only dies once continued or killed itself.
+    signalAll(job, 'SIGKILL');
 
     const r = await handle.result();
-    expect(r.metrics.steps).toBe(600);
+    expect(r.metrics.steps).toBe(120);
     expect(r.resumedFromStep).toBeGreaterThan(0);
     const pods = podsOf('preempt');
     expect(pods).toHaveLength(2);

@@ -12,10 +12,19 @@
 
 # The wrapper stays the trainer's parent so it can record the exit status; the file appears atomically.
 # SIGHUP is ignored so the end of the ssh session that started the job cannot end it.
+# MSM_NPROC_PER_NODE > 1: torchrun starts that many ranks (a free rendezvous port on this host); only rank 0
+# writes events. torchrun ends every rank when one fails and exits 1, so a rank's refusal of its input (an
+# error event with retryable false, exit 2 of that rank) is mapped back to exit 2.
 WRAPPER='trap "" HUP; cd "$1" || exit 1
 if [ -f "$3/env" ]; then . "$3/env" || exit 1; fi
-PYTHONPATH="$1${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 "$2" -m msm_trainer "$3/manifest.json" >> "$3/events.jsonl" 2>> "$3/stderr.log"
-echo $? > "$3/exit_code.tmp" && mv -f "$3/exit_code.tmp" "$3/exit_code"'
+run=""
+if [ "${MSM_NPROC_PER_NODE:-1}" -gt 1 ]; then
+  run="-m torch.distributed.run --standalone --nnodes 1 --nproc-per-node $MSM_NPROC_PER_NODE --max-restarts 0"
+fi
+PYTHONPATH="$1${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 "$2" $run -m msm_trainer "$3/manifest.json" >> "$3/events.jsonl" 2>> "$3/stderr.log"
+code=$?
+if [ "$code" -ne 0 ] && [ -n "$run" ] && tail -n 1 "$3/events.jsonl" | grep -q "\"retryable\": false"; then code=2; fi
+echo $code > "$3/exit_code.tmp" && mv -f "$3/exit_code.tmp" "$3/exit_code"'
 
 # starttime PID: field 22 of /proc/PID/stat (clock ticks since boot), "?" without /proc.
 starttime() {

@@ -33,6 +33,17 @@ export interface JobFolderOptions {
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/**
+ * How the wrapper starts the trainer: one process, or torchrun with this many ranks on this node (see
+ * job-folder.sh). A job of one process on a GPU still runs FSDP2, in a process group of its own.
+ */
+export function worldEnv(manifest: TrainerJobManifest): Record<string, string> {
+  const w = manifest.world;
+  if (!w || (w.nodes <= 1 && w.procsPerNode <= 1)) return {};
+  if (w.nodes > 1) throw new Error(`trainer job ${manifest.jobId}: a world of ${w.nodes} nodes needs one launch per host (not built yet)`);
+  return { MSM_NPROC_PER_NODE: String(w.procsPerNode) };
+}
+
 /** The `env` file's content: one quoted export per variable. */
 export function envFileContent(vars: Record<string, string>): string {
   return Object.entries(vars)
@@ -94,7 +105,7 @@ export class JobFolders {
 
   /** Start the job, or re-attach when its wrapper still runs; returns the wrapper's pid. */
   async launch(manifest: TrainerJobManifest): Promise<{ pid: number; attached: boolean }> {
-    const env = Object.entries(this.o.env ?? {}).map(([k, v]) => `${k}=${v}`);
+    const env = Object.entries({ ...this.o.env, ...worldEnv(manifest) }).map(([k, v]) => `${k}=${v}`);
     const dir = jobFolder(this.o.root, manifest.jobId);
     const secrets = this.o.secretEnv?.() ?? {};
     if (Object.keys(secrets).length) {

@@ -4,6 +4,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import traceback
 from typing import IO, List, Optional
@@ -35,7 +36,21 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def _die_with_launcher() -> None:
+    """torchrun starts each rank in a session of its own, outside the job's process group: have the kernel
+    kill this rank when torchrun dies (a preempted machine, a SIGKILLed job), so no rank outlives its job."""
+    if "RANK" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # torchrun died before the call above
+        os._exit(EXIT_RETRYABLE)
+
+
 def run(manifest_path: str, out: Optional[IO[str]] = None) -> int:
+    _die_with_launcher()
     em = Emitter(out) if _rank() == 0 else Emitter(open(os.devnull, "w"))
     try:
         if _already_done(manifest_path, em):
