@@ -6,6 +6,7 @@ import { InvalidExperimentError } from '../config/experiment-schema';
 import { experimentJsonSchema } from '../config/json-schema';
 import { loadExperimentFile } from '../config/load-experiment-file';
 import { ensureDevServer } from '../temporal/ensure-server';
+import { checkTokenizerFitsModel, resolveModelPath } from '../tokenize/model-vocab';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { approveUpdate, msmExperiment, pauseSignal, progressQuery, resumeSignal, setBudgetUpdate } from '../workflows';
 
@@ -102,6 +103,10 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'validate': {
       const { experiment } = loadExperimentFile(required(arg, 'an experiment file'));
+      if (experiment.baseModel.path !== undefined) {
+        const baseDir = experiment.baseDir ? path.resolve(PROJECT_ROOT, experiment.baseDir) : PROJECT_ROOT;
+        await checkTokenizerFitsModel(experiment.baseModel.tokenizer, resolveModelPath(experiment.baseModel.path, baseDir));
+      }
       console.log(`${arg}: valid (${experiment.aft.arms.length} arms × ${experiment.aft.fractions.length} fractions × ${experiment.aft.seeds.length} seeds)`);
       return;
     }
