@@ -175,12 +175,17 @@ def cached_gguf_folder(gguf: Path) -> Path:
     return dest
 
 
-def convert_gguf(gguf: Path, dest: Path, dtype: str = "bfloat16") -> Path:
-    """Dequantize a GGUF file into an HF folder at dest (model, tokenizer and chat template when the file has
-    them), written under a temp name and renamed into place whole. bfloat16 by default: the rounding is far
-    below the quantization error, and the folder is half the size of float32."""
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+def convert_gguf(gguf: Path, dest: Path, dtype: str = "bfloat16", tokenizer_dir: Optional[Path] = None) -> Path:
+    """Dequantize a GGUF file into an HF folder at dest, written under a temp name and renamed into place whole.
+    bfloat16 by default: the rounding is far below the quantization error, and the folder is half the size of
+    float32. The tokenizer is the one transformers rebuilds from the GGUF's vocabulary, or, with tokenizer_dir,
+    that folder's tokenizer.json + tokenizer_config.json: the rebuilt one can split text differently from the
+    tokenizer the model was trained with (it does for Gemma 3)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     if (dest / "config.json").is_file():
         return dest
@@ -193,14 +198,20 @@ def convert_gguf(gguf: Path, dest: Path, dtype: str = "bfloat16") -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         try:
-            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
-                                                         dtype=getattr(torch, dtype))
-            tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            # dequantize: plain dense layers (trainable, LoRA-wrappable) instead of kept GGUF blocks.
+            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=getattr(torch, dtype),
+                                                         quantization_config=GgufConfig(dequantize=True))
+            tok = None if tokenizer_dir else AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         except (ValueError, KeyError, RuntimeError) as e:  # unsupported architecture or quantization, bad file
             raise BadInput(f"baseModel.path {gguf}: transformers cannot read this GGUF file ({e}); convert it to a "
                            "Hugging Face folder another way, or use the original safetensors weights") from e
+        # The GGUF quantizer stays attached and refuses to save; the dequantized model is an ordinary one.
+        model.hf_quantizer = None
         model.save_pretrained(str(tmp))
-        tok.save_pretrained(str(tmp))
+        if tok is not None:
+            tok.save_pretrained(str(tmp))
+        else:
+            copy_tokenizer(tokenizer_dir, tmp, model.get_input_embeddings().num_embeddings)
         fsync_tree(tmp)
         if dest.exists() and not (dest / "config.json").is_file():  # not a finished conversion: replace it
             shutil.rmtree(dest)
@@ -214,13 +225,30 @@ def convert_gguf(gguf: Path, dest: Path, dtype: str = "bfloat16") -> Path:
     return dest
 
 
+def copy_tokenizer(src: Path, dest: Path, rows: int) -> None:
+    """The tokenizer files of src into dest, refused when its ids would not fit the model's embedding rows."""
+    from tokenizers import Tokenizer
+
+    missing = [f for f in TOKENIZER_FILES if not (src / f).is_file()]
+    if missing:
+        raise BadInput(f"--tokenizer {src}: no {', '.join(missing)} there")
+    size = Tokenizer.from_file(str(src / "tokenizer.json")).get_vocab_size(with_added_tokens=True)
+    if size > rows:
+        raise BadInput(f"--tokenizer {src}: {size} token ids do not fit the model's {rows} embedding rows")
+    for f in TOKENIZER_FILES:
+        shutil.copyfile(src / f, dest / f)
+
+
 def main(argv: Optional[list] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    tokenizer = None
+    if len(args) == 5 and args[3] == "--tokenizer":
+        tokenizer, args = Path(args[4]), args[:3]
     if len(args) != 3 or args[0] != "convert-gguf":
-        print("usage: python -m msm_trainer.weights convert-gguf MODEL.gguf DEST_FOLDER", file=sys.stderr)
+        print("usage: python -m msm_trainer.weights convert-gguf MODEL.gguf DEST_FOLDER [--tokenizer DIR]", file=sys.stderr)
         return 2
     try:
-        out = convert_gguf(Path(args[1]), Path(args[2]))
+        out = convert_gguf(Path(args[1]), Path(args[2]), tokenizer_dir=tokenizer)
     except BadInput as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
