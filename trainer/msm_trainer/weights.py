@@ -202,7 +202,9 @@ def convert_gguf(gguf: Path, dest: Path, dtype: str = "bfloat16", tokenizer_dir:
             model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=getattr(torch, dtype),
                                                          quantization_config=GgufConfig(dequantize=True))
             tok = None if tokenizer_dir else AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        except (ValueError, KeyError, RuntimeError) as e:  # unsupported architecture or quantization, bad file
+        except (OSError, MemoryError):  # the machine's fault (disk, memory), not the file's: let it be retried
+            raise
+        except Exception as e:  # unsupported architecture or quantization, a torn or foreign file (struct.error, ...)
             raise BadInput(f"baseModel.path {gguf}: transformers cannot read this GGUF file ({e}); convert it to a "
                            "Hugging Face folder another way, or use the original safetensors weights") from e
         # The GGUF quantizer stays attached and refuses to save; the dequantized model is an ordinary one.

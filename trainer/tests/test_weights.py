@@ -59,6 +59,14 @@ def test_a_folder_without_config_json_is_refused(tmp_path):
         weights.resolve(str(tmp_path))
 
 
+def test_a_gguf_file_transformers_cannot_read_is_bad_input_and_leaves_nothing_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("MSM_TRAINER_CACHE", str(tmp_path / "machine"))
+    (tmp_path / "torn.gguf").write_bytes(b"GGUF\x03\x00")
+    with pytest.raises(BadInput, match="transformers cannot read this GGUF file"):
+        weights.resolve(str(tmp_path / "torn.gguf"))
+    assert not list((tmp_path / "machine" / "gguf").iterdir())
+
+
 def test_s3_model_is_fetched_once_checked_and_trained_on(s3, tmp_path, tiny_hf):
     (tiny_hf / weights.SHA256SUMS).write_bytes(sums_of(tiny_hf))
     uri = s3.put_tree(tiny_hf, "models", "tiny")
