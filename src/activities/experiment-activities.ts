@@ -9,6 +9,8 @@ import { parseSpec, SpecParseError } from '../spec/parse-spec';
 import { deriveVariant, renderSpec } from '../spec/spec-variants';
 import { specHash } from '../spec/spec-hash';
 import { aftLineSchema, parseEvalSet, parseJsonl } from '../spec/eval-set';
+import { checkTokenizerFitsModel, resolveModelPath } from '../tokenize/model-vocab';
+import { TokenizeInputError } from '../tokenize/errors';
 import { sha256Hex } from '../util/hash';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { badInput } from './failures';
@@ -29,6 +31,22 @@ async function readInput(baseDir: string, rel: string, field: string): Promise<s
   }
 }
 
+/**
+ * The experiment with baseModel.path made absolute (the trainer runs in its own folder), after checking
+ * that the tokenizer fits a local model folder's vocabulary.
+ */
+async function withModelPath<T extends { baseModel: { path?: string; tokenizer: Parameters<typeof checkTokenizerFitsModel>[0] } }>(experiment: T, baseDir: string): Promise<T> {
+  if (experiment.baseModel.path === undefined) return experiment;
+  const modelPath = resolveModelPath(experiment.baseModel.path, baseDir);
+  try {
+    await checkTokenizerFitsModel(experiment.baseModel.tokenizer, modelPath);
+  } catch (e) {
+    if (e instanceof TokenizeInputError) throw badInput(e.message);
+    throw e;
+  }
+  return { ...experiment, baseModel: { ...experiment.baseModel, path: modelPath } };
+}
+
 export function createExperimentActivities() {
   return {
     /**
@@ -47,6 +65,7 @@ export function createExperimentActivities() {
       experiment = planned(experiment, baseDir);
       const storeUri = resolveStoreUri(experiment.store, baseDir);
       const store = openStore(storeUri);
+      experiment = await withModelPath(experiment, baseDir);
 
       const specText = await readInput(baseDir, experiment.spec, 'spec');
       let spec;

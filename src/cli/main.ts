@@ -8,6 +8,7 @@ import { loadExperimentFile, readExperimentFile } from '../config/load-experimen
 import { formatPlan, PlanRefusedError } from '../plan/plan';
 import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
 import { ensureDevServer } from '../temporal/ensure-server';
+import { checkTokenizerFitsModel, resolveModelPath } from '../tokenize/model-vocab';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { approveUpdate, msmExperiment, pauseSignal, progressQuery, resumeSignal, setBudgetUpdate } from '../workflows';
 
@@ -105,6 +106,10 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'validate': {
       const { experiment } = loadExperimentFile(required(arg, 'an experiment file'));
+      if (experiment.baseModel.path !== undefined) {
+        const baseDir = experiment.baseDir ? path.resolve(PROJECT_ROOT, experiment.baseDir) : PROJECT_ROOT;
+        await checkTokenizerFitsModel(experiment.baseModel.tokenizer, resolveModelPath(experiment.baseModel.path, baseDir));
+      }
       console.log(`${arg}: valid (${experiment.aft.arms.length} arms × ${experiment.aft.fractions.length} fractions × ${experiment.aft.seeds.length} seeds)`);
       return;
     }

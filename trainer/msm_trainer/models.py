@@ -8,6 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from safetensors.torch import load_file, save_file
 
+from . import weights
 from .errors import BadInput
 from .inputs import model_dir
 from .manifest import Hyper, Manifest
@@ -70,7 +71,7 @@ def build_base(desc: Dict[str, Any], device: torch.device, dtype: torch.dtype = 
     if "modelUri" in desc:
         return load_output(desc["modelUri"], device, dtype)[0]
     if desc["init"] == "pretrained":
-        return AutoModelForCausalLM.from_pretrained(desc["path"], dtype=dtype).to(device)
+        return AutoModelForCausalLM.from_pretrained(str(weights.resolve(desc["path"])), dtype=dtype).to(device)
     return _random_model(desc, device, dtype)
 
 
