@@ -164,6 +164,12 @@ const computeSchema = z.discriminatedUnion(
       .refine((c) => !c.hosts || c.hosts[0] === c.host, {
         message: 'hosts[0] must be host: the first host is rank 0, where the other nodes meet (rendezvous)',
         path: ['hosts'],
+      })
+      // The planner sizes multi-node jobs, but the job folder starts one node's ranks: refuse before renting.
+      .refine((c) => !c.hosts || c.hosts[0] !== c.host, {
+        message:
+          'jobs over several hosts are not launched yet (this version runs one node: its ranks under torchrun); use host alone with gpusPerHost, or runpod with gpuCount; `msm plan` still sizes a multi-node job',
+        path: ['hosts'],
       }),
     z
       .object({

@@ -77,7 +77,7 @@ def after_progress(step: int):
 
 def while_filling(step: int):
     """The checkpoint of `step` is written into its temp folder but not yet renamed into place."""
-    return lambda _events, prefix: any((t / "state.json").is_file() for t in prefix.glob(f".tmp-step-{step:06d}-*"))
+    return lambda _events, prefix: any((t / "state.json").is_file() for t in prefix.glob(f".tmp-step-{step:06d}*"))
 
 
 def before_marker(step: int):
