@@ -31,10 +31,12 @@ def _already_done(manifest_path: str, em: Emitter) -> bool:
 
 def run(manifest_path: str, out: Optional[IO[str]] = None) -> int:
     em = Emitter(out)
+    kind = None  # known once the manifest is read: an out-of-memory error names that kind's knobs
     try:
         if _already_done(manifest_path, em):
             return EXIT_DONE
         m = load_manifest(manifest_path)
+        kind = m.kind
         import torch  # after validation: bad input is reported without the slow imports
 
         from transformers.utils import logging as hf_logging
@@ -69,7 +71,8 @@ def run(manifest_path: str, out: Optional[IO[str]] = None) -> int:
         traceback.print_exc(file=sys.stderr)
         if type(e).__name__ == "OutOfMemoryError":
             # Deterministic for a given job: retrying on the same machine fails again.
-            em.error(f"out of GPU memory: lower hyper.batchSize or the data's seqLen ({e})", retryable=False)
+            knobs = "batchSize or maxNewTokens" if kind == "generate" else "hyper.batchSize or the data's seqLen"
+            em.error(f"out of GPU memory: lower {knobs} ({e})", retryable=False)
             return EXIT_BAD_INPUT
         em.error(f"{type(e).__name__}: {e}", retryable=True)
         return EXIT_RETRYABLE

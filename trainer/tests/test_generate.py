@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from conftest import (TEST_DEVICE, hyper, local, make_tokenizer, pattern_tokens, run_inproc, tiny_base, train_manifest,
-                      write_packed)
+from conftest import (TEST_DEVICE, hyper, local, make_tokenizer, pattern_tokens, run_inproc, run_subprocess, run_until,
+                      tiny_base, train_manifest, write_manifest, write_packed)
 from msm_trainer.chat import load_chat_tokenizer
 
 PROMPTS = [
@@ -46,31 +46,92 @@ def trained(tmp_path):
     return m["outputUri"]
 
 
-def test_generate_writes_samples_and_resumes_per_prompt(tmp_path, trained):
-    m = gen_manifest(tmp_path, "gen", modelUri=trained)
+def test_generate_writes_samples_in_prompt_order_and_resumes_per_batch(tmp_path, trained, monkeypatch):
+    import msm_trainer.generate as gen
+
+    m = gen_manifest(tmp_path, "gen", modelUri=trained, batchSize=2)
     code, ev = run_inproc(tmp_path, m)
     assert code == 0, ev
-    assert [(e["step"], e["totalSteps"]) for e in ev if e["event"] == "progress"] == [(1, 3), (2, 3), (3, 3)]
-    assert ev[-1]["event"] == "done" and ev[-1]["metrics"]["samples"] == 6
+    # Progress counts samples: 3 prompts x 2 samples in batches of 2.
+    assert [(e["step"], e["totalSteps"]) for e in ev if e["event"] == "progress"] == [(2, 6), (4, 6), (6, 6)]
+    assert ev[-1]["event"] == "done" and ev[-1]["metrics"]["samples"] == 6 and ev[-1]["metrics"]["batch_size"] == 2
     full = read_samples(m)
+    # Sampled longest prompt first, written in the prompts' order as before batching.
     assert [(s["promptId"], s["sample"]) for s in full] == [(p, k) for p in ("p1", "p2", "p3") for k in (0, 1)]
     assert all(isinstance(s["text"], str) for s in full)
     out = local(m["outputUri"])
-    assert (out / "COMPLETE").is_file()
+    assert (out / "COMPLETE").is_file() and not (out / "batches.jsonl").exists()
 
-    # A killed run: p1 complete, p2 half written, a torn line; no COMPLETE.
-    lines = (out / "samples.jsonl").read_text().splitlines(keepends=True)
-    (out / "samples.jsonl").write_text("".join(lines[:3]) + lines[3][:10])
-    (out / "COMPLETE").unlink()
-    code, ev2 = run_inproc(tmp_path, m)
+    # A run that dies after its first batch, leaving a torn line behind it.
+    m2 = gen_manifest(tmp_path, "gen2", modelUri=trained, batchSize=2)
+    real = gen.sample_rows
+    calls = []
+
+    def dies_on_second_batch(*a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("machine lost")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(gen, "sample_rows", dies_on_second_batch)
+    assert run_inproc(tmp_path, m2)[0] == 3
+    monkeypatch.setattr(gen, "sample_rows", real)
+    out2 = local(m2["outputUri"])
+    with open(out2 / "batches.jsonl", "a") as f:
+        f.write('{"first": 4, "units": [[4, "torn')
+    code, ev2 = run_inproc(tmp_path, m2)
     assert code == 0, ev2
     assert [e for e in ev2 if e["event"] == "resumed"] == [
-        {"event": "resumed", "step": 1, "uri": m["outputUri"] + "/samples.jsonl"}]
-    assert [e["step"] for e in ev2 if e["event"] == "progress"] == [2, 3]
-    assert read_samples(m) == full  # per-prompt seeds: resumed prompts sample exactly what they did before
+        {"event": "resumed", "step": 2, "uri": m2["outputUri"] + "/batches.jsonl"}]
+    assert [e["step"] for e in ev2 if e["event"] == "progress"] == [4, 6]
+    assert read_samples(m2) == full  # per-batch seeds: the resumed run samples what an uninterrupted one did
 
-    code, ev3 = run_inproc(tmp_path, m)
+    code, ev3 = run_inproc(tmp_path, m2)
     assert code == 0 and [e["event"] for e in ev3] == ["done"]
+
+
+def test_batched_greedy_matches_one_prompt_at_a_time(tmp_path):
+    # Prompts of different lengths share a left-padded batch: padding must not change any answer.
+    one = gen_manifest(tmp_path, "one", temperature=0, samplesPerPrompt=1, maxNewTokens=8, batchSize=1)
+    three = gen_manifest(tmp_path, "three", temperature=0, samplesPerPrompt=1, maxNewTokens=8, batchSize=3)
+    assert run_inproc(tmp_path, one, name="one.json")[0] == 0
+    assert run_inproc(tmp_path, three, name="three.json")[0] == 0
+    a, b = read_samples(one), read_samples(three)
+    assert len({x["text"] for x in a}) == 3  # distinct answers: the comparison says something
+    assert a == b
+
+
+def test_samples_of_one_prompt_differ_within_a_batch(tmp_path):
+    m = gen_manifest(tmp_path, "many", samplesPerPrompt=4, temperature=1.0, maxNewTokens=8, batchSize=16)
+    code, ev = run_inproc(tmp_path, m)
+    assert code == 0, ev
+    for p in ("p1", "p2", "p3"):
+        assert len({x["text"] for x in read_samples(m) if x["promptId"] == p}) > 1
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "8", True])
+def test_bad_batch_size_exits_2_naming_the_field(tmp_path, bad):
+    code, ev = run_inproc(tmp_path, gen_manifest(tmp_path, "bs", batchSize=bad))
+    assert code == 2 and "batchSize" in ev[-1]["message"], ev
+
+
+def test_generate_killed_mid_run_resumes_to_the_uninterrupted_samples(tmp_path):
+    """SIGKILL the real job process after some batches, resume it, and get the uninterrupted run's samples."""
+    def manifest(name):
+        return gen_manifest(tmp_path, name, samplesPerPrompt=4, maxNewTokens=12, batchSize=2)
+
+    ref = manifest("ref")
+    code, _, err = run_subprocess(write_manifest(tmp_path / "ref.json", ref))
+    assert code == 0, err
+    killed = manifest("killed")
+    path = write_manifest(tmp_path / "killed.json", killed)
+    first = run_until(path, lambda e: e["event"] == "progress" and e["step"] >= 4)
+    assert not (local(killed["outputUri"]) / "COMPLETE").exists()
+    code, second, err = run_subprocess(path)
+    assert code == 0, err
+    resumed = [e["step"] for e in second if e["event"] == "resumed"]
+    assert len(resumed) == 1 and max(e["step"] for e in first if e["event"] == "progress") <= resumed[0] < 12
+    assert read_samples(killed) == read_samples(ref)
 
 
 def test_generate_from_base_greedy(tmp_path):
