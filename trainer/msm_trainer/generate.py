@@ -19,6 +19,7 @@ from .events import Emitter
 from .inputs import plain_file
 from .manifest import Manifest
 from .models import build_base, load_output, model_vocab, pick_device
+from .sampling import Decoding, decoding
 from .train import emit_existing_done
 
 log = logging.getLogger("msm_trainer")
@@ -99,11 +100,14 @@ def left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -
     return ids.to(device), mask.to(device)
 
 
-def sample_rows(model, rows: Sequence[Sequence[int]], gen_cfg, stops: Sequence[int], device: torch.device) -> List[List[int]]:
+def sample_rows(model, rows: Sequence[Sequence[int]], dec: Decoding, stops: Sequence[int], device: torch.device) -> List[List[int]]:
     """Sample one continuation per row in one batched generate call; each cut before its first stop token."""
-    ids, mask = left_pad(rows, gen_cfg.pad_token_id, device)
+    from transformers import LogitsProcessorList
+
+    ids, mask = left_pad(rows, dec.config.pad_token_id, device)
     with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=mask, generation_config=gen_cfg)
+        out = model.generate(input_ids=ids, attention_mask=mask, generation_config=dec.config,
+                             logits_processor=LogitsProcessorList(dec.processors))
     stop = set(stops)
     new = []
     for row in out[:, ids.shape[1]:].tolist():
@@ -160,25 +164,6 @@ def load_model(m: Manifest, tok: ChatTokenizer, device: torch.device):
     return model.eval()
 
 
-def generation_config(m: Manifest, stops: List[int], min_new_tokens: int = 0):
-    """The job's sampling: plain temperature sampling (no top-k / top-p), or greedy at temperature 0."""
-    from transformers import GenerationConfig
-
-    greedy = m.temperature == 0
-    return GenerationConfig(
-        do_sample=not greedy,
-        temperature=m.temperature if not greedy else None,
-        top_k=None if greedy else 0,
-        top_p=None if greedy else 1.0,
-        max_new_tokens=m.maxNewTokens,
-        min_new_tokens=min_new_tokens,
-        eos_token_id=stops,
-        pad_token_id=stops[0],
-        # A trained output saved with gradient checkpointing says use_cache: false; sampling wants the cache.
-        use_cache=True,
-    )
-
-
 def encode_prompts(prompts: List[Dict], tok: ChatTokenizer, vocab: int) -> List[List[int]]:
     encoded = []
     for p in prompts:
@@ -202,7 +187,7 @@ class Job:
 
     model: object
     tok: ChatTokenizer
-    gen_cfg: object
+    dec: Decoding
     stops: List[int]
     device: torch.device
     seed: int
@@ -218,7 +203,7 @@ def run_batches(job: Job, batches: List[List[Unit]], done: Dict[int, str], out: 
         for batch in batches:
             torch.manual_seed(batch_seed(job.seed, batch[0].index))
             t0 = time.perf_counter()
-            rows = sample_rows(job.model, [u.ids for u in batch], job.gen_cfg, job.stops, job.device)
+            rows = sample_rows(job.model, [u.ids for u in batch], job.dec, job.stops, job.device)
             n_new = sum(len(r) for r in rows)
             texts = [job.tok.decode(r) for r in rows]
             f.write(json.dumps({"first": batch[0].index, "units": [[u.index, t] for u, t in zip(batch, texts)]}) + "\n")
@@ -277,7 +262,8 @@ def generate(m: Manifest, em: Emitter) -> None:
     # (the same batch size assumed; with another one the rest is still sampled, in other batches).
     batches = batches_of([u for u in units if u.index not in done], batch_size)
     weight = m.samplesPerPrompt if greedy else 1
-    job = Job(model, tok, generation_config(m, stops), stops, device, m.seed, weight, len(prompts) * m.samplesPerPrompt)
+    dec = decoding(m.temperature, m.maxNewTokens, stops)
+    job = Job(model, tok, dec, stops, device, m.seed, weight, len(prompts) * m.samplesPerPrompt)
     new_tokens = run_batches(job, batches, done, out, em)
 
     metrics = {"prompts": len(prompts), "samples": job.total, "new_tokens_this_run": new_tokens, "batch_size": batch_size}

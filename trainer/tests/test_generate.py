@@ -114,6 +114,29 @@ def test_left_padded_batch_scores_like_each_prompt_alone(tmp_path):
                 torch.testing.assert_close(step_b[i], step_a[0], rtol=0, atol=1e-4)
 
 
+def test_sampler_draws_from_the_tempered_softmax_and_never_a_forbidden_token():
+    import torch
+    from msm_trainer.sampling import BLOCK, CategoricalSampler
+
+    torch.manual_seed(0)
+    vocab = 3 * BLOCK + 17  # whole blocks and a padded last one
+    logits = torch.randn(vocab) * 2
+    forbidden = [5, BLOCK, vocab - 1]  # -inf, as min_new_tokens makes the stop ids; a block's first; the last
+    logits[forbidden] = float("-inf")
+    sampler, rows, rounds = CategoricalSampler(0.7), 4000, 50
+    counts = torch.zeros(vocab)
+    for _ in range(rounds):
+        out = sampler(None, logits.expand(rows, vocab).clone())
+        assert ((out == 0).sum(1) == 1).all() and (out[out != 0] == float("-inf")).all()  # one finite token per row
+        counts += torch.bincount(out.argmax(1), minlength=vocab)
+    n = rows * rounds
+    p = torch.softmax(logits / 0.7, -1)
+    assert counts[forbidden].sum() == 0
+    # Every frequency within 5 standard errors of its probability (at 1.0 instead of 0.7 the top ones are not).
+    assert ((counts / n - p).abs() <= 5 * (p * (1 - p) / n).sqrt() + 1e-6).all()
+    assert not ((counts / n - torch.softmax(logits, -1)).abs() <= 5 * (p * (1 - p) / n).sqrt() + 1e-6).all()
+
+
 def test_batched_greedy_writes_what_one_prompt_at_a_time_does(tmp_path):
     one = gen_manifest(tmp_path, "one", temperature=0, samplesPerPrompt=2, maxNewTokens=8, batchSize=1)
     three = gen_manifest(tmp_path, "three", temperature=0, samplesPerPrompt=2, maxNewTokens=8, batchSize=3)
