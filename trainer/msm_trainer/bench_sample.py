@@ -2,12 +2,13 @@
 
     python -m msm_trainer.bench_sample [--experiment ../experiments/demo.json] [--rounds 5] [--batch 16]
 
-Both variants run the job's own code (plan_units, batches_of, sample_rows, generation_config) on the
-experiment's eval prompts, samplesPerPrompt, temperature and maxNewTokens. One-at-a-time is the job before
-batching: each prompt alone, its samples as the rows of one call. Every sequence is forced to its full
-maxNewTokens (min_new_tokens = max_new_tokens: end-of-turn is suppressed), so both do the same work and the
-ratio of their times is the speed-up. The variants alternate within each round, in one process, so a load
-from other processes falls on both alike. Models: the experiment's random base model (its tokenizer from
+Three variants, all through the job's own code (plan_units, batches_of, sample_rows) on the experiment's
+eval prompts, samplesPerPrompt, temperature and maxNewTokens: `before`, the job before batching (each prompt
+alone, its samples the rows of one call, HF's torch.multinomial sampling); `one`, the same one prompt at a
+time with the job's sampler (sampling.py); `batched`, the job now. Every sequence is forced to its full
+maxNewTokens (no stop ids: end-of-turn is ignored), so all do the same work and the
+ratios of their times are speed-ups. The variants take turns within each round, in one process, so a load
+from other processes falls on all alike. Models: the experiment's random base model (its tokenizer from
 node_modules) and, when its folder exists, the real Gemma 3 270M. Prints figures, then one JSON line.
 """
 
@@ -61,8 +62,14 @@ def hf_sampling(temperature: float, max_new: int, stops: List[int]) -> Decoding:
     from transformers import GenerationConfig
 
     cfg = GenerationConfig(do_sample=True, temperature=temperature, top_k=0, top_p=1.0, max_new_tokens=max_new,
-                           min_new_tokens=max_new, eos_token_id=stops, pad_token_id=stops[0], use_cache=True)
-    return Decoding(cfg, [])
+                           eos_token_id=stops, pad_token_id=stops[0], use_cache=True)
+    return ignoring_eos(Decoding(cfg, []))
+
+
+def ignoring_eos(dec: Decoding) -> Decoding:
+    """Every row runs to max_new_tokens: no stop ids (rows are then counted uncut, see the sample_rows calls)."""
+    dec.config.eos_token_id = None
+    return dec
 
 
 def one_at_a_time(model, encoded, n: int, cfg, stops, device) -> int:
@@ -86,12 +93,12 @@ def bench_model(name: str, desc: Dict, tok_path: Path, s: Dict, size: int, round
     vocab = model_vocab(model)
     stops = stop_ids(tok, vocab, str(tok_path))
     encoded = encode_prompts(read_prompts(Path(s["prompts"]).as_uri()), tok, vocab)
-    dec = decoding(s["temperature"], s["maxNewTokens"], stops, min_new_tokens=s["maxNewTokens"])
+    dec = ignoring_eos(decoding(s["temperature"], s["maxNewTokens"], stops))
     before = hf_sampling(s["temperature"], s["maxNewTokens"], stops)
     n = s["samples"]
-    runs = {"before": lambda: one_at_a_time(model, encoded, n, before, stops, device),
-            "one": lambda: one_at_a_time(model, encoded, n, dec, stops, device),
-            "batched": lambda: batched(model, encoded, n, dec, stops, device, size)}
+    runs = {"before": lambda: one_at_a_time(model, encoded, n, before, [], device),
+            "one": lambda: one_at_a_time(model, encoded, n, dec, [], device),
+            "batched": lambda: batched(model, encoded, n, dec, [], device, size)}
     expected = len(encoded) * n * s["maxNewTokens"]
     times = interleaved(runs, expected, rounds)
     med = {k: median(v) for k, v in times.items()}
