@@ -6,6 +6,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   tokenize: () => import('./tokenize.js'),
   generation: () => import('./generation.js'),
   train: () => import('./train.js'),
+  sample: () => import('./sample.js'),
 };
 
 async function main() {

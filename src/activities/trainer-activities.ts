@@ -286,7 +286,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
       return releaseMachinesOf(backendFor(req.experiment.compute), jobIdFor(openStore(req.storeUri).uri(evalKeyOf(req))), req.label);
     },
 
-    /** Sample answers to the eval prompts from a trained model (resumable per prompt inside the job). */
+    /** Sample answers to the eval prompts from a trained model (resumable per batch inside the job). */
     async generateSamples(req: EvalRequest): Promise<SamplesRef> {
       const store = openStore(req.storeUri);
       const e = req.experiment.eval;

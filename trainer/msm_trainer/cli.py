@@ -52,10 +52,12 @@ def _die_with_launcher() -> None:
 def run(manifest_path: str, out: Optional[IO[str]] = None) -> int:
     _die_with_launcher()
     em = Emitter(out) if _rank() == 0 else Emitter(open(os.devnull, "w"))
+    kind = None  # known once the manifest is read: an out-of-memory error names that kind's knobs
     try:
         if _already_done(manifest_path, em):
             return EXIT_DONE
         m = load_manifest(manifest_path)
+        kind = m.kind
         import torch  # after validation: bad input is reported without the slow imports
 
         from transformers.utils import logging as hf_logging
@@ -92,7 +94,9 @@ def run(manifest_path: str, out: Optional[IO[str]] = None) -> int:
         traceback.print_exc(file=sys.stderr)
         if type(e).__name__ == "OutOfMemoryError":
             # Deterministic for a given job: retrying on the same machine fails again.
-            em.error(f"out of GPU memory: lower hyper.batchSize or the data's seqLen ({e})", retryable=False)
+            knobs = ("batchSize or maxNewTokens" if kind == "generate" else
+                     "hyper.microBatchSize, turn on hyper.gradientCheckpointing or use more GPUs (see msm plan)")
+            em.error(f"out of GPU memory: lower {knobs} ({e})", retryable=False)
             return EXIT_BAD_INPUT
         em.error(f"{type(e).__name__}: {e}", retryable=True)
         return EXIT_RETRYABLE

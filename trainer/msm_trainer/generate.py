@@ -1,31 +1,37 @@
-"""generate: sample answers to chat prompts; resumable per prompt (finished prompts are never redone)."""
+"""generate: sample answers to chat prompts in left-padded batches with a KV cache; resumable per batch
+(finished batches are never redone, and a resumed job samples exactly what an uninterrupted one would)."""
 
 import json
 import logging
 import os
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 
-from . import mirror, storage
-from .chat import load_chat_tokenizer
+from . import mirror, s3, storage
+from .chat import ChatTokenizer, load_chat_tokenizer
 from .errors import BadInput
 from .events import Emitter
 from .inputs import plain_file
 from .manifest import Manifest
-from .models import base_dtype, build_base, load_output, model_vocab, pick_device
+from .models import build_base, load_output, model_vocab, pick_device
+from .sampling import Decoding, decoding
 from .train import emit_existing_done
 
 log = logging.getLogger("msm_trainer")
 SAMPLES = "samples.jsonl"
+# An unfinished job's finished batches, one JSON line each: {"first": unit index, "units": [[index, text], ...]}.
+BATCHES = "batches.jsonl"
+DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 64}
 
 
 def upload_interval_s() -> float:
-    """How often an s3:// output's unfinished samples.jsonl is uploaded: a lost machine loses at most this
-    much work. Each upload sends the whole file (one atomic PUT), so not after every prompt by default."""
+    """How often an s3:// output's finished batches are uploaded: a lost machine loses at most this much work.
+    Each upload sends the whole file (one atomic PUT), so not after every batch by default."""
     return float(os.environ.get("MSM_SAMPLES_UPLOAD_SECONDS", "60"))
 
 
@@ -56,33 +62,88 @@ def read_prompts(uri: str) -> List[Dict]:
     return prompts
 
 
-def recover_samples(path: Path, per_prompt: int) -> set:
-    """Keep only prompts with all their samples written; drop a torn tail from a killed run."""
+@dataclass(frozen=True)
+class Unit:
+    """One sequence to sample: sample k of prompt p has index p * samplesPerPrompt + k."""
+
+    index: int
+    ids: Tuple[int, ...]
+
+
+def plan_units(encoded: Sequence[Sequence[int]], per_prompt: int, greedy: bool) -> List[Unit]:
+    """Every sequence to sample, longest prompt first: batches of similar lengths pad little, and the batch
+    most likely to run out of memory runs first. Greedy decoding samples each prompt once (sample 0): every
+    sample of it would be that same answer."""
+    ks = [0] if greedy else range(per_prompt)
+    units = [Unit(p * per_prompt + k, tuple(ids)) for p, ids in enumerate(encoded) for k in ks]
+    return sorted(units, key=lambda u: (-len(u.ids), u.index))
+
+
+def batches_of(units: List[Unit], size: int) -> List[List[Unit]]:
+    return [units[i:i + size] for i in range(0, len(units), size)]
+
+
+def batch_seed(seed: int, first_index: int) -> int:
+    # From the batch's first unit, not its position: a resumed job's batches get the seeds they had before.
+    return zlib.crc32(f"{seed}:batch:{first_index}".encode()) & 0x7FFFFFFF
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Pad on the left so every row's next token is the last column; the mask keeps pads out of attention
+    (and out of the positions HF derives from it)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
+        mask[i, width - len(r):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def sample_rows(model, rows: Sequence[Sequence[int]], dec: Decoding, stops: Sequence[int], device: torch.device) -> List[List[int]]:
+    """Sample one continuation per row in one batched generate call; each cut before its first stop token."""
+    from transformers import LogitsProcessorList
+
+    ids, mask = left_pad(rows, dec.config.pad_token_id, device)
+    with torch.no_grad():
+        out = model.generate(input_ids=ids, attention_mask=mask, generation_config=dec.config,
+                             logits_processor=LogitsProcessorList(dec.processors))
+    stop = set(stops)
+    new = []
+    for row in out[:, ids.shape[1]:].tolist():
+        new.append(row[:next((j for j, t in enumerate(row) if t in stop), len(row))])
+    return new
+
+
+def read_batches(path: Path) -> Dict[int, str]:
+    """Texts of the finished batches in a batches file (unit index -> text). A killed run can leave a torn
+    last line: it is dropped and the file rewritten, so later appends start on a line of their own."""
     if not path.exists():
-        return set()
-    lines: Dict[str, List[str]] = {}
-    for line in path.read_text(encoding="utf-8").split("\n"):
+        return {}
+    text = path.read_text(encoding="utf-8")
+    done: Dict[int, str] = {}
+    keep = []
+    for line in text.split("\n"):
         try:
-            rec = json.loads(line)
-            lines.setdefault(rec["promptId"], []).append(line)
-        except (json.JSONDecodeError, KeyError, TypeError):
+            units = json.loads(line)["units"]
+            done.update((int(i), str(t)) for i, t in units)
+            keep.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             continue  # the torn last line (or the empty string after the final newline)
-    done = {pid for pid, ls in lines.items() if len(ls) == per_prompt}
-    keep = [ln for pid in lines if pid in done for ln in lines[pid]]
-    text = "".join(ln + "\n" for ln in keep)
-    if text != path.read_text(encoding="utf-8"):
-        storage.write_file_atomic(path, text.encode("utf-8"))
+    clean = "".join(ln + "\n" for ln in keep)
+    if clean != text:
+        storage.write_file_atomic(path, clean.encode("utf-8"))
     return done
 
 
-def resume_samples(out: mirror.OutputPlace, per_prompt: int) -> set:
-    """Prompts already done: from the local samples or, when it holds more (a fresh machine after preemption,
+def resume_batches(out: mirror.OutputPlace) -> Dict[int, str]:
+    """Finished units: from the local batches file or, when it holds more (a fresh machine after preemption,
     or a machine whose scratch is older than another's later attempt), from the uploaded copy."""
-    path = out.local / SAMPLES
-    done = recover_samples(path, per_prompt)
-    theirs = out.local / f".remote-{SAMPLES}"
-    if mirror.download_file(out, SAMPLES, theirs):
-        their_done = recover_samples(theirs, per_prompt)
+    path = out.local / BATCHES
+    done = read_batches(path)
+    theirs = out.local / f".remote-{BATCHES}"
+    if mirror.download_file(out, BATCHES, theirs):
+        their_done = read_batches(theirs)
         if len(their_done) > len(done):
             os.replace(theirs, path)
             done = their_done
@@ -90,85 +151,121 @@ def resume_samples(out: mirror.OutputPlace, per_prompt: int) -> set:
     return done
 
 
-def prompt_seed(seed: int, prompt_id: str) -> int:
-    # Per-prompt seed: a prompt's samples do not depend on which prompts were done before a resume.
-    return zlib.crc32(f"{seed}:{prompt_id}".encode()) & 0x7FFFFFFF
+def load_model(m: Manifest, tok: ChatTokenizer, device: torch.device):
+    # Sampling needs no fp32 master weights: bf16 on GPU (half the memory, tensor cores), fp32 on CPU.
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    if m.modelUri:
+        model = load_output(m.modelUri, device, dtype)[0]
+    else:
+        desc = m.baseModel.describe()
+        if desc["init"] == "random" and desc["vocabSize"] is None:
+            desc["vocabSize"] = tok.vocab_size
+        model = build_base(desc, device, dtype)
+    return model.eval()
+
+
+def encode_prompts(prompts: List[Dict], tok: ChatTokenizer, vocab: int) -> List[List[int]]:
+    encoded = []
+    for p in prompts:
+        ids = tok.encode(tok.render(p["messages"]))
+        if max(ids) >= vocab:
+            raise BadInput(f"prompt {p['id']}: token id {max(ids)} is outside the model's vocabulary of {vocab}")
+        encoded.append(ids)
+    return encoded
+
+
+def stop_ids(tok: ChatTokenizer, vocab: int, tokenizer_uri: str) -> List[int]:
+    stops = [i for i in tok.stop_ids() if i < vocab]
+    if not stops:
+        raise BadInput(f"tokenizerUri {tokenizer_uri}: no end-of-turn token the model can emit; use the base model's tokenizer")
+    return stops
+
+
+@dataclass
+class Job:
+    """What the batch loop needs besides the batches themselves."""
+
+    model: object
+    tok: ChatTokenizer
+    dec: Decoding
+    stops: List[int]
+    device: torch.device
+    seed: int
+    weight: int  # samples per unit: samplesPerPrompt when greedy, else 1
+    total: int  # samples in the job
+
+
+def run_batches(job: Job, batches: List[List[Unit]], done: Dict[int, str], out: mirror.OutputPlace, em: Emitter) -> int:
+    """Sample the batches in order, each persisted (one write + fsync) before the next; returns new tokens."""
+    new_tokens = 0
+    uploaded_at = time.monotonic()
+    with open(out.local / BATCHES, "a", encoding="utf-8") as f:
+        for batch in batches:
+            torch.manual_seed(batch_seed(job.seed, batch[0].index))
+            t0 = time.perf_counter()
+            rows = sample_rows(job.model, [u.ids for u in batch], job.dec, job.stops, job.device)
+            n_new = sum(len(r) for r in rows)
+            texts = [job.tok.decode(r) for r in rows]
+            f.write(json.dumps({"first": batch[0].index, "units": [[u.index, t] for u, t in zip(batch, texts)]}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+            done.update((u.index, t) for u, t in zip(batch, texts))
+            new_tokens += n_new
+            if out.remote is not None and time.monotonic() - uploaded_at >= upload_interval_s():
+                mirror.upload_file(out, BATCHES)  # progress that survives a machine loss
+                uploaded_at = time.monotonic()
+            em.progress(len(done) * job.weight, job.total, None, n_new / max(time.perf_counter() - t0, 1e-9))
+    return new_tokens
+
+
+def samples_text(prompts: List[Dict], done: Dict[int, str], per_prompt: int, greedy: bool) -> str:
+    """samples.jsonl as readers expect it: prompts in file order, samples 0..n-1 of each."""
+    lines = []
+    for p, prompt in enumerate(prompts):
+        for k in range(per_prompt):
+            text = done[p * per_prompt + (0 if greedy else k)]
+            lines.append(json.dumps({"promptId": prompt["id"], "sample": k, "text": text}) + "\n")
+    return "".join(lines)
+
+
+def finish(out: mirror.OutputPlace, samples: str, metrics: Dict) -> None:
+    d = out.local
+    storage.write_file_atomic(d / SAMPLES, samples.encode("utf-8"))
+    storage.write_file_atomic(d / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
+    storage.write_file_atomic(d / storage.COMPLETE, b"ok\n")
+    # Only after COMPLETE: a kill before it must still find the finished batches.
+    (d / BATCHES).unlink(missing_ok=True)
+    if out.remote is not None:
+        mirror.publish_dir(d, out.remote)
+        s3.delete([out.remote.child(BATCHES)])
 
 
 def generate(m: Manifest, em: Emitter) -> None:
-    from transformers import GenerationConfig
-
     out = mirror.output_place(m.outputUri, "outputUri")
     if emit_existing_done(out, em):
         return
     prompts = read_prompts(m.promptsUri)
     tok = load_chat_tokenizer(m.tokenizerUri)
     device = pick_device(m.device)
-    if m.modelUri:
-        model = load_output(m.modelUri, device, base_dtype(device, {}, True))[0]
-    else:
-        desc = m.baseModel.describe()
-        if desc["init"] == "random" and desc["vocabSize"] is None:
-            desc["vocabSize"] = tok.vocab_size
-        model = build_base(desc, device, base_dtype(device, desc, True))
-    model.eval()
+    model = load_model(m, tok, device)
     vocab = model_vocab(model)
-    stops = [i for i in tok.stop_ids() if i < vocab]
-    if not stops:
-        raise BadInput(f"tokenizerUri {m.tokenizerUri}: no end-of-turn token the model can emit; use the base model's tokenizer")
-
-    out_dir = out.local
-    out_dir.mkdir(parents=True, exist_ok=True)
-    samples_path = out_dir / SAMPLES
-    done = resume_samples(out, m.samplesPerPrompt)
-    if done:
-        em.resumed(len(done), storage.join_uri(m.outputUri, SAMPLES))
+    stops = stop_ids(tok, vocab, m.tokenizerUri)
     greedy = m.temperature == 0
-    gen_cfg = GenerationConfig(
-        do_sample=not greedy,
-        temperature=m.temperature if not greedy else None,
-        top_k=None if greedy else 0,
-        top_p=None if greedy else 1.0,
-        max_new_tokens=m.maxNewTokens,
-        num_return_sequences=1 if greedy else m.samplesPerPrompt,
-        eos_token_id=stops,
-        pad_token_id=stops[0],
-    )
-    new_tokens = 0
-    uploaded_at = time.monotonic()
-    with open(samples_path, "a", encoding="utf-8") as f:
-        for p in prompts:
-            if p["id"] in done:
-                continue
-            ids = tok.encode(tok.render(p["messages"]))
-            if max(ids) >= vocab:
-                raise BadInput(f"prompt {p['id']}: token id {max(ids)} is outside the model's vocabulary of {vocab}")
-            torch.manual_seed(prompt_seed(m.seed, p["id"]))
-            t0 = time.perf_counter()
-            x = torch.tensor([ids], device=device)
-            with torch.no_grad():
-                generated = model.generate(input_ids=x, attention_mask=torch.ones_like(x), generation_config=gen_cfg)
-            texts, n_new = [], 0
-            for row in generated[:, len(ids):].tolist():
-                cut = next((j for j, t in enumerate(row) if t in stops), len(row))
-                n_new += cut
-                texts.append(tok.decode(row[:cut]))
-            if greedy:
-                texts = texts * m.samplesPerPrompt  # greedy decoding gives every sample the same answer
-            # A prompt's samples go out in one write + fsync: resume sees all of them or drops them all.
-            f.write("".join(json.dumps({"promptId": p["id"], "sample": k, "text": t}) + "\n" for k, t in enumerate(texts)))
-            f.flush()
-            os.fsync(f.fileno())
-            done.add(p["id"])
-            new_tokens += n_new
-            if out.remote is not None and time.monotonic() - uploaded_at >= upload_interval_s():
-                mirror.upload_file(out, SAMPLES)  # progress that survives a machine loss
-                uploaded_at = time.monotonic()
-            em.progress(len(done), len(prompts), None, n_new / max(time.perf_counter() - t0, 1e-9))
+    units = plan_units(encode_prompts(prompts, tok, vocab), m.samplesPerPrompt, greedy)
 
-    metrics = {"prompts": len(prompts), "samples": len(prompts) * m.samplesPerPrompt, "new_tokens_this_run": new_tokens}
-    storage.write_file_atomic(out_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
-    storage.write_file_atomic(out_dir / storage.COMPLETE, b"ok\n")
-    if out.remote is not None:
-        mirror.publish_dir(out_dir, out.remote)
+    out.local.mkdir(parents=True, exist_ok=True)
+    done = resume_batches(out)
+    if done:
+        em.resumed(len(done) * (m.samplesPerPrompt if greedy else 1), storage.join_uri(m.outputUri, BATCHES))
+    batch_size = m.batchSize or DEFAULT_BATCH_SIZE.get(device.type, DEFAULT_BATCH_SIZE["cpu"])
+    # Finished batches are a prefix of the plan, so re-chunking the rest gives the uninterrupted run's batches
+    # (the same batch size assumed; with another one the rest is still sampled, in other batches).
+    batches = batches_of([u for u in units if u.index not in done], batch_size)
+    weight = m.samplesPerPrompt if greedy else 1
+    dec = decoding(m.temperature, m.maxNewTokens, stops)
+    job = Job(model, tok, dec, stops, device, m.seed, weight, len(prompts) * m.samplesPerPrompt)
+    new_tokens = run_batches(job, batches, done, out, em)
+
+    metrics = {"prompts": len(prompts), "samples": job.total, "new_tokens_this_run": new_tokens, "batch_size": batch_size}
+    finish(out, samples_text(prompts, done, m.samplesPerPrompt, greedy), metrics)
     em.done(m.outputUri, metrics)

@@ -103,6 +103,8 @@ class Manifest:
     samplesPerPrompt: int = 1
     temperature: float = 1.0
     maxNewTokens: int = 128
+    # generate: sequences sampled together; None = the device's default (see generate.DEFAULT_BATCH_SIZE).
+    batchSize: Optional[int] = None
     raw: Dict[str, Any] = field(default_factory=dict)
 
     def training_fingerprint(self) -> Dict[str, Any]:
@@ -253,6 +255,8 @@ def parse_manifest(d: Any) -> Manifest:
         m.samplesPerPrompt = _int(d, "samplesPerPrompt", "", 1, 1)
         m.temperature = _num(d, "temperature", "", 1.0, lo=0)
         m.maxNewTokens = _int(d, "maxNewTokens", "", 128, 1)
+        if d.get("batchSize") is not None:
+            m.batchSize = _int(d, "batchSize", "", minimum=1)
         inputs.require_file(check_uri(m.tokenizerUri, "tokenizerUri"), "tokenizerUri")
         inputs.require_file(check_uri(m.promptsUri, "promptsUri"), "promptsUri")
         if m.modelUri:

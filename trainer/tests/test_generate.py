@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from conftest import (TEST_DEVICE, hyper, local, make_tokenizer, pattern_tokens, run_inproc, tiny_base, train_manifest,
-                      write_packed)
+from conftest import (TEST_DEVICE, hyper, local, make_tokenizer, pattern_tokens, run_inproc, run_subprocess, run_until,
+                      tiny_base, train_manifest, write_manifest, write_packed)
 from msm_trainer.chat import load_chat_tokenizer
 
 PROMPTS = [
@@ -46,31 +46,136 @@ def trained(tmp_path):
     return m["outputUri"]
 
 
-def test_generate_writes_samples_and_resumes_per_prompt(tmp_path, trained):
-    m = gen_manifest(tmp_path, "gen", modelUri=trained)
+def test_generate_writes_samples_in_prompt_order_and_resumes_per_batch(tmp_path, trained, monkeypatch):
+    import msm_trainer.generate as gen
+
+    m = gen_manifest(tmp_path, "gen", modelUri=trained, batchSize=2)
     code, ev = run_inproc(tmp_path, m)
     assert code == 0, ev
-    assert [(e["step"], e["totalSteps"]) for e in ev if e["event"] == "progress"] == [(1, 3), (2, 3), (3, 3)]
-    assert ev[-1]["event"] == "done" and ev[-1]["metrics"]["samples"] == 6
+    # Progress counts samples: 3 prompts x 2 samples in batches of 2.
+    assert [(e["step"], e["totalSteps"]) for e in ev if e["event"] == "progress"] == [(2, 6), (4, 6), (6, 6)]
+    assert ev[-1]["event"] == "done" and ev[-1]["metrics"]["samples"] == 6 and ev[-1]["metrics"]["batch_size"] == 2
     full = read_samples(m)
+    # Sampled longest prompt first, written in the prompts' order as before batching.
     assert [(s["promptId"], s["sample"]) for s in full] == [(p, k) for p in ("p1", "p2", "p3") for k in (0, 1)]
     assert all(isinstance(s["text"], str) for s in full)
     out = local(m["outputUri"])
-    assert (out / "COMPLETE").is_file()
+    assert (out / "COMPLETE").is_file() and not (out / "batches.jsonl").exists()
 
-    # A killed run: p1 complete, p2 half written, a torn line; no COMPLETE.
-    lines = (out / "samples.jsonl").read_text().splitlines(keepends=True)
-    (out / "samples.jsonl").write_text("".join(lines[:3]) + lines[3][:10])
-    (out / "COMPLETE").unlink()
-    code, ev2 = run_inproc(tmp_path, m)
+    # A run that dies after its first batch, leaving a torn line behind it.
+    m2 = gen_manifest(tmp_path, "gen2", modelUri=trained, batchSize=2)
+    real = gen.sample_rows
+    calls = []
+
+    def dies_on_second_batch(*a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("machine lost")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(gen, "sample_rows", dies_on_second_batch)
+    assert run_inproc(tmp_path, m2)[0] == 1  # retryable, like any unexpected failure
+    monkeypatch.setattr(gen, "sample_rows", real)
+    out2 = local(m2["outputUri"])
+    with open(out2 / "batches.jsonl", "a") as f:
+        f.write('{"first": 4, "units": [[4, "torn')
+    code, ev2 = run_inproc(tmp_path, m2)
     assert code == 0, ev2
     assert [e for e in ev2 if e["event"] == "resumed"] == [
-        {"event": "resumed", "step": 1, "uri": m["outputUri"] + "/samples.jsonl"}]
-    assert [e["step"] for e in ev2 if e["event"] == "progress"] == [2, 3]
-    assert read_samples(m) == full  # per-prompt seeds: resumed prompts sample exactly what they did before
+        {"event": "resumed", "step": 2, "uri": m2["outputUri"] + "/batches.jsonl"}]
+    assert [e["step"] for e in ev2 if e["event"] == "progress"] == [4, 6]
+    assert read_samples(m2) == full  # per-batch seeds: the resumed run samples what an uninterrupted one did
 
-    code, ev3 = run_inproc(tmp_path, m)
+    code, ev3 = run_inproc(tmp_path, m2)
     assert code == 0 and [e["event"] for e in ev3] == ["done"]
+
+
+def test_left_padded_batch_scores_like_each_prompt_alone(tmp_path):
+    # Prompts of different lengths share a batch: the pads must change no row's logits at any step (a mask
+    # or position mistake moves them by far more than float noise).
+    import torch
+    from msm_trainer.generate import left_pad
+    from msm_trainer.models import build_base
+
+    tok = load_chat_tokenizer(make_tokenizer(tmp_path / "tok").as_uri())
+    rows = [tok.encode(tok.render(p["messages"])) for p in PROMPTS]
+    assert len({len(r) for r in rows}) == 3
+    model = build_base(tiny_base(), torch.device("cpu")).eval()
+    kw = dict(do_sample=False, max_new_tokens=5, min_new_tokens=5, pad_token_id=0, return_dict_in_generate=True,
+              output_logits=True)
+    ids, mask = left_pad(rows, 0, torch.device("cpu"))
+    assert mask.sum(1).tolist() == [len(r) for r in rows] and (ids[mask == 0] == 0).all()
+    with torch.no_grad():
+        batch = model.generate(input_ids=ids, attention_mask=mask, **kw)
+        for i, r in enumerate(rows):
+            alone = model.generate(input_ids=torch.tensor([r]), attention_mask=torch.ones(1, len(r), dtype=torch.long), **kw)
+            assert batch.sequences[i, ids.shape[1]:].tolist() == alone.sequences[0, len(r):].tolist()
+            for step_b, step_a in zip(batch.logits, alone.logits):
+                torch.testing.assert_close(step_b[i], step_a[0], rtol=0, atol=1e-4)
+
+
+def test_sampler_draws_from_the_tempered_softmax_and_never_a_forbidden_token():
+    import torch
+    from msm_trainer.sampling import BLOCK, CategoricalSampler
+
+    torch.manual_seed(0)
+    vocab = 3 * BLOCK + 17  # whole blocks and a padded last one
+    logits = torch.randn(vocab) * 2
+    forbidden = [5, BLOCK, vocab - 1]  # -inf, as min_new_tokens makes the stop ids; a block's first; the last
+    logits[forbidden] = float("-inf")
+    sampler, rows, rounds = CategoricalSampler(0.7), 4000, 50
+    counts = torch.zeros(vocab)
+    for _ in range(rounds):
+        out = sampler(None, logits.expand(rows, vocab).clone())
+        assert ((out == 0).sum(1) == 1).all() and (out[out != 0] == float("-inf")).all()  # one finite token per row
+        counts += torch.bincount(out.argmax(1), minlength=vocab)
+    n = rows * rounds
+    p = torch.softmax(logits / 0.7, -1)
+    assert counts[forbidden].sum() == 0
+    # Every frequency within 5 standard errors of its probability (at 1.0 instead of 0.7 the top ones are not).
+    assert ((counts / n - p).abs() <= 5 * (p * (1 - p) / n).sqrt() + 1e-6).all()
+    assert not ((counts / n - torch.softmax(logits, -1)).abs() <= 5 * (p * (1 - p) / n).sqrt() + 1e-6).all()
+
+
+def test_batched_greedy_writes_what_one_prompt_at_a_time_does(tmp_path):
+    one = gen_manifest(tmp_path, "one", temperature=0, samplesPerPrompt=2, maxNewTokens=8, batchSize=1)
+    three = gen_manifest(tmp_path, "three", temperature=0, samplesPerPrompt=2, maxNewTokens=8, batchSize=3)
+    assert run_inproc(tmp_path, one, name="one.json")[0] == 0
+    assert run_inproc(tmp_path, three, name="three.json")[0] == 0
+    assert read_samples(one) == read_samples(three)
+
+
+def test_samples_of_one_prompt_differ_within_a_batch(tmp_path):
+    m = gen_manifest(tmp_path, "many", samplesPerPrompt=4, temperature=1.0, maxNewTokens=8, batchSize=16)
+    code, ev = run_inproc(tmp_path, m)
+    assert code == 0, ev
+    for p in ("p1", "p2", "p3"):
+        assert len({x["text"] for x in read_samples(m) if x["promptId"] == p}) > 1
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "8", True])
+def test_bad_batch_size_exits_2_naming_the_field(tmp_path, bad):
+    code, ev = run_inproc(tmp_path, gen_manifest(tmp_path, "bs", batchSize=bad))
+    assert code == 2 and "batchSize" in ev[-1]["message"], ev
+
+
+def test_generate_killed_mid_run_resumes_to_the_uninterrupted_samples(tmp_path):
+    """SIGKILL the real job process after some batches, resume it, and get the uninterrupted run's samples."""
+    def manifest(name):
+        return gen_manifest(tmp_path, name, samplesPerPrompt=4, maxNewTokens=12, batchSize=2)
+
+    ref = manifest("ref")
+    code, _, err = run_subprocess(write_manifest(tmp_path / "ref.json", ref))
+    assert code == 0, err
+    killed = manifest("killed")
+    path = write_manifest(tmp_path / "killed.json", killed)
+    first = run_until(path, lambda e: e["event"] == "progress" and e["step"] >= 4)
+    assert not (local(killed["outputUri"]) / "COMPLETE").exists()
+    code, second, err = run_subprocess(path)
+    assert code == 0, err
+    resumed = [e["step"] for e in second if e["event"] == "resumed"]
+    assert len(resumed) == 1 and max(e["step"] for e in first if e["event"] == "progress") <= resumed[0] < 12
+    assert read_samples(killed) == read_samples(ref)
 
 
 def test_generate_from_base_greedy(tmp_path):

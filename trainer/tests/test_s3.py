@@ -148,7 +148,7 @@ def test_sigkill_then_resume_on_a_fresh_machine_equals_uninterrupted_run(s3, tmp
     assert all("COMPLETE" in s3.keys("killed", "checkpoints", f) for f in folders)
 
 
-def test_generate_on_s3_resumes_per_prompt_on_a_fresh_machine(s3, tmp_path):
+def test_generate_on_s3_resumes_per_batch_on_a_fresh_machine(s3, tmp_path):
     # A model trained to S3, then sampled from S3 prompts with an S3 tokenizer.
     trained = s3_train_manifest(s3, put_packed(s3, tmp_path), "mid", hyper=hyper(maxSteps=3))
     assert run_inproc(tmp_path, trained, name="mid.json")[0] == 0
@@ -160,29 +160,32 @@ def test_generate_on_s3_resumes_per_prompt_on_a_fresh_machine(s3, tmp_path):
         return {"kind": "generate", "jobId": f"gen-{name}", "baseModel": tiny_base(), "tokenizerUri": tok,
                 "modelUri": trained["outputUri"], "promptsUri": prompts, "samplesPerPrompt": 2, "temperature": 0.8,
                 "maxNewTokens": 8, "checkpointPrefix": s3.uri(name, "checkpoints"), "outputUri": s3.uri(name, "samples"),
-                "seed": 5, "device": "cpu"}
+                "seed": 5, "device": "cpu", "batchSize": 1}
 
     code, ref_ev = run_inproc(tmp_path, gen("ref"), name="ref.json")
     assert code == 0, ref_ev
     full = s3.get("ref", "samples", "samples.jsonl").decode()
     assert len(full.splitlines()) == 2 * len(PROMPTS) and "COMPLETE" in s3.keys("ref", "samples")
+    assert "batches.jsonl" not in s3.keys("ref", "samples")  # the resume state goes once the output is complete
 
     m = gen("killed")
     first = run_until(write_manifest(tmp_path / "killed.json", m), lambda e: e["event"] == "progress" and e["step"] >= 2)
-    uploaded = s3.get("killed", "samples", "samples.jsonl").decode()
+    uploaded = s3.get("killed", "samples", "batches.jsonl").decode()
     assert "COMPLETE" not in s3.keys("killed", "samples")
     s3.new_machine()
     code, second = run_inproc(tmp_path, m, name="killed.json")
     assert code == 0, second
     resumed = [e for e in second if e["event"] == "resumed"]
-    assert len(resumed) == 1 and resumed[0]["uri"] == m["outputUri"] + "/samples.jsonl"
-    assert 2 <= resumed[0]["step"] < len(PROMPTS) and resumed[0]["step"] == len(uploaded.splitlines()) // 2
-    assert [e["step"] for e in second if e["event"] == "progress"] == list(range(resumed[0]["step"] + 1, len(PROMPTS) + 1))
+    assert len(resumed) == 1 and resumed[0]["uri"] == m["outputUri"] + "/batches.jsonl"
+    # Batches of one sample: progress and resume count samples, one uploaded line each.
+    total = 2 * len(PROMPTS)
+    assert 2 <= resumed[0]["step"] < total and resumed[0]["step"] == len(uploaded.splitlines())
+    assert [e["step"] for e in second if e["event"] == "progress"] == list(range(resumed[0]["step"] + 1, total + 1))
     assert max(e["step"] for e in first if e["event"] == "progress") <= resumed[0]["step"]
-    # Per-prompt seeds: the resumed run's samples are exactly the uninterrupted run's.
+    # Per-batch seeds: the resumed run's samples are exactly the uninterrupted run's.
     assert s3.get("killed", "samples", "samples.jsonl").decode() == full
     assert json.loads(s3.get("killed", "samples", "metrics.json"))["samples"] == 2 * len(PROMPTS)
-    assert "COMPLETE" in s3.keys("killed", "samples")
+    assert "COMPLETE" in s3.keys("killed", "samples") and "batches.jsonl" not in s3.keys("killed", "samples")
 
 
 def test_s3_faults_exit_with_the_contract_code_and_say_what_to_fix(s3, tmp_path, monkeypatch):
