@@ -15,7 +15,7 @@ import random
 import shutil
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Dict
 
 import numpy as np
 import torch
@@ -113,7 +113,3 @@ def full_trainable_state(model, full: bool) -> Dict[str, torch.Tensor]:
 
 def strip_prefix(sd: Dict[str, torch.Tensor], prefix: str) -> Dict[str, torch.Tensor]:
     return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in sd.items()}
-
-
-def write_output(final: Path, fill: Callable[[Path], None]) -> None:
-    storage.write_dir_atomic(final, fill)

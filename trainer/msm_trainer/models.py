@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from . import weights
 from .errors import BadInput
@@ -159,24 +158,6 @@ def enable_gradient_checkpointing(model) -> None:
     cfg = getattr(model, "config", None)
     if cfg is not None:
         cfg.use_cache = False
-
-
-def trainable_state(model) -> Dict[str, torch.Tensor]:
-    return {n: p.detach().to("cpu").contiguous() for n, p in model.named_parameters() if p.requires_grad}
-
-
-def save_trainable(model, path: Path) -> None:
-    save_file(trainable_state(model), str(path))
-
-
-def load_trainable(model, path: Path) -> None:
-    saved = load_file(str(path))
-    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    if set(saved) != set(params):
-        raise BadInput(f"checkpoint {path} holds other parameters than this job trains; it belongs to another job")
-    with torch.no_grad():
-        for n, p in params.items():
-            p.copy_(saved[n].to(p.device, p.dtype))
 
 
 def save_output(model, d: Path, method: str, base_desc: Optional[Dict[str, Any]], init_from: Optional[str],
