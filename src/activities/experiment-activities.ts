@@ -62,10 +62,10 @@ export function createExperimentActivities() {
         throw e;
       }
       const baseDir = experiment.baseDir ? path.resolve(PROJECT_ROOT, experiment.baseDir) : PROJECT_ROOT;
-      experiment = planned(experiment, baseDir);
+      // The tokenizer must fit the model before the model's shape is used to plan memory.
+      experiment = planned(await withModelPath(experiment, baseDir), baseDir);
       const storeUri = resolveStoreUri(experiment.store, baseDir);
       const store = openStore(storeUri);
-      experiment = await withModelPath(experiment, baseDir);
 
       const specText = await readInput(baseDir, experiment.spec, 'spec');
       let spec;

@@ -117,3 +117,27 @@ def test_gemma_270m_midtrain_aft_generate(tmp_path, model_dir, tok):
     assert code == 0, ev
     samples = [json.loads(x) for x in (local(gen["outputUri"]) / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == 1 and isinstance(samples[0]["text"], str) and samples[0]["text"].strip(), samples
+
+
+def test_gemma_270m_midtrain_on_two_torchrun_ranks(tmp_path, model_dir, tok):
+    """The same pretrained midtraining as 2 FSDP2 ranks (torchrun, gloo): same losses as one process."""
+    import subprocess
+    import sys
+
+    from conftest import parse_events, subprocess_env, write_manifest
+
+    base = {"init": "pretrained", "path": str(model_dir)}
+    data = write_packed(tmp_path / "mid-data", midtrain_rows(tok), vocab=262144, pad_id=0, eos_id=EOS)
+    one = train_manifest(tmp_path, data, name="one", baseModel=base, hyper=lora(batchSize=2, microBatchSize=2, maxSteps=1))
+    code, ev1 = run_inproc(tmp_path, one, "one.json")
+    assert code == 0, ev1
+    two = train_manifest(tmp_path, data, name="two", baseModel=base, hyper=lora(batchSize=2, microBatchSize=1, maxSteps=1))
+    path = write_manifest(tmp_path / "two.json", two)
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+                        "--nproc-per-node", "2", "-m", "msm_trainer", str(path)], cwd=TRAINER_DIR,
+                       env=subprocess_env(), capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    ev2 = parse_events(p.stdout)
+    assert ev2[-1]["event"] == "done" and ev2[-1]["metrics"]["world_size"] == 2
+    np.testing.assert_allclose(losses(ev2), losses(ev1), rtol=1e-4)
+    assert (local(two["outputUri"]) / "adapter_model.safetensors").is_file()
