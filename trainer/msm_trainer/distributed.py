@@ -23,7 +23,6 @@ from .errors import BadInput
 class World:
     rank: int = 0
     size: int = 1
-    local_rank: int = 0
     fsdp: bool = False  # a process group exists and the model is sharded with FSDP2
 
     @property
@@ -37,9 +36,9 @@ def launched_by_torchrun() -> bool:
 
 def start(device_name: str) -> "tuple[World, torch.device]":
     """Join the job's process group when there is one to join (or a GPU to shard on); pick this rank's device."""
+    gpu = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
     if not launched_by_torchrun():
-        want_gpu = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
-        if not want_gpu:
+        if not gpu:
             return World(), torch.device("cpu")
         if not torch.cuda.is_available():
             raise BadInput("manifest field device is 'cuda' but no CUDA device is visible here; use 'auto' or 'cpu'")
@@ -48,18 +47,16 @@ def start(device_name: str) -> "tuple[World, torch.device]":
         dist.init_process_group("nccl", store=store, rank=0, world_size=1)
         return World(fsdp=True), torch.device("cuda", 0)
     rank, size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    gpu = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+    device = torch.device("cpu")
     if gpu:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
         if not torch.cuda.is_available() or torch.cuda.device_count() <= local:
             raise BadInput(f"rank {rank} needs GPU {local} but {torch.cuda.device_count()} are visible; "
                            "start no more processes per node than the machine has GPUs")
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)
-    else:
-        device = torch.device("cpu")
     dist.init_process_group("nccl" if gpu else "gloo", rank=rank, world_size=size)
-    return World(rank=rank, size=size, local_rank=local, fsdp=True), device
+    return World(rank=rank, size=size, fsdp=True), device
 
 
 def stop(world: World) -> None:

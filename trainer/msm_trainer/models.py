@@ -27,11 +27,10 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def base_dtype(device: torch.device, desc: Dict[str, Any], frozen: bool) -> torch.dtype:
+def frozen_dtype(device: torch.device) -> torch.dtype:
     # Frozen weights go to bf16 on GPU (memory); trained weights stay fp32 (FSDP computes in bf16 and keeps
-    # fp32 masters). `desc` is kept for callers that pass it.
-    del desc
-    return torch.bfloat16 if device.type == "cuda" and frozen else torch.float32
+    # fp32 masters).
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
 def _random_model(desc: Dict[str, Any], device: torch.device, dtype: torch.dtype):
@@ -114,35 +113,34 @@ def model_vocab(model) -> int:
 def make_train_model(m: Manifest, data_vocab: int, device: torch.device, load_device: Optional[torch.device] = None):
     """The model to train and the base description its output records (None for full weights). Weights read
     from disk go to `load_device` (FSDP moves them to the GPU one layer at a time); random ones are built
-    on `device`."""
+    on `device`, the device the job trains on."""
     h = m.hyper
-    train_device, device = device, load_device or device
+    load_to = load_device or device
+    frozen = frozen_dtype(device)
     if m.initFromUri:
         _, info = read_info(m.initFromUri, "initFromUri")
         if h.method == "lora" and info["method"] == "lora" and not m.freshAdapter:
             # AFT continues the midtraining adapter (its rank/alpha/dropout come from that adapter).
             base_desc = info["base"]
-            model, _ = load_output(m.initFromUri, device, base_dtype(train_device, base_desc, True), "initFromUri",
-                                   trainable_adapter=True)
+            model, _ = load_output(m.initFromUri, load_to, frozen, "initFromUri", trainable_adapter=True)
         elif h.method == "lora":
             # A new adapter (this job's rank/alpha) on the output with any adapter merged into its base.
             base_desc = {"modelUri": m.initFromUri}
-            model = lora_wrap(load_output(m.initFromUri, device, base_dtype(train_device, {}, True), "initFromUri")[0], h)
+            model = lora_wrap(load_output(m.initFromUri, load_to, frozen, "initFromUri")[0], h)
         else:
             base_desc = None
-            model = load_output(m.initFromUri, device, torch.float32, "initFromUri")[0]
+            model = load_output(m.initFromUri, load_to, torch.float32, "initFromUri")[0]
     else:
         desc = m.baseModel.describe()
         if desc["init"] == "random" and desc["vocabSize"] is None:
             desc["vocabSize"] = data_vocab
-        if desc["init"] == "random":
-            device = train_device
+        build_on = device if desc["init"] == "random" else load_to
         if h.method == "lora":
             base_desc = desc
-            model = lora_wrap(build_base(desc, device, base_dtype(train_device, desc, True)), h)
+            model = lora_wrap(build_base(desc, build_on, frozen), h)
         else:
             base_desc = None
-            model = build_base(desc, device, torch.float32)
+            model = build_base(desc, build_on, torch.float32)
     if model_vocab(model) < data_vocab:
         raise BadInput(
             f"the data's vocabSize {data_vocab} exceeds the model's {model_vocab(model)} embeddings; "

@@ -10,7 +10,6 @@ step. So 1 process × 8 rows, 2 × 4 and 8 micro-batches of 1 make the same upda
 import json
 import logging
 import math
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -71,7 +70,7 @@ def emit_existing_done(out: mirror.OutputPlace, em: Emitter) -> bool:
 def train(m: Manifest, em: Emitter) -> None:
     world, device = distributed.start(m.device)
     try:
-        _train(m, em if world.main else Emitter(open(os.devnull, "w")), world, device)
+        _train(m, em, world, device)  # (cli.py gives ranks other than 0 an emitter that writes nowhere)
     finally:
         distributed.stop(world)
 
@@ -103,29 +102,26 @@ def _load_data(m: Manifest, world: World):
     return _first_main(world, load)
 
 
-def _micro_batches(picked: np.ndarray, world: World, micro: int) -> List[np.ndarray]:
-    """This rank's micro-batches of one step's rows. Every rank runs the same number (FSDP's collectives
-    need all of them), so a rank whose share ran out gets empty ones (a masked dummy row, zero loss)."""
-    per_rank = -(-len(picked) // world.size)
-    mine = picked[world.rank * per_rank:(world.rank + 1) * per_rank]
-    return [mine[k * micro:(k + 1) * micro] for k in range(-(-per_rank // micro))]
-
-
-def _tensors(data: PackedData, rows: np.ndarray, device: torch.device):
-    if len(rows) == 0:
-        z = np.zeros((1, data.seq_len), dtype=np.int64)
-        return torch.from_numpy(z).to(device), torch.ones_like(torch.from_numpy(z)).to(device), torch.from_numpy(z).to(device)
-    return tuple(torch.from_numpy(a).to(device) for a in data.batch(rows))
+def _micro_batches(n_rows: int, world: World, micro: int) -> List[slice]:
+    """This rank's micro-batches of one step's n_rows rows, as slices of them. Every rank runs the same
+    number (FSDP's collectives need all of them), so a rank whose share ran out gets empty ones."""
+    per_rank = -(-n_rows // world.size)
+    start, end = world.rank * per_rank, min((world.rank + 1) * per_rank, n_rows)
+    return [slice(min(start + k * micro, end), min(start + (k + 1) * micro, end)) for k in range(-(-per_rank // micro))]
 
 
 def _train_step(lm, opt, sched, data: PackedData, picked: np.ndarray, h, world: World, device):
-    """One optimizer step over `picked`; returns (mean loss over the step's targets, tokens, targets)."""
-    _, attn_all, target_all = data.batch(picked)
+    """One optimizer step over `picked`; returns (mean loss over the step's targets, tokens, targets).
+    The step's rows are read once: every rank needs the whole step's target count for the normalisation."""
+    ids_all, attn_all, target_all = data.batch(picked)
     n_target = int(target_all[:, 1:].sum())
     scale = world.size / max(n_target, 1)  # FSDP averages gradients over ranks: undo that, then normalise
     local = torch.zeros((), dtype=torch.float64, device=device)
-    for rows in _micro_batches(picked, world, h.microBatchSize):
-        ids, attn, target = _tensors(data, rows, device)
+    for part_rows in _micro_batches(len(picked), world, h.microBatchSize):
+        arrays = (ids_all[part_rows], attn_all[part_rows], target_all[part_rows])
+        if len(arrays[0]) == 0:  # a masked dummy row: zero loss, but this rank joins the collectives
+            arrays = (np.zeros_like(ids_all[:1]), np.ones_like(attn_all[:1]), np.zeros_like(target_all[:1]))
+        ids, attn, target = (torch.from_numpy(a).to(device) for a in arrays)
         part = lm(ids, attn, target)
         (part * scale).backward()
         local += part.detach().double()
@@ -218,11 +214,9 @@ def _train(m: Manifest, em: Emitter, world: World, device: torch.device) -> None
             # Retrying would diverge the same way: the hyper-parameters need changing.
             raise BadInput(f"loss became {lv} at step {st.step}; lower hyper.lr or check the data")
         # Every N steps, and/or every N minutes of wall time: on a slow or preemptible machine the clock
-        # bounds the work a preemption can cost whatever the step time is. Rank 0's clock decides for all.
+        # bounds the work a preemption can cost whatever the step time is.
         by_steps = h.checkpointEverySteps and st.step % h.checkpointEverySteps == 0
-        by_clock = h.checkpointEveryMinutes and time.monotonic() - last_checkpoint >= 60 * h.checkpointEveryMinutes
-        by_clock = distributed.sum_all(world, [1.0 if by_clock else 0.0], device)[0] > 0 if h.checkpointEveryMinutes else False
-        if (by_steps or by_clock) and st.step < total:
+        if (by_steps or _clock_says_checkpoint(h, last_checkpoint, world, device)) and st.step < total:
             last_checkpoint = time.monotonic()
             d = prefix / storage.step_dir_name(st.step)
             checkpoint.save(d, lm, opt, sched, st, fingerprint, world, device)
@@ -256,6 +250,14 @@ def _train(m: Manifest, em: Emitter, world: World, device: torch.device) -> None
         metrics["resumed_from_step"] = starts[-1] if starts else st.resumed_from[-1]
     _write_output(m, out, model, lm, base_desc, metrics, world)
     em.done(m.outputUri, metrics)
+
+
+def _clock_says_checkpoint(h, last_checkpoint: float, world: World, device) -> bool:
+    """checkpointEveryMinutes has passed, on any rank's clock (all ranks must agree to save together)."""
+    if not h.checkpointEveryMinutes:
+        return False
+    due = time.monotonic() - last_checkpoint >= 60 * h.checkpointEveryMinutes
+    return distributed.sum_all(world, [1.0 if due else 0.0], device)[0] > 0
 
 
 def _write_output(m: Manifest, out: mirror.OutputPlace, model, lm, base_desc, metrics, world: World) -> None:
