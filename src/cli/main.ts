@@ -27,6 +27,11 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm approve <workflow-id>     approve the previewed document stage (generation.requireApproval)
   msm server                    run the embedded Temporal dev server (state in .msm/temporal)
   msm worker                    run a worker for every task queue (see src/workers/main.ts for options)
+  msm sweep <sweep-file> [--wait]  start (or re-attach to) a grid of experiments (msmSweep); prints its id
+  msm sweep retry <id> <point> [--wait]  run one failed point of an ended sweep again, alone
+  msm schedule create <id> <file> (--cron EXPR | --every 24h) [--overlap BUFFER_ONE] [--catchup 1d]
+               [--pause-on-failure] [--note TEXT] [--paused]    a Temporal Schedule of a sweep or experiment
+  msm schedule list | describe|pause|unpause|trigger|delete <id> | backfill <id> --from ISO --to ISO
   msm setup                     register msm's search attributes on the namespace (once per namespace; idempotent)
   msm compare <out-dir> <results>...  compare experiments (spec variants): each a report folder or results.json
   msm schema [out.json]         export the experiment JSON Schema for editors
@@ -108,6 +113,16 @@ async function main(argv: string[]): Promise<void> {
       profile: { type: 'string' },
       id: { type: 'string' },
       json: { type: 'boolean' },
+      wait: { type: 'boolean' },
+      cron: { type: 'string' },
+      every: { type: 'string' },
+      overlap: { type: 'string' },
+      catchup: { type: 'string' },
+      'pause-on-failure': { type: 'boolean' },
+      note: { type: 'string' },
+      paused: { type: 'boolean' },
+      from: { type: 'string' },
+      to: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -156,6 +171,16 @@ async function main(argv: string[]): Promise<void> {
       const corpus = (await client(target())).workflow.getHandle(corpusIdOf(required(arg, 'a workflow id')));
       console.log(`approved ${corpus.workflowId}:\n${JSON.stringify(await corpus.executeUpdate(approveUpdate), null, 2)}`);
       return;
+    }
+    case 'sweep': {
+      const { retrySweepPoint, startSweep } = await import('./sweep-commands.js');
+      if (arg === 'retry') return retrySweepPoint(await client(target()), required(positionals[2], 'a sweep id'), required(positionals[3], 'a point id'), { wait: values.wait });
+      return startSweep(await client(target()), required(arg, 'a sweep file'), { id: values.id, wait: values.wait });
+    }
+    case 'schedule': {
+      const { scheduleCommand } = await import('./schedule-commands.js');
+      const f = { ...values, pauseOnFailure: values['pause-on-failure'] };
+      return scheduleCommand(await client(target()), positionals.slice(1), f);
     }
     case 'setup': {
       const t = target();
