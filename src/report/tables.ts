@@ -1,5 +1,6 @@
 import { diffRange, pct, pp, rateRange } from './format';
 import type { RateInterval } from '../eval/stats';
+import { controlRows } from './arms-tables';
 import type { Results } from './results';
 
 /** Plain-text tables built once from Results, rendered as HTML and as Markdown. */
@@ -47,7 +48,7 @@ function withSecondary(t: Table, subs: Array<{ executed: RateInterval | null; un
   return { headers: [...t.headers, ...cols.map((c) => c.header)], rows: t.rows.map((r, i) => [...r, ...cols.map((c) => subRate(c.of(subs[i])))]) };
 }
 
-/** One row per arm × fraction, seeds pooled. */
+/** One row per arm × fraction, seeds pooled; then one per control (no AFT, evaluated once). */
 export function armFractionTable(results: Results): Table {
   const core: Table = {
     headers: ['arm', 'fraction', 'seeds', 'k/n', 'rate', '95% CI (Wilson)', '95% CI (bootstrap)', 'macro-average over conditions (95% CI)', 'per-seed mean ± sd [min – max]'],
@@ -67,9 +68,9 @@ export function armFractionTable(results: Results): Table {
           s ? `${pct(s.mean)} ± ${s.sd === null ? '—' : pct(s.sd)} [${pct(s.min)} – ${pct(s.max)}]` : '—',
         ];
       }),
-    ),
+    ).concat(controlRows(results)),
   };
-  return withSecondary(core, results.curves.flatMap((curve) => curve.points));
+  return withSecondary(core, [...results.curves.flatMap((curve) => curve.points), ...(results.controls ?? [])]);
 }
 
 /** msm − baseline at each fraction both arms ran. */
