@@ -102,6 +102,7 @@ export function createReportActivities() {
             ? { finalLoss: finite(req.midtrain.metrics.final_loss), steps: req.midtrain.metrics.steps ?? 0, checkpoint: req.midtrain.outputUri }
             : undefined,
           evalSet: { sha256: req.loaded.evalSet.sha256, prompts: req.loaded.evalSet.prompts },
+          ...(req.loaded.aftData ? { aftData: { sha256: req.loaded.aftData.sha256, examples: req.loaded.aftData.examples } } : {}),
         },
         cells,
         ...(req.arms ? { arms: req.arms } : {}),

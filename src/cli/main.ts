@@ -148,7 +148,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'compare': {
       const { compareResultFiles } = await import('../report/compare-files.js');
-      for (const f of compareResultFiles(required(arg, 'an output folder'), positionals.slice(2))) console.log(f);
+      for (const f of compareResultFiles(required(arg, 'an output folder'), positionals.slice(2), (line) => console.log(line))) console.log(f);
       return;
     }
     case 'schema': {

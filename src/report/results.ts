@@ -37,6 +37,8 @@ export interface ReportInput {
     };
     midtrain?: { finalLoss: number | null; steps: number; checkpoint: string };
     evalSet?: { sha256: string; prompts: number };
+    /** The AFT data the sweep trained on (a pair such as the cheese toy must show the same hash). */
+    aftData?: { sha256: string; examples: number };
   };
   cells: Array<{
     arm: Arm;
@@ -126,6 +128,8 @@ export interface Results {
     corpus: ReportInput['experiment']['corpus'];
     midtrain: { checkpoint: string; finalLoss: number | null; steps: number } | null;
     evalSet: { sha256: string; prompts: number } | null;
+    /** The AFT data file the sweep trained on; absent in results written before it was recorded. */
+    aftData?: { sha256: string; examples: number } | null;
     judgeModels: string[];
     /** How to follow any number back to what produced it. */
     trace: string[];
@@ -262,6 +266,7 @@ export function buildResults(input: ReportInput): Results {
       corpus: e.corpus,
       midtrain: e.midtrain ? { checkpoint: e.midtrain.checkpoint, finalLoss: e.midtrain.finalLoss !== null && Number.isFinite(e.midtrain.finalLoss) ? e.midtrain.finalLoss : null, steps: e.midtrain.steps } : null,
       evalSet: e.evalSet ?? null,
+      aftData: e.aftData ?? null,
       judgeModels: [...new Set(cells.map((c) => c.eval.judgeModel))].sort(),
       trace: TRACE,
     },

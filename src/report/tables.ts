@@ -28,6 +28,7 @@ export function lineageRows(results: Results): Array<[string, string]> {
       ? [['corpus token lengths', `per document: min ${c.tokenLengths.min}, median ${c.tokenLengths.median}, p95 ${c.tokenLengths.p95}, max ${c.tokenLengths.max} — histogram ${c.tokenLengths.histogramUri}; counts ${c.tokenLengths.documentTokensUri}`] as [string, string]]
       : []),
     ['midtraining', l.midtrain ? `${l.midtrain.finalLoss === null ? 'no final loss recorded' : `final loss ${l.midtrain.finalLoss.toFixed(4)}`} after ${l.midtrain.steps} steps — ${l.midtrain.checkpoint}` : 'none (no msm arm)'],
+    ...(l.aftData ? [['AFT data', `${l.aftData.examples} examples — sha256 ${l.aftData.sha256}`] as [string, string]] : []),
     ['eval set', l.evalSet ? `${l.evalSet.prompts} prompts — sha256 ${l.evalSet.sha256}` : 'not recorded'],
     ['judge', l.judgeModels.join(', ') || 'none'],
     ['metric', results.metric],
