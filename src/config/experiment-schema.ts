@@ -382,7 +382,7 @@ export const experimentSchema = z
         .string()
         .min(1)
         .optional()
-        .describe('with aft.data: chat JSONL of the same questions answered with spec-citing reasoning in a <think> block, for arms with aft: with-reasoning (deliberative)'),
+        .describe('with aft.data: chat JSONL of the same questions, in the same order, answered with spec-citing reasoning in a <think> block, for arms with aft: with-reasoning (deliberative); nested subsets then pick the same questions'),
       seeds: z.array(z.number().int().min(0)).min(1).default([0]),
       hyper: trainHyperSchema.prefault({}),
       continueAdapter: z
