@@ -1,4 +1,10 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createExperimentActivities } from '../src/activities/experiment-activities';
+import type { LoadedExperiment } from '../src/activities/types';
 import { ARM_PRESETS, isControl, needsMidtraining, resolveArms, trainingName } from '../src/config/arms';
 import { parseExperiment } from '../src/config/experiment-schema';
 
@@ -58,5 +64,35 @@ describe('arms as data', () => {
     expect(gen({ style: 'value', train: 'without-reasoning' })).toContain('aft.generate.style: arm "deliberative" is deliberative-style training');
     expect(gen({ style: 'rule', train: 'with-reasoning' })).toContain('aft.generate.train: arms "baseline" and "deliberative" would train on the same with-reasoning file');
     expect(problems({ data: undefined, generate, reasoningData: 'r.jsonl' })).toContain('aft.reasoningData goes with aft.data');
+  });
+});
+
+describe('loading aft.reasoningData', () => {
+  const load = (raw: unknown): Promise<LoadedExperiment> => new MockActivityEnvironment().run(createExperimentActivities().loadExperiment, raw);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-reasoning-'));
+  const demo = readFileSync(path.join(__dirname, '..', 'experiments', 'data', 'demo-aft.jsonl'), 'utf8').trim().split('\n');
+  const withThink = (lines: string[]) => lines.map((l) => {
+    const x = JSON.parse(l) as { messages: Array<{ role: string; content: string }> };
+    x.messages[1].content = `<think>The spec says so.</think>\n\n${x.messages[1].content}`;
+    return JSON.stringify(x);
+  }).join('\n') + '\n';
+  const raw = (reasoningData: string) => ({
+    name: 'reasoning',
+    spec: 'specs/demo.md',
+    store: path.join(dir, 'store'),
+    aft: { data: 'experiments/data/demo-aft.jsonl', reasoningData, arms: ['baseline', 'deliberative'] },
+    eval: { prompts: 'experiments/data/demo-eval.jsonl' },
+  });
+
+  it('stores the with-reasoning file for the deliberative arm', async () => {
+    writeFileSync(path.join(dir, 'full.jsonl'), withThink(demo));
+    const loaded = await load(raw(path.join(dir, 'full.jsonl')));
+    expect(loaded.reasoningData).toMatchObject({ examples: demo.length });
+    expect(loaded.reasoningData!.sha256).not.toBe(loaded.aftData!.sha256);
+  });
+
+  it('refuses a with-reasoning file of another length: the data budget per fraction must be the same', async () => {
+    writeFileSync(path.join(dir, 'short.jsonl'), withThink(demo.slice(0, 10)));
+    await expect(load(raw(path.join(dir, 'short.jsonl')))).rejects.toThrow(/aft\.reasoningData: .* has 10 examples but aft\.data has 24/);
   });
 });
