@@ -2,6 +2,7 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { resolveArms } from '../config/arms';
 import { InvalidExperimentError } from '../config/experiment-schema';
 import { experimentJsonSchema } from '../config/json-schema';
 import { loadExperimentFile, readExperimentFile } from '../config/load-experiment-file';
@@ -147,7 +148,7 @@ async function main(argv: string[]): Promise<void> {
         const baseDir = experiment.baseDir ? path.resolve(PROJECT_ROOT, experiment.baseDir) : PROJECT_ROOT;
         await checkTokenizerFitsModel(experiment.baseModel.tokenizer, resolveModelPath(experiment.baseModel.path, baseDir));
       }
-      console.log(`${arg}: valid (${experiment.aft.arms.length} arms × ${experiment.aft.fractions.length} fractions × ${experiment.aft.seeds.length} seeds)`);
+      console.log(`${arg}: valid (${experiment.aft.arms.length} arms: ${resolveArms(experiment.aft.arms).map((a) => a.name).join(', ')} × ${experiment.aft.fractions.length} fractions × ${experiment.aft.seeds.length} seeds)`);
       return;
     }
     case 'plan':
@@ -205,7 +206,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'compare': {
       const { compareResultFiles } = await import('../report/compare-files.js');
-      for (const f of compareResultFiles(required(arg, 'an output folder'), positionals.slice(2))) console.log(f);
+      for (const f of compareResultFiles(required(arg, 'an output folder'), positionals.slice(2), (line) => console.log(line))) console.log(f);
       return;
     }
     case 'schema': {

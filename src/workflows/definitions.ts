@@ -8,7 +8,8 @@ export type Stage = 'loading' | 'corpus' | 'aft-data' | 'tokenize' | 'midtrain' 
 
 export interface CellProgress {
   id: string;
-  arm: 'baseline' | 'msm';
+  arm: string;
+  /** 0 for a control (no AFT data). */
   fraction: number;
   seed: number;
   status: 'pending' | 'training' | 'evaluating' | 'done';
