@@ -10,7 +10,8 @@ import { loadSweepFile } from '../src/sweep/load-sweep-file';
 import type { SweepInput } from '../src/sweep/sweep-schema';
 import { PROJECT_ROOT } from '../src/util/project-paths';
 import { msmSweep } from '../src/workflows';
-import { scriptedExperiment } from './helpers/scripted-experiment';
+import { launchChromium } from './helpers/chromium';
+import { scriptedExperiment, waitUntil } from './helpers/scripted-experiment';
 import { useScriptedTemporal } from './helpers/scripted-temporal';
 
 const minimal = { name: 'b', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl' } };
@@ -53,72 +54,104 @@ describe('sweep grids (pure)', () => {
   });
 });
 
-describe('msmSweep on a real Temporal server', () => {
+describe('msmSweep and schedules on a real Temporal server', () => {
   const t = useScriptedTemporal();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-sweep-test-'));
+  const badSpec = path.join(dir, 'bad-spec.md'); // empty at first: that point fails, not retryable
+  const sweepFile = path.join(dir, 'sweep.yaml');
+  const baseFile = path.join(dir, 'base.json');
 
-  it('runs every point as a child, tolerates a failed point, retries it alone, then compares all; a schedule starts the same sweep', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-sweep-test-'));
-    const late = path.join(dir, 'late-aft.jsonl'); // missing at first: that point fails, not retryable
+  /** The CLI as a child process, without blocking this one (its workers run the sweep). */
+  const msm = (...args: string[]) =>
+    new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+      const env = { ...process.env, TEMPORAL_ADDRESS: t.env.server.address };
+      execFile(path.join(PROJECT_ROOT, 'bin', 'msm'), args, { encoding: 'utf8', env, timeout: 600_000 }, (err, stdout, stderr) =>
+        resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  const runsOf = async (query: string) => {
+    const ids: string[] = [];
+    for await (const w of t.client.workflow.list({ query })) ids.push(w.workflowId);
+    return ids;
+  };
+
+  it('a 2 × 2 sweep: one point fails by design, three are reported; the fixed point is retried alone; the comparison opens in Chromium', async () => {
+    writeFileSync(badSpec, '');
     const base = scriptedExperiment('sweep', t.llm.baseUrl).input;
     const { input: experiment } = scriptedExperiment('sweep', t.llm.baseUrl, {
       midtrain: { method: 'full', lr: 0.001, batchSize: 4, maxSteps: 3, checkpointEverySteps: 50 },
       aft: { ...base.aft, fractions: [1] },
     });
-    const sweepFile = path.join(dir, 'sweep.yaml');
-    writeFileSync(path.join(dir, 'base.json'), JSON.stringify(experiment));
-    writeFileSync(sweepFile, YAML.stringify({ name: 'sw', base: 'base.json', axes: { 'aft.data': ['experiments/data/demo-aft.jsonl', late] }, concurrency: 2 }));
+    writeFileSync(baseFile, JSON.stringify(experiment));
+    // spec × samples per prompt, the bad spec only once (excluded at 2 samples): 3 good points, 1 bad.
+    writeFileSync(sweepFile, YAML.stringify({
+      name: 'sw',
+      base: 'base.json',
+      axes: { spec: ['specs/demo.md', badSpec], 'eval.samplesPerPrompt': [1, 2] },
+      exclude: [{ spec: badSpec, 'eval.samplesPerPrompt': 2 }],
+      include: [{ spec: 'specs/demo.md', 'eval.samplesPerPrompt': 3 }],
+      concurrency: 2,
+    }));
     const { input, points } = loadSweepFile(sweepFile);
-    const [good, bad] = points.map((p) => p.id);
+    expect(points).toHaveLength(4);
+    const bad = points.find((p) => p.values.spec === badSpec)!.id;
 
-    const first = await (await t.client.workflow.start(msmSweep, { taskQueue: 'msm', workflowId: 'sweep-e2e', args: [input] })).result();
-    expect(first.points.map((p) => [p.id, p.status])).toEqual([[good, 'done'], [bad, 'failed']]);
-    expect(first.points[1].error).toMatch(/late-aft\.jsonl/);
-    expect(first.points[1].workflowId).toBe(`sweep-e2e.${bad}`);
-    expect(first.comparison).toMatchObject({ compared: 0, note: expect.stringMatching(/at least two/) });
-    const md1 = readFileSync(fileURLToPath(first.comparison!.markdownUri), 'utf8');
-    expect(md1).toContain(`msm sweep retry sweep-e2e ${bad}`);
+    const started = await msm('sweep', sweepFile, '--id', 'sweep-e2e', '--wait');
+    expect(started.status, started.stderr).toBe(0);
+    const first = await t.client.workflow.getHandle<typeof msmSweep>('sweep-e2e').result();
+    expect(first.sweep.base).toEqual(input.base);
+    expect(first.points.filter((p) => p.status === 'done')).toHaveLength(3);
+    const failed = first.points.find((p) => p.status === 'failed')!;
+    expect(failed).toMatchObject({ id: bad, workflowId: `sweep-e2e.${bad}` });
+    expect(failed.error).toMatch(/bad-spec\.md/);
+    expect(first.comparison).toMatchObject({ compared: 3 });
+    expect(readFileSync(fileURLToPath(first.comparison!.markdownUri), 'utf8')).toContain(`msm sweep retry sweep-e2e ${bad}`);
 
-    // The data appears; `msm sweep retry` runs the failed point alone.
-    copyFileSync(path.join(PROJECT_ROOT, 'experiments', 'data', 'demo-aft.jsonl'), late);
-    // The CLI runs as a child process, without blocking this one (its workers run the sweep).
-    const msm = (...args: string[]) =>
-      new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-        const env = { ...process.env, TEMPORAL_ADDRESS: t.env.server.address };
-        execFile(path.join(PROJECT_ROOT, 'bin', 'msm'), args, { encoding: 'utf8', env, timeout: 400_000 }, (err, stdout, stderr) =>
-          resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-        );
-      });
+    // The spec is fixed; `msm sweep retry` runs that point alone.
+    copyFileSync(path.join(PROJECT_ROOT, 'specs', 'demo.md'), badSpec);
     const retry = await msm('sweep', 'retry', 'sweep-e2e', bad, '--wait');
     expect(retry.status, retry.stderr).toBe(0);
     expect(retry.stdout).toMatch(/comparison: file:\/\//);
     const second = await t.client.workflow.getHandle<typeof msmSweep>('sweep-e2e').result();
-    expect(second.points.map((p) => p.status)).toEqual(['done', 'done']);
-    expect(second.comparison).toMatchObject({ compared: 2 });
-    expect(readFileSync(fileURLToPath(second.comparison!.htmlUri), 'utf8')).toContain('<h2>Comparison</h2>');
-    // The good point's experiment ran once: the retry kept its outcome instead of starting it again.
-    const runsOf = async (id: string) => {
-      let n = 0;
-      for await (const _ of t.client.workflow.list({ query: `WorkflowId = '${id}'` })) n++;
-      return n;
-    };
-    expect(await runsOf(`sweep-e2e.${good}`)).toBe(1);
-    expect(await runsOf(`sweep-e2e.${bad}`)).toBe(2);
+    expect(second.points.map((p) => p.status)).toEqual(['done', 'done', 'done', 'done']);
+    expect(second.comparison).toMatchObject({ compared: 4 });
+    // Only the failed point's experiment ran again.
+    for (const p of points) expect(await runsOf(`WorkflowId = 'sweep-e2e.${p.id}'`), p.id).toHaveLength(p.id === bad ? 2 : 1);
 
-    // A schedule holds the sweep's content; a trigger starts it, findable by TemporalScheduledById.
-    const created = await msm('schedule', 'create', 'sw-nightly', sweepFile, '--cron', '0 3 * * *', '--paused', '--note', 'test');
-    expect(created.status, created.stderr).toBe(0);
-    const described = JSON.parse((await msm('schedule', 'describe', 'sw-nightly')).stdout) as { workflowType: string; policies: { overlap: string }; state: { paused: boolean } };
-    expect(described).toMatchObject({ workflowType: 'msmSweep', state: { paused: true } });
-    expect((await msm('schedule', 'trigger', 'sw-nightly')).status).toBe(0);
-    let scheduled: string | undefined;
-    const deadline = Date.now() + 60_000;
-    while (!scheduled && Date.now() < deadline) {
-      for await (const w of t.client.workflow.list({ query: `TemporalScheduledById = 'sw-nightly'` })) scheduled = w.workflowId;
-      if (!scheduled) await new Promise((r) => setTimeout(r, 500));
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(second.comparison!.htmlUri, { waitUntil: 'load' });
+      expect(await page.locator('table').count()).toBe(2); // every point, then msm compare
+      expect(await page.locator('body').innerText()).toContain(bad);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
     }
-    expect(scheduled).toMatch(/^sw-nightly/);
-    const scheduledRun = await t.client.workflow.getHandle<typeof msmSweep>(scheduled!).result();
-    expect(scheduledRun.points.map((p) => p.status)).toEqual(['done', 'done']); // every artifact reused from the store
-    expect((await msm('schedule', 'delete', 'sw-nightly')).status).toBe(0);
-  }, 900_000);
+  }, 1_200_000);
+
+  it('a schedule fires on its interval, is triggered, backfills a past window, pauses and is deleted', async () => {
+    const created = await msm('schedule', 'create', 'sw-often', baseFile, '--every', '15s', '--overlap', 'SKIP', '--note', 'test');
+    expect(created.status, created.stderr).toBe(0);
+    const scheduled = () => runsOf(`TemporalScheduledById = 'sw-often'`);
+    await waitUntil(async () => (await scheduled()).length >= 1, 90_000, 'the schedule to fire', 1000);
+    const described = JSON.parse((await msm('schedule', 'describe', 'sw-often')).stdout) as { workflowType: string; policies: { overlap: string } };
+    expect(described.workflowType).toBe('msmExperiment'); // an experiment file: its content is the action's input
+    const fired = (await scheduled()).length;
+    expect((await msm('schedule', 'trigger', 'sw-often')).status).toBe(0);
+    await waitUntil(async () => (await scheduled()).length > fired, 60_000, 'the triggered run', 1000);
+    const now = Date.now();
+    const backfill = await msm('schedule', 'backfill', 'sw-often', '--from', new Date(now - 3_600_000).toISOString(), '--to', new Date(now - 3_600_000 + 20_000).toISOString());
+    expect(backfill.status, backfill.stderr).toBe(0);
+    const afterTrigger = (await scheduled()).length;
+    await waitUntil(async () => (await scheduled()).length > afterTrigger, 60_000, 'the backfilled run', 1000);
+    expect((await msm('schedule', 'pause', 'sw-often', '--note', 'enough')).status).toBe(0);
+    const paused = JSON.parse((await msm('schedule', 'describe', 'sw-often')).stdout) as { state: { paused: boolean; note: string } };
+    expect(paused.state).toMatchObject({ paused: true, note: 'enough' });
+    expect((await msm('schedule', 'delete', 'sw-often')).status).toBe(0);
+    expect((await msm('schedule', 'list')).stdout).not.toContain('sw-often');
+  }, 400_000);
 });
