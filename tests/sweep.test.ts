@@ -118,6 +118,13 @@ describe('msmSweep and schedules on a real Temporal server', () => {
     // Only the failed point's experiment ran again.
     for (const p of points) expect(await runsOf(`WorkflowId = 'sweep-e2e.${p.id}'`), p.id).toHaveLength(p.id === bad ? 2 : 1);
 
+    // msm watch, one frame: the sweep's points, and one point's experiment.
+    const frame = await msm('watch', 'sweep-e2e', '--once');
+    expect(frame.stdout).toMatch(/points +4 done, 0 running, 0 failed, 0 pending of 4/);
+    const cellsFrame = await msm('watch', `sweep-e2e.${bad}`, '--once');
+    expect(cellsFrame.stdout).toMatch(/stage +done/);
+    expect(cellsFrame.stdout).toMatch(/cells +2\/2 done/);
+
     const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });

@@ -22,7 +22,8 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm start <experiment>        start an experiment on a running server and worker; prints its id
   msm validate <experiment>     check an experiment file; prints every problem with its path
   msm plan <experiment> [--json] GPU memory per job before anything is rented; exit 3 when a job cannot fit
-  msm progress <workflow-id>    the experiment's progress (query)
+  msm progress <workflow-id>    the experiment's or sweep's progress (query, JSON)
+  msm watch <workflow-id> [--once]  a live view: stage, corpus cost against budget, training steps, cells, ETA
   msm pause|resume <workflow-id>
   msm budget <workflow-id> <usd> raise the corpus generation budget (generation paused on it resumes)
   msm approve <workflow-id>     approve the previewed document stage (generation.requireApproval)
@@ -115,6 +116,7 @@ async function main(argv: string[]): Promise<void> {
       id: { type: 'string' },
       json: { type: 'boolean' },
       wait: { type: 'boolean' },
+      once: { type: 'boolean' },
       cron: { type: 'string' },
       every: { type: 'string' },
       overlap: { type: 'string' },
@@ -172,6 +174,10 @@ async function main(argv: string[]): Promise<void> {
       const corpus = (await client(target())).workflow.getHandle(corpusIdOf(required(arg, 'a workflow id')));
       console.log(`approved ${corpus.workflowId}:\n${JSON.stringify(await corpus.executeUpdate(approveUpdate), null, 2)}`);
       return;
+    }
+    case 'watch': {
+      const { watch } = await import('./watch-command.js');
+      return watch(await client(target()), required(arg, 'a workflow id'), { once: values.once });
     }
     case 'sweep': {
       const { retrySweepPoint, startSweep } = await import('./sweep-commands.js');
