@@ -46,6 +46,8 @@ class TrainState:
     # Steps this run resumed from, one per preemption survived; saved in every later checkpoint, so the
     # count is right whichever attempt finishes the run.
     resumed_from: List[int] = field(default_factory=list)
+    # Every step's loss, in the checkpoints too, so the curve in the output survives preemptions.
+    losses: List[float] = field(default_factory=list)
 
 
 def batch_loss(model, ids: torch.Tensor, attn: torch.Tensor, target: torch.Tensor, device: torch.device):
@@ -207,6 +209,7 @@ def _train(m: Manifest, em: Emitter, world: World, device: torch.device) -> None
         st.loss_sum += lv
         st.first_loss = lv if st.first_loss is None else st.first_loss
         st.last_loss = lv
+        st.losses.append(lv)
         st.tokens += n_tok
         st.target_tokens += n_target
         em.progress(st.step, total, lv, n_tok / max(time.perf_counter() - t0, 1e-9),
@@ -249,7 +252,7 @@ def _train(m: Manifest, em: Emitter, world: World, device: torch.device) -> None
         metrics["mix_examples"] = int(len(rows) - aft_examples)  # "examples" counts both
     if metrics["resumes"]:
         metrics["resumed_from_step"] = starts[-1] if starts else st.resumed_from[-1]
-    _write_output(m, out, model, lm, base_desc, metrics, world)
+    _write_output(m, out, model, lm, base_desc, metrics, world, st.losses)
     em.done(m.outputUri, metrics)
 
 
@@ -261,14 +264,17 @@ def _clock_says_checkpoint(h, last_checkpoint: float, world: World, device) -> b
     return distributed.sum_all(world, [1.0 if due else 0.0], device)[0] > 0
 
 
-def _write_output(m: Manifest, out: mirror.OutputPlace, model, lm, base_desc, metrics, world: World) -> None:
-    """A consolidated Hugging Face / PEFT folder, written by rank 0 (every rank takes part in the gather)."""
+def _write_output(m: Manifest, out: mirror.OutputPlace, model, lm, base_desc, metrics, world: World,
+                  losses: List[float]) -> None:
+    """A consolidated Hugging Face / PEFT folder, written by rank 0 (every rank takes part in the gather),
+    with metrics.json and loss_curve.json (the loss of every step, for the report's curves)."""
     full = m.hyper.method == "full"
     state = checkpoint.strip_prefix(checkpoint.full_trainable_state(lm, full), "lm.")
     if world.main:
         def fill(tmp: Path) -> None:
             save_output(model, tmp, m.hyper.method, base_desc, m.initFromUri, state)
             (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+            (tmp / "loss_curve.json").write_text(json.dumps({"step_losses": losses}) + "\n", encoding="utf-8")
 
         storage.write_dir_atomic(out.local, fill)
         if out.remote is not None:

@@ -150,6 +150,9 @@ def kill_four_times_and_compare(tmp_path: Path, m: dict, total: int, seed: int) 
     strip = ("resumes", "resumed_from_step")
     assert {k: v for k, v in done["metrics"].items() if k not in strip} == \
            {k: v for k, v in ref_done["metrics"].items() if k not in strip}
+    # The loss curve in the output survives the kills: every step once, as the uninterrupted run's.
+    curve = json.loads((local(m["outputUri"]) / "loss_curve.json").read_text())["step_losses"]
+    assert curve == [ref_loss[s] for s in range(1, total + 1)]
     a, b = weights(local(ref["outputUri"])), weights(local(m["outputUri"]))
     assert a.keys() == b.keys() and a
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
