@@ -19,16 +19,14 @@ import { aftDataGeneration } from './aft-data';
 import { runBounded } from './bounded';
 import { corpusGeneration } from './corpus';
 import {
-  pauseSignal,
   progressQuery,
-  resumeSignal,
-  setConcurrencyUpdate,
   type CellProgress,
   type ExperimentProgress,
   type Stage,
 } from './definitions';
 import { evaluationRun } from './evaluation';
 import { reportRun } from './report';
+import { handleRunControls } from './run-controls';
 import { MSM_ARM, MSM_BASE_MODEL, MSM_FRACTION, MSM_SPEC, MSM_STAGE } from './search-attributes';
 import { trainingRun } from './training';
 
@@ -50,13 +48,7 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
   const wfId = workflowInfo().workflowId;
   const progress: ExperimentProgress = { stage: 'loading', paused: false, cells: [], sweepConcurrency: 1 };
   setHandler(progressQuery, () => progress);
-  setHandler(pauseSignal, () => void (progress.paused = true));
-  setHandler(resumeSignal, () => void (progress.paused = false));
-  setHandler(setConcurrencyUpdate, (n) => (progress.sweepConcurrency = n), {
-    validator: (n) => {
-      if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error('concurrency must be an integer in 1..64');
-    },
-  });
+  handleRunControls(progress, (n) => (progress.sweepConcurrency = n));
 
   // The cost meter in the progress query: every finished training run's machines, summed.
   const runsCompute: ComputeUsage[] = [];

@@ -4,7 +4,8 @@ import { expandSweep, InvalidSweepError } from '../sweep/grid';
 import type { PointOutcome, SweepInput } from '../sweep/sweep-schema';
 import type { SweepComparison } from '../sweep/compare-sweep';
 import { cpu } from './activity-proxies';
-import { pauseSignal, resumeSignal, setConcurrencyUpdate, sweepProgressQuery, type SweepProgress } from './definitions';
+import { sweepProgressQuery, type SweepProgress } from './definitions';
+import { handleRunControls } from './run-controls';
 import { msmExperiment } from './experiment';
 
 export interface SweepOutcome {
@@ -43,13 +44,7 @@ export async function msmSweep(input: SweepInput): Promise<SweepOutcome> {
     points: points.map((p) => ({ id: p.id, values: p.values, workflowId: `${wfId}.${p.id}`, status: reused.has(p.id) ? 'done' : 'pending' })),
   };
   setHandler(sweepProgressQuery, () => progress);
-  setHandler(pauseSignal, () => void (progress.paused = true));
-  setHandler(resumeSignal, () => void (progress.paused = false));
-  setHandler(setConcurrencyUpdate, (n) => (progress.concurrency = n), {
-    validator: (n) => {
-      if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error('concurrency must be an integer in 1..64');
-    },
-  });
+  handleRunControls(progress, (n) => (progress.concurrency = n));
   const details = () => {
     const by = (s: string) => progress.points.filter((p) => p.status === s).length;
     setCurrentDetails(`**sweep ${input.name}** — ${by('done')} done, ${by('running')} running, ${by('failed')} failed, ${by('pending')} pending of ${points.length}`);
