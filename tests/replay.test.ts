@@ -7,7 +7,7 @@ import { workflowBundle } from '../src/workers/create-workers';
 
 /**
  * Recorded histories of real runs (the demo, and a scripted experiment with aft.generate, aft.mix and batch
- * generation: scripts/record-scripted-histories.ts; every kind of arm: scripts/record-arms-histories.ts) replayed
+ * generation: scripts/record-scripted-histories.ts; every kind of arm: scripts/record-arms-histories.ts; a sweep with a failing point: scripts/record-sweep-history.ts) replayed
  * against today's workflow code:
  * a change that breaks determinism fails here. Re-record with scripts/record-histories.ts only together
  * with a `patched()` migration for runs in flight.
@@ -20,7 +20,7 @@ describe('replay of recorded histories', () => {
     const types = new Set(
       files.map((f) => historyFromJSON(JSON.parse(readFileSync(path.join(dir, f), 'utf8'))).events![0].workflowExecutionStartedEventAttributes!.workflowType!.name),
     );
-    expect([...types].sort()).toEqual(['aftDataGeneration', 'corpusGeneration', 'evaluationRun', 'msmExperiment', 'reportRun', 'trainingRun']);
+    expect([...types].sort()).toEqual(['aftDataGeneration', 'corpusGeneration', 'evaluationRun', 'msmExperiment', 'msmSweep', 'reportRun', 'trainingRun']);
   });
 
   it('replays every history deterministically', async () => {
