@@ -1,5 +1,6 @@
 import type { ComputeUsage } from '../cost/compute-usage';
-import type { Experiment } from '../config/experiment-schema';
+import type { Experiment, ProviderSettings } from '../config/experiment-schema';
+import type { JudgeCalibrationResult } from '../eval/judge-calibration';
 import type { TrainerJobKind } from '../trainer/job';
 import type { Usage } from '../cost/usage';
 
@@ -173,6 +174,12 @@ export interface ReportRequest {
   tokens: TokenizedRef;
   midtrain: TrainResult | null;
   cells: CellResult[];
+  /** The eval judge, calibrated before the report (absent in requests made before calibration existed). */
+  judge?: ProviderSettings;
+  /** What decides whether a claim may be stated (absent: the defaults). */
+  claims?: { minBalancedAccuracy?: number; minExamples?: number };
+  /** Set by the report workflow from the calibration activity; absent: the judge was not calibrated. */
+  calibration?: JudgeCalibrationResult;
 }
 
 export interface ReportResult {
