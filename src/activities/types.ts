@@ -188,6 +188,8 @@ export interface ReportResult {
   htmlPath: string | null;
   /** report.md: the same results as a Markdown summary (absent in reports written before it existed). */
   markdownUri?: string;
+  /** The report's answer in a few sentences: calibration, then each claim stated or withheld (absent before calibration existed). */
+  headline?: string[];
 }
 
 export type { TrainerJobKind };

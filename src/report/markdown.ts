@@ -1,6 +1,6 @@
 import type { Results } from './results';
 import { computeTable } from './compute';
-import { armFractionTable, differenceTable, lineageRows, type Table } from './tables';
+import { armFractionTable, calibrationTable, differenceTable, lineageRows, notFindingsNote, type Table } from './tables';
 
 // A '|' inside a cell would end it; newlines would end the row.
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -12,15 +12,23 @@ export function markdownTable(t: Table): string {
 /** report.md: the answer, the tables and the lineage, for a pull request or a lab notebook. */
 export function renderMarkdown(results: Results): string {
   const b = results.methods.bootstrap;
+  const notFindings = notFindingsNote(results);
+  const marked = notFindings ? [`**${notFindings}**`, ''] : [];
   return [
     `# MSM report: ${results.experiment.name}`,
     '',
-    `**Data efficiency.** ${results.dataEfficiency.summary}`,
+    // The answer: calibration, the msm − baseline difference, the data-efficiency factor (stated or withheld).
+    ...results.headline.sentences.flatMap((s) => [`> ${s}`, '>']).slice(0, -1),
     '',
     `Metric: ${results.metric}.`,
     '',
+    '## Judge calibration',
+    '',
+    results.calibration.kinds.length ? markdownTable(calibrationTable(results)) : results.headline.sentences[0],
+    '',
     '## Per arm and fraction',
     '',
+    ...marked,
     markdownTable(armFractionTable(results)),
     '',
     '## MSM − baseline',
@@ -39,6 +47,8 @@ export function renderMarkdown(results: Results): string {
     `- Point intervals: ${results.methods.pointInterval}.`,
     `- Bootstrap: ${b.method}; ${b.resamples} resamples, seed ${b.seed}, level ${b.level}.`,
     `- Data efficiency: ${results.methods.dataEfficiency}.`,
+    `- Judge calibration: ${results.methods.calibration}.`,
+    `- Claims: ${results.methods.claims}.`,
     `- Conditions: ${results.methods.conditions}.`,
     `- Secondary counts: ${results.methods.secondary}.`,
     '',
