@@ -47,8 +47,8 @@ export function renderHtml(results: Results, svg: string): string {
 <style>
 body{font-family:system-ui,sans-serif;margin:2rem auto;padding:0 1rem;color:#111827;max-width:1200px}
 .wide{max-width:100%;overflow-x:auto}
-table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #d1d5db;padding:.3rem .6rem;text-align:left;font-size:.9rem;overflow-wrap:anywhere}
-th{background:#f3f4f6}.uri{font-family:monospace;font-size:.75rem;color:#4b5563;overflow-wrap:anywhere}
+table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #d1d5db;padding:.3rem .6rem;text-align:left;font-size:.9rem;overflow-wrap:break-word}
+th{background:#f3f4f6}.lineage th{white-space:nowrap}.lineage td{overflow-wrap:anywhere}.uri{font-family:monospace;font-size:.75rem;color:#4b5563;overflow-wrap:anywhere}
 tr.details td{border-top:none;background:#fafafa;font-size:.8rem}tr.details dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem .8rem;margin:.3rem 0}tr.details dd{margin:0}
 .answer{font-size:1.05rem;background:#eff6ff;padding:.8rem 1rem;border-left:4px solid #1d4ed8}.answer.withheld{background:#fef2f2;border-left-color:#b91c1c}
 .not-finding{color:#b91c1c;font-weight:600}figure{margin:1rem 0;max-width:100%;overflow-x:auto}
@@ -56,7 +56,7 @@ tr.details td{border-top:none;background:#fafafa;font-size:.8rem}tr.details dl{d
 <body>
 <h1>MSM report: ${esc(results.experiment.name)}</h1>
 <div class="answer${anyWithheld ? ' withheld' : ''}" id="headline">${results.headline.sentences.map((s) => `<p>${esc(s)}</p>`).join('')}</div>
-<div class="wide"><table>${lineageRows(results).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table></div>
+<div class="wide"><table class="lineage">${lineageRows(results).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table></div>
 <h2 id="calibration">Judge calibration</h2>
 ${calibrationHtml(results)}
 <h2>Data efficiency</h2>

@@ -45,7 +45,10 @@ export function describeCalibration(c: CalibrationSection): string {
   const parsed = c.parsedByCode ? ' Forced-choice answers are parsed by code and need no calibration.' : '';
   const problem = calibrationProblem(c);
   if (problem) {
-    const what = c.status === 'failed' ? `The judge${judge} failed calibration: ${c.kinds.filter((k) => !k.passed).map(kindFigures).join('; ')}; the bar is balanced accuracy ≥ ${pct(c.minBalancedAccuracy)}.` : `The judge was not calibrated: ${problem}.`;
+    const what =
+      c.status === 'failed'
+        ? `The judge${judge} failed calibration: ${c.kinds.filter((k) => !k.passed).map(kindFigures).join('; ')}; the bar is balanced accuracy ≥ ${pct(c.minBalancedAccuracy)}.`
+        : 'The judge was not calibrated on sets of known answers, so nothing shows its verdicts can be trusted.';
     return `${what} No rate, difference or data-efficiency claim in this report is a finding; the numbers are listed, marked, and are not findings.${parsed}`;
   }
   if (c.status === 'not-needed') return 'Every answer is a forced choice parsed by code: no judge decides a verdict, so there is nothing to calibrate.';
