@@ -258,23 +258,10 @@ export function buildResults(input: ReportInput): Results {
       macro: hasConditions(m) && hasConditions(b) ? bootstrapDifference(counts(m), counts(b), macroRate, settings) : null,
     };
   });
-  // The headline difference: at the largest fraction both arms judged something (the paper's full-data contrast).
-  const headlineDifference = differences.find((d) => d.pooled !== null) ?? null;
-  for (const d of differences) {
-    if (!d.pooled) continue;
-    const compared: [ComparedPoint, ComparedPoint] = [pointOf('msm', d.fraction)!, pointOf('baseline', d.fraction)!];
-    const withheld = withheldClaim({ kind: 'difference', fraction: d.fraction, compared, headline: d === headlineDifference }, facts);
-    if (withheld) d.withheld = withheld;
-  }
 
   const armCells = (arm: Arm) => fractionsOf(arm).map((fraction) => ({ fraction, cell: counts(group(arm, fraction)) }));
   const efficiency = bootstrapDataEfficiency(armCells('baseline'), armCells('msm'), settings);
-  const efficiencyWithheld =
-    efficiency.estimate.status === 'unavailable'
-      ? null
-      : withheldClaim({ kind: 'dataEfficiency', compared: efficiencyCompared(efficiency, pointOf, fractionsOf('msm')), fractions: [...fractionsOf('baseline'), ...fractionsOf('msm')] }, facts);
-  const ratesWithheld = withheldClaim({ kind: 'rates' }, facts);
-  const efficiencySummary = statedOrWithheld('Data-efficiency factor', describeDataEfficiency(efficiency), efficiencyWithheld);
+  const { headline, efficiencyWithheld } = gateClaims(facts, differences, efficiency, pointOf, { msm: fractionsOf('msm'), baseline: fractionsOf('baseline') });
 
   return {
     format: 'msm-results-v3',
@@ -306,25 +293,14 @@ export function buildResults(input: ReportInput): Results {
       claims: CLAIMS_METHOD,
     },
     calibration: facts.calibration,
-    headline: {
-      sentences: [
-        describeCalibration(facts.calibration),
-        ...(headlineDifference ? [statedOrWithheld('The msm − baseline difference', describeDifference(headlineDifference), headlineDifference.withheld ?? null)] : []),
-        efficiencySummary,
-      ],
-      claims: {
-        rates: ratesWithheld ? { withheld: ratesWithheld } : {},
-        difference: headlineDifference ? { fraction: headlineDifference.fraction, ...(headlineDifference.withheld && { withheld: headlineDifference.withheld }) } : null,
-        dataEfficiency: efficiencyWithheld ? { withheld: efficiencyWithheld } : {},
-      },
-    },
+    headline,
     cells,
     curves,
     differences,
     dataEfficiency: {
       ...efficiency,
       cellIds: cells.map((c) => c.id),
-      summary: efficiencySummary,
+      summary: headline.sentences[headline.sentences.length - 1],
       ...(efficiencyWithheld && { withheld: efficiencyWithheld }),
     },
     ...(input.compute?.length ? { compute: computeSection(input.compute) } : {}),
@@ -343,13 +319,48 @@ const CLAIMS_METHOD =
   'points\' Wilson 95% intervals overlap entirely, one inside the other (a difference: msm and baseline at its fraction; data efficiency: msm ' +
   'and baseline at the measured fraction the factor is read at); or when a fraction it uses trains on fewer than aft.minExamples AFT examples';
 
-function claimFacts(input: ReportInput, pointOf: (arm: string, f: number) => ComparedPoint | null, baselineFractions: number[]): ClaimFacts {
+function claimFacts(input: ReportInput, pointOf: PointOf, baselineFractions: number[]): ClaimFacts {
   const full = baselineFractions.length ? pointOf('baseline', baselineFractions[0]) : null;
   return {
     calibration: calibrationSection(input.calibration, input.minBalancedAccuracy),
     baselineFull: full && { fraction: full.fraction, rate: full.rate },
     aft: { examples: input.aft?.examples ?? null, minExamples: input.aft?.minExamples ?? DEFAULT_MIN_EXAMPLES },
   };
+}
+
+type PointOf = (arm: string, fraction: number) => ComparedPoint | null;
+
+/**
+ * Ask the claim gate about every claim: each difference (marked in place), the headline difference (at the
+ * largest fraction both arms judged something: the paper's full-data contrast), the data-efficiency factor
+ * and the rates. The headline's sentences: calibration, the difference, the factor (last).
+ */
+function gateClaims(facts: ClaimFacts, differences: Difference[], efficiency: DataEfficiencyWithInterval, pointOf: PointOf, fractions: Record<Arm, number[]>) {
+  const headlineDifference = differences.find((d) => d.pooled !== null) ?? null;
+  for (const d of differences) {
+    if (!d.pooled) continue;
+    const compared: [ComparedPoint, ComparedPoint] = [pointOf('msm', d.fraction)!, pointOf('baseline', d.fraction)!];
+    const withheld = withheldClaim({ kind: 'difference', fraction: d.fraction, compared, headline: d === headlineDifference }, facts);
+    if (withheld) d.withheld = withheld;
+  }
+  const efficiencyWithheld =
+    efficiency.estimate.status === 'unavailable'
+      ? null
+      : withheldClaim({ kind: 'dataEfficiency', compared: efficiencyCompared(efficiency, pointOf, fractions.msm), fractions: [...fractions.baseline, ...fractions.msm] }, facts);
+  const ratesWithheld = withheldClaim({ kind: 'rates' }, facts);
+  const headline: Results['headline'] = {
+    sentences: [
+      describeCalibration(facts.calibration),
+      ...(headlineDifference ? [statedOrWithheld('The msm − baseline difference', describeDifference(headlineDifference), headlineDifference.withheld ?? null)] : []),
+      statedOrWithheld('Data-efficiency factor', describeDataEfficiency(efficiency), efficiencyWithheld),
+    ],
+    claims: {
+      rates: ratesWithheld ? { withheld: ratesWithheld } : {},
+      difference: headlineDifference ? { fraction: headlineDifference.fraction, ...(headlineDifference.withheld && { withheld: headlineDifference.withheld }) } : null,
+      dataEfficiency: efficiencyWithheld ? { withheld: efficiencyWithheld } : {},
+    },
+  };
+  return { headline, efficiencyWithheld };
 }
 
 function aftLineage(aft: ClaimFacts['aft'], fractions: number[]): Results['lineage']['aft'] {
@@ -367,7 +378,7 @@ function aftLineage(aft: ClaimFacts['aft'], fractions: number[]): Results['linea
  */
 function efficiencyCompared(
   d: DataEfficiencyWithInterval,
-  pointOf: (arm: string, f: number) => ComparedPoint | null,
+  pointOf: PointOf,
   msmFractions: readonly number[],
 ): [ComparedPoint, ComparedPoint] | null {
   const est = d.estimate;
