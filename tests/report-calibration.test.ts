@@ -149,7 +149,7 @@ describe('judge calibration in the report workflow (real Temporal server)', () =
     expect(results.calibration.kinds.every((k) => k.balancedAccuracy === 0.5 && k.falsePositiveRate === 1 && !k.passed)).toBe(true);
     expect(headline[0]).toMatch(/^The judge \(openai:yes-judge\) failed calibration: criterion: balanced accuracy 50\.0%.*No rate, difference or data-efficiency claim in this report is a finding/);
     for (const claim of [results.headline.claims.rates, results.headline.claims.difference!, results.headline.claims.dataEfficiency]) {
-      expect(claim.withheld!.reason).toMatch(/^the judge failed calibration \(criterion: balanced accuracy 50\.0%/);
+      expect(claim.withheld!.reason).toMatch(/^the judge failed calibration \(criterion: balanced accuracy 50\.0%; leaking: balanced accuracy 50\.0%; values: balanced accuracy 50\.0%; the bar is 80\.0%\)/);
     }
     expect(headline.slice(1).every((s) => /withheld: .* Computed anyway, not a finding: /.test(s))).toBe(true);
     expect(md).toContain('**Not findings: the judge failed calibration');

@@ -48,8 +48,9 @@ export const kindFigures = (k: KindCalibration) =>
 export function calibrationProblem(c: CalibrationSection): string | null {
   if (c.status === 'not-run') return 'the judge was not calibrated on sets of known answers, so nothing shows its verdicts can be trusted';
   if (c.status !== 'failed') return null;
-  const failing = c.kinds.filter((k) => !k.passed).map(kindFigures).join('; ');
-  return `the judge failed calibration (${failing}; the bar is balanced accuracy ${pct(c.minBalancedAccuracy)})`;
+  // Short: the calibration section and the headline's first sentence give every figure.
+  const failing = c.kinds.filter((k) => !k.passed).map((k) => `${k.kind}: balanced accuracy ${pct(k.balancedAccuracy)}`).join('; ');
+  return `the judge failed calibration (${failing}; the bar is ${pct(c.minBalancedAccuracy)})`;
 }
 
 /** What a claim rests on, beyond the claim itself. */
