@@ -10,6 +10,7 @@ import { FsArtifactStore } from '../src/store/fs-store';
 import { writeJson } from '../src/store/json';
 import { PROJECT_ROOT } from '../src/util/project-paths';
 import { reportRun } from '../src/workflows';
+import { recordHistories } from '../scripts/record-histories';
 import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-process-workers';
 import { startScriptedLlmServer, type ChatRequestBody } from './helpers/scripted-llm-server';
 
@@ -18,6 +19,7 @@ import { startScriptedLlmServer, type ChatRequestBody } from './helpers/scripted
  * written, and the report's claims follow from the calibration and the data. The judges are a scripted
  * server: "oracle-judge" knows the answer to every calibration item, "yes-judge" says "violates" to
  * everything (as the demo's local 270M judge does).
+ * MSM_RECORD_HISTORY=tests/histories re-records the calibrated report's history for tests/replay.test.ts.
  */
 const root = mkdtempSync(path.join(os.tmpdir(), 'msm-report-calibration-'));
 const storeUri = pathToFileURL(root).href;
@@ -92,7 +94,9 @@ async function request(label: string, judgeModel: string, k: Record<'baseline' |
 }
 
 async function report(req: ReportRequest): Promise<{ results: Results; md: string; html: string; headline: string[] }> {
-  const out = await env.client.workflow.execute(reportRun, { taskQueue: 'msm', workflowId: `report-${req.workflowId}`, args: [req] });
+  const workflowId = `msm-calibrated-${req.loaded.name}.report`;
+  const out = await env.client.workflow.execute(reportRun, { taskQueue: 'msm', workflowId, args: [req] });
+  if (process.env.MSM_RECORD_HISTORY && req.loaded.name === 'good') recordHistories(env.server.address, workflowId, process.env.MSM_RECORD_HISTORY);
   const dir = path.dirname(fileURLToPath(out.resultsUri));
   const read = (f: string) => readFileSync(path.join(dir, f), 'utf8');
   return { results: JSON.parse(read('results.json')) as Results, md: read('report.md'), html: read('report.html'), headline: out.headline! };
