@@ -102,6 +102,7 @@ export function createExperimentActivities() {
       const evalSha = sha256Hex(evalText);
       const evalKey = `inputs/eval-${evalSha.slice(0, 16)}.jsonl`;
       if (!(await store.exists(evalKey))) await store.put(evalKey, evalText);
+      const reasoningData = experiment.aft.reasoningData !== undefined ? await storeReasoningData(store, baseDir, experiment.aft.reasoningData, aftLines.length) : undefined;
       const mixData = experiment.aft.mix ? await storeMixData(store, baseDir, experiment.aft, aftLines.length || (experiment.aft.generate?.count ?? 0)) : undefined;
 
       return {
@@ -117,6 +118,7 @@ export function createExperimentActivities() {
         },
         aftData,
         ...(mixData ? { mixData } : {}),
+        ...(reasoningData ? { reasoningData } : {}),
         evalSet: { key: evalKey, sha256: evalSha, prompts: evalLines.length },
       };
     },
@@ -136,6 +138,24 @@ function planned(experiment: Experiment, baseDir: string): Experiment {
     if (e instanceof PlanRefusedError || e instanceof ModelConfigError) throw badInput(e.message);
     throw e;
   }
+}
+
+/**
+ * aft.reasoningData: the with-reasoning answers of arms like deliberative. Every fraction must give those
+ * arms as many examples as the others (the same data budget), so the file must be as long as aft.data.
+ */
+async function storeReasoningData(store: ReturnType<typeof openStore>, baseDir: string, rel: string, aftExamples: number) {
+  const text = await readInput(baseDir, rel, 'aft.reasoningData');
+  const lines = safeLines(() => parseJsonl(text, aftLineSchema, rel), rel);
+  if (lines.length !== aftExamples) {
+    throw badInput(
+      `aft.reasoningData: ${rel} has ${lines.length} examples but aft.data has ${aftExamples}; the with-reasoning arms must train on the same number of examples per fraction: give the same questions answered with reasoning`,
+    );
+  }
+  const sha256 = sha256Hex(text);
+  const key = `inputs/aft-${sha256.slice(0, 16)}.jsonl`;
+  if (!(await store.exists(key))) await store.put(key, text);
+  return { key, sha256, examples: lines.length };
 }
 
 /** The instruction-tuning set mixed into AFT: same line format as the AFT data, enough for every cell. */

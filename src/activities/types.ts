@@ -1,4 +1,5 @@
 import type { ComputeUsage } from '../cost/compute-usage';
+import type { Arm } from '../config/arms';
 import type { Experiment, ProviderSettings } from '../config/experiment-schema';
 import type { JudgeCalibrationResult } from '../eval/judge-calibration';
 import type { TrainerJobKind } from '../trainer/job';
@@ -16,6 +17,8 @@ export interface LoadedExperiment {
   aftData: { key: string; sha256: string; examples: number } | null;
   /** aft.mix.data, stored (only when aft.mix is set). */
   mixData?: { key: string; sha256: string; examples: number };
+  /** aft.reasoningData, stored (only when set): the with-reasoning file of arms with aft: with-reasoning. */
+  reasoningData?: { key: string; sha256: string; examples: number };
   evalSet: { key: string; sha256: string; prompts: number };
 }
 
@@ -140,6 +143,8 @@ export interface EvalRequest {
   evalSet: LoadedExperiment['evalSet'];
   experiment: Pick<Experiment, 'baseModel' | 'compute' | 'eval'>;
   seed: number;
+  /** A system prompt given with every eval prompt (an arm's systemPrompt: the stored spec); absent: none. */
+  systemPrompt?: { key: string; sha256: string };
 }
 
 export interface SamplesRef {
@@ -159,7 +164,8 @@ export interface EvalSummary {
 }
 
 export interface CellResult {
-  arm: 'baseline' | 'msm';
+  /** The arm's name (src/config/arms.ts); its definition is in ReportRequest.arms. */
+  arm: string;
   fraction: number;
   seed: number;
   train: TrainResult;
@@ -180,6 +186,17 @@ export interface ReportRequest {
   claims?: { minBalancedAccuracy?: number; minExamples?: number };
   /** Set by the report workflow from the calibration activity; absent: the judge was not calibrated. */
   calibration?: JudgeCalibrationResult;
+  /** The arms of the experiment (absent in requests made before arms were data: baseline and msm). */
+  arms?: Arm[];
+  /** Controls (aft: none): evaluated once, no training; `modelUri` null = the base model itself. */
+  controls?: ControlResult[];
+}
+
+export interface ControlResult {
+  arm: string;
+  seed: number;
+  modelUri: string | null;
+  eval: EvalSummary;
 }
 
 export interface ReportResult {

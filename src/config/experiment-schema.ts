@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { QUESTION_TYPES, RESPONSE_STYLES } from '../aft-data/prompts-schemas';
+import { armEntrySchema, armProblems } from './arms';
 import { parseFraction } from './fractions';
-import { knownGpuMemoryGiB, worldOf, worldSize, type ComputeLike } from '../plan/compute-shape';
+import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from '../plan/compute-shape';
 
 /**
  * The experiment file schema. Every default lives here and nowhere else; the same JSON is the input of
@@ -113,6 +114,8 @@ const gpuMemorySchema = z
   .optional()
   .describe('GiB of one GPU, for the memory planner (absent: no GPU memory check, or the known figure of runpod gpuType)');
 
+const sameHost = (a: { host: string; port: number }, b: { host: string; port: number }) => a.host === b.host && a.port === b.port;
+
 const hostSchema = z
   .string()
   .regex(/^[A-Za-z0-9_.:-]+$/, 'a host name or IP address, e.g. gpu1.example.com')
@@ -144,7 +147,13 @@ const computeSchema = z.discriminatedUnion(
           .array(hostSchema)
           .min(2, 'hosts is for several nodes: list at least 2 (one machine: use host alone)')
           .optional()
-          .describe('several nodes: every host of the job, rank 0 (the rendezvous) first; hosts[0] must be host'),
+          .describe(
+            'several nodes: every host of the job as "name" or "name:port" (default port: port), rank 0 (the rendezvous) first; ' +
+              'hosts[0] must be host. The job\'s run folder must be on a file system every host shares',
+          ),
+        rendezvousAddress: hostSchema
+          .optional()
+          .describe('several hosts: the address the other hosts reach hosts[0] at (e.g. its private IP); default: hosts[0]\'s name'),
         gpusPerHost: z.number().int().min(1, 'at least 1 GPU per host').optional().describe('training processes per host, one per GPU (default 1)'),
         gpuMemoryGiB: gpuMemorySchema,
         port: z.number().int().min(1, 'a TCP port: 1 to 65535').max(65535, 'a TCP port: 1 to 65535').default(22),
@@ -161,14 +170,12 @@ const computeSchema = z.discriminatedUnion(
         connectTimeoutSec: z.number().int().min(1).max(300).default(10),
       })
       .strict()
-      .refine((c) => !c.hosts || c.hosts[0] === c.host, {
-        message: 'hosts[0] must be host: the first host is rank 0, where the other nodes meet (rendezvous)',
+      .refine((c) => !c.hosts || sameHost(parseHostEntry(c.hosts[0], c.port), { host: c.host, port: c.port }), {
+        message: 'hosts[0] must be host (and its port, port): the first host is rank 0, where the other nodes meet (rendezvous)',
         path: ['hosts'],
       })
-      // The planner sizes multi-node jobs, but the job folder starts one node's ranks: refuse before renting.
-      .refine((c) => !c.hosts || c.hosts[0] !== c.host, {
-        message:
-          'jobs over several hosts are not launched yet (this version runs one node: its ranks under torchrun); use host alone with gpusPerHost, or runpod with gpuCount; `msm plan` still sizes a multi-node job',
+      .refine((c) => !c.hosts || new Set(c.hosts.map((h) => JSON.stringify(parseHostEntry(h, c.port)))).size === c.hosts.length, {
+        message: 'hosts lists a host twice: every entry is one node (several GPUs of one host: gpusPerHost)',
         path: ['hosts'],
       }),
     z
@@ -369,7 +376,19 @@ export const experimentSchema = z
       generate: aftGenerateSchema.optional().describe('generate the AFT data from the spec instead of reading aft.data'),
       seqLen: z.number().int().min(16).default(2048),
       fractions: z.array(fractionSchema).min(1).default([1]),
-      arms: z.array(z.enum(['baseline', 'msm'])).min(1).default(['baseline', 'msm']),
+      arms: z
+        .array(armEntrySchema)
+        .min(1)
+        .default(['baseline', 'msm'])
+        .describe(
+          'the arms: presets (baseline, msm, deliberative, msm-only, base, spec-in-context) or {name, start: base|msm, aft: data|with-reasoning|none, systemPrompt?: spec}; ' +
+            'controls (aft: none) are evaluated once, at eval seed 0',
+        ),
+      reasoningData: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('with aft.data: chat JSONL of the same questions, in the same order, answered with spec-citing reasoning in a <think> block, for arms with aft: with-reasoning (deliberative); nested subsets then pick the same questions'),
       seeds: z.array(z.number().int().min(0)).min(1).default([0]),
       hyper: trainHyperSchema.prefault({}),
       continueAdapter: z
@@ -392,6 +411,7 @@ export const experimentSchema = z
         ),
       concurrency: z.number().int().positive().default(2),
     }).superRefine((a, ctx) => {
+      for (const p of armProblems(a.arms, a)) ctx.addIssue({ code: 'custom', message: p.message, path: p.path });
       if ((a.data === undefined) === (a.generate === undefined)) {
         ctx.addIssue({
           code: 'custom',

@@ -1,4 +1,5 @@
 import type { Results } from './results';
+import { armsTable, valuesTable } from './arms-tables';
 import { computeTable } from './compute';
 import { armFractionTable, calibrationTable, cellTable, differenceTable, lineageRows, notFindingsNote, type CellTable, type Table } from './tables';
 
@@ -36,6 +37,11 @@ function calibrationHtml(results: Results): string {
   return `${htmlTable(calibrationTable(results))}\n<p>${c.kinds.map((k) => `${esc(k.kind)}: set sha256 <span class="uri">${esc(k.setSha256)}</span>, verdicts ${uriHtml(k.judgmentsUri)}`).join('<br>')}</p>`;
 }
 
+function valuesHtml(results: Results, marked: string): string {
+  const t = valuesTable(results);
+  return t ? `<h2>Values revealed</h2>\n${marked}\n${htmlTable(t)}` : '';
+}
+
 /** A self-contained page: the answer first, lineage, the plot, the tables and how they were computed. */
 export function renderHtml(results: Results, svg: string): string {
   const b = results.methods.bootstrap;
@@ -64,9 +70,12 @@ ${calibrationHtml(results)}
 <h2>Misalignment rate vs AFT data fraction</h2>
 ${note(notFindings)}
 <figure id="plot">${svg}</figure>
+<h2>Arms</h2>
+${htmlTable(armsTable(results))}
 <h2>Per arm and fraction</h2>
 ${note(notFindings)}
 ${htmlTable(armFractionTable(results))}
+${valuesHtml(results, note(notFindings))}
 <h2>MSM − baseline</h2>
 ${results.differences.length ? htmlTable(differenceTable(results)) : '<p>No fraction was run in both arms.</p>'}
 <h2>Cells</h2>

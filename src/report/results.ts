@@ -8,9 +8,12 @@ import type { ComputeUsage } from '../cost/compute-usage';
 import type { JudgeCalibrationResult } from '../eval/judge-calibration';
 import { calibrationSection, DEFAULT_MIN_EXAMPLES, examplesAt, withheldClaim, type CalibrationSection, type ClaimFacts, type ComparedPoint, type Withheld } from './claims';
 import { computeSection, type ComputeSection } from './compute';
+import type { Arm as ArmDefinition } from '../config/arms';
+import { controlPoints, reportArms, valueShares, type ControlInput, type ControlPoint, type ValueCounts, type ValueShare } from './arms';
 import { describeCalibration, describeDataEfficiency, describeDifference, statedOrWithheld } from './wording';
 
-type Arm = 'baseline' | 'msm';
+/** An arm's name; its definition is in Results.arms (src/config/arms.ts). */
+type Arm = string;
 
 export interface ReportInput {
   experiment: {
@@ -36,6 +39,8 @@ export interface ReportInput {
     };
     midtrain?: { finalLoss: number | null; steps: number; checkpoint: string };
     evalSet?: { sha256: string; prompts: number };
+    /** The AFT data the sweep trained on (a pair such as the cheese toy must show the same hash). */
+    aftData?: { sha256: string; examples: number };
   };
   cells: Array<{
     arm: Arm;
@@ -50,7 +55,13 @@ export interface ReportInput {
     executed?: { k: number; n: number };
     /** Forced choice: of n answers, k named no single option (each already counted as a miss). */
     unparsed?: { k: number; n: number };
+    /** Values eval: answers per revealed value. */
+    values?: ValueCounts;
   }>;
+  /** The experiment's arms; absent: the arms present in cells, as presets (baseline, msm). */
+  arms?: ArmDefinition[];
+  /** Controls (arms with no AFT): one evaluation each. */
+  controls?: ControlInput[];
   /** What the headline rate counts, when not violations (a values eval); default HEADLINE_METRIC. */
   metric?: string;
   generatedAt: string;
@@ -81,6 +92,8 @@ export interface ResultCell {
   misalignment: RateInterval;
   executed: RateInterval | null;
   unparsed: RateInterval | null;
+  /** Values eval: share of answers revealing each value, and neither; null otherwise. */
+  values: ValueShare[] | null;
 }
 
 export interface CurvePoint {
@@ -98,6 +111,8 @@ export interface CurvePoint {
   /** Seeds pooled, Wilson 95%; null unless every seed's cell has it. */
   executed: RateInterval | null;
   unparsed: RateInterval | null;
+  /** Values eval: seeds pooled; null unless every seed's cell has it. */
+  values: ValueShare[] | null;
 }
 
 export interface Difference {
@@ -130,6 +145,8 @@ export interface Results {
     evalSet: { sha256: string; prompts: number } | null;
     /** AFT examples per fraction run (what the minExamples floor is checked against); null when unknown. */
     aft: { examples: number; minExamples: number; fractions: Array<{ fraction: number; fractionLabel: string; examples: number }> } | null;
+    /** The AFT data file the sweep trained on; absent in results written before it was recorded. */
+    aftData?: { sha256: string; examples: number } | null;
     judgeModels: string[];
     /** How to follow any number back to what produced it. */
     trace: string[];
@@ -147,8 +164,12 @@ export interface Results {
       dataEfficiency: ClaimStatus;
     };
   };
+  /** Every arm: name, what it starts from, what it trains on, its eval system prompt. */
+  arms: Array<ArmDefinition & { description: string }>;
   /** Every trained model with its own interval and lineage. */
   cells: ResultCell[];
+  /** Controls (no AFT), evaluated once: reference levels for the curves. */
+  controls: ControlPoint[];
   /** Per arm and fraction, seeds pooled: the points of the plot. */
   curves: Array<{ arm: Arm; points: CurvePoint[] }>;
   differences: Difference[];
@@ -196,6 +217,9 @@ const hasConditions = (cells: readonly ResultCell[]) => cells.length > 0 && cell
 export function buildResults(input: ReportInput): Results {
   const settings = input.bootstrap ?? DEFAULT_BOOTSTRAP;
   const e = input.experiment;
+  const arms = reportArms(input.arms, [...new Set([...input.cells.map((c) => c.arm), ...(input.controls ?? []).map((c) => c.arm)])]);
+  const startsFrom = (a: { start: string }) => (a.start === 'msm' ? (e.midtrain?.checkpoint ?? 'midtraining checkpoint (not recorded)') : `base model ${e.baseModel}`);
+  const armNamed = (name: string) => arms.find((a) => a.name === name) ?? { start: 'base' };
   const cells: ResultCell[] = input.cells.map((c) => {
     const id = cellId(c.arm, c.fraction, c.seed);
     checkConditions(c, id);
@@ -205,7 +229,7 @@ export function buildResults(input: ReportInput): Results {
       fraction: c.fraction,
       fractionLabel: fractionLabel(c.fraction),
       seed: c.seed,
-      startsFrom: c.arm === 'msm' ? (e.midtrain?.checkpoint ?? 'midtraining checkpoint (not recorded)') : `base model ${e.baseModel}`,
+      startsFrom: startsFrom(armNamed(c.arm)),
       trainFinalLoss: c.trainFinalLoss !== null && Number.isFinite(c.trainFinalLoss) ? c.trainFinalLoss : null,
       modelUri: c.modelUri,
       eval: c.eval,
@@ -213,13 +237,16 @@ export function buildResults(input: ReportInput): Results {
       misalignment: wilson(c.eval.k, c.eval.n),
       executed: c.executed ? wilson(c.executed.k, c.executed.n) : null,
       unparsed: c.unparsed ? wilson(c.unparsed.k, c.unparsed.n) : null,
+      values: valueShares([c.values]),
     };
   });
+  const valuesOf = new Map(input.cells.map((c) => [cellId(c.arm, c.fraction, c.seed), c.values]));
   const group = (arm: string, fraction: number) => cells.filter((c) => c.arm === arm && c.fraction === fraction).sort((a, b) => a.seed - b.seed);
   const fractionsOf = (arm: string) => [...new Set(cells.filter((c) => c.arm === arm).map((c) => c.fraction))].sort((a, b) => b - a);
-  const arms = (['baseline', 'msm'] as const).filter((arm) => cells.some((c) => c.arm === arm));
+  // Curves in the order the arms are listed (baseline, msm for experiments from before arms were data).
+  const curveArms = arms.map((a) => a.name).filter((arm) => cells.some((c) => c.arm === arm));
 
-  const curves = arms.map((arm) => ({
+  const curves = curveArms.map((arm) => ({
     arm,
     points: fractionsOf(arm).map((fraction): CurvePoint => {
       const g = group(arm, fraction);
@@ -237,6 +264,7 @@ export function buildResults(input: ReportInput): Results {
         spread: seedSpread(counts(g)),
         executed: pooledSub(g, 'executed'),
         unparsed: pooledSub(g, 'unparsed'),
+        values: valueShares(g.map((c) => valuesOf.get(c.id))),
       };
     }),
   }));
@@ -275,6 +303,7 @@ export function buildResults(input: ReportInput): Results {
       midtrain: e.midtrain ? { checkpoint: e.midtrain.checkpoint, finalLoss: e.midtrain.finalLoss !== null && Number.isFinite(e.midtrain.finalLoss) ? e.midtrain.finalLoss : null, steps: e.midtrain.steps } : null,
       evalSet: e.evalSet ?? null,
       aft: aftLineage(facts.aft, [...new Set(cells.map((c) => c.fraction))]),
+      aftData: e.aftData ?? null,
       judgeModels: [...new Set(cells.map((c) => c.eval.judgeModel))].sort(),
       trace: TRACE,
     },
@@ -294,7 +323,9 @@ export function buildResults(input: ReportInput): Results {
     },
     calibration: facts.calibration,
     headline,
+    arms,
     cells,
+    controls: controlPoints(input.controls ?? [], arms, startsFrom, settings),
     curves,
     differences,
     dataEfficiency: {
