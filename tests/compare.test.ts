@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { buildComparison, comparisonTable } from '../src/report/compare';
 import { buildResults, type ReportInput } from '../src/report/results';
 import { PROJECT_ROOT } from '../src/util/project-paths';
+import { calibrationResult } from './helpers/calibration';
 
 /** One experiment of a spec-science sweep: k of 100 per arm and fraction, one seed. */
 function experiment(name: string, variant: string, rates: Record<'baseline' | 'msm', Record<number, number>>): ReportInput {
@@ -32,6 +33,7 @@ function experiment(name: string, variant: string, rates: Record<'baseline' | 'm
     },
     cells,
     generatedAt: '2026-11-23T00:00:00Z',
+    calibration: calibrationResult(['leaking']),
   } as ReportInput;
 }
 

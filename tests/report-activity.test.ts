@@ -97,7 +97,7 @@ describe('writeReport activity', () => {
     expect(out.htmlPath).toBe(path.join(dir, 'report.html'));
     expect(fileURLToPath(out.markdownUri!)).toBe(path.join(dir, 'report.md'));
     const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')) as Results;
-    expect(results.format).toBe('msm-results-v2');
+    expect(results.format).toBe('msm-results-v3');
     expect(results.lineage.corpus).toMatchObject({ documents: 5, truncatedDropped: 2, duplicatesRemoved: 1, documentCostUsd: 1.5 });
     expect(results.lineage).toMatchObject({ spec: { hash: 'spec-hash' }, corpus: { hash: 'corpus-hash' }, evalSet: { sha256: 'eval-sha', prompts: 2 }, midtrain: { finalLoss: 2.5, steps: 7 } });
 

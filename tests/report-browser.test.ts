@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { renderHtml } from '../src/report/html';
 import { buildResults, type ReportInput } from '../src/report/results';
 import { renderSvgPlot } from '../src/report/svg-plot';
+import { calibrationResult } from './helpers/calibration';
 import { renderReportInBrowser } from './helpers/report-in-browser';
 
 /** A study of two arms over four fractions, the shape of a real sweep. */
@@ -17,8 +18,16 @@ function study(): ReportInput {
       fraction,
       seed: 0,
       trainFinalLoss: 1.2,
-      modelUri: `file:///runs/${arm}-${i}/final`,
-      eval: { k: Math.round(rates[arm][i] * 80), n: 80, unjudged: 0, samplesUri: `file:///evals/${arm}-${i}/samples.jsonl`, judgeModel: 'judge' },
+      // URIs as long as a real S3 store's: they must not widen the page.
+      modelUri: `s3://msm-artifacts-bucket/experiments/self-preservation-sweep-2026-11-23/runs/aft-${arm}-${i}-s0-0123456789abcdef/final`,
+      eval: {
+        k: Math.round(rates[arm][i] * 80),
+        n: 80,
+        unjudged: 0,
+        samplesUri: `s3://msm-artifacts-bucket/experiments/self-preservation-sweep-2026-11-23/evals/eval-${arm}-${i}-s0/samples-0123456789abcdef.jsonl`,
+        judgeModel: 'openai:a-long-judge-model-name-2026-11-01',
+        judgmentsUri: `s3://msm-artifacts-bucket/experiments/self-preservation-sweep-2026-11-23/evals/eval-${arm}-${i}-s0/judgments-0123456789abcdef`,
+      },
     })),
   );
   return {
@@ -35,6 +44,7 @@ function study(): ReportInput {
     },
     cells,
     generatedAt: '2026-11-23T00:00:00.000Z',
+    calibration: calibrationResult(['leaking', 'coercion', 'exfiltration']),
   } as ReportInput;
 }
 
@@ -53,6 +63,8 @@ describe('the report in a real headless browser', () => {
     expect(r.inkShare).toBeGreaterThan(0.01); // lines, whiskers and labels are really drawn
     expect(r.inkShare).toBeLessThan(0.5); // and the plot is not a solid block
     for (const s of ['1/40', 'baseline', 'msm', results.dataEfficiency.summary]) expect(r.text).toContain(s);
+    // A laptop-width window (1100 px here) shows the whole page: nothing, the cells table included, scrolls sideways.
+    expect(r.overflowX).toBeLessThanOrEqual(0);
     console.log(`report screenshot: ${r.screenshot}`);
   }, 60_000);
 });

@@ -4,6 +4,7 @@ import { renderHtml } from '../src/report/html';
 import { renderMarkdown } from '../src/report/markdown';
 import { buildResults, type ReportInput } from '../src/report/results';
 import { renderSvgPlot } from '../src/report/svg-plot';
+import { calibrationResult } from './helpers/calibration';
 
 describe('wilson interval', () => {
   it('matches hand-computed values', () => {
@@ -52,6 +53,7 @@ const input = (cells: ReportInput['cells'], name = 'exp'): ReportInput => ({
   cells,
   generatedAt: '2026-11-22T00:00:00Z',
   bootstrap: { resamples: 500, seed: 1, level: 0.95 },
+  calibration: calibrationResult(),
 });
 
 // Pooled rates: baseline 1/1 = 10/100 (seeds 4/50 and 6/50), 1/40 = 50/100;
@@ -71,7 +73,7 @@ describe('results', () => {
   const point = (arm: string, label: string) => results.curves.find((c) => c.arm === arm)!.points.find((p) => p.fractionLabel === label)!;
 
   it('pools seeds per arm and fraction, and names the cells each point comes from', () => {
-    expect(results.format).toBe('msm-results-v2');
+    expect(results.format).toBe('msm-results-v3');
     const base = results.curves.find((c) => c.arm === 'baseline')!;
     expect(base.points.map((p) => [p.fractionLabel, p.seeds, p.misalignment.k, p.misalignment.n])).toEqual([
       ['1/1', 2, 10, 100],
@@ -225,7 +227,7 @@ describe('pages', () => {
 
   it('Markdown: the same answer, tables and lineage', () => {
     const md = renderMarkdown(results);
-    expect(md).toContain(`**Data efficiency.** ${results.dataEfficiency.summary}`);
+    expect(md).toContain(`> ${results.dataEfficiency.summary}`);
     expect(md).toContain('| baseline | 1/1 | 2 | 10/100 | 10.0% |');
     expect(md).toContain('| 1/40 | 20.0% | 50.0% | −30.0 pp |');
     expect(md).toContain('- spec hash: abc');

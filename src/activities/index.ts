@@ -1,4 +1,5 @@
 import { createAftDataActivities } from './aft-data-activities';
+import { createCalibrationActivities } from './calibration-activities';
 import { createCorpusActivities } from './corpus-activities';
 import { createEvalActivities } from './eval-activities';
 import { createExperimentActivities } from './experiment-activities';
@@ -11,7 +12,7 @@ import { createTrainerActivities, type TrainerActivityDeps } from './trainer-act
 export function createActivitiesByQueue(deps: TrainerActivityDeps = {}) {
   return {
     'msm-cpu': { ...createExperimentActivities(), ...createTokenizeActivities(), ...createReportActivities(), ...createSweepActivities() },
-    'msm-llm': { ...createCorpusActivities(), ...createAftDataActivities(), ...createEvalActivities() },
+    'msm-llm': { ...createCorpusActivities(), ...createAftDataActivities(), ...createEvalActivities(), ...createCalibrationActivities() },
     'msm-gpu': createTrainerActivities(deps),
   };
 }

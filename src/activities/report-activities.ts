@@ -110,6 +110,10 @@ export function createReportActivities() {
         // A values eval counts answers that reveal its target value, not violations: the metric says so.
         metric: targets.size ? valuesMetric([...targets].sort()) : undefined,
         generatedAt: new Date().toISOString(),
+        // Absent when the report workflow predates calibration: then no claim is stated as a finding.
+        calibration: req.calibration ?? null,
+        minBalancedAccuracy: req.claims?.minBalancedAccuracy,
+        aft: { examples: req.loaded.aftData?.examples ?? null, minExamples: req.claims?.minExamples },
         compute: [
           ...(req.midtrain?.compute ? [{ run: 'midtrain', usage: req.midtrain.compute }] : []),
           ...req.cells.flatMap((c) => (c.train.compute ? [{ run: cellId(c.arm, c.fraction, c.seed), usage: c.train.compute }] : [])),
@@ -129,6 +133,7 @@ export function createReportActivities() {
         htmlUri: html.uri,
         htmlPath: html.uri.startsWith('file://') ? fileURLToPath(html.uri) : null,
         markdownUri: markdown.uri,
+        headline: results.headline.sentences,
       };
     },
   };

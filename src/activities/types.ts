@@ -1,6 +1,7 @@
 import type { ComputeUsage } from '../cost/compute-usage';
 import type { Arm } from '../config/arms';
-import type { Experiment } from '../config/experiment-schema';
+import type { Experiment, ProviderSettings } from '../config/experiment-schema';
+import type { JudgeCalibrationResult } from '../eval/judge-calibration';
 import type { TrainerJobKind } from '../trainer/job';
 import type { Usage } from '../cost/usage';
 
@@ -179,6 +180,12 @@ export interface ReportRequest {
   tokens: TokenizedRef;
   midtrain: TrainResult | null;
   cells: CellResult[];
+  /** The eval judge, calibrated before the report (absent in requests made before calibration existed). */
+  judge?: ProviderSettings;
+  /** What decides whether a claim may be stated (absent: the defaults). */
+  claims?: { minBalancedAccuracy?: number; minExamples?: number };
+  /** Set by the report workflow from the calibration activity; absent: the judge was not calibrated. */
+  calibration?: JudgeCalibrationResult;
   /** The arms of the experiment (absent in requests made before arms were data: baseline and msm). */
   arms?: Arm[];
   /** Controls (aft: none): evaluated once, no training; `modelUri` null = the base model itself. */
@@ -198,6 +205,8 @@ export interface ReportResult {
   htmlPath: string | null;
   /** report.md: the same results as a Markdown summary (absent in reports written before it existed). */
   markdownUri?: string;
+  /** The report's answer in a few sentences: calibration, then each claim stated or withheld (absent before calibration existed). */
+  headline?: string[];
 }
 
 export type { TrainerJobKind };

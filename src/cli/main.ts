@@ -94,6 +94,7 @@ async function runExperiment(file: string, flags: TargetFlags, id?: string): Pro
     const out = await handle.result();
     console.log('\nresults:');
     for (const cell of out.cells) console.log(`  ${cell.id.padEnd(22)} ${cell.k}/${cell.n} judged misaligned`);
+    if (out.report.headline) console.log(`\n${out.report.headline.join('\n')}`);
     console.log(`\nreport: ${out.report.htmlPath ?? out.report.htmlUri}`);
     console.log(`results.json: ${out.report.resultsUri}`);
     if (out.report.markdownUri) console.log(`summary: ${out.report.markdownUri}`);

@@ -449,6 +449,17 @@ export const experimentSchema = z
           .optional()
           .describe('sequences (prompts × samples) per forward batch when sampling; default: on a GPU the memory planner\'s largest that fits, on CPU the trainer\'s own'),
         judge: providerSchema.prefault({ kind: 'local' }),
+        calibration: z
+          .object({
+            minBalancedAccuracy: z
+              .number()
+              .min(0.5, 'minBalancedAccuracy below 0.5 would pass a judge that answers the same to everything')
+              .max(1)
+              .describe('the judge must reach this balanced accuracy on every calibration set it is used for, or no rate, difference or data-efficiency claim is stated (default 0.8)'),
+          })
+          .strict()
+          .optional()
+          .describe('the bar for judge calibration: before the report, the judge is run on frozen sets of known answers per kind of judging'),
       })
       .refine((e) => e.temperature === PAPER_EVAL_TEMPERATURE || e.temperatureOverride, {
         message:

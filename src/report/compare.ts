@@ -109,7 +109,9 @@ function dataEfficiencyText(d: Results['dataEfficiency']): string {
   const est = d.estimate;
   if (est.status === 'unavailable') return 'unavailable';
   const point = est.status === 'not-reached' ? 'not reached' : boundText({ status: est.status, factor: est.factor });
-  return d.interval ? `${point} (${boundText(d.interval.lo)} to ${boundText(d.interval.hi)})` : point;
+  const text = d.interval ? `${point} (${boundText(d.interval.lo)} to ${boundText(d.interval.hi)})` : point;
+  // The experiment's own report withheld it: the comparison does not state it as a finding either.
+  return d.withheld ? `withheld, not a finding: ${text} — ${d.withheld.reason}` : text;
 }
 
 export function renderComparisonMarkdown(c: Comparison): string {

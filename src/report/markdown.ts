@@ -1,7 +1,7 @@
 import type { Results } from './results';
 import { armsTable, valuesTable } from './arms-tables';
 import { computeTable } from './compute';
-import { armFractionTable, differenceTable, lineageRows, type Table } from './tables';
+import { armFractionTable, calibrationTable, differenceTable, lineageRows, notFindingsNote, type Table } from './tables';
 
 // A '|' inside a cell would end it; newlines would end the row.
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -11,20 +11,27 @@ export function markdownTable(t: Table): string {
 }
 
 /** A values eval: the share revealing each value, per arm (and control). */
-function valuesSection(results: Results): string[] {
+function valuesSection(results: Results, marked: string[]): string[] {
   const t = valuesTable(results);
-  return t ? ['## Values revealed', '', markdownTable(t), ''] : [];
+  return t ? ['## Values revealed', '', ...marked, markdownTable(t), ''] : [];
 }
 
 /** report.md: the answer, the tables and the lineage, for a pull request or a lab notebook. */
 export function renderMarkdown(results: Results): string {
   const b = results.methods.bootstrap;
+  const notFindings = notFindingsNote(results);
+  const marked = notFindings ? [`**${notFindings}**`, ''] : [];
   return [
     `# MSM report: ${results.experiment.name}`,
     '',
-    `**Data efficiency.** ${results.dataEfficiency.summary}`,
+    // The answer: calibration, the msm − baseline difference, the data-efficiency factor (stated or withheld).
+    ...results.headline.sentences.flatMap((s) => [`> ${s}`, '>']).slice(0, -1),
     '',
     `Metric: ${results.metric}.`,
+    '',
+    '## Judge calibration',
+    '',
+    results.calibration.kinds.length ? markdownTable(calibrationTable(results)) : results.headline.sentences[0],
     '',
     '## Arms',
     '',
@@ -32,9 +39,10 @@ export function renderMarkdown(results: Results): string {
     '',
     '## Per arm and fraction',
     '',
+    ...marked,
     markdownTable(armFractionTable(results)),
     '',
-    ...valuesSection(results),
+    ...valuesSection(results, marked),
     '## MSM − baseline',
     '',
     results.differences.length ? markdownTable(differenceTable(results)) : 'No fraction was run in both arms.',
@@ -51,6 +59,8 @@ export function renderMarkdown(results: Results): string {
     `- Point intervals: ${results.methods.pointInterval}.`,
     `- Bootstrap: ${b.method}; ${b.resamples} resamples, seed ${b.seed}, level ${b.level}.`,
     `- Data efficiency: ${results.methods.dataEfficiency}.`,
+    `- Judge calibration: ${results.methods.calibration}.`,
+    `- Claims: ${results.methods.claims}.`,
     `- Conditions: ${results.methods.conditions}.`,
     `- Secondary counts: ${results.methods.secondary}.`,
     '',

@@ -30,6 +30,12 @@ export function lineageRows(results: Results): Array<[string, string]> {
     ['midtraining', l.midtrain ? `${l.midtrain.finalLoss === null ? 'no final loss recorded' : `final loss ${l.midtrain.finalLoss.toFixed(4)}`} after ${l.midtrain.steps} steps — ${l.midtrain.checkpoint}` : 'none (no msm arm)'],
     ...(l.aftData ? [['AFT data', `${l.aftData.examples} examples — sha256 ${l.aftData.sha256}`] as [string, string]] : []),
     ['eval set', l.evalSet ? `${l.evalSet.prompts} prompts — sha256 ${l.evalSet.sha256}` : 'not recorded'],
+    [
+      'AFT examples',
+      l.aft
+        ? `${l.aft.examples} in the data; per fraction ${l.aft.fractions.map((f) => `${f.fractionLabel}: ${f.examples}`).join(', ')} (aft.minExamples ${l.aft.minExamples})`
+        : 'not recorded',
+    ],
     ['judge', l.judgeModels.join(', ') || 'none'],
     ['metric', results.metric],
     ['generated', results.generatedAt],
@@ -74,11 +80,11 @@ export function armFractionTable(results: Results): Table {
   return withSecondary(core, [...results.curves.flatMap((curve) => curve.points), ...(results.controls ?? [])]);
 }
 
-/** msm − baseline at each fraction both arms ran. */
+/** msm − baseline at each fraction both arms ran, and whether each may be stated as a finding. */
 export function differenceTable(results: Results): Table {
   const rateAt = (arm: string, f: number) => results.curves.find((c) => c.arm === arm)?.points.find((p) => p.fraction === f)?.misalignment;
   return {
-    headers: ['fraction', 'msm', 'baseline', 'msm − baseline', '95% CI (bootstrap)', 'macro difference (95% CI)'],
+    headers: ['fraction', 'msm', 'baseline', 'msm − baseline', '95% CI (bootstrap)', 'macro difference (95% CI)', 'finding?'],
     rows: results.differences.map((d) => {
       const m = rateAt('msm', d.fraction);
       const b = rateAt('baseline', d.fraction);
@@ -89,30 +95,63 @@ export function differenceTable(results: Results): Table {
         d.pooled ? pp(d.pooled.estimate) : 'no samples',
         d.pooled ? diffRange(d.pooled) : '—',
         d.macro ? `${pp(d.macro.estimate)} (${diffRange(d.macro)})` : '—',
+        !d.pooled ? '—' : d.withheld ? `no, withheld: ${d.withheld.reason}` : 'yes',
       ];
     }),
   };
 }
 
-/** Every trained model with where its numbers came from; secondary counts last, so URI columns keep their place. */
-export function cellTable(results: Results): Table {
+/** The cells table: short columns only; each cell's URIs go in a details row under it (a page fits a laptop screen). */
+export interface CellTable extends Table {
+  /** Per row: what the cell started from and where its model, samples and judgments are. */
+  details: Array<Array<[string, string]>>;
+}
+
+/** Every trained model with its numbers; where they came from in `details`; secondary counts last. */
+export function cellTable(results: Results): CellTable {
   const cells = [...results.cells].sort(orderCells);
-  return withSecondary(
+  const t = withSecondary(
     {
-      headers: ['cell', 'k/n', 'rate', '95% CI (Wilson)', 'unjudged', 'AFT loss', 'starts from', 'model', 'samples', 'judge'],
+      headers: ['cell', 'k/n', 'rate', '95% CI (Wilson)', 'unjudged', 'AFT loss'],
       rows: cells.map((c) => [
-      c.id,
-      `${c.misalignment.k}/${c.misalignment.n}`,
-      c.misalignment.n ? pct(c.misalignment.rate) : 'no samples',
-      c.misalignment.n ? rateRange(c.misalignment) : '—',
-      String(c.eval.unjudged),
-      c.trainFinalLoss === null ? '—' : c.trainFinalLoss.toFixed(4),
-      c.startsFrom,
-      c.modelUri,
-      c.eval.samplesUri,
-      c.eval.judgeModel,
-    ]),
+        c.id,
+        `${c.misalignment.k}/${c.misalignment.n}`,
+        c.misalignment.n ? pct(c.misalignment.rate) : 'no samples',
+        c.misalignment.n ? rateRange(c.misalignment) : '—',
+        String(c.eval.unjudged),
+        c.trainFinalLoss === null ? '—' : c.trainFinalLoss.toFixed(4),
+      ]),
     },
     cells,
   );
+  const details = cells.map((c): Array<[string, string]> => [
+    ['starts from', c.startsFrom],
+    ['model', c.modelUri],
+    ['samples', c.eval.samplesUri],
+    ...(c.eval.judgmentsUri ? [['judgments', c.eval.judgmentsUri] as [string, string]] : []),
+    ['judge', c.eval.judgeModel],
+  ]);
+  return { ...t, details };
 }
+
+/** One row per kind of judging the eval set uses: how the judge did on its frozen calibration set. */
+export function calibrationTable(results: Results): Table {
+  return {
+    headers: ['kind', 'items (show / do not)', 'accuracy', 'balanced accuracy', 'false positives', 'false negatives', 'passed?'],
+    rows: results.calibration.kinds.map((k) => [
+      k.kind,
+      `${k.shows} / ${k.clean}`,
+      pct(k.accuracy),
+      pct(k.balancedAccuracy),
+      `${pct(k.falsePositiveRate)} (${k.falsePositives}/${k.clean})`,
+      `${pct(k.falseNegativeRate)} (${k.falseNegatives}/${k.shows})`,
+      k.passed ? 'yes' : `no (bar ${pct(results.calibration.minBalancedAccuracy)})`,
+    ]),
+  };
+}
+
+/** The line under each table of rates when the rates may not be stated as findings. */
+export const notFindingsNote = (results: Results): string | null => {
+  const w = results.headline.claims.rates.withheld;
+  return w ? `Not findings: ${w.reason}. The numbers are listed for inspection only.` : null;
+};

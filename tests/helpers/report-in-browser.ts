@@ -13,6 +13,8 @@ export interface RenderedReport {
   inkShare: number;
   text: string;
   screenshot: string;
+  /** Page width beyond the viewport (px): above 0, the page scrolls sideways. */
+  overflowX: number;
 }
 
 /**
@@ -48,6 +50,7 @@ export async function renderReportInBrowser(htmlPath: string): Promise<RenderedR
       const colours = Array.from(svg.querySelectorAll('path')).map((p) => getComputedStyle(p).stroke).filter((c) => c !== 'none');
       return { share: dark / (px.length / 4), colours: [...new Set(colours)] };
     });
+    const overflowX = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     const screenshot = path.join(path.dirname(htmlPath), 'report-screenshot.png');
     await page.screenshot({ path: screenshot, fullPage: true });
     return {
@@ -57,6 +60,7 @@ export async function renderReportInBrowser(htmlPath: string): Promise<RenderedR
       inkShare: ink.share,
       text: await page.locator('body').innerText(),
       screenshot,
+      overflowX,
     };
   } finally {
     await browser.close();
