@@ -1,3 +1,4 @@
+import type { AftSubsetPlan } from '../config/aft-subsets';
 import type { ComputeUsage } from '../cost/compute-usage';
 import type { Experiment } from '../config/experiment-schema';
 import type { TrainerJobKind } from '../trainer/job';
@@ -16,6 +17,8 @@ export interface LoadedExperiment {
   /** aft.mix.data, stored (only when aft.mix is set). */
   mixData?: { key: string; sha256: string; examples: number };
   evalSet: { key: string; sha256: string; prompts: number };
+  /** AFT examples per fraction and whether each seed drew its own subsets; absent in runs loaded before it existed. */
+  aftSubsets?: AftSubsetPlan;
 }
 
 export interface CorpusRef {

@@ -370,7 +370,23 @@ export const experimentSchema = z
       seqLen: z.number().int().min(16).default(2048),
       fractions: z.array(fractionSchema).min(1).default([1]),
       arms: z.array(z.enum(['baseline', 'msm'])).min(1).default(['baseline', 'msm']),
-      seeds: z.array(z.number().int().min(0)).min(1).default([0]),
+      seeds: z
+        .array(z.number().int().min(0))
+        .min(1)
+        .default([0])
+        .refine((s) => new Set(s).size === s.length, {
+          error: (i) => `seed ${repeated(i.input as number[])} is listed twice: a repeated seed trains and evaluates the same cells again; list each seed once`,
+        }),
+      minExamples: z
+        .number()
+        .int()
+        .min(1)
+        .default(16)
+        .describe('refuse a fraction that trains on fewer AFT examples than this (ceil(fraction × examples)); lower it on purpose for toy runs'),
+      subsetBySeed: z
+        .boolean()
+        .default(false)
+        .describe('each seed draws its nested AFT subsets (and their mix rows) from its own permutation, so the seed spread includes data-sampling variance; false: every seed trains on the same subset'),
       hyper: trainHyperSchema.prefault({}),
       continueAdapter: z
         .boolean()
@@ -470,6 +486,11 @@ function batchProblem(h: { batchSize: number; microBatchSize?: number }, compute
     };
   }
   return undefined;
+}
+
+/** The first value of a list that occurs twice. */
+function repeated(values: number[]): number | undefined {
+  return values.find((v, i) => values.indexOf(v) !== i);
 }
 
 export type ExperimentInput = z.input<typeof experimentSchema>;
