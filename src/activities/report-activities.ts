@@ -87,6 +87,7 @@ export function createReportActivities() {
             ? { finalLoss: finite(req.midtrain.metrics.final_loss), steps: req.midtrain.metrics.steps ?? 0, checkpoint: req.midtrain.outputUri }
             : undefined,
           evalSet: { sha256: req.loaded.evalSet.sha256, prompts: req.loaded.evalSet.prompts },
+          ...(req.loaded.aftSubsets && { aftSubsets: req.loaded.aftSubsets }),
         },
         cells,
         // A values eval counts answers that reveal its target value, not violations: the metric says so.

@@ -119,6 +119,8 @@ export interface TrainRequest {
   freshAdapter?: boolean;
   /** aft: the instruction-tuning rows mixed in, `ratio` per AFT row (aft.mix). */
   mix?: { data: TokenizedRef; ratio: number };
+  /** aft: this seed draws its own nested subsets (aft.subsetBySeed); absent = the subset every seed shares. */
+  subsetBySeed?: boolean;
   experiment: Pick<Experiment, 'baseModel' | 'compute'>;
   hyper: Experiment['midtrain'];
 }

@@ -163,6 +163,7 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
         initFrom: cell.arm === 'msm' && midtrain ? { outputUri: midtrain.outputUri } : undefined,
         ...(cell.arm === 'msm' && midtrain && x.aft.continueAdapter === false ? { freshAdapter: true } : {}),
         ...(mix ? { mix } : {}),
+        ...(x.aft.subsetBySeed ? { subsetBySeed: true } : {}),
         experiment: baseModel,
         hyper: x.aft.hyper,
       }],
