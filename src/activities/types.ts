@@ -1,4 +1,5 @@
 import type { AftSubsetPlan } from '../config/aft-subsets';
+import type { Reproducibility } from '../llm/seed';
 import type { ComputeUsage } from '../cost/compute-usage';
 import type { Experiment } from '../config/experiment-schema';
 import type { TrainerJobKind } from '../trainer/job';
@@ -88,6 +89,12 @@ export interface CorpusManifestRef {
   shardKeys: string[];
   /** Every document's generation cost, reused ones included: what this corpus cost to make. */
   documentUsage: Usage;
+  /**
+   * Whether generating again from an empty store gives this corpus: "yes" (local model, seeded from each
+   * item's key), "best-effort" (OpenAI-compatible server sent the seed), "no" (Anthropic takes no seed, or
+   * a document written before seeds). Absent in manifests written before it was recorded.
+   */
+  reproducible?: Reproducibility;
 }
 
 export interface TokenizedRef {
