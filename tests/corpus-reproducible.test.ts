@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CorpusManifestRef } from '../src/activities/types';
 import { parseExperiment } from '../src/config/experiment-schema';
+import { requestBody } from '../src/llm/openai-compatible';
 import { seedOfKey } from '../src/llm/seed';
 import { openStore } from '../src/store/open-store';
 import { corpusGeneration } from '../src/workflows';
@@ -54,6 +55,13 @@ describe('seeded generation on a scripted OpenAI-compatible server', () => {
     const doc = (await openStore(a.manifest.storeUri).get(a.manifest.shardKeys[0])).toString('utf8').split('\n')[0];
     expect((JSON.parse(doc) as { seed?: number }).seed).toEqual(expect.any(Number));
   }, 300_000);
+
+  it('puts the seed in the request body: the explicit one, else the key\'s, else none', () => {
+    const base = { messages: [{ role: 'user' as const, content: 'hi' }], maxTokens: 8, temperature: 0.9 };
+    expect(requestBody('m', { ...base, seed: 5, requestId: 'k' }).seed).toBe(5);
+    expect(requestBody('m', { ...base, requestId: 'k' }).seed).toBe(seedOfKey('k'));
+    expect(requestBody('m', base)).not.toHaveProperty('seed');
+  });
 
   it('derives a 31-bit seed from the key alone', () => {
     expect(seedOfKey('corpus/x/docs/u0000-t00-i00.json')).toBe(seedOfKey('corpus/x/docs/u0000-t00-i00.json'));
