@@ -175,9 +175,9 @@ describe('world size and GPU memory from the compute config', () => {
     expect(parseExperiment({ ...minimal, compute: { ...runpod, gpuCount: 1, gpuType: 'NVIDIA B200', gpuMemoryGiB: 178 } }).compute).toMatchObject({ gpuMemoryGiB: 178 });
     const ssh = { backend: 'ssh', host: 'a', user: 'u', identityFile: '~/.ssh/id' };
     expect(() => parseExperiment({ ...minimal, compute: { ...ssh, hosts: ['b', 'a'] } })).toThrow(/compute\.hosts: hosts\[0\] must be host/);
-    expect(() => parseExperiment({ ...minimal, midtrain: { batchSize: 16 }, aft: { ...minimal.aft, hyper: { batchSize: 16 } }, compute: { ...ssh, hosts: ['a', 'b'], gpusPerHost: 8 } })).toThrow(
-      /compute\.hosts: jobs over several hosts are not launched yet/,
-    );
+    const twoHosts = parseExperiment({ ...minimal, midtrain: { batchSize: 16 }, aft: { ...minimal.aft, hyper: { batchSize: 16 } }, compute: { ...ssh, hosts: ['a', 'b:2222'], gpusPerHost: 8 } });
+    expect(worldOf(twoHosts.compute)).toEqual({ nodes: 2, procsPerNode: 8 });
+    expect(() => parseExperiment({ ...minimal, compute: { ...ssh, hosts: ['a', 'b'], gpusPerHost: 8 } })).toThrow(/batchSize 8 does not divide over the world of 16 GPUs \(2 × 8 per node\)/);
   });
 });
 

@@ -9,7 +9,9 @@ import { checkExperiment } from '../config/check-experiment';
 import { loadExperimentFile, readExperimentFile } from '../config/load-experiment-file';
 import { formatPlan, PlanRefusedError } from '../plan/plan';
 import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
+import { temporalTarget, type TargetFlags, type TemporalTarget } from '../temporal/connection';
 import { ensureDevServer } from '../temporal/ensure-server';
+import { registerSearchAttributes, requireSearchAttributes } from '../temporal/search-attributes';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { approveUpdate, msmExperiment, pauseSignal, progressQuery, resumeSignal, setBudgetUpdate } from '../workflows';
 
@@ -26,13 +28,21 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm approve <workflow-id>     approve the previewed document stage (generation.requireApproval)
   msm server                    run the embedded Temporal dev server (state in .msm/temporal)
   msm worker                    run a worker for every task queue (see src/workers/main.ts for options)
+  msm setup                     register msm's search attributes on the namespace (once per namespace; idempotent)
   msm compare <out-dir> <results>...  compare experiments (spec variants): each a report folder or results.json
   msm schema [out.json]         export the experiment JSON Schema for editors
 
-Options: --address host:port (default $TEMPORAL_ADDRESS or 127.0.0.1:7233), --id <workflow-id>`;
+Options: --id <workflow-id>; where Temporal is: --address host:port, --namespace <ns>, --profile <name>, over
+Temporal's environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
+TEMPORAL_PROFILE, temporal.toml); nothing set: the local dev server at 127.0.0.1:7233, namespace default`;
 
-async function client(address: string): Promise<Client> {
-  return new Client({ connection: await Connection.connect({ address }) });
+async function connect(t: TemporalTarget): Promise<Connection> {
+  const { address, tls, apiKey, metadata } = t.connectionOptions;
+  return Connection.connect({ address, tls, apiKey, metadata });
+}
+
+async function client(t: TemporalTarget): Promise<Client> {
+  return new Client({ connection: await connect(t), namespace: t.namespace });
 }
 
 function workflowIdFor(name: string, explicit?: string): string {
@@ -40,21 +50,24 @@ function workflowIdFor(name: string, explicit?: string): string {
 }
 
 /** The worker stack (bundler, native bridge, activities) loads only for commands that run workers. */
-async function startWorkers(address: string) {
+async function startWorkers(t: TemporalTarget) {
   const { NativeConnection } = await import('@temporalio/worker');
   const { createWorkers, runWorkers } = await import('../workers/create-workers.js');
   (await import('../workers/console-logger.js')).installConsoleLogger(); // before the runtime exists
-  const connection = await NativeConnection.connect({ address });
-  return { connection, workers: await createWorkers({ connection }), runWorkers };
+  const connection = await NativeConnection.connect(t.connectionOptions);
+  await requireSearchAttributes(connection, t.namespace);
+  return { connection, workers: await createWorkers({ connection, namespace: t.namespace }), runWorkers };
 }
 
-async function runExperiment(file: string, address?: string, id?: string): Promise<void> {
+async function runExperiment(file: string, flags: TargetFlags, id?: string): Promise<void> {
   const { raw, experiment } = loadExperimentFile(file);
-  const server = address ? { address, uiUrl: '', started: false } : await ensureDevServer();
-  console.log(server.started ? `started Temporal dev server at ${server.address}` : `using Temporal server at ${server.address}`);
-  const { connection, workers, runWorkers } = await startWorkers(server.address);
+  const target = temporalTarget(flags);
+  // Nothing named a server: the embedded dev server, started when it is not running.
+  const server = target.local ? await ensureDevServer() : { address: target.address, uiUrl: '', started: false };
+  console.log(server.started ? `started Temporal dev server at ${server.address}` : `using Temporal at ${target.describe}`);
+  const { connection, workers, runWorkers } = await startWorkers(target);
   const running = runWorkers(workers);
-  const c = await client(server.address);
+  const c = await client(target);
   const workflowId = workflowIdFor(experiment.name, id);
   const handle = await c.workflow.start(msmExperiment, {
     taskQueue: 'msm',
@@ -63,7 +76,8 @@ async function runExperiment(file: string, address?: string, id?: string): Promi
     workflowIdConflictPolicy: 'USE_EXISTING',
     staticSummary: `MSM experiment ${experiment.name}`,
   });
-  console.log(`experiment ${workflowId} running — Web UI: ${server.uiUrl || 'http://127.0.0.1:8233'}/namespaces/default/workflows/${workflowId}`);
+  const ui = server.uiUrl || (target.local ? 'http://127.0.0.1:8233' : '<your Web UI>');
+  console.log(`experiment ${workflowId} running — Web UI: ${ui}/namespaces/${target.namespace}/workflows/${workflowId}`);
   const ticker = setInterval(() => {
     handle.query(progressQuery).then(
       (p) => console.log(`  stage: ${p.stage}${p.corpus ? `, corpus ${p.corpus.documents} docs` : ''}${p.cells.length ? `, cells ${p.cells.filter((x) => x.status === 'done').length}/${p.cells.length}` : ''}`),
@@ -89,18 +103,26 @@ async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { address: { type: 'string' }, id: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      address: { type: 'string' },
+      namespace: { type: 'string' },
+      profile: { type: 'string' },
+      id: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [cmd, arg] = positionals;
-  const address = values.address ?? process.env.TEMPORAL_ADDRESS;
+  const flags: TargetFlags = { address: values.address, namespace: values.namespace, profile: values.profile };
+  const target = () => temporalTarget(flags);
   switch (cmd) {
     case 'demo':
-      return runExperiment(path.join(PROJECT_ROOT, 'experiments', 'demo.json'), address, values.id);
+      return runExperiment(path.join(PROJECT_ROOT, 'experiments', 'demo.json'), flags, values.id);
     case 'run':
-      return runExperiment(required(arg, 'an experiment file'), address, values.id);
+      return runExperiment(required(arg, 'an experiment file'), flags, values.id);
     case 'start': {
       const { raw, experiment } = loadExperimentFile(required(arg, 'an experiment file'));
-      const c = await client(address ?? '127.0.0.1:7233');
+      const c = await client(target());
       const h = await c.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: workflowIdFor(experiment.name, values.id), args: [raw] });
       console.log(h.workflowId);
       return;
@@ -110,23 +132,34 @@ async function main(argv: string[]): Promise<void> {
     case 'plan':
       return printPlan(required(arg, 'an experiment file'), values.json === true);
     case 'progress':
-      console.log(JSON.stringify(await (await client(address ?? '127.0.0.1:7233')).workflow.getHandle(required(arg, 'a workflow id')).query(progressQuery), null, 2));
+      console.log(JSON.stringify(await (await client(target())).workflow.getHandle(required(arg, 'a workflow id')).query(progressQuery), null, 2));
       return;
     case 'pause':
     case 'resume':
-      await (await client(address ?? '127.0.0.1:7233')).workflow.getHandle(required(arg, 'a workflow id')).signal(cmd === 'pause' ? pauseSignal : resumeSignal);
+      await (await client(target())).workflow.getHandle(required(arg, 'a workflow id')).signal(cmd === 'pause' ? pauseSignal : resumeSignal);
       console.log(`${cmd}d ${arg}`);
       return;
     case 'budget': {
       const usd = Number(positionals[2]);
       if (!(usd > 0)) throw new Error(`budget: give a positive number of USD, e.g. msm budget ${arg ?? '<workflow-id>'} 250`);
-      const corpus = (await client(address ?? '127.0.0.1:7233')).workflow.getHandle(corpusIdOf(required(arg, 'a workflow id')));
+      const corpus = (await client(target())).workflow.getHandle(corpusIdOf(required(arg, 'a workflow id')));
       console.log(`budget of ${corpus.workflowId}: $${await corpus.executeUpdate(setBudgetUpdate, { args: [usd] })}`);
       return;
     }
     case 'approve': {
-      const corpus = (await client(address ?? '127.0.0.1:7233')).workflow.getHandle(corpusIdOf(required(arg, 'a workflow id')));
+      const corpus = (await client(target())).workflow.getHandle(corpusIdOf(required(arg, 'a workflow id')));
       console.log(`approved ${corpus.workflowId}:\n${JSON.stringify(await corpus.executeUpdate(approveUpdate), null, 2)}`);
+      return;
+    }
+    case 'setup': {
+      const t = target();
+      const connection = await connect(t);
+      try {
+        const { added, present } = await registerSearchAttributes(connection, t.namespace);
+        console.log(`${t.describe}: search attributes ${added.length ? `added ${added.join(', ')}` : 'already registered'}${present.length ? `; present: ${present.join(', ')}` : ''}`);
+      } finally {
+        await connection.close();
+      }
       return;
     }
     case 'server': {
@@ -135,7 +168,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'worker': {
-      const { workers, runWorkers } = await startWorkers(address ?? '127.0.0.1:7233');
+      const { workers, runWorkers } = await startWorkers(target());
       await runWorkers(workers);
       return;
     }

@@ -13,12 +13,18 @@
 # The wrapper stays the trainer's parent so it can record the exit status; the file appears atomically.
 # SIGHUP is ignored so the end of the ssh session that started the job cannot end it.
 # MSM_NPROC_PER_NODE > 1: torchrun starts that many ranks (a free rendezvous port on this host); only rank 0
-# writes events. torchrun ends every rank when one fails and exits 1, so a rank's refusal of its input (an
-# error event with retryable false, exit 2 of that rank) is mapped back to exit 2.
+# writes events. MSM_NNODES > 1: this host is node MSM_NODE_RANK of a job over several hosts; torchrun's
+# static rendezvous at MSM_MASTER_ADDR:MSM_MASTER_PORT (node 0) fixes every rank's place, so rank r is the
+# same process after a relaunch (its RNG file, its shard). torchrun ends every rank when one fails and exits
+# 1, so a rank's refusal of its input (an error event with retryable false, exit 2 of that rank) is mapped
+# back to exit 2.
 WRAPPER='trap "" HUP; cd "$1" || exit 1
 if [ -f "$3/env" ]; then . "$3/env" || exit 1; fi
 run=""
-if [ "${MSM_NPROC_PER_NODE:-1}" -gt 1 ]; then
+if [ "${MSM_NNODES:-1}" -gt 1 ]; then
+  run="-m torch.distributed.run --nnodes $MSM_NNODES --node-rank $MSM_NODE_RANK --nproc-per-node ${MSM_NPROC_PER_NODE:-1}"
+  run="$run --master-addr $MSM_MASTER_ADDR --master-port $MSM_MASTER_PORT --max-restarts 0"
+elif [ "${MSM_NPROC_PER_NODE:-1}" -gt 1 ]; then
   run="-m torch.distributed.run --standalone --nnodes 1 --nproc-per-node $MSM_NPROC_PER_NODE --max-restarts 0"
 fi
 PYTHONPATH="$1${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 "$2" $run -m msm_trainer "$3/manifest.json" >> "$3/events.jsonl" 2>> "$3/stderr.log"
@@ -140,6 +146,20 @@ status() {
   printf 'msm-status %s %s %s %s %s\n' "$state" "${code:--}" "$from" "$n" "$k"
   [ "$n" -eq 0 ] || tail -c +$((from + 1)) "$d/events.jsonl" | head -c "$n"
   [ "$k" -eq 0 ] || tail -c "$k" "$d/stderr.log"
+}
+
+# state DIR: "running", "exited CODE" or "lost" (no events: a cheap look at one node of a multi-host job).
+state() {
+  code=$(exitcode "$1")
+  if [ -n "$code" ]; then echo "exited $code"; return; fi
+  if live "$1"; then echo running; return; fi
+  code=$(exitcode "$1")
+  if [ -n "$code" ]; then echo "exited $code"; else echo lost; fi
+}
+
+# freeport PYTHON: a TCP port free on this host now (the rendezvous of a job over several hosts).
+freeport() {
+  "$1" -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])'
 }
 
 # cancel DIR GRACE_TENTHS: SIGTERM the job's process group, SIGKILL after the grace period; returns once

@@ -35,13 +35,28 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * How the wrapper starts the trainer: one process, or torchrun with this many ranks on this node (see
- * job-folder.sh). A job of one process on a GPU still runs FSDP2, in a process group of its own.
+ * job-folder.sh). A job of one process on a GPU still runs FSDP2, in a process group of its own. A world of
+ * several nodes needs `node`: this host's place and the rendezvous, which only a multi-host backend knows.
  */
-export function worldEnv(manifest: TrainerJobManifest): Record<string, string> {
+export function worldEnv(manifest: TrainerJobManifest, node?: NodePlace): Record<string, string> {
   const w = manifest.world;
   if (!w || (w.nodes <= 1 && w.procsPerNode <= 1)) return {};
-  if (w.nodes > 1) throw new Error(`trainer job ${manifest.jobId}: a world of ${w.nodes} nodes needs one launch per host (not built yet)`);
-  return { MSM_NPROC_PER_NODE: String(w.procsPerNode) };
+  if (w.nodes <= 1) return { MSM_NPROC_PER_NODE: String(w.procsPerNode) };
+  if (!node) throw new Error(`trainer job ${manifest.jobId}: a world of ${w.nodes} nodes needs the ssh backend with compute.hosts`);
+  return {
+    MSM_NNODES: String(w.nodes),
+    MSM_NODE_RANK: String(node.rank),
+    MSM_NPROC_PER_NODE: String(w.procsPerNode),
+    MSM_MASTER_ADDR: node.masterAddr,
+    MSM_MASTER_PORT: String(node.masterPort),
+  };
+}
+
+/** One host's place in a job over several hosts: its node rank and where node 0's rendezvous listens. */
+export interface NodePlace {
+  rank: number;
+  masterAddr: string;
+  masterPort: number;
 }
 
 /** The `env` file's content: one quoted export per variable. */
@@ -53,6 +68,12 @@ export function envFileContent(vars: Record<string, string>): string {
     })
     .join('');
 }
+
+/**
+ * The job folder's name on node `rank` of a job over several hosts: node 0 keeps the job id (its folder
+ * carries the events); the others get their own, since the hosts' work folders may be one shared folder.
+ */
+export const nodeJobId = (jobId: string, rank: number): string => (rank === 0 ? jobId : `${jobId}.node-${rank}`);
 
 /** Job ids become folder names: keep them to a safe alphabet. */
 export function jobFolder(root: string, jobId: string): string {
@@ -104,9 +125,9 @@ export class JobFolders {
   }
 
   /** Start the job, or re-attach when its wrapper still runs; returns the wrapper's pid. */
-  async launch(manifest: TrainerJobManifest): Promise<{ pid: number; attached: boolean }> {
-    const env = Object.entries({ ...this.o.env, ...worldEnv(manifest) }).map(([k, v]) => `${k}=${v}`);
-    const dir = jobFolder(this.o.root, manifest.jobId);
+  async launch(manifest: TrainerJobManifest, node?: NodePlace): Promise<{ pid: number; attached: boolean }> {
+    const env = Object.entries({ ...this.o.env, ...worldEnv(manifest, node) }).map(([k, v]) => `${k}=${v}`);
+    const dir = jobFolder(this.o.root, nodeJobId(manifest.jobId, node?.rank ?? 0));
     const secrets = this.o.secretEnv?.() ?? {};
     if (Object.keys(secrets).length) {
       const w = await this.call('putenv', [dir], envFileContent(secrets));
@@ -123,6 +144,22 @@ export class JobFolders {
     const r = await this.call('status', [jobFolder(this.o.root, jobId), String(Math.max(0, cursor)), String(STDERR_TAIL_BYTES)]);
     if (r.code !== 0) throw new Error(`could not read the status of trainer job ${jobId} (exit ${r.code}): ${r.stderr.trim()}`);
     return parseStatus(r.stdout);
+  }
+
+  /** Whether the job runs, exited (with its code) or is lost, without reading its events. */
+  async state(jobId: string): Promise<{ state: JobStatus['state']; exitCode?: number }> {
+    const r = await this.call('state', [jobFolder(this.o.root, jobId)]);
+    const m = /^(running|lost|exited (\d+))$/m.exec(r.stdout.toString());
+    if (r.code !== 0 || !m) throw new Error(`could not read the state of trainer job ${jobId} (exit ${r.code}): ${r.stderr.trim()}`);
+    return m[2] === undefined ? { state: m[1] as 'running' | 'lost' } : { state: 'exited', exitCode: Number(m[2]) };
+  }
+
+  /** A TCP port free on the machine now. */
+  async freePort(): Promise<number> {
+    const r = await this.call('freeport', [this.o.python]);
+    const port = Number(r.stdout.toString().trim());
+    if (r.code !== 0 || !Number.isInteger(port) || port <= 0) throw new Error(`could not find a free port (exit ${r.code}): ${r.stderr.trim()}`);
+    return port;
   }
 
   /** SIGTERM the job's process group, SIGKILL after the grace period; nothing when it is not running. */

@@ -2,19 +2,30 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { TrainerJobManifest } from '../trainer/job';
 import { ComputeConfigError, type ComputeBackend, type JobStatus, type LaunchResult, type MachineHandle } from './backend';
-import { JobFolders } from './job-folder';
+import { JobFolders, nodeJobId, type NodePlace } from './job-folder';
+import { parseHostEntry } from '../plan/compute-shape';
 import { HostUnreachableError, SshConnection } from './ssh-connection';
 import { DEFAULT_TRAINER_DIR, trainerBundle, trainerTar } from './trainer-bundle';
 
 /**
  * The `ssh` backend: the job-folder protocol (job-folder.sh) on a machine reached over SSH, with the
  * trainer pushed to <workDir>/trainer-<content hash>/. The manifest's data and checkpoint URIs are
- * file:// paths that the host must see as they are: true on loopback or a shared file system. A rented
- * machine elsewhere needs the S3 artifact store in the trainer (separate work).
+ * file:// paths that the host must see as they are (loopback or a shared file system), or s3:// URIs.
+ *
+ * With `hosts`, one job spans several machines: the same job folder on each host, one torchrun per host
+ * (node rank = position in `hosts`), meeting at node 0. Node 0's folder carries the events (global rank 0
+ * writes them); a rank lost on any host is the loss of the whole job, which is relaunched on every host
+ * and resumes from the newest complete checkpoint.
  */
 export interface SshBackendOptions {
   host: string;
   port?: number;
+  /** Several nodes: every host of the job ("name" or "name:port"), node 0 (= host) first. */
+  hosts?: readonly string[];
+  /** Several nodes: where the others reach node 0; default its name in `hosts`. */
+  rendezvousAddress?: string;
+  /** Training processes per host (the cost meter's GPUs per host); default 1. */
+  gpusPerHost?: number;
   user: string;
   /** Private key on this machine. */
   identityFile: string;
@@ -60,33 +71,52 @@ const PUSH = `t="$1/trainer-$2" tmp="$1/trainer-$2.tmp.$$"
 rm -rf "$tmp" && mkdir -p "$tmp" && (cd "$tmp" && tar -xf -) && touch "$tmp/.complete" || exit 1
 if [ -d "$t" ]; then rm -rf "$tmp"; else mv "$tmp" "$t"; fi`;
 
+/** One host of the backend: its connection and how to name it in messages. */
+interface SshNode {
+  ssh: SshConnection;
+  where: string;
+  address: string;
+}
+
+/** A provisioned host: where its job folders and its copy of the trainer are. */
+interface NodePlacement {
+  workDir: string;
+  trainerDir: string;
+}
+
 export function createSshBackend(opts: SshBackendOptions): ComputeBackend {
   const connectTimeoutSec = opts.connectTimeoutSec ?? 10;
   const commandTimeoutMs = opts.commandTimeoutMs ?? connectTimeoutSec * 1000 + 20_000;
-  const target = { host: opts.host, port: opts.port ?? 22, user: opts.user, identityFile: opts.identityFile, knownHostsFile: opts.knownHostsFile, connectTimeoutSec, commandTimeoutMs };
-  const ssh = new SshConnection(target);
+  const port = opts.port ?? 22;
+  const addresses = (opts.hosts ?? [opts.host]).map((h) => parseHostEntry(h, port));
+  const nodes: SshNode[] = addresses.map((a) => {
+    const target = { host: a.host, port: a.port, user: opts.user, identityFile: opts.identityFile, knownHostsFile: opts.knownHostsFile, connectTimeoutSec, commandTimeoutMs };
+    return { ssh: new SshConnection(target), where: `${opts.user}@${a.host}:${a.port}`, address: a.host };
+  });
+  const multi = nodes.length > 1;
   const trainerDir = path.resolve(opts.trainerDir ?? DEFAULT_TRAINER_DIR);
   const python = opts.python ?? 'python3';
-  const where = `${target.user}@${target.host}:${target.port}`;
   mkdirSync(path.dirname(opts.knownHostsFile), { recursive: true });
-  let holders = 0; // provisioned jobs not yet released: the control master closes when none is left
+  let holders = 0; // provisioned jobs not yet released: the control masters close when none is left
 
-  const jobsOn = (m: MachineHandle) =>
+  const jobsOn = (node: SshNode, p: NodePlacement) =>
     new JobFolders({
-      shell: ssh,
-      root: String(m.details.workDir),
-      trainerDir: String(m.details.trainerDir),
+      shell: node.ssh,
+      root: p.workDir,
+      trainerDir: p.trainerDir,
       python,
       env: opts.env,
       secretEnv: () => forwardedEnv(opts.forwardEnv ?? S3_ENV),
       cancelGraceMs: opts.cancelGraceMs ?? 10_000,
       timeoutMs: commandTimeoutMs,
     });
+  /** Every host's job folders, node 0 first. */
+  const jobsOf = (m: MachineHandle) => placementsOf(m).map((p, i) => jobsOn(nodes[i], p));
 
-  async function check(hash: string): Promise<{ workDir: string; hasTrainer: boolean }> {
+  async function check(node: SshNode, hash: string): Promise<{ workDir: string; hasTrainer: boolean }> {
     let r;
     try {
-      r = await ssh.run(CHECK, [opts.workDir, python, hash, ...TRAINER_MODULES]);
+      r = await node.ssh.run(CHECK, [opts.workDir, python, hash, ...TRAINER_MODULES]);
     } catch (e) {
       // A refused key or a changed host key will not fix itself: say so instead of retrying.
       if (e instanceof HostUnreachableError && /Permission denied|Host key verification failed/.test(e.detail)) {
@@ -94,55 +124,119 @@ export function createSshBackend(opts: SshBackendOptions): ComputeBackend {
       }
       throw e;
     }
-    const out = r.stdout.toString();
-    const workDir = /^workdir (\/.*)$/m.exec(out)?.[1];
-    if (r.code !== 0 || !workDir) throw new ComputeConfigError(`cannot create compute.workDir ${opts.workDir} on ${where}: ${r.stderr.trim() || out.trim()}`);
-    const py = /^python (\d+\.\d+)(.*)$/m.exec(out);
-    if (!py) throw new ComputeConfigError(`compute.python '${python}' does not run on ${where}: ${out.split('\n').slice(2).join(' ').trim()}`);
-    const missing = py[2].trim();
-    if (missing) {
-      throw new ComputeConfigError(
-        `compute.python '${python}' on ${where} lacks ${missing.split(' ').join(', ')}: install trainer/requirements.txt into it, or point compute.python at a venv that has them`,
-      );
+    return parseCheck(r.code, r.stdout.toString(), r.stderr, node.where, opts.workDir, python);
+  }
+
+  /** The host answers, has the Python and the current trainer (pushed when its content hash is new). */
+  async function place(node: SshNode, bundle: Awaited<ReturnType<typeof trainerBundle>>): Promise<NodePlacement> {
+    const { workDir, hasTrainer } = await check(node, bundle.hash);
+    if (!hasTrainer) {
+      const r = await node.ssh.run(PUSH, [workDir, bundle.hash], { input: await trainerTar(trainerDir, bundle), timeoutMs: PUSH_TIMEOUT_MS });
+      if (r.code !== 0) throw new Error(`could not copy the trainer to ${node.where}:${workDir}: ${r.stderr.trim()}`);
     }
-    return { workDir, hasTrainer: /^trainer yes$/m.test(out) };
+    return { workDir, trainerDir: `${workDir}/trainer-${bundle.hash}` };
+  }
+
+  /**
+   * Several hosts: re-attach when the job runs on every one of them; otherwise stop what is left of it
+   * anywhere (a rank lost on one host leaves the others waiting or failing) and start it on all, with a
+   * fresh rendezvous port on node 0.
+   */
+  async function launchOnAll(m: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult> {
+    const jobs = jobsOf(m);
+    const id = (rank: number) => nodeJobId(manifest.jobId, rank);
+    const states = await Promise.all(jobs.map((j, rank) => j.state(id(rank))));
+    if (states.every((s) => s.state === 'running')) return { attached: true };
+    await Promise.all(jobs.map((j, rank) => j.cancel(id(rank))));
+    const masterPort = await jobs[0].freePort();
+    const masterAddr = opts.rendezvousAddress ?? nodes[0].address;
+    await Promise.all(jobs.map((j, rank) => j.launch(manifest, { rank, masterAddr, masterPort } satisfies NodePlace)));
+    return { attached: false };
+  }
+
+  /** Node 0 carries the events; a rank gone anywhere else (lost, or failed) is the loss of the job. */
+  async function pollAll(m: MachineHandle, jobId: string, cursor: number): Promise<JobStatus> {
+    const jobs = jobsOf(m);
+    const first = await jobs[0].poll(jobId, cursor);
+    if (first.state !== 'running') return first;
+    for (let i = 1; i < jobs.length; i++) {
+      const s = await jobs[i].state(nodeJobId(jobId, i));
+      if (s.state === 'lost' || (s.state === 'exited' && s.exitCode !== 0)) {
+        const how = s.state === 'lost' ? 'its processes are gone' : `its torchrun exited with code ${s.exitCode}`;
+        return { ...first, state: 'lost', lostReason: `node ${i} (${nodes[i].where}): ${how}` };
+      }
+    }
+    return first;
   }
 
   return {
     name: 'ssh',
 
-    /** The host answers, has the Python and the current trainer (pushed when its content hash is new). */
     async provision(_jobId: string): Promise<MachineHandle> {
       const bundle = await trainerBundle(trainerDir);
-      const { workDir, hasTrainer } = await check(bundle.hash);
-      if (!hasTrainer) {
-        const r = await ssh.run(PUSH, [workDir, bundle.hash], { input: await trainerTar(trainerDir, bundle), timeoutMs: PUSH_TIMEOUT_MS });
-        if (r.code !== 0) throw new Error(`could not copy the trainer to ${where}:${workDir}: ${r.stderr.trim()}`);
-      }
+      // One host after another: hosts may share one work folder (a home on NFS), and so one trainer copy.
+      const placed: NodePlacement[] = [];
+      for (const n of nodes) placed.push(await place(n, bundle));
       holders++;
-      return { backend: 'ssh', machineId: where, details: { host: target.host, port: target.port, user: target.user, workDir, trainerDir: `${workDir}/trainer-${bundle.hash}` } };
+      const [a, p] = [addresses[0], placed[0]];
+      return {
+        backend: 'ssh',
+        machineId: nodes.map((n) => n.where).join(','),
+        details: {
+          host: a.host,
+          port: a.port,
+          user: opts.user,
+          workDir: p.workDir,
+          trainerDir: p.trainerDir,
+          ...(multi ? { nodes: JSON.stringify(placed), gpuCount: nodes.length * (opts.gpusPerHost ?? 1) } : {}),
+        },
+      };
     },
 
     async launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult> {
-      return { attached: (await jobsOn(machine).launch(manifest)).attached };
+      if (multi) return launchOnAll(machine, manifest);
+      return { attached: (await jobsOf(machine)[0].launch(manifest)).attached };
     },
 
     async poll(machine: MachineHandle, jobId: string, cursor: number): Promise<JobStatus> {
       try {
-        return await jobsOn(machine).poll(jobId, cursor);
+        return multi ? await pollAll(machine, jobId, cursor) : await jobsOf(machine)[0].poll(jobId, cursor);
       } catch (e) {
-        // The machine is gone or silent: a preemption. The job may still run there; a relaunch re-attaches.
+        // A machine gone or silent: a preemption. The job may still run there; a relaunch re-attaches.
         if (e instanceof HostUnreachableError) return { state: 'lost', events: [], nextCursor: cursor, lostReason: e.message };
         throw e;
       }
     },
 
-    cancel: (machine: MachineHandle, jobId: string): Promise<void> => jobsOn(machine).cancel(jobId),
+    async cancel(machine: MachineHandle, jobId: string): Promise<void> {
+      await Promise.all(jobsOf(machine).map((j, rank) => j.cancel(nodeJobId(jobId, rank))));
+    },
 
-    /** A plain SSH host is not rented: nothing to free but the control master, once no job needs it. */
+    /** A plain SSH host is not rented: nothing to free but the control masters, once no job needs them. */
     async release(_machine: MachineHandle): Promise<void> {
       holders = Math.max(0, holders - 1);
-      if (holders === 0) await ssh.close();
+      if (holders === 0) await Promise.all(nodes.map((n) => n.ssh.close()));
     },
   };
+}
+
+/** Node 0's placement from the handle's own fields; the others' from `nodes` (several hosts). */
+function placementsOf(m: MachineHandle): NodePlacement[] {
+  if (typeof m.details.nodes === 'string') return JSON.parse(m.details.nodes) as NodePlacement[];
+  return [{ workDir: String(m.details.workDir), trainerDir: String(m.details.trainerDir) }];
+}
+
+/** Read the CHECK script's answer: the absolute workDir, and whether the trainer is there. */
+function parseCheck(code: number, out: string, stderr: string, where: string, workDirSetting: string, python: string): { workDir: string; hasTrainer: boolean } {
+  const workDir = /^workdir (\/.*)$/m.exec(out)?.[1];
+  if (code !== 0 || !workDir) throw new ComputeConfigError(`cannot create compute.workDir ${workDirSetting} on ${where}: ${stderr.trim() || out.trim()}`);
+  const py = /^python (\d+\.\d+)(.*)$/m.exec(out);
+  if (!py) throw new ComputeConfigError(`compute.python '${python}' does not run on ${where}: ${out.split('\n').slice(2).join(' ').trim()}`);
+  const missing = py[2].trim();
+  if (missing) {
+    throw new ComputeConfigError(
+      `compute.python '${python}' on ${where} lacks ${missing.split(' ').join(', ')}: install trainer/requirements.txt into it, or point compute.python at a venv that has them`,
+    );
+  }
+  return { workDir, hasTrainer: /^trainer yes$/m.test(out) };
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { QUESTION_TYPES, RESPONSE_STYLES } from '../aft-data/prompts-schemas';
 import { parseFraction } from './fractions';
-import { knownGpuMemoryGiB, worldOf, worldSize, type ComputeLike } from '../plan/compute-shape';
+import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from '../plan/compute-shape';
 
 /**
  * The experiment file schema. Every default lives here and nowhere else; the same JSON is the input of
@@ -113,6 +113,8 @@ const gpuMemorySchema = z
   .optional()
   .describe('GiB of one GPU, for the memory planner (absent: no GPU memory check, or the known figure of runpod gpuType)');
 
+const sameHost = (a: { host: string; port: number }, b: { host: string; port: number }) => a.host === b.host && a.port === b.port;
+
 const hostSchema = z
   .string()
   .regex(/^[A-Za-z0-9_.:-]+$/, 'a host name or IP address, e.g. gpu1.example.com')
@@ -144,7 +146,13 @@ const computeSchema = z.discriminatedUnion(
           .array(hostSchema)
           .min(2, 'hosts is for several nodes: list at least 2 (one machine: use host alone)')
           .optional()
-          .describe('several nodes: every host of the job, rank 0 (the rendezvous) first; hosts[0] must be host'),
+          .describe(
+            'several nodes: every host of the job as "name" or "name:port" (default port: port), rank 0 (the rendezvous) first; ' +
+              'hosts[0] must be host. The job\'s run folder must be on a file system every host shares',
+          ),
+        rendezvousAddress: hostSchema
+          .optional()
+          .describe('several hosts: the address the other hosts reach hosts[0] at (e.g. its private IP); default: hosts[0]\'s name'),
         gpusPerHost: z.number().int().min(1, 'at least 1 GPU per host').optional().describe('training processes per host, one per GPU (default 1)'),
         gpuMemoryGiB: gpuMemorySchema,
         port: z.number().int().min(1, 'a TCP port: 1 to 65535').max(65535, 'a TCP port: 1 to 65535').default(22),
@@ -161,14 +169,12 @@ const computeSchema = z.discriminatedUnion(
         connectTimeoutSec: z.number().int().min(1).max(300).default(10),
       })
       .strict()
-      .refine((c) => !c.hosts || c.hosts[0] === c.host, {
-        message: 'hosts[0] must be host: the first host is rank 0, where the other nodes meet (rendezvous)',
+      .refine((c) => !c.hosts || sameHost(parseHostEntry(c.hosts[0], c.port), { host: c.host, port: c.port }), {
+        message: 'hosts[0] must be host (and its port, port): the first host is rank 0, where the other nodes meet (rendezvous)',
         path: ['hosts'],
       })
-      // The planner sizes multi-node jobs, but the job folder starts one node's ranks: refuse before renting.
-      .refine((c) => !c.hosts || c.hosts[0] !== c.host, {
-        message:
-          'jobs over several hosts are not launched yet (this version runs one node: its ranks under torchrun); use host alone with gpusPerHost, or runpod with gpuCount; `msm plan` still sizes a multi-node job',
+      .refine((c) => !c.hosts || new Set(c.hosts.map((h) => JSON.stringify(parseHostEntry(h, c.port)))).size === c.hosts.length, {
+        message: 'hosts lists a host twice: every entry is one node (several GPUs of one host: gpusPerHost)',
         path: ['hosts'],
       }),
     z

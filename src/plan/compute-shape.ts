@@ -40,6 +40,15 @@ export function worldOf(compute: ComputeLike): World {
 
 export const worldSize = (w: World): number => w.nodes * w.procsPerNode;
 
+/**
+ * One entry of compute.hosts: "name" (the login port is compute.port) or "name:port". An entry with more
+ * than one colon is an IPv6 address without a port.
+ */
+export function parseHostEntry(entry: string, defaultPort: number): { host: string; port: number } {
+  const m = /^([^:]+):(\d+)$/.exec(entry);
+  return m ? { host: m[1], port: Number(m[2]) } : { host: entry, port: defaultPort };
+}
+
 /** GiB of one GPU, or undefined when unknown (device cpu, or no gpuMemoryGiB given): then no GPU check. */
 export function gpuMemoryGiB(compute: ComputeLike): number | undefined {
   if (compute.device === 'cpu') return undefined;

@@ -13,6 +13,10 @@ export interface DevServerOptions {
   port: number;
   uiPort: number;
   namespace?: string;
+  /** More namespaces to create at start. */
+  extraNamespaces?: string[];
+  /** Register msm's search attributes at start (default true; false stands for a bare cluster). */
+  searchAttributes?: boolean;
 }
 
 export interface DevServer {
@@ -76,8 +80,9 @@ export async function startDevServer(opts: DevServerOptions & { detached?: boole
     '--port', String(opts.port),
     '--ui-port', String(opts.uiPort),
     '--namespace', opts.namespace ?? 'default',
+    ...(opts.extraNamespaces ?? []).flatMap((n) => ['--namespace', n]),
     '--log-level', 'warn',
-    ...SEARCH_ATTRIBUTE_FLAGS.flatMap((f) => ['--search-attribute', f]),
+    ...(opts.searchAttributes === false ? [] : SEARCH_ATTRIBUTE_FLAGS.flatMap((f) => ['--search-attribute', f])),
   ];
   const child = spawn(opts.cli, args, { stdio: ['ignore', log, log], detached: !!opts.detached });
   if (opts.detached) child.unref();

@@ -1,17 +1,21 @@
 import { defineSearchAttributeKey } from '@temporalio/common';
 
-/** Custom search attributes shown and filterable in the Web UI; registered by the dev server at start. */
+/** Custom search attributes shown and filterable in the Web UI. */
 export const MSM_SPEC = defineSearchAttributeKey('MsmSpec', 'KEYWORD');
 export const MSM_BASE_MODEL = defineSearchAttributeKey('MsmBaseModel', 'KEYWORD');
 export const MSM_STAGE = defineSearchAttributeKey('MsmStage', 'KEYWORD');
 export const MSM_ARM = defineSearchAttributeKey('MsmArm', 'KEYWORD');
 export const MSM_FRACTION = defineSearchAttributeKey('MsmFraction', 'DOUBLE');
 
-/** name=Type pairs as `temporal server start-dev --search-attribute` expects them. */
-export const SEARCH_ATTRIBUTE_FLAGS: string[] = [
-  'MsmSpec=Keyword',
-  'MsmBaseModel=Keyword',
-  'MsmStage=Keyword',
-  'MsmArm=Keyword',
-  'MsmFraction=Double',
+/** Every custom search attribute the workflows upsert, with its type: registered by `msm setup` on any
+ * namespace, by the dev server's flags locally, and checked by workers at start. */
+export const MSM_SEARCH_ATTRIBUTES: ReadonlyArray<{ name: string; type: 'Keyword' | 'Double' }> = [
+  { name: MSM_SPEC.name, type: 'Keyword' },
+  { name: MSM_BASE_MODEL.name, type: 'Keyword' },
+  { name: MSM_STAGE.name, type: 'Keyword' },
+  { name: MSM_ARM.name, type: 'Keyword' },
+  { name: MSM_FRACTION.name, type: 'Double' },
 ];
+
+/** name=Type pairs as `temporal server start-dev --search-attribute` expects them. */
+export const SEARCH_ATTRIBUTE_FLAGS: string[] = MSM_SEARCH_ATTRIBUTES.map((a) => `${a.name}=${a.type}`);

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureTemporalCli } from '../../src/temporal/cli-binary';
-import { freePort, startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { freePort, startDevServer, type DevServer, type DevServerOptions } from '../../src/temporal/dev-server';
 import { TOOLS_DIR } from '../../src/util/project-paths';
 
 /** A real Temporal dev server on free loopback ports with its own SQLite file; restartable on the same state. */
@@ -13,14 +13,17 @@ export class TestTemporalServer {
     readonly stateDir: string,
     readonly port: number,
     readonly uiPort: number,
+    private readonly options: Pick<DevServerOptions, 'extraNamespaces' | 'searchAttributes'> = {},
   ) {}
 
-  static async start(): Promise<TestTemporalServer> {
+  /** `options`: e.g. a bare cluster (no msm search attributes) with more namespaces. */
+  static async start(options: Pick<DevServerOptions, 'extraNamespaces' | 'searchAttributes'> = {}): Promise<TestTemporalServer> {
     const s = new TestTemporalServer(
       ensureTemporalCli(TOOLS_DIR),
       mkdtempSync(path.join(os.tmpdir(), 'msm-temporal-')),
       await freePort(),
       await freePort(),
+      options,
     );
     await s.up();
     return s;
@@ -31,7 +34,7 @@ export class TestTemporalServer {
   }
 
   async up(): Promise<void> {
-    this.server = await startDevServer({ cli: this.cli, stateDir: this.stateDir, port: this.port, uiPort: this.uiPort });
+    this.server = await startDevServer({ cli: this.cli, stateDir: this.stateDir, port: this.port, uiPort: this.uiPort, ...this.options });
   }
 
   async down(): Promise<void> {

@@ -8,8 +8,11 @@ uses no process group and no FSDP.
 """
 
 import os
+import socket
 import tempfile
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Optional
 
 import torch
@@ -77,6 +80,33 @@ def sum_all(world: World, values: Iterable[float], device: torch.device) -> "lis
     t = torch.tensor(vals, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
+
+
+def spans_hosts() -> bool:
+    """Whether the job's ranks run on more than one host (torchrun sets LOCAL_WORLD_SIZE per host)."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("LOCAL_WORLD_SIZE", str(size))) < size
+
+
+def require_shared_folder(world: World, folder: Path, device: torch.device) -> None:
+    """Several hosts write one sharded checkpoint into `folder` and each resumes from all of it, so every
+    rank must see the same folder: rank 0 leaves a token there and every rank reads it back."""
+    if not world.fsdp or not spans_hosts():
+        return
+    marker = folder / ".shared-by-ranks"
+    token = [f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"]
+    if world.main:
+        marker.write_text(token[0])
+    dist.broadcast_object_list(token, src=0)
+    try:
+        seen = marker.read_text() == token[0]
+    except OSError:
+        seen = False
+    blind = sum_all(world, [0.0 if seen else 1.0], device)[0]
+    if blind:
+        raise BadInput(f"{int(blind)} of {world.size} ranks cannot see the checkpoint folder {folder} that rank 0 wrote: "
+                       "a job over several hosts needs its run folder on a file system every host shares "
+                       "(NFS or similar), or a single host")
 
 
 def decoder_layers(model: nn.Module) -> "list[nn.Module]":

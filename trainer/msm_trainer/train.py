@@ -165,6 +165,7 @@ def _train(m: Manifest, em: Emitter, world: World, device: torch.device) -> None
         prefix.mkdir(parents=True, exist_ok=True)
         storage.clean_stale(prefix)
         mirror.sync_newest_checkpoint(checkpoints)
+    distributed.require_shared_folder(world, prefix, device)
     h = m.hyper
     data, rows, aft_examples = _load_data(m, world)
     model, lm, base_desc, n_trainable = _build(m, data, world, device)
