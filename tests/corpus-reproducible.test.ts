@@ -98,5 +98,5 @@ describe('the demo corpus, scaled down (2 units × 1 type × 1 idea, real local 
     expect(b.documents).toBe(a.documents);
     expect(b.hash).toBe(a.hash);
     expect(a.reproducible).toBe('yes');
-  }, 1_500_000);
+  }, 2_700_000);
 });

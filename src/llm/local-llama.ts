@@ -125,7 +125,7 @@ export async function createLocalLlamaProvider(opts: LocalLlamaOptions): Promise
     session.setChatHistory(history);
     let outputTokens = 0;
     try {
-      await primer.prime(tokens.slice(0, Math.min(commonPrefix(tokens, promptTokens(session, model, history, '')), tokens.length - 1)));
+      await primer.prime(systemPrefix(tokens, promptTokens(session, model, history, '')));
       // Capping at the room left keeps llama.cpp from shifting the prompt out of the context.
       const res = await session.promptWithMeta(prompt, {
         maxTokens: Math.min(req.maxTokens, room),
@@ -180,7 +180,15 @@ function promptTokens(session: LlamaChatSession, model: LlamaModel, history: Cha
   return session.chatWrapper.generateContextState({ chatHistory }).contextText.tokenize(model.tokenizer);
 }
 
-/** Length of the common start of two token lists (the prompt up to where its user text begins). */
+/**
+ * The prompt's tokens before its user text: what it shares with the same history and an empty user
+ * message. At least one token is left for the chat to evaluate.
+ */
+function systemPrefix(tokens: Token[], withEmptyUserText: Token[]): Token[] {
+  return tokens.slice(0, Math.min(commonPrefix(tokens, withEmptyUserText), tokens.length - 1));
+}
+
+/** Length of the common start of two token lists. */
 function commonPrefix(a: Token[], b: Token[]): number {
   let i = 0;
   while (i < a.length && i < b.length && a[i] === b[i]) i++;
