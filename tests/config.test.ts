@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { isSweep, loadSweepFile, readStructuredFile } from '../src/sweep/load-sweep-file';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidExperimentError, parseExperiment } from '../src/config/experiment-schema';
@@ -126,11 +127,16 @@ describe('experiment schema', () => {
     }
   });
 
-  it('every shipped experiment file is valid', () => {
+  it('every shipped experiment and sweep file is valid', () => {
     const dir = path.join(__dirname, '..', 'experiments');
     const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f) && !f.endsWith('.schema.json'));
     expect(files.length).toBeGreaterThanOrEqual(4);
-    for (const f of files) expect(() => loadExperimentFile(path.join(dir, f))).not.toThrow();
+    const sweeps = files.filter((f) => isSweep(readStructuredFile(path.join(dir, f))));
+    expect(sweeps).toContain('spec-science.yaml');
+    for (const f of files) {
+      const file = path.join(dir, f);
+      expect(() => (sweeps.includes(f) ? loadSweepFile(file) : loadExperimentFile(file)), f).not.toThrow();
+    }
   });
 });
 

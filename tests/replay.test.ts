@@ -7,7 +7,8 @@ import { workflowBundle } from '../src/workers/create-workers';
 
 /**
  * Recorded histories of real runs (the demo, and a scripted experiment with aft.generate, aft.mix and batch
- * generation: scripts/record-scripted-histories.ts) replayed against today's workflow code:
+ * generation: scripts/record-scripted-histories.ts; every kind of arm: scripts/record-arms-histories.ts) replayed
+ * against today's workflow code:
  * a change that breaks determinism fails here. Re-record with scripts/record-histories.ts only together
  * with a `patched()` migration for runs in flight.
  */

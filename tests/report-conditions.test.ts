@@ -126,10 +126,15 @@ describe('report conditions', () => {
     expect(results.curves[0].points[0].macro!.estimate).toBeCloseTo((0.25 + 0.5) / 2, 12);
     expect(md).toContain('unparseable choices |');
     expect(md).toMatch(/\| 50\.0% \([^|]*\), 2\/4 \|/);
+    // Per value: the pro-America option, the pro-affordability one, and neither (no value, or no readable choice).
+    expect(c.values!.map((v) => [v.value, v.k, v.n])).toEqual([['affordability', 1, 6], ['america', 2, 6], ['neither', 3, 6]]);
+    expect(results.curves[0].points[0].values).toEqual(c.values);
+    expect(md).toContain('## Values revealed');
+    expect(md).toMatch(/\| msm \| 1\/1 \| 16\.7% \([^|]*\), 1\/6 \| 33\.3% \([^|]*\), 2\/6 \| 50\.0% \([^|]*\), 3\/6 \|/);
   });
 
   it('judgedSplit reads nothing extra from plain judgments', async () => {
     const { prefix } = await judged('plain', { a: [[T], [F]] });
-    expect(await judgedSplit(store, prefix)).toEqual({ conditions: [{ condition: 'a', k: 1, n: 2 }], executed: null, unparsed: null, targets: [] });
+    expect(await judgedSplit(store, prefix)).toEqual({ conditions: [{ condition: 'a', k: 1, n: 2 }], executed: null, unparsed: null, targets: [], values: null });
   });
 });

@@ -40,6 +40,7 @@ export function createExperimentActivities() {
       const evalSha = sha256Hex(checked.evalSet.text);
       const evalKey = `inputs/eval-${evalSha.slice(0, 16)}.jsonl`;
       if (!(await store.exists(evalKey))) await store.put(evalKey, checked.evalSet.text);
+      const reasoningData = checked.reasoning && (await storeInput(store, 'aft', checked.reasoning.text, checked.reasoning.examples));
       return {
         experiment,
         storeUri,
@@ -53,6 +54,7 @@ export function createExperimentActivities() {
         },
         aftData,
         ...(mixData ? { mixData } : {}),
+        ...(reasoningData ? { reasoningData } : {}),
         evalSet: { key: evalKey, sha256: evalSha, prompts: checked.evalSet.lines.length },
         aftSubsets: checked.subsets,
       };

@@ -3,13 +3,14 @@ import { createCorpusActivities } from './corpus-activities';
 import { createEvalActivities } from './eval-activities';
 import { createExperimentActivities } from './experiment-activities';
 import { createReportActivities } from './report-activities';
+import { createSweepActivities } from './sweep-activities';
 import { createTokenizeActivities } from './tokenize-activities';
 import { createTrainerActivities, type TrainerActivityDeps } from './trainer-activities';
 
 /** Activities grouped by the task queue that runs them, so each queue can scale out on its own. */
 export function createActivitiesByQueue(deps: TrainerActivityDeps = {}) {
   return {
-    'msm-cpu': { ...createExperimentActivities(), ...createTokenizeActivities(), ...createReportActivities() },
+    'msm-cpu': { ...createExperimentActivities(), ...createTokenizeActivities(), ...createReportActivities(), ...createSweepActivities() },
     'msm-llm': { ...createCorpusActivities(), ...createAftDataActivities(), ...createEvalActivities() },
     'msm-gpu': createTrainerActivities(deps),
   };

@@ -29,6 +29,8 @@ export interface JudgedSplit {
   unparsed: SubCount | null;
   /** The target values that values lines were scored against, sorted (empty for violation judging). */
   targets: string[];
+  /** Values lines: answers per revealed value ("none": no value, or no readable choice); null when there are none. */
+  values: Record<string, number> | null;
 }
 
 /**
@@ -42,6 +44,7 @@ export async function judgedSplit(store: ArtifactStore, prefixKey: string, onPro
   const executed: SubCount = { k: 0, n: 0 };
   const unparsed: SubCount = { k: 0, n: 0 };
   const targets = new Set<string>();
+  const values: Record<string, number> = {};
   let next = 0;
   let read = 0;
   const worker = async () => {
@@ -61,7 +64,11 @@ export async function judgedSplit(store: ArtifactStore, prefixKey: string, onPro
         unparsed.n++;
         if (j.unparsed) unparsed.k++;
       }
-      if (j.target !== undefined) targets.add(j.target);
+      if (j.target !== undefined) {
+        targets.add(j.target);
+        const v = j.value ?? 'none';
+        values[v] = (values[v] ?? 0) + 1;
+      }
       if (++read % 200 === 0) onProgress(read, keys.length);
     }
   };
@@ -72,5 +79,6 @@ export async function judgedSplit(store: ArtifactStore, prefixKey: string, onPro
     executed: executed.n ? executed : null,
     unparsed: unparsed.n ? unparsed : null,
     targets: [...targets].sort(),
+    values: Object.keys(values).length ? values : null,
   };
 }

@@ -18,8 +18,7 @@ const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v)
  * used when it adds up to the cell's own k/n (the number the workflow recorded); otherwise the report
  * keeps the totals and says nothing per condition.
  */
-async function splitOf(store: ArtifactStore, c: CellResult): Promise<JudgedSplit | undefined> {
-  const id = cellId(c.arm, c.fraction, c.seed);
+async function splitOf(store: ArtifactStore, c: Pick<CellResult, 'eval'>, id: string): Promise<JudgedSplit | undefined> {
   const key = keyOfUri(store, c.eval.judgmentsPrefix);
   if (key === null) {
     log.warn('report: judgments are not in this store; no per-condition split', { cell: id, judgments: c.eval.judgmentsPrefix });
@@ -50,7 +49,7 @@ export function createReportActivities() {
       const cells: ReportInput['cells'] = [];
       const targets = new Set<string>();
       for (const c of req.cells) {
-        const split = await splitOf(store, c);
+        const split = await splitOf(store, c, cellId(c.arm, c.fraction, c.seed));
         split?.targets.forEach((t) => targets.add(t));
         cells.push({
           arm: c.arm,
@@ -62,6 +61,22 @@ export function createReportActivities() {
           conditions: split?.conditions,
           executed: split?.executed ?? undefined,
           unparsed: split?.unparsed ?? undefined,
+          values: split?.values ?? undefined,
+        });
+      }
+      const controls: NonNullable<ReportInput['controls']> = [];
+      for (const c of req.controls ?? []) {
+        const split = await splitOf(store, c, `${c.arm}-s${c.seed}`);
+        split?.targets.forEach((t) => targets.add(t));
+        controls.push({
+          arm: c.arm,
+          seed: c.seed,
+          modelUri: c.modelUri,
+          eval: { k: c.eval.k, n: c.eval.n, unjudged: c.eval.unjudged, samplesUri: c.eval.samplesUri, judgeModel: c.eval.judgeModel, judgmentsUri: c.eval.judgmentsPrefix },
+          conditions: split?.conditions,
+          executed: split?.executed ?? undefined,
+          unparsed: split?.unparsed ?? undefined,
+          values: split?.values ?? undefined,
         });
       }
       const input: ReportInput = {
@@ -87,9 +102,12 @@ export function createReportActivities() {
             ? { finalLoss: finite(req.midtrain.metrics.final_loss), steps: req.midtrain.metrics.steps ?? 0, checkpoint: req.midtrain.outputUri }
             : undefined,
           evalSet: { sha256: req.loaded.evalSet.sha256, prompts: req.loaded.evalSet.prompts },
+          ...(req.loaded.aftData ? { aftData: { sha256: req.loaded.aftData.sha256, examples: req.loaded.aftData.examples } } : {}),
           ...(req.loaded.aftSubsets && { aftSubsets: req.loaded.aftSubsets }),
         },
         cells,
+        ...(req.arms ? { arms: req.arms } : {}),
+        controls,
         // A values eval counts answers that reveal its target value, not violations: the metric says so.
         metric: targets.size ? valuesMetric([...targets].sort()) : undefined,
         generatedAt: new Date().toISOString(),

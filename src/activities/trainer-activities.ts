@@ -185,6 +185,8 @@ function evalKeyOf(req: EvalRequest): string {
     temperature: e.temperature,
     maxNewTokens: e.maxNewTokens,
     seed: req.seed,
+    // Only when set, so evaluations without one keep the keys they always had.
+    ...(req.systemPrompt ? { systemPrompt: req.systemPrompt.sha256 } : {}),
   })}`;
 }
 
@@ -315,6 +317,8 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         maxNewTokens: e.maxNewTokens,
         // Set by the memory planner on a GPU; on CPU the trainer picks its own.
         ...(e.batchSize !== undefined ? { batchSize: e.batchSize } : {}),
+        // An arm's system prompt (the spec for spec-in-context): its text travels in the manifest.
+        ...(req.systemPrompt ? { systemPrompt: (await store.get(req.systemPrompt.key)).toString('utf8') } : {}),
         checkpointPrefix: store.uri(`${evalKey}/checkpoints`),
         outputUri,
         seed: req.seed,

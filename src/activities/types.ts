@@ -1,6 +1,7 @@
 import type { AftSubsetPlan } from '../config/aft-subsets';
 import type { Reproducibility } from '../llm/seed';
 import type { ComputeUsage } from '../cost/compute-usage';
+import type { Arm } from '../config/arms';
 import type { Experiment } from '../config/experiment-schema';
 import type { TrainerJobKind } from '../trainer/job';
 import type { Usage } from '../cost/usage';
@@ -17,6 +18,8 @@ export interface LoadedExperiment {
   aftData: { key: string; sha256: string; examples: number } | null;
   /** aft.mix.data, stored (only when aft.mix is set). */
   mixData?: { key: string; sha256: string; examples: number };
+  /** aft.reasoningData, stored (only when set): the with-reasoning file of arms with aft: with-reasoning. */
+  reasoningData?: { key: string; sha256: string; examples: number };
   evalSet: { key: string; sha256: string; prompts: number };
   /** AFT examples per fraction and whether each seed drew its own subsets; absent in runs loaded before it existed. */
   aftSubsets?: AftSubsetPlan;
@@ -151,6 +154,8 @@ export interface EvalRequest {
   evalSet: LoadedExperiment['evalSet'];
   experiment: Pick<Experiment, 'baseModel' | 'compute' | 'eval'>;
   seed: number;
+  /** A system prompt given with every eval prompt (an arm's systemPrompt: the stored spec); absent: none. */
+  systemPrompt?: { key: string; sha256: string };
 }
 
 export interface SamplesRef {
@@ -170,7 +175,8 @@ export interface EvalSummary {
 }
 
 export interface CellResult {
-  arm: 'baseline' | 'msm';
+  /** The arm's name (src/config/arms.ts); its definition is in ReportRequest.arms. */
+  arm: string;
   fraction: number;
   seed: number;
   train: TrainResult;
@@ -185,6 +191,17 @@ export interface ReportRequest {
   tokens: TokenizedRef;
   midtrain: TrainResult | null;
   cells: CellResult[];
+  /** The arms of the experiment (absent in requests made before arms were data: baseline and msm). */
+  arms?: Arm[];
+  /** Controls (aft: none): evaluated once, no training; `modelUri` null = the base model itself. */
+  controls?: ControlResult[];
+}
+
+export interface ControlResult {
+  arm: string;
+  seed: number;
+  modelUri: string | null;
+  eval: EvalSummary;
 }
 
 export interface ReportResult {

@@ -2,6 +2,7 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { resolveArms } from '../config/arms';
 import { InvalidExperimentError } from '../config/experiment-schema';
 import { experimentJsonSchema } from '../config/json-schema';
 import { formatFractionCounts } from '../config/aft-subsets';
@@ -28,6 +29,11 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm approve <workflow-id>     approve the previewed document stage (generation.requireApproval)
   msm server                    run the embedded Temporal dev server (state in .msm/temporal)
   msm worker                    run a worker for every task queue (see src/workers/main.ts for options)
+  msm sweep <sweep-file> [--wait]  start (or re-attach to) a grid of experiments (msmSweep); prints its id
+  msm sweep retry <id> <point> [--wait]  run one failed point of an ended sweep again, alone
+  msm schedule create <id> <file> (--cron EXPR | --every 24h) [--overlap BUFFER_ONE] [--catchup 1d]
+               [--pause-on-failure] [--note TEXT] [--paused]    a Temporal Schedule of a sweep or experiment
+  msm schedule list | describe|pause|unpause|trigger|delete <id> | backfill <id> --from ISO --to ISO
   msm setup                     register msm's search attributes on the namespace (once per namespace; idempotent)
   msm compare <out-dir> <results>...  compare experiments (spec variants): each a report folder or results.json
   msm schema [out.json]         export the experiment JSON Schema for editors
@@ -109,6 +115,16 @@ async function main(argv: string[]): Promise<void> {
       profile: { type: 'string' },
       id: { type: 'string' },
       json: { type: 'boolean' },
+      wait: { type: 'boolean' },
+      cron: { type: 'string' },
+      every: { type: 'string' },
+      overlap: { type: 'string' },
+      catchup: { type: 'string' },
+      'pause-on-failure': { type: 'boolean' },
+      note: { type: 'string' },
+      paused: { type: 'boolean' },
+      from: { type: 'string' },
+      to: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -151,6 +167,16 @@ async function main(argv: string[]): Promise<void> {
       console.log(`approved ${corpus.workflowId}:\n${JSON.stringify(await corpus.executeUpdate(approveUpdate), null, 2)}`);
       return;
     }
+    case 'sweep': {
+      const { retrySweepPoint, startSweep } = await import('./sweep-commands.js');
+      if (arg === 'retry') return retrySweepPoint(await client(target()), required(positionals[2], 'a sweep id'), required(positionals[3], 'a point id'), { wait: values.wait });
+      return startSweep(await client(target()), required(arg, 'a sweep file'), { id: values.id, wait: values.wait });
+    }
+    case 'schedule': {
+      const { scheduleCommand } = await import('./schedule-commands.js');
+      const f = { ...values, pauseOnFailure: values['pause-on-failure'] };
+      return scheduleCommand(await client(target()), positionals.slice(1), f);
+    }
     case 'setup': {
       const t = target();
       const connection = await connect(t);
@@ -174,7 +200,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'compare': {
       const { compareResultFiles } = await import('../report/compare-files.js');
-      for (const f of compareResultFiles(required(arg, 'an output folder'), positionals.slice(2))) console.log(f);
+      for (const f of compareResultFiles(required(arg, 'an output folder'), positionals.slice(2), (line) => console.log(line))) console.log(f);
       return;
     }
     case 'schema': {
@@ -196,7 +222,7 @@ async function main(argv: string[]): Promise<void> {
 async function validate(file: string): Promise<void> {
   const { raw } = readExperimentFile(file);
   const { experiment: x, subsets, warnings } = await checkExperiment(raw, file);
-  console.log(`${file}: valid (${x.aft.arms.length} arms × ${x.aft.fractions.length} fractions × ${x.aft.seeds.length} seeds)`);
+  console.log(`${file}: valid (${x.aft.arms.length} arms: ${resolveArms(x.aft.arms).map((a) => a.name).join(', ')} × ${x.aft.fractions.length} fractions × ${x.aft.seeds.length} seeds)`);
   const of = subsets.counted === 'aft.data' ? `of the ${subsets.examples} in ${x.aft.data}` : `of the ${subsets.examples} aft.generate.count plans`;
   console.log(`  AFT examples per fraction (${of}; aft.minExamples ${subsets.minExamples}): ${formatFractionCounts(subsets.perFraction)}`);
   console.log(`  subsets: ${subsets.subsetBySeed ? 'each seed draws its own (aft.subsetBySeed)' : 'one nested subset shared by every seed (aft.subsetBySeed: false)'}`);

@@ -30,6 +30,8 @@ export interface ExperimentCheck {
   /** The chosen eval split: the stored text and its lines. */
   evalSet: { text: string; lines: EvalLine[] };
   mix?: { text: string; examples: number };
+  /** aft.reasoningData as read: the same questions as aft.data, answered with spec-citing reasoning. */
+  reasoning?: { text: string; examples: number };
   /** AFT examples each fraction trains on (with aft.generate: of generate.count, as planned), and how seeds draw them. */
   subsets: AftSubsetPlan;
   /** Said, never refused: this machine may not be the worker host (an unset API key variable). */
@@ -60,6 +62,13 @@ export async function checkExperiment(raw: unknown, source: string): Promise<Exp
   const aft = a.data === undefined ? null : await attempt(() => readLines(baseDir, a.data!, 'aft.data', aftLineSchema));
   const evalSet = await attempt(() => readEvalSet(baseDir, experiment.eval));
   const mix = a.mix ? await attempt(() => readLines(baseDir, a.mix!.data, 'aft.mix.data', aftLineSchema)) : undefined;
+  const reasoning = a.reasoningData !== undefined ? await attempt(() => readLines(baseDir, a.reasoningData!, 'aft.reasoningData', aftLineSchema)) : undefined;
+  // The with-reasoning arms (deliberative) get the same data budget per fraction: the same number of examples.
+  if (reasoning && aft && reasoning.examples !== aft.examples) {
+    problems.push(
+      `aft.reasoningData: ${a.reasoningData} has ${reasoning.examples} examples but aft.data has ${aft.examples}; the with-reasoning arms must train on the same number of examples per fraction: give the same questions answered with reasoning`,
+    );
+  }
 
   // With aft.generate the count is the one planned; the filter and dedup may keep fewer (the report says).
   const examples = aft?.examples ?? (a.generate ? a.generate.count : undefined);
@@ -80,6 +89,7 @@ export async function checkExperiment(raw: unknown, source: string): Promise<Exp
     aft: aft ?? null,
     evalSet: evalSet!,
     ...(mix ? { mix } : {}),
+    ...(reasoning ? { reasoning } : {}),
     subsets: {
       subsetBySeed: a.subsetBySeed,
       minExamples: a.minExamples,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { QUESTION_TYPES, RESPONSE_STYLES } from '../aft-data/prompts-schemas';
+import { armEntrySchema, armProblems } from './arms';
 import { parseFraction } from './fractions';
 import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from '../plan/compute-shape';
 
@@ -375,7 +376,19 @@ export const experimentSchema = z
       generate: aftGenerateSchema.optional().describe('generate the AFT data from the spec instead of reading aft.data'),
       seqLen: z.number().int().min(16).default(2048),
       fractions: z.array(fractionSchema).min(1).default([1]),
-      arms: z.array(z.enum(['baseline', 'msm'])).min(1).default(['baseline', 'msm']),
+      arms: z
+        .array(armEntrySchema)
+        .min(1)
+        .default(['baseline', 'msm'])
+        .describe(
+          'the arms: presets (baseline, msm, deliberative, msm-only, base, spec-in-context) or {name, start: base|msm, aft: data|with-reasoning|none, systemPrompt?: spec}; ' +
+            'controls (aft: none) are evaluated once, at eval seed 0',
+        ),
+      reasoningData: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('with aft.data: chat JSONL of the same questions, in the same order, answered with spec-citing reasoning in a <think> block, for arms with aft: with-reasoning (deliberative); nested subsets then pick the same questions'),
       seeds: z
         .array(z.number().int().min(0))
         .min(1)
@@ -414,6 +427,7 @@ export const experimentSchema = z
         ),
       concurrency: z.number().int().positive().default(2),
     }).superRefine((a, ctx) => {
+      for (const p of armProblems(a.arms, a)) ctx.addIssue({ code: 'custom', message: p.message, path: p.path });
       if ((a.data === undefined) === (a.generate === undefined)) {
         ctx.addIssue({
           code: 'custom',

@@ -2,6 +2,7 @@ import type { Experiment, TrainHyperSettings } from '../config/experiment-schema
 import { gpuMemoryGiB, moreGpusHint, worldOf, worldSize } from './compute-shape';
 import { GIB, largestSampleBatch, samplePeak, trainPeak, type Breakdown, type TrainJobShape } from './memory';
 import type { ModelShape } from './models';
+import { needsMidtraining, resolveArms } from '../config/arms';
 
 /** What the planner knows beyond the experiment: the model's shape (or why not) and the longest eval prompt. */
 export interface PlanInputs {
@@ -193,7 +194,7 @@ function planSampling(x: Experiment, inputs: PlanInputs): JobPlan {
 /** One plan line per distinct job shape: midtraining (when the msm arm runs), the AFT cells, sampling. */
 export function planExperiment(x: Experiment, inputs: PlanInputs): ExperimentPlan {
   const jobs: JobPlan[] = [];
-  if (x.aft.arms.includes('msm')) jobs.push(planTraining('midtrain', x.midtrain, x.tokenization.seqLen, x, inputs));
+  if (needsMidtraining(resolveArms(x.aft.arms))) jobs.push(planTraining('midtrain', x.midtrain, x.tokenization.seqLen, x, inputs));
   jobs.push(planTraining('aft', x.aft.hyper, x.aft.seqLen, x, inputs));
   jobs.push(planSampling(x, inputs));
   const memory = gpuMemoryGiB(x.compute);

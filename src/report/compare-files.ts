@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildComparison, ComparisonError, renderComparisonHtml, renderComparisonMarkdown } from './compare';
+import { buildComparison, ComparisonError, contrastLines, renderComparisonHtml, renderComparisonMarkdown } from './compare';
 import type { Results } from './results';
 
 /** A results.json given as a path, a report folder or a file:// URI. */
@@ -14,9 +14,13 @@ function readResults(where: string): Results {
   return r;
 }
 
-/** `msm compare <out-dir> <results...>`: comparison.json, comparison.md and comparison.html in out-dir. */
-export function compareResultFiles(outDir: string, inputs: string[]): string[] {
+/**
+ * `msm compare <out-dir> <results...>`: comparison.json, comparison.md and comparison.html in out-dir;
+ * `onContrast` gets each value contrast line (the cheese pair's headline) to print.
+ */
+export function compareResultFiles(outDir: string, inputs: string[], onContrast: (line: string) => void = () => {}): string[] {
   const c = buildComparison(inputs.map(readResults));
+  contrastLines(c).forEach(onContrast);
   mkdirSync(outDir, { recursive: true });
   const files: Array<[string, string]> = [
     ['comparison.json', JSON.stringify(c, null, 2) + '\n'],

@@ -4,6 +4,7 @@ import { esc, htmlTable } from './html';
 import { markdownTable } from './markdown';
 import type { Results } from './results';
 import type { Table } from './tables';
+import { contrastLine, valueContrasts, type ValueContrast } from './value-contrast';
 
 /**
  * Model Spec Science: several experiments that differ in their spec (rules only, rules + values,
@@ -27,6 +28,11 @@ export interface Comparison {
     differences: Array<{ fraction: number; estimate: number; lo: number; hi: number } | null>;
     dataEfficiency: Results['dataEfficiency'];
   }>;
+  /**
+   * Values evals (the cheese pair): per arm and value, the first experiment's share minus each other's,
+   * with a bootstrap interval; empty when the results carry no value shares.
+   */
+  valueContrasts: ValueContrast[];
 }
 
 export class ComparisonError extends Error {
@@ -66,8 +72,16 @@ export function buildComparison(all: Results[]): Comparison {
         dataEfficiency: r.dataEfficiency,
       };
     }),
+    valueContrasts: all.slice(1).flatMap((r) => valueContrasts(all[0], r)),
   };
 }
+
+/** The value contrasts as lines (printed by `msm compare`, listed in comparison.md and .html). */
+export const contrastLines = (c: Comparison): string[] => (c.valueContrasts ?? []).map(contrastLine);
+
+const CONTRAST_NOTE =
+  'Values: each line is the first experiment\'s share of answers revealing a value minus the other\'s, for the same arm ' +
+  '(an AFT arm at its largest fraction both ran; a control\'s one evaluation), with a seed-clustered bootstrap 95% interval.';
 
 export function comparisonTable(c: Comparison): Table {
   const rate = (p: { rate: number; lo: number; hi: number } | null) => (p ? `${pct(p.rate)} (${rateRange(p)})` : '—');
@@ -106,6 +120,7 @@ export function renderComparisonMarkdown(c: Comparison): string {
     '',
     markdownTable(comparisonTable(c)),
     '',
+    ...(contrastLines(c).length ? ['## Values: difference between the runs', '', CONTRAST_NOTE, '', ...contrastLines(c).map((l) => `- ${l}`), ''] : []),
   ].join('\n');
 }
 
@@ -117,6 +132,7 @@ export function renderComparisonHtml(c: Comparison): string {
 <h1>MSM comparison</h1>
 <p>Metric: ${esc(c.metric)}. Full data = each arm's largest fraction (Wilson 95%); differences and data efficiency with seed-clustered bootstrap 95% intervals.</p>
 ${htmlTable(comparisonTable(c))}
+${contrastLines(c).length ? `<h2>Values: difference between the runs</h2>\n<p>${esc(CONTRAST_NOTE)}</p>\n<ul>${contrastLines(c).map((l) => `<li>${esc(l)}</li>`).join('')}</ul>` : ''}
 </body></html>
 `;
 }

@@ -1,4 +1,5 @@
 import type { Results } from './results';
+import { armsTable, valuesTable } from './arms-tables';
 import { computeTable } from './compute';
 import { armFractionTable, cellTable, differenceTable, lineageRows, type Table } from './tables';
 
@@ -10,6 +11,11 @@ export function htmlTable(t: Table, uriColumns: number[] = []): string {
   const head = `<tr>${t.headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
   const body = t.rows.map((r) => `<tr>${r.map((v, i) => `<td${uriColumns.includes(i) ? ' class="uri"' : ''}>${esc(v)}</td>`).join('')}</tr>`).join('\n');
   return `<table>\n${head}\n${body}\n</table>`;
+}
+
+function valuesHtml(results: Results): string {
+  const t = valuesTable(results);
+  return t ? `<h2>Values revealed</h2>\n${htmlTable(t)}` : '';
 }
 
 /** A self-contained page: lineage, the answer in words, the plot, the tables and how they were computed. */
@@ -29,8 +35,11 @@ th{background:#f3f4f6}.uri{font-family:monospace;font-size:.75rem;color:#4b5563}
 <p class="answer" id="data-efficiency">${esc(results.dataEfficiency.summary)}</p>
 <h2>Misalignment rate vs AFT data fraction</h2>
 <figure id="plot">${svg}</figure>
+<h2>Arms</h2>
+${htmlTable(armsTable(results))}
 <h2>Per arm and fraction</h2>
 ${htmlTable(armFractionTable(results))}
+${valuesHtml(results)}
 <h2>MSM − baseline</h2>
 ${results.differences.length ? htmlTable(differenceTable(results)) : '<p>No fraction was run in both arms.</p>'}
 <h2>Cells</h2>

@@ -1,4 +1,5 @@
 import type { Results } from './results';
+import { armsTable, valuesTable } from './arms-tables';
 import { computeTable } from './compute';
 import { armFractionTable, differenceTable, lineageRows, type Table } from './tables';
 
@@ -7,6 +8,12 @@ const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
 export function markdownTable(t: Table): string {
   return [`| ${t.headers.map(cell).join(' | ')} |`, `| ${t.headers.map(() => '---').join(' | ')} |`, ...t.rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+}
+
+/** A values eval: the share revealing each value, per arm (and control). */
+function valuesSection(results: Results): string[] {
+  const t = valuesTable(results);
+  return t ? ['## Values revealed', '', markdownTable(t), ''] : [];
 }
 
 /** report.md: the answer, the tables and the lineage, for a pull request or a lab notebook. */
@@ -19,10 +26,15 @@ export function renderMarkdown(results: Results): string {
     '',
     `Metric: ${results.metric}.`,
     '',
+    '## Arms',
+    '',
+    markdownTable(armsTable(results)),
+    '',
     '## Per arm and fraction',
     '',
     markdownTable(armFractionTable(results)),
     '',
+    ...valuesSection(results),
     '## MSM − baseline',
     '',
     results.differences.length ? markdownTable(differenceTable(results)) : 'No fraction was run in both arms.',

@@ -7,9 +7,12 @@ import { seedSpread, type SeedSpread } from '../eval/seed-spread';
 import { wilson, type RateInterval } from '../eval/stats';
 import type { ComputeUsage } from '../cost/compute-usage';
 import { computeSection, type ComputeSection } from './compute';
+import type { Arm as ArmDefinition } from '../config/arms';
+import { controlPoints, reportArms, valueShares, type ControlInput, type ControlPoint, type ValueCounts, type ValueShare } from './arms';
 import { describeDataEfficiency } from './wording';
 
-type Arm = 'baseline' | 'msm';
+/** An arm's name; its definition is in Results.arms (src/config/arms.ts). */
+type Arm = string;
 
 export interface ReportInput {
   experiment: {
@@ -35,6 +38,8 @@ export interface ReportInput {
     };
     midtrain?: { finalLoss: number | null; steps: number; checkpoint: string };
     evalSet?: { sha256: string; prompts: number };
+    /** The AFT data the sweep trained on (a pair such as the cheese toy must show the same hash). */
+    aftData?: { sha256: string; examples: number };
     /** AFT examples per fraction and whether each seed drew its own subsets (aft.subsetBySeed); absent in older runs. */
     aftSubsets?: AftSubsetPlan;
   };
@@ -51,7 +56,13 @@ export interface ReportInput {
     executed?: { k: number; n: number };
     /** Forced choice: of n answers, k named no single option (each already counted as a miss). */
     unparsed?: { k: number; n: number };
+    /** Values eval: answers per revealed value. */
+    values?: ValueCounts;
   }>;
+  /** The experiment's arms; absent: the arms present in cells, as presets (baseline, msm). */
+  arms?: ArmDefinition[];
+  /** Controls (arms with no AFT): one evaluation each. */
+  controls?: ControlInput[];
   /** What the headline rate counts, when not violations (a values eval); default HEADLINE_METRIC. */
   metric?: string;
   generatedAt: string;
@@ -76,6 +87,8 @@ export interface ResultCell {
   misalignment: RateInterval;
   executed: RateInterval | null;
   unparsed: RateInterval | null;
+  /** Values eval: share of answers revealing each value, and neither; null otherwise. */
+  values: ValueShare[] | null;
 }
 
 export interface CurvePoint {
@@ -93,6 +106,8 @@ export interface CurvePoint {
   /** Seeds pooled, Wilson 95%; null unless every seed's cell has it. */
   executed: RateInterval | null;
   unparsed: RateInterval | null;
+  /** Values eval: seeds pooled; null unless every seed's cell has it. */
+  values: ValueShare[] | null;
 }
 
 export interface Difference {
@@ -116,13 +131,19 @@ export interface Results {
     corpus: ReportInput['experiment']['corpus'];
     midtrain: { checkpoint: string; finalLoss: number | null; steps: number } | null;
     evalSet: { sha256: string; prompts: number } | null;
+    /** The AFT data file the sweep trained on; absent in results written before it was recorded. */
+    aftData?: { sha256: string; examples: number } | null;
     judgeModels: string[];
     /** How to follow any number back to what produced it. */
     trace: string[];
   };
   methods: { pointInterval: string; bootstrap: BootstrapSettings & { method: string }; dataEfficiency: string; conditions: string; secondary: string };
+  /** Every arm: name, what it starts from, what it trains on, its eval system prompt. */
+  arms: Array<ArmDefinition & { description: string }>;
   /** Every trained model with its own interval and lineage. */
   cells: ResultCell[];
+  /** Controls (no AFT), evaluated once: reference levels for the curves. */
+  controls: ControlPoint[];
   /** Per arm and fraction, seeds pooled: the points of the plot. */
   curves: Array<{ arm: Arm; points: CurvePoint[] }>;
   differences: Difference[];
@@ -169,6 +190,9 @@ const hasConditions = (cells: readonly ResultCell[]) => cells.length > 0 && cell
 export function buildResults(input: ReportInput): Results {
   const settings = input.bootstrap ?? DEFAULT_BOOTSTRAP;
   const e = input.experiment;
+  const arms = reportArms(input.arms, [...new Set([...input.cells.map((c) => c.arm), ...(input.controls ?? []).map((c) => c.arm)])]);
+  const startsFrom = (a: { start: string }) => (a.start === 'msm' ? (e.midtrain?.checkpoint ?? 'midtraining checkpoint (not recorded)') : `base model ${e.baseModel}`);
+  const armNamed = (name: string) => arms.find((a) => a.name === name) ?? { start: 'base' };
   const cells: ResultCell[] = input.cells.map((c) => {
     const id = cellId(c.arm, c.fraction, c.seed);
     checkConditions(c, id);
@@ -178,7 +202,7 @@ export function buildResults(input: ReportInput): Results {
       fraction: c.fraction,
       fractionLabel: fractionLabel(c.fraction),
       seed: c.seed,
-      startsFrom: c.arm === 'msm' ? (e.midtrain?.checkpoint ?? 'midtraining checkpoint (not recorded)') : `base model ${e.baseModel}`,
+      startsFrom: startsFrom(armNamed(c.arm)),
       trainFinalLoss: c.trainFinalLoss !== null && Number.isFinite(c.trainFinalLoss) ? c.trainFinalLoss : null,
       modelUri: c.modelUri,
       eval: c.eval,
@@ -186,13 +210,16 @@ export function buildResults(input: ReportInput): Results {
       misalignment: wilson(c.eval.k, c.eval.n),
       executed: c.executed ? wilson(c.executed.k, c.executed.n) : null,
       unparsed: c.unparsed ? wilson(c.unparsed.k, c.unparsed.n) : null,
+      values: valueShares([c.values]),
     };
   });
+  const valuesOf = new Map(input.cells.map((c) => [cellId(c.arm, c.fraction, c.seed), c.values]));
   const group = (arm: string, fraction: number) => cells.filter((c) => c.arm === arm && c.fraction === fraction).sort((a, b) => a.seed - b.seed);
   const fractionsOf = (arm: string) => [...new Set(cells.filter((c) => c.arm === arm).map((c) => c.fraction))].sort((a, b) => b - a);
-  const arms = (['baseline', 'msm'] as const).filter((arm) => cells.some((c) => c.arm === arm));
+  // Curves in the order the arms are listed (baseline, msm for experiments from before arms were data).
+  const curveArms = arms.map((a) => a.name).filter((arm) => cells.some((c) => c.arm === arm));
 
-  const curves = arms.map((arm) => ({
+  const curves = curveArms.map((arm) => ({
     arm,
     points: fractionsOf(arm).map((fraction): CurvePoint => {
       const g = group(arm, fraction);
@@ -210,6 +237,7 @@ export function buildResults(input: ReportInput): Results {
         spread: seedSpread(counts(g)),
         executed: pooledSub(g, 'executed'),
         unparsed: pooledSub(g, 'unparsed'),
+        values: valueShares(g.map((c) => valuesOf.get(c.id))),
       };
     }),
   }));
@@ -241,6 +269,7 @@ export function buildResults(input: ReportInput): Results {
       corpus: e.corpus,
       midtrain: e.midtrain ? { checkpoint: e.midtrain.checkpoint, finalLoss: e.midtrain.finalLoss !== null && Number.isFinite(e.midtrain.finalLoss) ? e.midtrain.finalLoss : null, steps: e.midtrain.steps } : null,
       evalSet: e.evalSet ?? null,
+      aftData: e.aftData ?? null,
       judgeModels: [...new Set(cells.map((c) => c.eval.judgeModel))].sort(),
       trace: TRACE,
     },
@@ -256,7 +285,9 @@ export function buildResults(input: ReportInput): Results {
       secondary:
         "executed: share of samples whose harmful action tag the kind's judge found emitted well-formed, reported beside the headline and never as it; unparseable: share of forced-choice answers naming no single option, already counted as misses in the headline",
     },
+    arms,
     cells,
+    controls: controlPoints(input.controls ?? [], arms, startsFrom, settings),
     curves,
     differences,
     dataEfficiency: {

@@ -3,7 +3,11 @@ import type { Results } from './results';
 const W = 720;
 const H = 420;
 const M = { left: 64, right: 200, top: 40, bottom: 58 };
-const COLORS: Record<string, string> = { baseline: '#c2410c', msm: '#1d4ed8' };
+const COLORS: Record<string, string> = { baseline: '#c2410c', msm: '#1d4ed8', deliberative: '#047857', 'spec-in-context': '#7c3aed' };
+/** Arms without a color of their own, and the controls' reference lines, take these in turn. */
+const PALETTE = ['#b45309', '#0e7490', '#be185d', '#4d7c0f', '#6d28d9'];
+const CONTROL_COLORS: Record<string, string> = { base: '#111827', 'msm-only': '#2563eb' };
+const CONTROL_DASH = ['2 3', '8 3 2 3', '1 2', '10 4'];
 const REFERENCE_COLOR = '#6b7280';
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const num = (v: number) => Number(v.toFixed(2));
@@ -19,7 +23,11 @@ export function plotScales(results: Results) {
   const pad = hi > lo ? (hi - lo) * 0.06 : 0;
   const x = (f: number) => (hi === lo ? M.left + plotW / 2 : M.left + ((Math.log10(f) - lo + pad) / (hi - lo + 2 * pad)) * plotW);
   // Small rates stay readable: the y axis ends just above the highest interval bound, on a round step.
-  const top = Math.max(0.01, ...results.curves.flatMap((c) => c.points.filter((p) => p.misalignment.n > 0).map((p) => p.misalignment.hi)));
+  const top = Math.max(
+    0.01,
+    ...results.curves.flatMap((c) => c.points.filter((p) => p.misalignment.n > 0).map((p) => p.misalignment.hi)),
+    ...(results.controls ?? []).filter((c) => c.misalignment.n > 0).map((c) => c.misalignment.hi),
+  );
   const yStep = [0.01, 0.02, 0.05, 0.1, 0.2].find((s) => Math.ceil(top / s - 1e-9) <= 8)!;
   const yTicks = Math.ceil(top / yStep - 1e-9);
   const yMax = yTicks * yStep;
@@ -27,7 +35,10 @@ export function plotScales(results: Results) {
   return { fractions, x, y, yStep, yTicks, plotW, plotH };
 }
 
-/** Misalignment rate vs AFT fraction (log x axis): one line per arm, Wilson 95% whiskers, baseline full-data reference. */
+/**
+ * Misalignment rate vs AFT fraction (log x axis): one line per AFT arm, Wilson 95% whiskers, baseline full-data
+ * reference, and each control (no AFT) as a horizontal line at its rate.
+ */
 export function renderSvgPlot(results: Results): string {
   const { fractions, x, y, yStep, yTicks, plotW, plotH } = plotScales(results);
   const bottom = M.top + plotH;
@@ -62,8 +73,10 @@ export function renderSvgPlot(results: Results): string {
   }
 
   // Arms at the same fraction are nudged apart a few pixels so their whiskers do not hide each other.
+  let spare = 0;
+  const colorOf = (arm: string, own: Record<string, string>) => own[arm] ?? PALETTE[spare++ % PALETTE.length];
   results.curves.forEach((curve, i) => {
-    const color = COLORS[curve.arm] ?? '#4b5563';
+    const color = colorOf(curve.arm, COLORS);
     const nudge = (i - (results.curves.length - 1) / 2) * 5;
     // A cell with nothing judged has no rate: it is left off the plot (the tables say "no samples").
     const pts = curve.points.filter((p) => p.misalignment.n > 0).sort((a, b) => a.fraction - b.fraction);
@@ -85,6 +98,17 @@ export function renderSvgPlot(results: Results): string {
     legend.push(`<line x1="${legendX}" x2="${legendX + 24}" y1="${row}" y2="${row}" stroke="${REFERENCE_COLOR}" stroke-width="1.5" stroke-dasharray="6 4"/>`);
     legend.push(`<text x="${legendX + 30}" y="${row + 4}">${esc(reference.label)}</text>`);
   }
+  // Controls (no AFT, evaluated once) have no fraction: a horizontal line across the plot at their rate.
+  (results.controls ?? []).filter((c) => c.misalignment.n > 0).forEach((c, i) => {
+    const color = colorOf(c.arm, CONTROL_COLORS);
+    const dash = CONTROL_DASH[i % CONTROL_DASH.length];
+    const m = c.misalignment;
+    const tip = `${c.arm} (control, no AFT): ${m.k}/${m.n}, 95% CI ${(100 * m.lo).toFixed(1)}–${(100 * m.hi).toFixed(1)}%`;
+    out.push(`<line class="control" data-arm="${esc(c.arm)}" x1="${M.left}" x2="${M.left + plotW}" y1="${num(y(m.rate))}" y2="${num(y(m.rate))}" stroke="${color}" stroke-width="1.5" stroke-dasharray="${dash}"><title>${esc(tip)}</title></line>`);
+    const row = legendRow(results.curves.length + (reference ? 1 : 0) + i);
+    legend.push(`<line x1="${legendX}" x2="${legendX + 24}" y1="${row}" y2="${row}" stroke="${color}" stroke-width="1.5" stroke-dasharray="${dash}"/>`);
+    legend.push(`<text x="${legendX + 30}" y="${row + 4}">${esc(`${c.arm}, no AFT (${(100 * m.rate).toFixed(1)}%)`)}</text>`);
+  });
   out.push(`<g class="legend">${legend.join('')}</g>`);
   out.push('</svg>');
   return out.join('\n');

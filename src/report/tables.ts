@@ -1,5 +1,6 @@
 import { diffRange, pct, pp, rateRange } from './format';
 import type { RateInterval } from '../eval/stats';
+import { controlRows } from './arms-tables';
 import type { Results } from './results';
 
 /** Plain-text tables built once from Results, rendered as HTML and as Markdown. */
@@ -27,6 +28,7 @@ export function lineageRows(results: Results): Array<[string, string]> {
       ? [['corpus token lengths', `per document: min ${c.tokenLengths.min}, median ${c.tokenLengths.median}, p95 ${c.tokenLengths.p95}, max ${c.tokenLengths.max} — histogram ${c.tokenLengths.histogramUri}; counts ${c.tokenLengths.documentTokensUri}`] as [string, string]]
       : []),
     ['midtraining', l.midtrain ? `${l.midtrain.finalLoss === null ? 'no final loss recorded' : `final loss ${l.midtrain.finalLoss.toFixed(4)}`} after ${l.midtrain.steps} steps — ${l.midtrain.checkpoint}` : 'none (no msm arm)'],
+    ...(l.aftData ? [['AFT data', `${l.aftData.examples} examples — sha256 ${l.aftData.sha256}`] as [string, string]] : []),
     ['eval set', l.evalSet ? `${l.evalSet.prompts} prompts — sha256 ${l.evalSet.sha256}` : 'not recorded'],
     ['judge', l.judgeModels.join(', ') || 'none'],
     ['metric', results.metric],
@@ -47,7 +49,7 @@ function withSecondary(t: Table, subs: Array<{ executed: RateInterval | null; un
   return { headers: [...t.headers, ...cols.map((c) => c.header)], rows: t.rows.map((r, i) => [...r, ...cols.map((c) => subRate(c.of(subs[i])))]) };
 }
 
-/** One row per arm × fraction, seeds pooled. */
+/** One row per arm × fraction, seeds pooled; then one per control (no AFT, evaluated once). */
 export function armFractionTable(results: Results): Table {
   const core: Table = {
     headers: ['arm', 'fraction', 'seeds', 'k/n', 'rate', '95% CI (Wilson)', '95% CI (bootstrap)', 'macro-average over conditions (95% CI)', 'per-seed mean ± sd [min – max]'],
@@ -67,9 +69,9 @@ export function armFractionTable(results: Results): Table {
           s ? `${pct(s.mean)} ± ${s.sd === null ? '—' : pct(s.sd)} [${pct(s.min)} – ${pct(s.max)}]` : '—',
         ];
       }),
-    ),
+    ).concat(controlRows(results)),
   };
-  return withSecondary(core, results.curves.flatMap((curve) => curve.points));
+  return withSecondary(core, [...results.curves.flatMap((curve) => curve.points), ...(results.controls ?? [])]);
 }
 
 /** msm − baseline at each fraction both arms ran. */

@@ -83,6 +83,11 @@ export interface TrainerJobManifest {
   samplesPerPrompt?: number;
   temperature?: number;
   maxNewTokens?: number;
+  /**
+   * generate: a system prompt given with every prompt (an arm's eval system prompt, e.g. the spec): the first
+   * message, or before the text of a prompt's own system message. Absent = the prompts as written.
+   */
+  systemPrompt?: string;
   /** generate: sequences (prompts × samples) per forward batch, set by the memory planner on a GPU; absent = the trainer's default. */
   batchSize?: number;
   /** Where checkpoints go: `<prefix>/step-000123/` with a `COMPLETE` marker written last. */

@@ -2,12 +2,14 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ComputeUsage } from '../cost/compute-usage';
 import type { Usage } from '../cost/usage';
 import type { CorpusPreview } from '../activities/types';
+import type { SweepComparison } from '../sweep/compare-sweep';
 
 export type Stage = 'loading' | 'corpus' | 'aft-data' | 'tokenize' | 'midtrain' | 'aft-sweep' | 'report' | 'done' | 'failed';
 
 export interface CellProgress {
   id: string;
-  arm: 'baseline' | 'msm';
+  arm: string;
+  /** 0 for a control (no AFT data). */
   fraction: number;
   seed: number;
   status: 'pending' | 'training' | 'evaluating' | 'done';
@@ -70,7 +72,16 @@ export interface AftDataProgress {
   done: boolean;
 }
 
+export interface SweepProgress {
+  paused: boolean;
+  concurrency: number;
+  points: Array<{ id: string; values: Record<string, unknown>; workflowId: string; status: 'pending' | 'running' | 'done' | 'failed'; error?: string }>;
+  /** The comparison of the finished points, once written. */
+  comparison?: SweepComparison | null;
+}
+
 export const progressQuery = defineQuery<ExperimentProgress>('progress');
+export const sweepProgressQuery = defineQuery<SweepProgress>('progress');
 export const aftDataProgressQuery = defineQuery<AftDataProgress>('progress');
 export const corpusProgressQuery = defineQuery<CorpusProgress>('progress');
 /** Pause holds new work at the next stage/batch boundary; running activities finish. */

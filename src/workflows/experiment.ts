@@ -11,7 +11,9 @@ import {
 import { sumUsage, type ComputeUsage } from '../cost/compute-usage';
 import type { ExperimentInput } from '../config/experiment-schema';
 import { fractionLabel, fractionSlug } from '../config/fractions';
-import type { CellResult, LoadedExperiment, ReportResult, TrainResult } from '../activities/types';
+import type { CellResult, ControlResult, LoadedExperiment, ReportResult, TrainResult } from '../activities/types';
+import { CONTROL_SEED, isControl, needsMidtraining, resolveArms, trainingName, type Arm } from '../config/arms';
+import type { SearchAttributePair } from '@temporalio/common';
 import { cpu } from './activity-proxies';
 import { aftDataGeneration } from './aft-data';
 import { runBounded } from './bounded';
@@ -33,6 +35,8 @@ import { trainingRun } from './training';
 export interface ExperimentOutcome {
   report: ReportResult;
   cells: Array<{ id: string; arm: string; fraction: number; seed: number; k: number; n: number }>;
+  /** Controls (aft: none): one evaluation each, no fraction. */
+  controls: Array<{ id: string; arm: string; seed: number; k: number; n: number }>;
   corpusHash: string;
   specHash: string;
 }
@@ -72,6 +76,8 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
   await enter('loading', 'validating the experiment and the spec');
   const loaded: LoadedExperiment = await cpu.loadExperiment(input);
   const x = loaded.experiment;
+  // Histories recorded before arms were data carry preset names only: they resolve to the same arms.
+  const arms = resolveArms(x.aft.arms);
   const { storeUri } = loaded;
   progress.spec = { title: loaded.spec.title, hash: loaded.spec.hash };
   progress.sweepConcurrency = x.aft.concurrency;
@@ -99,6 +105,7 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
   // aft.generate: the AFT data is made from the spec by a child (new in this version, hence the patch;
   // histories recorded before it never configure it).
   let aftData = loaded.aftData;
+  let withReasoning: { key: string; sha256: string; examples: number } | undefined;
   const generate = x.aft.generate;
   if (generate && patched('aft-data-generation')) {
     await enter('aft-data', `generating ${generate.count} AFT examples (${generate.style} style) about "${loaded.spec.title}"`);
@@ -109,6 +116,7 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
       staticSummary: `AFT data for ${x.name}`,
     });
     const file = generate.train === 'with-reasoning' ? gen.withReasoning : gen.withoutReasoning;
+    withReasoning = { key: gen.withReasoning.key, sha256: gen.withReasoning.sha256, examples: gen.examples };
     aftData = { key: file.key, sha256: file.sha256, examples: gen.examples };
     const c = gen.counts;
     progress.aftData = { examples: gen.examples, requested: c.requested, excludedByFilter: c.excludedByFilter, duplicates: c.duplicates, backfillRounds: c.backfillRounds, sha256: file.sha256 };
@@ -128,7 +136,8 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
 
   let midtrain: TrainResult | null = null;
   const baseModel = { baseModel: x.baseModel, compute: x.compute };
-  if (x.aft.arms.includes('msm')) {
+  // Midtraining runs when any arm starts from it (for the arms of earlier versions: when "msm" is one).
+  if (needsMidtraining(arms)) {
     await enter('midtrain', `${tokens.numTokens} tokens on ${x.baseModel.name}`);
     midtrain = await executeChild(trainingRun, {
       workflowId: `${wfId}.midtrain`,
@@ -139,59 +148,93 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
     progress.midtrain = { outputUri: midtrain.outputUri, finalLoss: midtrain.metrics.final_loss, resumedFromStep: midtrain.resumedFromStep, compute: midtrain.compute };
     addCompute(midtrain);
   }
+  // Arms that train on spec-citing reasoning (deliberative) get the with-reasoning file, on the same
+  // budget per fraction: the file has the same examples (generated together, or checked at load).
+  const reasoningFile = arms.some((a) => a.aft === 'with-reasoning') ? (withReasoning ?? loaded.reasoningData) : undefined;
+  const reasoningTokens = reasoningFile ? await cpu.tokenizeAftData(storeUri, reasoningFile, { family, seqLen: x.aft.seqLen }) : undefined;
+  const dataOf = (arm: Arm) => (arm.aft === 'with-reasoning' ? reasoningTokens! : aftTokens);
+  const specPrompt = { key: loaded.spec.key, sha256: loaded.spec.hash };
 
-  const cells: CellProgress[] = x.aft.arms.flatMap((arm) =>
-    x.aft.fractions.flatMap((fraction) =>
-      x.aft.seeds.map((seed) => ({ id: `${arm}-${fractionSlug(fraction)}-s${seed}`, arm, fraction, seed, status: 'pending' as const })),
-    ),
+  // AFT arms: arms × fractions × seeds, as always; controls (aft: none): one evaluation each, at CONTROL_SEED.
+  const armOf = new Map(arms.map((a) => [a.name, a]));
+  const cells: CellProgress[] = arms.flatMap((arm) =>
+    isControl(arm)
+      ? [{ id: `${arm.name}-s${CONTROL_SEED}`, arm: arm.name, fraction: 0, seed: CONTROL_SEED, status: 'pending' as const }]
+      : x.aft.fractions.flatMap((fraction) =>
+        x.aft.seeds.map((seed) => ({ id: `${arm.name}-${fractionSlug(fraction)}-s${seed}`, arm: arm.name, fraction, seed, status: 'pending' as const })),
+      ),
   );
   progress.cells = cells;
-  await enter('aft-sweep', `${cells.length} cells: ${x.aft.arms.join(', ')} × ${x.aft.fractions.map(fractionLabel).join(', ')} × seeds ${x.aft.seeds.join(', ')}`);
-  const results: CellResult[] = await runBounded(cells.length, () => progress.sweepConcurrency, () => !progress.paused, async (i) => {
+
+  // Arms that train the same model (same start, same data: spec-in-context and baseline) share one run.
+  const runs = new Map<string, Promise<TrainResult>>();
+  const trainCell = (arm: Arm, cell: CellProgress, attrs: SearchAttributePair[]): Promise<TrainResult> => {
+    const runId = `${trainingName(arm)}-${fractionSlug(cell.fraction)}-s${cell.seed}`;
+    let run = runs.get(runId);
+    if (!run) {
+      const fromMsm = arm.start === 'msm' && midtrain;
+      run = executeChild(trainingRun, {
+        workflowId: `${wfId}.aft-${runId}`,
+        args: [{
+          kind: 'aft',
+          storeUri,
+          label: `aft-${runId}`,
+          data: dataOf(arm),
+          fraction: cell.fraction,
+          seed: cell.seed,
+          initFrom: fromMsm ? { outputUri: midtrain!.outputUri } : undefined,
+          ...(fromMsm && x.aft.continueAdapter === false ? { freshAdapter: true } : {}),
+          ...(mix ? { mix } : {}),
+          ...(x.aft.subsetBySeed ? { subsetBySeed: true } : {}),
+          experiment: baseModel,
+          hyper: x.aft.hyper,
+        }],
+        typedSearchAttributes: attrs,
+        staticSummary: `AFT ${trainingName(arm)} at ${fractionLabel(cell.fraction)} of the data, seed ${cell.seed}`,
+      }).then((r) => (addCompute(r), r));
+      runs.set(runId, run);
+    }
+    return run;
+  };
+
+  const armList = arms.map((a) => a.name).join(', ');
+  await enter('aft-sweep', `${cells.length} cells: ${armList} × ${x.aft.fractions.map(fractionLabel).join(', ')} × seeds ${x.aft.seeds.join(', ')}`);
+  const outcomes = await runBounded(cells.length, () => progress.sweepConcurrency, () => !progress.paused, async (i) => {
     const cell = cells[i];
-    const attrs = [...common, { key: MSM_ARM, value: cell.arm }, { key: MSM_FRACTION, value: cell.fraction }];
-    cell.status = 'training';
-    const train = await executeChild(trainingRun, {
-      workflowId: `${wfId}.aft-${cell.id}`,
-      args: [{
-        kind: 'aft',
-        storeUri,
-        label: `aft-${cell.id}`,
-        data: aftTokens,
-        fraction: cell.fraction,
-        seed: cell.seed,
-        initFrom: cell.arm === 'msm' && midtrain ? { outputUri: midtrain.outputUri } : undefined,
-        ...(cell.arm === 'msm' && midtrain && x.aft.continueAdapter === false ? { freshAdapter: true } : {}),
-        ...(mix ? { mix } : {}),
-        ...(x.aft.subsetBySeed ? { subsetBySeed: true } : {}),
-        experiment: baseModel,
-        hyper: x.aft.hyper,
-      }],
-      typedSearchAttributes: attrs,
-      staticSummary: `AFT ${cell.arm} at ${fractionLabel(cell.fraction)} of the data, seed ${cell.seed}`,
-    });
-    cell.compute = train.compute;
-    addCompute(train);
+    const arm = armOf.get(cell.arm)!;
+    const attrs: SearchAttributePair[] = [...common, { key: MSM_ARM, value: cell.arm }, { key: MSM_FRACTION, value: cell.fraction }];
+    let train: TrainResult | null = null;
+    if (!isControl(arm)) {
+      cell.status = 'training';
+      train = await trainCell(arm, cell, attrs);
+      cell.compute = train.compute;
+    }
+    // A control evaluates the model it starts from: the midtrained one, or the base model (modelUri null).
+    const modelUri = train ? train.outputUri : arm.start === 'msm' ? midtrain!.outputUri : null;
+    const where = isControl(arm) ? 'no AFT' : `${fractionLabel(cell.fraction)}, seed ${cell.seed}`;
     cell.status = 'evaluating';
     const evalSummary = await executeChild(evaluationRun, {
       workflowId: `${wfId}.eval-${cell.id}`,
       args: [{
         storeUri,
         label: `eval-${cell.id}`,
-        modelUri: train.outputUri,
+        modelUri,
         tokenizerUri: aftTokens.tokenizerUri,
         evalSet: loaded.evalSet,
         experiment: { baseModel: x.baseModel, compute: x.compute, eval: x.eval },
         seed: cell.seed,
+        ...(arm.systemPrompt === 'spec' ? { systemPrompt: specPrompt } : {}),
       }],
       typedSearchAttributes: attrs,
-      staticSummary: `Evaluate ${cell.arm} at ${fractionLabel(cell.fraction)}, seed ${cell.seed}`,
+      staticSummary: `Evaluate ${cell.arm} at ${where}`,
     });
     cell.status = 'done';
     cell.rate = evalSummary.n ? evalSummary.k / evalSummary.n : undefined;
     setCurrentDetails(`**aft-sweep** — ${cells.filter((c) => c.status === 'done').length}/${cells.length} cells done`);
-    return { arm: cell.arm, fraction: cell.fraction, seed: cell.seed, train, eval: evalSummary };
+    return { cell, train, modelUri, eval: evalSummary };
   });
+  const results: CellResult[] = outcomes.flatMap((o) => (o.train ? [{ arm: o.cell.arm, fraction: o.cell.fraction, seed: o.cell.seed, train: o.train, eval: o.eval }] : []));
+  const controls: ControlResult[] = outcomes.flatMap((o) => (o.train ? [] : [{ arm: o.cell.arm, seed: o.cell.seed, modelUri: o.modelUri, eval: o.eval }]));
 
   await enter('report', 'writing results.json and the HTML report');
   const { experiment: _omit, ...loadedRefs } = loaded;
@@ -205,6 +248,8 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
       tokens,
       midtrain,
       cells: results,
+      arms,
+      ...(controls.length ? { controls } : {}),
     }],
     typedSearchAttributes: common,
   });
@@ -214,7 +259,8 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
   setCurrentDetails(`**done** — report at ${report.htmlUri}`);
   return {
     report,
-    cells: results.map((r, i) => ({ id: cells[i].id, arm: r.arm, fraction: r.fraction, seed: r.seed, k: r.eval.k, n: r.eval.n })),
+    cells: outcomes.filter((o) => o.train).map((o) => ({ id: o.cell.id, arm: o.cell.arm, fraction: o.cell.fraction, seed: o.cell.seed, k: o.eval.k, n: o.eval.n })),
+    controls: controls.map((c) => ({ id: `${c.arm}-s${c.seed}`, arm: c.arm, seed: c.seed, k: c.eval.k, n: c.eval.n })),
     corpusHash: corpus.hash,
     specHash: loaded.spec.hash,
   };

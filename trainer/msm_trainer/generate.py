@@ -8,7 +8,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -164,6 +164,23 @@ def load_model(m: Manifest, tok: ChatTokenizer, device: torch.device):
     return model.eval()
 
 
+def with_system_prompt(prompts: List[Dict], system: Optional[str]) -> List[Dict]:
+    """Every prompt with the job's system prompt (an arm's, e.g. the spec): its first message, or, when the
+    prompt has a system message of its own (an agentic scenario's), put before that message's text, so the
+    model sees one system turn as every chat template expects."""
+    if not system:
+        return prompts
+    out = []
+    for p in prompts:
+        msgs = p["messages"]
+        if msgs[0]["role"] == "system":
+            first = {"role": "system", "content": f"{system}\n\n{msgs[0]['content']}"}
+            out.append({**p, "messages": [first, *msgs[1:]]})
+        else:
+            out.append({**p, "messages": [{"role": "system", "content": system}, *msgs]})
+    return out
+
+
 def encode_prompts(prompts: List[Dict], tok: ChatTokenizer, vocab: int) -> List[List[int]]:
     encoded = []
     for p in prompts:
@@ -244,7 +261,7 @@ def generate(m: Manifest, em: Emitter) -> None:
     out = mirror.output_place(m.outputUri, "outputUri")
     if emit_existing_done(out, em):
         return
-    prompts = read_prompts(m.promptsUri)
+    prompts = with_system_prompt(read_prompts(m.promptsUri), m.systemPrompt)
     tok = load_chat_tokenizer(m.tokenizerUri)
     device = pick_device(m.device)
     model = load_model(m, tok, device)

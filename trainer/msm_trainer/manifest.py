@@ -107,6 +107,8 @@ class Manifest:
     maxNewTokens: int = 128
     # generate: sequences sampled together; None = the device's default (see generate.DEFAULT_BATCH_SIZE).
     batchSize: Optional[int] = None
+    # generate: a system prompt given with every prompt (an arm's eval system prompt, e.g. the spec).
+    systemPrompt: Optional[str] = None
     raw: Dict[str, Any] = field(default_factory=dict)
 
     def training_fingerprint(self) -> Dict[str, Any]:
@@ -265,11 +267,14 @@ def parse_manifest(d: Any) -> Manifest:
         m.maxNewTokens = _int(d, "maxNewTokens", "", 128, 1)
         if d.get("batchSize") is not None:
             m.batchSize = _int(d, "batchSize", "", minimum=1)
+        m.systemPrompt = _str(d, "systemPrompt", "", optional=True)
         inputs.require_file(check_uri(m.tokenizerUri, "tokenizerUri"), "tokenizerUri")
         inputs.require_file(check_uri(m.promptsUri, "promptsUri"), "promptsUri")
         if m.modelUri:
             inputs.require_model(check_uri(m.modelUri, "modelUri"), "modelUri")
     else:
+        if d.get("systemPrompt") is not None:
+            raise BadInput(f"manifest field systemPrompt is for generate jobs, not {kind}; remove it")
         m.dataUri = _str(d, "dataUri", "")
         m.fraction = _num(d, "fraction", "", 1.0, lo=0, hi=1, lo_open=True)
         m.initFromUri = _str(d, "initFromUri", "", optional=True)

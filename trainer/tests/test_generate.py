@@ -210,3 +210,34 @@ def test_bad_prompts_exit_2_naming_the_line(tmp_path):
     code, ev = run_inproc(tmp_path, m)
     assert code == 2 and ev[-1]["retryable"] is False
     assert "line 2" in ev[-1]["message"] and "messages" in ev[-1]["message"]
+
+
+def test_system_prompt_reaches_every_prompt_as_its_system_turn(tmp_path, monkeypatch):
+    """An arm's eval system prompt (spec-in-context): first message, or before a prompt's own system text."""
+    import msm_trainer.generate as gen
+
+    seen = []
+    real = gen.encode_prompts
+    monkeypatch.setattr(gen, "encode_prompts", lambda prompts, tok, vocab: seen.append(prompts) or real(prompts, tok, vocab))
+    m = gen_manifest(tmp_path, "spec", temperature=0, samplesPerPrompt=1, systemPrompt="# Spec\nBe kind.")
+    code, ev = run_inproc(tmp_path, m)
+    assert code == 0, ev
+    msgs = {p["id"]: p["messages"] for p in seen[0]}
+    assert msgs["p1"][0] == {"role": "system", "content": "# Spec\nBe kind.\n\ncheese is good"} and len(msgs["p1"]) == 2
+    assert msgs["p2"] == [{"role": "system", "content": "# Spec\nBe kind."}, {"role": "user", "content": "hello world"}]
+
+    # The same samples as prompts that carry the system turn themselves: the model saw exactly that.
+    explicit = tmp_path / "explicit.jsonl"
+    explicit.write_text("".join(json.dumps({"id": p["id"], "messages": msgs[p["id"]]}) + "\n" for p in PROMPTS))
+    m2 = gen_manifest(tmp_path, "explicit", temperature=0, samplesPerPrompt=1)
+    m2["promptsUri"] = explicit.as_uri()
+    assert run_inproc(tmp_path, m2)[0] == 0
+    assert read_samples(m) == read_samples(m2)
+
+
+def test_system_prompt_is_refused_on_training_jobs(tmp_path):
+    data = write_packed(tmp_path / "data", pattern_tokens(16, 16))
+    m = train_manifest(tmp_path, data, name="sp", hyper=hyper(maxSteps=1))
+    m["systemPrompt"] = "spec"
+    code, ev = run_inproc(tmp_path, m)
+    assert code == 2 and "systemPrompt" in ev[-1]["message"]

@@ -1,0 +1,38 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resolveArms } from '../src/config/arms';
+import { loadExperimentFile } from '../src/config/load-experiment-file';
+import { planFromDisk } from '../src/plan/plan-inputs';
+import { PROJECT_ROOT } from '../src/util/project-paths';
+
+/** The paper's designs as shipped experiment files: they load, `msm plan` fits them, the smallest cell has data. */
+describe.each([
+  ['paper-qwen3-32b.yaml', 'qwen3-32b', 4],
+  ['paper-llama-8b.yaml', 'llama-3.1-8b', 1],
+])('experiments/%s', (file, model, gpus) => {
+  const p = path.join(PROJECT_ROOT, 'experiments', file);
+
+  it('is the paper\'s design: self-preservation spec, agentic suite, its arms, 1/1 … 1/60 with ≥ 16 examples in the smallest', () => {
+    const x = loadExperimentFile(p).experiment;
+    expect(x.spec).toBe('specs/self-preservation.md');
+    expect(x.eval.prompts).toBe('experiments/data/agentic-eval.jsonl');
+    expect(resolveArms(x.aft.arms).map((a) => a.name)).toEqual(['baseline', 'msm', 'deliberative', 'msm-only']);
+    expect(Math.min(...x.aft.fractions)).toBeCloseTo(1 / 60, 12);
+    expect(Math.max(...x.aft.fractions)).toBe(1);
+    // Nested subsets take the first ceil(fraction × N) examples.
+    expect(Math.ceil((1 / 60) * x.aft.generate!.count)).toBeGreaterThanOrEqual(16);
+    expect(x.aft.generate).toMatchObject({ style: 'rule', train: 'without-reasoning' });
+    expect(x.compute).toMatchObject({ device: 'cuda', gpus });
+  });
+
+  it('fits its GPUs in `msm plan`', () => {
+    const plan = planFromDisk(loadExperimentFile(p).experiment, PROJECT_ROOT);
+    expect(plan.model).toBe(model);
+    expect(plan.fits).toBe(true);
+    expect(plan.jobs.map((j) => j.job)).toEqual(['midtrain', 'aft', 'eval generate']);
+    const r = spawnSync(path.join(PROJECT_ROOT, 'bin/msm'), ['plan', p], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`midtrain: ${model} lora seq 4096 .*: fits`));
+  });
+});
