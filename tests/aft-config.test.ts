@@ -40,8 +40,9 @@ describe('aft.generate settings', () => {
 
   it('loading an experiment with aft.generate reads no AFT file', async () => {
     const store = mkdtempSync(path.join(os.tmpdir(), 'msm-aftgen-'));
-    const loaded: LoadedExperiment = await new MockActivityEnvironment().run(createExperimentActivities().loadExperiment, { ...minimal, store, aft: { generate: { count: 10 } } });
+    const loaded: LoadedExperiment = await new MockActivityEnvironment().run(createExperimentActivities().loadExperiment, { ...minimal, store, aft: { generate: { count: 32 } } });
     expect(loaded.aftData).toBeNull();
-    expect(loaded.experiment.aft.generate?.count).toBe(10);
+    expect(loaded.experiment.aft.generate?.count).toBe(32);
+    expect(loaded.aftSubsets).toMatchObject({ examples: 32, counted: 'aft.generate.count', perFraction: [{ fraction: 1, examples: 32 }] });
   });
 });

@@ -22,7 +22,8 @@ const experiment = (store: string, aft: Record<string, unknown>) => ({
   spec: 'specs/demo.md',
   store,
   baseModel: TINY_MODEL,
-  aft: { data: 'experiments/data/demo-aft.jsonl', ...aft },
+  // Toy data on purpose: half of the 24 examples is under the default aft.minExamples.
+  aft: { data: 'experiments/data/demo-aft.jsonl', minExamples: 1, ...aft },
   eval: { prompts: 'experiments/data/demo-eval.jsonl' },
   compute: { backend: 'local', device: 'cpu' },
 });
@@ -30,7 +31,7 @@ const env = () => new MockActivityEnvironment();
 const load = (raw: unknown): Promise<LoadedExperiment> => env().run(createExperimentActivities().loadExperiment, raw);
 
 describe('aft.mix: AFT data mixed with an instruction-tuning set', () => {
-  it('is optional, validated with its path, and the shipped agentic experiment uses the shipped mix', () => {
+  it('is optional, validated with its path; the shipped agentic experiment leaves it out (the shipped mix is a 12-line format example)', () => {
     const minimal = { name: 'x', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl' } };
     const x = parseExperiment(minimal);
     expect(x.aft.mix).toBeUndefined();
@@ -40,7 +41,8 @@ describe('aft.mix: AFT data mixed with an instruction-tuning set', () => {
     expect(() => parseExperiment({ ...minimal, aft: { data: 'a', mix: { ratio: 1 } } })).toThrow(/aft\.mix\.data: required/);
     expect(() => parseExperiment({ ...minimal, aft: { data: 'a', mix: { data: MIX, ratio: 1, seed: 3 } } })).toThrow(/aft\.mix: unknown field\(s\) seed/);
     const agentic = loadExperimentFile(path.join(PROJECT_ROOT, 'experiments', 'agentic.yaml')).experiment;
-    expect(agentic.aft.mix).toEqual({ data: MIX, ratio: 0.5 });
+    expect(agentic.aft.mix).toBeUndefined();
+    expect(mixShortfall(agentic.aft.generate!.count, agentic.aft.fractions, 0.5, 12)).toMatch(/needs 600 mix examples/);
   });
 
   it('counts examples the way the trainer does: the mix scales with the AFT subset', () => {

@@ -1,3 +1,4 @@
+import { reproducibilityOf } from '../llm/seed';
 import {
   AFT_PROMPT_VERSION,
   aftDomainsOutputSchema,
@@ -443,7 +444,9 @@ export function createAftDataActivities() {
         },
         usage,
       };
-      await writeJson(store, manifestKey, { ...result, promptVersion: AFT_PROMPT_VERSION, generator: providerId(g.provider), settings: g });
+      // Seeded from each item's key (src/llm/seed.ts): whether a run from an empty store gives the same data.
+      const reproducible = reproducibilityOf(g.provider.kind);
+      await writeJson(store, manifestKey, { ...result, promptVersion: AFT_PROMPT_VERSION, generator: providerId(g.provider), reproducible, settings: g });
       return result;
     },
   };

@@ -10,6 +10,7 @@ import { contentId, sha256Hex } from '../util/hash';
 import { badInput } from './failures';
 import { addUsage, NO_USAGE, usageOf, type TokenUsage, type Usage } from '../cost/usage';
 import { complete, completeJson, priceOf, usageFor } from './llm-call';
+import { reproducibilityOf, requestSeed, weakestReproducibility, type Reproducibility } from '../llm/seed';
 import type { CorpusManifestRef, CorpusPreview, CorpusRef, CorpusSelection, DocumentBatchResult, UnitRange } from './types';
 import { NearDuplicateIndex } from '../corpus/minhash';
 import { documentRecord, generateDocumentsInBatch } from './document-stage';
@@ -45,6 +46,8 @@ export interface CorpusDocument {
   generator: string;
   /** sha256 of the document prompt (absent in documents written before it was stored). */
   promptSha256?: string;
+  /** The sampling seed asked for, derived from the document's key (absent in documents written before seeds). */
+  seed?: number;
   /** As reported (Anthropic: inputTokens are the uncached ones, cache writes and reads apart) and what it cost. */
   usage: TokenUsage & { costUsd?: number };
 }
@@ -174,10 +177,11 @@ export function createCorpusActivities() {
             const got = await onceFor<CorpusDocument>(store, docKey(ref.prefix, id), async () => {
               out.llmCalls++;
               const p = documentPrompt(spec, unit, types[t], ideas[i], { maxTokens: g.maxDocTokens });
-              const res = await complete(g.provider, { ...p, temperature: g.temperature, requestId: docKey(ref.prefix, id) });
+              const request = { ...p, temperature: g.temperature, requestId: docKey(ref.prefix, id) };
+              const res = await complete(g.provider, request);
               const cost = usageFor(g.provider, res);
               out.usage = addUsage(out.usage, cost);
-              return documentRecord(job, { id, unit: units[u], type: types[t], idea: ideas[i], promptSha256: promptSha256(p) }, res, cost);
+              return documentRecord(job, { id, unit: units[u], type: types[t], idea: ideas[i], promptSha256: promptSha256(p), seed: requestSeed(request) }, res, cost);
             });
             if (got.fresh) out.generated++;
             else out.reused++;
@@ -269,8 +273,10 @@ export function createCorpusActivities() {
       const dropped = { empty: 0, truncated: 0, nearDuplicates: 0 };
       let documentUsage = NO_USAGE;
       let truncated = 0;
+      const reproducible = new Set<Reproducibility>();
       for (const key of keys) {
         const doc = await readJson<CorpusDocument>(store, key);
+        reproducible.add(doc.seed === undefined ? 'no' : reproducibilityOf(doc.generator.split(':')[0]));
         const { inputTokens, outputTokens, costUsd = 0, cacheWriteTokens = 0, cacheReadTokens = 0 } = doc.usage;
         documentUsage = addUsage(documentUsage, { calls: 1, inputTokens: inputTokens + cacheWriteTokens + cacheReadTokens, outputTokens, costUsd });
         if (!doc.text) dropped.empty++;
@@ -304,6 +310,7 @@ export function createCorpusActivities() {
         truncated,
         shardKeys,
         documentUsage,
+        reproducible: weakestReproducibility(reproducible),
       };
       await writeJson(store, manifestKey, manifest);
       return manifest;

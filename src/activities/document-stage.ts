@@ -12,12 +12,13 @@ import { storedItems, unitInContext, type Unit } from './corpus-stages';
 import { promptSha256 } from '../corpus/stage-list';
 import { classifyLlmError } from './failures';
 import { complete, heartbeatIfActivity, priceOf, providerId } from './llm-call';
+import { requestSeed } from '../llm/seed';
 import type { CorpusRef, DocumentBatchResult, UnitRange } from './types';
 
 /** What is stored for one document: the content without the scratchpad, truncation flagged. */
 export function documentRecord(
   job: CorpusJob,
-  item: { id: string; unit: Unit; type: string; idea: string; promptSha256?: string },
+  item: { id: string; unit: Unit; type: string; idea: string; promptSha256?: string; seed?: number },
   res: CompletionResult,
   cost: Usage,
 ): CorpusDocument {
@@ -32,6 +33,7 @@ export function documentRecord(
     specHash: job.specHash,
     promptVersion: PROMPT_VERSION,
     promptSha256: item.promptSha256,
+    ...(item.seed !== undefined && { seed: item.seed }),
     generator: providerId(job.generation.provider),
     usage: { ...res.usage, costUsd: cost.costUsd },
   };
@@ -83,7 +85,7 @@ export async function generateDocumentsInBatch(
       price: priceOf(g.provider),
       recordPrefix: batchRecordPrefix(ref.prefix, range),
       pollMs: g.batchPollSeconds * 1000,
-      toDocument: (item, result, usage) => documentRecord(job, byId.get(item.id)!, result, usage),
+      toDocument: (item, result, usage) => documentRecord(job, { ...byId.get(item.id)!, seed: requestSeed(item.request) }, result, usage),
       completeOne: (req) => complete(g.provider, req),
       heartbeat: heartbeatIfActivity,
       sleep: activitySleep,

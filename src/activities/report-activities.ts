@@ -103,6 +103,7 @@ export function createReportActivities() {
             : undefined,
           evalSet: { sha256: req.loaded.evalSet.sha256, prompts: req.loaded.evalSet.prompts },
           ...(req.loaded.aftData ? { aftData: { sha256: req.loaded.aftData.sha256, examples: req.loaded.aftData.examples } } : {}),
+          ...(req.loaded.aftSubsets && { aftSubsets: req.loaded.aftSubsets }),
         },
         cells,
         ...(req.arms ? { arms: req.arms } : {}),

@@ -203,6 +203,7 @@ function runKeyOf(req: TrainRequest): string {
     // Only when set, so runs from before these options keep their keys (and are reused).
     ...(req.freshAdapter ? { freshAdapter: true } : {}),
     ...(req.mix ? { mix: { data: req.mix.data.sha256, ratio: req.mix.ratio } } : {}),
+    ...(req.subsetBySeed ? { subsetBySeed: true } : {}),
   })}`;
 }
 
@@ -264,6 +265,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         initFromUri: req.initFrom?.outputUri,
         ...(req.freshAdapter ? { freshAdapter: true } : {}),
         ...(req.mix ? { mixDataUri: req.mix.data.manifestUri, mixRatio: req.mix.ratio } : {}),
+        ...(req.subsetBySeed ? { subsetBySeed: true } : {}),
         hyper: jobHyper(req.hyper, world),
         world,
         checkpointPrefix: store.uri(`${runKey}/checkpoints`),

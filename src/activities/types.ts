@@ -1,3 +1,5 @@
+import type { AftSubsetPlan } from '../config/aft-subsets';
+import type { Reproducibility } from '../llm/seed';
 import type { ComputeUsage } from '../cost/compute-usage';
 import type { Arm } from '../config/arms';
 import type { Experiment, ProviderSettings } from '../config/experiment-schema';
@@ -20,6 +22,8 @@ export interface LoadedExperiment {
   /** aft.reasoningData, stored (only when set): the with-reasoning file of arms with aft: with-reasoning. */
   reasoningData?: { key: string; sha256: string; examples: number };
   evalSet: { key: string; sha256: string; prompts: number };
+  /** AFT examples per fraction and whether each seed drew its own subsets; absent in runs loaded before it existed. */
+  aftSubsets?: AftSubsetPlan;
 }
 
 export interface CorpusRef {
@@ -89,6 +93,12 @@ export interface CorpusManifestRef {
   shardKeys: string[];
   /** Every document's generation cost, reused ones included: what this corpus cost to make. */
   documentUsage: Usage;
+  /**
+   * Whether generating again from an empty store gives this corpus: "yes" (local model, seeded from each
+   * item's key), "best-effort" (OpenAI-compatible server sent the seed), "no" (Anthropic takes no seed, or
+   * a document written before seeds). Absent in manifests written before it was recorded.
+   */
+  reproducible?: Reproducibility;
 }
 
 export interface TokenizedRef {
@@ -120,6 +130,8 @@ export interface TrainRequest {
   freshAdapter?: boolean;
   /** aft: the instruction-tuning rows mixed in, `ratio` per AFT row (aft.mix). */
   mix?: { data: TokenizedRef; ratio: number };
+  /** aft: this seed draws its own nested subsets (aft.subsetBySeed); absent = the subset every seed shares. */
+  subsetBySeed?: boolean;
   experiment: Pick<Experiment, 'baseModel' | 'compute'>;
   hyper: Experiment['midtrain'];
 }

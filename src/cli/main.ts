@@ -5,13 +5,14 @@ import { parseArgs } from 'node:util';
 import { resolveArms } from '../config/arms';
 import { InvalidExperimentError } from '../config/experiment-schema';
 import { experimentJsonSchema } from '../config/json-schema';
+import { formatFractionCounts } from '../config/aft-subsets';
+import { checkExperiment } from '../config/check-experiment';
 import { loadExperimentFile, readExperimentFile } from '../config/load-experiment-file';
 import { formatPlan, PlanRefusedError } from '../plan/plan';
 import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
 import { temporalTarget, type TargetFlags, type TemporalTarget } from '../temporal/connection';
 import { ensureDevServer } from '../temporal/ensure-server';
 import { registerSearchAttributes, requireSearchAttributes } from '../temporal/search-attributes';
-import { checkTokenizerFitsModel, resolveModelPath } from '../tokenize/model-vocab';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { approveUpdate, msmExperiment, pauseSignal, progressQuery, resumeSignal, setBudgetUpdate } from '../workflows';
 
@@ -20,7 +21,7 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm demo                      start (or reuse) the dev server and a worker, run experiments/demo.json
   msm run <experiment>          the same for any experiment file (.json/.yaml)
   msm start <experiment>        start an experiment on a running server and worker; prints its id
-  msm validate <experiment>     check an experiment file; prints every problem with its path
+  msm validate <experiment>     every check the workflow makes: schema, inputs, AFT examples per fraction, memory; prints every problem with its path and fix
   msm plan <experiment> [--json] GPU memory per job before anything is rented; exit 3 when a job cannot fit
   msm progress <workflow-id>    the experiment's or sweep's progress (query, JSON)
   msm watch <workflow-id> [--once]  a live view: stage, corpus cost against budget, training steps, cells, ETA
@@ -145,15 +146,8 @@ async function main(argv: string[]): Promise<void> {
       console.log(h.workflowId);
       return;
     }
-    case 'validate': {
-      const { experiment } = loadExperimentFile(required(arg, 'an experiment file'));
-      if (experiment.baseModel.path !== undefined) {
-        const baseDir = experiment.baseDir ? path.resolve(PROJECT_ROOT, experiment.baseDir) : PROJECT_ROOT;
-        await checkTokenizerFitsModel(experiment.baseModel.tokenizer, resolveModelPath(experiment.baseModel.path, baseDir));
-      }
-      console.log(`${arg}: valid (${experiment.aft.arms.length} arms: ${resolveArms(experiment.aft.arms).map((a) => a.name).join(', ')} × ${experiment.aft.fractions.length} fractions × ${experiment.aft.seeds.length} seeds)`);
-      return;
-    }
+    case 'validate':
+      return validate(required(arg, 'an experiment file'));
     case 'plan':
       return printPlan(required(arg, 'an experiment file'), values.json === true);
     case 'progress':
@@ -226,6 +220,20 @@ async function main(argv: string[]): Promise<void> {
       console.log(USAGE);
       if (cmd && !values.help) process.exitCode = 2;
   }
+}
+
+/**
+ * Every check the workflow's loadExperiment makes (the same function), then what the sweep will train
+ * on; warnings go to stderr and do not fail the command.
+ */
+async function validate(file: string): Promise<void> {
+  const { raw } = readExperimentFile(file);
+  const { experiment: x, subsets, warnings } = await checkExperiment(raw, file);
+  console.log(`${file}: valid (${x.aft.arms.length} arms: ${resolveArms(x.aft.arms).map((a) => a.name).join(', ')} × ${x.aft.fractions.length} fractions × ${x.aft.seeds.length} seeds)`);
+  const of = subsets.counted === 'aft.data' ? `of the ${subsets.examples} in ${x.aft.data}` : `of the ${subsets.examples} aft.generate.count plans`;
+  console.log(`  AFT examples per fraction (${of}; aft.minExamples ${subsets.minExamples}): ${formatFractionCounts(subsets.perFraction)}`);
+  console.log(`  subsets: ${subsets.subsetBySeed ? 'each seed draws its own (aft.subsetBySeed)' : 'one nested subset shared by every seed (aft.subsetBySeed: false)'}`);
+  for (const w of warnings) console.error(`warning: ${w}`);
 }
 
 /** Exit status of `msm plan` (and of any command refused by the planner) when a job cannot fit. */

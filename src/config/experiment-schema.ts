@@ -389,7 +389,23 @@ export const experimentSchema = z
         .min(1)
         .optional()
         .describe('with aft.data: chat JSONL of the same questions, in the same order, answered with spec-citing reasoning in a <think> block, for arms with aft: with-reasoning (deliberative); nested subsets then pick the same questions'),
-      seeds: z.array(z.number().int().min(0)).min(1).default([0]),
+      seeds: z
+        .array(z.number().int().min(0))
+        .min(1)
+        .default([0])
+        .refine((s) => new Set(s).size === s.length, {
+          error: (i) => `seed ${repeated(i.input as number[])} is listed twice: a repeated seed trains and evaluates the same cells again; list each seed once`,
+        }),
+      minExamples: z
+        .number()
+        .int()
+        .min(1)
+        .default(16)
+        .describe('refuse a fraction that trains on fewer AFT examples than this (ceil(fraction × examples)); lower it on purpose for toy runs'),
+      subsetBySeed: z
+        .boolean()
+        .default(false)
+        .describe('each seed draws its nested AFT subsets (and their mix rows) from its own permutation, so the seed spread includes data-sampling variance; false: every seed trains on the same subset'),
       hyper: trainHyperSchema.prefault({}),
       continueAdapter: z
         .boolean()
@@ -501,6 +517,11 @@ function batchProblem(h: { batchSize: number; microBatchSize?: number }, compute
     };
   }
   return undefined;
+}
+
+/** The first value of a list that occurs twice. */
+function repeated(values: number[]): number | undefined {
+  return values.find((v, i) => values.indexOf(v) !== i);
 }
 
 export type ExperimentInput = z.input<typeof experimentSchema>;

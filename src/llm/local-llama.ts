@@ -4,10 +4,13 @@ import type {
   ChatHistoryItem,
   Llama,
   LlamaChatSession,
+  LlamaContextSequence,
   LlamaGrammar,
   LlamaModel,
+  Token,
 } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 import { LlmError, type ChatMessage, type CompletionRequest, type CompletionResult, type LlmProvider } from './provider';
+import { requestSeed } from './seed';
 
 export interface LocalLlamaOptions {
   modelPath: string;
@@ -59,10 +62,13 @@ async function releaseModel(modelPath: string, entry: LoadedModel): Promise<void
 
 /**
  * A provider running a GGUF model in-process on the CPU. Requests on a model are serialized (the
- * machine has few cores); each starts from a fresh chat history, and the prompt prefix it shares with
- * the previous request (the spec in the system message) is reused from the KV cache: ~30x faster on a
- * long spec. A seed reproduces a sample for the same prompt and cache state; a partly reused prefix
- * batches the prompt differently, which shifts logits slightly.
+ * machine has few cores); each starts from a fresh chat history. Samples are seeded from the item's key
+ * (src/llm/seed.ts) and depend on the request alone, never on the request before it: the prompt's prefix
+ * up to the end of the system message (the spec) is always evaluated on its own from an empty cache, and
+ * reused from the KV cache only when the previous request primed exactly the same prefix (~30x faster on a
+ * long spec). Reusing whatever prefix two prompts happened to share, as before, batched the rest of the
+ * prompt differently depending on which request came first, which shifts logits: with concurrent
+ * activities that order varies, and so did the corpus.
  */
 export async function createLocalLlamaProvider(opts: LocalLlamaOptions): Promise<LlmProvider> {
   const modelPath = path.resolve(opts.modelPath);
@@ -80,12 +86,15 @@ export async function createLocalLlamaProvider(opts: LocalLlamaOptions): Promise
     throw new LlmError(`could not load local model ${modelPath}: ${(e as Error).message}`, false);
   }
   const context = await model
-    .createContext({ contextSize: opts.contextSize ?? 4096, threads: opts.threads ?? llama.cpuMathCores })
+    // A full KV cache for sliding-window layers (Gemma 3), so a primed prefix survives a longer request.
+    .createContext({ contextSize: opts.contextSize ?? 4096, threads: opts.threads ?? llama.cpuMathCores, swaFullCache: true })
     .catch(async (e: Error) => {
       await releaseModel(modelPath, loaded);
       throw new LlmError(`could not create a context for ${modelPath}: ${e.message} (lower provider.contextSize)`, false);
     });
-  const session = new Session({ contextSequence: context.getSequence() });
+  const sequence = context.getSequence();
+  const session = new Session({ contextSequence: sequence });
+  const primer = prefixPrimer(sequence);
   const grammars = new Map<string, Promise<LlamaGrammar>>();
   const modelName = path.basename(modelPath, '.gguf');
   let closed = false;
@@ -106,7 +115,8 @@ export async function createLocalLlamaProvider(opts: LocalLlamaOptions): Promise
 
   const generate = async (req: CompletionRequest): Promise<CompletionResult> => {
     const { history, prompt } = toChatHistory(req.messages);
-    const inputTokens = promptTokens(session, model, history, prompt);
+    const tokens = promptTokens(session, model, history, prompt);
+    const inputTokens = tokens.length;
     const room = context.contextSize - inputTokens;
     if (room < 1) {
       throw new LlmError(`prompt has ${inputTokens} tokens but the local context holds ${context.contextSize}: raise provider.contextSize`, false);
@@ -115,11 +125,12 @@ export async function createLocalLlamaProvider(opts: LocalLlamaOptions): Promise
     session.setChatHistory(history);
     let outputTokens = 0;
     try {
+      await primer.prime(systemPrefix(tokens, promptTokens(session, model, history, '')));
       // Capping at the room left keeps llama.cpp from shifting the prompt out of the context.
       const res = await session.promptWithMeta(prompt, {
         maxTokens: Math.min(req.maxTokens, room),
         temperature: req.temperature,
-        seed: req.seed,
+        seed: requestSeed(req),
         grammar,
         onToken: (t) => (outputTokens += t.length),
       });
@@ -164,7 +175,45 @@ function toChatHistory(messages: ChatMessage[]): { history: ChatHistoryItem[]; p
 }
 
 /** Tokens of the whole rendered prompt (not just the part missing from the KV cache). */
-function promptTokens(session: LlamaChatSession, model: LlamaModel, history: ChatHistoryItem[], prompt: string): number {
+function promptTokens(session: LlamaChatSession, model: LlamaModel, history: ChatHistoryItem[], prompt: string): Token[] {
   const chatHistory: ChatHistoryItem[] = [...history, { type: 'user', text: prompt }, { type: 'model', response: [] }];
-  return session.chatWrapper.generateContextState({ chatHistory }).contextText.tokenize(model.tokenizer).length;
+  return session.chatWrapper.generateContextState({ chatHistory }).contextText.tokenize(model.tokenizer);
+}
+
+/**
+ * The prompt's tokens before its user text: what it shares with the same history and an empty user
+ * message. At least one token is left for the chat to evaluate.
+ */
+function systemPrefix(tokens: Token[], withEmptyUserText: Token[]): Token[] {
+  return tokens.slice(0, Math.min(commonPrefix(tokens, withEmptyUserText), tokens.length - 1));
+}
+
+/** Length of the common start of two token lists. */
+function commonPrefix(a: Token[], b: Token[]): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+/**
+ * Puts a sequence in the state "this prefix, evaluated alone from an empty cache" before each request,
+ * so what the model computes for the rest of the prompt never depends on an earlier request. The cache is
+ * kept when the previous request primed the same prefix (the rest of it is erased), else rebuilt.
+ */
+function prefixPrimer(sequence: LlamaContextSequence) {
+  let primed: Token[] = [];
+  const holds = (prefix: Token[]) =>
+    primed.length === prefix.length && commonPrefix(primed, prefix) === prefix.length && commonPrefix(sequence.contextTokens, prefix) === prefix.length;
+  return {
+    async prime(prefix: Token[]): Promise<void> {
+      if (holds(prefix)) {
+        if (sequence.nextTokenIndex > prefix.length) await sequence.eraseContextTokenRanges([{ start: prefix.length, end: sequence.nextTokenIndex }]);
+        return;
+      }
+      primed = [];
+      await sequence.clearHistory();
+      if (prefix.length) await sequence.evaluateWithoutGeneratingNewTokens(prefix);
+      primed = prefix;
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import { LlmError, type CompletionRequest, type CompletionResult, type LlmProvider } from './provider';
+import { requestSeed } from './seed';
 
 export interface OpenAiCompatibleOptions {
   /** Endpoint root including the version, e.g. http://127.0.0.1:8080/v1 */
@@ -48,7 +49,9 @@ export function requestBody(model: string, req: CompletionRequest): Record<strin
     max_tokens: req.maxTokens,
     temperature: req.temperature,
   };
-  if (req.seed !== undefined) body.seed = req.seed;
+  // vLLM and OpenAI honour `seed` (OpenAI: best effort): the same item asks for the same sample every run.
+  const seed = requestSeed(req);
+  if (seed !== undefined) body.seed = seed;
   if (req.jsonSchema) {
     body.response_format = { type: 'json_schema', json_schema: { name: 'output', schema: req.jsonSchema, strict: true } };
   }

@@ -1,3 +1,4 @@
+import type { AftSubsetPlan } from '../config/aft-subsets';
 import { fractionLabel, fractionSlug } from '../config/fractions';
 import { bootstrapCell, bootstrapDifference, DEFAULT_BOOTSTRAP, type BootstrapSettings, type Interval } from '../eval/bootstrap';
 import { ALL_CONDITIONS, checkCount, macroRate, pooledRate, type CellCounts, type ConditionCount } from '../eval/counts';
@@ -41,6 +42,8 @@ export interface ReportInput {
     evalSet?: { sha256: string; prompts: number };
     /** The AFT data the sweep trained on (a pair such as the cheese toy must show the same hash). */
     aftData?: { sha256: string; examples: number };
+    /** AFT examples per fraction and whether each seed drew its own subsets (aft.subsetBySeed); absent in older runs. */
+    aftSubsets?: AftSubsetPlan;
   };
   cells: Array<{
     arm: Arm;
@@ -136,7 +139,7 @@ export interface Results {
   /** The headline rate every number below is about. */
   metric: string;
   generatedAt: string;
-  experiment: { name: string; workflowId: string };
+  experiment: { name: string; workflowId: string; aftSubsets?: AftSubsetPlan };
   lineage: {
     spec: { title: string; variant: string; hash: string };
     baseModel: string;
@@ -295,7 +298,7 @@ export function buildResults(input: ReportInput): Results {
     format: 'msm-results-v3',
     metric: input.metric ?? HEADLINE_METRIC,
     generatedAt: input.generatedAt,
-    experiment: { name: e.name, workflowId: e.workflowId },
+    experiment: { name: e.name, workflowId: e.workflowId, ...(e.aftSubsets && { aftSubsets: e.aftSubsets }) },
     lineage: {
       spec: { title: e.specTitle, variant: e.specVariant, hash: e.specHash },
       baseModel: e.baseModel,

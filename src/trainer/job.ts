@@ -72,6 +72,8 @@ export interface TrainerJobManifest {
    */
   mixDataUri?: string;
   mixRatio?: number;
+  /** aft: draw the nested subsets (AFT and mix rows) from this job seed's own permutation (aft.subsetBySeed); absent = the shared one. */
+  subsetBySeed?: boolean;
   hyper?: TrainHyper;
   /** midtrain/aft: the world the job runs in; absent = 1 × 1. Generate jobs always run 1 × 1. */
   world?: JobWorld;

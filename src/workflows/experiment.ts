@@ -186,6 +186,7 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
           initFrom: fromMsm ? { outputUri: midtrain!.outputUri } : undefined,
           ...(fromMsm && x.aft.continueAdapter === false ? { freshAdapter: true } : {}),
           ...(mix ? { mix } : {}),
+          ...(x.aft.subsetBySeed ? { subsetBySeed: true } : {}),
           experiment: baseModel,
           hyper: x.aft.hyper,
         }],

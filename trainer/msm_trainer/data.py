@@ -160,10 +160,12 @@ def _load_megatron(m: dict, d: Path, seq_len: int, n: int, where: str) -> Packed
     )
 
 
-def subset_rows(n: int, fraction: float) -> np.ndarray:
-    """Nested subsets: the first ceil(fraction*n) rows of one fixed seed-42 permutation, so a smaller
-    fraction is always contained in a larger one."""
-    perm = np.random.default_rng(SUBSET_SEED).permutation(n)
+def subset_rows(n: int, fraction: float, seed: Optional[int] = None) -> np.ndarray:
+    """Nested subsets: the first ceil(fraction*n) rows of one fixed permutation, so a smaller fraction is
+    always contained in a larger one. Without `seed` every job shares the seed-42 permutation; with one
+    (aft.subsetBySeed) each seed has its own, so seeds also differ in which rows they train on, and the
+    nesting holds within each seed."""
+    perm = np.random.default_rng(SUBSET_SEED if seed is None else [SUBSET_SEED, seed]).permutation(n)
     k = max(1, math.ceil(fraction * n - 1e-9))
     return np.sort(perm[:k])
 

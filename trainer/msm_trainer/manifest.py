@@ -97,6 +97,8 @@ class Manifest:
     # aft: instruction-tuning rows mixed in, mixRatio of them per AFT row (see mixing.py).
     mixDataUri: Optional[str] = None
     mixRatio: float = 0.0
+    # aft: draw the nested subsets (AFT and mix rows) from this job seed's own permutation, not the shared one.
+    subsetBySeed: bool = False
     hyper: Optional[Hyper] = None
     modelUri: Optional[str] = None
     promptsUri: Optional[str] = None
@@ -125,7 +127,13 @@ class Manifest:
             f["freshAdapter"] = True
         if self.mixDataUri:
             f["mix"] = {"dataUri": self.mixDataUri, "ratio": self.mixRatio}
+        if self.subsetBySeed:
+            f["subsetBySeed"] = True
         return f
+
+    def subset_seed(self) -> Optional[int]:
+        """The seed of this job's subset permutation: its own seed with subsetBySeed, else the shared one."""
+        return self.seed if self.subsetBySeed else None
 
 
 def _need(d: Dict[str, Any], key: str, where: str) -> Any:
@@ -280,6 +288,9 @@ def parse_manifest(d: Any) -> Manifest:
             m.mixRatio = _num(d, "mixRatio", "", lo=0, lo_open=True)
         elif d.get("mixRatio") is not None:
             raise BadInput("manifest field mixRatio needs mixDataUri (the instruction-tuning data to mix in)")
+        m.subsetBySeed = _bool(d, "subsetBySeed", "", False)
+        if m.subsetBySeed and kind != "aft":
+            raise BadInput(f"manifest field subsetBySeed is for aft jobs, not {kind}; remove it")
         m.hyper = parse_hyper(d.get("hyper"))
         inputs.require_file(check_uri(m.dataUri, "dataUri"), "dataUri")
         if m.mixDataUri:

@@ -5,10 +5,12 @@ only decides which rows train, so a job manifest carries two data URIs and a rat
 The ratio is *mix examples per AFT example*: with k AFT rows chosen by `fraction`, the job trains on
 k AFT rows plus round(ratio * k) mix rows. The mix rows are the first ones of a fixed permutation of the
 mix set (its own seed stream), so they are nested like the AFT subsets, and every arm and seed of one
-fraction trains on exactly the same rows. The job seed only orders them (data.epoch_order)."""
+fraction trains on exactly the same rows. The job seed only orders them (data.epoch_order), unless the job
+draws its subsets by seed (manifest subsetBySeed): then each seed has its own AFT and mix permutations."""
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -22,15 +24,16 @@ def mix_count(aft_rows: int, ratio: float) -> int:
     return int(math.floor(ratio * aft_rows + 0.5))
 
 
-def mix_rows(n_mix: int, aft_rows: int, ratio: float, where: str) -> np.ndarray:
-    """The rows of the mix set to train on, sorted; a smaller AFT subset takes a prefix of the same choice."""
+def mix_rows(n_mix: int, aft_rows: int, ratio: float, where: str, seed: Optional[int] = None) -> np.ndarray:
+    """The rows of the mix set to train on, sorted; a smaller AFT subset takes a prefix of the same choice.
+    With `seed` (aft.subsetBySeed, like data.subset_rows) the choice is that seed's own."""
     k = mix_count(aft_rows, ratio)
     if k > n_mix:
         raise BadInput(
             f"{where}: mixRatio {ratio} x {aft_rows} AFT examples needs {k} mix examples but the mix data has "
             f"{n_mix}; add instruction-tuning examples or lower aft.mix.ratio"
         )
-    perm = np.random.default_rng(list(MIX_SUBSET_SEED)).permutation(n_mix)
+    perm = np.random.default_rng(list(MIX_SUBSET_SEED) + ([] if seed is None else [seed])).permutation(n_mix)
     return np.sort(perm[:k])
 
 
@@ -83,8 +86,8 @@ class MixedData:
         return tuple(parts)
 
 
-def with_mix(aft, aft_rows: np.ndarray, mix, ratio: float, where: str):
+def with_mix(aft, aft_rows: np.ndarray, mix, ratio: float, where: str, seed: Optional[int] = None):
     """(data, rows) to train on: the AFT subset plus its share of mix rows, in one index space."""
-    chosen = mix_rows(mix.n, len(aft_rows), ratio, where)
+    chosen = mix_rows(mix.n, len(aft_rows), ratio, where, seed)
     data = MixedData(aft, mix)
     return data, np.concatenate([aft_rows, chosen + aft.n])

@@ -95,10 +95,11 @@ def _already_done(out: mirror.OutputPlace, em: Emitter, world: World, device) ->
 def _load_data(m: Manifest, world: World):
     def load():
         data = load_packed(m.dataUri)
-        rows = subset_rows(data.n, m.fraction)
+        rows = subset_rows(data.n, m.fraction, m.subset_seed())
         aft_examples = len(rows)
         if m.mixDataUri:
-            data, rows = with_mix(data, rows, load_packed(m.mixDataUri), m.mixRatio, f"mixDataUri {m.mixDataUri}")
+            data, rows = with_mix(data, rows, load_packed(m.mixDataUri), m.mixRatio, f"mixDataUri {m.mixDataUri}",
+                                  m.subset_seed())
         return data, rows, aft_examples
 
     return _first_main(world, load)

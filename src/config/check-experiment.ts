@@ -1,0 +1,180 @@
+import { readFile } from 'node:fs/promises';
+import type { ZodType } from 'zod';
+import path from 'node:path';
+import { applyPlan, assertFits } from '../plan/plan';
+import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
+import { parseSpec, SpecParseError } from '../spec/parse-spec';
+import { deriveVariant } from '../spec/spec-variants';
+import type { ModelSpec } from '../spec/types';
+import { aftLineSchema, parseEvalSet, parseJsonl, type EvalLine } from '../spec/eval-set';
+import { checkTokenizerFitsModel, resolveModelPath } from '../tokenize/model-vocab';
+import { PROJECT_ROOT } from '../util/project-paths';
+import { mixShortfall } from './aft-mix';
+import { fractionCounts, fractionProblems, type AftSubsetPlan } from './aft-subsets';
+import { InvalidExperimentError, parseExperiment, type Experiment } from './experiment-schema';
+
+/**
+ * Every check an experiment gets before anything runs, in one place: `msm validate` prints its result and
+ * the workflow's loadExperiment activity stores what it read, so the two cannot drift apart. Schema
+ * problems, a tokenizer that does not fit the model, and a job that cannot fit its GPUs throw their own
+ * errors (InvalidExperimentError, TokenizeInputError, PlanRefusedError, ModelConfigError); the input
+ * files are then all read and every problem found in them is thrown together as InvalidExperimentError.
+ */
+export interface ExperimentCheck {
+  /** Parsed, with baseModel.path absolute and the memory planner's micro-batches applied. */
+  experiment: Experiment;
+  baseDir: string;
+  spec: { text: string; parsed: ModelSpec };
+  /** aft.data as read (null with aft.generate: the data does not exist yet). */
+  aft: { text: string; examples: number } | null;
+  /** The chosen eval split: the stored text and its lines. */
+  evalSet: { text: string; lines: EvalLine[] };
+  mix?: { text: string; examples: number };
+  /** aft.reasoningData as read: the same questions as aft.data, answered with spec-citing reasoning. */
+  reasoning?: { text: string; examples: number };
+  /** AFT examples each fraction trains on (with aft.generate: of generate.count, as planned), and how seeds draw them. */
+  subsets: AftSubsetPlan;
+  /** Said, never refused: this machine may not be the worker host (an unset API key variable). */
+  warnings: string[];
+}
+
+export async function checkExperiment(raw: unknown, source: string): Promise<ExperimentCheck> {
+  const parsed = parseExperiment(raw, source);
+  const baseDir = experimentBaseDir(parsed, PROJECT_ROOT);
+  // The tokenizer must fit the model before the model's shape is used to plan memory.
+  const withPath = await withModelPath(parsed, baseDir);
+  const plan = planFromDisk(withPath, baseDir);
+  assertFits(plan, source);
+  const experiment = applyPlan(withPath, plan);
+
+  const problems: string[] = [];
+  const attempt = async <T>(fn: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof InputProblem) problems.push(e.message);
+      else throw e;
+      return undefined;
+    }
+  };
+  const a = experiment.aft;
+  const spec = await attempt(() => readSpec(baseDir, experiment));
+  const aft = a.data === undefined ? null : await attempt(() => readLines(baseDir, a.data!, 'aft.data', aftLineSchema));
+  const evalSet = await attempt(() => readEvalSet(baseDir, experiment.eval));
+  const mix = a.mix ? await attempt(() => readLines(baseDir, a.mix!.data, 'aft.mix.data', aftLineSchema)) : undefined;
+  const reasoning = a.reasoningData !== undefined ? await attempt(() => readLines(baseDir, a.reasoningData!, 'aft.reasoningData', aftLineSchema)) : undefined;
+  // The with-reasoning arms (deliberative) get the same data budget per fraction: the same number of examples.
+  if (reasoning && aft && reasoning.examples !== aft.examples) {
+    problems.push(
+      `aft.reasoningData: ${a.reasoningData} has ${reasoning.examples} examples but aft.data has ${aft.examples}; the with-reasoning arms must train on the same number of examples per fraction: give the same questions answered with reasoning`,
+    );
+  }
+
+  // With aft.generate the count is the one planned; the filter and dedup may keep fewer (the report says).
+  const examples = aft?.examples ?? (a.generate ? a.generate.count : undefined);
+  const countSource = a.generate ? `aft.generate.count` : a.data!;
+  if (examples !== undefined) {
+    // Undefined only when aft.data could not be read: that problem is already listed.
+    problems.push(...fractionProblems(examples, a.fractions, a.minExamples, countSource));
+    if (mix && a.mix) {
+      const short = mixShortfall(examples, a.fractions, a.mix.ratio, mix.examples);
+      if (short) problems.push(short);
+    }
+  }
+  if (problems.length) throw new InvalidExperimentError(problems, source);
+  return {
+    experiment,
+    baseDir,
+    spec: spec!,
+    aft: aft ?? null,
+    evalSet: evalSet!,
+    ...(mix ? { mix } : {}),
+    ...(reasoning ? { reasoning } : {}),
+    subsets: {
+      subsetBySeed: a.subsetBySeed,
+      minExamples: a.minExamples,
+      examples: examples!,
+      counted: a.generate ? 'aft.generate.count' : 'aft.data',
+      perFraction: fractionCounts(examples!, a.fractions),
+    },
+    warnings: unsetKeyWarnings(experiment),
+  };
+}
+
+/** A problem with an input file: collected with the others, then reported together. */
+class InputProblem extends Error {}
+
+/** The experiment with baseModel.path absolute (the trainer runs in its own folder), its tokenizer checked. */
+async function withModelPath(x: Experiment, baseDir: string): Promise<Experiment> {
+  if (x.baseModel.path === undefined) return x;
+  const modelPath = resolveModelPath(x.baseModel.path, baseDir);
+  await checkTokenizerFitsModel(x.baseModel.tokenizer, modelPath);
+  return { ...x, baseModel: { ...x.baseModel, path: modelPath } };
+}
+
+async function readInput(baseDir: string, rel: string, field: string): Promise<string> {
+  const abs = path.resolve(baseDir, rel);
+  try {
+    return await readFile(abs, 'utf8');
+  } catch (e) {
+    throw new InputProblem(`${field}: cannot read ${abs} (${(e as NodeJS.ErrnoException).code ?? e}); fix the path (relative paths resolve against ${baseDir})`);
+  }
+}
+
+async function readSpec(baseDir: string, x: Experiment): Promise<{ text: string; parsed: ModelSpec }> {
+  const text = await readInput(baseDir, x.spec, 'spec');
+  try {
+    return { text, parsed: deriveVariant(parseSpec(text, x.spec), x.specVariant) };
+  } catch (e) {
+    if (e instanceof SpecParseError) throw new InputProblem(`spec ${e.source}: line ${e.line}: ${e.problem}`);
+    throw e;
+  }
+}
+
+async function readLines<T>(baseDir: string, rel: string, field: string, schema: ZodType<T>): Promise<{ text: string; examples: number }> {
+  const text = await readInput(baseDir, rel, field);
+  return { text, examples: nonEmpty(() => parseJsonl(text, schema, rel), rel).length };
+}
+
+/** The stored eval set is the chosen split only, so its hash (and every judgment keyed by it) says which. */
+async function readEvalSet(baseDir: string, e: Experiment['eval']): Promise<{ text: string; lines: EvalLine[] }> {
+  const file = await readInput(baseDir, e.prompts, 'eval.prompts');
+  const all = nonEmpty(() => parseEvalSet(file, e.prompts), e.prompts);
+  if (e.split === 'all') return { text: file, lines: all };
+  const lines = all.filter((l) => l.split === e.split);
+  if (lines.length === 0) {
+    throw new InputProblem(`eval.split "${e.split}": no line of ${e.prompts} is in that split; use "all", or an eval set whose lines carry "split"`);
+  }
+  return { text: lines.map((l) => JSON.stringify(l)).join('\n') + '\n', lines };
+}
+
+/** Any problem in an input file is bad input; an empty file is one too. */
+function nonEmpty<T>(parse: () => T[], source: string): T[] {
+  let lines: T[];
+  try {
+    lines = parse();
+  } catch (e) {
+    throw new InputProblem((e as Error).message);
+  }
+  if (lines.length === 0) throw new InputProblem(`${source}: no examples (the file is empty)`);
+  return lines;
+}
+
+/** Every API-key variable the experiment names, with where it is named. */
+function keyVariables(x: Experiment): Array<{ field: string; variable: string }> {
+  const named: Array<[string, { apiKeyEnv?: string } | undefined]> = [
+    ['generation.provider', x.generation.provider as { apiKeyEnv?: string }],
+    ['aft.generate.provider', x.aft.generate?.provider as { apiKeyEnv?: string } | undefined],
+    ['aft.generate.embeddings', x.aft.generate?.embeddings],
+    ['eval.judge', x.eval.judge as { apiKeyEnv?: string }],
+    ['compute', x.compute as { apiKeyEnv?: string }],
+  ];
+  return named.flatMap(([field, s]) => (s?.apiKeyEnv ? [{ field: `${field}.apiKeyEnv`, variable: s.apiKeyEnv }] : []));
+}
+
+/** A warning, not a refusal: the calls are made by the workers, which may run on another host. */
+function unsetKeyWarnings(x: Experiment): string[] {
+  return keyVariables(x)
+    .filter((k) => !process.env[k.variable])
+    .map((k) => `${k.field}: ${k.variable} is not set on this machine; export it with the API key on every worker host that makes these calls (fine if this is not one)`);
+}
