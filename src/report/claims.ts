@@ -1,3 +1,4 @@
+import { aftSubsetSize } from '../config/aft-mix';
 import { fractionLabel } from '../config/fractions';
 import { DEFAULT_MIN_BALANCED_ACCURACY, type JudgeCalibrationResult, type KindCalibration } from '../eval/judge-calibration';
 import type { RateInterval } from '../eval/stats';
@@ -15,8 +16,8 @@ export interface Withheld {
 /** The minimum AFT examples a fraction should train on when the experiment does not say (aft.minExamples). */
 export const DEFAULT_MIN_EXAMPLES = 16;
 
-/** Examples a fraction trains on: the first ceil(fraction × n) rows, at least one (trainer/msm_trainer/data.py). */
-export const examplesAt = (fraction: number, examples: number) => Math.max(1, Math.ceil(fraction * examples - 1e-9));
+/** Examples a fraction trains on (the trainer's rule, src/config/aft-mix.ts). */
+export const examplesAt = (fraction: number, examples: number) => aftSubsetSize(examples, fraction);
 
 export interface KindVerdict extends KindCalibration {
   passed: boolean;

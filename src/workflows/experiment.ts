@@ -34,11 +34,6 @@ import { trainingRun } from './training';
  * aft.minExamples when the experiment has it (the up-front check of examples per fraction adds it to the
  * schema); the report then applies the same floor, else its default of 16.
  */
-function minExamplesOf(aft: object): number | undefined {
-  const v = (aft as { minExamples?: unknown }).minExamples;
-  return typeof v === 'number' ? v : undefined;
-}
-
 export interface ExperimentOutcome {
   report: ReportResult;
   cells: Array<{ id: string; arm: string; fraction: number; seed: number; k: number; n: number }>;
@@ -252,7 +247,7 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
       arms,
       ...(controls.length ? { controls } : {}),
       judge: x.eval.judge,
-      claims: { minBalancedAccuracy: x.eval.calibration?.minBalancedAccuracy, minExamples: minExamplesOf(x.aft) },
+      claims: { minBalancedAccuracy: x.eval.calibration?.minBalancedAccuracy, minExamples: x.aft.minExamples },
     }],
     typedSearchAttributes: common,
   });
