@@ -9,6 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureTemporalCli } from '../src/temporal/cli-binary';
+import { startTemporalWithWorkers, type TemporalTestEnv } from '../tests/helpers/in-process-workers';
+import { startScriptedLlmServer } from '../tests/helpers/scripted-llm-server';
 import { TOOLS_DIR } from '../src/util/project-paths';
 
 interface HistoryJson {
@@ -38,6 +40,33 @@ export function recordHistories(address: string, rootId: string, outDir: string)
     writeFileSync(file, json.endsWith('\n') ? json : json + '\n');
     console.log(`${id} -> ${file} (${history.events.length} events)`);
   }
+}
+
+/**
+ * For the record-*.ts scripts: a fresh dev server with in-process workers and a scripted LLM server, `run`
+ * (which starts `workflowId` and waits for it), then the histories of its tree into argv[2] or tests/histories.
+ */
+export function recordScriptedRun(
+  workflowId: string,
+  run: (env: TemporalTestEnv, llmBaseUrl: string) => Promise<unknown>,
+  llmOptions: Parameters<typeof startScriptedLlmServer>[0] = {},
+): void {
+  const outDir = process.argv[2] ?? 'tests/histories';
+  const main = async () => {
+    const llm = await startScriptedLlmServer(llmOptions);
+    const env = await startTemporalWithWorkers();
+    try {
+      await run(env, llm.baseUrl);
+      recordHistories(env.server.address, workflowId, outDir);
+    } finally {
+      await env.close();
+      await llm.close();
+    }
+  };
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
 }
 
 if (require.main === module) {

@@ -5,11 +5,10 @@
  * rest is real (Temporal dev server, tokenizer, trainer). Run it only together with a patched() migration:
  *   node --import tsx scripts/record-scripted-histories.ts [tests/histories]
  */
-import { startTemporalWithWorkers } from '../tests/helpers/in-process-workers';
 import { scriptedExperiment } from '../tests/helpers/scripted-experiment';
-import { defaultContent, startScriptedLlmServer, type ChatRequestBody } from '../tests/helpers/scripted-llm-server';
+import { defaultContent, type ChatRequestBody } from '../tests/helpers/scripted-llm-server';
 import { msmExperiment } from '../src/workflows';
-import { recordHistories } from './record-histories';
+import { recordScriptedRun } from './record-histories';
 
 const WORKFLOW_ID = 'msm-scripted-v3';
 
@@ -22,13 +21,11 @@ function respond(body: ChatRequestBody): string {
   return defaultContent(body);
 }
 
-async function main() {
-  const outDir = process.argv[2] ?? 'tests/histories';
-  const llm = await startScriptedLlmServer({ respond });
-  const env = await startTemporalWithWorkers();
-  try {
-    const { input } = scriptedExperiment(WORKFLOW_ID, llm.baseUrl);
-    const provider = { kind: 'openai', baseUrl: llm.baseUrl, model: 'scripted-writer', timeoutMs: 10_000 };
+recordScriptedRun(
+  WORKFLOW_ID,
+  async (env, baseUrl) => {
+    const { input } = scriptedExperiment(WORKFLOW_ID, baseUrl);
+    const provider = { kind: 'openai', baseUrl, model: 'scripted-writer', timeoutMs: 10_000 };
     input.generation = { ...input.generation, batch: true, batchPollSeconds: 1 } as typeof input.generation;
     input.aft = {
       ...input.aft,
@@ -36,16 +33,7 @@ async function main() {
       generate: { provider, count: 4, domains: 2, questionTypes: ['direct', 'edge-case'], filter: false },
       mix: { data: 'experiments/data/instruct-mix.jsonl', ratio: 0.5 },
     } as typeof input.aft;
-    const handle = await env.client.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: WORKFLOW_ID, args: [input] });
-    await handle.result();
-    recordHistories(env.server.address, WORKFLOW_ID, outDir);
-  } finally {
-    await env.close();
-    await llm.close();
-  }
-}
-
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+    await env.client.workflow.execute(msmExperiment, { taskQueue: 'msm', workflowId: WORKFLOW_ID, args: [input] });
+  },
+  { respond },
+);

@@ -4,35 +4,19 @@
  * rest is real. Run it only together with a patched() migration:
  *   node --import tsx scripts/record-sweep-history.ts [tests/histories]
  */
-import { startTemporalWithWorkers } from '../tests/helpers/in-process-workers';
 import { scriptedExperiment } from '../tests/helpers/scripted-experiment';
-import { startScriptedLlmServer } from '../tests/helpers/scripted-llm-server';
 import { msmSweep } from '../src/workflows';
-import { recordHistories } from './record-histories';
+import { recordScriptedRun } from './record-histories';
 
 const WORKFLOW_ID = 'msm-sweep-v1';
 
-async function main() {
-  const outDir = process.argv[2] ?? 'tests/histories';
-  const llm = await startScriptedLlmServer();
-  const env = await startTemporalWithWorkers();
-  try {
-    const base = scriptedExperiment('sweep-v1', llm.baseUrl).input;
-    const { input: experiment } = scriptedExperiment('sweep-v1', llm.baseUrl, {
-      midtrain: { method: 'full', lr: 0.001, batchSize: 4, maxSteps: 3, checkpointEverySteps: 50 },
-      aft: { ...base.aft, fractions: [1] },
-    });
-    const sweep = { name: 'v1', base: experiment, axes: { spec: ['specs/demo.md', 'specs/missing.md'] }, include: [], exclude: [], concurrency: 2 };
-    const out = await env.client.workflow.execute(msmSweep, { taskQueue: 'msm', workflowId: WORKFLOW_ID, args: [sweep] });
-    console.log(out.points.map((p) => `${p.id}: ${p.status}`).join('\n'));
-    recordHistories(env.server.address, WORKFLOW_ID, outDir);
-  } finally {
-    await env.close();
-    await llm.close();
-  }
-}
-
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
+recordScriptedRun(WORKFLOW_ID, async (env, baseUrl) => {
+  const base = scriptedExperiment('sweep-v1', baseUrl).input;
+  const { input: experiment } = scriptedExperiment('sweep-v1', baseUrl, {
+    midtrain: { method: 'full', lr: 0.001, batchSize: 4, maxSteps: 3, checkpointEverySteps: 50 },
+    aft: { ...base.aft, fractions: [1] },
+  });
+  const sweep = { name: 'v1', base: experiment, axes: { spec: ['specs/demo.md', 'specs/missing.md'] }, include: [], exclude: [], concurrency: 2 };
+  const out = await env.client.workflow.execute(msmSweep, { taskQueue: 'msm', workflowId: WORKFLOW_ID, args: [sweep] });
+  console.log(out.points.map((p) => `${p.id}: ${p.status}`).join('\n'));
 });
