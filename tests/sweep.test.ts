@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { expandSweep, gridPoints, InvalidSweepError, pointExperiment } from '../src/sweep/grid';
+import { sweepJsonSchema } from '../src/sweep/json-schema';
 import { loadSweepFile } from '../src/sweep/load-sweep-file';
 import type { SweepInput } from '../src/sweep/sweep-schema';
 import { PROJECT_ROOT } from '../src/util/project-paths';
@@ -44,6 +45,10 @@ describe('sweep grids (pure)', () => {
     expect(() => expandSweep(sweep({ specVariant: ['rules', 'everything'] }))).toThrow(InvalidSweepError);
     expect(() => expandSweep(sweep({ specVariant: ['rules', 'everything'] }))).toThrow(/point everything: specVariant/);
     expect(() => expandSweep({ ...sweep({ specVariant: ['rules'] }), only: ['nope'] })).toThrow(/no point nope in this sweep \(points: rules\)/);
+  });
+
+  it('the shipped JSON Schema of sweep files is the current one (regenerate: bin/msm schema sweep experiments/sweep.schema.json)', () => {
+    expect(readFileSync(path.join(PROJECT_ROOT, 'experiments', 'sweep.schema.json'), 'utf8')).toBe(sweepJsonSchema());
   });
 
   it('experiments/spec-science.yaml is one sweep of four spec variants', () => {

@@ -37,7 +37,7 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm schedule list | describe|pause|unpause|trigger|delete <id> | backfill <id> --from ISO --to ISO
   msm setup                     register msm's search attributes on the namespace (once per namespace; idempotent)
   msm compare <out-dir> <results>...  compare experiments (spec variants): each a report folder or results.json
-  msm schema [out.json]         export the experiment JSON Schema for editors
+  msm schema [out.json]         export the experiment JSON Schema for editors (msm schema sweep [out.json]: sweep files')
 
 Options: --id <workflow-id>; where Temporal is: --address host:port, --namespace <ns>, --profile <name>, over
 Temporal's environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
@@ -211,8 +211,11 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'schema': {
-      const schema = experimentJsonSchema();
-      if (arg) writeFileSync(arg, schema);
+      // `msm schema sweep [out.json]`: the sweep files' schema; otherwise the experiment files'.
+      const sweep = arg === 'sweep';
+      const out = sweep ? positionals[2] : arg;
+      const schema = sweep ? (await import('../sweep/json-schema.js')).sweepJsonSchema() : experimentJsonSchema();
+      if (out) writeFileSync(out, schema);
       else process.stdout.write(schema);
       return;
     }
