@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { isSweep, loadSweepFile, readStructuredFile } from '../src/sweep/load-sweep-file';
+import { isSweep, loadSweepFile } from '../src/sweep/load-sweep-file';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidExperimentError, parseExperiment } from '../src/config/experiment-schema';
 import { fractionLabel, fractionSlug, parseFraction } from '../src/config/fractions';
 import { experimentJsonSchema } from '../src/config/json-schema';
-import { loadExperimentFile } from '../src/config/load-experiment-file';
+import { loadExperimentFile, readStructuredFile } from '../src/config/load-experiment-file';
 
 const minimal = { name: 'x', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl' } };
 

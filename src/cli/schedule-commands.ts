@@ -1,6 +1,6 @@
 import { ScheduleOverlapPolicy, type Client, type ScheduleOptionsAction, type ScheduleSpec } from '@temporalio/client';
-import { readExperimentFile } from '../config/load-experiment-file';
-import { isSweep, loadSweepFile, readStructuredFile } from '../sweep/load-sweep-file';
+import { readExperimentFile, readStructuredFile } from '../config/load-experiment-file';
+import { isSweep, loadSweepFile } from '../sweep/load-sweep-file';
 import { msmExperiment, msmSweep } from '../workflows';
 
 export interface ScheduleFlags {

@@ -1,22 +1,11 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
 import { describeIssues } from '../config/experiment-schema';
-import { loadExperimentFile } from '../config/load-experiment-file';
+import { loadExperimentFile, readStructuredFile } from '../config/load-experiment-file';
 import { expandSweep, InvalidSweepError } from './grid';
 import { sweepFileSchema, type SweepInput } from './sweep-schema';
 
 /** Does this parsed file look like a sweep (it has axes) rather than an experiment? */
 export const isSweep = (raw: unknown): boolean => !!raw && typeof raw === 'object' && 'axes' in raw;
-
-export function readStructuredFile(file: string): unknown {
-  const text = readFileSync(file, 'utf8');
-  try {
-    return /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file}: not valid ${path.extname(file).slice(1).toUpperCase() || 'JSON'}: ${(e as Error).message}`);
-  }
-}
 
 /**
  * Read a sweep file: its schema, its base experiment (a path relative to the sweep file, read and checked
