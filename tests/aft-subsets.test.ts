@@ -3,13 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
+import { recordingBackend } from './helpers/tiny-trainer-job';
 import { createExperimentActivities } from '../src/activities/experiment-activities';
 import { createTrainerActivities } from '../src/activities/trainer-activities';
 import type { LoadedExperiment, TrainRequest, TrainResult } from '../src/activities/types';
-import type { ComputeBackend } from '../src/compute/backend';
 import { parseExperiment } from '../src/config/experiment-schema';
 import { buildResults } from '../src/report/results';
-import type { TrainerJobManifest } from '../src/trainer/job';
 
 /**
  * aft.subsetBySeed reaches the trainer job (which draws the subset: trainer/tests/test_subsets.py), keys
@@ -30,15 +29,7 @@ describe('aft.subsetBySeed', () => {
   });
 
   it('reaches the trainer manifest only when set, and keys those runs apart', async () => {
-    const manifests: TrainerJobManifest[] = [];
-    const backend: ComputeBackend = {
-      name: 'fake',
-      provision: async (jobId) => ({ backend: 'fake', machineId: jobId, details: {} }),
-      launch: async (_m, manifest) => void manifests.push(manifest),
-      poll: async () => ({ state: 'exited', exitCode: 0, nextCursor: 1, events: [{ event: 'done', outputUri: 'file:///out', metrics: {} }] }),
-      cancel: async () => undefined,
-      release: async () => undefined,
-    };
+    const { backend, manifests } = recordingBackend();
     const trainer = createTrainerActivities({ backend, stateDir: path.join(tmp, 'state') });
     const x = parseExperiment(minimal);
     const req = (seed: number, subsetBySeed?: boolean): TrainRequest => ({

@@ -5,18 +5,17 @@ import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import YAML from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
+import { recordingBackend } from './helpers/tiny-trainer-job';
 import { createExperimentActivities } from '../src/activities/experiment-activities';
 import { createTrainerActivities } from '../src/activities/trainer-activities';
 import type { TrainRequest, TrainResult } from '../src/activities/types';
 import { parseExperiment, type Experiment } from '../src/config/experiment-schema';
 import { loadExperimentFile } from '../src/config/load-experiment-file';
-import type { ComputeBackend } from '../src/compute/backend';
 import { gpuMemoryGiB, worldOf } from '../src/plan/compute-shape';
 import { GIB, samplePeak, trainPeak, type TrainJobShape } from '../src/plan/memory';
 import { KNOWN_MODELS, knownModelKey, paramCount } from '../src/plan/models';
 import { applyPlan, assertFits, PlanRefusedError } from '../src/plan/plan';
 import { ModelConfigError, planFromDisk, resolveModel } from '../src/plan/plan-inputs';
-import type { TrainerJobManifest } from '../src/trainer/job';
 
 const ROOT = path.join(__dirname, '..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'msm-plan-'));
@@ -183,15 +182,7 @@ describe('world size and GPU memory from the compute config', () => {
 
 describe('the trainer manifest', () => {
   it('carries the world and the resolved micro-batch; the micro-batch is not in the run key', async () => {
-    const manifests: TrainerJobManifest[] = [];
-    const backend: ComputeBackend = {
-      name: 'fake',
-      provision: async (jobId) => ({ backend: 'fake', machineId: jobId, details: {} }),
-      launch: async (_m, manifest) => void manifests.push(manifest),
-      poll: async () => ({ state: 'exited', exitCode: 0, nextCursor: 1, events: [{ event: 'done', outputUri: 'file:///out', metrics: {} }] }),
-      cancel: async () => undefined,
-      release: async () => undefined,
-    };
+    const { backend, manifests } = recordingBackend();
     const trainer = createTrainerActivities({ backend, stateDir: path.join(tmp, 'state') });
     const x = parseExperiment({ ...minimal, compute: { backend: 'local', device: 'cpu', gpus: 2 } });
     const req = (microBatchSize?: number): TrainRequest => ({

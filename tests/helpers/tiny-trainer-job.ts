@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { TokenizedRef } from '../../src/activities/types';
+import type { ComputeBackend } from '../../src/compute/backend';
 import { openStore } from '../../src/store/open-store';
 import type { TrainHyper, TrainerJobManifest } from '../../src/trainer/job';
 import { PackedWriter } from '../../src/tokenize/packed-writer';
@@ -51,4 +52,18 @@ export function tinyTrainManifest(root: string, dataUri: string, name: string, h
     seed: 3,
     device: 'cpu',
   };
+}
+
+/** A backend that runs nothing: it records each launched manifest and reports the job done at once. */
+export function recordingBackend(): { backend: ComputeBackend; manifests: TrainerJobManifest[] } {
+  const manifests: TrainerJobManifest[] = [];
+  const backend: ComputeBackend = {
+    name: 'fake',
+    provision: async (jobId) => ({ backend: 'fake', machineId: jobId, details: {} }),
+    launch: async (_m, manifest) => void manifests.push(manifest),
+    poll: async () => ({ state: 'exited', exitCode: 0, nextCursor: 1, events: [{ event: 'done', outputUri: 'file:///out', metrics: {} }] }),
+    cancel: async () => undefined,
+    release: async () => undefined,
+  };
+  return { backend, manifests };
 }
