@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
-# Every test: types, lint, the TypeScript suite (real Temporal server, real SeaweedFS S3, real trainer,
-# real local model) and the Python trainer suite. Installs what it needs first (idempotent).
+# Every test: the quick checks (format, lint, types, conflict markers, cycles), the TypeScript suite (real
+# Temporal server, real SeaweedFS S3, real trainer, real local model) and the Python trainer suite.
+# Installs what it needs first (idempotent).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
 export MSM_PYTHON="$root/.venv/bin/python"
-echo "[test] merge-conflict markers"
-if git grep -nE '^(<<<<<<<|=======|>>>>>>>)( |$)' -- . ':!package-lock.json'; then echo "[test] merge-conflict markers found (above): resolve them" >&2; exit 1; fi
-echo "[test] typecheck"; node_modules/.bin/tsc --noEmit -p .
-echo "[test] lint"; node_modules/.bin/eslint src tests bench
+bash scripts/check.sh
 echo "[test] vitest"; node_modules/.bin/vitest run
 echo "[test] pytest"; (cd trainer && "$MSM_PYTHON" -m pytest -q tests)

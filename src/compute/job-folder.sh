@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # The job-folder protocol, on the machine that runs the trainer (POSIX sh; job-folder.ts appends the call).
 # Each job lives in its own folder:
 #   manifest.json  the job
@@ -18,6 +19,7 @@
 # same process after a relaunch (its RNG file, its shard). torchrun ends every rank when one fails and exits
 # 1, so a rank's refusal of its input (an error event with retryable false, exit 2 of that rank) is mapped
 # back to exit 2.
+# shellcheck disable=SC2016 # expanded by the sh that runs the wrapper, not here
 WRAPPER='trap "" HUP; cd "$1" || exit 1
 if [ -f "$3/env" ]; then . "$3/env" || exit 1; fi
 run=""
@@ -36,6 +38,7 @@ echo $code > "$3/exit_code.tmp" && mv -f "$3/exit_code.tmp" "$3/exit_code"'
 starttime() {
   st=$(cat "/proc/$1/stat" 2>/dev/null) || { echo '?'; return; }
   # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+  # shellcheck disable=SC2086 # split into fields on purpose
   set -- ${st##*")"}
   shift 19
   echo "$1"
@@ -45,6 +48,7 @@ starttime() {
 alive() {
   if [ -r /proc/self/stat ]; then
     st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    # shellcheck disable=SC2086 # split into fields on purpose
     set -- "$2" ${st##*")"}
     [ "$2" != Z ] && { [ "$1" = '?' ] || [ "$1" = "${21}" ]; }
   else
@@ -59,6 +63,7 @@ group_alive() {
   g=$1
   for f in /proc/[0-9]*/stat; do
     read -r st 2>/dev/null < "$f" || continue
+    # shellcheck disable=SC2086 # split into fields on purpose
     set -- ${st##*")"}
     [ "$1" != Z ] && [ "$3" = "$g" ] && return 0
   done
@@ -80,7 +85,7 @@ exitcode() {
 
 # size FILE: its length in bytes, 0 when missing.
 size() {
-  if [ -f "$1" ]; then n=$(wc -c < "$1"); echo $(($n)); else echo 0; fi # BSD wc pads with spaces
+  if [ -f "$1" ]; then n=$(wc -c < "$1"); echo $((n)); else echo 0; fi # BSD wc pads with spaces
 }
 
 # putenv DIR < lines: the job's environment file, written owner-only (umask 077) and atomically.

