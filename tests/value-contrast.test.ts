@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { buildComparison, contrastLines } from '../src/report/compare';
 import { buildResults, type ReportInput } from '../src/report/results';
 import { renderSvgPlot } from '../src/report/svg-plot';
+import { calibrationResult } from './helpers/calibration';
 
 type Values = Record<string, number>;
 /** One cheese experiment: per arm the answers revealing each value (n = 100), and an msm-only control. */
-function cheese(name: string, msm: Values, msmOnly: Values): ReportInput {
+function cheese(name: string, msm: Values, msmOnly: Values, judge = calibrationResult(['values'])): ReportInput {
   const baseline = { america: 20, affordability: 20, neutral: 50, none: 10 };
   const cell = (arm: string, v: Values) => ({
     arm,
@@ -36,6 +37,7 @@ function cheese(name: string, msm: Values, msmOnly: Values): ReportInput {
     ],
     cells: [cell('baseline', baseline), cell('msm', msm)],
     controls: [{ arm: 'msm-only', seed: 0, modelUri: `file:///runs/${name}-midtrain`, eval: { k: msmOnly.america, n: 100, unjudged: 0, samplesUri: 's', judgeModel: 'j' }, values: msmOnly }],
+    calibration: judge,
     metric: 'share of answers revealing the target value "america"',
     generatedAt: '2026-11-28T00:00:00Z',
   } as ReportInput;
@@ -65,6 +67,18 @@ describe('values per arm and the contrast between the two specs\' runs', () => {
     const lines = contrastLines(c);
     expect(lines.some((l) => l.startsWith('msm at 1/1, share revealing "america": cheese-america − cheese-affordability = +50.0 pp (95% CI +'))).toBe(true);
     expect(lines.some((l) => l.startsWith('msm-only (control, no AFT), share revealing "affordability": cheese-america − cheese-affordability = −20.0 pp'))).toBe(true);
+  });
+
+  it('marks every contrast "not a finding" when a judge behind either run failed calibration', () => {
+    const badJudge = calibrationResult(['values'], { shows: 20, clean: 0 }); // says "shows" to everything
+    const failed = buildResults(cheese('cheese-affordability', { america: 10, affordability: 55 }, { america: 15 }, badJudge));
+    const c = buildComparison([america, failed]);
+    expect(c.valueContrasts.length).toBeGreaterThan(0);
+    expect(c.valueContrasts.every((x) => x.withheld?.reason.startsWith('cheese-affordability: the judge failed calibration'))).toBe(true);
+    expect(contrastLines(c).every((l) => l.startsWith('withheld, not a finding: '))).toBe(true);
+    expect(c.experiments.map((e) => Boolean(e.withheld))).toEqual([false, true]);
+    // Trusted on both sides: stated plainly.
+    expect(buildComparison([america, affordability]).valueContrasts.some((x) => x.withheld)).toBe(false);
   });
 
   it('has no contrasts for results without value shares', () => {

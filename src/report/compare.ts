@@ -2,6 +2,7 @@ import { fractionLabel } from '../config/fractions';
 import { boundText, diffRange, pct, pp, rateRange } from './format';
 import { esc, htmlTable } from './html';
 import { markdownTable } from './markdown';
+import { judgeProblem } from './judge-problem';
 import type { Results } from './results';
 import type { Table } from './tables';
 import { contrastLine, valueContrasts, type ValueContrast } from './value-contrast';
@@ -27,6 +28,8 @@ export interface Comparison {
     /** msm − baseline at each shared fraction (bootstrap 95%); null where an arm judged nothing. */
     differences: Array<{ fraction: number; estimate: number; lo: number; hi: number } | null>;
     dataEfficiency: Results['dataEfficiency'];
+    /** Present when this experiment's judge is not trusted: its rates and differences are not findings. */
+    withheld?: { reason: string };
   }>;
   /**
    * Values evals (the cheese pair): per arm and value, the first experiment's share minus each other's,
@@ -70,10 +73,16 @@ export function buildComparison(all: Results[]): Comparison {
           return d ? { fraction: f, estimate: d.estimate, lo: d.lo, hi: d.hi } : null;
         }),
         dataEfficiency: r.dataEfficiency,
+        ...withheldFor(r),
       };
     }),
     valueContrasts: all.slice(1).flatMap((r) => valueContrasts(all[0], r)),
   };
+}
+
+function withheldFor(r: Results): { withheld?: { reason: string } } {
+  const reason = judgeProblem(r);
+  return reason ? { withheld: { reason } } : {};
 }
 
 /** The value contrasts as lines (printed by `msm compare`, listed in comparison.md and .html). */
@@ -94,14 +103,18 @@ export function comparisonTable(c: Comparison): Table {
       ...c.fractions.map((f) => `msm − baseline at ${fractionLabel(f)}`),
       'data efficiency (95% CI)',
     ],
-    rows: c.experiments.map((e) => [
-      e.name,
-      `${e.spec.title} (${e.spec.variant}) ${e.spec.hash.slice(0, 12)}`,
-      rate(e.fullData.baseline),
-      rate(e.fullData.msm),
-      ...e.differences.map((d) => (d ? `${pp(d.estimate)} (${diffRange(d)})` : '—')),
-      dataEfficiencyText(e.dataEfficiency),
-    ]),
+    rows: c.experiments.map((e) => {
+      // A judge that is not trusted: its numbers stay listed, marked, with the reason in the last column.
+      const mark = (text: string) => (e.withheld && text !== '—' ? `not a finding: ${text}` : text);
+      return [
+        e.withheld ? `${e.name} (judge not trusted: ${e.withheld.reason})` : e.name,
+        `${e.spec.title} (${e.spec.variant}) ${e.spec.hash.slice(0, 12)}`,
+        mark(rate(e.fullData.baseline)),
+        mark(rate(e.fullData.msm)),
+        ...e.differences.map((d) => mark(d ? `${pp(d.estimate)} (${diffRange(d)})` : '—')),
+        dataEfficiencyText(e.dataEfficiency),
+      ];
+    }),
   };
 }
 

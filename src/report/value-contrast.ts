@@ -3,6 +3,8 @@ import { ALL_CONDITIONS, pooledRate, type CellCounts } from '../eval/counts';
 import { fractionLabel } from '../config/fractions';
 import type { ValueShare } from './arms';
 import { diffRange, pp } from './format';
+import type { Withheld } from './claims';
+import { judgeProblem } from './judge-problem';
 import type { Results } from './results';
 
 /**
@@ -24,6 +26,8 @@ export interface ValueContrast {
   /** firstShare − secondShare, seed-clustered bootstrap (each experiment resampled on its own). */
   difference: Interval | null;
   cellIds: { first: string[]; second: string[] };
+  /** Present when the contrast may not be stated as a finding: a judge behind either side is not trusted. */
+  withheld?: Withheld;
 }
 
 type ShareCell = { id: string; seed: number; values: ValueShare[] | null };
@@ -53,6 +57,11 @@ export function valueContrasts(a: Results, b: Results, settings: BootstrapSettin
   const left = armCells(a);
   const right = armCells(b);
   const out: ValueContrast[] = [];
+  const problems = [a, b].flatMap((r) => {
+    const problem = judgeProblem(r);
+    return problem ? [`${r.experiment.name}: ${problem}`] : [];
+  });
+  const withheld = problems.length ? { reason: problems.join('; ') } : undefined;
   for (const [arm, x] of left) {
     const y = right.get(arm);
     if (!y || x.fraction !== y.fraction) continue;
@@ -71,6 +80,7 @@ export function valueContrasts(a: Results, b: Results, settings: BootstrapSettin
         secondShare: pooledRate(cy) ?? 0,
         difference: bootstrapDifference(cx, cy, pooledRate, settings),
         cellIds: { first: x.cells.map((c) => c.id), second: y.cells.map((c) => c.id) },
+        ...(withheld && { withheld }),
       });
     }
   }
@@ -82,5 +92,6 @@ export function contrastLine(c: ValueContrast): string {
   const where = c.fraction === null ? `${c.arm} (control, no AFT)` : `${c.arm} at ${fractionLabel(c.fraction)}`;
   const what = c.value === 'neither' ? 'share revealing neither value' : `share revealing "${c.value}"`;
   const d = c.difference ? `${pp(c.difference.estimate)} (95% CI ${diffRange(c.difference)})` : 'no samples';
-  return `${where}, ${what}: ${c.first} − ${c.second} = ${d} [${(100 * c.firstShare).toFixed(1)}% vs ${(100 * c.secondShare).toFixed(1)}%]`;
+  const line = `${where}, ${what}: ${c.first} − ${c.second} = ${d} [${(100 * c.firstShare).toFixed(1)}% vs ${(100 * c.secondShare).toFixed(1)}%]`;
+  return c.withheld ? `withheld, not a finding: ${line} — ${c.withheld.reason}` : line;
 }
