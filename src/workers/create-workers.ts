@@ -2,6 +2,7 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSo
 import path from 'node:path';
 import { createActivitiesByQueue } from '../activities';
 import type { TrainerActivityDeps } from '../activities/trainer-activities';
+import { deploymentFromEnv, deploymentOptions, promoteIfNoCurrent, type WorkerDeployment } from './deployment';
 
 export const WORKFLOW_QUEUE = 'msm';
 export const ACTIVITY_QUEUES = ['msm-llm', 'msm-cpu', 'msm-gpu'] as const;
@@ -40,22 +41,29 @@ export interface WorkerSetOptions extends TrainerActivityDeps {
   connection: NativeConnection;
   namespace?: string;
   queues?: readonly string[];
+  /** The Worker Deployment version these workers declare; default MSM_DEPLOYMENT_NAME's (unset: unversioned). */
+  deployment?: WorkerDeployment | null;
 }
+
+/** What runWorkers needs to promote the workers' version once they poll. */
+const versioned = new WeakMap<Worker, { connection: NativeConnection; namespace: string; deployment: WorkerDeployment }>();
 
 /** One worker per task queue in this process; each queue can also run alone in its own process. */
 export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   const queues = opts.queues ?? ALL_QUEUES;
   const byQueue = createActivitiesByQueue(opts);
   const namespace = opts.namespace ?? 'default';
+  const deployment = opts.deployment === undefined ? deploymentFromEnv() : (opts.deployment ?? undefined);
+  // Activity workers declare the version too: a pinned workflow's activities go to its own build's workers.
+  const common = { connection: opts.connection, namespace, ...(deployment && { workerDeploymentOptions: deploymentOptions(deployment) }) };
   const workers: Worker[] = [];
   for (const q of queues) {
     if (q === WORKFLOW_QUEUE) {
-      workers.push(await Worker.create({ connection: opts.connection, namespace, taskQueue: q, workflowBundle: await workflowBundle() }));
+      workers.push(await Worker.create({ ...common, taskQueue: q, workflowBundle: await workflowBundle() }));
     } else if (q in byQueue) {
       workers.push(
         await Worker.create({
-          connection: opts.connection,
-          namespace,
+          ...common,
           taskQueue: q,
           activities: byQueue[q as keyof typeof byQueue],
           maxConcurrentActivityTaskExecutions: SLOTS[q],
@@ -65,10 +73,34 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
       throw new Error(`unknown task queue "${q}"; use one or more of ${ALL_QUEUES.join(', ')}`);
     }
   }
+  if (deployment) for (const w of workers) versioned.set(w, { connection: opts.connection, namespace, deployment });
   return workers;
 }
 
-/** Run until every worker stops (SIGINT/SIGTERM shut them down gracefully). */
-export async function runWorkers(workers: Worker[]): Promise<void> {
-  await Promise.all(workers.map((w) => w.run()));
+/**
+ * Run until every worker stops (SIGINT/SIGTERM shut them down gracefully). Versioned workers make their version
+ * the deployment's current one when it has none (or `promote`, default MSM_PROMOTE=1); see docs/deploying.md.
+ */
+export async function runWorkers(workers: Worker[], opts: { promote?: boolean } = {}): Promise<void> {
+  const running = Promise.all(workers.map((w) => w.run()));
+  const v = workers.length ? versioned.get(workers[0]) : undefined;
+  if (v) void promote(v, opts.promote ?? process.env.MSM_PROMOTE === '1');
+  await running;
+}
+
+async function promote(v: { connection: NativeConnection; namespace: string; deployment: WorkerDeployment }, force: boolean) {
+  const { name, buildId } = v.deployment;
+  try {
+    const done = await promoteIfNoCurrent(v.connection, v.namespace, v.deployment, { force });
+    if (done === 'promoted') console.log(`msm worker: ${name} version ${buildId} is now current`);
+    if (done === 'left') {
+      console.log(
+        `msm worker: ${name} version ${buildId} is polling but not current, so it takes no new workflows yet; make it ` +
+          `current with: temporal worker deployment set-current-version --deployment-name ${name} --build-id '${buildId}'`,
+      );
+    }
+  } catch (e) {
+    // The workers go on serving (e.g. workflows already on this version); only the promotion failed.
+    console.warn(`msm worker: could not make ${name} version ${buildId} current: ${e instanceof Error ? e.message : e}`);
+  }
 }

@@ -1,0 +1,41 @@
+import { setWorkflowOptions } from '@temporalio/workflow';
+import type { VersioningBehavior } from '@temporalio/common';
+import { aftDataGeneration } from './aft-data';
+import { corpusGeneration } from './corpus';
+import { evaluationRun } from './evaluation';
+import { msmExperiment } from './experiment';
+import { reportRun } from './report';
+import { msmSweep } from './sweep';
+import { trainingRun } from './training';
+
+/**
+ * How each workflow type meets a new worker version (used only by versioned workers; see docs/deploying.md),
+ * following Temporal's guidance: PINNED for runs shorter than a roll-out, AUTO_UPGRADE for runs that can
+ * outlive several. An AUTO_UPGRADE workflow moves to the new current version at its next workflow task, so
+ * every change to its code must keep old histories replaying: guard it with patched() (tests/replay.test.ts
+ * replays recorded histories). A PINNED one finishes on the build it started on, so its old workers must
+ * keep running until it drains.
+ */
+export const VERSIONING_BEHAVIOR = {
+  // Days to weeks: a sweep of experiments, an experiment of several training runs.
+  msmSweep: 'AUTO_UPGRADE',
+  msmExperiment: 'AUTO_UPGRADE',
+  // Can wait on a person for days (preview approval, pause/resume), so cannot hold an old build.
+  corpusGeneration: 'AUTO_UPGRADE',
+  aftDataGeneration: 'AUTO_UPGRADE',
+  // GPU jobs run for days: pinned, stopping the old build would strand the run; auto-upgraded, the activity
+  // retries on the new build and re-attaches to the live job or resumes from its checkpoint.
+  trainingRun: 'AUTO_UPGRADE',
+  // Short straight lines (sample then judge; calibrate then write): done on the code they started with.
+  evaluationRun: 'PINNED',
+  reportRun: 'PINNED',
+} as const satisfies Record<string, VersioningBehavior>;
+
+const behaviour = (type: keyof typeof VERSIONING_BEHAVIOR) => ({ versioningBehavior: VERSIONING_BEHAVIOR[type] });
+setWorkflowOptions(behaviour('msmSweep'), msmSweep);
+setWorkflowOptions(behaviour('msmExperiment'), msmExperiment);
+setWorkflowOptions(behaviour('corpusGeneration'), corpusGeneration);
+setWorkflowOptions(behaviour('aftDataGeneration'), aftDataGeneration);
+setWorkflowOptions(behaviour('trainingRun'), trainingRun);
+setWorkflowOptions(behaviour('evaluationRun'), evaluationRun);
+setWorkflowOptions(behaviour('reportRun'), reportRun);
