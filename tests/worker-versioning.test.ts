@@ -7,8 +7,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkers, runWorkers } from '../src/workers/create-workers';
 import { buildId, currentBuildId, deploymentOptions, promoteIfNoCurrent, type WorkerDeployment } from '../src/workers/deployment';
-import * as msmWorkflows from '../src/workflows';
-import { VERSIONING_BEHAVIOR } from '../src/workflows/versioning';
+import * as versionedWorkflows from '../src/workflows/versioning';
+import { msmExperiment } from '../src/workflows';
+import { scriptedExperiment } from './helpers/scripted-experiment';
 import { goSignal, longAutoUpgrade, shortPinned } from './helpers/versioning-workflows';
 import { TestTemporalServer } from './helpers/temporal-server';
 
@@ -48,7 +49,8 @@ describe('Worker Deployment versioning on a real Temporal dev server', () => {
   });
 
   it('every msm workflow type declares its behaviour: the multi-day ones auto-upgrade, short children are pinned', () => {
-    const types = Object.entries(msmWorkflows).filter(([, v]) => typeof v === 'function');
+    const { VERSIONING_BEHAVIOR } = versionedWorkflows;
+    const types = Object.entries(versionedWorkflows).filter(([, v]) => typeof v === 'function');
     const declared = Object.fromEntries(
       types.map(([name, fn]) => [name, (fn as { workflowDefinitionOptions?: { versioningBehavior?: string } }).workflowDefinitionOptions?.versioningBehavior]),
     );
@@ -83,6 +85,12 @@ describe('Worker Deployment versioning on a real Temporal dev server', () => {
       return names.length === 4 ? names : undefined;
     });
     expect(queues).toEqual(['msm', 'msm-cpu', 'msm-gpu', 'msm-llm']);
+
+    // An experiment runs on it, auto-upgrade as declared (bad input: it fails at once, after its first tasks).
+    const { input } = scriptedExperiment('v-exp', 'http://127.0.0.1:9/v1');
+    const h = await client.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: 'v-exp', args: [{ ...input, name: 'has spaces' }] });
+    await expect(h.result()).rejects.toThrow();
+    expect(await versioning(h)).toEqual({ behavior: Behavior.VERSIONING_BEHAVIOR_AUTO_UPGRADE, buildId: deployment.buildId });
   });
 
   /** A worker of `build` on queue `vtest` whose activity says which build ran it. */

@@ -9,11 +9,14 @@ export const ACTIVITY_QUEUES = ['msm-llm', 'msm-cpu', 'msm-gpu'] as const;
 export const ALL_QUEUES = [WORKFLOW_QUEUE, ...ACTIVITY_QUEUES];
 
 export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
+/** The same workflows, each declaring its versioning behaviour: for versioned workers only. */
+export const VERSIONED_WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'versioning.ts');
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 /** Bundle the workflow code once per process (several workers and replays share it). */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+export function workflowBundle(workflowsPath = WORKFLOWS_PATH): Promise<WorkflowBundleWithSourceMap> {
+  let bundle = bundles.get(workflowsPath);
+  if (!bundle) bundles.set(workflowsPath, (bundle = bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger })));
   return bundle;
 }
 
@@ -59,7 +62,8 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   const workers: Worker[] = [];
   for (const q of queues) {
     if (q === WORKFLOW_QUEUE) {
-      workers.push(await Worker.create({ ...common, taskQueue: q, workflowBundle: await workflowBundle() }));
+      const bundle = await workflowBundle(deployment ? VERSIONED_WORKFLOWS_PATH : WORKFLOWS_PATH);
+      workers.push(await Worker.create({ ...common, taskQueue: q, workflowBundle: bundle }));
     } else if (q in byQueue) {
       workers.push(
         await Worker.create({

@@ -7,5 +7,3 @@ export { trainingRun } from './training';
 export { evaluationRun } from './evaluation';
 export { reportRun } from './report';
 export * from './definitions';
-// Declares each type's Worker Versioning behaviour (used by versioned workers).
-import './versioning';

@@ -8,8 +8,12 @@ import { reportRun } from './report';
 import { msmSweep } from './sweep';
 import { trainingRun } from './training';
 
+// The workflow bundle's entry point for versioned workers: every type of ./index, each declaring its Worker
+// Versioning behaviour. Unversioned workers bundle ./index alone: the server refuses a behaviour from them.
+export * from './index';
+
 /**
- * How each workflow type meets a new worker version (used only by versioned workers; see docs/deploying.md),
+ * How each workflow type meets a new worker version (see docs/deploying.md),
  * following Temporal's guidance: PINNED for runs shorter than a roll-out, AUTO_UPGRADE for runs that can
  * outlive several. An AUTO_UPGRADE workflow moves to the new current version at its next workflow task, so
  * every change to its code must keep old histories replaying: guard it with patched() (tests/replay.test.ts
