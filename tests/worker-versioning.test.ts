@@ -12,6 +12,7 @@ import { msmExperiment } from '../src/workflows';
 import { scriptedExperiment } from './helpers/scripted-experiment';
 import { goSignal, longAutoUpgrade, shortPinned } from './helpers/versioning-workflows';
 import { TestTemporalServer } from './helpers/temporal-server';
+import { WorkerProcess } from './helpers/worker-process';
 
 const Behavior = temporal.api.enums.v1.VersioningBehavior;
 
@@ -91,6 +92,18 @@ describe('Worker Deployment versioning on a real Temporal dev server', () => {
     const h = await client.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: 'v-exp', args: [{ ...input, name: 'has spaces' }] });
     await expect(h.result()).rejects.toThrow();
     expect(await versioning(h)).toEqual({ behavior: Behavior.VERSIONING_BEHAVIOR_AUTO_UPGRADE, buildId: deployment.buildId });
+  });
+
+  it('the worker process takes its deployment from MSM_DEPLOYMENT_NAME and, with MSM_PROMOTE=1, makes its build current', async () => {
+    const env = { MSM_DEPLOYMENT_NAME: 'msm-first', MSM_BUILD_ID: 'rollout-2', MSM_PROMOTE: '1' };
+    const proc = await WorkerProcess.start(server.address, env);
+    try {
+      expect(proc.log.join('')).toContain('deployment msm-first version rollout-2');
+      await until('rollout-2 to become current', async () => ((await currentBuildId(connection, 'default', 'msm-first')) === 'rollout-2' ? true : undefined));
+      await until('its log to say so', async () => (proc.log.join('').includes('rollout-2 is now current') ? true : undefined));
+    } finally {
+      await proc.kill('SIGTERM');
+    }
   });
 
   /** A worker of `build` on queue `vtest` whose activity says which build ran it. */
