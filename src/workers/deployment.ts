@@ -21,7 +21,10 @@ export function buildId(env: NodeJS.ProcessEnv = process.env, root = ROOT): stri
   if (env.MSM_BUILD_ID) return env.MSM_BUILD_ID;
   const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
   try {
-    const hash = execFileSync('git', ['rev-parse', '--short=10', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] })
+    const hash = execFileSync('git', ['rev-parse', '--short=10', 'HEAD'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
       .toString()
       .trim();
     return hash ? `${version}+${hash}` : version;
@@ -50,7 +53,11 @@ export function deploymentOptions(d: WorkerDeployment): WorkerDeploymentOptions 
 }
 
 /** The deployment's current version's build id; undefined while it has none (or the deployment is not known yet). */
-export async function currentBuildId(connection: NativeConnection, namespace: string, name: string): Promise<string | undefined> {
+export async function currentBuildId(
+  connection: NativeConnection,
+  namespace: string,
+  name: string,
+): Promise<string | undefined> {
   try {
     const res = await connection.workflowService.describeWorkerDeployment({ namespace, deploymentName: name });
     return res.workerDeploymentInfo?.routingConfig?.currentDeploymentVersion?.buildId ?? undefined;
@@ -84,7 +91,7 @@ export async function promoteIfNoCurrent(
   namespace: string,
   d: WorkerDeployment,
   opts: PromoteOptions = {},
-): Promise<'already-current' | 'promoted' | 'left' > {
+): Promise<'already-current' | 'promoted' | 'left'> {
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   for (;;) {
     const current = await currentBuildId(connection, namespace, d.name);
