@@ -1,7 +1,11 @@
 # msm's Node workers (workflows, LLM calls, CPU stages; GPU jobs are driven over ssh / runpod from here).
 # The GPU trainer image is separate: any PyTorch image with trainer/requirements.txt (see README).
-FROM node:22-bookworm-slim
+FROM node:26-bookworm-slim
 WORKDIR /app
+# The Worker Deployment build id (docs/deploying.md): pass the commit or image tag, e.g.
+# docker compose build --build-arg MSM_BUILD_ID=$(git rev-parse --short HEAD)
+ARG MSM_BUILD_ID=
+ENV MSM_BUILD_ID=${MSM_BUILD_ID}
 RUN apt-get update && apt-get install -y --no-install-recommends openssh-client ca-certificates && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm install --no-audit --no-fund --loglevel=error
