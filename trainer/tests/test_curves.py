@@ -3,6 +3,7 @@
 
 import json
 import struct
+import sys
 
 import pytest
 
@@ -119,3 +120,13 @@ def test_bad_logging_block_is_bad_input(tmp_path, logging_block, says):
     data = write_packed(tmp_path / "data", pattern_tokens(8, 32))
     code, ev = run_inproc(tmp_path, train_manifest(tmp_path, data, logging=logging_block))
     assert code == 2 and says in ev[-1]["message"], ev
+
+
+def test_a_host_without_tensorboard_trains_and_says_why_there_are_no_events(tmp_path, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails as on a host without it
+    data = write_packed(tmp_path / "data", pattern_tokens(8, 32))
+    m = train_manifest(tmp_path, data, hyper=hyper(maxSteps=2))
+    code, ev = run_inproc(tmp_path, m)
+    assert code == 0 and ev[-1]["event"] == "done", ev
+    assert not _event_files(local(m["outputUri"]) / curves.FOLDER)
+    assert "pip install -r trainer/requirements.txt" in caplog.text
