@@ -90,6 +90,9 @@ describe('writeReport activity', () => {
       },
       cells,
     };
+    // Loss curves as the trainer writes them; the other cells' outputs predate loss_curve.json.
+    await writeJson(store, 'runs/midtrain/final/loss_curve.json', { step_losses: [3, 2.75, 2.5] });
+    await writeJson(store, 'runs/msm-1/final/loss_curve.json', { step_losses: [2, 1.5, 1.25, 1.25] });
     const out: ReportResult = await new MockActivityEnvironment().run(createReportActivities().writeReport, req);
 
     const dir = path.join(root, 'experiments', 'wf-report', 'report');
@@ -124,6 +127,16 @@ describe('writeReport activity', () => {
     const svgWidth = Number(/<svg[^>]*\bwidth="(\d+)"/.exec(readFileSync(path.join(dir, 'plot.svg'), 'utf8'))![1]);
     expect(png.readUInt32BE(16)).toBe(2 * svgWidth);
     expect(png.length).toBeGreaterThan(5000); // axes, labels and curves, not an empty canvas
+
+    // The training loss figure: drawn curves for the runs that kept one, the others named as missing.
+    const lossSvg = readFileSync(path.join(dir, 'loss-curves.svg'), 'utf8');
+    expect([...lossSvg.matchAll(/class="loss-line" data-run="([^"]+)"/g)].map((m) => m[1])).toEqual(['midtrain', 'msm-1of1-s0']);
+    expect(lossSvg).toContain('no loss curve recorded for 1/1 s0, 1/4 s0');
+    expect(readFileSync(path.join(dir, 'report.html'), 'utf8')).toContain(`<figure id="loss-curves">${lossSvg}</figure>`);
+    expect(md).toContain('![Training loss per step](loss-curves.png)');
+    expect(md).toContain('- midtrain: 3 steps, loss 3.0000 → 2.5000');
+    expect(md).toContain('- baseline-1of4-s0: no loss curve recorded');
+    expect(readFileSync(path.join(dir, 'loss-curves.png')).subarray(1, 4).toString()).toBe('PNG');
   });
 
   it('maps URIs back to keys only for this store', () => {

@@ -1,6 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { Context, log } from '@temporalio/activity';
 import { renderHtml } from '../report/html';
+import { lossRuns, readLossCurves } from '../report/loss-curves';
+import { lossCurveSummary, renderLossCurvesSvg } from '../report/loss-plot';
 import { renderMarkdown } from '../report/markdown';
 import { svgToPng } from '../report/png';
 import { buildResults, cellId, valuesMetric, type ReportInput } from '../report/results';
@@ -123,12 +125,18 @@ export function createReportActivities() {
       Context.current().heartbeat({ stage: 'statistics' });
       const results = buildResults(input);
       const svg = renderSvgPlot(results);
+      // Each training output's loss_curve.json (missing in old outputs: the figure says so).
+      const runs = lossRuns(req.midtrain?.outputUri ?? null, req.cells.map((c) => ({ ...c, outputUri: c.train.outputUri })));
+      const curves = await readLossCurves(store, runs, (uri) => keyOfUri(store, uri), (read) => Context.current().heartbeat({ stage: 'loss curves', read }));
+      const lossSvg = renderLossCurvesSvg(curves);
       // Each put is atomic; results.json goes first so the pages never point at numbers that are not there.
       const resultsPut = await writeJson(store, `${prefix}/results.json`, results);
       await store.put(`${prefix}/plot.svg`, svg);
       await store.put(`${prefix}/plot.png`, svgToPng(svg));
-      const markdown = await store.put(`${prefix}/report.md`, renderMarkdown(results));
-      const html = await store.put(`${prefix}/report.html`, renderHtml(results, svg));
+      await store.put(`${prefix}/loss-curves.svg`, lossSvg);
+      await store.put(`${prefix}/loss-curves.png`, svgToPng(lossSvg));
+      const markdown = await store.put(`${prefix}/report.md`, renderMarkdown(results, { image: 'loss-curves.png', lines: lossCurveSummary(curves) }));
+      const html = await store.put(`${prefix}/report.html`, renderHtml(results, svg, lossSvg));
       return {
         resultsUri: resultsPut.uri,
         htmlUri: html.uri,

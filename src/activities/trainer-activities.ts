@@ -272,6 +272,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         outputUri: store.uri(`${runKey}/final`),
         seed: req.seed,
         device: req.experiment.compute.device,
+        ...(req.experiment.logging?.wandb ? { logging: { wandb: req.experiment.logging.wandb } } : {}),
       };
       const done = await runJob(backend, manifest, ledger);
       return trainResult(done.outputUri, runKey, done.metrics, ledger.usage());

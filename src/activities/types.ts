@@ -132,7 +132,8 @@ export interface TrainRequest {
   mix?: { data: TokenizedRef; ratio: number };
   /** aft: this seed draws its own nested subsets (aft.subsetBySeed); absent = the subset every seed shares. */
   subsetBySeed?: boolean;
-  experiment: Pick<Experiment, 'baseModel' | 'compute'>;
+  /** logging: the trainer's W&B block (absent in requests from before it existed). */
+  experiment: Pick<Experiment, 'baseModel' | 'compute' | 'logging'>;
   hyper: Experiment['midtrain'];
 }
 

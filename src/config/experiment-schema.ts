@@ -106,6 +106,28 @@ const trainHyperSchema = z.object({
 /** The paper samples evaluations at 0.7; 1.0 roughly halves the measured misalignment rate. */
 export const PAPER_EVAL_TEMPERATURE = 0.7;
 
+/**
+ * Where the trainer also sends its curves: TensorBoard event files are always written (next to the
+ * checkpoints and in each output's tensorboard/); Weights & Biases only with this block. It does not change
+ * any result, so it is in no run's key.
+ */
+const loggingSchema = z
+  .object({
+    wandb: z
+      .object({
+        project: z.string().min(1, 'name the W&B project, e.g. "msm"'),
+        entity: z.string().min(1).optional().describe('W&B team or user; default: the API key\'s'),
+        mode: z
+          .enum(['online', 'offline', 'disabled'], { error: 'logging.wandb.mode must be "online", "offline" (sync later with `wandb sync`) or "disabled"' })
+          .optional()
+          .describe('default online; WANDB_MODE on the trainer host wins'),
+      })
+      .strict()
+      .optional()
+      .describe('log training curves to Weights & Biases: the trainer host needs `pip install wandb` and WANDB_API_KEY (online)'),
+  })
+  .strict();
+
 const deviceSchema = z.enum(['cpu', 'cuda', 'auto']).default('auto');
 
 const gpuMemorySchema = z
@@ -484,6 +506,7 @@ export const experimentSchema = z
         path: ['temperature'],
       }),
     compute: computeSchema.prefault({}),
+    logging: loggingSchema.optional().describe('training curves beyond TensorBoard (always on): Weights & Biases'),
   })
   .strict()
   .superRefine((x, ctx) => {

@@ -42,8 +42,11 @@ function valuesHtml(results: Results, marked: string): string {
   return t ? `<h2>Values revealed</h2>\n${marked}\n${htmlTable(t)}` : '';
 }
 
-/** A self-contained page: the answer first, lineage, the plot, the tables and how they were computed. */
-export function renderHtml(results: Results, svg: string): string {
+/**
+ * A self-contained page: the answer first, lineage, the plot, the tables and how they were computed.
+ * lossSvg: the training loss curves (loss-plot.ts); absent for callers that have none to show.
+ */
+export function renderHtml(results: Results, svg: string, lossSvg?: string): string {
   const b = results.methods.bootstrap;
   const claims = results.headline.claims;
   const anyWithheld = Boolean(claims.rates.withheld || claims.difference?.withheld || claims.dataEfficiency.withheld);
@@ -81,6 +84,7 @@ ${results.differences.length ? htmlTable(differenceTable(results)) : '<p>No frac
 <h2>Cells</h2>
 ${note(notFindings)}
 ${htmlCellTable(cellTable(results))}
+${lossSvg ? `<h2 id="training-loss">Training loss</h2>\n<figure id="loss-curves">${lossSvg}</figure>` : ''}
 ${results.compute ? `<h2 id="compute">Compute: cost and preemptions</h2>\n${htmlTable(computeTable(results.compute))}\n<p>${results.compute.definitions.map(esc).join('. ')}.</p>` : ''}
 <h2>Methods</h2>
 <ul>

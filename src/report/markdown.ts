@@ -16,8 +16,11 @@ function valuesSection(results: Results, marked: string[]): string[] {
   return t ? ['## Values revealed', '', ...marked, markdownTable(t), ''] : [];
 }
 
-/** report.md: the answer, the tables and the lineage, for a pull request or a lab notebook. */
-export function renderMarkdown(results: Results): string {
+/**
+ * report.md: the answer, the tables and the lineage, for a pull request or a lab notebook. loss: the
+ * training loss figure's file (next to report.md) and one line per run (loss-plot.ts), when there is one.
+ */
+export function renderMarkdown(results: Results, loss?: { image: string; lines: string[] }): string {
   const b = results.methods.bootstrap;
   const notFindings = notFindingsNote(results);
   const marked = notFindings ? [`**${notFindings}**`, ''] : [];
@@ -47,6 +50,7 @@ export function renderMarkdown(results: Results): string {
     '',
     results.differences.length ? markdownTable(differenceTable(results)) : 'No fraction was run in both arms.',
     '',
+    ...(loss ? ['## Training loss', '', `![Training loss per step](${loss.image})`, '', ...loss.lines, ''] : []),
     ...(results.compute ? ['## Compute', '', markdownTable(computeTable(results.compute)), '', ...results.compute.definitions.map((d) => `- ${d}`), ''] : []),
     '## Lineage',
     '',

@@ -5,12 +5,12 @@ const H = 420;
 const M = { left: 64, right: 200, top: 40, bottom: 58 };
 const COLORS: Record<string, string> = { baseline: '#c2410c', msm: '#1d4ed8', deliberative: '#047857', 'spec-in-context': '#7c3aed' };
 /** Arms without a color of their own, and the controls' reference lines, take these in turn. */
-const PALETTE = ['#b45309', '#0e7490', '#be185d', '#4d7c0f', '#6d28d9'];
+export const PALETTE = ['#b45309', '#0e7490', '#be185d', '#4d7c0f', '#6d28d9'];
 const CONTROL_COLORS: Record<string, string> = { base: '#111827', 'msm-only': '#2563eb' };
 const CONTROL_DASH = ['2 3', '8 3 2 3', '1 2', '10 4'];
 const REFERENCE_COLOR = '#6b7280';
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const num = (v: number) => Number(v.toFixed(2));
+export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+export const num = (v: number) => Number(v.toFixed(2));
 
 /** Where fractions and rates land on the canvas: log-scaled x, linear y from 0 to a rounded-up top. */
 export function plotScales(results: Results) {

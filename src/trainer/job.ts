@@ -96,6 +96,8 @@ export interface TrainerJobManifest {
   outputUri: string;
   seed: number;
   device: 'cpu' | 'cuda' | 'auto';
+  /** midtrain/aft: also log the curves to Weights & Biases (trainer/msm_trainer/wandb_log.py); absent = TensorBoard only. */
+  logging?: { wandb?: { project: string; entity?: string; mode?: 'online' | 'offline' | 'disabled' } };
 }
 
 export type TrainerEvent =

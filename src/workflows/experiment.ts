@@ -131,7 +131,8 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
   progress.tokens = { sequences: tokens.numSequences, tokens: tokens.numTokens };
 
   let midtrain: TrainResult | null = null;
-  const baseModel = { baseModel: x.baseModel, compute: x.compute };
+  // The W&B block rides along to the trainer; experiments without one send what they always sent.
+  const baseModel = { baseModel: x.baseModel, compute: x.compute, ...(x.logging && patched('trainer-logging') ? { logging: x.logging } : {}) };
   // Midtraining runs when any arm starts from it (for the arms of earlier versions: when "msm" is one).
   if (needsMidtraining(arms)) {
     await enter('midtrain', `${tokens.numTokens} tokens on ${x.baseModel.name}`);

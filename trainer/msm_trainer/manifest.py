@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from . import inputs
+from . import inputs, wandb_log
 from .errors import BadInput
 from .storage import check_uri
 from .weights import check_path
@@ -109,6 +109,8 @@ class Manifest:
     batchSize: Optional[int] = None
     # generate: a system prompt given with every prompt (an arm's eval system prompt, e.g. the spec).
     systemPrompt: Optional[str] = None
+    # midtrain/aft: {"project", "entity"?, "mode"?} to also log the curves to Weights & Biases (wandb_log.py).
+    wandb: Optional[Dict[str, Any]] = None
     raw: Dict[str, Any] = field(default_factory=dict)
 
     def training_fingerprint(self) -> Dict[str, Any]:
@@ -241,6 +243,26 @@ def parse_hyper(d: Any) -> Hyper:
     )
 
 
+def parse_logging(d: Any, kind: str) -> Optional[Dict[str, Any]]:
+    """The optional logging block: {"wandb": {"project", "entity"?, "mode"?}} (TensorBoard is always on)."""
+    if d is None:
+        return None
+    if not isinstance(d, dict) or set(d) - {"wandb"}:
+        raise BadInput(f"manifest field logging must be an object with only a wandb block, got {d!r}")
+    w = d.get("wandb")
+    if w is None:
+        return None
+    if kind == "generate":
+        raise BadInput("manifest field logging.wandb is for training jobs, not generate; remove it")
+    where = "logging.wandb."
+    if not isinstance(w, dict) or set(w) - {"project", "entity", "mode"}:
+        raise BadInput(f"manifest field logging.wandb must be an object with project, entity?, mode?; got {w!r}")
+    cfg = {"project": _str(w, "project", where), "entity": _str(w, "entity", where, optional=True)}
+    cfg["mode"] = _enum(w, "mode", where, wandb_log.MODES) if w.get("mode") is not None else None
+    wandb_log.require_installed()
+    return cfg
+
+
 def parse_manifest(d: Any) -> Manifest:
     if not isinstance(d, dict):
         raise BadInput("the manifest must be a JSON object")
@@ -256,6 +278,7 @@ def parse_manifest(d: Any) -> Manifest:
         device=_enum(d, "device", "", DEVICES) if d.get("device") is not None else "auto",
         raw=d,
     )
+    m.wandb = parse_logging(d.get("logging"), kind)
     # Check every URI now so a typo, a missing input or refused S3 credentials fail before any work.
     check_uri(m.checkpointPrefix, "checkpointPrefix")
     check_uri(m.outputUri, "outputUri")

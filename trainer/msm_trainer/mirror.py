@@ -39,6 +39,16 @@ def publish_dir(local_dir: Path, remote: s3.S3Uri) -> None:
     s3.write_bytes(remote.child(COMPLETE), b"ok\n")
 
 
+def publish_tree(local_dir: Path, place: OutputPlace, name: str) -> None:
+    """Upload the files of a folder that grows while a job runs (its TensorBoard events) to <place>/<name>/,
+    each file a single PUT; no COMPLETE marker: readers take it as a live view."""
+    if place.remote is None or not local_dir.is_dir():
+        return
+    for f in sorted(local_dir.rglob("*")):
+        if f.is_file():
+            s3.upload(f, place.remote.child(name, f.relative_to(local_dir).as_posix()))
+
+
 def published_metrics(place: OutputPlace) -> Optional[dict]:
     """The metrics of a finished output, read where its readers look (S3 for s3:// outputs); else None."""
     if place.remote is None:

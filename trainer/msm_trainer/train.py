@@ -11,15 +11,16 @@ import json
 import logging
 import math
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 
-from . import attempts, checkpoint, distributed, mirror, storage
+from . import attempts, checkpoint, curves, distributed, mirror, storage
 from .data import PackedData, epoch_order, load_packed, subset_rows
 from .distributed import World
 from .errors import BadInput
@@ -48,6 +49,8 @@ class TrainState:
     resumed_from: List[int] = field(default_factory=list)
     # Every step's loss, in the checkpoints too, so the curve in the output survives preemptions.
     losses: List[float] = field(default_factory=list)
+    # The other per-step scalars of the TensorBoard / W&B curves (curves.KEYS), so a resume replays them.
+    curves: Dict[str, List[Optional[float]]] = field(default_factory=dict)
 
 
 def batch_loss(model, ids: torch.Tensor, attn: torch.Tensor, target: torch.Tensor, device: torch.device):
@@ -113,8 +116,16 @@ def _micro_batches(n_rows: int, world: World, micro: int) -> List[slice]:
     return [slice(min(start + k * micro, end), min(start + (k + 1) * micro, end)) for k in range(-(-per_rank // micro))]
 
 
+def _grad_norm(params, world: World, device) -> float:
+    """The L2 norm of the whole gradient: FSDP2 shards are disjoint, so their squared sums add up."""
+    grads = [p.grad.to_local() if hasattr(p.grad, "to_local") else p.grad for p in params if p.grad is not None]
+    local = float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0  # one fused kernel per dtype/device
+    return math.sqrt(distributed.sum_all(world, [local * local], device)[0])
+
+
 def _train_step(lm, opt, sched, data: PackedData, picked: np.ndarray, h, world: World, device):
-    """One optimizer step over `picked`; returns (mean loss over the step's targets, tokens, targets).
+    """One optimizer step over `picked`; returns (mean loss over the step's targets, tokens, targets,
+    learning rate, gradient norm).
     The step's rows are read once: every rank needs the whole step's target count for the normalisation."""
     ids_all, attn_all, target_all = data.batch(picked)
     n_target = int(target_all[:, 1:].sum())
@@ -128,11 +139,12 @@ def _train_step(lm, opt, sched, data: PackedData, picked: np.ndarray, h, world: 
         part = lm(ids, attn, target)
         (part * scale).backward()
         local += part.detach().double()
+    lr, grad_norm = opt.param_groups[0]["lr"], _grad_norm(lm.parameters(), world, device)
     opt.step()
     sched.step()
     opt.zero_grad(set_to_none=True)
     total = distributed.sum_all(world, [float(local)], device)[0]
-    return total / max(n_target, 1), int(attn_all.sum()), n_target
+    return total / max(n_target, 1), int(attn_all.sum()), n_target, lr, grad_norm
 
 
 def _build(m: Manifest, data: PackedData, world: World, device):
@@ -194,42 +206,12 @@ def _train(m: Manifest, em: Emitter, world: World, device: torch.device) -> None
     starts = attempts.record_start(checkpoints, st.step) if world.main else []
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-
-    order_epoch, order = -1, rows
-    last_checkpoint = time.monotonic()
-    while st.step < total:
-        if st.index >= len(rows):
-            st.epoch, st.index = st.epoch + 1, 0
-        if order_epoch != st.epoch:
-            order_epoch, order = st.epoch, epoch_order(rows, m.seed, st.epoch)
-        picked = order[st.index:st.index + h.batchSize]
-        t0 = time.perf_counter()
-        lv, n_tok, n_target = _train_step(lm, opt, sched, data, picked, h, world, device)
-        st.step += 1
-        st.index += len(picked)
-        st.loss_sum += lv
-        st.first_loss = lv if st.first_loss is None else st.first_loss
-        st.last_loss = lv
-        st.losses.append(lv)
-        st.tokens += n_tok
-        st.target_tokens += n_target
-        em.progress(st.step, total, lv, n_tok / max(time.perf_counter() - t0, 1e-9),
-                    peakMemoryBytes=distributed.peak_memory_bytes(device))
-        if not math.isfinite(lv):
-            # Retrying would diverge the same way: the hyper-parameters need changing.
-            raise BadInput(f"loss became {lv} at step {st.step}; lower hyper.lr or check the data")
-        # Every N steps, and/or every N minutes of wall time: on a slow or preemptible machine the clock
-        # bounds the work a preemption can cost whatever the step time is.
-        by_steps = h.checkpointEverySteps and st.step % h.checkpointEverySteps == 0
-        if (by_steps or _clock_says_checkpoint(h, last_checkpoint, world, device)) and st.step < total:
-            last_checkpoint = time.monotonic()
-            d = prefix / storage.step_dir_name(st.step)
-            checkpoint.save(d, lm, opt, sched, st, fingerprint, world, device)
-            if world.main:
-                mirror.publish_checkpoint(checkpoints, d)
-                storage.prune_checkpoints(prefix, keep=2)
-                mirror.prune_remote_checkpoints(checkpoints, keep=2)
-                em.checkpoint(st.step, storage.join_uri(m.checkpointPrefix, d.name))
+    log_curves = _curve_log(m, prefix, st) if world.main else None
+    try:
+        _loop(m, em, world, device, lm, opt, sched, data, rows, total, st, fingerprint, checkpoints, log_curves)
+    finally:
+        if log_curves is not None:
+            log_curves.close()
 
     metrics = {
         "final_loss": st.last_loss,
@@ -253,8 +235,61 @@ def _train(m: Manifest, em: Emitter, world: World, device: torch.device) -> None
         metrics["mix_examples"] = int(len(rows) - aft_examples)  # "examples" counts both
     if metrics["resumes"]:
         metrics["resumed_from_step"] = starts[-1] if starts else st.resumed_from[-1]
-    _write_output(m, out, model, lm, base_desc, metrics, world, st.losses)
+    _write_output(m, out, model, lm, base_desc, metrics, world, st.losses, prefix / curves.FOLDER)
     em.done(m.outputUri, metrics)
+
+
+
+def _loop(m: Manifest, em: Emitter, world: World, device, lm, opt, sched, data: PackedData, rows, total: int,
+          st: TrainState, fingerprint, checkpoints: mirror.OutputPlace, log_curves) -> None:
+    """Train from st.step to `total`, checkpointing as the job asks; st is updated in place."""
+    h, prefix = m.hyper, checkpoints.local
+    order_epoch, order = -1, rows
+    last_checkpoint = time.monotonic()
+    while st.step < total:
+        if st.index >= len(rows):
+            st.epoch, st.index = st.epoch + 1, 0
+        if order_epoch != st.epoch:
+            order_epoch, order = st.epoch, epoch_order(rows, m.seed, st.epoch)
+        picked = order[st.index:st.index + h.batchSize]
+        t0 = time.perf_counter()
+        lv, n_tok, n_target, lr, grad_norm = _train_step(lm, opt, sched, data, picked, h, world, device)
+        st.step += 1
+        st.index += len(picked)
+        st.loss_sum += lv
+        st.first_loss = lv if st.first_loss is None else st.first_loss
+        st.last_loss = lv
+        st.losses.append(lv)
+        st.tokens += n_tok
+        st.target_tokens += n_target
+        tokens_per_sec = n_tok / max(time.perf_counter() - t0, 1e-9)
+        em.progress(st.step, total, lv, tokens_per_sec, peakMemoryBytes=distributed.peak_memory_bytes(device))
+        if log_curves is not None:
+            log_curves.step(st.step, lv, lr, tokens_per_sec, grad_norm)
+        if not math.isfinite(lv):
+            # Retrying would diverge the same way: the hyper-parameters need changing.
+            raise BadInput(f"loss became {lv} at step {st.step}; lower hyper.lr or check the data")
+        # Every N steps, and/or every N minutes of wall time: on a slow or preemptible machine the clock
+        # bounds the work a preemption can cost whatever the step time is.
+        by_steps = h.checkpointEverySteps and st.step % h.checkpointEverySteps == 0
+        if (by_steps or _clock_says_checkpoint(h, last_checkpoint, world, device)) and st.step < total:
+            last_checkpoint = time.monotonic()
+            d = prefix / storage.step_dir_name(st.step)
+            checkpoint.save(d, lm, opt, sched, st, fingerprint, world, device)
+            if log_curves is not None:
+                log_curves.flush()
+                mirror.publish_tree(prefix / curves.FOLDER, checkpoints, curves.FOLDER)
+            if world.main:
+                mirror.publish_checkpoint(checkpoints, d)
+                storage.prune_checkpoints(prefix, keep=2)
+                mirror.prune_remote_checkpoints(checkpoints, keep=2)
+                em.checkpoint(st.step, storage.join_uri(m.checkpointPrefix, d.name))
+
+
+def _curve_log(m: Manifest, prefix: Path, st: TrainState) -> "curves.CurveLog":
+    """Rank 0's TensorBoard (and W&B) curves, with the steps of the checkpoint it resumed from replayed."""
+    config = {"kind": m.kind, "seed": m.seed, "fraction": m.fraction, "hyper": m.hyper.__dict__}
+    return curves.CurveLog(prefix / curves.FOLDER, st.losses, st.curves, m.wandb, m.jobId, config)
 
 
 def _clock_says_checkpoint(h, last_checkpoint: float, world: World, device) -> bool:
@@ -266,9 +301,10 @@ def _clock_says_checkpoint(h, last_checkpoint: float, world: World, device) -> b
 
 
 def _write_output(m: Manifest, out: mirror.OutputPlace, model, lm, base_desc, metrics, world: World,
-                  losses: List[float]) -> None:
+                  losses: List[float], tb_folder: Path) -> None:
     """A consolidated Hugging Face / PEFT folder, written by rank 0 (every rank takes part in the gather),
-    with metrics.json and loss_curve.json (the loss of every step, for the report's curves)."""
+    with metrics.json, loss_curve.json (the loss of every step, for the report's curves) and the run's
+    TensorBoard events in tensorboard/."""
     full = m.hyper.method == "full"
     state = checkpoint.strip_prefix(checkpoint.full_trainable_state(lm, full), "lm.")
     if world.main:
@@ -276,6 +312,7 @@ def _write_output(m: Manifest, out: mirror.OutputPlace, model, lm, base_desc, me
             save_output(model, tmp, m.hyper.method, base_desc, m.initFromUri, state)
             (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
             (tmp / "loss_curve.json").write_text(json.dumps({"step_losses": losses}) + "\n", encoding="utf-8")
+            shutil.copytree(tb_folder, tmp / curves.FOLDER)
 
         storage.write_dir_atomic(out.local, fill)
         if out.remote is not None:

@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 
 import msm_trainer.s3
+from msm_trainer import curves
 from conftest import (hyper, make_tokenizer, pattern_tokens, run_inproc, run_until, tiny_base, write_manifest,
                       write_packed)
 from seaweedfs import free_port
@@ -87,7 +88,9 @@ def test_midtrain_on_s3_runs_to_done_with_complete_last_and_reruns_as_done(s3, t
     assert_complete_last(log, s3.key("run", "final"))
     for step in ("step-000003", "step-000006", "step-000009"):
         assert_complete_last(log, s3.key("run", "checkpoints", step))
-    assert {k.split("/")[0] for k in s3.keys("run", "checkpoints") if "/" in k} == {"step-000006", "step-000009"}
+    # Beside them the live TensorBoard events (no marker: a view of a running job); the output has them too.
+    assert {k.split("/")[0] for k in s3.keys("run", "checkpoints") if "/" in k} == {"step-000006", "step-000009", "tensorboard"}
+    assert [k.split(".")[0] for k in s3.keys("run", "final") if k.startswith("tensorboard/")] == ["tensorboard/events"]
     assert json.loads(s3.get("run", "checkpoints", "attempts.json")) == [0]
 
     # Killed between its local COMPLETE and the remote one: the rerun uploads the output, it does not retrain.
@@ -141,9 +144,14 @@ def test_sigkill_then_resume_on_a_fresh_machine_equals_uninterrupted_run(s3, tmp
     a = load_safetensors(s3.get("ref", "final", "adapter_model.safetensors"))
     b = load_safetensors(s3.get("killed", "final", "adapter_model.safetensors"))
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
+    # The fresh machine rebuilt the TensorBoard events of the steps before its resume from the checkpoint alone.
+    (events,) = [k for k in s3.keys("killed", "final") if k.startswith("tensorboard/")]
+    (tmp_path / "tb").mkdir()
+    (tmp_path / "tb" / events.split("/")[1]).write_bytes(s3.get("killed", "final", events))
+    assert [s for s, _ in curves.read_scalars(tmp_path / "tb")["train/loss"]] == list(range(1, 56))
 
     # Remote checkpoints pruned like local ones: the two newest complete, the torn upload gone.
-    folders = {k.split("/")[0] for k in s3.keys("killed", "checkpoints") if "/" in k}
+    folders = {k.split("/")[0] for k in s3.keys("killed", "checkpoints") if "/" in k} - {"tensorboard"}
     assert folders == {"step-000045", "step-000050"}
     assert all("COMPLETE" in s3.keys("killed", "checkpoints", f) for f in folders)
 
