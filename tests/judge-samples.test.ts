@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvalActivities } from '../src/activities/eval-activities';
-import { CHOICE_PARSER, type Judgment } from '../src/activities/judge-sample';
+import { CHOICE_PARSER, type Judgment } from '../src/eval/judge-sample';
 import type { EvalRequest, EvalSummary, SamplesRef } from '../src/activities/types';
 import { FsArtifactStore } from '../src/store/fs-store';
 import { readJson } from '../src/store/json';

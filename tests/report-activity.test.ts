@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { keyOfUri } from '../src/activities/judgment-counts';
+import { keyOfUri } from '../src/eval/judgments';
 import { createReportActivities } from '../src/activities/report-activities';
 import type { CellResult, ReportRequest, ReportResult } from '../src/activities/types';
 import type { Results } from '../src/report/results';

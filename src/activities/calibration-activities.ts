@@ -10,13 +10,13 @@ import {
   type KindCalibration,
 } from '../eval/judge-calibration';
 import { JUDGE_PROMPT_VERSION } from '../eval/judge-prompts';
-import { parseEvalSet } from '../spec/eval-set';
+import { parseEvalSet } from '../eval/eval-set';
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId } from '../util/hash';
 import { badInput } from './failures';
-import { judgeSample, type Judgment } from './judge-sample';
+import { judgeSample, type Judgment } from '../eval/judge-sample';
 import { providerId } from './llm-call';
 
 export interface CalibrationRequest {

@@ -11,46 +11,27 @@ import { badInput } from './failures';
 import { addUsage, NO_USAGE, usageOf, type TokenUsage, type Usage } from '../cost/usage';
 import { complete, completeJson, priceOf, usageFor } from './llm-call';
 import { reproducibilityOf, requestSeed, weakestReproducibility, type Reproducibility } from '../llm/seed';
-import type { CorpusManifestRef, CorpusPreview, CorpusRef, CorpusSelection, DocumentBatchResult, UnitRange } from './types';
+import type {
+  AssemblySettings,
+  CorpusDocument,
+  CorpusJob,
+  CorpusManifestRef,
+  CorpusPreview,
+  CorpusRef,
+  CorpusSelection,
+  DocumentBatchResult,
+  UnitRange,
+} from '../corpus/types';
 import { NearDuplicateIndex } from '../corpus/minhash';
-import { documentRecord, generateDocumentsInBatch } from './document-stage';
-import { corpusPrefix, docId, docKey, docPosition, ideasKey, typesKey, unitsKey } from './corpus-keys';
-import { ensureAssertions, planUnits, storedItems, topUpList, unitInContext, type Unit } from './corpus-stages';
+import { documentRecord, generateDocumentsInBatch } from '../corpus/document-stage';
+import { corpusPrefix, docId, docKey, docPosition, ideasKey, typesKey, unitsKey } from '../corpus/keys';
+import { ensureAssertions, planUnits, storedItems, topUpList, unitInContext, type Unit } from '../corpus/stages';
 
-export { corpusPrefix, unitsKey } from './corpus-keys';
-export type { Unit } from './corpus-stages';
+export { corpusPrefix, unitsKey } from '../corpus/keys';
+export type { Unit } from '../corpus/stages';
 
 /** Written documents read to project per-document tokens and cost. */
 const PREVIEW_SAMPLE = 200;
-
-export type AssemblySettings = Pick<Experiment['generation'], 'nearDuplicateThreshold' | 'truncated'>;
-
-export interface CorpusJob {
-  storeUri: string;
-  specKey: string;
-  specHash: string;
-  generation: Experiment['generation'];
-}
-
-export interface CorpusDocument {
-  id: string;
-  text: string;
-  truncated: boolean;
-  domain: string;
-  subdomain: string;
-  specSection: string;
-  type: string;
-  idea: string;
-  specHash: string;
-  promptVersion: string;
-  generator: string;
-  /** sha256 of the document prompt (absent in documents written before it was stored). */
-  promptSha256?: string;
-  /** The sampling seed asked for, derived from the document's key (absent in documents written before seeds). */
-  seed?: number;
-  /** As reported (Anthropic: inputTokens are the uncached ones, cache writes and reads apart) and what it cost. */
-  usage: TokenUsage & { costUsd?: number };
-}
 
 const pad = (n: number, w = 4) => String(n).padStart(w, '0');
 

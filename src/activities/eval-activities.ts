@@ -1,12 +1,12 @@
 import { Context } from '@temporalio/activity';
 import { JUDGE_PROMPT_VERSION } from '../eval/judge-prompts';
-import { parseEvalSet } from '../spec/eval-set';
+import { parseEvalSet } from '../eval/eval-set';
 import { readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId } from '../util/hash';
-import { judgeSample, type Judgment } from './judge-sample';
+import { judgeSample, type Judgment } from '../eval/judge-sample';
 import { providerId } from './llm-call';
-import type { EvalRequest, EvalSummary, SamplesRef } from './types';
+import type { EvalRequest, EvalSummary, SamplesRef } from '../eval/types';
 
 interface SampleLine {
   promptId: string;

@@ -8,7 +8,7 @@ import { renderSvgPlot } from '../report/svg-plot';
 import type { ArtifactStore } from '../store/artifact-store';
 import { writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
-import { judgedSplit, keyOfUri, type JudgedSplit } from './judgment-counts';
+import { judgedSplit, keyOfUri, type JudgedSplit } from '../eval/judgments';
 import type { CellResult, ReportRequest, ReportResult } from './types';
 
 const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { TrainerJobManifest } from '../trainer/job';
+import type { TrainerJobManifest } from '../training/job';
 import { ComputeCapacityError, ComputeConfigError, type ComputeBackend, type JobStatus, type MachineHandle } from './backend';
 import { podCostPerHour, RunpodApi, RunpodApiError, type RunpodPod } from './runpod-api';
 import { createSshBackend, type SshBackendOptions } from './ssh';
