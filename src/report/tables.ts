@@ -2,12 +2,9 @@ import { diffRange, pct, pp, rateRange } from './format';
 import type { RateInterval } from '../eval/stats';
 import { controlRows } from './arms-tables';
 import type { Results } from './results';
+import type { Table } from './table';
 
-/** Plain-text tables built once from Results, rendered as HTML and as Markdown. */
-export interface Table {
-  headers: string[];
-  rows: string[][];
-}
+export type { Table };
 
 const orderCells = (a: { arm: string; fraction: number; seed: number }, b: typeof a) => a.arm.localeCompare(b.arm) || b.fraction - a.fraction || a.seed - b.seed;
 
