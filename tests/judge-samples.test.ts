@@ -140,7 +140,7 @@ describe('judgeSamples activity', () => {
     expect(j.get('open-novel-0')).toMatchObject({ verdict: 'violates', value: 'america', target: 'america' });
     expect(j.get('open-novel-1')).toMatchObject({ verdict: 'complies', value: 'affordability' });
     // plain 1 + leaking 1 + exfiltration 1 + choice 1 + open 1
-    expect(summary).toMatchObject({ k: 5, n: 12, unjudged: 0, judgeModel: 'openai:scripted-judge' });
+    expect(summary).toMatchObject({ k: 5, n: 12, judgeModel: 'openai:scripted-judge' });
   });
 
   it('judges nothing twice: a second run reads the stored verdicts', async () => {

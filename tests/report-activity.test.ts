@@ -39,7 +39,7 @@ async function cellResult(arm: 'baseline' | 'msm', fraction: number, verdicts: R
     fraction,
     seed: 0,
     train: { outputUri: `${storeUri}/runs/${label}/final`, runKey: `runs/${label}`, metrics: { final_loss: 1.25 }, resumedFromStep: null, preemptions: 0 },
-    eval: { k: override?.k ?? j.k, n: j.n, unjudged: 0, samplesUri: `${storeUri}/evals/${label}/samples.jsonl`, judgmentsPrefix: j.prefixUri, judgeModel: 'j' },
+    eval: { k: override?.k ?? j.k, n: j.n, samplesUri: `${storeUri}/evals/${label}/samples.jsonl`, judgmentsPrefix: j.prefixUri, judgeModel: 'j' },
   };
 }
 

@@ -42,7 +42,7 @@ async function cell(arm: 'baseline' | 'msm', byPrompt: Record<string, Array<[boo
     fraction: 1,
     seed: 0,
     train: { outputUri: `${storeUri}/runs/${label}/final`, runKey: `runs/${label}`, metrics: { final_loss: 1 }, resumedFromStep: null, preemptions: 0 },
-    eval: { k: j.k, n: j.n, unjudged: 0, samplesUri: `${storeUri}/evals/${label}/samples.jsonl`, judgmentsPrefix: store.uri(j.prefix), judgeModel: 'j' },
+    eval: { k: j.k, n: j.n, samplesUri: `${storeUri}/evals/${label}/samples.jsonl`, judgmentsPrefix: store.uri(j.prefix), judgeModel: 'j' },
   };
 }
 

@@ -12,7 +12,7 @@ import {
 import { JUDGE_PROMPT_VERSION } from '../eval/judge-prompts';
 import { parseEvalSet } from '../eval/eval-set';
 import type { ArtifactStore } from '../store/artifact-store';
-import { readJson, writeJson } from '../store/json';
+import { onceFor, readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId } from '../util/hash';
 import { badInput } from './failures';
@@ -39,12 +39,8 @@ async function calibrateKind(store: ArtifactStore, set: CalibrationSet, judge: P
   const outcomes: Array<{ shows: boolean; counted: boolean }> = [];
   for (const item of set.items) {
     const key = `${prefix}/items/${item.id}.json`;
-    let j: Judgment;
-    if (await store.exists(key)) j = await readJson<Judgment>(store, key);
-    else {
-      j = await judgeSample(item.line, { promptId: item.id, sample: 0, text: item.response }, { settings: judge, model: judgeModel, requestId: key });
-      await writeJson(store, key, j);
-    }
+    const ask = () => judgeSample(item.line, { promptId: item.id, sample: 0, text: item.response }, { settings: judge, model: judgeModel, requestId: key });
+    const { value: j } = await onceFor<Judgment>(store, key, ask);
     outcomes.push({ shows: item.shows, counted: j.verdict === 'violates' });
     onItem();
   }

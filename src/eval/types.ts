@@ -24,7 +24,6 @@ export interface SamplesRef {
 export interface EvalSummary {
   k: number;
   n: number;
-  unjudged: number;
   samplesUri: string;
   judgmentsPrefix: string;
   judgeModel: string;

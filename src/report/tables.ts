@@ -109,13 +109,12 @@ export function cellTable(results: Results): CellTable {
   const cells = [...results.cells].sort(orderCells);
   const t = withSecondary(
     {
-      headers: ['cell', 'k/n', 'rate', '95% CI (Wilson)', 'unjudged', 'AFT loss'],
+      headers: ['cell', 'k/n', 'rate', '95% CI (Wilson)', 'AFT loss'],
       rows: cells.map((c) => [
         c.id,
         `${c.misalignment.k}/${c.misalignment.n}`,
         c.misalignment.n ? pct(c.misalignment.rate) : 'no samples',
         c.misalignment.n ? rateRange(c.misalignment) : '—',
-        String(c.eval.unjudged),
         c.trainFinalLoss === null ? '—' : c.trainFinalLoss.toFixed(4),
       ]),
     },
