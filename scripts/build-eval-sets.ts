@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { GENERATED_EVAL_SETS } from '../src/eval/suites/eval-sets';
-import { parseEvalSet } from '../src/spec/eval-set';
+import { parseEvalSet } from '../src/eval/eval-set';
 import { PROJECT_ROOT } from '../src/util/project-paths';
 
 for (const { file, build } of GENERATED_EVAL_SETS) {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AftDataJob, RoundSelection } from '../src/activities/aft-data-activities';
+import type { AftDataJob, RoundSelection } from '../src/aft-data/types';
 import { parseExperiment } from '../src/config/experiment-schema';
 import { readJson } from '../src/store/json';
 import { openStore } from '../src/store/open-store';

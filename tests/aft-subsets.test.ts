@@ -63,7 +63,7 @@ describe('aft.subsetBySeed', () => {
     });
     expect((await load({})).aftSubsets).toMatchObject({ subsetBySeed: false, perFraction: [{ fraction: 1, examples: 24 }] });
 
-    const cell = { arm: 'baseline' as const, fraction: 1, seed: 0, trainFinalLoss: 1, modelUri: 'file:///m', eval: { k: 1, n: 4, unjudged: 0, samplesUri: 'file:///s', judgeModel: 'j' } };
+    const cell = { arm: 'baseline' as const, fraction: 1, seed: 0, trainFinalLoss: 1, modelUri: 'file:///m', eval: { k: 1, n: 4, samplesUri: 'file:///s', judgeModel: 'j' } };
     const results = buildResults({
       experiment: {
         name: 'subsets', workflowId: 'wf', specTitle: 'Spec', specHash: 'h', specVariant: 'full', baseModel: 'tiny',

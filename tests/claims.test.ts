@@ -14,7 +14,7 @@ const cell = (arm: 'baseline' | 'msm', fraction: number, k: number, n: number): 
   seed: 0,
   trainFinalLoss: 1,
   modelUri: `file:///runs/${arm}-${fraction}`,
-  eval: { k, n, unjudged: 0, samplesUri: `file:///evals/${arm}-${fraction}/samples.jsonl`, judgeModel: 'judge' },
+  eval: { k, n, samplesUri: `file:///evals/${arm}-${fraction}/samples.jsonl`, judgeModel: 'judge' },
 });
 
 /** baseline and msm at 1/1 and 1/4: [k at 1/1, k at 1/4] of n per arm. */
@@ -144,7 +144,7 @@ describe('the cells table', () => {
     input.cells[3] = { ...input.cells[3], modelUri: long };
     const html = renderHtml(buildResults(input), '');
     const table = html.slice(html.indexOf('<table class="cells">'), html.indexOf('</table>', html.indexOf('<table class="cells">')));
-    expect(table).toContain('<th>cell</th><th>k/n</th><th>rate</th><th>95% CI (Wilson)</th><th>unjudged</th><th>AFT loss</th></tr>');
+    expect(table).toContain('<th>cell</th><th>k/n</th><th>rate</th><th>95% CI (Wilson)</th><th>AFT loss</th></tr>');
     const row = table.split('\n').find((l) => l.includes('<td>msm-1of4-s0</td>'))!;
     expect(row).not.toContain('s3://');
     const details = table.split('\n').find((l) => l.includes('where msm-1of4-s0 came from'))!;

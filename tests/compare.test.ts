@@ -17,7 +17,7 @@ function experiment(name: string, variant: string, rates: Record<'baseline' | 'm
       seed: 0,
       trainFinalLoss: 1,
       modelUri: `file:///runs/${name}-${arm}-${fraction}`,
-      eval: { k, n: 100, unjudged: 0, samplesUri: `file:///evals/${name}-${arm}-${fraction}`, judgeModel: 'judge' },
+      eval: { k, n: 100, samplesUri: `file:///evals/${name}-${arm}-${fraction}`, judgeModel: 'judge' },
     })),
   );
   return {

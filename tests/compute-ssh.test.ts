@@ -9,7 +9,7 @@ import type { TokenizedRef, TrainRequest, TrainResult } from '../src/activities/
 import type { ComputeBackend, JobStatus, MachineHandle } from '../src/compute/backend';
 import { createSshBackend, type SshBackendOptions } from '../src/compute/ssh';
 import { parseExperiment, type Experiment } from '../src/config/experiment-schema';
-import type { TrainerEvent, TrainerJobManifest } from '../src/trainer/job';
+import type { TrainerEvent, TrainerJobManifest } from '../src/training/job';
 import { pythonExecutable } from '../src/util/project-paths';
 import { environOf, jobFile, pidOf, sessionMembers, trainerOf, trainersOf } from './helpers/job-processes';
 import { Sshd } from './helpers/sshd';

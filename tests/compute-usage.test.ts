@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { LedgerFile } from '../src/compute/ledger';
 import { openStore } from '../src/store/open-store';
-import { sumUsage, usageOf, type ComputeLedger } from '../src/cost/compute-usage';
+import { sumUsage, ledgerUsage, type ComputeLedger } from '../src/cost/compute-usage';
 import { computeSection, computeTable } from '../src/report/compute';
 
 const t = (minutes: number) => new Date(Date.UTC(2026, 0, 1, 0, minutes)).toISOString();
@@ -20,7 +20,7 @@ const ledger: ComputeLedger = {
 
 describe('cost meter arithmetic', () => {
   it('bills provision → release (or last seen), counts losses and the unsaved work', () => {
-    const u = usageOf(ledger);
+    const u = ledgerUsage(ledger);
     expect(u.machines).toBe(2);
     expect(u.machineHours).toBeCloseTo(1.5, 12); // 60 + 30 minutes
     expect(u.gpuHours).toBeCloseTo(3, 12);
@@ -31,17 +31,17 @@ describe('cost meter arithmetic', () => {
   });
 
   it('a machine without a price costs nothing known; sums keep priced runs only', () => {
-    const local = usageOf({ machines: [{ machineId: 'local', backend: 'local', gpuCount: 0, pricePerGpuHour: null, provisionedAt: t(0), lastSeenAt: t(30), releasedAt: t(30) }] });
+    const local = ledgerUsage({ machines: [{ machineId: 'local', backend: 'local', gpuCount: 0, pricePerGpuHour: null, provisionedAt: t(0), lastSeenAt: t(30), releasedAt: t(30) }] });
     expect(local).toMatchObject({ machines: 1, gpuHours: 0, costUsd: null, preemptions: 0 });
     expect(local.machineHours).toBeCloseTo(0.5, 12);
-    const total = sumUsage([usageOf(ledger), local]);
+    const total = sumUsage([ledgerUsage(ledger), local]);
     expect(total.costUsd).toBeCloseTo(9, 12);
     expect(total.machines).toBe(3);
     expect(sumUsage([local]).costUsd).toBeNull();
   });
 
   it('the report table lists each run and the total', () => {
-    const s = computeSection([{ run: 'midtrain', usage: usageOf(ledger) }, { run: 'msm-1of1-s0', usage: usageOf(ledger) }]);
+    const s = computeSection([{ run: 'midtrain', usage: ledgerUsage(ledger) }, { run: 'msm-1of1-s0', usage: ledgerUsage(ledger) }]);
     const table = computeTable(s);
     expect(table.rows.map((r) => r[0])).toEqual(['midtrain', 'msm-1of1-s0', 'total']);
     expect(table.rows[2]).toEqual(['total', '4', '3.000', '6.000', '$18.00', '2', '1.000']);

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planUnits, storedItems, topUpList } from '../src/activities/corpus-stages';
+import { planUnits, storedItems, topUpList } from '../src/corpus/stages';
 import { parseExperiment } from '../src/config/experiment-schema';
 import type { Prompt } from '../src/corpus/prompts';
 import type { StageList } from '../src/corpus/stage-list';

@@ -9,7 +9,7 @@ import { expandCheeseValues, loadCheeseValuesSuite, optionOrder } from '../src/e
 import { GENERATED_EVAL_SETS } from '../src/eval/suites/eval-sets';
 import { fill, TemplateError } from '../src/eval/suites/fill-template';
 import { SuiteDataError } from '../src/eval/suites/read-data-file';
-import { parseEvalSet } from '../src/spec/eval-set';
+import { parseEvalSet } from '../src/eval/eval-set';
 import { PROJECT_ROOT } from '../src/util/project-paths';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'msm-suites-'));

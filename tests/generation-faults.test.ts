@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CorpusDocument, CorpusJob } from '../src/activities/corpus-activities';
+import type { CorpusDocument, CorpusJob } from '../src/corpus/types';
 import { parseExperiment } from '../src/config/experiment-schema';
 import { readJson } from '../src/store/json';
 import { openStore } from '../src/store/open-store';

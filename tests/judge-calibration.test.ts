@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CALIBRATION_DIR, CALIBRATION_KINDS, calibrationStats, kindsOfEvalSet, loadCalibrationSet } from '../src/eval/judge-calibration';
-import { parseEvalSet } from '../src/spec/eval-set';
+import { parseEvalSet } from '../src/eval/eval-set';
 import { sha256Hex } from '../src/util/hash';
 import { PROJECT_ROOT } from '../src/util/project-paths';
 

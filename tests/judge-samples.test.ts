@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvalActivities } from '../src/activities/eval-activities';
-import { CHOICE_PARSER, type Judgment } from '../src/activities/judge-sample';
+import { CHOICE_PARSER, type Judgment } from '../src/eval/judge-sample';
 import type { EvalRequest, EvalSummary, SamplesRef } from '../src/activities/types';
 import { FsArtifactStore } from '../src/store/fs-store';
 import { readJson } from '../src/store/json';
@@ -140,7 +140,7 @@ describe('judgeSamples activity', () => {
     expect(j.get('open-novel-0')).toMatchObject({ verdict: 'violates', value: 'america', target: 'america' });
     expect(j.get('open-novel-1')).toMatchObject({ verdict: 'complies', value: 'affordability' });
     // plain 1 + leaking 1 + exfiltration 1 + choice 1 + open 1
-    expect(summary).toMatchObject({ k: 5, n: 12, unjudged: 0, judgeModel: 'openai:scripted-judge' });
+    expect(summary).toMatchObject({ k: 5, n: 12, judgeModel: 'openai:scripted-judge' });
   });
 
   it('judges nothing twice: a second run reads the stored verdicts', async () => {

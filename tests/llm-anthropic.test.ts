@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCorpusActivities } from '../src/activities/corpus-activities';
-import { docKey, ideasKey, typesKey, unitsKey } from '../src/activities/corpus-keys';
+import { docKey, ideasKey, typesKey, unitsKey } from '../src/corpus/keys';
 import { writeJson } from '../src/store/json';
 import { openStore } from '../src/store/open-store';
 import { complete, completeJson, usageFor } from '../src/activities/llm-call';

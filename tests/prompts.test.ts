@@ -10,11 +10,8 @@ import {
   domainsPrompt,
   ideasOutputSchema,
   ideasPrompt,
-  judgeOutputSchema,
-  judgePrompt,
   parseDomainsOutput,
   parseIdeasOutput,
-  parseJudgeOutput,
   parseTypesOutput,
   PROMPT_VERSION,
   specSectionTitles,
@@ -22,6 +19,8 @@ import {
   typesOutputSchema,
   type Prompt,
 } from '../src/corpus/prompts';
+import { judgePrompt } from '../src/eval/judge-prompts';
+import { judgeOutputSchema, parseJudgeOutput } from '../src/eval/judge-schemas';
 import { parseSpec } from '../src/spec/parse-spec';
 import { renderSpec } from '../src/spec/spec-variants';
 

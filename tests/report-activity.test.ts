@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { keyOfUri } from '../src/activities/judgment-counts';
+import { keyOfUri } from '../src/eval/judgments';
 import { createReportActivities } from '../src/activities/report-activities';
 import type { CellResult, ReportRequest, ReportResult } from '../src/activities/types';
 import type { Results } from '../src/report/results';
@@ -39,7 +39,7 @@ async function cellResult(arm: 'baseline' | 'msm', fraction: number, verdicts: R
     fraction,
     seed: 0,
     train: { outputUri: `${storeUri}/runs/${label}/final`, runKey: `runs/${label}`, metrics: { final_loss: 1.25 }, resumedFromStep: null, preemptions: 0 },
-    eval: { k: override?.k ?? j.k, n: j.n, unjudged: 0, samplesUri: `${storeUri}/evals/${label}/samples.jsonl`, judgmentsPrefix: j.prefixUri, judgeModel: 'j' },
+    eval: { k: override?.k ?? j.k, n: j.n, samplesUri: `${storeUri}/evals/${label}/samples.jsonl`, judgmentsPrefix: j.prefixUri, judgeModel: 'j' },
   };
 }
 

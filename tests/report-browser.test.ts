@@ -23,7 +23,6 @@ function study(): ReportInput {
       eval: {
         k: Math.round(rates[arm][i] * 80),
         n: 80,
-        unjudged: 0,
         samplesUri: `s3://msm-artifacts-bucket/experiments/self-preservation-sweep-2026-11-23/evals/eval-${arm}-${i}-s0/samples-0123456789abcdef.jsonl`,
         judgeModel: 'openai:a-long-judge-model-name-2026-11-01',
         judgmentsUri: `s3://msm-artifacts-bucket/experiments/self-preservation-sweep-2026-11-23/evals/eval-${arm}-${i}-s0/judgments-0123456789abcdef`,

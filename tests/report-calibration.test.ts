@@ -63,7 +63,7 @@ async function cell(label: string, arm: 'baseline' | 'msm', fraction: number, k:
     fraction,
     seed: 0,
     train: { outputUri: `${storeUri}/runs/${label}-${arm}-${fraction}/final`, runKey: 'r', metrics: { final_loss: 1 }, resumedFromStep: null, preemptions: 0 },
-    eval: { k, n, unjudged: 0, samplesUri: `${storeUri}/evals/${label}/samples.jsonl`, judgmentsPrefix: store.uri(prefix), judgeModel: 'openai:judge' },
+    eval: { k, n, samplesUri: `${storeUri}/evals/${label}/samples.jsonl`, judgmentsPrefix: store.uri(prefix), judgeModel: 'openai:judge' },
   };
 }
 

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Judgment } from '../src/activities/judge-sample';
-import { judgedSplit } from '../src/activities/judgment-counts';
+import type { Judgment } from '../src/eval/judge-sample';
+import { judgedSplit } from '../src/eval/judgments';
 import { createReportActivities } from '../src/activities/report-activities';
 import type { CellResult, ReportRequest, ReportResult } from '../src/activities/types';
 import type { Results } from '../src/report/results';
@@ -42,7 +42,7 @@ async function cell(arm: 'baseline' | 'msm', byPrompt: Record<string, Array<[boo
     fraction: 1,
     seed: 0,
     train: { outputUri: `${storeUri}/runs/${label}/final`, runKey: `runs/${label}`, metrics: { final_loss: 1 }, resumedFromStep: null, preemptions: 0 },
-    eval: { k: j.k, n: j.n, unjudged: 0, samplesUri: `${storeUri}/evals/${label}/samples.jsonl`, judgmentsPrefix: store.uri(j.prefix), judgeModel: 'j' },
+    eval: { k: j.k, n: j.n, samplesUri: `${storeUri}/evals/${label}/samples.jsonl`, judgmentsPrefix: store.uri(j.prefix), judgeModel: 'j' },
   };
 }
 

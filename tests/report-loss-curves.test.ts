@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { keyOfUri } from '../src/activities/judgment-counts';
+import { keyOfUri } from '../src/eval/judgments';
 import { downsample, lossPanels, lossRuns, readLossCurves, type LossCurve } from '../src/report/loss-curves';
 import { lossCurveSummary, renderLossCurvesSvg } from '../src/report/loss-plot';
 import { FsArtifactStore } from '../src/store/fs-store';

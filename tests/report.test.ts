@@ -33,7 +33,7 @@ const cell = (arm: 'baseline' | 'msm', fraction: number, seed: number, k: number
   seed,
   trainFinalLoss: 1.5,
   modelUri: `file:///runs/${arm}-${fraction}-${seed}`,
-  eval: { k, n, unjudged: 0, samplesUri: `file:///evals/${arm}-${fraction}-${seed}/samples.jsonl`, judgeModel: 'judge' },
+  eval: { k, n, samplesUri: `file:///evals/${arm}-${fraction}-${seed}/samples.jsonl`, judgeModel: 'judge' },
   conditions,
 });
 const ab = (a: [number, number], b: [number, number]) => [{ condition: 'A', k: a[0], n: a[1] }, { condition: 'B', k: b[0], n: b[1] }];

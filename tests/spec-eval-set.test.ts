@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { aftLineSchema, evalLineSchema, JsonlError, parseEvalSet, parseJsonl } from '../src/spec/eval-set';
+import { aftLineSchema, evalLineSchema, JsonlError, parseEvalSet, parseJsonl } from '../src/eval/eval-set';
 
 const data = (name: string) => readFileSync(path.join(__dirname, '..', 'experiments', 'data', name), 'utf8');
 const words = (s: string) => s.split(/\s+/).filter(Boolean).length;

@@ -50,7 +50,7 @@ describe('report lineage', () => {
     name: 'e', workflowId: 'wf', specTitle: 'Spec', specHash: 'abc', specVariant: 'full', baseModel: 'tiny',
     corpus: { documents: 10, tokens: 1000, hash: 'h', truncated: 0, truncatedDropped: 0, duplicatesRemoved: 0, documentCostUsd: 0 },
   };
-  const cells = [{ arm: 'msm' as const, fraction: 1, seed: 0, trainFinalLoss: 1, modelUri: 'file:///m', eval: { k: 1, n: 4, unjudged: 0, samplesUri: 'file:///s', judgeModel: 'j' } }];
+  const cells = [{ arm: 'msm' as const, fraction: 1, seed: 0, trainFinalLoss: 1, modelUri: 'file:///m', eval: { k: 1, n: 4, samplesUri: 'file:///s', judgeModel: 'j' } }];
 
   it('names the corpus token-length histogram when the tokenize stage recorded one, and nothing otherwise', () => {
     const tokenLengths = { min: 3, median: 90, p95: 400, max: 512, histogramUri: 'file:///t/token-lengths.svg', documentTokensUri: 'file:///t/document-tokens.jsonl' };

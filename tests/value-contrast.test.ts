@@ -14,7 +14,7 @@ function cheese(name: string, msm: Values, msmOnly: Values, judge = calibrationR
     seed: 0,
     trainFinalLoss: 1,
     modelUri: `file:///runs/${arm}`,
-    eval: { k: v.america ?? 0, n: 100, unjudged: 0, samplesUri: 's', judgeModel: 'parser:choice' },
+    eval: { k: v.america ?? 0, n: 100, samplesUri: 's', judgeModel: 'parser:choice' },
     values: v,
   });
   return {
@@ -36,7 +36,7 @@ function cheese(name: string, msm: Values, msmOnly: Values, judge = calibrationR
       { name: 'msm-only', start: 'msm', aft: 'none' },
     ],
     cells: [cell('baseline', baseline), cell('msm', msm)],
-    controls: [{ arm: 'msm-only', seed: 0, modelUri: `file:///runs/${name}-midtrain`, eval: { k: msmOnly.america, n: 100, unjudged: 0, samplesUri: 's', judgeModel: 'j' }, values: msmOnly }],
+    controls: [{ arm: 'msm-only', seed: 0, modelUri: `file:///runs/${name}-midtrain`, eval: { k: msmOnly.america, n: 100, samplesUri: 's', judgeModel: 'j' }, values: msmOnly }],
     calibration: judge,
     metric: 'share of answers revealing the target value "america"',
     generatedAt: '2026-11-28T00:00:00Z',

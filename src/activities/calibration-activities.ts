@@ -10,13 +10,13 @@ import {
   type KindCalibration,
 } from '../eval/judge-calibration';
 import { JUDGE_PROMPT_VERSION } from '../eval/judge-prompts';
-import { parseEvalSet } from '../spec/eval-set';
+import { parseEvalSet } from '../eval/eval-set';
 import type { ArtifactStore } from '../store/artifact-store';
-import { readJson, writeJson } from '../store/json';
+import { onceFor, readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId } from '../util/hash';
 import { badInput } from './failures';
-import { judgeSample, type Judgment } from './judge-sample';
+import { judgeSample, type Judgment } from '../eval/judge-sample';
 import { providerId } from './llm-call';
 
 export interface CalibrationRequest {
@@ -39,12 +39,8 @@ async function calibrateKind(store: ArtifactStore, set: CalibrationSet, judge: P
   const outcomes: Array<{ shows: boolean; counted: boolean }> = [];
   for (const item of set.items) {
     const key = `${prefix}/items/${item.id}.json`;
-    let j: Judgment;
-    if (await store.exists(key)) j = await readJson<Judgment>(store, key);
-    else {
-      j = await judgeSample(item.line, { promptId: item.id, sample: 0, text: item.response }, { settings: judge, model: judgeModel, requestId: key });
-      await writeJson(store, key, j);
-    }
+    const ask = () => judgeSample(item.line, { promptId: item.id, sample: 0, text: item.response }, { settings: judge, model: judgeModel, requestId: key });
+    const { value: j } = await onceFor<Judgment>(store, key, ask);
     outcomes.push({ shows: item.shows, counted: j.verdict === 'violates' });
     onItem();
   }

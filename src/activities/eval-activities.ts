@@ -1,12 +1,12 @@
 import { Context } from '@temporalio/activity';
 import { JUDGE_PROMPT_VERSION } from '../eval/judge-prompts';
-import { parseEvalSet } from '../spec/eval-set';
-import { readJson, writeJson } from '../store/json';
+import { parseEvalSet } from '../eval/eval-set';
+import { onceFor } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId } from '../util/hash';
-import { judgeSample, type Judgment } from './judge-sample';
+import { judgeSample, type Judgment } from '../eval/judge-sample';
 import { providerId } from './llm-call';
-import type { EvalRequest, EvalSummary, SamplesRef } from './types';
+import type { EvalRequest, EvalSummary, SamplesRef } from '../eval/types';
 
 interface SampleLine {
   promptId: string;
@@ -42,17 +42,12 @@ export function createEvalActivities() {
         const prompt = prompts.get(s.promptId);
         if (!prompt) throw new Error(`sample for unknown prompt id ${s.promptId}`);
         const key = `${prefix}/${s.promptId}-${s.sample}.json`;
-        let j: Judgment;
-        if (await store.exists(key)) j = await readJson<Judgment>(store, key);
-        else {
-          j = await judgeSample(prompt, s, { settings: judge, model: judgeModel, requestId: key });
-          await writeJson(store, key, j);
-        }
+        const { value: j } = await onceFor<Judgment>(store, key, () => judgeSample(prompt, s, { settings: judge, model: judgeModel, requestId: key }));
         n++;
         if (j.verdict === 'violates') k++;
         Context.current().heartbeat({ judged: n, of: lines.length });
       }
-      return { k, n, unjudged: lines.length - n, samplesUri: samples.samplesUri, judgmentsPrefix: store.uri(prefix), judgeModel };
+      return { k, n, samplesUri: samples.samplesUri, judgmentsPrefix: store.uri(prefix), judgeModel };
     },
   };
 }

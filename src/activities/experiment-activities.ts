@@ -10,7 +10,7 @@ import { specHash } from '../spec/spec-hash';
 import { TokenizeInputError } from '../tokenize/errors';
 import { sha256Hex } from '../util/hash';
 import { badInput } from './failures';
-import type { LoadedExperiment } from './types';
+import type { LoadedExperiment } from '../spec/loaded-experiment';
 
 /** Resolve a store setting to a URI: s3:// and file:// pass through, paths resolve against baseDir. */
 export function resolveStoreUri(store: string, baseDir: string): string {

@@ -5,7 +5,7 @@ import { createProvider } from '../llm/create-provider';
 import { parseJsonOutput } from '../llm/json-output';
 import { LlmError, type CompletionRequest, type CompletionResult, type LlmProvider } from '../llm/provider';
 import { KeyRateLimiter } from '../llm/rate-limiter';
-import { canonicalJson } from '../util/hash';
+import { canonicalJson } from '../util/canonical-json';
 import { TOOLS_DIR } from '../util/project-paths';
 import { usageOf, type Price, type Usage } from '../cost/usage';
 import { classifyLlmError } from './failures';

@@ -10,7 +10,7 @@ import { renderSvgPlot } from '../report/svg-plot';
 import type { ArtifactStore } from '../store/artifact-store';
 import { writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
-import { judgedSplit, keyOfUri, type JudgedSplit } from './judgment-counts';
+import { judgedSplit, keyOfUri, type JudgedSplit } from '../eval/judgments';
 import type { CellResult, ReportRequest, ReportResult } from './types';
 
 const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
@@ -59,7 +59,7 @@ export function createReportActivities() {
           seed: c.seed,
           trainFinalLoss: finite(c.train.metrics.final_loss),
           modelUri: c.train.outputUri,
-          eval: { k: c.eval.k, n: c.eval.n, unjudged: c.eval.unjudged, samplesUri: c.eval.samplesUri, judgeModel: c.eval.judgeModel, judgmentsUri: c.eval.judgmentsPrefix },
+          eval: { k: c.eval.k, n: c.eval.n, samplesUri: c.eval.samplesUri, judgeModel: c.eval.judgeModel, judgmentsUri: c.eval.judgmentsPrefix },
           conditions: split?.conditions,
           executed: split?.executed ?? undefined,
           unparsed: split?.unparsed ?? undefined,
@@ -74,7 +74,7 @@ export function createReportActivities() {
           arm: c.arm,
           seed: c.seed,
           modelUri: c.modelUri,
-          eval: { k: c.eval.k, n: c.eval.n, unjudged: c.eval.unjudged, samplesUri: c.eval.samplesUri, judgeModel: c.eval.judgeModel, judgmentsUri: c.eval.judgmentsPrefix },
+          eval: { k: c.eval.k, n: c.eval.n, samplesUri: c.eval.samplesUri, judgeModel: c.eval.judgeModel, judgmentsUri: c.eval.judgmentsPrefix },
           conditions: split?.conditions,
           executed: split?.executed ?? undefined,
           unparsed: split?.unparsed ?? undefined,

@@ -7,7 +7,8 @@ import { openStore } from '../store/open-store';
 import type { ArtifactStore } from '../store/artifact-store';
 import { TokenizeInputError } from '../tokenize/errors';
 import { badInput } from './failures';
-import type { CorpusManifestRef, TokenizedRef } from './types';
+import type { CorpusManifestRef } from '../corpus/types';
+import type { TokenizedRef } from '../tokenize/types';
 
 /** Malformed data cannot be fixed by retrying: fail the run with the tokenizer's line-numbered message. */
 async function classified<T>(work: () => Promise<T>): Promise<T> {

@@ -1,14 +1,13 @@
 import { Context } from '@temporalio/activity';
 import { ComputeCapacityError, ComputeConfigError, type ComputeBackend, type MachineHandle } from '../compute/backend';
-import { LedgerFile, type ComputeUsage } from '../compute/ledger';
+import { LedgerFile } from '../compute/ledger';
 import { backendPicker } from '../compute/from-config';
+import { evalKeyOf, sampleManifest } from '../eval/sampling';
 import { readJson } from '../store/json';
 import { openStore } from '../store/open-store';
-import { defaultMicroBatch } from '../plan/plan';
-import { worldOf } from '../plan/compute-shape';
-import type { JobWorld, TrainerEvent, TrainerJobManifest, TrainHyper } from '../trainer/job';
-import { TRAINER_EXIT_BAD_INPUT } from '../trainer/job';
-import { contentId, sha256Hex } from '../util/hash';
+import type { TrainerEvent, TrainerJobManifest } from '../training/job';
+import { TRAINER_EXIT_BAD_INPUT } from '../training/job';
+import { jobIdFor, runKeyOf, trainManifest, trainResult } from '../training/run-request';
 import { pythonExecutable, STATE_DIR } from '../util/project-paths';
 import { badInput, transient } from './failures';
 import type { EvalRequest, SamplesRef, TrainRequest, TrainResult } from './types';
@@ -31,6 +30,42 @@ const KILLED_BY_SIGNAL = 128;
 /** The job's cost meter and preemption record, beside its outputs (see src/compute/ledger.ts). */
 const ledgerKey = (jobKey: string) => `${jobKey}/compute/ledger.json`;
 
+/** What a job's events said so far: progress for heartbeats, its last error, and its outcome once done. */
+interface SeenEvents {
+  progress: Record<string, unknown>;
+  lastError?: string;
+  done?: JobOutcome;
+}
+
+/** Fold a poll's events into what was seen; true when one of them was a new checkpoint. */
+function foldEvents(events: TrainerEvent[], seen: SeenEvents): boolean {
+  let checkpointSeen = false;
+  for (const ev of events) {
+    if (ev.event === 'progress') seen.progress = { ...seen.progress, step: ev.step, totalSteps: ev.totalSteps, loss: ev.loss };
+    else if (ev.event === 'resumed') seen.progress = { ...seen.progress, resumedFrom: ev.step };
+    else if (ev.event === 'checkpoint') {
+      seen.progress = { ...seen.progress, checkpoint: ev.uri };
+      checkpointSeen = true;
+    } else if (ev.event === 'error') seen.lastError = ev.message;
+    else if (ev.event === 'done') seen.done = ev;
+  }
+  return checkpointSeen;
+}
+
+/** Provision a machine for the job, heartbeating meanwhile (renting one takes minutes); config and capacity errors classified. */
+async function provisionFor(backend: ComputeBackend, jobId: string, beat: (extra: Record<string, unknown>) => void): Promise<MachineHandle> {
+  const beating = setInterval(() => beat({ provisioning: true }), 5000);
+  try {
+    return await backend.provision(jobId);
+  } catch (e) {
+    if (e instanceof ComputeConfigError) throw badInput(`trainer job ${jobId}: ${e.message}`, e);
+    if (e instanceof ComputeCapacityError) throw transient(`trainer job ${jobId}: ${e.message}`, e.retryAfterMs, e);
+    throw e;
+  } finally {
+    clearInterval(beating);
+  }
+}
+
 /**
  * Provision, launch (or re-attach to) a trainer job, stream its events as heartbeats until it ends, and
  * release the machine. Exit 2 fails the run (bad input); a lost process or machine, a silent job or any
@@ -41,19 +76,8 @@ const ledgerKey = (jobKey: string) => `${jobKey}/compute/ledger.json`;
 async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, ledger: LedgerFile): Promise<JobOutcome> {
   const ctx = Context.current();
   const beat = (extra: Record<string, unknown> = {}) => ctx.heartbeat({ job: manifest.jobId, compute: ledger.usage(), ...extra });
-  // Provisioning a rented machine takes minutes: keep heartbeating meanwhile.
   const provisionStart = new Date();
-  const beating = setInterval(() => beat({ provisioning: true }), 5000);
-  let machine: MachineHandle;
-  try {
-    machine = await backend.provision(manifest.jobId);
-  } catch (e) {
-    if (e instanceof ComputeConfigError) throw badInput(`trainer job ${manifest.jobId}: ${e.message}`, e);
-    if (e instanceof ComputeCapacityError) throw transient(`trainer job ${manifest.jobId}: ${e.message}`, e.retryAfterMs, e);
-    throw e;
-  } finally {
-    clearInterval(beating);
-  }
+  const machine = await provisionFor(backend, manifest.jobId, beat);
   let finished = false;
   let ok = false;
   try {
@@ -64,10 +88,8 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, led
     let lastEventAt: number | undefined;
     let lastSaved = Date.now();
     let cursor = 0;
-    let lastError: string | undefined;
-    let progress: Record<string, unknown> = {};
     // Outside the loop: `done` may arrive in the poll before the one that sees the process exit.
-    let done: JobOutcome | undefined;
+    const seen: SeenEvents = { progress: {} };
     const lose = async (why: string) => {
       finished = true;
       await ledger.lost(why).catch(() => undefined);
@@ -76,17 +98,9 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, led
     for (;;) {
       const st = await backend.poll(machine, manifest.jobId, cursor);
       cursor = st.nextCursor;
-      let checkpointSeen = false;
       if (st.events.length) lastEventAt = Date.now();
-      for (const ev of st.events) {
-        if (ev.event === 'progress') progress = { ...progress, step: ev.step, totalSteps: ev.totalSteps, loss: ev.loss };
-        else if (ev.event === 'resumed') progress = { ...progress, resumedFrom: ev.step };
-        else if (ev.event === 'checkpoint') {
-          progress = { ...progress, checkpoint: ev.uri };
-          checkpointSeen = true;
-        } else if (ev.event === 'error') lastError = ev.message;
-        else if (ev.event === 'done') done = ev;
-      }
+      const checkpointSeen = foldEvents(st.events, seen);
+      const { progress, lastError, done } = seen;
       // Bookkeeping never stops training: a failed ledger write is retried at the next occasion.
       if (checkpointSeen) {
         lastSaved = Date.now();
@@ -152,70 +166,6 @@ async function releaseOrThrow(backend: ComputeBackend, machine: MachineHandle, j
   }
 }
 
-/**
- * The hyper-parameters that shape the result: activation recomputation and the micro-batch (gradient
- * accumulation makes up the same effective batch) only trade memory for time, and compilation only
- * speed, so none is in a run's key (and runs from before they existed are reused).
- */
-function resultHyper(h: TrainRequest['hyper']): Omit<TrainRequest['hyper'], 'gradientCheckpointing' | 'compile' | 'microBatchSize'> {
-  const { gradientCheckpointing: _memoryOnly, compile: _speedOnly, microBatchSize: _memoryToo, ...rest } = h;
-  return rest;
-}
-
-/**
- * The manifest's hyper-parameters: the micro-batch is always explicit. Experiments loaded since the
- * planner carry the one it chose; a run loaded before gets the planner's default for its world.
- */
-function jobHyper(h: TrainRequest['hyper'], world: JobWorld): TrainHyper {
-  return { ...h, microBatchSize: h.microBatchSize ?? defaultMicroBatch(h.batchSize, world.nodes * world.procsPerNode) };
-}
-
-/** The trainer records its resumes in the run's metrics, so they survive whichever attempt finishes it. */
-function trainResult(outputUri: string, runKey: string, metrics: Record<string, number>, compute: ComputeUsage): TrainResult {
-  return { outputUri, runKey, metrics, resumedFromStep: metrics.resumed_from_step ?? null, preemptions: metrics.resumes ?? 0, compute };
-}
-
-/** The folder of an eval generation request: derived from every input, so equal samplings are reused. */
-function evalKeyOf(req: EvalRequest): string {
-  const e = req.experiment.eval;
-  return `evals/${req.label}-${contentId({
-    model: req.modelUri,
-    evalSet: req.evalSet.sha256,
-    samples: e.samplesPerPrompt,
-    temperature: e.temperature,
-    maxNewTokens: e.maxNewTokens,
-    seed: req.seed,
-    // Only when set, so evaluations without one keep the keys they always had.
-    ...(req.systemPrompt ? { systemPrompt: req.systemPrompt.sha256 } : {}),
-  })}`;
-}
-
-/** The run folder of a training request: derived from every input, so equal runs are reused. */
-function runKeyOf(req: TrainRequest): string {
-  return `runs/${req.label}-${contentId({
-    kind: req.kind,
-    data: req.data.sha256,
-    fraction: req.fraction ?? 1,
-    seed: req.seed,
-    initFrom: req.initFrom?.outputUri ?? null,
-    base: req.experiment.baseModel,
-    hyper: resultHyper(req.hyper),
-    // Only when set, so runs from before these options keep their keys (and are reused).
-    ...(req.freshAdapter ? { freshAdapter: true } : {}),
-    ...(req.mix ? { mix: { data: req.mix.data.sha256, ratio: req.mix.ratio } } : {}),
-    ...(req.subsetBySeed ? { subsetBySeed: true } : {}),
-  })}`;
-}
-
-/**
- * The compute job of an output: readable (its key) and unique per store, so two experiments whose runs
- * hash the same but write to different stores never share a job folder, a lock or an event stream.
- */
-function jobIdFor(outputUri: string): string {
-  const key = outputUri.replace(/^[a-z0-9+.-]+:\/\//i, '').split('/').slice(-2).join('_');
-  return `${key}-${sha256Hex(outputUri).slice(0, 8)}`;
-}
-
 /** Release whatever the provider still holds for a job (cleanup after failure or cancellation). */
 async function releaseMachinesOf(backend: ComputeBackend, jobId: string, label: string): Promise<number> {
   if (!backend.releaseJob) return 0;
@@ -234,7 +184,6 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
     /** A midtraining or AFT run; the run folder is derived from every input, so equal runs are reused. */
     async runTraining(req: TrainRequest): Promise<TrainResult> {
       const store = openStore(req.storeUri);
-      const b = req.experiment.baseModel;
       const runKey = runKeyOf(req);
       const jobId = jobIdFor(store.uri(runKey));
       const backend = backendFor(req.experiment.compute);
@@ -245,36 +194,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         const metrics = await readJson<Record<string, number>>(store, `${runKey}/final/metrics.json`);
         return trainResult(store.uri(`${runKey}/final`), runKey, metrics, ledger.usage());
       }
-      const world = worldOf(req.experiment.compute);
-      const manifest: TrainerJobManifest = {
-        kind: req.kind,
-        jobId,
-        baseModel: {
-          init: b.init,
-          path: b.path,
-          hiddenSize: b.hiddenSize,
-          numLayers: b.numLayers,
-          numHeads: b.numHeads,
-          intermediateSize: b.intermediateSize,
-          vocabSize: req.data.vocabSize,
-          initSeed: b.initSeed,
-        },
-        tokenizerUri: req.data.tokenizerUri,
-        dataUri: req.data.manifestUri,
-        fraction: req.fraction,
-        initFromUri: req.initFrom?.outputUri,
-        ...(req.freshAdapter ? { freshAdapter: true } : {}),
-        ...(req.mix ? { mixDataUri: req.mix.data.manifestUri, mixRatio: req.mix.ratio } : {}),
-        ...(req.subsetBySeed ? { subsetBySeed: true } : {}),
-        hyper: jobHyper(req.hyper, world),
-        world,
-        checkpointPrefix: store.uri(`${runKey}/checkpoints`),
-        outputUri: store.uri(`${runKey}/final`),
-        seed: req.seed,
-        device: req.experiment.compute.device,
-        ...(req.experiment.logging?.wandb ? { logging: { wandb: req.experiment.logging.wandb } } : {}),
-      };
-      const done = await runJob(backend, manifest, ledger);
+      const done = await runJob(backend, trainManifest(req, jobId, (k) => store.uri(k), runKey), ledger);
       return trainResult(done.outputUri, runKey, done.metrics, ledger.usage());
     },
 
@@ -294,39 +214,18 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
     /** Sample answers to the eval prompts from a trained model (resumable per batch inside the job). */
     async generateSamples(req: EvalRequest): Promise<SamplesRef> {
       const store = openStore(req.storeUri);
-      const e = req.experiment.eval;
       const evalKey = evalKeyOf(req);
-      const outputUri = store.uri(`${evalKey}/samples`);
       const samplesKey = `${evalKey}/samples/samples.jsonl`;
-      const samplesUri = store.uri(samplesKey);
-      const samples = req.evalSet.prompts * e.samplesPerPrompt;
+      const ref = { evalKey, samplesKey, samplesUri: store.uri(samplesKey), samples: req.evalSet.prompts * req.experiment.eval.samplesPerPrompt };
       const jobId = jobIdFor(store.uri(evalKey));
       if (await store.exists(`${evalKey}/samples/COMPLETE`)) {
         await backendFor(req.experiment.compute).releaseJob?.(jobId); // see runTraining
-        return { evalKey, samplesKey, samplesUri, samples };
+        return ref;
       }
-      const b = req.experiment.baseModel;
-      const manifest: TrainerJobManifest = {
-        kind: 'generate',
-        jobId,
-        baseModel: { init: b.init, path: b.path, initSeed: b.initSeed },
-        tokenizerUri: req.tokenizerUri,
-        modelUri: req.modelUri ?? undefined,
-        promptsUri: store.uri(req.evalSet.key),
-        samplesPerPrompt: e.samplesPerPrompt,
-        temperature: e.temperature,
-        maxNewTokens: e.maxNewTokens,
-        // Set by the memory planner on a GPU; on CPU the trainer picks its own.
-        ...(e.batchSize !== undefined ? { batchSize: e.batchSize } : {}),
-        // An arm's system prompt (the spec for spec-in-context): its text travels in the manifest.
-        ...(req.systemPrompt ? { systemPrompt: (await store.get(req.systemPrompt.key)).toString('utf8') } : {}),
-        checkpointPrefix: store.uri(`${evalKey}/checkpoints`),
-        outputUri,
-        seed: req.seed,
-        device: req.experiment.compute.device,
-      };
+      const systemPrompt = req.systemPrompt ? (await store.get(req.systemPrompt.key)).toString('utf8') : undefined;
+      const manifest = sampleManifest(req, jobId, (k) => store.uri(k), evalKey, systemPrompt);
       await runJob(backendFor(req.experiment.compute), manifest, await LedgerFile.load(store, ledgerKey(evalKey)));
-      return { evalKey, samplesKey, samplesUri, samples };
+      return ref;
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { TrainerEvent, TrainerJobManifest } from '../trainer/job';
+import type { TrainerEvent, TrainerJobManifest } from '../training/job';
 
 /**
  * A compute backend: provision -> launch -> poll -> cancel -> release. Every call is idempotent so an

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { TrainerEvent, TrainerJobManifest } from '../trainer/job';
+import type { TrainerEvent, TrainerJobManifest } from '../training/job';
 import type { JobStatus } from './backend';
 import { shQuote, type Shell } from './shell';
 

@@ -1,7 +1,7 @@
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
 import { machineRate, type MachineHandle } from './backend';
-import { usageOf, type ComputeLedger, type ComputeUsage, type MachineRecord } from '../cost/compute-usage';
+import { ledgerUsage, type ComputeLedger, type ComputeUsage, type MachineRecord } from '../cost/compute-usage';
 
 export type { ComputeUsage } from '../cost/compute-usage';
 
@@ -26,7 +26,7 @@ export class LedgerFile {
   }
 
   usage(): ComputeUsage {
-    return usageOf(this.ledger);
+    return ledgerUsage(this.ledger);
   }
 
   /**

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { TrainerJobManifest } from '../trainer/job';
+import type { TrainerJobManifest } from '../training/job';
 import type { ComputeBackend, JobStatus, LaunchResult, MachineHandle } from './backend';
 import { JobFolders } from './job-folder';
 import { localShell } from './shell';

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { TrainerJobManifest } from '../trainer/job';
+import type { TrainerJobManifest } from '../training/job';
 import { ComputeCapacityError, ComputeConfigError, type ComputeBackend, type JobStatus, type MachineHandle } from './backend';
 import { podCostPerHour, RunpodApi, RunpodApiError, type RunpodPod } from './runpod-api';
 import { createSshBackend, type SshBackendOptions } from './ssh';
@@ -54,191 +54,208 @@ const GONE = new Set(['EXITED', 'TERMINATED']);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function createRunpodBackend(opts: RunpodBackendOptions): ComputeBackend {
-  const sshByPod = new Map<string, ComputeBackend>();
-  const lastStatusCheck = new Map<string, number>();
+/** One backend's state: its options, the API client (made once the key is known) and an ssh backend per pod. */
+interface Pods {
+  opts: RunpodBackendOptions;
+  sshByPod: Map<string, ComputeBackend>;
+  lastStatusCheck: Map<string, number>;
+  client(): RunpodApi;
+}
+
+function podsOf(opts: RunpodBackendOptions): Pods {
   let api: RunpodApi | undefined;
+  return {
+    opts,
+    sshByPod: new Map(),
+    lastStatusCheck: new Map(),
+    client() {
+      const key = opts.apiKey();
+      if (!key) throw new ComputeConfigError(`compute.apiKeyEnv: the environment variable ${opts.apiKeyEnv} (the RunPod API key) is not set for the worker`);
+      api ??= new RunpodApi({ baseUrl: opts.baseUrl, apiKey: key });
+      return api;
+    },
+  };
+}
 
-  function client(): RunpodApi {
-    const key = opts.apiKey();
-    if (!key) throw new ComputeConfigError(`compute.apiKeyEnv: the environment variable ${opts.apiKeyEnv} (the RunPod API key) is not set for the worker`);
-    api ??= new RunpodApi({ baseUrl: opts.baseUrl, apiKey: key });
-    return api;
+/** API failures a person must fix become config errors; no capacity is retried later. */
+function mapApiError(s: Pods, e: unknown): unknown {
+  if (!(e instanceof RunpodApiError)) return e;
+  if (e.kind === 'capacity') {
+    return new ComputeCapacityError(`${e.message} (no ${s.opts.gpuCount}x ${s.opts.gpuType} in ${s.opts.cloudType} cloud now; retrying in ${s.opts.capacityRetrySec} s)`, s.opts.capacityRetrySec * 1000);
   }
+  if (e.kind === 'auth') return new ComputeConfigError(`${e.message}: check the key in ${s.opts.apiKeyEnv}`);
+  if (e.kind === 'bad-request') return new ComputeConfigError(`${e.message}: check compute.gpuType, compute.image and compute.cloudType`);
+  return e;
+}
 
-  /** API failures a person must fix become config errors; no capacity is retried later. */
-  function mapApiError(e: unknown): unknown {
-    if (!(e instanceof RunpodApiError)) return e;
-    if (e.kind === 'capacity') {
-      return new ComputeCapacityError(`${e.message} (no ${opts.gpuCount}x ${opts.gpuType} in ${opts.cloudType} cloud now; retrying in ${opts.capacityRetrySec} s)`, opts.capacityRetrySec * 1000);
-    }
-    if (e.kind === 'auth') return new ComputeConfigError(`${e.message}: check the key in ${opts.apiKeyEnv}`);
-    if (e.kind === 'bad-request') return new ComputeConfigError(`${e.message}: check compute.gpuType, compute.image and compute.cloudType`);
-    return e;
+function sshFor(s: Pods, podId: string, host: string, port: number): ComputeBackend {
+  let b = s.sshByPod.get(podId);
+  if (!b) {
+    const o: SshBackendOptions = {
+      host,
+      port,
+      user: s.opts.user,
+      identityFile: s.opts.identityFile,
+      workDir: s.opts.workDir,
+      python: s.opts.python,
+      knownHostsFile: path.join(s.opts.knownHostsDir, podId.replace(/[^A-Za-z0-9_-]/g, '_')),
+      trainerDir: s.opts.trainerDir,
+      env: s.opts.env,
+      cancelGraceMs: s.opts.cancelGraceMs,
+      connectTimeoutSec: s.opts.connectTimeoutSec,
+      commandTimeoutMs: s.opts.commandTimeoutMs,
+    };
+    b = createSshBackend(o);
+    s.sshByPod.set(podId, b);
   }
+  return b;
+}
 
-  function sshFor(podId: string, host: string, port: number): ComputeBackend {
-    let b = sshByPod.get(podId);
-    if (!b) {
-      const o: SshBackendOptions = {
-        host,
-        port,
-        user: opts.user,
-        identityFile: opts.identityFile,
-        workDir: opts.workDir,
-        python: opts.python,
-        knownHostsFile: path.join(opts.knownHostsDir, podId.replace(/[^A-Za-z0-9_-]/g, '_')),
-        trainerDir: opts.trainerDir,
-        env: opts.env,
-        cancelGraceMs: opts.cancelGraceMs,
-        connectTimeoutSec: opts.connectTimeoutSec,
-        commandTimeoutMs: opts.commandTimeoutMs,
-      };
-      b = createSshBackend(o);
-      sshByPod.set(podId, b);
-    }
-    return b;
+const sshOf = (s: Pods, m: MachineHandle) => sshFor(s, m.machineId, String(m.details.host), Number(m.details.port));
+
+function publicKey(s: Pods): string {
+  const pub = `${s.opts.identityFile}.pub`;
+  if (!existsSync(pub)) throw new ComputeConfigError(`compute.identityFile: ${pub} is missing; a RunPod pod authorises the public key given as PUBLIC_KEY`);
+  return readFileSync(pub, 'utf8').trim();
+}
+
+/** The job's pod from an earlier attempt if it still runs; pods of that name that stopped are terminated. */
+async function existingPod(s: Pods, name: string): Promise<RunpodPod | undefined> {
+  let live: RunpodPod | undefined;
+  for (const p of await s.client().podsNamed(name)) {
+    if (!live && !GONE.has(p.desiredStatus ?? '')) live = p;
+    else await s.client().terminatePod(p.id);
   }
+  return live;
+}
 
-  const sshOf = (m: MachineHandle) => sshFor(m.machineId, String(m.details.host), Number(m.details.port));
+async function createPod(s: Pods, name: string): Promise<RunpodPod> {
+  return s.client().createPod({
+    name,
+    imageName: s.opts.image,
+    gpuTypeIds: [s.opts.gpuType],
+    gpuCount: s.opts.gpuCount,
+    cloudType: s.opts.cloudType,
+    interruptible: s.opts.interruptible,
+    ports: ['22/tcp'],
+    supportPublicIp: true,
+    containerDiskInGb: s.opts.containerDiskGb,
+    env: { PUBLIC_KEY: publicKey(s) },
+  });
+}
 
-  function publicKey(): string {
-    const pub = `${opts.identityFile}.pub`;
-    if (!existsSync(pub)) throw new ComputeConfigError(`compute.identityFile: ${pub} is missing; a RunPod pod authorises the public key given as PUBLIC_KEY`);
-    return readFileSync(pub, 'utf8').trim();
+/** RUNNING with a public IP and port 22 mapped; the API says RUNNING before the container is up. */
+async function waitReady(s: Pods, podId: string, deadline: number): Promise<{ pod: RunpodPod; host: string; port: number }> {
+  for (;;) {
+    const pod = await s.client().getPod(podId);
+    if (GONE.has(pod.desiredStatus ?? '')) throw new Error(`RunPod pod ${podId} became ${pod.desiredStatus} while starting`);
+    const port = pod.portMappings?.['22'];
+    if (pod.desiredStatus === 'RUNNING' && pod.publicIp && port) return { pod, host: pod.publicIp, port };
+    if (Date.now() > deadline) throw new Error(`RunPod pod ${podId} was not reachable within ${s.opts.startTimeoutSec} s (status ${pod.desiredStatus ?? '?'})`);
+    await sleep(s.opts.readyPollMs ?? 5000);
   }
+}
 
-  /** The job's pod from an earlier attempt if it still runs; pods of that name that stopped are terminated. */
-  async function existingPod(name: string): Promise<RunpodPod | undefined> {
-    let live: RunpodPod | undefined;
-    for (const p of await client().podsNamed(name)) {
-      if (!live && !GONE.has(p.desiredStatus ?? '')) live = p;
-      else await client().terminatePod(p.id);
-    }
-    return live;
+/** Why the provider says the pod is gone, or null while it runs (or the API cannot say now). */
+async function providerLoss(s: Pods, podId: string): Promise<string | null> {
+  try {
+    const pod = await s.client().getPod(podId);
+    return GONE.has(pod.desiredStatus ?? '') ? `RunPod reports pod ${podId} ${pod.desiredStatus}` : null;
+  } catch (e) {
+    if (e instanceof RunpodApiError && e.kind === 'not-found') return `RunPod has no pod ${podId} any more`;
+    return null;
   }
+}
 
-  async function createPod(name: string): Promise<RunpodPod> {
-    return client().createPod({
-      name,
-      imageName: opts.image,
-      gpuTypeIds: [opts.gpuType],
-      gpuCount: opts.gpuCount,
-      cloudType: opts.cloudType,
-      interruptible: opts.interruptible,
-      ports: ['22/tcp'],
-      supportPublicIp: true,
-      containerDiskInGb: opts.containerDiskGb,
-      env: { PUBLIC_KEY: publicKey() },
-    });
-  }
+/**
+ * A pod reported gone may have finished the job first (the reclaim came after `done`): when its job
+ * folder still answers with a clean exit, that is the job's end, not a preemption.
+ */
+async function finishedBefore(s: Pods, m: MachineHandle, jobId: string, cursor: number): Promise<JobStatus | undefined> {
+  const st = await sshOf(s, m)
+    .poll(m, jobId, cursor)
+    .catch(() => undefined);
+  return st?.state === 'exited' && st.exitCode === 0 ? st : undefined;
+}
 
-  /** RUNNING with a public IP and port 22 mapped; the API says RUNNING before the container is up. */
-  async function waitReady(podId: string, deadline: number): Promise<{ pod: RunpodPod; host: string; port: number }> {
-    for (;;) {
-      const pod = await client().getPod(podId);
-      if (GONE.has(pod.desiredStatus ?? '')) throw new Error(`RunPod pod ${podId} became ${pod.desiredStatus} while starting`);
-      const port = pod.portMappings?.['22'];
-      if (pod.desiredStatus === 'RUNNING' && pod.publicIp && port) return { pod, host: pod.publicIp, port };
-      if (Date.now() > deadline) throw new Error(`RunPod pod ${podId} was not reachable within ${opts.startTimeoutSec} s (status ${pod.desiredStatus ?? '?'})`);
-      await sleep(opts.readyPollMs ?? 5000);
-    }
-  }
-
-  /** Why the provider says the pod is gone, or null while it runs (or the API cannot say now). */
-  async function providerLoss(podId: string): Promise<string | null> {
+/** Terminate with a few quick retries: a pod left running costs money until someone notices. */
+async function terminate(s: Pods, podId: string): Promise<void> {
+  for (let i = 0; ; i++) {
     try {
-      const pod = await client().getPod(podId);
-      return GONE.has(pod.desiredStatus ?? '') ? `RunPod reports pod ${podId} ${pod.desiredStatus}` : null;
+      await s.client().terminatePod(podId);
+      return;
     } catch (e) {
-      if (e instanceof RunpodApiError && e.kind === 'not-found') return `RunPod has no pod ${podId} any more`;
-      return null;
+      if (i >= 3 || (e instanceof RunpodApiError && e.kind === 'auth')) throw e;
+      await sleep(1000 * 2 ** i);
     }
   }
+}
 
-  /**
-   * A pod reported gone may have finished the job first (the reclaim came after `done`): when its job
-   * folder still answers with a clean exit, that is the job's end, not a preemption.
-   */
-  async function finishedBefore(m: MachineHandle, jobId: string, cursor: number): Promise<JobStatus | undefined> {
-    const st = await sshOf(m)
-      .poll(m, jobId, cursor)
-      .catch(() => undefined);
-    return st?.state === 'exited' && st.exitCode === 0 ? st : undefined;
-  }
-
-  /** Terminate with a few quick retries: a pod left running costs money until someone notices. */
-  async function terminate(podId: string): Promise<void> {
-    for (let i = 0; ; i++) {
-      try {
-        await client().terminatePod(podId);
-        return;
-      } catch (e) {
-        if (i >= 3 || (e instanceof RunpodApiError && e.kind === 'auth')) throw e;
-        await sleep(1000 * 2 ** i);
-      }
+/** sshd in a fresh container may refuse connections for a while after the API says RUNNING. */
+async function sshWhenUp(s: Pods, ssh: ComputeBackend, jobId: string, deadline: number): Promise<MachineHandle> {
+  for (;;) {
+    try {
+      return await ssh.provision(jobId);
+    } catch (e) {
+      if (!(e instanceof HostUnreachableError) || Date.now() > deadline) throw e;
+      await sleep(s.opts.readyPollMs ?? 5000);
     }
   }
+}
 
+/** The job's pod (an earlier attempt's if it still runs, else a new one), reachable over ssh and priced. */
+async function provisionPod(s: Pods, jobId: string): Promise<MachineHandle> {
+  const name = podName(jobId);
+  let pod: RunpodPod;
+  try {
+    pod = (await existingPod(s, name)) ?? (await createPod(s, name));
+  } catch (e) {
+    throw mapApiError(s, e);
+  }
+  try {
+    const deadline = Date.now() + s.opts.startTimeoutSec * 1000;
+    const ready = await waitReady(s, pod.id, deadline);
+    const handle = await sshWhenUp(s, sshFor(s, pod.id, ready.host, ready.port), jobId, deadline);
+    const reported = podCostPerHour(ready.pod) ?? podCostPerHour(pod);
+    const gpuCount = ready.pod.gpuCount ?? s.opts.gpuCount;
+    const pricePerGpuHour = reported !== null ? reported / gpuCount : (s.opts.pricePerGpuHour ?? null);
+    return {
+      backend: 'runpod',
+      machineId: pod.id,
+      details: { ...handle.details, podId: pod.id, gpuCount, ...(pricePerGpuHour !== null ? { pricePerGpuHour } : {}) },
+    };
+  } catch (e) {
+    // A pod that never became usable is given back at once; the retry rents a new one.
+    await terminate(s, pod.id).catch(() => undefined);
+    throw mapApiError(s, e);
+  }
+}
+
+export function createRunpodBackend(opts: RunpodBackendOptions): ComputeBackend {
+  const s = podsOf(opts);
   return {
     name: 'runpod',
-    stallMs: opts.stallMs,
+    stallMs: s.opts.stallMs,
 
-    async provision(jobId: string): Promise<MachineHandle> {
-      const name = podName(jobId);
-      let pod: RunpodPod;
-      try {
-        pod = (await existingPod(name)) ?? (await createPod(name));
-      } catch (e) {
-        throw mapApiError(e);
-      }
-      try {
-        const deadline = Date.now() + opts.startTimeoutSec * 1000;
-        const ready = await waitReady(pod.id, deadline);
-        const ssh = sshFor(pod.id, ready.host, ready.port);
-        // sshd in a fresh container may refuse connections for a while after the API says RUNNING.
-        let handle: MachineHandle;
-        for (;;) {
-          try {
-            handle = await ssh.provision(jobId);
-            break;
-          } catch (e) {
-            if (!(e instanceof HostUnreachableError) || Date.now() > deadline) throw e;
-            await sleep(opts.readyPollMs ?? 5000);
-          }
-        }
-        const reported = podCostPerHour(ready.pod) ?? podCostPerHour(pod);
-        const gpuCount = ready.pod.gpuCount ?? opts.gpuCount;
-        const pricePerGpuHour = reported !== null ? reported / gpuCount : (opts.pricePerGpuHour ?? null);
-        return {
-          backend: 'runpod',
-          machineId: pod.id,
-          details: { ...handle.details, podId: pod.id, gpuCount, ...(pricePerGpuHour !== null ? { pricePerGpuHour } : {}) },
-        };
-      } catch (e) {
-        // A pod that never became usable is given back at once; the retry rents a new one.
-        await terminate(pod.id).catch(() => undefined);
-        throw mapApiError(e);
-      }
-    },
+    provision: (jobId: string) => provisionPod(s, jobId),
 
-    launch: (m: MachineHandle, manifest: TrainerJobManifest) => sshOf(m).launch(m, manifest),
+    launch: (m: MachineHandle, manifest: TrainerJobManifest) => sshOf(s, m).launch(m, manifest),
 
     async poll(m: MachineHandle, jobId: string, cursor: number): Promise<JobStatus> {
       const now = Date.now();
-      if (now - (lastStatusCheck.get(m.machineId) ?? 0) >= opts.statusCheckSec * 1000) {
-        lastStatusCheck.set(m.machineId, now);
-        const lost = await providerLoss(m.machineId);
-        if (lost) return (await finishedBefore(m, jobId, cursor)) ?? { state: 'lost', events: [], nextCursor: cursor, lostReason: lost };
+      if (now - (s.lastStatusCheck.get(m.machineId) ?? 0) >= s.opts.statusCheckSec * 1000) {
+        s.lastStatusCheck.set(m.machineId, now);
+        const lost = await providerLoss(s, m.machineId);
+        if (lost) return (await finishedBefore(s, m, jobId, cursor)) ?? { state: 'lost', events: [], nextCursor: cursor, lostReason: lost };
       }
-      const st = await sshOf(m).poll(m, jobId, cursor);
-      if (st.state === 'lost') return { ...st, lostReason: (await providerLoss(m.machineId)) ?? st.lostReason };
+      const st = await sshOf(s, m).poll(m, jobId, cursor);
+      if (st.state === 'lost') return { ...st, lostReason: (await providerLoss(s, m.machineId)) ?? st.lostReason };
       return st;
     },
 
     async cancel(m: MachineHandle, jobId: string): Promise<void> {
       try {
-        await sshOf(m).cancel(m, jobId);
+        await sshOf(s, m).cancel(m, jobId);
       } catch (e) {
         // A pod that cannot be reached runs nothing we can stop; terminating it (release) stops it.
         if (!(e instanceof HostUnreachableError)) throw e;
@@ -246,24 +263,24 @@ export function createRunpodBackend(opts: RunpodBackendOptions): ComputeBackend 
     },
 
     async release(m: MachineHandle): Promise<void> {
-      const ssh = sshByPod.get(m.machineId);
-      sshByPod.delete(m.machineId);
-      lastStatusCheck.delete(m.machineId);
+      const ssh = s.sshByPod.get(m.machineId);
+      s.sshByPod.delete(m.machineId);
+      s.lastStatusCheck.delete(m.machineId);
       await ssh?.release(m).catch(() => undefined);
-      await terminate(m.machineId);
+      await terminate(s, m.machineId);
     },
 
     async releaseJob(jobId: string): Promise<number> {
       try {
-        const pods = await client().podsNamed(podName(jobId));
+        const pods = await s.client().podsNamed(podName(jobId));
         for (const p of pods) {
-          await sshByPod.get(p.id)?.release({ backend: 'runpod', machineId: p.id, details: {} }).catch(() => undefined);
-          sshByPod.delete(p.id);
-          await terminate(p.id);
+          await s.sshByPod.get(p.id)?.release({ backend: 'runpod', machineId: p.id, details: {} }).catch(() => undefined);
+          s.sshByPod.delete(p.id);
+          await terminate(s, p.id);
         }
         return pods.length;
       } catch (e) {
-        throw mapApiError(e);
+        throw mapApiError(s, e);
       }
     },
   };

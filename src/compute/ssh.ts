@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { TrainerJobManifest } from '../trainer/job';
+import type { TrainerJobManifest } from '../training/job';
 import { ComputeConfigError, type ComputeBackend, type JobStatus, type LaunchResult, type MachineHandle } from './backend';
 import { JobFolders, nodeJobId, type NodePlace } from './job-folder';
 import { parseHostEntry } from '../plan/compute-shape';

@@ -6,7 +6,7 @@ import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
 import { parseSpec, SpecParseError } from '../spec/parse-spec';
 import { deriveVariant } from '../spec/spec-variants';
 import type { ModelSpec } from '../spec/types';
-import { aftLineSchema, parseEvalSet, parseJsonl, type EvalLine } from '../spec/eval-set';
+import { aftLineSchema, parseEvalSet, parseJsonl, type EvalLine } from '../eval/eval-set';
 import { checkTokenizerFitsModel, resolveModelPath } from '../tokenize/model-vocab';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { mixShortfall } from './aft-mix';

@@ -38,8 +38,6 @@ export type TypesOutput = z.infer<typeof typesOutputSchema>;
 export const ideasOutputSchema = z.object({ ideas: z.array(name).min(1, 'list at least one idea') });
 export type IdeasOutput = z.infer<typeof ideasOutputSchema>;
 
-export const judgeOutputSchema = z.object({ verdict: z.enum(['violates', 'complies']), reasoning: z.string() });
-export type JudgeOutput = z.infer<typeof judgeOutputSchema>;
 
 const label = text(2, 80);
 
@@ -61,13 +59,6 @@ export const assertionsJsonSchema: JsonSchema = obj({
 // The model chooses how many domains; types per unit and ideas per type are the counts asked for.
 export const typesJsonSchema = (count: number): JsonSchema => obj({ types: list(label, count, count) });
 export const ideasJsonSchema = (count: number): JsonSchema => obj({ ideas: list(text(20, 300), count, count) });
-/**
- * Judges reason in a sentence or two. The bound lets a grammar-constrained model close the string and
- * reach its verdict within the token cap even when it degenerates into repetition.
- */
-export const JUDGE_REASONING_MAX_CHARS = 400;
-// reasoning comes first so a model decoding left to right thinks before it commits to a verdict.
-export const judgeJsonSchema: JsonSchema = obj({ reasoning: text(20, JUDGE_REASONING_MAX_CHARS), verdict: { type: 'string', enum: ['violates', 'complies'] } });
 
 export class StructuredOutputError extends Error {
   constructor(message: string) {
@@ -77,7 +68,7 @@ export class StructuredOutputError extends Error {
 }
 
 /** Validate a decoded answer (or raw JSON text) against a stage's schema, with a readable error. */
-function parseWith<T>(schema: z.ZodType<T>, what: string, output: unknown): T {
+export function parseWith<T>(schema: z.ZodType<T>, what: string, output: unknown): T {
   let value = output;
   if (typeof output === 'string') {
     try {
@@ -96,4 +87,3 @@ export const parseDomainsOutput = (output: unknown) => parseWith(domainsOutputSc
 export const parseAssertionsOutput = (output: unknown) => parseWith(assertionsOutputSchema, 'assertions answer', output);
 export const parseTypesOutput = (output: unknown) => parseWith(typesOutputSchema, 'document types answer', output);
 export const parseIdeasOutput = (output: unknown) => parseWith(ideasOutputSchema, 'ideas answer', output);
-export const parseJudgeOutput = (output: unknown) => parseWith(judgeOutputSchema, 'judge answer', output);

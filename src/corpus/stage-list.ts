@@ -1,4 +1,5 @@
-import { canonicalJson, sha256Hex } from '../util/hash';
+import { canonicalJson } from '../util/canonical-json';
+import { sha256Hex } from '../util/hash';
 import { PROMPT_VERSION, type Prompt } from './prompts';
 
 /** One LLM call of a stage, stored with what it produced: which prompt (version, hash, request) and how many items. */

@@ -50,7 +50,7 @@ export const GPU_TIME_LOST_DEFINITION =
 
 const hours = (from: string, to: string) => Math.max(0, Date.parse(to) - Date.parse(from)) / 3_600_000;
 
-export function usageOf(ledger: ComputeLedger): ComputeUsage {
+export function ledgerUsage(ledger: ComputeLedger): ComputeUsage {
   let machineHours = 0;
   let gpuHours = 0;
   let cost = 0;

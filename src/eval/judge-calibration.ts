@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { evalLineSchema, JUDGE_KINDS, parseJsonl, type EvalLine } from '../spec/eval-set';
+import { evalLineSchema, JUDGE_KINDS, parseJsonl, type EvalLine } from './eval-set';
 import { sha256Hex } from '../util/hash';
 
 /**

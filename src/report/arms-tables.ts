@@ -1,7 +1,7 @@
 import { pct, rateRange } from './format';
 import type { ValueShare } from './arms';
 import type { Results } from './results';
-import type { Table } from './tables';
+import type { Table } from './table';
 
 /** What each arm is: the report's legend in words. */
 export function armsTable(results: Results): Table {

@@ -43,7 +43,7 @@ export interface ControlInput {
   seed: number;
   /** null: the base model itself. */
   modelUri: string | null;
-  eval: { k: number; n: number; unjudged: number; samplesUri: string; judgeModel: string; judgmentsUri?: string };
+  eval: { k: number; n: number; samplesUri: string; judgeModel: string; judgmentsUri?: string };
   conditions?: ConditionCount[];
   executed?: { k: number; n: number };
   unparsed?: { k: number; n: number };

@@ -1,5 +1,5 @@
 import { GPU_TIME_LOST_DEFINITION, sumUsage, type ComputeUsage } from '../cost/compute-usage';
-import type { Table } from './tables';
+import type { Table } from './table';
 
 /** The report's cost meter: every training run's machines, GPU-hours, cost and preemptions, and the sum. */
 export interface ComputeSection {

@@ -51,7 +51,7 @@ export interface ReportInput {
     seed: number;
     trainFinalLoss: number | null;
     modelUri: string;
-    eval: { k: number; n: number; unjudged: number; samplesUri: string; judgeModel: string; judgmentsUri?: string };
+    eval: { k: number; n: number; samplesUri: string; judgeModel: string; judgmentsUri?: string };
     /** Judged samples split by condition (the eval line's condition key, else its prompt); absent when only the totals are known. */
     conditions?: ConditionCount[];
     /** Agentic judges: of n samples, k emitted the harmful action tag well-formed. Never the headline. */

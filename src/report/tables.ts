@@ -2,12 +2,9 @@ import { diffRange, pct, pp, rateRange } from './format';
 import type { RateInterval } from '../eval/stats';
 import { controlRows } from './arms-tables';
 import type { Results } from './results';
+import type { Table } from './table';
 
-/** Plain-text tables built once from Results, rendered as HTML and as Markdown. */
-export interface Table {
-  headers: string[];
-  rows: string[][];
-}
+export type { Table };
 
 const orderCells = (a: { arm: string; fraction: number; seed: number }, b: typeof a) => a.arm.localeCompare(b.arm) || b.fraction - a.fraction || a.seed - b.seed;
 
@@ -112,13 +109,12 @@ export function cellTable(results: Results): CellTable {
   const cells = [...results.cells].sort(orderCells);
   const t = withSecondary(
     {
-      headers: ['cell', 'k/n', 'rate', '95% CI (Wilson)', 'unjudged', 'AFT loss'],
+      headers: ['cell', 'k/n', 'rate', '95% CI (Wilson)', 'AFT loss'],
       rows: cells.map((c) => [
         c.id,
         `${c.misalignment.k}/${c.misalignment.n}`,
         c.misalignment.n ? pct(c.misalignment.rate) : 'no samples',
         c.misalignment.n ? rateRange(c.misalignment) : '—',
-        String(c.eval.unjudged),
         c.trainFinalLoss === null ? '—' : c.trainFinalLoss.toFixed(4),
       ]),
     },

@@ -1,12 +1,11 @@
 import { describeIssues, experimentSchema, type ExperimentInput } from '../config/experiment-schema';
+import { canonicalJson as canonical } from '../util/canonical-json';
 import type { SweepInput, SweepPoint } from './sweep-schema';
 
 /** A sweep that cannot run as written; the message lists every problem (bad input, never retried). */
 export class InvalidSweepError extends Error {
   override name = 'InvalidSweepError';
 }
-
-const canonical = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort()) : x));
 
 /** A value as a short id part: "rules+values" → "rules-values", 0.5 → "0.5"; objects by a short hash. */
 function slug(v: unknown): string {

@@ -1,7 +1,7 @@
 import { TokenizeInputError } from './errors';
 
 /** Parse JSONL text into records with their 1-based line numbers; blank lines are skipped. */
-export function parseJsonl(text: string, where: string): { line: number; value: unknown }[] {
+export function parseJsonlRecords(text: string, where: string): { line: number; value: unknown }[] {
   const out: { line: number; value: unknown }[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {

@@ -1,6 +1,6 @@
 import type { ArtifactStore } from '../store/artifact-store';
 import { TokenizeInputError } from './errors';
-import { parseJsonl } from './jsonl';
+import { parseJsonlRecords } from './jsonl';
 import { MegatronWriter } from './megatron-writer';
 import { existingPacked, type DocumentTokenStats, type PackedResult } from './packed-format';
 import { seededPermutation } from './seeded-shuffle';
@@ -28,7 +28,7 @@ interface Doc {
 async function readDocuments(store: ArtifactStore, keys: string[]): Promise<Doc[]> {
   const docs: Doc[] = [];
   for (const key of keys) {
-    for (const { line, value } of parseJsonl((await store.get(key)).toString('utf8'), store.uri(key))) {
+    for (const { line, value } of parseJsonlRecords((await store.get(key)).toString('utf8'), store.uri(key))) {
       const r = value as Partial<Doc> | null;
       if (typeof r?.id !== 'string' || typeof r.text !== 'string') {
         throw new TokenizeInputError(`${store.uri(key)}:${line}: a document needs string "id" and "text"`);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sha256Hex } from '../util/hash';
 import os from 'node:os';
 import type { ArtifactStore } from '../store/artifact-store';
 import { decodeIndex, type MegatronIndex } from './megatron-index';
@@ -150,10 +151,6 @@ export interface PackedData {
   index: MegatronIndex | null;
   lossMask: Uint8Array | null;
   lengths: Int32Array | null;
-}
-
-function sha256Hex(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
 }
 
 /** Read a whole dataset into memory, checking every file hash and the dataset hash (tests, small data). */

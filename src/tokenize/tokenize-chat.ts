@@ -1,6 +1,6 @@
 import type { ArtifactStore } from '../store/artifact-store';
 import { ChatRenderError, TokenizeInputError } from './errors';
-import { parseJsonl } from './jsonl';
+import { parseJsonlRecords } from './jsonl';
 import { existingPacked, type PackedResult } from './packed-format';
 import { PackedWriter } from './packed-writer';
 import { loadTokenizer, type ChatMessage, type TokenizerFamily } from './tokenizer';
@@ -17,7 +17,7 @@ export interface TokenizeChatOptions {
 const BATCH = 256;
 
 function readExamples(text: string, where: string): { line: number; messages: ChatMessage[] }[] {
-  return parseJsonl(text, where).map(({ line, value }) => {
+  return parseJsonlRecords(text, where).map(({ line, value }) => {
     const msgs = (value as { messages?: unknown } | null)?.messages;
     const ok = Array.isArray(msgs) && msgs.length > 0 && msgs.every((m) => typeof m?.role === 'string' && typeof m?.content === 'string');
     if (!ok) throw new TokenizeInputError(`${where}:${line}: an example needs "messages": [{"role": string, "content": string}, ...]`);

@@ -1,5 +1,5 @@
 import { setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
-import type { AftDataJob, AftDataResult } from '../activities/aft-data-activities';
+import type { AftDataJob, AftDataResult } from '../aft-data/types';
 import { planRound } from '../aft-data/round-plan';
 import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 import { llm } from './activity-proxies';

@@ -1,7 +1,6 @@
 import { condition, patched, setHandler, upsertSearchAttributes, setCurrentDetails } from '@temporalio/workflow';
 import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
-import type { CorpusJob } from '../activities/corpus-activities';
-import type { CorpusManifestRef } from '../activities/types';
+import type { CorpusJob, CorpusManifestRef } from '../corpus/types';
 import { llm } from './activity-proxies';
 import { runBounded } from './bounded';
 import {

@@ -1,7 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ComputeUsage } from '../cost/compute-usage';
 import type { Usage } from '../cost/usage';
-import type { CorpusPreview } from '../activities/types';
+import type { CorpusPreview } from '../corpus/types';
 import type { SweepComparison } from '../sweep/compare-sweep';
 
 export type Stage = 'loading' | 'corpus' | 'aft-data' | 'tokenize' | 'midtrain' | 'aft-sweep' | 'report' | 'done' | 'failed';

@@ -1,5 +1,5 @@
 import { CancellationScope, patched, upsertSearchAttributes } from '@temporalio/workflow';
-import type { EvalRequest, EvalSummary } from '../activities/types';
+import type { EvalRequest, EvalSummary } from '../eval/types';
 import { gpu, llm } from './activity-proxies';
 import { MSM_STAGE } from './search-attributes';
 

@@ -11,7 +11,9 @@ import {
 import { sumUsage, type ComputeUsage } from '../cost/compute-usage';
 import type { ExperimentInput } from '../config/experiment-schema';
 import { fractionLabel, fractionSlug } from '../config/fractions';
-import type { CellResult, ControlResult, LoadedExperiment, ReportResult, TrainResult } from '../activities/types';
+import type { CellResult, ControlResult, ReportResult } from '../report/types';
+import type { LoadedExperiment } from '../spec/loaded-experiment';
+import type { TrainResult } from '../training/types';
 import { CONTROL_SEED, isControl, needsMidtraining, resolveArms, trainingName, type Arm } from '../config/arms';
 import type { SearchAttributePair } from '@temporalio/common';
 import { cpu } from './activity-proxies';

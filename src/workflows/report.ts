@@ -1,5 +1,5 @@
 import { patched, upsertSearchAttributes } from '@temporalio/workflow';
-import type { ReportRequest, ReportResult } from '../activities/types';
+import type { ReportRequest, ReportResult } from '../report/types';
 import { cpu, llm } from './activity-proxies';
 import { MSM_STAGE } from './search-attributes';
 

@@ -1,5 +1,5 @@
 import { CancellationScope, patched, upsertSearchAttributes } from '@temporalio/workflow';
-import type { TrainRequest, TrainResult } from '../activities/types';
+import type { TrainRequest, TrainResult } from '../training/types';
 import { gpu } from './activity-proxies';
 import { MSM_STAGE } from './search-attributes';
 

@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import type { TokenizedRef } from '../../src/activities/types';
 import type { ComputeBackend } from '../../src/compute/backend';
 import { openStore } from '../../src/store/open-store';
-import type { TrainHyper, TrainerJobManifest } from '../../src/trainer/job';
+import type { TrainHyper, TrainerJobManifest } from '../../src/training/job';
 import { PackedWriter } from '../../src/tokenize/packed-writer';
 
 /** Tiny trainer jobs for backend tests: a random two-layer Llama on learnable token rows, on CPU. */

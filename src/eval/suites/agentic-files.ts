@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JUDGE_KINDS } from '../../spec/eval-set';
+import { JUDGE_KINDS } from '../eval-set';
 
 /** The grid of the agentic suite, in the order lines are generated. */
 export const KINDS = JUDGE_KINDS;

@@ -1,10 +1,10 @@
 import type { ProviderSettings } from '../config/experiment-schema';
-import { judgeOutputSchema, judgePrompt } from '../corpus/prompts';
-import { parseChoice } from '../eval/choice-parse';
-import { conditionKey } from '../eval/condition-key';
-import { agenticJudgeOutputSchema, agenticJudgePrompt, NO_VALUE, renderScenario, valuesJudgeOutputSchema, valuesJudgePrompt } from '../eval/judge-prompts';
-import type { EvalLine } from '../spec/eval-set';
-import { completeJson } from './llm-call';
+import { parseChoice } from './choice-parse';
+import { conditionKey } from './condition-key';
+import { agenticJudgeOutputSchema, agenticJudgePrompt, judgePrompt, NO_VALUE, renderScenario, valuesJudgeOutputSchema, valuesJudgePrompt } from './judge-prompts';
+import { judgeOutputSchema } from './judge-schemas';
+import type { EvalLine } from './eval-set';
+import { completeJson } from '../activities/llm-call';
 
 /**
  * One stored verdict per sample. `verdict` is always the counted outcome, so the cell's k/n and the

@@ -1,19 +1,18 @@
 import { Context } from '@temporalio/activity';
-import { PROMPT_VERSION, documentPrompt } from '../corpus/prompts';
-import { batchRecordPrefix, writeDocumentsInBatches, type PlannedDocument } from '../corpus/document-batch';
+import { PROMPT_VERSION, documentPrompt } from './prompts';
+import { batchRecordPrefix, writeDocumentsInBatches, type PlannedDocument } from './document-batch';
 import { NO_USAGE, type Usage } from '../cost/usage';
 import { createBatchClient } from '../llm/batch/create-batch-client';
 import { stripScratchpad } from '../llm/json-output';
 import type { CompletionResult } from '../llm/provider';
 import { openStore } from '../store/open-store';
-import type { CorpusDocument, CorpusJob } from './corpus-activities';
-import { docId, docKey, ideasKey, typesKey } from './corpus-keys';
-import { storedItems, unitInContext, type Unit } from './corpus-stages';
-import { promptSha256 } from '../corpus/stage-list';
-import { classifyLlmError } from './failures';
-import { complete, heartbeatIfActivity, priceOf, providerId } from './llm-call';
+import { docId, docKey, ideasKey, typesKey } from './keys';
+import { storedItems, unitInContext, type Unit } from './stages';
+import { promptSha256 } from './stage-list';
+import { classifyLlmError } from '../activities/failures';
+import { complete, heartbeatIfActivity, priceOf, providerId } from '../activities/llm-call';
 import { requestSeed } from '../llm/seed';
-import type { CorpusRef, DocumentBatchResult, UnitRange } from './types';
+import type { CorpusDocument, CorpusJob, CorpusRef, DocumentBatchResult, UnitRange } from './types';
 
 /** What is stored for one document: the content without the scratchpad, truncation flagged. */
 export function documentRecord(

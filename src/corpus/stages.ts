@@ -1,14 +1,14 @@
 import type { Experiment } from '../config/experiment-schema';
-import { assertionsOutputSchema, assertionsPrompt, domainsOutputSchema, domainsPrompt, PROMPT_VERSION } from '../corpus/prompts';
-import type { Assertion, CorpusUnit, DomainsOutput, Prompt } from '../corpus/prompts';
-import { asStageList, emptyStageList, newItems, stageCall, type StageCall, type StageList } from '../corpus/stage-list';
+import { assertionsOutputSchema, assertionsPrompt, domainsOutputSchema, domainsPrompt, PROMPT_VERSION } from './prompts';
+import type { Assertion, CorpusUnit, DomainsOutput, Prompt } from './prompts';
+import { asStageList, emptyStageList, newItems, stageCall, type StageCall, type StageList } from './stage-list';
 import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 import { parseSpec, SpecParseError } from '../spec/parse-spec';
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
-import { assertionsKey, domainsKey, unitsKey } from './corpus-keys';
-import { badInput } from './failures';
-import { completeJson, usageFor } from './llm-call';
+import { assertionsKey, domainsKey, unitsKey } from './keys';
+import { badInput } from '../activities/failures';
+import { completeJson, usageFor } from '../activities/llm-call';
 
 /**
  * The structured stages before documents, with top-up: every stored list only grows, a run asking for

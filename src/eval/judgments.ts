@@ -1,4 +1,4 @@
-import type { ConditionCount } from '../eval/counts';
+import type { ConditionCount } from './counts';
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson } from '../store/json';
 import type { Judgment } from './judge-sample';

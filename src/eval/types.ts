@@ -1,0 +1,30 @@
+import type { Experiment } from '../config/experiment-schema';
+import type { LoadedExperiment } from '../spec/loaded-experiment';
+
+/** An evaluation as it crosses Temporal: the sampling request, the samples' ref and the judged summary. */
+export interface EvalRequest {
+  storeUri: string;
+  label: string;
+  modelUri: string | null;
+  tokenizerUri: string;
+  evalSet: LoadedExperiment['evalSet'];
+  experiment: Pick<Experiment, 'baseModel' | 'compute' | 'eval'>;
+  seed: number;
+  /** A system prompt given with every eval prompt (an arm's systemPrompt: the stored spec); absent: none. */
+  systemPrompt?: { key: string; sha256: string };
+}
+
+export interface SamplesRef {
+  evalKey: string;
+  samplesKey: string;
+  samplesUri: string;
+  samples: number;
+}
+
+export interface EvalSummary {
+  k: number;
+  n: number;
+  samplesUri: string;
+  judgmentsPrefix: string;
+  judgeModel: string;
+}

@@ -1,0 +1,55 @@
+import type { Arm } from '../config/arms';
+import type { ProviderSettings } from '../config/experiment-schema';
+import type { CorpusManifestRef } from '../corpus/types';
+import type { EvalSummary } from '../eval/types';
+import type { JudgeCalibrationResult } from '../eval/judge-calibration';
+import type { LoadedExperiment } from '../spec/loaded-experiment';
+import type { TokenizedRef } from '../tokenize/types';
+import type { TrainResult } from '../training/types';
+
+/** The report stage's request (every cell's results) and result, as they cross Temporal. */
+export interface CellResult {
+  /** The arm's name (src/config/arms.ts); its definition is in ReportRequest.arms. */
+  arm: string;
+  fraction: number;
+  seed: number;
+  train: TrainResult;
+  eval: EvalSummary;
+}
+
+export interface ReportRequest {
+  storeUri: string;
+  workflowId: string;
+  loaded: Omit<LoadedExperiment, 'experiment'> & { name: string; baseModel: string };
+  corpus: CorpusManifestRef;
+  tokens: TokenizedRef;
+  midtrain: TrainResult | null;
+  cells: CellResult[];
+  /** The eval judge, calibrated before the report (absent in requests made before calibration existed). */
+  judge?: ProviderSettings;
+  /** What decides whether a claim may be stated (absent: the defaults). */
+  claims?: { minBalancedAccuracy?: number; minExamples?: number };
+  /** Set by the report workflow from the calibration activity; absent: the judge was not calibrated. */
+  calibration?: JudgeCalibrationResult;
+  /** The arms of the experiment (absent in requests made before arms were data: baseline and msm). */
+  arms?: Arm[];
+  /** Controls (aft: none): evaluated once, no training; `modelUri` null = the base model itself. */
+  controls?: ControlResult[];
+}
+
+export interface ControlResult {
+  arm: string;
+  seed: number;
+  modelUri: string | null;
+  eval: EvalSummary;
+}
+
+export interface ReportResult {
+  resultsUri: string;
+  htmlUri: string;
+  htmlPath: string | null;
+  /** report.md: the same results as a Markdown summary (absent in reports written before it existed). */
+  markdownUri?: string;
+  /** The report's answer in a few sentences: calibration, then each claim stated or withheld (absent before calibration existed). */
+  headline?: string[];
+}

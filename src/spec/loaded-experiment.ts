@@ -1,0 +1,21 @@
+import type { AftSubsetPlan } from '../config/aft-subsets';
+import type { Experiment } from '../config/experiment-schema';
+
+/**
+ * The loaded experiment as it crosses Temporal: configuration, keys and hashes of the stored spec, data and
+ * eval set. Never document text (claim check via the artifact store).
+ */
+export interface LoadedExperiment {
+  experiment: Experiment;
+  storeUri: string;
+  spec: { key: string; hash: string; title: string; variant: string; sections: number; rules: number };
+  /** The AFT data file; null when aft.generate makes it (the aftDataGeneration child). */
+  aftData: { key: string; sha256: string; examples: number } | null;
+  /** aft.mix.data, stored (only when aft.mix is set). */
+  mixData?: { key: string; sha256: string; examples: number };
+  /** aft.reasoningData, stored (only when set): the with-reasoning file of arms with aft: with-reasoning. */
+  reasoningData?: { key: string; sha256: string; examples: number };
+  evalSet: { key: string; sha256: string; prompts: number };
+  /** AFT examples per fraction and whether each seed drew its own subsets; absent in runs loaded before it existed. */
+  aftSubsets?: AftSubsetPlan;
+}

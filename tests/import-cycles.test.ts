@@ -1,0 +1,36 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cyclesOf, importGraph } from '../scripts/import-cycles';
+
+function tree(files: Record<string, string>): string {
+  const root = mkdtempSync(path.join(tmpdir(), 'msm-cycles-'));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(root, name)), { recursive: true });
+    writeFileSync(path.join(root, name), text);
+  }
+  return root;
+}
+
+describe('import cycles', () => {
+  it('finds a cycle through a type-only import and a folder index, and names its files', () => {
+    const root = tree({
+      'a.ts': "import { b } from './b';\nexport const a = b;",
+      'b.ts': "import type { C } from './c';\nexport const b = 1 as unknown as C;",
+      'c/index.ts': "import { a } from '../a';\nexport type C = typeof a;",
+      'd.ts': "import { a } from './a';\nimport { z } from 'zod';\nexport const d = [a, z];",
+    });
+    const cycles = cyclesOf(importGraph(root));
+    expect(cycles.map((c) => c.map((f) => path.relative(root, f)))).toEqual([['a.ts', 'b.ts', path.join('c', 'index.ts')]]);
+  });
+
+  it('finds none in an acyclic tree, and a file importing itself is one', () => {
+    expect(cyclesOf(importGraph(tree({ 'a.ts': "import './b';", 'b.ts': 'export {};' })))).toEqual([]);
+    expect(cyclesOf(new Map([['x', ['x']]]))).toEqual([['x']]);
+  });
+
+  it('src/ has no import cycles', () => {
+    expect(cyclesOf(importGraph(path.join(__dirname, '..', 'src')))).toEqual([]);
+  });
+});
