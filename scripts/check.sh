@@ -23,6 +23,8 @@ step "typecheck"
 node_modules/.bin/tsc --noEmit -p .
 step "lint (eslint)"
 node_modules/.bin/eslint src tests bench scripts
+step "import cycles in src/"
+node_modules/.bin/tsx scripts/check-cycles.ts src
 step "trainer: ruff lint and format"
 "$ruff" check --quiet trainer
 "$ruff" format --check --quiet trainer

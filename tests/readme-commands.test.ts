@@ -63,6 +63,17 @@ describe('README and docs/', () => {
     expect(broken).toEqual([]);
   });
 
+  it('name only repository paths that exist', () => {
+    const repoPath = /`((?:src|trainer|scripts|tests|evals|experiments|specs|bench|deploy|docs)\/[\w./-]*)`/g;
+    const missing = [...pages, 'evals/README.md'].flatMap((page) =>
+      [...read(page).matchAll(repoPath)]
+        .map((m) => m[1].replace(/\/$/, ''))
+        .filter((p) => !existsSync(path.join(PROJECT_ROOT, p)))
+        .map((p) => `${page}: ${p}`),
+    );
+    expect(missing).toEqual([]);
+  });
+
   it("runs the README's commands that need no server", async () => {
     const readme = fencedCommands('README.md');
     const offline = readme.filter((c) => /^bin\/msm (validate|plan) /.test(c));
