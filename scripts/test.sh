@@ -11,4 +11,6 @@ if git grep -nE '^(<<<<<<<|=======|>>>>>>>)( |$)' -- . ':!package-lock.json'; th
 echo "[test] typecheck"; node_modules/.bin/tsc --noEmit -p .
 echo "[test] lint"; node_modules/.bin/eslint src tests bench
 echo "[test] vitest"; node_modules/.bin/vitest run
+# The real-cluster lane: temporal-server built from Go (cached after the first build) on PostgreSQL.
+echo "[test] cluster"; node_modules/.bin/vitest run --config vitest.cluster.config.mts
 echo "[test] pytest"; (cd trainer && "$MSM_PYTHON" -m pytest -q tests)

@@ -1,0 +1,111 @@
+import { Client, Connection } from '@temporalio/client';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ExperimentInput } from '../../src/config/experiment-schema';
+import { PROJECT_ROOT } from '../../src/util/project-paths';
+import { msmExperiment, progressQuery } from '../../src/workflows';
+import type { ExperimentOutcome } from '../../src/workflows/experiment';
+import { MSM_SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
+import { scriptedExperiment, waitUntil } from '../helpers/scripted-experiment';
+import { startScriptedLlmServer } from '../helpers/scripted-llm-server';
+import { TemporalCluster } from '../helpers/temporal-cluster';
+import { TestTemporalServer } from '../helpers/temporal-server';
+import { WorkerProcess } from '../helpers/worker-process';
+
+type Llm = Awaited<ReturnType<typeof startScriptedLlmServer>>;
+const MSM = path.join(PROJECT_ROOT, 'bin', 'msm');
+const exec = promisify(execFile);
+const docRequests = (llm: Llm) => llm.requests.filter((r) => !r.body.response_format).length;
+
+/** The toy experiment of the durability tests, smaller: 12 midtraining steps, one fraction, two arms. */
+function toyExperiment(name: string, llm: Llm): ExperimentInput {
+  const { input } = scriptedExperiment(name, llm.baseUrl);
+  input.midtrain = { ...input.midtrain!, maxSteps: 12 };
+  input.aft = { ...input.aft!, fractions: [1] };
+  return input;
+}
+
+/** What must not depend on the Temporal server: hashes, counts, metrics and the results file's numbers. */
+function comparable(out: ExperimentOutcome) {
+  const results = JSON.parse(readFileSync(new URL(out.report.resultsUri), 'utf8')) as { cells: unknown[] };
+  return { corpusHash: out.corpusHash, specHash: out.specHash, cells: out.cells, resultCells: results.cells };
+}
+
+describe('msm on a real Temporal cluster (temporal-server built from Go, on PostgreSQL)', () => {
+  let cluster: TemporalCluster;
+  let dev: TestTemporalServer;
+  const llms: Llm[] = [];
+  const workers: WorkerProcess[] = [];
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    [cluster, dev] = await Promise.all([TemporalCluster.start('msm-cluster'), TestTemporalServer.start()]);
+  }, 25 * 60_000);
+
+  afterAll(async () => {
+    for (const w of workers) await w.kill();
+    for (const c of clients) await c.connection.close();
+    for (const l of llms) await l.close();
+    await dev?.down();
+    await cluster?.down();
+  });
+
+  const connect = async (address: string, namespace: string) => {
+    const c = new Client({ connection: await Connection.connect({ address }), namespace });
+    clients.push(c);
+    return c;
+  };
+  const startWorker = async (address: string, namespace: string, stateDir: string) => {
+    const w = await WorkerProcess.start(address, { TEMPORAL_NAMESPACE: namespace, MSM_STATE_DIR: stateDir });
+    workers.push(w);
+    return w;
+  };
+
+  it('`msm setup` registers the search attributes on the cluster namespace, once', async () => {
+    const setup = () => exec(MSM, ['setup', '--address', cluster.address, '--namespace', cluster.namespace], { timeout: 120_000 });
+    expect((await setup()).stdout).toContain(`added ${MSM_SEARCH_ATTRIBUTES.map((a) => a.name).join(', ')}`);
+    expect((await setup()).stdout).toContain('already registered');
+    const c = await connect(cluster.address, cluster.namespace);
+    const custom = (await c.connection.operatorService.listSearchAttributes({ namespace: cluster.namespace })).customAttributes ?? {};
+    for (const a of MSM_SEARCH_ATTRIBUTES) expect(Object.keys(custom)).toContain(a.name);
+  }, 240_000);
+
+  it('two workers, one SIGKILLed and the server crashed and restarted mid-run: the same results as on the dev server', async () => {
+    // The reference: the same experiment on the dev server, run alongside (each with its own scripted LLM).
+    const [llmDev, llmCluster] = [await startScriptedLlmServer({ latencyMs: 300 }), await startScriptedLlmServer({ latencyMs: 300 })];
+    llms.push(llmDev, llmCluster);
+    const devState = mkdtempSync(path.join(os.tmpdir(), 'msm-state-dev-'));
+    const clusterState = mkdtempSync(path.join(os.tmpdir(), 'msm-state-cluster-'));
+    await startWorker(dev.address, 'default', devState);
+    const devRun = (await connect(dev.address, 'default')).workflow
+      .start(msmExperiment, { taskQueue: 'msm', workflowId: 'cluster-reference', args: [toyExperiment('toy', llmDev)] })
+      .then((h) => h.result());
+
+    const [victim] = await Promise.all([0, 1].map(() => startWorker(cluster.address, cluster.namespace, clusterState)));
+    const c = await connect(cluster.address, cluster.namespace);
+    const handle = await c.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: 'cluster-toy', args: [toyExperiment('toy', llmCluster)] });
+    await waitUntil(() => docRequests(llmCluster) >= 4, 180_000, 'document generation on the cluster');
+    await victim.kill(); // a crashed machine: its in-flight activities time out and run on the other worker
+
+    await waitUntil(async () => (await handle.query(progressQuery)).stage === 'midtrain', 300_000, 'midtraining on the cluster', 500);
+    const before = cluster.serverPid;
+    await cluster.stopServer('KILL');
+    await new Promise((r) => setTimeout(r, 3000));
+    await cluster.startServer();
+    expect(cluster.serverPid).not.toBe(before);
+
+    const fresh = await connect(cluster.address, cluster.namespace);
+    const out = await fresh.workflow.getHandle<typeof msmExperiment>(handle.workflowId).result();
+    const reference = await devRun;
+    expect(out.cells).toHaveLength(2);
+    expect(comparable(out)).toEqual(comparable(reference));
+    // Visibility on PostgreSQL: the run is listed by our search attribute.
+    const listed = [];
+    for await (const w of fresh.workflow.list({ query: `MsmStage = 'done' AND WorkflowId = '${handle.workflowId}'` })) listed.push(w.workflowId);
+    expect(listed).toEqual([handle.workflowId]);
+  }, 15 * 60_000);
+});
