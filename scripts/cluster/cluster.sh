@@ -15,10 +15,30 @@ log() { echo "[cluster] $*" >&2; }
 
 # PostgreSQL refuses to run as root: as root, its commands run as the 'postgres' user.
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { # seconds description command...
+# A free loopback port below 32768: Temporal keeps membership ports in a PostgreSQL smallint (and the
+# kernel's ephemeral range, where port 0 binds land, starts above it).
+free_port() {
+  python3 -c '
+import random, socket
+for _ in range(200):
+    p = random.randint(10000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError: pass
+    finally: s.close()
+else: raise SystemExit("no free port in 10000-32000")'
+}
+wait_for() { # seconds description command... (gives up early when temporal-server has exited)
   local n=$(( $1 * 4 )) what="$2"; shift 2
-  for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.25; done
+  for _ in $(seq "$n"); do
+    "$@" >/dev/null 2>&1 && return 0
+    if [ -f "$dir/server.pid" ] && ! kill -0 "$(cat "$dir/server.pid")" 2>/dev/null; then
+      log "temporal-server exited while waiting for $what:"; grep -E '"level":"(fatal|error)"' "$dir/server.log" | tail -3 >&2
+      return 1
+    fi
+    sleep 0.25
+  done
   log "timed out waiting for $what"; return 1
 }
 
