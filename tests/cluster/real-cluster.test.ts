@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -30,14 +31,24 @@ function toyExperiment(name: string, llm: Llm): { input: ExperimentInput; store:
 }
 
 /**
- * What must not depend on the Temporal server: hashes, losses, verdict counts, intervals, run keys. The
- * store folder (a temp dir per run) is the only thing replaced; the workflow id and timestamps are left out.
+ * What must not depend on the Temporal server: hashes, losses, verdict counts, intervals. Two things differ
+ * by construction and are normalised: the store folder (a temp dir per run), and the 16-hex run/eval keys
+ * that hash absolute URIs (the model's, in that store; the judge's scripted server). The workflow id and
+ * timestamps are left out.
  */
 function comparable(out: ExperimentOutcome, store: string) {
-  const text = readFileSync(new URL(out.report.resultsUri), 'utf8').replaceAll(store, '<store>');
+  const text = readFileSync(new URL(out.report.resultsUri), 'utf8').replaceAll(store, '<store>').replace(/-[0-9a-f]{16}\b/g, '-<key>');
   const { lineage, cells, curves, differences, dataEfficiency } = JSON.parse(text) as Record<string, unknown>;
   const { corpusHash, specHash, cells: outcomeCells } = out;
   return { corpusHash, specHash, outcomeCells, lineage, cells, curves, differences, dataEfficiency };
+}
+
+/** sha256 of every trained model's weights and every eval's generations, by store path (keys normalised). */
+function artifactHashes(store: string): Record<string, string> {
+  const files = readdirSync(store, { recursive: true, encoding: 'utf8' }).filter((f) => /(final\/model\.safetensors|samples\.jsonl)$/.test(f));
+  return Object.fromEntries(
+    files.map((f) => [f.replace(/-[0-9a-f]{16}\//g, '-<key>/'), createHash('sha256').update(readFileSync(path.join(store, f))).digest('hex')]),
+  );
 }
 
 describe('msm on a real Temporal cluster (temporal-server built from Go, on PostgreSQL)', () => {
@@ -110,6 +121,10 @@ describe('msm on a real Temporal cluster (temporal-server built from Go, on Post
     const reference = await devRun;
     expect(out.cells).toHaveLength(2);
     expect(comparable(out, run.store)).toEqual(comparable(reference, devRef.store));
+    // Bit-identical artifacts: midtrained and AFT weights, and the evals' generations.
+    const hashes = artifactHashes(run.store);
+    expect(Object.keys(hashes)).toHaveLength(5); // midtrain + 2 AFT models, 2 evals
+    expect(hashes).toEqual(artifactHashes(devRef.store));
     // Visibility on PostgreSQL: the run is found by our search attribute (visibility is written asynchronously).
     const query = `MsmStage = 'done' AND WorkflowId = '${handle.workflowId}'`;
     await waitUntil(async () => (await fresh.workflow.count(query)).count === 1, 30_000, `visibility: ${query}`, 500);
