@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -57,6 +57,7 @@ describe('msm on a real Temporal cluster (temporal-server built from Go, on Post
   const llms: Llm[] = [];
   const workers: WorkerProcess[] = [];
   const clients: Client[] = [];
+  const scratch: string[] = []; // stores (~300 MB each) and state folders, removed at the end
 
   beforeAll(async () => {
     [cluster, dev] = await Promise.all([TemporalCluster.start('msm-cluster'), TestTemporalServer.start()]);
@@ -68,6 +69,8 @@ describe('msm on a real Temporal cluster (temporal-server built from Go, on Post
     for (const l of llms) await l.close();
     await dev?.down();
     await cluster?.down();
+    if (cluster) scratch.push(path.join(cluster.dir, 'pg')); // PostgreSQL's data; the logs stay
+    for (const d of scratch) rmSync(d, { recursive: true, force: true });
   });
 
   const connect = async (address: string, namespace: string) => {
@@ -96,15 +99,16 @@ describe('msm on a real Temporal cluster (temporal-server built from Go, on Post
     llms.push(llmDev, llmCluster);
     const devState = mkdtempSync(path.join(os.tmpdir(), 'msm-state-dev-'));
     const clusterState = mkdtempSync(path.join(os.tmpdir(), 'msm-state-cluster-'));
-    await startWorker(dev.address, 'default', devState);
     const devRef = toyExperiment('toy', llmDev);
+    const run = toyExperiment('toy', llmCluster);
+    scratch.push(devState, clusterState, devRef.store, run.store);
+    await startWorker(dev.address, 'default', devState);
     const devRun = (await connect(dev.address, 'default')).workflow
       .start(msmExperiment, { taskQueue: 'msm', workflowId: 'cluster-reference', args: [devRef.input] })
       .then((h) => h.result());
 
     const [victim] = await Promise.all([0, 1].map(() => startWorker(cluster.address, cluster.namespace, clusterState)));
     const c = await connect(cluster.address, cluster.namespace);
-    const run = toyExperiment('toy', llmCluster);
     const handle = await c.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: 'cluster-toy', args: [run.input] });
     await waitUntil(() => docRequests(llmCluster) >= 4, 180_000, 'document generation on the cluster');
     await victim.kill(); // a crashed machine: its in-flight activities time out and run on the other worker
