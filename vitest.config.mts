@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
+    // The real-cluster lane has its own config and command: npm run test:cluster.
+    exclude: ['tests/cluster/**', '**/node_modules/**'],
     testTimeout: 120_000,
     hookTimeout: 180_000,
     fileParallelism: false,
