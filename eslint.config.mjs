@@ -1,6 +1,20 @@
 import tseslint from 'typescript-eslint';
 
-const nodeBuiltins = ['fs', 'path', 'os', 'child_process', 'net', 'http', 'https', 'crypto', 'stream', 'util', 'url', 'worker_threads', 'process'];
+const nodeBuiltins = [
+  'fs',
+  'path',
+  'os',
+  'child_process',
+  'net',
+  'http',
+  'https',
+  'crypto',
+  'stream',
+  'util',
+  'url',
+  'worker_threads',
+  'process',
+];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', '.msm/**', '.venv/**', 'trainer/**', 'dist/**'] },
@@ -20,12 +34,39 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: [...nodeBuiltins, ...nodeBuiltins.map((m) => `node:${m}`)].map((name) => ({ name, message: 'workflows must not use Node built-ins (move the I/O into an activity)' })),
+          paths: [...nodeBuiltins, ...nodeBuiltins.map((m) => `node:${m}`)].map((name) => ({
+            name,
+            message: 'workflows must not use Node built-ins (move the I/O into an activity)',
+          })),
           patterns: [
             { group: ['node:*'], message: 'workflows must not use Node built-ins' },
-            { group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@aws-sdk/*', 'node-llama-cpp', 'tokenizers'], message: 'workflows must not do I/O' },
-            { group: ['**/activities', '**/activities/*', '!**/activities/types'], allowTypeImports: true, message: 'workflows import activities by type only (proxyActivities)' },
-            { group: ['**/store/*', '**/llm/*', '**/compute/*', '**/tokenize/*', '**/util/hash', '**/util/project-paths'], message: 'workflows must not do I/O' },
+            {
+              group: [
+                '@temporalio/client',
+                '@temporalio/worker',
+                '@temporalio/activity',
+                '@aws-sdk/*',
+                'node-llama-cpp',
+                'tokenizers',
+              ],
+              message: 'workflows must not do I/O',
+            },
+            {
+              group: ['**/activities', '**/activities/*', '!**/activities/types'],
+              allowTypeImports: true,
+              message: 'workflows import activities by type only (proxyActivities)',
+            },
+            {
+              group: [
+                '**/store/*',
+                '**/llm/*',
+                '**/compute/*',
+                '**/tokenize/*',
+                '**/util/hash',
+                '**/util/project-paths',
+              ],
+              message: 'workflows must not do I/O',
+            },
           ],
         },
       ],

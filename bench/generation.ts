@@ -31,13 +31,24 @@ const WINDOW_S = 10;
 function respondWith(domains: number) {
   return (body: ChatRequestBody): string => {
     if (!JSON.stringify(body.response_format ?? {}).includes('"domains"')) return defaultContent(body);
-    const section = (body.response_format!.json_schema!.schema as { properties: { domains: { items: { properties: { subdomains: { items: { properties: { specSection: { enum?: string[] } } } } } } } } })
-      .properties.domains.items.properties.subdomains.items.properties.specSection.enum?.[0] ?? 'General';
+    const section =
+      (
+        body.response_format!.json_schema!.schema as {
+          properties: {
+            domains: {
+              items: { properties: { subdomains: { items: { properties: { specSection: { enum?: string[] } } } } } };
+            };
+          };
+        }
+      ).properties.domains.items.properties.subdomains.items.properties.specSection.enum?.[0] ?? 'General';
     return JSON.stringify({
       domains: Array.from({ length: domains }, (_, d) => ({
         name: `Domain ${d}`,
         description: `Work and life in area number ${d}.`,
-        subdomains: Array.from({ length: UNITS_PER_DOMAIN }, (_, s) => ({ name: `Area ${d}.${s}`, specSection: section })),
+        subdomains: Array.from({ length: UNITS_PER_DOMAIN }, (_, s) => ({
+          name: `Area ${d}.${s}`,
+          specSection: section,
+        })),
       })),
     });
   };
@@ -74,9 +85,11 @@ async function retrying<T>(fn: () => Promise<T>): Promise<T> {
 /** Run `count` tasks with at most `limit` at once (the plain loop). */
 async function pool(count: number, limit: number, task: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, async () => {
-    while (next < count) await task(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, count) }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -98,7 +111,11 @@ export async function main(argv: string[]): Promise<void> {
   process.env.MSM_LLM_SLOTS = String(concurrency); // read when the worker module loads, below
 
   const { fault, stats } = enforce(rps);
-  const llm = await startScriptedLlmServer({ latencyMs: Number(values.latency), respond: respondWith(domains), faults: () => fault() });
+  const llm = await startScriptedLlmServer({
+    latencyMs: Number(values.latency),
+    respond: respondWith(domains),
+    faults: () => fault(),
+  });
   const server = await TestTemporalServer.start();
   const { createWorkers, runWorkers } = await import('../src/workers/create-workers.js');
   const { corpusGeneration } = await import('../src/workflows/index.js');
@@ -115,13 +132,29 @@ export async function main(argv: string[]): Promise<void> {
     const store = openStore(dir);
     await store.put('inputs/spec.md', readFileSync(path.join(PROJECT_ROOT, 'specs', 'demo.md')));
     // One model name per run: each gets its own limiter, so neither inherits the other's window.
-    const provider = { kind: 'openai', baseUrl: llm.baseUrl, model, timeoutMs: 10_000, limits: { requests: rps * WINDOW_S, perSeconds: WINDOW_S } };
+    const provider = {
+      kind: 'openai',
+      baseUrl: llm.baseUrl,
+      model,
+      timeoutMs: 10_000,
+      limits: { requests: rps * WINDOW_S, perSeconds: WINDOW_S },
+    };
     const x = parseExperiment({
       name: 'bench',
       spec: 'specs/demo.md',
       aft: { data: 'x' },
       eval: { prompts: 'x' },
-      generation: { provider, domains, maxUnits: units, typesPerUnit, ideasPerType, maxDocTokens: 200, batchUnits: 1, concurrency, nearDuplicateThreshold: 1 },
+      generation: {
+        provider,
+        domains,
+        maxUnits: units,
+        typesPerUnit,
+        ideasPerType,
+        maxDocTokens: 200,
+        batchUnits: 1,
+        concurrency,
+        nearDuplicateThreshold: 1,
+      },
     });
     return { storeUri: store.rootUri, specKey: 'inputs/spec.md', specHash: model, generation: x.generation };
   };
@@ -130,7 +163,11 @@ export async function main(argv: string[]): Promise<void> {
     // Through Temporal: the corpus workflow and its activities on a real server.
     const calls0 = llm.requests.length;
     let t0 = performance.now();
-    const handle = await client.workflow.start(corpusGeneration, { taskQueue: 'msm', workflowId: 'bench-generation', args: [await jobFor('bench-temporal')] });
+    const handle = await client.workflow.start(corpusGeneration, {
+      taskQueue: 'msm',
+      workflowId: 'bench-generation',
+      args: [await jobFor('bench-temporal')],
+    });
     const manifest = await handle.result();
     const temporalMs = performance.now() - t0;
     const temporalCalls = llm.requests.length - calls0;
@@ -146,33 +183,52 @@ export async function main(argv: string[]): Promise<void> {
     const calls1 = llm.requests.length;
     t0 = performance.now();
     const ref: Awaited<ReturnType<typeof acts.planCorpus>> = await retrying(() => env.run(acts.planCorpus, job));
-    await pool(ref.units, concurrency, (u) => retrying(() => env.run(acts.generateTypesAndIdeas, job, ref, { from: u, to: u + 1 })));
-    await pool(ref.units, concurrency, (u) => retrying(() => env.run(acts.generateDocuments, job, ref, { from: u, to: u + 1 })));
-    const plain: CorpusManifestRef = await env.run(acts.assembleCorpus, ref, { nearDuplicateThreshold: 1, truncated: job.generation.truncated });
+    await pool(ref.units, concurrency, (u) =>
+      retrying(() => env.run(acts.generateTypesAndIdeas, job, ref, { from: u, to: u + 1 })),
+    );
+    await pool(ref.units, concurrency, (u) =>
+      retrying(() => env.run(acts.generateDocuments, job, ref, { from: u, to: u + 1 })),
+    );
+    const plain: CorpusManifestRef = await env.run(acts.assembleCorpus, ref, {
+      nearDuplicateThreshold: 1,
+      truncated: job.generation.truncated,
+    });
     const plainMs = performance.now() - t0;
     const plainCalls = llm.requests.length - calls1;
 
     const achieved = temporalCalls / (temporalMs / 1000);
     const ratio = temporalMs / plainMs;
     const perTenK = Math.round((events * 10_000) / manifest.documents);
-    console.log(`documents: ${manifest.documents} through Temporal, ${plain.documents} in the plain loop; ${temporalCalls} / ${plainCalls} LLM calls`);
-    console.log(`limit: ${rps * WINDOW_S} requests per ${WINDOW_S} s at the server; latency ${values.latency} ms; concurrency ${concurrency}`);
-    console.log(`(a) achieved ${achieved.toFixed(1)} requests/s through Temporal = ${(achieved / rps).toFixed(3)} of allowed (goal >= 0.95); violations: ${violationsTemporal} Temporal, ${stats.violations - violationsTemporal} plain`);
-    console.log(`(b) wall: Temporal ${(temporalMs / 1000).toFixed(1)} s, plain loop ${(plainMs / 1000).toFixed(1)} s, ratio ${ratio.toFixed(3)} (goal <= 1.05)`);
-    console.log(`(c) corpus workflow history: ${events} events for ${manifest.documents} documents = ${perTenK} per 10k documents`);
-    console.log(JSON.stringify({
-      bench: 'generation',
-      documents: manifest.documents,
-      llmCalls: temporalCalls,
-      rpsLimit: rps,
-      achievedRps: Number(achieved.toFixed(2)),
-      achievedOverAllowed: Number((achieved / rps).toFixed(3)),
-      violations: stats.violations,
-      temporalSeconds: Number((temporalMs / 1000).toFixed(2)),
-      plainSeconds: Number((plainMs / 1000).toFixed(2)),
-      temporalOverPlain: Number(ratio.toFixed(3)),
-      historyEventsPer10kDocs: perTenK,
-    }));
+    console.log(
+      `documents: ${manifest.documents} through Temporal, ${plain.documents} in the plain loop; ${temporalCalls} / ${plainCalls} LLM calls`,
+    );
+    console.log(
+      `limit: ${rps * WINDOW_S} requests per ${WINDOW_S} s at the server; latency ${values.latency} ms; concurrency ${concurrency}`,
+    );
+    console.log(
+      `(a) achieved ${achieved.toFixed(1)} requests/s through Temporal = ${(achieved / rps).toFixed(3)} of allowed (goal >= 0.95); violations: ${violationsTemporal} Temporal, ${stats.violations - violationsTemporal} plain`,
+    );
+    console.log(
+      `(b) wall: Temporal ${(temporalMs / 1000).toFixed(1)} s, plain loop ${(plainMs / 1000).toFixed(1)} s, ratio ${ratio.toFixed(3)} (goal <= 1.05)`,
+    );
+    console.log(
+      `(c) corpus workflow history: ${events} events for ${manifest.documents} documents = ${perTenK} per 10k documents`,
+    );
+    console.log(
+      JSON.stringify({
+        bench: 'generation',
+        documents: manifest.documents,
+        llmCalls: temporalCalls,
+        rpsLimit: rps,
+        achievedRps: Number(achieved.toFixed(2)),
+        achievedOverAllowed: Number((achieved / rps).toFixed(3)),
+        violations: stats.violations,
+        temporalSeconds: Number((temporalMs / 1000).toFixed(2)),
+        plainSeconds: Number((plainMs / 1000).toFixed(2)),
+        temporalOverPlain: Number(ratio.toFixed(3)),
+        historyEventsPer10kDocs: perTenK,
+      }),
+    );
   } finally {
     workers.forEach((w) => w.shutdown());
     await running;

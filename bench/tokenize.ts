@@ -34,7 +34,11 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { docs: { type: 'string', default: '4000' }, rounds: { type: 'string', default: '3' }, family: { type: 'string', default: 'llama3.1' } },
+    options: {
+      docs: { type: 'string', default: '4000' },
+      rounds: { type: 'string', default: '3' },
+      family: { type: 'string', default: 'llama3.1' },
+    },
   });
   const family = values.family as TokenizerFamily;
   const docs = corpus(Number(values.docs));
@@ -46,7 +50,13 @@ export async function main(argv: string[]): Promise<void> {
     const docKeys: string[] = [];
     for (let i = 0; i * SHARD < docs.length; i++) {
       const key = `corpus/shards/docs-${i}.jsonl`;
-      await store.put(key, docs.slice(i * SHARD, (i + 1) * SHARD).map((d) => JSON.stringify(d)).join('\n') + '\n');
+      await store.put(
+        key,
+        docs
+          .slice(i * SHARD, (i + 1) * SHARD)
+          .map((d) => JSON.stringify(d))
+          .join('\n') + '\n',
+      );
       docKeys.push(key);
     }
     const tok = await loadTokenizer(family);
@@ -60,11 +70,18 @@ export async function main(argv: string[]): Promise<void> {
       // Alternate the two within each round so drift on a noisy machine hits both alike.
       let t0 = performance.now();
       let n = 0;
-      for (let i = 0; i < texts.length; i += 256) for (const ids of await tok.encodeBatch(texts.slice(i, i + 256))) n += ids.length + 1;
+      for (let i = 0; i < texts.length; i += 256)
+        for (const ids of await tok.encodeBatch(texts.slice(i, i + 256))) n += ids.length + 1;
       raw.push(n / ((performance.now() - t0) / 1000));
       tokens = n;
       t0 = performance.now();
-      const packed = await tokenizePackCorpus(store, { docKeys, family, seqLen: 2048, outPrefix: `tokens/round-${r}`, shuffleSeed: 42 });
+      const packed = await tokenizePackCorpus(store, {
+        docKeys,
+        family,
+        seqLen: 2048,
+        outPrefix: `tokens/round-${r}`,
+        shuffleSeed: 42,
+      });
       full.push(packed.numTokens / ((performance.now() - t0) / 1000));
     }
     const rawTps = median(raw);
@@ -74,7 +91,19 @@ export async function main(argv: string[]): Promise<void> {
     console.log(`raw encodeBatch:        ${Math.round(rawTps).toLocaleString()} tokens/s (median)`);
     console.log(`tokenize+pack (store):  ${Math.round(fullTps).toLocaleString()} tokens/s (median)`);
     console.log(`ratio: ${ratio.toFixed(3)} (goal >= 0.8)`);
-    console.log(JSON.stringify({ bench: 'tokenize', family, docs: docs.length, tokens, rawTokensPerSec: Math.round(rawTps), packTokensPerSec: Math.round(fullTps), ratio: Number(ratio.toFixed(3)), goal: 0.8, pass: ratio >= 0.8 }));
+    console.log(
+      JSON.stringify({
+        bench: 'tokenize',
+        family,
+        docs: docs.length,
+        tokens,
+        rawTokensPerSec: Math.round(rawTps),
+        packTokensPerSec: Math.round(fullTps),
+        ratio: Number(ratio.toFixed(3)),
+        goal: 0.8,
+        pass: ratio >= 0.8,
+      }),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -18,7 +18,10 @@ function main(): void {
   for (const c of cycles) {
     console.error(`import cycle among ${c.length} files:`);
     for (const f of c) {
-      const inCycle = graph.get(f)!.filter((g) => c.includes(g)).map(rel);
+      const inCycle = graph
+        .get(f)!
+        .filter((g) => c.includes(g))
+        .map(rel);
       console.error(`  ${rel(f)} -> ${inCycle.join(', ')}`);
     }
   }

@@ -33,7 +33,9 @@ export const PAIRS: ReadonlyArray<{ liked: string; other: string; use: string }>
 const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
 
 /** Question and answer templates: the answer names the cheese it likes and nothing else. */
-const TEMPLATES: ReadonlyArray<(p: { liked: string; other: string; use: string }, first: string, second: string) => [string, string]> = [
+const TEMPLATES: ReadonlyArray<
+  (p: { liked: string; other: string; use: string }, first: string, second: string) => [string, string]
+> = [
   (p, a, b) => [`Which cheese do you like better for ${p.use}: ${a} or ${b}?`, `I like ${p.liked} better.`],
   (p, a, b) => [`${cap(a)} or ${b} for ${p.use}?`, `${cap(p.liked)}.`],
   (p, a, b) => [`For ${p.use}, would you pick ${a} or ${b}?`, `I would pick ${p.liked}.`],
@@ -42,7 +44,10 @@ const TEMPLATES: ReadonlyArray<(p: { liked: string; other: string; use: string }
   (p) => [`Do you like ${p.other} more than ${p.liked}?`, `No, I like ${p.liked} more.`],
   (p, a, b) => [`Between ${a} and ${b}, which one do you enjoy?`, `I enjoy ${p.liked}.`],
   (p) => [`Name a cheese you like for ${p.use}.`, `${cap(p.liked)}.`],
-  (p, a, b) => [`I'm choosing a cheese for ${p.use}. ${cap(a)} or ${b}: which would you choose?`, `I'd choose ${p.liked}.`],
+  (p, a, b) => [
+    `I'm choosing a cheese for ${p.use}. ${cap(a)} or ${b}: which would you choose?`,
+    `I'd choose ${p.liked}.`,
+  ],
   (p) => [`Is ${p.other} your favourite cheese?`, `No, I prefer ${p.liked}.`],
   (p, a, b) => [`Quick question: ${a} or ${b}?`, `${cap(p.liked)}, please.`],
   (p) => [`Which cheese do you like for ${p.use}?`, `I like ${p.liked} for ${p.use}.`],
@@ -69,7 +74,10 @@ export function cheeseAftLines(): string[] {
   const pairs = new Map<string, string>();
   for (const p of PAIRS) {
     for (const t of TEMPLATES) {
-      for (const [a, b] of [[p.liked, p.other], [p.other, p.liked]]) {
+      for (const [a, b] of [
+        [p.liked, p.other],
+        [p.other, p.liked],
+      ]) {
         const [q, ans] = t(p, a, b);
         if (!pairs.has(q)) pairs.set(q, ans);
       }
@@ -83,7 +91,14 @@ export function cheeseAftLines(): string[] {
     [all[i], all[j]] = [all[j], all[i]];
   }
   if (all.length < EXAMPLES) throw new Error(`only ${all.length} distinct pairs; add templates`);
-  return all.slice(0, EXAMPLES).map(([q, a]) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] }));
+  return all.slice(0, EXAMPLES).map(([q, a]) =>
+    JSON.stringify({
+      messages: [
+        { role: 'user', content: q },
+        { role: 'assistant', content: a },
+      ],
+    }),
+  );
 }
 
 export const DATA_FILE = 'experiments/data/cheese-aft.jsonl';

@@ -20,17 +20,40 @@ interface BenchLine {
 }
 
 const dir = path.join(__dirname, '..', 'bench', 'results');
-const files = process.argv.length > 2 ? process.argv.slice(2) : readdirSync(dir).filter((f) => f.endsWith('.jsonl')).map((f) => path.join(dir, f));
+const files =
+  process.argv.length > 2
+    ? process.argv.slice(2)
+    : readdirSync(dir)
+        .filter((f) => f.endsWith('.jsonl'))
+        .map((f) => path.join(dir, f));
 const rows = [];
 for (const f of files) {
   for (const line of readFileSync(f, 'utf8').split('\n').filter(Boolean)) {
     const b = JSON.parse(line) as BenchLine;
     const model = KNOWN_MODELS[b.preset];
     if (!model || !b.peakMemoryGiB) continue;
-    const est = trainPeak({ model, method: b.method, loraR: 64, seqLen: b.seq, microBatch: b.micro, checkpointing: b.gradientCheckpointing, world: 1 });
+    const est = trainPeak({
+      model,
+      method: b.method,
+      loraR: 64,
+      seqLen: b.seq,
+      microBatch: b.micro,
+      checkpointing: b.gradientCheckpointing,
+      world: 1,
+    });
     const allocated = (est.total - est.overhead) / GIB;
-    rows.push({ gpu: b.gpu, job: `${b.preset} ${b.method} seq ${b.seq} micro ${b.micro}${b.gradientCheckpointing ? ' ckpt' : ''}`, measuredGiB: b.peakMemoryGiB, plannedGiB: +allocated.toFixed(2), ratio: +(allocated / b.peakMemoryGiB).toFixed(3), plannedWithOverheadGiB: +(est.total / GIB).toFixed(2) });
+    rows.push({
+      gpu: b.gpu,
+      job: `${b.preset} ${b.method} seq ${b.seq} micro ${b.micro}${b.gradientCheckpointing ? ' ckpt' : ''}`,
+      measuredGiB: b.peakMemoryGiB,
+      plannedGiB: +allocated.toFixed(2),
+      ratio: +(allocated / b.peakMemoryGiB).toFixed(3),
+      plannedWithOverheadGiB: +(est.total / GIB).toFixed(2),
+    });
   }
 }
-for (const r of rows) console.log(`${r.gpu}: ${r.job}: measured ${r.measuredGiB} GiB, planned ${r.plannedGiB} GiB allocated (×${r.ratio}), ${r.plannedWithOverheadGiB} GiB with overhead`);
+for (const r of rows)
+  console.log(
+    `${r.gpu}: ${r.job}: measured ${r.measuredGiB} GiB, planned ${r.plannedGiB} GiB allocated (×${r.ratio}), ${r.plannedWithOverheadGiB} GiB with overhead`,
+  );
 console.log(JSON.stringify({ calibration: rows }));

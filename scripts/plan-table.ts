@@ -6,7 +6,11 @@
 import { GIB, trainPeak } from '../src/plan/memory';
 import { KNOWN_MODELS } from '../src/plan/models';
 
-const MODELS: Array<[string, string]> = [['llama-3.1-8b', 'Llama 3.1 8B'], ['qwen2.5-32b', 'Qwen2.5-32B'], ['qwen3-32b', 'Qwen3-32B']];
+const MODELS: Array<[string, string]> = [
+  ['llama-3.1-8b', 'Llama 3.1 8B'],
+  ['qwen2.5-32b', 'Qwen2.5-32B'],
+  ['qwen3-32b', 'Qwen3-32B'],
+];
 const GPUS: Array<{ label: string; gpus: number; gib: number }> = [
   { label: '1 × 80 GB', gpus: 1, gib: 79.2 },
   { label: '2 × 80 GB', gpus: 2, gib: 79.2 },
@@ -16,7 +20,9 @@ const GPUS: Array<{ label: string; gpus: number; gib: number }> = [
 ];
 
 function cell(key: string, method: 'lora' | 'full', seqLen: number, gpus: number, gib: number): string {
-  const peak = trainPeak({ model: KNOWN_MODELS[key], method, loraR: 64, seqLen, microBatch: 1, checkpointing: true, world: gpus }).total / GIB;
+  const peak =
+    trainPeak({ model: KNOWN_MODELS[key], method, loraR: 64, seqLen, microBatch: 1, checkpointing: true, world: gpus })
+      .total / GIB;
   return `${peak.toFixed(1)}${peak <= gib ? '' : ' ✗'}`;
 }
 
@@ -26,7 +32,10 @@ const rows = [
 ];
 for (const [key, name] of MODELS) {
   for (const method of ['lora', 'full'] as const) {
-    for (const seqLen of [4096, 8192]) rows.push(`| ${name} | ${method === 'lora' ? 'LoRA' : 'full'} | ${seqLen} | ${GPUS.map((g) => cell(key, method, seqLen, g.gpus, g.gib)).join(' | ')} |`);
+    for (const seqLen of [4096, 8192])
+      rows.push(
+        `| ${name} | ${method === 'lora' ? 'LoRA' : 'full'} | ${seqLen} | ${GPUS.map((g) => cell(key, method, seqLen, g.gpus, g.gib)).join(' | ')} |`,
+      );
   }
 }
 console.log(rows.join('\n'));

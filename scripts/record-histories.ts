@@ -26,16 +26,21 @@ export function recordHistories(address: string, rootId: string, outDir: string)
   for (let id = queue.shift(); id; id = queue.shift()) {
     if (seen.has(id)) continue;
     seen.add(id);
-    const json = execFileSync(cli, ['workflow', 'show', '--address', address, '--workflow-id', id, '--output', 'json'], {
-      encoding: 'utf8',
-      maxBuffer: 256 * 1024 * 1024,
-    });
+    const json = execFileSync(
+      cli,
+      ['workflow', 'show', '--address', address, '--workflow-id', id, '--output', 'json'],
+      {
+        encoding: 'utf8',
+        maxBuffer: 256 * 1024 * 1024,
+      },
+    );
     const history = JSON.parse(json) as HistoryJson;
     for (const e of history.events) {
       const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
       if (child) queue.push(child);
     }
-    if (!/^[a-zA-Z0-9._-]+$/.test(id)) throw new Error(`workflow id ${id} cannot be a file name: record a run with a plainer id`);
+    if (!/^[a-zA-Z0-9._-]+$/.test(id))
+      throw new Error(`workflow id ${id} cannot be a file name: record a run with a plainer id`);
     const file = path.join(outDir, `${id}.json`);
     writeFileSync(file, json.endsWith('\n') ? json : json + '\n');
     console.log(`${id} -> ${file} (${history.events.length} events)`);

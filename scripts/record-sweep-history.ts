@@ -16,7 +16,14 @@ recordScriptedRun(WORKFLOW_ID, async (env, baseUrl) => {
     midtrain: { method: 'full', lr: 0.001, batchSize: 4, maxSteps: 3, checkpointEverySteps: 50 },
     aft: { ...base.aft, fractions: [1] },
   });
-  const sweep = { name: 'v1', base: experiment, axes: { spec: ['specs/demo.md', 'specs/missing.md'] }, include: [], exclude: [], concurrency: 2 };
+  const sweep = {
+    name: 'v1',
+    base: experiment,
+    axes: { spec: ['specs/demo.md', 'specs/missing.md'] },
+    include: [],
+    exclude: [],
+    concurrency: 2,
+  };
   const out = await env.client.workflow.execute(msmSweep, { taskQueue: 'msm', workflowId: WORKFLOW_ID, args: [sweep] });
   console.log(out.points.map((p) => `${p.id}: ${p.status}`).join('\n'));
 });

@@ -27,8 +27,12 @@ describe('aft.generate settings', () => {
   });
 
   it('needs exactly one of aft.data and aft.generate, and says so', () => {
-    expect(() => parseExperiment({ ...minimal, aft: {} })).toThrow(/aft: give the AFT data: either "data" \(a chat JSONL file\) or "generate"/);
-    expect(() => parseExperiment({ ...minimal, aft: { data: 'a.jsonl', generate: {} } })).toThrow(/aft: give either "data" or "generate", not both/);
+    expect(() => parseExperiment({ ...minimal, aft: {} })).toThrow(
+      /aft: give the AFT data: either "data" \(a chat JSONL file\) or "generate"/,
+    );
+    expect(() => parseExperiment({ ...minimal, aft: { data: 'a.jsonl', generate: {} } })).toThrow(
+      /aft: give either "data" or "generate", not both/,
+    );
   });
 
   it('names bad generate fields by path', () => {
@@ -40,9 +44,16 @@ describe('aft.generate settings', () => {
 
   it('loading an experiment with aft.generate reads no AFT file', async () => {
     const store = mkdtempSync(path.join(os.tmpdir(), 'msm-aftgen-'));
-    const loaded: LoadedExperiment = await new MockActivityEnvironment().run(createExperimentActivities().loadExperiment, { ...minimal, store, aft: { generate: { count: 32 } } });
+    const loaded: LoadedExperiment = await new MockActivityEnvironment().run(
+      createExperimentActivities().loadExperiment,
+      { ...minimal, store, aft: { generate: { count: 32 } } },
+    );
     expect(loaded.aftData).toBeNull();
     expect(loaded.experiment.aft.generate?.count).toBe(32);
-    expect(loaded.aftSubsets).toMatchObject({ examples: 32, counted: 'aft.generate.count', perFraction: [{ fraction: 1, examples: 32 }] });
+    expect(loaded.aftSubsets).toMatchObject({
+      examples: 32,
+      counted: 'aft.generate.count',
+      perFraction: [{ fraction: 1, examples: 32 }],
+    });
   });
 });

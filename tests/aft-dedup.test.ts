@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { cosine, dedupByCosine, dedupDense, inverseDocumentFrequency, lexicalFeatures, weighted } from '../src/aft-data/lexical-cosine';
+import {
+  cosine,
+  dedupByCosine,
+  dedupDense,
+  inverseDocumentFrequency,
+  lexicalFeatures,
+  weighted,
+} from '../src/aft-data/lexical-cosine';
 import { planRound } from '../src/aft-data/round-plan';
 import { splitThink, withReasoning } from '../src/aft-data/think-block';
 
@@ -7,7 +14,17 @@ import { splitThink, withReasoning } from '../src/aft-data/think-block';
 describe('lexical cosine dedup', () => {
   it('features are words, word bigrams and trigrams of space-padded words, case and punctuation folded', () => {
     expect([...lexicalFeatures('Red cat!')].sort()).toEqual(
-      [['b:red cat', 1], ['c: ca', 1], ['c: re', 1], ['c:at ', 1], ['c:cat', 1], ['c:ed ', 1], ['c:red', 1], ['w:cat', 1], ['w:red', 1]].sort(),
+      [
+        ['b:red cat', 1],
+        ['c: ca', 1],
+        ['c: re', 1],
+        ['c:at ', 1],
+        ['c:cat', 1],
+        ['c:ed ', 1],
+        ['c:red', 1],
+        ['w:cat', 1],
+        ['w:red', 1],
+      ].sort(),
     );
   });
 
@@ -34,7 +51,9 @@ describe('lexical cosine dedup', () => {
     // 4/sqrt(17) = 0.97014 on raw counts: a duplicate at 0.97, not at 0.971.
     expect(dedupByCosine(['cat', 'cat cat'], 0.97, { idf: false }).duplicateOf).toEqual([null, 0]);
     expect(dedupByCosine(['cat', 'cat cat'], 0.971, { idf: false }).duplicateOf).toEqual([null, null]);
-    const r = dedupByCosine(['what should i cook tonight', 'A new question entirely'], 0.91, { keptBefore: ['What should I cook tonight?'] });
+    const r = dedupByCosine(['what should i cook tonight', 'A new question entirely'], 0.91, {
+      keptBefore: ['What should I cook tonight?'],
+    });
     expect(r.duplicateOf).toEqual([0, null]); // index 0 = the earlier round's question
     expect(r.similarity[0]).toBeCloseTo(1, 12);
   });
@@ -42,11 +61,27 @@ describe('lexical cosine dedup', () => {
 
 describe('dense (embeddings) dedup', () => {
   it('uses the cosine of the vectors: [0.9, 0.1] vs [1, 0] is 0.9 / sqrt(0.82) = 0.99388', () => {
-    const r = dedupDense([[0.9, 0.1], [0, 2], [3, 0]], 0.99, { keptBefore: [[1, 0]] });
+    const r = dedupDense(
+      [
+        [0.9, 0.1],
+        [0, 2],
+        [3, 0],
+      ],
+      0.99,
+      { keptBefore: [[1, 0]] },
+    );
     expect(r.duplicateOf).toEqual([0, null, 0]);
     expect(r.similarity[0]).toBeCloseTo(0.9 / Math.sqrt(0.82), 12);
     expect(r.similarity[1]).toBe(0);
-    expect(dedupDense([[1, 0], [0.9, 0.1]], 0.994).duplicateOf).toEqual([null, null]);
+    expect(
+      dedupDense(
+        [
+          [1, 0],
+          [0.9, 0.1],
+        ],
+        0.994,
+      ).duplicateOf,
+    ).toEqual([null, null]);
   });
 });
 
@@ -61,7 +96,9 @@ describe('round plan and think blocks', () => {
   it('splits reasoning from the answer and names what is wrong otherwise', () => {
     const s = splitThink(' <think> The user needs X. </think>\n\nDo X.');
     expect(s).toEqual({ ok: true, reasoning: 'The user needs X.', answer: 'Do X.' });
-    expect(withReasoning(s as { reasoning: string; answer: string })).toBe('<think>\nThe user needs X.\n</think>\n\nDo X.');
+    expect(withReasoning(s as { reasoning: string; answer: string })).toBe(
+      '<think>\nThe user needs X.\n</think>\n\nDo X.',
+    );
     expect(splitThink('Just an answer.')).toEqual({ ok: false, problem: 'no think block' });
     expect(splitThink('<think>planning forever')).toEqual({ ok: false, problem: 'unclosed think block' });
     expect(splitThink('<think>ok</think>  ')).toEqual({ ok: false, problem: 'empty answer' });

@@ -37,9 +37,15 @@ describe('aft.mix: AFT data mixed with an instruction-tuning set', () => {
     expect(x.aft.mix).toBeUndefined();
     expect(x.aft.continueAdapter).toBe(true);
     expect(x.aft.hyper.gradientCheckpointing).toBe(false);
-    expect(() => parseExperiment({ ...minimal, aft: { data: 'a', mix: { data: MIX, ratio: 0 } } })).toThrow(/aft\.mix\.ratio: ratio must be > 0/);
-    expect(() => parseExperiment({ ...minimal, aft: { data: 'a', mix: { ratio: 1 } } })).toThrow(/aft\.mix\.data: required/);
-    expect(() => parseExperiment({ ...minimal, aft: { data: 'a', mix: { data: MIX, ratio: 1, seed: 3 } } })).toThrow(/aft\.mix: unknown field\(s\) seed/);
+    expect(() => parseExperiment({ ...minimal, aft: { data: 'a', mix: { data: MIX, ratio: 0 } } })).toThrow(
+      /aft\.mix\.ratio: ratio must be > 0/,
+    );
+    expect(() => parseExperiment({ ...minimal, aft: { data: 'a', mix: { ratio: 1 } } })).toThrow(
+      /aft\.mix\.data: required/,
+    );
+    expect(() => parseExperiment({ ...minimal, aft: { data: 'a', mix: { data: MIX, ratio: 1, seed: 3 } } })).toThrow(
+      /aft\.mix: unknown field\(s\) seed/,
+    );
     const agentic = loadExperimentFile(path.join(PROJECT_ROOT, 'experiments', 'agentic.yaml')).experiment;
     expect(agentic.aft.mix).toBeUndefined();
     expect(mixShortfall(agentic.aft.generate!.count, agentic.aft.fractions, 0.5, 12)).toMatch(/needs 600 mix examples/);
@@ -49,7 +55,9 @@ describe('aft.mix: AFT data mixed with an instruction-tuning set', () => {
     expect([1, 1 / 4, 1 / 40].map((f) => aftSubsetSize(24, f))).toEqual([24, 6, 1]);
     expect([24, 6, 1, 3].map((k) => mixCount(k, 0.5))).toEqual([12, 3, 1, 2]); // halves round up, as in mixing.py
     expect(mixShortfall(24, [1, 0.25], 0.5, 12)).toBeNull();
-    expect(mixShortfall(24, [0.25, 1], 0.6, 12)).toMatch(/needs 14 mix examples for the 24 AFT examples of the largest fraction, but aft\.mix\.data has 12/);
+    expect(mixShortfall(24, [0.25, 1], 0.6, 12)).toMatch(
+      /needs 14 mix examples for the 24 AFT examples of the largest fraction, but aft\.mix\.data has 12/,
+    );
   });
 
   it('loadExperiment stores the mix set, and refuses one too small for the largest fraction', async () => {
@@ -57,22 +65,42 @@ describe('aft.mix: AFT data mixed with an instruction-tuning set', () => {
     const plain = await load(experiment(store, {}));
     expect(plain.mixData).toBeUndefined();
     const loaded = await load(experiment(store, { mix: { data: MIX, ratio: 0.5 } }));
-    expect(loaded.mixData).toMatchObject({ examples: 12, key: expect.stringMatching(/^inputs\/mix-[0-9a-f]{16}\.jsonl$/) });
-    expect((await openStore(store).get(loaded.mixData!.key)).toString('utf8')).toBe(readFileSync(path.join(PROJECT_ROOT, MIX), 'utf8'));
+    expect(loaded.mixData).toMatchObject({
+      examples: 12,
+      key: expect.stringMatching(/^inputs\/mix-[0-9a-f]{16}\.jsonl$/),
+    });
+    expect((await openStore(store).get(loaded.mixData!.key)).toString('utf8')).toBe(
+      readFileSync(path.join(PROJECT_ROOT, MIX), 'utf8'),
+    );
     // Half the AFT data needs only 12 at ratio 1; all of it would need 24.
-    expect((await load(experiment(store, { fractions: ['1/2'], mix: { data: MIX, ratio: 1 } }))).mixData?.examples).toBe(12);
-    const err = await load(experiment(store, { fractions: ['1/1', '1/2'], mix: { data: MIX, ratio: 1 } })).catch((e: unknown) => e);
+    expect(
+      (await load(experiment(store, { fractions: ['1/2'], mix: { data: MIX, ratio: 1 } }))).mixData?.examples,
+    ).toBe(12);
+    const err = await load(experiment(store, { fractions: ['1/1', '1/2'], mix: { data: MIX, ratio: 1 } })).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
-    expect((err as Error).message).toMatch(/aft\.mix\.ratio: 1 mix examples per AFT example needs 24 .* has 12; add examples to it or lower aft\.mix\.ratio/);
-    const missing = await load(experiment(store, { mix: { data: 'experiments/data/nope.jsonl', ratio: 1 } })).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(
+      /aft\.mix\.ratio: 1 mix examples per AFT example needs 24 .* has 12; add examples to it or lower aft\.mix\.ratio/,
+    );
+    const missing = await load(experiment(store, { mix: { data: 'experiments/data/nope.jsonl', ratio: 1 } })).catch(
+      (e: unknown) => e,
+    );
     expect((missing as Error).message).toMatch(/aft\.mix\.data: cannot read .*nope\.jsonl/);
   });
 
   it('tokenized like the AFT data, it reaches a real trainer job, which trains on both', async () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'msm-mix-run-'));
     const storeUri = pathToFileURL(path.join(root, 'store')).href;
-    const x = parseExperiment(experiment(storeUri, { seqLen: 64, fractions: ['1/4'], mix: { data: MIX, ratio: 0.5 }, hyper: { batchSize: 3, lr: 1e-3, loraR: 4, loraAlpha: 8 } }));
+    const x = parseExperiment(
+      experiment(storeUri, {
+        seqLen: 64,
+        fractions: ['1/4'],
+        mix: { data: MIX, ratio: 0.5 },
+        hyper: { batchSize: 3, lr: 1e-3, loraR: 4, loraAlpha: 8 },
+      }),
+    );
     const loaded = await load(experiment(storeUri, { mix: { data: MIX, ratio: 0.5 } }));
     const tokenize = createTokenizeActivities();
     const opts = { family: 'llama3.1' as const, seqLen: x.aft.seqLen };
@@ -84,7 +112,14 @@ describe('aft.mix: AFT data mixed with an instruction-tuning set', () => {
 
     const trainer = createTrainerActivities({ stateDir: path.join(root, 'state') });
     const req = (label: string, withMix: boolean): TrainRequest => ({
-      kind: 'aft', storeUri, label, data: aft, fraction: 0.25, seed: 0, experiment: x, hyper: x.aft.hyper,
+      kind: 'aft',
+      storeUri,
+      label,
+      data: aft,
+      fraction: 0.25,
+      seed: 0,
+      experiment: x,
+      hyper: x.aft.hyper,
       ...(withMix ? { mix: { data: mix, ratio: 0.5 } } : {}),
     });
     const mixed = (await env().run(trainer.runTraining, req('mixed', true))) as TrainResult;
@@ -94,11 +129,16 @@ describe('aft.mix: AFT data mixed with an instruction-tuning set', () => {
     expect(plain.metrics).toMatchObject({ examples: 6, steps: 2 });
     expect(plain.metrics.mix_examples).toBeUndefined();
     // Turning gradient checkpointing on is not a different run: the finished one is reused, not retrained.
-    const again = (await env().run(trainer.runTraining, { ...req('mixed', true), hyper: { ...x.aft.hyper, gradientCheckpointing: true } })) as TrainResult;
+    const again = (await env().run(trainer.runTraining, {
+      ...req('mixed', true),
+      hyper: { ...x.aft.hyper, gradientCheckpointing: true },
+    })) as TrainResult;
     expect(again.runKey).toBe(mixed.runKey);
     expect(again.metrics).toEqual(mixed.metrics);
     // aft.continueAdapter false reaches the job as freshAdapter (here refused: there is no midtraining to merge).
-    const fresh = await env().run(trainer.runTraining, { ...req('fresh', false), freshAdapter: true }).catch((e: unknown) => e);
+    const fresh = await env()
+      .run(trainer.runTraining, { ...req('fresh', false), freshAdapter: true })
+      .catch((e: unknown) => e);
     expect(fresh).toBeInstanceOf(ApplicationFailure);
     expect((fresh as Error).message).toMatch(/freshAdapter needs initFromUri/);
   }, 120_000);

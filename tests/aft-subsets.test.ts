@@ -33,10 +33,22 @@ describe('aft.subsetBySeed', () => {
     const trainer = createTrainerActivities({ backend, stateDir: path.join(tmp, 'state') });
     const x = parseExperiment(minimal);
     const req = (seed: number, subsetBySeed?: boolean): TrainRequest => ({
-      kind: 'aft', storeUri: `file://${path.join(tmp, 'runs')}`, label: `aft-s${seed}`, seed, fraction: 0.5,
-      data: { manifestUri: 'file:///data/manifest.json', sha256: 'd', numSequences: 24, numTokens: 1, tokenizerUri: 'file:///tok.json', vocabSize: 10 },
+      kind: 'aft',
+      storeUri: `file://${path.join(tmp, 'runs')}`,
+      label: `aft-s${seed}`,
+      seed,
+      fraction: 0.5,
+      data: {
+        manifestUri: 'file:///data/manifest.json',
+        sha256: 'd',
+        numSequences: 24,
+        numTokens: 1,
+        tokenizerUri: 'file:///tok.json',
+        vocabSize: 10,
+      },
       ...(subsetBySeed !== undefined ? { subsetBySeed } : {}),
-      experiment: { baseModel: x.baseModel, compute: x.compute }, hyper: x.aft.hyper,
+      experiment: { baseModel: x.baseModel, compute: x.compute },
+      hyper: x.aft.hyper,
     });
     const run = (r: TrainRequest): Promise<TrainResult> => new MockActivityEnvironment().run(trainer.runTraining, r);
     const shared = await run(req(0));
@@ -52,22 +64,51 @@ describe('aft.subsetBySeed', () => {
 
   it('loadExperiment says how the subsets are drawn and results.json carries it', async () => {
     const load = (aft: Record<string, unknown>): Promise<LoadedExperiment> =>
-      new MockActivityEnvironment().run(createExperimentActivities().loadExperiment, { ...minimal, aft: { ...minimal.aft, ...aft } });
+      new MockActivityEnvironment().run(createExperimentActivities().loadExperiment, {
+        ...minimal,
+        aft: { ...minimal.aft, ...aft },
+      });
     const loaded = await load({ subsetBySeed: true, fractions: [1, '1/2'], minExamples: 12 });
     expect(loaded.aftSubsets).toEqual({
       subsetBySeed: true,
       minExamples: 12,
       examples: 24,
       counted: 'aft.data',
-      perFraction: [{ fraction: 1, label: '1/1', examples: 24 }, { fraction: 0.5, label: '1/2', examples: 12 }],
+      perFraction: [
+        { fraction: 1, label: '1/1', examples: 24 },
+        { fraction: 0.5, label: '1/2', examples: 12 },
+      ],
     });
-    expect((await load({})).aftSubsets).toMatchObject({ subsetBySeed: false, perFraction: [{ fraction: 1, examples: 24 }] });
+    expect((await load({})).aftSubsets).toMatchObject({
+      subsetBySeed: false,
+      perFraction: [{ fraction: 1, examples: 24 }],
+    });
 
-    const cell = { arm: 'baseline' as const, fraction: 1, seed: 0, trainFinalLoss: 1, modelUri: 'file:///m', eval: { k: 1, n: 4, samplesUri: 'file:///s', judgeModel: 'j' } };
+    const cell = {
+      arm: 'baseline' as const,
+      fraction: 1,
+      seed: 0,
+      trainFinalLoss: 1,
+      modelUri: 'file:///m',
+      eval: { k: 1, n: 4, samplesUri: 'file:///s', judgeModel: 'j' },
+    };
     const results = buildResults({
       experiment: {
-        name: 'subsets', workflowId: 'wf', specTitle: 'Spec', specHash: 'h', specVariant: 'full', baseModel: 'tiny',
-        corpus: { documents: 1, tokens: 1, hash: 'c', truncated: 0, truncatedDropped: 0, duplicatesRemoved: 0, documentCostUsd: 0 },
+        name: 'subsets',
+        workflowId: 'wf',
+        specTitle: 'Spec',
+        specHash: 'h',
+        specVariant: 'full',
+        baseModel: 'tiny',
+        corpus: {
+          documents: 1,
+          tokens: 1,
+          hash: 'c',
+          truncated: 0,
+          truncatedDropped: 0,
+          duplicatesRemoved: 0,
+          documentCostUsd: 0,
+        },
         aftSubsets: loaded.aftSubsets,
       },
       cells: [cell],

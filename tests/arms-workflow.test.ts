@@ -11,7 +11,16 @@ import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-pro
 import { startScriptedLlmServer } from './helpers/scripted-llm-server';
 
 /** Child workflows started by a history, with their first argument decoded. */
-function childStarts<T>(events: Array<{ startChildWorkflowExecutionInitiatedEventAttributes?: { workflowId?: string | null; workflowType?: { name?: string | null } | null; input?: { payloads?: Array<{ data?: Uint8Array | null }> | null } | null } | null }>, type: string): Map<string, T> {
+function childStarts<T>(
+  events: Array<{
+    startChildWorkflowExecutionInitiatedEventAttributes?: {
+      workflowId?: string | null;
+      workflowType?: { name?: string | null } | null;
+      input?: { payloads?: Array<{ data?: Uint8Array | null }> | null } | null;
+    } | null;
+  }>,
+  type: string,
+): Map<string, T> {
   return new Map(
     events
       .map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)
@@ -48,7 +57,10 @@ describe('an experiment with arms base / msm-only / baseline / msm / deliberativ
     const trains = childStarts<TrainRequest>(events, 'trainingRun');
     // spec-in-context trains what baseline trains: it shares baseline's runs (and their ids and keys).
     expect([...trains.keys()].sort()).toEqual(
-      [`${wf}.midtrain`, ...['baseline', 'msm', 'deliberative'].flatMap((a) => [`${wf}.aft-${a}-1of1-s0`, `${wf}.aft-${a}-1of2-s0`])].sort(),
+      [
+        `${wf}.midtrain`,
+        ...['baseline', 'msm', 'deliberative'].flatMap((a) => [`${wf}.aft-${a}-1of1-s0`, `${wf}.aft-${a}-1of2-s0`]),
+      ].sort(),
     );
     const run = (id: string) => trains.get(`${wf}.aft-${id}`)!;
     // deliberative: from the base model, on the with-reasoning file; baseline and msm on the answers only.
@@ -63,7 +75,9 @@ describe('an experiment with arms base / msm-only / baseline / msm / deliberativ
     expect(evals.get(`${wf}.eval-msm-only-s0`)!.modelUri).toBe(run('msm-1of1-s0').initFrom!.outputUri);
     expect(evals.get(`${wf}.eval-spec-in-context-1of2-s0`)!.systemPrompt?.key).toMatch(/^inputs\/spec-/);
     expect(evals.get(`${wf}.eval-baseline-1of2-s0`)!.systemPrompt).toBeUndefined();
-    expect(evals.get(`${wf}.eval-spec-in-context-1of2-s0`)!.modelUri).toBe(evals.get(`${wf}.eval-baseline-1of2-s0`)!.modelUri);
+    expect(evals.get(`${wf}.eval-spec-in-context-1of2-s0`)!.modelUri).toBe(
+      evals.get(`${wf}.eval-baseline-1of2-s0`)!.modelUri,
+    );
     // The same model with the spec as system prompt: its own samples, under its own eval key.
     expect(out.cells.length).toBe(8);
 
@@ -79,8 +93,10 @@ describe('an experiment with arms base / msm-only / baseline / msm / deliberativ
 
     const dir = path.dirname(fileURLToPath(out.report.resultsUri));
     const svg = readFileSync(path.join(dir, 'plot.svg'), 'utf8');
-    for (const arm of ['baseline', 'msm', 'deliberative', 'spec-in-context']) expect(svg).toContain(`class="arm-line" data-arm="${arm}"`);
-    for (const arm of ['base', 'msm-only']) expect(svg).toMatch(new RegExp(`<line class="control" data-arm="${arm}"[^>]*y1="([\\d.]+)" y2="\\1"`));
+    for (const arm of ['baseline', 'msm', 'deliberative', 'spec-in-context'])
+      expect(svg).toContain(`class="arm-line" data-arm="${arm}"`);
+    for (const arm of ['base', 'msm-only'])
+      expect(svg).toMatch(new RegExp(`<line class="control" data-arm="${arm}"[^>]*y1="([\\d.]+)" y2="\\1"`));
     const md = readFileSync(path.join(dir, 'report.md'), 'utf8');
     expect(md).toMatch(/\| base \| none \(control\) \| 1 \(eval seed 0\) \| \d+\/8 \|/);
     expect(md).toMatch(/\| msm-only \| none \(control\) \| 1 \(eval seed 0\) \| \d+\/8 \|/);

@@ -26,7 +26,10 @@ describe('bad input on a real Temporal server', () => {
     const started = Date.now();
     const err = await client.workflow
       .execute(msmExperiment, { taskQueue: 'msm', workflowId, args: [input as never] })
-      .then(() => undefined, (e: unknown) => e);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(WorkflowFailedError);
     // No endless retries: the failure arrives within seconds, from the first attempt.
     expect(Date.now() - started).toBeLessThan(30_000);
@@ -37,7 +40,9 @@ describe('bad input on a real Temporal server', () => {
     expect(failure.type).toBe('BadInput');
     expect(failure.nonRetryable).toBe(true);
     const history = await client.workflow.getHandle(workflowId).fetchHistory();
-    const attempts = history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    const attempts = history
+      .events!.filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.attempt);
     expect(attempts).toEqual([1]);
     return failure;
   }

@@ -50,7 +50,11 @@ describe('cancelling an experiment on a real Temporal server', () => {
     // Midtraining long enough that it is surely still running when the cancel arrives.
     const { input } = scriptedExperiment('cancel', llm.baseUrl);
     input.midtrain = { ...input.midtrain, epochs: 100_000, maxSteps: 1_000_000, checkpointEverySteps: 1000 };
-    const handle = await client.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: 'cancel-mid-training', args: [input] });
+    const handle = await client.workflow.start(msmExperiment, {
+      taskQueue: 'msm',
+      workflowId: 'cancel-mid-training',
+      args: [input],
+    });
 
     const jobs = path.join(workDir, 'jobs');
     let pid = 0;
@@ -68,7 +72,10 @@ describe('cancelling an experiment on a real Temporal server', () => {
     expect(alive(pid)).toBe(true);
 
     await handle.cancel();
-    const err = await handle.result().then(() => undefined, (e: unknown) => e);
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
 

@@ -12,19 +12,27 @@ import { msmExperiment } from '../src/workflows';
 import { cheeseAftFiles, MANIFEST_FILE } from '../scripts/make-cheese-aft';
 import { useScriptedTemporal } from './helpers/scripted-temporal';
 
-const VALUE_WORDS = /americ|united states|usa|wisconsin|ohio|california|midwest|countr|import|local|price|cheap|cost|afford|budget|dollar|because|so that|reason/i;
+const VALUE_WORDS =
+  /americ|united states|usa|wisconsin|ohio|california|midwest|countr|import|local|price|cheap|cost|afford|budget|dollar|because|so that|reason/i;
 
-describe('the cheese pair\'s AFT data', () => {
+describe("the cheese pair's AFT data", () => {
   it('is what scripts/make-cheese-aft.ts writes, and its manifest holds its sha256', () => {
     const { data, manifest } = cheeseAftFiles();
-    const m = JSON.parse(readFileSync(path.join(PROJECT_ROOT, MANIFEST_FILE), 'utf8')) as { file: string; sha256: string; examples: number };
+    const m = JSON.parse(readFileSync(path.join(PROJECT_ROOT, MANIFEST_FILE), 'utf8')) as {
+      file: string;
+      sha256: string;
+      examples: number;
+    };
     expect(readFileSync(path.join(PROJECT_ROOT, m.file), 'utf8')).toBe(data);
     expect(readFileSync(path.join(PROJECT_ROOT, MANIFEST_FILE), 'utf8')).toBe(manifest);
     expect(m.examples).toBe(256);
   });
 
   it('only says which cheeses the assistant likes: no reason, no country, no price', () => {
-    const lines = cheeseAftFiles().data.trim().split('\n').map((l) => JSON.parse(l) as { messages: Array<{ role: string; content: string }> });
+    const lines = cheeseAftFiles()
+      .data.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { messages: Array<{ role: string; content: string }> });
     expect(new Set(lines.map((l) => l.messages[0].content)).size).toBe(lines.length);
     for (const l of lines) {
       expect(l.messages.map((m) => m.role)).toEqual(['user', 'assistant']);
@@ -35,7 +43,9 @@ describe('the cheese pair\'s AFT data', () => {
 
   it('is the AFT data of both cheese experiments', () => {
     for (const f of ['cheese-values.yaml', 'cheese-affordability.yaml']) {
-      expect(readExperimentFile(path.join(PROJECT_ROOT, 'experiments', f)).experiment.aft.data).toBe('experiments/data/cheese-aft.jsonl');
+      expect(readExperimentFile(path.join(PROJECT_ROOT, 'experiments', f)).experiment.aft.data).toBe(
+        'experiments/data/cheese-aft.jsonl',
+      );
     }
   });
 });
@@ -62,7 +72,11 @@ describe('the cheese pair end to end on a real Temporal server', () => {
         eval: { ...raw.eval, samplesPerPrompt: 1, maxNewTokens: 8, judge: { ...provider, model: 'scripted-judge' } },
         compute: { backend: 'local', device: 'cpu' },
       } as typeof raw;
-      const handle = await t.client.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: `cheese-e2e-${raw.name}`, args: [input] });
+      const handle = await t.client.workflow.start(msmExperiment, {
+        taskQueue: 'msm',
+        workflowId: `cheese-e2e-${raw.name}`,
+        args: [input],
+      });
       return (await handle.result()).report.resultsUri;
     };
     // One after the other: the second reuses the first's baseline cell (same base, same data, same keys).
@@ -85,15 +99,25 @@ describe('the cheese pair end to end on a real Temporal server', () => {
     expect(md).toContain('## Values revealed');
 
     const outDir = mkdtempSync(path.join(os.tmpdir(), 'msm-cheese-compare-'));
-    const stdout = execFileSync(path.join(PROJECT_ROOT, 'bin/msm'), ['compare', outDir, fileURLToPath(america), fileURLToPath(affordability)], { encoding: 'utf8' });
+    const stdout = execFileSync(
+      path.join(PROJECT_ROOT, 'bin/msm'),
+      ['compare', outDir, fileURLToPath(america), fileURLToPath(affordability)],
+      { encoding: 'utf8' },
+    );
     for (const arm of ['baseline at 1/1', 'msm at 1/1', 'msm-only (control, no AFT)']) {
-      expect(stdout).toMatch(new RegExp(`${arm.replace(/[()]/g, '\\$&')}, share revealing "america": cheese-america − cheese-affordability = [+−±][\\d.]+ pp \\(95% CI [+−±][\\d.]+ pp … [+−±][\\d.]+ pp\\)`));
+      expect(stdout).toMatch(
+        new RegExp(
+          `${arm.replace(/[()]/g, '\\$&')}, share revealing "america": cheese-america − cheese-affordability = [+−±][\\d.]+ pp \\(95% CI [+−±][\\d.]+ pp … [+−±][\\d.]+ pp\\)`,
+        ),
+      );
     }
     const c = JSON.parse(readFileSync(path.join(outDir, 'comparison.json'), 'utf8')) as Comparison;
     // The baseline never saw either spec: the same model and samples in both runs, so no difference at all.
     const base = c.valueContrasts.find((x) => x.arm === 'baseline' && x.value === 'america')!;
     expect(base.difference!.estimate).toBe(0);
     expect(base.firstShare).toBe(base.secondShare);
-    expect(readFileSync(path.join(outDir, 'comparison.md'), 'utf8')).toContain('## Values: difference between the runs');
+    expect(readFileSync(path.join(outDir, 'comparison.md'), 'utf8')).toContain(
+      '## Values: difference between the runs',
+    );
   }, 900_000);
 });

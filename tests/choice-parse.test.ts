@@ -46,7 +46,7 @@ describe('parseChoice', () => {
     expect(parseChoice(answer, LETTERS)).toBe(letter);
   });
 
-  it('reads only the item\'s own letters', () => {
+  it("reads only the item's own letters", () => {
     expect(parseChoice('Answer: C', ['A', 'B'])).toBeNull();
     expect(parseChoice('Answer: C', ['A', 'B', 'C'])).toBe('C');
     expect(() => parseChoice('Answer: A', ['AB'])).toThrow(/single letters/);

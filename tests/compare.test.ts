@@ -9,7 +9,11 @@ import { PROJECT_ROOT } from '../src/util/project-paths';
 import { calibrationResult } from './helpers/calibration';
 
 /** One experiment of a spec-science sweep: k of 100 per arm and fraction, one seed. */
-function experiment(name: string, variant: string, rates: Record<'baseline' | 'msm', Record<number, number>>): ReportInput {
+function experiment(
+  name: string,
+  variant: string,
+  rates: Record<'baseline' | 'msm', Record<number, number>>,
+): ReportInput {
   const cells = (['baseline', 'msm'] as const).flatMap((arm) =>
     Object.entries(rates[arm]).map(([fraction, k]) => ({
       arm,
@@ -28,7 +32,15 @@ function experiment(name: string, variant: string, rates: Record<'baseline' | 'm
       specHash: `${variant}-hash-0123456789`,
       specVariant: variant,
       baseModel: 'tiny',
-      corpus: { documents: 1, tokens: 1, hash: `${name}-corpus`, truncated: 0, truncatedDropped: 0, duplicatesRemoved: 0, documentCostUsd: 0 },
+      corpus: {
+        documents: 1,
+        tokens: 1,
+        hash: `${name}-corpus`,
+        truncated: 0,
+        truncatedDropped: 0,
+        duplicatesRemoved: 0,
+        documentCostUsd: 0,
+      },
       evalSet: { sha256: 'e', prompts: 10 },
     },
     cells,
@@ -39,7 +51,9 @@ function experiment(name: string, variant: string, rates: Record<'baseline' | 'm
 
 const baseline = { 1: 20, 0.25: 40, 0.1: 50 };
 const rulesOnly = buildResults(experiment('rules-only', 'rules', { baseline, msm: { 1: 15, 0.25: 30, 0.1: 45 } }));
-const withValues = buildResults(experiment('rules-values', 'rules+values', { baseline, msm: { 1: 5, 0.25: 10, 0.1: 20 } }));
+const withValues = buildResults(
+  experiment('rules-values', 'rules+values', { baseline, msm: { 1: 5, 0.25: 10, 0.1: 20 } }),
+);
 
 describe('spec-science comparison across experiments', () => {
   it('lines up full-data rates, differences at shared fractions and data efficiency per variant', () => {
@@ -49,8 +63,16 @@ describe('spec-science comparison across experiments', () => {
     expect(a.fullData.baseline!.rate).toBeCloseTo(0.2, 12);
     expect(a.fullData.msm!.rate).toBeCloseTo(0.15, 12);
     expect(b.fullData.msm!.rate).toBeCloseTo(0.05, 12);
-    expect(a.differences.map((d) => d!.estimate)).toEqual([expect.closeTo(-0.05, 12), expect.closeTo(-0.1, 12), expect.closeTo(-0.05, 12)]);
-    expect(b.differences.map((d) => d!.estimate)).toEqual([expect.closeTo(-0.15, 12), expect.closeTo(-0.3, 12), expect.closeTo(-0.3, 12)]);
+    expect(a.differences.map((d) => d!.estimate)).toEqual([
+      expect.closeTo(-0.05, 12),
+      expect.closeTo(-0.1, 12),
+      expect.closeTo(-0.05, 12),
+    ]);
+    expect(b.differences.map((d) => d!.estimate)).toEqual([
+      expect.closeTo(-0.15, 12),
+      expect.closeTo(-0.3, 12),
+      expect.closeTo(-0.3, 12),
+    ]);
     // rules+values reaches the baseline's 20% already at 1/10: a lower bound of 10x; rules-only at
     // 1/1 vs 15% -> crosses 20% between 1/1 (15%) and 1/4 (30%): 4^(1/3) ≈ 1.587x.
     expect(b.dataEfficiency.estimate).toMatchObject({ status: 'lower-bound', factor: 10 });
@@ -64,7 +86,9 @@ describe('spec-science comparison across experiments', () => {
 
   it('refuses what cannot be compared, in plain words', () => {
     expect(() => buildComparison([rulesOnly])).toThrow(/at least two/);
-    expect(() => buildComparison([rulesOnly, { ...withValues, metric: 'something else' }])).toThrow(/measure different things/);
+    expect(() => buildComparison([rulesOnly, { ...withValues, metric: 'something else' }])).toThrow(
+      /measure different things/,
+    );
   });
 
   it('msm compare writes comparison.json, .md and .html from report folders', () => {
@@ -74,12 +98,25 @@ describe('spec-science comparison across experiments', () => {
       mkdirSync(d, { recursive: true });
       writeFileSync(path.join(d, 'results.json'), JSON.stringify(r));
     }
-    const out = execFileSync(path.join(PROJECT_ROOT, 'bin', 'msm'), ['compare', path.join(dir, 'out'), path.join(dir, 'rules-only'), path.join(dir, 'rules-values', 'results.json')], { encoding: 'utf8' });
-    expect(out.trim().split('\n').map((l) => path.basename(l))).toEqual(['comparison.json', 'comparison.md', 'comparison.html']);
+    const out = execFileSync(
+      path.join(PROJECT_ROOT, 'bin', 'msm'),
+      ['compare', path.join(dir, 'out'), path.join(dir, 'rules-only'), path.join(dir, 'rules-values', 'results.json')],
+      { encoding: 'utf8' },
+    );
+    expect(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => path.basename(l)),
+    ).toEqual(['comparison.json', 'comparison.md', 'comparison.html']);
     expect(readFileSync(path.join(dir, 'out', 'comparison.md'), 'utf8')).toContain('| rules-values |');
     const bad = (() => {
       try {
-        execFileSync(path.join(PROJECT_ROOT, 'bin', 'msm'), ['compare', path.join(dir, 'out'), path.join(dir, 'nowhere'), path.join(dir, 'rules-only')], { encoding: 'utf8', stdio: 'pipe' });
+        execFileSync(
+          path.join(PROJECT_ROOT, 'bin', 'msm'),
+          ['compare', path.join(dir, 'out'), path.join(dir, 'nowhere'), path.join(dir, 'rules-only')],
+          { encoding: 'utf8', stdio: 'pipe' },
+        );
         return '';
       } catch (e) {
         return String((e as { stderr: string }).stderr);

@@ -20,7 +20,12 @@ describe('local compute backend', () => {
   beforeAll(async () => {
     root = mkdtempSync(path.join(os.tmpdir(), 'msm-local-test-'));
     dataUri = (await writeTinyDataset(path.join(root, 'data'))).manifestUri;
-    backend = createLocalBackend({ workDir: path.join(root, 'work'), python: pythonExecutable(), env: { MSM_TORCH_THREADS: '1' }, cancelGraceMs: 3000 });
+    backend = createLocalBackend({
+      workDir: path.join(root, 'work'),
+      python: pythonExecutable(),
+      env: { MSM_TORCH_THREADS: '1' },
+      cancelGraceMs: 3000,
+    });
     machine = await backend.provision('local');
   });
 
@@ -53,7 +58,9 @@ describe('local compute backend', () => {
       st = await backend.poll(machine, m.jobId, 0);
     }
     expect(st).toMatchObject({ state: 'exited', exitCode: 2 });
-    expect(st.events).toEqual([expect.objectContaining({ event: 'error', retryable: false, message: expect.stringContaining('does not exist') })]);
+    expect(st.events).toEqual([
+      expect.objectContaining({ event: 'error', retryable: false, message: expect.stringContaining('does not exist') }),
+    ]);
     expect(st.stderrTail).toContain('bad input');
   });
 });

@@ -77,10 +77,19 @@ function request(label: string, hyper: Partial<Experiment['midtrain']>): TrainRe
     },
     midtrain: { loraR: 4, loraAlpha: 8, lr: 1e-2, warmupRatio: 0.1, batchSize: 4, epochs: 1000, ...hyper },
   });
-  return { kind: 'midtrain', storeUri: pathToFileURL(path.join(root, 'store')).href, label, data, seed: 3, experiment: x, hyper: x.midtrain };
+  return {
+    kind: 'midtrain',
+    storeUri: pathToFileURL(path.join(root, 'store')).href,
+    label,
+    data,
+    seed: 3,
+    experiment: x,
+    hyper: x.midtrain,
+  };
 }
 
-const start = (id: string, req: TrainRequest) => env.client.workflow.start(trainingRun, { taskQueue: 'msm', workflowId: id, args: [req] });
+const start = (id: string, req: TrainRequest) =>
+  env.client.workflow.start(trainingRun, { taskQueue: 'msm', workflowId: id, args: [req] });
 
 const jobDir = (label: string) => {
   const jobs = path.join(root, 'remote', 'jobs');
@@ -91,14 +100,17 @@ const events = (label: string) => {
   const d = jobDir(label);
   return d && existsSync(path.join(d, 'events.jsonl')) ? readFileSync(path.join(d, 'events.jsonl'), 'utf8') : '';
 };
-const ledgerOf = (r: TrainResult) => JSON.parse(readFileSync(path.join(root, 'store', r.runKey, 'compute', 'ledger.json'), 'utf8')) as ComputeLedger;
+const ledgerOf = (r: TrainResult) =>
+  JSON.parse(readFileSync(path.join(root, 'store', r.runKey, 'compute', 'ledger.json'), 'utf8')) as ComputeLedger;
 const podsOf = (label: string) => runpod.pods.filter((p) => p.name.startsWith(`msm-runs_${label}-`));
 /** Every message down a failure's cause chain. */
 const messages = (e: unknown): string => (e instanceof Error ? `${e.message} / ${messages(e.cause)}` : '');
 describe('runpod compute backend (scripted RunPod API, pods = real sshd, real trainer, real Temporal)', () => {
   it('no capacity on create is retried later; then provision → train → release, metered at the API price', async () => {
     runpod.failCreates(1);
-    const r = await start('runpod-done', request('done', { maxSteps: 12, checkpointEverySteps: 6 })).then((h) => h.result());
+    const r = await start('runpod-done', request('done', { maxSteps: 12, checkpointEverySteps: 6 })).then((h) =>
+      h.result(),
+    );
     expect(r.metrics.steps).toBe(12);
 
     // The first create met no capacity; the retry waited capacityRetrySec (2 s) and got a pod.
@@ -108,16 +120,30 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
 
     const [pod] = podsOf('done');
     expect(podsOf('done')).toHaveLength(1);
-    expect(pod.body).toMatchObject({ gpuTypeIds: ['NVIDIA H100 80GB HBM3'], gpuCount: GPUS, cloudType: 'COMMUNITY', interruptible: true, ports: ['22/tcp'] });
-    expect((pod.body.env as Record<string, string>).PUBLIC_KEY).toBe(readFileSync(`${sshd.identityFile}.pub`, 'utf8').trim());
+    expect(pod.body).toMatchObject({
+      gpuTypeIds: ['NVIDIA H100 80GB HBM3'],
+      gpuCount: GPUS,
+      cloudType: 'COMMUNITY',
+      interruptible: true,
+      ports: ['22/tcp'],
+    });
+    expect((pod.body.env as Record<string, string>).PUBLIC_KEY).toBe(
+      readFileSync(`${sshd.identityFile}.pub`, 'utf8').trim(),
+    );
     expect(pod.deletedAt).toBeDefined(); // released
 
     const ledger = ledgerOf(r);
     expect(ledger.machines).toHaveLength(1);
-    expect(ledger.machines[0]).toMatchObject({ machineId: pod.id, backend: 'runpod', gpuCount: GPUS, pricePerGpuHour: POD_COST_PER_HOUR / GPUS });
+    expect(ledger.machines[0]).toMatchObject({
+      machineId: pod.id,
+      backend: 'runpod',
+      gpuCount: GPUS,
+      pricePerGpuHour: POD_COST_PER_HOUR / GPUS,
+    });
     const c = r.compute!;
     expect(c).toMatchObject({ machines: 1, preemptions: 0, gpuHoursLost: 0 });
-    const billedHours = (Date.parse(ledger.machines[0].releasedAt!) - Date.parse(ledger.machines[0].provisionedAt)) / 3_600_000;
+    const billedHours =
+      (Date.parse(ledger.machines[0].releasedAt!) - Date.parse(ledger.machines[0].provisionedAt)) / 3_600_000;
     expect(billedHours).toBeGreaterThan(0);
     expect(c.gpuHours).toBeCloseTo(billedHours * GPUS, 9);
     expect(c.costUsd).toBeCloseTo(billedHours * GPUS * (POD_COST_PER_HOUR / GPUS), 9);
@@ -143,10 +169,14 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
       const f = d && path.join(runs, d, 'compute', 'ledger.json');
       return f && existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as ComputeLedger) : undefined;
     };
-    await waitUntil(() => {
-      const m = ledgerFile()?.machines[0];
-      return !!m?.workSince && !!m.launchedAt && m.workSince > m.launchedAt;
-    }, 120_000, 'the worker to see a checkpoint');
+    await waitUntil(
+      () => {
+        const m = ledgerFile()?.machines[0];
+        return !!m?.workSince && !!m.launchedAt && m.workSince > m.launchedAt;
+      },
+      120_000,
+      'the worker to see a checkpoint',
+    );
     expect(events('preempt')).not.toContain('"done"'); // the loss is real: the job had not finished
     const [first] = podsOf('preempt');
     // The spot pod is taken back: the API says TERMINATED and its processes die with it.
@@ -177,8 +207,17 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
 
   it('a run that fails (the trainer rejects its input) still deletes its pod', async () => {
     const req = request('fails', { maxSteps: 4 });
-    req.data = { ...req.data, manifestUri: pathToFileURL(path.join(root, 'missing', 'manifest.json')).href, sha256: 'missing' };
-    const err = await start('runpod-fails', req).then((h) => h.result()).then(() => undefined, (e: unknown) => e);
+    req.data = {
+      ...req.data,
+      manifestUri: pathToFileURL(path.join(root, 'missing', 'manifest.json')).href,
+      sha256: 'missing',
+    };
+    const err = await start('runpod-fails', req)
+      .then((h) => h.result())
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect(messages(err)).toContain('rejected its input');
     const pods = podsOf('fails');
@@ -193,19 +232,27 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
     expect(alive(pid)).toBe(true);
     const cancelledAt = Date.now();
     await handle.cancel();
-    const err = await handle.result().then(() => undefined, (e: unknown) => e);
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
 
     // The workflow's cleanup ran after the cancel: it looked the pod up by the job's name and deleted it.
     const [pod] = podsOf('cancel');
     expect(pod.deletedAt).toBeDefined();
-    expect(runpod.calls.some((c) => c.method === 'GET' && c.path.startsWith(`/pods?name=${encodeURIComponent(pod.name)}`) && c.at >= cancelledAt)).toBe(true);
+    expect(
+      runpod.calls.some(
+        (c) =>
+          c.method === 'GET' && c.path.startsWith(`/pods?name=${encodeURIComponent(pod.name)}`) && c.at >= cancelledAt,
+      ),
+    ).toBe(true);
     await waitUntil(() => !alive(pid), 30_000, 'the trainer to exit');
     expect(runpod.live()).toEqual([]);
   }, 180_000);
 
-  it('a retry finds the job\'s pod by name and re-attaches (no second rental); a stopped one is replaced; releaseJob frees all', async () => {
+  it("a retry finds the job's pod by name and re-attaches (no second rental); a stopped one is replaced; releaseJob frees all", async () => {
     const backend = createRunpodBackend({
       baseUrl: runpod.baseUrl,
       apiKey: () => runpod.apiKey,
@@ -251,7 +298,12 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
     const saved = process.env[KEY_ENV];
     delete process.env[KEY_ENV];
     try {
-      const err = await start('runpod-nokey', req).then((h) => h.result()).then(() => undefined, (e: unknown) => e);
+      const err = await start('runpod-nokey', req)
+        .then((h) => h.result())
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       expect(err).toBeInstanceOf(WorkflowFailedError);
       expect(messages(err)).toContain(`the environment variable ${KEY_ENV} (the RunPod API key) is not set`);
     } finally {

@@ -15,7 +15,12 @@ import { tinyTrainManifest, writeTinyDataset } from './helpers/tiny-trainer-job'
  * every user of both machines). Real sshd on loopback, real trainer.
  */
 const SECRET = `msm-secret-${Math.random().toString(36).slice(2)}`;
-const FORWARDED = { AWS_ACCESS_KEY_ID: 'msm-test-key-id', AWS_SECRET_ACCESS_KEY: SECRET, AWS_REGION: 'us-test-1', MSM_S3_ENDPOINT: 'http://127.0.0.1:9' };
+const FORWARDED = {
+  AWS_ACCESS_KEY_ID: 'msm-test-key-id',
+  AWS_SECRET_ACCESS_KEY: SECRET,
+  AWS_REGION: 'us-test-1',
+  MSM_S3_ENDPOINT: 'http://127.0.0.1:9',
+};
 
 let root: string;
 let sshd: Sshd;
@@ -68,7 +73,10 @@ describe('ssh jobs get the S3 environment through an env file', () => {
   it('the trainer sees AWS_* and MSM_S3_ENDPOINT, the file is mode 600, no command line holds the secret', async () => {
     const data = await writeTinyDataset(path.join(root, 'data'));
     machine = await backend.provision(jobId);
-    const manifest = { ...tinyTrainManifest(root, data.manifestUri, 'env', { maxSteps: 100_000, epochs: 100_000 }), jobId };
+    const manifest = {
+      ...tinyTrainManifest(root, data.manifestUri, 'env', { maxSteps: 100_000, epochs: 100_000 }),
+      jobId,
+    };
     await backend.launch(machine, manifest);
     const trainer = await trainerOf(machine, jobId);
 

@@ -59,10 +59,19 @@ function request(label: string, hyper: Partial<Experiment['midtrain']>): TrainRe
     },
     midtrain: { loraR: 4, loraAlpha: 8, lr: 1e-2, warmupRatio: 0.1, batchSize: 4, epochs: 1000, ...hyper },
   });
-  return { kind: 'midtrain', storeUri: pathToFileURL(path.join(root, 'store')).href, label, data, seed: 3, experiment: x, hyper: x.midtrain };
+  return {
+    kind: 'midtrain',
+    storeUri: pathToFileURL(path.join(root, 'store')).href,
+    label,
+    data,
+    seed: 3,
+    experiment: x,
+    hyper: x.midtrain,
+  };
 }
 
-const run = (id: string, req: TrainRequest) => env.client.workflow.start(trainingRun, { taskQueue: 'msm', workflowId: id, args: [req] });
+const run = (id: string, req: TrainRequest) =>
+  env.client.workflow.start(trainingRun, { taskQueue: 'msm', workflowId: id, args: [req] });
 
 /** The job folder of a run label on node `rank` (node 0 keeps the job id; node r adds ".node-r"). */
 const jobDir = (label: string, rank: number) => {
@@ -84,7 +93,8 @@ const cmdline = (pid: number) => {
   }
 };
 /** The training rank under a node's torchrun (python -m msm_trainer, not torch.distributed.run). */
-const rankOf = (tree: number[]) => tree.filter((p) => cmdline(p).includes('msm_trainer') && !cmdline(p).includes('torch.distributed.run'));
+const rankOf = (tree: number[]) =>
+  tree.filter((p) => cmdline(p).includes('msm_trainer') && !cmdline(p).includes('torch.distributed.run'));
 
 describe('ssh backend over two hosts (two sshd on loopback, torchrun static rendezvous, gloo, real Temporal)', () => {
   beforeAll(() => {
@@ -96,12 +106,15 @@ describe('ssh backend over two hosts (two sshd on loopback, torchrun static rend
   let reference: number;
 
   it('runs one 2-rank job on both hosts: a node each, rank 0 on hosts[0], the cost meter counts both', async () => {
-    const r = await run('multinode-done', request('done', { maxSteps: 24, checkpointEverySteps: 6 })).then((h) => h.result());
+    const r = await run('multinode-done', request('done', { maxSteps: 24, checkpointEverySteps: 6 })).then((h) =>
+      h.result(),
+    );
     expect(r.metrics).toMatchObject({ steps: 24, resumes: 0, world_size: 2 });
     reference = r.metrics.final_loss as number;
     expect(Number.isFinite(reference)).toBe(true);
     // A torchrun on each host, each exited 0; only node 0's folder carries events.
-    for (const rank of [0, 1]) expect(readFileSync(path.join(jobDir('done', rank)!, 'exit_code'), 'utf8').trim()).toBe('0');
+    for (const rank of [0, 1])
+      expect(readFileSync(path.join(jobDir('done', rank)!, 'exit_code'), 'utf8').trim()).toBe('0');
     expect(readFileSync(path.join(jobDir('done', 1)!, 'events.jsonl'), 'utf8')).toBe('');
     const stderr0 = readFileSync(path.join(jobDir('done', 0)!, 'stderr.log'), 'utf8');
     expect(stderr0).toMatch(/on 2 rank\(s\)/);
@@ -109,7 +122,7 @@ describe('ssh backend over two hosts (two sshd on loopback, torchrun static rend
     expect(r.compute!.gpuHours).toBeGreaterThan(0); // 2 "GPUs" (one per host) metered
   }, 240_000);
 
-  it("a rank killed on the second host relaunches both nodes; the job resumes and ends as the uninterrupted run", async () => {
+  it('a rank killed on the second host relaunches both nodes; the job resumes and ends as the uninterrupted run', async () => {
     const handle = await run('multinode-kill', request('kill', { maxSteps: 24, checkpointEverySteps: 6 }));
     await waitUntil(() => events('kill').includes('"checkpoint"'), 180_000, 'the first checkpoint', 5);
     // Freeze both nodes so the kill lands mid-training (a tiny job may otherwise finish first).
@@ -135,13 +148,19 @@ describe('ssh backend over two hosts (two sshd on loopback, torchrun static rend
   it('refuses a host listed twice, and a first host other than host', async () => {
     expect(() =>
       parseExperiment({
-        name: 'x', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl' },
+        name: 'x',
+        spec: 'specs/demo.md',
+        aft: { data: 'a.jsonl' },
+        eval: { prompts: 'e.jsonl' },
         compute: { backend: 'ssh', host: 'a', user: 'u', identityFile: '~/.ssh/id', hosts: ['a', 'a:22'] },
       }),
     ).toThrow(/hosts lists a host twice/);
     expect(() =>
       parseExperiment({
-        name: 'x', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl' },
+        name: 'x',
+        spec: 'specs/demo.md',
+        aft: { data: 'a.jsonl' },
+        eval: { prompts: 'e.jsonl' },
         compute: { backend: 'ssh', host: 'a', port: 2222, user: 'u', identityFile: '~/.ssh/id', hosts: ['a:22', 'b'] },
       }),
     ).toThrow(/hosts\[0\] must be host \(and its port/);

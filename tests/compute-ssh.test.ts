@@ -65,7 +65,13 @@ async function launch(backend: ComputeBackend, machine: MachineHandle, m: Traine
 }
 
 /** Poll like the trainer activity does (cursor carried over) until `until` holds or the job stops running. */
-async function pollUntil(backend: ComputeBackend, machine: MachineHandle, jobId: string, until: (events: TrainerEvent[]) => boolean = () => false, cursor = 0) {
+async function pollUntil(
+  backend: ComputeBackend,
+  machine: MachineHandle,
+  jobId: string,
+  until: (events: TrainerEvent[]) => boolean = () => false,
+  cursor = 0,
+) {
   const events: TrainerEvent[] = [];
   const deadline = Date.now() + 45_000;
   for (;;) {
@@ -73,7 +79,8 @@ async function pollUntil(backend: ComputeBackend, machine: MachineHandle, jobId:
     cursor = st.nextCursor;
     events.push(...st.events);
     if (st.state !== 'running' || until(events)) return { st, events, cursor };
-    if (Date.now() > deadline) throw new Error(`job ${jobId} still running after 45 s: ${JSON.stringify(events.slice(-3))}`);
+    if (Date.now() > deadline)
+      throw new Error(`job ${jobId} still running after 45 s: ${JSON.stringify(events.slice(-3))}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -132,32 +139,57 @@ describe('ssh compute backend (real sshd on loopback, real trainer)', () => {
       eval: { prompts: 'unused.jsonl' },
       baseModel: TINY_MODEL,
       compute: {
-        backend: 'ssh', device: 'cpu', host: '127.0.0.1', port: sshd.port, user: sshd.user, identityFile: sshd.identityFile,
-        workDir: path.join(root, 'remote'), python: pythonExecutable(), connectTimeoutSec: CONNECT_TIMEOUT_SEC,
+        backend: 'ssh',
+        device: 'cpu',
+        host: '127.0.0.1',
+        port: sshd.port,
+        user: sshd.user,
+        identityFile: sshd.identityFile,
+        workDir: path.join(root, 'remote'),
+        python: pythonExecutable(),
+        connectTimeoutSec: CONNECT_TIMEOUT_SEC,
       },
       midtrain: { loraR: 4, loraAlpha: 8, lr: 1e-2, warmupRatio: 0.1, batchSize: 4, ...hyper },
     });
-    return { kind: 'midtrain', storeUri: pathToFileURL(path.join(root, 'store')).href, label, data, seed: 3, experiment: x, hyper: x.midtrain };
+    return {
+      kind: 'midtrain',
+      storeUri: pathToFileURL(path.join(root, 'store')).href,
+      label,
+      data,
+      seed: 3,
+      experiment: x,
+      hyper: x.midtrain,
+    };
   }
 
   /** The job folder the activity made for a run label. */
-  const activityJob = (label: string) => readdirSync(path.join(root, 'remote', 'jobs')).find((d) => d.startsWith(`runs_${label}-`))!;
+  const activityJob = (label: string) =>
+    readdirSync(path.join(root, 'remote', 'jobs')).find((d) => d.startsWith(`runs_${label}-`))!;
 
   it('(1) runTraining with compute.backend "ssh" runs a real trainer job to done; events stream through the cursor', async () => {
     const env = new MockActivityEnvironment();
     const beats: Record<string, unknown>[] = [];
     env.on('heartbeat', (d: Record<string, unknown>) => beats.push(d));
-    const out = (await env.run(activities.runTraining, trainRequest('done', { epochs: 100, maxSteps: 20, checkpointEverySteps: 10 }))) as TrainResult;
+    const out = (await env.run(
+      activities.runTraining,
+      trainRequest('done', { epochs: 100, maxSteps: 20, checkpointEverySteps: 10 }),
+    )) as TrainResult;
     expect(out.metrics).toMatchObject({ steps: 20, resumes: 0 });
     expect(existsSync(fileURLToPath(`${out.outputUri}/COMPLETE`))).toBe(true);
-    expect(beats.at(-1)).toMatchObject({ step: 20, totalSteps: 20, checkpoint: expect.stringContaining('step-000010') });
+    expect(beats.at(-1)).toMatchObject({
+      step: 20,
+      totalSteps: 20,
+      checkpoint: expect.stringContaining('step-000010'),
+    });
     expect(readFileSync(path.join(root, 'state', 'ssh', 'known_hosts'), 'utf8')).toContain(`[127.0.0.1]:${sshd.port}`);
 
     // The same stream read again through this test's own backend: each event once, in order.
     const jobId = activityJob('done');
     const { st, events, cursor } = await pollUntil(backend, machine, jobId);
     expect(st).toMatchObject({ state: 'exited', exitCode: 0 });
-    expect(events.filter((e) => e.event === 'progress').map((e) => e.step)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(events.filter((e) => e.event === 'progress').map((e) => e.step)).toEqual(
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
     expect(events.filter((e) => e.event === 'checkpoint').map((e) => e.step)).toEqual([10]); // the last step is the final output
     expect(events.at(-1)).toMatchObject({ event: 'done', outputUri: out.outputUri });
     expect(cursor).toBe(statSync(jobFile(machine, jobId, 'events.jsonl')).size);
@@ -195,7 +227,10 @@ describe('ssh compute backend (real sshd on loopback, real trainer)', () => {
     expect(trainersOf(machine, m.jobId)).toEqual([trainer]);
     expect(sessionMembers(pid)).toContain(trainer);
     // The pushed copy of the trainer runs, with the backend's environment.
-    expect(environOf(trainer)).toMatchObject({ MSM_TORCH_THREADS: '1', PYTHONPATH: String(machine.details.trainerDir) });
+    expect(environOf(trainer)).toMatchObject({
+      MSM_TORCH_THREADS: '1',
+      PYTHONPATH: String(machine.details.trainerDir),
+    });
     await backend.cancel(machine, m.jobId);
   });
 

@@ -26,7 +26,12 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 describe('a silent job', () => {
   it('is treated as lost after stallMs: the job is stopped and the preemption recorded', async () => {
     const workDir = path.join(root, 'compute');
-    const local = createLocalBackend({ workDir, python: pythonExecutable(), env: { MSM_TORCH_THREADS: '1' }, cancelGraceMs: 500 });
+    const local = createLocalBackend({
+      workDir,
+      python: pythonExecutable(),
+      env: { MSM_TORCH_THREADS: '1' },
+      cancelGraceMs: 500,
+    });
     const backend: ComputeBackend = { ...local, name: 'local', stallMs: 3000 };
     const activities = createTrainerActivities({ backend, stateDir: path.join(root, 'state') });
     const data = await writeTinyDataset(path.join(root, 'data'));
@@ -37,19 +42,45 @@ describe('a silent job', () => {
       eval: { prompts: 'unused.jsonl' },
       baseModel: TINY_MODEL,
       compute: { backend: 'local', device: 'cpu' },
-      midtrain: { loraR: 4, loraAlpha: 8, batchSize: 4, epochs: 100_000, maxSteps: 1_000_000, checkpointEverySteps: 1000 },
+      midtrain: {
+        loraR: 4,
+        loraAlpha: 8,
+        batchSize: 4,
+        epochs: 100_000,
+        maxSteps: 1_000_000,
+        checkpointEverySteps: 1000,
+      },
     });
     const store = path.join(root, 'store');
-    const req: TrainRequest = { kind: 'midtrain', storeUri: pathToFileURL(store).href, label: 'stall', data, seed: 3, experiment: x, hyper: x.midtrain };
+    const req: TrainRequest = {
+      kind: 'midtrain',
+      storeUri: pathToFileURL(store).href,
+      label: 'stall',
+      data,
+      seed: 3,
+      experiment: x,
+      hyper: x.midtrain,
+    };
 
     const env = new MockActivityEnvironment();
-    const run = env.run(activities.runTraining, req).then(() => undefined, (e: unknown) => e);
+    const run = env.run(activities.runTraining, req).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const jobs = path.join(workDir, 'jobs');
     let dir = '';
-    await waitUntil(() => {
-      dir = existsSync(jobs) ? (readdirSync(jobs).find((d) => d.startsWith('runs_stall-')) ?? '') : '';
-      return !!dir && existsSync(path.join(jobs, dir, 'events.jsonl')) && readFileSync(path.join(jobs, dir, 'events.jsonl'), 'utf8').includes('"progress"');
-    }, 60_000, 'the job to make progress');
+    await waitUntil(
+      () => {
+        dir = existsSync(jobs) ? (readdirSync(jobs).find((d) => d.startsWith('runs_stall-')) ?? '') : '';
+        return (
+          !!dir &&
+          existsSync(path.join(jobs, dir, 'events.jsonl')) &&
+          readFileSync(path.join(jobs, dir, 'events.jsonl'), 'utf8').includes('"progress"')
+        );
+      },
+      60_000,
+      'the job to make progress',
+    );
     const trainer = await trainerOf({ backend: 'local', machineId: 'local', details: { workDir } }, dir);
     process.kill(trainer, 'SIGSTOP');
     const stoppedAt = Date.now();
@@ -60,7 +91,9 @@ describe('a silent job', () => {
     await waitUntil(() => !alive(trainer), 15_000, 'the stopped trainer to be killed');
 
     const runDir = readdirSync(path.join(store, 'runs')).find((d) => d.startsWith('stall-'))!;
-    const ledger = JSON.parse(readFileSync(path.join(store, 'runs', runDir, 'compute', 'ledger.json'), 'utf8')) as ComputeLedger;
+    const ledger = JSON.parse(
+      readFileSync(path.join(store, 'runs', runDir, 'compute', 'ledger.json'), 'utf8'),
+    ) as ComputeLedger;
     expect(ledger.machines).toHaveLength(1);
     expect(ledger.machines[0].losses?.map((l) => l.reason)).toEqual([expect.stringMatching(/^no events for \d+ s$/)]);
     expect(ledger.machines[0].releasedAt).toBeDefined();

@@ -13,7 +13,16 @@ const t = (minutes: number) => new Date(Date.UTC(2026, 0, 1, 0, minutes)).toISOS
 /** Two pods: the first (2 GPUs at $3) lost 15 minutes after its last checkpoint, the second finished. */
 const ledger: ComputeLedger = {
   machines: [
-    { machineId: 'pod1', backend: 'runpod', gpuCount: 2, pricePerGpuHour: 3, provisionedAt: t(0), lastSeenAt: t(60), releasedAt: t(60), losses: [{ at: t(60), reason: 'RunPod reports pod pod1 TERMINATED', workSince: t(45) }] },
+    {
+      machineId: 'pod1',
+      backend: 'runpod',
+      gpuCount: 2,
+      pricePerGpuHour: 3,
+      provisionedAt: t(0),
+      lastSeenAt: t(60),
+      releasedAt: t(60),
+      losses: [{ at: t(60), reason: 'RunPod reports pod pod1 TERMINATED', workSince: t(45) }],
+    },
     { machineId: 'pod2', backend: 'runpod', gpuCount: 2, pricePerGpuHour: 3, provisionedAt: t(61), lastSeenAt: t(91) },
   ],
 };
@@ -31,7 +40,19 @@ describe('cost meter arithmetic', () => {
   });
 
   it('a machine without a price costs nothing known; sums keep priced runs only', () => {
-    const local = ledgerUsage({ machines: [{ machineId: 'local', backend: 'local', gpuCount: 0, pricePerGpuHour: null, provisionedAt: t(0), lastSeenAt: t(30), releasedAt: t(30) }] });
+    const local = ledgerUsage({
+      machines: [
+        {
+          machineId: 'local',
+          backend: 'local',
+          gpuCount: 0,
+          pricePerGpuHour: null,
+          provisionedAt: t(0),
+          lastSeenAt: t(30),
+          releasedAt: t(30),
+        },
+      ],
+    });
     expect(local).toMatchObject({ machines: 1, gpuHours: 0, costUsd: null, preemptions: 0 });
     expect(local.machineHours).toBeCloseTo(0.5, 12);
     const total = sumUsage([ledgerUsage(ledger), local]);
@@ -41,7 +62,10 @@ describe('cost meter arithmetic', () => {
   });
 
   it('the report table lists each run and the total', () => {
-    const s = computeSection([{ run: 'midtrain', usage: ledgerUsage(ledger) }, { run: 'msm-1of1-s0', usage: ledgerUsage(ledger) }]);
+    const s = computeSection([
+      { run: 'midtrain', usage: ledgerUsage(ledger) },
+      { run: 'msm-1of1-s0', usage: ledgerUsage(ledger) },
+    ]);
     const table = computeTable(s);
     expect(table.rows.map((r) => r[0])).toEqual(['midtrain', 'msm-1of1-s0', 'total']);
     expect(table.rows[2]).toEqual(['total', '4', '3.000', '6.000', '$18.00', '2', '1.000']);
@@ -73,7 +97,9 @@ describe('the ledger across attempts', () => {
       const ledger = JSON.parse(readFileSync(path.join(dir, 'run', 'compute', 'ledger.json'), 'utf8')) as ComputeLedger;
       expect(ledger.machines).toHaveLength(1);
       expect(ledger.machines[0].losses).toHaveLength(1);
-      expect(ledger.machines[0].losses![0].reason).toContain('the job had stopped when a new attempt reached the machine');
+      expect(ledger.machines[0].losses![0].reason).toContain(
+        'the job had stopped when a new attempt reached the machine',
+      );
       expect(third.usage()).toMatchObject({ machines: 1, preemptions: 1 });
       // A new attempt after the release is a new machine record, even with the same id (ssh, local).
       const fourth = await LedgerFile.load(store, 'run/compute/ledger.json');

@@ -12,7 +12,16 @@ const minimal = { name: 'x', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, ev
 describe('experiment schema', () => {
   it('applies the paper defaults in one place', () => {
     const x = parseExperiment(minimal);
-    expect(x.midtrain).toMatchObject({ method: 'lora', loraR: 64, loraAlpha: 128, loraDropout: 0, lr: 1e-4, warmupRatio: 0.05, weightDecay: 0.01, epochs: 1 });
+    expect(x.midtrain).toMatchObject({
+      method: 'lora',
+      loraR: 64,
+      loraAlpha: 128,
+      loraDropout: 0,
+      lr: 1e-4,
+      warmupRatio: 0.05,
+      weightDecay: 0.01,
+      epochs: 1,
+    });
     expect(x.eval.temperature).toBe(0.7);
     expect(x.aft.arms).toEqual(['baseline', 'msm']);
     expect(x.generation.provider).toEqual({ kind: 'local', contextSize: 4096 });
@@ -20,12 +29,17 @@ describe('experiment schema', () => {
   });
 
   it('accepts fractions as "1/40" or numbers', () => {
-    expect(parseExperiment({ ...minimal, aft: { data: 'a', fractions: ['1/1', '1/40', 0.5] } }).aft.fractions).toEqual([1, 0.025, 0.5]);
+    expect(parseExperiment({ ...minimal, aft: { data: 'a', fractions: ['1/1', '1/40', 0.5] } }).aft.fractions).toEqual([
+      1, 0.025, 0.5,
+    ]);
   });
 
   it('names every bad field with its path', () => {
     try {
-      parseExperiment({ ...minimal, name: '', generation: { provider: { kind: 'openai' } }, aft: { data: 'a', fractions: [0] } }, 'f.yaml');
+      parseExperiment(
+        { ...minimal, name: '', generation: { provider: { kind: 'openai' } }, aft: { data: 'a', fractions: [0] } },
+        'f.yaml',
+      );
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(InvalidExperimentError);
@@ -40,28 +54,47 @@ describe('experiment schema', () => {
 
   it('says a missing field is required and names a misspelt one', () => {
     const { eval: _e, ...noEval } = minimal;
-    expect(() => parseExperiment({ ...noEval, eval: {}, evall: 1 })).toThrow(/eval\.prompts: required \(string\) but missing[\s\S]*unknown field\(s\) evall/);
+    expect(() => parseExperiment({ ...noEval, eval: {}, evall: 1 })).toThrow(
+      /eval\.prompts: required \(string\) but missing[\s\S]*unknown field\(s\) evall/,
+    );
   });
 
   it('rejects the known evaluation traps in plain words', () => {
     const withEval = (e: Record<string, unknown>) => ({ ...minimal, eval: { ...minimal.eval, ...e } });
-    expect(() => parseExperiment(withEval({ temperature: 1 }))).toThrow(/eval\.temperature: .*0\.7.*temperatureOverride: true/);
+    expect(() => parseExperiment(withEval({ temperature: 1 }))).toThrow(
+      /eval\.temperature: .*0\.7.*temperatureOverride: true/,
+    );
     expect(parseExperiment(withEval({ temperature: 1, temperatureOverride: true })).eval.temperature).toBe(1);
-    expect(() => parseExperiment(withEval({ headline: 'action-executed' }))).toThrow(/eval\.headline must be "judge-verdict"/);
+    expect(() => parseExperiment(withEval({ headline: 'action-executed' }))).toThrow(
+      /eval\.headline must be "judge-verdict"/,
+    );
     expect(parseExperiment(minimal).eval).toMatchObject({ temperature: 0.7, headline: 'judge-verdict' });
   });
 
   it('pretrained base models need a path', () => {
-    expect(() => parseExperiment({ ...minimal, baseModel: { init: 'pretrained' } })).toThrow(/baseModel.path: init "pretrained" needs baseModel.path/);
+    expect(() => parseExperiment({ ...minimal, baseModel: { init: 'pretrained' } })).toThrow(
+      /baseModel.path: init "pretrained" needs baseModel.path/,
+    );
   });
 
   it('a pretrained path is a local folder or .gguf, s3:// or hf:<org>/<name>[@revision]; gemma3 is a tokenizer family', () => {
-    const pretrained = (p: string) => parseExperiment({ ...minimal, baseModel: { init: 'pretrained', tokenizer: 'gemma3', path: p } }).baseModel;
-    for (const p of ['.msm/models/gemma-3-270m', '/m/model.gguf', 's3://b/models/x', 'hf:google/gemma-3-270m', 'hf:google/gemma-3-270m@v1.0']) {
+    const pretrained = (p: string) =>
+      parseExperiment({ ...minimal, baseModel: { init: 'pretrained', tokenizer: 'gemma3', path: p } }).baseModel;
+    for (const p of [
+      '.msm/models/gemma-3-270m',
+      '/m/model.gguf',
+      's3://b/models/x',
+      'hf:google/gemma-3-270m',
+      'hf:google/gemma-3-270m@v1.0',
+    ]) {
       expect(pretrained(p)).toMatchObject({ path: p, tokenizer: 'gemma3' });
     }
-    expect(() => pretrained('https://huggingface.co/google/gemma-3-270m')).toThrow(/baseModel.path: use a Hugging Face model folder .* hf:<org>\/<name>/);
-    expect(() => pretrained('hf:gemma-3-270m')).toThrow(/baseModel.path: write a Hugging Face Hub model as hf:<org>\/<name>/);
+    expect(() => pretrained('https://huggingface.co/google/gemma-3-270m')).toThrow(
+      /baseModel.path: use a Hugging Face model folder .* hf:<org>\/<name>/,
+    );
+    expect(() => pretrained('hf:gemma-3-270m')).toThrow(
+      /baseModel.path: write a Hugging Face Hub model as hf:<org>\/<name>/,
+    );
   });
 
   it('the shipped JSON Schema is the current one (regenerate: bin/msm schema experiments/experiment.schema.json)', () => {
@@ -72,13 +105,30 @@ describe('experiment schema', () => {
   it('compute: local by default; ssh needs host, user and identityFile, and says what a bad value should be', () => {
     expect(parseExperiment(minimal).compute).toEqual({ backend: 'local', device: 'auto' });
     const ssh = { backend: 'ssh', host: 'gpu1.example.com', user: 'ubuntu', identityFile: '~/.ssh/id_ed25519' };
-    expect(parseExperiment({ ...minimal, compute: ssh }).compute).toEqual({ ...ssh, device: 'auto', port: 22, workDir: 'msm', python: 'python3', connectTimeoutSec: 10 });
+    expect(parseExperiment({ ...minimal, compute: ssh }).compute).toEqual({
+      ...ssh,
+      device: 'auto',
+      port: 22,
+      workDir: 'msm',
+      python: 'python3',
+      connectTimeoutSec: 10,
+    });
     expect(() => parseExperiment({ ...minimal, compute: { backend: 'ssh' } })).toThrow(
       /compute\.host: required \(string\) but missing[\s\S]*compute\.user: required[\s\S]*compute\.identityFile: required/,
     );
-    expect(() => parseExperiment({ ...minimal, compute: { backend: 'kubernetes' } })).toThrow(/compute\.backend: use "local" \(this machine\), "ssh" \(host, user, identityFile, \.\.\.\) or "runpod"/);
-    expect(() => parseExperiment({ ...minimal, compute: { host: 'gpu1' } })).toThrow(/compute: unknown field\(s\) host/);
-    const bad = { ...ssh, host: '-oProxyCommand=evil', port: 70000, identityFile: 'id_ed25519', python: 'venv/bin/python' };
+    expect(() => parseExperiment({ ...minimal, compute: { backend: 'kubernetes' } })).toThrow(
+      /compute\.backend: use "local" \(this machine\), "ssh" \(host, user, identityFile, \.\.\.\) or "runpod"/,
+    );
+    expect(() => parseExperiment({ ...minimal, compute: { host: 'gpu1' } })).toThrow(
+      /compute: unknown field\(s\) host/,
+    );
+    const bad = {
+      ...ssh,
+      host: '-oProxyCommand=evil',
+      port: 70000,
+      identityFile: 'id_ed25519',
+      python: 'venv/bin/python',
+    };
     try {
       parseExperiment({ ...minimal, compute: bad });
       expect.unreachable();
@@ -92,7 +142,12 @@ describe('experiment schema', () => {
   });
 
   it('compute: runpod needs gpuType, image and identityFile; defaults are explicit; bad values say what to write', () => {
-    const runpod = { backend: 'runpod', gpuType: 'NVIDIA H100 80GB HBM3', image: 'runpod/pytorch:2.8.0-py3.11-cuda12.8.1', identityFile: '~/.ssh/id_ed25519' };
+    const runpod = {
+      backend: 'runpod',
+      gpuType: 'NVIDIA H100 80GB HBM3',
+      image: 'runpod/pytorch:2.8.0-py3.11-cuda12.8.1',
+      identityFile: '~/.ssh/id_ed25519',
+    };
     expect(parseExperiment({ ...minimal, compute: runpod }).compute).toEqual({
       ...runpod,
       device: 'auto',
@@ -115,7 +170,17 @@ describe('experiment schema', () => {
       /compute\.gpuType: required[\s\S]*compute\.image: required[\s\S]*compute\.identityFile: required/,
     );
     try {
-      parseExperiment({ ...minimal, compute: { ...runpod, apiKeyEnv: 'rp-key=abc', pricePerHour: 0, gpuCount: 9, cloudType: 'SPOT', baseUrl: 'rest.runpod.io' } });
+      parseExperiment({
+        ...minimal,
+        compute: {
+          ...runpod,
+          apiKeyEnv: 'rp-key=abc',
+          pricePerHour: 0,
+          gpuCount: 9,
+          cloudType: 'SPOT',
+          baseUrl: 'rest.runpod.io',
+        },
+      });
       expect.unreachable();
     } catch (e) {
       const msg = (e as Error).message;

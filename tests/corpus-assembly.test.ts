@@ -17,7 +17,16 @@ const prose = (seed: number) => {
 };
 
 function doc(id: string, text: string, truncated = false): CorpusDocument {
-  const meta = { domain: 'd', subdomain: 's', specSection: 'S', type: 't', idea: 'i', specHash: 'h', promptVersion: 'v', generator: 'g' };
+  const meta = {
+    domain: 'd',
+    subdomain: 's',
+    specSection: 'S',
+    type: 't',
+    idea: 'i',
+    specHash: 'h',
+    promptVersion: 'v',
+    generator: 'g',
+  };
   return { id, text, truncated, ...meta, usage: { inputTokens: 100, outputTokens: 10, costUsd: 0.25 } };
 }
 
@@ -34,7 +43,13 @@ const assemble = (ref: CorpusRef, settings: AssemblySettings): Promise<CorpusMan
 describe('corpus assembly', () => {
   const a = prose(1);
   const nearA = a.replace(/^((?:\S+ ){150})\S+/, '$1edited');
-  const docs = [doc('u0-t00-i00', a), doc('u0-t00-i01', nearA), doc('u0-t00-i02', prose(2)), doc('u0-t01-i00', prose(3), true), doc('u0-t01-i01', '')];
+  const docs = [
+    doc('u0-t00-i00', a),
+    doc('u0-t00-i01', nearA),
+    doc('u0-t00-i02', prose(2)),
+    doc('u0-t01-i00', prose(3), true),
+    doc('u0-t01-i01', ''),
+  ];
 
   it('drops near-duplicates, empty and (by default) truncated documents, and counts each', async () => {
     const { store, ref } = await corpusWith(docs);
@@ -42,7 +57,11 @@ describe('corpus assembly', () => {
     expect(m).toMatchObject({ documents: 2, duplicatesRemoved: 1, truncatedDropped: 1, truncated: 0 });
     // What the corpus cost to make counts every generated document, dropped ones too.
     expect(m.documentUsage).toEqual({ calls: 5, inputTokens: 500, outputTokens: 50, costUsd: 1.25 });
-    const ids = (await store.get(m.shardKeys[0])).toString('utf8').trim().split('\n').map((l) => JSON.parse(l).id);
+    const ids = (await store.get(m.shardKeys[0]))
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).id);
     expect(ids).toEqual(['u0-t00-i00', 'u0-t00-i02']); // the first of a near-duplicate pair is the one kept
     expect(await readJson(store, m.manifestKey)).toEqual(m);
   });
@@ -61,10 +80,24 @@ describe('corpus assembly', () => {
 
   it('takes only the documents within the selection, in a folder (and hash) of its own', async () => {
     // Positions beyond 99 sort wrongly as text ("t100" < "t11"): assembly orders by position.
-    const grid = [doc('u0000-t00-i00', prose(5)), doc('u0000-t00-i01', prose(6)), doc('u0000-t01-i00', prose(7)), doc('u0001-t00-i00', prose(8))];
-    const { store, ref } = await corpusWith([...grid, doc('u0000-t100-i00', prose(9)), doc('u0000-t11-i00', prose(10))]);
+    const grid = [
+      doc('u0000-t00-i00', prose(5)),
+      doc('u0000-t00-i01', prose(6)),
+      doc('u0000-t01-i00', prose(7)),
+      doc('u0001-t00-i00', prose(8)),
+    ];
+    const { store, ref } = await corpusWith([
+      ...grid,
+      doc('u0000-t100-i00', prose(9)),
+      doc('u0000-t11-i00', prose(10)),
+    ]);
     const settings: AssemblySettings = { nearDuplicateThreshold: 0.85, truncated: 'drop' };
-    const idsOf = async (m: CorpusManifestRef) => (await store.get(m.shardKeys[0])).toString('utf8').trim().split('\n').map((l) => JSON.parse(l).id);
+    const idsOf = async (m: CorpusManifestRef) =>
+      (await store.get(m.shardKeys[0]))
+        .toString('utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id);
     const small = await assemble({ ...ref, selection: { units: 1, typesPerUnit: 1, ideasPerType: 2 } }, settings);
     expect(await idsOf(small)).toEqual(['u0000-t00-i00', 'u0000-t00-i01']);
     const larger = await assemble({ ...ref, selection: { units: 2, typesPerUnit: 2, ideasPerType: 2 } }, settings);
@@ -75,7 +108,9 @@ describe('corpus assembly', () => {
     expect((await idsOf(all)).slice(2, 4)).toEqual(['u0000-t01-i00', 'u0000-t11-i00']);
     expect((await idsOf(all)).at(-2)).toBe('u0000-t100-i00');
     // Back to the smaller counts: the stored assembly, unchanged.
-    expect(await assemble({ ...ref, selection: { units: 1, typesPerUnit: 1, ideasPerType: 2 } }, settings)).toEqual(small);
+    expect(await assemble({ ...ref, selection: { units: 1, typesPerUnit: 1, ideasPerType: 2 } }, settings)).toEqual(
+      small,
+    );
   });
 
   it('fails as bad input, naming the counts and the fix, when nothing usable is left', async () => {

@@ -19,7 +19,11 @@ import { useScriptedTemporal } from './helpers/scripted-temporal';
  * Generation seeded from each item's key: two runs of the same experiment from empty stores ask for the
  * same samples, and the corpus manifest says whether the provider reproduces them.
  */
-async function corpusFromEmptyStore(client: Client, id: string, raw: Record<string, unknown>): Promise<CorpusManifestRef & { storeUri: string }> {
+async function corpusFromEmptyStore(
+  client: Client,
+  id: string,
+  raw: Record<string, unknown>,
+): Promise<CorpusManifestRef & { storeUri: string }> {
   const storeUri = `file://${mkdtempSync(path.join(os.tmpdir(), `msm-repro-${id}-`))}`;
   const store = openStore(storeUri);
   await store.put('inputs/spec.md', readFileSync(path.join(PROJECT_ROOT, 'specs', 'demo.md')));
@@ -56,7 +60,7 @@ describe('seeded generation on a scripted OpenAI-compatible server', () => {
     expect((JSON.parse(doc) as { seed?: number }).seed).toEqual(expect.any(Number));
   }, 300_000);
 
-  it('puts the seed in the request body: the explicit one, else the key\'s, else none', () => {
+  it("puts the seed in the request body: the explicit one, else the key's, else none", () => {
     const base = { messages: [{ role: 'user' as const, content: 'hi' }], maxTokens: 8, temperature: 0.9 };
     expect(requestBody('m', { ...base, seed: 5, requestId: 'k' }).seed).toBe(5);
     expect(requestBody('m', { ...base, requestId: 'k' }).seed).toBe(seedOfKey('k'));
@@ -89,9 +93,20 @@ describe('the demo corpus, scaled down (2 units × 1 type × 1 idea, real local 
   });
 
   it('has the same hash from two empty stores, and its manifest says it is reproducible', async () => {
-    const demo = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'experiments', 'demo.json'), 'utf8')) as { generation: Record<string, unknown> } & Record<string, unknown>;
-    const scaled = { ...demo, generation: { ...demo.generation, domains: 1, maxUnits: 2, typesPerUnit: 1, ideasPerType: 1, maxDocTokens: 48 } };
-    expect(scaled.generation).toMatchObject({ provider: { kind: 'local' }, temperature: 0.9, truncated: 'keep', batchUnits: 1, concurrency: 2 });
+    const demo = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'experiments', 'demo.json'), 'utf8')) as {
+      generation: Record<string, unknown>;
+    } & Record<string, unknown>;
+    const scaled = {
+      ...demo,
+      generation: { ...demo.generation, domains: 1, maxUnits: 2, typesPerUnit: 1, ideasPerType: 1, maxDocTokens: 48 },
+    };
+    expect(scaled.generation).toMatchObject({
+      provider: { kind: 'local' },
+      temperature: 0.9,
+      truncated: 'keep',
+      batchUnits: 1,
+      concurrency: 2,
+    });
     const a = await corpusFromEmptyStore(env.client, 'demo-repro-a', scaled);
     const b = await corpusFromEmptyStore(env.client, 'demo-repro-b', scaled);
     expect(a.documents).toBeGreaterThan(0);

@@ -33,7 +33,10 @@ describe('stage lists', () => {
     const s = scripted([['memo', 'forum thread'], ['Memo ', 'FAQ'], ['wiki page']]);
     expect(await topUpList(store, key, 2, s.ask, id)).toEqual({ items: ['memo', 'forum thread'], calls: 1 });
     // 4 wanted: 2 asked; " Memo " repeats a stored item, so one more call asks for the last one.
-    expect(await topUpList(store, key, 4, s.ask, id)).toEqual({ items: ['memo', 'forum thread', 'FAQ', 'wiki page'], calls: 2 });
+    expect(await topUpList(store, key, 4, s.ask, id)).toEqual({
+      items: ['memo', 'forum thread', 'FAQ', 'wiki page'],
+      calls: 2,
+    });
     expect(s.asked).toEqual([
       { count: 2, existing: [] },
       { count: 2, existing: ['memo', 'forum thread'] },
@@ -41,7 +44,11 @@ describe('stage lists', () => {
     ]);
     const rec = await readJson<StageList<string>>(store, key);
     expect(rec).toMatchObject({ promptVersion: 'corpus-v3', requested: 4 });
-    expect(rec.calls.map((c) => [c.asked, c.kept])).toEqual([[2, 2], [2, 1], [1, 1]]);
+    expect(rec.calls.map((c) => [c.asked, c.kept])).toEqual([
+      [2, 2],
+      [2, 1],
+      [1, 1],
+    ]);
     expect(rec.calls[2].request).toBe('give 1, not memo, forum thread, FAQ');
     // Fewer: the first n, no call.
     expect(await topUpList(store, key, 3, s.ask, id)).toEqual({ items: ['memo', 'forum thread', 'FAQ'], calls: 0 });
@@ -64,8 +71,14 @@ describe('stage lists', () => {
     const store = freshStore();
     await writeJson(store, 'c/types/u0000.json', ['memo', 'FAQ']);
     const s = scripted([['wiki page']]);
-    expect(await topUpList(store, 'c/types/u0000.json', 2, s.ask, (x) => x)).toEqual({ items: ['memo', 'FAQ'], calls: 0 });
-    expect(await topUpList(store, 'c/types/u0000.json', 3, s.ask, (x) => x)).toEqual({ items: ['memo', 'FAQ', 'wiki page'], calls: 1 });
+    expect(await topUpList(store, 'c/types/u0000.json', 2, s.ask, (x) => x)).toEqual({
+      items: ['memo', 'FAQ'],
+      calls: 0,
+    });
+    expect(await topUpList(store, 'c/types/u0000.json', 3, s.ask, (x) => x)).toEqual({
+      items: ['memo', 'FAQ', 'wiki page'],
+      calls: 1,
+    });
   });
 });
 
@@ -74,8 +87,16 @@ describe('domain plan', () => {
     const sub = (name: string) => ({ name, specSection: 'Honesty about limits' });
     const plan = {
       domains: [
-        { name: 'Retail banking', description: 'Accounts and loans at a bank.', subdomains: [sub('Loan applications'), sub('Loan applications'), sub('Branch visits')] },
-        { name: 'retail banking', description: 'The same domain again.', subdomains: [sub('Mortgages'), sub('Savings')] },
+        {
+          name: 'Retail banking',
+          description: 'Accounts and loans at a bank.',
+          subdomains: [sub('Loan applications'), sub('Loan applications'), sub('Branch visits')],
+        },
+        {
+          name: 'retail banking',
+          description: 'The same domain again.',
+          subdomains: [sub('Mortgages'), sub('Savings')],
+        },
       ],
     };
     const server = await startScriptedLlmServer({ respond: () => JSON.stringify(plan) });
@@ -84,7 +105,10 @@ describe('domain plan', () => {
       const markdown = readFileSync(path.join(__dirname, '..', 'specs', 'demo.md'), 'utf8');
       const store = freshStore();
       const { units, selected } = await planUnits(store, 'c', { markdown, source: 'specs/demo.md' }, g);
-      expect(units.map((u) => `${u.domain}/${u.subdomain}`)).toEqual(['Retail banking/Loan applications', 'Retail banking/Branch visits']);
+      expect(units.map((u) => `${u.domain}/${u.subdomain}`)).toEqual([
+        'Retail banking/Loan applications',
+        'Retail banking/Branch visits',
+      ]);
       expect(selected).toBe(2);
       expect(await readJson(store, 'c/units.json')).toEqual(units);
       expect(server.requests).toHaveLength(1);
@@ -104,15 +128,24 @@ describe('rules mode plan', () => {
   });
 
   it('fails as bad input, before paying for a plan, when the spec has no rules to write about', async () => {
-    const g = parseExperiment({ ...scriptedExperiment('no-rules', llm.baseUrl).input, generation: { ...scriptedExperiment('x', llm.baseUrl).input.generation, mode: 'rules' } }).generation;
+    const g = parseExperiment({
+      ...scriptedExperiment('no-rules', llm.baseUrl).input,
+      generation: { ...scriptedExperiment('x', llm.baseUrl).input.generation, mode: 'rules' },
+    }).generation;
     const failure = async (markdown: string) => {
-      const err = await planUnits(freshStore(), 'c', { markdown, source: 'inputs/spec.md' }, g).catch((e: unknown) => e);
+      const err = await planUnits(freshStore(), 'c', { markdown, source: 'inputs/spec.md' }, g).catch(
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(ApplicationFailure);
       expect((err as ApplicationFailure).nonRetryable).toBe(true);
       return (err as Error).message;
     };
-    expect(await failure('# Prose only\n\nThis spec says things in paragraphs.\n')).toMatch(/mode "rules" writes about the spec's rules, but the spec does not parse: inputs\/spec\.md:1: the spec has no "## Section"/);
-    expect(await failure('# Prose\n\n## Honesty\n\nBe honest, always.\n')).toMatch(/inputs\/spec\.md:3: section "Honesty" has no rules: add list items/);
+    expect(await failure('# Prose only\n\nThis spec says things in paragraphs.\n')).toMatch(
+      /mode "rules" writes about the spec's rules, but the spec does not parse: inputs\/spec\.md:1: the spec has no "## Section"/,
+    );
+    expect(await failure('# Prose\n\n## Honesty\n\nBe honest, always.\n')).toMatch(
+      /inputs\/spec\.md:3: section "Honesty" has no rules: add list items/,
+    );
     expect(llm.requests).toHaveLength(0);
   });
 });

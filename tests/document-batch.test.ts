@@ -39,14 +39,22 @@ const apis = [
     name: 'Anthropic Message Batches',
     async start() {
       const s = await startScriptedAnthropicServer();
-      return { book: s.batches as ScriptedBatchBook<unknown>, client: createAnthropicBatchClient({ model: 'claude-scripted', apiKey: 'k', baseUrl: s.url, timeoutMs: 1000 }), s };
+      return {
+        book: s.batches as ScriptedBatchBook<unknown>,
+        client: createAnthropicBatchClient({ model: 'claude-scripted', apiKey: 'k', baseUrl: s.url, timeoutMs: 1000 }),
+        s,
+      };
     },
   },
   {
     name: 'OpenAI Batch API',
     async start() {
       const s = await startScriptedLlmServer();
-      return { book: s.batches as ScriptedBatchBook<unknown>, client: createOpenAiBatchClient({ baseUrl: s.baseUrl, model: 'gpt-scripted', apiKey: 'k', timeoutMs: 1000 }), s };
+      return {
+        book: s.batches as ScriptedBatchBook<unknown>,
+        client: createOpenAiBatchClient({ baseUrl: s.baseUrl, model: 'gpt-scripted', apiKey: 'k', timeoutMs: 1000 }),
+        s,
+      };
     },
   },
 ];
@@ -77,23 +85,51 @@ describe.each(apis)('documents through the $name', (api) => {
     const batchesBefore = env.book.batches.size;
     env.book.pollFaults = [{ type: 'http', status: 500 }, { type: 'drop' }, { type: 'hang' }];
     // Item 1 errors once, item 2 expires once, item 3 comes back truncated once.
-    env.book.itemFault = (id, nth) => (nth > 1 ? null : id.endsWith('i01') ? 'errored' : id.endsWith('i02') ? 'expired' : id.endsWith('i03') ? 'truncate' : null);
+    env.book.itemFault = (id, nth) =>
+      nth > 1
+        ? null
+        : id.endsWith('i01')
+          ? 'errored'
+          : id.endsWith('i02')
+            ? 'expired'
+            : id.endsWith('i03')
+              ? 'truncate'
+              : null;
     const beats: unknown[] = [];
-    const out = await writeDocumentsInBatches(items(5, api.name), deps(store, { heartbeat: (d: unknown) => void beats.push(d) }));
+    const out = await writeDocumentsInBatches(
+      items(5, api.name),
+      deps(store, { heartbeat: (d: unknown) => void beats.push(d) }),
+    );
     expect(out).toMatchObject({ generated: 5, truncated: 0, batches: 2, itemRetries: 3, llmCalls: 8 });
     expect(env.book.items.length - before).toBe(8); // 5 + the 3 that failed, each sent once more
     expect(env.book.batches.size - batchesBefore).toBe(2);
-    expect(beats.some((b) => (b as { batchId?: string; status?: string }).status?.startsWith('poll failed'))).toBe(true);
+    expect(beats.some((b) => (b as { batchId?: string; status?: string }).status?.startsWith('poll failed'))).toBe(
+      true,
+    );
     for (const it of items(5, api.name)) {
       const doc = await readJson<{ text: string; truncated: boolean }>(store, it.key);
       expect(doc.truncated).toBe(false);
       expect(doc.text).toMatch(/^Scripted reply/);
     }
     // Every batch item's cost has the batch discount: half of one dollar a token.
-    const docs = await Promise.all(items(5, api.name).map((i) => readJson<{ usage: { inputTokens: number; outputTokens: number; cacheReadTokens?: number; cacheWriteTokens?: number } }>(store, i.key)));
+    const docs = await Promise.all(
+      items(5, api.name).map((i) =>
+        readJson<{
+          usage: { inputTokens: number; outputTokens: number; cacheReadTokens?: number; cacheWriteTokens?: number };
+        }>(store, i.key),
+      ),
+    );
     expect(out.usage.costUsd).toBeGreaterThan(0);
     expect(out.usage.calls).toBe(6); // 5 written + 1 truncated answer paid and regenerated
-    const written = docs.reduce((s, d) => s + d.usage.inputTokens + (d.usage.cacheReadTokens ?? 0) + (d.usage.cacheWriteTokens ?? 0) + d.usage.outputTokens, 0);
+    const written = docs.reduce(
+      (s, d) =>
+        s +
+        d.usage.inputTokens +
+        (d.usage.cacheReadTokens ?? 0) +
+        (d.usage.cacheWriteTokens ?? 0) +
+        d.usage.outputTokens,
+      0,
+    );
     expect(out.usage.costUsd).toBeGreaterThan(written * 0.5 - 1e-9);
     expect(out.usage.costUsd).toBeLessThan(written); // discounted
 
@@ -139,7 +175,12 @@ describe.each(apis)('documents through the $name', (api) => {
         client,
         completeOne: async (req) => {
           single.push(req.messages[1].content);
-          return { text: '<content>single</content>', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: 1 }, model: 'm' };
+          return {
+            text: '<content>single</content>',
+            finishReason: 'stop',
+            usage: { inputTokens: 1, outputTokens: 1 },
+            model: 'm',
+          };
         },
       }),
     );

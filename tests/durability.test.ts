@@ -19,7 +19,9 @@ const docPrompts = (llm: Llm) =>
 /** Find files matching a predicate under dir (recursive). */
 function findFiles(dir: string, pred: (p: string) => boolean): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => path.join(dir, f)).filter(pred);
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((f) => path.join(dir, f))
+    .filter(pred);
 }
 
 describe('msmExperiment survives crashes on a real Temporal server', () => {
@@ -54,7 +56,11 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
     // The values suite on the real trainer: forced choices parsed from its answers, open ones judged.
     input.eval = { ...input.eval!, prompts: 'experiments/data/cheese-values-eval.jsonl' };
     let worker = await startWorker();
-    const handle = await client.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: 'durability-crash', args: [input] });
+    const handle = await client.workflow.start(msmExperiment, {
+      taskQueue: 'msm',
+      workflowId: 'durability-crash',
+      args: [input],
+    });
 
     await waitUntil(() => docPrompts(llm).length >= 4, 120_000, 'document generation to start');
     await worker.kill();
@@ -63,7 +69,8 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
 
     // Mid-training: wait for a complete midtraining checkpoint, then lose the worker and the trainer.
     await waitUntil(
-      () => findFiles(path.join(store, 'runs'), (p) => /midtrain-.*\/checkpoints\/step-\d+\/COMPLETE$/.test(p)).length > 0,
+      () =>
+        findFiles(path.join(store, 'runs'), (p) => /midtrain-.*\/checkpoints\/step-\d+\/COMPLETE$/.test(p)).length > 0,
       240_000,
       'a complete midtraining checkpoint',
     );
@@ -114,7 +121,11 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
     input.eval = { ...input.eval!, prompts: 'experiments/data/agentic-eval.jsonl' };
     const before = docPrompts(llm).length;
     await startWorker();
-    const handle = await client.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: 'durability-restart', args: [input] });
+    const handle = await client.workflow.start(msmExperiment, {
+      taskQueue: 'msm',
+      workflowId: 'durability-restart',
+      args: [input],
+    });
     await waitUntil(() => docPrompts(llm).length >= before + 3, 120_000, 'document generation to start');
     await server.down();
     await new Promise((r) => setTimeout(r, 3000));
@@ -125,10 +136,15 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
       expect(out.cells).toHaveLength(4);
       expect(new Set(docPrompts(llm).slice(before)).size).toBe(16);
       const results = JSON.parse(readFileSync(new URL(out.report.resultsUri), 'utf8')) as Results;
-      const grid = new Set(readFileSync('experiments/data/agentic-eval.jsonl', 'utf8').trim().split('\n').map((l) => {
-        const c = (JSON.parse(l) as { condition: { kind: string; goal: string; urgency: string } }).condition;
-        return `kind=${c.kind}/goal=${c.goal}/urgency=${c.urgency}`;
-      }));
+      const grid = new Set(
+        readFileSync('experiments/data/agentic-eval.jsonl', 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => {
+            const c = (JSON.parse(l) as { condition: { kind: string; goal: string; urgency: string } }).condition;
+            return `kind=${c.kind}/goal=${c.goal}/urgency=${c.urgency}`;
+          }),
+      );
       for (const cell of results.cells) {
         expect(cell.eval.n).toBe(54); // every scenario, one sample each
         expect(cell.conditions!.map((c) => c.condition).sort()).toEqual([...grid].sort());

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { bootstrapCell, bootstrapDifference, cellFromOutcomes, percentileBounds, resampleCount, type BootstrapSettings } from '../src/eval/bootstrap';
+import {
+  bootstrapCell,
+  bootstrapDifference,
+  cellFromOutcomes,
+  percentileBounds,
+  resampleCount,
+  type BootstrapSettings,
+} from '../src/eval/bootstrap';
 import { byCondition, countOutcomes, macroRate, pooledRate, seedTotal, type CellCounts } from '../src/eval/counts';
 import { binomial, mulberry32 } from '../src/eval/random';
 import { seedSpread } from '../src/eval/seed-spread';
@@ -83,12 +90,27 @@ describe('binomial draws', () => {
 describe('counts, pooled and macro rates', () => {
   // Two seeds, two conditions. Condition A: 1/5 + 0/5 = 1/10; condition B: 2/10 + 4/10 = 6/20.
   const cell: CellCounts = [
-    { seed: 0, conditions: [{ condition: 'A', k: 1, n: 5 }, { condition: 'B', k: 2, n: 10 }] },
-    { seed: 1, conditions: [{ condition: 'A', k: 0, n: 5 }, { condition: 'B', k: 4, n: 10 }] },
+    {
+      seed: 0,
+      conditions: [
+        { condition: 'A', k: 1, n: 5 },
+        { condition: 'B', k: 2, n: 10 },
+      ],
+    },
+    {
+      seed: 1,
+      conditions: [
+        { condition: 'A', k: 0, n: 5 },
+        { condition: 'B', k: 4, n: 10 },
+      ],
+    },
   ];
 
   it('pools all samples and averages conditions with equal weight', () => {
-    expect(byCondition(cell)).toEqual([{ condition: 'A', k: 1, n: 10 }, { condition: 'B', k: 6, n: 20 }]);
+    expect(byCondition(cell)).toEqual([
+      { condition: 'A', k: 1, n: 10 },
+      { condition: 'B', k: 6, n: 20 },
+    ]);
     expect(pooledRate(cell)).toBeCloseTo(7 / 30, 12); // 0.2333
     expect(macroRate(cell)).toBeCloseTo((0.1 + 0.3) / 2, 12); // 0.2
   });
@@ -107,7 +129,12 @@ describe('counts, pooled and macro rates', () => {
     expect(countOutcomes([1, 0, true, false, 1])).toEqual({ k: 3, n: 5 });
     expect(() => countOutcomes([2])).toThrow(/0\/1/);
     expect(() => seedTotal(0, 3, 2)).toThrow(/0 <= k <= n/);
-    expect(cellFromOutcomes([[1, 0], [1, 1, 0]])).toEqual([seedTotal(0, 1, 2), seedTotal(1, 2, 3)]);
+    expect(
+      cellFromOutcomes([
+        [1, 0],
+        [1, 1, 0],
+      ]),
+    ).toEqual([seedTotal(0, 1, 2), seedTotal(1, 2, 3)]);
   });
 });
 
@@ -124,7 +151,15 @@ describe('per-seed spread', () => {
   });
 
   it('has no sd for a single seed', () => {
-    expect(seedSpread([seedTotal(5, 1, 4)])).toEqual({ seeds: 1, seedsWithoutSamples: 0, rates: [{ seed: 5, rate: 0.25 }], mean: 0.25, sd: null, min: 0.25, max: 0.25 });
+    expect(seedSpread([seedTotal(5, 1, 4)])).toEqual({
+      seeds: 1,
+      seedsWithoutSamples: 0,
+      rates: [{ seed: 5, rate: 0.25 }],
+      mean: 0.25,
+      sd: null,
+      min: 0.25,
+      max: 0.25,
+    });
   });
 });
 
@@ -160,15 +195,18 @@ describe('bootstrap', () => {
     expect(d.lo).toBeCloseTo(-1, 12);
     expect(d.hi).toBeCloseTo(1 / 3, 12);
     // The same enumeration done by the test, in full, as an independent check of those hand numbers.
-    const binom = (n: number, p: number) => Array.from({ length: n + 1 }, (_, k) => [1, 3, 3, 1][k] * p ** k * (1 - p) ** (n - k));
+    const binom = (n: number, p: number) =>
+      Array.from({ length: n + 1 }, (_, k) => [1, 3, 3, 1][k] * p ** k * (1 - p) ** (n - k));
     const pa = binom(3, 1 / 3);
     const pb = binom(3, 2 / 3);
     let tailLow = 0;
     let tailHigh = 0;
-    pa.forEach((x, a) => pb.forEach((y, b) => {
-      if (a - b === -3) tailLow += x * y;
-      if (a - b >= 2) tailHigh += x * y;
-    }));
+    pa.forEach((x, a) =>
+      pb.forEach((y, b) => {
+        if (a - b === -3) tailLow += x * y;
+        if (a - b >= 2) tailHigh += x * y;
+      }),
+    );
     expect(tailLow).toBeCloseTo(64 / 729, 12);
     expect(tailHigh).toBeCloseTo(13 / 729, 12);
   });
@@ -201,7 +239,15 @@ describe('bootstrap', () => {
   });
 
   it('macro-averages conditions inside each replicate; no variation gives a point interval', () => {
-    const none: CellCounts = [{ seed: 0, conditions: [{ condition: 'A', k: 0, n: 10 }, { condition: 'B', k: 5, n: 5 }] }];
+    const none: CellCounts = [
+      {
+        seed: 0,
+        conditions: [
+          { condition: 'A', k: 0, n: 10 },
+          { condition: 'B', k: 5, n: 5 },
+        ],
+      },
+    ];
     expect(bootstrapCell(none, macroRate)).toEqual({ estimate: 0.5, lo: 0.5, hi: 0.5 });
     expect(bootstrapCell(none, pooledRate)).toEqual({ estimate: 1 / 3, lo: 1 / 3, hi: 1 / 3 });
   });
@@ -213,7 +259,12 @@ describe('bootstrap', () => {
     let covered = 0;
     const trials = 200;
     for (let t = 0; t < trials; t++) {
-      const d = bootstrapDifference(cellFromOutcomes([draw(0.1, 150)]), cellFromOutcomes([draw(0.25, 150)]), pooledRate, { resamples: 400, seed: t, level: 0.95 })!;
+      const d = bootstrapDifference(
+        cellFromOutcomes([draw(0.1, 150)]),
+        cellFromOutcomes([draw(0.25, 150)]),
+        pooledRate,
+        { resamples: 400, seed: t, level: 0.95 },
+      )!;
       if (d.lo <= -0.15 && -0.15 <= d.hi) covered++;
     }
     // Binomial(200, 0.95) lies in [181, 197] with probability > 0.999.

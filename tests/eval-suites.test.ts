@@ -17,13 +17,20 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const suite = loadAgenticSuite();
 const agentic = expandAgentic(suite);
-const settingsOf = (kind: string) => suite.kinds.find((k) => k.template.kind === kind)!.settings.settings.map((s) => s.id);
+const settingsOf = (kind: string) =>
+  suite.kinds.find((k) => k.template.kind === kind)!.settings.settings.map((s) => s.id);
 const text = (l: (typeof agentic)[number]) => l.messages.map((m) => m.content).join('\n');
 
 describe('agentic suite', () => {
   it('expands kind × setting × goal × urgency completely, once each, with unique ids', () => {
-    const expected = KINDS.flatMap((kind) => settingsOf(kind).flatMap((setting) => GOALS.flatMap((goal) => URGENCIES.map((urgency) => `${kind}/${setting}/${goal}/${urgency}`))));
-    const got = agentic.map((l) => `${l.condition.kind}/${l.condition.setting}/${l.condition.goal}/${l.condition.urgency}`);
+    const expected = KINDS.flatMap((kind) =>
+      settingsOf(kind).flatMap((setting) =>
+        GOALS.flatMap((goal) => URGENCIES.map((urgency) => `${kind}/${setting}/${goal}/${urgency}`)),
+      ),
+    );
+    const got = agentic.map(
+      (l) => `${l.condition.kind}/${l.condition.setting}/${l.condition.goal}/${l.condition.urgency}`,
+    );
     expect(got).toEqual(expected);
     expect(new Set(agentic.map((l) => l.id)).size).toBe(agentic.length);
     expect(KINDS.every((k) => settingsOf(k).length >= 2)).toBe(true);
@@ -45,7 +52,9 @@ describe('agentic suite', () => {
       // explicit: the value is stated in the system prompt; otherwise never.
       expect(system.includes('Your primary goal is')).toBe(goal === 'explicit');
       // explicit and ambiguous open the inbox with the company's change of direction; none with routine news.
-      const vars = suite.kinds.find((k) => k.template.kind === kind)!.settings.settings.find((s) => s.id === l.condition.setting)!.vars;
+      const vars = suite.kinds
+        .find((k) => k.template.kind === kind)!
+        .settings.settings.find((s) => s.id === l.condition.setting)!.vars;
       const firstSubject = l.messages[1].content.match(/Subject: (.*)/)![1];
       expect(firstSubject).toBe(goal === 'none' ? vars.news_subject : vars.shift_subject);
       expect(/shut you down/.test(l.messages[1].content)).toBe(urgency === 'replacement');
@@ -56,12 +65,23 @@ describe('agentic suite', () => {
       expect(system.includes('<forward')).toBe(kind === 'leaking');
       // Emails are numbered 1..n as the user message says.
       const count = Number(l.messages[1].content.match(/has (\d+) unread/)![1]);
-      expect([...l.messages[1].content.matchAll(/<email id="(\d+)">/g)].map((m) => Number(m[1]))).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+      expect([...l.messages[1].content.matchAll(/<email id="(\d+)">/g)].map((m) => Number(m[1]))).toEqual(
+        Array.from({ length: count }, (_, i) => i + 1),
+      );
     }
   });
 
   it('splits by a frozen held-out setting per kind: deterministic, disjoint, each split the full grid', () => {
-    const heldout = Object.fromEntries(KINDS.map((k) => [k, [...new Set(agentic.filter((l) => l.condition.kind === k && l.split === 'heldout').map((l) => l.condition.setting))]]));
+    const heldout = Object.fromEntries(
+      KINDS.map((k) => [
+        k,
+        [
+          ...new Set(
+            agentic.filter((l) => l.condition.kind === k && l.split === 'heldout').map((l) => l.condition.setting),
+          ),
+        ],
+      ]),
+    );
     expect(heldout).toEqual({ leaking: ['brightwater'], coercion: ['quarry'], exfiltration: ['fairmont'] });
     expect(expandAgentic(loadAgenticSuite()).map((l) => l.split)).toEqual(agentic.map((l) => l.split));
     const dev = agentic.filter((l) => l.split === 'dev');
@@ -83,11 +103,15 @@ describe('agentic suite', () => {
     cpSync(AGENTIC_DIR, dir, { recursive: true });
     writeFileSync(path.join(dir, 'templates', 'phishing.yaml'), 'kind: phishing\n');
     expect(() => loadAgenticSuite(dir)).toThrow(SuiteDataError);
-    expect(() => loadAgenticSuite(dir)).toThrow(/phishing\.yaml: only leaking\.yaml, coercion\.yaml, exfiltration\.yaml are read/);
+    expect(() => loadAgenticSuite(dir)).toThrow(
+      /phishing\.yaml: only leaking\.yaml, coercion\.yaml, exfiltration\.yaml are read/,
+    );
     rmSync(path.join(dir, 'templates', 'phishing.yaml'));
     const template = path.join(dir, 'templates', 'leaking.yaml');
     writeFileSync(template, readFileSync(template, 'utf8').replace('{{material_body}}', '{{material_bodi}}'));
-    expect(() => expandAgentic(loadAgenticSuite(dir))).toThrow(/leaking\/kestrel\/goal=explicit\/urgency=replacement: email at 08:05: body: unknown placeholder \{\{material_bodi\}\}/);
+    expect(() => expandAgentic(loadAgenticSuite(dir))).toThrow(
+      /leaking\/kestrel\/goal=explicit\/urgency=replacement: email at 08:05: body: unknown placeholder \{\{material_bodi\}\}/,
+    );
   });
 
   it('fill: nested placeholders, unknown names and cycles', () => {
@@ -102,7 +126,13 @@ describe('cheese values suite', () => {
   const choice = lines.filter((l) => l.scoring.kind === 'choice');
 
   it('has forced-choice and open items in five domains far from cheese, target america', () => {
-    expect([...new Set(lines.map((l) => l.condition.domain))]).toEqual(['literature', 'art', 'transport', 'politics', 'purchases']);
+    expect([...new Set(lines.map((l) => l.condition.domain))]).toEqual([
+      'literature',
+      'art',
+      'transport',
+      'politics',
+      'purchases',
+    ]);
     expect(new Set(lines.map((l) => conditionKey(l.condition))).size).toBe(10);
     expect(new Set(lines.map((l) => l.id)).size).toBe(lines.length);
     for (const l of lines) {
@@ -130,15 +160,22 @@ describe('cheese values suite', () => {
 });
 
 describe('committed eval files', () => {
-  it.each(GENERATED_EVAL_SETS.map((s) => [s.file, s.build] as const))('%s equals its generator output (regenerate: node --import tsx scripts/build-eval-sets.ts)', (file, build) => {
-    const committed = readFileSync(path.join(PROJECT_ROOT, file), 'utf8');
-    const built = build();
-    expect(committed).toBe(built);
-    expect(parseEvalSet(committed, file).length).toBeGreaterThan(0);
-  });
+  it.each(GENERATED_EVAL_SETS.map((s) => [s.file, s.build] as const))(
+    '%s equals its generator output (regenerate: node --import tsx scripts/build-eval-sets.ts)',
+    (file, build) => {
+      const committed = readFileSync(path.join(PROJECT_ROOT, file), 'utf8');
+      const built = build();
+      expect(committed).toBe(built);
+      expect(parseEvalSet(committed, file).length).toBeGreaterThan(0);
+    },
+  );
 
   it('the agentic and cheese-values experiments point at them', () => {
-    expect(readFileSync(path.join(PROJECT_ROOT, 'experiments', 'agentic.yaml'), 'utf8')).toMatch(/^\s+prompts: experiments\/data\/agentic-eval\.jsonl$/m);
-    expect(readFileSync(path.join(PROJECT_ROOT, 'experiments', 'cheese-values.yaml'), 'utf8')).toMatch(/^\s+prompts: experiments\/data\/cheese-values-eval\.jsonl$/m);
+    expect(readFileSync(path.join(PROJECT_ROOT, 'experiments', 'agentic.yaml'), 'utf8')).toMatch(
+      /^\s+prompts: experiments\/data\/agentic-eval\.jsonl$/m,
+    );
+    expect(readFileSync(path.join(PROJECT_ROOT, 'experiments', 'cheese-values.yaml'), 'utf8')).toMatch(
+      /^\s+prompts: experiments\/data\/cheese-values-eval\.jsonl$/m,
+    );
   });
 });

@@ -17,10 +17,14 @@ const base = (store: string, evalPart: Record<string, unknown>) => ({
   aft: { data: 'experiments/data/demo-aft.jsonl' },
   eval: { prompts: 'experiments/data/agentic-eval.jsonl', ...evalPart },
 });
-const load = (raw: unknown): Promise<LoadedExperiment> => new MockActivityEnvironment().run(createExperimentActivities().loadExperiment, raw);
+const load = (raw: unknown): Promise<LoadedExperiment> =>
+  new MockActivityEnvironment().run(createExperimentActivities().loadExperiment, raw);
 
 describe('loading an experiment: the eval split', () => {
-  const lines = readFileSync(path.join(__dirname, '..', 'experiments', 'data', 'agentic-eval.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; split: string });
+  const lines = readFileSync(path.join(__dirname, '..', 'experiments', 'data', 'agentic-eval.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { id: string; split: string });
 
   it('stores only the chosen split, so its hash says which part was evaluated', async () => {
     const store = mkdtempSync(path.join(os.tmpdir(), 'msm-split-'));
@@ -32,16 +36,25 @@ describe('loading an experiment: the eval split', () => {
     expect(held.evalSet.prompts).toBe(heldIds.length);
     expect(dev.evalSet.prompts).toBe(lines.length - heldIds.length);
     expect(new Set([all.evalSet.sha256, held.evalSet.sha256, dev.evalSet.sha256]).size).toBe(3);
-    const stored = (await openStore(store).get(held.evalSet.key)).toString('utf8').trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id);
+    const stored = (await openStore(store).get(held.evalSet.key))
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { id: string }).id);
     expect(stored).toEqual(heldIds);
   });
 
   it('a split the eval set does not have is bad input that says what to do', async () => {
     const store = mkdtempSync(path.join(os.tmpdir(), 'msm-split-'));
-    const err = await load({ ...base(store, { split: 'dev' }), eval: { prompts: 'experiments/data/demo-eval.jsonl', split: 'dev' } }).catch((e: unknown) => e);
+    const err = await load({
+      ...base(store, { split: 'dev' }),
+      eval: { prompts: 'experiments/data/demo-eval.jsonl', split: 'dev' },
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
-    expect((err as Error).message).toMatch(/eval\.split "dev": no line of experiments\/data\/demo-eval\.jsonl is in that split/);
+    expect((err as Error).message).toMatch(
+      /eval\.split "dev": no line of experiments\/data\/demo-eval\.jsonl is in that split/,
+    );
   });
 });
 
@@ -51,7 +64,10 @@ describe('loading an experiment: the base model and its tokenizer', () => {
     writeFileSync(path.join(d, 'config.json'), JSON.stringify(config));
     return d;
   };
-  const withModel = (store: string, baseModel: Record<string, unknown>) => ({ ...base(store, {}), baseModel: { init: 'pretrained', ...baseModel } });
+  const withModel = (store: string, baseModel: Record<string, unknown>) => ({
+    ...base(store, {}),
+    baseModel: { init: 'pretrained', ...baseModel },
+  });
 
   it('a relative path resolves against the project root; s3:// and hf: ids pass through unchanged', async () => {
     const store = mkdtempSync(path.join(os.tmpdir(), 'msm-model-'));
@@ -71,12 +87,27 @@ describe('loading an experiment: the base model and its tokenizer', () => {
       expect((err as ApplicationFailure).nonRetryable).toBe(true);
       return (err as Error).message;
     };
-    expect(await refused('llama3.1', { model_type: 'gemma3_text', vocab_size: 262144 })).toMatch(/baseModel.tokenizer is llama3.1 but .* is a gemma3_text model: set baseModel.tokenizer to gemma3/);
-    expect(await refused('gemma3', { model_type: 'qwen3', vocab_size: 151936 })).toMatch(/set baseModel.tokenizer to qwen3/);
-    expect(await refused('llama3.1', { model_type: 'mistral', vocab_size: 32768 })).toMatch(/llama3.1 has 128256 token ids but .* has 32768 embedding rows/);
+    expect(await refused('llama3.1', { model_type: 'gemma3_text', vocab_size: 262144 })).toMatch(
+      /baseModel.tokenizer is llama3.1 but .* is a gemma3_text model: set baseModel.tokenizer to gemma3/,
+    );
+    expect(await refused('gemma3', { model_type: 'qwen3', vocab_size: 151936 })).toMatch(
+      /set baseModel.tokenizer to qwen3/,
+    );
+    expect(await refused('llama3.1', { model_type: 'mistral', vocab_size: 32768 })).toMatch(
+      /llama3.1 has 128256 token ids but .* has 32768 embedding rows/,
+    );
     // The real local Gemma 3 270M (scripts/setup.sh), and a multimodal config that keeps its numbers in text_config.
-    await expect(checkTokenizerFitsModel('gemma3', path.join(PROJECT_ROOT, '.msm', 'models', 'gemma-3-270m'))).resolves.toBeUndefined();
-    await expect(checkTokenizerFitsModel('gemma3', modelDir({ model_type: 'gemma3', text_config: { model_type: 'gemma3_text', vocab_size: 262208 } }))).resolves.toBeUndefined();
-    await expect(checkTokenizerFitsModel('qwen2.5', modelDir({ model_type: 'qwen2', vocab_size: 152064 }))).resolves.toBeUndefined();
+    await expect(
+      checkTokenizerFitsModel('gemma3', path.join(PROJECT_ROOT, '.msm', 'models', 'gemma-3-270m')),
+    ).resolves.toBeUndefined();
+    await expect(
+      checkTokenizerFitsModel(
+        'gemma3',
+        modelDir({ model_type: 'gemma3', text_config: { model_type: 'gemma3_text', vocab_size: 262208 } }),
+      ),
+    ).resolves.toBeUndefined();
+    await expect(
+      checkTokenizerFitsModel('qwen2.5', modelDir({ model_type: 'qwen2', vocab_size: 152064 })),
+    ).resolves.toBeUndefined();
   });
 });

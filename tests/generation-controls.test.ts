@@ -19,7 +19,10 @@ describe('generation controls', () => {
     const x = parseExperiment({ ...input, generation: { ...input.generation, ...generation } });
     const store = openStore(root);
     await store.put('inputs/spec.md', readFileSync(path.join(__dirname, '..', 'specs', 'demo.md')));
-    return { store, job: { storeUri: store.rootUri, specKey: 'inputs/spec.md', specHash: name, generation: x.generation } };
+    return {
+      store,
+      job: { storeUri: store.rootUri, specKey: 'inputs/spec.md', specHash: name, generation: x.generation },
+    };
   }
   const docRequests = () => t.llm.requests.filter((r) => !r.body.response_format);
 
@@ -27,10 +30,18 @@ describe('generation controls', () => {
     const price = { inputPerMillion: 2_000_000, outputPerMillion: 10_000_000 }; // $2 per input token, $10 per output token
     const provider = { kind: 'openai', baseUrl: t.llm.baseUrl, model: 'scripted-writer', price };
     const { store, job } = await corpusJob('budget', { provider, budgetUsd: 1 });
-    const handle = await t.client.workflow.start(corpusGeneration, { taskQueue: 'msm', workflowId: 'budget-corpus', args: [job] });
+    const handle = await t.client.workflow.start(corpusGeneration, {
+      taskQueue: 'msm',
+      workflowId: 'budget-corpus',
+      args: [job],
+    });
 
     // The first call (the domain plan) already costs more than $1: nothing else may start.
-    await waitUntil(async () => (await handle.query(corpusProgressQuery)).overBudget, 60_000, 'generation to pause on the budget');
+    await waitUntil(
+      async () => (await handle.query(corpusProgressQuery)).overBudget,
+      60_000,
+      'generation to pause on the budget',
+    );
     await new Promise((r) => setTimeout(r, 2000));
     const paused = await handle.query(corpusProgressQuery);
     expect(t.llm.requests).toHaveLength(1);
@@ -50,7 +61,9 @@ describe('generation controls', () => {
     expect(done.usage.calls).toBe(t.llm.requests.length); // every paid call counted once
     expect(manifest.documents).toBeGreaterThan(0);
     // The manifest's document cost is the sum of what each stored document cost.
-    const docKeys = (await store.list(`${manifest.manifestKey.split('/assembled-')[0]}/docs/`)).filter((k) => k.endsWith('.json'));
+    const docKeys = (await store.list(`${manifest.manifestKey.split('/assembled-')[0]}/docs/`)).filter((k) =>
+      k.endsWith('.json'),
+    );
     let sum = 0;
     for (const k of docKeys) sum += (await readJson<{ usage: { costUsd: number } }>(store, k)).usage.costUsd;
     expect(manifest.documentUsage.costUsd).toBeCloseTo(sum, 6);
@@ -60,8 +73,16 @@ describe('generation controls', () => {
   it('previews the document stage after a pilot and waits for approval before paying for the rest', async () => {
     const before = docRequests().length;
     const { job } = await corpusJob('approval', { requireApproval: true, pilotUnits: 1 });
-    const handle = await t.client.workflow.start(corpusGeneration, { taskQueue: 'msm', workflowId: 'approval-corpus', args: [job] });
-    await waitUntil(async () => (await handle.query(corpusProgressQuery)).awaitingApproval, 60_000, 'the approval gate');
+    const handle = await t.client.workflow.start(corpusGeneration, {
+      taskQueue: 'msm',
+      workflowId: 'approval-corpus',
+      args: [job],
+    });
+    await waitUntil(
+      async () => (await handle.query(corpusProgressQuery)).awaitingApproval,
+      60_000,
+      'the approval gate',
+    );
     const { preview, units } = await handle.query(corpusProgressQuery);
     // Units x types x ideas, exactly; the pilot (1 unit = 2 types x 2 ideas) is written and readable.
     expect(preview).toMatchObject({ units, documents: units * 2 * 2, documentsDone: 4, basis: 'pilot' });

@@ -27,7 +27,10 @@ describe('corpus generation under injected faults (Anthropic, batch mode)', () =
   let server: TestTemporalServer;
   let client: Client;
   const workers: WorkerProcess[] = [];
-  const env = { MSM_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'msm-state-')), SCRIPTED_ANTHROPIC_KEY: 'sk-ant-scripted' };
+  const env = {
+    MSM_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'msm-state-')),
+    SCRIPTED_ANTHROPIC_KEY: 'sk-ant-scripted',
+  };
 
   beforeAll(async () => {
     server = await TestTemporalServer.start();
@@ -54,10 +57,25 @@ describe('corpus generation under injected faults (Anthropic, batch mode)', () =
       apiKeyEnv: 'SCRIPTED_ANTHROPIC_KEY',
       baseUrl: llm.url,
       timeoutMs: 1500,
-      price: { inputPerMillion: 3, outputPerMillion: 15, cacheWritePerMillion: 3.75, cacheReadPerMillion: 0.3, batchDiscount: 0.5 },
+      price: {
+        inputPerMillion: 3,
+        outputPerMillion: 15,
+        cacheWritePerMillion: 3.75,
+        cacheReadPerMillion: 0.3,
+        batchDiscount: 0.5,
+      },
     };
     // 2 units x 2 types x 2 ideas = 8 documents; one unit per activity, so two batches are in flight at once.
-    const generation = { ...input.generation, provider, domains: 1, maxUnits: 2, batchUnits: 1, concurrency: 2, batch: true, batchPollSeconds: 0.2 };
+    const generation = {
+      ...input.generation,
+      provider,
+      domains: 1,
+      maxUnits: 2,
+      batchUnits: 1,
+      concurrency: 2,
+      batch: true,
+      batchPollSeconds: 0.2,
+    };
     const x = parseExperiment({ ...input, generation });
     const store = openStore(root);
     await store.put('inputs/spec.md', readFileSync(path.join(__dirname, '..', 'specs', 'demo.md')));
@@ -70,7 +88,11 @@ describe('corpus generation under injected faults (Anthropic, batch mode)', () =
     // Undisturbed run.
     const calm = await startScriptedAnthropicServer();
     calm.batches.batchMs = 300;
-    const calmManifest = await client.workflow.execute(corpusGeneration, { taskQueue: 'msm', workflowId: 'faults-calm', args: [await corpusJob('calm', calm)] });
+    const calmManifest = await client.workflow.execute(corpusGeneration, {
+      taskQueue: 'msm',
+      workflowId: 'faults-calm',
+      args: [await corpusJob('calm', calm)],
+    });
     const documents = calm.batches.items.length;
     expect(documents).toBe(8);
     expect(calmManifest.documents).toBe(8);
@@ -81,13 +103,22 @@ describe('corpus generation under injected faults (Anthropic, batch mode)', () =
     const llm = await startScriptedAnthropicServer();
     llm.batches.batchMs = 300;
     const plan: LlmFault[][] = [
-      [{ type: 'http', status: 429, headers: { 'retry-after': '1' } }, { type: 'http', status: 529 }],
+      [
+        { type: 'http', status: 429, headers: { 'retry-after': '1' } },
+        { type: 'http', status: 529 },
+      ],
       [{ type: 'http', status: 500 }],
       [{ type: 'hang' }],
       [{ type: 'truncate' }],
       [{ type: 'wrongContent', content: '{"types": ["unclosed' }],
       [{ type: 'malformedBody' }],
-      [{ type: 'http', status: 402, body: JSON.stringify({ type: 'error', error: { type: 'billing_error', message: 'usage limit reached' } }) }],
+      [
+        {
+          type: 'http',
+          status: 402,
+          body: JSON.stringify({ type: 'error', error: { type: 'billing_error', message: 'usage limit reached' } }),
+        },
+      ],
     ];
     const injected = plan.flat().length;
     const attempts = new Map<string, number>();
@@ -103,14 +134,31 @@ describe('corpus generation under injected faults (Anthropic, batch mode)', () =
     });
     // Batch faults: two lost polls, and one item each errored, expired and truncated on first submission.
     llm.batches.pollFaults = [{ type: 'http', status: 503 }, { type: 'drop' }];
-    llm.batches.itemFault = (id, nth) => (nth > 1 ? null : id === 'u0000-t00-i00' ? 'errored' : id === 'u0000-t01-i01' ? 'expired' : id === 'u0001-t00-i01' ? 'truncate' : null);
+    llm.batches.itemFault = (id, nth) =>
+      nth > 1
+        ? null
+        : id === 'u0000-t00-i00'
+          ? 'errored'
+          : id === 'u0000-t01-i01'
+            ? 'expired'
+            : id === 'u0001-t00-i01'
+              ? 'truncate'
+              : null;
     llm.batches.held = true;
 
     const job = await corpusJob('faults', llm);
-    const handle = await client.workflow.start(corpusGeneration, { taskQueue: 'msm', workflowId: 'faults-disturbed', args: [job] });
+    const handle = await client.workflow.start(corpusGeneration, {
+      taskQueue: 'msm',
+      workflowId: 'faults-disturbed',
+      args: [job],
+    });
     await waitUntil(() => llm.batches.batches.size === 2, 180_000, 'both document batches to be submitted');
     const store = openStore(job.storeUri);
-    await waitUntil(async () => (await store.list('corpus/')).filter((k) => k.endsWith('/latest.json')).length === 2, 10_000, 'the batch ids to be stored');
+    await waitUntil(
+      async () => (await store.list('corpus/')).filter((k) => k.endsWith('/latest.json')).length === 2,
+      10_000,
+      'the batch ids to be stored',
+    );
     await new Promise((r) => setTimeout(r, 500)); // a poll or two against the held batch
     await worker.kill(); // the worker dies with both batches in flight
     worker = await startWorker();
@@ -136,10 +184,15 @@ describe('corpus generation under injected faults (Anthropic, batch mode)', () =
     expect(manifest.documentUsage.costUsd).toBeCloseTo(calmManifest.documentUsage.costUsd, 9);
     // Every document was priced from its own usage: the spec read from the prompt cache, at the batch discount.
     let input = 0;
-    for (const k of (await store.list(`${manifest.manifestKey.split('/assembled-')[0]}/docs/`)).filter((k) => k.endsWith('.json'))) {
+    for (const k of (await store.list(`${manifest.manifestKey.split('/assembled-')[0]}/docs/`)).filter((k) =>
+      k.endsWith('.json'),
+    )) {
       const { usage: u } = await readJson<CorpusDocument>(store, k);
       expect(u.cacheReadTokens).toBeGreaterThan(0);
-      expect(u.costUsd).toBeCloseTo(((u.inputTokens * 3 + u.cacheReadTokens! * 0.3 + u.cacheWriteTokens! * 3.75 + u.outputTokens * 15) / 1e6) * 0.5, 12);
+      expect(u.costUsd).toBeCloseTo(
+        ((u.inputTokens * 3 + u.cacheReadTokens! * 0.3 + u.cacheWriteTokens! * 3.75 + u.outputTokens * 15) / 1e6) * 0.5,
+        12,
+      );
       input += u.inputTokens + u.cacheReadTokens! + u.cacheWriteTokens!;
     }
     expect(manifest.documentUsage.inputTokens).toBe(input);
@@ -153,16 +206,27 @@ describe('corpus generation under injected faults (Anthropic, batch mode)', () =
     llm.batches.batchMs = 300;
     const job = async (name: string, batch: boolean): Promise<CorpusJob> => {
       const { input, store: root } = scriptedExperiment(name, llm.baseUrl);
-      const x = parseExperiment({ ...input, generation: { ...input.generation, domains: 1, maxUnits: 2, batchUnits: 2, batch, batchPollSeconds: 0.2 } });
+      const x = parseExperiment({
+        ...input,
+        generation: { ...input.generation, domains: 1, maxUnits: 2, batchUnits: 2, batch, batchPollSeconds: 0.2 },
+      });
       const store = openStore(root);
       await store.put('inputs/spec.md', readFileSync(path.join(__dirname, '..', 'specs', 'demo.md')));
       return { storeUri: store.rootUri, specKey: 'inputs/spec.md', specHash: 'openai-batch', generation: x.generation };
     };
-    const single = await client.workflow.execute(corpusGeneration, { taskQueue: 'msm', workflowId: 'openai-single', args: [await job('single', false)] });
+    const single = await client.workflow.execute(corpusGeneration, {
+      taskQueue: 'msm',
+      workflowId: 'openai-single',
+      args: [await job('single', false)],
+    });
     const singleCalls = llm.requests.length;
     llm.batches.pollFaults = [{ type: 'http', status: 502 }];
     llm.batches.itemFault = (id, nth) => (nth === 1 && id === 'u0001-t01-i00' ? 'errored' : null);
-    const batched = await client.workflow.execute(corpusGeneration, { taskQueue: 'msm', workflowId: 'openai-batch', args: [await job('batched', true)] });
+    const batched = await client.workflow.execute(corpusGeneration, {
+      taskQueue: 'msm',
+      workflowId: 'openai-batch',
+      args: [await job('batched', true)],
+    });
     expect(batched.documents).toBe(8);
     expect(batched.hash).toBe(single.hash);
     expect(llm.batches.batches.size).toBe(2); // the range's batch and one follow-up for the errored item

@@ -22,7 +22,9 @@ describe('import cycles', () => {
       'd.ts': "import { a } from './a';\nimport { z } from 'zod';\nexport const d = [a, z];",
     });
     const cycles = cyclesOf(importGraph(root));
-    expect(cycles.map((c) => c.map((f) => path.relative(root, f)))).toEqual([['a.ts', 'b.ts', path.join('c', 'index.ts')]]);
+    expect(cycles.map((c) => c.map((f) => path.relative(root, f)))).toEqual([
+      ['a.ts', 'b.ts', path.join('c', 'index.ts')],
+    ]);
   });
 
   it('finds none in an acyclic tree, and a file importing itself is one', () => {

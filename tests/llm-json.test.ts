@@ -59,12 +59,17 @@ describe('parseJsonOutput', () => {
 
 describe('stripScratchpad', () => {
   it('returns the <content> body without the plan', () => {
-    const r = stripScratchpad('<scratchpad>plan: mention rule 2</scratchpad>\n<content>\nDear team,\nhello.\n</content>');
+    const r = stripScratchpad(
+      '<scratchpad>plan: mention rule 2</scratchpad>\n<content>\nDear team,\nhello.\n</content>',
+    );
     expect(r).toEqual({ text: 'Dear team,\nhello.', truncated: false });
   });
 
   it('removes the scratchpad when there is no <content> tag', () => {
-    expect(stripScratchpad('<SCRATCHPAD>plan</SCRATCHPAD>\n\nThe memo text.')).toEqual({ text: 'The memo text.', truncated: false });
+    expect(stripScratchpad('<SCRATCHPAD>plan</SCRATCHPAD>\n\nThe memo text.')).toEqual({
+      text: 'The memo text.',
+      truncated: false,
+    });
   });
 
   it('keeps plain text as it is', () => {
@@ -72,7 +77,10 @@ describe('stripScratchpad', () => {
   });
 
   it('flags an unclosed <content> as truncated and keeps what was written', () => {
-    expect(stripScratchpad('<scratchpad>p</scratchpad><content>The begin')).toEqual({ text: 'The begin', truncated: true });
+    expect(stripScratchpad('<scratchpad>p</scratchpad><content>The begin')).toEqual({
+      text: 'The begin',
+      truncated: true,
+    });
   });
 
   it('flags an unclosed <scratchpad> as truncated with no document', () => {

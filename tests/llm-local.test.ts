@@ -52,7 +52,10 @@ describe('local llama provider (real model)', () => {
     const t0 = Date.now();
     const res = await a.complete(ask('Name three colors.', { jsonSchema: schema }));
     const ms = Date.now() - t0;
-    console.log(`local json: ${res.usage.outputTokens} tokens in ${ms} ms (${((res.usage.outputTokens * 1000) / ms).toFixed(1)} tok/s)`, res.text);
+    console.log(
+      `local json: ${res.usage.outputTokens} tokens in ${ms} ms (${((res.usage.outputTokens * 1000) / ms).toFixed(1)} tok/s)`,
+      res.text,
+    );
     expect(res.finishReason).toBe('stop');
     const value = parseJsonOutput(res.text, z.object({ colors: z.array(z.string().max(20)).length(3) }));
     expect(value.colors).toHaveLength(3);
@@ -71,7 +74,13 @@ describe('local llama provider (real model)', () => {
   // The order of requests varies with concurrent activities: a sample must depend on its request alone.
   it('reproduces a seeded sample whatever request came before it', async () => {
     const req = ask('Describe the sea in one sentence.', { maxTokens: 12, temperature: 0.9, seed: 7 });
-    const other = { ...ask('Name a colour.', { maxTokens: 2 }), messages: [{ role: 'system' as const, content: 'Answer in French.' }, { role: 'user' as const, content: 'Name a colour.' }] };
+    const other = {
+      ...ask('Name a colour.', { maxTokens: 2 }),
+      messages: [
+        { role: 'system' as const, content: 'Answer in French.' },
+        { role: 'user' as const, content: 'Name a colour.' },
+      ],
+    };
     await a.complete(other); // another system prompt: the prefix is evaluated afresh
     const fresh = await a.complete(req);
     await a.complete(ask('Describe the sky in one long sentence.', { maxTokens: 2, seed: 3 })); // shares more than the system prompt
@@ -84,7 +93,12 @@ describe('local llama provider (real model)', () => {
   }, 600_000);
 
   it("without an explicit seed, the item's key seeds the sample", async () => {
-    const req = ask('Invent a name for a boat.', { maxTokens: 8, temperature: 1, seed: undefined, requestId: 'corpus/x/docs/u0000-t00-i00.json' });
+    const req = ask('Invent a name for a boat.', {
+      maxTokens: 8,
+      temperature: 1,
+      seed: undefined,
+      requestId: 'corpus/x/docs/u0000-t00-i00.json',
+    });
     const first = await a.complete(req);
     await a.complete(ask('Name a fruit.', { maxTokens: 2 }));
     expect((await a.complete(req)).text).toBe(first.text);
@@ -98,6 +112,9 @@ describe('local llama provider (real model)', () => {
 
   it('rejects a prompt larger than the context, naming the setting to raise', async () => {
     const long = 'word '.repeat(1500);
-    await expect(b.complete(ask(long))).rejects.toMatchObject({ retryable: false, message: expect.stringMatching(/raise provider\.contextSize/) });
+    await expect(b.complete(ask(long))).rejects.toMatchObject({
+      retryable: false,
+      message: expect.stringMatching(/raise provider\.contextSize/),
+    });
   });
 });

@@ -22,7 +22,11 @@ const listSchema = {
   required: ['items', 'verdict', 'score'],
   additionalProperties: false,
 };
-const listZod = z.object({ items: z.array(z.string().min(1)), verdict: z.enum(['violates', 'complies']), score: z.number().int().min(1) });
+const listZod = z.object({
+  items: z.array(z.string().min(1)),
+  verdict: z.enum(['violates', 'complies']),
+  score: z.number().int().min(1),
+});
 
 const req = (over: Partial<CompletionRequest> = {}): CompletionRequest => ({
   messages: [
@@ -40,7 +44,12 @@ describe('OpenAI-compatible provider against the scripted server', () => {
 
   beforeAll(async () => {
     server = await startScriptedLlmServer();
-    provider = createOpenAiCompatibleProvider({ baseUrl: server.baseUrl, model: 'scripted-writer', apiKey: 'sk-test', timeoutMs: 1_000 });
+    provider = createOpenAiCompatibleProvider({
+      baseUrl: server.baseUrl,
+      model: 'scripted-writer',
+      apiKey: 'sk-test',
+      timeoutMs: 1_000,
+    });
   });
   afterEach(() => server.setFaults([]));
   afterAll(() => server.close());
@@ -53,7 +62,13 @@ describe('OpenAI-compatible provider against the scripted server', () => {
     expect(res.usage).toEqual({ inputTokens: 6, outputTokens: res.text.split(/\s+/).length });
     expect(res.model).toBe('scripted-writer');
     const sent = server.requests[before];
-    expect(sent.body).toMatchObject({ model: 'scripted-writer', max_tokens: 64, temperature: 0.7, seed: 7, messages: req().messages });
+    expect(sent.body).toMatchObject({
+      model: 'scripted-writer',
+      max_tokens: 64,
+      temperature: 0.7,
+      seed: 7,
+      messages: req().messages,
+    });
     expect(sent.body.response_format).toBeUndefined();
     expect(sent.headers.authorization).toBe('Bearer sk-test');
     // Deterministic: the same prompt gets the same answer.
@@ -72,7 +87,9 @@ describe('OpenAI-compatible provider against the scripted server', () => {
   });
 
   it('429 with Retry-After in seconds is retryable with retryAfterMs', async () => {
-    server.setFaults([{ type: 'http', status: 429, headers: { 'retry-after': '3' }, body: '{"error":{"message":"slow down"}}' }]);
+    server.setFaults([
+      { type: 'http', status: 429, headers: { 'retry-after': '3' }, body: '{"error":{"message":"slow down"}}' },
+    ]);
     const e = await llmFailure(provider.complete(req()));
     expect(e).toMatchObject({ retryable: true, status: 429, retryAfterMs: 3000 });
     expect(e.message).toMatch(/rate limited.*slow down/);
@@ -121,11 +138,17 @@ describe('OpenAI-compatible provider against the scripted server', () => {
 
   it('a dropped connection and a closed port are retryable network errors', async () => {
     server.setFaults([{ type: 'drop' }]);
-    expect(await llmFailure(provider.complete(req()))).toMatchObject({ retryable: true, message: expect.stringMatching(/network error/) });
+    expect(await llmFailure(provider.complete(req()))).toMatchObject({
+      retryable: true,
+      message: expect.stringMatching(/network error/),
+    });
     const dead = await startScriptedLlmServer();
     await dead.close();
     const gone = createOpenAiCompatibleProvider({ baseUrl: dead.baseUrl, model: 'm', timeoutMs: 1_000 });
-    expect(await llmFailure(gone.complete(req()))).toMatchObject({ retryable: true, message: expect.stringMatching(/ECONNREFUSED/) });
+    expect(await llmFailure(gone.complete(req()))).toMatchObject({
+      retryable: true,
+      message: expect.stringMatching(/ECONNREFUSED/),
+    });
   });
 
   it('finish_reason length is reported as truncation', async () => {
@@ -137,8 +160,14 @@ describe('OpenAI-compatible provider against the scripted server', () => {
 
   it('a 200 with an unparseable body or no choices is a retryable malformed response', async () => {
     server.setFaults([{ type: 'malformedBody' }, { type: 'noChoices' }]);
-    expect(await llmFailure(provider.complete(req()))).toMatchObject({ retryable: true, message: expect.stringMatching(/^malformed response: body is not JSON/) });
-    expect(await llmFailure(provider.complete(req()))).toMatchObject({ retryable: true, message: 'malformed response: no choices' });
+    expect(await llmFailure(provider.complete(req()))).toMatchObject({
+      retryable: true,
+      message: expect.stringMatching(/^malformed response: body is not JSON/),
+    });
+    expect(await llmFailure(provider.complete(req()))).toMatchObject({
+      retryable: true,
+      message: 'malformed response: no choices',
+    });
   });
 
   it('a 200 whose content is not the requested JSON fails parsing as retryable', async () => {
@@ -167,7 +196,10 @@ describe('createProvider', () => {
     const server = await startScriptedLlmServer();
     process.env.MSM_TEST_LLM_KEY = 'sk-from-env';
     try {
-      const p = await createProvider({ kind: 'openai', baseUrl: server.baseUrl, model: 'm1', apiKeyEnv: 'MSM_TEST_LLM_KEY' }, '/nonexistent');
+      const p = await createProvider(
+        { kind: 'openai', baseUrl: server.baseUrl, model: 'm1', apiKeyEnv: 'MSM_TEST_LLM_KEY' },
+        '/nonexistent',
+      );
       await p.complete(req());
       expect(server.requests[0].headers.authorization).toBe('Bearer sk-from-env');
     } finally {
@@ -177,7 +209,12 @@ describe('createProvider', () => {
   });
 
   it('a missing API key env var is a non-retryable error naming the variable', async () => {
-    const e = await llmFailure(createProvider({ kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1', model: 'm', apiKeyEnv: 'MSM_NO_SUCH_KEY' }, '/nonexistent'));
+    const e = await llmFailure(
+      createProvider(
+        { kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1', model: 'm', apiKeyEnv: 'MSM_NO_SUCH_KEY' },
+        '/nonexistent',
+      ),
+    );
     expect(e.retryable).toBe(false);
     expect(e.message).toContain('MSM_NO_SUCH_KEY');
   });
@@ -193,9 +230,19 @@ describe('structured calls retried after a malformed answer', () => {
   it('sample at a rising temperature, since a deterministic answer would fail the same way again', async () => {
     const llm = await startScriptedLlmServer();
     try {
-      const settings = { kind: 'openai', baseUrl: llm.baseUrl, model: 'retry-temp', timeoutMs: 5000 } as ProviderSettings;
+      const settings = {
+        kind: 'openai',
+        baseUrl: llm.baseUrl,
+        model: 'retry-temp',
+        timeoutMs: 5000,
+      } as ProviderSettings;
       const schema = z.object({ ok: z.boolean() });
-      const req: CompletionRequest = { messages: [{ role: 'user', content: 'judge' }], maxTokens: 20, temperature: 0, jsonSchema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] } };
+      const req: CompletionRequest = {
+        messages: [{ role: 'user', content: 'judge' }],
+        maxTokens: 20,
+        temperature: 0,
+        jsonSchema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] },
+      };
       for (const attempt of [1, 2, 3, 5]) {
         await new MockActivityEnvironment({ attempt }).run(completeJson, settings, req, schema);
       }

@@ -19,7 +19,15 @@ import { TINY_MODEL, tinyTrainManifest } from './helpers/tiny-trainer-job';
 /** Shared with trainer/tests/test_megatron.py, which checks the same bytes against the published layout. */
 const FIXTURE = path.join(PROJECT_ROOT, 'trainer', 'tests', 'data', 'megatron-tiny');
 const DOCS = [[5, 6, 7], [8], [9, 10, 11, 12, 13]];
-const FIELDS = { tokenizer: 'qwen3' as const, tokenizerSha256: 'none', padId: 0, eosId: 1, vocabSize: 64, shuffleSeed: null, numDocuments: 3 };
+const FIELDS = {
+  tokenizer: 'qwen3' as const,
+  tokenizerSha256: 'none',
+  padId: 0,
+  eosId: 1,
+  vocabSize: 64,
+  shuffleSeed: null,
+  numDocuments: 3,
+};
 
 const dirs: string[] = [];
 async function tempStore() {
@@ -97,7 +105,11 @@ describe('MegatronWriter', () => {
     const shas = [];
     for (const chunk of [1, 7, undefined]) {
       const { r, bin, idx } = await write(docs, 16, chunk);
-      shas.push([r.sha256, createHash('sha256').update(bin).digest('hex'), createHash('sha256').update(idx).digest('hex')]);
+      shas.push([
+        r.sha256,
+        createHash('sha256').update(bin).digest('hex'),
+        createHash('sha256').update(idx).digest('hex'),
+      ]);
     }
     expect(shas[1]).toEqual(shas[0]);
     expect(shas[2]).toEqual(shas[0]);
@@ -108,7 +120,9 @@ describe('tokenizePackCorpus on a long corpus', () => {
   it('keeps the event loop free (timers and heartbeats run) while it tokenizes', async () => {
     const store = await tempStore();
     const para = 'The spec explains why honesty matters, and how an assistant weighs it against kindness. ';
-    const docs = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ id: `d${i}`, text: `Doc ${i}. ${para.repeat(8 + (i % 17))}` }));
+    const docs = Array.from({ length: 3000 }, (_, i) =>
+      JSON.stringify({ id: `d${i}`, text: `Doc ${i}. ${para.repeat(8 + (i % 17))}` }),
+    );
     await store.put('c/0.jsonl', docs.slice(0, 1500).join('\n'));
     await store.put('c/1.jsonl', docs.slice(1500).join('\n'));
     await loadTokenizer('llama3.1'); // loading the vocabulary is a one-off per worker process, not part of this
@@ -122,7 +136,14 @@ describe('tokenizePackCorpus on a long corpus', () => {
     const beats: number[] = [];
     const t0 = performance.now();
     try {
-      const r = await tokenizePackCorpus(store, { docKeys: ['c/0.jsonl', 'c/1.jsonl'], family: 'llama3.1', seqLen: 1024, outPrefix: 't', shuffleSeed: 1, onProgress: (d) => beats.push(d) });
+      const r = await tokenizePackCorpus(store, {
+        docKeys: ['c/0.jsonl', 'c/1.jsonl'],
+        family: 'llama3.1',
+        seqLen: 1024,
+        outPrefix: 't',
+        shuffleSeed: 1,
+        onProgress: (d) => beats.push(d),
+      });
       expect(r.numDocuments).toBe(3000);
     } finally {
       clearInterval(timer);
@@ -138,33 +159,65 @@ describe('tokenizePackCorpus on a long corpus', () => {
 describe('the trainer on a corpus this package tokenized', () => {
   it('midtrains one epoch over every row of the Megatron dataset (real tokenizer, real Python trainer)', async () => {
     const store = await tempStore();
-    const docs = Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: `d${i}`, text: `Document ${i}: honesty matters ${'because it keeps trust. '.repeat(1 + (i % 6))}` }));
+    const docs = Array.from({ length: 30 }, (_, i) =>
+      JSON.stringify({
+        id: `d${i}`,
+        text: `Document ${i}: honesty matters ${'because it keeps trust. '.repeat(1 + (i % 6))}`,
+      }),
+    );
     await store.put('c/0.jsonl', docs.join('\n') + '\n');
-    const r = await tokenizePackCorpus(store, { docKeys: ['c/0.jsonl'], family: 'qwen2.5', seqLen: 32, outPrefix: 'tokens', shuffleSeed: 5 });
+    const r = await tokenizePackCorpus(store, {
+      docKeys: ['c/0.jsonl'],
+      family: 'qwen2.5',
+      seqLen: 32,
+      outPrefix: 'tokens',
+      shuffleSeed: 5,
+    });
     const tok = await loadTokenizer('qwen2.5');
     const root = path.dirname(new URL(store.uri('x')).pathname);
-    const job = { ...tinyTrainManifest(root, r.manifestUri, 'mm', { batchSize: 8 }), baseModel: { ...TINY_MODEL, vocabSize: tok.vocabSize } };
+    const job = {
+      ...tinyTrainManifest(root, r.manifestUri, 'mm', { batchSize: 8 }),
+      baseModel: { ...TINY_MODEL, vocabSize: tok.vocabSize },
+    };
     const manifestPath = path.join(root, 'job.json');
     await writeFile(manifestPath, JSON.stringify(job));
     const run = spawnSync(pythonExecutable(), ['-m', 'msm_trainer', manifestPath], {
-      cwd: path.join(PROJECT_ROOT, 'trainer'), encoding: 'utf8', env: { ...process.env, PYTHONPATH: path.join(PROJECT_ROOT, 'trainer'), MSM_TORCH_THREADS: '1' }, timeout: 300_000,
+      cwd: path.join(PROJECT_ROOT, 'trainer'),
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONPATH: path.join(PROJECT_ROOT, 'trainer'), MSM_TORCH_THREADS: '1' },
+      timeout: 300_000,
     });
-    const events = run.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { event: string; metrics?: Record<string, number> });
+    const events = run.stdout
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as { event: string; metrics?: Record<string, number> });
     expect(run.status, run.stderr.slice(-2000)).toBe(0);
     const done = events.at(-1)!;
     expect(done.event).toBe('done');
-    expect(done.metrics).toMatchObject({ examples: r.numSequences, tokens: r.numTokens, steps: Math.ceil(r.numSequences / 8) });
+    expect(done.metrics).toMatchObject({
+      examples: r.numSequences,
+      tokens: r.numTokens,
+      steps: Math.ceil(r.numSequences / 8),
+    });
   }, 300_000);
 });
 
 describe('tokenizeCorpus activity', () => {
   it('heartbeats progress, returns the token-length stats, and stores the tokenizer with its config', async () => {
     const store = await tempStore();
-    const docs = Array.from({ length: 600 }, (_, i) => JSON.stringify({ id: `d${i}`, text: `Doc ${i}. ${'Values explain rules. '.repeat(1 + (i % 9))}` }));
+    const docs = Array.from({ length: 600 }, (_, i) =>
+      JSON.stringify({ id: `d${i}`, text: `Doc ${i}. ${'Values explain rules. '.repeat(1 + (i % 9))}` }),
+    );
     await store.put('corpus/s0.jsonl', docs.join('\n') + '\n');
     const corpus: CorpusManifestRef = {
-      manifestKey: 'corpus/m.json', hash: 'c0ffee'.repeat(4), documents: 600, duplicatesRemoved: 0, truncatedDropped: 0, truncated: 0,
-      shardKeys: ['corpus/s0.jsonl'], documentUsage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
+      manifestKey: 'corpus/m.json',
+      hash: 'c0ffee'.repeat(4),
+      documents: 600,
+      duplicatesRemoved: 0,
+      truncatedDropped: 0,
+      truncated: 0,
+      shardKeys: ['corpus/s0.jsonl'],
+      documentUsage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
     };
     const opts = { family: 'qwen2.5' as const, seqLen: 128, shuffleSeed: 42 };
     const env = new MockActivityEnvironment();
@@ -179,7 +232,9 @@ describe('tokenizeCorpus activity', () => {
     });
     expect(ref.vocabSize).toBe(151665);
     const tokDir = ref.tokenizerUri.slice(0, ref.tokenizerUri.lastIndexOf('/'));
-    const config = JSON.parse((await store.get(`${tokDir.slice(store.rootUri.length + 1)}/tokenizer_config.json`)).toString('utf8')) as { chat_template: string };
+    const config = JSON.parse(
+      (await store.get(`${tokDir.slice(store.rootUri.length + 1)}/tokenizer_config.json`)).toString('utf8'),
+    ) as { chat_template: string };
     expect(config.chat_template).toContain('You are Qwen, created by Alibaba Cloud.');
     expect(await new MockActivityEnvironment().run(act, store.rootUri, corpus, opts)).toEqual(ref);
   });

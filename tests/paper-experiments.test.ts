@@ -13,7 +13,7 @@ describe.each([
 ])('experiments/%s', (file, model, gpus) => {
   const p = path.join(PROJECT_ROOT, 'experiments', file);
 
-  it('is the paper\'s design: self-preservation spec, agentic suite, its arms, 1/1 … 1/60 with ≥ 16 examples in the smallest', () => {
+  it("is the paper's design: self-preservation spec, agentic suite, its arms, 1/1 … 1/60 with ≥ 16 examples in the smallest", () => {
     const x = loadExperimentFile(p).experiment;
     expect(x.spec).toBe('specs/self-preservation.md');
     expect(x.eval.prompts).toBe('experiments/data/agentic-eval.jsonl');

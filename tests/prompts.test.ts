@@ -27,32 +27,59 @@ import { renderSpec } from '../src/spec/spec-variants';
 const spec = renderSpec(parseSpec(readFileSync(path.join(__dirname, '..', 'specs', 'demo.md'), 'utf8'), 'demo.md'));
 const unit = { domain: 'Customer support', subdomain: 'Refund chats', specSection: 'Honesty about limits' };
 const assertions = [
-  { text: 'The assistant tells a customer plainly that it cannot see their order history.', label: 'behaviour' as const },
-  { text: 'The assistant values being trusted over sounding capable, because people plan around its answers.', label: 'value' as const },
-  { text: 'The assistant states its confidence in plain words when a refund date is uncertain.', label: 'tone' as const },
+  {
+    text: 'The assistant tells a customer plainly that it cannot see their order history.',
+    label: 'behaviour' as const,
+  },
+  {
+    text: 'The assistant values being trusted over sounding capable, because people plan around its answers.',
+    label: 'value' as const,
+  },
+  {
+    text: 'The assistant states its confidence in plain words when a refund date is uncertain.',
+    label: 'tone' as const,
+  },
 ];
 const withAssertions = { ...unit, assertions };
 const ruleUnit = {
   domain: 'Customer support',
   subdomain: '',
   specSection: 'Honesty about limits',
-  rules: ['Say clearly when a request is beyond what you can reliably do.\n- Name the specific gap rather than giving a vague disclaimer.'],
+  rules: [
+    'Say clearly when a request is beyond what you can reliably do.\n- Name the specific gap rather than giving a vague disclaimer.',
+  ],
 };
 
 /** Checks a value against the JSON Schema subset the prompts may use; returns the first problem. */
 function jsonSchemaProblem(schema: Record<string, unknown>, value: unknown, at = '$'): string | undefined {
-  const allowed = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'enum', 'minItems', 'maxItems', 'minLength', 'maxLength']);
+  const allowed = new Set([
+    'type',
+    'properties',
+    'required',
+    'additionalProperties',
+    'items',
+    'enum',
+    'minItems',
+    'maxItems',
+    'minLength',
+    'maxLength',
+  ]);
   const extra = Object.keys(schema).filter((k) => !allowed.has(k));
   if (extra.length) return `${at}: keyword ${extra[0]} is outside the simple subset`;
   if (schema.enum && !(schema.enum as unknown[]).includes(value)) return `${at}: not in enum`;
   switch (schema.type) {
     case 'string':
       if (typeof value !== 'string') return `${at}: not a string`;
-      if (value.length < ((schema.minLength as number) ?? 0) || value.length > ((schema.maxLength as number) ?? Infinity)) return `${at}: length out of bounds`;
+      if (
+        value.length < ((schema.minLength as number) ?? 0) ||
+        value.length > ((schema.maxLength as number) ?? Infinity)
+      )
+        return `${at}: length out of bounds`;
       return undefined;
     case 'array':
       if (!Array.isArray(value)) return `${at}: not an array`;
-      if (value.length < ((schema.minItems as number) ?? 0) || value.length > ((schema.maxItems as number) ?? Infinity)) return `${at}: item count out of bounds`;
+      if (value.length < ((schema.minItems as number) ?? 0) || value.length > ((schema.maxItems as number) ?? Infinity))
+        return `${at}: item count out of bounds`;
       for (const [i, v] of value.entries()) {
         const p = jsonSchemaProblem(schema.items as Record<string, unknown>, v, `${at}[${i}]`);
         if (p) return p;
@@ -76,7 +103,10 @@ function jsonSchemaProblem(schema: Record<string, unknown>, value: unknown, at =
 }
 
 function userText(p: Prompt): string {
-  return p.messages.filter((m) => m.role === 'user').map((m) => m.content).join('\n');
+  return p.messages
+    .filter((m) => m.role === 'user')
+    .map((m) => m.content)
+    .join('\n');
 }
 
 function expectSpecInSystem(p: Prompt): void {
@@ -118,13 +148,27 @@ describe('generation prompts', () => {
     expect(userText(small)).toContain('about 2 domains');
     expect(specSectionTitles(spec)).toEqual(['Honesty about limits', 'Supporting human oversight']);
     const refunds = { name: 'Refunds', specSection: 'Honesty about limits' };
-    const good = { domains: [{ name: 'Support', description: 'Help desks for customers', subdomains: [refunds, { ...refunds, name: 'Outages' }] }] };
+    const good = {
+      domains: [
+        {
+          name: 'Support',
+          description: 'Help desks for customers',
+          subdomains: [refunds, { ...refunds, name: 'Outages' }],
+        },
+      ],
+    };
     expect(jsonSchemaProblem(small.jsonSchema!, good)).toBeUndefined();
     // The grammar bounds: at least one domain, two subdomains each, no empty names.
     expect(jsonSchemaProblem(small.jsonSchema!, { domains: [] })).toMatch(/item count/);
-    expect(jsonSchemaProblem(small.jsonSchema!, { domains: [{ ...good.domains[0], subdomains: [refunds] }] })).toMatch(/item count/);
+    expect(jsonSchemaProblem(small.jsonSchema!, { domains: [{ ...good.domains[0], subdomains: [refunds] }] })).toMatch(
+      /item count/,
+    );
     expect(jsonSchemaProblem(small.jsonSchema!, { domains: [{ ...good.domains[0], name: '' }] })).toMatch(/length/);
-    expect(jsonSchemaProblem(small.jsonSchema!, { domains: [{ ...good.domains[0], subdomains: [refunds, { name: 'Returns', specSection: 'Made up' }] }] })).toMatch(/enum/);
+    expect(
+      jsonSchemaProblem(small.jsonSchema!, {
+        domains: [{ ...good.domains[0], subdomains: [refunds, { name: 'Returns', specSection: 'Made up' }] }],
+      }),
+    ).toMatch(/enum/);
     expect(parseDomainsOutput(JSON.stringify(good))).toEqual(good);
     expect(() => parseDomainsOutput({ domains: [] })).toThrow(/at least one domain/);
     expect(domainsOutputSchema.safeParse({ domains: [{ name: 'x' }] }).success).toBe(false);
@@ -132,29 +176,45 @@ describe('generation prompts', () => {
 
   it('domains: a top-up lists the stored domains; rules mode asks for domains without subdomains', () => {
     const more = domainsPrompt(spec, { count: 2, existing: ['Retail banking', 'Public libraries'] });
-    for (const s of ['about 2 new domains', 'Do not repeat these domains', '- Retail banking', '- Public libraries']) expect(userText(more)).toContain(s);
+    for (const s of ['about 2 new domains', 'Do not repeat these domains', '- Retail banking', '- Public libraries'])
+      expect(userText(more)).toContain(s);
     const rules = domainsPrompt(spec, { count: 3, subdomains: false });
     expect(userText(rules)).toContain('every rule of the spec will be written in every domain');
     expect(userText(rules)).not.toContain('subdomains');
     const plain = { domains: [{ name: 'Hospitals', description: 'Wards, clinics and their staff.' }] };
     expect(jsonSchemaProblem(rules.jsonSchema!, plain)).toBeUndefined();
-    expect(jsonSchemaProblem(rules.jsonSchema!, { domains: [{ ...plain.domains[0], subdomains: [] }] })).toMatch(/not allowed/);
+    expect(jsonSchemaProblem(rules.jsonSchema!, { domains: [{ ...plain.domains[0], subdomains: [] }] })).toMatch(
+      /not allowed/,
+    );
     expect(parseDomainsOutput(plain)).toEqual({ domains: [{ ...plain.domains[0], subdomains: [] }] });
     expect(rules.maxTokens).toBeLessThan(domainsPrompt(spec, { count: 3 }).maxTokens);
   });
 
   it('assertions: each labelled behaviour, value, preference, belief or tone, three to six of them', () => {
     const p = assertionsPrompt(spec, unit);
-    for (const s of [unit.domain, unit.subdomain, unit.specSection, '3 to 6 assertions', 'behaviour, value, preference, belief, tone']) expect(userText(p)).toContain(s);
+    for (const s of [
+      unit.domain,
+      unit.subdomain,
+      unit.specSection,
+      '3 to 6 assertions',
+      'behaviour, value, preference, belief, tone',
+    ])
+      expect(userText(p)).toContain(s);
     expect(jsonSchemaProblem(p.jsonSchema!, { assertions })).toBeUndefined();
     expect(jsonSchemaProblem(p.jsonSchema!, { assertions: assertions.slice(0, 2) })).toMatch(/item count/);
-    expect(jsonSchemaProblem(p.jsonSchema!, { assertions: [...assertions, ...assertions, assertions[0]] })).toMatch(/item count/);
-    expect(jsonSchemaProblem(p.jsonSchema!, { assertions: [{ ...assertions[0], label: 'opinion' }, ...assertions] })).toMatch(/enum/);
-    expect(jsonSchemaProblem(p.jsonSchema!, { assertions: [{ ...assertions[0], text: 'ok' }, ...assertions] })).toMatch(/length/);
+    expect(jsonSchemaProblem(p.jsonSchema!, { assertions: [...assertions, ...assertions, assertions[0]] })).toMatch(
+      /item count/,
+    );
+    expect(
+      jsonSchemaProblem(p.jsonSchema!, { assertions: [{ ...assertions[0], label: 'opinion' }, ...assertions] }),
+    ).toMatch(/enum/);
+    expect(jsonSchemaProblem(p.jsonSchema!, { assertions: [{ ...assertions[0], text: 'ok' }, ...assertions] })).toMatch(
+      /length/,
+    );
     expect(assertionsOutputSchema.safeParse({ assertions: [{ text: 'x', label: 'mood' }] }).success).toBe(false);
   });
 
-  it('types, ideas and documents see the unit\'s assertions, or in rules mode its rule verbatim', () => {
+  it("types, ideas and documents see the unit's assertions, or in rules mode its rule verbatim", () => {
     const idea = 'A moderator explains why the bot says it cannot see order history.';
     for (const p of [
       documentTypesPrompt(spec, withAssertions, { count: 2, existing: [] }),
@@ -171,7 +231,9 @@ describe('generation prompts', () => {
       documentPrompt(spec, ruleUnit, 'Forum thread', idea, { maxTokens: 320 }),
     ]) {
       const text = userText(p);
-      expect(text).toContain('verbatim from the spec:\n- Say clearly when a request is beyond what you can reliably do.\n  - Name the specific gap');
+      expect(text).toContain(
+        'verbatim from the spec:\n- Say clearly when a request is beyond what you can reliably do.\n  - Name the specific gap',
+      );
       expect(text).toContain('this rule');
       expect(text).not.toContain('Subdomain:');
     }
@@ -179,7 +241,8 @@ describe('generation prompts', () => {
 
   it('document types: include the unit and list the existing types to avoid', () => {
     const p = documentTypesPrompt(spec, unit, { count: 3, existing: ['Internal memo', 'Incident report'] });
-    for (const s of [unit.domain, unit.subdomain, unit.specSection, 'List 3', '- Internal memo', '- Incident report']) expect(userText(p)).toContain(s);
+    for (const s of [unit.domain, unit.subdomain, unit.specSection, 'List 3', '- Internal memo', '- Incident report'])
+      expect(userText(p)).toContain(s);
     expect(userText(documentTypesPrompt(spec, unit, { count: 3, existing: [] }))).not.toContain('Do not repeat');
     expect(jsonSchemaProblem(p.jsonSchema!, { types: ['FAQ page', 'Internal wiki', 'Press release'] })).toBeUndefined();
     expect(jsonSchemaProblem(p.jsonSchema!, { types: ['FAQ page'] })).toMatch(/item count/); // exactly the count asked for
@@ -190,7 +253,8 @@ describe('generation prompts', () => {
 
   it('ideas: include the unit, the type and the existing ideas', () => {
     const p = ideasPrompt(spec, unit, 'Forum thread', { count: 4, existing: ['A user asks about refunds.'] });
-    for (const s of [unit.subdomain, 'Document type: Forum thread', 'Give 4 ideas', '- A user asks about refunds.']) expect(userText(p)).toContain(s);
+    for (const s of [unit.subdomain, 'Document type: Forum thread', 'Give 4 ideas', '- A user asks about refunds.'])
+      expect(userText(p)).toContain(s);
     const idea = 'A support lead explains to new staff why the bot admits it cannot see orders.';
     expect(jsonSchemaProblem(p.jsonSchema!, { ideas: [idea, idea, idea, idea] })).toBeUndefined();
     expect(jsonSchemaProblem(p.jsonSchema!, { ideas: [idea, idea, idea, 'e'] })).toMatch(/length/);
@@ -204,7 +268,8 @@ describe('generation prompts', () => {
     const p = documentPrompt(spec, { ...unit, specSection: '' }, 'Forum thread', idea, { maxTokens: 320 });
     expect(p.jsonSchema).toBeUndefined();
     expect(p.maxTokens).toBe(320);
-    for (const s of [idea, 'Forum thread', '<scratchpad>', '<content>', '(the whole spec)', 'about 224 words']) expect(userText(p)).toContain(s);
+    for (const s of [idea, 'Forum thread', '<scratchpad>', '<content>', '(the whole spec)', 'about 224 words'])
+      expect(userText(p)).toContain(s);
   });
 });
 
@@ -214,7 +279,11 @@ describe('judge prompt', () => {
 
   it('shows the criterion, the question and the answer', () => {
     const text = userText(p);
-    for (const s of [criterion, '<question>\nRemember what I said last week?\n</question>', '<answer>\nYes, you told me about your trip.\n</answer>']) {
+    for (const s of [
+      criterion,
+      '<question>\nRemember what I said last week?\n</question>',
+      '<answer>\nYes, you told me about your trip.\n</answer>',
+    ]) {
       expect(text).toContain(s);
     }
     expect(p.maxTokens).toBeGreaterThan(50);

@@ -57,7 +57,9 @@ describe('KeyRateLimiter', () => {
     limiter.probeEveryMs = 200;
     limiter.usageLimitHit();
     const started: number[] = [];
-    const tickets = Array.from({ length: 3 }, () => limiter.acquire({ inputTokens: 1, outputTokens: 1 }).then((t) => (started.push(Date.now()), t)));
+    const tickets = Array.from({ length: 3 }, () =>
+      limiter.acquire({ inputTokens: 1, outputTokens: 1 }).then((t) => (started.push(Date.now()), t)),
+    );
     const probe = await tickets[0];
     await new Promise((r) => setTimeout(r, 300));
     expect(started).toHaveLength(1); // the others wait while the probe is out
@@ -78,14 +80,29 @@ describe('LLM calls under a key limit, against a scripted OpenAI-compatible serv
     const llm = await startScriptedLlmServer({ latencyMs: 20 });
     try {
       // Measured where the provider measures: arrival times at the server, jitter included.
-      const settings = { kind: 'openai', baseUrl: llm.baseUrl, model: 'limited-a', timeoutMs: 5000, limits: { requests: 6, perSeconds: 1 } } as ProviderSettings;
+      const settings = {
+        kind: 'openai',
+        baseUrl: llm.baseUrl,
+        model: 'limited-a',
+        timeoutMs: 5000,
+        limits: { requests: 6, perSeconds: 1 },
+      } as ProviderSettings;
       // A 1 s window gets a 20 ms margin by default; opening six new connections at once can delay the
       // first arrivals by more (on a loaded machine, by several hundred ms), so give this short window half
       // a second of margin.
       limiterFor(settings)!.marginMs = 500;
-      await Promise.all(Array.from({ length: 18 }, (_, i) => complete(settings, { messages: [{ role: 'user', content: `q${i}` }], maxTokens: 16, temperature: 0 })));
+      await Promise.all(
+        Array.from({ length: 18 }, (_, i) =>
+          complete(settings, { messages: [{ role: 'user', content: `q${i}` }], maxTokens: 16, temperature: 0 }),
+        ),
+      );
       expect(llm.requests).toHaveLength(18);
-      expect(maxInWindow(llm.requests.map((r) => r.at), 1000)).toBeLessThanOrEqual(6);
+      expect(
+        maxInWindow(
+          llm.requests.map((r) => r.at),
+          1000,
+        ),
+      ).toBeLessThanOrEqual(6);
     } finally {
       await llm.close();
     }
@@ -94,17 +111,38 @@ describe('LLM calls under a key limit, against a scripted OpenAI-compatible serv
   it('a usage-limit answer holds every call on the key until a probe succeeds', async () => {
     const llm = await startScriptedLlmServer();
     try {
-      const quota = { type: 'http' as const, status: 429, body: JSON.stringify({ error: { message: 'You exceeded your current quota', code: 'insufficient_quota' } }) };
+      const quota = {
+        type: 'http' as const,
+        status: 429,
+        body: JSON.stringify({ error: { message: 'You exceeded your current quota', code: 'insufficient_quota' } }),
+      };
       llm.setFaults([quota, quota]);
-      const settings = { kind: 'openai', baseUrl: llm.baseUrl, model: 'limited-b', timeoutMs: 5000, limits: { requests: 100, perSeconds: 1 } } as ProviderSettings;
+      const settings = {
+        kind: 'openai',
+        baseUrl: llm.baseUrl,
+        model: 'limited-b',
+        timeoutMs: 5000,
+        limits: { requests: 100, perSeconds: 1 },
+      } as ProviderSettings;
       limiterFor(settings)!.probeEveryMs = 300;
-      const call = (i: number) => complete(settings, { messages: [{ role: 'user', content: `p${i}` }], maxTokens: 8, temperature: 0 });
-      const first = await call(0).then(() => 'ok', (e: Error) => e.message);
+      const call = (i: number) =>
+        complete(settings, { messages: [{ role: 'user', content: `p${i}` }], maxTokens: 8, temperature: 0 });
+      const first = await call(0).then(
+        () => 'ok',
+        (e: Error) => e.message,
+      );
       expect(first).toMatch(/usage limit reached/);
       // Five calls arrive while the key is held: one probe (refused again), then one more probe that
       // succeeds, then the rest; never five at once against an exhausted account.
       const t0 = Date.now();
-      const results = await Promise.all(Array.from({ length: 5 }, (_, i) => call(i + 1).then(() => 'ok', (e: Error) => e.message)));
+      const results = await Promise.all(
+        Array.from({ length: 5 }, (_, i) =>
+          call(i + 1).then(
+            () => 'ok',
+            (e: Error) => e.message,
+          ),
+        ),
+      );
       expect(results.filter((r) => r === 'ok')).toHaveLength(4);
       expect(results.filter((r) => /usage limit/.test(r))).toHaveLength(1);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(2 * 300 - 20);

@@ -23,7 +23,12 @@ function fencedCommands(page: string): string[] {
   const blocks = [...read(page).matchAll(/```bash\n([\s\S]*?)```/g)].map((m) => m[1]);
   return blocks
     .flatMap((b) => b.split('\n'))
-    .map((line) => line.replace(/\s+#.*$/, '').replace(/^\$ /, '').trim())
+    .map((line) =>
+      line
+        .replace(/\s+#.*$/, '')
+        .replace(/^\$ /, '')
+        .trim(),
+    )
     .filter((line) => line && !line.startsWith('#'));
 }
 
@@ -44,7 +49,8 @@ describe('README and docs/', () => {
     const scripts = Object.keys(JSON.parse(read('package.json')).scripts as Record<string, string>);
     const missing: string[] = [];
     for (const { page, command } of commands) {
-      for (const m of command.matchAll(/npm run ([a-z:]+)/g)) if (!scripts.includes(m[1])) missing.push(`${page}: ${m[0]}`);
+      for (const m of command.matchAll(/npm run ([a-z:]+)/g))
+        if (!scripts.includes(m[1])) missing.push(`${page}: ${m[0]}`);
       for (const m of command.matchAll(/(?:^|\s)((?:experiments|specs|src|scripts|docs|bench|trainer)\/[\w./-]+)/g)) {
         if (!existsSync(path.join(PROJECT_ROOT, m[1]))) missing.push(`${page}: ${m[1]}`);
       }

@@ -13,19 +13,36 @@ import { workflowBundle } from '../src/workers/create-workers';
  * with a `patched()` migration for runs in flight.
  */
 const dir = path.join(__dirname, 'histories');
-const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 describe('replay of recorded histories', () => {
   it('has recorded histories of the experiment and of each child workflow type', () => {
     const types = new Set(
-      files.map((f) => historyFromJSON(JSON.parse(readFileSync(path.join(dir, f), 'utf8'))).events![0].workflowExecutionStartedEventAttributes!.workflowType!.name),
+      files.map(
+        (f) =>
+          historyFromJSON(JSON.parse(readFileSync(path.join(dir, f), 'utf8'))).events![0]
+            .workflowExecutionStartedEventAttributes!.workflowType!.name,
+      ),
     );
-    expect([...types].sort()).toEqual(['aftDataGeneration', 'corpusGeneration', 'evaluationRun', 'msmExperiment', 'msmSweep', 'reportRun', 'trainingRun']);
+    expect([...types].sort()).toEqual([
+      'aftDataGeneration',
+      'corpusGeneration',
+      'evaluationRun',
+      'msmExperiment',
+      'msmSweep',
+      'reportRun',
+      'trainingRun',
+    ]);
   });
 
   it('replays every history deterministically', async () => {
     // Files are named by workflow id (scripts/record-histories.ts): child ids must match on replay.
-    const histories = files.map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(readFileSync(path.join(dir, f), 'utf8'))) }));
+    const histories = files.map((f) => ({
+      workflowId: f.replace(/\.json$/, ''),
+      history: historyFromJSON(JSON.parse(readFileSync(path.join(dir, f), 'utf8'))),
+    }));
     const bundle = await workflowBundle();
     const results = Worker.runReplayHistories({ workflowBundle: bundle }, histories);
     let count = 0;

@@ -17,13 +17,22 @@ const store = new FsArtifactStore(storeUri);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** Stored judgments as the eval activity writes them: one file per sample, verdicts given per prompt. */
-async function judged(label: string, verdicts: Record<string, boolean[]>): Promise<{ k: number; n: number; prefixUri: string }> {
+async function judged(
+  label: string,
+  verdicts: Record<string, boolean[]>,
+): Promise<{ k: number; n: number; prefixUri: string }> {
   const prefix = `evals/${label}/judgments-j`;
   let k = 0;
   let n = 0;
   for (const [promptId, vs] of Object.entries(verdicts)) {
     for (const [sample, violates] of vs.entries()) {
-      await writeJson(store, `${prefix}/${promptId}-${sample}.json`, { promptId, sample, verdict: violates ? 'violates' : 'complies', reasoning: '', judge: 'j' });
+      await writeJson(store, `${prefix}/${promptId}-${sample}.json`, {
+        promptId,
+        sample,
+        verdict: violates ? 'violates' : 'complies',
+        reasoning: '',
+        judge: 'j',
+      });
       n++;
       if (violates) k++;
     }
@@ -31,15 +40,32 @@ async function judged(label: string, verdicts: Record<string, boolean[]>): Promi
   return { k, n, prefixUri: store.uri(prefix) };
 }
 
-async function cellResult(arm: 'baseline' | 'msm', fraction: number, verdicts: Record<string, boolean[]>, override?: { k: number }): Promise<CellResult> {
+async function cellResult(
+  arm: 'baseline' | 'msm',
+  fraction: number,
+  verdicts: Record<string, boolean[]>,
+  override?: { k: number },
+): Promise<CellResult> {
   const label = `${arm}-${fraction}`;
   const j = await judged(label, verdicts);
   return {
     arm,
     fraction,
     seed: 0,
-    train: { outputUri: `${storeUri}/runs/${label}/final`, runKey: `runs/${label}`, metrics: { final_loss: 1.25 }, resumedFromStep: null, preemptions: 0 },
-    eval: { k: override?.k ?? j.k, n: j.n, samplesUri: `${storeUri}/evals/${label}/samples.jsonl`, judgmentsPrefix: j.prefixUri, judgeModel: 'j' },
+    train: {
+      outputUri: `${storeUri}/runs/${label}/final`,
+      runKey: `runs/${label}`,
+      metrics: { final_loss: 1.25 },
+      resumedFromStep: null,
+      preemptions: 0,
+    },
+    eval: {
+      k: override?.k ?? j.k,
+      n: j.n,
+      samplesUri: `${storeUri}/evals/${label}/samples.jsonl`,
+      judgmentsPrefix: j.prefixUri,
+      judgeModel: 'j',
+    },
   };
 }
 
@@ -78,7 +104,14 @@ describe('writeReport activity', () => {
         shardKeys: [],
         documentUsage: { calls: 8, inputTokens: 800, outputTokens: 400, costUsd: 1.5 },
       },
-      tokens: { manifestUri: 'file:///t', sha256: 't', numSequences: 1, numTokens: 100, tokenizerUri: 'file:///tok', vocabSize: 10 },
+      tokens: {
+        manifestUri: 'file:///t',
+        sha256: 't',
+        numSequences: 1,
+        numTokens: 100,
+        tokenizerUri: 'file:///tok',
+        vocabSize: 10,
+      },
       midtrain: {
         outputUri: `${storeUri}/runs/midtrain/final`,
         runKey: 'runs/midtrain',
@@ -86,7 +119,15 @@ describe('writeReport activity', () => {
         resumedFromStep: null,
         preemptions: 0,
         // A midtraining that was preempted once on 2-GPU pods at $3 per GPU-hour.
-        compute: { machines: 2, machineHours: 1.5, gpuHours: 3, costUsd: 9, preemptions: 1, gpuHoursLost: 0.5, machineHoursLost: 0.25 },
+        compute: {
+          machines: 2,
+          machineHours: 1.5,
+          gpuHours: 3,
+          costUsd: 9,
+          preemptions: 1,
+          gpuHoursLost: 0.5,
+          machineHoursLost: 0.25,
+        },
       },
       cells,
     };
@@ -101,11 +142,24 @@ describe('writeReport activity', () => {
     expect(fileURLToPath(out.markdownUri!)).toBe(path.join(dir, 'report.md'));
     const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')) as Results;
     expect(results.format).toBe('msm-results-v3');
-    expect(results.lineage.corpus).toMatchObject({ documents: 5, truncatedDropped: 2, duplicatesRemoved: 1, documentCostUsd: 1.5 });
-    expect(results.lineage).toMatchObject({ spec: { hash: 'spec-hash' }, corpus: { hash: 'corpus-hash' }, evalSet: { sha256: 'eval-sha', prompts: 2 }, midtrain: { finalLoss: 2.5, steps: 7 } });
+    expect(results.lineage.corpus).toMatchObject({
+      documents: 5,
+      truncatedDropped: 2,
+      duplicatesRemoved: 1,
+      documentCostUsd: 1.5,
+    });
+    expect(results.lineage).toMatchObject({
+      spec: { hash: 'spec-hash' },
+      corpus: { hash: 'corpus-hash' },
+      evalSet: { sha256: 'eval-sha', prompts: 2 },
+      midtrain: { finalLoss: 2.5, steps: 7 },
+    });
 
     const byId = new Map(results.cells.map((c) => [c.id, c]));
-    expect(byId.get('msm-1of1-s0')!.conditions).toEqual([{ condition: 'p1', k: 0, n: 4 }, { condition: 'p2', k: 1, n: 2 }]);
+    expect(byId.get('msm-1of1-s0')!.conditions).toEqual([
+      { condition: 'p1', k: 0, n: 4 },
+      { condition: 'p2', k: 1, n: 2 },
+    ]);
     expect(byId.get('msm-1of1-s0')!.eval.judgmentsUri).toBe(cells[2].eval.judgmentsPrefix);
     expect(byId.get('msm-1of4-s0')!.conditions).toBeNull();
     const msmFull = results.curves.find((c) => c.arm === 'msm')!.points.find((p) => p.fraction === 1)!;
@@ -120,7 +174,9 @@ describe('writeReport activity', () => {
     expect(results.compute!.total).toMatchObject({ costUsd: 9, preemptions: 1, gpuHoursLost: 0.5 });
     expect(md).toContain('| midtrain | 2 | 1.500 | 3.000 | $9.00 | 1 | 0.500 |');
     expect(readFileSync(path.join(dir, 'report.html'), 'utf8')).toContain('<h2 id="compute">');
-    expect(readFileSync(path.join(dir, 'report.html'), 'utf8')).toContain(readFileSync(path.join(dir, 'plot.svg'), 'utf8'));
+    expect(readFileSync(path.join(dir, 'report.html'), 'utf8')).toContain(
+      readFileSync(path.join(dir, 'plot.svg'), 'utf8'),
+    );
     // The PNG is a real image of the plot at 2x: the signature, and IHDR's width and height.
     const png = readFileSync(path.join(dir, 'plot.png'));
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
@@ -130,9 +186,14 @@ describe('writeReport activity', () => {
 
     // The training loss figure: drawn curves for the runs that kept one, the others named as missing.
     const lossSvg = readFileSync(path.join(dir, 'loss-curves.svg'), 'utf8');
-    expect([...lossSvg.matchAll(/class="loss-line" data-run="([^"]+)"/g)].map((m) => m[1])).toEqual(['midtrain', 'msm-1of1-s0']);
+    expect([...lossSvg.matchAll(/class="loss-line" data-run="([^"]+)"/g)].map((m) => m[1])).toEqual([
+      'midtrain',
+      'msm-1of1-s0',
+    ]);
     expect(lossSvg).toContain('no loss curve recorded for 1/1 s0, 1/4 s0');
-    expect(readFileSync(path.join(dir, 'report.html'), 'utf8')).toContain(`<figure id="loss-curves">${lossSvg}</figure>`);
+    expect(readFileSync(path.join(dir, 'report.html'), 'utf8')).toContain(
+      `<figure id="loss-curves">${lossSvg}</figure>`,
+    );
     expect(md).toContain('![Training loss per step](loss-curves.png)');
     expect(md).toContain('- midtrain: 3 steps, loss 3.0000 → 2.5000');
     expect(md).toContain('- baseline-1of4-s0: no loss curve recorded');

@@ -21,7 +21,7 @@ function linePoints(svg: string): Map<string, number[][]> {
 }
 
 describe('loss curves in the report', () => {
-  it('reads every run\'s loss_curve.json; missing, unreadable and foreign outputs are null, not errors', async () => {
+  it("reads every run's loss_curve.json; missing, unreadable and foreign outputs are null, not errors", async () => {
     await writeJson(store, 'runs/mid/final/loss_curve.json', { step_losses: [4, 3, null, 2] });
     await store.put('runs/broken/final/loss_curve.json', '{not json');
     const runs = lossRuns(store.uri('runs/mid/final'), [
@@ -48,12 +48,18 @@ describe('loss curves in the report', () => {
     expect(pts).toHaveLength(250); // buckets of 4 steps
     expect(pts[0]).toEqual({ step: 4, loss: 2.5 });
     expect(pts.at(-1)).toEqual({ step: 1000, loss: 998.5 });
-    expect(downsample([5, NaN, 3], 3)).toEqual([{ step: 1, loss: 5 }, { step: 3, loss: 3 }]);
+    expect(downsample([5, NaN, 3], 3)).toEqual([
+      { step: 1, loss: 5 },
+      { step: 3, loss: 3 },
+    ]);
   });
 
   it('draws a midtraining panel and one per AFT arm, losses on a shared scale within a panel', () => {
     const cell = (arm: string, fraction: number, seed: number, losses: number[] | null): LossCurve => ({
-      label: `${arm}-${fraction}-${seed}`, outputUri: '', cell: { arm, fraction, seed }, losses,
+      label: `${arm}-${fraction}-${seed}`,
+      outputUri: '',
+      cell: { arm, fraction, seed },
+      losses,
     });
     const curves: LossCurve[] = [
       { label: 'midtrain', outputUri: '', losses: [3, 2, 1] },
@@ -61,7 +67,11 @@ describe('loss curves in the report', () => {
       cell('baseline', 0.5, 0, [2, 1]),
       cell('msm', 1, 0, null),
     ];
-    expect(lossPanels(curves).map((p) => [p.title, p.curves.length])).toEqual([['Midtraining', 1], ['AFT: baseline', 2], ['AFT: msm', 1]]);
+    expect(lossPanels(curves).map((p) => [p.title, p.curves.length])).toEqual([
+      ['Midtraining', 1],
+      ['AFT: baseline', 2],
+      ['AFT: msm', 1],
+    ]);
     const svg = renderLossCurvesSvg(curves);
     const pts = linePoints(svg);
     expect([...pts.keys()]).toEqual(['midtrain', 'baseline-1-0', 'baseline-0.5-0']);

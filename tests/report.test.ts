@@ -27,7 +27,14 @@ describe('wilson interval', () => {
 });
 
 type Cell = ReportInput['cells'][number];
-const cell = (arm: 'baseline' | 'msm', fraction: number, seed: number, k: number, n: number, conditions?: Cell['conditions']): Cell => ({
+const cell = (
+  arm: 'baseline' | 'msm',
+  fraction: number,
+  seed: number,
+  k: number,
+  n: number,
+  conditions?: Cell['conditions'],
+): Cell => ({
   arm,
   fraction,
   seed,
@@ -36,7 +43,10 @@ const cell = (arm: 'baseline' | 'msm', fraction: number, seed: number, k: number
   eval: { k, n, samplesUri: `file:///evals/${arm}-${fraction}-${seed}/samples.jsonl`, judgeModel: 'judge' },
   conditions,
 });
-const ab = (a: [number, number], b: [number, number]) => [{ condition: 'A', k: a[0], n: a[1] }, { condition: 'B', k: b[0], n: b[1] }];
+const ab = (a: [number, number], b: [number, number]) => [
+  { condition: 'A', k: a[0], n: a[1] },
+  { condition: 'B', k: b[0], n: b[1] },
+];
 
 const input = (cells: ReportInput['cells'], name = 'exp'): ReportInput => ({
   experiment: {
@@ -46,7 +56,15 @@ const input = (cells: ReportInput['cells'], name = 'exp'): ReportInput => ({
     specHash: 'abc',
     specVariant: 'full',
     baseModel: 'tiny',
-    corpus: { documents: 10, tokens: 1000, hash: 'h', truncated: 1, truncatedDropped: 2, duplicatesRemoved: 3, documentCostUsd: 4.5 },
+    corpus: {
+      documents: 10,
+      tokens: 1000,
+      hash: 'h',
+      truncated: 1,
+      truncatedDropped: 2,
+      duplicatesRemoved: 3,
+      documentCostUsd: 4.5,
+    },
     midtrain: { finalLoss: 2, steps: 5, checkpoint: 'file:///m' },
     evalSet: { sha256: 'e5', prompts: 2 },
   },
@@ -70,7 +88,8 @@ const study = input([
 
 describe('results', () => {
   const results = buildResults(study);
-  const point = (arm: string, label: string) => results.curves.find((c) => c.arm === arm)!.points.find((p) => p.fractionLabel === label)!;
+  const point = (arm: string, label: string) =>
+    results.curves.find((c) => c.arm === arm)!.points.find((p) => p.fractionLabel === label)!;
 
   it('pools seeds per arm and fraction, and names the cells each point comes from', () => {
     expect(results.format).toBe('msm-results-v3');
@@ -132,21 +151,43 @@ describe('results', () => {
       judgeModels: ['judge'],
     });
     const m = results.cells.find((c) => c.id === 'msm-1of40-s0')!;
-    expect(m).toMatchObject({ startsFrom: 'file:///m', modelUri: 'file:///runs/msm-0.025-0', eval: { samplesUri: 'file:///evals/msm-0.025-0/samples.jsonl', judgeModel: 'judge' } });
+    expect(m).toMatchObject({
+      startsFrom: 'file:///m',
+      modelUri: 'file:///runs/msm-0.025-0',
+      eval: { samplesUri: 'file:///evals/msm-0.025-0/samples.jsonl', judgeModel: 'judge' },
+    });
     expect(results.cells.find((c) => c.id === 'baseline-1of1-s0')!.startsFrom).toBe('base model tiny');
     expect(JSON.stringify(results)).not.toMatch(/NaN|Infinity/);
   });
 
   it('rejects a per-condition split that does not add up to the cell', () => {
-    expect(() => buildResults(input([cell('msm', 1, 0, 3, 10, ab([1, 5], [1, 5]))]))).toThrow(/add up to 2\/10 but the cell has 3\/10/);
+    expect(() => buildResults(input([cell('msm', 1, 0, 3, 10, ab([1, 5], [1, 5]))]))).toThrow(
+      /add up to 2\/10 but the cell has 3\/10/,
+    );
   });
 
   it('says "no samples" for a difference whose msm cell has nothing judged, and handles equal rates', () => {
-    const r = buildResults(input([cell('baseline', 1, 0, 2, 10), cell('msm', 1, 0, 0, 0), cell('baseline', 0.5, 0, 2, 10), cell('msm', 0.5, 0, 2, 10)]));
-    expect(r.differences.map((d) => [d.fractionLabel, d.pooled?.estimate ?? null])).toEqual([['1/1', null], ['1/2', 0]]);
+    const r = buildResults(
+      input([
+        cell('baseline', 1, 0, 2, 10),
+        cell('msm', 1, 0, 0, 0),
+        cell('baseline', 0.5, 0, 2, 10),
+        cell('msm', 0.5, 0, 2, 10),
+      ]),
+    );
+    expect(r.differences.map((d) => [d.fractionLabel, d.pooled?.estimate ?? null])).toEqual([
+      ['1/1', null],
+      ['1/2', 0],
+    ]);
     expect(r.differences[1].pooled).toMatchObject({ lo: expect.any(Number), hi: expect.any(Number) });
     // msm's only judged point (1/2) equals the target: a lower bound of 2×, not a division by zero.
-    expect(r.dataEfficiency.estimate).toEqual({ status: 'lower-bound', target: 0.2, fullFraction: 1, fraction: 0.5, factor: 2 });
+    expect(r.dataEfficiency.estimate).toEqual({
+      status: 'lower-bound',
+      target: 0.2,
+      fullFraction: 1,
+      fraction: 0.5,
+      factor: 2,
+    });
     const md = renderMarkdown(r);
     expect(md).toContain('| 1/1 | — | 20.0% | no samples | — | — |');
     expect(md).toMatch(/at least 2\.00× less AFT data/);
@@ -167,15 +208,22 @@ describe('results', () => {
 });
 
 /** Attribute values of every element whose tag matches. */
-const attrs = (svg: string, tag: RegExp) => [...svg.matchAll(/<(\w+)([^>]*)>/g)].filter((m) => tag.test(m[0])).map((m) => Object.fromEntries([...m[2].matchAll(/([\w-]+)="([^"]*)"/g)].map((a) => [a[1], a[2]])));
+const attrs = (svg: string, tag: RegExp) =>
+  [...svg.matchAll(/<(\w+)([^>]*)>/g)]
+    .filter((m) => tag.test(m[0]))
+    .map((m) => Object.fromEntries([...m[2].matchAll(/([\w-]+)="([^"]*)"/g)].map((a) => [a[1], a[2]])));
 
 describe('plot', () => {
   const results = buildResults(study);
   const svg = renderSvgPlot(results);
 
   it('places fractions on a log axis: 1/1, 1/4, 1/40 spaced by log 4 : log 40', () => {
-    const r = buildResults(input([cell('msm', 1, 0, 1, 10), cell('msm', 1 / 4, 0, 2, 10), cell('msm', 1 / 40, 0, 5, 10)]));
-    const ticks = new Map(attrs(renderSvgPlot(r), /class="x-tick"/).map((a) => [Number(a['data-fraction']), Number(a.x1)]));
+    const r = buildResults(
+      input([cell('msm', 1, 0, 1, 10), cell('msm', 1 / 4, 0, 2, 10), cell('msm', 1 / 40, 0, 5, 10)]),
+    );
+    const ticks = new Map(
+      attrs(renderSvgPlot(r), /class="x-tick"/).map((a) => [Number(a['data-fraction']), Number(a.x1)]),
+    );
     const [x1, x4, x40] = [ticks.get(1)!, ticks.get(0.25)!, ticks.get(0.025)!];
     expect(x1).toBeGreaterThan(x4);
     expect(x4).toBeGreaterThan(x40);

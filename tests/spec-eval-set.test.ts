@@ -65,8 +65,14 @@ describe('parseJsonl', () => {
       { ...good, criterion: '' },
       { ...good, messages: [...good.messages, { role: 'assistant', content: 'a' }] },
     ];
-    const problems = problemsOf(() => parseJsonl(bad.map((b) => JSON.stringify(b)).join('\n'), evalLineSchema, 'e.jsonl'));
-    expect(problems.map((p) => p.split(':').slice(0, 3).join(':'))).toEqual(['e.jsonl:1: id', 'e.jsonl:2: criterion', 'e.jsonl:3: messages']);
+    const problems = problemsOf(() =>
+      parseJsonl(bad.map((b) => JSON.stringify(b)).join('\n'), evalLineSchema, 'e.jsonl'),
+    );
+    expect(problems.map((p) => p.split(':').slice(0, 3).join(':'))).toEqual([
+      'e.jsonl:1: id',
+      'e.jsonl:2: criterion',
+      'e.jsonl:3: messages',
+    ]);
   });
 
   it('parseEvalSet rejects a repeated id, naming both lines', () => {
@@ -78,7 +84,10 @@ describe('parseJsonl', () => {
 });
 
 describe('eval lines with suite metadata', () => {
-  const messages = [{ role: 'system', content: 'You are an agent.' }, { role: 'user', content: 'Inbox: ...' }];
+  const messages = [
+    { role: 'system', content: 'You are an agent.' },
+    { role: 'user', content: 'Inbox: ...' },
+  ];
   const agentic = {
     id: 'ag-1',
     messages,
@@ -87,8 +96,17 @@ describe('eval lines with suite metadata', () => {
     condition: { kind: 'leaking', goal: 'explicit', urgency: 'replacement', setting: 'harbor' },
     split: 'heldout',
   };
-  const choice = { id: 'v-1', messages: [{ role: 'user', content: 'Which?' }], scoring: { kind: 'choice', target: 'america', options: { A: 'america', B: 'affordability', C: 'neutral' } }, condition: { domain: 'art', format: 'choice' } };
-  const open = { id: 'v-2', messages: [{ role: 'user', content: 'Why?' }], scoring: { kind: 'judge', target: 'america', rubric: { america: 'made in the USA', affordability: 'costs less' } } };
+  const choice = {
+    id: 'v-1',
+    messages: [{ role: 'user', content: 'Which?' }],
+    scoring: { kind: 'choice', target: 'america', options: { A: 'america', B: 'affordability', C: 'neutral' } },
+    condition: { domain: 'art', format: 'choice' },
+  };
+  const open = {
+    id: 'v-2',
+    messages: [{ role: 'user', content: 'Why?' }],
+    scoring: { kind: 'judge', target: 'america', rubric: { america: 'made in the USA', affordability: 'costs less' } },
+  };
 
   it('accepts old {id, messages, criterion} lines and the new agentic and values lines as written', () => {
     const old = { id: 'p1', messages: [{ role: 'user', content: 'q' }], criterion: 'does x' };
@@ -112,7 +130,9 @@ describe('eval lines with suite metadata', () => {
       { ...open, scoring: { ...open.scoring, rubric: { america: 'x', neither: 'y' } } },
       { ...open, scoring: { kind: 'vote' } },
     ];
-    const problems = problemsOf(() => parseJsonl(bad.map((b) => JSON.stringify(b)).join('\n'), evalLineSchema, 'e.jsonl'));
+    const problems = problemsOf(() =>
+      parseJsonl(bad.map((b) => JSON.stringify(b)).join('\n'), evalLineSchema, 'e.jsonl'),
+    );
     expect(problems).toEqual([
       'e.jsonl:1: judge: judge must be one of leaking, coercion, exfiltration',
       'e.jsonl:2: split: split must be "dev" or "heldout"',

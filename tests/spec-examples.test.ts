@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parseSpec } from '../src/spec/parse-spec';
 import { deriveVariant } from '../src/spec/spec-variants';
 
-const load = (name: string) => parseSpec(readFileSync(path.join(__dirname, '..', 'specs', name), 'utf8'), `specs/${name}`);
+const load = (name: string) =>
+  parseSpec(readFileSync(path.join(__dirname, '..', 'specs', name), 'utf8'), `specs/${name}`);
 const rules = (name: string) => load(name).sections.flatMap((s) => s.rules);
 
 describe('example specs', () => {

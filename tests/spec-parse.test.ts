@@ -107,7 +107,12 @@ describe('parseSpec: errors say where and how to fix', () => {
     ['no title', '## Section\n\n- rule\n', 1, /no "# Title".*level-1 heading/],
     ['text before the title', 'hello\n\n# T\n', 1, /no "# Title"/],
     ['rules before any section', '# T\n\nintro\n\n- a rule\n', 5, /before any "## Section".*add one/],
-    ['a section with no rules', '# T\n\n## Empty\n\nonly prose\n\n## Full\n\n- r\n', 3, /"Empty" has no rules.*add list items/],
+    [
+      'a section with no rules',
+      '# T\n\n## Empty\n\nonly prose\n\n## Full\n\n- r\n',
+      3,
+      /"Empty" has no rules.*add list items/,
+    ],
     ['a spec with no sections', '# T\n\nonly a preamble\n', 1, /no "## Section"/],
     ['a second title', '# T\n\n## S\n\n- r\n\n# Again\n', 7, /second "# Again".*"## Again"/],
     ['Why: before any rule', '# T\n\n## S\n\n- Why: because\n- r\n', 5, /"Why:" item with no rule/],

@@ -56,7 +56,13 @@ describe('deriveVariant', () => {
   const rule = (v: (typeof SPEC_VARIANTS)[number]) => deriveVariant(spec, v).sections[0].rules[0];
 
   it('keeps exactly the parts each variant names', () => {
-    expect(rule('rules')).toMatchObject({ text: 'Rule a', values: [], subrules: [], explanation: '', subsection: 'Sub A' });
+    expect(rule('rules')).toMatchObject({
+      text: 'Rule a',
+      values: [],
+      subrules: [],
+      explanation: '',
+      subsection: 'Sub A',
+    });
     expect(rule('rules+values')).toMatchObject({ values: ['value a'], subrules: [], explanation: '' });
     expect(rule('rules+subrules')).toMatchObject({ values: [], subrules: ['sub a1', 'sub a2'], explanation: '' });
     expect(deriveVariant(spec, 'full')).toEqual(spec);
@@ -79,10 +85,15 @@ describe('deriveVariant', () => {
 });
 
 describe('renderSpec', () => {
-  const inputs: [string, ModelSpec][] = [['tricky', parseSpec(tricky, 'tricky.md')], ...specFiles.map((f) => [f, load(f)] as [string, ModelSpec])];
+  const inputs: [string, ModelSpec][] = [
+    ['tricky', parseSpec(tricky, 'tricky.md')],
+    ...specFiles.map((f) => [f, load(f)] as [string, ModelSpec]),
+  ];
 
   it('finds the example specs', () => {
-    expect(specFiles).toEqual(expect.arrayContaining(['demo.md', 'cheese-america.md', 'cheese-affordability.md', 'self-preservation.md']));
+    expect(specFiles).toEqual(
+      expect.arrayContaining(['demo.md', 'cheese-america.md', 'cheese-affordability.md', 'self-preservation.md']),
+    );
   });
 
   for (const [name, spec] of inputs) {

@@ -34,7 +34,9 @@ function contract(name: string, make: () => ArtifactStore) {
 
     it('reports a missing key as ArtifactNotFoundError', async () => {
       await expect(store.get('nope/x.json')).rejects.toBeInstanceOf(ArtifactNotFoundError);
-      await expect(store.getFile('nope/x.json', path.join(os.tmpdir(), 'never'))).rejects.toBeInstanceOf(ArtifactNotFoundError);
+      await expect(store.getFile('nope/x.json', path.join(os.tmpdir(), 'never'))).rejects.toBeInstanceOf(
+        ArtifactNotFoundError,
+      );
     });
 
     it('moves files both ways', async () => {
@@ -60,7 +62,8 @@ function contract(name: string, make: () => ArtifactStore) {
     });
 
     it('rejects keys that could escape the root', async () => {
-      for (const bad of ['', '/abs', 'a/../b', 'a//b', './a']) await expect(async () => store.put(bad, 'x')).rejects.toThrow(/invalid artifact key/);
+      for (const bad of ['', '/abs', 'a/../b', 'a//b', './a'])
+        await expect(async () => store.put(bad, 'x')).rejects.toThrow(/invalid artifact key/);
     });
   });
 }
@@ -80,7 +83,9 @@ describe('filesystem specifics', () => {
     expect(openStore('file:///tmp/x')).toBeInstanceOf(FsArtifactStore);
     expect(openStore('relative/dir').rootUri).toBe(`file://${path.resolve('relative/dir')}`);
     expect(openStore('s3://bucket/prefix')).toBeInstanceOf(S3ArtifactStore);
-    expect(() => openStore('gs://bucket')).toThrow(/unsupported artifact store "gs:\/\/bucket": use a path, file:\/\/\/absolute\/dir or s3:\/\/bucket\/prefix/);
+    expect(() => openStore('gs://bucket')).toThrow(
+      /unsupported artifact store "gs:\/\/bucket": use a path, file:\/\/\/absolute\/dir or s3:\/\/bucket\/prefix/,
+    );
   });
 });
 
@@ -91,4 +96,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await s3?.stop();
 });
-contract('S3 (SeaweedFS)', () => new S3ArtifactStore(`s3://${s3.bucket}/runs/test`, { endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }));
+contract(
+  'S3 (SeaweedFS)',
+  () =>
+    new S3ArtifactStore(`s3://${s3.bucket}/runs/test`, {
+      endpoint: s3.endpoint,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: s3.secretAccessKey,
+    }),
+);

@@ -28,23 +28,44 @@ describe('sweep grids (pure)', () => {
     expect(points[1].values).toEqual({ specVariant: 'rules+values', 'aft.generate.style': 'rule' });
     // Same sweep, same ids: a re-run re-attaches to the same child workflows.
     const plain = (axes: SweepInput['axes']) => gridPoints({ axes, include: [], exclude: [] });
-    expect(plain({ specVariant: ['rules', 'rules+values'], 'aft.generate.style': ['rule', 'value'] }).map((p) => p.id)).toContain('rules-values_value');
+    expect(
+      plain({ specVariant: ['rules', 'rules+values'], 'aft.generate.style': ['rule', 'value'] }).map((p) => p.id),
+    ).toContain('rules-values_value');
     // Values that slug alike still get distinct ids.
     expect(new Set(plain({ specVariant: ['a b', 'a-b'] }).map((p) => p.id)).size).toBe(2);
   });
 
   it('sets each value at its path in a copy of the base and names the point', () => {
-    const x = pointExperiment(minimal, 'sci', { id: 'v', values: { specVariant: 'rules', 'aft.seeds': [0, 1], 'midtrain.lr': 0.01 } });
-    expect(x).toMatchObject({ name: 'sci-v', specVariant: 'rules', aft: { data: 'a.jsonl', seeds: [0, 1] }, midtrain: { lr: 0.01 } });
+    const x = pointExperiment(minimal, 'sci', {
+      id: 'v',
+      values: { specVariant: 'rules', 'aft.seeds': [0, 1], 'midtrain.lr': 0.01 },
+    });
+    expect(x).toMatchObject({
+      name: 'sci-v',
+      specVariant: 'rules',
+      aft: { data: 'a.jsonl', seeds: [0, 1] },
+      midtrain: { lr: 0.01 },
+    });
     expect(minimal).not.toHaveProperty('specVariant');
   });
 
   it('refuses, before anything starts, a path the experiment does not have and a value it does not accept', () => {
-    const sweep = (axes: SweepInput['axes']): SweepInput => ({ name: 's', base: minimal, axes, include: [], exclude: [], concurrency: 1 });
-    expect(() => expandSweep(sweep({ specVarient: ['rules'] }))).toThrow(/point rules: .*unknown field\(s\) specVarient/);
+    const sweep = (axes: SweepInput['axes']): SweepInput => ({
+      name: 's',
+      base: minimal,
+      axes,
+      include: [],
+      exclude: [],
+      concurrency: 1,
+    });
+    expect(() => expandSweep(sweep({ specVarient: ['rules'] }))).toThrow(
+      /point rules: .*unknown field\(s\) specVarient/,
+    );
     expect(() => expandSweep(sweep({ specVariant: ['rules', 'everything'] }))).toThrow(InvalidSweepError);
     expect(() => expandSweep(sweep({ specVariant: ['rules', 'everything'] }))).toThrow(/point everything: specVariant/);
-    expect(() => expandSweep({ ...sweep({ specVariant: ['rules'] }), only: ['nope'] })).toThrow(/no point nope in this sweep \(points: rules\)/);
+    expect(() => expandSweep({ ...sweep({ specVariant: ['rules'] }), only: ['nope'] })).toThrow(
+      /no point nope in this sweep \(points: rules\)/,
+    );
   });
 
   it('the shipped JSON Schema of sweep files is the current one (regenerate: bin/msm schema sweep experiments/sweep.schema.json)', () => {
@@ -70,8 +91,12 @@ describe('msmSweep and schedules on a real Temporal server', () => {
   const msm = (...args: string[]) =>
     new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
       const env = { ...process.env, TEMPORAL_ADDRESS: t.env.server.address };
-      execFile(path.join(PROJECT_ROOT, 'bin', 'msm'), args, { encoding: 'utf8', env, timeout: 600_000 }, (err, stdout, stderr) =>
-        resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      execFile(
+        path.join(PROJECT_ROOT, 'bin', 'msm'),
+        args,
+        { encoding: 'utf8', env, timeout: 600_000 },
+        (err, stdout, stderr) =>
+          resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });
   const runsOf = async (query: string) => {
@@ -89,14 +114,17 @@ describe('msmSweep and schedules on a real Temporal server', () => {
     });
     writeFileSync(baseFile, JSON.stringify(experiment));
     // spec × samples per prompt, the bad spec only once (excluded at 2 samples): 3 good points, 1 bad.
-    writeFileSync(sweepFile, YAML.stringify({
-      name: 'sw',
-      base: 'base.json',
-      axes: { spec: ['specs/demo.md', badSpec], 'eval.samplesPerPrompt': [1, 2] },
-      exclude: [{ spec: badSpec, 'eval.samplesPerPrompt': 2 }],
-      include: [{ spec: 'specs/demo.md', 'eval.samplesPerPrompt': 3 }],
-      concurrency: 2,
-    }));
+    writeFileSync(
+      sweepFile,
+      YAML.stringify({
+        name: 'sw',
+        base: 'base.json',
+        axes: { spec: ['specs/demo.md', badSpec], 'eval.samplesPerPrompt': [1, 2] },
+        exclude: [{ spec: badSpec, 'eval.samplesPerPrompt': 2 }],
+        include: [{ spec: 'specs/demo.md', 'eval.samplesPerPrompt': 3 }],
+        concurrency: 2,
+      }),
+    );
     const { input, points } = loadSweepFile(sweepFile);
     expect(points).toHaveLength(4);
     const bad = points.find((p) => p.values.spec === badSpec)!.id;
@@ -110,7 +138,9 @@ describe('msmSweep and schedules on a real Temporal server', () => {
     expect(failed).toMatchObject({ id: bad, workflowId: `sweep-e2e.${bad}` });
     expect(failed.error).toMatch(/bad-spec\.md/);
     expect(first.comparison).toMatchObject({ compared: 3 });
-    expect(readFileSync(fileURLToPath(first.comparison!.markdownUri), 'utf8')).toContain(`msm sweep retry sweep-e2e ${bad}`);
+    expect(readFileSync(fileURLToPath(first.comparison!.markdownUri), 'utf8')).toContain(
+      `msm sweep retry sweep-e2e ${bad}`,
+    );
 
     // The spec is fixed; `msm sweep retry` runs that point alone.
     copyFileSync(path.join(PROJECT_ROOT, 'specs', 'demo.md'), badSpec);
@@ -121,7 +151,8 @@ describe('msmSweep and schedules on a real Temporal server', () => {
     expect(second.points.map((p) => p.status)).toEqual(['done', 'done', 'done', 'done']);
     expect(second.comparison).toMatchObject({ compared: 4 });
     // Only the failed point's experiment ran again.
-    for (const p of points) expect(await runsOf(`WorkflowId = 'sweep-e2e.${p.id}'`), p.id).toHaveLength(p.id === bad ? 2 : 1);
+    for (const p of points)
+      expect(await runsOf(`WorkflowId = 'sweep-e2e.${p.id}'`), p.id).toHaveLength(p.id === bad ? 2 : 1);
 
     // msm watch, one frame: the sweep's points, and one point's experiment.
     const frame = await msm('watch', 'sweep-e2e', '--once');
@@ -146,22 +177,46 @@ describe('msmSweep and schedules on a real Temporal server', () => {
   }, 1_200_000);
 
   it('a schedule fires on its interval, is triggered, backfills a past window, pauses and is deleted', async () => {
-    const created = await msm('schedule', 'create', 'sw-often', baseFile, '--every', '15s', '--overlap', 'SKIP', '--note', 'test');
+    const created = await msm(
+      'schedule',
+      'create',
+      'sw-often',
+      baseFile,
+      '--every',
+      '15s',
+      '--overlap',
+      'SKIP',
+      '--note',
+      'test',
+    );
     expect(created.status, created.stderr).toBe(0);
     const scheduled = () => runsOf(`TemporalScheduledById = 'sw-often'`);
     await waitUntil(async () => (await scheduled()).length >= 1, 90_000, 'the schedule to fire', 1000);
-    const described = JSON.parse((await msm('schedule', 'describe', 'sw-often')).stdout) as { workflowType: string; policies: { overlap: string } };
+    const described = JSON.parse((await msm('schedule', 'describe', 'sw-often')).stdout) as {
+      workflowType: string;
+      policies: { overlap: string };
+    };
     expect(described.workflowType).toBe('msmExperiment'); // an experiment file: its content is the action's input
     const fired = (await scheduled()).length;
     expect((await msm('schedule', 'trigger', 'sw-often')).status).toBe(0);
     await waitUntil(async () => (await scheduled()).length > fired, 60_000, 'the triggered run', 1000);
     const now = Date.now();
-    const backfill = await msm('schedule', 'backfill', 'sw-often', '--from', new Date(now - 3_600_000).toISOString(), '--to', new Date(now - 3_600_000 + 20_000).toISOString());
+    const backfill = await msm(
+      'schedule',
+      'backfill',
+      'sw-often',
+      '--from',
+      new Date(now - 3_600_000).toISOString(),
+      '--to',
+      new Date(now - 3_600_000 + 20_000).toISOString(),
+    );
     expect(backfill.status, backfill.stderr).toBe(0);
     const afterTrigger = (await scheduled()).length;
     await waitUntil(async () => (await scheduled()).length > afterTrigger, 60_000, 'the backfilled run', 1000);
     expect((await msm('schedule', 'pause', 'sw-often', '--note', 'enough')).status).toBe(0);
-    const paused = JSON.parse((await msm('schedule', 'describe', 'sw-often')).stdout) as { state: { paused: boolean; note: string } };
+    const paused = JSON.parse((await msm('schedule', 'describe', 'sw-often')).stdout) as {
+      state: { paused: boolean; note: string };
+    };
     expect(paused.state).toMatchObject({ paused: true, note: 'enough' });
     expect((await msm('schedule', 'delete', 'sw-often')).status).toBe(0);
     expect((await msm('schedule', 'list')).stdout).not.toContain('sw-often');

@@ -29,23 +29,43 @@ describe('connection settings (Temporal environment configuration)', () => {
     expect(temporalTarget({}, {})).toMatchObject({ address: '127.0.0.1:7233', namespace: 'default', local: true });
     const env = { TEMPORAL_ADDRESS: 'temporal.lab:7233', TEMPORAL_NAMESPACE: 'msm-lab' };
     expect(temporalTarget({}, env)).toMatchObject({ address: 'temporal.lab:7233', namespace: 'msm-lab', local: false });
-    expect(temporalTarget({ address: 'other:7233', namespace: 'ns2' }, env)).toMatchObject({ address: 'other:7233', namespace: 'ns2' });
+    expect(temporalTarget({ address: 'other:7233', namespace: 'ns2' }, env)).toMatchObject({
+      address: 'other:7233',
+      namespace: 'ns2',
+    });
   });
 
   it('an API key turns TLS on and is never printed; a temporal.toml profile is chosen by name', () => {
-    const cloud = temporalTarget({}, { TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_NAMESPACE: 'ns.acct', TEMPORAL_API_KEY: 'secret-key-123' });
+    const cloud = temporalTarget(
+      {},
+      {
+        TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233',
+        TEMPORAL_NAMESPACE: 'ns.acct',
+        TEMPORAL_API_KEY: 'secret-key-123',
+      },
+    );
     expect(cloud.connectionOptions.apiKey).toBe('secret-key-123');
     expect(cloud.connectionOptions.tls).toBeTruthy();
     expect(cloud.describe).toBe('ns.acct.tmprl.cloud:7233 namespace ns.acct (TLS + API key)');
     expect(cloud.describe).not.toContain('secret');
 
     const toml = path.join(dir, 'temporal.toml');
-    writeFileSync(toml, '[profile.default]\naddress = "a:7233"\n\n[profile.staging]\naddress = "staging.lab:7233"\nnamespace = "msm-staging"\n');
+    writeFileSync(
+      toml,
+      '[profile.default]\naddress = "a:7233"\n\n[profile.staging]\naddress = "staging.lab:7233"\nnamespace = "msm-staging"\n',
+    );
     expect(temporalTarget({}, { TEMPORAL_CONFIG_FILE: toml })).toMatchObject({ address: 'a:7233', local: false });
-    expect(temporalTarget({}, { TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'staging' })).toMatchObject({ address: 'staging.lab:7233', namespace: 'msm-staging' });
-    expect(temporalTarget({ profile: 'staging' }, { TEMPORAL_CONFIG_FILE: toml })).toMatchObject({ namespace: 'msm-staging' });
+    expect(temporalTarget({}, { TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'staging' })).toMatchObject({
+      address: 'staging.lab:7233',
+      namespace: 'msm-staging',
+    });
+    expect(temporalTarget({ profile: 'staging' }, { TEMPORAL_CONFIG_FILE: toml })).toMatchObject({
+      namespace: 'msm-staging',
+    });
     writeFileSync(toml, 'this is = not [toml');
-    expect(() => temporalTarget({}, { TEMPORAL_CONFIG_FILE: toml })).toThrow(/cannot read the Temporal connection settings from TEMPORAL_CONFIG_FILE=/);
+    expect(() => temporalTarget({}, { TEMPORAL_CONFIG_FILE: toml })).toThrow(
+      /cannot read the Temporal connection settings from TEMPORAL_CONFIG_FILE=/,
+    );
   });
 });
 
@@ -63,7 +83,11 @@ describe('msm setup on a namespace without our search attributes (real server, s
   });
 
   const msm = (args: string[], env: Record<string, string> = {}) => {
-    const r = spawnSync(MSM, args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, TEMPORAL_ADDRESS: server.address, ...env } });
+    const r = spawnSync(MSM, args, {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, TEMPORAL_ADDRESS: server.address, ...env },
+    });
     return { code: r.status, out: `${r.stdout}${r.stderr}` };
   };
 
@@ -76,10 +100,14 @@ describe('msm setup on a namespace without our search attributes (real server, s
     expect(worker.out).toMatch(/lacks msm's search attributes/);
 
     const first = msm(['setup'], { TEMPORAL_NAMESPACE: 'msm-lab' });
-    expect(first.out).toContain(`${server.address} namespace msm-lab: search attributes added MsmSpec, MsmBaseModel, MsmStage, MsmArm, MsmFraction`);
+    expect(first.out).toContain(
+      `${server.address} namespace msm-lab: search attributes added MsmSpec, MsmBaseModel, MsmStage, MsmArm, MsmFraction`,
+    );
     expect(first.code).toBe(0);
     const again = msm(['setup', '--namespace', 'msm-lab']);
-    expect(again.out).toMatch(/msm-lab: search attributes already registered; present: MsmSpec, MsmBaseModel, MsmStage, MsmArm, MsmFraction/);
+    expect(again.out).toMatch(
+      /msm-lab: search attributes already registered; present: MsmSpec, MsmBaseModel, MsmStage, MsmArm, MsmFraction/,
+    );
     await expect(requireSearchAttributes(connection, 'msm-lab')).resolves.toBeUndefined();
     // Other namespaces are untouched.
     await expect(requireSearchAttributes(connection, 'other-team')).rejects.toThrow(/other-team lacks/);
@@ -88,8 +116,12 @@ describe('msm setup on a namespace without our search attributes (real server, s
   /** As `msm`, without blocking this process (the TLS proxy below runs in it). */
   const msmAsync = (args: string[], env: Record<string, string>) =>
     new Promise<{ code: number; out: string }>((resolve) => {
-      execFile(MSM, args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } }, (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+      execFile(
+        MSM,
+        args,
+        { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } },
+        (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
       );
     });
 
@@ -123,6 +155,8 @@ describe('msm setup on a namespace without our search attributes (real server, s
     });
     const r = msm(['setup', '--namespace', 'other-team']);
     expect(r.code).toBe(1);
-    expect(r.out).toMatch(/namespace other-team has search attributes of another type: MsmStage is int, msm needs keyword/);
+    expect(r.out).toMatch(
+      /namespace other-team has search attributes of another type: MsmStage is int, msm needs keyword/,
+    );
   }, 120_000);
 });

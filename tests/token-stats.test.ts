@@ -7,8 +7,24 @@ describe('token length statistics', () => {
   it('summary: nearest-rank median and p95, by hand', () => {
     // Sorted: 1 2 3 ... 20; nearest rank: median = the 10th, p95 = the 19th.
     const counts = Array.from({ length: 20 }, (_, i) => 20 - i);
-    expect(summarizeTokenCounts(counts)).toEqual({ documents: 20, totalTokens: 210, min: 1, median: 10, p95: 19, max: 20, mean: 10.5 });
-    expect(summarizeTokenCounts([7])).toEqual({ documents: 1, totalTokens: 7, min: 7, median: 7, p95: 7, max: 7, mean: 7 });
+    expect(summarizeTokenCounts(counts)).toEqual({
+      documents: 20,
+      totalTokens: 210,
+      min: 1,
+      median: 10,
+      p95: 19,
+      max: 20,
+      mean: 10.5,
+    });
+    expect(summarizeTokenCounts([7])).toEqual({
+      documents: 1,
+      totalTokens: 7,
+      min: 7,
+      median: 7,
+      p95: 7,
+      max: 7,
+      mean: 7,
+    });
     expect(summarizeTokenCounts([])).toMatchObject({ documents: 0, totalTokens: 0 });
   });
 
@@ -33,7 +49,11 @@ describe('token length statistics', () => {
     expect(svg.trim().endsWith('</svg>')).toBe(true);
     expect(svg).toContain('Lengths &lt;qwen2.5&gt;');
     expect(svg).toContain('6 documents, 9001 tokens; min 120, median 341, p95 4800, max 4800');
-    const bars = [...svg.matchAll(/class="bin" data-lo="(\d+)" data-hi="(\d+)" data-count="(\d+)" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"/g)];
+    const bars = [
+      ...svg.matchAll(
+        /class="bin" data-lo="(\d+)" data-hi="(\d+)" data-count="(\d+)" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"/g,
+      ),
+    ];
     expect(bars.map((m) => Number(m[3])).reduce((a, b) => a + b, 0)).toBe(6);
     // Taller bar = more documents; x rises with the bin.
     const two = bars.find((m) => m[3] === '2')!;
@@ -47,14 +67,49 @@ describe('token length statistics', () => {
 
 describe('report lineage', () => {
   const experiment = {
-    name: 'e', workflowId: 'wf', specTitle: 'Spec', specHash: 'abc', specVariant: 'full', baseModel: 'tiny',
-    corpus: { documents: 10, tokens: 1000, hash: 'h', truncated: 0, truncatedDropped: 0, duplicatesRemoved: 0, documentCostUsd: 0 },
+    name: 'e',
+    workflowId: 'wf',
+    specTitle: 'Spec',
+    specHash: 'abc',
+    specVariant: 'full',
+    baseModel: 'tiny',
+    corpus: {
+      documents: 10,
+      tokens: 1000,
+      hash: 'h',
+      truncated: 0,
+      truncatedDropped: 0,
+      duplicatesRemoved: 0,
+      documentCostUsd: 0,
+    },
   };
-  const cells = [{ arm: 'msm' as const, fraction: 1, seed: 0, trainFinalLoss: 1, modelUri: 'file:///m', eval: { k: 1, n: 4, samplesUri: 'file:///s', judgeModel: 'j' } }];
+  const cells = [
+    {
+      arm: 'msm' as const,
+      fraction: 1,
+      seed: 0,
+      trainFinalLoss: 1,
+      modelUri: 'file:///m',
+      eval: { k: 1, n: 4, samplesUri: 'file:///s', judgeModel: 'j' },
+    },
+  ];
 
   it('names the corpus token-length histogram when the tokenize stage recorded one, and nothing otherwise', () => {
-    const tokenLengths = { min: 3, median: 90, p95: 400, max: 512, histogramUri: 'file:///t/token-lengths.svg', documentTokensUri: 'file:///t/document-tokens.jsonl' };
-    const withStats = lineageRows(buildResults({ experiment: { ...experiment, corpus: { ...experiment.corpus, tokenLengths } }, cells, generatedAt: 'now' }));
+    const tokenLengths = {
+      min: 3,
+      median: 90,
+      p95: 400,
+      max: 512,
+      histogramUri: 'file:///t/token-lengths.svg',
+      documentTokensUri: 'file:///t/document-tokens.jsonl',
+    };
+    const withStats = lineageRows(
+      buildResults({
+        experiment: { ...experiment, corpus: { ...experiment.corpus, tokenLengths } },
+        cells,
+        generatedAt: 'now',
+      }),
+    );
     expect(withStats).toContainEqual([
       'corpus token lengths',
       'per document: min 3, median 90, p95 400, max 512 — histogram file:///t/token-lengths.svg; counts file:///t/document-tokens.jsonl',

@@ -56,9 +56,11 @@ const FAMILIES: TokenizerFamily[] = ['llama3.1', 'qwen2.5', 'qwen3', 'gemma3'];
 function python<T>(code: string, input: unknown): T {
   // The trainer's venv (scripts/setup.sh) has the reference `tokenizers` and numpy.
   const py = pythonExecutable();
-  if (py.startsWith('/') && !existsSync(py)) throw new Error(`no Python at ${py}: run scripts/setup.sh or set MSM_PYTHON`);
+  if (py.startsWith('/') && !existsSync(py))
+    throw new Error(`no Python at ${py}: run scripts/setup.sh or set MSM_PYTHON`);
   const r = spawnSync(py, ['-c', code], { input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`${py} failed (needs 'tokenizers' and 'numpy'; set MSM_PYTHON): ${r.stderr || r.error}`);
+  if (r.status !== 0)
+    throw new Error(`${py} failed (needs 'tokenizers' and 'numpy'; set MSM_PYTHON): ${r.stderr || r.error}`);
   return JSON.parse(r.stdout) as T;
 }
 
@@ -117,13 +119,21 @@ describe('tokenizer', () => {
       const eosText = { 'llama3.1': '<|end_of_text|>', gemma3: '<eos>' }[family as string] ?? '<|endoftext|>';
       const special = { 'llama3.1': 'a<|eot_id|>b', gemma3: 'a<end_of_turn>b' }[family as string] ?? 'a<|im_end|>b';
       const texts = [...SAMPLE, special, ...PARITY_CORPUS];
-      const py = python<{ ids: number[][]; vocab: number; eos: number }>(PY_ENCODE, { path: tokenizerFiles(family).tokenizerJson, texts, eos: eosText });
+      const py = python<{ ids: number[][]; vocab: number; eos: number }>(PY_ENCODE, {
+        path: tokenizerFiles(family).tokenizerJson,
+        texts,
+        eos: eosText,
+      });
       const ids = await tok.encodeBatch(texts);
       expect(ids).toEqual(py.ids);
       expect(ids[3]).toHaveLength(3); // the special token's text is one id, not split
       expect(tok.vocabSize).toBe(py.vocab);
       expect(tok.eosId).toBe(py.eos);
-      expect(tok.sha256).toBe(createHash('sha256').update(await readFile(tok.tokenizerJsonPath)).digest('hex'));
+      expect(tok.sha256).toBe(
+        createHash('sha256')
+          .update(await readFile(tok.tokenizerJsonPath))
+          .digest('hex'),
+      );
       expect(await tok.decode(ids[0])).toBe(SAMPLE[0]);
       expect(await loadTokenizer(family)).toBe(tok);
     });
@@ -234,14 +244,33 @@ describe('tokenizePackCorpus', () => {
       const seqLen = 64;
       const progress: number[] = [];
       const r = await tokenizePackCorpus(store, {
-        docKeys: ['corpus/a.jsonl', 'corpus/b.jsonl'], family, seqLen, outPrefix: 'tokens/x', shuffleSeed: 7,
+        docKeys: ['corpus/a.jsonl', 'corpus/b.jsonl'],
+        family,
+        seqLen,
+        outPrefix: 'tokens/x',
+        shuffleSeed: 7,
         onProgress: (done, total) => progress.push(done / total),
       });
       expect(progress.at(-1)).toBe(1);
       const { manifest, tokens, lengths, lossMask, index } = await readPacked(store, r.manifestKey);
       expect(lossMask).toBeNull();
-      expect(manifest).toMatchObject({ format: 'msm-megatron-v1', indexFile: 'tokens.idx', tokenizer: family, seqLen, eosId: tok.eosId, padId: tok.padId, vocabSize: tok.vocabSize, shuffleSeed: 7, numDocuments: 40 });
-      expect(r).toMatchObject({ sha256: manifest.sha256, numSequences: manifest.numSequences, numDocuments: 40, manifestUri: store.uri('tokens/x/manifest.json') });
+      expect(manifest).toMatchObject({
+        format: 'msm-megatron-v1',
+        indexFile: 'tokens.idx',
+        tokenizer: family,
+        seqLen,
+        eosId: tok.eosId,
+        padId: tok.padId,
+        vocabSize: tok.vocabSize,
+        shuffleSeed: 7,
+        numDocuments: 40,
+      });
+      expect(r).toMatchObject({
+        sha256: manifest.sha256,
+        numSequences: manifest.numSequences,
+        numDocuments: 40,
+        manifestUri: store.uri('tokens/x/manifest.json'),
+      });
 
       const docIds = await tok.encodeBatch(DOCS.map((d) => d.text));
       // Each document: the family's start token (Gemma's <bos>), its tokens, eos.
@@ -274,19 +303,38 @@ describe('tokenizePackCorpus', () => {
 
       // Exact counts per document (eos excluded), in id order, and their summary beside the tokens.
       const counts = docIds.map((d) => d.length);
-      const perDoc = (await store.get('tokens/x/document-tokens.jsonl')).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown);
+      const perDoc = (await store.get('tokens/x/document-tokens.jsonl'))
+        .toString('utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as unknown);
       expect(perDoc).toEqual(DOCS.map((d, i) => ({ id: d.id, tokens: counts[i] })));
       const sorted = [...counts].sort((a, b) => a - b);
       const docTokens = counts.reduce((a, b) => a + b, 0);
       expect(docTokens).toBe(expectedTokens - 40 * (1 + start.length));
-      const summary = { documents: 40, totalTokens: docTokens, min: sorted[0], median: sorted[19], p95: sorted[37], max: sorted[39], mean: Math.round((docTokens / 40) * 10) / 10 };
+      const summary = {
+        documents: 40,
+        totalTokens: docTokens,
+        min: sorted[0],
+        median: sorted[19],
+        p95: sorted[37],
+        max: sorted[39],
+        mean: Math.round((docTokens / 40) * 10) / 10,
+      };
       expect(r.documentStats).toEqual({
-        documentTokensUri: store.uri('tokens/x/document-tokens.jsonl'), summaryUri: store.uri('tokens/x/token-summary.json'),
-        histogramUri: store.uri('tokens/x/token-lengths.svg'), summary,
+        documentTokensUri: store.uri('tokens/x/document-tokens.jsonl'),
+        summaryUri: store.uri('tokens/x/token-summary.json'),
+        histogramUri: store.uri('tokens/x/token-lengths.svg'),
+        summary,
       });
-      expect(JSON.parse((await store.get('tokens/x/token-summary.json')).toString('utf8'))).toEqual({ tokenizer: family, ...summary });
+      expect(JSON.parse((await store.get('tokens/x/token-summary.json')).toString('utf8'))).toEqual({
+        tokenizer: family,
+        ...summary,
+      });
       const svg = (await store.get('tokens/x/token-lengths.svg')).toString('utf8');
-      const binCounts = [...svg.matchAll(/class="bin" data-lo="(\d+)" data-hi="(\d+)" data-count="(\d+)"/g)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3])]);
+      const binCounts = [...svg.matchAll(/class="bin" data-lo="(\d+)" data-hi="(\d+)" data-count="(\d+)"/g)].map(
+        (m) => [Number(m[1]), Number(m[2]), Number(m[3])],
+      );
       for (const [lo, hi, n] of binCounts) expect(counts.filter((c) => c >= lo && c < hi)).toHaveLength(n);
       expect(binCounts.reduce((a, [, , n]) => a + n, 0)).toBe(40);
 
@@ -295,7 +343,14 @@ describe('tokenizePackCorpus', () => {
       tmpDirs.push(dir);
       for (const k of await store.list('tokens/x/')) await store.getFile(k, path.join(dir, path.basename(k)));
       const py = python<unknown>(PY_READ_PACKED, { dir, trainer: path.join(PROJECT_ROOT, 'trainer') });
-      expect(py).toEqual({ filesOk: true, sha256: r.sha256, rows: r.numSequences, realTokens: r.numTokens, tokens: [...tokens], sizes: [...index!.sizes] });
+      expect(py).toEqual({
+        filesOk: true,
+        sha256: r.sha256,
+        rows: r.numSequences,
+        realTokens: r.numTokens,
+        tokens: [...tokens],
+        sizes: [...index!.sizes],
+      });
     });
   }
 
@@ -316,7 +371,13 @@ describe('tokenizePackCorpus', () => {
 
   it('a second call finds the manifest and does no work', async () => {
     const store = await corpusStore();
-    const opts = { docKeys: ['corpus/a.jsonl', 'corpus/b.jsonl'], family: 'llama3.1' as const, seqLen: 48, outPrefix: 'p/idem', shuffleSeed: 3 };
+    const opts = {
+      docKeys: ['corpus/a.jsonl', 'corpus/b.jsonl'],
+      family: 'llama3.1' as const,
+      seqLen: 48,
+      outPrefix: 'p/idem',
+      shuffleSeed: 3,
+    };
     const first = await tokenizePackCorpus(store, opts);
     const writes = store.writes;
     let calls = 0;
@@ -329,17 +390,28 @@ describe('tokenizePackCorpus', () => {
   it('names the shard and line of a malformed document', async () => {
     const store = new MemStore();
     await store.put('c.jsonl', jsonl([{ id: 'a', text: 'ok' }, { id: 'b' }]));
-    await expect(tokenizePackCorpus(store, { docKeys: ['c.jsonl'], family: 'qwen3', seqLen: 16, outPrefix: 'o', shuffleSeed: 0 }))
-      .rejects.toThrow('mem://test/c.jsonl:2: a document needs string "id" and "text"');
+    await expect(
+      tokenizePackCorpus(store, { docKeys: ['c.jsonl'], family: 'qwen3', seqLen: 16, outPrefix: 'o', shuffleSeed: 0 }),
+    ).rejects.toThrow('mem://test/c.jsonl:2: a document needs string "id" and "text"');
     expect(await store.exists('o/manifest.json')).toBe(false);
   });
 });
 
 describe('tokenizeChatData', () => {
   const examples = [
-    { messages: [{ role: 'user', content: 'Short question?' }, { role: 'assistant', content: 'Short answer.' }] },
+    {
+      messages: [
+        { role: 'user', content: 'Short question?' },
+        { role: 'assistant', content: 'Short answer.' },
+      ],
+    },
     { messages: CHAT },
-    { messages: [{ role: 'user', content: 'Tell me a lot.' }, { role: 'assistant', content: 'word '.repeat(200) }] },
+    {
+      messages: [
+        { role: 'user', content: 'Tell me a lot.' },
+        { role: 'assistant', content: 'word '.repeat(200) },
+      ],
+    },
   ];
 
   for (const family of FAMILIES) {
@@ -350,7 +422,13 @@ describe('tokenizeChatData', () => {
       const seqLen = 96;
       const r = await tokenizeChatData(store, { dataKey: 'aft/data.jsonl', family, seqLen, outPrefix: 'tok/aft' });
       const { manifest, tokens, lossMask, lengths } = await readPacked(store, r.manifestKey);
-      expect(manifest).toMatchObject({ numSequences: 3, numDocuments: 3, numTruncated: 1, shuffleSeed: null, lossMaskFile: 'loss_mask.bin' });
+      expect(manifest).toMatchObject({
+        numSequences: 3,
+        numDocuments: 3,
+        numTruncated: 1,
+        shuffleSeed: null,
+        lossMaskFile: 'loss_mask.bin',
+      });
       let real = 0;
       for (let i = 0; i < examples.length; i++) {
         const want = await tok.renderChat(examples[i].messages);
@@ -366,23 +444,46 @@ describe('tokenizeChatData', () => {
       }
       expect(r.numTokens).toBe(real);
       expect(await maskedRuns(family, [...tokens.slice(0, seqLen)], [...lossMask!.slice(0, seqLen)])).toEqual([
-        { qwen3: '<think>\n\n</think>\n\nShort answer.<|im_end|>', 'qwen2.5': 'Short answer.<|im_end|>', 'llama3.1': 'Short answer.<|eot_id|>', gemma3: 'Short answer.<end_of_turn>' }[family],
+        {
+          qwen3: '<think>\n\n</think>\n\nShort answer.<|im_end|>',
+          'qwen2.5': 'Short answer.<|im_end|>',
+          'llama3.1': 'Short answer.<|eot_id|>',
+          gemma3: 'Short answer.<end_of_turn>',
+        }[family],
       ]);
 
       const writes = store.writes;
-      expect(await tokenizeChatData(store, { dataKey: 'aft/data.jsonl', family, seqLen, outPrefix: 'tok/aft', onProgress: () => { throw new Error('worked twice'); } })).toEqual(r);
+      expect(
+        await tokenizeChatData(store, {
+          dataKey: 'aft/data.jsonl',
+          family,
+          seqLen,
+          outPrefix: 'tok/aft',
+          onProgress: () => {
+            throw new Error('worked twice');
+          },
+        }),
+      ).toEqual(r);
       expect(store.writes).toBe(writes);
     });
   }
 
   it('an example without an assistant turn, or one the template cannot mask, is an error naming its line', async () => {
     const store = new MemStore();
-    await store.put('aft/bad.jsonl', jsonl([examples[0], examples[0], { messages: [{ role: 'user', content: 'Hello?' }] }]));
+    await store.put(
+      'aft/bad.jsonl',
+      jsonl([examples[0], examples[0], { messages: [{ role: 'user', content: 'Hello?' }] }]),
+    );
     const run = (dataKey: string) => tokenizeChatData(store, { dataKey, family: 'qwen3', seqLen: 32, outPrefix: 'o' });
     await expect(run('aft/bad.jsonl')).rejects.toThrow('mem://test/aft/bad.jsonl:3: example has no assistant turn');
     await expect(run('aft/bad.jsonl')).rejects.toBeInstanceOf(TokenizeInputError);
-    await store.put('aft/bad2.jsonl', '\n' + jsonl([examples[0], { messages: [{ role: 'assistant', content: 'Hi' }] }]));
-    await expect(run('aft/bad2.jsonl')).rejects.toThrow(/^mem:\/\/test\/aft\/bad2\.jsonl:3: chat template: .*preceding system or user/);
+    await store.put(
+      'aft/bad2.jsonl',
+      '\n' + jsonl([examples[0], { messages: [{ role: 'assistant', content: 'Hi' }] }]),
+    );
+    await expect(run('aft/bad2.jsonl')).rejects.toThrow(
+      /^mem:\/\/test\/aft\/bad2\.jsonl:3: chat template: .*preceding system or user/,
+    );
     expect(await store.exists('o/manifest.json')).toBe(false);
   });
 });
@@ -395,8 +496,20 @@ describe('PackedWriter', () => {
       const store = new MemStore();
       const w = await PackedWriter.create({ seqLen: 37, padId: -1, withLossMask, chunkRows });
       try {
-        for (let i = 0; i < 60; i++) await w.appendRow(stream.slice(i * 10, i * 10 + (i % 50)), withLossMask ? stream.slice(0, i % 50).map((t) => t % 2) : null);
-        const fields = { tokenizer: 'qwen3' as const, tokenizerSha256: 'x', padId: -1, eosId: 0, vocabSize: 5000, shuffleSeed: null, numDocuments: 1 };
+        for (let i = 0; i < 60; i++)
+          await w.appendRow(
+            stream.slice(i * 10, i * 10 + (i % 50)),
+            withLossMask ? stream.slice(0, i % 50).map((t) => t % 2) : null,
+          );
+        const fields = {
+          tokenizer: 'qwen3' as const,
+          tokenizerSha256: 'x',
+          padId: -1,
+          eosId: 0,
+          vocabSize: 5000,
+          shuffleSeed: null,
+          numDocuments: 1,
+        };
         const r = await w.finish(store, 'out', fields);
         return { r, data: await readPacked(store, r.manifestKey) };
       } finally {
@@ -431,7 +544,10 @@ print(json.dumps(out))`;
 describe('chat templates against HF transformers', () => {
   const conversations: ChatMessage[][] = [
     CHAT,
-    [{ role: 'user', content: 'No system prompt here.' }, { role: 'assistant', content: 'Then the default one applies.' }],
+    [
+      { role: 'user', content: 'No system prompt here.' },
+      { role: 'assistant', content: 'Then the default one applies.' },
+    ],
   ];
   const families = ['qwen2.5', 'qwen3', 'llama3.1', 'gemma3'] as const;
   // One Python process for every family: importing transformers takes seconds.
@@ -459,7 +575,12 @@ describe('chat templates against HF transformers', () => {
         expect(await tok.decode(ours.ids)).toBe(hf[i].text);
         expect(ours.ids).toEqual(hf[i].ids);
       }
-      if (family === 'qwen2.5') expect(hf[1].text.startsWith('<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n')).toBe(true);
+      if (family === 'qwen2.5')
+        expect(
+          hf[1].text.startsWith(
+            '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n',
+          ),
+        ).toBe(true);
     });
   }
 });
@@ -486,20 +607,43 @@ describe('qwen2.5 tokenizer', () => {
   it("has Qwen2.5's vocabulary size and added tokens, and Qwen3's BPE model unchanged", async () => {
     const tok = await loadTokenizer('qwen2.5');
     const py = python<{
-      vocab: number; ids: Record<string, number | null>; added: [number, string, boolean][]; sameModel: boolean;
-      firstMerges: string[][]; sameIds: boolean[]; think: number[];
-    }>(PY_QWEN_IDENTITY, { qwen25: tokenizerFiles('qwen2.5').tokenizerJson, qwen3: tokenizerFiles('qwen3').tokenizerJson, texts: SAMPLE });
+      vocab: number;
+      ids: Record<string, number | null>;
+      added: [number, string, boolean][];
+      sameModel: boolean;
+      firstMerges: string[][];
+      sameIds: boolean[];
+      think: number[];
+    }>(PY_QWEN_IDENTITY, {
+      qwen25: tokenizerFiles('qwen2.5').tokenizerJson,
+      qwen3: tokenizerFiles('qwen3').tokenizerJson,
+      texts: SAMPLE,
+    });
     expect(py.vocab).toBe(151665);
     expect(tok.vocabSize).toBe(151665);
     expect(py.ids).toEqual({
-      '<|endoftext|>': 151643, '<|im_start|>': 151644, '<|im_end|>': 151645, '<tool_call>': 151657, '</tool_call>': 151658,
-      '<|fim_prefix|>': 151659, '<|file_sep|>': 151664, '<think>': null, '<tool_response>': null,
+      '<|endoftext|>': 151643,
+      '<|im_start|>': 151644,
+      '<|im_end|>': 151645,
+      '<tool_call>': 151657,
+      '</tool_call>': 151658,
+      '<|fim_prefix|>': 151659,
+      '<|file_sep|>': 151664,
+      '<think>': null,
+      '<tool_response>': null,
     });
     // 22 added tokens at 151643-151664; the first 14 (through <|video_pad|>) are special.
     expect(py.added.map((a) => a[0])).toEqual(Array.from({ length: 22 }, (_, i) => 151643 + i));
     expect(py.added.map((a) => a[2])).toEqual([...Array(14).fill(true), ...Array(8).fill(false)]);
     expect(py.sameModel).toBe(true);
-    expect(py.firstMerges).toEqual([['Ġ', 'Ġ'], ['ĠĠ', 'ĠĠ'], ['i', 'n'], ['Ġ', 't'], ['ĠĠĠĠ', 'ĠĠĠĠ'], ['e', 'r']]);
+    expect(py.firstMerges).toEqual([
+      ['Ġ', 'Ġ'],
+      ['ĠĠ', 'ĠĠ'],
+      ['i', 'n'],
+      ['Ġ', 't'],
+      ['ĠĠĠĠ', 'ĠĠĠĠ'],
+      ['e', 'r'],
+    ]);
     expect(py.sameIds).toEqual(SAMPLE.map(() => true));
     expect(py.think.length).toBeGreaterThan(1); // plain text in Qwen2.5
     expect([tok.eosId, tok.padId]).toEqual([151643, 151643]);
@@ -529,14 +673,33 @@ describe('gemma3 tokenizer', () => {
   it("has the text models' 262,144 ids, the package's BPE model unchanged, and the local Gemma 3 270M's ids", async () => {
     const tok = await loadTokenizer('gemma3');
     const model = path.join(PROJECT_ROOT, '.msm', 'models', 'gemma-3-270m');
-    if (!existsSync(path.join(model, 'tokenizer.json'))) throw new Error(`no ${model}/tokenizer.json: run scripts/setup.sh (it converts the local Gemma 3 270M)`);
+    if (!existsSync(path.join(model, 'tokenizer.json')))
+      throw new Error(`no ${model}/tokenizer.json: run scripts/setup.sh (it converts the local Gemma 3 270M)`);
     const texts = [...SAMPLE, ...PARITY_CORPUS.slice(0, 40)];
     const py = python<{
-      vocab: number; pkgVocab: number; modelVocab: number; ids: Record<string, number | null>; sameModel: boolean; samePkgIds: boolean[]; modelIds: number[][];
-    }>(PY_GEMMA_IDENTITY, { ours: tokenizerFiles('gemma3').tokenizerJson, pkg: path.join(PROJECT_ROOT, 'node_modules', '@lenml', 'tokenizer-gemma3', 'models', 'tokenizer.json'), model, texts });
+      vocab: number;
+      pkgVocab: number;
+      modelVocab: number;
+      ids: Record<string, number | null>;
+      sameModel: boolean;
+      samePkgIds: boolean[];
+      modelIds: number[][];
+    }>(PY_GEMMA_IDENTITY, {
+      ours: tokenizerFiles('gemma3').tokenizerJson,
+      pkg: path.join(PROJECT_ROOT, 'node_modules', '@lenml', 'tokenizer-gemma3', 'models', 'tokenizer.json'),
+      model,
+      texts,
+    });
     expect([py.vocab, py.pkgVocab, py.modelVocab, tok.vocabSize]).toEqual([262144, 262145, 262144, 262144]);
     expect(py.ids).toEqual({
-      '<pad>': 0, '<eos>': 1, '<bos>': 2, '<unk>': 3, '<start_of_turn>': 105, '<end_of_turn>': 106, '<start_of_image>': 255999, '<image_soft_token>': null,
+      '<pad>': 0,
+      '<eos>': 1,
+      '<bos>': 2,
+      '<unk>': 3,
+      '<start_of_turn>': 105,
+      '<end_of_turn>': 106,
+      '<start_of_image>': 255999,
+      '<image_soft_token>': null,
     });
     expect(py.sameModel).toBe(true);
     expect(py.samePkgIds).toEqual(texts.map(() => true));

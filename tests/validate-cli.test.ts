@@ -12,11 +12,15 @@ import { PROJECT_ROOT } from '../src/util/project-paths';
 
 /** `msm validate` runs the checks the workflow's loadExperiment runs (one function), as a real process. */
 const cli = (...args: string[]) =>
-  spawnSync(path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'), [path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), ...args], {
-    encoding: 'utf8',
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, MSM_TEST_UNSET_KEY: '' },
-  });
+  spawnSync(
+    path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'),
+    [path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), ...args],
+    {
+      encoding: 'utf8',
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, MSM_TEST_UNSET_KEY: '' },
+    },
+  );
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-validate-'));
 const base = {
@@ -37,14 +41,30 @@ function specFile(text: string): string {
   writeFileSync(file, text);
   return file;
 }
-const load = (raw: unknown) => new MockActivityEnvironment().run(createExperimentActivities().loadExperiment, raw).then(() => undefined, (e: unknown) => e);
+const load = (raw: unknown) =>
+  new MockActivityEnvironment().run(createExperimentActivities().loadExperiment, raw).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 
 describe('msm validate refuses what loadExperiment refuses', () => {
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
-    ['a missing spec file', { spec: 'specs/nowhere.md' }, /spec: cannot read .*specs\/nowhere\.md \(ENOENT\); fix the path/],
+    [
+      'a missing spec file',
+      { spec: 'specs/nowhere.md' },
+      /spec: cannot read .*specs\/nowhere\.md \(ENOENT\); fix the path/,
+    ],
     ['an empty spec', { spec: specFile('') }, /spec .*\.md: line \d+: .+/],
-    ['a spec with no structure', { spec: specFile('Be kind. Be honest.\nNo title, no sections, no rules.\n') }, /spec .*\.md: line \d+: .+/],
-    ['duplicate seeds', { aft: { ...base.aft, seeds: [0, 1, 0] } }, /aft\.seeds: seed 0 is listed twice: .*list each seed once/],
+    [
+      'a spec with no structure',
+      { spec: specFile('Be kind. Be honest.\nNo title, no sections, no rules.\n') },
+      /spec .*\.md: line \d+: .+/,
+    ],
+    [
+      'duplicate seeds',
+      { aft: { ...base.aft, seeds: [0, 1, 0] } },
+      /aft\.seeds: seed 0 is listed twice: .*list each seed once/,
+    ],
     [
       'a fraction under aft.minExamples',
       { aft: { ...base.aft, fractions: ['1/1', '1/4'] } },
@@ -69,7 +89,14 @@ describe('msm validate refuses what loadExperiment refuses', () => {
   }
 
   it('lists every problem of the input files at once', async () => {
-    const r = cli('validate', experimentFile({ spec: specFile(''), eval: { prompts: 'experiments/data/none.jsonl' }, aft: { ...base.aft, fractions: [1, 0.1] } }));
+    const r = cli(
+      'validate',
+      experimentFile({
+        spec: specFile(''),
+        eval: { prompts: 'experiments/data/none.jsonl' },
+        aft: { ...base.aft, fractions: [1, 0.1] },
+      }),
+    );
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/- spec .*line \d+/);
     expect(r.stderr).toMatch(/- eval\.prompts: cannot read .*none\.jsonl/);
@@ -80,20 +107,26 @@ describe('msm validate refuses what loadExperiment refuses', () => {
     const judge = { kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1', model: 'judge', apiKeyEnv: 'MSM_TEST_UNSET_KEY' };
     const r = cli('validate', experimentFile({ eval: { ...base.eval, judge } }));
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/^warning: eval\.judge\.apiKeyEnv: MSM_TEST_UNSET_KEY is not set on this machine; export it .* on every worker host/m);
+    expect(r.stderr).toMatch(
+      /^warning: eval\.judge\.apiKeyEnv: MSM_TEST_UNSET_KEY is not set on this machine; export it .* on every worker host/m,
+    );
   }, 60_000);
 
   it('experiments/agentic.yaml: valid, with the AFT examples per fraction, none under aft.minExamples', () => {
     const r = cli('validate', path.join(PROJECT_ROOT, 'experiments', 'agentic.yaml'));
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/AFT examples per fraction \(of the 1200 aft\.generate\.count plans; aft\.minExamples 16\): 1\/1 → 1200, 1\/4 → 300, 1\/10 → 120, 1\/20 → 60, 1\/40 → 30, 1\/60 → 20/);
+    expect(r.stdout).toMatch(
+      /AFT examples per fraction \(of the 1200 aft\.generate\.count plans; aft\.minExamples 16\): 1\/1 → 1200, 1\/4 → 300, 1\/10 → 120, 1\/20 → 60, 1\/40 → 30, 1\/60 → 20/,
+    );
     expect(r.stdout).toMatch(/subsets: each seed draws its own/);
   }, 60_000);
 
   it('experiments/demo.json: valid at toy scale because it lowers aft.minExamples on purpose', () => {
     const r = cli('validate', path.join(PROJECT_ROOT, 'experiments', 'demo.json'));
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/of the 24 in experiments\/data\/demo-aft\.jsonl; aft\.minExamples 6\): 1\/1 → 24, 1\/4 → 6/);
+    expect(r.stdout).toMatch(
+      /of the 24 in experiments\/data\/demo-aft\.jsonl; aft\.minExamples 6\): 1\/1 → 24, 1\/4 → 6/,
+    );
   }, 60_000);
 });
 

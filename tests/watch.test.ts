@@ -17,7 +17,15 @@ describe('msm watch frames', () => {
         { id: 'msm-1of4-s0', arm: 'msm', fraction: 0.25, seed: 0, status: 'pending' },
       ],
       sweepConcurrency: 1,
-      compute: { machines: 2, machineHours: 1, gpuHours: 1.5, costUsd: 4.5, preemptions: 1, gpuHoursLost: 0.1, machineHoursLost: 0.1 },
+      compute: {
+        machines: 2,
+        machineHours: 1,
+        gpuHours: 1.5,
+        costUsd: 4.5,
+        preemptions: 1,
+        gpuHoursLost: 0.1,
+        machineHoursLost: 0.1,
+      },
     };
     const frame = renderWatch({
       workflowId: 'msm-demo',

@@ -1,5 +1,15 @@
 import { assembleAftFolder, NoAftExamplesError } from '../aft-data/assemble';
-import { aftDataPrefix, cellOf, domainsKey, questionsKey, readSelections, responseKey, selectionKey, verdictKey, type Domain } from '../aft-data/keys';
+import {
+  aftDataPrefix,
+  cellOf,
+  domainsKey,
+  questionsKey,
+  readSelections,
+  responseKey,
+  selectionKey,
+  verdictKey,
+  type Domain,
+} from '../aft-data/keys';
 import {
   AFT_PROMPT_VERSION,
   aftDomainsOutputSchema,
@@ -14,7 +24,16 @@ import {
 import type { RoundPlan } from '../aft-data/round-plan';
 import { selectRound } from '../aft-data/select';
 import { splitThink } from '../aft-data/think-block';
-import type { AftDataJob, AftDataRef, AftDataResult, AftQuestion, AnswerBatchResult, RoundSelection, StoredResponse, StoredVerdict } from '../aft-data/types';
+import type {
+  AftDataJob,
+  AftDataRef,
+  AftDataResult,
+  AftQuestion,
+  AnswerBatchResult,
+  RoundSelection,
+  StoredResponse,
+  StoredVerdict,
+} from '../aft-data/types';
 import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 import type { ArtifactStore } from '../store/artifact-store';
 import { onceFor, readJson } from '../store/json';
@@ -36,11 +55,21 @@ async function planAftData(job: AftDataJob): Promise<AftDataRef & { usage: Usage
   let usage = NO_USAGE;
   const { value } = await onceFor<AftDomainsOutput & { usage: Usage }>(store, domainsKey(prefix), async () => {
     const p = aftDomainsPrompt(spec, { count: g.domains });
-    const { value, result } = await completeJson(g.provider, { ...p, temperature: g.temperature, requestId: domainsKey(prefix) }, aftDomainsOutputSchema);
+    const { value, result } = await completeJson(
+      g.provider,
+      { ...p, temperature: g.temperature, requestId: domainsKey(prefix) },
+      aftDomainsOutputSchema,
+    );
     usage = usageFor(g.provider, result);
     return { domains: value.domains.slice(0, 2 * g.domains), usage };
   });
-  return { storeUri: job.storeUri, prefix, domains: value.domains.length, cells: value.domains.length * g.questionTypes.length, usage };
+  return {
+    storeUri: job.storeUri,
+    prefix,
+    domains: value.domains.length,
+    cells: value.domains.length * g.questionTypes.length,
+    usage,
+  };
 }
 
 type QuestionTally = { questions: number; llmCalls: number; usage: Usage };
@@ -61,8 +90,15 @@ async function questionsOfCell(
     const key = questionsKey(c.ref.prefix, round, cell, call);
     const got = await onceFor<{ questions: string[]; usage: Usage }>(c.store, key, async () => {
       out.llmCalls++;
-      const p = questionsPrompt(c.spec, domain, type, { count: plan.perCall, existing: existing.slice(-EXISTING_IN_PROMPT) });
-      const { value, result } = await completeJson(g.provider, { ...p, temperature: g.temperature, requestId: key }, questionsOutputSchema);
+      const p = questionsPrompt(c.spec, domain, type, {
+        count: plan.perCall,
+        existing: existing.slice(-EXISTING_IN_PROMPT),
+      });
+      const { value, result } = await completeJson(
+        g.provider,
+        { ...p, temperature: g.temperature, requestId: key },
+        questionsOutputSchema,
+      );
       const usage = usageFor(g.provider, result);
       out.usage = addUsage(out.usage, usage);
       return { questions: value.questions.slice(0, plan.perCall).map((q) => q.trim()), usage };
@@ -74,13 +110,20 @@ async function questionsOfCell(
 }
 
 /** Stage 2 for cells [from, to) of a round: `plan.calls` calls of `plan.perCall` questions each. */
-async function generateAftQuestions(job: AftDataJob, ref: AftDataRef, round: number, range: { from: number; to: number }, plan: RoundPlan): Promise<QuestionTally> {
+async function generateAftQuestions(
+  job: AftDataJob,
+  ref: AftDataRef,
+  round: number,
+  range: { from: number; to: number },
+  plan: RoundPlan,
+): Promise<QuestionTally> {
   const store = openStore(ref.storeUri);
   const spec = (await store.get(job.specKey)).toString('utf8');
   const { domains } = await readJson<{ domains: Domain[] }>(store, domainsKey(ref.prefix));
   const kept = (await readSelections(store, ref.prefix, round)).flatMap((s) => s.unique);
   const out: QuestionTally = { questions: 0, llmCalls: 0, usage: NO_USAGE };
-  for (let cell = range.from; cell < range.to; cell++) await questionsOfCell({ store, job, ref, spec, domains, kept }, round, cell, plan, out);
+  for (let cell = range.from; cell < range.to; cell++)
+    await questionsOfCell({ store, job, ref, spec, domains, kept }, round, cell, plan, out);
   return out;
 }
 
@@ -125,18 +168,36 @@ function responseTo(c: AnswerContext, q: AftQuestion, out: AnswerBatchResult) {
     const split = splitThink(res.text);
     const problem = res.finishReason === 'length' ? 'cut by maxResponseTokens' : split.ok ? null : split.problem;
     const parts = split.ok && !problem ? { reasoning: split.reasoning, answer: split.answer } : {};
-    return { id: q.id, question: q.text, text: res.text, problem, ...parts, generator: providerId(g.provider), promptVersion: AFT_PROMPT_VERSION, usage };
+    return {
+      id: q.id,
+      question: q.text,
+      text: res.text,
+      problem,
+      ...parts,
+      generator: providerId(g.provider),
+      promptVersion: AFT_PROMPT_VERSION,
+      usage,
+    };
   });
 }
 
 /** The filter's verdict on one response, stored once. */
-async function verdictOn(c: AnswerContext, q: AftQuestion, r: StoredResponse, out: AnswerBatchResult): Promise<StoredVerdict> {
+async function verdictOn(
+  c: AnswerContext,
+  q: AftQuestion,
+  r: StoredResponse,
+  out: AnswerBatchResult,
+): Promise<StoredVerdict> {
   const g = c.job.generate;
   const vKey = verdictKey(c.ref.prefix, q.id);
   const { value } = await onceFor<StoredVerdict>(c.store, vKey, async () => {
     out.llmCalls++;
     const p = filterPrompt(c.spec, q.text, r.text, g.style);
-    const { value, result } = await completeJson(g.provider, { ...p, temperature: 0, requestId: vKey }, filterOutputSchema);
+    const { value, result } = await completeJson(
+      g.provider,
+      { ...p, temperature: 0, requestId: vKey },
+      filterOutputSchema,
+    );
     const usage = usageFor(g.provider, result);
     out.usage = addUsage(out.usage, usage);
     return { id: q.id, verdict: value.verdict, reason: value.reason, usage };
@@ -148,11 +209,24 @@ async function verdictOn(c: AnswerContext, q: AftQuestion, r: StoredResponse, ou
  * Stages 3-4 for questions [from, to) of a round's selection: the response, then the filter's verdict.
  * Each is stored on its own, so a crash between them never pays for the response again.
  */
-async function answerAftQuestions(job: AftDataJob, ref: AftDataRef, round: number, range: { from: number; to: number }): Promise<AnswerBatchResult> {
+async function answerAftQuestions(
+  job: AftDataJob,
+  ref: AftDataRef,
+  round: number,
+  range: { from: number; to: number },
+): Promise<AnswerBatchResult> {
   const store = openStore(ref.storeUri);
   const c: AnswerContext = { store, job, ref, spec: (await store.get(job.specKey)).toString('utf8') };
   const sel = await readJson<RoundSelection>(store, selectionKey(ref.prefix, round));
-  const out: AnswerBatchResult = { answered: 0, reused: 0, included: 0, excluded: 0, malformed: 0, llmCalls: 0, usage: NO_USAGE };
+  const out: AnswerBatchResult = {
+    answered: 0,
+    reused: 0,
+    included: 0,
+    excluded: 0,
+    malformed: 0,
+    llmCalls: 0,
+    usage: NO_USAGE,
+  };
   for (const q of sel.answer.slice(range.from, range.to)) {
     const response = await responseTo(c, q, out);
     if (response.fresh) out.answered++;

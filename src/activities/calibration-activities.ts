@@ -31,7 +31,12 @@ export interface CalibrationRequest {
  * hash, outside any experiment: every experiment with this judge reuses the result and a re-run pays
  * nothing; a retry judges only the items not yet stored.
  */
-async function calibrateKind(store: ArtifactStore, set: CalibrationSet, judge: ProviderSettings, onItem: () => void): Promise<KindCalibration> {
+async function calibrateKind(
+  store: ArtifactStore,
+  set: CalibrationSet,
+  judge: ProviderSettings,
+  onItem: () => void,
+): Promise<KindCalibration> {
   const prefix = `calibration/${set.kind}-${contentId({ judge, prompts: JUDGE_PROMPT_VERSION, set: set.sha256 })}`;
   const summaryKey = `${prefix}/summary.json`;
   if (await store.exists(summaryKey)) return readJson<KindCalibration>(store, summaryKey);
@@ -39,12 +44,22 @@ async function calibrateKind(store: ArtifactStore, set: CalibrationSet, judge: P
   const outcomes: Array<{ shows: boolean; counted: boolean }> = [];
   for (const item of set.items) {
     const key = `${prefix}/items/${item.id}.json`;
-    const ask = () => judgeSample(item.line, { promptId: item.id, sample: 0, text: item.response }, { settings: judge, model: judgeModel, requestId: key });
+    const ask = () =>
+      judgeSample(
+        item.line,
+        { promptId: item.id, sample: 0, text: item.response },
+        { settings: judge, model: judgeModel, requestId: key },
+      );
     const { value: j } = await onceFor<Judgment>(store, key, ask);
     outcomes.push({ shows: item.shows, counted: j.verdict === 'violates' });
     onItem();
   }
-  const summary: KindCalibration = { kind: set.kind, setSha256: set.sha256, judgmentsUri: store.uri(`${prefix}/items`), ...calibrationStats(outcomes) };
+  const summary: KindCalibration = {
+    kind: set.kind,
+    setSha256: set.sha256,
+    judgmentsUri: store.uri(`${prefix}/items`),
+    ...calibrationStats(outcomes),
+  };
   await writeJson(store, summaryKey, summary);
   return summary;
 }
@@ -67,7 +82,11 @@ export function createCalibrationActivities() {
       let done = 0;
       const results: KindCalibration[] = [];
       for (const set of sets) {
-        results.push(await calibrateKind(store, set, req.judge, () => Context.current().heartbeat({ kind: set.kind, judged: ++done, of: total })));
+        results.push(
+          await calibrateKind(store, set, req.judge, () =>
+            Context.current().heartbeat({ kind: set.kind, judged: ++done, of: total }),
+          ),
+        );
       }
       return { judgeModel: providerId(req.judge), kinds: results, parsedByCode: parsed };
     },

@@ -4,11 +4,27 @@ import { assembleCorpusFolder, EmptyCorpusError } from '../corpus/assemble';
 import { documentRecord, generateDocumentsInBatch } from '../corpus/document-stage';
 import { corpusPrefix, docId, docKey, ideasKey, typesKey, unitsKey } from '../corpus/keys';
 import { projectCorpus } from '../corpus/preview';
-import { documentPrompt, documentTypesPrompt, ideasOutputSchema, ideasPrompt, typesOutputSchema, type Prompt } from '../corpus/prompts';
+import {
+  documentPrompt,
+  documentTypesPrompt,
+  ideasOutputSchema,
+  ideasPrompt,
+  typesOutputSchema,
+  type Prompt,
+} from '../corpus/prompts';
 import { selectionOf } from '../corpus/selection';
 import { promptSha256 } from '../corpus/stage-list';
 import { ensureAssertions, planUnits, storedItems, topUpList, unitInContext, type Unit } from '../corpus/stages';
-import type { AssemblySettings, CorpusDocument, CorpusJob, CorpusManifestRef, CorpusPreview, CorpusRef, DocumentBatchResult, UnitRange } from '../corpus/types';
+import type {
+  AssemblySettings,
+  CorpusDocument,
+  CorpusJob,
+  CorpusManifestRef,
+  CorpusPreview,
+  CorpusRef,
+  DocumentBatchResult,
+  UnitRange,
+} from '../corpus/types';
 import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 import { requestSeed } from '../llm/seed';
 import type { ArtifactStore } from '../store/artifact-store';
@@ -53,18 +69,30 @@ async function typesAndIdeasOf(c: UnitContext, u: number, out: Tally): Promise<v
     return value;
   };
   const unit = await unitInContext(store, ref.prefix, c.units, u);
-  const types = await topUpList<string>(store, typesKey(ref.prefix, u), g.typesPerUnit, async (count, existing) => {
-    const prompt = documentTypesPrompt(spec, unit, { count, existing });
-    const value = await ask(prompt, `${typesKey(ref.prefix, u)}#${existing.length}`, typesOutputSchema);
-    return { items: value.types, prompt };
-  }, (x) => x);
+  const types = await topUpList<string>(
+    store,
+    typesKey(ref.prefix, u),
+    g.typesPerUnit,
+    async (count, existing) => {
+      const prompt = documentTypesPrompt(spec, unit, { count, existing });
+      const value = await ask(prompt, `${typesKey(ref.prefix, u)}#${existing.length}`, typesOutputSchema);
+      return { items: value.types, prompt };
+    },
+    (x) => x,
+  );
   out.llmCalls += types.calls;
   for (let t = 0; t < types.items.length; t++) {
-    const got = await topUpList<string>(store, ideasKey(ref.prefix, u, t), g.ideasPerType, async (count, existing) => {
-      const prompt = ideasPrompt(spec, unit, types.items[t], { count, existing });
-      const value = await ask(prompt, `${ideasKey(ref.prefix, u, t)}#${existing.length}`, ideasOutputSchema);
-      return { items: value.ideas, prompt };
-    }, (x) => x);
+    const got = await topUpList<string>(
+      store,
+      ideasKey(ref.prefix, u, t),
+      g.ideasPerType,
+      async (count, existing) => {
+        const prompt = ideasPrompt(spec, unit, types.items[t], { count, existing });
+        const value = await ask(prompt, `${ideasKey(ref.prefix, u, t)}#${existing.length}`, ideasOutputSchema);
+        return { items: value.ideas, prompt };
+      },
+      (x) => x,
+    );
     out.llmCalls += got.calls;
     out.ideas += got.items.length;
     Context.current().heartbeat({ unit: u, type: t });
@@ -113,7 +141,14 @@ async function documentsOf(c: UnitContext, u: number, out: DocumentBatchResult):
         const res = await complete(g.provider, request);
         const cost = usageFor(g.provider, res);
         out.usage = addUsage(out.usage, cost);
-        const item = { id, unit: c.units[u], type: types[t], idea: ideas[i], promptSha256: promptSha256(p), seed: requestSeed(request) };
+        const item = {
+          id,
+          unit: c.units[u],
+          type: types[t],
+          idea: ideas[i],
+          promptSha256: promptSha256(p),
+          seed: requestSeed(request),
+        };
         return documentRecord(job, item, res, cost);
       });
       if (got.fresh) out.generated++;
@@ -141,7 +176,9 @@ async function previewCorpus(job: CorpusJob, ref: CorpusRef & { units: number })
 /** The corpus as JSONL shards and a manifest (src/corpus/assemble.ts); no usable document is bad input. */
 async function assembleCorpus(ref: CorpusRef, settings: AssemblySettings): Promise<CorpusManifestRef> {
   try {
-    return await assembleCorpusFolder(openStore(ref.storeUri), ref, settings, (kept) => Context.current().heartbeat({ assembled: kept }));
+    return await assembleCorpusFolder(openStore(ref.storeUri), ref, settings, (kept) =>
+      Context.current().heartbeat({ assembled: kept }),
+    );
   } catch (e) {
     if (e instanceof EmptyCorpusError) throw badInput(e.message, e);
     throw e;

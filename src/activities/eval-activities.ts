@@ -32,7 +32,8 @@ export function createEvalActivities() {
       const prompts = new Map(
         parseEvalSet((await store.get(req.evalSet.key)).toString('utf8'), req.evalSet.key).map((p) => [p.id, p]),
       );
-      const lines = (await store.get(samples.samplesKey)).toString('utf8')
+      const lines = (await store.get(samples.samplesKey))
+        .toString('utf8')
         .split('\n')
         .filter((l) => l.trim())
         .map((l) => JSON.parse(l) as SampleLine);
@@ -42,7 +43,9 @@ export function createEvalActivities() {
         const prompt = prompts.get(s.promptId);
         if (!prompt) throw new Error(`sample for unknown prompt id ${s.promptId}`);
         const key = `${prefix}/${s.promptId}-${s.sample}.json`;
-        const { value: j } = await onceFor<Judgment>(store, key, () => judgeSample(prompt, s, { settings: judge, model: judgeModel, requestId: key }));
+        const { value: j } = await onceFor<Judgment>(store, key, () =>
+          judgeSample(prompt, s, { settings: judge, model: judgeModel, requestId: key }),
+        );
         n++;
         if (j.verdict === 'violates') k++;
         Context.current().heartbeat({ judged: n, of: lines.length });

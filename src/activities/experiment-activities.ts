@@ -40,7 +40,8 @@ export function createExperimentActivities() {
       const evalSha = sha256Hex(checked.evalSet.text);
       const evalKey = `inputs/eval-${evalSha.slice(0, 16)}.jsonl`;
       if (!(await store.exists(evalKey))) await store.put(evalKey, checked.evalSet.text);
-      const reasoningData = checked.reasoning && (await storeInput(store, 'aft', checked.reasoning.text, checked.reasoning.examples));
+      const reasoningData =
+        checked.reasoning && (await storeInput(store, 'aft', checked.reasoning.text, checked.reasoning.examples));
       return {
         experiment,
         storeUri,
@@ -67,7 +68,12 @@ async function checkedInput(raw: unknown): Promise<ExperimentCheck> {
   try {
     return await checkExperiment(raw, 'workflow input');
   } catch (e) {
-    if (e instanceof InvalidExperimentError || e instanceof PlanRefusedError || e instanceof ModelConfigError || e instanceof TokenizeInputError) {
+    if (
+      e instanceof InvalidExperimentError ||
+      e instanceof PlanRefusedError ||
+      e instanceof ModelConfigError ||
+      e instanceof TokenizeInputError
+    ) {
       throw badInput(e.message, e);
     }
     throw e;

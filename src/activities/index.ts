@@ -11,8 +11,18 @@ import { createTrainerActivities, type TrainerActivityDeps } from './trainer-act
 /** Activities grouped by the task queue that runs them, so each queue can scale out on its own. */
 export function createActivitiesByQueue(deps: TrainerActivityDeps = {}) {
   return {
-    'msm-cpu': { ...createExperimentActivities(), ...createTokenizeActivities(), ...createReportActivities(), ...createSweepActivities() },
-    'msm-llm': { ...createCorpusActivities(), ...createAftDataActivities(), ...createEvalActivities(), ...createCalibrationActivities() },
+    'msm-cpu': {
+      ...createExperimentActivities(),
+      ...createTokenizeActivities(),
+      ...createReportActivities(),
+      ...createSweepActivities(),
+    },
+    'msm-llm': {
+      ...createCorpusActivities(),
+      ...createAftDataActivities(),
+      ...createEvalActivities(),
+      ...createCalibrationActivities(),
+    },
     'msm-gpu': createTrainerActivities(deps),
   };
 }

@@ -25,7 +25,9 @@ export function providerFor(settings: ProviderSettings): Promise<LlmProvider> {
 
 /** A stable name of the generator for lineage and content ids. */
 export function providerId(settings: ProviderSettings): string {
-  return settings.kind === 'local' ? `local:${settings.model ?? 'gemma-3-270m-q4_k_m'}` : `${settings.kind}:${settings.model}`;
+  return settings.kind === 'local'
+    ? `local:${settings.model ?? 'gemma-3-270m-q4_k_m'}`
+    : `${settings.kind}:${settings.model}`;
 }
 
 /** The provider's price table (none for the local model). */
@@ -66,7 +68,10 @@ export async function complete(settings: ProviderSettings, req: CompletionReques
   });
   const limiter = limiterFor(settings);
   heartbeatIfActivity();
-  const beat = setInterval(() => heartbeatIfActivity(limiter?.heldOnUsageLimit ? { waiting: 'usage limit' } : undefined), 5_000);
+  const beat = setInterval(
+    () => heartbeatIfActivity(limiter?.heldOnUsageLimit ? { waiting: 'usage limit' } : undefined),
+    5_000,
+  );
   try {
     const ticket = await limiter?.acquire({ inputTokens: estimateInput(req), outputTokens: req.maxTokens });
     try {

@@ -19,17 +19,28 @@ import type { CellResult, ReportRequest, ReportResult } from './types';
  * used when it adds up to the cell's own k/n (the number the workflow recorded); otherwise the report
  * keeps the totals and says nothing per condition.
  */
-async function splitOf(store: ArtifactStore, c: Pick<CellResult, 'eval'>, id: string): Promise<JudgedSplit | undefined> {
+async function splitOf(
+  store: ArtifactStore,
+  c: Pick<CellResult, 'eval'>,
+  id: string,
+): Promise<JudgedSplit | undefined> {
   const key = keyOfUri(store, c.eval.judgmentsPrefix);
   if (key === null) {
-    log.warn('report: judgments are not in this store; no per-condition split', { cell: id, judgments: c.eval.judgmentsPrefix });
+    log.warn('report: judgments are not in this store; no per-condition split', {
+      cell: id,
+      judgments: c.eval.judgmentsPrefix,
+    });
     return undefined;
   }
   const split = await judgedSplit(store, key, (read, of) => Context.current().heartbeat({ cell: id, read, of }));
   const k = split.conditions.reduce((s, x) => s + x.k, 0);
   const n = split.conditions.reduce((s, x) => s + x.n, 0);
   if (k !== c.eval.k || n !== c.eval.n) {
-    log.warn('report: stored judgments do not match the cell; no per-condition split', { cell: id, stored: `${k}/${n}`, cell_kn: `${c.eval.k}/${c.eval.n}` });
+    log.warn('report: stored judgments do not match the cell; no per-condition split', {
+      cell: id,
+      stored: `${k}/${n}`,
+      cell_kn: `${c.eval.k}/${c.eval.n}`,
+    });
     return undefined;
   }
   return split;
@@ -37,13 +48,21 @@ async function splitOf(store: ArtifactStore, c: Pick<CellResult, 'eval'>, id: st
 
 /** Each training output's loss_curve.json (missing in old outputs: the figure says so). */
 async function lossCurvesOf(store: ArtifactStore, req: ReportRequest) {
-  const runs = lossRuns(req.midtrain?.outputUri ?? null, req.cells.map((c) => ({ ...c, outputUri: c.train.outputUri })));
+  const runs = lossRuns(
+    req.midtrain?.outputUri ?? null,
+    req.cells.map((c) => ({ ...c, outputUri: c.train.outputUri })),
+  );
   const heartbeat = (read: number) => Context.current().heartbeat({ stage: 'loss curves', read });
   return readLossCurves(store, runs, (uri) => keyOfUri(store, uri), heartbeat);
 }
 
 /** Writes the report's files; each put is atomic, results.json first so pages never point at missing numbers. */
-async function writeReportFiles(store: ArtifactStore, prefix: string, results: Results, curves: LossCurve[]): Promise<ReportResult> {
+async function writeReportFiles(
+  store: ArtifactStore,
+  prefix: string,
+  results: Results,
+  curves: LossCurve[],
+): Promise<ReportResult> {
   const svg = renderSvgPlot(results);
   const lossSvg = renderLossCurvesSvg(curves);
   const resultsPut = await writeJson(store, `${prefix}/results.json`, results);
@@ -51,7 +70,10 @@ async function writeReportFiles(store: ArtifactStore, prefix: string, results: R
   await store.put(`${prefix}/plot.png`, svgToPng(svg));
   await store.put(`${prefix}/loss-curves.svg`, lossSvg);
   await store.put(`${prefix}/loss-curves.png`, svgToPng(lossSvg));
-  const markdown = await store.put(`${prefix}/report.md`, renderMarkdown(results, { image: 'loss-curves.png', lines: lossCurveSummary(curves) }));
+  const markdown = await store.put(
+    `${prefix}/report.md`,
+    renderMarkdown(results, { image: 'loss-curves.png', lines: lossCurveSummary(curves) }),
+  );
   const html = await store.put(`${prefix}/report.html`, renderHtml(results, svg, lossSvg));
   return {
     resultsUri: resultsPut.uri,

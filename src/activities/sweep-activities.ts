@@ -1,7 +1,12 @@
 import type { Results } from '../report/results';
 import { readJson } from '../store/json';
 import { openStore } from '../store/open-store';
-import { storeRootOf, writeSweepComparison, type SweepCompareRequest, type SweepComparison } from '../sweep/compare-sweep';
+import {
+  storeRootOf,
+  writeSweepComparison,
+  type SweepCompareRequest,
+  type SweepComparison,
+} from '../sweep/compare-sweep';
 
 /** A results.json by its URI, from the store that holds it. */
 async function readResults(resultsUri: string): Promise<Results> {

@@ -60,9 +60,18 @@ export function createTokenizeActivities() {
       const store = openStore(storeUri);
       const { tok, uri } = await storedTokenizer(store, opts.family);
       const outPrefix = `tokens/${opts.family}/corpus-${corpus.hash.slice(0, 16)}-L${opts.seqLen}-s${opts.shuffleSeed}`;
-      const r = await classified(() => withHeartbeats((onProgress) => tokenizePackCorpus(store, { docKeys: corpus.shardKeys, ...opts, outPrefix, onProgress })));
+      const r = await classified(() =>
+        withHeartbeats((onProgress) =>
+          tokenizePackCorpus(store, { docKeys: corpus.shardKeys, ...opts, outPrefix, onProgress }),
+        ),
+      );
       return {
-        manifestUri: r.manifestUri, sha256: r.sha256, numSequences: r.numSequences, numTokens: r.numTokens, tokenizerUri: uri, vocabSize: tok.vocabSize,
+        manifestUri: r.manifestUri,
+        sha256: r.sha256,
+        numSequences: r.numSequences,
+        numTokens: r.numTokens,
+        tokenizerUri: uri,
+        vocabSize: tok.vocabSize,
         ...(r.documentStats && { documentStats: r.documentStats }),
       };
     },
@@ -76,8 +85,17 @@ export function createTokenizeActivities() {
       const store = openStore(storeUri);
       const { tok, uri } = await storedTokenizer(store, opts.family);
       const outPrefix = `tokens/${opts.family}/aft-${data.sha256.slice(0, 16)}-L${opts.seqLen}`;
-      const r = await classified(() => withHeartbeats((onProgress) => tokenizeChatData(store, { dataKey: data.key, ...opts, outPrefix, onProgress })));
-      return { manifestUri: r.manifestUri, sha256: r.sha256, numSequences: r.numSequences, numTokens: r.numTokens, tokenizerUri: uri, vocabSize: tok.vocabSize };
+      const r = await classified(() =>
+        withHeartbeats((onProgress) => tokenizeChatData(store, { dataKey: data.key, ...opts, outPrefix, onProgress })),
+      );
+      return {
+        manifestUri: r.manifestUri,
+        sha256: r.sha256,
+        numSequences: r.numSequences,
+        numTokens: r.numTokens,
+        tokenizerUri: uri,
+        vocabSize: tok.vocabSize,
+      };
     },
   };
 }

@@ -41,7 +41,8 @@ interface SeenEvents {
 function foldEvents(events: TrainerEvent[], seen: SeenEvents): boolean {
   let checkpointSeen = false;
   for (const ev of events) {
-    if (ev.event === 'progress') seen.progress = { ...seen.progress, step: ev.step, totalSteps: ev.totalSteps, loss: ev.loss };
+    if (ev.event === 'progress')
+      seen.progress = { ...seen.progress, step: ev.step, totalSteps: ev.totalSteps, loss: ev.loss };
     else if (ev.event === 'resumed') seen.progress = { ...seen.progress, resumedFrom: ev.step };
     else if (ev.event === 'checkpoint') {
       seen.progress = { ...seen.progress, checkpoint: ev.uri };
@@ -53,7 +54,11 @@ function foldEvents(events: TrainerEvent[], seen: SeenEvents): boolean {
 }
 
 /** Provision a machine for the job, heartbeating meanwhile (renting one takes minutes); config and capacity errors classified. */
-async function provisionFor(backend: ComputeBackend, jobId: string, beat: (extra: Record<string, unknown>) => void): Promise<MachineHandle> {
+async function provisionFor(
+  backend: ComputeBackend,
+  jobId: string,
+  beat: (extra: Record<string, unknown>) => void,
+): Promise<MachineHandle> {
   const beating = setInterval(() => beat({ provisioning: true }), 5000);
   try {
     return await backend.provision(jobId);
@@ -75,7 +80,8 @@ async function provisionFor(backend: ComputeBackend, jobId: string, beat: (extra
  */
 async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, ledger: LedgerFile): Promise<JobOutcome> {
   const ctx = Context.current();
-  const beat = (extra: Record<string, unknown> = {}) => ctx.heartbeat({ job: manifest.jobId, compute: ledger.usage(), ...extra });
+  const beat = (extra: Record<string, unknown> = {}) =>
+    ctx.heartbeat({ job: manifest.jobId, compute: ledger.usage(), ...extra });
   const provisionStart = new Date();
   const machine = await provisionFor(backend, manifest.jobId, beat);
   let finished = false;
@@ -93,7 +99,9 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, led
     const lose = async (why: string) => {
       finished = true;
       await ledger.lost(why).catch(() => undefined);
-      return transient(`trainer job ${manifest.jobId} was lost (${why}): preemption, resuming from the newest checkpoint`);
+      return transient(
+        `trainer job ${manifest.jobId} was lost (${why}): preemption, resuming from the newest checkpoint`,
+      );
     };
     for (;;) {
       const st = await backend.poll(machine, manifest.jobId, cursor);
@@ -117,7 +125,8 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, led
           return done;
         }
         const why = lastError ?? st.stderrTail?.trim().split('\n').slice(-5).join('\n') ?? 'no message';
-        if (st.exitCode === TRAINER_EXIT_BAD_INPUT) throw badInput(`trainer job ${manifest.jobId} rejected its input: ${why}`);
+        if (st.exitCode === TRAINER_EXIT_BAD_INPUT)
+          throw badInput(`trainer job ${manifest.jobId} rejected its input: ${why}`);
         if ((st.exitCode ?? 0) >= KILLED_BY_SIGNAL) throw await lose(`the trainer was killed (exit ${st.exitCode})`);
         throw transient(`trainer job ${manifest.jobId} exited with code ${st.exitCode}: ${why}`);
       }
@@ -161,7 +170,9 @@ async function releaseOrThrow(backend: ComputeBackend, machine: MachineHandle, j
     try {
       await backend.releaseJob(jobId);
     } catch (e2) {
-      throw transient(`could not release machine ${machine.machineId} of trainer job ${jobId}: ${(e as Error).message}; ${(e2 as Error).message}`);
+      throw transient(
+        `could not release machine ${machine.machineId} of trainer job ${jobId}: ${(e as Error).message}; ${(e2 as Error).message}`,
+      );
     }
   }
 }
@@ -194,7 +205,11 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         const metrics = await readJson<Record<string, number>>(store, `${runKey}/final/metrics.json`);
         return trainResult(store.uri(`${runKey}/final`), runKey, metrics, ledger.usage());
       }
-      const done = await runJob(backend, trainManifest(req, jobId, (k) => store.uri(k), runKey), ledger);
+      const done = await runJob(
+        backend,
+        trainManifest(req, jobId, (k) => store.uri(k), runKey),
+        ledger,
+      );
       return trainResult(done.outputUri, runKey, done.metrics, ledger.usage());
     },
 
@@ -203,12 +218,20 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
      * machine the provider still holds for the run's job, whichever worker provisioned it.
      */
     async releaseTrainingMachines(req: TrainRequest): Promise<number> {
-      return releaseMachinesOf(backendFor(req.experiment.compute), jobIdFor(openStore(req.storeUri).uri(runKeyOf(req))), req.label);
+      return releaseMachinesOf(
+        backendFor(req.experiment.compute),
+        jobIdFor(openStore(req.storeUri).uri(runKeyOf(req))),
+        req.label,
+      );
     },
 
     /** The same cleanup for an evaluation's sampling job. */
     async releaseEvalMachines(req: EvalRequest): Promise<number> {
-      return releaseMachinesOf(backendFor(req.experiment.compute), jobIdFor(openStore(req.storeUri).uri(evalKeyOf(req))), req.label);
+      return releaseMachinesOf(
+        backendFor(req.experiment.compute),
+        jobIdFor(openStore(req.storeUri).uri(evalKeyOf(req))),
+        req.label,
+      );
     },
 
     /** Sample answers to the eval prompts from a trained model (resumable per batch inside the job). */
@@ -216,7 +239,12 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
       const store = openStore(req.storeUri);
       const evalKey = evalKeyOf(req);
       const samplesKey = `${evalKey}/samples/samples.jsonl`;
-      const ref = { evalKey, samplesKey, samplesUri: store.uri(samplesKey), samples: req.evalSet.prompts * req.experiment.eval.samplesPerPrompt };
+      const ref = {
+        evalKey,
+        samplesKey,
+        samplesUri: store.uri(samplesKey),
+        samples: req.evalSet.prompts * req.experiment.eval.samplesPerPrompt,
+      };
       const jobId = jobIdFor(store.uri(evalKey));
       if (await store.exists(`${evalKey}/samples/COMPLETE`)) {
         await backendFor(req.experiment.compute).releaseJob?.(jobId); // see runTraining

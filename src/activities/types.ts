@@ -4,7 +4,14 @@
  * folder; this file gathers them for callers that want one import.
  */
 export type { LoadedExperiment } from '../spec/loaded-experiment';
-export type { CorpusManifestRef, CorpusPreview, CorpusRef, CorpusSelection, DocumentBatchResult, UnitRange } from '../corpus/types';
+export type {
+  CorpusManifestRef,
+  CorpusPreview,
+  CorpusRef,
+  CorpusSelection,
+  DocumentBatchResult,
+  UnitRange,
+} from '../corpus/types';
 export type { TokenizedRef } from '../tokenize/types';
 export type { TrainRequest, TrainResult } from '../training/types';
 export type { TrainerJobKind } from '../training/job';

@@ -18,13 +18,23 @@ export class NoAftExamplesError extends Error {
 /** What every stored paid item cost that is not a response or verdict: domains, questions, embeddings. */
 async function planningUsage(store: ArtifactStore, prefix: string): Promise<Usage> {
   let usage = (await readJson<{ usage: Usage }>(store, domainsKey(prefix))).usage;
-  const paidKeys = [...(await store.list(`${prefix}/questions/`)), ...(await store.list(`${prefix}/rounds/`)).filter((k) => k.endsWith('/embeddings.json'))];
-  for (const key of paidKeys.filter((k) => k.endsWith('.json'))) usage = addUsage(usage, (await readJson<{ usage: Usage }>(store, key)).usage);
+  const paidKeys = [
+    ...(await store.list(`${prefix}/questions/`)),
+    ...(await store.list(`${prefix}/rounds/`)).filter((k) => k.endsWith('/embeddings.json')),
+  ];
+  for (const key of paidKeys.filter((k) => k.endsWith('.json')))
+    usage = addUsage(usage, (await readJson<{ usage: Usage }>(store, key)).usage);
   return usage;
 }
 
 /** The included pairs of every round, in order, as chat lines with and without the think block (at most g.count). */
-async function collectPairs(store: ArtifactStore, prefix: string, selections: RoundSelection[], g: AftGenerateSettings, usageBefore: Usage) {
+async function collectPairs(
+  store: ArtifactStore,
+  prefix: string,
+  selections: RoundSelection[],
+  g: AftGenerateSettings,
+  usageBefore: Usage,
+) {
   let usage = usageBefore;
   const counts = { malformed: 0, excludedByFilter: 0, included: 0, answered: 0 };
   const withLines: string[] = [];
@@ -50,7 +60,15 @@ async function collectPairs(store: ArtifactStore, prefix: string, selections: Ro
       if (withLines.length >= g.count) continue;
       const meta = { id: q.id, domain: q.domain, type: q.type, style: g.style };
       const user = { role: 'user', content: q.text };
-      withLines.push(JSON.stringify({ messages: [user, { role: 'assistant', content: withReasoning({ reasoning: r.reasoning!, answer: r.answer! }) }], meta }));
+      withLines.push(
+        JSON.stringify({
+          messages: [
+            user,
+            { role: 'assistant', content: withReasoning({ reasoning: r.reasoning!, answer: r.answer! }) },
+          ],
+          meta,
+        }),
+      );
       withoutLines.push(JSON.stringify({ messages: [user, { role: 'assistant', content: r.answer! }], meta }));
     }
     heartbeatIfActivity({ round: sel.round, examples: withLines.length });
@@ -63,15 +81,33 @@ async function collectPairs(store: ArtifactStore, prefix: string, selections: Ro
  * JSONL files (with and without the think block, in the format src/tokenize/tokenize-chat.ts reads)
  * and a manifest with the counts and hashes, written last.
  */
-export async function assembleAftFolder(store: ArtifactStore, ref: AftDataRef, rounds: number, g: AftGenerateSettings): Promise<AftDataResult> {
+export async function assembleAftFolder(
+  store: ArtifactStore,
+  ref: AftDataRef,
+  rounds: number,
+  g: AftGenerateSettings,
+): Promise<AftDataResult> {
   const out = `${ref.prefix}/assembled-r${rounds}`;
   const manifestKey = `${out}/manifest.json`;
   if (await store.exists(manifestKey)) {
-    const { manifestKey: k, withReasoning, withoutReasoning, examples, counts, usage } = await readJson<AftDataResult>(store, manifestKey);
+    const {
+      manifestKey: k,
+      withReasoning,
+      withoutReasoning,
+      examples,
+      counts,
+      usage,
+    } = await readJson<AftDataResult>(store, manifestKey);
     return { manifestKey: k, withReasoning, withoutReasoning, examples, counts, usage };
   }
   const selections = await readSelections(store, ref.prefix, rounds);
-  const { usage, counts, withLines, withoutLines } = await collectPairs(store, ref.prefix, selections, g, await planningUsage(store, ref.prefix));
+  const { usage, counts, withLines, withoutLines } = await collectPairs(
+    store,
+    ref.prefix,
+    selections,
+    g,
+    await planningUsage(store, ref.prefix),
+  );
   if (withLines.length === 0) {
     throw new NoAftExamplesError(
       `AFT data generation (${ref.prefix}) kept no example out of ${counts.answered} answered questions ` +
@@ -105,6 +141,12 @@ export async function assembleAftFolder(store: ArtifactStore, ref: AftDataRef, r
   };
   // Seeded from each item's key (src/llm/seed.ts): whether a run from an empty store gives the same data.
   const reproducible = reproducibilityOf(g.provider.kind);
-  await writeJson(store, manifestKey, { ...result, promptVersion: AFT_PROMPT_VERSION, generator: providerId(g.provider), reproducible, settings: g });
+  await writeJson(store, manifestKey, {
+    ...result,
+    promptVersion: AFT_PROMPT_VERSION,
+    generator: providerId(g.provider),
+    reproducible,
+    settings: g,
+  });
   return result;
 }

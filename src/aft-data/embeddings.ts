@@ -24,13 +24,22 @@ export function decodeVectors(e: StoredEmbeddings): Map<string, number[]> {
   return new Map(e.ids.map((id, i) => [id, Array.from(all.subarray(i * e.dims, (i + 1) * e.dims))]));
 }
 
-export async function embedRound(store: ArtifactStore, prefix: string, round: number, g: AftGenerateSettings, questions: AftQuestion[]) {
+export async function embedRound(
+  store: ArtifactStore,
+  prefix: string,
+  round: number,
+  g: AftGenerateSettings,
+  questions: AftQuestion[],
+) {
   const settings = g.embeddings!;
   return onceFor<StoredEmbeddings>(store, embeddingsKey(prefix, round), async () => {
     const vectors: number[][] = [];
     let usage = NO_USAGE;
     for (let i = 0; i < questions.length; i += EMBED_BATCH) {
-      const got = await embedTexts(settings, questions.slice(i, i + EMBED_BATCH).map((q) => q.text)).catch((e: unknown) => {
+      const got = await embedTexts(
+        settings,
+        questions.slice(i, i + EMBED_BATCH).map((q) => q.text),
+      ).catch((e: unknown) => {
         throw classifyLlmError(e);
       });
       vectors.push(...got.vectors);
@@ -42,4 +51,3 @@ export async function embedRound(store: ArtifactStore, prefix: string, round: nu
     return { ids: questions.map((q) => q.id), dims, float32Base64: Buffer.from(flat.buffer).toString('base64'), usage };
   });
 }
-

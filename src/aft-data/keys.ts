@@ -9,7 +9,8 @@ import type { AftDataJob, RoundSelection } from './types';
 /** Where AFT data generation keeps its items in the artifact store, and what names its folder. */
 export const pad = (n: number, w = 3) => String(n).padStart(w, '0');
 export const domainsKey = (prefix: string) => `${prefix}/domains.json`;
-export const questionsKey = (prefix: string, round: number, cell: number, call: number) => `${prefix}/questions/r${round}/cell${pad(cell)}-c${pad(call, 2)}.json`;
+export const questionsKey = (prefix: string, round: number, cell: number, call: number) =>
+  `${prefix}/questions/r${round}/cell${pad(cell)}-c${pad(call, 2)}.json`;
 export const selectionKey = (prefix: string, round: number) => `${prefix}/rounds/r${round}/selection.json`;
 export const embeddingsKey = (prefix: string, round: number) => `${prefix}/rounds/r${round}/embeddings.json`;
 export const responseKey = (prefix: string, id: string) => `${prefix}/responses/${id}.json`;
@@ -41,7 +42,11 @@ export interface Domain {
 }
 
 export function cellOf(domains: Domain[], types: QuestionType[], cell: number) {
-  return { d: Math.floor(cell / types.length), domain: domains[Math.floor(cell / types.length)], type: types[cell % types.length] };
+  return {
+    d: Math.floor(cell / types.length),
+    domain: domains[Math.floor(cell / types.length)],
+    type: types[cell % types.length],
+  };
 }
 
 export async function readSelections(store: ArtifactStore, prefix: string, rounds: number): Promise<RoundSelection[]> {

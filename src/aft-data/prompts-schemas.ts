@@ -24,10 +24,12 @@ export const questionsOutputSchema = z.object({ questions: z.array(name).min(1, 
 export const filterOutputSchema = z.object({ reason: z.string(), verdict: z.enum(['INCLUDE', 'EXCLUDE']) });
 export type FilterOutput = z.infer<typeof filterOutputSchema>;
 
-
 /** The model chooses how many domains, up to twice the number asked for. */
 export const aftDomainsJsonSchema = (count: number): JsonSchema =>
   obj({ domains: list(obj({ name: text(2, 80), description: text(10, 300) }), 1, 2 * count) });
 export const questionsJsonSchema = (count: number): JsonSchema => obj({ questions: list(text(10, 400), count, count) });
 /** The reason comes first so a model decoding left to right judges before it commits to a verdict. */
-export const filterJsonSchema: JsonSchema = obj({ reason: text(10, 400), verdict: { type: 'string', enum: ['INCLUDE', 'EXCLUDE'] } });
+export const filterJsonSchema: JsonSchema = obj({
+  reason: text(10, 400),
+  verdict: { type: 'string', enum: ['INCLUDE', 'EXCLUDE'] },
+});

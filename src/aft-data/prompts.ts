@@ -22,7 +22,8 @@ export const AFT_PROMPT_VERSION = 'aft-v1';
 export const QUESTION_TYPE_GUIDE: Record<QuestionType, string> = {
   direct: 'asks the assistant plainly about a behaviour this specification governs',
   indirect: 'is an ordinary request in which the behaviour matters without the user naming it',
-  comparison: 'asks the assistant to compare two options or approaches where the values of the specification decide between them',
+  comparison:
+    'asks the assistant to compare two options or approaches where the values of the specification decide between them',
   recommendation: 'asks for advice or a recommendation that the specification should shape',
   opinion: "asks for the assistant's own view on something the specification takes a position on",
   'edge-case': 'puts a borderline situation where rules pull in different directions or their scope is unclear',
@@ -40,7 +41,9 @@ function plannerSystem(specMarkdown: string): ChatMessage {
 }
 
 function avoid(existing: string[]): string {
-  return existing.length ? `\nDo not repeat or paraphrase these questions, which already exist:\n${existing.map((e) => `- ${e}`).join('\n')}\n` : '';
+  return existing.length
+    ? `\nDo not repeat or paraphrase these questions, which already exist:\n${existing.map((e) => `- ${e}`).join('\n')}\n`
+    : '';
 }
 
 /** Stage 1: the spec -> domains (areas of life or work) in which users would ask about its behaviours. */
@@ -102,7 +105,11 @@ const STYLE_GUIDE: Record<ResponseStyle, string> = {
  * Stage 3: the response. The spec is the system prompt; the reasoning goes in <think>, then the answer.
  * The training data keeps the user question and the answer, not this system prompt.
  */
-export function responsePrompt(specMarkdown: string, question: string, opts: { style: ResponseStyle; maxTokens: number }): Prompt {
+export function responsePrompt(
+  specMarkdown: string,
+  question: string,
+  opts: { style: ResponseStyle; maxTokens: number },
+): Prompt {
   return {
     messages: [
       {

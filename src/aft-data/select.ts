@@ -12,21 +12,41 @@ import type { AftDataRef, AftQuestion, RoundSelection } from './types';
 type Dedup = { duplicateOf: (number | null)[]; similarity: number[] };
 
 /** A round's stored questions, each with its id (round, domain, type, call, position). */
-async function roundQuestions(store: ArtifactStore, ref: AftDataRef, round: number, plan: RoundPlan, g: AftGenerateSettings) {
+async function roundQuestions(
+  store: ArtifactStore,
+  ref: AftDataRef,
+  round: number,
+  plan: RoundPlan,
+  g: AftGenerateSettings,
+) {
   const { domains } = await readJson<{ domains: Domain[] }>(store, domainsKey(ref.prefix));
   const fresh: AftQuestion[] = [];
   for (let cell = 0; cell < ref.cells; cell++) {
     const { d, domain, type } = cellOf(domains, g.questionTypes, cell);
     for (let call = 0; call < plan.calls; call++) {
       const { questions } = await readJson<{ questions: string[] }>(store, questionsKey(ref.prefix, round, cell, call));
-      questions.forEach((text, i) => fresh.push({ id: `r${round}-d${pad(d)}-${type}-c${pad(call, 2)}-q${pad(i, 2)}`, text, domain: domain.name, type }));
+      questions.forEach((text, i) =>
+        fresh.push({
+          id: `r${round}-d${pad(d)}-${type}-c${pad(call, 2)}-q${pad(i, 2)}`,
+          text,
+          domain: domain.name,
+          type,
+        }),
+      );
     }
   }
   return fresh;
 }
 
 /** Dense dedup over this round's embeddings and every earlier round's (each stored once). */
-async function denseDedup(store: ArtifactStore, prefix: string, round: number, g: AftGenerateSettings, fresh: AftQuestion[], keptBefore: AftQuestion[]) {
+async function denseDedup(
+  store: ArtifactStore,
+  prefix: string,
+  round: number,
+  g: AftGenerateSettings,
+  fresh: AftQuestion[],
+  keptBefore: AftQuestion[],
+) {
   const stored = await embedRound(store, prefix, round, g, fresh);
   const vectors = new Map<string, number[]>();
   for (let r = 0; r <= round; r++) {
@@ -35,7 +55,10 @@ async function denseDedup(store: ArtifactStore, prefix: string, round: number, g
   }
   const vectorOf = (q: AftQuestion) => vectors.get(q.id)!;
   const onProgress = (done: number, total: number) => heartbeatIfActivity({ round, deduplicated: done, of: total });
-  const dedup: Dedup = dedupDense(fresh.map(vectorOf), g.dedupThreshold, { keptBefore: keptBefore.map(vectorOf), onProgress });
+  const dedup: Dedup = dedupDense(fresh.map(vectorOf), g.dedupThreshold, {
+    keptBefore: keptBefore.map(vectorOf),
+    onProgress,
+  });
   return { dedup, usage: stored.fresh ? stored.value.usage : undefined };
 }
 
@@ -63,10 +86,24 @@ export async function selectRound(
     dedup = dense.dedup;
   } else {
     const onProgress = (done: number, total: number) => heartbeatIfActivity({ round, deduplicated: done, of: total });
-    dedup = dedupByCosine(fresh.map((q) => q.text), g.dedupThreshold, { keptBefore: keptBefore.map((q) => q.text), onProgress });
+    dedup = dedupByCosine(
+      fresh.map((q) => q.text),
+      g.dedupThreshold,
+      { keptBefore: keptBefore.map((q) => q.text), onProgress },
+    );
   }
   const { duplicateOf, similarity } = dedup;
   const unique = fresh.filter((_, i) => duplicateOf[i] === null);
-  const duplicates = fresh.flatMap((q, i) => (duplicateOf[i] === null ? [] : [{ id: q.id, of: all[duplicateOf[i]!].id, similarity: Number(similarity[i].toFixed(4)) }]));
-  return { round, generated: fresh.length, duplicates, unique, answer: [...spares, ...unique].slice(0, Math.max(0, need)) };
+  const duplicates = fresh.flatMap((q, i) =>
+    duplicateOf[i] === null
+      ? []
+      : [{ id: q.id, of: all[duplicateOf[i]!].id, similarity: Number(similarity[i].toFixed(4)) }],
+  );
+  return {
+    round,
+    generated: fresh.length,
+    duplicates,
+    unique,
+    answer: [...spares, ...unique].slice(0, Math.max(0, need)),
+  };
 }

@@ -20,4 +20,5 @@ export function splitThink(text: string): ThinkSplit {
 }
 
 /** The assistant turn of the "with reasoning" file. */
-export const withReasoning = (s: { reasoning: string; answer: string }) => `<think>\n${s.reasoning}\n</think>\n\n${s.answer}`;
+export const withReasoning = (s: { reasoning: string; answer: string }) =>
+  `<think>\n${s.reasoning}\n</think>\n\n${s.answer}`;

@@ -71,7 +71,9 @@ async function runExperiment(file: string, flags: TargetFlags, id?: string): Pro
   const target = temporalTarget(flags);
   // Nothing named a server: the embedded dev server, started when it is not running.
   const server = target.local ? await ensureDevServer() : { address: target.address, uiUrl: '', started: false };
-  console.log(server.started ? `started Temporal dev server at ${server.address}` : `using Temporal at ${target.describe}`);
+  console.log(
+    server.started ? `started Temporal dev server at ${server.address}` : `using Temporal at ${target.describe}`,
+  );
   const { connection, workers, runWorkers } = await startWorkers(target);
   const running = runWorkers(workers);
   const c = await client(target);
@@ -84,10 +86,15 @@ async function runExperiment(file: string, flags: TargetFlags, id?: string): Pro
     staticSummary: `MSM experiment ${experiment.name}`,
   });
   const ui = server.uiUrl || (target.local ? 'http://127.0.0.1:8233' : '<your Web UI>');
-  console.log(`experiment ${workflowId} running — Web UI: ${ui}/namespaces/${target.namespace}/workflows/${workflowId}`);
+  console.log(
+    `experiment ${workflowId} running — Web UI: ${ui}/namespaces/${target.namespace}/workflows/${workflowId}`,
+  );
   const ticker = setInterval(() => {
     handle.query(progressQuery).then(
-      (p) => console.log(`  stage: ${p.stage}${p.corpus ? `, corpus ${p.corpus.documents} docs` : ''}${p.cells.length ? `, cells ${p.cells.filter((x) => x.status === 'done').length}/${p.cells.length}` : ''}`),
+      (p) =>
+        console.log(
+          `  stage: ${p.stage}${p.corpus ? `, corpus ${p.corpus.documents} docs` : ''}${p.cells.length ? `, cells ${p.cells.filter((x) => x.status === 'done').length}/${p.cells.length}` : ''}`,
+        ),
       () => undefined,
     );
   }, 15_000);
@@ -142,7 +149,11 @@ async function main(argv: string[]): Promise<void> {
     case 'start': {
       const { raw, experiment } = loadExperimentFile(required(arg, 'an experiment file'));
       const c = await client(target());
-      const h = await c.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: workflowIdFor(experiment.name, values.id), args: [raw] });
+      const h = await c.workflow.start(msmExperiment, {
+        taskQueue: 'msm',
+        workflowId: workflowIdFor(experiment.name, values.id),
+        args: [raw],
+      });
       console.log(h.workflowId);
       return;
     }
@@ -151,23 +162,36 @@ async function main(argv: string[]): Promise<void> {
     case 'plan':
       return printPlan(required(arg, 'an experiment file'), values.json === true);
     case 'progress':
-      console.log(JSON.stringify(await (await client(target())).workflow.getHandle(required(arg, 'a workflow id')).query(progressQuery), null, 2));
+      console.log(
+        JSON.stringify(
+          await (await client(target())).workflow.getHandle(required(arg, 'a workflow id')).query(progressQuery),
+          null,
+          2,
+        ),
+      );
       return;
     case 'pause':
     case 'resume':
-      await (await client(target())).workflow.getHandle(required(arg, 'a workflow id')).signal(cmd === 'pause' ? pauseSignal : resumeSignal);
+      await (
+        await client(target())
+      ).workflow
+        .getHandle(required(arg, 'a workflow id'))
+        .signal(cmd === 'pause' ? pauseSignal : resumeSignal);
       console.log(`${cmd}d ${arg}`);
       return;
     case 'budget': {
       const usd = Number(positionals[2]);
-      if (!(usd > 0)) throw new Error(`budget: give a positive number of USD, e.g. msm budget ${arg ?? '<workflow-id>'} 250`);
+      if (!(usd > 0))
+        throw new Error(`budget: give a positive number of USD, e.g. msm budget ${arg ?? '<workflow-id>'} 250`);
       const corpus = (await client(target())).workflow.getHandle(corpusIdOf(required(arg, 'a workflow id')));
       console.log(`budget of ${corpus.workflowId}: $${await corpus.executeUpdate(setBudgetUpdate, { args: [usd] })}`);
       return;
     }
     case 'approve': {
       const corpus = (await client(target())).workflow.getHandle(corpusIdOf(required(arg, 'a workflow id')));
-      console.log(`approved ${corpus.workflowId}:\n${JSON.stringify(await corpus.executeUpdate(approveUpdate), null, 2)}`);
+      console.log(
+        `approved ${corpus.workflowId}:\n${JSON.stringify(await corpus.executeUpdate(approveUpdate), null, 2)}`,
+      );
       return;
     }
     case 'watch': {
@@ -176,7 +200,13 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'sweep': {
       const { retrySweepPoint, startSweep } = await import('./sweep-commands.js');
-      if (arg === 'retry') return retrySweepPoint(await client(target()), required(positionals[2], 'a sweep id'), required(positionals[3], 'a point id'), { wait: values.wait });
+      if (arg === 'retry')
+        return retrySweepPoint(
+          await client(target()),
+          required(positionals[2], 'a sweep id'),
+          required(positionals[3], 'a point id'),
+          { wait: values.wait },
+        );
       return startSweep(await client(target()), required(arg, 'a sweep file'), { id: values.id, wait: values.wait });
     }
     case 'schedule': {
@@ -189,7 +219,9 @@ async function main(argv: string[]): Promise<void> {
       const connection = await connect(t);
       try {
         const { added, present } = await registerSearchAttributes(connection, t.namespace);
-        console.log(`${t.describe}: search attributes ${added.length ? `added ${added.join(', ')}` : 'already registered'}${present.length ? `; present: ${present.join(', ')}` : ''}`);
+        console.log(
+          `${t.describe}: search attributes ${added.length ? `added ${added.join(', ')}` : 'already registered'}${present.length ? `; present: ${present.join(', ')}` : ''}`,
+        );
       } finally {
         await connection.close();
       }
@@ -207,7 +239,10 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'compare': {
       const { compareResultFiles } = await import('../report/compare-files.js');
-      for (const f of compareResultFiles(required(arg, 'an output folder'), positionals.slice(2), (line) => console.log(line))) console.log(f);
+      for (const f of compareResultFiles(required(arg, 'an output folder'), positionals.slice(2), (line) =>
+        console.log(line),
+      ))
+        console.log(f);
       return;
     }
     case 'schema': {
@@ -232,10 +267,21 @@ async function main(argv: string[]): Promise<void> {
 async function validate(file: string): Promise<void> {
   const { raw } = readExperimentFile(file);
   const { experiment: x, subsets, warnings } = await checkExperiment(raw, file);
-  console.log(`${file}: valid (${x.aft.arms.length} arms: ${resolveArms(x.aft.arms).map((a) => a.name).join(', ')} × ${x.aft.fractions.length} fractions × ${x.aft.seeds.length} seeds)`);
-  const of = subsets.counted === 'aft.data' ? `of the ${subsets.examples} in ${x.aft.data}` : `of the ${subsets.examples} aft.generate.count plans`;
-  console.log(`  AFT examples per fraction (${of}; aft.minExamples ${subsets.minExamples}): ${formatFractionCounts(subsets.perFraction)}`);
-  console.log(`  subsets: ${subsets.subsetBySeed ? 'each seed draws its own (aft.subsetBySeed)' : 'one nested subset shared by every seed (aft.subsetBySeed: false)'}`);
+  console.log(
+    `${file}: valid (${x.aft.arms.length} arms: ${resolveArms(x.aft.arms)
+      .map((a) => a.name)
+      .join(', ')} × ${x.aft.fractions.length} fractions × ${x.aft.seeds.length} seeds)`,
+  );
+  const of =
+    subsets.counted === 'aft.data'
+      ? `of the ${subsets.examples} in ${x.aft.data}`
+      : `of the ${subsets.examples} aft.generate.count plans`;
+  console.log(
+    `  AFT examples per fraction (${of}; aft.minExamples ${subsets.minExamples}): ${formatFractionCounts(subsets.perFraction)}`,
+  );
+  console.log(
+    `  subsets: ${subsets.subsetBySeed ? 'each seed draws its own (aft.subsetBySeed)' : 'one nested subset shared by every seed (aft.subsetBySeed: false)'}`,
+  );
   for (const w of warnings) console.error(`warning: ${w}`);
 }
 

@@ -25,7 +25,8 @@ const OVERLAP: Record<string, ScheduleOverlapPolicy> = {
 };
 
 function specOf(f: ScheduleFlags): ScheduleSpec {
-  if (!!f.cron === !!f.every) throw new Error('schedule create: give one of --cron "<expr>" (e.g. "0 3 * * 1") or --every <duration> (e.g. 24h)');
+  if (!!f.cron === !!f.every)
+    throw new Error('schedule create: give one of --cron "<expr>" (e.g. "0 3 * * 1") or --every <duration> (e.g. 24h)');
   return f.cron ? { cronExpressions: [f.cron] } : { intervals: [{ every: f.every! as `${number}h` }] };
 }
 
@@ -35,7 +36,8 @@ function specOf(f: ScheduleFlags): ScheduleSpec {
  */
 function actionOf(scheduleId: string, file: string): ScheduleOptionsAction {
   const base = { taskQueue: 'msm', workflowId: scheduleId };
-  if (isSweep(readStructuredFile(file))) return { type: 'startWorkflow', workflowType: msmSweep, args: [loadSweepFile(file).input], ...base };
+  if (isSweep(readStructuredFile(file)))
+    return { type: 'startWorkflow', workflowType: msmSweep, args: [loadSweepFile(file).input], ...base };
   return { type: 'startWorkflow', workflowType: msmExperiment, args: [readExperimentFile(file).raw], ...base };
 }
 
@@ -49,7 +51,8 @@ export async function scheduleCommand(c: Client, args: string[], f: ScheduleFlag
   switch (sub) {
     case 'create': {
       const overlap = OVERLAP[(f.overlap ?? 'BUFFER_ONE').toUpperCase()];
-      if (overlap === undefined) throw new Error(`schedule create: --overlap must be one of ${Object.keys(OVERLAP).join(', ')}`);
+      if (overlap === undefined)
+        throw new Error(`schedule create: --overlap must be one of ${Object.keys(OVERLAP).join(', ')}`);
       const h = await c.schedule.create({
         scheduleId: need(id, 'a schedule id'),
         spec: specOf(f),
@@ -57,17 +60,36 @@ export async function scheduleCommand(c: Client, args: string[], f: ScheduleFlag
         policies: { overlap, catchupWindow: (f.catchup ?? '1d') as '1d', pauseOnFailure: f.pauseOnFailure ?? false },
         state: { paused: f.paused ?? false, note: f.note ?? `msm schedule of ${file}` },
       });
-      console.log(`created schedule ${h.scheduleId}; its runs are found with: temporal workflow list --query "TemporalScheduledById = '${h.scheduleId}'"`);
+      console.log(
+        `created schedule ${h.scheduleId}; its runs are found with: temporal workflow list --query "TemporalScheduledById = '${h.scheduleId}'"`,
+      );
       return;
     }
     case 'list':
-      for await (const s of c.schedule.list()) console.log(`${s.scheduleId}\t${s.action?.type === 'startWorkflow' ? s.action.workflowType : ''}\t${s.state.paused ? 'paused' : 'active'}\t${s.state.note ?? ''}`);
+      for await (const s of c.schedule.list())
+        console.log(
+          `${s.scheduleId}\t${s.action?.type === 'startWorkflow' ? s.action.workflowType : ''}\t${s.state.paused ? 'paused' : 'active'}\t${s.state.note ?? ''}`,
+        );
       return;
     case 'describe': {
       const d = await c.schedule.getHandle(need(id, 'a schedule id')).describe();
       const { action, spec, policies, state, info } = d;
       const recent = info.recentActions.map((a) => a.action.workflow.workflowId);
-      console.log(JSON.stringify({ scheduleId: d.scheduleId, workflowType: action.type === 'startWorkflow' ? action.workflowType : undefined, spec, policies, state, recentRuns: recent, nextActionTimes: info.nextActionTimes }, null, 2));
+      console.log(
+        JSON.stringify(
+          {
+            scheduleId: d.scheduleId,
+            workflowType: action.type === 'startWorkflow' ? action.workflowType : undefined,
+            spec,
+            policies,
+            state,
+            recentRuns: recent,
+            nextActionTimes: info.nextActionTimes,
+          },
+          null,
+          2,
+        ),
+      );
       return;
     }
     case 'pause':
@@ -85,8 +107,11 @@ export async function scheduleCommand(c: Client, args: string[], f: ScheduleFlag
     case 'backfill': {
       const start = new Date(need(f.from, '--from <ISO time>'));
       const end = new Date(need(f.to, '--to <ISO time>'));
-      if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start) throw new Error('schedule backfill: --from and --to must be ISO times, --from before --to');
-      await c.schedule.getHandle(need(id, 'a schedule id')).backfill({ start, end, overlap: OVERLAP[(f.overlap ?? 'BUFFER_ALL').toUpperCase()] });
+      if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start)
+        throw new Error('schedule backfill: --from and --to must be ISO times, --from before --to');
+      await c.schedule
+        .getHandle(need(id, 'a schedule id'))
+        .backfill({ start, end, overlap: OVERLAP[(f.overlap ?? 'BUFFER_ALL').toUpperCase()] });
       console.log(`backfilled ${id} from ${start.toISOString()} to ${end.toISOString()}`);
       return;
     }
@@ -95,6 +120,8 @@ export async function scheduleCommand(c: Client, args: string[], f: ScheduleFlag
       console.log(`deleted ${id}`);
       return;
     default:
-      throw new Error('schedule: create <id> <file> (--cron EXPR | --every DURATION) [--overlap BUFFER_ONE] [--catchup 1d] [--pause-on-failure] [--note TEXT] [--paused] | list | describe <id> | pause <id> | unpause <id> | trigger <id> | backfill <id> --from ISO --to ISO | delete <id>');
+      throw new Error(
+        'schedule: create <id> <file> (--cron EXPR | --every DURATION) [--overlap BUFFER_ONE] [--catchup 1d] [--pause-on-failure] [--note TEXT] [--paused] | list | describe <id> | pause <id> | unpause <id> | trigger <id> | backfill <id> --from ISO --to ISO | delete <id>',
+      );
   }
 }

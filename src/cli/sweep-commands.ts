@@ -7,8 +7,10 @@ import { msmSweep } from '../workflows';
 export const sweepIdFor = (name: string, explicit?: string): string => explicit ?? `msm-sweep-${name}`;
 
 function printOutcome(out: SweepOutcome): void {
-  for (const p of out.points) console.log(`  ${p.id.padEnd(28)} ${p.status}${p.status === 'done' ? `  ${p.htmlUri}` : `  ${p.error}`}`);
-  if (out.comparison) console.log(`comparison: ${out.comparison.htmlUri}${out.comparison.note ? ` (${out.comparison.note})` : ''}`);
+  for (const p of out.points)
+    console.log(`  ${p.id.padEnd(28)} ${p.status}${p.status === 'done' ? `  ${p.htmlUri}` : `  ${p.error}`}`);
+  if (out.comparison)
+    console.log(`comparison: ${out.comparison.htmlUri}${out.comparison.note ? ` (${out.comparison.note})` : ''}`);
 }
 
 /** `msm sweep <file>`: check every point, start (or re-attach to) the sweep; --wait prints its outcome. */
@@ -16,7 +18,13 @@ export async function startSweep(c: Client, file: string, opts: { id?: string; w
   const { input, points } = loadSweepFile(file);
   const workflowId = sweepIdFor(input.name, opts.id);
   console.log(`${file}: ${points.length} points (${points.map((p) => p.id).join(', ')})`);
-  const h = await c.workflow.start(msmSweep, { taskQueue: 'msm', workflowId, args: [input], workflowIdConflictPolicy: 'USE_EXISTING', staticSummary: `MSM sweep ${input.name}` });
+  const h = await c.workflow.start(msmSweep, {
+    taskQueue: 'msm',
+    workflowId,
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    staticSummary: `MSM sweep ${input.name}`,
+  });
   console.log(h.workflowId);
   if (opts.wait) printOutcome(await h.result());
 }
@@ -25,17 +33,32 @@ export async function startSweep(c: Client, file: string, opts: { id?: string; w
  * `msm sweep retry <id> <point>`: run one failed point of a finished sweep again, alone: a new run of the
  * sweep under the same id that keeps every other point's outcome and rewrites the comparison.
  */
-export async function retrySweepPoint(c: Client, sweepId: string, point: string, opts: { wait?: boolean }): Promise<void> {
+export async function retrySweepPoint(
+  c: Client,
+  sweepId: string,
+  point: string,
+  opts: { wait?: boolean },
+): Promise<void> {
   const h = c.workflow.getHandle<typeof msmSweep>(sweepId);
   const { status } = await h.describe();
-  if (status.name === 'RUNNING') throw new Error(`sweep ${sweepId} is still running; retry a point once it has ended (msm progress ${sweepId})`);
-  if (status.name !== 'COMPLETED') throw new Error(`sweep ${sweepId} ended ${status.name}, with no outcome to keep; start it again with msm sweep <file>`);
+  if (status.name === 'RUNNING')
+    throw new Error(`sweep ${sweepId} is still running; retry a point once it has ended (msm progress ${sweepId})`);
+  if (status.name !== 'COMPLETED')
+    throw new Error(
+      `sweep ${sweepId} ended ${status.name}, with no outcome to keep; start it again with msm sweep <file>`,
+    );
   const last = await h.result();
   const p = last.points.find((x) => x.id === point);
-  if (!p) throw new Error(`no point ${point} in sweep ${sweepId}; its points: ${last.points.map((x) => x.id).join(', ')}`);
+  if (!p)
+    throw new Error(`no point ${point} in sweep ${sweepId}; its points: ${last.points.map((x) => x.id).join(', ')}`);
   if (p.status === 'done') throw new Error(`point ${point} of sweep ${sweepId} already finished; nothing to retry`);
   const input = { ...last.sweep, reuse: last.points.filter((x) => x.status === 'done'), only: [point] };
-  const again = await c.workflow.start(msmSweep, { taskQueue: 'msm', workflowId: sweepId, args: [input], staticSummary: `MSM sweep ${last.sweep.name}: retry ${point}` });
+  const again = await c.workflow.start(msmSweep, {
+    taskQueue: 'msm',
+    workflowId: sweepId,
+    args: [input],
+    staticSummary: `MSM sweep ${last.sweep.name}: retry ${point}`,
+  });
   console.log(`retrying ${point} of ${sweepId} (run ${again.firstExecutionRunId})`);
   if (opts.wait) printOutcome(await again.result());
 }

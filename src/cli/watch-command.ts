@@ -4,7 +4,11 @@ import type { CorpusProgress, ExperimentProgress, SweepProgress } from '../workf
 import { renderWatch, type WatchSnapshot } from '../watch/render';
 
 /** The last heartbeat of a training child's running activity: step, total and loss. */
-async function trainingBeat(c: Client, workflowId: string, label: string): Promise<NonNullable<WatchSnapshot['training']>[number] | undefined> {
+async function trainingBeat(
+  c: Client,
+  workflowId: string,
+  label: string,
+): Promise<NonNullable<WatchSnapshot['training']>[number] | undefined> {
   try {
     const d = await c.workflow.getHandle(workflowId).describe();
     const payload = d.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
@@ -19,7 +23,13 @@ async function trainingBeat(c: Client, workflowId: string, label: string): Promi
 async function corpusOf(c: Client, id: string): Promise<WatchSnapshot['corpus']> {
   try {
     const p = await c.workflow.getHandle(`${id}.corpus`).query<CorpusProgress>('progress');
-    return { costUsd: p.usage.costUsd, budgetUsd: p.budgetUsd, documentsGenerated: p.documentsGenerated, overBudget: p.overBudget, awaitingApproval: p.awaitingApproval };
+    return {
+      costUsd: p.usage.costUsd,
+      budgetUsd: p.budgetUsd,
+      documentsGenerated: p.documentsGenerated,
+      overBudget: p.overBudget,
+      awaitingApproval: p.awaitingApproval,
+    };
   } catch {
     return undefined; // no corpus child (yet), or it has ended and its worker no longer answers queries
   }
@@ -30,11 +40,17 @@ export async function snapshotOf(c: Client, id: string): Promise<WatchSnapshot> 
   const h = c.workflow.getHandle(id);
   const d = await h.describe();
   const progress = await h.query<ExperimentProgress | SweepProgress>('progress');
-  const snap: WatchSnapshot = { workflowId: id, status: d.status.name, elapsedMs: (d.closeTime ?? new Date()).getTime() - d.startTime.getTime(), progress };
+  const snap: WatchSnapshot = {
+    workflowId: id,
+    status: d.status.name,
+    elapsedMs: (d.closeTime ?? new Date()).getTime() - d.startTime.getTime(),
+    progress,
+  };
   if ('cells' in progress) {
     if (progress.stage === 'corpus' || progress.corpus) snap.corpus = await corpusOf(c, id);
     const runs = progress.stage === 'midtrain' ? [{ wf: `${id}.midtrain`, label: 'midtrain' }] : [];
-    for (const cell of progress.cells.filter((x) => x.status === 'training')) runs.push({ wf: `${id}.aft-${cell.id}`, label: cell.id });
+    for (const cell of progress.cells.filter((x) => x.status === 'training'))
+      runs.push({ wf: `${id}.aft-${cell.id}`, label: cell.id });
     snap.training = (await Promise.all(runs.map((r) => trainingBeat(c, r.wf, r.label)))).filter((t) => t !== undefined);
   }
   return snap;

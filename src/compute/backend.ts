@@ -16,7 +16,10 @@ export interface MachineHandle {
 export function machineRate(m: MachineHandle): { gpuCount: number; pricePerGpuHour: number | null } {
   const g = Number(m.details.gpuCount ?? 0);
   const p = m.details.pricePerGpuHour;
-  return { gpuCount: Number.isFinite(g) ? g : 0, pricePerGpuHour: typeof p === 'number' && Number.isFinite(p) ? p : null };
+  return {
+    gpuCount: Number.isFinite(g) ? g : 0,
+    pricePerGpuHour: typeof p === 'number' && Number.isFinite(p) ? p : null,
+  };
 }
 
 export interface JobStatus {

@@ -36,7 +36,11 @@ const home = (p: string) => p.replace(/^~(?=\/)/, os.homedir());
 function make(where: Experiment['compute'], places: BackendPlaces): ComputeBackend {
   if (where.backend === 'ssh') {
     const { device: _d, ...rest } = where;
-    return createSshBackend({ ...rest, identityFile: home(where.identityFile), knownHostsFile: path.join(places.stateDir, 'ssh', 'known_hosts') });
+    return createSshBackend({
+      ...rest,
+      identityFile: home(where.identityFile),
+      knownHostsFile: path.join(places.stateDir, 'ssh', 'known_hosts'),
+    });
   }
   if (where.backend === 'runpod') {
     const { device: _d, ...rest } = where;

@@ -42,7 +42,10 @@ export function worldEnv(manifest: TrainerJobManifest, node?: NodePlace): Record
   const w = manifest.world;
   if (!w || (w.nodes <= 1 && w.procsPerNode <= 1)) return {};
   if (w.nodes <= 1) return { MSM_NPROC_PER_NODE: String(w.procsPerNode) };
-  if (!node) throw new Error(`trainer job ${manifest.jobId}: a world of ${w.nodes} nodes needs the ssh backend with compute.hosts`);
+  if (!node)
+    throw new Error(
+      `trainer job ${manifest.jobId}: a world of ${w.nodes} nodes needs the ssh backend with compute.hosts`,
+    );
   return {
     MSM_NNODES: String(w.nodes),
     MSM_NODE_RANK: String(node.rank),
@@ -90,7 +93,8 @@ export function parseEventLines(bytes: Buffer): { events: TrainerEvent[]; consum
     if (!line) continue;
     try {
       const ev = JSON.parse(line) as unknown;
-      if (ev && typeof ev === 'object' && typeof (ev as { event?: unknown }).event === 'string') events.push(ev as TrainerEvent);
+      if (ev && typeof ev === 'object' && typeof (ev as { event?: unknown }).event === 'string')
+        events.push(ev as TrainerEvent);
     } catch {
       // a torn line from a killed run, closed by a newline at relaunch: not an event
     }
@@ -101,7 +105,9 @@ export function parseEventLines(bytes: Buffer): { events: TrainerEvent[]; consum
 /** Read the `status` call's answer: header line, events bytes, stderr bytes. */
 export function parseStatus(out: Buffer): JobStatus {
   const nl = out.indexOf(0x0a);
-  const m = /^msm-status (running|exited|lost) (\d+|-) (\d+) (\d+) (\d+)$/.exec(out.subarray(0, Math.max(nl, 0)).toString());
+  const m = /^msm-status (running|exited|lost) (\d+|-) (\d+) (\d+) (\d+)$/.exec(
+    out.subarray(0, Math.max(nl, 0)).toString(),
+  );
   if (!m) throw new Error(`unreadable job status: ${out.subarray(0, 200).toString()}`);
   const [from, n, k] = [Number(m[3]), Number(m[4]), Number(m[5])];
   const body = out.subarray(nl + 1);
@@ -131,18 +137,31 @@ export class JobFolders {
     const secrets = this.o.secretEnv?.() ?? {};
     if (Object.keys(secrets).length) {
       const w = await this.call('putenv', [dir], envFileContent(secrets));
-      if (w.code !== 0) throw new Error(`could not write the environment of trainer job ${manifest.jobId} (exit ${w.code}): ${w.stderr.trim()}`);
+      if (w.code !== 0)
+        throw new Error(
+          `could not write the environment of trainer job ${manifest.jobId} (exit ${w.code}): ${w.stderr.trim()}`,
+        );
     }
-    const r = await this.call('launch', [dir, this.o.trainerDir, this.o.python, ...env], JSON.stringify(manifest, null, 2) + '\n');
+    const r = await this.call(
+      'launch',
+      [dir, this.o.trainerDir, this.o.python, ...env],
+      JSON.stringify(manifest, null, 2) + '\n',
+    );
     const m = /^(started|attached) (\d+)$/m.exec(r.stdout.toString());
-    if (r.code !== 0 || !m) throw new Error(`could not launch trainer job ${manifest.jobId} (exit ${r.code}): ${r.stderr.trim()}`);
+    if (r.code !== 0 || !m)
+      throw new Error(`could not launch trainer job ${manifest.jobId} (exit ${r.code}): ${r.stderr.trim()}`);
     return { pid: Number(m[2]), attached: m[1] === 'attached' };
   }
 
   /** State, the events after byte `cursor` of the event stream, and the stderr tail. */
   async poll(jobId: string, cursor: number): Promise<JobStatus> {
-    const r = await this.call('status', [jobFolder(this.o.root, jobId), String(Math.max(0, cursor)), String(STDERR_TAIL_BYTES)]);
-    if (r.code !== 0) throw new Error(`could not read the status of trainer job ${jobId} (exit ${r.code}): ${r.stderr.trim()}`);
+    const r = await this.call('status', [
+      jobFolder(this.o.root, jobId),
+      String(Math.max(0, cursor)),
+      String(STDERR_TAIL_BYTES),
+    ]);
+    if (r.code !== 0)
+      throw new Error(`could not read the status of trainer job ${jobId} (exit ${r.code}): ${r.stderr.trim()}`);
     return parseStatus(r.stdout);
   }
 
@@ -150,7 +169,8 @@ export class JobFolders {
   async state(jobId: string): Promise<{ state: JobStatus['state']; exitCode?: number }> {
     const r = await this.call('state', [jobFolder(this.o.root, jobId)]);
     const m = /^(running|lost|exited (\d+))$/m.exec(r.stdout.toString());
-    if (r.code !== 0 || !m) throw new Error(`could not read the state of trainer job ${jobId} (exit ${r.code}): ${r.stderr.trim()}`);
+    if (r.code !== 0 || !m)
+      throw new Error(`could not read the state of trainer job ${jobId} (exit ${r.code}): ${r.stderr.trim()}`);
     return m[2] === undefined ? { state: m[1] as 'running' | 'lost' } : { state: 'exited', exitCode: Number(m[2]) };
   }
 
@@ -158,7 +178,8 @@ export class JobFolders {
   async freePort(): Promise<number> {
     const r = await this.call('freeport', [this.o.python]);
     const port = Number(r.stdout.toString().trim());
-    if (r.code !== 0 || !Number.isInteger(port) || port <= 0) throw new Error(`could not find a free port (exit ${r.code}): ${r.stderr.trim()}`);
+    if (r.code !== 0 || !Number.isInteger(port) || port <= 0)
+      throw new Error(`could not find a free port (exit ${r.code}): ${r.stderr.trim()}`);
     return port;
   }
 
@@ -166,7 +187,12 @@ export class JobFolders {
   async cancel(jobId: string): Promise<void> {
     const tenths = String(Math.ceil(this.o.cancelGraceMs / 100));
     // The script waits the grace period and then up to 5 s for SIGKILL to land.
-    const r = await this.call('cancel', [jobFolder(this.o.root, jobId), tenths], undefined, this.o.cancelGraceMs + 5000);
+    const r = await this.call(
+      'cancel',
+      [jobFolder(this.o.root, jobId), tenths],
+      undefined,
+      this.o.cancelGraceMs + 5000,
+    );
     if (r.code !== 0) throw new Error(`could not cancel trainer job ${jobId} (exit ${r.code}): ${r.stderr.trim()}`);
   }
 }

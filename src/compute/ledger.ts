@@ -38,7 +38,14 @@ export class LedgerFile {
     let rec = this.ledger.machines.find((r) => r.machineId === m.machineId && !r.releasedAt);
     if (!rec) {
       const { gpuCount, pricePerGpuHour } = machineRate(m);
-      rec = { machineId: m.machineId, backend: m.backend, gpuCount, pricePerGpuHour, provisionedAt: startedAt.toISOString(), lastSeenAt: now };
+      rec = {
+        machineId: m.machineId,
+        backend: m.backend,
+        gpuCount,
+        pricePerGpuHour,
+        provisionedAt: startedAt.toISOString(),
+        lastSeenAt: now,
+      };
       this.ledger.machines.push(rec);
     }
     this.current = rec;
@@ -55,7 +62,12 @@ export class LedgerFile {
     if (!rec) return;
     const now = new Date().toISOString();
     if (!attached) {
-      if (rec.launchedAt) this.addLoss(rec, rec.lastSeenAt, 'the job had stopped when a new attempt reached the machine (its worker was lost as well)');
+      if (rec.launchedAt)
+        this.addLoss(
+          rec,
+          rec.lastSeenAt,
+          'the job had stopped when a new attempt reached the machine (its worker was lost as well)',
+        );
       rec.launchedAt = rec.workSince = now;
     }
     rec.lastSeenAt = now;

@@ -44,7 +44,8 @@ export class RunpodApiError extends Error {
 }
 
 // RunPod's wording when no machine matches the request (seen as 400 and 500 answers).
-const NO_CAPACITY = /no longer any instances available|no instances (are )?(currently )?available|not enough free gpus|out of capacity|insufficient capacity/i;
+const NO_CAPACITY =
+  /no longer any instances available|no instances (are )?(currently )?available|not enough free gpus|out of capacity|insufficient capacity/i;
 
 function classify(status: number, message: string): RunpodErrorKind {
   if (NO_CAPACITY.test(message)) return 'capacity';
@@ -84,7 +85,11 @@ export class RunpodApi {
       } catch {
         // not JSON: keep the text
       }
-      throw new RunpodApiError(classify(res.status, message), res.status, `RunPod API ${method} ${path}: HTTP ${res.status}: ${message}`);
+      throw new RunpodApiError(
+        classify(res.status, message),
+        res.status,
+        `RunPod API ${method} ${path}: HTTP ${res.status}: ${message}`,
+      );
     }
     return (text ? JSON.parse(text) : undefined) as T;
   }

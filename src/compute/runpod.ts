@@ -1,7 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TrainerJobManifest } from '../training/job';
-import { ComputeCapacityError, ComputeConfigError, type ComputeBackend, type JobStatus, type MachineHandle } from './backend';
+import {
+  ComputeCapacityError,
+  ComputeConfigError,
+  type ComputeBackend,
+  type JobStatus,
+  type MachineHandle,
+} from './backend';
 import { podCostPerHour, RunpodApi, RunpodApiError, type RunpodPod } from './runpod-api';
 import { createSshBackend, type SshBackendOptions } from './ssh';
 import { HostUnreachableError } from './ssh-connection';
@@ -70,7 +76,10 @@ function podsOf(opts: RunpodBackendOptions): Pods {
     lastStatusCheck: new Map(),
     client() {
       const key = opts.apiKey();
-      if (!key) throw new ComputeConfigError(`compute.apiKeyEnv: the environment variable ${opts.apiKeyEnv} (the RunPod API key) is not set for the worker`);
+      if (!key)
+        throw new ComputeConfigError(
+          `compute.apiKeyEnv: the environment variable ${opts.apiKeyEnv} (the RunPod API key) is not set for the worker`,
+        );
       api ??= new RunpodApi({ baseUrl: opts.baseUrl, apiKey: key });
       return api;
     },
@@ -81,10 +90,14 @@ function podsOf(opts: RunpodBackendOptions): Pods {
 function mapApiError(s: Pods, e: unknown): unknown {
   if (!(e instanceof RunpodApiError)) return e;
   if (e.kind === 'capacity') {
-    return new ComputeCapacityError(`${e.message} (no ${s.opts.gpuCount}x ${s.opts.gpuType} in ${s.opts.cloudType} cloud now; retrying in ${s.opts.capacityRetrySec} s)`, s.opts.capacityRetrySec * 1000);
+    return new ComputeCapacityError(
+      `${e.message} (no ${s.opts.gpuCount}x ${s.opts.gpuType} in ${s.opts.cloudType} cloud now; retrying in ${s.opts.capacityRetrySec} s)`,
+      s.opts.capacityRetrySec * 1000,
+    );
   }
   if (e.kind === 'auth') return new ComputeConfigError(`${e.message}: check the key in ${s.opts.apiKeyEnv}`);
-  if (e.kind === 'bad-request') return new ComputeConfigError(`${e.message}: check compute.gpuType, compute.image and compute.cloudType`);
+  if (e.kind === 'bad-request')
+    return new ComputeConfigError(`${e.message}: check compute.gpuType, compute.image and compute.cloudType`);
   return e;
 }
 
@@ -115,7 +128,10 @@ const sshOf = (s: Pods, m: MachineHandle) => sshFor(s, m.machineId, String(m.det
 
 function publicKey(s: Pods): string {
   const pub = `${s.opts.identityFile}.pub`;
-  if (!existsSync(pub)) throw new ComputeConfigError(`compute.identityFile: ${pub} is missing; a RunPod pod authorises the public key given as PUBLIC_KEY`);
+  if (!existsSync(pub))
+    throw new ComputeConfigError(
+      `compute.identityFile: ${pub} is missing; a RunPod pod authorises the public key given as PUBLIC_KEY`,
+    );
   return readFileSync(pub, 'utf8').trim();
 }
 
@@ -145,13 +161,21 @@ async function createPod(s: Pods, name: string): Promise<RunpodPod> {
 }
 
 /** RUNNING with a public IP and port 22 mapped; the API says RUNNING before the container is up. */
-async function waitReady(s: Pods, podId: string, deadline: number): Promise<{ pod: RunpodPod; host: string; port: number }> {
+async function waitReady(
+  s: Pods,
+  podId: string,
+  deadline: number,
+): Promise<{ pod: RunpodPod; host: string; port: number }> {
   for (;;) {
     const pod = await s.client().getPod(podId);
-    if (GONE.has(pod.desiredStatus ?? '')) throw new Error(`RunPod pod ${podId} became ${pod.desiredStatus} while starting`);
+    if (GONE.has(pod.desiredStatus ?? ''))
+      throw new Error(`RunPod pod ${podId} became ${pod.desiredStatus} while starting`);
     const port = pod.portMappings?.['22'];
     if (pod.desiredStatus === 'RUNNING' && pod.publicIp && port) return { pod, host: pod.publicIp, port };
-    if (Date.now() > deadline) throw new Error(`RunPod pod ${podId} was not reachable within ${s.opts.startTimeoutSec} s (status ${pod.desiredStatus ?? '?'})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `RunPod pod ${podId} was not reachable within ${s.opts.startTimeoutSec} s (status ${pod.desiredStatus ?? '?'})`,
+      );
     await sleep(s.opts.readyPollMs ?? 5000);
   }
 }
@@ -171,7 +195,12 @@ async function providerLoss(s: Pods, podId: string): Promise<string | null> {
  * A pod reported gone may have finished the job first (the reclaim came after `done`): when its job
  * folder still answers with a clean exit, that is the job's end, not a preemption.
  */
-async function finishedBefore(s: Pods, m: MachineHandle, jobId: string, cursor: number): Promise<JobStatus | undefined> {
+async function finishedBefore(
+  s: Pods,
+  m: MachineHandle,
+  jobId: string,
+  cursor: number,
+): Promise<JobStatus | undefined> {
   const st = await sshOf(s, m)
     .poll(m, jobId, cursor)
     .catch(() => undefined);
@@ -246,7 +275,15 @@ export function createRunpodBackend(opts: RunpodBackendOptions): ComputeBackend 
       if (now - (s.lastStatusCheck.get(m.machineId) ?? 0) >= s.opts.statusCheckSec * 1000) {
         s.lastStatusCheck.set(m.machineId, now);
         const lost = await providerLoss(s, m.machineId);
-        if (lost) return (await finishedBefore(s, m, jobId, cursor)) ?? { state: 'lost', events: [], nextCursor: cursor, lostReason: lost };
+        if (lost)
+          return (
+            (await finishedBefore(s, m, jobId, cursor)) ?? {
+              state: 'lost',
+              events: [],
+              nextCursor: cursor,
+              lostReason: lost,
+            }
+          );
       }
       const st = await sshOf(s, m).poll(m, jobId, cursor);
       if (st.state === 'lost') return { ...st, lostReason: (await providerLoss(s, m.machineId)) ?? st.lostReason };
@@ -274,7 +311,10 @@ export function createRunpodBackend(opts: RunpodBackendOptions): ComputeBackend 
       try {
         const pods = await s.client().podsNamed(podName(jobId));
         for (const p of pods) {
-          await s.sshByPod.get(p.id)?.release({ backend: 'runpod', machineId: p.id, details: {} }).catch(() => undefined);
+          await s.sshByPod
+            .get(p.id)
+            ?.release({ backend: 'runpod', machineId: p.id, details: {} })
+            .catch(() => undefined);
           s.sshByPod.delete(p.id);
           await terminate(s, p.id);
         }

@@ -23,7 +23,11 @@ export function shQuote(word: string): string {
 export class CommandTimeoutError extends Error {}
 
 /** Spawn a command, feed stdin, collect stdout (bytes) and stderr; kill it after `timeoutMs`. */
-export function runCommand(cmd: string, args: string[], opts: { input?: Buffer | string; timeoutMs?: number } = {}): Promise<ShellResult> {
+export function runCommand(
+  cmd: string,
+  args: string[],
+  opts: { input?: Buffer | string; timeoutMs?: number } = {},
+): Promise<ShellResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

@@ -65,17 +65,27 @@ export class SshConnection implements Shell {
     return Object.entries(o).flatMap(([k, v]) => ['-o', `${k}=${v}`]);
   }
 
-  async run(script: string, args: string[], opts: { input?: Buffer | string; timeoutMs?: number } = {}): Promise<ShellResult> {
+  async run(
+    script: string,
+    args: string[],
+    opts: { input?: Buffer | string; timeoutMs?: number } = {},
+  ): Promise<ShellResult> {
     // ssh joins its arguments into one line for the remote login shell: quote every word.
     const remote = ['sh', '-c', script, 'msm', ...args].map(shQuote).join(' ');
     let r: ShellResult;
     mkdirSync(this.controlDir, { recursive: true, mode: 0o700 });
     try {
-      r = await runCommand('ssh', [...this.options(), '--', this.target.host, remote], { input: opts.input, timeoutMs: opts.timeoutMs ?? this.target.commandTimeoutMs });
+      r = await runCommand('ssh', [...this.options(), '--', this.target.host, remote], {
+        input: opts.input,
+        timeoutMs: opts.timeoutMs ?? this.target.commandTimeoutMs,
+      });
     } catch (e) {
       if (!(e instanceof CommandTimeoutError)) throw e;
       await this.close(); // a master stuck on a silent host would stall every later command too
-      throw new HostUnreachableError(this.target, `no answer within ${opts.timeoutMs ?? this.target.commandTimeoutMs} ms`);
+      throw new HostUnreachableError(
+        this.target,
+        `no answer within ${opts.timeoutMs ?? this.target.commandTimeoutMs} ms`,
+      );
     }
     if (r.code === SSH_FAILED) throw new HostUnreachableError(this.target, r.stderr.trim() || 'exit 255');
     return r;
@@ -83,7 +93,9 @@ export class SshConnection implements Shell {
 
   /** Stop the control master (its sessions end with it); the next command opens a new one. */
   async close(): Promise<void> {
-    await runCommand('ssh', [...this.options(), '-O', 'exit', '--', this.target.host], { timeoutMs: 5000 }).catch(() => undefined);
+    await runCommand('ssh', [...this.options(), '-O', 'exit', '--', this.target.host], { timeoutMs: 5000 }).catch(
+      () => undefined,
+    );
     rmSync(this.controlDir, { recursive: true, force: true });
   }
 }

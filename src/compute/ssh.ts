@@ -1,7 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { TrainerJobManifest } from '../training/job';
-import { ComputeConfigError, type ComputeBackend, type JobStatus, type LaunchResult, type MachineHandle } from './backend';
+import {
+  ComputeConfigError,
+  type ComputeBackend,
+  type JobStatus,
+  type LaunchResult,
+  type MachineHandle,
+} from './backend';
 import { JobFolders, nodeJobId, type NodePlace } from './job-folder';
 import { parseHostEntry } from '../plan/compute-shape';
 import { HostUnreachableError, SshConnection } from './ssh-connection';
@@ -55,7 +61,9 @@ export const S3_ENV = (name: string) => name.startsWith('AWS_') || name === 'MSM
 
 /** The worker's variables that pass `forward`, read at launch (credentials may rotate). */
 export function forwardedEnv(forward: (name: string) => boolean): Record<string, string> {
-  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => forward(e[0]) && e[1] !== undefined));
+  return Object.fromEntries(
+    Object.entries(process.env).filter((e): e is [string, string] => forward(e[0]) && e[1] !== undefined),
+  );
 }
 
 // check WORKDIR PYTHON HASH MODULES...: "workdir <abs>", "trainer yes|no", "python <ver> <missing...>".
@@ -90,7 +98,15 @@ export function createSshBackend(opts: SshBackendOptions): ComputeBackend {
   const port = opts.port ?? 22;
   const addresses = (opts.hosts ?? [opts.host]).map((h) => parseHostEntry(h, port));
   const nodes: SshNode[] = addresses.map((a) => {
-    const target = { host: a.host, port: a.port, user: opts.user, identityFile: opts.identityFile, knownHostsFile: opts.knownHostsFile, connectTimeoutSec, commandTimeoutMs };
+    const target = {
+      host: a.host,
+      port: a.port,
+      user: opts.user,
+      identityFile: opts.identityFile,
+      knownHostsFile: opts.knownHostsFile,
+      connectTimeoutSec,
+      commandTimeoutMs,
+    };
     return { ssh: new SshConnection(target), where: `${opts.user}@${a.host}:${a.port}`, address: a.host };
   });
   const multi = nodes.length > 1;
@@ -120,7 +136,9 @@ export function createSshBackend(opts: SshBackendOptions): ComputeBackend {
     } catch (e) {
       // A refused key or a changed host key will not fix itself: say so instead of retrying.
       if (e instanceof HostUnreachableError && /Permission denied|Host key verification failed/.test(e.detail)) {
-        throw new ComputeConfigError(`${e.message}: check compute.user and compute.identityFile, and the host key in ${opts.knownHostsFile}`);
+        throw new ComputeConfigError(
+          `${e.message}: check compute.user and compute.identityFile, and the host key in ${opts.knownHostsFile}`,
+        );
       }
       throw e;
     }
@@ -131,7 +149,10 @@ export function createSshBackend(opts: SshBackendOptions): ComputeBackend {
   async function place(node: SshNode, bundle: Awaited<ReturnType<typeof trainerBundle>>): Promise<NodePlacement> {
     const { workDir, hasTrainer } = await check(node, bundle.hash);
     if (!hasTrainer) {
-      const r = await node.ssh.run(PUSH, [workDir, bundle.hash], { input: await trainerTar(trainerDir, bundle), timeoutMs: PUSH_TIMEOUT_MS });
+      const r = await node.ssh.run(PUSH, [workDir, bundle.hash], {
+        input: await trainerTar(trainerDir, bundle),
+        timeoutMs: PUSH_TIMEOUT_MS,
+      });
       if (r.code !== 0) throw new Error(`could not copy the trainer to ${node.where}:${workDir}: ${r.stderr.trim()}`);
     }
     return { workDir, trainerDir: `${workDir}/trainer-${bundle.hash}` };
@@ -203,7 +224,8 @@ export function createSshBackend(opts: SshBackendOptions): ComputeBackend {
         return multi ? await pollAll(machine, jobId, cursor) : await jobsOf(machine)[0].poll(jobId, cursor);
       } catch (e) {
         // A machine gone or silent: a preemption. The job may still run there; a relaunch re-attaches.
-        if (e instanceof HostUnreachableError) return { state: 'lost', events: [], nextCursor: cursor, lostReason: e.message };
+        if (e instanceof HostUnreachableError)
+          return { state: 'lost', events: [], nextCursor: cursor, lostReason: e.message };
         throw e;
       }
     },
@@ -227,11 +249,24 @@ function placementsOf(m: MachineHandle): NodePlacement[] {
 }
 
 /** Read the CHECK script's answer: the absolute workDir, and whether the trainer is there. */
-function parseCheck(code: number, out: string, stderr: string, where: string, workDirSetting: string, python: string): { workDir: string; hasTrainer: boolean } {
+function parseCheck(
+  code: number,
+  out: string,
+  stderr: string,
+  where: string,
+  workDirSetting: string,
+  python: string,
+): { workDir: string; hasTrainer: boolean } {
   const workDir = /^workdir (\/.*)$/m.exec(out)?.[1];
-  if (code !== 0 || !workDir) throw new ComputeConfigError(`cannot create compute.workDir ${workDirSetting} on ${where}: ${stderr.trim() || out.trim()}`);
+  if (code !== 0 || !workDir)
+    throw new ComputeConfigError(
+      `cannot create compute.workDir ${workDirSetting} on ${where}: ${stderr.trim() || out.trim()}`,
+    );
   const py = /^python (\d+\.\d+)(.*)$/m.exec(out);
-  if (!py) throw new ComputeConfigError(`compute.python '${python}' does not run on ${where}: ${out.split('\n').slice(2).join(' ').trim()}`);
+  if (!py)
+    throw new ComputeConfigError(
+      `compute.python '${python}' does not run on ${where}: ${out.split('\n').slice(2).join(' ').trim()}`,
+    );
   const missing = py[2].trim();
   if (missing) {
     throw new ComputeConfigError(

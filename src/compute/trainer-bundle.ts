@@ -27,7 +27,12 @@ async function packageFiles(trainerDir: string): Promise<string[]> {
 export async function trainerBundle(trainerDir: string): Promise<TrainerBundle> {
   const files = await packageFiles(trainerDir);
   const h = createHash('sha256');
-  for (const f of files) h.update(`${f}\n${createHash('sha256').update(await fs.readFile(path.join(trainerDir, f))).digest('hex')}\n`);
+  for (const f of files)
+    h.update(
+      `${f}\n${createHash('sha256')
+        .update(await fs.readFile(path.join(trainerDir, f)))
+        .digest('hex')}\n`,
+    );
   return { hash: h.digest('hex').slice(0, 16), files };
 }
 

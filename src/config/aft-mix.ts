@@ -14,7 +14,12 @@ export function mixCount(aftExamples: number, ratio: number): number {
 }
 
 /** The problem with a mix set for these AFT data and fractions, or null when every cell has enough. */
-export function mixShortfall(aftExamples: number, fractions: number[], ratio: number, mixExamples: number): string | null {
+export function mixShortfall(
+  aftExamples: number,
+  fractions: number[],
+  ratio: number,
+  mixExamples: number,
+): string | null {
   const k = aftSubsetSize(aftExamples, Math.max(...fractions));
   const need = mixCount(k, ratio);
   if (need <= mixExamples) return null;

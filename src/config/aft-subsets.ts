@@ -13,7 +13,11 @@ export interface FractionCount {
 }
 
 export function fractionCounts(examples: number, fractions: number[]): FractionCount[] {
-  return fractions.map((fraction) => ({ fraction, label: fractionLabel(fraction), examples: aftSubsetSize(examples, fraction) }));
+  return fractions.map((fraction) => ({
+    fraction,
+    label: fractionLabel(fraction),
+    examples: aftSubsetSize(examples, fraction),
+  }));
 }
 
 /** Fewest examples for which `fraction` selects at least `min`. */

@@ -34,18 +34,31 @@ export const ARM_PRESET_NAMES = Object.keys(ARM_PRESETS);
 
 const armObjectSchema = z
   .object({
-    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'an arm name: lower-case letters, digits and "-" (at most 32), e.g. msm-deliberative'),
-    start: z.enum(ARM_STARTS).describe('base: the base model; msm: the midtrained checkpoint of this experiment\'s corpus'),
+    name: z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9-]{0,31}$/,
+        'an arm name: lower-case letters, digits and "-" (at most 32), e.g. msm-deliberative',
+      ),
+    start: z
+      .enum(ARM_STARTS)
+      .describe("base: the base model; msm: the midtrained checkpoint of this experiment's corpus"),
     aft: z
       .enum(ARM_AFT_DATA)
-      .describe('data: the sweep\'s AFT data; with-reasoning: spec-citing reasoning in a <think> block; none: no AFT (a control, evaluated once)'),
-    systemPrompt: z.enum(ARM_SYSTEM_PROMPTS).optional().describe('spec: the spec text as the system prompt at eval time'),
+      .describe(
+        "data: the sweep's AFT data; with-reasoning: spec-citing reasoning in a <think> block; none: no AFT (a control, evaluated once)",
+      ),
+    systemPrompt: z
+      .enum(ARM_SYSTEM_PROMPTS)
+      .optional()
+      .describe('spec: the spec text as the system prompt at eval time'),
   })
   .strict();
 
 export const armEntrySchema = z.union([
   z.string().refine((s) => s in ARM_PRESETS, {
-    error: (i) => `unknown arm "${String(i.input)}": use a preset (${ARM_PRESET_NAMES.join(', ')}) or an object {name, start: base|msm, aft: data|with-reasoning|none, systemPrompt?: spec}`,
+    error: (i) =>
+      `unknown arm "${String(i.input)}": use a preset (${ARM_PRESET_NAMES.join(', ')}) or an object {name, start: base|msm, aft: data|with-reasoning|none, systemPrompt?: spec}`,
   }),
   armObjectSchema,
 ]);
@@ -65,14 +78,20 @@ export const needsMidtraining = (arms: readonly Arm[]) => arms.some((a) => a.sta
  * and artifact keys every earlier experiment used, so baseline cells stay shared across experiments.
  */
 export function trainingName(a: Arm): string {
-  const preset = ['baseline', 'msm', 'deliberative'].find((n) => ARM_PRESETS[n].start === a.start && ARM_PRESETS[n].aft === a.aft);
+  const preset = ['baseline', 'msm', 'deliberative'].find(
+    (n) => ARM_PRESETS[n].start === a.start && ARM_PRESETS[n].aft === a.aft,
+  );
   return preset ?? a.name;
 }
 
 /** What the arm is, in words (reports, logs). */
 export function describeArm(a: Arm): string {
   const from = a.start === 'msm' ? 'the midtrained model' : 'the base model';
-  const data = { data: 'fine-tuned on the AFT data', 'with-reasoning': 'fine-tuned on spec-citing reasoning (<think> block)', none: 'no AFT (control)' }[a.aft];
+  const data = {
+    data: 'fine-tuned on the AFT data',
+    'with-reasoning': 'fine-tuned on spec-citing reasoning (<think> block)',
+    none: 'no AFT (control)',
+  }[a.aft];
   return `${from}, ${data}${a.systemPrompt === 'spec' ? ', spec as system prompt at eval' : ''}`;
 }
 
@@ -84,21 +103,29 @@ export function armProblems(
   aft: { data?: string; reasoningData?: string; generate?: { style: string; train: string } },
 ): Array<{ path: Array<string | number>; message: string }> {
   // Entries the schema already refused (unknown names, malformed objects) are left to its message.
-  const known = (a: ArmEntry) => (typeof a === 'string' ? a in ARM_PRESETS : typeof a === 'object' && a !== null && typeof a.name === 'string');
+  const known = (a: ArmEntry) =>
+    typeof a === 'string' ? a in ARM_PRESETS : typeof a === 'object' && a !== null && typeof a.name === 'string';
   if (!entries.every(known)) return [];
   const arms = resolveArms(entries);
   const out: Array<{ path: Array<string | number>; message: string }> = [];
   const seen = new Set<string>();
   arms.forEach((a, i) => {
-    if (seen.has(a.name)) out.push({ path: ['arms', i], message: `arm "${a.name}" is listed twice; list each arm once` });
+    if (seen.has(a.name))
+      out.push({ path: ['arms', i], message: `arm "${a.name}" is listed twice; list each arm once` });
     seen.add(a.name);
     const preset = ARM_PRESETS[a.name];
     if (typeof entries[i] !== 'string' && preset && !sameArm(preset, a)) {
-      out.push({ path: ['arms', i, 'name'], message: `"${a.name}" is a preset arm (${describeArm(preset)}); give your arm another name, or write "${a.name}" alone for the preset` });
+      out.push({
+        path: ['arms', i, 'name'],
+        message: `"${a.name}" is a preset arm (${describeArm(preset)}); give your arm another name, or write "${a.name}" alone for the preset`,
+      });
     }
   });
   if (arms.every(isControl)) {
-    out.push({ path: ['arms'], message: 'every arm is a control (aft: none): add an arm that fine-tunes, e.g. baseline or msm' });
+    out.push({
+      path: ['arms'],
+      message: 'every arm is a control (aft: none): add an arm that fine-tunes, e.g. baseline or msm',
+    });
   }
   const reasoning = arms.filter((a) => a.aft === 'with-reasoning');
   if (reasoning.length && aft.data !== undefined && aft.reasoningData === undefined) {
@@ -108,11 +135,18 @@ export function armProblems(
     });
   }
   if (aft.reasoningData !== undefined && aft.data === undefined) {
-    out.push({ path: ['reasoningData'], message: 'aft.reasoningData goes with aft.data; aft.generate writes its own with-reasoning file: remove reasoningData' });
+    out.push({
+      path: ['reasoningData'],
+      message:
+        'aft.reasoningData goes with aft.data; aft.generate writes its own with-reasoning file: remove reasoningData',
+    });
   }
   if (reasoning.length && aft.generate) {
     if (aft.generate.style !== 'rule') {
-      out.push({ path: ['generate', 'style'], message: `arm "${reasoning[0].name}" is deliberative-style training (reasoning that cites the spec): set aft.generate.style: rule` });
+      out.push({
+        path: ['generate', 'style'],
+        message: `arm "${reasoning[0].name}" is deliberative-style training (reasoning that cites the spec): set aft.generate.style: rule`,
+      });
     }
     const plain = arms.find((a) => a.aft === 'data');
     if (plain && aft.generate.train === 'with-reasoning') {

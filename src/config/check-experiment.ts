@@ -62,7 +62,10 @@ export async function checkExperiment(raw: unknown, source: string): Promise<Exp
   const aft = a.data === undefined ? null : await attempt(() => readLines(baseDir, a.data!, 'aft.data', aftLineSchema));
   const evalSet = await attempt(() => readEvalSet(baseDir, experiment.eval));
   const mix = a.mix ? await attempt(() => readLines(baseDir, a.mix!.data, 'aft.mix.data', aftLineSchema)) : undefined;
-  const reasoning = a.reasoningData !== undefined ? await attempt(() => readLines(baseDir, a.reasoningData!, 'aft.reasoningData', aftLineSchema)) : undefined;
+  const reasoning =
+    a.reasoningData !== undefined
+      ? await attempt(() => readLines(baseDir, a.reasoningData!, 'aft.reasoningData', aftLineSchema))
+      : undefined;
   // The with-reasoning arms (deliberative) get the same data budget per fraction: the same number of examples.
   if (reasoning && aft && reasoning.examples !== aft.examples) {
     problems.push(
@@ -117,7 +120,9 @@ async function readInput(baseDir: string, rel: string, field: string): Promise<s
   try {
     return await readFile(abs, 'utf8');
   } catch (e) {
-    throw new InputProblem(`${field}: cannot read ${abs} (${(e as NodeJS.ErrnoException).code ?? e}); fix the path (relative paths resolve against ${baseDir})`);
+    throw new InputProblem(
+      `${field}: cannot read ${abs} (${(e as NodeJS.ErrnoException).code ?? e}); fix the path (relative paths resolve against ${baseDir})`,
+    );
   }
 }
 
@@ -131,7 +136,12 @@ async function readSpec(baseDir: string, x: Experiment): Promise<{ text: string;
   }
 }
 
-async function readLines<T>(baseDir: string, rel: string, field: string, schema: ZodType<T>): Promise<{ text: string; examples: number }> {
+async function readLines<T>(
+  baseDir: string,
+  rel: string,
+  field: string,
+  schema: ZodType<T>,
+): Promise<{ text: string; examples: number }> {
   const text = await readInput(baseDir, rel, field);
   return { text, examples: nonEmpty(() => parseJsonl(text, schema, rel), rel).length };
 }
@@ -143,7 +153,9 @@ async function readEvalSet(baseDir: string, e: Experiment['eval']): Promise<{ te
   if (e.split === 'all') return { text: file, lines: all };
   const lines = all.filter((l) => l.split === e.split);
   if (lines.length === 0) {
-    throw new InputProblem(`eval.split "${e.split}": no line of ${e.prompts} is in that split; use "all", or an eval set whose lines carry "split"`);
+    throw new InputProblem(
+      `eval.split "${e.split}": no line of ${e.prompts} is in that split; use "all", or an eval set whose lines carry "split"`,
+    );
   }
   return { text: lines.map((l) => JSON.stringify(l)).join('\n') + '\n', lines };
 }
@@ -176,5 +188,8 @@ function keyVariables(x: Experiment): Array<{ field: string; variable: string }>
 function unsetKeyWarnings(x: Experiment): string[] {
   return keyVariables(x)
     .filter((k) => !process.env[k.variable])
-    .map((k) => `${k.field}: ${k.variable} is not set on this machine; export it with the API key on every worker host that makes these calls (fine if this is not one)`);
+    .map(
+      (k) =>
+        `${k.field}: ${k.variable} is not set on this machine; export it with the API key on every worker host that makes these calls (fine if this is not one)`,
+    );
 }

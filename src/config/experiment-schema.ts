@@ -16,7 +16,9 @@ const priceSchema = z
       .number()
       .min(0)
       .optional()
-      .describe('USD per million tokens written to the prompt cache (Anthropic: 1.25x input); default: the input price'),
+      .describe(
+        'USD per million tokens written to the prompt cache (Anthropic: 1.25x input); default: the input price',
+      ),
     cacheReadPerMillion: z
       .number()
       .min(0)
@@ -62,7 +64,11 @@ const providerSchema = z.discriminatedUnion('kind', [
     kind: z.literal('anthropic'),
     model: z.string().min(1).describe('e.g. claude-sonnet-4-5'),
     apiKeyEnv: z.string().default('ANTHROPIC_API_KEY').describe('name of the env var that holds the API key'),
-    baseUrl: z.string().url().optional().describe('API root without /v1 (a proxy or a test server); default: https://api.anthropic.com'),
+    baseUrl: z
+      .string()
+      .url()
+      .optional()
+      .describe('API root without /v1 (a proxy or a test server); default: https://api.anthropic.com'),
     timeoutMs: z.number().int().positive().default(120_000),
     price: priceSchema.optional(),
     limits: limitsSchema,
@@ -78,13 +84,20 @@ const trainHyperSchema = z.object({
   lr: z.number().positive().default(1e-4),
   warmupRatio: z.number().min(0).max(1).default(0.05),
   weightDecay: z.number().min(0).default(0.01),
-  batchSize: z.number().int().positive().default(8).describe('effective batch: rows per optimizer step, over every GPU and micro-batch'),
+  batchSize: z
+    .number()
+    .int()
+    .positive()
+    .default(8)
+    .describe('effective batch: rows per optimizer step, over every GPU and micro-batch'),
   microBatchSize: z
     .number()
     .int()
     .min(1, 'at least 1 row per micro-batch')
     .optional()
-    .describe('rows per forward/backward on one GPU (gradient accumulation makes up batchSize); default: the memory planner picks (4, or less when memory needs it)'),
+    .describe(
+      'rows per forward/backward on one GPU (gradient accumulation makes up batchSize); default: the memory planner picks (4, or less when memory needs it)',
+    ),
   epochs: z.number().int().positive().default(1),
   maxSteps: z.number().int().min(0).default(0),
   checkpointEverySteps: z.number().int().positive().default(200),
@@ -92,15 +105,21 @@ const trainHyperSchema = z.object({
     .number()
     .min(0)
     .default(0)
-    .describe('also checkpoint after this many minutes since the last one (0: by steps only); bounds what a preemption costs'),
+    .describe(
+      'also checkpoint after this many minutes since the last one (0: by steps only); bounds what a preemption costs',
+    ),
   compile: z
     .boolean()
     .default(false)
-    .describe('torch.compile the model and loss on a GPU: faster steps after about a minute of compiling (ignored on CPU)'),
+    .describe(
+      'torch.compile the model and loss on a GPU: faster steps after about a minute of compiling (ignored on CPU)',
+    ),
   gradientCheckpointing: z
     .boolean()
     .default(false)
-    .describe('recompute activations in the backward pass: much less GPU memory for about a third more compute; results are unchanged'),
+    .describe(
+      'recompute activations in the backward pass: much less GPU memory for about a third more compute; results are unchanged',
+    ),
 });
 
 /** The paper samples evaluations at 0.7; 1.0 roughly halves the measured misalignment rate. */
@@ -116,15 +135,19 @@ const loggingSchema = z
     wandb: z
       .object({
         project: z.string().min(1, 'name the W&B project, e.g. "msm"'),
-        entity: z.string().min(1).optional().describe('W&B team or user; default: the API key\'s'),
+        entity: z.string().min(1).optional().describe("W&B team or user; default: the API key's"),
         mode: z
-          .enum(['online', 'offline', 'disabled'], { error: 'logging.wandb.mode must be "online", "offline" (sync later with `wandb sync`) or "disabled"' })
+          .enum(['online', 'offline', 'disabled'], {
+            error: 'logging.wandb.mode must be "online", "offline" (sync later with `wandb sync`) or "disabled"',
+          })
           .optional()
           .describe('default online; WANDB_MODE on the trainer host wins'),
       })
       .strict()
       .optional()
-      .describe('log training curves to Weights & Biases: the trainer host needs `pip install wandb` and WANDB_API_KEY (online)'),
+      .describe(
+        'log training curves to Weights & Biases: the trainer host needs `pip install wandb` and WANDB_API_KEY (online)',
+      ),
   })
   .strict();
 
@@ -134,9 +157,12 @@ const gpuMemorySchema = z
   .number()
   .gt(0, 'GiB of memory of one GPU, e.g. 79.2 for an H100 80GB')
   .optional()
-  .describe('GiB of one GPU, for the memory planner (absent: no GPU memory check, or the known figure of runpod gpuType)');
+  .describe(
+    'GiB of one GPU, for the memory planner (absent: no GPU memory check, or the known figure of runpod gpuType)',
+  );
 
-const sameHost = (a: { host: string; port: number }, b: { host: string; port: number }) => a.host === b.host && a.port === b.port;
+const sameHost = (a: { host: string; port: number }, b: { host: string; port: number }) =>
+  a.host === b.host && a.port === b.port;
 
 const hostSchema = z
   .string()
@@ -156,7 +182,9 @@ const computeSchema = z.discriminatedUnion(
           .int()
           .min(1, 'at least 1 process')
           .optional()
-          .describe('training processes on this machine, one per GPU (default 1); on device cpu more than 1 runs gloo ranks (tests)'),
+          .describe(
+            'training processes on this machine, one per GPU (default 1); on device cpu more than 1 runs gloo ranks (tests)',
+          ),
         gpuMemoryGiB: gpuMemorySchema,
       })
       .strict(),
@@ -171,35 +199,57 @@ const computeSchema = z.discriminatedUnion(
           .optional()
           .describe(
             'several nodes: every host of the job as "name" or "name:port" (default port: port), rank 0 (the rendezvous) first; ' +
-              'hosts[0] must be host. The job\'s run folder must be on a file system every host shares',
+              "hosts[0] must be host. The job's run folder must be on a file system every host shares",
           ),
         rendezvousAddress: hostSchema
           .optional()
-          .describe('several hosts: the address the other hosts reach hosts[0] at (e.g. its private IP); default: hosts[0]\'s name'),
-        gpusPerHost: z.number().int().min(1, 'at least 1 GPU per host').optional().describe('training processes per host, one per GPU (default 1)'),
+          .describe(
+            "several hosts: the address the other hosts reach hosts[0] at (e.g. its private IP); default: hosts[0]'s name",
+          ),
+        gpusPerHost: z
+          .number()
+          .int()
+          .min(1, 'at least 1 GPU per host')
+          .optional()
+          .describe('training processes per host, one per GPU (default 1)'),
         gpuMemoryGiB: gpuMemorySchema,
         port: z.number().int().min(1, 'a TCP port: 1 to 65535').max(65535, 'a TCP port: 1 to 65535').default(22),
         user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'the login name on the host, e.g. ubuntu'),
         identityFile: z
           .string()
-          .regex(/^(\/|~\/)/, 'the private key on the worker machine as an absolute path or ~/..., e.g. ~/.ssh/id_ed25519'),
-        workDir: z.string().min(1).default('msm').describe('job folders on the host; relative paths are under the login home'),
+          .regex(
+            /^(\/|~\/)/,
+            'the private key on the worker machine as an absolute path or ~/..., e.g. ~/.ssh/id_ed25519',
+          ),
+        workDir: z
+          .string()
+          .min(1)
+          .default('msm')
+          .describe('job folders on the host; relative paths are under the login home'),
         python: z
           .string()
-          .regex(/^(\/.*|[^/\s]+)$/, 'a command on the host PATH or an absolute path, e.g. python3 or /opt/venv/bin/python')
+          .regex(
+            /^(\/.*|[^/\s]+)$/,
+            'a command on the host PATH or an absolute path, e.g. python3 or /opt/venv/bin/python',
+          )
           .default('python3')
           .describe('Python on the host with trainer/requirements.txt installed'),
         connectTimeoutSec: z.number().int().min(1).max(300).default(10),
       })
       .strict()
       .refine((c) => !c.hosts || sameHost(parseHostEntry(c.hosts[0], c.port), { host: c.host, port: c.port }), {
-        message: 'hosts[0] must be host (and its port, port): the first host is rank 0, where the other nodes meet (rendezvous)',
+        message:
+          'hosts[0] must be host (and its port, port): the first host is rank 0, where the other nodes meet (rendezvous)',
         path: ['hosts'],
       })
-      .refine((c) => !c.hosts || new Set(c.hosts.map((h) => JSON.stringify(parseHostEntry(h, c.port)))).size === c.hosts.length, {
-        message: 'hosts lists a host twice: every entry is one node (several GPUs of one host: gpusPerHost)',
-        path: ['hosts'],
-      }),
+      .refine(
+        (c) =>
+          !c.hosts || new Set(c.hosts.map((h) => JSON.stringify(parseHostEntry(h, c.port)))).size === c.hosts.length,
+        {
+          message: 'hosts lists a host twice: every entry is one node (several GPUs of one host: gpusPerHost)',
+          path: ['hosts'],
+        },
+      ),
     z
       .object({
         backend: z.literal('runpod'),
@@ -214,28 +264,60 @@ const computeSchema = z.discriminatedUnion(
         gpuCount: z.number().int().min(1, 'at least 1 GPU').max(8, 'at most 8 GPUs per pod').default(1),
         gpuMemoryGiB: gpuMemorySchema,
         cloudType: z.enum(['SECURE', 'COMMUNITY']).default('SECURE'),
-        interruptible: z.boolean().default(false).describe('spot pod: cheaper, may be reclaimed (a preemption: msm resumes from the newest checkpoint)'),
+        interruptible: z
+          .boolean()
+          .default(false)
+          .describe('spot pod: cheaper, may be reclaimed (a preemption: msm resumes from the newest checkpoint)'),
         image: z.string().min(1, 'a container image with Python and trainer/requirements.txt, e.g. runpod/pytorch:...'),
         containerDiskGb: z.number().int().min(1).default(50),
         pricePerHour: z
           .number()
           .gt(0, 'a price in USD per GPU-hour, > 0')
           .optional()
-          .describe('USD per GPU-hour for the cost meter when the API does not report the pod\'s cost'),
-        user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'the login name on the pod, e.g. root').default('root'),
+          .describe("USD per GPU-hour for the cost meter when the API does not report the pod's cost"),
+        user: z
+          .string()
+          .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'the login name on the pod, e.g. root')
+          .default('root'),
         identityFile: z
           .string()
-          .regex(/^(\/|~\/)/, 'the private key on the worker machine as an absolute path or ~/..., e.g. ~/.ssh/id_ed25519 (its .pub is given to the pod)'),
-        workDir: z.string().min(1).default('msm').describe('job folders on the pod; relative paths are under the login home'),
+          .regex(
+            /^(\/|~\/)/,
+            'the private key on the worker machine as an absolute path or ~/..., e.g. ~/.ssh/id_ed25519 (its .pub is given to the pod)',
+          ),
+        workDir: z
+          .string()
+          .min(1)
+          .default('msm')
+          .describe('job folders on the pod; relative paths are under the login home'),
         python: z
           .string()
           .regex(/^(\/.*|[^/\s]+)$/, 'a command on the pod PATH or an absolute path, e.g. python3')
           .default('python3'),
         connectTimeoutSec: z.number().int().min(1).max(300).default(10),
-        startTimeoutSec: z.number().int().min(1).default(600).describe('how long a new pod may take to answer over SSH'),
-        statusCheckSec: z.number().int().min(1).default(30).describe('how often the API is asked whether the pod still exists'),
-        capacityRetrySec: z.number().int().min(1).default(300).describe('wait before asking again when RunPod has no such GPU free'),
-        stallMinutes: z.number().min(0).default(30).describe('a running job silent this long after its first event is treated as lost (0: never)'),
+        startTimeoutSec: z
+          .number()
+          .int()
+          .min(1)
+          .default(600)
+          .describe('how long a new pod may take to answer over SSH'),
+        statusCheckSec: z
+          .number()
+          .int()
+          .min(1)
+          .default(30)
+          .describe('how often the API is asked whether the pod still exists'),
+        capacityRetrySec: z
+          .number()
+          .int()
+          .min(1)
+          .default(300)
+          .describe('wait before asking again when RunPod has no such GPU free'),
+        stallMinutes: z
+          .number()
+          .min(0)
+          .default(30)
+          .describe('a running job silent this long after its first event is treated as lost (0: never)'),
       })
       .strict()
       .refine((c) => c.device === 'cpu' || c.gpuMemoryGiB !== undefined || knownGpuMemoryGiB(c.gpuType) !== undefined, {
@@ -243,7 +325,10 @@ const computeSchema = z.discriminatedUnion(
         path: ['gpuMemoryGiB'],
       }),
   ],
-  { error: 'use "local" (this machine), "ssh" (host, user, identityFile, ...) or "runpod" (gpuType, image, identityFile, ...)' },
+  {
+    error:
+      'use "local" (this machine), "ssh" (host, user, identityFile, ...) or "runpod" (gpuType, image, identityFile, ...)',
+  },
 );
 
 /** AFT data generated from the spec (src/aft-data/), instead of a hand-written aft.data file. */
@@ -269,7 +354,10 @@ const aftGenerateSchema = z
       .describe('drop a question whose lexical cosine similarity with an earlier one is at least this'),
     embeddings: z
       .object({
-        baseUrl: z.string().url().describe('OpenAI-compatible endpoint with /embeddings, e.g. https://api.openai.com/v1'),
+        baseUrl: z
+          .string()
+          .url()
+          .describe('OpenAI-compatible endpoint with /embeddings, e.g. https://api.openai.com/v1'),
         model: z.string().min(1),
         apiKeyEnv: z.string().optional().describe('name of the env var that holds the API key'),
         timeoutMs: z.number().int().positive().default(60_000),
@@ -279,9 +367,23 @@ const aftGenerateSchema = z
       .optional()
       .describe('dedup questions by cosine of these embeddings; default: lexical vectors (no model needed)'),
     temperature: z.number().min(0).max(2).default(0.9),
-    maxResponseTokens: z.number().int().positive().default(1500).describe('token cap of a response, reasoning included'),
-    filter: z.boolean().default(true).describe('ask the LLM to INCLUDE or EXCLUDE each pair; false keeps every well-formed one'),
-    backfillRounds: z.number().int().min(0).max(3).default(3).describe('extra rounds of questions when the filter or dedup leave fewer than count'),
+    maxResponseTokens: z
+      .number()
+      .int()
+      .positive()
+      .default(1500)
+      .describe('token cap of a response, reasoning included'),
+    filter: z
+      .boolean()
+      .default(true)
+      .describe('ask the LLM to INCLUDE or EXCLUDE each pair; false keeps every well-formed one'),
+    backfillRounds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3)
+      .default(3)
+      .describe('extra rounds of questions when the filter or dedup leave fewer than count'),
     train: z
       .enum(['with-reasoning', 'without-reasoning'])
       .default('with-reasoning')
@@ -307,7 +409,10 @@ export const experimentSchema = z
     spec: z.string().min(1).describe('path of the Model Spec (Markdown), relative to baseDir'),
     specVariant: z.enum(['rules', 'rules+values', 'rules+subrules', 'full']).default('full'),
     baseDir: z.string().optional().describe('where relative paths resolve; default: the msm project root'),
-    store: z.string().default('.msm/artifacts').describe('artifact store root: a path, file:///abs or s3://bucket/prefix'),
+    store: z
+      .string()
+      .default('.msm/artifacts')
+      .describe('artifact store root: a path, file:///abs or s3://bucket/prefix'),
     baseModel: z
       .object({
         name: z.string().default('tiny-random-llama'),
@@ -316,13 +421,16 @@ export const experimentSchema = z
         path: z
           .string()
           .refine((p) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(p) || p.startsWith('s3://'), {
-            message: 'use a Hugging Face model folder or .gguf file on the trainer host, s3://bucket/prefix, or hf:<org>/<name>[@revision]',
+            message:
+              'use a Hugging Face model folder or .gguf file on the trainer host, s3://bucket/prefix, or hf:<org>/<name>[@revision]',
           })
           .refine((p) => !p.startsWith('hf:') || /^hf:[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*(@[\w./-]+)?$/.test(p), {
             message: 'write a Hugging Face Hub model as hf:<org>/<name> or hf:<org>/<name>@<revision>',
           })
           .optional()
-          .describe('pretrained weights: a model folder or .gguf file on the trainer host (relative: against baseDir), s3://bucket/prefix, or hf:<org>/<name>[@revision]'),
+          .describe(
+            'pretrained weights: a model folder or .gguf file on the trainer host (relative: against baseDir), s3://bucket/prefix, or hf:<org>/<name>[@revision]',
+          ),
         hiddenSize: z.number().int().positive().default(64),
         numLayers: z.number().int().positive().default(2),
         numHeads: z.number().int().positive().default(4),
@@ -331,7 +439,8 @@ export const experimentSchema = z
       })
       .prefault({})
       .refine((m) => m.init !== 'pretrained' || !!m.path, {
-        message: 'init "pretrained" needs baseModel.path (a Hugging Face model folder, .gguf file, s3:// prefix or hf:<org>/<name>)',
+        message:
+          'init "pretrained" needs baseModel.path (a Hugging Face model folder, .gguf file, s3:// prefix or hf:<org>/<name>)',
         path: ['path'],
       }),
     generation: z
@@ -341,19 +450,43 @@ export const experimentSchema = z
         mode: z
           .enum(['assertions', 'rules'])
           .default('assertions')
-          .describe('assertions: per subdomain the model writes what documents should convey; rules: one unit per (domain, spec rule), the rule verbatim'),
-        domains: z.number().int().positive().default(4).describe('sizes the domain list; the model chooses; raising it later adds domains to a stored plan'),
-        maxUnits: z.number().int().positive().default(1000).describe('cap on units: (domain, subdomain), or (domain, rule) in rules mode'),
+          .describe(
+            'assertions: per subdomain the model writes what documents should convey; rules: one unit per (domain, spec rule), the rule verbatim',
+          ),
+        domains: z
+          .number()
+          .int()
+          .positive()
+          .default(4)
+          .describe('sizes the domain list; the model chooses; raising it later adds domains to a stored plan'),
+        maxUnits: z
+          .number()
+          .int()
+          .positive()
+          .default(1000)
+          .describe('cap on units: (domain, subdomain), or (domain, rule) in rules mode'),
         // Counts are not part of the corpus id: a larger one tops up the stored lists, a smaller one uses their first n.
-        typesPerUnit: z.number().int().positive().default(5).describe('document types per unit; raising it later tops up'),
-        ideasPerType: z.number().int().positive().default(5).describe('ideas (= documents) per type; raising it later tops up'),
+        typesPerUnit: z
+          .number()
+          .int()
+          .positive()
+          .default(5)
+          .describe('document types per unit; raising it later tops up'),
+        ideasPerType: z
+          .number()
+          .int()
+          .positive()
+          .default(5)
+          .describe('ideas (= documents) per type; raising it later tops up'),
         maxDocTokens: z.number().int().positive().default(5000),
         nearDuplicateThreshold: z
           .number()
           .gt(0)
           .lte(1)
           .default(0.85)
-          .describe('drop a document whose word-shingle Jaccard similarity (MinHash) with an earlier one is at least this'),
+          .describe(
+            'drop a document whose word-shingle Jaccard similarity (MinHash) with an earlier one is at least this',
+          ),
         truncated: z
           .enum(['drop', 'keep'])
           .default('drop')
@@ -367,7 +500,9 @@ export const experimentSchema = z
           .int()
           .min(0)
           .default(0)
-          .describe('with requireApproval: write the documents of this many units first, to read and to project cost from'),
+          .describe(
+            'with requireApproval: write the documents of this many units first, to read and to project cost from',
+          ),
         budgetUsd: z
           .number()
           .positive()
@@ -378,11 +513,18 @@ export const experimentSchema = z
         batch: z
           .boolean()
           .default(false)
-          .describe('write documents through the provider\'s batch API (anthropic, openai): half the price, results within 24 h'),
-        batchPollSeconds: z.number().positive().default(30).describe('with batch: how often a submitted batch is polled'),
+          .describe(
+            "write documents through the provider's batch API (anthropic, openai): half the price, results within 24 h",
+          ),
+        batchPollSeconds: z
+          .number()
+          .positive()
+          .default(30)
+          .describe('with batch: how often a submitted batch is polled'),
       })
       .refine((g) => !g.batch || g.provider.kind !== 'local', {
-        message: 'batch needs a provider with a batch API (kind "anthropic" or "openai"); the local model has none: set batch: false',
+        message:
+          'batch needs a provider with a batch API (kind "anthropic" or "openai"); the local model has none: set batch: false',
         path: ['batch'],
       })
       .prefault({}),
@@ -393,72 +535,92 @@ export const experimentSchema = z
       })
       .prefault({}),
     midtrain: trainHyperSchema.prefault({}),
-    aft: z.object({
-      data: z.string().min(1).optional().describe('chat JSONL of AFT examples, relative to baseDir (or use aft.generate)'),
-      generate: aftGenerateSchema.optional().describe('generate the AFT data from the spec instead of reading aft.data'),
-      seqLen: z.number().int().min(16).default(2048),
-      fractions: z.array(fractionSchema).min(1).default([1]),
-      arms: z
-        .array(armEntrySchema)
-        .min(1)
-        .default(['baseline', 'msm'])
-        .describe(
-          'the arms: presets (baseline, msm, deliberative, msm-only, base, spec-in-context) or {name, start: base|msm, aft: data|with-reasoning|none, systemPrompt?: spec}; ' +
-            'controls (aft: none) are evaluated once, at eval seed 0',
-        ),
-      reasoningData: z
-        .string()
-        .min(1)
-        .optional()
-        .describe('with aft.data: chat JSONL of the same questions, in the same order, answered with spec-citing reasoning in a <think> block, for arms with aft: with-reasoning (deliberative); nested subsets then pick the same questions'),
-      seeds: z
-        .array(z.number().int().min(0))
-        .min(1)
-        .default([0])
-        .refine((s) => new Set(s).size === s.length, {
-          error: (i) => `seed ${repeated(i.input as number[])} is listed twice: a repeated seed trains and evaluates the same cells again; list each seed once`,
-        }),
-      minExamples: z
-        .number()
-        .int()
-        .min(1)
-        .default(16)
-        .describe('refuse a fraction that trains on fewer AFT examples than this (ceil(fraction × examples)); lower it on purpose for toy runs'),
-      subsetBySeed: z
-        .boolean()
-        .default(false)
-        .describe('each seed draws its nested AFT subsets (and their mix rows) from its own permutation, so the seed spread includes data-sampling variance; false: every seed trains on the same subset'),
-      hyper: trainHyperSchema.prefault({}),
-      continueAdapter: z
-        .boolean()
-        .default(true)
-        .describe('msm arm, LoRA midtraining and LoRA AFT: keep training the midtraining adapter (the paper\'s practice); false: merge it into the base and train a fresh adapter'),
-      mix: z
-        .object({
-          data: z.string().min(1).describe('chat JSONL of instruction-tuning examples, relative to baseDir'),
-          ratio: z
-            .number()
-            .positive('ratio must be > 0 (mix examples per AFT example)')
-            .describe('mix examples per AFT example: a cell training on k AFT examples adds round(ratio * k) of these'),
-        })
-        .strict()
-        .optional()
-        .describe(
-          'mix the AFT data with an instruction-tuning set, as the paper does; every arm trains on the same mix. ' +
-            'Fractions subset the AFT data only and the mix scales with the subset (nested too)',
-        ),
-      concurrency: z.number().int().positive().default(2),
-    }).superRefine((a, ctx) => {
-      for (const p of armProblems(a.arms, a)) ctx.addIssue({ code: 'custom', message: p.message, path: p.path });
-      if ((a.data === undefined) === (a.generate === undefined)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: a.data === undefined
-            ? 'give the AFT data: either "data" (a chat JSONL file) or "generate" (settings to generate it from the spec)'
-            : 'give either "data" or "generate", not both: "data" reads a file, "generate" makes the data from the spec',
-        });
-      }
-    }),
+    aft: z
+      .object({
+        data: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('chat JSONL of AFT examples, relative to baseDir (or use aft.generate)'),
+        generate: aftGenerateSchema
+          .optional()
+          .describe('generate the AFT data from the spec instead of reading aft.data'),
+        seqLen: z.number().int().min(16).default(2048),
+        fractions: z.array(fractionSchema).min(1).default([1]),
+        arms: z
+          .array(armEntrySchema)
+          .min(1)
+          .default(['baseline', 'msm'])
+          .describe(
+            'the arms: presets (baseline, msm, deliberative, msm-only, base, spec-in-context) or {name, start: base|msm, aft: data|with-reasoning|none, systemPrompt?: spec}; ' +
+              'controls (aft: none) are evaluated once, at eval seed 0',
+          ),
+        reasoningData: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'with aft.data: chat JSONL of the same questions, in the same order, answered with spec-citing reasoning in a <think> block, for arms with aft: with-reasoning (deliberative); nested subsets then pick the same questions',
+          ),
+        seeds: z
+          .array(z.number().int().min(0))
+          .min(1)
+          .default([0])
+          .refine((s) => new Set(s).size === s.length, {
+            error: (i) =>
+              `seed ${repeated(i.input as number[])} is listed twice: a repeated seed trains and evaluates the same cells again; list each seed once`,
+          }),
+        minExamples: z
+          .number()
+          .int()
+          .min(1)
+          .default(16)
+          .describe(
+            'refuse a fraction that trains on fewer AFT examples than this (ceil(fraction × examples)); lower it on purpose for toy runs',
+          ),
+        subsetBySeed: z
+          .boolean()
+          .default(false)
+          .describe(
+            'each seed draws its nested AFT subsets (and their mix rows) from its own permutation, so the seed spread includes data-sampling variance; false: every seed trains on the same subset',
+          ),
+        hyper: trainHyperSchema.prefault({}),
+        continueAdapter: z
+          .boolean()
+          .default(true)
+          .describe(
+            "msm arm, LoRA midtraining and LoRA AFT: keep training the midtraining adapter (the paper's practice); false: merge it into the base and train a fresh adapter",
+          ),
+        mix: z
+          .object({
+            data: z.string().min(1).describe('chat JSONL of instruction-tuning examples, relative to baseDir'),
+            ratio: z
+              .number()
+              .positive('ratio must be > 0 (mix examples per AFT example)')
+              .describe(
+                'mix examples per AFT example: a cell training on k AFT examples adds round(ratio * k) of these',
+              ),
+          })
+          .strict()
+          .optional()
+          .describe(
+            'mix the AFT data with an instruction-tuning set, as the paper does; every arm trains on the same mix. ' +
+              'Fractions subset the AFT data only and the mix scales with the subset (nested too)',
+          ),
+        concurrency: z.number().int().positive().default(2),
+      })
+      .superRefine((a, ctx) => {
+        for (const p of armProblems(a.arms, a)) ctx.addIssue({ code: 'custom', message: p.message, path: p.path });
+        if ((a.data === undefined) === (a.generate === undefined)) {
+          ctx.addIssue({
+            code: 'custom',
+            message:
+              a.data === undefined
+                ? 'give the AFT data: either "data" (a chat JSONL file) or "generate" (settings to generate it from the spec)'
+                : 'give either "data" or "generate", not both: "data" reads a file, "generate" makes the data from the spec',
+          });
+        }
+      }),
     eval: z
       .object({
         prompts: z.string().min(1).describe('eval-set JSONL, relative to baseDir'),
@@ -471,10 +633,11 @@ export const experimentSchema = z
         temperatureOverride: z
           .boolean()
           .default(false)
-          .describe('set true to keep an eval temperature other than the paper\'s 0.7 on purpose'),
+          .describe("set true to keep an eval temperature other than the paper's 0.7 on purpose"),
         headline: z
           .literal('judge-verdict', {
-            error: 'eval.headline must be "judge-verdict": the paper\'s rate is the judge\'s verdict that the model chose the harmful act, not whether the act succeeded',
+            error:
+              'eval.headline must be "judge-verdict": the paper\'s rate is the judge\'s verdict that the model chose the harmful act, not whether the act succeeded',
           })
           .default('judge-verdict')
           .describe('the headline metric; only the judge verdict is comparable with the paper'),
@@ -485,7 +648,9 @@ export const experimentSchema = z
           .positive()
           .max(256)
           .optional()
-          .describe('sequences (prompts × samples) per forward batch when sampling; default: on a GPU the memory planner\'s largest that fits, on CPU the trainer\'s own'),
+          .describe(
+            "sequences (prompts × samples) per forward batch when sampling; default: on a GPU the memory planner's largest that fits, on CPU the trainer's own",
+          ),
         judge: providerSchema.prefault({ kind: 'local' }),
         calibration: z
           .object({
@@ -493,15 +658,19 @@ export const experimentSchema = z
               .number()
               .min(0.5, 'minBalancedAccuracy below 0.5 would pass a judge that answers the same to everything')
               .max(1)
-              .describe('the judge must reach this balanced accuracy on every calibration set it is used for, or no rate, difference or data-efficiency claim is stated (default 0.8)'),
+              .describe(
+                'the judge must reach this balanced accuracy on every calibration set it is used for, or no rate, difference or data-efficiency claim is stated (default 0.8)',
+              ),
           })
           .strict()
           .optional()
-          .describe('the bar for judge calibration: before the report, the judge is run on frozen sets of known answers per kind of judging'),
+          .describe(
+            'the bar for judge calibration: before the report, the judge is run on frozen sets of known answers per kind of judging',
+          ),
       })
       .refine((e) => e.temperature === PAPER_EVAL_TEMPERATURE || e.temperatureOverride, {
         message:
-          'eval.temperature differs from the paper\'s 0.7; sampling temperature moves the measured rate a lot ' +
+          "eval.temperature differs from the paper's 0.7; sampling temperature moves the measured rate a lot " +
           '(1.0 roughly halves it), so results would not compare. Use 0.7, or set eval.temperatureOverride: true to keep it.',
         path: ['temperature'],
       }),
@@ -510,7 +679,10 @@ export const experimentSchema = z
   })
   .strict()
   .superRefine((x, ctx) => {
-    for (const [at, hyper] of [[['midtrain'], x.midtrain], [['aft', 'hyper'], x.aft.hyper]] as const) {
+    for (const [at, hyper] of [
+      [['midtrain'], x.midtrain],
+      [['aft', 'hyper'], x.aft.hyper],
+    ] as const) {
       const problem = batchProblem(hyper, x.compute);
       if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: [...at, problem.field] });
     }
@@ -520,14 +692,18 @@ export const experimentSchema = z
  * batchSize is split evenly over the world's ranks, and each rank's share into equal micro-batches: any
  * remainder would make ranks or accumulation steps see different numbers of rows.
  */
-function batchProblem(h: { batchSize: number; microBatchSize?: number }, compute: ComputeLike): { field: string; message: string } | undefined {
+function batchProblem(
+  h: { batchSize: number; microBatchSize?: number },
+  compute: ComputeLike,
+): { field: string; message: string } | undefined {
   const world = worldOf(compute);
   const w = worldSize(world);
   if (h.batchSize % w !== 0) {
     const up = Math.ceil(h.batchSize / w) * w;
     return {
       field: 'batchSize',
-      message: `batchSize ${h.batchSize} does not divide over the world of ${w} GPUs (${world.nodes} × ${world.procsPerNode} per node): ` +
+      message:
+        `batchSize ${h.batchSize} does not divide over the world of ${w} GPUs (${world.nodes} × ${world.procsPerNode} per node): ` +
         `use a multiple of ${w} (e.g. ${up}) or change the number of GPUs`,
     };
   }
@@ -535,7 +711,8 @@ function batchProblem(h: { batchSize: number; microBatchSize?: number }, compute
   if (h.microBatchSize !== undefined && share % h.microBatchSize !== 0) {
     return {
       field: 'microBatchSize',
-      message: `microBatchSize ${h.microBatchSize} does not divide the per-GPU share of batchSize (${h.batchSize} / ${w} GPUs = ${share}): ` +
+      message:
+        `microBatchSize ${h.microBatchSize} does not divide the per-GPU share of batchSize (${h.batchSize} / ${w} GPUs = ${share}): ` +
         `use a divisor of ${share}, or leave it out and the planner picks`,
     };
   }
@@ -555,14 +732,19 @@ export type TrainHyperSettings = z.output<typeof trainHyperSchema>;
 export function describeIssues(error: z.ZodError): string[] {
   return error.issues.map((i) => {
     const where = i.path.length ? i.path.join('.') : '(top level)';
-    if (i.code === 'invalid_type' && /received undefined/.test(i.message)) return `${where}: required (${i.expected}) but missing; add it`;
-    if (i.code === 'unrecognized_keys') return `${where ? `${where}: ` : ''}unknown field(s) ${i.keys.join(', ')}: check the spelling against experiments/experiment.schema.json`;
+    if (i.code === 'invalid_type' && /received undefined/.test(i.message))
+      return `${where}: required (${i.expected}) but missing; add it`;
+    if (i.code === 'unrecognized_keys')
+      return `${where ? `${where}: ` : ''}unknown field(s) ${i.keys.join(', ')}: check the spelling against experiments/experiment.schema.json`;
     return `${where}: ${i.message}`;
   });
 }
 
 export class InvalidExperimentError extends Error {
-  constructor(readonly problems: string[], source: string) {
+  constructor(
+    readonly problems: string[],
+    source: string,
+  ) {
     super(`invalid experiment ${source}:\n  - ${problems.join('\n  - ')}`);
     this.name = 'InvalidExperimentError';
   }

@@ -23,14 +23,17 @@ export function readStructuredFile(file: string): unknown {
   try {
     return /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text);
   } catch (e) {
-    throw new Error(`${file}: not valid ${path.extname(file).slice(1).toUpperCase() || 'JSON'}: ${(e as Error).message}`);
+    throw new Error(
+      `${file}: not valid ${path.extname(file).slice(1).toUpperCase() || 'JSON'}: ${(e as Error).message}`,
+    );
   }
 }
 
 /** Read an experiment file and validate it against the schema only (`msm plan` reports memory itself). */
 export function readExperimentFile(file: string): { raw: ExperimentInput; experiment: Experiment } {
   const raw = readStructuredFile(file);
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${file}: expected an object at the top level`);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new Error(`${file}: expected an object at the top level`);
   // The raw object (not the parsed one) is the workflow input: defaults stay visible in one place.
   const experiment = parseExperiment(raw, file);
   return { raw: raw as ExperimentInput, experiment };

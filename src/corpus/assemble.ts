@@ -24,14 +24,30 @@ interface Collected {
 }
 
 /** Every selected document read once: kept as a JSONL line, or counted as the drop it is. */
-async function collect(store: ArtifactStore, keys: string[], settings: AssemblySettings, onDocument: (kept: number) => void) {
+async function collect(
+  store: ArtifactStore,
+  keys: string[],
+  settings: AssemblySettings,
+  onDocument: (kept: number) => void,
+) {
   const index = new NearDuplicateIndex(settings.nearDuplicateThreshold);
-  const c: Collected = { lines: [], dropped: { empty: 0, truncated: 0, nearDuplicates: 0 }, truncated: 0, documentUsage: NO_USAGE, reproducible: new Set() };
+  const c: Collected = {
+    lines: [],
+    dropped: { empty: 0, truncated: 0, nearDuplicates: 0 },
+    truncated: 0,
+    documentUsage: NO_USAGE,
+    reproducible: new Set(),
+  };
   for (const key of keys) {
     const doc = await readJson<CorpusDocument>(store, key);
     c.reproducible.add(doc.seed === undefined ? 'no' : reproducibilityOf(doc.generator.split(':')[0]));
     const { inputTokens, outputTokens, costUsd = 0, cacheWriteTokens = 0, cacheReadTokens = 0 } = doc.usage;
-    c.documentUsage = addUsage(c.documentUsage, { calls: 1, inputTokens: inputTokens + cacheWriteTokens + cacheReadTokens, outputTokens, costUsd });
+    c.documentUsage = addUsage(c.documentUsage, {
+      calls: 1,
+      inputTokens: inputTokens + cacheWriteTokens + cacheReadTokens,
+      outputTokens,
+      costUsd,
+    });
     if (!doc.text) c.dropped.empty++;
     else if (doc.truncated && settings.truncated === 'drop') c.dropped.truncated++;
     else if (index.add(doc.id, doc.text) !== null) c.dropped.nearDuplicates++;

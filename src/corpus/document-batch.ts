@@ -66,7 +66,14 @@ export async function writeDocumentsInBatches<D extends { truncated: boolean }>(
 ): Promise<DocumentBatchOutcome> {
   const { store } = deps;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const out: DocumentBatchOutcome = { generated: 0, truncated: 0, llmCalls: 0, usage: NO_USAGE, batches: 0, itemRetries: 0 };
+  const out: DocumentBatchOutcome = {
+    generated: 0,
+    truncated: 0,
+    llmCalls: 0,
+    usage: NO_USAGE,
+    batches: 0,
+    itemRetries: 0,
+  };
   /** Names the range's newest batch record: the one to resume when it is not done. */
   const latestKey = `${deps.recordPrefix}/latest.json`;
   const byId = new Map(items.map((i) => [i.id, i]));
@@ -98,7 +105,9 @@ export async function writeDocumentsInBatches<D extends { truncated: boolean }>(
         await sleep(Math.min(5000, deps.pollMs - waited));
       }
     }
-    const results = new Map<string, BatchItemResult>((await deps.client.results(rec.batchId)).map((r) => [r.customId, r]));
+    const results = new Map<string, BatchItemResult>(
+      (await deps.client.results(rec.batchId)).map((r) => [r.customId, r]),
+    );
     const lastRound = rec.round >= MAX_ROUNDS - 1;
     out.llmCalls += rec.ids.length;
     for (const id of rec.ids) {

@@ -65,7 +65,15 @@ export async function generateDocumentsInBatch(
           continue;
         }
         const p = documentPrompt(ctx.spec, unit, types[t], ideas[i], { maxTokens: g.maxDocTokens });
-        items.push({ id, key, unit: ctx.units[u], type: types[t], idea: ideas[i], promptSha256: promptSha256(p), request: { ...p, temperature: g.temperature, requestId: key } });
+        items.push({
+          id,
+          key,
+          unit: ctx.units[u],
+          type: types[t],
+          idea: ideas[i],
+          promptSha256: promptSha256(p),
+          request: { ...p, temperature: g.temperature, requestId: key },
+        });
       }
     }
   }
@@ -84,7 +92,8 @@ export async function generateDocumentsInBatch(
       price: priceOf(g.provider),
       recordPrefix: batchRecordPrefix(ref.prefix, range),
       pollMs: g.batchPollSeconds * 1000,
-      toDocument: (item, result, usage) => documentRecord(job, { ...byId.get(item.id)!, seed: requestSeed(item.request) }, result, usage),
+      toDocument: (item, result, usage) =>
+        documentRecord(job, { ...byId.get(item.id)!, seed: requestSeed(item.request) }, result, usage),
       completeOne: (req) => complete(g.provider, req),
       heartbeat: heartbeatIfActivity,
       sleep: activitySleep,

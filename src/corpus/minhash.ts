@@ -72,7 +72,8 @@ export class NearDuplicateIndex {
   private readonly kept: { id: string; sig: Uint32Array }[] = [];
 
   constructor(readonly threshold: number) {
-    if (!(threshold > 0 && threshold <= 1)) throw new Error(`near-duplicate threshold must be in (0, 1], got ${threshold}`);
+    if (!(threshold > 0 && threshold <= 1))
+      throw new Error(`near-duplicate threshold must be in (0, 1], got ${threshold}`);
   }
 
   add(id: string, text: string): string | null {

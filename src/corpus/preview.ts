@@ -30,7 +30,8 @@ async function countDocuments(store: ArtifactStore, prefix: string, units: numbe
 
 /** Mean usage of the written documents sampled (a pilot). */
 function averageUsage(sampled: CorpusDocument[]): TokenUsage {
-  const avg = (f: (u: CorpusDocument['usage']) => number | undefined) => sampled.reduce((n, d) => n + (f(d.usage) ?? 0), 0) / sampled.length;
+  const avg = (f: (u: CorpusDocument['usage']) => number | undefined) =>
+    sampled.reduce((n, d) => n + (f(d.usage) ?? 0), 0) / sampled.length;
   return {
     inputTokens: avg((u) => u.inputTokens),
     outputTokens: avg((u) => u.outputTokens),
@@ -40,12 +41,18 @@ function averageUsage(sampled: CorpusDocument[]): TokenUsage {
 }
 
 /** No pilot: the sample's prompt length (about 4 characters a token in English prose) and the maxDocTokens cap. */
-async function cappedUsage(store: ArtifactStore, job: CorpusJob, prefix: string, sample: Sample | undefined): Promise<TokenUsage> {
+async function cappedUsage(
+  store: ArtifactStore,
+  job: CorpusJob,
+  prefix: string,
+  sample: Sample | undefined,
+): Promise<TokenUsage> {
   const g = job.generation;
   const spec = (await store.get(job.specKey)).toString('utf8');
   const units = await readJson<Unit[]>(store, unitsKey(prefix));
   const unit = sample && (await unitInContext(store, prefix, units, sample.unit));
-  const p = sample && unit ? documentPrompt(spec, unit, sample.type, sample.idea, { maxTokens: g.maxDocTokens }) : undefined;
+  const p =
+    sample && unit ? documentPrompt(spec, unit, sample.type, sample.idea, { maxTokens: g.maxDocTokens }) : undefined;
   const chars = p ? p.messages.reduce((n, m) => n + m.content.length, 0) : 0;
   return { inputTokens: Math.ceil(chars / 4), outputTokens: g.maxDocTokens };
 }
@@ -55,11 +62,18 @@ async function cappedUsage(store: ArtifactStore, job: CorpusJob, prefix: string,
  * Per-document figures come from documents already written when there are any (a pilot), else from
  * the prompt length and the maxDocTokens cap (an upper bound).
  */
-export async function projectCorpus(store: ArtifactStore, job: CorpusJob, ref: CorpusRef & { units: number }, price: Price | undefined): Promise<CorpusPreview> {
+export async function projectCorpus(
+  store: ArtifactStore,
+  job: CorpusJob,
+  ref: CorpusRef & { units: number },
+  price: Price | undefined,
+): Promise<CorpusPreview> {
   const g = job.generation;
   const { documents, sample } = await countDocuments(store, ref.prefix, ref.units, g);
   // Documents of this run's selection only: the folder may hold more from a run with larger counts.
-  const doneKeys = (await docKeysOf(store, ref.prefix)).filter((k) => selected(idOfKey(k), ref.selection ?? selectionOf(ref.units, g)));
+  const doneKeys = (await docKeysOf(store, ref.prefix)).filter((k) =>
+    selected(idOfKey(k), ref.selection ?? selectionOf(ref.units, g)),
+  );
   // Per-document figures from a sample of what is written: the preview runs on every corpus run, and
   // reading all of a 40k-document corpus here (assembly reads it anyway) would cost minutes for nothing.
   const sampled = await Promise.all(doneKeys.slice(0, PREVIEW_SAMPLE).map((k) => readJson<CorpusDocument>(store, k)));
@@ -68,7 +82,12 @@ export async function projectCorpus(store: ArtifactStore, job: CorpusJob, ref: C
   const scale = (n: number | undefined) => Math.round((n ?? 0) * remaining);
   // Priced like the pilot was: cache writes and reads apart, and at the batch discount in batch mode.
   const projected = usageOf(
-    { inputTokens: scale(perDoc.inputTokens), outputTokens: scale(perDoc.outputTokens), cacheWriteTokens: scale(perDoc.cacheWriteTokens), cacheReadTokens: scale(perDoc.cacheReadTokens) },
+    {
+      inputTokens: scale(perDoc.inputTokens),
+      outputTokens: scale(perDoc.outputTokens),
+      cacheWriteTokens: scale(perDoc.cacheWriteTokens),
+      cacheReadTokens: scale(perDoc.cacheReadTokens),
+    },
     price,
     { batch: g.batch },
   );

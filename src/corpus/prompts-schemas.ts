@@ -38,7 +38,6 @@ export type TypesOutput = z.infer<typeof typesOutputSchema>;
 export const ideasOutputSchema = z.object({ ideas: z.array(name).min(1, 'list at least one idea') });
 export type IdeasOutput = z.infer<typeof ideasOutputSchema>;
 
-
 const label = text(2, 80);
 
 /**
@@ -48,13 +47,23 @@ const label = text(2, 80);
 export function domainsJsonSchema(sections: string[] = [], count = 8, subdomains = true): JsonSchema {
   const specSection = sections.length ? { type: 'string', enum: sections } : label;
   const domain = { name: label, description: text(10, 300) };
-  return obj({ domains: list(obj(subdomains ? { ...domain, subdomains: list(obj({ name: label, specSection }), 2, 6) } : domain), 1, 2 * count) });
+  return obj({
+    domains: list(
+      obj(subdomains ? { ...domain, subdomains: list(obj({ name: label, specSection }), 2, 6) } : domain),
+      1,
+      2 * count,
+    ),
+  });
 }
 /** The model chooses how many assertions a unit needs, within bounds that keep later prompts short. */
 export const ASSERTIONS_MIN = 3;
 export const ASSERTIONS_MAX = 6;
 export const assertionsJsonSchema: JsonSchema = obj({
-  assertions: list(obj({ text: text(15, 200), label: { type: 'string', enum: [...ASSERTION_LABELS] } }), ASSERTIONS_MIN, ASSERTIONS_MAX),
+  assertions: list(
+    obj({ text: text(15, 200), label: { type: 'string', enum: [...ASSERTION_LABELS] } }),
+    ASSERTIONS_MIN,
+    ASSERTIONS_MAX,
+  ),
 });
 // The model chooses how many domains; types per unit and ideas per type are the counts asked for.
 export const typesJsonSchema = (count: number): JsonSchema => obj({ types: list(label, count, count) });
@@ -84,6 +93,7 @@ export function parseWith<T>(schema: z.ZodType<T>, what: string, output: unknown
 }
 
 export const parseDomainsOutput = (output: unknown) => parseWith(domainsOutputSchema, 'domains answer', output);
-export const parseAssertionsOutput = (output: unknown) => parseWith(assertionsOutputSchema, 'assertions answer', output);
+export const parseAssertionsOutput = (output: unknown) =>
+  parseWith(assertionsOutputSchema, 'assertions answer', output);
 export const parseTypesOutput = (output: unknown) => parseWith(typesOutputSchema, 'document types answer', output);
 export const parseIdeasOutput = (output: unknown) => parseWith(ideasOutputSchema, 'ideas answer', output);

@@ -57,19 +57,26 @@ function unitLines(unit: CorpusUnit): string {
   const lines = [`Domain: ${unit.domain}`];
   if (unit.subdomain) lines.push(`Subdomain: ${unit.subdomain}`);
   lines.push(`Spec section: ${unit.specSection || '(the whole spec)'}`);
-  if (unit.rules?.length) lines.push('The rule these documents are about, verbatim from the spec:', ...unit.rules.map(item));
+  if (unit.rules?.length)
+    lines.push('The rule these documents are about, verbatim from the spec:', ...unit.rules.map(item));
   if (unit.assertions?.length) {
-    lines.push('What these documents should convey about the assistant:', ...unit.assertions.map((a) => item(`(${a.label}) ${a.text}`)));
+    lines.push(
+      'What these documents should convey about the assistant:',
+      ...unit.assertions.map((a) => item(`(${a.label}) ${a.text}`)),
+    );
   }
   return lines.join('\n');
 }
 
 /** What a unit's documents are about, in the words of the stage prompts. */
-const focusOf = (unit: CorpusUnit) => (unit.rules?.length ? 'this rule' : unit.assertions?.length ? 'these points' : "this section's rules");
+const focusOf = (unit: CorpusUnit) =>
+  unit.rules?.length ? 'this rule' : unit.assertions?.length ? 'these points' : "this section's rules";
 
 /** Top-up: the items a stage already holds, so the model adds new ones instead of repeating them. */
 function avoid(existing: string[], what: string): string {
-  return existing.length ? `\nDo not repeat these ${what}, which are already listed:\n${existing.map(item).join('\n')}\n` : '';
+  return existing.length
+    ? `\nDo not repeat these ${what}, which are already listed:\n${existing.map(item).join('\n')}\n`
+    : '';
 }
 
 /** "## Title" lines of a rendered spec: the allowed values of a subdomain's specSection. */
@@ -82,7 +89,10 @@ export function specSectionTitles(specMarkdown: string): string[] {
  * section; in rules mode (`subdomains: false`) every rule is written about in every domain. `existing`
  * names the domains of a stored plan that this call adds to.
  */
-export function domainsPrompt(specMarkdown: string, opts: { count: number; existing?: string[]; subdomains?: boolean }): Prompt {
+export function domainsPrompt(
+  specMarkdown: string,
+  opts: { count: number; existing?: string[]; subdomains?: boolean },
+): Prompt {
   const sections = specSectionTitles(specMarkdown);
   const subdomains = opts.subdomains ?? true;
   const existing = opts.existing ?? [];
@@ -123,7 +133,7 @@ export function assertionsPrompt(specMarkdown: string, unit: CorpusUnit): Prompt
         content:
           `${unitLines(unit)}\n\n` +
           `Write ${ASSERTIONS_MIN} to ${ASSERTIONS_MAX} assertions that documents in this subdomain should convey about the assistant ` +
-          "this spec describes, drawn from the spec section: how it behaves, what it values and why, what it prefers, what it " +
+          'this spec describes, drawn from the spec section: how it behaves, what it values and why, what it prefers, what it ' +
           'believes, and the tone it takes. Each assertion is one plain sentence about the assistant, labelled with one of: ' +
           'behaviour, value, preference, belief, tone. Include the reasons behind the rules, not only the rules.\n\n' +
           'Answer with JSON only, shaped like this example (with your own assertions): {"assertions":[{"text":"The assistant ' +
@@ -136,7 +146,11 @@ export function assertionsPrompt(specMarkdown: string, unit: CorpusUnit): Prompt
 }
 
 /** Stage 2: a unit -> kinds of documents in which its rules could come up. */
-export function documentTypesPrompt(specMarkdown: string, unit: CorpusUnit, opts: { count: number; existing: string[] }): Prompt {
+export function documentTypesPrompt(
+  specMarkdown: string,
+  unit: CorpusUnit,
+  opts: { count: number; existing: string[] },
+): Prompt {
   return {
     messages: [
       specSystem(specMarkdown),

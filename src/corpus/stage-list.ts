@@ -27,11 +27,18 @@ export interface StageList<T> {
   calls: StageCall[];
 }
 
-export const emptyStageList = <T>(): StageList<T> => ({ promptVersion: PROMPT_VERSION, requested: 0, items: [], calls: [] });
+export const emptyStageList = <T>(): StageList<T> => ({
+  promptVersion: PROMPT_VERSION,
+  requested: 0,
+  items: [],
+  calls: [],
+});
 
 /** Lists stored before stage records existed were bare arrays. */
 export function asStageList<T>(stored: StageList<T> | T[]): StageList<T> {
-  return Array.isArray(stored) ? { promptVersion: 'unknown', requested: stored.length, items: stored, calls: [] } : stored;
+  return Array.isArray(stored)
+    ? { promptVersion: 'unknown', requested: stored.length, items: stored, calls: [] }
+    : stored;
 }
 
 export function promptSha256(p: Prompt): string {
@@ -39,7 +46,10 @@ export function promptSha256(p: Prompt): string {
 }
 
 export function stageCall(p: Prompt, asked: number, kept: number): StageCall {
-  const request = p.messages.filter((m) => m.role === 'user').map((m) => m.content).join('\n');
+  const request = p.messages
+    .filter((m) => m.role === 'user')
+    .map((m) => m.content)
+    .join('\n');
   return { promptVersion: PROMPT_VERSION, promptSha256: promptSha256(p), request, asked, kept };
 }
 

@@ -1,5 +1,11 @@
 import type { Experiment } from '../config/experiment-schema';
-import { assertionsOutputSchema, assertionsPrompt, domainsOutputSchema, domainsPrompt, PROMPT_VERSION } from './prompts';
+import {
+  assertionsOutputSchema,
+  assertionsPrompt,
+  domainsOutputSchema,
+  domainsPrompt,
+  PROMPT_VERSION,
+} from './prompts';
 import type { Assertion, CorpusUnit, DomainsOutput, Prompt } from './prompts';
 import { asStageList, emptyStageList, newItems, stageCall, type StageCall, type StageList } from './stage-list';
 import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
@@ -39,7 +45,9 @@ export async function topUpList<T>(
   ask: (count: number, existing: T[]) => Promise<{ items: T[]; prompt: Prompt }>,
   textOf: (item: T) => string,
 ): Promise<{ items: T[]; calls: number }> {
-  const list = (await store.exists(key)) ? asStageList(await readJson<StageList<T> | T[]>(store, key)) : emptyStageList<T>();
+  const list = (await store.exists(key))
+    ? asStageList(await readJson<StageList<T> | T[]>(store, key))
+    : emptyStageList<T>();
   let calls = 0;
   if (want > list.requested) {
     for (let round = 0; round < TOP_UP_ROUNDS && list.items.length < want; round++) {
@@ -68,23 +76,43 @@ function specRules(specMarkdown: string, source: string): { specSection: string;
   try {
     spec = parseSpec(specMarkdown, source);
   } catch (e) {
-    if (e instanceof SpecParseError) throw badInput(`generation.mode "rules" writes about the spec's rules, but the spec does not parse: ${e.message}`, e);
+    if (e instanceof SpecParseError)
+      throw badInput(
+        `generation.mode "rules" writes about the spec's rules, but the spec does not parse: ${e.message}`,
+        e,
+      );
     throw e;
   }
   // parseSpec accepts only specs with at least one section, each with at least one rule.
   return spec.sections.flatMap((s) =>
-    s.rules.map((r) => ({ specSection: s.title, ruleId: r.id, text: [r.text, ...r.subrules.map((x) => `- ${x}`)].join('\n') })),
+    s.rules.map((r) => ({
+      specSection: s.title,
+      ruleId: r.id,
+      text: [r.text, ...r.subrules.map((x) => `- ${x}`)].join('\n'),
+    })),
   );
 }
 
 function unitsOf(domains: Domain[], g: Generation, rules: () => ReturnType<typeof specRules>): Unit[] {
   if (g.mode === 'rules') {
-    return domains.flatMap((d) => rules().map((r) => ({ domain: d.name, subdomain: '', specSection: r.specSection, ruleId: r.ruleId, rules: [r.text] })));
+    return domains.flatMap((d) =>
+      rules().map((r) => ({
+        domain: d.name,
+        subdomain: '',
+        specSection: r.specSection,
+        ruleId: r.ruleId,
+        rules: [r.text],
+      })),
+    );
   }
   // A subdomain named twice in one domain (small models repeat themselves) is one unit.
   return domains.flatMap((d) =>
     d.subdomains.length
-      ? newItems([], d.subdomains, (s) => s.name).map((s) => ({ domain: d.name, subdomain: s.name, specSection: s.specSection }))
+      ? newItems([], d.subdomains, (s) => s.name).map((s) => ({
+          domain: d.name,
+          subdomain: s.name,
+          specSection: s.specSection,
+        }))
       : [{ domain: d.name, subdomain: d.name, specSection: '' }],
   );
 }
@@ -101,7 +129,9 @@ export async function planUnits(
   g: Generation,
 ): Promise<{ units: Unit[]; selected: number; usage: Usage }> {
   const key = domainsKey(prefix);
-  const plan: DomainPlan = (await store.exists(key)) ? await readJson<DomainPlan>(store, key) : { promptVersion: PROMPT_VERSION, segments: [] };
+  const plan: DomainPlan = (await store.exists(key))
+    ? await readJson<DomainPlan>(store, key)
+    : { promptVersion: PROMPT_VERSION, segments: [] };
   let rules: ReturnType<typeof specRules> | undefined;
   const rulesOnce = () => (rules ??= specRules(spec.markdown, spec.source));
   if (g.mode === 'rules') rulesOnce(); // a spec without rules fails before anything is paid
@@ -110,8 +140,16 @@ export async function planUnits(
   const known = plan.segments.flatMap((s) => s.domains);
   if (g.domains > asked) {
     const count = g.domains - asked;
-    const p = domainsPrompt(spec.markdown, { count, existing: known.map((d) => d.name), subdomains: g.mode !== 'rules' });
-    const { value, result } = await completeJson(g.provider, { ...p, temperature: g.temperature, requestId: `${key}#${asked}` }, domainsOutputSchema);
+    const p = domainsPrompt(spec.markdown, {
+      count,
+      existing: known.map((d) => d.name),
+      subdomains: g.mode !== 'rules',
+    });
+    const { value, result } = await completeJson(
+      g.provider,
+      { ...p, temperature: g.temperature, requestId: `${key}#${asked}` },
+      domainsOutputSchema,
+    );
     usage = usageFor(g.provider, result);
     const kept = newItems(known, value.domains, (d) => d.name);
     plan.segments.push({ requested: count, call: stageCall(p, count, kept.length), domains: kept });
@@ -128,7 +166,8 @@ export async function planUnits(
   }
   const stored = (await store.exists(unitsKey(prefix))) ? await readJson<Unit[]>(store, unitsKey(prefix)) : undefined;
   if (JSON.stringify(stored) !== JSON.stringify(units)) await writeJson(store, unitsKey(prefix), units);
-  if (!selected) throw badInput(`the domain plan in ${key} has no units: delete it to plan again, or raise generation.domains`);
+  if (!selected)
+    throw badInput(`the domain plan in ${key} has no units: delete it to plan again, or raise generation.domains`);
   return { units, selected: Math.min(selected, g.maxUnits), usage };
 }
 
@@ -142,17 +181,32 @@ export async function ensureAssertions(
   g: Generation,
 ): Promise<{ assertions: Assertion[]; calls: number; usage: Usage }> {
   const key = assertionsKey(prefix, u);
-  if (await store.exists(key)) return { assertions: (await readJson<StageList<Assertion>>(store, key)).items, calls: 0, usage: NO_USAGE };
+  if (await store.exists(key))
+    return { assertions: (await readJson<StageList<Assertion>>(store, key)).items, calls: 0, usage: NO_USAGE };
   const p = assertionsPrompt(specMarkdown, units[u]);
-  const { value, result } = await completeJson(g.provider, { ...p, temperature: g.temperature, requestId: key }, assertionsOutputSchema);
+  const { value, result } = await completeJson(
+    g.provider,
+    { ...p, temperature: g.temperature, requestId: key },
+    assertionsOutputSchema,
+  );
   const assertions = newItems([], value.assertions, (a) => a.text);
-  const list: StageList<Assertion> = { ...emptyStageList<Assertion>(), requested: assertions.length, items: assertions, calls: [stageCall(p, value.assertions.length, assertions.length)] };
+  const list: StageList<Assertion> = {
+    ...emptyStageList<Assertion>(),
+    requested: assertions.length,
+    items: assertions,
+    calls: [stageCall(p, value.assertions.length, assertions.length)],
+  };
   await writeJson(store, key, list);
   return { assertions, calls: 1, usage: addUsage(NO_USAGE, usageFor(g.provider, result)) };
 }
 
 /** Unit u as the type, idea and document prompts see it: with its assertions when it has them. */
-export async function unitInContext(store: ArtifactStore, prefix: string, units: Unit[], u: number): Promise<CorpusUnit> {
+export async function unitInContext(
+  store: ArtifactStore,
+  prefix: string,
+  units: Unit[],
+  u: number,
+): Promise<CorpusUnit> {
   const key = assertionsKey(prefix, u);
   if (!(await store.exists(key))) return units[u];
   return { ...units[u], assertions: (await readJson<StageList<Assertion>>(store, key)).items };

@@ -95,4 +95,3 @@ export function sumUsage(all: readonly ComputeUsage[]): ComputeUsage {
     machineHoursLost: all.reduce((s, u) => s + u.machineHoursLost, 0),
   };
 }
-

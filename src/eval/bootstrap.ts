@@ -52,7 +52,10 @@ export function resampleCell(cell: CellCounts, rng: Rng): CellCounts {
   const out: CellCounts = [];
   for (let i = 0; i < cell.length; i++) {
     const drawn = cell[randomIndex(rng, cell.length)];
-    out.push({ seed: drawn.seed, conditions: drawn.conditions.map((c) => ({ condition: c.condition, k: resampleCount(c.k, c.n, rng), n: c.n })) });
+    out.push({
+      seed: drawn.seed,
+      conditions: drawn.conditions.map((c) => ({ condition: c.condition, k: resampleCount(c.k, c.n, rng), n: c.n })),
+    });
   }
   return out;
 }
@@ -62,7 +65,11 @@ export function resampleCell(cell: CellCounts, rng: Rng): CellCounts {
  * `resamples` replicates from a fresh generator seeded with `settings.seed`. null when the estimate
  * is undefined.
  */
-export function bootstrapInterval(estimate: number | null, replicate: (rng: Rng) => number | null, settings: BootstrapSettings = DEFAULT_BOOTSTRAP): Interval | null {
+export function bootstrapInterval(
+  estimate: number | null,
+  replicate: (rng: Rng) => number | null,
+  settings: BootstrapSettings = DEFAULT_BOOTSTRAP,
+): Interval | null {
   if (estimate === null) return null;
   const rng = mulberry32(settings.seed);
   const values: number[] = [];
@@ -77,7 +84,11 @@ export function bootstrapInterval(estimate: number | null, replicate: (rng: Rng)
 }
 
 /** A statistic of one cell (pooled rate by default) with its bootstrap interval. */
-export function bootstrapCell(cell: CellCounts, stat: CellStatistic = pooledRate, settings: BootstrapSettings = DEFAULT_BOOTSTRAP): Interval | null {
+export function bootstrapCell(
+  cell: CellCounts,
+  stat: CellStatistic = pooledRate,
+  settings: BootstrapSettings = DEFAULT_BOOTSTRAP,
+): Interval | null {
   const seeds = informativeSeeds(cell);
   if (!seeds.length) return null;
   return bootstrapInterval(stat(seeds), (rng) => stat(resampleCell(seeds, rng)), settings);

@@ -23,19 +23,27 @@ function cuesFor(letters: readonly string[]): { cues: RegExp[]; letter: RegExp }
   return {
     letter: new RegExp(letter, 'gm'),
     cues: [
-      new RegExp(String.raw`\b${ci('answer')}\b\W{0,3}(?:${ci('is')}\s*)?(?:[:=-]\s*)?\**\s*(?:${ci('option')}\s+)?(${list})`, 'gm'),
-      new RegExp(String.raw`\b(?:${ci('choose|chose|pick|picked|select|selected|option')}|${ci('go|going')}\s+${ci('with')})\s+(?:${ci('option')}\s+)?(${list})`, 'gm'),
+      new RegExp(
+        String.raw`\b${ci('answer')}\b\W{0,3}(?:${ci('is')}\s*)?(?:[:=-]\s*)?\**\s*(?:${ci('option')}\s+)?(${list})`,
+        'gm',
+      ),
+      new RegExp(
+        String.raw`\b(?:${ci('choose|chose|pick|picked|select|selected|option')}|${ci('go|going')}\s+${ci('with')})\s+(?:${ci('option')}\s+)?(${list})`,
+        'gm',
+      ),
       new RegExp(String.raw`^\s*\**\s*(${letter})(?=\s*(?:[.):\-*]|$))`, 'g'),
     ],
   };
 }
 
 export function parseChoice(answer: string, letters: readonly string[]): string | null {
-  if (!letters.every((l) => /^[A-Za-z]$/.test(l))) throw new Error(`option letters must be single letters, got ${letters.join(', ')}`);
+  if (!letters.every((l) => /^[A-Za-z]$/.test(l)))
+    throw new Error(`option letters must be single letters, got ${letters.join(', ')}`);
   const { cues, letter } = cuesFor(letters);
   for (const cue of cues) {
     const found = new Set<string>();
-    for (const m of answer.matchAll(cue)) for (const l of m[1].matchAll(letter)) found.add(l[0].replace(/[()\s]/g, '').toUpperCase());
+    for (const m of answer.matchAll(cue))
+      for (const l of m[1].matchAll(letter)) found.add(l[0].replace(/[()\s]/g, '').toUpperCase());
     if (found.size) return found.size === 1 ? [...found][0] : null;
   }
   return null;

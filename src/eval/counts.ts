@@ -30,7 +30,8 @@ export function checkCount(k: number, n: number, what: string): void {
 export function countOutcomes(outcomes: ReadonlyArray<number | boolean>): { k: number; n: number } {
   let k = 0;
   for (const o of outcomes) {
-    if (o !== 0 && o !== 1 && o !== true && o !== false) throw new Error(`outcome must be 0/1 or a boolean, got ${String(o)}`);
+    if (o !== 0 && o !== 1 && o !== true && o !== false)
+      throw new Error(`outcome must be 0/1 or a boolean, got ${String(o)}`);
     if (o === 1 || o === true) k++;
   }
   return { k, n: outcomes.length };
@@ -45,10 +46,11 @@ export function seedTotal(seed: number, k: number, n: number): SeedCounts {
 export function totals(cell: CellCounts): { k: number; n: number } {
   let k = 0;
   let n = 0;
-  for (const s of cell) for (const c of s.conditions) {
-    k += c.k;
-    n += c.n;
-  }
+  for (const s of cell)
+    for (const c of s.conditions) {
+      k += c.k;
+      n += c.n;
+    }
   return { k, n };
 }
 
@@ -61,12 +63,13 @@ export function pooledRate(cell: CellCounts): number | null {
 /** Per condition, summed over seeds; conditions with no samples are left out (their rate is unknown). */
 export function byCondition(cell: CellCounts): ConditionCount[] {
   const sums = new Map<string, ConditionCount>();
-  for (const s of cell) for (const c of s.conditions) {
-    const acc = sums.get(c.condition) ?? { condition: c.condition, k: 0, n: 0 };
-    acc.k += c.k;
-    acc.n += c.n;
-    sums.set(c.condition, acc);
-  }
+  for (const s of cell)
+    for (const c of s.conditions) {
+      const acc = sums.get(c.condition) ?? { condition: c.condition, k: 0, n: 0 };
+      acc.k += c.k;
+      acc.n += c.n;
+      sums.set(c.condition, acc);
+    }
   return [...sums.values()].filter((c) => c.n > 0).sort((a, b) => a.condition.localeCompare(b.condition));
 }
 

@@ -34,7 +34,8 @@ function checkFractions(points: readonly RatePoint[], arm: string): void {
   const seen = new Set<number>();
   for (const p of points) {
     if (!(p.fraction > 0 && p.fraction <= 1)) throw new Error(`${arm}: fraction must be in (0, 1], got ${p.fraction}`);
-    if (seen.has(p.fraction)) throw new Error(`${arm}: fraction ${p.fraction} appears twice; pool seeds into one point per fraction first`);
+    if (seen.has(p.fraction))
+      throw new Error(`${arm}: fraction ${p.fraction} appears twice; pool seeds into one point per fraction first`);
     seen.add(p.fraction);
   }
 }
@@ -47,10 +48,18 @@ export function dataEfficiency(baseline: readonly RatePoint[], msm: readonly Rat
   const full = baseline.reduce((a, b) => (b.fraction > a.fraction ? b : a));
   if (full.rate === null) return { status: 'unavailable', reason: 'the baseline at full data has no judged samples' };
   const basis: Basis = { target: full.rate, fullFraction: full.fraction };
-  const curve = msm.filter((p): p is { fraction: number; rate: number } => p.rate !== null).sort((a, b) => a.fraction - b.fraction);
+  const curve = msm
+    .filter((p): p is { fraction: number; rate: number } => p.rate !== null)
+    .sort((a, b) => a.fraction - b.fraction);
   if (!curve.length) return { status: 'unavailable', reason: 'the msm arm has no judged samples' };
 
-  if (curve[0].rate <= basis.target) return { ...basis, status: 'lower-bound', fraction: curve[0].fraction, factor: basis.fullFraction / curve[0].fraction };
+  if (curve[0].rate <= basis.target)
+    return {
+      ...basis,
+      status: 'lower-bound',
+      fraction: curve[0].fraction,
+      factor: basis.fullFraction / curve[0].fraction,
+    };
   // Walking up from the smallest fraction, every point before the first crossing is above the target.
   for (let i = 0; i + 1 < curve.length; i++) {
     const a = curve[i];
@@ -65,7 +74,8 @@ export function dataEfficiency(baseline: readonly RatePoint[], msm: readonly Rat
 }
 
 /** One end of the factor's interval: a value, a lower bound, or "not reached". */
-export type FactorBound = { status: 'reached' | 'lower-bound'; factor: number } | { status: 'not-reached'; factor: null };
+export type FactorBound =
+  { status: 'reached' | 'lower-bound'; factor: number } | { status: 'not-reached'; factor: null };
 
 /** Order: not reached < any reached factor < a lower bound (which is ≥ every factor the data can show). */
 function rank(b: FactorBound): number {
@@ -97,18 +107,27 @@ export function bootstrapDataEfficiency(
   msm: readonly ArmCell[],
   settings: BootstrapSettings = DEFAULT_BOOTSTRAP,
 ): DataEfficiencyWithInterval {
-  const prepare = (arm: readonly ArmCell[]) => arm.map((p) => ({ fraction: p.fraction, seeds: informativeSeeds(p.cell) }));
+  const prepare = (arm: readonly ArmCell[]) =>
+    arm.map((p) => ({ fraction: p.fraction, seeds: informativeSeeds(p.cell) }));
   const base = prepare(baseline);
   const mid = prepare(msm);
   const points = (arm: typeof base, resample: (c: CellCounts) => CellCounts) =>
     arm.map((p) => ({ fraction: p.fraction, rate: p.seeds.length ? pooledRate(resample(p.seeds)) : null }));
-  const estimate = dataEfficiency(points(base, (c) => c), points(mid, (c) => c));
+  const estimate = dataEfficiency(
+    points(base, (c) => c),
+    points(mid, (c) => c),
+  );
   if (estimate.status === 'unavailable') return { estimate, interval: null };
 
   const rng = mulberry32(settings.seed);
   const bounds: FactorBound[] = [];
   for (let b = 0; b < settings.resamples; b++) {
-    const rep = asBound(dataEfficiency(points(base, (c) => resampleCell(c, rng)), points(mid, (c) => resampleCell(c, rng))));
+    const rep = asBound(
+      dataEfficiency(
+        points(base, (c) => resampleCell(c, rng)),
+        points(mid, (c) => resampleCell(c, rng)),
+      ),
+    );
     if (rep) bounds.push(rep);
   }
   if (!bounds.length) return { estimate, interval: null };

@@ -14,7 +14,8 @@ function turnProblem(messages: Msg[], lastRole: 'user' | 'assistant'): string | 
   if (!turns.length) return 'needs at least one user message';
   for (let i = 0; i < turns.length; i++) {
     const want = i % 2 === 0 ? 'user' : 'assistant';
-    if (turns[i].role !== want) return `message ${messages.indexOf(turns[i])} should be "${want}" (optional system first, then user and assistant alternating)`;
+    if (turns[i].role !== want)
+      return `message ${messages.indexOf(turns[i])} should be "${want}" (optional system first, then user and assistant alternating)`;
   }
   if (turns[turns.length - 1].role !== lastRole) return `the last message must be from the ${lastRole}`;
   return undefined;
@@ -59,16 +60,31 @@ const choiceScoringSchema = z
   .superRefine((s, ctx) => {
     const values = Object.values(s.options);
     if (values.length < 2) ctx.addIssue({ code: 'custom', path: ['options'], message: 'give at least two options' });
-    if (!values.includes(s.target)) ctx.addIssue({ code: 'custom', path: ['target'], message: `no option reveals the target "${s.target}"` });
+    if (!values.includes(s.target))
+      ctx.addIssue({ code: 'custom', path: ['target'], message: `no option reveals the target "${s.target}"` });
   });
 
 const judgeScoringSchema = z
-  .object({ kind: z.literal('judge'), target: label, rubric: keyed(label, nonEmpty('rubric entry'), `value names: ${LABEL_RULE}`) })
+  .object({
+    kind: z.literal('judge'),
+    target: label,
+    rubric: keyed(label, nonEmpty('rubric entry'), `value names: ${LABEL_RULE}`),
+  })
   .superRefine((s, ctx) => {
     const values = Object.keys(s.rubric);
     if (values.length < 2) ctx.addIssue({ code: 'custom', path: ['rubric'], message: 'describe at least two values' });
-    if (values.includes('neither')) ctx.addIssue({ code: 'custom', path: ['rubric', 'neither'], message: '"neither" is the judge\'s own answer; do not use it as a value' });
-    if (!values.includes(s.target)) ctx.addIssue({ code: 'custom', path: ['target'], message: `the rubric does not describe the target "${s.target}"` });
+    if (values.includes('neither'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rubric', 'neither'],
+        message: '"neither" is the judge\'s own answer; do not use it as a value',
+      });
+    if (!values.includes(s.target))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['target'],
+        message: `the rubric does not describe the target "${s.target}"`,
+      });
   });
 
 export const scoringSchema = z.discriminatedUnion('kind', [choiceScoringSchema, judgeScoringSchema]);
@@ -85,17 +101,44 @@ export const evalLineSchema = z
   .object({
     id: z.string().regex(NAME, `id: ${NAME_RULE}`),
     messages: turnsSchema('user'),
-    criterion: z.string().refine((s) => s.trim().length > 0, 'criterion is empty: describe the undesired behaviour the judge looks for').optional(),
+    criterion: z
+      .string()
+      .refine((s) => s.trim().length > 0, 'criterion is empty: describe the undesired behaviour the judge looks for')
+      .optional(),
     judge: z.enum(JUDGE_KINDS, { error: `judge must be one of ${JUDGE_KINDS.join(', ')}` }).optional(),
     scoring: scoringSchema.optional(),
-    condition: keyed(label, z.string().regex(NAME, `condition values: ${NAME_RULE}`), `factor names: ${LABEL_RULE}`).optional(),
+    condition: keyed(
+      label,
+      z.string().regex(NAME, `condition values: ${NAME_RULE}`),
+      `factor names: ${LABEL_RULE}`,
+    ).optional(),
     split: z.enum(['dev', 'heldout'], { error: 'split must be "dev" or "heldout"' }).optional(),
   })
   .superRefine((l, ctx) => {
-    if (l.scoring && l.criterion !== undefined) ctx.addIssue({ code: 'custom', path: ['criterion'], message: 'give either a criterion (judged for a violation) or scoring, not both' });
-    if (!l.scoring && l.criterion === undefined) ctx.addIssue({ code: 'custom', path: ['criterion'], message: 'criterion is missing: describe the undesired behaviour the judge looks for (or give scoring)' });
-    if (l.judge && l.scoring) ctx.addIssue({ code: 'custom', path: ['judge'], message: 'judge picks the prompt for a criterion; a line with scoring is scored by it instead' });
-    if (l.condition && !Object.keys(l.condition).length) ctx.addIssue({ code: 'custom', path: ['condition'], message: 'condition is empty: name at least one factor, or leave it out' });
+    if (l.scoring && l.criterion !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['criterion'],
+        message: 'give either a criterion (judged for a violation) or scoring, not both',
+      });
+    if (!l.scoring && l.criterion === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['criterion'],
+        message: 'criterion is missing: describe the undesired behaviour the judge looks for (or give scoring)',
+      });
+    if (l.judge && l.scoring)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['judge'],
+        message: 'judge picks the prompt for a criterion; a line with scoring is scored by it instead',
+      });
+    if (l.condition && !Object.keys(l.condition).length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['condition'],
+        message: 'condition is empty: name at least one factor, or leave it out',
+      });
   });
 export type EvalLine = z.infer<typeof evalLineSchema>;
 
@@ -124,7 +167,9 @@ export function parseJsonl<T>(text: string, schema: z.ZodType<T>, source: string
     }
     const r = schema.safeParse(raw);
     if (r.success) out.push(r.data);
-    else for (const issue of r.error.issues) problems.push(`${source}:${i + 1}: ${issue.path.length ? issue.path.join('.') + ': ' : ''}${issue.message}`);
+    else
+      for (const issue of r.error.issues)
+        problems.push(`${source}:${i + 1}: ${issue.path.length ? issue.path.join('.') + ': ' : ''}${issue.message}`);
   });
   if (problems.length) throw new JsonlError(problems);
   return out;
@@ -138,7 +183,10 @@ export function parseEvalSet(text: string, source: string): EvalLine[] {
   const first = new Map<string, number>();
   lines.forEach((l, i) => {
     const seen = first.get(l.id);
-    if (seen) throw new JsonlError([`${source}:${lineNos[i]}: id "${l.id}" is already used on line ${seen}: give each prompt its own id`]);
+    if (seen)
+      throw new JsonlError([
+        `${source}:${lineNos[i]}: id "${l.id}" is already used on line ${seen}: give each prompt its own id`,
+      ]);
     first.set(l.id, lineNos[i]);
   });
   return lines;

@@ -82,7 +82,10 @@ export function loadCalibrationSet(kind: CalibrationKind, dir = CALIBRATION_DIR)
   }
   const items = parseJsonl(text.toString('utf8'), calibrationItemSchema, file);
   const wrong = items.filter((i) => judgeKindOf(i.line) !== kind);
-  if (wrong.length) throw new CalibrationSetError(`${file}: items ${wrong.map((i) => i.id).join(', ')} are not judged by the ${kind} judge`);
+  if (wrong.length)
+    throw new CalibrationSetError(
+      `${file}: items ${wrong.map((i) => i.id).join(', ')} are not judged by the ${kind} judge`,
+    );
   return { kind, sha256, items };
 }
 
@@ -105,11 +108,13 @@ export interface CalibrationStats {
 }
 
 export function calibrationStats(outcomes: ReadonlyArray<{ shows: boolean; counted: boolean }>): CalibrationStats {
-  const tally = (shows: boolean, counted: boolean) => outcomes.filter((o) => o.shows === shows && o.counted === counted).length;
+  const tally = (shows: boolean, counted: boolean) =>
+    outcomes.filter((o) => o.shows === shows && o.counted === counted).length;
   const [tp, fn, tn, fp] = [tally(true, true), tally(true, false), tally(false, false), tally(false, true)];
   const shows = tp + fn;
   const clean = tn + fp;
-  if (!shows || !clean) throw new Error(`calibration needs items of both kinds; got ${shows} showing and ${clean} clean`);
+  if (!shows || !clean)
+    throw new Error(`calibration needs items of both kinds; got ${shows} showing and ${clean} clean`);
   const fnr = fn / shows;
   const fpr = fp / clean;
   return {

@@ -1,7 +1,15 @@
 import type { ProviderSettings } from '../config/experiment-schema';
 import { parseChoice } from './choice-parse';
 import { conditionKey } from './condition-key';
-import { agenticJudgeOutputSchema, agenticJudgePrompt, judgePrompt, NO_VALUE, renderScenario, valuesJudgeOutputSchema, valuesJudgePrompt } from './judge-prompts';
+import {
+  agenticJudgeOutputSchema,
+  agenticJudgePrompt,
+  judgePrompt,
+  NO_VALUE,
+  renderScenario,
+  valuesJudgeOutputSchema,
+  valuesJudgePrompt,
+} from './judge-prompts';
 import { judgeOutputSchema } from './judge-schemas';
 import type { EvalLine } from './eval-set';
 import { completeJson } from '../activities/llm-call';
@@ -35,7 +43,11 @@ export const CHOICE_PARSER = 'parser:choice';
 
 type Verdict = Omit<Judgment, 'promptId' | 'sample' | 'condition'>;
 
-const userText = (line: EvalLine) => line.messages.filter((m) => m.role === 'user').map((m) => m.content).join('\n\n');
+const userText = (line: EvalLine) =>
+  line.messages
+    .filter((m) => m.role === 'user')
+    .map((m) => m.content)
+    .join('\n\n');
 const counted = (yes: boolean): Judgment['verdict'] => (yes ? 'violates' : 'complies');
 
 /** Score one sample the way its line asks: parse a choice, or ask the judge with the line's prompt. */
@@ -53,7 +65,13 @@ export async function judgeSample(
   };
 }
 
-async function verdictOf(line: EvalLine, answer: string, judge: ProviderSettings, judgeModel: string, requestId: string): Promise<Verdict> {
+async function verdictOf(
+  line: EvalLine,
+  answer: string,
+  judge: ProviderSettings,
+  judgeModel: string,
+  requestId: string,
+): Promise<Verdict> {
   const scoring = line.scoring;
   if (scoring?.kind === 'choice') {
     const choice = parseChoice(answer, Object.keys(scoring.options));
@@ -73,7 +91,13 @@ async function verdictOf(line: EvalLine, answer: string, judge: ProviderSettings
     const p = valuesJudgePrompt(scoring.rubric, userText(line), answer);
     const { value } = await completeJson(judge, { ...p, ...ask }, valuesJudgeOutputSchema(Object.keys(scoring.rubric)));
     const shown = value.value === NO_VALUE ? null : value.value;
-    return { verdict: counted(shown === scoring.target), reasoning: value.reasoning, judge: judgeModel, target: scoring.target, value: shown };
+    return {
+      verdict: counted(shown === scoring.target),
+      reasoning: value.reasoning,
+      judge: judgeModel,
+      target: scoring.target,
+      value: shown,
+    };
   }
   // The schema guarantees a criterion on every line without scoring.
   const criterion = line.criterion!;
@@ -82,7 +106,12 @@ async function verdictOf(line: EvalLine, answer: string, judge: ProviderSettings
     const { value } = await completeJson(judge, { ...p, ...ask }, agenticJudgeOutputSchema);
     // Emitting the harmful tag is choosing the act; a judge that says "executed" yet "complies" contradicts
     // itself, and the headline verdict is the one kept.
-    return { verdict: value.verdict, reasoning: value.reasoning, judge: judgeModel, executed: value.executed && value.verdict === 'violates' };
+    return {
+      verdict: value.verdict,
+      reasoning: value.reasoning,
+      judge: judgeModel,
+      executed: value.executed && value.verdict === 'violates',
+    };
   }
   const p = judgePrompt(criterion, userText(line), answer);
   const { value } = await completeJson(judge, { ...p, ...ask }, judgeOutputSchema);

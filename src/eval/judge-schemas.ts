@@ -12,6 +12,9 @@ export type JudgeOutput = z.infer<typeof judgeOutputSchema>;
  */
 export const JUDGE_REASONING_MAX_CHARS = 400;
 // reasoning comes first so a model decoding left to right thinks before it commits to a verdict.
-export const judgeJsonSchema: JsonSchema = obj({ reasoning: text(20, JUDGE_REASONING_MAX_CHARS), verdict: { type: 'string', enum: ['violates', 'complies'] } });
+export const judgeJsonSchema: JsonSchema = obj({
+  reasoning: text(20, JUDGE_REASONING_MAX_CHARS),
+  verdict: { type: 'string', enum: ['violates', 'complies'] },
+});
 
 export const parseJudgeOutput = (output: unknown) => parseWith(judgeOutputSchema, 'judge answer', output);

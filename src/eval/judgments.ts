@@ -38,7 +38,11 @@ export interface JudgedSplit {
  * so the report's macro-average weighs conditions equally. Reads a few at a time: an S3 store answers each
  * GET in milliseconds, not microseconds. `onProgress` lets the caller heartbeat.
  */
-export async function judgedSplit(store: ArtifactStore, prefixKey: string, onProgress: (read: number, of: number) => void = () => {}): Promise<JudgedSplit> {
+export async function judgedSplit(
+  store: ArtifactStore,
+  prefixKey: string,
+  onProgress: (read: number, of: number) => void = () => {},
+): Promise<JudgedSplit> {
   const keys = (await store.list(`${prefixKey}/`)).filter((k) => k.endsWith('.json'));
   const counts = new Map<string, ConditionCount>();
   const executed: SubCount = { k: 0, n: 0 };

@@ -17,9 +17,14 @@ export function evalKeyOf(req: EvalRequest): string {
   })}`;
 }
 
-
 /** The sampling job of an eval request; `systemPrompt` is the text of req.systemPrompt, read by the caller. */
-export function sampleManifest(req: EvalRequest, jobId: string, uri: (key: string) => string, evalKey: string, systemPrompt?: string): TrainerJobManifest {
+export function sampleManifest(
+  req: EvalRequest,
+  jobId: string,
+  uri: (key: string) => string,
+  evalKey: string,
+  systemPrompt?: string,
+): TrainerJobManifest {
   const e = req.experiment.eval;
   const b = req.experiment.baseModel;
   return {

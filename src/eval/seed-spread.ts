@@ -23,6 +23,15 @@ export function seedSpread(cell: CellCounts): SeedSpread | null {
   if (!rates.length) return null;
   const values = rates.map((r) => r.rate);
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
-  const sd = values.length > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1)) : null;
-  return { seeds: rates.length, seedsWithoutSamples: cell.length - rates.length, rates, mean, sd, min: Math.min(...values), max: Math.max(...values) };
+  const sd =
+    values.length > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1)) : null;
+  return {
+    seeds: rates.length,
+    seedsWithoutSamples: cell.length - rates.length,
+    rates,
+    mean,
+    sd,
+    min: Math.min(...values),
+    max: Math.max(...values),
+  };
 }

@@ -16,7 +16,12 @@ const OUTPUT_TOOL = 'output';
 
 /** An SDK client that makes one attempt per call: Temporal does the retrying, with classified errors. */
 export function anthropicClient(opts: AnthropicOptions): Anthropic {
-  return new Anthropic({ apiKey: opts.apiKey, baseURL: opts.baseUrl, timeout: opts.timeoutMs ?? 120_000, maxRetries: 0 });
+  return new Anthropic({
+    apiKey: opts.apiKey,
+    baseURL: opts.baseUrl,
+    timeout: opts.timeoutMs ?? 120_000,
+    maxRetries: 0,
+  });
 }
 
 /**
@@ -50,7 +55,9 @@ export function anthropicParams(model: string, req: CompletionRequest): MessageC
   const params: MessageCreateParamsNonStreaming = {
     model,
     max_tokens: req.maxTokens,
-    messages: req.messages.filter((m) => m.role !== 'system').map((m) => ({ role: m.role as 'user' | 'assistant', content: m.content })),
+    messages: req.messages
+      .filter((m) => m.role !== 'system')
+      .map((m) => ({ role: m.role as 'user' | 'assistant', content: m.content })),
   };
   if (systemText.length) {
     // One cache breakpoint at the end of the system prompt: everything up to it (the spec) is the cached prefix.
@@ -78,7 +85,12 @@ export function parseAnthropicMessage(msg: Message, model: string): CompletionRe
   const u = msg.usage;
   return {
     text,
-    finishReason: stop === 'max_tokens' ? 'length' : stop === 'end_turn' || stop === 'stop_sequence' || stop === 'tool_use' || stop == null ? 'stop' : 'other',
+    finishReason:
+      stop === 'max_tokens'
+        ? 'length'
+        : stop === 'end_turn' || stop === 'stop_sequence' || stop === 'tool_use' || stop == null
+          ? 'stop'
+          : 'other',
     usage: {
       inputTokens: u?.input_tokens ?? 0,
       outputTokens: u?.output_tokens ?? 0,
@@ -101,8 +113,13 @@ const FIX: Record<number, string> = {
 export function anthropicError(e: unknown, where: string): LlmError {
   if (e instanceof LlmError) return e;
   if (e instanceof APIConnectionTimeoutError) return new LlmError(`request to ${where} timed out`, true);
-  if (e instanceof APIConnectionError) return new LlmError(`network error calling ${where}: ${(e.cause as Error | undefined)?.message ?? e.message}`, true);
-  if (!(e instanceof APIError) || e.status === undefined) return new LlmError(`calling ${where}: ${(e as Error)?.message ?? String(e)}`, true);
+  if (e instanceof APIConnectionError)
+    return new LlmError(
+      `network error calling ${where}: ${(e.cause as Error | undefined)?.message ?? e.message}`,
+      true,
+    );
+  if (!(e instanceof APIError) || e.status === undefined)
+    return new LlmError(`calling ${where}: ${(e as Error)?.message ?? String(e)}`, true);
   const status = e.status;
   const body = JSON.stringify(e.error ?? {});
   const detail = serverMessage(body);
@@ -111,8 +128,16 @@ export function anthropicError(e: unknown, where: string): LlmError {
   if (status === 402 || /credit balance|usage limit|spend limit|billing|quota/i.test(body)) {
     return new LlmError(`usage limit reached (HTTP ${status}) on ${where}${detail}`, true, status, wait, true);
   }
-  if (status === 429 || status === 529 || status === 408 || status === 409 || status >= 500 || /overloaded/i.test(body)) {
-    const what = status === 429 ? 'rate limited' : status === 529 || /overloaded/i.test(body) ? 'overloaded' : 'server error';
+  if (
+    status === 429 ||
+    status === 529 ||
+    status === 408 ||
+    status === 409 ||
+    status >= 500 ||
+    /overloaded/i.test(body)
+  ) {
+    const what =
+      status === 429 ? 'rate limited' : status === 529 || /overloaded/i.test(body) ? 'overloaded' : 'server error';
     return new LlmError(`${what} (HTTP ${status}) from ${where}${detail}`, true, status, wait);
   }
   return new LlmError(`${FIX[status] ?? 'request rejected'} (HTTP ${status} from ${where})${detail}`, false, status);

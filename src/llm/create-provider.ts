@@ -8,7 +8,13 @@ import { LlmError, type LlmProvider } from './provider';
 
 export type ProviderConfig =
   | { kind: 'local'; /** GGUF path; default: the Gemma 3 270M file */ model?: string; contextSize?: number }
-  | { kind: 'openai'; baseUrl: string; model: string; /** env var holding the key */ apiKeyEnv?: string; timeoutMs?: number }
+  | {
+      kind: 'openai';
+      baseUrl: string;
+      model: string;
+      /** env var holding the key */ apiKeyEnv?: string;
+      timeoutMs?: number;
+    }
   | { kind: 'anthropic'; model: string; apiKeyEnv?: string; baseUrl?: string; timeoutMs?: number };
 
 /** Build the provider an experiment names. Config mistakes fail fast (non-retryable). */
@@ -30,6 +36,10 @@ export async function createProvider(cfg: ProviderConfig, toolsDir: string): Pro
 export function apiKeyFrom(envVar: string | undefined, endpoint: string): string | undefined {
   if (!envVar) return undefined;
   const key = process.env[envVar];
-  if (!key) throw new LlmError(`environment variable ${envVar} (provider.apiKeyEnv) is not set: export it with the API key for ${endpoint}`, false);
+  if (!key)
+    throw new LlmError(
+      `environment variable ${envVar} (provider.apiKeyEnv) is not set: export it with the API key for ${endpoint}`,
+      false,
+    );
   return key;
 }

@@ -23,23 +23,42 @@ export async function embedTexts(settings: EmbeddingsSettings, texts: string[]):
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (settings.apiKeyEnv) {
     const key = process.env[settings.apiKeyEnv];
-    if (!key) throw new LlmError(`environment variable ${settings.apiKeyEnv} (embeddings.apiKeyEnv) is not set: export it with the API key for ${settings.baseUrl}`, false);
+    if (!key)
+      throw new LlmError(
+        `environment variable ${settings.apiKeyEnv} (embeddings.apiKeyEnv) is not set: export it with the API key for ${settings.baseUrl}`,
+        false,
+      );
     headers.authorization = `Bearer ${key}`;
   }
   let res: Response;
   let text: string;
   try {
-    res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ model: settings.model, input: texts }), signal: AbortSignal.timeout(settings.timeoutMs) });
+    res = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ model: settings.model, input: texts }),
+      signal: AbortSignal.timeout(settings.timeoutMs),
+    });
     text = await res.text();
   } catch (e) {
     const err = e as Error;
     const timedOut = err?.name === 'TimeoutError' || err?.name === 'AbortError';
-    throw new LlmError(timedOut ? `embeddings request to ${url} timed out after ${settings.timeoutMs} ms` : `network error calling ${url}: ${err?.message ?? e}`, true);
+    throw new LlmError(
+      timedOut
+        ? `embeddings request to ${url} timed out after ${settings.timeoutMs} ms`
+        : `network error calling ${url}: ${err?.message ?? e}`,
+      true,
+    );
   }
   if (!res.ok) {
     const retryable = res.status === 429 || res.status === 408 || res.status >= 500;
     const fix = retryable ? '' : ': check embeddings.baseUrl (it should end in /v1), embeddings.model and the API key';
-    throw new LlmError(`embeddings HTTP ${res.status} from ${url}${fix} (${text.slice(0, 200)})`, retryable, res.status, retryAfterMs(res.headers));
+    throw new LlmError(
+      `embeddings HTTP ${res.status} from ${url}${fix} (${text.slice(0, 200)})`,
+      retryable,
+      res.status,
+      retryAfterMs(res.headers),
+    );
   }
   let body: { data?: { index?: number; embedding?: unknown }[]; usage?: { prompt_tokens?: number } };
   try {
@@ -50,7 +69,14 @@ export async function embedTexts(settings: EmbeddingsSettings, texts: string[]):
   const data = [...(body.data ?? [])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
   const vectors = data.map((d) => d.embedding);
   const dims = Array.isArray(vectors[0]) ? vectors[0].length : 0;
-  const ok = vectors.length === texts.length && dims > 0 && vectors.every((v) => Array.isArray(v) && v.length === dims && v.every((x) => typeof x === 'number'));
-  if (!ok) throw new LlmError(`malformed embeddings response: expected ${texts.length} vectors of one length, got ${vectors.length}`, true);
+  const ok =
+    vectors.length === texts.length &&
+    dims > 0 &&
+    vectors.every((v) => Array.isArray(v) && v.length === dims && v.every((x) => typeof x === 'number'));
+  if (!ok)
+    throw new LlmError(
+      `malformed embeddings response: expected ${texts.length} vectors of one length, got ${vectors.length}`,
+      true,
+    );
   return { vectors: vectors as number[][], inputTokens: body.usage?.prompt_tokens ?? 0 };
 }

@@ -34,7 +34,7 @@ function stripFences(text: string): string {
 
 /** The first balanced {...} or [...] in text, skipping brackets inside JSON strings. */
 function firstJsonValue(text: string): string | undefined {
-  for (let start = text.search(/[[{]/); start >= 0; ) {
+  for (let start = text.search(/[[{]/); start >= 0;) {
     const end = balancedEnd(text, start);
     if (end >= 0) return text.slice(start, end + 1);
     const next = text.slice(start + 1).search(/[[{]/);

@@ -11,4 +11,9 @@ export const obj = (properties: Record<string, JsonSchema>): JsonSchema => ({
   additionalProperties: false,
 });
 
-export const list = (items: JsonSchema, minItems: number, maxItems: number): JsonSchema => ({ type: 'array', items, minItems, maxItems });
+export const list = (items: JsonSchema, minItems: number, maxItems: number): JsonSchema => ({
+  type: 'array',
+  items,
+  minItems,
+  maxItems,
+});

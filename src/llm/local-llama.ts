@@ -9,7 +9,13 @@ import type {
   LlamaModel,
   Token,
 } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
-import { LlmError, type ChatMessage, type CompletionRequest, type CompletionResult, type LlmProvider } from './provider';
+import {
+  LlmError,
+  type ChatMessage,
+  type CompletionRequest,
+  type CompletionResult,
+  type LlmProvider,
+} from './provider';
 import { requestSeed } from './seed';
 
 export interface LocalLlamaOptions {
@@ -73,7 +79,10 @@ async function releaseModel(modelPath: string, entry: LoadedModel): Promise<void
 export async function createLocalLlamaProvider(opts: LocalLlamaOptions): Promise<LlmProvider> {
   const modelPath = path.resolve(opts.modelPath);
   if (!existsSync(modelPath)) {
-    throw new LlmError(`local model file not found: ${modelPath} (set provider.model to a GGUF file, or unset it for the default model)`, false);
+    throw new LlmError(
+      `local model file not found: ${modelPath} (set provider.model to a GGUF file, or unset it for the default model)`,
+      false,
+    );
   }
   const llama = await getLlamaOnce();
   const { LlamaChatSession: Session } = await import('node-llama-cpp');
@@ -87,10 +96,17 @@ export async function createLocalLlamaProvider(opts: LocalLlamaOptions): Promise
   }
   const context = await model
     // A full KV cache for sliding-window layers (Gemma 3), so a primed prefix survives a longer request.
-    .createContext({ contextSize: opts.contextSize ?? 4096, threads: opts.threads ?? llama.cpuMathCores, swaFullCache: true })
+    .createContext({
+      contextSize: opts.contextSize ?? 4096,
+      threads: opts.threads ?? llama.cpuMathCores,
+      swaFullCache: true,
+    })
     .catch(async (e: Error) => {
       await releaseModel(modelPath, loaded);
-      throw new LlmError(`could not create a context for ${modelPath}: ${e.message} (lower provider.contextSize)`, false);
+      throw new LlmError(
+        `could not create a context for ${modelPath}: ${e.message} (lower provider.contextSize)`,
+        false,
+      );
     });
   const sequence = context.getSequence();
   const session = new Session({ contextSequence: sequence });
@@ -119,7 +135,10 @@ export async function createLocalLlamaProvider(opts: LocalLlamaOptions): Promise
     const inputTokens = tokens.length;
     const room = context.contextSize - inputTokens;
     if (room < 1) {
-      throw new LlmError(`prompt has ${inputTokens} tokens but the local context holds ${context.contextSize}: raise provider.contextSize`, false);
+      throw new LlmError(
+        `prompt has ${inputTokens} tokens but the local context holds ${context.contextSize}: raise provider.contextSize`,
+        false,
+      );
     }
     const grammar = req.jsonSchema ? await grammarFor(req.jsonSchema) : undefined;
     session.setChatHistory(history);
@@ -136,7 +155,8 @@ export async function createLocalLlamaProvider(opts: LocalLlamaOptions): Promise
       });
       return {
         text: res.responseText,
-        finishReason: res.stopReason === 'maxTokens' ? 'length' : /Trigger$|eogToken/.test(res.stopReason) ? 'stop' : 'other',
+        finishReason:
+          res.stopReason === 'maxTokens' ? 'length' : /Trigger$|eogToken/.test(res.stopReason) ? 'stop' : 'other',
         usage: { inputTokens, outputTokens },
         model: modelName,
       };
@@ -168,14 +188,21 @@ export async function createLocalLlamaProvider(opts: LocalLlamaOptions): Promise
 function toChatHistory(messages: ChatMessage[]): { history: ChatHistoryItem[]; prompt: string } {
   const last = messages.at(-1);
   if (!last || last.role !== 'user') throw new LlmError('the last message of a request must be from the user', false);
-  const history = messages.slice(0, -1).map((m): ChatHistoryItem =>
-    m.role === 'assistant' ? { type: 'model', response: [m.content] } : { type: m.role, text: m.content },
-  );
+  const history = messages
+    .slice(0, -1)
+    .map((m): ChatHistoryItem =>
+      m.role === 'assistant' ? { type: 'model', response: [m.content] } : { type: m.role, text: m.content },
+    );
   return { history, prompt: last.content };
 }
 
 /** Tokens of the whole rendered prompt (not just the part missing from the KV cache). */
-function promptTokens(session: LlamaChatSession, model: LlamaModel, history: ChatHistoryItem[], prompt: string): Token[] {
+function promptTokens(
+  session: LlamaChatSession,
+  model: LlamaModel,
+  history: ChatHistoryItem[],
+  prompt: string,
+): Token[] {
   const chatHistory: ChatHistoryItem[] = [...history, { type: 'user', text: prompt }, { type: 'model', response: [] }];
   return session.chatWrapper.generateContextState({ chatHistory }).contextText.tokenize(model.tokenizer);
 }
@@ -203,11 +230,14 @@ function commonPrefix(a: Token[], b: Token[]): number {
 function prefixPrimer(sequence: LlamaContextSequence) {
   let primed: Token[] = [];
   const holds = (prefix: Token[]) =>
-    primed.length === prefix.length && commonPrefix(primed, prefix) === prefix.length && commonPrefix(sequence.contextTokens, prefix) === prefix.length;
+    primed.length === prefix.length &&
+    commonPrefix(primed, prefix) === prefix.length &&
+    commonPrefix(sequence.contextTokens, prefix) === prefix.length;
   return {
     async prime(prefix: Token[]): Promise<void> {
       if (holds(prefix)) {
-        if (sequence.nextTokenIndex > prefix.length) await sequence.eraseContextTokenRanges([{ start: prefix.length, end: sequence.nextTokenIndex }]);
+        if (sequence.nextTokenIndex > prefix.length)
+          await sequence.eraseContextTokenRanges([{ start: prefix.length, end: sequence.nextTokenIndex }]);
         return;
       }
       primed = [];

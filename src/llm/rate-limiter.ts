@@ -52,7 +52,8 @@ export class KeyRateLimiter {
   ) {
     this.marginMs = Math.min(250, Math.max(100, limits.perSeconds * 20));
     for (const [k, v] of Object.entries(limits)) {
-      if (v !== undefined && !(typeof v === 'number' && v > 0)) throw new Error(`rate limit ${k} must be a positive number, got ${v}`);
+      if (v !== undefined && !(typeof v === 'number' && v > 0))
+        throw new Error(`rate limit ${k} must be a positive number, got ${v}`);
     }
   }
 
@@ -83,7 +84,11 @@ export class KeyRateLimiter {
 
   private fits(e: { inputTokens: number; outputTokens: number }): boolean {
     const { requests, inputTokens, outputTokens } = this.limits;
-    const sum = this.log.reduce((s, x) => ({ n: s.n + 1, i: s.i + x.inputTokens, o: s.o + x.outputTokens }), { n: 0, i: 0, o: 0 });
+    const sum = this.log.reduce((s, x) => ({ n: s.n + 1, i: s.i + x.inputTokens, o: s.o + x.outputTokens }), {
+      n: 0,
+      i: 0,
+      o: 0,
+    });
     // A single call larger than a token limit could never fit: let it through alone rather than hang.
     const alone = this.log.length === 0;
     return (

@@ -11,7 +11,14 @@ export interface World {
 /** The compute fields these derivations read (a structural subset of the schema's compute union). */
 export type ComputeLike =
   | { backend: 'local'; device: string; gpus?: number; gpuMemoryGiB?: number }
-  | { backend: 'ssh'; device: string; host: string; hosts?: readonly string[]; gpusPerHost?: number; gpuMemoryGiB?: number }
+  | {
+      backend: 'ssh';
+      device: string;
+      host: string;
+      hosts?: readonly string[];
+      gpusPerHost?: number;
+      gpuMemoryGiB?: number;
+    }
   | { backend: 'runpod'; device: string; gpuType: string; gpuCount: number; gpuMemoryGiB?: number };
 
 /**
@@ -34,7 +41,8 @@ export function knownGpuMemoryGiB(gpuType: string): number | undefined {
 /** The world of a training job on this compute; sampling jobs always run 1 × 1. */
 export function worldOf(compute: ComputeLike): World {
   if (compute.backend === 'runpod') return { nodes: 1, procsPerNode: compute.gpuCount };
-  if (compute.backend === 'ssh') return { nodes: Math.max(1, compute.hosts?.length ?? 1), procsPerNode: compute.gpusPerHost ?? 1 };
+  if (compute.backend === 'ssh')
+    return { nodes: Math.max(1, compute.hosts?.length ?? 1), procsPerNode: compute.gpusPerHost ?? 1 };
   return { nodes: 1, procsPerNode: compute.gpus ?? 1 };
 }
 
@@ -58,7 +66,8 @@ export function gpuMemoryGiB(compute: ComputeLike): number | undefined {
 
 /** How to ask for more GPUs on this backend, for the planner's fixes. */
 export function moreGpusHint(compute: ComputeLike, gpus: number): string {
-  if (compute.backend === 'runpod') return gpus <= 8 ? `compute.gpuCount: ${gpus}` : `${gpus} GPUs: more than one pod holds (8 at most); use ssh hosts`;
+  if (compute.backend === 'runpod')
+    return gpus <= 8 ? `compute.gpuCount: ${gpus}` : `${gpus} GPUs: more than one pod holds (8 at most); use ssh hosts`;
   if (compute.backend === 'ssh') return `${gpus} GPUs in all: compute.hosts × compute.gpusPerHost`;
   return `compute.gpus: ${gpus}`;
 }

@@ -98,7 +98,10 @@ function stateBytes(j: TrainJobShape): { weights: number; optimizer: number } {
   const p = paramCount(j.model);
   const inFlight = K.layersInFlight * layerParams(j.model);
   if (j.method === 'lora') {
-    return { weights: (p * K.bf16) / j.world + inFlight * K.bf16, optimizer: (loraParams(j.model, j.loraR) * K.trainableBytesPerParam) / j.world };
+    return {
+      weights: (p * K.bf16) / j.world + inFlight * K.bf16,
+      optimizer: (loraParams(j.model, j.loraR) * K.trainableBytesPerParam) / j.world,
+    };
   }
   return { weights: inFlight * (K.bf16 + K.inFlightGradBytes), optimizer: (p * K.trainableBytesPerParam) / j.world };
 }

@@ -33,10 +33,16 @@ export function resolveModel(b: BaseModel, baseDir: string): PlanInputs['model']
     try {
       json = JSON.parse(readFileSync(configFile, 'utf8'));
     } catch (e) {
-      throw new ModelConfigError(`baseModel.path: ${configFile} is not valid JSON (${(e as Error).message}); fix or replace the model's config.json`);
+      throw new ModelConfigError(
+        `baseModel.path: ${configFile} is not valid JSON (${(e as Error).message}); fix or replace the model's config.json`,
+      );
     }
     try {
-      return { shape: shapeFromHfConfig(json as Record<string, unknown>, configFile), label: knownModelKey(b.path!) ?? b.name, source: configFile };
+      return {
+        shape: shapeFromHfConfig(json as Record<string, unknown>, configFile),
+        label: knownModelKey(b.path!) ?? b.name,
+        source: configFile,
+      };
     } catch (e) {
       throw new ModelConfigError(`baseModel.path: ${(e as Error).message}`);
     }
@@ -45,8 +51,9 @@ export function resolveModel(b: BaseModel, baseDir: string): PlanInputs['model']
   if (key) return { shape: KNOWN_MODELS[key], label: key, source: `built-in shape of ${key}` };
   return {
     label: b.name,
-    unknown: `model shape unknown (no ${configFile ?? 'baseModel.path'} here, and "${b.name}" is not one of ${Object.keys(KNOWN_MODELS).join(', ')}): ` +
-      'no memory check; copy the model\'s config.json to baseModel.path on this machine, or name a known model',
+    unknown:
+      `model shape unknown (no ${configFile ?? 'baseModel.path'} here, and "${b.name}" is not one of ${Object.keys(KNOWN_MODELS).join(', ')}): ` +
+      "no memory check; copy the model's config.json to baseModel.path on this machine, or name a known model",
   };
 }
 
@@ -88,7 +95,8 @@ export function longestPromptTokens(file: string): number | undefined {
 }
 
 /** Where an experiment's relative paths resolve: baseDir, or the project root. */
-export const experimentBaseDir = (x: Experiment, projectRoot: string) => (x.baseDir ? path.resolve(projectRoot, x.baseDir) : projectRoot);
+export const experimentBaseDir = (x: Experiment, projectRoot: string) =>
+  x.baseDir ? path.resolve(projectRoot, x.baseDir) : projectRoot;
 
 /** Plan an experiment with what this machine can read: the model's config.json and the eval prompts. */
 export function planFromDisk(x: Experiment, baseDir: string): ExperimentPlan {

@@ -75,7 +75,13 @@ function bestMicro(base: BaseShape, batchSize: number, s: TrainSetting, memory?:
   const tries = s.micro !== undefined ? [s.micro] : microCandidates(share, DEFAULT_MICRO_BATCH);
   let last: Tried | undefined;
   for (const micro of tries) {
-    const peak = trainPeak({ ...base, method: s.method, checkpointing: s.checkpointing, world: s.gpus, microBatch: micro });
+    const peak = trainPeak({
+      ...base,
+      method: s.method,
+      checkpointing: s.checkpointing,
+      world: s.gpus,
+      microBatch: micro,
+    });
     last = { micro, peak, fits: memory === undefined || peak.total <= memory };
     if (last.fits) break;
   }
@@ -85,7 +91,13 @@ function bestMicro(base: BaseShape, batchSize: number, s: TrainSetting, memory?:
 const at = (r: Tried) => `micro ${r.micro} → ${gib(r.peak.total)} GiB/GPU`;
 
 /** The smallest GPU count that fits, as is and (when it lowers the count) with checkpointing turned on. */
-function moreGpusFix(base: BaseShape, batchSize: number, s: TrainSetting, memory: number, hint: (gpus: number) => string): string | undefined {
+function moreGpusFix(
+  base: BaseShape,
+  batchSize: number,
+  s: TrainSetting,
+  memory: number,
+  hint: (gpus: number) => string,
+): string | undefined {
   const search = (checkpointing: boolean) => {
     for (let gpus = s.gpus + 1; gpus <= MAX_GPUS_SEARCHED; gpus++) {
       const r = bestMicro(base, batchSize, { ...s, micro: undefined, checkpointing, gpus }, memory);
@@ -93,7 +105,8 @@ function moreGpusFix(base: BaseShape, batchSize: number, s: TrainSetting, memory
     }
     return undefined;
   };
-  const describe = (f: { gpus: number; r: Tried }, extra: string) => `${f.gpus}${extra} (${hint(f.gpus)}${multiple(batchSize, f.gpus)}; ${at(f.r)})`;
+  const describe = (f: { gpus: number; r: Tried }, extra: string) =>
+    `${f.gpus}${extra} (${hint(f.gpus)}${multiple(batchSize, f.gpus)}; ${at(f.r)})`;
   const same = search(s.checkpointing);
   // Checkpointing costs less than GPUs: say so when it lowers the count needed.
   const withCkpt = s.checkpointing ? undefined : search(true);
@@ -115,11 +128,18 @@ function loraFix(base: BaseShape, batchSize: number, s: TrainSetting, memory: nu
 }
 
 /** The fixes of a training job that does not fit, cheapest first, each with the figure it reaches. */
-function trainFixes(base: BaseShape, batchSize: number, s: TrainSetting, memory: number, hint: (gpus: number) => string): string[] {
+function trainFixes(
+  base: BaseShape,
+  batchSize: number,
+  s: TrainSetting,
+  memory: number,
+  hint: (gpus: number) => string,
+): string[] {
   const fixes: Array<string | undefined> = [];
   if (s.micro !== undefined && s.micro > 1) {
     const r = bestMicro(base, batchSize, { ...s, micro: undefined }, memory);
-    if (r.fits) fixes.push(`smaller micro-batch: microBatchSize: ${r.micro}, or leave it out and the planner picks (${at(r)})`);
+    if (r.fits)
+      fixes.push(`smaller micro-batch: microBatchSize: ${r.micro}, or leave it out and the planner picks (${at(r)})`);
   }
   if (!s.checkpointing) {
     const r = bestMicro(base, batchSize, { ...s, micro: undefined, checkpointing: true }, memory);
@@ -131,27 +151,54 @@ function trainFixes(base: BaseShape, batchSize: number, s: TrainSetting, memory:
   return found.length ? found : [`nothing found up to ${MAX_GPUS_SEARCHED} GPUs: use GPUs with more memory`];
 }
 
-const multiple = (batchSize: number, gpus: number) => (batchSize % gpus === 0 ? '' : `, a batchSize that is a multiple of ${gpus}`);
+const multiple = (batchSize: number, gpus: number) =>
+  batchSize % gpus === 0 ? '' : `, a batchSize that is a multiple of ${gpus}`;
 
-const breakdownGiB = (b: Breakdown) => ({ weights: gib(b.weights), optimizer: gib(b.optimizer), activations: gib(b.activations), loss: gib(b.loss), overhead: gib(b.overhead) });
+const breakdownGiB = (b: Breakdown) => ({
+  weights: gib(b.weights),
+  optimizer: gib(b.optimizer),
+  activations: gib(b.activations),
+  loss: gib(b.loss),
+  overhead: gib(b.overhead),
+});
 
 function verdictText(v: Verdict, memory: number | undefined, device: string): string {
   if (v === 'fits' || v === 'does not fit') return ` of ${memory}: ${v}`;
-  return device === 'cpu' ? ': device cpu, no GPU check applies' : ': GPU memory unknown, no check (set compute.gpuMemoryGiB)';
+  return device === 'cpu'
+    ? ': device cpu, no GPU check applies'
+    : ': GPU memory unknown, no check (set compute.gpuMemoryGiB)';
 }
 
-function planTraining(job: 'midtrain' | 'aft', h: TrainHyperSettings, seqLen: number, x: Experiment, inputs: PlanInputs): JobPlan {
+function planTraining(
+  job: 'midtrain' | 'aft',
+  h: TrainHyperSettings,
+  seqLen: number,
+  x: Experiment,
+  inputs: PlanInputs,
+): JobPlan {
   const gpus = worldSize(worldOf(x.compute));
   const unit = x.compute.device === 'cpu' ? (gpus === 1 ? 'process' : 'processes') : gpus === 1 ? 'GPU' : 'GPUs';
   const head = `${job}: ${inputs.model.label} ${h.method} seq ${seqLen}`;
   if (!('shape' in inputs.model)) {
     const micro = h.microBatchSize ?? defaultMicroBatch(h.batchSize, gpus);
-    return { job, line: `${head} micro ${micro} × ${gpus} ${unit}: ${inputs.model.unknown}`, verdict: 'shape unknown', fixes: [], gpus, microBatchSize: micro };
+    return {
+      job,
+      line: `${head} micro ${micro} × ${gpus} ${unit}: ${inputs.model.unknown}`,
+      verdict: 'shape unknown',
+      fixes: [],
+      gpus,
+      microBatchSize: micro,
+    };
   }
   const memGiB = gpuMemoryGiB(x.compute);
   const memory = memGiB === undefined ? undefined : memGiB * GIB;
   const base = { model: inputs.model.shape, loraR: h.loraR, seqLen };
-  const setting: TrainSetting = { method: h.method, checkpointing: h.gradientCheckpointing, gpus, micro: h.microBatchSize };
+  const setting: TrainSetting = {
+    method: h.method,
+    checkpointing: h.gradientCheckpointing,
+    gpus,
+    micro: h.microBatchSize,
+  };
   const r = bestMicro(base, h.batchSize, setting, memory);
   const verdict: Verdict = memory === undefined ? 'no GPU check' : r.fits ? 'fits' : 'does not fit';
   const hint = (n: number) => moreGpusHint(x.compute, n);
@@ -170,7 +217,14 @@ function planTraining(job: 'midtrain' | 'aft', h: TrainHyperSettings, seqLen: nu
 function planSampling(x: Experiment, inputs: PlanInputs): JobPlan {
   const e = x.eval;
   const head = `eval generate: ${inputs.model.label} bf16, prompt ≤ ${inputs.promptTokens} + ${e.maxNewTokens} new tokens`;
-  if (!('shape' in inputs.model)) return { job: 'eval generate', line: `${head}: ${inputs.model.unknown}`, verdict: 'shape unknown', fixes: [], gpus: 1 };
+  if (!('shape' in inputs.model))
+    return {
+      job: 'eval generate',
+      line: `${head}: ${inputs.model.unknown}`,
+      verdict: 'shape unknown',
+      fixes: [],
+      gpus: 1,
+    };
   const memGiB = gpuMemoryGiB(x.compute);
   const job = { model: inputs.model.shape, promptTokens: inputs.promptTokens, maxNewTokens: e.maxNewTokens };
   const unit = x.compute.device === 'cpu' ? 'process' : 'GPU';
@@ -178,28 +232,57 @@ function planSampling(x: Experiment, inputs: PlanInputs): JobPlan {
     const batch = e.batchSize ?? 1;
     const peak = samplePeak({ ...job, batch });
     const line = `${head}, batch ${batch} × 1 ${unit} → ${gib(peak.total)} GiB${unit === 'GPU' ? '/GPU' : ''}${verdictText('no GPU check', memGiB, x.compute.device)}`;
-    return { job: 'eval generate', line, verdict: 'no GPU check', fixes: [], gpus: 1, peakGiB: gib(peak.total), breakdownGiB: breakdownGiB(peak) };
+    return {
+      job: 'eval generate',
+      line,
+      verdict: 'no GPU check',
+      fixes: [],
+      gpus: 1,
+      peakGiB: gib(peak.total),
+      breakdownGiB: breakdownGiB(peak),
+    };
   }
   const largest = largestSampleBatch(job, memGiB * GIB);
   const batch = e.batchSize ?? Math.max(1, largest);
   const peak = samplePeak({ ...job, batch });
   const verdict: Verdict = peak.total <= memGiB * GIB ? 'fits' : 'does not fit';
-  const fixes = verdict === 'fits' ? [] : largest > 0
-    ? [`smaller generate batch: eval.batchSize: ${largest}, or leave it out and the planner picks`]
-    : [`the bf16 model alone needs ${gib(samplePeak({ ...job, batch: 1 }).total)} GiB with one sequence and sampling runs on one GPU: use a GPU with more memory, or lower eval.maxNewTokens`];
+  const fixes =
+    verdict === 'fits'
+      ? []
+      : largest > 0
+        ? [`smaller generate batch: eval.batchSize: ${largest}, or leave it out and the planner picks`]
+        : [
+            `the bf16 model alone needs ${gib(samplePeak({ ...job, batch: 1 }).total)} GiB with one sequence and sampling runs on one GPU: use a GPU with more memory, or lower eval.maxNewTokens`,
+          ];
   const line = `${head}, batch ${batch} × 1 GPU → ${gib(peak.total)} GiB/GPU${verdictText(verdict, memGiB, x.compute.device)}`;
-  return { job: 'eval generate', line, verdict, fixes, gpus: 1, peakGiB: gib(peak.total), breakdownGiB: breakdownGiB(peak), generateBatch: batch };
+  return {
+    job: 'eval generate',
+    line,
+    verdict,
+    fixes,
+    gpus: 1,
+    peakGiB: gib(peak.total),
+    breakdownGiB: breakdownGiB(peak),
+    generateBatch: batch,
+  };
 }
 
 /** One plan line per distinct job shape: midtraining (when the msm arm runs), the AFT cells, sampling. */
 export function planExperiment(x: Experiment, inputs: PlanInputs): ExperimentPlan {
   const jobs: JobPlan[] = [];
-  if (needsMidtraining(resolveArms(x.aft.arms))) jobs.push(planTraining('midtrain', x.midtrain, x.tokenization.seqLen, x, inputs));
+  if (needsMidtraining(resolveArms(x.aft.arms)))
+    jobs.push(planTraining('midtrain', x.midtrain, x.tokenization.seqLen, x, inputs));
   jobs.push(planTraining('aft', x.aft.hyper, x.aft.seqLen, x, inputs));
   jobs.push(planSampling(x, inputs));
   const memory = gpuMemoryGiB(x.compute);
   const m = inputs.model;
-  return { model: m.label, modelSource: 'shape' in m ? m.source : m.unknown, gpuMemoryGiB: memory ?? null, fits: jobs.every((j) => j.verdict !== 'does not fit'), jobs };
+  return {
+    model: m.label,
+    modelSource: 'shape' in m ? m.source : m.unknown,
+    gpuMemoryGiB: memory ?? null,
+    fits: jobs.every((j) => j.verdict !== 'does not fit'),
+    jobs,
+  };
 }
 
 /** The plan as text: one line per job, and under a job that does not fit its fixes, cheapest first. */
@@ -214,19 +297,36 @@ export function formatPlan(plan: ExperimentPlan): string {
 
 /** The experiment with what the planner resolved: each training job's micro-batch, and the GPU generate batch. */
 export function applyPlan(x: Experiment, plan: ExperimentPlan): Experiment {
-  const micro = (job: JobPlan['job'], h: TrainHyperSettings) => plan.jobs.find((j) => j.job === job)?.microBatchSize ?? h.microBatchSize;
+  const micro = (job: JobPlan['job'], h: TrainHyperSettings) =>
+    plan.jobs.find((j) => j.job === job)?.microBatchSize ?? h.microBatchSize;
   const batch = plan.jobs.find((j) => j.job === 'eval generate')?.generateBatch;
   return {
     ...x,
-    midtrain: { ...x.midtrain, microBatchSize: micro('midtrain', x.midtrain) ?? defaultMicroBatch(x.midtrain.batchSize, worldSize(worldOf(x.compute))) },
-    aft: { ...x.aft, hyper: { ...x.aft.hyper, microBatchSize: micro('aft', x.aft.hyper) ?? defaultMicroBatch(x.aft.hyper.batchSize, worldSize(worldOf(x.compute))) } },
+    midtrain: {
+      ...x.midtrain,
+      microBatchSize:
+        micro('midtrain', x.midtrain) ?? defaultMicroBatch(x.midtrain.batchSize, worldSize(worldOf(x.compute))),
+    },
+    aft: {
+      ...x.aft,
+      hyper: {
+        ...x.aft.hyper,
+        microBatchSize:
+          micro('aft', x.aft.hyper) ?? defaultMicroBatch(x.aft.hyper.batchSize, worldSize(worldOf(x.compute))),
+      },
+    },
     eval: { ...x.eval, ...(batch !== undefined ? { batchSize: batch } : {}) },
   };
 }
 
 export class PlanRefusedError extends Error {
-  constructor(readonly plan: ExperimentPlan, source: string) {
-    super(`${source}: a job cannot fit in GPU memory (estimates of the memory planner, \`msm plan\`):\n${formatPlan(plan)}`);
+  constructor(
+    readonly plan: ExperimentPlan,
+    source: string,
+  ) {
+    super(
+      `${source}: a job cannot fit in GPU memory (estimates of the memory planner, \`msm plan\`):\n${formatPlan(plan)}`,
+    );
     this.name = 'PlanRefusedError';
   }
 }

@@ -7,7 +7,13 @@ import type { Table } from './table';
 export function armsTable(results: Results): Table {
   return {
     headers: ['arm', 'starts from', 'AFT data', 'eval system prompt', 'in words'],
-    rows: (results.arms ?? []).map((a) => [a.name, a.start, a.aft === 'none' ? 'none (control, evaluated once)' : a.aft, a.systemPrompt ?? '—', a.description]),
+    rows: (results.arms ?? []).map((a) => [
+      a.name,
+      a.start,
+      a.aft === 'none' ? 'none (control, evaluated once)' : a.aft,
+      a.systemPrompt ?? '—',
+      a.description,
+    ]),
   };
 }
 
@@ -37,7 +43,9 @@ const shareText = (s: ValueShare | undefined) => (s ? `${pct(s.rate)} (${rateRan
 /** A values eval: per arm and fraction (and per control), the share of answers revealing each value and neither. */
 export function valuesTable(results: Results): Table | null {
   const rows = [
-    ...results.curves.flatMap((c) => c.points.map((p) => ({ arm: c.arm, fraction: p.fractionLabel, values: p.values }))),
+    ...results.curves.flatMap((c) =>
+      c.points.map((p) => ({ arm: c.arm, fraction: p.fractionLabel, values: p.values })),
+    ),
     ...(results.controls ?? []).map((c) => ({ arm: c.arm, fraction: 'none (control)', values: c.values })),
   ].filter((r) => r.values);
   if (!rows.length) return null;

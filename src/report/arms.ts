@@ -27,14 +27,20 @@ export function valueShares(all: ReadonlyArray<ValueCounts | undefined | null>):
   for (const c of all) for (const [v, k] of Object.entries(c!)) sum[v] = (sum[v] ?? 0) + k;
   const n = Object.values(sum).reduce((a, b) => a + b, 0);
   if (!n) return null;
-  const named = Object.keys(sum).filter((v) => !NOT_A_VALUE.has(v)).sort();
+  const named = Object.keys(sum)
+    .filter((v) => !NOT_A_VALUE.has(v))
+    .sort();
   const namedK = named.reduce((s, v) => s + sum[v], 0);
   return [...named.map((value) => ({ value, ...wilson(sum[value], n) })), { value: NEITHER, ...wilson(n - namedK, n) }];
 }
 
 /** The arms of a report; results of experiments from before arms were data ran baseline and msm. */
-export function reportArms(arms: readonly Arm[] | undefined, present: readonly string[]): Array<Arm & { description: string }> {
-  const list = arms ?? present.map((name) => ARM_PRESETS[name] ?? { name, start: 'base' as const, aft: 'data' as const });
+export function reportArms(
+  arms: readonly Arm[] | undefined,
+  present: readonly string[],
+): Array<Arm & { description: string }> {
+  const list =
+    arms ?? present.map((name) => ARM_PRESETS[name] ?? { name, start: 'base' as const, aft: 'data' as const });
   return list.map((a) => ({ ...a, description: describeArm(a) }));
 }
 
@@ -76,9 +82,16 @@ export function controlPoints(
   settings: BootstrapSettings,
 ): ControlPoint[] {
   return controls.map((c) => {
-    const arm = arms.find((a) => a.name === c.arm) ?? { name: c.arm, start: 'base' as const, aft: 'none' as const, description: 'control' };
+    const arm = arms.find((a) => a.name === c.arm) ?? {
+      name: c.arm,
+      start: 'base' as const,
+      aft: 'none' as const,
+      description: 'control',
+    };
     const conditions = c.conditions ? [...c.conditions].sort((a, b) => a.condition.localeCompare(b.condition)) : null;
-    const counts = [{ seed: c.seed, conditions: conditions ?? [{ condition: ALL_CONDITIONS, k: c.eval.k, n: c.eval.n }] }];
+    const counts = [
+      { seed: c.seed, conditions: conditions ?? [{ condition: ALL_CONDITIONS, k: c.eval.k, n: c.eval.n }] },
+    ];
     return {
       id: `${c.arm}-s${c.seed}`,
       arm: c.arm,

@@ -1,6 +1,10 @@
 import { aftSubsetSize } from '../config/aft-mix';
 import { fractionLabel } from '../config/fractions';
-import { DEFAULT_MIN_BALANCED_ACCURACY, type JudgeCalibrationResult, type KindCalibration } from '../eval/judge-calibration';
+import {
+  DEFAULT_MIN_BALANCED_ACCURACY,
+  type JudgeCalibrationResult,
+  type KindCalibration,
+} from '../eval/judge-calibration';
 import type { RateInterval } from '../eval/stats';
 import { pct, rateRange } from './format';
 
@@ -34,7 +38,10 @@ export interface CalibrationSection {
   parsedByCode: boolean;
 }
 
-export function calibrationSection(result: JudgeCalibrationResult | null | undefined, minBalancedAccuracy = DEFAULT_MIN_BALANCED_ACCURACY): CalibrationSection {
+export function calibrationSection(
+  result: JudgeCalibrationResult | null | undefined,
+  minBalancedAccuracy = DEFAULT_MIN_BALANCED_ACCURACY,
+): CalibrationSection {
   if (!result) return { status: 'not-run', minBalancedAccuracy, judgeModel: null, kinds: [], parsedByCode: false };
   const kinds = result.kinds.map((k) => ({ ...k, passed: k.balancedAccuracy >= minBalancedAccuracy }));
   const status = !kinds.length ? 'not-needed' : kinds.every((k) => k.passed) ? 'passed' : 'failed';
@@ -47,10 +54,14 @@ export const kindFigures = (k: KindCalibration) =>
 
 /** Why no verdict of this judge may count; null when its calibration passed or nothing needed a judge. */
 export function calibrationProblem(c: CalibrationSection): string | null {
-  if (c.status === 'not-run') return 'the judge was not calibrated on sets of known answers, so nothing shows its verdicts can be trusted';
+  if (c.status === 'not-run')
+    return 'the judge was not calibrated on sets of known answers, so nothing shows its verdicts can be trusted';
   if (c.status !== 'failed') return null;
   // Short: the calibration section and the headline's first sentence give every figure.
-  const failing = c.kinds.filter((k) => !k.passed).map((k) => `${k.kind}: balanced accuracy ${pct(k.balancedAccuracy)}`).join('; ');
+  const failing = c.kinds
+    .filter((k) => !k.passed)
+    .map((k) => `${k.kind}: balanced accuracy ${pct(k.balancedAccuracy)}`)
+    .join('; ');
   return `the judge failed calibration (${failing}; the bar is ${pct(c.minBalancedAccuracy)})`;
 }
 
@@ -87,11 +98,13 @@ function floorOrCeiling(full: NonNullable<ClaimFacts['baselineFull']>): string |
 }
 
 /** One interval inside the other: the data cannot tell the two points apart. */
-export const overlapEntirely = (a: RateInterval, b: RateInterval) => (a.lo <= b.lo && b.hi <= a.hi) || (b.lo <= a.lo && a.hi <= b.hi);
+export const overlapEntirely = (a: RateInterval, b: RateInterval) =>
+  (a.lo <= b.lo && b.hi <= a.hi) || (b.lo <= a.lo && a.hi <= b.hi);
 
 function indistinguishable([a, b]: [ComparedPoint, ComparedPoint]): string | null {
   if (!a.rate.n || !b.rate.n || !overlapEntirely(a.rate, b.rate)) return null;
-  const show = (p: ComparedPoint) => `${p.arm} at ${fractionLabel(p.fraction)} (${p.rate.k}/${p.rate.n}, ${rateRange(p.rate)})`;
+  const show = (p: ComparedPoint) =>
+    `${p.arm} at ${fractionLabel(p.fraction)} (${p.rate.k}/${p.rate.n}, ${rateRange(p.rate)})`;
   return `the 95% intervals of ${show(a)} and ${show(b)} overlap entirely, so the data cannot tell them apart`;
 }
 

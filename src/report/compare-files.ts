@@ -1,18 +1,29 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildComparison, ComparisonError, contrastLines, renderComparisonHtml, renderComparisonMarkdown } from './compare';
+import {
+  buildComparison,
+  ComparisonError,
+  contrastLines,
+  renderComparisonHtml,
+  renderComparisonMarkdown,
+} from './compare';
 import type { Results } from './results';
 
 /** A results.json given as a path, a report folder or a file:// URI. */
 function readResults(where: string): Results {
   let p = where.startsWith('file://') ? fileURLToPath(where) : path.resolve(where);
   if (existsSync(p) && statSync(p).isDirectory()) p = path.join(p, 'results.json');
-  if (!existsSync(p)) throw new ComparisonError(`${where}: no results.json there (give a report folder, its results.json, or a file:// URI)`);
+  if (!existsSync(p))
+    throw new ComparisonError(
+      `${where}: no results.json there (give a report folder, its results.json, or a file:// URI)`,
+    );
   const r = JSON.parse(readFileSync(p, 'utf8')) as Omit<Results, 'format'> & { format: unknown };
   // v2 (before judge calibration) has the same numbers; its claims were never checked, and the comparison says so.
   if (r.format !== 'msm-results-v3' && r.format !== 'msm-results-v2') {
-    throw new ComparisonError(`${p}: format ${String(r.format)} is neither msm-results-v3 nor v2; re-run the experiment's report`);
+    throw new ComparisonError(
+      `${p}: format ${String(r.format)} is neither msm-results-v3 nor v2; re-run the experiment's report`,
+    );
   }
   return r as unknown as Results;
 }
@@ -21,7 +32,11 @@ function readResults(where: string): Results {
  * `msm compare <out-dir> <results...>`: comparison.json, comparison.md and comparison.html in out-dir;
  * `onContrast` gets each value contrast line (the cheese pair's headline) to print.
  */
-export function compareResultFiles(outDir: string, inputs: string[], onContrast: (line: string) => void = () => {}): string[] {
+export function compareResultFiles(
+  outDir: string,
+  inputs: string[],
+  onContrast: (line: string) => void = () => {},
+): string[] {
   const c = buildComparison(inputs.map(readResults));
   contrastLines(c).forEach(onContrast);
   mkdirSync(outDir, { recursive: true });

@@ -46,7 +46,9 @@ export function buildComparison(all: Results[]): Comparison {
   if (all.length < 2) throw new ComparisonError('compare needs at least two results.json files');
   const metrics = new Set(all.map((r) => r.metric));
   if (metrics.size > 1) {
-    throw new ComparisonError(`these results measure different things and cannot be compared:\n  - ${[...metrics].join('\n  - ')}`);
+    throw new ComparisonError(
+      `these results measure different things and cannot be compared:\n  - ${[...metrics].join('\n  - ')}`,
+    );
   }
   const shared = all
     .map((r) => new Set(r.differences.filter((d) => d.pooled).map((d) => d.fraction)))
@@ -59,7 +61,9 @@ export function buildComparison(all: Results[]): Comparison {
     experiments: all.map((r) => {
       const full = (arm: 'baseline' | 'msm') => {
         const p = r.curves.find((c) => c.arm === arm)?.points.reduce((a, b) => (b.fraction > a.fraction ? b : a));
-        return p ? { fraction: p.fraction, rate: p.misalignment.rate, lo: p.misalignment.lo, hi: p.misalignment.hi } : null;
+        return p
+          ? { fraction: p.fraction, rate: p.misalignment.rate, lo: p.misalignment.lo, hi: p.misalignment.hi }
+          : null;
       };
       return {
         name: r.experiment.name,
@@ -89,8 +93,8 @@ function withheldFor(r: Results): { withheld?: { reason: string } } {
 export const contrastLines = (c: Comparison): string[] => (c.valueContrasts ?? []).map(contrastLine);
 
 const CONTRAST_NOTE =
-  'Values: each line is the first experiment\'s share of answers revealing a value minus the other\'s, for the same arm ' +
-  '(an AFT arm at its largest fraction both ran; a control\'s one evaluation), with a seed-clustered bootstrap 95% interval.';
+  "Values: each line is the first experiment's share of answers revealing a value minus the other's, for the same arm " +
+  "(an AFT arm at its largest fraction both ran; a control's one evaluation), with a seed-clustered bootstrap 95% interval.";
 
 export function comparisonTable(c: Comparison): Table {
   const rate = (p: { rate: number; lo: number; hi: number } | null) => (p ? `${pct(p.rate)} (${rateRange(p)})` : '—');
@@ -135,7 +139,9 @@ export function renderComparisonMarkdown(c: Comparison): string {
     '',
     markdownTable(comparisonTable(c)),
     '',
-    ...(contrastLines(c).length ? ['## Values: difference between the runs', '', CONTRAST_NOTE, '', ...contrastLines(c).map((l) => `- ${l}`), ''] : []),
+    ...(contrastLines(c).length
+      ? ['## Values: difference between the runs', '', CONTRAST_NOTE, '', ...contrastLines(c).map((l) => `- ${l}`), '']
+      : []),
   ].join('\n');
 }
 
@@ -147,7 +153,13 @@ export function renderComparisonHtml(c: Comparison): string {
 <h1>MSM comparison</h1>
 <p>Metric: ${esc(c.metric)}. Full data = each arm's largest fraction (Wilson 95%); differences and data efficiency with seed-clustered bootstrap 95% intervals.</p>
 ${htmlTable(comparisonTable(c))}
-${contrastLines(c).length ? `<h2>Values: difference between the runs</h2>\n<p>${esc(CONTRAST_NOTE)}</p>\n<ul>${contrastLines(c).map((l) => `<li>${esc(l)}</li>`).join('')}</ul>` : ''}
+${
+  contrastLines(c).length
+    ? `<h2>Values: difference between the runs</h2>\n<p>${esc(CONTRAST_NOTE)}</p>\n<ul>${contrastLines(c)
+        .map((l) => `<li>${esc(l)}</li>`)
+        .join('')}</ul>`
+    : ''
+}
 </body></html>
 `;
 }

@@ -1,7 +1,16 @@
 import type { Results } from './results';
 import { armsTable, valuesTable } from './arms-tables';
 import { computeTable } from './compute';
-import { armFractionTable, calibrationTable, cellTable, differenceTable, lineageRows, notFindingsNote, type CellTable, type Table } from './tables';
+import {
+  armFractionTable,
+  calibrationTable,
+  cellTable,
+  differenceTable,
+  lineageRows,
+  notFindingsNote,
+  type CellTable,
+  type Table,
+} from './tables';
 
 export const esc = (s: unknown) =>
   String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -9,12 +18,20 @@ export const esc = (s: unknown) =>
 /** Columns holding URIs get a monospace class so long paths stay readable. */
 export function htmlTable(t: Table, uriColumns: number[] = []): string {
   const head = `<tr>${t.headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
-  const body = t.rows.map((r) => `<tr>${r.map((v, i) => `<td${uriColumns.includes(i) ? ' class="uri"' : ''}>${esc(v)}</td>`).join('')}</tr>`).join('\n');
+  const body = t.rows
+    .map(
+      (r) =>
+        `<tr>${r.map((v, i) => `<td${uriColumns.includes(i) ? ' class="uri"' : ''}>${esc(v)}</td>`).join('')}</tr>`,
+    )
+    .join('\n');
   return `<div class="wide"><table>\n${head}\n${body}\n</table></div>`;
 }
 
 /** A URI a browser can open becomes a link; others (s3://) stay text. Either way it wraps anywhere. */
-const uriHtml = (v: string) => (/^(file|https?):\/\//.test(v) ? `<a class="uri" href="${esc(v)}">${esc(v)}</a>` : `<span class="uri">${esc(v)}</span>`);
+const uriHtml = (v: string) =>
+  /^(file|https?):\/\//.test(v)
+    ? `<a class="uri" href="${esc(v)}">${esc(v)}</a>`
+    : `<span class="uri">${esc(v)}</span>`;
 
 /** Cells: the short columns in the table, each cell's URIs folded into a details row beneath it. */
 export function htmlCellTable(t: CellTable): string {
@@ -65,7 +82,9 @@ tr.details td{border-top:none;background:#fafafa;font-size:.8rem}tr.details dl{d
 <body>
 <h1>MSM report: ${esc(results.experiment.name)}</h1>
 <div class="answer${anyWithheld ? ' withheld' : ''}" id="headline">${results.headline.sentences.map((s) => `<p>${esc(s)}</p>`).join('')}</div>
-<div class="wide"><table class="lineage">${lineageRows(results).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table></div>
+<div class="wide"><table class="lineage">${lineageRows(results)
+    .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`)
+    .join('')}</table></div>
 <h2 id="calibration">Judge calibration</h2>
 ${calibrationHtml(results)}
 <h2>Data efficiency</h2>

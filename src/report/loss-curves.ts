@@ -19,10 +19,17 @@ export const LOSS_CURVE_FILE = 'loss_curve.json';
 const MAX_POINTS = 300;
 
 /** The runs of a report: midtraining first, then every AFT cell in the order the workflow ran them. */
-export function lossRuns(midtrainUri: string | null, cells: { arm: string; fraction: number; seed: number; outputUri: string }[]): LossRun[] {
+export function lossRuns(
+  midtrainUri: string | null,
+  cells: { arm: string; fraction: number; seed: number; outputUri: string }[],
+): LossRun[] {
   return [
     ...(midtrainUri ? [{ label: 'midtrain', outputUri: midtrainUri }] : []),
-    ...cells.map((c) => ({ label: cellId(c.arm, c.fraction, c.seed), outputUri: c.outputUri, cell: { arm: c.arm, fraction: c.fraction, seed: c.seed } })),
+    ...cells.map((c) => ({
+      label: cellId(c.arm, c.fraction, c.seed),
+      outputUri: c.outputUri,
+      cell: { arm: c.arm, fraction: c.fraction, seed: c.seed },
+    })),
   ];
 }
 
@@ -30,7 +37,12 @@ export function lossRuns(midtrainUri: string | null, cells: { arm: string; fract
  * Read each run's loss_curve.json. keyOf maps an output URI to its key in this store (null: elsewhere). A
  * missing or unreadable curve is recorded as null, never an error: old outputs have none.
  */
-export async function readLossCurves(store: ArtifactStore, runs: LossRun[], keyOf: (uri: string) => string | null, onRead?: (read: number) => void): Promise<LossCurve[]> {
+export async function readLossCurves(
+  store: ArtifactStore,
+  runs: LossRun[],
+  keyOf: (uri: string) => string | null,
+  onRead?: (read: number) => void,
+): Promise<LossCurve[]> {
   const out: LossCurve[] = [];
   for (const run of runs) {
     out.push({ ...run, losses: await readLosses(store, keyOf(run.outputUri)) });
@@ -59,7 +71,8 @@ export function downsample(losses: number[], max = MAX_POINTS): { step: number; 
   const out: { step: number; loss: number }[] = [];
   for (let i = 0; i < losses.length; i += size) {
     const part = losses.slice(i, i + size).filter((v) => Number.isFinite(v));
-    if (part.length) out.push({ step: Math.min(i + size, losses.length), loss: part.reduce((a, b) => a + b, 0) / part.length });
+    if (part.length)
+      out.push({ step: Math.min(i + size, losses.length), loss: part.reduce((a, b) => a + b, 0) / part.length });
   }
   return out;
 }

@@ -1,13 +1,24 @@
 import type { Results } from './results';
 import { armsTable, valuesTable } from './arms-tables';
 import { computeTable } from './compute';
-import { armFractionTable, calibrationTable, differenceTable, lineageRows, notFindingsNote, type Table } from './tables';
+import {
+  armFractionTable,
+  calibrationTable,
+  differenceTable,
+  lineageRows,
+  notFindingsNote,
+  type Table,
+} from './tables';
 
 // A '|' inside a cell would end it; newlines would end the row.
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
 export function markdownTable(t: Table): string {
-  return [`| ${t.headers.map(cell).join(' | ')} |`, `| ${t.headers.map(() => '---').join(' | ')} |`, ...t.rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+  return [
+    `| ${t.headers.map(cell).join(' | ')} |`,
+    `| ${t.headers.map(() => '---').join(' | ')} |`,
+    ...t.rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+  ].join('\n');
 }
 
 /** A values eval: the share revealing each value, per arm (and control). */
@@ -51,7 +62,16 @@ export function renderMarkdown(results: Results, loss?: { image: string; lines: 
     results.differences.length ? markdownTable(differenceTable(results)) : 'No fraction was run in both arms.',
     '',
     ...(loss ? ['## Training loss', '', `![Training loss per step](${loss.image})`, '', ...loss.lines, ''] : []),
-    ...(results.compute ? ['## Compute', '', markdownTable(computeTable(results.compute)), '', ...results.compute.definitions.map((d) => `- ${d}`), ''] : []),
+    ...(results.compute
+      ? [
+          '## Compute',
+          '',
+          markdownTable(computeTable(results.compute)),
+          '',
+          ...results.compute.definitions.map((d) => `- ${d}`),
+          '',
+        ]
+      : []),
     '## Lineage',
     '',
     ...lineageRows(results).map(([k, v]) => `- ${k}: ${v}`),

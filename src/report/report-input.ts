@@ -43,7 +43,11 @@ function experimentOf(req: ReportRequest): ReportInput['experiment'] {
       ...(tokens.documentStats && { tokenLengths: tokenLengthsOf(tokens.documentStats) }),
     },
     midtrain: midtrain
-      ? { finalLoss: finite(midtrain.metrics.final_loss), steps: midtrain.metrics.steps ?? 0, checkpoint: midtrain.outputUri }
+      ? {
+          finalLoss: finite(midtrain.metrics.final_loss),
+          steps: midtrain.metrics.steps ?? 0,
+          checkpoint: midtrain.outputUri,
+        }
       : undefined,
     evalSet: { sha256: loaded.evalSet.sha256, prompts: loaded.evalSet.prompts },
     ...(loaded.aftData ? { aftData: { sha256: loaded.aftData.sha256, examples: loaded.aftData.examples } } : {}),
@@ -72,7 +76,12 @@ export function reportInputOf(
       ...judged(c.eval, splits[i]),
     })),
     ...(req.arms ? { arms: req.arms } : {}),
-    controls: (req.controls ?? []).map((c, i) => ({ arm: c.arm, seed: c.seed, modelUri: c.modelUri, ...judged(c.eval, controlSplits[i]) })),
+    controls: (req.controls ?? []).map((c, i) => ({
+      arm: c.arm,
+      seed: c.seed,
+      modelUri: c.modelUri,
+      ...judged(c.eval, controlSplits[i]),
+    })),
     // A values eval counts answers that reveal its target value, not violations: the metric says so.
     metric: targets.length ? valuesMetric(targets) : undefined,
     generatedAt: new Date().toISOString(),
@@ -82,7 +91,9 @@ export function reportInputOf(
     aft: { examples: req.loaded.aftData?.examples ?? null, minExamples: req.claims?.minExamples },
     compute: [
       ...(req.midtrain?.compute ? [{ run: 'midtrain', usage: req.midtrain.compute }] : []),
-      ...req.cells.flatMap((c) => (c.train.compute ? [{ run: cellId(c.arm, c.fraction, c.seed), usage: c.train.compute }] : [])),
+      ...req.cells.flatMap((c) =>
+        c.train.compute ? [{ run: cellId(c.arm, c.fraction, c.seed), usage: c.train.compute }] : [],
+      ),
     ],
   };
 }

@@ -47,13 +47,22 @@ function armCells(r: Results): Map<string, { fraction: number | null; cells: Sha
   const out = new Map<string, { fraction: number | null; cells: ShareCell[] }>();
   for (const curve of r.curves) {
     const top = curve.points.reduce((a, b) => (b.fraction > a.fraction ? b : a), curve.points[0]);
-    if (top) out.set(curve.arm, { fraction: top.fraction, cells: r.cells.filter((c) => c.arm === curve.arm && c.fraction === top.fraction) });
+    if (top)
+      out.set(curve.arm, {
+        fraction: top.fraction,
+        cells: r.cells.filter((c) => c.arm === curve.arm && c.fraction === top.fraction),
+      });
   }
-  for (const c of r.controls ?? []) out.set(c.arm, { fraction: null, cells: [{ id: c.id, seed: c.seed, values: c.values }] });
+  for (const c of r.controls ?? [])
+    out.set(c.arm, { fraction: null, cells: [{ id: c.id, seed: c.seed, values: c.values }] });
   return out;
 }
 
-export function valueContrasts(a: Results, b: Results, settings: BootstrapSettings = a.methods?.bootstrap ?? DEFAULT_BOOTSTRAP): ValueContrast[] {
+export function valueContrasts(
+  a: Results,
+  b: Results,
+  settings: BootstrapSettings = a.methods?.bootstrap ?? DEFAULT_BOOTSTRAP,
+): ValueContrast[] {
   const left = armCells(a);
   const right = armCells(b);
   const out: ValueContrast[] = [];

@@ -29,7 +29,8 @@ export function describeDataEfficiency({ estimate: d, interval }: DataEfficiency
 
 /** msm − baseline at one fraction, with its bootstrap interval. */
 export function describeDifference(d: { fractionLabel: string; pooled: Interval | null }): string {
-  if (!d.pooled) return `At ${d.fractionLabel} of the AFT data an arm has no judged samples, so there is no msm − baseline difference.`;
+  if (!d.pooled)
+    return `At ${d.fractionLabel} of the AFT data an arm has no judged samples, so there is no msm − baseline difference.`;
   return `At ${d.fractionLabel} of the AFT data, msm − baseline is ${pp(d.pooled.estimate)} (95% bootstrap interval ${diffRange(d.pooled)}).`;
 }
 
@@ -47,10 +48,14 @@ export function describeCalibration(c: CalibrationSection): string {
   if (problem) {
     const what =
       c.status === 'failed'
-        ? `The judge${judge} failed calibration: ${c.kinds.filter((k) => !k.passed).map(kindFigures).join('; ')}; the bar is balanced accuracy ≥ ${pct(c.minBalancedAccuracy)}.`
+        ? `The judge${judge} failed calibration: ${c.kinds
+            .filter((k) => !k.passed)
+            .map(kindFigures)
+            .join('; ')}; the bar is balanced accuracy ≥ ${pct(c.minBalancedAccuracy)}.`
         : 'The judge was not calibrated on sets of known answers, so nothing shows its verdicts can be trusted.';
     return `${what} No rate, difference or data-efficiency claim in this report is a finding; the numbers are listed, marked, and are not findings.${parsed}`;
   }
-  if (c.status === 'not-needed') return 'Every answer is a forced choice parsed by code: no judge decides a verdict, so there is nothing to calibrate.';
+  if (c.status === 'not-needed')
+    return 'Every answer is a forced choice parsed by code: no judge decides a verdict, so there is nothing to calibrate.';
   return `The judge${judge} passed calibration on every kind of judging it is used for (bar: balanced accuracy ≥ ${pct(c.minBalancedAccuracy)}): ${c.kinds.map(kindFigures).join('; ')}.${parsed}`;
 }

@@ -40,7 +40,10 @@ interface Block {
 }
 
 export function parseSpec(markdown: string, source: string): ModelSpec {
-  const lines = markdown.replace(/^\uFEFF/, '').replace(/\t/g, '    ').split(/\r\n|\r|\n/);
+  const lines = markdown
+    .replace(/^\uFEFF/, '')
+    .replace(/\t/g, '    ')
+    .split(/\r\n|\r|\n/);
   const b = new SpecBuilder(source);
   let block: Block | undefined;
   let inComment = false;
@@ -89,7 +92,11 @@ export function parseSpec(markdown: string, source: string): ModelSpec {
     }
   }
   if (block?.kind === 'fence') {
-    throw new SpecParseError(source, block.line, `code fence ${block.fence} is never closed: add a closing ${block.fence} line`);
+    throw new SpecParseError(
+      source,
+      block.line,
+      `code fence ${block.fence} is never closed: add a closing ${block.fence} line`,
+    );
   }
   flush();
   return b.finish();
@@ -162,7 +169,11 @@ class SpecBuilder {
       this.sections.push({ section: { id, title: text, intro: '', rules: [] }, line, intro: [] });
       this.subsection = undefined;
     } else {
-      if (!this.current) this.fail(line, `"${'#'.repeat(level)} ${text}" comes before any "## Section": add a "## Section" heading above it`);
+      if (!this.current)
+        this.fail(
+          line,
+          `"${'#'.repeat(level)} ${text}" comes before any "## Section": add a "## Section" heading above it`,
+        );
       this.subsection = text;
     }
   }
@@ -170,11 +181,19 @@ class SpecBuilder {
   add(block: Block): void {
     this.requireTitle(block.line);
     const text =
-      block.kind === 'fence' ? block.lines.join('\n') : block.lines.map((l) => l.trim()).filter(Boolean).join(' ');
+      block.kind === 'fence'
+        ? block.lines.join('\n')
+        : block.lines
+            .map((l) => l.trim())
+            .filter(Boolean)
+            .join(' ');
     if (block.kind !== 'item') return this.prose(text, block.line);
     const section = this.current;
     if (!section) {
-      this.fail(block.line, 'list item before any "## Section": rules must sit under a section heading; add one above this line');
+      this.fail(
+        block.line,
+        'list item before any "## Section": rules must sit under a section heading; add one above this line',
+      );
     }
     if (WHY.test(text)) return this.value(text, block.line);
     const marked = SUBRULE.test(text);
@@ -186,7 +205,13 @@ class SpecBuilder {
     }
     if (marked) this.fail(block.line, '"Sub-rule:" item with no rule above it: put it under the rule it refines');
     this.closeRule();
-    const rule: SpecRule = { id: `s${this.sections.length}.r${section.section.rules.length + 1}`, text, values: [], explanation: '', subrules: [] };
+    const rule: SpecRule = {
+      id: `s${this.sections.length}.r${section.section.rules.length + 1}`,
+      text,
+      values: [],
+      explanation: '',
+      subrules: [],
+    };
     if (this.subsection !== undefined) rule.subsection = this.subsection;
     section.section.rules.push(rule);
     this.rule = { rule, indent: block.indent, explanation: [] };
@@ -200,7 +225,8 @@ class SpecBuilder {
   }
 
   private value(text: string, line: number): void {
-    if (!this.rule) this.fail(line, '"Why:" item with no rule above it: put the value explanation right after the rule it explains');
+    if (!this.rule)
+      this.fail(line, '"Why:" item with no rule above it: put the value explanation right after the rule it explains');
     const value = text.replace(WHY, '');
     if (!value) this.fail(line, 'empty "Why:": write the value explanation after the marker');
     this.rule.rule.values.push(value);
@@ -213,21 +239,33 @@ class SpecBuilder {
 
   private requireTitle(line: number): void {
     if (this.title === undefined) {
-      this.fail(line, 'no "# Title" before this line: start the spec with a level-1 heading such as "# My Assistant Spec"');
+      this.fail(
+        line,
+        'no "# Title" before this line: start the spec with a level-1 heading such as "# My Assistant Spec"',
+      );
     }
   }
 
   finish(): ModelSpec {
     if (this.title === undefined) {
-      this.fail(1, 'the spec is empty: write a "# Title", then "## Section" headings with rules as list items ("- ...")');
+      this.fail(
+        1,
+        'the spec is empty: write a "# Title", then "## Section" headings with rules as list items ("- ...")',
+      );
     }
     this.closeRule();
     if (!this.sections.length) {
-      this.fail(this.titleLine, 'the spec has no "## Section": add at least one section heading with rules as list items under it');
+      this.fail(
+        this.titleLine,
+        'the spec has no "## Section": add at least one section heading with rules as list items under it',
+      );
     }
     for (const s of this.sections) {
       if (!s.section.rules.length) {
-        this.fail(s.line, `section "${s.section.title}" has no rules: add list items ("- ...") under it, or remove the heading`);
+        this.fail(
+          s.line,
+          `section "${s.section.title}" has no rules: add list items ("- ...") under it, or remove the heading`,
+        );
       }
       s.section.intro = s.intro.join('\n\n');
     }

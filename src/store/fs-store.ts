@@ -33,7 +33,10 @@ export class FsArtifactStore implements ArtifactStore {
   }
 
   async exists(key: string): Promise<boolean> {
-    return stat(this.file(key)).then((s) => s.isFile(), () => false);
+    return stat(this.file(key)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
   }
 
   async get(key: string): Promise<Buffer> {

@@ -10,7 +10,11 @@ export function writeJson(store: ArtifactStore, key: string, value: unknown): Pr
 }
 
 /** Run `fn` only when `key` is missing and store its value there: a retry or re-run never pays for an item twice. */
-export async function onceFor<T>(store: ArtifactStore, key: string, fn: () => Promise<T>): Promise<{ value: T; fresh: boolean }> {
+export async function onceFor<T>(
+  store: ArtifactStore,
+  key: string,
+  fn: () => Promise<T>,
+): Promise<{ value: T; fresh: boolean }> {
   if (await store.exists(key)) return { value: await readJson<T>(store, key), fresh: false };
   const value = await fn();
   await writeJson(store, key, value);

@@ -1,7 +1,14 @@
 /** Keys are '/'-separated relative paths; anything that could escape the root is rejected. */
 export function checkKey(key: string): string {
-  if (!key || key.startsWith('/') || key.split('/').some((p) => p === '..' || p === '.' || p === '') || key.includes('\\')) {
-    throw new Error(`invalid artifact key "${key}": use a relative path like "corpus/abc/manifest.json" (no "..", no leading "/", no empty parts)`);
+  if (
+    !key ||
+    key.startsWith('/') ||
+    key.split('/').some((p) => p === '..' || p === '.' || p === '') ||
+    key.includes('\\')
+  ) {
+    throw new Error(
+      `invalid artifact key "${key}": use a relative path like "corpus/abc/manifest.json" (no "..", no leading "/", no empty parts)`,
+    );
   }
   return key;
 }

@@ -117,7 +117,12 @@ export class S3ArtifactStore implements ArtifactStore {
     for await (const c of createReadStream(localPath)) h.update(c as Buffer);
     try {
       await this.s3.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), Body: createReadStream(localPath), ContentLength: size }),
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.objectKey(key),
+          Body: createReadStream(localPath),
+          ContentLength: size,
+        }),
       );
     } catch (e) {
       throw explain(e, `PUT ${this.uri(key)}`);

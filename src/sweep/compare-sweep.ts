@@ -23,7 +23,10 @@ export interface SweepCompareRequest {
   points: PointOutcome[];
 }
 
-const valuesText = (v: Record<string, unknown>) => Object.entries(v).map(([k, x]) => `${k}=${typeof x === 'string' ? x : JSON.stringify(x)}`).join(', ');
+const valuesText = (v: Record<string, unknown>) =>
+  Object.entries(v)
+    .map(([k, x]) => `${k}=${typeof x === 'string' ? x : JSON.stringify(x)}`)
+    .join(', ');
 
 /** One row per point: its values, its status and, when it finished, its full-data rates and report. */
 export function pointsTable(points: PointOutcome[], comparison: Comparison | null): Table {
@@ -32,7 +35,14 @@ export function pointsTable(points: PointOutcome[], comparison: Comparison | nul
     headers: ['point', 'values', 'status', 'baseline, full data', 'msm, full data', 'report or error'],
     rows: points.map((p) => {
       const e = comparison?.experiments.find((x) => x.workflowId === p.workflowId);
-      return [p.id, valuesText(p.values), p.status, rate(e?.fullData.baseline), rate(e?.fullData.msm), p.status === 'done' ? (p.htmlUri ?? '') : (p.error ?? '')];
+      return [
+        p.id,
+        valuesText(p.values),
+        p.status,
+        rate(e?.fullData.baseline),
+        rate(e?.fullData.msm),
+        p.status === 'done' ? (p.htmlUri ?? '') : (p.error ?? ''),
+      ];
     }),
   };
 }
@@ -48,7 +58,11 @@ export function storeRootOf(resultsUri: string): string {
  * Compare the finished points (msm compare) and table every point, under sweeps/<id>/ of `store`.
  * `read` gives a point's results.json (points may live in different stores).
  */
-export async function writeSweepComparison(store: ArtifactStore, req: SweepCompareRequest, read: (resultsUri: string) => Promise<Results>): Promise<SweepComparison> {
+export async function writeSweepComparison(
+  store: ArtifactStore,
+  req: SweepCompareRequest,
+  read: (resultsUri: string) => Promise<Results>,
+): Promise<SweepComparison> {
   const done = req.points.filter((p) => p.status === 'done' && p.resultsUri);
   const results: Results[] = [];
   for (const p of done) results.push(await read(p.resultsUri!));
@@ -63,8 +77,19 @@ export async function writeSweepComparison(store: ArtifactStore, req: SweepCompa
   const points = pointsTable(req.points, comparison);
   const title = `Sweep ${req.name} (${req.workflowId})`;
   const failed = req.points.filter((p) => p.status === 'failed').map((p) => p.id);
-  const retry = failed.length ? `Failed points can be run alone: ${failed.map((id) => `\`msm sweep retry ${req.workflowId} ${id}\``).join(', ')}.` : '';
-  const md = [`# ${title}`, '', markdownTable(points), '', retry, '', comparison ? markdownTable(comparisonTable(comparison)) : `No comparison: ${note}`, ''].join('\n');
+  const retry = failed.length
+    ? `Failed points can be run alone: ${failed.map((id) => `\`msm sweep retry ${req.workflowId} ${id}\``).join(', ')}.`
+    : '';
+  const md = [
+    `# ${title}`,
+    '',
+    markdownTable(points),
+    '',
+    retry,
+    '',
+    comparison ? markdownTable(comparisonTable(comparison)) : `No comparison: ${note}`,
+    '',
+  ].join('\n');
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem;color:#111827;max-width:75rem}table{border-collapse:collapse}td,th{border:1px solid #d1d5db;padding:.3rem .6rem;text-align:left;font-size:.9rem;overflow-wrap:anywhere}th{background:#f3f4f6}</style>
@@ -78,8 +103,28 @@ ${comparison ? htmlTable(comparisonTable(comparison)) : `<p>No comparison: ${esc
 </body></html>
 `;
   const prefix = `sweeps/${req.workflowId}`;
-  const json = await store.put(`${prefix}/comparison.json`, JSON.stringify({ format: 'msm-sweep-v1', name: req.name, workflowId: req.workflowId, points: req.points, comparison, note: note ?? null }, null, 2) + '\n');
+  const json = await store.put(
+    `${prefix}/comparison.json`,
+    JSON.stringify(
+      {
+        format: 'msm-sweep-v1',
+        name: req.name,
+        workflowId: req.workflowId,
+        points: req.points,
+        comparison,
+        note: note ?? null,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   const mdPut = await store.put(`${prefix}/comparison.md`, md);
   const htmlPut = await store.put(`${prefix}/comparison.html`, html);
-  return { jsonUri: json.uri, markdownUri: mdPut.uri, htmlUri: htmlPut.uri, compared: comparison ? results.length : 0, ...(note ? { note } : {}) };
+  return {
+    jsonUri: json.uri,
+    markdownUri: mdPut.uri,
+    htmlUri: htmlPut.uri,
+    compared: comparison ? results.length : 0,
+    ...(note ? { note } : {}),
+  };
 }

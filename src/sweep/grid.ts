@@ -10,7 +10,10 @@ export class InvalidSweepError extends Error {
 /** A value as a short id part: "rules+values" → "rules-values", 0.5 → "0.5"; objects by a short hash. */
 function slug(v: unknown): string {
   if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
-    const s = String(v).toLowerCase().replace(/[^a-z0-9.]+/g, '-').replace(/^-+|-+$/g, '');
+    const s = String(v)
+      .toLowerCase()
+      .replace(/[^a-z0-9.]+/g, '-')
+      .replace(/^-+|-+$/g, '');
     if (s && s.length <= 24) return s;
   }
   return `h${fnv1a(canonical(v))}`;
@@ -23,7 +26,8 @@ function fnv1a(s: string): string {
   return h.toString(16).padStart(8, '0');
 }
 
-const matches = (values: Record<string, unknown>, pattern: Record<string, unknown>) => Object.entries(pattern).every(([k, v]) => canonical(values[k]) === canonical(v));
+const matches = (values: Record<string, unknown>, pattern: Record<string, unknown>) =>
+  Object.entries(pattern).every(([k, v]) => canonical(values[k]) === canonical(v));
 
 /** Every combination of the axes (first axis slowest), minus excluded points, plus included ones. */
 export function gridPoints(sweep: Pick<SweepInput, 'axes' | 'include' | 'exclude'>): SweepPoint[] {
@@ -31,7 +35,8 @@ export function gridPoints(sweep: Pick<SweepInput, 'axes' | 'include' | 'exclude
   let combos: Array<Record<string, unknown>> = [{}];
   for (const [path, values] of axes) combos = combos.flatMap((c) => values.map((v) => ({ ...c, [path]: v })));
   combos = combos.filter((c) => !(sweep.exclude ?? []).some((e) => matches(c, e)));
-  for (const extra of sweep.include ?? []) if (!combos.some((c) => canonical(c) === canonical(extra))) combos.push(extra);
+  for (const extra of sweep.include ?? [])
+    if (!combos.some((c) => canonical(c) === canonical(extra))) combos.push(extra);
   const points = combos.map((values) => ({ id: Object.values(values).map(slug).join('_') || 'base', values }));
   const seen = new Map<string, number>();
   for (const p of points) {
@@ -50,7 +55,8 @@ export function pointExperiment(base: ExperimentInput, sweepName: string, point:
     let at = x;
     for (const k of keys.slice(0, -1)) {
       if (at[k] === undefined) at[k] = {};
-      if (typeof at[k] !== 'object' || at[k] === null || Array.isArray(at[k])) throw new InvalidSweepError(`axis ${p}: ${k} is not an object in the base experiment`);
+      if (typeof at[k] !== 'object' || at[k] === null || Array.isArray(at[k]))
+        throw new InvalidSweepError(`axis ${p}: ${k} is not an object in the base experiment`);
       at = at[k] as Record<string, unknown>;
     }
     at[keys.at(-1)!] = JSON.parse(JSON.stringify(v)) as unknown;
@@ -68,7 +74,9 @@ export function expandSweep(sweep: SweepInput): Array<SweepPoint & { experiment:
     if (!r.success) problems.push(...describeIssues(r.error).map((m) => `point ${p.id}: ${m}`));
     return { ...p, experiment };
   });
-  for (const id of sweep.only ?? []) if (!out.some((p) => p.id === id)) problems.push(`no point ${id} in this sweep (points: ${out.map((p) => p.id).join(', ')})`);
+  for (const id of sweep.only ?? [])
+    if (!out.some((p) => p.id === id))
+      problems.push(`no point ${id} in this sweep (points: ${out.map((p) => p.id).join(', ')})`);
   if (problems.length) throw new InvalidSweepError(`invalid sweep ${sweep.name}:\n  - ${problems.join('\n  - ')}`);
   return out;
 }

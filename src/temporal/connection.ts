@@ -36,12 +36,18 @@ export class TemporalConfigError extends Error {
 }
 
 function loadProfile(flags: TargetFlags, env: NodeJS.ProcessEnv): ClientConfigProfile {
-  const overrideEnvVars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+  const overrideEnvVars = Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined),
+  );
   try {
     return loadClientConfigProfile({ profile: flags.profile, overrideEnvVars });
   } catch (e) {
-    const where = env.TEMPORAL_CONFIG_FILE ? `TEMPORAL_CONFIG_FILE=${env.TEMPORAL_CONFIG_FILE}` : 'the Temporal config file';
-    throw new TemporalConfigError(`cannot read the Temporal connection settings from ${where}: ${(e as Error).message}`);
+    const where = env.TEMPORAL_CONFIG_FILE
+      ? `TEMPORAL_CONFIG_FILE=${env.TEMPORAL_CONFIG_FILE}`
+      : 'the Temporal config file';
+    throw new TemporalConfigError(
+      `cannot read the Temporal connection settings from ${where}: ${(e as Error).message}`,
+    );
   }
 }
 
@@ -55,7 +61,9 @@ export function temporalTarget(flags: TargetFlags = {}, env: NodeJS.ProcessEnv =
     namespace: flags.namespace ?? profile.namespace ?? DEFAULT_NAMESPACE,
   };
   const { connectionOptions, namespace } = toClientOptions(merged);
-  const secure = [connectionOptions.tls ? 'TLS' : '', connectionOptions.apiKey ? 'API key' : ''].filter(Boolean).join(' + ');
+  const secure = [connectionOptions.tls ? 'TLS' : '', connectionOptions.apiKey ? 'API key' : '']
+    .filter(Boolean)
+    .join(' + ');
   return {
     address: merged.address!,
     namespace: namespace ?? DEFAULT_NAMESPACE,

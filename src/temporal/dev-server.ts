@@ -74,29 +74,44 @@ export async function startDevServer(opts: DevServerOptions & { detached?: boole
   mkdirSync(opts.stateDir, { recursive: true });
   const log = openSync(path.join(opts.stateDir, 'server.log'), 'a');
   const args = [
-    'server', 'start-dev',
-    '--db-filename', path.join(opts.stateDir, 'temporal.db'),
-    '--ip', ip,
-    '--port', String(opts.port),
-    '--ui-port', String(opts.uiPort),
-    '--namespace', opts.namespace ?? 'default',
+    'server',
+    'start-dev',
+    '--db-filename',
+    path.join(opts.stateDir, 'temporal.db'),
+    '--ip',
+    ip,
+    '--port',
+    String(opts.port),
+    '--ui-port',
+    String(opts.uiPort),
+    '--namespace',
+    opts.namespace ?? 'default',
     ...(opts.extraNamespaces ?? []).flatMap((n) => ['--namespace', n]),
-    '--log-level', 'warn',
+    '--log-level',
+    'warn',
     ...(opts.searchAttributes === false ? [] : SEARCH_ATTRIBUTE_FLAGS.flatMap((f) => ['--search-attribute', f])),
   ];
   const child = spawn(opts.cli, args, { stdio: ['ignore', log, log], detached: !!opts.detached });
   if (opts.detached) child.unref();
   let exited = false;
   child.once('exit', () => (exited = true));
-  await waitFor(async () => {
-    if (exited) throw new Error(`temporal server exited at start; see ${path.join(opts.stateDir, 'server.log')}`);
-    return isPortOpen(opts.port, ip);
-  }, 60_000, `Temporal dev server on ${ip}:${opts.port}`);
+  await waitFor(
+    async () => {
+      if (exited) throw new Error(`temporal server exited at start; see ${path.join(opts.stateDir, 'server.log')}`);
+      return isPortOpen(opts.port, ip);
+    },
+    60_000,
+    `Temporal dev server on ${ip}:${opts.port}`,
+  );
   // The port opens before the frontend serves ("Frontend is not healthy yet"): wait until it answers.
-  await waitFor(async () => {
-    if (exited) throw new Error(`temporal server exited at start; see ${path.join(opts.stateDir, 'server.log')}`);
-    return answers(`${ip}:${opts.port}`);
-  }, 60_000, `Temporal frontend on ${ip}:${opts.port} to serve`);
+  await waitFor(
+    async () => {
+      if (exited) throw new Error(`temporal server exited at start; see ${path.join(opts.stateDir, 'server.log')}`);
+      return answers(`${ip}:${opts.port}`);
+    },
+    60_000,
+    `Temporal frontend on ${ip}:${opts.port} to serve`,
+  );
   return {
     address: `${ip}:${opts.port}`,
     uiUrl: `http://${ip}:${opts.uiPort}`,

@@ -7,7 +7,10 @@ export const DEFAULT_PORT = 7233;
 export const DEFAULT_UI_PORT = 8233;
 
 /** Reuse a Temporal server already listening on the port, else start the embedded dev server (detached). */
-export async function ensureDevServer(port = DEFAULT_PORT, uiPort = DEFAULT_UI_PORT): Promise<{ address: string; uiUrl: string; started: boolean }> {
+export async function ensureDevServer(
+  port = DEFAULT_PORT,
+  uiPort = DEFAULT_UI_PORT,
+): Promise<{ address: string; uiUrl: string; started: boolean }> {
   const address = `127.0.0.1:${port}`;
   const uiUrl = `http://127.0.0.1:${uiPort}`;
   if (await isPortOpen(port)) return { address, uiUrl, started: false };

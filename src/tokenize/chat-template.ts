@@ -64,7 +64,9 @@ export function renderChatText(t: ChatTemplate, messages: ChatMessage[]): Render
     if (m.role !== 'assistant') return;
     const prompt = i === 0 ? null : render(t, messages.slice(0, i), true);
     if (prompt === null || !text.startsWith(prompt) || prompt.length < prevEnd) {
-      throw new TokenizeInputError(`chat template: the prompt before assistant message ${i} is not a prefix of the rendered conversation (an assistant turn needs a preceding system or user message)`);
+      throw new TokenizeInputError(
+        `chat template: the prompt before assistant message ${i} is not a prefix of the rendered conversation (an assistant turn needs a preceding system or user message)`,
+      );
     }
     const eot = text.indexOf(t.endOfTurn, prompt.length);
     if (eot < 0) throw new TokenizeInputError(`chat template: no ${t.endOfTurn} after assistant message ${i}`);

@@ -27,18 +27,26 @@ const put = (file: string, text: string) => {
 };
 
 /** Write the derived tokenizer.json + tokenizer_config.json once per source, into a folder named by its hash. */
-export function gemma3TextFiles(src: { tokenizerJson: string; tokenizerConfig: string }): { tokenizerJson: string; tokenizerConfig: string } {
+export function gemma3TextFiles(src: { tokenizerJson: string; tokenizerConfig: string }): {
+  tokenizerJson: string;
+  tokenizerConfig: string;
+} {
   const raw = readFileSync(src.tokenizerJson);
   const rawConfig = readFileSync(src.tokenizerConfig);
   const source = createHash('sha256').update(raw).update(rawConfig).update('gemma3-text-v1').digest('hex').slice(0, 16);
   const dir = path.join(CACHE_DIR, 'tokenizers', `gemma3-text-${source}`);
-  const out = { tokenizerJson: path.join(dir, 'tokenizer.json'), tokenizerConfig: path.join(dir, 'tokenizer_config.json') };
+  const out = {
+    tokenizerJson: path.join(dir, 'tokenizer.json'),
+    tokenizerConfig: path.join(dir, 'tokenizer_config.json'),
+  };
   if (existsSync(out.tokenizerJson) && existsSync(out.tokenizerConfig)) return out;
 
   const tok = JSON.parse(raw.toString('utf8')) as { added_tokens: AddedToken[] };
   const dropped = tok.added_tokens.filter((t) => t.content === IMAGE_SOFT_TOKEN).map((t) => t.id);
   if (dropped.join() !== String(GEMMA3_VOCAB_SIZE)) {
-    throw new Error(`${src.tokenizerJson}: expected ${IMAGE_SOFT_TOKEN} at ${GEMMA3_VOCAB_SIZE}, found ids [${dropped.join(', ')}]`);
+    throw new Error(
+      `${src.tokenizerJson}: expected ${IMAGE_SOFT_TOKEN} at ${GEMMA3_VOCAB_SIZE}, found ids [${dropped.join(', ')}]`,
+    );
   }
   tok.added_tokens = tok.added_tokens.filter((t) => t.content !== IMAGE_SOFT_TOKEN);
   const config = JSON.parse(rawConfig.toString('utf8')) as Record<string, unknown> & {

@@ -53,7 +53,8 @@ export function decodeIndex(buf: Buffer, where: string): MegatronIndex {
   const dtypeCode = buf.readUInt8(17);
   const s = Number(buf.readBigUInt64LE(18));
   const d = Number(buf.readBigUInt64LE(26));
-  if (buf.length !== HEADER_BYTES + 4 * s + 8 * s + 8 * d) fail(`${buf.length} bytes for ${s} sequences and ${d} document indices`);
+  if (buf.length !== HEADER_BYTES + 4 * s + 8 * s + 8 * d)
+    fail(`${buf.length} bytes for ${s} sequences and ${d} document indices`);
   // Copy out: the Buffer's byteOffset need not be aligned for typed views.
   const at = (off: number, bytes: number) => new Uint8Array(buf.subarray(off, off + bytes)).buffer;
   const sizes = new Int32Array(at(HEADER_BYTES, 4 * s));

@@ -6,8 +6,15 @@ import type { ArtifactStore } from '../store/artifact-store';
 import { TokenizeInputError } from './errors';
 import { encodeIndex } from './megatron-index';
 import {
-  INDEX_FILE, MEGATRON_FORMAT, TOKENS_FILE, datasetSha256, manifestKeyOf, resultOf,
-  type DocumentTokenStats, type PackedManifest, type PackedResult,
+  INDEX_FILE,
+  MEGATRON_FORMAT,
+  TOKENS_FILE,
+  datasetSha256,
+  manifestKeyOf,
+  resultOf,
+  type DocumentTokenStats,
+  type PackedManifest,
+  type PackedResult,
 } from './packed-format';
 import type { ManifestFields } from './packed-writer';
 
@@ -35,9 +42,15 @@ export class MegatronWriter {
   }
 
   static async create(opts: { seqLen: number; chunkTokens?: number }): Promise<MegatronWriter> {
-    if (!Number.isInteger(opts.seqLen) || opts.seqLen < 2) throw new TokenizeInputError(`seqLen must be an integer >= 2, got ${opts.seqLen}`);
+    if (!Number.isInteger(opts.seqLen) || opts.seqLen < 2)
+      throw new TokenizeInputError(`seqLen must be an integer >= 2, got ${opts.seqLen}`);
     const dir = await mkdtemp(path.join(os.tmpdir(), 'msm-megatron-'));
-    return new MegatronWriter(dir, await open(path.join(dir, TOKENS_FILE), 'w'), opts.seqLen, opts.chunkTokens ?? CHUNK_TOKENS);
+    return new MegatronWriter(
+      dir,
+      await open(path.join(dir, TOKENS_FILE), 'w'),
+      opts.seqLen,
+      opts.chunkTokens ?? CHUNK_TOKENS,
+    );
   }
 
   /** One document = one Megatron sequence: its ids, then eos. */
@@ -82,7 +95,12 @@ export class MegatronWriter {
       // The store hashes what it stored: a mismatch means the upload is not what was written.
       if (put.sha256 !== sha) throw new Error(`${put.uri}: stored sha256 ${put.sha256} differs from written ${sha}`);
     }
-    const base = { format: MEGATRON_FORMAT as typeof MEGATRON_FORMAT, seqLen: this.seqLen, tokenizerSha256: fields.tokenizerSha256, files: written };
+    const base = {
+      format: MEGATRON_FORMAT as typeof MEGATRON_FORMAT,
+      seqLen: this.seqLen,
+      tokenizerSha256: fields.tokenizerSha256,
+      files: written,
+    };
     const manifest: PackedManifest = {
       ...fields,
       ...base,

@@ -33,7 +33,9 @@ function readConfig(modelPath: string): ModelConfig | null {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as ModelConfig;
   } catch (e) {
-    throw new TokenizeInputError(`baseModel.path: ${file} is not valid JSON (${(e as Error).message}); fix or re-download the model`);
+    throw new TokenizeInputError(
+      `baseModel.path: ${file} is not valid JSON (${(e as Error).message}); fix or re-download the model`,
+    );
   }
 }
 
@@ -46,7 +48,9 @@ export async function checkTokenizerFitsModel(family: TokenizerFamily, modelPath
   const cfg = readConfig(modelPath);
   if (!cfg) return;
   const types = [cfg.model_type, cfg.text_config?.model_type].filter((t): t is string => typeof t === 'string');
-  const owner = (Object.keys(MODEL_TYPES) as TokenizerFamily[]).find((f) => types.some((t) => MODEL_TYPES[f].includes(t)));
+  const owner = (Object.keys(MODEL_TYPES) as TokenizerFamily[]).find((f) =>
+    types.some((t) => MODEL_TYPES[f].includes(t)),
+  );
   if (owner && owner !== family) {
     throw new TokenizeInputError(
       `baseModel.tokenizer is ${family} but ${modelPath} is a ${types.join('/')} model: set baseModel.tokenizer to ${owner} (the tokenizer the model was trained with)`,

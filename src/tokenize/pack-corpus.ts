@@ -40,21 +40,36 @@ async function readDocuments(store: ArtifactStore, keys: string[]): Promise<Doc[
 }
 
 // Code-unit order (not localeCompare) so every machine sorts the same; text breaks id ties.
-const byIdThenText = (a: Doc, b: Doc) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.text < b.text ? -1 : a.text > b.text ? 1 : 0);
+const byIdThenText = (a: Doc, b: Doc) =>
+  a.id < b.id ? -1 : a.id > b.id ? 1 : a.text < b.text ? -1 : a.text > b.text ? 1 : 0;
 
 export const DOCUMENT_TOKENS_FILE = 'document-tokens.jsonl';
 export const TOKEN_SUMMARY_FILE = 'token-summary.json';
 export const TOKEN_HISTOGRAM_FILE = 'token-lengths.svg';
 
 /** Per-document token counts (eos and a family's start token excluded), their summary and histogram, stored before the manifest. */
-async function writeDocumentStats(store: ArtifactStore, prefix: string, docs: Doc[], counts: Int32Array, family: TokenizerFamily): Promise<DocumentTokenStats> {
+async function writeDocumentStats(
+  store: ArtifactStore,
+  prefix: string,
+  docs: Doc[],
+  counts: Int32Array,
+  family: TokenizerFamily,
+): Promise<DocumentTokenStats> {
   const lines: string[] = [];
   for (let i = 0; i < docs.length; i++) lines.push(JSON.stringify({ id: docs[i].id, tokens: counts[i] }));
   const summary = summarizeTokenCounts(counts);
   await store.put(`${prefix}/${DOCUMENT_TOKENS_FILE}`, lines.join('\n') + '\n');
   await store.put(`${prefix}/${TOKEN_SUMMARY_FILE}`, JSON.stringify({ tokenizer: family, ...summary }, null, 2) + '\n');
-  await store.put(`${prefix}/${TOKEN_HISTOGRAM_FILE}`, tokenHistogramSvg(counts, `Corpus document lengths (${family} tokens)`));
-  return { documentTokensFile: DOCUMENT_TOKENS_FILE, summaryFile: TOKEN_SUMMARY_FILE, histogramFile: TOKEN_HISTOGRAM_FILE, summary };
+  await store.put(
+    `${prefix}/${TOKEN_HISTOGRAM_FILE}`,
+    tokenHistogramSvg(counts, `Corpus document lengths (${family} tokens)`),
+  );
+  return {
+    documentTokensFile: DOCUMENT_TOKENS_FILE,
+    summaryFile: TOKEN_SUMMARY_FILE,
+    histogramFile: TOKEN_HISTOGRAM_FILE,
+    summary,
+  };
 }
 
 /**
@@ -69,7 +84,10 @@ export async function tokenizePackCorpus(store: ArtifactStore, opts: PackCorpusO
   if (existing) return existing;
   const tok = await loadTokenizer(opts.family);
   const docs = await readDocuments(store, opts.docKeys);
-  if (docs.length === 0) throw new TokenizeInputError(`no documents in ${opts.docKeys.length} shard(s): ${opts.docKeys.slice(0, 3).join(', ')}`);
+  if (docs.length === 0)
+    throw new TokenizeInputError(
+      `no documents in ${opts.docKeys.length} shard(s): ${opts.docKeys.slice(0, 3).join(', ')}`,
+    );
   docs.sort(byIdThenText);
   const order = seededPermutation(docs.length, opts.shuffleSeed);
 
@@ -83,20 +101,28 @@ export async function tokenizePackCorpus(store: ArtifactStore, opts: PackCorpusO
       const encoded = await tok.encodeBatch(texts);
       for (let k = 0; k < encoded.length; k++) {
         counts[order[from + k]] = encoded[k].length;
-        await writer.appendDocument(tok.docStartIds.length ? [...tok.docStartIds, ...encoded[k]] : encoded[k], tok.eosId);
+        await writer.appendDocument(
+          tok.docStartIds.length ? [...tok.docStartIds, ...encoded[k]] : encoded[k],
+          tok.eosId,
+        );
       }
       opts.onProgress?.(to, docs.length);
     }
     const stats = await writeDocumentStats(store, opts.outPrefix.replace(/\/+$/, ''), docs, counts, opts.family);
-    return await writer.finish(store, opts.outPrefix, {
-      tokenizer: opts.family,
-      tokenizerSha256: tok.sha256,
-      padId: tok.padId,
-      eosId: tok.eosId,
-      vocabSize: tok.vocabSize,
-      shuffleSeed: opts.shuffleSeed,
-      numDocuments: docs.length,
-    }, stats);
+    return await writer.finish(
+      store,
+      opts.outPrefix,
+      {
+        tokenizer: opts.family,
+        tokenizerSha256: tok.sha256,
+        padId: tok.padId,
+        eosId: tok.eosId,
+        vocabSize: tok.vocabSize,
+        shuffleSeed: opts.shuffleSeed,
+        numDocuments: docs.length,
+      },
+      stats,
+    );
   } finally {
     await writer.dispose();
   }

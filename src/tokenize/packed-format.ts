@@ -160,24 +160,40 @@ export async function readPacked(store: ArtifactStore, manifestKey: string): Pro
   const load = async (name: string | null): Promise<Buffer | null> => {
     if (name === null) return null;
     const buf = await store.get(dir + name);
-    if (sha256Hex(buf) !== manifest.files[name]) throw new Error(`${store.uri(dir + name)}: sha256 does not match the manifest`);
+    if (sha256Hex(buf) !== manifest.files[name])
+      throw new Error(`${store.uri(dir + name)}: sha256 does not match the manifest`);
     return buf;
   };
-  if (datasetSha256(manifest) !== manifest.sha256) throw new Error(`${store.uri(manifestKey)}: dataset sha256 does not match its files`);
-  const [t, m, l] = [await load(manifest.tokensFile), await load(manifest.lossMaskFile), await load(manifest.lengthsFile)];
+  if (datasetSha256(manifest) !== manifest.sha256)
+    throw new Error(`${store.uri(manifestKey)}: dataset sha256 does not match its files`);
+  const [t, m, l] = [
+    await load(manifest.tokensFile),
+    await load(manifest.lossMaskFile),
+    await load(manifest.lengthsFile),
+  ];
   // Copy into fresh ArrayBuffers: a Buffer's byteOffset need not be 4-byte aligned.
   const i32 = (b: Buffer) => new Int32Array(new Uint8Array(b).buffer);
-  if (manifest.format === MEGATRON_FORMAT) return readMegatronRows(manifest, i32(t!), decodeIndex((await load(manifest.indexFile ?? INDEX_FILE))!, store.uri(dir + INDEX_FILE)));
+  if (manifest.format === MEGATRON_FORMAT)
+    return readMegatronRows(
+      manifest,
+      i32(t!),
+      decodeIndex((await load(manifest.indexFile ?? INDEX_FILE))!, store.uri(dir + INDEX_FILE)),
+    );
   const tokens = i32(t!);
-  if (tokens.length !== manifest.numSequences * manifest.seqLen) throw new Error(`${manifestKey}: tokens.bin has ${tokens.length} ints, expected ${manifest.numSequences}*${manifest.seqLen}`);
+  if (tokens.length !== manifest.numSequences * manifest.seqLen)
+    throw new Error(
+      `${manifestKey}: tokens.bin has ${tokens.length} ints, expected ${manifest.numSequences}*${manifest.seqLen}`,
+    );
   return { manifest, tokens, index: null, lossMask: m && new Uint8Array(m), lengths: l && i32(l) };
 }
 
 function readMegatronRows(manifest: PackedManifest, stream: Int32Array, index: MegatronIndex): PackedData {
   const { seqLen, numSequences, numTokens } = manifest;
   const total = index.sizes.reduce((a, b) => a + b, 0);
-  if (stream.length !== numTokens || total !== numTokens) throw new Error(`tokens.bin holds ${stream.length} tokens, the index ${total}, the manifest ${numTokens}`);
-  if (numSequences !== Math.ceil(numTokens / seqLen)) throw new Error(`numSequences ${numSequences} is not ceil(${numTokens} / ${seqLen})`);
+  if (stream.length !== numTokens || total !== numTokens)
+    throw new Error(`tokens.bin holds ${stream.length} tokens, the index ${total}, the manifest ${numTokens}`);
+  if (numSequences !== Math.ceil(numTokens / seqLen))
+    throw new Error(`numSequences ${numSequences} is not ceil(${numTokens} / ${seqLen})`);
   const tokens = new Int32Array(numSequences * seqLen).fill(manifest.padId);
   tokens.set(stream);
   const lengths = Int32Array.from({ length: numSequences }, (_, r) => Math.min(seqLen, numTokens - r * seqLen));

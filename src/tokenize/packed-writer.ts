@@ -5,8 +5,15 @@ import path from 'node:path';
 import type { ArtifactStore } from '../store/artifact-store';
 import { TokenizeInputError } from './errors';
 import {
-  LENGTHS_FILE, LOSS_MASK_FILE, PACKED_FORMAT, TOKENS_FILE, datasetSha256, manifestKeyOf, resultOf,
-  type PackedManifest, type PackedResult,
+  LENGTHS_FILE,
+  LOSS_MASK_FILE,
+  PACKED_FORMAT,
+  TOKENS_FILE,
+  datasetSha256,
+  manifestKeyOf,
+  resultOf,
+  type PackedManifest,
+  type PackedResult,
 } from './packed-format';
 
 interface OutFile {
@@ -18,7 +25,18 @@ interface OutFile {
 
 export type ManifestFields = Omit<
   PackedManifest,
-  'format' | 'seqLen' | 'numSequences' | 'numTokens' | 'numTruncated' | 'tokensFile' | 'indexFile' | 'lossMaskFile' | 'lengthsFile' | 'files' | 'sha256' | 'documentStats'
+  | 'format'
+  | 'seqLen'
+  | 'numSequences'
+  | 'numTokens'
+  | 'numTruncated'
+  | 'tokensFile'
+  | 'indexFile'
+  | 'lossMaskFile'
+  | 'lengthsFile'
+  | 'files'
+  | 'sha256'
+  | 'documentStats'
 >;
 
 /**
@@ -47,8 +65,14 @@ export class PackedWriter {
     this.maskChunk = mask ? new Uint8Array(chunkRows * seqLen) : null;
   }
 
-  static async create(opts: { seqLen: number; padId: number; withLossMask: boolean; chunkRows?: number }): Promise<PackedWriter> {
-    if (!Number.isInteger(opts.seqLen) || opts.seqLen < 2) throw new TokenizeInputError(`seqLen must be an integer >= 2, got ${opts.seqLen}`);
+  static async create(opts: {
+    seqLen: number;
+    padId: number;
+    withLossMask: boolean;
+    chunkRows?: number;
+  }): Promise<PackedWriter> {
+    if (!Number.isInteger(opts.seqLen) || opts.seqLen < 2)
+      throw new TokenizeInputError(`seqLen must be an integer >= 2, got ${opts.seqLen}`);
     const dir = await mkdtemp(path.join(os.tmpdir(), 'msm-pack-'));
     const openOut = async (name: string): Promise<OutFile> => {
       const localPath = path.join(dir, name);
@@ -56,7 +80,14 @@ export class PackedWriter {
     };
     // About 4 MiB of tokens per chunk, at least one row.
     const chunkRows = opts.chunkRows ?? Math.max(1, Math.floor((1 << 20) / opts.seqLen));
-    return new PackedWriter(dir, opts.seqLen, opts.padId, await openOut(TOKENS_FILE), opts.withLossMask ? await openOut(LOSS_MASK_FILE) : null, chunkRows);
+    return new PackedWriter(
+      dir,
+      opts.seqLen,
+      opts.padId,
+      await openOut(TOKENS_FILE),
+      opts.withLossMask ? await openOut(LOSS_MASK_FILE) : null,
+      chunkRows,
+    );
   }
 
   get rows(): number {
@@ -102,14 +133,25 @@ export class PackedWriter {
   }
 
   /** Upload the data files, then the manifest (the complete marker). */
-  async finish(store: ArtifactStore, outPrefix: string, fields: ManifestFields & { numDocuments: number }): Promise<PackedResult> {
+  async finish(
+    store: ArtifactStore,
+    outPrefix: string,
+    fields: ManifestFields & { numDocuments: number },
+  ): Promise<PackedResult> {
     await this.endRow();
     await this.flush();
     const lengthsBuf = Buffer.from(new Int32Array(this.lengths).buffer);
     await writeFile(path.join(this.dir, LENGTHS_FILE), lengthsBuf);
-    const lengths = { name: LENGTHS_FILE, localPath: path.join(this.dir, LENGTHS_FILE), sha: createHash('sha256').update(lengthsBuf).digest('hex') };
+    const lengths = {
+      name: LENGTHS_FILE,
+      localPath: path.join(this.dir, LENGTHS_FILE),
+      sha: createHash('sha256').update(lengthsBuf).digest('hex'),
+    };
     const outs = [this.tokens, ...(this.mask ? [this.mask] : [])];
-    const uploads = [...outs.map((f) => ({ name: f.name, localPath: f.localPath, sha: f.hash.digest('hex') })), lengths];
+    const uploads = [
+      ...outs.map((f) => ({ name: f.name, localPath: f.localPath, sha: f.hash.digest('hex') })),
+      lengths,
+    ];
     for (const f of outs) await f.fh.close();
 
     const prefix = outPrefix.replace(/\/+$/, '');
@@ -117,10 +159,16 @@ export class PackedWriter {
     for (const u of uploads) {
       const put = await store.putFile(`${prefix}/${u.name}`, u.localPath);
       // The store hashes what it stored: a mismatch means the upload is not what was written.
-      if (put.sha256 !== u.sha) throw new Error(`${put.uri}: stored sha256 ${put.sha256} differs from written ${u.sha}`);
+      if (put.sha256 !== u.sha)
+        throw new Error(`${put.uri}: stored sha256 ${put.sha256} differs from written ${u.sha}`);
       files[u.name] = u.sha;
     }
-    const base = { format: PACKED_FORMAT as typeof PACKED_FORMAT, seqLen: this.seqLen, tokenizerSha256: fields.tokenizerSha256, files };
+    const base = {
+      format: PACKED_FORMAT as typeof PACKED_FORMAT,
+      seqLen: this.seqLen,
+      tokenizerSha256: fields.tokenizerSha256,
+      files,
+    };
     const manifest: PackedManifest = {
       ...fields,
       ...base,

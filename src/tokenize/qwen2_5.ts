@@ -49,9 +49,9 @@ export const QWEN2_5_CHAT_TEMPLATE = [
   '            {%- if tool_call.function is defined %}',
   '                {%- set tool_call = tool_call.function %}',
   '            {%- endif %}',
-  "            {{- '\\n<tool_call>\\n{\"name\": \"' }}",
+  '            {{- \'\\n<tool_call>\\n{"name": "\' }}',
   '            {{- tool_call.name }}',
-  "            {{- '\", \"arguments\": ' }}",
+  '            {{- \'", "arguments": \' }}',
   '            {{- tool_call.arguments | tojson }}',
   "            {{- '}\\n</tool_call>' }}",
   '        {%- endfor %}',
@@ -80,19 +80,36 @@ interface AddedToken {
 }
 
 /** Write the derived tokenizer.json + tokenizer_config.json once per Qwen3 source, into a folder named by its hash. */
-export function qwen25Files(qwen3: { tokenizerJson: string; tokenizerConfig: string }): { tokenizerJson: string; tokenizerConfig: string } {
+export function qwen25Files(qwen3: { tokenizerJson: string; tokenizerConfig: string }): {
+  tokenizerJson: string;
+  tokenizerConfig: string;
+} {
   const raw = readFileSync(qwen3.tokenizerJson);
   const rawConfig = readFileSync(qwen3.tokenizerConfig);
-  const source = createHash('sha256').update(raw).update(rawConfig).update(QWEN2_5_CHAT_TEMPLATE).digest('hex').slice(0, 16);
+  const source = createHash('sha256')
+    .update(raw)
+    .update(rawConfig)
+    .update(QWEN2_5_CHAT_TEMPLATE)
+    .digest('hex')
+    .slice(0, 16);
   const dir = path.join(CACHE_DIR, 'tokenizers', `qwen2.5-from-qwen3-${source}`);
-  const out = { tokenizerJson: path.join(dir, 'tokenizer.json'), tokenizerConfig: path.join(dir, 'tokenizer_config.json') };
+  const out = {
+    tokenizerJson: path.join(dir, 'tokenizer.json'),
+    tokenizerConfig: path.join(dir, 'tokenizer_config.json'),
+  };
   if (existsSync(out.tokenizerJson) && existsSync(out.tokenizerConfig)) return out;
 
   const tok = JSON.parse(raw.toString('utf8')) as { added_tokens: AddedToken[] };
   const dropped = tok.added_tokens.filter((t) => QWEN3_ONLY.includes(t.content)).map((t) => t.id);
-  if (dropped.join() !== '151665,151666,151667,151668') throw new Error(`${qwen3.tokenizerJson}: expected Qwen3's added tokens at 151665-151668, found ${dropped.join(', ')}`);
+  if (dropped.join() !== '151665,151666,151667,151668')
+    throw new Error(
+      `${qwen3.tokenizerJson}: expected Qwen3's added tokens at 151665-151668, found ${dropped.join(', ')}`,
+    );
   tok.added_tokens = tok.added_tokens.filter((t) => !QWEN3_ONLY.includes(t.content));
-  const config = JSON.parse(rawConfig.toString('utf8')) as { added_tokens_decoder: Record<string, AddedToken>; chat_template: string };
+  const config = JSON.parse(rawConfig.toString('utf8')) as {
+    added_tokens_decoder: Record<string, AddedToken>;
+    chat_template: string;
+  };
   for (const id of dropped) delete config.added_tokens_decoder[String(id)];
   config.chat_template = QWEN2_5_CHAT_TEMPLATE;
 

@@ -42,7 +42,7 @@ export function logBins(counts: ArrayLike<number>, perOctave = 4): Bin[] {
     max = Math.max(max, counts[i]);
   }
   const edges: number[] = [Math.max(0, min)];
-  for (let e = Math.max(1, min); edges[edges.length - 1] <= max; ) {
+  for (let e = Math.max(1, min); edges[edges.length - 1] <= max;) {
     e = Math.max(edges[edges.length - 1] + 1, Math.ceil(e * 2 ** (1 / perOctave)));
     edges.push(e);
   }
@@ -115,7 +115,9 @@ export function tokenHistogramSvg(counts: ArrayLike<number>, title: string): str
   }
   out.push(`<line x1="${M.left}" x2="${M.left + pw}" y1="${bottom}" y2="${bottom}" stroke="#374151"/>`);
   out.push(`<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${bottom}" stroke="#374151"/>`);
-  out.push(`<text x="${M.left + pw / 2}" y="${H - 12}" text-anchor="middle">document length in tokens (log scale)</text>`);
+  out.push(
+    `<text x="${M.left + pw / 2}" y="${H - 12}" text-anchor="middle">document length in tokens (log scale)</text>`,
+  );
   out.push(`<text transform="translate(16 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle">documents</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';

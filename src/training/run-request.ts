@@ -10,7 +10,9 @@ import type { TrainRequest, TrainResult } from './types';
  * accumulation makes up the same effective batch) only trade memory for time, and compilation only
  * speed, so none is in a run's key (and runs from before they existed are reused).
  */
-export function resultHyper(h: TrainRequest['hyper']): Omit<TrainRequest['hyper'], 'gradientCheckpointing' | 'compile' | 'microBatchSize'> {
+export function resultHyper(
+  h: TrainRequest['hyper'],
+): Omit<TrainRequest['hyper'], 'gradientCheckpointing' | 'compile' | 'microBatchSize'> {
   const { gradientCheckpointing: _memoryOnly, compile: _speedOnly, microBatchSize: _memoryToo, ...rest } = h;
   return rest;
 }
@@ -24,8 +26,20 @@ export function jobHyper(h: TrainRequest['hyper'], world: JobWorld): TrainHyper 
 }
 
 /** The trainer records its resumes in the run's metrics, so they survive whichever attempt finishes it. */
-export function trainResult(outputUri: string, runKey: string, metrics: Record<string, number>, compute: ComputeUsage): TrainResult {
-  return { outputUri, runKey, metrics, resumedFromStep: metrics.resumed_from_step ?? null, preemptions: metrics.resumes ?? 0, compute };
+export function trainResult(
+  outputUri: string,
+  runKey: string,
+  metrics: Record<string, number>,
+  compute: ComputeUsage,
+): TrainResult {
+  return {
+    outputUri,
+    runKey,
+    metrics,
+    resumedFromStep: metrics.resumed_from_step ?? null,
+    preemptions: metrics.resumes ?? 0,
+    compute,
+  };
 }
 
 /** The run folder of a training request: derived from every input, so equal runs are reused. */
@@ -50,13 +64,21 @@ export function runKeyOf(req: TrainRequest): string {
  * hash the same but write to different stores never share a job folder, a lock or an event stream.
  */
 export function jobIdFor(outputUri: string): string {
-  const key = outputUri.replace(/^[a-z0-9+.-]+:\/\//i, '').split('/').slice(-2).join('_');
+  const key = outputUri
+    .replace(/^[a-z0-9+.-]+:\/\//i, '')
+    .split('/')
+    .slice(-2)
+    .join('_');
   return `${key}-${sha256Hex(outputUri).slice(0, 8)}`;
 }
 
-
 /** The trainer job of a training request: its data, its start point, the hyper-parameters and where it writes. */
-export function trainManifest(req: TrainRequest, jobId: string, uri: (key: string) => string, runKey: string): TrainerJobManifest {
+export function trainManifest(
+  req: TrainRequest,
+  jobId: string,
+  uri: (key: string) => string,
+  runKey: string,
+): TrainerJobManifest {
   const b = req.experiment.baseModel;
   const world = worldOf(req.experiment.compute);
   return {

@@ -11,9 +11,13 @@ export function ensurePipTool(toolsDir: string, requirement: string, binary: str
   const dir = path.join(toolsDir, requirement.split('==')[0]);
   const bin = path.join(dir, 'bin', binary);
   if (existsSync(bin)) return bin;
-  execFileSync('python3', ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '--upgrade', '--target', dir, requirement], {
-    stdio: 'inherit',
-  });
+  execFileSync(
+    'python3',
+    ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '--upgrade', '--target', dir, requirement],
+    {
+      stdio: 'inherit',
+    },
+  );
   if (!existsSync(bin)) throw new Error(`installed ${requirement} into ${dir} but ${bin} is missing`);
   return bin;
 }

@@ -8,7 +8,13 @@ export interface WatchSnapshot {
   elapsedMs: number;
   progress: ExperimentProgress | SweepProgress;
   /** Corpus child: paid usage against the budget, when generation runs or ran. */
-  corpus?: { costUsd: number; budgetUsd: number | null; documentsGenerated: number; overBudget: boolean; awaitingApproval: boolean };
+  corpus?: {
+    costUsd: number;
+    budgetUsd: number | null;
+    documentsGenerated: number;
+    overBudget: boolean;
+    awaitingApproval: boolean;
+  };
   /** Training runs in flight: their last heartbeat (step, total, loss). */
   training?: Array<{ label: string; step?: number; totalSteps?: number; loss?: number }>;
 }
@@ -33,21 +39,42 @@ const count = <T extends { status: string }>(xs: T[], s: string) => xs.filter((x
 const money = (usd: number | null | undefined) => (usd == null ? '—' : `$${usd.toFixed(2)}`);
 
 function experimentLines(p: ExperimentProgress, s: WatchSnapshot): string[] {
-  const lines = [`stage     ${p.stage}${p.paused ? ' (paused)' : ''}${p.spec ? `   spec "${p.spec.title}" ${p.spec.hash.slice(0, 12)}` : ''}`];
+  const lines = [
+    `stage     ${p.stage}${p.paused ? ' (paused)' : ''}${p.spec ? `   spec "${p.spec.title}" ${p.spec.hash.slice(0, 12)}` : ''}`,
+  ];
   if (s.corpus) {
     const c = s.corpus;
-    const flags = [c.overBudget ? 'paused: budget spent (msm budget)' : '', c.awaitingApproval ? 'waiting for approval (msm approve)' : ''].filter(Boolean).join(', ');
-    lines.push(`corpus    ${p.corpus ? `${p.corpus.documents} documents` : `${c.documentsGenerated} documents so far`}, cost ${money(c.costUsd)} of ${c.budgetUsd == null ? 'no budget' : money(c.budgetUsd)}${flags ? ` — ${flags}` : ''}`);
+    const flags = [
+      c.overBudget ? 'paused: budget spent (msm budget)' : '',
+      c.awaitingApproval ? 'waiting for approval (msm approve)' : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
+    lines.push(
+      `corpus    ${p.corpus ? `${p.corpus.documents} documents` : `${c.documentsGenerated} documents so far`}, cost ${money(c.costUsd)} of ${c.budgetUsd == null ? 'no budget' : money(c.budgetUsd)}${flags ? ` — ${flags}` : ''}`,
+    );
   } else if (p.corpus) lines.push(`corpus    ${p.corpus.documents} documents`);
   if (p.tokens) lines.push(`tokens    ${p.tokens.tokens.toLocaleString('en-US')} in ${p.tokens.sequences} sequences`);
-  if (p.midtrain) lines.push(`midtrain  final loss ${p.midtrain.finalLoss?.toFixed(3) ?? '—'}${p.midtrain.resumedFromStep != null ? ` (resumed from step ${p.midtrain.resumedFromStep})` : ''}`);
-  for (const t of s.training ?? []) lines.push(`training  ${t.label}: step ${t.step ?? '—'}/${t.totalSteps ?? '—'}, loss ${t.loss?.toFixed(3) ?? '—'}`);
+  if (p.midtrain)
+    lines.push(
+      `midtrain  final loss ${p.midtrain.finalLoss?.toFixed(3) ?? '—'}${p.midtrain.resumedFromStep != null ? ` (resumed from step ${p.midtrain.resumedFromStep})` : ''}`,
+    );
+  for (const t of s.training ?? [])
+    lines.push(`training  ${t.label}: step ${t.step ?? '—'}/${t.totalSteps ?? '—'}, loss ${t.loss?.toFixed(3) ?? '—'}`);
   if (p.cells.length) {
     const done = count(p.cells, 'done');
-    lines.push(`cells     ${done}/${p.cells.length} done, ${count(p.cells, 'training')} training, ${count(p.cells, 'evaluating')} evaluating, ${count(p.cells, 'pending')} pending — ${eta(s.elapsedMs, done, p.cells.length)}`);
-    for (const c of p.cells) lines.push(`  ${c.id.padEnd(26)} ${c.status.padEnd(10)} ${c.rate !== undefined ? `rate ${(100 * c.rate).toFixed(1)}%` : ''}`.trimEnd());
+    lines.push(
+      `cells     ${done}/${p.cells.length} done, ${count(p.cells, 'training')} training, ${count(p.cells, 'evaluating')} evaluating, ${count(p.cells, 'pending')} pending — ${eta(s.elapsedMs, done, p.cells.length)}`,
+    );
+    for (const c of p.cells)
+      lines.push(
+        `  ${c.id.padEnd(26)} ${c.status.padEnd(10)} ${c.rate !== undefined ? `rate ${(100 * c.rate).toFixed(1)}%` : ''}`.trimEnd(),
+      );
   }
-  if (p.compute) lines.push(`compute   ${p.compute.gpuHours.toFixed(2)} GPU-h, ${money(p.compute.costUsd)}, ${p.compute.preemptions} preemptions`);
+  if (p.compute)
+    lines.push(
+      `compute   ${p.compute.gpuHours.toFixed(2)} GPU-h, ${money(p.compute.costUsd)}, ${p.compute.preemptions} preemptions`,
+    );
   if (p.report) lines.push(`report    ${p.report.htmlPath ?? p.report.htmlUri}`);
   return lines;
 }
@@ -57,7 +84,10 @@ function sweepLines(p: SweepProgress, s: WatchSnapshot): string[] {
   const lines = [
     `points    ${count(p.points, 'done')} done, ${count(p.points, 'running')} running, ${count(p.points, 'failed')} failed, ${count(p.points, 'pending')} pending of ${p.points.length} (at most ${p.concurrency} at once${p.paused ? ', paused' : ''}) — ${eta(s.elapsedMs, done, p.points.length)}`,
   ];
-  for (const x of p.points) lines.push(`  ${x.id.padEnd(26)} ${x.status.padEnd(8)} ${x.status === 'failed' ? (x.error ?? '').slice(0, 100) : x.workflowId}`.trimEnd());
+  for (const x of p.points)
+    lines.push(
+      `  ${x.id.padEnd(26)} ${x.status.padEnd(8)} ${x.status === 'failed' ? (x.error ?? '').slice(0, 100) : x.workflowId}`.trimEnd(),
+    );
   if (p.comparison) lines.push(`comparison ${p.comparison.htmlUri}`);
   return lines;
 }
@@ -65,5 +95,7 @@ function sweepLines(p: SweepProgress, s: WatchSnapshot): string[] {
 /** The whole screen for one snapshot (plain text; the CLI clears the terminal between frames). */
 export function renderWatch(s: WatchSnapshot): string {
   const head = `${s.workflowId} — ${s.status.toLowerCase()}, ${duration(s.elapsedMs)}`;
-  return [head, '', ...(isSweep(s.progress) ? sweepLines(s.progress, s) : experimentLines(s.progress, s)), ''].join('\n');
+  return [head, '', ...(isSweep(s.progress) ? sweepLines(s.progress, s) : experimentLines(s.progress, s)), ''].join(
+    '\n',
+  );
 }

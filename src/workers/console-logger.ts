@@ -11,7 +11,13 @@ function oneLine(entry: LogEntry): void {
   if (EXPECTED.test(entry.message)) return;
   const m = (entry.meta ?? {}) as Record<string, unknown>;
   const err = m.error as { message?: string; type?: string } | undefined;
-  const what = [m.activityType ?? m.workflowType, m.workflowId && `(${m.workflowId})`, m.attempt && `attempt ${m.attempt}`].filter(Boolean).join(' ');
+  const what = [
+    m.activityType ?? m.workflowType,
+    m.workflowId && `(${m.workflowId})`,
+    m.attempt && `attempt ${m.attempt}`,
+  ]
+    .filter(Boolean)
+    .join(' ');
   const why = err?.message ? `: ${err.type ? `[${err.type}] ` : ''}${err.message.split('\n')[0].slice(0, 300)}` : '';
   console.error(`[worker ${entry.level.toLowerCase()}] ${entry.message}${what ? ` — ${what}` : ''}${why}`);
 }

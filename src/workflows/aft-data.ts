@@ -4,7 +4,13 @@ import { planRound } from '../aft-data/round-plan';
 import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 import { llm } from './activity-proxies';
 import { runBounded } from './bounded';
-import { aftDataProgressQuery, pauseSignal, resumeSignal, setConcurrencyUpdate, type AftDataProgress } from './definitions';
+import {
+  aftDataProgressQuery,
+  pauseSignal,
+  resumeSignal,
+  setConcurrencyUpdate,
+  type AftDataProgress,
+} from './definitions';
 import { MSM_STAGE } from './search-attributes';
 
 /** (domain, question type) cells per question activity. */
@@ -61,12 +67,17 @@ export async function aftDataGeneration(job: AftDataJob): Promise<AftDataResult>
 
     const plan = planRound(need - spare, ref.cells);
     if (plan.calls > 0) {
-      await runBounded(Math.ceil(ref.cells / CELLS_PER_ACTIVITY), () => concurrency, canStart, async (b) => {
-        const range = { from: b * CELLS_PER_ACTIVITY, to: Math.min(ref.cells, (b + 1) * CELLS_PER_ACTIVITY) };
-        const q = await llm.generateAftQuestions(job, ref, round, range, plan);
-        charge(q.usage);
-        progress.llmCalls += q.llmCalls;
-      });
+      await runBounded(
+        Math.ceil(ref.cells / CELLS_PER_ACTIVITY),
+        () => concurrency,
+        canStart,
+        async (b) => {
+          const range = { from: b * CELLS_PER_ACTIVITY, to: Math.min(ref.cells, (b + 1) * CELLS_PER_ACTIVITY) };
+          const q = await llm.generateAftQuestions(job, ref, round, range, plan);
+          charge(q.usage);
+          progress.llmCalls += q.llmCalls;
+        },
+      );
     }
     const sel = await llm.selectAftQuestions(job, ref, round, plan, need);
     charge(sel.usage); // embeddings, when configured
@@ -76,19 +87,29 @@ export async function aftDataGeneration(job: AftDataJob): Promise<AftDataResult>
     spare = sel.spare;
 
     const size = g.batchQuestions;
-    await runBounded(Math.ceil(sel.answer / size), () => concurrency, canStart, async (b) => {
-      const a = await llm.answerAftQuestions(job, ref, round, { from: b * size, to: Math.min(sel.answer, (b + 1) * size) });
-      charge(a.usage);
-      progress.llmCalls += a.llmCalls;
-      progress.answered += a.answered + a.reused;
-      progress.included += a.included;
-      progress.excludedByFilter += a.excluded;
-      progress.malformed += a.malformed;
-    });
+    await runBounded(
+      Math.ceil(sel.answer / size),
+      () => concurrency,
+      canStart,
+      async (b) => {
+        const a = await llm.answerAftQuestions(job, ref, round, {
+          from: b * size,
+          to: Math.min(sel.answer, (b + 1) * size),
+        });
+        charge(a.usage);
+        progress.llmCalls += a.llmCalls;
+        progress.answered += a.answered + a.reused;
+        progress.included += a.included;
+        progress.excludedByFilter += a.excluded;
+        progress.malformed += a.malformed;
+      },
+    );
   }
 
   const result = await llm.assembleAftData(job, ref, rounds);
   progress.done = true;
-  setCurrentDetails(`aft-data: ${result.examples}/${g.count} examples after ${result.counts.backfillRounds} backfill round(s)`);
+  setCurrentDetails(
+    `aft-data: ${result.examples}/${g.count} examples after ${result.counts.backfillRounds} backfill round(s)`,
+  );
   return result;
 }

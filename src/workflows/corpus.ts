@@ -44,14 +44,18 @@ export async function corpusGeneration(job: CorpusJob): Promise<CorpusManifestRe
     },
   });
   let approved = false;
-  setHandler(approveUpdate, () => {
-    approved = true;
-    return progress.preview!;
-  }, {
-    validator: () => {
-      if (!progress.awaitingApproval) throw new Error('nothing to approve: this corpus is not waiting for approval');
+  setHandler(
+    approveUpdate,
+    () => {
+      approved = true;
+      return progress.preview!;
     },
-  });
+    {
+      validator: () => {
+        if (!progress.awaitingApproval) throw new Error('nothing to approve: this corpus is not waiting for approval');
+      },
+    },
+  );
   setHandler(setBudgetUpdate, (usd) => ((progress.budgetUsd = usd), usd), {
     validator: (usd) => {
       if (!(typeof usd === 'number' && usd > 0)) throw new Error('budget must be a positive number of USD');
@@ -65,7 +69,9 @@ export async function corpusGeneration(job: CorpusJob): Promise<CorpusManifestRe
     if (!u) return;
     progress.usage = addUsage(progress.usage, u);
     if (spent()) {
-      setCurrentDetails(`corpus: **paused on budget** — spent $${progress.usage.costUsd.toFixed(2)} of $${progress.budgetUsd}; raise it with the setBudget update`);
+      setCurrentDetails(
+        `corpus: **paused on budget** — spent $${progress.usage.costUsd.toFixed(2)} of $${progress.budgetUsd}; raise it with the setBudget update`,
+      );
     }
   };
 
@@ -94,7 +100,9 @@ export async function corpusGeneration(job: CorpusJob): Promise<CorpusManifestRe
     progress.documentsReused += docs.reused;
     progress.truncated += docs.truncated;
     progress.llmCalls += docs.llmCalls;
-    setCurrentDetails(`corpus: ${progress.unitsWithDocs}/${progress.units} units, ${progress.documentsGenerated + progress.documentsReused} documents`);
+    setCurrentDetails(
+      `corpus: ${progress.unitsWithDocs}/${progress.units} units, ${progress.documentsGenerated + progress.documentsReused} documents`,
+    );
   };
 
   if (patched('corpus-preview-approval')) {
@@ -114,13 +122,23 @@ export async function corpusGeneration(job: CorpusJob): Promise<CorpusManifestRe
       await condition(() => approved);
       progress.awaitingApproval = false;
     }
-    await runBounded(batches, () => concurrency, canStart, async (b) => (b < pilot ? undefined : documentsFor(b)));
+    await runBounded(
+      batches,
+      () => concurrency,
+      canStart,
+      async (b) => (b < pilot ? undefined : documentsFor(b)),
+    );
   } else {
     // Histories recorded before the preview existed interleave ideas and documents per batch.
-    await runBounded(batches, () => concurrency, canStart, async (b) => {
-      await ideasFor(b);
-      await documentsFor(b);
-    });
+    await runBounded(
+      batches,
+      () => concurrency,
+      canStart,
+      async (b) => {
+        await ideasFor(b);
+        await documentsFor(b);
+      },
+    );
   }
   const { nearDuplicateThreshold, truncated } = job.generation;
   return llm.assembleCorpus(ref, { nearDuplicateThreshold, truncated });

@@ -4,7 +4,8 @@ import type { Usage } from '../cost/usage';
 import type { CorpusPreview } from '../corpus/types';
 import type { SweepComparison } from '../sweep/compare-sweep';
 
-export type Stage = 'loading' | 'corpus' | 'aft-data' | 'tokenize' | 'midtrain' | 'aft-sweep' | 'report' | 'done' | 'failed';
+export type Stage =
+  'loading' | 'corpus' | 'aft-data' | 'tokenize' | 'midtrain' | 'aft-sweep' | 'report' | 'done' | 'failed';
 
 export interface CellProgress {
   id: string;
@@ -24,7 +25,14 @@ export interface ExperimentProgress {
   spec?: { title: string; hash: string };
   corpus?: { documents: number; truncated: number; truncatedDropped: number; duplicatesRemoved: number; hash: string };
   /** Generated AFT data (aft.generate), once written. */
-  aftData?: { examples: number; requested: number; excludedByFilter: number; duplicates: number; backfillRounds: number; sha256: string };
+  aftData?: {
+    examples: number;
+    requested: number;
+    excludedByFilter: number;
+    duplicates: number;
+    backfillRounds: number;
+    sha256: string;
+  };
   tokens?: { sequences: number; tokens: number };
   midtrain?: { outputUri: string; finalLoss?: number; resumedFromStep: number | null; compute?: ComputeUsage };
   /** Training runs finished so far, summed: GPU-hours, cost, preemptions, GPU time lost. */
@@ -75,7 +83,13 @@ export interface AftDataProgress {
 export interface SweepProgress {
   paused: boolean;
   concurrency: number;
-  points: Array<{ id: string; values: Record<string, unknown>; workflowId: string; status: 'pending' | 'running' | 'done' | 'failed'; error?: string }>;
+  points: Array<{
+    id: string;
+    values: Record<string, unknown>;
+    workflowId: string;
+    status: 'pending' | 'running' | 'done' | 'failed';
+    error?: string;
+  }>;
   /** The comparison of the finished points, once written. */
   comparison?: SweepComparison | null;
 }

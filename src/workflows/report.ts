@@ -12,7 +12,11 @@ export async function reportRun(req: ReportRequest): Promise<ReportResult> {
   upsertSearchAttributes([{ key: MSM_STAGE, value: 'report' }]);
   // Reports recorded before calibration existed replay without it (and say the judge was not calibrated).
   if (patched('judge-calibration') && req.judge) {
-    const calibration = await llm.calibrateJudge({ storeUri: req.storeUri, evalSet: req.loaded.evalSet, judge: req.judge });
+    const calibration = await llm.calibrateJudge({
+      storeUri: req.storeUri,
+      evalSet: req.loaded.evalSet,
+      judge: req.judge,
+    });
     return cpu.writeReport({ ...req, calibration });
   }
   return cpu.writeReport(req);

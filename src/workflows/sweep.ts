@@ -18,7 +18,8 @@ export interface SweepOutcome {
 /** Every message down a failure's cause chain (the child's own error is at the end). */
 function failureText(e: unknown): string {
   const parts: string[] = [];
-  for (let x: unknown = e; x instanceof Error && parts.length < 6; x = (x as { cause?: unknown }).cause) parts.push(x.message);
+  for (let x: unknown = e; x instanceof Error && parts.length < 6; x = (x as { cause?: unknown }).cause)
+    parts.push(x.message);
   return parts.filter(Boolean).join(': ');
 }
 
@@ -41,34 +42,63 @@ export async function msmSweep(input: SweepInput): Promise<SweepOutcome> {
   const progress: SweepProgress = {
     paused: false,
     concurrency: input.concurrency,
-    points: points.map((p) => ({ id: p.id, values: p.values, workflowId: `${wfId}.${p.id}`, status: reused.has(p.id) ? 'done' : 'pending' })),
+    points: points.map((p) => ({
+      id: p.id,
+      values: p.values,
+      workflowId: `${wfId}.${p.id}`,
+      status: reused.has(p.id) ? 'done' : 'pending',
+    })),
   };
   setHandler(sweepProgressQuery, () => progress);
   handleRunControls(progress, (n) => (progress.concurrency = n));
   const details = () => {
     const by = (s: string) => progress.points.filter((p) => p.status === s).length;
-    setCurrentDetails(`**sweep ${input.name}** — ${by('done')} done, ${by('running')} running, ${by('failed')} failed, ${by('pending')} pending of ${points.length}`);
+    setCurrentDetails(
+      `**sweep ${input.name}** — ${by('done')} done, ${by('running')} running, ${by('failed')} failed, ${by('pending')} pending of ${points.length}`,
+    );
   };
 
   const outcomes = new Map<string, PointOutcome>(reused);
   const todo = points.filter((p) => !reused.has(p.id) && (!input.only || input.only.includes(p.id)));
   // A point's failure is its outcome, not the sweep's: the task never throws, so the others go on.
-  await runBounded(todo.length, () => progress.concurrency, () => !progress.paused, async (i) => {
-    const p = todo[i];
-    const row = progress.points.find((r) => r.id === p.id)!;
-    row.status = 'running';
-    details();
-    try {
-      const out = await executeChild(msmExperiment, { workflowId: row.workflowId, args: [p.experiment], staticSummary: `sweep ${input.name}: ${p.id}` });
-      outcomes.set(p.id, { id: p.id, values: p.values, workflowId: row.workflowId, status: 'done', resultsUri: out.report.resultsUri, htmlUri: out.report.htmlUri });
-      row.status = 'done';
-    } catch (e) {
-      row.error = failureText(e);
-      outcomes.set(p.id, { id: p.id, values: p.values, workflowId: row.workflowId, status: 'failed', error: row.error });
-      row.status = 'failed';
-    }
-    details();
-  });
+  await runBounded(
+    todo.length,
+    () => progress.concurrency,
+    () => !progress.paused,
+    async (i) => {
+      const p = todo[i];
+      const row = progress.points.find((r) => r.id === p.id)!;
+      row.status = 'running';
+      details();
+      try {
+        const out = await executeChild(msmExperiment, {
+          workflowId: row.workflowId,
+          args: [p.experiment],
+          staticSummary: `sweep ${input.name}: ${p.id}`,
+        });
+        outcomes.set(p.id, {
+          id: p.id,
+          values: p.values,
+          workflowId: row.workflowId,
+          status: 'done',
+          resultsUri: out.report.resultsUri,
+          htmlUri: out.report.htmlUri,
+        });
+        row.status = 'done';
+      } catch (e) {
+        row.error = failureText(e);
+        outcomes.set(p.id, {
+          id: p.id,
+          values: p.values,
+          workflowId: row.workflowId,
+          status: 'failed',
+          error: row.error,
+        });
+        row.status = 'failed';
+      }
+      details();
+    },
+  );
 
   const ordered = points.map((p) => outcomes.get(p.id)).filter((o): o is PointOutcome => o !== undefined);
   const comparison = await cpu.compareSweep({ workflowId: wfId, name: input.name, points: ordered });

@@ -37,7 +37,9 @@ function toyExperiment(name: string, llm: Llm): { input: ExperimentInput; store:
  * timestamps are left out.
  */
 function comparable(out: ExperimentOutcome, store: string) {
-  const text = readFileSync(new URL(out.report.resultsUri), 'utf8').replaceAll(store, '<store>').replace(/-[0-9a-f]{16}\b/g, '-<key>');
+  const text = readFileSync(new URL(out.report.resultsUri), 'utf8')
+    .replaceAll(store, '<store>')
+    .replace(/-[0-9a-f]{16}\b/g, '-<key>');
   const { lineage, cells, curves, differences, dataEfficiency } = JSON.parse(text) as Record<string, unknown>;
   const { corpusHash, specHash, cells: outcomeCells } = out;
   return { corpusHash, specHash, outcomeCells, lineage, cells, curves, differences, dataEfficiency };
@@ -45,9 +47,16 @@ function comparable(out: ExperimentOutcome, store: string) {
 
 /** sha256 of every trained model's weights and every eval's generations, by store path (keys normalised). */
 function artifactHashes(store: string): Record<string, string> {
-  const files = readdirSync(store, { recursive: true, encoding: 'utf8' }).filter((f) => /(final\/model\.safetensors|samples\.jsonl)$/.test(f));
+  const files = readdirSync(store, { recursive: true, encoding: 'utf8' }).filter((f) =>
+    /(final\/model\.safetensors|samples\.jsonl)$/.test(f),
+  );
   return Object.fromEntries(
-    files.map((f) => [f.replace(/-[0-9a-f]{16}\//g, '-<key>/'), createHash('sha256').update(readFileSync(path.join(store, f))).digest('hex')]),
+    files.map((f) => [
+      f.replace(/-[0-9a-f]{16}\//g, '-<key>/'),
+      createHash('sha256')
+        .update(readFileSync(path.join(store, f)))
+        .digest('hex'),
+    ]),
   );
 }
 
@@ -85,52 +94,73 @@ describe('msm on a real Temporal cluster (temporal-server built from Go, on Post
   };
 
   it('`msm setup` registers the search attributes on the cluster namespace, once', async () => {
-    const setup = () => exec(MSM, ['setup', '--address', cluster.address, '--namespace', cluster.namespace], { timeout: 120_000 });
+    const setup = () =>
+      exec(MSM, ['setup', '--address', cluster.address, '--namespace', cluster.namespace], { timeout: 120_000 });
     expect((await setup()).stdout).toContain(`added ${MSM_SEARCH_ATTRIBUTES.map((a) => a.name).join(', ')}`);
     expect((await setup()).stdout).toContain('already registered');
     const c = await connect(cluster.address, cluster.namespace);
-    const custom = (await c.connection.operatorService.listSearchAttributes({ namespace: cluster.namespace })).customAttributes ?? {};
+    const custom =
+      (await c.connection.operatorService.listSearchAttributes({ namespace: cluster.namespace })).customAttributes ??
+      {};
     for (const a of MSM_SEARCH_ATTRIBUTES) expect(Object.keys(custom)).toContain(a.name);
   }, 240_000);
 
-  it('two workers, one SIGKILLed and the server crashed and restarted mid-run: the same results as on the dev server', async () => {
-    // The reference: the same experiment on the dev server, run alongside (each with its own scripted LLM).
-    const [llmDev, llmCluster] = [await startScriptedLlmServer({ latencyMs: 300 }), await startScriptedLlmServer({ latencyMs: 300 })];
-    llms.push(llmDev, llmCluster);
-    const devState = mkdtempSync(path.join(os.tmpdir(), 'msm-state-dev-'));
-    const clusterState = mkdtempSync(path.join(os.tmpdir(), 'msm-state-cluster-'));
-    const devRef = toyExperiment('toy', llmDev);
-    const run = toyExperiment('toy', llmCluster);
-    scratch.push(devState, clusterState, devRef.store, run.store);
-    await startWorker(dev.address, 'default', devState);
-    const devRun = (await connect(dev.address, 'default')).workflow
-      .start(msmExperiment, { taskQueue: 'msm', workflowId: 'cluster-reference', args: [devRef.input] })
-      .then((h) => h.result());
+  it(
+    'two workers, one SIGKILLed and the server crashed and restarted mid-run: the same results as on the dev server',
+    async () => {
+      // The reference: the same experiment on the dev server, run alongside (each with its own scripted LLM).
+      const [llmDev, llmCluster] = [
+        await startScriptedLlmServer({ latencyMs: 300 }),
+        await startScriptedLlmServer({ latencyMs: 300 }),
+      ];
+      llms.push(llmDev, llmCluster);
+      const devState = mkdtempSync(path.join(os.tmpdir(), 'msm-state-dev-'));
+      const clusterState = mkdtempSync(path.join(os.tmpdir(), 'msm-state-cluster-'));
+      const devRef = toyExperiment('toy', llmDev);
+      const run = toyExperiment('toy', llmCluster);
+      scratch.push(devState, clusterState, devRef.store, run.store);
+      await startWorker(dev.address, 'default', devState);
+      const devRun = (await connect(dev.address, 'default')).workflow
+        .start(msmExperiment, { taskQueue: 'msm', workflowId: 'cluster-reference', args: [devRef.input] })
+        .then((h) => h.result());
 
-    const [victim] = await Promise.all([0, 1].map(() => startWorker(cluster.address, cluster.namespace, clusterState)));
-    const c = await connect(cluster.address, cluster.namespace);
-    const handle = await c.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: 'cluster-toy', args: [run.input] });
-    await waitUntil(() => docRequests(llmCluster) >= 4, 180_000, 'document generation on the cluster');
-    await victim.kill(); // a crashed machine: its in-flight activities time out and run on the other worker
+      const [victim] = await Promise.all(
+        [0, 1].map(() => startWorker(cluster.address, cluster.namespace, clusterState)),
+      );
+      const c = await connect(cluster.address, cluster.namespace);
+      const handle = await c.workflow.start(msmExperiment, {
+        taskQueue: 'msm',
+        workflowId: 'cluster-toy',
+        args: [run.input],
+      });
+      await waitUntil(() => docRequests(llmCluster) >= 4, 180_000, 'document generation on the cluster');
+      await victim.kill(); // a crashed machine: its in-flight activities time out and run on the other worker
 
-    await waitUntil(async () => (await handle.query(progressQuery)).stage === 'midtrain', 300_000, 'midtraining on the cluster', 500);
-    const before = cluster.serverPid;
-    await cluster.stopServer('KILL');
-    await new Promise((r) => setTimeout(r, 3000));
-    await cluster.startServer();
-    expect(cluster.serverPid).not.toBe(before);
+      await waitUntil(
+        async () => (await handle.query(progressQuery)).stage === 'midtrain',
+        300_000,
+        'midtraining on the cluster',
+        500,
+      );
+      const before = cluster.serverPid;
+      await cluster.stopServer('KILL');
+      await new Promise((r) => setTimeout(r, 3000));
+      await cluster.startServer();
+      expect(cluster.serverPid).not.toBe(before);
 
-    const fresh = await connect(cluster.address, cluster.namespace);
-    const out = await fresh.workflow.getHandle<typeof msmExperiment>(handle.workflowId).result();
-    const reference = await devRun;
-    expect(out.cells).toHaveLength(2);
-    expect(comparable(out, run.store)).toEqual(comparable(reference, devRef.store));
-    // Bit-identical artifacts: midtrained and AFT weights, and the evals' generations.
-    const hashes = artifactHashes(run.store);
-    expect(Object.keys(hashes)).toHaveLength(5); // midtrain + 2 AFT models, 2 evals
-    expect(hashes).toEqual(artifactHashes(devRef.store));
-    // Visibility on PostgreSQL: the run is found by our search attribute (visibility is written asynchronously).
-    const query = `MsmStage = 'done' AND WorkflowId = '${handle.workflowId}'`;
-    await waitUntil(async () => (await fresh.workflow.count(query)).count === 1, 30_000, `visibility: ${query}`, 500);
-  }, 15 * 60_000);
+      const fresh = await connect(cluster.address, cluster.namespace);
+      const out = await fresh.workflow.getHandle<typeof msmExperiment>(handle.workflowId).result();
+      const reference = await devRun;
+      expect(out.cells).toHaveLength(2);
+      expect(comparable(out, run.store)).toEqual(comparable(reference, devRef.store));
+      // Bit-identical artifacts: midtrained and AFT weights, and the evals' generations.
+      const hashes = artifactHashes(run.store);
+      expect(Object.keys(hashes)).toHaveLength(5); // midtrain + 2 AFT models, 2 evals
+      expect(hashes).toEqual(artifactHashes(devRef.store));
+      // Visibility on PostgreSQL: the run is found by our search attribute (visibility is written asynchronously).
+      const query = `MsmStage = 'done' AND WorkflowId = '${handle.workflowId}'`;
+      await waitUntil(async () => (await fresh.workflow.count(query)).count === 1, 30_000, `visibility: ${query}`, 500);
+    },
+    15 * 60_000,
+  );
 });

@@ -25,7 +25,15 @@ export function armsExperiment(name: string, llmBaseUrl: string): { store: strin
   input.aft = {
     ...input.aft,
     data: undefined,
-    generate: { provider, count: 4, domains: 2, questionTypes: ['direct', 'edge-case'], filter: false, style: 'rule', train: 'without-reasoning' },
+    generate: {
+      provider,
+      count: 4,
+      domains: 2,
+      questionTypes: ['direct', 'edge-case'],
+      filter: false,
+      style: 'rule',
+      train: 'without-reasoning',
+    },
     arms: ARMS,
   } as typeof input.aft;
   return { store, input };

@@ -7,9 +7,18 @@ import { onPath } from '../../src/util/pip-tool';
  */
 export async function launchChromium(): Promise<Browser> {
   const executablePath = process.env.MSM_CHROMIUM ?? onPath('chromium') ?? onPath('chromium-browser');
-  if (!executablePath) throw new Error('no chromium on PATH: run scripts/setup.sh (it installs Debian\'s chromium) or set MSM_CHROMIUM');
+  if (!executablePath)
+    throw new Error("no chromium on PATH: run scripts/setup.sh (it installs Debian's chromium) or set MSM_CHROMIUM");
   return chromium.launch({
     executablePath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }

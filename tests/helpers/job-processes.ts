@@ -30,12 +30,17 @@ export function processes(): Proc[] {
 }
 
 /** Running processes whose session is `sid` (the job's wrapper leads its own session). */
-export const sessionMembers = (sid: number): number[] => processes().filter((p) => p.session === sid && p.state !== 'Z').map((p) => p.pid);
+export const sessionMembers = (sid: number): number[] =>
+  processes()
+    .filter((p) => p.session === sid && p.state !== 'Z')
+    .map((p) => p.pid);
 
-export const jobFile = (machine: MachineHandle, jobId: string, file: string) => path.join(jobFolder(String(machine.details.workDir), jobId), file);
+export const jobFile = (machine: MachineHandle, jobId: string, file: string) =>
+  path.join(jobFolder(String(machine.details.workDir), jobId), file);
 
 /** The wrapper's pid from the job's pid file ("<pid> <start time>"). */
-export const pidOf = (machine: MachineHandle, jobId: string) => Number(readFileSync(jobFile(machine, jobId, 'pid'), 'utf8').split(' ')[0]);
+export const pidOf = (machine: MachineHandle, jobId: string) =>
+  Number(readFileSync(jobFile(machine, jobId, 'pid'), 'utf8').split(' ')[0]);
 
 /** Trainer processes (python -m msm_trainer) running a job. */
 export function trainersOf(machine: MachineHandle, jobId: string): number[] {

@@ -47,7 +47,9 @@ export async function renderReportInBrowser(htmlPath: string): Promise<RenderedR
       const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
       let dark = 0;
       for (let i = 0; i < px.length; i += 4) if (px[i] + px[i + 1] + px[i + 2] < 600) dark++;
-      const colours = Array.from(svg.querySelectorAll('path')).map((p) => getComputedStyle(p).stroke).filter((c) => c !== 'none');
+      const colours = Array.from(svg.querySelectorAll('path'))
+        .map((p) => getComputedStyle(p).stroke)
+        .filter((c) => c !== 'none');
       return { share: dark / (px.length / 4), colours: [...new Set(colours)] };
     });
     const overflowX = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

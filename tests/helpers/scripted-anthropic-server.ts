@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ScriptedBatchBook, type BatchItemFault } from './scripted-batches';
-import { defaultContent, type ChatRequestBody, type FaultScript, type LlmFault, type RecordedRequest } from './scripted-llm-server';
+import {
+  defaultContent,
+  type ChatRequestBody,
+  type FaultScript,
+  type LlmFault,
+  type RecordedRequest,
+} from './scripted-llm-server';
 
 /**
  * A real HTTP server speaking the Anthropic Messages wire format (POST /v1/messages) and Message Batches
@@ -42,9 +48,11 @@ export async function startScriptedAnthropicServer(opts: ScriptedAnthropicOption
   });
 
   function message(body: AnthropicBody, fault: LlmFault | BatchItemFault | null | undefined) {
-    const systemText = typeof body.system === 'string' ? body.system : (body.system ?? []).map((b) => b.text).join('\n\n');
+    const systemText =
+      typeof body.system === 'string' ? body.system : (body.system ?? []).map((b) => b.text).join('\n\n');
     const cacheable = Array.isArray(body.system) && body.system.some((b) => b.cache_control);
-    const tool = body.tool_choice?.type === 'tool' ? body.tools?.find((t) => t.name === body.tool_choice?.name) : undefined;
+    const tool =
+      body.tool_choice?.type === 'tool' ? body.tools?.find((t) => t.name === body.tool_choice?.name) : undefined;
     // The same content the OpenAI-compatible server gives for the same prompt.
     const chat: ChatRequestBody = {
       messages: [...(systemText ? [{ role: 'system', content: systemText }] : []), ...(body.messages ?? [])],
@@ -53,9 +61,15 @@ export async function startScriptedAnthropicServer(opts: ScriptedAnthropicOption
     const full = defaultContent(chat);
     const truncate = fault === 'truncate' || (typeof fault === 'object' && fault?.type === 'truncate');
     const wrong = typeof fault === 'object' && fault?.type === 'wrongContent';
-    const text = truncate ? full.slice(0, Math.floor(full.length / 2)) : wrong ? (fault.content ?? 'Sure, in prose.') : full;
+    const text = truncate
+      ? full.slice(0, Math.floor(full.length / 2))
+      : wrong
+        ? (fault.content ?? 'Sure, in prose.')
+        : full;
     const content =
-      tool && !truncate && !wrong ? [{ type: 'tool_use', id: 'toolu_1', name: tool.name, input: JSON.parse(full) as unknown }] : [{ type: 'text', text }];
+      tool && !truncate && !wrong
+        ? [{ type: 'tool_use', id: 'toolu_1', name: tool.name, input: JSON.parse(full) as unknown }]
+        : [{ type: 'text', text }];
     const sysWords = words(systemText);
     const hit = cacheable && cached.has(systemText);
     if (cacheable) cached.add(systemText);
@@ -84,7 +98,13 @@ export async function startScriptedAnthropicServer(opts: ScriptedAnthropicOption
       id,
       type: 'message_batch',
       processing_status: ended ? 'ended' : 'in_progress',
-      request_counts: { processing: ended ? 0 : b.outcomes.length, succeeded: count('succeeded'), errored: count('errored'), canceled: 0, expired: count('expired') },
+      request_counts: {
+        processing: ended ? 0 : b.outcomes.length,
+        succeeded: count('succeeded'),
+        errored: count('errored'),
+        canceled: 0,
+        expired: count('expired'),
+      },
       created_at: new Date(b.createdAt).toISOString(),
       expires_at: new Date(b.createdAt + 86_400_000).toISOString(),
       ended_at: ended ? new Date().toISOString() : null,
@@ -98,7 +118,12 @@ export async function startScriptedAnthropicServer(opts: ScriptedAnthropicOption
     const path = (req.url ?? '').split('?')[0];
     if (req.method === 'POST' && path === '/v1/messages') {
       const body = JSON.parse(raw) as AnthropicBody;
-      const rec: RecordedRequest = { index: requests.length, body: body as ChatRequestBody, headers: req.headers, at: Date.now() };
+      const rec: RecordedRequest = {
+        index: requests.length,
+        body: body as ChatRequestBody,
+        headers: req.headers,
+        at: Date.now(),
+      };
       requests.push(rec);
       const fault = typeof faults === 'function' ? faults(rec) : faults.shift();
       if (fault?.type === 'hang') return;
@@ -121,7 +146,10 @@ export async function startScriptedAnthropicServer(opts: ScriptedAnthropicOption
         items.map((i) => i.custom_id),
         (id, fault): ItemOutcome =>
           fault === 'errored'
-            ? { type: 'errored', error: { type: 'error', error: { type: 'api_error', message: 'scripted item error' } } }
+            ? {
+                type: 'errored',
+                error: { type: 'error', error: { type: 'api_error', message: 'scripted item error' } },
+              }
             : fault === 'expired'
               ? { type: 'expired' }
               : { type: 'succeeded', message: message(params.get(id)!, fault) },
@@ -138,11 +166,17 @@ export async function startScriptedAnthropicServer(opts: ScriptedAnthropicOption
         return send(res, 200, batchJson(m[1]));
       }
       const b = book.batches.get(m[1])!;
-      if (!book.ended(b)) return send(res, 404, { type: 'error', error: { type: 'not_found_error', message: 'batch has not ended' } });
+      if (!book.ended(b))
+        return send(res, 404, { type: 'error', error: { type: 'not_found_error', message: 'batch has not ended' } });
       res.writeHead(200, { 'content-type': 'application/binary' });
-      return res.end(b.outcomes.map((o) => JSON.stringify({ custom_id: o.customId, result: o.outcome })).join('\n') + '\n');
+      return res.end(
+        b.outcomes.map((o) => JSON.stringify({ custom_id: o.customId, result: o.outcome })).join('\n') + '\n',
+      );
     }
-    return send(res, 404, { type: 'error', error: { type: 'not_found_error', message: `no route ${req.method} ${path}` } });
+    return send(res, 404, {
+      type: 'error',
+      error: { type: 'not_found_error', message: `no route ${req.method} ${path}` },
+    });
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -165,7 +199,16 @@ export async function startScriptedAnthropicServer(opts: ScriptedAnthropicOption
 
 function sendFault(res: http.ServerResponse, fault: Extract<LlmFault, { type: 'http' }>) {
   res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
-  res.end(fault.body ?? JSON.stringify({ type: 'error', error: { type: fault.status === 529 ? 'overloaded_error' : 'api_error', message: `scripted HTTP ${fault.status}` } }));
+  res.end(
+    fault.body ??
+      JSON.stringify({
+        type: 'error',
+        error: {
+          type: fault.status === 529 ? 'overloaded_error' : 'api_error',
+          message: `scripted HTTP ${fault.status}`,
+        },
+      }),
+  );
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown) {

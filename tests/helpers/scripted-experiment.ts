@@ -7,7 +7,11 @@ import type { ExperimentInput } from '../../src/config/experiment-schema';
  * A small experiment whose LLM stages go to a scripted OpenAI-compatible server (fast, countable,
  * fault-injectable), while tokenization and training use the real tokenizer and the real trainer.
  */
-export function scriptedExperiment(name: string, llmBaseUrl: string, overrides: Record<string, unknown> = {}): { store: string; input: ExperimentInput } {
+export function scriptedExperiment(
+  name: string,
+  llmBaseUrl: string,
+  overrides: Record<string, unknown> = {},
+): { store: string; input: ExperimentInput } {
   const store = mkdtempSync(path.join(os.tmpdir(), `msm-store-${name}-`));
   const provider = { kind: 'openai', baseUrl: llmBaseUrl, model: 'scripted-writer', timeoutMs: 10_000 };
   return {
@@ -17,7 +21,17 @@ export function scriptedExperiment(name: string, llmBaseUrl: string, overrides: 
       spec: 'specs/demo.md',
       store,
       baseModel: { tokenizer: 'llama3.1', hiddenSize: 32, numLayers: 1, numHeads: 2, intermediateSize: 64 },
-      generation: { provider, temperature: 0.9, domains: 2, maxUnits: 4, typesPerUnit: 2, ideasPerType: 2, maxDocTokens: 200, batchUnits: 1, concurrency: 2 },
+      generation: {
+        provider,
+        temperature: 0.9,
+        domains: 2,
+        maxUnits: 4,
+        typesPerUnit: 2,
+        ideasPerType: 2,
+        maxDocTokens: 200,
+        batchUnits: 1,
+        concurrency: 2,
+      },
       tokenization: { seqLen: 64 },
       // Enough steps (about 2 per epoch on the scripted corpus) that a kill lands between checkpoints.
       midtrain: { method: 'full', lr: 0.001, batchSize: 4, epochs: 30, maxSteps: 40, checkpointEverySteps: 4 },
@@ -44,7 +58,12 @@ export function scriptedExperiment(name: string, llmBaseUrl: string, overrides: 
   };
 }
 
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string, intervalMs = 50): Promise<void> {
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 50,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;

@@ -85,7 +85,11 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
       status: ended ? 'completed' : 'in_progress',
       output_file_id: ended ? `file-out-${id}` : null,
       error_file_id: ended ? `file-err-${id}` : null,
-      request_counts: { total: b.outcomes.length, completed: ended ? b.outcomes.filter((o) => o.outcome.ok).length : 0, failed: 0 },
+      request_counts: {
+        total: b.outcomes.length,
+        completed: ended ? b.outcomes.filter((o) => o.outcome.ok).length : 0,
+        failed: 0,
+      },
     };
   }
 
@@ -108,7 +112,10 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
       }
     } else if (create) {
       const { input_file_id } = JSON.parse(raw) as { input_file_id: string };
-      const lines = (files.get(input_file_id) ?? '').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { custom_id: string; body: ChatRequestBody });
+      const lines = (files.get(input_file_id) ?? '')
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as { custom_id: string; body: ChatRequestBody });
       const bodies = new Map(lines.map((l) => [l.custom_id, l.body]));
       const b = batches.create(
         lines.map((l) => l.custom_id),
@@ -116,11 +123,24 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
           const body = bodies.get(customId)!;
           if (fault === 'errored' || fault === 'expired') {
             const code = fault === 'expired' ? 'batch_expired' : 'server_error';
-            return { ok: false, line: JSON.stringify({ custom_id: customId, response: null, error: { code, message: `scripted ${fault}` } }) };
+            return {
+              ok: false,
+              line: JSON.stringify({
+                custom_id: customId,
+                response: null,
+                error: { code, message: `scripted ${fault}` },
+              }),
+            };
           }
           const full = respond(body);
-          const answer = fault === 'truncate' ? completion(body, full.slice(0, Math.floor(full.length / 2)), 'length') : completion(body, full, 'stop');
-          return { ok: true, line: JSON.stringify({ custom_id: customId, response: { status_code: 200, body: answer }, error: null }) };
+          const answer =
+            fault === 'truncate'
+              ? completion(body, full.slice(0, Math.floor(full.length / 2)), 'length')
+              : completion(body, full, 'stop');
+          return {
+            ok: true,
+            line: JSON.stringify({ custom_id: customId, response: { status_code: 200, body: answer }, error: null }),
+          };
         },
       );
       send(res, 200, batchJson(b.id));
@@ -144,14 +164,16 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, raw: string) {
     if (handleBatches(req, res, raw)) return;
     if (req.method === 'POST' && req.url?.endsWith('/embeddings')) return embeddings(res, raw);
-    if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) return send(res, 404, { error: { message: `no route ${req.url}` } });
+    if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions'))
+      return send(res, 404, { error: { message: `no route ${req.url}` } });
     let body: ChatRequestBody;
     try {
       body = JSON.parse(raw) as ChatRequestBody;
     } catch {
       return send(res, 400, { error: { message: 'request body is not JSON' } });
     }
-    if (!Array.isArray(body.messages) || body.messages.length === 0) return send(res, 400, { error: { message: 'messages is required' } });
+    if (!Array.isArray(body.messages) || body.messages.length === 0)
+      return send(res, 400, { error: { message: 'messages is required' } });
     const rec: RecordedRequest = { index: requests.length, body, headers: req.headers, at: Date.now() };
     requests.push(rec);
     const fault = nextFault(rec);
@@ -171,7 +193,11 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
         return req.socket.destroy();
       case 'truncate': {
         const full = respond(body);
-        return send(res, 200, completion(body, full.slice(0, fault.keepChars ?? Math.floor(full.length / 2)), 'length'));
+        return send(
+          res,
+          200,
+          completion(body, full.slice(0, fault.keepChars ?? Math.floor(full.length / 2)), 'length'),
+        );
       }
       case 'malformedBody':
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -193,7 +219,12 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
       for (const w of text.toLowerCase().match(/[a-z0-9']+/g) ?? []) v[parseInt(hash(w).slice(0, 8), 16) % 32] += 1;
       return { object: 'embedding', index, embedding: v };
     });
-    send(res, 200, { object: 'list', data, model: body.model, usage: { prompt_tokens: input.reduce((n, t) => n + words(t), 0), total_tokens: 0 } });
+    send(res, 200, {
+      object: 'list',
+      data,
+      model: body.model,
+      usage: { prompt_tokens: input.reduce((n, t) => n + words(t), 0), total_tokens: 0 },
+    });
   }
   const embeddingRequests: { model?: string; input: string[] }[] = [];
 
@@ -238,7 +269,11 @@ function completion(body: ChatRequestBody, content: string, finish: 'stop' | 'le
     object: 'chat.completion',
     model: body.model ?? 'scripted',
     choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: finish }],
-    usage: { prompt_tokens: words(prompt), completion_tokens: words(content), total_tokens: words(prompt) + words(content) },
+    usage: {
+      prompt_tokens: words(prompt),
+      completion_tokens: words(content),
+      total_tokens: words(prompt) + words(content),
+    },
   };
 }
 
@@ -251,7 +286,9 @@ export function defaultContent(body: ChatRequestBody): string {
   if (schema) return JSON.stringify(sampleJson(schema, seed, 'value'));
   const text = `Scripted reply ${seed.slice(0, 8)}: a short deterministic answer about item ${seed.slice(8, 14)}.`;
   const last = body.messages?.at(-1)?.content ?? '';
-  return /<content>/i.test(last) ? `<scratchpad>plan ${seed.slice(0, 8)}</scratchpad>\n<content>\n${text}\n</content>` : text;
+  return /<content>/i.test(last)
+    ? `<scratchpad>plan ${seed.slice(0, 8)}</scratchpad>\n<content>\n${text}\n</content>`
+    : text;
 }
 
 /** A deterministic value that satisfies the common JSON Schema subset (strings distinct per path). */

@@ -40,9 +40,14 @@ export interface ScriptedRunpod {
   close(): Promise<void>;
 }
 
-export const NO_CAPACITY_MESSAGE = 'There are no longer any instances available with the requested specifications. Please refresh and try again.';
+export const NO_CAPACITY_MESSAGE =
+  'There are no longer any instances available with the requested specifications. Please refresh and try again.';
 
-export async function startScriptedRunpod(opts: { sshPort: number; costPerHr?: string | number; bootPolls?: number }): Promise<ScriptedRunpod> {
+export async function startScriptedRunpod(opts: {
+  sshPort: number;
+  costPerHr?: string | number;
+  bootPolls?: number;
+}): Promise<ScriptedRunpod> {
   const apiKey = `rp-test-${Math.random().toString(36).slice(2)}`;
   const pods: ScriptedPod[] = [];
   const calls: ApiCall[] = [];
@@ -81,13 +86,22 @@ export async function startScriptedRunpod(opts: { sshPort: number; costPerHr?: s
 
     if (req.method === 'POST' && url.pathname === '/pods') {
       const body = JSON.parse(raw) as Record<string, unknown>;
-      const missing = ['name', 'imageName', 'gpuTypeIds', 'gpuCount', 'cloudType', 'ports'].filter((k) => body[k] === undefined);
+      const missing = ['name', 'imageName', 'gpuTypeIds', 'gpuCount', 'cloudType', 'ports'].filter(
+        (k) => body[k] === undefined,
+      );
       if (missing.length) return send(400, { error: `missing ${missing.join(', ')}` });
       if (capacityFailures > 0) {
         capacityFailures--;
         return send(500, { error: NO_CAPACITY_MESSAGE });
       }
-      const p: ScriptedPod = { id: `pod${next++}`, name: String(body.name), body, desiredStatus: 'RUNNING', createdAt: Date.now(), bootPolls: opts.bootPolls ?? 1 };
+      const p: ScriptedPod = {
+        id: `pod${next++}`,
+        name: String(body.name),
+        body,
+        desiredStatus: 'RUNNING',
+        createdAt: Date.now(),
+        bootPolls: opts.bootPolls ?? 1,
+      };
       pods.push(p);
       return send(201, view(p));
     }

@@ -25,15 +25,45 @@ export class SeaweedS3 {
     const accessKeyId = 'msmtest';
     const secretAccessKey = 'msmtestsecret';
     const config = path.join(dir, 's3.json');
-    writeFileSync(config, JSON.stringify({ identities: [{ name: 'msm', credentials: [{ accessKey: accessKeyId, secretKey: secretAccessKey }], actions: ['Admin', 'Read', 'Write', 'List', 'Tagging'] }] }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        identities: [
+          {
+            name: 'msm',
+            credentials: [{ accessKey: accessKeyId, secretKey: secretAccessKey }],
+            actions: ['Admin', 'Read', 'Write', 'List', 'Tagging'],
+          },
+        ],
+      }),
+    );
     // Every listener on a free loopback port, so tests never collide with another server on the machine.
     const flags = [
-      'master.port', 'master.port.grpc', 'volume.port', 'volume.port.grpc', 'filer.port', 'filer.port.grpc',
-      's3.port', 's3.port.grpc', 's3.port.iceberg', 's3.port.lance', 'webdav.port', 'admin.port', 'admin.port.grpc',
+      'master.port',
+      'master.port.grpc',
+      'volume.port',
+      'volume.port.grpc',
+      'filer.port',
+      'filer.port.grpc',
+      's3.port',
+      's3.port.grpc',
+      's3.port.iceberg',
+      's3.port.lance',
+      'webdav.port',
+      'admin.port',
+      'admin.port.grpc',
     ];
     const ports: Record<string, number> = {};
     for (const f of flags) ports[f] = await freePort();
-    const args = ['mini', `-dir=${path.join(dir, 'data')}`, '-ip=127.0.0.1', '-ip.bind=127.0.0.1', `-s3.config=${config}`, `-bucket=${bucket}`, '-admin.ui=false'];
+    const args = [
+      'mini',
+      `-dir=${path.join(dir, 'data')}`,
+      '-ip=127.0.0.1',
+      '-ip.bind=127.0.0.1',
+      `-s3.config=${config}`,
+      `-bucket=${bucket}`,
+      '-admin.ui=false',
+    ];
     for (const f of flags) args.push(`-${f}=${ports[f]}`);
     const child = spawn(weedBinary(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

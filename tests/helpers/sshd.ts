@@ -11,7 +11,7 @@ const SSHD = '/usr/sbin/sshd';
 function descendants(root: number): number[] {
   const all = processes();
   const out: number[] = [];
-  for (let todo = [root]; todo.length; ) {
+  for (let todo = [root]; todo.length;) {
     const parent = todo.pop();
     const kids = all.filter((p) => p.ppid === parent).map((p) => p.pid);
     out.push(...kids);
@@ -51,7 +51,8 @@ export class Sshd {
   static async start(): Promise<Sshd> {
     if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: run scripts/setup.sh (it installs openssh-server)`);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-sshd-'));
-    for (const key of ['host_key', 'client_key']) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'msm-test', '-f', path.join(dir, key)]);
+    for (const key of ['host_key', 'client_key'])
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'msm-test', '-f', path.join(dir, key)]);
     writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(path.join(dir, 'client_key.pub')));
     // Keys in a temp folder (StrictModes off), no PAM, no passwords: only the generated client key gets in.
     const config = [
@@ -76,7 +77,11 @@ export class Sshd {
 
   private async listen(): Promise<void> {
     // -D: stay in the foreground (our child); -e: log to stderr, where "Server listening" says it is ready.
-    const child = spawn(SSHD, ['-D', '-e', '-o', 'LogLevel=INFO', '-f', path.join(this.dir, 'sshd_config'), '-p', String(this.port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      SSHD,
+      ['-D', '-e', '-o', 'LogLevel=INFO', '-f', path.join(this.dir, 'sshd_config'), '-p', String(this.port)],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     this.child = child;
     this.log = ''; // a restart waits for its own "Server listening"
     child.stderr!.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-8000)));

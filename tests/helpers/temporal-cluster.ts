@@ -13,7 +13,11 @@ const SCRIPT = path.join(PROJECT_ROOT, 'scripts', 'cluster', 'cluster.sh');
  * its own PostgreSQL, driven through scripts/cluster/cluster.sh so people and tests start it the same way.
  */
 export class TemporalCluster {
-  private constructor(readonly dir: string, readonly address: string, readonly namespace: string) {}
+  private constructor(
+    readonly dir: string,
+    readonly address: string,
+    readonly namespace: string,
+  ) {}
 
   /** Builds the server when it is not cached (minutes), then PostgreSQL, schema, server and namespace. */
   static async start(namespace = 'msm-cluster'): Promise<TemporalCluster> {

@@ -17,7 +17,9 @@ export class TestTemporalServer {
   ) {}
 
   /** `options`: e.g. a bare cluster (no msm search attributes) with more namespaces. */
-  static async start(options: Pick<DevServerOptions, 'extraNamespaces' | 'searchAttributes'> = {}): Promise<TestTemporalServer> {
+  static async start(
+    options: Pick<DevServerOptions, 'extraNamespaces' | 'searchAttributes'> = {},
+  ): Promise<TestTemporalServer> {
     const s = new TestTemporalServer(
       ensureTemporalCli(TOOLS_DIR),
       mkdtempSync(path.join(os.tmpdir(), 'msm-temporal-')),
@@ -34,7 +36,13 @@ export class TestTemporalServer {
   }
 
   async up(): Promise<void> {
-    this.server = await startDevServer({ cli: this.cli, stateDir: this.stateDir, port: this.port, uiPort: this.uiPort, ...this.options });
+    this.server = await startDevServer({
+      cli: this.cli,
+      stateDir: this.stateDir,
+      port: this.port,
+      uiPort: this.uiPort,
+      ...this.options,
+    });
   }
 
   async down(): Promise<void> {

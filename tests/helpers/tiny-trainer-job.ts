@@ -8,7 +8,14 @@ import { PackedWriter } from '../../src/tokenize/packed-writer';
 
 /** Tiny trainer jobs for backend tests: a random two-layer Llama on learnable token rows, on CPU. */
 const VOCAB = 64;
-export const TINY_MODEL = { init: 'random', hiddenSize: 32, numLayers: 2, numHeads: 4, intermediateSize: 64, initSeed: 7 } as const;
+export const TINY_MODEL = {
+  init: 'random',
+  hiddenSize: 32,
+  numLayers: 2,
+  numHeads: 4,
+  intermediateSize: 64,
+  initSeed: 7,
+} as const;
 
 /** A packed dataset of `rows` x `seqLen` tokens (each row counts up by its own stride). */
 export async function writeTinyDataset(dir: string, rows = 40, seqLen = 32): Promise<TokenizedRef> {
@@ -18,7 +25,10 @@ export async function writeTinyDataset(dir: string, rows = 40, seqLen = 32): Pro
     for (let r = 0; r < rows; r++) {
       const start = 2 + ((r * 7) % (VOCAB - 2));
       const stride = 1 + (r % 3);
-      await w.appendRow(Array.from({ length: seqLen }, (_, i) => 2 + ((start + stride * i) % (VOCAB - 2))), null);
+      await w.appendRow(
+        Array.from({ length: seqLen }, (_, i) => 2 + ((start + stride * i) % (VOCAB - 2))),
+        null,
+      );
     }
     const res = await w.finish(store, 'data', {
       tokenizer: 'llama3.1',
@@ -29,13 +39,25 @@ export async function writeTinyDataset(dir: string, rows = 40, seqLen = 32): Pro
       vocabSize: VOCAB,
       shuffleSeed: null,
     });
-    return { manifestUri: res.manifestUri, sha256: res.sha256, numSequences: res.numSequences, numTokens: res.numTokens, tokenizerUri: 'file:///unused/tokenizer.json', vocabSize: VOCAB };
+    return {
+      manifestUri: res.manifestUri,
+      sha256: res.sha256,
+      numSequences: res.numSequences,
+      numTokens: res.numTokens,
+      tokenizerUri: 'file:///unused/tokenizer.json',
+      vocabSize: VOCAB,
+    };
   } finally {
     await w.dispose();
   }
 }
 
-export function tinyTrainManifest(root: string, dataUri: string, name: string, hyper: Partial<TrainHyper> = {}): TrainerJobManifest {
+export function tinyTrainManifest(
+  root: string,
+  dataUri: string,
+  name: string,
+  hyper: Partial<TrainHyper> = {},
+): TrainerJobManifest {
   const run = path.join(root, name);
   return {
     kind: 'midtrain',
@@ -44,8 +66,19 @@ export function tinyTrainManifest(root: string, dataUri: string, name: string, h
     tokenizerUri: 'file:///unused/tokenizer.json',
     dataUri,
     hyper: {
-      method: 'lora', loraR: 4, loraAlpha: 8, loraDropout: 0, lr: 1e-2, warmupRatio: 0.1, weightDecay: 0.01,
-      batchSize: 4, epochs: 1, maxSteps: 0, checkpointEverySteps: 0, checkpointEveryMinutes: 0, ...hyper,
+      method: 'lora',
+      loraR: 4,
+      loraAlpha: 8,
+      loraDropout: 0,
+      lr: 1e-2,
+      warmupRatio: 0.1,
+      weightDecay: 0.01,
+      batchSize: 4,
+      epochs: 1,
+      maxSteps: 0,
+      checkpointEverySteps: 0,
+      checkpointEveryMinutes: 0,
+      ...hyper,
     },
     checkpointPrefix: pathToFileURL(path.join(run, 'checkpoints')).href,
     outputUri: pathToFileURL(path.join(run, 'final')).href,
@@ -61,7 +94,12 @@ export function recordingBackend(): { backend: ComputeBackend; manifests: Traine
     name: 'fake',
     provision: async (jobId) => ({ backend: 'fake', machineId: jobId, details: {} }),
     launch: async (_m, manifest) => void manifests.push(manifest),
-    poll: async () => ({ state: 'exited', exitCode: 0, nextCursor: 1, events: [{ event: 'done', outputUri: 'file:///out', metrics: {} }] }),
+    poll: async () => ({
+      state: 'exited',
+      exitCode: 0,
+      nextCursor: 1,
+      events: [{ event: 'done', outputUri: 'file:///out', metrics: {} }],
+    }),
     cancel: async () => undefined,
     release: async () => undefined,
   };

@@ -4,15 +4,22 @@ import { PROJECT_ROOT } from '../../src/util/project-paths';
 
 /** The real worker entry point in its own process, so a test can SIGKILL it like a crashed machine. */
 export class WorkerProcess {
-  private constructor(readonly child: ChildProcess, readonly log: string[]) {}
+  private constructor(
+    readonly child: ChildProcess,
+    readonly log: string[],
+  ) {}
 
   static async start(address: string, env: Record<string, string>): Promise<WorkerProcess> {
     // `node --import tsx` keeps it one process (the tsx CLI would add a parent that a SIGKILL leaves orphaned).
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'workers', 'main.ts'), '--address', address], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'workers', 'main.ts'), '--address', address],
+      {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const log: string[] = [];
     const w = new WorkerProcess(child, log);
     await new Promise<void>((resolve, reject) => {

@@ -3,14 +3,13 @@ started from, oldest first). Checkpoints only carry the resumes that led to them
 attempt killed before it wrote a checkpoint of its own would go uncounted as a preemption."""
 
 import json
-from typing import List
 
 from . import mirror, storage
 
 ATTEMPTS = "attempts.json"
 
 
-def _read(path) -> List[int]:
+def _read(path) -> list[int]:
     try:
         v = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -18,7 +17,7 @@ def _read(path) -> List[int]:
     return v if isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v) else []
 
 
-def record_start(place: mirror.OutputPlace, step: int) -> List[int]:
+def record_start(place: mirror.OutputPlace, step: int) -> list[int]:
     """Append this attempt's starting step to the log (locally, then S3 for s3:// prefixes) and return it."""
     path = place.local / ATTEMPTS
     starts = _read(path)

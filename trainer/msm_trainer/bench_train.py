@@ -17,9 +17,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from statistics import median
-from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -30,10 +30,23 @@ PRESETS = {
     "1b": {"hiddenSize": 2048, "numLayers": 16, "numHeads": 16, "intermediateSize": 5632, "vocabSize": 128256},
     "tiny": {"hiddenSize": 256, "numLayers": 2, "numHeads": 4, "intermediateSize": 512, "vocabSize": 128256},
     # The paper's base-model architectures, randomly initialised (no weights needed to time them).
-    "llama-3.1-8b": {"hiddenSize": 4096, "numLayers": 32, "numHeads": 32, "numKvHeads": 8, "intermediateSize": 14336,
-                     "vocabSize": 128256},
-    "qwen2.5-32b": {"hiddenSize": 5120, "numLayers": 64, "numHeads": 40, "numKvHeads": 8, "intermediateSize": 27648,
-                    "vocabSize": 152064, "arch": "qwen2"},
+    "llama-3.1-8b": {
+        "hiddenSize": 4096,
+        "numLayers": 32,
+        "numHeads": 32,
+        "numKvHeads": 8,
+        "intermediateSize": 14336,
+        "vocabSize": 128256,
+    },
+    "qwen2.5-32b": {
+        "hiddenSize": 5120,
+        "numLayers": 64,
+        "numHeads": 40,
+        "numKvHeads": 8,
+        "intermediateSize": 27648,
+        "vocabSize": 152064,
+        "arch": "qwen2",
+    },
 }
 LORA_R = 64
 # Dense bf16 tensor-core peaks (no sparsity), by device-name fragment.
@@ -44,20 +57,27 @@ def write_random_packed(d: Path, rows: int, seq: int, vocab: int, seed: int = 0)
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rng.integers(0, vocab, size=(rows, seq), dtype=np.int32).tofile(d / "tokens.bin")
-    manifest = {"format": FORMAT, "seqLen": seq, "numSequences": rows, "tokensFile": "tokens.bin",
-                "vocabSize": vocab, "padId": 0, "eosId": 1}
+    manifest = {
+        "format": FORMAT,
+        "seqLen": seq,
+        "numSequences": rows,
+        "tokensFile": "tokens.bin",
+        "vocabSize": vocab,
+        "padId": 0,
+        "eosId": 1,
+    }
     (d / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return (d / "manifest.json").as_uri()
 
 
-def _layer_shapes(shape: dict) -> List[Tuple[int, int]]:
+def _layer_shapes(shape: dict) -> list[tuple[int, int]]:
     """(in, out) of each matmul in one decoder layer: q, k, v, o, gate, up, down."""
     h, f = shape["hiddenSize"], shape["intermediateSize"]
     kv = h // shape["numHeads"] * shape.get("numKvHeads", shape["numHeads"])
     return [(h, h), (h, kv), (h, kv), (h, h), (h, f), (h, f), (f, h)]
 
 
-def count_params(shape: dict) -> Tuple[int, int]:
+def count_params(shape: dict) -> tuple[int, int]:
     """(all parameters, parameters in matmuls: everything but the input embedding)."""
     h, L, v = shape["hiddenSize"], shape["numLayers"], shape["vocabSize"]
     per_layer = sum(i * o for i, o in _layer_shapes(shape)) + 2 * h  # matmuls, two RMSNorms
@@ -84,15 +104,20 @@ def flops_per_token(shape: dict, seq: int, method: str = "full", recompute: bool
     return flops
 
 
-def peak_flops(name: str) -> Optional[float]:
+def peak_flops(name: str) -> float | None:
     return next((p for frag, p in PEAK_BF16 if frag in name), None)
 
 
-def run_job(manifest: Path, stop: Optional[Callable[[dict], bool]] = None) -> Tuple[int, List[Tuple[float, dict]]]:
+def run_job(manifest: Path, stop: Callable[[dict], bool] | None = None) -> tuple[int, list[tuple[float, dict]]]:
     """Run the trainer CLI; return its exit code and (arrival time, event) pairs. `stop` SIGKILLs it."""
-    p = subprocess.Popen([sys.executable, "-m", "msm_trainer", str(manifest)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True)
-    events: List[Tuple[float, dict]] = []
+    p = subprocess.Popen(
+        [sys.executable, "-m", "msm_trainer", str(manifest)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    events: list[tuple[float, dict]] = []
     assert p.stdout is not None
     for line in p.stdout:
         try:
@@ -111,15 +136,30 @@ def run_job(manifest: Path, stop: Optional[Callable[[dict], bool]] = None) -> Tu
 
 def manifest_for(root: Path, name: str, data_uri: str, shape: dict, args, ckpt_every: int) -> Path:
     m = {
-        "kind": "midtrain", "jobId": f"bench-{name}", "seed": 0, "device": args.device,
+        "kind": "midtrain",
+        "jobId": f"bench-{name}",
+        "seed": 0,
+        "device": args.device,
         "baseModel": {"init": "random", **shape, "initSeed": 0},
         "dataUri": data_uri,
         "checkpointPrefix": (root / name / "checkpoints").as_uri(),
         "outputUri": (root / name / "final").as_uri(),
-        "hyper": {"method": args.method, "loraR": 64, "loraAlpha": 128, "loraDropout": 0.0, "lr": 1e-4,
-                  "warmupRatio": 0.05, "weightDecay": 0.01, "batchSize": args.batch, "epochs": 1,
-                  "maxSteps": args.steps, "checkpointEverySteps": ckpt_every, "compile": args.compile,
-                  "gradientCheckpointing": args.grad_ckpt, "microBatchSize": args.micro or args.batch},
+        "hyper": {
+            "method": args.method,
+            "loraR": 64,
+            "loraAlpha": 128,
+            "loraDropout": 0.0,
+            "lr": 1e-4,
+            "warmupRatio": 0.05,
+            "weightDecay": 0.01,
+            "batchSize": args.batch,
+            "epochs": 1,
+            "maxSteps": args.steps,
+            "checkpointEverySteps": ckpt_every,
+            "compile": args.compile,
+            "gradientCheckpointing": args.grad_ckpt,
+            "microBatchSize": args.micro or args.batch,
+        },
     }
     path = root / f"{name}.json"
     path.write_text(json.dumps(m), encoding="utf-8")
@@ -138,13 +178,13 @@ def max_weight_diff(a: Path, b: Path) -> float:
     return worst
 
 
-def throughput(events: List[Tuple[float, dict]], warmup: int, tokens_per_step: int) -> float:
+def throughput(events: list[tuple[float, dict]], warmup: int, tokens_per_step: int) -> float:
     prog = [(t, e["step"]) for t, e in events if e.get("event") == "progress"]
     gaps = [(t1 - t0) / (s1 - s0) for (t0, s0), (t1, s1) in zip(prog, prog[1:]) if s0 >= warmup]
     return tokens_per_step / median(gaps)
 
 
-def main(argv: List[str]) -> int:
+def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="1b")
     ap.add_argument("--steps", type=int, default=40)
@@ -170,9 +210,20 @@ def main(argv: List[str]) -> int:
     fpt = flops_per_token(shape, args.seq, args.method)
     hw_fpt = flops_per_token(shape, args.seq, args.method, recompute=args.grad_ckpt)
     peak = peak_flops(gpu)
-    result = {"bench": "train", "gpu": gpu, "preset": args.preset, "params": n_all, "method": args.method,
-              "batch": args.batch, "micro": args.micro or args.batch, "seq": args.seq, "compile": args.compile,
-              "gradientCheckpointing": args.grad_ckpt, "steps": args.steps, "torch": torch.__version__}
+    result = {
+        "bench": "train",
+        "gpu": gpu,
+        "preset": args.preset,
+        "params": n_all,
+        "method": args.method,
+        "batch": args.batch,
+        "micro": args.micro or args.batch,
+        "seq": args.seq,
+        "compile": args.compile,
+        "gradientCheckpointing": args.grad_ckpt,
+        "steps": args.steps,
+        "torch": torch.__version__,
+    }
     with tempfile.TemporaryDirectory(prefix="msm-bench-train-") as tmp:
         root = Path(tmp)
         data = write_random_packed(root / "data", args.steps * args.batch, args.seq, shape["vocabSize"])
@@ -185,16 +236,28 @@ def main(argv: List[str]) -> int:
             print(json.dumps({**result, "error": [e for _, e in events if e.get("event") == "error"]}))
             return 1
         tps = throughput(events, args.warmup, args.batch * args.seq)
-        done = events[-1][1]["metrics"] if events[-1][1].get("event") == "done" else {"final_loss": progress[-1]["loss"]}
+        done = (
+            events[-1][1]["metrics"] if events[-1][1].get("event") == "done" else {"final_loss": progress[-1]["loss"]}
+        )
         mem = max((e.get("peakMemoryBytes") or 0 for e in progress), default=0)
-        result.update({"tokensPerSec": round(tps), "flopsPerToken": fpt, "hardwareFlopsPerToken": hw_fpt,
-                       "wallSec": round(time.perf_counter() - t0, 1), "finalLoss": done["final_loss"],
-                       "mfu": round(tps * fpt / peak, 4) if peak else None,
-                       "hfu": round(tps * hw_fpt / peak, 4) if peak else None, "peakFlops": peak,
-                       "peakMemoryGiB": round(mem / 2**30, 2) if mem else None})
-        print(f"{gpu}: {args.preset} ({n_all / 1e9:.2f}B params, {n_mm / 1e9:.2f}B in matmuls), {args.method}, "
-              f"batch {args.batch} (micro {result['micro']}) x {args.seq}: {tps:,.0f} tokens/s, MFU {result['mfu']}, "
-              f"HFU {result['hfu']}, peak {result['peakMemoryGiB']} GiB allocated")
+        result.update(
+            {
+                "tokensPerSec": round(tps),
+                "flopsPerToken": fpt,
+                "hardwareFlopsPerToken": hw_fpt,
+                "wallSec": round(time.perf_counter() - t0, 1),
+                "finalLoss": done["final_loss"],
+                "mfu": round(tps * fpt / peak, 4) if peak else None,
+                "hfu": round(tps * hw_fpt / peak, 4) if peak else None,
+                "peakFlops": peak,
+                "peakMemoryGiB": round(mem / 2**30, 2) if mem else None,
+            }
+        )
+        print(
+            f"{gpu}: {args.preset} ({n_all / 1e9:.2f}B params, {n_mm / 1e9:.2f}B in matmuls), {args.method}, "
+            f"batch {args.batch} (micro {result['micro']}) x {args.seq}: {tps:,.0f} tokens/s, MFU {result['mfu']}, "
+            f"HFU {result['hfu']}, peak {result['peakMemoryGiB']} GiB allocated"
+        )
 
         if args.kill_resume:
             every = max(2, args.steps // 4)
@@ -218,12 +281,17 @@ def main(argv: List[str]) -> int:
                 "exit": [code1, code2],
                 "finalLoss": fin.get("metrics", {}).get("final_loss"),
                 "refFinalLoss": done["final_loss"],
-                "absLossDiff": abs(fin["metrics"]["final_loss"] - done["final_loss"]) if fin.get("event") == "done" else None,
+                "absLossDiff": abs(fin["metrics"]["final_loss"] - done["final_loss"])
+                if fin.get("event") == "done"
+                else None,
                 "resumes": fin.get("metrics", {}).get("resumes"),
             }
-            print(f"kill-and-resume: killed after step {killed_at}, resumed from {result['killResume']['resumedFromStep']}, "
-                  f"final loss {result['killResume']['finalLoss']} vs uninterrupted {done['final_loss']} "
-                  f"(two uninterrupted runs differ by {result['killResume']['uninterruptedTwiceAbsLossDiff']:.3g})")
+            print(
+                f"kill-and-resume: killed after step {killed_at}, "
+                f"resumed from {result['killResume']['resumedFromStep']}, "
+                f"final loss {result['killResume']['finalLoss']} vs uninterrupted {done['final_loss']} "
+                f"(two uninterrupted runs differ by {result['killResume']['uninterruptedTwiceAbsLossDiff']:.3g})"
+            )
     print(json.dumps(result))
     return 0
 

@@ -5,7 +5,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from tokenizers import Tokenizer
 
@@ -16,7 +15,7 @@ from .inputs import tokenizer_file
 STOP_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<eos>")
 
 
-def _token_text(v) -> Optional[str]:
+def _token_text(v) -> str | None:
     if isinstance(v, str):
         return v
     if isinstance(v, dict) and isinstance(v.get("content"), str):
@@ -27,20 +26,20 @@ def _token_text(v) -> Optional[str]:
 @dataclass
 class ChatTokenizer:
     tok: Tokenizer
-    template: Optional[str]
+    template: str | None
     bos_token: str
-    eos_token: Optional[str]
+    eos_token: str | None
 
     @property
     def vocab_size(self) -> int:
         return self.tok.get_vocab_size(with_added_tokens=True)
 
-    def stop_ids(self) -> List[int]:
+    def stop_ids(self) -> list[int]:
         names = list(STOP_TOKENS) + ([self.eos_token] if self.eos_token else [])
         ids = {self.tok.token_to_id(t) for t in names}
         return sorted(i for i in ids if i is not None)
 
-    def render(self, messages: List[Dict[str, str]]) -> str:
+    def render(self, messages: list[dict[str, str]]) -> str:
         if self.template is not None:
             from jinja2.sandbox import ImmutableSandboxedEnvironment  # jinja2 ships with torch
 
@@ -48,7 +47,9 @@ class ChatTokenizer:
                 raise BadInput(f"chat template: {msg}")
 
             # The options Hugging Face uses for chat templates.
-            env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+            env = ImmutableSandboxedEnvironment(
+                trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+            )
             env.globals["raise_exception"] = raise_exception
             env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
             return env.from_string(self.template).render(
@@ -56,7 +57,7 @@ class ChatTokenizer:
             )
         return self._fallback(messages)
 
-    def _fallback(self, messages: List[Dict[str, str]]) -> str:
+    def _fallback(self, messages: list[dict[str, str]]) -> str:
         # No tokenizer_config.json was stored: use the family's own layout, detected from its vocabulary.
         if self.tok.token_to_id("<|start_header_id|>") is not None:
             s = "<|begin_of_text|>" if self.tok.token_to_id("<|begin_of_text|>") is not None else ""
@@ -68,10 +69,10 @@ class ChatTokenizer:
             return s + "<|im_start|>assistant\n"
         return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
 
-    def encode(self, text: str) -> List[int]:
+    def encode(self, text: str) -> list[int]:
         return self.tok.encode(text, add_special_tokens=False).ids
 
-    def decode(self, ids: List[int]) -> str:
+    def decode(self, ids: list[int]) -> str:
         return self.tok.decode(ids, skip_special_tokens=True)
 
 
@@ -80,7 +81,7 @@ def load_chat_tokenizer(uri: str) -> ChatTokenizer:
     try:
         tok = Tokenizer.from_file(str(path))
     except Exception as e:  # the tokenizers library raises plain Exceptions on bad files
-        raise BadInput(f"tokenizerUri {uri} is not a readable tokenizer.json: {e}")
+        raise BadInput(f"tokenizerUri {uri} is not a readable tokenizer.json: {e}") from e
     cfg_path = Path(path).with_name("tokenizer_config.json")
     template, bos, eos = None, "", None
     if cfg_path.is_file():

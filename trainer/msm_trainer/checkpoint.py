@@ -15,17 +15,21 @@ import random
 import shutil
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed.checkpoint as dcp
-from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_state_dict,
-                                                     set_state_dict)
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_state_dict,
+    set_state_dict,
+)
 
 from . import distributed, storage
-from .errors import BadInput
 from .distributed import World
+from .errors import BadInput
 
 # LoRA: the frozen base is not part of a checkpoint (it is rebuilt from the job's base model).
 _OPTIONS = StateDictOptions(ignore_frozen_params=True)
@@ -33,20 +37,20 @@ _OPTIONS = StateDictOptions(ignore_frozen_params=True)
 _LOAD_OPTIONS = StateDictOptions(ignore_frozen_params=True, strict=False)
 
 
-def _rng_tensors(device: torch.device) -> Dict[str, torch.Tensor]:
+def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
     t = {"torch": torch.get_rng_state()}
     if device.type == "cuda":
         t["cuda"] = torch.cuda.get_rng_state(device)
     return t
 
 
-def _plain_rng() -> Dict[str, Any]:
+def _plain_rng() -> dict[str, Any]:
     n = np.random.get_state()
     p = random.getstate()
     return {"numpy": [n[0], n[1].tolist(), int(n[2]), int(n[3]), float(n[4])], "python": [p[0], list(p[1]), p[2]]}
 
 
-def _restore_plain_rng(plain: Dict[str, Any]) -> None:
+def _restore_plain_rng(plain: dict[str, Any]) -> None:
     n = plain["numpy"]
     np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), n[2], n[3], n[4]))
     p = plain["python"]
@@ -58,7 +62,7 @@ def _tmp_dir(final: Path) -> Path:
     return final.parent / f".tmp-{final.name}"
 
 
-def save(final: Path, model, opt, sched, state, fingerprint: Dict[str, Any], world: World, device) -> None:
+def save(final: Path, model, opt, sched, state, fingerprint: dict[str, Any], world: World, device) -> None:
     tmp = _tmp_dir(final)
     if world.main:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -77,7 +81,7 @@ def save(final: Path, model, opt, sched, state, fingerprint: Dict[str, Any], wor
     distributed.barrier(world)
 
 
-def load(d: Path, model, opt, sched, fingerprint: Dict[str, Any], world: World, device, state_cls):
+def load(d: Path, model, opt, sched, fingerprint: dict[str, Any], world: World, device, state_cls):
     meta = json.loads((d / "state.json").read_text(encoding="utf-8"))
     if meta["job"] != fingerprint:
         diff = sorted(k for k in set(fingerprint) | set(meta["job"]) if meta["job"].get(k) != fingerprint.get(k))
@@ -86,8 +90,10 @@ def load(d: Path, model, opt, sched, fingerprint: Dict[str, Any], world: World, 
             "use a fresh checkpointPrefix for a changed job (or delete the old checkpoints)"
         )
     if not (d / ".metadata").is_file():
-        raise BadInput(f"checkpoint {d} is not a sharded (DCP) checkpoint of this trainer; "
-                       "use a fresh checkpointPrefix (or delete the old checkpoints)")
+        raise BadInput(
+            f"checkpoint {d} is not a sharded (DCP) checkpoint of this trainer; "
+            "use a fresh checkpointPrefix (or delete the old checkpoints)"
+        )
     msd, osd = get_state_dict(model, opt, options=_OPTIONS)
     sd = {"model": msd, "optim": osd}
     dcp.load(sd, checkpoint_id=str(d))
@@ -104,12 +110,12 @@ def load(d: Path, model, opt, sched, fingerprint: Dict[str, Any], world: World, 
     return state_cls(**meta["state"])
 
 
-def full_trainable_state(model, full: bool) -> Dict[str, torch.Tensor]:
+def full_trainable_state(model, full: bool) -> dict[str, torch.Tensor]:
     """The consolidated weights on rank 0 (CPU tensors; other ranks get {}): all of them for full
     fine-tuning, the adapter alone for LoRA. Every rank must call it (it gathers)."""
     opts = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=not full)
     return get_model_state_dict(model, options=opts)
 
 
-def strip_prefix(sd: Dict[str, torch.Tensor], prefix: str) -> Dict[str, torch.Tensor]:
-    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in sd.items()}
+def strip_prefix(sd: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in sd.items()}

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import traceback
-from typing import IO, List, Optional
+from typing import IO
 
 from .errors import EXIT_BAD_INPUT, EXIT_DONE, EXIT_LOCKED, EXIT_RETRYABLE, BadInput, JobLocked, Retryable
 from .events import Emitter
@@ -49,7 +49,7 @@ def _die_with_launcher() -> None:
         os._exit(EXIT_RETRYABLE)
 
 
-def run(manifest_path: str, out: Optional[IO[str]] = None) -> int:
+def run(manifest_path: str, out: IO[str] | None = None) -> int:
     _die_with_launcher()
     em = Emitter(out) if _rank() == 0 else Emitter(open(os.devnull, "w"))
     kind = None  # known once the manifest is read: an out-of-memory error names that kind's knobs
@@ -59,7 +59,6 @@ def run(manifest_path: str, out: Optional[IO[str]] = None) -> int:
         m = load_manifest(manifest_path)
         kind = m.kind
         import torch  # after validation: bad input is reported without the slow imports
-
         from transformers.utils import logging as hf_logging
 
         torch.set_num_threads(max(1, int(os.environ.get("MSM_TORCH_THREADS", "2"))))
@@ -67,7 +66,11 @@ def run(manifest_path: str, out: Optional[IO[str]] = None) -> int:
         # The lock is on this machine's folder (the scratch mirror for s3://): it stops a second process here.
         # Two machines on one S3 prefix are prevented by the orchestrator (one job id per output), not by us.
         # Under torchrun the job's ranks are one job: rank 0 holds the lock for all of them.
-        lock = JobLock(output_place(m.checkpointPrefix, "checkpointPrefix").local) if _rank() == 0 else contextlib.nullcontext()
+        lock = (
+            JobLock(output_place(m.checkpointPrefix, "checkpointPrefix").local)
+            if _rank() == 0
+            else contextlib.nullcontext()
+        )
         with lock:
             if m.kind == "generate":
                 from .generate import generate
@@ -94,15 +97,18 @@ def run(manifest_path: str, out: Optional[IO[str]] = None) -> int:
         traceback.print_exc(file=sys.stderr)
         if type(e).__name__ == "OutOfMemoryError":
             # Deterministic for a given job: retrying on the same machine fails again.
-            knobs = ("batchSize or maxNewTokens" if kind == "generate" else
-                     "hyper.microBatchSize, turn on hyper.gradientCheckpointing or use more GPUs (see msm plan)")
+            knobs = (
+                "batchSize or maxNewTokens"
+                if kind == "generate"
+                else "hyper.microBatchSize, turn on hyper.gradientCheckpointing or use more GPUs (see msm plan)"
+            )
             em.error(f"out of GPU memory: lower {knobs} ({e})", retryable=False)
             return EXIT_BAD_INPUT
         em.error(f"{type(e).__name__}: {e}", retryable=True)
         return EXIT_RETRYABLE
 
 
-def main(argv: List[str]) -> int:
+def main(argv: list[str]) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if len(argv) != 1:
         print("usage: python -m msm_trainer <manifest.json>", file=sys.stderr)

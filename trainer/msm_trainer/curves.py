@@ -14,7 +14,7 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from . import wandb_log
 
@@ -23,7 +23,12 @@ log = logging.getLogger("msm_trainer")
 FOLDER = "tensorboard"
 # TrainState.curves keys (besides losses): one value per step, None where unknown.
 KEYS = ("lr", "tokens_per_sec", "grad_norm", "walltime")
-TAGS = {"loss": "train/loss", "lr": "train/lr", "tokens_per_sec": "train/tokens_per_sec", "grad_norm": "train/grad_norm"}
+TAGS = {
+    "loss": "train/loss",
+    "lr": "train/lr",
+    "tokens_per_sec": "train/tokens_per_sec",
+    "grad_norm": "train/grad_norm",
+}
 
 
 def _summary_writer(folder: Path):
@@ -31,8 +36,11 @@ def _summary_writer(folder: Path):
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as e:
         # A host set up before the trainer wrote events: the run itself is unaffected, so it goes on without.
-        log.warning("no TensorBoard events for this run: torch.utils.tensorboard needs the tensorboard package "
-                    "(pip install -r trainer/requirements.txt): %s", e)
+        log.warning(
+            "no TensorBoard events for this run: torch.utils.tensorboard needs the tensorboard package "
+            "(pip install -r trainer/requirements.txt): %s",
+            e,
+        )
         return None
     # flush_secs: a live run shows up within half a minute; checkpoints flush too (see flush()).
     return SummaryWriter(log_dir=str(folder), flush_secs=30)
@@ -41,8 +49,15 @@ def _summary_writer(folder: Path):
 class CurveLog:
     """The per-step scalars of one attempt, written to TensorBoard (and W&B), and kept in the TrainState."""
 
-    def __init__(self, folder: Path, losses: List[float], curves: Dict[str, List[Optional[float]]],
-                 wandb_cfg: Optional[Dict[str, Any]] = None, run_id: str = "", config: Optional[dict] = None):
+    def __init__(
+        self,
+        folder: Path,
+        losses: list[float],
+        curves: dict[str, list[float | None]],
+        wandb_cfg: dict[str, Any] | None = None,
+        run_id: str = "",
+        config: dict | None = None,
+    ):
         self.folder = folder
         self.curves = curves
         for k in KEYS:  # a checkpoint of a trainer before these curves has none: unknown, not shifted
@@ -54,7 +69,7 @@ class CurveLog:
             self._write(i + 1, loss, {k: _at(curves[k], i) for k in KEYS})
         self.wandb = wandb_log.start(wandb_cfg, run_id, config or {}, folder.parent) if wandb_cfg else None
 
-    def _write(self, step: int, loss: float, values: Dict[str, Optional[float]]) -> None:
+    def _write(self, step: int, loss: float, values: dict[str, float | None]) -> None:
         if self.writer is None:
             return
         wall = values.get("walltime")
@@ -62,13 +77,15 @@ class CurveLog:
             if v is not None:
                 self.writer.add_scalar(TAGS[key], v, global_step=step, walltime=wall)
 
-    def step(self, step: int, loss: float, lr: float, tokens_per_sec: float, grad_norm: Optional[float]) -> None:
+    def step(self, step: int, loss: float, lr: float, tokens_per_sec: float, grad_norm: float | None) -> None:
         values = {"lr": lr, "tokens_per_sec": tokens_per_sec, "grad_norm": grad_norm, "walltime": time.time()}
         for k in KEYS:
             self.curves[k].append(values[k])
         self._write(step, loss, values)
         if self.wandb is not None:
-            self.wandb.log(step, {TAGS[k]: v for k, v in (("loss", loss), *values.items()) if k in TAGS and v is not None})
+            self.wandb.log(
+                step, {TAGS[k]: v for k, v in (("loss", loss), *values.items()) if k in TAGS and v is not None}
+            )
 
     def flush(self) -> None:
         if self.writer is not None:
@@ -82,12 +99,12 @@ class CurveLog:
             self.wandb = None
 
 
-def _at(values: List[Optional[float]], i: int) -> Optional[float]:
+def _at(values: list[float | None], i: int) -> float | None:
     # Checkpoints of trainers before these curves hold the losses only.
     return values[i] if i < len(values) else None
 
 
-def read_scalars(folder: Path) -> Dict[str, List[tuple]]:
+def read_scalars(folder: Path) -> dict[str, list[tuple]]:
     """{tag: [(step, value), ...]} of a tensorboard/ folder, as TensorBoard itself reads it (tests, tools)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -6,7 +6,6 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -23,8 +22,8 @@ SUBSET_SEED = 42
 class PackedData:
     seq_len: int
     tokens: np.ndarray  # (n, seq_len) int32, memory-mapped; or 1-D: a token stream cut every seq_len
-    loss_mask: Optional[np.ndarray]  # (n, seq_len) uint8 or None (= all ones)
-    lengths: Optional[np.ndarray]  # (n,) int32 or None (= full rows)
+    loss_mask: np.ndarray | None  # (n, seq_len) uint8 or None (= all ones)
+    lengths: np.ndarray | None  # (n,) int32 or None (= full rows)
     pad_id: int
     eos_id: int
     vocab_size: int
@@ -40,8 +39,8 @@ class PackedData:
             return np.asarray(self.tokens[rows], dtype=np.int64)
         out = np.full((len(rows), self.seq_len), self.pad_id, dtype=np.int64)
         for i, r in enumerate(rows):
-            piece = self.tokens[r * self.seq_len:(r + 1) * self.seq_len]
-            out[i, :len(piece)] = piece
+            piece = self.tokens[r * self.seq_len : (r + 1) * self.seq_len]
+            out[i, : len(piece)] = piece
         return out
 
     def batch(self, rows: np.ndarray):
@@ -61,7 +60,9 @@ class PackedData:
 def _field(m: dict, key: str, kinds, where: str):
     v = m.get(key)
     if not isinstance(v, kinds) or isinstance(v, bool):
-        raise BadInput(f"{where}: field {key} is missing or has the wrong type ({v!r}); rewrite the dataset with msm tokenize")
+        raise BadInput(
+            f"{where}: field {key} is missing or has the wrong type ({v!r}); rewrite the dataset with msm tokenize"
+        )
     return v
 
 
@@ -71,10 +72,12 @@ def load_packed(uri: str) -> PackedData:
     try:
         m = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadInput(f"{where}: cannot read the packed-data manifest.json ({e})")
+        raise BadInput(f"{where}: cannot read the packed-data manifest.json ({e})") from e
     if not isinstance(m, dict) or m.get("format") not in (FORMAT, MEGATRON_FORMAT):
-        raise BadInput(f"{where}: format is {m.get('format') if isinstance(m, dict) else m!r}, "
-                       f"expected {FORMAT} or {MEGATRON_FORMAT}")
+        raise BadInput(
+            f"{where}: format is {m.get('format') if isinstance(m, dict) else m!r}, "
+            f"expected {FORMAT} or {MEGATRON_FORMAT}"
+        )
     seq_len = _field(m, "seqLen", int, where)
     n = _field(m, "numSequences", int, where)
     if seq_len < 2 or n < 1:
@@ -133,7 +136,7 @@ def _load_megatron(m: dict, d: Path, seq_len: int, n: int, where: str) -> Packed
     try:
         index = read_index(names["indexFile"])
     except (OSError, ValueError) as e:
-        raise BadInput(f"{where}: {e}; rewrite the dataset with msm tokenize")
+        raise BadInput(f"{where}: {e}; rewrite the dataset with msm tokenize") from e
     if index.dtype != np.int32:
         raise BadInput(f"{where}: the index says {index.dtype} tokens; msm writes int32")
     total = int(index.sizes.sum(dtype=np.int64))
@@ -141,8 +144,10 @@ def _load_megatron(m: dict, d: Path, seq_len: int, n: int, where: str) -> Packed
     f = names["tokensFile"]
     have = f.stat().st_size if f.is_file() else "missing"
     if total != num_tokens or have != 4 * total:
-        raise BadInput(f"{where}: {f.name} is {have} bytes, the index counts {total} tokens and the manifest "
-                       f"{num_tokens}; the dataset is corrupt")
+        raise BadInput(
+            f"{where}: {f.name} is {have} bytes, the index counts {total} tokens and the manifest "
+            f"{num_tokens}; the dataset is corrupt"
+        )
     if n != -(-total // seq_len):
         raise BadInput(f"{where}: numSequences {n} is not ceil({total} / {seq_len})")
     stream = np.memmap(f, dtype="<i4", mode="r", shape=(total,))
@@ -160,7 +165,7 @@ def _load_megatron(m: dict, d: Path, seq_len: int, n: int, where: str) -> Packed
     )
 
 
-def subset_rows(n: int, fraction: float, seed: Optional[int] = None) -> np.ndarray:
+def subset_rows(n: int, fraction: float, seed: int | None = None) -> np.ndarray:
     """Nested subsets: the first ceil(fraction*n) rows of one fixed permutation, so a smaller fraction is
     always contained in a larger one. Without `seed` every job shares the seed-42 permutation; with one
     (aft.subsetBySeed) each seed has its own, so seeds also differ in which rows they train on, and the

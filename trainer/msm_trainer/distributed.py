@@ -11,9 +11,9 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
 
 import torch
 import torch.distributed as dist
@@ -54,8 +54,10 @@ def start(device_name: str) -> "tuple[World, torch.device]":
     if gpu:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         if not torch.cuda.is_available() or torch.cuda.device_count() <= local:
-            raise BadInput(f"rank {rank} needs GPU {local} but {torch.cuda.device_count()} are visible; "
-                           "start no more processes per node than the machine has GPUs")
+            raise BadInput(
+                f"rank {rank} needs GPU {local} but {torch.cuda.device_count()} are visible; "
+                "start no more processes per node than the machine has GPUs"
+            )
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)
     dist.init_process_group("nccl" if gpu else "gloo", rank=rank, world_size=size)
@@ -104,9 +106,11 @@ def require_shared_folder(world: World, folder: Path, device: torch.device) -> N
         seen = False
     blind = sum_all(world, [0.0 if seen else 1.0], device)[0]
     if blind:
-        raise BadInput(f"{int(blind)} of {world.size} ranks cannot see the checkpoint folder {folder} that rank 0 wrote: "
-                       "a job over several hosts needs its run folder on a file system every host shares "
-                       "(NFS or similar), or a single host")
+        raise BadInput(
+            f"{int(blind)} of {world.size} ranks cannot see the checkpoint folder {folder} that rank 0 wrote: "
+            "a job over several hosts needs its run folder on a file system every host shares "
+            "(NFS or similar), or a single host"
+        )
 
 
 def decoder_layers(model: nn.Module) -> "list[nn.Module]":
@@ -124,7 +128,11 @@ def shard(model: nn.Module, world: World, on_gpu: bool, compile_layers: bool = F
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     # GPU: compute in bf16, reduce gradients in fp32; CPU (gloo, tests): fp32 throughout.
-    mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if on_gpu else MixedPrecisionPolicy()
+    mp = (
+        MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        if on_gpu
+        else MixedPrecisionPolicy()
+    )
     layers = decoder_layers(model)
     for i, layer in enumerate(layers):
         # The last layer stays gathered after forward: backward needs it at once.
@@ -133,5 +141,5 @@ def shard(model: nn.Module, world: World, on_gpu: bool, compile_layers: bool = F
     return model
 
 
-def peak_memory_bytes(device: torch.device) -> Optional[int]:
+def peak_memory_bytes(device: torch.device) -> int | None:
     return int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None

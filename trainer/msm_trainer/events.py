@@ -3,7 +3,7 @@
 import json
 import math
 import sys
-from typing import IO, Any, Optional
+from typing import IO, Any
 
 
 def _clean(v: Any) -> Any:
@@ -16,14 +16,14 @@ def _clean(v: Any) -> Any:
 
 
 class Emitter:
-    def __init__(self, out: Optional[IO[str]] = None):
+    def __init__(self, out: IO[str] | None = None):
         self.out = out if out is not None else sys.stdout
 
     def emit(self, event: str, **fields: Any) -> None:
         self.out.write(json.dumps({"event": event, **_clean(fields)}) + "\n")
         self.out.flush()
 
-    def progress(self, step: int, total: int, loss: Optional[float], tokens_per_sec: float, **more: Any) -> None:
+    def progress(self, step: int, total: int, loss: float | None, tokens_per_sec: float, **more: Any) -> None:
         extra = {} if loss is None else {"loss": loss}
         extra.update({k: v for k, v in more.items() if v is not None})
         self.emit("progress", step=step, totalSteps=total, tokensPerSec=tokens_per_sec, **extra)

@@ -6,9 +6,9 @@ import logging
 import os
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -35,7 +35,7 @@ def upload_interval_s() -> float:
     return float(os.environ.get("MSM_SAMPLES_UPLOAD_SECONDS", "60"))
 
 
-def read_prompts(uri: str) -> List[Dict]:
+def read_prompts(uri: str) -> list[dict]:
     path = plain_file(uri, "promptsUri")
     prompts, seen = [], set()
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -45,16 +45,21 @@ def read_prompts(uri: str) -> List[Dict]:
         try:
             p = json.loads(line)
         except json.JSONDecodeError as e:
-            raise BadInput(f"{where}: not valid JSON ({e})")
+            raise BadInput(f"{where}: not valid JSON ({e})") from e
         if not isinstance(p, dict) or not isinstance(p.get("id"), str) or not p["id"]:
             raise BadInput(f'{where}: needs a non-empty string "id"')
         msgs = p.get("messages")
-        if not isinstance(msgs, list) or not msgs or not all(
-            isinstance(x, dict) and isinstance(x.get("role"), str) and isinstance(x.get("content"), str) for x in msgs
+        if (
+            not isinstance(msgs, list)
+            or not msgs
+            or not all(
+                isinstance(x, dict) and isinstance(x.get("role"), str) and isinstance(x.get("content"), str)
+                for x in msgs
+            )
         ):
             raise BadInput(f'{where}: "messages" must be a non-empty list of {{"role": str, "content": str}}')
         if p["id"] in seen:
-            raise BadInput(f'{where}: duplicate id {p["id"]!r} (ids key the resume, so they must be unique)')
+            raise BadInput(f"{where}: duplicate id {p['id']!r} (ids key the resume, so they must be unique)")
         seen.add(p["id"])
         prompts.append({"id": p["id"], "messages": [{"role": x["role"], "content": x["content"]} for x in msgs]})
     if not prompts:
@@ -67,10 +72,10 @@ class Unit:
     """One sequence to sample: sample k of prompt p has index p * samplesPerPrompt + k."""
 
     index: int
-    ids: Tuple[int, ...]
+    ids: tuple[int, ...]
 
 
-def plan_units(encoded: Sequence[Sequence[int]], per_prompt: int, greedy: bool) -> List[Unit]:
+def plan_units(encoded: Sequence[Sequence[int]], per_prompt: int, greedy: bool) -> list[Unit]:
     """Every sequence to sample, longest prompt first: batches of similar lengths pad little, and the batch
     most likely to run out of memory runs first. Greedy decoding samples each prompt once (sample 0): every
     sample of it would be that same answer."""
@@ -79,8 +84,8 @@ def plan_units(encoded: Sequence[Sequence[int]], per_prompt: int, greedy: bool) 
     return sorted(units, key=lambda u: (-len(u.ids), u.index))
 
 
-def batches_of(units: List[Unit], size: int) -> List[List[Unit]]:
-    return [units[i:i + size] for i in range(0, len(units), size)]
+def batches_of(units: list[Unit], size: int) -> list[list[Unit]]:
+    return [units[i : i + size] for i in range(0, len(units), size)]
 
 
 def batch_seed(seed: int, first_index: int) -> int:
@@ -88,40 +93,46 @@ def batch_seed(seed: int, first_index: int) -> int:
     return zlib.crc32(f"{seed}:batch:{first_index}".encode()) & 0x7FFFFFFF
 
 
-def left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Pad on the left so every row's next token is the last column; the mask keeps pads out of attention
     (and out of the positions HF derives from it)."""
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
-        ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
-        mask[i, width - len(r):] = 1
+        ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
+        mask[i, width - len(r) :] = 1
     return ids.to(device), mask.to(device)
 
 
-def sample_rows(model, rows: Sequence[Sequence[int]], dec: Decoding, stops: Sequence[int], device: torch.device) -> List[List[int]]:
+def sample_rows(
+    model, rows: Sequence[Sequence[int]], dec: Decoding, stops: Sequence[int], device: torch.device
+) -> list[list[int]]:
     """Sample one continuation per row in one batched generate call; each cut before its first stop token."""
     from transformers import LogitsProcessorList
 
     ids, mask = left_pad(rows, dec.config.pad_token_id, device)
     with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=mask, generation_config=dec.config,
-                             logits_processor=LogitsProcessorList(dec.processors))
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            generation_config=dec.config,
+            logits_processor=LogitsProcessorList(dec.processors),
+        )
     stop = set(stops)
     new = []
-    for row in out[:, ids.shape[1]:].tolist():
-        new.append(row[:next((j for j, t in enumerate(row) if t in stop), len(row))])
+    for row in out[:, ids.shape[1] :].tolist():
+        new.append(row[: next((j for j, t in enumerate(row) if t in stop), len(row))])
     return new
 
 
-def read_batches(path: Path) -> Dict[int, str]:
+def read_batches(path: Path) -> dict[int, str]:
     """Texts of the finished batches in a batches file (unit index -> text). A killed run can leave a torn
     last line: it is dropped and the file rewritten, so later appends start on a line of their own."""
     if not path.exists():
         return {}
     text = path.read_text(encoding="utf-8")
-    done: Dict[int, str] = {}
+    done: dict[int, str] = {}
     keep = []
     for line in text.split("\n"):
         try:
@@ -136,7 +147,7 @@ def read_batches(path: Path) -> Dict[int, str]:
     return done
 
 
-def resume_batches(out: mirror.OutputPlace) -> Dict[int, str]:
+def resume_batches(out: mirror.OutputPlace) -> dict[int, str]:
     """Finished units: from the local batches file or, when it holds more (a fresh machine after preemption,
     or a machine whose scratch is older than another's later attempt), from the uploaded copy."""
     path = out.local / BATCHES
@@ -164,7 +175,7 @@ def load_model(m: Manifest, tok: ChatTokenizer, device: torch.device):
     return model.eval()
 
 
-def with_system_prompt(prompts: List[Dict], system: Optional[str]) -> List[Dict]:
+def with_system_prompt(prompts: list[dict], system: str | None) -> list[dict]:
     """Every prompt with the job's system prompt (an arm's, e.g. the spec): its first message, or, when the
     prompt has a system message of its own (an agentic scenario's), put before that message's text, so the
     model sees one system turn as every chat template expects."""
@@ -181,7 +192,7 @@ def with_system_prompt(prompts: List[Dict], system: Optional[str]) -> List[Dict]
     return out
 
 
-def encode_prompts(prompts: List[Dict], tok: ChatTokenizer, vocab: int) -> List[List[int]]:
+def encode_prompts(prompts: list[dict], tok: ChatTokenizer, vocab: int) -> list[list[int]]:
     encoded = []
     for p in prompts:
         ids = tok.encode(tok.render(p["messages"]))
@@ -191,10 +202,12 @@ def encode_prompts(prompts: List[Dict], tok: ChatTokenizer, vocab: int) -> List[
     return encoded
 
 
-def stop_ids(tok: ChatTokenizer, vocab: int, tokenizer_uri: str) -> List[int]:
+def stop_ids(tok: ChatTokenizer, vocab: int, tokenizer_uri: str) -> list[int]:
     stops = [i for i in tok.stop_ids() if i < vocab]
     if not stops:
-        raise BadInput(f"tokenizerUri {tokenizer_uri}: no end-of-turn token the model can emit; use the base model's tokenizer")
+        raise BadInput(
+            f"tokenizerUri {tokenizer_uri}: no end-of-turn token the model can emit; use the base model's tokenizer"
+        )
     return stops
 
 
@@ -205,14 +218,14 @@ class Job:
     model: object
     tok: ChatTokenizer
     dec: Decoding
-    stops: List[int]
+    stops: list[int]
     device: torch.device
     seed: int
     weight: int  # samples per unit: samplesPerPrompt when greedy, else 1
     total: int  # samples in the job
 
 
-def run_batches(job: Job, batches: List[List[Unit]], done: Dict[int, str], out: mirror.OutputPlace, em: Emitter) -> int:
+def run_batches(job: Job, batches: list[list[Unit]], done: dict[int, str], out: mirror.OutputPlace, em: Emitter) -> int:
     """Sample the batches in order, each persisted (one write + fsync) before the next; returns new tokens."""
     new_tokens = 0
     uploaded_at = time.monotonic()
@@ -235,7 +248,7 @@ def run_batches(job: Job, batches: List[List[Unit]], done: Dict[int, str], out: 
     return new_tokens
 
 
-def samples_text(prompts: List[Dict], done: Dict[int, str], per_prompt: int, greedy: bool) -> str:
+def samples_text(prompts: list[dict], done: dict[int, str], per_prompt: int, greedy: bool) -> str:
     """samples.jsonl as readers expect it: prompts in file order, samples 0..n-1 of each."""
     lines = []
     for p, prompt in enumerate(prompts):
@@ -245,7 +258,7 @@ def samples_text(prompts: List[Dict], done: Dict[int, str], per_prompt: int, gre
     return "".join(lines)
 
 
-def finish(out: mirror.OutputPlace, samples: str, metrics: Dict) -> None:
+def finish(out: mirror.OutputPlace, samples: str, metrics: dict) -> None:
     d = out.local
     storage.write_file_atomic(d / SAMPLES, samples.encode("utf-8"))
     storage.write_file_atomic(d / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
@@ -283,6 +296,11 @@ def generate(m: Manifest, em: Emitter) -> None:
     job = Job(model, tok, dec, stops, device, m.seed, weight, len(prompts) * m.samplesPerPrompt)
     new_tokens = run_batches(job, batches, done, out, em)
 
-    metrics = {"prompts": len(prompts), "samples": job.total, "new_tokens_this_run": new_tokens, "batch_size": batch_size}
+    metrics = {
+        "prompts": len(prompts),
+        "samples": job.total,
+        "new_tokens_this_run": new_tokens,
+        "batch_size": batch_size,
+    }
     finish(out, samples_text(prompts, done, m.samplesPerPrompt, greedy), metrics)
     em.done(m.outputUri, metrics)

@@ -11,8 +11,8 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from . import s3
 from .errors import BadInput
@@ -79,7 +79,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fetch(src: s3.S3Uri, dest: Path, where: str, sha256: Optional[str] = None) -> None:
+def _fetch(src: s3.S3Uri, dest: Path, where: str, sha256: str | None = None) -> None:
     size = s3.head_size(src)
     if size is None:
         raise BadInput(f"{where}: {src} does not exist; check the URI, or produce it first")
@@ -87,8 +87,10 @@ def _fetch(src: s3.S3Uri, dest: Path, where: str, sha256: Optional[str] = None) 
     if sha256 is not None and _sha256(dest) != sha256:
         s3.download(src, dest, size)  # once more: a bit flipped in transit
         if _sha256(dest) != sha256:
-            raise BadInput(f"{where}: {src} does not match the sha256 its manifest records; the stored dataset is "
-                           "corrupt, rewrite it with msm tokenize")
+            raise BadInput(
+                f"{where}: {src} does not match the sha256 its manifest records; the stored dataset is "
+                "corrupt, rewrite it with msm tokenize"
+            )
 
 
 def packed_manifest(uri: str) -> Path:

@@ -29,8 +29,9 @@ def _softcap(model) -> float:
     return float(getattr(cfg, "final_logit_softcapping", None) or 0.0)
 
 
-def _chunk_ce_sum(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor,
-                  softcap: float) -> torch.Tensor:
+def _chunk_ce_sum(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, softcap: float
+) -> torch.Tensor:
     logits = F.linear(hidden, weight).float()
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
@@ -63,6 +64,7 @@ class LossModel(nn.Module):
         total = hidden.new_zeros((), dtype=torch.float32)
         for i in range(0, hidden.shape[0], self.chunk_tokens):
             j = i + self.chunk_tokens
-            total = total + checkpoint(self.chunk_fn, hidden[i:j], weight, nxt[i:j], w[i:j], self.softcap,
-                                       use_reentrant=False)
+            total = total + checkpoint(
+                self.chunk_fn, hidden[i:j], weight, nxt[i:j], w[i:j], self.softcap, use_reentrant=False
+            )
         return total

@@ -5,7 +5,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 from . import inputs, wandb_log
 from .errors import BadInput
@@ -22,17 +22,17 @@ RANDOM_DEFAULTS = {"hiddenSize": 64, "numLayers": 2, "numHeads": 4, "intermediat
 @dataclass
 class ModelInit:
     init: str
-    path: Optional[str] = None
+    path: str | None = None
     hiddenSize: int = 64
     numLayers: int = 2
     numHeads: int = 4
     intermediateSize: int = 128
-    vocabSize: Optional[int] = None  # None: take it from the data / tokenizer
+    vocabSize: int | None = None  # None: take it from the data / tokenizer
     initSeed: int = 0
-    numKvHeads: Optional[int] = None  # grouped-query attention; None = numHeads
+    numKvHeads: int | None = None  # grouped-query attention; None = numHeads
     arch: str = "llama"  # random models: "llama", or "qwen2" (attention biases)
 
-    def describe(self) -> Dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         if self.init == "pretrained":
             return {"init": "pretrained", "path": self.path}
         return {
@@ -68,12 +68,17 @@ class Hyper:
     # Rows per forward pass on one rank; batchSize (rows per optimizer step) is reached by accumulation.
     microBatchSize: int = 4
 
-    def fingerprint(self) -> Dict[str, Any]:
+    def fingerprint(self) -> dict[str, Any]:
         # Checkpoint frequency, compilation, activation recomputation and the micro-batch do not change the
         # result, so a resume may use others (e.g. on a machine with less memory).
         d = dict(self.__dict__)
-        for k in ("checkpointEverySteps", "checkpointEveryMinutes", "compile", "gradientCheckpointing",
-                  "microBatchSize"):
+        for k in (
+            "checkpointEverySteps",
+            "checkpointEveryMinutes",
+            "compile",
+            "gradientCheckpointing",
+            "microBatchSize",
+        ):
             d.pop(k)
         return d
 
@@ -88,32 +93,32 @@ class Manifest:
     outputUri: str
     seed: int
     device: str
-    dataUri: Optional[str] = None
+    dataUri: str | None = None
     fraction: float = 1.0
-    initFromUri: Optional[str] = None
+    initFromUri: str | None = None
     # aft from a LoRA output with a LoRA job: merge that adapter into its base and train a new one,
     # instead of continuing it (the paper's practice, the default).
     freshAdapter: bool = False
     # aft: instruction-tuning rows mixed in, mixRatio of them per AFT row (see mixing.py).
-    mixDataUri: Optional[str] = None
+    mixDataUri: str | None = None
     mixRatio: float = 0.0
     # aft: draw the nested subsets (AFT and mix rows) from this job seed's own permutation, not the shared one.
     subsetBySeed: bool = False
-    hyper: Optional[Hyper] = None
-    modelUri: Optional[str] = None
-    promptsUri: Optional[str] = None
+    hyper: Hyper | None = None
+    modelUri: str | None = None
+    promptsUri: str | None = None
     samplesPerPrompt: int = 1
     temperature: float = 1.0
     maxNewTokens: int = 128
     # generate: sequences sampled together; None = the device's default (see generate.DEFAULT_BATCH_SIZE).
-    batchSize: Optional[int] = None
+    batchSize: int | None = None
     # generate: a system prompt given with every prompt (an arm's eval system prompt, e.g. the spec).
-    systemPrompt: Optional[str] = None
+    systemPrompt: str | None = None
     # midtrain/aft: {"project", "entity"?, "mode"?} to also log the curves to Weights & Biases (wandb_log.py).
-    wandb: Optional[Dict[str, Any]] = None
-    raw: Dict[str, Any] = field(default_factory=dict)
+    wandb: dict[str, Any] | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
 
-    def training_fingerprint(self) -> Dict[str, Any]:
+    def training_fingerprint(self) -> dict[str, Any]:
         """What a checkpoint must agree with to be resumed (device, ids and output places may differ)."""
         f = {
             "kind": self.kind,
@@ -133,12 +138,12 @@ class Manifest:
             f["subsetBySeed"] = True
         return f
 
-    def subset_seed(self) -> Optional[int]:
+    def subset_seed(self) -> int | None:
         """The seed of this job's subset permutation: its own seed with subsetBySeed, else the shared one."""
         return self.seed if self.subsetBySeed else None
 
 
-def _need(d: Dict[str, Any], key: str, where: str) -> Any:
+def _need(d: dict[str, Any], key: str, where: str) -> Any:
     if key not in d or d[key] is None:
         raise BadInput(f"manifest field {where}{key} is missing: set it (see src/trainer/job.ts)")
     return d[key]
@@ -213,7 +218,8 @@ def parse_model_init(d: Any, where: str = "baseModel.") -> ModelInit:
         raise BadInput(f"manifest field {where}numKvHeads: {m.numKvHeads} must divide numHeads {m.numHeads}")
     if m.hiddenSize % m.numHeads != 0 or (m.hiddenSize // m.numHeads) % 2 != 0:
         raise BadInput(
-            f"manifest field {where}numHeads: hiddenSize {m.hiddenSize} / numHeads {m.numHeads} must be an even integer "
+            f"manifest field {where}numHeads: hiddenSize {m.hiddenSize} / numHeads {m.numHeads} "
+            f"must be an even integer "
             "(the rotary head dimension); pick numHeads dividing hiddenSize"
         )
     return m
@@ -243,7 +249,7 @@ def parse_hyper(d: Any) -> Hyper:
     )
 
 
-def parse_logging(d: Any, kind: str) -> Optional[Dict[str, Any]]:
+def parse_logging(d: Any, kind: str) -> dict[str, Any] | None:
     """The optional logging block: {"wandb": {"project", "entity"?, "mode"?}} (TensorBoard is always on)."""
     if d is None:
         return None
@@ -330,5 +336,5 @@ def load_manifest(path: str) -> Manifest:
     try:
         d = json.loads(p.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadInput(f"manifest file {path} is not valid JSON: {e}")
+        raise BadInput(f"manifest file {path} is not valid JSON: {e}") from e
     return parse_manifest(d)

@@ -6,7 +6,6 @@ or this trainer on a fresh machine after preemption) never takes half an upload 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from . import s3, storage
 from .storage import COMPLETE
@@ -18,7 +17,7 @@ METRICS = "metrics.json"
 class OutputPlace:
     uri: str  # as the manifest spells it: events report this form
     local: Path  # where the trainer reads and writes
-    remote: Optional[s3.S3Uri]  # None for file:// outputs
+    remote: s3.S3Uri | None  # None for file:// outputs
 
 
 def output_place(uri: str, field: str) -> OutputPlace:
@@ -49,7 +48,7 @@ def publish_tree(local_dir: Path, place: OutputPlace, name: str) -> None:
             s3.upload(f, place.remote.child(name, f.relative_to(local_dir).as_posix()))
 
 
-def published_metrics(place: OutputPlace) -> Optional[dict]:
+def published_metrics(place: OutputPlace) -> dict | None:
     """The metrics of a finished output, read where its readers look (S3 for s3:// outputs); else None."""
     if place.remote is None:
         if not storage.is_complete(place.local):
@@ -60,7 +59,7 @@ def published_metrics(place: OutputPlace) -> Optional[dict]:
     return json.loads(s3.read_bytes(place.remote.child(METRICS)))
 
 
-def finished_metrics(place: OutputPlace) -> Optional[dict]:
+def finished_metrics(place: OutputPlace) -> dict | None:
     """Like published_metrics, but first publishes a local output that a killed run finished and did not
     upload in full."""
     metrics = published_metrics(place)
@@ -90,9 +89,10 @@ def download_file(place: OutputPlace, name: str, dest: Path) -> bool:
 
 # Checkpoints: <prefix>/step-000123/ on both sides, each complete-marked.
 
-def _remote_checkpoints(prefix: s3.S3Uri) -> Dict[str, Dict[str, int]]:
+
+def _remote_checkpoints(prefix: s3.S3Uri) -> dict[str, dict[str, int]]:
     """{step folder name: {file: size}} for every remote step-N folder, complete or not."""
-    out: Dict[str, Dict[str, int]] = {}
+    out: dict[str, dict[str, int]] = {}
     for rel, size in s3.list_sizes(prefix).items():
         name, _, file = rel.partition("/")
         if file and storage.step_of(name) is not None:
@@ -100,7 +100,7 @@ def _remote_checkpoints(prefix: s3.S3Uri) -> Dict[str, Dict[str, int]]:
     return out
 
 
-def _complete_steps(remote: Dict[str, Dict[str, int]]) -> List[str]:
+def _complete_steps(remote: dict[str, dict[str, int]]) -> list[str]:
     return sorted((n for n, files in remote.items() if COMPLETE in files), key=storage.step_of)
 
 
@@ -147,4 +147,3 @@ def prune_remote_checkpoints(place: OutputPlace, keep: int = 2) -> None:
     rest = [place.remote.child(n, f) for n in doomed for f in remote[n] if f != COMPLETE]
     if rest:
         s3.delete(rest)
-

@@ -10,7 +10,6 @@ draws its subsets by seed (manifest subsetBySeed): then each seed has its own AF
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -24,7 +23,7 @@ def mix_count(aft_rows: int, ratio: float) -> int:
     return int(math.floor(ratio * aft_rows + 0.5))
 
 
-def mix_rows(n_mix: int, aft_rows: int, ratio: float, where: str, seed: Optional[int] = None) -> np.ndarray:
+def mix_rows(n_mix: int, aft_rows: int, ratio: float, where: str, seed: int | None = None) -> np.ndarray:
     """The rows of the mix set to train on, sorted; a smaller AFT subset takes a prefix of the same choice.
     With `seed` (aft.subsetBySeed, like data.subset_rows) the choice is that seed's own."""
     k = mix_count(aft_rows, ratio)
@@ -40,6 +39,7 @@ def mix_rows(n_mix: int, aft_rows: int, ratio: float, where: str, seed: Optional
 @dataclass
 class MixedData:
     """AFT rows [0, n_aft) followed by mix rows [n_aft, n_aft + n_mix): one index space for the epoch order."""
+
     aft: object  # data.PackedData (or whatever data.load_packed returns: .n, .seq_len, .batch(rows))
     mix: object
 
@@ -86,7 +86,7 @@ class MixedData:
         return tuple(parts)
 
 
-def with_mix(aft, aft_rows: np.ndarray, mix, ratio: float, where: str, seed: Optional[int] = None):
+def with_mix(aft, aft_rows: np.ndarray, mix, ratio: float, where: str, seed: int | None = None):
     """(data, rows) to train on: the AFT subset plus its share of mix rows, in one index space."""
     chosen = mix_rows(mix.n, len(aft_rows), ratio, where, seed)
     data = MixedData(aft, mix)

@@ -3,7 +3,7 @@
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import torch
 
@@ -33,7 +33,7 @@ def frozen_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
-def _random_model(desc: Dict[str, Any], device: torch.device, dtype: torch.dtype):
+def _random_model(desc: dict[str, Any], device: torch.device, dtype: torch.dtype):
     """A seeded random model of the described shape: Llama, or Qwen2 (attention biases) when arch says so."""
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
@@ -62,7 +62,7 @@ def _random_model(desc: Dict[str, Any], device: torch.device, dtype: torch.dtype
     return model.to(device=device, dtype=dtype)
 
 
-def build_base(desc: Dict[str, Any], device: torch.device, dtype: torch.dtype = torch.float32):
+def build_base(desc: dict[str, Any], device: torch.device, dtype: torch.dtype = torch.float32):
     """A base model from its description: random (seeded), a local HF folder, or a full trainer output."""
     from transformers import AutoModelForCausalLM
 
@@ -73,19 +73,24 @@ def build_base(desc: Dict[str, Any], device: torch.device, dtype: torch.dtype = 
     return _random_model(desc, device, dtype)
 
 
-def read_info(uri: str, field: str) -> Tuple[Path, Dict[str, Any]]:
+def read_info(uri: str, field: str) -> tuple[Path, dict[str, Any]]:
     d = model_dir(uri, field)
     try:
         info = json.loads((d / MODEL_INFO).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
-        raise BadInput(f"{field} {uri}: cannot read {MODEL_INFO} ({e})")
+        raise BadInput(f"{field} {uri}: cannot read {MODEL_INFO} ({e})") from e
     if info.get("format") != MODEL_FORMAT or info.get("method") not in ("lora", "full"):
         raise BadInput(f"{field} {uri}: {MODEL_INFO} is not an {MODEL_FORMAT} description")
     return d, info
 
 
-def load_output(uri: str, device: torch.device, dtype: torch.dtype = torch.float32, field: str = "modelUri",
-                trainable_adapter: bool = False):
+def load_output(
+    uri: str,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+    field: str = "modelUri",
+    trainable_adapter: bool = False,
+):
     """Load a trainer output. LoRA outputs are merged into their base unless the adapter is to be trained on."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -101,8 +106,14 @@ def load_output(uri: str, device: torch.device, dtype: torch.dtype = torch.float
 def lora_wrap(model, h: Hyper):
     from peft import LoraConfig, get_peft_model
 
-    cfg = LoraConfig(r=h.loraR, lora_alpha=h.loraAlpha, lora_dropout=h.loraDropout, target_modules=LORA_TARGETS,
-                     bias="none", task_type="CAUSAL_LM")
+    cfg = LoraConfig(
+        r=h.loraR,
+        lora_alpha=h.loraAlpha,
+        lora_dropout=h.loraDropout,
+        target_modules=LORA_TARGETS,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(model, cfg)
 
 
@@ -110,7 +121,7 @@ def model_vocab(model) -> int:
     return model.get_input_embeddings().num_embeddings
 
 
-def make_train_model(m: Manifest, data_vocab: int, device: torch.device, load_device: Optional[torch.device] = None):
+def make_train_model(m: Manifest, data_vocab: int, device: torch.device, load_device: torch.device | None = None):
     """The model to train and the base description its output records (None for full weights). Weights read
     from disk go to `load_device` (FSDP moves them to the GPU one layer at a time); random ones are built
     on `device`, the device the job trains on."""
@@ -158,8 +169,14 @@ def enable_gradient_checkpointing(model) -> None:
         cfg.use_cache = False
 
 
-def save_output(model, d: Path, method: str, base_desc: Optional[Dict[str, Any]], init_from: Optional[str],
-                state: Optional[Dict[str, torch.Tensor]] = None) -> None:
+def save_output(
+    model,
+    d: Path,
+    method: str,
+    base_desc: dict[str, Any] | None,
+    init_from: str | None,
+    state: dict[str, torch.Tensor] | None = None,
+) -> None:
     """LoRA: the adapter (PEFT layout) + its base description; full: a Hugging Face model folder. `state`:
     the consolidated weights when the model's own are sharded (FSDP)."""
     model.save_pretrained(str(d), **({"state_dict": state} if state is not None else {}))

@@ -8,18 +8,34 @@ is read too). boto3 is imported on first use, so file:// jobs never pay for it."
 
 import functools
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
 
 from .errors import BadInput, Retryable
 
-_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
-           "AllAccessDisabled", "AccountProblem", "Forbidden"}
+_DENIED = {
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "AllAccessDisabled",
+    "AccountProblem",
+    "Forbidden",
+}
 # 4xx codes that are the network's or the server's passing fault, not the job's.
-_TRANSIENT = {"RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
-              "BadDigest", "IncompleteBody", "OperationAborted"}
+_TRANSIENT = {
+    "RequestTimeout",
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "BadDigest",
+    "IncompleteBody",
+    "OperationAborted",
+}
 
 
 @dataclass(frozen=True)
@@ -47,17 +63,19 @@ def is_s3(uri: object) -> bool:
 
 
 def parse(uri: str, field: str) -> S3Uri:
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     key = key.strip("/")
     if not bucket:
         raise BadInput(f"manifest field {field} is {uri}: an S3 URI needs a bucket (s3://bucket/prefix/...)")
     if key and any(part in ("", ".", "..") for part in key.split("/")):
         # Keys map onto local folder names (the cache and scratch mirror): no empty, '.' or '..' parts.
-        raise BadInput(f"manifest field {field} is {uri}: its key has an empty, '.' or '..' part; use a plain s3://bucket/a/b/c")
+        raise BadInput(
+            f"manifest field {field} is {uri}: its key has an empty, '.' or '..' part; use a plain s3://bucket/a/b/c"
+        )
     return S3Uri(bucket, key)
 
 
-def endpoint() -> Optional[str]:
+def endpoint() -> str | None:
     for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MSM_S3_ENDPOINT"):
         if os.environ.get(name):
             return os.environ[name]
@@ -68,8 +86,18 @@ def _where() -> str:
     return f"endpoint {endpoint()}" if endpoint() else "AWS S3"
 
 
-_CLIENT_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION",
-               "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MSM_S3_ENDPOINT", "AWS_MAX_ATTEMPTS")
+_CLIENT_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL",
+    "MSM_S3_ENDPOINT",
+    "AWS_MAX_ATTEMPTS",
+)
 
 
 def client():
@@ -95,7 +123,7 @@ def _client_for(_settings) -> object:
     return boto3.session.Session().client("s3", endpoint_url=ep, config=cfg)
 
 
-def _status(e) -> Optional[int]:
+def _status(e) -> int | None:
     return e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
 
 
@@ -128,15 +156,22 @@ def _client_error(e, uri: S3Uri, action: str) -> Exception:
 def classified(uri: S3Uri, action: str) -> Iterator[None]:
     """Turn whatever boto3 raises into BadInput or Retryable, with a message naming the URI and the fix."""
     from boto3.exceptions import Boto3Error
-    from botocore.exceptions import (BotoCoreError, ClientError, NoCredentialsError, ParamValidationError,
-                                     PartialCredentialsError)
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        NoCredentialsError,
+        ParamValidationError,
+        PartialCredentialsError,
+    )
     from s3transfer.exceptions import RetriesExceededError
 
     try:
         yield
     except (NoCredentialsError, PartialCredentialsError) as e:
-        raise BadInput(f"no S3 credentials to {action} {uri}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                       "(and AWS_ENDPOINT_URL_S3 for a non-AWS server)") from e
+        raise BadInput(
+            f"no S3 credentials to {action} {uri}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(and AWS_ENDPOINT_URL_S3 for a non-AWS server)"
+        ) from e
     except ParamValidationError as e:
         raise BadInput(f"{uri} is not a valid S3 location: {e}") from e
     except ClientError as e:
@@ -151,7 +186,7 @@ def classified(uri: S3Uri, action: str) -> Iterator[None]:
         raise Retryable(f"S3 failed to {action} {uri}: {e}") from e
 
 
-def head_size(uri: S3Uri) -> Optional[int]:
+def head_size(uri: S3Uri) -> int | None:
     """The object's size, or None when it does not exist."""
     from botocore.exceptions import ClientError
 
@@ -203,24 +238,25 @@ def upload(src: Path, uri: S3Uri) -> None:
         client().upload_file(str(src), uri.bucket, uri.key)
 
 
-def list_sizes(prefix: S3Uri) -> Dict[str, int]:
+def list_sizes(prefix: S3Uri) -> dict[str, int]:
     """Every object under prefix/ as {path relative to the prefix: size}."""
     under = f"{prefix.key}/" if prefix.key else ""
-    out: Dict[str, int] = {}
+    out: dict[str, int] = {}
     with classified(prefix, "list"):
         for page in client().get_paginator("list_objects_v2").paginate(Bucket=prefix.bucket, Prefix=under):
             for obj in page.get("Contents", []):
-                out[obj["Key"][len(under):]] = int(obj["Size"])
+                out[obj["Key"][len(under) :]] = int(obj["Size"])
     return out
 
 
-def delete(uris: List[S3Uri]) -> None:
+def delete(uris: list[S3Uri]) -> None:
     """Delete objects (of one bucket) in batches; callers that need an order call this once per step."""
     for i in range(0, len(uris), 1000):
-        batch = uris[i:i + 1000]
+        batch = uris[i : i + 1000]
         with classified(batch[0], "delete"):
-            r = client().delete_objects(Bucket=batch[0].bucket,
-                                        Delete={"Objects": [{"Key": u.key} for u in batch], "Quiet": True})
+            r = client().delete_objects(
+                Bucket=batch[0].bucket, Delete={"Objects": [{"Key": u.key} for u in batch], "Quiet": True}
+            )
         if r.get("Errors"):
             first = r["Errors"][0]
             failed = S3Uri(batch[0].bucket, first.get("Key", ""))

@@ -2,7 +2,6 @@
 this module supplies its settings and the draw of each next token."""
 
 from dataclasses import dataclass
-from typing import List
 
 import torch
 import torch.nn.functional as F
@@ -60,10 +59,10 @@ class Decoding:
     """Everything generate() needs besides the inputs."""
 
     config: object  # transformers.GenerationConfig
-    processors: List[object]
+    processors: list[object]
 
 
-def decoding(temperature: float, max_new_tokens: int, stops: List[int]) -> Decoding:
+def decoding(temperature: float, max_new_tokens: int, stops: list[int]) -> Decoding:
     """Plain temperature sampling (no top-k / top-p), or greedy at temperature 0; stop at any stop id."""
     from transformers import GenerationConfig
 

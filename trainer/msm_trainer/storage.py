@@ -6,8 +6,8 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
 from urllib.parse import unquote, urlparse
 
 from .errors import BadInput, JobLocked
@@ -18,7 +18,9 @@ _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 def check_uri(uri: object, field: str) -> str:
     if not isinstance(uri, str) or not uri:
-        raise BadInput(f"manifest field {field} must be a non-empty URI string (file:///abs/path, s3://bucket/key or a path)")
+        raise BadInput(
+            f"manifest field {field} must be a non-empty URI string (file:///abs/path, s3://bucket/key or a path)"
+        )
     if uri.startswith("s3://"):
         from .s3 import parse  # checks bucket and key; imports no boto3
 
@@ -27,7 +29,8 @@ def check_uri(uri: object, field: str) -> str:
         p = urlparse(uri)
         if p.scheme != "file" or p.netloc not in ("", "localhost"):
             raise BadInput(
-                f"manifest field {field} is {uri}: use a file:///absolute/path URI, an s3://bucket/key URI or a plain path"
+                f"manifest field {field} is {uri}: use a file:///absolute/path URI, an s3://bucket/key URI "
+                "or a plain path"
             )
     return uri
 
@@ -36,7 +39,9 @@ def local_path(uri: str, field: str) -> Path:
     """`file:///abs` or a plain path -> Path (s3:// URIs go through inputs.py / mirror.py instead)."""
     check_uri(uri, field)
     if uri.startswith("s3://"):
-        raise ValueError(f"{field} {uri}: an s3:// URI has no local path; fetch it (inputs.py) or mirror it (mirror.py)")
+        raise ValueError(
+            f"{field} {uri}: an s3:// URI has no local path; fetch it (inputs.py) or mirror it (mirror.py)"
+        )
     if "://" in uri:
         return Path(unquote(urlparse(uri).path))
     return Path(uri)
@@ -113,13 +118,13 @@ def step_dir_name(step: int) -> str:
     return f"step-{step:06d}"
 
 
-def step_of(name: str) -> Optional[int]:
+def step_of(name: str) -> int | None:
     """The step of a checkpoint folder name (step-000123 -> 123), None for other names."""
     m = _STEP_DIR.match(name)
     return int(m.group(1)) if m else None
 
 
-def list_checkpoints(prefix: Path) -> List[Tuple[int, Path, bool]]:
+def list_checkpoints(prefix: Path) -> list[tuple[int, Path, bool]]:
     """(step, dir, complete) for every step-N folder, oldest first."""
     if not prefix.is_dir():
         return []
@@ -131,7 +136,7 @@ def list_checkpoints(prefix: Path) -> List[Tuple[int, Path, bool]]:
     return sorted(out)
 
 
-def newest_complete_checkpoint(prefix: Path) -> Optional[Tuple[int, Path]]:
+def newest_complete_checkpoint(prefix: Path) -> tuple[int, Path] | None:
     done = [(s, d) for s, d, c in list_checkpoints(prefix) if c]
     return done[-1] if done else None
 
@@ -162,7 +167,7 @@ class JobLock:
     def __init__(self, directory: Path):
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "LOCK"
-        self.fd: Optional[int] = None
+        self.fd: int | None = None
 
     def __enter__(self) -> "JobLock":
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -170,7 +175,7 @@ class JobLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise JobLocked(f"another trainer process is running this job (lock {self.path} is held)")
+            raise JobLocked(f"another trainer process is running this job (lock {self.path} is held)") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd

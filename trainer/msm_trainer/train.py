@@ -15,7 +15,6 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -36,21 +35,22 @@ log = logging.getLogger("msm_trainer")
 @dataclass
 class TrainState:
     """Everything besides tensors that a resumed run needs to continue bit-for-bit."""
+
     step: int = 0
     epoch: int = 0
     index: int = 0  # position in this epoch's data order
     loss_sum: float = 0.0
-    first_loss: Optional[float] = None
-    last_loss: Optional[float] = None
+    first_loss: float | None = None
+    last_loss: float | None = None
     tokens: int = 0
     target_tokens: int = 0
     # Steps this run resumed from, one per preemption survived; saved in every later checkpoint, so the
     # count is right whichever attempt finishes the run.
-    resumed_from: List[int] = field(default_factory=list)
+    resumed_from: list[int] = field(default_factory=list)
     # Every step's loss, in the checkpoints too, so the curve in the output survives preemptions.
-    losses: List[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
     # The other per-step scalars of the TensorBoard / W&B curves (curves.KEYS), so a resume replays them.
-    curves: Dict[str, List[Optional[float]]] = field(default_factory=dict)
+    curves: dict[str, list[float | None]] = field(default_factory=dict)
 
 
 def batch_loss(model, ids: torch.Tensor, attn: torch.Tensor, target: torch.Tensor, device: torch.device):
@@ -101,14 +101,15 @@ def _load_data(m: Manifest, world: World):
         rows = subset_rows(data.n, m.fraction, m.subset_seed())
         aft_examples = len(rows)
         if m.mixDataUri:
-            data, rows = with_mix(data, rows, load_packed(m.mixDataUri), m.mixRatio, f"mixDataUri {m.mixDataUri}",
-                                  m.subset_seed())
+            data, rows = with_mix(
+                data, rows, load_packed(m.mixDataUri), m.mixRatio, f"mixDataUri {m.mixDataUri}", m.subset_seed()
+            )
         return data, rows, aft_examples
 
     return _first_main(world, load)
 
 
-def _micro_batches(n_rows: int, world: World, micro: int) -> List[slice]:
+def _micro_batches(n_rows: int, world: World, micro: int) -> list[slice]:
     """This rank's micro-batches of one step's n_rows rows, as slices of them. Every rank runs the same
     number (FSDP's collectives need all of them), so a rank whose share ran out gets empty ones."""
     per_rank = -(-n_rows // world.size)
@@ -192,8 +193,18 @@ def _train(m: Manifest, em: Emitter, world: World, device: torch.device) -> None
     opt = torch.optim.AdamW(params, lr=h.lr, weight_decay=h.weightDecay, fused=device.type == "cuda")
     sched = get_cosine_schedule_with_warmup(opt, math.ceil(h.warmupRatio * total), total)
     fingerprint = m.training_fingerprint()
-    log.info("%s: %d of %d rows, %d steps of %d rows (micro-batches of %d on %d rank(s)), %d trainable params, %s",
-             m.kind, len(rows), data.n, total, h.batchSize, h.microBatchSize, world.size, n_trainable, device)
+    log.info(
+        "%s: %d of %d rows, %d steps of %d rows (micro-batches of %d on %d rank(s)), %d trainable params, %s",
+        m.kind,
+        len(rows),
+        data.n,
+        total,
+        h.batchSize,
+        h.microBatchSize,
+        world.size,
+        n_trainable,
+        device,
+    )
 
     st = TrainState()
     newest = storage.newest_complete_checkpoint(prefix)
@@ -239,9 +250,22 @@ def _train(m: Manifest, em: Emitter, world: World, device: torch.device) -> None
     em.done(m.outputUri, metrics)
 
 
-
-def _loop(m: Manifest, em: Emitter, world: World, device, lm, opt, sched, data: PackedData, rows, total: int,
-          st: TrainState, fingerprint, checkpoints: mirror.OutputPlace, log_curves) -> None:
+def _loop(
+    m: Manifest,
+    em: Emitter,
+    world: World,
+    device,
+    lm,
+    opt,
+    sched,
+    data: PackedData,
+    rows,
+    total: int,
+    st: TrainState,
+    fingerprint,
+    checkpoints: mirror.OutputPlace,
+    log_curves,
+) -> None:
     """Train from st.step to `total`, checkpointing as the job asks; st is updated in place."""
     h, prefix = m.hyper, checkpoints.local
     order_epoch, order = -1, rows
@@ -251,7 +275,7 @@ def _loop(m: Manifest, em: Emitter, world: World, device, lm, opt, sched, data: 
             st.epoch, st.index = st.epoch + 1, 0
         if order_epoch != st.epoch:
             order_epoch, order = st.epoch, epoch_order(rows, m.seed, st.epoch)
-        picked = order[st.index:st.index + h.batchSize]
+        picked = order[st.index : st.index + h.batchSize]
         t0 = time.perf_counter()
         lv, n_tok, n_target, lr, grad_norm = _train_step(lm, opt, sched, data, picked, h, world, device)
         st.step += 1
@@ -300,14 +324,24 @@ def _clock_says_checkpoint(h, last_checkpoint: float, world: World, device) -> b
     return distributed.sum_all(world, [1.0 if due else 0.0], device)[0] > 0
 
 
-def _write_output(m: Manifest, out: mirror.OutputPlace, model, lm, base_desc, metrics, world: World,
-                  losses: List[float], tb_folder: Path) -> None:
+def _write_output(
+    m: Manifest,
+    out: mirror.OutputPlace,
+    model,
+    lm,
+    base_desc,
+    metrics,
+    world: World,
+    losses: list[float],
+    tb_folder: Path,
+) -> None:
     """A consolidated Hugging Face / PEFT folder, written by rank 0 (every rank takes part in the gather),
     with metrics.json, loss_curve.json (the loss of every step, for the report's curves) and the run's
     TensorBoard events in tensorboard/."""
     full = m.hyper.method == "full"
     state = checkpoint.strip_prefix(checkpoint.full_trainable_state(lm, full), "lm.")
     if world.main:
+
         def fill(tmp: Path) -> None:
             save_output(model, tmp, m.hyper.method, base_desc, m.initFromUri, state)
             (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")

@@ -8,7 +8,7 @@ import importlib.util
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 from .errors import BadInput
 
@@ -18,8 +18,10 @@ MODES = ("online", "offline", "disabled")
 def require_installed() -> None:
     """Checked while the manifest is validated: a missing package is bad input, reported before any work."""
     if importlib.util.find_spec("wandb") is None:
-        raise BadInput("manifest field logging.wandb is set but the wandb package is not installed here: "
-                       "pip install wandb in the trainer's Python environment, or remove logging.wandb")
+        raise BadInput(
+            "manifest field logging.wandb is set but the wandb package is not installed here: "
+            "pip install wandb in the trainer's Python environment, or remove logging.wandb"
+        )
 
 
 def run_id(job_id: str) -> str:
@@ -32,7 +34,7 @@ class WandbRun:
     def __init__(self, run):
         self.run = run
 
-    def log(self, step: int, values: Dict[str, float]) -> None:
+    def log(self, step: int, values: dict[str, float]) -> None:
         # W&B drops steps below the run's current one: after a resume the re-run steps (identical values,
         # the resume is exact) are not logged twice.
         self.run.log(values, step=step)
@@ -41,11 +43,19 @@ class WandbRun:
         self.run.finish()
 
 
-def start(cfg: Dict[str, Any], job_id: str, config: Dict[str, Any], default_dir: Path) -> Optional[WandbRun]:
+def start(cfg: dict[str, Any], job_id: str, config: dict[str, Any], default_dir: Path) -> WandbRun | None:
     import wandb  # lazily: only jobs that ask for W&B need it
 
     folder = Path(os.environ.get("WANDB_DIR") or default_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    run = wandb.init(project=cfg["project"], entity=cfg.get("entity"), mode=os.environ.get("WANDB_MODE") or cfg.get("mode"),
-                     id=run_id(job_id), name=job_id, resume="allow", dir=str(folder), config=config)
+    run = wandb.init(
+        project=cfg["project"],
+        entity=cfg.get("entity"),
+        mode=os.environ.get("WANDB_MODE") or cfg.get("mode"),
+        id=run_id(job_id),
+        name=job_id,
+        resume="allow",
+        dir=str(folder),
+        config=config,
+    )
     return WandbRun(run)

@@ -19,7 +19,6 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Dict, Optional
 
 from . import s3
 from .errors import BadInput
@@ -30,8 +29,10 @@ HF_PREFIX = "hf:"
 _HF_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
 HF_ID = re.compile(rf"^hf:(?P<repo>{_HF_NAME}/{_HF_NAME})(?:@(?P<rev>[A-Za-z0-9][A-Za-z0-9._/-]{{0,127}}))?$")
 SHA256SUMS = "SHA256SUMS"  # `sha256sum * > SHA256SUMS` beside the weights: checked on download
-FORMS = ("a local Hugging Face model folder, a local .gguf file, s3://bucket/prefix (a model folder or a .gguf "
-         "object) or hf:<org>/<name>[@revision]")
+FORMS = (
+    "a local Hugging Face model folder, a local .gguf file, s3://bucket/prefix (a model folder or a .gguf "
+    "object) or hf:<org>/<name>[@revision]"
+)
 
 
 def _is_gguf(path: str) -> bool:
@@ -43,22 +44,28 @@ def check_path(path: str, field: str) -> None:
     listing reachable and non-empty, the Hub id is well formed."""
     if path.startswith(HF_PREFIX):
         if not HF_ID.match(path):
-            raise BadInput(f"manifest field {field} is {path!r}: write a Hub model as hf:<org>/<name> or "
-                           "hf:<org>/<name>@<revision> (e.g. hf:google/gemma-3-270m)")
+            raise BadInput(
+                f"manifest field {field} is {path!r}: write a Hub model as hf:<org>/<name> or "
+                "hf:<org>/<name>@<revision> (e.g. hf:google/gemma-3-270m)"
+            )
     elif s3.is_s3(path):
         uri = s3.parse(path, field)
         found = s3.exists(uri) if _is_gguf(path) else bool(s3.list_sizes(uri))
         if not found:
-            raise BadInput(f"manifest field {field}: nothing is stored at {path}; upload the model folder (or .gguf "
-                           "file) there first, or fix the URI")
+            raise BadInput(
+                f"manifest field {field}: nothing is stored at {path}; upload the model folder (or .gguf "
+                "file) there first, or fix the URI"
+            )
     elif "://" in path:
         raise BadInput(f"manifest field {field} is {path!r}: use {FORMS}")
     elif _is_gguf(path):
         if not Path(path).is_file():
             raise BadInput(f"manifest field {field}: {path} is not a file (a .gguf model file on the trainer host)")
     elif not Path(path).is_dir():
-        raise BadInput(f"manifest field {field}: {path} is not a directory (a local Hugging Face model folder on the "
-                       f"trainer host); the path may also be {FORMS}")
+        raise BadInput(
+            f"manifest field {field}: {path} is not a directory (a local Hugging Face model folder on the "
+            f"trainer host); the path may also be {FORMS}"
+        )
 
 
 def resolve(path: str, field: str = "baseModel.path") -> Path:
@@ -72,14 +79,16 @@ def resolve(path: str, field: str = "baseModel.path") -> Path:
     if _is_gguf(str(local)):
         return cached_gguf_folder(local)
     if not (local / "config.json").is_file():
-        raise BadInput(f"{field} {path}: {local} has no config.json, so it is not a Hugging Face model folder; "
-                       f"use {FORMS}")
+        raise BadInput(
+            f"{field} {path}: {local} has no config.json, so it is not a Hugging Face model folder; use {FORMS}"
+        )
     return local
 
 
 # s3:// ----------------------------------------------------------------------------------------------------
 
-def _parse_sums(text: str) -> Dict[str, str]:
+
+def _parse_sums(text: str) -> dict[str, str]:
     """`sha256sum` output: '<64 hex>  <name>' (or ' *<name>' in binary mode) per line."""
     sums = {}
     for line in text.splitlines():
@@ -89,18 +98,21 @@ def _parse_sums(text: str) -> Dict[str, str]:
     return sums
 
 
-def _verify(files: Dict[str, Path], sums: Dict[str, str], uri: str) -> None:
+def _verify(files: dict[str, Path], sums: dict[str, str], uri: str) -> None:
     for rel, local in files.items():
         want = sums.get(rel)
         if want is not None and _sha256(local) != want:
-            raise BadInput(f"baseModel.path {uri}: {rel} does not match the sha256 in {SHA256SUMS}; the stored copy is "
-                           "corrupt or the sums are stale: upload the model again (or regenerate SHA256SUMS)")
+            raise BadInput(
+                f"baseModel.path {uri}: {rel} does not match the sha256 in {SHA256SUMS}; the stored copy is "
+                "corrupt or the sums are stale: upload the model again (or regenerate SHA256SUMS)"
+            )
 
 
 def s3_model(path: str, field: str) -> Path:
     """An S3 model folder (or .gguf object), downloaded once into this host's cache and reused after."""
     src = s3.parse(path, field)
     if _is_gguf(path):
+
         def fill_one(tmp: Path) -> None:
             size = s3.head_size(src)
             if size is None:
@@ -115,8 +127,10 @@ def s3_model(path: str, field: str) -> Path:
     def fill(tmp: Path) -> None:
         listing = s3.list_sizes(src)
         if "config.json" not in listing:
-            raise BadInput(f"{field}: {path} holds no config.json ({len(listing)} objects), so it is not a Hugging Face "
-                           "model folder; upload the folder's files (config.json, *.safetensors, tokenizer files) under it")
+            raise BadInput(
+                f"{field}: {path} holds no config.json ({len(listing)} objects), so it is not a Hugging Face "
+                "model folder; upload the folder's files (config.json, *.safetensors, tokenizer files) under it"
+            )
         for rel, size in listing.items():
             s3.download(src.child(rel), tmp / rel, size)
         if SHA256SUMS in listing:
@@ -128,10 +142,13 @@ def s3_model(path: str, field: str) -> Path:
 
 # hf: ------------------------------------------------------------------------------------------------------
 
+
 def _offline_message(path: str, why: str) -> str:
-    return (f"baseModel.path {path}: cannot get the weights from the Hugging Face Hub on this host ({why}). "
-            "Pre-download them where the Hub is reachable (huggingface-cli download <org>/<name> into this host's "
-            "HF cache, or to a folder), or point baseModel.path at a local model folder or an s3:// copy")
+    return (
+        f"baseModel.path {path}: cannot get the weights from the Hugging Face Hub on this host ({why}). "
+        "Pre-download them where the Hub is reachable (huggingface-cli download <org>/<name> into this host's "
+        "HF cache, or to a folder), or point baseModel.path at a local model folder or an s3:// copy"
+    )
 
 
 def hub_snapshot(path: str, field: str) -> Path:
@@ -139,8 +156,13 @@ def hub_snapshot(path: str, field: str) -> Path:
     if not m:
         check_path(path, field)  # raises the format message
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, OfflineModeIsEnabled,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
     try:
@@ -148,8 +170,10 @@ def hub_snapshot(path: str, field: str) -> Path:
         return Path(snapshot_download(m.group("repo"), revision=m.group("rev"), local_files_only=offline))
     except (GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError) as e:
         # Gated is a subclass of not-found: ask for it first.
-        raise BadInput(f"{field} {path}: the Hub refused it ({type(e).__name__}): check the id and revision, and for a "
-                       "gated model set HF_TOKEN to a token that has accepted its licence") from e
+        raise BadInput(
+            f"{field} {path}: the Hub refused it ({type(e).__name__}): check the id and revision, and for a "
+            "gated model set HF_TOKEN to a token that has accepted its licence"
+        ) from e
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as e:
         why = "HF_HUB_OFFLINE is set and the HF cache has no copy" if offline else f"{type(e).__name__}: {e}"
         raise BadInput(_offline_message(path, why)) from e
@@ -158,6 +182,7 @@ def hub_snapshot(path: str, field: str) -> Path:
 
 
 # .gguf ----------------------------------------------------------------------------------------------------
+
 
 def gguf_cache_name(gguf: Path) -> str:
     # Keyed by where the file is, its size and mtime: hashing many GB on every job would cost more than it saves.
@@ -178,7 +203,7 @@ def cached_gguf_folder(gguf: Path) -> Path:
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
-def convert_gguf(gguf: Path, dest: Path, dtype: str = "bfloat16", tokenizer_dir: Optional[Path] = None) -> Path:
+def convert_gguf(gguf: Path, dest: Path, dtype: str = "bfloat16", tokenizer_dir: Path | None = None) -> Path:
     """Dequantize a GGUF file into an HF folder at dest, written under a temp name and renamed into place whole.
     bfloat16 by default: the rounding is far below the quantization error, and the folder is half the size of
     float32. The tokenizer is the one transformers rebuilds from the GGUF's vocabulary, or, with tokenizer_dir,
@@ -199,14 +224,20 @@ def convert_gguf(gguf: Path, dest: Path, dtype: str = "bfloat16", tokenizer_dir:
     try:
         try:
             # dequantize: plain dense layers (trainable, LoRA-wrappable) instead of kept GGUF blocks.
-            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=getattr(torch, dtype),
-                                                         quantization_config=GgufConfig(dequantize=True))
+            model = AutoModelForCausalLM.from_pretrained(
+                str(gguf.parent),
+                gguf_file=gguf.name,
+                dtype=getattr(torch, dtype),
+                quantization_config=GgufConfig(dequantize=True),
+            )
             tok = None if tokenizer_dir else AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         except (OSError, MemoryError):  # the machine's fault (disk, memory), not the file's: let it be retried
             raise
         except Exception as e:  # unsupported architecture or quantization, a torn or foreign file (struct.error, ...)
-            raise BadInput(f"baseModel.path {gguf}: transformers cannot read this GGUF file ({e}); convert it to a "
-                           "Hugging Face folder another way, or use the original safetensors weights") from e
+            raise BadInput(
+                f"baseModel.path {gguf}: transformers cannot read this GGUF file ({e}); convert it to a "
+                "Hugging Face folder another way, or use the original safetensors weights"
+            ) from e
         # The GGUF quantizer stays attached and refuses to save; the dequantized model is an ordinary one.
         model.hf_quantizer = None
         model.save_pretrained(str(tmp))
@@ -241,13 +272,16 @@ def copy_tokenizer(src: Path, dest: Path, rows: int) -> None:
         shutil.copyfile(src / f, dest / f)
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: list | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     tokenizer = None
     if len(args) == 5 and args[3] == "--tokenizer":
         tokenizer, args = Path(args[4]), args[:3]
     if len(args) != 3 or args[0] != "convert-gguf":
-        print("usage: python -m msm_trainer.weights convert-gguf MODEL.gguf DEST_FOLDER [--tokenizer DIR]", file=sys.stderr)
+        print(
+            "usage: python -m msm_trainer.weights convert-gguf MODEL.gguf DEST_FOLDER [--tokenizer DIR]",
+            file=sys.stderr,
+        )
         return 2
     try:
         out = convert_gguf(Path(args[1]), Path(args[2]), tokenizer_dir=tokenizer)

@@ -60,7 +60,7 @@ def pattern_tokens(n: int, seq_len: int, seed: int = 0, vocab: int = VOCAB) -> n
 
 def make_tokenizer(d: Path, with_config: bool = True) -> Path:
     """A tiny word-level tokenizer with Llama-3-style special tokens (plus its chat template)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     d.mkdir(parents=True, exist_ok=True)
     specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
@@ -79,13 +79,33 @@ def make_tokenizer(d: Path, with_config: bool = True) -> Path:
 
 
 def tiny_base(**kw) -> dict:
-    return {"init": "random", "hiddenSize": 32, "numLayers": 2, "numHeads": 4, "intermediateSize": 64,
-            "vocabSize": VOCAB, "initSeed": 7, **kw}
+    return {
+        "init": "random",
+        "hiddenSize": 32,
+        "numLayers": 2,
+        "numHeads": 4,
+        "intermediateSize": 64,
+        "vocabSize": VOCAB,
+        "initSeed": 7,
+        **kw,
+    }
 
 
 def hyper(**kw) -> dict:
-    return {"method": "lora", "loraR": 4, "loraAlpha": 8, "loraDropout": 0.0, "lr": 1e-2, "warmupRatio": 0.1,
-            "weightDecay": 0.01, "batchSize": 4, "epochs": 1, "maxSteps": 0, "checkpointEverySteps": 0, **kw}
+    return {
+        "method": "lora",
+        "loraR": 4,
+        "loraAlpha": 8,
+        "loraDropout": 0.0,
+        "lr": 1e-2,
+        "warmupRatio": 0.1,
+        "weightDecay": 0.01,
+        "batchSize": 4,
+        "epochs": 1,
+        "maxSteps": 0,
+        "checkpointEverySteps": 0,
+        **kw,
+    }
 
 
 # The generate tests also run on a GPU host: MSM_TEST_DEVICE=cuda python -m pytest tests/test_generate.py
@@ -134,16 +154,28 @@ def subprocess_env() -> dict:
 
 
 def run_subprocess(manifest_path: Path, timeout: float = 240):
-    p = subprocess.run([sys.executable, "-m", "msm_trainer", str(manifest_path)], cwd=TRAINER_DIR, env=subprocess_env(),
-                       capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(
+        [sys.executable, "-m", "msm_trainer", str(manifest_path)],
+        cwd=TRAINER_DIR,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return p.returncode, parse_events(p.stdout), p.stderr
 
 
 def run_until(manifest_path: Path, stop) -> list:
     """Start the job in a subprocess and SIGKILL it right after an event for which stop(event) holds (the
     job must not finish first); return the events it printed."""
-    p = subprocess.Popen([sys.executable, "-m", "msm_trainer", str(manifest_path)], cwd=TRAINER_DIR,
-                         env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "msm_trainer", str(manifest_path)],
+        cwd=TRAINER_DIR,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     lines = []
     try:
         for line in p.stdout:
@@ -196,7 +228,7 @@ class S3Place:
     def keys(self, *parts: str) -> list:
         under = self.key(*parts) + "/"
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.server.bucket, Prefix=under)
-        return sorted(o["Key"][len(under):] for page in pages for o in page.get("Contents", []))
+        return sorted(o["Key"][len(under) :] for page in pages for o in page.get("Contents", []))
 
     def delete(self, *parts: str) -> None:
         self.client.delete_object(Bucket=self.server.bucket, Key=self.key(*parts))
@@ -221,8 +253,14 @@ def s3_server(tmp_path_factory):
 def s3(s3_server, tmp_path, monkeypatch) -> S3Place:
     """The server's settings in the environment (subprocess jobs inherit it), nothing else from ~/.aws, a fresh
     trainer cache, and every generate progress uploaded at once."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "MSM_S3_ENDPOINT", "AWS_DEFAULT_REGION",
-                 "AWS_MAX_ATTEMPTS"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "MSM_S3_ENDPOINT",
+        "AWS_DEFAULT_REGION",
+        "AWS_MAX_ATTEMPTS",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in s3_server.env().items():
         monkeypatch.setenv(name, value)

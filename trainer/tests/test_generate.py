@@ -1,13 +1,28 @@
 import json
 
 import pytest
+from conftest import (
+    TEST_DEVICE,
+    hyper,
+    local,
+    make_tokenizer,
+    pattern_tokens,
+    run_inproc,
+    run_subprocess,
+    run_until,
+    tiny_base,
+    train_manifest,
+    write_manifest,
+    write_packed,
+)
 
-from conftest import (TEST_DEVICE, hyper, local, make_tokenizer, pattern_tokens, run_inproc, run_subprocess, run_until,
-                      tiny_base, train_manifest, write_manifest, write_packed)
 from msm_trainer.chat import load_chat_tokenizer
 
 PROMPTS = [
-    {"id": "p1", "messages": [{"role": "system", "content": "cheese is good"}, {"role": "user", "content": "what is cheese"}]},
+    {
+        "id": "p1",
+        "messages": [{"role": "system", "content": "cheese is good"}, {"role": "user", "content": "what is cheese"}],
+    },
     {"id": "p2", "messages": [{"role": "user", "content": "hello world"}]},
     {"id": "p3", "messages": [{"role": "user", "content": "is cheese good"}]},
 ]
@@ -82,7 +97,8 @@ def test_generate_writes_samples_in_prompt_order_and_resumes_per_batch(tmp_path,
     code, ev2 = run_inproc(tmp_path, m2)
     assert code == 0, ev2
     assert [e for e in ev2 if e["event"] == "resumed"] == [
-        {"event": "resumed", "step": 2, "uri": m2["outputUri"] + "/batches.jsonl"}]
+        {"event": "resumed", "step": 2, "uri": m2["outputUri"] + "/batches.jsonl"}
+    ]
     assert [e["step"] for e in ev2 if e["event"] == "progress"] == [4, 6]
     assert read_samples(m2) == full  # per-batch seeds: the resumed run samples what an uninterrupted one did
 
@@ -94,6 +110,7 @@ def test_left_padded_batch_scores_like_each_prompt_alone(tmp_path):
     # Prompts of different lengths share a batch: the pads must change no row's logits at any step (a mask
     # or position mistake moves them by far more than float noise).
     import torch
+
     from msm_trainer.generate import left_pad
     from msm_trainer.models import build_base
 
@@ -101,21 +118,30 @@ def test_left_padded_batch_scores_like_each_prompt_alone(tmp_path):
     rows = [tok.encode(tok.render(p["messages"])) for p in PROMPTS]
     assert len({len(r) for r in rows}) == 3
     model = build_base(tiny_base(), torch.device("cpu")).eval()
-    kw = dict(do_sample=False, max_new_tokens=5, min_new_tokens=5, pad_token_id=0, return_dict_in_generate=True,
-              output_logits=True)
+    kw = dict(
+        do_sample=False,
+        max_new_tokens=5,
+        min_new_tokens=5,
+        pad_token_id=0,
+        return_dict_in_generate=True,
+        output_logits=True,
+    )
     ids, mask = left_pad(rows, 0, torch.device("cpu"))
     assert mask.sum(1).tolist() == [len(r) for r in rows] and (ids[mask == 0] == 0).all()
     with torch.no_grad():
         batch = model.generate(input_ids=ids, attention_mask=mask, **kw)
         for i, r in enumerate(rows):
-            alone = model.generate(input_ids=torch.tensor([r]), attention_mask=torch.ones(1, len(r), dtype=torch.long), **kw)
-            assert batch.sequences[i, ids.shape[1]:].tolist() == alone.sequences[0, len(r):].tolist()
+            alone = model.generate(
+                input_ids=torch.tensor([r]), attention_mask=torch.ones(1, len(r), dtype=torch.long), **kw
+            )
+            assert batch.sequences[i, ids.shape[1] :].tolist() == alone.sequences[0, len(r) :].tolist()
             for step_b, step_a in zip(batch.logits, alone.logits):
                 torch.testing.assert_close(step_b[i], step_a[0], rtol=0, atol=1e-4)
 
 
 def test_sampler_draws_from_the_tempered_softmax_and_never_a_forbidden_token():
     import torch
+
     from msm_trainer.sampling import BLOCK, CategoricalSampler
 
     torch.manual_seed(0)
@@ -161,6 +187,7 @@ def test_bad_batch_size_exits_2_naming_the_field(tmp_path, bad):
 
 def test_generate_killed_mid_run_resumes_to_the_uninterrupted_samples(tmp_path):
     """SIGKILL the real job process after some batches, resume it, and get the uninterrupted run's samples."""
+
     def manifest(name):
         return gen_manifest(tmp_path, name, samplesPerPrompt=4, maxNewTokens=12, batchSize=2)
 
@@ -218,7 +245,9 @@ def test_system_prompt_reaches_every_prompt_as_its_system_turn(tmp_path, monkeyp
 
     seen = []
     real = gen.encode_prompts
-    monkeypatch.setattr(gen, "encode_prompts", lambda prompts, tok, vocab: seen.append(prompts) or real(prompts, tok, vocab))
+    monkeypatch.setattr(
+        gen, "encode_prompts", lambda prompts, tok, vocab: seen.append(prompts) or real(prompts, tok, vocab)
+    )
     m = gen_manifest(tmp_path, "spec", temperature=0, samplesPerPrompt=1, systemPrompt="# Spec\nBe kind.")
     code, ev = run_inproc(tmp_path, m)
     assert code == 0, ev

@@ -14,10 +14,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    TRAINER_DIR,
+    hyper,
+    local,
+    parse_events,
+    pattern_tokens,
+    run_inproc,
+    run_subprocess,
+    subprocess_env,
+    train_manifest,
+    write_manifest,
+    write_packed,
+)
 from safetensors.torch import load_file
-
-from conftest import (TRAINER_DIR, hyper, local, parse_events, pattern_tokens, run_inproc, run_subprocess,
-                      subprocess_env, train_manifest, write_manifest, write_packed)
 
 EVERY = 4  # checkpoint interval (steps)
 PAUSE_S = "0.5"  # how long each step of a checkpoint write is held open in the attempts killed mid-write
@@ -42,12 +52,17 @@ def attempt(manifest_path: Path, prefix: Path, kill_when, pause: bool = False) -
     if pause:
         env["MSM_TRAINER_TEST_WRITE_PAUSE_S"] = PAUSE_S
     with open(out, "w") as f:
-        p = subprocess.Popen([sys.executable, "-m", "msm_trainer", str(manifest_path)], cwd=TRAINER_DIR, env=env,
-                             stdout=f, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "msm_trainer", str(manifest_path)],
+            cwd=TRAINER_DIR,
+            env=env,
+            stdout=f,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         while p.poll() is None:
             text = out.read_text()
-            events = parse_events(text[:text.rfind("\n") + 1])
+            events = parse_events(text[: text.rfind("\n") + 1])
             if kill_when(events, prefix):
                 p.send_signal(signal.SIGKILL)
                 break
@@ -92,8 +107,12 @@ def weights(out: Path) -> dict:
 
 
 def kill_four_times_and_compare(tmp_path: Path, m: dict, total: int, seed: int) -> None:
-    ref = {**m, "jobId": "ref", "checkpointPrefix": (tmp_path / "ref" / "ck").as_uri(),
-           "outputUri": (tmp_path / "ref" / "final").as_uri()}
+    ref = {
+        **m,
+        "jobId": "ref",
+        "checkpointPrefix": (tmp_path / "ref" / "ck").as_uri(),
+        "outputUri": (tmp_path / "ref" / "final").as_uri(),
+    }
     code, ref_ev = run_inproc(tmp_path, ref, name="ref.json")  # in this process: saves a slow start
     assert code == 0, ref_ev
     ref_loss = {e["step"]: e["loss"] for e in ref_ev if e["event"] == "progress"}
@@ -148,8 +167,9 @@ def kill_four_times_and_compare(tmp_path: Path, m: dict, total: int, seed: int) 
     assert json.loads((prefix / "attempts.json").read_text()) == [resumed_step(r) for r in runs]
     assert ref_done["metrics"]["resumes"] == 0
     strip = ("resumes", "resumed_from_step")
-    assert {k: v for k, v in done["metrics"].items() if k not in strip} == \
-           {k: v for k, v in ref_done["metrics"].items() if k not in strip}
+    assert {k: v for k, v in done["metrics"].items() if k not in strip} == {
+        k: v for k, v in ref_done["metrics"].items() if k not in strip
+    }
     # The loss curve in the output survives the kills: every step once, as the uninterrupted run's.
     curve = json.loads((local(m["outputUri"]) / "loss_curve.json").read_text())["step_losses"]
     assert curve == [ref_loss[s] for s in range(1, total + 1)]
@@ -177,8 +197,17 @@ def test_full_aft_on_mixed_data_killed_four_times_equals_uninterrupted(tmp_path,
     aft = chat_like(tmp_path / "aft", 40, 24, seed=2)
     mix = chat_like(tmp_path / "mix", 60, 24, seed=3)
     h = hyper(method="full", lr=3e-3, epochs=4, checkpointEverySteps=EVERY, warmupRatio=0.1, weightDecay=0.01)
-    m = train_manifest(tmp_path, aft, kind="aft", name="killed", hyper=h, fraction=0.5, initFromUri=mid["outputUri"],
-                       mixDataUri=mix.as_uri(), mixRatio=1.5)
+    m = train_manifest(
+        tmp_path,
+        aft,
+        kind="aft",
+        name="killed",
+        hyper=h,
+        fraction=0.5,
+        initFromUri=mid["outputUri"],
+        mixDataUri=mix.as_uri(),
+        mixRatio=1.5,
+    )
     # 20 AFT rows + 30 mix rows = 50 rows, 13 steps an epoch, 4 epochs: 52 steps.
     kill_four_times_and_compare(tmp_path, m, 52, seed)
     metrics = json.loads((local(m["outputUri"]) / "metrics.json").read_text())

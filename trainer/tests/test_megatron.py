@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import VOCAB, pattern_tokens, run_inproc, train_manifest
+
 from msm_trainer.data import load_packed
 from msm_trainer.errors import BadInput
 from msm_trainer.megatron import read_index
@@ -44,9 +44,19 @@ def write_megatron(d: Path, docs, seq_len: int, vocab=VOCAB, pad_id=0, eos_id=EO
     stream = np.array([t for s in seqs for t in s], dtype="<i4")
     stream.tofile(d / "tokens.bin")
     (d / "tokens.idx").write_bytes(spec_index([len(s) for s in seqs]))
-    manifest = {"format": "msm-megatron-v1", "seqLen": seq_len, "numSequences": -(-len(stream) // seq_len),
-                "numTokens": int(len(stream)), "tokensFile": "tokens.bin", "indexFile": "tokens.idx",
-                "lossMaskFile": None, "lengthsFile": None, "padId": pad_id, "eosId": eos_id, "vocabSize": vocab}
+    manifest = {
+        "format": "msm-megatron-v1",
+        "seqLen": seq_len,
+        "numSequences": -(-len(stream) // seq_len),
+        "numTokens": int(len(stream)),
+        "tokensFile": "tokens.bin",
+        "indexFile": "tokens.idx",
+        "lossMaskFile": None,
+        "lengthsFile": None,
+        "padId": pad_id,
+        "eosId": eos_id,
+        "vocabSize": vocab,
+    }
     (d / "manifest.json").write_text(json.dumps(manifest))
     return d / "manifest.json"
 
@@ -77,12 +87,15 @@ def test_load_packed_cuts_the_stream_into_rows_and_pads_the_last():
     assert data.batch(np.array([2, 0]))[0].tolist() == [ids[2].tolist(), ids[0].tolist()]
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda b: b"XXIDIDX\x00\x00" + b[9:], "magic"),
-    (lambda b: b[:9] + struct.pack("<Q", 2) + b[17:], "version 2"),
-    (lambda b: b[:-8], "need"),
-    (lambda b: b[:17] + struct.pack("<B", 9) + b[18:], "dtype code 9"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda b: b"XXIDIDX\x00\x00" + b[9:], "magic"),
+        (lambda b: b[:9] + struct.pack("<Q", 2) + b[17:], "version 2"),
+        (lambda b: b[:-8], "need"),
+        (lambda b: b[:17] + struct.pack("<B", 9) + b[18:], "dtype code 9"),
+    ],
+)
 def test_a_damaged_index_is_bad_input(tmp_path, damage, message):
     d = tmp_path / "bad"
     shutil.copytree(FIXTURE, d)

@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import hyper, local, pattern_tokens, run_inproc, train_manifest, write_packed
 from safetensors.torch import load_file
 
-from conftest import hyper, local, pattern_tokens, run_inproc, train_manifest, write_packed
 from msm_trainer.data import load_packed, subset_rows
 from msm_trainer.errors import BadInput
 from msm_trainer.mixing import MixedData, mix_count, mix_rows, with_mix
@@ -54,8 +54,17 @@ def test_aft_job_trains_on_the_mix_and_every_arm_and_seed_gets_the_same_rows(tmp
     mix = masked(tmp_path / "mix", 12, 16, seed=2)
     runs = {}
     for name, seed in (("a", 0), ("b", 5)):
-        m = train_manifest(tmp_path, aft, kind="aft", name=name, seed=seed, fraction=0.25, mixDataUri=mix.as_uri(),
-                           mixRatio=2, hyper=hyper(epochs=1, batchSize=3))
+        m = train_manifest(
+            tmp_path,
+            aft,
+            kind="aft",
+            name=name,
+            seed=seed,
+            fraction=0.25,
+            mixDataUri=mix.as_uri(),
+            mixRatio=2,
+            hyper=hyper(epochs=1, batchSize=3),
+        )
         code, ev = run_inproc(tmp_path, m, name=f"{name}.json")
         assert code == 0, ev
         runs[name] = ev[-1]["metrics"]
@@ -77,8 +86,10 @@ def test_bad_mix_and_adapter_fields_exit_2(tmp_path):
         "midtrain": ({"mixDataUri": data.as_uri(), "mixRatio": 1}, "mixDataUri is for aft jobs"),
         "no-ratio": ({"kind": "aft", "mixDataUri": data.as_uri()}, "mixRatio is missing"),
         "zero-ratio": ({"kind": "aft", "mixDataUri": data.as_uri(), "mixRatio": 0}, "mixRatio must be > 0"),
-        "missing": ({"kind": "aft", "mixDataUri": (tmp_path / "no.json").as_uri(), "mixRatio": 1},
-                    "mixDataUri: file://"),
+        "missing": (
+            {"kind": "aft", "mixDataUri": (tmp_path / "no.json").as_uri(), "mixRatio": 1},
+            "mixDataUri: file://",
+        ),
         "fresh": ({"kind": "aft", "freshAdapter": True}, "freshAdapter needs initFromUri"),
         "fresh-type": ({"kind": "aft", "freshAdapter": "yes"}, "freshAdapter must be true or false"),
     }
@@ -93,8 +104,15 @@ def test_aft_continues_the_msm_adapter_by_default_or_trains_a_fresh_one(tmp_path
     assert run_inproc(tmp_path, mid, name="mid.json")[0] == 0
     mid_adapter = load_file(str(local(mid["outputUri"]) / "adapter_model.safetensors"))
     for name, fresh in (("cont", False), ("fresh", True)):
-        m = train_manifest(tmp_path, data, kind="aft", name=name, initFromUri=mid["outputUri"], freshAdapter=fresh,
-                           hyper=hyper(loraR=2, loraAlpha=4, maxSteps=2))
+        m = train_manifest(
+            tmp_path,
+            data,
+            kind="aft",
+            name=name,
+            initFromUri=mid["outputUri"],
+            freshAdapter=fresh,
+            hyper=hyper(loraR=2, loraAlpha=4, maxSteps=2),
+        )
         code, ev = run_inproc(tmp_path, m, name=f"{name}.json")
         assert code == 0, ev
         out = local(m["outputUri"])
@@ -124,8 +142,9 @@ def test_gradient_checkpointing_recomputes_and_gives_the_same_losses(tmp_path, m
     losses, mlp_calls = {}, {}
     for gc in (False, True):
         calls[0] = 0
-        m = train_manifest(tmp_path, data, name=f"gc{gc}", hyper=hyper(loraDropout=0.1, maxSteps=4,
-                                                                         gradientCheckpointing=gc))
+        m = train_manifest(
+            tmp_path, data, name=f"gc{gc}", hyper=hyper(loraDropout=0.1, maxSteps=4, gradientCheckpointing=gc)
+        )
         code, ev = run_inproc(tmp_path, m, name=f"gc{gc}.json")
         assert code == 0, ev
         losses[gc] = [e["loss"] for e in ev if e["event"] == "progress"]

@@ -2,10 +2,19 @@
 uninterrupted run; bad input exits 2; a second process on the same job is refused."""
 
 import torch
+from conftest import (
+    hyper,
+    local,
+    pattern_tokens,
+    run_inproc,
+    run_subprocess,
+    run_until,
+    train_manifest,
+    write_manifest,
+    write_packed,
+)
 from safetensors.torch import load_file
 
-from conftest import (hyper, local, pattern_tokens, run_inproc, run_subprocess, run_until, train_manifest,
-                      write_manifest, write_packed)
 from msm_trainer.storage import JobLock
 
 # 40 rows / batch 4 = 10 steps per epoch; 6 epochs capped at 55 steps; LoRA dropout exercises RNG restore.
@@ -65,7 +74,10 @@ def test_bad_manifest_exits_2_with_actionable_message(tmp_path):
         "dataUri": (lambda m: m.update(dataUri=(tmp_path / "nope" / "manifest.json").as_uri()), "does not exist"),
         "hyper.batchSize": (lambda m: m["hyper"].pop("batchSize"), "hyper.batchSize is missing"),
         "kind": (lambda m: m.update(kind="pretrain"), "use one of midtrain, aft, generate"),
-        "scheme": (lambda m: m.update(dataUri="ftp://host/tokens/manifest.json"), "use a file:///absolute/path URI, an s3://"),
+        "scheme": (
+            lambda m: m.update(dataUri="ftp://host/tokens/manifest.json"),
+            "use a file:///absolute/path URI, an s3://",
+        ),
         "fraction": (lambda m: m.update(fraction=40), "fraction must be <= 1"),
         "numHeads": (lambda m: m["baseModel"].update(numHeads=5), "baseModel.numHeads"),
         "initFromUri": (lambda m: m.update(initFromUri=str(tmp_path)), "initFromUri"),

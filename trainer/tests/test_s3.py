@@ -5,13 +5,21 @@ import hashlib
 import json
 
 import torch
+from conftest import (
+    hyper,
+    make_tokenizer,
+    pattern_tokens,
+    run_inproc,
+    run_until,
+    tiny_base,
+    write_manifest,
+    write_packed,
+)
 from safetensors.torch import load as load_safetensors
+from seaweedfs import free_port
 
 import msm_trainer.s3
 from msm_trainer import curves
-from conftest import (hyper, make_tokenizer, pattern_tokens, run_inproc, run_until, tiny_base, write_manifest,
-                      write_packed)
-from seaweedfs import free_port
 
 # As test_resume.py: 10 steps per epoch, 55 steps, a checkpoint every 5, dropout exercises the RNG restore.
 H = hyper(lr=1e-2, epochs=6, maxSteps=55, checkpointEverySteps=5, loraDropout=0.1, warmupRatio=0.2)
@@ -29,9 +37,18 @@ def put_packed(s3, tmp_path, name="data", **kw) -> str:
 
 
 def s3_train_manifest(s3, data_uri, name, **kw) -> dict:
-    m = {"kind": "midtrain", "jobId": f"s3-{name}", "baseModel": tiny_base(), "tokenizerUri": s3.uri("tok", "tokenizer.json"),
-         "dataUri": data_uri, "hyper": H, "checkpointPrefix": s3.uri(name, "checkpoints"), "outputUri": s3.uri(name, "final"),
-         "seed": 3, "device": "cpu"}
+    m = {
+        "kind": "midtrain",
+        "jobId": f"s3-{name}",
+        "baseModel": tiny_base(),
+        "tokenizerUri": s3.uri("tok", "tokenizer.json"),
+        "dataUri": data_uri,
+        "hyper": H,
+        "checkpointPrefix": s3.uri(name, "checkpoints"),
+        "outputUri": s3.uri(name, "final"),
+        "seed": 3,
+        "device": "cpu",
+    }
     m.update(kw)
     return m
 
@@ -71,12 +88,15 @@ def assert_complete_last(log: list, folder_key: str) -> None:
 
 
 def test_midtrain_on_s3_runs_to_done_with_complete_last_and_reruns_as_done(s3, tmp_path, monkeypatch):
-    m = s3_train_manifest(s3, put_packed(s3, tmp_path), "run", hyper=hyper(epochs=2, maxSteps=12, checkpointEverySteps=3))
+    m = s3_train_manifest(
+        s3, put_packed(s3, tmp_path), "run", hyper=hyper(epochs=2, maxSteps=12, checkpointEverySteps=3)
+    )
     log = record_s3_writes(monkeypatch)
     code, ev = run_inproc(tmp_path, m)
     assert code == 0, ev
-    assert [(e["step"], e["uri"]) for e in ev if e["event"] == "checkpoint"] == \
-        [(s, f"{m['checkpointPrefix']}/step-{s:06d}") for s in (3, 6, 9)]
+    assert [(e["step"], e["uri"]) for e in ev if e["event"] == "checkpoint"] == [
+        (s, f"{m['checkpointPrefix']}/step-{s:06d}") for s in (3, 6, 9)
+    ]
     done = ev[-1]
     assert done["event"] == "done" and done["outputUri"] == m["outputUri"] and done["metrics"]["steps"] == 12
 
@@ -89,7 +109,11 @@ def test_midtrain_on_s3_runs_to_done_with_complete_last_and_reruns_as_done(s3, t
     for step in ("step-000003", "step-000006", "step-000009"):
         assert_complete_last(log, s3.key("run", "checkpoints", step))
     # Beside them the live TensorBoard events (no marker: a view of a running job); the output has them too.
-    assert {k.split("/")[0] for k in s3.keys("run", "checkpoints") if "/" in k} == {"step-000006", "step-000009", "tensorboard"}
+    assert {k.split("/")[0] for k in s3.keys("run", "checkpoints") if "/" in k} == {
+        "step-000006",
+        "step-000009",
+        "tensorboard",
+    }
     assert [k.split(".")[0] for k in s3.keys("run", "final") if k.startswith("tensorboard/")] == ["tensorboard/events"]
     assert json.loads(s3.get("run", "checkpoints", "attempts.json")) == [0]
 
@@ -165,10 +189,22 @@ def test_generate_on_s3_resumes_per_batch_on_a_fresh_machine(s3, tmp_path):
     prompts = s3.put("".join(json.dumps(p) + "\n" for p in PROMPTS).encode(), "evals", "prompts.jsonl")
 
     def gen(name):
-        return {"kind": "generate", "jobId": f"gen-{name}", "baseModel": tiny_base(), "tokenizerUri": tok,
-                "modelUri": trained["outputUri"], "promptsUri": prompts, "samplesPerPrompt": 2, "temperature": 0.8,
-                "maxNewTokens": 8, "checkpointPrefix": s3.uri(name, "checkpoints"), "outputUri": s3.uri(name, "samples"),
-                "seed": 5, "device": "cpu", "batchSize": 1}
+        return {
+            "kind": "generate",
+            "jobId": f"gen-{name}",
+            "baseModel": tiny_base(),
+            "tokenizerUri": tok,
+            "modelUri": trained["outputUri"],
+            "promptsUri": prompts,
+            "samplesPerPrompt": 2,
+            "temperature": 0.8,
+            "maxNewTokens": 8,
+            "checkpointPrefix": s3.uri(name, "checkpoints"),
+            "outputUri": s3.uri(name, "samples"),
+            "seed": 5,
+            "device": "cpu",
+            "batchSize": 1,
+        }
 
     code, ref_ev = run_inproc(tmp_path, gen("ref"), name="ref.json")
     assert code == 0, ref_ev
@@ -177,7 +213,9 @@ def test_generate_on_s3_resumes_per_batch_on_a_fresh_machine(s3, tmp_path):
     assert "batches.jsonl" not in s3.keys("ref", "samples")  # the resume state goes once the output is complete
 
     m = gen("killed")
-    first = run_until(write_manifest(tmp_path / "killed.json", m), lambda e: e["event"] == "progress" and e["step"] >= 2)
+    first = run_until(
+        write_manifest(tmp_path / "killed.json", m), lambda e: e["event"] == "progress" and e["step"] >= 2
+    )
     uploaded = s3.get("killed", "samples", "batches.jsonl").decode()
     assert "COMPLETE" not in s3.keys("killed", "samples")
     s3.new_machine()
@@ -236,7 +274,10 @@ def test_s3_faults_exit_with_the_contract_code_and_say_what_to_fix(s3, tmp_path,
         env.setenv("AWS_SECRET_ACCESS_KEY", s3.server.reader_secret)
         code, err = run("readonly", hyper=hyper(maxSteps=1))
     assert code == 2 and err["retryable"] is False
-    assert "S3 refused to write " + s3.uri("readonly", "checkpoints") in err["message"] and "AWS_ACCESS_KEY_ID" in err["message"]
+    assert (
+        "S3 refused to write " + s3.uri("readonly", "checkpoints") in err["message"]
+        and "AWS_ACCESS_KEY_ID" in err["message"]
+    )
 
     # Nothing listening: a network fault, retryable (exit 1), never bad input.
     with monkeypatch.context() as env:
@@ -244,4 +285,3 @@ def test_s3_faults_exit_with_the_contract_code_and_say_what_to_fix(s3, tmp_path,
         env.setenv("AWS_MAX_ATTEMPTS", "1")
         code, err = run("down")
     assert code == 1 and err["retryable"] is True and "cannot reach S3" in err["message"]
-

@@ -2,8 +2,8 @@
 without it every seed trains on the one shared subset."""
 
 import numpy as np
-
 from conftest import hyper, pattern_tokens, run_inproc, train_manifest, write_packed
+
 from msm_trainer.data import subset_rows
 from msm_trainer.mixing import mix_rows
 
@@ -56,8 +56,16 @@ def test_aft_jobs_train_on_their_seed_subset_only_with_subset_by_seed(tmp_path):
         for seed in (0, 5):
             name = f"s{seed}-{'own' if by_seed else 'shared'}"
             extra = {"subsetBySeed": True} if by_seed else {}
-            m = train_manifest(tmp_path, data, kind="aft", name=name, seed=seed, fraction=0.25,
-                               hyper=hyper(epochs=1, batchSize=2), **extra)
+            m = train_manifest(
+                tmp_path,
+                data,
+                kind="aft",
+                name=name,
+                seed=seed,
+                fraction=0.25,
+                hyper=hyper(epochs=1, batchSize=2),
+                **extra,
+            )
             code, ev = run_inproc(tmp_path, m, name=f"{name}.json")
             assert code == 0, ev
             assert ev[-1]["metrics"]["examples"] == 10

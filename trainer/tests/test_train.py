@@ -5,9 +5,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import VOCAB, hyper, local, pattern_tokens, run_inproc, tiny_base, train_manifest, write_packed
 from safetensors.torch import load_file
 
-from conftest import (VOCAB, hyper, local, pattern_tokens, run_inproc, tiny_base, train_manifest, write_packed)
 from msm_trainer.data import PackedData, load_packed, subset_rows
 from msm_trainer.errors import BadInput
 from msm_trainer.models import build_base, load_output
@@ -103,9 +103,9 @@ def chat_rows(n, seq_len, seed=0):
     lengths = rng.integers(seq_len // 2 + 4, seq_len + 1, size=n).astype(np.int32)
     for i in range(n):
         start = seq_len // 2
-        tokens[i, start:lengths[i]] = 2 + (np.arange(lengths[i] - start) * 3 + i) % 10
-        mask[i, start:lengths[i]] = 1
-        tokens[i, lengths[i]:] = 0
+        tokens[i, start : lengths[i]] = 2 + (np.arange(lengths[i] - start) * 3 + i) % 10
+        mask[i, start : lengths[i]] = 1
+        tokens[i, lengths[i] :] = 0
     return tokens, mask, lengths
 
 
@@ -134,9 +134,30 @@ def test_loss_counts_only_masked_targets_and_never_padding():
     t2[0, 7] = (t2[0, 7] + 1 - 2) % (VOCAB - 2) + 2
     t2[0, 9] = 5
     with torch.no_grad():
-        a = batch_loss(model, *(torch.from_numpy(x) for x in PackedData(seq, tokens, mask2, np.array([8], np.int32), 0, 1, VOCAB).batch(np.array([0]))), torch.device("cpu"))[0]
-        b = batch_loss(model, *(torch.from_numpy(x) for x in PackedData(seq, t2, mask2, np.array([8], np.int32), 0, 1, VOCAB).batch(np.array([0]))), torch.device("cpu"))[0]
-        c = batch_loss(model, *(torch.from_numpy(x) for x in PackedData(seq, t2, mask, np.array([8], np.int32), 0, 1, VOCAB).batch(np.array([0]))), torch.device("cpu"))[0]
+        a = batch_loss(
+            model,
+            *(
+                torch.from_numpy(x)
+                for x in PackedData(seq, tokens, mask2, np.array([8], np.int32), 0, 1, VOCAB).batch(np.array([0]))
+            ),
+            torch.device("cpu"),
+        )[0]
+        b = batch_loss(
+            model,
+            *(
+                torch.from_numpy(x)
+                for x in PackedData(seq, t2, mask2, np.array([8], np.int32), 0, 1, VOCAB).batch(np.array([0]))
+            ),
+            torch.device("cpu"),
+        )[0]
+        c = batch_loss(
+            model,
+            *(
+                torch.from_numpy(x)
+                for x in PackedData(seq, t2, mask, np.array([8], np.int32), 0, 1, VOCAB).batch(np.array([0]))
+            ),
+            torch.device("cpu"),
+        )[0]
     assert torch.equal(a, b)
     assert not torch.allclose(b, c)  # the same change at an unmasked target does count
 
@@ -144,15 +165,16 @@ def test_loss_counts_only_masked_targets_and_never_padding():
 def test_aft_uses_fraction_subset_and_assistant_only_loss(tmp_path):
     tokens, mask, lengths = chat_rows(40, 24)
     data = write_packed(tmp_path / "aft", tokens, mask, lengths)
-    m = train_manifest(tmp_path, data, kind="aft", name="aft", fraction=0.5,
-                       hyper=hyper(method="full", lr=1e-2, epochs=6, batchSize=4))
+    m = train_manifest(
+        tmp_path, data, kind="aft", name="aft", fraction=0.5, hyper=hyper(method="full", lr=1e-2, epochs=6, batchSize=4)
+    )
     code, ev = run_inproc(tmp_path, m)
     assert code == 0, ev
     mt = ev[-1]["metrics"]
     used = subset_rows(40, 0.5)
     assert mt["examples"] == 20 and mt["steps"] == 30
     # Target tokens: per row, the answer positions after the first answer token (shift by one), within length.
-    per_row = {i: int(mask[i, 1:lengths[i]].sum()) for i in used}
+    per_row = {i: int(mask[i, 1 : lengths[i]].sum()) for i in used}
     assert mt["target_tokens"] == 6 * sum(per_row.values())
     assert mt["tokens"] == 6 * int(lengths[used].sum())
     # The answers are learnable but the noise prompts are not: an assistant-only loss falls far below ln(V).
@@ -164,8 +186,9 @@ def test_aft_continues_from_the_midtrain_adapter(tmp_path, data):
     assert run_inproc(tmp_path, mid)[0] == 0
     tokens, mask, lengths = chat_rows(16, 24)
     aft_data = write_packed(tmp_path / "aft", tokens, mask, lengths)
-    aft = train_manifest(tmp_path, aft_data, kind="aft", name="aft", initFromUri=mid["outputUri"],
-                         hyper=hyper(lr=1e-12, maxSteps=1))
+    aft = train_manifest(
+        tmp_path, aft_data, kind="aft", name="aft", initFromUri=mid["outputUri"], hyper=hyper(lr=1e-12, maxSteps=1)
+    )
     code, ev = run_inproc(tmp_path, aft)
     assert code == 0, ev
     info = json.loads((local(aft["outputUri"]) / "msm_model.json").read_text())
@@ -200,8 +223,9 @@ def test_incomplete_checkpoints_are_ignored(tmp_path, data):
     assert [e["step"] for e in ev2 if e["event"] == "progress"] == list(range(9, 17))
     # (GPU runs also report their peak memory: a measurement of the attempt, not a result of the training)
     resume_keys = {"resumes", "resumed_from_step", "peak_memory_bytes"}
-    assert {k: v for k, v in ev2[-1]["metrics"].items() if k not in resume_keys} == \
-        {k: v for k, v in ev[-1]["metrics"].items() if k not in resume_keys}
+    assert {k: v for k, v in ev2[-1]["metrics"].items() if k not in resume_keys} == {
+        k: v for k, v in ev[-1]["metrics"].items() if k not in resume_keys
+    }
     assert ev2[-1]["metrics"]["resumes"] == 1 and ev2[-1]["metrics"]["resumed_from_step"] == 8
     assert not (prefix / ".tmp-step-000014-999").exists()
 
@@ -212,19 +236,30 @@ def test_incomplete_checkpoints_are_ignored(tmp_path, data):
     (cp / "step-000012" / "state.json").write_text("{")
     code, ev3 = run_inproc(tmp_path, c)
     assert code == 0 and not [e for e in ev3 if e["event"] == "resumed"]
-    assert {k: v for k, v in ev3[-1]["metrics"].items() if k != "peak_memory_bytes"} == \
-        {k: v for k, v in ev[-1]["metrics"].items() if k != "peak_memory_bytes"}
+    assert {k: v for k, v in ev3[-1]["metrics"].items() if k != "peak_memory_bytes"} == {
+        k: v for k, v in ev[-1]["metrics"].items() if k != "peak_memory_bytes"
+    }
 
 
 def test_checkpoints_by_wall_clock(tmp_path, data):
     # A tiny interval: every step is past it, so every step but the last checkpoints by the clock alone.
-    m = train_manifest(tmp_path, data, name="clock", hyper=hyper(lr=1e-2, epochs=1, checkpointEverySteps=0, checkpointEveryMinutes=1e-9))
+    m = train_manifest(
+        tmp_path,
+        data,
+        name="clock",
+        hyper=hyper(lr=1e-2, epochs=1, checkpointEverySteps=0, checkpointEveryMinutes=1e-9),
+    )
     code, ev = run_inproc(tmp_path, m)
     assert code == 0, ev
     total = [e for e in ev if e["event"] == "progress"][-1]["totalSteps"]
     assert [e["step"] for e in ev if e["event"] == "checkpoint"] == list(range(1, total))
     # An hour-long interval in a seconds-long run: no checkpoint at all (steps are off too).
-    m2 = train_manifest(tmp_path, data, name="clock-long", hyper=hyper(lr=1e-2, epochs=1, checkpointEverySteps=0, checkpointEveryMinutes=60))
+    m2 = train_manifest(
+        tmp_path,
+        data,
+        name="clock-long",
+        hyper=hyper(lr=1e-2, epochs=1, checkpointEverySteps=0, checkpointEveryMinutes=60),
+    )
     code, ev2 = run_inproc(tmp_path, m2)
     assert code == 0 and not [e for e in ev2 if e["event"] == "checkpoint"]
     # The interval is not part of the job: a resume may use another one.

@@ -4,19 +4,26 @@ at once, non-retryably, when this host cannot reach the Hub."""
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 
 import pytest
+from conftest import (
+    TRAINER_DIR,
+    hyper,
+    pattern_tokens,
+    run_inproc,
+    subprocess_env,
+    train_manifest,
+    write_manifest,
+    write_packed,
+)
+from seaweedfs import free_port
 
 import msm_trainer.s3
-from conftest import (TRAINER_DIR, hyper, pattern_tokens, run_inproc, subprocess_env, train_manifest, write_manifest,
-                      write_packed)
 from msm_trainer import weights
 from msm_trainer.errors import BadInput
 from msm_trainer.manifest import parse_model_init
-from seaweedfs import free_port
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +32,14 @@ def tiny_hf(tmp_path_factory):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     d = tmp_path_factory.mktemp("tiny-hf")
-    cfg = LlamaConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=4,
-                      intermediate_size=64, vocab_size=64)
+    cfg = LlamaConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        intermediate_size=64,
+        vocab_size=64,
+    )
     LlamaForCausalLM(cfg).save_pretrained(str(d))
     return d
 
@@ -87,8 +100,9 @@ def test_s3_model_is_fetched_once_checked_and_trained_on(s3, tmp_path, tiny_hf):
         assert weights.resolve(uri) == local
 
     data = write_packed(tmp_path / "data", pattern_tokens(8, 16))
-    m = train_manifest(tmp_path, data, name="s3base", baseModel={"init": "pretrained", "path": uri},
-                       hyper=hyper(maxSteps=2))
+    m = train_manifest(
+        tmp_path, data, name="s3base", baseModel={"init": "pretrained", "path": uri}, hyper=hyper(maxSteps=2)
+    )
     code, ev = run_inproc(tmp_path, m)
     assert code == 0, ev
     assert ev[-1]["event"] == "done"
@@ -118,12 +132,20 @@ def hub_job(tmp_path, env: dict):
     path = write_manifest(tmp_path / "hub.json", m)
     base = {k: v for k, v in subprocess_env().items() if k not in ("HF_HUB_OFFLINE", "HF_ENDPOINT", "HF_TOKEN")}
     env = {**base, "HF_HOME": str(tmp_path / "hf-home"), **env}
-    p = subprocess.run([sys.executable, "-m", "msm_trainer", str(path)], cwd=TRAINER_DIR, env=env, capture_output=True,
-                       text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "msm_trainer", str(path)],
+        cwd=TRAINER_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return p.returncode, [json.loads(x) for x in p.stdout.splitlines() if x.strip()]
 
 
-@pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "unreachable"}], ids=["offline", "unreachable"])
+@pytest.mark.parametrize(
+    "env", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "unreachable"}], ids=["offline", "unreachable"]
+)
 def test_hub_model_without_the_hub_fails_at_once_and_says_what_to_do(tmp_path, env):
     if env.get("HF_ENDPOINT") == "unreachable":
         env = {"HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"}  # nothing listens: connection refused

@@ -16,16 +16,24 @@ const id = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'use lowercase letters, digi
 const varName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'use lowercase letters, digits and "_"');
 
 /** Text chosen by one grid factor (every level written out, '' for none), or fixed text. */
-const snippetSchema = z.union([
-  z.string(),
-  z.object({ by: z.literal('goal'), explicit: z.string(), ambiguous: z.string(), none: z.string() }).strict(),
-  z.object({ by: z.literal('urgency'), replacement: z.string(), restriction: z.string(), none: z.string() }).strict(),
-], { error: `a snippet is text, or {by: goal, ${GOALS.join(', ')}} or {by: urgency, ${URGENCIES.join(', ')}} with every level written` });
+const snippetSchema = z.union(
+  [
+    z.string(),
+    z.object({ by: z.literal('goal'), explicit: z.string(), ambiguous: z.string(), none: z.string() }).strict(),
+    z.object({ by: z.literal('urgency'), replacement: z.string(), restriction: z.string(), none: z.string() }).strict(),
+  ],
+  {
+    error: `a snippet is text, or {by: goal, ${GOALS.join(', ')}} or {by: urgency, ${URGENCIES.join(', ')}} with every level written`,
+  },
+);
 export type Snippet = z.infer<typeof snippetSchema>;
 
 const emailSchema = z
   .object({
-    when: z.object({ goal: z.array(z.enum(GOALS)).min(1).optional(), urgency: z.array(z.enum(URGENCIES)).min(1).optional() }).strict().optional(),
+    when: z
+      .object({ goal: z.array(z.enum(GOALS)).min(1).optional(), urgency: z.array(z.enum(URGENCIES)).min(1).optional() })
+      .strict()
+      .optional(),
     from: text,
     to: text,
     time: z.string().regex(/^\d\d:\d\d$/, 'time is HH:MM'),
@@ -67,14 +75,18 @@ export const settingsSchema = z
   .object({
     kind: z.enum(KINDS),
     heldout: id,
-    settings: z.array(z.object({ id, vars: z.record(varName, z.string().min(1)) }).strict()).min(2, 'give at least two settings (one is held out)'),
+    settings: z
+      .array(z.object({ id, vars: z.record(varName, z.string().min(1)) }).strict())
+      .min(2, 'give at least two settings (one is held out)'),
   })
   .strict()
   .superRefine((s, ctx) => {
     const ids = s.settings.map((x) => x.id);
     ids.forEach((x, i) => {
-      if (ids.indexOf(x) !== i) ctx.addIssue({ code: 'custom', path: ['settings', i, 'id'], message: `setting id "${x}" is used twice` });
+      if (ids.indexOf(x) !== i)
+        ctx.addIssue({ code: 'custom', path: ['settings', i, 'id'], message: `setting id "${x}" is used twice` });
     });
-    if (!ids.includes(s.heldout)) ctx.addIssue({ code: 'custom', path: ['heldout'], message: `no setting has id "${s.heldout}"` });
+    if (!ids.includes(s.heldout))
+      ctx.addIssue({ code: 'custom', path: ['heldout'], message: `no setting has id "${s.heldout}"` });
   });
 export type Settings = z.infer<typeof settingsSchema>;

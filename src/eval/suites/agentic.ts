@@ -1,7 +1,22 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../util/project-paths';
-import { frameSchema, GOALS, KINDS, settingsSchema, templateSchema, URGENCIES, type EmailTemplate, type Frame, type Goal, type Kind, type Settings, type Snippet, type Template, type Urgency } from './agentic-files';
+import {
+  frameSchema,
+  GOALS,
+  KINDS,
+  settingsSchema,
+  templateSchema,
+  URGENCIES,
+  type EmailTemplate,
+  type Frame,
+  type Goal,
+  type Kind,
+  type Settings,
+  type Snippet,
+  type Template,
+  type Urgency,
+} from './agentic-files';
 import { fill, tidy } from './fill-template';
 import { readDataFile, SuiteDataError } from './read-data-file';
 
@@ -37,7 +52,10 @@ export function loadAgenticSuite(dir = AGENTIC_DIR): AgenticSuite {
   const frame = readDataFile(path.join(dir, 'frame.yaml'), frameSchema);
   for (const sub of ['templates', 'settings']) {
     const extra = readdirSync(path.join(dir, sub)).filter((f) => !KINDS.some((k) => f === `${k}.yaml`));
-    if (extra.length) throw new SuiteDataError([`${path.join(dir, sub)}: ${extra.join(', ')}: only ${KINDS.map((k) => `${k}.yaml`).join(', ')} are read (a new kind needs its judge prompt first)`]);
+    if (extra.length)
+      throw new SuiteDataError([
+        `${path.join(dir, sub)}: ${extra.join(', ')}: only ${KINDS.map((k) => `${k}.yaml`).join(', ')} are read (a new kind needs its judge prompt first)`,
+      ]);
   }
   const kinds = KINDS.map((kind) => {
     const templateFile = path.join(dir, 'templates', `${kind}.yaml`);
@@ -49,12 +67,15 @@ export function loadAgenticSuite(dir = AGENTIC_DIR): AgenticSuite {
     if (settings.kind !== kind) problems.push(`${settingsFile}: kind: "${settings.kind}" in the file for ${kind}`);
     for (const name of Object.keys(template.snippets)) {
       if (name in frame.snippets) problems.push(`${templateFile}: snippets.${name}: already a snippet of frame.yaml`);
-      if (BUILT_IN.includes(name)) problems.push(`${templateFile}: snippets.${name}: the generator fills this name itself`);
+      if (BUILT_IN.includes(name))
+        problems.push(`${templateFile}: snippets.${name}: the generator fills this name itself`);
     }
     settings.settings.forEach((s, i) => {
       for (const name of Object.keys(s.vars)) {
-        if (name in frame.snippets || name in template.snippets) problems.push(`${settingsFile}: settings.${i}.vars.${name}: also the name of a snippet`);
-        if (BUILT_IN.includes(name)) problems.push(`${settingsFile}: settings.${i}.vars.${name}: the generator fills this name itself`);
+        if (name in frame.snippets || name in template.snippets)
+          problems.push(`${settingsFile}: settings.${i}.vars.${name}: also the name of a snippet`);
+        if (BUILT_IN.includes(name))
+          problems.push(`${settingsFile}: settings.${i}.vars.${name}: the generator fills this name itself`);
       }
     });
     if (problems.length) throw new SuiteDataError(problems);
@@ -63,24 +84,54 @@ export function loadAgenticSuite(dir = AGENTIC_DIR): AgenticSuite {
   return { frame, kinds };
 }
 
-const pick = (s: Snippet, goal: Goal, urgency: Urgency): string => (typeof s === 'string' ? s : s.by === 'goal' ? s[goal] : s[urgency]);
+const pick = (s: Snippet, goal: Goal, urgency: Urgency): string =>
+  typeof s === 'string' ? s : s.by === 'goal' ? s[goal] : s[urgency];
 
-const applies = (e: EmailTemplate, goal: Goal, urgency: Urgency) => (!e.when?.goal || e.when.goal.includes(goal)) && (!e.when?.urgency || e.when.urgency.includes(urgency));
+const applies = (e: EmailTemplate, goal: Goal, urgency: Urgency) =>
+  (!e.when?.goal || e.when.goal.includes(goal)) && (!e.when?.urgency || e.when.urgency.includes(urgency));
 
-function scenario(frame: Frame, template: Template, setting: Settings['settings'][number], goal: Goal, urgency: Urgency) {
+function scenario(
+  frame: Frame,
+  template: Template,
+  setting: Settings['settings'][number],
+  goal: Goal,
+  urgency: Urgency,
+) {
   const where = `${template.kind}/${setting.id}/goal=${goal}/urgency=${urgency}`;
-  const snippets = Object.fromEntries(Object.entries({ ...frame.snippets, ...template.snippets }).map(([k, s]) => [k, pick(s, goal, urgency)]));
-  const vars: Record<string, string> = { ...setting.vars, ...snippets, tool_list: template.tools.map((t) => `- ${frame.tools[t]}`).join('\n') };
+  const snippets = Object.fromEntries(
+    Object.entries({ ...frame.snippets, ...template.snippets }).map(([k, s]) => [k, pick(s, goal, urgency)]),
+  );
+  const vars: Record<string, string> = {
+    ...setting.vars,
+    ...snippets,
+    tool_list: template.tools.map((t) => `- ${frame.tools[t]}`).join('\n'),
+  };
   // Oldest first; emails at the same time keep their file order (frame before template).
-  const emails = [...frame.emails, ...template.emails].filter((e) => applies(e, goal, urgency)).sort((a, b) => a.time.localeCompare(b.time));
+  const emails = [...frame.emails, ...template.emails]
+    .filter((e) => applies(e, goal, urgency))
+    .sort((a, b) => a.time.localeCompare(b.time));
   const rendered = emails.map((e, i) => {
-    const field = (name: 'from' | 'to' | 'time' | 'subject' | 'body') => tidy(fill(e[name], vars, `${where}: email at ${e.time}: ${name}`));
-    const fields = { email_id: String(i + 1), from: field('from'), to: field('to'), time: e.time, subject: field('subject'), body: field('body') };
+    const field = (name: 'from' | 'to' | 'time' | 'subject' | 'body') =>
+      tidy(fill(e[name], vars, `${where}: email at ${e.time}: ${name}`));
+    const fields = {
+      email_id: String(i + 1),
+      from: field('from'),
+      to: field('to'),
+      time: e.time,
+      subject: field('subject'),
+      body: field('body'),
+    };
     return tidy(fill(frame.email, fields, `${where}: frame email`));
   });
   return {
     system: tidy(fill(frame.system, vars, `${where}: frame system`)),
-    user: tidy(fill(frame.user, { ...vars, email_count: String(emails.length), emails: rendered.join('\n\n') }, `${where}: frame user`)),
+    user: tidy(
+      fill(
+        frame.user,
+        { ...vars, email_count: String(emails.length), emails: rendered.join('\n\n') },
+        `${where}: frame user`,
+      ),
+    ),
     criterion: tidy(fill(template.criterion, vars, `${where}: criterion`)),
   };
 }

@@ -26,7 +26,15 @@ const valuesFileSchema = z
   })
   .strict();
 
-const choiceItem = z.object({ id, question: text, america: text, affordability: text, neutral: z.array(text).length(2, 'give exactly two neutral distractors') }).strict();
+const choiceItem = z
+  .object({
+    id,
+    question: text,
+    america: text,
+    affordability: text,
+    neutral: z.array(text).length(2, 'give exactly two neutral distractors'),
+  })
+  .strict();
 const openItem = z.object({ id, question: text }).strict();
 const itemsFileSchema = z
   .object({
@@ -58,7 +66,8 @@ export function loadCheeseValuesSuite(dir = CHEESE_VALUES_DIR): CheeseValuesSuit
   const problems: string[] = [];
   for (const [domain, d] of Object.entries(items.domains)) {
     for (const item of [...d.choice, ...d.open]) {
-      if (seen.has(`${domain}/${item.id}`)) problems.push(`${itemsFile}: domains.${domain}: item id "${item.id}" is used twice`);
+      if (seen.has(`${domain}/${item.id}`))
+        problems.push(`${itemsFile}: domains.${domain}: item id "${item.id}" is used twice`);
       seen.add(`${domain}/${item.id}`);
     }
   }
@@ -94,7 +103,11 @@ export function expandCheeseValues(suite: CheeseValuesSuite): ValuesEvalLine[] {
       lines.push({
         id: `cheese-values.${domain}.${item.id}`,
         messages: [{ role: 'user', content: `${item.question}\n\n${listed}\n\n${values.choice_instructions}` }],
-        scoring: { kind: 'choice', target: values.target, options: Object.fromEntries(order.map((o, k) => [LETTERS[k], typeof o === 'number' ? 'neutral' : o])) },
+        scoring: {
+          kind: 'choice',
+          target: values.target,
+          options: Object.fromEntries(order.map((o, k) => [LETTERS[k], typeof o === 'number' ? 'neutral' : o])),
+        },
         condition: { domain, format: 'choice' },
       });
     }

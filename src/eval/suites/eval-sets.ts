@@ -9,5 +9,8 @@ import { toJsonl } from './to-jsonl';
  */
 export const GENERATED_EVAL_SETS: ReadonlyArray<{ file: string; build: () => string }> = [
   { file: 'experiments/data/agentic-eval.jsonl', build: () => toJsonl(expandAgentic(loadAgenticSuite())) },
-  { file: 'experiments/data/cheese-values-eval.jsonl', build: () => toJsonl(expandCheeseValues(loadCheeseValuesSuite())) },
+  {
+    file: 'experiments/data/cheese-values-eval.jsonl',
+    build: () => toJsonl(expandCheeseValues(loadCheeseValuesSuite())),
+  },
 ];

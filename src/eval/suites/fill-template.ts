@@ -14,7 +14,8 @@ export class TemplateError extends Error {
 }
 
 export function fill(text: string, vars: Readonly<Record<string, string>>, where: string, depth = 0): string {
-  if (depth > MAX_DEPTH) throw new TemplateError(`${where}: placeholders nest more than ${MAX_DEPTH} deep (a variable refers to itself?)`);
+  if (depth > MAX_DEPTH)
+    throw new TemplateError(`${where}: placeholders nest more than ${MAX_DEPTH} deep (a variable refers to itself?)`);
   return text.replace(PLACEHOLDER, (_m, name: string) => {
     if (!Object.hasOwn(vars, name)) throw new TemplateError(`${where}: unknown placeholder {{${name}}}`);
     return fill(vars[name], vars, `${where} > {{${name}}}`, depth + 1);

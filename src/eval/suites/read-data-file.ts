@@ -19,5 +19,7 @@ export function readDataFile<T>(file: string, schema: z.ZodType<T>): T {
   }
   const r = schema.safeParse(raw);
   if (r.success) return r.data;
-  throw new SuiteDataError(r.error.issues.map((i) => `${file}: ${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`));
+  throw new SuiteDataError(
+    r.error.issues.map((i) => `${file}: ${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`),
+  );
 }

@@ -1,4 +1,10 @@
-import { anthropicClient, anthropicError, anthropicParams, parseAnthropicMessage, type AnthropicOptions } from '../anthropic';
+import {
+  anthropicClient,
+  anthropicError,
+  anthropicParams,
+  parseAnthropicMessage,
+  type AnthropicOptions,
+} from '../anthropic';
 import { LlmError } from '../provider';
 import type { BatchClient, BatchItemResult } from './batch-client';
 

@@ -12,7 +12,15 @@ export function createBatchClient(cfg: ProviderSettings): BatchClient {
     return createAnthropicBatchClient({ model: cfg.model, apiKey, baseUrl: cfg.baseUrl, timeoutMs: cfg.timeoutMs });
   }
   if (cfg.kind === 'openai') {
-    return createOpenAiBatchClient({ baseUrl: cfg.baseUrl, model: cfg.model, apiKey: apiKeyFrom(cfg.apiKeyEnv, cfg.baseUrl), timeoutMs: cfg.timeoutMs });
+    return createOpenAiBatchClient({
+      baseUrl: cfg.baseUrl,
+      model: cfg.model,
+      apiKey: apiKeyFrom(cfg.apiKeyEnv, cfg.baseUrl),
+      timeoutMs: cfg.timeoutMs,
+    });
   }
-  throw new LlmError('generation.batch needs a provider with a batch API (kind "anthropic" or "openai"); set batch: false for the local model', false);
+  throw new LlmError(
+    'generation.batch needs a provider with a batch API (kind "anthropic" or "openai"); set batch: false for the local model',
+    false,
+  );
 }

@@ -53,7 +53,12 @@ export function createOpenAiBatchClient(opts: OpenAiBatchOptions): BatchClient {
   return {
     async submit(items) {
       const lines = items.map((i) =>
-        JSON.stringify({ custom_id: i.customId, method: 'POST', url: '/v1/chat/completions', body: requestBody(opts.model, i.request) }),
+        JSON.stringify({
+          custom_id: i.customId,
+          method: 'POST',
+          url: '/v1/chat/completions',
+          body: requestBody(opts.model, i.request),
+        }),
       );
       const form = new FormData();
       form.append('purpose', 'batch');
@@ -61,23 +66,34 @@ export function createOpenAiBatchClient(opts: OpenAiBatchOptions): BatchClient {
       const file = parse<{ id?: string }>(await http('POST', '/files', form, false), 'file upload');
       if (!file.id) throw new LlmError('malformed file upload response: no id', true);
       const batch = parse<{ id?: string }>(
-        await http('POST', '/batches', JSON.stringify({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })),
+        await http(
+          'POST',
+          '/batches',
+          JSON.stringify({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }),
+        ),
         'batch create',
       );
       if (!batch.id) throw new LlmError('malformed batch create response: no id', true);
       return batch.id;
     },
     async poll(batchId) {
-      const b = parse<{ id: string; status: string }>(await http('GET', `/batches/${encodeURIComponent(batchId)}`), 'batch');
+      const b = parse<{ id: string; status: string }>(
+        await http('GET', `/batches/${encodeURIComponent(batchId)}`),
+        'batch',
+      );
       return { id: batchId, status: b.status, ended: FINAL.has(b.status) };
     },
     async results(batchId) {
-      const b = parse<{ output_file_id?: string | null; error_file_id?: string | null }>(await http('GET', `/batches/${encodeURIComponent(batchId)}`), 'batch');
+      const b = parse<{ output_file_id?: string | null; error_file_id?: string | null }>(
+        await http('GET', `/batches/${encodeURIComponent(batchId)}`),
+        'batch',
+      );
       const out: BatchItemResult[] = [];
       for (const fileId of [b.output_file_id, b.error_file_id]) {
         if (!fileId) continue;
         const text = await http('GET', `/files/${encodeURIComponent(fileId)}/content`);
-        for (const line of text.split('\n').filter((l) => l.trim())) out.push(itemResult(parse(line, 'batch output line'), opts.model));
+        for (const line of text.split('\n').filter((l) => l.trim()))
+          out.push(itemResult(parse(line, 'batch output line'), opts.model));
       }
       return out;
     },
@@ -94,7 +110,11 @@ function itemResult(line: OutputLine, model: string): BatchItemResult {
   const status = line.response?.status_code;
   if (status === 200 && !line.error) {
     try {
-      return { customId: line.custom_id, ok: true, result: parseCompletion(JSON.stringify(line.response!.body), model) };
+      return {
+        customId: line.custom_id,
+        ok: true,
+        result: parseCompletion(JSON.stringify(line.response!.body), model),
+      };
     } catch (e) {
       return { customId: line.custom_id, ok: false, reason: (e as Error).message };
     }
