@@ -49,6 +49,16 @@ async function withHeartbeats<T>(work: (beat: (done: number, total: number) => v
   }
 }
 
+/** The reference that crosses Temporal: URIs, hashes and counts of what was written. */
+function tokenizedRef(
+  r: { manifestUri: string; sha256: string; numSequences: number; numTokens: number },
+  tokenizerUri: string,
+  vocabSize: number,
+): TokenizedRef {
+  const { manifestUri, sha256, numSequences, numTokens } = r;
+  return { manifestUri, sha256, numSequences, numTokens, tokenizerUri, vocabSize };
+}
+
 export function createTokenizeActivities() {
   return {
     /** Corpus -> packed fixed-length sequences of the base model's tokens (content-addressed, reused). */
@@ -65,15 +75,7 @@ export function createTokenizeActivities() {
           tokenizePackCorpus(store, { docKeys: corpus.shardKeys, ...opts, outPrefix, onProgress }),
         ),
       );
-      return {
-        manifestUri: r.manifestUri,
-        sha256: r.sha256,
-        numSequences: r.numSequences,
-        numTokens: r.numTokens,
-        tokenizerUri: uri,
-        vocabSize: tok.vocabSize,
-        ...(r.documentStats && { documentStats: r.documentStats }),
-      };
+      return { ...tokenizedRef(r, uri, tok.vocabSize), ...(r.documentStats && { documentStats: r.documentStats }) };
     },
 
     /** AFT chat JSONL -> one padded row per example with an assistant-only loss mask. */
@@ -88,14 +90,7 @@ export function createTokenizeActivities() {
       const r = await classified(() =>
         withHeartbeats((onProgress) => tokenizeChatData(store, { dataKey: data.key, ...opts, outPrefix, onProgress })),
       );
-      return {
-        manifestUri: r.manifestUri,
-        sha256: r.sha256,
-        numSequences: r.numSequences,
-        numTokens: r.numTokens,
-        tokenizerUri: uri,
-        vocabSize: tok.vocabSize,
-      };
+      return tokenizedRef(r, uri, tok.vocabSize);
     },
   };
 }

@@ -1,3 +1,5 @@
+import type { TokenSummary } from './packed-format';
+
 /** What the tokenize stage hands on through Temporal: URIs, hashes and counts, never token data. */
 export interface TokenizedRef {
   manifestUri: string;
@@ -11,14 +13,6 @@ export interface TokenizedRef {
     documentTokensUri: string;
     summaryUri: string;
     histogramUri: string;
-    summary: {
-      documents: number;
-      totalTokens: number;
-      min: number;
-      median: number;
-      p95: number;
-      max: number;
-      mean: number;
-    };
+    summary: TokenSummary;
   };
 }
