@@ -1,5 +1,6 @@
 import { temporal } from '@temporalio/proto';
 import { MSM_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { refusedByServer } from './grpc-status';
 
 type IndexedValueType = temporal.api.enums.v1.IndexedValueType;
 const { IndexedValueType } = temporal.api.enums.v1;
@@ -56,10 +57,6 @@ export async function searchAttributeGaps(
   return { missing, wrongType };
 }
 
-/** gRPC status codes of a refused call (7 PERMISSION_DENIED, 12 UNIMPLEMENTED, 16 UNAUTHENTICATED). */
-const grpcCode = (e: unknown): number | undefined =>
-  typeof (e as { code?: unknown })?.code === 'number' ? (e as { code: number }).code : undefined;
-
 /**
  * Register our search attributes on the namespace (operator service), adding only the missing ones, so
  * a second run changes nothing. Returns the names added.
@@ -82,8 +79,7 @@ export async function registerSearchAttributes(
   try {
     await c.operatorService.addSearchAttributes({ namespace, searchAttributes });
   } catch (e) {
-    const code = grpcCode(e);
-    if (code === 7 || code === 16 || code === 12) {
+    if (refusedByServer(e)) {
       throw new SearchAttributeError(
         `the server refused to add search attributes to namespace ${namespace} (${(e as Error).message}): ` +
           `ask its admin to run \`${cliCommand(namespace, missing)}\`; on Temporal Cloud add them in the namespace's settings (Web UI or tcld)`,
@@ -101,7 +97,7 @@ export async function requireSearchAttributes(c: OperatorConnection, namespace: 
     gaps = await searchAttributeGaps(c, namespace);
   } catch (e) {
     // A caller without operator rights cannot look; the workflows will say so if they are missing.
-    if ([7, 12, 16].includes(grpcCode(e) ?? -1)) return;
+    if (refusedByServer(e)) return;
     throw e;
   }
   if (gaps.missing.length || gaps.wrongType.length) {

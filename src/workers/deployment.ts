@@ -2,6 +2,7 @@ import type { NativeConnection, WorkerDeploymentOptions } from '@temporalio/work
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { GRPC, grpcCode } from '../temporal/grpc-status';
 
 /**
  * Worker Deployment versioning (Temporal's Worker Versioning): a worker that belongs to a deployment declares
@@ -62,15 +63,9 @@ export async function currentBuildId(
     const res = await connection.workflowService.describeWorkerDeployment({ namespace, deploymentName: name });
     return res.workerDeploymentInfo?.routingConfig?.currentDeploymentVersion?.buildId ?? undefined;
   } catch (e) {
-    if (grpcCode(e) === NOT_FOUND) return undefined;
+    if (grpcCode(e) === GRPC.NOT_FOUND) return undefined;
     throw e;
   }
-}
-
-const NOT_FOUND = 5;
-const FAILED_PRECONDITION = 9;
-function grpcCode(e: unknown): number | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e ? Number((e as { code: unknown }).code) : undefined;
 }
 
 export interface PromoteOptions {
@@ -108,7 +103,7 @@ export async function promoteIfNoCurrent(
     } catch (e) {
       // NOT_FOUND / FAILED_PRECONDITION: the version's pollers have not reached the server yet.
       const code = grpcCode(e);
-      if ((code !== NOT_FOUND && code !== FAILED_PRECONDITION) || Date.now() > deadline) throw e;
+      if ((code !== GRPC.NOT_FOUND && code !== GRPC.FAILED_PRECONDITION) || Date.now() > deadline) throw e;
       await new Promise((r) => setTimeout(r, 500));
     }
   }
