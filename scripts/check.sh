@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # The quick lane: formatting, lints, types, merge-conflict markers and import cycles (under a minute).
-# `npm test` runs it first. Fix formatting with `npm run format`.
+# `npm test` runs it first (after set-up; `npm run check` runs set-up too). Fix formatting with `npm run format`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-bash scripts/setup.sh >/dev/null
 tools="${MSM_TOOLS_DIR:-${MSM_CACHE_DIR:-$HOME/.cache/msm}/tools}"
 step() { echo "[check] $1"; }
 # A tool setup.sh installed from PyPI, or the same one on PATH (setup.sh then skips it).
