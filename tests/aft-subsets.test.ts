@@ -9,19 +9,14 @@ import { createTrainerActivities } from '../src/activities/trainer-activities';
 import type { LoadedExperiment, TrainRequest, TrainResult } from '../src/activities/types';
 import { parseExperiment } from '../src/config/experiment-schema';
 import { buildResults } from '../src/report/results';
+import { demoExperiment } from './helpers/demo-experiment';
 
 /**
  * aft.subsetBySeed reaches the trainer job (which draws the subset: trainer/tests/test_subsets.py), keys
  * its runs apart from shared-subset runs, and results.json says which was used.
  */
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'msm-subsets-'));
-const minimal = {
-  name: 'subsets',
-  spec: 'specs/demo.md',
-  store: path.join(tmp, 'store'),
-  aft: { data: 'experiments/data/demo-aft.jsonl' },
-  eval: { prompts: 'experiments/data/demo-eval.jsonl' },
-};
+const minimal = demoExperiment('subsets', path.join(tmp, 'store'));
 
 describe('aft.subsetBySeed', () => {
   it('is off by default: every seed shares one nested subset, as before', () => {

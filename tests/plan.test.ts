@@ -16,17 +16,13 @@ import { GIB, samplePeak, trainPeak, type TrainJobShape } from '../src/plan/memo
 import { KNOWN_MODELS, knownModelKey, paramCount } from '../src/plan/models';
 import { applyPlan, assertFits, PlanRefusedError } from '../src/plan/plan';
 import { ModelConfigError, planFromDisk, resolveModel } from '../src/plan/plan-inputs';
+import { demoExperiment } from './helpers/demo-experiment';
 
 const ROOT = path.join(__dirname, '..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'msm-plan-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const minimal = {
-  name: 'p',
-  spec: 'specs/demo.md',
-  aft: { data: 'experiments/data/demo-aft.jsonl' },
-  eval: { prompts: 'experiments/data/demo-eval.jsonl' },
-};
+const minimal = demoExperiment('p');
 const H100 = { backend: 'local', device: 'cuda', gpuMemoryGiB: 79.2 } as const;
 /** Llama 3.1 8B, full fine-tuning, seq 4096, on one 80 GB GPU: the paper's 8B setting without sharding. */
 const llamaFull = {

@@ -7,17 +7,12 @@ import { recordingBackend } from './helpers/tiny-trainer-job';
 import { createTrainerActivities } from '../src/activities/trainer-activities';
 import type { TrainRequest, TrainResult } from '../src/activities/types';
 import { parseExperiment } from '../src/config/experiment-schema';
+import { demoExperiment } from './helpers/demo-experiment';
 
 /** logging.wandb: validated with the experiment, handed to the trainer job, and in no run's key. */
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'msm-logging-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-const minimal = {
-  name: 'logging',
-  spec: 'specs/demo.md',
-  store: path.join(tmp, 'store'),
-  aft: { data: 'experiments/data/demo-aft.jsonl' },
-  eval: { prompts: 'experiments/data/demo-eval.jsonl' },
-};
+const minimal = demoExperiment('logging', path.join(tmp, 'store'));
 
 describe('logging.wandb', () => {
   it('is optional and says what a bad block should be', () => {

@@ -9,6 +9,7 @@ import YAML from 'yaml';
 import { createExperimentActivities } from '../src/activities/experiment-activities';
 import { examplesNeeded, fractionCounts, fractionProblems } from '../src/config/aft-subsets';
 import { PROJECT_ROOT } from '../src/util/project-paths';
+import { demoExperiment } from './helpers/demo-experiment';
 
 /** `msm validate` runs the checks the workflow's loadExperiment runs (one function), as a real process. */
 const cli = (...args: string[]) =>
@@ -23,13 +24,7 @@ const cli = (...args: string[]) =>
   );
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-validate-'));
-const base = {
-  name: 'validate-check',
-  spec: 'specs/demo.md',
-  store: path.join(dir, 'store'),
-  aft: { data: 'experiments/data/demo-aft.jsonl' },
-  eval: { prompts: 'experiments/data/demo-eval.jsonl' },
-};
+const base = demoExperiment('validate-check', path.join(dir, 'store'));
 let files = 0;
 function experimentFile(over: Record<string, unknown>): string {
   const file = path.join(dir, `x${files++}.yaml`);

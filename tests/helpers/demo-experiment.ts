@@ -1,0 +1,13 @@
+/**
+ * The smallest valid experiment, on the demo's spec, AFT data and eval prompts: the object config tests
+ * spread their variations over. `store` is left out when a test never writes to one.
+ */
+export function demoExperiment(name: string, store?: string) {
+  return {
+    name,
+    spec: 'specs/demo.md',
+    ...(store !== undefined && { store }),
+    aft: { data: 'experiments/data/demo-aft.jsonl' },
+    eval: { prompts: 'experiments/data/demo-eval.jsonl' },
+  };
+}
