@@ -1,6 +1,6 @@
 import { Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes';
@@ -34,15 +34,29 @@ export function isPortOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+function canListen(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
+    srv.once('error', () => resolve(undefined));
+    srv.listen(port, '127.0.0.1', () => {
+      const bound = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(bound));
     });
-    srv.on('error', reject);
   });
+}
+
+/**
+ * A port free right now. Drawn below Linux's ephemeral range (32768+), which every outgoing connection on the
+ * machine draws from, so a busy test run's clients cannot take it before our server binds it.
+ */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await canListen(20_000 + Math.floor(Math.random() * 12_000));
+    if (port) return port;
+  }
+  const port = await canListen(0);
+  if (!port) throw new Error('no free TCP port on 127.0.0.1');
+  return port;
 }
 
 /** Does a Temporal frontend answer at `address` (Connection.connect calls GetSystemInfo)? */
@@ -65,15 +79,49 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: s
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
+/** The dev server process ended before it served; `log` is what it wrote during this start. */
+export class DevServerExitedError extends Error {
+  constructor(
+    readonly logPath: string,
+    readonly log: string,
+  ) {
+    super(`temporal server exited at start (log: ${logPath}):\n${log.trim().split('\n').slice(-15).join('\n')}`);
+    this.name = 'DevServerExitedError';
+  }
+
+  /** The CLI picks its HTTP, metrics and internal ports at random, so another process can take one first. */
+  get portInUse(): boolean {
+    return /address already in use/i.test(this.log);
+  }
+
+  /** Was it this port that was taken? */
+  portTaken(port: number): boolean {
+    return this.portInUse && new RegExp(`:${port}\\b[^\\n]*address already in use`, 'i').test(this.log);
+  }
+}
+
+const START_ATTEMPTS = 3;
+
 /**
  * Start `temporal server start-dev` with a persistent SQLite file and this project's search attributes.
- * `detached` keeps it running after this process exits (the demo reuses it next time).
+ * `detached` keeps it running after this process exits (the demo reuses it next time). A start that loses a
+ * port race is tried again: the CLI draws fresh random ports for everything but `port` and `uiPort`.
  */
 export async function startDevServer(opts: DevServerOptions & { detached?: boolean }): Promise<DevServer> {
-  const ip = opts.ip ?? '127.0.0.1';
-  mkdirSync(opts.stateDir, { recursive: true });
-  const log = openSync(path.join(opts.stateDir, 'server.log'), 'a');
-  const args = [
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (e) {
+      const randomPortTaken =
+        e instanceof DevServerExitedError && e.portInUse && !e.portTaken(opts.port) && !e.portTaken(opts.uiPort);
+      if (!randomPortTaken || attempt >= START_ATTEMPTS) throw e;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+}
+
+function devServerArgs(opts: DevServerOptions, ip: string): string[] {
+  return [
     'server',
     'start-dev',
     '--db-filename',
@@ -91,24 +139,32 @@ export async function startDevServer(opts: DevServerOptions & { detached?: boole
     'warn',
     ...(opts.searchAttributes === false ? [] : SEARCH_ATTRIBUTE_FLAGS.flatMap((f) => ['--search-attribute', f])),
   ];
-  const child = spawn(opts.cli, args, { stdio: ['ignore', log, log], detached: !!opts.detached });
+}
+
+async function startOnce(opts: DevServerOptions & { detached?: boolean }): Promise<DevServer> {
+  const ip = opts.ip ?? '127.0.0.1';
+  mkdirSync(opts.stateDir, { recursive: true });
+  const logPath = path.join(opts.stateDir, 'server.log');
+  const log = openSync(logPath, 'a');
+  const logStart = statSync(logPath).size;
+  const child = spawn(opts.cli, devServerArgs(opts, ip), { stdio: ['ignore', log, log], detached: !!opts.detached });
+  closeSync(log); // the child holds its own copy
   if (opts.detached) child.unref();
   let exited = false;
-  child.once('exit', () => (exited = true));
+  const exitedAtStart = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
+  const failIfExited = async (): Promise<void> => {
+    if (!exited) return;
+    await exitedAtStart;
+    throw new DevServerExitedError(logPath, readFileSync(logPath).subarray(logStart).toString('utf8'));
+  };
   await waitFor(
-    async () => {
-      if (exited) throw new Error(`temporal server exited at start; see ${path.join(opts.stateDir, 'server.log')}`);
-      return isPortOpen(opts.port, ip);
-    },
+    async () => (await failIfExited(), isPortOpen(opts.port, ip)),
     60_000,
     `Temporal dev server on ${ip}:${opts.port}`,
   );
   // The port opens before the frontend serves ("Frontend is not healthy yet"): wait until it answers.
   await waitFor(
-    async () => {
-      if (exited) throw new Error(`temporal server exited at start; see ${path.join(opts.stateDir, 'server.log')}`);
-      return answers(`${ip}:${opts.port}`);
-    },
+    async () => (await failIfExited(), answers(`${ip}:${opts.port}`)),
     60_000,
     `Temporal frontend on ${ip}:${opts.port} to serve`,
   );

@@ -2,7 +2,13 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureTemporalCli } from '../../src/temporal/cli-binary';
-import { freePort, startDevServer, type DevServer, type DevServerOptions } from '../../src/temporal/dev-server';
+import {
+  DevServerExitedError,
+  freePort,
+  startDevServer,
+  type DevServer,
+  type DevServerOptions,
+} from '../../src/temporal/dev-server';
 import { TOOLS_DIR } from '../../src/util/project-paths';
 
 /** A real Temporal dev server on free loopback ports with its own SQLite file; restartable on the same state. */
@@ -20,15 +26,23 @@ export class TestTemporalServer {
   static async start(
     options: Pick<DevServerOptions, 'extraNamespaces' | 'searchAttributes'> = {},
   ): Promise<TestTemporalServer> {
-    const s = new TestTemporalServer(
-      ensureTemporalCli(TOOLS_DIR),
-      mkdtempSync(path.join(os.tmpdir(), 'msm-temporal-')),
-      await freePort(),
-      await freePort(),
-      options,
-    );
-    await s.up();
-    return s;
+    const stateDir = mkdtempSync(path.join(os.tmpdir(), 'msm-temporal-'));
+    for (let attempt = 1; ; attempt++) {
+      const s = new TestTemporalServer(
+        ensureTemporalCli(TOOLS_DIR),
+        stateDir,
+        await freePort(),
+        await freePort(),
+        options,
+      );
+      try {
+        await s.up();
+        return s;
+      } catch (e) {
+        // Another test's process took one of our ports between freePort() and the bind: draw new ones.
+        if (!(e instanceof DevServerExitedError && e.portInUse) || attempt >= 3) throw e;
+      }
+    }
   }
 
   get address(): string {
