@@ -15,9 +15,11 @@ interface BenchLine {
   method: 'lora' | 'full';
   micro: number;
   seq: number;
-  gradientCheckpointing: boolean;
+  gradientCheckpointing: boolean | number;
   peakMemoryGiB: number | null;
 }
+
+const ckptLabel = (c: boolean | number) => (c === true ? ' ckpt' : c ? ` ckpt ${c}` : '');
 
 const dir = path.join(__dirname, '..', 'bench', 'results');
 const files =
@@ -44,7 +46,7 @@ for (const f of files) {
     const allocated = (est.total - est.overhead) / GIB;
     rows.push({
       gpu: b.gpu,
-      job: `${b.preset} ${b.method} seq ${b.seq} micro ${b.micro}${b.gradientCheckpointing ? ' ckpt' : ''}`,
+      job: `${b.preset} ${b.method} seq ${b.seq} micro ${b.micro}${ckptLabel(b.gradientCheckpointing)}`,
       measuredGiB: b.peakMemoryGiB,
       plannedGiB: +allocated.toFixed(2),
       ratio: +(allocated / b.peakMemoryGiB).toFixed(3),

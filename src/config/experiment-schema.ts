@@ -115,10 +115,10 @@ const trainHyperSchema = z.object({
       'torch.compile the model and loss on a GPU: faster steps after about a minute of compiling (ignored on CPU)',
     ),
   gradientCheckpointing: z
-    .boolean()
+    .union([z.boolean(), z.number().gt(0).lte(1)])
     .default(false)
     .describe(
-      'recompute activations in the backward pass: much less GPU memory for about a third more compute; results are unchanged',
+      'recompute activations in the backward pass: much less GPU memory for about a third more compute; results are unchanged. A fraction (e.g. 0.5) checkpoints that share of the layers, spread evenly: less recomputation where memory allows (`msm plan` suggests one)',
     ),
 });
 

@@ -53,7 +53,8 @@ export interface TrainJobShape {
   loraR: number;
   seqLen: number;
   microBatch: number;
-  checkpointing: boolean;
+  /** Gradient checkpointing: every layer (true), none (false) or this fraction of the layers. */
+  checkpointing: boolean | number;
   /** GPUs (ranks) the weights and optimizer states are sharded over. */
   world: number;
 }
@@ -81,11 +82,19 @@ export function layerActivationBytesPerToken(m: ModelShape, loraR: number): numb
   );
 }
 
+/** How many decoder layers recompute their activations: floor(layers × fraction), as the trainer picks them. */
+export function checkpointedLayerCount(layers: number, checkpointing: boolean | number): number {
+  return Math.floor(layers * Number(checkpointing) + 1e-9);
+}
+
+/** Checkpointed layers keep their bf16 input and, one at a time in backward, their full activations. */
 function activationBytes(j: TrainJobShape): number {
   const tokens = j.microBatch * j.seqLen;
   const layer = tokens * layerActivationBytesPerToken(j.model, j.method === 'lora' ? j.loraR : 0);
-  if (!j.checkpointing) return j.model.layers * layer;
-  return j.model.layers * tokens * j.model.hidden * K.checkpointedBytesPerHidden + layer;
+  const ckpt = checkpointedLayerCount(j.model.layers, j.checkpointing);
+  const kept = (j.model.layers - ckpt) * layer;
+  if (ckpt === 0) return kept;
+  return kept + ckpt * tokens * j.model.hidden * K.checkpointedBytesPerHidden + layer;
 }
 
 function lossBytes(j: TrainJobShape): number {

@@ -18,6 +18,8 @@ export interface JobPlan {
   line: string;
   verdict: Verdict;
   fixes: string[];
+  /** A job that fits as set but would also fit a faster way (less recomputation). */
+  faster?: string;
   gpus: number;
   /** GiB per GPU (absent when the model's shape is unknown). */
   peakGiB?: number;
@@ -56,7 +58,7 @@ export function defaultMicroBatch(batchSize: number, gpus: number): number {
 
 interface TrainSetting {
   method: 'lora' | 'full';
-  checkpointing: boolean;
+  checkpointing: boolean | number;
   gpus: number;
   /** A micro-batch the user fixed; absent: the planner picks. */
   micro?: number;
@@ -98,7 +100,7 @@ function moreGpusFix(
   memory: number,
   hint: (gpus: number) => string,
 ): string | undefined {
-  const search = (checkpointing: boolean) => {
+  const search = (checkpointing: boolean | number) => {
     for (let gpus = s.gpus + 1; gpus <= MAX_GPUS_SEARCHED; gpus++) {
       const r = bestMicro(base, batchSize, { ...s, micro: undefined, checkpointing, gpus }, memory);
       if (r.fits) return { gpus, r };
@@ -109,7 +111,7 @@ function moreGpusFix(
     `${f.gpus}${extra} (${hint(f.gpus)}${multiple(batchSize, f.gpus)}; ${at(f.r)})`;
   const same = search(s.checkpointing);
   // Checkpointing costs less than GPUs: say so when it lowers the count needed.
-  const withCkpt = s.checkpointing ? undefined : search(true);
+  const withCkpt = s.checkpointing === true ? undefined : search(true);
   const options = [
     same ? describe(same, '') : '',
     withCkpt && (!same || withCkpt.gpus < same.gpus) ? describe(withCkpt, ' with gradientCheckpointing: true') : '',
@@ -127,6 +129,36 @@ function loraFix(base: BaseShape, batchSize: number, s: TrainSetting, memory: nu
   return rc.fits ? `LoRA instead of full: method: lora, gradientCheckpointing: true (${at(rc)})` : undefined;
 }
 
+/** Partial gradient checkpointing tried by the planner, least recomputation first. */
+const CHECKPOINT_FRACTIONS = [0.25, 0.5, 0.75];
+
+/** The smallest fraction of layers to checkpoint, above the job's own, that fits (at `micro` when given). */
+function leastCheckpointing(
+  base: BaseShape,
+  batchSize: number,
+  s: TrainSetting,
+  memory: number,
+  micro?: number,
+): { fraction: number; r: Tried } | undefined {
+  const above = s.checkpointing === true ? 0 : Number(s.checkpointing);
+  for (const fraction of CHECKPOINT_FRACTIONS.filter((f) => f > above)) {
+    const r = bestMicro(base, batchSize, { ...s, micro, checkpointing: fraction }, memory);
+    if (r.fits) return { fraction, r };
+  }
+  return undefined;
+}
+
+/** A job checkpointing every layer whose memory allows fewer at the same micro-batch: say how. */
+function fasterCheckpointing(base: BaseShape, batchSize: number, s: TrainSetting, chosen: Tried, memory?: number) {
+  if (s.checkpointing !== true || memory === undefined) return undefined;
+  const none = bestMicro(base, batchSize, { ...s, micro: chosen.micro, checkpointing: false }, memory);
+  if (none.fits) return `gradientCheckpointing: false also fits (${at(none)}) and recomputes nothing: faster steps`;
+  const less = leastCheckpointing(base, batchSize, s, memory, chosen.micro);
+  return less
+    ? `gradientCheckpointing: ${less.fraction} also fits (${at(less.r)}) and recomputes ${less.fraction * 100}% of the layers instead of all: faster steps`
+    : undefined;
+}
+
 /** The fixes of a training job that does not fit, cheapest first, each with the figure it reaches. */
 function trainFixes(
   base: BaseShape,
@@ -141,7 +173,12 @@ function trainFixes(
     if (r.fits)
       fixes.push(`smaller micro-batch: microBatchSize: ${r.micro}, or leave it out and the planner picks (${at(r)})`);
   }
-  if (!s.checkpointing) {
+  if (s.checkpointing !== true) {
+    const partial = leastCheckpointing(base, batchSize, { ...s, micro: undefined }, memory);
+    if (partial)
+      fixes.push(
+        `gradient checkpointing of part of the layers: gradientCheckpointing: ${partial.fraction} (${at(partial.r)})`,
+      );
     const r = bestMicro(base, batchSize, { ...s, micro: undefined, checkpointing: true }, memory);
     if (r.fits) fixes.push(`gradient checkpointing: gradientCheckpointing: true (${at(r)})`);
   }
@@ -207,6 +244,7 @@ function planTraining(
     line: `${head} micro ${r.micro} × ${gpus} ${unit} → ${gib(r.peak.total)} GiB${x.compute.device === 'cpu' ? '' : '/GPU'}${verdictText(verdict, memGiB, x.compute.device)}`,
     verdict,
     fixes: verdict === 'does not fit' ? trainFixes(base, h.batchSize, setting, memory!, hint) : [],
+    faster: verdict === 'fits' ? fasterCheckpointing(base, h.batchSize, setting, r, memory) : undefined,
     gpus,
     peakGiB: gib(r.peak.total),
     breakdownGiB: breakdownGiB(r.peak),
@@ -291,6 +329,7 @@ export function formatPlan(plan: ExperimentPlan): string {
   for (const j of plan.jobs) {
     lines.push(j.line);
     j.fixes.forEach((f, i) => lines.push(`  fix ${i + 1}: ${f}`));
+    if (j.faster) lines.push(`  faster: ${j.faster}`);
   }
   return lines.join('\n');
 }

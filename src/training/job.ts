@@ -42,8 +42,9 @@ export interface TrainHyper {
   checkpointEveryMinutes: number;
   /** torch.compile the model and loss on a GPU (not part of the checkpoint fingerprint). */
   compile?: boolean;
-  /** Recompute activations in the backward pass (less memory, same result); absent = off. */
-  gradientCheckpointing?: boolean;
+  /** Recompute activations in the backward pass (less memory, same result): every layer, or this fraction of
+   * them; absent = off. */
+  gradientCheckpointing?: boolean | number;
 }
 
 /** The processes of a training job: torchrun's nnodes × nproc_per_node (rank 0 on the first node). */

@@ -91,16 +91,16 @@ def lora_params(shape: dict, r: int = LORA_R) -> int:
     return shape["numLayers"] * sum(r * (i + o) for i, o in _layer_shapes(shape))
 
 
-def flops_per_token(shape: dict, seq: int, method: str = "full", recompute: bool = False) -> float:
+def flops_per_token(shape: dict, seq: int, method: str = "full", recompute: float = 0.0) -> float:
     """Matmul FLOPs per trained token that the hardware really does. Full: 6N (forward, input gradients,
     weight gradients). LoRA: the frozen base has no weight gradients, so 4N, plus 6 per adapter parameter.
-    Attention scores and values: 12·L·d·T (PaLM). recompute: gradient checkpointing's second forward
-    (hardware FLOPs; model FLOPs leave it out)."""
+    Attention scores and values: 12·L·d·T (PaLM). recompute: the fraction of layers whose forward gradient
+    checkpointing runs twice (hardware FLOPs; model FLOPs leave it out)."""
     n = count_params(shape)[1]
     attn = 12 * shape["numLayers"] * shape["hiddenSize"] * seq
     flops = 6 * n + attn if method == "full" else 4 * n + 6 * lora_params(shape) + attn
     if recompute:
-        flops += 2 * n + attn / 3
+        flops += recompute * (2 * n + attn / 3)
     return flops
 
 
@@ -157,13 +157,20 @@ def manifest_for(root: Path, name: str, data_uri: str, shape: dict, args, ckpt_e
             "maxSteps": args.steps,
             "checkpointEverySteps": ckpt_every,
             "compile": args.compile,
-            "gradientCheckpointing": args.grad_ckpt,
+            "gradientCheckpointing": _checkpointing_setting(args.grad_ckpt),
             "microBatchSize": args.micro or args.batch,
         },
     }
     path = root / f"{name}.json"
     path.write_text(json.dumps(m), encoding="utf-8")
     return path
+
+
+def _checkpointing_setting(fraction: float) -> bool | float:
+    """--grad-ckpt as hyper.gradientCheckpointing: false, true (every layer) or the fraction of layers."""
+    if not 0 <= fraction <= 1:
+        raise SystemExit(f"--grad-ckpt takes a fraction of layers in (0, 1], got {fraction}")
+    return fraction if 0 < fraction < 1 else fraction == 1
 
 
 def max_weight_diff(a: Path, b: Path) -> float:
@@ -193,7 +200,14 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--method", choices=["full", "lora"], default="full")
     ap.add_argument("--warmup", type=int, default=5, help="steps left out of the throughput figure")
     ap.add_argument("--compile", action="store_true", help="hyper.compile: torch.compile the model and loss")
-    ap.add_argument("--grad-ckpt", action="store_true", help="hyper.gradientCheckpointing")
+    ap.add_argument(
+        "--grad-ckpt",
+        nargs="?",
+        type=float,
+        const=1.0,
+        default=0.0,
+        help="hyper.gradientCheckpointing: all layers, or the fraction given (e.g. --grad-ckpt 0.5)",
+    )
     ap.add_argument("--micro", type=int, default=0, help="hyper.microBatchSize (default: the whole batch)")
     ap.add_argument("--kill-resume", action="store_true")
     ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="cpu: a smoke test of this script")
@@ -208,7 +222,8 @@ def main(argv: list[str]) -> int:
     shape = PRESETS[args.preset]
     n_all, n_mm = count_params(shape)
     fpt = flops_per_token(shape, args.seq, args.method)
-    hw_fpt = flops_per_token(shape, args.seq, args.method, recompute=args.grad_ckpt)
+    checkpointing = _checkpointing_setting(args.grad_ckpt)
+    hw_fpt = flops_per_token(shape, args.seq, args.method, recompute=float(checkpointing))
     peak = peak_flops(gpu)
     result = {
         "bench": "train",
@@ -220,7 +235,7 @@ def main(argv: list[str]) -> int:
         "micro": args.micro or args.batch,
         "seq": args.seq,
         "compile": args.compile,
-        "gradientCheckpointing": args.grad_ckpt,
+        "gradientCheckpointing": checkpointing,
         "steps": args.steps,
         "torch": torch.__version__,
     }

@@ -64,7 +64,9 @@ class Hyper:
     checkpointEverySteps: int
     checkpointEveryMinutes: float = 0.0
     compile: bool = False
-    gradientCheckpointing: bool = False
+    # true/false, or the fraction of decoder layers that recompute their activations (spread evenly): less
+    # recomputation than true where memory allows it.
+    gradientCheckpointing: bool | float = False
     # Rows per forward pass on one rank; batchSize (rows per optimizer step) is reached by accumulation.
     microBatchSize: int = 4
 
@@ -188,6 +190,18 @@ def _bool(d, key, where, default):
     return v
 
 
+def _checkpointing(d, key, where) -> bool | float:
+    v = d.get(key, False)
+    if v is None or isinstance(v, bool):
+        return bool(v)
+    if isinstance(v, int | float) and 0 < v <= 1:
+        return float(v)
+    raise BadInput(
+        f"manifest field {where}{key} must be true, false or the fraction of layers to checkpoint "
+        f"(0 < fraction <= 1), got {v!r}"
+    )
+
+
 def _enum(d, key, where, allowed):
     v = _need(d, key, where)
     if v not in allowed:
@@ -244,7 +258,7 @@ def parse_hyper(d: Any) -> Hyper:
         checkpointEverySteps=_int(d, "checkpointEverySteps", w, 0, 0),
         checkpointEveryMinutes=_num(d, "checkpointEveryMinutes", w, 0.0, lo=0),
         compile=_bool(d, "compile", w, False),
-        gradientCheckpointing=_bool(d, "gradientCheckpointing", w, False),
+        gradientCheckpointing=_checkpointing(d, "gradientCheckpointing", w),
         microBatchSize=_int(d, "microBatchSize", w, 4, 1),
     )
 

@@ -2,12 +2,14 @@
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import weights
+from .distributed import decoder_layers
 from .errors import BadInput
 from .inputs import model_dir
 from .manifest import Hyper, Manifest
@@ -160,13 +162,27 @@ def make_train_model(m: Manifest, data_vocab: int, device: torch.device, load_de
     return model, base_desc
 
 
-def enable_gradient_checkpointing(model) -> None:
+def checkpointed_layers(n_layers: int, fraction: float) -> list[int]:
+    """Which of n decoder layers recompute their activations, spread evenly (0.5: every second layer). Layer i
+    is in when floor((i+1)·f) > floor(i·f), so exactly floor(n·f) layers are (the memory planner counts so)."""
+    return [i for i in range(n_layers) if math.floor((i + 1) * fraction + 1e-9) > math.floor(i * fraction + 1e-9)]
+
+
+def enable_gradient_checkpointing(model, fraction: float = 1.0) -> int:
     """Recompute activations in the backward pass: less memory for about a third more compute. Non-reentrant
-    checkpointing needs no input grads (frozen embeddings under LoRA) and replays the dropout RNG exactly."""
+    checkpointing needs no input grads (frozen embeddings under LoRA) and replays the dropout RNG exactly.
+    A fraction < 1 keeps the other layers' activations (faster where memory allows). Returns the layers
+    checkpointed."""
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     cfg = getattr(model, "config", None)
     if cfg is not None:
         cfg.use_cache = False
+    # transformers' decoder layers check their own `gradient_checkpointing` flag on every call.
+    layers = decoder_layers(model)
+    keep = set(checkpointed_layers(len(layers), fraction))
+    for i, layer in enumerate(layers):
+        layer.gradient_checkpointing = i in keep
+    return len(keep)
 
 
 def save_output(

@@ -157,7 +157,8 @@ def _build(m: Manifest, data: PackedData, world: World, device):
     load_device = torch.device("cpu") if world.fsdp and on_gpu else device
     model, base_desc = make_train_model(m, data.vocab_size, device, load_device)
     if m.hyper.gradientCheckpointing:
-        enable_gradient_checkpointing(model)
+        n = enable_gradient_checkpointing(model, float(m.hyper.gradientCheckpointing))
+        log.info("gradient checkpointing: %d decoder layer(s) recompute their activations", n)
     model.train()
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     lm = LossModel(model)

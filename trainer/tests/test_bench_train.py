@@ -49,6 +49,8 @@ def test_flops_per_token_and_peaks():
     # LoRA: no weight gradients for the frozen base; recomputation adds a forward pass.
     assert flops_per_token(shape, 2048, "lora") == 4 * count_params(shape)[1] + 6 * lora_params(shape) + attn
     assert flops_per_token(shape, 2048, "full", recompute=True) == 8 * count_params(shape)[1] + attn * 4 / 3
+    # Checkpointing half the layers recomputes half the forward.
+    assert flops_per_token(shape, 2048, "full", recompute=0.5) == 7 * count_params(shape)[1] + attn * 7 / 6
     assert peak_flops("NVIDIA H100 80GB HBM3") == 989e12
     assert peak_flops("NVIDIA H100 PCIe") == 756e12
     assert peak_flops("some other card") is None

@@ -140,7 +140,7 @@ def test_gradient_checkpointing_recomputes_and_gives_the_same_losses(tmp_path, m
     monkeypatch.setattr(modeling_llama.LlamaMLP, "forward", counted)
     data = write_packed(tmp_path / "data", pattern_tokens(16, 16))
     losses, mlp_calls = {}, {}
-    for gc in (False, True):
+    for gc in (False, True, 0.5):
         calls[0] = 0
         m = train_manifest(
             tmp_path, data, name=f"gc{gc}", hyper=hyper(loraDropout=0.1, maxSteps=4, gradientCheckpointing=gc)
@@ -151,4 +151,17 @@ def test_gradient_checkpointing_recomputes_and_gives_the_same_losses(tmp_path, m
         mlp_calls[gc] = calls[0]
     assert len(losses[True]) == 4
     assert mlp_calls[False] == 4 * 2 and mlp_calls[True] == 2 * mlp_calls[False]  # 2 layers; recomputed in backward
+    assert mlp_calls[0.5] == mlp_calls[False] + 4  # one of the 2 layers recomputes
     assert np.allclose(losses[True], losses[False], rtol=0, atol=1e-6), losses
+    assert np.allclose(losses[0.5], losses[False], rtol=0, atol=1e-6), losses
+
+
+def test_checkpointed_layers_spread_evenly_and_count_floor_of_the_fraction():
+    from msm_trainer.models import checkpointed_layers
+
+    assert checkpointed_layers(8, 1.0) == list(range(8))
+    assert checkpointed_layers(8, 0.5) == [1, 3, 5, 7]
+    assert checkpointed_layers(64, 0.25) == list(range(3, 64, 4))
+    for n in (2, 7, 40, 64):
+        for f in (0.1, 0.3, 0.5, 2 / 3, 0.75, 0.9):
+            assert len(checkpointed_layers(n, f)) == int(n * f + 1e-9)

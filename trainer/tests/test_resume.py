@@ -81,6 +81,10 @@ def test_bad_manifest_exits_2_with_actionable_message(tmp_path):
         "fraction": (lambda m: m.update(fraction=40), "fraction must be <= 1"),
         "numHeads": (lambda m: m["baseModel"].update(numHeads=5), "baseModel.numHeads"),
         "initFromUri": (lambda m: m.update(initFromUri=str(tmp_path)), "initFromUri"),
+        "gradientCheckpointing": (
+            lambda m: m["hyper"].update(gradientCheckpointing=2),
+            "hyper.gradientCheckpointing must be true, false or the fraction of layers",
+        ),
     }
     for name, (mutate, expect) in cases.items():
         m = train_manifest(tmp_path, data, name=name)
