@@ -44,8 +44,9 @@ describe('startDevServer', () => {
     expect(exited.log.match(/address already in use/g)).toHaveLength(1);
   }, 60_000);
 
-  it('draws free ports below the ephemeral range that outgoing connections use', async () => {
+  it('draws distinct free ports below the ephemeral range that outgoing connections use', async () => {
     const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));
+    expect(new Set(ports).size).toBe(20);
     for (const port of ports) {
       expect(port).toBeGreaterThanOrEqual(20_000);
       expect(port).toBeLessThan(32_768);

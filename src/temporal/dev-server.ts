@@ -34,6 +34,8 @@ export function isPortOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+const handedOut = new Set<number>();
+
 function canListen(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const srv = net.createServer();
@@ -51,8 +53,11 @@ function canListen(port: number): Promise<number | undefined> {
  */
 export async function freePort(): Promise<number> {
   for (let i = 0; i < 50; i++) {
-    const port = await canListen(20_000 + Math.floor(Math.random() * 12_000));
-    if (port) return port;
+    const candidate = 20_000 + Math.floor(Math.random() * 12_000);
+    // Not yet bound by whoever asked for it, so only this set keeps one caller's ports apart.
+    if (handedOut.has(candidate)) continue;
+    const port = await canListen(candidate);
+    if (port) return (handedOut.add(port), port);
   }
   const port = await canListen(0);
   if (!port) throw new Error('no free TCP port on 127.0.0.1');

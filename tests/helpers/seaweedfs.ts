@@ -20,7 +20,18 @@ export class SeaweedS3 {
     readonly bucket: string,
   ) {}
 
+  /** Tried again on fresh ports when another process took one of its 13 between the draw and the bind. */
   static async start(bucket = 'msm-test'): Promise<SeaweedS3> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await SeaweedS3.startOnce(bucket);
+      } catch (e) {
+        if (!/address already in use/i.test(String(e)) || attempt >= 3) throw e;
+      }
+    }
+  }
+
+  private static async startOnce(bucket: string): Promise<SeaweedS3> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-s3-'));
     const accessKeyId = 'msmtest';
     const secretAccessKey = 'msmtestsecret';
