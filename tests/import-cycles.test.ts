@@ -35,4 +35,17 @@ describe('import cycles', () => {
   it('src/ has no import cycles', () => {
     expect(cyclesOf(importGraph(path.join(__dirname, '..', 'src')))).toEqual([]);
   });
+
+  it('stage modules and services never import the activity adapters (only workers and activity proxies do)', () => {
+    const src = path.join(__dirname, '..', 'src');
+    const activities = path.join(src, 'activities') + path.sep;
+    const mayImport = (f: string) =>
+      f.startsWith(activities) ||
+      f.startsWith(path.join(src, 'workers') + path.sep) ||
+      f === path.join(src, 'workflows', 'activity-proxies.ts');
+    const offenders = [...importGraph(src)].flatMap(([file, deps]) =>
+      mayImport(file) ? [] : deps.filter((d) => d.startsWith(activities)).map((d) => `${file} -> ${d}`),
+    );
+    expect(offenders.map((o) => o.split(src + path.sep).join(''))).toEqual([]);
+  });
 });

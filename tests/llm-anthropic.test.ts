@@ -6,7 +6,7 @@ import { createCorpusActivities } from '../src/activities/corpus-activities';
 import { docKey, ideasKey, typesKey, unitsKey } from '../src/corpus/keys';
 import { writeJson } from '../src/store/json';
 import { openStore } from '../src/store/open-store';
-import { complete, completeJson, usageFor } from '../src/activities/llm-call';
+import { complete, completeJson, usageFor } from '../src/llm/call';
 import { parseExperiment, type ProviderSettings } from '../src/config/experiment-schema';
 import { documentTypesPrompt, typesOutputSchema } from '../src/corpus/prompts';
 import { usageOf } from '../src/cost/usage';

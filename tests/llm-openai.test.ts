@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { z } from 'zod';
-import { completeJson } from '../src/activities/llm-call';
+import { completeJson } from '../src/llm/call';
 import type { ProviderSettings } from '../src/config/experiment-schema';
 import { createProvider } from '../src/llm/create-provider';
 import { parseJsonOutput } from '../src/llm/json-output';

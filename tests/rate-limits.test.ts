@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { complete, limiterFor } from '../src/activities/llm-call';
+import { complete, limiterFor } from '../src/llm/call';
 import type { ProviderSettings } from '../src/config/experiment-schema';
 import { KeyRateLimiter } from '../src/llm/rate-limiter';
 import { startScriptedLlmServer } from './helpers/scripted-llm-server';

@@ -38,8 +38,9 @@ import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 import type { ArtifactStore } from '../store/artifact-store';
 import { onceFor, readJson } from '../store/json';
 import { openStore } from '../store/open-store';
-import { badInput } from './failures';
-import { complete, completeJson, heartbeatIfActivity, providerId, usageFor } from './llm-call';
+import { badInput } from '../temporal/failures';
+import { complete, completeJson, providerId, usageFor } from '../llm/call';
+import { heartbeatIfActivity } from '../temporal/activity-context';
 
 export { aftDataPrefix } from '../aft-data/keys';
 

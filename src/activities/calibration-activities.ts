@@ -15,9 +15,9 @@ import type { ArtifactStore } from '../store/artifact-store';
 import { onceFor, readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId } from '../util/hash';
-import { badInput } from './failures';
+import { badInput } from '../temporal/failures';
 import { judgeSample, type Judgment } from '../eval/judge-sample';
-import { providerId } from './llm-call';
+import { providerId } from '../llm/call';
 
 export interface CalibrationRequest {
   storeUri: string;

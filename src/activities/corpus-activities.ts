@@ -30,8 +30,8 @@ import { requestSeed } from '../llm/seed';
 import type { ArtifactStore } from '../store/artifact-store';
 import { onceFor, readJson } from '../store/json';
 import { openStore } from '../store/open-store';
-import { badInput } from './failures';
-import { complete, completeJson, priceOf, usageFor } from './llm-call';
+import { badInput } from '../temporal/failures';
+import { complete, completeJson, priceOf, usageFor } from '../llm/call';
 
 export { corpusPrefix, unitsKey } from '../corpus/keys';
 export type { Unit } from '../corpus/stages';

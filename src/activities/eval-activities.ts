@@ -5,7 +5,7 @@ import { onceFor } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId } from '../util/hash';
 import { judgeSample, type Judgment } from '../eval/judge-sample';
-import { providerId } from './llm-call';
+import { providerId } from '../llm/call';
 import type { EvalRequest, EvalSummary, SamplesRef } from '../eval/types';
 
 interface SampleLine {

@@ -9,7 +9,7 @@ import { renderSpec } from '../spec/spec-variants';
 import { specHash } from '../spec/spec-hash';
 import { TokenizeInputError } from '../tokenize/errors';
 import { sha256Hex } from '../util/hash';
-import { badInput } from './failures';
+import { badInput } from '../temporal/failures';
 import type { LoadedExperiment } from '../spec/loaded-experiment';
 
 /** Resolve a store setting to a URI: s3:// and file:// pass through, paths resolve against baseDir. */

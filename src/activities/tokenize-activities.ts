@@ -6,7 +6,7 @@ import { tokenizeChatData } from '../tokenize/tokenize-chat';
 import { openStore } from '../store/open-store';
 import type { ArtifactStore } from '../store/artifact-store';
 import { TokenizeInputError } from '../tokenize/errors';
-import { badInput } from './failures';
+import { badInput } from '../temporal/failures';
 import type { CorpusManifestRef } from '../corpus/types';
 import type { TokenizedRef } from '../tokenize/types';
 

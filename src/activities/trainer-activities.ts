@@ -9,7 +9,7 @@ import type { TrainerEvent, TrainerJobManifest } from '../training/job';
 import { TRAINER_EXIT_BAD_INPUT } from '../training/job';
 import { jobIdFor, runKeyOf, trainManifest, trainResult } from '../training/run-request';
 import { pythonExecutable, STATE_DIR } from '../util/project-paths';
-import { badInput, transient } from './failures';
+import { badInput, transient } from '../temporal/failures';
 import type { EvalRequest, SamplesRef, TrainRequest, TrainResult } from './types';
 
 const POLL_MS = 1000;

@@ -1,4 +1,5 @@
-import { heartbeatIfActivity, providerId } from '../activities/llm-call';
+import { providerId } from '../llm/call';
+import { heartbeatIfActivity } from '../temporal/activity-context';
 import type { AftGenerateSettings } from '../config/experiment-schema';
 import { addUsage, type Usage } from '../cost/usage';
 import { reproducibilityOf } from '../llm/seed';

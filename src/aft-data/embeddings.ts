@@ -1,5 +1,5 @@
-import { classifyLlmError } from '../activities/failures';
-import { heartbeatIfActivity } from '../activities/llm-call';
+import { classifyLlmError } from '../temporal/failures';
+import { heartbeatIfActivity } from '../temporal/activity-context';
 import type { AftGenerateSettings } from '../config/experiment-schema';
 import { addUsage, NO_USAGE, usageOf, type Usage } from '../cost/usage';
 import { embedTexts } from '../llm/embeddings';

@@ -1,7 +1,7 @@
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson } from '../store/json';
 import { contentId } from '../util/hash';
-import { providerId } from '../activities/llm-call';
+import { providerId } from '../llm/call';
 import { AFT_PROMPT_VERSION, type QuestionType } from './prompts';
 import { QUESTIONS_PER_CALL_MAX } from './round-plan';
 import type { AftDataJob, RoundSelection } from './types';

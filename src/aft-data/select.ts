@@ -1,4 +1,4 @@
-import { heartbeatIfActivity } from '../activities/llm-call';
+import { heartbeatIfActivity } from '../temporal/activity-context';
 import type { AftGenerateSettings } from '../config/experiment-schema';
 import type { Usage } from '../cost/usage';
 import type { ArtifactStore } from '../store/artifact-store';

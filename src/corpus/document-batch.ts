@@ -64,9 +64,30 @@ export async function writeDocumentsInBatches<D extends { truncated: boolean }>(
   items: PlannedDocument[],
   deps: DocumentBatchDeps<D>,
 ): Promise<DocumentBatchOutcome> {
-  const { store } = deps;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const out: DocumentBatchOutcome = {
+  const run = new RangeBatches(items, deps);
+  for (let step = 0; step <= MAX_ROUNDS; step++) {
+    // A batch submitted by an earlier attempt whose results are not all written: resume it first.
+    const last = await run.latest();
+    if (last && !last.rec.done) {
+      await run.finish(last.key, last.rec);
+      continue;
+    }
+    const pending = await run.missing();
+    if (!pending.length) break;
+    const ids = pending.map((p) => p.id).sort();
+    // Items left over from the last batch are its next round; anything else (a top-up) starts at round 0.
+    const round = last && ids.every((id) => last.rec.ids.includes(id)) ? last.rec.round + 1 : 0;
+    if (round >= MAX_ROUNDS) break;
+    const { key, rec } = await run.submitOnce(pending, ids, round);
+    if (!rec.done) await run.finish(key, rec);
+  }
+  await run.singleCalls();
+  return run.out;
+}
+
+/** One range's batches: its records in the store, the batches' polls and results, and the tally. */
+class RangeBatches<D extends { truncated: boolean }> {
+  readonly out: DocumentBatchOutcome = {
     generated: 0,
     truncated: 0,
     llmCalls: 0,
@@ -74,25 +95,85 @@ export async function writeDocumentsInBatches<D extends { truncated: boolean }>(
     batches: 0,
     itemRetries: 0,
   };
+  private readonly store: ArtifactStore;
+  private readonly byId: Map<string, PlannedDocument>;
   /** Names the range's newest batch record: the one to resume when it is not done. */
-  const latestKey = `${deps.recordPrefix}/latest.json`;
-  const byId = new Map(items.map((i) => [i.id, i]));
-  const missing = async () => {
+  private readonly latestKey: string;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(
+    private readonly items: PlannedDocument[],
+    private readonly deps: DocumentBatchDeps<D>,
+  ) {
+    this.store = deps.store;
+    this.byId = new Map(items.map((i) => [i.id, i]));
+    this.latestKey = `${deps.recordPrefix}/latest.json`;
+    this.sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  }
+
+  async missing(): Promise<PlannedDocument[]> {
     const left: PlannedDocument[] = [];
-    for (const i of items) if (!(await store.exists(i.key))) left.push(i);
+    for (const i of this.items) if (!(await this.store.exists(i.key))) left.push(i);
     return left;
-  };
+  }
+
+  async latest(): Promise<{ key: string; rec: BatchRecord } | undefined> {
+    if (!(await this.store.exists(this.latestKey))) return undefined;
+    const { key } = await readJson<{ key: string }>(this.store, this.latestKey);
+    return { key, rec: await readJson<BatchRecord>(this.store, key) };
+  }
+
+  /** Submit the pending items as one batch, unless its record exists (a crash came between writing the
+   * record and the pointer to it). The record is written before the first poll: from then on a crash of
+   * anything resumes this batch. */
+  async submitOnce(pending: PlannedDocument[], ids: string[], round: number) {
+    const key = `${this.deps.recordPrefix}/${contentId({ ids, round })}.json`;
+    if (await this.store.exists(key)) {
+      await writeJson(this.store, this.latestKey, { key });
+      return { key, rec: await readJson<BatchRecord>(this.store, key) };
+    }
+    const batchId = await this.deps.client.submit(pending.map((p) => ({ customId: p.id, request: p.request })));
+    const rec: BatchRecord = { batchId, ids, round, submittedAt: new Date().toISOString(), done: false };
+    await writeJson(this.store, key, rec);
+    await writeJson(this.store, this.latestKey, { key });
+    this.out.batches++;
+    if (round > 0) this.out.itemRetries += ids.length;
+    this.deps.heartbeat({ batchId, status: 'submitted', round, items: ids.length });
+    return { key, rec };
+  }
 
   /** Poll to the end (heartbeating the batch id and status), then write what succeeded. */
-  const finish = async (key: string, rec: BatchRecord) => {
+  async finish(key: string, rec: BatchRecord): Promise<void> {
+    await this.pollUntilEnded(rec);
+    const results = new Map<string, BatchItemResult>(
+      (await this.deps.client.results(rec.batchId)).map((r) => [r.customId, r]),
+    );
+    const lastRound = rec.round >= MAX_ROUNDS - 1;
+    this.out.llmCalls += rec.ids.length;
+    for (const id of rec.ids) {
+      const item = this.byId.get(id);
+      if (!item || (await this.store.exists(item.key))) continue;
+      const r = results.get(id);
+      if (!r?.ok) continue; // errored, expired or missing: the next round sends it again
+      const usage = usageOf(r.result.usage, this.deps.price, { batch: true });
+      this.out.usage = addUsage(this.out.usage, usage);
+      const doc = this.deps.toDocument(item, r.result, usage);
+      if (doc.truncated && !lastRound) continue; // paid, but regenerated rather than kept cut off
+      await this.write(item, doc);
+    }
+    await writeJson(this.store, key, { ...rec, done: true });
+    this.deps.heartbeat({ batchId: rec.batchId, status: 'written', round: rec.round });
+  }
+
+  private async pollUntilEnded(rec: BatchRecord): Promise<void> {
     let errors = 0;
     for (;;) {
       let status: string;
       try {
-        const s = await deps.client.poll(rec.batchId);
+        const s = await this.deps.client.poll(rec.batchId);
         errors = 0;
         status = s.status;
-        if (s.ended) break;
+        if (s.ended) return;
       } catch (e) {
         // A lost poll is no reason to give up on a paid batch: poll again, and past a limit let Temporal
         // retry the activity, which resumes this same batch from its record.
@@ -100,83 +181,30 @@ export async function writeDocumentsInBatches<D extends { truncated: boolean }>(
         status = `poll failed (${errors}): ${e.message}`;
       }
       // Heartbeat at least every 5 s while waiting: a poll interval may be longer than the heartbeat timeout.
-      for (let waited = 0; waited < deps.pollMs; waited += 5000) {
-        deps.heartbeat({ batchId: rec.batchId, status, round: rec.round });
-        await sleep(Math.min(5000, deps.pollMs - waited));
+      for (let waited = 0; waited < this.deps.pollMs; waited += 5000) {
+        this.deps.heartbeat({ batchId: rec.batchId, status, round: rec.round });
+        await this.sleep(Math.min(5000, this.deps.pollMs - waited));
       }
     }
-    const results = new Map<string, BatchItemResult>(
-      (await deps.client.results(rec.batchId)).map((r) => [r.customId, r]),
-    );
-    const lastRound = rec.round >= MAX_ROUNDS - 1;
-    out.llmCalls += rec.ids.length;
-    for (const id of rec.ids) {
-      const item = byId.get(id);
-      if (!item || (await store.exists(item.key))) continue;
-      const r = results.get(id);
-      if (!r?.ok) continue; // errored, expired or missing: the next round sends it again
-      const usage = usageOf(r.result.usage, deps.price, { batch: true });
-      out.usage = addUsage(out.usage, usage);
-      const doc = deps.toDocument(item, r.result, usage);
-      if (doc.truncated && !lastRound) continue; // paid, but regenerated rather than kept cut off
-      await writeJson(store, item.key, doc);
-      out.generated++;
-      if (doc.truncated) out.truncated++;
-    }
-    await writeJson(store, key, { ...rec, done: true });
-    deps.heartbeat({ batchId: rec.batchId, status: 'written', round: rec.round });
-  };
-
-  const latest = async () => {
-    if (!(await store.exists(latestKey))) return undefined;
-    const { key } = await readJson<{ key: string }>(store, latestKey);
-    return { key, rec: await readJson<BatchRecord>(store, key) };
-  };
-
-  for (let step = 0; step <= MAX_ROUNDS; step++) {
-    // A batch submitted by an earlier attempt whose results are not all written: resume it first.
-    const last = await latest();
-    if (last && !last.rec.done) {
-      await finish(last.key, last.rec);
-      continue;
-    }
-    const pending = await missing();
-    if (!pending.length) break;
-    const ids = pending.map((p) => p.id).sort();
-    // Items left over from the last batch are its next round; anything else (a top-up) starts at round 0.
-    const round = last && ids.every((id) => last.rec.ids.includes(id)) ? last.rec.round + 1 : 0;
-    if (round >= MAX_ROUNDS) break;
-    const key = `${deps.recordPrefix}/${contentId({ ids, round })}.json`;
-    // Already there: a crash came between writing the record and the pointer to it.
-    let rec = (await store.exists(key)) ? await readJson<BatchRecord>(store, key) : undefined;
-    if (!rec) {
-      const batchId = await deps.client.submit(pending.map((p) => ({ customId: p.id, request: p.request })));
-      rec = { batchId, ids, round, submittedAt: new Date().toISOString(), done: false };
-      // Written before the first poll: from here on a crash of anything resumes this batch.
-      await writeJson(store, key, rec);
-      await writeJson(store, latestKey, { key });
-      out.batches++;
-      if (round > 0) out.itemRetries += ids.length;
-      deps.heartbeat({ batchId, status: 'submitted', round, items: ids.length });
-    } else {
-      await writeJson(store, latestKey, { key });
-    }
-    if (!rec.done) await finish(key, rec);
   }
 
-  // What no batch round delivered is written by single calls (Temporal retries these as usual).
-  for (const item of await missing()) {
-    const res = await deps.completeOne(item.request);
-    out.llmCalls++;
-    const usage = usageOf(res.usage, deps.price);
-    out.usage = addUsage(out.usage, usage);
-    const doc = deps.toDocument(item, res, usage);
-    await writeJson(store, item.key, doc);
-    out.generated++;
-    if (doc.truncated) out.truncated++;
-    deps.heartbeat({ single: item.id });
+  /** What no batch round delivered is written by single calls (Temporal retries these as usual). */
+  async singleCalls(): Promise<void> {
+    for (const item of await this.missing()) {
+      const res = await this.deps.completeOne(item.request);
+      this.out.llmCalls++;
+      const usage = usageOf(res.usage, this.deps.price);
+      this.out.usage = addUsage(this.out.usage, usage);
+      await this.write(item, this.deps.toDocument(item, res, usage));
+      this.deps.heartbeat({ single: item.id });
+    }
   }
-  return out;
+
+  private async write(item: PlannedDocument, doc: D): Promise<void> {
+    await writeJson(this.store, item.key, doc);
+    this.out.generated++;
+    if (doc.truncated) this.out.truncated++;
+  }
 }
 
 /** The batch records of a range live beside the documents, keyed by the corpus and the unit range. */

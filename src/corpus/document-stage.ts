@@ -9,8 +9,9 @@ import { openStore } from '../store/open-store';
 import { docId, docKey, ideasKey, typesKey } from './keys';
 import { storedItems, unitInContext, type Unit } from './stages';
 import { promptSha256 } from './stage-list';
-import { classifyLlmError } from '../activities/failures';
-import { complete, heartbeatIfActivity, priceOf, providerId } from '../activities/llm-call';
+import { classifyLlmError } from '../temporal/failures';
+import { complete, priceOf, providerId } from '../llm/call';
+import { heartbeatIfActivity } from '../temporal/activity-context';
 import { requestSeed } from '../llm/seed';
 import type { CorpusDocument, CorpusJob, CorpusRef, DocumentBatchResult, UnitRange } from './types';
 

@@ -1,7 +1,7 @@
 import type { Experiment } from '../config/experiment-schema';
 import { PROMPT_VERSION } from './prompts';
 import { contentId } from '../util/hash';
-import { providerId } from '../activities/llm-call';
+import { providerId } from '../llm/call';
 
 /**
  * Where a corpus keeps its stages in the artifact store. Positions (unit u, type t, idea i) name every

@@ -13,8 +13,8 @@ import { parseSpec, SpecParseError } from '../spec/parse-spec';
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
 import { assertionsKey, domainsKey, unitsKey } from './keys';
-import { badInput } from '../activities/failures';
-import { completeJson, usageFor } from '../activities/llm-call';
+import { badInput } from '../temporal/failures';
+import { completeJson, usageFor } from '../llm/call';
 
 /**
  * The structured stages before documents, with top-up: every stored list only grows, a run asking for

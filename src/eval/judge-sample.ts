@@ -12,7 +12,7 @@ import {
 } from './judge-prompts';
 import { judgeOutputSchema } from './judge-schemas';
 import type { EvalLine } from './eval-set';
-import { completeJson } from '../activities/llm-call';
+import { completeJson } from '../llm/call';
 
 /**
  * One stored verdict per sample. `verdict` is always the counted outcome, so the cell's k/n and the

@@ -1,14 +1,14 @@
-import { Context } from '@temporalio/activity';
 import type { z } from 'zod';
 import type { ProviderSettings } from '../config/experiment-schema';
-import { createProvider } from '../llm/create-provider';
-import { parseJsonOutput } from '../llm/json-output';
-import { LlmError, type CompletionRequest, type CompletionResult, type LlmProvider } from '../llm/provider';
-import { KeyRateLimiter } from '../llm/rate-limiter';
+import { createProvider } from './create-provider';
+import { parseJsonOutput } from './json-output';
+import { LlmError, type CompletionRequest, type CompletionResult, type LlmProvider } from './provider';
+import { KeyRateLimiter } from './rate-limiter';
 import { canonicalJson } from '../util/canonical-json';
 import { TOOLS_DIR } from '../util/project-paths';
 import { usageOf, type Price, type Usage } from '../cost/usage';
-import { classifyLlmError } from './failures';
+import { activityAttempt, heartbeatIfActivity } from '../temporal/activity-context';
+import { classifyLlmError } from '../temporal/failures';
 
 const providers = new Map<string, Promise<LlmProvider>>();
 
@@ -108,22 +108,5 @@ export async function completeJson<T>(settings: ProviderSettings, req: Completio
     return { value: parseJsonOutput(res.text, schema), result: res };
   } catch (e) {
     throw classifyLlmError(e);
-  }
-}
-
-/** The current activity's attempt (1 outside an activity). */
-function activityAttempt(): number {
-  try {
-    return Context.current().info.attempt;
-  } catch {
-    return 1;
-  }
-}
-
-export function heartbeatIfActivity(details?: unknown): void {
-  try {
-    Context.current().heartbeat(details);
-  } catch {
-    // not inside an activity (unit tests call these helpers directly)
   }
 }
