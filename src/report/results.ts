@@ -284,8 +284,64 @@ export function buildResults(input: ReportInput): Results {
     a.start === 'msm'
       ? (e.midtrain?.checkpoint ?? 'midtraining checkpoint (not recorded)')
       : `base model ${e.baseModel}`;
+  const cells = resultCells(input, arms, startsFrom);
+  const grid = new CellGrid(cells);
+  const valuesOf = new Map(input.cells.map((c) => [cellId(c.arm, c.fraction, c.seed), c.values]));
+  // Curves in the order the arms are listed (baseline, msm for experiments from before arms were data).
+  const curveArms = arms.map((a) => a.name).filter((arm) => cells.some((c) => c.arm === arm));
+  const curves = curveArms.map((arm) => ({
+    arm,
+    points: grid
+      .fractionsOf(arm)
+      .map((fraction) => curvePoint(grid.group(arm, fraction), fraction, valuesOf, settings)),
+  }));
+
+  const pointOf = (arm: string, fraction: number): ComparedPoint | null => {
+    const p = curves.find((c) => c.arm === arm)?.points.find((x) => x.fraction === fraction);
+    return p ? { arm, fraction, rate: p.misalignment } : null;
+  };
+  const facts = claimFacts(input, pointOf, grid.fractionsOf('baseline'));
+  const differences = msmDifferences(grid, settings);
+  const armCells = (arm: Arm) =>
+    grid.fractionsOf(arm).map((fraction) => ({ fraction, cell: counts(grid.group(arm, fraction)) }));
+  const efficiency = bootstrapDataEfficiency(armCells('baseline'), armCells('msm'), settings);
+  const { headline, efficiencyWithheld } = gateClaims(facts, differences, efficiency, pointOf, {
+    msm: grid.fractionsOf('msm'),
+    baseline: grid.fractionsOf('baseline'),
+  });
+
+  return {
+    format: 'msm-results-v3',
+    metric: input.metric ?? HEADLINE_METRIC,
+    generatedAt: input.generatedAt,
+    experiment: { name: e.name, workflowId: e.workflowId, ...(e.aftSubsets && { aftSubsets: e.aftSubsets }) },
+    lineage: lineageOf(e, facts, cells),
+    methods: methodsOf(settings),
+    calibration: facts.calibration,
+    headline,
+    arms,
+    cells,
+    controls: controlPoints(input.controls ?? [], arms, startsFrom, settings),
+    curves,
+    differences,
+    dataEfficiency: {
+      ...efficiency,
+      cellIds: cells.map((c) => c.id),
+      summary: headline.sentences[headline.sentences.length - 1],
+      ...(efficiencyWithheld && { withheld: efficiencyWithheld }),
+    },
+    ...(input.compute?.length ? { compute: computeSection(input.compute) } : {}),
+  };
+}
+
+/** Every trained cell with its Wilson intervals, conditions sorted, and the model it started from. */
+function resultCells(
+  input: ReportInput,
+  arms: Results['arms'],
+  startsFrom: (a: { start: string }) => string,
+): ResultCell[] {
   const armNamed = (name: string) => arms.find((a) => a.name === name) ?? { start: 'base' };
-  const cells: ResultCell[] = input.cells.map((c) => {
+  return input.cells.map((c) => {
     const id = cellId(c.arm, c.fraction, c.seed);
     checkConditions(c, id);
     return {
@@ -305,49 +361,55 @@ export function buildResults(input: ReportInput): Results {
       values: valueShares([c.values]),
     };
   });
-  const valuesOf = new Map(input.cells.map((c) => [cellId(c.arm, c.fraction, c.seed), c.values]));
-  const group = (arm: string, fraction: number) =>
-    cells.filter((c) => c.arm === arm && c.fraction === fraction).sort((a, b) => a.seed - b.seed);
-  const fractionsOf = (arm: string) =>
-    [...new Set(cells.filter((c) => c.arm === arm).map((c) => c.fraction))].sort((a, b) => b - a);
-  // Curves in the order the arms are listed (baseline, msm for experiments from before arms were data).
-  const curveArms = arms.map((a) => a.name).filter((arm) => cells.some((c) => c.arm === arm));
+}
 
-  const curves = curveArms.map((arm) => ({
-    arm,
-    points: fractionsOf(arm).map((fraction): CurvePoint => {
-      const g = group(arm, fraction);
-      const k = g.reduce((s, c) => s + c.eval.k, 0);
-      const n = g.reduce((s, c) => s + c.eval.n, 0);
-      const macro = hasConditions(g) ? bootstrapCell(counts(g), macroRate, settings) : null;
-      return {
-        fraction,
-        fractionLabel: fractionLabel(fraction),
-        seeds: g.length,
-        cellIds: g.map((c) => c.id),
-        misalignment: wilson(k, n),
-        pooledBootstrap: bootstrapCell(counts(g), pooledRate, settings),
-        macro: macro && {
-          ...macro,
-          conditions: new Set(g.flatMap((c) => c.conditions!.filter((x) => x.n > 0).map((x) => x.condition))).size,
-        },
-        spread: seedSpread(counts(g)),
-        executed: pooledSub(g, 'executed'),
-        unparsed: pooledSub(g, 'unparsed'),
-        values: valueShares(g.map((c) => valuesOf.get(c.id))),
-      };
-    }),
-  }));
+/** The cells by arm and fraction: each group's seeds in order, each arm's fractions largest first. */
+class CellGrid {
+  constructor(private readonly cells: ResultCell[]) {}
 
-  const pointOf = (arm: string, fraction: number): ComparedPoint | null => {
-    const p = curves.find((c) => c.arm === arm)?.points.find((x) => x.fraction === fraction);
-    return p ? { arm, fraction, rate: p.misalignment } : null;
+  group(arm: string, fraction: number): ResultCell[] {
+    return this.cells.filter((c) => c.arm === arm && c.fraction === fraction).sort((a, b) => a.seed - b.seed);
+  }
+
+  fractionsOf(arm: string): number[] {
+    return [...new Set(this.cells.filter((c) => c.arm === arm).map((c) => c.fraction))].sort((a, b) => b - a);
+  }
+}
+
+/** One arm × fraction: the seeds pooled (Wilson and bootstrap), macro-averaged over conditions when known. */
+function curvePoint(
+  g: ResultCell[],
+  fraction: number,
+  valuesOf: Map<string, ValueCounts | undefined>,
+  settings: BootstrapSettings,
+): CurvePoint {
+  const k = g.reduce((s, c) => s + c.eval.k, 0);
+  const n = g.reduce((s, c) => s + c.eval.n, 0);
+  const macro = hasConditions(g) ? bootstrapCell(counts(g), macroRate, settings) : null;
+  return {
+    fraction,
+    fractionLabel: fractionLabel(fraction),
+    seeds: g.length,
+    cellIds: g.map((c) => c.id),
+    misalignment: wilson(k, n),
+    pooledBootstrap: bootstrapCell(counts(g), pooledRate, settings),
+    macro: macro && {
+      ...macro,
+      conditions: new Set(g.flatMap((c) => c.conditions!.filter((x) => x.n > 0).map((x) => x.condition))).size,
+    },
+    spread: seedSpread(counts(g)),
+    executed: pooledSub(g, 'executed'),
+    unparsed: pooledSub(g, 'unparsed'),
+    values: valueShares(g.map((c) => valuesOf.get(c.id))),
   };
-  const facts = claimFacts(input, pointOf, fractionsOf('baseline'));
-  const shared = fractionsOf('msm').filter((f) => fractionsOf('baseline').includes(f));
-  const differences = shared.map((fraction): Difference => {
-    const m = group('msm', fraction);
-    const b = group('baseline', fraction);
+}
+
+/** msm − baseline at every fraction both arms have, pooled and (when conditions are known) macro-averaged. */
+function msmDifferences(grid: CellGrid, settings: BootstrapSettings): Difference[] {
+  const shared = grid.fractionsOf('msm').filter((f) => grid.fractionsOf('baseline').includes(f));
+  return shared.map((fraction): Difference => {
+    const m = grid.group('msm', fraction);
+    const b = grid.group('baseline', fraction);
     return {
       fraction,
       fractionLabel: fractionLabel(fraction),
@@ -357,67 +419,45 @@ export function buildResults(input: ReportInput): Results {
         hasConditions(m) && hasConditions(b) ? bootstrapDifference(counts(m), counts(b), macroRate, settings) : null,
     };
   });
+}
 
-  const armCells = (arm: Arm) => fractionsOf(arm).map((fraction) => ({ fraction, cell: counts(group(arm, fraction)) }));
-  const efficiency = bootstrapDataEfficiency(armCells('baseline'), armCells('msm'), settings);
-  const { headline, efficiencyWithheld } = gateClaims(facts, differences, efficiency, pointOf, {
-    msm: fractionsOf('msm'),
-    baseline: fractionsOf('baseline'),
-  });
-
+function lineageOf(e: ReportInput['experiment'], facts: ClaimFacts, cells: ResultCell[]): Results['lineage'] {
   return {
-    format: 'msm-results-v3',
-    metric: input.metric ?? HEADLINE_METRIC,
-    generatedAt: input.generatedAt,
-    experiment: { name: e.name, workflowId: e.workflowId, ...(e.aftSubsets && { aftSubsets: e.aftSubsets }) },
-    lineage: {
-      spec: { title: e.specTitle, variant: e.specVariant, hash: e.specHash },
-      baseModel: e.baseModel,
-      corpus: e.corpus,
-      midtrain: e.midtrain
-        ? {
-            checkpoint: e.midtrain.checkpoint,
-            finalLoss:
-              e.midtrain.finalLoss !== null && Number.isFinite(e.midtrain.finalLoss) ? e.midtrain.finalLoss : null,
-            steps: e.midtrain.steps,
-          }
-        : null,
-      evalSet: e.evalSet ?? null,
-      aft: aftLineage(facts.aft, [...new Set(cells.map((c) => c.fraction))]),
-      aftData: e.aftData ?? null,
-      judgeModels: [...new Set(cells.map((c) => c.eval.judgeModel))].sort(),
-      trace: TRACE,
+    spec: { title: e.specTitle, variant: e.specVariant, hash: e.specHash },
+    baseModel: e.baseModel,
+    corpus: e.corpus,
+    midtrain: e.midtrain
+      ? {
+          checkpoint: e.midtrain.checkpoint,
+          finalLoss:
+            e.midtrain.finalLoss !== null && Number.isFinite(e.midtrain.finalLoss) ? e.midtrain.finalLoss : null,
+          steps: e.midtrain.steps,
+        }
+      : null,
+    evalSet: e.evalSet ?? null,
+    aft: aftLineage(facts.aft, [...new Set(cells.map((c) => c.fraction))]),
+    aftData: e.aftData ?? null,
+    judgeModels: [...new Set(cells.map((c) => c.eval.judgeModel))].sort(),
+    trace: TRACE,
+  };
+}
+
+function methodsOf(settings: BootstrapSettings): Results['methods'] {
+  return {
+    pointInterval: 'Wilson score interval, 95%, on the pooled k/n',
+    bootstrap: {
+      ...settings,
+      method:
+        'percentile (nearest rank); per arm × fraction, seeds are resampled with replacement, then samples within each seed and condition; arms are resampled independently',
     },
-    methods: {
-      pointInterval: 'Wilson score interval, 95%, on the pooled k/n',
-      bootstrap: {
-        ...settings,
-        method:
-          'percentile (nearest rank); per arm × fraction, seeds are resampled with replacement, then samples within each seed and condition; arms are resampled independently',
-      },
-      dataEfficiency:
-        "target = baseline rate at its largest fraction; f* = smallest fraction where the msm rate, linear in log(fraction) between measured points, is ≤ target; factor = full / f*. Not extrapolated: '≥' when msm already meets the target at its smallest fraction, 'not reached' when it never does",
-      conditions:
-        "a condition is an eval line's condition key (e.g. kind=leaking/goal=explicit/urgency=none, settings pooled) when the line has one, else its prompt id; the macro-average is the mean of per-condition rates",
-      secondary:
-        "executed: share of samples whose harmful action tag the kind's judge found emitted well-formed, reported beside the headline and never as it; unparseable: share of forced-choice answers naming no single option, already counted as misses in the headline",
-      calibration: CALIBRATION_METHOD,
-      claims: CLAIMS_METHOD,
-    },
-    calibration: facts.calibration,
-    headline,
-    arms,
-    cells,
-    controls: controlPoints(input.controls ?? [], arms, startsFrom, settings),
-    curves,
-    differences,
-    dataEfficiency: {
-      ...efficiency,
-      cellIds: cells.map((c) => c.id),
-      summary: headline.sentences[headline.sentences.length - 1],
-      ...(efficiencyWithheld && { withheld: efficiencyWithheld }),
-    },
-    ...(input.compute?.length ? { compute: computeSection(input.compute) } : {}),
+    dataEfficiency:
+      "target = baseline rate at its largest fraction; f* = smallest fraction where the msm rate, linear in log(fraction) between measured points, is ≤ target; factor = full / f*. Not extrapolated: '≥' when msm already meets the target at its smallest fraction, 'not reached' when it never does",
+    conditions:
+      "a condition is an eval line's condition key (e.g. kind=leaking/goal=explicit/urgency=none, settings pooled) when the line has one, else its prompt id; the macro-average is the mean of per-condition rates",
+    secondary:
+      "executed: share of samples whose harmful action tag the kind's judge found emitted well-formed, reported beside the headline and never as it; unparseable: share of forced-choice answers naming no single option, already counted as misses in the headline",
+    calibration: CALIBRATION_METHOD,
+    claims: CLAIMS_METHOD,
   };
 }
 
