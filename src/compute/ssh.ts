@@ -93,64 +93,136 @@ interface NodePlacement {
 }
 
 export function createSshBackend(opts: SshBackendOptions): ComputeBackend {
-  const connectTimeoutSec = opts.connectTimeoutSec ?? 10;
-  const commandTimeoutMs = opts.commandTimeoutMs ?? connectTimeoutSec * 1000 + 20_000;
-  const port = opts.port ?? 22;
-  const addresses = (opts.hosts ?? [opts.host]).map((h) => parseHostEntry(h, port));
-  const nodes: SshNode[] = addresses.map((a) => {
-    const target = {
-      host: a.host,
-      port: a.port,
-      user: opts.user,
-      identityFile: opts.identityFile,
-      knownHostsFile: opts.knownHostsFile,
-      connectTimeoutSec,
-      commandTimeoutMs,
-    };
-    return { ssh: new SshConnection(target), where: `${opts.user}@${a.host}:${a.port}`, address: a.host };
-  });
-  const multi = nodes.length > 1;
-  const trainerDir = path.resolve(opts.trainerDir ?? DEFAULT_TRAINER_DIR);
-  const python = opts.python ?? 'python3';
-  mkdirSync(path.dirname(opts.knownHostsFile), { recursive: true });
-  let holders = 0; // provisioned jobs not yet released: the control masters close when none is left
+  return new SshBackend(opts);
+}
 
-  const jobsOn = (node: SshNode, p: NodePlacement) =>
-    new JobFolders({
+/** One or more SSH hosts: the trainer pushed once per content hash, jobs in folders, torchrun across hosts. */
+class SshBackend implements ComputeBackend {
+  readonly name = 'ssh';
+  private readonly addresses: Array<{ host: string; port: number }>;
+  private readonly nodes: SshNode[];
+  private readonly multi: boolean;
+  private readonly trainerDir: string;
+  private readonly python: string;
+  private readonly commandTimeoutMs: number;
+  /** Provisioned jobs not yet released: the control masters close when none is left. */
+  private holders = 0;
+
+  constructor(private readonly opts: SshBackendOptions) {
+    const connectTimeoutSec = opts.connectTimeoutSec ?? 10;
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? connectTimeoutSec * 1000 + 20_000;
+    this.addresses = (opts.hosts ?? [opts.host]).map((h) => parseHostEntry(h, opts.port ?? 22));
+    this.nodes = this.addresses.map((a) => {
+      const target = {
+        host: a.host,
+        port: a.port,
+        user: opts.user,
+        identityFile: opts.identityFile,
+        knownHostsFile: opts.knownHostsFile,
+        connectTimeoutSec,
+        commandTimeoutMs: this.commandTimeoutMs,
+      };
+      return { ssh: new SshConnection(target), where: `${opts.user}@${a.host}:${a.port}`, address: a.host };
+    });
+    this.multi = this.nodes.length > 1;
+    this.trainerDir = path.resolve(opts.trainerDir ?? DEFAULT_TRAINER_DIR);
+    this.python = opts.python ?? 'python3';
+    mkdirSync(path.dirname(opts.knownHostsFile), { recursive: true });
+  }
+
+  async provision(_jobId: string): Promise<MachineHandle> {
+    const bundle = await trainerBundle(this.trainerDir);
+    // One host after another: hosts may share one work folder (a home on NFS), and so one trainer copy.
+    const placed: NodePlacement[] = [];
+    for (const n of this.nodes) placed.push(await this.place(n, bundle));
+    this.holders++;
+    const [a, p] = [this.addresses[0], placed[0]];
+    return {
+      backend: 'ssh',
+      machineId: this.nodes.map((n) => n.where).join(','),
+      details: {
+        host: a.host,
+        port: a.port,
+        user: this.opts.user,
+        workDir: p.workDir,
+        trainerDir: p.trainerDir,
+        ...(this.multi
+          ? { nodes: JSON.stringify(placed), gpuCount: this.nodes.length * (this.opts.gpusPerHost ?? 1) }
+          : {}),
+      },
+    };
+  }
+
+  async launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult> {
+    if (this.multi) return this.launchOnAll(machine, manifest);
+    return { attached: (await this.jobsOf(machine)[0].launch(manifest)).attached };
+  }
+
+  async poll(machine: MachineHandle, jobId: string, cursor: number): Promise<JobStatus> {
+    try {
+      return this.multi
+        ? await this.pollAll(machine, jobId, cursor)
+        : await this.jobsOf(machine)[0].poll(jobId, cursor);
+    } catch (e) {
+      // A machine gone or silent: a preemption. The job may still run there; a relaunch re-attaches.
+      if (e instanceof HostUnreachableError)
+        return { state: 'lost', events: [], nextCursor: cursor, lostReason: e.message };
+      throw e;
+    }
+  }
+
+  async cancel(machine: MachineHandle, jobId: string): Promise<void> {
+    await Promise.all(this.jobsOf(machine).map((j, rank) => j.cancel(nodeJobId(jobId, rank))));
+  }
+
+  /** A plain SSH host is not rented: nothing to free but the control masters, once no job needs them. */
+  async release(_machine: MachineHandle): Promise<void> {
+    this.holders = Math.max(0, this.holders - 1);
+    if (this.holders === 0) await Promise.all(this.nodes.map((n) => n.ssh.close()));
+  }
+
+  private jobsOn(node: SshNode, p: NodePlacement): JobFolders {
+    const opts = this.opts;
+    return new JobFolders({
       shell: node.ssh,
       root: p.workDir,
       trainerDir: p.trainerDir,
-      python,
+      python: this.python,
       env: opts.env,
       secretEnv: () => forwardedEnv(opts.forwardEnv ?? S3_ENV),
       cancelGraceMs: opts.cancelGraceMs ?? 10_000,
-      timeoutMs: commandTimeoutMs,
+      timeoutMs: this.commandTimeoutMs,
     });
-  /** Every host's job folders, node 0 first. */
-  const jobsOf = (m: MachineHandle) => placementsOf(m).map((p, i) => jobsOn(nodes[i], p));
+  }
 
-  async function check(node: SshNode, hash: string): Promise<{ workDir: string; hasTrainer: boolean }> {
+  /** Every host's job folders, node 0 first. */
+  private jobsOf(m: MachineHandle): JobFolders[] {
+    return placementsOf(m).map((p, i) => this.jobsOn(this.nodes[i], p));
+  }
+
+  private async check(node: SshNode, hash: string): Promise<{ workDir: string; hasTrainer: boolean }> {
+    const { workDir, knownHostsFile } = this.opts;
     let r;
     try {
-      r = await node.ssh.run(CHECK, [opts.workDir, python, hash, ...TRAINER_MODULES]);
+      r = await node.ssh.run(CHECK, [workDir, this.python, hash, ...TRAINER_MODULES]);
     } catch (e) {
       // A refused key or a changed host key will not fix itself: say so instead of retrying.
       if (e instanceof HostUnreachableError && /Permission denied|Host key verification failed/.test(e.detail)) {
         throw new ComputeConfigError(
-          `${e.message}: check compute.user and compute.identityFile, and the host key in ${opts.knownHostsFile}`,
+          `${e.message}: check compute.user and compute.identityFile, and the host key in ${knownHostsFile}`,
         );
       }
       throw e;
     }
-    return parseCheck(r.code, r.stdout.toString(), r.stderr, node.where, opts.workDir, python);
+    return parseCheck(r.code, r.stdout.toString(), r.stderr, node.where, workDir, this.python);
   }
 
   /** The host answers, has the Python and the current trainer (pushed when its content hash is new). */
-  async function place(node: SshNode, bundle: Awaited<ReturnType<typeof trainerBundle>>): Promise<NodePlacement> {
-    const { workDir, hasTrainer } = await check(node, bundle.hash);
+  private async place(node: SshNode, bundle: Awaited<ReturnType<typeof trainerBundle>>): Promise<NodePlacement> {
+    const { workDir, hasTrainer } = await this.check(node, bundle.hash);
     if (!hasTrainer) {
       const r = await node.ssh.run(PUSH, [workDir, bundle.hash], {
-        input: await trainerTar(trainerDir, bundle),
+        input: await trainerTar(this.trainerDir, bundle),
         timeoutMs: PUSH_TIMEOUT_MS,
       });
       if (r.code !== 0) throw new Error(`could not copy the trainer to ${node.where}:${workDir}: ${r.stderr.trim()}`);
@@ -163,83 +235,32 @@ export function createSshBackend(opts: SshBackendOptions): ComputeBackend {
    * anywhere (a rank lost on one host leaves the others waiting or failing) and start it on all, with a
    * fresh rendezvous port on node 0.
    */
-  async function launchOnAll(m: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult> {
-    const jobs = jobsOf(m);
+  private async launchOnAll(m: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult> {
+    const jobs = this.jobsOf(m);
     const id = (rank: number) => nodeJobId(manifest.jobId, rank);
     const states = await Promise.all(jobs.map((j, rank) => j.state(id(rank))));
     if (states.every((s) => s.state === 'running')) return { attached: true };
     await Promise.all(jobs.map((j, rank) => j.cancel(id(rank))));
     const masterPort = await jobs[0].freePort();
-    const masterAddr = opts.rendezvousAddress ?? nodes[0].address;
+    const masterAddr = this.opts.rendezvousAddress ?? this.nodes[0].address;
     await Promise.all(jobs.map((j, rank) => j.launch(manifest, { rank, masterAddr, masterPort } satisfies NodePlace)));
     return { attached: false };
   }
 
   /** Node 0 carries the events; a rank gone anywhere else (lost, or failed) is the loss of the job. */
-  async function pollAll(m: MachineHandle, jobId: string, cursor: number): Promise<JobStatus> {
-    const jobs = jobsOf(m);
+  private async pollAll(m: MachineHandle, jobId: string, cursor: number): Promise<JobStatus> {
+    const jobs = this.jobsOf(m);
     const first = await jobs[0].poll(jobId, cursor);
     if (first.state !== 'running') return first;
     for (let i = 1; i < jobs.length; i++) {
       const s = await jobs[i].state(nodeJobId(jobId, i));
       if (s.state === 'lost' || (s.state === 'exited' && s.exitCode !== 0)) {
         const how = s.state === 'lost' ? 'its processes are gone' : `its torchrun exited with code ${s.exitCode}`;
-        return { ...first, state: 'lost', lostReason: `node ${i} (${nodes[i].where}): ${how}` };
+        return { ...first, state: 'lost', lostReason: `node ${i} (${this.nodes[i].where}): ${how}` };
       }
     }
     return first;
   }
-
-  return {
-    name: 'ssh',
-
-    async provision(_jobId: string): Promise<MachineHandle> {
-      const bundle = await trainerBundle(trainerDir);
-      // One host after another: hosts may share one work folder (a home on NFS), and so one trainer copy.
-      const placed: NodePlacement[] = [];
-      for (const n of nodes) placed.push(await place(n, bundle));
-      holders++;
-      const [a, p] = [addresses[0], placed[0]];
-      return {
-        backend: 'ssh',
-        machineId: nodes.map((n) => n.where).join(','),
-        details: {
-          host: a.host,
-          port: a.port,
-          user: opts.user,
-          workDir: p.workDir,
-          trainerDir: p.trainerDir,
-          ...(multi ? { nodes: JSON.stringify(placed), gpuCount: nodes.length * (opts.gpusPerHost ?? 1) } : {}),
-        },
-      };
-    },
-
-    async launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult> {
-      if (multi) return launchOnAll(machine, manifest);
-      return { attached: (await jobsOf(machine)[0].launch(manifest)).attached };
-    },
-
-    async poll(machine: MachineHandle, jobId: string, cursor: number): Promise<JobStatus> {
-      try {
-        return multi ? await pollAll(machine, jobId, cursor) : await jobsOf(machine)[0].poll(jobId, cursor);
-      } catch (e) {
-        // A machine gone or silent: a preemption. The job may still run there; a relaunch re-attaches.
-        if (e instanceof HostUnreachableError)
-          return { state: 'lost', events: [], nextCursor: cursor, lostReason: e.message };
-        throw e;
-      }
-    },
-
-    async cancel(machine: MachineHandle, jobId: string): Promise<void> {
-      await Promise.all(jobsOf(machine).map((j, rank) => j.cancel(nodeJobId(jobId, rank))));
-    },
-
-    /** A plain SSH host is not rented: nothing to free but the control masters, once no job needs them. */
-    async release(_machine: MachineHandle): Promise<void> {
-      holders = Math.max(0, holders - 1);
-      if (holders === 0) await Promise.all(nodes.map((n) => n.ssh.close()));
-    },
-  };
 }
 
 /** Node 0's placement from the handle's own fields; the others' from `nodes` (several hosts). */
