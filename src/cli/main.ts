@@ -114,150 +114,155 @@ async function runExperiment(file: string, flags: TargetFlags, id?: string): Pro
   }
 }
 
+const OPTIONS = {
+  address: { type: 'string' },
+  namespace: { type: 'string' },
+  profile: { type: 'string' },
+  id: { type: 'string' },
+  json: { type: 'boolean' },
+  wait: { type: 'boolean' },
+  once: { type: 'boolean' },
+  cron: { type: 'string' },
+  every: { type: 'string' },
+  overlap: { type: 'string' },
+  catchup: { type: 'string' },
+  'pause-on-failure': { type: 'boolean' },
+  note: { type: 'string' },
+  paused: { type: 'boolean' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** What every command gets: its words after the command name, the flags, and the Temporal to reach. */
+interface CommandContext {
+  cmd: string;
+  arg: string | undefined;
+  positionals: string[];
+  values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+  flags: TargetFlags;
+  client(): Promise<Client>;
+}
+
 async function main(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      address: { type: 'string' },
-      namespace: { type: 'string' },
-      profile: { type: 'string' },
-      id: { type: 'string' },
-      json: { type: 'boolean' },
-      wait: { type: 'boolean' },
-      once: { type: 'boolean' },
-      cron: { type: 'string' },
-      every: { type: 'string' },
-      overlap: { type: 'string' },
-      catchup: { type: 'string' },
-      'pause-on-failure': { type: 'boolean' },
-      note: { type: 'string' },
-      paused: { type: 'boolean' },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
   const [cmd, arg] = positionals;
   const flags: TargetFlags = { address: values.address, namespace: values.namespace, profile: values.profile };
-  const target = () => temporalTarget(flags);
-  switch (cmd) {
-    case 'demo':
-      return runExperiment(path.join(PROJECT_ROOT, 'experiments', 'demo.json'), flags, values.id);
-    case 'run':
-      return runExperiment(required(arg, 'an experiment file'), flags, values.id);
-    case 'start': {
-      const { raw, experiment } = loadExperimentFile(required(arg, 'an experiment file'));
-      const c = await client(target());
-      const h = await c.workflow.start(msmExperiment, {
-        taskQueue: 'msm',
-        workflowId: workflowIdFor(experiment.name, values.id),
-        args: [raw],
-      });
-      console.log(h.workflowId);
-      return;
-    }
-    case 'validate':
-      return validate(required(arg, 'an experiment file'));
-    case 'plan':
-      return printPlan(required(arg, 'an experiment file'), values.json === true);
-    case 'progress':
-      console.log(
-        JSON.stringify(
-          await (await client(target())).workflow.getHandle(required(arg, 'a workflow id')).query(progressQuery),
-          null,
-          2,
-        ),
-      );
-      return;
-    case 'pause':
-    case 'resume':
-      await (
-        await client(target())
-      ).workflow
-        .getHandle(required(arg, 'a workflow id'))
-        .signal(cmd === 'pause' ? pauseSignal : resumeSignal);
-      console.log(`${cmd}d ${arg}`);
-      return;
-    case 'budget': {
-      const usd = Number(positionals[2]);
-      if (!(usd > 0))
-        throw new Error(`budget: give a positive number of USD, e.g. msm budget ${arg ?? '<workflow-id>'} 250`);
-      const corpus = (await client(target())).workflow.getHandle(corpusIdOf(required(arg, 'a workflow id')));
-      console.log(`budget of ${corpus.workflowId}: $${await corpus.executeUpdate(setBudgetUpdate, { args: [usd] })}`);
-      return;
-    }
-    case 'approve': {
-      const corpus = (await client(target())).workflow.getHandle(corpusIdOf(required(arg, 'a workflow id')));
-      console.log(
-        `approved ${corpus.workflowId}:\n${JSON.stringify(await corpus.executeUpdate(approveUpdate), null, 2)}`,
-      );
-      return;
-    }
-    case 'watch': {
-      const { watch } = await import('./watch-command.js');
-      return watch(await client(target()), required(arg, 'a workflow id'), { once: values.once });
-    }
-    case 'sweep': {
-      const { retrySweepPoint, startSweep } = await import('./sweep-commands.js');
-      if (arg === 'retry')
-        return retrySweepPoint(
-          await client(target()),
-          required(positionals[2], 'a sweep id'),
-          required(positionals[3], 'a point id'),
-          { wait: values.wait },
-        );
-      return startSweep(await client(target()), required(arg, 'a sweep file'), { id: values.id, wait: values.wait });
-    }
-    case 'schedule': {
-      const { scheduleCommand } = await import('./schedule-commands.js');
-      const f = { ...values, pauseOnFailure: values['pause-on-failure'] };
-      return scheduleCommand(await client(target()), positionals.slice(1), f);
-    }
-    case 'setup': {
-      const t = target();
-      const connection = await connect(t);
-      try {
-        const { added, present } = await registerSearchAttributes(connection, t.namespace);
-        console.log(
-          `${t.describe}: search attributes ${added.length ? `added ${added.join(', ')}` : 'already registered'}${present.length ? `; present: ${present.join(', ')}` : ''}`,
-        );
-      } finally {
-        await connection.close();
-      }
-      return;
-    }
-    case 'server': {
-      const s = await ensureDevServer();
-      console.log(`Temporal at ${s.address}, Web UI ${s.uiUrl}${s.started ? '' : ' (already running)'}`);
-      return;
-    }
-    case 'worker': {
-      const { workers, runWorkers } = await startWorkers(target());
-      await runWorkers(workers);
-      return;
-    }
-    case 'compare': {
-      const { compareResultFiles } = await import('../report/compare-files.js');
-      for (const f of compareResultFiles(required(arg, 'an output folder'), positionals.slice(2), (line) =>
-        console.log(line),
-      ))
-        console.log(f);
-      return;
-    }
-    case 'schema': {
-      // `msm schema sweep [out.json]`: the sweep files' schema; otherwise the experiment files'.
-      const sweep = arg === 'sweep';
-      const out = sweep ? positionals[2] : arg;
-      const schema = sweep ? (await import('../sweep/json-schema.js')).sweepJsonSchema() : experimentJsonSchema();
-      if (out) writeFileSync(out, schema);
-      else process.stdout.write(schema);
-      return;
-    }
-    default:
-      console.log(USAGE);
-      if (cmd && !values.help) process.exitCode = 2;
+  const command = cmd && Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (!command) {
+    console.log(USAGE);
+    if (cmd && !values.help) process.exitCode = 2;
+    return;
   }
+  await command({ cmd, arg, positionals, values, flags, client: () => client(temporalTarget(flags)) });
+}
+
+const COMMANDS: Record<string, (c: CommandContext) => Promise<void>> = {
+  demo: (c) => runExperiment(path.join(PROJECT_ROOT, 'experiments', 'demo.json'), c.flags, c.values.id),
+  run: (c) => runExperiment(required(c.arg, 'an experiment file'), c.flags, c.values.id),
+  start: startCommand,
+  validate: (c) => validate(required(c.arg, 'an experiment file')),
+  plan: async (c) => printPlan(required(c.arg, 'an experiment file'), c.values.json === true),
+  progress: async (c) => {
+    const handle = (await c.client()).workflow.getHandle(required(c.arg, 'a workflow id'));
+    console.log(JSON.stringify(await handle.query(progressQuery), null, 2));
+  },
+  pause: pauseOrResume,
+  resume: pauseOrResume,
+  budget: budgetCommand,
+  approve: async (c) => {
+    const corpus = (await c.client()).workflow.getHandle(corpusIdOf(required(c.arg, 'a workflow id')));
+    console.log(
+      `approved ${corpus.workflowId}:\n${JSON.stringify(await corpus.executeUpdate(approveUpdate), null, 2)}`,
+    );
+  },
+  watch: async (c) => {
+    const { watch } = await import('./watch-command.js');
+    return watch(await c.client(), required(c.arg, 'a workflow id'), { once: c.values.once });
+  },
+  sweep: sweepCommand,
+  schedule: async (c) => {
+    const { scheduleCommand } = await import('./schedule-commands.js');
+    const f = { ...c.values, pauseOnFailure: c.values['pause-on-failure'] };
+    return scheduleCommand(await c.client(), c.positionals.slice(1), f);
+  },
+  setup: setupCommand,
+  server: async () => {
+    const s = await ensureDevServer();
+    console.log(`Temporal at ${s.address}, Web UI ${s.uiUrl}${s.started ? '' : ' (already running)'}`);
+  },
+  worker: async (c) => {
+    const { workers, runWorkers } = await startWorkers(temporalTarget(c.flags));
+    await runWorkers(workers);
+  },
+  compare: async (c) => {
+    const { compareResultFiles } = await import('../report/compare-files.js');
+    const log = (line: string) => console.log(line);
+    for (const f of compareResultFiles(required(c.arg, 'an output folder'), c.positionals.slice(2), log))
+      console.log(f);
+  },
+  schema: schemaCommand,
+};
+
+async function startCommand(c: CommandContext): Promise<void> {
+  const { raw, experiment } = loadExperimentFile(required(c.arg, 'an experiment file'));
+  const h = await (
+    await c.client()
+  ).workflow.start(msmExperiment, {
+    taskQueue: 'msm',
+    workflowId: workflowIdFor(experiment.name, c.values.id),
+    args: [raw],
+  });
+  console.log(h.workflowId);
+}
+
+async function pauseOrResume(c: CommandContext): Promise<void> {
+  const handle = (await c.client()).workflow.getHandle(required(c.arg, 'a workflow id'));
+  await handle.signal(c.cmd === 'pause' ? pauseSignal : resumeSignal);
+  console.log(`${c.cmd}d ${c.arg}`);
+}
+
+async function budgetCommand(c: CommandContext): Promise<void> {
+  const usd = Number(c.positionals[2]);
+  if (!(usd > 0))
+    throw new Error(`budget: give a positive number of USD, e.g. msm budget ${c.arg ?? '<workflow-id>'} 250`);
+  const corpus = (await c.client()).workflow.getHandle(corpusIdOf(required(c.arg, 'a workflow id')));
+  console.log(`budget of ${corpus.workflowId}: $${await corpus.executeUpdate(setBudgetUpdate, { args: [usd] })}`);
+}
+
+async function sweepCommand(c: CommandContext): Promise<void> {
+  const { retrySweepPoint, startSweep } = await import('./sweep-commands.js');
+  if (c.arg === 'retry')
+    return retrySweepPoint(
+      await c.client(),
+      required(c.positionals[2], 'a sweep id'),
+      required(c.positionals[3], 'a point id'),
+      { wait: c.values.wait },
+    );
+  return startSweep(await c.client(), required(c.arg, 'a sweep file'), { id: c.values.id, wait: c.values.wait });
+}
+
+async function setupCommand(c: CommandContext): Promise<void> {
+  const t = temporalTarget(c.flags);
+  const connection = await connect(t);
+  try {
+    const { added, present } = await registerSearchAttributes(connection, t.namespace);
+    const addedText = added.length ? `added ${added.join(', ')}` : 'already registered';
+    console.log(
+      `${t.describe}: search attributes ${addedText}${present.length ? `; present: ${present.join(', ')}` : ''}`,
+    );
+  } finally {
+    await connection.close();
+  }
+}
+
+/** `msm schema sweep [out.json]`: the sweep files' schema; otherwise the experiment files'. */
+async function schemaCommand(c: CommandContext): Promise<void> {
+  const sweep = c.arg === 'sweep';
+  const out = sweep ? c.positionals[2] : c.arg;
+  const schema = sweep ? (await import('../sweep/json-schema.js')).sweepJsonSchema() : experimentJsonSchema();
+  if (out) writeFileSync(out, schema);
+  else process.stdout.write(schema);
 }
 
 /**
