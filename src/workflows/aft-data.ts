@@ -4,13 +4,8 @@ import { planRound } from '../aft-data/round-plan';
 import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 import { llm } from './activity-proxies';
 import { runBounded } from './bounded';
-import {
-  aftDataProgressQuery,
-  pauseSignal,
-  resumeSignal,
-  setConcurrencyUpdate,
-  type AftDataProgress,
-} from './definitions';
+import { aftDataProgressQuery, type AftDataProgress } from './definitions';
+import { handleRunControls } from './run-controls';
 import { MSM_STAGE } from './search-attributes';
 
 /** (domain, question type) cells per question activity. */
@@ -74,13 +69,7 @@ class AftDataRun {
     };
     this.concurrency = job.generate.concurrency;
     setHandler(aftDataProgressQuery, () => this.progress);
-    setHandler(pauseSignal, () => void (this.progress.paused = true));
-    setHandler(resumeSignal, () => void (this.progress.paused = false));
-    setHandler(setConcurrencyUpdate, (n) => (this.concurrency = n), {
-      validator: (n) => {
-        if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error('concurrency must be an integer in 1..256');
-      },
-    });
+    handleRunControls(this.progress, (n) => (this.concurrency = n), 256);
   }
 
   charge(u: Usage): void {

@@ -3,15 +3,8 @@ import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 import type { CorpusJob, CorpusManifestRef } from '../corpus/types';
 import { llm } from './activity-proxies';
 import { runBounded } from './bounded';
-import {
-  approveUpdate,
-  corpusProgressQuery,
-  pauseSignal,
-  resumeSignal,
-  setBudgetUpdate,
-  setConcurrencyUpdate,
-  type CorpusProgress,
-} from './definitions';
+import { approveUpdate, corpusProgressQuery, setBudgetUpdate, type CorpusProgress } from './definitions';
+import { handleRunControls } from './run-controls';
 import { MSM_STAGE } from './search-attributes';
 
 /**
@@ -86,13 +79,7 @@ class CorpusRun {
   private handleControls(): void {
     const progress = this.progress;
     setHandler(corpusProgressQuery, () => ({ ...progress, overBudget: this.spent() }));
-    setHandler(pauseSignal, () => void (progress.paused = true));
-    setHandler(resumeSignal, () => void (progress.paused = false));
-    setHandler(setConcurrencyUpdate, (n) => (this.concurrency = n), {
-      validator: (n) => {
-        if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error('concurrency must be an integer in 1..256');
-      },
-    });
+    handleRunControls(progress, (n) => (this.concurrency = n), 256);
     setHandler(
       approveUpdate,
       () => {
