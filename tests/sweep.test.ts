@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { expandSweep, gridPoints, InvalidSweepError, pointExperiment } from '../src/sweep/grid';
 import { sweepJsonSchema } from '../src/sweep/json-schema';
 import { loadSweepFile } from '../src/sweep/load-sweep-file';
@@ -105,14 +105,18 @@ describe('msmSweep and schedules on a real Temporal server', () => {
     return ids;
   };
 
-  it('a 2 × 2 sweep: one point fails by design, three are reported; the fixed point is retried alone; the comparison opens in Chromium', async () => {
-    writeFileSync(badSpec, '');
+  // The base experiment of the sweep, and the schedule's action (each test stands alone).
+  beforeAll(() => {
     const base = scriptedExperiment('sweep', t.llm.baseUrl).input;
     const { input: experiment } = scriptedExperiment('sweep', t.llm.baseUrl, {
       midtrain: { method: 'full', lr: 0.001, batchSize: 4, maxSteps: 3, checkpointEverySteps: 50 },
       aft: { ...base.aft, fractions: [1] },
     });
     writeFileSync(baseFile, JSON.stringify(experiment));
+  });
+
+  it('a 2 × 2 sweep: one point fails by design, three are reported; the fixed point is retried alone; the comparison opens in Chromium', async () => {
+    writeFileSync(badSpec, '');
     // spec × samples per prompt, the bad spec only once (excluded at 2 samples): 3 good points, 1 bad.
     writeFileSync(
       sweepFile,
@@ -209,6 +213,9 @@ describe('msmSweep and schedules on a real Temporal server', () => {
       new Date(now - 3_600_000).toISOString(),
       '--to',
       new Date(now - 3_600_000 + 20_000).toISOString(),
+      // Runs alongside the fired ones, which may still be running (BUFFER_ALL would wait for them).
+      '--overlap',
+      'ALLOW_ALL',
     );
     expect(backfill.status, backfill.stderr).toBe(0);
     const afterTrigger = (await scheduled()).length;

@@ -1,4 +1,10 @@
-import { ScheduleOverlapPolicy, type Client, type ScheduleOptionsAction, type ScheduleSpec } from '@temporalio/client';
+import {
+  ScheduleOverlapPolicy,
+  type Client,
+  type ScheduleHandle,
+  type ScheduleOptionsAction,
+  type ScheduleSpec,
+} from '@temporalio/client';
 import { readExperimentFile, readStructuredFile } from '../config/load-experiment-file';
 import { isSweep, loadSweepFile } from '../sweep/load-sweep-file';
 import { msmExperiment, msmSweep } from '../workflows';
@@ -41,6 +47,9 @@ function actionOf(scheduleId: string, file: string): ScheduleOptionsAction {
   return { type: 'startWorkflow', workflowType: msmExperiment, args: [readExperimentFile(file).raw], ...base };
 }
 
+const USAGE =
+  'schedule: create <id> <file> (--cron EXPR | --every DURATION) [--overlap BUFFER_ONE] [--catchup 1d] [--pause-on-failure] [--note TEXT] [--paused] | list | describe <id> | pause <id> | unpause <id> | trigger <id> | backfill <id> --from ISO --to ISO | delete <id>';
+
 /** `msm schedule create|list|describe|pause|unpause|trigger|backfill|delete` over Temporal Schedules. */
 export async function scheduleCommand(c: Client, args: string[], f: ScheduleFlags): Promise<void> {
   const [sub, id, file] = args;
@@ -48,80 +57,77 @@ export async function scheduleCommand(c: Client, args: string[], f: ScheduleFlag
     if (!v) throw new Error(`schedule ${sub}: missing ${what}`);
     return v;
   };
+  const handle = () => c.schedule.getHandle(need(id, 'a schedule id'));
   switch (sub) {
-    case 'create': {
-      const overlap = OVERLAP[(f.overlap ?? 'BUFFER_ONE').toUpperCase()];
-      if (overlap === undefined)
-        throw new Error(`schedule create: --overlap must be one of ${Object.keys(OVERLAP).join(', ')}`);
-      const h = await c.schedule.create({
-        scheduleId: need(id, 'a schedule id'),
-        spec: specOf(f),
-        action: actionOf(id, need(file, 'a sweep or experiment file')),
-        policies: { overlap, catchupWindow: (f.catchup ?? '1d') as '1d', pauseOnFailure: f.pauseOnFailure ?? false },
-        state: { paused: f.paused ?? false, note: f.note ?? `msm schedule of ${file}` },
-      });
-      console.log(
-        `created schedule ${h.scheduleId}; its runs are found with: temporal workflow list --query "TemporalScheduledById = '${h.scheduleId}'"`,
-      );
-      return;
-    }
+    case 'create':
+      return createSchedule(c, need(id, 'a schedule id'), need(file, 'a sweep or experiment file'), f);
     case 'list':
       for await (const s of c.schedule.list())
         console.log(
           `${s.scheduleId}\t${s.action?.type === 'startWorkflow' ? s.action.workflowType : ''}\t${s.state.paused ? 'paused' : 'active'}\t${s.state.note ?? ''}`,
         );
       return;
-    case 'describe': {
-      const d = await c.schedule.getHandle(need(id, 'a schedule id')).describe();
-      const { action, spec, policies, state, info } = d;
-      const recent = info.recentActions.map((a) => a.action.workflow.workflowId);
-      console.log(
-        JSON.stringify(
-          {
-            scheduleId: d.scheduleId,
-            workflowType: action.type === 'startWorkflow' ? action.workflowType : undefined,
-            spec,
-            policies,
-            state,
-            recentRuns: recent,
-            nextActionTimes: info.nextActionTimes,
-          },
-          null,
-          2,
-        ),
-      );
-      return;
-    }
+    case 'describe':
+      return describeSchedule(handle());
     case 'pause':
-      await c.schedule.getHandle(need(id, 'a schedule id')).pause(f.note);
+      await handle().pause(f.note);
       console.log(`paused ${id}`);
       return;
     case 'unpause':
-      await c.schedule.getHandle(need(id, 'a schedule id')).unpause(f.note);
+      await handle().unpause(f.note);
       console.log(`unpaused ${id}`);
       return;
     case 'trigger':
-      await c.schedule.getHandle(need(id, 'a schedule id')).trigger();
+      await handle().trigger();
       console.log(`triggered ${id}`);
       return;
-    case 'backfill': {
-      const start = new Date(need(f.from, '--from <ISO time>'));
-      const end = new Date(need(f.to, '--to <ISO time>'));
-      if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start)
-        throw new Error('schedule backfill: --from and --to must be ISO times, --from before --to');
-      await c.schedule
-        .getHandle(need(id, 'a schedule id'))
-        .backfill({ start, end, overlap: OVERLAP[(f.overlap ?? 'BUFFER_ALL').toUpperCase()] });
-      console.log(`backfilled ${id} from ${start.toISOString()} to ${end.toISOString()}`);
-      return;
-    }
+    case 'backfill':
+      return backfillSchedule(handle(), need(f.from, '--from <ISO time>'), need(f.to, '--to <ISO time>'), f);
     case 'delete':
-      await c.schedule.getHandle(need(id, 'a schedule id')).delete();
+      await handle().delete();
       console.log(`deleted ${id}`);
       return;
     default:
-      throw new Error(
-        'schedule: create <id> <file> (--cron EXPR | --every DURATION) [--overlap BUFFER_ONE] [--catchup 1d] [--pause-on-failure] [--note TEXT] [--paused] | list | describe <id> | pause <id> | unpause <id> | trigger <id> | backfill <id> --from ISO --to ISO | delete <id>',
-      );
+      throw new Error(USAGE);
   }
+}
+
+async function createSchedule(c: Client, id: string, file: string, f: ScheduleFlags): Promise<void> {
+  const overlap = OVERLAP[(f.overlap ?? 'BUFFER_ONE').toUpperCase()];
+  if (overlap === undefined)
+    throw new Error(`schedule create: --overlap must be one of ${Object.keys(OVERLAP).join(', ')}`);
+  const h = await c.schedule.create({
+    scheduleId: id,
+    spec: specOf(f),
+    action: actionOf(id, file),
+    policies: { overlap, catchupWindow: (f.catchup ?? '1d') as '1d', pauseOnFailure: f.pauseOnFailure ?? false },
+    state: { paused: f.paused ?? false, note: f.note ?? `msm schedule of ${file}` },
+  });
+  console.log(
+    `created schedule ${h.scheduleId}; its runs are found with: temporal workflow list --query "TemporalScheduledById = '${h.scheduleId}'"`,
+  );
+}
+
+async function describeSchedule(h: ScheduleHandle): Promise<void> {
+  const d = await h.describe();
+  const { action, spec, policies, state, info } = d;
+  const summary = {
+    scheduleId: d.scheduleId,
+    workflowType: action.type === 'startWorkflow' ? action.workflowType : undefined,
+    spec,
+    policies,
+    state,
+    recentRuns: info.recentActions.map((a) => a.action.workflow.workflowId),
+    nextActionTimes: info.nextActionTimes,
+  };
+  console.log(JSON.stringify(summary, null, 2));
+}
+
+async function backfillSchedule(h: ScheduleHandle, from: string, to: string, f: ScheduleFlags): Promise<void> {
+  const start = new Date(from);
+  const end = new Date(to);
+  if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start)
+    throw new Error('schedule backfill: --from and --to must be ISO times, --from before --to');
+  await h.backfill({ start, end, overlap: OVERLAP[(f.overlap ?? 'BUFFER_ALL').toUpperCase()] });
+  console.log(`backfilled ${h.scheduleId} from ${start.toISOString()} to ${end.toISOString()}`);
 }
