@@ -109,27 +109,64 @@ export async function createLocalLlamaProvider(opts: LocalLlamaOptions): Promise
       );
     });
   const sequence = context.getSequence();
-  const session = new Session({ contextSequence: sequence });
-  const primer = prefixPrimer(sequence);
-  const grammars = new Map<string, Promise<LlamaGrammar>>();
-  const modelName = path.basename(modelPath, '.gguf');
-  let closed = false;
+  return new LocalLlamaProvider(llama, modelPath, loaded, model, context, new Session({ contextSequence: sequence }));
+}
 
-  const grammarFor = (schema: Record<string, unknown>): Promise<LlamaGrammar> => {
+type LlamaContext = Awaited<ReturnType<LlamaModel['createContext']>>;
+
+/** One context and chat session on a shared loaded model; its requests take turns with every other one. */
+class LocalLlamaProvider implements LlmProvider {
+  readonly name: string;
+  private readonly modelName: string;
+  private readonly primer: ReturnType<typeof prefixPrimer>;
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+  private closed = false;
+
+  constructor(
+    private readonly llama: Llama,
+    private readonly modelPath: string,
+    private readonly loaded: LoadedModel,
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly session: LlamaChatSession,
+  ) {
+    this.modelName = path.basename(modelPath, '.gguf');
+    this.name = `local:${this.modelName}`;
+    this.primer = prefixPrimer(session.sequence);
+  }
+
+  complete(req: CompletionRequest): Promise<CompletionResult> {
+    if (this.closed) return Promise.reject(new LlmError('local provider is closed', false));
+    const run = this.loaded.turn.then(() => this.generate(req));
+    this.loaded.turn = run.catch(() => undefined);
+    return run;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.loaded.turn;
+    this.session.dispose();
+    await this.context.dispose();
+    await releaseModel(this.modelPath, this.loaded);
+  }
+
+  private grammarFor(schema: Record<string, unknown>): Promise<LlamaGrammar> {
     const key = JSON.stringify(schema);
-    let g = grammars.get(key);
+    let g = this.grammars.get(key);
     if (!g) {
       // A run-time schema: the typings only accept a literal (const-inferred) schema type.
-      g = llama.createGrammarForJsonSchema(schema as never).catch((e: Error) => {
-        grammars.delete(key);
+      g = this.llama.createGrammarForJsonSchema(schema as never).catch((e: Error) => {
+        this.grammars.delete(key);
         throw new LlmError(`jsonSchema is not supported by the local grammar: ${e.message}`, false);
       });
-      grammars.set(key, g);
+      this.grammars.set(key, g);
     }
     return g;
-  };
+  }
 
-  const generate = async (req: CompletionRequest): Promise<CompletionResult> => {
+  private async generate(req: CompletionRequest): Promise<CompletionResult> {
+    const { session, model, context } = this;
     const { history, prompt } = toChatHistory(req.messages);
     const tokens = promptTokens(session, model, history, prompt);
     const inputTokens = tokens.length;
@@ -140,11 +177,11 @@ export async function createLocalLlamaProvider(opts: LocalLlamaOptions): Promise
         false,
       );
     }
-    const grammar = req.jsonSchema ? await grammarFor(req.jsonSchema) : undefined;
+    const grammar = req.jsonSchema ? await this.grammarFor(req.jsonSchema) : undefined;
     session.setChatHistory(history);
     let outputTokens = 0;
     try {
-      await primer.prime(systemPrefix(tokens, promptTokens(session, model, history, '')));
+      await this.primer.prime(systemPrefix(tokens, promptTokens(session, model, history, '')));
       // Capping at the room left keeps llama.cpp from shifting the prompt out of the context.
       const res = await session.promptWithMeta(prompt, {
         maxTokens: Math.min(req.maxTokens, room),
@@ -158,30 +195,12 @@ export async function createLocalLlamaProvider(opts: LocalLlamaOptions): Promise
         finishReason:
           res.stopReason === 'maxTokens' ? 'length' : /Trigger$|eogToken/.test(res.stopReason) ? 'stop' : 'other',
         usage: { inputTokens, outputTokens },
-        model: modelName,
+        model: this.modelName,
       };
     } catch (e) {
       throw new LlmError(`local generation failed: ${(e as Error).message}`, true);
     }
-  };
-
-  return {
-    name: `local:${modelName}`,
-    complete(req) {
-      if (closed) return Promise.reject(new LlmError('local provider is closed', false));
-      const run = loaded.turn.then(() => generate(req));
-      loaded.turn = run.catch(() => undefined);
-      return run;
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      await loaded.turn;
-      session.dispose();
-      await context.dispose();
-      await releaseModel(modelPath, loaded);
-    },
-  };
+  }
 }
 
 /** System messages, earlier turns, and the final user message as the prompt. */
