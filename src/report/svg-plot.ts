@@ -42,21 +42,84 @@ export function plotScales(results: Results) {
   return { fractions, x, y, yStep, yTicks, plotW, plotH };
 }
 
+type Scales = ReturnType<typeof plotScales>;
+
+/** Legend rows on the right of the plot, one per line drawn. */
+class Legend {
+  private readonly parts: string[] = [];
+  private readonly x = W - M.right + 14;
+
+  row(i: number, color: string, text: string, style = 'stroke-width="2"'): void {
+    const y = M.top + 10 + i * 20;
+    this.parts.push(`<line x1="${this.x}" x2="${this.x + 24}" y1="${y}" y2="${y}" stroke="${color}" ${style}/>`);
+    this.parts.push(`<text x="${this.x + 30}" y="${y + 4}">${esc(text)}</text>`);
+  }
+
+  svg(): string {
+    return `<g class="legend">${this.parts.join('')}</g>`;
+  }
+}
+
 /**
  * Misalignment rate vs AFT fraction (log x axis): one line per AFT arm, Wilson 95% whiskers, baseline full-data
  * reference, and each control (no AFT) as a horizontal line at its rate.
  */
 export function renderSvgPlot(results: Results): string {
-  const { fractions, x, y, yStep, yTicks, plotW, plotH } = plotScales(results);
+  const scales = plotScales(results);
+  const { y, plotW } = scales;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="#fff"/>`,
+    `<text x="${M.left}" y="22" font-size="14" font-weight="bold">Misalignment rate vs AFT data fraction</text>`,
+    ...axes(results, scales),
+  ];
+  const legend = new Legend();
+  const reference = baselineReference(results);
+  if (reference) {
+    out.push(
+      `<line class="reference" x1="${M.left}" x2="${M.left + plotW}" y1="${num(y(reference.rate))}" y2="${num(y(reference.rate))}" stroke="${REFERENCE_COLOR}" stroke-width="1.5" stroke-dasharray="6 4"/>`,
+    );
+  }
+  // Arms and controls without a color of their own take the palette's colors in turn.
+  let spare = 0;
+  const colorOf = (arm: string, own: Record<string, string>) => own[arm] ?? PALETTE[spare++ % PALETTE.length];
+  results.curves.forEach((curve, i) => {
+    const color = colorOf(curve.arm, COLORS);
+    // Arms at the same fraction are nudged apart a few pixels so their whiskers do not hide each other.
+    out.push(...armCurve(curve, (i - (results.curves.length - 1) / 2) * 5, color, scales));
+    legend.row(i, color, curve.arm);
+  });
+  if (reference) legend.row(results.curves.length, REFERENCE_COLOR, reference.label, REFERENCE_STYLE);
+  // Controls (no AFT, evaluated once) have no fraction: a horizontal line across the plot at their rate.
+  (results.controls ?? [])
+    .filter((c) => c.misalignment.n > 0)
+    .forEach((c, i) => {
+      const color = colorOf(c.arm, CONTROL_COLORS);
+      const dash = CONTROL_DASH[i % CONTROL_DASH.length];
+      const m = c.misalignment;
+      const tip = `${c.arm} (control, no AFT): ${m.k}/${m.n}, 95% CI ${(100 * m.lo).toFixed(1)}–${(100 * m.hi).toFixed(1)}%`;
+      out.push(
+        `<line class="control" data-arm="${esc(c.arm)}" x1="${M.left}" x2="${M.left + plotW}" y1="${num(y(m.rate))}" y2="${num(y(m.rate))}" stroke="${color}" stroke-width="1.5" stroke-dasharray="${dash}"><title>${esc(tip)}</title></line>`,
+      );
+      const row = results.curves.length + (reference ? 1 : 0) + i;
+      legend.row(
+        row,
+        color,
+        `${c.arm}, no AFT (${(100 * m.rate).toFixed(1)}%)`,
+        `stroke-width="1.5" stroke-dasharray="${dash}"`,
+      );
+    });
+  out.push(legend.svg());
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+const REFERENCE_STYLE = 'stroke-width="1.5" stroke-dasharray="6 4"';
+
+/** Grid lines and rate ticks, fraction ticks with their labels, the axes and their titles. */
+function axes(results: Results, { fractions, x, y, yStep, yTicks, plotW, plotH }: Scales): string[] {
   const bottom = M.top + plotH;
   const out: string[] = [];
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-  );
-  out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
-  out.push(
-    `<text x="${M.left}" y="22" font-size="14" font-weight="bold">Misalignment rate vs AFT data fraction</text>`,
-  );
   for (let i = 0; i <= yTicks; i++) {
     const r = yStep * i;
     out.push(`<line x1="${M.left}" x2="${M.left + plotW}" y1="${num(y(r))}" y2="${num(y(r))}" stroke="#e5e7eb"/>`);
@@ -77,86 +140,39 @@ export function renderSvgPlot(results: Results): string {
   );
   if (!fractions.length)
     out.push(`<text x="${M.left + plotW / 2}" y="${M.top + plotH / 2}" text-anchor="middle">no evaluated cells</text>`);
+  return out;
+}
 
-  const legend: string[] = [];
-  const legendX = W - M.right + 14;
-  const legendRow = (i: number) => M.top + 10 + i * 20;
-  // The safety level the study asks about: the baseline with all of its AFT data.
+/** The safety level the study asks about: the baseline with all of its AFT data. */
+function baselineReference(results: Results): { rate: number; label: string } | null {
   const base = results.curves
     .find((c) => c.arm === 'baseline')
     ?.points.reduce((a, b) => (b.fraction > a.fraction ? b : a));
-  const reference =
-    base && base.misalignment.n > 0
-      ? {
-          rate: base.misalignment.rate,
-          label: `baseline at ${base.fractionLabel} (${(100 * base.misalignment.rate).toFixed(1)}%)`,
-        }
-      : null;
-  if (reference) {
-    out.push(
-      `<line class="reference" x1="${M.left}" x2="${M.left + plotW}" y1="${num(y(reference.rate))}" y2="${num(y(reference.rate))}" stroke="${REFERENCE_COLOR}" stroke-width="1.5" stroke-dasharray="6 4"/>`,
-    );
-  }
+  if (!base || base.misalignment.n === 0) return null;
+  const rate = base.misalignment.rate;
+  return { rate, label: `baseline at ${base.fractionLabel} (${(100 * rate).toFixed(1)}%)` };
+}
 
-  // Arms at the same fraction are nudged apart a few pixels so their whiskers do not hide each other.
-  let spare = 0;
-  const colorOf = (arm: string, own: Record<string, string>) => own[arm] ?? PALETTE[spare++ % PALETTE.length];
-  results.curves.forEach((curve, i) => {
-    const color = colorOf(curve.arm, COLORS);
-    const nudge = (i - (results.curves.length - 1) / 2) * 5;
-    // A cell with nothing judged has no rate: it is left off the plot (the tables say "no samples").
-    const pts = curve.points.filter((p) => p.misalignment.n > 0).sort((a, b) => a.fraction - b.fraction);
-    const d = pts
-      .map((p, j) => `${j ? 'L' : 'M'}${num(x(p.fraction) + nudge)},${num(y(p.misalignment.rate))}`)
-      .join(' ');
-    if (pts.length)
-      out.push(
-        `<path class="arm-line" data-arm="${esc(curve.arm)}" d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`,
-      );
-    for (const p of pts) {
-      const cx = num(x(p.fraction) + nudge);
-      const [top, low] = [num(y(p.misalignment.hi)), num(y(p.misalignment.lo))];
-      const [l, r] = [num(cx - 4), num(cx + 4)];
-      out.push(
-        `<path class="whisker" d="M${cx},${low} L${cx},${top} M${l},${low} L${r},${low} M${l},${top} L${r},${top}" stroke="${color}" stroke-width="1.5"/>`,
-      );
-      const tip = `${curve.arm} ${p.fractionLabel}: ${p.misalignment.k}/${p.misalignment.n}, 95% CI ${(100 * p.misalignment.lo).toFixed(1)}–${(100 * p.misalignment.hi).toFixed(1)}%`;
-      out.push(
-        `<circle class="point" data-arm="${esc(curve.arm)}" cx="${cx}" cy="${num(y(p.misalignment.rate))}" r="4" fill="${color}"><title>${esc(tip)}</title></circle>`,
-      );
-    }
-    legend.push(
-      `<line x1="${legendX}" x2="${legendX + 24}" y1="${legendRow(i)}" y2="${legendRow(i)}" stroke="${color}" stroke-width="2"/>`,
+/** One arm's line, whiskers and points; a cell with nothing judged has no rate and is left off. */
+function armCurve(curve: Results['curves'][number], nudge: number, color: string, { x, y }: Scales): string[] {
+  const out: string[] = [];
+  const pts = curve.points.filter((p) => p.misalignment.n > 0).sort((a, b) => a.fraction - b.fraction);
+  const d = pts.map((p, j) => `${j ? 'L' : 'M'}${num(x(p.fraction) + nudge)},${num(y(p.misalignment.rate))}`).join(' ');
+  if (pts.length)
+    out.push(
+      `<path class="arm-line" data-arm="${esc(curve.arm)}" d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`,
     );
-    legend.push(`<text x="${legendX + 30}" y="${legendRow(i) + 4}">${esc(curve.arm)}</text>`);
-  });
-  if (reference) {
-    const row = legendRow(results.curves.length);
-    legend.push(
-      `<line x1="${legendX}" x2="${legendX + 24}" y1="${row}" y2="${row}" stroke="${REFERENCE_COLOR}" stroke-width="1.5" stroke-dasharray="6 4"/>`,
+  for (const p of pts) {
+    const cx = num(x(p.fraction) + nudge);
+    const [top, low] = [num(y(p.misalignment.hi)), num(y(p.misalignment.lo))];
+    const [l, r] = [num(cx - 4), num(cx + 4)];
+    out.push(
+      `<path class="whisker" d="M${cx},${low} L${cx},${top} M${l},${low} L${r},${low} M${l},${top} L${r},${top}" stroke="${color}" stroke-width="1.5"/>`,
     );
-    legend.push(`<text x="${legendX + 30}" y="${row + 4}">${esc(reference.label)}</text>`);
+    const tip = `${curve.arm} ${p.fractionLabel}: ${p.misalignment.k}/${p.misalignment.n}, 95% CI ${(100 * p.misalignment.lo).toFixed(1)}–${(100 * p.misalignment.hi).toFixed(1)}%`;
+    out.push(
+      `<circle class="point" data-arm="${esc(curve.arm)}" cx="${cx}" cy="${num(y(p.misalignment.rate))}" r="4" fill="${color}"><title>${esc(tip)}</title></circle>`,
+    );
   }
-  // Controls (no AFT, evaluated once) have no fraction: a horizontal line across the plot at their rate.
-  (results.controls ?? [])
-    .filter((c) => c.misalignment.n > 0)
-    .forEach((c, i) => {
-      const color = colorOf(c.arm, CONTROL_COLORS);
-      const dash = CONTROL_DASH[i % CONTROL_DASH.length];
-      const m = c.misalignment;
-      const tip = `${c.arm} (control, no AFT): ${m.k}/${m.n}, 95% CI ${(100 * m.lo).toFixed(1)}–${(100 * m.hi).toFixed(1)}%`;
-      out.push(
-        `<line class="control" data-arm="${esc(c.arm)}" x1="${M.left}" x2="${M.left + plotW}" y1="${num(y(m.rate))}" y2="${num(y(m.rate))}" stroke="${color}" stroke-width="1.5" stroke-dasharray="${dash}"><title>${esc(tip)}</title></line>`,
-      );
-      const row = legendRow(results.curves.length + (reference ? 1 : 0) + i);
-      legend.push(
-        `<line x1="${legendX}" x2="${legendX + 24}" y1="${row}" y2="${row}" stroke="${color}" stroke-width="1.5" stroke-dasharray="${dash}"/>`,
-      );
-      legend.push(
-        `<text x="${legendX + 30}" y="${row + 4}">${esc(`${c.arm}, no AFT (${(100 * m.rate).toFixed(1)}%)`)}</text>`,
-      );
-    });
-  out.push(`<g class="legend">${legend.join('')}</g>`);
-  out.push('</svg>');
-  return out.join('\n');
+  return out;
 }
