@@ -57,7 +57,10 @@ export async function freePort(): Promise<number> {
     // Not yet bound by whoever asked for it, so only this set keeps one caller's ports apart.
     if (handedOut.has(candidate)) continue;
     const port = await canListen(candidate);
-    if (port) return (handedOut.add(port), port);
+    if (port) {
+      handedOut.add(port);
+      return port;
+    }
   }
   const port = await canListen(0);
   if (!port) throw new Error('no free TCP port on 127.0.0.1');
@@ -105,24 +108,37 @@ export class DevServerExitedError extends Error {
   }
 }
 
-const START_ATTEMPTS = 3;
+/**
+ * Run `start` again, up to `attempts` times in all, while it fails because another process took a port
+ * between the draw and the bind (`lostRace`); `pauseMs` grows with each attempt.
+ */
+export async function retryLostPortRace<T>(
+  start: () => Promise<T>,
+  lostRace: (e: unknown) => boolean,
+  { attempts = 3, pauseMs = 0 } = {},
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (!lostRace(e) || attempt >= attempts) throw e;
+      if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs * attempt));
+    }
+  }
+}
 
 /**
  * Start `temporal server start-dev` with a persistent SQLite file and this project's search attributes.
  * `detached` keeps it running after this process exits (the demo reuses it next time). A start that loses a
- * port race is tried again: the CLI draws fresh random ports for everything but `port` and `uiPort`.
+ * port race is tried again: the CLI draws fresh random ports for everything but `port` and `uiPort` (a
+ * taken `port` or `uiPort` stays taken, so that is not retried).
  */
-export async function startDevServer(opts: DevServerOptions & { detached?: boolean }): Promise<DevServer> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startOnce(opts);
-    } catch (e) {
-      const randomPortTaken =
-        e instanceof DevServerExitedError && e.portInUse && !e.portTaken(opts.port) && !e.portTaken(opts.uiPort);
-      if (!randomPortTaken || attempt >= START_ATTEMPTS) throw e;
-      await new Promise((r) => setTimeout(r, 500 * attempt));
-    }
-  }
+export function startDevServer(opts: DevServerOptions & { detached?: boolean }): Promise<DevServer> {
+  return retryLostPortRace(
+    () => startOnce(opts),
+    (e) => e instanceof DevServerExitedError && e.portInUse && !e.portTaken(opts.port) && !e.portTaken(opts.uiPort),
+    { pauseMs: 500 },
+  );
 }
 
 function devServerArgs(opts: DevServerOptions, ip: string): string[] {
@@ -156,20 +172,18 @@ async function startOnce(opts: DevServerOptions & { detached?: boolean }): Promi
   closeSync(log); // the child holds its own copy
   if (opts.detached) child.unref();
   let exited = false;
-  const exitedAtStart = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
-  const failIfExited = async (): Promise<void> => {
-    if (!exited) return;
-    await exitedAtStart;
-    throw new DevServerExitedError(logPath, readFileSync(logPath).subarray(logStart).toString('utf8'));
+  child.once('exit', () => (exited = true));
+  const failIfExited = (): void => {
+    if (exited) throw new DevServerExitedError(logPath, readFileSync(logPath).subarray(logStart).toString('utf8'));
   };
   await waitFor(
-    async () => (await failIfExited(), isPortOpen(opts.port, ip)),
+    async () => (failIfExited(), isPortOpen(opts.port, ip)),
     60_000,
     `Temporal dev server on ${ip}:${opts.port}`,
   );
   // The port opens before the frontend serves ("Frontend is not healthy yet"): wait until it answers.
   await waitFor(
-    async () => (await failIfExited(), answers(`${ip}:${opts.port}`)),
+    async () => (failIfExited(), answers(`${ip}:${opts.port}`)),
     60_000,
     `Temporal frontend on ${ip}:${opts.port} to serve`,
   );

@@ -1,5 +1,5 @@
 import { setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
-import type { AftDataJob, AftDataResult } from '../aft-data/types';
+import type { AftDataJob, AftDataRef, AftDataResult } from '../aft-data/types';
 import { planRound } from '../aft-data/round-plan';
 import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 import { llm } from './activity-proxies';
@@ -44,8 +44,6 @@ export async function aftDataGeneration(job: AftDataJob): Promise<AftDataResult>
   return result;
 }
 
-type PlanRef = Awaited<ReturnType<typeof llm.planAftData>>;
-
 /** One AFT data run's progress and controls (pause, resume, concurrency), and its rounds. */
 class AftDataRun {
   readonly progress: AftDataProgress;
@@ -86,7 +84,7 @@ class AftDataRun {
   }
 
   /** Questions for what is still needed (less the spare ones already selected), selection, answers. */
-  async round(ref: PlanRef, round: number, need: number, spare: number): Promise<number> {
+  async round(ref: AftDataRef, round: number, need: number, spare: number): Promise<number> {
     const { job, progress } = this;
     const plan = planRound(need - spare, ref.cells);
     if (plan.calls > 0) {

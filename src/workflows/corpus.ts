@@ -1,6 +1,6 @@
 import { condition, patched, setHandler, upsertSearchAttributes, setCurrentDetails } from '@temporalio/workflow';
 import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
-import type { CorpusJob, CorpusManifestRef } from '../corpus/types';
+import type { CorpusJob, CorpusManifestRef, CorpusRef } from '../corpus/types';
 import { llm } from './activity-proxies';
 import { runBounded } from './bounded';
 import { approveUpdate, corpusProgressQuery, setBudgetUpdate, type CorpusProgress } from './definitions';
@@ -49,8 +49,6 @@ export async function corpusGeneration(job: CorpusJob): Promise<CorpusManifestRe
   const { nearDuplicateThreshold, truncated } = job.generation;
   return llm.assembleCorpus(ref, { nearDuplicateThreshold, truncated });
 }
-
-type PlanRef = Awaited<ReturnType<typeof llm.planCorpus>>;
 
 /** One corpus run's progress, budget and controls (pause, resume, concurrency, budget, approval). */
 class CorpusRun {
@@ -122,14 +120,14 @@ class CorpusRun {
     }
   }
 
-  async ideas(ref: PlanRef, range: { from: number; to: number }): Promise<void> {
+  async ideas(ref: CorpusRef, range: { from: number; to: number }): Promise<void> {
     const ideas = await llm.generateTypesAndIdeas(this.job, ref, range);
     this.charge(ideas.usage);
     this.progress.unitsWithIdeas += range.to - range.from;
     this.progress.llmCalls += ideas.llmCalls;
   }
 
-  async documents(ref: PlanRef, range: { from: number; to: number }): Promise<void> {
+  async documents(ref: CorpusRef, range: { from: number; to: number }): Promise<void> {
     await condition(() => !this.spent());
     const docs = await llm.generateDocuments(this.job, ref, range);
     this.charge(docs.usage);

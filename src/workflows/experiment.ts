@@ -100,12 +100,14 @@ function trainerSettings(x: Loaded['x']): TrainerSettings {
   };
 }
 
-type FileRef = { key: string; sha256: string; examples: number };
-type TokensRef = Awaited<ReturnType<typeof cpu.tokenizeAftData>>;
+/** Tokenized data as training runs take it (workflows do not import the tokenize stage). */
+type TokenizedRef = TrainRequest['data'];
+/** A stored chat JSONL file (AFT data, with or without reasoning). */
+type FileRef = NonNullable<LoadedExperiment['aftData']>;
 interface ExperimentTokens {
-  corpus: Awaited<ReturnType<typeof cpu.tokenizeCorpus>>;
-  aft: TokensRef;
-  mix?: { data: TokensRef; ratio: number };
+  corpus: TokenizedRef;
+  aft: TokenizedRef;
+  mix?: TrainRequest['mix'];
 }
 interface CellOutcome {
   cell: CellProgress;
@@ -407,8 +409,8 @@ class CellTraining {
     private readonly inputs: {
       trainer: TrainerSettings;
       midtrain: TrainResult | null;
-      mix?: { data: TokensRef; ratio: number };
-      dataOf: (arm: Arm) => TokensRef;
+      mix?: TrainRequest['mix'];
+      dataOf: (arm: Arm) => TokenizedRef;
     },
   ) {}
 

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, isPortOpen } from '../../src/temporal/dev-server';
+import { freePort, isPortOpen, retryLostPortRace } from '../../src/temporal/dev-server';
 import { ensurePipTool, onPath } from '../../src/util/pip-tool';
 import { TOOLS_DIR } from '../../src/util/project-paths';
 
@@ -21,14 +21,11 @@ export class SeaweedS3 {
   ) {}
 
   /** Tried again on fresh ports when another process took one of its 13 between the draw and the bind. */
-  static async start(bucket = 'msm-test'): Promise<SeaweedS3> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await SeaweedS3.startOnce(bucket);
-      } catch (e) {
-        if (!/address already in use/i.test(String(e)) || attempt >= 3) throw e;
-      }
-    }
+  static start(bucket = 'msm-test'): Promise<SeaweedS3> {
+    return retryLostPortRace(
+      () => SeaweedS3.startOnce(bucket),
+      (e) => /address already in use/i.test(String(e)),
+    );
   }
 
   private static async startOnce(bucket: string): Promise<SeaweedS3> {

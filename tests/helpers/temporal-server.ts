@@ -5,6 +5,7 @@ import { ensureTemporalCli } from '../../src/temporal/cli-binary';
 import {
   DevServerExitedError,
   freePort,
+  retryLostPortRace,
   startDevServer,
   type DevServer,
   type DevServerOptions,
@@ -27,22 +28,16 @@ export class TestTemporalServer {
     options: Pick<DevServerOptions, 'extraNamespaces' | 'searchAttributes'> = {},
   ): Promise<TestTemporalServer> {
     const stateDir = mkdtempSync(path.join(os.tmpdir(), 'msm-temporal-'));
-    for (let attempt = 1; ; attempt++) {
-      const s = new TestTemporalServer(
-        ensureTemporalCli(TOOLS_DIR),
-        stateDir,
-        await freePort(),
-        await freePort(),
-        options,
-      );
-      try {
+    const cli = ensureTemporalCli(TOOLS_DIR);
+    // Another test's process may take one of our ports between freePort() and the bind: draw new ones.
+    return retryLostPortRace(
+      async () => {
+        const s = new TestTemporalServer(cli, stateDir, await freePort(), await freePort(), options);
         await s.up();
         return s;
-      } catch (e) {
-        // Another test's process took one of our ports between freePort() and the bind: draw new ones.
-        if (!(e instanceof DevServerExitedError && e.portInUse) || attempt >= 3) throw e;
-      }
-    }
+      },
+      (e) => e instanceof DevServerExitedError && e.portInUse,
+    );
   }
 
   get address(): string {

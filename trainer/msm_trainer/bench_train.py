@@ -157,7 +157,7 @@ def manifest_for(root: Path, name: str, data_uri: str, shape: dict, args, ckpt_e
             "maxSteps": args.steps,
             "checkpointEverySteps": ckpt_every,
             "compile": args.compile,
-            "gradientCheckpointing": _checkpointing_setting(args.grad_ckpt),
+            "gradientCheckpointing": args.grad_ckpt,
             "microBatchSize": args.micro or args.batch,
         },
     }
@@ -169,7 +169,7 @@ def manifest_for(root: Path, name: str, data_uri: str, shape: dict, args, ckpt_e
 def _checkpointing_setting(fraction: float) -> bool | float:
     """--grad-ckpt as hyper.gradientCheckpointing: false, true (every layer) or the fraction of layers."""
     if not 0 <= fraction <= 1:
-        raise SystemExit(f"--grad-ckpt takes a fraction of layers in (0, 1], got {fraction}")
+        raise SystemExit(f"--grad-ckpt takes a fraction of layers in [0, 1], got {fraction}")
     return fraction if 0 < fraction < 1 else fraction == 1
 
 
@@ -212,6 +212,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--kill-resume", action="store_true")
     ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="cpu: a smoke test of this script")
     args = ap.parse_args(argv)
+    # hyper.gradientCheckpointing as the manifest and the result line carry it: false, true or a fraction.
+    args.grad_ckpt = _checkpointing_setting(args.grad_ckpt)
 
     import torch
 
@@ -222,8 +224,7 @@ def main(argv: list[str]) -> int:
     shape = PRESETS[args.preset]
     n_all, n_mm = count_params(shape)
     fpt = flops_per_token(shape, args.seq, args.method)
-    checkpointing = _checkpointing_setting(args.grad_ckpt)
-    hw_fpt = flops_per_token(shape, args.seq, args.method, recompute=float(checkpointing))
+    hw_fpt = flops_per_token(shape, args.seq, args.method, recompute=float(args.grad_ckpt))
     peak = peak_flops(gpu)
     result = {
         "bench": "train",
@@ -235,7 +236,7 @@ def main(argv: list[str]) -> int:
         "micro": args.micro or args.batch,
         "seq": args.seq,
         "compile": args.compile,
-        "gradientCheckpointing": checkpointing,
+        "gradientCheckpointing": args.grad_ckpt,
         "steps": args.steps,
         "torch": torch.__version__,
     }
