@@ -42,9 +42,13 @@ export function trainResult(
   };
 }
 
+/** The trainer's learning-rate schedule, in every run key: runs of the old one (lr 0 at step 0) are not reused. */
+export const LR_SCHEDULE = 'warmup-from-step-1';
+
 /** The run folder of a training request: derived from every input, so equal runs are reused. */
 export function runKeyOf(req: TrainRequest): string {
   return `runs/${req.label}-${contentId({
+    lrSchedule: LR_SCHEDULE,
     kind: req.kind,
     data: req.data.sha256,
     fraction: req.fraction ?? 1,

@@ -28,6 +28,7 @@ from .loss import LossModel
 from .manifest import Manifest
 from .mixing import with_mix
 from .models import enable_gradient_checkpointing, make_train_model, save_output
+from .schedule import Schedule
 
 log = logging.getLogger("msm_trainer")
 
@@ -50,7 +51,14 @@ class TrainState:
     # Every step's loss, in the checkpoints too, so the curve in the output survives preemptions.
     losses: list[float] = field(default_factory=list)
     # The other per-step scalars of the TensorBoard / W&B curves (curves.KEYS), so a resume replays them.
+    # Rank 0 only (it keeps the curves); curves["lr"], the learning rate every step trained with, is also
+    # the output's step_learning_rates (see step_lrs).
     curves: dict[str, list[float | None]] = field(default_factory=dict)
+
+    def step_lrs(self) -> list[float | None]:
+        """The learning rate of every optimizer step so far (rank 0; None where a checkpoint of an older
+        trainer did not record it)."""
+        return list(self.curves.get("lr", []))
 
 
 def batch_loss(model, ids: torch.Tensor, attn: torch.Tensor, target: torch.Tensor, device: torch.device):
@@ -170,8 +178,6 @@ def _build(m: Manifest, data: PackedData, world: World, device):
 
 
 def _train(m: Manifest, em: Emitter, world: World, device: torch.device) -> None:
-    from transformers import get_cosine_schedule_with_warmup
-
     out = mirror.output_place(m.outputUri, "outputUri")
     if _already_done(out, em, world, device):
         return
@@ -192,7 +198,7 @@ def _train(m: Manifest, em: Emitter, world: World, device: torch.device) -> None
         total = min(total, h.maxSteps)
     # Fused AdamW on GPU: one kernel for all parameters instead of a loop of small ones (CPU keeps the reference path).
     opt = torch.optim.AdamW(params, lr=h.lr, weight_decay=h.weightDecay, fused=device.type == "cuda")
-    sched = get_cosine_schedule_with_warmup(opt, math.ceil(h.warmupRatio * total), total)
+    sched = Schedule(opt, h.warmupRatio, total)  # warm-up from step 1, never learning rate 0 (schedule.py)
     fingerprint = m.training_fingerprint()
     log.info(
         "%s: %d of %d rows, %d steps of %d rows (micro-batches of %d on %d rank(s)), %d trainable params, %s",
@@ -243,11 +249,15 @@ def _train(m: Manifest, em: Emitter, world: World, device: torch.device) -> None
     peak = distributed.peak_memory_bytes(device)
     if peak is not None:
         metrics["peak_memory_bytes"] = peak
+    if m.kind == "aft":
+        metrics["aft_examples"] = int(aft_examples)  # without the mix rows
     if m.mixDataUri:
         metrics["mix_examples"] = int(len(rows) - aft_examples)  # "examples" counts both
+    lrs = st.step_lrs()
+    metrics.update(_lr_metrics(sched.warmup_steps, lrs))
     if metrics["resumes"]:
         metrics["resumed_from_step"] = starts[-1] if starts else st.resumed_from[-1]
-    _write_output(m, out, model, lm, base_desc, metrics, world, st.losses, prefix / curves.FOLDER)
+    _write_output(m, out, model, lm, base_desc, metrics, world, st.losses, lrs, prefix / curves.FOLDER)
     em.done(m.outputUri, metrics)
 
 
@@ -311,6 +321,16 @@ def _loop(
                 em.checkpoint(st.step, storage.join_uri(m.checkpointPrefix, d.name))
 
 
+def _lr_metrics(warmup: int, lrs: list[float | None]) -> dict[str, float | int]:
+    """Scalars of the learning rates the steps trained with (the list itself is in loss_curve.json: metrics
+    cross Temporal and are numbers only)."""
+    known = [lr for lr in lrs if lr is not None]
+    out: dict[str, float | int] = {"warmup_steps": warmup, "zero_lr_steps": sum(1 for lr in known if lr == 0)}
+    if known:  # (always on rank 0, which writes the output)
+        out.update(lr_first=known[0], lr_max=max(known), lr_last=known[-1])
+    return out
+
+
 def _curve_log(m: Manifest, prefix: Path, st: TrainState) -> "curves.CurveLog":
     """Rank 0's TensorBoard (and W&B) curves, with the steps of the checkpoint it resumed from replayed."""
     config = {"kind": m.kind, "seed": m.seed, "fraction": m.fraction, "hyper": m.hyper.__dict__}
@@ -334,11 +354,12 @@ def _write_output(
     metrics,
     world: World,
     losses: list[float],
+    lrs: list[float | None],
     tb_folder: Path,
 ) -> None:
     """A consolidated Hugging Face / PEFT folder, written by rank 0 (every rank takes part in the gather),
-    with metrics.json, loss_curve.json (the loss of every step, for the report's curves) and the run's
-    TensorBoard events in tensorboard/."""
+    with metrics.json, loss_curve.json (the loss and the learning rate of every step, for the report's
+    curves) and the run's TensorBoard events in tensorboard/."""
     full = m.hyper.method == "full"
     state = checkpoint.strip_prefix(checkpoint.full_trainable_state(lm, full), "lm.")
     if world.main:
@@ -346,7 +367,8 @@ def _write_output(
         def fill(tmp: Path) -> None:
             save_output(model, tmp, m.hyper.method, base_desc, m.initFromUri, state)
             (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-            (tmp / "loss_curve.json").write_text(json.dumps({"step_losses": losses}) + "\n", encoding="utf-8")
+            curve = {"step_losses": losses, "step_learning_rates": lrs}
+            (tmp / "loss_curve.json").write_text(json.dumps(curve) + "\n", encoding="utf-8")
             shutil.copytree(tb_folder, tmp / curves.FOLDER)
 
         storage.write_dir_atomic(out.local, fill)
