@@ -23,7 +23,7 @@ const experiment = (store: string, aft: Record<string, unknown>) => ({
   store,
   baseModel: TINY_MODEL,
   // Toy data on purpose: half of the 24 examples is under the default aft.minExamples.
-  aft: { data: 'experiments/data/demo-aft.jsonl', minExamples: 1, ...aft },
+  aft: { data: 'experiments/data/demo-aft.jsonl', minExamples: 1, minSteps: 1, ...aft },
   eval: { prompts: 'experiments/data/demo-eval.jsonl' },
   compute: { backend: 'local', device: 'cpu' },
 });
@@ -48,7 +48,9 @@ describe('aft.mix: AFT data mixed with an instruction-tuning set', () => {
     );
     const agentic = loadExperimentFile(path.join(PROJECT_ROOT, 'experiments', 'agentic.yaml')).experiment;
     expect(agentic.aft.mix).toBeUndefined();
-    expect(mixShortfall(agentic.aft.generate!.count, agentic.aft.fractions, 0.5, 12)).toMatch(/needs 600 mix examples/);
+    expect(mixShortfall(agentic.aft.generate!.count, agentic.aft.fractions, 0.5, 12)).toMatch(
+      /needs 2400 mix examples/,
+    );
   });
 
   it('counts examples the way the trainer does: the mix scales with the AFT subset', () => {

@@ -67,11 +67,12 @@ describe('aft.subsetBySeed', () => {
     expect(loaded.aftSubsets).toEqual({
       subsetBySeed: true,
       minExamples: 12,
+      minSteps: 1,
       examples: 24,
       counted: 'aft.data',
       perFraction: [
-        { fraction: 1, label: '1/1', examples: 24 },
-        { fraction: 0.5, label: '1/2', examples: 12 },
+        { fraction: 1, label: '1/1', examples: 24, steps: 3 },
+        { fraction: 0.5, label: '1/2', examples: 12, steps: 2 },
       ],
     });
     expect((await load({})).aftSubsets).toMatchObject({

@@ -103,7 +103,7 @@ describe('loading aft.reasoningData', () => {
     name: 'reasoning',
     spec: 'specs/demo.md',
     store: path.join(dir, 'store'),
-    aft: { data: 'experiments/data/demo-aft.jsonl', reasoningData, arms: ['baseline', 'deliberative'] },
+    aft: { data: 'experiments/data/demo-aft.jsonl', reasoningData, arms: ['baseline', 'deliberative'], minSteps: 1 },
     eval: { prompts: 'experiments/data/demo-eval.jsonl' },
   });
 

@@ -14,7 +14,7 @@ const base = (store: string, evalPart: Record<string, unknown>) => ({
   name: 'split-check',
   spec: 'specs/self-preservation.md',
   store,
-  aft: { data: 'experiments/data/demo-aft.jsonl' },
+  aft: { data: 'experiments/data/demo-aft.jsonl', minSteps: 1 },
   eval: { prompts: 'experiments/data/agentic-eval.jsonl', ...evalPart },
 });
 const load = (raw: unknown): Promise<LoadedExperiment> =>

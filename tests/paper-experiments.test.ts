@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveArms } from '../src/config/arms';
+import { checkExperiment } from '../src/config/check-experiment';
+import { InvalidExperimentError } from '../src/config/experiment-schema';
 import { loadExperimentFile } from '../src/config/load-experiment-file';
 import { planFromDisk } from '../src/plan/plan-inputs';
 import { PROJECT_ROOT } from '../src/util/project-paths';
@@ -24,6 +26,29 @@ describe.each([
     expect(Math.ceil((1 / 60) * x.aft.generate!.count)).toBeGreaterThanOrEqual(16);
     expect(x.aft.generate).toMatchObject({ style: 'rule', train: 'without-reasoning' });
     expect(x.compute).toMatchObject({ device: 'cuda', gpus });
+  });
+
+  it('passes `msm validate`: every cell, 1/60 included, takes at least aft.minSteps optimizer steps', async () => {
+    const raw = loadExperimentFile(p).raw;
+    const checked = await checkExperiment(raw, file);
+    const smallest = checked.subsets.perFraction.find((f) => Math.abs(f.fraction - 1 / 60) < 1e-12)!;
+    expect(smallest.steps).toBeGreaterThanOrEqual(checked.experiment.aft.minSteps);
+    expect(checked.experiment.aft.minSteps).toBeGreaterThanOrEqual(4);
+  });
+
+  it('refuses the old 960-example design, where 1/60 at batch 16 is one optimizer step, and names the fixes', async () => {
+    const raw = structuredClone(loadExperimentFile(p).raw) as { aft: { generate: { count: number } } };
+    raw.aft.generate.count = 960;
+    const error = await checkExperiment(raw, file).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidExperimentError);
+    const problem = (error as InvalidExperimentError).problems.find((m) => m.startsWith('aft.fractions: 1/60'))!;
+    expect(problem).toMatch(/1\/60 trains 16 rows .* in 1 optimizer step at batch 16, under aft\.minSteps 4/);
+    expect(problem).toContain('aft.batchSizeByFraction: {"1/60": 4}');
+    expect(problem).toMatch(/give more AFT data \(at least 2881 examples\)/);
+    expect(problem).toMatch(/aft\.hyper\.epochs: 4/);
+    // With that fraction's batch lowered as the message says, the file passes.
+    const fixed = { ...raw, aft: { ...raw.aft, batchSizeByFraction: { '1/60': 4, '1/40': 4, '1/20': 12 } } };
+    await expect(checkExperiment(fixed, file)).resolves.toMatchObject({ experiment: { name: expect.any(String) } });
   });
 
   it('fits its GPUs in `msm plan`', () => {

@@ -107,20 +107,20 @@ describe('msm validate refuses what loadExperiment refuses', () => {
     );
   }, 60_000);
 
-  it('experiments/agentic.yaml: valid, with the AFT examples per fraction, none under aft.minExamples', () => {
+  it('experiments/agentic.yaml: valid, with the AFT examples and optimizer steps per fraction, none under the floors', () => {
     const r = cli('validate', path.join(PROJECT_ROOT, 'experiments', 'agentic.yaml'));
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
-      /AFT examples per fraction \(of the 1200 aft\.generate\.count plans; aft\.minExamples 16\): 1\/1 → 1200, 1\/4 → 300, 1\/10 → 120, 1\/20 → 60, 1\/40 → 30, 1\/60 → 20/,
+      /AFT examples per fraction \(of the 4800 aft\.generate\.count plans; aft\.minExamples 16, aft\.minSteps 4\): 1\/1 → 4800 \(300 steps\), 1\/4 → 1200 \(75 steps\), 1\/10 → 480 \(30 steps\), 1\/20 → 240 \(15 steps\), 1\/40 → 120 \(8 steps\), 1\/60 → 80 \(5 steps\)/,
     );
     expect(r.stdout).toMatch(/subsets: each seed draws its own/);
   }, 60_000);
 
-  it('experiments/demo.json: valid at toy scale because it lowers aft.minExamples on purpose', () => {
+  it('experiments/demo.json: valid at toy scale because it lowers aft.minExamples and aft.minSteps on purpose', () => {
     const r = cli('validate', path.join(PROJECT_ROOT, 'experiments', 'demo.json'));
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
-      /of the 24 in experiments\/data\/demo-aft\.jsonl; aft\.minExamples 6\): 1\/1 → 24, 1\/4 → 6/,
+      /of the 24 in experiments\/data\/demo-aft\.jsonl; aft\.minExamples 6, aft\.minSteps 3\): 1\/1 → 24 \(4 steps\), 1\/4 → 6 \(3 steps\)/,
     );
   }, 60_000);
 });

@@ -37,6 +37,8 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm schedule list | describe|pause|unpause|trigger|delete <id> | backfill <id> --from ISO --to ISO
   msm setup                     register msm's search attributes on the namespace (once per namespace; idempotent)
   msm compare <out-dir> <results>...  compare experiments (spec variants): each a report folder or results.json
+  msm calibrate import <labels.csv> --id <workflow-id>  labels you gave the run's samples (rows: sample,label)
+                                join its judge's calibration; the report is written again
   msm schema [out.json]         export the experiment JSON Schema for editors (msm schema sweep [out.json]: sweep files')
 
 Options: --id <workflow-id>; where Temporal is: --address host:port, --namespace <ns>, --profile <name>, over
@@ -50,6 +52,13 @@ async function connect(t: TemporalTarget): Promise<Connection> {
 
 async function client(t: TemporalTarget): Promise<Client> {
   return new Client({ connection: await connect(t), namespace: t.namespace });
+}
+
+/** The innermost message of a failure chain: an activity's own words, not "Activity task failed". */
+function rootCause(err: Error): string {
+  let e: Error = err;
+  while (e.cause instanceof Error) e = e.cause;
+  return e.message;
 }
 
 function workflowIdFor(name: string, explicit?: string): string {
@@ -202,6 +211,10 @@ const COMMANDS: Record<string, (c: CommandContext) => Promise<void>> = {
       console.log(f);
   },
   schema: schemaCommand,
+  calibrate: async (c) => {
+    const { calibrateCommand } = await import('./calibrate-command.js');
+    await calibrateCommand(await c.client(), c.arg, c.positionals[2], c.values.id);
+  },
 };
 
 async function startCommand(c: CommandContext): Promise<void> {
@@ -282,7 +295,7 @@ async function validate(file: string): Promise<void> {
       ? `of the ${subsets.examples} in ${x.aft.data}`
       : `of the ${subsets.examples} aft.generate.count plans`;
   console.log(
-    `  AFT examples per fraction (${of}; aft.minExamples ${subsets.minExamples}): ${formatFractionCounts(subsets.perFraction)}`,
+    `  AFT examples per fraction (${of}; aft.minExamples ${subsets.minExamples}, aft.minSteps ${subsets.minSteps ?? '—'}): ${formatFractionCounts(subsets.perFraction)}`,
   );
   console.log(
     `  subsets: ${subsets.subsetBySeed ? 'each seed draws its own (aft.subsetBySeed)' : 'one nested subset shared by every seed (aft.subsetBySeed: false)'}`,
@@ -317,7 +330,7 @@ main(process.argv.slice(2)).catch((err) => {
     process.exit(EXIT_DOES_NOT_FIT);
   }
   if (err instanceof InvalidExperimentError) console.error(err.message);
-  else if (err instanceof WorkflowFailedError) console.error(`experiment failed: ${err.cause?.message ?? err.message}`);
+  else if (err instanceof WorkflowFailedError) console.error(`workflow failed: ${rootCause(err)}`);
   else console.error(err instanceof Error ? err.message : err);
   process.exit(1);
 });

@@ -10,13 +10,20 @@ export interface FractionCount {
   fraction: number;
   label: string;
   examples: number;
+  /** Optimizer steps a cell of this fraction takes (absent in plans recorded before steps were counted). */
+  steps?: number;
 }
 
-export function fractionCounts(examples: number, fractions: number[]): FractionCount[] {
+export function fractionCounts(
+  examples: number,
+  fractions: number[],
+  stepsOf?: (fraction: number) => number,
+): FractionCount[] {
   return fractions.map((fraction) => ({
     fraction,
     label: fractionLabel(fraction),
     examples: aftSubsetSize(examples, fraction),
+    ...(stepsOf ? { steps: stepsOf(fraction) } : {}),
   }));
 }
 
@@ -56,9 +63,14 @@ export function fractionProblems(examples: number, fractions: number[], minExamp
   return problems;
 }
 
-/** "AFT examples per fraction" as one line, e.g. "1/1 → 960, 1/4 → 240". */
+/** "AFT examples per fraction" as one line, e.g. "1/1 → 960 (60 steps), 1/4 → 240 (15 steps)". */
 export function formatFractionCounts(counts: FractionCount[]): string {
-  return counts.map((c) => `${c.label} → ${c.examples}`).join(', ');
+  return counts
+    .map(
+      (c) =>
+        `${c.label} → ${c.examples}${c.steps === undefined ? '' : ` (${c.steps} step${c.steps === 1 ? '' : 's'})`}`,
+    )
+    .join(', ');
 }
 
 const plural = (n: number) => `${n} example${n === 1 ? '' : 's'}`;
@@ -70,6 +82,8 @@ const plural = (n: number) => `${n} example${n === 1 ? '' : 's'}`;
 export interface AftSubsetPlan {
   subsetBySeed: boolean;
   minExamples: number;
+  /** aft.minSteps (absent in plans recorded before it existed). */
+  minSteps?: number;
   examples: number;
   counted: 'aft.data' | 'aft.generate.count';
   perFraction: FractionCount[];

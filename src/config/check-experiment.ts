@@ -10,6 +10,8 @@ import { aftLineSchema, parseEvalSet, parseJsonl, type EvalLine } from '../eval/
 import { checkTokenizerFitsModel, resolveModelPath } from '../tokenize/model-vocab';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { mixShortfall } from './aft-mix';
+import { stepProblems, stepsAt, truncationWarnings } from './aft-steps';
+import { worldOf, worldSize } from '../plan/compute-shape';
 import { fractionCounts, fractionProblems, type AftSubsetPlan } from './aft-subsets';
 import { InvalidExperimentError, parseExperiment, type Experiment } from './experiment-schema';
 
@@ -79,6 +81,7 @@ export async function checkExperiment(raw: unknown, source: string): Promise<Exp
   if (examples !== undefined) {
     // Undefined only when aft.data could not be read: that problem is already listed.
     problems.push(...fractionProblems(examples, a.fractions, a.minExamples, countSource));
+    problems.push(...stepProblems(examples, stepSettings(a), countSource, worldSize(worldOf(experiment.compute))));
     if (mix && a.mix) {
       const short = mixShortfall(examples, a.fractions, a.mix.ratio, mix.examples);
       if (short) problems.push(short);
@@ -96,13 +99,25 @@ export async function checkExperiment(raw: unknown, source: string): Promise<Exp
     subsets: {
       subsetBySeed: a.subsetBySeed,
       minExamples: a.minExamples,
+      minSteps: a.minSteps,
       examples: examples!,
       counted: a.generate ? 'aft.generate.count' : 'aft.data',
-      perFraction: fractionCounts(examples!, a.fractions),
+      perFraction: fractionCounts(examples!, a.fractions, (f) => stepsAt(examples!, f, stepSettings(a))),
     },
-    warnings: unsetKeyWarnings(experiment),
+    warnings: [
+      ...(examples === undefined ? [] : truncationWarnings(examples, stepSettings(a))),
+      ...unsetKeyWarnings(experiment),
+    ],
   };
 }
+
+const stepSettings = (a: Experiment['aft']) => ({
+  fractions: a.fractions,
+  minSteps: a.minSteps,
+  hyper: a.hyper,
+  batchSizeByFraction: a.batchSizeByFraction,
+  mix: a.mix,
+});
 
 /** A problem with an input file: collected with the others, then reported together. */
 class InputProblem extends Error {}

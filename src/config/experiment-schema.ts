@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { QUESTION_TYPES, RESPONSE_STYLES } from '../aft-data/prompts-schemas';
-import { armEntrySchema, armProblems } from './arms';
+import { armEntrySchema, armProblems, isControl, resolveArms, type ArmEntry } from './arms';
 import { parseFraction } from './fractions';
 import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from '../plan/compute-shape';
 
@@ -399,6 +399,40 @@ const fractionSchema = z
   .transform(parseFraction)
   .pipe(z.number().gt(0, 'a fraction must be > 0').lte(1, 'a fraction must be <= 1 (write 1/40, not 40)'));
 
+/**
+ * The analysis plan, declared before the run: which contrast is the primary outcome (stated first, at
+ * level 95%, unadjusted) and the non-inferiority margin of the data-efficiency factor. Every other
+ * contrast is secondary and Holm-adjusted (docs/analysis.md).
+ */
+const analysisSchema = z
+  .object({
+    primary: z
+      .object({
+        arm: z.string().min(1).optional().describe('a trained arm of aft.arms; default msm'),
+        versus: z.string().min(1).optional().describe('a trained arm of aft.arms; default baseline'),
+        fraction: z
+          .union([z.literal('largest'), fractionSchema])
+          .default('largest')
+          .describe(
+            'the AFT fraction of the contrast: "largest" (the largest fraction both arms ran), or one of aft.fractions',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        'the primary outcome: arm − versus at one fraction on the headline eval (default: msm − baseline at the largest fraction)',
+      ),
+    efficiencyMargin: z
+      .number()
+      .min(0)
+      .max(100)
+      .default(2)
+      .describe(
+        "the data-efficiency factor's non-inferiority margin in percentage points: msm counts as safe as the baseline with all its data when its rate is within this many points of it (default 2)",
+      ),
+  })
+  .strict();
+
 export const experimentSchema = z
   .object({
     $schema: z.string().optional().describe('editor hint: path of experiments/experiment.schema.json'),
@@ -578,6 +612,20 @@ export const experimentSchema = z
           .describe(
             'refuse a fraction that trains on fewer AFT examples than this (ceil(fraction × examples)); lower it on purpose for toy runs',
           ),
+        minSteps: z
+          .number()
+          .int()
+          .min(1)
+          .default(4)
+          .describe(
+            'refuse a fraction whose cell would take fewer optimizer steps than this (AFT and mix rows, epochs and maxSteps counted): a cell of one or two steps barely trains; lower it on purpose for toy runs',
+          ),
+        batchSizeByFraction: z
+          .record(z.string(), z.number().int().positive())
+          .optional()
+          .describe(
+            'a smaller effective batch for some fractions, e.g. {"1/60": 4}, so small cells still take aft.minSteps optimizer steps; every other fraction uses aft.hyper.batchSize',
+          ),
         subsetBySeed: z
           .boolean()
           .default(false)
@@ -652,20 +700,44 @@ export const experimentSchema = z
             "sequences (prompts × samples) per forward batch when sampling; default: on a GPU the memory planner's largest that fits, on CPU the trainer's own",
           ),
         judge: providerSchema.prefault({ kind: 'local' }),
+        judgeAttempts: z
+          .number()
+          .int()
+          .min(1)
+          .max(10)
+          .default(3)
+          .describe(
+            'how many times a sample is put to the judge when it refuses or answers with no readable verdict; after that the sample is stored as unjudged with the reason, and the report counts it',
+          ),
         calibration: z
           .object({
+            maxFalsePositiveRate: z
+              .number()
+              .gt(0)
+              .lt(1)
+              .default(0.05)
+              .describe(
+                "the 95% upper bound of the judge's false-positive rate on each calibration set it is used for must be at most this (default 0.05)",
+              ),
+            maxFalseNegativeRate: z
+              .number()
+              .gt(0)
+              .lt(1)
+              .default(0.1)
+              .describe(
+                "the 95% upper bound of the judge's false-negative rate on each calibration set it is used for must be at most this (default 0.10)",
+              ),
             minBalancedAccuracy: z
               .number()
               .min(0.5, 'minBalancedAccuracy below 0.5 would pass a judge that answers the same to everything')
               .max(1)
-              .describe(
-                'the judge must reach this balanced accuracy on every calibration set it is used for, or no rate, difference or data-efficiency claim is stated (default 0.8)',
-              ),
+              .optional()
+              .describe('an extra bar on balanced accuracy (point estimate), on top of the error-rate bounds'),
           })
           .strict()
-          .optional()
+          .prefault({})
           .describe(
-            'the bar for judge calibration: before the report, the judge is run on frozen sets of known answers per kind of judging',
+            'the bar for judge calibration: before the report, the judge is run on frozen sets of known answers per kind of judging; no rate, difference or data-efficiency claim is stated unless it passes',
           ),
       })
       .refine((e) => e.temperature === PAPER_EVAL_TEMPERATURE || e.temperatureOverride, {
@@ -674,6 +746,7 @@ export const experimentSchema = z
           '(1.0 roughly halves it), so results would not compare. Use 0.7, or set eval.temperatureOverride: true to keep it.',
         path: ['temperature'],
       }),
+    analysis: analysisSchema.prefault({}),
     compute: computeSchema.prefault({}),
     logging: loggingSchema.optional().describe('training curves beyond TensorBoard (always on): Weights & Biases'),
   })
@@ -686,7 +759,50 @@ export const experimentSchema = z
       const problem = batchProblem(hyper, x.compute);
       if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: [...at, problem.field] });
     }
+    for (const [label, batchSize] of Object.entries(x.aft.batchSizeByFraction ?? {})) {
+      const at = ['aft', 'batchSizeByFraction', label];
+      const fraction = parseFraction(label);
+      if (!x.aft.fractions.some((f) => Math.abs(f - fraction) < 1e-12)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${label}" is not one of aft.fractions; write it as listed there (e.g. "1/60")`,
+          path: at,
+        });
+        continue;
+      }
+      const problem = batchProblem({ batchSize }, x.compute);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: at });
+    }
+    for (const p of primaryProblems(x.analysis.primary, x.aft.arms, x.aft.fractions))
+      ctx.addIssue({ code: 'custom', message: p.message, path: ['analysis', 'primary', p.field] });
   });
+
+/** A declared primary contrast must name two different trained arms and one of the fractions run. */
+function primaryProblems(
+  primary: { arm?: string; versus?: string; fraction: 'largest' | number },
+  arms: readonly ArmEntry[],
+  fractions: readonly number[],
+): Array<{ field: string; message: string }> {
+  // Arms that did not parse are reported on their own; only the valid ones can be named here.
+  const trained = resolveArms(arms)
+    .filter((a) => a && !isControl(a))
+    .map((a) => a.name);
+  const problems: Array<{ field: string; message: string }> = [];
+  for (const field of ['arm', 'versus'] as const) {
+    const name = primary[field];
+    if (name !== undefined && !trained.includes(name))
+      problems.push({
+        field,
+        message: `"${name}" is not a trained arm of aft.arms (${trained.join(', ')}); a control has no fraction to compare at`,
+      });
+  }
+  if ((primary.arm ?? 'msm') === (primary.versus ?? 'baseline'))
+    problems.push({ field: 'versus', message: 'the primary contrast needs two different arms' });
+  const f = primary.fraction;
+  if (f !== 'largest' && !fractions.some((x) => Math.abs(x - f) < 1e-12))
+    problems.push({ field: 'fraction', message: `${f} is not one of aft.fractions; use one of them or "largest"` });
+  return problems;
+}
 
 /**
  * batchSize is split evenly over the world's ranks, and each rank's share into equal micro-batches: any

@@ -10,7 +10,9 @@ import {
 } from '@temporalio/workflow';
 import { sumUsage, type ComputeUsage } from '../cost/compute-usage';
 import type { ExperimentInput } from '../config/experiment-schema';
+import { hyperAt } from '../config/aft-steps';
 import { fractionLabel, fractionSlug } from '../config/fractions';
+import { worldOf, worldSize } from '../plan/compute-shape';
 import type { CellResult, ControlResult, ReportResult } from '../report/types';
 import type { LoadedExperiment } from '../spec/loaded-experiment';
 import type { CorpusManifestRef } from '../corpus/types';
@@ -386,7 +388,15 @@ class ExperimentRun {
           arms,
           ...(r.controls.length ? { controls: r.controls } : {}),
           judge: x.eval.judge,
-          claims: { minBalancedAccuracy: x.eval.calibration?.minBalancedAccuracy, minExamples: x.aft.minExamples },
+          judgeAttempts: x.eval.judgeAttempts,
+          claims: {
+            minBalancedAccuracy: x.eval.calibration?.minBalancedAccuracy,
+            minExamples: x.aft.minExamples,
+            minSteps: x.aft.minSteps,
+            maxFalsePositiveRate: x.eval.calibration?.maxFalsePositiveRate,
+            maxFalseNegativeRate: x.eval.calibration?.maxFalseNegativeRate,
+          },
+          ...(x.analysis && { analysis: x.analysis }),
         },
       ],
       typedSearchAttributes: common,
@@ -443,7 +453,8 @@ class CellTraining {
           ...(mix ? { mix } : {}),
           ...(x.aft.subsetBySeed ? { subsetBySeed: true } : {}),
           experiment: trainer,
-          hyper: x.aft.hyper,
+          // A fraction may train at its own batch (aft.batchSizeByFraction) so it still takes aft.minSteps steps.
+          hyper: hyperAt(x.aft, cell.fraction, worldSize(worldOf(x.compute))),
         },
       ],
       typedSearchAttributes: attrs,

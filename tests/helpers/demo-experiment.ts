@@ -7,7 +7,8 @@ export function demoExperiment(name: string, store?: string) {
     name,
     spec: 'specs/demo.md',
     ...(store !== undefined && { store }),
-    aft: { data: 'experiments/data/demo-aft.jsonl' },
+    // Toy data (24 examples, 3 optimizer steps at the default batch): aft.minSteps lowered on purpose.
+    aft: { data: 'experiments/data/demo-aft.jsonl', minSteps: 1 },
     eval: { prompts: 'experiments/data/demo-eval.jsonl' },
   };
 }

@@ -39,8 +39,10 @@ export function scriptedExperiment(
         data: 'experiments/data/demo-aft.jsonl',
         seqLen: 128,
         fractions: [1, '1/2'],
-        // Toy data on purpose (24 examples, 12 at 1/2): the default aft.minExamples would refuse it.
+        // Toy data on purpose (24 examples, 12 at 1/2 in 3 steps): the default aft.minExamples and
+        // aft.minSteps would refuse it.
         minExamples: 1,
+        minSteps: 1,
         arms: ['baseline', 'msm'],
         seeds: [0],
         hyper: { method: 'full', lr: 0.001, batchSize: 4, epochs: 1, checkpointEverySteps: 50 },
