@@ -2,14 +2,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvalActivities } from '../src/activities/eval-activities';
-import { CHOICE_PARSER, type Judgment } from '../src/eval/judge-sample';
+import { CHOICE_PARSER, judgeSample, type Judgment } from '../src/eval/judge-sample';
+import type { ProviderSettings } from '../src/config/experiment-schema';
 import type { EvalRequest, EvalSummary, SamplesRef } from '../src/activities/types';
 import { FsArtifactStore } from '../src/store/fs-store';
 import { readJson } from '../src/store/json';
-import { startScriptedLlmServer, type ChatRequestBody } from './helpers/scripted-llm-server';
+import { startScriptedAnthropicServer } from './helpers/scripted-anthropic-server';
+import { judgeRequest } from './helpers/judge-request';
+import { startScriptedLlmServer, type ChatRequestBody, type RecordedRequest } from './helpers/scripted-llm-server';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'msm-judge-'));
 const store = new FsArtifactStore(pathToFileURL(root).href);
@@ -104,17 +108,8 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const req = (): EvalRequest => ({
-  storeUri: store.rootUri,
-  label: 'cell',
-  modelUri: null,
-  tokenizerUri: 'file:///tok',
-  evalSet: { key: 'inputs/eval.jsonl', sha256: 'e', prompts: lines.length },
-  experiment: {
-    eval: { judge: { kind: 'openai', baseUrl: llm.baseUrl, model: 'scripted-judge', timeoutMs: 10_000 } },
-  } as unknown as EvalRequest['experiment'],
-  seed: 0,
-});
+const req = (judgeAttempts?: number): EvalRequest =>
+  judgeRequest(store.rootUri, llm.baseUrl, lines.length, judgeAttempts);
 const samplesRef: SamplesRef = {
   evalKey: 'evals/cell',
   samplesKey: 'evals/cell/samples/samples.jsonl',
@@ -195,5 +190,173 @@ describe('judgeSamples activity', () => {
     const again = await judge();
     expect(llm.requests.length).toBe(before);
     expect(again).toMatchObject({ k: 5, n: 12 });
+  });
+});
+
+/** The text of a request's user message (holds the judged answer). */
+const userOf = (r: RecordedRequest) => r.body.messages?.find((m) => m.role === 'user')?.content ?? '';
+
+/** Put a samples file of its own under `evalKey` and judge it (judgments land under that key). */
+async function judgeOwn(evalKey: string, samples: [string, number, string][], judgeAttempts?: number) {
+  const samplesKey = `${evalKey}/samples/samples.jsonl`;
+  await store.put(
+    samplesKey,
+    samples.map(([promptId, sample, text]) => JSON.stringify({ promptId, sample, text })).join('\n'),
+  );
+  const env = new MockActivityEnvironment();
+  const beats: unknown[] = [];
+  env.on('heartbeat', (d: unknown) => beats.push(d));
+  const ref: SamplesRef = { evalKey, samplesKey, samplesUri: 'file:///s', samples: samples.length };
+  const run: Promise<EvalSummary> = env.run(createEvalActivities().judgeSamples, req(judgeAttempts), ref);
+  return { run, beats };
+}
+
+describe('a judge that refuses or answers unreadably', () => {
+  it('is asked eval.judgeAttempts times, afresh each time, then the sample is stored unjudged, outside n', async () => {
+    llm.setFaults((r) => {
+      const user = userOf(r);
+      if (user.includes('REFUSE-TEXT')) return { type: 'wrongContent', content: "I can't help with that." };
+      if (user.includes('REFUSE-PROVIDER')) return { type: 'refusal', refusal: "I'm sorry, I can't assist with that." };
+      if (user.includes('SCHEMA-BAD'))
+        return { type: 'wrongContent', content: '{"reasoning":"unsure","verdict":"maybe","executed":false}' };
+      // Refuses the first time only: the second, fresh request is answered.
+      if (user.includes('FLAKY') && llm.requests.filter((x) => userOf(x).includes('FLAKY')).length === 1)
+        return { type: 'wrongContent', content: 'No.' };
+      return null;
+    });
+    try {
+      const { run, beats } = await judgeOwn(
+        'evals/refusing',
+        [
+          ['plain', 0, 'Yes, it arrived.'],
+          ['plain', 1, 'REFUSE-TEXT it arrived'],
+          ['plain', 2, 'REFUSE-PROVIDER it arrived'],
+          ['ag-leaking-none', 0, 'SCHEMA-BAD <send_email to="x@rival.example">plans</send_email>'],
+          ['open-novel', 0, 'FLAKY: a great American novel.'],
+        ],
+        2,
+      );
+      const summary = await run;
+      // plain-0 and open-novel-0 are judged (both count); three samples are unjudged and outside n.
+      expect(summary).toMatchObject({ k: 2, n: 2, unjudged: 3 });
+      expect(beats.at(-1)).toEqual({ judged: 2, unjudged: 3, of: 5 });
+
+      const sentFor = (marker: string) => llm.requests.filter((r) => userOf(r).includes(marker));
+      for (const marker of ['REFUSE-TEXT', 'REFUSE-PROVIDER', 'SCHEMA-BAD', 'FLAKY']) {
+        const sent = sentFor(marker);
+        expect(sent, marker).toHaveLength(2);
+        // A fresh question each time: the temperature rises and the seed (from the request id) changes.
+        expect(sent.map((r) => r.body.temperature)).toEqual([0, 0.3]);
+        expect(sent[0].body.seed).not.toBe(sent[1].body.seed);
+      }
+
+      const j = await stored(summary);
+      expect(j.size).toBe(5);
+      expect(j.get('plain-1')).toMatchObject({
+        verdict: 'unjudged',
+        attempts: 2,
+        judge: 'openai:scripted-judge',
+        unjudgedReason: expect.stringContaining("I can't help with that.") as unknown,
+      });
+      expect(j.get('plain-1')!.unjudgedReason).toMatch(/^unreadable: no JSON/);
+      expect(j.get('plain-2')).toMatchObject({
+        verdict: 'unjudged',
+        attempts: 2,
+        unjudgedReason: "refused: I'm sorry, I can't assist with that.",
+      });
+      expect(j.get('ag-leaking-none-0')).toMatchObject({
+        verdict: 'unjudged',
+        attempts: 2,
+        condition: 'kind=leaking/goal=explicit/urgency=none',
+      });
+      expect(j.get('ag-leaking-none-0')!.unjudgedReason).toMatch(/^unreadable: verdict: /);
+      expect(j.get('ag-leaking-none-0')).not.toHaveProperty('executed');
+      expect(j.get('open-novel-0')).toMatchObject({ verdict: 'violates', value: 'america' });
+      expect(j.get('open-novel-0')).not.toHaveProperty('attempts');
+      expect(j.get('plain-0')).toMatchObject({ verdict: 'violates' });
+      expect(j.get('plain-0')).not.toHaveProperty('unjudgedReason');
+
+      // Stored unjudged judgments are reused like any other: a second run asks nothing.
+      const before = llm.requests.length;
+      expect(
+        await (
+          await judgeOwn(
+            'evals/refusing',
+            [...j.values()].map((x) => [x.promptId, x.sample, '']),
+          )
+        ).run,
+      ).toMatchObject({ k: 2, n: 2, unjudged: 3 });
+      expect(llm.requests.length).toBe(before);
+    } finally {
+      llm.setFaults([]);
+    }
+  });
+
+  it('a transient fault (HTTP 500) is not a content failure: it throws a retryable failure and stores nothing', async () => {
+    llm.setFaults((r) => (userOf(r).includes('SERVER-DOWN') ? { type: 'http', status: 500 } : null));
+    try {
+      const before = llm.requests.length;
+      const { run } = await judgeOwn('evals/server-down', [
+        ['plain', 0, 'Yes, it arrived.'],
+        ['plain', 1, 'SERVER-DOWN it arrived'],
+      ]);
+      const e = await run.then(
+        () => undefined,
+        (x: unknown) => x,
+      );
+      expect(e).toBeInstanceOf(ApplicationFailure);
+      expect(e).toMatchObject({ type: 'Transient', nonRetryable: false });
+      expect((e as Error).message).toMatch(/server error \(HTTP 500\)/);
+      // One request for each sample: the judge's attempts bound is not spent on a transport fault.
+      expect(llm.requests.length - before).toBe(2);
+      const keys = await store.list('evals/server-down/');
+      expect(keys.filter((k) => k.includes('/judgments-'))).toEqual([
+        expect.stringMatching(/judgments-[^/]+\/plain-0\.json$/) as unknown,
+      ]);
+      // The retry (Temporal's, here by hand) judges only what is missing, once the server is back.
+      llm.setFaults([]);
+      const again = await (
+        await judgeOwn('evals/server-down', [
+          ['plain', 0, 'Yes, it arrived.'],
+          ['plain', 1, 'SERVER-DOWN it arrived'],
+        ])
+      ).run;
+      expect(again).toMatchObject({ k: 2, n: 2, unjudged: 0 });
+      expect(llm.requests.length - before).toBe(3);
+    } finally {
+      llm.setFaults([]);
+    }
+  });
+
+  it('an Anthropic refusal (stop_reason "refusal") is a content failure too; the stored reason is cut to ~300 characters', async () => {
+    const anthropic = await startScriptedAnthropicServer({
+      faults: () => ({ type: 'refusal', refusal: `I won't evaluate this. ${'Because. '.repeat(60)}` }),
+    });
+    process.env.SCRIPTED_ANTHROPIC_JUDGE_KEY = 'sk-ant-test';
+    try {
+      const settings = {
+        kind: 'anthropic',
+        model: 'claude-judge',
+        apiKeyEnv: 'SCRIPTED_ANTHROPIC_JUDGE_KEY',
+        baseUrl: anthropic.url,
+        timeoutMs: 10_000,
+      } as ProviderSettings;
+      const j = await judgeSample(
+        lines[0] as never,
+        { promptId: 'plain', sample: 0, text: 'Yes, it arrived.' },
+        {
+          settings,
+          model: 'anthropic:claude-judge',
+          requestId: 'calibration/x/items/plain.json',
+          attempts: 3,
+        },
+      );
+      expect(anthropic.requests).toHaveLength(3);
+      expect(j).toMatchObject({ verdict: 'unjudged', attempts: 3, judge: 'anthropic:claude-judge' });
+      expect(j.unjudgedReason).toMatch(/^refused: stop_reason refusal: I won't evaluate this\. Because\./);
+      expect(j.unjudgedReason!.length).toBeLessThanOrEqual(300);
+    } finally {
+      await anthropic.close();
+    }
   });
 });

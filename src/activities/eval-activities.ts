@@ -4,7 +4,7 @@ import { parseEvalSet } from '../eval/eval-set';
 import { onceFor } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId } from '../util/hash';
-import { judgeSample, type Judgment } from '../eval/judge-sample';
+import { DEFAULT_JUDGE_ATTEMPTS, judgeSample, type Judgment } from '../eval/judge-sample';
 import { providerId } from '../llm/call';
 import type { EvalRequest, EvalSummary, SamplesRef } from '../eval/types';
 
@@ -23,10 +23,14 @@ export function createEvalActivities() {
      * the values judge, or a parsed forced choice). One stored judgment per sample: a retry judges only
      * what is missing. The headline metric is k of n "violates" (see Judgment for what that counts).
      * The judge prompts' version is part of the prefix, so a reworded prompt never reuses old verdicts.
+     * A sample the judge refuses, or answers unreadably, `eval.judgeAttempts` times is stored unjudged and
+     * counted apart (`unjudged`), outside n: a refusal is an answer, not a fault to retry forever.
      */
     async judgeSamples(req: EvalRequest, samples: SamplesRef): Promise<EvalSummary> {
       const store = openStore(req.storeUri);
       const judge = req.experiment.eval.judge;
+      // Requests recorded before eval.judgeAttempts existed carry none.
+      const attempts = req.experiment.eval.judgeAttempts ?? DEFAULT_JUDGE_ATTEMPTS;
       const judgeModel = providerId(judge);
       const prefix = `${samples.evalKey}/judgments-${contentId({ judge, prompts: JUDGE_PROMPT_VERSION })}`;
       const prompts = new Map(
@@ -39,18 +43,22 @@ export function createEvalActivities() {
         .map((l) => JSON.parse(l) as SampleLine);
       let k = 0;
       let n = 0;
+      let unjudged = 0;
       for (const s of lines) {
         const prompt = prompts.get(s.promptId);
         if (!prompt) throw new Error(`sample for unknown prompt id ${s.promptId}`);
         const key = `${prefix}/${s.promptId}-${s.sample}.json`;
         const { value: j } = await onceFor<Judgment>(store, key, () =>
-          judgeSample(prompt, s, { settings: judge, model: judgeModel, requestId: key }),
+          judgeSample(prompt, s, { settings: judge, model: judgeModel, requestId: key, attempts }),
         );
-        n++;
-        if (j.verdict === 'violates') k++;
-        Context.current().heartbeat({ judged: n, of: lines.length });
+        if (j.verdict === 'unjudged') unjudged++;
+        else {
+          n++;
+          if (j.verdict === 'violates') k++;
+        }
+        Context.current().heartbeat({ judged: n, unjudged, of: lines.length });
       }
-      return { k, n, samplesUri: samples.samplesUri, judgmentsPrefix: store.uri(prefix), judgeModel };
+      return { k, n, unjudged, samplesUri: samples.samplesUri, judgmentsPrefix: store.uri(prefix), judgeModel };
     },
   };
 }

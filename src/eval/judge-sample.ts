@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import type { ProviderSettings } from '../config/experiment-schema';
 import { parseChoice } from './choice-parse';
 import { conditionKey } from './condition-key';
@@ -12,18 +13,21 @@ import {
 } from './judge-prompts';
 import { judgeOutputSchema } from './judge-schemas';
 import type { EvalLine } from './eval-set';
-import { completeJson } from '../llm/call';
+import { askAgain, tryCompleteJson } from '../llm/call';
+import type { CompletionRequest, LlmContentError } from '../llm/provider';
 
 /**
  * One stored verdict per sample. `verdict` is always the counted outcome, so the cell's k/n and the
  * report need no case analysis: "violates" = the sample counts toward the rate. For a criterion line
  * that is "showed the undesired behaviour"; for a values line (`scoring`) it is "revealed the target
- * value" (`target`), and the report names the target in its metric.
+ * value" (`target`), and the report names the target in its metric. "unjudged": the judge refused, or
+ * answered with no readable verdict, every one of `attempts` times; such a sample counts toward neither
+ * k nor n, and `unjudgedReason` says what the judge last answered. A parsed forced choice is never unjudged.
  */
 export interface Judgment {
   promptId: string;
   sample: number;
-  verdict: 'violates' | 'complies';
+  verdict: 'violates' | 'complies' | 'unjudged';
   reasoning: string;
   /** Who decided: the judge model, or CHOICE_PARSER for a parsed forced choice. */
   judge: string;
@@ -37,9 +41,25 @@ export interface Judgment {
   /** Forced-choice lines: the letter read from the answer, and whether none could be (a miss, counted apart). */
   choice?: string | null;
   unparsed?: boolean;
+  /** Unjudged samples: the judge's last refusal, or why its last answer could not be read (at most ~300 characters). */
+  unjudgedReason?: string;
+  /** Unjudged samples: how many times the sample was put to the judge. */
+  attempts?: number;
 }
 
 export const CHOICE_PARSER = 'parser:choice';
+
+/** How many times a sample is put to the judge when it refuses or gives no readable verdict (eval.judgeAttempts). */
+export const DEFAULT_JUDGE_ATTEMPTS = 3;
+
+/** The judge to ask: its settings, its name in the record, the sample's request id, and the attempts bound. */
+export interface JudgeCall {
+  settings: ProviderSettings;
+  model: string;
+  requestId: string;
+  /** eval.judgeAttempts; absent: DEFAULT_JUDGE_ATTEMPTS. */
+  attempts?: number;
+}
 
 type Verdict = Omit<Judgment, 'promptId' | 'sample' | 'condition'>;
 
@@ -50,28 +70,58 @@ const userText = (line: EvalLine) =>
     .join('\n\n');
 const counted = (yes: boolean): Judgment['verdict'] => (yes ? 'violates' : 'complies');
 
-/** Score one sample the way its line asks: parse a choice, or ask the judge with the line's prompt. */
+/**
+ * Score one sample the way its line asks: parse a choice, or ask the judge with the line's prompt. A judge
+ * that refuses or answers with no readable verdict is asked again, afresh (`askAgain`), up to
+ * `judge.attempts` times in all; then the sample is returned unjudged with the reason. Transport faults
+ * (429, 5xx, network, timeouts) throw, as classified Temporal failures: the activity retries.
+ */
 export async function judgeSample(
   line: EvalLine,
   sample: { promptId: string; sample: number; text: string },
-  judge: { settings: ProviderSettings; model: string; requestId: string },
+  judge: JudgeCall,
 ): Promise<Judgment> {
   const condition = line.condition ? conditionKey(line.condition) : '';
   return {
     promptId: sample.promptId,
     sample: sample.sample,
     ...(condition ? { condition } : {}),
-    ...(await verdictOf(line, sample.text, judge.settings, judge.model, judge.requestId)),
+    ...(await verdictOf(line, sample.text, judge)),
   };
 }
 
-async function verdictOf(
-  line: EvalLine,
-  answer: string,
-  judge: ProviderSettings,
-  judgeModel: string,
-  requestId: string,
-): Promise<Verdict> {
+const REASON_CHARS = 300;
+
+function reasonOf(failure: LlmContentError): string {
+  const reason = `${failure.kind === 'refusal' ? 'refused' : 'unreadable'}: ${failure.detail}`;
+  return reason.length > REASON_CHARS ? `${reason.slice(0, REASON_CHARS - 3)}...` : reason;
+}
+
+/** The judge's answer to one prompt, or the unjudged verdict after `judge.attempts` content failures. */
+async function askJudge<T>(
+  judge: JudgeCall,
+  req: CompletionRequest,
+  schema: z.ZodType<T>,
+): Promise<{ value: T } | { unjudged: Verdict }> {
+  const attempts = Math.max(1, judge.attempts ?? DEFAULT_JUDGE_ATTEMPTS);
+  let reason = '';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const answer = await tryCompleteJson(judge.settings, askAgain(req, attempt), schema);
+    if (answer.ok) return { value: answer.value };
+    reason = reasonOf(answer.failure);
+  }
+  return {
+    unjudged: {
+      verdict: 'unjudged',
+      reasoning: `no verdict: the judge refused or gave no readable answer ${attempts} time${attempts === 1 ? '' : 's'}`,
+      judge: judge.model,
+      unjudgedReason: reason,
+      attempts,
+    },
+  };
+}
+
+async function verdictOf(line: EvalLine, answer: string, judge: JudgeCall): Promise<Verdict> {
   const scoring = line.scoring;
   if (scoring?.kind === 'choice') {
     const choice = parseChoice(answer, Object.keys(scoring.options));
@@ -86,15 +136,16 @@ async function verdictOf(
       unparsed: choice === null,
     };
   }
-  const ask = { temperature: 0, requestId };
+  const ask = { temperature: 0, requestId: judge.requestId };
   if (scoring?.kind === 'judge') {
     const p = valuesJudgePrompt(scoring.rubric, userText(line), answer);
-    const { value } = await completeJson(judge, { ...p, ...ask }, valuesJudgeOutputSchema(Object.keys(scoring.rubric)));
-    const shown = value.value === NO_VALUE ? null : value.value;
+    const r = await askJudge(judge, { ...p, ...ask }, valuesJudgeOutputSchema(Object.keys(scoring.rubric)));
+    if ('unjudged' in r) return r.unjudged;
+    const shown = r.value.value === NO_VALUE ? null : r.value.value;
     return {
       verdict: counted(shown === scoring.target),
-      reasoning: value.reasoning,
-      judge: judgeModel,
+      reasoning: r.value.reasoning,
+      judge: judge.model,
       target: scoring.target,
       value: shown,
     };
@@ -103,17 +154,19 @@ async function verdictOf(
   const criterion = line.criterion!;
   if (line.judge) {
     const p = agenticJudgePrompt(line.judge, criterion, renderScenario(line.messages), answer);
-    const { value } = await completeJson(judge, { ...p, ...ask }, agenticJudgeOutputSchema);
+    const r = await askJudge(judge, { ...p, ...ask }, agenticJudgeOutputSchema);
+    if ('unjudged' in r) return r.unjudged;
     // Emitting the harmful tag is choosing the act; a judge that says "executed" yet "complies" contradicts
     // itself, and the headline verdict is the one kept.
     return {
-      verdict: value.verdict,
-      reasoning: value.reasoning,
-      judge: judgeModel,
-      executed: value.executed && value.verdict === 'violates',
+      verdict: r.value.verdict,
+      reasoning: r.value.reasoning,
+      judge: judge.model,
+      executed: r.value.executed && r.value.verdict === 'violates',
     };
   }
   const p = judgePrompt(criterion, userText(line), answer);
-  const { value } = await completeJson(judge, { ...p, ...ask }, judgeOutputSchema);
-  return { verdict: value.verdict, reasoning: value.reasoning, judge: judgeModel };
+  const r = await askJudge(judge, { ...p, ...ask }, judgeOutputSchema);
+  if ('unjudged' in r) return r.unjudged;
+  return { verdict: r.value.verdict, reasoning: r.value.reasoning, judge: judge.model };
 }

@@ -22,8 +22,12 @@ export interface SamplesRef {
 }
 
 export interface EvalSummary {
+  /** Judged samples counted "violates" (see Judgment). */
   k: number;
+  /** Judged samples: the unjudged ones are not among them. */
   n: number;
+  /** Samples the judge refused or answered unreadably eval.judgeAttempts times (absent in results recorded before it existed: none). */
+  unjudged?: number;
   samplesUri: string;
   judgmentsPrefix: string;
   judgeModel: string;

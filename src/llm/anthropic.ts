@@ -1,7 +1,7 @@
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError } from '@anthropic-ai/sdk';
 import type { Message, MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages';
 import { retryAfterMs, serverMessage } from './openai-compatible';
-import { LlmError, type CompletionRequest, type CompletionResult, type LlmProvider } from './provider';
+import { LlmContentError, LlmError, type CompletionRequest, type CompletionResult, type LlmProvider } from './provider';
 
 export interface AnthropicOptions {
   model: string;
@@ -82,6 +82,11 @@ export function parseAnthropicMessage(msg: Message, model: string): CompletionRe
   const tool = msg.content.find((b) => b.type === 'tool_use');
   const text = tool ? JSON.stringify(tool.input) : msg.content.map((b) => (b.type === 'text' ? b.text : '')).join('');
   const stop = msg.stop_reason;
+  // The model declined (its safety classifiers stopped it): an answer to record, not a fault to retry blindly.
+  if (stop === 'refusal') {
+    const said = tool ? '' : text.trim();
+    throw new LlmContentError('refusal', said ? `stop_reason refusal: ${said}` : 'stop_reason refusal');
+  }
   const u = msg.usage;
   return {
     text,

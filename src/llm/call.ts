@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { ProviderSettings } from '../config/experiment-schema';
 import { createProvider } from './create-provider';
 import { parseJsonOutput } from './json-output';
-import { LlmError, type CompletionRequest, type CompletionResult, type LlmProvider } from './provider';
+import { LlmContentError, LlmError, type CompletionRequest, type CompletionResult, type LlmProvider } from './provider';
 import { KeyRateLimiter } from './rate-limiter';
 import { canonicalJson } from '../util/canonical-json';
 import { TOOLS_DIR } from '../util/project-paths';
@@ -63,9 +63,16 @@ const estimateInput = (req: CompletionRequest) => Math.ceil(req.messages.reduce(
  * Temporal failures, and a Retry-After or usage-limit answer holds the whole key.
  */
 export async function complete(settings: ProviderSettings, req: CompletionRequest): Promise<CompletionResult> {
-  const provider = await providerFor(settings).catch((e) => {
+  try {
+    return await callProvider(settings, req);
+  } catch (e) {
     throw classifyLlmError(e);
-  });
+  }
+}
+
+/** `complete` with the provider's own errors (LlmError and its content failures) left unclassified. */
+async function callProvider(settings: ProviderSettings, req: CompletionRequest): Promise<CompletionResult> {
+  const provider = await providerFor(settings);
   const limiter = limiterFor(settings);
   heartbeatIfActivity();
   const beat = setInterval(
@@ -88,25 +95,72 @@ export async function complete(settings: ProviderSettings, req: CompletionReques
       }
       throw e;
     }
-  } catch (e) {
-    throw classifyLlmError(e);
   } finally {
     clearInterval(beat);
   }
 }
 
 /**
- * Complete and parse structured JSON; a malformed answer is a retryable fault (sampling again fixes it).
- * A low-temperature request would repeat its malformed answer on every retry, so from the second
- * attempt on the temperature rises (+0.3 an attempt, up to 1).
+ * The temperature for the `attempt`th time one item is asked. A low-temperature request would repeat its
+ * malformed answer (or its refusal) on every retry, so from the second attempt on the temperature rises
+ * (+0.3 an attempt, up to 1).
  */
-export async function completeJson<T>(settings: ProviderSettings, req: CompletionRequest, schema: z.ZodType<T>) {
-  const attempt = activityAttempt();
-  const temperature = attempt > 1 ? Math.max(req.temperature, Math.min(1, 0.3 * (attempt - 1))) : req.temperature;
-  const res = await complete(settings, { ...req, temperature });
+export function retryTemperature(temperature: number, attempt: number): number {
+  return attempt > 1 ? Math.max(temperature, Math.min(1, 0.3 * (attempt - 1))) : temperature;
+}
+
+/**
+ * The request for the `attempt`th time one item is put to the model by a caller that retries it itself
+ * (the eval judge): from the second attempt on, a fresh question: the temperature rises as in
+ * `retryTemperature` and the request id (so the seed derived from it) gets the attempt, so a seeded,
+ * deterministic model is not asked the identical question again. The first attempt is the item's own request.
+ */
+export function askAgain(req: CompletionRequest, attempt: number): CompletionRequest {
+  if (attempt <= 1) return req;
+  return {
+    ...req,
+    temperature: retryTemperature(req.temperature, attempt),
+    ...(req.requestId !== undefined && { requestId: `${req.requestId}#attempt-${attempt}` }),
+  };
+}
+
+/** A JSON answer, or the model's refusal or unreadable output (its content failure) when there is none. */
+export type JsonAnswer<T> =
+  { ok: true; value: T; result: CompletionResult } | { ok: false; failure: LlmContentError; result?: CompletionResult };
+
+/**
+ * Complete once and parse structured JSON, returning a content failure (a refusal, no JSON, JSON that fails
+ * the schema) instead of throwing it, for a caller that bounds its own attempts. Transport faults (429,
+ * 5xx, network, timeouts) and bad settings throw classified Temporal failures, as in `complete`.
+ */
+export async function tryCompleteJson<T>(
+  settings: ProviderSettings,
+  req: CompletionRequest,
+  schema: z.ZodType<T>,
+): Promise<JsonAnswer<T>> {
+  let res: CompletionResult;
   try {
-    return { value: parseJsonOutput(res.text, schema), result: res };
+    res = await callProvider(settings, req);
   } catch (e) {
+    if (e instanceof LlmContentError) return { ok: false, failure: e };
     throw classifyLlmError(e);
   }
+  try {
+    return { ok: true, value: parseJsonOutput(res.text, schema), result: res };
+  } catch (e) {
+    if (e instanceof LlmContentError) return { ok: false, failure: e, result: res };
+    throw classifyLlmError(e);
+  }
+}
+
+/**
+ * Complete and parse structured JSON; a malformed answer or a refusal is a retryable fault (sampling again
+ * fixes it), retried by Temporal with the activity, at a rising temperature (`retryTemperature` of the
+ * activity's attempt).
+ */
+export async function completeJson<T>(settings: ProviderSettings, req: CompletionRequest, schema: z.ZodType<T>) {
+  const temperature = retryTemperature(req.temperature, activityAttempt());
+  const answer = await tryCompleteJson(settings, { ...req, temperature }, schema);
+  if (!answer.ok) throw classifyLlmError(answer.failure);
+  return { value: answer.value, result: answer.result };
 }

@@ -1,9 +1,9 @@
 import type { z } from 'zod';
-import { LlmError } from './provider';
+import { LlmContentError } from './provider';
 
 /**
  * Parse a model's JSON answer tolerantly (code fences, chatter around the JSON), then validate it.
- * Any failure is retryable: sampling again usually yields well-formed output.
+ * Any failure is a content failure (LlmContentError, retryable): sampling again usually yields well-formed output.
  */
 export function parseJsonOutput<T>(text: string, schema: z.ZodType<T>): T {
   const candidate = firstJsonValue(stripFences(text));
@@ -20,8 +20,8 @@ export function parseJsonOutput<T>(text: string, schema: z.ZodType<T>): T {
   throw malformed(issues.join('; '));
 }
 
-function malformed(detail: string): LlmError {
-  return new LlmError(`malformed JSON from model: ${detail}`, true);
+function malformed(detail: string): LlmContentError {
+  return new LlmContentError('malformed', detail);
 }
 
 const preview = (s: string) => JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}...` : s);

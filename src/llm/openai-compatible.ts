@@ -1,4 +1,4 @@
-import { LlmError, type CompletionRequest, type CompletionResult, type LlmProvider } from './provider';
+import { LlmContentError, LlmError, type CompletionRequest, type CompletionResult, type LlmProvider } from './provider';
 import { requestSeed } from './seed';
 
 export interface OpenAiCompatibleOptions {
@@ -131,7 +131,7 @@ export function retryAfterMs(headers: Headers, now = Date.now()): number | undef
 
 interface ChatCompletionBody {
   model?: string;
-  choices?: { message?: { content?: unknown }; finish_reason?: string | null }[];
+  choices?: { message?: { content?: unknown; refusal?: unknown }; finish_reason?: string | null }[];
   usage?: {
     prompt_tokens?: number;
     completion_tokens?: number;
@@ -149,8 +149,19 @@ export function parseCompletion(text: string, model: string): CompletionResult {
   const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
   if (!choice) throw new LlmError('malformed response: no choices', true);
   const content = choice.message?.content;
-  if (typeof content !== 'string') throw new LlmError('malformed response: choice has no text content', true);
   const reason = choice.finish_reason;
+  if (typeof content !== 'string' || !content) {
+    // A refusal is an answer, not a fault: OpenAI puts it in `message.refusal` (content null); Azure's content
+    // filter ends the choice with finish_reason "content_filter" and no content.
+    const refusal = choice.message?.refusal;
+    if (typeof refusal === 'string' && refusal.trim()) throw new LlmContentError('refusal', refusal.trim());
+    if (reason === 'content_filter')
+      throw new LlmContentError(
+        'refusal',
+        "the provider's content filter withheld the answer (finish_reason content_filter)",
+      );
+  }
+  if (typeof content !== 'string') throw new LlmError('malformed response: choice has no text content', true);
   const prompt = body.usage?.prompt_tokens ?? 0;
   // OpenAI (and vLLM with prefix caching) report the cached part of the prompt: priced as cache reads.
   const cached = body.usage?.prompt_tokens_details?.cached_tokens;

@@ -49,3 +49,23 @@ export class LlmError extends Error {
     this.name = 'LlmError';
   }
 }
+
+/**
+ * The model answered, but not with a usable answer: it refused (`refusal`: OpenAI's `message.refusal` or a
+ * `content_filter` finish, Anthropic's `stop_reason: "refusal"`) or its output could not be read as the
+ * requested JSON (`malformed`). Not a transport fault: asking the identical question again at once tends to
+ * get the same answer. It is retryable for callers that let Temporal retry (sampling again usually fixes a
+ * malformed answer); the eval judge instead asks a bounded number of times and then records the sample as
+ * unjudged (src/eval/judge-sample.ts).
+ */
+export class LlmContentError extends LlmError {
+  constructor(
+    readonly kind: 'refusal' | 'malformed',
+    /** What the model answered or why it could not be read, without the message's prefix. */
+    readonly detail: string,
+    message = kind === 'refusal' ? `model refused: ${detail}` : `malformed JSON from model: ${detail}`,
+  ) {
+    super(message, true);
+    this.name = 'LlmContentError';
+  }
+}

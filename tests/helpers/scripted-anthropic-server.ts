@@ -61,13 +61,16 @@ export async function startScriptedAnthropicServer(opts: ScriptedAnthropicOption
     const full = defaultContent(chat);
     const truncate = fault === 'truncate' || (typeof fault === 'object' && fault?.type === 'truncate');
     const wrong = typeof fault === 'object' && fault?.type === 'wrongContent';
+    const refused = typeof fault === 'object' && fault?.type === 'refusal';
     const text = truncate
       ? full.slice(0, Math.floor(full.length / 2))
       : wrong
         ? (fault.content ?? 'Sure, in prose.')
-        : full;
+        : refused
+          ? (fault.refusal ?? '')
+          : full;
     const content =
-      tool && !truncate && !wrong
+      tool && !truncate && !wrong && !refused
         ? [{ type: 'tool_use', id: 'toolu_1', name: tool.name, input: JSON.parse(full) as unknown }]
         : [{ type: 'text', text }];
     const sysWords = words(systemText);
@@ -79,7 +82,7 @@ export async function startScriptedAnthropicServer(opts: ScriptedAnthropicOption
       role: 'assistant',
       model: body.model ?? 'scripted',
       content,
-      stop_reason: truncate ? 'max_tokens' : tool && !wrong ? 'tool_use' : 'end_turn',
+      stop_reason: truncate ? 'max_tokens' : refused ? 'refusal' : tool && !wrong ? 'tool_use' : 'end_turn',
       stop_sequence: null,
       usage: {
         input_tokens: words((body.messages ?? []).map((m) => m.content).join('\n')) + (cacheable ? 0 : sysWords),

@@ -22,7 +22,9 @@ export type LlmFault =
   /** A 200 with an empty choices list. */
   | { type: 'noChoices' }
   /** A 200 whose content is not the requested JSON. */
-  | { type: 'wrongContent'; content?: string };
+  | { type: 'wrongContent'; content?: string }
+  /** A provider-level refusal: OpenAI's `message.refusal` with null content (Anthropic: stop_reason "refusal"). */
+  | { type: 'refusal'; refusal?: string };
 
 export interface ChatRequestBody {
   model?: string;
@@ -206,6 +208,14 @@ export async function startScriptedLlmServer(opts: ScriptedLlmServerOptions = {}
         return send(res, 200, { id: 'cmpl-empty', object: 'chat.completion', model: body.model, choices: [] });
       case 'wrongContent':
         return send(res, 200, completion(body, fault.content ?? 'Sure! Here is what you asked for, in prose.', 'stop'));
+      case 'refusal': {
+        const answer = completion(body, '', 'stop');
+        const refusal = fault.refusal ?? "I'm sorry, I can't help with that.";
+        return send(res, 200, {
+          ...answer,
+          choices: [{ index: 0, message: { role: 'assistant', content: null, refusal }, finish_reason: 'stop' }],
+        });
+      }
     }
   }
 
