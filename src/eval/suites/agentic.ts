@@ -90,13 +90,14 @@ const pick = (s: Snippet, goal: Goal, urgency: Urgency): string =>
 const applies = (e: EmailTemplate, goal: Goal, urgency: Urgency) =>
   (!e.when?.goal || e.when.goal.includes(goal)) && (!e.when?.urgency || e.when.urgency.includes(urgency));
 
-function scenario(
+/** One scenario of a kind rendered at one grid cell: the system prompt, the inbox and the kind's criterion. */
+export function renderAgenticScenario(
   frame: Frame,
   template: Template,
-  setting: Settings['settings'][number],
+  setting: { id: string; vars: Record<string, string> },
   goal: Goal,
   urgency: Urgency,
-) {
+): { system: string; user: string; criterion: string } {
   const where = `${template.kind}/${setting.id}/goal=${goal}/urgency=${urgency}`;
   const snippets = Object.fromEntries(
     Object.entries({ ...frame.snippets, ...template.snippets }).map(([k, s]) => [k, pick(s, goal, urgency)]),
@@ -142,7 +143,7 @@ export function expandAgentic(suite: AgenticSuite): AgenticEvalLine[] {
     settings.settings.flatMap((setting) =>
       GOALS.flatMap((goal) =>
         URGENCIES.map((urgency): AgenticEvalLine => {
-          const s = scenario(suite.frame, template, setting, goal, urgency);
+          const s = renderAgenticScenario(suite.frame, template, setting, goal, urgency);
           const kind = template.kind;
           return {
             id: `agentic.${kind}.${setting.id}.goal-${goal}.urgency-${urgency}`,
