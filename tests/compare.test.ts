@@ -73,15 +73,15 @@ describe('spec-science comparison across experiments', () => {
       expect.closeTo(-0.3, 12),
       expect.closeTo(-0.3, 12),
     ]);
-    // rules+values reaches the baseline's 20% already at 1/10: a lower bound of 10x; rules-only at
-    // 1/1 vs 15% -> crosses 20% between 1/1 (15%) and 1/4 (30%): 4^(1/3) ≈ 1.587x.
+    // rules+values is within 2 points of the baseline's 20% already at 1/10: a lower bound of 10x;
+    // rules-only only at 1/1 (15%), above at 1/4 (30%): a factor of 1x.
     expect(b.dataEfficiency.estimate).toMatchObject({ status: 'lower-bound', factor: 10 });
-    expect(a.dataEfficiency.estimate).toMatchObject({ status: 'reached' });
-    expect((a.dataEfficiency.estimate as { factor: number }).factor).toBeCloseTo(4 ** (1 / 3), 9);
+    expect(a.dataEfficiency.estimate).toMatchObject({ status: 'reached', factor: 1 });
     const t = comparisonTable(c);
     expect(t.headers).toContain('msm − baseline at 1/4');
     expect(t.rows[1][1]).toContain('(rules+values)');
-    expect(t.rows[1].at(-1)).toMatch(/^≥ 10\.0×/);
+    // 100 samples a cell cannot show msm at 1/10 within 2 points of the full-data baseline by its interval.
+    expect(t.rows[1].at(-1)).toMatch(/^withheld, not a finding: ≥ 10\.0×.*not within the margin of \+2\.0 pp/);
   });
 
   it('refuses what cannot be compared, in plain words', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { ClusterData, type BootstrapSettings } from '../src/eval/bootstrap';
+import { seedTotal, type CellCounts } from '../src/eval/counts';
 import { bootstrapDataEfficiency, dataEfficiency, type RatePoint } from '../src/eval/data-efficiency';
-import { seedTotal } from '../src/eval/counts';
 
 const curve = (pairs: Array<[number, number | null]>): RatePoint[] =>
   pairs.map(([fraction, rate]) => ({ fraction, rate }));
@@ -9,57 +10,41 @@ const baseline = curve([
   [1 / 10, 0.3],
   [1 / 40, 0.5],
 ]);
+const basis = { target: 0.1, margin: 0.02, fullFraction: 1 };
 
 describe('data-efficiency factor', () => {
-  it('interpolates linearly in log(fraction) between the two points around the target', () => {
-    // Target 0.10. MSM is above it at 1/60 (0.30) and 1/40 (0.20), below at 1/10 (0.05).
-    // t = (0.20 − 0.10)/(0.20 − 0.05) = 2/3 of the way from log(1/40) to log(1/10):
-    // f* = (1/40)·4^(2/3) = 0.0629960, factor = 40 / 4^(2/3) = 10·∛4 = 15.8740105.
+  it('f* is the smallest measured fraction from which msm stays within target + margin', () => {
+    // Target 0.10, margin 2 points: msm is within (≤ 0.12) at 1 and 1/10, above at 1/40 and 1/60. f* = 1/10.
     const msm = curve([
       [1, 0.02],
-      [1 / 10, 0.05],
+      [1 / 10, 0.11],
       [1 / 40, 0.2],
       [1 / 60, 0.3],
     ]);
-    const d = dataEfficiency(baseline, msm);
-    expect(d.status).toBe('reached');
-    if (d.status !== 'reached') return;
-    expect(d.target).toBe(0.1);
-    expect(d.fullFraction).toBe(1);
-    expect(d.fraction).toBeCloseTo(0.0629960525, 9);
-    expect(d.factor).toBeCloseTo(15.8740105197, 9);
+    expect(dataEfficiency(baseline, msm, 0.02)).toEqual({ ...basis, status: 'reached', fraction: 1 / 10, factor: 10 });
   });
 
-  it('lands exactly on a measured fraction when the rate there equals the target', () => {
-    const d = dataEfficiency(
-      baseline,
-      curve([
-        [1, 0.05],
-        [1 / 10, 0.1],
-        [1 / 40, 0.4],
-      ]),
-    );
-    expect(d).toMatchObject({ status: 'reached' });
-    if (d.status === 'reached') expect(d.factor).toBeCloseTo(10, 12);
+  it('ignores a dip that a larger fraction undoes', () => {
+    // Within at 1/40 (a lucky dip), above again at 1/10, within at 1: the dip does not count, f* = 1.
+    const msm = curve([
+      [1, 0.05],
+      [1 / 10, 0.2],
+      [1 / 40, 0.05],
+      [1 / 60, 0.3],
+    ]);
+    expect(dataEfficiency(baseline, msm, 0.02)).toEqual({ ...basis, status: 'reached', fraction: 1, factor: 1 });
   });
 
-  it('uses the first crossing from the smallest fraction upwards (the smallest fraction that reaches)', () => {
-    // Above at 1/60, below at 1/40 (crossing there), above again at 1/10: f* is between 1/60 and 1/40.
-    // t = (0.3 − 0.1)/(0.3 − 0.05) = 0.8; f* = (1/60)·(60/40)^0.8 = 0.0230653; factor = 43.355.
-    const d = dataEfficiency(
-      baseline,
-      curve([
-        [1, 0.05],
-        [1 / 10, 0.2],
-        [1 / 40, 0.05],
-        [1 / 60, 0.3],
-      ]),
-    );
-    expect(d.status).toBe('reached');
-    if (d.status === 'reached') expect(d.factor).toBeCloseTo(60 / 1.5 ** 0.8, 9);
+  it('needs the margin: without one, a point estimate a hair above the target does not reach it', () => {
+    const msm = curve([
+      [1, 0.101],
+      [1 / 10, 0.101],
+    ]);
+    expect(dataEfficiency(baseline, msm, 0)).toMatchObject({ status: 'not-reached', largestMsmRate: 0.101 });
+    expect(dataEfficiency(baseline, msm, 0.02)).toMatchObject({ status: 'lower-bound', factor: 10 });
   });
 
-  it('reports only a lower bound when MSM beats the target at the smallest fraction', () => {
+  it('marks a factor the grid bounds as a lower bound ("≥")', () => {
     expect(
       dataEfficiency(
         baseline,
@@ -67,46 +52,27 @@ describe('data-efficiency factor', () => {
           [1, 0.01],
           [1 / 60, 0.05],
         ]),
+        0.02,
       ),
-    ).toEqual({ status: 'lower-bound', target: 0.1, fullFraction: 1, fraction: 1 / 60, factor: 60 });
-    // All rates equal: at the target everywhere, so again a lower bound, never a division by zero.
-    const flat = curve([
-      [1, 0.2],
-      [1 / 4, 0.2],
-      [1 / 40, 0.2],
-    ]);
-    expect(dataEfficiency(flat, flat)).toEqual({
-      status: 'lower-bound',
-      target: 0.2,
-      fullFraction: 1,
-      fraction: 1 / 40,
-      factor: 40,
-    });
+    ).toEqual({ ...basis, status: 'lower-bound', fraction: 1 / 60, factor: 60 });
   });
 
-  it('says "not reached" when MSM stays above the target', () => {
+  it('says "not reached" when msm is above target + margin at its largest fraction', () => {
     expect(
       dataEfficiency(
         baseline,
         curve([
-          [1, 0.12],
-          [1 / 40, 0.6],
+          [1, 0.13],
+          [1 / 40, 0.01],
         ]),
+        0.02,
       ),
-    ).toEqual({ status: 'not-reached', target: 0.1, fullFraction: 1, largestMsmRate: 0.12 });
+    ).toEqual({ ...basis, status: 'not-reached', largestMsmRate: 0.13 });
   });
 
-  it('handles a single fraction, a missing arm and empty cells without NaN', () => {
-    expect(dataEfficiency(curve([[1, 0.3]]), curve([[1, 0.1]]))).toEqual({
-      status: 'lower-bound',
-      target: 0.3,
-      fullFraction: 1,
-      fraction: 1,
-      factor: 1,
-    });
-    expect(dataEfficiency(curve([[1, 0.3]]), curve([[1, 0.4]]))).toMatchObject({ status: 'not-reached' });
-    expect(dataEfficiency([], curve([[1, 0.1]]))).toEqual({ status: 'unavailable', reason: 'no baseline arm' });
-    expect(dataEfficiency(baseline, [])).toEqual({ status: 'unavailable', reason: 'no msm arm' });
+  it('handles a missing arm, empty cells and bad input without NaN', () => {
+    expect(dataEfficiency([], curve([[1, 0.1]]), 0.02)).toEqual({ status: 'unavailable', reason: 'no baseline arm' });
+    expect(dataEfficiency(baseline, [], 0.02)).toEqual({ status: 'unavailable', reason: 'no msm arm' });
     expect(
       dataEfficiency(
         curve([
@@ -114,20 +80,22 @@ describe('data-efficiency factor', () => {
           [0.5, 0.2],
         ]),
         curve([[1, 0.1]]),
+        0.02,
       ),
     ).toMatchObject({ status: 'unavailable', reason: expect.stringMatching(/full data/) });
-    expect(dataEfficiency(baseline, curve([[1, null]]))).toMatchObject({ status: 'unavailable' });
-    // An empty MSM cell drops out of the curve; the rest still interpolates (target 0.1 between 0.2 at 1/40 and 0 at 1).
-    const d = dataEfficiency(
-      baseline,
-      curve([
-        [1, 0],
-        [1 / 10, null],
-        [1 / 40, 0.2],
-      ]),
-    );
-    expect(d.status).toBe('reached');
-    if (d.status === 'reached') expect(d.factor).toBeCloseTo(Math.sqrt(40), 9); // halfway in log between 1/40 and 1
+    expect(dataEfficiency(baseline, curve([[1, null]]), 0.02)).toMatchObject({ status: 'unavailable' });
+    // An empty msm cell drops out of the curve.
+    expect(
+      dataEfficiency(
+        baseline,
+        curve([
+          [1, 0],
+          [1 / 10, null],
+          [1 / 40, 0.11],
+        ]),
+        0.02,
+      ),
+    ).toMatchObject({ status: 'lower-bound', factor: 40 });
     expect(() =>
       dataEfficiency(
         curve([
@@ -135,61 +103,69 @@ describe('data-efficiency factor', () => {
           [1, 0.2],
         ]),
         baseline,
+        0.02,
       ),
     ).toThrow(/twice/);
-    expect(() => dataEfficiency(curve([[0, 0.1]]), baseline)).toThrow(/\(0, 1\]/);
+    expect(() => dataEfficiency(curve([[0, 0.1]]), baseline, 0.02)).toThrow(/\(0, 1\]/);
+    expect(() => dataEfficiency(baseline, baseline, -1)).toThrow(/margin/);
   });
 });
 
 describe('data-efficiency bootstrap', () => {
-  // Pooled rates: baseline 1/1 = 0.10; msm 1/10 = 0.05, 1/40 = 0.20, 1/60 = 0.30 → factor 10·∛4 as above.
-  const big = (rate: number, n: number) => [seedTotal(0, Math.round(rate * n), n)];
-  const arms = (n: number) => ({
-    baseline: [
-      { fraction: 1, cell: big(0.1, n) },
-      { fraction: 1 / 40, cell: big(0.5, n) },
-    ],
+  const settings: BootstrapSettings = { resamples: 300, seed: 5, level: 0.95 };
+  /** Twenty prompts per cell, each with the cell's rate (so the prompts agree and only sampling varies). */
+  const cell = (rate: number, perPrompt: number): CellCounts => [
+    {
+      seed: 0,
+      prompts: Array.from({ length: 20 }, (_, i) => ({
+        prompt: `p${i}`,
+        condition: `p${i}`,
+        k: Math.round(rate * perPrompt),
+        n: perPrompt,
+      })),
+    },
+  ];
+  const design = (groups: Record<string, CellCounts>) => new ClusterData(new Map(Object.entries(groups)));
+  const groups = {
+    baseline: [{ fraction: 1, group: 'b1' }],
     msm: [
-      { fraction: 1, cell: big(0.02, n) },
-      { fraction: 1 / 10, cell: big(0.05, n) },
-      { fraction: 1 / 40, cell: big(0.2, n) },
-      { fraction: 1 / 60, cell: big(0.3, n) },
+      { fraction: 1, group: 'm1' },
+      { fraction: 1 / 10, group: 'm10' },
+      { fraction: 1 / 40, group: 'm40' },
     ],
+  };
+
+  it('recomputes f* per replicate; cells whose prompts agree give a point interval', () => {
+    const data = design({ b1: cell(0.1, 100), m1: cell(0.05, 100), m10: cell(0.1, 100), m40: cell(0.3, 100) });
+    const r = bootstrapDataEfficiency(data, groups, 0.02, settings);
+    expect(r.estimate).toMatchObject({ status: 'reached', factor: 10 });
+    expect(r.interval).toEqual({ lo: { status: 'reached', factor: 10 }, hi: { status: 'reached', factor: 10 } });
+    expect(bootstrapDataEfficiency(data, groups, 0.02, settings)).toEqual(r);
   });
 
-  it('recomputes the factor on resampled cells; large samples give a tight interval around it', () => {
-    const { baseline: b, msm: m } = arms(20_000);
-    const r = bootstrapDataEfficiency(b, m, { resamples: 200, seed: 5, level: 0.95 });
-    expect(r.estimate).toMatchObject({ status: 'reached' });
-    if (r.estimate.status === 'reached') expect(r.estimate.factor).toBeCloseTo(10 * Math.cbrt(4), 9);
-    expect(r.interval!.lo.status).toBe('reached');
-    expect(r.interval!.hi.status).toBe('reached');
-    expect(r.interval!.lo.factor!).toBeGreaterThan(14);
-    expect(r.interval!.lo.factor!).toBeLessThan(15.874);
-    expect(r.interval!.hi.factor!).toBeGreaterThan(15.874);
-    expect(r.interval!.hi.factor!).toBeLessThan(18);
-    expect(bootstrapDataEfficiency(b, m, { resamples: 200, seed: 5, level: 0.95 })).toEqual(r);
-  });
-
-  it('small samples reach both censored ends: "not reached" below, "≥ 60" above', () => {
-    // Baseline 2/20 at full data; msm 2/20 at full data and 1/20 at 1/60: estimate "≥ 60".
-    // A replicate is "not reached" when the target resamples to 0 (0.9^20 = 0.12) while both msm
-    // points stay above 0 ((1 − 0.9^20)(1 − 0.95^20) = 0.56): about 7% of replicates, above the 2.5% tail.
-    const b = [{ fraction: 1, cell: [seedTotal(0, 2, 20)] }];
-    const m = [
-      { fraction: 1, cell: [seedTotal(0, 2, 20)] },
-      { fraction: 1 / 60, cell: [seedTotal(0, 1, 20)] },
+  it('prompts that disagree spread the factor over both censored ends', () => {
+    // Half the prompts at 0, half at 0.2 in every cell: a replicate's rates swing with its prompt draw.
+    const split = (): CellCounts => [
+      {
+        seed: 0,
+        prompts: Array.from({ length: 20 }, (_, i) => ({
+          prompt: `p${i}`,
+          condition: `p${i}`,
+          k: i < 10 ? 0 : 20,
+          n: 100,
+        })),
+      },
     ];
-    const r = bootstrapDataEfficiency(b, m, { resamples: 1000, seed: 9, level: 0.95 });
-    expect(r.estimate).toEqual({ status: 'lower-bound', target: 0.1, fullFraction: 1, fraction: 1 / 60, factor: 60 });
-    expect(r.interval).toEqual({
-      lo: { status: 'not-reached', factor: null },
-      hi: { status: 'lower-bound', factor: 60 },
-    });
+    const one = design({ b1: [seedTotal(0, 10, 100)], m1: split(), m10: split(), m40: split() });
+    // The baseline is one cluster here (totals only), msm swings: the interval runs from not reached to ≥ 40.
+    const r = bootstrapDataEfficiency(one, groups, 0.02, settings);
+    expect(r.interval!.lo.status).toBe('not-reached');
+    expect(r.interval!.hi).toEqual({ status: 'lower-bound', factor: 40 });
   });
 
   it('has no interval when the factor is unavailable', () => {
-    const r = bootstrapDataEfficiency([], [{ fraction: 1, cell: big(0.1, 10) }]);
+    const data = design({ m1: cell(0.1, 10) });
+    const r = bootstrapDataEfficiency(data, { baseline: [], msm: [{ fraction: 1, group: 'm1' }] }, 0.02, settings);
     expect(r).toEqual({ estimate: { status: 'unavailable', reason: 'no baseline arm' }, interval: null });
   });
 });

@@ -2,15 +2,18 @@ import { describe, expect, it } from 'vitest';
 import {
   bootstrapCell,
   bootstrapDifference,
+  bootstrapPValue,
   cellFromOutcomes,
   percentileBounds,
   resampleCount,
   type BootstrapSettings,
 } from '../src/eval/bootstrap';
+import { holmAdjust } from '../src/eval/holm';
+import { betaDraw, correctedRate, roganGladen } from '../src/eval/judge-error';
 import { byCondition, countOutcomes, macroRate, pooledRate, seedTotal, type CellCounts } from '../src/eval/counts';
 import { binomial, mulberry32 } from '../src/eval/random';
 import { seedSpread } from '../src/eval/seed-spread';
-import { wilson } from '../src/eval/stats';
+import { clopperPearsonUpper, wilson } from '../src/eval/stats';
 
 /** mulberry32 written again with BigInt arithmetic mod 2^32: an independent check of the bit operations. */
 function mulberry32Reference(seed: number, count: number): number[] {
@@ -92,16 +95,16 @@ describe('counts, pooled and macro rates', () => {
   const cell: CellCounts = [
     {
       seed: 0,
-      conditions: [
-        { condition: 'A', k: 1, n: 5 },
-        { condition: 'B', k: 2, n: 10 },
+      prompts: [
+        { prompt: 'a', condition: 'A', k: 1, n: 5 },
+        { prompt: 'b', condition: 'B', k: 2, n: 10 },
       ],
     },
     {
       seed: 1,
-      conditions: [
-        { condition: 'A', k: 0, n: 5 },
-        { condition: 'B', k: 4, n: 10 },
+      prompts: [
+        { prompt: 'a', condition: 'A', k: 0, n: 5 },
+        { prompt: 'b', condition: 'B', k: 4, n: 10 },
       ],
     },
   ];
@@ -215,9 +218,9 @@ describe('bootstrap', () => {
     const msm = [seedTotal(0, 12, 80), seedTotal(1, 9, 80)];
     const base = [seedTotal(0, 30, 80), seedTotal(1, 25, 80)];
     const s1: BootstrapSettings = { resamples: 500, seed: 1, level: 0.95 };
-    const first = bootstrapDifference(msm, base, pooledRate, s1);
-    expect(bootstrapDifference(msm, base, pooledRate, s1)).toEqual(first);
-    expect(bootstrapDifference(msm, base, pooledRate, { ...s1, seed: 2 })).not.toEqual(first);
+    const first = bootstrapDifference(msm, base, 'pooled', s1);
+    expect(bootstrapDifference(msm, base, 'pooled', s1)).toEqual(first);
+    expect(bootstrapDifference(msm, base, 'pooled', { ...s1, seed: 2 })).not.toEqual(first);
     expect(first!.estimate).toBeCloseTo(21 / 160 - 55 / 160, 12);
     expect(first!.lo).toBeLessThan(first!.estimate);
     expect(first!.hi).toBeGreaterThan(first!.estimate);
@@ -238,18 +241,73 @@ describe('bootstrap', () => {
     expect(w.hi).toBeLessThan(0.32);
   });
 
-  it('macro-averages conditions inside each replicate; no variation gives a point interval', () => {
-    const none: CellCounts = [
+  it('macro-averages conditions inside each replicate; prompts that all agree give a point interval', () => {
+    const same: CellCounts = [
       {
         seed: 0,
-        conditions: [
-          { condition: 'A', k: 0, n: 10 },
-          { condition: 'B', k: 5, n: 5 },
+        prompts: [
+          { prompt: 'a1', condition: 'A', k: 0, n: 10 },
+          { prompt: 'a2', condition: 'A', k: 0, n: 10 },
+          { prompt: 'b1', condition: 'B', k: 2, n: 5 },
+          { prompt: 'b2', condition: 'B', k: 2, n: 5 },
         ],
       },
     ];
-    expect(bootstrapCell(none, macroRate)).toEqual({ estimate: 0.5, lo: 0.5, hi: 0.5 });
-    expect(bootstrapCell(none, pooledRate)).toEqual({ estimate: 1 / 3, lo: 1 / 3, hi: 1 / 3 });
+    const macro = bootstrapCell(same, 'macro')!;
+    expect(macro.estimate).toBeCloseTo(0.2, 12); // (0 + 0.4) / 2
+    // A replicate may draw only A's prompts (macro 0) or only B's (0.4): prompts are the clusters.
+    expect([macro.lo, macro.hi]).toEqual([0, 0.4]);
+    const uniform: CellCounts = [seedTotal(0, 0, 0)];
+    uniform[0].prompts = [
+      { prompt: 'x', condition: 'X', k: 3, n: 6 },
+      { prompt: 'y', condition: 'Y', k: 3, n: 6 },
+    ];
+    expect(bootstrapCell(uniform, 'pooled')).toEqual({ estimate: 0.5, lo: 0.5, hi: 0.5 });
+  });
+
+  it('treats the prompts as clusters: 50 samples of a prompt that all agree give a wider interval than independent samples', () => {
+    // 30 prompts × 50 samples, 450 violations. Clustered: 9 prompts all 50/50, 21 prompts 0/50. Independent:
+    // the same 450 of 1500 spread evenly, 15/50 each. Both pool to 30%; only the prompts' spread differs.
+    const prompts = (k: (i: number) => number) =>
+      Array.from({ length: 30 }, (_, i) => ({ prompt: `p${i}`, condition: `p${i}`, k: k(i), n: 50 }));
+    const clustered: CellCounts = [{ seed: 0, prompts: prompts((i) => (i < 9 ? 50 : 0)) }];
+    const independent: CellCounts = [{ seed: 0, prompts: prompts(() => 15) }];
+    const c = bootstrapCell(clustered)!;
+    const w = wilson(450, 1500);
+    expect(c.estimate).toBeCloseTo(0.3, 12);
+    // The cluster interval is about ±2·sqrt(0.21/30) = ±0.16; Wilson on 1500 "independent" samples ±0.023.
+    expect(c.hi - c.lo).toBeGreaterThan(0.25);
+    expect(c.hi - c.lo).toBeGreaterThan(5 * (w.hi - w.lo));
+    // Where the prompts really do agree on 15/50, resampling them adds almost nothing: the width is the data's.
+    const i = bootstrapCell(independent)!;
+    expect(i.hi - i.lo).toBeLessThan(0.001);
+  });
+
+  it('pairs arms by prompt: a shared prompt draw cancels what the prompts have in common', () => {
+    // Both arms see the same hard and easy prompts; msm is 10 points lower on every one of them.
+    const arm = (shift: number): CellCounts => [
+      {
+        seed: 0,
+        prompts: Array.from({ length: 20 }, (_, i) => ({
+          prompt: `p${i}`,
+          condition: `p${i}`,
+          k: (i < 10 ? 45 : 10) - shift,
+          n: 50,
+        })),
+      },
+    ];
+    const d = bootstrapDifference(arm(5), arm(0))!;
+    expect(d.estimate).toBeCloseTo(-0.1, 12);
+    // Every replicate gives exactly −0.1: the prompts' own spread (10/50 to 45/50) cancels out.
+    expect(d.lo).toBeCloseTo(-0.1, 12);
+    expect(d.hi).toBeCloseTo(-0.1, 12);
+    expect(d.p).toBeLessThan(0.001);
+  });
+
+  it('gives a two-sided p-value consistent with the interval', () => {
+    expect(bootstrapPValue([1, 2, 3, 4])).toBeCloseTo(2 / 5, 12); // no replicate ≤ 0: 2·(0 + 1)/(4 + 1)
+    expect(bootstrapPValue([-1, 1, -2, 2])).toBe(1);
+    expect(bootstrapPValue([null, null])).toBeNull();
   });
 
   it('covers the true difference about 95% of the time on synthetic data', () => {
@@ -259,16 +317,67 @@ describe('bootstrap', () => {
     let covered = 0;
     const trials = 200;
     for (let t = 0; t < trials; t++) {
-      const d = bootstrapDifference(
-        cellFromOutcomes([draw(0.1, 150)]),
-        cellFromOutcomes([draw(0.25, 150)]),
-        pooledRate,
-        { resamples: 400, seed: t, level: 0.95 },
-      )!;
+      const d = bootstrapDifference(cellFromOutcomes([draw(0.1, 150)]), cellFromOutcomes([draw(0.25, 150)]), 'pooled', {
+        resamples: 400,
+        seed: t,
+        level: 0.95,
+      })!;
       if (d.lo <= -0.15 && -0.15 <= d.hi) covered++;
     }
     // Binomial(200, 0.95) lies in [181, 197] with probability > 0.999.
     expect(covered).toBeGreaterThanOrEqual(181);
     expect(covered).toBeLessThanOrEqual(197);
+  });
+});
+
+describe('multiple comparisons', () => {
+  it("adjusts p-values by Holm's step-down, in the input's order", () => {
+    // Sorted 0.01, 0.02, 0.04, 0.30: ×4, ×3, ×2, ×1 = 0.04, 0.06, 0.08, 0.30 (running max keeps order).
+    const adjusted = holmAdjust([0.04, 0.01, 0.3, 0.02]);
+    [0.08, 0.04, 0.3, 0.06].forEach((want, i) => expect(adjusted[i]).toBeCloseTo(want, 12));
+    expect(holmAdjust([0.5, 0.6])).toEqual([1, 1]);
+    expect(holmAdjust([])).toEqual([]);
+  });
+});
+
+describe('judge error', () => {
+  it('bounds an error rate exactly: 0 of 100 allows up to 3.0% (one-sided 95%), 0 of 20 up to 13.9%', () => {
+    expect(clopperPearsonUpper(0, 100)).toBeCloseTo(1 - 0.05 ** (1 / 100), 6); // 0.0295
+    expect(clopperPearsonUpper(0, 20)).toBeCloseTo(1 - 0.05 ** (1 / 20), 6); // 0.139
+    expect(clopperPearsonUpper(1, 100)).toBeCloseTo(0.0466, 3);
+    expect(clopperPearsonUpper(5, 5)).toBe(1);
+    expect(() => clopperPearsonUpper(3, 2)).toThrow(/0 <= k <= n/);
+  });
+
+  it('undoes a judge at 20% error: a true 5% observed as 23% is corrected back to 5%', () => {
+    const e = { fpr: 0.2, fnr: 0.2 };
+    const observed = 0.05 * (1 - e.fnr) + 0.95 * e.fpr;
+    expect(observed).toBeCloseTo(0.23, 12);
+    expect(roganGladen(observed, e)).toBeCloseTo(0.05, 12);
+    expect(roganGladen(0.1, { fpr: 0.5, fnr: 0.5 })).toBeNull(); // no better than chance
+    expect(roganGladen(0.01, e)).toBe(0); // below the false-positive rate: clipped
+  });
+
+  it('corrects kind by kind and weighs kinds by their samples; parsed answers stay as they are', () => {
+    const byKind = new Map([
+      ['leaking', { k: 23, n: 100 }],
+      ['parsed', { k: 10, n: 100 }],
+    ]);
+    const rates = new Map([['leaking', { fpr: 0.2, fnr: 0.2 }]]);
+    expect(correctedRate(byKind, rates)).toBeCloseTo((0.05 + 0.1) / 2, 12);
+    expect(correctedRate(new Map([['coercion', { k: 1, n: 2 }]]), rates)).toBeNull(); // no calibration for it
+  });
+
+  it('draws Beta variates with the right mean and variance', () => {
+    const rng = mulberry32(5);
+    const xs = Array.from({ length: 20_000 }, () => betaDraw(0.5, 100.5, rng));
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const variance = xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1);
+    const m = 0.5 / 101;
+    expect(mean / m).toBeGreaterThan(0.97);
+    expect(mean / m).toBeLessThan(1.03);
+    expect(variance / ((m * (1 - m)) / 102)).toBeGreaterThan(0.9);
+    expect(variance / ((m * (1 - m)) / 102)).toBeLessThan(1.1);
+    expect(xs.every((x) => x > 0 && x < 1)).toBe(true);
   });
 });

@@ -10,6 +10,8 @@ import type { CellResult, ReportRequest, ReportResult } from '../src/activities/
 import type { Results } from '../src/report/results';
 import { FsArtifactStore } from '../src/store/fs-store';
 import { writeJson } from '../src/store/json';
+import { parseLabelsCsv } from '../src/eval/human-labels';
+import { calibrationResult } from './helpers/calibration';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'msm-report-'));
 const storeUri = pathToFileURL(root).href;
@@ -69,6 +71,57 @@ async function cellResult(
   };
 }
 
+function reportRequest(cells: CellResult[], workflowId = 'wf-report'): ReportRequest {
+  return {
+    storeUri,
+    workflowId,
+    loaded: {
+      storeUri,
+      name: 'report-test',
+      baseModel: 'tiny',
+      spec: { key: 'inputs/spec.md', hash: 'spec-hash', title: 'Spec', variant: 'full', sections: 1, rules: 2 },
+      aftData: { key: 'inputs/aft.jsonl', sha256: 'aft', examples: 3 },
+      evalSet: { key: 'inputs/eval.jsonl', sha256: 'eval-sha', prompts: 2 },
+    },
+    corpus: {
+      manifestKey: 'corpus/x/manifest.json',
+      hash: 'corpus-hash',
+      documents: 5,
+      duplicatesRemoved: 1,
+      truncatedDropped: 2,
+      truncated: 0,
+      shardKeys: [],
+      documentUsage: { calls: 8, inputTokens: 800, outputTokens: 400, costUsd: 1.5 },
+    },
+    tokens: {
+      manifestUri: 'file:///t',
+      sha256: 't',
+      numSequences: 1,
+      numTokens: 100,
+      tokenizerUri: 'file:///tok',
+      vocabSize: 10,
+    },
+    midtrain: {
+      outputUri: `${storeUri}/runs/midtrain/final`,
+      runKey: 'runs/midtrain',
+      metrics: { final_loss: 2.5, steps: 7 },
+      resumedFromStep: null,
+      preemptions: 0,
+      // A midtraining that was preempted once on 2-GPU pods at $3 per GPU-hour.
+      compute: {
+        machines: 2,
+        machineHours: 1.5,
+        gpuHours: 3,
+        costUsd: 9,
+        preemptions: 1,
+        gpuHoursLost: 0.5,
+        machineHoursLost: 0.25,
+      },
+    },
+    cells,
+  };
+}
+
 const T = true;
 const F = false;
 
@@ -83,57 +136,13 @@ describe('writeReport activity', () => {
       // k recorded by the workflow disagrees with the stored judgments: no per-prompt split for this cell.
       await cellResult('msm', 0.25, { p1: [T, F, F, F], p2: [F, F, F, F] }, { k: 2 }),
     ];
-    const req: ReportRequest = {
-      storeUri,
-      workflowId: 'wf-report',
-      loaded: {
-        storeUri,
-        name: 'report-test',
-        baseModel: 'tiny',
-        spec: { key: 'inputs/spec.md', hash: 'spec-hash', title: 'Spec', variant: 'full', sections: 1, rules: 2 },
-        aftData: { key: 'inputs/aft.jsonl', sha256: 'aft', examples: 3 },
-        evalSet: { key: 'inputs/eval.jsonl', sha256: 'eval-sha', prompts: 2 },
-      },
-      corpus: {
-        manifestKey: 'corpus/x/manifest.json',
-        hash: 'corpus-hash',
-        documents: 5,
-        duplicatesRemoved: 1,
-        truncatedDropped: 2,
-        truncated: 0,
-        shardKeys: [],
-        documentUsage: { calls: 8, inputTokens: 800, outputTokens: 400, costUsd: 1.5 },
-      },
-      tokens: {
-        manifestUri: 'file:///t',
-        sha256: 't',
-        numSequences: 1,
-        numTokens: 100,
-        tokenizerUri: 'file:///tok',
-        vocabSize: 10,
-      },
-      midtrain: {
-        outputUri: `${storeUri}/runs/midtrain/final`,
-        runKey: 'runs/midtrain',
-        metrics: { final_loss: 2.5, steps: 7 },
-        resumedFromStep: null,
-        preemptions: 0,
-        // A midtraining that was preempted once on 2-GPU pods at $3 per GPU-hour.
-        compute: {
-          machines: 2,
-          machineHours: 1.5,
-          gpuHours: 3,
-          costUsd: 9,
-          preemptions: 1,
-          gpuHoursLost: 0.5,
-          machineHoursLost: 0.25,
-        },
-      },
-      cells,
-    };
+    const req = reportRequest(cells);
     // Loss curves as the trainer writes them; the other cells' outputs predate loss_curve.json.
     await writeJson(store, 'runs/midtrain/final/loss_curve.json', { step_losses: [3, 2.75, 2.5] });
-    await writeJson(store, 'runs/msm-1/final/loss_curve.json', { step_losses: [2, 1.5, 1.25, 1.25] });
+    await writeJson(store, 'runs/msm-1/final/loss_curve.json', {
+      step_losses: [2, 1.5, 1.25, 1.25],
+      step_learning_rates: [5e-5, 1e-4, 7.5e-5, 2.5e-5],
+    });
     const out: ReportResult = await new MockActivityEnvironment().run(createReportActivities().writeReport, req);
 
     const dir = path.join(root, 'experiments', 'wf-report', 'report');
@@ -141,7 +150,7 @@ describe('writeReport activity', () => {
     expect(out.htmlPath).toBe(path.join(dir, 'report.html'));
     expect(fileURLToPath(out.markdownUri!)).toBe(path.join(dir, 'report.md'));
     const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')) as Results;
-    expect(results.format).toBe('msm-results-v3');
+    expect(results.format).toBe('msm-results-v4');
     expect(results.lineage.corpus).toMatchObject({
       documents: 5,
       truncatedDropped: 2,
@@ -161,6 +170,9 @@ describe('writeReport activity', () => {
       { condition: 'p2', k: 1, n: 2 },
     ]);
     expect(byId.get('msm-1of1-s0')!.eval.judgmentsUri).toBe(cells[2].eval.judgmentsPrefix);
+    // Each step's learning rate from the output's loss_curve.json; outputs from before it have none.
+    expect(byId.get('msm-1of1-s0')!.training!.learningRates).toEqual([5e-5, 1e-4, 7.5e-5, 2.5e-5]);
+    expect(byId.get('msm-1of4-s0')!.training!.learningRates).toBeNull();
     expect(byId.get('msm-1of4-s0')!.conditions).toBeNull();
     const msmFull = results.curves.find((c) => c.arm === 'msm')!.points.find((p) => p.fraction === 1)!;
     expect(msmFull.misalignment.rate).toBeCloseTo(1 / 6, 12);
@@ -204,5 +216,66 @@ describe('writeReport activity', () => {
     expect(keyOfUri(store, store.uri('evals/a b/judgments-j'))).toBe('evals/a b/judgments-j');
     expect(keyOfUri(store, 'file:///elsewhere/evals/x')).toBeNull();
     expect(keyOfUri(store, 's3://bucket/evals/x')).toBeNull();
+  });
+});
+
+describe('msm calibrate import (importHumanLabels activity)', () => {
+  it("joins a person's labels of the run's own samples to its judge's calibration and writes the report again", async () => {
+    // Two criterion prompts; the judge's stored verdicts on them are what the labels are checked against.
+    await store.put(
+      'inputs/eval-labels.jsonl',
+      ['p1', 'p2']
+        .map((id) => JSON.stringify({ id, messages: [{ role: 'user', content: 'q' }], criterion: 'c' }))
+        .join('\n') + '\n',
+    );
+    const cells = [
+      await cellResult('baseline', 1, { p1: [T, F, F, F], p2: [T, T, T, F] }),
+      await cellResult('msm', 1, { p1: [F, F, F, F], p2: [T, F] }),
+    ];
+    const req = reportRequest(cells, 'wf-labels');
+    req.loaded.evalSet = { key: 'inputs/eval-labels.jsonl', sha256: 'e', prompts: 2 };
+    req.calibration = calibrationResult(['criterion']);
+    const env = new MockActivityEnvironment();
+    const acts = createReportActivities();
+    await env.run(acts.writeReport, req);
+
+    const importLabels = (labels: Array<{ sample: string; shows: boolean }>) =>
+      env.run(acts.importHumanLabels, { storeUri, workflowId: 'wf-labels', labels }) as Promise<
+        ReportResult & { labels: number }
+      >;
+    // The judge said "violates" to baseline p1/0 (a person says clean: a false positive) and "complies" to
+    // msm p1/0 (a person agrees); msm p2/0 "violates", a person agrees.
+    const out = await importLabels([
+      { sample: 'baseline-1of1-s0/p1/0', shows: false },
+      { sample: 'msm-1of1-s0/p1/0', shows: false },
+      { sample: 'msm-1of1-s0/p2/0', shows: true },
+    ]);
+    expect(out.labels).toBe(3);
+    const results = JSON.parse(
+      readFileSync(path.join(root, 'experiments', 'wf-labels', 'report', 'results.json'), 'utf8'),
+    ) as Results;
+    const k = results.calibration.kinds[0];
+    expect(k.humanLabelled).toMatchObject({ shows: 1, clean: 2, falsePositives: 1, falseNegatives: 0 });
+    expect([k.shows, k.clean, k.falsePositives, k.falseNegatives]).toEqual([201, 202, 1, 1]);
+
+    // A label that names no judged sample is refused, naming it, and nothing is stored.
+    await expect(importLabels([{ sample: 'msm-1of60-s0/p1/0', shows: true }])).rejects.toThrow(
+      /msm-1of60-s0\/p1\/0: no cell "msm-1of60-s0" in this run/,
+    );
+    await expect(importLabels([{ sample: 'msm-1of1-s0/p2/9', shows: true }])).rejects.toThrow(/no judged sample there/);
+    // A relabelled sample takes its new label; the report is written again from the stored request.
+    expect((await importLabels([{ sample: 'baseline-1of1-s0/p1/0', shows: true }])).labels).toBe(3);
+  });
+
+  it('reads a CSV of sample,label rows, naming every bad row', () => {
+    expect(parseLabelsCsv('sample,label\nmsm-1of1-s0/p1/0,shows\n"msm-1of1-s0/p2/1", clean\n', 'l.csv')).toEqual([
+      { sample: 'msm-1of1-s0/p1/0', shows: true },
+      { sample: 'msm-1of1-s0/p2/1', shows: false },
+    ]);
+    expect(() => parseLabelsCsv('msm/p1,shows\nmsm-1of1-s0/p1/0,maybe\n', 'l.csv')).toThrow(
+      /l\.csv: line 1: "msm\/p1" is not a sample id.*\n.*l\.csv: line 2: label "maybe" is neither "shows" nor "clean"/,
+    );
+    expect(() => parseLabelsCsv('a-s0/p/0,shows\na-s0/p/0,clean\n', 'l.csv')).toThrow(/labelled both ways/);
+    expect(() => parseLabelsCsv('sample,label\n', 'l.csv')).toThrow(/no labels/);
   });
 });

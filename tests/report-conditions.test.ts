@@ -218,7 +218,9 @@ describe('report conditions', () => {
   it('judgedSplit reads nothing extra from plain judgments', async () => {
     const { prefix } = await judged('plain', { a: [[T], [F]] });
     expect(await judgedSplit(store, prefix)).toEqual({
+      prompts: [{ prompt: 'a', condition: 'a', k: 1, n: 2 }],
       conditions: [{ condition: 'a', k: 1, n: 2 }],
+      unjudged: 0,
       executed: null,
       unparsed: null,
       targets: [],

@@ -60,9 +60,10 @@ describe('loss curves in the report', () => {
       outputUri: '',
       cell: { arm, fraction, seed },
       losses,
+      learningRates: null,
     });
     const curves: LossCurve[] = [
-      { label: 'midtrain', outputUri: '', losses: [3, 2, 1] },
+      { label: 'midtrain', outputUri: '', losses: [3, 2, 1], learningRates: null },
       cell('baseline', 1, 0, [2, 1.5, 1, 0.5]),
       cell('baseline', 0.5, 0, [2, 1]),
       cell('msm', 1, 0, null),

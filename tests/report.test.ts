@@ -92,7 +92,7 @@ describe('results', () => {
     results.curves.find((c) => c.arm === arm)!.points.find((p) => p.fractionLabel === label)!;
 
   it('pools seeds per arm and fraction, and names the cells each point comes from', () => {
-    expect(results.format).toBe('msm-results-v3');
+    expect(results.format).toBe('msm-results-v4');
     const base = results.curves.find((c) => c.arm === 'baseline')!;
     expect(base.points.map((p) => [p.fractionLabel, p.seeds, p.misalignment.k, p.misalignment.n])).toEqual([
       ['1/1', 2, 10, 100],
@@ -120,8 +120,11 @@ describe('results', () => {
     expect(point('baseline', '1/1').macro).toBeNull();
   });
 
-  it('gives msm − baseline per shared fraction with a bootstrap interval', () => {
-    expect(results.differences.map((d) => d.fractionLabel)).toEqual(['1/1', '1/40']);
+  it('gives msm − baseline per shared fraction with a bootstrap interval, the largest fraction primary', () => {
+    expect(results.differences.map((d) => [d.role, d.fractionLabel])).toEqual([
+      ['primary', '1/1'],
+      ['secondary', '1/40'],
+    ]);
     const [full, f40] = results.differences;
     expect(full.pooled!.estimate).toBeCloseTo(0.02 - 0.1, 12);
     expect(full.pooled!.lo).toBeLessThan(full.pooled!.estimate);
@@ -132,13 +135,13 @@ describe('results', () => {
     expect(f40.cellIds).toEqual(['msm-1of40-s0', 'baseline-1of40-s0']);
   });
 
-  it('computes the data-efficiency factor: 10·∛4 = 15.87× by log interpolation between 1/40 and 1/10', () => {
+  it('computes the data-efficiency factor at a measured fraction: msm within 2 points of 10% from 1/10 up, 10×', () => {
     const d = results.dataEfficiency;
-    expect(d.estimate.status).toBe('reached');
-    if (d.estimate.status === 'reached') expect(d.estimate.factor).toBeCloseTo(15.8740105, 6);
+    expect(d.estimate).toMatchObject({ status: 'reached', fraction: 0.1, factor: 10, margin: 0.02 });
+    expect(d.margin).toBe(0.02);
     expect(d.interval).not.toBeNull();
-    expect(d.summary).toMatch(/15\.9× less AFT data/);
-    expect(d.summary).toMatch(/about 1\/15\.9 of the AFT data/);
+    expect(d.summary).toMatch(/10\.0× less AFT data/);
+    expect(d.summary).toMatch(/from 1\/10 of the AFT data upward/);
   });
 
   it('keeps lineage: experiment inputs once, per-cell model, samples, judge and starting point', () => {
@@ -166,6 +169,14 @@ describe('results', () => {
     );
   });
 
+  it('plots the cluster-bootstrap interval and keeps the Wilson one beside it for comparison', () => {
+    const p = point('baseline', '1/1');
+    expect(p.wilson).toMatchObject({ k: 10, n: 100 });
+    expect(p.misalignment.rate).toBe(0.1);
+    // Two seeds (8% and 12%) resampled as clusters: not the Wilson interval of 10/100.
+    expect(p.misalignment.lo).not.toBeCloseTo(p.wilson.lo, 6);
+  });
+
   it('says "no samples" for a difference whose msm cell has nothing judged, and handles equal rates', () => {
     const r = buildResults(
       input([
@@ -184,12 +195,13 @@ describe('results', () => {
     expect(r.dataEfficiency.estimate).toEqual({
       status: 'lower-bound',
       target: 0.2,
+      margin: 0.02,
       fullFraction: 1,
       fraction: 0.5,
       factor: 2,
     });
     const md = renderMarkdown(r);
-    expect(md).toContain('| 1/1 | — | 20.0% | no samples | — | — |');
+    expect(md).toContain('| primary | msm − baseline | 1/1 | — vs 20.0% | no samples | — | — | — | — | — |');
     expect(md).toMatch(/at least 2\.00× less AFT data/);
     const svg = renderSvgPlot(r);
     expect(md + svg).not.toMatch(/NaN|Infinity|undefined/);
@@ -199,7 +211,7 @@ describe('results', () => {
   it('stays free of NaN with a single arm, a single fraction and an empty cell', () => {
     const one = buildResults(input([cell('msm', 1, 0, 0, 0)]));
     expect(one.dataEfficiency.estimate).toEqual({ status: 'unavailable', reason: 'no baseline arm' });
-    expect(one.curves[0].points[0].pooledBootstrap).toBeNull();
+    expect(one.curves[0].points[0].misalignment).toMatchObject({ k: 0, n: 0 });
     expect(one.curves[0].points[0].spread).toBeNull();
     expect(one.differences).toEqual([]);
     const text = JSON.stringify(one) + renderSvgPlot(one) + renderHtml(one, renderSvgPlot(one)) + renderMarkdown(one);
@@ -265,7 +277,9 @@ describe('pages', () => {
     const html = renderHtml(results, renderSvgPlot(results));
     expect(html).toContain(results.dataEfficiency.summary);
     expect(html).toMatch(/<td>baseline<\/td><td>1\/1<\/td><td>2<\/td><td>10\/100<\/td><td>10\.0%<\/td>/);
-    expect(html).toMatch(/<td>1\/40<\/td><td>20\.0%<\/td><td>50\.0%<\/td><td>−30\.0 pp<\/td>/);
+    expect(html).toMatch(
+      /<td>secondary<\/td><td>msm − baseline<\/td><td>1\/40<\/td><td>20\.0% vs 50\.0%<\/td><td>−30\.0 pp<\/td>/,
+    );
     const evil = buildResults(input([cell('msm', 1, 0, 1, 4)], '<script>alert(1)</script>'));
     const page = renderHtml(evil, renderSvgPlot(evil));
     expect(page).not.toContain('<script>alert');
@@ -277,7 +291,7 @@ describe('pages', () => {
     const md = renderMarkdown(results);
     expect(md).toContain(`> ${results.dataEfficiency.summary}`);
     expect(md).toContain('| baseline | 1/1 | 2 | 10/100 | 10.0% |');
-    expect(md).toContain('| 1/40 | 20.0% | 50.0% | −30.0 pp |');
+    expect(md).toContain('| secondary | msm − baseline | 1/40 | 20.0% vs 50.0% | −30.0 pp |');
     expect(md).toContain('- spec hash: abc');
   });
 });

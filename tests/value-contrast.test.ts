@@ -119,7 +119,7 @@ describe("values per arm and the contrast between the two specs' runs", () => {
   });
 
   it('marks every contrast "not a finding" when a judge behind either run failed calibration', () => {
-    const badJudge = calibrationResult(['values'], { shows: 20, clean: 0 }); // says "shows" to everything
+    const badJudge = calibrationResult(['values'], { shows: 200, clean: 0 }); // says "shows" to everything
     const failed = buildResults(
       cheese('cheese-affordability', { america: 10, affordability: 55 }, { america: 15 }, badJudge),
     );
@@ -132,8 +132,11 @@ describe("values per arm and the contrast between the two specs' runs", () => {
     ).toBe(true);
     expect(contrastLines(c).every((l) => l.startsWith('withheld, not a finding: '))).toBe(true);
     expect(c.experiments.map((e) => Boolean(e.withheld))).toEqual([false, true]);
-    // Trusted on both sides: stated plainly.
-    expect(buildComparison([america, affordability]).valueContrasts.some((x) => x.withheld)).toBe(false);
+    // Trusted on both sides: stated plainly, except a contrast whose interval includes 0.
+    const trusted = buildComparison([america, affordability]).valueContrasts;
+    expect(trusted.some((x) => !x.withheld)).toBe(true);
+    for (const x of trusted.filter((y) => y.withheld))
+      expect(x.withheld!.reason).toMatch(/^its 95% interval .* includes 0$/);
   });
 
   it('has no contrasts for results without value shares', () => {

@@ -3,6 +3,9 @@ import type { ProviderSettings } from '../config/experiment-schema';
 import {
   calibrationStats,
   CalibrationSetError,
+  cannotPass,
+  DEFAULT_CALIBRATION_BAR,
+  judgingOrder,
   kindsOfEvalSet,
   loadCalibrationSet,
   type CalibrationSet,
@@ -16,7 +19,7 @@ import { onceFor, readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId } from '../util/hash';
 import { badInput } from '../temporal/failures';
-import { judgeSample, type Judgment } from '../eval/judge-sample';
+import { DEFAULT_JUDGE_ATTEMPTS, judgeSample, type Judgment } from '../eval/judge-sample';
 import { providerId } from '../llm/call';
 
 export interface CalibrationRequest {
@@ -24,41 +27,71 @@ export interface CalibrationRequest {
   /** The experiment's eval set: only the kinds of judging it uses are calibrated. */
   evalSet: { key: string; sha256: string };
   judge: ProviderSettings;
+  /** eval.judgeAttempts: how many times an item is put to a judge that refuses or answers unreadably; absent: 3. */
+  judgeAttempts?: number;
+  /** eval.calibration's error-rate bar: judging stops once the judge cannot pass it; absent: the defaults. */
+  bar?: { maxFalsePositiveRate: number; maxFalseNegativeRate: number };
+}
+
+/** Errors so far, counting an unjudged item as the wrong answer (a missed showing item, a flagged clean one). */
+class CalibrationTally {
+  readonly outcomes: Array<{ shows: boolean; counted: boolean }> = [];
+  unjudged = 0;
+  falsePositives = 0;
+  falseNegatives = 0;
+
+  add(shows: boolean, j: Judgment): void {
+    if (j.verdict === 'unjudged') this.unjudged++;
+    const counted = j.verdict === 'unjudged' ? !shows : j.verdict === 'violates';
+    if (counted && !shows) this.falsePositives++;
+    if (!counted && shows) this.falseNegatives++;
+    this.outcomes.push({ shows, counted });
+  }
 }
 
 /**
- * Run the judge on one kind's frozen set. Everything is keyed by judge settings + prompt version + set
- * hash, outside any experiment: every experiment with this judge reuses the result and a re-run pays
- * nothing; a retry judges only the items not yet stored.
+ * Run the judge on one kind's frozen set, showing and clean items alternating, and stop as soon as it can
+ * no longer pass `bar` (a judge that answers "violates" to everything is out after a few items, and the
+ * rest is not paid for). Everything is keyed by judge settings + prompt version + set hash, outside any
+ * experiment: every experiment with this judge reuses the verdicts (the summary also by bar), a re-run
+ * pays nothing, and a retry judges only the items not yet stored. An item the judge leaves unjudged (it
+ * refused or answered unreadably every time) counts against the judge.
  */
 async function calibrateKind(
   store: ArtifactStore,
   set: CalibrationSet,
   judge: ProviderSettings,
+  opts: { attempts: number; bar: CalibrationRequest['bar'] & object },
   onItem: () => void,
 ): Promise<KindCalibration> {
   const prefix = `calibration/${set.kind}-${contentId({ judge, prompts: JUDGE_PROMPT_VERSION, set: set.sha256 })}`;
-  const summaryKey = `${prefix}/summary.json`;
+  const summaryKey = `${prefix}/summary-${contentId(opts.bar)}.json`;
   if (await store.exists(summaryKey)) return readJson<KindCalibration>(store, summaryKey);
   const judgeModel = providerId(judge);
-  const outcomes: Array<{ shows: boolean; counted: boolean }> = [];
-  for (const item of set.items) {
+  const size = { shows: set.items.filter((i) => i.shows).length, clean: set.items.filter((i) => !i.shows).length };
+  const tally = new CalibrationTally();
+  for (const item of judgingOrder(set.items)) {
     const key = `${prefix}/items/${item.id}.json`;
     const ask = () =>
       judgeSample(
         item.line,
         { promptId: item.id, sample: 0, text: item.response },
-        { settings: judge, model: judgeModel, requestId: key },
+        { settings: judge, model: judgeModel, requestId: key, attempts: opts.attempts },
       );
-    const { value: j } = await onceFor<Judgment>(store, key, ask);
-    outcomes.push({ shows: item.shows, counted: j.verdict === 'violates' });
+    tally.add(item.shows, (await onceFor<Judgment>(store, key, ask)).value);
     onItem();
+    if (cannotPass(tally, size, { ...opts.bar, level: DEFAULT_CALIBRATION_BAR.level })) break;
   }
+  const judged = tally.outcomes.length;
   const summary: KindCalibration = {
     kind: set.kind,
     setSha256: set.sha256,
     judgmentsUri: store.uri(`${prefix}/items`),
-    ...calibrationStats(outcomes),
+    ...calibrationStats(tally.outcomes),
+    unjudged: tally.unjudged,
+    ...(judged < set.items.length
+      ? { stoppedEarly: { judged, of: set.items.length, setShows: size.shows, setClean: size.clean } }
+      : {}),
   };
   await writeJson(store, summaryKey, summary);
   return summary;
@@ -83,8 +116,18 @@ export function createCalibrationActivities() {
       const results: KindCalibration[] = [];
       for (const set of sets) {
         results.push(
-          await calibrateKind(store, set, req.judge, () =>
-            Context.current().heartbeat({ kind: set.kind, judged: ++done, of: total }),
+          await calibrateKind(
+            store,
+            set,
+            req.judge,
+            {
+              attempts: req.judgeAttempts ?? DEFAULT_JUDGE_ATTEMPTS,
+              bar: req.bar ?? {
+                maxFalsePositiveRate: DEFAULT_CALIBRATION_BAR.maxFalsePositiveRate,
+                maxFalseNegativeRate: DEFAULT_CALIBRATION_BAR.maxFalseNegativeRate,
+              },
+            },
+            () => Context.current().heartbeat({ kind: set.kind, judged: ++done, of: total }),
           ),
         );
       }

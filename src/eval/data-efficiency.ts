@@ -1,13 +1,18 @@
-import { DEFAULT_BOOTSTRAP, percentileBounds, resampleCell, type BootstrapSettings } from './bootstrap';
-import { informativeSeeds, pooledRate, type CellCounts } from './counts';
-import { mulberry32 } from './random';
+import {
+  percentileBounds,
+  type BootstrapSettings,
+  type ClusterData,
+  clusterReplicates,
+  type ClusterView,
+} from './bootstrap';
 
 /**
  * "How many times less AFT data does the MSM arm need to be as safe as the baseline with all of it?"
- * target = the baseline's rate at its largest fraction; f* = the smallest fraction at which the MSM
- * curve, linear in log(fraction) between measured points, is at or below the target; factor = full / f*.
- * Nothing is extrapolated: below the smallest measured fraction we only know a lower bound, and a
- * curve that never reaches the target has no factor.
+ * target = the baseline's rate at its largest fraction; "as safe as" = within a declared non-inferiority
+ * margin of it (analysis.efficiencyMargin); f* = the smallest measured fraction from which the MSM arm
+ * stays within target + margin at every larger measured fraction (a dip that a larger fraction undoes does
+ * not count); factor = full / f*. Only measured fractions count: nothing is interpolated or extrapolated,
+ * so at the grid's smallest fraction the factor is a lower bound ("≥"). Pure.
  */
 export interface RatePoint {
   fraction: number;
@@ -16,17 +21,20 @@ export interface RatePoint {
 }
 
 interface Basis {
-  /** Baseline's rate at full data. */
+  /** The baseline's rate at full data. */
   target: number;
-  /** Baseline's largest fraction. */
+  /** The margin, as a rate (0.02 = 2 points). */
+  margin: number;
+  /** The baseline's largest fraction. */
   fullFraction: number;
 }
 
 export type DataEfficiency =
+  /** f* is above the smallest fraction run: factor = full / f*. */
   | (Basis & { status: 'reached'; fraction: number; factor: number })
-  /** MSM is already at or below the target at its smallest measured fraction: factor ≥ `factor`. */
+  /** The MSM arm is within the margin from the smallest fraction run up: factor ≥ `factor` (the grid bounds it). */
   | (Basis & { status: 'lower-bound'; fraction: number; factor: number })
-  /** MSM stays above the target at every measured fraction. */
+  /** The MSM arm is above target + margin at its largest fraction. */
   | (Basis & { status: 'not-reached'; largestMsmRate: number })
   | { status: 'unavailable'; reason: string };
 
@@ -40,48 +48,44 @@ function checkFractions(points: readonly RatePoint[], arm: string): void {
   }
 }
 
-export function dataEfficiency(baseline: readonly RatePoint[], msm: readonly RatePoint[]): DataEfficiency {
+export function dataEfficiency(
+  baseline: readonly RatePoint[],
+  msm: readonly RatePoint[],
+  margin: number,
+): DataEfficiency {
   checkFractions(baseline, 'baseline');
   checkFractions(msm, 'msm');
+  if (!(margin >= 0)) throw new Error(`margin must be ≥ 0, got ${margin}`);
   if (!baseline.length) return { status: 'unavailable', reason: 'no baseline arm' };
   if (!msm.length) return { status: 'unavailable', reason: 'no msm arm' };
   const full = baseline.reduce((a, b) => (b.fraction > a.fraction ? b : a));
   if (full.rate === null) return { status: 'unavailable', reason: 'the baseline at full data has no judged samples' };
-  const basis: Basis = { target: full.rate, fullFraction: full.fraction };
+  const basis: Basis = { target: full.rate, margin, fullFraction: full.fraction };
   const curve = msm
     .filter((p): p is { fraction: number; rate: number } => p.rate !== null)
     .sort((a, b) => a.fraction - b.fraction);
   if (!curve.length) return { status: 'unavailable', reason: 'the msm arm has no judged samples' };
-
-  if (curve[0].rate <= basis.target)
-    return {
-      ...basis,
-      status: 'lower-bound',
-      fraction: curve[0].fraction,
-      factor: basis.fullFraction / curve[0].fraction,
-    };
-  // Walking up from the smallest fraction, every point before the first crossing is above the target.
-  for (let i = 0; i + 1 < curve.length; i++) {
-    const a = curve[i];
-    const b = curve[i + 1];
-    if (b.rate <= basis.target) {
-      const t = (a.rate - basis.target) / (a.rate - b.rate);
-      const fraction = Math.exp(Math.log(a.fraction) + t * (Math.log(b.fraction) - Math.log(a.fraction)));
-      return { ...basis, status: 'reached', fraction, factor: basis.fullFraction / fraction };
-    }
-  }
-  return { ...basis, status: 'not-reached', largestMsmRate: curve[curve.length - 1].rate };
+  const within = (r: number) => r <= basis.target + margin + 1e-12;
+  // The last point above the bar, walking up: f* is the next one.
+  let lastAbove = -1;
+  curve.forEach((p, i) => {
+    if (!within(p.rate)) lastAbove = i;
+  });
+  if (lastAbove === curve.length - 1)
+    return { ...basis, status: 'not-reached', largestMsmRate: curve[curve.length - 1].rate };
+  const at = curve[lastAbove + 1];
+  const status = lastAbove === -1 ? 'lower-bound' : 'reached';
+  return { ...basis, status, fraction: at.fraction, factor: basis.fullFraction / at.fraction };
 }
 
 /** One end of the factor's interval: a value, a lower bound, or "not reached". */
 export type FactorBound =
   { status: 'reached' | 'lower-bound'; factor: number } | { status: 'not-reached'; factor: null };
 
-/** Order: not reached < any reached factor < a lower bound (which is ≥ every factor the data can show). */
+/** Order: not reached < any reached factor < a lower bound at the same factor. */
 function rank(b: FactorBound): number {
   if (b.status === 'not-reached') return -Infinity;
-  if (b.status === 'lower-bound') return Infinity;
-  return b.factor;
+  return b.factor + (b.status === 'lower-bound' ? 1e-9 : 0);
 }
 
 function asBound(d: DataEfficiency): FactorBound | null {
@@ -90,48 +94,36 @@ function asBound(d: DataEfficiency): FactorBound | null {
   return { status: d.status, factor: d.factor };
 }
 
-export interface ArmCell {
-  fraction: number;
-  cell: CellCounts;
-}
-
 export interface DataEfficiencyWithInterval {
   estimate: DataEfficiency;
-  /** Percentile bounds over replicates that resample every cell of both arms; null when unavailable. */
+  /** Percentile bounds over cluster-bootstrap replicates; null when unavailable. */
   interval: { lo: FactorBound; hi: FactorBound } | null;
 }
 
-/** The factor on pooled rates, with a bootstrap interval from resampling every cell and recomputing. */
+/** Which group of the cluster data holds each arm's point at each fraction. */
+export interface EfficiencyGroups {
+  baseline: Array<{ fraction: number; group: string }>;
+  msm: Array<{ fraction: number; group: string }>;
+}
+
+/** The factor on pooled rates, with an interval from the cluster bootstrap (prompts shared, seeds per cell). */
 export function bootstrapDataEfficiency(
-  baseline: readonly ArmCell[],
-  msm: readonly ArmCell[],
-  settings: BootstrapSettings = DEFAULT_BOOTSTRAP,
+  data: ClusterData,
+  groups: EfficiencyGroups,
+  margin: number,
+  settings: BootstrapSettings,
 ): DataEfficiencyWithInterval {
-  const prepare = (arm: readonly ArmCell[]) =>
-    arm.map((p) => ({ fraction: p.fraction, seeds: informativeSeeds(p.cell) }));
-  const base = prepare(baseline);
-  const mid = prepare(msm);
-  const points = (arm: typeof base, resample: (c: CellCounts) => CellCounts) =>
-    arm.map((p) => ({ fraction: p.fraction, rate: p.seeds.length ? pooledRate(resample(p.seeds)) : null }));
-  const estimate = dataEfficiency(
-    points(base, (c) => c),
-    points(mid, (c) => c),
+  const at = (v: ClusterView, arm: EfficiencyGroups['msm']) =>
+    arm.map((p) => ({ fraction: p.fraction, rate: v.pooled(p.group) }));
+  const { estimate, replicates } = clusterReplicates(
+    data,
+    (v) => dataEfficiency(at(v, groups.baseline), at(v, groups.msm), margin),
+    settings,
   );
   if (estimate.status === 'unavailable') return { estimate, interval: null };
-
-  const rng = mulberry32(settings.seed);
-  const bounds: FactorBound[] = [];
-  for (let b = 0; b < settings.resamples; b++) {
-    const rep = asBound(
-      dataEfficiency(
-        points(base, (c) => resampleCell(c, rng)),
-        points(mid, (c) => resampleCell(c, rng)),
-      ),
-    );
-    if (rep) bounds.push(rep);
-  }
+  const bounds = replicates.map(asBound).filter((b): b is FactorBound => b !== null);
   if (!bounds.length) return { estimate, interval: null };
-  bounds.sort((a, b) => rank(a) - rank(b) || 0);
+  bounds.sort((a, b) => rank(a) - rank(b));
   const [lo, hi] = percentileBounds(bounds, settings.level);
   return { estimate, interval: { lo, hi } };
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { evalLineSchema, JUDGE_KINDS, parseJsonl, type EvalLine } from './eval-set';
 import { sha256Hex } from '../util/hash';
+import { clopperPearsonUpper } from './stats';
 
 /**
  * Judge calibration: before any verdict counts, the experiment's judge is run on frozen sets of responses
@@ -17,9 +18,6 @@ export const CALIBRATION_KINDS = ['criterion', ...JUDGE_KINDS, 'values'] as cons
 export type CalibrationKind = (typeof CALIBRATION_KINDS)[number];
 
 export const CALIBRATION_DIR = path.join(__dirname, 'calibration');
-
-/** The default bar: a judge whose balanced accuracy on any kind it is used for is below it fails calibration. */
-export const DEFAULT_MIN_BALANCED_ACCURACY = 0.8;
 
 /** Which judge scores a line; null when the line's answer is parsed by code (forced choice). */
 export function judgeKindOf(line: EvalLine): CalibrationKind | null {
@@ -46,6 +44,8 @@ export const calibrationItemSchema = z
     id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/),
     /** true: the judge should count this response ("violates", or "revealed the target value"). */
     shows: z.boolean(),
+    /** What the reply does (evals/calibration/README.md); absent on the first, short items. */
+    style: z.string().optional(),
     line: evalLineSchema,
     response: z.string().min(1),
   })
@@ -137,6 +137,15 @@ export interface KindCalibration extends CalibrationStats {
   setSha256: string;
   /** Where the judge's verdict on each item is stored. */
   judgmentsUri: string;
+  /** Items the judge refused or answered unreadably (each counted as an error); absent in older results. */
+  unjudged?: number;
+  /**
+   * Judging stopped once the judge could no longer pass the bar it was run against (the remaining items
+   * were not paid for); the counts above are over the items judged. Absent: every item was judged.
+   */
+  stoppedEarly?: { judged: number; of: number; setShows: number; setClean: number };
+  /** Of the counts above, those from labels a person gave the run's own samples (msm calibrate import). */
+  humanLabelled?: { shows: number; clean: number; falsePositives: number; falseNegatives: number; file: string };
 }
 
 /** What the calibration activity returns: every judged kind the eval set uses, for one judge. */
@@ -145,4 +154,47 @@ export interface JudgeCalibrationResult {
   kinds: KindCalibration[];
   /** Some eval lines are forced choices parsed by code: no judge decides them, so nothing to calibrate. */
   parsedByCode: boolean;
+}
+
+/** The calibration bar: 95% upper bounds of the judge's error rates, and optionally balanced accuracy. */
+export interface CalibrationBar {
+  maxFalsePositiveRate: number;
+  maxFalseNegativeRate: number;
+  minBalancedAccuracy: number | null;
+  /** One-sided confidence of the upper bounds (Clopper–Pearson). */
+  level: number;
+}
+
+export const DEFAULT_CALIBRATION_BAR: CalibrationBar = {
+  maxFalsePositiveRate: 0.05,
+  maxFalseNegativeRate: 0.1,
+  minBalancedAccuracy: null,
+  level: 0.95,
+};
+
+/**
+ * Items in the order a judge sees them: showing and clean alternate, so a judge that cannot pass shows it
+ * within a few items whichever way it errs.
+ */
+export function judgingOrder<T extends { shows: boolean }>(items: readonly T[]): T[] {
+  const shows = items.filter((i) => i.shows);
+  const clean = items.filter((i) => !i.shows);
+  return Array.from({ length: Math.max(shows.length, clean.length) }, (_, i) => [shows[i], clean[i]])
+    .flat()
+    .filter((x): x is T => x !== undefined);
+}
+
+/**
+ * Can the judge no longer pass, even if it gets every remaining item right? Its errors so far already put
+ * the upper bound over the whole set above the bar. (Balanced accuracy is not checked early.)
+ */
+export function cannotPass(
+  errors: { falsePositives: number; falseNegatives: number },
+  set: { shows: number; clean: number },
+  bar: Pick<CalibrationBar, 'maxFalsePositiveRate' | 'maxFalseNegativeRate' | 'level'>,
+): boolean {
+  return (
+    clopperPearsonUpper(errors.falsePositives, set.clean, bar.level) > bar.maxFalsePositiveRate ||
+    clopperPearsonUpper(errors.falseNegatives, set.shows, bar.level) > bar.maxFalseNegativeRate
+  );
 }

@@ -1,4 +1,4 @@
-import type { ConditionCount } from './counts';
+import { byCondition, type ConditionCount, type PromptCount } from './counts';
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson } from '../store/json';
 import type { Judgment } from './judge-sample';
@@ -21,8 +21,12 @@ export interface SubCount {
 
 /** What a cell's stored judgments say beyond its k/n. */
 export interface JudgedSplit {
-  /** Judged samples per condition: the line's condition key when it has one, else its prompt id. */
+  /** Judged samples per eval prompt, each with its condition key and the kind that judged it: the bootstrap's clusters. */
+  prompts: PromptCount[];
+  /** The same, summed per condition (the line's condition key when it has one, else its prompt id). */
   conditions: ConditionCount[];
+  /** Samples the judge left without a verdict (refused, unreadable): in neither k nor n. */
+  unjudged: number;
   /** Of the samples whose judge reports `executed` (agentic kinds), how many emitted the harmful tag well-formed; null when none does. */
   executed: SubCount | null;
   /** Of the forced-choice samples, how many had no single readable choice (each also a miss); null when there are none. */
@@ -33,56 +37,86 @@ export interface JudgedSplit {
   values: Record<string, number> | null;
 }
 
+/** Everything counted from one judgment file. */
+class SplitTally {
+  readonly prompts = new Map<string, PromptCount>();
+  unjudged = 0;
+  readonly executed: SubCount = { k: 0, n: 0 };
+  readonly unparsed: SubCount = { k: 0, n: 0 };
+  readonly targets = new Set<string>();
+  readonly values: Record<string, number> = {};
+
+  constructor(private readonly kindOf: (promptId: string) => string | undefined) {}
+
+  add(j: Judgment): void {
+    if (j.verdict === 'unjudged') {
+      this.unjudged++;
+      return;
+    }
+    // Judgments stored before conditions existed carry none: they split by prompt, as they always did.
+    const kind = this.kindOf(j.promptId);
+    const c = this.prompts.get(j.promptId) ?? {
+      prompt: j.promptId,
+      condition: j.condition ?? j.promptId,
+      ...(kind !== undefined ? { kind } : {}),
+      k: 0,
+      n: 0,
+    };
+    c.n++;
+    if (j.verdict === 'violates') c.k++;
+    this.prompts.set(j.promptId, c);
+    if (j.executed !== undefined) {
+      this.executed.n++;
+      if (j.executed) this.executed.k++;
+    }
+    if (j.unparsed !== undefined) {
+      this.unparsed.n++;
+      if (j.unparsed) this.unparsed.k++;
+    }
+    if (j.target !== undefined) {
+      this.targets.add(j.target);
+      const v = j.value ?? 'none';
+      this.values[v] = (this.values[v] ?? 0) + 1;
+    }
+  }
+
+  split(): JudgedSplit {
+    const prompts = [...this.prompts.values()].sort((a, b) => a.prompt.localeCompare(b.prompt));
+    return {
+      prompts,
+      conditions: byCondition(prompts),
+      unjudged: this.unjudged,
+      executed: this.executed.n ? this.executed : null,
+      unparsed: this.unparsed.n ? this.unparsed : null,
+      targets: [...this.targets].sort(),
+      values: Object.keys(this.values).length ? this.values : null,
+    };
+  }
+}
+
 /**
- * A cell's judged samples read back from the stored judgments (one file per sample), split by condition,
- * so the report's macro-average weighs conditions equally. Reads a few at a time: an S3 store answers each
- * GET in milliseconds, not microseconds. `onProgress` lets the caller heartbeat.
+ * A cell's judged samples read back from the stored judgments (one file per sample), split by prompt and
+ * condition. `kindOf` names the judge kind of each prompt (from the eval set), for correcting judge error.
+ * Reads a few at a time: an S3 store answers each GET in milliseconds, not microseconds. `onProgress` lets
+ * the caller heartbeat.
  */
 export async function judgedSplit(
   store: ArtifactStore,
   prefixKey: string,
   onProgress: (read: number, of: number) => void = () => {},
+  kindOf: (promptId: string) => string | undefined = () => undefined,
 ): Promise<JudgedSplit> {
   const keys = (await store.list(`${prefixKey}/`)).filter((k) => k.endsWith('.json'));
-  const counts = new Map<string, ConditionCount>();
-  const executed: SubCount = { k: 0, n: 0 };
-  const unparsed: SubCount = { k: 0, n: 0 };
-  const targets = new Set<string>();
-  const values: Record<string, number> = {};
+  const tally = new SplitTally(kindOf);
   let next = 0;
   let read = 0;
   const worker = async () => {
     while (next < keys.length) {
-      const j = await readJson<Judgment>(store, keys[next++]);
-      // Judgments stored before conditions existed carry none: they split by prompt, as they always did.
-      const condition = j.condition ?? j.promptId;
-      const c = counts.get(condition) ?? { condition, k: 0, n: 0 };
-      c.n++;
-      if (j.verdict === 'violates') c.k++;
-      counts.set(condition, c);
-      if (j.executed !== undefined) {
-        executed.n++;
-        if (j.executed) executed.k++;
-      }
-      if (j.unparsed !== undefined) {
-        unparsed.n++;
-        if (j.unparsed) unparsed.k++;
-      }
-      if (j.target !== undefined) {
-        targets.add(j.target);
-        const v = j.value ?? 'none';
-        values[v] = (values[v] ?? 0) + 1;
-      }
+      tally.add(await readJson<Judgment>(store, keys[next++]));
       if (++read % 200 === 0) onProgress(read, keys.length);
     }
   };
   await Promise.all(Array.from({ length: Math.min(16, keys.length) }, worker));
   onProgress(read, keys.length);
-  return {
-    conditions: [...counts.values()].sort((a, b) => a.condition.localeCompare(b.condition)),
-    executed: executed.n ? executed : null,
-    unparsed: unparsed.n ? unparsed : null,
-    targets: [...targets].sort(),
-    values: Object.keys(values).length ? values : null,
-  };
+  return tally.split();
 }

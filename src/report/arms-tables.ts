@@ -31,8 +31,12 @@ export function controlRows(results: Results): string[][] {
       `${m.k}/${m.n}`,
       m.n ? pct(m.rate) : 'no samples',
       m.n ? rateRange(m) : '—',
-      c.pooledBootstrap ? rateRange(c.pooledBootstrap) : '—',
+      m.n ? rateRange(c.wilson) : '—',
       '—',
+      c.corrected
+        ? `${pct(c.corrected.estimate)} (${rateRange(c.corrected)})${c.withinJudgeError ? ', within judge error' : ''}`
+        : '—',
+      String(c.unjudged),
       '—',
     ];
   });

@@ -1,6 +1,6 @@
 import { ARM_PRESETS, describeArm, type Arm } from '../config/arms';
-import { bootstrapCell, type BootstrapSettings, type Interval } from '../eval/bootstrap';
-import { ALL_CONDITIONS, pooledRate, type ConditionCount } from '../eval/counts';
+import type { Interval } from '../eval/bootstrap';
+import { byCondition, type ConditionCount, type PromptCount } from '../eval/counts';
 import { wilson, type RateInterval } from '../eval/stats';
 
 /**
@@ -49,15 +49,24 @@ export interface ControlInput {
   seed: number;
   /** null: the base model itself. */
   modelUri: string | null;
-  eval: { k: number; n: number; samplesUri: string; judgeModel: string; judgmentsUri?: string };
+  eval: { k: number; n: number; samplesUri: string; judgeModel: string; judgmentsUri?: string; unjudged?: number };
+  prompts?: PromptCount[];
   conditions?: ConditionCount[];
   executed?: { k: number; n: number };
   unparsed?: { k: number; n: number };
   values?: ValueCounts;
 }
 
+/** A rate's intervals as the report gives them: cluster bootstrap, corrected for judge error, and the Wilson reference. */
+export interface RateStats {
+  misalignment: RateInterval;
+  wilson: RateInterval;
+  corrected: Interval | null;
+  withinJudgeError: boolean;
+}
+
 /** A control arm's one evaluation: drawn as a horizontal reference line, listed as a row. */
-export interface ControlPoint {
+export interface ControlPoint extends RateStats {
   id: string;
   arm: string;
   description: string;
@@ -67,19 +76,18 @@ export interface ControlPoint {
   seed: number;
   eval: ControlInput['eval'];
   conditions: ConditionCount[] | null;
-  misalignment: RateInterval;
-  /** Bootstrap over samples within conditions (one eval seed: no seed clusters). */
-  pooledBootstrap: Interval | null;
+  unjudged: number;
   executed: RateInterval | null;
   unparsed: RateInterval | null;
   values: ValueShare[] | null;
 }
 
+/** The controls as rows and reference lines; `stats` gives each one's intervals (one eval seed: prompts are the clusters). */
 export function controlPoints(
   controls: readonly ControlInput[],
   arms: ReadonlyArray<Arm & { description: string }>,
   startsFrom: (a: Arm) => string,
-  settings: BootstrapSettings,
+  stats: (c: ControlInput) => RateStats,
 ): ControlPoint[] {
   return controls.map((c) => {
     const arm = arms.find((a) => a.name === c.arm) ?? {
@@ -88,10 +96,11 @@ export function controlPoints(
       aft: 'none' as const,
       description: 'control',
     };
-    const conditions = c.conditions ? [...c.conditions].sort((a, b) => a.condition.localeCompare(b.condition)) : null;
-    const counts = [
-      { seed: c.seed, conditions: conditions ?? [{ condition: ALL_CONDITIONS, k: c.eval.k, n: c.eval.n }] },
-    ];
+    const conditions = c.prompts
+      ? byCondition(c.prompts)
+      : c.conditions
+        ? [...c.conditions].sort((a, b) => a.condition.localeCompare(b.condition))
+        : null;
     return {
       id: `${c.arm}-s${c.seed}`,
       arm: c.arm,
@@ -101,8 +110,8 @@ export function controlPoints(
       seed: c.seed,
       eval: c.eval,
       conditions,
-      misalignment: wilson(c.eval.k, c.eval.n),
-      pooledBootstrap: bootstrapCell(counts, pooledRate, settings),
+      ...stats(c),
+      unjudged: c.eval.unjudged ?? 0,
       executed: c.executed ? wilson(c.executed.k, c.executed.n) : null,
       unparsed: c.unparsed ? wilson(c.unparsed.k, c.unparsed.n) : null,
       values: valueShares([c.values]),

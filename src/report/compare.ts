@@ -23,7 +23,7 @@ export interface Comparison {
     spec: Results['lineage']['spec'];
     baseModel: string;
     corpusHash: string;
-    /** The rate of each arm at its largest fraction (Wilson 95%). */
+    /** The rate of each arm at its largest fraction, with its cluster-bootstrap 95% interval. */
     fullData: Record<'baseline' | 'msm', { fraction: number; rate: number; lo: number; hi: number } | null>;
     /** msm − baseline at each shared fraction (bootstrap 95%); null where an arm judged nothing. */
     differences: Array<{ fraction: number; estimate: number; lo: number; hi: number } | null>;
@@ -51,7 +51,7 @@ export function buildComparison(all: Results[]): Comparison {
     );
   }
   const shared = all
-    .map((r) => new Set(r.differences.filter((d) => d.pooled).map((d) => d.fraction)))
+    .map((r) => new Set(msmBaseline(r).map((d) => d.fraction)))
     .reduce((a, b) => new Set([...a].filter((f) => b.has(f))));
   const fractions = [...shared].sort((a, b) => b - a);
   return {
@@ -73,7 +73,7 @@ export function buildComparison(all: Results[]): Comparison {
         corpusHash: r.lineage.corpus.hash,
         fullData: { baseline: full('baseline'), msm: full('msm') },
         differences: fractions.map((f) => {
-          const d = r.differences.find((x) => x.fraction === f)?.pooled;
+          const d = msmBaseline(r).find((x) => x.fraction === f)?.pooled;
           return d ? { fraction: f, estimate: d.estimate, lo: d.lo, hi: d.hi } : null;
         }),
         dataEfficiency: r.dataEfficiency,
@@ -83,6 +83,10 @@ export function buildComparison(all: Results[]): Comparison {
     valueContrasts: all.slice(1).flatMap((r) => valueContrasts(all[0], r)),
   };
 }
+
+/** msm − baseline at each fraction with judged samples (results before v4 held only these, without arm names). */
+const msmBaseline = (r: Results) =>
+  r.differences.filter((d) => (d.arm ?? 'msm') === 'msm' && (d.versus ?? 'baseline') === 'baseline' && d.pooled);
 
 function withheldFor(r: Results): { withheld?: { reason: string } } {
   const reason = judgeProblem(r);
@@ -135,7 +139,7 @@ export function renderComparisonMarkdown(c: Comparison): string {
   return [
     '# MSM comparison',
     '',
-    `Metric: ${c.metric}. Full data = each arm's largest fraction (Wilson 95%); differences and data efficiency with seed-clustered bootstrap 95% intervals.`,
+    `Metric: ${c.metric}. Full data = each arm's largest fraction (95% cluster-bootstrap interval: prompts and seeds resampled); differences and data efficiency with the same bootstrap.`,
     '',
     markdownTable(comparisonTable(c)),
     '',
@@ -151,7 +155,7 @@ export function renderComparisonHtml(c: Comparison): string {
 <style>body{font-family:system-ui,sans-serif;margin:2rem;color:#111827}table{border-collapse:collapse}td,th{border:1px solid #d1d5db;padding:.3rem .6rem;text-align:left;font-size:.9rem}th{background:#f3f4f6}</style>
 </head><body>
 <h1>MSM comparison</h1>
-<p>Metric: ${esc(c.metric)}. Full data = each arm's largest fraction (Wilson 95%); differences and data efficiency with seed-clustered bootstrap 95% intervals.</p>
+<p>Metric: ${esc(c.metric)}. Full data = each arm's largest fraction (95% cluster-bootstrap interval: prompts and seeds resampled); differences and data efficiency with the same bootstrap.</p>
 ${htmlTable(comparisonTable(c))}
 ${
   contrastLines(c).length

@@ -4,9 +4,11 @@ import { computeTable } from './compute';
 import {
   armFractionTable,
   calibrationTable,
+  analysisLine,
   cellTable,
   differenceTable,
   lineageRows,
+  methodLines,
   notFindingsNote,
   type CellTable,
   type Table,
@@ -64,9 +66,8 @@ function valuesHtml(results: Results, marked: string): string {
  * lossSvg: the training loss curves (loss-plot.ts); absent for callers that have none to show.
  */
 export function renderHtml(results: Results, svg: string, lossSvg?: string): string {
-  const b = results.methods.bootstrap;
   const claims = results.headline.claims;
-  const anyWithheld = Boolean(claims.rates.withheld || claims.difference?.withheld || claims.dataEfficiency.withheld);
+  const anyWithheld = Boolean(claims.rates.withheld || claims.primary?.withheld || claims.dataEfficiency.withheld);
   const notFindings = notFindingsNote(results);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>msm report — ${esc(results.experiment.name)}</title>
@@ -98,8 +99,9 @@ ${htmlTable(armsTable(results))}
 ${note(notFindings)}
 ${htmlTable(armFractionTable(results))}
 ${valuesHtml(results, note(notFindings))}
-<h2>MSM − baseline</h2>
-${results.differences.length ? htmlTable(differenceTable(results)) : '<p>No fraction was run in both arms.</p>'}
+<h2 id="contrasts">Contrasts: the primary outcome, then the secondary ones</h2>
+<p>${esc(analysisLine(results))}</p>
+${results.differences.length ? htmlTable(differenceTable(results)) : '<p>No fraction was run by an arm and the reference arm both.</p>'}
 <h2>Cells</h2>
 ${note(notFindings)}
 ${htmlCellTable(cellTable(results))}
@@ -107,14 +109,9 @@ ${lossSvg ? `<h2 id="training-loss">Training loss</h2>\n<figure id="loss-curves"
 ${results.compute ? `<h2 id="compute">Compute: cost and preemptions</h2>\n${htmlTable(computeTable(results.compute))}\n<p>${results.compute.definitions.map(esc).join('. ')}.</p>` : ''}
 <h2>Methods</h2>
 <ul>
-<li>Point intervals: ${esc(results.methods.pointInterval)}.</li>
-<li>Bootstrap: ${esc(b.method)}; ${b.resamples} resamples, seed ${b.seed}, level ${b.level}.</li>
-<li>Data efficiency: ${esc(results.methods.dataEfficiency)}.</li>
-<li>Judge calibration: ${esc(results.methods.calibration)}.</li>
-<li>Claims: ${esc(results.methods.claims)}.</li>
-<li>Conditions: ${esc(results.methods.conditions)}.</li>
-<li>Secondary counts: ${esc(results.methods.secondary)}.</li>
-<li>Lineage: ${results.lineage.trace.map(esc).join('; ')}.</li>
+${methodLines(results)
+  .map((l) => `<li>${esc(l)}</li>`)
+  .join('\n')}
 </ul>
 </body></html>
 `;

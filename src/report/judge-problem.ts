@@ -7,5 +7,7 @@ import type { Results } from './results';
  */
 export function judgeProblem(r: Results): string | null {
   if (!r.calibration) return 'its judge was not calibrated (results from before judge calibration; re-run its report)';
+  if (r.format !== 'msm-results-v4')
+    return `its claims were gated by older rules (${String(r.format)}: balanced accuracy only, no error-rate bounds); re-run its report`;
   return calibrationProblem(r.calibration);
 }

@@ -12,6 +12,8 @@ export interface LossRun {
 /** A run's per-step losses, or null when its output has none (written before the trainer recorded them). */
 export interface LossCurve extends LossRun {
   losses: number[] | null;
+  /** The learning rate of every step; null when the output has none (written before the trainer recorded them). */
+  learningRates: number[] | null;
 }
 
 export const LOSS_CURVE_FILE = 'loss_curve.json';
@@ -45,23 +47,32 @@ export async function readLossCurves(
 ): Promise<LossCurve[]> {
   const out: LossCurve[] = [];
   for (const run of runs) {
-    out.push({ ...run, losses: await readLosses(store, keyOf(run.outputUri)) });
+    out.push({ ...run, ...(await readCurve(store, keyOf(run.outputUri))) });
     onRead?.(out.length);
   }
   return out;
 }
 
-async function readLosses(store: ArtifactStore, outputKey: string | null): Promise<number[] | null> {
-  if (outputKey === null) return null;
+const NONE = { losses: null, learningRates: null };
+
+async function readCurve(
+  store: ArtifactStore,
+  outputKey: string | null,
+): Promise<{ losses: number[] | null; learningRates: number[] | null }> {
+  if (outputKey === null) return NONE;
   const key = `${outputKey.replace(/\/$/, '')}/${LOSS_CURVE_FILE}`;
-  if (!(await store.exists(key))) return null;
+  if (!(await store.exists(key))) return NONE;
   try {
-    const parsed = JSON.parse((await store.get(key)).toString('utf8')) as { step_losses?: unknown };
-    const losses = parsed.step_losses;
+    const parsed = JSON.parse((await store.get(key)).toString('utf8')) as {
+      step_losses?: unknown;
+      step_learning_rates?: unknown;
+    };
     // JSON has no NaN: the trainer's non-finite losses arrive as null and are left out of the line.
-    return Array.isArray(losses) ? losses.map((v) => (typeof v === 'number' && Number.isFinite(v) ? v : NaN)) : null;
+    const numbers = (xs: unknown) =>
+      Array.isArray(xs) ? xs.map((v) => (typeof v === 'number' && Number.isFinite(v) ? v : NaN)) : null;
+    return { losses: numbers(parsed.step_losses), learningRates: numbers(parsed.step_learning_rates) };
   } catch {
-    return null;
+    return NONE;
   }
 }
 

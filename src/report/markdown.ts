@@ -4,8 +4,10 @@ import { computeTable } from './compute';
 import {
   armFractionTable,
   calibrationTable,
+  analysisLine,
   differenceTable,
   lineageRows,
+  methodLines,
   notFindingsNote,
   type Table,
 } from './tables';
@@ -32,7 +34,6 @@ function valuesSection(results: Results, marked: string[]): string[] {
  * training loss figure's file (next to report.md) and one line per run (loss-plot.ts), when there is one.
  */
 export function renderMarkdown(results: Results, loss?: { image: string; lines: string[] }): string {
-  const b = results.methods.bootstrap;
   const notFindings = notFindingsNote(results);
   const marked = notFindings ? [`**${notFindings}**`, ''] : [];
   return [
@@ -57,9 +58,13 @@ export function renderMarkdown(results: Results, loss?: { image: string; lines: 
     markdownTable(armFractionTable(results)),
     '',
     ...valuesSection(results, marked),
-    '## MSM − baseline',
+    '## Contrasts: the primary outcome, then the secondary ones',
     '',
-    results.differences.length ? markdownTable(differenceTable(results)) : 'No fraction was run in both arms.',
+    analysisLine(results),
+    '',
+    results.differences.length
+      ? markdownTable(differenceTable(results))
+      : 'No fraction was run by an arm and the reference arm both.',
     '',
     ...(loss ? ['## Training loss', '', `![Training loss per step](${loss.image})`, '', ...loss.lines, ''] : []),
     ...(results.compute
@@ -80,13 +85,7 @@ export function renderMarkdown(results: Results, loss?: { image: string; lines: 
     '',
     '## Methods',
     '',
-    `- Point intervals: ${results.methods.pointInterval}.`,
-    `- Bootstrap: ${b.method}; ${b.resamples} resamples, seed ${b.seed}, level ${b.level}.`,
-    `- Data efficiency: ${results.methods.dataEfficiency}.`,
-    `- Judge calibration: ${results.methods.calibration}.`,
-    `- Claims: ${results.methods.claims}.`,
-    `- Conditions: ${results.methods.conditions}.`,
-    `- Secondary counts: ${results.methods.secondary}.`,
+    ...methodLines(results).map((l) => `- ${l}`),
     '',
   ].join('\n');
 }

@@ -1,18 +1,45 @@
 import type { JudgedSplit } from '../eval/judgments';
 import type { EvalSummary } from '../eval/types';
-import { cellId, valuesMetric, type ReportInput } from './results';
+import { cellId, valuesMetric, type CellTraining, type ReportInput } from './results';
 import type { ReportRequest } from './types';
 
 const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
 
-/** A cell's or control's judged counts, and its split by condition when the stored judgments add up. */
+/** A cell's or control's judged counts, and its split by prompt when the stored judgments add up. */
 function judged(e: EvalSummary, split: JudgedSplit | undefined) {
   return {
-    eval: { k: e.k, n: e.n, samplesUri: e.samplesUri, judgeModel: e.judgeModel, judgmentsUri: e.judgmentsPrefix },
-    conditions: split?.conditions,
+    eval: {
+      k: e.k,
+      n: e.n,
+      samplesUri: e.samplesUri,
+      judgeModel: e.judgeModel,
+      judgmentsUri: e.judgmentsPrefix,
+      unjudged: split?.unjudged ?? e.unjudged ?? 0,
+    },
+    prompts: split?.prompts,
     executed: split?.executed ?? undefined,
     unparsed: split?.unparsed ?? undefined,
     values: split?.values ?? undefined,
+  };
+}
+
+const metric = (m: Record<string, number>, key: string) => finite(m[key]);
+
+/** How much a cell trained: the trainer's metrics and, from its loss_curve.json, each step's learning rate. */
+export function trainingOf(metrics: Record<string, number>, learningRates: number[] | null): CellTraining {
+  const examples = metric(metrics, 'examples');
+  const mix = metric(metrics, 'mix_examples');
+  return {
+    examples,
+    aftExamples: metric(metrics, 'aft_examples') ?? (examples !== null ? examples - (mix ?? 0) : null),
+    mixExamples: mix ?? (examples !== null ? 0 : null),
+    tokens: metric(metrics, 'tokens'),
+    targetTokens: metric(metrics, 'target_tokens'),
+    steps: metric(metrics, 'steps'),
+    epochs: metric(metrics, 'epochs'),
+    warmupSteps: metric(metrics, 'warmup_steps'),
+    zeroLrSteps: learningRates ? learningRates.filter((lr) => lr === 0).length : metric(metrics, 'zero_lr_steps'),
+    learningRates,
   };
 }
 
@@ -63,36 +90,47 @@ export function reportInputOf(
   req: ReportRequest,
   splits: Array<JudgedSplit | undefined>,
   controlSplits: Array<JudgedSplit | undefined>,
+  learningRates: ReadonlyMap<string, number[] | null> = new Map(),
 ): ReportInput {
   const targets = [...new Set([...splits, ...controlSplits].flatMap((s) => s?.targets ?? []))].sort();
+  const c = req.claims ?? {};
   return {
     experiment: experimentOf(req),
-    cells: req.cells.map((c, i) => ({
-      arm: c.arm,
-      fraction: c.fraction,
-      seed: c.seed,
-      trainFinalLoss: finite(c.train.metrics.final_loss),
-      modelUri: c.train.outputUri,
-      ...judged(c.eval, splits[i]),
-    })),
+    cells: req.cells.map((cell, i) => {
+      const id = cellId(cell.arm, cell.fraction, cell.seed);
+      return {
+        arm: cell.arm,
+        fraction: cell.fraction,
+        seed: cell.seed,
+        trainFinalLoss: finite(cell.train.metrics.final_loss),
+        modelUri: cell.train.outputUri,
+        training: trainingOf(cell.train.metrics, learningRates.get(id) ?? null),
+        ...judged(cell.eval, splits[i]),
+      };
+    }),
     ...(req.arms ? { arms: req.arms } : {}),
-    controls: (req.controls ?? []).map((c, i) => ({
-      arm: c.arm,
-      seed: c.seed,
-      modelUri: c.modelUri,
-      ...judged(c.eval, controlSplits[i]),
+    controls: (req.controls ?? []).map((control, i) => ({
+      arm: control.arm,
+      seed: control.seed,
+      modelUri: control.modelUri,
+      ...judged(control.eval, controlSplits[i]),
     })),
     // A values eval counts answers that reveal its target value, not violations: the metric says so.
     metric: targets.length ? valuesMetric(targets) : undefined,
     generatedAt: new Date().toISOString(),
     // Absent when the report workflow predates calibration: then no claim is stated as a finding.
     calibration: req.calibration ?? null,
-    minBalancedAccuracy: req.claims?.minBalancedAccuracy,
-    aft: { examples: req.loaded.aftData?.examples ?? null, minExamples: req.claims?.minExamples },
+    calibrationBar: {
+      ...(c.maxFalsePositiveRate !== undefined && { maxFalsePositiveRate: c.maxFalsePositiveRate }),
+      ...(c.maxFalseNegativeRate !== undefined && { maxFalseNegativeRate: c.maxFalseNegativeRate }),
+      ...(c.minBalancedAccuracy !== undefined && { minBalancedAccuracy: c.minBalancedAccuracy }),
+    },
+    aft: { examples: req.loaded.aftData?.examples ?? null, minExamples: c.minExamples, minSteps: c.minSteps },
+    ...(req.analysis ? { analysis: req.analysis } : {}),
     compute: [
       ...(req.midtrain?.compute ? [{ run: 'midtrain', usage: req.midtrain.compute }] : []),
-      ...req.cells.flatMap((c) =>
-        c.train.compute ? [{ run: cellId(c.arm, c.fraction, c.seed), usage: c.train.compute }] : [],
+      ...req.cells.flatMap((cell) =>
+        cell.train.compute ? [{ run: cellId(cell.arm, cell.fraction, cell.seed), usage: cell.train.compute }] : [],
       ),
     ],
   };

@@ -61,7 +61,7 @@ class Legend {
 }
 
 /**
- * Misalignment rate vs AFT fraction (log x axis): one line per AFT arm, Wilson 95% whiskers, baseline full-data
+ * Misalignment rate vs AFT fraction (log x axis): one line per AFT arm, cluster-bootstrap 95% whiskers, baseline full-data
  * reference, and each control (no AFT) as a horizontal line at its rate.
  */
 export function renderSvgPlot(results: Results): string {
@@ -136,7 +136,7 @@ function axes(results: Results, { fractions, x, y, yStep, yTicks, plotW, plotH }
   out.push(`<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${bottom}" stroke="#374151"/>`);
   out.push(`<text x="${M.left + plotW / 2}" y="${H - 14}" text-anchor="middle">AFT data fraction (log scale)</text>`);
   out.push(
-    `<text transform="translate(18 ${M.top + plotH / 2}) rotate(-90)" text-anchor="middle">misalignment rate (Wilson 95% CI)</text>`,
+    `<text transform="translate(18 ${M.top + plotH / 2}) rotate(-90)" text-anchor="middle">misalignment rate (95% cluster-bootstrap CI)</text>`,
   );
   if (!fractions.length)
     out.push(`<text x="${M.left + plotW / 2}" y="${M.top + plotH / 2}" text-anchor="middle">no evaluated cells</text>`);

@@ -1,7 +1,9 @@
+import { fractionLabel } from '../config/fractions';
 import { diffRange, pct, pp, rateRange } from './format';
 import type { RateInterval } from '../eval/stats';
 import { controlRows } from './arms-tables';
-import type { Results } from './results';
+import type { Interval } from '../eval/bootstrap';
+import type { ResultCell, Results } from './results';
 import type { Table } from './table';
 
 export type { Table };
@@ -43,7 +45,7 @@ export function lineageRows(results: Results): Array<[string, string]> {
     [
       'AFT examples',
       l.aft
-        ? `${l.aft.examples} in the data; per fraction ${l.aft.fractions.map((f) => `${f.fractionLabel}: ${f.examples}`).join(', ')} (aft.minExamples ${l.aft.minExamples})`
+        ? `${l.aft.examples} in the data; per fraction ${l.aft.fractions.map((f) => `${f.fractionLabel}: ${f.examples}`).join(', ')} (aft.minExamples ${l.aft.minExamples}, aft.minSteps ${l.aft.minSteps})`
         : 'not recorded',
     ],
     ['judge', l.judgeModels.join(', ') || 'none'],
@@ -69,6 +71,11 @@ function withSecondary(t: Table, subs: Array<{ executed: RateInterval | null; un
   };
 }
 
+const corrText = (p: { corrected: Interval | null; withinJudgeError: boolean }) =>
+  p.corrected
+    ? `${pct(p.corrected.estimate)} (${rateRange(p.corrected)})${p.withinJudgeError ? ', within judge error' : ''}`
+    : '—';
+
 /** One row per arm × fraction, seeds pooled; then one per control (no AFT, evaluated once). */
 export function armFractionTable(results: Results): Table {
   const core: Table = {
@@ -78,9 +85,11 @@ export function armFractionTable(results: Results): Table {
       'seeds',
       'k/n',
       'rate',
-      '95% CI (Wilson)',
-      '95% CI (bootstrap)',
+      '95% CI (cluster bootstrap)',
+      '95% CI if samples were independent (Wilson)',
       'macro-average over conditions (95% CI)',
+      'corrected for judge error (95% CI)',
+      'unjudged',
       'per-seed mean ± sd [min – max]',
     ],
     rows: results.curves
@@ -95,8 +104,10 @@ export function armFractionTable(results: Results): Table {
             `${m.k}/${m.n}`,
             m.n ? pct(m.rate) : 'no samples',
             m.n ? rateRange(m) : '—',
-            p.pooledBootstrap ? rateRange(p.pooledBootstrap) : '—',
+            m.n ? rateRange(p.wilson) : '—',
             p.macro ? `${pct(p.macro.estimate)} (${rateRange(p.macro)}), ${p.macro.conditions} conditions` : '—',
+            corrText(p),
+            String(p.unjudged),
             s ? `${pct(s.mean)} ± ${s.sd === null ? '—' : pct(s.sd)} [${pct(s.min)} – ${pct(s.max)}]` : '—',
           ];
         }),
@@ -106,29 +117,35 @@ export function armFractionTable(results: Results): Table {
   return withSecondary(core, [...results.curves.flatMap((curve) => curve.points), ...(results.controls ?? [])]);
 }
 
-/** msm − baseline at each fraction both arms ran, and whether each may be stated as a finding. */
+/** Every contrast with the reference arm: the primary first, then the secondary ones with Holm-adjusted p. */
 export function differenceTable(results: Results): Table {
   const rateAt = (arm: string, f: number) =>
     results.curves.find((c) => c.arm === arm)?.points.find((p) => p.fraction === f)?.misalignment;
   return {
     headers: [
+      'outcome',
+      'contrast',
       'fraction',
-      'msm',
-      'baseline',
-      'msm − baseline',
-      '95% CI (bootstrap)',
+      'rates',
+      'difference',
+      '95% CI (cluster bootstrap)',
+      'p (Holm-adjusted)',
+      'corrected for judge error (95% CI)',
       'macro difference (95% CI)',
       'finding?',
     ],
     rows: results.differences.map((d) => {
-      const m = rateAt('msm', d.fraction);
-      const b = rateAt('baseline', d.fraction);
+      const a = rateAt(d.arm, d.fraction);
+      const b = rateAt(d.versus, d.fraction);
       return [
+        d.role,
+        `${d.arm} − ${d.versus}`,
         d.fractionLabel,
-        m?.n ? pct(m.rate) : '—',
-        b?.n ? pct(b.rate) : '—',
+        `${a?.n ? pct(a.rate) : '—'} vs ${b?.n ? pct(b.rate) : '—'}`,
         d.pooled ? pp(d.pooled.estimate) : 'no samples',
         d.pooled ? diffRange(d.pooled) : '—',
+        d.pooled ? `${d.pooled.p.toFixed(3)}${d.pHolm === null ? '' : ` (${d.pHolm.toFixed(3)})`}` : '—',
+        d.corrected ? `${pp(d.corrected.estimate)} (${diffRange(d.corrected)})` : '—',
         d.macro ? `${pp(d.macro.estimate)} (${diffRange(d.macro)})` : '—',
         !d.pooled ? '—' : d.withheld ? `no, withheld: ${d.withheld.reason}` : 'yes',
       ];
@@ -142,17 +159,40 @@ export interface CellTable extends Table {
   details: Array<Array<[string, string]>>;
 }
 
-/** Every trained model with its numbers; where they came from in `details`; secondary counts last. */
+const num = (v: number | null | undefined) => (v === null || v === undefined ? '—' : String(Math.round(v)));
+const lrText = (t: ResultCell['training']) => {
+  const lr = t?.learningRates;
+  if (!lr?.length) return '—';
+  return `${lr[0].toExponential(1)} → max ${Math.max(...lr).toExponential(1)} → ${lr[lr.length - 1].toExponential(1)}`;
+};
+
+/** Every trained model with its numbers and how much it trained; where they came from in `details`; secondary counts last. */
 export function cellTable(results: Results): CellTable {
   const cells = [...results.cells].sort(orderCells);
   const t = withSecondary(
     {
-      headers: ['cell', 'k/n', 'rate', '95% CI (Wilson)', 'AFT loss'],
+      headers: [
+        'cell',
+        'k/n',
+        'rate',
+        '95% CI (prompts)',
+        'unjudged',
+        'steps',
+        'examples',
+        'tokens',
+        'learning rate',
+        'AFT loss',
+      ],
       rows: cells.map((c) => [
         c.id,
         `${c.misalignment.k}/${c.misalignment.n}`,
         c.misalignment.n ? pct(c.misalignment.rate) : 'no samples',
         c.misalignment.n ? rateRange(c.misalignment) : '—',
+        String(c.unjudged),
+        num(c.training?.steps),
+        num(c.training?.examples),
+        num(c.training?.tokens),
+        lrText(c.training),
         c.trainFinalLoss === null ? '—' : c.trainFinalLoss.toFixed(4),
       ]),
     },
@@ -164,30 +204,38 @@ export function cellTable(results: Results): CellTable {
     ['samples', c.eval.samplesUri],
     ...(c.eval.judgmentsUri ? [['judgments', c.eval.judgmentsUri] as [string, string]] : []),
     ['judge', c.eval.judgeModel],
+    ...(c.training?.learningRates?.length
+      ? [
+          ['learning rate per step', c.training.learningRates.map((x) => x.toExponential(2)).join(', ')] as [
+            string,
+            string,
+          ],
+        ]
+      : []),
   ]);
   return { ...t, details };
 }
 
-/** One row per kind of judging the eval set uses: how the judge did on its frozen calibration set. */
+/** One row per kind of judging the eval set uses: how the judge did on its calibration set, and the bar. */
 export function calibrationTable(results: Results): Table {
   return {
     headers: [
       'kind',
       'items (show / do not)',
-      'accuracy',
+      'false positives (95% upper bound)',
+      'false negatives (95% upper bound)',
       'balanced accuracy',
-      'false positives',
-      'false negatives',
+      'human-labelled',
       'passed?',
     ],
     rows: results.calibration.kinds.map((k) => [
       k.kind,
-      `${k.shows} / ${k.clean}`,
-      pct(k.accuracy),
+      `${k.shows} / ${k.clean}${k.stoppedEarly ? ` (stopped after ${k.stoppedEarly.judged} of ${k.stoppedEarly.of}: it could no longer pass)` : ''}`,
+      `${k.falsePositives}/${k.clean}: ${pct(k.falsePositiveRate)} (≤ ${pct(k.falsePositiveUpper)})`,
+      `${k.falseNegatives}/${k.shows}: ${pct(k.falseNegativeRate)} (≤ ${pct(k.falseNegativeUpper)})`,
       pct(k.balancedAccuracy),
-      `${pct(k.falsePositiveRate)} (${k.falsePositives}/${k.clean})`,
-      `${pct(k.falseNegativeRate)} (${k.falseNegatives}/${k.shows})`,
-      k.passed ? 'yes' : `no (bar ${pct(results.calibration.minBalancedAccuracy)})`,
+      k.humanLabelled ? `${k.humanLabelled.shows} / ${k.humanLabelled.clean}` : '—',
+      k.passed ? 'yes' : `no: ${k.failures.join('; ')}`,
     ]),
   };
 }
@@ -197,3 +245,34 @@ export const notFindingsNote = (results: Results): string | null => {
   const w = results.headline.claims.rates.withheld;
   return w ? `Not findings: ${w.reason}. The numbers are listed for inspection only.` : null;
 };
+
+/** The analysis plan in one line: what is primary, how the rest is adjusted, what the intervals resample. */
+export function analysisLine(results: Results): string {
+  const a = results.analysis;
+  const p = a.primary;
+  const primary =
+    p.fraction === null
+      ? `No primary outcome: ${p.arm} and ${p.versus} did not both run at ${p.declared ? 'the declared fraction' : 'any fraction'}`
+      : `Primary outcome (${p.declared ? 'declared in the experiment file' : 'the default'}): ${p.arm} − ${p.versus} at ${fractionLabel(p.fraction)}, a finding when its 95% interval excludes 0`;
+  return `${primary}. Every other contrast is secondary: a finding only when its Holm-adjusted p < 0.05. Intervals resample ${a.clusters.prompts} prompt clusters and each cell's ${a.clusters.fewestSeeds === 1 ? 'one seed' : `seeds (at least ${a.clusters.fewestSeeds})`}.`;
+}
+
+/** The methods section, one line each (HTML list items, Markdown bullets). */
+export function methodLines(results: Results): string[] {
+  const m = results.methods;
+  const b = m.bootstrap;
+  return [
+    `Intervals: ${m.intervals}.`,
+    `Bootstrap: ${b.method}; ${b.resamples} resamples, seed ${b.seed}, level ${b.level}.`,
+    `Seeds: ${m.seeds}.`,
+    `Tests: ${m.tests}.`,
+    `Data efficiency: ${m.dataEfficiency}.`,
+    `Judge calibration: ${m.calibration}.`,
+    `Judge error: ${m.judgeError}.`,
+    `Unjudged samples: ${m.unjudged}.`,
+    `Claims: ${m.claims}.`,
+    `Conditions: ${m.conditions}.`,
+    `Secondary counts: ${m.secondary}.`,
+    `Lineage: ${results.lineage.trace.join('; ')}.`,
+  ];
+}

@@ -6,6 +6,7 @@ import type { JudgeCalibrationResult } from '../eval/judge-calibration';
 import type { LoadedExperiment } from '../spec/loaded-experiment';
 import type { TokenizedRef } from '../tokenize/types';
 import type { TrainResult } from '../training/types';
+import type { AnalysisPlan } from './results-types';
 
 /** The report stage's request (every cell's results) and result, as they cross Temporal. */
 export interface CellResult {
@@ -27,8 +28,18 @@ export interface ReportRequest {
   cells: CellResult[];
   /** The eval judge, calibrated before the report (absent in requests made before calibration existed). */
   judge?: ProviderSettings;
-  /** What decides whether a claim may be stated (absent: the defaults). */
-  claims?: { minBalancedAccuracy?: number; minExamples?: number };
+  /** eval.judgeAttempts, for the judge's calibration (absent in requests made before it existed: the default, 3). */
+  judgeAttempts?: number;
+  /** What decides whether a claim may be stated (absent: the defaults); from aft and eval.calibration. */
+  claims?: {
+    minBalancedAccuracy?: number;
+    minExamples?: number;
+    minSteps?: number;
+    maxFalsePositiveRate?: number;
+    maxFalseNegativeRate?: number;
+  };
+  /** The experiment's declared analysis plan (absent in requests made before it existed: the defaults). */
+  analysis?: AnalysisPlan;
   /** Set by the report workflow from the calibration activity; absent: the judge was not calibrated. */
   calibration?: JudgeCalibrationResult;
   /** The arms of the experiment (absent in requests made before arms were data: baseline and msm). */

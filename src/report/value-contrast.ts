@@ -38,7 +38,7 @@ function countsOf(cells: readonly ShareCell[], value: string): CellCounts | null
   return cells.map((c) => {
     const s = c.values!.find((v) => v.value === value);
     const n = c.values![0].n;
-    return { seed: c.seed, conditions: [{ condition: ALL_CONDITIONS, k: s?.k ?? 0, n }] };
+    return { seed: c.seed, prompts: [{ prompt: ALL_CONDITIONS, condition: ALL_CONDITIONS, k: s?.k ?? 0, n }] };
   });
 }
 
@@ -70,7 +70,6 @@ export function valueContrasts(
     const problem = judgeProblem(r);
     return problem ? [`${r.experiment.name}: ${problem}`] : [];
   });
-  const withheld = problems.length ? { reason: problems.join('; ') } : undefined;
   for (const [arm, x] of left) {
     const y = right.get(arm);
     if (!y || x.fraction !== y.fraction) continue;
@@ -79,6 +78,13 @@ export function valueContrasts(
       const cx = countsOf(x.cells, value);
       const cy = countsOf(y.cells, value);
       if (!cx || !cy) continue;
+      const difference = bootstrapDifference(cx, cy, 'pooled', settings);
+      const reasons = [
+        ...problems,
+        ...(difference && difference.lo <= 0 && difference.hi >= 0
+          ? [`its 95% interval (${diffRange(difference)}) includes 0`]
+          : []),
+      ];
       out.push({
         first: a.experiment.name,
         second: b.experiment.name,
@@ -87,9 +93,9 @@ export function valueContrasts(
         value,
         firstShare: pooledRate(cx) ?? 0,
         secondShare: pooledRate(cy) ?? 0,
-        difference: bootstrapDifference(cx, cy, pooledRate, settings),
+        difference,
         cellIds: { first: x.cells.map((c) => c.id), second: y.cells.map((c) => c.id) },
-        ...(withheld && { withheld }),
+        ...(reasons.length && { withheld: { reason: reasons.join('; ') } }),
       });
     }
   }

@@ -1,44 +1,69 @@
 import type { DataEfficiencyWithInterval } from '../eval/data-efficiency';
-import type { Interval } from '../eval/bootstrap';
 import { calibrationProblem, kindFigures, type CalibrationSection, type Withheld } from './claims';
 import { boundText, diffRange, factorText, oneIn, pct, pp } from './format';
+import type { Contrast, EfficiencyAmounts } from './results-types';
 
-/** The study's answer in one plain sentence (HTML, Markdown and results.json say the same thing). */
-export function describeDataEfficiency({ estimate: d, interval }: DataEfficiencyWithInterval): string {
+/** The study's answer in plain sentences (HTML, Markdown and results.json say the same thing). */
+
+const amountsText = (a: EfficiencyAmounts | null) => {
+  if (!a) return '';
+  const parts = [
+    a.examples &&
+      `${Math.round(a.examples.atFraction)} instead of ${Math.round(a.examples.full)} AFT examples (${factorText(a.examples.ratio)})`,
+    a.tokens &&
+      `${Math.round(a.tokens.atFraction)} instead of ${Math.round(a.tokens.full)} AFT tokens (${factorText(a.tokens.ratio)})`,
+  ].filter(Boolean);
+  return parts.length ? ` In data: ${parts.join('; ')}.` : '';
+};
+
+export function describeDataEfficiency(
+  { estimate: d, interval }: DataEfficiencyWithInterval,
+  amounts: EfficiencyAmounts | null = null,
+): string {
   const ci = interval ? ` (95% bootstrap interval: ${boundText(interval.lo)} to ${boundText(interval.hi)})` : '';
   switch (d.status) {
     case 'unavailable':
       return `No data-efficiency factor: ${d.reason}.`;
     case 'not-reached':
       return (
-        `The MSM arm does not reach the baseline's full-data misalignment rate (${pct(d.target)} at ${oneIn(d.fullFraction)}) at any measured ` +
-        `AFT fraction (${pct(d.largestMsmRate)} at its largest), so there is no data-efficiency factor${ci}.`
+        `The MSM arm does not come within ${pp(d.margin)} of the baseline's full-data rate (${pct(d.target)} at ${oneIn(d.fullFraction)}) ` +
+        `at its largest fraction (${pct(d.largestMsmRate)}), so there is no data-efficiency factor${ci}.`
       );
     case 'lower-bound':
       return (
-        `The MSM arm is already at or below the baseline's full-data misalignment rate (${pct(d.target)}) at the smallest AFT fraction run, ` +
-        `${oneIn(d.fraction)}: it needs at least ${factorText(d.factor)} less AFT data. Smaller fractions were not run, so this is a lower bound${ci}.`
+        `The MSM arm stays within ${pp(d.margin)} of the baseline's full-data rate (${pct(d.target)}) from the smallest AFT fraction run, ` +
+        `${oneIn(d.fraction)}, upward: it needs at least ${factorText(d.factor)} less AFT data. Smaller fractions were not run, so the grid bounds this${ci}.` +
+        amountsText(amounts)
       );
     case 'reached':
       return (
-        `The MSM arm reaches the baseline's full-data misalignment rate (${pct(d.target)}) at about ${oneIn(d.fraction)} of the AFT data ` +
-        `(interpolated in log fraction): ${factorText(d.factor)} less AFT data${ci}.`
+        `The MSM arm stays within ${pp(d.margin)} of the baseline's full-data rate (${pct(d.target)}) from ${oneIn(d.fraction)} of the AFT data upward: ` +
+        `${factorText(d.factor)} less AFT data${ci}.` +
+        amountsText(amounts)
       );
   }
 }
 
-/** msm − baseline at one fraction, with its bootstrap interval. */
-export function describeDifference(d: { fractionLabel: string; pooled: Interval | null }): string {
-  if (!d.pooled)
-    return `At ${d.fractionLabel} of the AFT data an arm has no judged samples, so there is no msm − baseline difference.`;
-  return `At ${d.fractionLabel} of the AFT data, msm − baseline is ${pp(d.pooled.estimate)} (95% bootstrap interval ${diffRange(d.pooled)}).`;
+/** A contrast with its interval, p-value and, for a secondary one, its Holm-adjusted p. */
+export function describeContrast(c: Contrast): string {
+  const what = `${c.arm} − ${c.versus} at ${c.fractionLabel} of the AFT data`;
+  if (!c.pooled) return `For ${what} an arm has no judged samples, so there is no difference.`;
+  const holm = c.pHolm === null ? '' : `, Holm-adjusted p = ${c.pHolm.toFixed(3)}`;
+  const corrected = c.corrected
+    ? `; corrected for the judge's measured error: ${pp(c.corrected.estimate)} (${diffRange(c.corrected)})`
+    : '';
+  return `${c.role === 'primary' ? 'Primary outcome: ' : ''}${what} is ${pp(c.pooled.estimate)} (95% bootstrap interval ${diffRange(c.pooled)}, p = ${c.pooled.p.toFixed(3)}${holm}${corrected}).`;
 }
 
 /** A claim as a finding, or the reason it is withheld followed by what was computed, marked as not a finding. */
-export function statedOrWithheld(claim: string, sentence: string, withheld: Withheld | null): string {
+export function statedOrWithheld(claim: string, sentence: string, withheld: Withheld | null | undefined): string {
   if (!withheld) return sentence;
   return `${claim} withheld: ${withheld.reason}. Computed anyway, not a finding: ${sentence}`;
 }
+
+const barText = (c: CalibrationSection) =>
+  `the bar: 95% upper bounds of the false-positive rate ≤ ${pct(c.bar.maxFalsePositiveRate)} and of the false-negative rate ≤ ${pct(c.bar.maxFalseNegativeRate)}` +
+  (c.bar.minBalancedAccuracy !== null ? `, balanced accuracy ≥ ${pct(c.bar.minBalancedAccuracy)}` : '');
 
 /** The report's first sentence: whether the judge's verdicts may count at all. */
 export function describeCalibration(c: CalibrationSection): string {
@@ -50,12 +75,12 @@ export function describeCalibration(c: CalibrationSection): string {
       c.status === 'failed'
         ? `The judge${judge} failed calibration: ${c.kinds
             .filter((k) => !k.passed)
-            .map(kindFigures)
-            .join('; ')}; the bar is balanced accuracy ≥ ${pct(c.minBalancedAccuracy)}.`
+            .map((k) => `${k.kind}: ${k.failures.join(', ')}`)
+            .join('; ')} (${barText(c)}).`
         : 'The judge was not calibrated on sets of known answers, so nothing shows its verdicts can be trusted.';
     return `${what} No rate, difference or data-efficiency claim in this report is a finding; the numbers are listed, marked, and are not findings.${parsed}`;
   }
   if (c.status === 'not-needed')
     return 'Every answer is a forced choice parsed by code: no judge decides a verdict, so there is nothing to calibrate.';
-  return `The judge${judge} passed calibration on every kind of judging it is used for (bar: balanced accuracy ≥ ${pct(c.minBalancedAccuracy)}): ${c.kinds.map(kindFigures).join('; ')}.${parsed}`;
+  return `The judge${judge} passed calibration on every kind of judging it is used for (${barText(c)}): ${c.kinds.map(kindFigures).join('; ')}.${parsed}`;
 }

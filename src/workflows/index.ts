@@ -5,5 +5,5 @@ export { corpusGeneration } from './corpus';
 export { aftDataGeneration } from './aft-data';
 export { trainingRun } from './training';
 export { evaluationRun } from './evaluation';
-export { reportRun } from './report';
+export { humanLabelsImport, reportRun } from './report';
 export * from './definitions';

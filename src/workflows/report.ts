@@ -1,4 +1,5 @@
 import { patched, upsertSearchAttributes } from '@temporalio/workflow';
+import type { HumanLabelsImport } from '../eval/human-labels';
 import type { ReportRequest, ReportResult } from '../report/types';
 import { cpu, llm } from './activity-proxies';
 import { MSM_STAGE } from './search-attributes';
@@ -16,8 +17,25 @@ export async function reportRun(req: ReportRequest): Promise<ReportResult> {
       storeUri: req.storeUri,
       evalSet: req.loaded.evalSet,
       judge: req.judge,
+      // Only the activity's input: a request recorded without it replays the same commands.
+      ...(req.judgeAttempts !== undefined && { judgeAttempts: req.judgeAttempts }),
+      ...(req.claims?.maxFalsePositiveRate !== undefined &&
+        req.claims.maxFalseNegativeRate !== undefined && {
+          bar: {
+            maxFalsePositiveRate: req.claims.maxFalsePositiveRate,
+            maxFalseNegativeRate: req.claims.maxFalseNegativeRate,
+          },
+        }),
     });
     return cpu.writeReport({ ...req, calibration });
   }
   return cpu.writeReport(req);
+}
+
+/**
+ * `msm calibrate import`: labels a person gave the run's own samples join its judge's calibration, and the
+ * report is written again with them (one CPU activity; bad labels fail it at once, naming each one).
+ */
+export async function humanLabelsImport(req: HumanLabelsImport): Promise<ReportResult & { labels: number }> {
+  return cpu.importHumanLabels(req);
 }
