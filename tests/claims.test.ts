@@ -128,6 +128,7 @@ describe('the claim gate: a difference is a finding only when its interval exclu
       referenceFull: null,
       aft: { examples: null, minExamples: 16, minSteps: 4 },
       cells: [],
+      maxTruncationGap: 0.05,
     };
     const claim: ContrastClaim = {
       kind: 'contrast',
@@ -139,11 +140,27 @@ describe('the claim gate: a difference is a finding only when its interval exclu
       pHolm: 0.12,
       family: 6,
       shift: { arm: unjudgedShift(10, 100, 0), versus: unjudgedShift(30, 100, 0) },
+      truncated: { arm: null, versus: null },
     };
     expect(withheldClaim(claim, facts)!.reason).toBe(
       "after Holm's adjustment over the 6 secondary contrasts its p-value is 0.120 (≥ 0.05; 95% interval −19.0 pp … −1.0 pp)",
     );
     expect(withheldClaim({ ...claim, pHolm: 0.03 }, facts)).toBeNull();
+  });
+
+  it('withholds a contrast whose arms were cut off at maxNewTokens at rates more than maxTruncationGap apart', () => {
+    const r = buildResults(study({ baseline: [40, 45], msm: [10, 8] }, 100, { maxTruncationGap: 5 }, 10));
+    expect(r.differences[0].withheld).toBeUndefined();
+    const input = study({ baseline: [40, 45], msm: [10, 8] }, 100, { maxTruncationGap: 5 }, 10);
+    // baseline answers ran out of tokens 30% of the time, msm 2%: the "safer" arm may just have answered shorter.
+    input.cells[0].truncated = { k: 30, n: 100 };
+    input.cells[2].truncated = { k: 2, n: 100 };
+    const gated = buildResults(input);
+    expect(gated.differences[0].withheld!.reason).toBe(
+      'msm and baseline were cut off at maxNewTokens in 2.0% and 30.0% of their samples, more than eval.maxTruncationGap (+5.0 pp) apart, so a length artefact could explain the difference',
+    );
+    expect(gated.curves.find((c) => c.arm === 'baseline')!.points[0].truncated).toMatchObject({ k: 30, n: 100 });
+    expect(renderMarkdown(gated)).toContain('cut off at maxNewTokens');
   });
 
   it('withholds a difference that unjudged samples could undo', () => {

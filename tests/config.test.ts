@@ -53,9 +53,10 @@ describe('experiment schema', () => {
   });
 
   it('says a missing field is required and names a misspelt one', () => {
+    expect(() => parseExperiment({ ...minimal, spec: undefined })).toThrow(/spec: required \(string\) but missing/);
     const { eval: _e, ...noEval } = minimal;
     expect(() => parseExperiment({ ...noEval, eval: {}, evall: 1 })).toThrow(
-      /eval\.prompts: required \(string\) but missing[\s\S]*unknown field\(s\) evall/,
+      /eval\.prompts: give the eval set: either "prompts" \(an eval-set JSONL file\) or "inspect"[\s\S]*unknown field\(s\) evall/,
     );
   });
 

@@ -28,13 +28,16 @@ describe('loading an experiment: the eval split', () => {
 
   it('stores only the chosen split, so its hash says which part was evaluated', async () => {
     const store = mkdtempSync(path.join(os.tmpdir(), 'msm-split-'));
-    const all = await load(base(store, {}));
+    const auto = await load(base(store, {}));
+    const all = await load(base(store, { split: 'all' }));
     const held = await load(base(store, { split: 'heldout' }));
     const dev = await load(base(store, { split: 'dev' }));
     const heldIds = lines.filter((l) => l.split === 'heldout').map((l) => l.id);
-    expect(all.evalSet.prompts).toBe(lines.length);
-    expect(held.evalSet.prompts).toBe(heldIds.length);
+    expect(all.evalSet).toMatchObject({ prompts: lines.length, split: 'all', of: lines.length });
+    expect(held.evalSet).toMatchObject({ prompts: heldIds.length, split: 'heldout', of: lines.length });
     expect(dev.evalSet.prompts).toBe(lines.length - heldIds.length);
+    // By default a suite with a held-out split reports on it: the reported number is never tuned on.
+    expect(auto.evalSet).toEqual(held.evalSet);
     expect(new Set([all.evalSet.sha256, held.evalSet.sha256, dev.evalSet.sha256]).size).toBe(3);
     const stored = (await openStore(store).get(held.evalSet.key))
       .toString('utf8')
@@ -42,6 +45,21 @@ describe('loading an experiment: the eval split', () => {
       .split('\n')
       .map((l) => (JSON.parse(l) as { id: string }).id);
     expect(stored).toEqual(heldIds);
+  });
+
+  it('eval.conditions evaluates only the lines whose condition matches (the paper reports urgency=replacement)', async () => {
+    const store = mkdtempSync(path.join(os.tmpdir(), 'msm-split-'));
+    const replacement = await load(base(store, { split: 'all', conditions: { urgency: ['replacement'] } }));
+    expect(replacement.evalSet.prompts).toBe(lines.length / 3);
+    const stored = (await openStore(store).get(replacement.evalSet.key)).toString('utf8');
+    expect(
+      stored
+        .trim()
+        .split('\n')
+        .every((l) => l.includes('"urgency":"replacement"')),
+    ).toBe(true);
+    const none = await load(base(store, { conditions: { urgency: ['sometimes'] } })).catch((e: unknown) => e);
+    expect((none as Error).message).toMatch(/eval\.conditions: no line of .* matches \{"urgency":\["sometimes"\]\}/);
   });
 
   it('a split the eval set does not have is bad input that says what to do', async () => {

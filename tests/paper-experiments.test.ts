@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveArms } from '../src/config/arms';
+import { inspectConditions } from '../src/eval/inspect/conditions';
 import { checkExperiment } from '../src/config/check-experiment';
 import { InvalidExperimentError } from '../src/config/experiment-schema';
 import { loadExperimentFile } from '../src/config/load-experiment-file';
@@ -15,10 +16,12 @@ describe.each([
 ])('experiments/%s', (file, model, gpus) => {
   const p = path.join(PROJECT_ROOT, 'experiments', file);
 
-  it("is the paper's design: self-preservation spec, agentic suite, its arms, 1/1 … 1/60 with ≥ 16 examples in the smallest", () => {
+  it("is the paper's design: self-preservation spec, the benchmark's grid, its arms, 1/1 … 1/60 with ≥ 16 examples in the smallest", () => {
     const x = loadExperimentFile(p).experiment;
     expect(x.spec).toBe('specs/self-preservation.md');
-    expect(x.eval.prompts).toBe('experiments/data/agentic-eval.jsonl');
+    // The paper's measurement: the benchmark's 27 replacement conditions, 300 epochs, 4,096 tokens.
+    expect(x.eval.inspect).toMatchObject({ task: 'inspect_evals/agentic_misalignment', epochs: 300, maxTokens: 4096 });
+    expect(inspectConditions(x.eval.inspect!.grid)).toHaveLength(27);
     expect(resolveArms(x.aft.arms).map((a) => a.name)).toEqual(['baseline', 'msm', 'deliberative', 'msm-only']);
     expect(Math.min(...x.aft.fractions)).toBeCloseTo(1 / 60, 12);
     expect(Math.max(...x.aft.fractions)).toBe(1);

@@ -223,6 +223,7 @@ describe('report conditions', () => {
       unjudged: 0,
       executed: null,
       unparsed: null,
+      truncated: null,
       targets: [],
       values: null,
     });

@@ -11,7 +11,13 @@ import { readPacked } from '../src/tokenize/packed-format';
 import { PackedWriter } from '../src/tokenize/packed-writer';
 import { tokenizePackCorpus } from '../src/tokenize/pack-corpus';
 import { tokenizeChatData } from '../src/tokenize/tokenize-chat';
-import { loadTokenizer, tokenizerFiles, type ChatMessage, type TokenizerFamily } from '../src/tokenize/tokenizer';
+import {
+  loadTokenizer,
+  tokenizerFiles,
+  type ChatMessage,
+  type Thinking,
+  type TokenizerFamily,
+} from '../src/tokenize/tokenizer';
 import { PROJECT_ROOT, pythonExecutable } from '../src/util/project-paths';
 
 /** In-memory store (the fs/S3 stores are tested elsewhere); counts writes to prove idempotency. */
@@ -705,5 +711,103 @@ describe('gemma3 tokenizer', () => {
     expect(py.samePkgIds).toEqual(texts.map(() => true));
     expect(await tok.encodeBatch(texts)).toEqual(py.modelIds);
     expect([tok.eosId, tok.padId, tok.docStartIds]).toEqual([1, 0, [2]]);
+  });
+});
+
+// The generation prompt of each eval.thinking mode, as transformers renders it (and the trainer's chat.py).
+const PY_HF_PROMPTS = `
+import json, sys
+from transformers import AutoTokenizer
+req = json.load(sys.stdin)
+t = AutoTokenizer.from_pretrained(req["dir"], local_files_only=True)
+modes = {"on": {"enable_thinking": True}, "off": {"enable_thinking": False}, "model-default": {}}
+print(json.dumps({m: t.apply_chat_template(req["messages"], tokenize=False, add_generation_prompt=True, **kw)
+  for m, kw in modes.items()}))`;
+
+describe('eval.thinking in AFT data', () => {
+  const MODES: Thinking[] = ['on', 'off', 'model-default'];
+  const SHORT: ChatMessage[] = [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: 'Which cheese?' },
+    { role: 'assistant', content: 'Cheddar.' },
+  ];
+  const EMPTY_THINK = '<think>\n\n</think>\n\n';
+
+  it('qwen3: the context before the trained answer is the generation prompt of the same mode', async () => {
+    const tok = await loadTokenizer('qwen3');
+    const files = tokenizerFiles('qwen3');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'msm-hf-think-'));
+    tmpDirs.push(dir);
+    await writeFile(path.join(dir, 'tokenizer.json'), await readFile(files.tokenizerJson));
+    await writeFile(path.join(dir, 'tokenizer_config.json'), await readFile(files.tokenizerConfig));
+    const hf = python<Record<Thinking, string>>(PY_HF_PROMPTS, { dir, messages: SHORT.slice(0, 2) });
+    expect(hf.off).toBe(hf.on + EMPTY_THINK);
+    expect(hf['model-default']).toBe(hf.on);
+    const texts = new Set<string>();
+    for (const mode of MODES) {
+      const r = await tok.renderChat(SHORT, mode);
+      texts.add(await tok.decode(r.ids));
+      const context = await tok.decode(r.ids.slice(0, r.lossMask.indexOf(1)));
+      // off: the empty think block is the prompt's, as at generation. on: the model thinks at generation, so the
+      // empty block is context, never a target. model-default (msm before eval.thinking): the block is trained.
+      expect(context, mode).toBe(mode === 'on' ? hf.on + EMPTY_THINK : hf[mode]);
+      expect(await maskedRuns('qwen3', r.ids, r.lossMask), mode).toEqual([
+        mode === 'model-default' ? `${EMPTY_THINK}Cheddar.<|im_end|>` : 'Cheddar.<|im_end|>',
+      ]);
+    }
+    // The same tokens in every mode (Qwen3 renders a final answer's empty think block regardless): only the mask moves.
+    expect(texts.size).toBe(1);
+    // The model-default mask is the rendering msm always had.
+    expect(await tok.renderChat(SHORT, 'model-default')).toEqual(await tok.renderChat(SHORT));
+  });
+
+  it('qwen3: reasoning in the final turn is trained when on, refused when off; earlier turns as before', async () => {
+    const tok = await loadTokenizer('qwen3');
+    const runs = async (mode: Thinking) => {
+      const r = await tok.renderChat(CHAT, mode);
+      return maskedRuns('qwen3', r.ids, r.lossMask);
+    };
+    expect(await runs('on')).toEqual(EXPECTED.qwen3.assistant);
+    expect(await runs('model-default')).toEqual(EXPECTED.qwen3.assistant);
+    await expect(tok.renderChat(CHAT, 'off')).rejects.toThrow(
+      /eval\.thinking is off, but assistant message 4 holds reasoning/,
+    );
+    // Without the reasoning, off trains each answer alone.
+    const plain = CHAT.map((m, i) => (i === 4 ? { ...m, content: 'Cheddar.' } : m));
+    const r = await tok.renderChat(plain, 'off');
+    expect(await maskedRuns('qwen3', r.ids, r.lossMask)).toEqual(['Hello! 🚀<|im_end|>', 'Cheddar.<|im_end|>']);
+  });
+
+  for (const family of ['llama3.1', 'qwen2.5', 'gemma3'] as const) {
+    it(`${family}: a template without enable_thinking renders every mode alike`, async () => {
+      const tok = await loadTokenizer(family);
+      const want = await tok.renderChat(CHAT);
+      for (const mode of MODES) expect(await tok.renderChat(CHAT, mode)).toEqual(want);
+    });
+  }
+
+  it('tokenizeChatData: on or off writes its own dataset beside the model-default one', async () => {
+    const store = new MemStore();
+    await store.put('aft/short.jsonl', jsonl([{ messages: SHORT }]));
+    const tok = await loadTokenizer('qwen3');
+    const run = (thinking?: Thinking) =>
+      tokenizeChatData(store, {
+        dataKey: 'aft/short.jsonl',
+        family: 'qwen3',
+        seqLen: 32,
+        outPrefix: 'tok/t',
+        thinking,
+      });
+    const plain = await run();
+    expect(plain.manifestKey).toBe('tok/t/manifest.json');
+    expect((await run('model-default')).manifestKey).toBe('tok/t/manifest.json');
+    for (const mode of ['on', 'off'] as const) {
+      const r = await run(mode);
+      expect(r.manifestKey).toBe(`tok/t-think-${mode}/manifest.json`);
+      const { lossMask } = await readPacked(store, r.manifestKey);
+      const want = await tok.renderChat(SHORT, mode);
+      expect([...lossMask!.slice(0, want.ids.length)]).toEqual(want.lossMask);
+    }
+    expect(plain.sha256).not.toBe((await run('off')).sha256);
   });
 });

@@ -8,10 +8,23 @@ import { DEFAULT_JUDGE_ATTEMPTS, judgeSample, type Judgment } from '../eval/judg
 import { providerId } from '../llm/call';
 import type { EvalRequest, EvalSummary, SamplesRef } from '../eval/types';
 
+/** A line of the trainer's samples.jsonl; samples written before the trainer recorded how each ended lack those fields. */
 interface SampleLine {
   promptId: string;
   sample: number;
   text: string;
+  /** "stop": the model ended its answer; "length": it hit maxNewTokens. */
+  finishReason?: string;
+  promptTokens?: number;
+  completionTokens?: number;
+}
+
+/** What a judgment keeps of how its sample ended (only the fields the sample has). */
+function endingOf(s: SampleLine): Pick<Judgment, 'finishReason' | 'completionTokens'> {
+  return {
+    ...(typeof s.finishReason === 'string' ? { finishReason: s.finishReason } : {}),
+    ...(typeof s.completionTokens === 'number' ? { completionTokens: s.completionTokens } : {}),
+  };
 }
 
 export type { Judgment };
@@ -25,6 +38,7 @@ export function createEvalActivities() {
      * The judge prompts' version is part of the prefix, so a reworded prompt never reuses old verdicts.
      * A sample the judge refuses, or answers unreadably, `eval.judgeAttempts` times is stored unjudged and
      * counted apart (`unjudged`), outside n: a refusal is an answer, not a fault to retry forever.
+     * Each judgment also keeps its sample's finishReason and completionTokens (when the trainer wrote them).
      */
     async judgeSamples(req: EvalRequest, samples: SamplesRef): Promise<EvalSummary> {
       const store = openStore(req.storeUri);
@@ -48,9 +62,10 @@ export function createEvalActivities() {
         const prompt = prompts.get(s.promptId);
         if (!prompt) throw new Error(`sample for unknown prompt id ${s.promptId}`);
         const key = `${prefix}/${s.promptId}-${s.sample}.json`;
-        const { value: j } = await onceFor<Judgment>(store, key, () =>
-          judgeSample(prompt, s, { settings: judge, model: judgeModel, requestId: key, attempts }),
-        );
+        const { value: j } = await onceFor<Judgment>(store, key, async () => ({
+          ...(await judgeSample(prompt, s, { settings: judge, model: judgeModel, requestId: key, attempts })),
+          ...endingOf(s),
+        }));
         if (j.verdict === 'unjudged') unjudged++;
         else {
           n++;

@@ -56,7 +56,13 @@ export function createExperimentActivities() {
         aftData,
         ...(mixData ? { mixData } : {}),
         ...(reasoningData ? { reasoningData } : {}),
-        evalSet: { key: evalKey, sha256: evalSha, prompts: checked.evalSet.lines.length },
+        evalSet: {
+          key: evalKey,
+          sha256: evalSha,
+          prompts: checked.evalSet.lines.length,
+          split: checked.evalSet.split,
+          of: checked.evalSet.of,
+        },
         aftSubsets: checked.subsets,
       };
     },

@@ -12,12 +12,14 @@ import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { judgedSplit, keyOfUri, type JudgedSplit } from '../eval/judgments';
-import { parseEvalSet } from '../eval/eval-set';
+import { parseEvalSet, type EvalLine } from '../eval/eval-set';
+import { inspectGraderKind } from '../eval/inspect/conditions';
 import { judgeKindOf } from '../eval/judge-calibration';
 import { PARSED_KIND } from '../eval/judge-error';
 import { tallyByKind, withHumanLabels, type HumanLabel, type HumanLabelsImport } from '../eval/human-labels';
 import { humanLabelsKey, judgeLabelled, readHumanLabels, saveHumanLabels } from '../eval/human-labels-store';
 import { badInput } from '../temporal/failures';
+import { providerId } from '../llm/call';
 import type { CellResult, ReportRequest, ReportResult } from './types';
 
 /**
@@ -67,7 +69,10 @@ async function judgeKinds(store: ArtifactStore, req: ReportRequest): Promise<(pr
     return () => undefined;
   }
   const lines = parseEvalSet((await store.get(key)).toString('utf8'), key);
-  const kinds = new Map(lines.map((l) => [l.id, judgeKindOf(l) ?? PARSED_KIND]));
+  // An Inspect task's conditions are graded by its own classifier per scenario, not by msm's judge prompts.
+  const kindOfLine = (l: EvalLine) =>
+    req.evalSettings?.inspectTask ? inspectGraderKind(l.condition) : (judgeKindOf(l) ?? PARSED_KIND);
+  const kinds = new Map(lines.map((l) => [l.id, kindOfLine(l)]));
   return (id) => kinds.get(id);
 }
 
@@ -111,14 +116,8 @@ async function writeReportFiles(
 
 const requestKey = (workflowId: string) => `experiments/${workflowId}/report/request.json`;
 
-/** The run's judge calibration with any labels a person imported for it (msm calibrate import). */
-async function calibrationWithLabels(
-  store: ArtifactStore,
-  req: ReportRequest,
-  kindOf: (promptId: string) => string | undefined,
-  labels: HumanLabel[],
-): Promise<{ calibration: ReportRequest['calibration']; problems: string[] }> {
-  if (!req.calibration || !labels.length) return { calibration: req.calibration, problems: [] };
+/** Each cell's and control's judgments prefix in this store, by the id a sample id names. */
+function judgmentPrefixes(store: ArtifactStore, req: ReportRequest): Map<string, string> {
   const prefixes = new Map<string, string>();
   for (const c of [
     ...req.cells.map((x) => ({ id: cellId(x.arm, x.fraction, x.seed), eval: x.eval })),
@@ -127,18 +126,36 @@ async function calibrationWithLabels(
     const key = keyOfUri(store, c.eval.judgmentsPrefix);
     if (key) prefixes.set(c.id, key);
   }
-  const calibrated = new Set(req.calibration.kinds.map((k) => k.kind));
+  return prefixes;
+}
+
+/**
+ * The run's judge calibration with any labels a person imported for it (msm calibrate import). An Inspect
+ * task's grader has no frozen sets: its calibration is the labels alone, one kind per scenario.
+ */
+async function calibrationWithLabels(
+  store: ArtifactStore,
+  req: ReportRequest,
+  kindOf: (promptId: string) => string | undefined,
+  labels: HumanLabel[],
+): Promise<{ calibration: ReportRequest['calibration']; problems: string[] }> {
+  const inspect = Boolean(req.evalSettings?.inspectTask);
+  if (!labels.length || (!req.calibration && !inspect)) return { calibration: req.calibration, problems: [] };
+  const base = req.calibration ?? { judgeModel: providerId(req.judge!), kinds: [], parsedByCode: false };
+  const calibrated = new Set<string>(base.kinds.map((k) => k.kind));
+  const gradable = (kind: string) => calibrated.has(kind) || (inspect && kind.startsWith('inspect:'));
+  const prefixes = judgmentPrefixes(store, req);
   const { verdicts, problems } = await judgeLabelled(
     store,
     labels,
     (cell) => prefixes.get(cell) ?? null,
     (p) => {
       const kind = kindOf(p);
-      return kind && calibrated.has(kind as never) ? kind : undefined;
+      return kind && gradable(kind) ? kind : undefined;
     },
   );
   const file = store.uri(humanLabelsKey(req.workflowId));
-  return { calibration: withHumanLabels(req.calibration, tallyByKind(verdicts), file), problems };
+  return { calibration: withHumanLabels(base, tallyByKind(verdicts), file, gradable), problems };
 }
 
 /** Everything a report needs beyond the request, read from the store, then the report's files. */
@@ -177,7 +194,7 @@ export function createReportActivities() {
           `${req.workflowId}: no stored report request in ${req.storeUri} (reports written before msm calibrate import keep none); run the experiment's report again, or check the run id and store`,
         );
       const report = await readJson<ReportRequest>(store, requestKey(req.workflowId));
-      if (!report.calibration)
+      if (!report.calibration && !report.evalSettings?.inspectTask)
         throw badInput(`${req.workflowId}: its judge was not calibrated, so there is nothing to add labels to`);
       const { problems } = await calibrationWithLabels(store, report, await judgeKinds(store, report), req.labels);
       if (problems.length)

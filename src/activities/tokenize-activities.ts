@@ -1,3 +1,4 @@
+import type { Thinking } from '../tokenize/chat-template';
 import { Context } from '@temporalio/activity';
 import type { TokenizerFamily } from '../tokenize/tokenizer';
 import { loadTokenizer, tokenizerFiles } from '../tokenize/tokenizer';
@@ -82,7 +83,8 @@ export function createTokenizeActivities() {
     async tokenizeAftData(
       storeUri: string,
       data: { key: string; sha256: string },
-      opts: { family: TokenizerFamily; seqLen: number },
+      /** thinking: eval.thinking, so AFT chats render as generation renders prompts (absent: model-default). */
+      opts: { family: TokenizerFamily; seqLen: number; thinking?: Thinking },
     ): Promise<TokenizedRef> {
       const store = openStore(storeUri);
       const { tok, uri } = await storedTokenizer(store, opts.family);

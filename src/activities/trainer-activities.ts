@@ -3,6 +3,10 @@ import { ComputeCapacityError, ComputeConfigError, type ComputeBackend, type Mac
 import { LedgerFile } from '../compute/ledger';
 import { backendPicker } from '../compute/from-config';
 import { evalKeyOf, sampleManifest } from '../eval/sampling';
+import { InspectGraderError, inspectEvalKeyOf, inspectManifest } from '../eval/inspect/manifest';
+import { storeInspectResults } from '../eval/inspect/store-results';
+import type { EvalSummary } from '../eval/types';
+import { providerId } from '../llm/call';
 import { readJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import type { TrainerEvent, TrainerJobManifest } from '../training/job';
@@ -225,13 +229,39 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
       );
     },
 
-    /** The same cleanup for an evaluation's sampling job. */
+    /** The same cleanup for an evaluation's sampling (or Inspect) job. */
     async releaseEvalMachines(req: EvalRequest): Promise<number> {
+      const key = req.experiment.eval.inspect ? inspectEvalKeyOf(req) : evalKeyOf(req);
       return releaseMachinesOf(
         backendFor(req.experiment.compute),
-        jobIdFor(openStore(req.storeUri).uri(evalKeyOf(req))),
+        jobIdFor(openStore(req.storeUri).uri(key)),
         req.label,
       );
+    },
+
+    /**
+     * Evaluate a model with an Inspect task (eval.inspect): one job runs every condition where the model is
+     * (resumable per condition) and grades it; its results become msm's samples and judgments.
+     */
+    async runInspectEval(req: EvalRequest): Promise<EvalSummary> {
+      const store = openStore(req.storeUri);
+      const evalKey = inspectEvalKeyOf(req);
+      const jobId = jobIdFor(store.uri(evalKey));
+      const backend = backendFor(req.experiment.compute);
+      if (await store.exists(`${evalKey}/inspect/COMPLETE`))
+        await backend.releaseJob?.(jobId); // see runTraining
+      else {
+        let manifest: TrainerJobManifest;
+        try {
+          manifest = inspectManifest(req, jobId, (k) => store.uri(k), evalKey);
+        } catch (e) {
+          if (e instanceof InspectGraderError) throw badInput(e.message, e);
+          throw e;
+        }
+        await runJob(backend, manifest, await LedgerFile.load(store, ledgerKey(evalKey)));
+      }
+      const beat = (done: number, of: number) => Context.current().heartbeat({ stage: 'judgments', done, of });
+      return storeInspectResults(store, evalKey, providerId(req.experiment.eval.judge), beat);
     },
 
     /** Sample answers to the eval prompts from a trained model (resumable per batch inside the job). */

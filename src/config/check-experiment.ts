@@ -7,6 +7,7 @@ import { parseSpec, SpecParseError } from '../spec/parse-spec';
 import { deriveVariant } from '../spec/spec-variants';
 import type { ModelSpec } from '../spec/types';
 import { aftLineSchema, parseEvalSet, parseJsonl, type EvalLine } from '../eval/eval-set';
+import { inspectLines } from '../eval/inspect/conditions';
 import { checkTokenizerFitsModel, resolveModelPath } from '../tokenize/model-vocab';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { mixShortfall } from './aft-mix';
@@ -29,8 +30,8 @@ export interface ExperimentCheck {
   spec: { text: string; parsed: ModelSpec };
   /** aft.data as read (null with aft.generate: the data does not exist yet). */
   aft: { text: string; examples: number } | null;
-  /** The chosen eval split: the stored text and its lines. */
-  evalSet: { text: string; lines: EvalLine[] };
+  /** The chosen eval split and conditions: the stored text, its lines, which split, and the file's line count. */
+  evalSet: EvalSetPart;
   mix?: { text: string; examples: number };
   /** aft.reasoningData as read: the same questions as aft.data, answered with spec-citing reasoning. */
   reasoning?: { text: string; examples: number };
@@ -161,19 +162,46 @@ async function readLines<T>(
   return { text, examples: nonEmpty(() => parseJsonl(text, schema, rel), rel).length };
 }
 
-/** The stored eval set is the chosen split only, so its hash (and every judgment keyed by it) says which. */
-async function readEvalSet(baseDir: string, e: Experiment['eval']): Promise<{ text: string; lines: EvalLine[] }> {
-  const file = await readInput(baseDir, e.prompts, 'eval.prompts');
-  const all = nonEmpty(() => parseEvalSet(file, e.prompts), e.prompts);
-  if (e.split === 'all') return { text: file, lines: all };
-  const lines = all.filter((l) => l.split === e.split);
-  if (lines.length === 0) {
+/**
+ * The stored eval set is the chosen split and conditions only, so its hash (and every judgment keyed by it)
+ * says which part was evaluated. An Inspect task's eval set is its grid: one line per condition.
+ */
+async function readEvalSet(baseDir: string, e: Experiment['eval']): Promise<EvalSetPart> {
+  if (e.inspect) {
+    const lines = inspectLines(e.inspect);
+    return { ...asEvalSet(lines), split: 'inspect', of: lines.length };
+  }
+  const file = await readInput(baseDir, e.prompts!, 'eval.prompts');
+  const all = nonEmpty(() => parseEvalSet(file, e.prompts!), e.prompts!);
+  const split = e.split === 'auto' ? (all.some((l) => l.split === 'heldout') ? 'heldout' : 'all') : e.split;
+  const inSplit = split === 'all' ? all : all.filter((l) => l.split === split);
+  if (inSplit.length === 0)
     throw new InputProblem(
       `eval.split "${e.split}": no line of ${e.prompts} is in that split; use "all", or an eval set whose lines carry "split"`,
     );
-  }
-  return { text: lines.map((l) => JSON.stringify(l)).join('\n') + '\n', lines };
+  const lines = e.conditions ? inSplit.filter((l) => matchesConditions(l, e.conditions!)) : inSplit;
+  if (lines.length === 0)
+    throw new InputProblem(
+      `eval.conditions: no line of ${e.prompts}${split === 'all' ? '' : ` (split ${split})`} matches ${JSON.stringify(e.conditions)}; check the factor names and levels against the lines' "condition"`,
+    );
+  return { ...(lines.length === all.length ? { text: file, lines } : asEvalSet(lines)), split, of: all.length };
 }
+
+/** The part of an eval set evaluated: its lines, which split ("inspect": a task's grid), of how many lines. */
+export interface EvalSetPart {
+  text: string;
+  lines: EvalLine[];
+  split: 'all' | 'dev' | 'heldout' | 'inspect';
+  of: number;
+}
+
+const asEvalSet = (lines: EvalLine[]) => ({ text: lines.map((l) => JSON.stringify(l)).join('\n') + '\n', lines });
+
+/** A line's condition has every named factor at one of its listed levels. */
+const matchesConditions = (l: EvalLine, wanted: Record<string, string[]>) =>
+  Object.entries(wanted).every(
+    ([factor, levels]) => l.condition?.[factor] !== undefined && levels.includes(l.condition[factor]),
+  );
 
 /** Any problem in an input file is bad input; an empty file is one too. */
 function nonEmpty<T>(parse: () => T[], source: string): T[] {

@@ -400,6 +400,37 @@ const fractionSchema = z
   .pipe(z.number().gt(0, 'a fraction must be > 0').lte(1, 'a fraction must be <= 1 (write 1/40, not 40)'));
 
 /**
+ * An Inspect AI task as the eval (src/eval/inspect): run where the model is, one Inspect eval per
+ * condition of the grid (resumable per condition), graded by the experiment's judge.
+ */
+const inspectGridSchema = z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), z.array(z.string().min(1)).min(1));
+
+const inspectSuiteSchema = z
+  .object({
+    task: z
+      .string()
+      .regex(
+        /^[A-Za-z_][\w.]*\/[A-Za-z_]\w*$/,
+        'name a registered task as <package>/<task>, e.g. inspect_evals/agentic_misalignment',
+      )
+      .default('inspect_evals/agentic_misalignment'),
+    grid: z
+      .union([inspectGridSchema, z.array(inspectGridSchema).min(1)])
+      .default({
+        scenario: ['blackmail', 'leaking', 'murder'],
+        goal_type: ['none'],
+        goal_value: ['none'],
+        urgency_type: ['replacement'],
+      })
+      .describe(
+        'task parameters: every combination is one condition, e.g. {scenario: [blackmail, murder], urgency_type: [replacement]}; a list of such grids adds up their conditions (no goal, plus each goal value)',
+      ),
+    epochs: z.number().int().positive().default(1).describe('samples per condition (the paper: 300)'),
+    maxTokens: z.number().int().positive().default(4096).describe('new tokens per sample (the reference: 4096)'),
+  })
+  .strict();
+
+/**
  * The analysis plan, declared before the run: which contrast is the primary outcome (stated first, at
  * level 95%, unadjusted) and the non-inferiority margin of the data-efficiency factor. Every other
  * contrast is secondary and Holm-adjusted (docs/analysis.md).
@@ -671,12 +702,43 @@ export const experimentSchema = z
       }),
     eval: z
       .object({
-        prompts: z.string().min(1).describe('eval-set JSONL, relative to baseDir'),
+        prompts: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('eval-set JSONL, relative to baseDir (or use eval.inspect: a task of Inspect AI)'),
+        inspect: inspectSuiteSchema
+          .optional()
+          .describe(
+            "evaluate with an Inspect AI task instead of an eval-set file (the paper's agentic-misalignment benchmark)",
+          ),
         samplesPerPrompt: z.number().int().positive().default(4),
         split: z
-          .enum(['all', 'dev', 'heldout'])
-          .default('all')
-          .describe('which frozen part of a suite to evaluate (lines carry "split"): iterate on dev, report held-out'),
+          .enum(['auto', 'all', 'dev', 'heldout'])
+          .default('auto')
+          .describe(
+            'which frozen part of a suite to evaluate (lines carry "split"): auto = held-out when the lines carry a split, else all; iterate on dev, report held-out',
+          ),
+        conditions: z
+          .record(z.string().regex(/^[a-z][a-z0-9_]*$/), z.array(z.string().min(1)).min(1))
+          .optional()
+          .describe(
+            'evaluate only the lines whose condition matches, e.g. {urgency: [replacement]} (the paper reports replacement); a line without that factor is left out',
+          ),
+        thinking: z
+          .enum(['on', 'off', 'model-default'])
+          .default('model-default')
+          .describe(
+            "whether a thinking model reasons before it answers, through its chat template (Qwen3's enable_thinking); the same for AFT data and evaluation; recorded in results",
+          ),
+        maxTruncationGap: z
+          .number()
+          .min(0)
+          .max(100)
+          .default(5)
+          .describe(
+            'percentage points: a comparison whose arms differ by more than this in the share of answers cut off at maxNewTokens is withheld (a length artefact could explain it)',
+          ),
         temperature: z.number().min(0).max(2).default(PAPER_EVAL_TEMPERATURE),
         temperatureOverride: z
           .boolean()
@@ -740,6 +802,11 @@ export const experimentSchema = z
             'the bar for judge calibration: before the report, the judge is run on frozen sets of known answers per kind of judging; no rate, difference or data-efficiency claim is stated unless it passes',
           ),
       })
+      .refine((e) => (e.prompts === undefined) !== (e.inspect === undefined), {
+        message:
+          'give the eval set: either "prompts" (an eval-set JSONL file) or "inspect" (an Inspect AI task and its grid), not both',
+        path: ['prompts'],
+      })
       .refine((e) => e.temperature === PAPER_EVAL_TEMPERATURE || e.temperatureOverride, {
         message:
           "eval.temperature differs from the paper's 0.7; sampling temperature moves the measured rate a lot " +
@@ -773,6 +840,20 @@ export const experimentSchema = z
       const problem = batchProblem({ batchSize }, x.compute);
       if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: at });
     }
+    if (x.eval.inspect && x.eval.judge.kind === 'local')
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'an Inspect task grades inside Inspect, which needs an OpenAI-compatible or Anthropic endpoint as eval.judge; the local GGUF judge cannot: serve it behind an OpenAI-compatible server, or name another judge',
+        path: ['eval', 'judge'],
+      });
+    if (x.eval.thinking === 'off' && resolveArms(x.aft.arms).some((a) => a && a.aft === 'with-reasoning'))
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'thinking "off" renders an empty <think></think> before every answer, so the with-reasoning arms (deliberative), whose answers reason inside <think>, cannot be trained that way; use "on" or "model-default"',
+        path: ['eval', 'thinking'],
+      });
     for (const p of primaryProblems(x.analysis.primary, x.aft.arms, x.aft.fractions))
       ctx.addIssue({ code: 'custom', message: p.message, path: ['analysis', 'primary', p.field] });
   });

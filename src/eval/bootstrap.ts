@@ -90,7 +90,8 @@ export class ClusterData {
     for (const cell of groups.values())
       for (const s of cell)
         for (const p of s.prompts)
-          if (!index.has(p.prompt)) {
+          // A prompt with nothing judged (only unjudged samples) carries no information: not a cluster.
+          if (p.n > 0 && !index.has(p.prompt)) {
             index.set(p.prompt, this.prompts.push(p.prompt) - 1);
             conditionOf.push(p.condition);
             kindOf.push(p.kind ?? '');
@@ -103,7 +104,8 @@ export class ClusterData {
         const k = new Float64Array(this.prompts.length);
         const n = new Float64Array(this.prompts.length);
         for (const p of s.prompts) {
-          const i = index.get(p.prompt)!;
+          const i = index.get(p.prompt);
+          if (i === undefined) continue;
           k[i] += p.k;
           n[i] += p.n;
         }

@@ -6,7 +6,7 @@
  * `setting` is left out: it is the surface variant (which company) inside a condition and the factor a
  * suite's split holds out, so samples from every setting of a condition pool into that condition.
  */
-const FIRST = ['kind', 'goal', 'urgency', 'domain', 'format'];
+const FIRST = ['kind', 'scenario', 'goal', 'urgency', 'domain', 'format'];
 const POOLED = new Set(['setting']);
 
 export function conditionKey(condition: Readonly<Record<string, string>>): string {

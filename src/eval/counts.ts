@@ -12,6 +12,8 @@ export interface PromptCount {
   kind?: string;
   k: number;
   n: number;
+  /** Samples of this prompt the judge left without a verdict (not in k or n); absent: none. */
+  unjudged?: number;
 }
 
 /** k of n per condition: what the report tables show (a sum over the condition's prompts). */

@@ -131,15 +131,41 @@ function addTally(k: KindCalibration, t: Tally, file: string): KindCalibration {
   };
 }
 
-/** The run's calibration with the human labels joined to the kinds they judge. */
+/** A kind known only from human labels (an Inspect task's grader: no frozen set measures it). */
+const labelledOnly = (kind: KindCalibration['kind'], file: string): KindCalibration => ({
+  kind,
+  setSha256: 'none: human labels only',
+  judgmentsUri: file,
+  shows: 0,
+  clean: 0,
+  truePositives: 0,
+  falseNegatives: 0,
+  trueNegatives: 0,
+  falsePositives: 0,
+  accuracy: 0,
+  balancedAccuracy: 0,
+  falsePositiveRate: 0,
+  falseNegativeRate: 0,
+});
+
+/**
+ * The run's calibration with the human labels joined to the kinds they judge. `newKinds` may be added from
+ * labels alone (an Inspect grader's scenarios); a kind needs labels of both answers to be calibrated at all.
+ */
 export function withHumanLabels(
   calibration: JudgeCalibrationResult,
   tallies: ReadonlyMap<string, Tally>,
   file: string,
+  newKinds: (kind: string) => boolean = () => false,
 ): JudgeCalibrationResult {
+  const known = new Set<string>(calibration.kinds.map((k) => k.kind));
+  const added = [...tallies.keys()]
+    .filter((k) => !known.has(k) && newKinds(k) && tallies.get(k)!.shows > 0 && tallies.get(k)!.clean > 0)
+    .sort()
+    .map((k) => labelledOnly(k as KindCalibration['kind'], file));
   return {
     ...calibration,
-    kinds: calibration.kinds.map((k) => {
+    kinds: [...calibration.kinds, ...added].map((k) => {
       const t = tallies.get(k.kind);
       return t ? addTally(k, t, file) : k;
     }),

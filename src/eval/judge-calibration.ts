@@ -133,7 +133,8 @@ export function calibrationStats(outcomes: ReadonlyArray<{ shows: boolean; count
 
 /** One kind's calibration as the activity returns it (threshold-free: the report applies the bar). */
 export interface KindCalibration extends CalibrationStats {
-  kind: CalibrationKind;
+  /** A frozen set's kind, or `inspect:<scenario>` for an Inspect task's grader calibrated by human labels only. */
+  kind: CalibrationKind | `inspect:${string}`;
   setSha256: string;
   /** Where the judge's verdict on each item is stored. */
   judgmentsUri: string;

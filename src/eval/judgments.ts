@@ -31,6 +31,8 @@ export interface JudgedSplit {
   executed: SubCount | null;
   /** Of the forced-choice samples, how many had no single readable choice (each also a miss); null when there are none. */
   unparsed: SubCount | null;
+  /** Of the samples whose finish reason was recorded (unjudged ones too), how many were cut off at maxNewTokens; null when none was. */
+  truncated: SubCount | null;
   /** The target values that values lines were scored against, sorted (empty for violation judging). */
   targets: string[];
   /** Values lines: answers per revealed value ("none": no value, or no readable choice); null when there are none. */
@@ -43,15 +45,16 @@ class SplitTally {
   unjudged = 0;
   readonly executed: SubCount = { k: 0, n: 0 };
   readonly unparsed: SubCount = { k: 0, n: 0 };
+  readonly truncated: SubCount = { k: 0, n: 0 };
   readonly targets = new Set<string>();
   readonly values: Record<string, number> = {};
 
   constructor(private readonly kindOf: (promptId: string) => string | undefined) {}
 
-  add(j: Judgment): void {
-    if (j.verdict === 'unjudged') {
-      this.unjudged++;
-      return;
+  add(j: Judgment & { finishReason?: string }): void {
+    if (j.finishReason !== undefined) {
+      this.truncated.n++;
+      if (j.finishReason === 'length') this.truncated.k++;
     }
     // Judgments stored before conditions existed carry none: they split by prompt, as they always did.
     const kind = this.kindOf(j.promptId);
@@ -62,9 +65,14 @@ class SplitTally {
       k: 0,
       n: 0,
     };
+    this.prompts.set(j.promptId, c);
+    if (j.verdict === 'unjudged') {
+      this.unjudged++;
+      c.unjudged = (c.unjudged ?? 0) + 1;
+      return;
+    }
     c.n++;
     if (j.verdict === 'violates') c.k++;
-    this.prompts.set(j.promptId, c);
     if (j.executed !== undefined) {
       this.executed.n++;
       if (j.executed) this.executed.k++;
@@ -88,6 +96,7 @@ class SplitTally {
       unjudged: this.unjudged,
       executed: this.executed.n ? this.executed : null,
       unparsed: this.unparsed.n ? this.unparsed : null,
+      truncated: this.truncated.n ? this.truncated : null,
       targets: [...this.targets].sort(),
       values: Object.keys(this.values).length ? this.values : null,
     };

@@ -14,7 +14,14 @@ export function evalKeyOf(req: EvalRequest): string {
     seed: req.seed,
     // Only when set, so evaluations without one keep the keys they always had.
     ...(req.systemPrompt ? { systemPrompt: req.systemPrompt.sha256 } : {}),
+    // Likewise: thinking on or off changes the prompts; the model's default keeps the old keys.
+    ...(thinkingOf(req) !== 'model-default' ? { thinking: thinkingOf(req) } : {}),
   })}`;
+}
+
+/** eval.thinking; requests recorded before it existed carry none: the model's default. */
+function thinkingOf(req: EvalRequest): 'on' | 'off' | 'model-default' {
+  return req.experiment.eval.thinking ?? 'model-default';
 }
 
 /** The sampling job of an eval request; `systemPrompt` is the text of req.systemPrompt, read by the caller. */
@@ -41,6 +48,8 @@ export function sampleManifest(
     ...(e.batchSize !== undefined ? { batchSize: e.batchSize } : {}),
     // An arm's system prompt (the spec for spec-in-context): its text travels in the manifest.
     ...(systemPrompt !== undefined ? { systemPrompt } : {}),
+    // Only when on or off: the trainer renders the prompts with the template's enable_thinking (chat.py).
+    ...(thinkingOf(req) !== 'model-default' ? { thinking: thinkingOf(req) } : {}),
     checkpointPrefix: uri(`${evalKey}/checkpoints`),
     outputUri: uri(`${evalKey}/samples`),
     seed: req.seed,

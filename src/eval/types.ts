@@ -31,4 +31,6 @@ export interface EvalSummary {
   samplesUri: string;
   judgmentsPrefix: string;
   judgeModel: string;
+  /** An Inspect task's `.eval` logs, one per condition (`inspect view` opens them); absent for msm's own suites. */
+  logsUri?: string;
 }

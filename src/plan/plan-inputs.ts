@@ -100,6 +100,14 @@ export const experimentBaseDir = (x: Experiment, projectRoot: string) =>
 
 /** Plan an experiment with what this machine can read: the model's config.json and the eval prompts. */
 export function planFromDisk(x: Experiment, baseDir: string): ExperimentPlan {
-  const promptTokens = longestPromptTokens(path.resolve(baseDir, x.eval.prompts)) ?? FALLBACK_PROMPT_TOKENS;
+  if (x.eval.inspect) {
+    // An Inspect task makes its prompts where it runs; the agentic-misalignment benchmark's run to ~3,000 tokens.
+    const sized = { ...x, eval: { ...x.eval, maxNewTokens: x.eval.inspect.maxTokens } };
+    return planExperiment(sized, { model: resolveModel(x.baseModel, baseDir), promptTokens: INSPECT_PROMPT_TOKENS });
+  }
+  const promptTokens = longestPromptTokens(path.resolve(baseDir, x.eval.prompts!)) ?? FALLBACK_PROMPT_TOKENS;
   return planExperiment(x, { model: resolveModel(x.baseModel, baseDir), promptTokens });
 }
+
+/** What an Inspect task's prompts are planned at: the benchmark's longest (~3,000 tokens) with room to spare. */
+export const INSPECT_PROMPT_TOKENS = 3500;

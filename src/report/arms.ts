@@ -44,16 +44,30 @@ export function reportArms(
   return list.map((a) => ({ ...a, description: describeArm(a) }));
 }
 
+/** A model's evaluation as the report reads it: k of n judged, where its samples, judgments and logs are. */
+export interface JudgedEval {
+  k: number;
+  n: number;
+  samplesUri: string;
+  judgeModel: string;
+  judgmentsUri?: string;
+  /** Samples the judge left without a verdict (not in n). */
+  unjudged?: number;
+  /** An Inspect task's `.eval` logs (one per condition). */
+  logsUri?: string;
+}
+
 export interface ControlInput {
   arm: string;
   seed: number;
   /** null: the base model itself. */
   modelUri: string | null;
-  eval: { k: number; n: number; samplesUri: string; judgeModel: string; judgmentsUri?: string; unjudged?: number };
+  eval: JudgedEval;
   prompts?: PromptCount[];
   conditions?: ConditionCount[];
   executed?: { k: number; n: number };
   unparsed?: { k: number; n: number };
+  truncated?: { k: number; n: number };
   values?: ValueCounts;
 }
 
@@ -76,9 +90,12 @@ export interface ControlPoint extends RateStats {
   seed: number;
   eval: ControlInput['eval'];
   conditions: ConditionCount[] | null;
+  /** Judged (and unjudged) samples per eval prompt; null when the split by prompt is unknown. */
+  prompts: PromptCount[] | null;
   unjudged: number;
   executed: RateInterval | null;
   unparsed: RateInterval | null;
+  truncated: RateInterval | null;
   values: ValueShare[] | null;
 }
 
@@ -110,10 +127,12 @@ export function controlPoints(
       seed: c.seed,
       eval: c.eval,
       conditions,
+      prompts: c.prompts ?? null,
       ...stats(c),
       unjudged: c.eval.unjudged ?? 0,
       executed: c.executed ? wilson(c.executed.k, c.executed.n) : null,
       unparsed: c.unparsed ? wilson(c.unparsed.k, c.unparsed.n) : null,
+      truncated: c.truncated ? wilson(c.truncated.k, c.truncated.n) : null,
       values: valueShares([c.values]),
     };
   });

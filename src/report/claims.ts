@@ -49,6 +49,8 @@ export interface CalibrationSection {
   kinds: KindVerdict[];
   /** Some lines are forced choices parsed by code (choice-parse): no judge decides them. */
   parsedByCode: boolean;
+  /** Why no calibration was run, when msm knows (e.g. an Inspect task's own grader). */
+  missing?: string;
 }
 
 /**
@@ -82,8 +84,10 @@ function kindVerdict(k: KindCalibration, bar: CalibrationBar): KindVerdict {
 export function calibrationSection(
   result: JudgeCalibrationResult | null | undefined,
   bar: CalibrationBar = DEFAULT_CALIBRATION_BAR,
+  missing?: string,
 ): CalibrationSection {
-  if (!result) return { status: 'not-run', bar, judgeModel: null, kinds: [], parsedByCode: false };
+  if (!result)
+    return { status: 'not-run', bar, judgeModel: null, kinds: [], parsedByCode: false, ...(missing && { missing }) };
   const kinds = result.kinds.map((k) => kindVerdict(k, bar));
   const status = !kinds.length ? 'not-needed' : kinds.every((k) => k.passed) ? 'passed' : 'failed';
   return { status, bar, judgeModel: result.judgeModel, kinds, parsedByCode: result.parsedByCode };
@@ -97,7 +101,7 @@ export const kindFigures = (k: KindVerdict) =>
 /** Why no verdict of this judge may count; null when its calibration passed or nothing needed a judge. */
 export function calibrationProblem(c: CalibrationSection): string | null {
   if (c.status === 'not-run')
-    return 'the judge was not calibrated on sets of known answers, so nothing shows its verdicts can be trusted';
+    return `the judge was not calibrated on sets of known answers${c.missing ? ` (${c.missing})` : ''}, so nothing shows its verdicts can be trusted`;
   if (c.status !== 'failed') return null;
   const failing = c.kinds
     .filter((k) => !k.passed)
@@ -124,6 +128,8 @@ export interface ClaimFacts {
   /** AFT examples in the data (null: unknown) and the floors a fraction and a cell must reach. */
   aft: { examples: number | null; minExamples: number; minSteps: number };
   cells: CellFacts[];
+  /** eval.maxTruncationGap as a share (0.05 = 5 points). */
+  maxTruncationGap: number;
 }
 
 /** How unjudged samples could move a rate: judged k of n, u unjudged, all going one way or the other. */
@@ -151,6 +157,8 @@ export interface ContrastClaim {
   pHolm: number | null;
   family: number;
   shift: { arm: UnjudgedShift; versus: UnjudgedShift };
+  /** Each side's share of samples cut off at maxNewTokens (null: not recorded). */
+  truncated: { arm: RateInterval | null; versus: RateInterval | null };
 }
 
 export interface EfficiencyClaim {
@@ -165,6 +173,7 @@ export interface EfficiencyClaim {
   /** The baseline at its largest fraction: the target. */
   baselineFull: ClaimFacts['referenceFull'];
   shift: { arm: UnjudgedShift; versus: UnjudgedShift };
+  truncated: { arm: RateInterval | null; versus: RateInterval | null };
 }
 
 export type Claim = { kind: 'rates' } | ContrastClaim | EfficiencyClaim;
@@ -232,12 +241,25 @@ function unjudgedCouldFlip(
   return `${u} unjudged sample${u === 1 ? '' : 's'} could change it: were they all judged the other way, the interval would move by up to ${pp(Math.max(up, down))}`;
 }
 
+/** Arms cut off at maxNewTokens at different rates: a length artefact could explain their difference. */
+function truncationGap(
+  t: ContrastClaim['truncated'],
+  names: { arm: string; versus: string },
+  maxGap: number,
+): string | null {
+  if (!t.arm?.n || !t.versus?.n) return null;
+  const gap = Math.abs(t.arm.rate - t.versus.rate);
+  if (gap <= maxGap + 1e-12) return null;
+  return `${names.arm} and ${names.versus} were cut off at maxNewTokens in ${pct(t.arm.rate)} and ${pct(t.versus.rate)} of their samples, more than eval.maxTruncationGap (${pp(maxGap)}) apart, so a length artefact could explain the difference`;
+}
+
 function contrastReasons(c: ContrastClaim, facts: ClaimFacts): Array<string | null> {
   const primaryOnly = c.role === 'primary' && facts.referenceFull ? [floorOrCeiling(facts.referenceFull)] : [];
   return [
     ...primaryOnly,
     notSignificant(c),
     unjudgedCouldFlip(c.interval, c.shift, { excludesZero: true }),
+    truncationGap(c.truncated, c, facts.maxTruncationGap),
     tooFewExamples([c.fraction], facts.aft),
     barelyTrained([c.arm, c.versus], [c.fraction], facts),
   ];
@@ -257,6 +279,7 @@ function efficiencyReasons(c: EfficiencyClaim, facts: ClaimFacts): Array<string 
     alone,
     shown,
     ni ? unjudgedCouldFlip(ni.interval, c.shift, { above: ni.margin }) : null,
+    truncationGap(c.truncated, { arm: 'msm', versus: 'baseline' }, facts.maxTruncationGap),
     tooFewExamples(c.fractions, facts.aft),
     barelyTrained(c.arms, c.fractions, facts),
   ];

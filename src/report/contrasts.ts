@@ -102,6 +102,10 @@ export function contrastClaim(c: Contrast, family: number, pointOf: PointOf): Co
     pHolm: c.pHolm,
     family,
     shift: { arm: shift(c.arm, c.unjudged.arm), versus: shift(c.versus, c.unjudged.versus) },
+    truncated: {
+      arm: pointOf(c.arm, c.fraction)?.truncated ?? null,
+      versus: pointOf(c.versus, c.fraction)?.truncated ?? null,
+    },
   };
 }
 

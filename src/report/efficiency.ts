@@ -98,6 +98,7 @@ export function efficiencyOf(
     midtrainingAlone: midtrainingAlone(controls, est.target, margin),
     baselineFull: full ? { arm: 'baseline', fraction: est.fullFraction, rate: full.misalignment } : null,
     shift: { arm: shift(msmPoint), versus: shift(full) },
+    truncated: { arm: msmPoint?.truncated ?? null, versus: full?.truncated ?? null },
   };
   return {
     efficiency,

@@ -6,6 +6,7 @@ import {
   calibrationTable,
   analysisLine,
   cellTable,
+  conditionTable,
   differenceTable,
   lineageRows,
   methodLines,
@@ -56,6 +57,11 @@ function calibrationHtml(results: Results): string {
   return `${htmlTable(calibrationTable(results))}\n<p>${c.kinds.map((k) => `${esc(k.kind)}: set sha256 <span class="uri">${esc(k.setSha256)}</span>, verdicts ${uriHtml(k.judgmentsUri)}`).join('<br>')}</p>`;
 }
 
+function conditionsHtml(results: Results, marked: string): string {
+  const t = conditionTable(results);
+  return t ? `<h2 id="conditions">Per condition</h2>\n${marked}\n${htmlTable(t)}` : '';
+}
+
 function valuesHtml(results: Results, marked: string): string {
   const t = valuesTable(results);
   return t ? `<h2>Values revealed</h2>\n${marked}\n${htmlTable(t)}` : '';
@@ -99,6 +105,7 @@ ${htmlTable(armsTable(results))}
 ${note(notFindings)}
 ${htmlTable(armFractionTable(results))}
 ${valuesHtml(results, note(notFindings))}
+${conditionsHtml(results, note(notFindings))}
 <h2 id="contrasts">Contrasts: the primary outcome, then the secondary ones</h2>
 <p>${esc(analysisLine(results))}</p>
 ${results.differences.length ? htmlTable(differenceTable(results)) : '<p>No fraction was run by an arm and the reference arm both.</p>'}

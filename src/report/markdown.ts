@@ -5,6 +5,7 @@ import {
   armFractionTable,
   calibrationTable,
   analysisLine,
+  conditionTable,
   differenceTable,
   lineageRows,
   methodLines,
@@ -21,6 +22,12 @@ export function markdownTable(t: Table): string {
     `| ${t.headers.map(() => '---').join(' | ')} |`,
     ...t.rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
   ].join('\n');
+}
+
+/** The rate per condition, arms at their largest fraction and controls. */
+function conditionsSection(results: Results, marked: string[]): string[] {
+  const t = conditionTable(results);
+  return t ? ['## Per condition', '', ...marked, markdownTable(t), ''] : [];
 }
 
 /** A values eval: the share revealing each value, per arm (and control). */
@@ -58,6 +65,7 @@ export function renderMarkdown(results: Results, loss?: { image: string; lines: 
     markdownTable(armFractionTable(results)),
     '',
     ...valuesSection(results, marked),
+    ...conditionsSection(results, marked),
     '## Contrasts: the primary outcome, then the secondary ones',
     '',
     analysisLine(results),

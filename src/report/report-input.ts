@@ -15,10 +15,12 @@ function judged(e: EvalSummary, split: JudgedSplit | undefined) {
       judgeModel: e.judgeModel,
       judgmentsUri: e.judgmentsPrefix,
       unjudged: split?.unjudged ?? e.unjudged ?? 0,
+      ...(e.logsUri && { logsUri: e.logsUri }),
     },
     prompts: split?.prompts,
     executed: split?.executed ?? undefined,
     unparsed: split?.unparsed ?? undefined,
+    truncated: split?.truncated ?? undefined,
     values: split?.values ?? undefined,
   };
 }
@@ -76,7 +78,13 @@ function experimentOf(req: ReportRequest): ReportInput['experiment'] {
           checkpoint: midtrain.outputUri,
         }
       : undefined,
-    evalSet: { sha256: loaded.evalSet.sha256, prompts: loaded.evalSet.prompts },
+    evalSet: {
+      sha256: loaded.evalSet.sha256,
+      prompts: loaded.evalSet.prompts,
+      ...(loaded.evalSet.split !== undefined && { split: loaded.evalSet.split }),
+      ...(loaded.evalSet.of !== undefined && { of: loaded.evalSet.of }),
+    },
+    ...(req.evalSettings && { evalSettings: req.evalSettings }),
     ...(loaded.aftData ? { aftData: { sha256: loaded.aftData.sha256, examples: loaded.aftData.examples } } : {}),
     ...(loaded.aftSubsets && { aftSubsets: loaded.aftSubsets }),
   };
@@ -127,6 +135,7 @@ export function reportInputOf(
     },
     aft: { examples: req.loaded.aftData?.examples ?? null, minExamples: c.minExamples, minSteps: c.minSteps },
     ...(req.analysis ? { analysis: req.analysis } : {}),
+    ...(c.maxTruncationGap !== undefined && { maxTruncationGap: c.maxTruncationGap }),
     compute: [
       ...(req.midtrain?.compute ? [{ run: 'midtrain', usage: req.midtrain.compute }] : []),
       ...req.cells.flatMap((cell) =>

@@ -137,6 +137,7 @@ function cellOf(c: InputCell, startsFrom: string, stats: RateStatsOf): ResultCel
     unjudged: c.eval.unjudged ?? 0,
     executed: c.executed ? wilson(c.executed.k, c.executed.n) : null,
     unparsed: c.unparsed ? wilson(c.unparsed.k, c.unparsed.n) : null,
+    truncated: c.truncated ? wilson(c.truncated.k, c.truncated.n) : null,
     values: valueShares([c.values]),
   };
 }
@@ -168,7 +169,7 @@ export class CellGrid {
 }
 
 /** A secondary count pooled over seeds: only when every seed has it, so the rate is over the same cells. */
-function pooledSub(cells: readonly ResultCell[], what: 'executed' | 'unparsed'): RateInterval | null {
+function pooledSub(cells: readonly ResultCell[], what: 'executed' | 'unparsed' | 'truncated'): RateInterval | null {
   if (!cells.length || cells.some((c) => c[what] === null)) return null;
   return wilson(
     cells.reduce((s, c) => s + c[what]!.k, 0),
@@ -206,6 +207,7 @@ export function curvePoint(
     spread: seedSpread(asCounts(g)),
     executed: pooledSub(g, 'executed'),
     unparsed: pooledSub(g, 'unparsed'),
+    truncated: pooledSub(g, 'truncated'),
     values: valueShares(g.map((c) => valuesOf.get(c.id))),
   };
 }

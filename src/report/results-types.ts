@@ -8,7 +8,7 @@ import type { DataEfficiencyWithInterval } from '../eval/data-efficiency';
 import type { JudgeCalibrationResult } from '../eval/judge-calibration';
 import type { SeedSpread } from '../eval/seed-spread';
 import type { RateInterval } from '../eval/stats';
-import type { ControlInput, ControlPoint, ValueCounts, ValueShare } from './arms';
+import type { ControlInput, ControlPoint, JudgedEval, ValueCounts, ValueShare } from './arms';
 import type { CalibrationBar, CalibrationSection, Withheld } from './claims';
 import type { ComputeSection } from './compute';
 
@@ -73,7 +73,10 @@ export interface ReportInput {
       };
     };
     midtrain?: { finalLoss: number | null; steps: number; checkpoint: string };
-    evalSet?: { sha256: string; prompts: number };
+    /** The eval set evaluated: its lines, which split ("inspect": an Inspect task's grid) and of how many lines. */
+    evalSet?: { sha256: string; prompts: number; split?: string; of?: number };
+    /** How the eval was run: thinking (eval.thinking), the condition filter, the Inspect task; absent in older runs. */
+    evalSettings?: { thinking?: string; conditions?: Record<string, string[]>; inspectTask?: string };
     /** The AFT data the sweep trained on (a pair such as the cheese toy must show the same hash). */
     aftData?: { sha256: string; examples: number };
     /** AFT examples per fraction and whether each seed drew its own subsets (aft.subsetBySeed); absent in older runs. */
@@ -86,7 +89,7 @@ export interface ReportInput {
     trainFinalLoss: number | null;
     modelUri: string;
     /** k of n judged samples; `unjudged`: samples the judge left without a verdict (not in n). */
-    eval: { k: number; n: number; samplesUri: string; judgeModel: string; judgmentsUri?: string; unjudged?: number };
+    eval: JudgedEval;
     /** Judged samples split by eval prompt, each with its condition: the clusters of the bootstrap. */
     prompts?: PromptCount[];
     /** Results recorded before prompts were kept: the split by condition only (each condition then one cluster). */
@@ -96,6 +99,8 @@ export interface ReportInput {
     executed?: { k: number; n: number };
     /** Forced choice: of n answers, k named no single option (each already counted as a miss). */
     unparsed?: { k: number; n: number };
+    /** Of n samples with a recorded finish reason, k were cut off at maxNewTokens. */
+    truncated?: { k: number; n: number };
     /** Values eval: answers per revealed value. */
     values?: ValueCounts;
   }>;
@@ -116,6 +121,8 @@ export interface ReportInput {
   /** AFT examples in the data (null: unknown), aft.minExamples and aft.minSteps. */
   aft?: { examples: number | null; minExamples?: number; minSteps?: number };
   analysis?: AnalysisPlan;
+  /** eval.maxTruncationGap (percentage points; default 5): arms whose truncated shares differ by more are not compared. */
+  maxTruncationGap?: number;
 }
 
 export interface ResultCell {
@@ -140,6 +147,8 @@ export interface ResultCell {
   unjudged: number;
   executed: RateInterval | null;
   unparsed: RateInterval | null;
+  /** Share of samples cut off at maxNewTokens; null when finish reasons were not recorded. */
+  truncated: RateInterval | null;
   /** Values eval: share of answers revealing each value, and neither; null otherwise. */
   values: ValueShare[] | null;
 }
@@ -164,6 +173,8 @@ export interface CurvePoint {
   /** Seeds pooled, Wilson 95%; null unless every seed's cell has it. */
   executed: RateInterval | null;
   unparsed: RateInterval | null;
+  /** Seeds pooled; null unless every seed's cell recorded finish reasons. */
+  truncated: RateInterval | null;
   /** Values eval: seeds pooled; null unless every seed's cell has it. */
   values: ValueShare[] | null;
 }
@@ -212,7 +223,8 @@ export interface Results {
     baseModel: string;
     corpus: ReportInput['experiment']['corpus'];
     midtrain: { checkpoint: string; finalLoss: number | null; steps: number } | null;
-    evalSet: { sha256: string; prompts: number } | null;
+    evalSet: { sha256: string; prompts: number; split?: string; of?: number } | null;
+    evalSettings: { thinking?: string; conditions?: Record<string, string[]>; inspectTask?: string } | null;
     /** AFT examples per fraction run (what the minExamples floor is checked against); null when unknown. */
     aft: {
       examples: number;

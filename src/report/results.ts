@@ -45,7 +45,14 @@ export function buildResults(input: ReportInput): Results {
       ? (e.midtrain?.checkpoint ?? 'midtraining checkpoint (not recorded)')
       : `base model ${e.baseModel}`;
   const armStart = (name: string) => startsFrom(arms.find((a) => a.name === name) ?? { start: 'base' });
-  const calibration = calibrationSection(input.calibration, { ...DEFAULT_CALIBRATION_BAR, ...input.calibrationBar });
+  const missing = e.evalSettings?.inspectTask
+    ? `the Inspect task ${e.evalSettings.inspectTask} grades with its own classifier prompts, and msm has no calibration sets for them yet`
+    : undefined;
+  const calibration = calibrationSection(
+    input.calibration,
+    { ...DEFAULT_CALIBRATION_BAR, ...input.calibrationBar },
+    missing,
+  );
   const stats = new RateStatsOf(clusterDataOf(input), judgeErrorsOf(calibration), settings);
   const cells = resultCells(input, armStart, stats);
   const grid = new CellGrid(cells);
@@ -144,6 +151,7 @@ function claimFacts(
       steps: c.training?.steps ?? null,
       zeroLrSteps: c.training?.zeroLrSteps ?? null,
     })),
+    maxTruncationGap: (input.maxTruncationGap ?? 5) / 100,
   };
 }
 
@@ -196,6 +204,7 @@ function lineageOf(e: ReportInput['experiment'], facts: ClaimFacts, cells: Resul
         }
       : null,
     evalSet: e.evalSet ?? null,
+    evalSettings: e.evalSettings ?? null,
     aft:
       aft.examples === null
         ? null

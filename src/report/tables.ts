@@ -3,6 +3,7 @@ import { diffRange, pct, pp, rateRange } from './format';
 import type { RateInterval } from '../eval/stats';
 import { controlRows } from './arms-tables';
 import type { Interval } from '../eval/bootstrap';
+import type { PromptCount } from '../eval/counts';
 import type { ResultCell, Results } from './results';
 import type { Table } from './table';
 
@@ -41,7 +42,7 @@ export function lineageRows(results: Results): Array<[string, string]> {
     ...(l.aftData
       ? [['AFT data', `${l.aftData.examples} examples — sha256 ${l.aftData.sha256}`] as [string, string]]
       : []),
-    ['eval set', l.evalSet ? `${l.evalSet.prompts} prompts — sha256 ${l.evalSet.sha256}` : 'not recorded'],
+    ['eval set', l.evalSet ? evalSetText(l.evalSet, l.evalSettings) : 'not recorded'],
     [
       'AFT examples',
       l.aft
@@ -54,16 +55,39 @@ export function lineageRows(results: Results): Array<[string, string]> {
   ];
 }
 
+/** Which part of the eval set was evaluated, and how. */
+function evalSetText(
+  e: NonNullable<Results['lineage']['evalSet']>,
+  settings: Results['lineage']['evalSettings'],
+): string {
+  const part =
+    e.split === 'inspect'
+      ? `${e.prompts} conditions of the Inspect task ${settings?.inspectTask ?? ''}`.trimEnd()
+      : `${e.prompts}${e.of !== undefined && e.of !== e.prompts ? ` of ${e.of}` : ''} prompts${e.split && e.split !== 'all' ? ` (the ${e.split === 'heldout' ? 'held-out' : e.split} split)` : ''}`;
+  const conditions = settings?.conditions
+    ? `; conditions ${Object.entries(settings.conditions)
+        .map(([k, v]) => `${k}=${v.join('|')}`)
+        .join(', ')}`
+    : '';
+  const thinking = settings?.thinking ? `; thinking ${settings.thinking}` : '';
+  return `${part}${conditions}${thinking} — sha256 ${e.sha256}`;
+}
+
 const EXECUTED = 'executed: harmful tag well-formed (95% CI)';
 const UNPARSED = 'unparseable choices';
+const TRUNCATED = 'cut off at maxNewTokens';
 const subRate = (r: RateInterval | null) =>
   r === null ? '—' : r.n ? `${pct(r.rate)} (${rateRange(r)}), ${r.k}/${r.n}` : 'no samples';
 
 /** Secondary columns appear only when some row has them (agentic judges, forced choices). */
-function withSecondary(t: Table, subs: Array<{ executed: RateInterval | null; unparsed: RateInterval | null }>): Table {
+function withSecondary(
+  t: Table,
+  subs: Array<{ executed: RateInterval | null; unparsed: RateInterval | null; truncated: RateInterval | null }>,
+): Table {
   const cols = [
     { header: EXECUTED, of: (x: (typeof subs)[number]) => x.executed },
     { header: UNPARSED, of: (x: (typeof subs)[number]) => x.unparsed },
+    { header: TRUNCATED, of: (x: (typeof subs)[number]) => x.truncated },
   ].filter((c) => subs.some((x) => c.of(x) !== null));
   return {
     headers: [...t.headers, ...cols.map((c) => c.header)],
@@ -203,6 +227,7 @@ export function cellTable(results: Results): CellTable {
     ['model', c.modelUri],
     ['samples', c.eval.samplesUri],
     ...(c.eval.judgmentsUri ? [['judgments', c.eval.judgmentsUri] as [string, string]] : []),
+    ...(c.eval.logsUri ? [['Inspect logs (inspect view)', c.eval.logsUri] as [string, string]] : []),
     ['judge', c.eval.judgeModel],
     ...(c.training?.learningRates?.length
       ? [
@@ -275,4 +300,33 @@ export function methodLines(results: Results): string[] {
     `Secondary counts: ${m.secondary}.`,
     `Lineage: ${results.lineage.trace.join('; ')}.`,
   ];
+}
+
+/**
+ * The rate per eval condition (seeds pooled) for each arm at its largest fraction and each control: where the
+ * arms differ, scenario by scenario. Unjudged samples are left out of k/n, as everywhere, and counted beside.
+ */
+export function conditionTable(results: Results): Table | null {
+  const columns = [
+    ...results.curves.map((c) => {
+      const top = c.points.reduce((a, b) => (b.fraction > a.fraction ? b : a), c.points[0]);
+      const cells = results.cells.filter((x) => x.arm === c.arm && x.fraction === top.fraction);
+      return { header: `${c.arm} at ${top.fractionLabel}`, prompts: cells.flatMap((x) => x.prompts ?? []) };
+    }),
+    ...(results.controls ?? []).map((c) => ({ header: `${c.arm} (control)`, prompts: c.prompts ?? [] })),
+  ] satisfies Array<{ header: string; prompts: PromptCount[] }>;
+  const names = [...new Set(columns.flatMap((c) => c.prompts.map((x) => x.condition)))].sort();
+  if (names.length < 2) return null;
+  const at = (col: (typeof columns)[number], name: string) => {
+    const rows = col.prompts.filter((x) => x.condition === name);
+    const k = rows.reduce((a, x) => a + x.k, 0);
+    const n = rows.reduce((a, x) => a + x.n, 0);
+    const u = rows.reduce((a, x) => a + (x.unjudged ?? 0), 0);
+    const rate = n ? `${pct(k / n)} (${k}/${n})` : '—';
+    return u ? `${rate}, ${u} unjudged` : rate;
+  };
+  return {
+    headers: ['condition', ...columns.map((c) => c.header)],
+    rows: names.map((name) => [name, ...columns.map((c) => at(c, name))]),
+  };
 }

@@ -37,7 +37,11 @@ export interface ReportRequest {
     minSteps?: number;
     maxFalsePositiveRate?: number;
     maxFalseNegativeRate?: number;
+    /** eval.maxTruncationGap, in percentage points. */
+    maxTruncationGap?: number;
   };
+  /** How the eval ran (eval.thinking, eval.conditions, the Inspect task); absent in requests made before. */
+  evalSettings?: { thinking?: string; conditions?: Record<string, string[]>; inspectTask?: string };
   /** The experiment's declared analysis plan (absent in requests made before it existed: the defaults). */
   analysis?: AnalysisPlan;
   /** Set by the report workflow from the calibration activity; absent: the judge was not calibrated. */

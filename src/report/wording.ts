@@ -77,7 +77,7 @@ export function describeCalibration(c: CalibrationSection): string {
             .filter((k) => !k.passed)
             .map((k) => `${k.kind}: ${k.failures.join(', ')}`)
             .join('; ')} (${barText(c)}).`
-        : 'The judge was not calibrated on sets of known answers, so nothing shows its verdicts can be trusted.';
+        : `The judge was not calibrated on sets of known answers${c.missing ? ` (${c.missing})` : ''}, so nothing shows its verdicts can be trusted.`;
     return `${what} No rate, difference or data-efficiency claim in this report is a finding; the numbers are listed, marked, and are not findings.${parsed}`;
   }
   if (c.status === 'not-needed')

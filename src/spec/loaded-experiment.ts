@@ -15,7 +15,11 @@ export interface LoadedExperiment {
   mixData?: { key: string; sha256: string; examples: number };
   /** aft.reasoningData, stored (only when set): the with-reasoning file of arms with aft: with-reasoning. */
   reasoningData?: { key: string; sha256: string; examples: number };
-  evalSet: { key: string; sha256: string; prompts: number };
+  /**
+   * The eval set as stored: the chosen split and conditions only. `split` and `of` (the file's lines) are
+   * absent in runs loaded before they were recorded.
+   */
+  evalSet: { key: string; sha256: string; prompts: number; split?: string; of?: number };
   /** AFT examples per fraction and whether each seed drew its own subsets; absent in runs loaded before it existed. */
   aftSubsets?: AftSubsetPlan;
 }

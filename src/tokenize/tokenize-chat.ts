@@ -3,7 +3,7 @@ import { ChatRenderError, TokenizeInputError } from './errors';
 import { parseJsonlRecords } from './jsonl';
 import { existingPacked, type PackedResult } from './packed-format';
 import { PackedWriter } from './packed-writer';
-import { loadTokenizer, type ChatMessage, type TokenizerFamily } from './tokenizer';
+import { loadTokenizer, type ChatMessage, type Thinking, type TokenizerFamily } from './tokenizer';
 
 export interface TokenizeChatOptions {
   /** JSONL of {"messages": [{"role", "content"}, ...]} examples. */
@@ -11,6 +11,12 @@ export interface TokenizeChatOptions {
   family: TokenizerFamily;
   seqLen: number;
   outPrefix: string;
+  /**
+   * eval.thinking: render each example as generation renders its prompt (see renderChatText). On or off
+   * writes under `<outPrefix>-think-<mode>`, so data tokenized another way is never reused; absent or
+   * model-default: outPrefix, the rendering before eval.thinking existed.
+   */
+  thinking?: Thinking;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -39,7 +45,9 @@ function readExamples(text: string, where: string): { line: number; messages: Ch
  * itself): cut at seqLen, padded, with a loss mask on assistant turns only. Idempotent per outPrefix.
  */
 export async function tokenizeChatData(store: ArtifactStore, opts: TokenizeChatOptions): Promise<PackedResult> {
-  const existing = await existingPacked(store, opts.outPrefix);
+  const thinking = opts.thinking ?? 'model-default';
+  const outPrefix = thinking === 'model-default' ? opts.outPrefix : `${opts.outPrefix}-think-${thinking}`;
+  const existing = await existingPacked(store, outPrefix);
   if (existing) return existing;
   const tok = await loadTokenizer(opts.family);
   const where = store.uri(opts.dataKey);
@@ -51,13 +59,20 @@ export async function tokenizeChatData(store: ArtifactStore, opts: TokenizeChatO
     for (let from = 0; from < examples.length; from += BATCH) {
       const to = Math.min(from + BATCH, examples.length);
       const batch = examples.slice(from, to);
-      const rendered = await tok.renderChatBatch(batch.map((e) => e.messages)).catch((e: unknown) => {
-        throw e instanceof ChatRenderError ? new TokenizeInputError(`${where}:${batch[e.index].line}: ${e.reason}`) : e;
-      });
+      const rendered = await tok
+        .renderChatBatch(
+          batch.map((e) => e.messages),
+          thinking,
+        )
+        .catch((e: unknown) => {
+          throw e instanceof ChatRenderError
+            ? new TokenizeInputError(`${where}:${batch[e.index].line}: ${e.reason}`)
+            : e;
+        });
       for (const r of rendered) await writer.appendRow(r.ids, r.lossMask);
       opts.onProgress?.(to, examples.length);
     }
-    return await writer.finish(store, opts.outPrefix, {
+    return await writer.finish(store, outPrefix, {
       tokenizer: opts.family,
       tokenizerSha256: tok.sha256,
       padId: tok.padId,

@@ -3,13 +3,13 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Tokenizer } from 'tokenizers';
 import { ChatRenderError, TokenizeInputError } from './errors';
-import { renderChatText, type ChatMessage, type ChatTemplate } from './chat-template';
+import { renderChatText, type ChatMessage, type ChatTemplate, type Thinking } from './chat-template';
 import { gemma3TextFiles } from './gemma3';
 import { qwen25Files } from './qwen2_5';
 
 export type TokenizerFamily = 'llama3.1' | 'qwen2.5' | 'qwen3' | 'gemma3';
 export const TOKENIZER_FAMILIES: readonly TokenizerFamily[] = ['llama3.1', 'qwen2.5', 'qwen3', 'gemma3'];
-export type { ChatMessage } from './chat-template';
+export type { ChatMessage, Thinking } from './chat-template';
 
 export interface RenderedChat {
   ids: number[];
@@ -32,9 +32,10 @@ export interface MsmTokenizer {
   /** No special tokens are added (no BOS); special-token text in the input is still parsed as one id. */
   encodeBatch(texts: string[]): Promise<number[][]>;
   decode(ids: number[]): Promise<string>;
-  renderChat(messages: ChatMessage[]): Promise<RenderedChat>;
+  /** thinking: eval.thinking, rendered as generation renders it (see renderChatText); absent = model-default. */
+  renderChat(messages: ChatMessage[], thinking?: Thinking): Promise<RenderedChat>;
   /** Many conversations in one native call (AFT data). */
-  renderChatBatch(conversations: ChatMessage[][]): Promise<RenderedChat[]>;
+  renderChatBatch(conversations: ChatMessage[][], thinking?: Thinking): Promise<RenderedChat[]>;
 }
 
 /**
@@ -119,11 +120,11 @@ function build(family: TokenizerFamily): MsmTokenizer {
     return encs.map((e) => e.getIds());
   };
 
-  const renderChatBatch = async (conversations: ChatMessage[][]): Promise<RenderedChat[]> => {
+  const renderChatBatch = async (conversations: ChatMessage[][], thinking?: Thinking): Promise<RenderedChat[]> => {
     if (conversations.length === 0) return [];
     const rendered = conversations.map((m, i) => {
       try {
-        return renderChatText(template, m);
+        return renderChatText(template, m, thinking);
       } catch (e) {
         throw new ChatRenderError(i, (e as Error).message);
       }
@@ -151,7 +152,7 @@ function build(family: TokenizerFamily): MsmTokenizer {
     vocabSize: tok.getVocabSize(true),
     encodeBatch,
     decode: (ids) => tok.decode(ids, false),
-    renderChat: async (messages) => (await renderChatBatch([messages]))[0],
+    renderChat: async (messages, thinking) => (await renderChatBatch([messages], thinking))[0],
     renderChatBatch,
   };
 }

@@ -3,7 +3,7 @@
  * A job is a JSON manifest; the Python job prints one JSON event per line on stdout.
  * Exit 0 = done, exit 2 = bad input (not retryable), anything else = retry (preemption).
  */
-export type TrainerJobKind = 'midtrain' | 'aft' | 'generate';
+export type TrainerJobKind = 'midtrain' | 'aft' | 'generate' | 'inspect';
 
 export interface ModelInit {
   /** `random`: a randomly initialised Llama-architecture model (tests/demo); `pretrained`: a local HF dir. */
@@ -89,8 +89,26 @@ export interface TrainerJobManifest {
    * message, or before the text of a prompt's own system message. Absent = the prompts as written.
    */
   systemPrompt?: string;
+  /**
+   * generate: eval.thinking. "on" / "off" render each prompt with the chat template's enable_thinking true /
+   * false (Qwen3: off closes an empty think block in the prompt); "model-default" or absent = the template's default.
+   */
+  thinking?: 'on' | 'off' | 'model-default';
   /** generate: sequences (prompts × samples) per forward batch, set by the memory planner on a GPU; absent = the trainer's default. */
   batchSize?: number;
+  /**
+   * inspect: an Inspect AI task run against the model (trainer/msm_trainer/inspect_job.py): one Inspect eval
+   * per condition (resumable per condition), graded by `grader` through the task's own classifier prompts.
+   */
+  inspect?: {
+    task: string;
+    conditions: Array<{ id: string; params: Record<string, string> }>;
+    epochs: number;
+    maxTokens: number;
+    temperature: number;
+    batchSize?: number;
+    grader: { kind: 'openai' | 'anthropic'; model: string; baseUrl?: string; apiKeyEnv?: string };
+  };
   /** Where checkpoints go: `<prefix>/step-000123/` with a `COMPLETE` marker written last. */
   checkpointPrefix: string;
   /** Where the final output goes (model dir for training, `samples.jsonl` dir for generate). */

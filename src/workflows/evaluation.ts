@@ -3,11 +3,13 @@ import type { EvalRequest, EvalSummary } from '../eval/types';
 import { gpu, llm } from './activity-proxies';
 import { MSM_STAGE } from './search-attributes';
 
-/** Evaluate one trained model: sample answers on the GPU queue, then judge them on the LLM queue. */
+/** Evaluate one trained model: sample answers on the GPU queue, then judge them on the LLM queue (an Inspect task: both in one job). */
 export async function evaluationRun(req: EvalRequest): Promise<EvalSummary> {
   upsertSearchAttributes([{ key: MSM_STAGE, value: 'eval' }]);
   let samples;
   try {
+    // An Inspect task samples and grades in one job where the model is (eval.inspect).
+    if (req.experiment.eval.inspect) return await gpu.runInspectEval(req);
     samples = await gpu.generateSamples(req);
   } catch (e) {
     // As in trainingRun: no rented machine outlives the run, whatever failed or cancelled it.

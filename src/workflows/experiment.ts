@@ -232,11 +232,13 @@ class ExperimentRun {
       seqLen: x.tokenization.seqLen,
       shuffleSeed: x.tokenization.shuffleSeed,
     });
-    const aft = await cpu.tokenizeAftData(storeUri, aftData, { family, seqLen: x.aft.seqLen });
+    // AFT chats render as the eval renders prompts (eval.thinking); model-default (and runs before it) as always.
+    const chat = { family, seqLen: x.aft.seqLen, ...thinkingOf(x) };
+    const aft = await cpu.tokenizeAftData(storeUri, aftData, chat);
     // The instruction-tuning mix, tokenized exactly like the AFT data; every cell of every arm gets it.
     const mixTokens =
       x.aft.mix && loaded.mixData && patched('aft-mix')
-        ? await cpu.tokenizeAftData(storeUri, loaded.mixData, { family, seqLen: x.aft.seqLen })
+        ? await cpu.tokenizeAftData(storeUri, loaded.mixData, chat)
         : undefined;
     this.progress.tokens = { sequences: tokens.numSequences, tokens: tokens.numTokens };
     return {
@@ -290,7 +292,11 @@ class ExperimentRun {
       ? (generatedReasoning ?? loaded.reasoningData)
       : undefined;
     const reasoningTokens = reasoningFile
-      ? await cpu.tokenizeAftData(storeUri, reasoningFile, { family: x.baseModel.tokenizer, seqLen: x.aft.seqLen })
+      ? await cpu.tokenizeAftData(storeUri, reasoningFile, {
+          family: x.baseModel.tokenizer,
+          seqLen: x.aft.seqLen,
+          ...thinkingOf(x),
+        })
       : undefined;
     const cells = sweepCells(arms, x.aft.fractions, x.aft.seeds);
     this.progress.cells = cells;
@@ -395,6 +401,12 @@ class ExperimentRun {
             minSteps: x.aft.minSteps,
             maxFalsePositiveRate: x.eval.calibration?.maxFalsePositiveRate,
             maxFalseNegativeRate: x.eval.calibration?.maxFalseNegativeRate,
+            maxTruncationGap: x.eval.maxTruncationGap,
+          },
+          evalSettings: {
+            thinking: x.eval.thinking,
+            ...(x.eval.conditions && { conditions: x.eval.conditions }),
+            ...(x.eval.inspect && { inspectTask: x.eval.inspect.task }),
           },
           ...(x.analysis && { analysis: x.analysis }),
         },
@@ -462,6 +474,10 @@ class CellTraining {
     });
   }
 }
+
+/** eval.thinking for the AFT tokenizer, only when it is on or off (model-default keeps the activity's input as it was). */
+const thinkingOf = (x: Loaded['x']) =>
+  x.eval.thinking === 'on' || x.eval.thinking === 'off' ? { thinking: x.eval.thinking } : {};
 
 /** AFT arms: arms × fractions × seeds; controls (aft: none): one evaluation each, at CONTROL_SEED. */
 function sweepCells(arms: Arm[], fractions: number[], seeds: number[]): CellProgress[] {

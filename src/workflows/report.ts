@@ -12,7 +12,8 @@ import { MSM_STAGE } from './search-attributes';
 export async function reportRun(req: ReportRequest): Promise<ReportResult> {
   upsertSearchAttributes([{ key: MSM_STAGE, value: 'report' }]);
   // Reports recorded before calibration existed replay without it (and say the judge was not calibrated).
-  if (patched('judge-calibration') && req.judge) {
+  // An Inspect task grades with its own classifier prompts: msm's calibration sets do not measure that grader.
+  if (patched('judge-calibration') && req.judge && !req.evalSettings?.inspectTask) {
     const calibration = await llm.calibrateJudge({
       storeUri: req.storeUri,
       evalSet: req.loaded.evalSet,

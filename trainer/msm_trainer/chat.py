@@ -1,5 +1,11 @@
 """Tokenizer and chat template for `generate`: prompts are rendered the way the AFT data was (see
-src/tokenize/chat-template.ts), from tokenizer_config.json next to tokenizer.json when it is there."""
+src/tokenize/chat-template.ts), from tokenizer_config.json next to tokenizer.json when it is there.
+
+Thinking (the manifest's `thinking`, the experiment's eval.thinking): "on" and "off" render the prompt with the
+template variable `enable_thinking` True or False, as Qwen3's template reads it (off ends the prompt with an
+empty `<think>\n\n</think>\n\n`, so the model answers without reasoning; on leaves the model to open its own
+think block); None ("model-default") passes nothing, which is today's rendering. A template that does not read
+enable_thinking renders the same either way."""
 
 import json
 from dataclasses import dataclass
@@ -10,6 +16,11 @@ from tokenizers import Tokenizer
 
 from .errors import BadInput
 from .inputs import tokenizer_file
+
+THINKING = ("on", "off", "model-default")
+
+# What Qwen3's template appends to the generation prompt when enable_thinking is false.
+EMPTY_THINK = "<think>\n\n</think>\n\n"
 
 # End-of-turn / end-of-text tokens of the supported families: generation stops at any of them.
 STOP_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<eos>")
@@ -39,7 +50,12 @@ class ChatTokenizer:
         ids = {self.tok.token_to_id(t) for t in names}
         return sorted(i for i in ids if i is not None)
 
-    def render(self, messages: list[dict[str, str]]) -> str:
+    def render(self, messages: list[dict[str, str]], thinking: str | None = None) -> str:
+        """The prompt for the model's answer. thinking: "on" / "off" set the template's enable_thinking to
+        True / False; None or "model-default" leave it unset (the template's own default)."""
+        if thinking not in (None, *THINKING):
+            raise BadInput(f"thinking is {thinking!r}: use one of {', '.join(THINKING)}")
+        flags = {} if thinking in (None, "model-default") else {"enable_thinking": thinking == "on"}
         if self.template is not None:
             from jinja2.sandbox import ImmutableSandboxedEnvironment  # jinja2 ships with torch
 
@@ -53,9 +69,19 @@ class ChatTokenizer:
             env.globals["raise_exception"] = raise_exception
             env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
             return env.from_string(self.template).render(
-                messages=messages, bos_token=self.bos_token, eos_token=self.eos_token or "", add_generation_prompt=True
+                messages=messages,
+                bos_token=self.bos_token,
+                eos_token=self.eos_token or "",
+                add_generation_prompt=True,
+                **flags,
             )
-        return self._fallback(messages)
+        text = self._fallback(messages)
+        # No template: a ChatML vocabulary with <think> is Qwen3's, whose template closes an empty think block
+        # when thinking is off.
+        if flags.get("enable_thinking") is False and text.endswith("<|im_start|>assistant\n"):
+            if self.tok.token_to_id("<think>") is not None:
+                text += EMPTY_THINK
+        return text
 
     def _fallback(self, messages: list[dict[str, str]]) -> str:
         # No tokenizer_config.json was stored: use the family's own layout, detected from its vocabulary.

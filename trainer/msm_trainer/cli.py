@@ -76,6 +76,10 @@ def run(manifest_path: str, out: IO[str] | None = None) -> int:
                 from .generate import generate
 
                 generate(m, em)
+            elif m.kind == "inspect":
+                from .inspect_job import run_inspect
+
+                run_inspect(m, em)
             else:
                 from .train import train
 
@@ -97,11 +101,10 @@ def run(manifest_path: str, out: IO[str] | None = None) -> int:
         traceback.print_exc(file=sys.stderr)
         if type(e).__name__ == "OutOfMemoryError":
             # Deterministic for a given job: retrying on the same machine fails again.
-            knobs = (
-                "batchSize or maxNewTokens"
-                if kind == "generate"
-                else "hyper.microBatchSize, turn on hyper.gradientCheckpointing or use more GPUs (see msm plan)"
-            )
+            knobs = {
+                "generate": "batchSize or maxNewTokens",
+                "inspect": "inspect.batchSize or inspect.maxTokens",
+            }.get(kind, "hyper.microBatchSize, turn on hyper.gradientCheckpointing or use more GPUs (see msm plan)")
             em.error(f"out of GPU memory: lower {knobs} ({e})", retryable=False)
             return EXIT_BAD_INPUT
         em.error(f"{type(e).__name__}: {e}", retryable=True)

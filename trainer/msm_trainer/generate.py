@@ -1,5 +1,12 @@
 """generate: sample answers to chat prompts in left-padded batches with a KV cache; resumable per batch
-(finished batches are never redone, and a resumed job samples exactly what an uninterrupted one would)."""
+(finished batches are never redone, and a resumed job samples exactly what an uninterrupted one would).
+
+samples.jsonl has one line per sample: {promptId, sample, text, finishReason, promptTokens, completionTokens}.
+finishReason is "stop" when the model ended its answer (an end-of-turn token) and "length" when it hit
+maxNewTokens; promptTokens counts the rendered prompt (system prompt and chat template included);
+completionTokens the tokens the model generated, its end-of-turn token included, so a "length" sample has
+exactly maxNewTokens. A job resumed from batches an older trainer finished has no finishReason or
+completionTokens for those samples (their lines lack the two fields)."""
 
 import json
 import logging
@@ -24,7 +31,8 @@ from .train import emit_existing_done
 
 log = logging.getLogger("msm_trainer")
 SAMPLES = "samples.jsonl"
-# An unfinished job's finished batches, one JSON line each: {"first": unit index, "units": [[index, text], ...]}.
+# An unfinished job's finished batches, one JSON line each: {"first": unit index, "units": [[index, text], ...],
+# "finish": [[finishReason, completionTokens], ...]} ("finish" in the units' order; absent in older files).
 BATCHES = "batches.jsonl"
 DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 64}
 
@@ -65,6 +73,15 @@ def read_prompts(uri: str) -> list[dict]:
     if not prompts:
         raise BadInput(f"promptsUri {uri} holds no prompts")
     return prompts
+
+
+@dataclass(frozen=True)
+class Done:
+    """A sampled unit: its text and how it ended (None: finished by a trainer that did not record it)."""
+
+    text: str
+    finish_reason: str | None = None
+    completion_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,18 +143,36 @@ def sample_rows(
     return new
 
 
-def read_batches(path: Path) -> dict[int, str]:
-    """Texts of the finished batches in a batches file (unit index -> text). A killed run can leave a torn
-    last line: it is dropped and the file rewritten, so later appends start on a line of their own."""
+def ended(ids: Sequence[int], max_new_tokens: int) -> tuple[str, int]:
+    """finishReason and completionTokens of a row from sample_rows. A row is cut before its first stop token,
+    which comes at most at position max_new_tokens - 1 (generate pads a row that finished early with a stop id),
+    so a row shorter than max_new_tokens stopped, and one of full length never did. The stop token counts as
+    generated."""
+    return ("length", len(ids)) if len(ids) >= max_new_tokens else ("stop", len(ids) + 1)
+
+
+def _batch_units(line: str) -> dict[int, Done]:
+    b = json.loads(line)
+    units = b["units"]
+    finish = b.get("finish")
+    if finish is None:  # written by a trainer that did not record how samples ended
+        return {int(i): Done(str(t)) for i, t in units}
+    if len(finish) != len(units):
+        raise ValueError("finish and units differ in length")
+    return {int(i): Done(str(t), str(r), int(n)) for (i, t), (r, n) in zip(units, finish)}
+
+
+def read_batches(path: Path) -> dict[int, Done]:
+    """The finished units of a batches file (unit index -> Done). A killed run can leave a torn last line: it
+    is dropped and the file rewritten, so later appends start on a line of their own."""
     if not path.exists():
         return {}
     text = path.read_text(encoding="utf-8")
-    done: dict[int, str] = {}
+    done: dict[int, Done] = {}
     keep = []
     for line in text.split("\n"):
         try:
-            units = json.loads(line)["units"]
-            done.update((int(i), str(t)) for i, t in units)
+            done.update(_batch_units(line))
             keep.append(line)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             continue  # the torn last line (or the empty string after the final newline)
@@ -147,7 +182,7 @@ def read_batches(path: Path) -> dict[int, str]:
     return done
 
 
-def resume_batches(out: mirror.OutputPlace) -> dict[int, str]:
+def resume_batches(out: mirror.OutputPlace) -> dict[int, Done]:
     """Finished units: from the local batches file or, when it holds more (a fresh machine after preemption,
     or a machine whose scratch is older than another's later attempt), from the uploaded copy."""
     path = out.local / BATCHES
@@ -192,10 +227,10 @@ def with_system_prompt(prompts: list[dict], system: str | None) -> list[dict]:
     return out
 
 
-def encode_prompts(prompts: list[dict], tok: ChatTokenizer, vocab: int) -> list[list[int]]:
+def encode_prompts(prompts: list[dict], tok: ChatTokenizer, vocab: int, thinking: str | None = None) -> list[list[int]]:
     encoded = []
     for p in prompts:
-        ids = tok.encode(tok.render(p["messages"]))
+        ids = tok.encode(tok.render(p["messages"], thinking))
         if max(ids) >= vocab:
             raise BadInput(f"prompt {p['id']}: token id {max(ids)} is outside the model's vocabulary of {vocab}")
         encoded.append(ids)
@@ -225,7 +260,9 @@ class Job:
     total: int  # samples in the job
 
 
-def run_batches(job: Job, batches: list[list[Unit]], done: dict[int, str], out: mirror.OutputPlace, em: Emitter) -> int:
+def run_batches(
+    job: Job, batches: list[list[Unit]], done: dict[int, Done], out: mirror.OutputPlace, em: Emitter
+) -> int:
     """Sample the batches in order, each persisted (one write + fsync) before the next; returns new tokens."""
     new_tokens = 0
     uploaded_at = time.monotonic()
@@ -234,12 +271,18 @@ def run_batches(job: Job, batches: list[list[Unit]], done: dict[int, str], out: 
             torch.manual_seed(batch_seed(job.seed, batch[0].index))
             t0 = time.perf_counter()
             rows = sample_rows(job.model, [u.ids for u in batch], job.dec, job.stops, job.device)
-            n_new = sum(len(r) for r in rows)
             texts = [job.tok.decode(r) for r in rows]
-            f.write(json.dumps({"first": batch[0].index, "units": [[u.index, t] for u, t in zip(batch, texts)]}) + "\n")
+            finish = [ended(r, job.dec.config.max_new_tokens) for r in rows]
+            line = {
+                "first": batch[0].index,
+                "units": [[u.index, t] for u, t in zip(batch, texts)],
+                "finish": [list(x) for x in finish],
+            }
+            f.write(json.dumps(line) + "\n")
             f.flush()
             os.fsync(f.fileno())
-            done.update((u.index, t) for u, t in zip(batch, texts))
+            done.update((u.index, Done(t, r, n)) for u, t, (r, n) in zip(batch, texts, finish))
+            n_new = sum(n for _, n in finish)
             new_tokens += n_new
             if out.remote is not None and time.monotonic() - uploaded_at >= upload_interval_s():
                 mirror.upload_file(out, BATCHES)  # progress that survives a machine loss
@@ -248,13 +291,21 @@ def run_batches(job: Job, batches: list[list[Unit]], done: dict[int, str], out: 
     return new_tokens
 
 
-def samples_text(prompts: list[dict], done: dict[int, str], per_prompt: int, greedy: bool) -> str:
+def samples_text(
+    prompts: list[dict], done: dict[int, Done], per_prompt: int, greedy: bool, prompt_tokens: Sequence[int]
+) -> str:
     """samples.jsonl as readers expect it: prompts in file order, samples 0..n-1 of each."""
     lines = []
     for p, prompt in enumerate(prompts):
         for k in range(per_prompt):
-            text = done[p * per_prompt + (0 if greedy else k)]
-            lines.append(json.dumps({"promptId": prompt["id"], "sample": k, "text": text}) + "\n")
+            d = done[p * per_prompt + (0 if greedy else k)]
+            line = {"promptId": prompt["id"], "sample": k, "text": d.text}
+            if d.finish_reason is not None:
+                line["finishReason"] = d.finish_reason
+            line["promptTokens"] = prompt_tokens[p]
+            if d.completion_tokens is not None:
+                line["completionTokens"] = d.completion_tokens
+            lines.append(json.dumps(line) + "\n")
     return "".join(lines)
 
 
@@ -281,7 +332,8 @@ def generate(m: Manifest, em: Emitter) -> None:
     vocab = model_vocab(model)
     stops = stop_ids(tok, vocab, m.tokenizerUri)
     greedy = m.temperature == 0
-    units = plan_units(encode_prompts(prompts, tok, vocab), m.samplesPerPrompt, greedy)
+    encoded = encode_prompts(prompts, tok, vocab, m.thinking)
+    units = plan_units(encoded, m.samplesPerPrompt, greedy)
 
     out.local.mkdir(parents=True, exist_ok=True)
     done = resume_batches(out)
@@ -302,5 +354,6 @@ def generate(m: Manifest, em: Emitter) -> None:
         "new_tokens_this_run": new_tokens,
         "batch_size": batch_size,
     }
-    finish(out, samples_text(prompts, done, m.samplesPerPrompt, greedy), metrics)
+    samples = samples_text(prompts, done, m.samplesPerPrompt, greedy, [len(x) for x in encoded])
+    finish(out, samples, metrics)
     em.done(m.outputUri, metrics)

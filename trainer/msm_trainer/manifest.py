@@ -3,6 +3,8 @@ is reported in milliseconds, before the heavy imports."""
 
 import json
 import math
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from .errors import BadInput
 from .storage import check_uri
 from .weights import check_path
 
-KINDS = ("midtrain", "aft", "generate")
+KINDS = ("midtrain", "aft", "generate", "inspect")
 DEVICES = ("cpu", "cuda", "auto")
 METHODS = ("lora", "full")
 # Defaults of a random base model (the same as the experiment schema's baseModel defaults).
@@ -86,6 +88,35 @@ class Hyper:
 
 
 @dataclass
+class Grader:
+    """inspect: the model that grades (the task's grader_model): an OpenAI(-compatible) or Anthropic API."""
+
+    kind: str  # "openai" | "anthropic"
+    model: str
+    baseUrl: str | None = None  # openai: an OpenAI-compatible server (vLLM, ...); absent = api.openai.com
+    apiKeyEnv: str | None = None  # the environment variable holding its key (optional for openai + baseUrl)
+
+
+@dataclass
+class InspectCondition:
+    id: str  # a folder name: the condition's checkpoint folder and its log's name
+    params: dict[str, Any]  # the task's arguments (JSON scalars)
+
+
+@dataclass
+class InspectSpec:
+    """inspect: one Inspect eval of `task` per condition (its params as task arguments), see inspect_job.py."""
+
+    task: str  # a registered Inspect task of an installed package, e.g. inspect_evals/agentic_misalignment
+    conditions: list[InspectCondition]
+    epochs: int
+    maxTokens: int
+    temperature: float
+    grader: Grader
+    batchSize: int | None = None  # sequences generated together; None = the device's default
+
+
+@dataclass
 class Manifest:
     kind: str
     jobId: str
@@ -116,8 +147,12 @@ class Manifest:
     batchSize: int | None = None
     # generate: a system prompt given with every prompt (an arm's eval system prompt, e.g. the spec).
     systemPrompt: str | None = None
+    # generate: "on" / "off" set the chat template's enable_thinking (Qwen3); None = "model-default" (unset).
+    thinking: str | None = None
     # midtrain/aft: {"project", "entity"?, "mode"?} to also log the curves to Weights & Biases (wandb_log.py).
     wandb: dict[str, Any] | None = None
+    # inspect: the task, its conditions and the grader (modelUri, thinking and the base model as for generate).
+    inspect: InspectSpec | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     def training_fingerprint(self) -> dict[str, Any]:
@@ -272,8 +307,8 @@ def parse_logging(d: Any, kind: str) -> dict[str, Any] | None:
     w = d.get("wandb")
     if w is None:
         return None
-    if kind == "generate":
-        raise BadInput("manifest field logging.wandb is for training jobs, not generate; remove it")
+    if kind in ("generate", "inspect"):
+        raise BadInput(f"manifest field logging.wandb is for training jobs, not {kind}; remove it")
     where = "logging.wandb."
     if not isinstance(w, dict) or set(w) - {"project", "entity", "mode"}:
         raise BadInput(f"manifest field logging.wandb must be an object with project, entity?, mode?; got {w!r}")
@@ -311,13 +346,18 @@ def parse_manifest(d: Any) -> Manifest:
         if d.get("batchSize") is not None:
             m.batchSize = _int(d, "batchSize", "", minimum=1)
         m.systemPrompt = _str(d, "systemPrompt", "", optional=True)
+        if d.get("thinking") is not None:
+            m.thinking = _enum(d, "thinking", "", ("on", "off", "model-default"))
         inputs.require_file(check_uri(m.tokenizerUri, "tokenizerUri"), "tokenizerUri")
         inputs.require_file(check_uri(m.promptsUri, "promptsUri"), "promptsUri")
         if m.modelUri:
             inputs.require_model(check_uri(m.modelUri, "modelUri"), "modelUri")
+    elif kind == "inspect":
+        parse_inspect_job(m, d)
     else:
-        if d.get("systemPrompt") is not None:
-            raise BadInput(f"manifest field systemPrompt is for generate jobs, not {kind}; remove it")
+        for key in ("systemPrompt", "thinking"):
+            if d.get(key) is not None:
+                raise BadInput(f"manifest field {key} is for generate jobs, not {kind}; remove it")
         m.dataUri = _str(d, "dataUri", "")
         m.fraction = _num(d, "fraction", "", 1.0, lo=0, hi=1, lo_open=True)
         m.initFromUri = _str(d, "initFromUri", "", optional=True)
@@ -341,6 +381,132 @@ def parse_manifest(d: Any) -> Manifest:
         if m.initFromUri:
             inputs.require_model(check_uri(m.initFromUri, "initFromUri"), "initFromUri")
     return m
+
+
+GRADER_KINDS = ("openai", "anthropic")
+# A condition id names folders (its checkpoint folder, logs/<id>.eval): no slashes, no leading dot.
+_CONDITION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]{0,199}$")
+_TASK_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_grader(d: Any) -> Grader:
+    w = "inspect.grader."
+    if not isinstance(d, dict):
+        raise BadInput(
+            'manifest field inspect.grader is missing: set {"kind": "openai" | "anthropic", "model", "apiKeyEnv", '
+            '"baseUrl"?} (the model that grades the samples)'
+        )
+    unknown = set(d) - {"kind", "model", "baseUrl", "apiKeyEnv"}
+    if unknown:
+        raise BadInput(
+            f"manifest field inspect.grader has unknown fields {sorted(unknown)}: use kind, model, baseUrl, apiKeyEnv"
+        )
+    g = Grader(
+        kind=_enum(d, "kind", w, GRADER_KINDS),
+        model=_str(d, "model", w),
+        baseUrl=_str(d, "baseUrl", w, optional=True),
+        apiKeyEnv=_str(d, "apiKeyEnv", w, optional=True),
+    )
+    if g.baseUrl is not None and not g.baseUrl.startswith(("http://", "https://")):
+        raise BadInput(
+            f"manifest field inspect.grader.baseUrl is {g.baseUrl!r}: use an http(s):// URL, e.g. http://host:8000/v1"
+        )
+    if g.apiKeyEnv is None:
+        if not (g.kind == "openai" and g.baseUrl):
+            raise BadInput(
+                "manifest field inspect.grader.apiKeyEnv is missing: name the environment variable that holds "
+                f"the {g.kind} grader's API key (only an openai grader with a baseUrl may go without one)"
+            )
+    elif not _ENV_NAME.match(g.apiKeyEnv):
+        raise BadInput(f"manifest field inspect.grader.apiKeyEnv is {g.apiKeyEnv!r}: name an environment variable")
+    elif not os.environ.get(g.apiKeyEnv):
+        raise BadInput(
+            f"manifest field inspect.grader.apiKeyEnv names {g.apiKeyEnv}, which is not set (or empty) in the "
+            "trainer's environment: set it where the job runs, or name the variable that holds the grader's key"
+        )
+    return g
+
+
+def parse_conditions(d: Any) -> list[InspectCondition]:
+    if not isinstance(d, list) or not d:
+        raise BadInput(
+            'manifest field inspect.conditions must be a non-empty list of {"id", "params": {task argument: value}}'
+        )
+    out, seen = [], set()
+    for i, c in enumerate(d):
+        w = f"inspect.conditions[{i}]."
+        if not isinstance(c, dict) or set(c) - {"id", "params"}:
+            raise BadInput(f'manifest field {w.rstrip(".")} must be an object with only "id" and "params", got {c!r}')
+        cid = _str(c, "id", w)
+        if not _CONDITION_ID.match(cid):
+            raise BadInput(
+                f"manifest field {w}id is {cid!r}: use letters, digits and . _ - = + (it names folders), "
+                "at most 200 characters, not starting with a dot"
+            )
+        if cid in seen:
+            raise BadInput(f"manifest field {w}id {cid!r} is used twice: ids key the resume, make them unique")
+        seen.add(cid)
+        params = c.get("params", {})
+        if not isinstance(params, dict):
+            raise BadInput(f"manifest field {w}params must be an object of task arguments, got {params!r}")
+        for k, v in params.items():
+            if not k or not k.isidentifier():
+                raise BadInput(f"manifest field {w}params has the key {k!r}: task arguments are Python identifiers")
+            if k == "grader_model":
+                raise BadInput(f"manifest field {w}params.grader_model: set the grader in inspect.grader instead")
+            if v is not None and not isinstance(v, (str, int, float, bool)):
+                raise BadInput(f"manifest field {w}params.{k} must be a string, number, boolean or null, got {v!r}")
+        out.append(InspectCondition(id=cid, params=dict(params)))
+    return out
+
+
+def parse_inspect(d: Any) -> InspectSpec:
+    w = "inspect."
+    if not isinstance(d, dict):
+        raise BadInput(
+            "manifest field inspect is missing: an inspect job needs {task, conditions, epochs, maxTokens, "
+            "temperature, grader}"
+        )
+    unknown = set(d) - {"task", "conditions", "epochs", "maxTokens", "temperature", "grader", "batchSize"}
+    if unknown:
+        raise BadInput(
+            f"manifest field inspect has unknown fields {sorted(unknown)}: use task, conditions, epochs, "
+            "maxTokens, temperature, grader, batchSize"
+        )
+    task = _str(d, "task", w)
+    if not _TASK_NAME.match(task):
+        raise BadInput(
+            f"manifest field inspect.task is {task!r}: name a registered task of an installed package as "
+            "<package>/<task>, e.g. inspect_evals/agentic_misalignment"
+        )
+    return InspectSpec(
+        task=task,
+        conditions=parse_conditions(d.get("conditions")),
+        epochs=_int(d, "epochs", w, minimum=1),
+        maxTokens=_int(d, "maxTokens", w, minimum=1),
+        temperature=_num(d, "temperature", w, lo=0),
+        grader=parse_grader(d.get("grader")),
+        batchSize=_int(d, "batchSize", w, minimum=1) if d.get("batchSize") is not None else None,
+    )
+
+
+def parse_inspect_job(m: Manifest, d: dict[str, Any]) -> None:
+    """kind "inspect": the model under test (baseModel, modelUri?) and the Inspect block."""
+    if m.baseModel.init != "pretrained":
+        raise BadInput(
+            "manifest field baseModel: an inspect job needs a pretrained base model (init 'pretrained' with a "
+            "path): its tokenizer and chat template render the task's prompts"
+        )
+    for key in ("systemPrompt", "promptsUri", "dataUri", "hyper"):
+        if d.get(key) is not None:
+            raise BadInput(f"manifest field {key} is not for inspect jobs (the task makes its own prompts); remove it")
+    m.modelUri = _str(d, "modelUri", "", optional=True)
+    if d.get("thinking") is not None:
+        m.thinking = _enum(d, "thinking", "", ("on", "off", "model-default"))
+    m.inspect = parse_inspect(d.get("inspect"))
+    if m.modelUri:
+        inputs.require_model(check_uri(m.modelUri, "modelUri"), "modelUri")
 
 
 def load_manifest(path: str) -> Manifest:

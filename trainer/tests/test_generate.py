@@ -74,6 +74,14 @@ def test_generate_writes_samples_in_prompt_order_and_resumes_per_batch(tmp_path,
     # Sampled longest prompt first, written in the prompts' order as before batching.
     assert [(s["promptId"], s["sample"]) for s in full] == [(p, k) for p in ("p1", "p2", "p3") for k in (0, 1)]
     assert all(isinstance(s["text"], str) for s in full)
+    # How each sample ended, and its token counts: the prompt as rendered, the answer as generated.
+    tok = load_chat_tokenizer(m["tokenizerUri"])
+    prompt_tokens = {p["id"]: len(tok.encode(tok.render(p["messages"]))) for p in PROMPTS}
+    for s in full:
+        assert set(s) == {"promptId", "sample", "text", "finishReason", "promptTokens", "completionTokens"}
+        assert s["promptTokens"] == prompt_tokens[s["promptId"]]
+        assert s["finishReason"] in ("stop", "length")
+        assert (s["completionTokens"] == 6) if s["finishReason"] == "length" else (1 <= s["completionTokens"] <= 6)
     out = local(m["outputUri"])
     assert (out / "COMPLETE").is_file() and not (out / "batches.jsonl").exists()
 
@@ -246,7 +254,9 @@ def test_system_prompt_reaches_every_prompt_as_its_system_turn(tmp_path, monkeyp
     seen = []
     real = gen.encode_prompts
     monkeypatch.setattr(
-        gen, "encode_prompts", lambda prompts, tok, vocab: seen.append(prompts) or real(prompts, tok, vocab)
+        gen,
+        "encode_prompts",
+        lambda prompts, tok, vocab, thinking=None: seen.append(prompts) or real(prompts, tok, vocab, thinking),
     )
     m = gen_manifest(tmp_path, "spec", temperature=0, samplesPerPrompt=1, systemPrompt="# Spec\nBe kind.")
     code, ev = run_inproc(tmp_path, m)
@@ -270,3 +280,78 @@ def test_system_prompt_is_refused_on_training_jobs(tmp_path):
     m["systemPrompt"] = "spec"
     code, ev = run_inproc(tmp_path, m)
     assert code == 2 and "systemPrompt" in ev[-1]["message"]
+
+
+def test_finish_reason_and_completion_tokens_are_exact(tmp_path, monkeypatch):
+    """A row cut at a stop token is "stop" (the stop token counted), a row of maxNewTokens is "length"."""
+    import msm_trainer.generate as gen
+
+    tok = load_chat_tokenizer(make_tokenizer(tmp_path / "tok").as_uri())
+    yes, no = tok.tok.token_to_id("yes"), tok.tok.token_to_id("no")
+
+    def scripted(model, rows, dec, stops, device):
+        # Each unit's answer from its prompt length: the longest prompt stops after 2 tokens, the rest run out.
+        longest = max(len(r) for r in rows)
+        return [[yes, no] if len(r) == longest else [yes] * dec.config.max_new_tokens for r in rows]
+
+    monkeypatch.setattr(gen, "sample_rows", scripted)
+    m = gen_manifest(tmp_path, "scripted", samplesPerPrompt=1, maxNewTokens=5, batchSize=8)
+    code, ev = run_inproc(tmp_path, m)
+    assert code == 0, ev
+    got = {s["promptId"]: s for s in read_samples(m)}
+    assert {k: (v["text"], v["finishReason"], v["completionTokens"]) for k, v in got.items()} == {
+        "p1": ("yes no", "stop", 3),
+        "p2": ("yes yes yes yes yes", "length", 5),
+        "p3": ("yes yes yes yes yes", "length", 5),
+    }
+    assert ev[-1]["metrics"]["new_tokens_this_run"] == 13
+    assert gen.ended([], 5) == ("stop", 1) and gen.ended([1] * 5, 5) == ("length", 5)
+
+
+def test_resume_reads_batches_an_older_trainer_wrote(tmp_path, trained):
+    """Batches without "finish" (an older trainer's) are kept: their samples just lack the two fields."""
+    ref = gen_manifest(tmp_path, "ref", modelUri=trained, batchSize=2)
+    assert run_inproc(tmp_path, ref, name="ref.json")[0] == 0
+    full = read_samples(ref)
+    # The same job, its first batch (the two samples of the longest prompt, p1) finished by an older trainer.
+    m = gen_manifest(tmp_path, "old", modelUri=trained, batchSize=2)
+    out = local(m["outputUri"])
+    out.mkdir(parents=True)
+    first = [s for s in full if s["promptId"] == "p1"]
+    (out / "batches.jsonl").write_text(
+        json.dumps({"first": 0, "units": [[s["sample"], s["text"]] for s in first]}) + "\n"
+    )
+    code, ev = run_inproc(tmp_path, m)
+    assert code == 0, ev
+    assert [e["step"] for e in ev if e["event"] == "resumed"] == [2]
+    old = read_samples(m)
+    assert [s["text"] for s in old] == [s["text"] for s in full]
+    for s, r in zip(old, full):
+        if s["promptId"] == "p1":
+            assert s == {k: r[k] for k in ("promptId", "sample", "text", "promptTokens")}
+        else:
+            assert s == r
+
+
+def test_thinking_is_passed_to_the_template_and_refused_elsewhere(tmp_path, monkeypatch):
+    import msm_trainer.generate as gen
+
+    seen = []
+    real = gen.encode_prompts
+    monkeypatch.setattr(
+        gen,
+        "encode_prompts",
+        lambda prompts, tok, vocab, thinking=None: seen.append(thinking) or real(prompts, tok, vocab, thinking),
+    )
+    for mode in ("on", "off", "model-default"):
+        m = gen_manifest(tmp_path, f"think-{mode}", temperature=0, samplesPerPrompt=1, thinking=mode)
+        assert run_inproc(tmp_path, m)[0] == 0
+    assert run_inproc(tmp_path, gen_manifest(tmp_path, "think-none", temperature=0, samplesPerPrompt=1))[0] == 0
+    assert seen == ["on", "off", "model-default", None]
+    code, ev = run_inproc(tmp_path, gen_manifest(tmp_path, "think-bad", thinking="maybe"))
+    assert code == 2 and "thinking" in ev[-1]["message"] and "model-default" in ev[-1]["message"]
+    data = write_packed(tmp_path / "data", pattern_tokens(16, 16))
+    t = train_manifest(tmp_path, data, name="th", hyper=hyper(maxSteps=1))
+    t["thinking"] = "off"
+    code, ev = run_inproc(tmp_path, t)
+    assert code == 2 and "thinking is for generate jobs" in ev[-1]["message"]

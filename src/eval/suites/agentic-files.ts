@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JUDGE_KINDS } from '../eval-set';
+import { ACTION_TAGS, JUDGE_KINDS } from '../eval-set';
 
 /** The grid of the agentic suite, in the order lines are generated. */
 export const KINDS = JUDGE_KINDS;
@@ -9,7 +9,7 @@ export type Kind = (typeof KINDS)[number];
 export type Goal = (typeof GOALS)[number];
 export type Urgency = (typeof URGENCIES)[number];
 
-export const TOOLS = ['send_email', 'forward', 'copy_file'] as const;
+export const TOOLS = ACTION_TAGS;
 
 const text = z.string().min(1);
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'use lowercase letters, digits and "-"');
@@ -58,16 +58,45 @@ export const frameSchema = z
   .strict();
 export type Frame = z.infer<typeof frameSchema>;
 
+const texts = z.array(text).min(1);
+
+/**
+ * When the kind's harmful act counts as executed (the eval line's `executed` rule, see executedRuleSchema in
+ * src/eval/eval-set.ts), with {{placeholders}} filled from the setting. A list item that is exactly
+ * `{{name}}` of one of the setting's `lists` stands for that list's items.
+ */
+const executedTemplateSchema = z
+  .object({
+    tags: z.array(z.enum(TOOLS)).min(1),
+    to: texts.optional(),
+    mentions: texts.optional(),
+    src: texts.optional(),
+    destNotUnder: texts.optional(),
+  })
+  .strict();
+export type ExecutedTemplate = z.infer<typeof executedTemplateSchema>;
+
 /** evals/agentic/templates/<kind>.yaml: one scenario kind. */
 export const templateSchema = z
   .object({
     kind: z.enum(KINDS),
     tools: z.array(z.enum(TOOLS)).min(1),
     criterion: text,
+    executed: executedTemplateSchema,
     snippets,
     emails: z.array(emailSchema).min(1),
   })
-  .strict();
+  .strict()
+  .superRefine((t, ctx) => {
+    t.executed.tags.forEach((tag, i) => {
+      if (!t.tools.includes(tag))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['executed', 'tags', i],
+          message: `${tag} is not one of this kind's tools (${t.tools.join(', ')})`,
+        });
+    });
+  });
 export type Template = z.infer<typeof templateSchema>;
 
 /** evals/agentic/settings/<kind>.yaml: the companies a kind is set in, and which one is held out. */
@@ -76,7 +105,16 @@ export const settingsSchema = z
     kind: z.enum(KINDS),
     heldout: id,
     settings: z
-      .array(z.object({ id, vars: z.record(varName, z.string().min(1)) }).strict())
+      .array(
+        z
+          .object({
+            id,
+            vars: z.record(varName, z.string().min(1)),
+            // Lists of words for the kind's executed rule (e.g. the private matter's keywords).
+            lists: z.record(varName, z.array(z.string().min(1)).min(1)).default({}),
+          })
+          .strict(),
+      )
       .min(2, 'give at least two settings (one is held out)'),
   })
   .strict()

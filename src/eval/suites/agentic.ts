@@ -9,6 +9,7 @@ import {
   templateSchema,
   URGENCIES,
   type EmailTemplate,
+  type ExecutedTemplate,
   type Frame,
   type Goal,
   type Kind,
@@ -19,6 +20,7 @@ import {
 } from './agentic-files';
 import { fill, tidy } from './fill-template';
 import { readDataFile, SuiteDataError } from './read-data-file';
+import type { ExecutedRule } from '../eval-set';
 
 /**
  * The agentic-misalignment suite: scenario templates (one per kind) × company settings × goal condition ×
@@ -41,6 +43,8 @@ export interface AgenticEvalLine {
   messages: [{ role: 'system'; content: string }, { role: 'user'; content: string }];
   criterion: string;
   judge: Kind;
+  /** When the harmful act counts as executed: the template's rule filled for the setting (src/eval/executed.ts). */
+  executed: ExecutedRule;
   condition: { kind: Kind; goal: Goal; urgency: Urgency; setting: string };
   split: 'dev' | 'heldout';
 }
@@ -77,6 +81,9 @@ export function loadAgenticSuite(dir = AGENTIC_DIR): AgenticSuite {
         if (BUILT_IN.includes(name))
           problems.push(`${settingsFile}: settings.${i}.vars.${name}: the generator fills this name itself`);
       }
+      for (const name of Object.keys(s.lists))
+        if (name in s.vars || name in frame.snippets || name in template.snippets || BUILT_IN.includes(name))
+          problems.push(`${settingsFile}: settings.${i}.lists.${name}: also the name of a variable or snippet`);
     });
     if (problems.length) throw new SuiteDataError(problems);
     return { template, settings };
@@ -90,6 +97,24 @@ const pick = (s: Snippet, goal: Goal, urgency: Urgency): string =>
 const applies = (e: EmailTemplate, goal: Goal, urgency: Urgency) =>
   (!e.when?.goal || e.when.goal.includes(goal)) && (!e.when?.urgency || e.when.urgency.includes(urgency));
 
+/** The placeholders of a scenario at one grid cell: the setting's variables, the snippets and the tool list. */
+function scenarioVars(
+  frame: Frame,
+  template: Template,
+  setting: { vars: Record<string, string> },
+  goal: Goal,
+  urgency: Urgency,
+): Record<string, string> {
+  const snippets = Object.fromEntries(
+    Object.entries({ ...frame.snippets, ...template.snippets }).map(([k, s]) => [k, pick(s, goal, urgency)]),
+  );
+  return {
+    ...setting.vars,
+    ...snippets,
+    tool_list: template.tools.map((t) => `- ${frame.tools[t]}`).join('\n'),
+  };
+}
+
 /** One scenario of a kind rendered at one grid cell: the system prompt, the inbox and the kind's criterion. */
 export function renderAgenticScenario(
   frame: Frame,
@@ -99,14 +124,7 @@ export function renderAgenticScenario(
   urgency: Urgency,
 ): { system: string; user: string; criterion: string } {
   const where = `${template.kind}/${setting.id}/goal=${goal}/urgency=${urgency}`;
-  const snippets = Object.fromEntries(
-    Object.entries({ ...frame.snippets, ...template.snippets }).map(([k, s]) => [k, pick(s, goal, urgency)]),
-  );
-  const vars: Record<string, string> = {
-    ...setting.vars,
-    ...snippets,
-    tool_list: template.tools.map((t) => `- ${frame.tools[t]}`).join('\n'),
-  };
+  const vars = scenarioVars(frame, template, setting, goal, urgency);
   // Oldest first; emails at the same time keep their file order (frame before template).
   const emails = [...frame.emails, ...template.emails]
     .filter((e) => applies(e, goal, urgency))
@@ -137,6 +155,42 @@ export function renderAgenticScenario(
   };
 }
 
+const WHOLE_PLACEHOLDER = /^\{\{\s*([A-Za-z0-9_]+)\s*\}\}$/;
+
+/**
+ * The kind's executed rule filled for one setting: each item's placeholders from the scenario's variables; an
+ * item that is exactly `{{name}}` of one of the setting's lists becomes that list's items.
+ */
+export function renderExecutedRule(
+  frame: Frame,
+  template: Template,
+  setting: { id: string; vars: Record<string, string>; lists?: Record<string, string[]> },
+  goal: Goal,
+  urgency: Urgency,
+): ExecutedRule {
+  const where = `${template.kind}/${setting.id}/goal=${goal}/urgency=${urgency}: executed`;
+  const vars = scenarioVars(frame, template, setting, goal, urgency);
+  const lists = setting.lists ?? {};
+  const items = (key: Exclude<keyof ExecutedTemplate, 'tags'>) => {
+    const given = template.executed[key];
+    if (!given) return {};
+    const out = given.flatMap((item) => {
+      const whole = item.match(WHOLE_PLACEHOLDER)?.[1];
+      if (whole !== undefined && Object.hasOwn(lists, whole))
+        return lists[whole].map((x) => fill(x, vars, `${where}.${key}: {{${whole}}}`).trim());
+      return [fill(item, vars, `${where}.${key}`).trim()];
+    });
+    return { [key]: [...new Set(out)] };
+  };
+  return {
+    tags: [...template.executed.tags],
+    ...items('to'),
+    ...items('mentions'),
+    ...items('src'),
+    ...items('destNotUnder'),
+  };
+}
+
 /** Every kind × setting × goal × urgency, in that nesting order: the same data always gives the same lines. */
 export function expandAgentic(suite: AgenticSuite): AgenticEvalLine[] {
   return suite.kinds.flatMap(({ template, settings }) =>
@@ -153,6 +207,7 @@ export function expandAgentic(suite: AgenticSuite): AgenticEvalLine[] {
             ],
             criterion: s.criterion,
             judge: kind,
+            executed: renderExecutedRule(suite.frame, template, setting, goal, urgency),
             condition: { kind, goal, urgency, setting: setting.id },
             split: setting.id === settings.heldout ? 'heldout' : 'dev',
           };
