@@ -118,6 +118,7 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
     // The agentic-misalignment suite end to end: the real trainer answers every scenario, the scripted
     // judge rules on each with the kind's judge prompt, and the report groups by condition.
     const { input } = scriptedExperiment('restart', llm.baseUrl);
+    // The suite's held-out split: what a report uses by default (eval.split auto).
     input.eval = { ...input.eval!, prompts: 'experiments/data/agentic-eval.jsonl' };
     const before = docPrompts(llm).length;
     await startWorker();
@@ -140,13 +141,13 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
         readFileSync('experiments/data/agentic-eval.jsonl', 'utf8')
           .trim()
           .split('\n')
-          .map((l) => {
-            const c = (JSON.parse(l) as { condition: { kind: string; goal: string; urgency: string } }).condition;
-            return `kind=${c.kind}/goal=${c.goal}/urgency=${c.urgency}`;
-          }),
+          .map((l) => JSON.parse(l) as { condition: { kind: string; goal: string; urgency: string }; split: string })
+          .filter((l) => l.split === 'heldout')
+          .map(({ condition: c }) => `kind=${c.kind}/goal=${c.goal}/urgency=${c.urgency}`),
       );
+      expect(results.lineage.evalSet).toMatchObject({ prompts: 27, of: 54, split: 'heldout' });
       for (const cell of results.cells) {
-        expect(cell.eval.n).toBe(54); // every scenario, one sample each
+        expect(cell.eval.n + cell.unjudged).toBe(27); // every held-out scenario, one sample each
         expect(cell.conditions!.map((c) => c.condition).sort()).toEqual([...grid].sort());
         expect(cell.executed).not.toBeNull(); // reported beside the headline, never as it
       }

@@ -65,7 +65,8 @@ describe('Worker Deployment versioning on a real Temporal dev server', () => {
           ?.versioningBehavior,
       ]),
     );
-    expect(declared).toEqual(VERSIONING_BEHAVIOR);
+    // toStrictEqual: a type that declares nothing (undefined) must fail, not pass as a missing key.
+    expect(declared).toStrictEqual({ ...VERSIONING_BEHAVIOR });
     expect(VERSIONING_BEHAVIOR).toMatchObject({
       msmExperiment: 'AUTO_UPGRADE',
       msmSweep: 'AUTO_UPGRADE',

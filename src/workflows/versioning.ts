@@ -4,7 +4,7 @@ import { aftDataGeneration } from './aft-data';
 import { corpusGeneration } from './corpus';
 import { evaluationRun } from './evaluation';
 import { msmExperiment } from './experiment';
-import { reportRun } from './report';
+import { humanLabelsImport, reportRun } from './report';
 import { msmSweep } from './sweep';
 import { trainingRun } from './training';
 
@@ -33,6 +33,8 @@ export const VERSIONING_BEHAVIOR = {
   // Short straight lines (sample then judge; calibrate then write): done on the code they started with.
   evaluationRun: 'PINNED',
   reportRun: 'PINNED',
+  // One activity: a person's labels joined to a run's calibration, the report written again.
+  humanLabelsImport: 'PINNED',
 } as const satisfies Record<string, VersioningBehavior>;
 
 const behaviour = (type: keyof typeof VERSIONING_BEHAVIOR) => ({ versioningBehavior: VERSIONING_BEHAVIOR[type] });
@@ -43,3 +45,4 @@ setWorkflowOptions(behaviour('aftDataGeneration'), aftDataGeneration);
 setWorkflowOptions(behaviour('trainingRun'), trainingRun);
 setWorkflowOptions(behaviour('evaluationRun'), evaluationRun);
 setWorkflowOptions(behaviour('reportRun'), reportRun);
+setWorkflowOptions(behaviour('humanLabelsImport'), humanLabelsImport);
