@@ -7,7 +7,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ComputeCapacityError, ComputeConfigError } from '../src/compute/backend';
 import { createPodBody, createRunpodBackend, podDiskGb, type RunpodBackendOptions } from '../src/compute/runpod';
 import { podCostPerHour, podSshAddress, RunpodApi, RunpodApiError } from '../src/compute/runpod-api';
+import { parseExperiment } from '../src/config/experiment-schema';
 import { diskNeedsOf, estimateJobDiskGb } from '../src/plan/disk';
+import { formatPlan } from '../src/plan/plan';
+import { planFromDisk } from '../src/plan/plan-inputs';
+import { demoExperiment } from './helpers/demo-experiment';
 import { KNOWN_MODELS } from '../src/plan/models';
 import type { TrainerJobManifest } from '../src/training/job';
 import { NO_CAPACITY_MESSAGE, startScriptedRunpod, type ScriptedRunpod } from './helpers/scripted-runpod';
@@ -361,5 +365,34 @@ describe('estimateJobDiskGb', () => {
     expect(lora).toBeGreaterThan(sample);
     expect(full).toBeGreaterThan((32e9 * 12 * 3) / 1e9); // three fp32 + Adam checkpoints of every weight
     expect(estimateJobDiskGb({ downloadedParams: 0, trainedParams: 1e6 }, 50)).toBe(50);
+  });
+});
+
+describe('msm plan: a disk figure per GPU job', () => {
+  const runpod = {
+    backend: 'runpod',
+    device: 'cuda',
+    gpuType: 'NVIDIA H200',
+    gpuCount: 2,
+    image: 'img',
+    identityFile: '~/.ssh/id_ed25519',
+    containerDiskGb: 50,
+  };
+  const qwen = { name: 'Qwen3-32B', tokenizer: 'qwen3', init: 'pretrained', path: '/nonexistent/Qwen3-32B' };
+  const root = path.join(__dirname, '..');
+
+  it("prints each GPU job's disk (above the floor for a 32B model), none on device cpu", () => {
+    const x = parseExperiment({ ...demoExperiment('disk'), baseModel: qwen, compute: runpod });
+    const plan = planFromDisk(x, root);
+    const sampling = estimateJobDiskGb(diskNeedsOf(KNOWN_MODELS['qwen3-32b'], { pretrained: true }), 50);
+    expect(plan.jobs.find((j) => j.job === 'eval generate')!.diskGb).toBe(sampling);
+    for (const j of plan.jobs) expect(j.diskGb).toBeGreaterThan(sampling - 1);
+    expect(formatPlan(plan)).toMatch(/\n {2}disk: \d+ GB \(weights, checkpoints, margin\)/);
+    const cpu = planFromDisk(
+      parseExperiment({ ...demoExperiment('disk'), compute: { ...runpod, device: 'cpu' } }),
+      root,
+    );
+    expect(cpu.jobs.every((j) => j.diskGb === undefined)).toBe(true);
+    expect(formatPlan(cpu)).not.toContain('disk:');
   });
 });
