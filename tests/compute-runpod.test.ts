@@ -36,7 +36,7 @@ beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'msm-runpod-test-'));
   data = await writeTinyDataset(path.join(root, 'data'));
   sshd = await Sshd.start();
-  runpod = await startScriptedRunpod({ sshPort: sshd.port, costPerHr: String(POD_COST_PER_HOUR) });
+  runpod = await startScriptedRunpod({ sshPort: sshd.port, costPerHr: POD_COST_PER_HOUR });
   process.env[KEY_ENV] = runpod.apiKey;
   env = await startTemporalWithWorkers({ stateDir: path.join(root, 'state') });
 }, 120_000);
@@ -64,7 +64,6 @@ function request(label: string, hyper: Partial<Experiment['midtrain']>): TrainRe
       gpuType: 'NVIDIA H100 80GB HBM3',
       gpuCount: GPUS,
       cloudType: 'COMMUNITY',
-      interruptible: true,
       image: 'runpod/pytorch:2.8.0-py3.11-cuda12.8.1',
       pricePerHour: 1, // the API's reported cost wins
       user: sshd.user,
@@ -114,17 +113,19 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
     expect(r.metrics.steps).toBe(12);
 
     // The first create met no capacity; the retry waited capacityRetrySec (2 s) and got a pod.
-    const creates = runpod.calls.filter((c) => c.method === 'POST' && c.path === '/pods');
-    expect(creates.map((c) => c.status)).toEqual([500, 201]);
+    const creates = runpod.calls.filter((c) => c.method === 'POST' && c.path === '/v2/pods');
+    expect(creates.map((c) => c.status)).toEqual([400, 201]);
+    // Each create was preceded by a look at the catalog's stock.
+    expect(runpod.calls.filter((c) => c.path.startsWith('/v2/catalog/gpus?')).length).toBeGreaterThanOrEqual(2);
     expect(creates[1].at - creates[0].at).toBeGreaterThanOrEqual(1900);
 
     const [pod] = podsOf('done');
     expect(podsOf('done')).toHaveLength(1);
     expect(pod.body).toMatchObject({
-      gpuTypeIds: ['NVIDIA H100 80GB HBM3'],
-      gpuCount: GPUS,
-      cloudType: 'COMMUNITY',
-      interruptible: true,
+      image: 'runpod/pytorch:2.8.0-py3.11-cuda12.8.1',
+      gpu: { id: 'NVIDIA H100 80GB HBM3', count: GPUS },
+      cloud: 'COMMUNITY',
+      disk: 50, // the tiny random model's estimate is below the configured floor
       ports: ['22/tcp'],
     });
     expect((pod.body.env as Record<string, string>).PUBLIC_KEY).toBe(
@@ -243,12 +244,7 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
     // The workflow's cleanup ran after the cancel: it looked the pod up by the job's name and deleted it.
     const [pod] = podsOf('cancel');
     expect(pod.deletedAt).toBeDefined();
-    expect(
-      runpod.calls.some(
-        (c) =>
-          c.method === 'GET' && c.path.startsWith(`/pods?name=${encodeURIComponent(pod.name)}`) && c.at >= cancelledAt,
-      ),
-    ).toBe(true);
+    expect(runpod.calls.some((c) => c.method === 'GET' && c.path === '/v2/pods' && c.at >= cancelledAt)).toBe(true);
     await waitUntil(() => !alive(pid), 30_000, 'the trainer to exit');
     expect(runpod.live()).toEqual([]);
   }, 180_000);
@@ -261,7 +257,6 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
       gpuType: 'NVIDIA A40',
       gpuCount: 1,
       cloudType: 'SECURE',
-      interruptible: false,
       image: 'img',
       containerDiskGb: 20,
       pricePerGpuHour: 0.5,
@@ -285,8 +280,8 @@ describe('runpod compute backend (scripted RunPod API, pods = real sshd, real tr
     expect(a.details.pricePerGpuHour).toBe(POD_COST_PER_HOUR);
 
     runpod.reclaim(a.machineId);
-    runpod.setCostPerHr('0.00');
-    const c = await backend.provision('reattach').finally(() => runpod.setCostPerHr(String(POD_COST_PER_HOUR)));
+    runpod.setCostPerHr(0);
+    const c = await backend.provision('reattach').finally(() => runpod.setCostPerHr(POD_COST_PER_HOUR));
     expect(c.machineId).not.toBe(a.machineId);
     expect(c.details.pricePerGpuHour).toBe(0.5); // no price from the API: the configured one
     expect(runpod.pods.find((p) => p.id === a.machineId)!.deletedAt).toBeDefined(); // the stopped pod was terminated

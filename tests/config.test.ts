@@ -153,7 +153,7 @@ describe('experiment schema', () => {
       ...runpod,
       device: 'auto',
       apiKeyEnv: 'RUNPOD_API_KEY',
-      baseUrl: 'https://rest.runpod.io/v1',
+      baseUrl: 'https://api.runpod.io/v2',
       gpuCount: 1,
       cloudType: 'SECURE',
       interruptible: false,
@@ -179,7 +179,7 @@ describe('experiment schema', () => {
           pricePerHour: 0,
           gpuCount: 9,
           cloudType: 'SPOT',
-          baseUrl: 'rest.runpod.io',
+          baseUrl: 'api.runpod.io',
         },
       });
       expect.unreachable();
@@ -191,6 +191,12 @@ describe('experiment schema', () => {
       expect(msg).toContain('compute.cloudType');
       expect(msg).toContain('compute.baseUrl: an http(s) URL');
     }
+    // RunPod retired REST v1, and v2 rents no spot pods: both say what to write instead.
+    expect(() =>
+      parseExperiment({ ...minimal, compute: { ...runpod, baseUrl: 'https://example.test/v1', interruptible: true } }),
+    ).toThrow(
+      /compute\.baseUrl: RunPod retired its REST v1 API: use https:\/\/api\.runpod\.io\/v2[\s\S]*compute\.interruptible: RunPod's REST API v2 rents no interruptible/,
+    );
   });
 
   it('every shipped experiment and sweep file is valid', () => {

@@ -60,12 +60,13 @@ function foldEvents(events: TrainerEvent[], seen: SeenEvents): boolean {
 /** Provision a machine for the job, heartbeating meanwhile (renting one takes minutes); config and capacity errors classified. */
 async function provisionFor(
   backend: ComputeBackend,
-  jobId: string,
+  manifest: TrainerJobManifest,
   beat: (extra: Record<string, unknown>) => void,
 ): Promise<MachineHandle> {
+  const jobId = manifest.jobId;
   const beating = setInterval(() => beat({ provisioning: true }), 5000);
   try {
-    return await backend.provision(jobId);
+    return await backend.provision(jobId, manifest);
   } catch (e) {
     if (e instanceof ComputeConfigError) throw badInput(`trainer job ${jobId}: ${e.message}`, e);
     if (e instanceof ComputeCapacityError) throw transient(`trainer job ${jobId}: ${e.message}`, e.retryAfterMs, e);
@@ -87,7 +88,7 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, led
   const beat = (extra: Record<string, unknown> = {}) =>
     ctx.heartbeat({ job: manifest.jobId, compute: ledger.usage(), ...extra });
   const provisionStart = new Date();
-  const machine = await provisionFor(backend, manifest.jobId, beat);
+  const machine = await provisionFor(backend, manifest, beat);
   let finished = false;
   let ok = false;
   try {

@@ -42,7 +42,8 @@ export interface LaunchResult {
 
 export interface ComputeBackend {
   readonly name: string;
-  provision(jobId: string): Promise<MachineHandle>;
+  /** The manifest, when given, lets a renting backend size the machine (e.g. its disk) for the job. */
+  provision(jobId: string, manifest?: TrainerJobManifest): Promise<MachineHandle>;
   /** Start the job, or re-attach if a job with this id is already running on the machine. */
   launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult | void>;
   /** A machine that cannot be reached reports 'lost' (preemption), never an error. */

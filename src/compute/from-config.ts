@@ -43,7 +43,7 @@ function make(where: Experiment['compute'], places: BackendPlaces): ComputeBacke
     });
   }
   if (where.backend === 'runpod') {
-    const { device: _d, ...rest } = where;
+    const { device: _d, interruptible: _spot, ...rest } = where;
     return createRunpodBackend({
       ...rest,
       apiKey: () => process.env[where.apiKeyEnv],

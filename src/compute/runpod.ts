@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { estimateJobDiskGb } from '../plan/disk';
 import type { TrainerJobManifest } from '../training/job';
 import {
   ComputeCapacityError,
@@ -8,15 +9,25 @@ import {
   type JobStatus,
   type MachineHandle,
 } from './backend';
-import { podCostPerHour, RunpodApi, RunpodApiError, type RunpodPod } from './runpod-api';
+import { jobDiskNeeds } from './job-disk';
+import {
+  podCostPerHour,
+  podSshAddress,
+  RunpodApi,
+  RunpodApiError,
+  type CreatePodBody,
+  type RunpodPod,
+} from './runpod-api';
 import { createSshBackend, type SshBackendOptions } from './ssh';
 import { HostUnreachableError } from './ssh-connection';
 
 /**
- * The `runpod` backend: a GPU pod rented through RunPod's REST API per job, driven over SSH with the ssh
+ * The `runpod` backend: a GPU pod rented through RunPod's REST API v2 per job, driven over SSH with the ssh
  * backend (the job-folder protocol), terminated on release. The pod is named after the job, so a retry
  * after a worker crash finds and re-attaches to it instead of renting a second one, and cleanup can find
- * it without a handle. The provider reporting the pod EXITED/TERMINATED (spot reclaim) is a preemption.
+ * it without a handle. Stock is read from the GPU catalog before a create. A pod in PROVISIONING/STARTING
+ * is still starting; ERROR while starting is a pod that cannot run (fails at once, with the fix); the
+ * provider reporting the pod EXITED/TERMINATED/ERROR later is a lost machine (a preemption).
  */
 export interface RunpodBackendOptions {
   baseUrl: string;
@@ -26,8 +37,8 @@ export interface RunpodBackendOptions {
   gpuType: string;
   gpuCount: number;
   cloudType: 'SECURE' | 'COMMUNITY';
-  interruptible: boolean;
   image: string;
+  /** Container disk floor in GB: the job's estimate (weights, checkpoints, margin) is used when larger. */
   containerDiskGb: number;
   /** USD per GPU-hour, used when the API does not report the pod's cost per hour. */
   pricePerGpuHour?: number;
@@ -56,7 +67,13 @@ export interface RunpodBackendOptions {
 /** Pod names are how retries and cleanup find a job's pod. */
 export const podName = (jobId: string) => `msm-${jobId}`;
 
+/** The provider stopped or removed the pod: whatever ran there is gone. */
 const GONE = new Set(['EXITED', 'TERMINATED']);
+/** Still coming up: allocated (PROVISIONING) or its container starting (STARTING). */
+const COMING_UP = new Set(['PROVISIONING', 'STARTING']);
+/** Unrecoverable: the container cannot run (a bad image, a crash at start). */
+const ERROR = 'ERROR';
+const unusable = (status: string | undefined) => GONE.has(status ?? '') || status === ERROR;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -95,7 +112,11 @@ function mapApiError(s: Pods, e: unknown): unknown {
       s.opts.capacityRetrySec * 1000,
     );
   }
-  if (e.kind === 'auth') return new ComputeConfigError(`${e.message}: check the key in ${s.opts.apiKeyEnv}`);
+  if (e.kind === 'auth')
+    return new ComputeConfigError(
+      `${e.message}: check the key in ${s.opts.apiKeyEnv} (and its access to this GPU pool)`,
+    );
+  if (e.kind === 'billing') return new ComputeConfigError(`${e.message}: add funds to the RunPod account`);
   if (e.kind === 'bad-request')
     return new ComputeConfigError(`${e.message}: check compute.gpuType, compute.image and compute.cloudType`);
   return e;
@@ -139,28 +160,75 @@ function publicKey(s: Pods): string {
 async function existingPod(s: Pods, name: string): Promise<RunpodPod | undefined> {
   let live: RunpodPod | undefined;
   for (const p of await s.client().podsNamed(name)) {
-    if (!live && !GONE.has(p.desiredStatus ?? '')) live = p;
+    if (!live && !unusable(p.status)) live = p;
     else await s.client().terminatePod(p.id);
   }
   return live;
 }
 
-async function createPod(s: Pods, name: string): Promise<RunpodPod> {
-  return s.client().createPod({
-    name,
-    imageName: s.opts.image,
-    gpuTypeIds: [s.opts.gpuType],
-    gpuCount: s.opts.gpuCount,
-    cloudType: s.opts.cloudType,
-    interruptible: s.opts.interruptible,
-    ports: ['22/tcp'],
-    supportPublicIp: true,
-    containerDiskInGb: s.opts.containerDiskGb,
-    env: { PUBLIC_KEY: publicKey(s) },
-  });
+/**
+ * Stock before renting: the catalog must list the GPU type in this cloud for this many GPUs, with stock.
+ * An unknown type or too many GPUs is a config error; no stock now is a capacity error (retried later).
+ */
+async function checkStock(s: Pods): Promise<void> {
+  const { gpuType, gpuCount, cloudType } = s.opts;
+  const gpus = await s.client().gpuCatalog({ count: gpuCount, cloud: cloudType });
+  const gpu = gpus.find((g) => g.id === gpuType);
+  if (!gpu)
+    throw new ComputeConfigError(
+      `compute.gpuType: RunPod's catalog has no GPU type "${gpuType}"; use one of its ids, e.g. ${gpus
+        .slice(0, 5)
+        .map((g) => `"${g.id}"`)
+        .join(', ')}`,
+    );
+  const cloud = cloudType === 'SECURE' ? 'secure' : 'community';
+  if (gpu[cloud] === false)
+    throw new ComputeConfigError(`compute.cloudType: ${gpuType} is not offered in RunPod's ${cloudType} cloud`);
+  const most = gpu.maxCount?.[cloud];
+  if (most !== undefined && gpuCount > most)
+    throw new ComputeConfigError(
+      `compute.gpuCount: a ${cloudType} pod of ${gpuType} has at most ${most} GPUs; set gpuCount ≤ ${most}`,
+    );
+  if (!gpu.availability || gpu.availability === 'NONE')
+    throw new ComputeCapacityError(
+      `RunPod's catalog shows no stock of ${gpuCount}x ${gpuType} in ${cloudType} cloud now; retrying in ${s.opts.capacityRetrySec} s`,
+      s.opts.capacityRetrySec * 1000,
+    );
 }
 
-/** RUNNING with a public IP and port 22 mapped; the API says RUNNING before the container is up. */
+/** The job's container disk: its estimate when known and larger than the configured floor. */
+export function podDiskGb(floorGb: number, manifest?: TrainerJobManifest): number {
+  const needs = manifest ? jobDiskNeeds(manifest) : undefined;
+  return needs ? estimateJobDiskGb(needs, floorGb) : floorGb;
+}
+
+/** The v2 create body of a job's pod: sshd published on 22/tcp, authorised for our key (PUBLIC_KEY). */
+export function createPodBody(
+  o: Pick<RunpodBackendOptions, 'image' | 'gpuType' | 'gpuCount' | 'cloudType'>,
+  name: string,
+  diskGb: number,
+  publicKeyText: string,
+): CreatePodBody {
+  return {
+    name,
+    image: o.image,
+    gpu: { id: o.gpuType, count: o.gpuCount },
+    cloud: o.cloudType,
+    disk: diskGb,
+    ports: ['22/tcp'],
+    env: { PUBLIC_KEY: publicKeyText },
+  };
+}
+
+async function createPod(s: Pods, name: string, diskGb: number): Promise<RunpodPod> {
+  await checkStock(s);
+  return s.client().createPod(createPodBody(s.opts, name, diskGb, publicKey(s)));
+}
+
+/**
+ * RUNNING with its sshd published (ssh.direct). PROVISIONING/STARTING keep waiting; ERROR fails at once: the
+ * container cannot run, and renting again would fail the same way.
+ */
 async function waitReady(
   s: Pods,
   podId: string,
@@ -168,13 +236,16 @@ async function waitReady(
 ): Promise<{ pod: RunpodPod; host: string; port: number }> {
   for (;;) {
     const pod = await s.client().getPod(podId);
-    if (GONE.has(pod.desiredStatus ?? ''))
-      throw new Error(`RunPod pod ${podId} became ${pod.desiredStatus} while starting`);
-    const port = pod.portMappings?.['22'];
-    if (pod.desiredStatus === 'RUNNING' && pod.publicIp && port) return { pod, host: pod.publicIp, port };
+    if (pod.status === ERROR)
+      throw new ComputeConfigError(
+        `RunPod pod ${podId} went to ERROR while starting (its container cannot run): check compute.image (${s.opts.image}) — it must exist, be pullable and start sshd from PUBLIC_KEY`,
+      );
+    if (GONE.has(pod.status ?? '')) throw new Error(`RunPod pod ${podId} became ${pod.status} while starting`);
+    const ssh = podSshAddress(pod);
+    if (pod.status === 'RUNNING' && ssh) return { pod, ...ssh };
     if (Date.now() > deadline)
       throw new Error(
-        `RunPod pod ${podId} was not reachable within ${s.opts.startTimeoutSec} s (status ${pod.desiredStatus ?? '?'})`,
+        `RunPod pod ${podId} was not reachable within ${s.opts.startTimeoutSec} s (status ${pod.status ?? '?'}${COMING_UP.has(pod.status ?? '') ? ', still starting' : ''})`,
       );
     await sleep(s.opts.readyPollMs ?? 5000);
   }
@@ -184,7 +255,7 @@ async function waitReady(
 async function providerLoss(s: Pods, podId: string): Promise<string | null> {
   try {
     const pod = await s.client().getPod(podId);
-    return GONE.has(pod.desiredStatus ?? '') ? `RunPod reports pod ${podId} ${pod.desiredStatus}` : null;
+    return unusable(pod.status) ? `RunPod reports pod ${podId} ${pod.status}` : null;
   } catch (e) {
     if (e instanceof RunpodApiError && e.kind === 'not-found') return `RunPod has no pod ${podId} any more`;
     return null;
@@ -233,11 +304,11 @@ async function sshWhenUp(s: Pods, ssh: ComputeBackend, jobId: string, deadline: 
 }
 
 /** The job's pod (an earlier attempt's if it still runs, else a new one), reachable over ssh and priced. */
-async function provisionPod(s: Pods, jobId: string): Promise<MachineHandle> {
+async function provisionPod(s: Pods, jobId: string, manifest?: TrainerJobManifest): Promise<MachineHandle> {
   const name = podName(jobId);
   let pod: RunpodPod;
   try {
-    pod = (await existingPod(s, name)) ?? (await createPod(s, name));
+    pod = (await existingPod(s, name)) ?? (await createPod(s, name, podDiskGb(s.opts.containerDiskGb, manifest)));
   } catch (e) {
     throw mapApiError(s, e);
   }
@@ -246,7 +317,7 @@ async function provisionPod(s: Pods, jobId: string): Promise<MachineHandle> {
     const ready = await waitReady(s, pod.id, deadline);
     const handle = await sshWhenUp(s, sshFor(s, pod.id, ready.host, ready.port), jobId, deadline);
     const reported = podCostPerHour(ready.pod) ?? podCostPerHour(pod);
-    const gpuCount = ready.pod.gpuCount ?? s.opts.gpuCount;
+    const gpuCount = ready.pod.gpu?.count ?? s.opts.gpuCount;
     const pricePerGpuHour = reported !== null ? reported / gpuCount : (s.opts.pricePerGpuHour ?? null);
     return {
       backend: 'runpod',
@@ -266,7 +337,7 @@ export function createRunpodBackend(opts: RunpodBackendOptions): ComputeBackend 
     name: 'runpod',
     stallMs: s.opts.stallMs,
 
-    provision: (jobId: string) => provisionPod(s, jobId),
+    provision: (jobId: string, manifest?: TrainerJobManifest) => provisionPod(s, jobId, manifest),
 
     launch: (m: MachineHandle, manifest: TrainerJobManifest) => sshOf(s, m).launch(m, manifest),
 

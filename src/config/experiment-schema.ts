@@ -259,7 +259,13 @@ const computeSchema = z.discriminatedUnion(
           .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'the name of an environment variable, e.g. RUNPOD_API_KEY')
           .default('RUNPOD_API_KEY')
           .describe('environment variable of the worker that holds the RunPod API key (never the key itself)'),
-        baseUrl: z.url('an http(s) URL, e.g. https://rest.runpod.io/v1').default('https://rest.runpod.io/v1'),
+        baseUrl: z
+          .url('an http(s) URL, e.g. https://api.runpod.io/v2')
+          .refine((u) => !/\/v1\/?$/.test(u), {
+            message: 'RunPod retired its REST v1 API: use https://api.runpod.io/v2 (or leave baseUrl out)',
+          })
+          .default('https://api.runpod.io/v2')
+          .describe("RunPod's REST API v2"),
         gpuType: z.string().min(1, 'a RunPod GPU type id, e.g. "NVIDIA H100 80GB HBM3"'),
         gpuCount: z.number().int().min(1, 'at least 1 GPU').max(8, 'at most 8 GPUs per pod').default(1),
         gpuMemoryGiB: gpuMemorySchema,
@@ -267,9 +273,19 @@ const computeSchema = z.discriminatedUnion(
         interruptible: z
           .boolean()
           .default(false)
-          .describe('spot pod: cheaper, may be reclaimed (a preemption: msm resumes from the newest checkpoint)'),
+          .refine((v) => !v, {
+            message: "RunPod's REST API v2 rents no interruptible (spot) pods: leave interruptible out (or false)",
+          })
+          .describe('must be false: RunPod REST v2 has no interruptible (spot) pods'),
         image: z.string().min(1, 'a container image with Python and trainer/requirements.txt, e.g. runpod/pytorch:...'),
-        containerDiskGb: z.number().int().min(1).default(50),
+        containerDiskGb: z
+          .number()
+          .int()
+          .min(1)
+          .default(50)
+          .describe(
+            "the pod's container disk floor in GB: a job whose model size is known gets its estimate (weights, checkpoints, margin; see msm plan) when larger",
+          ),
         pricePerHour: z
           .number()
           .gt(0, 'a price in USD per GPU-hour, > 0')

@@ -1,6 +1,7 @@
 import type { Experiment, TrainHyperSettings } from '../config/experiment-schema';
 import { gpuMemoryGiB, moreGpusHint, worldOf, worldSize } from './compute-shape';
 import { GIB, largestSampleBatch, samplePeak, trainPeak, type Breakdown, type TrainJobShape } from './memory';
+import { diskNeedsOf, estimateJobDiskGb } from './disk';
 import type { ModelShape } from './models';
 import { needsMidtraining, resolveArms } from '../config/arms';
 
@@ -28,6 +29,8 @@ export interface JobPlan {
   microBatchSize?: number;
   /** Sampling on a GPU: the generate batch the job runs with. */
   generateBatch?: number;
+  /** GB of disk the job needs on its machine (weights, checkpoints, margin); the RunPod backend sizes pods by it. */
+  diskGb?: number;
 }
 
 export interface ExperimentPlan {
@@ -305,6 +308,17 @@ function planSampling(x: Experiment, inputs: PlanInputs): JobPlan {
   };
 }
 
+/** A GPU job's disk (the RunPod floor, compute.containerDiskGb, applies there), when the model's shape is known. */
+function jobDiskGb(j: JobPlan, x: Experiment, inputs: PlanInputs): number | undefined {
+  if (!('shape' in inputs.model)) return undefined;
+  const h = j.job === 'midtrain' ? x.midtrain : j.job === 'aft' ? x.aft.hyper : undefined;
+  const needs = diskNeedsOf(inputs.model.shape, {
+    pretrained: x.baseModel.init === 'pretrained',
+    training: h && { method: h.method, loraR: h.loraR },
+  });
+  return estimateJobDiskGb(needs, x.compute.backend === 'runpod' ? x.compute.containerDiskGb : 0);
+}
+
 /** One plan line per distinct job shape: midtraining (when the msm arm runs), the AFT cells, sampling. */
 export function planExperiment(x: Experiment, inputs: PlanInputs): ExperimentPlan {
   const jobs: JobPlan[] = [];
@@ -312,6 +326,7 @@ export function planExperiment(x: Experiment, inputs: PlanInputs): ExperimentPla
     jobs.push(planTraining('midtrain', x.midtrain, x.tokenization.seqLen, x, inputs));
   jobs.push(planTraining('aft', x.aft.hyper, x.aft.seqLen, x, inputs));
   jobs.push(planSampling(x, inputs));
+  if (x.compute.device !== 'cpu') for (const j of jobs) j.diskGb = jobDiskGb(j, x, inputs);
   const memory = gpuMemoryGiB(x.compute);
   const m = inputs.model;
   return {
@@ -330,6 +345,7 @@ export function formatPlan(plan: ExperimentPlan): string {
     lines.push(j.line);
     j.fixes.forEach((f, i) => lines.push(`  fix ${i + 1}: ${f}`));
     if (j.faster) lines.push(`  faster: ${j.faster}`);
+    if (j.diskGb !== undefined) lines.push(`  disk: ${j.diskGb} GB (weights, checkpoints, margin)`);
   }
   return lines.join('\n');
 }
