@@ -11,7 +11,7 @@ import type { ExperimentInput } from '../src/config/experiment-schema';
 import { sha256Hex } from '../src/util/hash';
 import { PROJECT_ROOT } from '../src/util/project-paths';
 import { createWorkers, runWorkers } from '../src/workers/create-workers';
-import { msmExperiment, progressQuery } from '../src/workflows';
+import { msmExperiment, msmSweep, progressQuery } from '../src/workflows';
 import { waitUntil } from './helpers/scripted-experiment';
 import { TestTemporalServer } from './helpers/temporal-server';
 
@@ -111,6 +111,50 @@ describe('inputs frozen at start, on a real Temporal server', () => {
       );
       expect(title).toBe(originalSpec.match(/^# (.*)$/m)![1]);
       await used.terminate('test: loading was all it had to show');
+    } finally {
+      workers.forEach((w) => w.shutdown());
+      await running;
+      await connection.close();
+    }
+  }, 120_000);
+
+  it('a sweep started with paths only (temporal workflow start) freezes once: a point that starts later reads those bytes', async () => {
+    const p = project('sweep');
+    const specB = path.join(p.dir, 'spec-b.md');
+    writeFileSync(specB, readFileSync(p.spec, 'utf8').replace(/^# .*$/m, '# Spec B as started'));
+    const raw = JSON.parse(readFileSync(p.file, 'utf8')) as ExperimentInput;
+    const sweep = client.workflow.getHandle('frozen-sweep');
+    await client.workflow.start(msmSweep, {
+      taskQueue: 'msm',
+      workflowId: sweep.workflowId,
+      args: [
+        { name: 'fsw', base: raw, axes: { spec: ['spec.md', 'spec-b.md'] }, include: [], exclude: [], concurrency: 1 },
+      ],
+    });
+    const connection = await NativeConnection.connect({ address: server.address });
+    const workers = await createWorkers({ connection, queues: ['msm', 'msm-cpu'] });
+    const running = runWorkers(workers);
+    const titleOf = async (id: string) =>
+      (
+        await client.workflow
+          .getHandle(id)
+          .query(progressQuery)
+          .catch(() => undefined)
+      )?.spec?.title;
+    try {
+      // The first point loads, then waits for generation (no LLM worker here); the second has not started.
+      await waitUntil(async () => (await titleOf('frozen-sweep.spec.md')) !== undefined, 30_000, 'point 1 to load');
+      writeFileSync(specB, readFileSync(p.spec, 'utf8').replace(/^# .*$/m, '# Spec B changed later'));
+      await client.workflow.getHandle('frozen-sweep.spec.md').terminate('test: make way for point 2');
+      let title: string | undefined;
+      await waitUntil(async () => (title = await titleOf('frozen-sweep.spec-b.md')) !== undefined, 30_000, 'point 2');
+      expect(title).toBe('Spec B as started');
+      const history = await sweep.fetchHistory();
+      const activities = history.events!.flatMap(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [],
+      );
+      expect(activities).toEqual(['freezeSweepInputs']);
+      await sweep.terminate('test: done');
     } finally {
       workers.forEach((w) => w.shutdown());
       await running;
