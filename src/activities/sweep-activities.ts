@@ -1,4 +1,5 @@
-import { FrozenInputError } from '../config/frozen-inputs';
+import { readInput } from '../config/check-experiment';
+import { FrozenInputError, type InputFile } from '../config/frozen-inputs';
 import { InvalidExperimentError, type FrozenInputs } from '../config/experiment-schema';
 import type { Results } from '../report/results';
 import { freezeSweepFiles } from '../sweep/frozen-sweep-inputs';
@@ -28,7 +29,9 @@ export function createSweepActivities() {
      */
     async freezeSweepInputs(input: SweepInput): Promise<FrozenInputs> {
       try {
-        return await freezeSweepFiles(input, { now: new Date(), unreadable: 'skip' });
+        // Read as the loader reads (its checks on paths apply); a file it refuses is left to the point's load.
+        const read = (baseDir: string, f: InputFile) => readInput(baseDir, f.path, f.field);
+        return await freezeSweepFiles(input, { now: new Date(), unreadable: 'skip', read });
       } catch (e) {
         if (e instanceof FrozenInputError || e instanceof InvalidSweepError || e instanceof InvalidExperimentError)
           throw badInput(e.message, e);

@@ -149,7 +149,8 @@ async function withModelPath(x: Experiment, baseDir: string): Promise<Experiment
 /** An input file's text by its path as written and the field that names it. */
 type ReadInput = (rel: string, field: string) => Promise<string>;
 
-async function readInput(baseDir: string, rel: string, field: string): Promise<string> {
+/** An input file from this machine's disk, with every check the loader makes on a path. */
+export async function readInput(baseDir: string, rel: string, field: string): Promise<string> {
   const abs = path.resolve(baseDir, rel);
   try {
     return await readFile(abs, 'utf8');

@@ -62,24 +62,33 @@ export async function freezeText(store: ArtifactStore, text: string, now: Date):
   return { sha256, size: Buffer.byteLength(text, 'utf8'), frozenAt: now.toISOString(), storeUri: store.rootUri };
 }
 
-/**
- * Freeze every input file of one experiment into its store. `unreadable: 'skip'` leaves out a file that
- * cannot be read (the worker freezing a sweep: that point then fails alone with the loader's own message);
- * the default refuses it, before anything starts.
- */
+/** How the files are read, and what a file that cannot be read does. */
+export interface FreezeOptions {
+  now: Date;
+  /**
+   * 'skip' leaves out a file that cannot be read (the worker freezing a sweep: that point then fails alone
+   * with the loader's own message); the default refuses it, before anything starts.
+   */
+  unreadable?: 'refuse' | 'skip';
+  /** Default readInputText; a worker passes the loader's reader, so its checks on paths apply. */
+  read?: (baseDir: string, f: InputFile) => Promise<string>;
+}
+
+/** Freeze every input file of one experiment into its store. */
 export async function freezeExperimentFiles(
   x: Experiment,
   baseDir: string,
   store: ArtifactStore,
-  opts: { now: Date; unreadable?: 'refuse' | 'skip' },
+  opts: FreezeOptions,
 ): Promise<FrozenInputs> {
+  const read = opts.read ?? readInputText;
   const frozen: FrozenInputs = {};
   for (const f of inputFiles(x)) {
     let text: string;
     try {
-      text = await readInputText(baseDir, f);
+      text = await read(baseDir, f);
     } catch (e) {
-      if (opts.unreadable === 'skip' && e instanceof FrozenInputError) continue;
+      if (opts.unreadable === 'skip') continue;
       throw e;
     }
     frozen[f.path] = await freezeText(store, text, opts.now);

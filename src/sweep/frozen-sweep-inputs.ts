@@ -1,4 +1,4 @@
-import { freezeExperimentFiles, mergeFrozen } from '../config/frozen-inputs';
+import { freezeExperimentFiles, mergeFrozen, type FreezeOptions } from '../config/frozen-inputs';
 import { parseExperiment, type FrozenInputs } from '../config/experiment-schema';
 import { experimentBaseDir } from '../plan/plan-inputs';
 import { openStore, resolveStoreUri } from '../store/open-store';
@@ -12,7 +12,7 @@ import type { SweepInput } from './sweep-schema';
  */
 export async function freezeSweepFiles(
   input: SweepInput,
-  opts: { now: Date; unreadable?: 'refuse' | 'skip'; points?: string[] },
+  opts: FreezeOptions & { points?: string[] },
 ): Promise<FrozenInputs> {
   const parts: Array<{ id: string; frozen: FrozenInputs }> = [];
   for (const p of expandSweep(input)) {
