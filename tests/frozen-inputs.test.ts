@@ -101,6 +101,14 @@ describe('inputs frozen at start: freezing', () => {
     expect(Object.keys(skipped)).toContain('spec.md');
   });
 
+  it('a store msm start cannot write says so and what to do', async () => {
+    const p = project();
+    writeFileSync(p.file('not-a-folder'), '');
+    await expect(freezeExperimentInput({ ...p.raw, store: 'not-a-folder' }, 'frozen.json')).rejects.toThrow(
+      /cannot put the input files in file:\/\/.*not-a-folder: .*give it the store's access/,
+    );
+  });
+
   it('one path, one content: points whose baseDir makes the same path two files are refused', () => {
     const a = { sha256: 'a'.repeat(64), size: 1 };
     const b = { sha256: 'b'.repeat(64), size: 1 };
