@@ -136,7 +136,10 @@ describe('msmSweep and schedules on a real Temporal server', () => {
     const started = await msm('sweep', sweepFile, '--id', 'sweep-e2e', '--wait');
     expect(started.status, started.stderr).toBe(0);
     const first = await t.client.workflow.getHandle<typeof msmSweep>('sweep-e2e').result();
-    expect(first.sweep.base).toEqual(input.base);
+    // The base as written, plus the hashes of every point's input files, frozen by msm sweep.
+    const { frozenInputs, ...asWritten } = first.sweep.base;
+    expect(asWritten).toEqual(input.base);
+    expect(Object.keys(frozenInputs!)).toEqual(expect.arrayContaining(['specs/demo.md', badSpec]));
     expect(first.points.filter((p) => p.status === 'done')).toHaveLength(3);
     const failed = first.points.find((p) => p.status === 'failed')!;
     expect(failed).toMatchObject({ id: bad, workflowId: `sweep-e2e.${bad}` });
@@ -146,7 +149,7 @@ describe('msmSweep and schedules on a real Temporal server', () => {
       `msm sweep retry sweep-e2e ${bad}`,
     );
 
-    // The spec is fixed; `msm sweep retry` runs that point alone.
+    // The spec is fixed; `msm sweep retry` runs that point alone, its files frozen again (the fixed spec).
     copyFileSync(path.join(PROJECT_ROOT, 'specs', 'demo.md'), badSpec);
     const retry = await msm('sweep', 'retry', 'sweep-e2e', bad, '--wait');
     expect(retry.status, retry.stderr).toBe(0);

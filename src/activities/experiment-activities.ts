@@ -1,10 +1,10 @@
-import path from 'node:path';
 import { log } from '@temporalio/activity';
 import { checkExperiment, type ExperimentCheck } from '../config/check-experiment';
-import { InvalidExperimentError } from '../config/experiment-schema';
+import { InvalidExperimentError, type Experiment } from '../config/experiment-schema';
 import { PlanRefusedError } from '../plan/plan';
 import { ModelConfigError } from '../plan/plan-inputs';
-import { openStore } from '../store/open-store';
+import { openStore, resolveStoreUri } from '../store/open-store';
+import { FrozenInputError, frozenInputReader } from '../config/frozen-inputs';
 import { renderSpec } from '../spec/spec-variants';
 import { specHash } from '../spec/spec-hash';
 import { TokenizeInputError } from '../tokenize/errors';
@@ -12,11 +12,8 @@ import { sha256Hex } from '../util/hash';
 import { badInput } from '../temporal/failures';
 import type { LoadedExperiment } from '../spec/loaded-experiment';
 
-/** Resolve a store setting to a URI: s3:// and file:// pass through, paths resolve against baseDir. */
-export function resolveStoreUri(store: string, baseDir: string): string {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(store)) return store;
-  return 'file://' + path.resolve(baseDir, store);
-}
+// Where it always was, for the modules that import it from here.
+export { resolveStoreUri };
 
 export function createExperimentActivities() {
   return {
@@ -72,10 +69,11 @@ export function createExperimentActivities() {
 /** Every check `msm validate` makes (src/config/check-experiment.ts); each refusal is bad input. */
 async function checkedInput(raw: unknown): Promise<ExperimentCheck> {
   try {
-    return await checkExperiment(raw, 'workflow input');
+    return await checkExperiment(raw, 'workflow input', frozenReaderOf);
   } catch (e) {
     if (
       e instanceof InvalidExperimentError ||
+      e instanceof FrozenInputError ||
       e instanceof PlanRefusedError ||
       e instanceof ModelConfigError ||
       e instanceof TokenizeInputError
@@ -85,6 +83,10 @@ async function checkedInput(raw: unknown): Promise<ExperimentCheck> {
     throw e;
   }
 }
+
+/** A run started with frozen inputs (msm start) reads them by hash from its own store. */
+const frozenReaderOf = (x: Experiment, baseDir: string) =>
+  x.frozenInputs && frozenInputReader(x.frozenInputs, openStore(resolveStoreUri(x.store, baseDir)), baseDir);
 
 /** An input file under its content hash, so equal inputs are stored once. */
 async function storeInput(store: ReturnType<typeof openStore>, kind: 'aft' | 'mix', text: string, examples: number) {

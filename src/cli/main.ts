@@ -8,6 +8,7 @@ import { experimentJsonSchema } from '../config/json-schema';
 import { formatFractionCounts } from '../config/aft-subsets';
 import { checkExperiment } from '../config/check-experiment';
 import { loadExperimentFile, readExperimentFile } from '../config/load-experiment-file';
+import { freezeExperimentInput } from './freeze-inputs';
 import { formatPlan, PlanRefusedError } from '../plan/plan';
 import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
 import { temporalTarget, type TargetFlags, type TemporalTarget } from '../temporal/connection';
@@ -34,6 +35,7 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm sweep retry <id> <point> [--wait]  run one failed point of an ended sweep again, alone
   msm schedule create <id> <file> (--cron EXPR | --every 24h) [--overlap BUFFER_ONE] [--catchup 1d]
                [--pause-on-failure] [--note TEXT] [--paused]    a Temporal Schedule of a sweep or experiment
+  msm schedule update <id> <file>  the schedule's runs use the file and its inputs as they are now (re-frozen)
   msm schedule list | describe|pause|unpause|trigger|delete <id> | backfill <id> --from ISO --to ISO
   msm setup                     register msm's search attributes on the namespace (once per namespace; idempotent)
   msm compare <out-dir> <results>...  compare experiments (spec variants): each a report folder or results.json
@@ -77,6 +79,7 @@ async function startWorkers(t: TemporalTarget) {
 
 async function runExperiment(file: string, flags: TargetFlags, id?: string): Promise<void> {
   const { raw, experiment } = loadExperimentFile(file);
+  const input = await freezeExperimentInput(raw, file);
   const target = temporalTarget(flags);
   // Nothing named a server: the embedded dev server, started when it is not running.
   const server = target.local ? await ensureDevServer() : { address: target.address, uiUrl: '', started: false };
@@ -90,7 +93,7 @@ async function runExperiment(file: string, flags: TargetFlags, id?: string): Pro
   const handle = await c.workflow.start(msmExperiment, {
     taskQueue: 'msm',
     workflowId,
-    args: [raw],
+    args: [input],
     workflowIdConflictPolicy: 'USE_EXISTING',
     staticSummary: `MSM experiment ${experiment.name}`,
   });
@@ -217,14 +220,17 @@ const COMMANDS: Record<string, (c: CommandContext) => Promise<void>> = {
   },
 };
 
+/** Checks the file, freezes its inputs (their hashes go in the workflow input) and starts the run. */
 async function startCommand(c: CommandContext): Promise<void> {
-  const { raw, experiment } = loadExperimentFile(required(c.arg, 'an experiment file'));
+  const file = required(c.arg, 'an experiment file');
+  const { raw, experiment } = loadExperimentFile(file);
+  const input = await freezeExperimentInput(raw, file);
   const h = await (
     await c.client()
   ).workflow.start(msmExperiment, {
     taskQueue: 'msm',
     workflowId: workflowIdFor(experiment.name, c.values.id),
-    args: [raw],
+    args: [input],
   });
   console.log(h.workflowId);
 }

@@ -8,6 +8,7 @@ import {
 import { readExperimentFile, readStructuredFile } from '../config/load-experiment-file';
 import { isSweep, loadSweepFile } from '../sweep/load-sweep-file';
 import { msmExperiment, msmSweep } from '../workflows';
+import { freezeExperimentInput, freezeSweepInput } from './freeze-inputs';
 
 export interface ScheduleFlags {
   cron?: string;
@@ -38,17 +39,21 @@ function specOf(f: ScheduleFlags): ScheduleSpec {
 
 /**
  * The schedule's action: start msmSweep or msmExperiment with the file's content (checked as `msm sweep`
- * or `msm start` would), not its path, so every scheduled run runs what was scheduled.
+ * or `msm start` would), not its path, and the hashes of its input files, frozen now: every scheduled run
+ * runs what was scheduled, on the bytes it had then (`msm schedule update` freezes them again).
  */
-function actionOf(scheduleId: string, file: string): ScheduleOptionsAction {
+async function actionOf(scheduleId: string, file: string): Promise<ScheduleOptionsAction> {
   const base = { taskQueue: 'msm', workflowId: scheduleId };
-  if (isSweep(readStructuredFile(file)))
-    return { type: 'startWorkflow', workflowType: msmSweep, args: [loadSweepFile(file).input], ...base };
-  return { type: 'startWorkflow', workflowType: msmExperiment, args: [readExperimentFile(file).raw], ...base };
+  if (isSweep(readStructuredFile(file))) {
+    const input = await freezeSweepInput(loadSweepFile(file).input);
+    return { type: 'startWorkflow', workflowType: msmSweep, args: [input], ...base };
+  }
+  const input = await freezeExperimentInput(readExperimentFile(file).raw, file);
+  return { type: 'startWorkflow', workflowType: msmExperiment, args: [input], ...base };
 }
 
 const USAGE =
-  'schedule: create <id> <file> (--cron EXPR | --every DURATION) [--overlap BUFFER_ONE] [--catchup 1d] [--pause-on-failure] [--note TEXT] [--paused] | list | describe <id> | pause <id> | unpause <id> | trigger <id> | backfill <id> --from ISO --to ISO | delete <id>';
+  'schedule: create <id> <file> (--cron EXPR | --every DURATION) [--overlap BUFFER_ONE] [--catchup 1d] [--pause-on-failure] [--note TEXT] [--paused] | update <id> <file> | list | describe <id> | pause <id> | unpause <id> | trigger <id> | backfill <id> --from ISO --to ISO | delete <id>';
 
 /** `msm schedule create|list|describe|pause|unpause|trigger|backfill|delete` over Temporal Schedules. */
 export async function scheduleCommand(c: Client, args: string[], f: ScheduleFlags): Promise<void> {
@@ -61,6 +66,8 @@ export async function scheduleCommand(c: Client, args: string[], f: ScheduleFlag
   switch (sub) {
     case 'create':
       return createSchedule(c, need(id, 'a schedule id'), need(file, 'a sweep or experiment file'), f);
+    case 'update':
+      return updateSchedule(handle(), need(file, 'a sweep or experiment file'));
     case 'list':
       for await (const s of c.schedule.list())
         console.log(
@@ -99,13 +106,20 @@ async function createSchedule(c: Client, id: string, file: string, f: ScheduleFl
   const h = await c.schedule.create({
     scheduleId: id,
     spec: specOf(f),
-    action: actionOf(id, file),
+    action: await actionOf(id, file),
     policies: { overlap, catchupWindow: (f.catchup ?? '1d') as '1d', pauseOnFailure: f.pauseOnFailure ?? false },
     state: { paused: f.paused ?? false, note: f.note ?? `msm schedule of ${file}` },
   });
   console.log(
     `created schedule ${h.scheduleId}; its runs are found with: temporal workflow list --query "TemporalScheduledById = '${h.scheduleId}'"`,
   );
+}
+
+/** New inputs for a schedule: the file read, checked and its input files frozen again; spec and policies kept. */
+async function updateSchedule(h: ScheduleHandle, file: string): Promise<void> {
+  const action = await actionOf(h.scheduleId, file);
+  await h.update((prev) => ({ ...prev, action }));
+  console.log(`updated ${h.scheduleId}: its next runs use ${file} and its input files as they are now`);
 }
 
 async function describeSchedule(h: ScheduleHandle): Promise<void> {

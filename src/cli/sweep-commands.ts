@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { loadSweepFile } from '../sweep/load-sweep-file';
+import { freezeSweepInput } from './freeze-inputs';
 import type { SweepOutcome } from '../workflows/sweep';
 import { msmSweep } from '../workflows';
 
@@ -13,9 +14,14 @@ function printOutcome(out: SweepOutcome): void {
     console.log(`comparison: ${out.comparison.htmlUri}${out.comparison.note ? ` (${out.comparison.note})` : ''}`);
 }
 
-/** `msm sweep <file>`: check every point, start (or re-attach to) the sweep; --wait prints its outcome. */
+/**
+ * `msm sweep <file>`: check every point, freeze every point's input files, start (or re-attach to) the
+ * sweep; --wait prints its outcome.
+ */
 export async function startSweep(c: Client, file: string, opts: { id?: string; wait?: boolean }): Promise<void> {
-  const { input, points } = loadSweepFile(file);
+  const loaded = loadSweepFile(file);
+  const points = loaded.points;
+  const input = await freezeSweepInput(loaded.input);
   const workflowId = sweepIdFor(input.name, opts.id);
   console.log(`${file}: ${points.length} points (${points.map((p) => p.id).join(', ')})`);
   const h = await c.workflow.start(msmSweep, {
@@ -31,7 +37,8 @@ export async function startSweep(c: Client, file: string, opts: { id?: string; w
 
 /**
  * `msm sweep retry <id> <point>`: run one failed point of a finished sweep again, alone: a new run of the
- * sweep under the same id that keeps every other point's outcome and rewrites the comparison.
+ * sweep under the same id that keeps every other point's outcome and rewrites the comparison. The point's
+ * input files are frozen again, so a fixed file is used.
  */
 export async function retrySweepPoint(
   c: Client,
@@ -52,7 +59,15 @@ export async function retrySweepPoint(
   if (!p)
     throw new Error(`no point ${point} in sweep ${sweepId}; its points: ${last.points.map((x) => x.id).join(', ')}`);
   if (p.status === 'done') throw new Error(`point ${point} of sweep ${sweepId} already finished; nothing to retry`);
-  const input = { ...last.sweep, reuse: last.points.filter((x) => x.status === 'done'), only: [point] };
+  // The point's files as they are now: a retry is how a fixed input file gets in.
+  const input = await freezeSweepInput(
+    {
+      ...last.sweep,
+      reuse: last.points.filter((x) => x.status === 'done'),
+      only: [point],
+    },
+    [point],
+  );
   const again = await c.workflow.start(msmSweep, {
     taskQueue: 'msm',
     workflowId: sweepId,

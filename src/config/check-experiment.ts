@@ -11,6 +11,7 @@ import { inspectLines } from '../eval/inspect/conditions';
 import { checkTokenizerFitsModel, resolveModelPath } from '../tokenize/model-vocab';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { mixShortfall } from './aft-mix';
+import type { InputReader } from './frozen-inputs';
 import { stepProblems, stepsAt, truncationWarnings } from './aft-steps';
 import { worldOf, worldSize } from '../plan/compute-shape';
 import { fractionCounts, fractionProblems, type AftSubsetPlan } from './aft-subsets';
@@ -41,12 +42,26 @@ export interface ExperimentCheck {
   warnings: string[];
 }
 
-export async function checkExperiment(raw: unknown, source: string): Promise<ExperimentCheck> {
+/**
+ * `readerFor`: how the worker reads a run's frozen inputs (src/config/frozen-inputs.ts); without it every
+ * input file is read from this machine's disk.
+ */
+export async function checkExperiment(
+  raw: unknown,
+  source: string,
+  readerFor?: (x: Experiment, baseDir: string) => InputReader | undefined,
+): Promise<ExperimentCheck> {
   const parsed = parseExperiment(raw, source);
   const baseDir = experimentBaseDir(parsed, PROJECT_ROOT);
+  const reader = readerFor?.(parsed, baseDir);
+  const read: ReadInput = (rel, field) =>
+    reader ? reader(rel, field, () => readInput(baseDir, rel, field)) : readInput(baseDir, rel, field);
   // The tokenizer must fit the model before the model's shape is used to plan memory.
   const withPath = await withModelPath(parsed, baseDir);
-  const plan = planFromDisk(withPath, baseDir);
+  // Frozen inputs: the planner sizes prompts from the frozen eval set, not from a file on this machine.
+  const promptsText =
+    reader && parsed.eval.prompts ? await read(parsed.eval.prompts, 'eval.prompts').catch(() => undefined) : undefined;
+  const plan = planFromDisk(withPath, baseDir, promptsText);
   assertFits(plan, source);
   const experiment = applyPlan(withPath, plan);
 
@@ -61,13 +76,13 @@ export async function checkExperiment(raw: unknown, source: string): Promise<Exp
     }
   };
   const a = experiment.aft;
-  const spec = await attempt(() => readSpec(baseDir, experiment));
-  const aft = a.data === undefined ? null : await attempt(() => readLines(baseDir, a.data!, 'aft.data', aftLineSchema));
-  const evalSet = await attempt(() => readEvalSet(baseDir, experiment.eval));
-  const mix = a.mix ? await attempt(() => readLines(baseDir, a.mix!.data, 'aft.mix.data', aftLineSchema)) : undefined;
+  const spec = await attempt(() => readSpec(read, experiment));
+  const aft = a.data === undefined ? null : await attempt(() => readLines(read, a.data!, 'aft.data', aftLineSchema));
+  const evalSet = await attempt(() => readEvalSet(read, experiment.eval));
+  const mix = a.mix ? await attempt(() => readLines(read, a.mix!.data, 'aft.mix.data', aftLineSchema)) : undefined;
   const reasoning =
     a.reasoningData !== undefined
-      ? await attempt(() => readLines(baseDir, a.reasoningData!, 'aft.reasoningData', aftLineSchema))
+      ? await attempt(() => readLines(read, a.reasoningData!, 'aft.reasoningData', aftLineSchema))
       : undefined;
   // The with-reasoning arms (deliberative) get the same data budget per fraction: the same number of examples.
   if (reasoning && aft && reasoning.examples !== aft.examples) {
@@ -131,7 +146,11 @@ async function withModelPath(x: Experiment, baseDir: string): Promise<Experiment
   return { ...x, baseModel: { ...x.baseModel, path: modelPath } };
 }
 
-async function readInput(baseDir: string, rel: string, field: string): Promise<string> {
+/** An input file's text by its path as written and the field that names it. */
+type ReadInput = (rel: string, field: string) => Promise<string>;
+
+/** An input file from this machine's disk, with every check the loader makes on a path. */
+export async function readInput(baseDir: string, rel: string, field: string): Promise<string> {
   const abs = path.resolve(baseDir, rel);
   try {
     return await readFile(abs, 'utf8');
@@ -142,8 +161,8 @@ async function readInput(baseDir: string, rel: string, field: string): Promise<s
   }
 }
 
-async function readSpec(baseDir: string, x: Experiment): Promise<{ text: string; parsed: ModelSpec }> {
-  const text = await readInput(baseDir, x.spec, 'spec');
+async function readSpec(read: ReadInput, x: Experiment): Promise<{ text: string; parsed: ModelSpec }> {
+  const text = await read(x.spec, 'spec');
   try {
     return { text, parsed: deriveVariant(parseSpec(text, x.spec), x.specVariant) };
   } catch (e) {
@@ -153,12 +172,12 @@ async function readSpec(baseDir: string, x: Experiment): Promise<{ text: string;
 }
 
 async function readLines<T>(
-  baseDir: string,
+  read: ReadInput,
   rel: string,
   field: string,
   schema: ZodType<T>,
 ): Promise<{ text: string; examples: number }> {
-  const text = await readInput(baseDir, rel, field);
+  const text = await read(rel, field);
   return { text, examples: nonEmpty(() => parseJsonl(text, schema, rel), rel).length };
 }
 
@@ -166,12 +185,12 @@ async function readLines<T>(
  * The stored eval set is the chosen split and conditions only, so its hash (and every judgment keyed by it)
  * says which part was evaluated. An Inspect task's eval set is its grid: one line per condition.
  */
-async function readEvalSet(baseDir: string, e: Experiment['eval']): Promise<EvalSetPart> {
+async function readEvalSet(read: ReadInput, e: Experiment['eval']): Promise<EvalSetPart> {
   if (e.inspect) {
     const lines = inspectLines(e.inspect);
     return { ...asEvalSet(lines), split: 'inspect', of: lines.length };
   }
-  const file = await readInput(baseDir, e.prompts!, 'eval.prompts');
+  const file = await read(e.prompts!, 'eval.prompts');
   const all = nonEmpty(() => parseEvalSet(file, e.prompts!), e.prompts!);
   const split = e.split === 'auto' ? (all.some((l) => l.split === 'heldout') ? 'heldout' : 'all') : e.split;
   const inSplit = split === 'all' ? all : all.filter((l) => l.split === split);

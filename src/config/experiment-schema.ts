@@ -480,6 +480,26 @@ const analysisSchema = z
   })
   .strict();
 
+/**
+ * One input file as the client froze it (src/config/frozen-inputs.ts): its UTF-8 content's sha256, which
+ * is also its store key (inputs/frozen/<sha256>); size, time and store are for the messages a person reads.
+ */
+const frozenInputSchema = z
+  .object({
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 as 64 lower-case hex digits'),
+    size: z.number().int().min(0),
+    frozenAt: z.string().optional().describe('when it was frozen (ISO time)'),
+    storeUri: z.string().optional().describe('the store the client put it in'),
+  })
+  .strict();
+
+/** Input files by the path the experiment names them with (as written, e.g. specs/demo.md). */
+const frozenInputsSchema = z
+  .record(z.string().min(1), frozenInputSchema)
+  .refine((m) => Object.keys(m).length <= 1000, 'at most 1000 frozen input files');
+export type FrozenInput = z.output<typeof frozenInputSchema>;
+export type FrozenInputs = z.output<typeof frozenInputsSchema>;
+
 export const experimentSchema = z
   .object({
     $schema: z.string().optional().describe('editor hint: path of experiments/experiment.schema.json'),
@@ -832,6 +852,11 @@ export const experimentSchema = z
     analysis: analysisSchema.prefault({}),
     compute: computeSchema.prefault({}),
     logging: loggingSchema.optional().describe('training curves beyond TensorBoard (always on): Weights & Biases'),
+    frozenInputs: frozenInputsSchema
+      .optional()
+      .describe(
+        'written by msm start / sweep / schedule, not by hand: the content hash of every input file the experiment names, frozen in the store when the run was started; the worker reads these bytes, never a file changed since (docs/experiments.md)',
+      ),
   })
   .strict()
   .superRefine((x, ctx) => {

@@ -80,6 +80,11 @@ export function longestPromptTokens(file: string): number | undefined {
   } catch {
     return undefined;
   }
+  return longestPromptTokensOf(text);
+}
+
+/** Tokens of the longest prompt in an eval-set JSONL text (see longestPromptTokens). */
+export function longestPromptTokensOf(text: string): number | undefined {
   let longest = 0;
   for (const line of text.split(/\r?\n/)) {
     if (!line.trim()) continue;
@@ -98,14 +103,20 @@ export function longestPromptTokens(file: string): number | undefined {
 export const experimentBaseDir = (x: Experiment, projectRoot: string) =>
   x.baseDir ? path.resolve(projectRoot, x.baseDir) : projectRoot;
 
-/** Plan an experiment with what this machine can read: the model's config.json and the eval prompts. */
-export function planFromDisk(x: Experiment, baseDir: string): ExperimentPlan {
+/**
+ * Plan an experiment with what this machine can read: the model's config.json and the eval prompts
+ * (`promptsText`: the eval set's text as the run froze it, instead of the file here).
+ */
+export function planFromDisk(x: Experiment, baseDir: string, promptsText?: string): ExperimentPlan {
   if (x.eval.inspect) {
     // An Inspect task makes its prompts where it runs; the agentic-misalignment benchmark's run to ~3,000 tokens.
     const sized = { ...x, eval: { ...x.eval, maxNewTokens: x.eval.inspect.maxTokens } };
     return planExperiment(sized, { model: resolveModel(x.baseModel, baseDir), promptTokens: INSPECT_PROMPT_TOKENS });
   }
-  const promptTokens = longestPromptTokens(path.resolve(baseDir, x.eval.prompts!)) ?? FALLBACK_PROMPT_TOKENS;
+  const promptTokens =
+    (promptsText !== undefined
+      ? longestPromptTokensOf(promptsText)
+      : longestPromptTokens(path.resolve(baseDir, x.eval.prompts!))) ?? FALLBACK_PROMPT_TOKENS;
   return planExperiment(x, { model: resolveModel(x.baseModel, baseDir), promptTokens });
 }
 

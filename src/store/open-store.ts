@@ -19,3 +19,9 @@ export function openStore(rootUri: string): ArtifactStore {
   stores.set(rootUri, store);
   return store;
 }
+
+/** Resolve a store setting to a URI: s3:// and file:// pass through, paths resolve against baseDir. */
+export function resolveStoreUri(store: string, baseDir: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(store)) return store;
+  return 'file://' + path.resolve(baseDir, store);
+}

@@ -1,4 +1,11 @@
-import { ApplicationFailure, executeChild, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  executeChild,
+  patched,
+  setCurrentDetails,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { runBounded } from './bounded';
 import { expandSweep, InvalidSweepError } from '../sweep/grid';
 import type { PointOutcome, SweepInput } from '../sweep/sweep-schema';
@@ -23,20 +30,31 @@ function failureText(e: unknown): string {
   return parts.filter(Boolean).join(': ');
 }
 
+/** The sweep's points; a sweep that cannot run as written is bad input. */
+function checkedPoints(input: SweepInput) {
+  try {
+    return expandSweep(input);
+  } catch (e) {
+    if (e instanceof InvalidSweepError) throw ApplicationFailure.nonRetryable(e.message, 'BadInput');
+    throw e;
+  }
+}
+
 /**
  * A grid of experiments (a sweep file): one msmExperiment child per point, ids derived from the point so
  * a re-run re-attaches, at most `concurrency` at once (setConcurrency update; pause/resume signals). A
  * failed point is recorded and the others go on; `msm sweep retry` runs it alone later. The end is a
  * comparison of every finished point (msm compare, plus a table of all points).
  */
-export async function msmSweep(input: SweepInput): Promise<SweepOutcome> {
+export async function msmSweep(started: SweepInput): Promise<SweepOutcome> {
   const wfId = workflowInfo().workflowId;
-  let points;
-  try {
-    points = expandSweep(input);
-  } catch (e) {
-    if (e instanceof InvalidSweepError) throw ApplicationFailure.nonRetryable(e.message, 'BadInput');
-    throw e;
+  let input = started;
+  let points = checkedPoints(input);
+  // Started with paths only (e.g. by temporal workflow start): the worker freezes every point's input
+  // files once, now, so a point that starts days later still reads these bytes (new: patched).
+  if (!input.base.frozenInputs && patched('frozen-inputs')) {
+    input = { ...input, base: { ...input.base, frozenInputs: await cpu.freezeSweepInputs(input) } };
+    points = checkedPoints(input);
   }
   const reused = new Map((input.reuse ?? []).filter((o) => o.status === 'done').map((o) => [o.id, o]));
   const progress: SweepProgress = {
