@@ -49,9 +49,13 @@ export function allowlists(env: NodeJS.ProcessEnv = process.env): Allowlists {
   };
 }
 
+/** An entry names one variable, or with a final "*" every variable that starts with what precedes it. */
+const keyEnvMatches = (entry: string, variable: string) =>
+  entry.endsWith('*') ? variable.startsWith(entry.slice(0, -1)) : entry === variable;
+
 /** Why `variable` may not be read as a key (undefined: it may). `field` names where the input names it. */
 export function keyEnvProblem(field: string, variable: string, lists = allowlists()): string | undefined {
-  if (lists.keyEnvs.includes(variable)) return undefined;
+  if (lists.keyEnvs.some((entry) => keyEnvMatches(entry, variable))) return undefined;
   return (
     `${field}: the workers do not read API keys from ${variable}; an experiment may name ${lists.keyEnvs.join(', ')}. ` +
     `Put the key in one of those, or, if ${variable} holds nothing but a provider key, add it to ${KEY_ENVS_VARIABLE} ` +
