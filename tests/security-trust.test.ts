@@ -5,6 +5,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
 import { createExperimentActivities } from '../src/activities/experiment-activities';
+import { ComputeConfigError } from '../src/compute/backend';
+import { backendPicker } from '../src/compute/from-config';
 import { parseExperiment } from '../src/config/experiment-schema';
 import { createProvider } from '../src/llm/create-provider';
 import { embedTexts } from '../src/llm/embeddings';
@@ -159,6 +161,24 @@ describe('the checks an experiment gets', () => {
     expect(refused!.message).toMatch(/compute\.forwardStoreCredentials/);
     expect(refused!.message).toMatch(/spec: \/etc\/passwd is outside the folders the workers read inputs from/);
   }, 60_000);
+
+  it('the RunPod backend refuses a key variable off the list before any RunPod call', async () => {
+    const compute = {
+      backend: 'runpod',
+      gpuType: 'NVIDIA H100 80GB HBM3',
+      image: 'runpod/pytorch',
+      identityFile: '~/.ssh/id_ed25519',
+      apiKeyEnv: 'AWS_SECRET_ACCESS_KEY',
+    };
+    const x = parseExperiment({ ...demoExperiment('rp'), compute });
+    const backend = backendPicker({ stateDir: os.tmpdir(), localPython: 'python3' })(x.compute);
+    const refused = backend.provision('job');
+    await expect(refused).rejects.toThrow(ComputeConfigError);
+    await expect(refused).rejects.toThrow(
+      /^compute\.apiKeyEnv: the workers do not read API keys from AWS_SECRET_ACCESS_KEY/,
+    );
+    await expect(backend.releaseJob!('job')).rejects.toThrow(ComputeConfigError);
+  });
 
   it('the LLM layer refuses them too, before reading the variable or sending anything', async () => {
     process.env.MSM_TRUST_TEST_SECRET = 'not-to-be-read';
