@@ -3,8 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 
 /**
- * Temporal's remote codec protocol over HTTP, so the Web UI (and `temporal --codec-endpoint`) can show
- * payloads encrypted by msm's codec: POST .../encode and .../decode with {"payloads": [...]} (Payloads in
+ * Temporal's remote codec protocol over HTTP, so the Web UI can show payloads encrypted by msm's codec: POST .../encode and .../decode with {"payloads": [...]} (Payloads in
  * protobuf JSON: metadata values and data in base64), answered in the same form. Only the last part of the
  * path counts, so it can be mounted under any prefix (e.g. one per namespace). Browsers get CORS answers for
  * the allowed origins only; a request from another origin is refused. Whoever reaches this server can decrypt,
