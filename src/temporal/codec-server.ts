@@ -3,11 +3,12 @@ import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 
 /**
- * Temporal's remote codec protocol over HTTP, so the Web UI can show payloads encrypted by msm's codec: POST .../encode and .../decode with {"payloads": [...]} (Payloads in
- * protobuf JSON: metadata values and data in base64), answered in the same form. Only the last part of the
- * path counts, so it can be mounted under any prefix (e.g. one per namespace). Browsers get CORS answers for
- * the allowed origins only; a request from another origin is refused. Whoever reaches this server can decrypt,
- * so it listens on 127.0.0.1 unless told otherwise (docs/security.md).
+ * Temporal's remote codec protocol over HTTP, so the Web UI can show payloads encrypted by msm's codec:
+ * POST .../encode and .../decode with {"payloads": [...]} (Payloads in protobuf JSON: metadata values and
+ * data in base64), answered in the same form. Only the last part of the path counts, so it can be mounted
+ * under any prefix (e.g. one per namespace). Browsers get CORS answers for the allowed origins only; a
+ * request from another origin is refused. Whoever reaches this server can decrypt, so it listens on
+ * 127.0.0.1 unless told otherwise (docs/security.md).
  */
 export interface CodecServerOptions {
   codec: PayloadCodec;
