@@ -1,4 +1,5 @@
-import { Client } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
 import type { Payload } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -8,10 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSweepFile } from '../src/sweep/load-sweep-file';
 import { startCodecServer, type RunningCodecServer } from '../src/temporal/codec-server';
 import { dataConverterOption, payloadCodecFrom } from '../src/temporal/payload-codec';
+import { createWorkers, runWorkers } from '../src/workers/create-workers';
 import type { msmSweep } from '../src/workflows';
-import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-process-workers';
+import { launchChromium } from './helpers/chromium';
 import { startScriptedLlmServer } from './helpers/scripted-llm-server';
 import { scriptedExperiment } from './helpers/scripted-experiment';
+import { TestTemporalServer } from './helpers/temporal-server';
 
 /**
  * The trust model on a real Temporal server, with the workers in this process: a workflow input that names a
@@ -20,24 +23,43 @@ import { scriptedExperiment } from './helpers/scripted-experiment';
  * that the codec client and the codec server's /decode turn back into the input and the result.
  */
 const UI = 'http://localhost:8233';
+/** Text of the sweep's input alone (no search attribute or summary holds it): seen only once decrypted. */
+const MARKER = 'seen-only-when-decoded';
 let llm: Awaited<ReturnType<typeof startScriptedLlmServer>>;
-let env: TemporalTestEnv;
+let server: TestTemporalServer;
 let client: Client;
+let plainClient: Client;
 let codecServer: RunningCodecServer;
+let stopWorkers: () => Promise<void>;
+/** The Web UI origins the codec server answers: the dev server's own UI is added once its port is known. */
+const origins = [UI];
 
 beforeAll(async () => {
   process.env.MSM_PAYLOAD_KEY = randomBytes(32).toString('base64');
   // Set, so that only the allowlist stands between it and the scripted server.
   process.env.MSM_TRUST_SECRET = 'worker-secret';
   llm = await startScriptedLlmServer();
-  env = await startTemporalWithWorkers();
-  client = new Client({ connection: env.client.connection, ...dataConverterOption() });
-  codecServer = await startCodecServer({ codec: payloadCodecFrom()!, port: 0, origins: [UI] });
+  codecServer = await startCodecServer({ codec: payloadCodecFrom()!, port: 0, origins });
+  server = await TestTemporalServer.start({ uiCodecEndpoint: codecServer.url });
+  origins.push(`http://127.0.0.1:${server.uiPort}`);
+  // The workers read MSM_PAYLOAD_KEY when created: every payload they write is encrypted.
+  const connection = await NativeConnection.connect({ address: server.address });
+  const workers = await createWorkers({ connection, deployment: null });
+  const running = runWorkers(workers);
+  stopWorkers = async () => {
+    workers.forEach((w) => w.shutdown());
+    await running;
+    await connection.close();
+  };
+  plainClient = new Client({ connection: await Connection.connect({ address: server.address }) });
+  client = new Client({ connection: plainClient.connection, ...dataConverterOption() });
 }, 180_000);
 
 afterAll(async () => {
+  await stopWorkers?.();
+  await plainClient?.connection.close();
+  await server?.down();
   await codecServer?.close();
-  await env?.close();
   await llm?.close();
   delete process.env.MSM_PAYLOAD_KEY;
   delete process.env.MSM_TRUST_SECRET;
@@ -55,7 +77,10 @@ function hostileSweep() {
   const judge = { kind: 'openai', baseUrl: `http://[::ffff:127.0.0.1]:${port}/v1`, model: 'j' };
   const base = { ...input, generation, eval: { ...input.eval, judge } };
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'msm-trust-')), 'sweep.json');
-  writeFileSync(file, JSON.stringify({ name: 'trust', base, axes: { 'eval.samplesPerPrompt': [1] } }));
+  writeFileSync(
+    file,
+    JSON.stringify({ name: 'trust', description: MARKER, base, axes: { 'eval.samplesPerPrompt': [1] } }),
+  );
   return loadSweepFile(file).input;
 }
 
@@ -111,9 +136,10 @@ describe('the trust model on a real Temporal server', () => {
     for (const p of payloads) {
       expect(encoding(p)).toBe('binary/encrypted');
       expect(Buffer.from(p.data!).toString('latin1')).not.toContain('specs/demo.md');
+      expect(Buffer.from(p.data!).toString('latin1')).not.toContain(MARKER);
     }
     // A client without the key cannot read the result.
-    await expect(env.client.workflow.getHandle('trust-sweep').result()).rejects.toThrow();
+    await expect(plainClient.workflow.getHandle('trust-sweep').result()).rejects.toThrow();
 
     // The Web UI's way: POST /decode gives back the JSON payloads; /encode then /decode round-trips.
     const started = events[0].workflowExecutionStartedEventAttributes!.input!.payloads![0] as Payload;
@@ -125,6 +151,22 @@ describe('the trust model on a real Temporal server', () => {
     expect(Buffer.from(sealed.metadata.encoding, 'base64').toString()).toBe('binary/encrypted');
     expect(await codec('decode', [sealed])).toEqual([decoded]);
   }, 180_000);
+
+  it("the dev server's Web UI shows the sweep's input, decoded through the codec server", async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const decodes: string[] = [];
+      page.on('request', (r) => {
+        if (r.url().startsWith(codecServer.url)) decodes.push(r.headers()['x-namespace']);
+      });
+      await page.goto(`http://127.0.0.1:${server.uiPort}/namespaces/default/workflows/trust-sweep`);
+      await page.getByText(MARKER).first().waitFor({ timeout: 60_000 });
+      expect(decodes).toContain('default');
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
 
   it('the codec server answers the Web UI preflight and refuses other origins', async () => {
     const preflight = await fetch(`${codecServer.url}/default/decode`, {
