@@ -64,6 +64,16 @@ describe('provider hosts an experiment may call', () => {
     expect(hostProblem('f', 'http://vllm.internal:8000/v1', lists)).toBe(undefined);
     expect(hostProblem('f', 'http://vllm.internal:8001/v1', lists)).toBeDefined();
   });
+
+  it('a leading - takes a default away: loopback on a shared machine, a provider not used', () => {
+    const lists = allowlists({
+      MSM_ALLOWED_HOSTS: '-localhost,-127.0.0.1,-::1',
+      MSM_ALLOWED_KEY_ENVS: '-RUNPOD_API_KEY',
+    });
+    expect(hostProblem('f', 'http://127.0.0.1:8000/v1', lists)).toBeDefined();
+    expect(hostProblem('f', 'https://api.openai.com/v1', lists)).toBe(undefined);
+    expect(keyEnvProblem('f', 'RUNPOD_API_KEY', lists)).toBeDefined();
+  });
 });
 
 describe('input paths', () => {

@@ -42,10 +42,19 @@ export interface Allowlists {
 
 const listOf = (value: string | undefined) => (value ?? '').split(/[\s,]+/).filter(Boolean);
 
+/** The defaults with the setting's entries added, and those it names with a leading "-" taken away. */
+function withSetting(defaults: readonly string[], setting: string[]): string[] {
+  const removed = new Set(setting.filter((e) => e.startsWith('-')).map((e) => e.slice(1)));
+  return [...defaults, ...setting.filter((e) => !e.startsWith('-'))].filter((e) => !removed.has(e));
+}
+
 export function allowlists(env: NodeJS.ProcessEnv = process.env): Allowlists {
   return {
-    keyEnvs: [...DEFAULT_KEY_ENVS, ...listOf(env[KEY_ENVS_VARIABLE])],
-    hosts: [...DEFAULT_HOSTS, ...listOf(env[HOSTS_VARIABLE]).map((h) => h.toLowerCase())],
+    keyEnvs: withSetting(DEFAULT_KEY_ENVS, listOf(env[KEY_ENVS_VARIABLE])),
+    hosts: withSetting(
+      DEFAULT_HOSTS,
+      listOf(env[HOSTS_VARIABLE]).map((h) => h.toLowerCase()),
+    ),
   };
 }
 
