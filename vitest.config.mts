@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // Integration tests share one real Temporal dev server and a 2-core machine: run files one at a time.
@@ -10,6 +11,9 @@ export default defineConfig({
     hookTimeout: 180_000,
     fileParallelism: false,
     pool: 'forks',
+    // The workers' allowlists (docs/security.md) as the tests need them: their scripted servers' key
+    // variables, and the input files they write to the temporary folder.
+    env: { MSM_ALLOWED_KEY_ENVS: 'MSM_TEST_*,SCRIPTED_*', MSM_DATA_DIR: tmpdir() },
     reporters: ['default'],
   },
 });

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { tmpdir } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // The fast lane (`npm run test:fast`): every test file that needs no Temporal server, no trainer process,
@@ -26,6 +27,9 @@ export default defineConfig({
     include: fastFiles,
     testTimeout: 60_000,
     pool: 'forks',
+    // The workers' allowlists (docs/security.md) as the tests need them: their scripted servers' key
+    // variables, and the input files they write to the temporary folder.
+    env: { MSM_ALLOWED_KEY_ENVS: 'MSM_TEST_*,SCRIPTED_*', MSM_DATA_DIR: tmpdir() },
     reporters: ['default'],
   },
 });

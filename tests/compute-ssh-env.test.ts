@@ -2,59 +2,81 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ComputeBackend, MachineHandle } from '../src/compute/backend';
-import { createSshBackend } from '../src/compute/ssh';
+import { ComputeConfigError, type ComputeBackend, type MachineHandle } from '../src/compute/backend';
+import { backendPicker } from '../src/compute/from-config';
+import type { Experiment } from '../src/config/experiment-schema';
 import { pythonExecutable } from '../src/util/project-paths';
 import { environOf, jobFile, trainerOf } from './helpers/job-processes';
 import { Sshd } from './helpers/sshd';
 import { tinyTrainManifest, writeTinyDataset } from './helpers/tiny-trainer-job';
 
 /**
- * S3-backed jobs need the worker's AWS_* credentials and MSM_S3_ENDPOINT on the remote machine. They go
- * through an owner-only env file written over stdin, never through a command line (which `ps` shows to
- * every user of both machines). Real sshd on loopback, real trainer.
+ * What an ssh host gets of the worker's environment, through the backend an experiment's `compute` picks:
+ * by default where the S3 store is (endpoint, region), never the worker's own credentials; those only when
+ * the experiment asks (compute.forwardStoreCredentials) and the worker's MSM_REMOTE_STORE_CREDENTIALS names
+ * the host. They travel in an owner-only env file written over stdin, never on a command line (which `ps`
+ * shows to every user of both machines). Real sshd on loopback, real trainer.
  */
 const SECRET = `msm-secret-${Math.random().toString(36).slice(2)}`;
-const FORWARDED = {
-  AWS_ACCESS_KEY_ID: 'msm-test-key-id',
-  AWS_SECRET_ACCESS_KEY: SECRET,
-  AWS_REGION: 'us-test-1',
-  MSM_S3_ENDPOINT: 'http://127.0.0.1:9',
-};
+const PLACE = { AWS_REGION: 'us-test-1', MSM_S3_ENDPOINT: 'http://127.0.0.1:9' };
+const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'msm-test-key-id', AWS_SECRET_ACCESS_KEY: SECRET };
+const SET = { ...PLACE, ...CREDENTIALS, MSM_TEST_NOT_FORWARDED: 'stays-here' };
 
 let root: string;
 let sshd: Sshd;
-let backend: ComputeBackend;
-let machine: MachineHandle | undefined;
-const jobId = 'env-forwarding';
+const launched: Array<{ backend: ComputeBackend; machine: MachineHandle; jobId: string }> = [];
 
 beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'msm-ssh-env-'));
   sshd = await Sshd.start();
-  Object.assign(process.env, FORWARDED, { MSM_TEST_NOT_FORWARDED: 'stays-here' });
-  backend = createSshBackend({
-    host: '127.0.0.1',
-    port: sshd.port,
-    user: sshd.user,
-    identityFile: sshd.identityFile,
-    workDir: path.join(root, 'remote'),
-    python: pythonExecutable(),
-    knownHostsFile: path.join(root, 'known_hosts'),
-    env: { MSM_TORCH_THREADS: '1' },
-    cancelGraceMs: 2000,
-    connectTimeoutSec: 2,
-  });
+  Object.assign(process.env, SET);
 }, 60_000);
 
 afterAll(async () => {
-  for (const k of [...Object.keys(FORWARDED), 'MSM_TEST_NOT_FORWARDED']) delete process.env[k];
-  if (machine) {
-    await backend.cancel(machine, jobId).catch(() => undefined);
-    await backend.release(machine);
-  }
+  for (const k of [...Object.keys(SET), 'MSM_REMOTE_STORE_CREDENTIALS']) delete process.env[k];
+  for (const j of launched) await stop(j);
   await sshd?.stop();
   rmSync(root, { recursive: true, force: true });
 });
+
+const stop = async (j: (typeof launched)[number]) => {
+  await j.backend.cancel(j.machine, j.jobId).catch(() => undefined);
+  await j.backend.release(j.machine);
+};
+
+/** A worker's backends, as it picks them at start (its environment is read then). */
+const pick = (c: Experiment['compute']) => backendPicker({ stateDir: root, localPython: pythonExecutable() })(c);
+
+const sshCompute = (forwardStoreCredentials?: boolean): Experiment['compute'] => ({
+  backend: 'ssh',
+  device: 'cpu',
+  host: '127.0.0.1',
+  port: sshd.port,
+  user: sshd.user,
+  identityFile: sshd.identityFile,
+  workDir: path.join(root, 'remote'),
+  python: pythonExecutable(),
+  connectTimeoutSec: 2,
+  ...(forwardStoreCredentials !== undefined && { forwardStoreCredentials }),
+});
+
+/** Launch a long job through the picked backend; the environment its trainer process started with. */
+async function launchAndRead(compute: Experiment['compute'], jobId: string) {
+  const backend = pick(compute);
+  const data = await writeTinyDataset(path.join(root, `data-${jobId}`));
+  const machine = await backend.provision(jobId);
+  const job = { backend, machine, jobId };
+  launched.push(job);
+  const manifest = {
+    ...tinyTrainManifest(root, data.manifestUri, jobId, { maxSteps: 100_000, epochs: 100_000 }),
+    jobId,
+  };
+  await backend.launch(machine, manifest);
+  // sshd starts the job with its own session environment: these can only have come from the env file.
+  const seen = environOf(await trainerOf(machine, jobId));
+  const envFile = jobFile(machine, jobId, 'env');
+  return { seen, envFile, stop: () => stop(launched.splice(launched.indexOf(job), 1)[0]) };
+}
 
 /** Command lines of every process on this machine (loopback: the "remote" host's too). */
 function commandLines(): string[] {
@@ -69,26 +91,31 @@ function commandLines(): string[] {
   return out;
 }
 
-describe('ssh jobs get the S3 environment through an env file', () => {
-  it('the trainer sees AWS_* and MSM_S3_ENDPOINT, the file is mode 600, no command line holds the secret', async () => {
-    const data = await writeTinyDataset(path.join(root, 'data'));
-    machine = await backend.provision(jobId);
-    const manifest = {
-      ...tinyTrainManifest(root, data.manifestUri, 'env', { maxSteps: 100_000, epochs: 100_000 }),
-      jobId,
-    };
-    await backend.launch(machine, manifest);
-    const trainer = await trainerOf(machine, jobId);
+describe('what an ssh host gets of the worker environment', () => {
+  it('by default: the store endpoint and region, not the credentials; env file mode 600', async () => {
+    const job = await launchAndRead(sshCompute(), 'env-default');
+    expect(job.seen).toMatchObject(PLACE);
+    expect(job.seen.AWS_ACCESS_KEY_ID).toBeUndefined();
+    expect(job.seen.AWS_SECRET_ACCESS_KEY).toBeUndefined();
+    expect(job.seen.MSM_TEST_NOT_FORWARDED).toBeUndefined();
+    expect(statSync(job.envFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(job.envFile, 'utf8')).not.toContain(SECRET);
+    await job.stop();
+  }, 60_000);
 
-    // sshd starts the job with its own session environment: these can only have come from the env file.
-    const seen = environOf(trainer);
-    expect(seen).toMatchObject(FORWARDED);
-    expect(seen.MSM_TEST_NOT_FORWARDED).toBeUndefined();
-    expect(seen.MSM_TORCH_THREADS).toBe('1');
+  it('asked for but not allowed by the worker: refused before any connection, naming the fix', async () => {
+    const refused = pick(sshCompute(true)).provision('env-refused');
+    await expect(refused).rejects.toThrow(ComputeConfigError);
+    await expect(refused).rejects.toThrow(/MSM_REMOTE_STORE_CREDENTIALS=127\.0\.0\.1/);
+  });
 
-    const envFile = jobFile(machine, jobId, 'env');
-    expect(statSync(envFile).mode & 0o777).toBe(0o600);
-    expect(readFileSync(envFile, 'utf8')).toContain(`export AWS_SECRET_ACCESS_KEY='${SECRET}'`);
+  it('asked for and allowed for this host: the credentials arrive, and no command line holds the secret', async () => {
+    process.env.MSM_REMOTE_STORE_CREDENTIALS = '127.0.0.1';
+    const job = await launchAndRead(sshCompute(true), 'env-forwarded');
+    expect(job.seen).toMatchObject({ ...PLACE, ...CREDENTIALS });
+    expect(job.seen.MSM_TEST_NOT_FORWARDED).toBeUndefined();
+    expect(statSync(job.envFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(job.envFile, 'utf8')).toContain(`export AWS_SECRET_ACCESS_KEY='${SECRET}'`);
     expect(commandLines().filter((c) => c.includes(SECRET))).toEqual([]);
   }, 60_000);
 });

@@ -13,6 +13,7 @@ import { formatPlan, PlanRefusedError } from '../plan/plan';
 import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
 import { temporalTarget, type TargetFlags, type TemporalTarget } from '../temporal/connection';
 import { ensureDevServer } from '../temporal/ensure-server';
+import { dataConverterOption } from '../temporal/payload-codec';
 import { registerSearchAttributes, requireSearchAttributes } from '../temporal/search-attributes';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { approveUpdate, msmExperiment, pauseSignal, progressQuery, resumeSignal, setBudgetUpdate } from '../workflows';
@@ -31,6 +32,8 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm approve <workflow-id>     approve the previewed document stage (generation.requireApproval)
   msm server                    run the embedded Temporal dev server (state in .msm/temporal)
   msm worker                    run a worker for every task queue (see src/workers/main.ts for options)
+  msm codec-server [--port 8081] [--bind 127.0.0.1] [--origin URL,...]  decrypt payloads for the Web UI
+                                (Temporal's remote codec protocol, key from MSM_PAYLOAD_KEY; docs/security.md)
   msm sweep <sweep-file> [--wait]  start (or re-attach to) a grid of experiments (msmSweep); prints its id
   msm sweep retry <id> <point> [--wait]  run one failed point of an ended sweep again, alone
   msm schedule create <id> <file> (--cron EXPR | --every 24h) [--overlap BUFFER_ONE] [--catchup 1d]
@@ -53,7 +56,7 @@ async function connect(t: TemporalTarget): Promise<Connection> {
 }
 
 async function client(t: TemporalTarget): Promise<Client> {
-  return new Client({ connection: await connect(t), namespace: t.namespace });
+  return new Client({ connection: await connect(t), namespace: t.namespace, ...dataConverterOption() });
 }
 
 /** The innermost message of a failure chain: an activity's own words, not "Activity task failed". */
@@ -144,6 +147,9 @@ const OPTIONS = {
   from: { type: 'string' },
   to: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  port: { type: 'string' },
+  bind: { type: 'string' },
+  origin: { type: 'string' },
 } as const;
 
 /** What every command gets: its words after the command name, the flags, and the Temporal to reach. */
@@ -202,6 +208,10 @@ const COMMANDS: Record<string, (c: CommandContext) => Promise<void>> = {
   server: async () => {
     const s = await ensureDevServer();
     console.log(`Temporal at ${s.address}, Web UI ${s.uiUrl}${s.started ? '' : ' (already running)'}`);
+  },
+  'codec-server': async (c) => {
+    const { runCodecServer } = await import('./codec-server-command.js');
+    await runCodecServer(c.values);
   },
   worker: async (c) => {
     const { workers, runWorkers } = await startWorkers(temporalTarget(c.flags));

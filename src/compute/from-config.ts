@@ -1,10 +1,12 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Experiment } from '../config/experiment-schema';
-import type { ComputeBackend } from './backend';
+import { endpointProblem } from '../security/allowlist';
+import { credentialProblem } from '../security/experiment-trust';
+import { ComputeConfigError, type ComputeBackend } from './backend';
 import { createLocalBackend } from './local';
 import { createRunpodBackend } from './runpod';
-import { createSshBackend } from './ssh';
+import { createSshBackend, S3_ENV } from './ssh';
 
 export interface BackendPlaces {
   /** Local state: job folders of the local backend, the project's known_hosts. */
@@ -34,18 +36,38 @@ export function backendPicker(places: BackendPlaces): (compute: Experiment['comp
 const home = (p: string) => p.replace(/^~(?=\/)/, os.homedir());
 
 function make(where: Experiment['compute'], places: BackendPlaces): ComputeBackend {
+  const refused = trustProblem(where);
+  return refused ? refusingBackend(where.backend, refused) : backendOf(where, places);
+}
+
+/** The RunPod key variable and host, and store credentials for a remote host, as the worker allows them. */
+function trustProblem(where: Experiment['compute']): string | undefined {
+  return (where.backend === 'runpod' ? endpointProblem('compute', where) : undefined) ?? credentialProblem(where);
+}
+
+/** A backend whose every call is refused as bad input: nothing is rented, read or sent (docs/security.md). */
+function refusingBackend(name: string, why: string): ComputeBackend {
+  const refuse = () => Promise.reject(new ComputeConfigError(why));
+  return { name, provision: refuse, launch: refuse, poll: refuse, cancel: refuse, release: refuse, releaseJob: refuse };
+}
+
+function backendOf(where: Experiment['compute'], places: BackendPlaces): ComputeBackend {
+  // The worker's own store credentials go to a remote host only when asked for and allowed (trustProblem).
+  const forwardEnv = where.backend !== 'local' && where.forwardStoreCredentials ? S3_ENV : undefined;
   if (where.backend === 'ssh') {
-    const { device: _d, ...rest } = where;
+    const { device: _d, forwardStoreCredentials: _f, ...rest } = where;
     return createSshBackend({
       ...rest,
+      forwardEnv,
       identityFile: home(where.identityFile),
       knownHostsFile: path.join(places.stateDir, 'ssh', 'known_hosts'),
     });
   }
   if (where.backend === 'runpod') {
-    const { device: _d, interruptible: _spot, ...rest } = where;
+    const { device: _d, interruptible: _spot, forwardStoreCredentials: _f, ...rest } = where;
     return createRunpodBackend({
       ...rest,
+      forwardEnv,
       apiKey: () => process.env[where.apiKeyEnv],
       pricePerGpuHour: where.pricePerHour,
       identityFile: home(where.identityFile),

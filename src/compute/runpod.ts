@@ -51,6 +51,8 @@ export interface RunpodBackendOptions {
   python: string;
   trainerDir?: string;
   env?: Record<string, string>;
+  /** The worker's variables the pod's jobs get (default: the ssh backend's, no credentials). */
+  forwardEnv?: (name: string) => boolean;
   cancelGraceMs?: number;
   connectTimeoutSec: number;
   commandTimeoutMs?: number;
@@ -135,6 +137,7 @@ function sshFor(s: Pods, podId: string, host: string, port: number): ComputeBack
       knownHostsFile: path.join(s.opts.knownHostsDir, podId.replace(/[^A-Za-z0-9_-]/g, '_')),
       trainerDir: s.opts.trainerDir,
       env: s.opts.env,
+      forwardEnv: s.opts.forwardEnv,
       cancelGraceMs: s.opts.cancelGraceMs,
       connectTimeoutSec: s.opts.connectTimeoutSec,
       commandTimeoutMs: s.opts.commandTimeoutMs,

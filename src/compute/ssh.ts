@@ -44,7 +44,10 @@ export interface SshBackendOptions {
   /** The local folder holding the msm_trainer package; default <repo>/trainer. */
   trainerDir?: string;
   env?: Record<string, string>;
-  /** Names of this worker's environment variables the job gets through its env file; default: S3_ENV. */
+  /**
+   * Names of this worker's environment variables the job gets through its env file; default STORE_PLACE_ENV
+   * (where the store is, no credentials: the host uses its own). S3_ENV adds the worker's own credentials.
+   */
   forwardEnv?: (name: string) => boolean;
   cancelGraceMs?: number;
   connectTimeoutSec?: number;
@@ -58,6 +61,10 @@ const PUSH_TIMEOUT_MS = 300_000;
 
 /** What an S3-backed trainer job needs from the worker: AWS_* credentials and region, and the endpoint. */
 export const S3_ENV = (name: string) => name.startsWith('AWS_') || name === 'MSM_S3_ENDPOINT';
+
+/** Where the S3 store is, without credentials: what a host with credentials of its own needs (docs/security.md). */
+export const STORE_PLACE_ENV = (name: string) =>
+  name === 'MSM_S3_ENDPOINT' || name === 'AWS_REGION' || name === 'AWS_DEFAULT_REGION';
 
 /** The worker's variables that pass `forward`, read at launch (credentials may rotate). */
 export function forwardedEnv(forward: (name: string) => boolean): Record<string, string> {
@@ -189,7 +196,7 @@ class SshBackend implements ComputeBackend {
       trainerDir: p.trainerDir,
       python: this.python,
       env: opts.env,
-      secretEnv: () => forwardedEnv(opts.forwardEnv ?? S3_ENV),
+      secretEnv: () => forwardedEnv(opts.forwardEnv ?? STORE_PLACE_ENV),
       cancelGraceMs: opts.cancelGraceMs ?? 10_000,
       timeoutMs: this.commandTimeoutMs,
     });

@@ -10,6 +10,8 @@ import { aftLineSchema, parseEvalSet, parseJsonl, type EvalLine } from '../eval/
 import { inspectLines } from '../eval/inspect/conditions';
 import { checkTokenizerFitsModel, resolveModelPath } from '../tokenize/model-vocab';
 import { PROJECT_ROOT } from '../util/project-paths';
+import { trustProblems } from '../security/experiment-trust';
+import { inputPathProblem } from '../security/paths';
 import { mixShortfall } from './aft-mix';
 import type { InputReader } from './frozen-inputs';
 import { stepProblems, stepsAt, truncationWarnings } from './aft-steps';
@@ -65,7 +67,8 @@ export async function checkExperiment(
   assertFits(plan, source);
   const experiment = applyPlan(withPath, plan);
 
-  const problems: string[] = [];
+  // Key variables, hosts and remote credentials the workers refuse (docs/security.md): before any call.
+  const problems: string[] = trustProblems(experiment);
   const attempt = async <T>(fn: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await fn();
@@ -152,6 +155,8 @@ type ReadInput = (rel: string, field: string) => Promise<string>;
 /** An input file from this machine's disk, with every check the loader makes on a path. */
 export async function readInput(baseDir: string, rel: string, field: string): Promise<string> {
   const abs = path.resolve(baseDir, rel);
+  const outside = inputPathProblem(field, abs);
+  if (outside) throw new InputProblem(outside);
   try {
     return await readFile(abs, 'utf8');
   } catch (e) {

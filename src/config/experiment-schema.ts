@@ -235,6 +235,12 @@ const computeSchema = z.discriminatedUnion(
           .default('python3')
           .describe('Python on the host with trainer/requirements.txt installed'),
         connectTimeoutSec: z.number().int().min(1).max(300).default(10),
+        forwardStoreCredentials: z
+          .boolean()
+          .optional()
+          .describe(
+            "send the worker's own AWS_* store credentials to the host (written to an owner-only file there); the workers refuse unless their MSM_REMOTE_STORE_CREDENTIALS names the host. Default: endpoint and region only, the host uses credentials of its own (docs/security.md)",
+          ),
       })
       .strict()
       .refine((c) => !c.hosts || sameHost(parseHostEntry(c.hosts[0], c.port), { host: c.host, port: c.port }), {
@@ -334,6 +340,12 @@ const computeSchema = z.discriminatedUnion(
           .min(0)
           .default(30)
           .describe('a running job silent this long after its first event is treated as lost (0: never)'),
+        forwardStoreCredentials: z
+          .boolean()
+          .optional()
+          .describe(
+            "send the worker's own AWS_* store credentials to the pod (written to an owner-only file there); the workers refuse unless their MSM_REMOTE_STORE_CREDENTIALS names runpod. Default: endpoint and region only, the pod uses credentials of its own (docs/security.md)",
+          ),
       })
       .strict()
       .refine((c) => c.device === 'cpu' || c.gpuMemoryGiB !== undefined || knownGpuMemoryGiB(c.gpuType) !== undefined, {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { hostProblem, keyEnvProblem } from '../security/allowlist';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { createAnthropicProvider } from './anthropic';
 import { createLocalLlamaProvider } from './local-llama';
@@ -24,6 +25,7 @@ export async function createProvider(cfg: ProviderConfig, toolsDir: string): Pro
     const modelPath = cfg.model ? path.resolve(PROJECT_ROOT, cfg.model) : await ensureLocalModel(toolsDir);
     return createLocalLlamaProvider({ modelPath, contextSize: cfg.contextSize });
   }
+  refuseHost(cfg.baseUrl);
   if (cfg.kind === 'anthropic') {
     const apiKey = apiKeyFrom(cfg.apiKeyEnv ?? 'ANTHROPIC_API_KEY', cfg.baseUrl ?? 'the Anthropic API')!;
     return createAnthropicProvider({ model: cfg.model, apiKey, baseUrl: cfg.baseUrl, timeoutMs: cfg.timeoutMs });
@@ -32,9 +34,14 @@ export async function createProvider(cfg: ProviderConfig, toolsDir: string): Pro
   return createOpenAiCompatibleProvider({ baseUrl: cfg.baseUrl, model: cfg.model, apiKey, timeoutMs: cfg.timeoutMs });
 }
 
-/** The key from the env var the config names (none named: no key). A missing key fails fast. */
-export function apiKeyFrom(envVar: string | undefined, endpoint: string): string | undefined {
+/**
+ * The key from the env var the config names (none named: no key). A variable off the workers' allowlist is
+ * refused unread, and a missing key fails fast.
+ */
+export function apiKeyFrom(envVar: string | undefined, endpoint: string, field = 'provider'): string | undefined {
   if (!envVar) return undefined;
+  const refused = keyEnvProblem(`${field}.apiKeyEnv`, envVar);
+  if (refused) throw new LlmError(refused, false);
   const key = process.env[envVar];
   if (!key)
     throw new LlmError(
@@ -42,4 +49,10 @@ export function apiKeyFrom(envVar: string | undefined, endpoint: string): string
       false,
     );
   return key;
+}
+
+/** A host off the workers' allowlist is refused before anything is sent to it (undefined: the provider's own). */
+export function refuseHost(baseUrl: string | undefined, field = 'provider'): void {
+  const refused = baseUrl === undefined ? undefined : hostProblem(`${field}.baseUrl`, baseUrl);
+  if (refused) throw new LlmError(refused, false);
 }

@@ -1,3 +1,4 @@
+import { endpointProblem } from '../security/allowlist';
 import { LlmError } from './provider';
 import { retryAfterMs } from './openai-compatible';
 
@@ -20,6 +21,9 @@ export interface EmbeddingsResult {
  */
 export async function embedTexts(settings: EmbeddingsSettings, texts: string[]): Promise<EmbeddingsResult> {
   const url = `${settings.baseUrl.replace(/\/+$/, '')}/embeddings`;
+  // A key variable or host off the workers' allowlists is refused before anything is read or sent.
+  const refused = endpointProblem('embeddings', settings);
+  if (refused) throw new LlmError(refused, false);
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (settings.apiKeyEnv) {
     const key = process.env[settings.apiKeyEnv];

@@ -17,6 +17,8 @@ export interface DevServerOptions {
   extraNamespaces?: string[];
   /** Register msm's search attributes at start (default true; false stands for a bare cluster). */
   searchAttributes?: boolean;
+  /** The Web UI decodes payloads through this codec server (msm codec-server; docs/security.md). */
+  uiCodecEndpoint?: string;
 }
 
 export interface DevServer {
@@ -159,6 +161,7 @@ function devServerArgs(opts: DevServerOptions, ip: string): string[] {
     '--log-level',
     'warn',
     ...(opts.searchAttributes === false ? [] : SEARCH_ATTRIBUTE_FLAGS.flatMap((f) => ['--search-attribute', f])),
+    ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
   ];
 }
 

@@ -15,6 +15,15 @@ export async function ensureDevServer(
   const uiUrl = `http://127.0.0.1:${uiPort}`;
   if (await isPortOpen(port)) return { address, uiUrl, started: false };
   const cli = ensureTemporalCli(TOOLS_DIR);
-  await startDevServer({ cli, stateDir: path.join(STATE_DIR, 'temporal'), port, uiPort, detached: true });
+  // MSM_CODEC_ENDPOINT: the Web UI shows encrypted payloads through `msm codec-server` (docs/security.md).
+  const uiCodecEndpoint = process.env.MSM_CODEC_ENDPOINT || undefined;
+  await startDevServer({
+    cli,
+    stateDir: path.join(STATE_DIR, 'temporal'),
+    port,
+    uiPort,
+    uiCodecEndpoint,
+    detached: true,
+  });
   return { address, uiUrl, started: true };
 }

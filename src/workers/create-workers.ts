@@ -2,6 +2,7 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSo
 import path from 'node:path';
 import { createActivitiesByQueue } from '../activities';
 import type { TrainerActivityDeps } from '../activities/trainer-activities';
+import { dataConverterOption } from '../temporal/payload-codec';
 import { deploymentFromEnv, deploymentOptions, promoteIfNoCurrent, type WorkerDeployment } from './deployment';
 
 export const WORKFLOW_QUEUE = 'msm';
@@ -64,6 +65,8 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   const common = {
     connection: opts.connection,
     namespace,
+    // MSM_PAYLOAD_KEY set: every payload this worker writes to history is encrypted (docs/security.md).
+    ...dataConverterOption(),
     ...(deployment && { workerDeploymentOptions: deploymentOptions(deployment) }),
   };
   const workers: Worker[] = [];

@@ -20,12 +20,12 @@ export class TestTemporalServer {
     readonly stateDir: string,
     readonly port: number,
     readonly uiPort: number,
-    private readonly options: Pick<DevServerOptions, 'extraNamespaces' | 'searchAttributes'> = {},
+    private readonly options: Pick<DevServerOptions, 'extraNamespaces' | 'searchAttributes' | 'uiCodecEndpoint'> = {},
   ) {}
 
   /** `options`: e.g. a bare cluster (no msm search attributes) with more namespaces. */
   static async start(
-    options: Pick<DevServerOptions, 'extraNamespaces' | 'searchAttributes'> = {},
+    options: Pick<DevServerOptions, 'extraNamespaces' | 'searchAttributes' | 'uiCodecEndpoint'> = {},
   ): Promise<TestTemporalServer> {
     const stateDir = mkdtempSync(path.join(os.tmpdir(), 'msm-temporal-'));
     const cli = ensureTemporalCli(TOOLS_DIR);

@@ -1,3 +1,4 @@
+import { endpointProblem } from '../../security/allowlist';
 import type { ProviderSettings } from '../../config/experiment-schema';
 import type { TrainerJobManifest } from '../../training/job';
 import { contentId } from '../../util/hash';
@@ -54,6 +55,9 @@ export function inspectManifest(
   const e = req.experiment.eval;
   const suite = e.inspect!;
   const b = req.experiment.baseModel;
+  // The trainer reads the grader's key where it runs: the workers' allowlists apply (docs/security.md).
+  const refused = endpointProblem('eval.judge', graderOf(e.judge));
+  if (refused) throw new InspectGraderError(refused);
   return {
     kind: 'inspect',
     jobId,

@@ -1,5 +1,5 @@
 import type { ProviderSettings } from '../../config/experiment-schema';
-import { apiKeyFrom } from '../create-provider';
+import { apiKeyFrom, refuseHost } from '../create-provider';
 import { LlmError } from '../provider';
 import { createAnthropicBatchClient } from './anthropic-batch';
 import type { BatchClient } from './batch-client';
@@ -7,6 +7,7 @@ import { createOpenAiBatchClient } from './openai-batch';
 
 /** The batch API of the configured provider; the local model has none (the schema refuses batch for it). */
 export function createBatchClient(cfg: ProviderSettings): BatchClient {
+  if (cfg.kind !== 'local') refuseHost(cfg.baseUrl);
   if (cfg.kind === 'anthropic') {
     const apiKey = apiKeyFrom(cfg.apiKeyEnv, cfg.baseUrl ?? 'the Anthropic API')!;
     return createAnthropicBatchClient({ model: cfg.model, apiKey, baseUrl: cfg.baseUrl, timeoutMs: cfg.timeoutMs });
