@@ -42,7 +42,7 @@ describe('provider hosts an experiment may call', () => {
     for (const url of [
       'https://api.openai.com/v1',
       'https://api.anthropic.com',
-      'https://rest.runpod.io/v1',
+      'https://api.runpod.io/v2',
       'http://127.0.0.1:8000/v1',
       'http://localhost:9/v1',
       'http://[::1]:8080/v1',

@@ -23,7 +23,6 @@ export const DEFAULT_KEY_ENVS = [
 export const DEFAULT_HOSTS = [
   'api.openai.com',
   'api.anthropic.com',
-  'rest.runpod.io',
   'api.runpod.io',
   'localhost',
   '127.0.0.1',
