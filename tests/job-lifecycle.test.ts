@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTrainerActivities } from '../src/activities/trainer-activities';
-import type { TokenizedRef, TrainRequest } from '../src/activities/types';
+import type { TokenizedRef, TrainRequest, TrainResult } from '../src/activities/types';
 import { parseExperiment } from '../src/config/experiment-schema';
 import type { ComputeLedger } from '../src/cost/compute-usage';
 import { runKeyOf } from '../src/training/run-request';
@@ -121,7 +121,7 @@ describe('a job whose machine stops answering', () => {
     await sshd.restart();
     process.kill(-job!.pid, 'SIGCONT');
 
-    const result = await run;
+    const result = (await run) as TrainResult;
     expect(result.metrics.steps).toBe(40);
     expect(Math.max(...silences)).toBeGreaterThanOrEqual(OUTAGE_MS / 1000 - 5); // it did wait through the outage
     expect(result.preemptions).toBe(0); // the trainer never restarted

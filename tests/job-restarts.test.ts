@@ -14,6 +14,8 @@ import { afterFailure, restartsExhausted } from '../src/training/restarts';
 import { runKeyOf } from '../src/training/run-request';
 import type { TrainerEvent } from '../src/training/job';
 
+type CancelReason = NonNullable<Parameters<MockActivityEnvironment['cancel']>[0]>;
+
 /**
  * The trainer activity's decisions on a job's end, over a scripted backend (the real backends' side of
  * these paths is in job-lifecycle.test.ts): which failures count against compute.maxRestarts, how long a
@@ -184,7 +186,7 @@ describe('runTraining over a scripted backend', () => {
 
   it('a worker shutdown or heartbeat timeout detaches (nothing stopped or released); only a cancelled run stops the job', async () => {
     const outcomes: Record<string, string[]> = {};
-    const cancels: Array<[string, () => [string, ActivityCancellationDetails?]]> = [
+    const cancels: Array<[string, () => [CancelReason, ActivityCancellationDetails]]> = [
       ['shutdown', () => ['WORKER_SHUTDOWN', new ActivityCancellationDetails({ workerShutdown: true })]],
       ['heartbeat timeout', () => ['TIMED_OUT', new ActivityCancellationDetails({ timedOut: true })]],
       ['run cancelled', () => ['CANCELLED', new ActivityCancellationDetails({ cancelRequested: true })]],
