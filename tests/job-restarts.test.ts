@@ -12,6 +12,7 @@ import { parseExperiment } from '../src/config/experiment-schema';
 import type { ComputeLedger } from '../src/cost/compute-usage';
 import { afterFailure, restartsExhausted } from '../src/training/restarts';
 import { runKeyOf } from '../src/training/run-request';
+import { shutdownGraceMs } from '../src/workers/create-workers';
 import type { TrainerEvent } from '../src/training/job';
 
 type CancelReason = NonNullable<Parameters<MockActivityEnvironment['cancel']>[0]>;
@@ -120,6 +121,14 @@ describe('the failure count', () => {
     expect(restartsExhausted(r, 3)).toBe(false);
     expect(afterFailure(r, 'run1', 20, 'boom').failures).toBe(1); // a new checkpoint: progress
     expect(afterFailure(r, 'run2', -1, 'boom').failures).toBe(1); // the run was started again
+  });
+});
+
+describe("the worker's shutdown grace", () => {
+  it('MSM_SHUTDOWN_GRACE_SEC, default 30 s; a bad value says what it should be', () => {
+    expect(shutdownGraceMs({})).toBe(30_000);
+    expect(shutdownGraceMs({ MSM_SHUTDOWN_GRACE_SEC: '2' })).toBe(2000);
+    expect(() => shutdownGraceMs({ MSM_SHUTDOWN_GRACE_SEC: 'soon' })).toThrow(/seconds a stopping worker waits/);
   });
 });
 
