@@ -161,6 +161,18 @@ describe('runTraining over a scripted backend', () => {
     }
   });
 
+  it("the job's lock still held by a dying trainer (exit 3) is retried without counting as a failure", async () => {
+    const { backend, play } = scriptedBackend();
+    const activities = createTrainerActivities({ backend, stateDir: path.join(root, 'state') });
+    const req = request('locked', { maxRestarts: 0 });
+    play([exited(3, [{ event: 'error', message: 'another trainer holds the lock', retryable: true }])]);
+    for (let k = 0; k < 3; k++) {
+      const e = (await attempt(activities, req)) as ApplicationFailure;
+      expect(e.nonRetryable).toBe(false);
+      expect(e.message).toMatch(/is still locked: another trainer holds the lock/);
+    }
+  });
+
   it('a trainer command that would not start is bad input at once (exit 127)', async () => {
     const { backend, play } = scriptedBackend();
     const activities = createTrainerActivities({ backend, stateDir: path.join(root, 'state') });

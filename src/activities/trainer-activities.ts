@@ -18,7 +18,7 @@ import type { ArtifactStore } from '../store/artifact-store';
 import { readJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import type { TrainerEvent, TrainerJobManifest } from '../training/job';
-import { TRAINER_EXIT_BAD_INPUT } from '../training/job';
+import { TRAINER_EXIT_BAD_INPUT, TRAINER_EXIT_LOCKED } from '../training/job';
 import { DEFAULT_MAX_RESTARTS, RestartFile, restartsExhausted } from '../training/restarts';
 import { jobIdFor, runKeyOf, trainManifest, trainResult } from '../training/run-request';
 import { pythonExecutable, STATE_DIR } from '../util/project-paths';
@@ -152,6 +152,8 @@ async function exitFailure(
     return badInput(
       `trainer job ${jobId} could not start the trainer (exit ${st.exitCode}): ${stderrTail(st) ?? why}; check compute.python (ssh, runpod: its image) and that the trainer's requirements are installed there`,
     );
+  // The job's own lock still held (a previous attempt's trainer is still exiting): wait, it is no failure.
+  if (st.exitCode === TRAINER_EXIT_LOCKED) return transient(`trainer job ${jobId} is still locked: ${why}`, 10_000);
   const runId = Context.current().info.workflowExecution?.runId ?? 'none';
   const rec = await records.restarts.failed(runId, seen.checkpointStep, why);
   const count = `failure ${rec.failures} without a new checkpoint, of at most ${limits.maxRestarts + 1}`;
