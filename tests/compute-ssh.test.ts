@@ -270,7 +270,7 @@ describe('ssh compute backend (real sshd on loopback, real trainer)', () => {
 });
 
 describe('ssh compute backend: a host that goes away', () => {
-  it('(3) a silent or dead host reads as lost within the timeouts, and the job is re-attached when it is back', async () => {
+  it('(3) a silent or dead host reads as unreachable (not lost) within the timeouts, and the job is re-attached when it is back', async () => {
     const sshd = await startSshd();
     const backend = sshBackend(sshd);
     const machine = await provision(backend, 'unreachable');
@@ -284,7 +284,7 @@ describe('ssh compute backend: a host that goes away', () => {
     let t0 = Date.now();
     const silent = await backend.poll(machine, m.jobId, 0);
     expect(Date.now() - t0).toBeLessThan(COMMAND_TIMEOUT_MS + 2000);
-    expect(silent).toMatchObject({ state: 'lost', events: [], nextCursor: 0 });
+    expect(silent).toMatchObject({ state: 'unreachable', events: [], nextCursor: 0 });
     expect(silent.lostReason).toMatch(/no answer within/);
     sshd.thaw(frozen);
 
@@ -293,7 +293,7 @@ describe('ssh compute backend: a host that goes away', () => {
     t0 = Date.now();
     const dead = await backend.poll(machine, m.jobId, 0);
     expect(Date.now() - t0).toBeLessThan(CONNECT_TIMEOUT_SEC * 1000 + 2000);
-    expect(dead.state).toBe('lost');
+    expect(dead.state).toBe('unreachable');
     expect(dead.lostReason).toMatch(/Connection refused/);
     await expect(backend.launch(machine, m)).rejects.toThrow(/Connection refused/);
 

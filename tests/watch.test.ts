@@ -61,6 +61,34 @@ describe('msm watch frames', () => {
     expect(frame).toContain('comparison file:///c.html');
   });
 
+  it('a retried training run: its attempt, why the last one failed, and a machine that does not answer', () => {
+    const progress: ExperimentProgress = { stage: 'midtrain', paused: false, cells: [], sweepConcurrency: 1 };
+    const frame = renderWatch({
+      workflowId: 'w',
+      status: 'RUNNING',
+      elapsedMs: 1000,
+      progress,
+      training: [
+        {
+          label: 'midtrain',
+          step: 40,
+          totalSteps: 100,
+          loss: 2,
+          attempt: 3,
+          lastFailure:
+            'trainer job j exited with code 1 (failure 2 without a new checkpoint, of at most 3):\nValueError: x',
+          unreachableSec: 75,
+        },
+        { label: 'msm-1of1-s0', step: 1, totalSteps: 8, attempt: 1 },
+      ],
+    });
+    expect(frame).toContain('training  midtrain: step 40/100, loss 2.000, attempt 3, machine not answering for 1m15s');
+    expect(frame).toContain(
+      '          last failure: trainer job j exited with code 1 (failure 2 without a new checkpoint, of at most 3): ValueError: x',
+    );
+    expect(frame).toContain('training  msm-1of1-s0: step 1/8, loss —\n'); // a first attempt says nothing more
+  });
+
   it('durations and ETAs', () => {
     expect(duration(59_400)).toBe('59s');
     expect(eta(1000, 0, 3)).toMatch(/unknown until the first finishes/);

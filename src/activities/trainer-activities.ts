@@ -1,5 +1,12 @@
 import { Context } from '@temporalio/activity';
-import { ComputeCapacityError, ComputeConfigError, type ComputeBackend, type MachineHandle } from '../compute/backend';
+import { ApplicationFailure } from '@temporalio/common';
+import {
+  ComputeCapacityError,
+  ComputeConfigError,
+  type ComputeBackend,
+  type JobStatus,
+  type MachineHandle,
+} from '../compute/backend';
 import { LedgerFile } from '../compute/ledger';
 import { backendPicker } from '../compute/from-config';
 import { evalKeyOf, sampleManifest } from '../eval/sampling';
@@ -7,10 +14,12 @@ import { InspectGraderError, inspectEvalKeyOf, inspectManifest } from '../eval/i
 import { storeInspectResults } from '../eval/inspect/store-results';
 import type { EvalSummary } from '../eval/types';
 import { providerId } from '../llm/call';
+import type { ArtifactStore } from '../store/artifact-store';
 import { readJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import type { TrainerEvent, TrainerJobManifest } from '../training/job';
-import { TRAINER_EXIT_BAD_INPUT } from '../training/job';
+import { TRAINER_EXIT_BAD_INPUT, TRAINER_EXIT_LOCKED } from '../training/job';
+import { DEFAULT_MAX_RESTARTS, RestartFile, restartsExhausted } from '../training/restarts';
 import { jobIdFor, runKeyOf, trainManifest, trainResult } from '../training/run-request';
 import { pythonExecutable, STATE_DIR } from '../util/project-paths';
 import { badInput, transient } from '../temporal/failures';
@@ -39,6 +48,8 @@ interface SeenEvents {
   progress: Record<string, unknown>;
   lastError?: string;
   done?: JobOutcome;
+  /** The newest complete checkpoint the job reported (written, or resumed from); -1 before any. */
+  checkpointStep: number;
 }
 
 /** Fold a poll's events into what was seen; true when one of them was a new checkpoint. */
@@ -47,9 +58,12 @@ function foldEvents(events: TrainerEvent[], seen: SeenEvents): boolean {
   for (const ev of events) {
     if (ev.event === 'progress')
       seen.progress = { ...seen.progress, step: ev.step, totalSteps: ev.totalSteps, loss: ev.loss };
-    else if (ev.event === 'resumed') seen.progress = { ...seen.progress, resumedFrom: ev.step };
-    else if (ev.event === 'checkpoint') {
+    else if (ev.event === 'resumed') {
+      seen.progress = { ...seen.progress, resumedFrom: ev.step };
+      seen.checkpointStep = Math.max(seen.checkpointStep, ev.step);
+    } else if (ev.event === 'checkpoint') {
       seen.progress = { ...seen.progress, checkpoint: ev.uri };
+      seen.checkpointStep = Math.max(seen.checkpointStep, ev.step);
       checkpointSeen = true;
     } else if (ev.event === 'error') seen.lastError = ev.message;
     else if (ev.event === 'done') seen.done = ev;
@@ -76,20 +90,122 @@ async function provisionFor(
   }
 }
 
+/** How a job's failures and silences are bounded (compute.maxRestarts, compute.lostGraceSec). */
+export interface JobLimits {
+  maxRestarts: number;
+  lostGraceMs: number;
+}
+
+export const DEFAULT_LOST_GRACE_SEC = 120;
+
+/** The limits of a request's compute block; absent fields (requests from before they existed) get the defaults. */
+export function jobLimitsOf(compute: { maxRestarts?: number; lostGraceSec?: number }): JobLimits {
+  return {
+    maxRestarts: compute.maxRestarts ?? DEFAULT_MAX_RESTARTS,
+    lostGraceMs: (compute.lostGraceSec ?? DEFAULT_LOST_GRACE_SEC) * 1000,
+  };
+}
+
+/** Where a job's durable records live: its cost meter and its failure count, both in the artifact store. */
+export interface JobRecords {
+  ledger: LedgerFile;
+  restarts: RestartFile;
+}
+
+async function recordsOf(store: ArtifactStore, jobKey: string): Promise<JobRecords> {
+  return { ledger: await LedgerFile.load(store, ledgerKey(jobKey)), restarts: RestartFile.forJob(store, jobKey) };
+}
+
+/**
+ * Whether this attempt's cancellation leaves the job running: a worker shutting down, a heartbeat timeout
+ * (the server gave up on this attempt), a pause or a reset all end only this attempt, and the next one
+ * re-attaches. Only a cancellation of the run itself (the workflow cancelled its activity) stops the job.
+ */
+export function detachesOnCancel(ctx: Context): boolean {
+  if (!ctx.cancellationSignal.aborted) return false;
+  const details = ctx.cancellationDetails;
+  const reason = (ctx.cancellationSignal.reason as { message?: unknown } | undefined)?.message;
+  const runCancelled = details ? details.cancelRequested : reason === 'CANCELLED';
+  return !runCancelled;
+}
+
+/** The trainer command could not start (sh: 126 not executable, 127 not found): retrying cannot help. */
+const COMMAND_WOULD_NOT_START = new Set([126, 127]);
+
+/** The last lines of the job's stderr: the error a person reads when the trainer said nothing itself. */
+const stderrTail = (st: JobStatus) => st.stderrTail?.trim().split('\n').slice(-5).join('\n');
+
+/**
+ * The failure of a job that exited on its own (not killed): bad input or a command that would not start
+ * fail the run at once; any other error is retried up to compute.maxRestarts times while no new checkpoint
+ * appears between failures, then fails the run with the job's own error.
+ */
+async function exitFailure(
+  st: JobStatus,
+  seen: SeenEvents,
+  jobId: string,
+  records: JobRecords,
+  limits: JobLimits,
+): Promise<ApplicationFailure> {
+  const why = seen.lastError ?? stderrTail(st) ?? 'no message';
+  if (st.exitCode === TRAINER_EXIT_BAD_INPUT) return badInput(`trainer job ${jobId} rejected its input: ${why}`);
+  if (COMMAND_WOULD_NOT_START.has(st.exitCode ?? -1))
+    return badInput(
+      `trainer job ${jobId} could not start the trainer (exit ${st.exitCode}): ${stderrTail(st) ?? why}; check compute.python (ssh, runpod: its image) and that the trainer's requirements are installed there`,
+    );
+  // The job's own lock still held (a previous attempt's trainer is still exiting): wait, it is no failure.
+  if (st.exitCode === TRAINER_EXIT_LOCKED) return transient(`trainer job ${jobId} is still locked: ${why}`, 10_000);
+  const runId = Context.current().info.workflowExecution?.runId ?? 'none';
+  const rec = await records.restarts.failed(runId, seen.checkpointStep, why);
+  const count = `failure ${rec.failures} without a new checkpoint, of at most ${limits.maxRestarts + 1}`;
+  if (restartsExhausted(rec, limits.maxRestarts))
+    return ApplicationFailure.create({
+      type: 'TrainerJobFailed',
+      nonRetryable: true,
+      message: `trainer job ${jobId} failed ${rec.failures} times in a row with no new checkpoint (compute.maxRestarts ${limits.maxRestarts}); its error: ${why}`,
+    });
+  return transient(`trainer job ${jobId} exited with code ${st.exitCode} (${count}): ${why}`);
+}
+
+/** Poll once; a poll that throws (a provider's 5xx, a refused connection) is an unreachable machine, not an end. */
+async function pollOnce(backend: ComputeBackend, machine: MachineHandle, jobId: string, cursor: number) {
+  try {
+    return await backend.poll(machine, jobId, cursor);
+  } catch (e) {
+    const status: JobStatus = {
+      state: 'unreachable',
+      events: [],
+      nextCursor: cursor,
+      lostReason: (e as Error).message,
+    };
+    return status;
+  }
+}
+
 /**
  * Provision, launch (or re-attach to) a trainer job, stream its events as heartbeats until it ends, and
- * release the machine. Exit 2 fails the run (bad input); a lost process or machine, a silent job or any
- * other exit is retried by Temporal and the trainer resumes from its newest complete checkpoint. Every
- * machine is metered in the ledger from provision to release, and each loss is recorded with the work it
- * cost.
+ * release the machine. Exit 2 fails the run (bad input); a job that keeps failing without progress fails
+ * it after compute.maxRestarts restarts; a lost process or machine or a silent job is a preemption,
+ * retried without limit, and the trainer resumes from its newest complete checkpoint. A machine that
+ * does not answer is waited for (compute.lostGraceSec) before it counts as lost. A worker's shutdown or a
+ * heartbeat timeout detaches: the job keeps running, the machine stays, the next attempt re-attaches.
+ * Every machine is metered in the ledger from provision to release, and each loss is recorded with the
+ * work it cost.
  */
-async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, ledger: LedgerFile): Promise<JobOutcome> {
+async function runJob(
+  backend: ComputeBackend,
+  manifest: TrainerJobManifest,
+  records: JobRecords,
+  limits: JobLimits,
+): Promise<JobOutcome> {
   const ctx = Context.current();
+  const { ledger } = records;
   const beat = (extra: Record<string, unknown> = {}) =>
     ctx.heartbeat({ job: manifest.jobId, compute: ledger.usage(), ...extra });
   const provisionStart = new Date();
   const machine = await provisionFor(backend, manifest, beat);
-  let finished = false;
+  // Where the job stands when this attempt ends: still running (stop it), over, or left to the next attempt.
+  let ending: 'running' | 'over' | 'detached' = 'running';
   let ok = false;
   try {
     await ledger.opened(machine, provisionStart);
@@ -99,21 +215,22 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, led
     let lastEventAt: number | undefined;
     let lastSaved = Date.now();
     let cursor = 0;
+    /** Since when the machine has not answered (undefined: it answers). */
+    let unreachableSince: number | undefined;
     // Outside the loop: `done` may arrive in the poll before the one that sees the process exit.
-    const seen: SeenEvents = { progress: {} };
+    const seen: SeenEvents = { progress: {}, checkpointStep: -1 };
     const lose = async (why: string) => {
-      finished = true;
+      ending = 'over';
       await ledger.lost(why).catch(() => undefined);
       return transient(
         `trainer job ${manifest.jobId} was lost (${why}): preemption, resuming from the newest checkpoint`,
       );
     };
     for (;;) {
-      const st = await backend.poll(machine, manifest.jobId, cursor);
+      const st = await pollOnce(backend, machine, manifest.jobId, cursor);
       cursor = st.nextCursor;
       if (st.events.length) lastEventAt = Date.now();
       const checkpointSeen = foldEvents(st.events, seen);
-      const { progress, lastError, done } = seen;
       // Bookkeeping never stops training: a failed ledger write is retried at the next occasion.
       if (checkpointSeen) {
         lastSaved = Date.now();
@@ -122,24 +239,34 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, led
         lastSaved = Date.now();
         await ledger.seen().catch(() => undefined);
       }
-      beat(progress);
+      if (st.state === 'unreachable') {
+        unreachableSince ??= Date.now();
+        const silentMs = Date.now() - unreachableSince;
+        // Past the grace period without an answer: the machine counts as lost (rented backends asked the
+        // provider at each poll, which says "gone" at once when it knows).
+        if (silentMs > limits.lostGraceMs)
+          throw await lose(`no answer for ${Math.round(silentMs / 1000)} s: ${st.lostReason ?? 'unreachable'}`);
+        beat({ ...seen.progress, unreachableSec: Math.round(silentMs / 1000), unreachable: st.lostReason });
+        await ctx.sleep(POLL_MS);
+        continue;
+      }
+      unreachableSince = undefined;
+      beat(seen.progress);
       if (st.state === 'exited') {
-        finished = true;
-        if (st.exitCode === 0 && done) {
+        ending = 'over';
+        if (st.exitCode === 0 && seen.done) {
           ok = true;
-          return done;
+          return seen.done;
         }
-        const why = lastError ?? st.stderrTail?.trim().split('\n').slice(-5).join('\n') ?? 'no message';
-        if (st.exitCode === TRAINER_EXIT_BAD_INPUT)
-          throw badInput(`trainer job ${manifest.jobId} rejected its input: ${why}`);
         if ((st.exitCode ?? 0) >= KILLED_BY_SIGNAL) throw await lose(`the trainer was killed (exit ${st.exitCode})`);
-        throw transient(`trainer job ${manifest.jobId} exited with code ${st.exitCode}: ${why}`);
+        throw await exitFailure(st, seen, manifest.jobId, records, limits);
       }
       if (st.state === 'lost') {
         // `done` comes after the final output is stored: a machine lost after it lost no work.
-        if (done) {
-          finished = ok = true;
-          return done;
+        if (seen.done) {
+          ending = 'over';
+          ok = true;
+          return seen.done;
         }
         throw await lose(st.lostReason ?? 'the trainer process is gone');
       }
@@ -151,15 +278,19 @@ async function runJob(backend: ComputeBackend, manifest: TrainerJobManifest, led
       await ctx.sleep(POLL_MS);
     }
   } catch (e) {
-    // Cancellation (or any failure while the job still runs) must stop the job we started.
-    if (!finished) await backend.cancel(machine, manifest.jobId).catch(() => undefined);
+    // A worker shutdown or heartbeat timeout leaves the job to the next attempt; a cancelled run (or any
+    // other failure while the job still runs) stops the job we started.
+    if (ending === 'running' && detachesOnCancel(ctx)) ending = 'detached';
+    if (ending === 'running') await backend.cancel(machine, manifest.jobId).catch(() => undefined);
     throw e;
   } finally {
-    // After a failure its own error wins; the workflow's cleanup activity releases by job id if this did not.
-    await releaseOrThrow(backend, machine, manifest.jobId).catch((e: unknown) => {
-      if (ok) throw e;
-    });
-    await ledger.released().catch(() => undefined);
+    if (ending !== 'detached') {
+      // After a failure its own error wins; the workflow's cleanup activity releases by job id if this did not.
+      await releaseOrThrow(backend, machine, manifest.jobId).catch((e: unknown) => {
+        if (ok) throw e;
+      });
+      await ledger.released().catch(() => undefined);
+    }
   }
 }
 
@@ -203,19 +334,20 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
       const runKey = runKeyOf(req);
       const jobId = jobIdFor(store.uri(runKey));
       const backend = backendFor(req.experiment.compute);
-      const ledger = await LedgerFile.load(store, ledgerKey(runKey));
+      const records = await recordsOf(store, runKey);
       if (await store.exists(`${runKey}/final/COMPLETE`)) {
         // An attempt that finished the run but failed to release its machine left it to this one.
         await backend.releaseJob?.(jobId);
         const metrics = await readJson<Record<string, number>>(store, `${runKey}/final/metrics.json`);
-        return trainResult(store.uri(`${runKey}/final`), runKey, metrics, ledger.usage());
+        return trainResult(store.uri(`${runKey}/final`), runKey, metrics, records.ledger.usage());
       }
       const done = await runJob(
         backend,
         trainManifest(req, jobId, (k) => store.uri(k), runKey),
-        ledger,
+        records,
+        jobLimitsOf(req.experiment.compute),
       );
-      return trainResult(done.outputUri, runKey, done.metrics, ledger.usage());
+      return trainResult(done.outputUri, runKey, done.metrics, records.ledger.usage());
     },
 
     /**
@@ -259,7 +391,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
           if (e instanceof InspectGraderError) throw badInput(e.message, e);
           throw e;
         }
-        await runJob(backend, manifest, await LedgerFile.load(store, ledgerKey(evalKey)));
+        await runJob(backend, manifest, await recordsOf(store, evalKey), jobLimitsOf(req.experiment.compute));
       }
       const beat = (done: number, of: number) => Context.current().heartbeat({ stage: 'judgments', done, of });
       return storeInspectResults(store, evalKey, providerId(req.experiment.eval.judge), beat);
@@ -283,7 +415,12 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
       }
       const systemPrompt = req.systemPrompt ? (await store.get(req.systemPrompt.key)).toString('utf8') : undefined;
       const manifest = sampleManifest(req, jobId, (k) => store.uri(k), evalKey, systemPrompt);
-      await runJob(backendFor(req.experiment.compute), manifest, await LedgerFile.load(store, ledgerKey(evalKey)));
+      await runJob(
+        backendFor(req.experiment.compute),
+        manifest,
+        await recordsOf(store, evalKey),
+        jobLimitsOf(req.experiment.compute),
+      );
       return ref;
     },
   };

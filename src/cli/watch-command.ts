@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { CorpusProgress, ExperimentProgress, SweepProgress } from '../workflows/definitions';
 import { renderWatch, type WatchSnapshot } from '../watch/render';
 
-/** The last heartbeat of a training child's running activity: step, total and loss. */
+/** The last heartbeat of a training child's running activity (step, total, loss), its attempt and last failure. */
 async function trainingBeat(
   c: Client,
   workflowId: string,
@@ -11,10 +11,28 @@ async function trainingBeat(
 ): Promise<NonNullable<WatchSnapshot['training']>[number] | undefined> {
   try {
     const d = await c.workflow.getHandle(workflowId).describe();
-    const payload = d.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
-    if (!payload) return { label };
-    const beat = defaultPayloadConverter.fromPayload<{ step?: number; totalSteps?: number; loss?: number }>(payload);
-    return { label, step: beat.step, totalSteps: beat.totalSteps, loss: beat.loss };
+    const pending = d.raw.pendingActivities?.[0];
+    // Which attempt runs now and why the one before it failed (a preemption, a failing job, a lost worker).
+    const retry = {
+      ...(pending?.attempt ? { attempt: pending.attempt } : {}),
+      ...(pending?.lastFailure?.message ? { lastFailure: pending.lastFailure.message } : {}),
+    };
+    const payload = pending?.heartbeatDetails?.payloads?.[0];
+    if (!payload) return { label, ...retry };
+    const beat = defaultPayloadConverter.fromPayload<{
+      step?: number;
+      totalSteps?: number;
+      loss?: number;
+      unreachableSec?: number;
+    }>(payload);
+    return {
+      label,
+      step: beat.step,
+      totalSteps: beat.totalSteps,
+      loss: beat.loss,
+      ...retry,
+      ...(beat.unreachableSec ? { unreachableSec: beat.unreachableSec } : {}),
+    };
   } catch {
     return undefined; // not started yet, or already gone
   }

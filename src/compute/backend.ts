@@ -22,8 +22,13 @@ export function machineRate(m: MachineHandle): { gpuCount: number; pricePerGpuHo
   };
 }
 
+/**
+ * `lost`: the job's process or machine is confirmed gone (a preemption). `unreachable`: the backend could not
+ * ask (ssh does not answer, the provider's API failed): the job may still run there, so the caller waits a
+ * grace period (compute.lostGraceSec) before it counts the machine as lost.
+ */
 export interface JobStatus {
-  state: 'running' | 'exited' | 'lost';
+  state: 'running' | 'exited' | 'lost' | 'unreachable';
   exitCode?: number;
   /** Events in the complete lines after the poll's cursor. */
   events: TrainerEvent[];
@@ -31,7 +36,7 @@ export interface JobStatus {
   nextCursor: number;
   /** Last lines of stderr, for error messages. */
   stderrTail?: string;
-  /** Why the job is lost, when the backend knows (e.g. the host does not answer). */
+  /** Why the job is lost or unreachable, when the backend knows (e.g. the host does not answer). */
   lostReason?: string;
 }
 
@@ -46,7 +51,10 @@ export interface ComputeBackend {
   provision(jobId: string, manifest?: TrainerJobManifest): Promise<MachineHandle>;
   /** Start the job, or re-attach if a job with this id is already running on the machine. */
   launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult | void>;
-  /** A machine that cannot be reached reports 'lost' (preemption), never an error. */
+  /**
+   * A machine that cannot be reached reports 'unreachable', one confirmed gone (its process, or the provider
+   * says the machine no longer exists) 'lost'; never an error for either.
+   */
   poll(machine: MachineHandle, jobId: string, cursor: number): Promise<JobStatus>;
   cancel(machine: MachineHandle, jobId: string): Promise<void>;
   release(machine: MachineHandle): Promise<void>;

@@ -361,6 +361,11 @@ export function createRunpodBackend(opts: RunpodBackendOptions): ComputeBackend 
       }
       const st = await sshOf(s, m).poll(m, jobId, cursor);
       if (st.state === 'lost') return { ...st, lostReason: (await providerLoss(s, m.machineId)) ?? st.lostReason };
+      // The pod does not answer: ask the provider at once; a pod it no longer has is lost, confirmed.
+      if (st.state === 'unreachable') {
+        const gone = await providerLoss(s, m.machineId);
+        if (gone) return { ...st, state: 'lost', lostReason: gone };
+      }
       return st;
     },
 

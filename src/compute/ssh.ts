@@ -171,9 +171,10 @@ class SshBackend implements ComputeBackend {
         ? await this.pollAll(machine, jobId, cursor)
         : await this.jobsOf(machine)[0].poll(jobId, cursor);
     } catch (e) {
-      // A machine gone or silent: a preemption. The job may still run there; a relaunch re-attaches.
+      // A machine silent or gone, or a network fault between us: the job may still run there. Only the
+      // caller's grace period (or, for a rented machine, the provider) turns this into a loss.
       if (e instanceof HostUnreachableError)
-        return { state: 'lost', events: [], nextCursor: cursor, lostReason: e.message };
+        return { state: 'unreachable', events: [], nextCursor: cursor, lostReason: e.message };
       throw e;
     }
   }

@@ -161,6 +161,28 @@ const gpuMemorySchema = z
     'GiB of one GPU, for the memory planner (absent: no GPU memory check, or the known figure of runpod gpuType)',
   );
 
+/** How a trainer job's failures and silences are bounded, on every backend (see docs/compute.md, "Restarts"). */
+const jobLifecycleFields = {
+  maxRestarts: z
+    .number()
+    .int()
+    .min(0)
+    .max(100)
+    .optional()
+    .describe(
+      "default 2: restarts of a job that fails (the trainer exits with an error) while no new checkpoint appears between failures; then the run fails with the job's own error. Preemptions never count",
+    ),
+  lostGraceSec: z
+    .number()
+    .int()
+    .min(0)
+    .max(86_400)
+    .optional()
+    .describe(
+      'default 120: how long a machine that does not answer (ssh down, provider API errors) is waited for before it counts as lost and is released',
+    ),
+};
+
 const sameHost = (a: { host: string; port: number }, b: { host: string; port: number }) =>
   a.host === b.host && a.port === b.port;
 
@@ -177,6 +199,7 @@ const computeSchema = z.discriminatedUnion(
       .object({
         backend: z.literal('local').default('local'),
         device: deviceSchema,
+        ...jobLifecycleFields,
         gpus: z
           .number()
           .int()
@@ -192,6 +215,7 @@ const computeSchema = z.discriminatedUnion(
       .object({
         backend: z.literal('ssh'),
         device: deviceSchema,
+        ...jobLifecycleFields,
         host: hostSchema,
         hosts: z
           .array(hostSchema)
@@ -260,6 +284,7 @@ const computeSchema = z.discriminatedUnion(
       .object({
         backend: z.literal('runpod'),
         device: deviceSchema,
+        ...jobLifecycleFields,
         apiKeyEnv: z
           .string()
           .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'the name of an environment variable, e.g. RUNPOD_API_KEY')

@@ -1,7 +1,8 @@
 /**
  * Trainer job contract (TypeScript <-> Python, see trainer/README.md and DESIGN.md).
  * A job is a JSON manifest; the Python job prints one JSON event per line on stdout.
- * Exit 0 = done, exit 2 = bad input (not retryable), anything else = retry (preemption).
+ * Exit 0 = done, exit 2 = bad input (not retryable), exit 3 = locked by another process (retried), anything
+ * else = a failure (retried up to compute.maxRestarts times without a new checkpoint; see src/training/restarts.ts).
  */
 export type TrainerJobKind = 'midtrain' | 'aft' | 'generate' | 'inspect';
 
@@ -127,3 +128,5 @@ export type TrainerEvent =
   | { event: 'error'; message: string; retryable: boolean };
 
 export const TRAINER_EXIT_BAD_INPUT = 2;
+/** Another trainer process holds the job's lock (e.g. a previous attempt still dying): retried, never counted as a failure. */
+export const TRAINER_EXIT_LOCKED = 3;

@@ -16,7 +16,17 @@ export interface WatchSnapshot {
     awaitingApproval: boolean;
   };
   /** Training runs in flight: their last heartbeat (step, total, loss). */
-  training?: Array<{ label: string; step?: number; totalSteps?: number; loss?: number }>;
+  training?: Array<{
+    label: string;
+    step?: number;
+    totalSteps?: number;
+    loss?: number;
+    /** The activity's attempt (1 = first) and why the attempt before it failed. */
+    attempt?: number;
+    lastFailure?: string;
+    /** Seconds the job's machine has not answered (within compute.lostGraceSec). */
+    unreachableSec?: number;
+  }>;
 }
 
 const isSweep = (p: ExperimentProgress | SweepProgress): p is SweepProgress => 'points' in p;
@@ -37,6 +47,17 @@ export function eta(elapsedMs: number, done: number, total: number): string {
 
 const count = <T extends { status: string }>(xs: T[], s: string) => xs.filter((x) => x.status === s).length;
 const money = (usd: number | null | undefined) => (usd == null ? '—' : `$${usd.toFixed(2)}`);
+
+/** One training run: its progress, then (on a retry) the attempt and why the previous one failed. */
+function trainingLines(t: NonNullable<WatchSnapshot['training']>[number]): string[] {
+  const attempt = t.attempt && t.attempt > 1 ? `, attempt ${t.attempt}` : '';
+  const silent = t.unreachableSec ? `, machine not answering for ${duration(t.unreachableSec * 1000)}` : '';
+  const lines = [
+    `training  ${t.label}: step ${t.step ?? '—'}/${t.totalSteps ?? '—'}, loss ${t.loss?.toFixed(3) ?? '—'}${attempt}${silent}`,
+  ];
+  if (t.lastFailure) lines.push(`          last failure: ${t.lastFailure.replace(/\s+/g, ' ').slice(0, 200)}`);
+  return lines;
+}
 
 function experimentLines(p: ExperimentProgress, s: WatchSnapshot): string[] {
   const lines = [
@@ -59,8 +80,7 @@ function experimentLines(p: ExperimentProgress, s: WatchSnapshot): string[] {
     lines.push(
       `midtrain  final loss ${p.midtrain.finalLoss?.toFixed(3) ?? '—'}${p.midtrain.resumedFromStep != null ? ` (resumed from step ${p.midtrain.resumedFromStep})` : ''}`,
     );
-  for (const t of s.training ?? [])
-    lines.push(`training  ${t.label}: step ${t.step ?? '—'}/${t.totalSteps ?? '—'}, loss ${t.loss?.toFixed(3) ?? '—'}`);
+  for (const t of s.training ?? []) lines.push(...trainingLines(t));
   if (p.cells.length) {
     const done = count(p.cells, 'done');
     lines.push(

@@ -41,12 +41,27 @@ const SLOTS: Record<string, number> = {
   'msm-cpu': Number(process.env.MSM_CPU_SLOTS ?? 2),
 };
 
+/**
+ * How long a stopping worker lets its activities finish before it cancels them (MSM_SHUTDOWN_GRACE_SEC,
+ * default 30 s). LLM and CPU steps usually end within it; a trainer job does not, and its activity then
+ * detaches: the job keeps running on its machine and the next attempt, on any worker, re-attaches.
+ */
+export function shutdownGraceMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.MSM_SHUTDOWN_GRACE_SEC;
+  const sec = raw === undefined || raw.trim() === '' ? 30 : Number(raw);
+  if (!Number.isFinite(sec) || sec < 0)
+    throw new Error(`MSM_SHUTDOWN_GRACE_SEC is '${raw}': seconds a stopping worker waits for its activities, e.g. 30`);
+  return sec * 1000;
+}
+
 export interface WorkerSetOptions extends TrainerActivityDeps {
   connection: NativeConnection;
   namespace?: string;
   queues?: readonly string[];
   /** The Worker Deployment version these workers declare; default MSM_DEPLOYMENT_NAME's (unset: unversioned). */
   deployment?: WorkerDeployment | null;
+  /** Default: shutdownGraceMs() (MSM_SHUTDOWN_GRACE_SEC). */
+  shutdownGraceMs?: number;
 }
 
 /** What runWorkers needs to promote the workers' version once they poll. */
@@ -67,6 +82,7 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
     namespace,
     // MSM_PAYLOAD_KEY set: every payload this worker writes to history is encrypted (docs/security.md).
     ...dataConverterOption(),
+    shutdownGraceTime: opts.shutdownGraceMs ?? shutdownGraceMs(),
     ...(deployment && { workerDeploymentOptions: deploymentOptions(deployment) }),
   };
   const workers: Worker[] = [];

@@ -9,7 +9,7 @@ import sys
 import traceback
 from typing import IO
 
-from .errors import EXIT_BAD_INPUT, EXIT_DONE, EXIT_LOCKED, EXIT_RETRYABLE, BadInput, JobLocked, Retryable
+from .errors import EXIT_BAD_INPUT, EXIT_DONE, EXIT_LOCKED, EXIT_RETRYABLE, BadInput, JobLocked, Retryable, disk_full
 from .events import Emitter
 from .manifest import load_manifest
 from .mirror import output_place, published_metrics
@@ -93,11 +93,20 @@ def run(manifest_path: str, out: IO[str] | None = None) -> int:
         log.error("%s", e)
         em.error(str(e), retryable=True)
         return EXIT_LOCKED
-    except Retryable as e:
-        log.error("%s", e)
-        em.error(str(e), retryable=True)
-        return EXIT_RETRYABLE
-    except Exception as e:
+    except BaseException as e:
+        # torch.distributed.checkpoint raises CheckpointException, a BaseException: a failed save is the job's
+        # error like any other. Interrupts and exits stay what they are.
+        if not isinstance(e, Exception) and type(e).__name__ != "CheckpointException":
+            raise
+        full = disk_full(e)  # a full disk fills again after a restart: the fix is the person's
+        if full is not None:
+            traceback.print_exc(file=sys.stderr)
+            em.error(full, retryable=False)
+            return EXIT_BAD_INPUT
+        if isinstance(e, Retryable):
+            log.error("%s", e)
+            em.error(str(e), retryable=True)
+            return EXIT_RETRYABLE
         traceback.print_exc(file=sys.stderr)
         if type(e).__name__ == "OutOfMemoryError":
             # Deterministic for a given job: retrying on the same machine fails again.

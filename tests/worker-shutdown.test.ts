@@ -1,0 +1,164 @@
+import { Client, Connection } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTrainerActivities } from '../src/activities/trainer-activities';
+import type { TokenizedRef, TrainRequest, TrainResult } from '../src/activities/types';
+import { parseExperiment } from '../src/config/experiment-schema';
+import type { ComputeLedger } from '../src/cost/compute-usage';
+import { runKeyOf } from '../src/training/run-request';
+import { trainingRun } from '../src/workflows';
+import { sessionMembers } from './helpers/job-processes';
+import { waitUntil } from './helpers/scripted-experiment';
+import { TestTemporalServer } from './helpers/temporal-server';
+import { TINY_MODEL, writeTinyDataset } from './helpers/tiny-trainer-job';
+import { WorkerProcess } from './helpers/worker-process';
+
+/**
+ * Jobs outlive their worker, by design: a worker stopped the way docker stop or Ctrl-C stops it (SIGTERM)
+ * lets its activities go after MSM_SHUTDOWN_GRACE_SEC; the trainer activity then detaches (nothing
+ * cancelled, nothing released) and the next attempt, on a new worker, re-attaches to the same job.
+ * Real Temporal server, real worker processes, real trainer on the local backend.
+ */
+const root = mkdtempSync(path.join(os.tmpdir(), 'msm-shutdown-'));
+let server: TestTemporalServer;
+let client: Client;
+let data: TokenizedRef;
+const workers: WorkerProcess[] = [];
+let jobPid: number | undefined;
+
+beforeAll(async () => {
+  process.env.MSM_TORCH_THREADS = '1'; // the in-process baseline's trainer inherits it
+  [server, data] = await Promise.all([TestTemporalServer.start(), writeTinyDataset(path.join(root, 'data'))]);
+  client = new Client({ connection: await Connection.connect({ address: server.address }) });
+});
+
+afterAll(async () => {
+  for (const w of workers) await w.kill();
+  if (jobPid) {
+    try {
+      process.kill(-jobPid, 'SIGCONT');
+      process.kill(-jobPid, 'SIGKILL');
+    } catch {
+      // exited
+    }
+  }
+  await client?.connection.close();
+  await server?.down();
+  rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+});
+
+function request(store: string): TrainRequest {
+  const x = parseExperiment({
+    name: 'shutdown-test',
+    spec: 'specs/demo.md',
+    aft: { data: 'unused.jsonl' },
+    eval: { prompts: 'unused.jsonl' },
+    baseModel: TINY_MODEL,
+    compute: { backend: 'local', device: 'cpu' },
+    midtrain: {
+      loraR: 4,
+      loraAlpha: 8,
+      lr: 1e-2,
+      warmupRatio: 0.1,
+      batchSize: 4,
+      maxSteps: 40,
+      epochs: 1000,
+      checkpointEverySteps: 10,
+    },
+  });
+  return {
+    kind: 'midtrain',
+    storeUri: pathToFileURL(store).href,
+    label: 'shutdown',
+    data,
+    seed: 3,
+    experiment: x,
+    hyper: x.midtrain,
+  };
+}
+
+/** The job folder the worker's local backend made (under MSM_STATE_DIR/compute/jobs/). */
+function jobDir(stateDir: string): string | undefined {
+  const jobs = path.join(stateDir, 'compute', 'jobs');
+  const name = existsSync(jobs) ? readdirSync(jobs).find((d) => d.startsWith('runs_shutdown-')) : undefined;
+  return name && path.join(jobs, name);
+}
+
+const wrapperPid = (dir: string) => Number(readFileSync(path.join(dir, 'pid'), 'utf8').split(' ')[0]);
+
+describe('a worker stopped mid-training (SIGTERM)', () => {
+  it('local backend: the trainer keeps running, nothing is released, a new worker re-attaches; one launch, the uninterrupted loss', async () => {
+    const stateDir = path.join(root, 'state');
+    const store = path.join(root, 'store');
+    const req = request(store);
+    const env = { MSM_STATE_DIR: stateDir, MSM_SHUTDOWN_GRACE_SEC: '2', MSM_TORCH_THREADS: '1' };
+    const first = await WorkerProcess.start(server.address, env);
+    workers.push(first);
+    const handle = await client.workflow.start(trainingRun, {
+      taskQueue: 'msm',
+      workflowId: 'worker-shutdown-local',
+      args: [req],
+    });
+    const checkpoints = path.join(store, runKeyOf(req), 'checkpoints');
+    await waitUntil(
+      () =>
+        existsSync(checkpoints) &&
+        readdirSync(checkpoints).some((d) => existsSync(path.join(checkpoints, d, 'COMPLETE'))),
+      120_000,
+      'a complete checkpoint',
+    ).catch(async (e: unknown) => {
+      const d = jobDir(stateDir);
+      const stderr =
+        d && existsSync(path.join(d, 'stderr.log')) ? readFileSync(path.join(d, 'stderr.log'), 'utf8') : '';
+      const history = JSON.stringify((await handle.fetchHistory()).events?.slice(-3));
+      throw new Error(
+        `${(e as Error).message}\nworker: ${first.log.join('').slice(-3000)}\njob: ${stderr.slice(-2000)}\n${history.slice(-3000)}`,
+      );
+    });
+    const dir = jobDir(stateDir)!;
+    jobPid = wrapperPid(dir);
+    // Paused from here until the new worker is up, so the job is mid-way whatever the machine's speed: a
+    // cancel would still end it (SIGKILL ends a stopped process), a detach leaves it be.
+    process.kill(-jobPid, 'SIGSTOP');
+
+    await first.kill('SIGTERM'); // returns once the worker process has exited
+    expect(first.child.exitCode).toBe(0);
+    expect(sessionMembers(jobPid).length).toBeGreaterThanOrEqual(2); // the wrapper and its trainer, not zombies
+    const ledgerFile = path.join(store, runKeyOf(req), 'compute', 'ledger.json');
+    const open = JSON.parse(readFileSync(ledgerFile, 'utf8')) as ComputeLedger;
+    expect(open.machines).toHaveLength(1);
+    expect(open.machines[0].releasedAt).toBeUndefined(); // the machine was not given back
+
+    // The uninterrupted run of the same job (its own store) while the new worker starts.
+    const activities = createTrainerActivities({ stateDir: path.join(root, 'baseline-state') });
+    const [baseline, second] = await Promise.all([
+      // (typed: the mock environment's run() returns unknown)
+      new MockActivityEnvironment().run(
+        activities.runTraining,
+        request(path.join(root, 'baseline-store')),
+      ) as Promise<TrainResult>,
+      WorkerProcess.start(server.address, env),
+    ]);
+    workers.push(second);
+    process.kill(-jobPid, 'SIGCONT');
+
+    const result = await handle.result();
+    expect(result.metrics.final_loss).toBe(baseline.metrics.final_loss);
+    expect(result.metrics.steps).toBe(40);
+    expect(result.preemptions).toBe(0); // the trainer never restarted
+    expect(wrapperPid(dir)).toBe(jobPid); // one launch: the second attempt re-attached
+    expect(readFileSync(path.join(dir, 'events.jsonl'), 'utf8')).not.toContain('"resumed"');
+    const ledger = JSON.parse(readFileSync(ledgerFile, 'utf8')) as ComputeLedger;
+    expect(ledger.machines).toHaveLength(1);
+    expect(ledger.machines[0].losses ?? []).toEqual([]);
+    expect(ledger.machines[0].releasedAt).toBeDefined();
+
+    const { events } = await handle.fetchHistory();
+    const started = events!.filter((e) => e.activityTaskStartedEventAttributes).at(-1)!;
+    expect(started.activityTaskStartedEventAttributes!.attempt).toBe(2);
+  }, 300_000);
+});
