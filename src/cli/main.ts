@@ -35,6 +35,8 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm schedule create <id> <file> (--cron EXPR | --every 24h) [--overlap BUFFER_ONE] [--catchup 1d]
                [--pause-on-failure] [--note TEXT] [--paused]    a Temporal Schedule of a sweep or experiment
   msm schedule list | describe|pause|unpause|trigger|delete <id> | backfill <id> --from ISO --to ISO
+  msm reaper <experiment>... [--every 10m] [--once]  a Schedule that releases machines (RunPod pods) whose
+                                job's workflow is gone; --once: one pass now
   msm setup                     register msm's search attributes on the namespace (once per namespace; idempotent)
   msm compare <out-dir> <results>...  compare experiments (spec variants): each a report folder or results.json
   msm calibrate import <labels.csv> --id <workflow-id>  labels you gave the run's samples (rows: sample,label)
@@ -196,6 +198,14 @@ const COMMANDS: Record<string, (c: CommandContext) => Promise<void>> = {
     return scheduleCommand(await c.client(), c.positionals.slice(1), f);
   },
   setup: setupCommand,
+  reaper: async (c) => {
+    const { reaperCommand } = await import('./reaper-command.js');
+    await reaperCommand(await c.client(), c.positionals.slice(1), {
+      every: c.values.every,
+      once: c.values.once,
+      id: c.values.id,
+    });
+  },
   server: async () => {
     const s = await ensureDevServer();
     console.log(`Temporal at ${s.address}, Web UI ${s.uiUrl}${s.started ? '' : ' (already running)'}`);

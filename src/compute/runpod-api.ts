@@ -108,6 +108,12 @@ export class RunpodApi {
     return (pods ?? []).filter((p) => p.name === name);
   }
 
+  /** Every pod whose name starts with `prefix` (the reaper's view of msm's pods). */
+  async podsWithPrefix(prefix: string): Promise<RunpodPod[]> {
+    const pods = await this.call<RunpodPod[]>('GET', '/pods');
+    return (pods ?? []).filter((p) => p.name?.startsWith(prefix));
+  }
+
   /** Terminate: the pod and its disk are gone and billing stops. A pod already gone is not an error. */
   async terminatePod(id: string): Promise<void> {
     try {

@@ -1,5 +1,5 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { CpuActivities, GpuActivities, LlmActivities } from '../activities';
+import type { CleanupActivities, CpuActivities, GpuActivities, LlmActivities } from '../activities';
 
 /** Bad input is never retried; everything else retries with backoff (Retry-After overrides the delay). */
 const retry = {
@@ -30,4 +30,15 @@ export const gpu = proxyActivities<GpuActivities>({
   startToCloseTimeout: '7d',
   heartbeatTimeout: '20s',
   retry: { ...retry, maximumInterval: '5m' },
+});
+
+/**
+ * Releasing machines and reaping: short calls on a queue of their own, so they never wait behind GPU jobs
+ * for a slot. Retried for about half an hour; after that the run reports the failure and the reaper retries.
+ */
+export const cleanup = proxyActivities<CleanupActivities>({
+  taskQueue: 'msm-cleanup',
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '2m',
+  retry: { ...retry, maximumInterval: '5m', maximumAttempts: 12 },
 });

@@ -1,6 +1,7 @@
-import { CancellationScope, patched, upsertSearchAttributes } from '@temporalio/workflow';
+import { patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { EvalRequest, EvalSummary } from '../eval/types';
-import { gpu, llm } from './activity-proxies';
+import { cleanup, gpu, llm } from './activity-proxies';
+import { releaseAfterFailure } from './machine-cleanup';
 import { MSM_STAGE } from './search-attributes';
 
 /** Evaluate one trained model: sample answers on the GPU queue, then judge them on the LLM queue (an Inspect task: both in one job). */
@@ -14,7 +15,10 @@ export async function evaluationRun(req: EvalRequest): Promise<EvalSummary> {
   } catch (e) {
     // As in trainingRun: no rented machine outlives the run, whatever failed or cancelled it.
     if (patched('release-machines-on-failure')) {
-      await CancellationScope.nonCancellable(() => gpu.releaseEvalMachines(req)).catch(() => undefined);
+      await releaseAfterFailure(
+        () => cleanup.releaseEvalMachines(req),
+        () => gpu.releaseEvalMachines(req),
+      );
     }
     throw e;
   }

@@ -30,6 +30,7 @@ import { reportRun } from './report';
 import { handleRunControls } from './run-controls';
 import { MSM_ARM, MSM_BASE_MODEL, MSM_FRACTION, MSM_SPEC, MSM_STAGE } from './search-attributes';
 import { trainingRun } from './training';
+import { CANCEL_ON_PARENT_CLOSE } from './machine-cleanup';
 
 /**
  * aft.minExamples when the experiment has it (the up-front check of examples per fraction adds it to the
@@ -252,6 +253,7 @@ class ExperimentRun {
   async midtrain({ x, storeUri, common }: Loaded, trainer: TrainerSettings, tokens: ExperimentTokens['corpus']) {
     await this.enter('midtrain', `${tokens.numTokens} tokens on ${x.baseModel.name}`);
     const midtrain = await executeChild(trainingRun, {
+      ...CANCEL_ON_PARENT_CLOSE,
       workflowId: `${this.wfId}.midtrain`,
       args: [
         {
@@ -345,6 +347,7 @@ class ExperimentRun {
     const where = isControl(arm) ? 'no AFT' : `${fractionLabel(cell.fraction)}, seed ${cell.seed}`;
     cell.status = 'evaluating';
     const evalSummary = await executeChild(evaluationRun, {
+      ...CANCEL_ON_PARENT_CLOSE,
       workflowId: `${this.wfId}.eval-${cell.id}`,
       args: [
         {
@@ -451,6 +454,7 @@ class CellTraining {
     const { midtrain, mix, trainer } = this.inputs;
     const fromMsm = arm.start === 'msm' && midtrain;
     return executeChild(trainingRun, {
+      ...CANCEL_ON_PARENT_CLOSE,
       workflowId: `${this.experiment.wfId}.aft-${runId}`,
       args: [
         {

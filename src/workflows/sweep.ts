@@ -7,6 +7,7 @@ import { cpu } from './activity-proxies';
 import { sweepProgressQuery, type SweepProgress } from './definitions';
 import { handleRunControls } from './run-controls';
 import { msmExperiment } from './experiment';
+import { CANCEL_ON_PARENT_CLOSE } from './machine-cleanup';
 
 export interface SweepOutcome {
   /** The sweep as run (base inlined), for `msm sweep retry`. */
@@ -72,6 +73,7 @@ export async function msmSweep(input: SweepInput): Promise<SweepOutcome> {
       details();
       try {
         const out = await executeChild(msmExperiment, {
+          ...CANCEL_ON_PARENT_CLOSE,
           workflowId: row.workflowId,
           args: [p.experiment],
           staticSummary: `sweep ${input.name}: ${p.id}`,

@@ -1,6 +1,7 @@
-import { CancellationScope, patched, upsertSearchAttributes } from '@temporalio/workflow';
+import { patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { TrainRequest, TrainResult } from '../training/types';
-import { gpu } from './activity-proxies';
+import { cleanup, gpu } from './activity-proxies';
+import { releaseAfterFailure } from './machine-cleanup';
 import { MSM_STAGE } from './search-attributes';
 
 /**
@@ -16,7 +17,10 @@ export async function trainingRun(req: TrainRequest): Promise<TrainResult> {
     // worker gone, or the cancel not yet delivered), so release by job id, whatever cancels this workflow.
     if (patched('release-machines-on-failure')) {
       // Its own failure (e.g. the provider's key is gone) must not hide why the run failed.
-      await CancellationScope.nonCancellable(() => gpu.releaseTrainingMachines(req)).catch(() => undefined);
+      await releaseAfterFailure(
+        () => cleanup.releaseTrainingMachines(req),
+        () => gpu.releaseTrainingMachines(req),
+      );
     }
     throw e;
   }
