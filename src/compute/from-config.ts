@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import type { Experiment } from '../config/experiment-schema';
+import { DEFAULT_UNPOLLED_TIMEOUT_SEC, type Experiment } from '../config/experiment-schema';
 import type { ComputeBackend } from './backend';
 import { createLocalBackend } from './local';
 import { createRunpodBackend } from './runpod';
@@ -33,6 +33,11 @@ export function backendPicker(places: BackendPlaces): (compute: Experiment['comp
 
 const home = (p: string) => p.replace(/^~(?=\/)/, os.homedir());
 
+/** What every job's wrapper is told (see job-folder.sh): the watchdog's limit. */
+function jobEnv(where: Experiment['compute']): Record<string, string> {
+  return { MSM_UNPOLLED_TIMEOUT_SEC: String(where.unpolledTimeoutSec ?? DEFAULT_UNPOLLED_TIMEOUT_SEC) };
+}
+
 function make(where: Experiment['compute'], places: BackendPlaces): ComputeBackend {
   if (where.backend === 'ssh') {
     const { device: _d, ...rest } = where;
@@ -40,6 +45,7 @@ function make(where: Experiment['compute'], places: BackendPlaces): ComputeBacke
       ...rest,
       identityFile: home(where.identityFile),
       knownHostsFile: path.join(places.stateDir, 'ssh', 'known_hosts'),
+      env: jobEnv(where),
     });
   }
   if (where.backend === 'runpod') {
@@ -52,7 +58,12 @@ function make(where: Experiment['compute'], places: BackendPlaces): ComputeBacke
       knownHostsDir: path.join(places.stateDir, 'ssh', 'runpod'),
       stallMs: where.stallMinutes * 60_000,
       readyPollMs: Math.min(5000, where.statusCheckSec * 1000),
+      env: jobEnv(where),
     });
   }
-  return createLocalBackend({ workDir: path.join(places.stateDir, 'compute'), python: places.localPython });
+  return createLocalBackend({
+    workDir: path.join(places.stateDir, 'compute'),
+    python: places.localPython,
+    env: jobEnv(where),
+  });
 }
