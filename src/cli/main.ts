@@ -14,7 +14,15 @@ import { temporalTarget, type TargetFlags, type TemporalTarget } from '../tempor
 import { ensureDevServer } from '../temporal/ensure-server';
 import { registerSearchAttributes, requireSearchAttributes } from '../temporal/search-attributes';
 import { PROJECT_ROOT } from '../util/project-paths';
-import { approveUpdate, msmExperiment, pauseSignal, progressQuery, resumeSignal, setBudgetUpdate } from '../workflows';
+import {
+  approveUpdate,
+  msmExperiment,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  setBudgetUpdate,
+  setComputeBudgetUpdate,
+} from '../workflows';
 
 const USAGE = `msm — Model Spec Midtraining experiments on Temporal
 
@@ -27,6 +35,7 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm watch <workflow-id> [--once]  a live view: stage, corpus cost against budget, training steps, cells, ETA
   msm pause|resume <workflow-id>
   msm budget <workflow-id> <usd> raise the corpus generation budget (generation paused on it resumes)
+  msm budget <workflow-id> <usd> --compute  raise the experiment's compute budget (GPU work paused on it resumes)
   msm approve <workflow-id>     approve the previewed document stage (generation.requireApproval)
   msm server                    run the embedded Temporal dev server (state in .msm/temporal)
   msm worker                    run a worker for every task queue (see src/workers/main.ts for options)
@@ -133,6 +142,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   wait: { type: 'boolean' },
   once: { type: 'boolean' },
+  compute: { type: 'boolean' },
   cron: { type: 'string' },
   every: { type: 'string' },
   overlap: { type: 'string' },
@@ -249,6 +259,13 @@ async function budgetCommand(c: CommandContext): Promise<void> {
   const usd = Number(c.positionals[2]);
   if (!(usd > 0))
     throw new Error(`budget: give a positive number of USD, e.g. msm budget ${c.arg ?? '<workflow-id>'} 250`);
+  if (c.values.compute) {
+    // compute.budgetUsd lives on the experiment itself: GPU work paused on it resumes.
+    const experiment = (await c.client()).workflow.getHandle(required(c.arg, 'a workflow id'));
+    const now = await experiment.executeUpdate(setComputeBudgetUpdate, { args: [usd] });
+    console.log(`compute budget of ${experiment.workflowId}: $${now}`);
+    return;
+  }
   const corpus = (await c.client()).workflow.getHandle(corpusIdOf(required(c.arg, 'a workflow id')));
   console.log(`budget of ${corpus.workflowId}: $${await corpus.executeUpdate(setBudgetUpdate, { args: [usd] })}`);
 }
