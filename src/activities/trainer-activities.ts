@@ -206,8 +206,11 @@ async function releaseMachinesOf(
   if (!backend.releaseJob) return 0;
   try {
     const n = await backend.releaseJob(job.jobId);
-    const ledger = await job.ledger();
-    for (const r of ledger.records) if (!r.releasedAt || r.releaseFailed) await ledger.releasedLate(r.machineId);
+    // Machines found and released now were billing until now; none found: the ledger's last sighting stands.
+    if (n > 0) {
+      const ledger = await job.ledger();
+      for (const r of ledger.records) if (!r.releasedAt || r.releaseFailed) await ledger.releasedLate(r.machineId);
+    }
     return n;
   } catch (e) {
     const ledger = await job.ledger().catch(() => undefined);

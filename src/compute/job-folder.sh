@@ -24,14 +24,13 @@
 # MSM_UNPOLLED_TIMEOUT_SEC > 0: a watchdog beside the trainer stops the job when no worker has polled it
 # (the "polled" file, written by every status call) for that long: its worker and workflow are gone, and a
 # job nobody watches must not hold (or bill for) the machine for ever. It TERMs the job's process group
-# (itself ignoring TERM), notes why in stderr.log and the "unpolled" file, and once the wrapper is gone runs
+# (then ignoring TERM itself), notes why in stderr.log and the "unpolled" file, and once the wrapper is gone runs
 # MSM_UNPOLLED_COMMAND if set (e.g. a rented machine stopping itself).
 WRAPPER='trap "" HUP; cd "$1" || exit 1
 if [ -f "$3/env" ]; then . "$3/env" || exit 1; fi
 watchdog=""
 if [ "${MSM_UNPOLLED_TIMEOUT_SEC:-0}" -gt 0 ]; then
   (
-    trap "" TERM
     while sleep 1; do
       kill -0 $$ 2>/dev/null || exit 0
       last=$(cat "$3/polled" 2>/dev/null)
@@ -39,6 +38,7 @@ if [ "${MSM_UNPOLLED_TIMEOUT_SEC:-0}" -gt 0 ]; then
       [ $(($(date +%s) - last)) -gt "$MSM_UNPOLLED_TIMEOUT_SEC" ] || continue
       echo "msm: no worker polled this job for over $MSM_UNPOLLED_TIMEOUT_SEC s (compute.unpolledTimeoutSec): stopping it" >> "$3/stderr.log"
       date +%s > "$3/unpolled"
+      trap "" TERM # outlive the TERM below, to run the stop command once the job is gone
       kill -s TERM -- "-$$" 2>/dev/null
       i=0
       while kill -0 $$ 2>/dev/null && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
