@@ -1,6 +1,6 @@
 import { patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { TrainRequest, TrainResult } from '../training/types';
-import { cleanup, gpu } from './activity-proxies';
+import { cleanup, gpu, gpuStoppedOnCancel } from './activity-proxies';
 import { releaseAfterFailure } from './machine-cleanup';
 import { MSM_STAGE } from './search-attributes';
 
@@ -10,8 +10,9 @@ import { MSM_STAGE } from './search-attributes';
  */
 export async function trainingRun(req: TrainRequest): Promise<TrainResult> {
   upsertSearchAttributes([{ key: MSM_STAGE, value: req.kind }]);
+  const jobs = patched('job-stopped-before-cleanup') ? gpuStoppedOnCancel : gpu;
   try {
-    return await gpu.runTraining(req);
+    return await jobs.runTraining(req);
   } catch (e) {
     // No rented machine outlives the run: a cancelled activity may not have reached its own release (its
     // worker gone, or the cancel not yet delivered), so release by job id, whatever cancels this workflow.
