@@ -83,7 +83,7 @@ describe('Worker Deployment versioning on a real Temporal dev server', () => {
     expect(buildId({}, dir)).toBe('9.8.7');
   });
 
-  it("msm's workers declare one version on all four queues; the first version of a deployment becomes current", async () => {
+  it("msm's workers declare one version on all five queues; the first version of a deployment becomes current", async () => {
     const deployment = { name: 'msm-first', buildId: buildId() };
     const workers = await createWorkers({ connection, deployment });
     const done = runWorkers(workers);
