@@ -101,12 +101,12 @@ describe('msm setup on a namespace without our search attributes (real server, s
 
     const first = msm(['setup'], { TEMPORAL_NAMESPACE: 'msm-lab' });
     expect(first.out).toContain(
-      `${server.address} namespace msm-lab: search attributes added MsmSpec, MsmBaseModel, MsmStage, MsmArm, MsmFraction`,
+      `${server.address} namespace msm-lab: search attributes added MsmSpec, MsmBaseModel, MsmStage, MsmArm, MsmFraction, MsmReleaseFailed`,
     );
     expect(first.code).toBe(0);
     const again = msm(['setup', '--namespace', 'msm-lab']);
     expect(again.out).toMatch(
-      /msm-lab: search attributes already registered; present: MsmSpec, MsmBaseModel, MsmStage, MsmArm, MsmFraction/,
+      /msm-lab: search attributes already registered; present: MsmSpec, MsmBaseModel, MsmStage, MsmArm, MsmFraction, MsmReleaseFailed/,
     );
     await expect(requireSearchAttributes(connection, 'msm-lab')).resolves.toBeUndefined();
     // Other namespaces are untouched.

@@ -83,7 +83,7 @@ describe('Worker Deployment versioning on a real Temporal dev server', () => {
     expect(buildId({}, dir)).toBe('9.8.7');
   });
 
-  it("msm's workers declare one version on all four queues; the first version of a deployment becomes current", async () => {
+  it("msm's workers declare one version on all five queues; the first version of a deployment becomes current", async () => {
     const deployment = { name: 'msm-first', buildId: buildId() };
     const workers = await createWorkers({ connection, deployment });
     const done = runWorkers(workers);
@@ -92,15 +92,15 @@ describe('Worker Deployment versioning on a real Temporal dev server', () => {
       (await currentBuildId(connection, 'default', deployment.name)) === deployment.buildId ? true : undefined,
     );
     // Each queue's pollers register it in the version on their first poll.
-    const queues = await until('all four queues in the version', async () => {
+    const queues = await until('all five queues in the version', async () => {
       const v = await connection.workflowService.describeWorkerDeploymentVersion({
         namespace: 'default',
         deploymentVersion: { deploymentName: deployment.name, buildId: deployment.buildId },
       });
       const names = [...new Set(v.versionTaskQueues?.map((q) => q.name))].sort();
-      return names.length === 4 ? names : undefined;
+      return names.length === 5 ? names : undefined;
     });
-    expect(queues).toEqual(['msm', 'msm-cpu', 'msm-gpu', 'msm-llm']);
+    expect(queues).toEqual(['msm', 'msm-cleanup', 'msm-cpu', 'msm-gpu', 'msm-llm']);
 
     // An experiment runs on it, auto-upgrade as declared (bad input: it fails at once, after its first tasks).
     const { input } = scriptedExperiment('v-exp', 'http://127.0.0.1:9/v1');

@@ -1,5 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { reapLeakedMachines, type ReaperTarget, type ReapOutcome } from '../compute/reaper';
 import {
   ComputeCapacityError,
   ComputeConfigError,
@@ -202,6 +204,9 @@ async function runJob(
   const { ledger } = records;
   const beat = (extra: Record<string, unknown> = {}) =>
     ctx.heartbeat({ job: manifest.jobId, compute: ledger.usage(), ...extra });
+  // Recorded before anything is rented, so the reaper can trace any machine of this job to its workflow.
+  const workflowId = ctx.info.workflowExecution?.workflowId;
+  if (workflowId) await ledger.owned({ jobId: manifest.jobId, workflowId });
   const provisionStart = new Date();
   const machine = await provisionFor(backend, manifest, beat);
   // Where the job stands when this attempt ends: still running (stop it), over, or left to the next attempt.
@@ -285,11 +290,17 @@ async function runJob(
     throw e;
   } finally {
     if (ending !== 'detached') {
-      // After a failure its own error wins; the workflow's cleanup activity releases by job id if this did not.
-      await releaseOrThrow(backend, machine, manifest.jobId).catch((e: unknown) => {
-        if (ok) throw e;
-      });
-      await ledger.released().catch(() => undefined);
+      // After a failure its own error wins; the failed release is recorded in the ledger (never swallowed),
+      // and the workflow's cleanup activity, then the reaper, release by job id.
+      const releaseError = await releaseOrThrow(backend, machine, manifest.jobId).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (releaseError === undefined) await ledger.released().catch(() => undefined);
+      else {
+        await ledger.releaseFailed(errorText(releaseError)).catch(() => undefined);
+        if (ok) throw releaseError;
+      }
     }
   }
 }
@@ -313,15 +324,61 @@ async function releaseOrThrow(backend: ComputeBackend, machine: MachineHandle, j
   }
 }
 
-/** Release whatever the provider still holds for a job (cleanup after failure or cancellation). */
-async function releaseMachinesOf(backend: ComputeBackend, jobId: string, label: string): Promise<number> {
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Release whatever the provider still holds for a job (cleanup after failure or cancellation); the
+ * ledger then says so, or records why it could not.
+ */
+async function releaseMachinesOf(
+  backend: ComputeBackend,
+  job: { jobId: string; ledger: () => Promise<LedgerFile> },
+  label: string,
+): Promise<number> {
   if (!backend.releaseJob) return 0;
   try {
-    return await backend.releaseJob(jobId);
+    const n = await backend.releaseJob(job.jobId);
+    // Machines found and released now were billing until now; none found: the ledger's last sighting stands.
+    if (n > 0) {
+      const ledger = await job.ledger();
+      for (const r of ledger.records) if (!r.releasedAt || r.releaseFailed) await ledger.releasedLate(r.machineId);
+    }
+    return n;
   } catch (e) {
+    const ledger = await job.ledger().catch(() => undefined);
+    const open = ledger?.records.filter((r) => !r.releasedAt || r.releaseFailed) ?? [];
+    for (const r of open) await ledger?.releaseFailed(errorText(e), r.machineId).catch(() => undefined);
     if (e instanceof ComputeConfigError) throw badInput(`releasing the machines of ${label}: ${e.message}`, e);
     throw e;
   }
+}
+
+/** A job's id and its ledger, from the store and the job's folder key. */
+function jobOf(storeUri: string, key: string) {
+  const store = openStore(storeUri);
+  return { jobId: jobIdFor(store.uri(key)), ledger: () => LedgerFile.load(store, ledgerKey(key)) };
+}
+
+/** Whether the workflow that owns a job is still open (a closed or unknown one can no longer release it). */
+async function workflowRunning(client: Client, workflowId: string): Promise<boolean> {
+  try {
+    return (await client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) return false;
+    throw e;
+  }
+}
+
+/** The light `msm-cleanup` queue: releasing machines and the reaper, never behind a GPU job for a slot. */
+export function createCleanupActivities(
+  trainer: ReturnType<typeof createTrainerActivities>,
+  _deps: TrainerActivityDeps,
+) {
+  return {
+    releaseTrainingMachines: trainer.releaseTrainingMachines,
+    releaseEvalMachines: trainer.releaseEvalMachines,
+    reapMachines: trainer.reapMachines,
+  };
 }
 
 export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
@@ -355,21 +412,23 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
      * machine the provider still holds for the run's job, whichever worker provisioned it.
      */
     async releaseTrainingMachines(req: TrainRequest): Promise<number> {
-      return releaseMachinesOf(
-        backendFor(req.experiment.compute),
-        jobIdFor(openStore(req.storeUri).uri(runKeyOf(req))),
-        req.label,
-      );
+      return releaseMachinesOf(backendFor(req.experiment.compute), jobOf(req.storeUri, runKeyOf(req)), req.label);
     },
 
     /** The same cleanup for an evaluation's sampling (or Inspect) job. */
     async releaseEvalMachines(req: EvalRequest): Promise<number> {
       const key = req.experiment.eval.inspect ? inspectEvalKeyOf(req) : evalKeyOf(req);
-      return releaseMachinesOf(
-        backendFor(req.experiment.compute),
-        jobIdFor(openStore(req.storeUri).uri(key)),
-        req.label,
-      );
+      return releaseMachinesOf(backendFor(req.experiment.compute), jobOf(req.storeUri, key), req.label);
+    },
+
+    /** The reaper's pass over one backend and store (see src/compute/reaper.ts). */
+    async reapMachines(target: ReaperTarget): Promise<ReapOutcome[]> {
+      const ctx = Context.current();
+      const store = openStore(target.storeUri);
+      return reapLeakedMachines(backendFor(target.compute), store, {
+        workflowRunning: (id) => workflowRunning(ctx.client, id),
+        beat: (n) => ctx.heartbeat({ reaped: n }),
+      });
     },
 
     /**

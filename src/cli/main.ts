@@ -16,7 +16,15 @@ import { ensureDevServer } from '../temporal/ensure-server';
 import { dataConverterOption } from '../temporal/payload-codec';
 import { registerSearchAttributes, requireSearchAttributes } from '../temporal/search-attributes';
 import { PROJECT_ROOT } from '../util/project-paths';
-import { approveUpdate, msmExperiment, pauseSignal, progressQuery, resumeSignal, setBudgetUpdate } from '../workflows';
+import {
+  approveUpdate,
+  msmExperiment,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  setBudgetUpdate,
+  setComputeBudgetUpdate,
+} from '../workflows';
 
 const USAGE = `msm — Model Spec Midtraining experiments on Temporal
 
@@ -29,6 +37,7 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm watch <workflow-id> [--once]  a live view: stage, corpus cost against budget, training steps, cells, ETA
   msm pause|resume <workflow-id>
   msm budget <workflow-id> <usd> raise the corpus generation budget (generation paused on it resumes)
+  msm budget <workflow-id> <usd> --compute  raise the experiment's compute budget (GPU work paused on it resumes)
   msm approve <workflow-id>     approve the previewed document stage (generation.requireApproval)
   msm server                    run the embedded Temporal dev server (state in .msm/temporal)
   msm worker                    run a worker for every task queue (see src/workers/main.ts for options)
@@ -40,6 +49,8 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
                [--pause-on-failure] [--note TEXT] [--paused]    a Temporal Schedule of a sweep or experiment
   msm schedule update <id> <file>  the schedule's runs use the file and its inputs as they are now (re-frozen)
   msm schedule list | describe|pause|unpause|trigger|delete <id> | backfill <id> --from ISO --to ISO
+  msm reaper <experiment>... [--every 10m] [--once]  a Schedule that releases machines (RunPod pods) whose
+                                job's workflow is gone; --once: one pass now
   msm setup                     register msm's search attributes on the namespace (once per namespace; idempotent)
   msm compare <out-dir> <results>...  compare experiments (spec variants): each a report folder or results.json
   msm calibrate import <labels.csv> --id <workflow-id>  labels you gave the run's samples (rows: sample,label)
@@ -137,6 +148,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   wait: { type: 'boolean' },
   once: { type: 'boolean' },
+  compute: { type: 'boolean' },
   cron: { type: 'string' },
   every: { type: 'string' },
   overlap: { type: 'string' },
@@ -205,6 +217,14 @@ const COMMANDS: Record<string, (c: CommandContext) => Promise<void>> = {
     return scheduleCommand(await c.client(), c.positionals.slice(1), f);
   },
   setup: setupCommand,
+  reaper: async (c) => {
+    const { reaperCommand } = await import('./reaper-command.js');
+    await reaperCommand(await c.client(), c.positionals.slice(1), {
+      every: c.values.every,
+      once: c.values.once,
+      id: c.values.id,
+    });
+  },
   server: async () => {
     const s = await ensureDevServer();
     console.log(`Temporal at ${s.address}, Web UI ${s.uiUrl}${s.started ? '' : ' (already running)'}`);
@@ -255,6 +275,13 @@ async function budgetCommand(c: CommandContext): Promise<void> {
   const usd = Number(c.positionals[2]);
   if (!(usd > 0))
     throw new Error(`budget: give a positive number of USD, e.g. msm budget ${c.arg ?? '<workflow-id>'} 250`);
+  if (c.values.compute) {
+    // compute.budgetUsd lives on the experiment itself: GPU work paused on it resumes.
+    const experiment = (await c.client()).workflow.getHandle(required(c.arg, 'a workflow id'));
+    const now = await experiment.executeUpdate(setComputeBudgetUpdate, { args: [usd] });
+    console.log(`compute budget of ${experiment.workflowId}: $${now}`);
+    return;
+  }
   const corpus = (await c.client()).workflow.getHandle(corpusIdOf(required(c.arg, 'a workflow id')));
   console.log(`budget of ${corpus.workflowId}: $${await corpus.executeUpdate(setBudgetUpdate, { args: [usd] })}`);
 }

@@ -53,6 +53,18 @@ async function corpusOf(c: Client, id: string): Promise<WatchSnapshot['corpus']>
   }
 }
 
+/** Runs under this workflow (ids `<id>.…`) flagged MsmReleaseFailed: machines that may still bill. */
+async function releaseFailures(c: Client, id: string): Promise<string[]> {
+  const runs: string[] = [];
+  try {
+    for await (const w of c.workflow.list({ query: 'MsmReleaseFailed = true' }))
+      if (w.workflowId === id || w.workflowId.startsWith(`${id}.`)) runs.push(w.workflowId);
+  } catch {
+    // a namespace set up before the attribute existed: msm setup registers it
+  }
+  return runs.sort();
+}
+
 /** Everything one frame of `msm watch` shows, from the workflow, its corpus child and its training runs. */
 export async function snapshotOf(c: Client, id: string): Promise<WatchSnapshot> {
   const h = c.workflow.getHandle(id);
@@ -71,6 +83,8 @@ export async function snapshotOf(c: Client, id: string): Promise<WatchSnapshot> 
       runs.push({ wf: `${id}.aft-${cell.id}`, label: cell.id });
     snap.training = (await Promise.all(runs.map((r) => trainingBeat(c, r.wf, r.label)))).filter((t) => t !== undefined);
   }
+  const failed = await releaseFailures(c, id);
+  if (failed.length) snap.releaseFailed = failed;
   return snap;
 }
 

@@ -40,6 +40,12 @@ export interface JobStatus {
   lostReason?: string;
 }
 
+/** A machine held for an msm job, as the provider lists it. */
+export interface JobMachine {
+  jobId: string;
+  machineId: string;
+}
+
 /** Whether launch found the job already running (a retry re-attached) or started it. */
 export interface LaunchResult {
   attached: boolean;
@@ -63,6 +69,12 @@ export interface ComputeBackend {
    * records (not a handle), so cleanup works after the worker that provisioned it is gone. Returns how many.
    */
   releaseJob?(jobId: string): Promise<number>;
+  /**
+   * Rented backends: every machine the provider holds for msm jobs (any job, any worker), for the reaper.
+   * Backends that rent nothing (local, ssh hosts) have none; their orphaned jobs stop themselves (the job
+   * folder's watchdog).
+   */
+  listJobMachines?(): Promise<JobMachine[]>;
   /** A running job whose event stream falls silent this long (after its first event) is lost (a hung machine). */
   readonly stallMs?: number;
 }

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import type { Experiment } from '../config/experiment-schema';
+import { DEFAULT_UNPOLLED_TIMEOUT_SEC, type Experiment } from '../config/experiment-schema';
 import { endpointProblem } from '../security/allowlist';
 import { credentialProblem } from '../security/experiment-trust';
 import { ComputeConfigError, type ComputeBackend } from './backend';
@@ -35,6 +35,11 @@ export function backendPicker(places: BackendPlaces): (compute: Experiment['comp
 
 const home = (p: string) => p.replace(/^~(?=\/)/, os.homedir());
 
+/** What every job's wrapper is told (see job-folder.sh): the watchdog's limit. */
+function jobEnv(where: Experiment['compute']): Record<string, string> {
+  return { MSM_UNPOLLED_TIMEOUT_SEC: String(where.unpolledTimeoutSec ?? DEFAULT_UNPOLLED_TIMEOUT_SEC) };
+}
+
 function make(where: Experiment['compute'], places: BackendPlaces): ComputeBackend {
   const refused = trustProblem(where);
   return refused ? refusingBackend(where.backend, refused) : backendOf(where, places);
@@ -61,6 +66,7 @@ function backendOf(where: Experiment['compute'], places: BackendPlaces): Compute
       forwardEnv,
       identityFile: home(where.identityFile),
       knownHostsFile: path.join(places.stateDir, 'ssh', 'known_hosts'),
+      env: jobEnv(where),
     });
   }
   if (where.backend === 'runpod') {
@@ -74,7 +80,12 @@ function backendOf(where: Experiment['compute'], places: BackendPlaces): Compute
       knownHostsDir: path.join(places.stateDir, 'ssh', 'runpod'),
       stallMs: where.stallMinutes * 60_000,
       readyPollMs: Math.min(5000, where.statusCheckSec * 1000),
+      env: jobEnv(where),
     });
   }
-  return createLocalBackend({ workDir: path.join(places.stateDir, 'compute'), python: places.localPython });
+  return createLocalBackend({
+    workDir: path.join(places.stateDir, 'compute'),
+    python: places.localPython,
+    env: jobEnv(where),
+  });
 }

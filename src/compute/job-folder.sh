@@ -20,8 +20,35 @@
 # 1, so a rank's refusal of its input (an error event with retryable false, exit 2 of that rank) is mapped
 # back to exit 2.
 # shellcheck disable=SC2016 # expanded by the sh that runs the wrapper, not here
+#
+# MSM_UNPOLLED_TIMEOUT_SEC > 0: a watchdog beside the trainer stops the job when no worker has polled it
+# (the "polled" file, written by every status call) for that long: its worker and workflow are gone, and a
+# job nobody watches must not hold (or bill for) the machine for ever. It TERMs the job's process group
+# (then ignoring TERM itself), notes why in stderr.log and the "unpolled" file, and once the wrapper is gone runs
+# MSM_UNPOLLED_COMMAND if set (e.g. a rented machine stopping itself).
 WRAPPER='trap "" HUP; cd "$1" || exit 1
 if [ -f "$3/env" ]; then . "$3/env" || exit 1; fi
+watchdog=""
+if [ "${MSM_UNPOLLED_TIMEOUT_SEC:-0}" -gt 0 ]; then
+  (
+    while sleep 1; do
+      kill -0 $$ 2>/dev/null || exit 0
+      last=$(cat "$3/polled" 2>/dev/null)
+      case $last in "" | *[!0-9]*) continue ;; esac
+      [ $(($(date +%s) - last)) -gt "$MSM_UNPOLLED_TIMEOUT_SEC" ] || continue
+      echo "msm: no worker polled this job for over $MSM_UNPOLLED_TIMEOUT_SEC s (compute.unpolledTimeoutSec): stopping it" >> "$3/stderr.log"
+      date +%s > "$3/unpolled"
+      trap "" TERM # outlive the TERM below, to run the stop command once the job is gone
+      kill -s TERM -- "-$$" 2>/dev/null
+      i=0
+      while kill -0 $$ 2>/dev/null && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
+      if [ -n "${MSM_UNPOLLED_COMMAND:-}" ]; then sh -c "$MSM_UNPOLLED_COMMAND" >> "$3/stderr.log" 2>&1; fi
+      kill -s KILL -- "-$$" 2>/dev/null
+      exit 0
+    done
+  ) &
+  watchdog=$!
+fi
 run=""
 if [ "${MSM_NNODES:-1}" -gt 1 ]; then
   run="-m torch.distributed.run --nnodes $MSM_NNODES --node-rank $MSM_NODE_RANK --nproc-per-node ${MSM_NPROC_PER_NODE:-1}"
@@ -31,6 +58,7 @@ elif [ "${MSM_NPROC_PER_NODE:-1}" -gt 1 ]; then
 fi
 PYTHONPATH="$1${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 "$2" $run -m msm_trainer "$3/manifest.json" >> "$3/events.jsonl" 2>> "$3/stderr.log"
 code=$?
+if [ -n "$watchdog" ]; then kill -s KILL "$watchdog" 2>/dev/null; fi
 if [ "$code" -ne 0 ] && [ -n "$run" ] && tail -n 1 "$3/events.jsonl" | grep -q "\"retryable\": false"; then code=2; fi
 echo $code > "$3/exit_code.tmp" && mv -f "$3/exit_code.tmp" "$3/exit_code"'
 
@@ -88,6 +116,12 @@ size() {
   if [ -f "$1" ]; then n=$(wc -c < "$1"); echo $((n)); else echo 0; fi # BSD wc pads with spaces
 }
 
+# polled DIR: a worker looked at the job now (the watchdog's clock; see WRAPPER).
+polled() {
+  [ -d "$1" ] && date +%s > "$1/polled" 2>/dev/null
+  return 0
+}
+
 # putenv DIR < lines: the job's environment file, written owner-only (umask 077) and atomically.
 putenv() {
   mkdir -p "$1" || return 1
@@ -99,6 +133,7 @@ launch() {
   d=$1 trainer=$2 py=$3
   shift 3
   mkdir -p "$d" || return 1
+  polled "$d"
   lock="$d/launch.lock"
   i=0
   until mkdir "$lock" 2>/dev/null; do
@@ -133,6 +168,7 @@ launch() {
 # byte FROM, then the last K (<= TAIL) bytes of stderr.log.
 status() {
   d=$1 from=$2
+  polled "$d"
   # State first, events second: an exited job's events are then all on disk.
   code=$(exitcode "$d")
   if [ -n "$code" ]; then
@@ -155,6 +191,7 @@ status() {
 
 # state DIR: "running", "exited CODE" or "lost" (no events: a cheap look at one node of a multi-host job).
 state() {
+  polled "$1"
   code=$(exitcode "$1")
   if [ -n "$code" ]; then echo "exited $code"; return; fi
   if live "$1"; then echo running; return; fi

@@ -1,9 +1,22 @@
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
 import { machineRate, type MachineHandle } from './backend';
-import { ledgerUsage, type ComputeLedger, type ComputeUsage, type MachineRecord } from '../cost/compute-usage';
+import {
+  ledgerUsage,
+  type ComputeLedger,
+  type ComputeUsage,
+  type JobOwner,
+  type MachineRecord,
+} from '../cost/compute-usage';
 
-export type { ComputeUsage } from '../cost/compute-usage';
+export type { ComputeUsage, JobOwner } from '../cost/compute-usage';
+
+/** Where the reaper finds a job's owner and ledger from the job id alone (a pod knows only its name). */
+export const jobIndexKey = (jobId: string) => `compute/jobs/${jobId.replace(/[^A-Za-z0-9._-]/g, '_')}.json`;
+
+export interface JobIndexEntry extends JobOwner {
+  ledgerKey: string;
+}
 
 /**
  * The cost meter and preemption record of one job, kept in the artifact store next to the run: every
@@ -27,6 +40,43 @@ export class LedgerFile {
 
   usage(): ComputeUsage {
     return ledgerUsage(this.ledger);
+  }
+
+  get records(): readonly MachineRecord[] {
+    return this.ledger.machines;
+  }
+
+  get owner(): JobOwner | undefined {
+    return this.ledger.owner;
+  }
+
+  /**
+   * Before anything is rented: which workflow runs this job, here and in the job index, so a machine left
+   * behind by a crash at any later point can be traced to its workflow.
+   */
+  async owned(owner: JobOwner): Promise<void> {
+    const index: JobIndexEntry = { ...owner, ledgerKey: this.key };
+    await writeJson(this.store, jobIndexKey(owner.jobId), index);
+    if (this.ledger.owner?.workflowId === owner.workflowId && this.ledger.owner.jobId === owner.jobId) return;
+    this.ledger.owner = owner;
+    await this.save();
+  }
+
+  /** A release failed: the machine may still bill, so say so where the cost meter and the reaper look. */
+  async releaseFailed(error: string, machineId = this.current?.machineId): Promise<void> {
+    const rec = [...this.ledger.machines].reverse().find((r) => r.machineId === machineId);
+    if (!rec) return;
+    rec.releaseFailed = { at: new Date().toISOString(), error: error.slice(0, 2000) };
+    await this.save();
+  }
+
+  /** The reaper (or a later cleanup) released a machine that an earlier release could not. */
+  async releasedLate(machineId: string): Promise<void> {
+    const rec = [...this.ledger.machines].reverse().find((r) => r.machineId === machineId);
+    if (!rec) return;
+    rec.releasedAt ??= new Date().toISOString();
+    delete rec.releaseFailed;
+    await this.save();
   }
 
   /**
@@ -102,6 +152,7 @@ export class LedgerFile {
   async released(): Promise<void> {
     if (!this.current) return;
     this.current.releasedAt = this.current.lastSeenAt = new Date().toISOString();
+    delete this.current.releaseFailed;
     await this.save();
   }
 

@@ -22,7 +22,33 @@ export interface LocalBackendOptions {
   cancelGraceMs?: number;
 }
 
+/**
+ * One job at a time on this machine (whatever the GPU queue's slots): jobs of one worker wait here, in
+ * provision (which heartbeats), for the job before them to release the machine.
+ */
+class MachineTurns {
+  private holder: string | undefined;
+  private readonly waiting: Array<() => void> = [];
+
+  async take(jobId: string): Promise<void> {
+    while (this.holder !== undefined && this.holder !== jobId) await new Promise<void>((r) => this.waiting.push(r));
+    this.holder = jobId;
+  }
+
+  give(jobId: string): void {
+    if (this.holder !== jobId) return;
+    this.holder = undefined;
+    this.waiting.shift()?.();
+  }
+}
+
+const turnsByWorkDir = new Map<string, MachineTurns>();
+
 export function createLocalBackend(opts: LocalBackendOptions): ComputeBackend {
+  const workDir = path.resolve(opts.workDir);
+  let turns = turnsByWorkDir.get(workDir);
+  if (!turns) turnsByWorkDir.set(workDir, (turns = new MachineTurns()));
+  const machine = turns;
   const jobs = new JobFolders({
     shell: localShell,
     root: path.resolve(opts.workDir),
@@ -34,9 +60,10 @@ export function createLocalBackend(opts: LocalBackendOptions): ComputeBackend {
   return {
     name: 'local',
 
-    async provision(_jobId: string): Promise<MachineHandle> {
+    async provision(jobId: string): Promise<MachineHandle> {
       await fs.mkdir(path.join(opts.workDir, 'jobs'), { recursive: true });
-      return { backend: 'local', machineId: 'local', details: { workDir: opts.workDir } };
+      await machine.take(jobId);
+      return { backend: 'local', machineId: 'local', details: { workDir: opts.workDir, jobId } };
     },
 
     async launch(_machine: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult> {
@@ -47,8 +74,9 @@ export function createLocalBackend(opts: LocalBackendOptions): ComputeBackend {
 
     cancel: (_machine: MachineHandle, jobId: string): Promise<void> => jobs.cancel(jobId),
 
-    async release(_machine: MachineHandle): Promise<void> {
-      // Nothing to give back: the local machine is not rented.
+    async release(m: MachineHandle): Promise<void> {
+      // Nothing rented to give back; the machine's turn goes to the next job.
+      machine.give(String(m.details.jobId));
     },
   };
 }

@@ -6,6 +6,7 @@ import {
   ComputeCapacityError,
   ComputeConfigError,
   type ComputeBackend,
+  type JobMachine,
   type JobStatus,
   type MachineHandle,
 } from './backend';
@@ -67,7 +68,8 @@ export interface RunpodBackendOptions {
 }
 
 /** Pod names are how retries and cleanup find a job's pod. */
-export const podName = (jobId: string) => `msm-${jobId}`;
+const POD_PREFIX = 'msm-';
+export const podName = (jobId: string) => `${POD_PREFIX}${jobId}`;
 
 /** The provider stopped or removed the pod: whatever ran there is gone. */
 const GONE = new Set(['EXITED', 'TERMINATED']);
@@ -384,6 +386,15 @@ export function createRunpodBackend(opts: RunpodBackendOptions): ComputeBackend 
       s.lastStatusCheck.delete(m.machineId);
       await ssh?.release(m).catch(() => undefined);
       await terminate(s, m.machineId);
+    },
+
+    async listJobMachines(): Promise<JobMachine[]> {
+      try {
+        const pods = await s.client().listPodsWithPrefix(POD_PREFIX);
+        return pods.map((p) => ({ jobId: p.name!.slice(POD_PREFIX.length), machineId: p.id }));
+      } catch (e) {
+        throw mapApiError(s, e);
+      }
     },
 
     async releaseJob(jobId: string): Promise<number> {

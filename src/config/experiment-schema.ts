@@ -183,6 +183,28 @@ const jobLifecycleFields = {
     ),
 };
 
+/** GPU spend that pauses new GPU work (raised with `msm budget <id> <usd> --compute`); running jobs go on. */
+const computeBudgetSchema = z
+  .number()
+  .gt(0, 'a budget in USD, > 0')
+  .optional()
+  .describe(
+    'USD of machine time (the cost meter) after which no new training or evaluation job starts until raised with msm budget --compute; running jobs finish',
+  );
+
+/** The job folder's watchdog: a job nobody polls this long (no worker alive to watch it) stops itself. */
+const unpolledTimeoutSchema = z
+  .number()
+  .int()
+  .min(0, 'seconds, >= 0 (0: never)')
+  .optional()
+  .describe(
+    'a trainer job that no worker has polled for this many seconds stops itself (its worker and workflow are gone); default 21600 (6 h); 0: never',
+  );
+
+/** compute.unpolledTimeoutSec when unset: generous, since a worker restart or a long outage must not end a job. */
+export const DEFAULT_UNPOLLED_TIMEOUT_SEC = 21_600;
+
 const sameHost = (a: { host: string; port: number }, b: { host: string; port: number }) =>
   a.host === b.host && a.port === b.port;
 
@@ -209,6 +231,8 @@ const computeSchema = z.discriminatedUnion(
             'training processes on this machine, one per GPU (default 1); on device cpu more than 1 runs gloo ranks (tests)',
           ),
         gpuMemoryGiB: gpuMemorySchema,
+        budgetUsd: computeBudgetSchema,
+        unpolledTimeoutSec: unpolledTimeoutSchema,
       })
       .strict(),
     z
@@ -237,6 +261,8 @@ const computeSchema = z.discriminatedUnion(
           .optional()
           .describe('training processes per host, one per GPU (default 1)'),
         gpuMemoryGiB: gpuMemorySchema,
+        budgetUsd: computeBudgetSchema,
+        unpolledTimeoutSec: unpolledTimeoutSchema,
         port: z.number().int().min(1, 'a TCP port: 1 to 65535').max(65535, 'a TCP port: 1 to 65535').default(22),
         user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'the login name on the host, e.g. ubuntu'),
         identityFile: z
@@ -300,6 +326,8 @@ const computeSchema = z.discriminatedUnion(
         gpuType: z.string().min(1, 'a RunPod GPU type id, e.g. "NVIDIA H100 80GB HBM3"'),
         gpuCount: z.number().int().min(1, 'at least 1 GPU').max(8, 'at most 8 GPUs per pod').default(1),
         gpuMemoryGiB: gpuMemorySchema,
+        budgetUsd: computeBudgetSchema,
+        unpolledTimeoutSec: unpolledTimeoutSchema,
         cloudType: z.enum(['SECURE', 'COMMUNITY']).default('SECURE'),
         interruptible: z
           .boolean()

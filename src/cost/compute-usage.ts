@@ -19,6 +19,8 @@ export interface MachineRecord {
   workSince?: string;
   /** Each time the job on this machine was lost (preemptions). */
   losses?: MachineLoss[];
+  /** The last release that failed (the machine may still run and bill): cleanup, then the reaper, retry it. */
+  releaseFailed?: { at: string; error: string };
 }
 
 export interface MachineLoss {
@@ -31,6 +33,13 @@ export interface MachineLoss {
 
 export interface ComputeLedger {
   machines: MachineRecord[];
+  /** The job and the workflow that runs it: how the reaper tells a live job from a leaked machine. */
+  owner?: JobOwner;
+}
+
+export interface JobOwner {
+  jobId: string;
+  workflowId: string;
 }
 
 export interface ComputeUsage {

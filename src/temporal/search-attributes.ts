@@ -4,9 +4,10 @@ import { refusedByServer } from './grpc-status';
 
 type IndexedValueType = temporal.api.enums.v1.IndexedValueType;
 const { IndexedValueType } = temporal.api.enums.v1;
-const TYPES: Record<'Keyword' | 'Double', IndexedValueType> = {
+const TYPES: Record<'Keyword' | 'Double' | 'Bool', IndexedValueType> = {
   Keyword: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
   Double: IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+  Bool: IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
 };
 const typeName = (t: IndexedValueType | null | undefined) =>
   t == null ? 'none' : (IndexedValueType[t] ?? String(t)).replace('INDEXED_VALUE_TYPE_', '').toLowerCase();

@@ -27,6 +27,8 @@ export interface WatchSnapshot {
     /** Seconds the job's machine has not answered (within compute.lostGraceSec). */
     unreachableSec?: number;
   }>;
+  /** Runs of this workflow whose cleanup could not release their machines (search attribute MsmReleaseFailed). */
+  releaseFailed?: string[];
 }
 
 const isSweep = (p: ExperimentProgress | SweepProgress): p is SweepProgress => 'points' in p;
@@ -91,10 +93,13 @@ function experimentLines(p: ExperimentProgress, s: WatchSnapshot): string[] {
         `  ${c.id.padEnd(26)} ${c.status.padEnd(10)} ${c.rate !== undefined ? `rate ${(100 * c.rate).toFixed(1)}%` : ''}`.trimEnd(),
       );
   }
-  if (p.compute)
+  if (p.compute || p.computeBudgetUsd != null) {
+    const budget = p.computeBudgetUsd != null ? ` of ${money(p.computeBudgetUsd)}` : '';
+    const paused = p.computeOverBudget ? ' — paused: compute budget spent (msm budget <id> <usd> --compute)' : '';
     lines.push(
-      `compute   ${p.compute.gpuHours.toFixed(2)} GPU-h, ${money(p.compute.costUsd)}, ${p.compute.preemptions} preemptions`,
+      `compute   ${(p.compute?.gpuHours ?? 0).toFixed(2)} GPU-h, ${money(p.compute?.costUsd)}${budget}, ${p.compute?.preemptions ?? 0} preemptions${paused}`,
     );
+  }
   if (p.report) lines.push(`report    ${p.report.htmlPath ?? p.report.htmlUri}`);
   return lines;
 }
@@ -115,7 +120,16 @@ function sweepLines(p: SweepProgress, s: WatchSnapshot): string[] {
 /** The whole screen for one snapshot (plain text; the CLI clears the terminal between frames). */
 export function renderWatch(s: WatchSnapshot): string {
   const head = `${s.workflowId} — ${s.status.toLowerCase()}, ${duration(s.elapsedMs)}`;
-  return [head, '', ...(isSweep(s.progress) ? sweepLines(s.progress, s) : experimentLines(s.progress, s)), ''].join(
-    '\n',
-  );
+  const body = isSweep(s.progress) ? sweepLines(s.progress, s) : experimentLines(s.progress, s);
+  return [head, '', ...body, ...releaseLines(s.releaseFailed ?? []), ''].join('\n');
+}
+
+/** A machine that may still bill is never left unsaid. */
+function releaseLines(runs: string[]): string[] {
+  if (!runs.length) return [];
+  return [
+    `RELEASE FAILED: ${runs.length} run(s) could not release their machines; they may still be running and billing.`,
+    ...runs.map((r) => `  ${r}`),
+    '  The reaper (msm reaper) retries; or release them in the provider console. See each run in the Web UI.',
+  ];
 }

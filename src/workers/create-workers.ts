@@ -6,7 +6,9 @@ import { dataConverterOption } from '../temporal/payload-codec';
 import { deploymentFromEnv, deploymentOptions, promoteIfNoCurrent, type WorkerDeployment } from './deployment';
 
 export const WORKFLOW_QUEUE = 'msm';
-export const ACTIVITY_QUEUES = ['msm-llm', 'msm-cpu', 'msm-gpu'] as const;
+export const ACTIVITY_QUEUES = ['msm-llm', 'msm-cpu', 'msm-gpu', 'msm-cleanup'] as const;
+/** Every worker that serves GPU work also serves cleanup: whoever can rent a machine can release it. */
+const CLEANUP_QUEUE = 'msm-cleanup';
 export const ALL_QUEUES = [WORKFLOW_QUEUE, ...ACTIVITY_QUEUES];
 
 export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
@@ -34,12 +36,32 @@ const quietBundlerLogger = {
   },
 };
 
-/** Slots per queue: one GPU job per machine by default; LLM calls are I/O bound. */
-const SLOTS: Record<string, number> = {
-  'msm-gpu': Number(process.env.MSM_GPU_SLOTS ?? 1),
-  'msm-llm': Number(process.env.MSM_LLM_SLOTS ?? 8),
-  'msm-cpu': Number(process.env.MSM_CPU_SLOTS ?? 2),
-};
+/**
+ * Slots per queue. A GPU activity only orchestrates (it polls a job on its machine), so one worker drives
+ * many remote jobs; the local backend still runs one job at a time on this machine (see local.ts), which is
+ * why the default is many slots. LLM calls are I/O bound; cleanup calls are short.
+ */
+export const DEFAULT_GPU_SLOTS = 16;
+function slotsOf(queue: string): number | undefined {
+  const env = process.env;
+  const from = (v: string | undefined, fallback: number, name: string) => {
+    const n = Number(v ?? fallback);
+    if (!(Number.isInteger(n) && n >= 1)) throw new Error(`${name} must be a whole number >= 1, got "${v}"`);
+    return n;
+  };
+  if (queue === 'msm-gpu') return from(env.MSM_GPU_SLOTS, DEFAULT_GPU_SLOTS, 'MSM_GPU_SLOTS');
+  if (queue === 'msm-llm') return from(env.MSM_LLM_SLOTS, 8, 'MSM_LLM_SLOTS');
+  if (queue === 'msm-cpu') return from(env.MSM_CPU_SLOTS, 2, 'MSM_CPU_SLOTS');
+  if (queue === CLEANUP_QUEUE) return from(env.MSM_CLEANUP_SLOTS, 32, 'MSM_CLEANUP_SLOTS');
+  return undefined;
+}
+
+/** The queues asked for, plus cleanup wherever GPU work is served. */
+export function withCleanup(queues: readonly string[]): string[] {
+  const all = [...queues];
+  if (all.includes('msm-gpu') && !all.includes(CLEANUP_QUEUE)) all.push(CLEANUP_QUEUE);
+  return all;
+}
 
 /**
  * How long a stopping worker lets its activities finish before it cancels them (MSM_SHUTDOWN_GRACE_SEC,
@@ -72,7 +94,7 @@ const versioned = new WeakMap<
 
 /** One worker per task queue in this process; each queue can also run alone in its own process. */
 export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
-  const queues = opts.queues ?? ALL_QUEUES;
+  const queues = withCleanup(opts.queues ?? ALL_QUEUES);
   const byQueue = createActivitiesByQueue(opts);
   const namespace = opts.namespace ?? 'default';
   const deployment = opts.deployment === undefined ? deploymentFromEnv() : (opts.deployment ?? undefined);
@@ -96,7 +118,7 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
           ...common,
           taskQueue: q,
           activities: byQueue[q as keyof typeof byQueue],
-          maxConcurrentActivityTaskExecutions: SLOTS[q],
+          maxConcurrentActivityTaskExecutions: slotsOf(q),
         }),
       );
     } else {

@@ -1,5 +1,5 @@
-import { proxyActivities } from '@temporalio/workflow';
-import type { CpuActivities, GpuActivities, LlmActivities } from '../activities';
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import type { CleanupActivities, CpuActivities, GpuActivities, LlmActivities } from '../activities';
 
 /** Bad input is never retried; everything else retries with backoff (Retry-After overrides the delay). */
 const retry = {
@@ -25,9 +25,31 @@ export const llm = proxyActivities<LlmActivities>({
 });
 
 /** GPU jobs run for days; heartbeats carry progress and a dead worker or machine is noticed in seconds. */
-export const gpu = proxyActivities<GpuActivities>({
+const gpuOptions = {
   taskQueue: 'msm-gpu',
   startToCloseTimeout: '7d',
   heartbeatTimeout: '20s',
   retry: { ...retry, maximumInterval: '5m' },
+} as const;
+export const gpu = proxyActivities<GpuActivities>(gpuOptions);
+
+/**
+ * The same, but a cancelled run waits until its activity has stopped the job (or timed out) before it goes
+ * on to its cleanup: releasing the machine under a job that is still being stopped would turn the cancel
+ * into a "lost machine" and leave the stop undone where release does not end the job (e.g. an ssh host).
+ */
+export const gpuStoppedOnCancel = proxyActivities<GpuActivities>({
+  ...gpuOptions,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
+
+/**
+ * Releasing machines and reaping: short calls on a queue of their own, so they never wait behind GPU jobs
+ * for a slot. Retried for about half an hour; after that the run reports the failure and the reaper retries.
+ */
+export const cleanup = proxyActivities<CleanupActivities>({
+  taskQueue: 'msm-cleanup',
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '2m',
+  retry: { ...retry, maximumInterval: '5m', maximumAttempts: 12 },
 });

@@ -37,6 +37,10 @@ export interface ExperimentProgress {
   midtrain?: { outputUri: string; finalLoss?: number; resumedFromStep: number | null; compute?: ComputeUsage };
   /** Training runs finished so far, summed: GPU-hours, cost, preemptions, GPU time lost. */
   compute?: ComputeUsage;
+  /** compute.budgetUsd as now in force (setComputeBudget raises it); null or absent: none. */
+  computeBudgetUsd?: number | null;
+  /** True while new GPU work waits because the compute budget is spent. */
+  computeOverBudget?: boolean;
   cells: CellProgress[];
   sweepConcurrency: number;
   report?: { htmlUri: string; resultsUri: string; htmlPath: string | null };
@@ -107,3 +111,5 @@ export const setConcurrencyUpdate = defineUpdate<number, [number]>('setConcurren
 export const approveUpdate = defineUpdate<CorpusPreview, []>('approve');
 /** Raise (or set) the generation budget in USD; generation paused on the budget resumes. */
 export const setBudgetUpdate = defineUpdate<number, [number]>('setBudget');
+/** Raise (or set) the experiment's compute budget in USD (compute.budgetUsd); GPU work paused on it resumes. */
+export const setComputeBudgetUpdate = defineUpdate<number, [number]>('setComputeBudget');

@@ -1,20 +1,25 @@
-import { CancellationScope, patched, upsertSearchAttributes } from '@temporalio/workflow';
+import { patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { EvalRequest, EvalSummary } from '../eval/types';
-import { gpu, llm } from './activity-proxies';
+import { cleanup, gpu, gpuStoppedOnCancel, llm } from './activity-proxies';
+import { releaseAfterFailure } from './machine-cleanup';
 import { MSM_STAGE } from './search-attributes';
 
 /** Evaluate one trained model: sample answers on the GPU queue, then judge them on the LLM queue (an Inspect task: both in one job). */
 export async function evaluationRun(req: EvalRequest): Promise<EvalSummary> {
   upsertSearchAttributes([{ key: MSM_STAGE, value: 'eval' }]);
   let samples;
+  const jobs = patched('job-stopped-before-cleanup') ? gpuStoppedOnCancel : gpu;
   try {
     // An Inspect task samples and grades in one job where the model is (eval.inspect).
-    if (req.experiment.eval.inspect) return await gpu.runInspectEval(req);
-    samples = await gpu.generateSamples(req);
+    if (req.experiment.eval.inspect) return await jobs.runInspectEval(req);
+    samples = await jobs.generateSamples(req);
   } catch (e) {
     // As in trainingRun: no rented machine outlives the run, whatever failed or cancelled it.
     if (patched('release-machines-on-failure')) {
-      await CancellationScope.nonCancellable(() => gpu.releaseEvalMachines(req)).catch(() => undefined);
+      await releaseAfterFailure(
+        () => cleanup.releaseEvalMachines(req),
+        () => gpu.releaseEvalMachines(req),
+      );
     }
     throw e;
   }

@@ -30,6 +30,8 @@ import { reportRun } from './report';
 import { handleRunControls } from './run-controls';
 import { MSM_ARM, MSM_BASE_MODEL, MSM_FRACTION, MSM_SPEC, MSM_STAGE } from './search-attributes';
 import { trainingRun } from './training';
+import { CANCEL_ON_PARENT_CLOSE } from './machine-cleanup';
+import { ComputeBudget } from './compute-budget';
 
 /**
  * aft.minExamples when the experiment has it (the up-front check of examples per fraction adds it to the
@@ -124,6 +126,8 @@ class ExperimentRun {
   readonly progress: ExperimentProgress = { stage: 'loading', paused: false, cells: [], sweepConcurrency: 1 };
   /** The cost meter in the progress query: every finished training run's machines, summed. */
   private readonly runsCompute: ComputeUsage[] = [];
+  /** compute.budgetUsd: set once the experiment is loaded. */
+  budget?: ComputeBudget;
 
   constructor() {
     setHandler(progressQuery, () => this.progress);
@@ -145,6 +149,7 @@ class ExperimentRun {
 
   loaded(loaded: LoadedExperiment): Loaded {
     const x = loaded.experiment;
+    this.budget = new ComputeBudget(this.progress, x.compute.budgetUsd);
     this.progress.spec = { title: loaded.spec.title, hash: loaded.spec.hash };
     this.progress.sweepConcurrency = x.aft.concurrency;
     const common = [
@@ -251,7 +256,10 @@ class ExperimentRun {
   /** Midtraining runs when any arm starts from it (for the arms of earlier versions: when "msm" is one). */
   async midtrain({ x, storeUri, common }: Loaded, trainer: TrainerSettings, tokens: ExperimentTokens['corpus']) {
     await this.enter('midtrain', `${tokens.numTokens} tokens on ${x.baseModel.name}`);
+    const overBudget = this.budget?.allowNewJob('midtraining');
+    if (overBudget) await overBudget;
     const midtrain = await executeChild(trainingRun, {
+      ...CANCEL_ON_PARENT_CLOSE,
       workflowId: `${this.wfId}.midtrain`,
       args: [
         {
@@ -343,8 +351,11 @@ class ExperimentRun {
     // A control evaluates the model it starts from: the midtrained one, or the base model (modelUri null).
     const modelUri = train ? train.outputUri : arm.start === 'msm' ? refs.midtrain!.outputUri : null;
     const where = isControl(arm) ? 'no AFT' : `${fractionLabel(cell.fraction)}, seed ${cell.seed}`;
+    const overBudget = this.budget?.allowNewJob(`the evaluation of ${cell.id}`);
+    if (overBudget) await overBudget;
     cell.status = 'evaluating';
     const evalSummary = await executeChild(evaluationRun, {
+      ...CANCEL_ON_PARENT_CLOSE,
       workflowId: `${this.wfId}.eval-${cell.id}`,
       args: [
         {
@@ -446,11 +457,20 @@ class CellTraining {
     return run;
   }
 
+  /** A new run waits while the compute budget is spent; within it, it starts in the same step. */
   private start(arm: Arm, cell: CellProgress, runId: string, attrs: SearchAttributePair[]): Promise<TrainResult> {
+    const overBudget = this.experiment.budget?.allowNewJob(`AFT run ${runId}`);
+    return overBudget
+      ? overBudget.then(() => this.startNow(arm, cell, runId, attrs))
+      : this.startNow(arm, cell, runId, attrs);
+  }
+
+  private startNow(arm: Arm, cell: CellProgress, runId: string, attrs: SearchAttributePair[]): Promise<TrainResult> {
     const { x, storeUri } = this.s;
     const { midtrain, mix, trainer } = this.inputs;
     const fromMsm = arm.start === 'msm' && midtrain;
     return executeChild(trainingRun, {
+      ...CANCEL_ON_PARENT_CLOSE,
       workflowId: `${this.experiment.wfId}.aft-${runId}`,
       args: [
         {

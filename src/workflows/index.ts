@@ -6,4 +6,5 @@ export { aftDataGeneration } from './aft-data';
 export { trainingRun } from './training';
 export { evaluationRun } from './evaluation';
 export { humanLabelsImport, reportRun } from './report';
+export { msmReaper } from './reaper';
 export * from './definitions';

@@ -14,6 +14,7 @@ import { cpu } from './activity-proxies';
 import { sweepProgressQuery, type SweepProgress } from './definitions';
 import { handleRunControls } from './run-controls';
 import { msmExperiment } from './experiment';
+import { CANCEL_ON_PARENT_CLOSE } from './machine-cleanup';
 
 export interface SweepOutcome {
   /** The sweep as run (base inlined), for `msm sweep retry`. */
@@ -90,6 +91,7 @@ export async function msmSweep(started: SweepInput): Promise<SweepOutcome> {
       details();
       try {
         const out = await executeChild(msmExperiment, {
+          ...CANCEL_ON_PARENT_CLOSE,
           workflowId: row.workflowId,
           args: [p.experiment],
           staticSummary: `sweep ${input.name}: ${p.id}`,

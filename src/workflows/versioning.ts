@@ -5,6 +5,7 @@ import { corpusGeneration } from './corpus';
 import { evaluationRun } from './evaluation';
 import { msmExperiment } from './experiment';
 import { humanLabelsImport, reportRun } from './report';
+import { msmReaper } from './reaper';
 import { msmSweep } from './sweep';
 import { trainingRun } from './training';
 
@@ -35,6 +36,8 @@ export const VERSIONING_BEHAVIOR = {
   reportRun: 'PINNED',
   // One activity: a person's labels joined to a run's calibration, the report written again.
   humanLabelsImport: 'PINNED',
+  // One pass over the machines, minutes at most.
+  msmReaper: 'PINNED',
 } as const satisfies Record<string, VersioningBehavior>;
 
 const behaviour = (type: keyof typeof VERSIONING_BEHAVIOR) => ({ versioningBehavior: VERSIONING_BEHAVIOR[type] });
@@ -46,3 +49,4 @@ setWorkflowOptions(behaviour('trainingRun'), trainingRun);
 setWorkflowOptions(behaviour('evaluationRun'), evaluationRun);
 setWorkflowOptions(behaviour('reportRun'), reportRun);
 setWorkflowOptions(behaviour('humanLabelsImport'), humanLabelsImport);
+setWorkflowOptions(behaviour('msmReaper'), msmReaper);
