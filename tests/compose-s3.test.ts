@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,9 +28,10 @@ describe('compose S3: identity from the environment, bucket created at start', (
         MSM_S3_ENDPOINT: endpoint,
         AWS_ACCESS_KEY_ID: identity.MSM_S3_ACCESS_KEY,
         AWS_SECRET_ACCESS_KEY: identity.MSM_S3_SECRET_KEY,
+        MSM_S3_WAIT_SECONDS: '30',
         ...env,
       },
-      timeout: 200_000,
+      timeout: 60_000,
     });
   const store = (bucket: string) =>
     new S3ArtifactStore(`s3://${bucket}/check`, {
@@ -50,6 +51,9 @@ describe('compose S3: identity from the environment, bucket created at start', (
       `-volume.port.grpc=${grpc[1]}`,
       `-filer.port.grpc=${grpc[2]}`,
       `-s3.port.grpc=${grpc[3]}`,
+      // Listeners the compose stack does not use: off, so they cannot collide with another server here.
+      '-s3.port.iceberg=0',
+      '-s3.port.lance=0',
     ];
     const env = {
       ...process.env,
@@ -61,7 +65,7 @@ describe('compose S3: identity from the environment, bucket created at start', (
     const script = path.join(PROJECT_ROOT, 'deploy', 'seaweedfs', 'start.sh');
     server = spawn('sh', [script, '-ip=127.0.0.1', '-ip.bind=127.0.0.1', '-webdav=false', ...ports], {
       env,
-      stdio: 'ignore',
+      stdio: ['ignore', 'ignore', openSync(path.join(dir, 'weed.log'), 'w')],
     });
     endpoint = `http://127.0.0.1:${s3}`;
     await waitUntil(() => isPortOpen(s3), 60_000, 'weed server -s3 from deploy/seaweedfs/start.sh');
@@ -74,6 +78,7 @@ describe('compose S3: identity from the environment, bucket created at start', (
   it('creates the bucket once, then finds it; the store works in it and nowhere else', async () => {
     expect(statSync(path.join(dir, 's3.json')).mode & 0o777).toBe(0o600);
     const first = ensureBucket({});
+    expect(server.exitCode, readFileSync(path.join(dir, 'weed.log'), 'utf8').slice(-2000)).toBeNull();
     expect(first.status, first.stderr).toBe(0);
     expect(first.stdout).toContain('created bucket msm');
     const again = ensureBucket({});
@@ -87,7 +92,7 @@ describe('compose S3: identity from the environment, bucket created at start', (
     const other = ensureBucket({ MSM_S3_BUCKET: 'other' });
     expect(other.status).toBe(2);
     expect(other.stderr).toMatch(/refused bucket other/);
-  }, 240_000);
+  }, 120_000);
 
   it('exits 2, naming the variables to fix, with a wrong secret', () => {
     const wrong = ensureBucket({ AWS_SECRET_ACCESS_KEY: 'not-the-secret-at-all' });

@@ -6,6 +6,8 @@ const bucket = process.env.MSM_S3_BUCKET || 'msm';
 const endpoint = process.env.MSM_S3_ENDPOINT;
 const s3 = new S3Client({ endpoint, forcePathStyle: true, region: process.env.AWS_REGION || 'us-east-1' });
 const status = (e) => e?.$metadata?.httpStatusCode;
+// How long to wait for S3 to answer (SeaweedFS's healthcheck passes before its S3 API always does).
+const waitSeconds = Number(process.env.MSM_S3_WAIT_SECONDS || 180);
 
 for (let attempt = 1; ; attempt++) {
   try {
@@ -29,7 +31,7 @@ for (let attempt = 1; ; attempt++) {
       );
       process.exit(2);
     }
-    if (attempt >= 90) throw e;
+    if (attempt * 2 >= waitSeconds) throw e;
     console.log(`waiting for S3 at ${endpoint} (${e?.name ?? e})`);
     await new Promise((r) => setTimeout(r, 2000));
   }
