@@ -135,6 +135,8 @@ export const sweepInputSchema = sweepObject
     settled: z.array(pointOutcomeSchema).optional(),
     paused: z.boolean().optional(),
   })
+  // Fields a newer client adds (the file's own fields stay strict in sweepFileSchema) pass through.
+  .loose()
   .refine(withinPointCap, pointCapError);
 
 export interface PointOutcome {

@@ -41,7 +41,7 @@ function failureText(e: unknown): string {
  */
 function checkedInput(input: unknown): SweepInput {
   const r = sweepInputSchema.safeParse(input);
-  if (r.success) return r.data as SweepInput;
+  if (r.success) return r.data as unknown as SweepInput;
   throw ApplicationFailure.nonRetryable(
     `invalid msmSweep input:\n  - ${describeIssues(r.error).join('\n  - ')}\n` +
       'Start sweeps with `msm sweep <file>` (it checks the file and inlines the base experiment); a hand-made ' +
