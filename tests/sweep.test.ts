@@ -171,7 +171,8 @@ describe('msmSweep and schedules on a real Temporal server', () => {
     expect(failed).toMatchObject({ id: bad, workflowId: `sweep-e2e.${bad}` });
     expect(failed.error).toMatch(/bad-spec\.md/);
     expect(first.comparison).toMatchObject({ compared: 3 });
-    expect(await runsOf(`WorkflowId = 'sweep-e2e'`)).toHaveLength(2); // one continue-as-new
+    // One continue-as-new after two points (visibility may lag the result by a moment).
+    await waitUntil(async () => (await runsOf(`WorkflowId = 'sweep-e2e'`)).length === 2, 30_000, 'two sweep runs');
     expect(readFileSync(fileURLToPath(first.comparison!.markdownUri), 'utf8')).toContain(
       `msm sweep retry sweep-e2e ${bad}`,
     );
