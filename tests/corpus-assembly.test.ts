@@ -8,6 +8,9 @@ import { createCorpusActivities } from '../src/activities/corpus-activities';
 import type { AssemblySettings, CorpusDocument } from '../src/corpus/types';
 import type { CorpusManifestRef, CorpusRef } from '../src/activities/types';
 import { readJson, writeJson } from '../src/store/json';
+import { assembleCorpusFolder } from '../src/corpus/assemble';
+import type { ArtifactStore } from '../src/store/artifact-store';
+import { sha256Hex } from '../src/util/hash';
 import { openStore } from '../src/store/open-store';
 
 const prose = (seed: number) => {
@@ -120,4 +123,54 @@ describe('corpus assembly', () => {
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
     expect((err as Error).message).toMatch(/1 truncated.*generation\.truncated: "keep"/);
   });
+
+  it('streams: 30k documents go out in shards as they fill, with the hash of the whole corpus as one string', async () => {
+    const store = new CountingStore();
+    const n = 30_000;
+    for (let i = 0; i < n; i++) {
+      const id = `u${String(Math.floor(i / 25)).padStart(4, '0')}-t${String(Math.floor(i / 5) % 5).padStart(2, '0')}-i${String(i % 5).padStart(2, '0')}`;
+      store.objects.set(`corpus/big/docs/${id}.json`, JSON.stringify(doc(id, `document ${i} of a large corpus`)));
+    }
+    const m = await assembleCorpusFolder(
+      store,
+      { storeUri: store.rootUri, prefix: 'corpus/big' },
+      { nearDuplicateThreshold: 1, truncated: 'drop' },
+      () => undefined,
+    );
+    expect(m.documents).toBe(n);
+    expect(m.shardKeys).toHaveLength(30);
+    // Shard k is written once its 1000 documents are read, not after the whole corpus.
+    expect(store.readsAtPut.slice(0, 30)).toEqual(Array.from({ length: 30 }, (_, k) => (k + 1) * 1000));
+    // The same value the one-string assembly gave: sha256 of the kept lines joined by "\n".
+    const whole = m.shardKeys.map((k) => store.objects.get(k)!).join('');
+    expect(m.hash).toBe(sha256Hex(whole.slice(0, -1)));
+  });
 });
+
+/** An in-memory store that counts document reads, to see when each shard is written. */
+class CountingStore implements ArtifactStore {
+  readonly rootUri = 'mem://test';
+  readonly objects = new Map<string, string>();
+  readonly readsAtPut: number[] = [];
+  private reads = 0;
+  uri = (key: string) => `${this.rootUri}/${key}`;
+  exists = (key: string) => Promise.resolve(this.objects.has(key));
+  get(key: string) {
+    const v = this.objects.get(key);
+    if (v === undefined) return Promise.reject(new Error(`absent: ${key}`));
+    this.reads++;
+    return Promise.resolve(Buffer.from(v));
+  }
+  put(key: string, data: Buffer | string) {
+    if (key.includes('/shards/')) this.readsAtPut.push(this.reads);
+    const text = data.toString();
+    this.objects.set(key, text);
+    return Promise.resolve({ uri: this.uri(key), key, sha256: sha256Hex(text), size: text.length });
+  }
+  list(prefix: string) {
+    return Promise.resolve([...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort());
+  }
+  putFile = () => Promise.reject(new Error('not used'));
+  getFile = () => Promise.reject(new Error('not used'));
+  deletePrefix = () => Promise.reject(new Error('not used'));
+}

@@ -99,4 +99,38 @@ describe('generation controls', () => {
     const late = await handle.executeUpdate(approveUpdate).catch((e: Error) => e);
     expect(late).toBeInstanceOf(Error); // a finished corpus takes no approval
   }, 180_000);
+
+  it('continues as new past generation.unitsPerRun, across the approval gate, paying for nothing twice', async () => {
+    const before = t.llm.requests.length;
+    // 4 units, one a batch, two a run: ideas in runs 1-2, the pilot and its approval in run 3, the rest after.
+    const { job } = await corpusJob('rolling', { unitsPerRun: 2, requireApproval: true, pilotUnits: 1 });
+    const handle = await t.client.workflow.start(corpusGeneration, {
+      taskQueue: 'msm',
+      workflowId: 'rolling-corpus',
+      args: [job],
+    });
+    await waitUntil(
+      async () => (await handle.query(corpusProgressQuery)).awaitingApproval,
+      60_000,
+      'the approval gate in a continued run',
+    );
+    const gate = await handle.query(corpusProgressQuery);
+    expect(gate).toMatchObject({ units: 4, unitsWithIdeas: 4, unitsWithDocs: 1 });
+    await handle.executeUpdate(approveUpdate);
+    const manifest = await handle.result();
+
+    // Runs: ideas 0-1 | ideas 2-3 | pilot, approval, documents of unit 1 | documents of units 2-3, assembly.
+    const runs = async () => {
+      const ids: string[] = [];
+      for await (const w of t.client.workflow.list({ query: `WorkflowId = 'rolling-corpus'` })) ids.push(w.runId);
+      return ids;
+    };
+    await waitUntil(async () => (await runs()).length === 4, 30_000, 'four runs of the corpus workflow');
+    const done = await handle.query(corpusProgressQuery);
+    // Progress and cost carried from run to run: every unit once, every paid call counted once.
+    expect(done).toMatchObject({ units: 4, unitsWithIdeas: 4, unitsWithDocs: 4, documentsGenerated: 16 });
+    expect(done.usage.calls).toBe(t.llm.requests.length - before);
+    expect(docRequests().filter((r) => t.llm.requests.indexOf(r) >= before)).toHaveLength(16);
+    expect(manifest.documents).toBeGreaterThan(0);
+  }, 180_000);
 });

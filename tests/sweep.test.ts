@@ -3,12 +3,14 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import YAML from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expandSweep, gridPoints, InvalidSweepError, pointExperiment } from '../src/sweep/grid';
 import { sweepJsonSchema } from '../src/sweep/json-schema';
 import { loadSweepFile } from '../src/sweep/load-sweep-file';
-import type { SweepInput } from '../src/sweep/sweep-schema';
+import { SWEEP_LIMITS, sweepFileSchema, sweepInputSchema, type SweepInput } from '../src/sweep/sweep-schema';
 import { PROJECT_ROOT } from '../src/util/project-paths';
 import { msmSweep } from '../src/workflows';
 import { launchChromium } from './helpers/chromium';
@@ -66,6 +68,32 @@ describe('sweep grids (pure)', () => {
     expect(() => expandSweep({ ...sweep({ specVariant: ['rules'] }), only: ['nope'] })).toThrow(
       /no point nope in this sweep \(points: rules\)/,
     );
+  });
+
+  it('caps what drives the history: axes, values an axis, points, points a run', () => {
+    const file = (axes: Record<string, unknown[]>, more: Record<string, unknown> = {}) =>
+      sweepFileSchema.safeParse({ name: 's', base: 'b.json', axes, ...more });
+    const values = (n: number) => Array.from({ length: n }, (_, i) => i);
+    expect(file({ 'midtrain.lr': values(100) }).success).toBe(true);
+    expect(JSON.stringify(file({ 'midtrain.lr': values(101) }).error)).toMatch(/at most 100 values an axis/);
+    const nine = Object.fromEntries(values(9).map((i) => [`a${i}`, [1]]));
+    expect(JSON.stringify(file(nine).error)).toMatch(/at most 8 axes/);
+    // 40 × 30 = 1200 points: refused by arithmetic, before any grid is built.
+    expect(JSON.stringify(file({ a: values(40), b: values(30) }).error)).toMatch(
+      new RegExp(`at most ${SWEEP_LIMITS.points} points`),
+    );
+    expect(file({ a: [1] }, { pointsPerRun: 0 }).success).toBe(false);
+    expect(file({ a: [1] }, { pointsPerRun: 20 }).success).toBe(true);
+  });
+
+  it("msmSweep's own input check names each problem", () => {
+    const r = sweepInputSchema.safeParse({ name: 'x', base: 'base.json', axes: ['spec'] });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['axes', 'base']);
+    expect(sweepInputSchema.safeParse(null).success).toBe(false);
+    // A misspelt required field is still caught: it leaves the real one missing.
+    const misspelt = sweepInputSchema.safeParse({ name: 'x', base: minimal, axis: { spec: ['a'] } });
+    expect(misspelt.error!.issues.map((i) => i.path.join('.'))).toEqual(['axes']);
   });
 
   it('the shipped JSON Schema of sweep files is the current one (regenerate: bin/msm schema sweep experiments/sweep.schema.json)', () => {
@@ -127,6 +155,7 @@ describe('msmSweep and schedules on a real Temporal server', () => {
         exclude: [{ spec: badSpec, 'eval.samplesPerPrompt': 2 }],
         include: [{ spec: 'specs/demo.md', 'eval.samplesPerPrompt': 3 }],
         concurrency: 2,
+        pointsPerRun: 2, // 4 points: the sweep continues as new once, carrying the first two outcomes
       }),
     );
     const { input, points } = loadSweepFile(sweepFile);
@@ -145,6 +174,8 @@ describe('msmSweep and schedules on a real Temporal server', () => {
     expect(failed).toMatchObject({ id: bad, workflowId: `sweep-e2e.${bad}` });
     expect(failed.error).toMatch(/bad-spec\.md/);
     expect(first.comparison).toMatchObject({ compared: 3 });
+    // One continue-as-new after two points (visibility may lag the result by a moment).
+    await waitUntil(async () => (await runsOf(`WorkflowId = 'sweep-e2e'`)).length === 2, 30_000, 'two sweep runs');
     expect(readFileSync(fileURLToPath(first.comparison!.markdownUri), 'utf8')).toContain(
       `msm sweep retry sweep-e2e ${bad}`,
     );
@@ -182,6 +213,29 @@ describe('msmSweep and schedules on a real Temporal server', () => {
       await browser.close();
     }
   }, 1_200_000);
+
+  it('a malformed input started by hand (as `temporal workflow start --input` does) fails the workflow at once, with the fix', async () => {
+    const handle = await t.client.workflow.start('msmSweep', {
+      taskQueue: 'msm',
+      workflowId: 'sweep-malformed',
+      args: [{ name: 'by-hand', base: 'experiments/demo.json', axes: ['spec'] }],
+    });
+    const started = Date.now();
+    const err = await handle.result().catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    expect((cause as ApplicationFailure).nonRetryable).toBe(true);
+    expect((cause as ApplicationFailure).type).toBe('BadInput');
+    expect(cause!.message).toMatch(/invalid msmSweep input/);
+    expect(cause!.message).toMatch(/base: the base experiment itself/);
+    expect(cause!.message).toMatch(/msm sweep <file>/);
+    // A workflow failure, not a workflow task failure retried forever.
+    const events = (await handle.fetchHistory()).events ?? [];
+    expect(events.filter((e) => e.workflowTaskFailedEventAttributes)).toHaveLength(0);
+    expect(events.at(-1)!.workflowExecutionFailedEventAttributes).toBeTruthy();
+  }, 60_000);
 
   it('a schedule fires on its interval, is triggered, backfills a past window, pauses and is deleted', async () => {
     const created = await msm(

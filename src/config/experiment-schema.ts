@@ -629,6 +629,7 @@ export const experimentSchema = z
           .number()
           .int()
           .positive()
+          .max(50_000, 'at most 50000 units: split the spec, or raise typesPerUnit / ideasPerType instead')
           .default(1000)
           .describe('cap on units: (domain, subdomain), or (domain, rule) in rules mode'),
         // Counts are not part of the corpus id: a larger one tops up the stored lists, a smaller one uses their first n.
@@ -674,8 +675,23 @@ export const experimentSchema = z
           .positive()
           .optional()
           .describe('generation pauses when its cost reaches this; raise it with the setBudget update to go on'),
-        batchUnits: z.number().int().positive().default(4).describe('units per generation activity'),
+        batchUnits: z
+          .number()
+          .int()
+          .positive()
+          .max(100, 'at most 100 units per generation activity: more would hold one activity for hours')
+          .default(4)
+          .describe('units per generation activity'),
         concurrency: z.number().int().positive().default(4).describe('generation activities at once'),
+        unitsPerRun: z
+          .number()
+          .int()
+          .positive()
+          .max(50_000)
+          .optional()
+          .describe(
+            'units generated per workflow run before corpus generation continues as new (a fresh history); default 1000, sooner when Temporal suggests it',
+          ),
         batch: z
           .boolean()
           .default(false)

