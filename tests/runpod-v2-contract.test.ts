@@ -5,7 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ComputeCapacityError, ComputeConfigError } from '../src/compute/backend';
-import { createPodBody, createRunpodBackend, podDiskGb, type RunpodBackendOptions } from '../src/compute/runpod';
+import {
+  createPodBody,
+  createRunpodBackend,
+  podDiskGb,
+  selfRemoval,
+  type RunpodBackendOptions,
+} from '../src/compute/runpod';
 import { podCostPerHour, podSshAddress, RunpodApi, RunpodApiError } from '../src/compute/runpod-api';
 import { parseExperiment } from '../src/config/experiment-schema';
 import { diskNeedsOf, estimateJobDiskGb } from '../src/plan/disk';
@@ -394,5 +400,12 @@ describe('msm plan: a disk figure per GPU job', () => {
     );
     expect(cpu.jobs.every((j) => j.diskGb === undefined)).toBe(true);
     expect(formatPlan(cpu)).not.toContain('disk:');
+  });
+});
+
+describe('a pod nobody polls', () => {
+  it("removes itself: the job folder's watchdog command names the pod, and nothing a shell would expand", () => {
+    expect(selfRemoval('abc123xyz')).toBe('runpodctl remove pod abc123xyz');
+    expect(selfRemoval('a;rm -rf /$(x)')).toBe('runpodctl remove pod arm-rfx');
   });
 });

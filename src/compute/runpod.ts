@@ -126,6 +126,13 @@ function mapApiError(s: Pods, e: unknown): unknown {
   return e;
 }
 
+/**
+ * What the job folder's watchdog runs once no worker has polled the job for compute.unpolledTimeoutSec: the pod
+ * removes itself with runpodctl, which RunPod's images carry with a key scoped to the pod (not run against
+ * RunPod from here; the reaper Schedule is the other line of defence).
+ */
+export const selfRemoval = (podId: string) => `runpodctl remove pod ${podId.replace(/[^A-Za-z0-9_-]/g, '')}`;
+
 function sshFor(s: Pods, podId: string, host: string, port: number): ComputeBackend {
   let b = s.sshByPod.get(podId);
   if (!b) {
@@ -138,7 +145,7 @@ function sshFor(s: Pods, podId: string, host: string, port: number): ComputeBack
       python: s.opts.python,
       knownHostsFile: path.join(s.opts.knownHostsDir, podId.replace(/[^A-Za-z0-9_-]/g, '_')),
       trainerDir: s.opts.trainerDir,
-      env: s.opts.env,
+      env: { ...s.opts.env, MSM_UNPOLLED_COMMAND: selfRemoval(podId) },
       forwardEnv: s.opts.forwardEnv,
       cancelGraceMs: s.opts.cancelGraceMs,
       connectTimeoutSec: s.opts.connectTimeoutSec,
