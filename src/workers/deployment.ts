@@ -68,6 +68,21 @@ export async function currentBuildId(
   }
 }
 
+// temporal.api.enums.v1.RoutingConfigUpdateState.ROUTING_CONFIG_UPDATE_STATE_IN_PROGRESS
+const ROUTING_IN_PROGRESS = 1;
+
+/**
+ * Waits until the server has pushed the new current version to every task queue partition: until then a
+ * partition may still hand an auto-upgrade workflow's next task to the old version.
+ */
+async function untilRoutingPropagated(connection: NativeConnection, namespace: string, name: string, deadline: number) {
+  while (Date.now() < deadline) {
+    const res = await connection.workflowService.describeWorkerDeployment({ namespace, deploymentName: name });
+    if (Number(res.workerDeploymentInfo?.routingConfigUpdateState ?? 0) !== ROUTING_IN_PROGRESS) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 export interface PromoteOptions {
   /** Make this version current even when another one is (a roll-out that needs no manual step). */
   force?: boolean;
@@ -99,6 +114,7 @@ export async function promoteIfNoCurrent(
         buildId: d.buildId,
         identity: `msm-worker ${d.buildId}`,
       });
+      await untilRoutingPropagated(connection, namespace, d.name, deadline);
       return 'promoted';
     } catch (e) {
       // NOT_FOUND / FAILED_PRECONDITION: the version's pollers have not reached the server yet.
