@@ -15,7 +15,7 @@ import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-pro
 import { waitUntil } from './helpers/scripted-experiment';
 import { startScriptedRunpod, type ScriptedRunpod } from './helpers/scripted-runpod';
 import { Sshd } from './helpers/sshd';
-import { TINY_MODEL, writeTinyDataset } from './helpers/tiny-trainer-job';
+import { TINY_MODEL, writeTinyDataset, midtrainRequest } from './helpers/tiny-trainer-job';
 import { alive, processTree, signalAll } from './helpers/process-alive';
 
 /**
@@ -76,15 +76,7 @@ function request(label: string, hyper: Partial<Experiment['midtrain']>): TrainRe
     },
     midtrain: { loraR: 4, loraAlpha: 8, lr: 1e-2, warmupRatio: 0.1, batchSize: 4, epochs: 1000, ...hyper },
   });
-  return {
-    kind: 'midtrain',
-    storeUri: pathToFileURL(path.join(root, 'store')).href,
-    label,
-    data,
-    seed: 3,
-    experiment: x,
-    hyper: x.midtrain,
-  };
+  return midtrainRequest(path.join(root, 'store'), label, data, x);
 }
 
 const start = (id: string, req: TrainRequest) =>

@@ -1,7 +1,6 @@
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenizedRef, TrainRequest } from '../src/activities/types';
 import { parseExperiment, type Experiment } from '../src/config/experiment-schema';
@@ -11,7 +10,7 @@ import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-pro
 import { processTree, signalAll } from './helpers/process-alive';
 import { waitUntil } from './helpers/scripted-experiment';
 import { Sshd } from './helpers/sshd';
-import { TINY_MODEL, writeTinyDataset } from './helpers/tiny-trainer-job';
+import { TINY_MODEL, writeTinyDataset, midtrainRequest } from './helpers/tiny-trainer-job';
 
 /**
  * One trainer job over two hosts: two real sshd on loopback stand for two machines, each running one
@@ -59,15 +58,7 @@ function request(label: string, hyper: Partial<Experiment['midtrain']>): TrainRe
     },
     midtrain: { loraR: 4, loraAlpha: 8, lr: 1e-2, warmupRatio: 0.1, batchSize: 4, epochs: 1000, ...hyper },
   });
-  return {
-    kind: 'midtrain',
-    storeUri: pathToFileURL(path.join(root, 'store')).href,
-    label,
-    data,
-    seed: 3,
-    experiment: x,
-    hyper: x.midtrain,
-  };
+  return midtrainRequest(path.join(root, 'store'), label, data, x);
 }
 
 const run = (id: string, req: TrainRequest) =>

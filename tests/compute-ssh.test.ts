@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTrainerActivities } from '../src/activities/trainer-activities';
@@ -13,7 +13,7 @@ import type { TrainerEvent, TrainerJobManifest } from '../src/training/job';
 import { pythonExecutable } from '../src/util/project-paths';
 import { environOf, jobFile, pidOf, sessionMembers, trainerOf, trainersOf } from './helpers/job-processes';
 import { Sshd } from './helpers/sshd';
-import { TINY_MODEL, tinyTrainManifest, writeTinyDataset } from './helpers/tiny-trainer-job';
+import { TINY_MODEL, tinyTrainManifest, writeTinyDataset, midtrainRequest } from './helpers/tiny-trainer-job';
 
 /**
  * The ssh backend against a real OpenSSH server on loopback, running the real trainer. Loopback lets the
@@ -151,15 +151,7 @@ describe('ssh compute backend (real sshd on loopback, real trainer)', () => {
       },
       midtrain: { loraR: 4, loraAlpha: 8, lr: 1e-2, warmupRatio: 0.1, batchSize: 4, ...hyper },
     });
-    return {
-      kind: 'midtrain',
-      storeUri: pathToFileURL(path.join(root, 'store')).href,
-      label,
-      data,
-      seed: 3,
-      experiment: x,
-      hyper: x.midtrain,
-    };
+    return midtrainRequest(path.join(root, 'store'), label, data, x);
   }
 
   /** The job folder the activity made for a run label. */

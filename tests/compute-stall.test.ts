@@ -2,10 +2,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTrainerActivities } from '../src/activities/trainer-activities';
-import type { TrainRequest } from '../src/activities/types';
 import type { ComputeBackend } from '../src/compute/backend';
 import { createLocalBackend } from '../src/compute/local';
 import type { ComputeLedger } from '../src/cost/compute-usage';
@@ -13,7 +11,7 @@ import { parseExperiment } from '../src/config/experiment-schema';
 import { pythonExecutable } from '../src/util/project-paths';
 import { trainerOf } from './helpers/job-processes';
 import { waitUntil } from './helpers/scripted-experiment';
-import { TINY_MODEL, writeTinyDataset } from './helpers/tiny-trainer-job';
+import { TINY_MODEL, writeTinyDataset, midtrainRequest } from './helpers/tiny-trainer-job';
 import { alive } from './helpers/process-alive';
 
 /**
@@ -52,15 +50,7 @@ describe('a silent job', () => {
       },
     });
     const store = path.join(root, 'store');
-    const req: TrainRequest = {
-      kind: 'midtrain',
-      storeUri: pathToFileURL(store).href,
-      label: 'stall',
-      data,
-      seed: 3,
-      experiment: x,
-      hyper: x.midtrain,
-    };
+    const req = midtrainRequest(store, 'stall', data, x);
 
     const env = new MockActivityEnvironment();
     const run = env.run(activities.runTraining, req).then(

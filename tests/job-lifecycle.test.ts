@@ -3,7 +3,6 @@ import type { ApplicationFailure } from '@temporalio/common';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTrainerActivities } from '../src/activities/trainer-activities';
 import type { TokenizedRef, TrainRequest, TrainResult } from '../src/activities/types';
@@ -14,7 +13,7 @@ import { pythonExecutable } from '../src/util/project-paths';
 import { sessionMembers } from './helpers/job-processes';
 import { waitUntil } from './helpers/scripted-experiment';
 import { Sshd } from './helpers/sshd';
-import { TINY_MODEL, writeTinyDataset } from './helpers/tiny-trainer-job';
+import { TINY_MODEL, writeTinyDataset, midtrainRequest } from './helpers/tiny-trainer-job';
 
 /**
  * A job's life against real parts: a real sshd on loopback that goes away mid-job and comes back within
@@ -54,15 +53,7 @@ function request(label: string, compute: Record<string, unknown>, midtrain: Reco
     compute: { device: 'cpu', ...compute },
     midtrain: { loraR: 4, loraAlpha: 8, lr: 1e-2, warmupRatio: 0.1, batchSize: 4, ...midtrain },
   });
-  return {
-    kind: 'midtrain',
-    storeUri: pathToFileURL(path.join(root, 'store')).href,
-    label,
-    data,
-    seed: 3,
-    experiment: x,
-    hyper: x.midtrain,
-  };
+  return midtrainRequest(path.join(root, 'store'), label, data, x);
 }
 
 const ledgerOf = (req: TrainRequest) =>

@@ -3,7 +3,6 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTrainerActivities } from '../src/activities/trainer-activities';
 import type { TokenizedRef, TrainRequest, TrainResult } from '../src/activities/types';
@@ -14,7 +13,7 @@ import { trainingRun } from '../src/workflows';
 import { sessionMembers } from './helpers/job-processes';
 import { waitUntil } from './helpers/scripted-experiment';
 import { TestTemporalServer } from './helpers/temporal-server';
-import { TINY_MODEL, writeTinyDataset } from './helpers/tiny-trainer-job';
+import { TINY_MODEL, writeTinyDataset, midtrainRequest } from './helpers/tiny-trainer-job';
 import { WorkerProcess } from './helpers/worker-process';
 
 /**
@@ -70,15 +69,7 @@ function request(store: string): TrainRequest {
       checkpointEverySteps: 10,
     },
   });
-  return {
-    kind: 'midtrain',
-    storeUri: pathToFileURL(store).href,
-    label: 'shutdown',
-    data,
-    seed: 3,
-    experiment: x,
-    hyper: x.midtrain,
-  };
+  return midtrainRequest(store, 'shutdown', data, x);
 }
 
 /** The job folder the worker's local backend made (under MSM_STATE_DIR/compute/jobs/). */

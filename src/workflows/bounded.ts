@@ -11,28 +11,15 @@ export async function runBounded<T>(
   task: (i: number) => Promise<T>,
 ): Promise<T[]> {
   const results = new Array<T>(count);
-  let running = 0;
-  let failure: unknown;
-  const all: Promise<void>[] = [];
-  for (let i = 0; i < count; i++) {
-    await condition(() => failure !== undefined || (running < Math.max(1, limit()) && canStart()));
-    if (failure !== undefined) break;
-    running++;
-    all.push(
-      task(i).then(
-        (r) => {
-          results[i] = r;
-          running--;
-        },
-        (e) => {
-          failure ??= e;
-          running--;
-        },
-      ),
-    );
-  }
-  await Promise.all(all);
-  if (failure !== undefined) throw failure;
+  await runBoundedUntil(
+    count,
+    limit,
+    canStart,
+    () => false,
+    async (i) => {
+      results[i] = await task(i);
+    },
+  );
   return results;
 }
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { TokenizedRef } from '../../src/activities/types';
+import type { TokenizedRef, TrainRequest } from '../../src/activities/types';
+import type { Experiment } from '../../src/config/experiment-schema';
 import type { ComputeBackend } from '../../src/compute/backend';
 import { openStore } from '../../src/store/open-store';
 import type { TrainHyper, TrainerJobManifest } from '../../src/training/job';
@@ -104,4 +105,17 @@ export function recordingBackend(): { backend: ComputeBackend; manifests: Traine
     release: async () => undefined,
   };
   return { backend, manifests };
+}
+
+/** A midtraining request (the runTraining activity's, trainingRun's input) for a parsed tiny experiment. */
+export function midtrainRequest(storeDir: string, label: string, data: TokenizedRef, x: Experiment): TrainRequest {
+  return {
+    kind: 'midtrain',
+    storeUri: pathToFileURL(storeDir).href,
+    label,
+    data,
+    seed: 3,
+    experiment: x,
+    hyper: x.midtrain,
+  };
 }
