@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvalRequest, TrainRequest } from '../src/activities/types';
 import type { Results } from '../src/report/results';
-import { msmExperiment } from '../src/workflows';
+import { msmExperiment, progressQuery } from '../src/workflows';
 import { ARMS, armsExperiment, armsRespond } from './helpers/arms-experiment';
 import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-process-workers';
 import { startScriptedLlmServer } from './helpers/scripted-llm-server';
@@ -80,6 +80,8 @@ describe('an experiment with arms base / msm-only / baseline / msm / deliberativ
     );
     // The same model with the spec as system prompt: its own samples, under its own eval key.
     expect(out.cells.length).toBe(8);
+    // The cost meter (and compute.budgetUsd) counts every GPU job: each training run's and each evaluation's.
+    expect((await handle.query(progressQuery)).compute?.machines).toBe(trains.size + evals.size);
 
     const results = JSON.parse(readFileSync(fileURLToPath(out.report.resultsUri), 'utf8')) as Results;
     expect(results.arms.map((a) => a.name)).toEqual(ARMS);

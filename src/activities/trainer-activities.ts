@@ -453,7 +453,8 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         await runJob(backend, manifest, await recordsOf(store, evalKey), jobLimitsOf(req.experiment.compute));
       }
       const beat = (done: number, of: number) => Context.current().heartbeat({ stage: 'judgments', done, of });
-      return storeInspectResults(store, evalKey, providerId(req.experiment.eval.judge), beat);
+      const summary = await storeInspectResults(store, evalKey, providerId(req.experiment.eval.judge), beat);
+      return { ...summary, compute: (await recordsOf(store, evalKey)).ledger.usage() };
     },
 
     /** Sample answers to the eval prompts from a trained model (resumable per batch inside the job). */
@@ -468,19 +469,15 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         samples: req.evalSet.prompts * req.experiment.eval.samplesPerPrompt,
       };
       const jobId = jobIdFor(store.uri(evalKey));
+      const records = await recordsOf(store, evalKey);
       if (await store.exists(`${evalKey}/samples/COMPLETE`)) {
         await backendFor(req.experiment.compute).releaseJob?.(jobId); // see runTraining
-        return ref;
+        return { ...ref, compute: records.ledger.usage() };
       }
       const systemPrompt = req.systemPrompt ? (await store.get(req.systemPrompt.key)).toString('utf8') : undefined;
       const manifest = sampleManifest(req, jobId, (k) => store.uri(k), evalKey, systemPrompt);
-      await runJob(
-        backendFor(req.experiment.compute),
-        manifest,
-        await recordsOf(store, evalKey),
-        jobLimitsOf(req.experiment.compute),
-      );
-      return ref;
+      await runJob(backendFor(req.experiment.compute), manifest, records, jobLimitsOf(req.experiment.compute));
+      return { ...ref, compute: records.ledger.usage() };
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Experiment } from '../config/experiment-schema';
+import type { ComputeUsage } from '../cost/compute-usage';
 import type { LoadedExperiment } from '../spec/loaded-experiment';
 
 /** An evaluation as it crosses Temporal: the sampling request, the samples' ref and the judged summary. */
@@ -19,6 +20,8 @@ export interface SamplesRef {
   samplesKey: string;
   samplesUri: string;
   samples: number;
+  /** The sampling job's machine time and cost (its ledger), for compute.budgetUsd and the cost meter. */
+  compute?: ComputeUsage;
 }
 
 export interface EvalSummary {
@@ -33,4 +36,6 @@ export interface EvalSummary {
   judgeModel: string;
   /** An Inspect task's `.eval` logs, one per condition (`inspect view` opens them); absent for msm's own suites. */
   logsUri?: string;
+  /** The evaluation's machine time and cost (its GPU job's ledger); absent in summaries from before. */
+  compute?: ComputeUsage;
 }

@@ -23,5 +23,7 @@ export async function evaluationRun(req: EvalRequest): Promise<EvalSummary> {
     }
     throw e;
   }
-  return llm.judgeSamples(req, samples);
+  const summary = await llm.judgeSamples(req, samples);
+  // The sampling job's machine cost travels with the result (compute.budgetUsd counts it).
+  return samples.compute ? { ...summary, compute: samples.compute } : summary;
 }

@@ -141,7 +141,8 @@ class ExperimentRun {
     setCurrentDetails(`**${stage}** — ${details}`);
   }
 
-  addCompute(r: TrainResult): void {
+  /** A finished GPU run's machine cost (a training run or an evaluation), for the meter and compute.budgetUsd. */
+  addCompute(r: { compute?: ComputeUsage }): void {
     if (!r.compute) return;
     this.runsCompute.push(r.compute);
     this.progress.compute = sumUsage(this.runsCompute);
@@ -372,6 +373,7 @@ class ExperimentRun {
       typedSearchAttributes: attrs,
       staticSummary: `Evaluate ${cell.arm} at ${where}`,
     });
+    this.addCompute(evalSummary);
     cell.status = 'done';
     cell.rate = evalSummary.n ? evalSummary.k / evalSummary.n : undefined;
     const done = this.progress.cells.filter((c) => c.status === 'done').length;
