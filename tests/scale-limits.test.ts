@@ -22,3 +22,15 @@ describe('scale limits of corpus generation', () => {
     expect(withGeneration({ unitsPerRun: 1.5 })).toThrow(/generation\.unitsPerRun/);
   });
 });
+
+describe('scale limits of AFT data generation', () => {
+  const withAft = (generate: Record<string, unknown>) => () =>
+    parseExperiment({ ...minimal, aft: { generate: { provider: { kind: 'local' }, ...generate } } });
+  it('caps the answer activities of a round (count / batchQuestions), naming the fix', () => {
+    expect(withAft({ count: 9600, batchQuestions: 8 })).not.toThrow(); // the paper files
+    expect(withAft({ count: 32_000, batchQuestions: 8 })).not.toThrow();
+    expect(withAft({ count: 32_001, batchQuestions: 8 })).toThrow(
+      /aft\.generate\.batchQuestions: at most 4000 answer activities a round \(count \/ batchQuestions\): raise batchQuestions/,
+    );
+  });
+});

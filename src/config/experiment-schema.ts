@@ -412,6 +412,9 @@ const computeSchema = z.discriminatedUnion(
   },
 );
 
+/** Answer activities one AFT data round may run (count / batchQuestions): what keeps its history bounded. */
+export const MAX_AFT_ANSWER_ACTIVITIES = 4000;
+
 /** AFT data generated from the spec (src/aft-data/), instead of a hand-written aft.data file. */
 const aftGenerateSchema = z
   .object({
@@ -472,7 +475,12 @@ const aftGenerateSchema = z
     batchQuestions: z.number().int().positive().default(8).describe('questions answered and filtered per activity'),
     concurrency: z.number().int().positive().default(4).describe('generation activities at once'),
   })
-  .strict();
+  .strict()
+  // A round's answer activities all live in one workflow history (at most 51,200 events, 50 MB).
+  .refine((g) => Math.ceil(g.count / g.batchQuestions) <= MAX_AFT_ANSWER_ACTIVITIES, {
+    path: ['batchQuestions'],
+    message: `at most ${MAX_AFT_ANSWER_ACTIVITIES} answer activities a round (count / batchQuestions): raise batchQuestions, or lower count`,
+  });
 export type AftGenerateSettings = z.output<typeof aftGenerateSchema>;
 
 const fractionSchema = z
