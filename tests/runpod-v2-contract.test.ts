@@ -47,8 +47,9 @@ async function answering(status: number, body?: unknown, headers: Record<string,
     res.end(body === undefined ? '' : JSON.stringify(body));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const api = new RunpodApi({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v2`, apiKey: 'k' });
-  return { api, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v2`;
+  const api = new RunpodApi({ baseUrl, apiKey: 'k' });
+  return { api, baseUrl, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 let fake: ScriptedRunpod;
@@ -297,6 +298,20 @@ describe('runpod backend on the v2 fake (no SSH reached)', () => {
       expect(creates()).toBe(before);
     } finally {
       fake.setStock('NVIDIA A40', 'HIGH');
+    }
+  });
+
+  it('rate limited (429): the next try waits as long as RunPod asks (Retry-After)', async () => {
+    const served = await answering(429, { title: 'Too Many Requests', status: 429 }, { 'retry-after': '12' });
+    try {
+      const err = await createRunpodBackend(options({ baseUrl: served.baseUrl, apiKey: () => 'k' }))
+        .provision('limited')
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ComputeCapacityError);
+      expect((err as ComputeCapacityError).retryAfterMs).toBe(12_000);
+      expect((err as Error).message).toContain('RunPod asks to wait 12 s');
+    } finally {
+      await served.close();
     }
   });
 

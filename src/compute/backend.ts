@@ -87,7 +87,7 @@ export class ComputeConfigError extends Error {
   }
 }
 
-/** The provider has no machine of the requested kind now: try again later (after `retryAfterMs`). */
+/** The provider cannot serve now (no machine of the requested kind, or a rate limit): try again after `retryAfterMs`. */
 export class ComputeCapacityError extends Error {
   constructor(
     message: string,

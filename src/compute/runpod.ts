@@ -116,6 +116,11 @@ function mapApiError(s: Pods, e: unknown): unknown {
       s.opts.capacityRetrySec * 1000,
     );
   }
+  if (e.kind === 'transient' && e.retryAfterMs !== undefined)
+    return new ComputeCapacityError(
+      `${e.message} (RunPod asks to wait ${Math.round(e.retryAfterMs / 1000)} s)`,
+      e.retryAfterMs,
+    );
   if (e.kind === 'auth')
     return new ComputeConfigError(
       `${e.message}: check the key in ${s.opts.apiKeyEnv} (and its access to this GPU pool)`,
