@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh machine: Node.js >= 22, npm packages, the trainer's Python env, the Temporal CLI,
-# the local GGUF model and OpenSSH. Everything heavy is cached under ~/.cache/msm (shared by every checkout).
+# the local GGUF model, OpenSSH and the pre-commit hook. Everything heavy is cached under ~/.cache/msm (shared by
+# every checkout).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -98,4 +99,6 @@ ln -sfn "$hf_model" .msm/models/gemma-3-270m
 # 8. OpenSSH server and client: the ssh compute backend's tests run a real sshd on loopback.
 apt_install openssh-server /usr/sbin/sshd
 apt_install openssh-client ssh
+# 9. The pre-commit hook (scripts/pre-commit.sh: the quick checks on staged files) in a git checkout; never fails.
+bash scripts/install-hooks.sh
 echo "[setup] ready"

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
-import { recordingBackend } from './helpers/tiny-trainer-job';
+import { recordingBackend } from './helpers/recording-backend';
 import { createExperimentActivities } from '../src/activities/experiment-activities';
 import { createTrainerActivities } from '../src/activities/trainer-activities';
 import type { LoadedExperiment, TrainRequest, TrainResult } from '../src/activities/types';

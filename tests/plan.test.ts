@@ -5,7 +5,7 @@ import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import YAML from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { recordingBackend } from './helpers/tiny-trainer-job';
+import { recordingBackend } from './helpers/recording-backend';
 import { createExperimentActivities } from '../src/activities/experiment-activities';
 import { createTrainerActivities } from '../src/activities/trainer-activities';
 import type { TrainRequest, TrainResult } from '../src/activities/types';

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -92,4 +92,39 @@ describe('README and docs/', () => {
     const { stdout: schema } = await msm('schema');
     expect(JSON.parse(schema)).toEqual(JSON.parse(read('experiments/experiment.schema.json')));
   }, 240_000);
+});
+
+/** Every source file under a folder (recursively), by repo-relative path. */
+function sourceFiles(dir: string): string[] {
+  return readdirSync(path.join(PROJECT_ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
+    const rel = `${dir}/${entry.name}`;
+    if (entry.isDirectory()) return ['__pycache__', 'node_modules'].includes(entry.name) ? [] : sourceFiles(rel);
+    return /\.(ts|mts|mjs|py|sh)$/.test(entry.name) ? [rel] : [];
+  });
+}
+
+// Paths named on purpose that do not exist (a test input that must be missing), by the file that names them.
+const MEANT_TO_BE_MISSING: Record<string, string[]> = {
+  'scripts/record-sweep-history.ts': ['specs/missing.md'], // a sweep point whose spec is missing, on purpose
+};
+
+describe('comments and messages in src/, scripts/ and trainer/', () => {
+  it('name only repository files that exist', () => {
+    // A repo-relative file path with a known extension, not inside a URL or a longer path.
+    const repoFile =
+      /(?<![\w./-])((?:src|trainer|scripts|tests|docs|bench|deploy|experiments|specs|evals)\/[\w./-]*\.(?:ts|mts|mjs|py|md|sh|json|jsonl|ya?ml|toml|txt))(?![\w/-])/g;
+    const exists = (p: string) =>
+      existsSync(path.join(PROJECT_ROOT, p)) && statSync(path.join(PROJECT_ROOT, p)).isFile();
+    const files = ['src', 'scripts', 'trainer'].flatMap(sourceFiles);
+    expect(files.length).toBeGreaterThan(100);
+    const missing = files.flatMap((file) =>
+      [...readFileSync(path.join(PROJECT_ROOT, file), 'utf8').matchAll(repoFile)]
+        .map((m) => m[1].replace(/\.$/, ''))
+        // The trainer's own files may name paths relative to trainer/ (its tests run from there).
+        .filter((p) => !exists(p) && !(file.startsWith('trainer/') && exists(`trainer/${p}`)))
+        .filter((p) => !MEANT_TO_BE_MISSING[file]?.includes(p))
+        .map((p) => `${file}: ${p}`),
+    );
+    expect(missing).toEqual([]);
+  });
 });

@@ -25,7 +25,7 @@ const RENTED = new Set(['runpod']);
 export function reaperTargets(files: string[], log: (line: string) => void = console.log): ReaperTarget[] {
   if (!files.length)
     throw new Error(
-      'reaper: name the experiment files whose machines to watch, e.g. msm reaper experiments/runpod.yaml',
+      'reaper: name the experiment files whose machines to watch, e.g. msm reaper my-runpod-experiment.yaml',
     );
   const seen = new Map<string, ReaperTarget>();
   for (const file of files) {

@@ -1,5 +1,6 @@
 /**
- * Trainer job contract (TypeScript <-> Python, see trainer/README.md and DESIGN.md).
+ * Trainer job contract (TypeScript <-> Python; the trainer reads it in trainer/msm_trainer/manifest.py, and
+ * docs/ARCHITECTURE.md describes the job's life).
  * A job is a JSON manifest; the Python job prints one JSON event per line on stdout.
  * Exit 0 = done, exit 2 = bad input (not retryable), exit 3 = locked by another process (retried), anything
  * else = a failure (retried up to compute.maxRestarts times without a new checkpoint; see src/training/restarts.ts).

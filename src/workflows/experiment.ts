@@ -33,10 +33,6 @@ import { trainingRun } from './training';
 import { CANCEL_ON_PARENT_CLOSE } from './machine-cleanup';
 import { ComputeBudget } from './compute-budget';
 
-/**
- * aft.minExamples when the experiment has it (the up-front check of examples per fraction adds it to the
- * schema); the report then applies the same floor, else its default of 16.
- */
 export interface ExperimentOutcome {
   report: ReportResult;
   cells: Array<{ id: string; arm: string; fraction: number; seed: number; k: number; n: number }>;
@@ -410,6 +406,7 @@ class ExperimentRun {
           judgeAttempts: x.eval.judgeAttempts,
           claims: {
             minBalancedAccuracy: x.eval.calibration?.minBalancedAccuracy,
+            // The same floor the up-front check of examples per fraction applied; the report's default is 16.
             minExamples: x.aft.minExamples,
             minSteps: x.aft.minSteps,
             maxFalsePositiveRate: x.eval.calibration?.maxFalsePositiveRate,

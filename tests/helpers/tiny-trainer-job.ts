@@ -2,7 +2,6 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { TokenizedRef, TrainRequest } from '../../src/activities/types';
 import type { Experiment } from '../../src/config/experiment-schema';
-import type { ComputeBackend } from '../../src/compute/backend';
 import { openStore } from '../../src/store/open-store';
 import type { TrainHyper, TrainerJobManifest } from '../../src/training/job';
 import { PackedWriter } from '../../src/tokenize/packed-writer';
@@ -86,25 +85,6 @@ export function tinyTrainManifest(
     seed: 3,
     device: 'cpu',
   };
-}
-
-/** A backend that runs nothing: it records each launched manifest and reports the job done at once. */
-export function recordingBackend(): { backend: ComputeBackend; manifests: TrainerJobManifest[] } {
-  const manifests: TrainerJobManifest[] = [];
-  const backend: ComputeBackend = {
-    name: 'fake',
-    provision: async (jobId) => ({ backend: 'fake', machineId: jobId, details: {} }),
-    launch: async (_m, manifest) => void manifests.push(manifest),
-    poll: async () => ({
-      state: 'exited',
-      exitCode: 0,
-      nextCursor: 1,
-      events: [{ event: 'done', outputUri: 'file:///out', metrics: {} }],
-    }),
-    cancel: async () => undefined,
-    release: async () => undefined,
-  };
-  return { backend, manifests };
 }
 
 /** A midtraining request (the runTraining activity's, trainingRun's input) for a parsed tiny experiment. */

@@ -1,1 +1,1 @@
-"""msm trainer: midtrain / aft / generate jobs driven by a JSON manifest (see trainer/README.md)."""
+"""msm trainer: midtrain / aft / generate jobs driven by a JSON manifest (its contract: src/training/job.ts)."""

@@ -1,4 +1,4 @@
-"""Parse and validate the job manifest (camelCase JSON, see src/trainer/job.ts). No torch here: bad input
+"""Parse and validate the job manifest (camelCase JSON, see src/training/job.ts). No torch here: bad input
 is reported in milliseconds, before the heavy imports."""
 
 import json
@@ -182,7 +182,7 @@ class Manifest:
 
 def _need(d: dict[str, Any], key: str, where: str) -> Any:
     if key not in d or d[key] is None:
-        raise BadInput(f"manifest field {where}{key} is missing: set it (see src/trainer/job.ts)")
+        raise BadInput(f"manifest field {where}{key} is missing: set it (see src/training/job.ts)")
     return d[key]
 
 
