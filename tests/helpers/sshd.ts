@@ -66,7 +66,11 @@ export class Sshd {
       'KbdInteractiveAuthentication no',
       'PubkeyAuthentication yes',
       'PermitRootLogin prohibit-password',
+      // A remote host's own HOME: sessions do not run this machine's shell start-up files (a pyenv there
+      // takes a lock on every start, left behind when a test kills a session mid-start, hanging the rest).
+      `SetEnv HOME=${dir}/home`,
     ];
+    mkdirSync(path.join(dir, 'home'));
     writeFileSync(path.join(dir, 'sshd_config'), config.join('\n') + '\n');
     // Debian's sshd refuses to start as root without its privilege-separation folder.
     if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
