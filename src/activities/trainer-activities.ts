@@ -440,6 +440,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
       const evalKey = inspectEvalKeyOf(req);
       const jobId = jobIdFor(store.uri(evalKey));
       const backend = backendFor(req.experiment.compute);
+      const records = await recordsOf(store, evalKey);
       if (await store.exists(`${evalKey}/inspect/COMPLETE`))
         await backend.releaseJob?.(jobId); // see runTraining
       else {
@@ -450,11 +451,11 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
           if (e instanceof InspectGraderError) throw badInput(e.message, e);
           throw e;
         }
-        await runJob(backend, manifest, await recordsOf(store, evalKey), jobLimitsOf(req.experiment.compute));
+        await runJob(backend, manifest, records, jobLimitsOf(req.experiment.compute));
       }
       const beat = (done: number, of: number) => Context.current().heartbeat({ stage: 'judgments', done, of });
       const summary = await storeInspectResults(store, evalKey, providerId(req.experiment.eval.judge), beat);
-      return { ...summary, compute: (await recordsOf(store, evalKey)).ledger.usage() };
+      return { ...summary, compute: records.ledger.usage() };
     },
 
     /** Sample answers to the eval prompts from a trained model (resumable per batch inside the job). */
