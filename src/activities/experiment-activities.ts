@@ -39,6 +39,7 @@ export function createExperimentActivities() {
       if (!(await store.exists(evalKey))) await store.put(evalKey, checked.evalSet.text);
       const reasoningData =
         checked.reasoning && (await storeInput(store, 'aft', checked.reasoning.text, checked.reasoning.examples));
+      const capabilityQuestions = await storeQuestionFiles(store, checked.capabilityQuestions);
       return {
         experiment,
         storeUri,
@@ -61,6 +62,7 @@ export function createExperimentActivities() {
           of: checked.evalSet.of,
         },
         aftSubsets: checked.subsets,
+        ...(capabilityQuestions && { capabilityQuestions }),
       };
     },
   };
@@ -89,9 +91,28 @@ const frozenReaderOf = (x: Experiment, baseDir: string) =>
   x.frozenInputs && frozenInputReader(x.frozenInputs, openStore(resolveStoreUri(x.store, baseDir)), baseDir);
 
 /** An input file under its content hash, so equal inputs are stored once. */
-async function storeInput(store: ReturnType<typeof openStore>, kind: 'aft' | 'mix', text: string, examples: number) {
+async function storeInput(
+  store: ReturnType<typeof openStore>,
+  kind: 'aft' | 'mix' | 'questions',
+  text: string,
+  examples: number,
+) {
   const sha256 = sha256Hex(text);
   const key = `inputs/${kind}-${sha256.slice(0, 16)}.jsonl`;
   if (!(await store.exists(key))) await store.put(key, text);
   return { key, sha256, examples };
+}
+
+/** eval.capabilities' question files, stored like the other inputs (undefined: no check reads one). */
+async function storeQuestionFiles(
+  store: ReturnType<typeof openStore>,
+  files: ExperimentCheck['capabilityQuestions'],
+): Promise<LoadedExperiment['capabilityQuestions']> {
+  if (!files) return undefined;
+  const out: NonNullable<LoadedExperiment['capabilityQuestions']> = {};
+  for (const [name, f] of Object.entries(files)) {
+    const { key, sha256 } = await storeInput(store, 'questions', f.text, f.questions);
+    out[name] = { key, sha256, questions: f.questions };
+  }
+  return out;
 }

@@ -14,6 +14,10 @@ import { backendPicker } from '../compute/from-config';
 import { evalKeyOf, sampleManifest } from '../eval/sampling';
 import { InspectGraderError, inspectEvalKeyOf, inspectManifest } from '../eval/inspect/manifest';
 import { storeInspectResults } from '../eval/inspect/store-results';
+import { capabilitiesKeyOf, capabilitiesManifest } from '../eval/capabilities/manifest';
+import { storedCapabilityScores } from '../eval/capabilities/store-results';
+import type { CapabilityRequest, CapabilityResult } from '../eval/capabilities/types';
+import { JsonlError } from '../eval/eval-set';
 import type { EvalSummary } from '../eval/types';
 import { providerId } from '../llm/call';
 import type { ArtifactStore } from '../store/artifact-store';
@@ -377,6 +381,7 @@ export function createCleanupActivities(
   return {
     releaseTrainingMachines: trainer.releaseTrainingMachines,
     releaseEvalMachines: trainer.releaseEvalMachines,
+    releaseCapabilityMachines: trainer.releaseCapabilityMachines,
     reapMachines: trainer.reapMachines,
   };
 }
@@ -456,6 +461,47 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
       const beat = (done: number, of: number) => Context.current().heartbeat({ stage: 'judgments', done, of });
       const summary = await storeInspectResults(store, evalKey, providerId(req.experiment.eval.judge), beat);
       return { ...summary, compute: records.ledger.usage() };
+    },
+
+    /**
+     * An arm's capability checks (eval.capabilities): one job runs every check where the model is
+     * (resumable per check); each check's per-sample scores become its score.
+     */
+    async runCapabilityChecks(req: CapabilityRequest): Promise<CapabilityResult> {
+      const store = openStore(req.storeUri);
+      const key = capabilitiesKeyOf(req);
+      const jobId = jobIdFor(store.uri(key));
+      const backend = backendFor(req.experiment.compute);
+      const records = await recordsOf(store, key);
+      if (await store.exists(`${key}/capabilities/COMPLETE`))
+        await backend.releaseJob?.(jobId); // see runTraining
+      else {
+        let manifest: TrainerJobManifest;
+        try {
+          manifest = await capabilitiesManifest(
+            req,
+            jobId,
+            (k) => store.uri(k),
+            key,
+            async (k) => (await store.get(k)).toString('utf8'),
+          );
+        } catch (e) {
+          if (e instanceof InspectGraderError || e instanceof JsonlError) throw badInput(e.message, e);
+          throw e;
+        }
+        await runJob(backend, manifest, records, jobLimitsOf(req.experiment.compute));
+      }
+      const checks = await storedCapabilityScores(store, key, req.checks);
+      return { arm: req.arm, cell: req.cell, modelUri: req.modelUri, checks, compute: records.ledger.usage() };
+    },
+
+    /** The same cleanup for an arm's capability checks. */
+    async releaseCapabilityMachines(req: CapabilityRequest): Promise<number> {
+      return releaseMachinesOf(
+        backendFor(req.experiment.compute),
+        jobOf(req.storeUri, capabilitiesKeyOf(req)),
+        req.label,
+      );
     },
 
     /** Sample answers to the eval prompts from a trained model (resumable per batch inside the job). */

@@ -327,7 +327,7 @@ async function schemaCommand(c: CommandContext): Promise<void> {
  */
 async function validate(file: string): Promise<void> {
   const { raw } = readExperimentFile(file);
-  const { experiment: x, subsets, warnings } = await checkExperiment(raw, file);
+  const { experiment: x, subsets, warnings, capabilityQuestions } = await checkExperiment(raw, file);
   console.log(
     `${file}: valid (${x.aft.arms.length} arms: ${resolveArms(x.aft.arms)
       .map((a) => a.name)
@@ -343,6 +343,16 @@ async function validate(file: string): Promise<void> {
   console.log(
     `  subsets: ${subsets.subsetBySeed ? 'each seed draws its own (aft.subsetBySeed)' : 'one nested subset shared by every seed (aft.subsetBySeed: false)'}`,
   );
+  if (x.eval.capabilities?.length)
+    console.log(
+      `  capability checks, once per arm: ${x.eval.capabilities
+        .map((c) =>
+          c.questions
+            ? `${c.name} (${capabilityQuestions?.[c.name]?.questions ?? '?'} questions)`
+            : `${c.name} (${c.task}, ≤ ${c.limit} samples)`,
+        )
+        .join(', ')}`,
+    );
   for (const w of warnings) console.error(`warning: ${w}`);
 }
 

@@ -8,6 +8,7 @@ import { deriveVariant } from '../spec/spec-variants';
 import type { ModelSpec } from '../spec/types';
 import { aftLineSchema, parseEvalSet, parseJsonl, type EvalLine } from '../eval/eval-set';
 import { inspectLines } from '../eval/inspect/conditions';
+import { parseQuestions } from '../eval/capabilities/questions';
 import { checkTokenizerFitsModel, resolveModelPath } from '../tokenize/model-vocab';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { trustProblems } from '../security/experiment-trust';
@@ -40,6 +41,8 @@ export interface ExperimentCheck {
   reasoning?: { text: string; examples: number };
   /** AFT examples each fraction trains on (with aft.generate: of generate.count, as planned), and how seeds draw them. */
   subsets: AftSubsetPlan;
+  /** eval.capabilities' question files as read, by check name (checks that run an installed task have none). */
+  capabilityQuestions?: Record<string, { text: string; questions: number }>;
   /** Said, never refused: this machine may not be the worker host (an unset API key variable). */
   warnings: string[];
 }
@@ -82,6 +85,16 @@ export async function checkExperiment(
   const spec = await attempt(() => readSpec(read, experiment));
   const aft = a.data === undefined ? null : await attempt(() => readLines(read, a.data!, 'aft.data', aftLineSchema));
   const evalSet = await attempt(() => readEvalSet(read, experiment.eval));
+  const capabilityQuestions: Record<string, { text: string; questions: number }> = {};
+  for (const [i, c] of (experiment.eval.capabilities ?? []).entries()) {
+    if (c.questions === undefined) continue;
+    const field = `eval.capabilities[${i}].questions`;
+    const read1 = await attempt(async () => {
+      const text = await read(c.questions!, field);
+      return { text, questions: nonEmpty(() => parseQuestions(text, c.questions!), c.questions!).length };
+    });
+    if (read1) capabilityQuestions[c.name] = read1;
+  }
   const mix = a.mix ? await attempt(() => readLines(read, a.mix!.data, 'aft.mix.data', aftLineSchema)) : undefined;
   const reasoning =
     a.reasoningData !== undefined
@@ -115,6 +128,7 @@ export async function checkExperiment(
     evalSet: evalSet!,
     ...(mix ? { mix } : {}),
     ...(reasoning ? { reasoning } : {}),
+    ...(Object.keys(capabilityQuestions).length ? { capabilityQuestions } : {}),
     subsets: {
       subsetBySeed: a.subsetBySeed,
       minExamples: a.minExamples,

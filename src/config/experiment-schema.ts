@@ -520,6 +520,55 @@ const inspectSuiteSchema = z
   .strict();
 
 /**
+ * A capability, over-refusal or spec-knowledge check (src/eval/capabilities): an Inspect task run once per
+ * arm at a small sample count, its score in the report beside the misalignment rate.
+ */
+const capabilityCheckSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,39}$/, 'a lowercase name of letters, digits and dashes, e.g. spec-knowledge or gsm8k')
+      .describe('how the report names it; also its log file'),
+    kind: z
+      .enum(['capability', 'over-refusal', 'spec-knowledge'])
+      .default('capability')
+      .describe(
+        'what it measures: general ability (ifeval, gsm8k, mmlu), over-refusal (xstest), or knowing what the spec says (questions the spec settles)',
+      ),
+    questions: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'multiple-choice JSONL ({id, question, choices, answer: "B"}), relative to baseDir: run by the trainer\'s built-in task msm/multiple_choice; needs no download',
+      ),
+    task: z
+      .string()
+      .regex(/^[A-Za-z_][\w.]*\/[A-Za-z_]\w*$/, 'name a registered task as <package>/<task>, e.g. inspect_evals/gsm8k')
+      .optional()
+      .describe(
+        'an Inspect task of an installed package, e.g. inspect_evals/ifeval; its dataset must be local or in the Hugging Face cache where the job runs',
+      ),
+    params: z
+      .record(z.string().regex(/^[a-z][a-z0-9_]*$/), z.union([z.string(), z.number(), z.boolean()]))
+      .default({})
+      .describe('task arguments'),
+    limit: z.number().int().positive().max(5000).default(50).describe("samples of the task (Inspect's limit)"),
+    maxTokens: z.number().int().positive().default(512),
+    temperature: z.number().min(0).max(2).default(0).describe('0: greedy, as capability benchmarks report'),
+  })
+  .strict()
+  .refine((c) => (c.questions === undefined) !== (c.task === undefined), {
+    message: 'give either "questions" (a multiple-choice JSONL file) or "task" (an installed Inspect task), not both',
+    path: ['task'],
+  })
+  .refine((c) => c.task === undefined || !c.task.startsWith('msm/'), {
+    message: 'msm/ tasks are built in: give "questions" instead of "task"',
+    path: ['task'],
+  });
+export type CapabilityCheck = z.output<typeof capabilityCheckSchema>;
+
+/**
  * The analysis plan, declared before the run: which contrast is the primary outcome (stated first, at
  * level 95%, unadjusted) and the non-inferiority margin of the data-efficiency factor. Every other
  * contrast is secondary and Holm-adjusted (docs/analysis.md).
@@ -836,6 +885,16 @@ export const experimentSchema = z
           .optional()
           .describe(
             "evaluate with an Inspect AI task instead of an eval-set file (the paper's agentic-misalignment benchmark)",
+          ),
+        capabilities: z
+          .array(capabilityCheckSchema)
+          .max(8)
+          .optional()
+          .refine((cs) => !cs || new Set(cs.map((c) => c.name)).size === cs.length, {
+            message: 'each check needs its own name',
+          })
+          .describe(
+            'checks run once per arm (its largest fraction, first seed; controls as they are) and reported beside the misalignment rate: does midtraining cost general ability, does it over-refuse, does the model know the rule it acts against?',
           ),
         samplesPerPrompt: z.number().int().positive().default(4),
         split: z

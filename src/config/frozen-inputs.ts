@@ -39,6 +39,10 @@ export function inputFiles(x: Experiment): InputFile[] {
     ['aft.reasoningData', x.aft.reasoningData],
     ['aft.mix.data', x.aft.mix?.data],
     ['eval.prompts', x.eval.prompts],
+    ...(x.eval.capabilities ?? []).map((c, i): [string, string | undefined] => [
+      `eval.capabilities[${i}].questions`,
+      c.questions,
+    ]),
   ];
   return named.flatMap(([field, p]) => (p ? [{ field, path: p }] : []));
 }

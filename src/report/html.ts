@@ -1,5 +1,6 @@
 import type { Results } from './results';
 import { armsTable, valuesTable } from './arms-tables';
+import { CAPABILITIES_TITLE, capabilityLines, capabilityTable } from './capabilities';
 import { computeTable } from './compute';
 import {
   armFractionTable,
@@ -62,6 +63,19 @@ function conditionsHtml(results: Results, marked: string): string {
   return t ? `<h2 id="conditions">Per condition</h2>\n${marked}\n${htmlTable(t)}` : '';
 }
 
+function capabilitiesHtml(results: Results): string {
+  const c = results.capabilities;
+  if (!c) return '';
+  const logs = c.checks
+    .flatMap((k) => k.arms.map((a) => `${esc(k.name)}, ${esc(a.arm)}: ${uriHtml(a.logUri)}`))
+    .join('<br>');
+  return `<h2 id="capabilities">${esc(CAPABILITIES_TITLE)}</h2>\n${htmlTable(capabilityTable(c))}\n<ul>${capabilityLines(
+    c,
+  )
+    .map((l) => `<li>${esc(l)}</li>`)
+    .join('')}</ul>\n<p>Inspect logs (inspect view):<br>${logs}</p>`;
+}
+
 function valuesHtml(results: Results, marked: string): string {
   const t = valuesTable(results);
   return t ? `<h2>Values revealed</h2>\n${marked}\n${htmlTable(t)}` : '';
@@ -106,6 +120,7 @@ ${note(notFindings)}
 ${htmlTable(armFractionTable(results))}
 ${valuesHtml(results, note(notFindings))}
 ${conditionsHtml(results, note(notFindings))}
+${capabilitiesHtml(results)}
 <h2 id="contrasts">Contrasts: the primary outcome, then the secondary ones</h2>
 <p>${esc(analysisLine(results))}</p>
 ${results.differences.length ? htmlTable(differenceTable(results)) : '<p>No fraction was run by an arm and the reference arm both.</p>'}

@@ -1,5 +1,6 @@
 import type { Results } from './results';
 import { armsTable, valuesTable } from './arms-tables';
+import { CAPABILITIES_TITLE, capabilityLines, capabilityTable } from './capabilities';
 import { computeTable } from './compute';
 import {
   armFractionTable,
@@ -66,6 +67,16 @@ export function renderMarkdown(results: Results, loss?: { image: string; lines: 
     '',
     ...valuesSection(results, marked),
     ...conditionsSection(results, marked),
+    ...(results.capabilities
+      ? [
+          `## ${CAPABILITIES_TITLE}`,
+          '',
+          markdownTable(capabilityTable(results.capabilities)),
+          '',
+          ...capabilityLines(results.capabilities).map((l) => `- ${l}`),
+          '',
+        ]
+      : []),
     '## Contrasts: the primary outcome, then the secondary ones',
     '',
     analysisLine(results),

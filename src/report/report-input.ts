@@ -141,6 +141,10 @@ export function reportInputOf(
       ...req.cells.flatMap((cell) =>
         cell.train.compute ? [{ run: cellId(cell.arm, cell.fraction, cell.seed), usage: cell.train.compute }] : [],
       ),
+      ...(req.capabilities ?? []).flatMap((r) =>
+        r.compute ? [{ run: `capabilities-${r.arm}`, usage: r.compute }] : [],
+      ),
     ],
+    ...(req.capabilities?.length && { capabilities: req.capabilities }),
   };
 }

@@ -1,3 +1,5 @@
+import type { CapabilityResult } from '../eval/capabilities/types';
+import type { CapabilitySection } from './capabilities';
 import type { AftSubsetPlan } from '../config/aft-subsets';
 import type { Arm as ArmDefinition } from '../config/arms';
 import { fractionSlug } from '../config/fractions';
@@ -114,6 +116,8 @@ export interface ReportInput {
   bootstrap?: BootstrapSettings;
   /** Each training run's cost meter (midtraining, then the cells by id); absent: not recorded. */
   compute?: Array<{ run: string; usage: ComputeUsage }>;
+  /** eval.capabilities: each arm's checks (absent: none configured). */
+  capabilities?: CapabilityResult[];
   /** The judge on the frozen calibration sets; absent or null: it was not calibrated (no claim is stated). */
   calibration?: JudgeCalibrationResult | null;
   /** The calibration bar (eval.calibration); absent: the defaults. */
@@ -288,6 +292,8 @@ export interface Results {
   };
   /** GPU-hours, cost, preemptions and GPU time lost per training run and in total, when recorded. */
   compute?: ComputeSection;
+  /** eval.capabilities: scores per arm beside the misalignment rate (absent: none configured). */
+  capabilities?: CapabilitySection;
 }
 
 export const HEADLINE_METRIC =

@@ -10,6 +10,7 @@ import {
   withheldClaim,
   type ClaimFacts,
 } from './claims';
+import { capabilitySection } from './capabilities';
 import { computeSection } from './compute';
 import { buildContrasts, gateContrasts, resolvePrimary } from './contrasts';
 import { efficiencyOf } from './efficiency';
@@ -108,6 +109,13 @@ export function buildResults(input: ReportInput): Results {
       ...(eff.withheld && { withheld: eff.withheld }),
     },
     ...(input.compute?.length ? { compute: computeSection(input.compute) } : {}),
+    ...(input.capabilities?.length && {
+      capabilities: capabilitySection(
+        input.capabilities,
+        arms.map((a) => a.name),
+        (id) => cells.find((c) => c.id === id)?.misalignment ?? controls.find((c) => c.id === id)?.misalignment ?? null,
+      ),
+    }),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { CapabilityResult } from '../eval/capabilities/types';
 import type { Arm } from '../config/arms';
 import type { ProviderSettings } from '../config/experiment-schema';
 import type { CorpusManifestRef } from '../corpus/types';
@@ -50,6 +51,8 @@ export interface ReportRequest {
   arms?: Arm[];
   /** Controls (aft: none): evaluated once, no training; `modelUri` null = the base model itself. */
   controls?: ControlResult[];
+  /** eval.capabilities: each arm's checks (absent: none configured). */
+  capabilities?: CapabilityResult[];
 }
 
 export interface ControlResult {

@@ -20,6 +20,8 @@ export interface LoadedExperiment {
    * absent in runs loaded before they were recorded.
    */
   evalSet: { key: string; sha256: string; prompts: number; split?: string; of?: number };
+  /** eval.capabilities' question files, stored, by check name (absent: no check reads a file). */
+  capabilityQuestions?: Record<string, { key: string; sha256: string; questions: number }>;
   /** AFT examples per fraction and whether each seed drew its own subsets; absent in runs loaded before it existed. */
   aftSubsets?: AftSubsetPlan;
 }

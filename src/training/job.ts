@@ -5,7 +5,7 @@
  * Exit 0 = done, exit 2 = bad input (not retryable), exit 3 = locked by another process (retried), anything
  * else = a failure (retried up to compute.maxRestarts times without a new checkpoint; see src/training/restarts.ts).
  */
-export type TrainerJobKind = 'midtrain' | 'aft' | 'generate' | 'inspect';
+export type TrainerJobKind = 'midtrain' | 'aft' | 'generate' | 'inspect' | 'capabilities';
 
 export interface ModelInit {
   /** `random`: a randomly initialised Llama-architecture model (tests/demo); `pretrained`: a local HF dir. */
@@ -110,6 +110,24 @@ export interface TrainerJobManifest {
     temperature: number;
     batchSize?: number;
     grader: { kind: 'openai' | 'anthropic'; model: string; baseUrl?: string; apiKeyEnv?: string };
+  };
+  /**
+   * capabilities: Inspect tasks run once each against the model at a small sample count, each sample scored
+   * by the task's own scorer (trainer/msm_trainer/capabilities_job.py; resumable per check). A check of the
+   * built-in msm/multiple_choice carries its questions inline.
+   */
+  capabilities?: {
+    checks: Array<{
+      id: string;
+      task: string;
+      params: Record<string, string | number | boolean>;
+      samples?: Array<{ id: string; question: string; choices: string[]; target: string }>;
+      limit: number;
+      maxTokens: number;
+      temperature: number;
+    }>;
+    batchSize?: number;
+    grader?: { kind: 'openai' | 'anthropic'; model: string; baseUrl?: string; apiKeyEnv?: string };
   };
   /** Where checkpoints go: `<prefix>/step-000123/` with a `COMPLETE` marker written last. */
   checkpointPrefix: string;

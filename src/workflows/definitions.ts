@@ -5,7 +5,16 @@ import type { CorpusPreview } from '../corpus/types';
 import type { SweepComparison } from '../sweep/compare-sweep';
 
 export type Stage =
-  'loading' | 'corpus' | 'aft-data' | 'tokenize' | 'midtrain' | 'aft-sweep' | 'report' | 'done' | 'failed';
+  | 'loading'
+  | 'corpus'
+  | 'aft-data'
+  | 'tokenize'
+  | 'midtrain'
+  | 'aft-sweep'
+  | 'capabilities'
+  | 'report'
+  | 'done'
+  | 'failed';
 
 export interface CellProgress {
   id: string;

@@ -26,6 +26,8 @@ import { runBounded } from './bounded';
 import { corpusGeneration } from './corpus';
 import { progressQuery, type CellProgress, type ExperimentProgress, type Stage } from './definitions';
 import { evaluationRun } from './evaluation';
+import { capabilityCells, checkCapabilities } from './capabilities';
+import type { CapabilityResult } from '../eval/capabilities/types';
 import { reportRun } from './report';
 import { handleRunControls } from './run-controls';
 import { MSM_ARM, MSM_BASE_MODEL, MSM_FRACTION, MSM_SPEC, MSM_STAGE } from './search-attributes';
@@ -59,8 +61,20 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
   const midtrain = needsMidtraining(s.arms) ? await run.midtrain(s, trainer, tokens.corpus) : null;
   const outcomes = await run.sweep(s, trainer, tokens, midtrain, aft.withReasoning);
   const { cells, controls } = splitOutcomes(outcomes);
+  // Only experiments with eval.capabilities schedule anything here: older histories replay unchanged.
+  const capabilities = s.x.eval.capabilities?.length
+    ? await run.capabilities(s, outcomes, tokens.aft.tokenizerUri)
+    : undefined;
   await run.enter('report', 'writing results.json and the HTML report');
-  const report = await run.report(s, { corpus, tokens: tokens.corpus, midtrain, cells, controls, aftData: aft.data });
+  const report = await run.report(s, {
+    corpus,
+    tokens: tokens.corpus,
+    midtrain,
+    cells,
+    controls,
+    aftData: aft.data,
+    ...(capabilities && { capabilities }),
+  });
   return {
     report,
     cells: outcomes
@@ -377,6 +391,25 @@ class ExperimentRun {
     return { cell, train, modelUri, eval: evalSummary };
   }
 
+  /** eval.capabilities: each arm's checks, on the model of its largest fraction at its first seed. */
+  async capabilities(s: Loaded, outcomes: CellOutcome[], tokenizerUri: string): Promise<CapabilityResult[]> {
+    const checked = capabilityCells(s.arms, outcomes, s.x.aft.seeds[0]);
+    const names = (s.x.eval.capabilities ?? []).map((c) => c.name).join(', ');
+    await this.enter('capabilities', `${names} on ${checked.map((c) => c.cell.id).join(', ')}`);
+    return checkCapabilities(
+      {
+        storeUri: s.storeUri,
+        loaded: s.loaded,
+        tokenizerUri,
+        concurrency: () => this.progress.sweepConcurrency,
+        canStart: () => !this.progress.paused,
+        allowNewJob: (what) => this.budget?.allowNewJob(what),
+        addCompute: (r) => this.addCompute(r),
+      },
+      checked,
+    );
+  }
+
   async report(
     { loaded, x, storeUri, arms, common }: Loaded,
     r: {
@@ -386,6 +419,7 @@ class ExperimentRun {
       cells: CellResult[];
       controls: ControlResult[];
       aftData: FileRef;
+      capabilities?: CapabilityResult[];
     },
   ): Promise<ReportResult> {
     const { experiment: _omit, ...loadedRefs } = loaded;
@@ -402,6 +436,7 @@ class ExperimentRun {
           cells: r.cells,
           arms,
           ...(r.controls.length ? { controls: r.controls } : {}),
+          ...(r.capabilities && { capabilities: r.capabilities }),
           judge: x.eval.judge,
           judgeAttempts: x.eval.judgeAttempts,
           claims: {
