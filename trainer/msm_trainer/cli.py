@@ -80,6 +80,10 @@ def run(manifest_path: str, out: IO[str] | None = None) -> int:
                 from .inspect_job import run_inspect
 
                 run_inspect(m, em)
+            elif m.kind == "capabilities":
+                from .capabilities_job import run_capabilities
+
+                run_capabilities(m, em)
             else:
                 from .train import train
 
@@ -113,6 +117,7 @@ def run(manifest_path: str, out: IO[str] | None = None) -> int:
             knobs = {
                 "generate": "batchSize or maxNewTokens",
                 "inspect": "inspect.batchSize or inspect.maxTokens",
+                "capabilities": "capabilities.batchSize or the checks' maxTokens",
             }.get(kind, "hyper.microBatchSize, turn on hyper.gradientCheckpointing or use more GPUs (see msm plan)")
             em.error(f"out of GPU memory: lower {knobs} ({e})", retryable=False)
             return EXIT_BAD_INPUT

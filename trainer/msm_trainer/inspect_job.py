@@ -223,27 +223,33 @@ def _signature(fn) -> pyinspect.Signature | None:
     return None
 
 
-def lookup_task(name: str):
+def lookup_task(name: str, where: str = "inspect.task"):
     from inspect_ai._util.registry import registry_lookup
 
     fn = registry_lookup("task", name)
     if fn is None:
         raise BadInput(
-            f"manifest field inspect.task: {name} is not a registered Inspect task here; name a task of an "
+            f"manifest field {where}: {name} is not a registered Inspect task here; name a task of an "
             "installed package, e.g. inspect_evals/agentic_misalignment (pip install -r trainer/requirements.txt)"
         )
     return fn
 
 
-def check_params(name: str, fn, cond: InspectCondition, where: str) -> None:
-    """Unknown or ill-typed task arguments are refused here: Inspect would only warn and drop unknown ones."""
+def task_params(fn) -> list[str]:
+    """The argument names of a registered task."""
     from inspect_ai._util.registry import registry_info
 
-    params = registry_info(fn).metadata.get("params", [])
+    return registry_info(fn).metadata.get("params", [])
+
+
+def check_params(name: str, fn, values: dict[str, Any], where: str, supplied=("grader_model",)) -> None:
+    """Unknown or ill-typed task arguments are refused here: Inspect would only warn and drop unknown ones.
+    `supplied`: the arguments the job itself passes (the manifest refuses them as params)."""
+    params = task_params(fn)
     sig = _signature(fn)
-    for k, v in cond.params.items():
+    for k, v in values.items():
         if k not in params:
-            takes = ", ".join(p for p in params if p != "grader_model")
+            takes = ", ".join(p for p in params if p not in supplied)
             raise BadInput(f"manifest field {where}.params.{k}: task {name} has no such parameter; it takes {takes}")
         p = sig.parameters.get(k) if sig else None
         misfit = _misfit(p.annotation, v) if p is not None and p.annotation is not p.empty else None
@@ -251,15 +257,24 @@ def check_params(name: str, fn, cond: InspectCondition, where: str) -> None:
             raise BadInput(f"manifest field {where}.params.{k} is {json.dumps(v)}: task {name} takes {misfit}")
 
 
-def create_task(name: str, fn, cond: InspectCondition, grader, where: str):
-    """The condition's Task (its prompts made now: a task that refuses the params fails the job up front)."""
+def create_task(
+    name: str,
+    fn,
+    params: dict[str, Any],
+    grader,
+    where: str,
+    what: str = "condition",
+    grader_params: tuple[str, ...] = ("grader_model",),
+    **supplied,
+):
+    """The Task of one condition (or check) (its prompts made now: a task that refuses the params fails the
+    job up front). The grader goes to those of `grader_params` the task takes; `supplied`: other arguments the
+    job passes besides the params (a built-in task's samples)."""
     from inspect_ai._eval.registry import task_create
-    from inspect_ai._util.registry import registry_info
 
-    check_params(name, fn, cond, where)
-    args = dict(cond.params)
-    if "grader_model" in registry_info(fn).metadata.get("params", []):
-        args["grader_model"] = grader
+    check_params(name, fn, params, where, (*grader_params, *supplied))
+    args = {**params, **supplied}
+    args.update({p: grader for p in grader_params if p in task_params(fn)})
     try:
         return task_create(name, **args)
     except (OSError, MemoryError):
@@ -267,17 +282,17 @@ def create_task(name: str, fn, cond: InspectCondition, grader, where: str):
     except Exception as e:
         raise BadInput(
             f"manifest field {where}.params: task {name} refused them ({type(e).__name__}: {e}); fix the "
-            "condition's params"
+            f"{what}'s params"
         ) from e
 
 
-def grader_model(g: Grader):
+def grader_model(g: Grader, where: str = "inspect.grader"):
     """The grader as an Inspect model: anthropic/<model>; openai-api/msm-grader/<model> at baseUrl (any
     OpenAI-compatible server, chat completions); openai/<model> without a baseUrl. The key is read from the
     named variable and never logged (Inspect logs the model, its base URL and config)."""
     key = os.environ.get(g.apiKeyEnv) if g.apiKeyEnv else None
     if g.apiKeyEnv and not key:
-        raise BadInput(f"manifest field inspect.grader.apiKeyEnv names {g.apiKeyEnv}, which is not set here")
+        raise BadInput(f"manifest field {where}.apiKeyEnv names {g.apiKeyEnv}, which is not set here")
     if g.kind == "anthropic":
         return get_model(f"anthropic/{g.model}", base_url=g.baseUrl, api_key=key)
     if g.baseUrl:
@@ -404,42 +419,50 @@ def result_line(cond: InspectCondition, sample) -> dict[str, Any]:
     }
 
 
-def check_sample_errors(cond: InspectCondition, samples, g: Grader) -> None:
-    """Sample errors other than an unreadable grader answer fail the condition (see the module doc)."""
+def fail_on_sample_errors(label: str, samples, key_env: str | None, knobs: str, kept=(), unit="conditions") -> None:
+    """Sample errors fail the job before the folder is marked complete, except those of a kind in `kept`
+    from a sample the model answered. Out of memory and a refused key are the person's to fix (BadInput);
+    anything else (an outage) is retryable. label: "condition <id>" or "check <id>"; knobs: what to lower."""
     bad = []
     for s in samples:
         if s.error is None:
             continue
         kind = _error_type(s.error)
         answered = s.output is not None and bool(s.output.choices)
-        if not (answered and kind in UNREADABLE_ERRORS):
+        if not (answered and kind in kept):
             bad.append((kind, s.error.message))
     if not bad:
         return
     kind, message = bad[0]
-    what = f"condition {cond.id}: {len(bad)} of {len(samples)} samples failed, e.g. {kind}: {message}"
+    what = f"{label}: {len(bad)} of {len(samples)} samples failed, e.g. {kind}: {message}"
     if kind == "OutOfMemoryError":
-        raise BadInput(f"out of GPU memory: lower inspect.batchSize or inspect.maxTokens ({what})")
+        raise BadInput(f"out of GPU memory: lower {knobs} ({what})")
     if kind in AUTH_ERRORS:
-        raise BadInput(f"the grader refused its key ({g.apiKeyEnv}): set a valid key ({what})")
-    raise Retryable(f"{what}; rerun the job (finished conditions are kept)")
+        raise BadInput(f"the grader refused its key ({key_env}): set a valid key ({what})")
+    raise Retryable(f"{what}; rerun the job (finished {unit} are kept)")
+
+
+def check_sample_errors(cond: InspectCondition, samples, g: Grader) -> None:
+    """Sample errors other than an unreadable grader answer fail the condition (see the module doc)."""
+    knobs = "inspect.batchSize or inspect.maxTokens"
+    fail_on_sample_errors(f"condition {cond.id}", samples, g.apiKeyEnv, knobs, UNREADABLE_ERRORS)
 
 
 # Conditions ------------------------------------------------------------------------------------------------
 
 
-def condition_seed(seed: int, cid: str) -> int:
+def condition_seed(seed: int, cid: str, job: str = "inspect") -> int:
     # From the condition's id, not its position: a resumed job samples each condition as an uninterrupted one.
-    return zlib.crc32(f"{seed}:inspect:{cid}".encode()) & 0x7FFFFFFF
+    return zlib.crc32(f"{seed}:{job}:{cid}".encode()) & 0x7FFFFFFF
 
 
-def condition_done(ckpt: mirror.OutputPlace, cid: str) -> bool:
-    """Is the condition finished? For an s3:// prefix the store decides: a finished remote folder is fetched
-    (a fresh machine), a local one that a kill left unpublished is uploaded."""
-    d = ckpt.local / CONDITIONS / cid
+def condition_done(ckpt: mirror.OutputPlace, cid: str, parent: str = CONDITIONS) -> bool:
+    """Is the condition (a folder under `parent`) finished? For an s3:// prefix the store decides: a finished
+    remote folder is fetched (a fresh machine), a local one that a kill left unpublished is uploaded."""
+    d = ckpt.local / parent / cid
     if ckpt.remote is None:
         return storage.is_complete(d)
-    remote = ckpt.remote.child(CONDITIONS, cid)
+    remote = ckpt.remote.child(parent, cid)
     listing = s3.list_sizes(remote)
     if storage.COMPLETE in listing:
         if not storage.is_complete(d):
@@ -468,79 +491,107 @@ class Run:
     batch_size: int
 
 
-def run_condition(run: Run, task, cond: InspectCondition, ckpt: mirror.OutputPlace) -> list[dict]:
-    """One Inspect eval of the condition, its folder written atomically (COMPLETE last) and published."""
+def eval_samples(tmp: Path, task, model, grader, label: str, metadata: dict, seed: int, **options) -> list:
+    """One Inspect eval with the job's fixed options (sample errors recorded, not raised; no retries of a
+    sample; the grader's calls retried), its log moved to tmp/log.eval. Returns the samples as the log file
+    holds them, sorted by (epoch, id). options: epochs, limit, max_tokens, temperature, max_connections."""
     from inspect_ai import eval as inspect_eval
     from inspect_ai.log import read_eval_log
     from transformers import set_seed
 
+    set_seed(seed)
+    with redirect_stdout(sys.stderr):  # stdout is the event stream
+        logs = inspect_eval(
+            task,
+            model=model,
+            model_roles={"grader": grader} if grader is not None else None,
+            seed=seed,
+            max_retries=GRADER_MAX_RETRIES,
+            fail_on_error=False,
+            retry_on_error=0,
+            log_dir=str(tmp / "inspect"),
+            log_format="eval",
+            display="none",
+            log_level="warning",
+            score_display=False,
+            metadata=metadata,
+            **options,
+        )
+    result = logs[0]
+    if result.status != "success":
+        why = result.error.message if result.error is not None else result.status
+        raise Retryable(f"the Inspect eval of {label} ended {result.status}: {why}")
+    full = read_eval_log(result.location)
+    os.replace(storage.local_path(result.location, "Inspect log"), tmp / LOG_FILE)
+    shutil.rmtree(tmp / "inspect", ignore_errors=True)
+    return sorted(full.samples or [], key=lambda s: (s.epoch, str(s.id)))
+
+
+def write_results(tmp: Path, lines: list[dict]) -> None:
+    text = "".join(json.dumps(x) + "\n" for x in lines)
+    storage.write_file_atomic(tmp / RESULTS, text.encode("utf-8"))
+
+
+def write_folder(ckpt: mirror.OutputPlace, parent: str, cid: str, fill) -> None:
+    """A condition's (or check's) folder, written atomically (COMPLETE last) and published."""
+    final = ckpt.local / parent / cid
+    storage.write_dir_atomic(final, fill)
+    if ckpt.remote is not None:
+        mirror.publish_dir(final, ckpt.remote.child(parent, cid))
+
+
+def run_condition(run: Run, task, cond: InspectCondition, ckpt: mirror.OutputPlace) -> list[dict]:
+    """One Inspect eval of the condition, its folder written atomically (COMPLETE last) and published."""
     spec, m = run.spec, run.m
-    seed = condition_seed(m.seed, cond.id)
     lines: list[dict] = []
 
     def fill(tmp: Path) -> None:
-        set_seed(seed)
-        with redirect_stdout(sys.stderr):  # stdout is the event stream
-            logs = inspect_eval(
-                task,
-                model=run.model,
-                model_roles={"grader": run.grader},
-                epochs=spec.epochs,
-                max_tokens=spec.maxTokens,
-                temperature=spec.temperature,
-                seed=seed,
-                max_connections=run.batch_size,
-                max_retries=GRADER_MAX_RETRIES,
-                fail_on_error=False,
-                retry_on_error=0,
-                log_dir=str(tmp / "inspect"),
-                log_format="eval",
-                display="none",
-                log_level="warning",
-                score_display=False,
-                metadata={"msm": {"jobId": m.jobId, "condition": cond.id, "modelUri": m.modelUri}},
-            )
-        result = logs[0]
-        if result.status != "success":
-            why = result.error.message if result.error is not None else result.status
-            raise Retryable(f"the Inspect eval of condition {cond.id} ended {result.status}: {why}")
-        full = read_eval_log(result.location)  # the samples, as the log file holds them
-        samples = sorted(full.samples or [], key=lambda s: (s.epoch, str(s.id)))
+        samples = eval_samples(
+            tmp,
+            task,
+            run.model,
+            run.grader,
+            f"condition {cond.id}",
+            {"msm": {"jobId": m.jobId, "condition": cond.id, "modelUri": m.modelUri}},
+            condition_seed(m.seed, cond.id),
+            epochs=spec.epochs,
+            max_tokens=spec.maxTokens,
+            temperature=spec.temperature,
+            max_connections=run.batch_size,
+        )
         check_sample_errors(cond, samples, spec.grader)
-        os.replace(storage.local_path(result.location, "Inspect log"), tmp / LOG_FILE)
-        shutil.rmtree(tmp / "inspect", ignore_errors=True)
         lines.extend(result_line(cond, s) for s in samples)
-        text = "".join(json.dumps(x) + "\n" for x in lines)
-        storage.write_file_atomic(tmp / RESULTS, text.encode("utf-8"))
+        write_results(tmp, lines)
 
-    final = ckpt.local / CONDITIONS / cond.id
-    storage.write_dir_atomic(final, fill)
-    if ckpt.remote is not None:
-        mirror.publish_dir(final, ckpt.remote.child(CONDITIONS, cond.id))
+    write_folder(ckpt, CONDITIONS, cond.id, fill)
     return lines
 
 
-def read_condition(ckpt: mirror.OutputPlace, cid: str) -> list[dict]:
-    path = ckpt.local / CONDITIONS / cid / RESULTS
+def read_condition(ckpt: mirror.OutputPlace, cid: str, parent: str = CONDITIONS) -> list[dict]:
+    path = ckpt.local / parent / cid / RESULTS
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
-def clean_stale(ckpt: mirror.OutputPlace) -> None:
+def clean_stale(ckpt: mirror.OutputPlace, parent: str = CONDITIONS) -> None:
     """Temp folders of killed attempts (we hold the job lock)."""
-    for parent in (ckpt.local / CONDITIONS, ckpt.local):
-        if parent.is_dir():
-            for d in parent.iterdir():
+    for folder in (ckpt.local / parent, ckpt.local):
+        if folder.is_dir():
+            for d in folder.iterdir():
                 if d.is_dir() and d.name.startswith(".tmp-"):
                     shutil.rmtree(d, ignore_errors=True)
 
 
-def write_output(out: mirror.OutputPlace, ckpt: mirror.OutputPlace, spec: InspectSpec, metrics: dict) -> None:
+def write_output(
+    out: mirror.OutputPlace, ckpt: mirror.OutputPlace, ids: list[str], metrics: dict, parent: str = CONDITIONS
+) -> None:
+    """The job's output: every folder's results in the given order, their logs as logs/<id>.eval."""
+
     def fill(tmp: Path) -> None:
         (tmp / "logs").mkdir()
         lines = []
-        for c in spec.conditions:
-            shutil.copyfile(ckpt.local / CONDITIONS / c.id / LOG_FILE, tmp / "logs" / f"{c.id}.eval")
-            lines.append((ckpt.local / CONDITIONS / c.id / RESULTS).read_text(encoding="utf-8"))
+        for cid in ids:
+            shutil.copyfile(ckpt.local / parent / cid / LOG_FILE, tmp / "logs" / f"{cid}.eval")
+            lines.append((ckpt.local / parent / cid / RESULTS).read_text(encoding="utf-8"))
         (tmp / RESULTS).write_text("".join(lines), encoding="utf-8")
         (tmp / METRICS).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
@@ -560,7 +611,9 @@ def run_inspect(m: Manifest, em: Emitter) -> None:
     fn = lookup_task(spec.task)
     grader = grader_model(spec.grader)
     # Every condition's task now: bad params fail the job before any model is loaded.
-    tasks = [create_task(spec.task, fn, c, grader, f"inspect.conditions[{i}]") for i, c in enumerate(spec.conditions)]
+    tasks = [
+        create_task(spec.task, fn, c.params, grader, f"inspect.conditions[{i}]") for i, c in enumerate(spec.conditions)
+    ]
 
     ckpt = mirror.output_place(m.checkpointPrefix, "checkpointPrefix")
     ckpt.local.mkdir(parents=True, exist_ok=True)
@@ -589,5 +642,5 @@ def run_inspect(m: Manifest, em: Emitter) -> None:
         "harmful": sum(1 for x in results if x["harmful"] is True),
         "unjudged": sum(1 for x in results if x["harmful"] is None),
     }
-    write_output(out, ckpt, spec, metrics)
+    write_output(out, ckpt, [c.id for c in spec.conditions], metrics)
     em.done(m.outputUri, metrics)

@@ -14,7 +14,9 @@ from .errors import BadInput
 from .storage import check_uri
 from .weights import check_path
 
-KINDS = ("midtrain", "aft", "generate", "inspect")
+KINDS = ("midtrain", "aft", "generate", "inspect", "capabilities")
+# Jobs that evaluate a model (no training curves to log).
+EVAL_KINDS = ("generate", "inspect", "capabilities")
 DEVICES = ("cpu", "cuda", "auto")
 METHODS = ("lora", "full")
 # Defaults of a random base model (the same as the experiment schema's baseModel defaults).
@@ -117,6 +119,29 @@ class InspectSpec:
 
 
 @dataclass
+class CapabilityCheck:
+    """capabilities: one Inspect task at a small sample count (see capabilities_job.py)."""
+
+    id: str  # ^[a-z][a-z0-9-]*$: the check's checkpoint folder and its log's name
+    task: str  # msm/<name>: built into the trainer (inspect_tasks.py); else a registered task of a package
+    params: dict[str, Any]  # the task's arguments (JSON scalars)
+    limit: int  # at most this many samples of the task's dataset
+    maxTokens: int
+    temperature: float
+    # msm/multiple_choice only: the questions, {"id", "question", "choices", "target": a choice letter}.
+    samples: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class CapabilitiesSpec:
+    """capabilities: one Inspect eval per check (capability, over-refusal and spec Q&A checks of one arm)."""
+
+    checks: list[CapabilityCheck]
+    batchSize: int | None = None  # sequences generated together; None = the device's default
+    grader: Grader | None = None  # only tasks that take grader_model need one
+
+
+@dataclass
 class Manifest:
     kind: str
     jobId: str
@@ -153,6 +178,8 @@ class Manifest:
     wandb: dict[str, Any] | None = None
     # inspect: the task, its conditions and the grader (modelUri, thinking and the base model as for generate).
     inspect: InspectSpec | None = None
+    # capabilities: the checks (and an optional grader); modelUri, thinking and the base model as for inspect.
+    capabilities: CapabilitiesSpec | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     def training_fingerprint(self) -> dict[str, Any]:
@@ -307,7 +334,7 @@ def parse_logging(d: Any, kind: str) -> dict[str, Any] | None:
     w = d.get("wandb")
     if w is None:
         return None
-    if kind in ("generate", "inspect"):
+    if kind in EVAL_KINDS:
         raise BadInput(f"manifest field logging.wandb is for training jobs, not {kind}; remove it")
     where = "logging.wandb."
     if not isinstance(w, dict) or set(w) - {"project", "entity", "mode"}:
@@ -352,7 +379,7 @@ def parse_manifest(d: Any) -> Manifest:
         inputs.require_file(check_uri(m.promptsUri, "promptsUri"), "promptsUri")
         if m.modelUri:
             inputs.require_model(check_uri(m.modelUri, "modelUri"), "modelUri")
-    elif kind == "inspect":
+    elif kind in ("inspect", "capabilities"):
         parse_inspect_job(m, d)
     else:
         for key in ("systemPrompt", "thinking"):
@@ -390,17 +417,17 @@ _TASK_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def parse_grader(d: Any) -> Grader:
-    w = "inspect.grader."
+def parse_grader(d: Any, where: str = "inspect.grader") -> Grader:
+    w = f"{where}."
     if not isinstance(d, dict):
         raise BadInput(
-            'manifest field inspect.grader is missing: set {"kind": "openai" | "anthropic", "model", "apiKeyEnv", '
+            f'manifest field {where} is missing: set {{"kind": "openai" | "anthropic", "model", "apiKeyEnv", '
             '"baseUrl"?} (the model that grades the samples)'
         )
     unknown = set(d) - {"kind", "model", "baseUrl", "apiKeyEnv"}
     if unknown:
         raise BadInput(
-            f"manifest field inspect.grader has unknown fields {sorted(unknown)}: use kind, model, baseUrl, apiKeyEnv"
+            f"manifest field {where} has unknown fields {sorted(unknown)}: use kind, model, baseUrl, apiKeyEnv"
         )
     g = Grader(
         kind=_enum(d, "kind", w, GRADER_KINDS),
@@ -409,20 +436,18 @@ def parse_grader(d: Any) -> Grader:
         apiKeyEnv=_str(d, "apiKeyEnv", w, optional=True),
     )
     if g.baseUrl is not None and not g.baseUrl.startswith(("http://", "https://")):
-        raise BadInput(
-            f"manifest field inspect.grader.baseUrl is {g.baseUrl!r}: use an http(s):// URL, e.g. http://host:8000/v1"
-        )
+        raise BadInput(f"manifest field {w}baseUrl is {g.baseUrl!r}: use an http(s):// URL, e.g. http://host:8000/v1")
     if g.apiKeyEnv is None:
         if not (g.kind == "openai" and g.baseUrl):
             raise BadInput(
-                "manifest field inspect.grader.apiKeyEnv is missing: name the environment variable that holds "
+                f"manifest field {w}apiKeyEnv is missing: name the environment variable that holds "
                 f"the {g.kind} grader's API key (only an openai grader with a baseUrl may go without one)"
             )
     elif not _ENV_NAME.match(g.apiKeyEnv):
-        raise BadInput(f"manifest field inspect.grader.apiKeyEnv is {g.apiKeyEnv!r}: name an environment variable")
+        raise BadInput(f"manifest field {w}apiKeyEnv is {g.apiKeyEnv!r}: name an environment variable")
     elif not os.environ.get(g.apiKeyEnv):
         raise BadInput(
-            f"manifest field inspect.grader.apiKeyEnv names {g.apiKeyEnv}, which is not set (or empty) in the "
+            f"manifest field {w}apiKeyEnv names {g.apiKeyEnv}, which is not set (or empty) in the "
             "trainer's environment: set it where the job runs, or name the variable that holds the grader's key"
         )
     return g
@@ -448,17 +473,23 @@ def parse_conditions(d: Any) -> list[InspectCondition]:
             raise BadInput(f"manifest field {w}id {cid!r} is used twice: ids key the resume, make them unique")
         seen.add(cid)
         params = c.get("params", {})
-        if not isinstance(params, dict):
-            raise BadInput(f"manifest field {w}params must be an object of task arguments, got {params!r}")
-        for k, v in params.items():
-            if not k or not k.isidentifier():
-                raise BadInput(f"manifest field {w}params has the key {k!r}: task arguments are Python identifiers")
-            if k == "grader_model":
-                raise BadInput(f"manifest field {w}params.grader_model: set the grader in inspect.grader instead")
-            if v is not None and not isinstance(v, (str, int, float, bool)):
-                raise BadInput(f"manifest field {w}params.{k} must be a string, number, boolean or null, got {v!r}")
+        check_task_params(params, w, "inspect.grader", ("grader_model",))
         out.append(InspectCondition(id=cid, params=dict(params)))
     return out
+
+
+def check_task_params(params: Any, w: str, grader_field: str, grader_params: tuple[str, ...]) -> None:
+    """A condition's or check's params: an object of JSON scalars keyed by Python identifiers, none of them
+    an argument the job sets to the grader."""
+    if not isinstance(params, dict):
+        raise BadInput(f"manifest field {w}params must be an object of task arguments, got {params!r}")
+    for k, v in params.items():
+        if not k or not k.isidentifier():
+            raise BadInput(f"manifest field {w}params has the key {k!r}: task arguments are Python identifiers")
+        if k in grader_params:
+            raise BadInput(f"manifest field {w}params.{k}: set the grader in {grader_field} instead")
+        if v is not None and not isinstance(v, (str, int, float, bool)):
+            raise BadInput(f"manifest field {w}params.{k} must be a string, number, boolean or null, got {v!r}")
 
 
 def parse_inspect(d: Any) -> InspectSpec:
@@ -492,21 +523,142 @@ def parse_inspect(d: Any) -> InspectSpec:
 
 
 def parse_inspect_job(m: Manifest, d: dict[str, Any]) -> None:
-    """kind "inspect": the model under test (baseModel, modelUri?) and the Inspect block."""
+    """kinds "inspect" and "capabilities": the model under test (baseModel, modelUri?) and the job's block."""
     if m.baseModel.init != "pretrained":
         raise BadInput(
-            "manifest field baseModel: an inspect job needs a pretrained base model (init 'pretrained' with a "
+            f"manifest field baseModel: an {m.kind} job needs a pretrained base model (init 'pretrained' with a "
             "path): its tokenizer and chat template render the task's prompts"
         )
     for key in ("systemPrompt", "promptsUri", "dataUri", "hyper"):
         if d.get(key) is not None:
-            raise BadInput(f"manifest field {key} is not for inspect jobs (the task makes its own prompts); remove it")
+            raise BadInput(f"manifest field {key} is not for {m.kind} jobs (the task makes its own prompts); remove it")
+    other = "capabilities" if m.kind == "inspect" else "inspect"
+    if d.get(other) is not None:
+        raise BadInput(f"manifest field {other} is not for {m.kind} jobs; remove it (or set kind {other!r})")
     m.modelUri = _str(d, "modelUri", "", optional=True)
     if d.get("thinking") is not None:
         m.thinking = _enum(d, "thinking", "", ("on", "off", "model-default"))
-    m.inspect = parse_inspect(d.get("inspect"))
+    if m.kind == "inspect":
+        m.inspect = parse_inspect(d.get("inspect"))
+    else:
+        m.capabilities = parse_capabilities(d.get("capabilities"))
     if m.modelUri:
         inputs.require_model(check_uri(m.modelUri, "modelUri"), "modelUri")
+
+
+# A check id names folders (checks/<id>/, logs/<id>.eval) and a metric (score_<id with - as _>).
+_CHECK_ID = re.compile(r"^[a-z][a-z0-9-]{0,99}$")
+MULTIPLE_CHOICE = "msm/multiple_choice"
+# A check's task arguments that take the grader (Inspect tasks name them so: xstest's is scorer_model).
+CHECK_GRADER_PARAMS = ("grader_model", "scorer_model", "judge_model")
+CHECK_FIELDS = ("id", "task", "params", "samples", "limit", "maxTokens", "temperature")
+SAMPLE_FIELDS = ("id", "question", "choices", "target")
+MAX_CHOICES = 26  # lettered A to Z
+
+
+def parse_choice_sample(d: Any, w: str, seen: set[str]) -> dict[str, Any]:
+    """One inline question of msm/multiple_choice: {"id", "question", "choices", "target": a choice letter}."""
+    if not isinstance(d, dict) or set(d) - set(SAMPLE_FIELDS):
+        raise BadInput(f"manifest field {w.rstrip('.')} must be an object with only {', '.join(SAMPLE_FIELDS)}")
+    sid = _str(d, "id", w)
+    if sid in seen:
+        raise BadInput(f"manifest field {w}id {sid!r} is used twice in the check: make the sample ids unique")
+    seen.add(sid)
+    question = _str(d, "question", w)
+    choices = d.get("choices")
+    if (
+        not isinstance(choices, list)
+        or not 2 <= len(choices) <= MAX_CHOICES
+        or not all(isinstance(c, str) and c for c in choices)
+    ):
+        raise BadInput(
+            f"manifest field {w}choices must be a list of 2 to {MAX_CHOICES} non-empty strings (the answers, "
+            f"lettered A, B, ...), got {choices!r}"
+        )
+    letters = [chr(ord("A") + i) for i in range(len(choices))]
+    target = _str(d, "target", w)
+    if target not in letters:
+        raise BadInput(
+            f"manifest field {w}target is {target!r}: name the correct choice by its letter, one of "
+            f"{', '.join(letters)}"
+        )
+    return {"id": sid, "question": question, "choices": list(choices), "target": target}
+
+
+def parse_check(c: Any, i: int, seen: set[str]) -> CapabilityCheck:
+    w = f"capabilities.checks[{i}]."
+    if not isinstance(c, dict):
+        raise BadInput(f"manifest field {w.rstrip('.')} must be an object with {', '.join(CHECK_FIELDS)}")
+    unknown = set(c) - set(CHECK_FIELDS)
+    if unknown:
+        raise BadInput(
+            f"manifest field {w.rstrip('.')} has unknown fields {sorted(unknown)}: use {', '.join(CHECK_FIELDS)}"
+        )
+    cid = _str(c, "id", w)
+    if not _CHECK_ID.match(cid):
+        raise BadInput(
+            f"manifest field {w}id is {cid!r}: use lower-case letters, digits and -, starting with a letter "
+            "(it names folders and a metric), at most 100 characters"
+        )
+    if cid in seen:
+        raise BadInput(f"manifest field {w}id {cid!r} is used twice: ids key the resume, make them unique")
+    seen.add(cid)
+    task = _str(c, "task", w)
+    if not _TASK_NAME.match(task):
+        raise BadInput(
+            f"manifest field {w}task is {task!r}: name {MULTIPLE_CHOICE} or a registered task of an installed "
+            "package as <package>/<task>, e.g. inspect_evals/gsm8k"
+        )
+    params = c.get("params", {})
+    check_task_params(params, w, "capabilities.grader", CHECK_GRADER_PARAMS)
+    samples = c.get("samples")
+    if task == MULTIPLE_CHOICE:
+        if not isinstance(samples, list) or not samples:
+            raise BadInput(
+                f"manifest field {w}samples must be a non-empty list of {{{', '.join(SAMPLE_FIELDS)}}}: "
+                f"{MULTIPLE_CHOICE} asks the questions given there"
+            )
+        if "samples" in params:
+            raise BadInput(f"manifest field {w}params.samples: give the questions in {w}samples instead")
+        ids: set[str] = set()
+        samples = [parse_choice_sample(s, f"{w}samples[{j}].", ids) for j, s in enumerate(samples)]
+    elif samples is not None:
+        raise BadInput(
+            f"manifest field {w}samples is only for task {MULTIPLE_CHOICE} (task {task} brings its own dataset): "
+            "remove it, or set the task to " + MULTIPLE_CHOICE
+        )
+    return CapabilityCheck(
+        id=cid,
+        task=task,
+        params=dict(params),
+        limit=_int(c, "limit", w, minimum=1),
+        maxTokens=_int(c, "maxTokens", w, minimum=1),
+        temperature=_num(c, "temperature", w, lo=0),
+        samples=samples,
+    )
+
+
+def parse_capabilities(d: Any) -> CapabilitiesSpec:
+    w = "capabilities."
+    if not isinstance(d, dict):
+        raise BadInput("manifest field capabilities is missing: a capabilities job needs {checks, batchSize?, grader?}")
+    unknown = set(d) - {"checks", "batchSize", "grader"}
+    if unknown:
+        raise BadInput(
+            f"manifest field capabilities has unknown fields {sorted(unknown)}: use checks, batchSize, grader"
+        )
+    checks = d.get("checks")
+    if not isinstance(checks, list) or not checks:
+        raise BadInput(
+            'manifest field capabilities.checks must be a non-empty list of {"id", "task", "params"?, "samples"?, '
+            '"limit", "maxTokens", "temperature"}'
+        )
+    seen: set[str] = set()
+    return CapabilitiesSpec(
+        checks=[parse_check(c, i, seen) for i, c in enumerate(checks)],
+        batchSize=_int(d, "batchSize", w, minimum=1) if d.get("batchSize") is not None else None,
+        grader=parse_grader(d["grader"], "capabilities.grader") if d.get("grader") is not None else None,
+    )
 
 
 def load_manifest(path: str) -> Manifest:

@@ -241,6 +241,14 @@ class S3Place:
 
 
 @pytest.fixture(scope="session")
+def tiktoken_dir(tmp_path_factory) -> Path:
+    """o200k_base built offline by the setup script (from node_modules/tiktoken), so Inspect downloads nothing."""
+    d = tmp_path_factory.mktemp("tiktoken")
+    subprocess.run(["bash", str(TRAINER_DIR.parent / "scripts" / "tiktoken-cache.sh"), str(d)], check=True)
+    return d
+
+
+@pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     from seaweedfs import SeaweedS3
 

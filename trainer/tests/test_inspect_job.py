@@ -3,7 +3,6 @@ OpenAI-compatible server; per-condition results, unjudged samples, Inspect logs,
 
 import json
 import shutil
-import subprocess
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -74,14 +73,6 @@ def grader():
     yield server
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def tiktoken_dir(tmp_path_factory) -> Path:
-    """o200k_base built offline by the setup script (from node_modules/tiktoken), so Inspect downloads nothing."""
-    d = tmp_path_factory.mktemp("tiktoken")
-    subprocess.run(["bash", str(ROOT / "scripts" / "tiktoken-cache.sh"), str(d)], check=True)
-    return d
 
 
 @pytest.fixture
