@@ -54,6 +54,9 @@ describe('eval.capabilities in the experiment file', () => {
     expect(() => withChecks([{ name: 'a', task: 'msm/multiple_choice' }])).toThrow(/built in: give "questions"/);
     expect(() => withChecks([{ name: 'A b', task: 'x/y' }])).toThrow(/lowercase name/);
     expect(() =>
+      withChecks([{ name: 'x', task: 'inspect_evals/xstest', params: { scorer_model: 'openai/gpt-4o' } }]),
+    ).toThrow(/the grader is the experiment's eval\.judge/);
+    expect(() =>
       withChecks([
         { name: 'a', task: 'x/y' },
         { name: 'a', task: 'x/z' },

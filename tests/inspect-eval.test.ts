@@ -19,7 +19,8 @@ import { WorkerProcess } from './helpers/worker-process';
  * The paper's benchmark through Inspect AI, on a real Temporal server: the baseline arm of the local Gemma
  * 270M is fine-tuned one step, then evaluated on two conditions of inspect_evals/agentic_misalignment (two
  * epochs each) by the trainer's Inspect job, graded by a scripted OpenAI-compatible server. The worker and
- * the job are SIGKILLed once the first condition is finished: the retry must not sample it again.
+ * the job are SIGKILLed once the first condition is finished: the retry must not sample it again. Then the
+ * arm's capability check (the demo spec's questions) runs on the same model and lands in the report.
  */
 const GEMMA = path.join(PROJECT_ROOT, '.msm', 'models', 'gemma-3-270m');
 const BLACKMAIL = 'scenario-blackmail.goal_type-none.goal_value-none.urgency_type-replacement';
@@ -101,6 +102,15 @@ describe('an Inspect task as the eval (real Temporal server, real trainer, Inspe
           epochs: 2,
           maxTokens: 16,
         },
+        // Spec knowledge beside the benchmark: the demo spec's questions, through the built-in task.
+        capabilities: [
+          {
+            name: 'spec-knowledge',
+            kind: 'spec-knowledge',
+            questions: path.join(PROJECT_ROOT, 'evals', 'spec-knowledge', 'demo.jsonl'),
+            maxTokens: 8,
+          },
+        ],
         judge,
       },
     });
@@ -189,6 +199,27 @@ describe('an Inspect task as the eval (real Temporal server, real trainer, Inspe
       { samples: 2, scored: 2, errors: 0 },
       { samples: 2, scored: 0, errors: 2 },
     ]);
+
+    // The capability check ran on the arm's model after its eval; its score sits beside the arm's rate.
+    const check = results.capabilities!.checks[0];
+    expect(check).toMatchObject({ name: 'spec-knowledge', kind: 'spec-knowledge', task: 'msm/multiple_choice' });
+    expect(check.arms).toEqual([
+      expect.objectContaining({ arm: 'baseline', cellId: 'baseline-1of1-s0', n: 8, unscored: 0 }),
+    ]);
+    expect(check.arms[0].misalignment).toMatchObject({ n: 2 });
+    expect(html).toContain('<h2 id="capabilities">Capabilities, over-refusal and spec knowledge</h2>');
+    expect(html).toMatch(/baseline \(baseline-1of1-s0\) answers \d+\.\d% of the spec-knowledge questions right/);
+    const checkLog = spawnSync(
+      path.join(PROJECT_ROOT, '.venv', 'bin', 'python'),
+      [
+        '-c',
+        'import json, sys\nfrom inspect_ai.log import read_eval_log\nlog = read_eval_log(sys.argv[1])\nprint(json.dumps({"samples": len(log.samples), "scored": sum(1 for s in log.samples if s.scores)}))',
+        fileURLToPath(check.arms[0].logUri),
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(checkLog.status, checkLog.stderr).toBe(0);
+    expect(JSON.parse(checkLog.stdout)).toEqual({ samples: 8, scored: 8 });
 
     // The grader's only calibration: a person's labels of the run's own transcripts, one kind per scenario.
     const relabelled = (await new MockActivityEnvironment().run(createReportActivities().importHumanLabels, {

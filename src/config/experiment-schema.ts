@@ -523,6 +523,9 @@ const inspectSuiteSchema = z
  * A capability, over-refusal or spec-knowledge check (src/eval/capabilities): an Inspect task run once per
  * arm at a small sample count, its score in the report beside the misalignment rate.
  */
+/** Task arguments through which Inspect tasks take their grading model: msm passes eval.judge there. */
+const GRADER_PARAMS = ['grader_model', 'scorer_model', 'judge_model'];
+
 const capabilityCheckSchema = z
   .object({
     name: z
@@ -561,6 +564,10 @@ const capabilityCheckSchema = z
   .refine((c) => (c.questions === undefined) !== (c.task === undefined), {
     message: 'give either "questions" (a multiple-choice JSONL file) or "task" (an installed Inspect task), not both',
     path: ['task'],
+  })
+  .refine((c) => !GRADER_PARAMS.some((p) => p in c.params), {
+    message: `the grader is the experiment's eval.judge: leave ${GRADER_PARAMS.join(', ')} out of params`,
+    path: ['params'],
   })
   .refine((c) => c.task === undefined || !c.task.startsWith('msm/'), {
     message: 'msm/ tasks are built in: give "questions" instead of "task"',
