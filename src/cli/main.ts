@@ -55,6 +55,8 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm compare <out-dir> <results>...  compare experiments (spec variants): each a report folder or results.json
   msm calibrate import <labels.csv> --id <workflow-id>  labels you gave the run's samples (rows: sample,label)
                                 join its judge's calibration; the report is written again
+  msm inspect-logs <results.json> [--out <dir>]  Inspect logs (.eval) of the cells evaluated with msm's own suite,
+                                beside their samples or in <dir>; prints the inspect view line that opens them
   msm schema [out.json]         export the experiment JSON Schema for editors (msm schema sweep [out.json]: sweep files')
 
 Options: --id <workflow-id>; where Temporal is: --address host:port, --namespace <ns>, --profile <name>, over
@@ -162,6 +164,7 @@ const OPTIONS = {
   port: { type: 'string' },
   bind: { type: 'string' },
   origin: { type: 'string' },
+  out: { type: 'string' },
 } as const;
 
 /** What every command gets: its words after the command name, the flags, and the Temporal to reach. */
@@ -247,6 +250,10 @@ const COMMANDS: Record<string, (c: CommandContext) => Promise<void>> = {
   calibrate: async (c) => {
     const { calibrateCommand } = await import('./calibrate-command.js');
     await calibrateCommand(await c.client(), c.arg, c.positionals[2], c.values.id);
+  },
+  'inspect-logs': async (c) => {
+    const { inspectLogsCommand } = await import('./inspect-logs-command.js');
+    await inspectLogsCommand(c.arg, { out: c.values.out });
   },
 };
 
