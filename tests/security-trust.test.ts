@@ -13,6 +13,7 @@ import { embedTexts } from '../src/llm/embeddings';
 import { LlmError } from '../src/llm/provider';
 import { allowlists, hostProblem, keyEnvProblem } from '../src/security/allowlist';
 import { trustProblems } from '../src/security/experiment-trust';
+import { machineProblem } from '../src/security/machines';
 import { dataRoots, inputPathProblem } from '../src/security/paths';
 import { credentialHosts, remoteCredentialsProblem } from '../src/security/remote-credentials';
 import { demoExperiment } from './helpers/demo-experiment';
@@ -121,6 +122,57 @@ describe('store credentials for remote hosts', () => {
     expect(p).toMatch(/do not send their own S3 credentials to gpu2\./);
     expect(p).toMatch(/MSM_REMOTE_STORE_CREDENTIALS=gpu2/);
     expect(remoteCredentialsProblem('f', ['gpu2'], { MSM_REMOTE_STORE_CREDENTIALS: '*' })).toBe(undefined);
+  });
+});
+
+describe('machines a worker runs jobs on', () => {
+  const ssh = (hosts: string[]) =>
+    parseExperiment({
+      ...demoExperiment('m'),
+      compute: { backend: 'ssh', host: hosts[0], hosts, user: 'u', identityFile: '~/.ssh/id_ed25519' },
+    }).compute;
+  const pod = (image: string) =>
+    parseExperiment({
+      ...demoExperiment('m'),
+      compute: { backend: 'runpod', gpuType: 'NVIDIA H100 80GB HBM3', image, identityFile: '~/.ssh/id_ed25519' },
+    }).compute;
+
+  it('any ssh host and image while the operator sets no list; with MSM_ALLOWED_SSH_HOSTS only those hosts', () => {
+    expect(machineProblem(ssh(['gpu9', 'gpu10:2222']), {})).toBe(undefined);
+    const env = { MSM_ALLOWED_SSH_HOSTS: 'gpu1, *.lab.example' };
+    expect(machineProblem(ssh(['gpu1', 'node3.lab.example:2222']), env)).toBe(undefined);
+    const p = machineProblem(ssh(['gpu9', 'lab.example']), env);
+    expect(p).toMatch(
+      /^compute: the workers do not run jobs on gpu9, lab\.example; the ssh hosts they use are gpu1, \*\.lab\.example\./,
+    );
+    expect(p).toMatch(/add the host to MSM_ALLOWED_SSH_HOSTS/);
+  });
+
+  it('with MSM_ALLOWED_RUNPOD_IMAGES only those images (a final * matches any tag)', () => {
+    const env = { MSM_ALLOWED_RUNPOD_IMAGES: 'runpod/pytorch:2.4*' };
+    expect(machineProblem(pod('runpod/pytorch:2.4.0-py3.11-cuda12.4.1'), env)).toBe(undefined);
+    expect(machineProblem(pod('someone/miner:latest'), env)).toMatch(
+      /^compute\.image: the workers do not rent pods with someone\/miner:latest/,
+    );
+    expect(machineProblem(pod('someone/miner:latest'), {})).toBe(undefined);
+  });
+
+  it('validation lists it with the other problems, and the backend refuses before connecting', async () => {
+    const x = parseExperiment({
+      ...demoExperiment('m'),
+      compute: { backend: 'ssh', host: 'gpu9', user: 'u', identityFile: '~/.ssh/id_ed25519' },
+    });
+    expect(trustProblems(x, defaults, { MSM_ALLOWED_SSH_HOSTS: 'gpu1' })).toEqual([
+      expect.stringMatching(/^compute: the workers do not run jobs on gpu9/),
+    ]);
+    process.env.MSM_ALLOWED_SSH_HOSTS = 'gpu1';
+    try {
+      const backend = backendPicker({ stateDir: os.tmpdir(), localPython: 'python3' })(x.compute);
+      await expect(backend.provision('job')).rejects.toThrow(ComputeConfigError);
+      await expect(backend.provision('job')).rejects.toThrow(/do not run jobs on gpu9/);
+    } finally {
+      delete process.env.MSM_ALLOWED_SSH_HOSTS;
+    }
   });
 });
 

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_UNPOLLED_TIMEOUT_SEC, type Experiment } from '../config/experiment-schema';
 import { endpointProblem } from '../security/allowlist';
+import { machineProblem } from '../security/machines';
 import { credentialProblem } from '../security/experiment-trust';
 import { ComputeConfigError, type ComputeBackend } from './backend';
 import { createLocalBackend } from './local';
@@ -45,9 +46,13 @@ function make(where: Experiment['compute'], places: BackendPlaces): ComputeBacke
   return refused ? refusingBackend(where.backend, refused) : backendOf(where, places);
 }
 
-/** The RunPod key variable and host, and store credentials for a remote host, as the worker allows them. */
+/** The RunPod key variable and host, store credentials for a remote host, and the machines, as the worker allows them. */
 function trustProblem(where: Experiment['compute']): string | undefined {
-  return (where.backend === 'runpod' ? endpointProblem('compute', where) : undefined) ?? credentialProblem(where);
+  return (
+    (where.backend === 'runpod' ? endpointProblem('compute', where) : undefined) ??
+    credentialProblem(where) ??
+    machineProblem(where)
+  );
 }
 
 /** A backend whose every call is refused as bad input: nothing is rented, read or sent (docs/security.md). */

@@ -1,6 +1,7 @@
 import type { Experiment } from '../config/experiment-schema';
 import { parseHostEntry } from '../plan/compute-shape';
 import { allowlists, endpointProblem, type Allowlists } from './allowlist';
+import { machineProblem } from './machines';
 import { remoteCredentialsProblem, RUNPOD_HOSTS } from './remote-credentials';
 
 interface Endpoint {
@@ -35,13 +36,13 @@ export function credentialProblem(c: Experiment['compute'], env = process.env): 
 
 /**
  * What the worker refuses to do for this experiment: read a key variable or call a host off its allowlists,
- * or give a remote host its own store credentials. Checked with the rest of the input, before any call.
+ * give a remote host its own store credentials, or run jobs on a machine its operator did not allow. Checked with the rest of the input, before any call.
  */
 export function trustProblems(x: Experiment, lists: Allowlists = allowlists(), env = process.env): string[] {
   const problems = endpointsOf(x).flatMap(([field, e]) => {
     const p = e && endpointProblem(field, e, lists);
     return p ? [p] : [];
   });
-  const credentials = credentialProblem(x.compute, env);
-  return credentials ? [...problems, credentials] : problems;
+  const more = [credentialProblem(x.compute, env), machineProblem(x.compute, env)];
+  return [...problems, ...more.filter((p): p is string => p !== undefined)];
 }
