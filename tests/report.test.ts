@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { resolveArms } from '../src/config/arms';
 import { wilson } from '../src/eval/stats';
 import { renderHtml } from '../src/report/html';
 import { renderMarkdown } from '../src/report/markdown';
@@ -293,5 +294,41 @@ describe('pages', () => {
     expect(md).toContain('| baseline | 1/1 | 2 | 10/100 | 10.0% |');
     expect(md).toContain('| secondary | msm − baseline | 1/40 | 20.0% vs 50.0% | −30.0 pp |');
     expect(md).toContain('- spec hash: abc');
+  });
+});
+
+describe('a report of every kind of arm', () => {
+  it('draws each trained arm as a curve and each control as a line, in the order the arms are listed', () => {
+    const trained = ['baseline', 'msm', 'deliberative', 'spec-in-context'];
+    const cells: ReportInput['cells'] = trained.flatMap((arm) =>
+      [1, 0.5].map((fraction) => ({ ...cell('baseline', fraction, 0, 2, 8), arm })),
+    );
+    const control = (arm: string, modelUri: string | null) => ({
+      arm,
+      seed: 0,
+      modelUri,
+      eval: { k: 3, n: 8, samplesUri: `file:///evals/${arm}.jsonl`, judgeModel: 'judge' },
+    });
+    const r = buildResults({
+      ...input(cells),
+      arms: resolveArms(['base', 'msm-only', 'baseline', 'msm', 'deliberative', 'spec-in-context']),
+      controls: [control('base', null), control('msm-only', 'file:///m')],
+    });
+    expect(r.arms.map((a) => a.name)).toEqual(['base', 'msm-only', ...trained]);
+    expect(r.curves.map((c) => c.arm)).toEqual(trained);
+    expect(r.controls.map((c) => [c.id, c.modelUri === null, c.misalignment.n])).toEqual([
+      ['base-s0', true, 8],
+      ['msm-only-s0', false, 8],
+    ]);
+    expect(r.controls[0].startsFrom).toBe('base model tiny');
+    expect(r.controls[1].startsFrom).toBe('file:///m');
+    const svg = renderSvgPlot(r);
+    for (const arm of trained) expect(svg).toContain(`class="arm-line" data-arm="${arm}"`);
+    for (const arm of ['base', 'msm-only'])
+      expect(svg).toMatch(new RegExp(`<line class="control" data-arm="${arm}"[^>]*y1="([\\d.]+)" y2="\\1"`));
+    const md = renderMarkdown(r);
+    expect(md).toContain('| base | none (control) | 1 (eval seed 0) | 3/8 |');
+    expect(md).toContain('| msm-only | none (control) | 1 (eval seed 0) | 3/8 |');
+    expect(md).toContain('| deliberative | base | with-reasoning |');
   });
 });

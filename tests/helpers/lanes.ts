@@ -19,6 +19,7 @@ export const SLOW_HELPERS: Record<string, string> = {
   'report-in-browser': 'opens a report in Chromium',
   chromium: 'starts Chromium',
   'tls-proxy': 'starts a TLS proxy in front of a server',
+  'stubbed-workflows': 'starts a Temporal dev server with stubbed activities',
 };
 
 /** Functions from src/ that start a program when a test calls them: module (from the repo root) → names. */

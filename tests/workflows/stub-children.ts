@@ -1,0 +1,22 @@
+// The workflow bundle of the stubbed-activity tests: msm's own workflows, with the children that generate
+// data (corpus, AFT data) replaced by workflows that return a fixed result at once. The experiment starts
+// children by their type name, so these stand in for the real ones.
+import type { CorpusManifestRef } from '../../src/corpus/types';
+
+export { msmExperiment } from '../../src/workflows/experiment';
+export { trainingRun } from '../../src/workflows/training';
+export { evaluationRun } from '../../src/workflows/evaluation';
+export { reportRun } from '../../src/workflows/report';
+
+export async function corpusGeneration(): Promise<CorpusManifestRef> {
+  return {
+    manifestKey: 'corpus/stub/manifest.json',
+    hash: 'corpus-stub',
+    documents: 12,
+    duplicatesRemoved: 0,
+    truncatedDropped: 0,
+    truncated: 0,
+    shardKeys: ['corpus/stub/shard-0.jsonl'],
+    documentUsage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
+  };
+}
