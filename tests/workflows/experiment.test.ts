@@ -97,6 +97,7 @@ function stubs(knobs: Knobs = {}) {
           aftData: fileRef('inputs/aft.jsonl'),
           reasoningData: fileRef('inputs/aft-reasoning.jsonl'),
           evalSet: { key: 'inputs/eval.jsonl', sha256: 'eval-sha', prompts: 8 },
+          ...(x.aft.mix && { mixData: fileRef('inputs/mix.jsonl') }),
           ...(x.eval.capabilities && {
             capabilityQuestions: { 'spec-knowledge': { key: 'inputs/questions.jsonl', sha256: 'q-sha', questions: 8 } },
           }),
@@ -247,6 +248,23 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
     expect(order.lastIndexOf('runCapabilityChecks')).toBeLessThan(order.indexOf('writeReport'));
     const report = argsOf<ReportRequest>(calls, 'writeReport')[0];
     expect(report.capabilities!.map((r) => r.arm)).toEqual(ALL_ARMS);
+  });
+
+  it('aft.mix: the mix is tokenized once, like the AFT data, and every cell of every arm trains with it', async () => {
+    const aft = { ...experiment().aft, arms: ['baseline', 'msm'], seeds: [0] };
+    const mix = { data: 'experiments/data/instruct-mix.jsonl', ratio: 0.5 };
+    const { handle, calls } = await run('stubbed-mix', experiment({ aft: { ...aft, mix } }));
+    await handle.result();
+    // Once for the AFT data, once for the mix (each cell's run gets the mix's tokens: below).
+    expect(argsOf(calls, 'tokenizeAftData')).toHaveLength(2);
+    const aftRuns = argsOf<TrainRequest>(calls, 'runTraining').filter((t) => t.kind === 'aft');
+    expect(aftRuns.map((t) => t.label).sort()).toEqual([
+      'aft-baseline-1of1-s0',
+      'aft-baseline-1of2-s0',
+      'aft-msm-1of1-s0',
+      'aft-msm-1of2-s0',
+    ]);
+    for (const t of aftRuns) expect(t.mix).toEqual({ data: ref('inputs/mix.jsonl'), ratio: 0.5 });
   });
 
   it('compute.budgetUsd: new GPU work waits once spent and goes on when raised; terminate cancels the runs', async () => {
