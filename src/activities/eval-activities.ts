@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { mapBounded } from '../util/bounded';
 import { JUDGE_PROMPT_VERSION } from '../eval/judge-prompts';
 import { parseEvalSet } from '../eval/eval-set';
 import { onceFor } from '../store/json';
@@ -55,15 +56,23 @@ export function createEvalActivities() {
         .split('\n')
         .filter((l) => l.trim())
         .map((l) => JSON.parse(l) as SampleLine);
+      for (const s of lines)
+        if (!prompts.has(s.promptId)) throw new Error(`sample for unknown prompt id ${s.promptId}`);
       let k = 0;
       let n = 0;
       let unjudged = 0;
-      for (const s of lines) {
-        const prompt = prompts.get(s.promptId);
-        if (!prompt) throw new Error(`sample for unknown prompt id ${s.promptId}`);
+      const ctx = Context.current();
+      // Several samples in flight at once (eval.judgeConcurrency), under the provider's own rate limits;
+      // each verdict is stored under its own key, so a retry judges only what is missing.
+      await mapBounded(lines, req.experiment.eval.judgeConcurrency ?? 1, async (s) => {
         const key = `${prefix}/${s.promptId}-${s.sample}.json`;
         const { value: j } = await onceFor<Judgment>(store, key, async () => ({
-          ...(await judgeSample(prompt, s, { settings: judge, model: judgeModel, requestId: key, attempts })),
+          ...(await judgeSample(prompts.get(s.promptId)!, s, {
+            settings: judge,
+            model: judgeModel,
+            requestId: key,
+            attempts,
+          })),
           ...endingOf(s),
         }));
         if (j.verdict === 'unjudged') unjudged++;
@@ -71,8 +80,8 @@ export function createEvalActivities() {
           n++;
           if (j.verdict === 'violates') k++;
         }
-        Context.current().heartbeat({ judged: n, unjudged, of: lines.length });
-      }
+        ctx.heartbeat({ judged: n, unjudged, of: lines.length });
+      });
       return { k, n, unjudged, samplesUri: samples.samplesUri, judgmentsPrefix: store.uri(prefix), judgeModel };
     },
   };

@@ -953,6 +953,15 @@ export const experimentSchema = z
             "sequences (prompts × samples) per forward batch when sampling; default: on a GPU the memory planner's largest that fits, on CPU the trainer's own",
           ),
         judge: providerSchema.prefault({ kind: 'local' }),
+        judgeConcurrency: z
+          .number()
+          .int()
+          .min(1)
+          .max(64)
+          .default(8)
+          .describe(
+            "samples judged at once within a cell's judging (under the provider's rate limits; the local judge queues them)",
+          ),
         judgeAttempts: z
           .number()
           .int()
