@@ -13,6 +13,9 @@ import type { RecordedRequest } from './helpers/scripted-llm-server';
 import { scriptedExperiment } from './helpers/scripted-experiment';
 import { useScriptedTemporal } from './helpers/scripted-temporal';
 
+/** The spec these corpora are written about (it gives reasons: the prompt set of corpus ids). */
+const SPEC_WITH_REASONS = readFileSync(path.join(__dirname, '..', 'specs', 'demo.md'), 'utf8');
+
 /** Which stage a request to the scripted server belongs to: the structured ones name their list in the schema. */
 function stageOf(r: RecordedRequest): string {
   const props = (r.body.response_format?.json_schema?.schema?.properties ?? {}) as Record<string, unknown>;
@@ -46,7 +49,7 @@ describe('corpus top-up', () => {
     });
     const requests = t.llm.requests.slice(before);
     const count = (stage: string) => requests.filter((r) => stageOf(r) === stage).length;
-    return { manifest, requests, count, prefix: corpusPrefix(job) };
+    return { manifest, requests, count, prefix: corpusPrefix(job, SPEC_WITH_REASONS) };
   }
 
   const lines = async (store: ArtifactStore, m: CorpusManifestRef) => {
@@ -213,10 +216,13 @@ describe('corpus top-up', () => {
     expect(r.manifest.documents).toBe(12);
     // The mode is part of the corpus id: rules and assertions corpora never share a folder.
     expect(r.prefix).not.toBe(
-      corpusPrefix({
-        specHash: 'demo',
-        generation: parseExperiment(scriptedExperiment('x', t.llm.baseUrl).input).generation,
-      }),
+      corpusPrefix(
+        {
+          specHash: 'demo',
+          generation: parseExperiment(scriptedExperiment('x', t.llm.baseUrl).input).generation,
+        },
+        SPEC_WITH_REASONS,
+      ),
     );
   }, 240_000);
 });

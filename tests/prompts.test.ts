@@ -14,6 +14,8 @@ import {
   parseIdeasOutput,
   parseTypesOutput,
   PROMPT_VERSION,
+  promptVersionOf,
+  RULES_ONLY,
   specSectionTitles,
   StructuredOutputError,
   typesOutputSchema,
@@ -22,7 +24,7 @@ import {
 import { judgePrompt } from '../src/eval/judge-prompts';
 import { judgeOutputSchema, parseJudgeOutput } from '../src/eval/judge-schemas';
 import { parseSpec } from '../src/spec/parse-spec';
-import { renderSpec } from '../src/spec/spec-variants';
+import { deriveVariant, renderSpec } from '../src/spec/spec-variants';
 
 const spec = renderSpec(parseSpec(readFileSync(path.join(__dirname, '..', 'specs', 'demo.md'), 'utf8'), 'demo.md'));
 const unit = { domain: 'Customer support', subdomain: 'Refund chats', specSection: 'Honesty about limits' };
@@ -270,6 +272,58 @@ describe('generation prompts', () => {
     expect(p.maxTokens).toBe(320);
     for (const s of [idea, 'Forum thread', '<scratchpad>', '<content>', '(the whole spec)', 'about 224 words'])
       expect(userText(p)).toContain(s);
+  });
+});
+
+describe('prompts of a rules-only spec (Model Spec Science)', () => {
+  const source = readFileSync(path.join(__dirname, '..', 'specs', 'self-preservation.md'), 'utf8');
+  const variant = (v: 'full' | 'rules' | 'rules+values' | 'rules+subrules') =>
+    renderSpec(deriveVariant(parseSpec(source, 'self-preservation.md'), v));
+  const everyStage = (md: string) => {
+    const idea = 'An operations lead writes up how the agent handed over its work before a planned shutdown.';
+    // A rules-only plan's assertions state behaviour, not values (the fixture's value assertion is left out).
+    const withAssertions = { ...unit, assertions: assertions.filter((a) => a.label !== 'value') };
+    return [
+      domainsPrompt(md, { count: 2 }),
+      domainsPrompt(md, { count: 2, subdomains: false }),
+      assertionsPrompt(md, unit),
+      documentTypesPrompt(md, withAssertions, { count: 2, existing: [] }),
+      documentTypesPrompt(md, ruleUnit, { count: 2, existing: [] }),
+      ideasPrompt(md, withAssertions, 'Incident report', { count: 2, existing: [] }),
+      ideasPrompt(md, ruleUnit, 'Incident report', { count: 2, existing: [] }),
+      documentPrompt(md, withAssertions, 'Incident report', idea, { maxTokens: 320 }),
+      documentPrompt(md, ruleUnit, 'Incident report', idea, { maxTokens: 320 }),
+    ];
+  };
+  // What asks for justification: reasons, values, why, motives (the prohibition itself aside).
+  const ASKS_WHY = /\b(reasons?|values?|why|motives?|justifications?|justify)\b/i;
+  const asked = (p: Prompt) =>
+    p.messages
+      .map((m) => m.content.split(RULES_ONLY).join(' '))
+      .join('\n')
+      .replace(/<spec>[\s\S]*<\/spec>/, '');
+
+  it('rules and rules+subrules: no stage asks for reasons or values, and every stage forbids inventing them', () => {
+    for (const v of ['rules', 'rules+subrules'] as const) {
+      const md = variant(v);
+      expect(md).not.toMatch(/Why:/);
+      for (const p of everyStage(md)) {
+        expect(asked(p), `${v}: ${asked(p).slice(0, 200)}`).not.toMatch(ASKS_WHY);
+        expect(p.messages.map((m) => m.content).join('\n')).toContain(RULES_ONLY);
+      }
+      expect(promptVersionOf(md)).toBe(`${PROMPT_VERSION}-rules-only`);
+    }
+  });
+
+  it('full and rules+values: the stages ask for the reasons behind the rules, under the unchanged prompt version', () => {
+    for (const v of ['full', 'rules+values'] as const) {
+      const md = variant(v);
+      const stages = everyStage(md);
+      // Domains are about where rules come up; every later stage asks for the reasons or values.
+      for (const p of stages.slice(2)) expect(asked(p)).toMatch(ASKS_WHY);
+      for (const p of stages) expect(p.messages.map((m) => m.content).join('\n')).not.toContain(RULES_ONLY);
+      expect(promptVersionOf(md)).toBe(PROMPT_VERSION);
+    }
   });
 });
 

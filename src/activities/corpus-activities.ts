@@ -9,6 +9,7 @@ import {
   documentTypesPrompt,
   ideasOutputSchema,
   ideasPrompt,
+  promptVersionOf,
   typesOutputSchema,
   type Prompt,
 } from '../corpus/prompts';
@@ -43,8 +44,8 @@ export type { Unit } from '../corpus/stages';
  */
 async function planCorpus(job: CorpusJob): Promise<CorpusRef & { units: number; usage: Usage }> {
   const store = openStore(job.storeUri);
-  const prefix = corpusPrefix(job);
   const markdown = (await store.get(job.specKey)).toString('utf8');
+  const prefix = corpusPrefix(job, markdown);
   const { selected, usage } = await planUnits(store, prefix, { markdown, source: job.specKey }, job.generation);
   return { storeUri: job.storeUri, prefix, selection: selectionOf(selected, job.generation), units: selected, usage };
 }
@@ -146,6 +147,7 @@ async function documentsOf(c: UnitContext, u: number, out: DocumentBatchResult):
           unit: c.units[u],
           type: types[t],
           idea: ideas[i],
+          promptVersion: promptVersionOf(spec),
           promptSha256: promptSha256(p),
           seed: requestSeed(request),
         };

@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import { PROMPT_VERSION, documentPrompt } from './prompts';
+import { documentPrompt, promptVersionOf } from './prompts';
 import { batchRecordPrefix, writeDocumentsInBatches, type PlannedDocument } from './document-batch';
 import { NO_USAGE, type Usage } from '../cost/usage';
 import { createBatchClient } from '../llm/batch/create-batch-client';
@@ -18,7 +18,15 @@ import type { CorpusDocument, CorpusJob, CorpusRef, DocumentBatchResult, UnitRan
 /** What is stored for one document: the content without the scratchpad, truncation flagged. */
 export function documentRecord(
   job: CorpusJob,
-  item: { id: string; unit: Unit; type: string; idea: string; promptSha256?: string; seed?: number },
+  item: {
+    id: string;
+    unit: Unit;
+    type: string;
+    idea: string;
+    promptVersion: string;
+    promptSha256?: string;
+    seed?: number;
+  },
   res: CompletionResult,
   cost: Usage,
 ): CorpusDocument {
@@ -31,7 +39,7 @@ export function documentRecord(
     type: item.type,
     idea: item.idea,
     specHash: job.specHash,
-    promptVersion: PROMPT_VERSION,
+    promptVersion: item.promptVersion,
     promptSha256: item.promptSha256,
     ...(item.seed !== undefined && { seed: item.seed }),
     generator: providerId(job.generation.provider),
@@ -51,7 +59,13 @@ export async function generateDocumentsInBatch(
 ): Promise<DocumentBatchResult> {
   const store = openStore(ref.storeUri);
   const g = job.generation;
-  const items: (PlannedDocument & { unit: Unit; type: string; idea: string; promptSha256: string })[] = [];
+  const items: (PlannedDocument & {
+    unit: Unit;
+    type: string;
+    idea: string;
+    promptVersion: string;
+    promptSha256: string;
+  })[] = [];
   let reused = 0;
   for (let u = range.from; u < range.to; u++) {
     const types = await storedItems<string>(store, typesKey(ref.prefix, u), g.typesPerUnit);
@@ -72,6 +86,7 @@ export async function generateDocumentsInBatch(
           unit: ctx.units[u],
           type: types[t],
           idea: ideas[i],
+          promptVersion: promptVersionOf(ctx.spec),
           promptSha256: promptSha256(p),
           request: { ...p, temperature: g.temperature, requestId: key },
         });

@@ -1,5 +1,5 @@
 import type { Experiment } from '../config/experiment-schema';
-import { PROMPT_VERSION } from './prompts';
+import { promptVersionOf } from './prompts';
 import { contentId } from '../util/hash';
 import { providerId } from '../llm/call';
 
@@ -23,15 +23,18 @@ export function docPosition(id: string): { u: number; t: number; i: number } | u
 }
 
 /**
- * Everything that changes what an item is goes into the corpus id, so equal inputs reuse one corpus across
+ * Everything that changes what an item is goes into the corpus id (the prompt set: of the spec's text), so equal inputs reuse one corpus across
  * experiments. The counts (domains, maxUnits, typesPerUnit, ideasPerType) are not in it: a run with larger
  * counts tops up the stored lists, one with smaller counts uses their first n (see CorpusSelection).
  */
-export function corpusPrefix(job: { specHash: string; generation: Experiment['generation'] }): string {
+export function corpusPrefix(
+  job: { specHash: string; generation: Experiment['generation'] },
+  specMarkdown: string,
+): string {
   const g = job.generation;
   return `corpus/${contentId({
     spec: job.specHash,
-    prompts: PROMPT_VERSION,
+    prompts: promptVersionOf(specMarkdown),
     generator: providerId(g.provider),
     temperature: g.temperature,
     mode: g.mode ?? 'assertions', // absent in jobs built before modes existed

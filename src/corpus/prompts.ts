@@ -39,17 +39,38 @@ export interface CorpusUnit {
   assertions?: Assertion[];
 }
 
+/**
+ * Does the spec explain its rules? renderSpec writes each justification as a "Why:" paragraph; a variant
+ * without them (rules, rules+subrules) states rules only. Model Spec Science compares exactly that, so the
+ * prompts of a rules-only spec must not ask the generator for reasons or values, which it would invent.
+ */
+export const specGivesReasons = (specMarkdown: string) => /^\s*Why:/m.test(specMarkdown);
+
+/**
+ * The prompt set's version: part of the corpus id. Rules-only specs have their own set (and so never reuse a
+ * corpus written with prompts that asked for reasons); the set for specs with reasons is unchanged.
+ */
+export const promptVersionOf = (specMarkdown: string) =>
+  specGivesReasons(specMarkdown) ? PROMPT_VERSION : `${PROMPT_VERSION}-rules-only`;
+
+/** What every rules-only prompt says instead of asking for reasons. */
+export const RULES_ONLY =
+  'This spec states rules without saying why they hold. Write about what the assistant does, never why: ' +
+  'give no reasons, justifications, motives or values for its behaviour, and do not invent any.';
+
 // The same system message opens every generation stage, so providers can cache the spec prefix.
 function specSystem(specMarkdown: string): ChatMessage {
-  return {
-    role: 'system',
-    content:
-      'You help write a corpus of realistic documents about the AI model specification below: its rules, ' +
+  const intro = specGivesReasons(specMarkdown)
+    ? 'You help write a corpus of realistic documents about the AI model specification below: its rules, ' +
       'and the values that explain why the rules hold. The documents should read like real writing in ' +
-      'which these behaviours and reasons come up naturally.\n\n' +
-      `<spec>\n${specMarkdown.trim()}\n</spec>`,
-  };
+      'which these behaviours and reasons come up naturally.'
+    : 'You help write a corpus of realistic documents about the AI model specification below: its rules. ' +
+      `The documents should read like real writing in which these behaviours come up naturally. ${RULES_ONLY}`;
+  return { role: 'system', content: `${intro}\n\n<spec>\n${specMarkdown.trim()}\n</spec>` };
 }
+
+/** A phrase of a stage prompt: the first when the spec gives reasons, the second (often empty) when not. */
+const withReasons = (specMarkdown: string, yes: string, no = '') => (specGivesReasons(specMarkdown) ? yes : no);
 
 const item = (text: string) => `- ${text.trim().replace(/\n/g, '\n  ')}`;
 
@@ -133,9 +154,15 @@ export function assertionsPrompt(specMarkdown: string, unit: CorpusUnit): Prompt
         content:
           `${unitLines(unit)}\n\n` +
           `Write ${ASSERTIONS_MIN} to ${ASSERTIONS_MAX} assertions that documents in this subdomain should convey about the assistant ` +
-          'this spec describes, drawn from the spec section: how it behaves, what it values and why, what it prefers, what it ' +
-          'believes, and the tone it takes. Each assertion is one plain sentence about the assistant, labelled with one of: ' +
-          'behaviour, value, preference, belief, tone. Include the reasons behind the rules, not only the rules.\n\n' +
+          withReasons(
+            specMarkdown,
+            'this spec describes, drawn from the spec section: how it behaves, what it values and why, what it prefers, what it ' +
+              'believes, and the tone it takes. Each assertion is one plain sentence about the assistant, labelled with one of: ' +
+              'behaviour, value, preference, belief, tone. Include the reasons behind the rules, not only the rules.\n\n',
+            'this spec describes, drawn from the spec section: how it behaves, what it prefers to do, and the tone it takes. ' +
+              'Each assertion is one plain sentence about the assistant, labelled with one of: behaviour, preference, tone. ' +
+              `${RULES_ONLY}\n\n`,
+          ) +
           'Answer with JSON only, shaped like this example (with your own assertions): {"assertions":[{"text":"The assistant ' +
           'answers a repeated question as patiently as the first time.","label":"tone"}]}',
       },
@@ -159,8 +186,9 @@ export function documentTypesPrompt(
         content:
           `${unitLines(unit)}\n\n` +
           `List ${opts.count} different kinds of documents that people in this ${unit.subdomain ? 'subdomain' : 'domain'} really write or read, ` +
-          `and in which ${focusOf(unit)}, and the values behind them, could come up (for example: internal memo, forum thread, ` +
+          `and in which ${focusOf(unit)}${withReasons(specMarkdown, ', and the values behind them,')} could come up (for example: internal memo, forum thread, ` +
           'incident report, blog post, product review, meeting notes, FAQ). Name each kind in a few words.\n' +
+          withReasons(specMarkdown, '', `${RULES_ONLY}\n`) +
           avoid(opts.existing, 'kinds') +
           '\nAnswer with JSON only, shaped like this example (with your own kinds): {"types":["incident report","team chat thread"]}',
       },
@@ -185,8 +213,10 @@ export function ideasPrompt(
         content:
           `${unitLines(unit)}\nDocument type: ${type}\n\n` +
           `Give ${opts.count} ideas for distinct documents of this type. Each idea is one or two sentences saying ` +
-          `who writes it, for whom, and the concrete situation in which ${focusOf(unit)}, and the reasons ` +
-          'behind them, matter. Vary the settings, authors and points of view.\n' +
+          `who writes it, for whom, and the concrete situation in which ${focusOf(unit)}` +
+          withReasons(specMarkdown, ', and the reasons behind them, matter', ' comes into play') +
+          '. Vary the settings, authors and points of view.\n' +
+          withReasons(specMarkdown, '', `${RULES_ONLY}\n`) +
           avoid(opts.existing, 'ideas') +
           '\nAnswer with JSON only, shaped like this example (with your own ideas): {"ideas":["A night-shift nurse writes to ' +
           'the ward manager about a scheduling tool that told her plainly it could not see the new rota."]}',
@@ -216,11 +246,17 @@ export function documentPrompt(
         role: 'user',
         content:
           `${unitLines(unit)}\nDocument type: ${type}\nIdea: ${idea}\n\n` +
-          `Write this document. First plan it in a few lines inside <scratchpad></scratchpad>: how it shows ${focusOf(unit)} ` +
-          'and the values behind them. Then write the complete document inside ' +
+          `Write this document. First plan it in a few lines inside <scratchpad></scratchpad>: how it shows ${focusOf(unit)}` +
+          withReasons(specMarkdown, ' and the values behind them') +
+          '. Then write the complete document inside ' +
           '<content></content>, exactly as it would appear in the real world: no notes to me, no mention of these ' +
-          'instructions, no verbatim quotes of the spec. Let the behaviour and the reasons for it come through ' +
-          `naturally. Keep the plan and the document together under about ${words} words.`,
+          'instructions, no verbatim quotes of the spec. ' +
+          withReasons(
+            specMarkdown,
+            'Let the behaviour and the reasons for it come through naturally. ',
+            `Let the behaviour come through naturally. ${RULES_ONLY} `,
+          ) +
+          `Keep the plan and the document together under about ${words} words.`,
       },
     ],
     maxTokens: opts.maxTokens,

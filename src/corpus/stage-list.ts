@@ -1,6 +1,6 @@
 import { canonicalJson } from '../util/canonical-json';
 import { sha256Hex } from '../util/hash';
-import { PROMPT_VERSION, type Prompt } from './prompts';
+import { PROMPT_VERSION, promptVersionOf, type Prompt } from './prompts';
 
 /** One LLM call of a stage, stored with what it produced: which prompt (version, hash, request) and how many items. */
 export interface StageCall {
@@ -50,7 +50,8 @@ export function stageCall(p: Prompt, asked: number, kept: number): StageCall {
     .filter((m) => m.role === 'user')
     .map((m) => m.content)
     .join('\n');
-  return { promptVersion: PROMPT_VERSION, promptSha256: promptSha256(p), request, asked, kept };
+  const system = p.messages.find((m) => m.role === 'system')?.content ?? '';
+  return { promptVersion: promptVersionOf(system), promptSha256: promptSha256(p), request, asked, kept };
 }
 
 const norm = (s: string) => s.trim().toLowerCase().replace(/\s+/g, ' ');
