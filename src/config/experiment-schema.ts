@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { QUESTION_TYPES, RESPONSE_STYLES } from '../aft-data/prompts-schemas';
 import { armEntrySchema, armProblems, isControl, resolveArms, type ArmEntry } from './arms';
 import { parseFraction } from './fractions';
-import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from '../plan/compute-shape';
+import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from './compute-shape';
 
 /**
  * The experiment file schema. Every default lives here and nowhere else; the same JSON is the input of
