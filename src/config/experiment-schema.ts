@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { QUESTION_TYPES, RESPONSE_STYLES } from '../aft-data/prompts-schemas';
+import { QUESTION_TYPES, RESPONSE_STYLES } from './aft-question-kinds';
 import { armEntrySchema, armProblems, isControl, resolveArms, type ArmEntry } from './arms';
 import { parseFraction } from './fractions';
 import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from './compute-shape';
