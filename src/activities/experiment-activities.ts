@@ -68,7 +68,7 @@ export function createExperimentActivities() {
   };
 }
 
-/** Every check `msm validate` makes (src/config/check-experiment.ts); each refusal is bad input. */
+/** Every check `msm validate` makes (src/experiment/check-experiment.ts); each refusal is bad input. */
 async function checkedInput(raw: unknown): Promise<ExperimentCheck> {
   try {
     return await checkExperiment(raw, 'workflow input', frozenReaderOf);
