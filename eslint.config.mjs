@@ -64,6 +64,8 @@ export default tseslint.config(
                 '**/tokenize/*',
                 '**/util/hash',
                 '**/util/project-paths',
+                '**/temporal/*',
+                '!**/temporal/search-attribute-keys',
               ],
               message: 'workflows must not do I/O',
             },

@@ -62,3 +62,51 @@ export function importGraph(root: string): Map<string, string[]> {
   const known = new Set(files);
   return new Map(files.map((f) => [f, importsOf(f, known)]));
 }
+
+/** The top-level folder of `file` under `root` (a file directly under root is a node of its own, named without .ts). */
+export function folderOf(root: string, file: string): string {
+  return path.relative(root, file).split(path.sep)[0].replace(/\.ts$/, '');
+}
+
+/**
+ * The folder-level graph: each top-level folder under root is one node, with an edge to every other folder one
+ * of its files imports, and for each edge the file imports that make it.
+ */
+export function folderGraph(
+  root: string,
+  graph: Map<string, string[]> = importGraph(root),
+): Map<string, Map<string, Array<[string, string]>>> {
+  const out = new Map<string, Map<string, Array<[string, string]>>>();
+  for (const [file, deps] of graph) {
+    const from = folderOf(root, file);
+    if (!out.has(from)) out.set(from, new Map());
+    for (const dep of deps) {
+      const to = folderOf(root, dep);
+      if (to === from) continue;
+      const edges = out.get(from)!;
+      if (!edges.has(to)) edges.set(to, []);
+      edges.get(to)!.push([file, dep]);
+    }
+  }
+  return out;
+}
+
+export interface FolderCycle {
+  folders: string[];
+  /** Each folder-to-folder edge inside the cycle, with one file import that makes it and how many do. */
+  edges: Array<{ from: string; to: string; via: [string, string]; imports: number }>;
+}
+
+/** Cycles among the top-level folders under root (type-only imports count, as for files). */
+export function folderCyclesOf(folders: Map<string, Map<string, Array<[string, string]>>>): FolderCycle[] {
+  const adjacency = new Map([...folders].map(([f, edges]) => [f, [...edges.keys()]]));
+  return cyclesOf(adjacency).map((scc) => ({
+    folders: scc,
+    edges: scc.flatMap((from) =>
+      [...(folders.get(from) ?? [])]
+        .filter(([to]) => scc.includes(to))
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([to, via]) => ({ from, to, via: via[0], imports: via.length })),
+    ),
+  }));
+}

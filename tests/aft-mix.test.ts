@@ -11,7 +11,7 @@ import { createTrainerActivities } from '../src/activities/trainer-activities';
 import type { LoadedExperiment, TokenizedRef, TrainRequest, TrainResult } from '../src/activities/types';
 import { aftSubsetSize, mixCount, mixShortfall } from '../src/config/aft-mix';
 import { parseExperiment } from '../src/config/experiment-schema';
-import { loadExperimentFile } from '../src/config/load-experiment-file';
+import { loadExperimentFile } from '../src/experiment/load-experiment-file';
 import { openStore } from '../src/store/open-store';
 import { PROJECT_ROOT } from '../src/util/project-paths';
 import { TINY_MODEL } from './helpers/tiny-trainer-job';

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkExperiment } from '../src/config/check-experiment';
+import { checkExperiment } from '../src/experiment/check-experiment';
 import { resolveArms } from '../src/config/arms';
 import { InvalidExperimentError, parseExperiment } from '../src/config/experiment-schema';
-import { loadExperimentFile } from '../src/config/load-experiment-file';
+import { loadExperimentFile } from '../src/experiment/load-experiment-file';
 import { capabilitiesKeyOf, capabilitiesManifest } from '../src/eval/capabilities/manifest';
 import { parseQuestions } from '../src/eval/capabilities/questions';
 import { capabilityScores, parseCapabilityLines } from '../src/eval/capabilities/results';

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { readExperimentFile } from '../src/config/load-experiment-file';
+import { readExperimentFile } from '../src/experiment/load-experiment-file';
 import type { Comparison } from '../src/report/compare';
 import type { Results } from '../src/report/results';
 import { PROJECT_ROOT } from '../src/util/project-paths';

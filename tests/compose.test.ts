@@ -4,7 +4,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../src/util/project-paths';
-import { MSM_SEARCH_ATTRIBUTES } from '../src/workflows/search-attributes';
+import { MSM_SEARCH_ATTRIBUTES } from '../src/temporal/search-attribute-keys';
 
 interface Service {
   image?: string;

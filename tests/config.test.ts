@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidExperimentError, parseExperiment } from '../src/config/experiment-schema';
 import { fractionLabel, fractionSlug, parseFraction } from '../src/config/fractions';
 import { experimentJsonSchema } from '../src/config/json-schema';
-import { loadExperimentFile, readStructuredFile } from '../src/config/load-experiment-file';
+import { loadExperimentFile, readStructuredFile } from '../src/experiment/load-experiment-file';
 
 const minimal = { name: 'x', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl' } };
 

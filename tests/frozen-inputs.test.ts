@@ -8,7 +8,7 @@ import { createExperimentActivities } from '../src/activities/experiment-activit
 import { createSweepActivities } from '../src/activities/sweep-activities';
 import type { LoadedExperiment } from '../src/activities/types';
 import { freezeExperimentInput, freezeSweepInput } from '../src/cli/freeze-inputs';
-import { checkExperiment } from '../src/config/check-experiment';
+import { checkExperiment } from '../src/experiment/check-experiment';
 import { parseExperiment, type ExperimentInput, type FrozenInputs } from '../src/config/experiment-schema';
 import {
   freezeExperimentFiles,

@@ -3,9 +3,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveArms } from '../src/config/arms';
 import { inspectConditions } from '../src/eval/inspect/conditions';
-import { checkExperiment } from '../src/config/check-experiment';
+import { checkExperiment } from '../src/experiment/check-experiment';
 import { InvalidExperimentError } from '../src/config/experiment-schema';
-import { loadExperimentFile } from '../src/config/load-experiment-file';
+import { loadExperimentFile } from '../src/experiment/load-experiment-file';
 import { planFromDisk } from '../src/plan/plan-inputs';
 import { PROJECT_ROOT } from '../src/util/project-paths';
 

@@ -10,8 +10,8 @@ import { createExperimentActivities } from '../src/activities/experiment-activit
 import { createTrainerActivities } from '../src/activities/trainer-activities';
 import type { TrainRequest, TrainResult } from '../src/activities/types';
 import { parseExperiment, type Experiment } from '../src/config/experiment-schema';
-import { loadExperimentFile } from '../src/config/load-experiment-file';
-import { gpuMemoryGiB, worldOf } from '../src/plan/compute-shape';
+import { loadExperimentFile } from '../src/experiment/load-experiment-file';
+import { gpuMemoryGiB, worldOf } from '../src/config/compute-shape';
 import { checkpointedLayerCount, GIB, samplePeak, trainPeak, type TrainJobShape } from '../src/plan/memory';
 import { KNOWN_MODELS, knownModelKey, paramCount } from '../src/plan/models';
 import { applyPlan, assertFits, formatPlan, PlanRefusedError } from '../src/plan/plan';

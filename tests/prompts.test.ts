@@ -23,8 +23,8 @@ import {
 } from '../src/corpus/prompts';
 import { judgePrompt } from '../src/eval/judge-prompts';
 import { judgeOutputSchema, parseJudgeOutput } from '../src/eval/judge-schemas';
-import { parseSpec } from '../src/spec/parse-spec';
-import { deriveVariant, renderSpec } from '../src/spec/spec-variants';
+import { parseSpec } from '../src/model-spec/parse-spec';
+import { deriveVariant, renderSpec } from '../src/model-spec/spec-variants';
 
 const spec = renderSpec(parseSpec(readFileSync(path.join(__dirname, '..', 'specs', 'demo.md'), 'utf8'), 'demo.md'));
 const unit = { domain: 'Customer support', subdomain: 'Refund chats', specSection: 'Honesty about limits' };

@@ -11,7 +11,7 @@ import { parseExperiment } from '../src/config/experiment-schema';
 import type { ComputeLedger } from '../src/cost/compute-usage';
 import { renderWatch } from '../src/watch/render';
 import { trainingRun } from '../src/workflows';
-import { MSM_RELEASE_FAILED } from '../src/workflows/search-attributes';
+import { MSM_RELEASE_FAILED } from '../src/temporal/search-attribute-keys';
 import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-process-workers';
 import { waitUntil } from './helpers/scripted-experiment';
 

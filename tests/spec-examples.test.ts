@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSpec } from '../src/spec/parse-spec';
-import { deriveVariant } from '../src/spec/spec-variants';
+import { parseSpec } from '../src/model-spec/parse-spec';
+import { deriveVariant } from '../src/model-spec/spec-variants';
 
 const load = (name: string) =>
   parseSpec(readFileSync(path.join(__dirname, '..', 'specs', name), 'utf8'), `specs/${name}`);

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSpec } from '../src/spec/parse-spec';
-import { specHash } from '../src/spec/spec-hash';
+import { parseSpec } from '../src/model-spec/parse-spec';
+import { specHash } from '../src/model-spec/spec-hash';
 import { canonicalJson } from '../src/util/canonical-json';
-import { deriveVariant } from '../src/spec/spec-variants';
+import { deriveVariant } from '../src/model-spec/spec-variants';
 
 const nodeSha = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSpec, SpecParseError } from '../src/spec/parse-spec';
+import { parseSpec, SpecParseError } from '../src/model-spec/parse-spec';
 
 const specsDir = path.join(__dirname, '..', 'specs');
 

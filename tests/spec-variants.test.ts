@@ -1,9 +1,9 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSpec } from '../src/spec/parse-spec';
-import { deriveVariant, renderSpec, SPEC_VARIANTS } from '../src/spec/spec-variants';
-import type { ModelSpec } from '../src/spec/types';
+import { parseSpec } from '../src/model-spec/parse-spec';
+import { deriveVariant, renderSpec, SPEC_VARIANTS } from '../src/model-spec/spec-variants';
+import type { ModelSpec } from '../src/model-spec/types';
 
 const specsDir = path.join(__dirname, '..', 'specs');
 const specFiles = readdirSync(specsDir).filter((f) => f.endsWith('.md'));

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Run in temporalio/admin-tools once the server is up: the namespace msm uses and its search attributes
-# (the same list as src/workflows/search-attributes.ts). Safe to run again.
+# (the same list as src/temporal/search-attribute-keys.ts). Safe to run again.
 set -eu
 ns="${MSM_NAMESPACE:-default}"
 until temporal operator cluster health >/dev/null 2>&1; do echo "waiting for the Temporal frontend at $TEMPORAL_ADDRESS"; sleep 2; done

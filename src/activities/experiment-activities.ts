@@ -1,16 +1,16 @@
 import { log } from '@temporalio/activity';
-import { checkExperiment, type ExperimentCheck } from '../config/check-experiment';
+import { checkExperiment, type ExperimentCheck } from '../experiment/check-experiment';
 import { InvalidExperimentError, type Experiment } from '../config/experiment-schema';
 import { PlanRefusedError } from '../plan/plan';
 import { ModelConfigError } from '../plan/plan-inputs';
 import { openStore, resolveStoreUri } from '../store/open-store';
 import { FrozenInputError, frozenInputReader } from '../config/frozen-inputs';
-import { renderSpec } from '../spec/spec-variants';
-import { specHash } from '../spec/spec-hash';
+import { renderSpec } from '../model-spec/spec-variants';
+import { specHash } from '../model-spec/spec-hash';
 import { TokenizeInputError } from '../tokenize/errors';
 import { sha256Hex } from '../util/hash';
 import { badInput } from '../temporal/failures';
-import type { LoadedExperiment } from '../spec/loaded-experiment';
+import type { LoadedExperiment } from '../config/loaded-experiment';
 
 // Where it always was, for the modules that import it from here.
 export { resolveStoreUri };
@@ -68,7 +68,7 @@ export function createExperimentActivities() {
   };
 }
 
-/** Every check `msm validate` makes (src/config/check-experiment.ts); each refusal is bad input. */
+/** Every check `msm validate` makes (src/experiment/check-experiment.ts); each refusal is bad input. */
 async function checkedInput(raw: unknown): Promise<ExperimentCheck> {
   try {
     return await checkExperiment(raw, 'workflow input', frozenReaderOf);

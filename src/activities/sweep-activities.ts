@@ -1,4 +1,4 @@
-import { readInput } from '../config/check-experiment';
+import { readInput } from '../experiment/check-experiment';
 import { FrozenInputError, type InputFile } from '../config/frozen-inputs';
 import { InvalidExperimentError, type FrozenInputs } from '../config/experiment-schema';
 import type { Results } from '../report/results';

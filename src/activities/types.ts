@@ -3,7 +3,7 @@
  * never document text or token data (claim check via the artifact store). Each stage keeps its own in its
  * folder; this file gathers them for callers that want one import.
  */
-export type { LoadedExperiment } from '../spec/loaded-experiment';
+export type { LoadedExperiment } from '../config/loaded-experiment';
 export type {
   CorpusManifestRef,
   CorpusPreview,

@@ -1,4 +1,4 @@
-import { classifyLlmError } from '../temporal/failures';
+import { classifyLlmError } from '../llm/llm-failures';
 import { heartbeatIfActivity } from '../temporal/activity-context';
 import type { AftGenerateSettings } from '../config/experiment-schema';
 import { addUsage, NO_USAGE, usageOf, type Usage } from '../cost/usage';

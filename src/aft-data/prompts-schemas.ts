@@ -6,11 +6,7 @@ import { list, obj, text, type JsonSchema } from '../llm/json-schema-builders';
  * grammar-constrained decoding), in the same restricted subset as the corpus prompts
  * (src/corpus/prompts-schemas.ts): object/array/string/enum with length bounds. Pure (no I/O).
  */
-export const QUESTION_TYPES = ['direct', 'indirect', 'comparison', 'recommendation', 'opinion', 'edge-case'] as const;
-export type QuestionType = (typeof QUESTION_TYPES)[number];
-
-export const RESPONSE_STYLES = ['value', 'rule'] as const;
-export type ResponseStyle = (typeof RESPONSE_STYLES)[number];
+export { QUESTION_TYPES, RESPONSE_STYLES, type QuestionType, type ResponseStyle } from '../config/aft-question-kinds';
 
 const name = z.string().trim().min(1, 'must not be empty');
 

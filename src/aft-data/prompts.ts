@@ -1,5 +1,5 @@
 import type { ChatMessage } from '../llm/provider';
-import type { Prompt } from '../corpus/prompts';
+import type { Prompt } from '../llm/prompt';
 import {
   aftDomainsJsonSchema,
   filterJsonSchema,

@@ -6,7 +6,7 @@ import {
 } from '@temporalio/client';
 import path from 'node:path';
 import type { ReaperTarget, ReapOutcome } from '../compute/reaper';
-import { readExperimentFile } from '../config/load-experiment-file';
+import { readExperimentFile } from '../experiment/load-experiment-file';
 import { experimentBaseDir } from '../plan/plan-inputs';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { msmReaper } from '../workflows';

@@ -5,7 +5,7 @@ import {
   type ScheduleOptionsAction,
   type ScheduleSpec,
 } from '@temporalio/client';
-import { readExperimentFile, readStructuredFile } from '../config/load-experiment-file';
+import { readExperimentFile, readStructuredFile } from '../experiment/load-experiment-file';
 import { isSweep, loadSweepFile } from '../sweep/load-sweep-file';
 import { msmExperiment, msmSweep } from '../workflows';
 import { freezeExperimentInput, freezeSweepInput } from './freeze-inputs';

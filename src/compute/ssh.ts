@@ -9,7 +9,7 @@ import {
   type MachineHandle,
 } from './backend';
 import { JobFolders, nodeJobId, type NodePlace } from './job-folder';
-import { parseHostEntry } from '../plan/compute-shape';
+import { parseHostEntry } from '../config/compute-shape';
 import { HostUnreachableError, SshConnection } from './ssh-connection';
 import { DEFAULT_TRAINER_DIR, trainerBundle, trainerTar } from './trainer-bundle';
 

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { QUESTION_TYPES, RESPONSE_STYLES } from '../aft-data/prompts-schemas';
+import { QUESTION_TYPES, RESPONSE_STYLES } from './aft-question-kinds';
 import { armEntrySchema, armProblems, isControl, resolveArms, type ArmEntry } from './arms';
 import { parseFraction } from './fractions';
-import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from '../plan/compute-shape';
+import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from './compute-shape';
 
 /**
  * The experiment file schema. Every default lives here and nowhere else; the same JSON is the input of

@@ -125,7 +125,7 @@ export function mergeFrozen(parts: Array<{ id: string; frozen: FrozenInputs }>):
 }
 
 /**
- * Reads an input file's text for the experiment check (src/config/check-experiment.ts): `disk` reads it
+ * Reads an input file's text for the experiment check (src/experiment/check-experiment.ts): `disk` reads it
  * from this machine, with every check the loader makes on a path.
  */
 export type InputReader = (rel: string, field: string, disk: () => Promise<string>) => Promise<string>;

@@ -9,7 +9,7 @@ import { openStore } from '../store/open-store';
 import { docId, docKey, ideasKey, typesKey } from './keys';
 import { storedItems, unitInContext, type Unit } from './stages';
 import { promptSha256 } from './stage-list';
-import { classifyLlmError } from '../temporal/failures';
+import { classifyLlmError } from '../llm/llm-failures';
 import { complete, priceOf, providerId } from '../llm/call';
 import { heartbeatIfActivity } from '../temporal/activity-context';
 import { requestSeed } from '../llm/seed';

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { list, obj, text, type JsonSchema } from '../llm/json-schema-builders';
+import { parseWith } from '../llm/prompt';
+
+export { parseWith, StructuredOutputError } from '../llm/prompt';
 
 /**
  * Structured outputs of the generation and judge prompts: a zod schema (validation after the call) and a
@@ -68,29 +71,6 @@ export const assertionsJsonSchema: JsonSchema = obj({
 // The model chooses how many domains; types per unit and ideas per type are the counts asked for.
 export const typesJsonSchema = (count: number): JsonSchema => obj({ types: list(label, count, count) });
 export const ideasJsonSchema = (count: number): JsonSchema => obj({ ideas: list(text(20, 300), count, count) });
-
-export class StructuredOutputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StructuredOutputError';
-  }
-}
-
-/** Validate a decoded answer (or raw JSON text) against a stage's schema, with a readable error. */
-export function parseWith<T>(schema: z.ZodType<T>, what: string, output: unknown): T {
-  let value = output;
-  if (typeof output === 'string') {
-    try {
-      value = JSON.parse(output);
-    } catch (e) {
-      throw new StructuredOutputError(`${what}: the answer is not JSON (${(e as Error).message})`);
-    }
-  }
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`);
-  throw new StructuredOutputError(`${what}: ${issues.join('; ')}`);
-}
 
 export const parseDomainsOutput = (output: unknown) => parseWith(domainsOutputSchema, 'domains answer', output);
 export const parseAssertionsOutput = (output: unknown) =>

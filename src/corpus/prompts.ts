@@ -1,4 +1,5 @@
 import type { ChatMessage } from '../llm/provider';
+import type { Prompt } from '../llm/prompt';
 import {
   ASSERTIONS_MAX,
   ASSERTIONS_MIN,
@@ -19,11 +20,7 @@ export * from './prompts-schemas';
  */
 export const PROMPT_VERSION = 'corpus-v3';
 
-export interface Prompt {
-  messages: ChatMessage[];
-  jsonSchema?: Record<string, unknown>;
-  maxTokens: number;
-}
+export type { Prompt };
 
 /**
  * One unit of the corpus plan: a (domain, subdomain) tied to the spec section it covers, or in rules mode a

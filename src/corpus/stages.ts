@@ -9,7 +9,7 @@ import {
 import type { Assertion, CorpusUnit, DomainsOutput, Prompt } from './prompts';
 import { asStageList, emptyStageList, newItems, stageCall, type StageCall, type StageList } from './stage-list';
 import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
-import { parseSpec, SpecParseError } from '../spec/parse-spec';
+import { parseSpec, SpecParseError } from '../model-spec/parse-spec';
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
 import { assertionsKey, domainsKey, unitsKey } from './keys';

@@ -1,6 +1,6 @@
 import { judgeJsonSchema, JUDGE_REASONING_MAX_CHARS } from './judge-schemas';
 import { z } from 'zod';
-import type { Prompt } from '../corpus/prompts';
+import type { Prompt } from '../llm/prompt';
 import type { JudgeKind } from './eval-set';
 
 /**

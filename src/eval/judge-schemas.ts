@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseWith } from '../corpus/prompts-schemas';
+import { parseWith } from '../llm/prompt';
 import { obj, text, type JsonSchema } from '../llm/json-schema-builders';
 
 /** The generic criterion judge's structured answer: a zod schema (after the call) and its JSON Schema (for the call). */

@@ -1,6 +1,6 @@
 import type { Experiment } from '../config/experiment-schema';
 import type { ComputeUsage } from '../cost/compute-usage';
-import type { LoadedExperiment } from '../spec/loaded-experiment';
+import type { LoadedExperiment } from '../config/loaded-experiment';
 
 /** An evaluation as it crosses Temporal: the sampling request, the samples' ref and the judged summary. */
 export interface EvalRequest {

@@ -8,7 +8,7 @@ import { canonicalJson } from '../util/canonical-json';
 import { TOOLS_DIR } from '../util/project-paths';
 import { usageOf, type Price, type Usage } from '../cost/usage';
 import { activityAttempt, heartbeatIfActivity } from '../temporal/activity-context';
-import { classifyLlmError } from '../temporal/failures';
+import { classifyLlmError } from './llm-failures';
 
 const providers = new Map<string, Promise<LlmProvider>>();
 

@@ -1,5 +1,5 @@
 import type { Experiment, TrainHyperSettings } from '../config/experiment-schema';
-import { gpuMemoryGiB, moreGpusHint, worldOf, worldSize } from './compute-shape';
+import { gpuMemoryGiB, moreGpusHint, worldOf, worldSize } from '../config/compute-shape';
 import { GIB, largestSampleBatch, samplePeak, trainPeak, type Breakdown, type TrainJobShape } from './memory';
 import { diskNeedsOf, estimateJobDiskGb } from './disk';
 import type { ModelShape } from './models';

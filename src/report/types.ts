@@ -4,7 +4,7 @@ import type { ProviderSettings } from '../config/experiment-schema';
 import type { CorpusManifestRef } from '../corpus/types';
 import type { EvalSummary } from '../eval/types';
 import type { JudgeCalibrationResult } from '../eval/judge-calibration';
-import type { LoadedExperiment } from '../spec/loaded-experiment';
+import type { LoadedExperiment } from '../config/loaded-experiment';
 import type { TokenizedRef } from '../tokenize/types';
 import type { TrainResult } from '../training/types';
 import type { AnalysisPlan } from './results-types';

@@ -1,5 +1,5 @@
 import type { Experiment } from '../config/experiment-schema';
-import { parseHostEntry } from '../plan/compute-shape';
+import { parseHostEntry } from '../config/compute-shape';
 import { allowlists, endpointProblem, type Allowlists } from './allowlist';
 import { machineProblem } from './machines';
 import { remoteCredentialsProblem, RUNPOD_HOSTS } from './remote-credentials';

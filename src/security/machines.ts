@@ -1,5 +1,5 @@
 import type { Experiment } from '../config/experiment-schema';
-import { parseHostEntry } from '../plan/compute-shape';
+import { parseHostEntry } from '../config/compute-shape';
 
 /**
  * Where the worker runs jobs, as its operator limits it: the ssh hosts it connects to with its private keys

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describeIssues } from '../config/experiment-schema';
-import { loadExperimentFile, readStructuredFile } from '../config/load-experiment-file';
+import { loadExperimentFile, readStructuredFile } from '../experiment/load-experiment-file';
 import { expandSweep, InvalidSweepError } from './grid';
 import { sweepFileSchema, type SweepInput } from './sweep-schema';
 

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes';
+import { SEARCH_ATTRIBUTE_FLAGS } from './search-attribute-keys';
 
 export interface DevServerOptions {
   cli: string;

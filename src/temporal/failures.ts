@@ -1,5 +1,4 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { LlmError } from '../llm/provider';
 
 /** Bad input: fail the whole run at once with a message a person can act on. */
 export function badInput(message: string, cause?: unknown): ApplicationFailure {
@@ -15,14 +14,6 @@ export function transient(message: string, retryAfterMs?: number, cause?: unknow
     nextRetryDelay: retryAfterMs && retryAfterMs > 0 ? retryAfterMs : undefined,
     cause: asError(cause),
   });
-}
-
-/** Map provider errors to Temporal failures; anything unknown is left to the default (retryable) policy. */
-export function classifyLlmError(err: unknown): unknown {
-  if (err instanceof LlmError) {
-    return err.retryable ? transient(`LLM: ${err.message}`, err.retryAfterMs) : badInput(`LLM: ${err.message}`);
-  }
-  return err;
 }
 
 function asError(e: unknown): Error | undefined {

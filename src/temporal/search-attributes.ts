@@ -1,5 +1,5 @@
 import { temporal } from '@temporalio/proto';
-import { MSM_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { MSM_SEARCH_ATTRIBUTES } from './search-attribute-keys';
 import { refusedByServer } from './grpc-status';
 
 type IndexedValueType = temporal.api.enums.v1.IndexedValueType;

@@ -1,6 +1,6 @@
 import type { ComputeUsage } from '../cost/compute-usage';
 import { defaultMicroBatch } from '../plan/plan';
-import { worldOf } from '../plan/compute-shape';
+import { worldOf } from '../config/compute-shape';
 import { contentId, sha256Hex } from '../util/hash';
 import type { JobWorld, TrainerJobManifest, TrainHyper } from './job';
 import type { TrainRequest, TrainResult } from './types';

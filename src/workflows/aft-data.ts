@@ -6,7 +6,7 @@ import { llm } from './activity-proxies';
 import { runBounded } from './bounded';
 import { aftDataProgressQuery, type AftDataProgress } from './definitions';
 import { handleRunControls } from './run-controls';
-import { MSM_STAGE } from './search-attributes';
+import { MSM_STAGE } from '../temporal/search-attribute-keys';
 
 /** (domain, question type) cells per question activity. */
 const CELLS_PER_ACTIVITY = 4;

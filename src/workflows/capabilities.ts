@@ -1,7 +1,7 @@
 import type { Arm } from '../config/arms';
 import { isControl } from '../config/arms';
 import type { CapabilityRequest, CapabilityResult } from '../eval/capabilities/types';
-import type { LoadedExperiment } from '../spec/loaded-experiment';
+import type { LoadedExperiment } from '../config/loaded-experiment';
 import { cleanup, gpu, gpuStoppedOnCancel } from './activity-proxies';
 import { runBounded } from './bounded';
 import type { CellProgress } from './definitions';

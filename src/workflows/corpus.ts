@@ -14,7 +14,7 @@ import { llm } from './activity-proxies';
 import { runBounded, runBoundedUntil } from './bounded';
 import { approveUpdate, corpusProgressQuery, setBudgetUpdate, type CorpusProgress } from './definitions';
 import { handleRunControls } from './run-controls';
-import { MSM_STAGE } from './search-attributes';
+import { MSM_STAGE } from '../temporal/search-attribute-keys';
 
 /**
  * Corpus generation: spec -> domains/subdomains (units) -> types -> ideas -> documents, fanned out in

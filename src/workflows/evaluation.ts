@@ -2,7 +2,7 @@ import { patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { EvalRequest, EvalSummary } from '../eval/types';
 import { cleanup, gpu, gpuStoppedOnCancel, llm } from './activity-proxies';
 import { releaseAfterFailure } from './machine-cleanup';
-import { MSM_STAGE } from './search-attributes';
+import { MSM_STAGE } from '../temporal/search-attribute-keys';
 
 /** Evaluate one trained model: sample answers on the GPU queue, then judge them on the LLM queue (an Inspect task: both in one job). */
 export async function evaluationRun(req: EvalRequest): Promise<EvalSummary> {

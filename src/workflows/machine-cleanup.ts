@@ -7,7 +7,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { MSM_RELEASE_FAILED } from './search-attributes';
+import { MSM_RELEASE_FAILED } from '../temporal/search-attribute-keys';
 
 /**
  * After a run failed or was cancelled: release every machine the provider still holds for its job, on the

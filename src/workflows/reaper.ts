@@ -1,7 +1,7 @@
 import { ApplicationFailure, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
 import type { ReaperTarget, ReapOutcome } from '../config/reaper-target';
 import { cleanup } from './activity-proxies';
-import { MSM_RELEASE_FAILED } from './search-attributes';
+import { MSM_RELEASE_FAILED } from '../temporal/search-attribute-keys';
 
 export interface ReaperInput {
   /** Each backend to look at, with the store whose job index traces its machines to workflows. */

@@ -2,7 +2,7 @@ import { patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { HumanLabelsImport } from '../eval/human-labels';
 import type { ReportRequest, ReportResult } from '../report/types';
 import { cpu, llm } from './activity-proxies';
-import { MSM_STAGE } from './search-attributes';
+import { MSM_STAGE } from '../temporal/search-attribute-keys';
 
 /**
  * The report: the judge is first calibrated on frozen sets of known answers (LLM queue; the result is

@@ -2,7 +2,7 @@ import { patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { TrainRequest, TrainResult } from '../training/types';
 import { cleanup, gpu, gpuStoppedOnCancel } from './activity-proxies';
 import { releaseAfterFailure } from './machine-cleanup';
-import { MSM_STAGE } from './search-attributes';
+import { MSM_STAGE } from '../temporal/search-attribute-keys';
 
 /**
  * One training run (midtraining, or one AFT cell) as its own workflow so the Web UI shows it, its retries

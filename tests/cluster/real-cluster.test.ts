@@ -10,7 +10,7 @@ import type { ExperimentInput } from '../../src/config/experiment-schema';
 import { PROJECT_ROOT } from '../../src/util/project-paths';
 import { msmExperiment, progressQuery } from '../../src/workflows';
 import type { ExperimentOutcome } from '../../src/workflows/experiment';
-import { MSM_SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
+import { MSM_SEARCH_ATTRIBUTES } from '../../src/temporal/search-attribute-keys';
 import { scriptedExperiment, waitUntil } from '../helpers/scripted-experiment';
 import { startScriptedLlmServer } from '../helpers/scripted-llm-server';
 import { TemporalCluster } from '../helpers/temporal-cluster';

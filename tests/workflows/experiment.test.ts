@@ -4,7 +4,7 @@ import { parseExperiment, type ExperimentInput } from '../../src/config/experime
 import type { CapabilityRequest, CapabilityResult } from '../../src/eval/capabilities/types';
 import type { EvalRequest, EvalSummary, SamplesRef } from '../../src/eval/types';
 import type { ReportRequest, ReportResult } from '../../src/report/types';
-import type { LoadedExperiment } from '../../src/spec/loaded-experiment';
+import type { LoadedExperiment } from '../../src/config/loaded-experiment';
 import type { TokenizedRef } from '../../src/tokenize/types';
 import type { TrainRequest, TrainResult } from '../../src/training/types';
 import { msmExperiment, progressQuery, setComputeBudgetUpdate } from '../../src/workflows';

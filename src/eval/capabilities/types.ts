@@ -1,6 +1,6 @@
 import type { CapabilityCheck, Experiment } from '../../config/experiment-schema';
 import type { ComputeUsage } from '../../cost/compute-usage';
-import type { LoadedExperiment } from '../../spec/loaded-experiment';
+import type { LoadedExperiment } from '../../config/loaded-experiment';
 
 /** One arm's capability checks (eval.capabilities): run on the model its cell ends with. Crosses Temporal. */
 export interface CapabilityRequest {

@@ -3,9 +3,9 @@ import type { ZodType } from 'zod';
 import path from 'node:path';
 import { applyPlan, assertFits } from '../plan/plan';
 import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
-import { parseSpec, SpecParseError } from '../spec/parse-spec';
-import { deriveVariant } from '../spec/spec-variants';
-import type { ModelSpec } from '../spec/types';
+import { parseSpec, SpecParseError } from '../model-spec/parse-spec';
+import { deriveVariant } from '../model-spec/spec-variants';
+import type { ModelSpec } from '../model-spec/types';
 import { aftLineSchema, parseEvalSet, parseJsonl, type EvalLine } from '../eval/eval-set';
 import { inspectLines } from '../eval/inspect/conditions';
 import { parseQuestions } from '../eval/capabilities/questions';
@@ -13,12 +13,12 @@ import { checkTokenizerFitsModel, resolveModelPath } from '../tokenize/model-voc
 import { PROJECT_ROOT } from '../util/project-paths';
 import { trustProblems } from '../security/experiment-trust';
 import { inputPathProblem } from '../security/paths';
-import { mixShortfall } from './aft-mix';
-import type { InputReader } from './frozen-inputs';
-import { stepProblems, stepsAt, truncationWarnings } from './aft-steps';
-import { worldOf, worldSize } from '../plan/compute-shape';
-import { fractionCounts, fractionProblems, type AftSubsetPlan } from './aft-subsets';
-import { InvalidExperimentError, parseExperiment, type Experiment } from './experiment-schema';
+import { mixShortfall } from '../config/aft-mix';
+import type { InputReader } from '../config/frozen-inputs';
+import { stepProblems, stepsAt, truncationWarnings } from '../config/aft-steps';
+import { worldOf, worldSize } from '../config/compute-shape';
+import { fractionCounts, fractionProblems, type AftSubsetPlan } from '../config/aft-subsets';
+import { InvalidExperimentError, parseExperiment, type Experiment } from '../config/experiment-schema';
 
 /**
  * Every check an experiment gets before anything runs, in one place: `msm validate` prints its result and

@@ -4,7 +4,7 @@ import YAML from 'yaml';
 import { assertFits } from '../plan/plan';
 import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
 import { PROJECT_ROOT } from '../util/project-paths';
-import { parseExperiment, type Experiment, type ExperimentInput } from './experiment-schema';
+import { parseExperiment, type Experiment, type ExperimentInput } from '../config/experiment-schema';
 
 /**
  * Read and check an experiment file (.yaml/.yml/.json): the schema, then the memory planner, which refuses

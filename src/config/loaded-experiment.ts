@@ -1,5 +1,5 @@
-import type { AftSubsetPlan } from '../config/aft-subsets';
-import type { Experiment } from '../config/experiment-schema';
+import type { AftSubsetPlan } from './aft-subsets';
+import type { Experiment } from './experiment-schema';
 
 /**
  * The loaded experiment as it crosses Temporal: configuration, keys and hashes of the stored spec, data and
