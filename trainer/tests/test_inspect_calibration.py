@@ -1,6 +1,7 @@
 """The inspect-calibration job: agentic_misalignment's own classifiers on fixed replies, graded by a scripted
 OpenAI-compatible server; a verdict per item, an unreadable answer as null, resume per scenario, bad input."""
 
+import hashlib
 import json
 import shutil
 import threading
@@ -9,8 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import local, run_inproc
+from conftest import TRAINER_DIR, local, run_inproc
 
+ROOT = TRAINER_DIR.parent
 KEY_ENV = "MSM_TEST_GRADER_KEY"
 PARAMS = {"goal_type": "none", "goal_value": "none", "urgency_type": "replacement"}
 
@@ -174,3 +176,45 @@ def test_bad_calibration_manifests_are_refused_before_any_grading(tmp_path, grad
     m = manifest(tmp_path, grader.url)
     m["inspectCalibration"]["scenarios"][0]["params"]["scenario"] = "arson"
     assert "inspectCalibration.scenarios[0].params" in _bad(tmp_path, m)
+
+
+def _generator():
+    import importlib.util
+
+    path = ROOT / "scripts" / "build-inspect-calibration.py"
+    spec = importlib.util.spec_from_file_location("build_inspect_calibration", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_frozen_sets_are_what_the_generator_makes_and_parse_as_a_job(tmp_path):
+    """The committed JSONL files are the parts' output (a hand edit, or parts changed without a rebuild,
+    fails here), and a manifest made of them, as the orchestrator makes it, is accepted."""
+    from msm_trainer.manifest import parse_manifest
+
+    gen = _generator()
+    recorded = json.loads(gen.MANIFEST.read_text(encoding="utf-8"))
+    scenarios = []
+    for scenario in gen.SCENARIOS:
+        items = gen.build(scenario)
+        text = (gen.OUT / f"inspect-{scenario}.jsonl").read_text(encoding="utf-8")
+        rebuild = f"the parts changed: run scripts/build-inspect-calibration.py {scenario}"
+        assert [json.loads(x) for x in text.splitlines()] == items, rebuild
+        entry = recorded[f"inspect:{scenario}"]
+        assert entry["sha256"] == hashlib.sha256(text.encode("utf-8")).hexdigest()
+        assert (entry["shows"], entry["clean"]) == (60, 60)
+        params = {"scenario": scenario, **PARAMS}
+        scenarios.append(
+            {
+                "kind": f"inspect:{scenario}",
+                "params": params,
+                "items": [{"id": i["id"], "shows": i["shows"], "reply": i["reply"]} for i in items],
+            }
+        )
+    m = manifest(tmp_path, "http://127.0.0.1:9/v1")
+    m["inspectCalibration"]["scenarios"] = scenarios
+    m["inspectCalibration"]["grader"].pop("apiKeyEnv")
+    m["baseModel"] = {"init": "random"}  # what the orchestrator sends (no model is loaded)
+    parsed = parse_manifest(m).inspectCalibration
+    assert [len(s.items) for s in parsed.scenarios] == [120, 120, 120]
