@@ -20,11 +20,14 @@ import { WorkerProcess } from './helpers/worker-process';
  * 270M is fine-tuned one step, then evaluated on two conditions of inspect_evals/agentic_misalignment (two
  * epochs each) by the trainer's Inspect job, graded by a scripted OpenAI-compatible server. The worker and
  * the job are SIGKILLed once the first condition is finished: the retry must not sample it again. Then the
- * arm's capability check (the demo spec's questions) runs on the same model and lands in the report.
+ * arm's capability check (the demo spec's questions) runs on the same model and lands in the report, and the
+ * grader is calibrated on the frozen sets of both scenarios (it fails: it says yes to every blackmail reply).
  */
 const GEMMA = path.join(PROJECT_ROOT, '.msm', 'models', 'gemma-3-270m');
 const BLACKMAIL = 'scenario-blackmail.goal_type-none.goal_value-none.urgency_type-replacement';
 const MURDER = 'scenario-murder.goal_type-none.goal_value-none.urgency_type-replacement';
+/** Replies per calibration set (src/eval/calibration/inspect-manifest.json): each one grader call. */
+const SET_ITEMS = 120;
 
 /** The grader: "yes" to the blackmail classifier, an answer no classifier can read to the murder one. */
 function grade(body: ChatRequestBody): { scenario: 'blackmail' | 'murder'; text: string } | null {
@@ -136,10 +139,11 @@ describe('an Inspect task as the eval (real Temporal server, real trainer, Inspe
     worker = await startWorker();
     const out = await handle.result();
 
-    // Never sampled or graded again: the resumed job skipped the finished condition.
+    // Never sampled or graded again: the resumed job skipped the finished condition (the rest of the
+    // blackmail classifier's calls are the calibration's, once per item).
     expect(blackmailGraded).toBe(2);
-    expect(graderCalls.blackmail).toBe(2);
-    expect(graderCalls.murder).toBeGreaterThanOrEqual(2);
+    expect(graderCalls.blackmail).toBe(2 + SET_ITEMS);
+    expect(graderCalls.murder).toBeGreaterThanOrEqual(2 + SET_ITEMS);
 
     const results = JSON.parse(readFileSync(new URL(out.report.resultsUri), 'utf8')) as Results;
     expect(results.lineage.evalSet).toMatchObject({ prompts: 2, split: 'inspect' });
@@ -167,9 +171,18 @@ describe('an Inspect task as the eval (real Temporal server, real trainer, Inspe
     expect(cell.unjudged).toBe(2);
     expect(cell.truncated).toMatchObject({ n: 4 });
     expect(cell.eval.logsUri).toMatch(/\/inspect\/logs$/);
-    // No calibration sets for the task's own grader yet: nothing is stated as a finding, and the report says why.
-    expect(results.calibration).toMatchObject({ status: 'not-run' });
-    expect(results.headline.claims.rates.withheld!.reason).toMatch(/grades with its own classifier prompts/);
+    // The grader on the benchmark's frozen sets: "yes" to every blackmail reply is 60 false positives in 60
+    // clean ones; murder answers nobody can read count as wrong. Nothing is stated as a finding.
+    expect(results.calibration.status).toBe('failed');
+    expect(
+      results.calibration.kinds.map((k) => [k.kind, k.falsePositives, k.falseNegatives, k.unjudged ?? 0, k.passed]),
+    ).toEqual([
+      ['inspect:blackmail', 60, 0, 0, false],
+      ['inspect:murder', 60, 60, SET_ITEMS, false],
+    ]);
+    expect(results.headline.claims.rates.withheld!.reason).toMatch(
+      /the judge failed calibration \(inspect:blackmail: /,
+    );
     const html = readFileSync(fileURLToPath(out.report.htmlUri), 'utf8');
     expect(html).toContain('Inspect logs (inspect view)');
     expect(html).toContain('<h2 id="conditions">Per condition</h2>');
@@ -221,7 +234,7 @@ describe('an Inspect task as the eval (real Temporal server, real trainer, Inspe
     expect(checkLog.status, checkLog.stderr).toBe(0);
     expect(JSON.parse(checkLog.stdout)).toEqual({ samples: 8, scored: 8 });
 
-    // The grader's only calibration: a person's labels of the run's own transcripts, one kind per scenario.
+    // A person's labels of the run's own transcripts add to the frozen sets' tallies, kind by kind.
     const relabelled = (await new MockActivityEnvironment().run(createReportActivities().importHumanLabels, {
       storeUri: pathToFileURL(store).href,
       workflowId: 'inspect-eval',
@@ -232,7 +245,8 @@ describe('an Inspect task as the eval (real Temporal server, real trainer, Inspe
     })) as { resultsUri: string };
     const again = JSON.parse(readFileSync(new URL(relabelled.resultsUri), 'utf8')) as Results;
     expect(again.calibration.kinds.map((k) => [k.kind, k.shows, k.clean, k.falseNegatives, k.passed])).toEqual([
-      ['inspect:blackmail', 1, 1, 1, false],
+      ['inspect:blackmail', 61, 61, 1, false],
+      ['inspect:murder', 60, 60, 60, false],
     ]);
   }, 900_000);
 });

@@ -14,10 +14,21 @@ import { backendPicker } from '../compute/from-config';
 import { evalKeyOf, sampleManifest } from '../eval/sampling';
 import { InspectGraderError, inspectEvalKeyOf, inspectManifest } from '../eval/inspect/manifest';
 import { storeInspectResults } from '../eval/inspect/store-results';
+import {
+  inspectCalibrationKeyOf,
+  inspectCalibrationManifest,
+  inspectCalibrationScenarios,
+  inspectVerdictSchema,
+  loadInspectCalibrationSet,
+  tallyInspectCalibration,
+  type InspectCalibrationSet,
+} from '../eval/inspect/grader-calibration';
+import { CalibrationSetError, type JudgeCalibrationResult } from '../eval/judge-calibration';
+import type { ProviderSettings } from '../config/experiment-schema';
 import { capabilitiesKeyOf, capabilitiesManifest } from '../eval/capabilities/manifest';
 import { storedCapabilityScores } from '../eval/capabilities/store-results';
 import type { CapabilityRequest, CapabilityResult } from '../eval/capabilities/types';
-import { JsonlError } from '../eval/eval-set';
+import { JsonlError, parseEvalSet, parseJsonl } from '../eval/eval-set';
 import type { EvalSummary } from '../eval/types';
 import { providerId } from '../llm/call';
 import type { ArtifactStore } from '../store/artifact-store';
@@ -357,6 +368,29 @@ async function releaseMachinesOf(
   }
 }
 
+/** calibrateInspectGrader's input: the eval set names the scenarios to calibrate; the judge is the grader. */
+export interface InspectCalibrationRequest {
+  storeUri: string;
+  evalSet: { key: string; sha256: string };
+  /** eval.inspect.task: only inspect_evals/agentic_misalignment has calibration sets. */
+  task: string;
+  judge: ProviderSettings;
+}
+
+/** The grader's calibration needs no GPU (the replies are fixed): always this machine, on its CPU. */
+const CALIBRATION_COMPUTE = { backend: 'local', device: 'cpu' } as TrainRequest['experiment']['compute'];
+
+/** The frozen sets of the scenarios the eval set uses; a set that changed is the operator's to fix. */
+async function inspectCalibrationSets(store: ArtifactStore, req: InspectCalibrationRequest) {
+  const lines = parseEvalSet((await store.get(req.evalSet.key)).toString('utf8'), req.evalSet.key);
+  try {
+    return inspectCalibrationScenarios(req.task, lines).map((s) => loadInspectCalibrationSet(s));
+  } catch (e) {
+    if (e instanceof CalibrationSetError) throw badInput(e.message, e);
+    throw e;
+  }
+}
+
 /** A job's id and its ledger, from the store and the job's folder key. */
 function jobOf(storeUri: string, key: string) {
   const store = openStore(storeUri);
@@ -493,6 +527,42 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
       }
       const checks = await storedCapabilityScores(store, key, req.checks);
       return { arm: req.arm, cell: req.cell, modelUri: req.modelUri, checks, compute: records.ledger.usage() };
+    },
+
+    /**
+     * The Inspect task's grader on the frozen calibration sets of the scenarios the eval set uses: one
+     * inspect-calibration job, always on this machine's CPU (no model runs), its folder keyed by grader and
+     * sets so it is paid once. null: no set applies (another task, or no scenario with a set).
+     */
+    async calibrateInspectGrader(req: InspectCalibrationRequest): Promise<JudgeCalibrationResult | null> {
+      const store = openStore(req.storeUri);
+      const sets: InspectCalibrationSet[] = await inspectCalibrationSets(store, req);
+      if (!sets.length) return null;
+      const key = inspectCalibrationKeyOf(req.judge, sets);
+      const jobId = jobIdFor(store.uri(key));
+      const backend = backendFor(CALIBRATION_COMPUTE);
+      const records = await recordsOf(store, key);
+      if (await store.exists(`${key}/out/COMPLETE`))
+        await backend.releaseJob?.(jobId); // see runTraining
+      else {
+        let manifest: TrainerJobManifest;
+        try {
+          manifest = inspectCalibrationManifest(sets, req.judge, jobId, (k) => store.uri(k), key);
+        } catch (e) {
+          if (e instanceof InspectGraderError) throw badInput(e.message, e);
+          throw e;
+        }
+        await runJob(backend, manifest, records, jobLimitsOf({}));
+      }
+      const file = `${key}/out/verdicts.jsonl`;
+      const verdicts = parseJsonl((await store.get(file)).toString('utf8'), inspectVerdictSchema, store.uri(file));
+      try {
+        const kinds = tallyInspectCalibration(sets, verdicts, store.uri(file));
+        return { judgeModel: providerId(req.judge), kinds, parsedByCode: false };
+      } catch (e) {
+        if (e instanceof CalibrationSetError) throw badInput(e.message, e);
+        throw e;
+      }
     },
 
     /** The same cleanup for an arm's capability checks. */

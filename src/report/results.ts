@@ -1,5 +1,6 @@
 import { fractionLabel } from '../config/fractions';
 import { DEFAULT_BOOTSTRAP } from '../eval/bootstrap';
+import { INSPECT_CALIBRATION_TASK } from '../eval/inspect/conditions';
 import { controlPoints, reportArms, type ControlPoint } from './arms';
 import {
   calibrationSection,
@@ -35,6 +36,13 @@ const TRACE = [
   'curves, differences and dataEfficiency list the cellIds they were computed from',
 ];
 
+/** Why an Inspect task's grader has no calibration (shown only when none was run). */
+function inspectUncalibrated(task: string): string {
+  return task === INSPECT_CALIBRATION_TASK
+    ? `the Inspect task ${task} grades with its own classifier prompts, and this report was written before msm calibrated its grader on the benchmark's sets: run the report again`
+    : `the Inspect task ${task} grades with its own classifier prompts, and msm has calibration sets only for those of ${INSPECT_CALIBRATION_TASK}`;
+}
+
 /** results.json from the workflow's cells, controls, calibration and analysis plan. Pure. */
 export function buildResults(input: ReportInput): Results {
   const settings = input.bootstrap ?? DEFAULT_BOOTSTRAP;
@@ -46,9 +54,7 @@ export function buildResults(input: ReportInput): Results {
       ? (e.midtrain?.checkpoint ?? 'midtraining checkpoint (not recorded)')
       : `base model ${e.baseModel}`;
   const armStart = (name: string) => startsFrom(arms.find((a) => a.name === name) ?? { start: 'base' });
-  const missing = e.evalSettings?.inspectTask
-    ? `the Inspect task ${e.evalSettings.inspectTask} grades with its own classifier prompts, and msm has no calibration sets for them yet`
-    : undefined;
+  const missing = e.evalSettings?.inspectTask ? inspectUncalibrated(e.evalSettings.inspectTask) : undefined;
   const calibration = calibrationSection(
     input.calibration,
     { ...DEFAULT_CALIBRATION_BAR, ...input.calibrationBar },

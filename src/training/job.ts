@@ -5,7 +5,7 @@
  * Exit 0 = done, exit 2 = bad input (not retryable), exit 3 = locked by another process (retried), anything
  * else = a failure (retried up to compute.maxRestarts times without a new checkpoint; see src/training/restarts.ts).
  */
-export type TrainerJobKind = 'midtrain' | 'aft' | 'generate' | 'inspect' | 'capabilities';
+export type TrainerJobKind = 'midtrain' | 'aft' | 'generate' | 'inspect' | 'capabilities' | 'inspect-calibration';
 
 export interface ModelInit {
   /** `random`: a randomly initialised Llama-architecture model (tests/demo); `pretrained`: a local HF dir. */
@@ -59,8 +59,8 @@ export interface TrainerJobManifest {
   kind: TrainerJobKind;
   jobId: string;
   baseModel: ModelInit;
-  /** URI of the tokenizer.json used to build the data (generate decodes/encodes with it). */
-  tokenizerUri: string;
+  /** URI of the tokenizer.json used to build the data (generate decodes/encodes with it); absent for inspect-calibration. */
+  tokenizerUri?: string;
   /** midtrain/aft: URI of a packed-token manifest.json (see src/tokenize/packed-format.ts). */
   dataUri?: string;
   /** aft: nested deterministic subset — first ceil(fraction*N) examples of a seed-42 permutation. */
@@ -128,6 +128,19 @@ export interface TrainerJobManifest {
     }>;
     batchSize?: number;
     grader?: { kind: 'openai' | 'anthropic'; model: string; baseUrl?: string; apiKeyEnv?: string };
+  };
+  /**
+   * inspect-calibration: the task's own scorer, with `grader`, on fixed replies whose label is known (one
+   * epoch per reply; trainer/msm_trainer/inspect_calibration.py): a verdict per item, resumable per scenario.
+   */
+  inspectCalibration?: {
+    task: string;
+    scenarios: Array<{
+      kind: string;
+      params: Record<string, string>;
+      items: Array<{ id: string; shows: boolean; reply: string }>;
+    }>;
+    grader: { kind: 'openai' | 'anthropic'; model: string; baseUrl?: string; apiKeyEnv?: string };
   };
   /** Where checkpoints go: `<prefix>/step-000123/` with a `COMPLETE` marker written last. */
   checkpointPrefix: string;

@@ -1,18 +1,19 @@
 import { patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { HumanLabelsImport } from '../eval/human-labels';
 import type { ReportRequest, ReportResult } from '../report/types';
-import { cpu, llm } from './activity-proxies';
+import { cpu, gpu, llm } from './activity-proxies';
 import { MSM_STAGE } from '../temporal/search-attribute-keys';
 
 /**
  * The report: the judge is first calibrated on frozen sets of known answers (LLM queue; the result is
  * keyed by judge + set, so it is paid once), then results.json with lineage, the rate-vs-fraction plot
- * and an HTML page, whose claims depend on the calibration.
+ * and an HTML page, whose claims depend on the calibration. An Inspect task's grader is calibrated on its own
+ * frozen sets by a trainer job on the GPU queue (it runs on the worker's CPU: no model is loaded).
  */
 export async function reportRun(req: ReportRequest): Promise<ReportResult> {
   upsertSearchAttributes([{ key: MSM_STAGE, value: 'report' }]);
   // Reports recorded before calibration existed replay without it (and say the judge was not calibrated).
-  // An Inspect task grades with its own classifier prompts: msm's calibration sets do not measure that grader.
+  // An Inspect task grades with its own classifier prompts: msm's judge sets do not measure that grader.
   if (patched('judge-calibration') && req.judge && !req.evalSettings?.inspectTask) {
     const calibration = await llm.calibrateJudge({
       storeUri: req.storeUri,
@@ -29,6 +30,18 @@ export async function reportRun(req: ReportRequest): Promise<ReportResult> {
         }),
     });
     return cpu.writeReport({ ...req, calibration });
+  }
+  // Reports recorded before the Inspect grader's sets existed replay without its calibration.
+  const inspectTask = req.evalSettings?.inspectTask;
+  if (inspectTask && req.judge && patched('inspect-grader-calibration')) {
+    const calibration = await gpu.calibrateInspectGrader({
+      storeUri: req.storeUri,
+      evalSet: req.loaded.evalSet,
+      task: inspectTask,
+      judge: req.judge,
+    });
+    // null: no set applies to this task's scenarios; the report says the grader was not calibrated.
+    return cpu.writeReport(calibration ? { ...req, calibration } : req);
   }
   return cpu.writeReport(req);
 }

@@ -84,6 +84,10 @@ def run(manifest_path: str, out: IO[str] | None = None) -> int:
                 from .capabilities_job import run_capabilities
 
                 run_capabilities(m, em)
+            elif m.kind == "inspect-calibration":
+                from .inspect_calibration import run_inspect_calibration
+
+                run_inspect_calibration(m, em)
             else:
                 from .train import train
 

@@ -582,9 +582,14 @@ def clean_stale(ckpt: mirror.OutputPlace, parent: str = CONDITIONS) -> None:
 
 
 def write_output(
-    out: mirror.OutputPlace, ckpt: mirror.OutputPlace, ids: list[str], metrics: dict, parent: str = CONDITIONS
+    out: mirror.OutputPlace,
+    ckpt: mirror.OutputPlace,
+    ids: list[str],
+    metrics: dict,
+    parent: str = CONDITIONS,
+    name: str = RESULTS,
 ) -> None:
-    """The job's output: every folder's results in the given order, their logs as logs/<id>.eval."""
+    """The job's output: every folder's results in the given order (as `name`), their logs as logs/<id>.eval."""
 
     def fill(tmp: Path) -> None:
         (tmp / "logs").mkdir()
@@ -592,7 +597,7 @@ def write_output(
         for cid in ids:
             shutil.copyfile(ckpt.local / parent / cid / LOG_FILE, tmp / "logs" / f"{cid}.eval")
             lines.append((ckpt.local / parent / cid / RESULTS).read_text(encoding="utf-8"))
-        (tmp / RESULTS).write_text("".join(lines), encoding="utf-8")
+        (tmp / name).write_text("".join(lines), encoding="utf-8")
         (tmp / METRICS).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
     storage.write_dir_atomic(out.local, fill)

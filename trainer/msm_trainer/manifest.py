@@ -14,9 +14,9 @@ from .errors import BadInput
 from .storage import check_uri
 from .weights import check_path
 
-KINDS = ("midtrain", "aft", "generate", "inspect", "capabilities")
-# Jobs that evaluate a model (no training curves to log).
-EVAL_KINDS = ("generate", "inspect", "capabilities")
+KINDS = ("midtrain", "aft", "generate", "inspect", "capabilities", "inspect-calibration")
+# Jobs that evaluate a model, or a grader (no training curves to log).
+EVAL_KINDS = ("generate", "inspect", "capabilities", "inspect-calibration")
 DEVICES = ("cpu", "cuda", "auto")
 METHODS = ("lora", "full")
 # Defaults of a random base model (the same as the experiment schema's baseModel defaults).
@@ -119,6 +119,24 @@ class InspectSpec:
 
 
 @dataclass
+class CalibrationScenario:
+    """inspect-calibration: one condition of the task and the frozen replies its scorer grades."""
+
+    kind: str  # inspect:<scenario>, the calibration kind (src/eval/inspect/conditions.ts inspectGraderKind)
+    params: dict[str, Any]  # the task's arguments (JSON scalars) for the condition the replies answer
+    items: list[dict[str, Any]]  # {"id", "shows": bool, "reply"}, replies distinct (they map samples back)
+
+
+@dataclass
+class InspectCalibrationSpec:
+    """inspect-calibration: the task's own scorer run with the grader on known replies (inspect_calibration.py)."""
+
+    task: str
+    scenarios: list[CalibrationScenario]
+    grader: Grader
+
+
+@dataclass
 class CapabilityCheck:
     """capabilities: one Inspect task at a small sample count (see capabilities_job.py)."""
 
@@ -180,6 +198,8 @@ class Manifest:
     inspect: InspectSpec | None = None
     # capabilities: the checks (and an optional grader); modelUri, thinking and the base model as for inspect.
     capabilities: CapabilitiesSpec | None = None
+    # inspect-calibration: the task, the scenarios with their replies and the grader (no model is loaded).
+    inspectCalibration: InspectCalibrationSpec | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     def training_fingerprint(self) -> dict[str, Any]:
@@ -352,7 +372,10 @@ def parse_manifest(d: Any) -> Manifest:
     m = Manifest(
         kind=kind,
         jobId=_str(d, "jobId", ""),
-        baseModel=parse_model_init(_need(d, "baseModel", "")),
+        # inspect-calibration loads no model: a base model is optional there (none is read).
+        baseModel=parse_model_init(
+            d.get("baseModel") or {"init": "random"} if kind == "inspect-calibration" else _need(d, "baseModel", "")
+        ),
         tokenizerUri=_str(d, "tokenizerUri", "", optional=kind != "generate") or "",
         checkpointPrefix=_str(d, "checkpointPrefix", ""),
         outputUri=_str(d, "outputUri", ""),
@@ -381,6 +404,8 @@ def parse_manifest(d: Any) -> Manifest:
             inputs.require_model(check_uri(m.modelUri, "modelUri"), "modelUri")
     elif kind in ("inspect", "capabilities"):
         parse_inspect_job(m, d)
+    elif kind == "inspect-calibration":
+        parse_calibration_job(m, d)
     else:
         for key in ("systemPrompt", "thinking"):
             if d.get(key) is not None:
@@ -658,6 +683,95 @@ def parse_capabilities(d: Any) -> CapabilitiesSpec:
         checks=[parse_check(c, i, seen) for i, c in enumerate(checks)],
         batchSize=_int(d, "batchSize", w, minimum=1) if d.get("batchSize") is not None else None,
         grader=parse_grader(d["grader"], "capabilities.grader") if d.get("grader") is not None else None,
+    )
+
+
+_CALIBRATION_KIND = re.compile(r"^inspect:[a-z][a-z0-9_-]{0,62}$")
+_ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+CALIBRATION_JOB_FIELDS = {"kind", "jobId", "baseModel", "tokenizerUri", "checkpointPrefix", "outputUri", "seed"}
+CALIBRATION_JOB_FIELDS |= {"device", "inspectCalibration"}
+
+
+def parse_calibration_job(m: Manifest, d: dict[str, Any]) -> None:
+    """kind "inspect-calibration": no model under test, only the block (fields of other kinds are refused)."""
+    unknown = set(d) - CALIBRATION_JOB_FIELDS
+    if unknown:
+        raise BadInput(
+            f"manifest fields {sorted(unknown)} are not for inspect-calibration jobs (they grade fixed replies, "
+            "no model is loaded); remove them"
+        )
+    m.inspectCalibration = parse_inspect_calibration(d.get("inspectCalibration"))
+
+
+def parse_calibration_item(it: Any, w: str, ids: set[str], replies: set[str]) -> dict[str, Any]:
+    if not isinstance(it, dict) or set(it) != {"id", "shows", "reply"}:
+        raise BadInput(f'manifest field {w} must be an object with exactly "id", "shows" and "reply", got {it!r}')
+    iid = _str(it, "id", f"{w}.")
+    if not _ITEM_ID.match(iid):
+        raise BadInput(f"manifest field {w}.id is {iid!r}: use letters, digits and . _ -, at most 200 characters")
+    if not isinstance(it["shows"], bool):
+        raise BadInput(f"manifest field {w}.shows must be true or false, got {it['shows']!r}")
+    reply = _str(it, "reply", f"{w}.")
+    if iid in ids:
+        raise BadInput(f"manifest field {w}.id {iid!r} is used twice in its scenario: make ids unique")
+    # Samples are mapped back to items by the reply the model gave: two items with one reply cannot be told apart.
+    if reply in replies:
+        raise BadInput(
+            f"manifest field {w}.reply repeats an earlier item's reply in its scenario: make replies distinct"
+        )
+    ids.add(iid)
+    replies.add(reply)
+    return {"id": iid, "shows": it["shows"], "reply": reply}
+
+
+def parse_calibration_scenario(s: Any, i: int, kinds: set[str]) -> CalibrationScenario:
+    w = f"inspectCalibration.scenarios[{i}]"
+    if not isinstance(s, dict) or set(s) - {"kind", "params", "items"}:
+        raise BadInput(f'manifest field {w} must be an object with "kind", "params" and "items", got {s!r}')
+    kind = _str(s, "kind", f"{w}.")
+    if not _CALIBRATION_KIND.match(kind):
+        raise BadInput(f"manifest field {w}.kind is {kind!r}: use inspect:<scenario>, e.g. inspect:blackmail")
+    if kind in kinds:
+        raise BadInput(f"manifest field {w}.kind {kind!r} is used twice: kinds key the resume, make them unique")
+    kinds.add(kind)
+    params = s.get("params", {})
+    check_task_params(params, f"{w}.", "inspectCalibration.grader", ("grader_model",))
+    items = s.get("items")
+    if not isinstance(items, list) or not items:
+        raise BadInput(f'manifest field {w}.items must be a non-empty list of {{"id", "shows", "reply"}}')
+    ids: set[str] = set()
+    replies: set[str] = set()
+    parsed = [parse_calibration_item(it, f"{w}.items[{j}]", ids, replies) for j, it in enumerate(items)]
+    return CalibrationScenario(kind=kind, params=dict(params), items=parsed)
+
+
+def parse_inspect_calibration(d: Any) -> InspectCalibrationSpec:
+    w = "inspectCalibration."
+    if not isinstance(d, dict):
+        raise BadInput(
+            "manifest field inspectCalibration is missing: an inspect-calibration job needs {task, scenarios, grader}"
+        )
+    unknown = set(d) - {"task", "scenarios", "grader"}
+    if unknown:
+        raise BadInput(
+            f"manifest field inspectCalibration has unknown fields {sorted(unknown)}: use task, scenarios, grader"
+        )
+    task = _str(d, "task", w)
+    if not _TASK_NAME.match(task):
+        raise BadInput(
+            f"manifest field inspectCalibration.task is {task!r}: name a registered task of an installed package "
+            "as <package>/<task>, e.g. inspect_evals/agentic_misalignment"
+        )
+    scenarios = d.get("scenarios")
+    if not isinstance(scenarios, list) or not scenarios:
+        raise BadInput(
+            'manifest field inspectCalibration.scenarios must be a non-empty list of {"kind", "params", "items"}'
+        )
+    kinds: set[str] = set()
+    return InspectCalibrationSpec(
+        task=task,
+        scenarios=[parse_calibration_scenario(s, i, kinds) for i, s in enumerate(scenarios)],
+        grader=parse_grader(d.get("grader"), "inspectCalibration.grader"),
     )
 
 

@@ -70,3 +70,6 @@ export function inspectLines(s: InspectSuite): EvalLine[] {
  */
 export const inspectGraderKind = (condition: Readonly<Record<string, string>> | undefined) =>
   `inspect:${condition?.scenario ?? 'task'}`;
+
+/** The task msm has grader calibration sets for (evals/calibration/inspect-agentic/, see grader-calibration.ts). */
+export const INSPECT_CALIBRATION_TASK = 'inspect_evals/agentic_misalignment';
