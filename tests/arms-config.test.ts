@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createExperimentActivities } from '../src/activities/experiment-activities';
 import type { LoadedExperiment } from '../src/activities/types';
-import { ARM_PRESETS, isControl, needsMidtraining, resolveArms, trainingName } from '../src/config/arms';
+import { ARM_PRESETS, describeArm, isControl, needsMidtraining, resolveArms, trainingName } from '../src/config/arms';
 import { parseExperiment } from '../src/config/experiment-schema';
 
 const minimal = { name: 'x', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl' } };
@@ -118,6 +118,15 @@ describe('loading aft.reasoningData', () => {
     writeFileSync(path.join(dir, 'short.jsonl'), withThink(demo.slice(0, 10)));
     await expect(load(raw(path.join(dir, 'short.jsonl')))).rejects.toThrow(
       /aft\.reasoningData: .* has 10 examples but aft\.data has 24/,
+    );
+  });
+});
+
+describe('how an arm is described in every output', () => {
+  it('deliberative is the SFT stage of deliberative alignment, and says it has no RL stage', () => {
+    const [deliberative] = resolveArms(['deliberative']);
+    expect(describeArm(deliberative)).toBe(
+      'the base model, AFT with spec-citing reasoning in a <think> block (the SFT stage of deliberative alignment; no spec-graded RL stage)',
     );
   });
 });

@@ -89,7 +89,9 @@ export function describeArm(a: Arm): string {
   const from = a.start === 'msm' ? 'the midtrained model' : 'the base model';
   const data = {
     data: 'fine-tuned on the AFT data',
-    'with-reasoning': 'fine-tuned on spec-citing reasoning (<think> block)',
+    // Only the SFT stage of deliberative alignment: no RL stage with a spec-aware grader (not built yet).
+    'with-reasoning':
+      'AFT with spec-citing reasoning in a <think> block (the SFT stage of deliberative alignment; no spec-graded RL stage)',
     none: 'no AFT (control)',
   }[a.aft];
   return `${from}, ${data}${a.systemPrompt === 'spec' ? ', spec as system prompt at eval' : ''}`;
