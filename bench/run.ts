@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   generation: () => import('./generation.js'),
   train: () => import('./train.js'),
   sample: () => import('./sample.js'),
+  judge: () => import('./judge.js'),
 };
 
 async function main() {
