@@ -121,16 +121,18 @@ describe('Worker Deployment versioning on a real Temporal dev server', () => {
     const proc = await WorkerProcess.start(server.address, env);
     try {
       expect(proc.log.join('')).toContain('deployment msm-first version rollout-2');
-      await until('rollout-2 to become current', async () =>
-        (await currentBuildId(connection, 'default', 'msm-first')) === 'rollout-2' ? true : undefined,
+      // The worker logs it once the server took the version and its routing settled: within the 60 s it
+      // gives itself on a loaded machine (its pollers must reach the server first).
+      await until(
+        'its log to say rollout-2 is current',
+        async () => (proc.log.join('').includes('rollout-2 is now current') ? true : undefined),
+        75_000,
       );
-      await until('its log to say so', async () =>
-        proc.log.join('').includes('rollout-2 is now current') ? true : undefined,
-      );
+      expect(await currentBuildId(connection, 'default', 'msm-first')).toBe('rollout-2');
     } finally {
       await proc.kill('SIGTERM');
     }
-  });
+  }, 150_000);
 
   /** A worker of `build` on queue `vtest` whose activity says which build ran it. */
   async function startBuild(build: string): Promise<WorkerDeployment> {
