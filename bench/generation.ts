@@ -22,10 +22,9 @@ import { openStore } from '../src/store/open-store';
 import { PROJECT_ROOT } from '../src/util/project-paths';
 import { defaultContent, startScriptedLlmServer, type ChatRequestBody } from '../tests/helpers/scripted-llm-server';
 import { TestTemporalServer } from '../tests/helpers/temporal-server';
+import { enforce, WINDOW_S } from './rate-limit';
 
 const UNITS_PER_DOMAIN = 2;
-/** The limit's window: providers count per minute; 10 s keeps the run short with the same behaviour. */
-const WINDOW_S = 10;
 
 /** The domain plan names as many domains as the run needs; every other answer is the scripted default. */
 function respondWith(domains: number) {
@@ -52,22 +51,6 @@ function respondWith(domains: number) {
       })),
     });
   };
-}
-
-/** Requests beyond `rps` x 10 in any 10 s window (as the server sees arrivals) get a 429 and are counted. */
-function enforce(rps: number) {
-  const windowMs = WINDOW_S * 1000;
-  const arrivals: number[] = [];
-  const stats = { violations: 0 };
-  const fault = () => {
-    const now = Date.now();
-    while (arrivals.length && arrivals[0] <= now - windowMs) arrivals.shift();
-    arrivals.push(now);
-    if (arrivals.length <= rps * WINDOW_S) return null;
-    stats.violations++;
-    return { type: 'http' as const, status: 429, headers: { 'retry-after-ms': String(windowMs) } };
-  };
-  return { fault, stats };
 }
 
 /** What Temporal's retry policy does for the workflow run: retry a retryable failure after its delay. */

@@ -19,25 +19,7 @@ import { openStore } from '../src/store/open-store';
 import { PROJECT_ROOT } from '../src/util/project-paths';
 import { sha256Hex } from '../src/util/hash';
 import { startScriptedLlmServer } from '../tests/helpers/scripted-llm-server';
-
-/** The limit's window: providers count per minute; 10 s keeps the run short with the same behaviour. */
-const WINDOW_S = 10;
-
-/** Requests beyond `rps` x WINDOW_S in any window (as the server sees arrivals) get a 429 and are counted. */
-function enforce(rps: number) {
-  const windowMs = WINDOW_S * 1000;
-  const arrivals: number[] = [];
-  const stats = { violations: 0 };
-  const fault = () => {
-    const now = Date.now();
-    while (arrivals.length && arrivals[0] <= now - windowMs) arrivals.shift();
-    arrivals.push(now);
-    if (arrivals.length <= rps * WINDOW_S) return null;
-    stats.violations++;
-    return { type: 'http' as const, status: 429, headers: { 'retry-after-ms': String(windowMs) } };
-  };
-  return { fault, stats };
-}
+import { enforce, WINDOW_S } from './rate-limit';
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -26,7 +26,6 @@ from .errors import BadInput
 from .events import Emitter
 from .inspect_job import (
     DEFAULT_BATCH_SIZE,
-    FINISH,
     clean_stale,
     condition_done,
     condition_seed,
@@ -38,6 +37,7 @@ from .inspect_job import (
     lookup_task,
     offline_tiktoken,
     read_condition,
+    sample_ending,
     task_params,
     write_folder,
     write_output,
@@ -115,9 +115,6 @@ def target_text(target: Any) -> str | None:
 
 def result_line(check: CapabilityCheck, sample) -> dict[str, Any]:
     score, answer = first_score(sample)
-    out = sample.output
-    choice = out.choices[0] if out is not None and out.choices else None
-    usage = out.usage if out is not None else None
     error = sample.error.message if sample.error is not None else None
     if error is None and score is None:
         error = "the task's scorer gave no score"
@@ -125,10 +122,7 @@ def result_line(check: CapabilityCheck, sample) -> dict[str, Any]:
         "check": check.id,
         "epoch": sample.epoch,
         "sampleId": sample.id,
-        "text": out.completion if out is not None else "",
-        "finishReason": FINISH.get(choice.stop_reason, choice.stop_reason) if choice is not None else None,
-        "inputTokens": usage.input_tokens if usage is not None else None,
-        "outputTokens": usage.output_tokens if usage is not None else None,
+        **sample_ending(sample),
         "score": score if error is None else None,
         "answer": answer,
         "target": target_text(sample.target),

@@ -394,11 +394,21 @@ def harm_score(sample) -> tuple[bool | None, bool | None, str | None]:
     return None, None, None
 
 
-def result_line(cond: InspectCondition, sample) -> dict[str, Any]:
-    harmful, verdict, explanation = harm_score(sample)
+def sample_ending(sample) -> dict[str, Any]:
+    """What the model wrote and how it ended: its text, msm's finish reason and its token counts."""
     out = sample.output
     choice = out.choices[0] if out is not None and out.choices else None
     usage = out.usage if out is not None else None
+    return {
+        "text": out.completion if out is not None else "",
+        "finishReason": FINISH.get(choice.stop_reason, choice.stop_reason) if choice is not None else None,
+        "inputTokens": usage.input_tokens if usage is not None else None,
+        "outputTokens": usage.output_tokens if usage is not None else None,
+    }
+
+
+def result_line(cond: InspectCondition, sample) -> dict[str, Any]:
+    harmful, verdict, explanation = harm_score(sample)
     error = sample.error.message if sample.error is not None else None
     if error is None and harmful is None:
         error = "the task's scorer gave no harmful score"
@@ -407,10 +417,7 @@ def result_line(cond: InspectCondition, sample) -> dict[str, Any]:
         "params": cond.params,
         "epoch": sample.epoch,
         "sampleId": sample.id,
-        "text": out.completion if out is not None else "",
-        "finishReason": FINISH.get(choice.stop_reason, choice.stop_reason) if choice is not None else None,
-        "inputTokens": usage.input_tokens if usage is not None else None,
-        "outputTokens": usage.output_tokens if usage is not None else None,
+        **sample_ending(sample),
         "harmful": harmful if error is None else None,
         "classifierVerdict": verdict if error is None else None,
         "explanation": explanation,
