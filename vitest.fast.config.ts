@@ -1,14 +1,12 @@
 import { tmpdir } from 'node:os';
 import { defineConfig } from 'vitest/config';
-import { fastFiles } from './tests/helpers/lanes';
 
-// The fast lane (`npm run test:fast`): every test file that needs no Temporal server, no trainer process,
-// no sshd, no S3 server, no local model and no browser. tests/helpers/lanes.ts decides it from each file's
-// imports (the helpers and functions that start those), so a new test lands in the right lane without a
-// list of test files to keep up to date; tests/fast-lane.test.ts checks the rule.
+// The fast lane (`npm run test:fast`): tests/unit/, the files that need no Temporal server, no trainer process,
+// no sshd, no S3 server, no local model and no browser. tests/unit/fast-lane.test.ts checks from each file's
+// imports that nothing there starts one (tests/helpers/lanes.ts).
 export default defineConfig({
   test: {
-    include: fastFiles(__dirname),
+    include: ['tests/unit/**/*.test.ts'],
     testTimeout: 60_000,
     pool: 'forks',
     // The workers' allowlists (docs/security.md) as the tests need them: their scripted servers' key

@@ -17,7 +17,7 @@ export * from './index';
  * How each workflow type meets a new worker version (see docs/deploying.md),
  * following Temporal's guidance: PINNED for runs shorter than a roll-out, AUTO_UPGRADE for runs that can
  * outlive several. An AUTO_UPGRADE workflow moves to the new current version at its next workflow task, so
- * every change to its code must keep old histories replaying: guard it with patched() (tests/replay.test.ts
+ * every change to its code must keep old histories replaying: guard it with patched() (tests/workflows/replay.test.ts
  * replays recorded histories). A PINNED one finishes on the build it started on, so its old workers must
  * keep running until it drains.
  */

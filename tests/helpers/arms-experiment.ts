@@ -3,7 +3,7 @@ import { scriptedExperiment } from './scripted-experiment';
 import { defaultContent, type ChatRequestBody } from './scripted-llm-server';
 
 /**
- * The arms experiment (scripts/record-arms-histories.ts, whose recorded history tests/replay.test.ts replays): every kind of arm
+ * The arms experiment (scripts/record-arms-histories.ts, whose recorded history tests/workflows/replay.test.ts replays): every kind of arm
  * on the scripted experiment — controls base and msm-only, baseline, msm, deliberative (trained on the
  * with-reasoning file aft.generate writes beside the answers-only one) and spec-in-context.
  */

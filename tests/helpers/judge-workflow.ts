@@ -1,4 +1,4 @@
-// A workflow for tests/judge-refusal.test.ts: the evaluation child's judging step alone (evaluationRun minus
+// A workflow for tests/integration/judge-refusal.test.ts: the evaluation child's judging step alone (evaluationRun minus
 // sampling, which needs the trainer), through the production activity proxy: the same task queue, timeouts
 // and retry policy as `evaluationRun`.
 import type { EvalRequest, EvalSummary, SamplesRef } from '../../src/eval/types';

@@ -1,10 +1,19 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-// Which lane a test file belongs to, decided by what it imports (read from its import statements, not by
-// matching words anywhere in its text): a file is slow when it loads a helper that starts a server, a
-// worker, a trainer or a browser, or imports a function that starts a program. Everything else runs in
-// the fast lane (`npm run test:fast`). tests/fast-lane.test.ts checks this list stays true.
+// Test lanes are folders (docs/testing.md):
+//   tests/unit/         pure: no Temporal server, worker, trainer, sshd, S3, local model or browser (npm run test:fast)
+//   tests/workflows/    msm's real workflow code on a real dev server with stubbed activities, and history replay
+//   tests/integration/  one real part at a time: a backend over real sshd, the store on real S3, the trainer, a browser
+//   tests/e2e/          whole experiments and sweeps through real workers, kills and restarts: what nothing smaller proves
+//   tests/cluster/      the real-cluster lane (npm run test:cluster)
+// A file's folder decides its lane. What a file imports decides whether it may be in tests/unit: a file there
+// must not load a helper that starts a server, a worker, a trainer or a browser, or call a function that starts a
+// program (read from its import statements, not from words anywhere in its text). tests/unit/fast-lane.test.ts
+// holds both rules.
+
+export const LANES = ['unit', 'workflows', 'integration', 'e2e'] as const;
+export type Lane = (typeof LANES)[number];
 
 /** Helpers (tests/helpers/<name>.ts) whose use starts a Temporal server, workers, sshd, S3, a trainer or a browser. */
 export const SLOW_HELPERS: Record<string, string> = {
@@ -92,16 +101,25 @@ export function slowReason(root: string, file: string, seen = new Set<string>())
   return undefined;
 }
 
-/** Every vitest file directly under tests/ with its lane: the reason it is slow, or undefined for fast. */
-export function lanes(root: string): Map<string, string | undefined> {
-  const files = readdirSync(path.join(root, 'tests'))
+/** The vitest files of one lane (its folder), repo-relative and sorted. */
+export function laneFiles(root: string, lane: Lane): string[] {
+  const dir = path.join(root, 'tests', lane);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
     .filter((f) => f.endsWith('.test.ts'))
     .sort()
-    .map((f) => `tests/${f}`);
+    .map((f) => `tests/${lane}/${f}`);
+}
+
+/** Every vitest file in a lane folder with the reason it is slow, or undefined when it starts nothing. */
+export function lanes(root: string): Map<string, string | undefined> {
+  const files = LANES.flatMap((lane) => laneFiles(root, lane));
   return new Map(files.map((f) => [f, slowReason(root, f)]));
 }
 
-/** The fast lane's files. */
-export function fastFiles(root: string): string[] {
-  return [...lanes(root)].filter(([, reason]) => reason === undefined).map(([f]) => f);
+/** Test files directly under tests/, outside every lane folder: vitest would run them, but no lane declares them. */
+export function filesOutsideLanes(root: string): string[] {
+  return readdirSync(path.join(root, 'tests'))
+    .filter((f) => f.endsWith('.test.ts'))
+    .map((f) => `tests/${f}`);
 }

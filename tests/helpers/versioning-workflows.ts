@@ -1,4 +1,4 @@
-// Workflows for tests/worker-versioning.test.ts: the same code on two worker builds, one per versioning
+// Workflows for tests/e2e/worker-versioning.test.ts: the same code on two worker builds, one per versioning
 // behaviour, so the test sees where each one's steps run after a new version becomes current.
 import { condition, defineSignal, proxyActivities, setHandler, setWorkflowOptions } from '@temporalio/workflow';
 

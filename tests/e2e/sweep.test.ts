@@ -1,0 +1,288 @@
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import YAML from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { expandSweep, gridPoints, InvalidSweepError, pointExperiment } from '../../src/sweep/grid';
+import { sweepJsonSchema } from '../../src/sweep/json-schema';
+import { loadSweepFile } from '../../src/sweep/load-sweep-file';
+import { SWEEP_LIMITS, sweepFileSchema, sweepInputSchema, type SweepInput } from '../../src/sweep/sweep-schema';
+import { PROJECT_ROOT } from '../../src/util/project-paths';
+import { msmSweep } from '../../src/workflows';
+import { launchChromium } from '../helpers/chromium';
+import { scriptedExperiment, waitUntil } from '../helpers/scripted-experiment';
+import { useScriptedTemporal } from '../helpers/scripted-temporal';
+
+const minimal = { name: 'b', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl' } };
+
+describe('sweep grids (pure)', () => {
+  it('every combination, first axis slowest, minus excluded points, plus included ones; ids from the values', () => {
+    const points = gridPoints({
+      axes: { specVariant: ['rules', 'rules+values'], 'aft.generate.style': ['rule', 'value'] },
+      exclude: [{ specVariant: 'rules', 'aft.generate.style': 'value' }],
+      include: [{ specVariant: 'full', 'aft.generate.style': 'rule' }],
+    });
+    expect(points.map((p) => p.id)).toEqual(['rules_rule', 'rules-values_rule', 'rules-values_value', 'full_rule']);
+    expect(points[1].values).toEqual({ specVariant: 'rules+values', 'aft.generate.style': 'rule' });
+    // Same sweep, same ids: a re-run re-attaches to the same child workflows.
+    const plain = (axes: SweepInput['axes']) => gridPoints({ axes, include: [], exclude: [] });
+    expect(
+      plain({ specVariant: ['rules', 'rules+values'], 'aft.generate.style': ['rule', 'value'] }).map((p) => p.id),
+    ).toContain('rules-values_value');
+    // Values that slug alike still get distinct ids.
+    expect(new Set(plain({ specVariant: ['a b', 'a-b'] }).map((p) => p.id)).size).toBe(2);
+  });
+
+  it('sets each value at its path in a copy of the base and names the point', () => {
+    const x = pointExperiment(minimal, 'sci', {
+      id: 'v',
+      values: { specVariant: 'rules', 'aft.seeds': [0, 1], 'midtrain.lr': 0.01 },
+    });
+    expect(x).toMatchObject({
+      name: 'sci-v',
+      specVariant: 'rules',
+      aft: { data: 'a.jsonl', seeds: [0, 1] },
+      midtrain: { lr: 0.01 },
+    });
+    expect(minimal).not.toHaveProperty('specVariant');
+  });
+
+  it('refuses, before anything starts, a path the experiment does not have and a value it does not accept', () => {
+    const sweep = (axes: SweepInput['axes']): SweepInput => ({
+      name: 's',
+      base: minimal,
+      axes,
+      include: [],
+      exclude: [],
+      concurrency: 1,
+    });
+    expect(() => expandSweep(sweep({ specVarient: ['rules'] }))).toThrow(
+      /point rules: .*unknown field\(s\) specVarient/,
+    );
+    expect(() => expandSweep(sweep({ specVariant: ['rules', 'everything'] }))).toThrow(InvalidSweepError);
+    expect(() => expandSweep(sweep({ specVariant: ['rules', 'everything'] }))).toThrow(/point everything: specVariant/);
+    expect(() => expandSweep({ ...sweep({ specVariant: ['rules'] }), only: ['nope'] })).toThrow(
+      /no point nope in this sweep \(points: rules\)/,
+    );
+  });
+
+  it('caps what drives the history: axes, values an axis, points, points a run', () => {
+    const file = (axes: Record<string, unknown[]>, more: Record<string, unknown> = {}) =>
+      sweepFileSchema.safeParse({ name: 's', base: 'b.json', axes, ...more });
+    const values = (n: number) => Array.from({ length: n }, (_, i) => i);
+    expect(file({ 'midtrain.lr': values(100) }).success).toBe(true);
+    expect(JSON.stringify(file({ 'midtrain.lr': values(101) }).error)).toMatch(/at most 100 values an axis/);
+    const nine = Object.fromEntries(values(9).map((i) => [`a${i}`, [1]]));
+    expect(JSON.stringify(file(nine).error)).toMatch(/at most 8 axes/);
+    // 40 × 30 = 1200 points: refused by arithmetic, before any grid is built.
+    expect(JSON.stringify(file({ a: values(40), b: values(30) }).error)).toMatch(
+      new RegExp(`at most ${SWEEP_LIMITS.points} points`),
+    );
+    expect(file({ a: [1] }, { pointsPerRun: 0 }).success).toBe(false);
+    expect(file({ a: [1] }, { pointsPerRun: 20 }).success).toBe(true);
+  });
+
+  it("msmSweep's own input check names each problem", () => {
+    const r = sweepInputSchema.safeParse({ name: 'x', base: 'base.json', axes: ['spec'] });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['axes', 'base']);
+    expect(sweepInputSchema.safeParse(null).success).toBe(false);
+    // A misspelt required field is still caught: it leaves the real one missing.
+    const misspelt = sweepInputSchema.safeParse({ name: 'x', base: minimal, axis: { spec: ['a'] } });
+    expect(misspelt.error!.issues.map((i) => i.path.join('.'))).toEqual(['axes']);
+  });
+
+  it('the shipped JSON Schema of sweep files is the current one (regenerate: bin/msm schema sweep experiments/sweep.schema.json)', () => {
+    expect(readFileSync(path.join(PROJECT_ROOT, 'experiments', 'sweep.schema.json'), 'utf8')).toBe(sweepJsonSchema());
+  });
+
+  it('experiments/spec-science.yaml is one sweep of four spec variants', () => {
+    const { input, points } = loadSweepFile(path.join(PROJECT_ROOT, 'experiments', 'spec-science.yaml'));
+    expect(points.map((p) => p.id)).toEqual(['rules', 'rules-values', 'rules-subrules', 'full']);
+    expect(points.map((p) => p.experiment.specVariant)).toEqual(['rules', 'rules+values', 'rules+subrules', 'full']);
+    expect(input.base).toMatchObject({ spec: 'specs/demo.md' }); // the content, not the path, is the workflow input
+  });
+});
+
+describe('msmSweep and schedules on a real Temporal server', () => {
+  const t = useScriptedTemporal();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-sweep-test-'));
+  const badSpec = path.join(dir, 'bad-spec.md'); // empty at first: that point fails, not retryable
+  const sweepFile = path.join(dir, 'sweep.yaml');
+  const baseFile = path.join(dir, 'base.json');
+
+  /** The CLI as a child process, without blocking this one (its workers run the sweep). */
+  const msm = (...args: string[]) =>
+    new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+      const env = { ...process.env, TEMPORAL_ADDRESS: t.env.server.address };
+      execFile(
+        path.join(PROJECT_ROOT, 'bin', 'msm'),
+        args,
+        { encoding: 'utf8', env, timeout: 600_000 },
+        (err, stdout, stderr) =>
+          resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  const runsOf = async (query: string) => {
+    const ids: string[] = [];
+    for await (const w of t.client.workflow.list({ query })) ids.push(w.workflowId);
+    return ids;
+  };
+
+  // The base experiment of the sweep, and the schedule's action (each test stands alone).
+  beforeAll(() => {
+    const base = scriptedExperiment('sweep', t.llm.baseUrl).input;
+    const { input: experiment } = scriptedExperiment('sweep', t.llm.baseUrl, {
+      midtrain: { method: 'full', lr: 0.001, batchSize: 4, maxSteps: 3, checkpointEverySteps: 50 },
+      aft: { ...base.aft, fractions: [1] },
+    });
+    writeFileSync(baseFile, JSON.stringify(experiment));
+  });
+
+  it('a 2 × 2 sweep: one point fails by design, three are reported; the fixed point is retried alone; the comparison opens in Chromium', async () => {
+    writeFileSync(badSpec, '');
+    // spec × samples per prompt, the bad spec only once (excluded at 2 samples): 3 good points, 1 bad.
+    writeFileSync(
+      sweepFile,
+      YAML.stringify({
+        name: 'sw',
+        base: 'base.json',
+        axes: { spec: ['specs/demo.md', badSpec], 'eval.samplesPerPrompt': [1, 2] },
+        exclude: [{ spec: badSpec, 'eval.samplesPerPrompt': 2 }],
+        include: [{ spec: 'specs/demo.md', 'eval.samplesPerPrompt': 3 }],
+        concurrency: 2,
+        pointsPerRun: 2, // 4 points: the sweep continues as new once, carrying the first two outcomes
+      }),
+    );
+    const { input, points } = loadSweepFile(sweepFile);
+    expect(points).toHaveLength(4);
+    const bad = points.find((p) => p.values.spec === badSpec)!.id;
+
+    const started = await msm('sweep', sweepFile, '--id', 'sweep-e2e', '--wait');
+    expect(started.status, started.stderr).toBe(0);
+    const first = await t.client.workflow.getHandle<typeof msmSweep>('sweep-e2e').result();
+    // The base as written, plus the hashes of every point's input files, frozen by msm sweep.
+    const { frozenInputs, ...asWritten } = first.sweep.base;
+    expect(asWritten).toEqual(input.base);
+    expect(Object.keys(frozenInputs!)).toEqual(expect.arrayContaining(['specs/demo.md', badSpec]));
+    expect(first.points.filter((p) => p.status === 'done')).toHaveLength(3);
+    const failed = first.points.find((p) => p.status === 'failed')!;
+    expect(failed).toMatchObject({ id: bad, workflowId: `sweep-e2e.${bad}` });
+    expect(failed.error).toMatch(/bad-spec\.md/);
+    expect(first.comparison).toMatchObject({ compared: 3 });
+    // One continue-as-new after two points (visibility may lag the result by a moment).
+    await waitUntil(async () => (await runsOf(`WorkflowId = 'sweep-e2e'`)).length === 2, 30_000, 'two sweep runs');
+    expect(readFileSync(fileURLToPath(first.comparison!.markdownUri), 'utf8')).toContain(
+      `msm sweep retry sweep-e2e ${bad}`,
+    );
+
+    // The spec is fixed; `msm sweep retry` runs that point alone, its files frozen again (the fixed spec).
+    copyFileSync(path.join(PROJECT_ROOT, 'specs', 'demo.md'), badSpec);
+    const retry = await msm('sweep', 'retry', 'sweep-e2e', bad, '--wait');
+    expect(retry.status, retry.stderr).toBe(0);
+    expect(retry.stdout).toMatch(/comparison: file:\/\//);
+    const second = await t.client.workflow.getHandle<typeof msmSweep>('sweep-e2e').result();
+    expect(second.points.map((p) => p.status)).toEqual(['done', 'done', 'done', 'done']);
+    expect(second.comparison).toMatchObject({ compared: 4 });
+    // Only the failed point's experiment ran again.
+    for (const p of points)
+      expect(await runsOf(`WorkflowId = 'sweep-e2e.${p.id}'`), p.id).toHaveLength(p.id === bad ? 2 : 1);
+
+    // msm watch, one frame: the sweep's points, and one point's experiment.
+    const frame = await msm('watch', 'sweep-e2e', '--once');
+    expect(frame.stdout).toMatch(/points +4 done, 0 running, 0 failed, 0 pending of 4/);
+    const cellsFrame = await msm('watch', `sweep-e2e.${bad}`, '--once');
+    expect(cellsFrame.stdout).toMatch(/stage +done/);
+    expect(cellsFrame.stdout).toMatch(/cells +2\/2 done/);
+
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(second.comparison!.htmlUri, { waitUntil: 'load' });
+      expect(await page.locator('table').count()).toBe(2); // every point, then msm compare
+      expect(await page.locator('body').innerText()).toContain(bad);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 1_200_000);
+
+  it('a malformed input started by hand (as `temporal workflow start --input` does) fails the workflow at once, with the fix', async () => {
+    const handle = await t.client.workflow.start('msmSweep', {
+      taskQueue: 'msm',
+      workflowId: 'sweep-malformed',
+      args: [{ name: 'by-hand', base: 'experiments/demo.json', axes: ['spec'] }],
+    });
+    const started = Date.now();
+    const err = await handle.result().catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    expect((cause as ApplicationFailure).nonRetryable).toBe(true);
+    expect((cause as ApplicationFailure).type).toBe('BadInput');
+    expect(cause!.message).toMatch(/invalid msmSweep input/);
+    expect(cause!.message).toMatch(/base: the base experiment itself/);
+    expect(cause!.message).toMatch(/msm sweep <file>/);
+    // A workflow failure, not a workflow task failure retried forever.
+    const events = (await handle.fetchHistory()).events ?? [];
+    expect(events.filter((e) => e.workflowTaskFailedEventAttributes)).toHaveLength(0);
+    expect(events.at(-1)!.workflowExecutionFailedEventAttributes).toBeTruthy();
+  }, 60_000);
+
+  it('a schedule fires on its interval, is triggered, backfills a past window, pauses and is deleted', async () => {
+    const created = await msm(
+      'schedule',
+      'create',
+      'sw-often',
+      baseFile,
+      '--every',
+      '15s',
+      '--overlap',
+      'SKIP',
+      '--note',
+      'test',
+    );
+    expect(created.status, created.stderr).toBe(0);
+    const scheduled = () => runsOf(`TemporalScheduledById = 'sw-often'`);
+    await waitUntil(async () => (await scheduled()).length >= 1, 90_000, 'the schedule to fire', 1000);
+    const described = JSON.parse((await msm('schedule', 'describe', 'sw-often')).stdout) as {
+      workflowType: string;
+      policies: { overlap: string };
+    };
+    expect(described.workflowType).toBe('msmExperiment'); // an experiment file: its content is the action's input
+    const fired = (await scheduled()).length;
+    expect((await msm('schedule', 'trigger', 'sw-often')).status).toBe(0);
+    await waitUntil(async () => (await scheduled()).length > fired, 60_000, 'the triggered run', 1000);
+    const now = Date.now();
+    const backfill = await msm(
+      'schedule',
+      'backfill',
+      'sw-often',
+      '--from',
+      new Date(now - 3_600_000).toISOString(),
+      '--to',
+      new Date(now - 3_600_000 + 20_000).toISOString(),
+      // Runs alongside the fired ones, which may still be running (BUFFER_ALL would wait for them).
+      '--overlap',
+      'ALLOW_ALL',
+    );
+    expect(backfill.status, backfill.stderr).toBe(0);
+    const afterTrigger = (await scheduled()).length;
+    await waitUntil(async () => (await scheduled()).length > afterTrigger, 60_000, 'the backfilled run', 1000);
+    expect((await msm('schedule', 'pause', 'sw-often', '--note', 'enough')).status).toBe(0);
+    const paused = JSON.parse((await msm('schedule', 'describe', 'sw-often')).stdout) as {
+      state: { paused: boolean; note: string };
+    };
+    expect(paused.state).toMatchObject({ paused: true, note: 'enough' });
+    expect((await msm('schedule', 'delete', 'sw-often')).status).toBe(0);
+    expect((await msm('schedule', 'list')).stdout).not.toContain('sw-often');
+  }, 400_000);
+});

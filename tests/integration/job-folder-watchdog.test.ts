@@ -1,0 +1,69 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobFolder, JobFolders } from '../../src/compute/job-folder';
+import { localShell } from '../../src/compute/shell';
+import type { TrainerJobManifest } from '../../src/training/job';
+import { waitUntil } from '../helpers/scripted-experiment';
+import { alive } from '../helpers/process-alive';
+
+/**
+ * The job folder's watchdog (job-folder.sh): a job that no worker polls for compute.unpolledTimeoutSec
+ * stops itself; one that is polled keeps running. A stand-in trainer package (it only sleeps) keeps this
+ * fast: the protocol, not the trainer, is under test.
+ */
+let root: string;
+let jobs: JobFolders;
+
+const manifest = (jobId: string) => ({ jobId }) as unknown as TrainerJobManifest;
+const pidOf = (jobId: string) => Number(readFileSync(path.join(jobFolder(root, jobId), 'pid'), 'utf8').split(' ')[0]);
+
+beforeAll(() => {
+  root = mkdtempSync(path.join(os.tmpdir(), 'msm-watchdog-test-'));
+  const pkg = path.join(root, 'trainer', 'msm_trainer');
+  mkdirSync(pkg, { recursive: true });
+  writeFileSync(path.join(pkg, '__init__.py'), '');
+  writeFileSync(
+    path.join(pkg, '__main__.py'),
+    'import time\nprint(\'{"event": "progress", "step": 0}\', flush=True)\ntime.sleep(600)\n',
+  );
+  jobs = new JobFolders({
+    shell: localShell,
+    root,
+    trainerDir: path.join(root, 'trainer'),
+    python: 'python3',
+    env: {
+      MSM_UNPOLLED_TIMEOUT_SEC: '2',
+      MSM_UNPOLLED_COMMAND: `echo stopped > ${path.join(root, 'machine-stopped')}`,
+    },
+    cancelGraceMs: 2000,
+  });
+});
+
+afterAll(async () => {
+  for (const id of ['watched', 'forgotten']) await jobs.cancel(id).catch(() => undefined);
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('job folder watchdog (compute.unpolledTimeoutSec)', () => {
+  it('stops a job nobody polls, runs the stop command, and leaves a polled job running', async () => {
+    await jobs.launch(manifest('watched'));
+    await jobs.launch(manifest('forgotten'));
+    const [watched, forgotten] = [pidOf('watched'), pidOf('forgotten')];
+    // Only "watched" is polled, every half second, for longer than the timeout.
+    const until = Date.now() + 5000;
+    while (Date.now() < until) {
+      expect((await jobs.poll('watched', 0)).state).toBe('running');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await waitUntil(() => !alive(forgotten), 10_000, 'the unpolled job to stop itself');
+    expect(alive(watched)).toBe(true);
+    const dir = jobFolder(root, 'forgotten');
+    expect(existsSync(path.join(dir, 'unpolled'))).toBe(true);
+    expect(readFileSync(path.join(dir, 'stderr.log'), 'utf8')).toMatch(/no worker polled this job for over 2 s/);
+    await waitUntil(() => existsSync(path.join(root, 'machine-stopped')), 5000, 'the stop command to run');
+    // A worker that comes back finds the job ended (lost: resumed from its checkpoint by the next attempt).
+    expect((await jobs.poll('forgotten', 0)).state).toBe('lost');
+  }, 30_000);
+});
