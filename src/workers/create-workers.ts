@@ -3,6 +3,7 @@ import path from 'node:path';
 import { createActivitiesByQueue } from '../activities';
 import type { TrainerActivityDeps } from '../activities/trainer-activities';
 import { dataConverterOption } from '../temporal/payload-codec';
+import { cachedBundleCode } from './bundle-cache';
 import { deploymentFromEnv, deploymentOptions, promoteIfNoCurrent, type WorkerDeployment } from './deployment';
 
 export const WORKFLOW_QUEUE = 'msm';
@@ -16,10 +17,13 @@ export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts'
 export const VERSIONED_WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'versioning.ts');
 
 const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
-/** Bundle the workflow code once per process (several workers and replays share it). */
+/** Bundle the workflow code once per process (several workers and replays share it); see bundle-cache.ts. */
 export function workflowBundle(workflowsPath = WORKFLOWS_PATH): Promise<WorkflowBundleWithSourceMap> {
   let bundle = bundles.get(workflowsPath);
-  if (!bundle) bundles.set(workflowsPath, (bundle = bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger })));
+  if (!bundle) {
+    const make = async () => (await bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger })).code;
+    bundles.set(workflowsPath, (bundle = cachedBundleCode(workflowsPath, make).then((code) => ({ code }))));
+  }
   return bundle;
 }
 
