@@ -1,4 +1,4 @@
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import path from 'node:path';
 import { createActivitiesByQueue } from '../activities';
 import type { TrainerActivityDeps } from '../activities/trainer-activities';
@@ -16,14 +16,14 @@ export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts'
 /** The same workflows, each declaring its versioning behaviour: for versioned workers only. */
 export const VERSIONED_WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'versioning.ts');
 
-const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
+const bundles = new Map<string, Promise<WorkflowBundle>>();
 /** Bundle the workflow code once per process (several workers and replays share it); see bundle-cache.ts. */
-export function workflowBundle(workflowsPath = WORKFLOWS_PATH): Promise<WorkflowBundleWithSourceMap> {
-  let bundle = bundles.get(workflowsPath);
-  if (!bundle) {
-    const make = async () => (await bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger })).code;
-    bundles.set(workflowsPath, (bundle = cachedBundleCode(workflowsPath, make).then((code) => ({ code }))));
-  }
+export function workflowBundle(workflowsPath = WORKFLOWS_PATH): Promise<WorkflowBundle> {
+  const known = bundles.get(workflowsPath);
+  if (known) return known;
+  const make = async () => (await bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger })).code;
+  const bundle = cachedBundleCode(workflowsPath, make).then((code) => ({ code }));
+  bundles.set(workflowsPath, bundle);
   return bundle;
 }
 
