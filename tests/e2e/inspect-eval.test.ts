@@ -11,15 +11,16 @@ import type { Results } from '../../src/report/results';
 import { PROJECT_ROOT } from '../../src/util/project-paths';
 import { msmExperiment } from '../../src/workflows';
 import { defaultContent, startScriptedLlmServer, type ChatRequestBody } from '../helpers/scripted-llm-server';
-import { scriptedExperiment, waitUntil } from '../helpers/scripted-experiment';
+import { scriptedExperiment } from '../helpers/scripted-experiment';
 import { TestTemporalServer } from '../helpers/temporal-server';
 import { WorkerProcess } from '../helpers/worker-process';
 
 /**
  * The paper's benchmark through Inspect AI, on a real Temporal server: the baseline arm of the local Gemma
  * 270M is fine-tuned one step, then evaluated on two conditions of inspect_evals/agentic_misalignment (two
- * epochs each) by the trainer's Inspect job, graded by a scripted OpenAI-compatible server. The worker and
- * the job are SIGKILLed once the first condition is finished: the retry must not sample it again. Then the
+ * epochs each) by the trainer's Inspect job, graded by a scripted OpenAI-compatible server. (A job killed
+ * mid-eval resumes per condition without sampling a finished one again: trainer/tests/test_inspect_job.py; a
+ * worker SIGKILLed mid-job, its job relaunched by the activity's retry: tests/e2e/durability.test.ts.) Then the
  * arm's capability check (the demo spec's questions) runs on the same model and lands in the report, and the
  * grader is calibrated on the frozen sets of both scenarios (it fails: it says yes to every blackmail reply).
  */
@@ -82,7 +83,7 @@ describe('an Inspect task as the eval (real Temporal server, real trainer, Inspe
     return w;
   };
 
-  it('completes after a SIGKILL mid-job without re-sampling a finished condition; the report shows each condition; the .eval logs read back', async () => {
+  it('grades each condition once; the report shows each condition, the capability check and the calibration; the .eval logs read back', async () => {
     const { input, store } = scriptedExperiment('inspect', llm.baseUrl);
     const judge = { kind: 'openai', baseUrl: llm.baseUrl, model: 'scripted-grader', timeoutMs: 10_000 };
     Object.assign(input, {
@@ -117,31 +118,15 @@ describe('an Inspect task as the eval (real Temporal server, real trainer, Inspe
         judge,
       },
     });
-    let worker = await startWorker();
+    await startWorker();
     const handle = await client.workflow.start(msmExperiment, {
       taskQueue: 'msm',
       workflowId: 'inspect-eval',
       args: [input],
     });
-
-    // The first condition is finished (its folder marked COMPLETE) while the second is still to come.
-    const done = (id: string) => findFiles(path.join(store, 'evals'), (p) => p.endsWith(`conditions/${id}/COMPLETE`));
-    await waitUntil(() => done(BLACKMAIL).length > 0, 600_000, 'the first condition to finish');
-    const blackmailGraded = graderCalls.blackmail;
-    await worker.kill();
-    for (const pidFile of findFiles(path.join(stateDir, 'compute'), (p) => p.endsWith('/pid'))) {
-      try {
-        process.kill(-Number(readFileSync(pidFile, 'utf8').trim().split(' ')[0]), 'SIGKILL');
-      } catch {
-        // already exited
-      }
-    }
-    worker = await startWorker();
     const out = await handle.result();
 
-    // Never sampled or graded again: the resumed job skipped the finished condition (the rest of the
-    // blackmail classifier's calls are the calibration's, once per item).
-    expect(blackmailGraded).toBe(2);
+    // Each sample graded once; the rest of the blackmail classifier's calls are the calibration's, once per item.
     expect(graderCalls.blackmail).toBe(2 + SET_ITEMS);
     expect(graderCalls.murder).toBeGreaterThanOrEqual(2 + SET_ITEMS);
 
