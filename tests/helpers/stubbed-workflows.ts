@@ -61,11 +61,12 @@ export async function startStubbedEnv(
   const workers = [
     await Worker.create({ connection, taskQueue: 'msm', workflowBundle: await bundle }),
     ...(await Promise.all(
-      QUEUES.map((queue) =>
+      // A queue with no activity named gets no worker (a worker needs something to poll for).
+      QUEUES.filter((q) => Object.keys((stubs[q] ??= {})).length + (names[q]?.length ?? 0) > 0).map((queue) =>
         Worker.create({
           connection,
           taskQueue: queue,
-          activities: recorded(queue, (stubs[queue] ??= {}), names[queue] ?? [], calls),
+          activities: recorded(queue, stubs[queue]!, names[queue] ?? [], calls),
           // Heartbeats reach the server (and a cancel reaches the activity) within this, not 80% of the
           // proxies' heartbeat timeout: a cancelled stub stops in well under a second.
           maxHeartbeatThrottleInterval: '200ms',
