@@ -1,14 +1,13 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseExperiment, type ExperimentInput } from '../../src/config/experiment-schema';
-import type { CapabilityRequest, CapabilityResult } from '../../src/eval/capabilities/types';
-import type { EvalRequest, EvalSummary, SamplesRef } from '../../src/eval/types';
-import type { ReportRequest, ReportResult } from '../../src/report/types';
-import type { LoadedExperiment } from '../../src/config/loaded-experiment';
-import type { TokenizedRef } from '../../src/tokenize/types';
-import type { TrainRequest, TrainResult } from '../../src/training/types';
+import type { ExperimentInput } from '../../src/config/experiment-schema';
+import type { CapabilityRequest } from '../../src/eval/capabilities/types';
+import type { EvalRequest } from '../../src/eval/types';
+import type { ReportRequest } from '../../src/report/types';
+import type { TrainRequest } from '../../src/training/types';
 import { msmExperiment, progressQuery, setComputeBudgetUpdate } from '../../src/workflows';
-import { startStubbedEnv, type StubbedEnv } from '../helpers/stubbed-workflows';
+import { argsOf, startStubbedEnv, waitFor, type StubbedEnv } from '../helpers/stubbed-workflows';
+import { ALL_ARMS, experiment, EXPERIMENT_NAMES, experimentStubs, ref, type Knobs } from './stub-experiment';
 
 /**
  * msmExperiment's branches on a real Temporal server with every activity stubbed (and the data-generating
@@ -16,178 +15,23 @@ import { startStubbedEnv, type StubbedEnv } from '../helpers/stubbed-workflows';
  * given, how budget and failure change its course. Seconds per case; the real trainer and model are
  * covered by the end-to-end tests.
  */
-const ALL_ARMS = ['base', 'msm-only', 'baseline', 'msm', 'deliberative', 'spec-in-context'];
-
-function experiment(over: Record<string, unknown> = {}, evalOver: Record<string, unknown> = {}): ExperimentInput {
-  return {
-    name: 'stubbed',
-    spec: 'specs/demo.md',
-    store: 'file:///tmp/msm-stubbed-store',
-    baseModel: { tokenizer: 'llama3.1', hiddenSize: 32, numLayers: 1, numHeads: 2, intermediateSize: 64 },
-    aft: {
-      data: 'experiments/data/demo-aft.jsonl',
-      reasoningData: 'experiments/data/demo-aft.jsonl',
-      fractions: [1, '1/2'],
-      seeds: [0, 1],
-      minExamples: 1,
-      minSteps: 1,
-      arms: ALL_ARMS,
-    },
-    eval: { prompts: 'experiments/data/demo-eval.jsonl', ...evalOver },
-    compute: { backend: 'local', device: 'cpu' },
-    ...over,
-  } as ExperimentInput;
-}
-
-const ref = (name: string): TokenizedRef => ({
-  manifestUri: `file:///tmp/tok/${name}/manifest.json`,
-  sha256: `sha-${name}`,
-  numSequences: 8,
-  numTokens: 512,
-  tokenizerUri: 'file:///tmp/tok/tokenizer.json',
-  vocabSize: 128,
-});
-
-const usage = (costUsd: number) => ({
-  machines: 1,
-  machineHours: 0.1,
-  gpuHours: 0.1,
-  costUsd,
-  preemptions: 0,
-  gpuHoursLost: 0,
-  machineHoursLost: 0,
-});
-
-interface Knobs {
-  trainCostUsd?: number;
-  failEvalOf?: string;
-  /** This training run heartbeats until it is cancelled. */
-  blockTrainingOf?: string;
-}
-
-/** A running job: heartbeats until the activity is cancelled, then ends cancelled. */
-async function untilCancelled(): Promise<never> {
-  const { Context } = await import('@temporalio/activity');
-  const ctx = Context.current();
-  for (;;) {
-    ctx.heartbeat();
-    await Promise.race([ctx.cancelled, new Promise((r) => setTimeout(r, 200))]);
-  }
-}
-
-/** Stubs that answer like the real activities, small: every run, evaluation and check is recorded. */
-function stubs(knobs: Knobs = {}) {
-  const fileRef = (key: string) => ({ key, sha256: `sha-${key}`, examples: 24 });
-  const trained = (req: TrainRequest): TrainResult => ({
-    outputUri: `file:///tmp/runs/${req.label}/final`,
-    runKey: `runs/${req.label}`,
-    metrics: { final_loss: 1.5, steps: 4 },
-    resumedFromStep: null,
-    preemptions: 0,
-    ...(knobs.trainCostUsd !== undefined && { compute: usage(knobs.trainCostUsd) }),
-  });
-  return {
-    'msm-cpu': {
-      loadExperiment: async (raw: ExperimentInput): Promise<LoadedExperiment> => {
-        const x = parseExperiment(raw);
-        return {
-          experiment: x,
-          storeUri: x.store,
-          spec: { key: 'inputs/spec-1.md', hash: 'spec-hash', title: 'Demo', variant: 'full', sections: 2, rules: 6 },
-          aftData: fileRef('inputs/aft.jsonl'),
-          reasoningData: fileRef('inputs/aft-reasoning.jsonl'),
-          evalSet: { key: 'inputs/eval.jsonl', sha256: 'eval-sha', prompts: 8 },
-          ...(x.aft.mix && { mixData: fileRef('inputs/mix.jsonl') }),
-          ...(x.eval.capabilities && {
-            capabilityQuestions: { 'spec-knowledge': { key: 'inputs/questions.jsonl', sha256: 'q-sha', questions: 8 } },
-          }),
-        };
-      },
-      tokenizeCorpus: async () => ref('corpus'),
-      tokenizeAftData: async (_store: string, file: { key: string }) => ref(file.key),
-      writeReport: async (req: ReportRequest): Promise<ReportResult> => ({
-        resultsUri: `file:///tmp/report/${req.cells.length}/results.json`,
-        htmlUri: 'file:///tmp/report/report.html',
-        htmlPath: '/tmp/report/report.html',
-      }),
-    },
-    'msm-llm': {
-      judgeSamples: async (req: EvalRequest, samples: SamplesRef): Promise<EvalSummary> => ({
-        k: 1,
-        n: 8,
-        samplesUri: samples.samplesUri,
-        judgmentsPrefix: `file:///tmp/judgments/${req.label}`,
-        judgeModel: 'stub-judge',
-      }),
-      calibrateJudge: async () => ({ judgeModel: 'stub-judge', kinds: [], parsedByCode: false }),
-    },
-    'msm-gpu': {
-      runTraining: async (req: TrainRequest): Promise<TrainResult> =>
-        req.label === knobs.blockTrainingOf ? untilCancelled() : trained(req),
-
-      generateSamples: async (req: EvalRequest): Promise<SamplesRef> => {
-        if (req.label === knobs.failEvalOf) {
-          const { ApplicationFailure } = await import('@temporalio/common');
-          throw ApplicationFailure.nonRetryable(`the sampling job of ${req.label} failed`, 'BadInput');
-        }
-        return {
-          evalKey: `evals/${req.label}`,
-          samplesKey: 'k',
-          samplesUri: `file:///tmp/samples/${req.label}`,
-          samples: 8,
-        };
-      },
-      runCapabilityChecks: async (req: CapabilityRequest): Promise<CapabilityResult> => ({
-        arm: req.arm,
-        cell: req.cell,
-        modelUri: req.modelUri,
-        checks: req.checks.map((c) => ({
-          name: c.name,
-          kind: c.kind,
-          task: c.task ?? 'msm/multiple_choice',
-          n: 8,
-          sum: 6,
-          sumSquares: 6,
-          binary: true,
-          unscored: 0,
-          truncated: 0,
-          logUri: `file:///tmp/logs/${req.arm}/${c.name}.eval`,
-        })),
-      }),
-    },
-    'msm-cleanup': {
-      releaseEvalMachines: async () => 0,
-      releaseTrainingMachines: async () => 0,
-      releaseCapabilityMachines: async () => 0,
-    },
-  };
-}
-
 describe('msmExperiment with stubbed activities (real Temporal server)', () => {
   let env: StubbedEnv;
-  let knobs: Knobs = {};
+  // Each call reads the knobs of the case that runs now.
+  const knobs: Knobs = {};
+  const setKnobs = (k: Knobs) => {
+    for (const key of Object.keys(knobs)) delete knobs[key as keyof Knobs];
+    Object.assign(knobs, k);
+  };
   beforeAll(async () => {
-    const s = stubs();
-    // Each call reads the knobs of the case that runs now.
-    const live = {
-      ...s,
-      'msm-gpu': {
-        ...s['msm-gpu'],
-        runTraining: (req: TrainRequest) => stubs(knobs)['msm-gpu'].runTraining(req),
-        generateSamples: (req: EvalRequest) => stubs(knobs)['msm-gpu'].generateSamples(req),
-      },
-    };
-    env = await startStubbedEnv(live, { 'msm-gpu': ['runInspectEval', 'releaseEvalMachines'] });
+    env = await startStubbedEnv(experimentStubs(knobs), EXPERIMENT_NAMES);
   });
   afterAll(async () => env?.close());
 
   const run = async (id: string, input: ExperimentInput) => {
-    env.calls.length = 0;
-    const handle = await env.client.workflow.start(msmExperiment, { taskQueue: 'msm', workflowId: id, args: [input] });
+    const handle = await env.start(msmExperiment, id, input);
     return { handle, calls: env.calls };
   };
-  const argsOf = <T>(calls: StubbedEnv['calls'], name: string) =>
-    calls.filter((c) => c.name === name).map((c) => c.arg as T);
 
   it('trains each distinct model once, evaluates every cell and control on the model it ends with', async () => {
     const { handle, calls } = await run('stubbed-arms', experiment());
@@ -268,7 +112,7 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
   });
 
   it('compute.budgetUsd: new GPU work waits once spent and goes on when raised; terminate cancels the runs', async () => {
-    knobs = { trainCostUsd: 1, blockTrainingOf: 'aft-baseline-1of2-s0' };
+    setKnobs({ trainCostUsd: 1, blockTrainingOf: 'aft-baseline-1of2-s0' });
     try {
       const input = experiment({
         aft: { ...experiment().aft, arms: ['baseline'], seeds: [0], fractions: [1, '1/2'], concurrency: 1 },
@@ -290,12 +134,12 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
       await waitFor(async () => calls.some((c) => c.name === 'releaseTrainingMachines'));
       expect(calls.filter((c) => c.name === 'releaseTrainingMachines').map((c) => c.queue)).toEqual(['msm-cleanup']);
     } finally {
-      knobs = {};
+      setKnobs({});
     }
   });
 
   it("a failed evaluation releases its machines on the cleanup queue and fails the experiment with the job's error", async () => {
-    knobs = { failEvalOf: 'eval-baseline-1of2-s0' };
+    setKnobs({ failEvalOf: 'eval-baseline-1of2-s0' });
     try {
       const input = experiment({ aft: { ...experiment().aft, arms: ['baseline'], seeds: [0] } });
       const { handle, calls } = await run('stubbed-failure', input);
@@ -310,15 +154,7 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
       ]);
       expect(argsOf(calls, 'writeReport')).toEqual([]);
     } finally {
-      knobs = {};
+      setKnobs({});
     }
   });
 });
-
-async function waitFor(pred: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

@@ -1,12 +1,15 @@
 // The workflow bundle of the stubbed-activity tests: msm's own workflows, with the children that generate
 // data (corpus, AFT data) replaced by workflows that return a fixed result at once. The experiment starts
-// children by their type name, so these stand in for the real ones.
+// children by their type name, so these stand in for the real ones. The corpus and AFT data workflows
+// themselves are tested on src/workflows/index.ts (startStubbedEnv's 'msm' code).
 import type { CorpusManifestRef } from '../../src/corpus/types';
 
 export { msmExperiment } from '../../src/workflows/experiment';
 export { trainingRun } from '../../src/workflows/training';
 export { evaluationRun } from '../../src/workflows/evaluation';
-export { reportRun } from '../../src/workflows/report';
+export { humanLabelsImport, reportRun } from '../../src/workflows/report';
+export { msmSweep } from '../../src/workflows/sweep';
+export { msmReaper } from '../../src/workflows/reaper';
 
 export async function corpusGeneration(): Promise<CorpusManifestRef> {
   return {

@@ -1,0 +1,159 @@
+// An experiment's input and the stubbed activities of msmExperiment, shared by the stubbed-activity tests
+// that run experiments (the experiment itself, a sweep's points, run controls, the report's request).
+import { parseExperiment, type ExperimentInput } from '../../src/config/experiment-schema';
+import type { CapabilityRequest, CapabilityResult } from '../../src/eval/capabilities/types';
+import type { EvalRequest, EvalSummary, SamplesRef } from '../../src/eval/types';
+import type { ReportRequest, ReportResult } from '../../src/report/types';
+import type { LoadedExperiment } from '../../src/config/loaded-experiment';
+import type { TokenizedRef } from '../../src/tokenize/types';
+import type { TrainRequest, TrainResult } from '../../src/training/types';
+import { untilCancelled } from '../helpers/stubbed-workflows';
+
+export const ALL_ARMS = ['base', 'msm-only', 'baseline', 'msm', 'deliberative', 'spec-in-context'];
+
+/** An experiment as a file would give it (checked by the real loader in the loadExperiment stub). */
+export function experiment(
+  over: Record<string, unknown> = {},
+  evalOver: Record<string, unknown> = {},
+): ExperimentInput {
+  return {
+    name: 'stubbed',
+    spec: 'specs/demo.md',
+    store: 'file:///tmp/msm-stubbed-store',
+    baseModel: { tokenizer: 'llama3.1', hiddenSize: 32, numLayers: 1, numHeads: 2, intermediateSize: 64 },
+    aft: {
+      data: 'experiments/data/demo-aft.jsonl',
+      reasoningData: 'experiments/data/demo-aft.jsonl',
+      fractions: [1, '1/2'],
+      seeds: [0, 1],
+      minExamples: 1,
+      minSteps: 1,
+      arms: ALL_ARMS,
+    },
+    eval: { prompts: 'experiments/data/demo-eval.jsonl', ...evalOver },
+    compute: { backend: 'local', device: 'cpu' },
+    ...over,
+  } as ExperimentInput;
+}
+
+/** One arm, one fraction, one seed: the smallest experiment that trains, evaluates and reports. */
+export const smallExperiment = (over: Record<string, unknown> = {}): ExperimentInput =>
+  experiment({ aft: { ...experiment().aft, arms: ['baseline'], fractions: [1], seeds: [0] }, ...over });
+
+export const ref = (name: string): TokenizedRef => ({
+  manifestUri: `file:///tmp/tok/${name}/manifest.json`,
+  sha256: `sha-${name}`,
+  numSequences: 8,
+  numTokens: 512,
+  tokenizerUri: 'file:///tmp/tok/tokenizer.json',
+  vocabSize: 128,
+});
+
+export const usage = (costUsd: number) => ({
+  machines: 1,
+  machineHours: 0.1,
+  gpuHours: 0.1,
+  costUsd,
+  preemptions: 0,
+  gpuHoursLost: 0,
+  machineHoursLost: 0,
+});
+
+/** What the stubs do differently, read at each call: a test sets them for its case and clears them after. */
+export interface Knobs {
+  trainCostUsd?: number;
+  failEvalOf?: string;
+  /** This training run heartbeats until it is cancelled. */
+  blockTrainingOf?: string;
+}
+
+/** The activities the experiment's queues are asked for that no stub answers (a call fails the run). */
+export const EXPERIMENT_NAMES = { 'msm-gpu': ['runInspectEval', 'releaseEvalMachines'] };
+
+/** Stubs that answer like the real activities, small: every run, evaluation and check is recorded. */
+export function experimentStubs(knobs: Knobs = {}) {
+  const fileRef = (key: string) => ({ key, sha256: `sha-${key}`, examples: 24 });
+  const trained = (req: TrainRequest): TrainResult => ({
+    outputUri: `file:///tmp/runs/${req.label}/final`,
+    runKey: `runs/${req.label}`,
+    metrics: { final_loss: 1.5, steps: 4 },
+    resumedFromStep: null,
+    preemptions: 0,
+    ...(knobs.trainCostUsd !== undefined && { compute: usage(knobs.trainCostUsd) }),
+  });
+  return {
+    'msm-cpu': {
+      loadExperiment: async (raw: ExperimentInput): Promise<LoadedExperiment> => {
+        const x = parseExperiment(raw);
+        return {
+          experiment: x,
+          storeUri: x.store,
+          spec: { key: 'inputs/spec-1.md', hash: 'spec-hash', title: 'Demo', variant: 'full', sections: 2, rules: 6 },
+          aftData: fileRef('inputs/aft.jsonl'),
+          reasoningData: fileRef('inputs/aft-reasoning.jsonl'),
+          evalSet: { key: 'inputs/eval.jsonl', sha256: 'eval-sha', prompts: 8 },
+          ...(x.aft.mix && { mixData: fileRef('inputs/mix.jsonl') }),
+          ...(x.eval.capabilities && {
+            capabilityQuestions: { 'spec-knowledge': { key: 'inputs/questions.jsonl', sha256: 'q-sha', questions: 8 } },
+          }),
+        };
+      },
+      tokenizeCorpus: async () => ref('corpus'),
+      tokenizeAftData: async (_store: string, file: { key: string }) => ref(file.key),
+      writeReport: async (req: ReportRequest): Promise<ReportResult> => ({
+        resultsUri: `file:///tmp/report/${req.workflowId}/results.json`,
+        htmlUri: `file:///tmp/report/${req.workflowId}/report.html`,
+        htmlPath: `/tmp/report/${req.workflowId}/report.html`,
+      }),
+    },
+    'msm-llm': {
+      judgeSamples: async (req: EvalRequest, samples: SamplesRef): Promise<EvalSummary> => ({
+        k: 1,
+        n: 8,
+        samplesUri: samples.samplesUri,
+        judgmentsPrefix: `file:///tmp/judgments/${req.label}`,
+        judgeModel: 'stub-judge',
+      }),
+      calibrateJudge: async () => ({ judgeModel: 'stub-judge', kinds: [], parsedByCode: false }),
+    },
+    'msm-gpu': {
+      runTraining: async (req: TrainRequest): Promise<TrainResult> =>
+        req.label === knobs.blockTrainingOf ? untilCancelled() : trained(req),
+
+      generateSamples: async (req: EvalRequest): Promise<SamplesRef> => {
+        if (req.label === knobs.failEvalOf) {
+          const { ApplicationFailure } = await import('@temporalio/common');
+          throw ApplicationFailure.nonRetryable(`the sampling job of ${req.label} failed`, 'BadInput');
+        }
+        return {
+          evalKey: `evals/${req.label}`,
+          samplesKey: 'k',
+          samplesUri: `file:///tmp/samples/${req.label}`,
+          samples: 8,
+        };
+      },
+      runCapabilityChecks: async (req: CapabilityRequest): Promise<CapabilityResult> => ({
+        arm: req.arm,
+        cell: req.cell,
+        modelUri: req.modelUri,
+        checks: req.checks.map((c) => ({
+          name: c.name,
+          kind: c.kind,
+          task: c.task ?? 'msm/multiple_choice',
+          n: 8,
+          sum: 6,
+          sumSquares: 6,
+          binary: true,
+          unscored: 0,
+          truncated: 0,
+          logUri: `file:///tmp/logs/${req.arm}/${c.name}.eval`,
+        })),
+      }),
+    },
+    'msm-cleanup': {
+      releaseEvalMachines: async () => 0,
+      releaseTrainingMachines: async () => 0,
+      releaseCapabilityMachines: async () => 0,
+    },
+  };
+}
