@@ -1,8 +1,9 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
-import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import path from 'node:path';
 import { TestTemporalServer } from './temporal-server';
+import { workflowBundle } from '../../src/workers/create-workers';
 
 type ActivityQueue = 'msm-cpu' | 'msm-llm' | 'msm-gpu' | 'msm-cleanup';
 
@@ -35,7 +36,6 @@ const ENTRY: Record<WorkflowCode, string> = {
   'stubbed-children': path.join(__dirname, '..', 'workflows', 'stub-children.ts'),
   msm: path.join(__dirname, '..', '..', 'src', 'workflows', 'index.ts'),
 };
-const bundles = new Map<WorkflowCode, ReturnType<typeof bundleWorkflowCode>>();
 
 /**
  * A real Temporal dev server and msm's real workflow code with stubbed activities: a workflow's branches
@@ -49,14 +49,8 @@ export async function startStubbedEnv(
 ): Promise<StubbedEnv> {
   const server = await TestTemporalServer.start();
   const connection = await NativeConnection.connect({ address: server.address });
-  let bundle = bundles.get(code);
-  if (!bundle) {
-    bundle = bundleWorkflowCode({
-      workflowsPath: ENTRY[code],
-      logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => console.error(m) },
-    });
-    bundles.set(code, bundle);
-  }
+  // Bundled once per process, and once per content across files (MSM_WORKFLOW_BUNDLE_CACHE).
+  const bundle = workflowBundle(ENTRY[code]);
   const calls: StubbedEnv['calls'] = [];
   const workers = [
     await Worker.create({ connection, taskQueue: 'msm', workflowBundle: await bundle }),
