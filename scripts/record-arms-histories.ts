@@ -1,7 +1,7 @@
 /**
  * Record the histories of the arms experiment (tests/helpers/arms-experiment.ts): controls base and
  * msm-only, baseline, msm, deliberative and spec-in-context, with AFT data from aft.generate. LLM stages go
- * to the scripted server, the rest is real. Run it only together with a patched() migration:
+ * to the scripted server, the rest is real. Re-record only when retiring a patch (docs/deploying.md):
  *   node --import tsx scripts/record-arms-histories.ts [tests/histories]
  */
 import { armsExperiment, armsRespond } from '../tests/helpers/arms-experiment';

@@ -1,7 +1,7 @@
 /**
  * Record the histories of a sweep (msmSweep) of two points of the scripted experiment, one of which fails
  * by design (its spec file does not exist), with every child's. LLM stages go to the scripted server, the
- * rest is real. Run it only together with a patched() migration:
+ * rest is real. Re-record only when retiring a patch (docs/deploying.md):
  *   node --import tsx scripts/record-sweep-history.ts [tests/histories]
  */
 import { scriptedExperiment } from '../tests/helpers/scripted-experiment';

@@ -5,7 +5,7 @@ import { parseEvalSet } from '../eval/eval-set';
 import { onceFor } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId } from '../util/hash';
-import { DEFAULT_JUDGE_ATTEMPTS, judgeSample, type Judgment } from '../eval/judge-sample';
+import { judgeSample, type Judgment } from '../eval/judge-sample';
 import { providerId } from '../llm/call';
 import type { EvalRequest, EvalSummary, SamplesRef } from '../eval/types';
 
@@ -44,8 +44,7 @@ export function createEvalActivities() {
     async judgeSamples(req: EvalRequest, samples: SamplesRef): Promise<EvalSummary> {
       const store = openStore(req.storeUri);
       const judge = req.experiment.eval.judge;
-      // Requests recorded before eval.judgeAttempts existed carry none.
-      const attempts = req.experiment.eval.judgeAttempts ?? DEFAULT_JUDGE_ATTEMPTS;
+      const attempts = req.experiment.eval.judgeAttempts;
       const judgeModel = providerId(judge);
       const prefix = `${samples.evalKey}/judgments-${contentId({ judge, prompts: JUDGE_PROMPT_VERSION })}`;
       const prompts = new Map(

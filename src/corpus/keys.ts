@@ -37,7 +37,7 @@ export function corpusPrefix(
     prompts: promptVersionOf(specMarkdown),
     generator: providerId(g.provider),
     temperature: g.temperature,
-    mode: g.mode ?? 'assertions', // absent in jobs built before modes existed
+    mode: g.mode,
     maxDocTokens: g.maxDocTokens,
   })}`;
 }

@@ -34,13 +34,6 @@ export const emptyStageList = <T>(): StageList<T> => ({
   calls: [],
 });
 
-/** Lists stored before stage records existed were bare arrays. */
-export function asStageList<T>(stored: StageList<T> | T[]): StageList<T> {
-  return Array.isArray(stored)
-    ? { promptVersion: 'unknown', requested: stored.length, items: stored, calls: [] }
-    : stored;
-}
-
 export function promptSha256(p: Prompt): string {
   return sha256Hex(canonicalJson(p));
 }

@@ -7,7 +7,7 @@ import {
   PROMPT_VERSION,
 } from './prompts';
 import type { Assertion, CorpusUnit, DomainsOutput, Prompt } from './prompts';
-import { asStageList, emptyStageList, newItems, stageCall, type StageCall, type StageList } from './stage-list';
+import { emptyStageList, newItems, stageCall, type StageCall, type StageList } from './stage-list';
 import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 import { parseSpec, SpecParseError } from '../model-spec/parse-spec';
 import type { ArtifactStore } from '../store/artifact-store';
@@ -45,9 +45,7 @@ export async function topUpList<T>(
   ask: (count: number, existing: T[]) => Promise<{ items: T[]; prompt: Prompt }>,
   textOf: (item: T) => string,
 ): Promise<{ items: T[]; calls: number }> {
-  const list = (await store.exists(key))
-    ? asStageList(await readJson<StageList<T> | T[]>(store, key))
-    : emptyStageList<T>();
+  const list = (await store.exists(key)) ? await readJson<StageList<T>>(store, key) : emptyStageList<T>();
   let calls = 0;
   if (want > list.requested) {
     for (let round = 0; round < TOP_UP_ROUNDS && list.items.length < want; round++) {
@@ -65,9 +63,9 @@ export async function topUpList<T>(
   return { items: list.items.slice(0, want), calls };
 }
 
-/** The first `n` items of a stored list (bare arrays of older corpora included). */
+/** The first `n` items of a stored list. */
 export async function storedItems<T>(store: ArtifactStore, key: string, n: number): Promise<T[]> {
-  return asStageList(await readJson<StageList<T> | T[]>(store, key)).items.slice(0, n);
+  return (await readJson<StageList<T>>(store, key)).items.slice(0, n);
 }
 
 /** The rules of the spec, verbatim with their sub-rules, each with the section it sits in. */

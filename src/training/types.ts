@@ -19,7 +19,7 @@ export interface TrainRequest {
   mix?: { data: TokenizedRef; ratio: number };
   /** aft: this seed draws its own nested subsets (aft.subsetBySeed); absent = the subset every seed shares. */
   subsetBySeed?: boolean;
-  /** logging: the trainer's W&B block (absent in requests from before it existed). */
+  /** logging: the trainer's W&B block (absent when the experiment has none). */
   experiment: Pick<Experiment, 'baseModel' | 'compute' | 'logging'>;
   hyper: Experiment['midtrain'];
 }

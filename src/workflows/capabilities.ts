@@ -2,7 +2,7 @@ import type { Arm } from '../config/arms';
 import { isControl } from '../config/arms';
 import type { CapabilityRequest, CapabilityResult } from '../eval/capabilities/types';
 import type { LoadedExperiment } from '../config/loaded-experiment';
-import { cleanup, gpu, gpuStoppedOnCancel } from './activity-proxies';
+import { cleanup, gpuStoppedOnCancel } from './activity-proxies';
 import { runBounded } from './bounded';
 import type { CellProgress } from './definitions';
 import { releaseAfterFailure } from './machine-cleanup';
@@ -62,10 +62,7 @@ export async function checkCapabilities(stage: CapabilityStage, cells: CheckedCe
       stage.addCompute(result);
       return result;
     } catch (e) {
-      await releaseAfterFailure(
-        () => cleanup.releaseCapabilityMachines(req),
-        () => gpu.releaseCapabilityMachines(req),
-      );
+      await releaseAfterFailure(() => cleanup.releaseCapabilityMachines(req));
       throw e;
     }
   });

@@ -26,8 +26,8 @@ export class ComputeBudget {
   }
 
   /**
-   * Within budget: undefined, so the caller goes on in the same step (no await: histories recorded before
-   * the budget existed replay unchanged). Else a wait, said in the Web UI, until the budget allows more.
+   * Within budget: undefined, so the caller goes on in the same step (no await). Else a wait, said in the
+   * Web UI, until the budget allows more.
    */
   allowNewJob(what: string): Promise<void> | undefined {
     if (!this.spent()) return undefined;

@@ -1,6 +1,6 @@
-import { patched, upsertSearchAttributes } from '@temporalio/workflow';
+import { upsertSearchAttributes } from '@temporalio/workflow';
 import type { EvalRequest, EvalSummary } from '../eval/types';
-import { cleanup, gpu, gpuStoppedOnCancel, llm } from './activity-proxies';
+import { cleanup, gpuStoppedOnCancel, llm } from './activity-proxies';
 import { releaseAfterFailure } from './machine-cleanup';
 import { MSM_STAGE } from '../temporal/search-attribute-keys';
 
@@ -8,19 +8,13 @@ import { MSM_STAGE } from '../temporal/search-attribute-keys';
 export async function evaluationRun(req: EvalRequest): Promise<EvalSummary> {
   upsertSearchAttributes([{ key: MSM_STAGE, value: 'eval' }]);
   let samples;
-  const jobs = patched('job-stopped-before-cleanup') ? gpuStoppedOnCancel : gpu;
   try {
     // An Inspect task samples and grades in one job where the model is (eval.inspect).
-    if (req.experiment.eval.inspect) return await jobs.runInspectEval(req);
-    samples = await jobs.generateSamples(req);
+    if (req.experiment.eval.inspect) return await gpuStoppedOnCancel.runInspectEval(req);
+    samples = await gpuStoppedOnCancel.generateSamples(req);
   } catch (e) {
     // As in trainingRun: no rented machine outlives the run, whatever failed or cancelled it.
-    if (patched('release-machines-on-failure')) {
-      await releaseAfterFailure(
-        () => cleanup.releaseEvalMachines(req),
-        () => gpu.releaseEvalMachines(req),
-      );
-    }
+    await releaseAfterFailure(() => cleanup.releaseEvalMachines(req));
     throw e;
   }
   const summary = await llm.judgeSamples(req, samples);

@@ -2,7 +2,6 @@ import {
   ApplicationFailure,
   condition,
   executeChild,
-  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -61,7 +60,7 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
   const midtrain = needsMidtraining(s.arms) ? await run.midtrain(s, trainer, tokens.corpus) : null;
   const outcomes = await run.sweep(s, trainer, tokens, midtrain, aft.withReasoning);
   const { cells, controls } = splitOutcomes(outcomes);
-  // Only experiments with eval.capabilities schedule anything here: older histories replay unchanged.
+  // Only experiments with eval.capabilities schedule anything here.
   const capabilities = s.x.eval.capabilities?.length
     ? await run.capabilities(s, outcomes, tokens.aft.tokenizerUri)
     : undefined;
@@ -105,12 +104,12 @@ interface Loaded {
 /** What every training run is told of the experiment. */
 type TrainerSettings = TrainRequest['experiment'];
 
-/** The W&B block rides along to the trainer; experiments without one send what they always sent. */
+/** The W&B block (logging) rides along to the trainer when the experiment has one. */
 function trainerSettings(x: Loaded['x']): TrainerSettings {
   return {
     baseModel: x.baseModel,
     compute: x.compute,
-    ...(x.logging && patched('trainer-logging') ? { logging: x.logging } : {}),
+    ...(x.logging ? { logging: x.logging } : {}),
   };
 }
 
@@ -171,7 +170,7 @@ class ExperimentRun {
     return {
       loaded,
       x,
-      // Histories recorded before arms were data carry preset names only: they resolve to the same arms.
+      // Preset names ("baseline", "msm", ...) resolve to their arms.
       arms: resolveArms(x.aft.arms),
       storeUri: loaded.storeUri,
       common,
@@ -196,13 +195,10 @@ class ExperimentRun {
     return corpus;
   }
 
-  /**
-   * aft.generate: the AFT data is made from the spec by a child (new in a later version, hence the patch;
-   * histories recorded before it never configure it). Else the experiment's own file.
-   */
+  /** aft.generate: the AFT data is made from the spec by a child. Else the experiment's own file. */
   async aftData({ loaded, x, storeUri, common }: Loaded): Promise<{ data: FileRef; withReasoning?: FileRef }> {
     const generate = x.aft.generate;
-    if (generate && patched('aft-data-generation')) {
+    if (generate) {
       await this.enter(
         'aft-data',
         `generating ${generate.count} AFT examples (${generate.style} style) about "${loaded.spec.title}"`,
@@ -248,14 +244,12 @@ class ExperimentRun {
       seqLen: x.tokenization.seqLen,
       shuffleSeed: x.tokenization.shuffleSeed,
     });
-    // AFT chats render as the eval renders prompts (eval.thinking); model-default (and runs before it) as always.
+    // AFT chats render as the eval renders prompts (eval.thinking); model-default leaves the template's own.
     const chat = { family, seqLen: x.aft.seqLen, ...thinkingOf(x) };
     const aft = await cpu.tokenizeAftData(storeUri, aftData, chat);
     // The instruction-tuning mix, tokenized exactly like the AFT data; every cell of every arm gets it.
     const mixTokens =
-      x.aft.mix && loaded.mixData && patched('aft-mix')
-        ? await cpu.tokenizeAftData(storeUri, loaded.mixData, chat)
-        : undefined;
+      x.aft.mix && loaded.mixData ? await cpu.tokenizeAftData(storeUri, loaded.mixData, chat) : undefined;
     this.progress.tokens = { sequences: tokens.numSequences, tokens: tokens.numTokens };
     return {
       corpus: tokens,
@@ -264,7 +258,7 @@ class ExperimentRun {
     };
   }
 
-  /** Midtraining runs when any arm starts from it (for the arms of earlier versions: when "msm" is one). */
+  /** Midtraining runs when any arm starts from it (an arm with start: msm). */
   async midtrain({ x, storeUri, common }: Loaded, trainer: TrainerSettings, tokens: ExperimentTokens['corpus']) {
     await this.enter('midtrain', `${tokens.numTokens} tokens on ${x.baseModel.name}`);
     const overBudget = this.budget?.allowNewJob('midtraining');

@@ -2,7 +2,6 @@ import {
   CancellationScope,
   ParentClosePolicy,
   log,
-  patched,
   setCurrentDetails,
   upsertSearchAttributes,
   workflowInfo,
@@ -15,15 +14,7 @@ import { MSM_RELEASE_FAILED } from '../temporal/search-attribute-keys';
  * (search attribute MsmReleaseFailed, its details, the ledger) and the reaper (msm reaper) takes over; the
  * run's own error is what it fails with either way.
  */
-export async function releaseAfterFailure(
-  release: () => Promise<number>,
-  releaseOnGpuQueue: () => Promise<number>,
-): Promise<void> {
-  if (!patched('cleanup-queue')) {
-    // Histories recorded before the cleanup queue: their release ran on the GPU queue, failures unrecorded.
-    await CancellationScope.nonCancellable(releaseOnGpuQueue).catch(() => undefined);
-    return;
-  }
+export async function releaseAfterFailure(release: () => Promise<number>): Promise<void> {
   try {
     await CancellationScope.nonCancellable(release);
   } catch (e) {

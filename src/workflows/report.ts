@@ -1,4 +1,4 @@
-import { patched, upsertSearchAttributes } from '@temporalio/workflow';
+import { upsertSearchAttributes } from '@temporalio/workflow';
 import type { HumanLabelsImport } from '../eval/human-labels';
 import type { ReportRequest, ReportResult } from '../report/types';
 import { cpu, gpu, llm } from './activity-proxies';
@@ -12,15 +12,13 @@ import { MSM_STAGE } from '../temporal/search-attribute-keys';
  */
 export async function reportRun(req: ReportRequest): Promise<ReportResult> {
   upsertSearchAttributes([{ key: MSM_STAGE, value: 'report' }]);
-  // Reports recorded before calibration existed replay without it (and say the judge was not calibrated).
   // An Inspect task grades with its own classifier prompts: msm's judge sets do not measure that grader.
-  if (patched('judge-calibration') && req.judge && !req.evalSettings?.inspectTask) {
+  if (req.judge && !req.evalSettings?.inspectTask) {
     const calibration = await llm.calibrateJudge({
       storeUri: req.storeUri,
       evalSet: req.loaded.evalSet,
       judge: req.judge,
-      // Only the activity's input: a request recorded without it replays the same commands.
-      ...(req.judgeAttempts !== undefined && { judgeAttempts: req.judgeAttempts }),
+      judgeAttempts: req.judgeAttempts,
       ...(req.claims?.maxFalsePositiveRate !== undefined &&
         req.claims.maxFalseNegativeRate !== undefined && {
           bar: {
@@ -31,9 +29,8 @@ export async function reportRun(req: ReportRequest): Promise<ReportResult> {
     });
     return cpu.writeReport({ ...req, calibration });
   }
-  // Reports recorded before the Inspect grader's sets existed replay without its calibration.
   const inspectTask = req.evalSettings?.inspectTask;
-  if (inspectTask && req.judge && patched('inspect-grader-calibration')) {
+  if (inspectTask && req.judge) {
     const calibration = await gpu.calibrateInspectGrader({
       storeUri: req.storeUri,
       evalSet: req.loaded.evalSet,

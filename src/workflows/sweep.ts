@@ -4,7 +4,6 @@ import {
   condition,
   continueAsNew,
   executeChild,
-  patched,
   setCurrentDetails,
   setHandler,
   workflowInfo,
@@ -76,13 +75,11 @@ export async function msmSweep(raw: SweepInput): Promise<SweepOutcome> {
   let input = checked;
   let points = checkedPoints(input);
   // Started with paths only (e.g. by temporal workflow start): the worker freezes every point's input
-  // files once, now, so a point that starts days later still reads these bytes (new: patched).
-  if (!input.base.frozenInputs && patched('frozen-inputs')) {
+  // files once, now, so a point that starts days later still reads these bytes.
+  if (!input.base.frozenInputs) {
     input = { ...input, base: { ...input.base, frozenInputs: await cpu.freezeSweepInputs(input) } };
     points = checkedPoints(input);
   }
-  // Histories recorded before continue-as-new existed replay without it.
-  const mayRoll = patched('sweep-continue-as-new');
   const reused = new Map(
     [...(input.reuse ?? []).filter((o) => o.status === 'done'), ...(input.settled ?? [])].map((o) => [o.id, o]),
   );
@@ -110,7 +107,7 @@ export async function msmSweep(raw: SweepInput): Promise<SweepOutcome> {
   const todo = points.filter((p) => !reused.has(p.id) && (!input.only || input.only.includes(p.id)));
   let startedThisRun = 0;
   const pointsPerRun = input.pointsPerRun ?? SWEEP_LIMITS.pointsPerRun;
-  const roll = () => mayRoll && (startedThisRun >= pointsPerRun || workflowInfo().continueAsNewSuggested);
+  const roll = () => startedThisRun >= pointsPerRun || workflowInfo().continueAsNewSuggested;
   // A point's failure is its outcome, not the sweep's: the task never throws, so the others go on.
   const started = await runBoundedUntil(
     todo.length,

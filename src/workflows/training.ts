@@ -1,6 +1,6 @@
-import { patched, upsertSearchAttributes } from '@temporalio/workflow';
+import { upsertSearchAttributes } from '@temporalio/workflow';
 import type { TrainRequest, TrainResult } from '../training/types';
-import { cleanup, gpu, gpuStoppedOnCancel } from './activity-proxies';
+import { cleanup, gpuStoppedOnCancel } from './activity-proxies';
 import { releaseAfterFailure } from './machine-cleanup';
 import { MSM_STAGE } from '../temporal/search-attribute-keys';
 
@@ -10,19 +10,13 @@ import { MSM_STAGE } from '../temporal/search-attribute-keys';
  */
 export async function trainingRun(req: TrainRequest): Promise<TrainResult> {
   upsertSearchAttributes([{ key: MSM_STAGE, value: req.kind }]);
-  const jobs = patched('job-stopped-before-cleanup') ? gpuStoppedOnCancel : gpu;
   try {
-    return await jobs.runTraining(req);
+    return await gpuStoppedOnCancel.runTraining(req);
   } catch (e) {
     // No rented machine outlives the run: a cancelled activity may not have reached its own release (its
     // worker gone, or the cancel not yet delivered), so release by job id, whatever cancels this workflow.
-    if (patched('release-machines-on-failure')) {
-      // Its own failure (e.g. the provider's key is gone) must not hide why the run failed.
-      await releaseAfterFailure(
-        () => cleanup.releaseTrainingMachines(req),
-        () => gpu.releaseTrainingMachines(req),
-      );
-    }
+    // Its own failure (e.g. the provider's key is gone) must not hide why the run failed.
+    await releaseAfterFailure(() => cleanup.releaseTrainingMachines(req));
     throw e;
   }
 }

@@ -18,8 +18,9 @@ export * from './index';
  * following Temporal's guidance: PINNED for runs shorter than a roll-out, AUTO_UPGRADE for runs that can
  * outlive several. An AUTO_UPGRADE workflow moves to the new current version at its next workflow task, so
  * every change to its code must keep old histories replaying: guard it with patched() (tests/workflows/replay.test.ts
- * replays recorded histories). A PINNED one finishes on the build it started on, so its old workers must
- * keep running until it drains.
+ * replays recorded histories), and retire the patch (deprecatePatch, then removal) only once no open run or
+ * recorded history needs its old path. A PINNED one finishes on the build it started on, so its old workers
+ * must keep running until it drains.
  */
 export const VERSIONING_BEHAVIOR = {
   // Days to weeks: a sweep of experiments, an experiment of several training runs.

@@ -7,7 +7,7 @@ import { planUnits, storedItems, topUpList } from '../../src/corpus/stages';
 import { parseExperiment } from '../../src/config/experiment-schema';
 import type { Prompt } from '../../src/corpus/prompts';
 import type { StageList } from '../../src/corpus/stage-list';
-import { readJson, writeJson } from '../../src/store/json';
+import { readJson } from '../../src/store/json';
 import { openStore } from '../../src/store/open-store';
 import { startScriptedLlmServer } from '../helpers/scripted-llm-server';
 import { scriptedExperiment } from '../helpers/scripted-experiment';
@@ -65,20 +65,6 @@ describe('stage lists', () => {
     // A larger count asks again, for everything still missing.
     expect(await topUpList(store, key, 5, s.ask, (x) => x)).toEqual({ items: ['a', 'b', 'c'], calls: 3 });
     expect(s.asked.at(-3)).toEqual({ count: 3, existing: ['a', 'b'] });
-  });
-
-  it('read lists stored as bare arrays by older corpora', async () => {
-    const store = freshStore();
-    await writeJson(store, 'c/types/u0000.json', ['memo', 'FAQ']);
-    const s = scripted([['wiki page']]);
-    expect(await topUpList(store, 'c/types/u0000.json', 2, s.ask, (x) => x)).toEqual({
-      items: ['memo', 'FAQ'],
-      calls: 0,
-    });
-    expect(await topUpList(store, 'c/types/u0000.json', 3, s.ask, (x) => x)).toEqual({
-      items: ['memo', 'FAQ', 'wiki page'],
-      calls: 1,
-    });
   });
 });
 

@@ -6,11 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { workflowBundle } from '../../src/workers/create-workers';
 
 /**
- * Recorded histories of real runs (the demo, and a scripted experiment with aft.generate, aft.mix and batch
- * generation: scripts/record-scripted-histories.ts; every kind of arm: scripts/record-arms-histories.ts; a sweep with a failing point: scripts/record-sweep-history.ts) replayed
- * against today's workflow code:
- * a change that breaks determinism fails here. Re-record with scripts/record-histories.ts only together
- * with a `patched()` migration for runs in flight.
+ * Recorded histories of real runs replayed against today's workflow code: a change that breaks determinism
+ * fails here. Recorded by scripts/record-scripted-histories.ts (aft.generate, aft.mix, batch generation),
+ * scripts/record-arms-histories.ts (every kind of arm), scripts/record-sweep-history.ts (a sweep with a
+ * failing point) and tests/report-calibration.test.ts with MSM_RECORD_HISTORY (a calibrated report).
+ * All were recorded from code with no patch in it (0.1.0 retired its patches): a later change to workflow code
+ * goes behind patched(), and these files stay as they are so that they test it. Re-record them only when
+ * retiring a patch (docs/deploying.md), once no run in flight needs the old path.
  */
 const dir = path.join(__dirname, '..', 'histories');
 const files = readdirSync(dir)
