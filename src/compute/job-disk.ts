@@ -3,6 +3,7 @@ import path from 'node:path';
 import { diskNeedsOf, type JobDiskNeeds } from '../plan/disk';
 import { KNOWN_MODELS, knownModelKey, shapeFromHfConfig, type ModelShape } from '../plan/models';
 import type { TrainerJobManifest } from '../training/job';
+import { trainHyperSchema } from '../training/manifest-schema';
 
 /** The shape of a manifest's base model when this worker can tell: random-init sizes, a local config.json, the known table. */
 function manifestShape(m: TrainerJobManifest): ModelShape | undefined {
@@ -30,9 +31,10 @@ function manifestShape(m: TrainerJobManifest): ModelShape | undefined {
 export function jobDiskNeeds(m: TrainerJobManifest): JobDiskNeeds | undefined {
   const shape = manifestShape(m);
   if (!shape) return undefined;
-  const trains = (m.kind === 'midtrain' || m.kind === 'aft') && m.hyper;
+  // The schema fills what the manifest leaves out (loraR), as the trainer does.
+  const hyper = (m.kind === 'midtrain' || m.kind === 'aft') && m.hyper ? trainHyperSchema.parse(m.hyper) : undefined;
   return diskNeedsOf(shape, {
     pretrained: m.baseModel.init === 'pretrained',
-    training: trains ? { method: m.hyper!.method, loraR: m.hyper!.loraR } : undefined,
+    training: hyper ? { method: hyper.method, loraR: hyper.loraR } : undefined,
   });
 }
