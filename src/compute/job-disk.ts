@@ -31,10 +31,12 @@ function manifestShape(m: TrainerJobManifest): ModelShape | undefined {
 export function jobDiskNeeds(m: TrainerJobManifest): JobDiskNeeds | undefined {
   const shape = manifestShape(m);
   if (!shape) return undefined;
-  // The schema fills what the manifest leaves out (loraR), as the trainer does.
-  const hyper = (m.kind === 'midtrain' || m.kind === 'aft') && m.hyper ? trainHyperSchema.parse(m.hyper) : undefined;
+  const trains = (m.kind === 'midtrain' || m.kind === 'aft') && m.hyper;
   return diskNeedsOf(shape, {
     pretrained: m.baseModel.init === 'pretrained',
-    training: hyper ? { method: hyper.method, loraR: hyper.loraR } : undefined,
+    // An absent loraR is the schema's default, as the trainer fills it.
+    training: trains
+      ? { method: m.hyper!.method, loraR: trainHyperSchema.shape.loraR.parse(m.hyper!.loraR) }
+      : undefined,
   });
 }
