@@ -327,8 +327,8 @@ def _violation(e: ValidationError, where: list[str | int]) -> BadInput:
     elif kw == "enum":
         what = f"is {v!r}: use one of {', '.join(str(x) for x in e.validator_value)}"
     elif kw == "type":
-        types = e.validator_value if isinstance(e.validator_value, list) else [e.validator_value]
-        what = f"must be {' or '.join(_TYPE_WORDS.get(t, t) for t in types)}, got {v!r}"
+        types: list[str] = e.validator_value if isinstance(e.validator_value, list) else [e.validator_value]
+        what = f"must be {' or '.join(_TYPE_WORDS.get(t) or t for t in types)}, got {v!r}"
     elif kw == "minLength" and e.validator_value == 1:
         what = "must be a non-empty string"
     elif kw == "pattern" and "propertyNames" in e.relative_schema_path:

@@ -158,7 +158,8 @@ def _packed_manifest(uri: str) -> Path:
         if not isinstance(m, dict):
             return
         # The TypeScript writer records each file's sha256 (src/tokenize/packed-format.ts).
-        hashes = m.get("files") if isinstance(m.get("files"), dict) else {}
+        files = m.get("files")
+        hashes: dict[str, str] = files if isinstance(files, dict) else {}
         for field in PACKED_DATA_FILES:
             name = m.get(field)
             if isinstance(name, str) and name and "/" not in name and name != src.name:
