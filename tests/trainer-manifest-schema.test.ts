@@ -1,5 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_TRAINER_DIR, trainerBundle } from '../src/compute/trainer-bundle';
 import type { TrainerJobManifest } from '../src/training/job';
@@ -8,6 +11,7 @@ import {
   trainerJobManifestSchema,
   trainerManifestJsonSchema,
 } from '../src/training/manifest-schema';
+import { PROJECT_ROOT } from '../src/util/project-paths';
 
 const REGENERATE = 'bin/msm schema manifest trainer/msm_trainer/manifest.schema.json';
 const SHIPPED = path.join(DEFAULT_TRAINER_DIR, 'msm_trainer', 'manifest.schema.json');
@@ -29,6 +33,19 @@ describe('the trainer job manifest schema', () => {
     expect(readFileSync(SHIPPED, 'utf8'), `trainer/msm_trainer/manifest.schema.json is stale: run ${REGENERATE}`).toBe(
       trainerManifestJsonSchema(),
     );
+  });
+
+  it(`is what ${REGENERATE} writes`, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-manifest-schema-'));
+    try {
+      const out = path.join(dir, 'manifest.schema.json');
+      await promisify(execFile)(path.join(PROJECT_ROOT, 'bin', 'msm'), ['schema', 'manifest', out], {
+        cwd: PROJECT_ROOT,
+      });
+      expect(readFileSync(out, 'utf8')).toBe(trainerManifestJsonSchema());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('travels with the trainer to remote machines', async () => {
