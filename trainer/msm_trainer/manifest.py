@@ -661,18 +661,18 @@ CALIBRATION_JOB_FIELDS = {"kind", "jobId", "baseModel", "tokenizerUri", "checkpo
 CALIBRATION_JOB_FIELDS |= {"device", "inspectCalibration"}
 
 
-def _calibration_job(m: Manifest, raw: dict[str, Any]) -> None:
+def _calibration_job(m: Manifest, d: dict[str, Any]) -> None:
     """kind "inspect-calibration": no model under test, only the block (fields of other kinds are refused)."""
-    unknown = set(m.raw) - CALIBRATION_JOB_FIELDS
+    unknown = set(m.raw) - CALIBRATION_JOB_FIELDS  # as written: the schema's defaults fill other kinds' fields
     if unknown:
         raise BadInput(
             f"manifest fields {sorted(unknown)} are not for inspect-calibration jobs (they grade fixed replies, "
             "no model is loaded); remove them"
         )
-    d = _need(raw, "inspectCalibration", "an inspect-calibration job needs {task, scenarios, grader}")
+    block = _need(d, "inspectCalibration", "an inspect-calibration job needs {task, scenarios, grader}")
     kinds: set[str] = set()
     scenarios = []
-    for i, s in enumerate(d["scenarios"]):
+    for i, s in enumerate(block["scenarios"]):
         w = f"inspectCalibration.scenarios[{i}]"
         _unique(s["kind"], kinds, f"{w}.kind")
         check_task_params(s["params"], f"{w}.", "inspectCalibration.grader", ("grader_model",))
@@ -694,7 +694,7 @@ def _calibration_job(m: Manifest, raw: dict[str, Any]) -> None:
         items = [{"id": it["id"], "shows": it["shows"], "reply": it["reply"]} for it in s["items"]]
         scenarios.append(CalibrationScenario(kind=s["kind"], params=dict(s["params"]), items=items))
     m.inspectCalibration = InspectCalibrationSpec(
-        task=d["task"], scenarios=scenarios, grader=_grader(d["grader"], "inspectCalibration.grader")
+        task=block["task"], scenarios=scenarios, grader=_grader(block["grader"], "inspectCalibration.grader")
     )
 
 
