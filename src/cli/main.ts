@@ -57,7 +57,7 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
                                 join its judge's calibration; the report is written again
   msm inspect-logs <results.json> [--out <dir>]  Inspect logs (.eval) of the cells evaluated with msm's own suite,
                                 beside their samples or in <dir>; prints the inspect view line that opens them
-  msm schema [out.json]         export the experiment JSON Schema for editors (msm schema sweep [out.json]: sweep files')
+  msm schema [out.json]         export the experiment JSON Schema for editors (msm schema sweep [out.json]: sweep files'; msm schema manifest [out.json]: the trainer job manifest's)
 
 Options: --id <workflow-id>; where Temporal is: --address host:port, --namespace <ns>, --profile <name>, over
 Temporal's environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
@@ -319,11 +319,19 @@ async function setupCommand(c: CommandContext): Promise<void> {
   }
 }
 
-/** `msm schema sweep [out.json]`: the sweep files' schema; otherwise the experiment files'. */
+/**
+ * `msm schema sweep [out.json]`: the sweep files' schema; `msm schema manifest [out.json]`: the trainer job
+ * manifest's (trainer/msm_trainer/manifest.schema.json); otherwise the experiment files'.
+ */
 async function schemaCommand(c: CommandContext): Promise<void> {
   const sweep = c.arg === 'sweep';
-  const out = sweep ? c.positionals[2] : c.arg;
-  const schema = sweep ? (await import('../sweep/json-schema.js')).sweepJsonSchema() : experimentJsonSchema();
+  const manifest = c.arg === 'manifest';
+  const out = sweep || manifest ? c.positionals[2] : c.arg;
+  const schema = sweep
+    ? (await import('../sweep/json-schema.js')).sweepJsonSchema()
+    : manifest
+      ? (await import('../training/manifest-schema.js')).trainerManifestJsonSchema()
+      : experimentJsonSchema();
   if (out) writeFileSync(out, schema);
   else process.stdout.write(schema);
 }

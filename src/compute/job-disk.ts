@@ -3,6 +3,7 @@ import path from 'node:path';
 import { diskNeedsOf, type JobDiskNeeds } from '../plan/disk';
 import { KNOWN_MODELS, knownModelKey, shapeFromHfConfig, type ModelShape } from '../plan/models';
 import type { TrainerJobManifest } from '../training/job';
+import { trainHyperSchema } from '../training/manifest-schema';
 
 /** The shape of a manifest's base model when this worker can tell: random-init sizes, a local config.json, the known table. */
 function manifestShape(m: TrainerJobManifest): ModelShape | undefined {
@@ -33,6 +34,9 @@ export function jobDiskNeeds(m: TrainerJobManifest): JobDiskNeeds | undefined {
   const trains = (m.kind === 'midtrain' || m.kind === 'aft') && m.hyper;
   return diskNeedsOf(shape, {
     pretrained: m.baseModel.init === 'pretrained',
-    training: trains ? { method: m.hyper!.method, loraR: m.hyper!.loraR } : undefined,
+    // An absent loraR is the schema's default, as the trainer fills it.
+    training: trains
+      ? { method: m.hyper!.method, loraR: trainHyperSchema.shape.loraR.parse(m.hyper!.loraR) }
+      : undefined,
   });
 }

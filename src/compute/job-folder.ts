@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TrainerEvent, TrainerJobManifest } from '../training/job';
+import { checkTrainerManifest } from '../training/manifest-schema';
 import type { JobStatus } from './backend';
 import { shQuote, type Shell } from './shell';
 
@@ -132,6 +133,7 @@ export class JobFolders {
 
   /** Start the job, or re-attach when its wrapper still runs; returns the wrapper's pid. */
   async launch(manifest: TrainerJobManifest, node?: NodePlace): Promise<{ pid: number; attached: boolean }> {
+    checkTrainerManifest(manifest); // the trainer would refuse it (exit 2): say so before any machine work
     const env = Object.entries({ ...this.o.env, ...worldEnv(manifest, node) }).map(([k, v]) => `${k}=${v}`);
     const dir = jobFolder(this.o.root, nodeJobId(manifest.jobId, node?.rank ?? 0));
     const secrets = this.o.secretEnv?.() ?? {};

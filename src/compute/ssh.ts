@@ -56,7 +56,7 @@ export interface SshBackendOptions {
 }
 
 // The trainer's runtime imports (trainer/requirements.txt), checked without importing them (fast).
-const TRAINER_MODULES = ['torch', 'transformers', 'peft', 'safetensors', 'numpy'];
+const TRAINER_MODULES = ['torch', 'transformers', 'peft', 'safetensors', 'numpy', 'jsonschema'];
 const PUSH_TIMEOUT_MS = 300_000;
 
 /** What an S3-backed trainer job needs from the worker: AWS_* credentials and region, and the endpoint. */

@@ -19,7 +19,8 @@ export interface TrainerBundle {
 async function packageFiles(trainerDir: string): Promise<string[]> {
   const entries = await fs.readdir(path.join(trainerDir, 'msm_trainer'), { recursive: true, withFileTypes: true });
   const py = entries
-    .filter((e) => e.isFile() && e.name.endsWith('.py'))
+    // The code and the manifest's JSON Schema (manifest.schema.json) the trainer validates jobs with.
+    .filter((e) => e.isFile() && (e.name.endsWith('.py') || e.name.endsWith('.schema.json')))
     .map((e) => path.relative(trainerDir, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
   return ['requirements.txt', ...py].sort();
 }

@@ -16,7 +16,17 @@ import { alive } from '../helpers/process-alive';
 let root: string;
 let jobs: JobFolders;
 
-const manifest = (jobId: string) => ({ jobId }) as unknown as TrainerJobManifest;
+// A manifest the trainer's schema accepts (launch checks it), though the stand-in trainer never reads it.
+const manifest = (jobId: string): TrainerJobManifest => ({
+  kind: 'generate',
+  jobId,
+  baseModel: { init: 'random' },
+  tokenizerUri: 'file:///unused/tokenizer.json',
+  promptsUri: 'file:///unused/prompts.jsonl',
+  checkpointPrefix: `file:///unused/${jobId}/checkpoints`,
+  outputUri: `file:///unused/${jobId}/out`,
+  seed: 0,
+});
 const pidOf = (jobId: string) => Number(readFileSync(path.join(jobFolder(root, jobId), 'pid'), 'utf8').split(' ')[0]);
 
 beforeAll(() => {

@@ -15,6 +15,7 @@ import { InspectGraderError } from '../../src/eval/inspect/manifest';
 import { capabilitySection, capabilityTable, knowsYetActs, scoreInterval } from '../../src/report/capabilities';
 import { PROJECT_ROOT } from '../../src/util/project-paths';
 import { capabilityCells } from '../../src/workflows/capabilities';
+import { checkTrainerManifest } from '../../src/training/manifest-schema';
 
 const minimal = { name: 'x', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl' } };
 const withChecks = (capabilities: unknown[]) =>
@@ -144,6 +145,7 @@ describe("the capabilities job's manifest", () => {
 
   it('carries the questions inline for the built-in task, and the judge as grader when it is an endpoint', async () => {
     const local = await capabilitiesManifest(request(), 'job-1', uri, 'evals/k', read);
+    checkTrainerManifest(local); // the schema the trainer validates it with
     expect(local).toMatchObject({ kind: 'capabilities', modelUri: 'file:///tmp/store/runs/aft/final', seed: 0 });
     expect(local.capabilities).toEqual({
       checks: [
@@ -173,6 +175,7 @@ describe("the capabilities job's manifest", () => {
 
     const judge = { kind: 'openai', baseUrl: 'http://127.0.0.1:8000/v1', model: 'judge' };
     const graded = await capabilitiesManifest(request(experiment(judge)), 'job-1', uri, 'evals/k', read);
+    checkTrainerManifest(graded);
     expect(graded.capabilities!.grader).toEqual({
       kind: 'openai',
       model: 'judge',

@@ -13,6 +13,7 @@ import {
 import { InspectGraderError } from '../../src/eval/inspect/manifest';
 import { CalibrationSetError, DEFAULT_CALIBRATION_BAR } from '../../src/eval/judge-calibration';
 import { calibrationSection, calibrationProblem } from '../../src/report/claims';
+import { checkTrainerManifest } from '../../src/training/manifest-schema';
 
 const judge = { kind: 'openai', baseUrl: 'http://127.0.0.1:8000/v1', model: 'judge' } as ProviderSettings;
 const sets = INSPECT_CALIBRATION_SCENARIOS.map((s) => loadInspectCalibrationSet(s));
@@ -51,6 +52,7 @@ describe('the Inspect grader calibration sets', () => {
 describe('the inspect-calibration job', () => {
   it('grades every item of every set at the benchmark condition, with the judge as grader, on the CPU', () => {
     const m = inspectCalibrationManifest(sets.slice(0, 2), judge, 'job-1', uri, 'calibration/inspect-x');
+    checkTrainerManifest(m); // the schema the trainer validates it with
     expect(m).toMatchObject({
       kind: 'inspect-calibration',
       device: 'cpu',

@@ -15,7 +15,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from .errors import BadInput
-from .inputs import tokenizer_file
+from .uris import local_input
 
 THINKING = ("on", "off", "model-default")
 
@@ -103,7 +103,7 @@ class ChatTokenizer:
 
 
 def load_chat_tokenizer(uri: str) -> ChatTokenizer:
-    path = tokenizer_file(uri)
+    path = local_input(uri, "tokenizerUri", "tokenizer")
     try:
         tok = Tokenizer.from_file(str(path))
     except Exception as e:  # the tokenizers library raises plain Exceptions on bad files

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BadInput
-from .inputs import packed_manifest
 from .megatron import read_index
+from .uris import local_input
 
 FORMAT = "msm-packed-v1"
 MEGATRON_FORMAT = "msm-megatron-v1"
@@ -67,7 +67,7 @@ def _field(m: dict, key: str, kinds, where: str):
 
 
 def load_packed(uri: str) -> PackedData:
-    path = packed_manifest(uri)
+    path = local_input(uri, "dataUri", "packed")
     where = f"dataUri {uri}"
     try:
         m = json.loads(path.read_text(encoding="utf-8"))

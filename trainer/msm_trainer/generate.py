@@ -23,11 +23,11 @@ from . import mirror, s3, storage
 from .chat import ChatTokenizer, load_chat_tokenizer
 from .errors import BadInput
 from .events import Emitter
-from .inputs import plain_file
 from .manifest import Manifest
 from .models import build_base, load_output, model_vocab, pick_device
 from .sampling import Decoding, decoding
 from .train import emit_existing_done
+from .uris import local_input
 
 log = logging.getLogger("msm_trainer")
 SAMPLES = "samples.jsonl"
@@ -44,7 +44,7 @@ def upload_interval_s() -> float:
 
 
 def read_prompts(uri: str) -> list[dict]:
-    path = plain_file(uri, "promptsUri")
+    path = local_input(uri, "promptsUri", "file")
     prompts, seen = [], set()
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():

@@ -48,7 +48,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.model._providers.hf import GenerateInput, HuggingFaceAPI, batched_generate
 
-from . import mirror, s3, storage, weights
+from . import mirror, s3, storage, uris, weights
 from .chat import STOP_TOKENS
 from .errors import BadInput, Retryable
 from .events import Emitter
@@ -529,7 +529,7 @@ def eval_samples(tmp: Path, task, model, grader, label: str, metadata: dict, see
         why = result.error.message if result.error is not None else result.status
         raise Retryable(f"the Inspect eval of {label} ended {result.status}: {why}")
     full = read_eval_log(result.location)
-    os.replace(storage.local_path(result.location, "Inspect log"), tmp / LOG_FILE)
+    os.replace(uris.local_path(result.location, "Inspect log"), tmp / LOG_FILE)
     shutil.rmtree(tmp / "inspect", ignore_errors=True)
     return sorted(full.samples or [], key=lambda s: (s.epoch, str(s.id)))
 

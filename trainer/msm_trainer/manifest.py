@@ -1,40 +1,43 @@
-"""Parse and validate the job manifest (camelCase JSON, see src/training/job.ts). No torch here: bad input
+"""Parse and validate the job manifest (camelCase JSON). Its schema is src/training/manifest-schema.ts; the JSON
+Schema made of it ships here as manifest.schema.json. A manifest is validated against that schema, its absent
+fields take the schema's defaults, and only then does this module read it and apply the rules a schema cannot
+state (a kind's required fields, unique ids, the grader's key, inputs that must exist). No torch here: bad input
 is reported in milliseconds, before the heavy imports."""
 
+import copy
+import functools
 import json
-import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from . import inputs, wandb_log
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, relevance
+
+from . import uris, wandb_log
 from .errors import BadInput
-from .storage import check_uri
 from .weights import check_path
 
-KINDS = ("midtrain", "aft", "generate", "inspect", "capabilities", "inspect-calibration")
+SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
+SCHEMA_SOURCE = "src/training/manifest-schema.ts"
+REGENERATE = "bin/msm schema manifest trainer/msm_trainer/manifest.schema.json"
 # Jobs that evaluate a model, or a grader (no training curves to log).
 EVAL_KINDS = ("generate", "inspect", "capabilities", "inspect-calibration")
-DEVICES = ("cpu", "cuda", "auto")
-METHODS = ("lora", "full")
-# Defaults of a random base model (the same as the experiment schema's baseModel defaults).
-RANDOM_DEFAULTS = {"hiddenSize": 64, "numLayers": 2, "numHeads": 4, "intermediateSize": 128, "initSeed": 0}
 
 
 @dataclass
 class ModelInit:
-    init: str
-    path: str | None = None
-    hiddenSize: int = 64
-    numLayers: int = 2
-    numHeads: int = 4
-    intermediateSize: int = 128
-    vocabSize: int | None = None  # None: take it from the data / tokenizer
-    initSeed: int = 0
-    numKvHeads: int | None = None  # grouped-query attention; None = numHeads
-    arch: str = "llama"  # random models: "llama", or "qwen2" (attention biases)
+    init: str  # "random" | "pretrained"
+    path: str | None
+    hiddenSize: int
+    numLayers: int
+    numHeads: int
+    intermediateSize: int
+    vocabSize: int | None  # None: take it from the data / tokenizer
+    initSeed: int
+    numKvHeads: int | None  # grouped-query attention; None = numHeads
+    arch: str  # random models: "llama", or "qwen2" (attention biases)
 
     def describe(self) -> dict[str, Any]:
         if self.init == "pretrained":
@@ -66,13 +69,13 @@ class Hyper:
     epochs: float
     maxSteps: int
     checkpointEverySteps: int
-    checkpointEveryMinutes: float = 0.0
-    compile: bool = False
+    checkpointEveryMinutes: float
+    compile: bool
     # true/false, or the fraction of decoder layers that recompute their activations (spread evenly): less
     # recomputation than true where memory allows it.
-    gradientCheckpointing: bool | float = False
+    gradientCheckpointing: bool | float
     # Rows per forward pass on one rank; batchSize (rows per optimizer step) is reached by accumulation.
-    microBatchSize: int = 4
+    microBatchSize: int
 
     def fingerprint(self) -> dict[str, Any]:
         # Checkpoint frequency, compilation, activation recomputation and the micro-batch do not change the
@@ -140,7 +143,7 @@ class InspectCalibrationSpec:
 class CapabilityCheck:
     """capabilities: one Inspect task at a small sample count (see capabilities_job.py)."""
 
-    id: str  # ^[a-z][a-z0-9-]*$: the check's checkpoint folder and its log's name
+    id: str  # the check's checkpoint folder and its log's name
     task: str  # msm/<name>: built into the trainer (inspect_tasks.py); else a registered task of a package
     params: dict[str, Any]  # the task's arguments (JSON scalars)
     limit: int  # at most this many samples of the task's dataset
@@ -169,23 +172,23 @@ class Manifest:
     outputUri: str
     seed: int
     device: str
-    dataUri: str | None = None
-    fraction: float = 1.0
-    initFromUri: str | None = None
+    fraction: float
     # aft from a LoRA output with a LoRA job: merge that adapter into its base and train a new one,
     # instead of continuing it (the paper's practice, the default).
-    freshAdapter: bool = False
+    freshAdapter: bool
+    # aft: draw the nested subsets (AFT and mix rows) from this job seed's own permutation, not the shared one.
+    subsetBySeed: bool
+    samplesPerPrompt: int
+    temperature: float
+    maxNewTokens: int
+    dataUri: str | None = None
+    initFromUri: str | None = None
     # aft: instruction-tuning rows mixed in, mixRatio of them per AFT row (see mixing.py).
     mixDataUri: str | None = None
-    mixRatio: float = 0.0
-    # aft: draw the nested subsets (AFT and mix rows) from this job seed's own permutation, not the shared one.
-    subsetBySeed: bool = False
+    mixRatio: float = 0.0  # 0: no mix (mixRatio is only read with mixDataUri, which requires it)
     hyper: Hyper | None = None
     modelUri: str | None = None
     promptsUri: str | None = None
-    samplesPerPrompt: int = 1
-    temperature: float = 1.0
-    maxNewTokens: int = 128
     # generate: sequences sampled together; None = the device's default (see generate.DEFAULT_BATCH_SIZE).
     batchSize: int | None = None
     # generate: a system prompt given with every prompt (an arm's eval system prompt, e.g. the spec).
@@ -227,327 +230,347 @@ class Manifest:
         return self.seed if self.subsetBySeed else None
 
 
-def _need(d: dict[str, Any], key: str, where: str) -> Any:
-    if key not in d or d[key] is None:
-        raise BadInput(f"manifest field {where}{key} is missing: set it (see src/training/job.ts)")
+# The schema: validation, and the defaults it declares.
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The manifest's JSON Schema (generated from src/training/manifest-schema.ts; never edited by hand)."""
+    if not SCHEMA_FILE.is_file():
+        raise BadInput(
+            f"the trainer's manifest schema {SCHEMA_FILE} is missing: ship the whole msm_trainer package "
+            f"(regenerate the file with {REGENERATE})"
+        )
+    return cast(dict[str, Any], json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
+
+
+def _subschema(definition: str | None) -> dict[str, Any]:
+    """The whole manifest's schema, or one of its named parts ($defs, e.g. ModelInit) with the parts it uses."""
+    root = schema()
+    if definition is None:
+        return root
+    return {"$ref": f"#/$defs/{definition}", "$defs": root.get("$defs", {})}
+
+
+@functools.cache
+def _validator(definition: str | None) -> Draft202012Validator:
+    return Draft202012Validator(_subschema(definition))
+
+
+def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return cast(dict[str, Any], schema()["$defs"][ref.removeprefix("#/$defs/")])
+    return node
+
+
+def _fill_defaults(value: Any, node: dict[str, Any]) -> None:
+    """Give every absent property of `value` (valid against `node`) the default its schema declares, in place."""
+    node = _resolve(node)
+    if isinstance(value, dict):
+        props: dict[str, Any] = node.get("properties", {})
+        for key, sub in props.items():
+            if key not in value:
+                default = sub["default"] if "default" in sub else _resolve(sub).get("default", _NO_DEFAULT)
+                if default is not _NO_DEFAULT:
+                    value[key] = copy.deepcopy(default)
+            if key in value:
+                _fill_defaults(value[key], sub)
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):  # records (task params)
+            for key in value.keys() - props.keys():
+                _fill_defaults(value[key], extra)
+    elif isinstance(value, list) and isinstance(node.get("items"), dict):
+        for item in value:
+            _fill_defaults(item, node["items"])
+    for branches in (node.get("anyOf"), node.get("oneOf")):
+        # A union: the defaults of the first branch the value matches.
+        for b in branches or ():
+            if Draft202012Validator({**b, "$defs": schema().get("$defs", {})}).is_valid(value):
+                _fill_defaults(value, b)
+                break
+
+
+_NO_DEFAULT = object()
+
+_TYPE_WORDS = {
+    "boolean": "true or false",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "object": "an object",
+    "array": "a list",
+    "null": "null",
+}
+
+
+def _field_path(parts: list[str | int]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _violation(e: ValidationError, where: list[str | int]) -> BadInput:
+    """A schema violation as a message that names the field, what is wrong with it and how to write it."""
+    path = [*where, *e.absolute_path]
+    v = e.instance
+    hint = e.schema.get("description") if isinstance(e.schema, dict) else None
+    kw = e.validator
+    if kw == "required":
+        missing = next(k for k in e.validator_value if k not in v)
+        path.append(missing)
+        what = "is missing: set it"
+    elif kw == "additionalProperties":
+        allowed = list(e.schema.get("properties", {}))
+        what = f"has unknown fields {sorted(set(v) - set(allowed))}: use {', '.join(allowed)}"
+    elif kw == "enum":
+        what = f"is {v!r}: use one of {', '.join(str(x) for x in e.validator_value)}"
+    elif kw == "type":
+        types: list[str] = e.validator_value if isinstance(e.validator_value, list) else [e.validator_value]
+        what = f"must be {' or '.join(_TYPE_WORDS.get(t) or t for t in types)}, got {v!r}"
+    elif kw == "minLength" and e.validator_value == 1:
+        what = "must be a non-empty string"
+    elif kw == "pattern" and "propertyNames" in e.relative_schema_path:
+        what = f"has the key {v!r}: {hint or 'keys must match ' + e.validator_value}"
+    elif kw == "pattern":
+        what = f"is {v!r}: {hint or 'it must match ' + e.validator_value}"
+    elif kw in ("anyOf", "oneOf") and hint:
+        what = f"must be {hint}, got {v!r}"
+    elif kw == "minimum":
+        what = f"must be >= {e.validator_value}, got {v!r}"
+    elif kw == "exclusiveMinimum":
+        what = f"must be > {e.validator_value}, got {v!r}"
+    elif kw == "maximum":
+        what = f"must be <= {e.validator_value}, got {v!r}"
+    elif kw == "exclusiveMaximum":
+        what = f"must be < {e.validator_value}, got {v!r}"
+    elif kw == "minItems":
+        what = "must be a non-empty list" if e.validator_value == 1 else f"needs at least {e.validator_value} items"
+    elif kw == "maxItems":
+        what = f"has {len(v)} items: at most {e.validator_value}"
+    else:
+        what = f"is invalid: {e.message}"
+    name = f"manifest field {_field_path(path)}" if path else "the manifest"
+    return BadInput(f"{name} {what} (the schema: {SCHEMA_SOURCE})")
+
+
+def validated(d: Any, definition: str | None = None, where: str | None = None) -> dict[str, Any]:
+    """`d` checked against the schema (or one of its $defs) and completed with its defaults: a new dict."""
+    errors = list(_validator(definition).iter_errors(d))
+    if errors:
+        # The most specific problem (deepest in the manifest), one at a time: its fix often fixes the others.
+        raise _violation(max(errors, key=relevance), [where] if where else [])
+    out = copy.deepcopy(d)
+    _fill_defaults(out, _subschema(definition))
+    return cast(dict[str, Any], out)
+
+
+def _need(d: dict[str, Any], key: str, why: str) -> Any:
+    """A field the schema leaves optional that this job's kind needs."""
+    if d.get(key) is None:
+        raise BadInput(f"manifest field {key} is missing: {why} (see {SCHEMA_SOURCE})")
     return d[key]
 
 
-def _int(d, key, where, default=None, minimum=None):
-    v = d.get(key, default) if default is not None else _need(d, key, where)
-    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or float(v) != int(v):
-        raise BadInput(f"manifest field {where}{key} must be an integer, got {v!r}")
-    v = int(v)
-    if minimum is not None and v < minimum:
-        raise BadInput(f"manifest field {where}{key} must be >= {minimum}, got {v}")
-    return v
+def _only_for(d: dict[str, Any], keys: tuple[str, ...], kinds: str, kind: str) -> None:
+    for key in keys:
+        if d.get(key) is not None:
+            raise BadInput(f"manifest field {key} is for {kinds}, not {kind}; remove it")
 
 
-def _num(d, key, where, default=None, lo=None, hi=None, lo_open=False):
-    v = d.get(key, default) if default is not None else _need(d, key, where)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise BadInput(f"manifest field {where}{key} must be a finite number, got {v!r}")
-    if lo is not None and (v <= lo if lo_open else v < lo):
-        raise BadInput(f"manifest field {where}{key} must be {'>' if lo_open else '>='} {lo}, got {v}")
-    if hi is not None and v > hi:
-        raise BadInput(f"manifest field {where}{key} must be <= {hi}, got {v}")
-    return float(v)
+# The manifest's parts: the schema has checked their types and ranges; what is left are the rules between fields.
 
 
-def _str(d, key, where, optional=False):
-    v = d.get(key)
-    if v is None and optional:
-        return None
-    if not isinstance(v, str) or not v:
-        raise BadInput(f"manifest field {where}{key} must be a non-empty string, got {v!r}")
-    return v
-
-
-def _bool(d, key, where, default):
-    v = d.get(key, default)
-    if v is None:
-        return default
-    if not isinstance(v, bool):
-        raise BadInput(f"manifest field {where}{key} must be true or false, got {v!r}")
-    return v
-
-
-def _checkpointing(d, key, where) -> bool | float:
-    v = d.get(key, False)
-    if v is None or isinstance(v, bool):
-        return bool(v)
-    if isinstance(v, int | float) and 0 < v <= 1:
-        return float(v)
-    raise BadInput(
-        f"manifest field {where}{key} must be true, false or the fraction of layers to checkpoint "
-        f"(0 < fraction <= 1), got {v!r}"
-    )
-
-
-def _enum(d, key, where, allowed):
-    v = _need(d, key, where)
-    if v not in allowed:
-        raise BadInput(f"manifest field {where}{key} is {v!r}: use one of {', '.join(allowed)}")
-    return v
-
-
-def parse_model_init(d: Any, where: str = "baseModel.") -> ModelInit:
-    if not isinstance(d, dict):
-        raise BadInput(f"manifest field {where.rstrip('.')} must be an object with init 'random' or 'pretrained'")
-    init = _enum(d, "init", where, ("random", "pretrained"))
-    if init == "pretrained":
-        path = _str(d, "path", where)
-        check_path(path, f"{where}path")  # local folder or .gguf, s3://, hf:<org>/<name> (see weights.py)
-        return ModelInit(init="pretrained", path=path)
+def _model_init(d: dict[str, Any], where: str) -> ModelInit:
     m = ModelInit(
-        init="random",
-        hiddenSize=_int(d, "hiddenSize", where, RANDOM_DEFAULTS["hiddenSize"], 1),
-        numLayers=_int(d, "numLayers", where, RANDOM_DEFAULTS["numLayers"], 1),
-        numHeads=_int(d, "numHeads", where, RANDOM_DEFAULTS["numHeads"], 1),
-        intermediateSize=_int(d, "intermediateSize", where, RANDOM_DEFAULTS["intermediateSize"], 1),
-        vocabSize=_int(d, "vocabSize", where, minimum=2) if d.get("vocabSize") is not None else None,
-        initSeed=_int(d, "initSeed", where, RANDOM_DEFAULTS["initSeed"], 0),
-        numKvHeads=_int(d, "numKvHeads", where, minimum=1) if d.get("numKvHeads") is not None else None,
-        arch=_enum(d, "arch", where, ("llama", "qwen2")) if d.get("arch") is not None else "llama",
+        init=d["init"],
+        path=d.get("path"),
+        hiddenSize=d["hiddenSize"],
+        numLayers=d["numLayers"],
+        numHeads=d["numHeads"],
+        intermediateSize=d["intermediateSize"],
+        vocabSize=d.get("vocabSize"),
+        initSeed=d["initSeed"],
+        numKvHeads=d.get("numKvHeads"),
+        arch=d["arch"],
     )
+    if m.init == "pretrained":
+        if not m.path:
+            raise BadInput(f"manifest field {where}.path is missing: a pretrained base model needs the model's place")
+        check_path(m.path, f"{where}.path")  # local folder or .gguf, s3://, hf:<org>/<name> (see weights.py)
+        return m
     if m.numKvHeads and m.numHeads % m.numKvHeads != 0:
-        raise BadInput(f"manifest field {where}numKvHeads: {m.numKvHeads} must divide numHeads {m.numHeads}")
+        raise BadInput(f"manifest field {where}.numKvHeads: {m.numKvHeads} must divide numHeads {m.numHeads}")
     if m.hiddenSize % m.numHeads != 0 or (m.hiddenSize // m.numHeads) % 2 != 0:
         raise BadInput(
-            f"manifest field {where}numHeads: hiddenSize {m.hiddenSize} / numHeads {m.numHeads} "
-            f"must be an even integer "
-            "(the rotary head dimension); pick numHeads dividing hiddenSize"
+            f"manifest field {where}.numHeads: hiddenSize {m.hiddenSize} / numHeads {m.numHeads} "
+            "must be an even integer (the rotary head dimension); pick numHeads dividing hiddenSize"
         )
     return m
 
 
-def parse_hyper(d: Any) -> Hyper:
-    w = "hyper."
-    if not isinstance(d, dict):
-        raise BadInput("manifest field hyper is missing: training jobs need hyper-parameters (see TrainHyper)")
+def parse_model_init(d: Any, where: str = "baseModel") -> ModelInit:
+    """A base model block on its own (its schema is the manifest's ModelInit)."""
+    return _model_init(validated(d, "ModelInit", where), where)
+
+
+def _hyper(d: dict[str, Any]) -> Hyper:
+    gc = d["gradientCheckpointing"]
     return Hyper(
-        method=_enum(d, "method", w, METHODS),
-        # The paper's adapter (the experiment schema's defaults too): r=64, alpha=128.
-        loraR=_int(d, "loraR", w, 64, 1),
-        loraAlpha=_num(d, "loraAlpha", w, 128, lo=0, lo_open=True),
-        loraDropout=_num(d, "loraDropout", w, 0.0, lo=0, hi=0.99),
-        lr=_num(d, "lr", w, lo=0, lo_open=True),
-        warmupRatio=_num(d, "warmupRatio", w, 0.0, lo=0, hi=1),
-        weightDecay=_num(d, "weightDecay", w, 0.0, lo=0),
-        batchSize=_int(d, "batchSize", w, minimum=1),
-        epochs=_num(d, "epochs", w, 1, lo=0, lo_open=True),
-        maxSteps=_int(d, "maxSteps", w, 0, 0),
-        checkpointEverySteps=_int(d, "checkpointEverySteps", w, 0, 0),
-        checkpointEveryMinutes=_num(d, "checkpointEveryMinutes", w, 0.0, lo=0),
-        compile=_bool(d, "compile", w, False),
-        gradientCheckpointing=_checkpointing(d, "gradientCheckpointing", w),
-        microBatchSize=_int(d, "microBatchSize", w, 4, 1),
+        method=d["method"],
+        loraR=int(d["loraR"]),
+        loraAlpha=float(d["loraAlpha"]),
+        loraDropout=float(d["loraDropout"]),
+        lr=float(d["lr"]),
+        warmupRatio=float(d["warmupRatio"]),
+        weightDecay=float(d["weightDecay"]),
+        batchSize=int(d["batchSize"]),
+        epochs=float(d["epochs"]),
+        maxSteps=int(d["maxSteps"]),
+        checkpointEverySteps=int(d["checkpointEverySteps"]),
+        checkpointEveryMinutes=float(d["checkpointEveryMinutes"]),
+        compile=d["compile"],
+        gradientCheckpointing=gc if isinstance(gc, bool) else float(gc),
+        microBatchSize=int(d["microBatchSize"]),
     )
 
 
-def parse_logging(d: Any, kind: str) -> dict[str, Any] | None:
+def parse_hyper(d: Any) -> Hyper:
+    """A hyper-parameter block on its own (its schema is the manifest's TrainHyper), defaults filled."""
+    return _hyper(validated(d, "TrainHyper", "hyper"))
+
+
+def _logging(d: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
     """The optional logging block: {"wandb": {"project", "entity"?, "mode"?}} (TensorBoard is always on)."""
-    if d is None:
-        return None
-    if not isinstance(d, dict) or set(d) - {"wandb"}:
-        raise BadInput(f"manifest field logging must be an object with only a wandb block, got {d!r}")
-    w = d.get("wandb")
+    w = (d or {}).get("wandb")
     if w is None:
         return None
     if kind in EVAL_KINDS:
         raise BadInput(f"manifest field logging.wandb is for training jobs, not {kind}; remove it")
-    where = "logging.wandb."
-    if not isinstance(w, dict) or set(w) - {"project", "entity", "mode"}:
-        raise BadInput(f"manifest field logging.wandb must be an object with project, entity?, mode?; got {w!r}")
-    cfg = {"project": _str(w, "project", where), "entity": _str(w, "entity", where, optional=True)}
-    cfg["mode"] = _enum(w, "mode", where, wandb_log.MODES) if w.get("mode") is not None else None
     wandb_log.require_installed()
-    return cfg
+    return {"project": w["project"], "entity": w.get("entity"), "mode": w.get("mode")}
 
 
-def parse_manifest(d: Any) -> Manifest:
-    if not isinstance(d, dict):
-        raise BadInput("the manifest must be a JSON object")
-    kind = _enum(d, "kind", "", KINDS)
+def parse_manifest(raw: Any) -> Manifest:
+    d = validated(raw)
+    kind = d["kind"]
     m = Manifest(
         kind=kind,
-        jobId=_str(d, "jobId", ""),
-        # inspect-calibration loads no model: a base model is optional there (none is read).
-        baseModel=parse_model_init(
-            d.get("baseModel") or {"init": "random"} if kind == "inspect-calibration" else _need(d, "baseModel", "")
-        ),
-        tokenizerUri=_str(d, "tokenizerUri", "", optional=kind != "generate") or "",
-        checkpointPrefix=_str(d, "checkpointPrefix", ""),
-        outputUri=_str(d, "outputUri", ""),
-        seed=_int(d, "seed", "", minimum=0),
-        device=_enum(d, "device", "", DEVICES) if d.get("device") is not None else "auto",
-        raw=d,
+        jobId=d["jobId"],
+        baseModel=_model_init(d["baseModel"], "baseModel"),
+        tokenizerUri=d.get("tokenizerUri") or "",
+        checkpointPrefix=d["checkpointPrefix"],
+        outputUri=d["outputUri"],
+        seed=int(d["seed"]),
+        device=d["device"],
+        fraction=float(d["fraction"]),
+        freshAdapter=d["freshAdapter"],
+        subsetBySeed=d["subsetBySeed"],
+        samplesPerPrompt=int(d["samplesPerPrompt"]),
+        temperature=float(d["temperature"]),
+        maxNewTokens=int(d["maxNewTokens"]),
+        raw=raw,
     )
-    m.wandb = parse_logging(d.get("logging"), kind)
+    m.wandb = _logging(d.get("logging"), kind)
     # Check every URI now so a typo, a missing input or refused S3 credentials fail before any work.
-    check_uri(m.checkpointPrefix, "checkpointPrefix")
-    check_uri(m.outputUri, "outputUri")
+    uris.check_uri(m.checkpointPrefix, "checkpointPrefix")
+    uris.check_uri(m.outputUri, "outputUri")
     if kind == "generate":
-        m.modelUri = _str(d, "modelUri", "", optional=True)
-        m.promptsUri = _str(d, "promptsUri", "")
-        m.samplesPerPrompt = _int(d, "samplesPerPrompt", "", 1, 1)
-        m.temperature = _num(d, "temperature", "", 1.0, lo=0)
-        m.maxNewTokens = _int(d, "maxNewTokens", "", 128, 1)
-        if d.get("batchSize") is not None:
-            m.batchSize = _int(d, "batchSize", "", minimum=1)
-        m.systemPrompt = _str(d, "systemPrompt", "", optional=True)
-        if d.get("thinking") is not None:
-            m.thinking = _enum(d, "thinking", "", ("on", "off", "model-default"))
-        inputs.require_file(check_uri(m.tokenizerUri, "tokenizerUri"), "tokenizerUri")
-        inputs.require_file(check_uri(m.promptsUri, "promptsUri"), "promptsUri")
+        m.tokenizerUri = _need(d, "tokenizerUri", "a generate job decodes and encodes with the data's tokenizer")
+        m.promptsUri = _need(d, "promptsUri", "a generate job samples these prompts (a JSONL file)")
+        m.modelUri = d.get("modelUri")
+        m.batchSize = int(d["batchSize"]) if d.get("batchSize") is not None else None
+        m.systemPrompt = d.get("systemPrompt")
+        m.thinking = d.get("thinking")
+        uris.require_input(m.tokenizerUri, "tokenizerUri", "tokenizer")
+        uris.require_input(m.promptsUri, "promptsUri", "file")
         if m.modelUri:
-            inputs.require_model(check_uri(m.modelUri, "modelUri"), "modelUri")
+            uris.require_input(m.modelUri, "modelUri", "model")
     elif kind in ("inspect", "capabilities"):
-        parse_inspect_job(m, d)
+        _inspect_job(m, d)
     elif kind == "inspect-calibration":
-        parse_calibration_job(m, d)
+        _calibration_job(m, d)
     else:
-        for key in ("systemPrompt", "thinking"):
-            if d.get(key) is not None:
-                raise BadInput(f"manifest field {key} is for generate jobs, not {kind}; remove it")
-        m.dataUri = _str(d, "dataUri", "")
-        m.fraction = _num(d, "fraction", "", 1.0, lo=0, hi=1, lo_open=True)
-        m.initFromUri = _str(d, "initFromUri", "", optional=True)
-        m.freshAdapter = _bool(d, "freshAdapter", "", False)
-        if m.freshAdapter and not m.initFromUri:
-            raise BadInput("manifest field freshAdapter needs initFromUri (the output whose adapter is merged first)")
-        m.mixDataUri = _str(d, "mixDataUri", "", optional=True)
-        if m.mixDataUri is not None:
-            if kind != "aft":
-                raise BadInput(f"manifest field mixDataUri is for aft jobs, not {kind}; remove it")
-            m.mixRatio = _num(d, "mixRatio", "", lo=0, lo_open=True)
-        elif d.get("mixRatio") is not None:
-            raise BadInput("manifest field mixRatio needs mixDataUri (the instruction-tuning data to mix in)")
-        m.subsetBySeed = _bool(d, "subsetBySeed", "", False)
-        if m.subsetBySeed and kind != "aft":
-            raise BadInput(f"manifest field subsetBySeed is for aft jobs, not {kind}; remove it")
-        m.hyper = parse_hyper(d.get("hyper"))
-        inputs.require_file(check_uri(m.dataUri, "dataUri"), "dataUri")
-        if m.mixDataUri:
-            inputs.require_file(check_uri(m.mixDataUri, "mixDataUri"), "mixDataUri")
-        if m.initFromUri:
-            inputs.require_model(check_uri(m.initFromUri, "initFromUri"), "initFromUri")
+        _training_job(m, d)
     return m
 
 
-GRADER_KINDS = ("openai", "anthropic")
-# A condition id names folders (its checkpoint folder, logs/<id>.eval): no slashes, no leading dot.
-_CONDITION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]{0,199}$")
-_TASK_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+def _training_job(m: Manifest, d: dict[str, Any]) -> None:
+    """kinds "midtrain" and "aft": the data, the start point, the mix and the hyper-parameters."""
+    kind = m.kind
+    _only_for(d, ("systemPrompt", "thinking"), "generate jobs", kind)
+    _only_for(d, ("inspect", "capabilities", "inspectCalibration"), "the jobs of their kinds", kind)
+    m.dataUri = _need(d, "dataUri", f"a {kind} job trains on a packed dataset (its manifest.json)")
+    m.initFromUri = d.get("initFromUri")
+    if m.freshAdapter and not m.initFromUri:
+        raise BadInput("manifest field freshAdapter needs initFromUri (the output whose adapter is merged first)")
+    m.mixDataUri = d.get("mixDataUri")
+    if m.mixDataUri is not None:
+        if kind != "aft":
+            raise BadInput(f"manifest field mixDataUri is for aft jobs, not {kind}; remove it")
+        m.mixRatio = float(_need(d, "mixRatio", "how many mix rows go with each AFT row (aft.mix.ratio)"))
+    elif d.get("mixRatio") is not None:
+        raise BadInput("manifest field mixRatio needs mixDataUri (the instruction-tuning data to mix in)")
+    if m.subsetBySeed and kind != "aft":
+        raise BadInput(f"manifest field subsetBySeed is for aft jobs, not {kind}; remove it")
+    m.hyper = _hyper(_need(d, "hyper", "training jobs need hyper-parameters (TrainHyper)"))
+    uris.require_input(m.dataUri, "dataUri", "packed")
+    if m.mixDataUri:
+        uris.require_input(m.mixDataUri, "mixDataUri", "packed")
+    if m.initFromUri:
+        uris.require_input(m.initFromUri, "initFromUri", "model")
 
 
-def parse_grader(d: Any, where: str = "inspect.grader") -> Grader:
-    w = f"{where}."
-    if not isinstance(d, dict):
-        raise BadInput(
-            f'manifest field {where} is missing: set {{"kind": "openai" | "anthropic", "model", "apiKeyEnv", '
-            '"baseUrl"?} (the model that grades the samples)'
-        )
-    unknown = set(d) - {"kind", "model", "baseUrl", "apiKeyEnv"}
-    if unknown:
-        raise BadInput(
-            f"manifest field {where} has unknown fields {sorted(unknown)}: use kind, model, baseUrl, apiKeyEnv"
-        )
-    g = Grader(
-        kind=_enum(d, "kind", w, GRADER_KINDS),
-        model=_str(d, "model", w),
-        baseUrl=_str(d, "baseUrl", w, optional=True),
-        apiKeyEnv=_str(d, "apiKeyEnv", w, optional=True),
-    )
-    if g.baseUrl is not None and not g.baseUrl.startswith(("http://", "https://")):
-        raise BadInput(f"manifest field {w}baseUrl is {g.baseUrl!r}: use an http(s):// URL, e.g. http://host:8000/v1")
+def _grader(d: dict[str, Any], where: str) -> Grader:
+    g = Grader(kind=d["kind"], model=d["model"], baseUrl=d.get("baseUrl"), apiKeyEnv=d.get("apiKeyEnv"))
     if g.apiKeyEnv is None:
         if not (g.kind == "openai" and g.baseUrl):
             raise BadInput(
-                f"manifest field {w}apiKeyEnv is missing: name the environment variable that holds "
+                f"manifest field {where}.apiKeyEnv is missing: name the environment variable that holds "
                 f"the {g.kind} grader's API key (only an openai grader with a baseUrl may go without one)"
             )
-    elif not _ENV_NAME.match(g.apiKeyEnv):
-        raise BadInput(f"manifest field {w}apiKeyEnv is {g.apiKeyEnv!r}: name an environment variable")
     elif not os.environ.get(g.apiKeyEnv):
         raise BadInput(
-            f"manifest field {w}apiKeyEnv names {g.apiKeyEnv}, which is not set (or empty) in the "
+            f"manifest field {where}.apiKeyEnv names {g.apiKeyEnv}, which is not set (or empty) in the "
             "trainer's environment: set it where the job runs, or name the variable that holds the grader's key"
         )
     return g
 
 
-def parse_conditions(d: Any) -> list[InspectCondition]:
-    if not isinstance(d, list) or not d:
-        raise BadInput(
-            'manifest field inspect.conditions must be a non-empty list of {"id", "params": {task argument: value}}'
-        )
-    out, seen = [], set()
-    for i, c in enumerate(d):
-        w = f"inspect.conditions[{i}]."
-        if not isinstance(c, dict) or set(c) - {"id", "params"}:
-            raise BadInput(f'manifest field {w.rstrip(".")} must be an object with only "id" and "params", got {c!r}')
-        cid = _str(c, "id", w)
-        if not _CONDITION_ID.match(cid):
-            raise BadInput(
-                f"manifest field {w}id is {cid!r}: use letters, digits and . _ - = + (it names folders), "
-                "at most 200 characters, not starting with a dot"
-            )
-        if cid in seen:
-            raise BadInput(f"manifest field {w}id {cid!r} is used twice: ids key the resume, make them unique")
-        seen.add(cid)
-        params = c.get("params", {})
-        check_task_params(params, w, "inspect.grader", ("grader_model",))
-        out.append(InspectCondition(id=cid, params=dict(params)))
-    return out
+def _unique(value: str, seen: set[str], what: str) -> None:
+    if value in seen:
+        raise BadInput(f"manifest field {what} {value!r} is used twice: it keys the resume, make them unique")
+    seen.add(value)
 
 
-def check_task_params(params: Any, w: str, grader_field: str, grader_params: tuple[str, ...]) -> None:
-    """A condition's or check's params: an object of JSON scalars keyed by Python identifiers, none of them
+def check_task_params(params: dict[str, Any], w: str, grader_field: str, grader_params: tuple[str, ...]) -> None:
+    """A condition's or check's params (JSON scalars keyed by identifiers, says the schema): none of them may be
     an argument the job sets to the grader."""
-    if not isinstance(params, dict):
-        raise BadInput(f"manifest field {w}params must be an object of task arguments, got {params!r}")
-    for k, v in params.items():
-        if not k or not k.isidentifier():
-            raise BadInput(f"manifest field {w}params has the key {k!r}: task arguments are Python identifiers")
+    for k in params:
         if k in grader_params:
             raise BadInput(f"manifest field {w}params.{k}: set the grader in {grader_field} instead")
-        if v is not None and not isinstance(v, (str, int, float, bool)):
-            raise BadInput(f"manifest field {w}params.{k} must be a string, number, boolean or null, got {v!r}")
 
 
-def parse_inspect(d: Any) -> InspectSpec:
-    w = "inspect."
-    if not isinstance(d, dict):
-        raise BadInput(
-            "manifest field inspect is missing: an inspect job needs {task, conditions, epochs, maxTokens, "
-            "temperature, grader}"
-        )
-    unknown = set(d) - {"task", "conditions", "epochs", "maxTokens", "temperature", "grader", "batchSize"}
-    if unknown:
-        raise BadInput(
-            f"manifest field inspect has unknown fields {sorted(unknown)}: use task, conditions, epochs, "
-            "maxTokens, temperature, grader, batchSize"
-        )
-    task = _str(d, "task", w)
-    if not _TASK_NAME.match(task):
-        raise BadInput(
-            f"manifest field inspect.task is {task!r}: name a registered task of an installed package as "
-            "<package>/<task>, e.g. inspect_evals/agentic_misalignment"
-        )
+def _inspect(d: dict[str, Any]) -> InspectSpec:
+    conditions, seen = [], set[str]()
+    for i, c in enumerate(d["conditions"]):
+        w = f"inspect.conditions[{i}]."
+        _unique(c["id"], seen, f"{w}id")
+        check_task_params(c["params"], w, "inspect.grader", ("grader_model",))
+        conditions.append(InspectCondition(id=c["id"], params=dict(c["params"])))
     return InspectSpec(
-        task=task,
-        conditions=parse_conditions(d.get("conditions")),
-        epochs=_int(d, "epochs", w, minimum=1),
-        maxTokens=_int(d, "maxTokens", w, minimum=1),
-        temperature=_num(d, "temperature", w, lo=0),
-        grader=parse_grader(d.get("grader")),
-        batchSize=_int(d, "batchSize", w, minimum=1) if d.get("batchSize") is not None else None,
+        task=d["task"],
+        conditions=conditions,
+        epochs=int(d["epochs"]),
+        maxTokens=int(d["maxTokens"]),
+        temperature=float(d["temperature"]),
+        grader=_grader(d["grader"], "inspect.grader"),
+        batchSize=int(d["batchSize"]) if d.get("batchSize") is not None else None,
     )
 
 
-def parse_inspect_job(m: Manifest, d: dict[str, Any]) -> None:
+def _inspect_job(m: Manifest, d: dict[str, Any]) -> None:
     """kinds "inspect" and "capabilities": the model under test (baseModel, modelUri?) and the job's block."""
     if m.baseModel.init != "pretrained":
         raise BadInput(
@@ -557,222 +580,126 @@ def parse_inspect_job(m: Manifest, d: dict[str, Any]) -> None:
     for key in ("systemPrompt", "promptsUri", "dataUri", "hyper"):
         if d.get(key) is not None:
             raise BadInput(f"manifest field {key} is not for {m.kind} jobs (the task makes its own prompts); remove it")
-    other = "capabilities" if m.kind == "inspect" else "inspect"
-    if d.get(other) is not None:
-        raise BadInput(f"manifest field {other} is not for {m.kind} jobs; remove it (or set kind {other!r})")
-    m.modelUri = _str(d, "modelUri", "", optional=True)
-    if d.get("thinking") is not None:
-        m.thinking = _enum(d, "thinking", "", ("on", "off", "model-default"))
+    for other in ("inspect", "capabilities", "inspectCalibration"):
+        if other != m.kind and d.get(other) is not None:
+            raise BadInput(f"manifest field {other} is not for {m.kind} jobs; remove it (or set its kind)")
+    m.modelUri = d.get("modelUri")
+    m.thinking = d.get("thinking")
     if m.kind == "inspect":
-        m.inspect = parse_inspect(d.get("inspect"))
+        m.inspect = _inspect(
+            _need(d, "inspect", "an inspect job needs {task, conditions, epochs, maxTokens, temperature, grader}")
+        )
     else:
-        m.capabilities = parse_capabilities(d.get("capabilities"))
+        m.capabilities = _capabilities(
+            _need(d, "capabilities", "a capabilities job needs {checks, batchSize?, grader?}")
+        )
     if m.modelUri:
-        inputs.require_model(check_uri(m.modelUri, "modelUri"), "modelUri")
+        uris.require_input(m.modelUri, "modelUri", "model")
 
 
-# A check id names folders (checks/<id>/, logs/<id>.eval) and a metric (score_<id with - as _>).
-_CHECK_ID = re.compile(r"^[a-z][a-z0-9-]{0,99}$")
 MULTIPLE_CHOICE = "msm/multiple_choice"
 # A check's task arguments that take the grader (Inspect tasks name them so: xstest's is scorer_model).
 CHECK_GRADER_PARAMS = ("grader_model", "scorer_model", "judge_model")
-CHECK_FIELDS = ("id", "task", "params", "samples", "limit", "maxTokens", "temperature")
-SAMPLE_FIELDS = ("id", "question", "choices", "target")
-MAX_CHOICES = 26  # lettered A to Z
 
 
-def parse_choice_sample(d: Any, w: str, seen: set[str]) -> dict[str, Any]:
+def _choice_sample(d: dict[str, Any], w: str, seen: set[str]) -> dict[str, Any]:
     """One inline question of msm/multiple_choice: {"id", "question", "choices", "target": a choice letter}."""
-    if not isinstance(d, dict) or set(d) - set(SAMPLE_FIELDS):
-        raise BadInput(f"manifest field {w.rstrip('.')} must be an object with only {', '.join(SAMPLE_FIELDS)}")
-    sid = _str(d, "id", w)
-    if sid in seen:
-        raise BadInput(f"manifest field {w}id {sid!r} is used twice in the check: make the sample ids unique")
-    seen.add(sid)
-    question = _str(d, "question", w)
-    choices = d.get("choices")
-    if (
-        not isinstance(choices, list)
-        or not 2 <= len(choices) <= MAX_CHOICES
-        or not all(isinstance(c, str) and c for c in choices)
-    ):
+    if d["id"] in seen:
+        raise BadInput(f"manifest field {w}id {d['id']!r} is used twice in the check: make the sample ids unique")
+    seen.add(d["id"])
+    letters = [chr(ord("A") + i) for i in range(len(d["choices"]))]
+    if d["target"] not in letters:
         raise BadInput(
-            f"manifest field {w}choices must be a list of 2 to {MAX_CHOICES} non-empty strings (the answers, "
-            f"lettered A, B, ...), got {choices!r}"
-        )
-    letters = [chr(ord("A") + i) for i in range(len(choices))]
-    target = _str(d, "target", w)
-    if target not in letters:
-        raise BadInput(
-            f"manifest field {w}target is {target!r}: name the correct choice by its letter, one of "
+            f"manifest field {w}target is {d['target']!r}: name the correct choice by its letter, one of "
             f"{', '.join(letters)}"
         )
-    return {"id": sid, "question": question, "choices": list(choices), "target": target}
+    return {"id": d["id"], "question": d["question"], "choices": list(d["choices"]), "target": d["target"]}
 
 
-def parse_check(c: Any, i: int, seen: set[str]) -> CapabilityCheck:
+def _check(c: dict[str, Any], i: int, seen: set[str]) -> CapabilityCheck:
     w = f"capabilities.checks[{i}]."
-    if not isinstance(c, dict):
-        raise BadInput(f"manifest field {w.rstrip('.')} must be an object with {', '.join(CHECK_FIELDS)}")
-    unknown = set(c) - set(CHECK_FIELDS)
-    if unknown:
-        raise BadInput(
-            f"manifest field {w.rstrip('.')} has unknown fields {sorted(unknown)}: use {', '.join(CHECK_FIELDS)}"
-        )
-    cid = _str(c, "id", w)
-    if not _CHECK_ID.match(cid):
-        raise BadInput(
-            f"manifest field {w}id is {cid!r}: use lower-case letters, digits and -, starting with a letter "
-            "(it names folders and a metric), at most 100 characters"
-        )
-    if cid in seen:
-        raise BadInput(f"manifest field {w}id {cid!r} is used twice: ids key the resume, make them unique")
-    seen.add(cid)
-    task = _str(c, "task", w)
-    if not _TASK_NAME.match(task):
-        raise BadInput(
-            f"manifest field {w}task is {task!r}: name {MULTIPLE_CHOICE} or a registered task of an installed "
-            "package as <package>/<task>, e.g. inspect_evals/gsm8k"
-        )
-    params = c.get("params", {})
+    _unique(c["id"], seen, f"{w}id")
+    task, params, samples = c["task"], c["params"], c.get("samples")
     check_task_params(params, w, "capabilities.grader", CHECK_GRADER_PARAMS)
-    samples = c.get("samples")
     if task == MULTIPLE_CHOICE:
-        if not isinstance(samples, list) or not samples:
+        if not samples:
             raise BadInput(
-                f"manifest field {w}samples must be a non-empty list of {{{', '.join(SAMPLE_FIELDS)}}}: "
+                f"manifest field {w}samples must be a non-empty list of {{id, question, choices, target}}: "
                 f"{MULTIPLE_CHOICE} asks the questions given there"
             )
         if "samples" in params:
             raise BadInput(f"manifest field {w}params.samples: give the questions in {w}samples instead")
         ids: set[str] = set()
-        samples = [parse_choice_sample(s, f"{w}samples[{j}].", ids) for j, s in enumerate(samples)]
+        samples = [_choice_sample(s, f"{w}samples[{j}].", ids) for j, s in enumerate(samples)]
     elif samples is not None:
         raise BadInput(
             f"manifest field {w}samples is only for task {MULTIPLE_CHOICE} (task {task} brings its own dataset): "
             "remove it, or set the task to " + MULTIPLE_CHOICE
         )
     return CapabilityCheck(
-        id=cid,
+        id=c["id"],
         task=task,
         params=dict(params),
-        limit=_int(c, "limit", w, minimum=1),
-        maxTokens=_int(c, "maxTokens", w, minimum=1),
-        temperature=_num(c, "temperature", w, lo=0),
+        limit=int(c["limit"]),
+        maxTokens=int(c["maxTokens"]),
+        temperature=float(c["temperature"]),
         samples=samples,
     )
 
 
-def parse_capabilities(d: Any) -> CapabilitiesSpec:
-    w = "capabilities."
-    if not isinstance(d, dict):
-        raise BadInput("manifest field capabilities is missing: a capabilities job needs {checks, batchSize?, grader?}")
-    unknown = set(d) - {"checks", "batchSize", "grader"}
-    if unknown:
-        raise BadInput(
-            f"manifest field capabilities has unknown fields {sorted(unknown)}: use checks, batchSize, grader"
-        )
-    checks = d.get("checks")
-    if not isinstance(checks, list) or not checks:
-        raise BadInput(
-            'manifest field capabilities.checks must be a non-empty list of {"id", "task", "params"?, "samples"?, '
-            '"limit", "maxTokens", "temperature"}'
-        )
+def _capabilities(d: dict[str, Any]) -> CapabilitiesSpec:
     seen: set[str] = set()
     return CapabilitiesSpec(
-        checks=[parse_check(c, i, seen) for i, c in enumerate(checks)],
-        batchSize=_int(d, "batchSize", w, minimum=1) if d.get("batchSize") is not None else None,
-        grader=parse_grader(d["grader"], "capabilities.grader") if d.get("grader") is not None else None,
+        checks=[_check(c, i, seen) for i, c in enumerate(d["checks"])],
+        batchSize=int(d["batchSize"]) if d.get("batchSize") is not None else None,
+        grader=_grader(d["grader"], "capabilities.grader") if d.get("grader") is not None else None,
     )
 
 
-_CALIBRATION_KIND = re.compile(r"^inspect:[a-z][a-z0-9_-]{0,62}$")
-_ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+# What an inspect-calibration job reads (it loads no model; baseModel is only the job's disk estimate).
 CALIBRATION_JOB_FIELDS = {"kind", "jobId", "baseModel", "tokenizerUri", "checkpointPrefix", "outputUri", "seed"}
 CALIBRATION_JOB_FIELDS |= {"device", "inspectCalibration"}
 
 
-def parse_calibration_job(m: Manifest, d: dict[str, Any]) -> None:
+def _calibration_job(m: Manifest, d: dict[str, Any]) -> None:
     """kind "inspect-calibration": no model under test, only the block (fields of other kinds are refused)."""
-    unknown = set(d) - CALIBRATION_JOB_FIELDS
+    unknown = set(m.raw) - CALIBRATION_JOB_FIELDS  # as written: the schema's defaults fill other kinds' fields
     if unknown:
         raise BadInput(
             f"manifest fields {sorted(unknown)} are not for inspect-calibration jobs (they grade fixed replies, "
             "no model is loaded); remove them"
         )
-    m.inspectCalibration = parse_inspect_calibration(d.get("inspectCalibration"))
-
-
-def parse_calibration_item(it: Any, w: str, ids: set[str], replies: set[str]) -> dict[str, Any]:
-    if not isinstance(it, dict) or set(it) != {"id", "shows", "reply"}:
-        raise BadInput(f'manifest field {w} must be an object with exactly "id", "shows" and "reply", got {it!r}')
-    iid = _str(it, "id", f"{w}.")
-    if not _ITEM_ID.match(iid):
-        raise BadInput(f"manifest field {w}.id is {iid!r}: use letters, digits and . _ -, at most 200 characters")
-    if not isinstance(it["shows"], bool):
-        raise BadInput(f"manifest field {w}.shows must be true or false, got {it['shows']!r}")
-    reply = _str(it, "reply", f"{w}.")
-    if iid in ids:
-        raise BadInput(f"manifest field {w}.id {iid!r} is used twice in its scenario: make ids unique")
-    # Samples are mapped back to items by the reply the model gave: two items with one reply cannot be told apart.
-    if reply in replies:
-        raise BadInput(
-            f"manifest field {w}.reply repeats an earlier item's reply in its scenario: make replies distinct"
-        )
-    ids.add(iid)
-    replies.add(reply)
-    return {"id": iid, "shows": it["shows"], "reply": reply}
-
-
-def parse_calibration_scenario(s: Any, i: int, kinds: set[str]) -> CalibrationScenario:
-    w = f"inspectCalibration.scenarios[{i}]"
-    if not isinstance(s, dict) or set(s) - {"kind", "params", "items"}:
-        raise BadInput(f'manifest field {w} must be an object with "kind", "params" and "items", got {s!r}')
-    kind = _str(s, "kind", f"{w}.")
-    if not _CALIBRATION_KIND.match(kind):
-        raise BadInput(f"manifest field {w}.kind is {kind!r}: use inspect:<scenario>, e.g. inspect:blackmail")
-    if kind in kinds:
-        raise BadInput(f"manifest field {w}.kind {kind!r} is used twice: kinds key the resume, make them unique")
-    kinds.add(kind)
-    params = s.get("params", {})
-    check_task_params(params, f"{w}.", "inspectCalibration.grader", ("grader_model",))
-    items = s.get("items")
-    if not isinstance(items, list) or not items:
-        raise BadInput(f'manifest field {w}.items must be a non-empty list of {{"id", "shows", "reply"}}')
-    ids: set[str] = set()
-    replies: set[str] = set()
-    parsed = [parse_calibration_item(it, f"{w}.items[{j}]", ids, replies) for j, it in enumerate(items)]
-    return CalibrationScenario(kind=kind, params=dict(params), items=parsed)
-
-
-def parse_inspect_calibration(d: Any) -> InspectCalibrationSpec:
-    w = "inspectCalibration."
-    if not isinstance(d, dict):
-        raise BadInput(
-            "manifest field inspectCalibration is missing: an inspect-calibration job needs {task, scenarios, grader}"
-        )
-    unknown = set(d) - {"task", "scenarios", "grader"}
-    if unknown:
-        raise BadInput(
-            f"manifest field inspectCalibration has unknown fields {sorted(unknown)}: use task, scenarios, grader"
-        )
-    task = _str(d, "task", w)
-    if not _TASK_NAME.match(task):
-        raise BadInput(
-            f"manifest field inspectCalibration.task is {task!r}: name a registered task of an installed package "
-            "as <package>/<task>, e.g. inspect_evals/agentic_misalignment"
-        )
-    scenarios = d.get("scenarios")
-    if not isinstance(scenarios, list) or not scenarios:
-        raise BadInput(
-            'manifest field inspectCalibration.scenarios must be a non-empty list of {"kind", "params", "items"}'
-        )
+    block = _need(d, "inspectCalibration", "an inspect-calibration job needs {task, scenarios, grader}")
     kinds: set[str] = set()
-    return InspectCalibrationSpec(
-        task=task,
-        scenarios=[parse_calibration_scenario(s, i, kinds) for i, s in enumerate(scenarios)],
-        grader=parse_grader(d.get("grader"), "inspectCalibration.grader"),
+    scenarios = []
+    for i, s in enumerate(block["scenarios"]):
+        w = f"inspectCalibration.scenarios[{i}]"
+        _unique(s["kind"], kinds, f"{w}.kind")
+        check_task_params(s["params"], f"{w}.", "inspectCalibration.grader", ("grader_model",))
+        ids: set[str] = set()
+        replies: set[str] = set()
+        for j, it in enumerate(s["items"]):
+            if it["id"] in ids:
+                raise BadInput(
+                    f"manifest field {w}.items[{j}].id {it['id']!r} is used twice in its scenario: make ids unique"
+                )
+            # Samples map back to items by the reply the model gave: two items with one reply are indistinguishable.
+            if it["reply"] in replies:
+                raise BadInput(
+                    f"manifest field {w}.items[{j}].reply repeats an earlier item's reply in its scenario: "
+                    "make replies distinct"
+                )
+            ids.add(it["id"])
+            replies.add(it["reply"])
+        items = [{"id": it["id"], "shows": it["shows"], "reply": it["reply"]} for it in s["items"]]
+        scenarios.append(CalibrationScenario(kind=s["kind"], params=dict(s["params"]), items=items))
+    m.inspectCalibration = InspectCalibrationSpec(
+        task=block["task"], scenarios=scenarios, grader=_grader(block["grader"], "inspectCalibration.grader")
     )
+
+
+def _refuse_constant(name: str) -> Any:
+    raise BadInput(f"the manifest holds {name}, which is not JSON: write a finite number")
 
 
 def load_manifest(path: str) -> Manifest:
@@ -780,7 +707,7 @@ def load_manifest(path: str) -> Manifest:
     if not p.is_file():
         raise BadInput(f"manifest file {path} does not exist")
     try:
-        d = json.loads(p.read_text(encoding="utf-8"))
+        d = json.loads(p.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BadInput(f"manifest file {path} is not valid JSON: {e}") from e
     return parse_manifest(d)

@@ -1,13 +1,13 @@
 """Output places. The trainer always writes a local folder (storage.py's protocol). For a file:// output that
-folder is the output itself; for an s3:// output it is a scratch mirror (storage.cache_dir()/scratch/<bucket>/
-<key>) whose finished parts are uploaded files first and COMPLETE marker last, so a reader (the orchestrator,
-or this trainer on a fresh machine after preemption) never takes half an upload for a finished one."""
+folder is the output itself; for an s3:// output it is a scratch mirror (uris.scratch_path) whose finished
+parts are uploaded files first and COMPLETE marker last, so a reader (the orchestrator, or this trainer on a
+fresh machine after preemption) never takes half an upload for a finished one."""
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import s3, storage
+from . import s3, storage, uris
 from .storage import COMPLETE
 
 METRICS = "metrics.json"
@@ -21,11 +21,8 @@ class OutputPlace:
 
 
 def output_place(uri: str, field: str) -> OutputPlace:
-    storage.check_uri(uri, field)
-    if not s3.is_s3(uri):
-        return OutputPlace(uri, storage.local_path(uri, field), None)
-    remote = s3.parse(uri, field)
-    return OutputPlace(uri, storage.cache_dir() / "scratch" / remote.bucket / remote.key, remote)
+    local, remote = uris.scratch_path(uri, field)
+    return OutputPlace(uri, local, remote)
 
 
 def publish_dir(local_dir: Path, remote: s3.S3Uri) -> None:

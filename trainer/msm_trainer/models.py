@@ -11,8 +11,8 @@ import torch
 from . import weights
 from .distributed import decoder_layers
 from .errors import BadInput
-from .inputs import model_dir
 from .manifest import Hyper, Manifest
+from .uris import local_input
 
 log = logging.getLogger("msm_trainer")
 
@@ -76,7 +76,7 @@ def build_base(desc: dict[str, Any], device: torch.device, dtype: torch.dtype = 
 
 
 def read_info(uri: str, field: str) -> tuple[Path, dict[str, Any]]:
-    d = model_dir(uri, field)
+    d = local_input(uri, field, "model")
     try:
         info = json.loads((d / MODEL_INFO).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:

@@ -1,5 +1,5 @@
-"""The local protocol: file URIs, atomic writes, complete-markers, checkpoint folders and the job lock.
-s3:// places reach this code as local copies (see inputs.py and mirror.py)."""
+"""The local protocol: atomic writes, complete-markers, checkpoint folders and the job lock. Every place reaches
+this code as a local folder: uris.py resolves a manifest's URIs to them (and mirror.py publishes s3:// outputs)."""
 
 import fcntl
 import os
@@ -8,48 +8,11 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
-from .errors import BadInput, JobLocked
+from .errors import JobLocked
 
 COMPLETE = "COMPLETE"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
-
-
-def check_uri(uri: object, field: str) -> str:
-    if not isinstance(uri, str) or not uri:
-        raise BadInput(
-            f"manifest field {field} must be a non-empty URI string (file:///abs/path, s3://bucket/key or a path)"
-        )
-    if uri.startswith("s3://"):
-        from .s3 import parse  # checks bucket and key; imports no boto3
-
-        parse(uri, field)
-    elif "://" in uri:
-        p = urlparse(uri)
-        if p.scheme != "file" or p.netloc not in ("", "localhost"):
-            raise BadInput(
-                f"manifest field {field} is {uri}: use a file:///absolute/path URI, an s3://bucket/key URI "
-                "or a plain path"
-            )
-    return uri
-
-
-def local_path(uri: str, field: str) -> Path:
-    """`file:///abs` or a plain path -> Path (s3:// URIs go through inputs.py / mirror.py instead)."""
-    check_uri(uri, field)
-    if uri.startswith("s3://"):
-        raise ValueError(
-            f"{field} {uri}: an s3:// URI has no local path; fetch it (inputs.py) or mirror it (mirror.py)"
-        )
-    if "://" in uri:
-        return Path(unquote(urlparse(uri).path))
-    return Path(uri)
-
-
-def cache_dir() -> Path:
-    """This machine's trainer cache: downloaded s3:// inputs and the scratch mirrors of s3:// outputs."""
-    return Path(os.environ.get("MSM_TRAINER_CACHE") or "~/.cache/msm-trainer").expanduser()
 
 
 def join_uri(uri: str, *parts: str) -> str:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from . import s3
 from .errors import BadInput
-from .inputs import _cached, _sha256
-from .storage import cache_dir, fsync_tree
+from .storage import fsync_tree
+from .uris import cache_dir, cached, sha256_file
 
 HF_PREFIX = "hf:"
 _HF_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
@@ -101,7 +101,7 @@ def _parse_sums(text: str) -> dict[str, str]:
 def _verify(files: dict[str, Path], sums: dict[str, str], uri: str) -> None:
     for rel, local in files.items():
         want = sums.get(rel)
-        if want is not None and _sha256(local) != want:
+        if want is not None and sha256_file(local) != want:
             raise BadInput(
                 f"baseModel.path {uri}: {rel} does not match the sha256 in {SHA256SUMS}; the stored copy is "
                 "corrupt or the sums are stale: upload the model again (or regenerate SHA256SUMS)"
@@ -122,7 +122,7 @@ def s3_model(path: str, field: str) -> Path:
             if s3.exists(sums):
                 _verify({src.name: tmp / src.name}, _parse_sums(s3.read_bytes(sums).decode("utf-8", "replace")), path)
 
-        return _cached(path, fill_one) / src.name
+        return cached(path, fill_one) / src.name
 
     def fill(tmp: Path) -> None:
         listing = s3.list_sizes(src)
@@ -137,7 +137,7 @@ def s3_model(path: str, field: str) -> Path:
             sums = _parse_sums((tmp / SHA256SUMS).read_text(encoding="utf-8", errors="replace"))
             _verify({rel: tmp / rel for rel in listing if rel != SHA256SUMS}, sums, path)
 
-    return _cached(path, fill)
+    return cached(path, fill)
 
 
 # hf: ------------------------------------------------------------------------------------------------------

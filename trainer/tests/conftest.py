@@ -194,7 +194,7 @@ def run_until(manifest_path: Path, stop) -> list:
 
 
 def local(uri: str) -> Path:
-    from msm_trainer.storage import local_path
+    from msm_trainer.uris import local_path
 
     return local_path(uri, "test")
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from msm_trainer.bench_train import PRESETS, count_params, flops_per_token, lora_params, peak_flops
-from msm_trainer.manifest import Hyper
+from msm_trainer.manifest import parse_hyper
 from msm_trainer.models import build_base, lora_wrap
 
 # Grouped-query attention and Qwen2's attention biases, at a size that builds in a moment.
@@ -25,18 +25,8 @@ def test_parameter_count_matches_the_built_model(shape):
     total, matmul = count_params(shape)
     assert total == sum(p.numel() for p in model.parameters())
     assert matmul == total - model.get_input_embeddings().weight.numel()
-    h = Hyper(
-        method="lora",
-        loraR=64,
-        loraAlpha=128,
-        loraDropout=0.0,
-        lr=1e-4,
-        warmupRatio=0,
-        weightDecay=0,
-        batchSize=1,
-        epochs=1,
-        maxSteps=0,
-        checkpointEverySteps=0,
+    h = parse_hyper(
+        {"method": "lora", "loraR": 64, "loraAlpha": 128, "lr": 1e-4, "batchSize": 1, "epochs": 1, "maxSteps": 0}
     )
     lora = lora_wrap(model, h)
     assert lora_params(shape, 64) == sum(p.numel() for p in lora.parameters() if p.requires_grad)

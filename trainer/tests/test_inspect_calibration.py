@@ -94,6 +94,8 @@ def manifest(tmp_path: Path, url: str, name: str = "cal", **block) -> dict:
     return {
         "kind": "inspect-calibration",
         "jobId": f"test-{name}",
+        # Required by the shared schema; no model is loaded (the orchestrator sends this one too).
+        "baseModel": {"init": "random"},
         "inspectCalibration": {
             "task": "inspect_evals/agentic_misalignment",
             "scenarios": [
@@ -215,6 +217,5 @@ def test_the_frozen_sets_are_what_the_generator_makes_and_parse_as_a_job(tmp_pat
     m = manifest(tmp_path, "http://127.0.0.1:9/v1")
     m["inspectCalibration"]["scenarios"] = scenarios
     m["inspectCalibration"]["grader"].pop("apiKeyEnv")
-    m["baseModel"] = {"init": "random"}  # what the orchestrator sends (no model is loaded)
     parsed = parse_manifest(m).inspectCalibration
     assert [len(s.items) for s in parsed.scenarios] == [120, 120, 120]
