@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCorpusActivities } from '../../src/activities/corpus-activities';
 import { docKey, ideasKey, typesKey, unitsKey } from '../../src/corpus/keys';
+import { emptyStageList } from '../../src/corpus/stage-list';
 import { writeJson } from '../../src/store/json';
 import { openStore } from '../../src/store/open-store';
 import { complete, completeJson, usageFor } from '../../src/llm/call';
@@ -175,8 +176,8 @@ describe('Anthropic provider through @anthropic-ai/sdk against a scripted Messag
     const prefix = 'corpus/p';
     await store.put('spec.md', SPEC);
     await writeJson(store, unitsKey(prefix), [unit]);
-    await writeJson(store, typesKey(prefix, 0), ['memo']);
-    await writeJson(store, ideasKey(prefix, 0, 0), ['a', 'b', 'c']);
+    await writeJson(store, typesKey(prefix, 0), { ...emptyStageList<string>(), items: ['memo'] });
+    await writeJson(store, ideasKey(prefix, 0, 0), { ...emptyStageList<string>(), items: ['a', 'b', 'c'] });
     await writeJson(store, docKey(prefix, 'u0000-t00-i00'), {
       id: 'u0000-t00-i00',
       usage: { inputTokens: 10, outputTokens: 20, cacheWriteTokens: 0, cacheReadTokens: 1000, costUsd: 0 },
