@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenizedRef, TrainRequest, TrainResult } from '../src/activities/types';
-import { batchScript, sbatchOptions } from '../src/compute/slurm';
+import { batchScript, createSlurmBackend, sbatchOptions } from '../src/compute/slurm';
 import { slurmJobStatus } from '../src/compute/slurm-state';
 import { gpuMemoryGiB, worldOf } from '../src/config/compute-shape';
 import { parseExperiment } from '../src/config/experiment-schema';
@@ -23,7 +23,8 @@ import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-pro
 import { processTree, signalAll } from './helpers/process-alive';
 import { waitUntil } from './helpers/scripted-experiment';
 import { SlurmCluster, slurmUnavailable } from './helpers/slurm';
-import { TINY_MODEL, writeTinyDataset, midtrainRequest } from './helpers/tiny-trainer-job';
+import { Sshd } from './helpers/sshd';
+import { TINY_MODEL, tinyTrainManifest, writeTinyDataset, midtrainRequest } from './helpers/tiny-trainer-job';
 
 /**
  * The slurm backend on a real one-node Slurm (munged, slurmctld, slurmd started by the test, torn down
@@ -207,7 +208,7 @@ describe('slurm backend: what needs no cluster', () => {
   it('validate names a missing partition and account; plan reads the world and the GPU memory from the file', () => {
     const base = { name: 'x', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl' } };
     expect(() => parseExperiment({ ...base, compute: { backend: 'slurm' } })).toThrow(
-      /compute\.partition is missing[\s\S]*compute\.account is missing/,
+      /compute\.partition: required: the partition[\s\S]*compute\.account: required: the account/,
     );
     const x = parseExperiment({
       ...base,
@@ -285,4 +286,38 @@ describe('slurm backend on a real one-node Slurm (munge, slurmctld, slurmd; real
     expect(r.compute).toMatchObject({ preemptions: 1 });
     expect(lossReasons(r)).toEqual([expect.stringMatching(/time limit \(TIMEOUT\)/)]);
   }, 300_000);
+
+  it('reaches the cluster over ssh to a login node: trainer copied there, the job submitted once (a second launch re-attaches), seen and cancelled there', async (ctx) => {
+    ctx.skip(!!unavailable, unavailable);
+    const sshd = await Sshd.start({ SLURM_CONF: cluster!.conf });
+    const login = { host: '127.0.0.1', port: sshd.port, user: sshd.user, identityFile: sshd.identityFile };
+    const backend = createSlurmBackend({
+      ...{ partition: cluster!.partition, account: 'msmlab', gpusPerNode: 2, requestGpus: false, cpusPerNode: 1 },
+      workDir: path.join(root, 'login'),
+      python: pythonExecutable(),
+      login: {
+        ...login,
+        knownHostsFile: path.join(root, 'known_hosts'),
+        connectTimeoutSec: 5,
+        commandTimeoutMs: 30_000,
+      },
+      cancelGraceMs: 20_000,
+    });
+    try {
+      const machine = await backend.provision('over-ssh');
+      expect(existsSync(path.join(String(machine.details.trainerDir), '.complete'))).toBe(true);
+      const m = { ...tinyTrainManifest(root, data.manifestUri, 'over-ssh', { maxSteps: 100_000, epochs: 100_000 }) };
+      expect(await backend.launch(machine, m)).toEqual({ attached: false });
+      expect(await backend.launch(machine, m)).toEqual({ attached: true });
+      const jobs = cluster!.run('squeue', ['--noheader', '--name', m.jobId, '-o', '%i %j']).trim().split('\n');
+      expect(jobs).toHaveLength(1);
+      expect((await backend.poll(machine, m.jobId, 0)).state).toBe('running');
+      await backend.cancel(machine, m.jobId);
+      expect(await backend.poll(machine, m.jobId, 0)).toMatchObject({ state: 'lost', lostReason: /cancelled/ });
+      await backend.release(machine);
+      expect(await backend.releaseJob!(m.jobId)).toBe(0); // nothing left to release
+    } finally {
+      await sshd.stop();
+    }
+  }, 120_000);
 });

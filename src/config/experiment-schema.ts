@@ -214,9 +214,9 @@ const hostSchema = z
   .refine((h) => !h.startsWith('-'), 'a host name cannot start with "-"');
 
 /** A setting the cluster's admins give each group: required, with where to find it. */
-const slurmName = (what: string, example: string) =>
+const slurmName = (example: string) =>
   z
-    .string({ error: (i) => (i.input === undefined ? `compute.${what} is missing: ${example}` : undefined) })
+    .string({ error: (i) => (i.input === undefined ? `required: ${example}` : undefined) })
     .regex(/^[A-Za-z0-9_.+-]+$/, `a Slurm name: ${example}`);
 
 /** Where trainer jobs run on a Slurm cluster (src/compute/slurm.ts; docs/compute.md, "Slurm"). */
@@ -225,12 +225,9 @@ const slurmComputeSchema = z
     backend: z.literal('slurm'),
     device: deviceSchema,
     ...jobLifecycleFields,
-    partition: slurmName('partition', 'the partition (queue) with the GPUs, e.g. gpu (sinfo lists them)'),
-    account: slurmName(
-      'account',
-      'the account the GPU-hours are charged to, e.g. mylab (sacctmgr show assoc user=$USER)',
-    ),
-    qos: slurmName('qos', 'a quality of service, e.g. normal').optional().describe('sbatch --qos'),
+    partition: slurmName('the partition (queue) with the GPUs, e.g. gpu (sinfo lists them)'),
+    account: slurmName('the account the GPU-hours are charged to, e.g. mylab (sacctmgr show assoc user=$USER)'),
+    qos: slurmName('a quality of service, e.g. normal').optional().describe('sbatch --qos'),
     timeLimit: z
       .string()
       .regex(
