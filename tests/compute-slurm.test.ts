@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenizedRef, TrainRequest, TrainResult } from '../src/activities/types';
+import { ComputeConfigError } from '../src/compute/backend';
 import { batchScript, createSlurmBackend, sbatchOptions } from '../src/compute/slurm';
 import { slurmJobStatus } from '../src/compute/slurm-state';
 import { gpuMemoryGiB, worldOf } from '../src/config/compute-shape';
@@ -320,4 +321,12 @@ describe('slurm backend on a real one-node Slurm (munge, slurmctld, slurmd; real
       await sshd.stop();
     }
   }, 120_000);
+
+  it('refuses, before anything is submitted, a job Slurm would not take (an unknown partition is bad input)', async (ctx) => {
+    ctx.skip(!!unavailable, unavailable);
+    const backend = createSlurmBackend({ partition: 'nosuch', account: 'msmlab', requestGpus: false, workDir: root });
+    const refused = backend.provision('bad-partition');
+    await expect(refused).rejects.toThrow(ComputeConfigError);
+    await expect(refused).rejects.toThrow(/Slurm refuses the job as compute configures it .*partition/i);
+  });
 });

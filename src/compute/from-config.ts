@@ -8,7 +8,7 @@ import { ComputeConfigError, type ComputeBackend } from './backend';
 import { createLocalBackend } from './local';
 import { createRunpodBackend } from './runpod';
 import { createSlurmBackend } from './slurm';
-import { createSshBackend, S3_ENV } from './ssh';
+import { createSshBackend, forwardedEnv, S3_ENV, STORE_PLACE_ENV } from './ssh';
 
 export interface BackendPlaces {
   /** Local state: job folders of the local backend, the project's known_hosts. */
@@ -112,5 +112,8 @@ function slurmBackendOf(where: Extract<Experiment['compute'], { backend: 'slurm'
           commandTimeoutMs: connectTimeoutSec * 1000 + 20_000,
         }
       : undefined;
-  return createSlurmBackend({ ...rest, requestGpus: device !== 'cpu', login, env: jobEnv(where) });
+  // Where the store is goes to the job (the cluster uses credentials of its own); sbatch on this machine
+  // also passes the worker's environment, as Slurm does by default.
+  const secretEnv = () => forwardedEnv(STORE_PLACE_ENV);
+  return createSlurmBackend({ ...rest, requestGpus: device !== 'cpu', login, env: jobEnv(where), secretEnv });
 }

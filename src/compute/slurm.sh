@@ -51,6 +51,12 @@ submit() {
   echo "started $id"
 }
 
+# testonly [SBATCH_OPTION...]: whether Slurm would take a job with these options (sbatch --test-only
+# submits nothing); sbatch's own message on stderr either way.
+testonly() {
+  sbatch --test-only "$@" --wrap=true
+}
+
 # putfile PATH < content: write a file atomically, owner-only (the env file holds credentials).
 putfile() {
   mkdir -p "$(dirname "$1")" && (umask 077 && cat > "$1.tmp") && chmod 600 "$1.tmp" && mv -f "$1.tmp" "$1"

@@ -62,6 +62,9 @@ export interface SlurmBackendOptions {
 
 const LIB = ['job-folder.sh', 'slurm.sh'].map((f) => readFileSync(path.join(__dirname, f), 'utf8')).join('\n');
 const STDERR_TAIL_BYTES = 4000;
+/** sbatch could not reach the controller: try again later (anything else it refuses is the experiment's). */
+const CONTROLLER_DOWN =
+  /Unable to contact|Socket timed out|connect failure|Connection refused|Zero Bytes were transmitted/i;
 const PUSH_TIMEOUT_MS = 300_000;
 
 // place WORKDIR HASH: the absolute work folder (relative: under $HOME), and whether the trainer is there.
@@ -151,8 +154,9 @@ class SlurmBackend implements ComputeBackend {
     return this.shell.run(`${LIB}\n${fn} "$@"\n`, args, { input, timeoutMs });
   }
 
-  /** The work folder on the shared file system, with the current trainer copied there once. */
+  /** Slurm would take the job as configured, and the work folder has the current trainer (copied once). */
   async provision(jobId: string): Promise<MachineHandle> {
+    await this.testSubmit();
     const bundle = await trainerBundle(path.resolve(this.o.trainerDir ?? DEFAULT_TRAINER_DIR));
     const workDir = await this.place(bundle);
     return {
@@ -167,6 +171,15 @@ class SlurmBackend implements ComputeBackend {
         ...(this.o.pricePerGpuHour !== undefined ? { pricePerGpuHour: this.o.pricePerGpuHour } : {}),
       },
     };
+  }
+
+  /** sbatch --test-only with the job's options: an unknown partition, account, QoS or GRES is bad input. */
+  private async testSubmit(): Promise<void> {
+    const r = await this.call('testonly', sbatchOptions(this.o));
+    if (r.code === 0) return;
+    const why = `sbatch --test-only on ${this.where}: ${r.stderr.trim() || `exit ${r.code}`}`;
+    if (CONTROLLER_DOWN.test(r.stderr)) throw new Error(`the Slurm controller does not answer (${why})`);
+    throw new ComputeConfigError(`Slurm refuses the job as compute configures it (${why}); check compute`);
   }
 
   private async place(bundle: Awaited<ReturnType<typeof trainerBundle>>): Promise<string> {
@@ -198,8 +211,6 @@ class SlurmBackend implements ComputeBackend {
       JSON.stringify(manifest, null, 2) + '\n',
     );
     const m = /^(started|attached) (\d+)/m.exec(r.stdout.toString());
-    if (r.code === 4)
-      throw new ComputeConfigError(`sbatch refused trainer job ${manifest.jobId}: ${r.stderr.trim()}; check compute`);
     if (r.code !== 0 || !m)
       throw new Error(`could not submit trainer job ${manifest.jobId} (exit ${r.code}): ${r.stderr.trim()}`);
     return { attached: m[1] === 'attached' };
