@@ -151,6 +151,10 @@ describe('slurm backend: what needs no cluster', () => {
       '--mem=200G',
     ]);
     expect(sbatchOptions({ ...o, gres: 'gpu:a100:4' })).toContain('--gres=gpu:a100:4');
+    // A job of one process (sampling) asks for one node and one GPU, whatever the block's training world.
+    expect(sbatchOptions({ ...o, gpusPerNode: 4 }, { nodes: 1, procsPerNode: 1 })).toEqual(
+      expect.arrayContaining(['--nodes=1', '--gpus-per-node=1']),
+    );
     expect(sbatchOptions({ ...o, requestGpus: false }).join(' ')).not.toMatch(/--gpus|--gres/);
   });
 

@@ -76,16 +76,30 @@ command -v sbatch > /dev/null || { echo "sbatch is not on the PATH of the login 
 /** Slurm job names are the job ids, kept to the job folders' alphabet. */
 export const slurmJobName = (jobId: string): string => path.posix.basename(jobFolder('/', jobId));
 
-/** The sbatch options of a job, from the experiment's compute block. */
-export function sbatchOptions(o: SlurmBackendOptions): string[] {
-  const gpus = o.gpusPerNode ?? 1;
-  const gpuOption = o.gres ? [`--gres=${o.gres}`] : [`--gpus-per-node=${gpus}`];
+/** A job's hosts and processes per host: a training job's world; any other job (sampling) runs 1 × 1. */
+export interface JobShape {
+  nodes: number;
+  procsPerNode: number;
+}
+
+const configuredShape = (o: SlurmBackendOptions): JobShape => ({
+  nodes: o.nodes ?? 1,
+  procsPerNode: o.gpusPerNode ?? 1,
+});
+const shapeOf = (manifest?: TrainerJobManifest): JobShape => manifest?.world ?? { nodes: 1, procsPerNode: 1 };
+
+/**
+ * The sbatch options of a job from the experiment's compute block, sized to the job (default: the block's
+ * nodes × gpusPerNode). `gres` is taken as written.
+ */
+export function sbatchOptions(o: SlurmBackendOptions, shape = configuredShape(o)): string[] {
+  const gpuOption = o.gres ? [`--gres=${o.gres}`] : [`--gpus-per-node=${shape.procsPerNode}`];
   return [
     `--partition=${o.partition}`,
     `--account=${o.account}`,
     ...(o.qos ? [`--qos=${o.qos}`] : []),
     ...(o.timeLimit ? [`--time=${o.timeLimit}`] : []),
-    `--nodes=${o.nodes ?? 1}`,
+    `--nodes=${shape.nodes}`,
     '--ntasks-per-node=1',
     ...(o.requestGpus === false ? [] : gpuOption),
     ...(o.cpusPerNode ? [`--cpus-per-task=${o.cpusPerNode}`] : []),
@@ -155,8 +169,9 @@ class SlurmBackend implements ComputeBackend {
   }
 
   /** Slurm would take the job as configured, and the work folder has the current trainer (copied once). */
-  async provision(jobId: string): Promise<MachineHandle> {
-    await this.testSubmit();
+  async provision(jobId: string, manifest?: TrainerJobManifest): Promise<MachineHandle> {
+    const shape = manifest ? shapeOf(manifest) : configuredShape(this.o);
+    await this.testSubmit(shape);
     const bundle = await trainerBundle(path.resolve(this.o.trainerDir ?? DEFAULT_TRAINER_DIR));
     const workDir = await this.place(bundle);
     return {
@@ -167,15 +182,15 @@ class SlurmBackend implements ComputeBackend {
         trainerDir: `${workDir}/trainer-${bundle.hash}`,
         partition: this.o.partition,
         jobName: slurmJobName(jobId),
-        gpuCount: (this.o.nodes ?? 1) * (this.o.gpusPerNode ?? 1),
+        gpuCount: shape.nodes * shape.procsPerNode,
         ...(this.o.pricePerGpuHour !== undefined ? { pricePerGpuHour: this.o.pricePerGpuHour } : {}),
       },
     };
   }
 
   /** sbatch --test-only with the job's options: an unknown partition, account, QoS or GRES is bad input. */
-  private async testSubmit(): Promise<void> {
-    const r = await this.call('testonly', sbatchOptions(this.o));
+  private async testSubmit(shape: JobShape): Promise<void> {
+    const r = await this.call('testonly', sbatchOptions(this.o, shape));
     if (r.code === 0) return;
     const why = `sbatch --test-only on ${this.where}: ${r.stderr.trim() || `exit ${r.code}`}`;
     if (CONTROLLER_DOWN.test(r.stderr)) throw new Error(`the Slurm controller does not answer (${why})`);
@@ -202,12 +217,13 @@ class SlurmBackend implements ComputeBackend {
   async launch(machine: MachineHandle, manifest: TrainerJobManifest): Promise<LaunchResult> {
     const dir = jobFolder(String(machine.details.workDir), manifest.jobId);
     const env = { ...this.o.env, ...slurmWorldEnv(manifest), ...this.o.secretEnv?.() };
-    const script = batchScript(manifest.world?.nodes ?? 1, String(machine.details.trainerDir), this.python);
+    const shape = shapeOf(manifest);
+    const script = batchScript(shape.nodes, String(machine.details.trainerDir), this.python);
     await this.put(`${dir}/env`, envFileContent(env), manifest.jobId);
     await this.put(`${dir}/batch.sh`, script, manifest.jobId);
     const r = await this.call(
       'submit',
-      [dir, slurmJobName(manifest.jobId), ...sbatchOptions(this.o)],
+      [dir, slurmJobName(manifest.jobId), ...sbatchOptions(this.o, shape)],
       JSON.stringify(manifest, null, 2) + '\n',
     );
     const m = /^(started|attached) (\d+)/m.exec(r.stdout.toString());
