@@ -7,7 +7,8 @@ import { credentialProblem } from '../security/experiment-trust';
 import { ComputeConfigError, type ComputeBackend } from './backend';
 import { createLocalBackend } from './local';
 import { createRunpodBackend } from './runpod';
-import { createSshBackend, S3_ENV } from './ssh';
+import { createSlurmBackend } from './slurm';
+import { createSshBackend, forwardedEnv, S3_ENV, STORE_PLACE_ENV } from './ssh';
 
 export interface BackendPlaces {
   /** Local state: job folders of the local backend, the project's known_hosts. */
@@ -63,6 +64,7 @@ function refusingBackend(name: string, why: string): ComputeBackend {
 
 function backendOf(where: Experiment['compute'], places: BackendPlaces): ComputeBackend {
   // The worker's own store credentials go to a remote host only when asked for and allowed (trustProblem).
+  if (where.backend === 'slurm') return slurmBackendOf(where, places);
   const forwardEnv = where.backend !== 'local' && where.forwardStoreCredentials ? S3_ENV : undefined;
   if (where.backend === 'ssh') {
     const { device: _d, forwardStoreCredentials: _f, ...rest } = where;
@@ -93,4 +95,25 @@ function backendOf(where: Experiment['compute'], places: BackendPlaces): Compute
     python: places.localPython,
     env: jobEnv(where),
   });
+}
+
+/** Slurm from a login node: this machine, or one over ssh (its host key in the project's known_hosts). */
+function slurmBackendOf(where: Extract<Experiment['compute'], { backend: 'slurm' }>, places: BackendPlaces) {
+  const { device, loginHost, user, identityFile, port, connectTimeoutSec, ...rest } = where;
+  const login =
+    loginHost && user && identityFile
+      ? {
+          host: loginHost,
+          port,
+          user,
+          identityFile: home(identityFile),
+          knownHostsFile: path.join(places.stateDir, 'ssh', 'known_hosts'),
+          connectTimeoutSec,
+          commandTimeoutMs: connectTimeoutSec * 1000 + 20_000,
+        }
+      : undefined;
+  // Where the store is goes to the job (the cluster uses credentials of its own); sbatch on this machine
+  // also passes the worker's environment, as Slurm does by default.
+  const secretEnv = () => forwardedEnv(STORE_PLACE_ENV);
+  return createSlurmBackend({ ...rest, requestGpus: device !== 'cpu', login, env: jobEnv(where), secretEnv });
 }

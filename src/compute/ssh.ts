@@ -81,7 +81,7 @@ if [ -f "trainer-$hash/.complete" ]; then echo "trainer yes"; else echo "trainer
 "$py" -c 'import importlib.util as u, sys; print("python %d.%d" % sys.version_info[:2], *[m for m in sys.argv[1:] if u.find_spec(m) is None])' "$@" 2>&1 || true`;
 
 // push WORKDIR HASH < tar: unpack beside the final folder, then rename (a half copy is never used).
-const PUSH = `t="$1/trainer-$2" tmp="$1/trainer-$2.tmp.$$"
+export const PUSH = `t="$1/trainer-$2" tmp="$1/trainer-$2.tmp.$$"
 [ -f "$t/.complete" ] && { cat > /dev/null; exit 0; }
 rm -rf "$tmp" && mkdir -p "$tmp" && (cd "$tmp" && tar -xf -) && touch "$tmp/.complete" || exit 1
 if [ -d "$t" ]; then rm -rf "$tmp"; else mv "$tmp" "$t"; fi`;

@@ -19,7 +19,8 @@ export type ComputeLike =
       gpusPerHost?: number;
       gpuMemoryGiB?: number;
     }
-  | { backend: 'runpod'; device: string; gpuType: string; gpuCount: number; gpuMemoryGiB?: number };
+  | { backend: 'runpod'; device: string; gpuType: string; gpuCount: number; gpuMemoryGiB?: number }
+  | { backend: 'slurm'; device: string; nodes: number; gpusPerNode: number; gpuMemoryGiB?: number };
 
 /**
  * Usable GiB per GPU of the RunPod types the planner knows, matched in order against the type id (e.g.
@@ -41,6 +42,7 @@ export function knownGpuMemoryGiB(gpuType: string): number | undefined {
 /** The world of a training job on this compute; sampling jobs always run 1 × 1. */
 export function worldOf(compute: ComputeLike): World {
   if (compute.backend === 'runpod') return { nodes: 1, procsPerNode: compute.gpuCount };
+  if (compute.backend === 'slurm') return { nodes: compute.nodes, procsPerNode: compute.gpusPerNode };
   if (compute.backend === 'ssh')
     return { nodes: Math.max(1, compute.hosts?.length ?? 1), procsPerNode: compute.gpusPerHost ?? 1 };
   return { nodes: 1, procsPerNode: compute.gpus ?? 1 };
@@ -69,5 +71,6 @@ export function moreGpusHint(compute: ComputeLike, gpus: number): string {
   if (compute.backend === 'runpod')
     return gpus <= 8 ? `compute.gpuCount: ${gpus}` : `${gpus} GPUs: more than one pod holds (8 at most); use ssh hosts`;
   if (compute.backend === 'ssh') return `${gpus} GPUs in all: compute.hosts × compute.gpusPerHost`;
+  if (compute.backend === 'slurm') return `${gpus} GPUs in all: compute.nodes × compute.gpusPerNode`;
   return `compute.gpus: ${gpus}`;
 }

@@ -213,6 +213,103 @@ const hostSchema = z
   .regex(/^[A-Za-z0-9_.:-]+$/, 'a host name or IP address, e.g. gpu1.example.com')
   .refine((h) => !h.startsWith('-'), 'a host name cannot start with "-"');
 
+/** A setting the cluster's admins give each group: required, with where to find it. */
+const slurmName = (example: string) =>
+  z
+    .string({ error: (i) => (i.input === undefined ? `required: ${example}` : undefined) })
+    .regex(/^[A-Za-z0-9_.+-]+$/, `a Slurm name: ${example}`);
+
+/** Where trainer jobs run on a Slurm cluster (src/compute/slurm.ts; docs/compute.md, "Slurm"). */
+const slurmComputeSchema = z
+  .object({
+    backend: z.literal('slurm'),
+    device: deviceSchema,
+    ...jobLifecycleFields,
+    partition: slurmName('the partition (queue) with the GPUs, e.g. gpu (sinfo lists them)'),
+    account: slurmName('the account the GPU-hours are charged to, e.g. mylab (sacctmgr show assoc user=$USER)'),
+    qos: slurmName('a quality of service, e.g. normal').optional().describe('sbatch --qos'),
+    timeLimit: z
+      .string()
+      .regex(
+        /^(\d+|\d+:\d{2}|\d+:\d{2}:\d{2}|\d+-\d+(:\d{2}(:\d{2})?)?)$/,
+        'a Slurm time limit: minutes, MM:SS, HH:MM:SS or D-HH[:MM[:SS]], e.g. 24:00:00',
+      )
+      .optional()
+      .describe(
+        "sbatch --time (default: the partition's); a job killed at its time limit resumes from its newest checkpoint in a new allocation, counted as a preemption",
+      ),
+    nodes: z
+      .number()
+      .int()
+      .min(1, 'at least 1 node')
+      .default(1)
+      .describe('hosts of the allocation: one torchrun node each'),
+    gpusPerNode: z
+      .number()
+      .int()
+      .min(1, 'at least 1 GPU per node')
+      .default(1)
+      .describe('training processes per node, one per GPU (sbatch --gpus-per-node; not asked for on device cpu)'),
+    gres: z
+      .string()
+      .regex(/^[A-Za-z0-9_:.,-]+$/, 'a Slurm GRES, e.g. gpu:a100:4')
+      .optional()
+      .describe('sbatch --gres instead of --gpus-per-node, e.g. gpu:a100:4'),
+    cpusPerNode: z.number().int().min(1).optional().describe('sbatch --cpus-per-task (one task per node)'),
+    memory: z
+      .string()
+      .regex(/^\d+[KMGT]?$/, 'memory per node as Slurm writes it, e.g. 200G')
+      .optional()
+      .describe('sbatch --mem (per node)'),
+    sbatchArgs: z
+      .array(z.string().regex(/^--[a-z-]+(=.*)?$/, 'a long sbatch option, e.g. --constraint=a100'))
+      .optional()
+      .describe('further sbatch options, e.g. ["--constraint=a100"]'),
+    gpuMemoryGiB: gpuMemorySchema.describe('GiB of one GPU of the partition, for the memory planner (msm plan)'),
+    pricePerGpuHour: z
+      .number()
+      .gt(0, 'a rate in USD per GPU-hour, > 0')
+      .optional()
+      .describe('USD per GPU-hour for the cost meter; absent: GPU-hours only'),
+    budgetUsd: computeBudgetSchema,
+    unpolledTimeoutSec: unpolledTimeoutSchema,
+    workDir: z
+      .string()
+      .min(1)
+      .default('msm')
+      .describe(
+        'job folders and the trainer copy, on the file system the login and compute nodes share; relative paths are under the home folder',
+      ),
+    python: z
+      .string()
+      .regex(
+        /^(\/.*|[^/\s]+)$/,
+        "a command on the compute nodes' PATH or an absolute path, e.g. /shared/venv/bin/python",
+      )
+      .default('python3')
+      .describe('Python on the compute nodes with trainer/requirements.txt installed (a shared venv or container)'),
+    loginHost: hostSchema
+      .optional()
+      .describe(
+        'the login node, reached over ssh (with user and identityFile); absent: the worker runs on a login node',
+      ),
+    port: z.number().int().min(1, 'a TCP port: 1 to 65535').max(65535, 'a TCP port: 1 to 65535').default(22),
+    user: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'the login name on the login node, e.g. alice')
+      .optional(),
+    identityFile: z
+      .string()
+      .regex(/^(\/|~\/)/, 'the private key on the worker machine as an absolute path or ~/..., e.g. ~/.ssh/id_ed25519')
+      .optional(),
+    connectTimeoutSec: z.number().int().min(1).max(300).default(10),
+  })
+  .strict()
+  .refine((c) => !c.loginHost || (c.user && c.identityFile), {
+    message: 'compute.loginHost needs compute.user and compute.identityFile (the ssh login to the login node)',
+    path: ['loginHost'],
+  });
+
 /** Where trainer jobs run: this machine, or any machine reachable over SSH (see src/compute/). */
 const computeSchema = z.discriminatedUnion(
   'backend',
@@ -405,10 +502,11 @@ const computeSchema = z.discriminatedUnion(
         message: 'the memory planner does not know this gpuType: add gpuMemoryGiB (GiB of one GPU, e.g. 47.5)',
         path: ['gpuMemoryGiB'],
       }),
+    slurmComputeSchema,
   ],
   {
     error:
-      'use "local" (this machine), "ssh" (host, user, identityFile, ...) or "runpod" (gpuType, image, identityFile, ...)',
+      'use "local" (this machine), "ssh" (host, user, identityFile, ...) or "runpod" (gpuType, image, identityFile, ...), or "slurm" (partition, account, ...) for a Slurm cluster',
   },
 );
 

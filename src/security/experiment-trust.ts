@@ -30,7 +30,7 @@ function remoteHostsOf(c: Experiment['compute']): string[] {
 
 /** Store credentials asked for a remote host that the worker does not forward them to. */
 export function credentialProblem(c: Experiment['compute'], env = process.env): string | undefined {
-  if (c.backend === 'local' || !c.forwardStoreCredentials) return undefined;
+  if (c.backend === 'local' || c.backend === 'slurm' || !c.forwardStoreCredentials) return undefined;
   return remoteCredentialsProblem('compute.forwardStoreCredentials', remoteHostsOf(c), env);
 }
 

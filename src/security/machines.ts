@@ -22,10 +22,11 @@ function matches(entry: string, value: string): boolean {
 
 /** Why the worker will not run this experiment's jobs where it asks (undefined: it will). */
 export function machineProblem(c: Experiment['compute'], env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (c.backend === 'ssh') {
+  if (c.backend === 'ssh' || (c.backend === 'slurm' && c.loginHost)) {
     const allowed = listOf(env[SSH_HOSTS_VARIABLE])?.map((h) => h.toLowerCase());
     if (!allowed) return undefined;
-    const hosts = (c.hosts ?? [c.host]).map((h) => parseHostEntry(h, c.port).host.toLowerCase());
+    const named = c.backend === 'ssh' ? (c.hosts ?? [c.host]) : [c.loginHost!]; // a Slurm login node is an ssh host
+    const hosts = named.map((h) => parseHostEntry(h, c.port).host.toLowerCase());
     const refused = hosts.filter((h) => !allowed.some((entry) => matches(entry, h)));
     if (!refused.length) return undefined;
     return (

@@ -23,6 +23,7 @@ export const SLOW_HELPERS: Record<string, string> = {
   'temporal-cluster': 'starts a Temporal cluster',
   'worker-process': 'starts a worker process',
   sshd: 'starts sshd',
+  slurm: 'starts a Slurm cluster (munged, slurmctld, slurmd)',
   seaweedfs: 'starts an S3 server',
   'tiny-trainer-job': 'its tiny model and data are for running the real trainer',
   'report-in-browser': 'opens a report in Chromium',

@@ -48,7 +48,8 @@ export class Sshd {
     return path.join(this.dir, 'client_key');
   }
 
-  static async start(): Promise<Sshd> {
+  /** `env`: more variables every session gets (e.g. SLURM_CONF, as a cluster's login node sets it). */
+  static async start(env: Record<string, string> = {}): Promise<Sshd> {
     if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: run scripts/setup.sh (it installs openssh-server)`);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-sshd-'));
     for (const key of ['host_key', 'client_key'])
@@ -68,7 +69,9 @@ export class Sshd {
       'PermitRootLogin prohibit-password',
       // A remote host's own HOME: sessions do not run this machine's shell start-up files (a pyenv there
       // takes a lock on every start, left behind when a test kills a session mid-start, hanging the rest).
-      `SetEnv HOME=${dir}/home`,
+      `SetEnv HOME=${dir}/home ${Object.entries(env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`.trim(),
     ];
     mkdirSync(path.join(dir, 'home'));
     writeFileSync(path.join(dir, 'sshd_config'), config.join('\n') + '\n');
