@@ -12,20 +12,20 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TokenizedRef, TrainRequest, TrainResult } from '../src/activities/types';
-import { ComputeConfigError } from '../src/compute/backend';
-import { batchScript, createSlurmBackend, sbatchOptions } from '../src/compute/slurm';
-import { slurmJobStatus } from '../src/compute/slurm-state';
-import { gpuMemoryGiB, worldOf } from '../src/config/compute-shape';
-import { parseExperiment } from '../src/config/experiment-schema';
-import { pythonExecutable } from '../src/util/project-paths';
-import { trainingRun } from '../src/workflows';
-import { startTemporalWithWorkers, type TemporalTestEnv } from './helpers/in-process-workers';
-import { processTree, signalAll } from './helpers/process-alive';
-import { waitUntil } from './helpers/scripted-experiment';
-import { SlurmCluster, slurmUnavailable } from './helpers/slurm';
-import { Sshd } from './helpers/sshd';
-import { TINY_MODEL, tinyTrainManifest, writeTinyDataset, midtrainRequest } from './helpers/tiny-trainer-job';
+import type { TokenizedRef, TrainRequest, TrainResult } from '../../src/activities/types';
+import { ComputeConfigError } from '../../src/compute/backend';
+import { batchScript, createSlurmBackend, sbatchOptions } from '../../src/compute/slurm';
+import { slurmJobStatus } from '../../src/compute/slurm-state';
+import { gpuMemoryGiB, worldOf } from '../../src/config/compute-shape';
+import { parseExperiment } from '../../src/config/experiment-schema';
+import { pythonExecutable } from '../../src/util/project-paths';
+import { trainingRun } from '../../src/workflows';
+import { startTemporalWithWorkers, type TemporalTestEnv } from '../helpers/in-process-workers';
+import { processTree, signalAll } from '../helpers/process-alive';
+import { waitUntil } from '../helpers/scripted-experiment';
+import { SlurmCluster, slurmUnavailable } from '../helpers/slurm';
+import { Sshd } from '../helpers/sshd';
+import { TINY_MODEL, tinyTrainManifest, writeTinyDataset, midtrainRequest } from '../helpers/tiny-trainer-job';
 
 /**
  * The slurm backend on a real one-node Slurm (munged, slurmctld, slurmd started by the test, torn down
