@@ -3,8 +3,6 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import YAML from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expandSweep, gridPoints, InvalidSweepError, pointExperiment } from '../../src/sweep/grid';
@@ -143,23 +141,24 @@ describe('msmSweep and schedules on a real Temporal server', () => {
     writeFileSync(baseFile, JSON.stringify(experiment));
   });
 
-  it('a 2 × 2 sweep: one point fails by design, three are reported; the fixed point is retried alone; the comparison opens in Chromium', async () => {
+  // The sweep workflow's branches (grids, a failed point, its retry, concurrency, continue-as-new) are
+  // tests/workflows/sweep.test.ts; this is the real thing from the CLI: files frozen by msm sweep, real
+  // experiments, a real failure, the comparison in Chromium, msm watch.
+  it('a sweep of three points: one fails by design, two are reported; the fixed point is retried alone; the comparison opens in Chromium', async () => {
     writeFileSync(badSpec, '');
-    // spec × samples per prompt, the bad spec only once (excluded at 2 samples): 3 good points, 1 bad.
+    // Two specs, the good one also at 2 samples per prompt: 2 good points, 1 bad.
     writeFileSync(
       sweepFile,
       YAML.stringify({
         name: 'sw',
         base: 'base.json',
-        axes: { spec: ['specs/demo.md', badSpec], 'eval.samplesPerPrompt': [1, 2] },
-        exclude: [{ spec: badSpec, 'eval.samplesPerPrompt': 2 }],
-        include: [{ spec: 'specs/demo.md', 'eval.samplesPerPrompt': 3 }],
+        axes: { spec: ['specs/demo.md', badSpec] },
+        include: [{ spec: 'specs/demo.md', 'eval.samplesPerPrompt': 2 }],
         concurrency: 2,
-        pointsPerRun: 2, // 4 points: the sweep continues as new once, carrying the first two outcomes
       }),
     );
     const { input, points } = loadSweepFile(sweepFile);
-    expect(points).toHaveLength(4);
+    expect(points).toHaveLength(3);
     const bad = points.find((p) => p.values.spec === badSpec)!.id;
 
     const started = await msm('sweep', sweepFile, '--id', 'sweep-e2e', '--wait');
@@ -169,13 +168,11 @@ describe('msmSweep and schedules on a real Temporal server', () => {
     const { frozenInputs, ...asWritten } = first.sweep.base;
     expect(asWritten).toEqual(input.base);
     expect(Object.keys(frozenInputs!)).toEqual(expect.arrayContaining(['specs/demo.md', badSpec]));
-    expect(first.points.filter((p) => p.status === 'done')).toHaveLength(3);
+    expect(first.points.filter((p) => p.status === 'done')).toHaveLength(2);
     const failed = first.points.find((p) => p.status === 'failed')!;
     expect(failed).toMatchObject({ id: bad, workflowId: `sweep-e2e.${bad}` });
     expect(failed.error).toMatch(/bad-spec\.md/);
-    expect(first.comparison).toMatchObject({ compared: 3 });
-    // One continue-as-new after two points (visibility may lag the result by a moment).
-    await waitUntil(async () => (await runsOf(`WorkflowId = 'sweep-e2e'`)).length === 2, 30_000, 'two sweep runs');
+    expect(first.comparison).toMatchObject({ compared: 2 });
     expect(readFileSync(fileURLToPath(first.comparison!.markdownUri), 'utf8')).toContain(
       `msm sweep retry sweep-e2e ${bad}`,
     );
@@ -186,15 +183,15 @@ describe('msmSweep and schedules on a real Temporal server', () => {
     expect(retry.status, retry.stderr).toBe(0);
     expect(retry.stdout).toMatch(/comparison: file:\/\//);
     const second = await t.client.workflow.getHandle<typeof msmSweep>('sweep-e2e').result();
-    expect(second.points.map((p) => p.status)).toEqual(['done', 'done', 'done', 'done']);
-    expect(second.comparison).toMatchObject({ compared: 4 });
+    expect(second.points.map((p) => p.status)).toEqual(['done', 'done', 'done']);
+    expect(second.comparison).toMatchObject({ compared: 3 });
     // Only the failed point's experiment ran again.
     for (const p of points)
       expect(await runsOf(`WorkflowId = 'sweep-e2e.${p.id}'`), p.id).toHaveLength(p.id === bad ? 2 : 1);
 
     // msm watch, one frame: the sweep's points, and one point's experiment.
     const frame = await msm('watch', 'sweep-e2e', '--once');
-    expect(frame.stdout).toMatch(/points +4 done, 0 running, 0 failed, 0 pending of 4/);
+    expect(frame.stdout).toMatch(/points +3 done, 0 running, 0 failed, 0 pending of 3/);
     const cellsFrame = await msm('watch', `sweep-e2e.${bad}`, '--once');
     expect(cellsFrame.stdout).toMatch(/stage +done/);
     expect(cellsFrame.stdout).toMatch(/cells +2\/2 done/);
@@ -213,29 +210,6 @@ describe('msmSweep and schedules on a real Temporal server', () => {
       await browser.close();
     }
   }, 1_200_000);
-
-  it('a malformed input started by hand (as `temporal workflow start --input` does) fails the workflow at once, with the fix', async () => {
-    const handle = await t.client.workflow.start('msmSweep', {
-      taskQueue: 'msm',
-      workflowId: 'sweep-malformed',
-      args: [{ name: 'by-hand', base: 'experiments/demo.json', axes: ['spec'] }],
-    });
-    const started = Date.now();
-    const err = await handle.result().catch((e: unknown) => e);
-    expect(Date.now() - started).toBeLessThan(30_000);
-    expect(err).toBeInstanceOf(WorkflowFailedError);
-    const cause = (err as WorkflowFailedError).cause;
-    expect(cause).toBeInstanceOf(ApplicationFailure);
-    expect((cause as ApplicationFailure).nonRetryable).toBe(true);
-    expect((cause as ApplicationFailure).type).toBe('BadInput');
-    expect(cause!.message).toMatch(/invalid msmSweep input/);
-    expect(cause!.message).toMatch(/base: the base experiment itself/);
-    expect(cause!.message).toMatch(/msm sweep <file>/);
-    // A workflow failure, not a workflow task failure retried forever.
-    const events = (await handle.fetchHistory()).events ?? [];
-    expect(events.filter((e) => e.workflowTaskFailedEventAttributes)).toHaveLength(0);
-    expect(events.at(-1)!.workflowExecutionFailedEventAttributes).toBeTruthy();
-  }, 60_000);
 
   it('a schedule fires on its interval, is triggered, backfills a past window, pauses and is deleted', async () => {
     const created = await msm(
@@ -284,5 +258,11 @@ describe('msmSweep and schedules on a real Temporal server', () => {
     expect(paused.state).toMatchObject({ paused: true, note: 'enough' });
     expect((await msm('schedule', 'delete', 'sw-often')).status).toBe(0);
     expect((await msm('schedule', 'list')).stdout).not.toContain('sw-often');
+    // The runs it started are not this test's subject: stop them rather than train beside the next file.
+    for (const id of await scheduled())
+      await t.client.workflow
+        .getHandle(id)
+        .cancel()
+        .catch(() => undefined);
   }, 400_000);
 });
