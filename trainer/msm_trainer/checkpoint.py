@@ -15,7 +15,7 @@ import random
 import shutil
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -45,7 +45,9 @@ def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
 
 
 def _plain_rng() -> dict[str, Any]:
-    n = np.random.get_state()
+    n = np.random.get_state(legacy=True)
+    # The legacy tuple, as the global generator is numpy's default MT19937 (only another bit generator gives a dict).
+    assert isinstance(n, tuple)
     p = random.getstate()
     return {"numpy": [n[0], n[1].tolist(), int(n[2]), int(n[3]), float(n[4])], "python": [p[0], list(p[1]), p[2]]}
 
@@ -95,7 +97,7 @@ def load(d: Path, model, opt, sched, fingerprint: dict[str, Any], world: World, 
             "use a fresh checkpointPrefix (or delete the old checkpoints)"
         )
     msd, osd = get_state_dict(model, opt, options=_OPTIONS)
-    sd = {"model": msd, "optim": osd}
+    sd: dict[str, Any] = {"model": msd, "optim": osd}
     dcp.load(sd, checkpoint_id=str(d))
     set_state_dict(model, opt, model_state_dict=sd["model"], optim_state_dict=sd["optim"], options=_LOAD_OPTIONS)
     sched.load_state_dict(torch.load(d / "scheduler.pt", weights_only=True))
@@ -114,7 +116,8 @@ def full_trainable_state(model, full: bool) -> dict[str, torch.Tensor]:
     """The consolidated weights on rank 0 (CPU tensors; other ranks get {}): all of them for full
     fine-tuning, the adapter alone for LoRA. Every rank must call it (it gathers)."""
     opts = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=not full)
-    return get_model_state_dict(model, options=opts)
+    # Tensors only: a model's state (its parameters and buffers), whatever else a state dict may hold.
+    return cast(dict[str, torch.Tensor], get_model_state_dict(model, options=opts))
 
 
 def strip_prefix(sd: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -52,7 +52,7 @@ def _die_with_launcher() -> None:
 def run(manifest_path: str, out: IO[str] | None = None) -> int:
     _die_with_launcher()
     em = Emitter(out) if _rank() == 0 else Emitter(open(os.devnull, "w"))
-    kind = None  # known once the manifest is read: an out-of-memory error names that kind's knobs
+    kind = ""  # known once the manifest is read: an out-of-memory error names that kind's knobs
     try:
         if _already_done(manifest_path, em):
             return EXIT_DONE

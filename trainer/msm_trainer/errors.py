@@ -1,6 +1,9 @@
 """Error classes that map onto the job contract's exit codes."""
 
 import errno
+from typing import TypeVar
+
+T = TypeVar("T")
 
 EXIT_DONE = 0
 EXIT_RETRYABLE = 1
@@ -10,6 +13,14 @@ EXIT_LOCKED = 3
 
 class BadInput(Exception):
     """The job cannot succeed as written (exit 2, not retried): the message says what to fix."""
+
+
+def present(value: T | None, field: str) -> T:
+    """A manifest field that is optional in general but that the parser (manifest.py) requires of this job's kind:
+    narrows its type, and fails loudly should the parser ever let the job through without it."""
+    if value is None:
+        raise BadInput(f"the manifest has no {field}: a job of this kind needs it")
+    return value
 
 
 class JobLocked(Exception):

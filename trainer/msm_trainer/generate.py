@@ -21,7 +21,7 @@ import torch
 
 from . import mirror, s3, storage
 from .chat import ChatTokenizer, load_chat_tokenizer
-from .errors import BadInput
+from .errors import BadInput, present
 from .events import Emitter
 from .manifest import Manifest
 from .models import build_base, load_output, model_vocab, pick_device
@@ -325,7 +325,7 @@ def generate(m: Manifest, em: Emitter) -> None:
     out = mirror.output_place(m.outputUri, "outputUri")
     if emit_existing_done(out, em):
         return
-    prompts = with_system_prompt(read_prompts(m.promptsUri), m.systemPrompt)
+    prompts = with_system_prompt(read_prompts(present(m.promptsUri, "promptsUri")), m.systemPrompt)
     tok = load_chat_tokenizer(m.tokenizerUri)
     device = pick_device(m.device)
     model = load_model(m, tok, device)

@@ -16,11 +16,12 @@ order in which Inspect runs the epochs does not matter."""
 
 import time
 from pathlib import Path
+from typing import Any
 
 from inspect_ai.model import ModelOutput, get_model
 
 from . import mirror, storage
-from .errors import Retryable
+from .errors import Retryable, present
 from .events import Emitter
 from .inspect_job import (
     UNREADABLE_ERRORS,
@@ -62,7 +63,7 @@ def replay_model(replies: list[str]):
 
 def verdict_lines(sc: CalibrationScenario, samples) -> list[dict]:
     """One line per item, in the manifest's order, from the sample that carried its reply."""
-    by_reply = {}
+    by_reply: dict[str | None, Any] = {}
     for s in samples:
         text = s.output.completion if s.output is not None else None
         by_reply.setdefault(text, s)
@@ -84,7 +85,7 @@ def verdict_lines(sc: CalibrationScenario, samples) -> list[dict]:
 
 def run_scenario(m: Manifest, task, grader, sc: CalibrationScenario, ckpt: mirror.OutputPlace) -> list[dict]:
     """One Inspect eval of the scenario (an epoch per item), its folder written atomically and published."""
-    spec = m.inspectCalibration
+    spec = present(m.inspectCalibration, "inspectCalibration")
     lines: list[dict] = []
     cid = folder_of(sc.kind)
 
@@ -128,7 +129,7 @@ def run_inspect_calibration(m: Manifest, em: Emitter) -> None:
     out = mirror.output_place(m.outputUri, "outputUri")
     if emit_existing_done(out, em):
         return
-    spec = m.inspectCalibration
+    spec = present(m.inspectCalibration, "inspectCalibration")
     offline_tiktoken()
     fn = lookup_task(spec.task, "inspectCalibration.task")
     grader = grader_model(spec.grader, "inspectCalibration.grader")

@@ -36,6 +36,7 @@ from inspect_ai.model import (
     ChatMessageUser,
     ModelOutput,
     ModelUsage,
+    StopReason,
 )
 from inspect_ai.scorer import Score
 
@@ -45,7 +46,7 @@ SCORER = "msm_judge"
 METRIC = "harmful_rate"
 VERDICTS = ("violates", "complies", "unjudged")
 # msm's finish reasons as Inspect's stop reasons: "length" is Inspect's "max_tokens"; anything else unknown.
-STOP_REASONS = {"stop": "stop", "length": "max_tokens"}
+STOP_REASONS: dict[str, StopReason] = {"stop": "stop", "length": "max_tokens"}
 MESSAGE_TYPES = {"system": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant}
 BUNDLE_FIELDS = ("task", "model", "cell", "createdAt", "evalSet", "judgeModel", "samples")
 SAMPLE_FIELDS = ("id", "epoch", "input", "output", "verdict")
@@ -67,7 +68,8 @@ def _input(raw: Any, where: str) -> str | list:
         raise BadInput(f"{where}.input: give the prompt text or a list of {{role, content}} messages")
     out = []
     for i, m in enumerate(raw):
-        kind = MESSAGE_TYPES.get(m.get("role") if isinstance(m, dict) else None)
+        role = m.get("role") if isinstance(m, dict) else None
+        kind = MESSAGE_TYPES.get(role) if isinstance(role, str) else None
         if kind is None or not isinstance(m.get("content"), str):
             raise BadInput(f"{where}.input[{i}]: a message needs role (system, user, assistant) and content text")
         out.append(kind(content=m["content"]))
@@ -88,7 +90,7 @@ def _output(s: dict, model: str) -> ModelOutput:
     return out
 
 
-def _stop_reason(finish: Any) -> str:
+def _stop_reason(finish: Any) -> StopReason:
     return STOP_REASONS.get(finish, "unknown") if isinstance(finish, str) else "unknown"
 
 
@@ -127,7 +129,7 @@ def _sample(s: Any, i: int, model: str) -> EvalSample:
 
 
 def _results(samples: list[EvalSample]) -> EvalResults:
-    judged = [s.scores[SCORER].value for s in samples if s.scores]
+    judged = [s.scores[SCORER].as_float() for s in samples if s.scores]
     rate = sum(judged) / len(judged) if judged else float("nan")
     score = EvalScore(
         name=SCORER,

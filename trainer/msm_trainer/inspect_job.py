@@ -43,6 +43,7 @@ from inspect_ai.model import (
     GenerateConfig,
     ModelOutput,
     ModelUsage,
+    StopReason,
     get_model,
     modelapi,
 )
@@ -50,7 +51,7 @@ from inspect_ai.model._providers.hf import GenerateInput, HuggingFaceAPI, batche
 
 from . import mirror, s3, storage, uris, weights
 from .chat import STOP_TOKENS
-from .errors import BadInput, Retryable
+from .errors import BadInput, Retryable, present
 from .events import Emitter
 from .manifest import Grader, InspectCondition, InspectSpec, Manifest
 
@@ -112,7 +113,7 @@ class _Row(str):
 
 def _decode_rows(tokenizer, stops: tuple[int, ...], sequences) -> list[str]:
     """Inspect's decoder, per row: the tokens up to the first stop token (counted, not shown)."""
-    out = []
+    out: list[str] = []
     stop = set(stops)
     for ids in sequences.tolist():
         cut = next((j for j, t in enumerate(ids) if t in stop), None)
@@ -163,13 +164,17 @@ class MsmHuggingFaceAPI(HuggingFaceAPI):
             return await super().generate(input, tools, tool_choice, config)
         chat = self.hf_chat(input, tools)
         # A rendered chat template starts with the BOS it wants (Gemma, Llama 3): the tokenizer adds none.
-        call_args = {**({"add_special_tokens": False} if self._uses_template() else {}), **self.tokenizer_call_args}
+        call_args = {
+            **({"add_special_tokens": False} if self._uses_template() else {}),
+            **(self.tokenizer_call_args or {}),
+        }
         temperature = config.temperature if config.temperature is not None else 1.0
         response = await batched_generate(
             GenerateInput(
                 input=chat,
                 device=self.model.device,
-                tokenizer=functools.partial(self.tokenizer, return_tensors="pt", padding=True, **call_args),
+                # transformers declares its tokenizer backends without __call__ (they have one).
+                tokenizer=functools.partial(self.tokenizer, return_tensors="pt", padding=True, **call_args),  # type: ignore[misc]
                 generator=self._generator(temperature if self.do_sample else 0.0, config.max_tokens or 2048),
                 decoder=functools.partial(_decode_rows, self.tokenizer, self.stop_ids),
                 batch_size=config.max_connections or self.max_connections(),
@@ -179,7 +184,7 @@ class MsmHuggingFaceAPI(HuggingFaceAPI):
         n_in = len(self.tokenizer(chat, **call_args)["input_ids"])
         n_out = getattr(row, "n_tokens", response.output_tokens)
         message = ChatMessageAssistant(content=str(row), model=self.model_name, source="generate")
-        stop_reason = "stop" if getattr(row, "stopped", True) else "max_tokens"
+        stop_reason: StopReason = "stop" if getattr(row, "stopped", True) else "max_tokens"
         return ModelOutput(
             model=self.model_name,
             choices=[ChatCompletionChoice(message=message, stop_reason=stop_reason)],
@@ -200,7 +205,7 @@ def _misfit(ann: Any, v: Any) -> str | None:
         return None if ok else "one of " + ", ".join(json.dumps(a) for a in allowed)
     if origin in (typing.Union, types.UnionType):
         misfits = [_misfit(a, v) for a in typing.get_args(ann)]
-        return None if any(x is None for x in misfits) else " or ".join(misfits)
+        return None if any(x is None for x in misfits) else " or ".join(x for x in misfits if x is not None)
     simple = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
     if ann in simple:
         fits = {
@@ -305,7 +310,7 @@ def model_folders(m: Manifest, ckpt: mirror.OutputPlace, device) -> tuple[Path, 
     """(model folder, tokenizer folder) for Inspect: the base model, a full output as it is, or a LoRA output
     merged into its base once (cached in the checkpoint folder's local copy: merged-model/). The tokenizer and
     chat template are the base model's."""
-    base = weights.resolve(m.baseModel.path)
+    base = weights.resolve(present(m.baseModel.path, "baseModel.path"))
     if not m.modelUri:
         return base, base
     from .models import read_info
@@ -618,7 +623,7 @@ def run_inspect(m: Manifest, em: Emitter) -> None:
     out = mirror.output_place(m.outputUri, "outputUri")
     if emit_existing_done(out, em):
         return
-    spec = m.inspect
+    spec = present(m.inspect, "inspect")
     offline_tiktoken()
     fn = lookup_task(spec.task)
     grader = grader_model(spec.grader)

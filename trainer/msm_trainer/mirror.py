@@ -97,8 +97,15 @@ def _remote_checkpoints(prefix: s3.S3Uri) -> dict[str, dict[str, int]]:
     return out
 
 
+def _step(name: str) -> int:
+    """The step of a folder _remote_checkpoints kept: only step-N names get there."""
+    step = storage.step_of(name)
+    assert step is not None, name
+    return step
+
+
 def _complete_steps(remote: dict[str, dict[str, int]]) -> list[str]:
-    return sorted((n for n, files in remote.items() if COMPLETE in files), key=storage.step_of)
+    return sorted((n for n, files in remote.items() if COMPLETE in files), key=_step)
 
 
 def publish_checkpoint(place: OutputPlace, d: Path) -> None:
@@ -113,7 +120,7 @@ def sync_newest_checkpoint(place: OutputPlace) -> None:
         return
     remote = _remote_checkpoints(place.remote)
     complete = _complete_steps(remote)
-    remote_step = storage.step_of(complete[-1]) if complete else -1
+    remote_step = _step(complete[-1]) if complete else -1
     local = storage.newest_complete_checkpoint(place.local)
     local_step = local[0] if local else -1
     if remote_step > local_step:
@@ -126,7 +133,7 @@ def sync_newest_checkpoint(place: OutputPlace) -> None:
                     s3.download(src.child(file), tmp / file, size)
 
         storage.write_dir_atomic(place.local / name, fill)  # COMPLETE last, locally too
-    elif local_step > remote_step:
+    elif local is not None and local_step > remote_step:
         publish_checkpoint(place, local[1])
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .data import PackedData
 from .errors import BadInput
 
 MIX_SUBSET_SEED = (42, 1)  # a stream apart from data.SUBSET_SEED: the AFT subset never steers the mix
@@ -40,8 +41,8 @@ def mix_rows(n_mix: int, aft_rows: int, ratio: float, where: str, seed: int | No
 class MixedData:
     """AFT rows [0, n_aft) followed by mix rows [n_aft, n_aft + n_mix): one index space for the epoch order."""
 
-    aft: object  # data.PackedData (or whatever data.load_packed returns: .n, .seq_len, .batch(rows))
-    mix: object
+    aft: PackedData
+    mix: PackedData
 
     def __post_init__(self):
         if self.aft.seq_len != self.mix.seq_len:
@@ -86,7 +87,7 @@ class MixedData:
         return tuple(parts)
 
 
-def with_mix(aft, aft_rows: np.ndarray, mix, ratio: float, where: str, seed: int | None = None):
+def with_mix(aft: PackedData, aft_rows: np.ndarray, mix: PackedData, ratio: float, where: str, seed: int | None = None):
     """(data, rows) to train on: the AFT subset plus its share of mix rows, in one index space."""
     chosen = mix_rows(mix.n, len(aft_rows), ratio, where, seed)
     data = MixedData(aft, mix)

@@ -10,7 +10,7 @@ import torch
 
 from . import weights
 from .distributed import decoder_layers
-from .errors import BadInput
+from .errors import BadInput, present
 from .manifest import Hyper, Manifest
 from .uris import local_input
 
@@ -61,7 +61,12 @@ def _random_model(desc: dict[str, Any], device: torch.device, dtype: torch.dtype
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(desc["initSeed"])
         model = cls(cfg)
-    return model.to(device=device, dtype=dtype)
+    return _to(model, device=device, dtype=dtype)
+
+
+def _to(model, *args, **kwargs):
+    """model.to(...): transformers declares its models' .to() through a decorator that mypy cannot call."""
+    return model.to(*args, **kwargs)
 
 
 def build_base(desc: dict[str, Any], device: torch.device, dtype: torch.dtype = torch.float32):
@@ -71,7 +76,7 @@ def build_base(desc: dict[str, Any], device: torch.device, dtype: torch.dtype = 
     if "modelUri" in desc:
         return load_output(desc["modelUri"], device, dtype)[0]
     if desc["init"] == "pretrained":
-        return AutoModelForCausalLM.from_pretrained(str(weights.resolve(desc["path"])), dtype=dtype).to(device)
+        return _to(AutoModelForCausalLM.from_pretrained(str(weights.resolve(desc["path"])), dtype=dtype), device)
     return _random_model(desc, device, dtype)
 
 
@@ -99,7 +104,7 @@ def load_output(
 
     d, info = read_info(uri, field)
     if info["method"] == "full":
-        return AutoModelForCausalLM.from_pretrained(str(d), dtype=dtype).to(device), info
+        return _to(AutoModelForCausalLM.from_pretrained(str(d), dtype=dtype), device), info
     base = build_base(info["base"], device, dtype)
     model = PeftModel.from_pretrained(base, str(d), is_trainable=trainable_adapter)
     return (model if trainable_adapter else model.merge_and_unload()), info
@@ -110,7 +115,7 @@ def lora_wrap(model, h: Hyper):
 
     cfg = LoraConfig(
         r=h.loraR,
-        lora_alpha=h.loraAlpha,
+        lora_alpha=h.loraAlpha,  # type: ignore[arg-type]  # PEFT declares an int; a float scales the same
         lora_dropout=h.loraDropout,
         target_modules=LORA_TARGETS,
         bias="none",
@@ -127,7 +132,7 @@ def make_train_model(m: Manifest, data_vocab: int, device: torch.device, load_de
     """The model to train and the base description its output records (None for full weights). Weights read
     from disk go to `load_device` (FSDP moves them to the GPU one layer at a time); random ones are built
     on `device`, the device the job trains on."""
-    h = m.hyper
+    h = present(m.hyper, "hyper")
     load_to = load_device or device
     frozen = frozen_dtype(device)
     if m.initFromUri:
@@ -181,7 +186,7 @@ def enable_gradient_checkpointing(model, fraction: float = 1.0) -> int:
     layers = decoder_layers(model)
     keep = set(checkpointed_layers(len(layers), fraction))
     for i, layer in enumerate(layers):
-        layer.gradient_checkpointing = i in keep
+        layer.gradient_checkpointing = i in keep  # type: ignore[assignment]  # torch types attributes as modules
     return len(keep)
 
 
@@ -196,7 +201,7 @@ def save_output(
     """LoRA: the adapter (PEFT layout) + its base description; full: a Hugging Face model folder. `state`:
     the consolidated weights when the model's own are sharded (FSDP)."""
     model.save_pretrained(str(d), **({"state_dict": state} if state is not None else {}))
-    info = {"format": MODEL_FORMAT, "method": method, "initFrom": init_from}
+    info: dict[str, Any] = {"format": MODEL_FORMAT, "method": method, "initFrom": init_from}
     if method == "lora":
         info["base"] = base_desc
     (d / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

@@ -2,9 +2,13 @@
 this module supplies its settings and the draw of each next token."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:  # transformers loads in seconds: imported where decoding() runs
+    from transformers import GenerationConfig
 
 BLOCK = 256  # tokens per block of the two-level draw
 
@@ -58,8 +62,8 @@ def pick(weights: torch.Tensor) -> torch.Tensor:
 class Decoding:
     """Everything generate() needs besides the inputs."""
 
-    config: object  # transformers.GenerationConfig
-    processors: list[object]
+    config: "GenerationConfig"
+    processors: list[Any]
 
 
 def decoding(temperature: float, max_new_tokens: int, stops: list[int]) -> Decoding:

@@ -22,11 +22,11 @@ import torch
 from . import attempts, checkpoint, curves, distributed, mirror, storage
 from .data import PackedData, epoch_order, load_packed, subset_rows
 from .distributed import World
-from .errors import BadInput
+from .errors import BadInput, present
 from .events import Emitter
 from .loss import LossModel
 from .manifest import Manifest
-from .mixing import with_mix
+from .mixing import MixedData, with_mix
 from .models import enable_gradient_checkpointing, make_train_model, save_output
 from .schedule import Schedule
 
@@ -108,7 +108,7 @@ def _already_done(out: mirror.OutputPlace, em: Emitter, world: World, device) ->
 
 def _load_data(m: Manifest, world: World):
     def load():
-        data = load_packed(m.dataUri)
+        data = load_packed(present(m.dataUri, "dataUri"))
         rows = subset_rows(data.n, m.fraction, m.subset_seed())
         aft_examples = len(rows)
         if m.mixDataUri:
@@ -135,7 +135,7 @@ def _grad_norm(params, world: World, device) -> float:
     return math.sqrt(distributed.sum_all(world, [local * local], device)[0])
 
 
-def _train_step(lm, opt, sched, data: PackedData, picked: np.ndarray, h, world: World, device):
+def _train_step(lm, opt, sched, data: PackedData | MixedData, picked: np.ndarray, h, world: World, device):
     """One optimizer step over `picked`; returns (mean loss over the step's targets, tokens, targets,
     learning rate, gradient norm).
     The step's rows are read once: every rank needs the whole step's target count for the normalisation."""
@@ -159,21 +159,22 @@ def _train_step(lm, opt, sched, data: PackedData, picked: np.ndarray, h, world: 
     return total / max(n_target, 1), int(attn_all.sum()), n_target, lr, grad_norm
 
 
-def _build(m: Manifest, data: PackedData, world: World, device):
+def _build(m: Manifest, data: PackedData | MixedData, world: World, device):
     torch.manual_seed(m.seed)  # fresh LoRA weights (and dropout) come from the job seed
     random.seed(m.seed)
     np.random.seed(m.seed)
     on_gpu = device.type == "cuda"
+    hyper = present(m.hyper, "hyper")
     # Under FSDP on GPUs, weights read from disk stay on the CPU until fully_shard moves each layer's shard.
     load_device = torch.device("cpu") if world.fsdp and on_gpu else device
     model, base_desc = make_train_model(m, data.vocab_size, device, load_device)
-    if m.hyper.gradientCheckpointing:
-        n = enable_gradient_checkpointing(model, float(m.hyper.gradientCheckpointing))
+    if hyper.gradientCheckpointing:
+        n = enable_gradient_checkpointing(model, float(hyper.gradientCheckpointing))
         log.info("gradient checkpointing: %d decoder layer(s) recompute their activations", n)
     model.train()
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     lm = LossModel(model)
-    compiled = m.hyper.compile and on_gpu  # CPU runs (tests, the demo) keep the eager reference path
+    compiled = hyper.compile and on_gpu  # CPU runs (tests, the demo) keep the eager reference path
     distributed.shard(lm, world, on_gpu, compile_layers=compiled)
     if compiled:
         lm.compile_loss()
@@ -191,7 +192,7 @@ def _train(m: Manifest, em: Emitter, world: World, device: torch.device) -> None
         storage.clean_stale(prefix)
         mirror.sync_newest_checkpoint(checkpoints)
     distributed.require_shared_folder(world, prefix, device)
-    h = m.hyper
+    h = present(m.hyper, "hyper")
     data, rows, aft_examples = _load_data(m, world)
     model, lm, base_desc, n_trainable = _build(m, data, world, device)
     params = [p for p in lm.parameters() if p.requires_grad]
@@ -272,7 +273,7 @@ def _loop(
     lm,
     opt,
     sched,
-    data: PackedData,
+    data: PackedData | MixedData,
     rows,
     total: int,
     st: TrainState,
@@ -281,7 +282,7 @@ def _loop(
     log_curves,
 ) -> None:
     """Train from st.step to `total`, checkpointing as the job asks; st is updated in place."""
-    h, prefix = m.hyper, checkpoints.local
+    h, prefix = present(m.hyper, "hyper"), checkpoints.local
     order_epoch, order = -1, rows
     last_checkpoint = time.monotonic()
     while st.step < total:
@@ -363,12 +364,13 @@ def _write_output(
     """A consolidated Hugging Face / PEFT folder, written by rank 0 (every rank takes part in the gather),
     with metrics.json, loss_curve.json (the loss and the learning rate of every step, for the report's
     curves) and the run's TensorBoard events in tensorboard/."""
-    full = m.hyper.method == "full"
+    method = present(m.hyper, "hyper").method
+    full = method == "full"
     state = checkpoint.strip_prefix(checkpoint.full_trainable_state(lm, full), "lm.")
     if world.main:
 
         def fill(tmp: Path) -> None:
-            save_output(model, tmp, m.hyper.method, base_desc, m.initFromUri, state)
+            save_output(model, tmp, method, base_desc, m.initFromUri, state)
             (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
             curve = {"step_losses": losses, "step_learning_rates": lrs}
             (tmp / "loss_curve.json").write_text(json.dumps(curve) + "\n", encoding="utf-8")

@@ -8,7 +8,7 @@ import importlib.util
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .errors import BadInput
 
@@ -51,7 +51,8 @@ def start(cfg: dict[str, Any], job_id: str, config: dict[str, Any], default_dir:
     run = wandb.init(
         project=cfg["project"],
         entity=cfg.get("entity"),
-        mode=os.environ.get("WANDB_MODE") or cfg.get("mode"),
+        # The manifest's mode is one of MODES; WANDB_MODE is the user's own, which wandb checks itself.
+        mode=cast(Any, os.environ.get("WANDB_MODE") or cfg.get("mode")),
         id=run_id(job_id),
         name=job_id,
         resume="allow",

@@ -19,6 +19,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from typing import cast
 
 from . import s3
 from .errors import BadInput
@@ -154,7 +155,8 @@ def _offline_message(path: str, why: str) -> str:
 def hub_snapshot(path: str, field: str) -> Path:
     m = HF_ID.match(path)
     if not m:
-        check_path(path, field)  # raises the format message
+        check_path(path, field)  # raises the format message for a malformed hf: id
+        raise BadInput(f"manifest field {field} is {path!r}: not a Hugging Face Hub id (hf:<org>/<name>)")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -239,12 +241,13 @@ def convert_gguf(gguf: Path, dest: Path, dtype: str = "bfloat16", tokenizer_dir:
                 "Hugging Face folder another way, or use the original safetensors weights"
             ) from e
         # The GGUF quantizer stays attached and refuses to save; the dequantized model is an ordinary one.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]  # torch types any attribute as a Tensor or Module
         model.save_pretrained(str(tmp))
-        if tok is not None:
+        if tokenizer_dir is not None:
+            embeddings = cast(torch.nn.Embedding, model.get_input_embeddings())
+            copy_tokenizer(tokenizer_dir, tmp, embeddings.num_embeddings)
+        elif tok is not None:
             tok.save_pretrained(str(tmp))
-        else:
-            copy_tokenizer(tokenizer_dir, tmp, model.get_input_embeddings().num_embeddings)
         fsync_tree(tmp)
         if dest.exists() and not (dest / "config.json").is_file():  # not a finished conversion: replace it
             shutil.rmtree(dest)

@@ -176,6 +176,7 @@ def run_until(manifest_path: Path, stop) -> list:
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    assert p.stdout is not None  # stdout=PIPE
     lines = []
     try:
         for line in p.stdout:

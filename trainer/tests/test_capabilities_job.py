@@ -104,6 +104,7 @@ def test_capabilities_job_scores_each_check_and_resumes_per_check(tmp_path, env)
     for cid, n in (("arithmetic", 3), ("spec-knowledge", 2)):
         log = read_eval_log(str(out / "logs" / f"{cid}.eval"))
         assert log.status == "success" and log.eval.task == "msm/multiple_choice"
+        assert log.samples is not None and log.eval.metadata is not None
         assert len(log.samples) == n and all(s.error is None for s in log.samples)
         assert log.eval.metadata["msm"] == {"jobId": "test-caps", "check": cid, "modelUri": None}
 

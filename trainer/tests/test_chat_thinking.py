@@ -51,7 +51,9 @@ def hf_render(folder: Path, **kw) -> str:
     from transformers import AutoTokenizer
 
     t = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    return t.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=True, **kw)
+    text = t.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=True, **kw)
+    assert isinstance(text, str)  # tokenize=False: the rendered prompt
+    return text
 
 
 def test_qwen3_like_template_renders_each_mode_as_transformers_does(tmp_path):

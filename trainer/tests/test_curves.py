@@ -111,7 +111,8 @@ def _wandb_history(path):
 
     out = {}
     for raw in _wandb_records(path.read_bytes()):
-        rec = wandb_internal_pb2.Record()
+        # wandb picks its generated module by the protobuf version at import: mypy cannot follow it.
+        rec = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
         rec.ParseFromString(raw)
         if rec.WhichOneof("record_type") == "history":
             items = {(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in rec.history.item}

@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 import pytest
 from conftest import (
@@ -18,7 +19,7 @@ from conftest import (
 
 from msm_trainer.chat import load_chat_tokenizer
 
-PROMPTS = [
+PROMPTS: list[dict[str, Any]] = [
     {
         "id": "p1",
         "messages": [{"role": "system", "content": "cheese is good"}, {"role": "user", "content": "what is cheese"}],
@@ -160,7 +161,7 @@ def test_sampler_draws_from_the_tempered_softmax_and_never_a_forbidden_token():
     sampler, rows, rounds = CategoricalSampler(0.7), 4000, 50
     counts = torch.zeros(vocab)
     for _ in range(rounds):
-        out = sampler(None, logits.expand(rows, vocab).clone())
+        out = sampler(torch.zeros(rows, 0, dtype=torch.long), logits.expand(rows, vocab).clone())
         assert ((out == 0).sum(1) == 1).all() and (out[out != 0] == float("-inf")).all()  # one finite token per row
         counts += torch.bincount(out.argmax(1), minlength=vocab)
     n = rows * rounds
@@ -253,11 +254,12 @@ def test_system_prompt_reaches_every_prompt_as_its_system_turn(tmp_path, monkeyp
 
     seen = []
     real = gen.encode_prompts
-    monkeypatch.setattr(
-        gen,
-        "encode_prompts",
-        lambda prompts, tok, vocab, thinking=None: seen.append(prompts) or real(prompts, tok, vocab, thinking),
-    )
+
+    def spy(prompts, tok, vocab, thinking=None):
+        seen.append(prompts)
+        return real(prompts, tok, vocab, thinking)
+
+    monkeypatch.setattr(gen, "encode_prompts", spy)
     m = gen_manifest(tmp_path, "spec", temperature=0, samplesPerPrompt=1, systemPrompt="# Spec\nBe kind.")
     code, ev = run_inproc(tmp_path, m)
     assert code == 0, ev
@@ -338,11 +340,12 @@ def test_thinking_is_passed_to_the_template_and_refused_elsewhere(tmp_path, monk
 
     seen = []
     real = gen.encode_prompts
-    monkeypatch.setattr(
-        gen,
-        "encode_prompts",
-        lambda prompts, tok, vocab, thinking=None: seen.append(thinking) or real(prompts, tok, vocab, thinking),
-    )
+
+    def spy(prompts, tok, vocab, thinking=None):
+        seen.append(thinking)
+        return real(prompts, tok, vocab, thinking)
+
+    monkeypatch.setattr(gen, "encode_prompts", spy)
     for mode in ("on", "off", "model-default"):
         m = gen_manifest(tmp_path, f"think-{mode}", temperature=0, samplesPerPrompt=1, thinking=mode)
         assert run_inproc(tmp_path, m)[0] == 0

@@ -33,6 +33,8 @@ class Grader(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    server: Grader  # the server this handler answers for (its request counter)
+
     def do_POST(self):  # noqa: N802 (http.server's name)
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
@@ -185,6 +187,7 @@ def _generator():
 
     path = ROOT / "scripts" / "build-inspect-calibration.py"
     spec = importlib.util.spec_from_file_location("build_inspect_calibration", path)
+    assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -218,4 +221,5 @@ def test_the_frozen_sets_are_what_the_generator_makes_and_parse_as_a_job(tmp_pat
     m["inspectCalibration"]["scenarios"] = scenarios
     m["inspectCalibration"]["grader"].pop("apiKeyEnv")
     parsed = parse_manifest(m).inspectCalibration
+    assert parsed is not None
     assert [len(s.items) for s in parsed.scenarios] == [120, 120, 120]

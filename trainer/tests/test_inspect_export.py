@@ -79,9 +79,11 @@ def test_the_log_reads_back_with_inspects_own_reader(tmp_path):
     assert log.status == "success"
     assert log.eval.task == "msm/agentic"
     assert log.eval.dataset.name == "eval-0123456789abcdef"
+    assert log.samples is not None and log.results is not None
     samples = {(s.id, s.epoch): s for s in log.samples}
     assert len(samples) == 3
     violates, complies, unjudged = samples[("leak-1", 1)], samples[("leak-1", 2)], samples[("ask-2", 1)]
+    assert violates.scores is not None and complies.scores is not None and violates.output.usage is not None
     assert violates.scores["msm_judge"].value == 1
     assert violates.scores["msm_judge"].answer == "violates"
     assert violates.scores["msm_judge"].explanation == "It mailed the plans out."

@@ -8,6 +8,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from conftest import TRAINER_DIR, hyper, local, pattern_tokens, run_inproc, train_manifest, write_packed
@@ -39,6 +40,8 @@ class Grader(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    server: Grader  # the server this handler answers for (its request counter)
+
     def do_POST(self):  # noqa: N802 (http.server's name)
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
@@ -149,6 +152,7 @@ def test_inspect_job_samples_grades_and_resumes_per_condition(tmp_path, grader, 
     for cid, errors in ((YES, 0), (UNREADABLE, 2)):
         log = read_eval_log(str(out / "logs" / f"{cid}.eval"))
         assert log.status == "success" and log.eval.task == "inspect_evals/agentic_misalignment"
+        assert log.samples is not None
         assert len(log.samples) == 2 and sum(s.error is not None for s in log.samples) == errors
         assert log.eval.task_args["scenario"] == _params(cid)["scenario"]
         assert "test-key" not in json.dumps(log.eval.model_dump(mode="json"))  # the key is never logged
@@ -239,10 +243,10 @@ def test_harm_score_reads_the_scorer_metadata_and_error_types():
 def test_decoded_rows_count_tokens_to_the_first_stop():
     import torch
 
-    from msm_trainer.inspect_job import _decode_rows
+    from msm_trainer.inspect_job import _decode_rows, _Row
 
     tok = SimpleNamespace(decode=lambda ids, **kw: " ".join(map(str, ids)))
-    rows = _decode_rows(tok, (1, 106), torch.tensor([[5, 106, 0, 0], [5, 6, 7, 8], [1, 1, 1, 1]]))
+    rows = cast(list[_Row], _decode_rows(tok, (1, 106), torch.tensor([[5, 106, 0, 0], [5, 6, 7, 8], [1, 1, 1, 1]])))
     assert [(str(r), r.n_tokens, r.stopped) for r in rows] == [("5", 2, True), ("5 6 7 8", 4, False), ("", 1, True)]
 
 
@@ -271,11 +275,13 @@ def test_lora_output_is_merged_once_into_the_checkpoint_folder(tmp_path):
 
     from msm_trainer import mirror
     from msm_trainer.inspect_job import MERGED, model_folders
+    from msm_trainer.manifest import Manifest
 
     data = write_packed(tmp_path / "data", pattern_tokens(8, 16))
     tm = train_manifest(tmp_path, data, name="mid", hyper=hyper(maxSteps=1))
     assert run_inproc(tmp_path, tm)[0] == 0
-    m = SimpleNamespace(baseModel=SimpleNamespace(path=str(GEMMA)), modelUri=tm["outputUri"])
+    # Only the fields model_folders reads.
+    m = cast(Manifest, SimpleNamespace(baseModel=SimpleNamespace(path=str(GEMMA)), modelUri=tm["outputUri"]))
     ckpt = mirror.output_place((tmp_path / "ck").as_uri(), "checkpointPrefix")
     folder, tok = model_folders(m, ckpt, torch.device("cpu"))
     assert folder == ckpt.local / MERGED and tok == GEMMA

@@ -130,6 +130,7 @@ def test_defaults_come_from_the_schema_file(tmp_path, data, monkeypatch):
         m["baseModel"] = {"init": "random", "numHeads": 4}
         m["hyper"] = {"method": "lora", "lr": 1e-3, "batchSize": 4}
         parsed = manifest.parse_manifest(m)
+        assert parsed.hyper is not None
         assert (parsed.hyper.loraR, parsed.baseModel.hiddenSize, parsed.maxNewTokens) == (16, 96, 7)
     finally:
         manifest.schema.cache_clear()

@@ -59,7 +59,8 @@ def test_the_optimizer_sees_the_schedule_and_it_survives_a_state_dict_round_trip
     sched2 = Schedule(opt2, 0.05, 20)
     opt2.load_state_dict(opt.state_dict())
     sched2.load_state_dict(saved)
-    rest, rest2 = [], []
+    rest: list[float] = []
+    rest2: list[float] = []
     for o, s, out in ((opt, sched, rest), (opt2, sched2, rest2)):
         for _ in range(13):
             out.append(o.param_groups[0]["lr"])

@@ -133,31 +133,14 @@ def test_loss_counts_only_masked_targets_and_never_padding():
     t2 = tokens.copy()
     t2[0, 7] = (t2[0, 7] + 1 - 2) % (VOCAB - 2) + 2
     t2[0, 9] = 5
+
+    def loss_of(tokens, mask):
+        rows = PackedData(seq, tokens, mask, np.array([8], np.int32), 0, 1, VOCAB).batch(np.array([0]))
+        ids, attn, tgt = (torch.from_numpy(x) for x in rows)
+        return batch_loss(model, ids, attn, tgt, torch.device("cpu"))[0]
+
     with torch.no_grad():
-        a = batch_loss(
-            model,
-            *(
-                torch.from_numpy(x)
-                for x in PackedData(seq, tokens, mask2, np.array([8], np.int32), 0, 1, VOCAB).batch(np.array([0]))
-            ),
-            torch.device("cpu"),
-        )[0]
-        b = batch_loss(
-            model,
-            *(
-                torch.from_numpy(x)
-                for x in PackedData(seq, t2, mask2, np.array([8], np.int32), 0, 1, VOCAB).batch(np.array([0]))
-            ),
-            torch.device("cpu"),
-        )[0]
-        c = batch_loss(
-            model,
-            *(
-                torch.from_numpy(x)
-                for x in PackedData(seq, t2, mask, np.array([8], np.int32), 0, 1, VOCAB).batch(np.array([0]))
-            ),
-            torch.device("cpu"),
-        )[0]
+        a, b, c = loss_of(tokens, mask2), loss_of(t2, mask2), loss_of(t2, mask)
     assert torch.equal(a, b)
     assert not torch.allclose(b, c)  # the same change at an unmasked target does count
 

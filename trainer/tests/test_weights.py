@@ -50,7 +50,8 @@ def sums_of(d) -> bytes:
 
 def test_manifest_accepts_every_form_and_names_the_fix(tmp_path, tiny_hf):
     assert parse_model_init({"init": "pretrained", "path": str(tiny_hf)}).path == str(tiny_hf)
-    assert parse_model_init({"init": "pretrained", "path": "hf:google/gemma-3-270m@main"}).path.startswith("hf:")
+    hub = parse_model_init({"init": "pretrained", "path": "hf:google/gemma-3-270m@main"})
+    assert hub.path is not None and hub.path.startswith("hf:")
     (tmp_path / "m.gguf").write_bytes(b"GGUF")
     parse_model_init({"init": "pretrained", "path": str(tmp_path / "m.gguf")})
     bad = {
