@@ -129,6 +129,25 @@ def train_manifest(root: Path, data: Path, kind: str = "midtrain", name: str = "
     return m
 
 
+class _ProcessStarted(AssertionError):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _quick_tests_start_no_process(request, monkeypatch):
+    """A test that starts a process (or needs the S3 server) must carry @pytest.mark.slow (pytest.ini): the
+    quick half, `-m "not slow"`, then never waits on one."""
+    if request.node.get_closest_marker("slow"):
+        return
+    if "s3_server" in request.fixturenames:
+        pytest.fail("this test uses the S3 server: mark it @pytest.mark.slow", pytrace=False)
+
+    def refused(args, *rest, **kwargs):
+        raise _ProcessStarted(f"this test starts a process ({args!r}): mark it @pytest.mark.slow")
+
+    monkeypatch.setattr(subprocess, "Popen", refused)
+
+
 def write_manifest(path: Path, manifest: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest))

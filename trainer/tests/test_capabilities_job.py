@@ -62,6 +62,7 @@ def mean(xs: list[float]) -> float:
     return sum(xs) / len(xs)
 
 
+@pytest.mark.slow
 def test_capabilities_job_scores_each_check_and_resumes_per_check(tmp_path, env):
     from inspect_ai.log import read_eval_log
 

@@ -28,6 +28,7 @@ def _event_files(folder):
     return sorted(p for p in folder.iterdir() if p.name.startswith("events.out.tfevents"))
 
 
+@pytest.mark.slow
 def test_tensorboard_events_have_each_step_once_after_sigkill_and_resume(tmp_path):
     data = write_packed(tmp_path / "data", pattern_tokens(32, 32))
     m = train_manifest(tmp_path, data, name="tb", hyper=H)
@@ -62,6 +63,7 @@ def test_tensorboard_events_have_each_step_once_after_sigkill_and_resume(tmp_pat
     assert all(v > 0 for _, v in scalars["train/grad_norm"] + scalars["train/tokens_per_sec"])
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_logs_every_step(tmp_path, monkeypatch):
     wandb_dir = tmp_path / "wandb-dir"
     monkeypatch.setenv("WANDB_MODE", "offline")

@@ -32,6 +32,8 @@ from conftest import (
 )
 from safetensors.torch import load_file
 
+pytestmark = pytest.mark.slow  # trainer jobs as processes (pytest.ini)
+
 TORCHRUN = [
     sys.executable,
     "-m",

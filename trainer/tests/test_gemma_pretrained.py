@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from conftest import TEST_DEVICE, TRAINER_DIR, local, run_inproc, train_manifest, write_packed
 
+pytestmark = pytest.mark.slow  # trainer jobs as processes (pytest.ini)
+
 MODEL = TRAINER_DIR.parent / ".msm" / "models" / "gemma-3-270m"
 SEQ = 32
 BOS, EOS = 2, 1

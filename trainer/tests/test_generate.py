@@ -194,6 +194,7 @@ def test_bad_batch_size_exits_2_naming_the_field(tmp_path, bad):
     assert code == 2 and "batchSize" in ev[-1]["message"], ev
 
 
+@pytest.mark.slow
 def test_generate_killed_mid_run_resumes_to_the_uninterrupted_samples(tmp_path):
     """SIGKILL the real job process after some batches, resume it, and get the uninterrupted run's samples."""
 

@@ -109,6 +109,7 @@ def test_samples_df_reads_the_log(tmp_path):
     assert len(df) == 3
 
 
+@pytest.mark.slow
 def test_a_bundle_without_a_field_is_refused_with_its_name(tmp_path):
     bundle = _bundle()
     del bundle["samples"][1]["verdict"]

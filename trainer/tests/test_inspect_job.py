@@ -112,6 +112,7 @@ def read_results(m: dict) -> list[dict]:
     return [json.loads(x) for x in (local(m["outputUri"]) / "results.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_inspect_job_samples_grades_and_resumes_per_condition(tmp_path, grader, env):
     from inspect_ai.log import read_eval_log
 
@@ -250,6 +251,7 @@ def test_decoded_rows_count_tokens_to_the_first_stop():
     assert [(str(r), r.n_tokens, r.stopped) for r in rows] == [("5", 2, True), ("5 6 7 8", 4, False), ("", 1, True)]
 
 
+@pytest.mark.slow
 def test_condition_folders_on_s3_publish_and_come_back_on_a_fresh_machine(s3):
     from msm_trainer import mirror
     from msm_trainer.inspect_job import CONDITIONS, condition_done, read_condition

@@ -29,6 +29,8 @@ from conftest import (
 )
 from safetensors.torch import load_file
 
+pytestmark = pytest.mark.slow  # trainer jobs as processes (pytest.ini)
+
 EVERY = 4  # checkpoint interval (steps)
 PAUSE_S = "0.5"  # how long each step of a checkpoint write is held open in the attempts killed mid-write
 

@@ -127,6 +127,7 @@ def test_midtraining_reads_a_megatron_corpus(tmp_path):
     assert done["metrics"]["tokens"] == json.loads(data.read_text())["numTokens"]  # pads never attended
 
 
+@pytest.mark.slow
 def test_a_megatron_dataset_on_s3_comes_down_whole_and_checked(s3, tmp_path):
     s3.put_tree(FIXTURE, "mm")
     data = load_packed(s3.uri("mm", "manifest.json"))

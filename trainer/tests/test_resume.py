@@ -1,6 +1,7 @@
 """Kill a real trainer process with SIGKILL after checkpoints and check the resumed result equals an
 uninterrupted run; bad input exits 2; a second process on the same job is refused."""
 
+import pytest
 import torch
 from conftest import (
     hyper,
@@ -26,6 +27,7 @@ def run_until_checkpoint(manifest_path, min_step):
     return run_until(manifest_path, lambda ev: ev["event"] == "checkpoint" and ev["step"] >= min_step)
 
 
+@pytest.mark.slow
 def test_sigkill_twice_then_resume_equals_uninterrupted_run(tmp_path):
     data = write_packed(tmp_path / "data", pattern_tokens(40, 32))
     ref = train_manifest(tmp_path, data, name="ref", hyper=H)
@@ -68,6 +70,7 @@ def test_sigkill_twice_then_resume_equals_uninterrupted_run(tmp_path):
     assert all(torch.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
 
 
+@pytest.mark.slow
 def test_bad_manifest_exits_2_with_actionable_message(tmp_path):
     data = write_packed(tmp_path / "data", pattern_tokens(8, 16))
     cases = {

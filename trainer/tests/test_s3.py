@@ -4,6 +4,7 @@ machine (local scratch and cache wiped) from what S3 holds, and S3 faults map on
 import hashlib
 import json
 
+import pytest
 import torch
 from conftest import (
     hyper,
@@ -20,6 +21,8 @@ from seaweedfs import free_port
 
 import msm_trainer.s3
 from msm_trainer import curves
+
+pytestmark = pytest.mark.slow  # trainer jobs as processes (pytest.ini)
 
 # As test_resume.py: 10 steps per epoch, 55 steps, a checkpoint every 5, dropout exercises the RNG restore.
 H = hyper(lr=1e-2, epochs=6, maxSteps=55, checkpointEverySteps=5, loraDropout=0.1, warmupRatio=0.2)

@@ -81,6 +81,7 @@ def test_a_gguf_file_transformers_cannot_read_is_bad_input_and_leaves_nothing_ca
     assert not list((tmp_path / "machine" / "gguf").iterdir())
 
 
+@pytest.mark.slow
 def test_s3_model_is_fetched_once_checked_and_trained_on(s3, tmp_path, tiny_hf):
     (tiny_hf / weights.SHA256SUMS).write_bytes(sums_of(tiny_hf))
     uri = s3.put_tree(tiny_hf, "models", "tiny")
@@ -109,6 +110,7 @@ def test_s3_model_is_fetched_once_checked_and_trained_on(s3, tmp_path, tiny_hf):
     assert ev[-1]["event"] == "done"
 
 
+@pytest.mark.slow
 def test_s3_model_that_does_not_match_its_sha256sums_is_refused(s3, tiny_hf):
     wrong = hashlib.sha256((tiny_hf / "config.json").read_bytes()).hexdigest()  # config's hash for the weights
     sums = f"{wrong}  model.safetensors\n".encode()
@@ -119,6 +121,7 @@ def test_s3_model_that_does_not_match_its_sha256sums_is_refused(s3, tiny_hf):
     assert not list((s3.machine / "inputs").iterdir())  # nothing half-verified was kept
 
 
+@pytest.mark.slow
 def test_s3_prefix_without_a_model_folder_is_refused(s3):
     uri = s3.put(b"x", "models", "notamodel", "README.md")
     with pytest.raises(BadInput, match="holds no config.json"):
@@ -147,6 +150,7 @@ def hub_job(tmp_path, env: dict):
 @pytest.mark.parametrize(
     "env", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "unreachable"}], ids=["offline", "unreachable"]
 )
+@pytest.mark.slow
 def test_hub_model_without_the_hub_fails_at_once_and_says_what_to_do(tmp_path, env):
     if env.get("HF_ENDPOINT") == "unreachable":
         env = {"HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"}  # nothing listens: connection refused
