@@ -1,3 +1,4 @@
+import { WORKER_SLOTS, workerSlots, type SlotQueue } from '../config/worker-slots';
 import { readFile } from 'node:fs/promises';
 import type { ZodType } from 'zod';
 import path from 'node:path';
@@ -140,6 +141,7 @@ export async function checkExperiment(
     warnings: [
       ...(examples === undefined ? [] : truncationWarnings(examples, stepSettings(a))),
       ...unsetKeyWarnings(experiment),
+      ...slotWarnings(experiment),
     ],
   };
 }
@@ -263,6 +265,27 @@ function keyVariables(x: Experiment): Array<{ field: string; variable: string }>
     ['compute', x.compute as { apiKeyEnv?: string }],
   ];
   return named.flatMap(([field, s]) => (s?.apiKeyEnv ? [{ field: `${field}.apiKeyEnv`, variable: s.apiKeyEnv }] : []));
+}
+
+/**
+ * Concurrency the file asks for above what one worker runs at once (src/config/worker-slots.ts, read from this
+ * machine's environment): a warning, since several workers on the queue add their slots up.
+ */
+export function slotWarnings(x: Experiment, env: NodeJS.ProcessEnv = process.env): string[] {
+  const asked: Array<[string, number | undefined, SlotQueue]> = [
+    ['generation.concurrency', x.generation.concurrency, 'msm-llm'],
+    ['aft.generate.concurrency', x.aft.generate?.concurrency, 'msm-llm'],
+    ['aft.concurrency', x.aft.concurrency, 'msm-gpu'],
+  ];
+  return asked.flatMap(([field, n, queue]) => {
+    const slots = workerSlots(queue, env);
+    if (n === undefined || n <= slots) return [];
+    const { variable } = WORKER_SLOTS[queue];
+    return [
+      `${field}: ${n} at once, but a worker runs at most ${slots} ${queue} activities at once (${variable}); ` +
+        `with one worker on ${queue} you get ${slots}: set ${variable}=${n} on the worker, or run ${Math.ceil(n / slots)} workers`,
+    ];
+  });
 }
 
 /** A warning, not a refusal: the calls are made by the workers, which may run on another host. */

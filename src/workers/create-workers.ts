@@ -2,6 +2,7 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } fro
 import path from 'node:path';
 import { createActivitiesByQueue } from '../activities';
 import type { TrainerActivityDeps } from '../activities/trainer-activities';
+import { WORKER_SLOTS, workerSlots, type SlotQueue } from '../config/worker-slots';
 import { dataConverterOption } from '../temporal/payload-codec';
 import { cachedBundleCode } from './bundle-cache';
 import { deploymentFromEnv, deploymentOptions, promoteIfNoCurrent, type WorkerDeployment } from './deployment';
@@ -40,23 +41,9 @@ const quietBundlerLogger = {
   },
 };
 
-/**
- * Slots per queue. A GPU activity only orchestrates (it polls a job on its machine), so one worker drives
- * many remote jobs; the local backend still runs one job at a time on this machine (see local.ts), which is
- * why the default is many slots. LLM calls are I/O bound; cleanup calls are short.
- */
-export const DEFAULT_GPU_SLOTS = 16;
+/** Slots per queue (src/config/worker-slots.ts); the local backend still runs one job at a time (local.ts). */
 function slotsOf(queue: string): number | undefined {
-  const env = process.env;
-  const from = (v: string | undefined, fallback: number, name: string) => {
-    const n = Number(v ?? fallback);
-    if (!(Number.isInteger(n) && n >= 1)) throw new Error(`${name} must be a whole number >= 1, got "${v}"`);
-    return n;
-  };
-  if (queue === 'msm-gpu') return from(env.MSM_GPU_SLOTS, DEFAULT_GPU_SLOTS, 'MSM_GPU_SLOTS');
-  if (queue === 'msm-llm') return from(env.MSM_LLM_SLOTS, 8, 'MSM_LLM_SLOTS');
-  if (queue === 'msm-cpu') return from(env.MSM_CPU_SLOTS, 2, 'MSM_CPU_SLOTS');
-  if (queue === CLEANUP_QUEUE) return from(env.MSM_CLEANUP_SLOTS, 32, 'MSM_CLEANUP_SLOTS');
+  if (queue in WORKER_SLOTS) return workerSlots(queue as SlotQueue);
   return undefined;
 }
 
