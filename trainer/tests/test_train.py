@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from msm_trainer.data import PackedData, load_packed, subset_rows
 from msm_trainer.errors import BadInput
 from msm_trainer.models import build_base, load_output
-from msm_trainer.train import batch_loss
+from msm_trainer.train import batch_loss, trim_padding
 
 
 def progress_losses(events):
@@ -271,3 +271,34 @@ def test_load_packed_checks_file_sizes_and_token_range(tmp_path):
     d2 = write_packed(tmp_path / "big", pattern_tokens(4, 8), vocab=10)
     with pytest.raises(BadInput, match="vocabSize is 10"):
         load_packed(str(d2))
+
+
+def test_a_micro_batch_is_trimmed_to_its_longest_row_with_the_same_loss_and_gradients():
+    lengths = np.array([40, 71, 12, 65, 30, 50], np.int32)
+    tokens = np.random.default_rng(3).integers(2, VOCAB, size=(6, 200)).astype(np.int32)
+    mask = np.zeros((6, 200), np.uint8)
+    for i, n in enumerate(lengths):
+        tokens[i, n:] = 0
+        mask[i, n // 2 : n] = 1  # the answer: the second half of the row
+    data = PackedData(200, tokens, mask, lengths, 0, 1, VOCAB)
+    ids, attn, tgt = data.batch(np.arange(6))
+    t_ids, t_attn, t_tgt = trim_padding(ids, attn, tgt, multiple=16)
+    assert t_ids.shape == (6, 80)  # the longest row, 71, rounded up to 16s
+    assert int(t_tgt.sum()) == int(tgt.sum()) and int(t_attn.sum()) == int(attn.sum())
+    assert trim_padding(ids[:1, :64], np.ones_like(attn[:1, :64]), tgt[:1, :64])[0].shape == (1, 64)  # full rows
+
+    def loss_and_grads(arrays):
+        torch.manual_seed(0)
+        model = build_base(tiny_base(), torch.device("cpu"))
+        ids, attn, tgt = (torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
+        loss, _ = batch_loss(model, ids, attn, tgt, torch.device("cpu"))
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    full_loss, full_grads = loss_and_grads((ids, attn, tgt))
+    trim_loss, trim_grads = loss_and_grads((t_ids, t_attn, t_tgt))
+    assert full_loss > 1.0  # random weights on real targets: a real loss, not the 0 of a batch without targets
+    assert torch.allclose(full_loss, trim_loss, atol=1e-6, rtol=1e-5)
+    assert sum(float(g.abs().sum()) for g in full_grads) > 0
+    for a, b in zip(full_grads, trim_grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
