@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   train: () => import('./train.js'),
   sample: () => import('./sample.js'),
   judge: () => import('./judge.js'),
+  'aft-padding': () => import('./aft-padding.js'),
 };
 
 async function main() {
