@@ -3,10 +3,8 @@
 # (tests/unit, tests/workflows, tests/integration, tests/e2e: docs/testing.md), the real-cluster lane and the
 # Python trainer suite. Installs what it needs first (idempotent).
 #
-# Two streams run at once on the machine's two cores: the end-to-end lane, the cluster lane and pytest in one;
-# the unit, workflow and integration lanes in the other. Much of an end-to-end test's time is waiting (timers, polls, process
-# starts), so the two overlap well. Each stream runs its files one at a time; a stream's output is kept in
-# its own log and printed whole when it ends, so lines never interleave.
+# Lanes run one after another, their files one at a time: the suite keeps both cores busy on its own (two
+# lanes at once were measured slower, each slowing the other's trainer runs). Each lane prints its time.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -35,29 +33,19 @@ timed() { # name, command...: run it, print how long it took, return its status
   return "$rc"
 }
 
-whole_runs() {
-  local status=0
-  timed "vitest tests/e2e" node_modules/.bin/vitest run tests/e2e || status=1
-  while [ ! -f "$logs/build-temporal.rc" ]; do sleep 2; done
-  if [ "$(cat "$logs/build-temporal.rc")" != 0 ]; then
-    cat "$logs/build-temporal.log" >&2
-    echo "[test] building temporal-server failed (log above): the cluster lane did not run" >&2
-    status=1
-  else
-    timed "cluster (temporal-server from Go on PostgreSQL)" bash scripts/cluster/test-cluster.sh || status=1
-  fi
-  (cd trainer && timed "pytest" "$MSM_PYTHON" -m pytest -q tests) || status=1
-  return "$status"
-}
-
-whole_runs >"$logs/test-e2e-stream.log" 2>&1 &
-e2e_pid=$!
 status=0
-timed "vitest tests/unit tests/workflows tests/integration" \
-  node_modules/.bin/vitest run tests/unit tests/workflows tests/integration || status=1
-
-echo "[test] waiting for the e2e, cluster and pytest stream (its log follows: $logs/test-e2e-stream.log)"
-wait "$e2e_pid" || status=1
-cat "$logs/test-e2e-stream.log"
+timed "vitest tests/unit" node_modules/.bin/vitest run tests/unit || status=1
+timed "vitest tests/workflows" node_modules/.bin/vitest run tests/workflows || status=1
+timed "vitest tests/integration" node_modules/.bin/vitest run tests/integration || status=1
+timed "vitest tests/e2e" node_modules/.bin/vitest run tests/e2e || status=1
+while [ ! -f "$logs/build-temporal.rc" ]; do sleep 2; done
+if [ "$(cat "$logs/build-temporal.rc")" != 0 ]; then
+  cat "$logs/build-temporal.log" >&2
+  echo "[test] building temporal-server failed (log above): the cluster lane did not run" >&2
+  status=1
+else
+  timed "cluster (temporal-server from Go on PostgreSQL)" bash scripts/cluster/test-cluster.sh || status=1
+fi
+(cd trainer && timed "pytest" "$MSM_PYTHON" -m pytest -q tests) || status=1
 echo "[test] all: $((SECONDS - started)) s; $([ "$status" = 0 ] && echo passed || echo FAILED)"
 exit "$status"
