@@ -3,8 +3,9 @@
 # (tests/unit, tests/workflows, tests/integration, tests/e2e: docs/testing.md), the real-cluster lane and the
 # Python trainer suite. Installs what it needs first (idempotent).
 #
-# Lanes run one after another, their files one at a time: the suite keeps both cores busy on its own (two
-# lanes at once were measured slower, each slowing the other's trainer runs). Each lane prints its time.
+# Lanes run one after another, their files one at a time; each lane prints its time. (Two lanes at once were
+# tried once, on a machine doing other work too: not faster, and timing-sensitive tests slowed by 2-3x. A clean
+# side-by-side measurement is still to do: docs/testing.md.)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

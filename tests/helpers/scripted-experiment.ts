@@ -1,7 +1,14 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ExperimentInput } from '../../src/config/experiment-schema';
+
+/** Stores made here, removed when the test file's process exits (a run with the 270M model leaves ~1 GB). */
+const stores: string[] = [];
+process.on('exit', () => {
+  if (process.env.MSM_KEEP_TEST_STORES) return; // to read a failed run's store afterwards
+  for (const dir of stores) rmSync(dir, { recursive: true, force: true });
+});
 
 /**
  * A small experiment whose LLM stages go to a scripted OpenAI-compatible server (fast, countable,
@@ -13,6 +20,7 @@ export function scriptedExperiment(
   overrides: Record<string, unknown> = {},
 ): { store: string; input: ExperimentInput } {
   const store = mkdtempSync(path.join(os.tmpdir(), `msm-store-${name}-`));
+  stores.push(store);
   const provider = { kind: 'openai', baseUrl: llmBaseUrl, model: 'scripted-writer', timeoutMs: 10_000 };
   return {
     store,
