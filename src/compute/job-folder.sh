@@ -128,23 +128,28 @@ putenv() {
   (umask 077 && cat > "$1/env.tmp") && chmod 600 "$1/env.tmp" && mv -f "$1/env.tmp" "$1/env"
 }
 
+# take_launch_lock DIR TRIES: hold DIR/launch.lock (one launcher at a time per job) until this shell exits,
+# waiting up to TRIES × 0.1 s. A launcher that died holding it leaves it behind; launching takes milliseconds.
+take_launch_lock() {
+  lock="$1/launch.lock"
+  i=0
+  until mkdir "$lock" 2>/dev/null; do
+    if [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then rmdir "$lock" 2>/dev/null; continue; fi
+    i=$((i + 1))
+    [ $i -lt "$2" ] || { echo "timed out waiting for $lock" >&2; return 1; }
+    sleep 0.1
+  done
+  trap 'rmdir "$lock" 2>/dev/null' EXIT
+  trap 'exit 1' HUP INT TERM PIPE # a dropped ssh session: still free the lock
+}
+
 # launch DIR TRAINER_DIR PYTHON [NAME=VALUE...] < manifest: start the job, or re-attach if it runs.
 launch() {
   d=$1 trainer=$2 py=$3
   shift 3
   mkdir -p "$d" || return 1
   polled "$d"
-  lock="$d/launch.lock"
-  i=0
-  until mkdir "$lock" 2>/dev/null; do
-    # A launcher that died holding the lock leaves it behind; launching takes milliseconds.
-    if [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then rmdir "$lock" 2>/dev/null; continue; fi
-    i=$((i + 1))
-    [ $i -lt 1200 ] || { echo "timed out waiting for $lock" >&2; return 1; }
-    sleep 0.1
-  done
-  trap 'rmdir "$lock" 2>/dev/null' EXIT
-  trap 'exit 1' HUP INT TERM PIPE # a dropped ssh session: still free the lock
+  take_launch_lock "$d" 1200 || return 1
   if live "$d"; then
     cat > /dev/null
     echo "attached $pid"

@@ -24,16 +24,7 @@ submit() {
   shift 2
   mkdir -p "$d" || return 1
   polled "$d"
-  lock="$d/launch.lock"
-  i=0
-  until mkdir "$lock" 2>/dev/null; do
-    if [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then rmdir "$lock" 2>/dev/null; continue; fi
-    i=$((i + 1))
-    [ $i -lt 600 ] || { echo "timed out waiting for $lock" >&2; return 1; }
-    sleep 0.1
-  done
-  trap 'rmdir "$lock" 2>/dev/null' EXIT
-  trap 'exit 1' HUP INT TERM PIPE
+  take_launch_lock "$d" 600 || return 1
   id=$(active "$name") || return 1
   if [ -n "$id" ]; then
     cat > /dev/null
