@@ -3,9 +3,12 @@
 # (tests/unit, tests/workflows, tests/integration, tests/e2e: docs/testing.md), the real-cluster lane and the
 # Python trainer suite. Installs what it needs first (idempotent).
 #
-# Lanes run one after another, their files one at a time; each lane prints its time. (Two lanes at once were
-# tried once, on a machine doing other work too: not faster, and timing-sensitive tests slowed by 2-3x. A clean
-# side-by-side measurement is still to do: docs/testing.md.)
+# Two streams at once, each running its lanes one after another (their files one at a time): the suite's tests
+# wait on servers, trainers and timers much of the time, so one stream keeps about one of the two cores busy.
+#   stream 1: tests/unit (two files at a time), tests/integration, pytest
+#   stream 2: tests/workflows, tests/e2e, the real-cluster lane
+# The streams are balanced by their lanes' serial times (docs/testing.md). Each lane prints its time; stream 2's
+# log follows stream 1's. MSM_TEST_STREAMS=1 runs everything in one stream (the old order), e.g. to time a lane alone.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -34,19 +37,39 @@ timed() { # name, command...: run it, print how long it took, return its status
   return "$rc"
 }
 
-status=0
-timed "vitest tests/unit" node_modules/.bin/vitest run tests/unit || status=1
-timed "vitest tests/workflows" node_modules/.bin/vitest run tests/workflows || status=1
-timed "vitest tests/integration" node_modules/.bin/vitest run tests/integration || status=1
-timed "vitest tests/e2e" node_modules/.bin/vitest run tests/e2e || status=1
-while [ ! -f "$logs/build-temporal.rc" ]; do sleep 2; done
-if [ "$(cat "$logs/build-temporal.rc")" != 0 ]; then
-  cat "$logs/build-temporal.log" >&2
-  echo "[test] building temporal-server failed (log above): the cluster lane did not run" >&2
-  status=1
-else
+stream1() {
+  local status=0
+  timed "vitest tests/unit" node_modules/.bin/vitest run --config vitest.fast.config.ts || status=1
+  timed "vitest tests/integration" node_modules/.bin/vitest run tests/integration || status=1
+  (cd trainer && timed "pytest" "$MSM_PYTHON" -m pytest -q tests) || status=1
+  return "$status"
+}
+
+stream2() {
+  local status=0
+  timed "vitest tests/workflows" node_modules/.bin/vitest run tests/workflows || status=1
+  timed "vitest tests/e2e" node_modules/.bin/vitest run tests/e2e || status=1
+  while [ ! -f "$logs/build-temporal.rc" ]; do sleep 2; done
+  if [ "$(cat "$logs/build-temporal.rc")" != 0 ]; then
+    cat "$logs/build-temporal.log" >&2
+    echo "[test] building temporal-server failed (log above): the cluster lane did not run" >&2
+    return 1
+  fi
   timed "cluster (temporal-server from Go on PostgreSQL)" bash scripts/cluster/test-cluster.sh || status=1
+  return "$status"
+}
+
+status=0
+if [ "${MSM_TEST_STREAMS:-2}" = 1 ]; then
+  stream1 || status=1
+  stream2 || status=1
+else
+  stream2 >"$logs/test-stream2.log" 2>&1 &
+  stream2_pid=$!
+  stream1 || status=1
+  echo "[test] stream 1 done at $((SECONDS - started)) s; waiting for stream 2 (log: $logs/test-stream2.log, follows)"
+  wait "$stream2_pid" || status=1
+  cat "$logs/test-stream2.log"
 fi
-(cd trainer && timed "pytest" "$MSM_PYTHON" -m pytest -q tests) || status=1
 echo "[test] all: $((SECONDS - started)) s; $([ "$status" = 0 ] && echo passed || echo FAILED)"
 exit "$status"
