@@ -382,9 +382,9 @@ function printPlan(file: string, json: boolean): void {
   if (!plan.fits) process.exitCode = EXIT_DOES_NOT_FIT;
 }
 
-/** Generation controls live on the experiment's corpus child; accept either id. */
+/** Generation controls live on the experiment's corpus child; accept either id (or the placebo corpus's, <id>.placebo-corpus). */
 function corpusIdOf(id: string): string {
-  return id.endsWith('.corpus') ? id : `${id}.corpus`;
+  return /\.(placebo-)?corpus$/.test(id) ? id : `${id}.corpus`;
 }
 
 function required(v: string | undefined, what: string): string {
