@@ -342,7 +342,7 @@ async function schemaCommand(c: CommandContext): Promise<void> {
  */
 async function validate(file: string): Promise<void> {
   const { raw } = readExperimentFile(file);
-  const { experiment: x, subsets, warnings, capabilityQuestions } = await checkExperiment(raw, file);
+  const { experiment: x, subsets, warnings, capabilityQuestions, placeboSpec } = await checkExperiment(raw, file);
   console.log(
     `${file}: valid (${x.aft.arms.length} arms: ${resolveArms(x.aft.arms)
       .map((a) => a.name)
@@ -358,6 +358,10 @@ async function validate(file: string): Promise<void> {
   console.log(
     `  subsets: ${subsets.subsetBySeed ? 'each seed draws its own (aft.subsetBySeed)' : 'one nested subset shared by every seed (aft.subsetBySeed: false)'}`,
   );
+  if (placeboSpec)
+    console.log(
+      `  placebo: a second corpus about "${placeboSpec.parsed.title}" (${placeboSpec.path}), cut at the MSM corpus's token count, midtrained like msm`,
+    );
   if (x.eval.capabilities?.length)
     console.log(
       `  capability checks, once per arm: ${x.eval.capabilities

@@ -18,6 +18,7 @@ import { parseExperiment } from '../../src/config/experiment-schema';
 import { inputFiles } from '../../src/config/frozen-inputs';
 import { midtrainHyper, placeboMatch } from '../../src/config/midtrain';
 import { parseSpec } from '../../src/model-spec/parse-spec';
+import { planFromDisk } from '../../src/plan/plan-inputs';
 import { buildResults, type ReportInput } from '../../src/report/results';
 import { lineageRows } from '../../src/report/tables';
 import { runKeyOf } from '../../src/training/run-request';
@@ -84,6 +85,15 @@ describe('the placebo arm', () => {
       }) as TrainRequest;
     expect(runKeyOf(req(midtrainHyper(x.midtrain)))).toBe(runKeyOf(req(plain.midtrain)));
     expect(inputFiles(x)).toContainEqual({ field: 'midtrain.placeboSpec', path: 'p.md' });
+  });
+
+  it('the memory plan checks the midtraining job when only a placebo arm midtrains', () => {
+    const jobsOf = (arms: string[]) =>
+      planFromDisk(parseExperiment({ ...minimal, aft: { data: 'a.jsonl', arms } }), PROJECT_ROOT).jobs.map(
+        (j) => j.job,
+      );
+    expect(jobsOf(['baseline', 'placebo'])).toEqual(['midtrain', 'aft', 'eval generate']);
+    expect(jobsOf(['baseline'])).toEqual(['aft', 'eval generate']);
   });
 
   it('records how the placebo tokens were matched to the MSM corpus, and any shortfall', () => {
