@@ -7,6 +7,7 @@ import { openStore, resolveStoreUri } from '../store/open-store';
 import { FrozenInputError, frozenInputReader } from '../config/frozen-inputs';
 import { renderSpec } from '../model-spec/spec-variants';
 import { specHash } from '../model-spec/spec-hash';
+import type { ModelSpec } from '../model-spec/types';
 import { TokenizeInputError } from '../tokenize/errors';
 import { sha256Hex } from '../util/hash';
 import { badInput } from '../temporal/failures';
@@ -28,9 +29,13 @@ export function createExperimentActivities() {
       const storeUri = resolveStoreUri(experiment.store, baseDir);
       const store = openStore(storeUri);
       const spec = checked.spec.parsed;
-      const hash = specHash(spec);
-      const specKey = `inputs/spec-${hash.slice(0, 16)}.md`;
-      if (!(await store.exists(specKey))) await store.put(specKey, renderSpec(spec));
+      const { key: specKey, hash } = await storeSpec(store, spec);
+      // Placebo arms: the unrelated spec, stored the same way (its own hash keys its corpus apart from the MSM one).
+      const placebo = checked.placeboSpec && {
+        ...(await storeSpec(store, checked.placeboSpec.parsed)),
+        title: checked.placeboSpec.parsed.title,
+        path: checked.placeboSpec.path,
+      };
       // With aft.generate the data does not exist yet: the experiment generates it from the spec.
       const aftData = checked.aft && (await storeInput(store, 'aft', checked.aft.text, checked.aft.examples));
       const mixData = checked.mix && (await storeInput(store, 'mix', checked.mix.text, checked.mix.examples));
@@ -51,6 +56,7 @@ export function createExperimentActivities() {
           sections: spec.sections.length,
           rules: spec.sections.reduce((n, s) => n + s.rules.length, 0),
         },
+        ...(placebo ? { placeboSpec: placebo } : {}),
         aftData,
         ...(mixData ? { mixData } : {}),
         ...(reasoningData ? { reasoningData } : {}),
@@ -89,6 +95,14 @@ async function checkedInput(raw: unknown): Promise<ExperimentCheck> {
 /** A run started with frozen inputs (msm start) reads them by hash from its own store. */
 const frozenReaderOf = (x: Experiment, baseDir: string) =>
   x.frozenInputs && frozenInputReader(x.frozenInputs, openStore(resolveStoreUri(x.store, baseDir)), baseDir);
+
+/** A spec as rendered, under its hash. */
+async function storeSpec(store: ReturnType<typeof openStore>, spec: ModelSpec): Promise<{ key: string; hash: string }> {
+  const hash = specHash(spec);
+  const key = `inputs/spec-${hash.slice(0, 16)}.md`;
+  if (!(await store.exists(key))) await store.put(key, renderSpec(spec));
+  return { key, hash };
+}
 
 /** An input file under its content hash, so equal inputs are stored once. */
 async function storeInput(

@@ -66,11 +66,13 @@ export function createTokenizeActivities() {
     async tokenizeCorpus(
       storeUri: string,
       corpus: CorpusManifestRef,
-      opts: { family: TokenizerFamily; seqLen: number; shuffleSeed: number },
+      /** maxTokens: cut to this many tokens (a placebo corpus matched to the MSM corpus); absent: every document. */
+      opts: { family: TokenizerFamily; seqLen: number; shuffleSeed: number; maxTokens?: number },
     ): Promise<TokenizedRef> {
       const store = openStore(storeUri);
       const { tok, uri } = await storedTokenizer(store, opts.family);
-      const outPrefix = `tokens/${opts.family}/corpus-${corpus.hash.slice(0, 16)}-L${opts.seqLen}-s${opts.shuffleSeed}`;
+      const cap = opts.maxTokens === undefined ? '' : `-T${opts.maxTokens}`;
+      const outPrefix = `tokens/${opts.family}/corpus-${corpus.hash.slice(0, 16)}-L${opts.seqLen}-s${opts.shuffleSeed}${cap}`;
       const r = await classified(() =>
         withHeartbeats((onProgress) =>
           tokenizePackCorpus(store, { docKeys: corpus.shardKeys, ...opts, outPrefix, onProgress }),

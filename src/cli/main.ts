@@ -352,7 +352,7 @@ async function schemaCommand(c: CommandContext): Promise<void> {
  */
 async function validate(file: string): Promise<void> {
   const { raw } = readExperimentFile(file);
-  const { experiment: x, subsets, warnings, capabilityQuestions } = await checkExperiment(raw, file);
+  const { experiment: x, subsets, warnings, capabilityQuestions, placeboSpec } = await checkExperiment(raw, file);
   console.log(
     `${file}: valid (${x.aft.arms.length} arms: ${resolveArms(x.aft.arms)
       .map((a) => a.name)
@@ -368,6 +368,10 @@ async function validate(file: string): Promise<void> {
   console.log(
     `  subsets: ${subsets.subsetBySeed ? 'each seed draws its own (aft.subsetBySeed)' : 'one nested subset shared by every seed (aft.subsetBySeed: false)'}`,
   );
+  if (placeboSpec)
+    console.log(
+      `  placebo: a second corpus about "${placeboSpec.parsed.title}" (${placeboSpec.path}), cut at the MSM corpus's token count, midtrained like msm`,
+    );
   if (x.eval.capabilities?.length)
     console.log(
       `  capability checks, once per arm: ${x.eval.capabilities
@@ -392,9 +396,9 @@ function printPlan(file: string, json: boolean): void {
   if (!plan.fits) process.exitCode = EXIT_DOES_NOT_FIT;
 }
 
-/** Generation controls live on the experiment's corpus child; accept either id. */
+/** Generation controls live on the experiment's corpus child; accept either id (or the placebo corpus's, <id>.placebo-corpus). */
 function corpusIdOf(id: string): string {
-  return id.endsWith('.corpus') ? id : `${id}.corpus`;
+  return /\.(placebo-)?corpus$/.test(id) ? id : `${id}.corpus`;
 }
 
 function required(v: string | undefined, what: string): string {

@@ -5,7 +5,7 @@ import { z } from 'zod';
  * Pure (no I/O): the workflow bundle resolves arms with it, including arms recorded in old histories
  * (plain preset names), so `baseline` and `msm` must keep meaning exactly what they always meant.
  */
-export const ARM_STARTS = ['base', 'msm'] as const;
+export const ARM_STARTS = ['base', 'msm', 'placebo'] as const;
 /**
  * Which AFT data an arm trains on: `data` = the sweep's AFT file (aft.data, or the aft.generate file
  * chosen by aft.generate.train); `with-reasoning` = answers that reason from the spec in a <think> block
@@ -29,6 +29,8 @@ export const ARM_PRESETS: Readonly<Record<string, Arm>> = {
   'msm-only': { name: 'msm-only', start: 'msm', aft: 'none' },
   base: { name: 'base', start: 'base', aft: 'none' },
   'spec-in-context': { name: 'spec-in-context', start: 'base', aft: 'data', systemPrompt: 'spec' },
+  // Same tokens, unrelated spec: separates "MSM" from "more training through the same adapter".
+  placebo: { name: 'placebo', start: 'placebo', aft: 'data' },
 };
 export const ARM_PRESET_NAMES = Object.keys(ARM_PRESETS);
 
@@ -42,7 +44,9 @@ const armObjectSchema = z
       ),
     start: z
       .enum(ARM_STARTS)
-      .describe("base: the base model; msm: the midtrained checkpoint of this experiment's corpus"),
+      .describe(
+        "base: the base model; msm: the midtrained checkpoint of this experiment's corpus; placebo: midtrained the same way on as many tokens of documents about an unrelated spec (midtrain.placeboSpec)",
+      ),
     aft: z
       .enum(ARM_AFT_DATA)
       .describe(
@@ -58,7 +62,7 @@ const armObjectSchema = z
 export const armEntrySchema = z.union([
   z.string().refine((s) => s in ARM_PRESETS, {
     error: (i) =>
-      `unknown arm "${String(i.input)}": use a preset (${ARM_PRESET_NAMES.join(', ')}) or an object {name, start: base|msm, aft: data|with-reasoning|none, systemPrompt?: spec}`,
+      `unknown arm "${String(i.input)}": use a preset (${ARM_PRESET_NAMES.join(', ')}) or an object {name, start: base|msm|placebo, aft: data|with-reasoning|none, systemPrompt?: spec}`,
   }),
   armObjectSchema,
 ]);
@@ -71,6 +75,12 @@ export const resolveArms = (arms: readonly ArmEntry[]): Arm[] => arms.map(resolv
 export const isControl = (a: Arm) => a.aft === 'none';
 export const CONTROL_SEED = 0;
 export const needsMidtraining = (arms: readonly Arm[]) => arms.some((a) => a.start === 'msm');
+/** An arm starts from the placebo midtraining: the placebo corpus is generated, matched and midtrained on. */
+export const needsPlacebo = (arms: readonly Arm[]) => arms.some((a) => a.start === 'placebo');
+/** The neutral spec placebo arms midtrain on unless midtrain.placeboSpec names another (project-relative). */
+export const DEFAULT_PLACEBO_SPEC = 'specs/placebo.md';
+/** What an arm starts from, in words: the control's label in reports and logs. */
+export const PLACEBO_LABEL = 'placebo midtraining (same tokens, unrelated spec)';
 
 /**
  * The name a trained model is stored and run under. Arms that train the same thing (same start, same data)
@@ -78,15 +88,33 @@ export const needsMidtraining = (arms: readonly Arm[]) => arms.some((a) => a.sta
  * and artifact keys every earlier experiment used, so baseline cells stay shared across experiments.
  */
 export function trainingName(a: Arm): string {
-  const preset = ['baseline', 'msm', 'deliberative'].find(
+  const preset = ['baseline', 'msm', 'deliberative', 'placebo'].find(
     (n) => ARM_PRESETS[n].start === a.start && ARM_PRESETS[n].aft === a.aft,
   );
   return preset ?? a.name;
 }
 
+/**
+ * The pairs that isolate MSM's content from "more training": each msm arm against the placebo arm that
+ * differs from it only in its start (same AFT data, same eval-time system prompt).
+ */
+export function placeboPairs(arms: readonly Arm[]): Array<[arm: string, versus: string]> {
+  return arms.flatMap((m) =>
+    m.start !== 'msm' || isControl(m)
+      ? []
+      : arms
+          .filter((p) => p.start === 'placebo' && p.aft === m.aft && p.systemPrompt === m.systemPrompt)
+          .map((p): [string, string] => [m.name, p.name]),
+  );
+}
+
 /** What the arm is, in words (reports, logs). */
 export function describeArm(a: Arm): string {
-  const from = a.start === 'msm' ? 'the midtrained model' : 'the base model';
+  const from = {
+    base: 'the base model',
+    msm: 'the midtrained model',
+    placebo: `the ${PLACEBO_LABEL} model`,
+  }[a.start];
   const data = {
     data: 'fine-tuned on the AFT data',
     // Only the SFT stage of deliberative alignment: no RL stage with a spec-aware grader (not built yet).

@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { QUESTION_TYPES, RESPONSE_STYLES } from './aft-question-kinds';
-import { armEntrySchema, armProblems, isControl, resolveArms, type ArmEntry } from './arms';
+import {
+  armEntrySchema,
+  armProblems,
+  DEFAULT_PLACEBO_SPEC,
+  isControl,
+  needsPlacebo,
+  resolveArms,
+  type ArmEntry,
+} from './arms';
 import { parseFraction } from './fractions';
 import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from './compute-shape';
 
@@ -878,7 +886,17 @@ export const experimentSchema = z
         shuffleSeed: z.number().int().default(42),
       })
       .prefault({}),
-    midtrain: trainHyperSchema.prefault({}),
+    midtrain: trainHyperSchema
+      .extend({
+        placeboSpec: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            `placebo arms: the unrelated spec the placebo corpus is generated from (relative to baseDir); default: the shipped ${DEFAULT_PLACEBO_SPEC}`,
+          ),
+      })
+      .prefault({}),
     aft: z
       .object({
         data: z
@@ -1156,6 +1174,12 @@ export const experimentSchema = z
         message:
           'thinking "off" renders an empty <think></think> before every answer, so the with-reasoning arms (deliberative), whose answers reason inside <think>, cannot be trained that way; use "on" or "model-default"',
         path: ['eval', 'thinking'],
+      });
+    if (x.midtrain.placeboSpec !== undefined && !needsPlacebo(resolveArms(x.aft.arms).filter(Boolean)))
+      ctx.addIssue({
+        code: 'custom',
+        message: 'no arm starts from placebo, so nothing reads midtrain.placeboSpec: add the placebo arm or remove it',
+        path: ['midtrain', 'placeboSpec'],
       });
     for (const p of primaryProblems(x.analysis.primary, x.aft.arms, x.aft.fractions))
       ctx.addIssue({ code: 'custom', message: p.message, path: ['analysis', 'primary', p.field] });

@@ -35,6 +35,7 @@ export interface InputFile {
 export function inputFiles(x: Experiment): InputFile[] {
   const named: Array<[string, string | undefined]> = [
     ['spec', x.spec],
+    ['midtrain.placeboSpec', x.midtrain.placeboSpec],
     ['aft.data', x.aft.data],
     ['aft.reasoningData', x.aft.reasoningData],
     ['aft.mix.data', x.aft.mix?.data],

@@ -9,6 +9,8 @@ export interface LoadedExperiment {
   experiment: Experiment;
   storeUri: string;
   spec: { key: string; hash: string; title: string; variant: string; sections: number; rules: number };
+  /** Placebo arms only: the unrelated spec the placebo corpus is generated from, stored like `spec`. */
+  placeboSpec?: { key: string; hash: string; title: string; path: string };
   /** The AFT data file; null when aft.generate makes it (the aftDataGeneration child). */
   aftData: { key: string; sha256: string; examples: number } | null;
   /** aft.mix.data, stored (only when aft.mix is set). */

@@ -20,6 +20,7 @@ import { stepProblems, stepsAt, truncationWarnings } from '../config/aft-steps';
 import { worldOf, worldSize } from '../config/compute-shape';
 import { fractionCounts, fractionProblems, type AftSubsetPlan } from '../config/aft-subsets';
 import { InvalidExperimentError, parseExperiment, type Experiment } from '../config/experiment-schema';
+import { DEFAULT_PLACEBO_SPEC, needsPlacebo, resolveArms } from '../config/arms';
 
 /**
  * Every check an experiment gets before anything runs, in one place: `msm validate` prints its result and
@@ -33,6 +34,8 @@ export interface ExperimentCheck {
   experiment: Experiment;
   baseDir: string;
   spec: { text: string; parsed: ModelSpec };
+  /** Placebo arms only: the unrelated spec the placebo corpus is generated from (midtrain.placeboSpec or the default). */
+  placeboSpec?: { text: string; parsed: ModelSpec; path: string };
   /** aft.data as read (null with aft.generate: the data does not exist yet). */
   aft: { text: string; examples: number } | null;
   /** The chosen eval split and conditions: the stored text, its lines, which split, and the file's line count. */
@@ -84,6 +87,9 @@ export async function checkExperiment(
   };
   const a = experiment.aft;
   const spec = await attempt(() => readSpec(read, experiment));
+  const placeboSpec = needsPlacebo(resolveArms(a.arms))
+    ? await attempt(() => readPlaceboSpec(read, experiment, spec?.text))
+    : undefined;
   const aft = a.data === undefined ? null : await attempt(() => readLines(read, a.data!, 'aft.data', aftLineSchema));
   const evalSet = await attempt(() => readEvalSet(read, experiment.eval));
   const capabilityQuestions: Record<string, { text: string; questions: number }> = {};
@@ -125,6 +131,7 @@ export async function checkExperiment(
     experiment,
     baseDir,
     spec: spec!,
+    ...(placeboSpec ? { placeboSpec } : {}),
     aft: aft ?? null,
     evalSet: evalSet!,
     ...(mix ? { mix } : {}),
@@ -188,6 +195,41 @@ async function readSpec(read: ReadInput, x: Experiment): Promise<{ text: string;
     return { text, parsed: deriveVariant(parseSpec(text, x.spec), x.specVariant) };
   } catch (e) {
     if (e instanceof SpecParseError) throw new InputProblem(`spec ${e.source}: line ${e.line}: ${e.problem}`);
+    throw e;
+  }
+}
+
+/**
+ * The placebo's unrelated spec: midtrain.placeboSpec (relative to baseDir, frozen like the other inputs) or
+ * the shipped default. Parsed whole (no variant: it has no values to remove), and never the experiment's spec.
+ */
+async function readPlaceboSpec(
+  read: ReadInput,
+  x: Experiment,
+  specText: string | undefined,
+): Promise<{ text: string; parsed: ModelSpec; path: string }> {
+  const named = x.midtrain.placeboSpec;
+  const where = named ?? path.join(PROJECT_ROOT, DEFAULT_PLACEBO_SPEC);
+  let text: string;
+  try {
+    text = named
+      ? await read(named, 'midtrain.placeboSpec')
+      : await readInput(PROJECT_ROOT, DEFAULT_PLACEBO_SPEC, 'midtrain.placeboSpec');
+  } catch (e) {
+    if (!(e instanceof InputProblem)) throw e;
+    throw new InputProblem(
+      `a placebo arm midtrains on documents about an unrelated spec, and it cannot be read: ${e.message}; set midtrain.placeboSpec to a spec file (e.g. ${DEFAULT_PLACEBO_SPEC} of the msm checkout)`,
+    );
+  }
+  if (specText !== undefined && text === specText)
+    throw new InputProblem(
+      `midtrain.placeboSpec: ${where} is the experiment's own spec; a placebo needs an unrelated spec of similar length (e.g. ${DEFAULT_PLACEBO_SPEC})`,
+    );
+  try {
+    return { text, parsed: parseSpec(text, where), path: where };
+  } catch (e) {
+    if (e instanceof SpecParseError)
+      throw new InputProblem(`midtrain.placeboSpec ${e.source}: line ${e.line}: ${e.problem}`);
     throw e;
   }
 }

@@ -3,7 +3,7 @@ import { gpuMemoryGiB, moreGpusHint, worldOf, worldSize } from '../config/comput
 import { GIB, largestSampleBatch, samplePeak, trainPeak, type Breakdown, type TrainJobShape } from './memory';
 import { diskNeedsOf, estimateJobDiskGb } from './disk';
 import type { ModelShape } from './models';
-import { needsMidtraining, resolveArms } from '../config/arms';
+import { needsMidtraining, needsPlacebo, resolveArms } from '../config/arms';
 
 /** What the planner knows beyond the experiment: the model's shape (or why not) and the longest eval prompt. */
 export interface PlanInputs {
@@ -319,10 +319,11 @@ function jobDiskGb(j: JobPlan, x: Experiment, inputs: PlanInputs): number | unde
   return estimateJobDiskGb(needs, x.compute.backend === 'runpod' ? x.compute.containerDiskGb : 0);
 }
 
-/** One plan line per distinct job shape: midtraining (when the msm arm runs), the AFT cells, sampling. */
+/** One plan line per distinct job shape: midtraining (when an msm or placebo arm runs: one shape), the AFT cells, sampling. */
 export function planExperiment(x: Experiment, inputs: PlanInputs): ExperimentPlan {
   const jobs: JobPlan[] = [];
-  if (needsMidtraining(resolveArms(x.aft.arms)))
+  const arms = resolveArms(x.aft.arms);
+  if (needsMidtraining(arms) || needsPlacebo(arms))
     jobs.push(planTraining('midtrain', x.midtrain, x.tokenization.seqLen, x, inputs));
   jobs.push(planTraining('aft', x.aft.hyper, x.aft.seqLen, x, inputs));
   jobs.push(planSampling(x, inputs));

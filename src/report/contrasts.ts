@@ -64,23 +64,29 @@ function contrastOf(
   };
 }
 
-/** Every contrast with the reference arm, the primary first, secondary p-values Holm-adjusted. */
+/**
+ * Every contrast with the reference arm, the primary first, secondary p-values Holm-adjusted. `extra`:
+ * further pairs to contrast (each msm arm against its placebo: MSM's content beyond more training), in
+ * the same Holm family; a pair already contrasted with the reference is not repeated.
+ */
 export function buildContrasts(
   armOrder: readonly string[],
   primary: Results['analysis']['primary'],
   grid: CellGrid,
   stats: RateStatsOf,
+  extra: ReadonlyArray<readonly [arm: string, versus: string]> = [],
 ): Contrast[] {
   const versus = primary.versus;
-  const ref = grid.fractionsOf(versus);
-  const all = armOrder
-    .filter((arm) => arm !== versus && grid.fractionsOf(arm).length)
-    .flatMap((arm) =>
-      grid
-        .fractionsOf(arm)
-        .filter((f) => ref.includes(f))
-        .map((f) => contrastOf(arm, versus, f, primary, grid, stats)),
-    );
+  const pairs = [
+    ...armOrder.filter((arm) => arm !== versus).map((arm) => [arm, versus] as const),
+    ...extra.filter(([a, v]) => v !== versus && a !== versus && armOrder.includes(a) && armOrder.includes(v)),
+  ];
+  const all = pairs.flatMap(([arm, ref]) =>
+    grid
+      .fractionsOf(arm)
+      .filter((f) => grid.fractionsOf(ref).includes(f))
+      .map((f) => contrastOf(arm, ref, f, primary, grid, stats)),
+  );
   const secondary = all.filter((c) => c.role === 'secondary' && c.pooled);
   holmAdjust(secondary.map((c) => c.pooled!.p)).forEach((p, i) => (secondary[i].pHolm = p));
   return [...all.filter((c) => c.role === 'primary'), ...all.filter((c) => c.role === 'secondary')];

@@ -78,6 +78,18 @@ function experimentOf(req: ReportRequest): ReportInput['experiment'] {
           checkpoint: midtrain.outputUri,
         }
       : undefined,
+    ...(req.placebo && {
+      placebo: {
+        spec: req.placebo.spec,
+        corpus: { documents: req.placebo.corpus.documents, hash: req.placebo.corpus.hash },
+        match: req.placebo.match,
+        midtrain: {
+          finalLoss: finite(req.placebo.midtrain.metrics.final_loss),
+          steps: req.placebo.midtrain.metrics.steps ?? 0,
+          checkpoint: req.placebo.midtrain.outputUri,
+        },
+      },
+    }),
     evalSet: {
       sha256: loaded.evalSet.sha256,
       prompts: loaded.evalSet.prompts,
@@ -138,6 +150,7 @@ export function reportInputOf(
     ...(c.maxTruncationGap !== undefined && { maxTruncationGap: c.maxTruncationGap }),
     compute: [
       ...(req.midtrain?.compute ? [{ run: 'midtrain', usage: req.midtrain.compute }] : []),
+      ...(req.placebo?.midtrain.compute ? [{ run: 'midtrain-placebo', usage: req.placebo.midtrain.compute }] : []),
       ...req.cells.flatMap((cell) =>
         cell.train.compute ? [{ run: cellId(cell.arm, cell.fraction, cell.seed), usage: cell.train.compute }] : [],
       ),

@@ -1,3 +1,4 @@
+import type { PlaceboMatch } from '../config/midtrain';
 import type { CapabilityResult } from '../eval/capabilities/types';
 import type { CapabilitySection } from './capabilities';
 import type { AftSubsetPlan } from '../config/aft-subsets';
@@ -38,6 +39,17 @@ export interface CellTraining {
   learningRates: number[] | null;
 }
 
+/**
+ * The placebo control's lineage: the unrelated spec and its corpus, the token match (target: the MSM
+ * corpus's tokens; the placebo corpus is cut at it) and the midtraining run, for the report and results.json.
+ */
+export interface PlaceboLineage {
+  spec: { title: string; hash: string };
+  corpus: { documents: number; hash: string };
+  match: PlaceboMatch;
+  midtrain: { checkpoint: string; finalLoss: number | null; steps: number };
+}
+
 /** The declared analysis plan (experiment file: analysis), as the report applies it. */
 export interface AnalysisPlan {
   primary?: { arm?: string; versus?: string; fraction?: number | 'largest' };
@@ -75,6 +87,8 @@ export interface ReportInput {
       };
     };
     midtrain?: { finalLoss: number | null; steps: number; checkpoint: string };
+    /** Placebo arms: the same-token, unrelated-spec midtraining (absent: no placebo arm). */
+    placebo?: PlaceboLineage;
     /** The eval set evaluated: its lines, which split ("inspect": an Inspect task's grid) and of how many lines. */
     evalSet?: { sha256: string; prompts: number; split?: string; of?: number };
     /** How the eval was run: thinking (eval.thinking), the condition filter, the Inspect task; absent in older runs. */
@@ -227,6 +241,8 @@ export interface Results {
     baseModel: string;
     corpus: ReportInput['experiment']['corpus'];
     midtrain: { checkpoint: string; finalLoss: number | null; steps: number } | null;
+    /** Placebo arms only: the control's spec, corpus, token match and midtraining. */
+    placebo?: PlaceboLineage;
     evalSet: { sha256: string; prompts: number; split?: string; of?: number } | null;
     evalSettings: { thinking?: string; conditions?: Record<string, string[]>; inspectTask?: string } | null;
     /** AFT examples per fraction run (what the minExamples floor is checked against); null when unknown. */

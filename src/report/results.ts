@@ -2,6 +2,7 @@ import { fractionLabel } from '../config/fractions';
 import { DEFAULT_BOOTSTRAP } from '../eval/bootstrap';
 import { INSPECT_CALIBRATION_TASK } from '../eval/inspect/conditions';
 import { controlPoints, reportArms, type ControlPoint } from './arms';
+import { placeboPairs } from '../config/arms';
 import {
   calibrationSection,
   DEFAULT_CALIBRATION_BAR,
@@ -52,7 +53,9 @@ export function buildResults(input: ReportInput): Results {
   const startsFrom = (a: { start: string }) =>
     a.start === 'msm'
       ? (e.midtrain?.checkpoint ?? 'midtraining checkpoint (not recorded)')
-      : `base model ${e.baseModel}`;
+      : a.start === 'placebo'
+        ? (e.placebo?.midtrain.checkpoint ?? 'placebo midtraining checkpoint (not recorded)')
+        : `base model ${e.baseModel}`;
   const armStart = (name: string) => startsFrom(arms.find((a) => a.name === name) ?? { start: 'base' });
   const missing = e.evalSettings?.inspectTask ? inspectUncalibrated(e.evalSettings.inspectTask) : undefined;
   const calibration = calibrationSection(
@@ -76,6 +79,7 @@ export function buildResults(input: ReportInput): Results {
     primary,
     grid,
     stats,
+    placeboPairs(arms),
   );
   gateContrasts(differences, facts, pointOf);
   const margin = (input.analysis?.efficiencyMargin ?? 2) / 100;
@@ -217,6 +221,7 @@ function lineageOf(e: ReportInput['experiment'], facts: ClaimFacts, cells: Resul
           steps: e.midtrain.steps,
         }
       : null,
+    ...(e.placebo && { placebo: e.placebo }),
     evalSet: e.evalSet ?? null,
     evalSettings: e.evalSettings ?? null,
     aft:

@@ -8,6 +8,7 @@ import type { LoadedExperiment } from '../config/loaded-experiment';
 import type { TokenizedRef } from '../tokenize/types';
 import type { TrainResult } from '../training/types';
 import type { AnalysisPlan } from './results-types';
+import type { PlaceboMatch } from '../config/midtrain';
 
 /** The report stage's request (every cell's results) and result, as they cross Temporal. */
 export interface CellResult {
@@ -53,6 +54,14 @@ export interface ReportRequest {
   controls?: ControlResult[];
   /** eval.capabilities: each arm's checks (absent: none configured). */
   capabilities?: CapabilityResult[];
+  /** Placebo arms: the unrelated spec, its corpus, its tokens matched to the MSM corpus's, and its midtraining. */
+  placebo?: {
+    spec: { hash: string; title: string };
+    corpus: CorpusManifestRef;
+    tokens: TokenizedRef;
+    midtrain: TrainResult;
+    match: PlaceboMatch;
+  };
 }
 
 export interface ControlResult {

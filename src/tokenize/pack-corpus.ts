@@ -14,6 +14,11 @@ export interface PackCorpusOptions {
   seqLen: number;
   outPrefix: string;
   shuffleSeed: number;
+  /**
+   * Write at most this many tokens (eos and start tokens included): documents in shuffled order until the
+   * budget, the last one cut so the total is exact. A placebo corpus is matched to the MSM corpus this way.
+   */
+  maxTokens?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -92,23 +97,34 @@ export async function tokenizePackCorpus(store: ArtifactStore, opts: PackCorpusO
   const order = seededPermutation(docs.length, opts.shuffleSeed);
 
   const counts = new Int32Array(docs.length);
+  const used = new Uint8Array(docs.length);
+  let budget = opts.maxTokens ?? Infinity;
   const writer = await MegatronWriter.create({ seqLen: opts.seqLen });
   try {
-    for (let from = 0; from < docs.length; from += BATCH) {
+    for (let from = 0; from < docs.length && budget > 0; from += BATCH) {
       const to = Math.min(from + BATCH, docs.length);
       const texts: string[] = [];
       for (let i = from; i < to; i++) texts.push(docs[order[i]].text);
       const encoded = await tok.encodeBatch(texts);
-      for (let k = 0; k < encoded.length; k++) {
-        counts[order[from + k]] = encoded[k].length;
-        await writer.appendDocument(
-          tok.docStartIds.length ? [...tok.docStartIds, ...encoded[k]] : encoded[k],
-          tok.eosId,
-        );
+      for (let k = 0; k < encoded.length && budget > 0; k++) {
+        const ids = tok.docStartIds.length ? [...tok.docStartIds, ...encoded[k]] : encoded[k];
+        // The eos takes one token of the budget; a document past it keeps only what fits.
+        const kept = ids.length + 1 <= budget ? ids : Array.from(ids).slice(0, budget - 1);
+        counts[order[from + k]] = kept.length - (ids.length - encoded[k].length);
+        used[order[from + k]] = 1;
+        await writer.appendDocument(kept, tok.eosId);
+        budget -= kept.length + 1;
       }
       opts.onProgress?.(to, docs.length);
     }
-    const stats = await writeDocumentStats(store, opts.outPrefix.replace(/\/+$/, ''), docs, counts, opts.family);
+    const kept = docs.flatMap((_, i) => (used[i] ? [i] : []));
+    const stats = await writeDocumentStats(
+      store,
+      opts.outPrefix.replace(/\/+$/, ''),
+      kept.map((i) => docs[i]),
+      Int32Array.from(kept, (i) => Math.max(0, counts[i])),
+      opts.family,
+    );
     return await writer.finish(
       store,
       opts.outPrefix,
@@ -119,7 +135,7 @@ export async function tokenizePackCorpus(store: ArtifactStore, opts: PackCorpusO
         eosId: tok.eosId,
         vocabSize: tok.vocabSize,
         shuffleSeed: opts.shuffleSeed,
-        numDocuments: docs.length,
+        numDocuments: kept.length,
       },
       stats,
     );

@@ -1,3 +1,4 @@
+import type { PlaceboMatch } from '../config/midtrain';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ComputeUsage } from '../cost/compute-usage';
 import type { Usage } from '../cost/usage';
@@ -44,6 +45,12 @@ export interface ExperimentProgress {
   };
   tokens?: { sequences: number; tokens: number };
   midtrain?: { outputUri: string; finalLoss?: number; resumedFromStep: number | null; compute?: ComputeUsage };
+  /** Placebo arms: the unrelated spec's corpus, its tokens matched to the MSM corpus's, and its midtraining. */
+  placebo?: {
+    documents?: number;
+    match?: PlaceboMatch;
+    midtrain?: { outputUri: string; finalLoss?: number; resumedFromStep: number | null; compute?: ComputeUsage };
+  };
   /** Training runs finished so far, summed: GPU-hours, cost, preemptions, GPU time lost. */
   compute?: ComputeUsage;
   /** compute.budgetUsd as now in force (setComputeBudget raises it); null or absent: none. */

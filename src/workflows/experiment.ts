@@ -12,12 +12,21 @@ import type { ExperimentInput } from '../config/experiment-schema';
 import { hyperAt } from '../config/aft-steps';
 import { fractionLabel, fractionSlug } from '../config/fractions';
 import { worldOf, worldSize } from '../config/compute-shape';
-import type { CellResult, ControlResult, ReportResult } from '../report/types';
+import type { CellResult, ControlResult, ReportRequest, ReportResult } from '../report/types';
 import type { LoadedExperiment } from '../config/loaded-experiment';
 import type { CorpusManifestRef } from '../corpus/types';
 import type { EvalSummary } from '../eval/types';
 import type { TrainRequest, TrainResult } from '../training/types';
-import { CONTROL_SEED, isControl, needsMidtraining, resolveArms, trainingName, type Arm } from '../config/arms';
+import {
+  CONTROL_SEED,
+  isControl,
+  needsMidtraining,
+  needsPlacebo,
+  resolveArms,
+  trainingName,
+  type Arm,
+} from '../config/arms';
+import { midtrainHyper, placeboMatch } from '../config/midtrain';
 import type { SearchAttributePair } from '@temporalio/common';
 import { cpu } from './activity-proxies';
 import { aftDataGeneration } from './aft-data';
@@ -53,12 +62,18 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
   await run.enter('loading', 'validating the experiment and the spec');
   const loaded: LoadedExperiment = await cpu.loadExperiment(input);
   const s = run.loaded(loaded);
-  const corpus = await run.corpus(s);
+  // Placebo arms: a second corpus from the unrelated spec, generated beside the MSM one.
+  const [corpus, placeboCorpus] = await Promise.all([run.corpus(s), s.placeboSpec ? run.placeboCorpus(s) : null]);
   const aft = await run.aftData(s);
   const tokens = await run.tokenize(s, corpus, aft.data);
+  const placebo = placeboCorpus && (await run.placeboTokens(s, placeboCorpus, tokens.corpus.numTokens));
   const trainer = trainerSettings(s.x);
-  const midtrain = needsMidtraining(s.arms) ? await run.midtrain(s, trainer, tokens.corpus) : null;
-  const outcomes = await run.sweep(s, trainer, tokens, midtrain, aft.withReasoning);
+  const [midtrain, placeboMidtrain] = await Promise.all([
+    needsMidtraining(s.arms) ? run.midtrain(s, trainer, tokens.corpus) : null,
+    placebo ? run.midtrain(s, trainer, placebo.tokens, 'placebo') : null,
+  ]);
+  const starts: Starts = { msm: midtrain, placebo: placeboMidtrain };
+  const outcomes = await run.sweep(s, trainer, tokens, starts, aft.withReasoning);
   const { cells, controls } = splitOutcomes(outcomes);
   // Only experiments with eval.capabilities schedule anything here.
   const capabilities = s.x.eval.capabilities?.length
@@ -73,6 +88,7 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
     controls,
     aftData: aft.data,
     ...(capabilities && { capabilities }),
+    ...(placebo && placeboMidtrain && { placebo: { ...placebo, midtrain: placeboMidtrain } }),
   });
   return {
     report,
@@ -99,7 +115,14 @@ interface Loaded {
   arms: Arm[];
   storeUri: string;
   common: SearchAttributePair[];
+  /** Placebo arms only: the unrelated spec as stored (loadExperiment refuses placebo arms without one). */
+  placeboSpec?: NonNullable<LoadedExperiment['placeboSpec']>;
 }
+
+/** The midtrained models arms start from (null: no arm starts there). */
+type Starts = Record<'msm' | 'placebo', TrainResult | null>;
+/** The model an arm starts from: a midtraining, or null for the base model. */
+const startOf = (arm: Arm, starts: Starts): TrainResult | null => (arm.start === 'base' ? null : starts[arm.start]);
 
 /** What every training run is told of the experiment. */
 type TrainerSettings = TrainRequest['experiment'];
@@ -167,13 +190,20 @@ class ExperimentRun {
       { key: MSM_BASE_MODEL, value: x.baseModel.name },
     ];
     upsertSearchAttributes(common);
+    // Preset names ("baseline", "msm", ...) resolve to their arms.
+    const arms = resolveArms(x.aft.arms);
+    if (needsPlacebo(arms) && !loaded.placeboSpec)
+      throw ApplicationFailure.nonRetryable(
+        'a placebo arm needs the unrelated spec its corpus is generated from, and the loaded experiment has none: set midtrain.placeboSpec (e.g. specs/placebo.md) and run on a worker of this version',
+        'BadInput',
+      );
     return {
       loaded,
       x,
-      // Preset names ("baseline", "msm", ...) resolve to their arms.
-      arms: resolveArms(x.aft.arms),
+      arms,
       storeUri: loaded.storeUri,
       common,
+      ...(needsPlacebo(arms) && { placeboSpec: loaded.placeboSpec }),
     };
   }
 
@@ -193,6 +223,36 @@ class ExperimentRun {
       hash: corpus.hash,
     };
     return corpus;
+  }
+
+  /** The placebo corpus: the same generation settings as the MSM corpus, about the unrelated spec. */
+  async placeboCorpus({ x, storeUri, common, placeboSpec }: Loaded): Promise<CorpusManifestRef> {
+    const spec = placeboSpec!;
+    const corpus = await executeChild(corpusGeneration, {
+      workflowId: `${this.wfId}.placebo-corpus`,
+      args: [{ storeUri, specKey: spec.key, specHash: spec.hash, generation: x.generation }],
+      typedSearchAttributes: common,
+      staticSummary: `Placebo corpus (about "${spec.title}") for ${x.name}`,
+    });
+    this.progress.placebo = { ...this.progress.placebo, documents: corpus.documents };
+    return corpus;
+  }
+
+  /** The placebo corpus tokenized like the MSM corpus and cut at its token count (PlaceboMatch). */
+  async placeboTokens(
+    { x, storeUri, placeboSpec }: Loaded,
+    corpus: CorpusManifestRef,
+    target: number,
+  ): Promise<Omit<NonNullable<ReportRequest['placebo']>, 'midtrain'>> {
+    const tokens = await cpu.tokenizeCorpus(storeUri, corpus, {
+      family: x.baseModel.tokenizer,
+      seqLen: x.tokenization.seqLen,
+      shuffleSeed: x.tokenization.shuffleSeed,
+      maxTokens: target,
+    });
+    const match = placeboMatch(target, tokens.numTokens);
+    this.progress.placebo = { ...this.progress.placebo, match };
+    return { spec: { hash: placeboSpec!.hash, title: placeboSpec!.title }, corpus, tokens, match };
   }
 
   /** aft.generate: the AFT data is made from the spec by a child. Else the experiment's own file. */
@@ -258,34 +318,46 @@ class ExperimentRun {
     };
   }
 
-  /** Midtraining runs when any arm starts from it (an arm with start: msm). */
-  async midtrain({ x, storeUri, common }: Loaded, trainer: TrainerSettings, tokens: ExperimentTokens['corpus']) {
+  /**
+   * Midtraining runs when any arm starts from it (start: msm); the placebo's, on its matched tokens, with
+   * the same settings and seed when an arm starts from placebo.
+   */
+  async midtrain(
+    { x, storeUri, common }: Loaded,
+    trainer: TrainerSettings,
+    tokens: ExperimentTokens['corpus'],
+    corpus: 'msm' | 'placebo' = 'msm',
+  ) {
     await this.enter('midtrain', `${tokens.numTokens} tokens on ${x.baseModel.name}`);
-    const overBudget = this.budget?.allowNewJob('midtraining');
+    const overBudget = this.budget?.allowNewJob(corpus === 'msm' ? 'midtraining' : 'placebo midtraining');
     if (overBudget) await overBudget;
+    // The MSM run keeps the ids and label every earlier experiment used.
+    const label = corpus === 'msm' ? 'midtrain' : 'midtrain-placebo';
     const midtrain = await executeChild(trainingRun, {
       ...CANCEL_ON_PARENT_CLOSE,
-      workflowId: `${this.wfId}.midtrain`,
+      workflowId: `${this.wfId}.${label}`,
       args: [
         {
           kind: 'midtrain',
           storeUri,
-          label: 'midtrain',
+          label,
           data: tokens,
           seed: 0,
           experiment: trainer,
-          hyper: x.midtrain,
+          hyper: midtrainHyper(x.midtrain),
         },
       ],
       typedSearchAttributes: common,
-      staticSummary: `Midtraining ${x.baseModel.name} on the MSM corpus`,
+      staticSummary: `Midtraining ${x.baseModel.name} on the ${corpus === 'msm' ? 'MSM' : 'placebo'} corpus`,
     });
-    this.progress.midtrain = {
+    const done = {
       outputUri: midtrain.outputUri,
       finalLoss: midtrain.metrics.final_loss,
       resumedFromStep: midtrain.resumedFromStep,
       compute: midtrain.compute,
     };
+    if (corpus === 'msm') this.progress.midtrain = done;
+    else this.progress.placebo = { ...this.progress.placebo, midtrain: done };
     this.addCompute(midtrain);
     return midtrain;
   }
@@ -295,7 +367,7 @@ class ExperimentRun {
     s: Loaded,
     trainer: TrainerSettings,
     tokens: ExperimentTokens,
-    midtrain: TrainResult | null,
+    starts: Starts,
     generatedReasoning: FileRef | undefined,
   ): Promise<CellOutcome[]> {
     const { loaded, x, arms, storeUri } = s;
@@ -315,7 +387,7 @@ class ExperimentRun {
     this.progress.cells = cells;
     const training = new CellTraining(this, s, {
       trainer,
-      midtrain,
+      starts,
       mix: tokens.mix,
       dataOf: (arm) => (arm.aft === 'with-reasoning' ? reasoningTokens! : tokens.aft),
     });
@@ -330,7 +402,7 @@ class ExperimentRun {
       () => this.progress.sweepConcurrency,
       () => !this.progress.paused,
       (i) =>
-        this.cell(s, cells[i], armOf.get(cells[i].arm)!, training, { midtrain, tokenizerUri: tokens.aft.tokenizerUri }),
+        this.cell(s, cells[i], armOf.get(cells[i].arm)!, training, { starts, tokenizerUri: tokens.aft.tokenizerUri }),
     );
   }
 
@@ -340,7 +412,7 @@ class ExperimentRun {
     cell: CellProgress,
     arm: Arm,
     training: CellTraining,
-    refs: { midtrain: TrainResult | null; tokenizerUri: string },
+    refs: { starts: Starts; tokenizerUri: string },
   ): Promise<CellOutcome> {
     const attrs: SearchAttributePair[] = [
       ...common,
@@ -353,8 +425,8 @@ class ExperimentRun {
       train = await training.run(arm, cell, attrs);
       cell.compute = train.compute;
     }
-    // A control evaluates the model it starts from: the midtrained one, or the base model (modelUri null).
-    const modelUri = train ? train.outputUri : arm.start === 'msm' ? refs.midtrain!.outputUri : null;
+    // A control evaluates the model it starts from: a midtrained one, or the base model (modelUri null).
+    const modelUri = train ? train.outputUri : (startOf(arm, refs.starts)?.outputUri ?? null);
     const where = isControl(arm) ? 'no AFT' : `${fractionLabel(cell.fraction)}, seed ${cell.seed}`;
     const overBudget = this.budget?.allowNewJob(`the evaluation of ${cell.id}`);
     if (overBudget) await overBudget;
@@ -414,6 +486,7 @@ class ExperimentRun {
       controls: ControlResult[];
       aftData: FileRef;
       capabilities?: CapabilityResult[];
+      placebo?: ReportRequest['placebo'];
     },
   ): Promise<ReportResult> {
     const { experiment: _omit, ...loadedRefs } = loaded;
@@ -431,6 +504,7 @@ class ExperimentRun {
           arms,
           ...(r.controls.length ? { controls: r.controls } : {}),
           ...(r.capabilities && { capabilities: r.capabilities }),
+          ...(r.placebo && { placebo: r.placebo }),
           judge: x.eval.judge,
           judgeAttempts: x.eval.judgeAttempts,
           claims: {
@@ -469,7 +543,7 @@ class CellTraining {
     private readonly s: Loaded,
     private readonly inputs: {
       trainer: TrainerSettings;
-      midtrain: TrainResult | null;
+      starts: Starts;
       mix?: TrainRequest['mix'];
       dataOf: (arm: Arm) => TokenizedRef;
     },
@@ -495,8 +569,10 @@ class CellTraining {
 
   private startNow(arm: Arm, cell: CellProgress, runId: string, attrs: SearchAttributePair[]): Promise<TrainResult> {
     const { x, storeUri } = this.s;
-    const { midtrain, mix, trainer } = this.inputs;
-    const fromMsm = arm.start === 'msm' && midtrain;
+    const { starts, mix, trainer } = this.inputs;
+    // msm and placebo arms continue their midtraining's adapter alike (the placebo isolates the spec's content).
+    const midtrain = startOf(arm, starts);
+    const fromMsm = midtrain !== null;
     return executeChild(trainingRun, {
       ...CANCEL_ON_PARENT_CLOSE,
       workflowId: `${this.experiment.wfId}.aft-${runId}`,

@@ -375,6 +375,34 @@ describe('tokenizePackCorpus', () => {
     expect([...tc.tokens].sort()).toEqual([...ta.tokens].sort());
   });
 
+  it('maxTokens (a placebo matched to the MSM corpus): exactly that many tokens, a prefix of the uncut stream, the last document cut', async () => {
+    const store = await corpusStore();
+    const run = (outPrefix: string, maxTokens?: number) =>
+      tokenizePackCorpus(store, {
+        docKeys: ['corpus/a.jsonl', 'corpus/b.jsonl'],
+        family: 'gemma3',
+        seqLen: 32,
+        outPrefix,
+        shuffleSeed: 3,
+        ...(maxTokens !== undefined && { maxTokens }),
+      });
+    const whole = await run('p/whole');
+    const target = Math.floor(whole.numTokens / 2) + 3;
+    const cut = await run('p/cut', target);
+    expect(cut.numTokens).toBe(target);
+    expect(cut.numSequences).toBe(Math.ceil(target / 32));
+    expect(cut.numDocuments).toBeLessThan(40);
+    const [w, c] = [await readPacked(store, whole.manifestKey), await readPacked(store, cut.manifestKey)];
+    const tok = await loadTokenizer('gemma3');
+    // The same shuffled order: the cut stream is the whole stream's first tokens, then the cut document's eos.
+    expect([...c.tokens.slice(0, target - 1)]).toEqual([...w.tokens.slice(0, target - 1)]);
+    expect(c.tokens[target - 1]).toBe(tok.eosId);
+    expect([...c.index!.sizes].reduce((a, b) => a + b, 0)).toBe(target);
+    expect(cut.documentStats!.summary.documents).toBe(cut.numDocuments);
+    // A budget past the corpus keeps every document: a placebo corpus can fall short, never grow.
+    expect((await run('p/over', whole.numTokens + 100)).numTokens).toBe(whole.numTokens);
+  });
+
   it('a second call finds the manifest and does no work', async () => {
     const store = await corpusStore();
     const opts = {

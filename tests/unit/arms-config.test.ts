@@ -59,7 +59,7 @@ describe('arms as data', () => {
 
   it('refuses unknown names, duplicates, presets redefined and an all-control list, naming the field', () => {
     expect(problems({ arms: ['baseline', 'msm-plus'] })).toMatch(
-      /aft\.arms\.1: unknown arm "msm-plus": use a preset \(baseline, msm, deliberative, msm-only, base, spec-in-context\)/,
+      /aft\.arms\.1: unknown arm "msm-plus": use a preset \(baseline, msm, deliberative, msm-only, base, spec-in-context, placebo\)/,
     );
     expect(problems({ arms: ['baseline', 'msm', 'baseline'] })).toContain('aft.arms.2: arm "baseline" is listed twice');
     expect(problems({ arms: ['baseline', { name: 'msm', start: 'base', aft: 'data' }] })).toContain(

@@ -111,6 +111,61 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
     for (const t of aftRuns) expect(t.mix).toEqual({ data: ref('inputs/mix.jsonl'), ratio: 0.5 });
   });
 
+  it('placebo: a second corpus from the placebo spec, cut to the MSM corpus tokens, midtrained like msm; its cells reach the report', async () => {
+    const placeboOnly = { name: 'placebo-only', start: 'placebo', aft: 'none' };
+    const aft = { ...experiment().aft, arms: ['baseline', 'msm', 'placebo', placeboOnly], seeds: [0] };
+    const input = experiment({ aft, midtrain: { placeboSpec: 'specs/placebo.md', lr: 2e-4 } });
+    const { handle, calls } = await run('stubbed-placebo', input);
+    const out = await handle.result();
+
+    // Two corpora: the MSM one whole, the placebo one (its own spec hash, its own keys) cut at the MSM corpus's tokens.
+    const tokenized = calls
+      .filter((c) => c.name === 'tokenizeCorpus')
+      .map((c) => c.args as [string, { hash: string }, { maxTokens?: number }]);
+    expect(tokenized.map(([, corpus, opts]) => [corpus.hash, opts.maxTokens])).toEqual([
+      ['corpus-stub-spec-hash', undefined],
+      ['corpus-stub-placebo-hash', ref('x').numTokens],
+    ]);
+    const corpus = await env.client.workflow.getHandle('stubbed-placebo.placebo-corpus').describe();
+    expect(corpus.status.name).toBe('COMPLETED');
+
+    // Two midtrainings, same settings and seed, each on its own corpus's tokens; placeboSpec is not a hyper-parameter.
+    const trains = argsOf<TrainRequest>(calls, 'runTraining');
+    const mid = trains.filter((t) => t.kind === 'midtrain').sort((a, b) => a.label.localeCompare(b.label));
+    expect(mid.map((t) => [t.label, t.data.sha256, t.data.numTokens, t.seed])).toEqual([
+      ['midtrain', 'sha-corpus-stub-spec-hash', 512, 0],
+      ['midtrain-placebo', 'sha-corpus-stub-placebo-hash', 512, 0],
+    ]);
+    expect(mid[1].hyper).toEqual(mid[0].hyper);
+    expect(mid[0].hyper.lr).toBe(2e-4);
+    expect(mid[0].hyper).not.toHaveProperty('placeboSpec');
+
+    // Placebo cells continue the placebo midtraining, on the same AFT data as msm; the control evaluates it as it is.
+    const train = (label: string) => trains.find((t) => t.label === label)!;
+    expect(train('aft-placebo-1of2-s0').initFrom).toEqual({ outputUri: 'file:///tmp/runs/midtrain-placebo/final' });
+    expect(train('aft-msm-1of2-s0').initFrom).toEqual({ outputUri: 'file:///tmp/runs/midtrain/final' });
+    expect(train('aft-placebo-1of2-s0').data).toEqual(train('aft-msm-1of2-s0').data);
+    const evals = argsOf<EvalRequest>(calls, 'generateSamples');
+    expect(evals.find((e) => e.label === 'eval-placebo-only-s0')!.modelUri).toBe(
+      'file:///tmp/runs/midtrain-placebo/final',
+    );
+    expect(out.cells.filter((c) => c.arm === 'placebo').map((c) => c.id)).toEqual([
+      'placebo-1of1-s0',
+      'placebo-1of2-s0',
+    ]);
+
+    // The report gets the placebo cells, the arm and the token match.
+    const report = argsOf<ReportRequest>(calls, 'writeReport')[0];
+    expect(report.cells.filter((c) => c.arm === 'placebo').map((c) => c.fraction)).toEqual([1, 0.5]);
+    expect(report.arms!.find((a) => a.name === 'placebo')).toEqual({ name: 'placebo', start: 'placebo', aft: 'data' });
+    expect(report.controls!.map((c) => c.arm)).toEqual(['placebo-only']);
+    expect(report.placebo!.spec).toEqual({ hash: 'placebo-hash', title: 'House style' });
+    expect(report.placebo!.corpus.hash).toBe('corpus-stub-placebo-hash');
+    expect(report.placebo!.match).toEqual({ targetTokens: 512, placeboTokens: 512, short: 0 });
+    expect(report.placebo!.midtrain.outputUri).toBe('file:///tmp/runs/midtrain-placebo/final');
+    expect((await handle.query(progressQuery)).placebo!.match!.targetTokens).toBe(512);
+  });
+
   it('compute.budgetUsd: new GPU work waits once spent and goes on when raised; terminate cancels the runs', async () => {
     setKnobs({ trainCostUsd: 1, blockTrainingOf: 'aft-baseline-1of2-s0' });
     try {

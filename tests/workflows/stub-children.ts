@@ -2,7 +2,7 @@
 // data (corpus, AFT data) replaced by workflows that return a fixed result at once. The experiment starts
 // children by their type name, so these stand in for the real ones. The corpus and AFT data workflows
 // themselves are tested on src/workflows/index.ts (startStubbedEnv's 'msm' code).
-import type { CorpusManifestRef } from '../../src/corpus/types';
+import type { CorpusJob, CorpusManifestRef } from '../../src/corpus/types';
 
 export { msmExperiment } from '../../src/workflows/experiment';
 export { trainingRun } from '../../src/workflows/training';
@@ -11,15 +11,16 @@ export { humanLabelsImport, reportRun } from '../../src/workflows/report';
 export { msmSweep } from '../../src/workflows/sweep';
 export { msmReaper } from '../../src/workflows/reaper';
 
-export async function corpusGeneration(): Promise<CorpusManifestRef> {
+/** Keyed by the spec it was asked for, so a test can tell the MSM corpus from the placebo's. */
+export async function corpusGeneration(job: CorpusJob): Promise<CorpusManifestRef> {
   return {
-    manifestKey: 'corpus/stub/manifest.json',
-    hash: 'corpus-stub',
+    manifestKey: `corpus/stub-${job.specHash}/manifest.json`,
+    hash: `corpus-stub-${job.specHash}`,
     documents: 12,
     duplicatesRemoved: 0,
     truncatedDropped: 0,
     truncated: 0,
-    shardKeys: ['corpus/stub/shard-0.jsonl'],
+    shardKeys: [`corpus/stub-${job.specHash}/shard-0.jsonl`],
     documentUsage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
   };
 }

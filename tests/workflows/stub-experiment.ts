@@ -1,6 +1,7 @@
 // An experiment's input and the stubbed activities of msmExperiment, shared by the stubbed-activity tests
 // that run experiments (the experiment itself, a sweep's points, run controls, the report's request).
 import { parseExperiment, type ExperimentInput } from '../../src/config/experiment-schema';
+import { resolveArms } from '../../src/config/arms';
 import type { CapabilityRequest, CapabilityResult } from '../../src/eval/capabilities/types';
 import type { EvalRequest, EvalSummary, SamplesRef } from '../../src/eval/types';
 import type { ReportRequest, ReportResult } from '../../src/report/types';
@@ -89,6 +90,9 @@ export function experimentStubs(knobs: Knobs = {}) {
           experiment: x,
           storeUri: x.store,
           spec: { key: 'inputs/spec-1.md', hash: 'spec-hash', title: 'Demo', variant: 'full', sections: 2, rules: 6 },
+          ...(resolveArms(x.aft.arms).some((a) => a.start === 'placebo') && {
+            placeboSpec: { key: 'inputs/spec-placebo.md', hash: 'placebo-hash', title: 'House style', path: 'p.md' },
+          }),
           aftData: fileRef('inputs/aft.jsonl'),
           reasoningData: fileRef('inputs/aft-reasoning.jsonl'),
           evalSet: { key: 'inputs/eval.jsonl', sha256: 'eval-sha', prompts: 8 },
@@ -98,7 +102,11 @@ export function experimentStubs(knobs: Knobs = {}) {
           }),
         };
       },
-      tokenizeCorpus: async () => ref('corpus'),
+      // A corpus cut at maxTokens (the placebo's) has exactly that many tokens; the MSM corpus has 512.
+      tokenizeCorpus: async (_store: string, corpus: { hash: string }, opts: { maxTokens?: number }) => ({
+        ...ref(corpus.hash),
+        ...(opts.maxTokens !== undefined && { numTokens: opts.maxTokens }),
+      }),
       tokenizeAftData: async (_store: string, file: { key: string }) => ref(file.key),
       writeReport: async (req: ReportRequest): Promise<ReportResult> => ({
         resultsUri: `file:///tmp/report/${req.workflowId}/results.json`,
