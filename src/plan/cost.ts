@@ -43,6 +43,8 @@ export const ASSUMPTIONS = {
   judgeOutputTokens: 200,
   /** A calibration item: its transcript and the judge's instructions. */
   calibrationInputTokens: 1800,
+  /** Each GPU job's start: process, model load, tokenizer (the demo's CPU jobs: 20–30 s beyond their tokens). */
+  jobStartupSeconds: 30,
   /** One LLM call's latency: a fixed part plus output tokens at this rate. */
   callFixedSeconds: 1,
   outputTokensPerSecond: 50,
@@ -210,9 +212,12 @@ function gpuStage(
   parallel: number,
   usdPerGpuHour: number,
   rateNote: string,
+  jobs: number,
   extraHours = 0,
 ): StagePlan {
-  const gpuHours = tokens / rate.tokensPerSecond / 3600 + extraHours;
+  // Every job also pays its start on each of its GPUs.
+  const startup = (jobs * world * ASSUMPTIONS.jobStartupSeconds) / 3600;
+  const gpuHours = tokens / rate.tokensPerSecond / 3600 + extraHours + startup;
   return {
     stage,
     kind: 'gpu',
@@ -369,6 +374,7 @@ export function planCost(x: Experiment, inputs: CostInputs): CostPlan {
           1,
           usdPerGpuHour,
           rateNote,
+          1,
         ),
       );
     }
@@ -392,6 +398,7 @@ export function planCost(x: Experiment, inputs: CostInputs): CostPlan {
           parallel,
           usdPerGpuHour,
           rateNote,
+          trainedCells,
         ),
       );
     // Sampling: static batches decode to maxNewTokens; the prompt's prefill at the forward-only rate.
@@ -407,7 +414,19 @@ export function planCost(x: Experiment, inputs: CostInputs): CostPlan {
     const decodeTokens = judged * maxNew + capabilitySamples;
     // Forward only is a third of full training's 6N.
     const prefillHours = (judged * inputs.meanPromptTokens) / (prefill.tokensPerSecond * 3) / 3600;
-    stages.push(gpuStage('eval sampling', decodeTokens, decode, 1, parallel, usdPerGpuHour, rateNote, prefillHours));
+    stages.push(
+      gpuStage(
+        'eval sampling',
+        decodeTokens,
+        decode,
+        1,
+        parallel,
+        usdPerGpuHour,
+        rateNote,
+        evalCells + (e.capabilities?.length ? arms.length : 0),
+        prefillHours,
+      ),
+    );
   }
 
   const byName = (s: StagePlan['stage']) => stages.find((x) => x.stage === s)?.wallHours ?? 0;

@@ -106,13 +106,13 @@ describe('budget.totalUsd refuses a start above the plan', () => {
     const v = cli('validate', over);
     expect(v.status, v.stdout).toBe(3);
     expect(v.stderr).toMatch(
-      /the planned cost \$[\d,.]+ exceeds budget\.totalUsd \$1\.00 \(API \$[\d,.]+, GPU \$0\.00: corpus \$0\.00, judging \$[\d,.]+, judge calibration \$[\d,.]+/,
+      /the planned cost \$[\d,.]+ exceeds budget\.totalUsd \$1\.00 \(API \$[\d,.]+, GPU \$[\d,.]+: corpus \$0\.00, judging \$[\d,.]+, judge calibration \$[\d,.]+/,
     );
     expect(v.stderr).toMatch(/Raise budget\.totalUsd, or shrink the design/);
     const ok = cli('validate', priced(1e6));
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(
-      /planned: API \$[\d,.]+, [\d.]+ GPU-hours \(\$0\.00\), total \$[\d,.]+ of budget\.totalUsd \$1000000/,
+      /planned: API \$[\d,.]+, [\d.]+ GPU-hours \(\$[\d,.]+\), total \$[\d,.]+ of budget\.totalUsd \$1000000/,
     );
   }, 120_000);
 

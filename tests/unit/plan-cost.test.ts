@@ -99,7 +99,7 @@ describe('cost plan: counts → tokens → dollars', () => {
     expect(m.tokens).toBe(60 * 680);
     expect(m.measured).toBe(true);
     expect(m.tokensPerSecond).toBe(11_928);
-    expect(m.gpuHours).toBeCloseTo(40_800 / 11_928 / 3600, 9);
+    expect(m.gpuHours).toBeCloseTo((40_800 / 11_928 + 30) / 3600, 9); // + one job start
     expect(m.usd).toBeCloseTo(m.gpuHours! * 3.5, 9); // H200's table rate: no price in the file
     // 2 arms × 2 seeds × (1000 + 500 rows) × 400 tokens × the trimmed micro-batch overhead.
     expect(stage(plan.stages, 'aft training').tokens).toBe(Math.round(2 * 2 * 1500 * 400 * 1.36));
