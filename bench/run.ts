@@ -9,6 +9,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   sample: () => import('./sample.js'),
   judge: () => import('./judge.js'),
   'aft-padding': () => import('./aft-padding.js'),
+  'plan-vs-actual': () => import('./plan-vs-actual.js'),
 };
 
 async function main() {

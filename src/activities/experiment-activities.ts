@@ -2,6 +2,7 @@ import { log } from '@temporalio/activity';
 import { checkExperiment, type ExperimentCheck } from '../experiment/check-experiment';
 import { InvalidExperimentError, type Experiment } from '../config/experiment-schema';
 import { PlanRefusedError } from '../plan/plan';
+import { BudgetRefusedError } from '../plan/cost';
 import { ModelConfigError } from '../plan/plan-inputs';
 import { openStore, resolveStoreUri } from '../store/open-store';
 import { FrozenInputError, frozenInputReader } from '../config/frozen-inputs';
@@ -83,6 +84,7 @@ async function checkedInput(raw: unknown): Promise<ExperimentCheck> {
       e instanceof InvalidExperimentError ||
       e instanceof FrozenInputError ||
       e instanceof PlanRefusedError ||
+      e instanceof BudgetRefusedError ||
       e instanceof ModelConfigError ||
       e instanceof TokenizeInputError
     ) {

@@ -7,9 +7,12 @@ import { InvalidExperimentError } from '../config/experiment-schema';
 import { experimentJsonSchema } from '../config/json-schema';
 import { formatFractionCounts } from '../config/aft-subsets';
 import { checkExperiment } from '../experiment/check-experiment';
+import type { Experiment } from '../config/experiment-schema';
 import { loadExperimentFile, readExperimentFile } from '../experiment/load-experiment-file';
 import { formatPlan, PlanRefusedError } from '../plan/plan';
 import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
+import { assertWithinBudget, BudgetRefusedError, formatCostPlan } from '../plan/cost';
+import { costPlanFromDisk } from '../experiment/cost-inputs';
 import { temporalTarget, type TargetFlags, type TemporalTarget } from '../temporal/connection';
 import { ensureDevServer } from '../temporal/ensure-server';
 import { dataConverterOption } from '../temporal/payload-codec';
@@ -31,7 +34,7 @@ const USAGE = `msm — Model Spec Midtraining experiments on Temporal
   msm run <experiment>          the same for any experiment file (.json/.yaml)
   msm start <experiment>        start an experiment on a running server and worker; prints its id
   msm validate <experiment>     every check the workflow makes: schema, inputs, AFT examples per fraction, memory; prints every problem with its path and fix
-  msm plan <experiment> [--json] GPU memory per job before anything is rented; exit 3 when a job cannot fit
+  msm plan <experiment> [--json] GPU memory per job, and GPU-hours, API dollars and wall clock per stage, before anything is paid; exit 3 when a job cannot fit or the total exceeds budget.totalUsd
   msm progress <workflow-id>    the experiment's or sweep's progress (query, JSON)
   msm watch <workflow-id> [--once]  a live view: stage, corpus cost against budget, training steps, cells, ETA
   msm pause|resume <workflow-id>
@@ -105,6 +108,7 @@ async function startWorkers(t: TemporalTarget) {
 
 async function runExperiment(file: string, flags: TargetFlags, id?: string): Promise<void> {
   const { raw, experiment } = loadExperimentFile(file);
+  refuseAboveBudget(experiment, file);
   const input = await freezeExperimentInput(raw, file);
   const target = temporalTarget(flags);
   // Nothing named a server: the embedded dev server, started when it is not running.
@@ -271,6 +275,7 @@ const COMMANDS: Record<string, (c: CommandContext) => Promise<void>> = {
 async function startCommand(c: CommandContext): Promise<void> {
   const file = required(c.arg, 'an experiment file');
   const { raw, experiment } = loadExperimentFile(file);
+  refuseAboveBudget(experiment, file);
   const input = await freezeExperimentInput(raw, file);
   const h = await (
     await c.client()
@@ -352,7 +357,7 @@ async function schemaCommand(c: CommandContext): Promise<void> {
  */
 async function validate(file: string): Promise<void> {
   const { raw } = readExperimentFile(file);
-  const { experiment: x, subsets, warnings, capabilityQuestions, placeboSpec } = await checkExperiment(raw, file);
+  const { experiment: x, subsets, warnings, capabilityQuestions, placeboSpec, cost } = await checkExperiment(raw, file);
   console.log(
     `${file}: valid (${x.aft.arms.length} arms: ${resolveArms(x.aft.arms)
       .map((a) => a.name)
@@ -382,18 +387,42 @@ async function validate(file: string): Promise<void> {
         )
         .join(', ')}`,
     );
+  const t = cost.total;
+  console.log(
+    `  planned: API $${t.apiUsd.toFixed(2)}, ${t.gpuHours.toFixed(1)} GPU-hours ($${t.gpuUsd.toFixed(2)}), total $${t.usd.toFixed(2)}` +
+      `${cost.budgetUsd !== undefined ? ` of budget.totalUsd $${cost.budgetUsd}` : ''}; per stage: msm plan ${file}`,
+  );
   for (const w of warnings) console.error(`warning: ${w}`);
 }
 
-/** Exit status of `msm plan` (and of any command refused by the planner) when a job cannot fit. */
+/** Exit status of `msm plan` (and of any command refused by the planner) when a job cannot fit or the budget is short. */
 const EXIT_DOES_NOT_FIT = 3;
 
-/** The memory plan of an experiment file, as lines or JSON; exit 3 when a job cannot fit. */
-function printPlan(file: string, json: boolean): void {
-  const { experiment } = readExperimentFile(file);
-  const plan = planFromDisk(experiment, experimentBaseDir(experiment, PROJECT_ROOT));
-  console.log(json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
-  if (!plan.fits) process.exitCode = EXIT_DOES_NOT_FIT;
+/**
+ * The memory plan and the cost plan of an experiment file, as text or JSON; exit 3 when a job cannot fit or
+ * the total exceeds budget.totalUsd. The cost plan is the one `msm validate` and the workflow check (from
+ * every input read and checked); when that check refuses the file, from what can be read here.
+ */
+async function printPlan(file: string, json: boolean): Promise<void> {
+  const { raw, experiment } = readExperimentFile(file);
+  const baseDir = experimentBaseDir(experiment, PROJECT_ROOT);
+  const plan = planFromDisk(experiment, baseDir);
+  const cost = await checkExperiment(raw, file, undefined, { enforceBudget: false }).then(
+    (c) => c.cost,
+    () => costPlanFromDisk(experiment, baseDir, plan),
+  );
+  console.log(json ? JSON.stringify({ ...plan, cost }, null, 2) : `${formatPlan(plan)}\n${formatCostPlan(cost)}`);
+  const over = cost.budgetUsd !== undefined && cost.total.usd > cost.budgetUsd;
+  if (!plan.fits || over) process.exitCode = EXIT_DOES_NOT_FIT;
+}
+
+/**
+ * A file whose plan is above its budget.totalUsd starts nothing (the worker's loadExperiment refuses it too,
+ * non-retryably): said here before any input is frozen.
+ */
+function refuseAboveBudget(x: Experiment, file: string): void {
+  if (x.budget?.totalUsd !== undefined)
+    assertWithinBudget(costPlanFromDisk(x, experimentBaseDir(x, PROJECT_ROOT)), file);
 }
 
 /** Generation controls live on the experiment's corpus child; accept either id (or the placebo corpus's, <id>.placebo-corpus). */
@@ -407,7 +436,7 @@ function required(v: string | undefined, what: string): string {
 }
 
 main(process.argv.slice(2)).catch((err) => {
-  if (err instanceof PlanRefusedError) {
+  if (err instanceof PlanRefusedError || err instanceof BudgetRefusedError) {
     console.error(err.message);
     process.exit(EXIT_DOES_NOT_FIT);
   }

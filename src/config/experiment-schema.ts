@@ -1131,6 +1131,19 @@ export const experimentSchema = z
       }),
     analysis: analysisSchema.prefault({}),
     compute: computeSchema.prefault({}),
+    budget: z
+      .object({
+        totalUsd: z
+          .number()
+          .gt(0, 'a budget in USD, > 0')
+          .optional()
+          .describe(
+            "the study's planned cost (API and GPU dollars, as msm plan estimates it) that a start may not exceed: msm validate and msm start refuse above it",
+          ),
+      })
+      .strict()
+      .optional()
+      .describe('limits checked against the plan before anything is paid'),
     logging: loggingSchema.optional().describe('training curves beyond TensorBoard (always on): Weights & Biases'),
     frozenInputs: frozenInputsSchema
       .optional()

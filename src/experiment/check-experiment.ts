@@ -3,6 +3,8 @@ import { readFile } from 'node:fs/promises';
 import type { ZodType } from 'zod';
 import path from 'node:path';
 import { applyPlan, assertFits } from '../plan/plan';
+import { assertWithinBudget, planCost, type CostPlan } from '../plan/cost';
+import { costInputsOf } from './cost-inputs';
 import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
 import { parseSpec, SpecParseError } from '../model-spec/parse-spec';
 import { deriveVariant } from '../model-spec/spec-variants';
@@ -49,6 +51,8 @@ export interface ExperimentCheck {
   capabilityQuestions?: Record<string, { text: string; questions: number }>;
   /** Said, never refused: this machine may not be the worker host (an unset API key variable). */
   warnings: string[];
+  /** The study in hours and dollars (src/plan/cost.ts); above budget.totalUsd the check refuses. */
+  cost: CostPlan;
 }
 
 /**
@@ -59,6 +63,7 @@ export async function checkExperiment(
   raw: unknown,
   source: string,
   readerFor?: (x: Experiment, baseDir: string) => InputReader | undefined,
+  opts: { enforceBudget?: boolean } = {},
 ): Promise<ExperimentCheck> {
   const parsed = parseExperiment(raw, source);
   const baseDir = experimentBaseDir(parsed, PROJECT_ROOT);
@@ -127,7 +132,27 @@ export async function checkExperiment(
     }
   }
   if (problems.length) throw new InvalidExperimentError(problems, source);
+  const costNotes: string[] = [];
+  const costPlan = planCost(
+    experiment,
+    costInputsOf(
+      experiment,
+      baseDir,
+      {
+        specText: spec!.text,
+        evalLines: evalSet!.lines,
+        aftText: aft?.text,
+        reasoningText: reasoning?.text,
+        generateBatch: plan.jobs.find((j) => j.job === 'eval generate')?.generateBatch,
+      },
+      costNotes,
+    ),
+  );
+  const cost = { ...costPlan, notes: [...costNotes, ...costPlan.notes] };
+  // Before anything is paid: a design whose plan is above the budget the file sets does not start.
+  if (opts.enforceBudget !== false) assertWithinBudget(cost, source);
   return {
+    cost,
     experiment,
     baseDir,
     spec: spec!,
