@@ -10,6 +10,8 @@ import type { Judgment } from '../../src/eval/judge-sample';
 import type { EvalRequest, EvalSummary, SamplesRef } from '../../src/eval/types';
 import { JUDGE_BUDGET_SPENT, JudgeBudget, worstCostUsd } from '../../src/eval/judge-budget';
 import { judgeSpendSection, judgeSpendTable } from '../../src/report/judge-spend';
+import { parseExperiment } from '../../src/config/experiment-schema';
+import { judgeIdentity } from '../../src/eval/judge-sample';
 import { FsArtifactStore } from '../../src/store/fs-store';
 import { readJson } from '../../src/store/json';
 import { judgeRequest } from '../helpers/judge-request';
@@ -217,5 +219,26 @@ describe('judge spend in the report', () => {
     expect(s.runs.map((r) => r.run)).toEqual(['msm-1-s0', 'baseline-1-s0']);
     expect(judgeSpendTable(s).rows.at(-2)).toEqual(['total', '5', '50', '5', '$0.7500']);
     expect(judgeSpendSection([{ run: 'old-s0' }], null)).toBeUndefined();
+  });
+});
+
+describe('eval.budgetUsd and eval.judge.batch in the experiment file', () => {
+  const withEval = (e: Record<string, unknown>) =>
+    parseExperiment({ name: 'x', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl', ...e } });
+  const anthropicJudge = { kind: 'anthropic', model: 'claude-sonnet-4-5' };
+  it('takes a positive budget and batch for a provider with a batch API; refuses batch for the local judge', () => {
+    expect(withEval({ budgetUsd: 25 }).eval.budgetUsd).toBe(25);
+    expect(() => withEval({ budgetUsd: 0 })).toThrow(/eval\.budgetUsd/);
+    expect(withEval({ judge: { ...anthropicJudge, batch: true } }).eval.judge).toMatchObject({ batch: true });
+    expect(() => withEval({ judge: { kind: 'local', batch: true } })).toThrow(
+      /eval\.judge\.batch: batch needs a judge with a batch API .* leave batch out/,
+    );
+  });
+  it('leaves how calls travel out of the judge that names verdicts: batch and single calls share keys, unchanged without batch', () => {
+    const plain = withEval({ judge: anthropicJudge }).eval.judge;
+    expect(plain).not.toHaveProperty('batch');
+    const batched = withEval({ judge: { ...anthropicJudge, batch: true, batchPollSeconds: 5 } }).eval.judge;
+    expect(judgeIdentity(batched)).toEqual(plain);
+    expect(judgeIdentity(plain)).toEqual(plain);
   });
 });
