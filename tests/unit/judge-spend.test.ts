@@ -187,6 +187,32 @@ describe('judge spend', () => {
   });
 });
 
+describe('batch judging leftovers', () => {
+  it('an answer the batch gave unreadable is asked again by a single call, as its second attempt; both calls are metered', async () => {
+    const ref = await cell('leftover');
+    const before = llm.requests.length;
+    let cut = '';
+    llm.batches.itemFault = (customId, nth) => {
+      if (!cut) cut = customId;
+      return customId === cut && nth === 1 ? 'truncate' : null;
+    };
+    try {
+      const summary = await judge(request({}, { batch: true, batchPollSeconds: 0.05 }), ref);
+      expect(summary).toMatchObject({ n: 2 * SAMPLES, unjudged: 0 });
+      // One single call, for the cut item: a fresh question (attempt 2: its own request id, a higher temperature).
+      const singles = llm.requests.slice(before);
+      expect(singles).toHaveLength(1);
+      expect(singles[0].body.temperature).toBeCloseTo(0.3, 9);
+      const verdicts = await stored(summary);
+      const twice = verdicts.filter((j) => j.usage?.calls === 2);
+      expect(twice).toHaveLength(1);
+      expect(summary.judgeUsage!.calls).toBe(SAMPLES + 1);
+    } finally {
+      llm.batches.itemFault = () => null;
+    }
+  });
+});
+
 describe('JudgeBudget', () => {
   const req = { messages: [{ role: 'user' as const, content: 'x'.repeat(300) }], maxTokens: 100, temperature: 0 };
   it('reserves the worst case while a call is in flight and keeps what it really cost', () => {
