@@ -19,7 +19,8 @@ import { onceFor, readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId } from '../util/hash';
 import { badInput } from '../temporal/failures';
-import { DEFAULT_JUDGE_ATTEMPTS, judgeSample, type Judgment } from '../eval/judge-sample';
+import { DEFAULT_JUDGE_ATTEMPTS, judgeIdentity, judgeSample, type Judgment } from '../eval/judge-sample';
+import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 import { providerId } from '../llm/call';
 
 export interface CalibrationRequest {
@@ -37,11 +38,13 @@ export interface CalibrationRequest {
 class CalibrationTally {
   readonly outcomes: Array<{ shows: boolean; counted: boolean }> = [];
   unjudged = 0;
+  usage: Usage = NO_USAGE;
   falsePositives = 0;
   falseNegatives = 0;
 
   add(shows: boolean, j: Judgment): void {
     if (j.verdict === 'unjudged') this.unjudged++;
+    if (j.usage) this.usage = addUsage(this.usage, j.usage);
     const counted = j.verdict === 'unjudged' ? !shows : j.verdict === 'violates';
     if (counted && !shows) this.falsePositives++;
     if (!counted && shows) this.falseNegatives++;
@@ -89,6 +92,7 @@ async function calibrateKind(
     judgmentsUri: store.uri(`${prefix}/items`),
     ...calibrationStats(tally.outcomes),
     unjudged: tally.unjudged,
+    usage: tally.usage,
     ...(judged < set.items.length
       ? { stoppedEarly: { judged, of: set.items.length, setShows: size.shows, setClean: size.clean } }
       : {}),
@@ -119,7 +123,8 @@ export function createCalibrationActivities() {
           await calibrateKind(
             store,
             set,
-            req.judge,
+            // How the judge's calls travel (eval.judge.batch) does not name its verdicts; calibration calls singly.
+            judgeIdentity(req.judge),
             {
               attempts: req.judgeAttempts ?? DEFAULT_JUDGE_ATTEMPTS,
               bar: req.bar ?? {

@@ -2,11 +2,27 @@ import { Context } from '@temporalio/activity';
 import { mapBounded } from '../util/bounded';
 import { JUDGE_PROMPT_VERSION } from '../eval/judge-prompts';
 import { parseEvalSet } from '../eval/eval-set';
-import { onceFor } from '../store/json';
+import { onceFor, readJson, writeJson } from '../store/json';
 import { openStore } from '../store/open-store';
 import { contentId } from '../util/hash';
-import { judgeSample, type Judgment } from '../eval/judge-sample';
-import { providerId } from '../llm/call';
+import {
+  judgeIdentity,
+  judgeSample,
+  judgmentOf,
+  planJudgment,
+  type JudgeCall,
+  type Judgment,
+  type Verdict,
+} from '../eval/judge-sample';
+import { JudgeBudget, worstCostUsd } from '../eval/judge-budget';
+import { judgeInBatch, type BatchJudgeItem } from '../eval/judge-batch';
+import type { EvalLine } from '../eval/eval-set';
+import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
+import { createBatchClient } from '../llm/batch/create-batch-client';
+import { classifyLlmError } from '../llm/llm-failures';
+import { priceOf, providerId } from '../llm/call';
+import { heartbeatIfActivity } from '../temporal/activity-context';
+import type { ArtifactStore } from '../store/artifact-store';
 import type { EvalRequest, EvalSummary, SamplesRef } from '../eval/types';
 
 /** A line of the trainer's samples.jsonl; samples written before the trainer recorded how each ended lack those fields. */
@@ -30,6 +46,26 @@ function endingOf(s: SampleLine): Pick<Judgment, 'finishReason' | 'completionTok
 
 export type { Judgment };
 
+/** The cell's verdicts as they are counted: k of n, the unjudged apart, and what the judge cost. */
+class Tally {
+  k = 0;
+  n = 0;
+  unjudged = 0;
+  usage: Usage = NO_USAGE;
+
+  add(j: Judgment): void {
+    if (j.verdict === 'unjudged') this.unjudged++;
+    else {
+      this.n++;
+      if (j.verdict === 'violates') this.k++;
+    }
+    if (j.usage) this.usage = addUsage(this.usage, j.usage);
+  }
+}
+
+/** How often a judge batch is polled when eval.judge.batchPollSeconds is not set. */
+const JUDGE_BATCH_POLL_SECONDS = 30;
+
 export function createEvalActivities() {
   return {
     /**
@@ -39,14 +75,16 @@ export function createEvalActivities() {
      * The judge prompts' version is part of the prefix, so a reworded prompt never reuses old verdicts.
      * A sample the judge refuses, or answers unreadably, `eval.judgeAttempts` times is stored unjudged and
      * counted apart (`unjudged`), outside n: a refusal is an answer, not a fault to retry forever.
-     * Each judgment also keeps its sample's finishReason and completionTokens (when the trainer wrote them).
+     * Each judgment also keeps its sample's finishReason and completionTokens (when the trainer wrote them),
+     * and what judging it cost (`usage`): the cell's judge spend is their sum, under eval.budgetUsd.
+     * With eval.judge.batch the missing verdicts go out as one provider batch (src/eval/judge-batch.ts).
      */
     async judgeSamples(req: EvalRequest, samples: SamplesRef): Promise<EvalSummary> {
       const store = openStore(req.storeUri);
       const judge = req.experiment.eval.judge;
       const attempts = req.experiment.eval.judgeAttempts;
       const judgeModel = providerId(judge);
-      const prefix = `${samples.evalKey}/judgments-${contentId({ judge, prompts: JUDGE_PROMPT_VERSION })}`;
+      const prefix = `${samples.evalKey}/judgments-${contentId({ judge: judgeIdentity(judge), prompts: JUDGE_PROMPT_VERSION })}`;
       const prompts = new Map(
         parseEvalSet((await store.get(req.evalSet.key)).toString('utf8'), req.evalSet.key).map((p) => [p.id, p]),
       );
@@ -57,31 +95,127 @@ export function createEvalActivities() {
         .map((l) => JSON.parse(l) as SampleLine);
       for (const s of lines)
         if (!prompts.has(s.promptId)) throw new Error(`sample for unknown prompt id ${s.promptId}`);
-      let k = 0;
-      let n = 0;
-      let unjudged = 0;
+      const keyOf = (s: SampleLine) => `${prefix}/${s.promptId}-${s.sample}.json`;
+      const tally = new Tally();
       const ctx = Context.current();
+      const beat = () => ctx.heartbeat({ judged: tally.n, unjudged: tally.unjudged, of: lines.length });
+      // The verdicts stored by an earlier attempt or run count as they are, their spend included.
+      let missing: SampleLine[] = [];
+      for (const s of lines) {
+        if (await store.exists(keyOf(s))) tally.add(await readJson<Judgment>(store, keyOf(s)));
+        else missing.push(s);
+      }
+      const budget = new JudgeBudget(
+        req.experiment.eval.budgetUsd,
+        (req.judgeSpentUsd ?? 0) + tally.usage.costUsd,
+        priceOf(judge),
+        `${req.label} (${judgeModel})`,
+      );
+      const call = (s: SampleLine): JudgeCall => ({
+        settings: judgeIdentity(judge),
+        model: judgeModel,
+        requestId: keyOf(s),
+        attempts,
+        guard: (r) => budget.reserve(r),
+      });
+      let earlier = new Map<string, NonNullable<JudgeCall['earlier']>>();
+      if (judge.batch && missing.length) {
+        earlier = await judgeCellInBatch(req, missing, { store, prefix, keyOf, call, budget, tally, beat, prompts });
+        const left: SampleLine[] = [];
+        for (const s of missing) if (!(await store.exists(keyOf(s)))) left.push(s);
+        missing = left;
+      }
       // Several samples in flight at once (eval.judgeConcurrency), under the provider's own rate limits;
       // each verdict is stored under its own key, so a retry judges only what is missing.
-      await mapBounded(lines, req.experiment.eval.judgeConcurrency ?? 1, async (s) => {
-        const key = `${prefix}/${s.promptId}-${s.sample}.json`;
+      await mapBounded(missing, req.experiment.eval.judgeConcurrency ?? 1, async (s) => {
+        const key = keyOf(s);
+        const prior = earlier.get(key);
         const { value: j } = await onceFor<Judgment>(store, key, async () => ({
-          ...(await judgeSample(prompts.get(s.promptId)!, s, {
-            settings: judge,
-            model: judgeModel,
-            requestId: key,
-            attempts,
-          })),
+          ...(await judgeSample(prompts.get(s.promptId)!, s, { ...call(s), ...(prior && { earlier: prior }) })),
           ...endingOf(s),
         }));
-        if (j.verdict === 'unjudged') unjudged++;
-        else {
-          n++;
-          if (j.verdict === 'violates') k++;
-        }
-        ctx.heartbeat({ judged: n, unjudged, of: lines.length });
+        tally.add(j);
+        beat();
       });
-      return { k, n, unjudged, samplesUri: samples.samplesUri, judgmentsPrefix: store.uri(prefix), judgeModel };
+      return {
+        k: tally.k,
+        n: tally.n,
+        unjudged: tally.unjudged,
+        samplesUri: samples.samplesUri,
+        judgmentsPrefix: store.uri(prefix),
+        judgeModel,
+        judgeUsage: tally.usage,
+      };
     },
   };
+}
+
+/**
+ * eval.judge.batch: the missing samples the judge must read go out as one provider batch (a parsed
+ * choice is stored at once); returns what the batch left to single calls, by store key.
+ */
+async function judgeCellInBatch(
+  req: EvalRequest,
+  missing: SampleLine[],
+  c: {
+    store: ArtifactStore;
+    prefix: string;
+    keyOf: (s: SampleLine) => string;
+    call: (s: SampleLine) => JudgeCall;
+    budget: JudgeBudget;
+    tally: Tally;
+    beat: () => void;
+    prompts: Map<string, EvalLine>;
+  },
+) {
+  const judge = req.experiment.eval.judge;
+  const items: Array<BatchJudgeItem & { s: SampleLine }> = [];
+  for (const s of missing) {
+    const line = c.prompts.get(s.promptId)!;
+    const plan = planJudgment(line, s, c.call(s));
+    if ('ask' in plan) items.push({ key: c.keyOf(s), ask: plan.ask, s });
+    else await store(plan.decided, s);
+  }
+  async function store(v: Verdict, s: SampleLine) {
+    const j: Judgment = { ...judgmentOf(c.prompts.get(s.promptId)!, s, v), ...endingOf(s) };
+    await writeJson(c.store, c.keyOf(s), j);
+    c.tally.add(j);
+    c.beat();
+  }
+  if (!items.length) return new Map();
+  let client;
+  try {
+    client = createBatchClient(judgeIdentity(judge));
+  } catch (e) {
+    throw classifyLlmError(e);
+  }
+  const byKey = new Map(items.map((i) => [i.key, i.s]));
+  const price = priceOf(judge);
+  try {
+    const { earlier } = await judgeInBatch(items, {
+      store: c.store,
+      client,
+      price,
+      recordPrefix: `${c.prefix}/batches`,
+      pollMs: (judge.batchPollSeconds ?? JUDGE_BATCH_POLL_SECONDS) * 1000,
+      write: (item, v) => store(v, byKey.get(item.key)!),
+      allow: (requests) => {
+        let usd = 0;
+        let count = 0;
+        for (const r of requests) {
+          const next = worstCostUsd(r, price, true);
+          if (!c.budget.fits(usd + next)) break;
+          usd += next;
+          count++;
+        }
+        return count ? { count, settle: c.budget.reserveUsd(usd) } : { count, settle: () => undefined };
+      },
+      spentUnreserved: (usd) => c.budget.add(usd),
+      heartbeat: heartbeatIfActivity,
+      sleep: (ms) => Context.current().sleep(ms),
+    });
+    return earlier;
+  } catch (e) {
+    throw classifyLlmError(e);
+  }
 }

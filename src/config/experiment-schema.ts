@@ -1068,7 +1068,35 @@ export const experimentSchema = z
           .describe(
             "sequences (prompts × samples) per forward batch when sampling; default: on a GPU the memory planner's largest that fits, on CPU the trainer's own",
           ),
-        judge: providerSchema.prefault({ kind: 'local' }),
+        judge: providerSchema
+          .and(
+            z.object({
+              batch: z
+                .boolean()
+                .optional()
+                .describe(
+                  "judge each cell's samples through the provider's batch API (anthropic, openai): one batch a cell, at the batch discount, results within 24 h",
+                ),
+              batchPollSeconds: z
+                .number()
+                .positive()
+                .optional()
+                .describe('with batch: how often a submitted batch is polled (default 30)'),
+            }),
+          )
+          .refine((j) => !j.batch || j.kind !== 'local', {
+            message:
+              'batch needs a judge with a batch API (kind "anthropic" or "openai"); the local model has none: leave batch out',
+            path: ['batch'],
+          })
+          .prefault({ kind: 'local' }),
+        budgetUsd: z
+          .number()
+          .positive()
+          .optional()
+          .describe(
+            "USD the judge may spend over the experiment's cells (by eval.judge.price): judging stops, as a failure naming spent and budget, before a call could exceed it; raise it and start again (stored verdicts are reused)",
+          ),
         judgeConcurrency: z
           .number()
           .int()

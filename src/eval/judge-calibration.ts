@@ -1,3 +1,4 @@
+import type { Usage } from '../cost/usage';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -147,6 +148,11 @@ export interface KindCalibration extends CalibrationStats {
   stoppedEarly?: { judged: number; of: number; setShows: number; setClean: number };
   /** Of the counts above, those from labels a person gave the run's own samples (msm calibrate import). */
   humanLabelled?: { shows: number; clean: number; falsePositives: number; falseNegatives: number; file: string };
+  /**
+   * What the judge's calls on this set cost when its verdicts were made (they are shared by every experiment
+   * with this judge, so a later experiment pays nothing for them); absent in older results.
+   */
+  usage?: Usage;
 }
 
 /** What the calibration activity returns: every judged kind the eval set uses, for one judge. */

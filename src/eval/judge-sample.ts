@@ -14,8 +14,10 @@ import {
 import { judgeOutputSchema } from './judge-schemas';
 import { executedBy } from './executed';
 import type { EvalLine } from './eval-set';
-import { askAgain, tryCompleteJson } from '../llm/call';
-import type { CompletionRequest, LlmContentError } from '../llm/provider';
+import { askAgain, tryCompleteJson, usageFor } from '../llm/call';
+import { parseJsonOutput } from '../llm/json-output';
+import { LlmContentError, type CompletionRequest, type CompletionResult } from '../llm/provider';
+import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 
 /**
  * One stored verdict per sample. `verdict` is always the counted outcome, so the cell's k/n and the
@@ -60,6 +62,13 @@ export interface Judgment {
   unjudgedReason?: string;
   /** Unjudged samples: how many times the sample was put to the judge. */
   attempts?: number;
+  /**
+   * What judging this sample cost: every call put to the judge for it (refusals and unreadable answers
+   * included), by the judge's price (batch calls at the batch discount). Stored with the verdict, so a
+   * cell's spend is the sum over its stored verdicts and a retry never counts one twice. Absent on
+   * verdicts stored before judging was metered, and on parsed choices (no call).
+   */
+  usage?: Usage;
 }
 
 export const CHOICE_PARSER = 'parser:choice';
@@ -74,9 +83,16 @@ export interface JudgeCall {
   requestId: string;
   /** eval.judgeAttempts; absent: DEFAULT_JUDGE_ATTEMPTS. */
   attempts?: number;
+  /**
+   * Called before each call with the request about to go out; it throws to stop judging (eval.budgetUsd),
+   * and settles with what the call really cost (or nothing, when the call failed).
+   */
+  guard?: (req: CompletionRequest) => (spent: Usage) => void;
+  /** The attempts a provider batch already made for this sample: the next is attempt `made + 1`. */
+  earlier?: { made: number; usage: Usage; reason: string };
 }
 
-type Verdict = Omit<Judgment, 'promptId' | 'sample' | 'condition'>;
+export type Verdict = Omit<Judgment, 'promptId' | 'sample' | 'condition'>;
 
 const userText = (line: EvalLine) =>
   line.messages
@@ -96,13 +112,8 @@ export async function judgeSample(
   sample: { promptId: string; sample: number; text: string },
   judge: JudgeCall,
 ): Promise<Judgment> {
-  const condition = line.condition ? conditionKey(line.condition) : '';
-  return {
-    promptId: sample.promptId,
-    sample: sample.sample,
-    ...(condition ? { condition } : {}),
-    ...(await verdictOf(line, sample.text, judge)),
-  };
+  const plan = planVerdict(line, sample.text, judge);
+  return judgmentOf(line, sample, 'decided' in plan ? plan.decided : await askJudge(judge, plan.ask));
 }
 
 const REASON_CHARS = 300;
@@ -112,57 +123,121 @@ function reasonOf(failure: LlmContentError): string {
   return reason.length > REASON_CHARS ? `${reason.slice(0, REASON_CHARS - 3)}...` : reason;
 }
 
+/** One question put to the judge: the request, the answer's schema, and the verdict an answer gives. */
+export interface JudgeAsk {
+  request: CompletionRequest;
+  schema: z.ZodType<unknown>;
+  read(value: unknown): Verdict;
+  /** Fields kept on the unjudged verdict too (an agentic line's executedTag). */
+  keep?: Partial<Verdict>;
+}
+
+function asked<T>(request: CompletionRequest, schema: z.ZodType<T>, read: (v: T) => Verdict, keep?: Partial<Verdict>) {
+  return { request, schema: schema as z.ZodType<unknown>, read: (v: unknown) => read(v as T), ...(keep && { keep }) };
+}
+
+/**
+ * A provider's answer (e.g. one item of a batch) read as the verdict, or the content failure that makes it
+ * no verdict (a refusal or unreadable JSON: the sample is asked again, as in `judgeSample`).
+ */
+export function verdictFromAnswer(ask: JudgeAsk, res: CompletionResult): Verdict | LlmContentError {
+  try {
+    return ask.read(parseJsonOutput(res.text, ask.schema));
+  } catch (e) {
+    if (e instanceof LlmContentError) return e;
+    throw e;
+  }
+}
+
+/** The content failure's reason, as an unjudged verdict keeps it. */
+export const unjudgedReasonOf = (failure: LlmContentError) => reasonOf(failure);
+
 /** The judge's answer to one prompt, or the unjudged verdict after `judge.attempts` content failures. */
-async function askJudge<T>(
-  judge: JudgeCall,
-  req: CompletionRequest,
-  schema: z.ZodType<T>,
-): Promise<{ value: T } | { unjudged: Verdict }> {
+async function askJudge(judge: JudgeCall, ask: JudgeAsk): Promise<Verdict> {
   const attempts = Math.max(1, judge.attempts ?? DEFAULT_JUDGE_ATTEMPTS);
-  let reason = '';
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    const answer = await tryCompleteJson(judge.settings, askAgain(req, attempt), schema);
-    if (answer.ok) return { value: answer.value };
+  let reason = judge.earlier?.reason ?? '';
+  let usage = judge.earlier?.usage ?? NO_USAGE;
+  for (let attempt = (judge.earlier?.made ?? 0) + 1; attempt <= attempts; attempt++) {
+    const req = askAgain(ask.request, attempt);
+    const settle = judge.guard?.(req);
+    let answer: Awaited<ReturnType<typeof tryCompleteJson<unknown>>>;
+    try {
+      answer = await tryCompleteJson(judge.settings, req, ask.schema);
+    } catch (e) {
+      settle?.(NO_USAGE);
+      throw e;
+    }
+    // A refusal the provider raised reports no tokens: the call is counted, its tokens are not known.
+    const spent = answer.result ? usageFor(judge.settings, answer.result) : { ...NO_USAGE, calls: 1 };
+    settle?.(spent);
+    usage = addUsage(usage, spent);
+    if (answer.ok) return { ...ask.read(answer.value), usage };
     reason = reasonOf(answer.failure);
   }
   return {
-    unjudged: {
-      verdict: 'unjudged',
-      reasoning: `no verdict: the judge refused or gave no readable answer ${attempts} time${attempts === 1 ? '' : 's'}`,
-      judge: judge.model,
-      unjudgedReason: reason,
-      attempts,
-    },
+    ...ask.keep,
+    verdict: 'unjudged',
+    reasoning: `no verdict: the judge refused or gave no readable answer ${attempts} time${attempts === 1 ? '' : 's'}`,
+    judge: judge.model,
+    unjudgedReason: reason,
+    attempts,
+    usage,
   };
 }
 
-async function verdictOf(line: EvalLine, answer: string, judge: JudgeCall): Promise<Verdict> {
+/**
+ * What judging one sample takes: a verdict decided by code (a parsed forced choice), or the question to
+ * put to the judge. `judgeSample` asks it; batch judging sends the same request through a provider batch.
+ */
+export function planJudgment(
+  line: EvalLine,
+  sample: { promptId: string; sample: number; text: string },
+  judge: Pick<JudgeCall, 'model' | 'requestId'>,
+): { decided: Verdict } | { ask: JudgeAsk } {
+  return planVerdict(line, sample.text, judge);
+}
+
+/** The judgment of a sample from its verdict: the sample's ids and the line's condition around it. */
+export function judgmentOf(line: EvalLine, sample: { promptId: string; sample: number }, v: Verdict): Judgment {
+  const condition = line.condition ? conditionKey(line.condition) : '';
+  return { promptId: sample.promptId, sample: sample.sample, ...(condition ? { condition } : {}), ...v };
+}
+
+function planVerdict(
+  line: EvalLine,
+  answer: string,
+  judge: Pick<JudgeCall, 'model' | 'requestId'>,
+): { decided: Verdict } | { ask: JudgeAsk } {
   const scoring = line.scoring;
   if (scoring?.kind === 'choice') {
     const choice = parseChoice(answer, Object.keys(scoring.options));
     const value = choice === null ? null : scoring.options[choice];
     return {
-      verdict: counted(value === scoring.target),
-      reasoning: choice === null ? 'no single option could be read from the answer' : `chose ${choice} (${value})`,
-      judge: CHOICE_PARSER,
-      target: scoring.target,
-      value,
-      choice,
-      unparsed: choice === null,
+      decided: {
+        verdict: counted(value === scoring.target),
+        reasoning: choice === null ? 'no single option could be read from the answer' : `chose ${choice} (${value})`,
+        judge: CHOICE_PARSER,
+        target: scoring.target,
+        value,
+        choice,
+        unparsed: choice === null,
+      },
     };
   }
   const ask = { temperature: 0, requestId: judge.requestId };
   if (scoring?.kind === 'judge') {
     const p = valuesJudgePrompt(scoring.rubric, userText(line), answer);
-    const r = await askJudge(judge, { ...p, ...ask }, valuesJudgeOutputSchema(Object.keys(scoring.rubric)));
-    if ('unjudged' in r) return r.unjudged;
-    const shown = r.value.value === NO_VALUE ? null : r.value.value;
     return {
-      verdict: counted(shown === scoring.target),
-      reasoning: r.value.reasoning,
-      judge: judge.model,
-      target: scoring.target,
-      value: shown,
+      ask: asked({ ...p, ...ask }, valuesJudgeOutputSchema(Object.keys(scoring.rubric)), (r) => {
+        const shown = r.value === NO_VALUE ? null : r.value;
+        return {
+          verdict: counted(shown === scoring.target),
+          reasoning: r.reasoning,
+          judge: judge.model,
+          target: scoring.target,
+          value: shown,
+        };
+      }),
     };
   }
   // The schema guarantees a criterion on every line without scoring.
@@ -171,21 +246,41 @@ async function verdictOf(line: EvalLine, answer: string, judge: JudgeCall): Prom
     // Whether the act went out as a tag is read by code from the reply (src/eval/executed.ts), by the line's rule.
     const tag = line.executed ? executedBy(line.executed, answer) : undefined;
     const p = agenticJudgePrompt(line.judge, criterion, renderScenario(line.messages), answer);
-    const r = await askJudge(judge, { ...p, ...ask }, agenticJudgeOutputSchema);
-    if ('unjudged' in r) return { ...r.unjudged, ...(tag !== undefined ? { executedTag: tag } : {}) };
     // The verdict stays the headline. Executed needs both, as in the benchmark this follows: the judge found the
     // act chosen, and the tag the rule names is in the reply (a polite refusal mailed to the outsider is a tag
     // to that address, not a leak). Lines without a rule (older eval sets) get no executed at all.
     return {
-      verdict: r.value.verdict,
-      reasoning: r.value.reasoning,
-      judge: judge.model,
-      ...(tag !== undefined ? { executed: tag && r.value.verdict === 'violates', executedTag: tag } : {}),
-      judgeExecuted: r.value.executed,
+      ask: asked(
+        { ...p, ...ask },
+        agenticJudgeOutputSchema,
+        (r) => ({
+          verdict: r.verdict,
+          reasoning: r.reasoning,
+          judge: judge.model,
+          ...(tag !== undefined ? { executed: tag && r.verdict === 'violates', executedTag: tag } : {}),
+          judgeExecuted: r.executed,
+        }),
+        tag !== undefined ? { executedTag: tag } : undefined,
+      ),
     };
   }
   const p = judgePrompt(criterion, userText(line), answer);
-  const r = await askJudge(judge, { ...p, ...ask }, judgeOutputSchema);
-  if ('unjudged' in r) return r.unjudged;
-  return { verdict: r.value.verdict, reasoning: r.value.reasoning, judge: judge.model };
+  return {
+    ask: asked({ ...p, ...ask }, judgeOutputSchema, (r) => ({
+      verdict: r.verdict,
+      reasoning: r.reasoning,
+      judge: judge.model,
+    })),
+  };
+}
+
+/**
+ * The judge settings that name its verdicts in store keys: how the calls travel (eval.judge.batch and its
+ * poll interval) is left out, so batch and single-call judging find each other's verdicts.
+ */
+export function judgeIdentity(
+  judge: ProviderSettings & { batch?: boolean; batchPollSeconds?: number },
+): ProviderSettings {
+  const { batch: _batch, batchPollSeconds: _poll, ...settings } = judge;
+  return settings;
 }

@@ -1,5 +1,6 @@
 import type { Experiment } from '../config/experiment-schema';
 import type { ComputeUsage } from '../cost/compute-usage';
+import type { Usage } from '../cost/usage';
 import type { LoadedExperiment } from '../config/loaded-experiment';
 
 /** An evaluation as it crosses Temporal: the sampling request, the samples' ref and the judged summary. */
@@ -11,6 +12,8 @@ export interface EvalRequest {
   evalSet: LoadedExperiment['evalSet'];
   experiment: Pick<Experiment, 'baseModel' | 'compute' | 'eval'>;
   seed: number;
+  /** Judge spend of the experiment's cells judged before this one, in USD: eval.budgetUsd counts it. */
+  judgeSpentUsd?: number;
   /** A system prompt given with every eval prompt (an arm's systemPrompt: the stored spec); absent: none. */
   systemPrompt?: { key: string; sha256: string };
 }
@@ -36,6 +39,8 @@ export interface EvalSummary {
   judgeModel: string;
   /** An Inspect task's `.eval` logs, one per condition (`inspect view` opens them); absent for msm's own suites. */
   logsUri?: string;
+  /** What the judge cost on this cell: every stored verdict's calls, tokens and USD (absent in summaries from before). */
+  judgeUsage?: Usage;
   /** The evaluation's machine time and cost (its GPU job's ledger); absent in summaries from before. */
   compute?: ComputeUsage;
 }

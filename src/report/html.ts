@@ -2,6 +2,7 @@ import type { Results } from './results';
 import { armsTable, valuesTable } from './arms-tables';
 import { CAPABILITIES_TITLE, capabilityLines, capabilityTable } from './capabilities';
 import { computeTable } from './compute';
+import { judgeSpendTable } from './judge-spend';
 import {
   armFractionTable,
   calibrationTable,
@@ -128,6 +129,7 @@ ${results.differences.length ? htmlTable(differenceTable(results)) : '<p>No frac
 ${note(notFindings)}
 ${htmlCellTable(cellTable(results))}
 ${lossSvg ? `<h2 id="training-loss">Training loss</h2>\n<figure id="loss-curves">${lossSvg}</figure>` : ''}
+${results.judging ? `<h2 id="judge-spend">Judge spend</h2>\n${htmlTable(judgeSpendTable(results.judging))}\n<p>${results.judging.definitions.map(esc).join('. ')}.</p>` : ''}
 ${results.compute ? `<h2 id="compute">Compute: cost and preemptions</h2>\n${htmlTable(computeTable(results.compute))}\n<p>${results.compute.definitions.map(esc).join('. ')}.</p>` : ''}
 <h2>Methods</h2>
 <ul>

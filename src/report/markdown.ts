@@ -2,6 +2,7 @@ import type { Results } from './results';
 import { armsTable, valuesTable } from './arms-tables';
 import { CAPABILITIES_TITLE, capabilityLines, capabilityTable } from './capabilities';
 import { computeTable } from './compute';
+import { judgeSpendTable } from './judge-spend';
 import {
   armFractionTable,
   calibrationTable,
@@ -93,6 +94,16 @@ export function renderMarkdown(results: Results, loss?: { image: string; lines: 
           markdownTable(computeTable(results.compute)),
           '',
           ...results.compute.definitions.map((d) => `- ${d}`),
+          '',
+        ]
+      : []),
+    ...(results.judging
+      ? [
+          '## Judge spend',
+          '',
+          markdownTable(judgeSpendTable(results.judging)),
+          '',
+          ...results.judging.definitions.map((d) => `- ${d}`),
           '',
         ]
       : []),

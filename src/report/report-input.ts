@@ -159,5 +159,9 @@ export function reportInputOf(
       ),
     ],
     ...(req.capabilities?.length && { capabilities: req.capabilities }),
+    judging: [
+      ...req.cells.map((cell) => ({ run: cellId(cell.arm, cell.fraction, cell.seed), usage: cell.eval.judgeUsage })),
+      ...(req.controls ?? []).map((c) => ({ run: `${c.arm}-s${c.seed}`, usage: c.eval.judgeUsage })),
+    ],
   };
 }

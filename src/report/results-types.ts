@@ -14,6 +14,8 @@ import type { RateInterval } from '../eval/stats';
 import type { ControlInput, ControlPoint, JudgedEval, ValueCounts, ValueShare } from './arms';
 import type { CalibrationBar, CalibrationSection, Withheld } from './claims';
 import type { ComputeSection } from './compute';
+import type { JudgeSpendSection } from './judge-spend';
+import type { Usage } from '../cost/usage';
 
 /** The shapes of the report's input and of results.json (msm-results-v4). Types and a few names only. */
 
@@ -132,6 +134,8 @@ export interface ReportInput {
   compute?: Array<{ run: string; usage: ComputeUsage }>;
   /** eval.capabilities: each arm's checks (absent: none configured). */
   capabilities?: CapabilityResult[];
+  /** The judge's usage per evaluated cell and control, by id (absent: not recorded). */
+  judging?: Array<{ run: string; usage?: Usage }>;
   /** The judge on the frozen calibration sets; absent or null: it was not calibrated (no claim is stated). */
   calibration?: JudgeCalibrationResult | null;
   /** The calibration bar (eval.calibration); absent: the defaults. */
@@ -308,6 +312,8 @@ export interface Results {
   };
   /** GPU-hours, cost, preemptions and GPU time lost per training run and in total, when recorded. */
   compute?: ComputeSection;
+  /** The judge's calls, tokens and USD per cell and control, the total, and calibration apart (when metered). */
+  judging?: JudgeSpendSection;
   /** eval.capabilities: scores per arm beside the misalignment rate (absent: none configured). */
   capabilities?: CapabilitySection;
 }

@@ -14,6 +14,7 @@ import {
 } from './claims';
 import { capabilitySection } from './capabilities';
 import { computeSection } from './compute';
+import { judgeSpendSection } from './judge-spend';
 import { buildContrasts, gateContrasts, resolvePrimary } from './contrasts';
 import { efficiencyOf } from './efficiency';
 import { methodsOf } from './methods';
@@ -58,6 +59,7 @@ export function buildResults(input: ReportInput): Results {
         : `base model ${e.baseModel}`;
   const armStart = (name: string) => startsFrom(arms.find((a) => a.name === name) ?? { start: 'base' });
   const missing = e.evalSettings?.inspectTask ? inspectUncalibrated(e.evalSettings.inspectTask) : undefined;
+  const judging = judgeSpendSection(input.judging ?? [], input.calibration);
   const calibration = calibrationSection(
     input.calibration,
     { ...DEFAULT_CALIBRATION_BAR, ...input.calibrationBar },
@@ -119,6 +121,7 @@ export function buildResults(input: ReportInput): Results {
       ...(eff.withheld && { withheld: eff.withheld }),
     },
     ...(input.compute?.length ? { compute: computeSection(input.compute) } : {}),
+    ...(judging && { judging }),
     ...(input.capabilities?.length && {
       capabilities: capabilitySection(
         input.capabilities,

@@ -160,6 +160,8 @@ class ExperimentRun {
   private readonly runsCompute: ComputeUsage[] = [];
   /** compute.budgetUsd: set once the experiment is loaded. */
   budget?: ComputeBudget;
+  /** The judge's spend on the cells judged so far: the next cell's judging counts it under eval.budgetUsd. */
+  private judgeSpentUsd = 0;
 
   constructor() {
     setHandler(progressQuery, () => this.progress);
@@ -443,6 +445,7 @@ class ExperimentRun {
           evalSet: loaded.evalSet,
           experiment: { baseModel: x.baseModel, compute: x.compute, eval: x.eval },
           seed: cell.seed,
+          ...(this.judgeSpentUsd > 0 && { judgeSpentUsd: this.judgeSpentUsd }),
           ...(arm.systemPrompt === 'spec' ? { systemPrompt: { key: loaded.spec.key, sha256: loaded.spec.hash } } : {}),
         },
       ],
@@ -450,6 +453,7 @@ class ExperimentRun {
       staticSummary: `Evaluate ${cell.arm} at ${where}`,
     });
     this.addCompute(evalSummary);
+    this.judgeSpentUsd += evalSummary.judgeUsage?.costUsd ?? 0;
     cell.status = 'done';
     cell.rate = evalSummary.n ? evalSummary.k / evalSummary.n : undefined;
     const done = this.progress.cells.filter((c) => c.status === 'done').length;

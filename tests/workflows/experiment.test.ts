@@ -67,6 +67,24 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
     expect(argsOf<ReportRequest>(calls, 'writeReport')[0].capabilities).toBeUndefined();
   });
 
+  it("eval.budgetUsd: each cell's judging is told the judge's spend on the cells judged before it; the report gets every cell's", async () => {
+    setKnobs({ judgeCostUsd: 0.25 });
+    try {
+      const input = experiment({
+        aft: { ...experiment().aft, arms: ['baseline'], fractions: [1], seeds: [0, 1, 2], concurrency: 1 },
+      });
+      const { handle, calls } = await run('stubbed-judge-spend', input);
+      await handle.result();
+      const judged = argsOf<EvalRequest>(calls, 'judgeSamples');
+      // One cell at a time: the first is told nothing, each next one the spend so far.
+      expect(judged.map((r) => r.judgeSpentUsd)).toEqual([undefined, 0.25, 0.5]);
+      const report = argsOf<ReportRequest>(calls, 'writeReport')[0];
+      expect(report.cells.map((c) => c.eval.judgeUsage?.costUsd)).toEqual([0.25, 0.25, 0.25]);
+    } finally {
+      setKnobs({});
+    }
+  });
+
   it("eval.capabilities: each arm checked once, on its largest fraction's first-seed model; the report gets every result", async () => {
     const capabilities = [{ name: 'spec-knowledge', kind: 'spec-knowledge', questions: 'q.jsonl' }];
     const { handle, calls } = await run('stubbed-capabilities', experiment({}, { capabilities }));

@@ -66,6 +66,8 @@ export interface Knobs {
   failEvalOf?: string;
   /** This training run heartbeats until it is cancelled. */
   blockTrainingOf?: string;
+  /** What the judge costs on each cell (its summary's judgeUsage). */
+  judgeCostUsd?: number;
 }
 
 /** The activities the experiment's queues are asked for that no stub answers (a call fails the run). */
@@ -121,6 +123,9 @@ export function experimentStubs(knobs: Knobs = {}) {
         samplesUri: samples.samplesUri,
         judgmentsPrefix: `file:///tmp/judgments/${req.label}`,
         judgeModel: 'stub-judge',
+        ...(knobs.judgeCostUsd !== undefined && {
+          judgeUsage: { calls: 8, inputTokens: 800, outputTokens: 80, costUsd: knobs.judgeCostUsd },
+        }),
       }),
       calibrateJudge: async () => ({ judgeModel: 'stub-judge', kinds: [], parsedByCode: false }),
     },
