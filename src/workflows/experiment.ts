@@ -2,6 +2,7 @@ import {
   ApplicationFailure,
   condition,
   executeChild,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -15,6 +16,7 @@ import { worldOf, worldSize } from '../config/compute-shape';
 import type { CellResult, ControlResult, ReportResult } from '../report/types';
 import type { LoadedExperiment } from '../config/loaded-experiment';
 import type { CorpusManifestRef } from '../corpus/types';
+import type { ContaminationSummary } from '../eval/contamination';
 import type { EvalSummary } from '../eval/types';
 import type { TrainRequest, TrainResult } from '../training/types';
 import { CONTROL_SEED, isControl, needsMidtraining, resolveArms, trainingName, type Arm } from '../config/arms';
@@ -53,8 +55,12 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
   await run.enter('loading', 'validating the experiment and the spec');
   const loaded: LoadedExperiment = await cpu.loadExperiment(input);
   const s = run.loaded(loaded);
-  const corpus = await run.corpus(s);
-  const aft = await run.aftData(s);
+  const assembled = await run.corpus(s);
+  const given = await run.aftData(s);
+  // Before anything trains: the corpus and AFT data against the eval prompts (eval.decontaminate).
+  const checked = patched('decontaminate') ? await run.decontaminate(s, assembled, given) : undefined;
+  const corpus = checked?.corpus ?? assembled;
+  const aft = checked?.aft ?? given;
   const tokens = await run.tokenize(s, corpus, aft.data);
   const trainer = trainerSettings(s.x);
   const midtrain = needsMidtraining(s.arms) ? await run.midtrain(s, trainer, tokens.corpus) : null;
@@ -73,6 +79,7 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
     controls,
     aftData: aft.data,
     ...(capabilities && { capabilities }),
+    ...(checked && { contamination: checked.summary }),
   });
   return {
     report,
@@ -230,6 +237,31 @@ class ExperimentRun {
         'BadInput',
       );
     return { data: loaded.aftData };
+  }
+
+  /**
+   * The overlap check of the corpus and the AFT data (and the with-reasoning file, when arms train on it)
+   * against the eval set and the calibration sets. drop hands back the files without the flagged items.
+   */
+  async decontaminate(
+    { loaded, x, storeUri }: Loaded,
+    corpus: CorpusManifestRef,
+    aft: { data: FileRef; withReasoning?: FileRef },
+  ): Promise<{
+    corpus: CorpusManifestRef;
+    aft: { data: FileRef; withReasoning?: FileRef };
+    summary: ContaminationSummary;
+  }> {
+    setCurrentDetails(
+      `**corpus** — checking the corpus and AFT data against the eval prompts (${x.eval.decontaminate})`,
+    );
+    const withReasoning = aft.withReasoning ?? loaded.reasoningData;
+    return cpu.checkContamination(storeUri, {
+      mode: x.eval.decontaminate,
+      evalSet: loaded.evalSet,
+      corpus,
+      aft: { data: aft.data, ...(withReasoning && { withReasoning }) },
+    });
   }
 
   async tokenize(
@@ -414,6 +446,7 @@ class ExperimentRun {
       controls: ControlResult[];
       aftData: FileRef;
       capabilities?: CapabilityResult[];
+      contamination?: ContaminationSummary;
     },
   ): Promise<ReportResult> {
     const { experiment: _omit, ...loadedRefs } = loaded;
@@ -431,6 +464,7 @@ class ExperimentRun {
           arms,
           ...(r.controls.length ? { controls: r.controls } : {}),
           ...(r.capabilities && { capabilities: r.capabilities }),
+          ...(r.contamination && { contamination: r.contamination }),
           judge: x.eval.judge,
           judgeAttempts: x.eval.judgeAttempts,
           claims: {

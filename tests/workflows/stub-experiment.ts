@@ -1,5 +1,6 @@
 // An experiment's input and the stubbed activities of msmExperiment, shared by the stubbed-activity tests
 // that run experiments (the experiment itself, a sweep's points, run controls, the report's request).
+import type { DecontaminateRequest } from '../../src/eval/decontaminate';
 import { parseExperiment, type ExperimentInput } from '../../src/config/experiment-schema';
 import type { CapabilityRequest, CapabilityResult } from '../../src/eval/capabilities/types';
 import type { EvalRequest, EvalSummary, SamplesRef } from '../../src/eval/types';
@@ -65,6 +66,8 @@ export interface Knobs {
   failEvalOf?: string;
   /** This training run heartbeats until it is cancelled. */
   blockTrainingOf?: string;
+  /** The overlap check drops items: it answers with other corpus and AFT files (eval.decontaminate: drop). */
+  dropContaminated?: boolean;
 }
 
 /** The activities the experiment's queues are asked for that no stub answers (a call fails the run). */
@@ -96,6 +99,29 @@ export function experimentStubs(knobs: Knobs = {}) {
           ...(x.eval.capabilities && {
             capabilityQuestions: { 'spec-knowledge': { key: 'inputs/questions.jsonl', sha256: 'q-sha', questions: 8 } },
           }),
+        };
+      },
+      // Nothing overlaps, or (dropContaminated) other files come back (the check itself: tests/unit/contamination.test.ts).
+      checkContamination: async (_store: string, req: DecontaminateRequest) => {
+        const dropped = knobs.dropContaminated;
+        const clean = (f: { key: string }) => fileRef(`${f.key}-clean`);
+        return {
+          corpus: dropped ? { ...req.corpus, hash: 'clean-corpus', documents: req.corpus.documents - 1 } : req.corpus,
+          aft: dropped
+            ? {
+                data: clean(req.aft.data),
+                ...(req.aft.withReasoning && { withReasoning: clean(req.aft.withReasoning) }),
+              }
+            : req.aft,
+          summary: {
+            mode: req.mode,
+            ngram: 13,
+            minhashThreshold: 0.4,
+            evalItems: {},
+            training: {},
+            examples: [],
+            dropped: dropped ? { corpus: 1, aft: 1 } : {},
+          },
         };
       },
       tokenizeCorpus: async () => ref('corpus'),
