@@ -219,31 +219,47 @@ export class EvalIndex {
   }
 }
 
-/** Every training item checked: the flagged ones (with their first match) and the summary's counts. */
+/**
+ * Training items checked as they come (a corpus shard at a time): the flagged ones, each with its first
+ * match, and the summary's counts per training source.
+ */
+export class TrainingCheck {
+  readonly flagged: ContaminationMatch[] = [];
+  readonly counts: Record<string, SourceCounts> = {};
+  private checked = 0;
+
+  constructor(
+    private readonly indexes: readonly EvalIndex[],
+    private readonly onItem: (checked: number) => void = () => {},
+  ) {}
+
+  add(items: Iterable<TextItem>): void {
+    for (const item of items) {
+      const c = (this.counts[item.source] ??= { checked: 0, flagged: 0, byNgram: 0, byMinhash: 0, byEvalSource: {} });
+      c.checked++;
+      let m: ContaminationMatch | null = null;
+      for (const index of this.indexes) if ((m = index.match(item))) break;
+      if (m) {
+        c.flagged++;
+        if (m.kind === 'ngram') c.byNgram++;
+        else c.byMinhash++;
+        c.byEvalSource[m.eval.source] = (c.byEvalSource[m.eval.source] ?? 0) + 1;
+        this.flagged.push(m);
+      }
+      this.onItem(++this.checked);
+    }
+  }
+}
+
+/** Every training item checked at once (see TrainingCheck). */
 export function checkTraining(
   indexes: EvalIndex | readonly EvalIndex[],
   items: Iterable<TextItem>,
-  onItem: (checked: number) => void = () => {},
+  onItem?: (checked: number) => void,
 ): { flagged: ContaminationMatch[]; counts: Record<string, SourceCounts> } {
-  const list = Array.isArray(indexes) ? indexes : [indexes as EvalIndex];
-  const flagged: ContaminationMatch[] = [];
-  const counts: Record<string, SourceCounts> = {};
-  let checked = 0;
-  for (const item of items) {
-    const c = (counts[item.source] ??= { checked: 0, flagged: 0, byNgram: 0, byMinhash: 0, byEvalSource: {} });
-    c.checked++;
-    let m: ContaminationMatch | null = null;
-    for (const index of list) if ((m = index.match(item))) break;
-    if (m) {
-      c.flagged++;
-      if (m.kind === 'ngram') c.byNgram++;
-      else c.byMinhash++;
-      c.byEvalSource[m.eval.source] = (c.byEvalSource[m.eval.source] ?? 0) + 1;
-      flagged.push(m);
-    }
-    onItem(++checked);
-  }
-  return { flagged, counts };
+  const check = new TrainingCheck(Array.isArray(indexes) ? indexes : [indexes as EvalIndex], onItem);
+  check.add(items);
+  return { flagged: check.flagged, counts: check.counts };
 }
 
 /** A few examples per training source, different eval items first, in the order they were found. */

@@ -8,13 +8,13 @@ import { contentId, sha256Hex } from '../util/hash';
 import {
   calibrationItems,
   chatItems,
-  checkTraining,
   EvalIndex,
   evalSetItems,
   examplesOf,
   failMessage,
   MINHASH_THRESHOLD,
   NGRAM,
+  TrainingCheck,
   withoutLines,
   type ContaminationMatch,
   type ContaminationSummary,
@@ -74,16 +74,19 @@ export function calibrationIndex(): EvalIndex {
   return (cal.index ??= new EvalIndex(cal.items));
 }
 
-async function corpusItems(store: ArtifactStore, corpus: CorpusManifestRef): Promise<TextItem[]> {
-  const items: TextItem[] = [];
+/** One shard's documents at a time: a large corpus is never held in memory whole. */
+async function checkCorpus(store: ArtifactStore, corpus: CorpusManifestRef, check: TrainingCheck): Promise<void> {
   for (const key of corpus.shardKeys) {
-    for (const line of (await store.get(key)).toString('utf8').split('\n')) {
-      if (!line.trim()) continue;
-      const doc = JSON.parse(line) as CorpusDocument;
-      items.push({ source: 'corpus', id: doc.id, texts: [doc.text] });
-    }
+    const lines = (await store.get(key)).toString('utf8').split('\n');
+    check.add(
+      lines
+        .filter((l) => l.trim())
+        .map((l) => {
+          const doc = JSON.parse(l) as CorpusDocument;
+          return { source: 'corpus', id: doc.id, texts: [doc.text] };
+        }),
+    );
   }
-  return items;
 }
 
 const text = async (store: ArtifactStore, key: string) => (await store.get(key)).toString('utf8');
@@ -124,12 +127,11 @@ export async function decontaminate(
   const aftText = await text(store, req.aft.data.key);
   const reasoning = req.aft.withReasoning;
   const reasoningText = reasoning && reasoning.key !== req.aft.data.key ? await text(store, reasoning.key) : undefined;
-  const training = [
-    ...(await corpusItems(store, req.corpus)),
-    ...chatItems(aftText, 'aft'),
-    ...(reasoningText !== undefined ? chatItems(reasoningText, 'aft-reasoning') : []),
-  ];
-  const { flagged, counts } = checkTraining(indexes, training, onItem);
+  const check = new TrainingCheck(indexes, onItem);
+  await checkCorpus(store, req.corpus, check);
+  check.add(chatItems(aftText, 'aft'));
+  if (reasoningText !== undefined) check.add(chatItems(reasoningText, 'aft-reasoning'));
+  const { flagged, counts } = check;
   const summary: ContaminationSummary = {
     mode: req.mode,
     ngram: NGRAM,
