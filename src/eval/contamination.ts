@@ -121,6 +121,20 @@ const snippet = (text: string, around?: string): string => {
   return `${start > 0 ? '…' : ''}${flat.slice(start, start + SNIPPET)}…`;
 };
 
+/** A training text's words, their hashes and (once needed) its MinHash signature: computed once for every index. */
+export interface PreparedText {
+  text: string;
+  words: string[];
+  hashes: Uint32Array;
+  signature?: Uint32Array;
+}
+
+export const prepare = (item: TextItem): PreparedText[] =>
+  item.texts.map((text) => {
+    const ws = words(text);
+    return { text, words: ws, hashes: wordHashes(ws) };
+  });
+
 interface EvalText {
   item: TextItem;
   text: string;
@@ -167,20 +181,18 @@ export class EvalIndex {
   }
 
   /** The first eval text this training text overlaps (n-grams first, then MinHash), or null. */
-  match(training: TextItem): ContaminationMatch | null {
-    for (const text of training.texts) {
-      const ws = words(text);
-      const hs = wordHashes(ws);
-      const found = this.ngramHit(hs);
+  match(training: TextItem, prepared: PreparedText[] = prepare(training)): ContaminationMatch | null {
+    for (const p of prepared) {
+      const found = this.ngramHit(p.hashes);
       if (found) {
-        const ngram = ws.slice(found.start, found.start + found.len).join(' ');
-        return this.result(training, text, found.at, { kind: 'ngram', ngram });
+        const ngram = p.words.slice(found.start, found.start + found.len).join(' ');
+        return this.result(training, p.text, found.at, { kind: 'ngram', ngram });
       }
     }
-    for (const text of training.texts) {
-      if (words(text).length < MIN_SHORT_WORDS) continue;
-      const near = this.minhash.nearest(signatureOf(text));
-      if (near) return this.result(training, text, Number(near.id), { kind: 'minhash', similarity: near.similarity });
+    for (const p of prepared) {
+      if (p.words.length < MIN_SHORT_WORDS) continue;
+      const near = this.minhash.nearest((p.signature ??= signature(p.words.join(' '))));
+      if (near) return this.result(training, p.text, Number(near.id), { kind: 'minhash', similarity: near.similarity });
     }
     return null;
   }
@@ -237,8 +249,9 @@ export class TrainingCheck {
     for (const item of items) {
       const c = (this.counts[item.source] ??= { checked: 0, flagged: 0, byNgram: 0, byMinhash: 0, byEvalSource: {} });
       c.checked++;
+      const prepared = prepare(item);
       let m: ContaminationMatch | null = null;
-      for (const index of this.indexes) if ((m = index.match(item))) break;
+      for (const index of this.indexes) if ((m = index.match(item, prepared))) break;
       if (m) {
         c.flagged++;
         if (m.kind === 'ngram') c.byNgram++;

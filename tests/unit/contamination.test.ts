@@ -1,7 +1,10 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
+import { createContaminationActivities } from '../../src/activities/contamination-activities';
 import type { CorpusDocument, CorpusManifestRef } from '../../src/corpus/types';
 import {
   chatItems,
@@ -133,9 +136,9 @@ async function plantedStore(corpusDocs: string[], aftLines: string[]) {
   // The with-reasoning file: the same examples, each answer with a think block.
   const reasoningText = aftLines.map((l) => l.replace('"content":"', '"content":"<think>ok</think>')).join('\n') + '\n';
   const withReasoning = { ...(await put('inputs/aft-r.jsonl', reasoningText)), examples: aftLines.length };
-  const run = (mode: DecontaminateMode) =>
-    decontaminate(store, { mode, evalSet, corpus, aft: { data, withReasoning } });
-  return { store, corpus, data, withReasoning, run };
+  const request = { mode: 'warn' as DecontaminateMode, evalSet, corpus, aft: { data, withReasoning } };
+  const run = (mode: DecontaminateMode) => decontaminate(store, { ...request, mode });
+  return { store, corpus, data, withReasoning, request, run };
 }
 
 describe('eval.decontaminate', () => {
@@ -192,6 +195,17 @@ describe('eval.decontaminate', () => {
       expect(msg).toContain('aft q3 (line 3)');
       expect(msg).toMatch(/eval\.decontaminate: "drop"/);
     }
+  });
+
+  it('the activity turns fail into bad input: not retried, the message names the items', async () => {
+    const p = await plantedStore([cleanDoc, leakyDoc], aftLeaky);
+    const check = createContaminationActivities().checkContamination;
+    const e = await new MockActivityEnvironment()
+      .run(check, p.store.rootUri, { ...p.request, mode: 'fail' as const })
+      .catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(ApplicationFailure);
+    expect(e).toMatchObject({ type: 'BadInput', nonRetryable: true });
+    expect((e as Error).message).toContain('corpus doc-1 ~ eval-set');
   });
 
   it('fail passes clean data through unchanged', async () => {
