@@ -25,6 +25,7 @@ import { openStore } from '../../src/store/open-store';
 import { sha256Hex } from '../../src/util/hash';
 import { PROJECT_ROOT } from '../../src/util/project-paths';
 import { calibrationResult } from '../helpers/calibration';
+import { defaultContent } from '../helpers/scripted-llm-server';
 
 const read = (...p: string[]) => readFileSync(path.join(PROJECT_ROOT, ...p), 'utf8');
 const agenticText = read('experiments', 'data', 'agentic-eval.jsonl');
@@ -314,6 +315,12 @@ describe('the shipped files do not overlap the shipped eval and calibration sets
       ),
       ...specs.map((f) => ({ source: `specs/${f}`, id: 'whole', texts: [read('specs', f)] })),
       ...dataFiles.flatMap((f) => chatItems(read('experiments', 'data', f), f)),
+      // The scripted provider's documents: the corpus of every test that does not run the local model.
+      ...Array.from({ length: 20 }, (_, i) => ({
+        source: 'scripted corpus',
+        id: `doc ${i}`,
+        texts: [defaultContent({ messages: [{ role: 'user', content: `Write document ${i} in <content> tags.` }] })],
+      })),
     ];
     const { flagged, counts } = checkTraining([index, calibrationIndex()], training);
     expect(flagged).toEqual([]);
