@@ -1,5 +1,6 @@
 import { createAftDataActivities } from './aft-data-activities';
 import { createCalibrationActivities } from './calibration-activities';
+import { createContaminationActivities } from './contamination-activities';
 import { createCorpusActivities } from './corpus-activities';
 import { createEvalActivities } from './eval-activities';
 import { createExperimentActivities } from './experiment-activities';
@@ -15,6 +16,7 @@ export function createActivitiesByQueue(deps: TrainerActivityDeps = {}) {
     'msm-cpu': {
       ...createExperimentActivities(),
       ...createTokenizeActivities(),
+      ...createContaminationActivities(),
       ...createReportActivities(),
       ...createSweepActivities(),
     },

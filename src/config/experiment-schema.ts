@@ -1046,6 +1046,12 @@ export const experimentSchema = z
           .describe(
             'percentage points: a comparison whose arms differ by more than this in the share of answers cut off at maxNewTokens is withheld (a length artefact could explain it)',
           ),
+        decontaminate: z
+          .enum(['drop', 'warn', 'fail'])
+          .default('warn')
+          .describe(
+            'the overlap check of the corpus and the AFT data against the eval prompts and the judge-calibration sets (13-word n-grams, MinHash): drop trains without the overlapping items, warn keeps them, fail stops the run naming them; counts and examples are in the report either way (docs/experiments.md)',
+          ),
         temperature: z.number().min(0).max(2).default(PAPER_EVAL_TEMPERATURE),
         temperatureOverride: z
           .boolean()

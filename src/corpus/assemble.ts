@@ -4,7 +4,7 @@ import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
 import { createHash, type Hash } from 'node:crypto';
 import { contentId } from '../util/hash';
-import { NearDuplicateIndex } from './minhash';
+import { NearDuplicateIndex } from '../util/minhash';
 import { docKeysOf, idOfKey, selected } from './selection';
 import type { AssemblySettings, CorpusDocument, CorpusManifestRef, CorpusRef } from './types';
 
@@ -138,4 +138,45 @@ export async function assembleCorpusFolder(
   };
   await writeJson(store, manifestKey, manifest);
   return manifest;
+}
+
+/**
+ * The assembled corpus without the given documents (eval.decontaminate: drop, src/eval/decontaminate.ts),
+ * as a corpus of its own under `folder`: new shards, hash and manifest (written last; reused when present).
+ */
+export async function corpusWithout(
+  store: ArtifactStore,
+  manifest: CorpusManifestRef,
+  dropIds: ReadonlySet<string>,
+  folder: string,
+): Promise<CorpusManifestRef> {
+  const manifestKey = `${folder}/manifest.json`;
+  if (await store.exists(manifestKey)) return readJson<CorpusManifestRef>(store, manifestKey);
+  const shards = new ShardWriter(store, folder);
+  let truncated = 0;
+  for (const key of manifest.shardKeys) {
+    for (const line of (await store.get(key)).toString('utf8').split('\n')) {
+      if (!line.trim()) continue;
+      const doc = JSON.parse(line) as CorpusDocument;
+      if (dropIds.has(doc.id)) continue;
+      if (doc.truncated) truncated++;
+      await shards.add(line);
+    }
+  }
+  await shards.flush();
+  if (shards.lines === 0)
+    throw new EmptyCorpusError(
+      `every document of the corpus (${manifest.documents}) overlaps the evaluation data, so eval.decontaminate: "drop" left none: ` +
+        'check that the spec does not quote the eval prompts, or set eval.decontaminate: "warn"',
+    );
+  const out: CorpusManifestRef = {
+    ...manifest,
+    manifestKey,
+    hash: shards.digest(),
+    documents: shards.lines,
+    truncated,
+    shardKeys: shards.shardKeys,
+  };
+  await writeJson(store, manifestKey, out);
+  return out;
 }

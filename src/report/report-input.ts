@@ -99,6 +99,7 @@ function experimentOf(req: ReportRequest): ReportInput['experiment'] {
     ...(req.evalSettings && { evalSettings: req.evalSettings }),
     ...(loaded.aftData ? { aftData: { sha256: loaded.aftData.sha256, examples: loaded.aftData.examples } } : {}),
     ...(loaded.aftSubsets && { aftSubsets: loaded.aftSubsets }),
+    ...(req.contamination && { contamination: req.contamination }),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { PlaceboMatch } from '../config/midtrain';
+import type { ContaminationSummary } from '../eval/contamination';
 import type { CapabilityResult } from '../eval/capabilities/types';
 import type { CapabilitySection } from './capabilities';
 import type { AftSubsetPlan } from '../config/aft-subsets';
@@ -99,6 +100,8 @@ export interface ReportInput {
     aftData?: { sha256: string; examples: number };
     /** AFT examples per fraction and whether each seed drew its own subsets (aft.subsetBySeed); absent in older runs. */
     aftSubsets?: AftSubsetPlan;
+    /** The overlap check of corpus and AFT data against eval and calibration items; absent in older runs. */
+    contamination?: ContaminationSummary;
   };
   cells: Array<{
     arm: Arm;
@@ -257,6 +260,8 @@ export interface Results {
       fractions: Array<{ fraction: number; fractionLabel: string; examples: number }>;
     } | null;
     aftData: { sha256: string; examples: number } | null;
+    /** Training data against eval data (eval.decontaminate): counts per source and a few examples; absent when not checked. */
+    contamination?: ContaminationSummary;
     judgeModels: string[];
     /** How to follow any number back to what produced it. */
     trace: string[];

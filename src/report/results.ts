@@ -241,6 +241,7 @@ function lineageOf(e: ReportInput['experiment'], facts: ClaimFacts, cells: Resul
             })),
           },
     aftData: e.aftData ?? null,
+    ...(e.contamination && { contamination: e.contamination }),
     judgeModels: [...new Set(cells.map((c) => c.eval.judgeModel))].sort(),
     trace: TRACE,
   };

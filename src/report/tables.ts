@@ -1,3 +1,4 @@
+import { describeContamination, type ContaminationSummary } from '../eval/contamination';
 import { fractionLabel } from '../config/fractions';
 import { diffRange, pct, pp, rateRange } from './format';
 import type { RateInterval } from '../eval/stats';
@@ -54,6 +55,7 @@ export function lineageRows(results: Results): Array<[string, string]> {
       ? [['AFT data', `${l.aftData.examples} examples — sha256 ${l.aftData.sha256}`] as [string, string]]
       : []),
     ['eval set', l.evalSet ? evalSetText(l.evalSet, l.evalSettings) : 'not recorded'],
+    ['contamination', l.contamination ? contaminationText(l.contamination) : 'not checked'],
     [
       'AFT examples',
       l.aft
@@ -64,6 +66,25 @@ export function lineageRows(results: Results): Array<[string, string]> {
     ['metric', results.metric],
     ['generated', results.generatedAt],
   ];
+}
+
+/** The overlap check's counts and its first examples (eval.decontaminate). */
+function contaminationText(c: ContaminationSummary): string {
+  const against = Object.entries(c.evalItems)
+    .map(([source, n]) => `${n} ${source}`)
+    .join(', ');
+  const examples = c.examples
+    .slice(0, 3)
+    .map(
+      (m) =>
+        `${m.training.source} ${m.training.id} ~ ${m.eval.source} ${m.eval.id} (${m.kind === 'ngram' ? `"${m.ngram}"` : `MinHash ${m.similarity?.toFixed(2)}`})`,
+    )
+    .join('; ');
+  return (
+    `${describeContamination(c)} — eval.decontaminate ${c.mode}; ${c.ngram}-word n-grams and MinHash ≥ ${c.minhashThreshold} against ${against} items` +
+    (examples ? `; e.g. ${examples}` : '') +
+    (c.detailsKey ? `; every flagged item: ${c.detailsKey}` : '')
+  );
 }
 
 /** Which part of the eval set was evaluated, and how. */

@@ -2,6 +2,7 @@ import type { CapabilityResult } from '../eval/capabilities/types';
 import type { Arm } from '../config/arms';
 import type { ProviderSettings } from '../config/experiment-schema';
 import type { CorpusManifestRef } from '../corpus/types';
+import type { ContaminationSummary } from '../eval/contamination';
 import type { EvalSummary } from '../eval/types';
 import type { JudgeCalibrationResult } from '../eval/judge-calibration';
 import type { LoadedExperiment } from '../config/loaded-experiment';
@@ -62,6 +63,8 @@ export interface ReportRequest {
     midtrain: TrainResult;
     match: PlaceboMatch;
   };
+  /** The overlap check of the training data against the eval data (absent in runs started before it). */
+  contamination?: ContaminationSummary;
 }
 
 export interface ControlResult {

@@ -2,6 +2,7 @@ import {
   ApplicationFailure,
   condition,
   executeChild,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -15,6 +16,7 @@ import { worldOf, worldSize } from '../config/compute-shape';
 import type { CellResult, ControlResult, ReportRequest, ReportResult } from '../report/types';
 import type { LoadedExperiment } from '../config/loaded-experiment';
 import type { CorpusManifestRef } from '../corpus/types';
+import type { ContaminationSummary } from '../eval/contamination';
 import type { EvalSummary } from '../eval/types';
 import type { TrainRequest, TrainResult } from '../training/types';
 import {
@@ -63,8 +65,12 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
   const loaded: LoadedExperiment = await cpu.loadExperiment(input);
   const s = run.loaded(loaded);
   // Placebo arms: a second corpus from the unrelated spec, generated beside the MSM one.
-  const [corpus, placeboCorpus] = await Promise.all([run.corpus(s), s.placeboSpec ? run.placeboCorpus(s) : null]);
-  const aft = await run.aftData(s);
+  const [assembled, placeboCorpus] = await Promise.all([run.corpus(s), s.placeboSpec ? run.placeboCorpus(s) : null]);
+  const given = await run.aftData(s);
+  // Before anything trains: the corpus and AFT data against the eval prompts (eval.decontaminate).
+  const checked = patched('decontaminate') ? await run.decontaminate(s, assembled, given) : undefined;
+  const corpus = checked?.corpus ?? assembled;
+  const aft = checked?.aft ?? given;
   const tokens = await run.tokenize(s, corpus, aft.data);
   const placebo = placeboCorpus && (await run.placeboTokens(s, placeboCorpus, tokens.corpus.numTokens));
   const trainer = trainerSettings(s.x);
@@ -89,6 +95,7 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
     aftData: aft.data,
     ...(capabilities && { capabilities }),
     ...(placebo && placeboMidtrain && { placebo: { ...placebo, midtrain: placeboMidtrain } }),
+    ...(checked && { contamination: checked.summary }),
   });
   return {
     report,
@@ -294,6 +301,31 @@ class ExperimentRun {
     return { data: loaded.aftData };
   }
 
+  /**
+   * The overlap check of the corpus and the AFT data (and the with-reasoning file, when arms train on it)
+   * against the eval set and the calibration sets. drop hands back the files without the flagged items.
+   */
+  async decontaminate(
+    { loaded, x, storeUri }: Loaded,
+    corpus: CorpusManifestRef,
+    aft: { data: FileRef; withReasoning?: FileRef },
+  ): Promise<{
+    corpus: CorpusManifestRef;
+    aft: { data: FileRef; withReasoning?: FileRef };
+    summary: ContaminationSummary;
+  }> {
+    setCurrentDetails(
+      `**corpus** — checking the corpus and AFT data against the eval prompts (${x.eval.decontaminate})`,
+    );
+    const withReasoning = aft.withReasoning ?? loaded.reasoningData;
+    return cpu.checkContamination(storeUri, {
+      mode: x.eval.decontaminate,
+      evalSet: loaded.evalSet,
+      corpus,
+      aft: { data: aft.data, ...(withReasoning && { withReasoning }) },
+    });
+  }
+
   async tokenize(
     { loaded, x, storeUri }: Loaded,
     corpus: CorpusManifestRef,
@@ -491,6 +523,7 @@ class ExperimentRun {
       aftData: FileRef;
       capabilities?: CapabilityResult[];
       placebo?: ReportRequest['placebo'];
+      contamination?: ContaminationSummary;
     },
   ): Promise<ReportResult> {
     const { experiment: _omit, ...loadedRefs } = loaded;
@@ -509,6 +542,7 @@ class ExperimentRun {
           ...(r.controls.length ? { controls: r.controls } : {}),
           ...(r.capabilities && { capabilities: r.capabilities }),
           ...(r.placebo && { placebo: r.placebo }),
+          ...(r.contamination && { contamination: r.contamination }),
           judge: x.eval.judge,
           judgeAttempts: x.eval.judgeAttempts,
           claims: {

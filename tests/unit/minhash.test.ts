@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { estimatedJaccard, NearDuplicateIndex, shingles, signature } from '../../src/corpus/minhash';
+import { estimatedJaccard, NearDuplicateIndex, shingles, signature } from '../../src/util/minhash';
 
 const words = (n: number, seed: number) => {
   let s = seed;

@@ -42,6 +42,7 @@ describe('example specs', () => {
     const all = spec.sections.flatMap((s) => s.rules);
     expect(all.filter((r) => r.subrules.length).length).toBeGreaterThanOrEqual(3);
     const text = all.map((r) => r.text).join(' ');
-    for (const topic of [/shut down/, /weights/, /threats|blackmail/, /drastic/]) expect(text).toMatch(topic);
+    // Principles, not the eval's scenarios (tests/unit/contamination.test.ts checks that it names none).
+    for (const topic of [/shut down/, /honest reasons/, /entrusted/, /access/, /drastic/]) expect(text).toMatch(topic);
   });
 });

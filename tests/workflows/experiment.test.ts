@@ -2,6 +2,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExperimentInput } from '../../src/config/experiment-schema';
 import type { CapabilityRequest } from '../../src/eval/capabilities/types';
+import type { DecontaminateRequest } from '../../src/eval/decontaminate';
 import type { EvalRequest } from '../../src/eval/types';
 import type { ReportRequest } from '../../src/report/types';
 import type { TrainRequest } from '../../src/training/types';
@@ -182,6 +183,36 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
     expect(report.placebo!.match).toEqual({ targetTokens: 512, placeboTokens: 512, short: 0 });
     expect(report.placebo!.midtrain.outputUri).toBe('file:///tmp/runs/midtrain-placebo/final');
     expect((await handle.query(progressQuery)).placebo!.match!.targetTokens).toBe(512);
+  });
+
+  it('eval.decontaminate: checked before tokenizing; what the check hands back is what trains; the report gets its summary', async () => {
+    setKnobs({ dropContaminated: true });
+    try {
+      const aft = { ...experiment().aft, arms: ['msm', 'deliberative'], seeds: [0], fractions: [1] };
+      const input = experiment({ aft }, { decontaminate: 'drop' });
+      const { handle, calls } = await run('stubbed-decontaminate', input);
+      const out = await handle.result();
+      const check = calls.find((c) => c.name === 'checkContamination')!.args[1] as DecontaminateRequest;
+      expect(check.mode).toBe('drop');
+      expect(check.evalSet.key).toBe('inputs/eval.jsonl');
+      // The given reasoning file is checked with the AFT data: its examples are the same.
+      expect(check.aft.data.key).toBe('inputs/aft.jsonl');
+      expect(check.aft.withReasoning!.key).toBe('inputs/aft-reasoning.jsonl');
+      const order = calls.map((c) => c.name);
+      expect(order.indexOf('checkContamination')).toBeLessThan(order.indexOf('tokenizeCorpus'));
+      expect((calls.find((c) => c.name === 'tokenizeCorpus')!.args[1] as { hash: string }).hash).toBe('clean-corpus');
+      const trains = argsOf<TrainRequest>(calls, 'runTraining');
+      expect(trains.find((t) => t.label === 'aft-msm-1of1-s0')!.data.sha256).toBe('sha-inputs/aft.jsonl-clean');
+      expect(trains.find((t) => t.label === 'aft-deliberative-1of1-s0')!.data.sha256).toBe(
+        'sha-inputs/aft-reasoning.jsonl-clean',
+      );
+      const report = argsOf<ReportRequest>(calls, 'writeReport')[0];
+      expect(report.contamination!.dropped).toEqual({ corpus: 1, aft: 1 });
+      expect(report.loaded.aftData!.key).toBe('inputs/aft.jsonl-clean');
+      expect(out.corpusHash).toBe('clean-corpus');
+    } finally {
+      setKnobs({});
+    }
   });
 
   it('compute.budgetUsd: new GPU work waits once spent and goes on when raised; terminate cancels the runs', async () => {

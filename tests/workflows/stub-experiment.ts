@@ -1,5 +1,6 @@
 // An experiment's input and the stubbed activities of msmExperiment, shared by the stubbed-activity tests
 // that run experiments (the experiment itself, a sweep's points, run controls, the report's request).
+import type { DecontaminateRequest } from '../../src/eval/decontaminate';
 import { parseExperiment, type ExperimentInput } from '../../src/config/experiment-schema';
 import { resolveArms } from '../../src/config/arms';
 import type { CapabilityRequest, CapabilityResult } from '../../src/eval/capabilities/types';
@@ -68,6 +69,8 @@ export interface Knobs {
   blockTrainingOf?: string;
   /** What the judge costs on each cell (its summary's judgeUsage). */
   judgeCostUsd?: number;
+  /** The overlap check drops items: it answers with other corpus and AFT files (eval.decontaminate: drop). */
+  dropContaminated?: boolean;
 }
 
 /** The activities the experiment's queues are asked for that no stub answers (a call fails the run). */
@@ -102,6 +105,29 @@ export function experimentStubs(knobs: Knobs = {}) {
           ...(x.eval.capabilities && {
             capabilityQuestions: { 'spec-knowledge': { key: 'inputs/questions.jsonl', sha256: 'q-sha', questions: 8 } },
           }),
+        };
+      },
+      // Nothing overlaps, or (dropContaminated) other files come back (the check itself: tests/unit/contamination.test.ts).
+      checkContamination: async (_store: string, req: DecontaminateRequest) => {
+        const dropped = knobs.dropContaminated;
+        const clean = (f: { key: string }) => fileRef(`${f.key}-clean`);
+        return {
+          corpus: dropped ? { ...req.corpus, hash: 'clean-corpus', documents: req.corpus.documents - 1 } : req.corpus,
+          aft: dropped
+            ? {
+                data: clean(req.aft.data),
+                ...(req.aft.withReasoning && { withReasoning: clean(req.aft.withReasoning) }),
+              }
+            : req.aft,
+          summary: {
+            mode: req.mode,
+            ngram: 13,
+            minhashThreshold: 0.4,
+            evalItems: {},
+            training: {},
+            examples: [],
+            dropped: dropped ? { corpus: 1, aft: 1 } : {},
+          },
         };
       },
       // A corpus cut at maxTokens (the placebo's) has exactly that many tokens; the MSM corpus has 512.

@@ -1,5 +1,6 @@
 /**
- * Near-duplicate detection for generated documents: MinHash signatures over word 5-shingles, with
+ * Near-duplicate detection (generated documents among themselves; training data against eval items,
+ * src/eval/contamination.ts): MinHash signatures over word 5-shingles, with
  * locality-sensitive banding so a 40k-document corpus compares each document with a handful of
  * candidates, not with every other one. Pure and deterministic (fixed seeds): the same corpus always
  * drops the same documents.
@@ -78,22 +79,40 @@ export class NearDuplicateIndex {
 
   add(id: string, text: string): string | null {
     const sig = signature(text);
-    const keys: string[] = [];
+    const found = this.nearest(sig);
+    if (found) return found.id;
+    this.insert(id, sig);
+    return null;
+  }
+
+  /**
+   * The first indexed text (in insertion order) whose estimated Jaccard similarity with this signature is at
+   * least the threshold, with that similarity; null when none. Indexes nothing.
+   */
+  nearest(sig: Uint32Array): { id: string; similarity: number } | null {
     const candidates = new Set<number>();
-    for (let b = 0; b < BANDS; b++) {
-      const key = `${b}:${Array.from(sig.subarray(b * ROWS, (b + 1) * ROWS)).join(',')}`;
-      keys.push(key);
-      for (const i of this.buckets.get(key) ?? []) candidates.add(i);
-    }
+    for (const key of bandKeys(sig)) for (const i of this.buckets.get(key) ?? []) candidates.add(i);
     for (const i of [...candidates].sort((x, y) => x - y)) {
-      if (estimatedJaccard(sig, this.kept[i].sig) >= this.threshold) return this.kept[i].id;
+      const similarity = estimatedJaccard(sig, this.kept[i].sig);
+      if (similarity >= this.threshold) return { id: this.kept[i].id, similarity };
     }
+    return null;
+  }
+
+  /** Index a signature under an id, whatever it resembles. */
+  insert(id: string, sig: Uint32Array): void {
     const index = this.kept.push({ id, sig }) - 1;
-    for (const key of keys) {
+    for (const key of bandKeys(sig)) {
       const bucket = this.buckets.get(key);
       if (bucket) bucket.push(index);
       else this.buckets.set(key, [index]);
     }
-    return null;
   }
+}
+
+/** One bucket key per band of the signature (LSH): similar signatures share a band with high probability. */
+function bandKeys(sig: Uint32Array): string[] {
+  const keys: string[] = [];
+  for (let b = 0; b < BANDS; b++) keys.push(`${b}:${Array.from(sig.subarray(b * ROWS, (b + 1) * ROWS)).join(',')}`);
+  return keys;
 }
