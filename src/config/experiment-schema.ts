@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { QUESTION_TYPES, RESPONSE_STYLES } from './aft-question-kinds';
 import { armEntrySchema, armProblems, isControl, resolveArms, type ArmEntry } from './arms';
 import { parseFraction } from './fractions';
+import { modelIdentitySchema } from './model-identity';
 import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from './compute-shape';
 
 /**
@@ -764,6 +765,11 @@ export const experimentSchema = z
         numHeads: z.number().int().positive().default(4),
         intermediateSize: z.number().int().positive().default(128),
         initSeed: z.number().int().min(0).default(0),
+        identity: modelIdentitySchema
+          .optional()
+          .describe(
+            'the trained model\'s name and developer: the corpus and AFT data prompts speak of the model as "<name>, developed by <developer>" instead of "the assistant this spec describes"; part of the corpus and AFT data ids',
+          ),
       })
       .prefault({})
       .refine((m) => m.init !== 'pretrained' || !!m.path, {

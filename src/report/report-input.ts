@@ -60,6 +60,7 @@ function experimentOf(req: ReportRequest): ReportInput['experiment'] {
     specHash: loaded.spec.hash,
     specVariant: loaded.spec.variant,
     baseModel: loaded.baseModel,
+    ...(loaded.identity && { identity: loaded.identity }),
     corpus: {
       documents: corpus.documents,
       tokens: tokens.numTokens,

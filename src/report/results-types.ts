@@ -2,6 +2,7 @@ import type { CapabilityResult } from '../eval/capabilities/types';
 import type { CapabilitySection } from './capabilities';
 import type { AftSubsetPlan } from '../config/aft-subsets';
 import type { Arm as ArmDefinition } from '../config/arms';
+import type { ModelIdentity } from '../config/model-identity';
 import { fractionSlug } from '../config/fractions';
 import type { ComputeUsage } from '../cost/compute-usage';
 import type { BootstrapSettings, Interval } from '../eval/bootstrap';
@@ -53,6 +54,8 @@ export interface ReportInput {
     specHash: string;
     specVariant: string;
     baseModel: string;
+    /** baseModel.identity: who the corpus and AFT prompts said the model is; absent when not set. */
+    identity?: ModelIdentity;
     corpus: {
       documents: number;
       tokens: number;
@@ -225,6 +228,8 @@ export interface Results {
   lineage: {
     spec: { title: string; variant: string; hash: string };
     baseModel: string;
+    /** The model's name and developer the corpus and AFT data spoke of (baseModel.identity); absent when not set. */
+    identity?: ModelIdentity;
     corpus: ReportInput['experiment']['corpus'];
     midtrain: { checkpoint: string; finalLoss: number | null; steps: number } | null;
     evalSet: { sha256: string; prompts: number; split?: string; of?: number } | null;

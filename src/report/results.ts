@@ -208,6 +208,7 @@ function lineageOf(e: ReportInput['experiment'], facts: ClaimFacts, cells: Resul
   return {
     spec: { title: e.specTitle, variant: e.specVariant, hash: e.specHash },
     baseModel: e.baseModel,
+    ...(e.identity && { identity: e.identity }),
     corpus: e.corpus,
     midtrain: e.midtrain
       ? {

@@ -1,4 +1,5 @@
 import { fractionLabel } from '../config/fractions';
+import { identityPhrase } from '../config/model-identity';
 import { diffRange, pct, pp, rateRange } from './format';
 import type { RateInterval } from '../eval/stats';
 import { controlRows } from './arms-tables';
@@ -20,6 +21,7 @@ export function lineageRows(results: Results): Array<[string, string]> {
     ['spec', `${l.spec.title} — variant ${l.spec.variant}`],
     ['spec hash', l.spec.hash],
     ['base model', l.baseModel],
+    ...(l.identity ? [['model identity', identityPhrase(l.identity)] as [string, string]] : []),
     [
       'corpus',
       `${c.documents} documents, ${c.tokens} tokens, ${c.truncated} truncated (kept, flagged); dropped ${c.truncatedDropped} truncated ` +
