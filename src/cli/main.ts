@@ -2,7 +2,7 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { resolveArms } from '../config/arms';
+import { armLines, describeArm, resolveArms } from '../config/arms';
 import { InvalidExperimentError } from '../config/experiment-schema';
 import { experimentJsonSchema } from '../config/json-schema';
 import { formatFractionCounts } from '../config/aft-subsets';
@@ -343,11 +343,13 @@ async function schemaCommand(c: CommandContext): Promise<void> {
 async function validate(file: string): Promise<void> {
   const { raw } = readExperimentFile(file);
   const { experiment: x, subsets, warnings, capabilityQuestions } = await checkExperiment(raw, file);
+  const arms = resolveArms(x.aft.arms);
   console.log(
-    `${file}: valid (${x.aft.arms.length} arms: ${resolveArms(x.aft.arms)
+    `${file}: valid (${x.aft.arms.length} arms: ${arms
       .map((a) => a.name)
       .join(', ')} × ${x.aft.fractions.length} fractions × ${x.aft.seeds.length} seeds)`,
   );
+  for (const line of armLines(arms)) console.log(`  arm ${line}`);
   const of =
     subsets.counted === 'aft.data'
       ? `of the ${subsets.examples} in ${x.aft.data}`
@@ -378,7 +380,13 @@ const EXIT_DOES_NOT_FIT = 3;
 function printPlan(file: string, json: boolean): void {
   const { experiment } = readExperimentFile(file);
   const plan = planFromDisk(experiment, experimentBaseDir(experiment, PROJECT_ROOT));
-  console.log(json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+  // What each arm trains, beside the memory it needs (the deliberative preset says what it is not).
+  const arms = resolveArms(experiment.aft.arms).map((a) => ({ name: a.name, description: describeArm(a) }));
+  console.log(
+    json
+      ? JSON.stringify({ ...plan, arms }, null, 2)
+      : [formatPlan(plan), ...arms.map((a) => `arm ${a.name}: ${a.description}`)].join('\n'),
+  );
   if (!plan.fits) process.exitCode = EXIT_DOES_NOT_FIT;
 }
 

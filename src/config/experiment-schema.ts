@@ -1,6 +1,15 @@
 import { z } from 'zod';
 import { QUESTION_TYPES, RESPONSE_STYLES } from './aft-question-kinds';
-import { armEntrySchema, armProblems, isControl, resolveArms, type ArmEntry } from './arms';
+import {
+  ARM_PRESET_NAMES,
+  armEntrySchema,
+  armProblems,
+  isControl,
+  NO_RL_STAGE,
+  resolveArms,
+  SPEC_REASONING_AFT,
+  type ArmEntry,
+} from './arms';
 import { parseFraction } from './fractions';
 import { modelIdentitySchema } from './model-identity';
 import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from './compute-shape';
@@ -902,7 +911,8 @@ export const experimentSchema = z
           .min(1)
           .default(['baseline', 'msm'])
           .describe(
-            'the arms: presets (baseline, msm, deliberative, msm-only, base, spec-in-context) or {name, start: base|msm, aft: data|with-reasoning|none, systemPrompt?: spec}; ' +
+            `the arms: presets (${ARM_PRESET_NAMES.join(', ')}) or {name, start: base|msm, aft: data|with-reasoning|none, systemPrompt?: spec}; ` +
+              `deliberative is ${SPEC_REASONING_AFT} from the base model, msm-reasoning the same from the midtrained one (${NO_RL_STAGE}); ` +
               'controls (aft: none) are evaluated once, at eval seed 0',
           ),
         reasoningData: z
