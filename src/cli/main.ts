@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { armLines, describeArm, resolveArms } from '../config/arms';
+import { variantTokensText } from '../model-spec/spec-variants';
 import { InvalidExperimentError } from '../config/experiment-schema';
 import { experimentJsonSchema } from '../config/json-schema';
 import { formatFractionCounts } from '../config/aft-subsets';
@@ -342,7 +343,7 @@ async function schemaCommand(c: CommandContext): Promise<void> {
  */
 async function validate(file: string): Promise<void> {
   const { raw } = readExperimentFile(file);
-  const { experiment: x, subsets, warnings, capabilityQuestions } = await checkExperiment(raw, file);
+  const { experiment: x, subsets, warnings, capabilityQuestions, specTokens } = await checkExperiment(raw, file);
   const arms = resolveArms(x.aft.arms);
   console.log(
     `${file}: valid (${x.aft.arms.length} arms: ${arms
@@ -350,6 +351,10 @@ async function validate(file: string): Promise<void> {
       .join(', ')} × ${x.aft.fractions.length} fractions × ${x.aft.seeds.length} seeds)`,
   );
   for (const line of armLines(arms)) console.log(`  arm ${line}`);
+  if (specTokens)
+    console.log(
+      `  spec tokens per variant (${x.baseModel.tokenizer} tokenizer; this experiment: ${x.specVariant}): ${variantTokensText(specTokens)}`,
+    );
   const of =
     subsets.counted === 'aft.data'
       ? `of the ${subsets.examples} in ${x.aft.data}`

@@ -746,6 +746,25 @@ export const experimentSchema = z
     description: z.string().default(''),
     spec: z.string().min(1).describe('path of the Model Spec (Markdown), relative to baseDir'),
     specVariant: z.enum(['rules', 'rules+values', 'rules+subrules', 'full']).default('full'),
+    variants: z
+      .object({
+        compare: z
+          .array(z.enum(['rules', 'rules+values', 'rules+subrules', 'full']))
+          .min(2)
+          .refine((v) => new Set(v).size === v.length, 'list each variant once')
+          .optional()
+          .describe('the variants the study compares (default: all four)'),
+        maxLengthGap: z
+          .number()
+          .gt(0)
+          .lt(1)
+          .describe(
+            "msm validate warns when the compared variants' spec tokens differ by more than this share of the longest, e.g. 0.2",
+          ),
+      })
+      .strict()
+      .optional()
+      .describe("Model Spec Science: how close in length the spec's variants must be (a warning, not a refusal)"),
     baseDir: z.string().optional().describe('where relative paths resolve; default: the msm project root'),
     store: z
       .string()

@@ -8,7 +8,16 @@ import type { Experiment } from './experiment-schema';
 export interface LoadedExperiment {
   experiment: Experiment;
   storeUri: string;
-  spec: { key: string; hash: string; title: string; variant: string; sections: number; rules: number };
+  /** variantTokens: each variant's spec tokens (absent in runs loaded before they were counted). */
+  spec: {
+    key: string;
+    hash: string;
+    title: string;
+    variant: string;
+    sections: number;
+    rules: number;
+    variantTokens?: Partial<Record<string, number>>;
+  };
   /** The AFT data file; null when aft.generate makes it (the aftDataGeneration child). */
   aftData: { key: string; sha256: string; examples: number } | null;
   /** aft.mix.data, stored (only when aft.mix is set). */

@@ -53,6 +53,8 @@ export interface ReportInput {
     specTitle: string;
     specHash: string;
     specVariant: string;
+    /** Each variant's spec tokens (the experiment's tokenizer); absent in runs loaded before they were counted. */
+    variantTokens?: Partial<Record<string, number>>;
     baseModel: string;
     /** baseModel.identity: who the corpus and AFT prompts said the model is; absent when not set. */
     identity?: ModelIdentity;
@@ -226,7 +228,17 @@ export interface Results {
   generatedAt: string;
   experiment: { name: string; workflowId: string; aftSubsets?: AftSubsetPlan };
   lineage: {
-    spec: { title: string; variant: string; hash: string };
+    /**
+     * tokens: this variant's spec tokens; variantTokens: every variant's, so a Model Spec Science comparison
+     * can see whether its variants differ in length as well as content (absent when not counted).
+     */
+    spec: {
+      title: string;
+      variant: string;
+      hash: string;
+      tokens?: number;
+      variantTokens?: Partial<Record<string, number>>;
+    };
     baseModel: string;
     /** The model's name and developer the corpus and AFT data spoke of (baseModel.identity); absent when not set. */
     identity?: ModelIdentity;
