@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { armLines, describeArm, resolveArms } from '../config/arms';
 import { variantTokensText } from '../model-spec/spec-variants';
+import { identityPhrase } from '../config/model-identity';
 import { InvalidExperimentError } from '../config/experiment-schema';
 import { experimentJsonSchema } from '../config/json-schema';
 import { formatFractionCounts } from '../config/aft-subsets';
@@ -351,6 +352,8 @@ async function validate(file: string): Promise<void> {
       .join(', ')} × ${x.aft.fractions.length} fractions × ${x.aft.seeds.length} seeds)`,
   );
   for (const line of armLines(arms)) console.log(`  arm ${line}`);
+  if (x.baseModel.identity)
+    console.log(`  identity: the corpus and AFT data speak of ${identityPhrase(x.baseModel.identity)}`);
   if (specTokens)
     console.log(
       `  spec tokens per variant (${x.baseModel.tokenizer} tokenizer; this experiment: ${x.specVariant}): ${variantTokensText(specTokens)}`,

@@ -89,14 +89,16 @@ describe('msm validate on variant lengths', () => {
     expect(none.specTokens).toBeUndefined();
   }, 60_000);
 
-  it('msm validate prints each variant’s spec tokens, and the warning on stderr', () => {
+  it('msm validate prints each variant’s spec tokens (and the identity), and the warning on stderr', () => {
     const file = path.join(dir, 'v.yaml');
-    writeFileSync(file, YAML.stringify(raw({ variants: { maxLengthGap: 0.05 } })));
+    const baseModel = { identity: { name: 'Aria', developer: 'Northwind Labs' } };
+    writeFileSync(file, YAML.stringify(raw({ variants: { maxLengthGap: 0.05 }, baseModel })));
     const r = spawnSync(path.join(PROJECT_ROOT, 'bin', 'msm'), ['validate', file], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
       /spec tokens per variant \(llama3\.1 tokenizer; this experiment: full\): rules [\d,]+, rules\+values [\d,]+, rules\+subrules [\d,]+, full [\d,]+/,
     );
+    expect(r.stdout).toContain('  identity: the corpus and AFT data speak of Aria, developed by Northwind Labs');
     expect(r.stderr).toMatch(
       /^warning: variants\.maxLengthGap: the spec variants' lengths differ by [\d.]+% of the longest/m,
     );
