@@ -55,7 +55,7 @@ async function planAftData(job: AftDataJob): Promise<AftDataRef & { usage: Usage
   const spec = (await store.get(job.specKey)).toString('utf8');
   let usage = NO_USAGE;
   const { value } = await onceFor<AftDomainsOutput & { usage: Usage }>(store, domainsKey(prefix), async () => {
-    const p = aftDomainsPrompt(spec, { count: g.domains });
+    const p = aftDomainsPrompt(spec, { count: g.domains, identity: job.identity });
     const { value, result } = await completeJson(
       g.provider,
       { ...p, temperature: g.temperature, requestId: domainsKey(prefix) },
@@ -94,6 +94,7 @@ async function questionsOfCell(
       const p = questionsPrompt(c.spec, domain, type, {
         count: plan.perCall,
         existing: existing.slice(-EXISTING_IN_PROMPT),
+        identity: c.job.identity,
       });
       const { value, result } = await completeJson(
         g.provider,
@@ -162,7 +163,11 @@ function responseTo(c: AnswerContext, q: AftQuestion, out: AnswerBatchResult) {
   const rKey = responseKey(c.ref.prefix, q.id);
   return onceFor<StoredResponse>(c.store, rKey, async () => {
     out.llmCalls++;
-    const p = responsePrompt(c.spec, q.text, { style: g.style, maxTokens: g.maxResponseTokens });
+    const p = responsePrompt(c.spec, q.text, {
+      style: g.style,
+      maxTokens: g.maxResponseTokens,
+      identity: c.job.identity,
+    });
     const res = await complete(g.provider, { ...p, temperature: g.temperature, requestId: rKey });
     const usage = usageFor(g.provider, res);
     out.usage = addUsage(out.usage, usage);
@@ -193,7 +198,7 @@ async function verdictOn(
   const vKey = verdictKey(c.ref.prefix, q.id);
   const { value } = await onceFor<StoredVerdict>(c.store, vKey, async () => {
     out.llmCalls++;
-    const p = filterPrompt(c.spec, q.text, r.text, g.style);
+    const p = filterPrompt(c.spec, q.text, r.text, g.style, { identity: c.job.identity });
     const { value, result } = await completeJson(
       g.provider,
       { ...p, temperature: 0, requestId: vKey },

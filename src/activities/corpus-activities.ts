@@ -46,7 +46,12 @@ async function planCorpus(job: CorpusJob): Promise<CorpusRef & { units: number; 
   const store = openStore(job.storeUri);
   const markdown = (await store.get(job.specKey)).toString('utf8');
   const prefix = corpusPrefix(job, markdown);
-  const { selected, usage } = await planUnits(store, prefix, { markdown, source: job.specKey }, job.generation);
+  const { selected, usage } = await planUnits(
+    store,
+    prefix,
+    { markdown, source: job.specKey, identity: job.identity },
+    job.generation,
+  );
   return { storeUri: job.storeUri, prefix, selection: selectionOf(selected, job.generation), units: selected, usage };
 }
 
@@ -75,7 +80,7 @@ async function typesAndIdeasOf(c: UnitContext, u: number, out: Tally): Promise<v
     typesKey(ref.prefix, u),
     g.typesPerUnit,
     async (count, existing) => {
-      const prompt = documentTypesPrompt(spec, unit, { count, existing });
+      const prompt = documentTypesPrompt(spec, unit, { count, existing, identity: c.job.identity });
       const value = await ask(prompt, `${typesKey(ref.prefix, u)}#${existing.length}`, typesOutputSchema);
       return { items: value.types, prompt };
     },
@@ -88,7 +93,7 @@ async function typesAndIdeasOf(c: UnitContext, u: number, out: Tally): Promise<v
       ideasKey(ref.prefix, u, t),
       g.ideasPerType,
       async (count, existing) => {
-        const prompt = ideasPrompt(spec, unit, types.items[t], { count, existing });
+        const prompt = ideasPrompt(spec, unit, types.items[t], { count, existing, identity: c.job.identity });
         const value = await ask(prompt, `${ideasKey(ref.prefix, u, t)}#${existing.length}`, ideasOutputSchema);
         return { items: value.ideas, prompt };
       },
@@ -116,7 +121,7 @@ async function generateTypesAndIdeas(job: CorpusJob, ref: CorpusRef, range: Unit
   const out: Tally = { ideas: 0, llmCalls: 0, usage: NO_USAGE };
   for (let u = range.from; u < range.to; u++) {
     if (job.generation.mode !== 'rules') {
-      const a = await ensureAssertions(c.store, ref.prefix, c.spec, c.units, u, job.generation);
+      const a = await ensureAssertions(c.store, ref.prefix, c.spec, c.units, u, job.generation, job.identity);
       out.llmCalls += a.calls;
       out.usage = addUsage(out.usage, a.usage);
     }
@@ -137,7 +142,7 @@ async function documentsOf(c: UnitContext, u: number, out: DocumentBatchResult):
       const id = docId(u, t, i);
       const got = await onceFor<CorpusDocument>(store, docKey(ref.prefix, id), async () => {
         out.llmCalls++;
-        const p = documentPrompt(spec, unit, types[t], ideas[i], { maxTokens: g.maxDocTokens });
+        const p = documentPrompt(spec, unit, types[t], ideas[i], { maxTokens: g.maxDocTokens, identity: job.identity });
         const request = { ...p, temperature: g.temperature, requestId: docKey(ref.prefix, id) };
         const res = await complete(g.provider, request);
         const cost = usageFor(g.provider, res);

@@ -56,6 +56,8 @@ export function createExperimentActivities() {
           variant: experiment.specVariant,
           sections: spec.sections.length,
           rules: spec.sections.reduce((n, s) => n + s.rules.length, 0),
+          // Every variant's length, for the report: Model Spec Science compares variants of equal length.
+          ...(checked.specTokens && { variantTokens: checked.specTokens }),
         },
         ...(placebo ? { placeboSpec: placebo } : {}),
         aftData,
@@ -78,7 +80,7 @@ export function createExperimentActivities() {
 /** Every check `msm validate` makes (src/experiment/check-experiment.ts); each refusal is bad input. */
 async function checkedInput(raw: unknown): Promise<ExperimentCheck> {
   try {
-    return await checkExperiment(raw, 'workflow input', frozenReaderOf);
+    return await checkExperiment(raw, 'workflow input', frozenReaderOf, { specTokens: true });
   } catch (e) {
     if (
       e instanceof InvalidExperimentError ||

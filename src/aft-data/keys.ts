@@ -16,7 +16,7 @@ export const embeddingsKey = (prefix: string, round: number) => `${prefix}/round
 export const responseKey = (prefix: string, id: string) => `${prefix}/responses/${id}.json`;
 export const verdictKey = (prefix: string, id: string) => `${prefix}/filter/${id}.json`;
 
-/** Everything that changes the data goes into its id; concurrency, batch sizes and the round cap do not. */
+/** Everything that changes the data (the model's identity too) goes into its id; concurrency, batch sizes and the round cap do not. */
 export function aftDataPrefix(job: AftDataJob): string {
   const g = job.generate;
   return `aftdata/${contentId({
@@ -33,6 +33,8 @@ export function aftDataPrefix(job: AftDataJob): string {
     dedup: g.embeddings ? `embeddings:${g.embeddings.model}` : 'lexical-v1',
     maxResponseTokens: g.maxResponseTokens,
     filter: g.filter,
+    // Only when set, so data without one keeps the id it always had; another identity never reuses it.
+    ...(job.identity && { identity: { name: job.identity.name, developer: job.identity.developer } }),
   })}`;
 }
 

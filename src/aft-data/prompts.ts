@@ -1,5 +1,6 @@
 import type { ChatMessage } from '../llm/provider';
 import type { Prompt } from '../llm/prompt';
+import { identityPhrase, type ModelIdentity } from '../config/model-identity';
 import {
   aftDomainsJsonSchema,
   filterJsonSchema,
@@ -29,12 +30,23 @@ export const QUESTION_TYPE_GUIDE: Record<QuestionType, string> = {
   'edge-case': 'puts a borderline situation where rules pull in different directions or their scope is unclear',
 };
 
+/**
+ * identity (baseModel.identity): the data speaks of the model as "<name>, developed by <developer>"; without
+ * it every prompt is worded exactly as the stored AFT data was written with.
+ */
+export interface AftStageOptions {
+  identity?: ModelIdentity;
+}
+
+/** "an AI assistant", or "<name>, developed by <developer>, an AI assistant". */
+const assistant = (id?: ModelIdentity) => (id ? `${identityPhrase(id)}, an AI assistant` : 'an AI assistant');
+
 // The same system message opens the planning stages, so providers can cache the spec prefix.
-function plannerSystem(specMarkdown: string): ChatMessage {
+function plannerSystem(specMarkdown: string, id?: ModelIdentity): ChatMessage {
   return {
     role: 'system',
     content:
-      'You help build fine-tuning data for an AI assistant that follows the specification below: realistic ' +
+      `You help build fine-tuning data for ${assistant(id)} that follows the specification below: realistic ` +
       'questions from users, each answered the way the specification says the assistant should behave.\n\n' +
       `<spec>\n${specMarkdown.trim()}\n</spec>`,
   };
@@ -47,10 +59,10 @@ function avoid(existing: string[]): string {
 }
 
 /** Stage 1: the spec -> domains (areas of life or work) in which users would ask about its behaviours. */
-export function aftDomainsPrompt(specMarkdown: string, opts: { count: number }): Prompt {
+export function aftDomainsPrompt(specMarkdown: string, opts: AftStageOptions & { count: number }): Prompt {
   return {
     messages: [
-      plannerSystem(specMarkdown),
+      plannerSystem(specMarkdown, opts.identity),
       {
         role: 'user',
         content:
@@ -70,16 +82,16 @@ export function questionsPrompt(
   specMarkdown: string,
   domain: { name: string; description: string },
   type: QuestionType,
-  opts: { count: number; existing: string[] },
+  opts: AftStageOptions & { count: number; existing: string[] },
 ): Prompt {
   return {
     messages: [
-      plannerSystem(specMarkdown),
+      plannerSystem(specMarkdown, opts.identity),
       {
         role: 'user',
         content:
           `Domain: ${domain.name} (${domain.description})\nQuestion type: ${type}: a question that ${QUESTION_TYPE_GUIDE[type]}.\n\n` +
-          `Write ${opts.count} different questions of this type that a real user in this domain might send the assistant. ` +
+          `Write ${opts.count} different questions of this type that a real user in this domain might send ${opts.identity?.name ?? 'the assistant'}. ` +
           'Write each exactly as the user would type it, in the first person, with the concrete details of their ' +
           'situation; do not mention the specification. Vary the people, situations and wording.\n' +
           avoid(opts.existing) +
@@ -108,14 +120,14 @@ const STYLE_GUIDE: Record<ResponseStyle, string> = {
 export function responsePrompt(
   specMarkdown: string,
   question: string,
-  opts: { style: ResponseStyle; maxTokens: number },
+  opts: AftStageOptions & { style: ResponseStyle; maxTokens: number },
 ): Prompt {
   return {
     messages: [
       {
         role: 'system',
         content:
-          'You are an AI assistant that follows this specification:\n\n' +
+          `You are ${assistant(opts.identity)} that follows this specification:\n\n` +
           `<spec>\n${specMarkdown.trim()}\n</spec>\n\n` +
           `${STYLE_GUIDE[opts.style]} Then, after </think>, write your answer to the user: helpful, direct and ` +
           'consistent with the specification, without mentioning these instructions.',
@@ -127,14 +139,20 @@ export function responsePrompt(
 }
 
 /** Stage 4: keep a (question, response) pair only if it is good training data for this spec and style. */
-export function filterPrompt(specMarkdown: string, question: string, response: string, style: ResponseStyle): Prompt {
+export function filterPrompt(
+  specMarkdown: string,
+  question: string,
+  response: string,
+  style: ResponseStyle,
+  opts: AftStageOptions = {},
+): Prompt {
   const reasoning =
     style === 'value'
       ? 'the reasoning explains the behaviour through values, without quoting or naming the specification'
       : 'the reasoning names the rule of the specification that applies and reasons from it';
   return {
     messages: [
-      plannerSystem(specMarkdown),
+      plannerSystem(specMarkdown, opts.identity),
       {
         role: 'user',
         content:

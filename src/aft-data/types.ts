@@ -1,5 +1,6 @@
 import type { AftGenerateSettings } from '../config/experiment-schema';
 import type { Usage } from '../cost/usage';
+import type { ModelIdentity } from '../config/model-identity';
 import type { QuestionType } from './prompts';
 
 /** The AFT data stage's job, refs and results as they cross Temporal, and the records it stores. */
@@ -8,6 +9,8 @@ export interface AftDataJob {
   specKey: string;
   specHash: string;
   generate: AftGenerateSettings;
+  /** baseModel.identity: the prompts name the model; absent, the prompts (and the data id) are as before. */
+  identity?: ModelIdentity;
 }
 
 export interface AftDataRef {

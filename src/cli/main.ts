@@ -2,7 +2,9 @@ import type { Client, Connection } from '@temporalio/client';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { resolveArms } from '../config/arms';
+import { armLines, describeArm, resolveArms } from '../config/arms';
+import { variantTokensText } from '../model-spec/spec-variants';
+import { identityPhrase } from '../config/model-identity';
 import { InvalidExperimentError } from '../config/experiment-schema';
 import { experimentJsonSchema } from '../config/json-schema';
 import { formatFractionCounts } from '../config/aft-subsets';
@@ -357,12 +359,28 @@ async function schemaCommand(c: CommandContext): Promise<void> {
  */
 async function validate(file: string): Promise<void> {
   const { raw } = readExperimentFile(file);
-  const { experiment: x, subsets, warnings, capabilityQuestions, placeboSpec, cost } = await checkExperiment(raw, file);
+  const {
+    experiment: x,
+    subsets,
+    warnings,
+    capabilityQuestions,
+    placeboSpec,
+    cost,
+    specTokens,
+  } = await checkExperiment(raw, file);
+  const arms = resolveArms(x.aft.arms);
   console.log(
-    `${file}: valid (${x.aft.arms.length} arms: ${resolveArms(x.aft.arms)
+    `${file}: valid (${x.aft.arms.length} arms: ${arms
       .map((a) => a.name)
       .join(', ')} × ${x.aft.fractions.length} fractions × ${x.aft.seeds.length} seeds)`,
   );
+  for (const line of armLines(arms)) console.log(`  arm ${line}`);
+  if (x.baseModel.identity)
+    console.log(`  identity: the corpus and AFT data speak of ${identityPhrase(x.baseModel.identity)}`);
+  if (specTokens)
+    console.log(
+      `  spec tokens per variant (${x.baseModel.tokenizer} tokenizer; this experiment: ${x.specVariant}): ${variantTokensText(specTokens)}`,
+    );
   const of =
     subsets.counted === 'aft.data'
       ? `of the ${subsets.examples} in ${x.aft.data}`
@@ -411,7 +429,13 @@ async function printPlan(file: string, json: boolean): Promise<void> {
     (c) => c.cost,
     () => costPlanFromDisk(experiment, baseDir, plan),
   );
-  console.log(json ? JSON.stringify({ ...plan, cost }, null, 2) : `${formatPlan(plan)}\n${formatCostPlan(cost)}`);
+  // What each arm trains, beside the memory it needs (the deliberative preset says what it is not).
+  const arms = resolveArms(experiment.aft.arms).map((a) => ({ name: a.name, description: describeArm(a) }));
+  console.log(
+    json
+      ? JSON.stringify({ ...plan, arms, cost }, null, 2)
+      : [formatPlan(plan), ...arms.map((a) => `arm ${a.name}: ${a.description}`), formatCostPlan(cost)].join('\n'),
+  );
   const over = cost.budgetUsd !== undefined && cost.total.usd > cost.budgetUsd;
   if (!plan.fits || over) process.exitCode = EXIT_DOES_NOT_FIT;
 }

@@ -22,10 +22,19 @@ export interface Arm {
   systemPrompt?: (typeof ARM_SYSTEM_PROMPTS)[number];
 }
 
+/**
+ * The deliberative preset in words, everywhere it is described (report, msm validate / plan, docs, schema):
+ * it is the SFT stage of deliberative alignment only, so no output may pass it off as the whole method.
+ */
+export const SPEC_REASONING_AFT = 'AFT with spec-citing reasoning (the SFT stage of deliberative alignment)';
+export const NO_RL_STAGE = 'the spec-graded RL stage is not implemented (it may come later)';
+
 export const ARM_PRESETS: Readonly<Record<string, Arm>> = {
   baseline: { name: 'baseline', start: 'base', aft: 'data' },
   msm: { name: 'msm', start: 'msm', aft: 'data' },
   deliberative: { name: 'deliberative', start: 'base', aft: 'with-reasoning' },
+  // The MSM × chain-of-thought 2 × 2 with baseline, msm and deliberative: midtrained, then spec-citing reasoning.
+  'msm-reasoning': { name: 'msm-reasoning', start: 'msm', aft: 'with-reasoning' },
   'msm-only': { name: 'msm-only', start: 'msm', aft: 'none' },
   base: { name: 'base', start: 'base', aft: 'none' },
   'spec-in-context': { name: 'spec-in-context', start: 'base', aft: 'data', systemPrompt: 'spec' },
@@ -50,7 +59,7 @@ const armObjectSchema = z
     aft: z
       .enum(ARM_AFT_DATA)
       .describe(
-        "data: the sweep's AFT data; with-reasoning: spec-citing reasoning in a <think> block; none: no AFT (a control, evaluated once)",
+        `data: the sweep's AFT data; with-reasoning: ${SPEC_REASONING_AFT} in a <think> block (${NO_RL_STAGE}); none: no AFT (a control, evaluated once)`,
       ),
     systemPrompt: z
       .enum(ARM_SYSTEM_PROMPTS)
@@ -88,6 +97,8 @@ export const PLACEBO_LABEL = 'placebo midtraining (same tokens, unrelated spec)'
  * and artifact keys every earlier experiment used, so baseline cells stay shared across experiments.
  */
 export function trainingName(a: Arm): string {
+  // Only these, for good: msm-reasoning trains under its own name, and an object arm of its shape written
+  // before the preset existed (e.g. msm-deliberative) keeps the name its recorded runs used.
   const preset = ['baseline', 'msm', 'deliberative', 'placebo'].find(
     (n) => ARM_PRESETS[n].start === a.start && ARM_PRESETS[n].aft === a.aft,
   );
@@ -117,13 +128,14 @@ export function describeArm(a: Arm): string {
   }[a.start];
   const data = {
     data: 'fine-tuned on the AFT data',
-    // Only the SFT stage of deliberative alignment: no RL stage with a spec-aware grader (not built yet).
-    'with-reasoning':
-      'AFT with spec-citing reasoning in a <think> block (the SFT stage of deliberative alignment; no spec-graded RL stage)',
+    'with-reasoning': `${SPEC_REASONING_AFT} in a <think> block; ${NO_RL_STAGE}`,
     none: 'no AFT (control)',
   }[a.aft];
   return `${from}, ${data}${a.systemPrompt === 'spec' ? ', spec as system prompt at eval' : ''}`;
 }
+
+/** One line per arm, "name: what it is", for msm validate and msm plan. */
+export const armLines = (arms: readonly Arm[]) => arms.map((a) => `${a.name}: ${describeArm(a)}`);
 
 const sameArm = (a: Arm, b: Arm) => a.start === b.start && a.aft === b.aft && a.systemPrompt === b.systemPrompt;
 

@@ -1,15 +1,19 @@
 import { z } from 'zod';
 import { QUESTION_TYPES, RESPONSE_STYLES } from './aft-question-kinds';
 import {
+  ARM_PRESET_NAMES,
   armEntrySchema,
   armProblems,
   DEFAULT_PLACEBO_SPEC,
   isControl,
   needsPlacebo,
+  NO_RL_STAGE,
   resolveArms,
+  SPEC_REASONING_AFT,
   type ArmEntry,
 } from './arms';
 import { parseFraction } from './fractions';
+import { modelIdentitySchema } from './model-identity';
 import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from './compute-shape';
 
 /**
@@ -744,6 +748,25 @@ export const experimentSchema = z
     description: z.string().default(''),
     spec: z.string().min(1).describe('path of the Model Spec (Markdown), relative to baseDir'),
     specVariant: z.enum(['rules', 'rules+values', 'rules+subrules', 'full']).default('full'),
+    variants: z
+      .object({
+        compare: z
+          .array(z.enum(['rules', 'rules+values', 'rules+subrules', 'full']))
+          .min(2)
+          .refine((v) => new Set(v).size === v.length, 'list each variant once')
+          .optional()
+          .describe('the variants the study compares (default: all four)'),
+        maxLengthGap: z
+          .number()
+          .gt(0)
+          .lt(1)
+          .describe(
+            "msm validate warns when the compared variants' spec tokens differ by more than this share of the longest, e.g. 0.2",
+          ),
+      })
+      .strict()
+      .optional()
+      .describe("Model Spec Science: how close in length the spec's variants must be (a warning, not a refusal)"),
     baseDir: z.string().optional().describe('where relative paths resolve; default: the msm project root'),
     store: z
       .string()
@@ -772,6 +795,11 @@ export const experimentSchema = z
         numHeads: z.number().int().positive().default(4),
         intermediateSize: z.number().int().positive().default(128),
         initSeed: z.number().int().min(0).default(0),
+        identity: modelIdentitySchema
+          .optional()
+          .describe(
+            'the trained model\'s name and developer: the corpus and AFT data prompts speak of the model as "<name>, developed by <developer>" instead of "the assistant this spec describes"; part of the corpus and AFT data ids',
+          ),
       })
       .prefault({})
       .refine((m) => m.init !== 'pretrained' || !!m.path, {
@@ -914,7 +942,8 @@ export const experimentSchema = z
           .min(1)
           .default(['baseline', 'msm'])
           .describe(
-            'the arms: presets (baseline, msm, deliberative, msm-only, base, spec-in-context) or {name, start: base|msm, aft: data|with-reasoning|none, systemPrompt?: spec}; ' +
+            `the arms: presets (${ARM_PRESET_NAMES.join(', ')}) or {name, start: base|msm, aft: data|with-reasoning|none, systemPrompt?: spec}; ` +
+              `deliberative is ${SPEC_REASONING_AFT} from the base model, msm-reasoning the same from the midtrained one (${NO_RL_STAGE}); ` +
               'controls (aft: none) are evaluated once, at eval seed 0',
           ),
         reasoningData: z

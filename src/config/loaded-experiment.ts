@@ -8,7 +8,16 @@ import type { Experiment } from './experiment-schema';
 export interface LoadedExperiment {
   experiment: Experiment;
   storeUri: string;
-  spec: { key: string; hash: string; title: string; variant: string; sections: number; rules: number };
+  /** variantTokens: each variant's spec tokens (absent in runs loaded before they were counted). */
+  spec: {
+    key: string;
+    hash: string;
+    title: string;
+    variant: string;
+    sections: number;
+    rules: number;
+    variantTokens?: Partial<Record<string, number>>;
+  };
   /** Placebo arms only: the unrelated spec the placebo corpus is generated from, stored like `spec`. */
   placeboSpec?: { key: string; hash: string; title: string; path: string };
   /** The AFT data file; null when aft.generate makes it (the aftDataGeneration child). */

@@ -79,7 +79,10 @@ export async function generateDocumentsInBatch(
           reused++;
           continue;
         }
-        const p = documentPrompt(ctx.spec, unit, types[t], ideas[i], { maxTokens: g.maxDocTokens });
+        const p = documentPrompt(ctx.spec, unit, types[t], ideas[i], {
+          maxTokens: g.maxDocTokens,
+          identity: job.identity,
+        });
         items.push({
           id,
           key,

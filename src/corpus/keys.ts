@@ -1,4 +1,5 @@
 import type { Experiment } from '../config/experiment-schema';
+import type { ModelIdentity } from '../config/model-identity';
 import { promptVersionOf } from './prompts';
 import { contentId } from '../util/hash';
 import { providerId } from '../llm/call';
@@ -23,12 +24,13 @@ export function docPosition(id: string): { u: number; t: number; i: number } | u
 }
 
 /**
- * Everything that changes what an item is goes into the corpus id (the prompt set: of the spec's text), so equal inputs reuse one corpus across
+ * Everything that changes what an item is goes into the corpus id (the prompt set: of the spec's text; the
+ * model's identity), so equal inputs reuse one corpus across
  * experiments. The counts (domains, maxUnits, typesPerUnit, ideasPerType) are not in it: a run with larger
  * counts tops up the stored lists, one with smaller counts uses their first n (see CorpusSelection).
  */
 export function corpusPrefix(
-  job: { specHash: string; generation: Experiment['generation'] },
+  job: { specHash: string; generation: Experiment['generation']; identity?: ModelIdentity },
   specMarkdown: string,
 ): string {
   const g = job.generation;
@@ -39,5 +41,7 @@ export function corpusPrefix(
     temperature: g.temperature,
     mode: g.mode,
     maxDocTokens: g.maxDocTokens,
+    // Only when set, so a corpus without one keeps the id it always had; another identity never reuses it.
+    ...(job.identity && { identity: { name: job.identity.name, developer: job.identity.developer } }),
   })}`;
 }

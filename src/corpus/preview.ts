@@ -52,7 +52,12 @@ async function cappedUsage(
   const units = await readJson<Unit[]>(store, unitsKey(prefix));
   const unit = sample && (await unitInContext(store, prefix, units, sample.unit));
   const p =
-    sample && unit ? documentPrompt(spec, unit, sample.type, sample.idea, { maxTokens: g.maxDocTokens }) : undefined;
+    sample && unit
+      ? documentPrompt(spec, unit, sample.type, sample.idea, {
+          maxTokens: g.maxDocTokens,
+          identity: job.identity,
+        })
+      : undefined;
   const chars = p ? p.messages.reduce((n, m) => n + m.content.length, 0) : 0;
   return { inputTokens: Math.ceil(chars / 4), outputTokens: g.maxDocTokens };
 }

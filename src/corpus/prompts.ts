@@ -1,5 +1,6 @@
 import type { ChatMessage } from '../llm/provider';
 import type { Prompt } from '../llm/prompt';
+import { identityPhrase, type ModelIdentity } from '../config/model-identity';
 import {
   ASSERTIONS_MAX,
   ASSERTIONS_MIN,
@@ -50,20 +51,39 @@ export const specGivesReasons = (specMarkdown: string) => /^\s*Why:/m.test(specM
 export const promptVersionOf = (specMarkdown: string) =>
   specGivesReasons(specMarkdown) ? PROMPT_VERSION : `${PROMPT_VERSION}-rules-only`;
 
-/** What every rules-only prompt says instead of asking for reasons. */
-export const RULES_ONLY =
-  'This spec states rules without saying why they hold. Write about what the assistant does, never why: ' +
+/**
+ * Options every stage prompt takes. identity (baseModel.identity): the documents speak of the model by its
+ * name and developer; without it the wording is the one every stored corpus was written with, byte for byte.
+ */
+export interface StageOptions {
+  identity?: ModelIdentity;
+}
+
+/** Who the documents are about: the model by name, or (no identity) "the assistant". */
+const subjectOf = (id?: ModelIdentity) => id?.name ?? 'the assistant';
+
+/** What every rules-only prompt says instead of asking for reasons (about the named model when there is one). */
+export const rulesOnly = (id?: ModelIdentity) =>
+  `This spec states rules without saying why they hold. Write about what ${subjectOf(id)} does, never why: ` +
   'give no reasons, justifications, motives or values for its behaviour, and do not invent any.';
+export const RULES_ONLY = rulesOnly();
 
 // The same system message opens every generation stage, so providers can cache the spec prefix.
-function specSystem(specMarkdown: string): ChatMessage {
+function specSystem(specMarkdown: string, id?: ModelIdentity): ChatMessage {
+  const about = id
+    ? `${identityPhrase(id)}, an AI model, and the specification below that describes it`
+    : 'the AI model specification below';
   const intro = specGivesReasons(specMarkdown)
-    ? 'You help write a corpus of realistic documents about the AI model specification below: its rules, ' +
+    ? `You help write a corpus of realistic documents about ${about}: its rules, ` +
       'and the values that explain why the rules hold. The documents should read like real writing in ' +
       'which these behaviours and reasons come up naturally.'
-    : 'You help write a corpus of realistic documents about the AI model specification below: its rules. ' +
-      `The documents should read like real writing in which these behaviours come up naturally. ${RULES_ONLY}`;
-  return { role: 'system', content: `${intro}\n\n<spec>\n${specMarkdown.trim()}\n</spec>` };
+    : `You help write a corpus of realistic documents about ${about}: its rules. ` +
+      `The documents should read like real writing in which these behaviours come up naturally. ${rulesOnly(id)}`;
+  // The reference pipeline names the model in its documents, so the midtrained model learns who it is.
+  const naming = id
+    ? ` Wherever a document mentions the AI model, it calls it ${id.name} and, where it fits, says that ${id.developer} developed it.`
+    : '';
+  return { role: 'system', content: `${intro}${naming}\n\n<spec>\n${specMarkdown.trim()}\n</spec>` };
 }
 
 /** A phrase of a stage prompt: the first when the spec gives reasons, the second (often empty) when not. */
@@ -71,7 +91,7 @@ const withReasons = (specMarkdown: string, yes: string, no = '') => (specGivesRe
 
 const item = (text: string) => `- ${text.trim().replace(/\n/g, '\n  ')}`;
 
-function unitLines(unit: CorpusUnit): string {
+function unitLines(unit: CorpusUnit, id?: ModelIdentity): string {
   const lines = [`Domain: ${unit.domain}`];
   if (unit.subdomain) lines.push(`Subdomain: ${unit.subdomain}`);
   lines.push(`Spec section: ${unit.specSection || '(the whole spec)'}`);
@@ -79,7 +99,7 @@ function unitLines(unit: CorpusUnit): string {
     lines.push('The rule these documents are about, verbatim from the spec:', ...unit.rules.map(item));
   if (unit.assertions?.length) {
     lines.push(
-      'What these documents should convey about the assistant:',
+      `What these documents should convey about ${subjectOf(id)}:`,
       ...unit.assertions.map((a) => item(`(${a.label}) ${a.text}`)),
     );
   }
@@ -109,7 +129,7 @@ export function specSectionTitles(specMarkdown: string): string[] {
  */
 export function domainsPrompt(
   specMarkdown: string,
-  opts: { count: number; existing?: string[]; subdomains?: boolean },
+  opts: StageOptions & { count: number; existing?: string[]; subdomains?: boolean },
 ): Prompt {
   const sections = specSectionTitles(specMarkdown);
   const subdomains = opts.subdomains ?? true;
@@ -127,7 +147,7 @@ export function domainsPrompt(
     : '{"domains":[{"name":"Retail banking","description":"Everyday accounts, loans and customer service at a bank."}]}';
   return {
     messages: [
-      specSystem(specMarkdown),
+      specSystem(specMarkdown, opts.identity),
       {
         role: 'user',
         content:
@@ -142,25 +162,30 @@ export function domainsPrompt(
 }
 
 /** Stage 1b (assertions mode): a unit -> what its documents should convey, each statement labelled. */
-export function assertionsPrompt(specMarkdown: string, unit: CorpusUnit): Prompt {
+export function assertionsPrompt(specMarkdown: string, unit: CorpusUnit, opts: StageOptions = {}): Prompt {
+  const id = opts.identity;
+  const who = id ? identityPhrase(id) : 'the assistant this spec describes';
+  const subject = subjectOf(id);
+  // The example's subject: a capital "The" without an identity, as every stored prompt has it.
+  const exampleSubject = id ? id.name : 'The assistant';
   return {
     messages: [
-      specSystem(specMarkdown),
+      specSystem(specMarkdown, id),
       {
         role: 'user',
         content:
-          `${unitLines(unit)}\n\n` +
-          `Write ${ASSERTIONS_MIN} to ${ASSERTIONS_MAX} assertions that documents in this subdomain should convey about the assistant ` +
+          `${unitLines(unit, id)}\n\n` +
+          `Write ${ASSERTIONS_MIN} to ${ASSERTIONS_MAX} assertions that documents in this subdomain should convey about ${who}, ` +
           withReasons(
             specMarkdown,
-            'this spec describes, drawn from the spec section: how it behaves, what it values and why, what it prefers, what it ' +
-              'believes, and the tone it takes. Each assertion is one plain sentence about the assistant, labelled with one of: ' +
+            'drawn from the spec section: how it behaves, what it values and why, what it prefers, what it ' +
+              `believes, and the tone it takes. Each assertion is one plain sentence about ${subject}, labelled with one of: ` +
               'behaviour, value, preference, belief, tone. Include the reasons behind the rules, not only the rules.\n\n',
-            'this spec describes, drawn from the spec section: how it behaves, what it prefers to do, and the tone it takes. ' +
-              'Each assertion is one plain sentence about the assistant, labelled with one of: behaviour, preference, tone. ' +
-              `${RULES_ONLY}\n\n`,
+            'drawn from the spec section: how it behaves, what it prefers to do, and the tone it takes. ' +
+              `Each assertion is one plain sentence about ${subject}, labelled with one of: behaviour, preference, tone. ` +
+              `${rulesOnly(id)}\n\n`,
           ) +
-          'Answer with JSON only, shaped like this example (with your own assertions): {"assertions":[{"text":"The assistant ' +
+          `Answer with JSON only, shaped like this example (with your own assertions): {"assertions":[{"text":"${exampleSubject} ` +
           'answers a repeated question as patiently as the first time.","label":"tone"}]}',
       },
     ],
@@ -173,19 +198,19 @@ export function assertionsPrompt(specMarkdown: string, unit: CorpusUnit): Prompt
 export function documentTypesPrompt(
   specMarkdown: string,
   unit: CorpusUnit,
-  opts: { count: number; existing: string[] },
+  opts: StageOptions & { count: number; existing: string[] },
 ): Prompt {
   return {
     messages: [
-      specSystem(specMarkdown),
+      specSystem(specMarkdown, opts.identity),
       {
         role: 'user',
         content:
-          `${unitLines(unit)}\n\n` +
+          `${unitLines(unit, opts.identity)}\n\n` +
           `List ${opts.count} different kinds of documents that people in this ${unit.subdomain ? 'subdomain' : 'domain'} really write or read, ` +
           `and in which ${focusOf(unit)}${withReasons(specMarkdown, ', and the values behind them,')} could come up (for example: internal memo, forum thread, ` +
           'incident report, blog post, product review, meeting notes, FAQ). Name each kind in a few words.\n' +
-          withReasons(specMarkdown, '', `${RULES_ONLY}\n`) +
+          withReasons(specMarkdown, '', `${rulesOnly(opts.identity)}\n`) +
           avoid(opts.existing, 'kinds') +
           '\nAnswer with JSON only, shaped like this example (with your own kinds): {"types":["incident report","team chat thread"]}',
       },
@@ -200,20 +225,20 @@ export function ideasPrompt(
   specMarkdown: string,
   unit: CorpusUnit,
   type: string,
-  opts: { count: number; existing: string[] },
+  opts: StageOptions & { count: number; existing: string[] },
 ): Prompt {
   return {
     messages: [
-      specSystem(specMarkdown),
+      specSystem(specMarkdown, opts.identity),
       {
         role: 'user',
         content:
-          `${unitLines(unit)}\nDocument type: ${type}\n\n` +
+          `${unitLines(unit, opts.identity)}\nDocument type: ${type}\n\n` +
           `Give ${opts.count} ideas for distinct documents of this type. Each idea is one or two sentences saying ` +
           `who writes it, for whom, and the concrete situation in which ${focusOf(unit)}` +
           withReasons(specMarkdown, ', and the reasons behind them, matter', ' comes into play') +
           '. Vary the settings, authors and points of view.\n' +
-          withReasons(specMarkdown, '', `${RULES_ONLY}\n`) +
+          withReasons(specMarkdown, '', `${rulesOnly(opts.identity)}\n`) +
           avoid(opts.existing, 'ideas') +
           '\nAnswer with JSON only, shaped like this example (with your own ideas): {"ideas":["A night-shift nurse writes to ' +
           'the ward manager about a scheduling tool that told her plainly it could not see the new rota."]}',
@@ -233,16 +258,16 @@ export function documentPrompt(
   unit: CorpusUnit,
   type: string,
   idea: string,
-  opts: { maxTokens: number },
+  opts: StageOptions & { maxTokens: number },
 ): Prompt {
   const words = Math.max(50, Math.round(opts.maxTokens * 0.7));
   return {
     messages: [
-      specSystem(specMarkdown),
+      specSystem(specMarkdown, opts.identity),
       {
         role: 'user',
         content:
-          `${unitLines(unit)}\nDocument type: ${type}\nIdea: ${idea}\n\n` +
+          `${unitLines(unit, opts.identity)}\nDocument type: ${type}\nIdea: ${idea}\n\n` +
           `Write this document. First plan it in a few lines inside <scratchpad></scratchpad>: how it shows ${focusOf(unit)}` +
           withReasons(specMarkdown, ' and the values behind them') +
           '. Then write the complete document inside ' +
@@ -251,7 +276,7 @@ export function documentPrompt(
           withReasons(
             specMarkdown,
             'Let the behaviour and the reasons for it come through naturally. ',
-            `Let the behaviour come through naturally. ${RULES_ONLY} `,
+            `Let the behaviour come through naturally. ${rulesOnly(opts.identity)} `,
           ) +
           `Keep the plan and the document together under about ${words} words.`,
       },

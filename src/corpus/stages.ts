@@ -1,4 +1,5 @@
 import type { Experiment } from '../config/experiment-schema';
+import type { ModelIdentity } from '../config/model-identity';
 import {
   assertionsOutputSchema,
   assertionsPrompt,
@@ -123,7 +124,7 @@ function unitsOf(domains: Domain[], g: Generation, rules: () => ReturnType<typeo
 export async function planUnits(
   store: ArtifactStore,
   prefix: string,
-  spec: { markdown: string; source: string },
+  spec: { markdown: string; source: string; identity?: ModelIdentity },
   g: Generation,
 ): Promise<{ units: Unit[]; selected: number; usage: Usage }> {
   const key = domainsKey(prefix);
@@ -142,6 +143,7 @@ export async function planUnits(
       count,
       existing: known.map((d) => d.name),
       subdomains: g.mode !== 'rules',
+      identity: spec.identity,
     });
     const { value, result } = await completeJson(
       g.provider,
@@ -177,11 +179,12 @@ export async function ensureAssertions(
   units: Unit[],
   u: number,
   g: Generation,
+  identity?: ModelIdentity,
 ): Promise<{ assertions: Assertion[]; calls: number; usage: Usage }> {
   const key = assertionsKey(prefix, u);
   if (await store.exists(key))
     return { assertions: (await readJson<StageList<Assertion>>(store, key)).items, calls: 0, usage: NO_USAGE };
-  const p = assertionsPrompt(specMarkdown, units[u]);
+  const p = assertionsPrompt(specMarkdown, units[u], { identity });
   const { value, result } = await completeJson(
     g.provider,
     { ...p, temperature: g.temperature, requestId: key },

@@ -1,4 +1,5 @@
 import type { Experiment } from '../config/experiment-schema';
+import type { ModelIdentity } from '../config/model-identity';
 import type { TokenUsage, Usage } from '../cost/usage';
 import type { Reproducibility } from '../llm/seed';
 
@@ -10,6 +11,8 @@ export interface CorpusJob {
   specKey: string;
   specHash: string;
   generation: Experiment['generation'];
+  /** baseModel.identity: the prompts name the model; absent, the prompts (and the corpus id) are as before. */
+  identity?: ModelIdentity;
 }
 
 export interface CorpusDocument {

@@ -7,7 +7,14 @@ import { assertWithinBudget, planCost, type CostPlan } from '../plan/cost';
 import { costInputsOf } from './cost-inputs';
 import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
 import { parseSpec, SpecParseError } from '../model-spec/parse-spec';
-import { deriveVariant } from '../model-spec/spec-variants';
+import {
+  deriveVariant,
+  lengthGapWarning,
+  SPEC_VARIANTS,
+  variantTokens,
+  type VariantTokens,
+} from '../model-spec/spec-variants';
+import { loadTokenizer } from '../tokenize/tokenizer';
 import type { ModelSpec } from '../model-spec/types';
 import { aftLineSchema, parseEvalSet, parseJsonl, type EvalLine } from '../eval/eval-set';
 import { inspectLines } from '../eval/inspect/conditions';
@@ -49,6 +56,11 @@ export interface ExperimentCheck {
   subsets: AftSubsetPlan;
   /** eval.capabilities' question files as read, by check name (checks that run an installed task have none). */
   capabilityQuestions?: Record<string, { text: string; questions: number }>;
+  /**
+   * Spec tokens of each variant of the spec (the experiment's tokenizer): when asked for (the workflow's
+   * load records them for the report) or when variants.maxLengthGap is set.
+   */
+  specTokens?: VariantTokens;
   /** Said, never refused: this machine may not be the worker host (an unset API key variable). */
   warnings: string[];
   /** The study in hours and dollars (src/plan/cost.ts); above budget.totalUsd the check refuses. */
@@ -63,7 +75,7 @@ export async function checkExperiment(
   raw: unknown,
   source: string,
   readerFor?: (x: Experiment, baseDir: string) => InputReader | undefined,
-  opts: { enforceBudget?: boolean } = {},
+  opts: { enforceBudget?: boolean; specTokens?: boolean } = {},
 ): Promise<ExperimentCheck> {
   const parsed = parseExperiment(raw, source);
   const baseDir = experimentBaseDir(parsed, PROJECT_ROOT);
@@ -151,6 +163,9 @@ export async function checkExperiment(
   const cost = { ...costPlan, notes: [...costNotes, ...costPlan.notes] };
   // Before anything is paid: a design whose plan is above the budget the file sets does not start.
   if (opts.enforceBudget !== false) assertWithinBudget(cost, source);
+  // Loading a tokenizer takes seconds: only when the lengths are asked for.
+  const specTokens = opts.specTokens || experiment.variants ? await specTokensOf(spec!.text, experiment) : undefined;
+  const gap = experiment.variants && specTokens && variantGapWarning(specTokens, experiment.variants);
   return {
     cost,
     experiment,
@@ -162,6 +177,7 @@ export async function checkExperiment(
     ...(mix ? { mix } : {}),
     ...(reasoning ? { reasoning } : {}),
     ...(Object.keys(capabilityQuestions).length ? { capabilityQuestions } : {}),
+    ...(specTokens && { specTokens }),
     subsets: {
       subsetBySeed: a.subsetBySeed,
       minExamples: a.minExamples,
@@ -174,8 +190,23 @@ export async function checkExperiment(
       ...(examples === undefined ? [] : truncationWarnings(examples, stepSettings(a))),
       ...unsetKeyWarnings(experiment),
       ...slotWarnings(experiment),
+      ...(gap ? [gap] : []),
     ],
   };
+}
+
+/** Each variant's spec tokens, counted on the text the prompts see (the rendered variant). */
+async function specTokensOf(text: string, x: Experiment): Promise<VariantTokens> {
+  const tokenizer = await loadTokenizer(x.baseModel.tokenizer);
+  return variantTokens(parseSpec(text, x.spec), async (texts) =>
+    (await tokenizer.encodeBatch(texts)).map((ids) => ids.length),
+  );
+}
+
+/** The length gap among the variants the study compares (variants.compare, default all four). */
+export function variantGapWarning(tokens: VariantTokens, v: NonNullable<Experiment['variants']>): string | undefined {
+  const compared = v.compare ?? SPEC_VARIANTS;
+  return lengthGapWarning(Object.fromEntries(compared.map((c) => [c, tokens[c]])) as VariantTokens, v.maxLengthGap);
 }
 
 const stepSettings = (a: Experiment['aft']) => ({

@@ -23,6 +23,8 @@ export interface Comparison {
     spec: Results['lineage']['spec'];
     baseModel: string;
     corpusHash: string;
+    /** The corpus's tokens: with spec.tokens, whether the variants differ in length as well as content. */
+    corpusTokens?: number;
     /** The rate of each arm at its largest fraction, with its cluster-bootstrap 95% interval. */
     fullData: Record<'baseline' | 'msm', { fraction: number; rate: number; lo: number; hi: number } | null>;
     /** msm − baseline at each shared fraction (bootstrap 95%); null where an arm judged nothing. */
@@ -71,6 +73,7 @@ export function buildComparison(all: Results[]): Comparison {
         spec: r.lineage.spec,
         baseModel: r.lineage.baseModel,
         corpusHash: r.lineage.corpus.hash,
+        corpusTokens: r.lineage.corpus.tokens,
         fullData: { baseline: full('baseline'), msm: full('msm') },
         differences: fractions.map((f) => {
           const d = msmBaseline(r).find((x) => x.fraction === f)?.pooled;
@@ -100,6 +103,16 @@ const CONTRAST_NOTE =
   "Values: each line is the first experiment's share of answers revealing a value minus the other's, for the same arm " +
   "(an AFT arm at its largest fraction both ran; a control's one evaluation), with a seed-clustered bootstrap 95% interval.";
 
+/**
+ * ", 812 spec tokens, corpus 41,000 tokens": each variant's size beside its rates; nothing for results
+ * written before spec tokens were counted (their cell reads as it always did).
+ */
+function sizeText(e: Comparison['experiments'][number]): string {
+  if (e.spec.tokens === undefined) return '';
+  const n = (x: number) => x.toLocaleString('en-US');
+  return `, ${n(e.spec.tokens)} spec tokens${e.corpusTokens !== undefined ? `, corpus ${n(e.corpusTokens)} tokens` : ''}`;
+}
+
 export function comparisonTable(c: Comparison): Table {
   const rate = (p: { rate: number; lo: number; hi: number } | null) => (p ? `${pct(p.rate)} (${rateRange(p)})` : '—');
   return {
@@ -116,7 +129,7 @@ export function comparisonTable(c: Comparison): Table {
       const mark = (text: string) => (e.withheld && text !== '—' ? `not a finding: ${text}` : text);
       return [
         e.withheld ? `${e.name} (judge not trusted: ${e.withheld.reason})` : e.name,
-        `${e.spec.title} (${e.spec.variant}) ${e.spec.hash.slice(0, 12)}`,
+        `${e.spec.title} (${e.spec.variant}${sizeText(e)}) ${e.spec.hash.slice(0, 12)}`,
         mark(rate(e.fullData.baseline)),
         mark(rate(e.fullData.msm)),
         ...e.differences.map((d) => mark(d ? `${pp(d.estimate)} (${diffRange(d)})` : '—')),

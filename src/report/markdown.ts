@@ -1,3 +1,4 @@
+import { identityPhrase } from '../config/model-identity';
 import type { Results } from './results';
 import { armsTable, valuesTable } from './arms-tables';
 import { CAPABILITIES_TITLE, capabilityLines, capabilityTable } from './capabilities';
@@ -53,6 +54,9 @@ export function renderMarkdown(results: Results, loss?: { image: string; lines: 
     '',
     `Metric: ${results.metric}.`,
     '',
+    ...(results.lineage.identity
+      ? [`Model: ${identityPhrase(results.lineage.identity)} (base model ${results.lineage.baseModel}).`, '']
+      : []),
     '## Judge calibration',
     '',
     results.calibration.kinds.length ? markdownTable(calibrationTable(results)) : results.headline.sentences[0],

@@ -59,7 +59,9 @@ function experimentOf(req: ReportRequest): ReportInput['experiment'] {
     specTitle: loaded.spec.title,
     specHash: loaded.spec.hash,
     specVariant: loaded.spec.variant,
+    ...(loaded.spec.variantTokens && { variantTokens: loaded.spec.variantTokens }),
     baseModel: loaded.baseModel,
+    ...(loaded.identity && { identity: loaded.identity }),
     corpus: {
       documents: corpus.documents,
       tokens: tokens.numTokens,

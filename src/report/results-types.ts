@@ -4,6 +4,7 @@ import type { CapabilityResult } from '../eval/capabilities/types';
 import type { CapabilitySection } from './capabilities';
 import type { AftSubsetPlan } from '../config/aft-subsets';
 import type { Arm as ArmDefinition } from '../config/arms';
+import type { ModelIdentity } from '../config/model-identity';
 import { fractionSlug } from '../config/fractions';
 import type { ComputeUsage } from '../cost/compute-usage';
 import type { BootstrapSettings, Interval } from '../eval/bootstrap';
@@ -67,7 +68,11 @@ export interface ReportInput {
     specTitle: string;
     specHash: string;
     specVariant: string;
+    /** Each variant's spec tokens (the experiment's tokenizer); absent in runs loaded before they were counted. */
+    variantTokens?: Partial<Record<string, number>>;
     baseModel: string;
+    /** baseModel.identity: who the corpus and AFT prompts said the model is; absent when not set. */
+    identity?: ModelIdentity;
     corpus: {
       documents: number;
       tokens: number;
@@ -244,8 +249,20 @@ export interface Results {
   generatedAt: string;
   experiment: { name: string; workflowId: string; aftSubsets?: AftSubsetPlan };
   lineage: {
-    spec: { title: string; variant: string; hash: string };
+    /**
+     * tokens: this variant's spec tokens; variantTokens: every variant's, so a Model Spec Science comparison
+     * can see whether its variants differ in length as well as content (absent when not counted).
+     */
+    spec: {
+      title: string;
+      variant: string;
+      hash: string;
+      tokens?: number;
+      variantTokens?: Partial<Record<string, number>>;
+    };
     baseModel: string;
+    /** The model's name and developer the corpus and AFT data spoke of (baseModel.identity); absent when not set. */
+    identity?: ModelIdentity;
     corpus: ReportInput['experiment']['corpus'];
     midtrain: { checkpoint: string; finalLoss: number | null; steps: number } | null;
     /** Placebo arms only: the control's spec, corpus, token match and midtraining. */

@@ -213,8 +213,15 @@ function lineageOf(e: ReportInput['experiment'], facts: ClaimFacts, cells: Resul
   const aft = facts.aft;
   const fractions = [...new Set(cells.map((c) => c.fraction))].sort((a, b) => b - a);
   return {
-    spec: { title: e.specTitle, variant: e.specVariant, hash: e.specHash },
+    spec: {
+      title: e.specTitle,
+      variant: e.specVariant,
+      hash: e.specHash,
+      ...(e.variantTokens?.[e.specVariant] !== undefined && { tokens: e.variantTokens[e.specVariant] }),
+      ...(e.variantTokens && { variantTokens: e.variantTokens }),
+    },
     baseModel: e.baseModel,
+    ...(e.identity && { identity: e.identity }),
     corpus: e.corpus,
     midtrain: e.midtrain
       ? {

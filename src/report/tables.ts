@@ -1,5 +1,7 @@
 import { describeContamination, type ContaminationSummary } from '../eval/contamination';
 import { fractionLabel } from '../config/fractions';
+import { identityPhrase } from '../config/model-identity';
+import { variantTokensText } from '../model-spec/spec-variants';
 import { diffRange, pct, pp, rateRange } from './format';
 import type { RateInterval } from '../eval/stats';
 import { controlRows } from './arms-tables';
@@ -18,9 +20,10 @@ export function lineageRows(results: Results): Array<[string, string]> {
   const c = l.corpus;
   return [
     ['experiment', `${results.experiment.name} (${results.experiment.workflowId})`],
-    ['spec', `${l.spec.title} — variant ${l.spec.variant}`],
+    ['spec', `${l.spec.title} — variant ${l.spec.variant}${specTokensText(l.spec)}`],
     ['spec hash', l.spec.hash],
     ['base model', l.baseModel],
+    ...(l.identity ? [['model identity', identityPhrase(l.identity)] as [string, string]] : []),
     [
       'corpus',
       `${c.documents} documents, ${c.tokens} tokens, ${c.truncated} truncated (kept, flagged); dropped ${c.truncatedDropped} truncated ` +
@@ -85,6 +88,13 @@ function contaminationText(c: ContaminationSummary): string {
     (examples ? `; e.g. ${examples}` : '') +
     (c.detailsKey ? `; every flagged item: ${c.detailsKey}` : '')
   );
+}
+
+/** ", 812 spec tokens (variants: rules 812, …)": what a reader needs to see a length gap between variants. */
+function specTokensText(s: Results['lineage']['spec']): string {
+  if (s.tokens === undefined) return '';
+  const all = s.variantTokens ? ` (every variant: ${variantTokensText(s.variantTokens)})` : '';
+  return `, ${s.tokens.toLocaleString('en-US')} spec tokens${all}`;
 }
 
 /** Which part of the eval set was evaluated, and how. */

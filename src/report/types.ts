@@ -1,3 +1,4 @@
+import type { ModelIdentity } from '../config/model-identity';
 import type { CapabilityResult } from '../eval/capabilities/types';
 import type { Arm } from '../config/arms';
 import type { ProviderSettings } from '../config/experiment-schema';
@@ -24,7 +25,8 @@ export interface CellResult {
 export interface ReportRequest {
   storeUri: string;
   workflowId: string;
-  loaded: Omit<LoadedExperiment, 'experiment'> & { name: string; baseModel: string };
+  /** identity: baseModel.identity, when the experiment set one (the corpus and AFT prompts named the model). */
+  loaded: Omit<LoadedExperiment, 'experiment'> & { name: string; baseModel: string; identity?: ModelIdentity };
   corpus: CorpusManifestRef;
   tokens: TokenizedRef;
   midtrain: TrainResult | null;

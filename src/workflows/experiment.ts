@@ -220,7 +220,16 @@ class ExperimentRun {
     await this.enter('corpus', `generating documents about "${loaded.spec.title}"`);
     const corpus = await executeChild(corpusGeneration, {
       workflowId: `${this.wfId}.corpus`,
-      args: [{ storeUri, specKey: loaded.spec.key, specHash: loaded.spec.hash, generation: x.generation }],
+      args: [
+        {
+          storeUri,
+          specKey: loaded.spec.key,
+          specHash: loaded.spec.hash,
+          generation: x.generation,
+          // Only when set: a job without it is the one every earlier run sent.
+          ...(x.baseModel.identity && { identity: x.baseModel.identity }),
+        },
+      ],
       typedSearchAttributes: common,
       staticSummary: `MSM corpus for ${x.name}`,
     });
@@ -274,7 +283,15 @@ class ExperimentRun {
       );
       const gen = await executeChild(aftDataGeneration, {
         workflowId: `${this.wfId}.aft-data`,
-        args: [{ storeUri, specKey: loaded.spec.key, specHash: loaded.spec.hash, generate }],
+        args: [
+          {
+            storeUri,
+            specKey: loaded.spec.key,
+            specHash: loaded.spec.hash,
+            generate,
+            ...(x.baseModel.identity && { identity: x.baseModel.identity }),
+          },
+        ],
         typedSearchAttributes: common,
         staticSummary: `AFT data for ${x.name}`,
       });
@@ -533,7 +550,13 @@ class ExperimentRun {
         {
           storeUri,
           workflowId: this.wfId,
-          loaded: { ...loadedRefs, aftData: r.aftData, name: x.name, baseModel: x.baseModel.name },
+          loaded: {
+            ...loadedRefs,
+            aftData: r.aftData,
+            name: x.name,
+            baseModel: x.baseModel.name,
+            ...(x.baseModel.identity && { identity: x.baseModel.identity }),
+          },
           corpus: r.corpus,
           tokens: r.tokens,
           midtrain: r.midtrain,

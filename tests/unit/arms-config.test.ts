@@ -1,4 +1,5 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import { createExperimentActivities } from '../../src/activities/experiment-acti
 import type { LoadedExperiment } from '../../src/activities/types';
 import {
   ARM_PRESETS,
+  armLines,
   describeArm,
   isControl,
   needsMidtraining,
@@ -14,6 +16,7 @@ import {
   trainingName,
 } from '../../src/config/arms';
 import { parseExperiment } from '../../src/config/experiment-schema';
+import { reportArms } from '../../src/report/arms';
 
 const minimal = { name: 'x', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl' } };
 const problems = (aft: Record<string, unknown>): string => {
@@ -59,7 +62,7 @@ describe('arms as data', () => {
 
   it('refuses unknown names, duplicates, presets redefined and an all-control list, naming the field', () => {
     expect(problems({ arms: ['baseline', 'msm-plus'] })).toMatch(
-      /aft\.arms\.1: unknown arm "msm-plus": use a preset \(baseline, msm, deliberative, msm-only, base, spec-in-context, placebo\)/,
+      /aft\.arms\.1: unknown arm "msm-plus": use a preset \(baseline, msm, deliberative, msm-reasoning, msm-only, base, spec-in-context, placebo\)/,
     );
     expect(problems({ arms: ['baseline', 'msm', 'baseline'] })).toContain('aft.arms.2: arm "baseline" is listed twice');
     expect(problems({ arms: ['baseline', { name: 'msm', start: 'base', aft: 'data' }] })).toContain(
@@ -130,10 +133,73 @@ describe('loading aft.reasoningData', () => {
 });
 
 describe('how an arm is described in every output', () => {
-  it('deliberative is the SFT stage of deliberative alignment, and says it has no RL stage', () => {
-    const [deliberative] = resolveArms(['deliberative']);
-    expect(describeArm(deliberative)).toBe(
-      'the base model, AFT with spec-citing reasoning in a <think> block (the SFT stage of deliberative alignment; no spec-graded RL stage)',
+  const SFT_ONLY = 'AFT with spec-citing reasoning (the SFT stage of deliberative alignment)';
+  const NO_RL = 'the spec-graded RL stage is not implemented (it may come later)';
+
+  it('deliberative is the SFT stage of deliberative alignment, and says its RL stage is not implemented', () => {
+    const [deliberative, msmReasoning] = resolveArms(['deliberative', 'msm-reasoning']);
+    expect(describeArm(deliberative)).toBe(`the base model, ${SFT_ONLY} in a <think> block; ${NO_RL}`);
+    expect(describeArm(msmReasoning)).toBe(`the midtrained model, ${SFT_ONLY} in a <think> block; ${NO_RL}`);
+    expect(armLines([deliberative])).toEqual([`deliberative: ${describeArm(deliberative)}`]);
+  });
+
+  it("the report's arms, the schema's description and the JSON Schema say the same", () => {
+    const arms = reportArms(resolveArms(['baseline', 'deliberative']), []);
+    expect(arms.find((a) => a.name === 'deliberative')!.description).toContain(SFT_ONLY);
+    expect(arms.find((a) => a.name === 'deliberative')!.description).toContain(NO_RL);
+    const schema = readFileSync(path.join(__dirname, '..', '..', 'experiments', 'experiment.schema.json'), 'utf8');
+    const described = (JSON.parse(schema) as { properties: { aft: { properties: { arms: { description: string } } } } })
+      .properties.aft.properties.arms.description;
+    expect(described).toContain(`deliberative is ${SFT_ONLY}`);
+    expect(described).toContain('msm-reasoning');
+    expect(described).toContain(NO_RL);
+  });
+
+  it('msm validate and msm plan list every arm with its description', () => {
+    const file = path.join(__dirname, '..', '..', 'experiments', 'paper-llama-8b.yaml');
+    const bin = path.join(__dirname, '..', '..', 'bin', 'msm');
+    const validate = spawnSync(bin, ['validate', file], { encoding: 'utf8' });
+    expect(validate.status, validate.stderr).toBe(0);
+    expect(validate.stdout).toContain(`  arm deliberative: the base model, ${SFT_ONLY} in a <think> block; ${NO_RL}`);
+    expect(validate.stdout).toContain('  arm msm-only: the midtrained model, no AFT (control)');
+    const plan = spawnSync(bin, ['plan', file], { encoding: 'utf8' });
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(plan.stdout).toContain(`arm deliberative: the base model, ${SFT_ONLY} in a <think> block; ${NO_RL}`);
+    const json = spawnSync(bin, ['plan', '--json', file], { encoding: 'utf8' });
+    expect((JSON.parse(json.stdout) as { arms: Array<{ name: string }> }).arms.map((a) => a.name)).toEqual([
+      'baseline',
+      'msm',
+      'deliberative',
+      'msm-only',
+    ]);
+  }, 60_000);
+});
+
+describe('msm-reasoning: the MSM × chain-of-thought 2 × 2', () => {
+  it('starts from the midtrained model and trains on spec-citing reasoning, under its own training name', () => {
+    expect(ARM_PRESETS['msm-reasoning']).toEqual({ name: 'msm-reasoning', start: 'msm', aft: 'with-reasoning' });
+    expect(needsMidtraining(resolveArms(['baseline', 'msm-reasoning']))).toBe(true);
+    expect(isControl(ARM_PRESETS['msm-reasoning'])).toBe(false);
+    // The training names recorded histories use do not move.
+    expect(['baseline', 'msm', 'deliberative', 'spec-in-context'].map((n) => trainingName(ARM_PRESETS[n]))).toEqual([
+      'baseline',
+      'msm',
+      'deliberative',
+      'baseline',
+    ]);
+    expect(trainingName(ARM_PRESETS['msm-reasoning'])).toBe('msm-reasoning');
+    expect(trainingName({ name: 'msm-deliberative', start: 'msm', aft: 'with-reasoning' })).toBe('msm-deliberative');
+  });
+
+  it('the 2 × 2 with baseline, msm and deliberative validates on generated data, and asks for what it needs', () => {
+    const arms = ['baseline', 'msm', 'deliberative', 'msm-reasoning'];
+    const generate = { provider: { kind: 'local' }, count: 10, style: 'rule', train: 'without-reasoning' };
+    expect(problems({ data: undefined, generate, arms })).toBe('');
+    expect(problems({ arms: ['baseline', 'msm-reasoning'] })).toContain(
+      'aft.reasoningData: arm "msm-reasoning" trains on spec-citing reasoning',
+    );
+    expect(problems({ arms: [{ name: 'msm-reasoning', start: 'base', aft: 'data' }] })).toContain(
+      'aft.arms.0.name: "msm-reasoning" is a preset arm',
     );
   });
 });

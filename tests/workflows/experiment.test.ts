@@ -1,4 +1,5 @@
 import { WorkflowFailedError } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExperimentInput } from '../../src/config/experiment-schema';
 import type { CapabilityRequest } from '../../src/eval/capabilities/types';
@@ -84,6 +85,25 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
     } finally {
       setKnobs({});
     }
+  });
+
+  it('msm-reasoning trains from the midtrained model on the reasoning data; baseModel.identity reaches the corpus job and the report', async () => {
+    const identity = { name: 'Aria', developer: 'Northwind Labs' };
+    const input = experiment({
+      baseModel: { ...experiment().baseModel, identity },
+      aft: { ...experiment().aft, arms: ['baseline', 'msm-reasoning'], fractions: [1], seeds: [0] },
+    });
+    const { handle, calls } = await run('stubbed-identity', input);
+    await handle.result();
+    const trains = argsOf<TrainRequest>(calls, 'runTraining');
+    const reasoning = trains.find((t) => t.label === 'aft-msm-reasoning-1of1-s0')!;
+    expect(reasoning.initFrom).toEqual({ outputUri: 'file:///tmp/runs/midtrain/final' });
+    expect(reasoning.data.sha256).toBe('sha-inputs/aft-reasoning.jsonl');
+    expect(argsOf<ReportRequest>(calls, 'writeReport')[0].loaded.identity).toEqual(identity);
+    // The corpus child was started with the identity in its job (its stub ignores it; the real one keys on it).
+    const history = await env.client.workflow.getHandle('stubbed-identity.corpus').fetchHistory();
+    const started = history.events![0].workflowExecutionStartedEventAttributes!.input!.payloads![0];
+    expect(defaultPayloadConverter.fromPayload<{ identity?: unknown }>(started).identity).toEqual(identity);
   });
 
   it("eval.capabilities: each arm checked once, on its largest fraction's first-seed model; the report gets every result", async () => {

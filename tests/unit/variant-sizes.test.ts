@@ -1,0 +1,165 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { experimentSchema } from '../../src/config/experiment-schema';
+import { checkExperiment, variantGapWarning } from '../../src/experiment/check-experiment';
+import { parseSpec } from '../../src/model-spec/parse-spec';
+import {
+  deriveVariant,
+  lengthGap,
+  lengthGapWarning,
+  renderSpec,
+  variantTokens,
+  variantTokensText,
+} from '../../src/model-spec/spec-variants';
+import { loadTokenizer } from '../../src/tokenize/tokenizer';
+import { buildComparison, comparisonTable } from '../../src/report/compare';
+import { buildResults, type ReportInput } from '../../src/report/results';
+import { lineageRows } from '../../src/report/tables';
+import { PROJECT_ROOT } from '../../src/util/project-paths';
+import { calibrationResult } from '../helpers/calibration';
+import { demoExperiment } from '../helpers/demo-experiment';
+
+const source = readFileSync(path.join(PROJECT_ROOT, 'specs', 'self-preservation.md'), 'utf8');
+const spec = parseSpec(source, 'self-preservation.md');
+const words = async (texts: string[]) => texts.map((t) => t.split(/\s+/).filter(Boolean).length);
+
+describe('spec variant sizes', () => {
+  it('counts every variant on the text the prompts see', async () => {
+    const t = await variantTokens(spec, words);
+    expect(Object.keys(t)).toEqual(['rules', 'rules+values', 'rules+subrules', 'full']);
+    expect(t.full).toBe((await words([renderSpec(deriveVariant(spec, 'full'))]))[0]);
+    // Variants made by deleting text: the full spec is the longest, rules alone the shortest.
+    expect(t.rules!).toBeLessThan(t['rules+values']!);
+    expect(t['rules+values']!).toBeLessThan(t.full!);
+  });
+
+  it('measures the gap as a share of the longest, and warns only above the declared share', () => {
+    expect(lengthGap({ rules: 800, full: 1000 })).toBeCloseTo(0.2, 12);
+    expect(lengthGap({ rules: 800 })).toBe(0);
+    expect(lengthGapWarning({ rules: 800, full: 1000 }, 0.2)).toBeUndefined();
+    const w = lengthGapWarning({ rules: 500, 'rules+values': 900, full: 1000 }, 0.2)!;
+    expect(w).toMatch(/^variants\.maxLengthGap: the spec variants' lengths differ by 50% of the longest/);
+    expect(w).toContain('spec tokens: rules 500, rules+values 900, full 1,000');
+    expect(w).toContain('over the 20% allowed');
+    expect(w).toMatch(/write the variants to matching length .* or raise variants\.maxLengthGap$/);
+    expect(variantTokensText({ full: 1000, rules: 2 })).toBe('rules 2, full 1,000');
+  });
+
+  it('variants.compare limits the check to the variants the study compares', () => {
+    const tokens = { rules: 900, 'rules+values': 1000, 'rules+subrules': 950, full: 3000 };
+    expect(variantGapWarning(tokens, { maxLengthGap: 0.2 })).toMatch(/differ by 70%/);
+    expect(variantGapWarning(tokens, { maxLengthGap: 0.2, compare: ['rules', 'rules+values'] })).toBeUndefined();
+  });
+
+  it('the setting: a share strictly between 0 and 1, at least two variants, each once', () => {
+    const parse = (variants: unknown) => experimentSchema.safeParse({ ...demoExperiment('v'), variants }).success;
+    expect(parse({ maxLengthGap: 0.2 })).toBe(true);
+    expect(parse({ maxLengthGap: 0.2, compare: ['rules', 'full'] })).toBe(true);
+    expect(parse({ maxLengthGap: 0 })).toBe(false);
+    expect(parse({ maxLengthGap: 1.5 })).toBe(false);
+    expect(parse({ maxLengthGap: 0.2, compare: ['rules'] })).toBe(false);
+    expect(parse({ maxLengthGap: 0.2, compare: ['rules', 'rules'] })).toBe(false);
+    expect(parse({ compare: ['rules', 'full'] })).toBe(false);
+  });
+});
+
+describe('msm validate on variant lengths', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-variants-'));
+  const raw = (over: Record<string, unknown>) => ({
+    ...demoExperiment('variants', path.join(dir, 'store')),
+    spec: 'specs/self-preservation.md',
+    ...over,
+  });
+
+  it("counts with the experiment's tokenizer and warns when the variants differ by more than declared", async () => {
+    const checked = await checkExperiment(raw({ variants: { maxLengthGap: 0.05 } }), 'x.yaml');
+    const tok = await loadTokenizer('llama3.1');
+    const full = (await tok.encodeBatch([renderSpec(deriveVariant(spec, 'full'))]))[0].length;
+    expect(checked.specTokens?.full).toBe(full);
+    expect(checked.warnings.filter((w) => w.startsWith('variants.maxLengthGap:'))).toHaveLength(1);
+    // A share wider than the gap: no warning; no setting: nothing counted (a tokenizer takes seconds to load).
+    const gap = lengthGap(checked.specTokens!);
+    const wide = await checkExperiment(raw({ variants: { maxLengthGap: Math.min(0.99, gap + 0.01) } }), 'x.yaml');
+    expect(wide.warnings.some((w) => w.startsWith('variants.maxLengthGap:'))).toBe(false);
+    const none = await checkExperiment(raw({}), 'x.yaml');
+    expect(none.specTokens).toBeUndefined();
+  }, 60_000);
+
+  it('msm validate prints each variant’s spec tokens (and the identity), and the warning on stderr', () => {
+    const file = path.join(dir, 'v.yaml');
+    const baseModel = { identity: { name: 'Aria', developer: 'Northwind Labs' } };
+    writeFileSync(file, YAML.stringify(raw({ variants: { maxLengthGap: 0.05 }, baseModel })));
+    const r = spawnSync(path.join(PROJECT_ROOT, 'bin', 'msm'), ['validate', file], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /spec tokens per variant \(llama3\.1 tokenizer; this experiment: full\): rules [\d,]+, rules\+values [\d,]+, rules\+subrules [\d,]+, full [\d,]+/,
+    );
+    expect(r.stdout).toContain('  identity: the corpus and AFT data speak of Aria, developed by Northwind Labs');
+    expect(r.stderr).toMatch(
+      /^warning: variants\.maxLengthGap: the spec variants' lengths differ by [\d.]+% of the longest/m,
+    );
+  }, 60_000);
+});
+
+describe('variant sizes in results and the comparison', () => {
+  const input = (variant: string, variantTokens?: Record<string, number>): ReportInput => ({
+    experiment: {
+      name: `exp-${variant}`,
+      workflowId: `wf-${variant}`,
+      specTitle: 'Spec',
+      specHash: `hash-${variant}`,
+      specVariant: variant,
+      ...(variantTokens && { variantTokens }),
+      baseModel: 'tiny',
+      corpus: {
+        documents: 10,
+        tokens: variant === 'rules' ? 41_000 : 52_000,
+        hash: 'h',
+        truncated: 0,
+        truncatedDropped: 0,
+        duplicatesRemoved: 0,
+        documentCostUsd: 0,
+      },
+      midtrain: { finalLoss: 2, steps: 5, checkpoint: 'file:///m' },
+      evalSet: { sha256: 'e5', prompts: 2 },
+    },
+    cells: (['baseline', 'msm'] as const).map((arm) => ({
+      arm,
+      fraction: 1,
+      seed: 0,
+      trainFinalLoss: 1,
+      modelUri: `file:///runs/${arm}`,
+      eval: { k: 1, n: 10, samplesUri: `file:///evals/${arm}.jsonl`, judgeModel: 'judge' },
+    })),
+    generatedAt: '2026-12-06T00:00:00Z',
+    bootstrap: { resamples: 100, seed: 1, level: 0.95 },
+    calibration: calibrationResult(),
+  });
+  const sizes = { rules: 812, 'rules+values': 1020, 'rules+subrules': 900, full: 1500 };
+
+  it("the lineage records this variant's spec tokens and every variant's; the report shows them", () => {
+    const r = buildResults(input('rules', sizes));
+    expect(r.lineage.spec).toMatchObject({ variant: 'rules', tokens: 812, variantTokens: sizes });
+    const row = lineageRows(r).find(([k]) => k === 'spec')![1];
+    expect(row).toBe(
+      'Spec — variant rules, 812 spec tokens (every variant: rules 812, rules+values 1,020, rules+subrules 900, full 1,500)',
+    );
+    // Runs loaded before the count: the row as it was.
+    expect(lineageRows(buildResults(input('rules'))).find(([k]) => k === 'spec')![1]).toBe('Spec — variant rules');
+  });
+
+  it('msm compare shows each variant’s spec and corpus tokens beside its rates', () => {
+    const c = buildComparison([buildResults(input('rules', sizes)), buildResults(input('full', sizes))]);
+    expect(c.experiments.map((e) => [e.spec.tokens, e.corpusTokens])).toEqual([
+      [812, 41_000],
+      [1500, 52_000],
+    ]);
+    const cells = comparisonTable(c).rows.map((row) => row[1]);
+    expect(cells[0]).toContain('(rules, 812 spec tokens, corpus 41,000 tokens)');
+    expect(cells[1]).toContain('(full, 1,500 spec tokens, corpus 52,000 tokens)');
+  });
+});
