@@ -10,7 +10,8 @@ import type { ModelSpec } from '../model-spec/types';
 import { aftLineSchema, parseEvalSet, parseJsonl, type EvalLine } from '../eval/eval-set';
 import { inspectLines } from '../eval/inspect/conditions';
 import { parseQuestions } from '../eval/capabilities/questions';
-import { checkTokenizerFitsModel, resolveModelPath } from '../tokenize/model-vocab';
+import { checkTokenizerFitsModel, resolveModelPath, resolveTokenizer } from '../tokenize/model-vocab';
+import { loadTokenizer } from '../tokenize/tokenizer';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { trustProblems } from '../security/experiment-trust';
 import { inputPathProblem } from '../security/paths';
@@ -157,12 +158,16 @@ const stepSettings = (a: Experiment['aft']) => ({
 /** A problem with an input file: collected with the others, then reported together. */
 class InputProblem extends Error {}
 
-/** The experiment with baseModel.path absolute (the trainer runs in its own folder), its tokenizer checked. */
+/**
+ * The experiment with baseModel.path absolute (the trainer runs in its own folder) and baseModel.tokenizer
+ * resolved to a preset or an absolute folder, its tokenizer loaded and checked against the model.
+ */
 async function withModelPath(x: Experiment, baseDir: string): Promise<Experiment> {
-  if (x.baseModel.path === undefined) return x;
-  const modelPath = resolveModelPath(x.baseModel.path, baseDir);
-  await checkTokenizerFitsModel(x.baseModel.tokenizer, modelPath);
-  return { ...x, baseModel: { ...x.baseModel, path: modelPath } };
+  const modelPath = x.baseModel.path === undefined ? undefined : resolveModelPath(x.baseModel.path, baseDir);
+  const tokenizer = resolveTokenizer(x.baseModel.tokenizer, modelPath, baseDir);
+  if (typeof tokenizer !== 'string') await loadTokenizer(tokenizer);
+  if (modelPath !== undefined) await checkTokenizerFitsModel(tokenizer, modelPath);
+  return { ...x, baseModel: { ...x.baseModel, tokenizer, ...(modelPath !== undefined && { path: modelPath }) } };
 }
 
 /** An input file's text by its path as written and the field that names it. */

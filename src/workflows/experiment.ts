@@ -1,3 +1,4 @@
+import { tokenizerLabel, tokenizerSpec } from '../config/tokenizer-spec';
 import {
   ApplicationFailure,
   condition,
@@ -237,8 +238,11 @@ class ExperimentRun {
     corpus: CorpusManifestRef,
     aftData: FileRef,
   ): Promise<ExperimentTokens> {
-    await this.enter('tokenize', `${corpus.documents} documents with the ${x.baseModel.tokenizer} tokenizer`);
-    const family = x.baseModel.tokenizer;
+    await this.enter(
+      'tokenize',
+      `${corpus.documents} documents with the ${tokenizerLabel(x.baseModel.tokenizer)} tokenizer`,
+    );
+    const family = tokenizerSpec(x.baseModel.tokenizer);
     const tokens = await cpu.tokenizeCorpus(storeUri, corpus, {
       family,
       seqLen: x.tokenization.seqLen,
@@ -306,7 +310,7 @@ class ExperimentRun {
       : undefined;
     const reasoningTokens = reasoningFile
       ? await cpu.tokenizeAftData(storeUri, reasoningFile, {
-          family: x.baseModel.tokenizer,
+          family: tokenizerSpec(x.baseModel.tokenizer),
           seqLen: x.aft.seqLen,
           ...thinkingOf(x),
         })
