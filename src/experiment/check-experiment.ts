@@ -12,6 +12,7 @@ import { inspectLines } from '../eval/inspect/conditions';
 import { parseQuestions } from '../eval/capabilities/questions';
 import { checkTokenizerFitsModel, resolveModelPath, resolveTokenizer } from '../tokenize/model-vocab';
 import { loadTokenizer } from '../tokenize/tokenizer';
+import { DataRefError, isHfRef, parquetToJsonl, readHfData } from '../data/hf-data';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { trustProblems } from '../security/experiment-trust';
 import { inputPathProblem } from '../security/paths';
@@ -175,12 +176,31 @@ type ReadInput = (rel: string, field: string) => Promise<string>;
 
 /** An input file from this machine's disk, with every check the loader makes on a path. */
 export async function readInput(baseDir: string, rel: string, field: string): Promise<string> {
+  // Data fields also take hf:<org>/<name>[@revision][:split] (the local Hugging Face cache) and Parquet.
+  const data = field !== 'spec';
+  if (data && isHfRef(rel)) {
+    try {
+      return readHfData(rel, field);
+    } catch (e) {
+      if (e instanceof DataRefError) throw new InputProblem(e.message);
+      throw e;
+    }
+  }
   const abs = path.resolve(baseDir, rel);
   const outside = inputPathProblem(field, abs);
   if (outside) throw new InputProblem(outside);
   try {
+    if (data && /\.parquet$/i.test(abs)) {
+      try {
+        return parquetToJsonl(abs, field);
+      } catch (e) {
+        if (e instanceof DataRefError) throw new InputProblem(e.message);
+        throw e;
+      }
+    }
     return await readFile(abs, 'utf8');
   } catch (e) {
+    if (e instanceof InputProblem) throw e;
     throw new InputProblem(
       `${field}: cannot read ${abs} (${(e as NodeJS.ErrnoException).code ?? e}); fix the path (relative paths resolve against ${baseDir})`,
     );
