@@ -41,6 +41,54 @@ export function hfHubCache(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.HF_HOME ?? path.join(os.homedir(), '.cache', 'huggingface'), 'hub');
 }
 
+/**
+ * A repo's snapshot folder in the cache at a revision (a ref such as main or a tag, or a commit). `files`:
+ * what the download command in the message fetches (a model's tokenizer files; a dataset: everything).
+ */
+export function cachedSnapshot(
+  kind: 'dataset' | 'model',
+  repo: string,
+  revision: string,
+  field: string,
+  env: NodeJS.ProcessEnv = process.env,
+  files = '',
+): { commit: string; snapshot: string } {
+  const cache = hfHubCache(env);
+  const repoDir = path.join(cache, `${kind}s--${repo.replace('/', '--')}`);
+  const type = kind === 'dataset' ? ' --repo-type dataset' : '';
+  const fetch = `fetch it once where the cache is (huggingface-cli download${type} ${repo}${revision === 'main' ? '' : ` --revision ${revision}`}${files}), or point HF_HUB_CACHE / HF_HOME at a cache that has it`;
+  if (!existsSync(repoDir))
+    throw new DataRefError(
+      `${field}: ${kind} ${repo} is not in the Hugging Face cache ${cache} (msm reads the cache and downloads nothing): ${fetch}`,
+    );
+  const refFile = path.join(repoDir, 'refs', revision);
+  const commit = /^[0-9a-f]{40}$/.test(revision)
+    ? revision
+    : existsSync(refFile)
+      ? readFileSync(refFile, 'utf8').trim()
+      : undefined;
+  const snapshot = commit ? path.join(repoDir, 'snapshots', commit) : undefined;
+  if (!commit || !snapshot || !existsSync(snapshot))
+    throw new DataRefError(
+      `${field}: revision ${revision} of ${kind} ${repo} is not in the Hugging Face cache ${cache}: ${fetch}`,
+    );
+  return { commit, snapshot };
+}
+
+/** The cached snapshot folder of a model given as hf:<org>/<name>[@revision] (baseModel.path), for its tokenizer files. */
+export function cachedModelFolder(ref: string, field: string, env: NodeJS.ProcessEnv = process.env): string {
+  const m = /^hf:([A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*)(?:@([\w./-]+))?$/.exec(ref);
+  if (!m) throw new DataRefError(`${field}: ${ref} is not hf:<org>/<name>[@revision]`);
+  return cachedSnapshot(
+    'model',
+    m[1],
+    m[2] ?? 'main',
+    field,
+    env,
+    ' tokenizer.json tokenizer_config.json chat_template.jinja',
+  ).snapshot;
+}
+
 const DATA_EXT = /\.(jsonl|parquet)$/i;
 
 function walk(dir: string): string[] {
@@ -71,24 +119,7 @@ export function resolveHfDataRef(
   field: string,
   env: NodeJS.ProcessEnv = process.env,
 ): { commit: string; files: string[] } {
-  const cache = hfHubCache(env);
-  const repoDir = path.join(cache, `datasets--${ref.repo.replace('/', '--')}`);
-  const fetch = `fetch it once where the cache is (huggingface-cli download --repo-type dataset ${ref.repo}${ref.revision === 'main' ? '' : ` --revision ${ref.revision}`}), or point HF_HUB_CACHE / HF_HOME at a cache that has it`;
-  if (!existsSync(repoDir))
-    throw new DataRefError(
-      `${field}: dataset ${ref.repo} is not in the Hugging Face cache ${cache} (msm reads the cache and downloads nothing): ${fetch}`,
-    );
-  const refFile = path.join(repoDir, 'refs', ref.revision);
-  const commit = /^[0-9a-f]{40}$/.test(ref.revision)
-    ? ref.revision
-    : existsSync(refFile)
-      ? readFileSync(refFile, 'utf8').trim()
-      : undefined;
-  const snapshot = commit && path.join(repoDir, 'snapshots', commit);
-  if (!commit || !snapshot || !existsSync(snapshot))
-    throw new DataRefError(
-      `${field}: revision ${ref.revision} of dataset ${ref.repo} is not in the Hugging Face cache ${cache}: ${fetch}`,
-    );
+  const { commit, snapshot } = cachedSnapshot('dataset', ref.repo, ref.revision, field, env);
   const data = walk(snapshot)
     .map((f) => path.relative(snapshot, f).split(path.sep).join('/'))
     .filter((r) => DATA_EXT.test(r))

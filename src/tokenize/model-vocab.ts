@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TokenizeInputError } from './errors';
+import { cachedModelFolder, DataRefError } from '../data/hf-data';
 import { loadTokenizer, tokenizerLabel, type TokenizerFamily } from './tokenizer';
 import type { TokenizerSetting, TokenizerSpec } from '../config/tokenizer-spec';
 
@@ -20,12 +21,16 @@ const MODEL_TYPES: Record<TokenizerFamily, string[]> = {
 export function resolveTokenizer(t: TokenizerSetting, modelPath: string | undefined, baseDir: string): TokenizerSpec {
   if (typeof t !== 'string') return { path: path.resolve(baseDir, t.path) };
   if (t !== 'model') return t;
-  if (
-    modelPath === undefined ||
-    modelPath.startsWith('s3://') ||
-    modelPath.startsWith('hf:') ||
-    /\.gguf$/i.test(modelPath)
-  )
+  // A Hub model: its tokenizer files from the local Hugging Face cache (nothing is downloaded).
+  if (modelPath?.startsWith('hf:')) {
+    try {
+      return { path: cachedModelFolder(modelPath, 'baseModel.tokenizer "model"') };
+    } catch (e) {
+      if (e instanceof DataRefError) throw new TokenizeInputError(e.message);
+      throw e;
+    }
+  }
+  if (modelPath === undefined || modelPath.startsWith('s3://') || /\.gguf$/i.test(modelPath))
     throw new TokenizeInputError(
       `baseModel.tokenizer "model" reads tokenizer.json and the chat template from the baseModel.path folder on this machine, but baseModel.path is ${modelPath ?? 'unset'}: put the model's tokenizer files (tokenizer.json, tokenizer_config.json or chat_template.jinja) in a local folder and set tokenizer: {path: <folder>}`,
     );

@@ -5,7 +5,7 @@
  * on the same folder, token for token. It starts a Python process (transformers), hence this lane.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -230,12 +230,36 @@ describe('baseModel.tokenizer: model', () => {
     expect(resolveTokenizer('model', modelDir, '/elsewhere')).toEqual({ path: modelDir });
     expect(resolveTokenizer({ path: 'deepseek-model' }, undefined, tmp)).toEqual({ path: modelDir });
     expect(resolveTokenizer('qwen3', modelDir, tmp)).toBe('qwen3');
-    expect(() => resolveTokenizer('model', 'hf:deepseek-ai/DeepSeek-V3', tmp)).toThrow(
-      /baseModel\.path is hf:deepseek-ai\/DeepSeek-V3: put the model's tokenizer files .* tokenizer: \{path: <folder>\}/,
+    expect(() => resolveTokenizer('model', 's3://bucket/deepseek', tmp)).toThrow(
+      /baseModel\.path is s3:\/\/bucket\/deepseek: put the model's tokenizer files .* tokenizer: \{path: <folder>\}/,
     );
     expect(() =>
       parseExperiment({ name: 'x', spec: 'specs/demo.md', baseModel: { tokenizer: 'model' } }, 'inline'),
     ).toThrow(/tokenizer "model" reads tokenizer\.json and the chat template from baseModel\.path/);
+  });
+
+  it('an hf: model takes its tokenizer files from the local Hugging Face cache, or names the download', async () => {
+    const saved = process.env.HF_HUB_CACHE;
+    process.env.HF_HUB_CACHE = path.join(tmp, 'hub');
+    try {
+      expect(() => resolveTokenizer('model', 'hf:deepseek-ai/DeepSeek-V3', tmp)).toThrow(
+        /model deepseek-ai\/DeepSeek-V3 is not in the Hugging Face cache .*huggingface-cli download deepseek-ai\/DeepSeek-V3 tokenizer\.json tokenizer_config\.json chat_template\.jinja/,
+      );
+      const repo = path.join(tmp, 'hub', 'models--deepseek-ai--DeepSeek-V3');
+      const commit = 'c'.repeat(40);
+      cpSync(FIXTURE, path.join(repo, 'snapshots', commit), { recursive: true });
+      mkdirSync(path.join(repo, 'refs'));
+      writeFileSync(path.join(repo, 'refs', 'main'), commit);
+      const spec = resolveTokenizer('model', 'hf:deepseek-ai/DeepSeek-V3', tmp);
+      expect(spec).toEqual({ path: path.join(repo, 'snapshots', commit) });
+      expect((await loadTokenizer(spec)).eosId).toBe((await loadTokenizer({ path: FIXTURE })).eosId);
+      expect(() => resolveTokenizer('model', 'hf:deepseek-ai/DeepSeek-V3@v2', tmp)).toThrow(
+        /revision v2 of model deepseek-ai\/DeepSeek-V3 is not in the Hugging Face cache/,
+      );
+    } finally {
+      if (saved === undefined) delete process.env.HF_HUB_CACHE;
+      else process.env.HF_HUB_CACHE = saved;
+    }
   });
 
   it('a preset on a model no preset fits is refused, naming tokenizer: model; the folder tokenizer passes', async () => {
