@@ -67,8 +67,12 @@ export async function checkExperiment(
   // The tokenizer must fit the model before the model's shape is used to plan memory.
   const withPath = await withModelPath(parsed, baseDir);
   // Frozen inputs: the planner sizes prompts from the frozen eval set, not from a file on this machine.
+  // An hf: or Parquet eval set too: the planner cannot read those from a path.
+  const p = parsed.eval.prompts;
   const promptsText =
-    reader && parsed.eval.prompts ? await read(parsed.eval.prompts, 'eval.prompts').catch(() => undefined) : undefined;
+    p && (reader || isHfRef(p) || /\.parquet$/i.test(p))
+      ? await read(p, 'eval.prompts').catch(() => undefined)
+      : undefined;
   const plan = planFromDisk(withPath, baseDir, promptsText);
   assertFits(plan, source);
   const experiment = applyPlan(withPath, plan);
