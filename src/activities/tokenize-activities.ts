@@ -1,7 +1,6 @@
 import type { Thinking } from '../tokenize/chat-template';
 import { Context } from '@temporalio/activity';
-import type { TokenizerFamily } from '../tokenize/tokenizer';
-import { loadTokenizer, tokenizerFiles } from '../tokenize/tokenizer';
+import { loadTokenizer, type MsmTokenizer, type TokenizerSpec } from '../tokenize/tokenizer';
 import { tokenizePackCorpus } from '../tokenize/pack-corpus';
 import { tokenizeChatData } from '../tokenize/tokenize-chat';
 import { openStore } from '../store/open-store';
@@ -24,14 +23,19 @@ async function classified<T>(work: () => Promise<T>): Promise<T> {
  * Copy tokenizer.json (and its tokenizer_config.json, which holds the chat template the trainer's
  * generate job uses) into the store so trainer jobs on any machine read the exact same files.
  */
-async function storedTokenizer(store: ArtifactStore, family: TokenizerFamily) {
-  const tok = await loadTokenizer(family);
-  const dir = `tokenizers/${family}-${tok.sha256.slice(0, 16)}`;
+async function storedTokenizer(store: ArtifactStore, spec: TokenizerSpec) {
+  const tok = await classified(() => loadTokenizer(spec));
+  const dir = `tokenizers/${keyName(spec, tok)}`;
   const config = `${dir}/tokenizer_config.json`;
-  if (!(await store.exists(config))) await store.putFile(config, tokenizerFiles(family).tokenizerConfig);
+  if (!(await store.exists(config))) await store.put(config, tok.configText);
   const key = `${dir}/tokenizer.json`;
   if (!(await store.exists(key))) await store.putFile(key, tok.tokenizerJsonPath);
   return { tok, uri: store.uri(key) };
+}
+
+/** A tokenizer's name in store keys: family-<sha> for a preset, model-<sha> for a model folder's own. */
+function keyName(spec: TokenizerSpec, tok: MsmTokenizer): string {
+  return `${typeof spec === 'string' ? spec : 'model'}-${tok.sha256.slice(0, 16)}`;
 }
 
 /**
@@ -48,6 +52,11 @@ async function withHeartbeats<T>(work: (beat: (done: number, total: number) => v
   } finally {
     clearInterval(timer);
   }
+}
+
+/** Where a tokenizer's datasets go: tokens/<family> for presets (as before), tokens/model-<sha> for a folder's. */
+function tokensDir(spec: TokenizerSpec, tok: MsmTokenizer): string {
+  return typeof spec === 'string' ? spec : keyName(spec, tok);
 }
 
 /** The reference that crosses Temporal: URIs, hashes and counts of what was written. */
@@ -67,12 +76,12 @@ export function createTokenizeActivities() {
       storeUri: string,
       corpus: CorpusManifestRef,
       /** maxTokens: cut to this many tokens (a placebo corpus matched to the MSM corpus); absent: every document. */
-      opts: { family: TokenizerFamily; seqLen: number; shuffleSeed: number; maxTokens?: number },
+      opts: { family: TokenizerSpec; seqLen: number; shuffleSeed: number; maxTokens?: number },
     ): Promise<TokenizedRef> {
       const store = openStore(storeUri);
       const { tok, uri } = await storedTokenizer(store, opts.family);
       const cap = opts.maxTokens === undefined ? '' : `-T${opts.maxTokens}`;
-      const outPrefix = `tokens/${opts.family}/corpus-${corpus.hash.slice(0, 16)}-L${opts.seqLen}-s${opts.shuffleSeed}${cap}`;
+      const outPrefix = `tokens/${tokensDir(opts.family, tok)}/corpus-${corpus.hash.slice(0, 16)}-L${opts.seqLen}-s${opts.shuffleSeed}${cap}`;
       const r = await classified(() =>
         withHeartbeats((onProgress) =>
           tokenizePackCorpus(store, { docKeys: corpus.shardKeys, ...opts, outPrefix, onProgress }),
@@ -86,11 +95,11 @@ export function createTokenizeActivities() {
       storeUri: string,
       data: { key: string; sha256: string },
       /** thinking: eval.thinking, so AFT chats render as generation renders prompts (absent: model-default). */
-      opts: { family: TokenizerFamily; seqLen: number; thinking?: Thinking },
+      opts: { family: TokenizerSpec; seqLen: number; thinking?: Thinking },
     ): Promise<TokenizedRef> {
       const store = openStore(storeUri);
       const { tok, uri } = await storedTokenizer(store, opts.family);
-      const outPrefix = `tokens/${opts.family}/aft-${data.sha256.slice(0, 16)}-L${opts.seqLen}`;
+      const outPrefix = `tokens/${tokensDir(opts.family, tok)}/aft-${data.sha256.slice(0, 16)}-L${opts.seqLen}`;
       const r = await classified(() =>
         withHeartbeats((onProgress) => tokenizeChatData(store, { dataKey: data.key, ...opts, outPrefix, onProgress })),
       );

@@ -775,7 +775,24 @@ export const experimentSchema = z
     baseModel: z
       .object({
         name: z.string().default('tiny-random-llama'),
-        tokenizer: z.enum(['llama3.1', 'qwen2.5', 'qwen3', 'gemma3']).default('llama3.1'),
+        tokenizer: z
+          .union([
+            z.enum(['llama3.1', 'qwen2.5', 'qwen3', 'gemma3', 'model']),
+            z
+              .object({
+                path: z
+                  .string()
+                  .min(1)
+                  .describe(
+                    'a folder on this machine with tokenizer.json and a chat template (relative: against baseDir)',
+                  ),
+              })
+              .strict(),
+          ])
+          .default('llama3.1')
+          .describe(
+            'a preset family (shipped with msm, checked against transformers); model: the tokenizer.json and chat template in the baseModel.path folder; or {path}: a folder holding them',
+          ),
         init: z.enum(['random', 'pretrained']).default('random'),
         path: z
           .string()
@@ -806,6 +823,11 @@ export const experimentSchema = z
         message:
           'init "pretrained" needs baseModel.path (a Hugging Face model folder, .gguf file, s3:// prefix or hf:<org>/<name>)',
         path: ['path'],
+      })
+      .refine((m) => m.tokenizer !== 'model' || !!m.path, {
+        message:
+          'tokenizer "model" reads tokenizer.json and the chat template from baseModel.path: set baseModel.path to the model folder, or give tokenizer: {path: <folder>}',
+        path: ['tokenizer'],
       }),
     generation: z
       .object({

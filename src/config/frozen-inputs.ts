@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ArtifactNotFoundError, type ArtifactStore } from '../store/artifact-store';
 import { sha256Hex } from '../util/hash';
+import { isHfRef, parquetToJsonl, readHfData } from '../data/hf-data';
 import type { Experiment, FrozenInput, FrozenInputs } from './experiment-schema';
 
 /**
@@ -50,7 +51,11 @@ export function inputFiles(x: Experiment): InputFile[] {
 
 /** An input file's text; a file that cannot be read names itself and the fix. */
 export async function readInputText(baseDir: string, f: InputFile): Promise<string> {
+  // Data files by reference (hf:) or in Parquet are frozen as the JSONL text they read as.
+  const data = f.field !== 'spec';
+  if (data && isHfRef(f.path)) return readHfData(f.path, f.field);
   const abs = path.resolve(baseDir, f.path);
+  if (data && /\.parquet$/i.test(abs)) return parquetToJsonl(abs, f.field);
   try {
     return await readFile(abs, 'utf8');
   } catch (e) {

@@ -14,12 +14,14 @@ import {
   variantTokens,
   type VariantTokens,
 } from '../model-spec/spec-variants';
-import { loadTokenizer } from '../tokenize/tokenizer';
+import { tokenizerSpec } from '../config/tokenizer-spec';
 import type { ModelSpec } from '../model-spec/types';
 import { aftLineSchema, parseEvalSet, parseJsonl, type EvalLine } from '../eval/eval-set';
 import { inspectLines } from '../eval/inspect/conditions';
 import { parseQuestions } from '../eval/capabilities/questions';
-import { checkTokenizerFitsModel, resolveModelPath } from '../tokenize/model-vocab';
+import { checkTokenizerFitsModel, resolveModelPath, resolveTokenizer } from '../tokenize/model-vocab';
+import { loadTokenizer } from '../tokenize/tokenizer';
+import { DataRefError, isHfRef, parquetToJsonl, readHfData } from '../data/hf-data';
 import { PROJECT_ROOT } from '../util/project-paths';
 import { trustProblems } from '../security/experiment-trust';
 import { inputPathProblem } from '../security/paths';
@@ -85,8 +87,12 @@ export async function checkExperiment(
   // The tokenizer must fit the model before the model's shape is used to plan memory.
   const withPath = await withModelPath(parsed, baseDir);
   // Frozen inputs: the planner sizes prompts from the frozen eval set, not from a file on this machine.
+  // An hf: or Parquet eval set too: the planner cannot read those from a path.
+  const p = parsed.eval.prompts;
   const promptsText =
-    reader && parsed.eval.prompts ? await read(parsed.eval.prompts, 'eval.prompts').catch(() => undefined) : undefined;
+    p && (reader || isHfRef(p) || /\.parquet$/i.test(p))
+      ? await read(p, 'eval.prompts').catch(() => undefined)
+      : undefined;
   const plan = planFromDisk(withPath, baseDir, promptsText);
   assertFits(plan, source);
   const experiment = applyPlan(withPath, plan);
@@ -197,7 +203,7 @@ export async function checkExperiment(
 
 /** Each variant's spec tokens, counted on the text the prompts see (the rendered variant). */
 async function specTokensOf(text: string, x: Experiment): Promise<VariantTokens> {
-  const tokenizer = await loadTokenizer(x.baseModel.tokenizer);
+  const tokenizer = await loadTokenizer(tokenizerSpec(x.baseModel.tokenizer));
   return variantTokens(parseSpec(text, x.spec), async (texts) =>
     (await tokenizer.encodeBatch(texts)).map((ids) => ids.length),
   );
@@ -220,12 +226,16 @@ const stepSettings = (a: Experiment['aft']) => ({
 /** A problem with an input file: collected with the others, then reported together. */
 class InputProblem extends Error {}
 
-/** The experiment with baseModel.path absolute (the trainer runs in its own folder), its tokenizer checked. */
+/**
+ * The experiment with baseModel.path absolute (the trainer runs in its own folder) and baseModel.tokenizer
+ * resolved to a preset or an absolute folder, its tokenizer loaded and checked against the model.
+ */
 async function withModelPath(x: Experiment, baseDir: string): Promise<Experiment> {
-  if (x.baseModel.path === undefined) return x;
-  const modelPath = resolveModelPath(x.baseModel.path, baseDir);
-  await checkTokenizerFitsModel(x.baseModel.tokenizer, modelPath);
-  return { ...x, baseModel: { ...x.baseModel, path: modelPath } };
+  const modelPath = x.baseModel.path === undefined ? undefined : resolveModelPath(x.baseModel.path, baseDir);
+  const tokenizer = resolveTokenizer(x.baseModel.tokenizer, modelPath, baseDir);
+  if (typeof tokenizer !== 'string') await loadTokenizer(tokenizer);
+  if (modelPath !== undefined) await checkTokenizerFitsModel(tokenizer, modelPath);
+  return { ...x, baseModel: { ...x.baseModel, tokenizer, ...(modelPath !== undefined && { path: modelPath }) } };
 }
 
 /** An input file's text by its path as written and the field that names it. */
@@ -233,12 +243,31 @@ type ReadInput = (rel: string, field: string) => Promise<string>;
 
 /** An input file from this machine's disk, with every check the loader makes on a path. */
 export async function readInput(baseDir: string, rel: string, field: string): Promise<string> {
+  // Data fields also take hf:<org>/<name>[@revision][:split] (the local Hugging Face cache) and Parquet.
+  const data = field !== 'spec';
+  if (data && isHfRef(rel)) {
+    try {
+      return readHfData(rel, field);
+    } catch (e) {
+      if (e instanceof DataRefError) throw new InputProblem(e.message);
+      throw e;
+    }
+  }
   const abs = path.resolve(baseDir, rel);
   const outside = inputPathProblem(field, abs);
   if (outside) throw new InputProblem(outside);
   try {
+    if (data && /\.parquet$/i.test(abs)) {
+      try {
+        return parquetToJsonl(abs, field);
+      } catch (e) {
+        if (e instanceof DataRefError) throw new InputProblem(e.message);
+        throw e;
+      }
+    }
     return await readFile(abs, 'utf8');
   } catch (e) {
+    if (e instanceof InputProblem) throw e;
     throw new InputProblem(
       `${field}: cannot read ${abs} (${(e as NodeJS.ErrnoException).code ?? e}); fix the path (relative paths resolve against ${baseDir})`,
     );

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Experiment } from '../config/experiment-schema';
 import { KNOWN_MODELS, TOKENIZER_VOCAB, knownModelKey, shapeFromHfConfig } from './models';
+import { tokenizerLabel } from '../config/tokenizer-spec';
 import { planExperiment, type ExperimentPlan, type PlanInputs } from './plan';
 
 /** Prompt length assumed when the eval set cannot be read (its loader reports that problem itself). */
@@ -66,10 +67,31 @@ function randomInitModel(b: BaseModel): PlanInputs['model'] {
     kvHeads: b.numHeads,
     headDim: Math.floor(b.hiddenSize / b.numHeads),
     intermediate: b.intermediateSize,
-    vocab: TOKENIZER_VOCAB[b.tokenizer],
+    vocab: randomInitVocab(b),
     tied: false,
   };
-  return { shape, label: b.name, source: `random init (${b.tokenizer} vocabulary)` };
+  return { shape, label: b.name, source: `random init (${tokenizerLabel(b.tokenizer)} vocabulary)` };
+}
+
+/** A preset's known vocabulary, or the ids a folder's tokenizer.json holds (the embedding rows the trainer makes). */
+function randomInitVocab(b: BaseModel): number {
+  const t = b.tokenizer === 'model' ? (b.path ? { path: b.path } : undefined) : b.tokenizer;
+  if (t === undefined || typeof t === 'string') return TOKENIZER_VOCAB[t ?? 'llama3.1'];
+  try {
+    const j = JSON.parse(readFileSync(path.join(t.path, 'tokenizer.json'), 'utf8')) as {
+      model?: { vocab?: Record<string, number> | [string, number][] };
+      added_tokens?: { id: number }[];
+    };
+    const v = j.model?.vocab;
+    const ids = [
+      ...(Array.isArray(v) ? v.map((_, i) => i) : Object.values(v ?? {})),
+      ...(j.added_tokens ?? []).map((a) => a.id),
+    ];
+    return ids.reduce((m, id) => Math.max(m, id + 1), 0);
+  } catch {
+    // Unreadable here: the check that loads the tokenizer names the problem.
+    return TOKENIZER_VOCAB['llama3.1'];
+  }
 }
 
 /** Tokens of the longest prompt in an eval-set JSONL, estimated from its characters; undefined when unreadable. */

@@ -16,6 +16,8 @@ export interface ChatTemplate {
   bosToken: string;
   /** The family's end-of-turn token text (tokenizer_config eos_token: <|eot_id|>, <|im_end|>). */
   endOfTurn: string;
+  /** The template's eos_token when it is not endOfTurn (a model folder's tokenizer_config eos_token). */
+  eosToken?: string;
 }
 
 /**
@@ -47,10 +49,15 @@ function render(
   return compile(t.source).render({
     messages,
     bos_token: t.bosToken,
-    eos_token: t.endOfTurn,
+    eos_token: t.eosToken ?? t.endOfTurn,
     add_generation_prompt: addGenerationPrompt,
     ...(thinking === 'model-default' ? {} : { enable_thinking: thinking === 'on' }),
   });
+}
+
+/** A conversation as the template renders it, without a generation prompt. */
+export function renderTemplate(t: ChatTemplate, messages: ChatMessage[]): string {
+  return render(t, messages, false);
 }
 
 function codePoints(s: string, end: number): number {

@@ -5,12 +5,12 @@ import { MegatronWriter } from './megatron-writer';
 import { existingPacked, type DocumentTokenStats, type PackedResult } from './packed-format';
 import { seededPermutation } from './seeded-shuffle';
 import { summarizeTokenCounts, tokenHistogramSvg } from './token-stats';
-import { loadTokenizer, type TokenizerFamily } from './tokenizer';
+import { loadTokenizer, type TokenizerSpec } from './tokenizer';
 
 export interface PackCorpusOptions {
   /** JSONL shards of {"id": string, "text": string, ...} records. */
   docKeys: string[];
-  family: TokenizerFamily;
+  family: TokenizerSpec;
   seqLen: number;
   outPrefix: string;
   shuffleSeed: number;
@@ -58,7 +58,7 @@ async function writeDocumentStats(
   prefix: string,
   docs: Doc[],
   counts: Int32Array,
-  family: TokenizerFamily,
+  family: string,
 ): Promise<DocumentTokenStats> {
   const lines: string[] = [];
   for (let i = 0; i < docs.length; i++) lines.push(JSON.stringify({ id: docs[i].id, tokens: counts[i] }));
@@ -123,13 +123,13 @@ export async function tokenizePackCorpus(store: ArtifactStore, opts: PackCorpusO
       opts.outPrefix.replace(/\/+$/, ''),
       kept.map((i) => docs[i]),
       Int32Array.from(kept, (i) => Math.max(0, counts[i])),
-      opts.family,
+      tok.family,
     );
     return await writer.finish(
       store,
       opts.outPrefix,
       {
-        tokenizer: opts.family,
+        tokenizer: tok.family,
         tokenizerSha256: tok.sha256,
         padId: tok.padId,
         eosId: tok.eosId,

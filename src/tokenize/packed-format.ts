@@ -3,7 +3,6 @@ import { sha256Hex } from '../util/hash';
 import os from 'node:os';
 import type { ArtifactStore } from '../store/artifact-store';
 import { decodeIndex, type MegatronIndex } from './megatron-index';
-import type { TokenizerFamily } from './tokenizer';
 
 /**
  * The on-disk contracts read by the Python trainer (trainer/msm_trainer/data.py). A folder holds
@@ -54,7 +53,8 @@ export interface TokenSummary {
 
 export interface PackedManifest {
   format: DatasetFormat;
-  tokenizer: TokenizerFamily;
+  /** The preset family, or model:<folder name> for a model folder's own tokenizer. */
+  tokenizer: string;
   tokenizerSha256: string;
   seqLen: number;
   numSequences: number;

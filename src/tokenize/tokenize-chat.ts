@@ -3,12 +3,12 @@ import { ChatRenderError, TokenizeInputError } from './errors';
 import { parseJsonlRecords } from './jsonl';
 import { existingPacked, type PackedResult } from './packed-format';
 import { PackedWriter } from './packed-writer';
-import { loadTokenizer, type ChatMessage, type Thinking, type TokenizerFamily } from './tokenizer';
+import { loadTokenizer, type ChatMessage, type Thinking, type TokenizerSpec } from './tokenizer';
 
 export interface TokenizeChatOptions {
   /** JSONL of {"messages": [{"role", "content"}, ...]} examples. */
   dataKey: string;
-  family: TokenizerFamily;
+  family: TokenizerSpec;
   seqLen: number;
   outPrefix: string;
   /**
@@ -73,7 +73,7 @@ export async function tokenizeChatData(store: ArtifactStore, opts: TokenizeChatO
       opts.onProgress?.(to, examples.length);
     }
     return await writer.finish(store, outPrefix, {
-      tokenizer: opts.family,
+      tokenizer: tok.family,
       tokenizerSha256: tok.sha256,
       padId: tok.padId,
       eosId: tok.eosId,

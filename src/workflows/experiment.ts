@@ -1,3 +1,4 @@
+import { tokenizerLabel, tokenizerSpec } from '../config/tokenizer-spec';
 import {
   ApplicationFailure,
   condition,
@@ -263,7 +264,7 @@ class ExperimentRun {
     target: number,
   ): Promise<Omit<NonNullable<ReportRequest['placebo']>, 'midtrain'>> {
     const tokens = await cpu.tokenizeCorpus(storeUri, corpus, {
-      family: x.baseModel.tokenizer,
+      family: tokenizerSpec(x.baseModel.tokenizer),
       seqLen: x.tokenization.seqLen,
       shuffleSeed: x.tokenization.shuffleSeed,
       maxTokens: target,
@@ -348,8 +349,11 @@ class ExperimentRun {
     corpus: CorpusManifestRef,
     aftData: FileRef,
   ): Promise<ExperimentTokens> {
-    await this.enter('tokenize', `${corpus.documents} documents with the ${x.baseModel.tokenizer} tokenizer`);
-    const family = x.baseModel.tokenizer;
+    await this.enter(
+      'tokenize',
+      `${corpus.documents} documents with the ${tokenizerLabel(x.baseModel.tokenizer)} tokenizer`,
+    );
+    const family = tokenizerSpec(x.baseModel.tokenizer);
     const tokens = await cpu.tokenizeCorpus(storeUri, corpus, {
       family,
       seqLen: x.tokenization.seqLen,
@@ -429,7 +433,7 @@ class ExperimentRun {
       : undefined;
     const reasoningTokens = reasoningFile
       ? await cpu.tokenizeAftData(storeUri, reasoningFile, {
-          family: x.baseModel.tokenizer,
+          family: tokenizerSpec(x.baseModel.tokenizer),
           seqLen: x.aft.seqLen,
           ...thinkingOf(x),
         })

@@ -40,13 +40,15 @@ class ChatTokenizer:
     template: str | None
     bos_token: str
     eos_token: str | None
+    # A model folder's end-of-turn token, as msm found it in the template (msm_end_of_turn in the stored config).
+    end_of_turn: str | None = None
 
     @property
     def vocab_size(self) -> int:
         return self.tok.get_vocab_size(with_added_tokens=True)
 
     def stop_ids(self) -> list[int]:
-        names = list(STOP_TOKENS) + ([self.eos_token] if self.eos_token else [])
+        names = list(STOP_TOKENS) + [t for t in (self.eos_token, self.end_of_turn) if t]
         ids = {self.tok.token_to_id(t) for t in names}
         return sorted(i for i in ids if i is not None)
 
@@ -109,11 +111,12 @@ def load_chat_tokenizer(uri: str) -> ChatTokenizer:
     except Exception as e:  # the tokenizers library raises plain Exceptions on bad files
         raise BadInput(f"tokenizerUri {uri} is not a readable tokenizer.json: {e}") from e
     cfg_path = Path(path).with_name("tokenizer_config.json")
-    template, bos, eos = None, "", None
+    template, bos, eos, eot = None, "", None, None
     if cfg_path.is_file():
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
         if isinstance(cfg.get("chat_template"), str):
             template = cfg["chat_template"]
         bos = _token_text(cfg.get("bos_token")) or ""
         eos = _token_text(cfg.get("eos_token"))
-    return ChatTokenizer(tok=tok, template=template, bos_token=bos, eos_token=eos)
+        eot = _token_text(cfg.get("msm_end_of_turn"))
+    return ChatTokenizer(tok=tok, template=template, bos_token=bos, eos_token=eos, end_of_turn=eot)

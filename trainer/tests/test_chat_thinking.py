@@ -99,3 +99,18 @@ def test_a_template_that_does_not_read_enable_thinking_is_unchanged(tmp_path):
     assert {tok.render(MESSAGES, m) for m in MODES} == {tok.render(MESSAGES)}
     with pytest.raises(BadInput, match="thinking is 'maybe'"):
         tok.render(MESSAGES, "maybe")
+
+
+def test_generation_stops_at_a_model_folders_own_end_of_turn_token(tmp_path):
+    # msm stores msm_end_of_turn for a model folder's tokenizer (src/tokenize/tokenizer.ts): a turn-ending
+    # token that is neither eos_token nor one of STOP_TOKENS must still stop generation.
+    path = chatml_tokenizer(tmp_path / "f", QWEN3_LIKE)
+    cfg_file = path.with_name("tokenizer_config.json")
+    end = "</think>"  # stands in for e.g. Phi-3's <|end|>: special, and not a stop token by default
+    before = load_chat_tokenizer(path.as_uri()).stop_ids()
+    cfg = json.loads(cfg_file.read_text())
+    cfg_file.write_text(json.dumps({**cfg, "msm_end_of_turn": end}))
+    tok = load_chat_tokenizer(path.as_uri())
+    end_id = tok.tok.token_to_id(end)
+    assert end_id is not None and end_id not in before
+    assert tok.stop_ids() == sorted([*before, end_id])
