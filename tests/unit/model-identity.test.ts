@@ -75,7 +75,7 @@ const sha = (x: unknown) => createHash('sha256').update(JSON.stringify(x)).diges
 describe('model identity in the generation prompts', () => {
   it('without an identity every corpus and AFT stage prompt is byte-identical to the recorded one', () => {
     const rendered = SPEC_VARIANTS.map((v) => [v, corpusStages(variant(v)), aftStages(variant(v))]);
-    expect(sha(rendered)).toBe('6a5f31bd41c4f0e2abb9089e416b4b81437928ef21fdd8d0756d602c7fe73c7e');
+    expect(sha(rendered)).toBe('07715dd5da31933854544f97348743dc20c97d0c3197bf9a0ff1d12a607aeef5');
   });
 
   it('without an identity the corpus and AFT data keep their store folders', () => {
