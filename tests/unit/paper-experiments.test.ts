@@ -12,6 +12,7 @@ import { PROJECT_ROOT } from '../../src/util/project-paths';
 /** The paper's designs as shipped experiment files: they load, `msm plan` fits them, the smallest cell has data. */
 describe.each([
   ['paper-qwen3-32b.yaml', 'qwen3-32b', 4],
+  ['paper-qwen2.5-32b.yaml', 'qwen2.5-32b', 4],
   ['paper-llama-8b.yaml', 'llama-3.1-8b', 1],
 ])('experiments/%s', (file, model, gpus) => {
   const p = path.join(PROJECT_ROOT, 'experiments', file);
