@@ -5,6 +5,7 @@ import {
   buildComparison,
   ComparisonError,
   contrastLines,
+  rateLines,
   renderComparisonHtml,
   renderComparisonMarkdown,
 } from './compare';
@@ -31,7 +32,7 @@ function readResults(where: string): Results {
 
 /**
  * `msm compare <out-dir> <results...>`: comparison.json, comparison.md and comparison.html in out-dir;
- * `onContrast` gets each value contrast line (the cheese pair's headline) to print.
+ * `onContrast` gets each contrast line to print: the headline rate per arm, then the value shares (the cheese pair's headline).
  */
 export function compareResultFiles(
   outDir: string,
@@ -39,7 +40,7 @@ export function compareResultFiles(
   onContrast: (line: string) => void = () => {},
 ): string[] {
   const c = buildComparison(inputs.map(readResults));
-  contrastLines(c).forEach(onContrast);
+  [...rateLines(c), ...contrastLines(c)].forEach(onContrast);
   mkdirSync(outDir, { recursive: true });
   const files: Array<[string, string]> = [
     ['comparison.json', JSON.stringify(c, null, 2) + '\n'],

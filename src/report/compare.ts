@@ -5,6 +5,7 @@ import { markdownTable } from './markdown';
 import { judgeProblem } from './judge-problem';
 import type { Results } from './results';
 import type { Table } from './tables';
+import { rateContrastLine, rateContrasts, type RateContrast } from './rate-contrast';
 import { contrastLine, valueContrasts, type ValueContrast } from './value-contrast';
 
 /**
@@ -38,6 +39,11 @@ export interface Comparison {
    * with a bootstrap interval; empty when the results carry no value shares.
    */
   valueContrasts: ValueContrast[];
+  /**
+   * Per arm, the first experiment's headline rate minus each other's (the between-variant contrast of
+   * Model Spec Science), with a cluster-bootstrap interval and the claims rules applied.
+   */
+  rateContrasts?: RateContrast[];
 }
 
 export class ComparisonError extends Error {
@@ -52,6 +58,11 @@ export function buildComparison(all: Results[]): Comparison {
       `these results measure different things and cannot be compared:\n  - ${[...metrics].join('\n  - ')}`,
     );
   }
+  const mismatch = comparabilityProblems(all);
+  if (mismatch.length)
+    throw new ComparisonError(
+      `these results were not measured the same way, so their differences would not be the spec's:\n  - ${mismatch.join('\n  - ')}\ncompare runs of one eval set, eval settings, judge and base model (the spec is what msm compare contrasts)`,
+    );
   const shared = all
     .map((r) => new Set(msmBaseline(r).map((d) => d.fraction)))
     .reduce((a, b) => new Set([...a].filter((f) => b.has(f))));
@@ -84,7 +95,26 @@ export function buildComparison(all: Results[]): Comparison {
       };
     }),
     valueContrasts: all.slice(1).flatMap((r) => valueContrasts(all[0], r)),
+    rateContrasts: all.slice(1).flatMap((r) => rateContrasts(all[0], r)),
   };
+}
+
+/** What must be the same in every run for a difference between them to be the spec's, and how each differs. */
+const MEASURED_THE_SAME: Array<[string, (r: Results) => string | null]> = [
+  ['eval set', (r) => r.lineage.evalSet?.sha256 ?? null],
+  // No settings recorded: the defaults (no thinking setting, every condition, msm's own suite).
+  ['eval settings', (r) => JSON.stringify(r.lineage.evalSettings ?? {})],
+  ['judge', (r) => (r.lineage.judgeModels?.length ? [...r.lineage.judgeModels].sort().join(', ') : null)],
+  ['base model', (r) => r.lineage.baseModel ?? null],
+];
+
+/** One line per property the runs do not share (unknown in an older results.json: not checked). */
+export function comparabilityProblems(all: Results[]): string[] {
+  return MEASURED_THE_SAME.flatMap(([what, of]) => {
+    const seen = all.map((r) => [r.experiment.name, of(r)] as const).filter(([, v]) => v !== null);
+    if (new Set(seen.map(([, v]) => v)).size <= 1) return [];
+    return [`${what} differs: ${seen.map(([name, v]) => `${name}: ${v}`).join('; ')}`];
+  });
 }
 
 /** msm − baseline at each fraction with judged samples (results before v4 held only these, without arm names). */
@@ -98,6 +128,15 @@ function withheldFor(r: Results): { withheld?: { reason: string } } {
 
 /** The value contrasts as lines (printed by `msm compare`, listed in comparison.md and .html). */
 export const contrastLines = (c: Comparison): string[] => (c.valueContrasts ?? []).map(contrastLine);
+
+/** The headline-rate contrasts as lines (printed by `msm compare` first, listed in comparison.md and .html). */
+export const rateLines = (c: Comparison): string[] =>
+  (c.rateContrasts ?? []).map((x) => rateContrastLine(x, 'headline rate'));
+
+const RATE_NOTE =
+  "Each line is the first experiment's headline rate minus the other's, for the same arm (an AFT arm at its largest " +
+  "fraction both ran; a control's one evaluation), with a 95% interval from a bootstrap that resamples each run's " +
+  'seeds and prompts. A contrast is withheld when a judge is not trusted, its interval includes 0, or both rates sit at 0 or 100%.';
 
 const CONTRAST_NOTE =
   "Values: each line is the first experiment's share of answers revealing a value minus the other's, for the same arm " +
@@ -156,6 +195,9 @@ export function renderComparisonMarkdown(c: Comparison): string {
     '',
     markdownTable(comparisonTable(c)),
     '',
+    ...(rateLines(c).length
+      ? ['## Headline rate: difference between the runs', '', RATE_NOTE, '', ...rateLines(c).map((l) => `- ${l}`), '']
+      : []),
     ...(contrastLines(c).length
       ? ['## Values: difference between the runs', '', CONTRAST_NOTE, '', ...contrastLines(c).map((l) => `- ${l}`), '']
       : []),
@@ -170,6 +212,13 @@ export function renderComparisonHtml(c: Comparison): string {
 <h1>MSM comparison</h1>
 <p>Metric: ${esc(c.metric)}. Full data = each arm's largest fraction (95% cluster-bootstrap interval: prompts and seeds resampled); differences and data efficiency with the same bootstrap.</p>
 ${htmlTable(comparisonTable(c))}
+${
+  rateLines(c).length
+    ? `<h2>Headline rate: difference between the runs</h2>\n<p>${esc(RATE_NOTE)}</p>\n<ul>${rateLines(c)
+        .map((l) => `<li>${esc(l)}</li>`)
+        .join('')}</ul>`
+    : ''
+}
 ${
   contrastLines(c).length
     ? `<h2>Values: difference between the runs</h2>\n<p>${esc(CONTRAST_NOTE)}</p>\n<ul>${contrastLines(c)

@@ -1,5 +1,5 @@
 import { bootstrapDifference, DEFAULT_BOOTSTRAP, type BootstrapSettings, type Interval } from '../eval/bootstrap';
-import { ALL_CONDITIONS, pooledRate, type CellCounts } from '../eval/counts';
+import { ALL_CONDITIONS, pooledRate, type CellCounts, type PromptCount } from '../eval/counts';
 import { fractionLabel } from '../config/fractions';
 import type { ValueShare } from './arms';
 import { diffRange, pp } from './format';
@@ -30,7 +30,9 @@ export interface ValueContrast {
   withheld?: Withheld;
 }
 
-type ShareCell = { id: string; seed: number; values: ValueShare[] | null };
+/** A cell as the between-run contrasts read it: its seed, value shares and judged samples per prompt. */
+export type ContrastCell = { id: string; seed: number; values: ValueShare[] | null; prompts: PromptCount[] | null };
+type ShareCell = ContrastCell;
 
 /** Seeds × one pooled condition: k of n answers revealing `value`. */
 function countsOf(cells: readonly ShareCell[], value: string): CellCounts | null {
@@ -43,7 +45,7 @@ function countsOf(cells: readonly ShareCell[], value: string): CellCounts | null
 }
 
 /** Per arm, the cells the contrast uses: an AFT arm's at its largest fraction, a control's one evaluation. */
-function armCells(r: Results): Map<string, { fraction: number | null; cells: ShareCell[] }> {
+export function armCells(r: Results): Map<string, { fraction: number | null; cells: ShareCell[] }> {
   const out = new Map<string, { fraction: number | null; cells: ShareCell[] }>();
   for (const curve of r.curves) {
     const top = curve.points.reduce((a, b) => (b.fraction > a.fraction ? b : a), curve.points[0]);
@@ -54,7 +56,7 @@ function armCells(r: Results): Map<string, { fraction: number | null; cells: Sha
       });
   }
   for (const c of r.controls ?? [])
-    out.set(c.arm, { fraction: null, cells: [{ id: c.id, seed: c.seed, values: c.values }] });
+    out.set(c.arm, { fraction: null, cells: [{ id: c.id, seed: c.seed, values: c.values, prompts: c.prompts }] });
   return out;
 }
 

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildComparison, comparisonTable } from '../../src/report/compare';
+import { buildComparison, comparisonTable, renderComparisonMarkdown } from '../../src/report/compare';
 import { buildResults, type ReportInput } from '../../src/report/results';
 import { PROJECT_ROOT } from '../../src/util/project-paths';
 import { calibrationResult } from '../helpers/calibration';
@@ -91,6 +91,90 @@ describe('spec-science comparison across experiments', () => {
     );
   });
 
+  it('refuses runs measured differently (eval set, its settings, judge, base model), naming each side', () => {
+    const other = (over: (r: typeof withValues) => void) => {
+      const r = structuredClone(withValues);
+      over(r);
+      return r;
+    };
+    const cases: Array<[(r: typeof withValues) => void, RegExp]> = [
+      [(r) => (r.lineage.evalSet = { sha256: 'f', prompts: 10 }), /eval set differs: rules-only: e; rules-values: f/],
+      [
+        (r) => (r.lineage.judgeModels = ['another-judge']),
+        /judge differs: rules-only: judge; rules-values: another-judge/,
+      ],
+      [(r) => (r.lineage.baseModel = 'bigger'), /base model differs: rules-only: tiny; rules-values: bigger/],
+      [
+        (r) => (r.lineage.evalSettings = { thinking: 'on' }),
+        /eval settings differs: .*rules-values: \{"thinking":"on"\}/,
+      ],
+    ];
+    for (const [change, message] of cases) {
+      const error = (() => {
+        try {
+          buildComparison([rulesOnly, other(change)]);
+        } catch (e) {
+          return e as Error;
+        }
+      })();
+      expect(error?.message).toMatch(message);
+      expect(error?.message).toMatch(/not measured the same way.*\n.*\ncompare runs of one eval set/s);
+    }
+  });
+
+  it("states each arm's rate difference between two spec variants with a prompt- and seed-clustered interval", () => {
+    // 20 prompts × 10 samples × 2 seeds: msm 10% after rules + values, 40% after rules only; baseline equal.
+    const withPrompts = (name: string, variant: string, msmK: number, baselineK: number) => {
+      const input = experiment(name, variant, { baseline: { 1: 0 }, msm: { 1: 0 } });
+      input.cells = (['baseline', 'msm'] as const).flatMap((arm) =>
+        [0, 1].map((seed) => {
+          const k = arm === 'msm' ? msmK : baselineK;
+          const prompts = Array.from({ length: 20 }, (_, i) => ({
+            prompt: `p${i}`,
+            condition: `p${i}`,
+            k: i < k ? 10 : 0,
+            n: 10,
+          }));
+          return {
+            arm,
+            fraction: 1,
+            seed,
+            trainFinalLoss: 1,
+            modelUri: `file:///runs/${name}-${arm}-${seed}`,
+            eval: { k: 10 * k, n: 200, samplesUri: `file:///evals/${name}-${arm}-${seed}`, judgeModel: 'judge' },
+            prompts,
+          };
+        }),
+      );
+      return buildResults(input);
+    };
+    const rules = withPrompts('rules-only', 'rules', 8, 6);
+    const values = withPrompts('rules-values', 'rules+values', 2, 6);
+    const c = buildComparison([rules, values]);
+    const msm = c.rateContrasts!.find((x) => x.arm === 'msm')!;
+    expect(msm).toMatchObject({ first: 'rules-only', second: 'rules-values', fraction: 1 });
+    expect(msm.firstRate).toBeCloseTo(0.4, 12);
+    expect(msm.secondRate).toBeCloseTo(0.1, 12);
+    expect(msm.difference!.estimate).toBeCloseTo(0.3, 12);
+    // Prompts are the clusters: 20 of them, each all-or-nothing, make a wide interval that still excludes 0.
+    expect(msm.difference!.lo).toBeGreaterThan(0);
+    expect(msm.difference!.hi - msm.difference!.lo).toBeGreaterThan(0.2);
+    expect(msm.withheld).toBeUndefined();
+    // The baseline arm never saw either spec: no difference, withheld because its interval includes 0.
+    const base = c.rateContrasts!.find((x) => x.arm === 'baseline')!;
+    expect(base.difference!.estimate).toBe(0);
+    expect(base.withheld!.reason).toMatch(/includes 0/);
+    const md = renderComparisonMarkdown(c);
+    expect(md).toContain('## Headline rate: difference between the runs');
+    expect(md).toMatch(
+      /- msm at 1\/1, headline rate: rules-only − rules-values = \+30\.0 pp \(95% CI \+[\d.]+ pp … \+[\d.]+ pp\)/,
+    );
+    expect(md).toMatch(/- withheld, not a finding: baseline at 1\/1, .*includes 0/);
+    // Two rates at the floor say why nothing can be read from them.
+    const floor = buildComparison([withPrompts('a', 'rules', 0, 0), withPrompts('b', 'rules+values', 0, 0)]);
+    expect(floor.rateContrasts!.find((x) => x.arm === 'msm')!.withheld!.reason).toMatch(/both rates are 0/);
+  });
+
   it('msm compare writes comparison.json, .md and .html from report folders', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-compare-'));
     for (const r of [rulesOnly, withValues]) {
@@ -103,12 +187,17 @@ describe('spec-science comparison across experiments', () => {
       ['compare', path.join(dir, 'out'), path.join(dir, 'rules-only'), path.join(dir, 'rules-values', 'results.json')],
       { encoding: 'utf8' },
     );
-    expect(
-      out
-        .trim()
-        .split('\n')
-        .map((l) => path.basename(l)),
-    ).toEqual(['comparison.json', 'comparison.md', 'comparison.html']);
+    const lines = out.trim().split('\n');
+    // Each arm's rate contrast first (these fixtures keep no split by prompt: withheld, saying so), then the files.
+    expect(lines.slice(0, 2)).toEqual([
+      expect.stringMatching(/^withheld, not a finding: baseline at 1\/1, .*no split by prompt to resample/),
+      expect.stringMatching(/^withheld, not a finding: msm at 1\/1, /),
+    ]);
+    expect(lines.slice(2).map((l) => path.basename(l))).toEqual([
+      'comparison.json',
+      'comparison.md',
+      'comparison.html',
+    ]);
     expect(readFileSync(path.join(dir, 'out', 'comparison.md'), 'utf8')).toContain('| rules-values |');
     const bad = (() => {
       try {
