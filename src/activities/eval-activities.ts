@@ -51,15 +51,20 @@ class Tally {
   k = 0;
   n = 0;
   unjudged = 0;
-  usage: Usage = NO_USAGE;
+  private readonly spent = new Map<string, Usage>();
 
-  add(j: Judgment): void {
+  add(key: string, j: Judgment): void {
     if (j.verdict === 'unjudged') this.unjudged++;
     else {
       this.n++;
       if (j.verdict === 'violates') this.k++;
     }
-    if (j.usage) this.usage = addUsage(this.usage, j.usage);
+    if (j.usage) this.spent.set(key, j.usage);
+  }
+
+  /** Summed in key order, not completion order: a re-run reports the very same dollars, to the last bit. */
+  get usage(): Usage {
+    return [...this.spent.keys()].sort().reduce((sum, key) => addUsage(sum, this.spent.get(key)!), NO_USAGE);
   }
 }
 
@@ -102,7 +107,7 @@ export function createEvalActivities() {
       // The verdicts stored by an earlier attempt or run count as they are, their spend included.
       let missing: SampleLine[] = [];
       for (const s of lines) {
-        if (await store.exists(keyOf(s))) tally.add(await readJson<Judgment>(store, keyOf(s)));
+        if (await store.exists(keyOf(s))) tally.add(keyOf(s), await readJson<Judgment>(store, keyOf(s)));
         else missing.push(s);
       }
       const budget = new JudgeBudget(
@@ -134,7 +139,7 @@ export function createEvalActivities() {
           ...(await judgeSample(prompts.get(s.promptId)!, s, { ...call(s), ...(prior && { earlier: prior }) })),
           ...endingOf(s),
         }));
-        tally.add(j);
+        tally.add(key, j);
         beat();
       });
       return {
@@ -179,7 +184,7 @@ async function judgeCellInBatch(
   async function store(v: Verdict, s: SampleLine) {
     const j: Judgment = { ...judgmentOf(c.prompts.get(s.promptId)!, s, v), ...endingOf(s) };
     await writeJson(c.store, c.keyOf(s), j);
-    c.tally.add(j);
+    c.tally.add(c.keyOf(s), j);
     c.beat();
   }
   if (!items.length) return new Map();

@@ -66,6 +66,18 @@ function readConfig(modelPath: string): ModelConfig | null {
 }
 
 /**
+ * The presets' id counts (tokenizer.getVocabSize with added tokens), so checking a preset against a model
+ * does not build its BPE (seconds, in every `msm validate` and experiment load). tests/integration/tokenize
+ * checks each against the loaded tokenizer.
+ */
+export const PRESET_VOCAB_SIZES: Readonly<Record<TokenizerFamily, number>> = {
+  'llama3.1': 128256,
+  'qwen2.5': 151665,
+  qwen3: 151669,
+  gemma3: 262144,
+};
+
+/**
  * Refuse a tokenizer whose ids would not fit the model's embedding rows, or whose family is plainly not
  * the model's (by config.json model_type), before anything is generated or trained. Multimodal configs
  * (Gemma 3 4B+) keep the text model's numbers in text_config.
@@ -90,7 +102,7 @@ export async function checkTokenizerFitsModel(spec: TokenizerSpec, modelPath: st
     );
   const modelVocab = cfg.text_config?.vocab_size ?? cfg.vocab_size;
   if (typeof modelVocab !== 'number') return;
-  const tokVocab = (await loadTokenizer(spec)).vocabSize;
+  const tokVocab = typeof spec === 'string' ? PRESET_VOCAB_SIZES[spec] : (await loadTokenizer(spec)).vocabSize;
   if (tokVocab > modelVocab) {
     throw new TokenizeInputError(
       `baseModel.tokenizer ${tokenizerLabel(spec)} has ${tokVocab} token ids but ${modelPath} has ${modelVocab} embedding rows (config.json vocab_size): its ids would not fit; use the model's own tokenizer (tokenizer: model, or its preset family)`,

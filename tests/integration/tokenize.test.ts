@@ -11,6 +11,7 @@ import { readPacked } from '../../src/tokenize/packed-format';
 import { PackedWriter } from '../../src/tokenize/packed-writer';
 import { tokenizePackCorpus } from '../../src/tokenize/pack-corpus';
 import { tokenizeChatData } from '../../src/tokenize/tokenize-chat';
+import { PRESET_VOCAB_SIZES } from '../../src/tokenize/model-vocab';
 import {
   loadTokenizer,
   tokenizerFiles,
@@ -134,6 +135,8 @@ describe('tokenizer', () => {
       expect(ids).toEqual(py.ids);
       expect(ids[3]).toHaveLength(3); // the special token's text is one id, not split
       expect(tok.vocabSize).toBe(py.vocab);
+      // msm validate checks presets against a model by this table, without building the tokenizer.
+      expect(PRESET_VOCAB_SIZES[family]).toBe(tok.vocabSize);
       expect(tok.eosId).toBe(py.eos);
       expect(tok.sha256).toBe(
         createHash('sha256')
