@@ -1,6 +1,6 @@
 import { addUsage, NO_USAGE, usageOf, type Price, type Usage } from '../cost/usage';
-import type { BatchClient, BatchItemResult } from '../llm/batch/batch-client';
-import { LlmError, type CompletionRequest, type CompletionResult } from '../llm/provider';
+import { pollBatchUntilEnded, type BatchClient, type BatchItemResult } from '../llm/batch/batch-client';
+import type { CompletionRequest, CompletionResult } from '../llm/provider';
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
 import { contentId } from '../util/hash';
@@ -14,9 +14,6 @@ import { contentId } from '../util/hash';
  * single calls, and a document still truncated then is kept flagged, as in the single-call path.
  */
 export const MAX_ROUNDS = 3;
-
-/** A poll that fails this many times in a row fails the activity (its retry resumes the same batch). */
-const MAX_POLL_ERRORS = 10;
 
 export interface PlannedDocument {
   /** Deterministic document id: the batch item's custom_id. */
@@ -99,7 +96,6 @@ class RangeBatches<D extends { truncated: boolean }> {
   private readonly byId: Map<string, PlannedDocument>;
   /** Names the range's newest batch record: the one to resume when it is not done. */
   private readonly latestKey: string;
-  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(
     private readonly items: PlannedDocument[],
@@ -108,7 +104,6 @@ class RangeBatches<D extends { truncated: boolean }> {
     this.store = deps.store;
     this.byId = new Map(items.map((i) => [i.id, i]));
     this.latestKey = `${deps.recordPrefix}/latest.json`;
-    this.sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   }
 
   async missing(): Promise<PlannedDocument[]> {
@@ -144,7 +139,11 @@ class RangeBatches<D extends { truncated: boolean }> {
 
   /** Poll to the end (heartbeating the batch id and status), then write what succeeded. */
   async finish(key: string, rec: BatchRecord): Promise<void> {
-    await this.pollUntilEnded(rec);
+    await pollBatchUntilEnded(this.deps.client, rec.batchId, {
+      pollMs: this.deps.pollMs,
+      sleep: this.deps.sleep,
+      heartbeat: (status) => this.deps.heartbeat({ batchId: rec.batchId, status, round: rec.round }),
+    });
     const results = new Map<string, BatchItemResult>(
       (await this.deps.client.results(rec.batchId)).map((r) => [r.customId, r]),
     );
@@ -163,29 +162,6 @@ class RangeBatches<D extends { truncated: boolean }> {
     }
     await writeJson(this.store, key, { ...rec, done: true });
     this.deps.heartbeat({ batchId: rec.batchId, status: 'written', round: rec.round });
-  }
-
-  private async pollUntilEnded(rec: BatchRecord): Promise<void> {
-    let errors = 0;
-    for (;;) {
-      let status: string;
-      try {
-        const s = await this.deps.client.poll(rec.batchId);
-        errors = 0;
-        status = s.status;
-        if (s.ended) return;
-      } catch (e) {
-        // A lost poll is no reason to give up on a paid batch: poll again, and past a limit let Temporal
-        // retry the activity, which resumes this same batch from its record.
-        if (!(e instanceof LlmError && e.retryable) || ++errors >= MAX_POLL_ERRORS) throw e;
-        status = `poll failed (${errors}): ${e.message}`;
-      }
-      // Heartbeat at least every 5 s while waiting: a poll interval may be longer than the heartbeat timeout.
-      for (let waited = 0; waited < this.deps.pollMs; waited += 5000) {
-        this.deps.heartbeat({ batchId: rec.batchId, status, round: rec.round });
-        await this.sleep(Math.min(5000, this.deps.pollMs - waited));
-      }
-    }
   }
 
   /** What no batch round delivered is written by single calls (Temporal retries these as usual). */

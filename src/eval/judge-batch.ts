@@ -1,5 +1,5 @@
 import { addUsage, NO_USAGE, usageOf, type Price, type Usage } from '../cost/usage';
-import type { BatchClient, BatchItemResult } from '../llm/batch/batch-client';
+import { pollBatchUntilEnded, type BatchClient, type BatchItemResult } from '../llm/batch/batch-client';
 import { LlmError, type CompletionRequest } from '../llm/provider';
 import type { ArtifactStore } from '../store/artifact-store';
 import { readJson, writeJson } from '../store/json';
@@ -50,9 +50,6 @@ interface JudgeBatchRecord {
   /** Items that got an answer that was no verdict: the attempt it used and what it cost. */
   leftovers?: Record<string, Earlier>;
 }
-
-/** A poll that fails this many times in a row fails the activity (its retry resumes the same batch). */
-const MAX_POLL_ERRORS = 10;
 
 /** Provider custom ids allow [a-zA-Z0-9_-]{1,64}: a digest of the verdict's key. */
 export const customIdOf = (key: string) => `j-${sha256Hex(key).slice(0, 40)}`;
@@ -129,7 +126,11 @@ async function finish(
   byId: Map<string, BatchJudgeItem>,
   spent: (usd: number) => void,
 ): Promise<JudgeBatchRecord> {
-  await pollUntilEnded(rec, deps);
+  await pollBatchUntilEnded(deps.client, rec.batchId, {
+    pollMs: deps.pollMs,
+    sleep: deps.sleep,
+    heartbeat: (status) => deps.heartbeat({ batchId: rec.batchId, status }),
+  });
   const results = new Map<string, BatchItemResult>(
     (await deps.client.results(rec.batchId)).map((r) => [r.customId, r]),
   );
@@ -153,27 +154,4 @@ async function finish(
   await writeJson(deps.store, key, done);
   deps.heartbeat({ batchId: rec.batchId, status: 'written' });
   return done;
-}
-
-async function pollUntilEnded(rec: JudgeBatchRecord, deps: JudgeBatchDeps): Promise<void> {
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  let errors = 0;
-  for (;;) {
-    let status: string;
-    try {
-      const s = await deps.client.poll(rec.batchId);
-      errors = 0;
-      status = s.status;
-      if (s.ended) return;
-    } catch (e) {
-      // A lost poll is no reason to give up on a paid batch; past a limit the activity's retry resumes it.
-      if (!(e instanceof LlmError && e.retryable) || ++errors >= MAX_POLL_ERRORS) throw e;
-      status = `poll failed (${errors}): ${e.message}`;
-    }
-    // Heartbeat at least every 5 s while waiting: a poll interval may be longer than the heartbeat timeout.
-    for (let waited = 0; waited < deps.pollMs; waited += 5000) {
-      deps.heartbeat({ batchId: rec.batchId, status });
-      await sleep(Math.min(5000, deps.pollMs - waited));
-    }
-  }
 }
