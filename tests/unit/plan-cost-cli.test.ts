@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,21 +7,12 @@ import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { createExperimentActivities } from '../../src/activities/experiment-activities';
 import type { CostPlan } from '../../src/plan/cost';
-import { PROJECT_ROOT } from '../../src/util/project-paths';
 import { demoExperiment } from '../helpers/demo-experiment';
+import { runMsm } from '../helpers/msm-cli';
 
 /** `msm plan` / `validate` / `start` as real processes (no Temporal server: the refusal comes first). */
-const cli = (...args: string[]) =>
-  spawnSync(
-    path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'),
-    [path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), ...args],
-    {
-      encoding: 'utf8',
-      cwd: PROJECT_ROOT,
-      // Nothing listens there: a start that got past the budget check would fail to connect, not exit 3.
-      env: { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:9' },
-    },
-  );
+// Nothing listens there: a start that got past the budget check would fail to connect, not exit 3.
+const cli = (...args: string[]) => runMsm(args, { TEMPORAL_ADDRESS: '127.0.0.1:9' });
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-plan-cost-'));
 /** The demo design with a priced judge: $1,000 per million tokens makes its 64 judge calls cost dollars. */

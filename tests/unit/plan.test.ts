@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +16,7 @@ import { KNOWN_MODELS, knownModelKey, paramCount } from '../../src/plan/models';
 import { applyPlan, assertFits, formatPlan, PlanRefusedError } from '../../src/plan/plan';
 import { ModelConfigError, planFromDisk, resolveModel } from '../../src/plan/plan-inputs';
 import { demoExperiment } from '../helpers/demo-experiment';
+import { runMsm } from '../helpers/msm-cli';
 
 const ROOT = path.join(__dirname, '..', '..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'msm-plan-'));
@@ -350,11 +350,7 @@ describe('the trainer manifest', () => {
 });
 
 describe('msm plan', () => {
-  const cli = (...args: string[]) =>
-    spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
-      encoding: 'utf8',
-      cwd: ROOT,
-    });
+  const cli = (...args: string[]) => runMsm(args);
 
   it('exits 3 on an experiment that cannot fit, printing each job and the fixes', () => {
     const file = path.join(tmp, 'unfit.yaml');

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,18 +9,10 @@ import { createExperimentActivities } from '../../src/activities/experiment-acti
 import { examplesNeeded, fractionCounts, fractionProblems } from '../../src/config/aft-subsets';
 import { PROJECT_ROOT } from '../../src/util/project-paths';
 import { demoExperiment } from '../helpers/demo-experiment';
+import { runMsm } from '../helpers/msm-cli';
 
 /** `msm validate` runs the checks the workflow's loadExperiment runs (one function), as a real process. */
-const cli = (...args: string[]) =>
-  spawnSync(
-    path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'),
-    [path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), ...args],
-    {
-      encoding: 'utf8',
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, MSM_TEST_UNSET_KEY: '' },
-    },
-  );
+const cli = (...args: string[]) => runMsm(args, { MSM_TEST_UNSET_KEY: '' });
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-validate-'));
 const base = demoExperiment('validate-check', path.join(dir, 'store'));
