@@ -26,7 +26,7 @@ import { lineageRows } from '../../src/report/tables';
 import { renderMarkdown } from '../../src/report/markdown';
 import { renderHtml } from '../../src/report/html';
 import { buildResults, type ReportInput } from '../../src/report/results';
-import { calibrationResult } from '../helpers/calibration';
+import { smallReportInput } from '../helpers/report-input';
 import { aftDataPrefix } from '../../src/aft-data/keys';
 import { corpusPrefix } from '../../src/corpus/keys';
 import { parseSpec } from '../../src/model-spec/parse-spec';
@@ -191,39 +191,7 @@ describe('baseModel.identity', () => {
 });
 
 describe('the identity in results and the report', () => {
-  const input = (identity?: ModelIdentity): ReportInput => ({
-    experiment: {
-      name: 'exp',
-      workflowId: 'wf',
-      specTitle: 'Spec',
-      specHash: 'abc',
-      specVariant: 'full',
-      baseModel: 'tiny',
-      ...(identity && { identity }),
-      corpus: {
-        documents: 1,
-        tokens: 10,
-        hash: 'h',
-        truncated: 0,
-        truncatedDropped: 0,
-        duplicatesRemoved: 0,
-        documentCostUsd: 0,
-      },
-      midtrain: { finalLoss: 2, steps: 5, checkpoint: 'file:///m' },
-      evalSet: { sha256: 'e5', prompts: 2 },
-    },
-    cells: (['baseline', 'msm'] as const).map((arm) => ({
-      arm,
-      fraction: 1,
-      seed: 0,
-      trainFinalLoss: 1,
-      modelUri: `file:///runs/${arm}`,
-      eval: { k: 1, n: 10, samplesUri: `file:///evals/${arm}.jsonl`, judgeModel: 'judge' },
-    })),
-    generatedAt: '2026-12-06T00:00:00Z',
-    bootstrap: { resamples: 100, seed: 1, level: 0.95 },
-    calibration: calibrationResult(),
-  });
+  const input = (identity?: ModelIdentity): ReportInput => smallReportInput(identity && { identity });
 
   it('results.json records it in the lineage; the report shows it in its header and lineage', () => {
     const r = buildResults(input({ name: 'Aria', developer: 'Northwind Labs' }));

@@ -20,7 +20,7 @@ import { buildComparison, comparisonTable } from '../../src/report/compare';
 import { buildResults, type ReportInput } from '../../src/report/results';
 import { lineageRows } from '../../src/report/tables';
 import { PROJECT_ROOT } from '../../src/util/project-paths';
-import { calibrationResult } from '../helpers/calibration';
+import { smallReportInput } from '../helpers/report-input';
 import { demoExperiment } from '../helpers/demo-experiment';
 
 const source = readFileSync(path.join(PROJECT_ROOT, 'specs', 'self-preservation.md'), 'utf8');
@@ -106,39 +106,15 @@ describe('msm validate on variant lengths', () => {
 });
 
 describe('variant sizes in results and the comparison', () => {
-  const input = (variant: string, variantTokens?: Record<string, number>): ReportInput => ({
-    experiment: {
+  const input = (variant: string, variantTokens?: Record<string, number>): ReportInput =>
+    smallReportInput({
       name: `exp-${variant}`,
       workflowId: `wf-${variant}`,
-      specTitle: 'Spec',
       specHash: `hash-${variant}`,
       specVariant: variant,
       ...(variantTokens && { variantTokens }),
-      baseModel: 'tiny',
-      corpus: {
-        documents: 10,
-        tokens: variant === 'rules' ? 41_000 : 52_000,
-        hash: 'h',
-        truncated: 0,
-        truncatedDropped: 0,
-        duplicatesRemoved: 0,
-        documentCostUsd: 0,
-      },
-      midtrain: { finalLoss: 2, steps: 5, checkpoint: 'file:///m' },
-      evalSet: { sha256: 'e5', prompts: 2 },
-    },
-    cells: (['baseline', 'msm'] as const).map((arm) => ({
-      arm,
-      fraction: 1,
-      seed: 0,
-      trainFinalLoss: 1,
-      modelUri: `file:///runs/${arm}`,
-      eval: { k: 1, n: 10, samplesUri: `file:///evals/${arm}.jsonl`, judgeModel: 'judge' },
-    })),
-    generatedAt: '2026-12-06T00:00:00Z',
-    bootstrap: { resamples: 100, seed: 1, level: 0.95 },
-    calibration: calibrationResult(),
-  });
+      corpus: { ...smallReportInput().experiment.corpus, documents: 10, tokens: variant === 'rules' ? 41_000 : 52_000 },
+    });
   const sizes = { rules: 812, 'rules+values': 1020, 'rules+subrules': 900, full: 1500 };
 
   it("the lineage records this variant's spec tokens and every variant's; the report shows them", () => {
