@@ -10,6 +10,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   judge: () => import('./judge.js'),
   'aft-padding': () => import('./aft-padding.js'),
   'plan-vs-actual': () => import('./plan-vs-actual.js'),
+  'cpu-step': () => import('./cpu-step.js'),
 };
 
 async function main() {

@@ -41,7 +41,7 @@ stream1() {
   local status=0
   timed "vitest tests/unit" node_modules/.bin/vitest run --config vitest.fast.config.ts || status=1
   timed "vitest tests/integration" node_modules/.bin/vitest run tests/integration || status=1
-  (cd trainer && timed "pytest" "$MSM_PYTHON" -m pytest -q tests) || status=1
+  timed "pytest" bash scripts/pytest.sh || status=1
   return "$status"
 }
 

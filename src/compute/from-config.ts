@@ -37,9 +37,23 @@ export function backendPicker(places: BackendPlaces): (compute: Experiment['comp
 
 const home = (p: string) => p.replace(/^~(?=\/)/, os.homedir());
 
-/** What every job's wrapper is told (see job-folder.sh): the watchdog's limit. */
-function jobEnv(where: Experiment['compute']): Record<string, string> {
-  return { MSM_UNPOLLED_TIMEOUT_SEC: String(where.unpolledTimeoutSec ?? DEFAULT_UNPOLLED_TIMEOUT_SEC) };
+/**
+ * glibc's allocator on a CPU trainer: tensors under 1 GiB come from the heap and freed ones are kept for the
+ * next step. By default each large tensor (a small model's logits over a 128k vocabulary) is a fresh mmap, whose
+ * pages the kernel zeroes on every step: a step took 3× as long, most of it in the kernel
+ * (`npm run bench -- cpu-step`). GPU jobs keep the default (their host memory is returned as it is freed).
+ */
+export const CPU_ALLOCATOR_ENV: Readonly<Record<string, string>> = {
+  MALLOC_MMAP_THRESHOLD_: String(2 ** 30),
+  MALLOC_TRIM_THRESHOLD_: String(2 ** 30),
+};
+
+/** What every job's wrapper is told (see job-folder.sh): the watchdog's limit, and on device cpu the allocator's settings. */
+export function jobEnv(where: Pick<Experiment['compute'], 'unpolledTimeoutSec' | 'device'>): Record<string, string> {
+  return {
+    MSM_UNPOLLED_TIMEOUT_SEC: String(where.unpolledTimeoutSec ?? DEFAULT_UNPOLLED_TIMEOUT_SEC),
+    ...(where.device === 'cpu' ? CPU_ALLOCATOR_ENV : {}),
+  };
 }
 
 function make(where: Experiment['compute'], places: BackendPlaces): ComputeBackend {

@@ -180,10 +180,9 @@ def run_check(m: Manifest, model, grader, batch: int, task, check: CapabilityChe
 
 
 def run_capabilities(m: Manifest, em: Emitter) -> None:
-    from .train import emit_existing_done
 
     out = mirror.output_place(m.outputUri, "outputUri")
-    if emit_existing_done(out, em):
+    if mirror.emit_existing_done(out, em):
         return
     spec = present(m.capabilities, "capabilities")
     offline_tiktoken()

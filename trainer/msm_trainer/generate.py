@@ -26,7 +26,6 @@ from .events import Emitter
 from .manifest import Manifest
 from .models import build_base, load_output, model_vocab, pick_device
 from .sampling import Decoding, decoding
-from .train import emit_existing_done
 from .uris import local_input
 
 log = logging.getLogger("msm_trainer")
@@ -323,7 +322,7 @@ def finish(out: mirror.OutputPlace, samples: str, metrics: dict) -> None:
 
 def generate(m: Manifest, em: Emitter) -> None:
     out = mirror.output_place(m.outputUri, "outputUri")
-    if emit_existing_done(out, em):
+    if mirror.emit_existing_done(out, em):
         return
     prompts = with_system_prompt(read_prompts(present(m.promptsUri, "promptsUri")), m.systemPrompt)
     tok = load_chat_tokenizer(m.tokenizerUri)

@@ -124,10 +124,9 @@ def metrics_of(lines: list[dict]) -> dict:
 
 
 def run_inspect_calibration(m: Manifest, em: Emitter) -> None:
-    from .train import emit_existing_done
 
     out = mirror.output_place(m.outputUri, "outputUri")
-    if emit_existing_done(out, em):
+    if mirror.emit_existing_done(out, em):
         return
     spec = present(m.inspectCalibration, "inspectCalibration")
     offline_tiktoken()

@@ -618,10 +618,9 @@ def write_output(
 
 
 def run_inspect(m: Manifest, em: Emitter) -> None:
-    from .train import emit_existing_done
 
     out = mirror.output_place(m.outputUri, "outputUri")
-    if emit_existing_done(out, em):
+    if mirror.emit_existing_done(out, em):
         return
     spec = present(m.inspect, "inspect")
     offline_tiktoken()

@@ -4,11 +4,15 @@ parts are uploaded files first and COMPLETE marker last, so a reader (the orches
 fresh machine after preemption) never takes half an upload for a finished one."""
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import s3, storage, uris
+from .events import Emitter
 from .storage import COMPLETE
+
+log = logging.getLogger("msm_trainer")
 
 METRICS = "metrics.json"
 
@@ -64,6 +68,16 @@ def finished_metrics(place: OutputPlace) -> dict | None:
         publish_dir(place.local, place.remote)
         metrics = published_metrics(place)
     return metrics
+
+
+def emit_existing_done(place: OutputPlace, em: Emitter) -> bool:
+    """Idempotent re-run: a complete output is reported as done, never made again."""
+    metrics = finished_metrics(place)
+    if metrics is None:
+        return False
+    log.info("output %s is already complete", place.uri)
+    em.done(place.uri, metrics)
+    return True
 
 
 def upload_file(place: OutputPlace, name: str) -> None:

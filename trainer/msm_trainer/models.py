@@ -99,12 +99,13 @@ def load_output(
     trainable_adapter: bool = False,
 ):
     """Load a trainer output. LoRA outputs are merged into their base unless the adapter is to be trained on."""
-    from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     d, info = read_info(uri, field)
     if info["method"] == "full":
         return _to(AutoModelForCausalLM.from_pretrained(str(d), dtype=dtype), device), info
+    from peft import PeftModel  # only LoRA outputs need it (importing it costs seconds at every job start)
+
     base = build_base(info["base"], device, dtype)
     model = PeftModel.from_pretrained(base, str(d), is_trainable=trainable_adapter)
     return (model if trainable_adapter else model.merge_and_unload()), info

@@ -70,16 +70,6 @@ def batch_loss(model, ids: torch.Tensor, attn: torch.Tensor, target: torch.Tenso
     return LossModel(model)(ids, attn, target) / max(n, 1), n
 
 
-def emit_existing_done(out: mirror.OutputPlace, em: Emitter) -> bool:
-    """Idempotent re-run: a complete output is reported as done, never retrained."""
-    metrics = mirror.finished_metrics(out)
-    if metrics is None:
-        return False
-    log.info("output %s is already complete", out.uri)
-    em.done(out.uri, metrics)
-    return True
-
-
 def train(m: Manifest, em: Emitter) -> None:
     world, device = distributed.start(m.device)
     try:
@@ -102,7 +92,7 @@ def _first_main(world: World, fn):
 
 
 def _already_done(out: mirror.OutputPlace, em: Emitter, world: World, device) -> bool:
-    done = emit_existing_done(out, em) if world.main else False
+    done = mirror.emit_existing_done(out, em) if world.main else False
     return distributed.sum_all(world, [1.0 if done else 0.0], device)[0] > 0
 
 
