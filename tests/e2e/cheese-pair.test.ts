@@ -94,6 +94,11 @@ describe('the cheese pair end to end on a real Temporal server', () => {
       expect(msm.map((v) => v.value)).toEqual(['affordability', 'america', 'neither']);
       expect(msm.reduce((s, v) => s + v.k, 0)).toBe(msm[0].n);
       expect(r.controls.map((c) => c.arm)).toEqual(['msm-only']);
+      expect(r.metric).toContain('"america"');
+      for (const cell of r.cells) {
+        expect(cell.eval.n).toBe(30); // 20 forced-choice + 10 open questions, one sample each
+        expect(cell.unparsed).not.toBeNull(); // unparseable choices are counted apart (and as misses)
+      }
     }
     const md = readFileSync(path.join(path.dirname(fileURLToPath(america)), 'report.md'), 'utf8');
     expect(md).toContain('## Values revealed');

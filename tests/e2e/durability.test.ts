@@ -51,10 +51,13 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
     return w;
   };
 
-  it('(a) a worker killed mid-generation and mid-training: completes, no document paid twice, training resumes; the cheese values suite end to end', async () => {
+  it('a worker SIGKILLed mid-generation and mid-training and the Temporal server restarted: the run completes, no document paid twice, training resumes, the agentic suite is evaluated and the report opens', async () => {
+    // One run carries every disruption (each whole run costs minutes on 2 cores). The agentic-misalignment
+    // suite end to end: the real trainer answers every held-out scenario, the scripted judge rules on each with
+    // the kind's judge prompt, and the report groups by condition. (The cheese values suite end to end, forced
+    // choices parsed from the real trainer's answers: tests/e2e/cheese-pair.test.ts.)
     const { input, store } = scriptedExperiment('crash', llm.baseUrl);
-    // The values suite on the real trainer: forced choices parsed from its answers, open ones judged.
-    input.eval = { ...input.eval!, prompts: 'experiments/data/cheese-values-eval.jsonl' };
+    input.eval = { ...input.eval!, prompts: 'experiments/data/agentic-eval.jsonl' }; // its held-out split (eval.split auto)
     // One fraction: two cells (baseline, msm) carry every claim here; fractions are the workflow lane's.
     input.aft = { ...input.aft, fractions: [1] };
     let worker = await startWorker();
@@ -69,76 +72,51 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
     const docsAtKill = docPrompts(llm).length;
     worker = await startWorker();
 
-    // Mid-training: wait for a complete midtraining checkpoint, then lose the worker and the trainer.
-    await waitUntil(
-      () =>
-        findFiles(path.join(store, 'runs'), (p) => /midtrain-.*\/checkpoints\/step-\d+\/COMPLETE$/.test(p)).length > 0,
-      240_000,
-      'a complete midtraining checkpoint',
-    );
-    await worker.kill();
-    for (const pidFile of findFiles(path.join(stateDir, 'compute'), (p) => p.endsWith('/pid'))) {
-      const pid = Number(readFileSync(pidFile, 'utf8').trim().split(' ')[0]); // "<pid> <start time>"
-      try {
-        process.kill(-pid, 'SIGKILL'); // the whole job's process group: the machine is gone
-      } catch {
-        // already exited
-      }
-    }
-    await startWorker();
-
-    const out = await handle.result();
-    const progress = await handle.query(progressQuery);
-    const prompts = docPrompts(llm);
-    const unique = new Set(prompts);
-    // Every document was requested; only those in flight at the kill (≤ generation concurrency) twice.
-    expect(unique.size).toBe(16);
-    expect(prompts.length - unique.size).toBeLessThanOrEqual(2);
-    expect(docsAtKill).toBeLessThan(16);
-    expect(progress.midtrain?.resumedFromStep).toBeGreaterThan(0);
-    // The cost meter saw it: the job had died with its worker, so the retry counted a preemption.
-    expect(progress.midtrain?.compute?.preemptions).toBeGreaterThanOrEqual(1);
-    // Midtraining kept one machine record (the retry found this machine unreleased) and 2 AFT runs.
-    expect(progress.compute?.machines).toBeGreaterThanOrEqual(3);
-    expect(out.cells).toHaveLength(2);
-    for (const c of out.cells) expect(c.n).toBeGreaterThan(0);
-    const results = JSON.parse(readFileSync(new URL(out.report.resultsUri), 'utf8')) as Results;
-    expect(results.metric).toContain('"america"');
-    for (const cell of results.cells) {
-      expect(cell.eval.n).toBe(30); // 20 forced-choice + 10 open questions, one sample each
-      expect(cell.unparsed).not.toBeNull(); // unparseable choices are counted apart (and as misses)
-    }
-    // The report of a real run, as a person opens it: no errors, both arms drawn.
-    const page = await renderReportInBrowser(out.report.htmlPath!);
-    expect(page.errors).toEqual([]);
-    expect(page.strokeColours.length).toBeGreaterThanOrEqual(2);
-    expect(page.inkShare).toBeGreaterThan(0.01);
-    expect(page.text).toContain('durability-crash');
-  }, 900_000);
-
-  it('(b) the Temporal server restarts mid-run and the run completes, evaluating the agentic suite', async () => {
-    // The agentic-misalignment suite end to end: the real trainer answers every scenario, the scripted
-    // judge rules on each with the kind's judge prompt, and the report groups by condition.
-    const { input } = scriptedExperiment('restart', llm.baseUrl);
-    // The suite's held-out split: what a report uses by default (eval.split auto).
-    input.eval = { ...input.eval!, prompts: 'experiments/data/agentic-eval.jsonl' };
-    input.aft = { ...input.aft, fractions: [1] };
-    const before = docPrompts(llm).length;
-    await startWorker();
-    const handle = await client.workflow.start(msmExperiment, {
-      taskQueue: 'msm',
-      workflowId: 'durability-restart',
-      args: [input],
-    });
-    await waitUntil(() => docPrompts(llm).length >= before + 3, 120_000, 'document generation to start');
+    // The server goes down while documents are still being generated, and comes back with its history.
+    await waitUntil(() => docPrompts(llm).length >= docsAtKill + 2, 120_000, 'document generation to go on');
     await server.down();
     await new Promise((r) => setTimeout(r, 3000));
     await server.up();
     const fresh = new Client({ connection: await Connection.connect({ address: server.address }) });
+
     try {
-      const out = await fresh.workflow.getHandle<typeof msmExperiment>(handle.workflowId).result();
+      // Mid-training: wait for a complete midtraining checkpoint, then lose the worker and the trainer.
+      await waitUntil(
+        () =>
+          findFiles(path.join(store, 'runs'), (p) => /midtrain-.*\/checkpoints\/step-\d+\/COMPLETE$/.test(p)).length >
+          0,
+        240_000,
+        'a complete midtraining checkpoint',
+      );
+      await worker.kill();
+      for (const pidFile of findFiles(path.join(stateDir, 'compute'), (p) => p.endsWith('/pid'))) {
+        const pid = Number(readFileSync(pidFile, 'utf8').trim().split(' ')[0]); // "<pid> <start time>"
+        try {
+          process.kill(-pid, 'SIGKILL'); // the whole job's process group: the machine is gone
+        } catch {
+          // already exited
+        }
+      }
+      await startWorker();
+
+      const run = fresh.workflow.getHandle<typeof msmExperiment>(handle.workflowId);
+      const out = await run.result();
+      const progress = await run.query(progressQuery);
+      const prompts = docPrompts(llm);
+      const unique = new Set(prompts);
+      // Every document was requested; twice only those in flight at a disruption (≤ generation concurrency, 2,
+      // at the kill and at the restart).
+      expect(unique.size).toBe(16);
+      expect(prompts.length - unique.size).toBeLessThanOrEqual(4);
+      expect(docsAtKill).toBeLessThan(16);
+      expect(progress.midtrain?.resumedFromStep).toBeGreaterThan(0);
+      // The cost meter saw it: the job had died with its worker, so the retry counted a preemption.
+      expect(progress.midtrain?.compute?.preemptions).toBeGreaterThanOrEqual(1);
+      // Midtraining kept one machine record (the retry found this machine unreleased) and 2 AFT runs.
+      expect(progress.compute?.machines).toBeGreaterThanOrEqual(3);
       expect(out.cells).toHaveLength(2);
-      expect(new Set(docPrompts(llm).slice(before)).size).toBe(16);
+      for (const c of out.cells) expect(c.n).toBeGreaterThan(0);
+
       const results = JSON.parse(readFileSync(new URL(out.report.resultsUri), 'utf8')) as Results;
       const grid = new Set(
         readFileSync('experiments/data/agentic-eval.jsonl', 'utf8')
@@ -155,6 +133,12 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
         expect(cell.executed).not.toBeNull(); // reported beside the headline, never as it
       }
       for (const curve of results.curves) for (const p of curve.points) expect(p.macro!.conditions).toBe(grid.size);
+      // The report of a real run, as a person opens it: no errors, both arms drawn.
+      const page = await renderReportInBrowser(out.report.htmlPath!);
+      expect(page.errors).toEqual([]);
+      expect(page.strokeColours.length).toBeGreaterThanOrEqual(2);
+      expect(page.inkShare).toBeGreaterThan(0.01);
+      expect(page.text).toContain('durability-crash');
     } finally {
       await fresh.connection.close();
     }

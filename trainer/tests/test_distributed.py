@@ -143,7 +143,7 @@ def run_and_kill_a_rank(path: Path, kill_when, pause: bool = False) -> list:
     return parse_events(out.read_text().rsplit("\n", 1)[0])
 
 
-def test_a_rank_killed_three_times_resumes_bit_equal(tmp_path, data):
+def test_a_rank_killed_twice_resumes_bit_equal(tmp_path, data):
     ref = manifest(tmp_path, data, "ref", checkpointEverySteps=2)
     code, ev_ref, err = torchrun(tmp_path, ref, "ref.json")
     assert code == 0, err[-3000:]
@@ -152,16 +152,16 @@ def test_a_rank_killed_three_times_resumes_bit_equal(tmp_path, data):
     path = write_manifest(tmp_path / "killed.json", m)
     prefix = local(m["checkpointPrefix"])
     steps = lambda ev: [e["step"] for e in ev if e["event"] == "progress"]  # noqa: E731
-    # Mid-step after step 3; while step 4's checkpoint is being committed (its temp folder exists); at step 7.
+    # Mid-step after step 3; then while step 4's checkpoint is being committed (its temp folder exists). (A third
+    # kill at step 7 added a torchrun start and nothing a kill after a step had not shown.)
     run_and_kill_a_rank(path, lambda ev: 3 in steps(ev))
     # (after its first step: by then the attempt has cleared what the last one left behind)
     run_and_kill_a_rank(path, lambda ev: bool(steps(ev)) and any(prefix.glob(".tmp-step-*")), pause=True)
-    run_and_kill_a_rank(path, lambda ev: 7 in steps(ev))
     code, ev, err = torchrun(tmp_path, m, "killed.json")
     assert code == 0, err[-3000:]
     resumed = [e["step"] for e in ev if e["event"] == "resumed"]
-    assert resumed and resumed[0] >= 4
-    assert ev[-1]["metrics"]["resumes"] == 3
+    assert resumed and resumed[0] >= 2
+    assert ev[-1]["metrics"]["resumes"] == 2
     # Bit-equal: the same losses for the steps the last attempt ran, the same final metrics and weights.
     ref_loss = dict(zip(steps(ev_ref), losses(ev_ref)))
     assert all(ref_loss[s] == loss for s, loss in zip(steps(ev), losses(ev), strict=True))
