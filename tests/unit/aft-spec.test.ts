@@ -96,6 +96,13 @@ describe('the MSM spec × AFT spec factorial (experiments/spec-factorial.yaml)',
   it('loads as a sweep of 4 points, each valid as msm validate checks it, every cell of the 2 × 2 once', async () => {
     const { points } = loadSweepFile(path.join(PROJECT_ROOT, 'experiments', 'spec-factorial.yaml'));
     expect(points).toHaveLength(4);
+    // The ids the file's comment lists, (1) to (4).
+    expect(points.map((p) => p.id)).toEqual([
+      'specs-cheese-america.md_specs-cheese-america.md',
+      'specs-cheese-america.md_h804d2c33',
+      'h804d2c33_specs-cheese-america.md',
+      'h804d2c33_h804d2c33',
+    ]);
     const specs = ['specs/cheese-america.md', 'specs/cheese-affordability.md'];
     const cells = points.map((p) => [p.experiment.spec, p.experiment.aft.generate!.spec]);
     expect(cells).toEqual(specs.flatMap((msm) => specs.map((aft) => [msm, aft])));
