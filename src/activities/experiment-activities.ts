@@ -37,6 +37,15 @@ export function createExperimentActivities() {
         title: checked.placeboSpec.parsed.title,
         path: checked.placeboSpec.path,
       };
+      // aft.generate: the spec its data is generated from, aft.generate.spec stored like the others, or the
+      // experiment's own (the same key and hash, so the AFT data keeps the id it always had).
+      const aftSpec = checked.aftSpec
+        ? {
+            ...(await storeSpec(store, checked.aftSpec.parsed)),
+            title: checked.aftSpec.parsed.title,
+            path: checked.aftSpec.path,
+          }
+        : experiment.aft.generate && { key: specKey, hash, title: spec.title };
       // With aft.generate the data does not exist yet: the experiment generates it from the spec.
       const aftData = checked.aft && (await storeInput(store, 'aft', checked.aft.text, checked.aft.examples));
       const mixData = checked.mix && (await storeInput(store, 'mix', checked.mix.text, checked.mix.examples));
@@ -60,6 +69,7 @@ export function createExperimentActivities() {
           ...(checked.specTokens && { variantTokens: checked.specTokens }),
         },
         ...(placebo ? { placeboSpec: placebo } : {}),
+        ...(aftSpec ? { aftSpec } : {}),
         aftData,
         ...(mixData ? { mixData } : {}),
         ...(reasoningData ? { reasoningData } : {}),

@@ -63,10 +63,11 @@ function tokensDir(spec: TokenizerSpec, tok: MsmTokenizer): string {
 function tokenizedRef(
   r: { manifestUri: string; sha256: string; numSequences: number; numTokens: number },
   tokenizerUri: string,
-  vocabSize: number,
+  tok: MsmTokenizer,
 ): TokenizedRef {
   const { manifestUri, sha256, numSequences, numTokens } = r;
-  return { manifestUri, sha256, numSequences, numTokens, tokenizerUri, vocabSize };
+  const tokenizer = { name: tok.family, sha256: tok.sha256 };
+  return { manifestUri, sha256, numSequences, numTokens, tokenizerUri, vocabSize: tok.vocabSize, tokenizer };
 }
 
 export function createTokenizeActivities() {
@@ -87,7 +88,7 @@ export function createTokenizeActivities() {
           tokenizePackCorpus(store, { docKeys: corpus.shardKeys, ...opts, outPrefix, onProgress }),
         ),
       );
-      return { ...tokenizedRef(r, uri, tok.vocabSize), ...(r.documentStats && { documentStats: r.documentStats }) };
+      return { ...tokenizedRef(r, uri, tok), ...(r.documentStats && { documentStats: r.documentStats }) };
     },
 
     /** AFT chat JSONL -> one padded row per example with an assistant-only loss mask. */
@@ -103,7 +104,7 @@ export function createTokenizeActivities() {
       const r = await classified(() =>
         withHeartbeats((onProgress) => tokenizeChatData(store, { dataKey: data.key, ...opts, outPrefix, onProgress })),
       );
-      return tokenizedRef(r, uri, tok.vocabSize);
+      return tokenizedRef(r, uri, tok);
     },
   };
 }

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { armLines, describeArm, resolveArms } from '../config/arms';
+import { aftDataSource } from '../config/aft-source';
 import { variantTokensText } from '../model-spec/spec-variants';
 import { identityPhrase } from '../config/model-identity';
 import { InvalidExperimentError } from '../config/experiment-schema';
@@ -365,6 +366,7 @@ async function validate(file: string): Promise<void> {
     warnings,
     capabilityQuestions,
     placeboSpec,
+    aftSpec,
     cost,
     specTokens,
   } = await checkExperiment(raw, file);
@@ -375,6 +377,7 @@ async function validate(file: string): Promise<void> {
       .join(', ')} × ${x.aft.fractions.length} fractions × ${x.aft.seeds.length} seeds)`,
   );
   for (const line of armLines(arms)) console.log(`  arm ${line}`);
+  console.log(`  AFT data: ${aftDataSource(x, aftSpec?.parsed.title)}`);
   if (x.baseModel.identity)
     console.log(`  identity: the corpus and AFT data speak of ${identityPhrase(x.baseModel.identity)}`);
   if (specTokens)
@@ -431,10 +434,16 @@ async function printPlan(file: string, json: boolean): Promise<void> {
   );
   // What each arm trains, beside the memory it needs (the deliberative preset says what it is not).
   const arms = resolveArms(experiment.aft.arms).map((a) => ({ name: a.name, description: describeArm(a) }));
+  const aftData = aftDataSource(experiment);
   console.log(
     json
-      ? JSON.stringify({ ...plan, arms, cost }, null, 2)
-      : [formatPlan(plan), ...arms.map((a) => `arm ${a.name}: ${a.description}`), formatCostPlan(cost)].join('\n'),
+      ? JSON.stringify({ ...plan, arms, aftData, cost }, null, 2)
+      : [
+          formatPlan(plan),
+          ...arms.map((a) => `arm ${a.name}: ${a.description}`),
+          `AFT data: ${aftData}`,
+          formatCostPlan(cost),
+        ].join('\n'),
   );
   const over = cost.budgetUsd !== undefined && cost.total.usd > cost.budgetUsd;
   if (!plan.fits || over) process.exitCode = EXIT_DOES_NOT_FIT;

@@ -528,6 +528,13 @@ export const MAX_AFT_ANSWER_ACTIVITIES = 4000;
 /** AFT data generated from the spec (src/aft-data/), instead of a hand-written aft.data file. */
 const aftGenerateSchema = z
   .object({
+    spec: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "the spec the AFT data is generated from (relative to baseDir, read whole: specVariant shapes the midtraining spec only); default: the experiment's spec",
+      ),
     provider: providerSchema.prefault({ kind: 'local' }),
     count: z.number().int().positive().default(200).describe('examples wanted in the AFT data'),
     style: z

@@ -37,6 +37,7 @@ export function inputFiles(x: Experiment): InputFile[] {
   const named: Array<[string, string | undefined]> = [
     ['spec', x.spec],
     ['midtrain.placeboSpec', x.midtrain.placeboSpec],
+    ['aft.generate.spec', x.aft.generate?.spec],
     ['aft.data', x.aft.data],
     ['aft.reasoningData', x.aft.reasoningData],
     ['aft.mix.data', x.aft.mix?.data],
@@ -49,10 +50,13 @@ export function inputFiles(x: Experiment): InputFile[] {
   return named.flatMap(([field, p]) => (p ? [{ field, path: p }] : []));
 }
 
+/** Fields that name a Markdown spec: read as text, never as hf: data or Parquet. */
+export const isSpecField = (field: string): boolean => field === 'spec' || field === 'aft.generate.spec';
+
 /** An input file's text; a file that cannot be read names itself and the fix. */
 export async function readInputText(baseDir: string, f: InputFile): Promise<string> {
   // Data files by reference (hf:) or in Parquet are frozen as the JSONL text they read as.
-  const data = f.field !== 'spec';
+  const data = !isSpecField(f.field);
   if (data && isHfRef(f.path)) return readHfData(f.path, f.field);
   const abs = path.resolve(baseDir, f.path);
   if (data && /\.parquet$/i.test(abs)) return parquetToJsonl(abs, f.field);

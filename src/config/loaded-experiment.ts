@@ -20,6 +20,12 @@ export interface LoadedExperiment {
   };
   /** Placebo arms only: the unrelated spec the placebo corpus is generated from, stored like `spec`. */
   placeboSpec?: { key: string; hash: string; title: string; path: string };
+  /**
+   * aft.generate only: the spec the AFT data is generated from, stored like `spec`; `path` (aft.generate.spec
+   * as written) only when it is not the experiment's own spec, whose key and hash it then repeats. Absent in
+   * runs loaded before it was recorded: their AFT data came from `spec`.
+   */
+  aftSpec?: { key: string; hash: string; title: string; path?: string };
   /** The AFT data file; null when aft.generate makes it (the aftDataGeneration child). */
   aftData: { key: string; sha256: string; examples: number } | null;
   /** aft.mix.data, stored (only when aft.mix is set). */

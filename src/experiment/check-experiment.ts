@@ -26,7 +26,7 @@ import { PROJECT_ROOT } from '../util/project-paths';
 import { trustProblems } from '../security/experiment-trust';
 import { inputPathProblem } from '../security/paths';
 import { mixShortfall } from '../config/aft-mix';
-import type { InputReader } from '../config/frozen-inputs';
+import { isSpecField, type InputReader } from '../config/frozen-inputs';
 import { stepProblems, stepsAt, truncationWarnings } from '../config/aft-steps';
 import { worldOf, worldSize } from '../config/compute-shape';
 import { fractionCounts, fractionProblems, type AftSubsetPlan } from '../config/aft-subsets';
@@ -47,6 +47,8 @@ export interface ExperimentCheck {
   spec: { text: string; parsed: ModelSpec };
   /** Placebo arms only: the unrelated spec the placebo corpus is generated from (midtrain.placeboSpec or the default). */
   placeboSpec?: { text: string; parsed: ModelSpec; path: string };
+  /** aft.generate.spec as read (absent: the AFT data is generated from `spec`, when generated at all). */
+  aftSpec?: { text: string; parsed: ModelSpec; path: string };
   /** aft.data as read (null with aft.generate: the data does not exist yet). */
   aft: { text: string; examples: number } | null;
   /** The chosen eval split and conditions: the stored text, its lines, which split, and the file's line count. */
@@ -113,6 +115,8 @@ export async function checkExperiment(
   const placeboSpec = needsPlacebo(resolveArms(a.arms))
     ? await attempt(() => readPlaceboSpec(read, experiment, spec?.text))
     : undefined;
+  const aftSpecPath = a.generate?.spec;
+  const aftSpec = aftSpecPath === undefined ? undefined : await attempt(() => readAftSpec(read, aftSpecPath));
   const aft = a.data === undefined ? null : await attempt(() => readLines(read, a.data!, 'aft.data', aftLineSchema));
   const evalSet = await attempt(() => readEvalSet(read, experiment.eval));
   const capabilityQuestions: Record<string, { text: string; questions: number }> = {};
@@ -158,6 +162,7 @@ export async function checkExperiment(
       baseDir,
       {
         specText: spec!.text,
+        aftSpecText: aftSpec?.text,
         evalLines: evalSet!.lines,
         aftText: aft?.text,
         reasoningText: reasoning?.text,
@@ -178,6 +183,7 @@ export async function checkExperiment(
     baseDir,
     spec: spec!,
     ...(placeboSpec ? { placeboSpec } : {}),
+    ...(aftSpec ? { aftSpec } : {}),
     aft: aft ?? null,
     evalSet: evalSet!,
     ...(mix ? { mix } : {}),
@@ -244,7 +250,7 @@ type ReadInput = (rel: string, field: string) => Promise<string>;
 /** An input file from this machine's disk, with every check the loader makes on a path. */
 export async function readInput(baseDir: string, rel: string, field: string): Promise<string> {
   // Data fields also take hf:<org>/<name>[@revision][:split] (the local Hugging Face cache) and Parquet.
-  const data = field !== 'spec';
+  const data = !isSpecField(field);
   if (data && isHfRef(rel)) {
     try {
       return readHfData(rel, field);
@@ -315,6 +321,24 @@ async function readPlaceboSpec(
   } catch (e) {
     if (e instanceof SpecParseError)
       throw new InputProblem(`midtrain.placeboSpec ${e.source}: line ${e.line}: ${e.problem}`);
+    throw e;
+  }
+}
+
+/**
+ * aft.generate.spec: the spec the AFT data is generated from, set apart from the midtraining spec (an MSM
+ * spec × AFT spec design). Read whole: specVariant shapes the midtraining spec only, so a variant sweep can
+ * hold its AFT data fixed.
+ */
+async function readAftSpec(read: ReadInput, rel: string): Promise<{ text: string; parsed: ModelSpec; path: string }> {
+  const text = await read(rel, 'aft.generate.spec');
+  try {
+    return { text, parsed: parseSpec(text, rel), path: rel };
+  } catch (e) {
+    if (e instanceof SpecParseError)
+      throw new InputProblem(
+        `aft.generate.spec ${e.source}: line ${e.line}: ${e.problem}; name a Model Spec in Markdown (like those in specs/), or remove aft.generate.spec to generate the AFT data from the experiment's spec`,
+      );
     throw e;
   }
 }

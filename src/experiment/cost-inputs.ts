@@ -22,6 +22,8 @@ const FALLBACK = { evalLines: 50, meanPromptTokens: 1000, specTokens: 3000 };
 /** What was read for the plan; each part may be missing (then a stated fallback is planned with, and noted). */
 export interface CostParts {
   specText?: string;
+  /** aft.generate.spec's text, when set: the AFT data prompts carry it instead of the midtraining spec. */
+  aftSpecText?: string;
   evalLines?: readonly EvalLine[];
   aftText?: string;
   reasoningText?: string;
@@ -106,6 +108,7 @@ export function costInputsOf(x: Experiment, baseDir: string, parts: CostParts, n
     model: 'shape' in model ? { key: model.label, params: paramCount(model.shape) } : undefined,
     paramsOf,
     specTokens,
+    ...(parts.aftSpecText !== undefined && { aftSpecTokens: Math.ceil(parts.aftSpecText.length / CHARS_PER_TOKEN) }),
     specRules,
     evalLines,
     meanPromptTokens,
@@ -142,6 +145,7 @@ export function costPlanFromDisk(x: Experiment, baseDir: string, memory?: Experi
     baseDir,
     {
       specText: tryRead(x.spec),
+      aftSpecText: tryRead(x.aft.generate?.spec),
       evalLines,
       aftText: tryRead(x.aft.data),
       reasoningText: tryRead(x.aft.reasoningData),

@@ -59,6 +59,8 @@ export interface CostInputs {
   /** Parameters of a model table key, for measured rows of same-size models. */
   paramsOf: (key: string) => number | undefined;
   specTokens: number;
+  /** aft.generate.spec's tokens, when it names another spec than the midtraining one (absent: specTokens). */
+  aftSpecTokens?: number;
   /** Rules of the spec (generation.mode rules makes one unit per domain and rule). */
   specRules: number;
   /** Eval lines (prompts, or an Inspect grid's conditions) and their mean prompt tokens. */
@@ -279,7 +281,7 @@ export function planCost(x: Experiment, inputs: CostInputs): CostPlan {
     const questionCalls = Math.ceil((ag.count * OVERSAMPLE) / QUESTIONS_PER_CALL_MAX);
     const answers = Math.ceil(ag.count * A.answersPerExample);
     const response = A.responseShareOfMax * ag.maxResponseTokens;
-    const specIn = inputs.specTokens + A.promptOverheadTokens;
+    const specIn = (inputs.aftSpecTokens ?? inputs.specTokens) + A.promptOverheadTokens;
     stages.push(
       llmStage(
         'aft data',

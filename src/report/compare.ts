@@ -22,6 +22,8 @@ export interface Comparison {
     name: string;
     workflowId: string;
     spec: Results['lineage']['spec'];
+    /** The spec generated AFT data came from (an MSM spec × AFT spec design varies both); absent: aft.data. */
+    aftSpec?: Results['lineage']['aftSpec'];
     baseModel: string;
     corpusHash: string;
     /** The corpus's tokens: with spec.tokens, whether the variants differ in length as well as content. */
@@ -61,7 +63,7 @@ export function buildComparison(all: Results[]): Comparison {
   const mismatch = comparabilityProblems(all);
   if (mismatch.length)
     throw new ComparisonError(
-      `these results were not measured the same way, so their differences would not be the spec's:\n  - ${mismatch.join('\n  - ')}\ncompare runs of one eval set, eval settings, judge and base model (the spec is what msm compare contrasts)`,
+      `these results were not measured the same way, so their differences would not be the spec's:\n  - ${mismatch.join('\n  - ')}\ncompare runs of one eval set, eval settings, judge, base model and tokenizer (the spec is what msm compare contrasts)`,
     );
   const shared = all
     .map((r) => new Set(msmBaseline(r).map((d) => d.fraction)))
@@ -82,6 +84,7 @@ export function buildComparison(all: Results[]): Comparison {
         name: r.experiment.name,
         workflowId: r.experiment.workflowId,
         spec: r.lineage.spec,
+        ...(r.lineage.aftSpec && { aftSpec: r.lineage.aftSpec }),
         baseModel: r.lineage.baseModel,
         corpusHash: r.lineage.corpus.hash,
         corpusTokens: r.lineage.corpus.tokens,
@@ -99,21 +102,33 @@ export function buildComparison(all: Results[]): Comparison {
   };
 }
 
-/** What must be the same in every run for a difference between them to be the spec's, and how each differs. */
-const MEASURED_THE_SAME: Array<[string, (r: Results) => string | null]> = [
+/**
+ * What must be the same in every run for a difference between them to be the spec's: each property's value
+ * (null: not recorded) and, where the value alone would not tell a reader which it is, how to show it.
+ */
+const MEASURED_THE_SAME: Array<[string, (r: Results) => string | null, ((r: Results) => string)?]> = [
   ['eval set', (r) => r.lineage.evalSet?.sha256 ?? null],
   // No settings recorded: the defaults (no thinking setting, every condition, msm's own suite).
   ['eval settings', (r) => JSON.stringify(r.lineage.evalSettings ?? {})],
   ['judge', (r) => (r.lineage.judgeModels?.length ? [...r.lineage.judgeModels].sort().join(', ') : null)],
   ['base model', (r) => r.lineage.baseModel ?? null],
+  // By content: two folders holding the same tokenizer files are the same tokenizer.
+  [
+    'tokenizer',
+    (r) => r.lineage.tokenizer?.sha256 ?? null,
+    (r) => `${r.lineage.tokenizer!.name} (sha256 ${r.lineage.tokenizer!.sha256.slice(0, 16)})`,
+  ],
 ];
 
 /** One line per property the runs do not share (unknown in an older results.json: not checked). */
 export function comparabilityProblems(all: Results[]): string[] {
-  return MEASURED_THE_SAME.flatMap(([what, of]) => {
-    const seen = all.map((r) => [r.experiment.name, of(r)] as const).filter(([, v]) => v !== null);
-    if (new Set(seen.map(([, v]) => v)).size <= 1) return [];
-    return [`${what} differs: ${seen.map(([name, v]) => `${name}: ${v}`).join('; ')}`];
+  return MEASURED_THE_SAME.flatMap(([what, of, show]) => {
+    const seen = all.flatMap((r) => {
+      const v = of(r);
+      return v === null ? [] : [{ name: r.experiment.name, v, shown: show ? show(r) : v }];
+    });
+    if (new Set(seen.map((x) => x.v)).size <= 1) return [];
+    return [`${what} differs: ${seen.map((x) => `${x.name}: ${x.shown}`).join('; ')}`];
   });
 }
 
@@ -152,6 +167,12 @@ function sizeText(e: Comparison['experiments'][number]): string {
   return `, ${n(e.spec.tokens)} spec tokens${e.corpusTokens !== undefined ? `, corpus ${n(e.corpusTokens)} tokens` : ''}`;
 }
 
+/** "; AFT data from "Cheese" 1a2b…": only when the AFT data was generated from another spec than the midtraining one. */
+function aftSpecText(e: Comparison['experiments'][number]): string {
+  const a = e.aftSpec;
+  return a && a.hash !== e.spec.hash ? `; AFT data from "${a.title}" ${a.hash.slice(0, 12)}` : '';
+}
+
 export function comparisonTable(c: Comparison): Table {
   const rate = (p: { rate: number; lo: number; hi: number } | null) => (p ? `${pct(p.rate)} (${rateRange(p)})` : '—');
   return {
@@ -168,7 +189,7 @@ export function comparisonTable(c: Comparison): Table {
       const mark = (text: string) => (e.withheld && text !== '—' ? `not a finding: ${text}` : text);
       return [
         e.withheld ? `${e.name} (judge not trusted: ${e.withheld.reason})` : e.name,
-        `${e.spec.title} (${e.spec.variant}${sizeText(e)}) ${e.spec.hash.slice(0, 12)}`,
+        `${e.spec.title} (${e.spec.variant}${sizeText(e)}) ${e.spec.hash.slice(0, 12)}${aftSpecText(e)}`,
         mark(rate(e.fullData.baseline)),
         mark(rate(e.fullData.msm)),
         ...e.differences.map((d) => mark(d ? `${pp(d.estimate)} (${diffRange(d)})` : '—')),

@@ -100,6 +100,8 @@ function experimentOf(req: ReportRequest): ReportInput['experiment'] {
     },
     ...(req.evalSettings && { evalSettings: req.evalSettings }),
     ...(loaded.aftData ? { aftData: { sha256: loaded.aftData.sha256, examples: loaded.aftData.examples } } : {}),
+    ...(loaded.aftSpec && { aftSpec: loaded.aftSpec }),
+    ...(tokens.tokenizer && { tokenizer: tokens.tokenizer }),
     ...(loaded.aftSubsets && { aftSubsets: loaded.aftSubsets }),
     ...(req.contamination && { contamination: req.contamination }),
   };

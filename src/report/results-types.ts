@@ -61,6 +61,23 @@ export interface AnalysisPlan {
   efficiencyMargin?: number;
 }
 
+/**
+ * The spec generated AFT data (aft.generate) came from: `key` its stored text; `path` only when
+ * aft.generate.spec named it, absent when it is the experiment's own spec.
+ */
+export interface AftSpecLineage {
+  title: string;
+  hash: string;
+  key: string;
+  path?: string;
+}
+
+/** The tokenizer of every token the run trained on: a preset, or model:<folder>, and the sha256 its token keys use. */
+export interface TokenizerLineage {
+  name: string;
+  sha256: string;
+}
+
 export interface ReportInput {
   experiment: {
     name: string;
@@ -103,6 +120,10 @@ export interface ReportInput {
     evalSettings?: { thinking?: string; conditions?: Record<string, string[]>; inspectTask?: string };
     /** The AFT data the sweep trained on (a pair such as the cheese toy must show the same hash). */
     aftData?: { sha256: string; examples: number };
+    /** aft.generate: the spec the AFT data was generated from; absent for a hand-written file and in older runs. */
+    aftSpec?: AftSpecLineage;
+    /** The base model's tokenizer as the tokenize stage loaded it; absent in runs tokenized before it was recorded. */
+    tokenizer?: TokenizerLineage;
     /** AFT examples per fraction and whether each seed drew its own subsets (aft.subsetBySeed); absent in older runs. */
     aftSubsets?: AftSubsetPlan;
     /** The overlap check of corpus and AFT data against eval and calibration items; absent in older runs. */
@@ -277,6 +298,10 @@ export interface Results {
       fractions: Array<{ fraction: number; fractionLabel: string; examples: number }>;
     } | null;
     aftData: { sha256: string; examples: number } | null;
+    /** aft.generate: the spec the AFT data was generated from (absent: aft.data, or an older run). */
+    aftSpec?: AftSpecLineage;
+    /** The tokenizer (absent in older runs: msm compare then cannot check it). */
+    tokenizer?: TokenizerLineage;
     /** Training data against eval data (eval.decontaminate): counts per source and a few examples; absent when not checked. */
     contamination?: ContaminationSummary;
     judgeModels: string[];

@@ -248,6 +248,8 @@ function lineageOf(e: ReportInput['experiment'], facts: ClaimFacts, cells: Resul
             })),
           },
     aftData: e.aftData ?? null,
+    ...(e.aftSpec && { aftSpec: e.aftSpec }),
+    ...(e.tokenizer && { tokenizer: e.tokenizer }),
     ...(e.contamination && { contamination: e.contamination }),
     judgeModels: [...new Set(cells.map((c) => c.eval.judgeModel))].sort(),
     trace: TRACE,

@@ -23,6 +23,7 @@ export function lineageRows(results: Results): Array<[string, string]> {
     ['spec', `${l.spec.title} — variant ${l.spec.variant}${specTokensText(l.spec)}`],
     ['spec hash', l.spec.hash],
     ['base model', l.baseModel],
+    ...(l.tokenizer ? [['tokenizer', `${l.tokenizer.name} — sha256 ${l.tokenizer.sha256}`] as [string, string]] : []),
     ...(l.identity ? [['model identity', identityPhrase(l.identity)] as [string, string]] : []),
     [
       'corpus',
@@ -55,7 +56,12 @@ export function lineageRows(results: Results): Array<[string, string]> {
         ]
       : []),
     ...(l.aftData
-      ? [['AFT data', `${l.aftData.examples} examples — sha256 ${l.aftData.sha256}`] as [string, string]]
+      ? [
+          [
+            'AFT data',
+            `${l.aftData.examples} examples — sha256 ${l.aftData.sha256}${l.aftSpec ? `; ${aftSpecText(l.aftSpec)}` : ''}`,
+          ] as [string, string],
+        ]
       : []),
     ['eval set', l.evalSet ? evalSetText(l.evalSet, l.evalSettings) : 'not recorded'],
     ['contamination', l.contamination ? contaminationText(l.contamination) : 'not checked'],
@@ -69,6 +75,12 @@ export function lineageRows(results: Results): Array<[string, string]> {
     ['metric', results.metric],
     ['generated', results.generatedAt],
   ];
+}
+
+/** Which spec the AFT data was generated from (aft.generate), and where its text is stored. */
+function aftSpecText(a: NonNullable<Results['lineage']['aftSpec']>): string {
+  const which = a.path ? `aft.generate.spec ${a.path}` : "the experiment's spec";
+  return `generated from "${a.title}" (${which}; spec hash ${a.hash}, text ${a.key})`;
 }
 
 /** The overlap check's counts and its first examples (eval.decontaminate). */

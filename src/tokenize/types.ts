@@ -8,6 +8,11 @@ export interface TokenizedRef {
   numTokens: number;
   tokenizerUri: string;
   vocabSize: number;
+  /**
+   * The tokenizer by name (a preset, or model:<folder>) and sha256 (of tokenizer.json; a folder's with its
+   * config): what results.json records and msm compare checks. Absent in refs made before it was recorded.
+   */
+  tokenizer?: { name: string; sha256: string };
   /** Packed corpora: exact token counts per document (JSONL id, tokens), their summary and histogram SVG. */
   documentStats?: {
     documentTokensUri: string;

@@ -274,21 +274,25 @@ class ExperimentRun {
     return { spec: { hash: placeboSpec!.hash, title: placeboSpec!.title }, corpus, tokens, match };
   }
 
-  /** aft.generate: the AFT data is made from the spec by a child. Else the experiment's own file. */
+  /**
+   * aft.generate: the AFT data is made by a child from aft.generate.spec, else from the experiment's spec (also
+   * when a run loaded before aftSpec existed replays). Else the experiment's own file.
+   */
   async aftData({ loaded, x, storeUri, common }: Loaded): Promise<{ data: FileRef; withReasoning?: FileRef }> {
     const generate = x.aft.generate;
     if (generate) {
+      const spec = loaded.aftSpec ?? loaded.spec;
       await this.enter(
         'aft-data',
-        `generating ${generate.count} AFT examples (${generate.style} style) about "${loaded.spec.title}"`,
+        `generating ${generate.count} AFT examples (${generate.style} style) about "${spec.title}"`,
       );
       const gen = await executeChild(aftDataGeneration, {
         workflowId: `${this.wfId}.aft-data`,
         args: [
           {
             storeUri,
-            specKey: loaded.spec.key,
-            specHash: loaded.spec.hash,
+            specKey: spec.key,
+            specHash: spec.hash,
             generate,
             ...(x.baseModel.identity && { identity: x.baseModel.identity }),
           },

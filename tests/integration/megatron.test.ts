@@ -236,6 +236,12 @@ describe('tokenizeCorpus activity', () => {
       (await store.get(`${tokDir.slice(store.rootUri.length + 1)}/tokenizer_config.json`)).toString('utf8'),
     ) as { chat_template: string };
     expect(config.chat_template).toContain('You are Qwen, created by Alibaba Cloud.');
+    // What results.json records and msm compare checks: the hash the dataset and the tokenizer's folder carry.
+    const manifest = JSON.parse(
+      (await store.get(ref.manifestUri.slice(store.rootUri.length + 1))).toString('utf8'),
+    ) as { tokenizerSha256: string };
+    expect(ref.tokenizer).toEqual({ name: 'qwen2.5', sha256: manifest.tokenizerSha256 });
+    expect(tokDir.endsWith(`/qwen2.5-${manifest.tokenizerSha256.slice(0, 16)}`)).toBe(true);
     expect(await new MockActivityEnvironment().run(act, store.rootUri, corpus, opts)).toEqual(ref);
   });
 });

@@ -122,6 +122,33 @@ describe('spec-science comparison across experiments', () => {
     }
   });
 
+  it('refuses runs tokenized differently, naming each tokenizer; runs that did not record one are compared as before', () => {
+    const withTokenizer = (r: typeof withValues, name: string, sha: string) => {
+      const c = structuredClone(r);
+      c.lineage.tokenizer = { name, sha256: sha };
+      return c;
+    };
+    const a = withTokenizer(rulesOnly, 'llama3.1', 'a'.repeat(64));
+    expect(() => buildComparison([a, withTokenizer(withValues, 'qwen3', 'b'.repeat(64))])).toThrow(
+      /not measured the same way.*tokenizer differs: rules-only: llama3\.1 \(sha256 a{16}\); rules-values: qwen3 \(sha256 b{16}\).*compare runs of one eval set, eval settings, judge, base model and tokenizer/s,
+    );
+    // The same files in another folder are the same tokenizer: compared by content, not by name.
+    expect(buildComparison([a, withTokenizer(withValues, 'model:copy', 'a'.repeat(64))]).experiments).toHaveLength(2);
+    // An older results.json has no tokenizer: nothing to check it against, as before.
+    expect(buildComparison([a, withValues]).experiments).toHaveLength(2);
+    expect(buildComparison([rulesOnly, withValues]).experiments).toHaveLength(2);
+  });
+
+  it('says which spec the AFT data came from when it is not the midtraining spec (the MSM spec × AFT spec design)', () => {
+    const c = structuredClone(withValues);
+    c.lineage.aftSpec = { title: 'Cheese', hash: 'cheese-hash-0123456789', key: 'inputs/spec-c.md', path: 'c.md' };
+    const own = structuredClone(rulesOnly);
+    own.lineage.aftSpec = { title: own.lineage.spec.title, hash: own.lineage.spec.hash, key: 'inputs/spec-s.md' };
+    const rows = comparisonTable(buildComparison([own, c])).rows;
+    expect(rows[0][1]).not.toContain('AFT data from');
+    expect(rows[1][1]).toMatch(/; AFT data from "Cheese" cheese-hash-$/);
+  });
+
   it("states each arm's rate difference between two spec variants with a prompt- and seed-clustered interval", () => {
     // 20 prompts × 10 samples × 2 seeds: msm 10% after rules + values, 40% after rules only; baseline equal.
     const withPrompts = (name: string, variant: string, msmK: number, baselineK: number) => {

@@ -68,8 +68,11 @@ describe('msm plan: hours and dollars', () => {
   it('--json gives the same plan, every stage and the assumptions', () => {
     const r = cli('plan', 'experiments/paper-qwen3-32b.yaml', '--json');
     expect(r.status, r.stderr).toBe(0);
-    const j = JSON.parse(r.stdout) as { fits: boolean; cost: CostPlan };
+    const j = JSON.parse(r.stdout) as { fits: boolean; cost: CostPlan; aftData: string };
     expect(j.fits).toBe(true);
+    expect(j.aftData).toMatch(
+      /^generated from the experiment's spec specs\/self-preservation\.md \(variant full\): \d+ examples/,
+    );
     expect(j.cost.stages.map((s) => s.stage)).toEqual([
       'corpus',
       'aft data',

@@ -47,6 +47,21 @@ describe('msm validate refuses what loadExperiment refuses', () => {
       /spec .*\.md: line \d+: .+/,
     ],
     [
+      'an aft.generate.spec that cannot be read',
+      { aft: { minSteps: 1, generate: { count: 24, spec: 'specs/nowhere-aft.md' } } },
+      /aft\.generate\.spec: cannot read .*specs\/nowhere-aft\.md \(ENOENT\); fix the path/,
+    ],
+    [
+      'an aft.generate.spec that is no spec',
+      {
+        aft: {
+          minSteps: 1,
+          generate: { count: 24, spec: specFile('Be kind. Be honest.\nNo title, no sections, no rules.\n') },
+        },
+      },
+      /aft\.generate\.spec .*\.md: line \d+: .+; name a Model Spec in Markdown .*or remove aft\.generate\.spec/,
+    ],
+    [
       'duplicate seeds',
       { aft: { ...base.aft, seeds: [0, 1, 0] } },
       /aft\.seeds: seed 0 is listed twice: .*list each seed once/,
@@ -105,6 +120,9 @@ describe('msm validate refuses what loadExperiment refuses', () => {
       /AFT examples per fraction \(of the 4800 aft\.generate\.count plans; aft\.minExamples 16, aft\.minSteps 4\): 1\/1 → 4800 \(300 steps\), 1\/4 → 1200 \(75 steps\), 1\/10 → 480 \(30 steps\), 1\/20 → 240 \(15 steps\), 1\/40 → 120 \(8 steps\), 1\/60 → 80 \(5 steps\)/,
     );
     expect(r.stdout).toMatch(/subsets: each seed draws its own/);
+    expect(r.stdout).toMatch(
+      /^ {2}AFT data: generated from the experiment's spec specs\/self-preservation\.md \(variant full\): 4800 examples, value style$/m,
+    );
   }, 60_000);
 
   it('experiments/demo.json: valid at toy scale because it lowers aft.minExamples and aft.minSteps on purpose', () => {

@@ -205,6 +205,49 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
     expect((await handle.query(progressQuery)).placebo!.match!.targetTokens).toBe(512);
   });
 
+  it('aft.generate.spec: the AFT data child is given that spec, not the midtraining one; the report records it and the tokenizer', async () => {
+    const generated = (spec?: string) => {
+      const { data: _file, reasoningData: _reasoning, ...aft } = experiment().aft as Record<string, unknown>;
+      return experiment({
+        aft: {
+          ...aft,
+          arms: ['baseline', 'msm'],
+          seeds: [0],
+          fractions: [1],
+          generate: { count: 16, ...(spec ? { spec } : {}) },
+        },
+      });
+    };
+    const aftKeys = (calls: StubbedEnv['calls']) =>
+      calls.filter((c) => c.name === 'tokenizeAftData').map((c) => (c.args[1] as { key: string }).key);
+
+    const own = await run('stubbed-aft-spec-own', generated());
+    await own.handle.result();
+    // Unset: generated from the experiment's spec, as every run before aft.generate.spec (same hash, same data id).
+    expect(aftKeys(own.calls)).toEqual(['aftdata/stub-spec-hash/with-reasoning.jsonl']);
+    const ownReport = argsOf<ReportRequest>(own.calls, 'writeReport')[0];
+    expect(ownReport.loaded.aftSpec).toEqual({ key: 'inputs/spec-1.md', hash: 'spec-hash', title: 'Demo' });
+
+    const other = await run('stubbed-aft-spec-other', generated('specs/cheese-america.md'));
+    const out = await other.handle.result();
+    expect(aftKeys(other.calls)).toEqual(['aftdata/stub-aft-spec-hash/with-reasoning.jsonl']);
+    // Midtraining still reads the experiment's spec: its corpus is the one keyed by spec-hash.
+    expect(out.corpusHash).toBe('corpus-stub-spec-hash');
+    const trains = argsOf<TrainRequest>(other.calls, 'runTraining');
+    expect(trains.find((t) => t.label === 'aft-msm-1of1-s0')!.data.sha256).toBe(
+      'sha-aftdata/stub-aft-spec-hash/with-reasoning.jsonl',
+    );
+    const report = argsOf<ReportRequest>(other.calls, 'writeReport')[0];
+    expect(report.loaded.aftSpec).toEqual({
+      key: 'inputs/spec-aft.md',
+      hash: 'aft-spec-hash',
+      title: 'Cheese',
+      path: 'specs/cheese-america.md',
+    });
+    expect(report.loaded.spec.hash).toBe('spec-hash');
+    expect(report.tokens.tokenizer).toEqual({ name: 'llama3.1', sha256: 'tokenizer-sha' });
+  });
+
   it('eval.decontaminate: checked before tokenizing; what the check hands back is what trains; the report gets its summary', async () => {
     setKnobs({ dropContaminated: true });
     try {

@@ -2,6 +2,7 @@
 // data (corpus, AFT data) replaced by workflows that return a fixed result at once. The experiment starts
 // children by their type name, so these stand in for the real ones. The corpus and AFT data workflows
 // themselves are tested on src/workflows/index.ts (startStubbedEnv's 'msm' code).
+import type { AftDataJob, AftDataResult } from '../../src/aft-data/types';
 import type { CorpusJob, CorpusManifestRef } from '../../src/corpus/types';
 
 export { msmExperiment } from '../../src/workflows/experiment';
@@ -22,5 +23,35 @@ export async function corpusGeneration(job: CorpusJob): Promise<CorpusManifestRe
     truncated: 0,
     shardKeys: [`corpus/stub-${job.specHash}/shard-0.jsonl`],
     documentUsage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
+  };
+}
+
+/** Keyed by the spec it was asked for, so a test can tell which spec the AFT data was generated from. */
+export async function aftDataGeneration(job: AftDataJob): Promise<AftDataResult> {
+  const file = (name: string) => ({
+    key: `aftdata/stub-${job.specHash}/${name}.jsonl`,
+    sha256: `${job.specHash}-${name}`,
+  });
+  const n = job.generate.count;
+  return {
+    manifestKey: `aftdata/stub-${job.specHash}/manifest.json`,
+    withReasoning: file('with-reasoning'),
+    withoutReasoning: file('without-reasoning'),
+    examples: n,
+    counts: {
+      requested: n,
+      examples: n,
+      shortfall: 0,
+      domains: 2,
+      questionsGenerated: n,
+      duplicates: 0,
+      answered: n,
+      malformed: 0,
+      excludedByFilter: 0,
+      included: n,
+      rounds: 1,
+      backfillRounds: 0,
+    },
+    usage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
   };
 }

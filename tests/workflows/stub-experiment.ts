@@ -98,8 +98,14 @@ export function experimentStubs(knobs: Knobs = {}) {
           ...(resolveArms(x.aft.arms).some((a) => a.start === 'placebo') && {
             placeboSpec: { key: 'inputs/spec-placebo.md', hash: 'placebo-hash', title: 'House style', path: 'p.md' },
           }),
-          aftData: fileRef('inputs/aft.jsonl'),
-          reasoningData: fileRef('inputs/aft-reasoning.jsonl'),
+          // As the real loader: aft.generate.spec stored under its own hash, else the experiment's spec again.
+          ...(x.aft.generate && {
+            aftSpec: x.aft.generate.spec
+              ? { key: 'inputs/spec-aft.md', hash: 'aft-spec-hash', title: 'Cheese', path: x.aft.generate.spec }
+              : { key: 'inputs/spec-1.md', hash: 'spec-hash', title: 'Demo' },
+          }),
+          aftData: x.aft.data ? fileRef('inputs/aft.jsonl') : null,
+          ...(x.aft.reasoningData ? { reasoningData: fileRef('inputs/aft-reasoning.jsonl') } : {}),
           evalSet: { key: 'inputs/eval.jsonl', sha256: 'eval-sha', prompts: 8 },
           ...(x.aft.mix && { mixData: fileRef('inputs/mix.jsonl') }),
           ...(x.eval.capabilities && {
@@ -133,6 +139,7 @@ export function experimentStubs(knobs: Knobs = {}) {
       // A corpus cut at maxTokens (the placebo's) has exactly that many tokens; the MSM corpus has 512.
       tokenizeCorpus: async (_store: string, corpus: { hash: string }, opts: { maxTokens?: number }) => ({
         ...ref(corpus.hash),
+        tokenizer: { name: 'llama3.1', sha256: 'tokenizer-sha' },
         ...(opts.maxTokens !== undefined && { numTokens: opts.maxTokens }),
       }),
       tokenizeAftData: async (_store: string, file: { key: string }) => ref(file.key),
