@@ -49,6 +49,8 @@ export interface TrainerActivityDeps {
   backend?: ComputeBackend;
   /** Local job folders and the project's SSH known_hosts; default .msm/. */
   stateDir?: string;
+  /** How often a running job is polled; default 1 s (tests over a scripted backend poll faster). */
+  pollMs?: number;
 }
 
 type JobOutcome = Extract<TrainerEvent, { event: 'done' }>;
@@ -111,6 +113,8 @@ async function provisionFor(
 export interface JobLimits {
   maxRestarts: number;
   lostGraceMs: number;
+  /** Between polls of a running job; default POLL_MS. */
+  pollMs?: number;
 }
 
 export const DEFAULT_LOST_GRACE_SEC = 120;
@@ -267,7 +271,7 @@ async function runJob(
         if (silentMs > limits.lostGraceMs)
           throw await lose(`no answer for ${Math.round(silentMs / 1000)} s: ${st.lostReason ?? 'unreachable'}`);
         beat({ ...seen.progress, unreachableSec: Math.round(silentMs / 1000), unreachable: st.lostReason });
-        await ctx.sleep(POLL_MS);
+        await ctx.sleep(limits.pollMs ?? POLL_MS);
         continue;
       }
       unreachableSince = undefined;
@@ -295,7 +299,7 @@ async function runJob(
         await backend.cancel(machine, manifest.jobId).catch(() => undefined);
         throw await lose(`no events for ${Math.round((Date.now() - lastEventAt) / 1000)} s`);
       }
-      await ctx.sleep(POLL_MS);
+      await ctx.sleep(limits.pollMs ?? POLL_MS);
     }
   } catch (e) {
     // A worker shutdown or heartbeat timeout leaves the job to the next attempt; a cancelled run (or any
@@ -423,6 +427,7 @@ export function createCleanupActivities(
 export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
   const pick = backendPicker({ stateDir: deps.stateDir ?? STATE_DIR, localPython: pythonExecutable() });
   const backendFor = (compute: TrainRequest['experiment']['compute']) => deps.backend ?? pick(compute);
+  const limitsOf = (compute: Parameters<typeof jobLimitsOf>[0]) => ({ ...jobLimitsOf(compute), pollMs: deps.pollMs });
   return {
     /** A midtraining or AFT run; the run folder is derived from every input, so equal runs are reused. */
     async runTraining(req: TrainRequest): Promise<TrainResult> {
@@ -441,7 +446,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         backend,
         trainManifest(req, jobId, (k) => store.uri(k), runKey),
         records,
-        jobLimitsOf(req.experiment.compute),
+        limitsOf(req.experiment.compute),
       );
       return trainResult(done.outputUri, runKey, done.metrics, records.ledger.usage());
     },
@@ -490,7 +495,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
           if (e instanceof InspectGraderError) throw badInput(e.message, e);
           throw e;
         }
-        await runJob(backend, manifest, records, jobLimitsOf(req.experiment.compute));
+        await runJob(backend, manifest, records, limitsOf(req.experiment.compute));
       }
       const beat = (done: number, of: number) => Context.current().heartbeat({ stage: 'judgments', done, of });
       const summary = await storeInspectResults(store, evalKey, providerId(req.experiment.eval.judge), beat);
@@ -523,7 +528,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
           if (e instanceof InspectGraderError || e instanceof JsonlError) throw badInput(e.message, e);
           throw e;
         }
-        await runJob(backend, manifest, records, jobLimitsOf(req.experiment.compute));
+        await runJob(backend, manifest, records, limitsOf(req.experiment.compute));
       }
       const checks = await storedCapabilityScores(store, key, req.checks);
       return { arm: req.arm, cell: req.cell, modelUri: req.modelUri, checks, compute: records.ledger.usage() };
@@ -552,7 +557,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
           if (e instanceof InspectGraderError) throw badInput(e.message, e);
           throw e;
         }
-        await runJob(backend, manifest, records, jobLimitsOf({}));
+        await runJob(backend, manifest, records, limitsOf({}));
       }
       const file = `${key}/out/verdicts.jsonl`;
       const verdicts = parseJsonl((await store.get(file)).toString('utf8'), inspectVerdictSchema, store.uri(file));
@@ -593,7 +598,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
       }
       const systemPrompt = req.systemPrompt ? (await store.get(req.systemPrompt.key)).toString('utf8') : undefined;
       const manifest = sampleManifest(req, jobId, (k) => store.uri(k), evalKey, systemPrompt);
-      await runJob(backendFor(req.experiment.compute), manifest, records, jobLimitsOf(req.experiment.compute));
+      await runJob(backendFor(req.experiment.compute), manifest, records, limitsOf(req.experiment.compute));
       return { ...ref, compute: records.ledger.usage() };
     },
   };

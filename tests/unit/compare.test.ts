@@ -1,12 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildComparison, comparisonTable, renderComparisonMarkdown } from '../../src/report/compare';
 import { buildResults, type ReportInput } from '../../src/report/results';
-import { PROJECT_ROOT } from '../../src/util/project-paths';
 import { calibrationResult } from '../helpers/calibration';
+import { runMsmInProcess } from '../helpers/msm-cli';
 
 /** One experiment of a spec-science sweep: k of 100 per arm and fraction, one seed. */
 function experiment(
@@ -202,19 +201,21 @@ describe('spec-science comparison across experiments', () => {
     expect(floor.rateContrasts!.find((x) => x.arm === 'msm')!.withheld!.reason).toMatch(/both rates are 0/);
   });
 
-  it('msm compare writes comparison.json, .md and .html from report folders', () => {
+  it('msm compare writes comparison.json, .md and .html from report folders', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-compare-'));
     for (const r of [rulesOnly, withValues]) {
       const d = path.join(dir, r.experiment.name);
       mkdirSync(d, { recursive: true });
       writeFileSync(path.join(d, 'results.json'), JSON.stringify(r));
     }
-    const out = execFileSync(
-      path.join(PROJECT_ROOT, 'bin', 'msm'),
-      ['compare', path.join(dir, 'out'), path.join(dir, 'rules-only'), path.join(dir, 'rules-values', 'results.json')],
-      { encoding: 'utf8' },
-    );
-    const lines = out.trim().split('\n');
+    const r = await runMsmInProcess([
+      'compare',
+      path.join(dir, 'out'),
+      path.join(dir, 'rules-only'),
+      path.join(dir, 'rules-values', 'results.json'),
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
     // Each arm's rate contrast first (these fixtures keep no split by prompt: withheld, saying so), then the files.
     expect(lines.slice(0, 2)).toEqual([
       expect.stringMatching(/^withheld, not a finding: baseline at 1\/1, .*no split by prompt to resample/),
@@ -226,18 +227,13 @@ describe('spec-science comparison across experiments', () => {
       'comparison.html',
     ]);
     expect(readFileSync(path.join(dir, 'out', 'comparison.md'), 'utf8')).toContain('| rules-values |');
-    const bad = (() => {
-      try {
-        execFileSync(
-          path.join(PROJECT_ROOT, 'bin', 'msm'),
-          ['compare', path.join(dir, 'out'), path.join(dir, 'nowhere'), path.join(dir, 'rules-only')],
-          { encoding: 'utf8', stdio: 'pipe' },
-        );
-        return '';
-      } catch (e) {
-        return String((e as { stderr: string }).stderr);
-      }
-    })();
-    expect(bad).toMatch(/nowhere: no results\.json there/);
+    const bad = await runMsmInProcess([
+      'compare',
+      path.join(dir, 'out'),
+      path.join(dir, 'nowhere'),
+      path.join(dir, 'rules-only'),
+    ]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/nowhere: no results\.json there/);
   });
 });

@@ -39,10 +39,14 @@ const config = (env: Record<string, string>) =>
  * or started here (docs/deploying.md says what was and was not run).
  */
 describe('docker-compose.yml', () => {
+  type Resolved = { services: Record<string, Service>; volumes: Record<string, unknown> };
+  // The resolved file, read once for the tests that inspect it (each docker-compose run takes about a second).
+  let resolvedOnce: Resolved | undefined;
   const resolved = () => {
+    if (resolvedOnce) return resolvedOnce;
     const r = config(required);
     expect(r.status, r.stderr).toBe(0);
-    return YAML.parse(r.stdout) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+    return (resolvedOnce = YAML.parse(r.stdout) as Resolved);
   };
 
   it('is a valid Compose file: PostgreSQL, schema set-up, Temporal server, namespace set-up, UI, SeaweedFS, bucket set-up and the workers', () => {

@@ -124,9 +124,11 @@ describe('corpus assembly', () => {
     expect((err as Error).message).toMatch(/1 truncated.*generation\.truncated: "keep"/);
   });
 
-  it('streams: 30k documents go out in shards as they fill, with the hash of the whole corpus as one string', async () => {
+  it('streams: documents go out in shards as they fill, with the hash of the whole corpus as one string', async () => {
     const store = new CountingStore();
-    const n = 30_000;
+    // Five shards show the order of reads and writes as well as thirty did, in a sixth of the time (30k
+    // documents took about 10 s).
+    const n = 5000;
     for (let i = 0; i < n; i++) {
       const id = `u${String(Math.floor(i / 25)).padStart(4, '0')}-t${String(Math.floor(i / 5) % 5).padStart(2, '0')}-i${String(i % 5).padStart(2, '0')}`;
       store.objects.set(`corpus/big/docs/${id}.json`, JSON.stringify(doc(id, `document ${i} of a large corpus`)));
@@ -138,9 +140,9 @@ describe('corpus assembly', () => {
       () => undefined,
     );
     expect(m.documents).toBe(n);
-    expect(m.shardKeys).toHaveLength(30);
+    expect(m.shardKeys).toHaveLength(5);
     // Shard k is written once its 1000 documents are read, not after the whole corpus.
-    expect(store.readsAtPut.slice(0, 30)).toEqual(Array.from({ length: 30 }, (_, k) => (k + 1) * 1000));
+    expect(store.readsAtPut.slice(0, 5)).toEqual(Array.from({ length: 5 }, (_, k) => (k + 1) * 1000));
     // The same value the one-string assembly gave: sha256 of the kept lines joined by "\n".
     const whole = m.shardKeys.map((k) => store.objects.get(k)!).join('');
     expect(m.hash).toBe(sha256Hex(whole.slice(0, -1)));

@@ -99,6 +99,13 @@ function request(label: string, compute: Record<string, unknown> = {}): TrainReq
   };
 }
 
+/**
+ * The trainer activities over a scripted backend, polling every 20 ms instead of every second: the same
+ * decisions, without a second of waiting per poll (lostGraceSec is still measured on the real clock).
+ */
+const trainerOver = (backend: ComputeBackend) =>
+  createTrainerActivities({ backend, stateDir: path.join(root, 'state'), pollMs: 20 });
+
 /** One activity attempt, as Temporal would run it after the previous one failed. */
 async function attempt(activities: ReturnType<typeof createTrainerActivities>, req: TrainRequest) {
   return new MockActivityEnvironment().run(activities.runTraining, req).then(
@@ -135,7 +142,7 @@ describe("the worker's shutdown grace", () => {
 describe('runTraining over a scripted backend', () => {
   it('a job failing the same way with no new checkpoint ends after maxRestarts with its own error', async () => {
     const { backend, calls, play } = scriptedBackend();
-    const activities = createTrainerActivities({ backend, stateDir: path.join(root, 'state') });
+    const activities = trainerOver(backend);
     const req = request('same-error', { maxRestarts: 2 });
     play([running([checkpoint(10)]), exited(1, [failed('ValueError: the loss is NaN')])]);
     const errors = [await attempt(activities, req), await attempt(activities, req), await attempt(activities, req)];
@@ -151,7 +158,7 @@ describe('runTraining over a scripted backend', () => {
 
   it('failures with progress between them never run out; the stderr tail speaks when the trainer did not', async () => {
     const { backend, play } = scriptedBackend();
-    const activities = createTrainerActivities({ backend, stateDir: path.join(root, 'state') });
+    const activities = trainerOver(backend);
     const req = request('progress', { maxRestarts: 1 });
     for (let k = 1; k <= 4; k++) {
       play([{ ...exited(1, [checkpoint(10 * k)]), stderrTail: 'Traceback...\nRuntimeError: NCCL timeout\n' }]);
@@ -163,7 +170,7 @@ describe('runTraining over a scripted backend', () => {
 
   it("the job's lock still held by a dying trainer (exit 3) is retried without counting as a failure", async () => {
     const { backend, play } = scriptedBackend();
-    const activities = createTrainerActivities({ backend, stateDir: path.join(root, 'state') });
+    const activities = trainerOver(backend);
     const req = request('locked', { maxRestarts: 0 });
     play([exited(3, [{ event: 'error', message: 'another trainer holds the lock', retryable: true }])]);
     for (let k = 0; k < 3; k++) {
@@ -175,7 +182,7 @@ describe('runTraining over a scripted backend', () => {
 
   it('a trainer command that would not start is bad input at once (exit 127)', async () => {
     const { backend, play } = scriptedBackend();
-    const activities = createTrainerActivities({ backend, stateDir: path.join(root, 'state') });
+    const activities = trainerOver(backend);
     play([{ ...exited(127), stderrTail: 'sh: 1: /opt/venv/bin/python: not found\n' }]);
     const e = (await attempt(activities, request('no-python'))) as ApplicationFailure;
     expect(e.type).toBe('BadInput');
@@ -185,7 +192,7 @@ describe('runTraining over a scripted backend', () => {
 
   it('a machine that does not answer (or a poll that throws) is waited for within lostGraceSec: no release, no relaunch', async () => {
     const { backend, calls, play } = scriptedBackend();
-    const activities = createTrainerActivities({ backend, stateDir: path.join(root, 'state') });
+    const activities = trainerOver(backend);
     const req = request('grace', { lostGraceSec: 5 });
     play([running(), unreachable, new Error('RunPod API 502'), unreachable, running(), exited(0, [done])]);
     expect(await attempt(activities, req)).toBe('ok');
@@ -195,7 +202,7 @@ describe('runTraining over a scripted backend', () => {
 
   it('past lostGraceSec the machine is lost: recorded, released, retried (a preemption, not a failure)', async () => {
     const { backend, calls, play } = scriptedBackend();
-    const activities = createTrainerActivities({ backend, stateDir: path.join(root, 'state') });
+    const activities = trainerOver(backend);
     const req = request('gone', { lostGraceSec: 1, maxRestarts: 0 });
     play([running(), unreachable]);
     const e = (await attempt(activities, req)) as ApplicationFailure;
@@ -214,7 +221,7 @@ describe('runTraining over a scripted backend', () => {
     ];
     for (const [name, why] of cancels) {
       const { backend, calls, play } = scriptedBackend();
-      const activities = createTrainerActivities({ backend, stateDir: path.join(root, 'state') });
+      const activities = trainerOver(backend);
       play([running()]);
       const env = new MockActivityEnvironment();
       const run = env.run(activities.runTraining, request(`cancel-${name.replace(/ /g, '-')}`)).catch((e) => e);

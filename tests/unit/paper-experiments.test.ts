@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveArms } from '../../src/config/arms';
@@ -8,6 +7,7 @@ import { InvalidExperimentError } from '../../src/config/experiment-schema';
 import { loadExperimentFile } from '../../src/experiment/load-experiment-file';
 import { planFromDisk } from '../../src/plan/plan-inputs';
 import { PROJECT_ROOT } from '../../src/util/project-paths';
+import { runMsmInProcess } from '../helpers/msm-cli';
 
 /** The paper's designs as shipped experiment files: they load, `msm plan` fits them, the smallest cell has data. */
 describe.each([
@@ -55,12 +55,12 @@ describe.each([
     await expect(checkExperiment(fixed, file)).resolves.toMatchObject({ experiment: { name: expect.any(String) } });
   });
 
-  it('fits its GPUs in `msm plan`', () => {
+  it('fits its GPUs in `msm plan`', async () => {
     const plan = planFromDisk(loadExperimentFile(p).experiment, PROJECT_ROOT);
     expect(plan.model).toBe(model);
     expect(plan.fits).toBe(true);
     expect(plan.jobs.map((j) => j.job)).toEqual(['midtrain', 'aft', 'eval generate']);
-    const r = spawnSync(path.join(PROJECT_ROOT, 'bin/msm'), ['plan', p], { encoding: 'utf8' });
+    const r = await runMsmInProcess(['plan', p]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`midtrain: ${model} lora seq 4096 .*: fits`));
   });

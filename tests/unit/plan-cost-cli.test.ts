@@ -8,11 +8,15 @@ import YAML from 'yaml';
 import { createExperimentActivities } from '../../src/activities/experiment-activities';
 import type { CostPlan } from '../../src/plan/cost';
 import { demoExperiment } from '../helpers/demo-experiment';
-import { runMsm } from '../helpers/msm-cli';
+import { runMsm, runMsmInProcess } from '../helpers/msm-cli';
 
-/** `msm plan` / `validate` / `start` as real processes (no Temporal server: the refusal comes first). */
+/**
+ * `msm plan` / `validate` in this process (the CLI's runCli), `msm start` as a real process, through the entry
+ * point's exit status (no Temporal server: the refusal comes first).
+ */
 // Nothing listens there: a start that got past the budget check would fail to connect, not exit 3.
-const cli = (...args: string[]) => runMsm(args, { TEMPORAL_ADDRESS: '127.0.0.1:9' });
+const env = { TEMPORAL_ADDRESS: '127.0.0.1:9' };
+const cli = (...args: string[]) => runMsmInProcess(args, env);
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-plan-cost-'));
 /** The demo design with a priced judge: $1,000 per million tokens makes its 64 judge calls cost dollars. */
@@ -38,8 +42,8 @@ const priced = (budget?: number) => {
 };
 
 describe('msm plan: hours and dollars', () => {
-  it('experiments/paper-qwen3-32b.yaml: per-stage and total GPU-hours, API dollars and wall clock', () => {
-    const r = cli('plan', 'experiments/paper-qwen3-32b.yaml');
+  it('experiments/paper-qwen3-32b.yaml: per-stage and total GPU-hours, API dollars and wall clock', async () => {
+    const r = await cli('plan', 'experiments/paper-qwen3-32b.yaml');
     expect(r.status, r.stderr).toBe(0);
     const out = r.stdout;
     expect(out).toMatch(
@@ -65,8 +69,8 @@ describe('msm plan: hours and dollars', () => {
     expect(out).toMatch(/judge: no price in the file or the table, planned at claude-sonnet-4-5/);
   }, 60_000);
 
-  it('--json gives the same plan, every stage and the assumptions', () => {
-    const r = cli('plan', 'experiments/paper-qwen3-32b.yaml', '--json');
+  it('--json gives the same plan, every stage and the assumptions', async () => {
+    const r = await cli('plan', 'experiments/paper-qwen3-32b.yaml', '--json');
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as { fits: boolean; cost: CostPlan; aftData: string };
     expect(j.fits).toBe(true);
@@ -91,27 +95,27 @@ describe('msm plan: hours and dollars', () => {
 });
 
 describe('budget.totalUsd refuses a start above the plan', () => {
-  it('msm plan and msm validate exit 3 naming each stage; within the budget both pass', () => {
+  it('msm plan and msm validate exit 3 naming each stage; within the budget both pass', async () => {
     const over = priced(1);
-    const plan = cli('plan', over);
+    const plan = await cli('plan', over);
     expect(plan.status, plan.stderr).toBe(3);
     expect(plan.stdout).toMatch(/budget\.totalUsd \$1\.00: OVER/);
-    const v = cli('validate', over);
+    const v = await cli('validate', over);
     expect(v.status, v.stdout).toBe(3);
     expect(v.stderr).toMatch(
       /the planned cost \$[\d,.]+ exceeds budget\.totalUsd \$1\.00 \(API \$[\d,.]+, GPU \$[\d,.]+: corpus \$0\.00, judging \$[\d,.]+, judge calibration \$[\d,.]+/,
     );
     expect(v.stderr).toMatch(/Raise budget\.totalUsd, or shrink the design/);
-    const ok = cli('validate', priced(1e6));
+    const ok = await cli('validate', priced(1e6));
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(
       /planned: API \$[\d,.]+, [\d.]+ GPU-hours \(\$[\d,.]+\), total \$[\d,.]+ of budget\.totalUsd \$1000000/,
     );
   }, 120_000);
 
-  it('msm start refuses before freezing or connecting (exit 3), and loadExperiment refuses it non-retryably', async () => {
+  it('msm start (a real process) refuses before freezing or connecting (exit 3), and loadExperiment refuses it non-retryably', async () => {
     const over = priced(1);
-    const s = cli('start', over);
+    const s = runMsm(['start', over], env);
     expect(s.status, s.stderr).toBe(3);
     expect(s.stderr).toMatch(/exceeds budget\.totalUsd/);
     const raw = YAML.parse((await import('node:fs')).readFileSync(over, 'utf8')) as Record<string, unknown>;

@@ -16,7 +16,7 @@ import { KNOWN_MODELS, knownModelKey, paramCount } from '../../src/plan/models';
 import { applyPlan, assertFits, formatPlan, PlanRefusedError } from '../../src/plan/plan';
 import { ModelConfigError, planFromDisk, resolveModel } from '../../src/plan/plan-inputs';
 import { demoExperiment } from '../helpers/demo-experiment';
-import { runMsm } from '../helpers/msm-cli';
+import { runMsmInProcess } from '../helpers/msm-cli';
 
 const ROOT = path.join(__dirname, '..', '..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'msm-plan-'));
@@ -350,24 +350,25 @@ describe('the trainer manifest', () => {
 });
 
 describe('msm plan', () => {
-  const cli = (...args: string[]) => runMsm(args);
+  // In this process (the CLI's runCli): validate-cli and plan-cost-cli run the entry point as a process.
+  const cli = (...args: string[]) => runMsmInProcess(args);
 
-  it('exits 3 on an experiment that cannot fit, printing each job and the fixes', () => {
+  it('exits 3 on an experiment that cannot fit, printing each job and the fixes', async () => {
     const file = path.join(tmp, 'unfit.yaml');
     writeFileSync(file, YAML.stringify(llamaFull));
-    const r = cli('plan', file);
+    const r = await cli('plan', file);
     expect(r.status, r.stderr).toBe(3);
     expect(r.stdout).toMatch(
       /^midtrain: llama-3\.1-8b full seq 4096 micro 1 × 1 GPU → [\d.]+ GiB\/GPU of 79\.2: does not fit$/m,
     );
     expect(r.stdout).toMatch(/fix \d: more GPUs/);
-    const v = cli('validate', file);
+    const v = await cli('validate', file);
     expect(v.status).toBe(3);
     expect(v.stderr).toMatch(/cannot fit in GPU memory/);
   }, 60_000);
 
-  it('--json prints the plan; exit 0 when everything fits', () => {
-    const r = cli('plan', path.join(ROOT, 'experiments', 'agentic.yaml'), '--json');
+  it('--json prints the plan; exit 0 when everything fits', async () => {
+    const r = await cli('plan', path.join(ROOT, 'experiments', 'agentic.yaml'), '--json');
     expect(r.status, r.stderr).toBe(0);
     const plan = JSON.parse(r.stdout) as {
       fits: boolean;

@@ -4,12 +4,14 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/util/project-paths';
+import { runMsmInProcess } from '../helpers/msm-cli';
 
 /**
  * The README and docs/ stay true: every fenced command names a real `msm` subcommand, npm script and file,
  * every relative link resolves, and the README's commands that need no server run and succeed.
  */
 const run = promisify(execFile);
+/** bin/msm as a real process (once: the usage), the README's commands in this process (the CLI's runCli). */
 const msm = (...args: string[]) =>
   run(path.join(PROJECT_ROOT, 'bin', 'msm'), args, { cwd: PROJECT_ROOT, encoding: 'utf8', maxBuffer: 16 << 20 });
 
@@ -86,11 +88,13 @@ describe('README and docs/', () => {
     expect(offline.length).toBeGreaterThanOrEqual(2);
     for (const command of offline) {
       const [, sub, file] = command.split(/\s+/);
-      const { stdout } = await msm(sub, file);
-      expect(stdout.length, command).toBeGreaterThan(0);
+      const r = await runMsmInProcess([sub, file]);
+      expect(r.status, `${command}: ${r.stderr}`).toBe(0);
+      expect(r.stdout.length, command).toBeGreaterThan(0);
     }
-    const { stdout: schema } = await msm('schema');
-    expect(JSON.parse(schema)).toEqual(JSON.parse(read('experiments/experiment.schema.json')));
+    const schema = await runMsmInProcess(['schema']);
+    expect(schema.status, schema.stderr).toBe(0);
+    expect(JSON.parse(schema.stdout)).toEqual(JSON.parse(read('experiments/experiment.schema.json')));
   }, 240_000);
 });
 

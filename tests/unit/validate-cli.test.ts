@@ -9,10 +9,14 @@ import { createExperimentActivities } from '../../src/activities/experiment-acti
 import { examplesNeeded, fractionCounts, fractionProblems } from '../../src/config/aft-subsets';
 import { PROJECT_ROOT } from '../../src/util/project-paths';
 import { demoExperiment } from '../helpers/demo-experiment';
-import { runMsm } from '../helpers/msm-cli';
+import { runMsm, runMsmInProcess } from '../helpers/msm-cli';
 
-/** `msm validate` runs the checks the workflow's loadExperiment runs (one function), as a real process. */
-const cli = (...args: string[]) => runMsm(args, { MSM_TEST_UNSET_KEY: '' });
+/**
+ * `msm validate` runs the checks the workflow's loadExperiment runs (one function): in this process (the CLI's
+ * runCli), and once as a real process, through the entry point, argv and exit status.
+ */
+const env = { MSM_TEST_UNSET_KEY: '' };
+const cli = (...args: string[]) => runMsmInProcess(args, env);
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-validate-'));
 const base = demoExperiment('validate-check', path.join(dir, 'store'));
@@ -79,7 +83,7 @@ describe('msm validate refuses what loadExperiment refuses', () => {
   ];
   for (const [what, over, message] of cases) {
     it(`${what}: exit 1 with the problem and the fix, and loadExperiment refuses it the same way`, async () => {
-      const r = cli('validate', experimentFile(over));
+      const r = await cli('validate', experimentFile(over));
       expect(r.status, r.stdout).toBe(1);
       expect(r.stderr).toMatch(message);
       const failure = await load({ ...base, ...over });
@@ -89,14 +93,17 @@ describe('msm validate refuses what loadExperiment refuses', () => {
     }, 60_000);
   }
 
-  it('lists every problem of the input files at once', async () => {
-    const r = cli(
-      'validate',
-      experimentFile({
-        spec: specFile(''),
-        eval: { prompts: 'experiments/data/none.jsonl' },
-        aft: { ...base.aft, fractions: [1, 0.1] },
-      }),
+  it('lists every problem of the input files at once (as a real process)', () => {
+    const r = runMsm(
+      [
+        'validate',
+        experimentFile({
+          spec: specFile(''),
+          eval: { prompts: 'experiments/data/none.jsonl' },
+          aft: { ...base.aft, fractions: [1, 0.1] },
+        }),
+      ],
+      env,
     );
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/- spec .*line \d+/);
@@ -104,17 +111,17 @@ describe('msm validate refuses what loadExperiment refuses', () => {
     expect(r.stderr).toMatch(/- aft\.fractions: 1\/10 trains on 3 examples/);
   }, 60_000);
 
-  it('warns, without refusing, when an API key variable is unset on this machine', () => {
+  it('warns, without refusing, when an API key variable is unset on this machine', async () => {
     const judge = { kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1', model: 'judge', apiKeyEnv: 'MSM_TEST_UNSET_KEY' };
-    const r = cli('validate', experimentFile({ eval: { ...base.eval, judge } }));
+    const r = await cli('validate', experimentFile({ eval: { ...base.eval, judge } }));
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(
       /^warning: eval\.judge\.apiKeyEnv: MSM_TEST_UNSET_KEY is not set on this machine; export it .* on every worker host/m,
     );
   }, 60_000);
 
-  it('experiments/agentic.yaml: valid, with the AFT examples and optimizer steps per fraction, none under the floors', () => {
-    const r = cli('validate', path.join(PROJECT_ROOT, 'experiments', 'agentic.yaml'));
+  it('experiments/agentic.yaml: valid, with the AFT examples and optimizer steps per fraction, none under the floors', async () => {
+    const r = await cli('validate', path.join(PROJECT_ROOT, 'experiments', 'agentic.yaml'));
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
       /AFT examples per fraction \(of the 4800 aft\.generate\.count plans; aft\.minExamples 16, aft\.minSteps 4\): 1\/1 → 4800 \(300 steps\), 1\/4 → 1200 \(75 steps\), 1\/10 → 480 \(30 steps\), 1\/20 → 240 \(15 steps\), 1\/40 → 120 \(8 steps\), 1\/60 → 80 \(5 steps\)/,
@@ -125,8 +132,8 @@ describe('msm validate refuses what loadExperiment refuses', () => {
     );
   }, 60_000);
 
-  it('experiments/demo.json: valid at toy scale because it lowers aft.minExamples and aft.minSteps on purpose', () => {
-    const r = cli('validate', path.join(PROJECT_ROOT, 'experiments', 'demo.json'));
+  it('experiments/demo.json: valid at toy scale because it lowers aft.minExamples and aft.minSteps on purpose', async () => {
+    const r = await cli('validate', path.join(PROJECT_ROOT, 'experiments', 'demo.json'));
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
       /of the 24 in experiments\/data\/demo-aft\.jsonl; aft\.minExamples 6, aft\.minSteps 3\): 1\/1 → 24 \(4 steps\), 1\/4 → 6 \(3 steps\)/,
