@@ -2,6 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ExperimentInput } from '../../src/config/experiment-schema';
+import { PROJECT_ROOT } from '../../src/util/project-paths';
+
+const SMALL_TOKENIZER = path.join(PROJECT_ROOT, 'tests', 'fixtures', 'tokenizers', 'deepseek-v3-small');
 
 /** Stores made here, removed when the test file's process exits (a run with the 270M model leaves ~1 GB). */
 const stores: string[] = [];
@@ -28,7 +31,16 @@ export function scriptedExperiment(
       name,
       spec: 'specs/demo.md',
       store,
-      baseModel: { tokenizer: 'llama3.1', hiddenSize: 32, numLayers: 1, numHeads: 2, intermediateSize: 64 },
+      // A real BPE tokenizer with a small vocabulary (4,259 + 818 added tokens, from DeepSeek-V3's): the tiny
+      // model's logits over Llama 3.1's 128k made most of each training step's cost (whole runs on presets:
+      // tests/e2e/cheese-pair.test.ts; every preset: tests/integration/tokenize.test.ts).
+      baseModel: {
+        tokenizer: { path: SMALL_TOKENIZER },
+        hiddenSize: 32,
+        numLayers: 1,
+        numHeads: 2,
+        intermediateSize: 64,
+      },
       generation: {
         provider,
         temperature: 0.9,

@@ -1,5 +1,4 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +16,7 @@ import {
 } from '../../src/config/arms';
 import { parseExperiment } from '../../src/config/experiment-schema';
 import { reportArms } from '../../src/report/arms';
+import { runMsmInProcess } from '../helpers/msm-cli';
 
 const minimal = { name: 'x', spec: 'specs/demo.md', aft: { data: 'a.jsonl' }, eval: { prompts: 'e.jsonl' } };
 const problems = (aft: Record<string, unknown>): string => {
@@ -155,17 +155,16 @@ describe('how an arm is described in every output', () => {
     expect(described).toContain(NO_RL);
   });
 
-  it('msm validate and msm plan list every arm with its description', () => {
+  it('msm validate and msm plan list every arm with its description', async () => {
     const file = path.join(__dirname, '..', '..', 'experiments', 'paper-llama-8b.yaml');
-    const bin = path.join(__dirname, '..', '..', 'bin', 'msm');
-    const validate = spawnSync(bin, ['validate', file], { encoding: 'utf8' });
+    const validate = await runMsmInProcess(['validate', file]);
     expect(validate.status, validate.stderr).toBe(0);
     expect(validate.stdout).toContain(`  arm deliberative: the base model, ${SFT_ONLY} in a <think> block; ${NO_RL}`);
     expect(validate.stdout).toContain('  arm msm-only: the midtrained model, no AFT (control)');
-    const plan = spawnSync(bin, ['plan', file], { encoding: 'utf8' });
+    const plan = await runMsmInProcess(['plan', file]);
     expect(plan.status, plan.stderr).toBe(0);
     expect(plan.stdout).toContain(`arm deliberative: the base model, ${SFT_ONLY} in a <think> block; ${NO_RL}`);
-    const json = spawnSync(bin, ['plan', '--json', file], { encoding: 'utf8' });
+    const json = await runMsmInProcess(['plan', '--json', file]);
     expect((JSON.parse(json.stdout) as { arms: Array<{ name: string }> }).arms.map((a) => a.name)).toEqual([
       'baseline',
       'msm',

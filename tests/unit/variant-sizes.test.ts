@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +21,7 @@ import { lineageRows } from '../../src/report/tables';
 import { PROJECT_ROOT } from '../../src/util/project-paths';
 import { smallReportInput } from '../helpers/report-input';
 import { demoExperiment } from '../helpers/demo-experiment';
+import { runMsmInProcess } from '../helpers/msm-cli';
 
 const source = readFileSync(path.join(PROJECT_ROOT, 'specs', 'self-preservation.md'), 'utf8');
 const spec = parseSpec(source, 'self-preservation.md');
@@ -89,11 +89,11 @@ describe('msm validate on variant lengths', () => {
     expect(none.specTokens).toBeUndefined();
   }, 60_000);
 
-  it('msm validate prints each variant’s spec tokens (and the identity), and the warning on stderr', () => {
+  it('msm validate prints each variant’s spec tokens (and the identity), and the warning on stderr', async () => {
     const file = path.join(dir, 'v.yaml');
     const baseModel = { identity: { name: 'Aria', developer: 'Northwind Labs' } };
     writeFileSync(file, YAML.stringify(raw({ variants: { maxLengthGap: 0.05 }, baseModel })));
-    const r = spawnSync(path.join(PROJECT_ROOT, 'bin', 'msm'), ['validate', file], { encoding: 'utf8' });
+    const r = await runMsmInProcess(['validate', file]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
       /spec tokens per variant \(llama3\.1 tokenizer; this experiment: full\): rules [\d,]+, rules\+values [\d,]+, rules\+subrules [\d,]+, full [\d,]+/,
