@@ -42,10 +42,12 @@ async function printStages(client: Client, workflowId: string) {
     );
   console.log(`  ${'other'.padEnd(20)} ${fmt(t.otherSeconds).padStart(7)}  (workflow tasks, waits between stages)`);
   console.log(`  ${'total'.padEnd(20)} ${fmt(t.totalSeconds).padStart(7)}`);
-  console.log(`\nper activity type (wall = union; busy = sum of runs; queued = waits for a worker slot):`);
+  console.log(
+    `\nper activity type (wall = union; busy = sum of last attempts; before = slot waits and failed attempts before those):`,
+  );
   for (const a of t.activities)
     console.log(
-      `  ${a.type.padEnd(24)} ×${String(a.count).padEnd(3)} wall ${fmt(a.wallSeconds).padStart(7)}  busy ${fmt(a.busySeconds).padStart(7)}  queued ${fmt(a.queuedSeconds).padStart(7)}`,
+      `  ${a.type.padEnd(24)} ×${String(a.count).padEnd(3)} wall ${fmt(a.wallSeconds).padStart(7)}  busy ${fmt(a.busySeconds).padStart(7)}  before ${fmt(a.queuedSeconds).padStart(7)}`,
     );
   return t;
 }

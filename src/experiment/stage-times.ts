@@ -36,7 +36,7 @@ export interface Span {
   workflowId: string;
   start: number;
   end: number;
-  /** An activity's last attempt started: start..started is time spent waiting for a worker slot. */
+  /** When an activity's last attempt started: start..started is waiting for a worker slot plus any failed attempts. */
   started?: number;
 }
 
@@ -190,7 +190,7 @@ export interface StageTimes {
   stages: StageTime[];
   /** Seconds of the total no stage covers: workflow tasks, waits between stages. */
   otherSeconds: number;
-  /** Per activity type: how many ran, their union, the sum of their runs, and their waits for a worker slot. */
+  /** Per activity type: how many ran, their union, the sum of their last attempts, and what came before those (slot waits, failed attempts). */
   activities: Array<{ type: string; count: number; wallSeconds: number; busySeconds: number; queuedSeconds: number }>;
 }
 
