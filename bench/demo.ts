@@ -25,7 +25,10 @@ import { createWorkers, runWorkers } from '../src/workers/create-workers';
 import type { msmExperiment } from '../src/workflows';
 
 const WORKFLOW_ID = 'msm-demo';
-const fmt = (s: number) => `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+const fmt = (seconds: number) => {
+  const s = Math.round(seconds);
+  return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+};
 const load = () => os.loadavg().map((x) => Number(x.toFixed(2)));
 
 /** Each stage's wall clock, read from the histories of the experiment `workflowId` and its children. */
