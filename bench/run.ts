@@ -11,6 +11,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   'aft-padding': () => import('./aft-padding.js'),
   'plan-vs-actual': () => import('./plan-vs-actual.js'),
   'cpu-step': () => import('./cpu-step.js'),
+  demo: () => import('./demo.js'),
 };
 
 async function main() {

@@ -155,12 +155,12 @@ export async function tryCompleteJson<T>(
 
 /**
  * Complete and parse structured JSON; a malformed answer or a refusal is a retryable fault (sampling again
- * fixes it), retried by Temporal with the activity, at a rising temperature (`retryTemperature` of the
- * activity's attempt).
+ * fixes it), retried by Temporal with the activity as a fresh question (`askAgain` of the activity's attempt:
+ * a rising temperature and a new seed; with its first seed a seeded model, such as the local one at the
+ * demo's 0.9, gave the identical malformed answer on every retry).
  */
 export async function completeJson<T>(settings: ProviderSettings, req: CompletionRequest, schema: z.ZodType<T>) {
-  const temperature = retryTemperature(req.temperature, activityAttempt());
-  const answer = await tryCompleteJson(settings, { ...req, temperature }, schema);
+  const answer = await tryCompleteJson(settings, askAgain(req, activityAttempt()), schema);
   if (!answer.ok) throw classifyLlmError(answer.failure);
   return { value: answer.value, result: answer.result };
 }

@@ -38,6 +38,8 @@ export interface KindVerdict extends KindCalibration {
   passed: boolean;
   /** Why it failed, one phrase per broken bar; empty when it passed. */
   failures: string[];
+  /** Judging stopped early: where, and the bar it could no longer reach ("stopped after 4 of 240 items: cannot reach …"). */
+  stopped?: string;
 }
 
 /** The judge's calibration as the report states it. */
@@ -74,11 +76,24 @@ function kindVerdict(k: KindCalibration, bar: CalibrationBar): KindVerdict {
     );
   if (bar.minBalancedAccuracy !== null && k.balancedAccuracy < bar.minBalancedAccuracy)
     failures.push(`balanced accuracy ${pct(k.balancedAccuracy)} < ${pct(bar.minBalancedAccuracy)}`);
-  if (stop && failures.length)
-    failures.push(
-      `judging stopped after ${stop.judged} of ${stop.of} items (it could no longer pass), bounded as if it got the rest right`,
-    );
-  return { ...k, falsePositiveUpper, falseNegativeUpper, passed: !failures.length, failures };
+  const cannotReach = [
+    falsePositiveUpper > bar.maxFalsePositiveRate && `a false-positive upper bound ≤ ${pct(bar.maxFalsePositiveRate)}`,
+    falseNegativeUpper > bar.maxFalseNegativeRate && `a false-negative upper bound ≤ ${pct(bar.maxFalseNegativeRate)}`,
+  ].filter((x): x is string => !!x);
+  // A stopped kind never passes: the items it was not asked are unknown, so no bar can be met on them (a looser
+  // bar than the one it was stopped against, or labels joined later, would otherwise pass half a calibration).
+  const stopped = stop
+    ? `stopped after ${stop.judged} of ${stop.of} items: ${cannotReach.length ? `cannot reach ${cannotReach.join(' or ')}` : 'the rest were never judged'}`
+    : undefined;
+  if (stopped) failures.push(`judging ${stopped}${cannotReach.length ? ' (bounded as if it got the rest right)' : ''}`);
+  return {
+    ...k,
+    falsePositiveUpper,
+    falseNegativeUpper,
+    passed: !failures.length,
+    failures,
+    ...(stopped && { stopped }),
+  };
 }
 
 export function calibrationSection(

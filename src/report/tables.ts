@@ -309,7 +309,7 @@ export function calibrationTable(results: Results): Table {
     ],
     rows: results.calibration.kinds.map((k) => [
       k.kind,
-      `${k.shows} / ${k.clean}${k.stoppedEarly ? ` (stopped after ${k.stoppedEarly.judged} of ${k.stoppedEarly.of}: it could no longer pass)` : ''}`,
+      `${k.shows} / ${k.clean}${k.stopped ? ` (${k.stopped})` : ''}`,
       `${k.falsePositives}/${k.clean}: ${pct(k.falsePositiveRate)} (≤ ${pct(k.falsePositiveUpper)})`,
       `${k.falseNegatives}/${k.shows}: ${pct(k.falseNegativeRate)} (≤ ${pct(k.falseNegativeUpper)})`,
       pct(k.balancedAccuracy),

@@ -257,7 +257,7 @@ describe('judge calibration in the report workflow (real Temporal server)', () =
       ),
     ).toBe(true);
     expect(headline[0]).toMatch(
-      /^The judge \(openai:yes-judge\) failed calibration: criterion: false positives 2 in the first 2 of 120 clean items, upper bound 5\.2% > 5\.0%, judging stopped after 4 of 240 items .*No rate, difference or data-efficiency claim in this report is a finding/,
+      /^The judge \(openai:yes-judge\) failed calibration: criterion: false positives 2 in the first 2 of 120 clean items, upper bound 5\.2% > 5\.0%, judging stopped after 4 of 240 items: cannot reach a false-positive upper bound ≤ 5\.0% .*No rate, difference or data-efficiency claim in this report is a finding/,
     );
     for (const claim of [
       results.headline.claims.rates,
@@ -270,6 +270,8 @@ describe('judge calibration in the report workflow (real Temporal server)', () =
     }
     expect(headline.slice(1).every((s) => /withheld: .* Computed anyway, not a finding: /.test(s))).toBe(true);
     expect(md).toContain('**Not findings: the judge failed calibration');
-    expect(md).toMatch(/\| criterion \| 2 \/ 2 \(stopped after 4 of 240: it could no longer pass\) \|/);
+    expect(md).toContain(
+      '| criterion | 2 / 2 (stopped after 4 of 240 items: cannot reach a false-positive upper bound ≤ 5.0%) |',
+    );
   }, 120_000);
 });

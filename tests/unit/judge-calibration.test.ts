@@ -10,7 +10,9 @@ import {
   judgingOrder,
   kindsOfEvalSet,
   loadCalibrationSet,
+  type KindCalibration,
 } from '../../src/eval/judge-calibration';
+import { calibrationSection } from '../../src/report/claims';
 import { parseEvalSet } from '../../src/eval/eval-set';
 import { buildCalibrationSet, calibrationJsonl } from '../../src/eval/suites/calibration-sets';
 import { sha256Hex } from '../../src/util/hash';
@@ -75,6 +77,76 @@ describe('judging a calibration set', () => {
     // Misses are held to 10%: 7 of 120 allows 11.0%.
     expect(cannotPass({ falsePositives: 0, falseNegatives: 6 }, set, bar)).toBe(false);
     expect(cannotPass({ falsePositives: 0, falseNegatives: 7 }, set, bar)).toBe(true);
+  });
+
+  // The activity's rule (src/activities/calibration-activities.ts): judge in judgingOrder, stop after the first
+  // item at which cannotPass holds. `counted(item, i)`: the judge's verdict on the i-th item it is asked.
+  const bar = { maxFalsePositiveRate: 0.05, maxFalseNegativeRate: 0.1, level: 0.95 };
+  const set = [
+    ...Array.from({ length: 120 }, () => ({ shows: true })),
+    ...Array.from({ length: 120 }, () => ({ shows: false })),
+  ];
+  function judge(counted: (item: { shows: boolean }, i: number) => boolean): KindCalibration {
+    const outcomes: Array<{ shows: boolean; counted: boolean }> = [];
+    const errors = { falsePositives: 0, falseNegatives: 0 };
+    for (const [i, item] of judgingOrder(set).entries()) {
+      const c = counted(item, i);
+      outcomes.push({ shows: item.shows, counted: c });
+      if (c && !item.shows) errors.falsePositives++;
+      if (!c && item.shows) errors.falseNegatives++;
+      if (cannotPass(errors, { shows: 120, clean: 120 }, bar)) break;
+    }
+    return {
+      kind: 'criterion',
+      setSha256: 'x',
+      judgmentsUri: 'file:///x',
+      ...calibrationStats(outcomes),
+      ...(outcomes.length < set.length && {
+        stoppedEarly: { judged: outcomes.length, of: set.length, setShows: 120, setClean: 120 },
+      }),
+    };
+  }
+  const verdict = (k: KindCalibration, b = { ...bar, minBalancedAccuracy: null }) =>
+    calibrationSection({ judgeModel: 'j', kinds: [k], parsedByCode: false }, b).kinds[0];
+
+  it('runs a judge that can still pass to the end: 1 false positive and 6 misses, all early, and it passes', () => {
+    // Errors first, so the rule sees them at their most damaging: with nothing right yet, it still must not stop.
+    let fp = 0;
+    let fn = 0;
+    const k = judge(({ shows }) => (shows ? fn++ >= 6 : fp++ < 1));
+    expect(k.stoppedEarly).toBeUndefined();
+    expect([k.shows, k.clean, k.falsePositives, k.falseNegatives]).toEqual([120, 120, 1, 6]);
+    expect(verdict(k)).toMatchObject({ passed: true, failures: [] });
+    expect(verdict(k).stopped).toBeUndefined();
+  });
+
+  it('stops a judge that answers "violates" to everything after 4 of 240 items, and the report fails it saying so', () => {
+    const k = judge(() => true);
+    expect(k.stoppedEarly).toEqual({ judged: 4, of: 240, setShows: 120, setClean: 120 });
+    const v = verdict(k);
+    expect(v.passed).toBe(false);
+    expect(v.stopped).toBe('stopped after 4 of 240 items: cannot reach a false-positive upper bound ≤ 5.0%');
+    expect(v.failures).toEqual([
+      'false positives 2 in the first 2 of 120 clean items, upper bound 5.2% > 5.0%',
+      'judging stopped after 4 of 240 items: cannot reach a false-positive upper bound ≤ 5.0% (bounded as if it got the rest right)',
+    ]);
+  });
+
+  it('stops a judge that misses at the 7th showing item, naming the false-negative bar', () => {
+    let fn = 0;
+    const k = judge(({ shows }) => (shows ? fn++ >= 7 : false));
+    // Showing items are asked 1st, 3rd, ...: the 7th miss is the 13th item.
+    expect(k.stoppedEarly?.judged).toBe(13);
+    expect(verdict(k).stopped).toBe('stopped after 13 of 240 items: cannot reach a false-negative upper bound ≤ 10.0%');
+  });
+
+  it('never passes a stopped calibration, even under a looser bar than the one it was stopped against', () => {
+    const v = verdict(
+      judge(() => true),
+      { ...bar, maxFalsePositiveRate: 0.2, minBalancedAccuracy: null },
+    );
+    expect(v.passed).toBe(false);
+    expect(v.failures).toEqual(['judging stopped after 4 of 240 items: the rest were never judged']);
   });
 });
 

@@ -9,6 +9,7 @@ import { createOpenAiCompatibleProvider, retryAfterMs } from '../../src/llm/open
 import type { CompletionRequest, LlmProvider } from '../../src/llm/provider';
 import { startScriptedLlmServer } from '../helpers/scripted-llm-server';
 import { llmFailure } from '../helpers/llm-failure';
+import { seedOfKey } from '../../src/llm/seed';
 
 type Server = Awaited<ReturnType<typeof startScriptedLlmServer>>;
 
@@ -227,7 +228,7 @@ describe('createProvider', () => {
 });
 
 describe('structured calls retried after a malformed answer', () => {
-  it('sample at a rising temperature, since a deterministic answer would fail the same way again', async () => {
+  it('sample at a rising temperature and a new seed, since a deterministic answer would fail the same way again', async () => {
     const llm = await startScriptedLlmServer();
     try {
       const settings = {
@@ -241,12 +242,18 @@ describe('structured calls retried after a malformed answer', () => {
         messages: [{ role: 'user', content: 'judge' }],
         maxTokens: 20,
         temperature: 0,
+        requestId: 'corpus/item-1',
         jsonSchema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] },
       };
       for (const attempt of [1, 2, 3, 5]) {
         await new MockActivityEnvironment({ attempt }).run(completeJson, settings, req, schema);
       }
       expect(llm.requests.map((r) => r.body.temperature)).toEqual([0, 0.3, 0.6, 1]);
+      // The first attempt is the item's own seeded request; every retry asks with a seed of its own.
+      const seeds = llm.requests.map((r) => r.body.seed);
+      expect(seeds[0]).toBe(seedOfKey('corpus/item-1'));
+      expect(seeds[3]).toBe(seedOfKey('corpus/item-1#attempt-5'));
+      expect(new Set(seeds).size).toBe(4);
     } finally {
       await llm.close();
     }
