@@ -89,13 +89,17 @@ export class SeaweedS3 {
   }
 
   async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      const gone = new Promise<void>((r) => this.child.once('exit', () => r()));
-      this.child.kill('SIGTERM');
-      const t = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-      await gone;
-      clearTimeout(t);
-    }
+    await stopWeed(this.child);
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** SIGTERM, then SIGKILL after 5 s: `weed server` can outlive a SIGTERM (one was left running after the suite). */
+export async function stopWeed(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await gone;
+  clearTimeout(t);
 }

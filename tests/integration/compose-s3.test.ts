@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ArtifactStore } from '../../src/store/s3-store';
 import { freePort, isPortOpen } from '../../src/temporal/dev-server';
 import { PROJECT_ROOT } from '../../src/util/project-paths';
-import { weedBinary } from '../helpers/seaweedfs';
+import { stopWeed, weedBinary } from '../helpers/seaweedfs';
 import { waitUntil } from '../helpers/scripted-experiment';
 
 /**
@@ -70,8 +70,8 @@ describe('compose S3: identity from the environment, bucket created at start', (
     endpoint = `http://127.0.0.1:${s3}`;
     await waitUntil(() => isPortOpen(s3), 60_000, 'weed server -s3 from deploy/seaweedfs/start.sh');
   }, 120_000);
-  afterAll(() => {
-    server?.kill();
+  afterAll(async () => {
+    if (server) await stopWeed(server);
     rmSync(dir, { recursive: true, force: true });
   });
 
