@@ -15,7 +15,7 @@ import { buildResults, type ReportInput } from '../../src/report/results';
 import { lineageRows } from '../../src/report/tables';
 import { loadSweepFile } from '../../src/sweep/load-sweep-file';
 import { PROJECT_ROOT } from '../../src/util/project-paths';
-import { calibrationResult } from '../helpers/calibration';
+import { smallReportInput } from '../helpers/report-input';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'msm-aft-spec-'));
 const raw = (generate: Record<string, unknown> | null) => ({
@@ -116,28 +116,9 @@ describe('the MSM spec × AFT spec factorial (experiments/spec-factorial.yaml)',
 
 describe('the AFT spec and the tokenizer in results.json', () => {
   const input = (over: Partial<ReportInput['experiment']>) =>
-    ({
-      experiment: {
-        name: 'r',
-        workflowId: 'wf-r',
-        specTitle: 'Demo',
-        specHash: 'demo-hash',
-        specVariant: 'full',
-        baseModel: 'tiny',
-        corpus: {
-          documents: 1,
-          tokens: 1,
-          hash: 'c',
-          truncated: 0,
-          truncatedDropped: 0,
-          duplicatesRemoved: 0,
-          documentCostUsd: 0,
-        },
-        evalSet: { sha256: 'e', prompts: 10 },
-        aftData: { sha256: 'aft-sha', examples: 24 },
-        ...over,
-      },
-      cells: [
+    smallReportInput(
+      { specTitle: 'Demo', specHash: 'demo-hash', aftData: { sha256: 'aft-sha', examples: 24 }, ...over },
+      [
         {
           arm: 'msm',
           fraction: 1,
@@ -147,9 +128,7 @@ describe('the AFT spec and the tokenizer in results.json', () => {
           eval: { k: 1, n: 10, samplesUri: 's', judgeModel: 'judge' },
         },
       ],
-      calibration: calibrationResult(),
-      generatedAt: '2026-12-07T00:00:00Z',
-    }) as ReportInput;
+    );
 
   it('records which spec the AFT data came from and the tokenizer, and the lineage table shows both', () => {
     const aftSpec = { title: 'Cheese', hash: 'cheese-hash', key: 'inputs/spec-cheese.md', path: 'specs/cheese.md' };
