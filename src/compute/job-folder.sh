@@ -17,8 +17,9 @@
 # writes events. MSM_NNODES > 1: this host is node MSM_NODE_RANK of a job over several hosts; torchrun's
 # static rendezvous at MSM_MASTER_ADDR:MSM_MASTER_PORT (node 0) fixes every rank's place, so rank r is the
 # same process after a relaunch (its RNG file, its shard). torchrun ends every rank when one fails and exits
-# 1, so a rank's refusal of its input (an error event with retryable false, exit 2 of that rank) is mapped
-# back to exit 2.
+# 1, so a rank's refusal of its input (exit 2 of that rank) is mapped back to exit 2: rank 0's error event
+# with retryable false, or, when another rank refused first and torchrun ended rank 0 before it spoke, the
+# note that rank left in "refused" (MSM_REFUSAL_FILE), which then also becomes the job's error event.
 # shellcheck disable=SC2016 # expanded by the sh that runs the wrapper, not here
 #
 # MSM_UNPOLLED_TIMEOUT_SEC > 0: a watchdog beside the trainer stops the job when no worker has polled it
@@ -56,10 +57,19 @@ if [ "${MSM_NNODES:-1}" -gt 1 ]; then
 elif [ "${MSM_NPROC_PER_NODE:-1}" -gt 1 ]; then
   run="-m torch.distributed.run --standalone --nnodes 1 --nproc-per-node $MSM_NPROC_PER_NODE --max-restarts 0"
 fi
-PYTHONPATH="$1${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 "$2" $run -m msm_trainer "$3/manifest.json" >> "$3/events.jsonl" 2>> "$3/stderr.log"
+rm -f "$3/refused"
+PYTHONPATH="$1${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MSM_REFUSAL_FILE="$3/refused" "$2" $run -m msm_trainer "$3/manifest.json" >> "$3/events.jsonl" 2>> "$3/stderr.log"
 code=$?
 if [ -n "$watchdog" ]; then kill -s KILL "$watchdog" 2>/dev/null; fi
-if [ "$code" -ne 0 ] && [ -n "$run" ] && tail -n 1 "$3/events.jsonl" | grep -q "\"retryable\": false"; then code=2; fi
+if [ "$code" -ne 0 ] && [ -n "$run" ]; then
+  if tail -n 1 "$3/events.jsonl" | grep -q "\"retryable\": false"; then
+    code=2
+  elif [ -s "$3/refused" ]; then
+    if [ -s "$3/events.jsonl" ] && [ -n "$(tail -c 1 "$3/events.jsonl")" ]; then echo >> "$3/events.jsonl"; fi
+    cat "$3/refused" >> "$3/events.jsonl"
+    code=2
+  fi
+fi
 echo $code > "$3/exit_code.tmp" && mv -f "$3/exit_code.tmp" "$3/exit_code"'
 
 # starttime PID: field 22 of /proc/PID/stat (clock ticks since boot), "?" without /proc.

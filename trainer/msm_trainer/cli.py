@@ -49,6 +49,20 @@ def _die_with_launcher() -> None:
         os._exit(EXIT_RETRYABLE)
 
 
+def _refuse(em: Emitter, message: str) -> int:
+    """Refuse the job's input: the error event, and under torchrun a note in MSM_REFUSAL_FILE from any rank.
+    Only rank 0 speaks on stdout, and when another rank refuses first torchrun ends the rest and exits 1
+    before rank 0 can: the job wrapper (src/compute/job-folder.sh) turns the note into exit 2 and the event."""
+    em.error(message, retryable=False)
+    note = os.environ.get("MSM_REFUSAL_FILE")
+    if note:
+        tmp = f"{note}.{_rank()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps({"event": "error", "message": message, "retryable": False}) + "\n")
+        os.replace(tmp, note)  # whole or absent: several ranks may refuse at once
+    return EXIT_BAD_INPUT
+
+
 def run(manifest_path: str, out: IO[str] | None = None) -> int:
     _die_with_launcher()
     em = Emitter(out) if _rank() == 0 else Emitter(open(os.devnull, "w"))
@@ -95,8 +109,7 @@ def run(manifest_path: str, out: IO[str] | None = None) -> int:
         return EXIT_DONE
     except BadInput as e:
         log.error("bad input: %s", e)
-        em.error(str(e), retryable=False)
-        return EXIT_BAD_INPUT
+        return _refuse(em, str(e))
     except JobLocked as e:
         log.error("%s", e)
         em.error(str(e), retryable=True)
@@ -109,8 +122,7 @@ def run(manifest_path: str, out: IO[str] | None = None) -> int:
         full = disk_full(e)  # a full disk fills again after a restart: the fix is the person's
         if full is not None:
             traceback.print_exc(file=sys.stderr)
-            em.error(full, retryable=False)
-            return EXIT_BAD_INPUT
+            return _refuse(em, full)
         if isinstance(e, Retryable):
             log.error("%s", e)
             em.error(str(e), retryable=True)
@@ -123,8 +135,7 @@ def run(manifest_path: str, out: IO[str] | None = None) -> int:
                 "inspect": "inspect.batchSize or inspect.maxTokens",
                 "capabilities": "capabilities.batchSize or the checks' maxTokens",
             }.get(kind, "hyper.microBatchSize, turn on hyper.gradientCheckpointing or use more GPUs (see msm plan)")
-            em.error(f"out of GPU memory: lower {knobs} ({e})", retryable=False)
-            return EXIT_BAD_INPUT
+            return _refuse(em, f"out of GPU memory: lower {knobs} ({e})")
         em.error(f"{type(e).__name__}: {e}", retryable=True)
         return EXIT_RETRYABLE
 

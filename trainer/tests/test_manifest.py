@@ -141,3 +141,22 @@ def test_the_schema_names_its_source_and_how_to_regenerate_it():
     schema = manifest.schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert manifest.REGENERATE in schema["$comment"]
+
+
+def test_any_ranks_refusal_leaves_the_note_the_job_wrapper_reads(tmp_path, data, monkeypatch):
+    # Under torchrun only rank 0 prints events; a rank that refuses first must still be heard, or torchrun
+    # ends rank 0 before it speaks and the job looks retryable (src/compute/job-folder.sh reads the note).
+    from msm_trainer import cli
+
+    monkeypatch.setattr(cli, "_die_with_launcher", lambda: None)  # no PDEATHSIG on the test process
+    note = tmp_path / "refused"
+    monkeypatch.setenv("MSM_REFUSAL_FILE", str(note))
+    monkeypatch.setenv("RANK", "1")
+    m = train_manifest(tmp_path, data)
+    m["hyper"]["lr"] = 0
+    code, ev = run_inproc(tmp_path, m)
+    assert code == 2 and ev == []  # rank 1 is silent on stdout
+    (refusal,) = [json.loads(line) for line in note.read_text().splitlines()]
+    assert refusal["event"] == "error" and refusal["retryable"] is False
+    assert "manifest field hyper.lr must be > 0" in refusal["message"]
+    assert not list(tmp_path.glob("refused.*.tmp"))

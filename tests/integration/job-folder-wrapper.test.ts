@@ -9,9 +9,11 @@ import { waitUntil } from '../helpers/scripted-experiment';
 import { alive } from '../helpers/process-alive';
 
 /**
- * The job folder's watchdog (job-folder.sh): a job that no worker polls for compute.unpolledTimeoutSec
- * stops itself; one that is polled keeps running. A stand-in trainer package (it only sleeps) keeps this
- * fast: the protocol, not the trainer, is under test.
+ * The job folder's wrapper (job-folder.sh). Its watchdog: a job that no worker polls for
+ * compute.unpolledTimeoutSec stops itself; one that is polled keeps running. Its exit status under torchrun:
+ * a rank's refusal of its input is exit 2 even when torchrun ended rank 0 before rank 0 reported it. Stand-ins
+ * (a trainer package that only sleeps; a python whose torchrun exits as a refused job's does) keep this fast:
+ * the protocol, not the trainer, is under test.
  */
 let root: string;
 let jobs: JobFolders;
@@ -76,4 +78,45 @@ describe('job folder watchdog (compute.unpolledTimeoutSec)', () => {
     // A worker that comes back finds the job ended (lost: resumed from its checkpoint by the next attempt).
     expect((await jobs.poll('forgotten', 0)).state).toBe('lost');
   }, 30_000);
+});
+
+describe('job folder wrapper under torchrun', () => {
+  /**
+   * A python whose torchrun behaves as when rank 1 refuses its input first: that rank leaves its note
+   * (trainer/msm_trainer/cli.py `_refuse`), torchrun ends rank 0 before rank 0 prints its error event, and
+   * exits 1. Any other call (the launcher's setsid) goes to the real python.
+   */
+  const refusedTorchrun = (message: string | undefined) =>
+    [
+      '#!/bin/sh',
+      'if [ "$1" = -m ] && [ "$2" = torch.distributed.run ]; then',
+      '  printf \'{"event": "progress", "step": 0}\\n{"event": "prog\' # rank 0 ended mid-line',
+      ...(message
+        ? [`  printf '{"event": "error", "message": "${message}", "retryable": false}\\n' > "$MSM_REFUSAL_FILE"`]
+        : []),
+      '  exit 1',
+      'fi',
+      'exec python3 "$@"',
+    ].join('\n');
+
+  const twoRanks = async (name: string, message: string | undefined) => {
+    const python = path.join(root, `python-${name}`);
+    writeFileSync(python, refusedTorchrun(message), { mode: 0o755 });
+    const folders = new JobFolders({ shell: localShell, root, trainerDir: path.join(root, 'trainer'), python });
+    await folders.launch({ ...manifest(name), world: { nodes: 1, procsPerNode: 2 } });
+    await waitUntil(async () => (await folders.poll(name, 0)).state === 'exited', 10_000, 'the job to exit');
+    return folders.poll(name, 0);
+  };
+
+  it("maps a rank's refusal to exit 2 and reports it as the job's error event", async () => {
+    const s = await twoRanks('refused', 'rank 1: the data has no rows');
+    expect(s.exitCode).toBe(2);
+    expect(s.events.at(-1)).toEqual({ event: 'error', message: 'rank 1: the data has no rows', retryable: false });
+  }, 20_000);
+
+  it('leaves a failure without a refusal retryable (exit 1)', async () => {
+    const s = await twoRanks('failed', undefined);
+    expect(s.exitCode).toBe(1);
+    expect(s.events.some((e) => e.event === 'error')).toBe(false);
+  }, 20_000);
 });
