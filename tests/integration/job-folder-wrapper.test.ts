@@ -102,7 +102,13 @@ describe('job folder wrapper under torchrun', () => {
   const twoRanks = async (name: string, message: string | undefined) => {
     const python = path.join(root, `python-${name}`);
     writeFileSync(python, refusedTorchrun(message), { mode: 0o755 });
-    const folders = new JobFolders({ shell: localShell, root, trainerDir: path.join(root, 'trainer'), python });
+    const folders = new JobFolders({
+      shell: localShell,
+      root,
+      trainerDir: path.join(root, 'trainer'),
+      python,
+      cancelGraceMs: 2000,
+    });
     await folders.launch({ ...manifest(name), world: { nodes: 1, procsPerNode: 2 } });
     await waitUntil(async () => (await folders.poll(name, 0)).state === 'exited', 10_000, 'the job to exit');
     return folders.poll(name, 0);
