@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CorpusManifestRef } from '../../src/activities/types';
 import { parseExperiment } from '../../src/config/experiment-schema';
 import { requestBody } from '../../src/llm/openai-compatible';
@@ -10,14 +10,16 @@ import { seedOfKey } from '../../src/llm/seed';
 import { openStore } from '../../src/store/open-store';
 import { corpusGeneration } from '../../src/workflows';
 import { PROJECT_ROOT } from '../../src/util/project-paths';
-import { startTemporalWithWorkers, type TemporalTestEnv } from '../helpers/in-process-workers';
 import type { RecordedRequest } from '../helpers/scripted-llm-server';
 import { scriptedExperiment } from '../helpers/scripted-experiment';
 import { useScriptedTemporal } from '../helpers/scripted-temporal';
 
 /**
  * Generation seeded from each item's key: two runs of the same experiment from empty stores ask for the
- * same samples, and the corpus manifest says whether the provider reproduces them.
+ * same samples, and the corpus manifest says whether the provider reproduces them. With the local model the
+ * same request gives the same sample whatever came before it (tests/integration/llm-local.test.ts), so its
+ * corpus is the same from two empty stores; the manifest's verdict per provider is in
+ * tests/unit/corpus-assembly.test.ts.
  */
 async function corpusFromEmptyStore(
   client: Client,
@@ -75,43 +77,4 @@ describe('seeded generation on a scripted OpenAI-compatible server', () => {
       expect(seedOfKey(k)).toBeLessThan(2 ** 31);
     }
   });
-});
-
-/**
- * The demo's generation settings (the real local Gemma 3 270M, temperature 0.9, truncated documents kept,
- * one unit per activity, two activities at once) scaled down to 2 units of 1 type and 1 idea with short
- * documents, so two runs fit in a few minutes on 2 shared cores. Two activities at once interleave their
- * requests differently on every run: before, that order changed the samples.
- */
-describe('the demo corpus, scaled down (2 units × 1 type × 1 idea, real local model)', () => {
-  let env: TemporalTestEnv;
-  beforeAll(async () => {
-    env = await startTemporalWithWorkers();
-  });
-  afterAll(async () => {
-    await env?.close();
-  });
-
-  it('has the same hash from two empty stores, and its manifest says it is reproducible', async () => {
-    const demo = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'experiments', 'demo.json'), 'utf8')) as {
-      generation: Record<string, unknown>;
-    } & Record<string, unknown>;
-    const scaled = {
-      ...demo,
-      generation: { ...demo.generation, domains: 1, maxUnits: 2, typesPerUnit: 1, ideasPerType: 1, maxDocTokens: 48 },
-    };
-    expect(scaled.generation).toMatchObject({
-      provider: { kind: 'local' },
-      temperature: 0.9,
-      truncated: 'keep',
-      batchUnits: 1,
-      concurrency: 2,
-    });
-    const a = await corpusFromEmptyStore(env.client, 'demo-repro-a', scaled);
-    const b = await corpusFromEmptyStore(env.client, 'demo-repro-b', scaled);
-    expect(a.documents).toBeGreaterThan(0);
-    expect(b.documents).toBe(a.documents);
-    expect(b.hash).toBe(a.hash);
-    expect(a.reproducible).toBe('yes');
-  }, 2_700_000);
 });

@@ -124,6 +124,23 @@ describe('corpus assembly', () => {
     expect((err as Error).message).toMatch(/1 truncated.*generation\.truncated: "keep"/);
   });
 
+  // With the local model a sample depends on its request alone (tests/integration/llm-local.test.ts) and each
+  // item's seed on its key alone (tests/integration/corpus-reproducible.test.ts): its corpus is reproducible.
+  it('says the corpus is as reproducible as its least reproducible document', async () => {
+    const by = (generator: string, seed?: number) => ({
+      ...doc(`u0-t00-i0${generator.length}`, prose(5)),
+      generator,
+      seed,
+    });
+    const verdict = async (...docs: CorpusDocument[]) =>
+      (await assemble((await corpusWith(docs)).ref, { nearDuplicateThreshold: 1, truncated: 'keep' })).reproducible;
+    const local = by('local:gemma-3-270m', 1);
+    expect(await verdict(local)).toBe('yes');
+    expect(await verdict(local, { ...by('openai:gpt-x', 2), id: 'u0-t00-i09', text: prose(6) })).toBe('best-effort');
+    expect(await verdict(local, { ...by('anthropic:claude', 3), id: 'u0-t00-i09', text: prose(6) })).toBe('no');
+    expect(await verdict({ ...local, seed: undefined })).toBe('no'); // a document generated without a seed
+  });
+
   it('streams: documents go out in shards as they fill, with the hash of the whole corpus as one string', async () => {
     const store = new CountingStore();
     // Five shards show the order of reads and writes as well as thirty did, in a sixth of the time (30k
