@@ -45,7 +45,7 @@ stream1() {
   timed "vitest tests/unit" node_modules/.bin/vitest run --config vitest.fast.config.ts || status=1
   timed "vitest tests/integration (but $SLURM_FILE)" node_modules/.bin/vitest run tests/integration --exclude "$SLURM_FILE" ||
     status=1
-  timed "pytest" bash scripts/pytest.sh || status=1
+  timed "pytest" bash scripts/pytest.sh --durations=20 || status=1
   return "$status"
 }
 

@@ -38,21 +38,26 @@ export function backendPicker(places: BackendPlaces): (compute: Experiment['comp
 const home = (p: string) => p.replace(/^~(?=\/)/, os.homedir());
 
 /**
- * glibc's allocator on a CPU trainer: tensors under 1 GiB come from the heap and freed ones are kept for the
- * next step. By default each large tensor (a small model's logits over a 128k vocabulary) is a fresh mmap, whose
- * pages the kernel zeroes on every step: a step took 3× as long, most of it in the kernel
- * (`npm run bench -- cpu-step`). GPU jobs keep the default (their host memory is returned as it is freed).
+ * The environment of a CPU trainer job.
+ * - glibc's allocator: tensors under 1 GiB come from the heap and freed ones are kept for the next step. By
+ *   default each large tensor (a small model's logits over a 128k vocabulary) is a fresh mmap, whose pages the
+ *   kernel zeroes on every step: a step took 3× as long, most of it in the kernel.
+ * - OpenMP threads that wait sleep instead of spinning: a CPU job shares its cores (the worker, the local
+ *   model, other cells' jobs), and spinning threads burned half of a job's CPU beside other work. Alone on
+ *   idle cores a small job is somewhat slower.
+ * `npm run bench -- cpu-step` measures both (`--load N` beside N busy processes). GPU jobs keep the defaults.
  */
-export const CPU_ALLOCATOR_ENV: Readonly<Record<string, string>> = {
+export const CPU_JOB_ENV: Readonly<Record<string, string>> = {
   MALLOC_MMAP_THRESHOLD_: String(2 ** 30),
   MALLOC_TRIM_THRESHOLD_: String(2 ** 30),
+  OMP_WAIT_POLICY: 'PASSIVE',
 };
 
-/** What every job's wrapper is told (see job-folder.sh): the watchdog's limit, and on device cpu the allocator's settings. */
+/** What every job's wrapper is told (see job-folder.sh): the watchdog's limit, and on device cpu CPU_JOB_ENV. */
 export function jobEnv(where: Pick<Experiment['compute'], 'unpolledTimeoutSec' | 'device'>): Record<string, string> {
   return {
     MSM_UNPOLLED_TIMEOUT_SEC: String(where.unpolledTimeoutSec ?? DEFAULT_UNPOLLED_TIMEOUT_SEC),
-    ...(where.device === 'cpu' ? CPU_ALLOCATOR_ENV : {}),
+    ...(where.device === 'cpu' ? CPU_JOB_ENV : {}),
   };
 }
 

@@ -13,18 +13,20 @@ import { msmExperiment } from '../../src/workflows';
 import { defaultContent, startScriptedLlmServer, type ChatRequestBody } from '../helpers/scripted-llm-server';
 import { scriptedExperiment } from '../helpers/scripted-experiment';
 import { TestTemporalServer } from '../helpers/temporal-server';
+import { tinyGemmaFolder } from '../helpers/tiny-pretrained';
 import { WorkerProcess } from '../helpers/worker-process';
 
 /**
- * The paper's benchmark through Inspect AI, on a real Temporal server: the baseline arm of the local Gemma
- * 270M is fine-tuned one step, then evaluated on two conditions of inspect_evals/agentic_misalignment (two
+ * The paper's benchmark through Inspect AI, on a real Temporal server: the baseline arm of a pretrained-format
+ * model (Gemma 3's architecture, tokenizer and chat template, shrunk to 2 layers: the scenarios' long prompts
+ * cost seconds, not minutes; Inspect on the real Gemma 3 270M is trainer/tests/test_inspect_job.py's) is
+ * fine-tuned one step, then evaluated on two conditions of inspect_evals/agentic_misalignment (two
  * epochs each) by the trainer's Inspect job, graded by a scripted OpenAI-compatible server. (A job killed
  * mid-eval resumes per condition without sampling a finished one again: trainer/tests/test_inspect_job.py; a
  * worker SIGKILLed mid-job, its job relaunched by the activity's retry: tests/e2e/durability.test.ts.) Then the
  * arm's capability check (the demo spec's questions) runs on the same model and lands in the report, and the
  * grader is calibrated on the frozen sets of both scenarios (it fails: it says yes to every blackmail reply).
  */
-const GEMMA = path.join(PROJECT_ROOT, '.msm', 'models', 'gemma-3-270m');
 const BLACKMAIL = 'scenario-blackmail.goal_type-none.goal_value-none.urgency_type-replacement';
 const MURDER = 'scenario-murder.goal_type-none.goal_value-none.urgency_type-replacement';
 /** Replies per calibration set (src/eval/calibration/inspect-manifest.json): each one grader call. */
@@ -55,6 +57,7 @@ describe('an Inspect task as the eval (real Temporal server, real trainer, Inspe
   let client: Client;
   const workers: WorkerProcess[] = [];
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'msm-inspect-state-'));
+  const model = tinyGemmaFolder(mkdtempSync(path.join(os.tmpdir(), 'msm-inspect-model-')));
   const graderCalls = { blackmail: 0, murder: 0 };
 
   beforeAll(async () => {
@@ -87,7 +90,7 @@ describe('an Inspect task as the eval (real Temporal server, real trainer, Inspe
     const { input, store } = scriptedExperiment('inspect', llm.baseUrl);
     const judge = { kind: 'openai', baseUrl: llm.baseUrl, model: 'scripted-grader', timeoutMs: 10_000 };
     Object.assign(input, {
-      baseModel: { name: 'gemma-3-270m', tokenizer: 'gemma3', init: 'pretrained', path: GEMMA },
+      baseModel: { name: 'gemma-3-tiny', tokenizer: 'gemma3', init: 'pretrained', path: model },
       aft: {
         ...input.aft,
         fractions: [1],
