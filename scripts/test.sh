@@ -15,6 +15,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
 export MSM_PYTHON="$root/.venv/bin/python"
+# Two streams share the cores: OpenMP threads that wait sleep rather than spin, in every process the tests start
+# (trainer jobs get it anyway: CPU_JOB_ENV in src/compute/from-config.ts).
+export OMP_WAIT_POLICY=PASSIVE
 logs=.msm/logs
 mkdir -p "$logs"
 # The cluster lane's temporal-server is built from Go once (minutes on a fresh machine): start it now, at low
