@@ -100,6 +100,10 @@ function experimentLines(p: ExperimentProgress, s: WatchSnapshot): string[] {
       `compute   ${(p.compute?.gpuHours ?? 0).toFixed(2)} GPU-h, ${money(p.compute?.costUsd)}${budget}, ${p.compute?.preemptions ?? 0} preemptions${paused}`,
     );
   }
+  if (p.judge) {
+    const budget = p.judge.budgetUsd != null ? ` of ${money(p.judge.budgetUsd)} (eval.budgetUsd)` : '';
+    lines.push(`judge     ${p.judge.calls} calls, ${money(p.judge.costUsd)}${budget}`);
+  }
   if (p.report) lines.push(`report    ${p.report.htmlPath ?? p.report.htmlUri}`);
   return lines;
 }

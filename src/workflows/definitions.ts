@@ -57,6 +57,8 @@ export interface ExperimentProgress {
   computeBudgetUsd?: number | null;
   /** True while new GPU work waits because the compute budget is spent. */
   computeOverBudget?: boolean;
+  /** The judge's spend over the cells evaluated so far (eval.judge.price), against eval.budgetUsd. */
+  judge?: { calls: number; costUsd: number; budgetUsd: number | null };
   cells: CellProgress[];
   sweepConcurrency: number;
   report?: { htmlUri: string; resultsUri: string; htmlPath: string | null };

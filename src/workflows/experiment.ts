@@ -511,6 +511,14 @@ class ExperimentRun {
     });
     this.addCompute(evalSummary);
     this.judgeSpentUsd += evalSummary.judgeUsage?.costUsd ?? 0;
+    if (evalSummary.judgeUsage) {
+      const judged = this.progress.judge;
+      this.progress.judge = {
+        calls: (judged?.calls ?? 0) + evalSummary.judgeUsage.calls,
+        costUsd: this.judgeSpentUsd,
+        budgetUsd: x.eval.budgetUsd ?? null,
+      };
+    }
     cell.status = 'done';
     cell.rate = evalSummary.n ? evalSummary.k / evalSummary.n : undefined;
     const done = this.progress.cells.filter((c) => c.status === 'done').length;

@@ -26,6 +26,7 @@ describe('msm watch frames', () => {
         gpuHoursLost: 0.1,
         machineHoursLost: 0.1,
       },
+      judge: { calls: 16, costUsd: 0.5, budgetUsd: 2 },
     };
     const frame = renderWatch({
       workflowId: 'msm-demo',
@@ -42,6 +43,14 @@ describe('msm watch frames', () => {
     expect(frame).toContain('cells     1/3 done, 1 training, 0 evaluating, 1 pending — ETA ~20m00s (from 1 finished)');
     expect(frame).toMatch(/baseline-1of1-s0 +done +rate 50\.0%/);
     expect(frame).toContain('compute   1.50 GPU-h, $4.50, 1 preemptions');
+    expect(frame).toContain('judge     16 calls, $0.50 of $2.00 (eval.budgetUsd)');
+    const unbudgeted = renderWatch({
+      workflowId: 'msm-demo',
+      status: 'RUNNING',
+      elapsedMs: 1000,
+      progress: { ...progress, judge: { calls: 16, costUsd: 0.5, budgetUsd: null } },
+    });
+    expect(unbudgeted).toContain('judge     16 calls, $0.50\n');
   });
 
   it('a sweep: points by status, the failed one with its error, the comparison once written', () => {

@@ -75,8 +75,10 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
       const input = experiment({
         aft: { ...experiment().aft, arms: ['baseline'], fractions: [1], seeds: [0, 1, 2], concurrency: 1 },
       });
-      const { handle, calls } = await run('stubbed-judge-spend', input);
+      const { handle, calls } = await run('stubbed-judge-spend', { ...input, eval: { ...input.eval, budgetUsd: 2 } });
       await handle.result();
+      // What msm watch shows: the judge's calls and spend so far, against the budget.
+      expect((await handle.query(progressQuery)).judge).toEqual({ calls: 24, costUsd: 0.75, budgetUsd: 2 });
       const judged = argsOf<EvalRequest>(calls, 'judgeSamples');
       // One cell at a time: the first is told nothing, each next one the spend so far.
       expect(judged.map((r) => r.judgeSpentUsd)).toEqual([undefined, 0.25, 0.5]);
