@@ -269,6 +269,14 @@ def tiktoken_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_gemma(tmp_path_factory) -> Path:
+    """A 2-layer model folder with Gemma 3's architecture and tokenizer (tiny_gemma.py), made once per session."""
+    from tiny_gemma import make_tiny_gemma
+
+    return make_tiny_gemma(tmp_path_factory.mktemp("tiny-gemma"))
+
+
+@pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     from seaweedfs import SeaweedS3
 

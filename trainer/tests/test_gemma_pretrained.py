@@ -1,7 +1,8 @@
 """init: pretrained end to end on a real model: the local Gemma 3 270M (scripts/setup.sh converts the GGUF
 into .msm/models/gemma-3-270m) is midtrained with LoRA, the adapter is continued by an AFT job, and the
-result samples answers. A few steps each, on short rows: what is checked is that the real weights load
-(the loss on plain English is far below a random model's ln V), train, save and load again."""
+result samples answers; the same midtraining on 2 FSDP ranks runs on a 2-layer model of its architecture.
+A few steps each, on short rows: what is checked is that the real weights load (the loss on plain English is
+far below a random model's ln V), train, save and load again."""
 
 import json
 import math
@@ -163,14 +164,16 @@ def test_gemma_270m_midtrain_aft_generate(tmp_path, model_dir, tok):
     assert len(samples) == 1 and isinstance(samples[0]["text"], str) and samples[0]["text"].strip(), samples
 
 
-def test_gemma_270m_midtrain_on_two_torchrun_ranks(tmp_path, model_dir, tok):
-    """The same pretrained midtraining as 2 FSDP2 ranks (torchrun, gloo): same losses as one process."""
+def test_gemma_midtrain_on_two_torchrun_ranks(tmp_path, tiny_gemma, tok):
+    """Pretrained midtraining as 2 FSDP2 ranks (torchrun, gloo): same losses as one process. On Gemma 3's
+    architecture (tied embeddings, sliding and full attention) and loading path at 2 layers of width 64
+    (tiny_gemma.py): the sharding is under test, the real weights are the test above's."""
     import subprocess
     import sys
 
     from conftest import parse_events, subprocess_env, write_manifest
 
-    base = {"init": "pretrained", "path": str(model_dir)}
+    base = {"init": "pretrained", "path": str(tiny_gemma)}
     data = write_packed(tmp_path / "mid-data", midtrain_rows(tok), vocab=262144, pad_id=0, eos_id=EOS)
     one = train_manifest(
         tmp_path, data, name="one", baseModel=base, hyper=lora(batchSize=2, microBatchSize=2, maxSteps=1)
