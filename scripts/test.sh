@@ -3,15 +3,13 @@
 # (tests/unit, tests/workflows, tests/integration, tests/e2e: docs/testing.md), the real-cluster lane and the
 # Python trainer suite. Installs what it needs first (idempotent).
 #
-# Streams at once, each running its lanes one after another (their files one at a time): the suite's tests
+# Two streams at once, each running its lanes one after another (their files one at a time): the suite's tests
 # wait on servers, trainers and timers much of the time, so one stream keeps about one of the two cores busy.
 #   stream 1: tests/unit (two files at a time), tests/integration (but Slurm), pytest
-#   stream 2: tests/workflows, tests/e2e, tests/integration's Slurm file
-#   stream 3: the real-cluster lane (PostgreSQL, temporal-server, workers: mostly waiting), once it is built
-# Streams 1 and 2 are balanced by their lanes' measured times (docs/testing.md); the Slurm file (a one-node Slurm
-# of its own, ~2 min) goes to stream 2 to even them; the cluster lane fills the cores' idle time beside them.
-# Each lane prints its time; streams 2 and 3 log to files printed after stream 1's output.
-# MSM_TEST_STREAMS=1 runs everything in one stream (the old order), e.g. to time a lane alone.
+#   stream 2: tests/workflows, tests/e2e, tests/integration's Slurm file, the real-cluster lane
+# The streams are balanced by their lanes' measured times (docs/testing.md); the Slurm file (a one-node Slurm of
+# its own, ~2 min) goes to stream 2 to even them. Each lane prints its time; stream 2's
+# log follows stream 1's. MSM_TEST_STREAMS=1 runs everything in one stream (the old order), e.g. to time a lane alone.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -59,34 +57,27 @@ stream2() {
   timed "vitest tests/workflows" node_modules/.bin/vitest run tests/workflows || status=1
   timed "vitest tests/e2e" node_modules/.bin/vitest run tests/e2e || status=1
   timed "vitest $SLURM_FILE" node_modules/.bin/vitest run "$SLURM_FILE" || status=1
-  return "$status"
-}
-
-stream3() {
   while [ ! -f "$logs/build-temporal.rc" ]; do sleep 2; done
   if [ "$(cat "$logs/build-temporal.rc")" != 0 ]; then
     cat "$logs/build-temporal.log" >&2
     echo "[test] building temporal-server failed (log above): the cluster lane did not run" >&2
     return 1
   fi
-  timed "cluster (temporal-server from Go on PostgreSQL)" bash scripts/cluster/test-cluster.sh
+  timed "cluster (temporal-server from Go on PostgreSQL)" bash scripts/cluster/test-cluster.sh || status=1
+  return "$status"
 }
 
 status=0
-if [ "${MSM_TEST_STREAMS:-3}" = 1 ]; then
+if [ "${MSM_TEST_STREAMS:-2}" = 1 ]; then
   stream1 || status=1
   stream2 || status=1
-  stream3 || status=1
 else
   stream2 >"$logs/test-stream2.log" 2>&1 &
   stream2_pid=$!
-  stream3 >"$logs/test-stream3.log" 2>&1 &
-  stream3_pid=$!
   stream1 || status=1
-  echo "[test] stream 1 done at $((SECONDS - started)) s; waiting for streams 2 and 3 (logs: $logs/test-stream{2,3}.log, follow)"
+  echo "[test] stream 1 done at $((SECONDS - started)) s; waiting for stream 2 (log: $logs/test-stream2.log, follows)"
   wait "$stream2_pid" || status=1
-  wait "$stream3_pid" || status=1
-  cat "$logs/test-stream2.log" "$logs/test-stream3.log"
+  cat "$logs/test-stream2.log"
 fi
 echo "[test] all: $((SECONDS - started)) s; $([ "$status" = 0 ] && echo passed || echo FAILED)"
 exit "$status"

@@ -103,9 +103,13 @@ describe('ssh backend over two hosts (two sshd on loopback, torchrun static rend
     expect(r.metrics).toMatchObject({ steps: 24, resumes: 0, world_size: 2 });
     reference = r.metrics.final_loss as number;
     expect(Number.isFinite(reference)).toBe(true);
-    // A torchrun on each host, each exited 0; only node 0's folder carries events.
-    for (const rank of [0, 1])
-      expect(readFileSync(path.join(jobDir('done', rank)!, 'exit_code'), 'utf8').trim()).toBe('0');
+    // A torchrun on each host, each exited 0; only node 0's folder carries events. The run ends on node 0's
+    // done event: node 1's torchrun may still be exiting then (a moment later on a loaded machine).
+    for (const rank of [0, 1]) {
+      const exitCode = path.join(jobDir('done', rank)!, 'exit_code');
+      await waitUntil(() => existsSync(exitCode), 30_000, `node ${rank}'s torchrun to exit`);
+      expect(readFileSync(exitCode, 'utf8').trim()).toBe('0');
+    }
     expect(readFileSync(path.join(jobDir('done', 1)!, 'events.jsonl'), 'utf8')).toBe('');
     const stderr0 = readFileSync(path.join(jobDir('done', 0)!, 'stderr.log'), 'utf8');
     expect(stderr0).toMatch(/on 2 rank\(s\)/);
@@ -132,8 +136,10 @@ describe('ssh backend over two hosts (two sshd on loopback, torchrun static rend
     expect(r.metrics.final_loss).toBe(reference);
     const stream = events('kill');
     expect(stream).toContain('"resumed"');
-    // Both nodes were started again: node 1's torchrun of the relaunch exited 0.
-    expect(readFileSync(path.join(jobDir('kill', 1)!, 'exit_code'), 'utf8').trim()).toBe('0');
+    // Both nodes were started again: node 1's torchrun of the relaunch exited 0 (at the run's end, or a moment later).
+    const exitCode = path.join(jobDir('kill', 1)!, 'exit_code');
+    await waitUntil(() => existsSync(exitCode), 30_000, "node 1's torchrun to exit");
+    expect(readFileSync(exitCode, 'utf8').trim()).toBe('0');
   }, 300_000);
 
   it('refuses a host listed twice, and a first host other than host', async () => {
