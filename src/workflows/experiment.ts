@@ -168,8 +168,10 @@ class ExperimentRun {
   private readonly runsCompute: ComputeUsage[] = [];
   /** compute.budgetUsd: set once the experiment is loaded. */
   budget?: ComputeBudget;
-  /** The judge's spend on the cells judged so far: the next cell's judging counts it under eval.budgetUsd. */
-  private judgeSpentUsd = 0;
+  /** The judge's spend on the cells judged so far (progress.judge): the next cell's judging counts it under eval.budgetUsd. */
+  private get judgeSpentUsd(): number {
+    return this.progress.judge?.costUsd ?? 0;
+  }
 
   constructor() {
     setHandler(progressQuery, () => this.progress);
@@ -510,15 +512,13 @@ class ExperimentRun {
       staticSummary: `Evaluate ${cell.arm} at ${where}`,
     });
     this.addCompute(evalSummary);
-    this.judgeSpentUsd += evalSummary.judgeUsage?.costUsd ?? 0;
-    if (evalSummary.judgeUsage) {
-      const judged = this.progress.judge;
+    const judged = evalSummary.judgeUsage;
+    if (judged)
       this.progress.judge = {
-        calls: (judged?.calls ?? 0) + evalSummary.judgeUsage.calls,
-        costUsd: this.judgeSpentUsd,
+        calls: (this.progress.judge?.calls ?? 0) + judged.calls,
+        costUsd: this.judgeSpentUsd + judged.costUsd,
         budgetUsd: x.eval.budgetUsd ?? null,
       };
-    }
     cell.status = 'done';
     cell.rate = evalSummary.n ? evalSummary.k / evalSummary.n : undefined;
     const done = this.progress.cells.filter((c) => c.status === 'done').length;
