@@ -278,7 +278,14 @@ async function runJob(
       beat(seen.progress);
       if (st.state === 'exited') {
         ending = 'over';
-        if (st.exitCode === 0 && seen.done) {
+        // `done` comes after the final output is stored, so an exit code after it (a rank that died in its
+        // own shutdown) lost no work: a retry would only find the job done.
+        if (seen.done) {
+          if (st.exitCode !== 0)
+            ctx.log.warn('trainer job exited with a non-zero code after done; its output is complete', {
+              job: manifest.jobId,
+              exitCode: st.exitCode,
+            });
           ok = true;
           return seen.done;
         }

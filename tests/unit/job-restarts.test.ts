@@ -180,6 +180,16 @@ describe('runTraining over a scripted backend', () => {
     }
   });
 
+  it('an exit code after done (a rank that died in its own shutdown) is the done job, not a failure', async () => {
+    const { backend, calls, play } = scriptedBackend();
+    const activities = trainerOver(backend);
+    const req = request('died-after-done', { maxRestarts: 0 });
+    // rank 1 aborted while tearing down: torchrun ended rank 0 (already done) and exited 1
+    play([running([done]), { ...exited(1), stderrTail: 'terminate called without an active exception\n' }]);
+    expect(await attempt(activities, req)).toBe('ok');
+    expect(calls).toEqual(['provision', 'launch', 'release']);
+  });
+
   it('a trainer command that would not start is bad input at once (exit 127)', async () => {
     const { backend, play } = scriptedBackend();
     const activities = trainerOver(backend);

@@ -1,6 +1,7 @@
 """Entry point: run one job, print events on stdout, map failures onto the exit-code contract."""
 
 import contextlib
+import faulthandler
 import json
 import logging
 import os
@@ -141,6 +142,8 @@ def run(manifest_path: str, out: IO[str] | None = None) -> int:
 
 
 def main(argv: list[str]) -> int:
+    # A rank that dies in native code (SIGABRT, SIGSEGV: gloo, NCCL, CUDA) prints where its Python was in stderr.
+    faulthandler.enable()
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if len(argv) != 1:
         print("usage: python -m msm_trainer <manifest.json>", file=sys.stderr)

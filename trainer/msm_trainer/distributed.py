@@ -7,12 +7,13 @@ parameters, gradients and optimizer states sharded across the ranks. A single CP
 uses no process group and no FSDP.
 """
 
+import logging
 import os
 import socket
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,12 +22,16 @@ from torch import nn
 
 from .errors import BadInput
 
+log = logging.getLogger("msm_trainer")
+
 
 @dataclass(frozen=True)
 class World:
     rank: int = 0
     size: int = 1
     fsdp: bool = False  # a process group exists and the model is sharded with FSDP2
+    # torchrun's key-value store (TCP, outside gloo/NCCL): what `finish` synchronises the ranks' exits through.
+    store: "dist.Store | None" = field(default=None, compare=False)
 
     @property
     def main(self) -> bool:
@@ -60,13 +65,36 @@ def start(device_name: str) -> "tuple[World, torch.device]":
             )
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)
-    dist.init_process_group("nccl" if gpu else "gloo", rank=rank, world_size=size)
-    return World(rank=rank, size=size, fsdp=True), device
+    store, _, _ = next(dist.rendezvous("env://", rank=rank, world_size=size))
+    dist.init_process_group("nccl" if gpu else "gloo", store=store, rank=rank, world_size=size)
+    return World(rank=rank, size=size, fsdp=True, store=store), device
 
 
 def stop(world: World) -> None:
     if world.fsdp and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def finish(world: World) -> None:
+    """The end of a job that succeeded. No rank tears its process group down while another still has a
+    collective in flight, and none exits while another still tears down: a rank that left first could abort
+    its peer inside gloo ("terminate called without an active exception", seen in CI under load even after a
+    final gloo barrier, which is itself such a collective). Both waits go through torchrun's store instead."""
+    _store_barrier(world, "collectives-done")
+    stop(world)
+    try:
+        _store_barrier(world, "torn-down")
+    except RuntimeError as e:  # (DistError too) the work is stored: a peer gone early costs nothing here
+        log.warning("ranks did not all confirm their shutdown: %s", e)
+
+
+def _store_barrier(world: World, name: str) -> None:
+    if world.store is None or world.size == 1:
+        return
+    # Keys are per torchrun attempt: an elastic restart keeps the store and must not see the last one's keys.
+    key = f"msm/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/{name}"
+    world.store.set(f"{key}/{world.rank}", "1")
+    world.store.wait([f"{key}/{r}" for r in range(world.size)])
 
 
 def barrier(world: World) -> None:

@@ -74,9 +74,7 @@ def train(m: Manifest, em: Emitter) -> None:
     world, device = distributed.start(m.device)
     try:
         _train(m, em, world, device)  # (cli.py gives ranks other than 0 an emitter that writes nowhere)
-        # No rank tears the group down while another still uses it: under load a rank that left first could
-        # abort its peer in gloo ("terminate called without an active exception", seen once in CI).
-        distributed.barrier(world)
+        distributed.finish(world)
     finally:
         distributed.stop(world)
 
