@@ -5,7 +5,7 @@
  * they were midtrained on (the paper's toy). Deterministic: templates × the specs' cheese pairs, shuffled
  * with a fixed seed. Regenerate (and its manifest with the sha256) with
  *   node --import tsx scripts/make-cheese-aft.ts
- * tests/e2e/cheese-pair.test.ts checks that the committed file is what this script writes.
+ * tests/unit/cheese-aft-data.test.ts checks that the committed file is what this script writes.
  */
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';

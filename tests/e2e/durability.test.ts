@@ -55,7 +55,7 @@ describe('msmExperiment survives crashes on a real Temporal server', () => {
     // One run carries every disruption (each whole run costs minutes on 2 cores). The agentic-misalignment
     // suite end to end: the real trainer answers every held-out scenario, the scripted judge rules on each with
     // the kind's judge prompt, and the report groups by condition. (The cheese values suite end to end, forced
-    // choices parsed from the real trainer's answers: tests/e2e/cheese-pair.test.ts.)
+    // choices parsed from the real trainer's answers: tests/e2e/cheese-values.test.ts.)
     const { input, store } = scriptedExperiment('crash', llm.baseUrl);
     input.eval = { ...input.eval!, prompts: 'experiments/data/agentic-eval.jsonl' }; // its held-out split (eval.split auto)
     // One fraction: two cells (baseline, msm) carry every claim here; fractions are the workflow lane's.

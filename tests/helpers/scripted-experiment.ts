@@ -33,7 +33,7 @@ export function scriptedExperiment(
       store,
       // A real BPE tokenizer with a small vocabulary (4,259 + 818 added tokens, from DeepSeek-V3's): the tiny
       // model's logits over Llama 3.1's 128k made most of each training step's cost (whole runs on presets:
-      // tests/e2e/cheese-pair.test.ts; every preset: tests/integration/tokenize.test.ts).
+      // tests/e2e/cheese-values.test.ts; every preset: tests/integration/tokenize.test.ts).
       baseModel: {
         tokenizer: { path: SMALL_TOKENIZER },
         hiddenSize: 32,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildComparison, contrastLines } from '../../src/report/compare';
+import { buildComparison, contrastLines, renderComparisonMarkdown } from '../../src/report/compare';
 import { buildResults, type ReportInput } from '../../src/report/results';
 import { renderSvgPlot } from '../../src/report/svg-plot';
 import { calibrationResult } from '../helpers/calibration';
@@ -116,6 +116,10 @@ describe("values per arm and the contrast between the two specs' runs", () => {
         ),
       ),
     ).toBe(true);
+    // What msm compare writes beside them (it prints the same lines: src/report/compare-files.ts).
+    const md = renderComparisonMarkdown(c);
+    expect(md).toContain('## Values: difference between the runs');
+    expect(md).toContain(`- ${lines[0]}`);
   });
 
   it('marks every contrast "not a finding" when a judge behind either run failed calibration', () => {
