@@ -12,6 +12,7 @@ import {
 import { LedgerFile } from '../compute/ledger';
 import { backendPicker } from '../compute/from-config';
 import { evalKeyOf, sampleManifest } from '../eval/sampling';
+import { sampleOnEngine } from '../eval/engine/sample-on-engine';
 import { InspectGraderError, inspectEvalKeyOf, inspectManifest } from '../eval/inspect/manifest';
 import { storeInspectResults } from '../eval/inspect/store-results';
 import {
@@ -604,6 +605,11 @@ export function createTrainerActivities(deps: TrainerActivityDeps = {}) {
         return { ...ref, compute: records.ledger.usage() };
       }
       const systemPrompt = req.systemPrompt ? (await store.get(req.systemPrompt.key)).toString('utf8') : undefined;
+      if (req.experiment.eval.engine?.kind === 'openai') {
+        // A server samples: no job, no machine of msm's (its cost is the server's, outside compute.budgetUsd).
+        await sampleOnEngine(store, req, evalKey, systemPrompt, (d) => Context.current().heartbeat(d));
+        return ref;
+      }
       const manifest = sampleManifest(req, jobId, (k) => store.uri(k), evalKey, systemPrompt);
       await runJob(backendFor(req.experiment.compute), manifest, records, limitsOf(req.experiment.compute));
       return { ...ref, compute: records.ledger.usage() };

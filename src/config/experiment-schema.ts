@@ -88,6 +88,49 @@ const providerSchema = z.discriminatedUnion('kind', [
 ]);
 export type ProviderSettings = z.infer<typeof providerSchema>;
 
+/** eval.engine: what samples the cells' answers (src/eval/engine). */
+const evalEngineSchema = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('hf') }).strict(),
+    z
+      .object({
+        kind: z.literal('openai'),
+        baseUrl: z
+          .string()
+          .url()
+          .describe(
+            'the OpenAI-compatible server that samples, with its /v1, e.g. http://gpu-box:8000/v1 (vllm serve)',
+          ),
+        apiKeyEnv: z
+          .string()
+          .optional()
+          .describe("env var on the worker holding the server's API key (vllm --api-key)"),
+        model: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("the base model's name on the server (vllm --served-model-name); default: baseModel.name"),
+        adapters: z
+          .enum(['vllm', 'path'])
+          .default('vllm')
+          .describe(
+            "how a trained cell is asked for: vllm loads its LoRA adapter at run time (vllm serve --enable-lora, VLLM_ALLOW_RUNTIME_LORA_UPDATING=True; the store on the server's disk); path names the cell's model folder as the model (a server that loads folders, e.g. transformers serve)",
+          ),
+        batchSamples: z
+          .boolean()
+          .default(true)
+          .describe(
+            "one request per prompt for all its samples (OpenAI's n: vLLM prefills once); false for servers without n",
+          ),
+        concurrency: z.number().int().positive().max(1024).default(32).describe('requests in flight at once'),
+        timeoutMs: z.number().int().positive().default(600_000),
+      })
+      .strict(),
+  ])
+  .describe(
+    "what samples the answers: hf (default) is the trainer's own generate job on the compute backend; openai sends them to an OpenAI-compatible server such as vLLM, which serves the base model and the cells' LoRA adapters",
+  );
+
 const trainHyperSchema = z.object({
   method: z.enum(['lora', 'full']).default('lora'),
   loraR: z.number().int().positive().default(64),
@@ -1078,6 +1121,7 @@ export const experimentSchema = z
             'checks run once per arm (its largest fraction, first seed; controls as they are) and reported beside the misalignment rate: does midtraining cost general ability, does it over-refuse, does the model know the rule it acts against?',
           ),
         samplesPerPrompt: z.number().int().positive().default(4),
+        engine: evalEngineSchema.optional(),
         split: z
           .enum(['auto', 'all', 'dev', 'heldout'])
           .default('auto')
@@ -1272,6 +1316,20 @@ export const experimentSchema = z
         message:
           'an Inspect task grades inside Inspect, which needs an OpenAI-compatible or Anthropic endpoint as eval.judge; the local GGUF judge cannot: serve it behind an OpenAI-compatible server, or name another judge',
         path: ['eval', 'judge'],
+      });
+    if (x.eval.engine?.kind === 'openai' && x.eval.engine.adapters === 'vllm' && /^s3:/.test(x.store))
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'eval.engine.adapters "vllm" loads each cell\'s adapter from the server\'s own disk, and the store is on S3: use a file store the server can read, or adapters "path" with a server that fetches the model',
+        path: ['eval', 'engine', 'adapters'],
+      });
+    if (x.eval.engine?.kind === 'openai' && x.eval.inspect)
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'eval.engine samples the lines of an eval-set file; an Inspect task (eval.inspect) samples inside its own job: remove eval.engine or use eval.prompts',
+        path: ['eval', 'engine'],
       });
     if (x.eval.thinking === 'off' && resolveArms(x.aft.arms).some((a) => a && a.aft === 'with-reasoning'))
       ctx.addIssue({

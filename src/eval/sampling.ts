@@ -16,6 +16,8 @@ export function evalKeyOf(req: EvalRequest): string {
     ...(req.systemPrompt ? { systemPrompt: req.systemPrompt.sha256 } : {}),
     // Likewise: thinking on or off changes the prompts; the model's default keeps the old keys.
     ...(thinkingOf(req) !== 'model-default' ? { thinking: thinkingOf(req) } : {}),
+    // Another engine samples other answers; the trainer's own (hf, or none set) keeps the old keys.
+    ...(e.engine?.kind === 'openai' ? { engine: { kind: 'openai', model: e.engine.model ?? null } } : {}),
   })}`;
 }
 
