@@ -5,10 +5,10 @@
 #
 # Two streams at once, each running its lanes one after another (their files one at a time): the suite's tests
 # wait on servers, trainers and timers much of the time, so one stream keeps about one of the two cores busy.
-#   stream 1: tests/unit (two files at a time), tests/integration (but Slurm), pytest
-#   stream 2: tests/workflows, tests/e2e, tests/integration's Slurm file, the real-cluster lane
+#   stream 1: tests/unit (two files at a time), tests/integration (but the two below), pytest
+#   stream 2: tests/workflows, tests/e2e, tests/integration's Slurm and serving-engine files, the real-cluster lane
 # The streams are balanced by their lanes' measured times (docs/testing.md); the Slurm file (a one-node Slurm of
-# its own, ~2 min) goes to stream 2 to even them. Each lane prints its time; stream 2's
+# its own, ~2 min) and the engine file (transformers serve, ~40 s) go to stream 2 to even them. Each lane prints its time; stream 2's
 # log follows stream 1's. MSM_TEST_STREAMS=1 runs everything in one stream (the old order), e.g. to time a lane alone.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,7 +32,7 @@ started=$SECONDS
 bash scripts/check.sh
 echo "[test] check: $((SECONDS - started)) s"
 
-SLURM_FILE=tests/integration/compute-slurm.test.ts
+STREAM2_FILES=(tests/integration/compute-slurm.test.ts tests/integration/openai-engine.test.ts)
 
 timed() { # name, command...: run it, print how long it took, return its status
   local name=$1 t0=$SECONDS rc=0
@@ -46,8 +46,8 @@ timed() { # name, command...: run it, print how long it took, return its status
 stream1() {
   local status=0
   timed "vitest tests/unit" node_modules/.bin/vitest run --config vitest.fast.config.ts || status=1
-  timed "vitest tests/integration (but $SLURM_FILE)" node_modules/.bin/vitest run tests/integration --exclude "$SLURM_FILE" ||
-    status=1
+  timed "vitest tests/integration (but ${STREAM2_FILES[*]})" node_modules/.bin/vitest run tests/integration \
+    "${STREAM2_FILES[@]/#/--exclude=}" || status=1
   timed "pytest" bash scripts/pytest.sh --durations=20 || status=1
   return "$status"
 }
@@ -56,7 +56,7 @@ stream2() {
   local status=0
   timed "vitest tests/workflows" node_modules/.bin/vitest run tests/workflows || status=1
   timed "vitest tests/e2e" node_modules/.bin/vitest run tests/e2e || status=1
-  timed "vitest $SLURM_FILE" node_modules/.bin/vitest run "$SLURM_FILE" || status=1
+  timed "vitest ${STREAM2_FILES[*]}" node_modules/.bin/vitest run "${STREAM2_FILES[@]}" || status=1
   while [ ! -f "$logs/build-temporal.rc" ]; do sleep 2; done
   if [ "$(cat "$logs/build-temporal.rc")" != 0 ]; then
     cat "$logs/build-temporal.log" >&2
