@@ -234,6 +234,22 @@ function gpuStage(
   };
 }
 
+/**
+ * eval.engine openai: the cells are sampled on a server msm does not rent, so its GPU-hours and dollars are
+ * not msm's to count; the HF job's hours stay as an upper bound on its wall clock (a serving engine is faster).
+ */
+function onEngineServer(st: StagePlan, baseUrl: string): StagePlan {
+  return {
+    ...st,
+    gpuHours: 0,
+    usd: 0,
+    basis: [
+      `on eval.engine's server (${baseUrl}): its GPUs are not rented by msm, so not priced here`,
+      `wall clock at most the trainer's own sampling: ${st.basis.join('; ')}`,
+    ],
+  };
+}
+
 export function planCost(x: Experiment, inputs: CostInputs): CostPlan {
   const A = ASSUMPTIONS;
   const notes: string[] = [];
@@ -416,19 +432,18 @@ export function planCost(x: Experiment, inputs: CostInputs): CostPlan {
     const decodeTokens = judged * maxNew + capabilitySamples;
     // Forward only is a third of full training's 6N.
     const prefillHours = (judged * inputs.meanPromptTokens) / (prefill.tokensPerSecond * 3) / 3600;
-    stages.push(
-      gpuStage(
-        'eval sampling',
-        decodeTokens,
-        decode,
-        1,
-        parallel,
-        usdPerGpuHour,
-        rateNote,
-        evalCells + (e.capabilities?.length ? arms.length : 0),
-        prefillHours,
-      ),
+    const sampling = gpuStage(
+      'eval sampling',
+      decodeTokens,
+      decode,
+      1,
+      parallel,
+      usdPerGpuHour,
+      rateNote,
+      evalCells + (e.capabilities?.length ? arms.length : 0),
+      prefillHours,
     );
+    stages.push(e.engine?.kind === 'openai' ? onEngineServer(sampling, e.engine.baseUrl) : sampling);
   }
 
   const byName = (s: StagePlan['stage']) => stages.find((x) => x.stage === s)?.wallHours ?? 0;

@@ -114,6 +114,19 @@ describe('cost plan: counts → tokens → dollars', () => {
     );
   });
 
+  it('sampling on eval.engine’s server is not priced as msm’s GPUs; its wall clock is bounded by the trainer’s', () => {
+    const base = experiment();
+    const onServer = planCost(
+      experiment({ eval: { ...base.eval, engine: { kind: 'openai', baseUrl: 'http://gpu-box:8000/v1' } } } as never),
+      inputs(),
+    );
+    const own = stage(plan.stages, 'eval sampling');
+    const served = stage(onServer.stages, 'eval sampling');
+    expect(served).toMatchObject({ usd: 0, gpuHours: 0, tokens: own.tokens, wallHours: own.wallHours });
+    expect(served.basis[0]).toMatch(/on eval.engine's server \(http:\/\/gpu-box:8000\/v1\): .*not priced/);
+    expect(onServer.total.gpuUsd).toBeCloseTo(plan.total.gpuUsd - own.usd, 9);
+  });
+
   it('wall clock: calls over the concurrency, or the provider’s rate limit when that is slower', () => {
     const fast = stage(plan.stages, 'judging').wallHours;
     const limited = planCost(
