@@ -24,8 +24,8 @@ interface Seen {
 }
 const seen: Seen[] = [];
 const loaded = new Set<string>();
-/** A prompt whose requests fail with a 503, and whether `n` is ignored (one choice). */
-const faults: { failOn?: string; ignoreN: boolean } = { ignoreN: false };
+/** A prompt whose requests fail with a 503, one answered without content, and whether `n` is ignored. */
+const faults: { failOn?: string; noContentOn?: string; ignoreN: boolean } = { ignoreN: false };
 
 const server = http.createServer((req, res) => {
   let raw = '';
@@ -50,7 +50,11 @@ const server = http.createServer((req, res) => {
     send(200, {
       choices: Array.from({ length: n }, (_, i) => ({
         index: i,
-        message: { role: 'assistant', content: `${String(body.model)} on "${user}" #${i} seed ${String(body.seed)}` },
+        message: {
+          role: 'assistant',
+          content:
+            user === faults.noContentOn ? null : `${String(body.model)} on "${user}" #${i} seed ${String(body.seed)}`,
+        },
         finish_reason: i === 0 ? 'stop' : 'length',
       })),
       usage: { prompt_tokens: 11, completion_tokens: 5 * n },
@@ -76,7 +80,7 @@ afterAll(() => {
 });
 beforeEach(() => {
   seen.length = 0;
-  Object.assign(faults, { failOn: undefined, ignoreN: false });
+  Object.assign(faults, { failOn: undefined, noContentOn: undefined, ignoreN: false });
 });
 
 function request(modelUri: string | null, engine: Record<string, unknown> = {}, evalOver = {}): EvalRequest {
@@ -198,6 +202,16 @@ describe('sampling through an OpenAI-compatible server (eval.engine openai)', ()
     )) as ApplicationFailure;
     expect(e.nonRetryable).toBe(true);
     expect(e.message).toMatch(/returned 1 of the 2 samples asked for.*batchSamples: false/);
+  });
+
+  it('a choice without text (vLLM moving the reasoning out under --reasoning-parser) says how to serve it', async () => {
+    faults.noContentOn = 'question 2';
+    const e = (await run(request(null, {}, { maxNewTokens: 5 })).then(
+      () => undefined,
+      (x: unknown) => x,
+    )) as ApplicationFailure;
+    expect(e.nonRetryable).toBe(true);
+    expect(e.message).toMatch(/without text content: serve the model without a reasoning parser/);
   });
 
   it('at temperature 0 asks once per prompt and copies the answer, as the trainer does', async () => {

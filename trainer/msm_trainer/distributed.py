@@ -66,7 +66,9 @@ def start(device_name: str) -> "tuple[World, torch.device]":
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)
     store, _, _ = next(dist.rendezvous("env://", rank=rank, world_size=size))
-    dist.init_process_group("nccl" if gpu else "gloo", store=store, rank=rank, world_size=size)
+    # The group's keys under the prefix init_method="env://" gives them; finish() uses the store beside them.
+    group_store = dist.PrefixStore("default_pg", store)
+    dist.init_process_group("nccl" if gpu else "gloo", store=group_store, rank=rank, world_size=size)
     return World(rank=rank, size=size, fsdp=True, store=store), device
 
 

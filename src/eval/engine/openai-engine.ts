@@ -87,12 +87,21 @@ export function parseSamples(text: string, p: EnginePrompt, n: number, first: nu
     );
   const promptTokens = body.usage?.prompt_tokens;
   return choices.map((c, i) => {
-    if (typeof c.message?.content !== 'string')
+    const content = c.message?.content;
+    // vLLM with --reasoning-parser moves a thinking model's reasoning out of `content` (null when the answer
+    // never came): the trainer's samples keep it in the text, so such a server would be measured differently.
+    if (content !== undefined && content !== null && typeof content !== 'string')
       throw new LlmError('malformed response: a choice has no text content', true);
+    if (typeof content !== 'string')
+      throw new LlmError(
+        'a choice came back without text content: serve the model without a reasoning parser (vllm serve without ' +
+          '--reasoning-parser), so a thinking model answers with its reasoning in the text as the trainer samples it',
+        false,
+      );
     return {
       promptId: p.id,
       sample: first + i,
-      text: c.message.content,
+      text: content,
       finishReason: finishOf(c.finish_reason),
       ...(promptTokens !== undefined && { promptTokens }),
       // Per sample only when the response holds one (usage totals the choices).
