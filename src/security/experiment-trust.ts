@@ -17,6 +17,7 @@ function endpointsOf(x: Experiment): Array<[string, Endpoint | undefined]> {
     ['aft.generate.provider', llm(x.aft.generate?.provider)],
     ['aft.generate.embeddings', x.aft.generate?.embeddings],
     ['eval.judge', llm(x.eval.judge)],
+    ['eval.engine', x.eval.engine?.kind === 'openai' ? x.eval.engine : undefined],
     ['compute', x.compute.backend === 'runpod' ? x.compute : undefined],
   ];
 }

@@ -225,6 +225,16 @@ describe('sampling through an OpenAI-compatible server (eval.engine openai)', ()
     expect(new Set(lines.map((l) => l.text)).size).toBe(1);
   });
 
+  it('refuses a key variable off the allowlist before reading it or asking the server', async () => {
+    const e = (await run(request(null, { apiKeyEnv: 'AWS_SECRET_ACCESS_KEY' }, { maxNewTokens: 4 })).then(
+      () => undefined,
+      (x: unknown) => x,
+    )) as ApplicationFailure;
+    expect(e.nonRetryable).toBe(true);
+    expect(e.message).toMatch(/eval\.engine\.apiKeyEnv: the workers do not read API keys from AWS_SECRET_ACCESS_KEY/);
+    expect(seen).toEqual([]);
+  });
+
   it('refuses vLLM adapters on an S3 store before anything starts', () => {
     expect(() =>
       parseExperiment({

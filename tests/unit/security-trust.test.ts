@@ -208,6 +208,25 @@ describe('the checks an experiment gets', () => {
     ).toMatch(/^eval\.judge\.baseUrl: the workers do not call collector\.example/);
   });
 
+  it('trustProblems checks the serving engine (eval.engine) like every other endpoint', () => {
+    const withEngine = (engine: Record<string, unknown>) =>
+      trustProblems(
+        parseExperiment({
+          ...demoExperiment('engine'),
+          eval: { prompts: 'e.jsonl', engine: { kind: 'openai', ...engine } },
+        }),
+        defaults,
+        {},
+      );
+    expect(withEngine({ baseUrl: 'http://127.0.0.1:8000/v1' })).toEqual([]);
+    expect(withEngine({ baseUrl: 'https://collector.example/v1' })).toEqual([
+      expect.stringMatching(/^eval\.engine\.baseUrl: the workers do not call collector\.example/),
+    ]);
+    expect(withEngine({ baseUrl: 'http://127.0.0.1:8000/v1', apiKeyEnv: 'AWS_SECRET_ACCESS_KEY' })).toEqual([
+      expect.stringMatching(/^eval\.engine\.apiKeyEnv: the workers do not read API keys from AWS_SECRET_ACCESS_KEY/),
+    ]);
+  });
+
   it('loadExperiment refuses them, and a spec outside the project, as non-retryable bad input', async () => {
     const load = (raw: unknown) =>
       new MockActivityEnvironment().run(createExperimentActivities().loadExperiment, raw).then(

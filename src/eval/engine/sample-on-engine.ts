@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { classifyLlmError } from '../../llm/llm-failures';
 import type { ChatMessage } from '../../llm/provider';
+import { endpointProblem } from '../../security/allowlist';
 import type { ArtifactStore } from '../../store/artifact-store';
 import { badInput } from '../../temporal/failures';
 import { contentId } from '../../util/hash';
@@ -80,6 +81,9 @@ export async function sampleOnEngine(
 ): Promise<void> {
   const e = req.experiment.eval;
   const engine = e.engine as OpenAiEngine;
+  // A key variable or host off the workers' allowlists is refused before anything is read or sent (as at load).
+  const refused = endpointProblem('eval.engine', engine);
+  if (refused) throw badInput(refused);
   const apiKey = engine.apiKeyEnv ? process.env[engine.apiKeyEnv] : undefined;
   if (engine.apiKeyEnv && !apiKey)
     throw badInput(`eval.engine.apiKeyEnv: ${engine.apiKeyEnv} is not set on the worker that samples`);
