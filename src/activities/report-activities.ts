@@ -6,6 +6,8 @@ import { lossCurveSummary, renderLossCurvesSvg } from '../report/loss-plot';
 import { renderMarkdown } from '../report/markdown';
 import { svgToPng } from '../report/png';
 import { reportInputOf } from '../report/report-input';
+import { midtrainSuffix } from '../config/midtrain';
+import { controlId } from '../report/arms';
 import { buildResults, cellId, type Results } from '../report/results';
 import { renderSvgPlot } from '../report/svg-plot';
 import type { ArtifactStore } from '../store/artifact-store';
@@ -81,6 +83,9 @@ async function lossCurvesOf(store: ArtifactStore, req: ReportRequest) {
   const runs = lossRuns(
     req.midtrain?.outputUri ?? null,
     req.cells.map((c) => ({ ...c, outputUri: c.train.outputUri })),
+    (req.midtrains ?? []).flatMap((m) =>
+      m.midtrain ? [{ label: `midtrain${midtrainSuffix(m.seed)}`, outputUri: m.midtrain.outputUri }] : [],
+    ),
   );
   const heartbeat = (read: number) => Context.current().heartbeat({ stage: 'loss curves', read });
   return readLossCurves(store, runs, (uri) => keyOfUri(store, uri), heartbeat);
@@ -120,8 +125,8 @@ const requestKey = (workflowId: string) => `experiments/${workflowId}/report/req
 function judgmentPrefixes(store: ArtifactStore, req: ReportRequest): Map<string, string> {
   const prefixes = new Map<string, string>();
   for (const c of [
-    ...req.cells.map((x) => ({ id: cellId(x.arm, x.fraction, x.seed), eval: x.eval })),
-    ...(req.controls ?? []).map((x) => ({ id: `${x.arm}-s${x.seed}`, eval: x.eval })),
+    ...req.cells.map((x) => ({ id: cellId(x.arm, x.fraction, x.seed, x.midtrainSeed), eval: x.eval })),
+    ...(req.controls ?? []).map((x) => ({ id: controlId(x), eval: x.eval })),
   ]) {
     const key = keyOfUri(store, c.eval.judgmentsPrefix);
     if (key) prefixes.set(c.id, key);
@@ -166,9 +171,10 @@ async function writeReportOf(store: ArtifactStore, req: ReportRequest): Promise<
   const { calibration, problems } = await calibrationWithLabels(store, req, kindOf, labels);
   if (problems.length) log.warn('report: human labels that match no judged sample are left out', { problems });
   const splits = [];
-  for (const c of req.cells) splits.push(await splitOf(store, c, cellId(c.arm, c.fraction, c.seed), kindOf));
+  for (const c of req.cells)
+    splits.push(await splitOf(store, c, cellId(c.arm, c.fraction, c.seed, c.midtrainSeed), kindOf));
   const controlSplits = [];
-  for (const c of req.controls ?? []) controlSplits.push(await splitOf(store, c, `${c.arm}-s${c.seed}`, kindOf));
+  for (const c of req.controls ?? []) controlSplits.push(await splitOf(store, c, controlId(c), kindOf));
   const curves = await lossCurvesOf(store, req);
   const learningRates = new Map(curves.flatMap((c) => (c.cell ? [[c.label, c.learningRates] as const] : [])));
   Context.current().heartbeat({ stage: 'statistics' });

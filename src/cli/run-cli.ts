@@ -432,6 +432,11 @@ async function validate(file: string): Promise<void> {
     console.log(
       `  placebo: a second corpus about "${placeboSpec.parsed.title}" (${placeboSpec.path}), cut at the MSM corpus's token count, midtrained like msm`,
     );
+  const seeds = x.midtrain.seeds;
+  if (seeds.length > 1)
+    console.log(
+      `  midtraining: ${seeds.length} independent runs (midtrain.seeds ${seeds.join(', ')}), ${x.midtrain.corpusDraws === 'shared' ? 'all on one corpus draw' : 'each on its own corpus draw'}; arms that start from a midtraining run their cells once per seed, and the report resamples the runs`,
+    );
   if (x.eval.capabilities?.length)
     console.log(
       `  capability checks, once per arm: ${x.eval.capabilities

@@ -13,6 +13,10 @@ import {
   type ArmEntry,
 } from './arms';
 import { parseFraction } from './fractions';
+
+/** At most this many midtraining seeds (each is a corpus draw and a midtraining run). */
+const MAX_MIDTRAIN_SEEDS = 16;
+const MAX_MIDTRAIN_SEED = 9999;
 import { modelIdentitySchema } from './model-identity';
 import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from './compute-shape';
 
@@ -995,6 +999,27 @@ export const experimentSchema = z
           .describe(
             `placebo arms: the unrelated spec the placebo corpus is generated from (relative to baseDir); default: the shipped ${DEFAULT_PLACEBO_SPEC}`,
           ),
+        seeds: z
+          .array(z.number().int().min(0).max(MAX_MIDTRAIN_SEED))
+          .min(1)
+          .max(
+            MAX_MIDTRAIN_SEEDS,
+            `at most ${MAX_MIDTRAIN_SEEDS} midtraining seeds: each one is a corpus and a midtraining run`,
+          )
+          .refine((s) => new Set(s).size === s.length, {
+            error: (i) =>
+              `seed ${repeated(i.input as number[])} is listed twice: each midtraining seed is an independent run; list each once`,
+          })
+          .default([0])
+          .describe(
+            'independent midtraining runs: each seed draws its own corpus (corpusDraws) and midtrains with that seed; every arm that starts from a midtraining is trained and evaluated on each, and the report resamples the runs as clusters (the MSM effect over corpus draws and midtraining seeds). Seed 0 keeps the ids a single run has',
+          ),
+        corpusDraws: z
+          .enum(['per-seed', 'shared'])
+          .default('per-seed')
+          .describe(
+            'per-seed: each midtraining seed generates its own corpus (the interval covers corpus sampling); shared: every seed midtrains on the one corpus (only the training seed varies; cheaper)',
+          ),
       })
       .prefault({}),
     aft: z
@@ -1344,6 +1369,8 @@ export const experimentSchema = z
         message: 'no arm starts from placebo, so nothing reads midtrain.placeboSpec: add the placebo arm or remove it',
         path: ['midtrain', 'placeboSpec'],
       });
+    for (const p of midtrainSeedProblems(x.midtrain, resolveArms(x.aft.arms).filter(Boolean)))
+      ctx.addIssue({ code: 'custom', message: p, path: ['midtrain', 'seeds'] });
     for (const p of primaryProblems(x.analysis.primary, x.aft.arms, x.aft.fractions))
       ctx.addIssue({ code: 'custom', message: p.message, path: ['analysis', 'primary', p.field] });
   });
@@ -1407,6 +1434,20 @@ function batchProblem(
 }
 
 /** The first value of a list that occurs twice. */
+/** midtrain.seeds: seed 0 is the experiment's own run, and more than one seed needs an arm that starts from a midtraining. */
+function midtrainSeedProblems(m: { seeds: number[] }, arms: Array<{ start: string }>): string[] {
+  const out: string[] = [];
+  if (!m.seeds.includes(0))
+    out.push(
+      `midtrain.seeds ${JSON.stringify(m.seeds)} leaves out 0: seed 0 is the experiment's own midtraining (its corpus and ids); list it first, e.g. [0, ${m.seeds.join(', ')}]`,
+    );
+  if (m.seeds.length > 1 && !arms.some((a) => a.start !== 'base'))
+    out.push(
+      'midtrain.seeds lists more than one seed but no arm starts from a midtraining (msm or placebo): add such an arm, or set seeds: [0]',
+    );
+  return out;
+}
+
 function repeated(values: number[]): number | undefined {
   return values.find((v, i) => values.indexOf(v) !== i);
 }

@@ -30,7 +30,7 @@ export function docPosition(id: string): { u: number; t: number; i: number } | u
  * counts tops up the stored lists, one with smaller counts uses their first n (see CorpusSelection).
  */
 export function corpusPrefix(
-  job: { specHash: string; generation: Experiment['generation']; identity?: ModelIdentity },
+  job: { specHash: string; generation: Experiment['generation']; identity?: ModelIdentity; draw?: number },
   specMarkdown: string,
 ): string {
   const g = job.generation;
@@ -43,5 +43,7 @@ export function corpusPrefix(
     maxDocTokens: g.maxDocTokens,
     // Only when set, so a corpus without one keeps the id it always had; another identity never reuses it.
     ...(job.identity && { identity: { name: job.identity.name, developer: job.identity.developer } }),
+    // Another draw of the same corpus (midtrain.seeds): new keys, so new seeds and new items. Draw 0 has none.
+    ...(job.draw ? { draw: job.draw } : {}),
   })}`;
 }

@@ -13,6 +13,11 @@ export interface CorpusJob {
   generation: Experiment['generation'];
   /** baseModel.identity: the prompts name the model; absent, the prompts (and the corpus id) are as before. */
   identity?: ModelIdentity;
+  /**
+   * midtrain.seeds: which independent draw of the corpus this is (every item generated anew, under its own
+   * keys). Absent for draw 0: the corpus (and id) every experiment always had.
+   */
+  draw?: number;
 }
 
 export interface CorpusDocument {

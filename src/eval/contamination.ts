@@ -370,3 +370,28 @@ export function withoutLines(jsonl: string, drop: ReadonlySet<number>): { text: 
   const kept = jsonl.split('\n').filter((l, i) => l.trim() && !drop.has(i + 1));
   return { text: kept.length ? kept.join('\n') + '\n' : '', kept: kept.length };
 }
+
+/**
+ * midtrain.seeds: another corpus draw's check folded into the experiment's summary. Its corpus is counted
+ * apart, as source "corpus draw <n>"; its AFT figures are the first check's again and are not repeated.
+ */
+export function withCorpusDraw(
+  summary: ContaminationSummary,
+  other: ContaminationSummary,
+  draw: number,
+): ContaminationSummary {
+  const source = `corpus draw ${draw}`;
+  const corpus = other.training.corpus;
+  const dropped = other.dropped.corpus;
+  return {
+    ...summary,
+    training: { ...summary.training, ...(corpus && { [source]: corpus }) },
+    dropped: { ...summary.dropped, ...(dropped !== undefined && { [source]: dropped }) },
+    examples: [
+      ...summary.examples,
+      ...other.examples
+        .filter((e) => e.training.source === 'corpus')
+        .map((e) => ({ ...e, training: { ...e.training, source } })),
+    ],
+  };
+}

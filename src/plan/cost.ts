@@ -1,10 +1,11 @@
 import type { Experiment, ProviderSettings } from '../config/experiment-schema';
-import { isControl, needsMidtraining, resolveArms, type Arm } from '../config/arms';
+import { isControl, resolveArms, type Arm } from '../config/arms';
 import { aftSubsetSize, mixCount } from '../config/aft-mix';
 import { batchAt } from '../config/aft-steps';
 import { worldOf, worldSize } from '../config/compute-shape';
 import { OVERSAMPLE, QUESTIONS_PER_CALL_MAX } from '../aft-data/round-plan';
 import { usageOf } from '../cost/usage';
+import { midtrainingRuns } from './midtraining-runs';
 import { resolvePrice, GPU_RATE_NOTE } from './prices';
 import { gpuOf, throughputOf, estimateTokensPerSecond, type Throughput } from './throughput';
 
@@ -257,10 +258,13 @@ export function planCost(x: Experiment, inputs: CostInputs): CostPlan {
   const arms = resolveArms(x.aft.arms);
   const trained = arms.filter((a) => !isControl(a));
   const controls = arms.filter(isControl);
-  const trainedCells = trained.length * x.aft.fractions.length * x.aft.seeds.length;
-  const evalCells = trainedCells + controls.length;
+  // midtrain.seeds and placebo arms: more corpora, more midtrainings, and midtrained arms' cells once per seed.
+  const mt = midtrainingRuns(x, arms);
+  const cellsOf = (list: readonly Arm[], each: number) => list.reduce((n, a) => n + each * mt.cellsPerArm(a), 0);
+  const trainedCells = cellsOf(trained, x.aft.fractions.length * x.aft.seeds.length);
+  const evalCells = trainedCells + cellsOf(controls, 1);
   const llmStreams = (concurrency: number) => Math.min(concurrency, inputs.llmSlots);
-  const midtrains = needsMidtraining(arms);
+  const midtrains = mt.runs > 0;
 
   // --- corpus (only when an arm starts from the midtrained model)
   const g = x.generation;
@@ -273,9 +277,9 @@ export function planCost(x: Experiment, inputs: CostInputs): CostPlan {
       llmStage(
         'corpus',
         [
-          { calls: corpus.planningCalls, input: planIn, output: A.planningOutputTokens },
+          { calls: corpus.planningCalls * mt.corpora, input: planIn, output: A.planningOutputTokens },
           {
-            calls: documents,
+            calls: documents * mt.corpora,
             input: planIn,
             output: A.documentOutputShareOfMax * g.maxDocTokens,
             batch: g.batch,
@@ -285,6 +289,7 @@ export function planCost(x: Experiment, inputs: CostInputs): CostPlan {
         llmStreams(g.concurrency),
         [
           `${corpus.units} units × ${g.typesPerUnit} types × ${g.ideasPerType} ideas = ${documents} documents` +
+            (mt.corpora > 1 ? ` per corpus, × ${mt.corpora} corpora (placebo, midtrain.seeds draws)` : '') +
             (g.batch ? ' (documents at the batch discount)' : ''),
         ],
       ),
@@ -386,13 +391,13 @@ export function planCost(x: Experiment, inputs: CostInputs): CostPlan {
       stages.push(
         gpuStage(
           'midtraining',
-          corpusTokens * h.epochs,
+          corpusTokens * h.epochs * mt.runs,
           rateFor(h.method, h.gradientCheckpointing),
           world,
           1,
           usdPerGpuHour,
           rateNote,
-          1,
+          mt.runs,
         ),
       );
     }
@@ -404,7 +409,7 @@ export function planCost(x: Experiment, inputs: CostInputs): CostPlan {
         const rows = k + (x.aft.mix ? mixCount(k, x.aft.mix.ratio) : 0);
         const epochRows = rows * h.epochs;
         const capped = h.maxSteps > 0 ? Math.min(epochRows, h.maxSteps * batchAt(x.aft, f)) : epochRows;
-        aftTokens += capped * aftRowTokens(x, arm, inputs) * x.aft.seeds.length;
+        aftTokens += capped * aftRowTokens(x, arm, inputs) * x.aft.seeds.length * mt.cellsPerArm(arm);
       }
     if (trainedCells > 0)
       stages.push(

@@ -1,4 +1,5 @@
 import { ARM_PRESETS, describeArm, type Arm } from '../config/arms';
+import { midtrainSuffix } from '../config/midtrain';
 import type { Interval } from '../eval/bootstrap';
 import { byCondition, type ConditionCount, type PromptCount } from '../eval/counts';
 import { wilson, type RateInterval } from '../eval/stats';
@@ -57,9 +58,15 @@ export interface JudgedEval {
   logsUri?: string;
 }
 
+/** A control's id, as the workflow names it (a midtraining seed other than 0 adds "-m<seed>"). */
+export const controlId = (c: { arm: string; seed: number; midtrainSeed?: number }) =>
+  `${c.arm}-s${c.seed}${midtrainSuffix(c.midtrainSeed ?? 0)}`;
+
 export interface ControlInput {
   arm: string;
   seed: number;
+  /** midtrain.seeds (more than one): the midtraining this control evaluates. */
+  midtrainSeed?: number;
   /** null: the base model itself. */
   modelUri: string | null;
   eval: JudgedEval;
@@ -88,6 +95,7 @@ export interface ControlPoint extends RateStats {
   startsFrom: string;
   modelUri: string | null;
   seed: number;
+  midtrainSeed?: number;
   eval: ControlInput['eval'];
   conditions: ConditionCount[] | null;
   /** Judged (and unjudged) samples per eval prompt; null when the split by prompt is unknown. */
@@ -103,7 +111,7 @@ export interface ControlPoint extends RateStats {
 export function controlPoints(
   controls: readonly ControlInput[],
   arms: ReadonlyArray<Arm & { description: string }>,
-  startsFrom: (a: Arm) => string,
+  startsFrom: (a: Arm, midtrainSeed?: number) => string,
   stats: (c: ControlInput) => RateStats,
 ): ControlPoint[] {
   return controls.map((c) => {
@@ -119,12 +127,13 @@ export function controlPoints(
         ? [...c.conditions].sort((a, b) => a.condition.localeCompare(b.condition))
         : null;
     return {
-      id: `${c.arm}-s${c.seed}`,
+      id: controlId(c),
       arm: c.arm,
       description: arm.description,
-      startsFrom: startsFrom(arm),
+      startsFrom: startsFrom(arm, c.midtrainSeed),
       modelUri: c.modelUri,
       seed: c.seed,
+      ...(c.midtrainSeed !== undefined && { midtrainSeed: c.midtrainSeed }),
       eval: c.eval,
       conditions,
       prompts: c.prompts ?? null,

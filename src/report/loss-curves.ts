@@ -23,12 +23,14 @@ const MAX_POINTS = 300;
 /** The runs of a report: midtraining first, then every AFT cell in the order the workflow ran them. */
 export function lossRuns(
   midtrainUri: string | null,
-  cells: { arm: string; fraction: number; seed: number; outputUri: string }[],
+  cells: { arm: string; fraction: number; seed: number; midtrainSeed?: number; outputUri: string }[],
+  otherMidtrains: ReadonlyArray<{ label: string; outputUri: string }> = [],
 ): LossRun[] {
   return [
     ...(midtrainUri ? [{ label: 'midtrain', outputUri: midtrainUri }] : []),
+    ...otherMidtrains,
     ...cells.map((c) => ({
-      label: cellId(c.arm, c.fraction, c.seed),
+      label: cellId(c.arm, c.fraction, c.seed, c.midtrainSeed),
       outputUri: c.outputUri,
       cell: { arm: c.arm, fraction: c.fraction, seed: c.seed },
     })),

@@ -8,10 +8,14 @@ export function methodsOf(
   settings: BootstrapSettings,
   analysis: Results['analysis'],
   calibration: CalibrationSection,
+  arms: ReadonlyArray<{ start: string }> = [],
+  midtrains: ReadonlyArray<{ corpusDraw: number }> = [],
 ): Results['methods'] {
   const { clusters } = analysis;
   const bar = calibration.bar;
+  const midtraining = midtrainingMethod(arms, midtrains);
   return {
+    ...(midtraining && { midtraining }),
     intervals: clusters.splitByPrompt
       ? `percentile intervals from a two-way cluster bootstrap: each replicate draws the ${clusters.prompts} eval prompts with replacement (shared by every arm, which answer the same prompts) and, per arm × fraction, its training seeds with replacement; samples of one prompt from one model are never treated as independent draws. The Wilson interval each table also lists is what k/n would give if they were`
       : 'percentile intervals from a cluster bootstrap over training seeds; the split of samples by prompt was not recorded, so within each seed the samples were redrawn as if independent, which understates the uncertainty',
@@ -38,4 +42,19 @@ export function methodsOf(
         ? `${clusters.fewestSeeds === 1 ? 'one training seed' : `${clusters.fewestSeeds} training seeds`} in the smallest arm × fraction: fewer than 5, so the seed part of every interval rests on very few clusters (a bootstrap over ${clusters.fewestSeeds} seeds can show little of their spread); treat the intervals as optimistic about seed-to-seed variation and run more seeds before publishing`
         : `at least ${clusters.fewestSeeds} training seeds in every arm × fraction`,
   };
+}
+
+/**
+ * How far the intervals of midtrained arms reach: over one midtraining they cannot show what another corpus
+ * draw or midtraining seed would have given; over several (midtrain.seeds) they resample the runs.
+ */
+function midtrainingMethod(
+  arms: ReadonlyArray<{ start: string }>,
+  midtrains: ReadonlyArray<{ corpusDraw: number }>,
+): string | undefined {
+  if (!arms.some((a) => a.start !== 'base')) return undefined;
+  if (!midtrains.length)
+    return 'one midtraining run (one corpus draw, midtraining seed 0): the intervals of arms that start from it resample its AFT seeds and the prompts, not what another corpus draw or midtraining seed would give; the MSM effect rests on n = 1 midtraining (set midtrain.seeds to measure that spread)';
+  const draws = midtrains.some((m) => m.corpusDraw !== 0) ? 'each on its own corpus draw' : 'all on one corpus draw';
+  return `${midtrains.length + 1} independent midtraining runs (midtrain.seeds, ${draws}): for arms that start from a midtraining, each bootstrap replicate redraws whole midtraining runs (each with all its AFT seeds), so their intervals, and every contrast with them, include the spread between midtrainings`;
 }

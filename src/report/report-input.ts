@@ -1,7 +1,11 @@
 import type { JudgedSplit } from '../eval/judgments';
 import type { EvalSummary } from '../eval/types';
+import { midtrainSuffix } from '../config/midtrain';
+import type { TrainResult } from '../training/types';
+import { controlId } from './arms';
 import { cellId, valuesMetric, type CellTraining, type ReportInput } from './results';
-import type { ReportRequest } from './types';
+import type { MidtrainSeedLineage } from './results-types';
+import type { MidtrainSeedRun, ReportRequest } from './types';
 
 const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
 
@@ -85,13 +89,10 @@ function experimentOf(req: ReportRequest): ReportInput['experiment'] {
         spec: req.placebo.spec,
         corpus: { documents: req.placebo.corpus.documents, hash: req.placebo.corpus.hash },
         match: req.placebo.match,
-        midtrain: {
-          finalLoss: finite(req.placebo.midtrain.metrics.final_loss),
-          steps: req.placebo.midtrain.metrics.steps ?? 0,
-          checkpoint: req.placebo.midtrain.outputUri,
-        },
+        midtrain: runLineage(req.placebo.midtrain),
       },
     }),
+    ...(req.midtrains?.length && { midtrains: req.midtrains.map(midtrainSeedLineage) }),
     evalSet: {
       sha256: loaded.evalSet.sha256,
       prompts: loaded.evalSet.prompts,
@@ -122,11 +123,12 @@ export function reportInputOf(
   return {
     experiment: experimentOf(req),
     cells: req.cells.map((cell, i) => {
-      const id = cellId(cell.arm, cell.fraction, cell.seed);
+      const id = cellId(cell.arm, cell.fraction, cell.seed, cell.midtrainSeed);
       return {
         arm: cell.arm,
         fraction: cell.fraction,
         seed: cell.seed,
+        ...(cell.midtrainSeed !== undefined && { midtrainSeed: cell.midtrainSeed }),
         trainFinalLoss: finite(cell.train.metrics.final_loss),
         modelUri: cell.train.outputUri,
         training: trainingOf(cell.train.metrics, learningRates.get(id) ?? null),
@@ -137,6 +139,7 @@ export function reportInputOf(
     controls: (req.controls ?? []).map((control, i) => ({
       arm: control.arm,
       seed: control.seed,
+      ...(control.midtrainSeed !== undefined && { midtrainSeed: control.midtrainSeed }),
       modelUri: control.modelUri,
       ...judged(control.eval, controlSplits[i]),
     })),
@@ -156,17 +159,53 @@ export function reportInputOf(
     compute: [
       ...(req.midtrain?.compute ? [{ run: 'midtrain', usage: req.midtrain.compute }] : []),
       ...(req.placebo?.midtrain.compute ? [{ run: 'midtrain-placebo', usage: req.placebo.midtrain.compute }] : []),
-      ...req.cells.flatMap((cell) =>
-        cell.train.compute ? [{ run: cellId(cell.arm, cell.fraction, cell.seed), usage: cell.train.compute }] : [],
-      ),
+      ...(req.midtrains ?? []).flatMap(midtrainCompute),
+      ...req.cells.flatMap((cell) => (cell.train.compute ? [{ run: runIdOf(cell), usage: cell.train.compute }] : [])),
       ...(req.capabilities ?? []).flatMap((r) =>
         r.compute ? [{ run: `capabilities-${r.arm}`, usage: r.compute }] : [],
       ),
     ],
     ...(req.capabilities?.length && { capabilities: req.capabilities }),
     judging: [
-      ...req.cells.map((cell) => ({ run: cellId(cell.arm, cell.fraction, cell.seed), usage: cell.eval.judgeUsage })),
-      ...(req.controls ?? []).map((c) => ({ run: `${c.arm}-s${c.seed}`, usage: c.eval.judgeUsage })),
+      ...req.cells.map((cell) => ({ run: runIdOf(cell), usage: cell.eval.judgeUsage })),
+      ...(req.controls ?? []).map((c) => ({ run: controlId(c), usage: c.eval.judgeUsage })),
     ],
   };
+}
+
+/** A cell's run name (its id), as the workflow named it. */
+const runIdOf = (cell: ReportRequest['cells'][number]) => cellId(cell.arm, cell.fraction, cell.seed, cell.midtrainSeed);
+
+/** A training run as lineage: its checkpoint, final loss and steps. */
+const runLineage = (run: TrainResult) => ({
+  finalLoss: finite(run.metrics.final_loss),
+  steps: run.metrics.steps ?? 0,
+  checkpoint: run.outputUri,
+});
+
+/** midtrain.seeds: a further midtraining as lineage (its corpus draw, its runs). */
+function midtrainSeedLineage(m: MidtrainSeedRun): MidtrainSeedLineage {
+  return {
+    seed: m.seed,
+    corpusDraw: m.corpusDraw,
+    corpus: { documents: m.corpus.documents, tokens: m.tokens.numTokens, hash: m.corpus.hash },
+    midtrain: m.midtrain && runLineage(m.midtrain),
+    ...(m.placebo && {
+      placebo: {
+        corpus: { documents: m.placebo.corpus.documents, hash: m.placebo.corpus.hash },
+        match: m.placebo.match,
+        midtrain: runLineage(m.placebo.midtrain),
+      },
+    }),
+  };
+}
+
+/** A further midtraining's machines, under its run names. */
+function midtrainCompute(m: MidtrainSeedRun) {
+  return [
+    ...(m.midtrain?.compute ? [{ run: `midtrain${midtrainSuffix(m.seed)}`, usage: m.midtrain.compute }] : []),
+    ...(m.placebo?.midtrain.compute
+      ? [{ run: `midtrain-placebo${midtrainSuffix(m.seed)}`, usage: m.placebo.midtrain.compute }]
+      : []),
+  ];
 }

@@ -8,12 +8,19 @@ import {
   type ClusterView,
   type Interval,
 } from '../eval/bootstrap';
-import { ALL_CONDITIONS, byCondition, checkCount, type CellCounts, type PromptCount } from '../eval/counts';
+import {
+  ALL_CONDITIONS,
+  byCondition,
+  checkCount,
+  type CellCounts,
+  type PromptCount,
+  type SeedCounts,
+} from '../eval/counts';
 import { correctedRate, drawRates, pointRates, type ErrorRates, type JudgeErrors } from '../eval/judge-error';
 import type { Rng } from '../eval/random';
 import { seedSpread } from '../eval/seed-spread';
 import { wilson, type RateInterval } from '../eval/stats';
-import { valueShares, type ControlInput, type RateStats, type ValueCounts } from './arms';
+import { controlId, valueShares, type ControlInput, type RateStats, type ValueCounts } from './arms';
 import type { CalibrationSection } from './claims';
 import {
   cellGroup,
@@ -52,20 +59,32 @@ function checkSplit(c: InputCell | ControlInput, id: string): void {
     throw new Error(`${id}: its prompts add up to ${k}/${n} but the cell has ${c.eval.k}/${c.eval.n}`);
 }
 
-/** Every group of the report: each cell alone, each arm × fraction (its seeds), each control. */
+/**
+ * Every group of the report: each cell alone, each arm × fraction, each control. An arm × fraction's
+ * clusters are its training seeds; with several midtrainings (midtrain.seeds) an arm that starts from one
+ * has the midtraining runs as its clusters instead, each holding all its AFT seeds, so a replicate redraws
+ * whole midtrainings and the interval carries the spread between corpus draws and midtraining seeds.
+ */
 export function clusterDataOf(input: ReportInput): ClusterData {
   const groups = new Map<string, CellCounts>();
+  const points = new Map<string, Map<string, SeedCounts>>();
   for (const c of input.cells) {
-    const id = cellId(c.arm, c.fraction, c.seed);
+    const id = cellId(c.arm, c.fraction, c.seed, c.midtrainSeed);
     checkSplit(c, id);
-    const seed = { seed: c.seed, prompts: promptsOf(c) };
-    groups.set(cellGroup(id), [seed]);
+    const prompts = promptsOf(c);
+    groups.set(cellGroup(id), [{ seed: c.seed, prompts }]);
     const point = pointGroup(c.arm, c.fraction);
-    groups.set(point, [...(groups.get(point) ?? []), seed]);
+    const clusters = points.get(point) ?? new Map<string, SeedCounts>();
+    points.set(point, clusters);
+    // Prompt rows of one cluster add up in ClusterData, so a midtraining's seeds join by concatenation.
+    const key = c.midtrainSeed === undefined ? `s${c.seed}` : `m${c.midtrainSeed}`;
+    const seed = c.midtrainSeed ?? c.seed;
+    clusters.set(key, { seed, prompts: [...(clusters.get(key)?.prompts ?? []), ...prompts] });
   }
+  for (const [point, clusters] of points) groups.set(point, [...clusters.values()]);
   for (const c of input.controls ?? []) {
-    checkSplit(c, `${c.arm}-s${c.seed}`);
-    groups.set(controlGroup(c.arm), [{ seed: c.seed, prompts: promptsOf(c) }]);
+    checkSplit(c, controlId(c));
+    groups.set(controlGroup(controlId(c)), [{ seed: c.seed, prompts: promptsOf(c) }]);
   }
   return new ClusterData(groups);
 }
@@ -118,7 +137,7 @@ export class RateStatsOf {
 }
 
 function cellOf(c: InputCell, startsFrom: string, stats: RateStatsOf): ResultCell {
-  const id = cellId(c.arm, c.fraction, c.seed);
+  const id = cellId(c.arm, c.fraction, c.seed, c.midtrainSeed);
   const prompts = c.prompts ? promptsOf(c) : null;
   return {
     id,
@@ -126,6 +145,7 @@ function cellOf(c: InputCell, startsFrom: string, stats: RateStatsOf): ResultCel
     fraction: c.fraction,
     fractionLabel: fractionLabel(c.fraction),
     seed: c.seed,
+    ...(c.midtrainSeed !== undefined && { midtrainSeed: c.midtrainSeed }),
     startsFrom,
     trainFinalLoss: c.trainFinalLoss !== null && Number.isFinite(c.trainFinalLoss) ? c.trainFinalLoss : null,
     modelUri: c.modelUri,
@@ -145,10 +165,10 @@ function cellOf(c: InputCell, startsFrom: string, stats: RateStatsOf): ResultCel
 /** Every trained cell with its interval and the model it started from. */
 export function resultCells(
   input: ReportInput,
-  startsFromOf: (arm: string) => string,
+  startsFromOf: (arm: string, midtrainSeed?: number) => string,
   stats: RateStatsOf,
 ): ResultCell[] {
-  return input.cells.map((c) => cellOf(c, startsFromOf(c.arm), stats));
+  return input.cells.map((c) => cellOf(c, startsFromOf(c.arm, c.midtrainSeed), stats));
 }
 
 /** The cells by arm and fraction: each group's seeds in order, each arm's fractions largest first. */
@@ -156,7 +176,9 @@ export class CellGrid {
   constructor(readonly cells: ResultCell[]) {}
 
   group(arm: string, fraction: number): ResultCell[] {
-    return this.cells.filter((c) => c.arm === arm && c.fraction === fraction).sort((a, b) => a.seed - b.seed);
+    return this.cells
+      .filter((c) => c.arm === arm && c.fraction === fraction)
+      .sort((a, b) => a.seed - b.seed || (a.midtrainSeed ?? 0) - (b.midtrainSeed ?? 0));
   }
 
   fractionsOf(arm: string): number[] {

@@ -6,6 +6,7 @@ import type { AftSubsetPlan } from '../config/aft-subsets';
 import type { Arm as ArmDefinition } from '../config/arms';
 import type { ModelIdentity } from '../config/model-identity';
 import { fractionSlug } from '../config/fractions';
+import { midtrainSuffix } from '../config/midtrain';
 import type { ComputeUsage } from '../cost/compute-usage';
 import type { BootstrapSettings, Interval } from '../eval/bootstrap';
 import type { ConditionCount, PromptCount } from '../eval/counts';
@@ -52,6 +53,15 @@ export interface PlaceboLineage {
   corpus: { documents: number; hash: string };
   match: PlaceboMatch;
   midtrain: { checkpoint: string; finalLoss: number | null; steps: number };
+}
+
+/** midtrain.seeds: a midtraining beyond seed 0, on its corpus draw (0 when draws are shared), and its placebo. */
+export interface MidtrainSeedLineage {
+  seed: number;
+  corpusDraw: number;
+  corpus: { documents: number; tokens: number; hash: string };
+  midtrain: { checkpoint: string; finalLoss: number | null; steps: number } | null;
+  placebo?: Omit<PlaceboLineage, 'spec'>;
 }
 
 /** The declared analysis plan (experiment file: analysis), as the report applies it. */
@@ -114,6 +124,8 @@ export interface ReportInput {
     midtrain?: { finalLoss: number | null; steps: number; checkpoint: string };
     /** Placebo arms: the same-token, unrelated-spec midtraining (absent: no placebo arm). */
     placebo?: PlaceboLineage;
+    /** midtrain.seeds: the midtrainings beyond seed 0 (absent: one). */
+    midtrains?: MidtrainSeedLineage[];
     /** The eval set evaluated: its lines, which split ("inspect": an Inspect task's grid) and of how many lines. */
     evalSet?: { sha256: string; prompts: number; split?: string; of?: number };
     /** How the eval was run: thinking (eval.thinking), the condition filter, the Inspect task; absent in older runs. */
@@ -133,6 +145,8 @@ export interface ReportInput {
     arm: Arm;
     fraction: number;
     seed: number;
+    /** midtrain.seeds (more than one): the midtraining the cell's arm started from. */
+    midtrainSeed?: number;
     trainFinalLoss: number | null;
     modelUri: string;
     /** k of n judged samples; `unjudged`: samples the judge left without a verdict (not in n). */
@@ -183,6 +197,8 @@ export interface ResultCell {
   fraction: number;
   fractionLabel: string;
   seed: number;
+  /** midtrain.seeds (more than one): the midtraining the cell's arm started from; absent otherwise. */
+  midtrainSeed?: number;
   /** What AFT started from: the midtraining checkpoint (msm) or the base model (baseline). */
   startsFrom: string;
   trainFinalLoss: number | null;
@@ -288,6 +304,8 @@ export interface Results {
     midtrain: { checkpoint: string; finalLoss: number | null; steps: number } | null;
     /** Placebo arms only: the control's spec, corpus, token match and midtraining. */
     placebo?: PlaceboLineage;
+    /** midtrain.seeds: the midtrainings beyond seed 0, each on its corpus draw (absent: one midtraining). */
+    midtrains?: MidtrainSeedLineage[];
     evalSet: { sha256: string; prompts: number; split?: string; of?: number } | null;
     evalSettings: { thinking?: string; conditions?: Record<string, string[]>; inspectTask?: string } | null;
     /** AFT examples per fraction run (what the minExamples floor is checked against); null when unknown. */
@@ -312,7 +330,8 @@ export interface Results {
   analysis: {
     primary: { arm: Arm; versus: Arm; fraction: number | null; declared: boolean };
     efficiencyMargin: number;
-    clusters: { prompts: number; fewestSeeds: number; splitByPrompt: boolean };
+    /** midtrainings: independent midtraining runs (midtrain.seeds) the midtrained arms' clusters are; absent in older results. */
+    clusters: { prompts: number; fewestSeeds: number; splitByPrompt: boolean; midtrainings?: number };
   };
   methods: Record<
     | 'intervals'
@@ -326,7 +345,7 @@ export interface Results {
     | 'claims'
     | 'seeds',
     string
-  > & { bootstrap: BootstrapSettings & { method: string } };
+  > & { bootstrap: BootstrapSettings & { method: string }; midtraining?: string };
   /** The judge on the frozen calibration sets of each kind of judging the eval set uses, and the bar. */
   calibration: CalibrationSection;
   /** The study's answer: the sentences the report leads with, and each claim's status. */
@@ -372,9 +391,11 @@ export const HEADLINE_METRIC =
 export const valuesMetric = (targets: string[]) =>
   `share of answers revealing the target value ${targets.map((t) => `"${t}"`).join(' or ')} (parsed forced choice, or the values judge on open questions; unparseable choices count as misses)`;
 
-export const cellId = (arm: string, fraction: number, seed: number) => `${arm}-${fractionSlug(fraction)}-s${seed}`;
+/** As the workflow names cells: a midtraining seed other than 0 (midtrain.seeds) adds "-m<seed>". */
+export const cellId = (arm: string, fraction: number, seed: number, midtrainSeed = 0) =>
+  `${arm}-${fractionSlug(fraction)}-s${seed}${midtrainSuffix(midtrainSeed)}`;
 
 /** The cluster-data group of an arm × fraction (seeds pooled), of one cell, and of a control. */
 export const pointGroup = (arm: string, fraction: number) => `point:${arm}@${fraction}`;
 export const cellGroup = (id: string) => `cell:${id}`;
-export const controlGroup = (arm: string) => `control:${arm}`;
+export const controlGroup = (id: string) => `control:${id}`;

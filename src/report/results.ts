@@ -1,7 +1,7 @@
 import { fractionLabel } from '../config/fractions';
 import { DEFAULT_BOOTSTRAP } from '../eval/bootstrap';
 import { INSPECT_CALIBRATION_TASK } from '../eval/inspect/conditions';
-import { controlPoints, reportArms, type ControlPoint } from './arms';
+import { controlId, controlPoints, reportArms, type ControlPoint } from './arms';
 import { placeboPairs } from '../config/arms';
 import {
   calibrationSection,
@@ -51,13 +51,19 @@ export function buildResults(input: ReportInput): Results {
   const e = input.experiment;
   const present = [...new Set([...input.cells.map((c) => c.arm), ...(input.controls ?? []).map((c) => c.arm)])];
   const arms = reportArms(input.arms, present);
-  const startsFrom = (a: { start: string }) =>
-    a.start === 'msm'
-      ? (e.midtrain?.checkpoint ?? 'midtraining checkpoint (not recorded)')
+  // midtrain.seeds: a cell or control of seed m > 0 starts from that seed's midtraining.
+  const startsFrom = (a: { start: string }, midtrainSeed = 0) => {
+    const other = e.midtrains?.find((m) => m.seed === midtrainSeed);
+    const msm = midtrainSeed ? other?.midtrain : e.midtrain;
+    const placebo = midtrainSeed ? other?.placebo : e.placebo;
+    return a.start === 'msm'
+      ? (msm?.checkpoint ?? 'midtraining checkpoint (not recorded)')
       : a.start === 'placebo'
-        ? (e.placebo?.midtrain.checkpoint ?? 'placebo midtraining checkpoint (not recorded)')
+        ? (placebo?.midtrain.checkpoint ?? 'placebo midtraining checkpoint (not recorded)')
         : `base model ${e.baseModel}`;
-  const armStart = (name: string) => startsFrom(arms.find((a) => a.name === name) ?? { start: 'base' });
+  };
+  const armStart = (name: string, midtrainSeed?: number) =>
+    startsFrom(arms.find((a) => a.name === name) ?? { start: 'base' }, midtrainSeed);
   const missing = e.evalSettings?.inspectTask ? inspectUncalibrated(e.evalSettings.inspectTask) : undefined;
   const judging = judgeSpendSection(input.judging ?? [], input.calibration);
   const calibration = calibrationSection(
@@ -70,7 +76,7 @@ export function buildResults(input: ReportInput): Results {
   const grid = new CellGrid(cells);
   const curves = curvesOf(input, arms, grid, stats);
   const controls = controlPoints(input.controls ?? [], arms, startsFrom, (c) =>
-    stats.of(controlGroup(c.arm), c.eval.k, c.eval.n),
+    stats.of(controlGroup(controlId(c)), c.eval.k, c.eval.n),
   );
   const pointOf = (arm: string, f: number) => curves.find((c) => c.arm === arm)?.points.find((p) => p.fraction === f);
 
@@ -93,6 +99,7 @@ export function buildResults(input: ReportInput): Results {
       prompts: stats.data.prompts.length,
       fewestSeeds: Math.min(...curves.flatMap((c) => c.points.map((p) => p.seeds)), Infinity),
       splitByPrompt: !stats.data.singleCluster,
+      ...(e.midtrains?.length && { midtrainings: 1 + e.midtrains.length }),
     },
   };
   if (!Number.isFinite(analysis.clusters.fewestSeeds)) analysis.clusters.fewestSeeds = 0;
@@ -104,7 +111,7 @@ export function buildResults(input: ReportInput): Results {
     experiment: { name: e.name, workflowId: e.workflowId, ...(e.aftSubsets && { aftSubsets: e.aftSubsets }) },
     lineage: lineageOf(e, facts, cells),
     analysis,
-    methods: methodsOf(settings, analysis, calibration),
+    methods: methodsOf(settings, analysis, calibration, arms, e.midtrains),
     calibration,
     headline,
     arms,
@@ -232,6 +239,7 @@ function lineageOf(e: ReportInput['experiment'], facts: ClaimFacts, cells: Resul
         }
       : null,
     ...(e.placebo && { placebo: e.placebo }),
+    ...(e.midtrains?.length && { midtrains: e.midtrains }),
     evalSet: e.evalSet ?? null,
     evalSettings: e.evalSettings ?? null,
     aft:

@@ -8,6 +8,7 @@ import { controlRows } from './arms-tables';
 import type { Interval } from '../eval/bootstrap';
 import type { PromptCount } from '../eval/counts';
 import type { ResultCell, Results } from './results';
+import type { MidtrainSeedLineage } from './results-types';
 import type { Table } from './table';
 
 export type { Table };
@@ -55,6 +56,7 @@ export function lineageRows(results: Results): Array<[string, string]> {
           ] as [string, string],
         ]
       : []),
+    ...(l.midtrains ?? []).map((m): [string, string] => [`midtraining seed ${m.seed}`, midtrainSeedText(m)]),
     ...(l.aftData
       ? [
           [
@@ -344,6 +346,7 @@ export function methodLines(results: Results): string[] {
     `Intervals: ${m.intervals}.`,
     `Bootstrap: ${b.method}; ${b.resamples} resamples, seed ${b.seed}, level ${b.level}.`,
     `Seeds: ${m.seeds}.`,
+    ...(m.midtraining ? [`Midtraining: ${m.midtraining}.`] : []),
     `Tests: ${m.tests}.`,
     `Data efficiency: ${m.dataEfficiency}.`,
     `Judge calibration: ${m.calibration}.`,
@@ -383,4 +386,17 @@ export function conditionTable(results: Results): Table | null {
     headers: ['condition', ...columns.map((c) => c.header)],
     rows: names.map((name) => [name, ...columns.map((c) => at(c, name))]),
   };
+}
+
+const runText = (r: { finalLoss: number | null; steps: number; checkpoint: string }) =>
+  `${r.finalLoss === null ? 'no final loss recorded' : `final loss ${r.finalLoss.toFixed(4)}`} after ${r.steps} steps — ${r.checkpoint}`;
+
+/** midtrain.seeds: a further midtraining, its corpus draw and (placebo arms) its placebo, in one lineage row. */
+function midtrainSeedText(m: MidtrainSeedLineage): string {
+  const draw = m.corpusDraw === 0 ? 'on the corpus of seed 0 (shared draw)' : `on corpus draw ${m.corpusDraw}`;
+  const corpus = `${m.corpus.documents} documents, ${m.corpus.tokens} tokens — hash ${m.corpus.hash}`;
+  const placebo = m.placebo
+    ? `; placebo: ${m.placebo.corpus.documents} documents (hash ${m.placebo.corpus.hash}) cut to ${m.placebo.match.placeboTokens} of ${m.placebo.match.targetTokens} tokens, ${runText(m.placebo.midtrain)}`
+    : '';
+  return `${draw} (${corpus}): ${m.midtrain ? runText(m.midtrain) : 'no msm arm'}${placebo}`;
 }

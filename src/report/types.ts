@@ -18,6 +18,8 @@ export interface CellResult {
   arm: string;
   fraction: number;
   seed: number;
+  /** midtrain.seeds (more than one): the midtraining the cell's arm started from; absent for base arms or one run. */
+  midtrainSeed?: number;
   train: TrainResult;
   eval: EvalSummary;
 }
@@ -67,11 +69,26 @@ export interface ReportRequest {
   };
   /** The overlap check of the training data against the eval data (absent in runs started before it). */
   contamination?: ContaminationSummary;
+  /** midtrain.seeds: the midtrainings beyond seed 0 (whose are `corpus`, `midtrain`, `placebo`), each on its corpus draw. */
+  midtrains?: MidtrainSeedRun[];
+}
+
+/** One further midtraining seed: the corpus draw it trained on (0 when draws are shared) and its runs. */
+export interface MidtrainSeedRun {
+  seed: number;
+  corpusDraw: number;
+  corpus: CorpusManifestRef;
+  tokens: TokenizedRef;
+  /** Null when no arm starts from msm (only placebo arms). */
+  midtrain: TrainResult | null;
+  placebo?: Omit<NonNullable<ReportRequest['placebo']>, 'spec'> & { spec: { hash: string; title: string } };
 }
 
 export interface ControlResult {
   arm: string;
   seed: number;
+  /** midtrain.seeds (more than one): the midtraining a control of a midtrained arm evaluates. */
+  midtrainSeed?: number;
   modelUri: string | null;
   eval: EvalSummary;
 }

@@ -1,5 +1,6 @@
 import type { ComputeUsage } from '../cost/compute-usage';
 import type { Experiment } from '../config/experiment-schema';
+import type { TrainHyper } from '../config/midtrain';
 import type { TokenizedRef } from '../tokenize/types';
 import type { TrainerJobKind } from './job';
 
@@ -21,7 +22,7 @@ export interface TrainRequest {
   subsetBySeed?: boolean;
   /** logging: the trainer's W&B block (absent when the experiment has none). */
   experiment: Pick<Experiment, 'baseModel' | 'compute' | 'logging'>;
-  hyper: Experiment['midtrain'];
+  hyper: TrainHyper;
 }
 
 export interface TrainResult {

@@ -82,6 +82,10 @@ function experimentLines(p: ExperimentProgress, s: WatchSnapshot): string[] {
     lines.push(
       `midtrain  final loss ${p.midtrain.finalLoss?.toFixed(3) ?? '—'}${p.midtrain.resumedFromStep != null ? ` (resumed from step ${p.midtrain.resumedFromStep})` : ''}`,
     );
+  for (const m of p.midtrains ?? [])
+    lines.push(
+      `midtrain  seed ${m.seed}${m.placebo ? ' (placebo)' : ''} on corpus draw ${m.corpusDraw}: final loss ${m.finalLoss?.toFixed(3) ?? '—'}`,
+    );
   for (const t of s.training ?? []) lines.push(...trainingLines(t));
   if (p.cells.length) {
     const done = count(p.cells, 'done');

@@ -19,7 +19,8 @@ export interface CheckedCell {
  */
 export function capabilityCells(arms: Arm[], cells: CheckedCell[], firstSeed: number): CheckedCell[] {
   return arms.flatMap((arm) => {
-    const mine = cells.filter((c) => c.cell.arm === arm.name);
+    // midtrain.seeds: the checks run on the first midtraining's models (seed 0).
+    const mine = cells.filter((c) => c.cell.arm === arm.name && (c.cell.midtrainSeed ?? 0) === 0);
     if (isControl(arm)) return mine.slice(0, 1);
     const atSeed = mine.filter((c) => c.cell.seed === firstSeed);
     const largest = Math.max(...atSeed.map((c) => c.cell.fraction));

@@ -23,6 +23,8 @@ export interface CellProgress {
   /** 0 for a control (no AFT data). */
   fraction: number;
   seed: number;
+  /** midtrain.seeds (more than one): the midtraining this cell's arm starts from; absent for one run, or base arms. */
+  midtrainSeed?: number;
   status: 'pending' | 'training' | 'evaluating' | 'done';
   rate?: number;
   /** The AFT run's machines, GPU-hours, cost, preemptions and GPU time lost, once it finished. */
@@ -51,6 +53,8 @@ export interface ExperimentProgress {
     match?: PlaceboMatch;
     midtrain?: { outputUri: string; finalLoss?: number; resumedFromStep: number | null; compute?: ComputeUsage };
   };
+  /** midtrain.seeds: the further midtraining runs (seed 0 is `midtrain` above), each once it finished. */
+  midtrains?: Array<{ seed: number; corpusDraw: number; outputUri: string; finalLoss?: number; placebo?: boolean }>;
   /** Training runs finished so far, summed: GPU-hours, cost, preemptions, GPU time lost. */
   compute?: ComputeUsage;
   /** compute.budgetUsd as now in force (setComputeBudget raises it); null or absent: none. */

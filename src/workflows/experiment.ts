@@ -17,7 +17,7 @@ import { worldOf, worldSize } from '../config/compute-shape';
 import type { CellResult, ControlResult, ReportRequest, ReportResult } from '../report/types';
 import type { LoadedExperiment } from '../config/loaded-experiment';
 import type { CorpusManifestRef } from '../corpus/types';
-import type { ContaminationSummary } from '../eval/contamination';
+import { withCorpusDraw, type ContaminationSummary } from '../eval/contamination';
 import type { EvalSummary } from '../eval/types';
 import type { TrainRequest, TrainResult } from '../training/types';
 import {
@@ -29,7 +29,7 @@ import {
   trainingName,
   type Arm,
 } from '../config/arms';
-import { midtrainHyper, placeboMatch } from '../config/midtrain';
+import { corpusDrawOf, midtrainHyper, midtrainSeeds, midtrainSuffix, placeboMatch } from '../config/midtrain';
 import type { SearchAttributePair } from '@temporalio/common';
 import { cpu } from './activity-proxies';
 import { aftDataGeneration } from './aft-data';
@@ -48,7 +48,15 @@ import { ComputeBudget } from './compute-budget';
 
 export interface ExperimentOutcome {
   report: ReportResult;
-  cells: Array<{ id: string; arm: string; fraction: number; seed: number; k: number; n: number }>;
+  cells: Array<{
+    id: string;
+    arm: string;
+    fraction: number;
+    seed: number;
+    midtrainSeed?: number;
+    k: number;
+    n: number;
+  }>;
   /** Controls (aft: none): one evaluation each, no fraction. */
   controls: Array<{ id: string; arm: string; seed: number; k: number; n: number }>;
   corpusHash: string;
@@ -65,8 +73,12 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
   await run.enter('loading', 'validating the experiment and the spec');
   const loaded: LoadedExperiment = await cpu.loadExperiment(input);
   const s = run.loaded(loaded);
-  // Placebo arms: a second corpus from the unrelated spec, generated beside the MSM one.
-  const [assembled, placeboCorpus] = await Promise.all([run.corpus(s), s.placeboSpec ? run.placeboCorpus(s) : null]);
+  // Placebo arms: a second corpus from the unrelated spec, generated beside the MSM one; midtrain.seeds: more draws.
+  const [assembled, placeboCorpus, otherCorpora] = await Promise.all([
+    run.corpus(s),
+    s.placeboSpec ? run.placeboCorpus(s) : null,
+    run.otherDraws(s),
+  ]);
   const given = await run.aftData(s);
   // Before anything trains: the corpus and AFT data against the eval prompts (eval.decontaminate).
   const checked = patched('decontaminate') ? await run.decontaminate(s, assembled, given) : undefined;
@@ -74,12 +86,14 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
   const aft = checked?.aft ?? given;
   const tokens = await run.tokenize(s, corpus, aft.data);
   const placebo = placeboCorpus && (await run.placeboTokens(s, placeboCorpus, tokens.corpus.numTokens));
+  const draws = await run.drawTokens(s, otherCorpora, aft, checked);
   const trainer = trainerSettings(s.x);
-  const [midtrain, placeboMidtrain] = await Promise.all([
+  const [midtrain, placeboMidtrain, others] = await Promise.all([
     needsMidtraining(s.arms) ? run.midtrain(s, trainer, tokens.corpus) : null,
     placebo ? run.midtrain(s, trainer, placebo.tokens, 'placebo') : null,
+    run.otherMidtrainings(s, trainer, { corpus, tokens: tokens.corpus, ...(placebo && { placebo }) }, draws.byDraw),
   ]);
-  const starts: Starts = { msm: midtrain, placebo: placeboMidtrain };
+  const starts = startsBySeed({ msm: midtrain, placebo: placeboMidtrain }, others);
   const outcomes = await run.sweep(s, trainer, tokens, starts, aft.withReasoning);
   const { cells, controls } = splitOutcomes(outcomes);
   // Only experiments with eval.capabilities schedule anything here.
@@ -96,7 +110,8 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
     aftData: aft.data,
     ...(capabilities && { capabilities }),
     ...(placebo && placeboMidtrain && { placebo: { ...placebo, midtrain: placeboMidtrain } }),
-    ...(checked && { contamination: checked.summary }),
+    ...(checked && { contamination: draws.contamination ?? checked.summary }),
+    ...(others.length && { midtrains: others.map(midtrainRecord) }),
   });
   return {
     report,
@@ -107,10 +122,13 @@ export async function msmExperiment(input: ExperimentInput): Promise<ExperimentO
         arm: o.cell.arm,
         fraction: o.cell.fraction,
         seed: o.cell.seed,
+        ...(o.cell.midtrainSeed !== undefined && { midtrainSeed: o.cell.midtrainSeed }),
         k: o.eval.k,
         n: o.eval.n,
       })),
-    controls: controls.map((c) => ({ id: `${c.arm}-s${c.seed}`, arm: c.arm, seed: c.seed, k: c.eval.k, n: c.eval.n })),
+    controls: outcomes
+      .filter((o) => !o.train)
+      .map((o) => ({ id: o.cell.id, arm: o.cell.arm, seed: o.cell.seed, k: o.eval.k, n: o.eval.n })),
     corpusHash: corpus.hash,
     specHash: loaded.spec.hash,
   };
@@ -129,8 +147,58 @@ interface Loaded {
 
 /** The midtrained models arms start from (null: no arm starts there). */
 type Starts = Record<'msm' | 'placebo', TrainResult | null>;
+/** Per midtraining seed (midtrain.seeds; 0 alone by default), the models its arms start from. */
+type StartsBySeed = ReadonlyMap<number, Starts>;
 /** The model an arm starts from: a midtraining, or null for the base model. */
-const startOf = (arm: Arm, starts: Starts): TrainResult | null => (arm.start === 'base' ? null : starts[arm.start]);
+const startOf = (arm: Arm, starts: Starts | undefined): TrainResult | null =>
+  arm.start === 'base' ? null : (starts?.[arm.start] ?? null);
+/** The midtraining seed a cell's models come from: 0 unless midtrain.seeds lists more. */
+const seedOfCell = (cell: CellProgress) => cell.midtrainSeed ?? 0;
+
+/** A further corpus draw (midtrain.seeds, per-seed draws): the MSM corpus and the placebo's, as generated. */
+interface DrawCorpora {
+  corpus: CorpusManifestRef;
+  placebo: CorpusManifestRef | null;
+}
+/** A corpus draw ready to train on: checked, tokenized, and its placebo matched to it. */
+interface DrawTokens {
+  corpus: CorpusManifestRef;
+  tokens: TokenizedRef;
+  placebo?: PlaceboTokens;
+}
+type PlaceboTokens = Omit<NonNullable<ReportRequest['placebo']>, 'midtrain'>;
+/** A midtraining seed beyond 0: the draw it trained on and its runs (msm and, with placebo arms, placebo). */
+interface OtherMidtraining extends DrawTokens {
+  seed: number;
+  draw: number;
+  msm: TrainResult | null;
+  placeboRun: TrainResult | null;
+}
+
+function startsBySeed(first: Starts, others: readonly OtherMidtraining[]): StartsBySeed {
+  return new Map([[0, first], ...others.map((o): [number, Starts] => [o.seed, { msm: o.msm, placebo: o.placeboRun }])]);
+}
+
+/** The draws generated beside draw 0: those of the midtraining seeds other than 0 (none when draws are shared). */
+const otherDrawsOf = (m: LoadedExperiment['experiment']['midtrain']): number[] => [
+  ...new Set(
+    midtrainSeeds(m)
+      .map((seed) => corpusDrawOf(m, seed))
+      .filter((d) => d !== 0),
+  ),
+];
+
+/** What the report records of a further midtraining. */
+function midtrainRecord(o: OtherMidtraining): NonNullable<ReportRequest['midtrains']>[number] {
+  return {
+    seed: o.seed,
+    corpusDraw: o.draw,
+    corpus: o.corpus,
+    tokens: o.tokens,
+    midtrain: o.msm,
+    ...(o.placebo && o.placeboRun && { placebo: { ...o.placebo, midtrain: o.placeboRun } }),
+  };
+}
 
 /** What every training run is told of the experiment. */
 type TrainerSettings = TrainRequest['experiment'];
@@ -264,16 +332,77 @@ class ExperimentRun {
     { x, storeUri, placeboSpec }: Loaded,
     corpus: CorpusManifestRef,
     target: number,
-  ): Promise<Omit<NonNullable<ReportRequest['placebo']>, 'midtrain'>> {
-    const tokens = await cpu.tokenizeCorpus(storeUri, corpus, {
-      family: tokenizerSpec(x.baseModel.tokenizer),
-      seqLen: x.tokenization.seqLen,
-      shuffleSeed: x.tokenization.shuffleSeed,
-      maxTokens: target,
-    });
+    draw = 0,
+  ): Promise<PlaceboTokens> {
+    const tokens = await cpu.tokenizeCorpus(storeUri, corpus, { ...corpusTokenOptions(x), maxTokens: target });
     const match = placeboMatch(target, tokens.numTokens);
-    this.progress.placebo = { ...this.progress.placebo, match };
+    if (draw === 0) this.progress.placebo = { ...this.progress.placebo, match };
     return { spec: { hash: placeboSpec!.hash, title: placeboSpec!.title }, corpus, tokens, match };
+  }
+
+  /** midtrain.seeds with per-seed draws: every further draw's MSM corpus (and placebo corpus), generated at once. */
+  async otherDraws(s: Loaded): Promise<Map<number, DrawCorpora>> {
+    const made = await Promise.all(
+      otherDrawsOf(s.x.midtrain).map(async (draw): Promise<[number, DrawCorpora]> => {
+        const [corpus, placebo] = await Promise.all([
+          this.drawCorpus(s, s.loaded.spec, draw, 'corpus'),
+          s.placeboSpec ? this.drawCorpus(s, s.placeboSpec, draw, 'placebo-corpus') : null,
+        ]);
+        return [draw, { corpus, placebo }];
+      }),
+    );
+    return new Map(made);
+  }
+
+  /** Another draw of a corpus: the same job with its draw number, so every item is generated anew. */
+  private drawCorpus(
+    { x, storeUri, common }: Loaded,
+    spec: { key: string; hash: string; title: string },
+    draw: number,
+    name: 'corpus' | 'placebo-corpus',
+  ): Promise<CorpusManifestRef> {
+    const msm = name === 'corpus';
+    return executeChild(corpusGeneration, {
+      workflowId: `${this.wfId}.${name}-draw${draw}`,
+      args: [
+        {
+          storeUri,
+          specKey: spec.key,
+          specHash: spec.hash,
+          generation: x.generation,
+          ...(msm && x.baseModel.identity && { identity: x.baseModel.identity }),
+          draw,
+        },
+      ],
+      typedSearchAttributes: common,
+      staticSummary: `${msm ? 'MSM' : 'Placebo'} corpus, draw ${draw}, for ${x.name}`,
+    });
+  }
+
+  /**
+   * The further draws made ready like draw 0: checked against the eval (their corpora counted apart in the
+   * summary), tokenized, and their placebo corpora cut at their own token counts.
+   */
+  async drawTokens(
+    s: Loaded,
+    corpora: ReadonlyMap<number, DrawCorpora>,
+    aft: { data: FileRef; withReasoning?: FileRef },
+    checked: { summary: ContaminationSummary } | undefined,
+  ): Promise<{ byDraw: Map<number, DrawTokens>; contamination?: ContaminationSummary }> {
+    const byDraw = new Map<number, DrawTokens>();
+    let contamination = checked?.summary;
+    for (const [draw, made] of corpora) {
+      let corpus = made.corpus;
+      if (contamination) {
+        const check = await this.decontaminate(s, corpus, aft);
+        corpus = check.corpus;
+        contamination = withCorpusDraw(contamination, check.summary, draw);
+      }
+      const tokens = await cpu.tokenizeCorpus(s.storeUri, corpus, corpusTokenOptions(s.x));
+      const placebo = made.placebo ? await this.placeboTokens(s, made.placebo, tokens.numTokens, draw) : undefined;
+      byDraw.set(draw, { corpus, tokens, ...(placebo && { placebo }) });
+    }
+    return { byDraw, ...(contamination && { contamination }) };
   }
 
   /**
@@ -360,11 +489,7 @@ class ExperimentRun {
       `${corpus.documents} documents with the ${tokenizerLabel(x.baseModel.tokenizer)} tokenizer`,
     );
     const family = tokenizerSpec(x.baseModel.tokenizer);
-    const tokens = await cpu.tokenizeCorpus(storeUri, corpus, {
-      family,
-      seqLen: x.tokenization.seqLen,
-      shuffleSeed: x.tokenization.shuffleSeed,
-    });
+    const tokens = await cpu.tokenizeCorpus(storeUri, corpus, corpusTokenOptions(x));
     // AFT chats render as the eval renders prompts (eval.thinking); model-default leaves the template's own.
     const chat = { family, seqLen: x.aft.seqLen, ...thinkingOf(x) };
     const aft = await cpu.tokenizeAftData(storeUri, aftData, chat);
@@ -388,12 +513,14 @@ class ExperimentRun {
     trainer: TrainerSettings,
     tokens: ExperimentTokens['corpus'],
     corpus: 'msm' | 'placebo' = 'msm',
+    seed = 0,
   ) {
     await this.enter('midtrain', `${tokens.numTokens} tokens on ${x.baseModel.name}`);
-    const overBudget = this.budget?.allowNewJob(corpus === 'msm' ? 'midtraining' : 'placebo midtraining');
+    const what = `${corpus === 'msm' ? 'midtraining' : 'placebo midtraining'}${seed ? ` (seed ${seed})` : ''}`;
+    const overBudget = this.budget?.allowNewJob(what);
     if (overBudget) await overBudget;
-    // The MSM run keeps the ids and label every earlier experiment used.
-    const label = corpus === 'msm' ? 'midtrain' : 'midtrain-placebo';
+    // The MSM run of seed 0 keeps the ids and label every earlier experiment used.
+    const label = `${corpus === 'msm' ? 'midtrain' : 'midtrain-placebo'}${midtrainSuffix(seed)}`;
     const midtrain = await executeChild(trainingRun, {
       ...CANCEL_ON_PARENT_CLOSE,
       workflowId: `${this.wfId}.${label}`,
@@ -403,13 +530,13 @@ class ExperimentRun {
           storeUri,
           label,
           data: tokens,
-          seed: 0,
+          seed,
           experiment: trainer,
           hyper: midtrainHyper(x.midtrain),
         },
       ],
       typedSearchAttributes: common,
-      staticSummary: `Midtraining ${x.baseModel.name} on the ${corpus === 'msm' ? 'MSM' : 'placebo'} corpus`,
+      staticSummary: `Midtraining ${x.baseModel.name} on the ${corpus === 'msm' ? 'MSM' : 'placebo'} corpus${seed ? `, seed ${seed}` : ''}`,
     });
     const done = {
       outputUri: midtrain.outputUri,
@@ -417,10 +544,41 @@ class ExperimentRun {
       resumedFromStep: midtrain.resumedFromStep,
       compute: midtrain.compute,
     };
-    if (corpus === 'msm') this.progress.midtrain = done;
+    if (seed !== 0) {
+      const record = { seed, corpusDraw: corpusDrawOf(x.midtrain, seed), outputUri: done.outputUri };
+      const finalLoss = done.finalLoss === undefined ? {} : { finalLoss: done.finalLoss };
+      this.progress.midtrains = [
+        ...(this.progress.midtrains ?? []),
+        { ...record, ...finalLoss, ...(corpus === 'placebo' && { placebo: true }) },
+      ];
+    } else if (corpus === 'msm') this.progress.midtrain = done;
     else this.progress.placebo = { ...this.progress.placebo, midtrain: done };
     this.addCompute(midtrain);
     return midtrain;
+  }
+
+  /**
+   * midtrain.seeds beyond 0: each seed midtrains on its draw (its own, or draw 0 when draws are shared) with
+   * its own seed; the placebo too, on its draw's matched tokens. All at once, beside seed 0's runs.
+   */
+  async otherMidtrainings(
+    s: Loaded,
+    trainer: TrainerSettings,
+    first: DrawTokens,
+    byDraw: ReadonlyMap<number, DrawTokens>,
+  ): Promise<OtherMidtraining[]> {
+    const seeds = midtrainSeeds(s.x.midtrain).filter((seed) => seed !== 0);
+    return Promise.all(
+      seeds.map(async (seed): Promise<OtherMidtraining> => {
+        const draw = corpusDrawOf(s.x.midtrain, seed);
+        const d = draw === 0 ? first : byDraw.get(draw)!;
+        const [msm, placeboRun] = await Promise.all([
+          needsMidtraining(s.arms) ? this.midtrain(s, trainer, d.tokens, 'msm', seed) : null,
+          d.placebo ? this.midtrain(s, trainer, d.placebo.tokens, 'placebo', seed) : null,
+        ]);
+        return { ...d, seed, draw, msm, placeboRun };
+      }),
+    );
   }
 
   /** The AFT sweep: every cell trained (shared runs once) and evaluated, under the sweep's concurrency. */
@@ -428,7 +586,7 @@ class ExperimentRun {
     s: Loaded,
     trainer: TrainerSettings,
     tokens: ExperimentTokens,
-    starts: Starts,
+    starts: StartsBySeed,
     generatedReasoning: FileRef | undefined,
   ): Promise<CellOutcome[]> {
     const { loaded, x, arms, storeUri } = s;
@@ -444,7 +602,7 @@ class ExperimentRun {
           ...thinkingOf(x),
         })
       : undefined;
-    const cells = sweepCells(arms, x.aft.fractions, x.aft.seeds);
+    const cells = sweepCells(arms, x.aft.fractions, x.aft.seeds, midtrainSeeds(x.midtrain));
     this.progress.cells = cells;
     const training = new CellTraining(this, s, {
       trainer,
@@ -456,7 +614,7 @@ class ExperimentRun {
     const armList = arms.map((a) => a.name).join(', ');
     await this.enter(
       'aft-sweep',
-      `${cells.length} cells: ${armList} × ${x.aft.fractions.map(fractionLabel).join(', ')} × seeds ${x.aft.seeds.join(', ')}`,
+      `${cells.length} cells: ${armList} × ${x.aft.fractions.map(fractionLabel).join(', ')} × seeds ${x.aft.seeds.join(', ')}${starts.size > 1 ? ` (midtrained arms × midtraining seeds ${[...starts.keys()].join(', ')})` : ''}`,
     );
     return runBounded(
       cells.length,
@@ -473,7 +631,7 @@ class ExperimentRun {
     cell: CellProgress,
     arm: Arm,
     training: CellTraining,
-    refs: { starts: Starts; tokenizerUri: string },
+    refs: { starts: StartsBySeed; tokenizerUri: string },
   ): Promise<CellOutcome> {
     const attrs: SearchAttributePair[] = [
       ...common,
@@ -487,8 +645,9 @@ class ExperimentRun {
       cell.compute = train.compute;
     }
     // A control evaluates the model it starts from: a midtrained one, or the base model (modelUri null).
-    const modelUri = train ? train.outputUri : (startOf(arm, refs.starts)?.outputUri ?? null);
-    const where = isControl(arm) ? 'no AFT' : `${fractionLabel(cell.fraction)}, seed ${cell.seed}`;
+    const modelUri = train ? train.outputUri : (startOf(arm, refs.starts.get(seedOfCell(cell)))?.outputUri ?? null);
+    const from = cell.midtrainSeed === undefined ? '' : `, midtraining seed ${cell.midtrainSeed}`;
+    const where = `${isControl(arm) ? 'no AFT' : `${fractionLabel(cell.fraction)}, seed ${cell.seed}`}${from}`;
     const overBudget = this.budget?.allowNewJob(`the evaluation of ${cell.id}`);
     if (overBudget) await overBudget;
     cell.status = 'evaluating';
@@ -557,6 +716,7 @@ class ExperimentRun {
       capabilities?: CapabilityResult[];
       placebo?: ReportRequest['placebo'];
       contamination?: ContaminationSummary;
+      midtrains?: ReportRequest['midtrains'];
     },
   ): Promise<ReportResult> {
     const { experiment: _omit, ...loadedRefs } = loaded;
@@ -581,6 +741,7 @@ class ExperimentRun {
           ...(r.controls.length ? { controls: r.controls } : {}),
           ...(r.capabilities && { capabilities: r.capabilities }),
           ...(r.placebo && { placebo: r.placebo }),
+          ...(r.midtrains && { midtrains: r.midtrains }),
           ...(r.contamination && { contamination: r.contamination }),
           judge: x.eval.judge,
           judgeAttempts: x.eval.judgeAttempts,
@@ -620,14 +781,14 @@ class CellTraining {
     private readonly s: Loaded,
     private readonly inputs: {
       trainer: TrainerSettings;
-      starts: Starts;
+      starts: StartsBySeed;
       mix?: TrainRequest['mix'];
       dataOf: (arm: Arm) => TokenizedRef;
     },
   ) {}
 
   run(arm: Arm, cell: CellProgress, attrs: SearchAttributePair[]): Promise<TrainResult> {
-    const runId = `${trainingName(arm)}-${fractionSlug(cell.fraction)}-s${cell.seed}`;
+    const runId = `${trainingName(arm)}-${fractionSlug(cell.fraction)}-s${cell.seed}${midtrainSuffix(seedOfCell(cell))}`;
     let run = this.runs.get(runId);
     if (!run) {
       run = this.start(arm, cell, runId, attrs).then((r) => (this.experiment.addCompute(r), r));
@@ -648,7 +809,7 @@ class CellTraining {
     const { x, storeUri } = this.s;
     const { starts, mix, trainer } = this.inputs;
     // msm and placebo arms continue their midtraining's adapter alike (the placebo isolates the spec's content).
-    const midtrain = startOf(arm, starts);
+    const midtrain = startOf(arm, starts.get(seedOfCell(cell)));
     const fromMsm = midtrain !== null;
     return executeChild(trainingRun, {
       ...CANCEL_ON_PARENT_CLOSE,
@@ -671,7 +832,7 @@ class CellTraining {
         },
       ],
       typedSearchAttributes: attrs,
-      staticSummary: `AFT ${trainingName(arm)} at ${fractionLabel(cell.fraction)} of the data, seed ${cell.seed}`,
+      staticSummary: `AFT ${trainingName(arm)} at ${fractionLabel(cell.fraction)} of the data, seed ${cell.seed}${cell.midtrainSeed === undefined ? '' : `, midtraining seed ${cell.midtrainSeed}`}`,
     });
   }
 }
@@ -680,39 +841,58 @@ class CellTraining {
 const thinkingOf = (x: Loaded['x']) =>
   x.eval.thinking === 'on' || x.eval.thinking === 'off' ? { thinking: x.eval.thinking } : {};
 
-/** AFT arms: arms × fractions × seeds; controls (aft: none): one evaluation each, at CONTROL_SEED. */
-function sweepCells(arms: Arm[], fractions: number[], seeds: number[]): CellProgress[] {
+/**
+ * AFT arms: arms × fractions × seeds; controls (aft: none): one evaluation each, at CONTROL_SEED. With more
+ * than one midtraining seed, every arm that starts from a midtraining has its cells once per seed (ids of
+ * seeds other than 0 end in -m<seed>); base arms do not depend on it.
+ */
+function sweepCells(arms: Arm[], fractions: number[], seeds: number[], midtrain: number[]): CellProgress[] {
+  const pending = 'pending' as const;
+  const perSeed = (arm: Arm, base: Omit<CellProgress, 'status'>): CellProgress[] =>
+    arm.start === 'base' || midtrain.length === 1
+      ? [{ ...base, status: pending }]
+      : midtrain.map((m) => ({ ...base, id: `${base.id}${midtrainSuffix(m)}`, midtrainSeed: m, status: pending }));
   return arms.flatMap((arm) =>
     isControl(arm)
-      ? [
-          {
-            id: `${arm.name}-s${CONTROL_SEED}`,
-            arm: arm.name,
-            fraction: 0,
-            seed: CONTROL_SEED,
-            status: 'pending' as const,
-          },
-        ]
+      ? perSeed(arm, { id: `${arm.name}-s${CONTROL_SEED}`, arm: arm.name, fraction: 0, seed: CONTROL_SEED })
       : fractions.flatMap((fraction) =>
-          seeds.map((seed) => ({
-            id: `${arm.name}-${fractionSlug(fraction)}-s${seed}`,
-            arm: arm.name,
-            fraction,
-            seed,
-            status: 'pending' as const,
-          })),
+          seeds.flatMap((seed) =>
+            perSeed(arm, { id: `${arm.name}-${fractionSlug(fraction)}-s${seed}`, arm: arm.name, fraction, seed }),
+          ),
         ),
   );
 }
+
+/** The options every corpus is tokenized with (the placebo's adds its cut). */
+const corpusTokenOptions = (x: Loaded['x']) => ({
+  family: tokenizerSpec(x.baseModel.tokenizer),
+  seqLen: x.tokenization.seqLen,
+  shuffleSeed: x.tokenization.shuffleSeed,
+});
 
 /** Trained cells for the report's curves; controls (no training) as their own rows. */
 function splitOutcomes(outcomes: CellOutcome[]): { cells: CellResult[]; controls: ControlResult[] } {
   return {
     cells: outcomes.flatMap((o) =>
-      o.train ? [{ arm: o.cell.arm, fraction: o.cell.fraction, seed: o.cell.seed, train: o.train, eval: o.eval }] : [],
+      o.train
+        ? [
+            {
+              arm: o.cell.arm,
+              fraction: o.cell.fraction,
+              seed: o.cell.seed,
+              ...midtrainSeedOf(o),
+              train: o.train,
+              eval: o.eval,
+            },
+          ]
+        : [],
     ),
     controls: outcomes.flatMap((o) =>
-      o.train ? [] : [{ arm: o.cell.arm, seed: o.cell.seed, modelUri: o.modelUri, eval: o.eval }],
+      o.train ? [] : [{ arm: o.cell.arm, seed: o.cell.seed, ...midtrainSeedOf(o), modelUri: o.modelUri, eval: o.eval }],
     ),
   };
 }
+
+/** A cell's midtraining seed, only when midtrain.seeds lists more than one (else requests stay as they were). */
+const midtrainSeedOf = (o: CellOutcome) =>
+  o.cell.midtrainSeed === undefined ? {} : { midtrainSeed: o.cell.midtrainSeed };

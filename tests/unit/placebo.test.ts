@@ -71,7 +71,7 @@ describe('the placebo arm', () => {
     expect(parseProblems(over)).toBe('');
     const x = parseExperiment({ ...minimal, ...over });
     const plain = parseExperiment(minimal);
-    expect(midtrainHyper(x.midtrain)).toEqual(plain.midtrain);
+    expect(midtrainHyper(x.midtrain)).toEqual(midtrainHyper(plain.midtrain));
     expect(midtrainHyper(x.midtrain)).not.toHaveProperty('placeboSpec');
     const req = (hyper: TrainRequest['hyper']) =>
       ({
@@ -83,7 +83,7 @@ describe('the placebo arm', () => {
         experiment: { baseModel: plain.baseModel, compute: plain.compute },
         hyper,
       }) as TrainRequest;
-    expect(runKeyOf(req(midtrainHyper(x.midtrain)))).toBe(runKeyOf(req(plain.midtrain)));
+    expect(runKeyOf(req(midtrainHyper(x.midtrain)))).toBe(runKeyOf(req(midtrainHyper(plain.midtrain))));
     expect(inputFiles(x)).toContainEqual({ field: 'midtrain.placeboSpec', path: 'p.md' });
   });
 

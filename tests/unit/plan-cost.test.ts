@@ -114,6 +114,28 @@ describe('cost plan: counts → tokens → dollars', () => {
     );
   });
 
+  it('midtrain.seeds and placebo: a corpus and a midtraining per seed and start; midtrained arms’ cells once per seed', () => {
+    const base = experiment();
+    const seeds = (midtrain: Record<string, unknown>, arms = base.aft.arms) =>
+      planCost(experiment({ midtrain, aft: { ...base.aft, arms } } as never), inputs());
+    const three = seeds({ seeds: [0, 1, 2] });
+    const one = (name: StagePlan['stage'], p = plan) => stage(p.stages, name);
+    expect(one('midtraining', three).tokens).toBe(3 * one('midtraining').tokens!);
+    expect(one('corpus', three).usd).toBeCloseTo(3 * one('corpus').usd, 6);
+    // baseline 4 cells, msm 4 × 3, msm-only 1 × 3.
+    expect(three.counts.trainedCells).toBe(4 + 12);
+    expect(three.counts.evalCells).toBe(16 + 3);
+    expect(one('aft training', three).tokens).toBe(2 * one('aft training').tokens!);
+    // Shared draws: one corpus, three midtrainings.
+    const shared = seeds({ seeds: [0, 1, 2], corpusDraws: 'shared' });
+    expect(one('corpus', shared).usd).toBeCloseTo(one('corpus').usd, 6);
+    expect(one('midtraining', shared).tokens).toBe(3 * one('midtraining').tokens!);
+    // A placebo arm: its corpus and its midtraining are paid for too.
+    const placebo = seeds({}, ['baseline', 'msm', 'placebo']);
+    expect(one('midtraining', placebo).tokens).toBe(2 * one('midtraining').tokens!);
+    expect(one('corpus', placebo).usd).toBeCloseTo(2 * one('corpus').usd, 6);
+  });
+
   it('sampling on eval.engine’s server is not priced as msm’s GPUs; its wall clock is bounded by the trainer’s', () => {
     const base = experiment();
     const onServer = planCost(

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { midtrainHyper } from '../../src/config/midtrain';
 import os from 'node:os';
 import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -334,7 +335,7 @@ describe('the trainer manifest', () => {
         vocabSize: 10,
       },
       experiment: { baseModel: x.baseModel, compute: x.compute },
-      hyper: { ...x.midtrain, microBatchSize },
+      hyper: { ...midtrainHyper(x.midtrain), microBatchSize },
     });
     const env = new MockActivityEnvironment();
     const a: TrainResult = await env.run(trainer.runTraining, req(1));

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { midtrainHyper } from '../../src/config/midtrain';
 import os from 'node:os';
 import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -52,7 +53,7 @@ describe('logging.wandb', () => {
         vocabSize: 10,
       },
       experiment: { baseModel: x.baseModel, compute: x.compute, ...(logging ? { logging: x.logging } : {}) },
-      hyper: x.midtrain,
+      hyper: midtrainHyper(x.midtrain),
     });
     const run = (r: TrainRequest): Promise<TrainResult> => new MockActivityEnvironment().run(trainer.runTraining, r);
     const withWandb = await run(req(true));

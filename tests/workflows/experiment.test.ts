@@ -207,6 +207,105 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
     expect((await handle.query(progressQuery)).placebo!.match!.targetTokens).toBe(512);
   });
 
+  it('midtrain.seeds: each seed its own corpus draw and midtraining (placebo too); midtrained arms have cells per seed, base arms once', async () => {
+    const msmOnly = 'msm-only';
+    const aft = { ...experiment().aft, arms: ['baseline', 'msm', 'placebo', msmOnly], fractions: [1], seeds: [0] };
+    const input = experiment({ aft, midtrain: { placeboSpec: 'specs/placebo.md', seeds: [0, 2] } });
+    const { handle, calls } = await run('stubbed-midtrain-seeds', input);
+    const out = await handle.result();
+
+    // Draw 2 of both corpora, generated as children of their own, checked against the eval and tokenized.
+    for (const id of ['corpus-draw2', 'placebo-corpus-draw2'])
+      expect((await env.client.workflow.getHandle(`stubbed-midtrain-seeds.${id}`).describe()).status.name).toBe(
+        'COMPLETED',
+      );
+    const checkedCorpora = calls
+      .filter((c) => c.name === 'checkContamination')
+      .map((c) => (c.args as [string, DecontaminateRequest])[1].corpus.hash);
+    expect(checkedCorpora).toEqual(['corpus-stub-spec-hash', 'corpus-stub-spec-hash-draw2']);
+    const tokenized = calls
+      .filter((c) => c.name === 'tokenizeCorpus')
+      .map((c) => c.args as [string, { hash: string }, { maxTokens?: number }])
+      .map(([, corpus, opts]) => [corpus.hash, opts.maxTokens]);
+    expect(tokenized).toEqual([
+      ['corpus-stub-spec-hash', undefined],
+      ['corpus-stub-placebo-hash', 512],
+      ['corpus-stub-spec-hash-draw2', undefined],
+      ['corpus-stub-placebo-hash-draw2', 512],
+    ]);
+
+    // Four midtrainings: seed 0 keeps its labels, seed 2 trains on draw 2 with its own seed.
+    const trains = argsOf<TrainRequest>(calls, 'runTraining');
+    const mid = trains.filter((t) => t.kind === 'midtrain').sort((a, b) => a.label.localeCompare(b.label));
+    expect(mid.map((t) => [t.label, t.data.sha256, t.seed])).toEqual([
+      ['midtrain', 'sha-corpus-stub-spec-hash', 0],
+      ['midtrain-m2', 'sha-corpus-stub-spec-hash-draw2', 2],
+      ['midtrain-placebo', 'sha-corpus-stub-placebo-hash', 0],
+      ['midtrain-placebo-m2', 'sha-corpus-stub-placebo-hash-draw2', 2],
+    ]);
+    expect(mid[1].hyper).toEqual(mid[0].hyper);
+    expect(mid[0].hyper).not.toHaveProperty('seeds');
+
+    // AFT cells of midtrained arms continue their own seed's midtraining; baseline trains once.
+    const aftLabels = trains.filter((t) => t.kind === 'aft').map((t) => t.label);
+    expect(aftLabels.sort()).toEqual([
+      'aft-baseline-1of1-s0',
+      'aft-msm-1of1-s0',
+      'aft-msm-1of1-s0-m2',
+      'aft-placebo-1of1-s0',
+      'aft-placebo-1of1-s0-m2',
+    ]);
+    const train = (label: string) => trains.find((t) => t.label === label)!;
+    expect(train('aft-msm-1of1-s0-m2').initFrom).toEqual({ outputUri: 'file:///tmp/runs/midtrain-m2/final' });
+    expect(train('aft-placebo-1of1-s0-m2').initFrom).toEqual({
+      outputUri: 'file:///tmp/runs/midtrain-placebo-m2/final',
+    });
+    const evals = argsOf<EvalRequest>(calls, 'generateSamples');
+    expect(evals.find((e) => e.label === 'eval-msm-only-s0-m2')!.modelUri).toBe('file:///tmp/runs/midtrain-m2/final');
+    expect(out.cells.map((c) => [c.id, c.midtrainSeed])).toEqual([
+      ['baseline-1of1-s0', undefined],
+      ['msm-1of1-s0', 0],
+      ['msm-1of1-s0-m2', 2],
+      ['placebo-1of1-s0', 0],
+      ['placebo-1of1-s0-m2', 2],
+    ]);
+    expect(out.controls.map((c) => c.id)).toEqual(['msm-only-s0', 'msm-only-s0-m2']);
+
+    // The report is told each cell's midtraining seed and the second run's lineage.
+    const report = argsOf<ReportRequest>(calls, 'writeReport')[0];
+    expect(report.cells.map((c) => [c.arm, c.midtrainSeed])).toEqual([
+      ['baseline', undefined],
+      ['msm', 0],
+      ['msm', 2],
+      ['placebo', 0],
+      ['placebo', 2],
+    ]);
+    expect(report.controls!.map((c) => c.midtrainSeed)).toEqual([0, 2]);
+    const second = report.midtrains![0];
+    expect([second.seed, second.corpusDraw, second.corpus.hash, second.midtrain!.outputUri]).toEqual([
+      2,
+      2,
+      'corpus-stub-spec-hash-draw2',
+      'file:///tmp/runs/midtrain-m2/final',
+    ]);
+    expect(second.placebo!.match).toEqual({ targetTokens: 512, placeboTokens: 512, short: 0 });
+    expect(report.contamination!.training['corpus draw 2'].checked).toBe(12);
+    expect((await handle.query(progressQuery)).midtrains!.map((m) => [m.seed, m.placebo ?? false])).toHaveLength(2);
+  });
+
+  it('midtrain.seeds with shared draws: one corpus, a midtraining per seed on it', async () => {
+    const aft = { ...experiment().aft, arms: ['baseline', 'msm'], fractions: [1], seeds: [0] };
+    const input = experiment({ aft, midtrain: { seeds: [0, 1], corpusDraws: 'shared' } });
+    const { handle, calls } = await run('stubbed-midtrain-shared', input);
+    await handle.result();
+    const mid = argsOf<TrainRequest>(calls, 'runTraining').filter((t) => t.kind === 'midtrain');
+    expect(mid.map((t) => [t.label, t.data.sha256, t.seed]).sort()).toEqual([
+      ['midtrain', 'sha-corpus-stub-spec-hash', 0],
+      ['midtrain-m1', 'sha-corpus-stub-spec-hash', 1],
+    ]);
+    expect(calls.filter((c) => c.name === 'tokenizeCorpus')).toHaveLength(1);
+  });
+
   it('aft.generate.spec: the AFT data child is given that spec, not the midtraining one; the report records it and the tokenizer', async () => {
     const generated = (spec?: string) => {
       const { data: _file, reasoningData: _reasoning, ...aft } = experiment().aft as Record<string, unknown>;

@@ -12,16 +12,17 @@ export { humanLabelsImport, reportRun } from '../../src/workflows/report';
 export { msmSweep } from '../../src/workflows/sweep';
 export { msmReaper } from '../../src/workflows/reaper';
 
-/** Keyed by the spec it was asked for, so a test can tell the MSM corpus from the placebo's. */
+/** Keyed by the spec it was asked for (and its draw), so a test can tell the MSM corpus from the placebo's. */
 export async function corpusGeneration(job: CorpusJob): Promise<CorpusManifestRef> {
+  const name = `stub-${job.specHash}${job.draw ? `-draw${job.draw}` : ''}`;
   return {
-    manifestKey: `corpus/stub-${job.specHash}/manifest.json`,
-    hash: `corpus-stub-${job.specHash}`,
+    manifestKey: `corpus/${name}/manifest.json`,
+    hash: `corpus-${name}`,
     documents: 12,
     duplicatesRemoved: 0,
     truncatedDropped: 0,
     truncated: 0,
-    shardKeys: [`corpus/stub-${job.specHash}/shard-0.jsonl`],
+    shardKeys: [`corpus/${name}/shard-0.jsonl`],
     documentUsage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
   };
 }

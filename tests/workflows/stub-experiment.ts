@@ -130,7 +130,9 @@ export function experimentStubs(knobs: Knobs = {}) {
             ngram: 13,
             minhashThreshold: 0.4,
             evalItems: {},
-            training: {},
+            training: {
+              corpus: { checked: req.corpus.documents, flagged: 0, byNgram: 0, byMinhash: 0, byEvalSource: {} },
+            },
             examples: [],
             dropped: dropped ? { corpus: 1, aft: 1 } : {},
           },
