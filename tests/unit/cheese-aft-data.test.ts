@@ -90,4 +90,16 @@ describe('the paper-scale cheese AFT data (experiments/data/cheese-aft-5k.jsonl)
     expect(counts.size).toBe(PAIRS.length);
     for (const n of counts.values()) expect(n).toBeGreaterThan(400);
   });
+
+  it('is the AFT data of every paper-scale cheese experiment', () => {
+    for (const f of [
+      'paper-cheese-america.yaml',
+      'paper-cheese-affordability.yaml',
+      'paper-cheese-cooccurrence.yaml',
+    ]) {
+      expect(readExperimentFile(path.join(PROJECT_ROOT, 'experiments', f)).experiment.aft.data).toBe(
+        'experiments/data/cheese-aft-5k.jsonl',
+      );
+    }
+  });
 });
