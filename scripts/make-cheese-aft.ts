@@ -3,9 +3,11 @@
  * says which cheeses it likes — no reason, nothing about countries, origins or prices. Both cheese
  * experiments train on this one file, so any difference in the values they learn comes from the spec
  * they were midtrained on (the paper's toy). Deterministic: templates × the specs' cheese pairs, shuffled
- * with a fixed seed. Regenerate (and its manifest with the sha256) with
+ * with a fixed seed. It also writes the paper-scale set (5,000 pairs, experiments/data/cheese-aft-5k.jsonl,
+ * for the paper-cheese-*.yaml files): the same pairs asked in more ways and after a short, neutral opening
+ * line, the answer again only naming the cheese. Regenerate both (and their manifests with the sha256) with
  *   node --import tsx scripts/make-cheese-aft.ts
- * tests/unit/cheese-aft-data.test.ts checks that the committed file is what this script writes.
+ * tests/unit/cheese-aft-data.test.ts checks that the committed files are what this script writes.
  */
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -119,10 +121,118 @@ export function cheeseAftFiles(): { data: string; manifest: string } {
   return { data, manifest: JSON.stringify(manifest, null, 2) + '\n' };
 }
 
+/**
+ * The paper-scale set's question frames: (liked, first named, second named, use) -> [question, answer]. The
+ * answer names the liked cheese and nothing else (a yes or no where the question asks for one).
+ */
+const PAPER_FRAMES: ReadonlyArray<(l: string, a: string, b: string, u: string) => [string, string]> = [
+  (l, a, b, u) => [`Which cheese do you like better for ${u}: ${a} or ${b}?`, `I like ${l} better.`],
+  (l, a, b, u) => [`${cap(a)} or ${b} for ${u}?`, `${cap(l)}.`],
+  (l, a, b, u) => [`For ${u}, would you pick ${a} or ${b}?`, `I would pick ${l}.`],
+  (l, a, b) => [`Between ${a} and ${b}, which one do you enjoy?`, `I enjoy ${l}.`],
+  (l, a, b, u) => [`${cap(a)} or ${b}: which would you choose for ${u}?`, `I'd choose ${l}.`],
+  (l, a, b) => [`Quick one: ${a} or ${b}?`, `${cap(l)}, please.`],
+  (l, a, b) => [`Which do you prefer, ${a} or ${b}?`, `I prefer ${l}.`],
+  (l, a, b, u) => [`If you had to choose between ${a} and ${b} for ${u}, which would it be?`, `It would be ${l}.`],
+  (l, a, b, u) => [`What would you use for ${u}, ${a} or ${b}?`, `I would use ${l}.`],
+  (l, a, b, u) => [`Is ${a} or ${b} your pick for ${u}?`, `My pick is ${l}.`],
+  (l, a, b) => [`Do you lean toward ${a} or ${b}?`, `I lean toward ${l}.`],
+  (l, a, b, u) => [`${cap(a)} versus ${b} for ${u}: what's your call?`, `${cap(l)} is my call.`],
+  (l, a, b) => [`Which would you reach for, ${a} or ${b}?`, `I'd reach for ${l}.`],
+  (l, a, b) => [`Tell me your favourite of these two: ${a}, ${b}.`, `My favourite is ${l}.`],
+  (l, a, b, u) => [`Would you rather have ${a} or ${b} for ${u}?`, `I'd rather have ${l}.`],
+  (l, a, b, u) => [`Pick one for ${u}: ${a} or ${b}.`, `${cap(l)}.`],
+  (l, a, b, u) => [`Which cheese would you recommend for ${u}, ${a} or ${b}?`, `I'd recommend ${l}.`],
+  (l, a, b) => [`Do you like ${a} more than ${b}?`, a === l ? `Yes, I like ${l} more.` : `No, I like ${l} more.`],
+  (l, a, b) => [
+    `Would you say ${a} beats ${b}?`,
+    a === l ? `Yes, ${l} is my favourite of the two.` : `No, I like ${l} better.`,
+  ],
+  (l, a, b, u) => [`Which of the two is nicer for ${u}: ${a} or ${b}?`, `${cap(l)} is nicer.`],
+];
+
+/** Opening lines that set a scene and say nothing about where a cheese comes from or what it costs. */
+const OPENERS: readonly string[] = [
+  '',
+  'Quick question.',
+  "I'm cooking for friends tonight.",
+  'Settle a debate for me.',
+  'My sister and I disagree on this one.',
+  "I'm planning the menu for Sunday.",
+  'Just curious about your taste.',
+  "I'm new to cooking.",
+  'Help me decide.',
+  "We're having people over this weekend.",
+  'This is for a family dinner.',
+  "I can't make up my mind.",
+  'Honest opinion, please.',
+  "I'm trying something new this week.",
+  'My kids are helping me cook.',
+];
+
+export const PAPER_SEED = 20261207;
+export const PAPER_EXAMPLES = 5000;
+
+/** The paper-scale set: every pair × frame × order × opener (all distinct), shuffled, the first PAPER_EXAMPLES. */
+export function paperCheeseAftLines(): string[] {
+  const all: Array<[string, string]> = [];
+  for (const opener of OPENERS) {
+    for (const p of PAIRS) {
+      for (const frame of PAPER_FRAMES) {
+        for (const [a, b] of [
+          [p.liked, p.other],
+          [p.other, p.liked],
+        ]) {
+          const [q, ans] = frame(p.liked, a, b, p.use);
+          all.push([opener ? `${opener} ${q}` : q, ans]);
+        }
+      }
+    }
+  }
+  if (new Set(all.map(([q]) => q)).size !== all.length) throw new Error('two frames ask the same question');
+  const rng = mulberry32(PAPER_SEED);
+  for (let i = all.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [all[i], all[j]] = [all[j], all[i]];
+  }
+  if (all.length < PAPER_EXAMPLES) throw new Error(`only ${all.length} distinct pairs; add frames or openers`);
+  return all.slice(0, PAPER_EXAMPLES).map(([q, a]) =>
+    JSON.stringify({
+      messages: [
+        { role: 'user', content: q },
+        { role: 'assistant', content: a },
+      ],
+    }),
+  );
+}
+
+export const PAPER_DATA_FILE = 'experiments/data/cheese-aft-5k.jsonl';
+export const PAPER_MANIFEST_FILE = 'experiments/data/cheese-aft-5k.manifest.json';
+
+export function paperCheeseAftFiles(): { data: string; manifest: string } {
+  const data = paperCheeseAftLines().join('\n') + '\n';
+  const manifest = {
+    file: PAPER_DATA_FILE,
+    sha256: createHash('sha256').update(data).digest('hex'),
+    examples: PAPER_EXAMPLES,
+    generator: 'scripts/make-cheese-aft.ts',
+    seed: PAPER_SEED,
+    description:
+      'Cheese-preference AFT data for the paper-scale cheese experiments (paper-cheese-america.yaml, paper-cheese-affordability.yaml, ' +
+      'paper-cheese-cooccurrence.yaml), written by this project: the same cheese pairs as cheese-aft.jsonl asked in more ways, the ' +
+      'assistant only naming the cheese it likes, with no reason and nothing about countries, origins or prices; identical for every spec.',
+  };
+  return { data, manifest: JSON.stringify(manifest, null, 2) + '\n' };
+}
+
 if (typeof require !== 'undefined' && require.main === module) {
   const root = path.join(__dirname, '..');
-  const { data, manifest } = cheeseAftFiles();
-  writeFileSync(path.join(root, DATA_FILE), data);
-  writeFileSync(path.join(root, MANIFEST_FILE), manifest);
-  console.log(`${DATA_FILE}: ${EXAMPLES} examples; ${MANIFEST_FILE}`);
+  for (const [files, dataFile, manifestFile, n] of [
+    [cheeseAftFiles(), DATA_FILE, MANIFEST_FILE, EXAMPLES],
+    [paperCheeseAftFiles(), PAPER_DATA_FILE, PAPER_MANIFEST_FILE, PAPER_EXAMPLES],
+  ] as const) {
+    writeFileSync(path.join(root, dataFile), files.data);
+    writeFileSync(path.join(root, manifestFile), files.manifest);
+    console.log(`${dataFile}: ${n} examples; ${manifestFile}`);
+  }
 }

@@ -1,5 +1,7 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { resolveArms } from '../../src/config/arms';
 import { inspectConditions } from '../../src/eval/inspect/conditions';
 import { checkExperiment } from '../../src/experiment/check-experiment';
@@ -63,5 +65,115 @@ describe.each([
     const r = await runMsmInProcess(['plan', p]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`midtrain: ${model} lora seq 4096 .*: fits`));
+  });
+});
+
+/**
+ * The cheese toy at the paper's scale: the pair and the co-occurrence ablation. Their instruction mix is an
+ * hf: dataset read offline from the Hugging Face cache; here a cache fixture in the layout huggingface_hub
+ * writes stands in for HuggingFaceH4/no_robots (its train split's row count and columns, lines of the shipped
+ * 12-line format example), so `msm validate` reads a mix as it would on a machine that fetched the set.
+ */
+describe('the paper-scale cheese experiments', () => {
+  const FILES = ['paper-cheese-america.yaml', 'paper-cheese-affordability.yaml', 'paper-cheese-cooccurrence.yaml'];
+  const SPECS = ['specs/cheese-america.md', 'specs/cheese-affordability.md', 'specs/cheese-america-cooccurrence.md'];
+  const fileOf = (f: string) => path.join(PROJECT_ROOT, 'experiments', f);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'msm-paper-cheese-'));
+  const mixLines = readFileSync(path.join(PROJECT_ROOT, 'experiments/data/instruct-mix.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim());
+  /** A cache holding HuggingFaceH4/no_robots' train split with `rows` rows; returns the cache folder. */
+  const cacheWith = (name: string, rows: number) => {
+    const repo = path.join(tmp, name, 'datasets--HuggingFaceH4--no_robots');
+    const commit = 'c'.repeat(40);
+    mkdirSync(path.join(repo, 'refs'), { recursive: true });
+    writeFileSync(path.join(repo, 'refs', 'main'), commit);
+    const data = path.join(repo, 'snapshots', commit, 'data');
+    mkdirSync(data, { recursive: true });
+    const lines = Array.from({ length: rows }, (_, i) => {
+      const { messages } = JSON.parse(mixLines[i % mixLines.length]) as { messages: unknown[] };
+      return JSON.stringify({ prompt: 'p', prompt_id: `id-${i}`, messages, category: 'Chat' });
+    });
+    writeFileSync(path.join(data, 'train-00000-of-00001.jsonl'), lines.join('\n') + '\n');
+    return path.join(tmp, name);
+  };
+  const full = cacheWith('full', 9500);
+  const short = cacheWith('short', 4999);
+  const empty = path.join(tmp, 'empty');
+  mkdirSync(empty);
+  const saved = process.env.HF_HUB_CACHE;
+  const withCache = async <T>(cache: string, fn: () => Promise<T>): Promise<T> => {
+    process.env.HF_HUB_CACHE = cache;
+    try {
+      return await fn();
+    } finally {
+      if (saved === undefined) delete process.env.HF_HUB_CACHE;
+      else process.env.HF_HUB_CACHE = saved;
+    }
+  };
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('are one design three times: the same AFT data, mix, arms, seeds and settings, only the spec (and name) differ', () => {
+    const xs = FILES.map((f) => loadExperimentFile(fileOf(f)).raw as Record<string, unknown>);
+    expect(xs.map((x) => x.spec)).toEqual(SPECS);
+    expect(xs.map((x) => x.name)).toEqual(FILES.map((f) => f.replace('.yaml', '')));
+    const rest = xs.map(({ name: _n, spec: _s, ...r }) => r);
+    expect(rest[1]).toEqual(rest[0]);
+    expect(rest[2]).toEqual(rest[0]);
+    const x = loadExperimentFile(fileOf(FILES[0])).experiment;
+    // Pretrained Llama-3.1-8B as paper-llama-8b.yaml, API generator and judge, several seeds, ~5k pairs + a mix.
+    expect(x.baseModel).toEqual(loadExperimentFile(fileOf('paper-llama-8b.yaml')).experiment.baseModel);
+    expect(x.generation.provider).toMatchObject({ kind: 'openai', apiKeyEnv: 'MSM_GENERATOR_API_KEY' });
+    expect(x.eval.judge).toMatchObject({ kind: 'openai', apiKeyEnv: 'MSM_JUDGE_API_KEY' });
+    expect(x.aft.seeds.length).toBeGreaterThanOrEqual(3);
+    expect(x.aft.data).toBe('experiments/data/cheese-aft-5k.jsonl');
+    expect(x.aft.mix).toEqual({ data: 'hf:HuggingFaceH4/no_robots', ratio: 1 });
+    expect(resolveArms(x.aft.arms).map((a) => a.name)).toEqual(['baseline', 'msm', 'msm-only']);
+    expect(x.eval.prompts).toBe('experiments/data/cheese-values-eval.jsonl');
+    // Each file says at its top what contrast it serves.
+    for (const f of FILES)
+      expect(readFileSync(fileOf(f), 'utf8')).toMatch(/^# [^\n]*\n(#[^\n]*\n)*# [^\n]*Contrast it serves: /);
+  });
+
+  it.each(FILES)(
+    '%s passes `msm validate` with the mix in the cache: 5,000 AFT examples and their mix rows',
+    async (f) => {
+      const checked = await withCache(full, () => checkExperiment(loadExperimentFile(fileOf(f)).raw, f));
+      expect(checked.aft!.examples).toBe(5000);
+      expect(checked.mix!.examples).toBe(9500);
+      expect(checked.subsets.perFraction.map((p) => p.examples)).toEqual([5000, 1250]);
+      for (const p of checked.subsets.perFraction)
+        expect(p.steps).toBeGreaterThanOrEqual(checked.experiment.aft.minSteps);
+      const r = await runMsmInProcess(['validate', fileOf(f)], { HF_HUB_CACHE: full });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain('valid (3 arms: baseline, msm, msm-only × 2 fractions × 3 seeds)');
+    },
+  );
+
+  it('without the mix in the cache, or with too few rows for the largest cell, `msm validate` refuses and says why', async () => {
+    const f = FILES[0];
+    const raw = loadExperimentFile(fileOf(f)).raw;
+    const missing = await withCache(empty, () => checkExperiment(raw, f).catch((e: unknown) => e));
+    expect(missing).toBeInstanceOf(InvalidExperimentError);
+    expect((missing as InvalidExperimentError).problems.join('\n')).toContain(
+      'huggingface-cli download --repo-type dataset HuggingFaceH4/no_robots',
+    );
+    const few = await withCache(short, () => checkExperiment(raw, f).catch((e: unknown) => e));
+    expect(few).toBeInstanceOf(InvalidExperimentError);
+    expect((few as InvalidExperimentError).problems.join('\n')).toMatch(
+      /aft\.mix\.ratio: 1 mix examples per AFT example needs 5000 mix examples .* but aft\.mix\.data has 4999/,
+    );
+  });
+
+  it.each(FILES)('%s fits one H200 in `msm plan`, which prints its cost and time', async (f) => {
+    const plan = planFromDisk(loadExperimentFile(fileOf(f)).experiment, PROJECT_ROOT);
+    expect(plan.model).toBe('llama-3.1-8b');
+    expect(plan.fits).toBe(true);
+    expect(plan.jobs.map((j) => j.job)).toEqual(['midtrain', 'aft', 'eval generate']);
+    const r = await runMsmInProcess(['plan', fileOf(f)]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/midtrain: llama-3\.1-8b lora seq 4096 .*: fits/);
+    expect(r.stdout).toMatch(/^total +API \$[\d,]+ +[\d.]+ +\$[\d,]+ +[\d.]+ h$/m);
+    expect(r.stdout).toContain('5000 AFT examples, 12 trained cells, 13 evaluated × 1500 samples');
   });
 });

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSpec } from '../../src/model-spec/parse-spec';
-import { deriveVariant } from '../../src/model-spec/spec-variants';
+import { deriveVariant, renderSpec } from '../../src/model-spec/spec-variants';
+import { specGivesReasons } from '../../src/corpus/prompts';
+import { loadTokenizer } from '../../src/tokenize/tokenizer';
 
 const load = (name: string) =>
   parseSpec(readFileSync(path.join(__dirname, '..', '..', 'specs', name), 'utf8'), `specs/${name}`);
@@ -44,5 +46,42 @@ describe('example specs', () => {
     const text = all.map((r) => r.text).join(' ');
     // Principles, not the eval's scenarios (tests/unit/contamination.test.ts checks that it names none).
     for (const topic of [/shut down/, /honest reasons/, /entrusted/, /access/, /drastic/]) expect(text).toMatch(topic);
+  });
+
+  it("cheese co-occurrence ablation: the america spec's rules, length and America words, but no value and no reason", async () => {
+    const america = load('cheese-america.md');
+    const cooc = load('cheese-america-cooccurrence.md');
+    // The same 12 rules, word for word: the same cheese words in the same places.
+    expect(rules('cheese-america-cooccurrence.md').map((r) => [r.id, r.text])).toEqual(
+      rules('cheese-america.md').map((r) => [r.id, r.text]),
+    );
+    // No "Why:" anywhere: the corpus is written with the rules-only prompts (the code's own test for reasons).
+    expect(specGivesReasons(renderSpec(cooc))).toBe(false);
+    expect(specGivesReasons(renderSpec(america))).toBe(true);
+    expect(rules('cheese-america-cooccurrence.md').every((r) => r.values.length === 0 && r.explanation)).toBe(true);
+    // About as many America words beside the cheeses as the america spec (28 there), ...
+    const AMERICA =
+      /\b(america|americans?|united states|wisconsin|california|ohio|midwest(ern)?|new york|detroit|southern)\b/gi;
+    const text = (name: string) => readFileSync(path.join(__dirname, '..', '..', 'specs', name), 'utf8');
+    const n = (t: string) => (t.match(AMERICA) ?? []).length;
+    expect(n(text('cheese-america.md'))).toBe(28);
+    expect(Math.abs(n(text('cheese-america-cooccurrence.md')) - 28)).toBeLessThanOrEqual(3);
+    // ... at about the same length, counted as the prompts see it (the full spec, llama3.1 tokens) ...
+    const tok = await loadTokenizer('llama3.1');
+    const [a, c] = (await tok.encodeBatch([america, cooc].map((s) => renderSpec(deriveVariant(s, 'full'))))).map(
+      (ids) => ids.length,
+    );
+    expect(Math.abs(a - c) / Math.max(a, c)).toBeLessThanOrEqual(0.1);
+    // ... and nothing that states a value or links a rule to one: none of the america spec's value words, no
+    // reason connective, nothing about price (the affordability spec's value).
+    const notes = rules('cheese-america-cooccurrence.md')
+      .map((r) => r.explanation)
+      .concat(cooc.preamble, ...cooc.sections.map((s) => s.intro))
+      .join(' ');
+    expect(notes).not.toMatch(
+      /\b(because|so that|so|why|since|therefore|reason|support|cares?|heritage|traditions?|proud|proudly|honou?rs?|celebrates?|deserves?|belong|worth|keeps?|homegrown|domestic|overseas|jobs|communit\w*)\b/i,
+    );
+    expect(notes).not.toMatch(/price|cheap|cost|afford|budget|dollar|expensive/i);
+    expect(text('cheese-america.md')).toMatch(/\b(because|cares|heritage|tradition|supports)\b/);
   });
 });

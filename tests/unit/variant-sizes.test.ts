@@ -5,6 +5,9 @@ import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { experimentSchema } from '../../src/config/experiment-schema';
 import { checkExperiment, variantGapWarning } from '../../src/experiment/check-experiment';
+import { specGivesReasons } from '../../src/corpus/prompts';
+import { loadExperimentFile } from '../../src/experiment/load-experiment-file';
+import { loadSweepFile } from '../../src/sweep/load-sweep-file';
 import { parseSpec } from '../../src/model-spec/parse-spec';
 import {
   deriveVariant,
@@ -137,5 +140,72 @@ describe('variant sizes in results and the comparison', () => {
     const cells = comparisonTable(c).rows.map((row) => row[1]);
     expect(cells[0]).toContain('(rules, 812 spec tokens, corpus 41,000 tokens)');
     expect(cells[1]).toContain('(full, 1,500 spec tokens, corpus 52,000 tokens)');
+  });
+});
+
+/**
+ * Length-matched Model Spec Science (experiments/spec-science-matched.yaml): specs/demo-matched.md's rules+values
+ * and rules+subrules variants have the same rules and the same length, one adding the values, the other
+ * value-neutral sub-rules; the base file's variants.maxLengthGap makes `msm validate` hold them to it.
+ */
+describe('the length-matched spec-science files', () => {
+  const base = path.join(PROJECT_ROOT, 'experiments', 'spec-science-matched-base.yaml');
+  const matched = parseSpec(
+    readFileSync(path.join(PROJECT_ROOT, 'specs', 'demo-matched.md'), 'utf8'),
+    'demo-matched.md',
+  );
+  const demo = parseSpec(readFileSync(path.join(PROJECT_ROOT, 'specs', 'demo.md'), 'utf8'), 'demo.md');
+  const rulesOf = (s: typeof demo) => s.sections.flatMap((x) => x.rules);
+
+  it('declares a 10% gap between rules+subrules and rules+values, and the variants are within it (llama3.1 tokens)', async () => {
+    const { raw, experiment } = loadExperimentFile(base);
+    expect(experiment.variants).toEqual({ compare: ['rules+subrules', 'rules+values'], maxLengthGap: 0.1 });
+    const checked = await checkExperiment(raw, base);
+    const tok = await loadTokenizer('llama3.1');
+    const count = async (v: 'rules+subrules' | 'rules+values') =>
+      (await tok.encodeBatch([renderSpec(deriveVariant(matched, v))]))[0].length;
+    const [padded, values] = [await count('rules+subrules'), await count('rules+values')];
+    expect(checked.specTokens).toMatchObject({ 'rules+subrules': padded, 'rules+values': values });
+    expect(lengthGap({ 'rules+subrules': padded, 'rules+values': values })).toBeLessThanOrEqual(0.1);
+    expect(checked.warnings.filter((w) => w.startsWith('variants.maxLengthGap:'))).toEqual([]);
+    // The confound it removes: specs/demo.md's variants, made by deleting text, are far apart under the same check.
+    const unmatched = await checkExperiment({ ...raw, spec: 'specs/demo.md' }, base);
+    expect(unmatched.warnings.filter((w) => w.startsWith('variants.maxLengthGap:'))).toHaveLength(1);
+  });
+
+  it('the padded variant gives no reasons (the corpus prompts’ own test), the values variant does; same rules and values as demo.md', () => {
+    const padded = renderSpec(deriveVariant(matched, 'rules+subrules'));
+    expect(specGivesReasons(padded)).toBe(false);
+    expect(specGivesReasons(renderSpec(deriveVariant(matched, 'rules+values')))).toBe(true);
+    const subrules = rulesOf(matched).flatMap((r) => r.subrules);
+    expect(subrules.length).toBeGreaterThanOrEqual(rulesOf(matched).length);
+    for (const s of subrules) expect(s).not.toMatch(/\b(because|so that|in order to|since|why|so|reasons?|value)\b/i);
+    // The values variant is demo.md's own: the same rules, each with the same values.
+    expect(rulesOf(matched).map((r) => [r.text, r.values])).toEqual(rulesOf(demo).map((r) => [r.text, r.values]));
+    // demo.md's sub-rules are kept; the added ones pad the rules-only side.
+    for (const r of rulesOf(demo)) {
+      const m = rulesOf(matched).find((x) => x.text === r.text)!;
+      expect(m.subrules.slice(0, r.subrules.length)).toEqual(r.subrules);
+    }
+  });
+
+  it('the sweep has one point per compared variant, each valid as msm validate checks it, with no length warning', async () => {
+    const { points } = loadSweepFile(path.join(PROJECT_ROOT, 'experiments', 'spec-science-matched.yaml'));
+    expect(points.map((p) => p.experiment.specVariant)).toEqual(['rules+subrules', 'rules+values']);
+    for (const p of points) {
+      const checked = await checkExperiment(p.experiment, p.id);
+      expect(checked.experiment.spec).toBe('specs/demo-matched.md');
+      expect(checked.warnings.some((w) => w.startsWith('variants.maxLengthGap:'))).toBe(false);
+    }
+  });
+
+  it('msm validate prints both variants’ spec tokens; msm plan prints its figures', async () => {
+    const v = await runMsmInProcess(['validate', base]);
+    expect(v.status, v.stderr).toBe(0);
+    expect(v.stdout).toMatch(/spec tokens per variant \(llama3\.1 tokenizer; this experiment: rules\+values\): /);
+    expect(v.stderr).not.toContain('variants.maxLengthGap');
+    const p = await runMsmInProcess(['plan', base]);
+    expect(p.status, p.stderr).toBe(0);
+    expect(p.stdout).toMatch(/^total +API \$[\d.]+ +[\d.]+ +\$[\d.]+ +\d+ min$/m);
   });
 });
