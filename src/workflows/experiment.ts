@@ -242,6 +242,7 @@ class ExperimentRun {
       truncatedDropped: corpus.truncatedDropped,
       duplicatesRemoved: corpus.duplicatesRemoved,
       hash: corpus.hash,
+      ...(corpus.target && { target: corpus.target }),
     };
     return corpus;
   }
