@@ -4,9 +4,9 @@ import { DOCUMENT_SHARE_OF_MAX, documentTokens, unitsForTarget, type CorpusSizin
 export { DOCUMENT_SHARE_OF_MAX, documentTokens, unitsForTarget };
 
 /**
- * generation.targetTokens: whether (and by how much) to top up after
- * assembly; the units a target plans are src/config/corpus-size.ts's. The corpus stage has no tokenizer, so its token figures are estimates from characters;
- * the tokenize stage counts the base model's tokens exactly. Pure.
+ * generation.targetTokens after assembly: whether (and by how much) to top up, and how to say where a corpus
+ * stands (the units a target plans are src/config/corpus-size.ts's). The corpus stage has no tokenizer, so its
+ * token figures are estimates from characters; the tokenize stage counts the base model's tokens exactly. Pure.
  */
 
 /** Characters per token in English prose (the corpus preview's and the cost planner's rule). */
