@@ -80,7 +80,8 @@ export function describeTarget(t: CorpusTargetStatus): string {
   if (t.reached) return `target reached: ${of} after ${rounds}`;
   if (t.reached === false)
     return `target NOT reached: ${of}, short by ${millions(t.shortBy ?? 0)} after ${rounds} (${t.why})`;
-  return `target ${millions(t.targetTokens)} estimated tokens, ${rounds} so far`;
+  const last = t.estimatedTokens === undefined ? '' : `: ${millions(t.estimatedTokens)} at the last assembly`;
+  return `target ${millions(t.targetTokens)} estimated tokens${last}, ${rounds} so far`;
 }
 
 /** What a target implies, before anything runs (`msm validate`). */

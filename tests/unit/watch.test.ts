@@ -76,7 +76,9 @@ describe('msm watch frames', () => {
       '\n          target NOT reached: 39.5M of 41.0M estimated tokens, short by 1.5M after 3 top-up rounds (3 top-up rounds spent)',
     );
     // While generation runs, the corpus child's progress says where it stands.
-    expect(frame({}, { ...target, topUpRounds: 1 })).toContain('target 41.0M estimated tokens, 1 top-up round so far');
+    expect(frame({}, { ...target, topUpRounds: 1 })).toContain(
+      'target 41.0M estimated tokens: 39.5M at the last assembly, 1 top-up round so far',
+    );
     expect(frame({ corpus: done })).not.toContain('target');
   });
 
