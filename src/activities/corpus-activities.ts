@@ -14,8 +14,17 @@ import {
   type Prompt,
 } from '../corpus/prompts';
 import { selectionOf } from '../corpus/selection';
+import { unitsForTarget } from '../corpus/target';
 import { promptSha256 } from '../corpus/stage-list';
-import { ensureAssertions, planUnits, storedItems, topUpList, unitInContext, type Unit } from '../corpus/stages';
+import {
+  ensureAssertions,
+  planUnits,
+  planUnitsFor,
+  storedItems,
+  topUpList,
+  unitInContext,
+  type Unit,
+} from '../corpus/stages';
 import type {
   AssemblySettings,
   CorpusDocument,
@@ -40,18 +49,22 @@ export type { Unit } from '../corpus/stages';
 /**
  * Stage 1: spec -> domains -> units ((domain, subdomain) tied to a spec section, or (domain, rule) in
  * rules mode). A stored plan is reused and topped up when `domains` grew; the ref says which part of
- * it this run uses.
+ * it this run uses. With generation.targetTokens (or `want`, a top-up round's units) the units come from
+ * the target, and domains are added while the plan has fewer.
  */
-async function planCorpus(job: CorpusJob): Promise<CorpusRef & { units: number; usage: Usage }> {
+async function planCorpus(
+  job: CorpusJob,
+  want?: { units: number },
+): Promise<CorpusRef & { units: number; usage: Usage }> {
   const store = openStore(job.storeUri);
   const markdown = (await store.get(job.specKey)).toString('utf8');
   const prefix = corpusPrefix(job, markdown);
-  const { selected, usage } = await planUnits(
-    store,
-    prefix,
-    { markdown, source: job.specKey, identity: job.identity },
-    job.generation,
-  );
+  const spec = { markdown, source: job.specKey, identity: job.identity };
+  const wanted = want?.units ?? unitsForTarget(job.generation);
+  const { selected, usage } =
+    wanted === undefined
+      ? await planUnits(store, prefix, spec, job.generation)
+      : await planUnitsFor(store, prefix, spec, job.generation, wanted);
   return { storeUri: job.storeUri, prefix, selection: selectionOf(selected, job.generation), units: selected, usage };
 }
 

@@ -15,6 +15,7 @@ import { loadExperimentFile, readExperimentFile } from '../experiment/load-exper
 import { formatPlan, PlanRefusedError } from '../plan/plan';
 import { experimentBaseDir, planFromDisk } from '../plan/plan-inputs';
 import { assertWithinBudget, BudgetRefusedError, formatCostPlan } from '../plan/cost';
+import { describeTargetPlan } from '../corpus/target';
 import { costPlanFromDisk } from '../experiment/cost-inputs';
 import { temporalTarget, type TargetFlags, type TemporalTarget } from '../temporal/connection';
 import { ensureDevServer } from '../temporal/ensure-server';
@@ -411,6 +412,8 @@ async function validate(file: string): Promise<void> {
       .join(', ')} × ${x.aft.fractions.length} fractions × ${x.aft.seeds.length} seeds)`,
   );
   for (const line of armLines(arms)) console.log(`  arm ${line}`);
+  const target = describeTargetPlan(x.generation);
+  if (target) console.log(`  corpus: ${target}`);
   console.log(`  AFT data: ${aftDataSource(x, aftSpec?.parsed.title)}`);
   if (x.baseModel.identity)
     console.log(`  identity: the corpus and AFT data speak of ${identityPhrase(x.baseModel.identity)}`);

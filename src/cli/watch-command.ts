@@ -47,6 +47,7 @@ async function corpusOf(c: Client, id: string): Promise<WatchSnapshot['corpus']>
       documentsGenerated: p.documentsGenerated,
       overBudget: p.overBudget,
       awaitingApproval: p.awaitingApproval,
+      ...(p.target && { target: p.target }),
     };
   } catch {
     return undefined; // no corpus child (yet), or it has ended and its worker no longer answers queries

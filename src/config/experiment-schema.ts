@@ -19,6 +19,7 @@ const MAX_MIDTRAIN_SEEDS = 16;
 const MAX_MIDTRAIN_SEED = 9999;
 import { modelIdentitySchema } from './model-identity';
 import { knownGpuMemoryGiB, parseHostEntry, worldOf, worldSize, type ComputeLike } from './compute-shape';
+import { unitsForTarget } from './corpus-size';
 
 /**
  * The experiment file schema. Every default lives here and nowhere else; the same JSON is the input of
@@ -920,6 +921,14 @@ export const experimentSchema = z
           .default(5)
           .describe('ideas (= documents) per type; raising it later tops up'),
         maxDocTokens: z.number().int().positive().default(5000),
+        targetTokens: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe(
+            'corpus size target in estimated tokens (characters / 4 of the kept documents): the units planned come from it (0.68 × maxDocTokens per document, typesPerUnit × ideasPerType documents per unit; maxUnits still caps them); an assembled corpus short of it is topped up with more units, at most 3 rounds. The paper: ≈41M',
+          ),
         nearDuplicateThreshold: z
           .number()
           .gt(0)
@@ -982,6 +991,15 @@ export const experimentSchema = z
         message:
           'batch needs a provider with a batch API (kind "anthropic" or "openai"); the local model has none: set batch: false',
         path: ['batch'],
+      })
+      .superRefine((g, ctx) => {
+        const units = unitsForTarget(g);
+        if (units !== undefined && units > g.maxUnits)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['targetTokens'],
+            message: `targetTokens ${g.targetTokens} needs about ${units} units of ${g.typesPerUnit * g.ideasPerType} documents (typesPerUnit × ideasPerType), above maxUnits ${g.maxUnits}: raise maxUnits, typesPerUnit or ideasPerType, or lower targetTokens`,
+          });
       })
       .prefault({}),
     tokenization: z

@@ -6,6 +6,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { contentId } from '../util/hash';
 import { NearDuplicateIndex } from '../util/minhash';
 import { docKeysOf, idOfKey, selected } from './selection';
+import { estimatedTokens } from './target';
 import type { AssemblySettings, CorpusDocument, CorpusManifestRef, CorpusRef } from './types';
 
 /** Documents per JSONL shard. */
@@ -57,6 +58,8 @@ class ShardWriter {
 interface Collected {
   dropped: { empty: number; truncated: number; nearDuplicates: number };
   truncated: number;
+  /** Characters of the kept documents' text. */
+  chars: number;
   documentUsage: Usage;
   reproducible: Set<Reproducibility>;
 }
@@ -73,6 +76,7 @@ async function collect(
   const c: Collected = {
     dropped: { empty: 0, truncated: 0, nearDuplicates: 0 },
     truncated: 0,
+    chars: 0,
     documentUsage: NO_USAGE,
     reproducible: new Set(),
   };
@@ -91,6 +95,7 @@ async function collect(
     else if (index.add(doc.id, doc.text) !== null) c.dropped.nearDuplicates++;
     else {
       if (doc.truncated) c.truncated++;
+      c.chars += doc.text.length;
       await shards.add(JSON.stringify(doc));
     }
     onDocument(shards.lines);
@@ -115,7 +120,7 @@ export async function assembleCorpusFolder(
   // Keyed by the selection too: other counts make another corpus (and hash) from the same folder.
   const out = `${ref.prefix}/assembled-${contentId(ref.selection ? { ...settings, selection: ref.selection } : settings)}`;
   const manifestKey = `${out}/manifest.json`;
-  if (await store.exists(manifestKey)) return readJson<CorpusManifestRef>(store, manifestKey);
+  if (await store.exists(manifestKey)) return withEstimatedTokens(store, await readJson(store, manifestKey));
   const keys = (await docKeysOf(store, ref.prefix)).filter((k) => selected(idOfKey(k), ref.selection));
   const shards = new ShardWriter(store, out);
   const c = await collect(store, keys, settings, shards, onDocument);
@@ -135,6 +140,7 @@ export async function assembleCorpusFolder(
     shardKeys: shards.shardKeys,
     documentUsage: c.documentUsage,
     reproducible: weakestReproducibility(c.reproducible),
+    estimatedTokens: estimatedTokens(c.chars),
   };
   await writeJson(store, manifestKey, manifest);
   return manifest;
@@ -154,14 +160,12 @@ export async function corpusWithout(
   if (await store.exists(manifestKey)) return readJson<CorpusManifestRef>(store, manifestKey);
   const shards = new ShardWriter(store, folder);
   let truncated = 0;
-  for (const key of manifest.shardKeys) {
-    for (const line of (await store.get(key)).toString('utf8').split('\n')) {
-      if (!line.trim()) continue;
-      const doc = JSON.parse(line) as CorpusDocument;
-      if (dropIds.has(doc.id)) continue;
-      if (doc.truncated) truncated++;
-      await shards.add(line);
-    }
+  let chars = 0;
+  for await (const { doc, line } of shardDocuments(store, manifest.shardKeys)) {
+    if (dropIds.has(doc.id)) continue;
+    if (doc.truncated) truncated++;
+    chars += doc.text.length;
+    await shards.add(line);
   }
   await shards.flush();
   if (shards.lines === 0)
@@ -176,7 +180,23 @@ export async function corpusWithout(
     documents: shards.lines,
     truncated,
     shardKeys: shards.shardKeys,
+    estimatedTokens: estimatedTokens(chars),
   };
   await writeJson(store, manifestKey, out);
   return out;
+}
+
+/** The documents of assembled shards, one at a time, with their JSONL line. */
+async function* shardDocuments(store: ArtifactStore, shardKeys: string[]) {
+  for (const key of shardKeys)
+    for (const line of (await store.get(key)).toString('utf8').split('\n'))
+      if (line.trim()) yield { doc: JSON.parse(line) as CorpusDocument, line };
+}
+
+/** A manifest assembled before estimatedTokens was recorded: counted from its shards (the stored file stays as is). */
+async function withEstimatedTokens(store: ArtifactStore, m: CorpusManifestRef): Promise<CorpusManifestRef> {
+  if (m.estimatedTokens !== undefined) return m;
+  let chars = 0;
+  for await (const { doc } of shardDocuments(store, m.shardKeys)) chars += doc.text.length;
+  return { ...m, estimatedTokens: estimatedTokens(chars) };
 }

@@ -16,6 +16,7 @@ import { readJson, writeJson } from '../store/json';
 import { assertionsKey, domainsKey, unitsKey } from './keys';
 import { badInput } from '../temporal/failures';
 import { completeJson, usageFor } from '../llm/call';
+import { DOMAIN_ROUNDS, domainsFor } from './target';
 
 /**
  * The structured stages before documents, with top-up: every stored list only grows, a run asking for
@@ -169,6 +170,27 @@ export async function planUnits(
   if (!selected)
     throw badInput(`the domain plan in ${key} has no units: delete it to plan again, or raise generation.domains`);
   return { units, selected: Math.min(selected, g.maxUnits), usage };
+}
+
+/**
+ * Stage 1 for a target (generation.targetTokens, or a top-up round): `wanted` units, at most maxUnits,
+ * domains added to the plan while it has fewer (DOMAIN_ROUNDS calls at most; then it plans what it has).
+ */
+export async function planUnitsFor(
+  store: ArtifactStore,
+  prefix: string,
+  spec: { markdown: string; source: string; identity?: ModelIdentity },
+  generation: Generation,
+  wanted: number,
+): Promise<{ selected: number; usage: Usage }> {
+  let g = { ...generation, maxUnits: Math.min(generation.maxUnits, wanted) };
+  let usage = NO_USAGE;
+  for (let round = 0; ; round++) {
+    const r = await planUnits(store, prefix, spec, g);
+    usage = addUsage(usage, r.usage);
+    if (r.selected >= g.maxUnits || round === DOMAIN_ROUNDS) return { selected: r.selected, usage };
+    g = { ...g, domains: domainsFor(g.domains, r.selected, g.maxUnits) };
+  }
 }
 
 /** Stage 1b (assertions mode): what unit u's documents should convey, written once and stored with its prompt. */

@@ -2,6 +2,7 @@ import type { Experiment } from '../config/experiment-schema';
 import type { ModelIdentity } from '../config/model-identity';
 import type { TokenUsage, Usage } from '../cost/usage';
 import type { Reproducibility } from '../llm/seed';
+import type { CorpusTargetStatus } from './target';
 
 /** The corpus stage's values that cross Temporal (jobs, refs, counts) and its stored document record. */
 export type AssemblySettings = Pick<Experiment['generation'], 'nearDuplicateThreshold' | 'truncated'>;
@@ -109,4 +110,11 @@ export interface CorpusManifestRef {
    * a document written before seeds). Absent in manifests written before it was recorded.
    */
   reproducible?: Reproducibility;
+  /**
+   * The kept documents' text in tokens, estimated as characters / 4 (the tokenize stage counts the model's
+   * tokens). Absent in manifests written before it was recorded.
+   */
+  estimatedTokens?: number;
+  /** generation.targetTokens set: where the corpus stands against it (set by the corpus workflow, not stored). */
+  target?: CorpusTargetStatus;
 }

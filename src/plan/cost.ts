@@ -6,6 +6,7 @@ import { worldOf, worldSize } from '../config/compute-shape';
 import { OVERSAMPLE, QUESTIONS_PER_CALL_MAX } from '../aft-data/round-plan';
 import { usageOf } from '../cost/usage';
 import { midtrainingRuns } from './midtraining-runs';
+import { DOCUMENT_SHARE_OF_MAX, unitsForTarget } from '../config/corpus-size';
 import { resolvePrice, GPU_RATE_NOTE } from './prices';
 import { gpuOf, throughputOf, estimateTokensPerSecond, type Throughput } from './throughput';
 
@@ -20,7 +21,7 @@ export const ASSUMPTIONS = {
   /** The domains prompt asks for two to four subdomains per domain (assertions mode). */
   subdomainsPerDomain: 3,
   /** Corpus tokens per document, as a share of maxDocTokens: the paper's ≈41M tokens over 12,000 documents at 5,000. */
-  documentShareOfMax: 0.68,
+  documentShareOfMax: DOCUMENT_SHARE_OF_MAX,
   /** Output tokens of a document call (its scratchpad plan included), as a share of maxDocTokens. */
   documentOutputShareOfMax: 0.75,
   /** Prompt tokens beside the spec: unit, type, idea and instructions. */
@@ -178,10 +179,13 @@ function llmStage(
   return { stage, kind: 'llm', calls, inputTokens, outputTokens, usd, wallHours, basis };
 }
 
-/** Corpus documents and their calls: units × typesPerUnit × ideasPerType, units from the domains (or rules). */
+/**
+ * Corpus documents and their calls: units × typesPerUnit × ideasPerType, units from generation.targetTokens
+ * when set, else from the domains (or rules); maxUnits caps both.
+ */
 function corpusCounts(g: Experiment['generation'], inputs: CostInputs) {
   const perDomain = g.mode === 'rules' ? Math.max(1, inputs.specRules) : ASSUMPTIONS.subdomainsPerDomain;
-  const units = Math.min(g.maxUnits, g.domains * perDomain);
+  const units = Math.min(g.maxUnits, unitsForTarget(g) ?? g.domains * perDomain);
   const documents = units * g.typesPerUnit * g.ideasPerType;
   // Domains once; per unit its assertions (assertions mode) and types; per type its ideas.
   const planningCalls = 1 + units * (g.mode === 'rules' ? 1 : 2) + units * g.typesPerUnit;
@@ -290,6 +294,9 @@ export function planCost(x: Experiment, inputs: CostInputs): CostPlan {
         [
           `${corpus.units} units × ${g.typesPerUnit} types × ${g.ideasPerType} ideas = ${documents} documents` +
             (mt.corpora > 1 ? ` per corpus, × ${mt.corpora} corpora (placebo, midtrain.seeds draws)` : '') +
+            (g.targetTokens !== undefined
+              ? ` (units from generation.targetTokens ${big(g.targetTokens)}; top-up rounds, when the corpus falls short, not counted)`
+              : '') +
             (g.batch ? ' (documents at the batch discount)' : ''),
         ],
       ),

@@ -75,6 +75,7 @@ function experimentOf(req: ReportRequest): ReportInput['experiment'] {
       truncatedDropped: corpus.truncatedDropped ?? 0,
       duplicatesRemoved: corpus.duplicatesRemoved ?? 0,
       documentCostUsd: corpus.documentUsage?.costUsd ?? 0,
+      ...(corpus.target && { target: corpus.target }),
       ...(tokens.documentStats && { tokenLengths: tokenLengthsOf(tokens.documentStats) }),
     },
     midtrain: midtrain

@@ -1,3 +1,4 @@
+import type { CorpusTargetStatus } from '../corpus/target';
 import type { PlaceboMatch } from '../config/midtrain';
 import type { ContaminationSummary } from '../eval/contamination';
 import type { CapabilityResult } from '../eval/capabilities/types';
@@ -111,6 +112,8 @@ export interface ReportInput {
       duplicatesRemoved: number;
       /** What generating the documents cost, at the experiment's price table (0 for a local model). */
       documentCostUsd: number;
+      /** generation.targetTokens set: the estimated tokens assembled, top-up rounds, reached or short by how much. */
+      target?: CorpusTargetStatus;
       /** Exact document lengths in the base model's tokens (eos excluded), from the tokenize stage. */
       tokenLengths?: {
         min: number;

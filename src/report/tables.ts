@@ -1,3 +1,4 @@
+import { describeTarget } from '../corpus/target';
 import { describeContamination, type ContaminationSummary } from '../eval/contamination';
 import { fractionLabel } from '../config/fractions';
 import { identityPhrase } from '../config/model-identity';
@@ -31,6 +32,7 @@ export function lineageRows(results: Results): Array<[string, string]> {
       `${c.documents} documents, ${c.tokens} tokens, ${c.truncated} truncated (kept, flagged); dropped ${c.truncatedDropped} truncated ` +
         `and ${c.duplicatesRemoved} near-duplicates; documents cost $${c.documentCostUsd.toFixed(2)} — hash ${c.hash}`,
     ],
+    ...(c.target ? [['corpus target', describeTarget(c.target)] as [string, string]] : []),
     ...(c.tokenLengths
       ? [
           [

@@ -1,3 +1,4 @@
+import { describeTarget, type CorpusTargetStatus } from '../corpus/target';
 import type { ExperimentProgress, SweepProgress } from '../workflows/definitions';
 
 /** What `msm watch` shows at one moment: the workflow's progress plus what it cannot know itself. */
@@ -14,6 +15,8 @@ export interface WatchSnapshot {
     documentsGenerated: number;
     overBudget: boolean;
     awaitingApproval: boolean;
+    /** generation.targetTokens set: where the corpus stands against it. */
+    target?: CorpusTargetStatus;
   };
   /** Training runs in flight: their last heartbeat (step, total, loss). */
   training?: Array<{
@@ -77,6 +80,8 @@ function experimentLines(p: ExperimentProgress, s: WatchSnapshot): string[] {
       `corpus    ${p.corpus ? `${p.corpus.documents} documents` : `${c.documentsGenerated} documents so far`}, cost ${money(c.costUsd)} of ${c.budgetUsd == null ? 'no budget' : money(c.budgetUsd)}${flags ? ` — ${flags}` : ''}`,
     );
   } else if (p.corpus) lines.push(`corpus    ${p.corpus.documents} documents`);
+  const target = p.corpus?.target ?? s.corpus?.target;
+  if (target) lines.push(`          ${describeTarget(target)}`);
   if (p.tokens) lines.push(`tokens    ${p.tokens.tokens.toLocaleString('en-US')} in ${p.tokens.sequences} sequences`);
   if (p.midtrain)
     lines.push(

@@ -9,6 +9,7 @@ import {
 } from '@temporalio/workflow';
 import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
 import type { CorpusJob, CorpusManifestRef, CorpusRef } from '../corpus/types';
+import { describeTarget, nextTopUp, type CorpusTargetStatus } from '../corpus/target';
 import { llm } from './activity-proxies';
 import { runBoundedUntil } from './bounded';
 import { approveUpdate, corpusProgressQuery, setBudgetUpdate, type CorpusProgress } from './definitions';
@@ -41,21 +42,73 @@ export interface CorpusCarry {
   next: number;
   progress: Omit<CorpusProgress, 'overBudget'>;
   concurrency: number;
+  /** A top-up round in progress (generation.targetTokens): absent in the first round. */
+  topUp?: Round;
+}
+
+/** A round of units: the planned ones (n 0, from unit 0), then each top-up's new units, from `base`. */
+interface Round {
+  n: number;
+  base: number;
+}
+
+type Ref = CorpusRef & { units: number };
+
+/**
+ * The corpus in rounds: the planned units, then (generation.targetTokens, when the assembled corpus is
+ * short of it) top-up rounds of more units, each assembled again. Without a target: one round, as always.
+ */
+async function generateInRuns(job: CorpusJob, run: CorpusRun, carried?: CorpusCarry): Promise<CorpusManifestRef> {
+  let ref = carried?.ref ?? (await planned(job, run));
+  let round: Round = carried?.topUp ?? { n: 0, base: 0 };
+  let resume = carried;
+  const { nearDuplicateThreshold, truncated, targetTokens } = job.generation;
+  for (;;) {
+    await generateRound(job, run, ref, round, resume);
+    resume = undefined;
+    const manifest = await llm.assembleCorpus(ref, { nearDuplicateThreshold, truncated });
+    if (targetTokens === undefined) return manifest;
+    const tokens = manifest.estimatedTokens ?? 0;
+    const step = nextTopUp({
+      target: targetTokens,
+      tokens,
+      units: ref.units,
+      rounds: round.n,
+      maxUnits: job.generation.maxUnits,
+    });
+    const grown = step.kind === 'grow' ? await planned(job, run, step.units) : undefined;
+    if (!grown || grown.units <= ref.units) {
+      const why = step.kind === 'short' ? step.why : 'the domain plan gave no more units';
+      return { ...manifest, target: run.targetDone(tokens, round.n, step.kind === 'reached' ? undefined : why) };
+    }
+    run.topUp(tokens, round.n + 1);
+    round = { n: round.n + 1, base: ref.units };
+    ref = grown;
+  }
 }
 
 /**
- * The corpus in phases (ideas for every batch; the pilot's documents, preview and approval; the other
- * documents), over as many runs as it takes: past `generation.unitsPerRun` units, or when Temporal
- * suggests it, a run lets its batches in flight finish and continues as new from the next batch.
+ * One round's units in phases (ideas for every batch; in the first round the pilot's documents, preview
+ * and approval; the other documents): past `generation.unitsPerRun` units, or when Temporal suggests it,
+ * a run lets its batches in flight finish and continues as new from the next batch.
  */
-async function generateInRuns(job: CorpusJob, run: CorpusRun, carried?: CorpusCarry): Promise<CorpusManifestRef> {
-  const ref = carried?.ref ?? (await planned(job, run));
+async function generateRound(
+  job: CorpusJob,
+  run: CorpusRun,
+  ref: Ref,
+  round: Round,
+  carried?: CorpusCarry,
+): Promise<void> {
   const size = job.generation.batchUnits;
-  const batches = Math.ceil(ref.units / size);
+  const batches = Math.ceil((ref.units - round.base) / size);
+  const first = round.n === 0;
   const pilot =
     carried?.pilot ??
-    (job.generation.requireApproval ? Math.min(batches, Math.ceil(job.generation.pilotUnits / size)) : 0);
-  const rangeOf = (b: number) => ({ from: b * size, to: Math.min(ref.units, (b + 1) * size) });
+    (first && job.generation.requireApproval ? Math.min(batches, Math.ceil(job.generation.pilotUnits / size)) : 0);
+  const rangeOf = (b: number) => ({
+    from: round.base + b * size,
+    to: Math.min(ref.units, round.base + (b + 1) * size),
+  });
   const bounds: Record<CorpusPhase, [number, number]> = {
     ideas: [0, batches],
     pilot: [0, pilot],
@@ -81,20 +134,19 @@ async function generateInRuns(job: CorpusJob, run: CorpusRun, carried?: CorpusCa
     );
     if (start + started < to) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof corpusGeneration>(job, { ...run.carry(), ref, pilot, phase, next: start + started });
+      const next = { ref, pilot, phase, next: start + started, ...(first ? {} : { topUp: round }) };
+      return continueAsNew<typeof corpusGeneration>(job, { ...run.carry(), ...next });
     }
-    if (phase === 'pilot') {
+    if (phase === 'pilot' && first) {
       run.progress.preview = await llm.previewCorpus(job, ref);
       if (job.generation.requireApproval) await run.approval();
     }
   }
-  const { nearDuplicateThreshold, truncated } = job.generation;
-  return llm.assembleCorpus(ref, { nearDuplicateThreshold, truncated });
 }
 
-/** The corpus plan (units), paid for once, in the first run. */
-async function planned(job: CorpusJob, run: CorpusRun): Promise<CorpusRef & { units: number }> {
-  const { usage, ...ref } = await llm.planCorpus(job);
+/** The corpus plan (units), paid for once per round: the planned units, or a top-up round's `units`. */
+async function planned(job: CorpusJob, run: CorpusRun, units?: number): Promise<Ref> {
+  const { usage, ...ref } = await (units === undefined ? llm.planCorpus(job) : llm.planCorpus(job, { units }));
   run.charge(usage);
   run.progress.units = ref.units;
   return ref;
@@ -122,6 +174,10 @@ class CorpusRun {
       truncated: 0,
       llmCalls: 0,
       paused: false,
+      // Only with a target: a corpus without one reports what it always did.
+      ...(job.generation.targetTokens !== undefined && {
+        target: { targetTokens: job.generation.targetTokens, topUpRounds: 0 },
+      }),
     };
     this.concurrency = carried?.concurrency ?? job.generation.concurrency;
     this.handleControls();
@@ -197,6 +253,28 @@ class CorpusRun {
     setCurrentDetails(
       `corpus: ${p.unitsWithDocs}/${p.units} units, ${p.documentsGenerated + p.documentsReused} documents`,
     );
+  }
+
+  /** A top-up round starts: the last assembly was short of the target. */
+  topUp(tokens: number, round: number): void {
+    const target = { ...this.progress.target!, estimatedTokens: tokens, topUpRounds: round };
+    this.progress.target = target;
+    setCurrentDetails(`corpus: top-up round ${round}: ${describeTarget(target)}`);
+  }
+
+  /** The target reached, or generation stopped short of it (`why`): said in progress and the Web UI. */
+  targetDone(tokens: number, rounds: number, why?: string): CorpusTargetStatus {
+    const t = this.progress.target!;
+    const target: CorpusTargetStatus = {
+      ...t,
+      estimatedTokens: tokens,
+      topUpRounds: rounds,
+      reached: why === undefined,
+      ...(why !== undefined && { shortBy: t.targetTokens - tokens, why }),
+    };
+    this.progress.target = target;
+    setCurrentDetails(`corpus: ${describeTarget(target)}`);
+    return target;
   }
 
   /** Wait for the approve update, saying in the Web UI what the rest will cost. */

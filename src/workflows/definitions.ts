@@ -3,6 +3,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ComputeUsage } from '../cost/compute-usage';
 import type { Usage } from '../cost/usage';
 import type { CorpusPreview } from '../corpus/types';
+import type { CorpusTargetStatus } from '../corpus/target';
 import type { SweepComparison } from '../sweep/compare-sweep';
 
 export type Stage =
@@ -35,7 +36,15 @@ export interface ExperimentProgress {
   stage: Stage;
   paused: boolean;
   spec?: { title: string; hash: string };
-  corpus?: { documents: number; truncated: number; truncatedDropped: number; duplicatesRemoved: number; hash: string };
+  corpus?: {
+    documents: number;
+    truncated: number;
+    truncatedDropped: number;
+    duplicatesRemoved: number;
+    hash: string;
+    /** generation.targetTokens set: reached, or short by how much. */
+    target?: CorpusTargetStatus;
+  };
   /** Generated AFT data (aft.generate), once written. */
   aftData?: {
     examples: number;
@@ -86,6 +95,8 @@ export interface CorpusProgress {
   truncated: number;
   llmCalls: number;
   paused: boolean;
+  /** generation.targetTokens set: the estimated tokens assembled, top-up rounds, reached or short by how much. */
+  target?: CorpusTargetStatus;
 }
 
 export interface AftDataProgress {

@@ -310,6 +310,7 @@ class ExperimentRun {
       truncatedDropped: corpus.truncatedDropped,
       duplicatesRemoved: corpus.duplicatesRemoved,
       hash: corpus.hash,
+      ...(corpus.target && { target: corpus.target }),
     };
     return corpus;
   }

@@ -170,6 +170,42 @@ describe('corpus top-up', () => {
     expect(third.manifest).toEqual(first.manifest);
   }, 240_000);
 
+  it('generation.targetTokens: plans units from the target, tops up a short corpus, and says when maxUnits stops it', async () => {
+    const { store: root } = scriptedExperiment('target', t.llm.baseUrl);
+    const store = openStore(root);
+    await store.put('inputs/spec.md', readFileSync(path.join(__dirname, '..', '..', 'specs', 'demo.md')));
+    // maxDocTokens 200 plans 0.68 × 200 × 4 documents = 544 tokens a unit: 150 plans one unit. The scripted
+    // documents are one short sentence (18 estimated tokens, 72 a unit), so the corpus is short and topped up.
+    const sized = { typesPerUnit: 2, ideasPerType: 2 };
+    const first = await run(store, 'target-150', { ...sized, targetTokens: 150 });
+    const estimated = async (m: CorpusManifestRef) =>
+      Math.round((await lines(store, m)).reduce((n, l) => n + (JSON.parse(l) as { text: string }).text.length, 0) / 4);
+    expect(first.manifest.estimatedTokens).toBe(await estimated(first.manifest));
+    // 1 unit (72 tokens), then 78 short at 72 a unit with 5% to spare: 2 more, 216 tokens.
+    expect(first.manifest.documents).toBe(12);
+    expect(first.count('document')).toBe(12);
+    expect(first.manifest.target).toEqual({
+      targetTokens: 150,
+      estimatedTokens: first.manifest.estimatedTokens,
+      topUpRounds: 1,
+      reached: true,
+    });
+
+    // A larger target on the same store: 2 units planned (stored), topped up to maxUnits 4, then stopped short.
+    const second = await run(store, 'target-1000', { ...sized, targetTokens: 1000 });
+    expect(second.count('document')).toBe(4); // only unit 3's: units 0-2 are stored
+    expect(second.manifest.documents).toBe(16);
+    const tokens = second.manifest.estimatedTokens!;
+    expect(second.manifest.target).toEqual({
+      targetTokens: 1000,
+      estimatedTokens: tokens,
+      topUpRounds: 1,
+      reached: false,
+      shortBy: 1000 - tokens,
+      why: 'at generation.maxUnits (4): raise it, or typesPerUnit / ideasPerType, to go on',
+    });
+  }, 240_000);
+
   it('rules mode: one unit per (domain, rule) with the rule verbatim, and no assertions', async () => {
     const { store: root } = scriptedExperiment('rules-mode', t.llm.baseUrl);
     const store = openStore(root);

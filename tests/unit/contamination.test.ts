@@ -164,6 +164,8 @@ describe('eval.decontaminate', () => {
     expect(r.summary.dropped).toEqual({ corpus: 1, aft: 1 });
     expect(r.corpus.documents).toBe(1);
     expect(r.corpus.hash).not.toBe(p.corpus.hash);
+    // Its size (generation.targetTokens' measure) is the kept document's.
+    expect(r.corpus.estimatedTokens).toBe(Math.round(cleanDoc.length / 4));
     const shard = (await p.store.get(r.corpus.shardKeys[0])).toString('utf8');
     expect(shard).toContain('"doc-0"');
     expect(shard).not.toContain('doc-1');

@@ -116,6 +116,20 @@ describe('corpus assembly', () => {
     );
   });
 
+  it("counts the kept documents' estimated tokens (characters / 4), and counts them for a manifest assembled before", async () => {
+    const { store, ref } = await corpusWith(docs);
+    const m = await assemble(ref, { nearDuplicateThreshold: 0.85, truncated: 'drop' });
+    // Kept: the first of the near-duplicate pair and prose(2); the truncated, empty and edited copy are not counted.
+    expect(m.estimatedTokens).toBe(Math.round((a.length + prose(2).length) / 4));
+    const { estimatedTokens, ...old } = m;
+    await writeJson(store, m.manifestKey, old);
+    expect(await assemble(ref, { nearDuplicateThreshold: 0.85, truncated: 'drop' })).toEqual({
+      ...old,
+      estimatedTokens,
+    });
+    expect(await readJson(store, m.manifestKey)).toEqual(old);
+  });
+
   it('fails as bad input, naming the counts and the fix, when nothing usable is left', async () => {
     const { ref } = await corpusWith([doc('u0-t00-i00', prose(4), true)]);
     const err = await assemble(ref, { nearDuplicateThreshold: 0.85, truncated: 'drop' }).catch((e: unknown) => e);

@@ -59,9 +59,12 @@ describe('msm plan: hours and dollars', () => {
       );
     expect(out).toMatch(/^total\s+API \$[\d,.]+\s+[\d.]+\s+\$[\d,.]+\s+[\d.]+ (min|h|d)$/m);
     expect(out).toMatch(/GPU-hours [\d.]+ \(\$[\d,]+\), API dollars \$[\d,.]+, wall clock [\d.]+ (h|d)/);
-    // The paper's scale: 20 domains × 3 subdomains × 10 types × 20 ideas, ≈41M corpus tokens, 55 cells.
+    // The paper's scale: generation.targetTokens 41M → 61 units × 10 types × 20 ideas, 55 cells.
     expect(out).toMatch(
-      /counts: 12000 documents \(40\.8M corpus tokens\), 9600 AFT examples, 54 trained cells, 55 evaluated × 8100 samples = 445500 judged/,
+      /counts: 12200 documents \(41\.5M corpus tokens\), 9600 AFT examples, 54 trained cells, 55 evaluated × 8100 samples = 445500 judged/,
+    );
+    expect(out).toMatch(
+      /61 units × 10 types × 20 ideas = 12200 documents \(units from generation\.targetTokens 41\.0M/,
     );
     // Which rates are measured: 32B LoRA is (a same-size row), sampling is not.
     expect(out).toMatch(/midtraining: measured 2026-11-28 on qwen2\.5-32b \(same size\)/);

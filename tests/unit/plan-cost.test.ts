@@ -80,6 +80,19 @@ describe('cost plan: counts → tokens → dollars', () => {
     expect(c.basis[0]).toMatch(/gen: the experiment's price/);
   });
 
+  it('generation.targetTokens sizes the corpus and midtraining: units from the target, not the domains', () => {
+    const g = experiment().generation;
+    // 100k tokens at 680 a document (0.68 × 1,000), 10 a unit: ceil(14.7) = 15 units, 150 documents.
+    const sized = planCost(experiment({ generation: { ...g, targetTokens: 100_000 } }), inputs());
+    expect(sized.counts.documents).toBe(150);
+    expect(sized.counts.corpusTokens).toBe(102_000);
+    expect(stage(sized.stages, 'midtraining').tokens).toBe(102_000);
+    expect(stage(sized.stages, 'corpus').calls).toBe(1 + 15 * 2 + 15 * 2 + 150);
+    expect(stage(sized.stages, 'corpus').basis.join('; ')).toMatch(
+      /15 units × 2 types × 5 ideas = 150 documents \(units from generation\.targetTokens 100k; top-up rounds, when the corpus falls short, not counted\)/,
+    );
+  });
+
   it('judging: evaluated cells × prompts × samples, one judge call each, at the table price of the judge', () => {
     // baseline and msm × 2 fractions × 2 seeds = 8 trained cells, + msm-only once = 9.
     expect(plan.counts.trainedCells).toBe(8);

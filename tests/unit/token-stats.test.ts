@@ -117,4 +117,28 @@ describe('report lineage', () => {
     const without = lineageRows(buildResults({ experiment, cells, generatedAt: 'now' }));
     expect(without.map(([k]) => k)).not.toContain('corpus token lengths');
   });
+
+  it('says in the lineage whether the corpus reached generation.targetTokens, and by how much it fell short', () => {
+    const target = {
+      targetTokens: 41_000_000,
+      estimatedTokens: 40_100_000,
+      topUpRounds: 3,
+      reached: false,
+      shortBy: 900_000,
+      why: '3 top-up rounds spent',
+    };
+    const rows = lineageRows(
+      buildResults({
+        experiment: { ...experiment, corpus: { ...experiment.corpus, target } },
+        cells,
+        generatedAt: 'now',
+      }),
+    );
+    expect(rows).toContainEqual([
+      'corpus target',
+      'target NOT reached: 40.1M of 41.0M estimated tokens, short by 0.9M after 3 top-up rounds (3 top-up rounds spent)',
+    ]);
+    const none = lineageRows(buildResults({ experiment, cells, generatedAt: 'now' }));
+    expect(none.map(([k]) => k)).not.toContain('corpus target');
+  });
 });

@@ -53,6 +53,35 @@ describe('msm watch frames', () => {
     expect(unbudgeted).toContain('judge     16 calls, $0.50\n');
   });
 
+  it('generation.targetTokens: the corpus line says whether the target was reached, and by how much it was missed', () => {
+    const target = { targetTokens: 41e6, estimatedTokens: 39.5e6, topUpRounds: 3 };
+    const short = { ...target, reached: false, shortBy: 1.5e6, why: '3 top-up rounds spent' };
+    const frame = (p: Partial<ExperimentProgress>, corpusTarget?: typeof target) =>
+      renderWatch({
+        workflowId: 'w',
+        status: 'RUNNING',
+        elapsedMs: 1000,
+        progress: { stage: 'corpus', paused: false, cells: [], sweepConcurrency: 1, ...p },
+        corpus: {
+          costUsd: 0,
+          budgetUsd: null,
+          documentsGenerated: 12_000,
+          overBudget: false,
+          awaitingApproval: false,
+          ...(corpusTarget && { target: corpusTarget }),
+        },
+      });
+    const done = { documents: 11_800, truncated: 0, truncatedDropped: 150, duplicatesRemoved: 50, hash: 'h' };
+    expect(frame({ corpus: { ...done, target: short } })).toContain(
+      '\n          target NOT reached: 39.5M of 41.0M estimated tokens, short by 1.5M after 3 top-up rounds (3 top-up rounds spent)',
+    );
+    // While generation runs, the corpus child's progress says where it stands.
+    expect(frame({}, { ...target, topUpRounds: 1 })).toContain(
+      'target 41.0M estimated tokens: 39.5M at the last assembly, 1 top-up round so far',
+    );
+    expect(frame({ corpus: done })).not.toContain('target');
+  });
+
   it('a sweep: points by status, the failed one with its error, the comparison once written', () => {
     const progress: SweepProgress = {
       paused: false,

@@ -23,6 +23,8 @@ import { smallExperiment } from './stub-experiment';
  * budget. What each activity writes and pays is generation-controls.test.ts's and corpus-top-up.test.ts's.
  */
 const UNITS = 4;
+/** The stubbed assembly's estimated tokens per unit of its ref. */
+const TOKENS_PER_UNIT = 1000;
 const usage = (calls: number, costUsd = 0.01 * calls): Usage => ({ calls, inputTokens: 10, outputTokens: 20, costUsd });
 
 /** A corpus job as msmExperiment makes it, its generation settings checked by the experiment schema. */
@@ -45,6 +47,7 @@ const preview: CorpusPreview = {
 describe('corpusGeneration with stubbed activities (real Temporal server)', () => {
   let env: StubbedEnv;
   let planCostUsd = 0.01;
+  let capUnits = Infinity;
   const gate = gates();
   /** Idea batches (by their first unit) that wait at the gate, under `<specHash>-<unit>`. */
   const held = new Set<number>();
@@ -53,10 +56,11 @@ describe('corpusGeneration with stubbed activities (real Temporal server)', () =
     env = await startStubbedEnv(
       {
         'msm-llm': {
-          planCorpus: async (j: CorpusJob) => ({
+          // A top-up round's units as asked, except where the test caps the domain plan.
+          planCorpus: async (j: CorpusJob, want?: { units: number }) => ({
             storeUri: j.storeUri,
             prefix: `corpus/${j.specHash}`,
-            units: UNITS,
+            units: Math.min(want?.units ?? UNITS, capUnits),
             usage: usage(1, planCostUsd),
           }),
           generateTypesAndIdeas: async (j: CorpusJob, _r: CorpusRef, range: UnitRange) => {
@@ -74,6 +78,7 @@ describe('corpusGeneration with stubbed activities (real Temporal server)', () =
             truncated: 0,
             shardKeys: [`${ref.prefix}/shard-0.jsonl`],
             documentUsage: usage(16),
+            estimatedTokens: (ref as CorpusRef & { units: number }).units * TOKENS_PER_UNIT,
           }),
         },
       },
@@ -232,5 +237,51 @@ describe('corpusGeneration with stubbed activities (real Temporal server)', () =
     } finally {
       planCostUsd = 0.01;
     }
+  });
+
+  it('generation.targetTokens: a short assembly is topped up with more units (only the new ones generated) and assembled again', async () => {
+    // 4 units make 4,000 tokens, 2,500 short: at 1,000 a unit with 5% to spare, 3 more units; 7,000 reach 6,500.
+    const h = await env.start(corpusGeneration, 'corpus-target', job('target', { targetTokens: 6500, unitsPerRun: 2 }));
+    const manifest = await h.result();
+    expect(argsOf(env.calls, 'planCorpus')).toHaveLength(2);
+    expect(env.calls.filter((c) => c.name === 'planCorpus').map((c) => c.args[1])).toEqual([undefined, { units: 7 }]);
+    expect(rangesOf('generateTypesAndIdeas')).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(rangesOf('generateDocuments')).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    // The preview is the first round's only; each round is assembled with its own units.
+    expect(argsOf(env.calls, 'previewCorpus')).toHaveLength(1);
+    expect(argsOf<CorpusRef & { units: number }>(env.calls, 'assembleCorpus').map((r) => r.units)).toEqual([4, 7]);
+    expect(manifest.target).toEqual({ targetTokens: 6500, estimatedTokens: 7000, topUpRounds: 1, reached: true });
+    // Two units a run: the top-up round continued as new too, carrying its round.
+    expect(await env.runsOf('corpus-target')).toBeGreaterThan(4);
+    const p = await h.query(corpusProgressQuery);
+    expect(p).toMatchObject({ units: 7, unitsWithIdeas: 7, unitsWithDocs: 7, target: manifest.target });
+  });
+
+  it('generation.targetTokens: stops short when the plan gives no more units, saying by how much', async () => {
+    capUnits = 6;
+    try {
+      const h = await env.start(corpusGeneration, 'corpus-short', job('short', { targetTokens: 9000 }));
+      const manifest = await h.result();
+      // 4 units (4,000), then the 6 the plan has (6,000), then no more: 3,000 short.
+      expect(argsOf<CorpusRef & { units: number }>(env.calls, 'assembleCorpus').map((r) => r.units)).toEqual([4, 6]);
+      expect(manifest.target).toEqual({
+        targetTokens: 9000,
+        estimatedTokens: 6000,
+        topUpRounds: 1,
+        reached: false,
+        shortBy: 3000,
+        why: 'the domain plan gave no more units',
+      });
+      expect((await h.query(corpusProgressQuery)).target).toEqual(manifest.target);
+    } finally {
+      capUnits = Infinity;
+    }
+  });
+
+  it('without generation.targetTokens: one assembly, no target in the manifest or progress', async () => {
+    const h = await env.start(corpusGeneration, 'corpus-no-target', job('no-target', {}));
+    expect((await h.result()).target).toBeUndefined();
+    expect(argsOf(env.calls, 'assembleCorpus')).toHaveLength(1);
+    expect((await h.query(corpusProgressQuery)).target).toBeUndefined();
   });
 });
