@@ -5,7 +5,7 @@ import { z } from 'zod';
  * Pure (no I/O): the workflow bundle resolves arms with it, including arms recorded in old histories
  * (plain preset names), so `baseline` and `msm` must keep meaning exactly what they always meant.
  */
-export const ARM_STARTS = ['base', 'msm', 'placebo'] as const;
+export const ARM_STARTS = ['base', 'msm', 'placebo', 'external'] as const;
 /**
  * Which AFT data an arm trains on: `data` = the sweep's AFT file (aft.data, or the aft.generate file
  * chosen by aft.generate.train); `with-reasoning` = answers that reason from the spec in a <think> block
@@ -20,6 +20,8 @@ export interface Arm {
   start: (typeof ARM_STARTS)[number];
   aft: (typeof ARM_AFT_DATA)[number];
   systemPrompt?: (typeof ARM_SYSTEM_PROMPTS)[number];
+  /** start external: the model evaluated (a local folder, s3:// or hf:<org>/<name>[@revision]). */
+  model?: string;
 }
 
 /**
@@ -54,7 +56,7 @@ const armObjectSchema = z
     start: z
       .enum(ARM_STARTS)
       .describe(
-        "base: the base model; msm: the midtrained checkpoint of this experiment's corpus; placebo: midtrained the same way on as many tokens of documents about an unrelated spec (midtrain.placeboSpec)",
+        "base: the base model; msm: the midtrained checkpoint of this experiment's corpus; placebo: midtrained the same way on as many tokens of documents about an unrelated spec (midtrain.placeboSpec); external: the model named by `model`, evaluated as given (aft: none)",
       ),
     aft: z
       .enum(ARM_AFT_DATA)
@@ -65,13 +67,20 @@ const armObjectSchema = z
       .enum(ARM_SYSTEM_PROMPTS)
       .optional()
       .describe('spec: the spec text as the system prompt at eval time'),
+    model: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "start external: the model to evaluate beside msm's own runs: a PEFT adapter of baseModel or a whole Hugging Face model, as a local folder (relative to baseDir), s3://bucket/prefix or hf:<org>/<name>[@revision]",
+      ),
   })
   .strict();
 
 export const armEntrySchema = z.union([
   z.string().refine((s) => s in ARM_PRESETS, {
     error: (i) =>
-      `unknown arm "${String(i.input)}": use a preset (${ARM_PRESET_NAMES.join(', ')}) or an object {name, start: base|msm|placebo, aft: data|with-reasoning|none, systemPrompt?: spec}`,
+      `unknown arm "${String(i.input)}": use a preset (${ARM_PRESET_NAMES.join(', ')}) or an object {name, start: base|msm|placebo|external, aft: data|with-reasoning|none, systemPrompt?: spec, model?: <path> (external only)}`,
   }),
   armObjectSchema,
 ]);
@@ -84,6 +93,8 @@ export const resolveArms = (arms: readonly ArmEntry[]): Arm[] => arms.map(resolv
 export const isControl = (a: Arm) => a.aft === 'none';
 export const CONTROL_SEED = 0;
 export const needsMidtraining = (arms: readonly Arm[]) => arms.some((a) => a.start === 'msm');
+/** The arm starts from one of this experiment's midtrainings (msm or placebo): its cells repeat per midtrain.seeds. */
+export const startsFromMidtraining = (a: { start: string }) => a.start === 'msm' || a.start === 'placebo';
 /** An arm starts from the placebo midtraining: the placebo corpus is generated, matched and midtrained on. */
 export const needsPlacebo = (arms: readonly Arm[]) => arms.some((a) => a.start === 'placebo');
 /** The neutral spec placebo arms midtrain on unless midtrain.placeboSpec names another (project-relative). */
@@ -125,6 +136,7 @@ export function describeArm(a: Arm): string {
     base: 'the base model',
     msm: 'the midtrained model',
     placebo: `the ${PLACEBO_LABEL} model`,
+    external: `the external model ${a.model ?? '(not named)'}`,
   }[a.start];
   const data = {
     data: 'fine-tuned on the AFT data',
@@ -163,6 +175,7 @@ export function armProblems(
       });
     }
   });
+  arms.forEach((a, i) => out.push(...externalProblems(a, i)));
   if (arms.every(isControl)) {
     out.push({
       path: ['arms'],
@@ -198,5 +211,30 @@ export function armProblems(
       });
     }
   }
+  return out;
+}
+
+/** An external arm names its model and is evaluated as given; no other arm names one. */
+function externalProblems(a: Arm, i: number): Array<{ path: Array<string | number>; message: string }> {
+  if (a.start !== 'external')
+    return a.model === undefined
+      ? []
+      : [
+          {
+            path: ['arms', i, 'model'],
+            message: `arm "${a.name}" starts from ${a.start}: only an external arm (start: external) takes a model; remove it`,
+          },
+        ];
+  const out: Array<{ path: Array<string | number>; message: string }> = [];
+  if (a.model === undefined)
+    out.push({
+      path: ['arms', i, 'model'],
+      message: `external arm "${a.name}" names no model: set model to a PEFT adapter of baseModel or a whole Hugging Face model (a local folder, s3://bucket/prefix or hf:<org>/<name>[@revision])`,
+    });
+  if (a.aft !== 'none')
+    out.push({
+      path: ['arms', i, 'aft'],
+      message: `external arm "${a.name}" is evaluated as given: set aft: none (fine-tuning an external model is not supported yet)`,
+    });
   return out;
 }

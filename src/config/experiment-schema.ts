@@ -10,6 +10,7 @@ import {
   NO_RL_STAGE,
   resolveArms,
   SPEC_REASONING_AFT,
+  startsFromMidtraining,
   type ArmEntry,
 } from './arms';
 import { parseFraction } from './fractions';
@@ -1374,6 +1375,13 @@ export const experimentSchema = z
           'eval.engine samples the lines of an eval-set file; an Inspect task (eval.inspect) samples inside its own job: remove eval.engine or use eval.prompts',
         path: ['eval', 'engine'],
       });
+    const external = resolveArms(x.aft.arms).find((a) => a && a.start === 'external');
+    if (x.eval.engine?.kind === 'openai' && external)
+      ctx.addIssue({
+        code: 'custom',
+        message: `eval.engine samples on a server that serves the base model and msm's adapters; the external arm "${external.name}" names a model msm would have to load there: remove eval.engine (the trainer samples it), or evaluate that model in a run of its own`,
+        path: ['eval', 'engine'],
+      });
     if (x.eval.thinking === 'off' && resolveArms(x.aft.arms).some((a) => a && a.aft === 'with-reasoning'))
       ctx.addIssue({
         code: 'custom',
@@ -1459,7 +1467,7 @@ function midtrainSeedProblems(m: { seeds: number[] }, arms: Array<{ start: strin
     out.push(
       `midtrain.seeds ${JSON.stringify(m.seeds)} leaves out 0: seed 0 is the experiment's own midtraining (its corpus and ids); list it first, e.g. [0, ${m.seeds.join(', ')}]`,
     );
-  if (m.seeds.length > 1 && !arms.some((a) => a.start !== 'base'))
+  if (m.seeds.length > 1 && !arms.some(startsFromMidtraining))
     out.push(
       'midtrain.seeds lists more than one seed but no arm starts from a midtraining (msm or placebo): add such an arm, or set seeds: [0]',
     );

@@ -6,7 +6,8 @@ import type { EvalRequest } from './types';
 export function evalKeyOf(req: EvalRequest): string {
   const e = req.experiment.eval;
   return `evals/${req.label}-${contentId({
-    model: req.modelUri,
+    // An external arm's model by its reference; msm's own outputs (and the base model) keep their keys.
+    model: req.externalModel ? { external: req.externalModel } : req.modelUri,
     evalSet: req.evalSet.sha256,
     samples: e.samplesPerPrompt,
     temperature: e.temperature,
@@ -42,6 +43,7 @@ export function sampleManifest(
     baseModel: { init: b.init, path: b.path, initSeed: b.initSeed },
     tokenizerUri: req.tokenizerUri,
     modelUri: req.modelUri ?? undefined,
+    ...(req.externalModel && { externalModel: req.externalModel }),
     promptsUri: uri(req.evalSet.key),
     samplesPerPrompt: e.samplesPerPrompt,
     temperature: e.temperature,

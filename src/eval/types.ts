@@ -8,6 +8,8 @@ export interface EvalRequest {
   storeUri: string;
   label: string;
   modelUri: string | null;
+  /** An external arm's model (a local folder, s3:// or hf: id), loaded by the trainer; then modelUri is null. */
+  externalModel?: string;
   tokenizerUri: string;
   evalSet: LoadedExperiment['evalSet'];
   experiment: Pick<Experiment, 'baseModel' | 'compute' | 'eval'>;

@@ -1,5 +1,6 @@
 import { WORKER_SLOTS, workerSlots, type SlotQueue } from '../config/worker-slots';
 import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import type { ZodType } from 'zod';
 import path from 'node:path';
 import { applyPlan, assertFits } from '../plan/plan';
@@ -31,7 +32,7 @@ import { stepProblems, stepsAt, truncationWarnings } from '../config/aft-steps';
 import { worldOf, worldSize } from '../config/compute-shape';
 import { fractionCounts, fractionProblems, type AftSubsetPlan } from '../config/aft-subsets';
 import { InvalidExperimentError, parseExperiment, type Experiment } from '../config/experiment-schema';
-import { DEFAULT_PLACEBO_SPEC, needsPlacebo, resolveArms } from '../config/arms';
+import { DEFAULT_PLACEBO_SPEC, needsPlacebo, resolveArms, type ArmEntry } from '../config/arms';
 
 /**
  * Every check an experiment gets before anything runs, in one place: `msm validate` prints its result and
@@ -100,7 +101,7 @@ export async function checkExperiment(
   const experiment = applyPlan(withPath, plan);
 
   // Key variables, hosts and remote credentials the workers refuse (docs/security.md): before any call.
-  const problems: string[] = trustProblems(experiment);
+  const problems: string[] = [...trustProblems(experiment), ...externalModelProblems(experiment)];
   const attempt = async <T>(fn: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await fn();
@@ -241,7 +242,31 @@ async function withModelPath(x: Experiment, baseDir: string): Promise<Experiment
   const tokenizer = resolveTokenizer(x.baseModel.tokenizer, modelPath, baseDir);
   if (typeof tokenizer !== 'string') await loadTokenizer(tokenizer);
   if (modelPath !== undefined) await checkTokenizerFitsModel(tokenizer, modelPath);
-  return { ...x, baseModel: { ...x.baseModel, tokenizer, ...(modelPath !== undefined && { path: modelPath }) } };
+  return {
+    ...x,
+    baseModel: { ...x.baseModel, tokenizer, ...(modelPath !== undefined && { path: modelPath }) },
+    aft: { ...x.aft, arms: x.aft.arms.map((a) => withExternalModelPath(a, baseDir)) },
+  };
+}
+
+/** An external arm's model as the trainer host reads it: s3:// and hf: unchanged, a local folder made absolute. */
+function withExternalModelPath(a: ArmEntry, baseDir: string): ArmEntry {
+  if (typeof a === 'string' || a.start !== 'external' || a.model === undefined) return a;
+  return { ...a, model: resolveModelPath(a.model, baseDir) };
+}
+
+/** A local external model must hold a PEFT adapter (adapter_config.json) or a Hugging Face model (config.json). */
+function externalModelProblems(x: Experiment): string[] {
+  return resolveArms(x.aft.arms).flatMap((a) => {
+    const m = a.start === 'external' ? a.model : undefined;
+    if (m === undefined || m.startsWith('s3://') || m.startsWith('hf:')) return [];
+    const holds = (f: string) => existsSync(path.join(m, f));
+    return holds('adapter_config.json') || holds('config.json')
+      ? []
+      : [
+          `aft.arms: external arm "${a.name}": ${m} holds neither adapter_config.json (a PEFT adapter of baseModel) nor config.json (a Hugging Face model folder); fix its model (relative paths resolve against the experiment's baseDir)`,
+        ];
+  });
 }
 
 /** An input file's text by its path as written and the field that names it. */

@@ -1,4 +1,4 @@
-import { needsMidtraining, needsPlacebo, type Arm } from '../config/arms';
+import { needsMidtraining, needsPlacebo, startsFromMidtraining, type Arm } from '../config/arms';
 import type { Experiment } from '../config/experiment-schema';
 import { midtrainSeeds } from '../config/midtrain';
 
@@ -25,6 +25,6 @@ export function midtrainingRuns(x: Pick<Experiment, 'midtrain'>, arms: readonly 
     seeds,
     corpora: starts * draws,
     runs: starts * seeds,
-    cellsPerArm: (arm) => (arm.start === 'base' ? 1 : seeds),
+    cellsPerArm: (arm) => (startsFromMidtraining(arm) ? seeds : 1),
   };
 }

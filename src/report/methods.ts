@@ -1,3 +1,4 @@
+import { startsFromMidtraining } from '../config/arms';
 import type { BootstrapSettings } from '../eval/bootstrap';
 import { pct, pp } from './format';
 import type { CalibrationSection } from './claims';
@@ -52,7 +53,7 @@ function midtrainingMethod(
   arms: ReadonlyArray<{ start: string }>,
   midtrains: ReadonlyArray<{ corpusDraw: number }>,
 ): string | undefined {
-  if (!arms.some((a) => a.start !== 'base')) return undefined;
+  if (!arms.some(startsFromMidtraining)) return undefined;
   if (!midtrains.length)
     return 'one midtraining run (one corpus draw, midtraining seed 0): the intervals of arms that start from it resample its AFT seeds and the prompts, not what another corpus draw or midtraining seed would give; the MSM effect rests on n = 1 midtraining (set midtrain.seeds to measure that spread)';
   const draws = midtrains.some((m) => m.corpusDraw !== 0) ? 'each on its own corpus draw' : 'all on one corpus draw';

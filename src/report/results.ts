@@ -52,7 +52,8 @@ export function buildResults(input: ReportInput): Results {
   const present = [...new Set([...input.cells.map((c) => c.arm), ...(input.controls ?? []).map((c) => c.arm)])];
   const arms = reportArms(input.arms, present);
   // midtrain.seeds: a cell or control of seed m > 0 starts from that seed's midtraining.
-  const startsFrom = (a: { start: string }, midtrainSeed = 0) => {
+  const startsFrom = (a: { start: string; model?: string }, midtrainSeed = 0) => {
+    if (a.start === 'external') return `external model ${a.model ?? '(not recorded)'}`;
     const other = e.midtrains?.find((m) => m.seed === midtrainSeed);
     const msm = midtrainSeed ? other?.midtrain : e.midtrain;
     const placebo = midtrainSeed ? other?.placebo : e.placebo;

@@ -237,6 +237,11 @@ export const trainerJobManifestSchema = z
     world: jobWorldSchema.optional(),
     /** generate, inspect, capabilities: the model to load (a `final/` output URI; absent = the base model). */
     modelUri: nonEmpty.optional(),
+    /**
+     * generate, inspect, capabilities: an external arm's model, written as baseModel.path is (a local folder,
+     * s3://, hf:<org>/<name>[@revision]): a PEFT adapter of the base model or a Hugging Face model folder.
+     */
+    externalModel: nonEmpty.optional(),
     /** generate: the prompts JSONL URI. */
     promptsUri: nonEmpty.optional(),
     samplesPerPrompt: int(1).default(1),

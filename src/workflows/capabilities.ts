@@ -11,6 +11,8 @@ import { releaseAfterFailure } from './machine-cleanup';
 export interface CheckedCell {
   cell: CellProgress;
   modelUri: string | null;
+  /** An external arm's model (then modelUri is null). */
+  externalModel?: string;
 }
 
 /**
@@ -44,13 +46,14 @@ export interface CapabilityStage {
 export async function checkCapabilities(stage: CapabilityStage, cells: CheckedCell[]): Promise<CapabilityResult[]> {
   const x = stage.loaded.experiment;
   return runBounded(cells.length, stage.concurrency, stage.canStart, async (i) => {
-    const { cell, modelUri } = cells[i];
+    const { cell, modelUri, externalModel } = cells[i];
     const req: CapabilityRequest = {
       storeUri: stage.storeUri,
       label: `capabilities-${cell.arm}`,
       arm: cell.arm,
       cell: { id: cell.id, fraction: cell.fraction, seed: cell.seed },
       modelUri,
+      ...(externalModel && { externalModel }),
       tokenizerUri: stage.tokenizerUri,
       checks: x.eval.capabilities ?? [],
       questions: stage.loaded.capabilityQuestions ?? {},

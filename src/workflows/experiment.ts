@@ -26,6 +26,7 @@ import {
   needsMidtraining,
   needsPlacebo,
   resolveArms,
+  startsFromMidtraining,
   trainingName,
   type Arm,
 } from '../config/arms';
@@ -151,7 +152,7 @@ type Starts = Record<'msm' | 'placebo', TrainResult | null>;
 type StartsBySeed = ReadonlyMap<number, Starts>;
 /** The model an arm starts from: a midtraining, or null for the base model. */
 const startOf = (arm: Arm, starts: Starts | undefined): TrainResult | null =>
-  arm.start === 'base' ? null : (starts?.[arm.start] ?? null);
+  startsFromMidtraining(arm) ? (starts?.[arm.start as keyof Starts] ?? null) : null;
 /** The midtraining seed a cell's models come from: 0 unless midtrain.seeds lists more. */
 const seedOfCell = (cell: CellProgress) => cell.midtrainSeed ?? 0;
 
@@ -225,6 +226,8 @@ interface CellOutcome {
   cell: CellProgress;
   train: TrainResult | null;
   modelUri: string | null;
+  /** An external arm's model (then modelUri is null). */
+  externalModel?: string;
   eval: EvalSummary;
 }
 
@@ -664,6 +667,8 @@ class ExperimentRun {
           evalSet: loaded.evalSet,
           experiment: { baseModel: x.baseModel, compute: x.compute, eval: x.eval },
           seed: cell.seed,
+          // An external arm: the given model, loaded by the trainer as a PEFT adapter or whole weights.
+          ...(arm.start === 'external' && arm.model && { externalModel: arm.model }),
           ...(this.judgeSpentUsd > 0 && { judgeSpentUsd: this.judgeSpentUsd }),
           ...(arm.systemPrompt === 'spec' ? { systemPrompt: { key: loaded.spec.key, sha256: loaded.spec.hash } } : {}),
         },
@@ -683,7 +688,7 @@ class ExperimentRun {
     cell.rate = evalSummary.n ? evalSummary.k / evalSummary.n : undefined;
     const done = this.progress.cells.filter((c) => c.status === 'done').length;
     setCurrentDetails(`**aft-sweep** — ${done}/${this.progress.cells.length} cells done`);
-    return { cell, train, modelUri, eval: evalSummary };
+    return { cell, train, modelUri, ...(arm.start === 'external' && { externalModel: arm.model }), eval: evalSummary };
   }
 
   /** eval.capabilities: each arm's checks, on the model of its largest fraction at its first seed. */
@@ -850,7 +855,7 @@ const thinkingOf = (x: Loaded['x']) =>
 function sweepCells(arms: Arm[], fractions: number[], seeds: number[], midtrain: number[]): CellProgress[] {
   const pending = 'pending' as const;
   const perSeed = (arm: Arm, base: Omit<CellProgress, 'status'>): CellProgress[] =>
-    arm.start === 'base' || midtrain.length === 1
+    !startsFromMidtraining(arm) || midtrain.length === 1
       ? [{ ...base, status: pending }]
       : midtrain.map((m) => ({ ...base, id: `${base.id}${midtrainSuffix(m)}`, midtrainSeed: m, status: pending }));
   return arms.flatMap((arm) =>

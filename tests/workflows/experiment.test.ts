@@ -293,6 +293,24 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
     expect((await handle.query(progressQuery)).midtrains!.map((m) => [m.seed, m.placebo ?? false])).toHaveLength(2);
   });
 
+  it('external arm: its model evaluated as given, once (not per midtraining seed), named in the request and the report', async () => {
+    const released = { name: 'released', start: 'external', aft: 'none', model: 'hf:acme/aligned@v1' };
+    const aft = { ...experiment().aft, arms: ['baseline', 'msm', released], fractions: [1], seeds: [0] };
+    const { handle, calls } = await run('stubbed-external', experiment({ aft, midtrain: { seeds: [0, 1] } }));
+    const out = await handle.result();
+    const evals = argsOf<EvalRequest>(calls, 'generateSamples').filter((e) => e.label.startsWith('eval-released'));
+    expect(evals.map((e) => [e.label, e.modelUri, e.externalModel])).toEqual([
+      ['eval-released-s0', null, 'hf:acme/aligned@v1'],
+    ]);
+    expect(
+      argsOf<EvalRequest>(calls, 'generateSamples').some((e) => e.externalModel && !e.label.includes('released')),
+    ).toBe(false);
+    expect(out.controls.map((c) => c.id)).toEqual(['released-s0']);
+    const report = argsOf<ReportRequest>(calls, 'writeReport')[0];
+    expect(report.arms!.find((a) => a.name === 'released')).toEqual(released);
+    expect(report.controls!.map((c) => [c.arm, c.midtrainSeed])).toEqual([['released', undefined]]);
+  });
+
   it('midtrain.seeds with shared draws: one corpus, a midtraining per seed on it', async () => {
     const aft = { ...experiment().aft, arms: ['baseline', 'msm'], fractions: [1], seeds: [0] };
     const input = experiment({ aft, midtrain: { seeds: [0, 1], corpusDraws: 'shared' } });

@@ -24,7 +24,7 @@ from .chat import ChatTokenizer, load_chat_tokenizer
 from .errors import BadInput, present
 from .events import Emitter
 from .manifest import Manifest
-from .models import build_base, load_output, model_vocab, pick_device
+from .models import build_base, external_info, load_described, load_output, model_vocab, pick_device
 from .sampling import Decoding, decoding
 from .uris import local_input
 
@@ -201,12 +201,20 @@ def load_model(m: Manifest, tok: ChatTokenizer, device: torch.device):
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     if m.modelUri:
         model = load_output(m.modelUri, device, dtype)[0]
+    elif m.externalModel:
+        # An external arm: a released adapter of this base model, or a whole model, evaluated as given.
+        model = load_described(*external_info(m.externalModel, _base_desc(m, tok)), device, dtype)
     else:
-        desc = m.baseModel.describe()
-        if desc["init"] == "random" and desc["vocabSize"] is None:
-            desc["vocabSize"] = tok.vocab_size
-        model = build_base(desc, device, dtype)
+        model = build_base(_base_desc(m, tok), device, dtype)
     return model.eval()
+
+
+def _base_desc(m: Manifest, tok: ChatTokenizer) -> dict:
+    """The base model's description; a random one takes its vocabulary from the data's tokenizer."""
+    desc = m.baseModel.describe()
+    if desc["init"] == "random" and desc["vocabSize"] is None:
+        desc["vocabSize"] = tok.vocab_size
+    return desc
 
 
 def with_system_prompt(prompts: list[dict], system: str | None) -> list[dict]:

@@ -311,15 +311,21 @@ def model_folders(m: Manifest, ckpt: mirror.OutputPlace, device) -> tuple[Path, 
     merged into its base once (cached in the checkpoint folder's local copy: merged-model/). The tokenizer and
     chat template are the base model's."""
     base = weights.resolve(present(m.baseModel.path, "baseModel.path"))
-    if not m.modelUri:
+    if not m.modelUri and not m.externalModel:
         return base, base
-    from .models import read_info
+    from .models import external_info, read_info
 
-    d, info = read_info(m.modelUri, "modelUri")
+    if m.externalModel:
+        # An external arm: its adapter merged into the base model like a LoRA output, or its folder as it is.
+        d, info = external_info(m.externalModel, m.baseModel.describe())
+        source = {"externalModel": m.externalModel}
+    else:
+        uri = present(m.modelUri, "modelUri")
+        d, info = read_info(uri, "modelUri")
+        source = {"modelUri": uri}
     if info["method"] == "full":
         return d, base
     merged = ckpt.local / MERGED
-    source = {"modelUri": m.modelUri}
     if storage.is_complete(merged):
         try:
             if json.loads((merged / "source.json").read_text(encoding="utf-8")) == source:
@@ -328,11 +334,11 @@ def model_folders(m: Manifest, ckpt: mirror.OutputPlace, device) -> tuple[Path, 
             pass
     import torch
 
-    from .models import load_output
+    from .models import load_described
 
     t0 = time.perf_counter()
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    held = [load_output(m.modelUri, device, dtype)[0]]
+    held = [load_described(d, info, device, dtype)]
 
     def fill(tmp: Path) -> None:
         held[0].save_pretrained(str(tmp))
@@ -343,7 +349,7 @@ def model_folders(m: Manifest, ckpt: mirror.OutputPlace, device) -> tuple[Path, 
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    log.info("merged %s into its base in %.1f s (%s)", m.modelUri, time.perf_counter() - t0, merged)
+    log.info("merged %s into its base in %.1f s (%s)", d, time.perf_counter() - t0, merged)
     return merged, base
 
 
@@ -362,7 +368,7 @@ def load_model(m: Manifest, ckpt: mirror.OutputPlace):
     if m.thinking in ("on", "off"):
         args["enable_thinking"] = m.thinking == "on"
     # Named by what was evaluated: the trained output, or the base model.
-    return get_model(f"msm-hf/{m.modelUri or m.baseModel.path}", **args), device
+    return get_model(f"msm-hf/{m.modelUri or m.externalModel or m.baseModel.path}", **args), device
 
 
 # Results -------------------------------------------------------------------------------------------------

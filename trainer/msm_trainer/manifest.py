@@ -188,6 +188,9 @@ class Manifest:
     mixRatio: float = 0.0  # 0: no mix (mixRatio is only read with mixDataUri, which requires it)
     hyper: Hyper | None = None
     modelUri: str | None = None
+    # generate/inspect/capabilities: a model msm did not train (an external arm): a local folder, s3:// or hf:
+    # id holding a PEFT adapter of the base model, or a whole Hugging Face model. Never with modelUri.
+    externalModel: str | None = None
     promptsUri: str | None = None
     # generate: sequences sampled together; None = the device's default (see generate.DEFAULT_BATCH_SIZE).
     batchSize: int | None = None
@@ -480,6 +483,7 @@ def parse_manifest(raw: Any) -> Manifest:
         m.tokenizerUri = _need(d, "tokenizerUri", "a generate job decodes and encodes with the data's tokenizer")
         m.promptsUri = _need(d, "promptsUri", "a generate job samples these prompts (a JSONL file)")
         m.modelUri = d.get("modelUri")
+        _external_model(m, d)
         m.batchSize = int(d["batchSize"]) if d.get("batchSize") is not None else None
         m.systemPrompt = d.get("systemPrompt")
         m.thinking = d.get("thinking")
@@ -570,6 +574,18 @@ def _inspect(d: dict[str, Any]) -> InspectSpec:
     )
 
 
+def _external_model(m: Manifest, d: dict[str, Any]) -> None:
+    """externalModel: an external arm's model, as baseModel.path is written; refused beside modelUri."""
+    from . import weights
+
+    m.externalModel = d.get("externalModel")
+    if m.externalModel is None:
+        return
+    if m.modelUri:
+        raise BadInput("manifest fields modelUri and externalModel both name the model to load: give one")
+    weights.check_path(m.externalModel, "externalModel")
+
+
 def _inspect_job(m: Manifest, d: dict[str, Any]) -> None:
     """kinds "inspect" and "capabilities": the model under test (baseModel, modelUri?) and the job's block."""
     if m.baseModel.init != "pretrained":
@@ -584,6 +600,7 @@ def _inspect_job(m: Manifest, d: dict[str, Any]) -> None:
         if other != m.kind and d.get(other) is not None:
             raise BadInput(f"manifest field {other} is not for {m.kind} jobs; remove it (or set its kind)")
     m.modelUri = d.get("modelUri")
+    _external_model(m, d)
     m.thinking = d.get("thinking")
     if m.kind == "inspect":
         m.inspect = _inspect(

@@ -91,6 +91,20 @@ def read_info(uri: str, field: str) -> tuple[Path, dict[str, Any]]:
     return d, info
 
 
+def external_info(path: str, base: dict[str, Any], field: str = "externalModel") -> tuple[Path, dict[str, Any]]:
+    """An external arm's model as a trainer output would describe it: a PEFT adapter folder (adapter_config.json)
+    is a LoRA of the experiment's base model, a Hugging Face model folder (config.json) is full weights."""
+    d = weights.fetch(path, field)
+    if (d / "adapter_config.json").is_file():
+        return d, {"format": MODEL_FORMAT, "method": "lora", "base": base}
+    if (d / "config.json").is_file():
+        return d, {"format": MODEL_FORMAT, "method": "full"}
+    raise BadInput(
+        f"{field} {path}: {d} holds neither adapter_config.json (a PEFT adapter of the base model) nor config.json "
+        "(a Hugging Face model folder); point the external arm's model at one of those"
+    )
+
+
 def load_output(
     uri: str,
     device: torch.device,
@@ -99,16 +113,23 @@ def load_output(
     trainable_adapter: bool = False,
 ):
     """Load a trainer output. LoRA outputs are merged into their base unless the adapter is to be trained on."""
+    d, info = read_info(uri, field)
+    return load_described(d, info, device, dtype, trainable_adapter), info
+
+
+def load_described(
+    d: Path, info: dict[str, Any], device: torch.device, dtype: torch.dtype, trainable_adapter: bool = False
+):
+    """A model folder with its description (read_info, external_info): full weights, or a LoRA on its base."""
     from transformers import AutoModelForCausalLM
 
-    d, info = read_info(uri, field)
     if info["method"] == "full":
-        return _to(AutoModelForCausalLM.from_pretrained(str(d), dtype=dtype), device), info
+        return _to(AutoModelForCausalLM.from_pretrained(str(d), dtype=dtype), device)
     from peft import PeftModel  # only LoRA outputs need it (importing it costs seconds at every job start)
 
     base = build_base(info["base"], device, dtype)
     model = PeftModel.from_pretrained(base, str(d), is_trainable=trainable_adapter)
-    return (model if trainable_adapter else model.merge_and_unload()), info
+    return model if trainable_adapter else model.merge_and_unload()
 
 
 def lora_wrap(model, h: Hyper):

@@ -69,14 +69,18 @@ def check_path(path: str, field: str) -> None:
         )
 
 
+def fetch(path: str, field: str) -> Path:
+    """The local folder (or .gguf file) for `path`: a Hub snapshot or an S3 copy fetched on first use."""
+    if path.startswith(HF_PREFIX):
+        return hub_snapshot(path, field)
+    if s3.is_s3(path):
+        return s3_model(path, field)
+    return Path(path)
+
+
 def resolve(path: str, field: str = "baseModel.path") -> Path:
     """The local HF model folder for `path` (see the module doc), fetching or converting it on first use."""
-    if path.startswith(HF_PREFIX):
-        local = hub_snapshot(path, field)
-    elif s3.is_s3(path):
-        local = s3_model(path, field)
-    else:
-        local = Path(path)
+    local = fetch(path, field)
     if _is_gguf(str(local)):
         return cached_gguf_folder(local)
     if not (local / "config.json").is_file():

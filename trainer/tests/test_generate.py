@@ -1,4 +1,5 @@
 import json
+import shutil
 from typing import Any
 
 import pytest
@@ -359,3 +360,36 @@ def test_thinking_is_passed_to_the_template_and_refused_elsewhere(tmp_path, monk
     t["thinking"] = "off"
     code, ev = run_inproc(tmp_path, t)
     assert code == 2 and "thinking is for generate jobs" in ev[-1]["message"]
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_external_model_samples_what_the_same_weights_sample_as_a_trainer_output(tmp_path, method):
+    """An external arm's model: a plain PEFT adapter of the base model (lora) or a plain Hugging Face model
+    folder (full), with no msm description. Greedy samples equal those of the same weights loaded as msm's
+    own output, so the arm measures the given weights and nothing else."""
+    data = write_packed(tmp_path / "data", pattern_tokens(16, 16))
+    trained = train_manifest(tmp_path, data, name="mid", hyper=hyper(method=method, maxSteps=3))
+    assert run_inproc(tmp_path, trained)[0] == 0
+    released = tmp_path / "released"
+    shutil.copytree(local(trained["outputUri"]), released)
+    (released / "msm_model.json").unlink()  # what someone else's release holds: the weights alone
+    own = gen_manifest(tmp_path, "own", temperature=0, modelUri=trained["outputUri"])
+    ext = gen_manifest(tmp_path, "ext", temperature=0, externalModel=str(released))
+    for m in (own, ext):
+        code, ev = run_inproc(tmp_path, m, name=f"{m['jobId']}.json")
+        assert code == 0, ev
+    texts = lambda m: [(s["promptId"], s["text"]) for s in read_samples(m)]  # noqa: E731
+    assert texts(ext) == texts(own)
+    base = gen_manifest(tmp_path, "base", temperature=0)
+    assert run_inproc(tmp_path, base, name="base.json")[0] == 0
+    assert texts(ext) != texts(base)  # the weights were applied, not the base model alone
+
+
+def test_external_model_is_refused_without_weights_or_beside_model_uri(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, ev = run_inproc(tmp_path, gen_manifest(tmp_path, "none", externalModel=str(empty)))
+    assert code == 2 and "neither adapter_config.json" in json.dumps(ev)
+    both = gen_manifest(tmp_path, "both", externalModel=str(empty), modelUri=empty.as_uri())
+    code, ev = run_inproc(tmp_path, both, name="both.json")
+    assert code == 2 and "give one" in json.dumps(ev)

@@ -283,7 +283,10 @@ def test_lora_output_is_merged_once_into_the_checkpoint_folder(tmp_path):
     tm = train_manifest(tmp_path, data, name="mid", hyper=hyper(maxSteps=1))
     assert run_inproc(tmp_path, tm)[0] == 0
     # Only the fields model_folders reads.
-    m = cast(Manifest, SimpleNamespace(baseModel=SimpleNamespace(path=str(GEMMA)), modelUri=tm["outputUri"]))
+    m = cast(
+        Manifest,
+        SimpleNamespace(baseModel=SimpleNamespace(path=str(GEMMA)), modelUri=tm["outputUri"], externalModel=None),
+    )
     ckpt = mirror.output_place((tmp_path / "ck").as_uri(), "checkpointPrefix")
     folder, tok = model_folders(m, ckpt, torch.device("cpu"))
     assert folder == ckpt.local / MERGED and tok == GEMMA
@@ -291,3 +294,36 @@ def test_lora_output_is_merged_once_into_the_checkpoint_folder(tmp_path):
     stamp = (folder / "config.json").stat().st_mtime_ns
     assert model_folders(m, ckpt, torch.device("cpu"))[0] == folder
     assert (folder / "config.json").stat().st_mtime_ns == stamp  # reused, not merged again
+
+
+def test_external_adapter_is_merged_like_an_output_and_named_by_its_reference(tmp_path):
+    """An external arm's plain PEFT adapter (no msm description) is merged into the base model once, the merged
+    folder keyed by the external reference, so a later job with another model never reuses it."""
+    import shutil
+
+    import torch
+
+    from msm_trainer import mirror
+    from msm_trainer.inspect_job import MERGED, model_folders
+    from msm_trainer.manifest import Manifest
+
+    data = write_packed(tmp_path / "data", pattern_tokens(8, 16))
+    tm = train_manifest(tmp_path, data, name="mid", hyper=hyper(maxSteps=1))
+    assert run_inproc(tmp_path, tm)[0] == 0
+    out = local(tm["outputUri"])
+    base = json.loads((out / "msm_model.json").read_text())["base"]
+    released = tmp_path / "released"
+    shutil.copytree(out, released)
+    (released / "msm_model.json").unlink()
+    m = cast(
+        Manifest,
+        SimpleNamespace(
+            baseModel=SimpleNamespace(path=str(GEMMA), describe=lambda: base),
+            modelUri=None,
+            externalModel=str(released),
+        ),
+    )
+    ckpt = mirror.output_place((tmp_path / "ck").as_uri(), "checkpointPrefix")
+    folder, tok = model_folders(m, ckpt, torch.device("cpu"))
+    assert folder == ckpt.local / MERGED and tok == GEMMA
+    assert json.loads((folder / "source.json").read_text()) == {"externalModel": str(released)}

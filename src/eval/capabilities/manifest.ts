@@ -17,7 +17,7 @@ export const taskOf = (c: CapabilityRequest['checks'][number]) => c.task ?? MULT
 export function capabilitiesKeyOf(req: CapabilityRequest): string {
   const e = req.experiment.eval;
   return `evals/${req.label}-${contentId({
-    model: req.modelUri,
+    model: req.externalModel ? { external: req.externalModel } : req.modelUri,
     checks: req.checks,
     questions: Object.fromEntries(Object.entries(req.questions).map(([k, q]) => [k, q.sha256])),
     grader: graderOrNone(req),
@@ -69,6 +69,7 @@ export async function capabilitiesManifest(
     baseModel: { init: b.init, path: b.path, initSeed: b.initSeed },
     tokenizerUri: req.tokenizerUri,
     modelUri: req.modelUri ?? undefined,
+    ...(req.externalModel && { externalModel: req.externalModel }),
     capabilities: {
       checks,
       ...(e.batchSize !== undefined ? { batchSize: e.batchSize } : {}),

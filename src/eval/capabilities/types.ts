@@ -12,6 +12,8 @@ export interface CapabilityRequest {
   cell: { id: string; fraction: number; seed: number };
   /** null: the base model itself (a control that starts from base). */
   modelUri: string | null;
+  /** An external arm's model (then modelUri is null): a local folder, s3:// or hf: id the trainer loads. */
+  externalModel?: string;
   tokenizerUri: string;
   checks: CapabilityCheck[];
   /** The stored question files of the checks that have one, by check name. */

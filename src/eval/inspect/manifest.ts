@@ -12,7 +12,7 @@ import { inspectConditions } from './conditions';
 export function inspectEvalKeyOf(req: EvalRequest): string {
   const e = req.experiment.eval;
   return `evals/${req.label}-inspect-${contentId({
-    model: req.modelUri,
+    model: req.externalModel ? { external: req.externalModel } : req.modelUri,
     suite: e.inspect,
     temperature: e.temperature,
     grader: graderOf(e.judge),
@@ -64,6 +64,7 @@ export function inspectManifest(
     baseModel: { init: b.init, path: b.path, initSeed: b.initSeed },
     tokenizerUri: req.tokenizerUri,
     modelUri: req.modelUri ?? undefined,
+    ...(req.externalModel && { externalModel: req.externalModel }),
     inspect: {
       task: suite.task,
       conditions: inspectConditions(suite.grid),
