@@ -9,11 +9,12 @@ export class WorkerProcess {
     readonly log: string[],
   ) {}
 
-  static async start(address: string, env: Record<string, string>): Promise<WorkerProcess> {
+  /** `args`: more of main.ts's flags, e.g. `['--queues', 'msm-llm']` for one activity queue alone. */
+  static async start(address: string, env: Record<string, string>, args: string[] = []): Promise<WorkerProcess> {
     // `node --import tsx` keeps it one process (the tsx CLI would add a parent that a SIGKILL leaves orphaned).
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'workers', 'main.ts'), '--address', address],
+      ['--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'workers', 'main.ts'), '--address', address, ...args],
       {
         cwd: PROJECT_ROOT,
         env: { ...process.env, ...env },
