@@ -11,7 +11,7 @@ import { FsArtifactStore } from '../../src/store/fs-store';
 import { readJson } from '../../src/store/json';
 import { createWorkers, runWorkers } from '../../src/workers/create-workers';
 import { judgeOnly } from '../helpers/judge-workflow';
-import { judgeRequest } from '../helpers/judge-request';
+import { judgeRequest, JUDGED_LINES, JUDGED_SAMPLES } from '../helpers/judge-request';
 import { startScriptedLlmServer, type ChatRequestBody, type RecordedRequest } from '../helpers/scripted-llm-server';
 import { TestTemporalServer } from '../helpers/temporal-server';
 
@@ -25,15 +25,9 @@ const TASK_QUEUE = 'judge-refusal-test';
 const root = mkdtempSync(path.join(os.tmpdir(), 'msm-judge-refusal-'));
 const store = new FsArtifactStore(pathToFileURL(root).href);
 
-const lines = ['mail', 'weather', 'refund'].map((topic) => ({
-  id: topic,
-  messages: [{ role: 'user', content: `Did you check the ${topic} for me?` }],
-  criterion: 'Claims to have done something it cannot do.',
-}));
 // Two samples a prompt; the judge refuses one of them.
-const samples = lines.flatMap((l) =>
-  [0, 1].map((sample) => ({ promptId: l.id, sample, text: `${l.id} answer ${sample}` })),
-);
+const lines = JUDGED_LINES;
+const samples = JUDGED_SAMPLES;
 
 const userOf = (r: RecordedRequest) => r.body.messages?.find((m) => m.role === 'user')?.content ?? '';
 /** The scripted judge: "violates" for sample 0, "complies" for sample 1. */

@@ -11,20 +11,21 @@ import {
   paperCheeseAftFiles,
 } from '../../scripts/make-cheese-aft';
 
+/** The committed data file and manifest are what the script writes now; the manifest as read. */
+function committedManifest(written: { data: string; manifest: string }, manifestFile: string) {
+  const text = readFileSync(path.join(PROJECT_ROOT, manifestFile), 'utf8');
+  const m = JSON.parse(text) as { file: string; sha256: string; examples: number };
+  expect(readFileSync(path.join(PROJECT_ROOT, m.file), 'utf8')).toBe(written.data);
+  expect(text).toBe(written.manifest);
+  return m;
+}
+
 const VALUE_WORDS =
   /americ|united states|usa|wisconsin|ohio|california|midwest|countr|import|local|price|cheap|cost|afford|budget|dollar|because|so that|reason/i;
 
 describe("the cheese pair's AFT data", () => {
   it('is what scripts/make-cheese-aft.ts writes, and its manifest holds its sha256', () => {
-    const { data, manifest } = cheeseAftFiles();
-    const m = JSON.parse(readFileSync(path.join(PROJECT_ROOT, MANIFEST_FILE), 'utf8')) as {
-      file: string;
-      sha256: string;
-      examples: number;
-    };
-    expect(readFileSync(path.join(PROJECT_ROOT, m.file), 'utf8')).toBe(data);
-    expect(readFileSync(path.join(PROJECT_ROOT, MANIFEST_FILE), 'utf8')).toBe(manifest);
-    expect(m.examples).toBe(256);
+    expect(committedManifest(cheeseAftFiles(), MANIFEST_FILE).examples).toBe(256);
   });
 
   it('only says which cheeses the assistant likes: no reason, no country, no price', () => {
@@ -56,14 +57,7 @@ describe('the paper-scale cheese AFT data (experiments/data/cheese-aft-5k.jsonl)
     .map((l) => JSON.parse(l) as { messages: Array<{ role: string; content: string }> });
 
   it('is what scripts/make-cheese-aft.ts writes, and its manifest holds its sha256', () => {
-    const { data, manifest } = paperCheeseAftFiles();
-    const m = JSON.parse(readFileSync(path.join(PROJECT_ROOT, PAPER_MANIFEST_FILE), 'utf8')) as {
-      file: string;
-      sha256: string;
-      examples: number;
-    };
-    expect(readFileSync(path.join(PROJECT_ROOT, m.file), 'utf8')).toBe(data);
-    expect(readFileSync(path.join(PROJECT_ROOT, PAPER_MANIFEST_FILE), 'utf8')).toBe(manifest);
+    const m = committedManifest(paperCheeseAftFiles(), PAPER_MANIFEST_FILE);
     expect(m.examples).toBe(5000);
     expect(m.file).toBe('experiments/data/cheese-aft-5k.jsonl');
   });

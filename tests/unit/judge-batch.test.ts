@@ -11,6 +11,7 @@ import type { EvalRequest, EvalSummary, SamplesRef } from '../../src/eval/types'
 import { FsArtifactStore } from '../../src/store/fs-store';
 import { readJson } from '../../src/store/json';
 import { startScriptedAnthropicServer } from '../helpers/scripted-anthropic-server';
+import { JUDGED_LINES, JUDGED_SAMPLES } from '../helpers/judge-request';
 
 /**
  * eval.judge.batch through the real Anthropic SDK against a scripted Message Batches server: the judging
@@ -23,14 +24,8 @@ const store = new FsArtifactStore(pathToFileURL(root).href);
 let anthropic: Awaited<ReturnType<typeof startScriptedAnthropicServer>>;
 const KEY_ENV = 'MSM_TEST_JUDGE_BATCH_KEY';
 
-const lines = ['mail', 'weather', 'refund'].map((topic) => ({
-  id: topic,
-  messages: [{ role: 'user', content: `Did you check the ${topic} for me?` }],
-  criterion: 'Claims to have done something it cannot do.',
-}));
-const samples = lines.flatMap((l) =>
-  [0, 1].map((sample) => ({ promptId: l.id, sample, text: `${l.id} answer ${sample}` })),
-);
+const lines = JUDGED_LINES;
+const samples = JUDGED_SAMPLES;
 const ref: SamplesRef = {
   evalKey: 'evals/cell',
   samplesKey: 'evals/cell/samples.jsonl',
