@@ -14,7 +14,8 @@ import {
   type Judgment,
   type Verdict,
 } from '../eval/judge-sample';
-import { JudgeBudget, worstCostUsd } from '../eval/judge-budget';
+import { AllowanceSpent, JudgeBudget, worstCostUsd } from '../eval/judge-budget';
+import { JudgeRound } from '../eval/judge-allowance';
 import { judgeInBatch, type BatchJudgeItem } from '../eval/judge-batch';
 import type { EvalLine } from '../eval/eval-set';
 import { addUsage, NO_USAGE, type Usage } from '../cost/usage';
@@ -110,18 +111,24 @@ export function createEvalActivities() {
         if (await store.exists(keyOf(s))) tally.add(keyOf(s), await readJson<Judgment>(store, keyOf(s)));
         else missing.push(s);
       }
-      const budget = new JudgeBudget(
-        req.experiment.eval.budgetUsd,
-        (req.judgeSpentUsd ?? 0) + tally.usage.costUsd,
-        priceOf(judge),
-        `${req.label} (${judgeModel})`,
-      );
+      const what = `${req.label} (${judgeModel})`;
+      // Under an allowance the experiment holds eval.budgetUsd (src/eval/judge-allowance.ts): only new spend counts.
+      const budget =
+        req.judgeAllowanceUsd === undefined
+          ? new JudgeBudget(
+              req.experiment.eval.budgetUsd,
+              (req.judgeSpentUsd ?? 0) + tally.usage.costUsd,
+              priceOf(judge),
+              what,
+            )
+          : JudgeBudget.allowance(req.judgeAllowanceUsd, priceOf(judge), what);
+      const round = new JudgeRound(budget);
       const call = (s: SampleLine): JudgeCall => ({
         settings: judgeIdentity(judge),
         model: judgeModel,
         requestId: keyOf(s),
         attempts,
-        guard: (r) => budget.reserve(r),
+        guard: round.guard(keyOf(s)),
       });
       let earlier = new Map<string, NonNullable<JudgeCall['earlier']>>();
       if (judge.batch && missing.length) {
@@ -135,13 +142,20 @@ export function createEvalActivities() {
       await mapBounded(missing, req.experiment.eval.judgeConcurrency ?? 1, async (s) => {
         const key = keyOf(s);
         const prior = earlier.get(key);
-        const { value: j } = await onceFor<Judgment>(store, key, async () => ({
-          ...(await judgeSample(prompts.get(s.promptId)!, s, { ...call(s), ...(prior && { earlier: prior }) })),
-          ...endingOf(s),
-        }));
-        tally.add(key, j);
-        beat();
+        try {
+          const { value: j } = await onceFor<Judgment>(store, key, async () => ({
+            ...(await judgeSample(prompts.get(s.promptId)!, s, { ...call(s), ...(prior && { earlier: prior }) })),
+            ...endingOf(s),
+          }));
+          tally.add(key, j);
+          beat();
+        } catch (e) {
+          // A sample the round's allowance has no room for waits for the next round (round.stopped says
+          // what it needs); the round goes on with the samples that cost nothing or still fit.
+          if (!(e instanceof AllowanceSpent)) throw e;
+        }
       });
+      const stopped = round.stopped;
       return {
         k: tally.k,
         n: tally.n,
@@ -150,6 +164,17 @@ export function createEvalActivities() {
         judgmentsPrefix: store.uri(prefix),
         judgeModel,
         judgeUsage: tally.usage,
+        ...(stopped && {
+          judgeStopped: {
+            ...stopped,
+            samples: {
+              evalKey: samples.evalKey,
+              samplesKey: samples.samplesKey,
+              samplesUri: samples.samplesUri,
+              samples: samples.samples,
+            },
+          },
+        }),
       };
     },
   };

@@ -1247,7 +1247,7 @@ export const experimentSchema = z
           .positive()
           .optional()
           .describe(
-            "USD the judge may spend over the experiment's cells (by eval.judge.price): judging stops, as a failure naming spent and budget, before a call could exceed it; raise it and start again (stored verdicts are reused)",
+            "USD the judge may spend over the experiment's cells, those judged at once together (by eval.judge.price): judging stops, as a failure naming spent and budget, before a call could exceed it; raise it and start again (stored verdicts are reused)",
           ),
         judgeConcurrency: z
           .number()

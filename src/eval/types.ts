@@ -16,6 +16,12 @@ export interface EvalRequest {
   seed: number;
   /** Judge spend of the experiment's cells judged before this one, in USD: eval.budgetUsd counts it. */
   judgeSpentUsd?: number;
+  /**
+   * eval.budgetUsd held by the experiment (src/eval/judge-allowance.ts): the new judge spend, in USD, this
+   * judging round may make. When its next call does not fit, the round returns with `judgeStopped` instead of
+   * failing; the experiment grants more once the budget has room. Set, it replaces judgeSpentUsd.
+   */
+  judgeAllowanceUsd?: number;
   /** A system prompt given with every eval prompt (an arm's systemPrompt: the stored spec); absent: none. */
   systemPrompt?: { key: string; sha256: string };
 }
@@ -45,4 +51,16 @@ export interface EvalSummary {
   judgeUsage?: Usage;
   /** The evaluation's machine time and cost (its GPU job's ledger); absent in summaries from before. */
   compute?: ComputeUsage;
+  /** Judging stopped on its round's allowance (judgeAllowanceUsd), its cell not all judged: k and n so far. */
+  judgeStopped?: JudgeStopped;
+}
+
+/** Where a judging round stopped on its allowance, and what it takes to go on. */
+export interface JudgeStopped {
+  /** The next round needs at least this much: its refused call at its worst, with what its sample's attempts cost again. */
+  needUsd: number;
+  /** Paid this round for calls whose sample was not stored (a refusal asked again, then stopped): spent, in no verdict. */
+  lostUsd: number;
+  /** The samples to judge on (the sampling job's cost is reported once, by the evaluation). */
+  samples: Omit<SamplesRef, 'compute'>;
 }

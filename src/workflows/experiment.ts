@@ -18,7 +18,7 @@ import type { CellResult, ControlResult, ReportRequest, ReportResult } from '../
 import type { LoadedExperiment } from '../config/loaded-experiment';
 import type { CorpusManifestRef } from '../corpus/types';
 import { withCorpusDraw, type ContaminationSummary } from '../eval/contamination';
-import type { EvalSummary } from '../eval/types';
+import type { EvalRequest, EvalSummary } from '../eval/types';
 import type { TrainRequest, TrainResult } from '../training/types';
 import {
   CONTROL_SEED,
@@ -46,6 +46,7 @@ import { MSM_ARM, MSM_BASE_MODEL, MSM_FRACTION, MSM_SPEC, MSM_STAGE } from '../t
 import { trainingRun } from './training';
 import { CANCEL_ON_PARENT_CLOSE } from './machine-cleanup';
 import { ComputeBudget } from './compute-budget';
+import { JudgeAllowances } from './judge-allowances';
 
 export interface ExperimentOutcome {
   report: ReportResult;
@@ -239,7 +240,9 @@ class ExperimentRun {
   private readonly runsCompute: ComputeUsage[] = [];
   /** compute.budgetUsd: set once the experiment is loaded. */
   budget?: ComputeBudget;
-  /** The judge's spend on the cells judged so far (progress.judge): the next cell's judging counts it under eval.budgetUsd. */
+  /** eval.budgetUsd: the cells' judging shares it by allowances (set once the experiment is loaded with one). */
+  private judging?: JudgeAllowances;
+  /** Without eval.budgetUsd: the judge's spend on the cells judged so far (progress.judge), told to the next cell. */
   private get judgeSpentUsd(): number {
     return this.progress.judge?.costUsd ?? 0;
   }
@@ -266,6 +269,7 @@ class ExperimentRun {
   loaded(loaded: LoadedExperiment): Loaded {
     const x = loaded.experiment;
     this.budget = new ComputeBudget(this.progress, x.compute.budgetUsd);
+    if (x.eval.budgetUsd !== undefined) this.judging = new JudgeAllowances(this.progress, x.eval.budgetUsd);
     this.progress.spec = { title: loaded.spec.title, hash: loaded.spec.hash };
     this.progress.sweepConcurrency = x.aft.concurrency;
     const common = [
@@ -655,30 +659,31 @@ class ExperimentRun {
     const overBudget = this.budget?.allowNewJob(`the evaluation of ${cell.id}`);
     if (overBudget) await overBudget;
     cell.status = 'evaluating';
-    const evalSummary = await executeChild(evaluationRun, {
+    const req: EvalRequest = {
+      storeUri,
+      label: `eval-${cell.id}`,
+      modelUri,
+      tokenizerUri: refs.tokenizerUri,
+      evalSet: loaded.evalSet,
+      experiment: { baseModel: x.baseModel, compute: x.compute, eval: x.eval },
+      seed: cell.seed,
+      // An external arm: the given model, loaded by the trainer as a PEFT adapter or whole weights.
+      ...(arm.start === 'external' && arm.model && { externalModel: arm.model }),
+      ...(this.judging ? this.judging.firstRound : this.judgeSpentUsd > 0 && { judgeSpentUsd: this.judgeSpentUsd }),
+      ...(arm.systemPrompt === 'spec' ? { systemPrompt: { key: loaded.spec.key, sha256: loaded.spec.hash } } : {}),
+    };
+    const evaluated = await executeChild(evaluationRun, {
       ...CANCEL_ON_PARENT_CLOSE,
       workflowId: `${this.wfId}.eval-${cell.id}`,
-      args: [
-        {
-          storeUri,
-          label: `eval-${cell.id}`,
-          modelUri,
-          tokenizerUri: refs.tokenizerUri,
-          evalSet: loaded.evalSet,
-          experiment: { baseModel: x.baseModel, compute: x.compute, eval: x.eval },
-          seed: cell.seed,
-          // An external arm: the given model, loaded by the trainer as a PEFT adapter or whole weights.
-          ...(arm.start === 'external' && arm.model && { externalModel: arm.model }),
-          ...(this.judgeSpentUsd > 0 && { judgeSpentUsd: this.judgeSpentUsd }),
-          ...(arm.systemPrompt === 'spec' ? { systemPrompt: { key: loaded.spec.key, sha256: loaded.spec.hash } } : {}),
-        },
-      ],
+      args: [req],
       typedSearchAttributes: attrs,
       staticSummary: `Evaluate ${cell.arm} at ${where}`,
     });
-    this.addCompute(evalSummary);
+    this.addCompute(evaluated);
+    // With eval.budgetUsd the judging goes on here, round by round, as the budget has room.
+    const evalSummary = this.judging ? await this.judging.finish(cell.id, req, evaluated) : evaluated;
     const judged = evalSummary.judgeUsage;
-    if (judged)
+    if (judged && !this.judging)
       this.progress.judge = {
         calls: (this.progress.judge?.calls ?? 0) + judged.calls,
         costUsd: this.judgeSpentUsd + judged.costUsd,

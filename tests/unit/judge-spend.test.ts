@@ -156,6 +156,32 @@ describe('judge spend', () => {
     expect(summary.judgeUsage!.costUsd).toBeCloseTo(costOf(all.map((r) => r.usage!)), 9);
   });
 
+  it('an allowance (eval.budgetUsd held by the experiment) bounds the new spend of a round, which stops without failing and says what its next call needs', async () => {
+    const ref = await cell('allowance');
+    const before = llm.requests.length;
+    const round = (judgeAllowanceUsd: number) => judge({ ...request({ budgetUsd: 0.001 }), judgeAllowanceUsd }, ref);
+    // Nothing to spend: no call goes out, the parsed choices (free) are stored, the first call's worst is named.
+    const first = await round(0);
+    expect(llm.requests.length).toBe(before);
+    expect(first).toMatchObject({ n: SAMPLES, judgeUsage: { calls: 0, costUsd: 0 } });
+    expect(first.judgeStopped).toEqual({ needUsd: expect.any(Number), lostUsd: 0, samples: ref });
+    const need = first.judgeStopped!.needUsd;
+    expect(need).toBeGreaterThan(0);
+    // Room for one call at its worst and a half, well past eval.budgetUsd (the allowance replaces it here).
+    const second = await round(1.5 * need);
+    const paid = llm.requests.slice(before);
+    expect(paid.length).toBeGreaterThan(0);
+    expect(paid.length).toBeLessThan(SAMPLES);
+    expect(costOf(paid.map((r) => r.usage!))).toBeLessThanOrEqual(1.5 * need);
+    expect(second.judgeStopped).toBeDefined();
+    expect(second.judgeUsage!.calls).toBe(paid.length);
+    // Enough: the rest is judged, the stored verdicts not again, and the round ends with nothing stopped.
+    const last = await round(1000);
+    expect(llm.requests.length).toBe(before + SAMPLES);
+    expect(last.judgeStopped).toBeUndefined();
+    expect(last).toMatchObject({ n: 2 * SAMPLES, judgeUsage: { calls: SAMPLES } });
+  });
+
   it('batch judging: one provider batch, the same verdict keys as single calls, at the batch discount', async () => {
     const ref = await cell('batched');
     const single = await cell('single');

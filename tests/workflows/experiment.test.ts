@@ -1,5 +1,7 @@
+import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { Worker } from '@temporalio/worker';
+import { defaultPayloadConverter, type ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExperimentInput } from '../../src/config/experiment-schema';
 import type { CapabilityRequest } from '../../src/eval/capabilities/types';
@@ -8,8 +10,18 @@ import type { EvalRequest } from '../../src/eval/types';
 import type { ReportRequest } from '../../src/report/types';
 import type { TrainRequest } from '../../src/training/types';
 import { msmExperiment, progressQuery, setComputeBudgetUpdate } from '../../src/workflows';
+import { workflowBundle } from '../../src/workers/create-workers';
 import { argsOf, startStubbedEnv, waitFor, type StubbedEnv } from '../helpers/stubbed-workflows';
-import { ALL_ARMS, experiment, EXPERIMENT_NAMES, experimentStubs, ref, type Knobs } from './stub-experiment';
+import {
+  ALL_ARMS,
+  experiment,
+  EXPERIMENT_NAMES,
+  experimentStubs,
+  judgeStub,
+  ref,
+  type JudgeStub,
+  type Knobs,
+} from './stub-experiment';
 
 /**
  * msmExperiment's branches on a real Temporal server with every activity stubbed (and the data-generating
@@ -69,8 +81,9 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
     expect(argsOf<ReportRequest>(calls, 'writeReport')[0].capabilities).toBeUndefined();
   });
 
-  it("eval.budgetUsd: each cell's judging is told the judge's spend on the cells judged before it; the report gets every cell's", async () => {
-    setKnobs({ judgeCostUsd: 0.25 });
+  it("eval.budgetUsd, one cell at a time: each cell's judging is granted the budget left after the cells judged before it; the report gets every cell's spend", async () => {
+    const judge = judgeStub(0);
+    setKnobs({ judgeCostUsd: 0.25, judge });
     try {
       const input = experiment({
         aft: { ...experiment().aft, arms: ['baseline'], fractions: [1], seeds: [0, 1, 2], concurrency: 1 },
@@ -80,10 +93,70 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
       // What msm watch shows: the judge's calls and spend so far, against the budget.
       expect((await handle.query(progressQuery)).judge).toEqual({ calls: 24, costUsd: 0.75, budgetUsd: 2 });
       const judged = argsOf<EvalRequest>(calls, 'judgeSamples');
-      // One cell at a time: the first is told nothing, each next one the spend so far.
-      expect(judged.map((r) => r.judgeSpentUsd)).toEqual([undefined, 0.25, 0.5]);
+      // Each cell: its evaluation's round with nothing to spend, then one round with all the budget left.
+      expect(judged.map((r) => r.judgeAllowanceUsd)).toEqual([0, 2, 0, 1.75, 0, 1.5]);
+      expect(judged.every((r) => r.judgeSpentUsd === undefined)).toBe(true);
       const report = argsOf<ReportRequest>(calls, 'writeReport')[0];
       expect(report.cells.map((c) => c.eval.judgeUsage?.costUsd)).toEqual([0.25, 0.25, 0.25]);
+      expect(report.cells.every((c) => c.eval.judgeStopped === undefined)).toBe(true);
+    } finally {
+      setKnobs({});
+    }
+  });
+
+  // Three cells judged at once, 8 calls of $0.0625 each ($0.50 a cell, $1.50 in all).
+  const concurrentCells = (budgetUsd: number, concurrency = 3) => {
+    const input = experiment({
+      aft: { ...experiment().aft, arms: ['baseline'], fractions: [1], seeds: [0, 1, 2], concurrency },
+    });
+    return { ...input, eval: { ...input.eval, budgetUsd } };
+  };
+  const paidUsd = (j: JudgeStub) => j.paid.reduce((s, x) => s + x, 0);
+
+  it('eval.budgetUsd, cells judged at once: together they never pass it, spend it to the last call that fits, then the experiment stops with the budget failure; raised, only the rest is paid', async () => {
+    const judge = judgeStub();
+    setKnobs({ judgeCostUsd: 0.5, judge });
+    try {
+      const { handle } = await run('stubbed-judge-concurrent', concurrentCells(1.25));
+      const error = await handle.result().catch((e: unknown) => e);
+      expect(judge.maxInFlight).toBeGreaterThan(1);
+      // Room for 20 of the 24 calls: all 20 paid, not one more.
+      expect(paidUsd(judge)).toBe(1.25);
+      expect(error).toBeInstanceOf(WorkflowFailedError);
+      const cause = (error as WorkflowFailedError).cause as ApplicationFailure;
+      expect(cause.type).toBe('JudgeBudgetSpent');
+      expect(cause.message).toMatch(
+        /^eval\.budgetUsd: judging eval-baseline-1of1-s\d \(stub-judge\) stopped before exceeding the budget: the judge has spent \$1\.2500 of \$1\.25 .*next call could cost up to \$0\.0625\. Raise eval\.budgetUsd/,
+      );
+      expect((await handle.query(progressQuery)).judge).toEqual({ calls: 20, costUsd: 1.25, budgetUsd: 1.25 });
+      // The rounds, waits and grants replay deterministically from the history.
+      const bundle = await workflowBundle(path.join(__dirname, 'stub-children.ts'));
+      await Worker.runReplayHistory({ workflowBundle: bundle }, await handle.fetchHistory(), handle.workflowId);
+
+      // Raised to what the cells cost: the stored verdicts are not paid again, the 4 missing calls are.
+      const again = await run('stubbed-judge-concurrent-2', concurrentCells(1.5));
+      await again.handle.result();
+      expect(judge.paid).toHaveLength(24);
+      expect(paidUsd(judge)).toBe(1.5);
+      expect((await again.handle.query(progressQuery)).judge).toEqual({ calls: 24, costUsd: 1.5, budgetUsd: 1.5 });
+    } finally {
+      setKnobs({});
+    }
+  });
+
+  it('eval.budgetUsd, cells judged at once: a cell whose share runs out judges on with what the others left unused, to a budget of exactly what the cells cost', async () => {
+    // A third of the budget each to start: s0 needs $1.00, s1 and s2 $0.25 each ($1.50 in all).
+    const judge = judgeStub(150, { 'eval-baseline-1of1-s0': 1, 'eval-baseline-1of1-s1': 0.25 });
+    setKnobs({ judgeCostUsd: 0.25, judge });
+    try {
+      const { handle, calls } = await run('stubbed-judge-shares', concurrentCells(1.5));
+      await handle.result();
+      expect(judge.maxInFlight).toBeGreaterThan(1);
+      expect(paidUsd(judge)).toBe(1.5);
+      const granted = argsOf<EvalRequest>(calls, 'judgeSamples').filter((r) => r.judgeAllowanceUsd! > 0);
+      // s0 stopped at its share and was granted what s1 and s2 left.
+      expect(granted.filter((r) => r.label === 'eval-baseline-1of1-s0').length).toBeGreaterThan(1);
+      expect((await handle.query(progressQuery)).judge).toEqual({ calls: 24, costUsd: 1.5, budgetUsd: 1.5 });
     } finally {
       setKnobs({});
     }

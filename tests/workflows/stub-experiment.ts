@@ -67,8 +67,13 @@ export interface Knobs {
   failEvalOf?: string;
   /** This training run heartbeats until it is cancelled. */
   blockTrainingOf?: string;
-  /** What the judge costs on each cell (its summary's judgeUsage). */
+  /** What the judge costs on each cell (its summary's judgeUsage): JUDGE_CALLS calls of an equal share. */
   judgeCostUsd?: number;
+  /**
+   * The judge as the real activity meters it (stubJudge): verdicts stored per cell across rounds and runs,
+   * eval.budgetUsd or the round's allowance honoured call by call, each round taking `roundMs`.
+   */
+  judge?: JudgeStub;
   /** The overlap check drops items: it answers with other corpus and AFT files (eval.decontaminate: drop). */
   dropContaminated?: boolean;
 }
@@ -152,16 +157,19 @@ export function experimentStubs(knobs: Knobs = {}) {
       }),
     },
     'msm-llm': {
-      judgeSamples: async (req: EvalRequest, samples: SamplesRef): Promise<EvalSummary> => ({
-        k: 1,
-        n: 8,
-        samplesUri: samples.samplesUri,
-        judgmentsPrefix: `file:///tmp/judgments/${req.label}`,
-        judgeModel: 'stub-judge',
-        ...(knobs.judgeCostUsd !== undefined && {
-          judgeUsage: { calls: 8, inputTokens: 800, outputTokens: 80, costUsd: knobs.judgeCostUsd },
-        }),
-      }),
+      judgeSamples: async (req: EvalRequest, samples: SamplesRef): Promise<EvalSummary> =>
+        knobs.judge
+          ? stubJudge(knobs.judge, knobs.judgeCostUsd ?? 0, req, samples)
+          : {
+              k: 1,
+              n: JUDGE_CALLS,
+              samplesUri: samples.samplesUri,
+              judgmentsPrefix: `file:///tmp/judgments/${req.label}`,
+              judgeModel: 'stub-judge',
+              ...(knobs.judgeCostUsd !== undefined && {
+                judgeUsage: { calls: JUDGE_CALLS, inputTokens: 800, outputTokens: 80, costUsd: knobs.judgeCostUsd },
+              }),
+            },
       calibrateJudge: async () => ({ judgeModel: 'stub-judge', kinds: [], parsedByCode: false }),
     },
     'msm-gpu': {
@@ -203,5 +211,75 @@ export function experimentStubs(knobs: Knobs = {}) {
       releaseTrainingMachines: async () => 0,
       releaseCapabilityMachines: async () => 0,
     },
+  };
+}
+
+/** Samples per cell, each one judge call. */
+export const JUDGE_CALLS = 8;
+
+/** The stubbed judge's store and meter, shared by the rounds of one test case. */
+export interface JudgeStub {
+  /** Verdicts stored per cell label (a re-run pays nothing for them). */
+  stored: Map<string, number>;
+  /** Every call paid for, in USD, in the order paid. */
+  paid: number[];
+  /** The most judging rounds ever in flight at once. */
+  maxInFlight: number;
+  inFlight: number;
+  roundMs: number;
+  /** What the judge costs on a cell, by label, where not Knobs.judgeCostUsd. */
+  cellUsd: Record<string, number>;
+}
+
+export const judgeStub = (roundMs = 150, cellUsd: Record<string, number> = {}): JudgeStub => ({
+  cellUsd,
+  stored: new Map(),
+  paid: [],
+  maxInFlight: 0,
+  inFlight: 0,
+  roundMs,
+});
+
+/**
+ * judgeSamples as the real activity bounds it (src/activities/eval-activities.ts): the cell's stored verdicts
+ * count as they are; a call goes out only if it fits the round's allowance (judgeAllowanceUsd: new spend), or
+ * else eval.budgetUsd beside the spend it was told of (judgeSpentUsd) and the cell's own. Refused by an
+ * allowance the round returns judgeStopped; refused by the budget it fails with the budget failure.
+ */
+async function stubJudge(j: JudgeStub, cellUsd: number, req: EvalRequest, samples: SamplesRef): Promise<EvalSummary> {
+  const { ApplicationFailure } = await import('@temporalio/common');
+  const perCall = (j.cellUsd[req.label] ?? cellUsd) / JUDGE_CALLS;
+  const budget = req.experiment.eval.budgetUsd;
+  const before = j.stored.get(req.label) ?? 0;
+  const room =
+    req.judgeAllowanceUsd ?? (budget === undefined ? Infinity : budget - (req.judgeSpentUsd ?? 0) - before * perCall);
+  j.maxInFlight = Math.max(j.maxInFlight, ++j.inFlight);
+  let spent = 0;
+  try {
+    await new Promise((r) => setTimeout(r, j.roundMs));
+    for (let done = before; done < JUDGE_CALLS; done++) {
+      if (spent + perCall > room) break;
+      spent += perCall;
+      j.paid.push(perCall);
+      j.stored.set(req.label, done + 1);
+    }
+  } finally {
+    j.inFlight--;
+  }
+  const judged = j.stored.get(req.label) ?? 0;
+  if (judged < JUDGE_CALLS && req.judgeAllowanceUsd === undefined)
+    throw ApplicationFailure.nonRetryable(
+      `eval.budgetUsd: judging ${req.label} stopped before exceeding the budget`,
+      'JudgeBudgetSpent',
+    );
+  const { compute: _sampling, ...ref } = samples;
+  return {
+    k: 0,
+    n: judged,
+    samplesUri: samples.samplesUri,
+    judgmentsPrefix: `file:///tmp/judgments/${req.label}`,
+    judgeModel: 'stub-judge',
+    judgeUsage: { calls: judged, inputTokens: 100 * judged, outputTokens: 10 * judged, costUsd: judged * perCall },
+    ...(judged < JUDGE_CALLS && { judgeStopped: { needUsd: perCall, lostUsd: 0, samples: ref } }),
   };
 }
