@@ -22,6 +22,11 @@ export interface EvalRequest {
    * failing; the experiment grants more once the budget has room. Set, it replaces judgeSpentUsd.
    */
   judgeAllowanceUsd?: number;
+  /**
+   * The experiment wants the `sampled` signal once the samples are written, to free the cell's place in the
+   * sweep while it is judged; absent (requests of older experiments): no signal.
+   */
+  signalSampled?: boolean;
   /** A system prompt given with every eval prompt (an arm's systemPrompt: the stored spec); absent: none. */
   systemPrompt?: { key: string; sha256: string };
 }

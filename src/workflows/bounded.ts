@@ -2,13 +2,14 @@ import { condition } from '@temporalio/workflow';
 
 /**
  * Run tasks with at most `limit()` in flight (re-read on each start, so an update can change it) and
- * only while `canStart()` (pause). Deterministic: tasks start in index order.
+ * only while `canStart()` (pause). Deterministic: tasks start in index order. A task may give its place
+ * back before it ends (`release`, e.g. an AFT cell once its GPU work is done and only judging is left).
  */
 export async function runBounded<T>(
   count: number,
   limit: () => number,
   canStart: () => boolean,
-  task: (i: number) => Promise<T>,
+  task: (i: number, release: () => void) => Promise<T>,
 ): Promise<T[]> {
   const results = new Array<T>(count);
   await runBoundedUntil(
@@ -16,8 +17,8 @@ export async function runBounded<T>(
     limit,
     canStart,
     () => false,
-    async (i) => {
-      results[i] = await task(i);
+    async (i, release) => {
+      results[i] = await task(i, release);
     },
   );
   return results;
@@ -32,7 +33,7 @@ export async function runBoundedUntil(
   limit: () => number,
   canStart: () => boolean,
   stop: () => boolean,
-  task: (i: number) => Promise<void>,
+  task: (i: number, release: () => void) => Promise<void>,
 ): Promise<number> {
   let running = 0;
   let started = 0;
@@ -43,14 +44,17 @@ export async function runBoundedUntil(
     if (failure !== undefined || stop()) break;
     running++;
     started++;
+    // Its place is given back once: when it says so, or when it ends.
+    let held = true;
+    const release = () => {
+      if (held) running--;
+      held = false;
+    };
     all.push(
-      task(i).then(
-        () => void running--,
-        (e) => {
-          failure ??= e;
-          running--;
-        },
-      ),
+      task(i, release).then(release, (e) => {
+        failure ??= e;
+        release();
+      }),
     );
   }
   await Promise.all(all);

@@ -137,6 +137,8 @@ export const aftDataProgressQuery = defineQuery<AftDataProgress>('progress');
 export const corpusProgressQuery = defineQuery<CorpusProgress>('progress');
 /** Pause holds new work at the next stage/batch boundary; running activities finish. */
 export const pauseSignal = defineSignal('pause');
+/** An evaluation child tells its experiment that its samples are written: its cell's GPU place is free (the label). */
+export const sampledSignal = defineSignal<[string]>('sampled');
 export const resumeSignal = defineSignal('resume');
 /** Change how many AFT cells (or generation batches) run at once; returns the value now in force. */
 export const setConcurrencyUpdate = defineUpdate<number, [number]>('setConcurrency');

@@ -1,7 +1,8 @@
-import { upsertSearchAttributes } from '@temporalio/workflow';
+import { getExternalWorkflowHandle, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { EvalRequest, EvalSummary } from '../eval/types';
 import { cleanup, gpuStoppedOnCancel, llm } from './activity-proxies';
 import { releaseAfterFailure } from './machine-cleanup';
+import { sampledSignal } from './definitions';
 import { MSM_STAGE } from '../temporal/search-attribute-keys';
 
 /** Evaluate one trained model: sample answers on the GPU queue, then judge them on the LLM queue (an Inspect task: both in one job). */
@@ -17,6 +18,13 @@ export async function evaluationRun(req: EvalRequest): Promise<EvalSummary> {
     await releaseAfterFailure(() => cleanup.releaseEvalMachines(req));
     throw e;
   }
+  // The GPU work is done: the experiment may start its next cell while this one is judged.
+  const parent = workflowInfo().parent;
+  if (req.signalSampled && parent)
+    // Only a hint to the sweep: a parent that cannot take it still gets this cell's result.
+    await getExternalWorkflowHandle(parent.workflowId)
+      .signal(sampledSignal, req.label)
+      .catch(() => undefined);
   const summary = await llm.judgeSamples(req, samples);
   // The sampling job's machine cost travels with the result (compute.budgetUsd counts it).
   return samples.compute ? { ...summary, compute: samples.compute } : summary;

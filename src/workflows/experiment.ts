@@ -36,7 +36,7 @@ import { cpu } from './activity-proxies';
 import { aftDataGeneration } from './aft-data';
 import { runBounded } from './bounded';
 import { corpusGeneration } from './corpus';
-import { progressQuery, type CellProgress, type ExperimentProgress, type Stage } from './definitions';
+import { progressQuery, sampledSignal, type CellProgress, type ExperimentProgress, type Stage } from './definitions';
 import { evaluationRun } from './evaluation';
 import { capabilityCells, checkCapabilities } from './capabilities';
 import type { CapabilityResult } from '../eval/capabilities/types';
@@ -247,8 +247,15 @@ class ExperimentRun {
     return this.progress.judge?.costUsd ?? 0;
   }
 
+  /** Per evaluation label, what gives its cell's sweep place back once its samples are written (sampledSignal). */
+  private readonly releases = new Map<string, () => void>();
+
   constructor() {
     setHandler(progressQuery, () => this.progress);
+    setHandler(sampledSignal, (label) => {
+      this.releases.get(label)?.();
+      this.releases.delete(label);
+    });
     handleRunControls(this.progress, (n) => (this.progress.sweepConcurrency = n));
   }
 
@@ -628,8 +635,12 @@ class ExperimentRun {
       cells.length,
       () => this.progress.sweepConcurrency,
       () => !this.progress.paused,
-      (i) =>
-        this.cell(s, cells[i], armOf.get(cells[i].arm)!, training, { starts, tokenizerUri: tokens.aft.tokenizerUri }),
+      (i, release) =>
+        this.cell(s, cells[i], armOf.get(cells[i].arm)!, training, {
+          starts,
+          tokenizerUri: tokens.aft.tokenizerUri,
+          release,
+        }),
     );
   }
 
@@ -639,7 +650,7 @@ class ExperimentRun {
     cell: CellProgress,
     arm: Arm,
     training: CellTraining,
-    refs: { starts: StartsBySeed; tokenizerUri: string },
+    refs: { starts: StartsBySeed; tokenizerUri: string; release: () => void },
   ): Promise<CellOutcome> {
     const attrs: SearchAttributePair[] = [
       ...common,
@@ -671,7 +682,10 @@ class ExperimentRun {
       ...(arm.start === 'external' && arm.model && { externalModel: arm.model }),
       ...(this.judging ? this.judging.firstRound : this.judgeSpentUsd > 0 && { judgeSpentUsd: this.judgeSpentUsd }),
       ...(arm.systemPrompt === 'spec' ? { systemPrompt: { key: loaded.spec.key, sha256: loaded.spec.hash } } : {}),
+      // Once sampled, the cell is only judged: its place in the sweep goes to the next cell's training.
+      signalSampled: true,
     };
+    this.releases.set(req.label, refs.release);
     const evaluated = await executeChild(evaluationRun, {
       ...CANCEL_ON_PARENT_CLOSE,
       workflowId: `${this.wfId}.eval-${cell.id}`,
@@ -679,6 +693,7 @@ class ExperimentRun {
       typedSearchAttributes: attrs,
       staticSummary: `Evaluate ${cell.arm} at ${where}`,
     });
+    this.releases.delete(req.label);
     this.addCompute(evaluated);
     // With eval.budgetUsd the judging goes on here, round by round, as the budget has room.
     const evalSummary = this.judging ? await this.judging.finish(cell.id, req, evaluated) : evaluated;

@@ -384,6 +384,23 @@ describe('msmExperiment with stubbed activities (real Temporal server)', () => {
     expect(report.controls!.map((c) => [c.arm, c.midtrainSeed])).toEqual([['released', undefined]]);
   });
 
+  it('a cell gives its sweep place back once sampled: the next cell trains while it is judged', async () => {
+    const beside: NonNullable<Knobs['judgeBeside']> = {
+      judge: 'eval-baseline-1of1-s0',
+      training: 'aft-baseline-1of1-s1',
+    };
+    setKnobs({ judgeBeside: beside });
+    try {
+      const aft = { ...experiment().aft, arms: ['baseline'], fractions: [1], seeds: [0, 1], concurrency: 1 };
+      const { handle } = await run('stubbed-judged-beside', experiment({ aft }));
+      await handle.result();
+      // Concurrency 1: before, the second cell's training waited for the first cell's judging to end.
+      expect(beside).toMatchObject({ started: true, whileJudged: true });
+    } finally {
+      setKnobs({});
+    }
+  });
+
   it('midtrain.seeds with shared draws: one corpus, a midtraining per seed on it', async () => {
     const aft = { ...experiment().aft, arms: ['baseline', 'msm'], fractions: [1], seeds: [0] };
     const input = experiment({ aft, midtrain: { seeds: [0, 1], corpusDraws: 'shared' } });

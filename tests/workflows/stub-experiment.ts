@@ -76,6 +76,11 @@ export interface Knobs {
   judge?: JudgeStub;
   /** The overlap check drops items: it answers with other corpus and AFT files (eval.decontaminate: drop). */
   dropContaminated?: boolean;
+  /**
+   * Judging `judge` waits (at most 8 s) for the training run `training` to start, and says in `whileJudged`
+   * whether it did: can a cell be judged while the next cell trains?
+   */
+  judgeBeside?: { judge: string; training: string; started?: boolean; whileJudged?: boolean };
 }
 
 /** The activities the experiment's queues are asked for that no stub answers (a call fails the run). */
@@ -157,8 +162,12 @@ export function experimentStubs(knobs: Knobs = {}) {
       }),
     },
     'msm-llm': {
-      judgeSamples: async (req: EvalRequest, samples: SamplesRef): Promise<EvalSummary> =>
-        knobs.judge
+      judgeSamples: async (req: EvalRequest, samples: SamplesRef): Promise<EvalSummary> => {
+        const beside = knobs.judgeBeside;
+        if (beside?.judge === req.label)
+          for (let waited = 0; waited < 8000 && !(beside.whileJudged = beside.started); waited += 50)
+            await new Promise((r) => setTimeout(r, 50));
+        return knobs.judge
           ? stubJudge(knobs.judge, knobs.judgeCostUsd ?? 0, req, samples)
           : {
               k: 1,
@@ -169,12 +178,15 @@ export function experimentStubs(knobs: Knobs = {}) {
               ...(knobs.judgeCostUsd !== undefined && {
                 judgeUsage: { calls: JUDGE_CALLS, inputTokens: 800, outputTokens: 80, costUsd: knobs.judgeCostUsd },
               }),
-            },
+            };
+      },
       calibrateJudge: async () => ({ judgeModel: 'stub-judge', kinds: [], parsedByCode: false }),
     },
     'msm-gpu': {
-      runTraining: async (req: TrainRequest): Promise<TrainResult> =>
-        req.label === knobs.blockTrainingOf ? untilCancelled() : trained(req),
+      runTraining: async (req: TrainRequest): Promise<TrainResult> => {
+        if (knobs.judgeBeside?.training === req.label) knobs.judgeBeside.started = true;
+        return req.label === knobs.blockTrainingOf ? untilCancelled() : trained(req);
+      },
 
       generateSamples: async (req: EvalRequest): Promise<SamplesRef> => {
         if (req.label === knobs.failEvalOf) {
