@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { midtrainHyper } from '../../src/config/midtrain';
 import { pathToFileURL } from 'node:url';
 import type { TokenizedRef, TrainRequest } from '../../src/activities/types';
 import type { Experiment } from '../../src/config/experiment-schema';
@@ -96,6 +97,6 @@ export function midtrainRequest(storeDir: string, label: string, data: Tokenized
     data,
     seed: 3,
     experiment: x,
-    hyper: x.midtrain,
+    hyper: midtrainHyper(x.midtrain),
   };
 }

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { midtrainHyper } from '../../src/config/midtrain';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -59,7 +60,7 @@ function request(label: string): TrainRequest {
     data: { uri: 'file:///unused', tokenizerUri: 'file:///unused', numSequences: 1, numTokens: 1, seqLen: 8 },
     seed: 0,
     experiment: { baseModel: x.baseModel, compute: x.compute },
-    hyper: x.midtrain,
+    hyper: midtrainHyper(x.midtrain),
   } as unknown as TrainRequest;
 }
 

@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { midtrainHyper } from '../../src/config/midtrain';
 import { WorkflowFailedError } from '@temporalio/client';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -65,7 +66,7 @@ function request(label: string): TrainRequest {
     data: { uri: 'file:///unused', tokenizerUri: 'file:///unused', numSequences: 1, numTokens: 1, seqLen: 8 },
     seed: 0,
     experiment: { baseModel: x.baseModel, compute: x.compute },
-    hyper: x.midtrain,
+    hyper: midtrainHyper(x.midtrain),
   } as unknown as TrainRequest;
 }
 

@@ -1,4 +1,5 @@
 import { ActivityCancellationDetails, ApplicationFailure } from '@temporalio/common';
+import { midtrainHyper } from '../../src/config/midtrain';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -95,7 +96,7 @@ function request(label: string, compute: Record<string, unknown> = {}): TrainReq
     },
     seed: 0,
     experiment: x,
-    hyper: x.midtrain,
+    hyper: midtrainHyper(x.midtrain),
   };
 }
 
