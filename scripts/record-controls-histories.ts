@@ -33,6 +33,11 @@ recordScriptedRun(WORKFLOW_ID, async (env, baseUrl) => {
     ...input,
     midtrain: { ...input.midtrain, seeds: [0, 1] },
     aft: { ...aft, arms: ['baseline', 'msm', 'placebo', external] } as typeof input.aft,
-    eval: { ...input.eval, budgetUsd: 100 },
+    // A priced judge, so its cells are judged in rounds under allowances the experiment grants.
+    eval: {
+      ...input.eval,
+      judge: { ...input.eval.judge, price: { inputPerMillion: 3, outputPerMillion: 15 } } as typeof input.eval.judge,
+      budgetUsd: 100,
+    },
   });
 });

@@ -8,7 +8,9 @@ import { workflowBundle } from '../../src/workers/create-workers';
 /**
  * Recorded histories of real runs replayed against today's workflow code: a change that breaks determinism
  * fails here. Recorded by scripts/record-scripted-histories.ts (aft.generate, aft.mix, batch generation),
- * scripts/record-arms-histories.ts (every kind of arm), scripts/record-sweep-history.ts (a sweep with a
+ * scripts/record-arms-histories.ts (every kind of arm), scripts/record-controls-histories.ts (placebo,
+ * midtrain.seeds, an external arm, eval.budgetUsd allowances, cells signalling `sampled`; recorded
+ * 2026-12-07 from code with no patch in it), scripts/record-sweep-history.ts (a sweep with a
  * failing point) and tests/report-calibration.test.ts with MSM_RECORD_HISTORY (a calibrated report).
  * All were recorded from code with no patch in it (0.1.0 retired its patches): a later change to workflow code
  * goes behind patched(), and these files stay as they are so that they test it. Re-record them only when
