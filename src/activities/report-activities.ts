@@ -6,7 +6,7 @@ import { lossCurveSummary, renderLossCurvesSvg } from '../report/loss-plot';
 import { renderMarkdown } from '../report/markdown';
 import { svgToPng } from '../report/png';
 import { reportInputOf } from '../report/report-input';
-import { midtrainSuffix } from '../config/midtrain';
+import { midtrainLabel } from '../config/midtrain';
 import { controlId } from '../report/arms';
 import { buildResults, cellId, type Results } from '../report/results';
 import { renderSvgPlot } from '../report/svg-plot';
@@ -84,7 +84,7 @@ async function lossCurvesOf(store: ArtifactStore, req: ReportRequest) {
     req.midtrain?.outputUri ?? null,
     req.cells.map((c) => ({ ...c, outputUri: c.train.outputUri })),
     (req.midtrains ?? []).flatMap((m) =>
-      m.midtrain ? [{ label: `midtrain${midtrainSuffix(m.seed)}`, outputUri: m.midtrain.outputUri }] : [],
+      m.midtrain ? [{ label: midtrainLabel('msm', m.seed), outputUri: m.midtrain.outputUri }] : [],
     ),
   );
   const heartbeat = (read: number) => Context.current().heartbeat({ stage: 'loss curves', read });

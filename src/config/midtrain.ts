@@ -26,6 +26,10 @@ export const midtrainSeeds = (m: Partial<Pick<Experiment['midtrain'], 'seeds'>>)
  */
 export const midtrainSuffix = (seed: number): string => (seed === 0 ? '' : `-m${seed}`);
 
+/** A midtraining's run label (its workflow id's tail, its compute and loss-curve name): midtrain[-placebo][-m<seed>]. */
+export const midtrainLabel = (corpus: 'msm' | 'placebo', seed = 0): string =>
+  `${corpus === 'msm' ? 'midtrain' : 'midtrain-placebo'}${midtrainSuffix(seed)}`;
+
 /**
  * The corpus draw a midtraining seed midtrains on: its own (per-seed) or the first one (shared). Draw 0
  * is the corpus every experiment always had (its id does not name a draw).

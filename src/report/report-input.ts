@@ -1,6 +1,6 @@
 import type { JudgedSplit } from '../eval/judgments';
 import type { EvalSummary } from '../eval/types';
-import { midtrainSuffix } from '../config/midtrain';
+import { midtrainLabel } from '../config/midtrain';
 import type { TrainResult } from '../training/types';
 import { controlId } from './arms';
 import { cellId, valuesMetric, type CellTraining, type ReportInput } from './results';
@@ -78,13 +78,7 @@ function experimentOf(req: ReportRequest): ReportInput['experiment'] {
       ...(corpus.target && { target: corpus.target }),
       ...(tokens.documentStats && { tokenLengths: tokenLengthsOf(tokens.documentStats) }),
     },
-    midtrain: midtrain
-      ? {
-          finalLoss: finite(midtrain.metrics.final_loss),
-          steps: midtrain.metrics.steps ?? 0,
-          checkpoint: midtrain.outputUri,
-        }
-      : undefined,
+    midtrain: midtrain ? runLineage(midtrain) : undefined,
     ...(req.placebo && {
       placebo: {
         spec: req.placebo.spec,
@@ -158,8 +152,10 @@ export function reportInputOf(
     ...(req.analysis ? { analysis: req.analysis } : {}),
     ...(c.maxTruncationGap !== undefined && { maxTruncationGap: c.maxTruncationGap }),
     compute: [
-      ...(req.midtrain?.compute ? [{ run: 'midtrain', usage: req.midtrain.compute }] : []),
-      ...(req.placebo?.midtrain.compute ? [{ run: 'midtrain-placebo', usage: req.placebo.midtrain.compute }] : []),
+      ...(req.midtrain?.compute ? [{ run: midtrainLabel('msm'), usage: req.midtrain.compute }] : []),
+      ...(req.placebo?.midtrain.compute
+        ? [{ run: midtrainLabel('placebo'), usage: req.placebo.midtrain.compute }]
+        : []),
       ...(req.midtrains ?? []).flatMap(midtrainCompute),
       ...req.cells.flatMap((cell) => (cell.train.compute ? [{ run: runIdOf(cell), usage: cell.train.compute }] : [])),
       ...(req.capabilities ?? []).flatMap((r) =>
@@ -204,9 +200,9 @@ function midtrainSeedLineage(m: MidtrainSeedRun): MidtrainSeedLineage {
 /** A further midtraining's machines, under its run names. */
 function midtrainCompute(m: MidtrainSeedRun) {
   return [
-    ...(m.midtrain?.compute ? [{ run: `midtrain${midtrainSuffix(m.seed)}`, usage: m.midtrain.compute }] : []),
+    ...(m.midtrain?.compute ? [{ run: midtrainLabel('msm', m.seed), usage: m.midtrain.compute }] : []),
     ...(m.placebo?.midtrain.compute
-      ? [{ run: `midtrain-placebo${midtrainSuffix(m.seed)}`, usage: m.placebo.midtrain.compute }]
+      ? [{ run: midtrainLabel('placebo', m.seed), usage: m.placebo.midtrain.compute }]
       : []),
   ];
 }

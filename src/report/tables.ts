@@ -41,12 +41,7 @@ export function lineageRows(results: Results): Array<[string, string]> {
           ] as [string, string],
         ]
       : []),
-    [
-      'midtraining',
-      l.midtrain
-        ? `${l.midtrain.finalLoss === null ? 'no final loss recorded' : `final loss ${l.midtrain.finalLoss.toFixed(4)}`} after ${l.midtrain.steps} steps — ${l.midtrain.checkpoint}`
-        : 'none (no msm arm)',
-    ],
+    ['midtraining', l.midtrain ? runText(l.midtrain) : 'none (no msm arm)'],
     ...(l.placebo
       ? [
           [
@@ -54,7 +49,7 @@ export function lineageRows(results: Results): Array<[string, string]> {
             `same tokens, unrelated spec "${l.placebo.spec.title}" (hash ${l.placebo.spec.hash}): ${l.placebo.corpus.documents} documents generated with the MSM corpus's settings (hash ${l.placebo.corpus.hash}), ` +
               `cut at the MSM corpus's ${l.placebo.match.targetTokens} tokens to ${l.placebo.match.placeboTokens}` +
               `${l.placebo.match.short ? ` (${l.placebo.match.short} short: the placebo corpus had fewer tokens)` : ''}; ` +
-              `${l.placebo.midtrain.finalLoss === null ? 'no final loss recorded' : `final loss ${l.placebo.midtrain.finalLoss.toFixed(4)}`} after ${l.placebo.midtrain.steps} steps — ${l.placebo.midtrain.checkpoint}`,
+              runText(l.placebo.midtrain),
           ] as [string, string],
         ]
       : []),

@@ -30,7 +30,14 @@ import {
   trainingName,
   type Arm,
 } from '../config/arms';
-import { corpusDrawOf, midtrainHyper, midtrainSeeds, midtrainSuffix, placeboMatch } from '../config/midtrain';
+import {
+  corpusDrawOf,
+  midtrainHyper,
+  midtrainLabel,
+  midtrainSeeds,
+  midtrainSuffix,
+  placeboMatch,
+} from '../config/midtrain';
 import type { SearchAttributePair } from '@temporalio/common';
 import { cpu } from './activity-proxies';
 import { aftDataGeneration } from './aft-data';
@@ -301,23 +308,9 @@ class ExperimentRun {
     };
   }
 
-  async corpus({ loaded, x, storeUri, common }: Loaded) {
-    await this.enter('corpus', `generating documents about "${loaded.spec.title}"`);
-    const corpus = await executeChild(corpusGeneration, {
-      workflowId: `${this.wfId}.corpus`,
-      args: [
-        {
-          storeUri,
-          specKey: loaded.spec.key,
-          specHash: loaded.spec.hash,
-          generation: x.generation,
-          // Only when set: a job without it is the one every earlier run sent.
-          ...(x.baseModel.identity && { identity: x.baseModel.identity }),
-        },
-      ],
-      typedSearchAttributes: common,
-      staticSummary: `MSM corpus for ${x.name}`,
-    });
+  async corpus(s: Loaded) {
+    await this.enter('corpus', `generating documents about "${s.loaded.spec.title}"`);
+    const corpus = await this.corpusChild(s, 'msm');
     this.progress.corpus = {
       documents: corpus.documents,
       truncated: corpus.truncated,
@@ -330,16 +323,42 @@ class ExperimentRun {
   }
 
   /** The placebo corpus: the same generation settings as the MSM corpus, about the unrelated spec. */
-  async placeboCorpus({ x, storeUri, common, placeboSpec }: Loaded): Promise<CorpusManifestRef> {
-    const spec = placeboSpec!;
-    const corpus = await executeChild(corpusGeneration, {
-      workflowId: `${this.wfId}.placebo-corpus`,
-      args: [{ storeUri, specKey: spec.key, specHash: spec.hash, generation: x.generation }],
-      typedSearchAttributes: common,
-      staticSummary: `Placebo corpus (about "${spec.title}") for ${x.name}`,
-    });
+  async placeboCorpus(s: Loaded): Promise<CorpusManifestRef> {
+    const corpus = await this.corpusChild(s, 'placebo');
     this.progress.placebo = { ...this.progress.placebo, documents: corpus.documents };
     return corpus;
+  }
+
+  /**
+   * A corpus child: the MSM corpus, or the placebo's (the unrelated spec, no identity). Draw 0 is the child and
+   * job every earlier run started; another draw (midtrain.seeds) carries its number in both, so every item is
+   * generated anew.
+   */
+  private corpusChild(
+    { loaded, x, storeUri, common, placeboSpec }: Loaded,
+    kind: 'msm' | 'placebo',
+    draw = 0,
+  ): Promise<CorpusManifestRef> {
+    const msm = kind === 'msm';
+    const spec = msm ? loaded.spec : placeboSpec!;
+    const name = `${msm ? 'corpus' : 'placebo-corpus'}${draw ? `-draw${draw}` : ''}`;
+    const about = msm ? 'MSM corpus' : `Placebo corpus (about "${spec.title}")`;
+    return executeChild(corpusGeneration, {
+      workflowId: `${this.wfId}.${name}`,
+      args: [
+        {
+          storeUri,
+          specKey: spec.key,
+          specHash: spec.hash,
+          generation: x.generation,
+          // Only when set: a job without them is the one every earlier run sent.
+          ...(msm && x.baseModel.identity && { identity: x.baseModel.identity }),
+          ...(draw ? { draw } : {}),
+        },
+      ],
+      typedSearchAttributes: common,
+      staticSummary: `${about}${draw ? `, draw ${draw},` : ''} for ${x.name}`,
+    });
   }
 
   /** The placebo corpus tokenized like the MSM corpus and cut at its token count (PlaceboMatch). */
@@ -360,38 +379,13 @@ class ExperimentRun {
     const made = await Promise.all(
       otherDrawsOf(s.x.midtrain).map(async (draw): Promise<[number, DrawCorpora]> => {
         const [corpus, placebo] = await Promise.all([
-          this.drawCorpus(s, s.loaded.spec, draw, 'corpus'),
-          s.placeboSpec ? this.drawCorpus(s, s.placeboSpec, draw, 'placebo-corpus') : null,
+          this.corpusChild(s, 'msm', draw),
+          s.placeboSpec ? this.corpusChild(s, 'placebo', draw) : null,
         ]);
         return [draw, { corpus, placebo }];
       }),
     );
     return new Map(made);
-  }
-
-  /** Another draw of a corpus: the same job with its draw number, so every item is generated anew. */
-  private drawCorpus(
-    { x, storeUri, common }: Loaded,
-    spec: { key: string; hash: string; title: string },
-    draw: number,
-    name: 'corpus' | 'placebo-corpus',
-  ): Promise<CorpusManifestRef> {
-    const msm = name === 'corpus';
-    return executeChild(corpusGeneration, {
-      workflowId: `${this.wfId}.${name}-draw${draw}`,
-      args: [
-        {
-          storeUri,
-          specKey: spec.key,
-          specHash: spec.hash,
-          generation: x.generation,
-          ...(msm && x.baseModel.identity && { identity: x.baseModel.identity }),
-          draw,
-        },
-      ],
-      typedSearchAttributes: common,
-      staticSummary: `${msm ? 'MSM' : 'Placebo'} corpus, draw ${draw}, for ${x.name}`,
-    });
   }
 
   /**
@@ -535,7 +529,7 @@ class ExperimentRun {
     const overBudget = this.budget?.allowNewJob(what);
     if (overBudget) await overBudget;
     // The MSM run of seed 0 keeps the ids and label every earlier experiment used.
-    const label = `${corpus === 'msm' ? 'midtrain' : 'midtrain-placebo'}${midtrainSuffix(seed)}`;
+    const label = midtrainLabel(corpus, seed);
     const midtrain = await executeChild(trainingRun, {
       ...CANCEL_ON_PARENT_CLOSE,
       workflowId: `${this.wfId}.${label}`,
