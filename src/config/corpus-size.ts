@@ -9,6 +9,12 @@ export interface CorpusSizing {
   ideasPerType: number;
 }
 
+/** Characters per token in English prose: the estimate wherever text is sized before a tokenizer sees it. */
+export const CHARS_PER_TOKEN = 4;
+
+/** Estimated tokens of `chars` characters of text. */
+export const estimatedTokens = (chars: number): number => Math.round(chars / CHARS_PER_TOKEN);
+
 /** A kept document's tokens as a share of maxDocTokens: the paper's ≈41M tokens over 12,000 documents at 5,000. */
 export const DOCUMENT_SHARE_OF_MAX = 0.68;
 

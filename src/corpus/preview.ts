@@ -1,3 +1,4 @@
+import { CHARS_PER_TOKEN } from '../config/corpus-size';
 import type { Experiment } from '../config/experiment-schema';
 import { usageOf, type Price, type TokenUsage } from '../cost/usage';
 import type { ArtifactStore } from '../store/artifact-store';
@@ -59,7 +60,7 @@ async function cappedUsage(
         })
       : undefined;
   const chars = p ? p.messages.reduce((n, m) => n + m.content.length, 0) : 0;
-  return { inputTokens: Math.ceil(chars / 4), outputTokens: g.maxDocTokens };
+  return { inputTokens: Math.ceil(chars / CHARS_PER_TOKEN), outputTokens: g.maxDocTokens };
 }
 
 /**

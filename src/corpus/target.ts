@@ -1,19 +1,20 @@
 import type { Experiment } from '../config/experiment-schema';
-import { DOCUMENT_SHARE_OF_MAX, documentTokens, unitsForTarget, type CorpusSizing } from '../config/corpus-size';
+import {
+  CHARS_PER_TOKEN,
+  DOCUMENT_SHARE_OF_MAX,
+  documentTokens,
+  estimatedTokens,
+  unitsForTarget,
+  type CorpusSizing,
+} from '../config/corpus-size';
 
-export { DOCUMENT_SHARE_OF_MAX, documentTokens, unitsForTarget };
+export { CHARS_PER_TOKEN, DOCUMENT_SHARE_OF_MAX, documentTokens, estimatedTokens, unitsForTarget };
 
 /**
  * generation.targetTokens after assembly: whether (and by how much) to top up, and how to say where a corpus
  * stands (the units a target plans are src/config/corpus-size.ts's). The corpus stage has no tokenizer, so its
  * token figures are estimates from characters; the tokenize stage counts the base model's tokens exactly. Pure.
  */
-
-/** Characters per token in English prose (the corpus preview's and the cost planner's rule). */
-export const CHARS_PER_TOKEN = 4;
-
-/** Estimated tokens of `chars` characters of text. */
-export const estimatedTokens = (chars: number): number => Math.round(chars / CHARS_PER_TOKEN);
 
 /** Calls that add domains to a plan with fewer units than a target needs, before the corpus is planned short. */
 export const DOMAIN_ROUNDS = 3;

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { CHARS_PER_TOKEN } from '../config/corpus-size';
 import type { Experiment } from '../config/experiment-schema';
 import { workerSlots } from '../config/worker-slots';
 import { parseEvalSet, type EvalLine } from '../eval/eval-set';
@@ -11,8 +12,7 @@ import { planCost, type CostInputs, type CostPlan } from '../plan/cost';
 import { resolveModel } from '../plan/plan-inputs';
 import type { ExperimentPlan } from '../plan/plan';
 
-/** Tokens ≈ characters / 4 in English prose (the corpus preview's rule); each message adds template markers. */
-const CHARS_PER_TOKEN = 4;
+/** Tokens of the template markers each chat message adds to its text's (CHARS_PER_TOKEN characters a token). */
 const TEMPLATE_TOKENS_PER_MESSAGE = 8;
 /** The agentic-misalignment benchmark's prompts run to ~3,000 tokens. */
 export const INSPECT_MEAN_PROMPT_TOKENS = 3000;
